@@ -1,0 +1,1 @@
+"""The gradehook command line: run the service, manage the database, grade locally."""

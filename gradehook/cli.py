@@ -1,0 +1,35 @@
+"""Entry point of the `gradehook` command: a click group that each feature adds its commands to."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from pipeline.config import ConfigError
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--config", "config_path", envvar="GRADEHOOK_CONFIG", type=click.Path(),
+              help="Configuration file (default: ./config.toml, else built-in defaults).")
+@click.pass_context
+def cli(ctx: click.Context, config_path: str | None) -> None:
+    """gradehook: grade students' GitLab pushes and report back on GitLab."""
+    ctx.obj = {"config_path": config_path}
+
+
+def main() -> None:
+    """Run the command line; a configuration error is one line on stderr and exit code 2."""
+    try:
+        cli.main(standalone_mode=False)
+    except ConfigError as exc:
+        click.echo(f"gradehook: configuration error: {exc}", err=True)
+        sys.exit(2)
+    except click.exceptions.Abort:
+        click.echo("Aborted.", err=True)
+        sys.exit(1)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)

@@ -1,0 +1,1 @@
+"""Worker side of gradehook: ledger, configuration, Celery app, repositories, grading, reports."""

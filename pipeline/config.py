@@ -1,0 +1,392 @@
+"""Settings: defaults, config.toml and environment overrides, validated into frozen dataclasses."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import fnmatch
+import os
+import tomllib
+import urllib.parse
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+CONFIG_ENV = "GRADEHOOK_CONFIG"
+DEFAULT_CONFIG_NAME = "config.toml"
+EXECUTION_BACKEND_TYPES = ("celery", "local")
+
+
+class ConfigError(Exception):
+    """A setting is wrong or missing; the message is one line naming the key."""
+
+
+def env_field(default: Any, env: str | None = None, **checks: Any) -> Any:
+    """Declare a setting with its default, optional environment override and checks."""
+    return field(default=default, metadata={"env": env, **checks})
+
+
+@dataclass(frozen=True)
+class ServerSettings:
+    host: str = "127.0.0.1"
+    port: int = env_field(8000, min=1, max=65535)
+    public_url: str = env_field("http://127.0.0.1:8000", "GRADEHOOK_PUBLIC_URL", url=True)
+    max_body_bytes: int = env_field(26214400, min=1024)
+    web_workers: int = env_field(2, min=1)
+    web_threads: int = env_field(4, min=1)
+
+
+@dataclass(frozen=True)
+class RedisSettings:
+    host: str = env_field("", "REDIS_HOST")
+    port: int = env_field(6379, "REDIS_PORT", min=1, max=65535)
+    password: str = env_field("", "REDIS_PASSWORD")
+    db: int = env_field(0, "REDIS_DB", min=0)
+
+
+@dataclass(frozen=True)
+class PostgresSettings:
+    host: str = env_field("", "POSTGRES_HOST")
+    port: int = env_field(5432, "POSTGRES_PORT", min=1, max=65535)
+    user: str = env_field("gradehook", "POSTGRES_USER")
+    password: str = env_field("", "POSTGRES_PASSWORD")
+    db: str = env_field("gradehook", "POSTGRES_DB", nonempty=True)
+
+
+@dataclass(frozen=True)
+class GitLabSettings:
+    url: str = env_field("https://gitlab.example.com", "GITLAB_URL", url=True)
+    token: str = env_field("", "GITLAB_TOKEN")
+    bot_username: str = env_field("gradehook", "GITLAB_BOT_USERNAME")
+    webhook_secret: str = env_field("", "GITLAB_WEBHOOK_SECRET")
+    signing_token: str = env_field("", "GITLAB_SIGNING_TOKEN")
+    require_signature: bool = False
+    signature_tolerance_seconds: int = env_field(300, min=1)
+    clone_base: str = env_field("", "GITLAB_CLONE_BASE")
+    request_timeout_seconds: float = env_field(10.0, min=0.1)
+    status_name: str = env_field("gradehook", nonempty=True)
+    retest_command: str = env_field("/retest", nonempty=True)
+
+    @property
+    def git_base(self) -> str:
+        """Return the base URL that repositories are fetched from."""
+        return (self.clone_base or self.url).rstrip("/")
+
+
+@dataclass(frozen=True)
+class WorkerSettings:
+    concurrency: int = env_field(2, "GRADEHOOK_WORKER_CONCURRENCY", min=1)
+    student_testing_soft_time_limit: float = env_field(1740.0, min=0.01)
+    student_testing_time_limit: float = env_field(1800.0, min=0.01)
+    submission_processing_soft_time_limit: float = env_field(540.0, min=0.01)
+    submission_processing_time_limit: float = env_field(600.0, min=0.01)
+    max_attempts: int = env_field(5, min=1)
+    reconcile_interval_seconds: float = env_field(60.0, min=1)
+    repository_cache: str = "repos"
+    workspace: str = "work"
+
+
+@dataclass(frozen=True)
+class SandboxSettings:
+    python: str = env_field("", "GRADEHOOK_SANDBOX_PYTHON")
+    timeout_seconds: float = env_field(180.0, min=0)
+    memory_mb: int = env_field(1024, min=16)
+    cpu_seconds: int = env_field(300, min=1)
+    max_processes: int = env_field(64, min=1)
+    max_file_size_mb: int = env_field(64, min=1)
+    max_open_files: int = env_field(256, min=16)
+    workdir_size_mb: int = env_field(256, min=1)
+    max_output_bytes: int = env_field(1048576, min=1024)
+
+
+@dataclass(frozen=True)
+class AssignmentSettings:
+    directory: str = env_field("", nonempty=True)
+    deadline: dt.datetime | None = None
+    max_submissions: int | None = env_field(None, min=0)
+    max_test_runs: int | None = env_field(None, min=0)
+    accept_late: bool = False
+
+
+@dataclass(frozen=True)
+class CourseSettings:
+    name: str = env_field("", nonempty=True)
+    student_projects: tuple[str, ...] = ()
+    reference_project: str = env_field("", nonempty=True)
+    reference_branch: str = "main"
+    submission_branch: str = "submission"
+    discover_assignments: bool = True
+    execution_backend: str = env_field("celery", choices=EXECUTION_BACKEND_TYPES)
+    assignments: tuple[AssignmentSettings, ...] = ()
+
+    def claims(self, project_path: str) -> bool:
+        """Tell whether a GitLab project path is one of this course's student projects."""
+        for pattern in self.student_projects:
+            if pattern.endswith("/"):
+                if project_path.startswith(pattern):
+                    return True
+            elif fnmatch.fnmatchcase(project_path, pattern):
+                return True
+        return False
+
+    def assignment(self, directory: str) -> AssignmentSettings | None:
+        """Return the configured settings of one assignment directory, if any."""
+        return next((a for a in self.assignments if a.directory == directory), None)
+
+
+@dataclass(frozen=True)
+class Settings:
+    data_dir: Path = Path("var")
+    log_level: str = env_field("INFO", "GRADEHOOK_LOG_LEVEL",
+                               choices=("DEBUG", "INFO", "WARNING", "ERROR"))
+    server: ServerSettings = ServerSettings()
+    redis: RedisSettings = RedisSettings()
+    postgres: PostgresSettings = PostgresSettings()
+    gitlab: GitLabSettings = GitLabSettings()
+    worker: WorkerSettings = WorkerSettings()
+    sandbox: SandboxSettings = SandboxSettings()
+    courses: tuple[CourseSettings, ...] = ()
+
+    @property
+    def embedded(self) -> bool:
+        """Tell whether no Redis is configured, so the server-less broker is used."""
+        return not self.redis.host
+
+    @property
+    def database_url(self) -> str:
+        """Return the SQLAlchemy URL of the ledger: PostgreSQL if configured, else SQLite."""
+        pg = self.postgres
+        if not pg.host:
+            return f"sqlite:///{self.data_dir / 'gradehook.sqlite'}"
+        auth = urllib.parse.quote(pg.user, safe="")
+        if pg.password:
+            auth += ":" + urllib.parse.quote(pg.password, safe="")
+        return f"postgresql+psycopg2://{auth}@{pg.host}:{pg.port}/{urllib.parse.quote(pg.db)}"
+
+    @property
+    def broker_url(self) -> str:
+        """Return Celery's broker URL: Redis if configured, else the filesystem transport."""
+        r = self.redis
+        if not r.host:
+            return "filesystem://"
+        auth = f":{urllib.parse.quote(r.password, safe='')}@" if r.password else ""
+        return f"redis://{auth}{r.host}:{r.port}/{r.db}"
+
+    @property
+    def broker_folder(self) -> Path:
+        """Return the folder of the embedded broker's messages."""
+        return self.data_dir / "broker"
+
+    @property
+    def repository_cache(self) -> Path:
+        """Return the folder of bare repository mirrors."""
+        return self.data_dir / self.worker.repository_cache
+
+    @property
+    def workspace(self) -> Path:
+        """Return the folder where runs get their work directories."""
+        return self.data_dir / self.worker.workspace
+
+    def course_for(self, project_path: str) -> CourseSettings | None:
+        """Return the course that claims a student project path, if any."""
+        return next((c for c in self.courses if c.claims(project_path)), None)
+
+
+def load_settings(path: str | os.PathLike | None = None,
+                  environ: Mapping[str, str] | None = None,
+                  overrides: Mapping[str, Any] | None = None) -> Settings:
+    """Read the config file and environment into validated Settings, or raise ConfigError."""
+    environ = os.environ if environ is None else environ
+    config_path = _config_path(path, environ)
+    raw: dict[str, Any] = {}
+    if config_path is not None:
+        raw = _read_toml(config_path)
+    if overrides:
+        raw = _merge(raw, overrides)
+    base_dir = config_path.parent if config_path else Path.cwd()
+    settings = _build(Settings, raw, "", environ)
+    data_dir = settings.data_dir if settings.data_dir.is_absolute() else base_dir / settings.data_dir
+    settings = dataclasses.replace(settings, data_dir=data_dir.resolve())
+    _check_cross_fields(settings)
+    return settings
+
+
+def _config_path(path: str | os.PathLike | None, environ: Mapping[str, str]) -> Path | None:
+    if path is None and environ.get(CONFIG_ENV):
+        path = environ[CONFIG_ENV]
+    if path is not None:
+        p = Path(path)
+        if not p.is_file():
+            raise ConfigError(f"{CONFIG_ENV}: config file {str(p)!r} does not exist")
+        return p.resolve()
+    default = Path.cwd() / DEFAULT_CONFIG_NAME
+    return default.resolve() if default.is_file() else None
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as handle:
+            return tomllib.load(handle)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path.name}: not valid TOML: {exc}") from None
+    except OSError as exc:
+        raise ConfigError(f"{path.name}: cannot be read: {exc.strerror}") from None
+
+
+def _merge(base: dict[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in extra.items():
+        if isinstance(value, Mapping) and isinstance(merged.get(key), dict):
+            merged[key] = _merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def _build(cls: type, raw: Any, prefix: str, environ: Mapping[str, str]) -> Any:
+    where = prefix or "top level"
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{where}: must be a table")
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(raw) - set(fields))
+    if unknown:
+        raise ConfigError(f"{_key(prefix, unknown[0])}: unknown setting")
+    values = {}
+    for name, f in fields.items():
+        key = _key(prefix, name)
+        env_name = f.metadata.get("env")
+        if env_name and environ.get(env_name) is not None:
+            value = _from_env(environ[env_name], f.type, f"{key} (from {env_name})")
+        elif name in raw:
+            value = raw[name]
+        else:
+            continue
+        values[name] = _convert(f, value, key, environ)
+    return cls(**values)
+
+
+def _key(prefix: str, name: str) -> str:
+    return f"{prefix}.{name}" if prefix else name
+
+
+def _from_env(text: str, annotation: str, key: str) -> Any:
+    if annotation.startswith("int"):
+        try:
+            return int(text)
+        except ValueError:
+            raise ConfigError(f"{key}: must be a whole number, got {text!r}") from None
+    if annotation.startswith("float"):
+        try:
+            return float(text)
+        except ValueError:
+            raise ConfigError(f"{key}: must be a number, got {text!r}") from None
+    if annotation == "bool":
+        lowered = text.strip().lower()
+        if lowered in ("1", "true", "yes", "on"):
+            return True
+        if lowered in ("0", "false", "no", "off", ""):
+            return False
+        raise ConfigError(f"{key}: must be true or false, got {text!r}")
+    return text
+
+
+_NESTED = {
+    "ServerSettings": ServerSettings, "RedisSettings": RedisSettings,
+    "PostgresSettings": PostgresSettings, "GitLabSettings": GitLabSettings,
+    "WorkerSettings": WorkerSettings, "SandboxSettings": SandboxSettings,
+}
+_TABLE_LISTS = {
+    "tuple[CourseSettings, ...]": CourseSettings,
+    "tuple[AssignmentSettings, ...]": AssignmentSettings,
+}
+
+
+def _convert(f: dataclasses.Field, value: Any, key: str, environ: Mapping[str, str]) -> Any:
+    annotation = f.type
+    if annotation in _NESTED:
+        return _build(_NESTED[annotation], value, key, environ)
+    if annotation in _TABLE_LISTS:
+        item_cls = _TABLE_LISTS[annotation]
+        return tuple(_build(item_cls, item, f"{key}[{i}]", {})
+                     for i, item in enumerate(_as_list(value, key)))
+    if annotation == "tuple[str, ...]":
+        items = _as_list(value, key)
+        if not all(isinstance(item, str) and item for item in items):
+            raise ConfigError(f"{key}: must be a list of non-empty strings")
+        return tuple(items)
+    if annotation == "Path":
+        if not isinstance(value, str) or not value:
+            raise ConfigError(f"{key}: must be a non-empty path string")
+        return Path(value)
+    if annotation == "dt.datetime | None":
+        return _datetime(value, key)
+    return _scalar(f, value, key)
+
+
+def _as_list(value: Any, key: str) -> list:
+    if not isinstance(value, list):
+        raise ConfigError(f"{key}: must be a list")
+    return value
+
+
+def _datetime(value: Any, key: str) -> dt.datetime | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        try:
+            value = dt.datetime.fromisoformat(value)
+        except ValueError:
+            raise ConfigError(f"{key}: must be a date and time like 2026-12-01T23:59:00+01:00") \
+                from None
+    if not isinstance(value, dt.datetime):
+        raise ConfigError(f"{key}: must be a date and time like 2026-12-01T23:59:00+01:00")
+    if value.tzinfo is None:
+        raise ConfigError(f"{key}: must name its time zone offset, e.g. +01:00")
+    return value
+
+
+def _scalar(f: dataclasses.Field, value: Any, key: str) -> Any:
+    annotation = f.type.replace(" | None", "")
+    meta = f.metadata
+    if value is None and "None" in f.type:
+        return None
+    if annotation == "bool":
+        if not isinstance(value, bool):
+            raise ConfigError(f"{key}: must be true or false, got {value!r}")
+        return value
+    if annotation == "int":
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{key}: must be a whole number, got {value!r}")
+    elif annotation == "float":
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"{key}: must be a number, got {value!r}")
+        value = float(value)
+    elif annotation == "str":
+        if not isinstance(value, str):
+            raise ConfigError(f"{key}: must be a string, got {value!r}")
+        if meta.get("nonempty") and not value:
+            raise ConfigError(f"{key}: must not be empty")
+        if meta.get("url") and urllib.parse.urlsplit(value).scheme not in ("http", "https"):
+            raise ConfigError(f"{key}: must be an http:// or https:// URL, got {value!r}")
+        if "choices" in meta and value not in meta["choices"]:
+            raise ConfigError(f"{key}: must be one of {', '.join(meta['choices'])}, "
+                              f"got {value!r}")
+    if "min" in meta and value < meta["min"]:
+        raise ConfigError(f"{key}: must be at least {meta['min']}, got {value!r}")
+    if "max" in meta and value > meta["max"]:
+        raise ConfigError(f"{key}: must be at most {meta['max']}, got {value!r}")
+    return value
+
+
+def _check_cross_fields(settings: Settings) -> None:
+    w = settings.worker
+    for task in ("student_testing", "submission_processing"):
+        soft = getattr(w, f"{task}_soft_time_limit")
+        hard = getattr(w, f"{task}_time_limit")
+        if soft >= hard:
+            raise ConfigError(f"worker.{task}_soft_time_limit: must be below "
+                              f"worker.{task}_time_limit ({hard:g}), got {soft:g}")
+    names = [c.name for c in settings.courses]
+    for i, name in enumerate(names):
+        if name in names[:i]:
+            raise ConfigError(f"courses[{i}].name: {name!r} is used by another course")

@@ -1,0 +1,1 @@
+"""The ledger: what gradehook received, ran and reported, in SQLAlchemy tables."""

@@ -1,0 +1,167 @@
+"""SQLAlchemy models of the ledger: deliveries, test runs, submissions, execution backends."""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+import secrets
+from typing import Any
+
+from sqlalchemy import (JSON, BigInteger, Boolean, DateTime, Enum, Float, ForeignKey, Index,
+                        Integer, MetaData, String, Text, UniqueConstraint)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+JSONType = JSON().with_variant(JSONB(), "postgresql")
+
+
+def utcnow() -> dt.datetime:
+    """Return the current time, timezone-aware in UTC."""
+    return dt.datetime.now(dt.timezone.utc)
+
+
+def new_id() -> str:
+    """Return a new unguessable identifier (128 random bits, URL-safe)."""
+    return secrets.token_urlsafe(16)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class RunStatus(str, enum.Enum):
+    """Where a test run is; the last five are final."""
+
+    QUEUED = "queued"
+    RUNNING = "running"
+    PASSED = "passed"
+    FAILED = "failed"
+    ERROR = "error"
+    SUPERSEDED = "superseded"
+    CANCELLED = "cancelled"
+
+    @property
+    def final(self) -> bool:
+        """Tell whether no further transition is possible."""
+        return self not in (RunStatus.QUEUED, RunStatus.RUNNING)
+
+
+FINAL_STATUSES = tuple(s for s in RunStatus if s.final)
+
+
+class Delivery(Base):
+    """One webhook delivery or API request, unique by its delivery key, with its first answer."""
+
+    __tablename__ = "deliveries"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    delivery_key: Mapped[str] = mapped_column(String(255), unique=True)
+    source: Mapped[str] = mapped_column(String(16))  # webhook, api, reconciler, cli
+    event: Mapped[str] = mapped_column(String(64))
+    project_id: Mapped[int | None] = mapped_column(BigInteger)
+    project_path: Mapped[str | None] = mapped_column(String(255))
+    ref: Mapped[str | None] = mapped_column(String(255))
+    received_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    response_status: Mapped[int] = mapped_column(Integer, default=202)
+    response_body: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+
+    runs: Mapped[list[TestRun]] = relationship(back_populates="delivery")
+
+
+class TestRun(Base):
+    """The grading of one commit for one assignment, from queued to a final status."""
+
+    __tablename__ = "test_runs"
+    __test__ = False  # not a pytest class
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    delivery_id: Mapped[str | None] = mapped_column(ForeignKey("deliveries.id"))
+    kind: Mapped[str] = mapped_column(String(16), default="push")  # push, merge_request, ...
+    course: Mapped[str] = mapped_column(String(128))
+    assignment: Mapped[str] = mapped_column(String(255))
+    project_id: Mapped[int | None] = mapped_column(BigInteger)
+    project_path: Mapped[str] = mapped_column(String(255))
+    ref: Mapped[str | None] = mapped_column(String(255))
+    commit_sha: Mapped[str] = mapped_column(String(64))
+    before_sha: Mapped[str | None] = mapped_column(String(64))
+    merge_request_iid: Mapped[int | None] = mapped_column(Integer)
+    reference_project: Mapped[str] = mapped_column(String(255))
+    reference_ref: Mapped[str] = mapped_column(String(255))
+    reference_sha: Mapped[str | None] = mapped_column(String(64))
+
+    status: Mapped[RunStatus] = mapped_column(
+        Enum(RunStatus, name="run_status", values_callable=lambda e: [m.value for m in e],
+             native_enum=False, length=16),
+        default=RunStatus.QUEUED)
+    status_reason: Mapped[str | None] = mapped_column(Text)
+    superseded_by: Mapped[str | None] = mapped_column(String(64))
+    stage: Mapped[str] = mapped_column(String(32), default="queued")
+    progress: Mapped[int] = mapped_column(Integer, default=0)
+    score: Mapped[float | None] = mapped_column(Float)
+    tests_passed: Mapped[int | None] = mapped_column(Integer)
+    tests_total: Mapped[int | None] = mapped_column(Integer)
+    report: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
+    celery_task_id: Mapped[str | None] = mapped_column(String(64))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    reported_status: Mapped[str | None] = mapped_column(String(16))
+
+    received_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    queued_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    sent_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    started_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    cloned_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    tested_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    reported_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+
+    delivery: Mapped[Delivery | None] = relationship(back_populates="runs")
+
+    __table_args__ = (
+        Index("ix_test_runs_branch", "project_path", "ref", "assignment", "status"),
+        Index("ix_test_runs_commit", "project_path", "commit_sha", "assignment"),
+        Index("ix_test_runs_status", "status", "sent_at"),
+    )
+
+
+class Submission(Base):
+    """A graded hand-in of one assignment at one commit: the record staff grade from."""
+
+    __tablename__ = "submissions"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    run_id: Mapped[str | None] = mapped_column(ForeignKey("test_runs.id"))
+    course: Mapped[str] = mapped_column(String(128))
+    assignment: Mapped[str] = mapped_column(String(255))
+    project_id: Mapped[int | None] = mapped_column(BigInteger)
+    project_path: Mapped[str] = mapped_column(String(255))
+    commit_sha: Mapped[str] = mapped_column(String(64))
+    branch: Mapped[str | None] = mapped_column(String(255))
+    merge_request_iid: Mapped[int | None] = mapped_column(Integer)
+    received_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    outcome: Mapped[str] = mapped_column(String(16), default="pending")  # accepted, refused
+    reason: Mapped[str | None] = mapped_column(Text)
+    late: Mapped[bool] = mapped_column(Boolean, default=False)
+    celery_task_id: Mapped[str | None] = mapped_column(String(64))
+    finished_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (UniqueConstraint("project_path", "assignment", "commit_sha",
+                                       name="uq_submissions_commit"),)
+
+
+class ExecutionBackend(Base):
+    """How a course's runs are executed: `celery` workers by default, or `local`."""
+
+    __tablename__ = "execution_backends"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    type: Mapped[str] = mapped_column(String(32), default="celery")
+    slug: Mapped[str] = mapped_column(String(128), unique=True)
+    properties: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)

@@ -1,0 +1,1 @@
+"""Thin Celery tasks that drive plain functions of the pipeline."""

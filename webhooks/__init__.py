@@ -1,0 +1,1 @@
+"""Flask side of gradehook: webhook receiver, REST API, result pages and badges."""
