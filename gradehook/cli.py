@@ -33,3 +33,13 @@ def main() -> None:
         sys.exit(exc.exit_code)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
+
+
+def _register_commands() -> None:
+    from gradehook.database import db
+    from gradehook.processes import beat, flower, run, web, worker
+    for command in (db, run, web, worker, beat, flower):
+        cli.add_command(command)
+
+
+_register_commands()

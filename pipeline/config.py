@@ -30,10 +30,15 @@ def env_field(default: Any, env: str | None = None, **checks: Any) -> Any:
 class ServerSettings:
     host: str = "127.0.0.1"
     port: int = env_field(8000, min=1, max=65535)
-    public_url: str = env_field("http://127.0.0.1:8000", "GRADEHOOK_PUBLIC_URL", url=True)
+    public_url: str = env_field("", "GRADEHOOK_PUBLIC_URL", url=True)
     max_body_bytes: int = env_field(26214400, min=1024)
     web_workers: int = env_field(2, min=1)
     web_threads: int = env_field(4, min=1)
+
+    @property
+    def base_url(self) -> str:
+        """Return the public base URL: the configured one, else this host and port."""
+        return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
 
 
 @dataclass(frozen=True)
@@ -366,7 +371,7 @@ def _scalar(f: dataclasses.Field, value: Any, key: str) -> Any:
             raise ConfigError(f"{key}: must be a string, got {value!r}")
         if meta.get("nonempty") and not value:
             raise ConfigError(f"{key}: must not be empty")
-        if meta.get("url") and urllib.parse.urlsplit(value).scheme not in ("http", "https"):
+        if meta.get("url") and value and urllib.parse.urlsplit(value).scheme not in ("http", "https"):
             raise ConfigError(f"{key}: must be an http:// or https:// URL, got {value!r}")
         if "choices" in meta and value not in meta["choices"]:
             raise ConfigError(f"{key}: must be one of {', '.join(meta['choices'])}, "

@@ -1,0 +1,5 @@
+"""`python -m gradehook`: the same as the `gradehook` command."""
+
+from gradehook.cli import main
+
+main()

@@ -1,0 +1,86 @@
+"""The Celery application: broker, result backend, queues, routes, priorities and time limits."""
+
+from __future__ import annotations
+
+from celery import Celery
+from kombu import Queue
+
+from pipeline.config import Settings
+
+STUDENT_TESTING = "student_testing"
+SUBMISSION_PROCESSING = "submission_processing"
+REGRADE = "regrade"
+RECONCILE = "reconcile"
+QUEUES = ("high_priority", "default", "low_priority")
+ROUTES = {
+    STUDENT_TESTING: {"queue": "high_priority", "priority": 8},
+    SUBMISSION_PROCESSING: {"queue": "default", "priority": 6},
+    REGRADE: {"queue": "low_priority", "priority": 3},
+    RECONCILE: {"queue": "low_priority", "priority": 3},
+}
+TASK_MODULES = ("pipeline.tasks.student_testing", "pipeline.tasks.maintenance")
+# Seconds a delivered but unacknowledged message waits before Redis hands it out again; it must
+# outlast the longest hard time limit, or a long run would be delivered twice.
+VISIBILITY_MARGIN_SECONDS = 600
+
+
+def celery_config(settings: Settings) -> dict:
+    """Return Celery's configuration for these settings."""
+    w = settings.worker
+    longest_limit = max(w.student_testing_time_limit, w.submission_processing_time_limit)
+    transport_options: dict = {"visibility_timeout": int(longest_limit + VISIBILITY_MARGIN_SECONDS)}
+    if settings.embedded:
+        folder = str(settings.broker_folder)
+        transport_options.update({"data_folder_in": folder, "data_folder_out": folder,
+                                  "control_folder": str(settings.broker_folder / "control"),
+                                  "store_processed": False})
+    else:
+        transport_options.update({"socket_connect_timeout": 2, "socket_timeout": 10,
+                                  "queue_order_strategy": "priority",
+                                  "priority_steps": list(range(10)), "sep": ":"})
+    return {
+        "broker_url": settings.broker_url,
+        "broker_transport_options": transport_options,
+        "broker_connection_retry_on_startup": True,
+        "broker_connection_timeout": 5,
+        "result_backend": "db+" + settings.database_url,
+        "result_extended": True,
+        "result_backend_always_retry": True,
+        "database_engine_options": {"pool_pre_ping": True},
+        "task_serializer": "json",
+        "result_serializer": "json",
+        "accept_content": ["json"],
+        "task_queues": tuple(Queue(name, queue_arguments={"x-max-priority": 10})
+                             for name in QUEUES),
+        "task_default_queue": "default",
+        "task_routes": ROUTES,
+        "task_acks_late": True,
+        "task_reject_on_worker_lost": True,
+        "task_track_started": True,
+        "worker_prefetch_multiplier": 1,
+        "worker_concurrency": w.concurrency,
+        "worker_send_task_events": True,
+        "task_send_sent_event": True,
+        "task_annotations": {
+            STUDENT_TESTING: {"soft_time_limit": w.student_testing_soft_time_limit,
+                              "time_limit": w.student_testing_time_limit},
+            SUBMISSION_PROCESSING: {"soft_time_limit": w.submission_processing_soft_time_limit,
+                                    "time_limit": w.submission_processing_time_limit},
+        },
+        "beat_schedule": {
+            "reconcile": {"task": RECONCILE, "schedule": w.reconcile_interval_seconds},
+        },
+        "timezone": "UTC",
+        "enable_utc": True,
+    }
+
+
+def create_celery(settings: Settings) -> Celery:
+    """Build the Celery app for these settings, with gradehook's tasks registered."""
+    if settings.embedded:
+        for folder in (settings.broker_folder, settings.broker_folder / "control"):
+            folder.mkdir(parents=True, exist_ok=True)
+    app = Celery("gradehook", include=list(TASK_MODULES), set_as_current=True)
+    app.conf.update(celery_config(settings))
+    app.conf.gradehook_settings = settings
+    return app

@@ -1,0 +1,88 @@
+"""Health probes measured for real, each with a short timeout: broker, database, workers."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import redis
+from celery import Celery
+from sqlalchemy import text
+from sqlalchemy.engine import Engine
+
+from pipeline.config import Settings
+
+PROBE_TIMEOUT_SECONDS = 1.0
+
+
+@dataclass(frozen=True)
+class Health:
+    """The measured state of the service's parts."""
+
+    broker: str
+    broker_status: str
+    broker_error: str | None
+    database: str
+    database_error: str | None
+    workers: int
+    worker_names: tuple[str, ...]
+
+    @property
+    def healthy(self) -> bool:
+        """Tell whether work sent now would be done: broker, database and a worker are up."""
+        return self.broker_status == "up" and self.database == "up" and self.workers > 0
+
+    def as_dict(self) -> dict:
+        """Return the answer of the health endpoint."""
+        return {"status": "healthy" if self.healthy else "unhealthy", "backend": "celery",
+                "broker": self.broker, "broker_status": self.broker_status,
+                "broker_error": self.broker_error, "database": self.database,
+                "database_error": self.database_error, "workers": self.workers,
+                "worker_names": list(self.worker_names)}
+
+
+def check_health(settings: Settings, engine: Engine, celery: Celery) -> Health:
+    """Probe the broker, the database and the workers."""
+    broker_error = _broker_error(settings)
+    database_error = _database_error(engine)
+    workers = () if broker_error else _worker_names(celery)
+    return Health(broker="filesystem" if settings.embedded else "redis",
+                  broker_status="down" if broker_error else "up", broker_error=broker_error,
+                  database="down" if database_error else "up", database_error=database_error,
+                  workers=len(workers), worker_names=workers)
+
+
+def _broker_error(settings: Settings) -> str | None:
+    if settings.embedded:
+        folder = settings.broker_folder
+        if folder.is_dir() and os.access(folder, os.W_OK):
+            return None
+        return f"broker folder {folder} is missing or not writable"
+    r = settings.redis
+    client = redis.Redis(host=r.host, port=r.port, password=r.password or None, db=r.db,
+                         socket_timeout=PROBE_TIMEOUT_SECONDS,
+                         socket_connect_timeout=PROBE_TIMEOUT_SECONDS)
+    try:
+        client.ping()
+        return None
+    except redis.RedisError as exc:
+        return f"{type(exc).__name__}: {exc}"
+    finally:
+        client.close()
+
+
+def _database_error(engine: Engine) -> str | None:
+    try:
+        with engine.connect() as connection:
+            connection.execute(text("SELECT 1"))
+        return None
+    except Exception as exc:  # any driver error means the database is unusable
+        return type(exc).__name__
+
+
+def _worker_names(celery: Celery) -> tuple[str, ...]:
+    try:
+        replies = celery.control.ping(timeout=PROBE_TIMEOUT_SECONDS) or []
+    except Exception:  # an unreachable broker: no worker can be seen
+        return ()
+    return tuple(sorted(name for reply in replies for name in reply))

@@ -1,0 +1,81 @@
+"""Queries and state transitions of test runs: claim, advance through stages, finish."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import or_, select, update
+from sqlalchemy.orm import Session
+
+from pipeline.ledger.models import RunStatus, TestRun, utcnow
+
+# Stage name -> (progress percentage, phase timestamp column set on entering it).
+STAGES: dict[str, tuple[int, str | None]] = {
+    "queued": (0, None),
+    "init": (10, "started_at"),
+    "clone": (20, None),
+    "environment": (40, "cloned_at"),
+    "tests": (50, None),
+    "results": (80, "tested_at"),
+    "done": (100, "finished_at"),
+}
+
+
+def claim_run(session: Session, run_id: str, task_id: str) -> TestRun | None:
+    """Move a run to running for this task; None when it is not this task's to run.
+
+    Each hand-off to the broker gets a fresh task id recorded on the run, so a stale message
+    (one the reconciler has replaced) is a no-op. A run already running under the same task id is
+    claimed again: that is a redelivery after a lost worker, or a retry, and must not stay stuck.
+    """
+    result = session.execute(
+        update(TestRun)
+        .where(TestRun.id == run_id, TestRun.celery_task_id == task_id,
+               TestRun.status.in_((RunStatus.QUEUED, RunStatus.RUNNING)))
+        .values(status=RunStatus.RUNNING,
+                attempts=TestRun.attempts + 1, stage="init", progress=STAGES["init"][0],
+                started_at=utcnow())
+        .execution_options(synchronize_session=False))
+    if result.rowcount != 1:
+        return None
+    return session.get(TestRun, run_id, populate_existing=True)
+
+
+def advance(session: Session, run_id: str, stage: str, progress: int | None = None) -> None:
+    """Record that a running run entered a stage, with its progress and phase timestamp."""
+    percent, phase = STAGES[stage]
+    values: dict[str, Any] = {"stage": stage, "progress": percent if progress is None else progress}
+    if phase and stage != "init":
+        values[phase] = utcnow()
+    session.execute(update(TestRun).where(TestRun.id == run_id,
+                                          TestRun.status == RunStatus.RUNNING).values(**values))
+
+
+def finish(session: Session, run_id: str, status: RunStatus, reason: str | None = None,
+           **values: Any) -> bool:
+    """End a running run in a final status; False when it had already ended."""
+    if not status.final:
+        raise ValueError(f"{status} is not a final status")
+    result = session.execute(
+        update(TestRun)
+        .where(TestRun.id == run_id, TestRun.status.in_((RunStatus.RUNNING, RunStatus.QUEUED)))
+        .values(status=status, status_reason=reason, stage="done", progress=100,
+                finished_at=utcnow(), **values)
+        .execution_options(synchronize_session=False))
+    return result.rowcount == 1
+
+
+def stalled_runs(session: Session, older_than: dt.datetime) -> list[TestRun]:
+    """Return runs still running that started before a moment: their worker is gone."""
+    return list(session.scalars(select(TestRun).where(TestRun.status == RunStatus.RUNNING,
+                                                      TestRun.started_at < older_than)))
+
+
+def unsent_runs(session: Session, older_than: dt.datetime, limit: int = 500) -> list[TestRun]:
+    """Return queued runs that were never handed to the broker, or whose hand-off is stale."""
+    return list(session.scalars(
+        select(TestRun)
+        .where(TestRun.status == RunStatus.QUEUED,
+               or_(TestRun.sent_at.is_(None), TestRun.sent_at < older_than))
+        .order_by(TestRun.queued_at).limit(limit)))

@@ -1,0 +1,66 @@
+"""Reconciliation: re-send queued runs the broker lost or never got, end runs left running."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import logging
+
+from celery import Celery
+
+from pipeline.context import Resources
+from pipeline.dispatch import resend_run
+from pipeline.ledger import runs
+from pipeline.ledger.db import transaction
+from pipeline.ledger.models import RunStatus, utcnow
+
+log = logging.getLogger(__name__)
+
+# A run committed but not yet sent is left to its receiver this long before the reconciler acts.
+UNSENT_GRACE = dt.timedelta(seconds=10)
+# A sent run still queued after this long is assumed lost by the broker and sent again; a stale
+# message is harmless because each hand-off carries a fresh task id.
+LOST_MESSAGE_AGE = dt.timedelta(minutes=15)
+# Margin past the hard time limit before a running run is declared abandoned.
+STALL_MARGIN = dt.timedelta(minutes=5)
+STALLED_REASON = ("stopped: its worker was lost or the hard time limit of {limit:g} s was "
+                  "exceeded")
+
+
+@dataclasses.dataclass
+class ReconcileReport:
+    """What one sweep did."""
+
+    resent: int = 0
+    still_unsent: int = 0
+    stalled_ended: int = 0
+
+    def as_dict(self) -> dict:
+        """Return the counts as a dict (a task result)."""
+        return dataclasses.asdict(self)
+
+
+def reconcile_ledger(resources: Resources, celery: Celery) -> ReconcileReport:
+    """Re-send queued runs the broker does not have, and end runs abandoned while running."""
+    report = ReconcileReport()
+    now = utcnow()
+    with transaction(resources.sessions) as session:
+        unsent = [r.id for r in runs.unsent_runs(session, now - LOST_MESSAGE_AGE)
+                  if r.sent_at is not None or r.queued_at is None
+                  or r.queued_at < now - UNSENT_GRACE]
+    for index, run_id in enumerate(unsent):
+        sent = resend_run(celery, resources.sessions, run_id)
+        if sent is False:
+            report.still_unsent = len(unsent) - index
+            break
+        report.resent += bool(sent)
+    limit = resources.settings.worker.student_testing_time_limit
+    cutoff = now - dt.timedelta(seconds=limit) - STALL_MARGIN
+    with transaction(resources.sessions) as session:
+        for run in runs.stalled_runs(session, cutoff):
+            if runs.finish(session, run.id, RunStatus.ERROR, STALLED_REASON.format(limit=limit)):
+                report.stalled_ended += 1
+    if report.resent or report.stalled_ended:
+        log.info("reconcile: %s", report.as_dict())
+    return report
+

@@ -1,0 +1,200 @@
+"""Repository cache: one bare mirror per project, fetched incrementally, directories extracted."""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import fcntl
+import io
+import logging
+import re
+import shutil
+import tarfile
+from pathlib import Path
+from typing import Iterator
+
+import git
+
+log = logging.getLogger(__name__)
+
+SHA_PATTERN = re.compile(r"^[0-9a-f]{40}([0-9a-f]{24})?$")
+PROJECT_PATH_PATTERN = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.+-]*(/[A-Za-z0-9_][A-Za-z0-9_.+-]*)*$")
+DIRECTORY_PATTERN = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_. +-]*(/[A-Za-z0-9_][A-Za-z0-9_. +-]*)*$")
+REF_FORBIDDEN = re.compile(r"(\.\.|@\{|//|[\x00-\x20\x7f~^:?*\[\\])")
+
+
+class RepositoryError(Exception):
+    """Git could not do its part; a failure of ours, worth a retry."""
+
+
+class InvalidInputError(RepositoryError):
+    """A project path, ref, SHA or directory was refused before it reached git."""
+
+
+class MissingCommitError(RepositoryError):
+    """The commit or ref does not exist in the project, even after a fetch."""
+
+
+def check_sha(sha: str) -> str:
+    """Return a full hexadecimal commit SHA unchanged, or raise InvalidInputError."""
+    if not isinstance(sha, str) or not SHA_PATTERN.match(sha):
+        raise InvalidInputError(f"not a full commit SHA: {sha!r:.80}")
+    return sha
+
+
+def check_project_path(path: str) -> str:
+    """Return a GitLab project path unchanged, or raise InvalidInputError."""
+    if (not isinstance(path, str) or len(path) > 255 or not PROJECT_PATH_PATTERN.match(path)
+            or any(part in (".", "..") or part.endswith((".git", ".atom"))
+                   for part in path.split("/"))):
+        raise InvalidInputError(f"not a GitLab project path: {path!r:.80}")
+    return path
+
+
+def check_ref(ref: str) -> str:
+    """Return a branch name unchanged if git would accept it and it cannot pass as an option."""
+    if (not isinstance(ref, str) or not ref or len(ref) > 255 or ref.startswith(("-", "/"))
+            or ref.endswith(("/", ".", ".lock")) or REF_FORBIDDEN.search(ref)
+            or any(part.startswith(".") for part in ref.split("/"))):
+        raise InvalidInputError(f"not a valid branch name: {ref!r:.80}")
+    return ref
+
+
+def check_directory(directory: str) -> str:
+    """Return an assignment directory (relative, no '..') unchanged, or raise InvalidInputError."""
+    if (not isinstance(directory, str) or len(directory) > 255
+            or not DIRECTORY_PATTERN.match(directory)
+            or any(part in (".", "..") for part in directory.split("/"))):
+        raise InvalidInputError(f"not an assignment directory: {directory!r:.80}")
+    return directory
+
+
+class RepositoryCache:
+    """Bare mirrors of GitLab projects under one folder, safe for several workers at once."""
+
+    def __init__(self, root: Path, base_url: str, token: str = "", timeout: float = 60.0):
+        self.root = Path(root)
+        self.base_url = base_url.rstrip("/")
+        self._token = token
+        self.timeout = timeout
+
+    def url_for(self, project_path: str) -> str:
+        """Return the token-free fetch URL of a project."""
+        return f"{self.base_url}/{check_project_path(project_path)}.git"
+
+    def mirror_path(self, project_path: str) -> Path:
+        """Return where the bare mirror of a project lives."""
+        return self.root / (check_project_path(project_path) + ".git")
+
+    def ensure_commit(self, project_path: str, sha: str) -> Path:
+        """Make sure the mirror holds a commit, fetching if needed; return the mirror path."""
+        check_sha(sha)
+        with self._locked_mirror(project_path) as repo:
+            if not self._has_commit(repo, sha):
+                self._fetch(repo, project_path)
+            if not self._has_commit(repo, sha):
+                raise MissingCommitError(f"commit {sha} is not in project {project_path}")
+        return Path(repo.git_dir)
+
+    def resolve_branch(self, project_path: str, branch: str) -> str:
+        """Fetch a project and return the SHA its branch points at."""
+        check_ref(branch)
+        with self._locked_mirror(project_path) as repo:
+            self._fetch(repo, project_path)
+            try:
+                return repo.git.rev_parse("--verify", "--end-of-options",
+                                          f"refs/heads/{branch}^{{commit}}")
+            except git.GitCommandError:
+                raise MissingCommitError(
+                    f"branch {branch} does not exist in project {project_path}") from None
+
+    def extract(self, project_path: str, sha: str, directory: str, dest: Path) -> Path:
+        """Write one directory of a commit into dest/directory and return that path."""
+        check_sha(sha)
+        check_directory(directory)
+        repo = git.Repo(self.mirror_path(project_path))
+        target = Path(dest) / directory
+        target.mkdir(parents=True, exist_ok=True)
+        if not self._path_exists(repo, sha, directory):
+            return target
+        archive = io.BytesIO()
+        try:
+            repo.git.archive("--format=tar", sha, "--", directory, output_stream=archive)
+        except git.GitCommandError as exc:
+            raise RepositoryError(f"git archive of {directory} at {sha} failed: "
+                                  f"{_git_stderr(exc)}") from None
+        archive.seek(0)
+        with tarfile.open(fileobj=archive) as tar:
+            tar.extractall(dest, filter="data")
+        return target
+
+    def changed_paths(self, project_path: str, base: str, head: str) -> list[str]:
+        """Return the paths that differ between two commits of a mirrored project."""
+        check_sha(base)
+        check_sha(head)
+        repo = git.Repo(self.mirror_path(project_path))
+        try:
+            out = repo.git.diff("--name-only", "--no-renames", "-z", base, head, "--")
+        except git.GitCommandError as exc:
+            raise RepositoryError(f"git diff failed: {_git_stderr(exc)}") from None
+        return [p for p in out.split("\0") if p]
+
+    def merge_base(self, project_path: str, a: str, b: str) -> str | None:
+        """Return the best common ancestor of two commits, or None if they share no history."""
+        repo = git.Repo(self.mirror_path(project_path))
+        try:
+            return repo.git.merge_base(check_sha(a), check_sha(b))
+        except git.GitCommandError:
+            return None
+
+    @contextlib.contextmanager
+    def _locked_mirror(self, project_path: str) -> Iterator[git.Repo]:
+        path = self.mirror_path(project_path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(str(path) + ".lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            if not (path / "HEAD").exists():
+                shutil.rmtree(path, ignore_errors=True)
+                repo = git.Repo.init(path, bare=True)
+                repo.git.config("remote.origin.url", self.url_for(project_path))
+                repo.git.config("remote.origin.fetch", "+refs/heads/*:refs/heads/*")
+                repo.git.config("gc.auto", "0")
+            yield git.Repo(path)
+
+    def _fetch(self, repo: git.Repo, project_path: str) -> None:
+        log.info("fetching %s", project_path)
+        try:
+            repo.git.fetch("--prune", "--no-tags", "--quiet", "origin",
+                           env=self._git_env(), kill_after_timeout=self.timeout)
+        except git.GitCommandError as exc:
+            raise RepositoryError(f"fetching {project_path} failed: {_git_stderr(exc)}") from None
+
+    @staticmethod
+    def _has_commit(repo: git.Repo, sha: str) -> bool:
+        try:
+            repo.git.cat_file("-e", f"{sha}^{{commit}}")
+            return True
+        except git.GitCommandError:
+            return False
+
+    @staticmethod
+    def _path_exists(repo: git.Repo, sha: str, directory: str) -> bool:
+        try:
+            repo.git.cat_file("-e", f"{sha}:{directory}")
+            return True
+        except git.GitCommandError:
+            return False
+
+    def _git_env(self) -> dict[str, str]:
+        env = {"GIT_TERMINAL_PROMPT": "0", "GIT_ASKPASS": "true"}
+        if self._token:
+            # The token travels in a header set through the environment, never in the URL or argv.
+            credentials = base64.b64encode(f"oauth2:{self._token}".encode()).decode()
+            env.update({"GIT_CONFIG_COUNT": "1", "GIT_CONFIG_KEY_0": "http.extraHeader",
+                        "GIT_CONFIG_VALUE_0": f"Authorization: Basic {credentials}"})
+        return env
+
+
+def _git_stderr(exc: git.GitCommandError) -> str:
+    text = (exc.stderr or "").strip().replace("stderr: ", "", 1).strip("'\" \n")
+    return text.splitlines()[-1][:300] if text else f"exit code {exc.status}"

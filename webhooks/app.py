@@ -1,0 +1,58 @@
+"""Flask application factory: settings, shared services, blueprints and JSON error answers."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from celery import Celery
+from flask import Flask, current_app, jsonify
+from werkzeug.exceptions import HTTPException
+
+from pipeline.celery_app import create_celery
+from pipeline.config import Settings, load_settings
+from pipeline.context import Resources, resources_for
+from pipeline.logs import configure_logging
+
+log = logging.getLogger(__name__)
+
+UNEXPECTED_ERROR = "unexpected error; it has been logged"
+
+
+@dataclass(frozen=True)
+class Services:
+    """What request handlers share: settings, database sessions and the Celery client."""
+
+    settings: Settings
+    resources: Resources
+    celery: Celery
+
+
+def create_app(settings: Settings | None = None) -> Flask:
+    """Build the web application; settings default to config.toml and the environment."""
+    settings = settings or load_settings()
+    configure_logging(settings.log_level)
+    app = Flask(__name__)
+    app.config["MAX_CONTENT_LENGTH"] = settings.server.max_body_bytes
+    app.json.sort_keys = False
+    app.extensions["gradehook"] = Services(settings, resources_for(settings),
+                                           create_celery(settings))
+    from webhooks.health import health
+    app.register_blueprint(health)
+    app.register_error_handler(HTTPException, _http_error)
+    app.register_error_handler(Exception, _unexpected_error)
+    return app
+
+
+def services() -> Services:
+    """Return the services of the application handling the current request."""
+    return current_app.extensions["gradehook"]
+
+
+def _http_error(exc: HTTPException):
+    return jsonify(error=exc.name, reason=exc.description), exc.code
+
+
+def _unexpected_error(exc: Exception):
+    log.exception("unhandled error")
+    return jsonify(error="Internal Server Error", reason=UNEXPECTED_ERROR), 500
