@@ -1,1 +1,12 @@
 """The only code that talks to GitLab's API: domain verbs with gradehook's own error types."""
+
+from gitlab_client.client import COMMIT_STATES, DEVELOPER_ACCESS, GitLabClient
+from gitlab_client.errors import (AuthGitLabError, GitLabError, NotFoundGitLabError,
+                                  RejectedGitLabError, TransientGitLabError)
+from gitlab_client.models import Branch, MergeRequest, Project, User
+
+__all__ = [
+    "COMMIT_STATES", "DEVELOPER_ACCESS", "GitLabClient", "AuthGitLabError", "GitLabError",
+    "NotFoundGitLabError", "RejectedGitLabError", "TransientGitLabError", "Branch",
+    "MergeRequest", "Project", "User",
+]

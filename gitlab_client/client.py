@@ -1,0 +1,295 @@
+"""GitLabClient: the domain verbs gradehook needs, over python-gitlab, raising our own errors."""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import logging
+import random
+import re
+import time
+from typing import Any, Callable, Iterator, Mapping, TypeVar
+
+import gitlab
+import requests
+
+from gitlab_client.errors import (GitLabError, RejectedGitLabError, TransientGitLabError,
+                                  NotFoundGitLabError, error_for_status, safe_message)
+from gitlab_client.models import Branch, MergeRequest, Project, User
+
+log = logging.getLogger(__name__)
+
+COMMIT_STATES = ("pending", "running", "success", "failed", "canceled", "skipped")
+MAX_STATUS_FIELD_CHARS = 255  # ref, target_url and description (spec/gitlab.md §4)
+DEVELOPER_ACCESS = 30
+_SHA = re.compile(r"[0-9a-fA-F]{7,64}")
+# GitLab's answer to re-posting a pending/running state (spec/gitlab.md §4): a no-op for us.
+_CANNOT_TRANSITION = "Cannot transition status"
+_PAGE_SIZE = 100
+
+T = TypeVar("T")
+
+
+class GitLabClient:
+    """Talk to one GitLab instance with one token; every call has a timeout and maps errors.
+
+    Retries: python-gitlab waits out a 429 (Retry-After) up to `max_rate_limit_retries` times;
+    other transient failures raise TransientGitLabError for the caller's task queue to retry.
+    Only the commit-status 409 ("in progress") is retried here, briefly, with jitter.
+    """
+
+    def __init__(self, url: str, token: str, *, timeout: float,
+                 bot_username: str | None = None, max_rate_limit_retries: int = 3,
+                 conflict_retries: int = 3, conflict_backoff: float = 0.2,
+                 sleep: Callable[[float], None] = time.sleep) -> None:
+        if timeout <= 0:
+            raise ValueError("timeout must be positive")
+        self._url = url
+        self._token = token
+        self._timeout = timeout
+        self._bot_username = bot_username
+        self._max_rate_limit_retries = max_rate_limit_retries
+        self._conflict_retries = conflict_retries
+        self._conflict_backoff = conflict_backoff
+        self._sleep = sleep
+        # retry_transient_errors=False: 5xx and timeouts go to the caller's retry layer.
+        self._gl = gitlab.Gitlab(url, private_token=token, timeout=timeout,
+                                 retry_transient_errors=False)
+
+    def __repr__(self) -> str:
+        return f"GitLabClient({self._url!r})"
+
+    def __enter__(self) -> GitLabClient:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close the HTTP session."""
+        self._gl.session.close()
+
+    def with_token(self, token: str) -> GitLabClient:
+        """Return a client for the same GitLab acting as another token's owner."""
+        return GitLabClient(self._url, token, timeout=self._timeout,
+                            max_rate_limit_retries=self._max_rate_limit_retries,
+                            conflict_retries=self._conflict_retries,
+                            conflict_backoff=self._conflict_backoff, sleep=self._sleep)
+
+    # Commit statuses (spec/gitlab.md §4)
+
+    def set_commit_status(self, project_id: int | str, sha: str, *, state: str, ref: str,
+                          name: str, description: str | None = None,
+                          target_url: str | None = None, coverage: float | None = None) -> bool:
+        """Post a commit status; return False when GitLab says it is already in that state."""
+        if state not in COMMIT_STATES:
+            raise RejectedGitLabError(f"commit status state {state!r} is not one of "
+                                      f"{', '.join(COMMIT_STATES)}")
+        _check_sha(sha)
+        if not ref or len(ref) > MAX_STATUS_FIELD_CHARS:
+            raise RejectedGitLabError("commit status ref must have 1 to 255 characters")
+        data: dict[str, Any] = {"state": state, "ref": ref, "name": name}
+        if description:
+            data["description"] = _shorten(description, MAX_STATUS_FIELD_CHARS)
+        if target_url and len(target_url) <= MAX_STATUS_FIELD_CHARS:
+            data["target_url"] = target_url
+        elif target_url:
+            log.warning("commit status target_url longer than %d characters left out",
+                        MAX_STATUS_FIELD_CHARS)
+        if coverage is not None:
+            data["coverage"] = round(float(coverage), 2)
+        commit = self._project(project_id).commits.get(sha, lazy=True)
+        attempt = 0
+        while True:
+            try:
+                with self._translated("set commit status"):
+                    commit.statuses.create(data, **self._limits)
+                return True
+            except RejectedGitLabError as exc:
+                if _CANNOT_TRANSITION not in str(exc):
+                    raise
+                log.info("commit status %s already %s for %s", name, state, sha[:12])
+                return False
+            except TransientGitLabError as exc:
+                if exc.status_code != 409 or attempt >= self._conflict_retries:
+                    raise
+                self._sleep(self._conflict_backoff * 2 ** attempt * random.uniform(0.5, 1.5))
+                attempt += 1
+
+    # Merge request notes (spec/gitlab.md §6)
+
+    def upsert_mr_note(self, project_id: int | str, mr_iid: int, body: str, *,
+                       marker: str) -> int:
+        """Update the bot's note carrying `marker` on an MR, else create it; return its id."""
+        if not marker or marker not in body:
+            raise RejectedGitLabError("the note body must contain its marker, "
+                                      "or the next update would post a second note")
+        bot = self._bot_username_or_lookup().casefold()
+        mr = self._project(project_id).mergerequests.get(mr_iid, lazy=True)
+        with self._translated("list merge request notes"):
+            notes = mr.notes.list(iterator=True, sort="asc", order_by="created_at",
+                                  per_page=_PAGE_SIZE, **self._limits)
+            ours = next((note for note in notes if _is_marked_by(note.attributes, bot, marker)),
+                        None)
+        if ours is not None:
+            if ours.attributes.get("body") == body:
+                return int(ours.id)
+            try:
+                with self._translated("update merge request note"):
+                    mr.notes.update(ours.id, {"body": body}, **self._limits)
+                return int(ours.id)
+            except NotFoundGitLabError:
+                log.info("note %s vanished before its update; posting a new one", ours.id)
+        with self._translated("create merge request note"):
+            return int(mr.notes.create({"body": body}, **self._limits).id)
+
+    # Merge requests and branches (spec/gitlab.md §7)
+
+    def get_merge_request(self, project_id: int | str, mr_iid: int) -> MergeRequest:
+        """Return one merge request by its project-scoped iid."""
+        with self._translated("get merge request"):
+            data = self._project(project_id).mergerequests.get(mr_iid, **self._limits)
+            return _record(MergeRequest, data.attributes)
+
+    def find_open_merge_requests(self, project_id: int | str, source_branch: str,
+                                 target_branch: str | None = None) -> list[MergeRequest]:
+        """Return the open merge requests from a source branch (optionally into one target)."""
+        filters = {"state": "opened", "source_branch": source_branch}
+        if target_branch is not None:
+            filters["target_branch"] = target_branch
+        return self._merge_requests(project_id, filters)
+
+    def list_open_merge_requests_updated_after(self, project_id: int | str,
+                                               since: dt.datetime) -> list[MergeRequest]:
+        """Return the open merge requests updated after `since` (timezone-aware)."""
+        if since.tzinfo is None:
+            raise RejectedGitLabError("since must carry a time zone")
+        return self._merge_requests(project_id, {"state": "opened",
+                                                 "updated_after": since.isoformat()})
+
+    def open_merge_request(self, project_id: int | str, source_branch: str, target_branch: str,
+                           title: str, description: str = "") -> MergeRequest:
+        """Create a merge request and return it."""
+        data = {"source_branch": source_branch, "target_branch": target_branch, "title": title}
+        if description:
+            data["description"] = description
+        with self._translated("open merge request"):
+            created = self._project(project_id).mergerequests.create(data, **self._limits)
+            return _record(MergeRequest, created.attributes)
+
+    def get_branch(self, project_id: int | str, branch: str) -> Branch:
+        """Return one branch and its head commit."""
+        with self._translated("get branch"):
+            data = self._project(project_id).branches.get(branch, **self._limits)
+            return _record(Branch, data.attributes)
+
+    def list_branches(self, project_id: int | str) -> list[Branch]:
+        """Return every branch of a project."""
+        with self._translated("list branches"):
+            branches = self._project(project_id).branches.list(
+                iterator=True, per_page=_PAGE_SIZE, **self._limits)
+            return [_record(Branch, b.attributes) for b in branches]
+
+    def create_branch(self, project_id: int | str, branch: str, ref: str) -> Branch:
+        """Create a branch at `ref` (a branch name or commit SHA) and return it."""
+        with self._translated("create branch"):
+            created = self._project(project_id).branches.create(
+                {"branch": branch, "ref": ref}, **self._limits)
+            return _record(Branch, created.attributes)
+
+    # Projects and users
+
+    def get_project(self, id_or_path: int | str) -> Project:
+        """Return a project by numeric id or `namespace/path`."""
+        with self._translated("get project"):
+            return _record(Project, self._gl.projects.get(id_or_path, **self._limits).attributes)
+
+    def is_project_member(self, project_id: int | str, user_id: int,
+                          min_access_level: int = DEVELOPER_ACCESS) -> bool:
+        """Tell whether a user reaches a project (directly or inherited) at a minimum role."""
+        try:
+            with self._translated("get project member"):
+                member = self._project(project_id).members_all.get(user_id, **self._limits)
+        except NotFoundGitLabError:
+            return False
+        return int(member.attributes.get("access_level") or 0) >= min_access_level
+
+    def current_user(self) -> User:
+        """Return the owner of this client's token."""
+        with self._translated("get current user"):
+            return _record(User, self._gl.http_get("/user", **self._limits))
+
+    def user_projects(self, min_access_level: int | None = None) -> list[Project]:
+        """Return the projects the token's owner is a member of, optionally at a minimum role."""
+        filters: dict[str, Any] = {"membership": True, "simple": True}
+        if min_access_level is not None:
+            filters["min_access_level"] = min_access_level
+        with self._translated("list user projects"):
+            projects = self._gl.projects.list(iterator=True, per_page=_PAGE_SIZE,
+                                              **filters, **self._limits)
+            return [_record(Project, p.attributes) for p in projects]
+
+    # Internals
+
+    @property
+    def _limits(self) -> dict[str, Any]:
+        """Return per-request options: how often python-gitlab may wait out a 429."""
+        return {"max_retries": self._max_rate_limit_retries}
+
+    def _project(self, project_id: int | str) -> Any:
+        """Return a lazy project handle (no request) to reach its sub-resources."""
+        return self._gl.projects.get(project_id, lazy=True)
+
+    def _merge_requests(self, project_id: int | str,
+                        filters: Mapping[str, str]) -> list[MergeRequest]:
+        with self._translated("list merge requests"):
+            mrs = self._project(project_id).mergerequests.list(
+                iterator=True, per_page=_PAGE_SIZE, **filters, **self._limits)
+            return [_record(MergeRequest, mr.attributes) for mr in mrs]
+
+    def _bot_username_or_lookup(self) -> str:
+        if self._bot_username is None:
+            self._bot_username = self.current_user().username
+        return self._bot_username
+
+    @contextlib.contextmanager
+    def _translated(self, action: str) -> Iterator[None]:
+        """Turn python-gitlab and requests exceptions into our error types, token-free."""
+        try:
+            yield
+        except gitlab.exceptions.GitlabError as exc:
+            detail = safe_message(str(exc.error_message), (self._token,))
+            raise error_for_status(exc.response_code, f"{action}: {detail}") from exc
+        except (requests.exceptions.Timeout, requests.exceptions.ConnectionError,
+                requests.exceptions.ChunkedEncodingError) as exc:
+            raise TransientGitLabError(f"{action}: {type(exc).__name__} talking to GitLab") \
+                from exc
+        except requests.exceptions.RequestException as exc:
+            raise GitLabError(f"{action}: {type(exc).__name__} talking to GitLab") from exc
+
+
+def _record(cls: Callable[..., T], data: Any) -> T:
+    """Build a record from API JSON, or raise GitLabError when the shape is unexpected."""
+    try:
+        return cls.from_api(data)  # type: ignore[attr-defined]
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise GitLabError(f"unexpected answer from GitLab for {cls.__name__}: "
+                          f"{type(exc).__name__} {exc}") from exc
+
+
+def _is_marked_by(note: Mapping[str, Any], bot: str, marker: str) -> bool:
+    """Tell whether a note is a user note by the bot that carries the marker."""
+    author = note.get("author") or {}
+    return (not note.get("system")
+            and str(author.get("username", "")).casefold() == bot
+            and marker in str(note.get("body", "")))
+
+
+def _check_sha(sha: str) -> None:
+    if not isinstance(sha, str) or not _SHA.fullmatch(sha):
+        raise RejectedGitLabError("commit SHA must be 7 to 64 hexadecimal characters")
+
+
+def _shorten(text: str, limit: int) -> str:
+    """Cut text to at most `limit` characters, marking the cut with an ellipsis."""
+    return text if len(text) <= limit else text[:limit - 1] + "…"
