@@ -1,0 +1,66 @@
+"""Merge request events: grade the head of an opened or updated merge request."""
+
+from __future__ import annotations
+
+from webhooks.events import BRANCH_PREFIX, Event, MergeRequest
+from webhooks.handlers.assignments import REASON_NO_ASSIGNMENTS, known_assignments
+from webhooks.handlers.decisions import (STUDENT_TESTING, SUBMISSION_PROCESSING, CancelRuns,
+                                         Context, Decision, Ignored, JobRequest, Jobs)
+from webhooks.handlers.routing import Router
+
+REASON_NO_CODE_CHANGE = "the merge request was updated without new code"
+REASON_NOT_GRADING_ACTION = "merge request action {action} does not grade"
+REASON_CLOSED = "the merge request was closed"
+
+router = Router()
+
+
+@router.register("merge_request", "open")
+@router.register("merge_request", "reopen")
+def opened(event: Event, context: Context) -> Decision:
+    """Grade the head commit of a merge request that was opened or reopened."""
+    return merge_request_jobs(event.merge_request, context)
+
+
+@router.register("merge_request", "update")
+def updated(event: Event, context: Context) -> Decision:
+    """Grade the new head when code changed; GitLab sends `oldrev` only then (spec §3)."""
+    if event.merge_request.oldrev is None:
+        return Ignored(REASON_NO_CODE_CHANGE)
+    return merge_request_jobs(event.merge_request, context)
+
+
+@router.register("merge_request", "close")
+def closed(event: Event, context: Context) -> Decision:
+    """Cancel the runs of a closed merge request that are still queued."""
+    return Jobs(cancel=CancelRuns(merge_request_iid=event.merge_request.iid,
+                                  reason=REASON_CLOSED))
+
+
+@router.register("merge_request")
+def other_action(event: Event, context: Context) -> Decision:
+    """Ignore approvals, merges and every other action that does not change the code."""
+    return Ignored(REASON_NOT_GRADING_ACTION.format(action=event.action or "(none)"))
+
+
+def merge_request_jobs(merge_request: MergeRequest, context: Context,
+                       requested_by_user_id: int | None = None) -> Decision:
+    """Request grading of a merge request's head for every known assignment, diffed later.
+
+    The payload does not list the merge request's changed files, so the worker diffs the head
+    against the target branch. A merge request into the course's submission branch is a
+    submission.
+    """
+    assignments = known_assignments(context.assignments)
+    if not assignments:
+        return Ignored(REASON_NO_ASSIGNMENTS)
+    task = (SUBMISSION_PROCESSING
+            if merge_request.target_branch == context.course.submission_branch
+            else STUDENT_TESTING)
+    return Jobs(tuple(
+        JobRequest(task=task, assignment=assignment, commit_sha=merge_request.last_commit_sha,
+                   ref=BRANCH_PREFIX + merge_request.source_branch,
+                   branch=merge_request.source_branch, base_branch=merge_request.target_branch,
+                   needs_diff=True, merge_request_iid=merge_request.iid,
+                   requested_by_user_id=requested_by_user_id)
+        for assignment in assignments))
