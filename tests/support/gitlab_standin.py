@@ -687,7 +687,7 @@ class GitLabStandIn:
         self._stopping.clear()
         self._server = _Server(("127.0.0.1", 0), _Handler)
         self._server.standin = self
-        self._thread = threading.Thread(target=self._server.serve_forever,
+        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,),
                                         name="gitlab-standin", daemon=True)
         self._thread.start()
 
