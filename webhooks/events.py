@@ -23,6 +23,8 @@ MAX_REF_LENGTH = 255
 MAX_PROJECT_PATH_LENGTH = 255
 MAX_DELIVERY_KEY_LENGTH = 255
 MAX_HEADER_KEY_LENGTH = 200
+MAX_EVENT_HEADER_LENGTH = 64
+MAX_USERNAME_LENGTH = 255
 
 # Delivery key prefixes: GitLab's own id (webhook-id equals Idempotency-Key, spec §1, so a
 # resend seen once with each header still collides), or a key derived from the payload.
@@ -32,12 +34,17 @@ BODY_KEY_PREFIX = "body-sha256:"
 
 ERR_CONTENT_TYPE = "Content-Type must be application/json"
 ERR_EVENT_HEADER = "X-Gitlab-Event header is missing"
+ERR_BAD_EVENT_HEADER = (f"X-Gitlab-Event must be 1 to {MAX_EVENT_HEADER_LENGTH} "
+                        "printable ASCII characters")
 ERR_NOT_UTF8 = "body is not UTF-8"
 ERR_NOT_JSON = "body is not valid JSON"
 ERR_NOT_OBJECT = "body must be a JSON object"
 ERR_MISSING = "is missing"
 ERR_KIND_MISMATCH = "does not match the X-Gitlab-Event header"
-ERR_BAD_HEADER_KEY = "must be 1 to 200 printable ASCII characters"
+ERR_BAD_HEADER_KEY = f"must be 1 to {MAX_HEADER_KEY_LENGTH} printable ASCII characters"
+ERR_BAD_UNICODE = "must be valid Unicode text"
+ERR_BAD_ACTION = "must be a lowercase word"
+ERR_BAD_USERNAME = "is not a GitLab username"
 ERR_BAD_SHA = "must be a 40 or 64 character hexadecimal SHA"
 ERR_BAD_REF = "is not an acceptable git ref name"
 ERR_BAD_PATH = "is not a GitLab project path"
@@ -47,6 +54,9 @@ EXPECTED_TYPES = {int: "an integer", str: "a string", list: "a list", dict: "an 
 _SHA = re.compile(r"[0-9a-fA-F]{40}|[0-9a-fA-F]{64}")
 _PATH_COMPONENT = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.\-]*")
 _PRINTABLE_ASCII = re.compile(r"[\x21-\x7e]{1,%d}" % MAX_HEADER_KEY_LENGTH)
+_EVENT_HEADER = re.compile(r"[\x20-\x7e]{1,%d}" % MAX_EVENT_HEADER_LENGTH)
+_ACTION = re.compile(r"[a-z_]{1,64}")
+_USERNAME = re.compile(r"[A-Za-z0-9_.][A-Za-z0-9_.\-]{0,%d}" % (MAX_USERNAME_LENGTH - 1))
 # git check-ref-format forbids these characters anywhere in a ref.
 _REF_FORBIDDEN_CHARS = frozenset(" ~^:?*[\\")
 # Unicode categories refused in refs: controls, format (bidi, zero-width), surrogates,
@@ -123,10 +133,7 @@ def parse_delivery(headers: Mapping[str, str], body: bytes) -> Event:
     """Turn a delivery's headers and raw body into an Event, or raise DeliveryError."""
     lowered = {str(name).lower(): value for name, value in headers.items()}
     _check_content_type(lowered.get("content-type"))
-    event_header = lowered.get("x-gitlab-event")
-    if not isinstance(event_header, str) or not event_header.strip():
-        raise DeliveryError(400, ERR_EVENT_HEADER, "X-Gitlab-Event")
-    event_header = event_header.strip()
+    event_header = _event_header(lowered.get("x-gitlab-event"))
     payload = _load_json(body)
     header_key = _header_delivery_key(lowered)
     kind = EVENT_KINDS.get(event_header, OTHER_KIND)
@@ -140,13 +147,23 @@ def parse_delivery(headers: Mapping[str, str], body: bytes) -> Event:
 
 
 def _check_content_type(content_type: Any) -> None:
-    media_type = content_type.split(";", 1)[0].strip().lower() if isinstance(
-        content_type, str) else ""
-    if media_type != "application/json":
+    """Refuse with 415 unless the media type is application/json (parameters allowed)."""
+    if not isinstance(content_type, str) or \
+            content_type.split(";", 1)[0].strip().lower() != "application/json":
         raise DeliveryError(415, ERR_CONTENT_TYPE, "Content-Type")
 
 
+def _event_header(value: Any) -> str:
+    """Return the X-Gitlab-Event header stripped, refusing a missing or unprintable one."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        raise DeliveryError(400, ERR_EVENT_HEADER, "X-Gitlab-Event")
+    if not isinstance(value, str) or not _EVENT_HEADER.fullmatch(value.strip()):
+        raise DeliveryError(400, ERR_BAD_EVENT_HEADER, "X-Gitlab-Event")
+    return value.strip()
+
+
 def _load_json(body: bytes) -> dict[str, Any]:
+    """Decode the body as one JSON object."""
     try:
         text = bytes(body).decode("utf-8")
     except UnicodeDecodeError:
@@ -161,6 +178,7 @@ def _load_json(body: bytes) -> dict[str, Any]:
 
 
 def _header_delivery_key(lowered: Mapping[str, Any]) -> str | None:
+    """Return GitLab's delivery id as a key, if a header carries one."""
     # GitLab 19.0 sends webhook-id; 17.4+ sends Idempotency-Key (spec §2, dedup key order).
     for name, shown in (("webhook-id", "webhook-id"), ("idempotency-key", "Idempotency-Key")):
         value = lowered.get(name)
@@ -173,6 +191,7 @@ def _header_delivery_key(lowered: Mapping[str, Any]) -> str | None:
 
 
 def _derived_key(kind: str, fields: Mapping[str, Any]) -> str:
+    """Derive a delivery key from what makes the payload unique, for GitLab before 17.4."""
     if kind == "merge_request":
         mr = fields["merge_request"]
         parts = [fields["project_id"], mr.iid, mr.last_commit_sha, fields["action"] or ""]
@@ -188,6 +207,7 @@ def _derived_key(kind: str, fields: Mapping[str, Any]) -> str:
 
 
 def _check_object_kind(payload: Mapping[str, Any], kind: str) -> None:
+    """Refuse a body whose object_kind contradicts the X-Gitlab-Event header."""
     object_kind = _get(payload, "object_kind", str)
     if object_kind != kind:
         raise DeliveryError(400, f"object_kind {object_kind!r} {ERR_KIND_MISMATCH}",
@@ -195,6 +215,7 @@ def _check_object_kind(payload: Mapping[str, Any], kind: str) -> None:
 
 
 def _parse_push(payload: Mapping[str, Any]) -> dict[str, Any]:
+    """Return the Event fields of a push or tag push."""
     ref = _ref(payload, "ref")
     commits = _objects(_get(payload, "commits", list), "commits")
     total = _get(payload, "total_commits_count", int)
@@ -206,7 +227,7 @@ def _parse_push(payload: Mapping[str, Any]) -> dict[str, Any]:
         "after": _sha(payload, "after"),
         "checkout_sha": _sha(payload, "checkout_sha", required=False),
         "user_id": _get(payload, "user_id", int),
-        "user_username": _get(payload, "user_username", str),
+        "user_username": _username(payload, "user_username"),
         "commit_ids": tuple(_sha(c, f"commits[{i}].id")
                             for i, c in enumerate(commits)),
         "changed_paths": _changed_paths(commits, total),
@@ -214,18 +235,20 @@ def _parse_push(payload: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _parse_merge_request(payload: Mapping[str, Any]) -> dict[str, Any]:
+    """Return the Event fields of a merge request event."""
     attributes = _get(payload, "object_attributes", dict)
     changes = _get(payload, "changes", dict, required=False)
     return {
         **_project(payload),
         **_user(payload),
-        "action": _get(attributes, "object_attributes.action", str, required=False),
+        "action": _action(attributes),
         "merge_request": _merge_request(attributes, "object_attributes"),
         "changes_present": bool(changes),
     }
 
 
 def _parse_note(payload: Mapping[str, Any]) -> dict[str, Any]:
+    """Return the Event fields of a comment."""
     attributes = _get(payload, "object_attributes", dict)
     noteable_type = _get(attributes, "object_attributes.noteable_type", str)
     merge_request = None
@@ -240,7 +263,7 @@ def _parse_note(payload: Mapping[str, Any]) -> dict[str, Any]:
     return {
         **_project(payload),
         **_user(payload),
-        "action": _get(attributes, "object_attributes.action", str, required=False),
+        "action": _action(attributes),
         "note": note,
     }
 
@@ -254,6 +277,7 @@ _PARSERS = {
 
 
 def _project(payload: Mapping[str, Any]) -> dict[str, Any]:
+    """Return the project's id, checked path and default branch."""
     project = _get(payload, "project", dict)
     path = _get(project, "project.path_with_namespace", str)
     if not _is_project_path(path):
@@ -270,14 +294,33 @@ def _project(payload: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _user(payload: Mapping[str, Any]) -> dict[str, Any]:
+    """Return the id and username of the user who caused the event."""
     user = _get(payload, "user", dict)
     return {
         "user_id": _get(user, "user.id", int),
-        "user_username": _get(user, "user.username", str),
+        "user_username": _username(user, "user.username"),
     }
 
 
+def _username(container: Mapping[str, Any], path: str) -> str:
+    """Return a username, refusing one GitLab would not allow."""
+    value = _get(container, path, str)
+    if not _USERNAME.fullmatch(value):
+        raise DeliveryError(400, f"{path} {ERR_BAD_USERNAME}", path)
+    return value
+
+
+def _action(attributes: Mapping[str, Any]) -> str | None:
+    """Return object_attributes.action if sent, refusing anything but a lowercase word."""
+    value = _get(attributes, "object_attributes.action", str, required=False)
+    if value is not None and not _ACTION.fullmatch(value):
+        raise DeliveryError(400, f"object_attributes.action {ERR_BAD_ACTION}",
+                            "object_attributes.action")
+    return value
+
+
 def _merge_request(attributes: Mapping[str, Any], where: str) -> MergeRequest:
+    """Return the merge request described at `where`, its branches and SHAs checked."""
     def field(name: str, expected: type, required: bool = True) -> Any:
         return _get(attributes, f"{where}.{name}", expected, required=required)
 
@@ -300,6 +343,7 @@ def _merge_request(attributes: Mapping[str, Any], where: str) -> MergeRequest:
 
 
 def _changed_paths(commits: list[Mapping[str, Any]], total: int) -> frozenset[str] | None:
+    """Return every path the commits touched, or None when the payload does not list all."""
     # GitLab lists at most the 20 newest commits (spec §3); a short list hides changes.
     if total > len(commits):
         return None
@@ -317,6 +361,7 @@ def _changed_paths(commits: list[Mapping[str, Any]], total: int) -> frozenset[st
 
 
 def _objects(items: list, where: str) -> list[Mapping[str, Any]]:
+    """Return a list after checking that each item is a JSON object."""
     for i, item in enumerate(items):
         if not isinstance(item, dict):
             raise DeliveryError(400, f"{where}[{i}] must be {EXPECTED_TYPES[dict]}",
@@ -334,10 +379,24 @@ def _get(container: Mapping[str, Any], path: str, expected: type, *,
         return None
     if not isinstance(value, expected) or (expected is int and isinstance(value, bool)):
         raise DeliveryError(400, f"{path} must be {EXPECTED_TYPES[expected]}", path)
+    if expected is str and not _is_valid_unicode(value):
+        raise DeliveryError(400, f"{path} {ERR_BAD_UNICODE}", path)
     return value
 
 
+def _is_valid_unicode(text: str) -> bool:
+    """Tell whether text is free of lone surrogates (JSON escapes such as \\ud800 allow them)."""
+    if text.isascii():
+        return True
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def _sha(container: Mapping[str, Any], path: str, *, required: bool = True) -> str | None:
+    """Return a 40 or 64 hex digit SHA in lower case, refusing anything else."""
     value = _get(container, path, str, required=required)
     if value is not None and not _SHA.fullmatch(value):
         raise DeliveryError(400, f"{path} {ERR_BAD_SHA}", path)
@@ -345,6 +404,7 @@ def _sha(container: Mapping[str, Any], path: str, *, required: bool = True) -> s
 
 
 def _ref(container: Mapping[str, Any], path: str) -> str:
+    """Return a full ref (refs/…) that is safe to hand to git."""
     value = _get(container, path, str)
     if not value.startswith("refs/"):
         raise DeliveryError(400, f"{path} {ERR_BAD_REF}", path)
@@ -359,14 +419,16 @@ def _check_ref_name(name: str, path: str) -> None:
 
 
 def _is_safe_ref_name(name: str) -> bool:
-    # git check-ref-format rules, plus no leading '-' (option injection) and no odd unicode.
-    if not name or len(name) > MAX_REF_LENGTH or name.startswith("-") or name == "@":
+    """Tell whether a ref or branch name passes git's rules and ours."""
+    # git check-ref-format rules, plus no '-' leading any component (a branch name taken
+    # alone must not read as an option) and no odd unicode.
+    if not name or len(name) > MAX_REF_LENGTH or name == "@":
         return False
     if ".." in name or "@{" in name or "//" in name:
         return False
     if name.startswith("/") or name.endswith(("/", ".", ".lock")):
         return False
-    if any(part.startswith(".") or part.endswith(".lock") for part in name.split("/")):
+    if any(part.startswith((".", "-")) or part.endswith(".lock") for part in name.split("/")):
         return False
     return not any(ch in _REF_FORBIDDEN_CHARS
                    or unicodedata.category(ch) in _REF_FORBIDDEN_CATEGORIES
@@ -374,6 +436,7 @@ def _is_safe_ref_name(name: str) -> bool:
 
 
 def _is_project_path(path: str) -> bool:
+    """Tell whether a path uses only GitLab's project path characters."""
     # GitLab paths: letters, digits, '_', '-', '.'; no leading '-' or '.' in a component.
     if not path or len(path) > MAX_PROJECT_PATH_LENGTH or ".." in path:
         return False

@@ -1,0 +1,1 @@
+"""Unit tests of webhook parsing, authentication and handler decisions."""
