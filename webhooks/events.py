@@ -49,7 +49,7 @@ ERR_BAD_SHA = "must be a 40 or 64 character hexadecimal SHA"
 ERR_BAD_REF = "is not an acceptable git ref name"
 ERR_BAD_PATH = "is not a GitLab project path"
 
-EXPECTED_TYPES = {int: "an integer", str: "a string", list: "a list", dict: "an object"}
+_TYPE_NAMES = {int: "an integer", str: "a string", list: "a list", dict: "an object"}
 
 _SHA = re.compile(r"[0-9a-fA-F]{40}|[0-9a-fA-F]{64}")
 _PATH_COMPONENT = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.\-]*")
@@ -228,8 +228,7 @@ def _parse_push(payload: Mapping[str, Any]) -> dict[str, Any]:
         "checkout_sha": _sha(payload, "checkout_sha", required=False),
         "user_id": _get(payload, "user_id", int),
         "user_username": _username(payload, "user_username"),
-        "commit_ids": tuple(_sha(c, f"commits[{i}].id")
-                            for i, c in enumerate(commits)),
+        "commit_ids": tuple(_sha(c, f"commits[{i}].id") for i, c in enumerate(commits)),
         "changed_paths": _changed_paths(commits, total),
     }
 
@@ -364,7 +363,7 @@ def _objects(items: list, where: str) -> list[Mapping[str, Any]]:
     """Return a list after checking that each item is a JSON object."""
     for i, item in enumerate(items):
         if not isinstance(item, dict):
-            raise DeliveryError(400, f"{where}[{i}] must be {EXPECTED_TYPES[dict]}",
+            raise DeliveryError(400, f"{where}[{i}] must be {_TYPE_NAMES[dict]}",
                                 f"{where}[{i}]")
     return items
 
@@ -378,7 +377,7 @@ def _get(container: Mapping[str, Any], path: str, expected: type, *,
             raise DeliveryError(400, f"{path} {ERR_MISSING}", path)
         return None
     if not isinstance(value, expected) or (expected is int and isinstance(value, bool)):
-        raise DeliveryError(400, f"{path} must be {EXPECTED_TYPES[expected]}", path)
+        raise DeliveryError(400, f"{path} must be {_TYPE_NAMES[expected]}", path)
     if expected is str and not _is_valid_unicode(value):
         raise DeliveryError(400, f"{path} {ERR_BAD_UNICODE}", path)
     return value

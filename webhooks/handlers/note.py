@@ -25,8 +25,8 @@ def created(event: Event, context: Context) -> Decision:
     The worker checks that the requesting user may ask for it: that needs the API.
     """
     # Our own comments fire Note Hooks too (spec §3): ignore them to avoid loops.
-    if context.bot_username and (event.user_username or "").casefold() \
-            == context.bot_username.casefold():
+    if context.bot_username and \
+            event.user_username.casefold() == context.bot_username.casefold():
         return Ignored(REASON_BOT_NOTE)
     merge_request = event.note.merge_request
     if merge_request is None:
