@@ -1,0 +1,192 @@
+"""What the report builders read: a run summary and a tolerant view of a grading report."""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+RUN_STATUSES = ("queued", "running", "passed", "failed", "error", "superseded", "cancelled")
+PHASES = ("received", "queued", "started", "cloned", "tested", "finished")
+RESULTS = ("PASSED", "FAILED", "SKIPPED")
+
+
+class ReportInputError(ValueError):
+    """A run summary, report or builder argument cannot be rendered."""
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    """The facts about one test run that reports show, independent of the ledger."""
+
+    run_id: str
+    assignment: str
+    project_path: str
+    commit_sha: str
+    ref: str | None
+    status: str
+    status_reason: str | None = None
+    result_url: str | None = None
+    timings: Mapping[str, dt.datetime] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.status not in RUN_STATUSES:
+            raise ReportInputError(f"run status {self.status!r} is not one of "
+                                   f"{', '.join(RUN_STATUSES)}")
+        for phase, moment in self.timings.items():
+            if phase not in PHASES or not isinstance(moment, dt.datetime):
+                raise ReportInputError(f"timing {phase!r} must be one of {', '.join(PHASES)} "
+                                       "with a datetime")
+
+    @classmethod
+    def from_record(cls, record: Any, result_url: str | None = None) -> RunSummary:
+        """Build from a ledger test run (anything with its attribute names)."""
+        status = getattr(record.status, "value", record.status)
+        timings = {phase: getattr(record, f"{phase}_at", None) for phase in PHASES}
+        return cls(run_id=str(record.id), assignment=record.assignment,
+                   project_path=record.project_path, commit_sha=record.commit_sha,
+                   ref=record.ref, status=status, status_reason=record.status_reason,
+                   result_url=result_url,
+                   timings={k: v for k, v in timings.items() if v is not None})
+
+    @property
+    def short_sha(self) -> str:
+        """Return the abbreviated commit SHA GitLab shows."""
+        return self.commit_sha[:8]
+
+
+@dataclass(frozen=True)
+class TestView:
+    """One test of a collection as a report lists it."""
+
+    __test__ = False  # not a pytest class
+
+    name: str
+    result: str
+    message: str
+    details: str
+
+
+@dataclass(frozen=True)
+class CollectionView:
+    """One collection of tests; `hidden` collections show students only pass or fail."""
+
+    name: str
+    type: str
+    result: str
+    message: str
+    tests: tuple[TestView, ...]
+    hidden: bool
+
+    @property
+    def passed_count(self) -> int:
+        """Return how many tests passed."""
+        return sum(1 for test in self.tests if test.result == "PASSED")
+
+
+@dataclass(frozen=True)
+class ReportView:
+    """A grading report read defensively: absent or malformed fields get neutral values."""
+
+    result: str
+    message: str
+    collections: tuple[CollectionView, ...]
+    score: float | None
+    tests_passed: int
+    tests_total: int
+    collections_passed: int
+    collections_total: int
+    timings: tuple[tuple[str, float], ...]
+    engine_version: str
+    mode: str
+    course_error: str | None
+
+    @property
+    def scored(self) -> bool:
+        """Tell whether the report carries a score to show (not a course error)."""
+        return self.score is not None and self.course_error is None
+
+
+def read_report(report: Mapping[str, Any] | None) -> ReportView | None:
+    """Read a testSummary.json dict with gradehook's section; None stays None."""
+    if report is None:
+        return None
+    if not isinstance(report, Mapping):
+        raise ReportInputError(f"a report must be a JSON object, got {type(report).__name__}")
+    ours = _mapping(report.get("gradehook"))
+    hidden = {str(name) for name in _list(ours.get("hidden"))}
+    collections = tuple(_collection(raw, hidden) for raw in _list(report.get("tests"))
+                        if isinstance(raw, Mapping))
+    summary = _mapping(report.get("summary"))
+    collections_total = _count(ours.get("collectionsTotal"),
+                               _count(summary.get("total"), len(collections)))
+    collections_passed = _count(ours.get("collectionsPassed"), _count(
+        summary.get("passed"), sum(1 for c in collections if c.result == "PASSED")))
+    course_error = ours.get("courseError")
+    return ReportView(
+        result=_result(report.get("result")),
+        message=_text(report.get("resultMessage")),
+        collections=collections,
+        score=_score(ours.get("score"), collections_passed, collections_total),
+        tests_passed=_count(ours.get("testsPassed"),
+                            sum(c.passed_count for c in collections)),
+        tests_total=_count(ours.get("testsTotal"), sum(len(c.tests) for c in collections)),
+        collections_passed=collections_passed,
+        collections_total=collections_total,
+        timings=tuple((str(phase), float(seconds))
+                      for phase, seconds in _mapping(ours.get("timings")).items()
+                      if _is_number(seconds)),
+        engine_version=_text(ours.get("engineVersion")),
+        mode=_text(ours.get("mode")),
+        course_error=str(course_error) if course_error else None,
+    )
+
+
+def _collection(raw: Mapping[str, Any], hidden: set[str]) -> CollectionView:
+    name = _text(raw.get("name"))
+    return CollectionView(
+        name=name, type=_text(raw.get("type")), result=_result(raw.get("result")),
+        message=_text(raw.get("resultMessage")),
+        tests=tuple(TestView(name=_text(t.get("name")), result=_result(t.get("result")),
+                             message=_text(t.get("resultMessage")),
+                             details=_text(t.get("details")))
+                    for t in _list(raw.get("tests")) if isinstance(t, Mapping)),
+        hidden=name in hidden)
+
+
+def _score(given: Any, passed: int, total: int) -> float | None:
+    """Use gradehook's score if sane, else passed/total collections (spec §8)."""
+    if _is_number(given) and 0.0 <= float(given) <= 1.0:
+        return float(given)
+    if total > 0 and 0 <= passed <= total:
+        return passed / total
+    return None
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) \
+        and math.isfinite(value)
+
+
+def _count(value: Any, default: int) -> int:
+    return int(value) if isinstance(value, int) and not isinstance(value, bool) \
+        and value >= 0 else default
+
+
+def _result(value: Any) -> str:
+    return value if value in RESULTS else "FAILED"
+
+
+def _text(value: Any) -> str:
+    if value is None:
+        return ""
+    return value if isinstance(value, str) else str(value)
+
+
+def _mapping(value: Any) -> Mapping[str, Any]:
+    return value if isinstance(value, Mapping) else {}
+
+
+def _list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []

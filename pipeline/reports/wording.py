@@ -1,0 +1,115 @@
+"""Every sentence students and staff read in gradehook's reports, and how numbers are worded."""
+
+from __future__ import annotations
+
+from pipeline.reports.model import ReportView, RunSummary
+
+PRODUCT = "gradehook"
+
+# How each run status reads, with the icon the comment and the page put in front of it.
+STATUS_ICONS = {"queued": "⏳", "running": "🔄", "passed": "✅", "failed": "❌",
+                "error": "⚠️", "superseded": "⏭️", "cancelled": "🚫"}
+RESULT_ICONS = {"PASSED": "✅", "FAILED": "❌", "SKIPPED": "⏭️"}
+RESULT_WORDS = {"PASSED": "passed", "FAILED": "failed", "SKIPPED": "skipped"}
+
+QUEUED_TEXT = "Waiting to be graded"
+RUNNING_TEXT = "Grading in progress"
+SUPERSEDED_TEXT = "Not graded: a newer push to this branch replaced this commit"
+CANCELLED_TEXT = "Grading was cancelled"
+ERROR_TEXT = "Not graded: gradehook ran into a problem"
+COURSE_ERROR_TEXT = "Not graded: the course's tests for this assignment have a problem"
+GRADED_TEXT = "{passed}/{total} tests passed, score {percent}"
+NO_TESTS_TEXT = "No tests were run, score {percent}"
+
+ERROR_EXPLANATION = ("This is a problem on gradehook's side, not in your code, and no score was "
+                     "recorded. Push again later; if it keeps happening, tell your course staff.")
+COURSE_ERROR_EXPLANATION = ("The course's tests for this assignment could not run, so your "
+                            "work was not graded and no score was recorded. This is not a "
+                            "problem in your code; your course staff can see the cause.")
+SUPERSEDED_EXPLANATION = "Only the newest commit of a branch is graded."
+HIDDEN_NOTE = "Tests marked hidden show only whether they passed."
+PENDING_EXPLANATION = "Results appear here when grading is done."
+
+COMMENT_TITLE = "gradehook results"
+COMMENT_ASSIGNMENT_HEADING = "Assignment"
+COMMENT_RESULT_HEADING = "Result"
+COMMENT_COMMIT_LINE = "Commit {sha} on {ref}"
+FULL_REPORT_LINK = "Full report"
+REASON_LABEL = "Reason"
+COLLECTION_HEADERS = ("", "Collection", "Type", "Tests passed")
+EXPECTED_LABEL, ACTUAL_LABEL, MESSAGE_LABEL, DETAILS_LABEL = (
+    "Expected", "Actual", "Message", "Details")
+FAILURE_HEADERS = ("", "Test", EXPECTED_LABEL, ACTUAL_LABEL, MESSAGE_LABEL)
+FAILURES_HEADING = "Tests that did not pass"
+PASSED_SUMMARY = "Passed tests ({count})"
+DETAILS_SUMMARY = "Details: {name}"
+MORE_FAILURES = "…and {count} more tests that did not pass: see the full report."
+MORE_PASSED = "…and {count} more."
+MORE_DETAILS = "More details for the other tests are in the full report."
+HIDDEN_CELL = "hidden"
+EMPTY_VALUE = "(empty)"
+SHORTENED_NOTE = "This comment was shortened; the full report has every test."
+
+PAGE_TITLE = "{assignment} · {project} · gradehook"
+PAGE_META_LABELS = {"project": "Project", "ref": "Branch", "commit": "Commit", "run": "Run"}
+PAGE_COLLECTIONS_HEADING = "Collections"
+PAGE_COLLECTION_HEADERS = ("Result", "Collection", "Type", "Tests passed", "Message")
+PAGE_TIMINGS_HEADING = "Timings"
+PAGE_STAGE_HEADERS = ("Stage", "At (UTC)", "After the previous stage")
+PAGE_STEP_HEADERS = ("Grading step", "Seconds")
+PAGE_STAGE_NAMES = {"received": "Received", "queued": "Queued", "started": "Started",
+                    "cloned": "Repository ready", "tested": "Tests finished",
+                    "finished": "Finished"}
+PAGE_ENGINE_LINE = "Engine {version}, mode {mode}"
+
+BADGE_LABEL = "grade"
+BADGE_NO_RESULT = "no result"
+BADGE_NOT_GRADED = "not graded"
+
+
+def format_percent(fraction: float) -> str:
+    """Word a 0..1 fraction as a whole percent that is 100 % or 0 % only when exact."""
+    percent = round(fraction * 100)
+    if percent == 100 and fraction < 1:
+        percent = 99
+    elif percent == 0 and fraction > 0:
+        percent = 1
+    return f"{percent}%"
+
+
+def outcome_text(run: RunSummary, report: ReportView | None) -> str:
+    """Return the one-line outcome of a run: the score, or why there is none."""
+    if run.status == "queued":
+        return QUEUED_TEXT
+    if run.status == "running":
+        return RUNNING_TEXT
+    if run.status == "superseded":
+        return SUPERSEDED_TEXT
+    if run.status == "cancelled":
+        return _with_reason(CANCELLED_TEXT, run.status_reason)
+    if report is not None and report.course_error:
+        return _with_reason(COURSE_ERROR_TEXT, report.course_error)
+    if run.status == "error" or report is None or report.score is None:
+        return _with_reason(ERROR_TEXT, run.status_reason)
+    if report.tests_total == 0:
+        return NO_TESTS_TEXT.format(percent=format_percent(report.score))
+    return GRADED_TEXT.format(passed=report.tests_passed, total=report.tests_total,
+                              percent=format_percent(report.score))
+
+
+def explanation_text(run: RunSummary, report: ReportView | None) -> str:
+    """Return the plain-language sentence that goes under an outcome, if one is needed."""
+    if report is not None and report.course_error and run.status not in (
+            "queued", "running", "superseded", "cancelled"):
+        return COURSE_ERROR_EXPLANATION
+    return {"error": ERROR_EXPLANATION, "superseded": SUPERSEDED_EXPLANATION,
+            "queued": PENDING_EXPLANATION, "running": PENDING_EXPLANATION}.get(run.status, "")
+
+
+def is_scored(run: RunSummary, report: ReportView | None) -> bool:
+    """Tell whether a run ended with a score to show (never for errors or course errors)."""
+    return run.status in ("passed", "failed") and report is not None and report.scored
+
+
+def _with_reason(text: str, reason: str | None) -> str:
+    return f"{text}: {reason}" if reason else text
