@@ -12,6 +12,7 @@ import click
 
 from gradehook.settings import settings_from
 from pipeline.celery_app import QUEUES, create_celery
+from pipeline.config import CONFIG_ENV
 from pipeline.ledger.db import make_engine
 from pipeline.ledger.migrate import upgrade
 
@@ -25,7 +26,7 @@ APP_FACTORY = "webhooks.app:create_app()"
 def web(ctx: click.Context, port: int | None) -> None:
     """Serve the web application with gunicorn."""
     settings = settings_from(ctx)
-    os.execvp(sys.executable, [sys.executable, *gunicorn_argv(settings, port)])
+    os.execve(sys.executable, [sys.executable, *gunicorn_argv(settings, port)], _child_env(ctx))
 
 
 @click.group("worker")
@@ -81,17 +82,24 @@ def run(ctx: click.Context, port: int | None) -> None:
     engine = make_engine(settings.database_url)
     upgrade(engine)
     engine.dispose()
-    cli = [sys.executable, "-m", "gradehook"]
-    config = ctx.find_root().obj.get("config_path")
-    if config:
-        cli += ["--config", config]
+    env = _child_env(ctx)
     children = [
-        subprocess.Popen([sys.executable, *gunicorn_argv(settings, port)]),
-        subprocess.Popen([*cli, "worker", "start", "--beat"]),
+        subprocess.Popen([sys.executable, *gunicorn_argv(settings, port)], env=env),
+        subprocess.Popen([sys.executable, "-m", "gradehook", "worker", "start", "--beat"],
+                         env=env),
     ]
     click.echo(f"gradehook running on http://{settings.server.host}:"
                f"{port or settings.server.port} (Ctrl-C stops it)")
     sys.exit(_supervise(children))
+
+
+def _child_env(ctx: click.Context) -> dict[str, str]:
+    """Return the environment for child processes, naming the same config file."""
+    env = dict(os.environ)
+    config = ctx.find_root().obj.get("config_path")
+    if config:
+        env[CONFIG_ENV] = os.path.abspath(config)
+    return env
 
 
 def gunicorn_argv(settings, port: int | None) -> list[str]:

@@ -33,11 +33,16 @@ def celery_config(settings: Settings) -> dict:
         folder = str(settings.broker_folder)
         transport_options.update({"data_folder_in": folder, "data_folder_out": folder,
                                   "control_folder": str(settings.broker_folder / "control"),
-                                  "store_processed": False})
+                                  "store_processed": False,
+                                  # The folder is polled; answer control pings and new work fast.
+                                  "polling_interval": 0.1})
     else:
+        # Redis serves lower priority numbers first across all queues, which would put a
+        # priority-3 regrade before a priority-8 student test. Strict queue order instead: a
+        # worker drains high_priority, then default, then low_priority; the priority travels in
+        # each message for brokers that honour it.
         transport_options.update({"socket_connect_timeout": 2, "socket_timeout": 10,
-                                  "queue_order_strategy": "priority",
-                                  "priority_steps": list(range(10)), "sep": ":"})
+                                  "queue_order_strategy": "priority", "priority_steps": [0]})
     return {
         "broker_url": settings.broker_url,
         "broker_transport_options": transport_options,

@@ -264,6 +264,10 @@ def _build(cls: type, raw: Any, prefix: str, environ: Mapping[str, str]) -> Any:
             value = _from_env(environ[env_name], f.type, f"{key} (from {env_name})")
         elif name in raw:
             value = raw[name]
+        elif f.type in _NESTED:
+            value = {}
+        elif f.metadata.get("nonempty") and not f.default:
+            raise ConfigError(f"{key}: must be set")
         else:
             continue
         values[name] = _convert(f, value, key, environ)

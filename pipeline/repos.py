@@ -7,8 +7,10 @@ import contextlib
 import fcntl
 import io
 import logging
+import os
 import re
 import shutil
+import subprocess
 import tarfile
 from pathlib import Path
 from typing import Iterator
@@ -163,11 +165,24 @@ class RepositoryCache:
 
     def _fetch(self, repo: git.Repo, project_path: str) -> None:
         log.info("fetching %s", project_path)
+        process = subprocess.Popen(
+            ["git", "fetch", "--prune", "--no-tags", "--quiet", "origin"], cwd=repo.git_dir,
+            env={**os.environ, **self._git_env()}, stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         try:
-            repo.git.fetch("--prune", "--no-tags", "--quiet", "origin",
-                           env=self._git_env(), kill_after_timeout=self.timeout)
-        except git.GitCommandError as exc:
-            raise RepositoryError(f"fetching {project_path} failed: {_git_stderr(exc)}") from None
+            _, stderr = process.communicate(timeout=self.timeout)
+        except subprocess.TimeoutExpired:
+            raise RepositoryError(f"fetching {project_path} took over {self.timeout:g} s") \
+                from None
+        finally:
+            # A time limit or any other interruption must not leave git running.
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+        if process.returncode != 0:
+            detail = stderr.decode(errors="replace").strip().splitlines()
+            raise RepositoryError(f"fetching {project_path} failed: "
+                                  f"{detail[-1][:300] if detail else process.returncode}")
 
     @staticmethod
     def _has_commit(repo: git.Repo, sha: str) -> bool:

@@ -1,0 +1,1 @@
+"""gradehook test suite."""

@@ -1,0 +1,59 @@
+"""Fixtures shared by the whole suite: real PostgreSQL databases, Redis, git repositories."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import pytest
+
+from pipeline.config import Settings, load_settings
+from tests.infra.gitrepos import GitServer
+from tests.infra.processes import write_config
+from tests.infra.services import create_database, drop_database, redis_client, \
+    require_service_env
+
+
+@pytest.fixture
+def git_server(tmp_path: Path) -> GitServer:
+    """Bare repositories standing in for GitLab's git side."""
+    return GitServer(tmp_path / "gitlab-git")
+
+
+@pytest.fixture
+def pg_database(monkeypatch: pytest.MonkeyPatch) -> str:
+    """A fresh, empty PostgreSQL database, named in POSTGRES_DB for this test's processes."""
+    require_service_env()
+    name = create_database()
+    monkeypatch.setenv("POSTGRES_DB", name)
+    yield name
+    drop_database(name)
+
+
+@pytest.fixture
+def redis_db(monkeypatch: pytest.MonkeyPatch) -> int:
+    """An emptied Redis database index, named in REDIS_DB for this test's processes."""
+    require_service_env()
+    index = random.randint(1, 15)
+    redis_client(index).flushdb()
+    monkeypatch.setenv("REDIS_DB", str(index))
+    yield index
+    redis_client(index).flushdb()
+
+
+@pytest.fixture
+def service_settings(tmp_path: Path, pg_database: str, redis_db: int, git_server: GitServer):
+    """Build (config path, Settings) on Redis and PostgreSQL with extra config merged in."""
+    def build(extra: dict | None = None) -> tuple[Path, Settings]:
+        config = {"data_dir": str(tmp_path / "data"),
+                  "gitlab": {"clone_base": git_server.base_url},
+                  "courses": [{"name": "prog1", "student_projects": ["students/"],
+                               "reference_project": "staff/reference"}]}
+        for key, value in (extra or {}).items():
+            if isinstance(value, dict):
+                config.setdefault(key, {}).update(value)
+            else:
+                config[key] = value
+        path = write_config(tmp_path / "etc", config)
+        return path, load_settings(path)
+    return build

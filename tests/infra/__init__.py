@@ -1,0 +1,1 @@
+"""Test infrastructure: real services, git repositories and gradehook processes for tests."""

@@ -1,0 +1,70 @@
+"""Local bare git repositories standing where GitLab's would be, with helpers to commit."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+GIT_IDENTITY = ["-c", "user.name=Test Student", "-c", "user.email=student@example.com",
+                "-c", "init.defaultBranch=main", "-c", "commit.gpgsign=false"]
+
+
+def git(*args: str, cwd: Path) -> str:
+    """Run git in a directory and return its stripped stdout; fail loudly on error."""
+    result = subprocess.run(["git", *GIT_IDENTITY, *args], cwd=cwd, capture_output=True,
+                            text=True, check=True)
+    return result.stdout.strip()
+
+
+class GitServer:
+    """A folder of bare repositories at <root>/<project path>.git, like GitLab's clone URLs."""
+
+    def __init__(self, root: Path):
+        self.root = Path(root)
+        self.root.mkdir(parents=True, exist_ok=True)
+
+    @property
+    def base_url(self) -> str:
+        """Return the clone base to configure (gitlab.clone_base)."""
+        return f"file://{self.root}"
+
+    def bare(self, project_path: str) -> Path:
+        """Return the bare repository of a project, creating it if needed."""
+        path = self.root / f"{project_path}.git"
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            git("init", "--bare", "-q", str(path), cwd=self.root)
+        return path
+
+    def commit(self, project_path: str, files: dict[str, str | None], *, branch: str = "main",
+               message: str = "update") -> str:
+        """Commit files (None deletes) on a branch of a project and push; return the SHA."""
+        bare = self.bare(project_path)
+        work = self.root / ".work" / project_path
+        if not work.exists():
+            work.parent.mkdir(parents=True, exist_ok=True)
+            git("clone", "-q", str(bare), str(work), cwd=self.root)
+        has_branch = git("ls-remote", "--heads", str(bare), branch, cwd=work)
+        if has_branch:
+            git("fetch", "-q", "origin", branch, cwd=work)
+            git("checkout", "-q", "-B", branch, f"origin/{branch}", cwd=work)
+        elif _has_head(work):
+            git("checkout", "-q", "-B", branch, cwd=work)
+        else:
+            git("checkout", "-q", "--orphan", branch, cwd=work)
+        for name, content in files.items():
+            target = work / name
+            if content is None:
+                target.unlink()
+                continue
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(content)
+        git("add", "-A", cwd=work)
+        git("commit", "-q", "--allow-empty", "-m", message, cwd=work)
+        git("push", "-q", "origin", f"HEAD:refs/heads/{branch}", cwd=work)
+        return git("rev-parse", "HEAD", cwd=work)
+
+
+def _has_head(work: Path) -> bool:
+    return subprocess.run(["git", "rev-parse", "--verify", "-q", "HEAD"], cwd=work,
+                          capture_output=True).returncode == 0

@@ -1,0 +1,72 @@
+"""gradehook processes for tests: a config file, a real worker, waiting on conditions."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any, Callable, Iterator, TypeVar
+
+import tomli_w
+
+T = TypeVar("T")
+
+
+def wait_for(condition: Callable[[], T], *, timeout: float = 30.0, interval: float = 0.05,
+             what: str = "condition") -> T:
+    """Poll a condition until it returns a true value or the deadline passes."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
+        time.sleep(interval)
+
+
+def write_config(directory: Path, settings: dict[str, Any]) -> Path:
+    """Write a config.toml for a test and return its path."""
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / "config.toml"
+    path.write_bytes(tomli_w.dumps(settings).encode())
+    return path
+
+
+def gradehook_argv(config: Path, *args: str) -> list[str]:
+    """Return the command line of a gradehook CLI call with a config file."""
+    return [sys.executable, "-m", "gradehook", "--config", str(config), *args]
+
+
+@contextlib.contextmanager
+def worker_process(config: Path, *, log_path: Path, concurrency: int = 1,
+                   env: dict[str, str] | None = None) -> Iterator[subprocess.Popen]:
+    """Run a real Celery worker of gradehook until the block ends."""
+    with open(log_path, "ab") as log:
+        process = subprocess.Popen(
+            gradehook_argv(config, "worker", "start", "--concurrency", str(concurrency)),
+            stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})},
+            start_new_session=True)
+    try:
+        yield process
+    finally:
+        stop_process_group(process)
+
+
+def stop_process_group(process: subprocess.Popen, grace: float = 15.0) -> None:
+    """Stop a process and its children: SIGTERM, then SIGKILL after a grace period."""
+    if process.poll() is None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(grace)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGKILL)

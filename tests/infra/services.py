@@ -1,0 +1,72 @@
+"""Access to the Redis and PostgreSQL servers that `./dev test` or CI started for the tests."""
+
+from __future__ import annotations
+
+import os
+import secrets
+
+import psycopg2
+import pytest
+import redis
+
+SERVICES_MISSING = ("Redis and PostgreSQL are not configured: run the tests with `./dev test`, "
+                    "which starts them (REDIS_HOST/POSTGRES_HOST unset)")
+
+
+def require_service_env() -> dict[str, str]:
+    """Return the service variables, failing the test (never skipping) when they are absent."""
+    if not os.environ.get("REDIS_HOST") or not os.environ.get("POSTGRES_HOST"):
+        pytest.fail(SERVICES_MISSING)
+    return {name: os.environ[name] for name in (
+        "REDIS_HOST", "REDIS_PORT", "REDIS_PASSWORD", "POSTGRES_HOST", "POSTGRES_PORT",
+        "POSTGRES_USER", "POSTGRES_PASSWORD", "POSTGRES_DB") if name in os.environ}
+
+
+# The servers the test runner was given; fixtures point the variables elsewhere later.
+POSTGRES_SERVER = {"host": os.environ.get("POSTGRES_HOST", ""),
+                   "port": os.environ.get("POSTGRES_PORT", "5432"),
+                   "user": os.environ.get("POSTGRES_USER", "gradehook"),
+                   "password": os.environ.get("POSTGRES_PASSWORD", ""),
+                   "dbname": os.environ.get("POSTGRES_DB", "gradehook")}
+REDIS_SERVER = (os.environ.get("REDIS_HOST", ""), int(os.environ.get("REDIS_PORT", 6379)),
+                os.environ.get("REDIS_PASSWORD") or None)
+
+
+def admin_connection():
+    """Open an autocommit connection to the maintenance database."""
+    require_service_env()
+    connection = psycopg2.connect(host=POSTGRES_SERVER["host"], port=POSTGRES_SERVER["port"],
+                                  user=POSTGRES_SERVER["user"],
+                                  password=POSTGRES_SERVER["password"],
+                                  dbname=POSTGRES_SERVER["dbname"], connect_timeout=5)
+    connection.autocommit = True
+    return connection
+
+
+def create_database() -> str:
+    """Create an empty PostgreSQL database with a fresh name and return the name."""
+    name = "gradehook_test_" + secrets.token_hex(6)
+    connection = admin_connection()
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        connection.close()
+    return name
+
+
+def drop_database(name: str) -> None:
+    """Drop a test database, ending any connections still open to it."""
+    connection = admin_connection()
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        connection.close()
+
+
+def redis_client(db: int = 0) -> redis.Redis:
+    """Return a client of the test Redis server (as given to the runner, whatever tests change)."""
+    require_service_env()
+    return redis.Redis(host=REDIS_SERVER[0], port=REDIS_SERVER[1], password=REDIS_SERVER[2],
+                       db=db, socket_timeout=5)

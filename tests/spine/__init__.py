@@ -1,0 +1,1 @@
+"""Tests of the service spine: configuration, ledger, Celery wiring, CLI, quick start."""

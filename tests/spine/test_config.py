@@ -1,0 +1,105 @@
+"""Configuration: config.toml documents the real defaults; bad values stop start-up in one line."""
+
+from __future__ import annotations
+
+import dataclasses
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from pipeline.config import ConfigError, Settings, load_settings
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_config_toml_lists_exactly_the_code_defaults():
+    shipped = tomllib.loads((ROOT / "config.toml").read_text())
+    defaults = Settings()
+    for section, values in shipped.items():
+        if isinstance(values, dict):
+            expected = dataclasses.asdict(getattr(defaults, section))
+            assert set(values) == set(expected), f"[{section}] keys differ from the code"
+            for key, value in values.items():
+                assert value == expected[key], f"{section}.{key}"
+        else:
+            assert str(getattr(defaults, section)) == str(values), section
+
+
+def test_environment_overrides_the_file(tmp_path):
+    config = tmp_path / "c.toml"
+    config.write_text('[redis]\nhost = "file-host"\nport = 1\n[postgres]\nhost = "pg"\n')
+    settings = load_settings(config, environ={"REDIS_HOST": "env-host", "REDIS_PORT": "6390",
+                                              "POSTGRES_PASSWORD": "p@ss/word",
+                                              "GITLAB_URL": "https://gitlab.test"})
+    assert settings.redis.host == "env-host" and settings.redis.port == 6390
+    assert settings.broker_url == "redis://env-host:6390/0"
+    assert settings.database_url == \
+        "postgresql+psycopg2://gradehook:p%40ss%2Fword@pg:5432/gradehook"
+    assert settings.gitlab.url == "https://gitlab.test"
+    assert settings.data_dir == tmp_path / "var"
+
+
+def test_embedded_default_needs_no_server(tmp_path):
+    settings = load_settings(environ={}, path=_write(tmp_path, ""))
+    assert settings.embedded
+    assert settings.broker_url == "filesystem://"
+    assert settings.database_url == f"sqlite:///{tmp_path / 'var' / 'gradehook.sqlite'}"
+
+
+@pytest.mark.parametrize("text, env, message", [
+    ("[redis]\nport = 70000\n", {}, "redis.port: must be at most 65535, got 70000"),
+    ("", {"REDIS_PORT": "six"}, "redis.port (from REDIS_PORT): must be a whole number, got 'six'"),
+    ("[gitlab]\nurl = \"gitlab.local\"\n", {},
+     "gitlab.url: must be an http:// or https:// URL, got 'gitlab.local'"),
+    ("[gitlab]\ntokn = \"x\"\n", {}, "gitlab.tokn: unknown setting"),
+    ("[worker]\nstudent_testing_soft_time_limit = 1800\n", {},
+     "worker.student_testing_soft_time_limit: must be below worker.student_testing_time_limit "
+     "(1800), got 1800"),
+    ("[[courses]]\nname = \"c\"\nreference_project = \"r\"\nexecution_backend = \"prefect\"\n",
+     {}, "courses[0].execution_backend: must be one of celery, local, got 'prefect'"),
+    ("[[courses]]\nname = \"c\"\n", {}, "courses[0].reference_project: must be set"),
+    ("[[courses]]\nname = \"c\"\nreference_project = \"r\"\n[[courses.assignments]]\n"
+     "directory = \"a\"\ndeadline = 2026-12-01T23:59:00\n", {},
+     "courses[0].assignments[0].deadline: must name its time zone offset, e.g. +01:00"),
+    ("port = [", {}, "c.toml: not valid TOML"),
+])
+def test_bad_values_name_the_key(tmp_path, text, env, message):
+    with pytest.raises(ConfigError) as error:
+        load_settings(_write(tmp_path, text), environ=env)
+    assert str(error.value).startswith(message)
+    assert "\n" not in str(error.value)
+
+
+def test_cli_stops_with_one_line_and_no_traceback(tmp_path):
+    config = _write(tmp_path, "[postgres]\nport = \"five\"\n")
+    result = subprocess.run([sys.executable, "-m", "gradehook", "--config", str(config), "db",
+                             "upgrade"], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2
+    assert result.stderr == ("gradehook: configuration error: postgres.port: must be a whole "
+                             "number, got 'five'\n")
+
+
+def test_missing_config_file_is_named(tmp_path):
+    with pytest.raises(ConfigError, match="GRADEHOOK_CONFIG: config file .*nope.toml"):
+        load_settings(tmp_path / "nope.toml", environ={})
+
+
+def test_courses_claim_projects_by_group_or_pattern(tmp_path):
+    settings = load_settings(_write(tmp_path, (
+        "[[courses]]\nname = \"a\"\nreference_project = \"staff/a\"\n"
+        "student_projects = [\"prog1/students/\"]\n"
+        "[[courses]]\nname = \"b\"\nreference_project = \"staff/b\"\n"
+        "student_projects = [\"prog2/*-2026\"]\n")), environ={})
+    assert settings.course_for("prog1/students/alice").name == "a"
+    assert settings.course_for("prog1/studentsx/alice") is None
+    assert settings.course_for("prog2/bob-2026").name == "b"
+    assert settings.course_for("prog2/bob-2025") is None
+
+
+def _write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "c.toml"
+    path.write_text(text)
+    return path

@@ -1,0 +1,51 @@
+"""`GET /api/tests-celery/health` measures broker, database and workers for real."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.infra.ledger import migrated_resources
+from tests.infra.ports import free_port
+from tests.infra.processes import wait_for, worker_process
+from webhooks.app import create_app
+
+
+def test_broker_down_is_reported_down(service_settings, monkeypatch):
+    port = free_port()
+    monkeypatch.setenv("REDIS_PORT", str(port))
+    _, settings = service_settings()
+    assert settings.redis.port == port
+    response = create_app(settings).test_client().get("/api/tests-celery/health")
+    assert response.status_code == 503
+    body = response.get_json()
+    assert body["status"] == "unhealthy"
+    assert body["broker"] == "redis" and body["broker_status"] == "down"
+    assert "ConnectionError" in body["broker_error"]
+    assert body["database"] == "up"
+    assert body["workers"] == 0 and body["backend"] == "celery"
+
+
+def test_database_down_is_reported_down(service_settings, monkeypatch):
+    monkeypatch.setenv("POSTGRES_PORT", str(free_port()))
+    _, settings = service_settings()
+    body = create_app(settings).test_client().get("/api/tests-celery/health").get_json()
+    assert body["database"] == "down" and body["broker_status"] == "up"
+    assert body["status"] == "unhealthy"
+
+
+@pytest.mark.slow
+def test_running_worker_makes_the_service_healthy(tmp_path, service_settings):
+    config, settings = service_settings()
+    migrated_resources(settings)
+    client = create_app(settings).test_client()
+    assert client.get("/api/tests-celery/health").get_json()["workers"] == 0
+    with worker_process(config, log_path=tmp_path / "worker.log"):
+        response = wait_for(
+            lambda: (r := client.get("/api/tests-celery/health")).status_code == 200 and r,
+            timeout=60, what="worker to answer the health probe")
+    body = response.get_json()
+    assert body == {"status": "healthy", "backend": "celery", "broker": "redis",
+                    "broker_status": "up", "broker_error": None, "database": "up",
+                    "database_error": None, "workers": 1,
+                    "worker_names": body["worker_names"]}
+    assert body["worker_names"][0].startswith("gradehook@")

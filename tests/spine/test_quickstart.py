@@ -1,0 +1,79 @@
+"""The embedded default: `gradehook run` serves and grades with no Redis or PostgreSQL."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import urllib.error
+import urllib.request
+
+import pytest
+
+from pipeline.celery_app import create_celery
+from pipeline.config import load_settings
+from pipeline.dispatch import send_runs
+from pipeline.ledger.models import TestRun
+from tests.infra.ledger import migrated_resources, queue_run
+from tests.infra.ports import free_port
+from tests.infra.processes import gradehook_argv, stop_process_group, wait_for, write_config
+
+SERVICE_VARIABLES = ("REDIS_HOST", "REDIS_PORT", "REDIS_DB", "POSTGRES_HOST", "POSTGRES_PORT",
+                     "POSTGRES_DB", "POSTGRES_USER", "POSTGRES_PASSWORD")
+
+
+def _health(port: int):
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/tests-celery/health",
+                                    timeout=5) as answer:
+            return json.load(answer)
+    except urllib.error.HTTPError as error:
+        return json.load(error)
+    except OSError:
+        return None
+
+
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+        return True
+    except ProcessLookupError:
+        return False
+
+
+@pytest.mark.slow
+def test_run_serves_grades_and_stops_on_ctrl_c(tmp_path, git_server, monkeypatch):
+    for name in SERVICE_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    config = write_config(tmp_path, {
+        "data_dir": str(tmp_path / "data"), "gitlab": {"clone_base": git_server.base_url}})
+    port = free_port()
+    process = subprocess.Popen(gradehook_argv(config, "run", "--port", str(port)),
+                               stdout=open(tmp_path / "run.log", "wb"), stderr=subprocess.STDOUT,
+                               start_new_session=True)
+    try:
+        health = wait_for(lambda: (h := _health(port)) and h["workers"] >= 1 and h,
+                          timeout=90, what="embedded service to be healthy")
+        assert health["status"] == "healthy"
+        assert health["broker"] == "filesystem" and health["broker_status"] == "up"
+
+        settings = load_settings(config)
+        assert settings.embedded and settings.database_url.startswith("sqlite")
+        resources = migrated_resources(settings)
+        sha = git_server.commit("students/alice", {"week1/hello/hello.py": "print(1)\n"})
+        git_server.commit("staff/reference", {"week1/hello/hello.py": "print(1)\n"})
+        run = queue_run(resources, commit_sha=sha)
+        send_runs(create_celery(settings), resources.sessions, [(run.id, run.celery_task_id)])
+
+        def finished():
+            with resources.sessions() as session:
+                return session.get(TestRun, run.id).finished_at
+        wait_for(finished, timeout=60, what="embedded worker to finish the run")
+
+        os.killpg(process.pid, signal.SIGINT)  # what Ctrl-C in a terminal does
+        assert process.wait(timeout=45) == 0
+        wait_for(lambda: not _group_alive(process.pid), timeout=30,
+                 what="web and worker processes to exit")
+    finally:
+        stop_process_group(process)

@@ -1,0 +1,99 @@
+"""A real worker on Redis and PostgreSQL consumes student_testing and records it everywhere."""
+
+from __future__ import annotations
+
+import socket
+import threading
+
+import pytest
+import sqlalchemy as sa
+
+from pipeline.celery_app import create_celery
+from pipeline.dispatch import send_runs
+from pipeline.ledger.models import RunStatus, TestRun
+from tests.infra.ledger import migrated_resources, queue_run
+from tests.infra.processes import wait_for, worker_process
+
+TASKMETA_QUERY = ("SELECT task_id, status, date_done, result FROM celery_taskmeta "
+                  "WHERE name = 'student_testing' ORDER BY date_done DESC LIMIT 10")
+
+
+def _final_run(resources, run_id):
+    with resources.sessions() as session:
+        run = session.get(TestRun, run_id)
+        return run if run.status.final else None
+
+
+@pytest.mark.slow
+def test_worker_consumes_student_testing(tmp_path, service_settings, git_server):
+    config, settings = service_settings()
+    resources = migrated_resources(settings)
+    student_sha = git_server.commit("students/alice", {"week1/hello/hello.py": "print('hi')\n"})
+    reference_sha = git_server.commit("staff/reference", {
+        "week1/hello/hello.py": "print('hello')\n", "week1/hello/test.yaml": "tests: []\n"})
+    run = queue_run(resources, commit_sha=student_sha)
+    celery = create_celery(settings)
+    with worker_process(config, log_path=tmp_path / "worker.log"):
+        assert send_runs(celery, resources.sessions, [(run.id, run.celery_task_id)]) == [run.id]
+        done = wait_for(lambda: _final_run(resources, run.id), timeout=60, what="run to end")
+    assert done.attempts == 1
+    assert done.reference_sha == reference_sha
+    assert done.started_at and done.cloned_at and done.finished_at and done.sent_at
+    assert done.progress == 100 and done.stage == "done"
+    with resources.engine.connect() as connection:
+        rows = connection.execute(sa.text(TASKMETA_QUERY)).all()
+        name = connection.execute(sa.text("SELECT name, queue FROM celery_taskmeta "
+                                          "WHERE task_id = :id"), {"id": run.celery_task_id}).one()
+    assert [row.task_id for row in rows] == [run.celery_task_id]
+    assert rows[0].status == "SUCCESS" and rows[0].date_done is not None
+    assert tuple(name) == ("student_testing", "high_priority")
+
+
+class SilentServer:
+    """A TCP server that accepts connections and never answers: a git host that hangs."""
+
+    def __init__(self):
+        self.socket = socket.socket()
+        self.socket.bind(("127.0.0.1", 0))
+        self.socket.listen(16)
+        self.connections = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.socket.getsockname()[1]}"
+
+    def _accept(self):
+        while True:
+            try:
+                self.connections.append(self.socket.accept()[0])
+            except OSError:
+                return
+
+    def close(self):
+        self.socket.close()
+        for connection in self.connections:
+            connection.close()
+
+
+@pytest.mark.slow
+def test_time_limit_stops_the_run_and_records_error(tmp_path, service_settings):
+    hanging = SilentServer()
+    try:
+        config, settings = service_settings({
+            "gitlab": {"clone_base": hanging.url},
+            "worker": {"student_testing_soft_time_limit": 1.0, "student_testing_time_limit": 20.0},
+        })
+        resources = migrated_resources(settings)
+        run = queue_run(resources, commit_sha="a" * 40)
+        with worker_process(config, log_path=tmp_path / "worker.log"):
+            send_runs(create_celery(settings), resources.sessions,
+                      [(run.id, run.celery_task_id)])
+            done = wait_for(lambda: _final_run(resources, run.id), timeout=60,
+                            what="run stopped by its time limit")
+        assert hanging.connections, "the fetch never reached the hanging server"
+    finally:
+        hanging.close()
+    assert done.status == RunStatus.ERROR
+    assert done.status_reason == "stopped by the time limit of 1 s"
+    assert done.cloned_at is None
