@@ -20,9 +20,11 @@ from pipeline.reports.wording import (COLLECTION_HEADERS, COMMENT_COMMIT_LINE, C
                                       FAILURE_HEADERS, FAILURES_HEADING, FULL_REPORT_LINK,
                                       HIDDEN_CELL, HIDDEN_NOTE, MORE_DETAILS, MORE_FAILURES,
                                       MORE_PASSED, PASSED_SUMMARY, RESULT_ICONS, SHORTENED_NOTE,
-                                      STATUS_ICONS, explanation_text, outcome_text)
+                                      STATUS_ICONS, explanation_text, is_scored,
+                                      outcome_text)
 
 # GitLab takes up to 1,000,000 characters (spec/gitlab.md §6); a readable comment is far shorter.
+# Sections share 90 % of it; the rest covers headings and the closing lines of each section.
 COMMENT_MAX_CHARS = 100_000
 MIN_SECTION_CHARS = 4_000
 MAX_NAME_CHARS = 120
@@ -33,8 +35,9 @@ DETAIL_MAX_LINES = 25
 DETAIL_MAX_CHARS = 2_000
 MAX_PASSED_LISTED = 100
 MARKER_PREFIX = "gradehook:"
-_MARKER = re.compile(r"<!-- gradehook:[A-Za-z0-9_.:/]+ -->")
-_MARKER_KEY_UNSAFE = re.compile(r"[^A-Za-z0-9_.:/]")
+_MARKER = re.compile(r"<!-- gradehook:[A-Za-z0-9_.:/-]+ -->")
+_MARKER_KEY_UNSAFE = re.compile(r"[^A-Za-z0-9_.:/-]")
+_DASH_RUNS = re.compile(r"-{2,}")  # "--" may not appear inside an HTML comment
 
 Run = tuple[RunSummary, Mapping[str, Any] | None]
 
@@ -43,7 +46,8 @@ def comment_marker(key: str) -> str:
     """Return the hidden first line that identifies gradehook's comment, e.g. for an MR key."""
     if not key:
         raise ReportInputError("a comment marker needs a key")
-    return f"<!-- {MARKER_PREFIX}{_MARKER_KEY_UNSAFE.sub('_', key)} -->"
+    safe_key = _DASH_RUNS.sub("-", _MARKER_KEY_UNSAFE.sub("_", key))
+    return f"<!-- {MARKER_PREFIX}{safe_key} -->"
 
 
 def mr_comment_markdown(runs_with_reports: Iterable[Run], marker: str) -> str:
@@ -57,7 +61,7 @@ def mr_comment_markdown(runs_with_reports: Iterable[Run], marker: str) -> str:
     header = [marker, f"### {COMMENT_TITLE}", ""]
     if len(entries) > 1:
         header += _overview(entries)
-    budget = max(COMMENT_MAX_CHARS // len(entries), MIN_SECTION_CHARS)
+    budget = max(COMMENT_MAX_CHARS * 9 // 10 // len(entries), MIN_SECTION_CHARS)
     full = "\n".join(header + [_section(run, view, budget) for run, view in entries])
     if len(full) <= COMMENT_MAX_CHARS:
         return full
@@ -78,7 +82,7 @@ def _section(run: RunSummary, view: ReportView | None, budget: int) -> str:
     explanation = explanation_text(run, view)
     if explanation:
         lines += [md_text(explanation, 400), ""]
-    if view is None or budget == 0 or run.status not in ("passed", "failed"):
+    if budget == 0 or not is_scored(run, view):
         return "\n".join(lines)
     lines += _collections_table(view.collections)
     if any(c.hidden for c in view.collections):

@@ -32,10 +32,10 @@ def cell_code(text: str, limit: int) -> str:
     return inline_code(text, limit).replace("|", "\\|")
 
 
-def code_block(text: str, max_lines: int, max_chars: int) -> str:
+def code_block(text: str, max_lines: int, max_chars: int, max_line_chars: int = 300) -> str:
     """Return text as a fenced code block, cut to a number of lines and characters."""
     lines = clean(text).expandtabs(4).splitlines()
-    body = "\n".join(lines[:max_lines])
+    body = "\n".join(shorten(line, max_line_chars) for line in lines[:max_lines])
     if len(lines) > max_lines:
         body += "\n…"
     body = shorten(body, max_chars)

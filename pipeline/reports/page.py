@@ -16,7 +16,7 @@ from pipeline.reports.wording import (ACTUAL_LABEL, DETAILS_LABEL, EXPECTED_LABE
                                       PAGE_META_LABELS, PAGE_STAGE_HEADERS, PAGE_STAGE_NAMES,
                                       PAGE_STEP_HEADERS, PAGE_TIMINGS_HEADING, PAGE_TITLE,
                                       PASSED_SUMMARY, RESULT_ICONS, RESULT_WORDS, STATUS_ICONS,
-                                      explanation_text, outcome_text)
+                                      explanation_text, is_scored, outcome_text)
 
 MAX_VALUE_CHARS = 5_000
 MAX_DETAILS_CHARS = 20_000
@@ -44,7 +44,7 @@ def result_page_html(run: RunSummary, report: Mapping[str, Any] | None) -> str:
     view = read_report(report)
     title = PAGE_TITLE.format(assignment=run.assignment, project=run.project_path)
     parts = [_header(run), _outcome(run, view)]
-    if view is not None and run.status in ("passed", "failed") and not view.course_error:
+    if is_scored(run, view):
         visible = [c for c in view.collections if not c.hidden]
         parts += [_collections(view.collections), _failures(visible), _passed(visible)]
     parts.append(_timings(run, view))

@@ -1,0 +1,204 @@
+"""The merge request comment: exact rows, safe escaping of hostile text, hidden tests, size."""
+
+from __future__ import annotations
+
+import html.parser
+
+import pytest
+from markdown_it import MarkdownIt
+
+from pipeline.reports import ReportInputError, comment_marker, mr_comment_markdown
+from pipeline.reports.comment import COMMENT_MAX_CHARS
+from tests.reports.report_samples import (RESULT_URL, case, collection, mixed_report, report,
+                                          run, value_details)
+
+MARKER = comment_marker("mr-7")
+HOSTILE = ("</details><script>alert(1)</script> | `` ``` @all <img src=x onerror=alert(2)> "
+           "[x](javascript:y)")
+
+
+class _Html(html.parser.HTMLParser):
+    """Collect element names, cells per table row, and the text outside code."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.tags: list[str] = []
+        self.row_cells: list[int] = []
+        self.code_depth = 0
+        self.outside_code: list[str] = []
+        self.in_code: list[str] = []
+
+    def handle_starttag(self, tag, attrs):
+        self.tags.append(tag)
+        if tag == "tr":
+            self.row_cells.append(0)
+        elif tag in ("td", "th"):
+            self.row_cells[-1] += 1
+        elif tag in ("code", "pre"):
+            self.code_depth += 1
+
+    def handle_endtag(self, tag):
+        if tag in ("code", "pre"):
+            self.code_depth -= 1
+
+    def handle_data(self, data):
+        (self.in_code if self.code_depth else self.outside_code).append(data)
+
+
+def rendered(markdown: str) -> _Html:
+    """Render as a CommonMark + tables renderer with raw HTML allowed, then parse."""
+    parsed = _Html()
+    parsed.feed(MarkdownIt("commonmark").enable("table").render(markdown))
+    return parsed
+
+
+def test_marker_is_the_first_line():
+    assert mr_comment_markdown([(run(), mixed_report())], MARKER).split("\n")[0] == \
+        "<!-- gradehook:mr-7 -->"
+
+
+def test_marker_keys_cannot_close_the_comment_early():
+    assert comment_marker("a --> <b>") == "<!-- gradehook:a_-___b_ -->"
+    assert comment_marker("course/alice!12") == "<!-- gradehook:course/alice_12 -->"
+    with pytest.raises(ReportInputError):
+        mr_comment_markdown([(run(), None)], "<!-- other -->")
+
+
+def test_sections_show_outcome_collections_failures_and_passed_tests():
+    text = mr_comment_markdown([(run(), mixed_report())], MARKER)
+    lines = text.split("\n")
+
+    assert "#### ❌ week1\\/assignment1" in lines
+    assert "**2\\/6 tests passed\\, score 25\\%**" in lines
+    assert f"Commit ` 01234567 ` on ` main ` · [Full report]({RESULT_URL})" in lines
+    assert [line for line in lines if line.startswith("| ") and "---" not in line][:5] == [
+        "|  | Collection | Type | Tests passed |",
+        "| ❌ | Variables | variable | 1/3 |",
+        "| ⏭️ | Dependent | variable | 0/1 |",
+        "| ❌ | Secret checks | variable | hidden |",
+        "| ✅ | Files | exist | 1/1 |",
+    ]
+    failures = lines[lines.index("|  | Test | Expected | Actual | Message |") + 2:][:3]
+    assert failures == [
+        "| ❌ | ` x ` (Variables) | ` 3 ` | ` 2 ` | ` incorrect value ` |",
+        "| ❌ | ` y ` (Variables) | ` <class 'float'> ` | ` <class 'int'> ` "
+        "| ` incorrect type ` |",
+        "| ⏭️ | ` w ` (Dependent) |  |  "
+        "| `` Skipped: Success-Dependency `['Variables']` not satisfied `` |",
+    ]
+    passed = lines[lines.index("<details><summary>Passed tests (2)</summary>") + 2:][:2]
+    assert passed == ["- ` z ` (Variables)", "- ` main.py ` (Files)"]
+
+
+def test_hidden_collections_show_only_pass_or_fail():
+    text = mr_comment_markdown([(run(), mixed_report())], MARKER)
+
+    assert "| ❌ | Secret checks | variable | hidden |" in text
+    assert "_Tests marked hidden show only whether they passed\\._" in text
+    assert "secret" not in text.replace("Secret checks", "")
+    assert "42" not in text
+
+
+def test_hostile_student_text_stays_inside_code():
+    hostile = report([collection("Output", [
+        case("name", "FAILED", value_details("n", HOSTILE, "ok")),
+        case("crash", "FAILED", f"E   Failed: {HOSTILE}\n{HOSTILE}\n````\n</details>"),
+    ])])
+
+    text = mr_comment_markdown([(run(), hostile)], MARKER)
+    page = rendered(text)
+
+    assert "script" not in page.tags and "img" not in page.tags
+    assert page.tags.count("a") == 1  # only the link to the full report
+    outside = "".join(page.outside_code)
+    assert "@all" not in outside and "alert" not in outside
+    assert HOSTILE in "".join(page.in_code)
+    assert page.row_cells == [4, 4, 5, 5, 5]  # header and row of collections, then failures
+    assert page.tags.count("details") == 1  # the crash's further lines; nothing passed
+
+
+def test_table_cells_with_pipes_and_backticks_keep_their_columns():
+    text = mr_comment_markdown([(run(), report([collection("A|B", [
+        case("t|`u`", "FAILED", value_details("t", "1|2", "`3`"))])]))], MARKER)
+
+    page = rendered(text)
+
+    assert page.row_cells == [4, 4, 5, 5]
+    assert "t|`u`" in page.in_code and "1|2" in page.in_code and "`3`" in page.in_code
+
+
+def test_only_http_links_are_made():
+    text = mr_comment_markdown([(run(result_url="javascript:alert(1)"), mixed_report())],
+                               MARKER)
+
+    assert "javascript" not in text
+    assert "Commit ` 01234567 ` on ` main `\n" in text
+
+
+@pytest.mark.parametrize("status, reason, course_error, expected", [
+    ("error", "git clone failed", None,
+     "**Not graded\\: gradehook ran into a problem\\: git clone failed**"),
+    ("failed", None, "test.yaml: unknown key 'tset'",
+     "**Not graded\\: the course\\'s tests for this assignment have a problem\\: test\\.yaml\\: "
+     "unknown key \\'tset\\'**"),
+    ("superseded", None, None,
+     "**Not graded\\: a newer push to this branch replaced this commit**"),
+    ("running", None, None, "**Grading in progress**"),
+])
+def test_runs_without_a_score_explain_why_and_show_no_tables(status, reason, course_error,
+                                                             expected):
+    given = report([collection("A", [case("a", "FAILED", "E   x")])],
+                   course_error=course_error)
+
+    text = mr_comment_markdown([(run(status, status_reason=reason), given)], MARKER)
+
+    assert expected in text.split("\n")
+    assert "\\%" not in text and "| Collection |" not in text
+
+
+def test_several_assignments_get_an_overview_in_name_order():
+    later = run(assignment="week2/b", run_id="run-2")
+    earlier = run("passed", assignment="week1/a")
+    passed = report([collection("A", [case("a")])])
+
+    lines = mr_comment_markdown([(later, mixed_report()), (earlier, passed)], MARKER).split("\n")
+
+    assert lines[3:7] == ["|  | Assignment | Result |", "| --- | --- | --- |",
+                          "| ✅ | week1\\/a | 1\\/1 tests passed\\, score 100\\% |",
+                          "| ❌ | week2\\/b | 2\\/6 tests passed\\, score 25\\% |"]
+    assert lines.index("#### ✅ week1\\/a") < lines.index("#### ❌ week2\\/b")
+
+
+def test_two_hundred_tests_stay_readable_and_bounded():
+    tests = [case(f"value_{n}", "FAILED" if n % 2 else "PASSED",
+                  value_details(f"value_{n}", "x" * 500, "y" * 500) + "\n" + "diff\n" * 100
+                  if n % 2 else None) for n in range(200)]
+    big = report([collection(f"Part {n}", tests[n * 20:(n + 1) * 20]) for n in range(10)])
+
+    text = mr_comment_markdown([(run(), big)], MARKER)
+
+    assert len(text) < COMMENT_MAX_CHARS
+    lines = text.split("\n")
+    failure_rows = [line for line in lines if line.startswith("| ❌ | ` value_")]
+    assert len(failure_rows) == 100
+    assert all(len(line) < 600 for line in lines)
+    assert text.count("<details><summary>Details:") == 5
+    assert "More details for the other tests are in the full report\\." in lines
+    assert "<details><summary>Passed tests (100)</summary>" in lines
+
+
+def test_a_huge_report_is_cut_with_a_pointer_to_the_full_report():
+    tests = [case(f"t{n}" + "n" * 100, "FAILED", value_details("v", "a" * 300, "b" * 300))
+             for n in range(3000)]
+
+    text = mr_comment_markdown([(run(), report([collection("All", tests)]))], MARKER)
+
+    assert len(text) <= COMMENT_MAX_CHARS
+    shown = sum(1 for line in text.split("\n") if line.startswith("| ❌ | ` t"))
+    assert 0 < shown < 3000
+    assert f"…and {3000 - shown} more tests that did not pass\\: see the full report\\." in text
+
+
+def test_no_runs_is_an_error():
+    with pytest.raises(ReportInputError):
+        mr_comment_markdown([], MARKER)

@@ -1,0 +1,101 @@
+"""The commit status payload: state, name, description, coverage and target URL per run status."""
+
+from __future__ import annotations
+
+import pytest
+
+from pipeline.reports import ReportInputError, RunSummary, commit_status_payload, status_name
+from tests.reports.report_samples import (RESULT_URL, SHA, case, collection, mixed_report,
+                                          report, run)
+
+
+def test_a_graded_run_reports_tests_score_and_coverage():
+    assert commit_status_payload(run("failed"), mixed_report()) == {
+        "state": "failed", "ref": "main", "name": "gradehook/week1/assignment1",
+        "description": "2/6 tests passed, score 25%", "target_url": RESULT_URL,
+        "coverage": 25.0}
+
+
+def test_a_passed_run_is_success():
+    passed = report([collection("A", [case("a"), case("b")]), collection("B", [case("c")])])
+
+    payload = commit_status_payload(run("passed"), passed)
+
+    assert (payload["state"], payload["description"], payload["coverage"]) == (
+        "success", "3/3 tests passed, score 100%", 100.0)
+
+
+def test_percent_is_never_rounded_to_a_full_or_empty_score():
+    almost = report([collection(f"C{n}", [case("t")]) for n in range(199)]
+                    + [collection("last", [case("t", "FAILED", "E   x")])])
+    barely = report([collection("first", [case("t")])]
+                    + [collection(f"C{n}", [case("t", "FAILED", "E   x")]) for n in range(299)])
+
+    assert commit_status_payload(run(), almost)["description"] == \
+        "199/200 tests passed, score 99%"
+    assert commit_status_payload(run(), barely)["description"] == \
+        "1/300 tests passed, score 1%"
+    assert commit_status_payload(run(), barely)["coverage"] == 0.33
+
+
+@pytest.mark.parametrize("status, reason, state, description", [
+    ("queued", None, "pending", "Waiting to be graded"),
+    ("running", None, "running", "Grading in progress"),
+    ("error", "database unavailable", "failed",
+     "Not graded: gradehook ran into a problem: database unavailable"),
+    ("superseded", None, "canceled",
+     "Not graded: a newer push to this branch replaced this commit"),
+    ("cancelled", "cancelled by staff", "canceled",
+     "Grading was cancelled: cancelled by staff"),
+])
+def test_runs_without_a_score_never_send_coverage(status, reason, state, description):
+    payload = commit_status_payload(run(status, status_reason=reason), None)
+
+    assert (payload["state"], payload["description"], payload["coverage"]) == (
+        state, description, None)
+
+
+def test_an_error_with_a_zero_score_report_still_sends_no_score():
+    zero = report([collection("A", [case("a", "FAILED", "E   x")])])
+
+    payload = commit_status_payload(run("error", status_reason="worker lost"), zero)
+
+    assert payload["coverage"] is None
+    assert payload["description"] == "Not graded: gradehook ran into a problem: worker lost"
+
+
+def test_a_course_error_is_not_a_zero_score():
+    broken = report([], course_error="test.yaml: collection 'A' has no tests")
+
+    payload = commit_status_payload(run("failed"), broken)
+
+    assert payload == {
+        "state": "failed", "ref": "main", "name": "gradehook/week1/assignment1",
+        "description": "Not graded: the course's tests for this assignment have a problem: "
+                       "test.yaml: collection 'A' has no tests",
+        "target_url": RESULT_URL, "coverage": None}
+
+
+def test_description_fits_255_characters_on_one_line():
+    payload = commit_status_payload(run("error", status_reason="boom\n" * 200), None)
+
+    whole = "Not graded: gradehook ran into a problem: " + " ".join(["boom"] * 200)
+    assert payload["description"] == whole[:254] + "…"
+    assert len(payload["description"]) == 255
+
+
+def test_an_overlong_result_url_is_left_out():
+    payload = commit_status_payload(run(result_url="https://x.example/" + "a" * 300), None)
+
+    assert payload["target_url"] is None
+
+
+def test_status_name_prefix_and_validation():
+    assert status_name("week3/fib", prefix="grader") == "grader/week3/fib"
+    with pytest.raises(ReportInputError):
+        status_name("")
+
+
+def test_unknown_run_status_is_refused():
+    with pytest.raises(ReportInputError, match="run status 'done'"):
+        RunSummary("r", "a", "p", SHA, "main", "done")

@@ -1,0 +1,123 @@
+"""The standalone result page: content, escaping of hostile text, hidden tests, timings."""
+
+from __future__ import annotations
+
+import html.parser
+
+from pipeline.reports import result_page_html
+from tests.reports.report_samples import (case, collection, mixed_report, report, run,
+                                          value_details)
+
+HOSTILE = "</pre></td><script>alert(1)</script><img src=x onerror=alert(2)>"
+VOID = {"meta", "img", "br", "hr", "input", "link"}
+
+
+class _Page(html.parser.HTMLParser):
+    """Check nesting and collect tags, texts per tag and table rows."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.open: list[str] = []
+        self.tags: list[str] = []
+        self.errors: list[str] = []
+        self.text: list[tuple[str, str]] = []
+        self.rows: list[list[str]] = []
+        self.external: list[str] = []
+
+    def handle_starttag(self, tag, attrs):
+        self.tags.append(tag)
+        self.external += [value for name, value in attrs if name in ("src", "href")]
+        if tag == "tr":
+            self.rows.append([])
+        if tag not in VOID:
+            self.open.append(tag)
+
+    def handle_endtag(self, tag):
+        if not self.open or self.open[-1] != tag:
+            self.errors.append(f"</{tag}> closes {self.open[-1:]}")
+            return
+        self.open.pop()
+
+    def handle_data(self, data):
+        where = self.open[-1] if self.open else ""
+        self.text.append((where, data))
+        if where in ("td", "th") and self.rows:
+            self.rows[-1].append(data)
+
+    def texts_in(self, tag: str) -> list[str]:
+        return [data for where, data in self.text if where == tag]
+
+
+def parsed(page: str) -> _Page:
+    result = _Page()
+    result.feed(page)
+    result.close()
+    assert result.errors == [] and result.open == []
+    return result
+
+
+def test_page_shows_outcome_collections_failures_passed_and_timings():
+    page = parsed(result_page_html(run(), mixed_report()))
+
+    assert page.texts_in("title") == ["week1/assignment1 · course/alice · gradehook"]
+    assert page.texts_in("h1") == ["week1/assignment1"]
+    assert "❌ 2/6 tests passed, score 25%" in page.texts_in("p")
+    assert page.rows[:5] == [
+        ["Result", "Collection", "Type", "Tests passed", "Message"],
+        ["❌ failed", "Variables", "variable", "1/3"],
+        ["⏭️ skipped", "Dependent", "variable", "0/1"],
+        ["❌ failed", "Secret checks", "variable", "hidden"],
+        ["✅ passed", "Files", "exist", "1/1"],
+    ]
+    assert page.texts_in("pre")[:6] == [
+        "3", "2", "incorrect value", "<class 'float'>", "<class 'int'>", "incorrect type"]
+    assert page.texts_in("li") == [" (Variables)", " (Files)"]
+    assert page.rows[5:] == [
+        ["Stage", "At (UTC)", "After the previous stage"],
+        ["Received", "2026-03-01 10:00:00"], ["Queued", "2026-03-01 10:00:00", "0.5 s"],
+        ["Started", "2026-03-01 10:00:02", "1.5 s"], ["Finished", "2026-03-01 10:00:09", "7.2 s"],
+        ["Grading step", "Seconds"], ["clone", "0.25"], ["tests", "3.50"],
+    ]
+    assert page.external == []
+
+
+def test_hidden_collections_reveal_no_tests_or_values():
+    page = result_page_html(run(), mixed_report())
+
+    assert "secret" not in page.replace("Secret checks", "")
+    assert "42" not in page
+
+
+def test_hostile_text_is_escaped_everywhere():
+    hostile = report([collection(HOSTILE, [
+        case(HOSTILE, "FAILED", value_details("n", HOSTILE, HOSTILE)),
+        case("crash", "FAILED", f"E   Failed: {HOSTILE}\n{HOSTILE}"),
+    ])])
+
+    page = parsed(result_page_html(run(assignment=HOSTILE, ref=HOSTILE,
+                                       status_reason=HOSTILE), hostile))
+
+    assert "script" not in page.tags and "img" not in page.tags
+    assert page.texts_in("h1") == [HOSTILE]
+    assert page.texts_in("pre").count(HOSTILE) == 2  # the expected and actual values
+    assert f"Failed: {HOSTILE}" in page.texts_in("pre")
+
+
+def test_error_page_explains_and_shows_no_tables():
+    page = parsed(result_page_html(run("error", status_reason="git fetch timed out",
+                                       timings={}), None))
+
+    assert page.texts_in("p") == [
+        "⚠️ Not graded: gradehook ran into a problem: git fetch timed out",
+        "This is a problem on gradehook's side, not in your code, and no score was recorded. "
+        "Push again later; if it keeps happening, tell your course staff."]
+    assert "table" not in page.tags
+
+
+def test_long_details_are_cut():
+    long = report([collection("A", [case("t", "FAILED", "E   boom\n" + "x" * 50_000)])])
+
+    page = parsed(result_page_html(run(), long))
+
+    details = max(page.texts_in("pre"), key=len)
+    assert len(details) == 20_000 and details.endswith("…")
