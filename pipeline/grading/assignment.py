@@ -1,0 +1,57 @@
+"""An assignment as the engine sees it: its specs, its mode and the digest that keys caches."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+from pipeline.grading.meta import META_FILE_NAME, MetaSpec, load_meta
+from pipeline.grading.spec import TEST_FILE_NAME, SuiteSpec, load_test_suite
+
+MODE_CODEABILITY = "codeability"
+MODE_PYTEST = "pytest"
+MODE_COMPARISON = "comparison"
+PYTEST_PATTERN = "test_*.py"
+SPECIFICATION_FILE_NAME = "specification.yaml"
+
+
+@dataclass(frozen=True)
+class Assignment:
+    """A loaded assignment: directory, test suite (if any), meta data, grading mode, digest."""
+
+    directory: Path
+    suite: SuiteSpec | None
+    meta: MetaSpec
+    mode: str
+    digest: str
+    pytest_dir: Path | None = None
+    pytest_files: tuple[str, ...] = ()
+
+
+def load_assignment(directory: Path, reference_dir: Path | None = None) -> Assignment:
+    """Read an assignment directory: test.yaml if present, else pytest files, else comparison.
+
+    Raises SpecError when test.yaml or meta.yaml is invalid.
+    """
+    directory = Path(directory)
+    meta = load_meta(directory / META_FILE_NAME)
+    digest = hashlib.sha256()
+    for name in (TEST_FILE_NAME, META_FILE_NAME):
+        path = directory / name
+        digest.update(name.encode() + b"\0")
+        if path.is_file():
+            digest.update(path.read_bytes())
+    test_file = directory / TEST_FILE_NAME
+    if test_file.is_file():
+        return Assignment(directory, load_test_suite(test_file), meta, MODE_CODEABILITY,
+                          digest.hexdigest())
+    search = [directory] + ([Path(reference_dir)] if reference_dir is not None else [])
+    for folder in search:
+        found = tuple(sorted(p.name for p in folder.glob(PYTEST_PATTERN) if p.is_file()))
+        if found:
+            for name in found:
+                digest.update(name.encode() + b"\0" + (folder / name).read_bytes())
+            return Assignment(directory, None, meta, MODE_PYTEST, digest.hexdigest(), folder,
+                              found)
+    return Assignment(directory, None, meta, MODE_COMPARISON, digest.hexdigest())

@@ -1,0 +1,153 @@
+"""Test verdicts: verifyEqual (type, shape, value) and the pattern qualifications, exact texts."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from pipeline.grading.approx import approx_equal
+
+PASSED = "PASSED"
+FAILED = "FAILED"
+SKIPPED = "SKIPPED"
+
+INCORRECT_TYPE = "Variable `{name}` has incorrect type, expected: {expected}, obtained {obtained}"
+INCORRECT_LEN = "Variable `{name}` has incorrect len, expected: {expected}, obtained {obtained}"
+INCORRECT_SHAPE = "Variable `{name}` has incorrect shape, expected: {expected}, obtained {obtained}"
+INCORRECT_VALUE = "Variable `{name}` has incorrect value (`{obtained}` instead of `{expected}`)"
+PATTERN_MESSAGES = {
+    "matches": "Variable `{name}` does not match the specified pattern `{pattern}`",
+    "contains": "Variable `{name}` does not contain the specified pattern `{pattern}`",
+    "startsWith": "Variable `{name}` does not start with the specified pattern `{pattern}`",
+    "endsWith": "Variable `{name}` does not end with the specified pattern `{pattern}`",
+    "count": "Variable `{name}` does not contain the specified pattern `{pattern}` {count}-times",
+    "regexp": "Variable `{name}` does not match the compiled regular expression from the "
+              "specified pattern `{pattern}`",
+}
+SIZED_TYPES = (str, list, tuple, range, dict, set, frozenset, bytes, bytearray, memoryview)
+ABBREVIATION_LENGTH = 10
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The outcome of one test: result, and for failures and skips the exception and message."""
+
+    result: str
+    exception: str | None = None
+    message: str | None = None
+
+    @property
+    def details(self) -> str | None:
+        """Return the pytest-style details text: `E   Name: message` or `Skipped: reason`."""
+        if self.result == FAILED:
+            return f"E   {self.exception}: {self.message}"
+        if self.result == SKIPPED:
+            return f"Skipped: {self.message}"
+        return None
+
+
+PASS = Verdict(PASSED)
+
+
+def fail(exception: str, message: str) -> Verdict:
+    """Return a failed verdict with the exception name and message shown in details."""
+    return Verdict(FAILED, exception, message)
+
+
+def fail_with(exc: BaseException) -> Verdict:
+    """Return a failed verdict for an exception raised while checking, named as pytest shows it."""
+    cls = type(exc)
+    name = cls.__qualname__
+    if cls.__module__ != "builtins":
+        name = f"{cls.__module__}.{name}"
+    return Verdict(FAILED, name, str(exc))
+
+
+def skip(reason: str) -> Verdict:
+    """Return a skipped verdict with its reason."""
+    return Verdict(SKIPPED, None, reason)
+
+
+def abbreviate(value: Any) -> str:
+    """Return str(value), cut to ten characters plus `...` when longer."""
+    text = str(value)
+    return text if len(text) <= ABBREVIATION_LENGTH else text[:ABBREVIATION_LENGTH] + "..."
+
+
+def verify_equal(name: str, obtained: Any, expected: Any, *, type_check: bool, shape_check: bool,
+                 rel: float, abs_tol: float) -> Verdict:
+    """Compare a student value with the expected value: type, then len or shape, then value."""
+    try:
+        return _verify_equal(name, obtained, expected, type_check, shape_check, rel, abs_tol)
+    except Exception as exc:
+        return fail_with(exc)
+
+
+def _verify_equal(name: str, obtained: Any, expected: Any, type_check: bool, shape_check: bool,
+                  rel: float, abs_tol: float) -> Verdict:
+    if type_check and type(obtained) is not type(expected):
+        return fail("AssertionError", INCORRECT_TYPE.format(
+            name=name, expected=type(expected), obtained=type(obtained)))
+    if shape_check:
+        if isinstance(obtained, SIZED_TYPES):
+            if len(obtained) != len(expected):
+                return fail("AssertionError", INCORRECT_LEN.format(
+                    name=name, expected=len(expected), obtained=len(obtained)))
+        elif _is_ndarray(obtained):
+            if obtained.shape != expected.shape:
+                return fail("AssertionError", INCORRECT_SHAPE.format(
+                    name=name, expected=expected.shape, obtained=obtained.shape))
+    if _value_equal(obtained, expected, rel, abs_tol):
+        return PASS
+    return fail("AssertionError", INCORRECT_VALUE.format(
+        name=name, obtained=abbreviate(obtained), expected=abbreviate(expected)))
+
+
+def _value_equal(obtained: Any, expected: Any, rel: float, abs_tol: float) -> bool:
+    if isinstance(obtained, (str, set, frozenset)):
+        return obtained == expected
+    module = type(obtained).__module__
+    if module.startswith("pandas") and type(obtained).__name__ in ("DataFrame", "Series"):
+        return bool(obtained.equals(expected))
+    if _is_ndarray(obtained):
+        import numpy as np
+
+        try:
+            np.testing.assert_allclose(obtained, expected, rtol=rel, atol=abs_tol)
+        except AssertionError:
+            return False
+        return True
+    return approx_equal(obtained, expected, rel, abs_tol)
+
+
+def _is_ndarray(value: Any) -> bool:
+    cls = type(value)
+    return cls.__module__ == "numpy" and cls.__name__ == "ndarray"
+
+
+def check_pattern(qualification: str, name: str, text: str, pattern: str | None,
+                  count: int | None) -> Verdict:
+    """Test str(student value) against the pattern of a string qualification."""
+    try:
+        passed = _pattern_holds(qualification, text, pattern, count)
+    except Exception as exc:
+        return fail_with(exc)
+    if passed:
+        return PASS
+    message = PATTERN_MESSAGES[qualification].format(name=name, pattern=pattern, count=count)
+    return fail("AssertionError", message)
+
+
+def _pattern_holds(qualification: str, text: str, pattern: str | None, count: int | None) -> bool:
+    if qualification == "matches":
+        return text == pattern
+    if qualification == "contains":
+        return text.find(pattern) > -1
+    if qualification == "startsWith":
+        return text.startswith(pattern)
+    if qualification == "endsWith":
+        return text.endswith(pattern)
+    if qualification == "count":
+        return text.count(pattern) == count
+    return re.match(re.compile(pattern), text) is not None

@@ -1,0 +1,89 @@
+"""The default comparison as a generated suite: the same output, and the reference's files exist."""
+
+from __future__ import annotations
+
+import glob
+from pathlib import Path
+
+from pipeline.grading.assignment import PYTEST_PATTERN, SPECIFICATION_FILE_NAME
+from pipeline.grading.meta import META_FILE_NAME, MetaSpec
+from pipeline.grading.spec import PROPERTY_DEFAULTS, TEST_FILE_NAME, CollectionSpec, SuiteSpec, \
+    TestSpec
+from pipeline.grading.staging import IGNORED_NAMES
+
+SUITE_NAME = "Output comparison"
+SUITE_DESCRIPTION = "Runs both solutions and compares their output; checks the files exist"
+OUTPUT_COLLECTION = "Program output"
+OUTPUT_TEST = "stdout"
+FILE_COLLECTION = "File {path}"
+ENTRY_CANDIDATES = ("main.py", "__main__.py")
+SKIPPED_FILES = (TEST_FILE_NAME, META_FILE_NAME, SPECIFICATION_FILE_NAME, "conftest.py")
+
+
+def comparison_suite(reference_dir: Path, meta: MetaSpec) -> SuiteSpec:
+    """Build the suite: one stdout collection for the entry point, one exist collection per file."""
+    files = reference_files(reference_dir, meta)
+    entry = entry_point(reference_dir, meta, files)
+    collections = []
+    if entry is not None:
+        collections.append(_collection("stdout", OUTPUT_COLLECTION, entry=entry,
+                                       tests=(_test(OUTPUT_TEST),)))
+    for path in files:
+        collections.append(_collection("exist", FILE_COLLECTION.format(path=path),
+                                       file=glob.escape(path), tests=(_test(path),)))
+    return SuiteSpec(type="python", name=SUITE_NAME, description=SUITE_DESCRIPTION,
+                     version="1.0", qualification="verifyEqual",
+                     success_message=PROPERTY_DEFAULTS["successMessage"],
+                     failure_message=PROPERTY_DEFAULTS["failureMessage"],
+                     relative_tolerance=PROPERTY_DEFAULTS["relativeTolerance"],
+                     absolute_tolerance=PROPERTY_DEFAULTS["absoluteTolerance"],
+                     timeout=PROPERTY_DEFAULTS["timeout"], store_graphics_artifacts=None,
+                     competency=None, verbosity=None, collections=tuple(collections))
+
+
+def reference_files(reference_dir: Path, meta: MetaSpec) -> list[str]:
+    """Return the reference's files a student must also have, as relative paths."""
+    excluded = set(SKIPPED_FILES) | set(meta.test_files) | set(meta.additional_files)
+    found = []
+    for path in sorted(reference_dir.rglob("*")):
+        relative = path.relative_to(reference_dir)
+        if not path.is_file() or any(part in IGNORED_NAMES or part.startswith(".")
+                                     for part in relative.parts):
+            continue
+        name = relative.as_posix()
+        if name in excluded or relative.match(PYTEST_PATTERN) or path.suffix == ".pyc":
+            continue
+        found.append(name)
+    return found
+
+
+def entry_point(reference_dir: Path, meta: MetaSpec, files: list[str]) -> str | None:
+    """Choose the program to run: the first submitted .py file, main.py, or the only .py file."""
+    for name in meta.student_submission_files:
+        if name.endswith(".py") and (reference_dir / name).is_file():
+            return name
+    for name in ENTRY_CANDIDATES:
+        if (reference_dir / name).is_file():
+            return name
+    top_level = [name for name in files if "/" not in name and name.endswith(".py")]
+    return top_level[0] if len(top_level) == 1 else None
+
+
+def _collection(kind: str, name: str, *, tests: tuple[TestSpec, ...], entry: str | None = None,
+                file: str | None = None) -> CollectionSpec:
+    return CollectionSpec(
+        type=kind, name=name, description=None, id=None, entry_point=entry, file=file,
+        set_up_code=(), tear_down_code=(), input_answers=(), module_blacklist=(),
+        success_dependency=(), set_up_code_dependency=None, timeout=PROPERTY_DEFAULTS["timeout"],
+        store_graphics_artifacts=None, competency=None, verbosity=None, success_message=None,
+        failure_message=None, tests=tests)
+
+
+def _test(name: str) -> TestSpec:
+    return TestSpec(
+        name=name, value=None, eval_string=None, pattern=None, count_requirement=None,
+        qualification="verifyEqual", relative_tolerance=PROPERTY_DEFAULTS["relativeTolerance"],
+        absolute_tolerance=PROPERTY_DEFAULTS["absoluteTolerance"],
+        allowed_occurance_range=PROPERTY_DEFAULTS["allowedOccuranceRange"],
+        occurance_type=PROPERTY_DEFAULTS["occuranceType"], type_check=True, shape_check=True,
+        verbosity=None, success_message=None, failure_message=None)

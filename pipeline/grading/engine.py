@@ -1,0 +1,437 @@
+"""The CodeAbility engine: collections in file order, runs gated and planned, tests judged."""
+
+from __future__ import annotations
+
+import ast
+import logging
+import re
+import time
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from pipeline.grading.checks import SKIPPED, Verdict, check_pattern, fail, fail_with, skip, \
+    verify_equal
+from pipeline.grading.execution import SandboxExecutor
+from pipeline.grading.linting import output_file_name, run_flake8
+from pipeline.grading.plan import REFERENCE, STUDENT, RunOutcome, RunRequest, Stage
+from pipeline.grading.report import COMPLETED, FAILED_STATUS, PASSED, SKIPPED_STATUS, \
+    TEST_SKIPPED, TESTS_SKIPPED, CollectionReport, Summary, TestCaseReport
+from pipeline.grading.spec import CollectionSpec, SuiteSpec, TestSpec
+from pipeline.grading.static_checks import check_exist, check_structural
+from pipeline.grading.values import decode_entry
+from pipeline.sandbox import SandboxLimits
+
+log = logging.getLogger(__name__)
+
+VERIFY_EQUAL = "verifyEqual"
+SUCCESS_DEPENDENCY_INVALID = "Success-Dependency `{deps}` not valid"
+SUCCESS_DEPENDENCY_UNSATISFIED = "Success-Dependency `{deps}` not satisfied"
+SETUP_DEPENDENCY_INVALID = "Setup-Code-Dependency `{dep}` not valid"
+SETUP_DEPENDENCY_NOT_FOUND = "ERROR: Setup-Code-Dependency `{dep}` not found"
+ENTRY_POINT_NOT_FOUND = "entryPoint {entry} not found"
+IMPORT_NOT_ALLOWED = "Import not allowed for: {modules}"
+STUDENT_NOT_FOUND = "Variable `{name}` not found in student namespace"
+REFERENCE_NOT_FOUND = "Variable `{name}` not found in reference namespace"
+EVALUATION_NOT_POSSIBLE = "Evaluation of `{expression}` not possible"
+STR_FAILED = "str() of variable `{name}` failed: {error}"
+ARTIFACT_NAME = "{side}_test_{index}_figure_{number}.png"
+HEAVY_MODULES = re.compile(rb"\b(numpy|pandas|matplotlib|scipy|seaborn|sklearn)\b")
+SCAN_LIMIT_BYTES = 2 * 1024 * 1024
+
+
+@dataclass
+class GradingContext:
+    """What the engine needs from its caller: sandbox, directories, cache, outputs, limits."""
+
+    executor: SandboxExecutor
+    student_base: Path
+    reference_base: Path
+    shown_student_dir: Path
+    pool: ThreadPoolExecutor
+    fetch_reference: Callable[[RunRequest], RunOutcome]
+    lint_limits: SandboxLimits
+    python: str | None
+    output_dir: Path | None
+    artifact_dir: Path | None
+    store_graphics_override: bool | None = None
+    sandbox_seconds: dict[str, float] = field(
+        default_factory=lambda: {STUDENT: 0.0, REFERENCE: 0.0})
+
+
+@dataclass
+class _Namespace:
+    """A namespace object of one side: its __file__ and the stages applied to it so far."""
+
+    root_file: str | None
+    stages: list[Stage] = field(default_factory=list)
+
+
+class CodeAbilityGrader:
+    """Grade one test suite against the staged student and reference solutions."""
+
+    def __init__(self, suite: SuiteSpec, context: GradingContext) -> None:
+        self.suite = suite
+        self.collections = suite.collections
+        self.ctx = context
+        self.results: dict[int, list[str]] = {}
+        self.namespaces: dict[str, dict[int, _Namespace]] = {STUDENT: {}, REFERENCE: {}}
+        self.futures: dict[tuple[str, str], Future] = {}
+        self.preloads = {side: _scan_heavy_modules(base) for side, base in
+                         ((STUDENT, context.student_base), (REFERENCE, context.reference_base))}
+
+    def grade(self) -> list[CollectionReport]:
+        """Run every collection in file order and return their reports."""
+        self._prefetch()
+        reports = []
+        for index, collection in enumerate(self.collections):
+            started = time.perf_counter()
+            reports.append(self._grade_collection(index, collection, started))
+        return reports
+
+    def _prefetch(self) -> None:
+        """Start the runs that depend on no earlier result, in parallel."""
+        for index, collection in enumerate(self.collections):
+            if not collection.tests or collection.success_dependency \
+                    or collection.set_up_code_dependency is not None:
+                continue
+            for side in (STUDENT, REFERENCE):
+                stage = self._stage(index, side)
+                if isinstance(stage, RunOutcome):
+                    continue
+                request = self._request(index, side, _Namespace(collection.entry_point), stage)
+                if request is not None:
+                    key = (side, request.fingerprint())
+                    self.futures[key] = self.ctx.pool.submit(self._execute, request)
+
+    def _grade_collection(self, index: int, collection: CollectionSpec,
+                          started: float) -> CollectionReport:
+        if not collection.tests:
+            self.results[index] = []
+            return _collection_report(collection, [], None, None, started, [])
+        student = self._run(index, STUDENT)
+        reference = self._run(index, REFERENCE)
+        linting: list[str] = []
+        verdicts = [self._judge(index, collection, test, student, reference, linting)
+                    for test in collection.tests]
+        self.results[index] = [verdict.result for verdict in verdicts]
+        self._store_artifacts(index, collection, student, reference)
+        return _collection_report(collection, verdicts, student, reference, started, linting)
+
+    def _run(self, index: int, side: str) -> RunOutcome | None:
+        """Gate, plan and run a (collection, side); None when the reference is not needed."""
+        namespace = self._gate(index, side)
+        if isinstance(namespace, RunOutcome):
+            return namespace
+        stage = self._stage(index, side)
+        if isinstance(stage, RunOutcome):
+            return stage
+        request = self._request(index, side, namespace, stage)
+        if stage.has_code:
+            namespace.stages.append(stage)
+        if request is None:
+            return None if side == REFERENCE else RunOutcome(COMPLETED)
+        future = self.futures.pop((side, request.fingerprint()), None)
+        outcome = future.result() if future is not None else self._execute(request)
+        log.debug("collection %d (%s) %s: %s", index, self.collections[index].name, side,
+                  outcome.status)
+        return outcome
+
+    def _execute(self, request: RunRequest) -> RunOutcome:
+        started = time.perf_counter()
+        if request.side == REFERENCE:
+            outcome = self.ctx.fetch_reference(request)
+        else:
+            outcome = self.ctx.executor.execute(request)
+        self.ctx.sandbox_seconds[request.side] += time.perf_counter() - started
+        return outcome
+
+    def _gate(self, index: int, side: str) -> RunOutcome | _Namespace:
+        """Check the dependencies (§3.2 steps 1 and 2); return a failed outcome or the namespace."""
+        collection = self.collections[index]
+        fresh = _Namespace(collection.entry_point)
+        deps = list(collection.success_dependency)
+        for dependency in deps:
+            target = resolve_dependency(self.collections, dependency)
+            if target is None:
+                self.namespaces[side][index] = fresh
+                return RunOutcome(FAILED_STATUS, SUCCESS_DEPENDENCY_INVALID.format(deps=deps))
+            results = self.results.get(target, [None] * len(self.collections[target].tests))
+            if any(result != PASSED for result in results):
+                self.namespaces[side][index] = fresh
+                return RunOutcome(SKIPPED_STATUS,
+                                  SUCCESS_DEPENDENCY_UNSATISFIED.format(deps=deps))
+        dependency = collection.set_up_code_dependency
+        namespace = fresh
+        if dependency is not None:
+            target = resolve_dependency(self.collections, dependency)
+            if target is None:
+                self.namespaces[side][index] = fresh
+                return RunOutcome(FAILED_STATUS, SETUP_DEPENDENCY_INVALID.format(dep=dependency))
+            if target == index:
+                namespace = _Namespace(None)
+            elif target in self.namespaces[side]:
+                namespace = self.namespaces[side][target]
+            else:
+                self.namespaces[side][index] = fresh
+                return RunOutcome(FAILED_STATUS,
+                                  SETUP_DEPENDENCY_NOT_FOUND.format(dep=dependency))
+        self.namespaces[side][index] = namespace
+        return namespace
+
+    def _stage(self, index: int, side: str) -> Stage | RunOutcome:
+        """Plan the collection's own steps (§3.2 step 4 checks), or the failure that stops them."""
+        collection = self.collections[index]
+        base = self.ctx.student_base if side == STUDENT else self.ctx.reference_base
+        entry = collection.entry_point
+        if entry is not None and not (base / entry).is_file():
+            if side == STUDENT:
+                return RunOutcome(FAILED_STATUS, ENTRY_POINT_NOT_FOUND.format(entry=entry))
+            entry = None
+        if entry is not None and collection.module_blacklist:
+            banned = forbidden_imports(base / entry, collection.module_blacklist)
+            if banned:
+                return RunOutcome(FAILED_STATUS, IMPORT_NOT_ALLOWED.format(modules=banned))
+        graphics = None
+        if collection.type == "graphics":
+            graphics = tuple(dict.fromkeys(test.name for test in collection.tests))
+        return Stage(index, entry, collection.set_up_code, collection.tear_down_code,
+                     collection.input_answers, collection.timeout, graphics,
+                     bool(self._store_graphics(collection)))
+
+    def _request(self, index: int, side: str, namespace: _Namespace,
+                 stage: Stage) -> RunRequest | None:
+        """Build the sandbox request, or None when nothing needs a process."""
+        collection = self.collections[index]
+        values, texts, evals, capture = self._lookups(collection, side)
+        has_code = stage.has_code or bool(namespace.stages)
+        if side == REFERENCE and not (values or evals or capture):
+            return None
+        if not has_code and not collection.uses_namespace:
+            return None
+        return RunRequest(side, index, (*namespace.stages, stage), namespace.root_file,
+                          capture, values, texts, evals,
+                          self._preload(side, collection, stage.graphics is not None))
+
+    def _lookups(self, collection: CollectionSpec,
+                 side: str) -> tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...], bool]:
+        """Return what a run must hand back: values, str() texts, evalStrings, stdout."""
+        if not collection.uses_namespace:
+            return (), (), (), False
+        stdout = collection.type == "stdout"
+        values: dict[str, None] = {}
+        texts: dict[str, None] = {}
+        evals: dict[str, None] = {}
+        capture = False
+        for test in collection.tests:
+            verify = test.qualification == VERIFY_EQUAL
+            if side == STUDENT:
+                capture = capture or stdout
+                if not stdout:
+                    (values if verify else texts)[test.name] = None
+            elif verify and test.value is None:
+                if test.eval_string is not None:
+                    evals[test.eval_string] = None
+                elif stdout:
+                    capture = True
+                else:
+                    values[test.name] = None
+        return tuple(values), tuple(texts), tuple(evals), capture
+
+    def _preload(self, side: str, collection: CollectionSpec, graphics: bool) -> tuple[str, ...]:
+        code = "\n".join([*collection.set_up_code, *collection.tear_down_code,
+                          *(t.name for t in collection.tests),
+                          *(t.eval_string or "" for t in collection.tests)]).encode()
+        found = set(self.preloads[side]) | set(_heavy_names(code))
+        modules = []
+        if found or graphics:
+            modules.append("numpy")
+        if found & {"pandas", "seaborn"}:
+            modules.append("pandas")
+        if graphics or found & {"matplotlib", "seaborn"}:
+            modules.append("matplotlib.pyplot")
+        return tuple(modules)
+
+    def _store_graphics(self, collection: CollectionSpec) -> bool | None:
+        if self.ctx.store_graphics_override is not None:
+            return self.ctx.store_graphics_override
+        return collection.store_graphics_artifacts
+
+    def _judge(self, index: int, collection: CollectionSpec, test: TestSpec,
+               student: RunOutcome | None, reference: RunOutcome | None,
+               linting: list[str]) -> Verdict:
+        """Judge one test: the student run's gate first, then the type's check."""
+        if student.status == SKIPPED_STATUS:
+            return skip(student.message)
+        if student.status != COMPLETED:
+            return fail("Failed", student.message)
+        if collection.uses_namespace:
+            return self._compare(collection, test, student, reference)
+        if collection.type == "structural":
+            return check_structural(test, collection.file, self.ctx.student_base,
+                                    self.ctx.shown_student_dir)
+        if collection.type == "linting":
+            return self._lint(collection, test, linting)
+        return check_exist(collection.file, self.ctx.student_base, self.ctx.reference_base)
+
+    def _compare(self, collection: CollectionSpec, test: TestSpec, student: RunOutcome,
+                 reference: RunOutcome | None) -> Verdict:
+        name = test.name
+        verify = test.qualification == VERIFY_EQUAL
+        if collection.type == "stdout":
+            obtained: Any = student.stdout or ""
+        else:
+            entry = (student.values if verify else student.texts).get(name, {})
+            if not entry.get("found"):
+                return fail_with(KeyError(STUDENT_NOT_FOUND.format(name=name)))
+            if not verify:
+                if "text" not in entry:
+                    return fail("Failed", STR_FAILED.format(name=name, error=entry.get("error")))
+                obtained = entry["text"]
+            else:
+                obtained, problem = decode_entry(name, entry)
+                if problem is not None:
+                    return fail("Failed", problem)
+        if not verify:
+            return check_pattern(test.qualification, name, str(obtained), test.pattern,
+                                 test.count_requirement)
+        expected = self._expected(collection, test, reference)
+        if isinstance(expected, Verdict):
+            return expected
+        return verify_equal(name, obtained, expected, type_check=test.type_check,
+                            shape_check=test.shape_check, rel=test.relative_tolerance,
+                            abs_tol=test.absolute_tolerance)
+
+    def _expected(self, collection: CollectionSpec, test: TestSpec,
+                  reference: RunOutcome | None) -> Any:
+        """Return the expected value, or a skipped verdict when the reference cannot give it."""
+        if test.value is not None:
+            return test.value
+        outcome = reference or RunOutcome(COMPLETED)
+        if test.eval_string is not None:
+            entry = outcome.evals.get(test.eval_string, {})
+            if not entry.get("found"):
+                return skip(EVALUATION_NOT_POSSIBLE.format(expression=test.eval_string))
+        elif collection.type == "stdout":
+            if outcome.stdout is None:
+                return skip(REFERENCE_NOT_FOUND.format(name=test.name))
+            return outcome.stdout
+        else:
+            entry = outcome.values.get(test.name, {})
+            if not entry.get("found"):
+                return skip(REFERENCE_NOT_FOUND.format(name=test.name))
+        value, problem = decode_entry(test.name, entry)
+        return fail("Failed", problem) if problem is not None else value
+
+    def _lint(self, collection: CollectionSpec, test: TestSpec, linting: list[str]) -> Verdict:
+        file_name = output_file_name(collection.name, test.name)
+        output_path = None if self.ctx.output_dir is None else self.ctx.output_dir / file_name
+        shown = file_name if output_path is None else str(output_path)
+        limits = self.ctx.lint_limits
+        result = run_flake8(collection.file, test.pattern, student_base=self.ctx.student_base,
+                            limits=limits, python=self.ctx.python, output_path=output_path,
+                            shown_output=shown)
+        linting[:] = result.findings
+        return result.verdict
+
+    def _store_artifacts(self, index: int, collection: CollectionSpec,
+                         student: RunOutcome | None, reference: RunOutcome | None) -> None:
+        if self.ctx.artifact_dir is None or not self._store_graphics(collection):
+            return
+        for side, outcome in ((STUDENT, student), (REFERENCE, reference)):
+            for number, png in (outcome.figures if outcome else []):
+                self.ctx.artifact_dir.mkdir(parents=True, exist_ok=True)
+                name = ARTIFACT_NAME.format(side=side, index=index, number=number)
+                (self.ctx.artifact_dir / name).write_bytes(png)
+
+
+def resolve_dependency(collections: tuple[CollectionSpec, ...], dependency: Any) -> int | None:
+    """Return the 0-based index a dependency names: a collection id first, else a 1-based index."""
+    for index, collection in enumerate(collections):
+        if collection.id is not None and dependency == collection.id:
+            return index
+    try:
+        number = int(dependency)
+    except (TypeError, ValueError):
+        return None
+    return number - 1 if 0 < number <= len(collections) else None
+
+
+def forbidden_imports(path: Path, blacklist: tuple[str, ...]) -> list[str]:
+    """Return the blacklisted modules a file imports directly, in source order."""
+    try:
+        tree = ast.parse(path.read_bytes())
+    except (SyntaxError, ValueError, RecursionError, MemoryError, OSError):
+        return []
+    found: list[tuple[int, int, str]] = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found += [(node.lineno, node.col_offset, alias.name) for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            found.append((node.lineno, node.col_offset, node.module))
+    banned = set(blacklist)
+    return list(dict.fromkeys(name for _, _, name in sorted(found) if name in banned))
+
+
+def _scan_heavy_modules(base: Path) -> frozenset[str]:
+    """Return which heavy libraries the .py files of a solution mention."""
+    found: set[str] = set()
+    budget = SCAN_LIMIT_BYTES
+    for path in sorted(base.rglob("*.py")):
+        if budget <= 0:
+            break
+        try:
+            data = path.read_bytes()[:budget]
+        except OSError:
+            continue
+        budget -= len(data)
+        found |= _heavy_names(data)
+    return frozenset(found)
+
+
+def _heavy_names(data: bytes) -> set[str]:
+    return {match.decode() for match in HEAVY_MODULES.findall(data)}
+
+
+def _collection_report(collection: CollectionSpec, verdicts: list[Verdict],
+                       student: RunOutcome | None, reference: RunOutcome | None,
+                       started: float, linting: list[str]) -> CollectionReport:
+    """Build a collection's report from its verdicts and runs (§7)."""
+    results = [verdict.result for verdict in verdicts]
+    summary = Summary.of(results)
+    if summary.passed == summary.total:
+        result, message = PASSED, collection.success_message
+    elif summary.skipped > 0:
+        result, message = SKIPPED, TESTS_SKIPPED
+    else:
+        result, message = "FAILED", collection.failure_message
+    debug: dict[str, Any] = {
+        "executionDurationStudent": student.entry_seconds if student else 0,
+        "executionDurationReference": reference.entry_seconds if reference else 0,
+        "traceback": student.traceback if student else None,
+        "lintingErrors": linting,
+    }
+    if reference is not None and reference.ran:
+        debug["referenceStatus"] = reference.status
+        debug["referenceMessage"] = reference.message or None
+    tests = [_test_report(test, verdict) for test, verdict in zip(collection.tests, verdicts)]
+    return CollectionReport(
+        type=collection.type, name=collection.name, description=collection.description,
+        status=student.status if student else COMPLETED, result=result, summary=summary,
+        result_message=message,
+        setup="\n".join(collection.set_up_code) if collection.has_set_up_code else None,
+        teardown="\n".join(collection.tear_down_code) if collection.has_tear_down_code else None,
+        duration=time.perf_counter() - started,
+        execution_duration=student.entry_seconds if student else 0, debug=debug, tests=tests)
+
+
+def _test_report(test: TestSpec, verdict: Verdict) -> TestCaseReport:
+    if verdict.result == SKIPPED:
+        message = TEST_SKIPPED
+    elif verdict.result == PASSED:
+        message = test.success_message
+    else:
+        message = test.failure_message
+    return TestCaseReport(name=test.name, result=verdict.result, result_message=message,
+                          details=verdict.details)

@@ -1,0 +1,170 @@
+"""Field checks shared by the test.yaml and meta.yaml readers: coerce a value or note a problem."""
+
+from __future__ import annotations
+
+import math
+import re
+from typing import Any, Callable
+
+from pipeline.grading.errors import FieldProblem
+
+INVALID = object()
+VERSION_PATTERN = re.compile(r"^(0|[1-9]\d*)(\.(0|[1-9]\d*)){0,3}$")
+
+MUST_BE_MAPPING = "must be a mapping of fields, got {got}"
+MUST_BE_STRING = "must be a string, got {got}"
+MUST_NOT_BE_EMPTY = "must not be empty"
+MUST_BE_STRING_OR_LIST = "must be a string or a list of strings, got {got}"
+MUST_BE_DEPENDENCY = "must be a string, an integer or a list of them, got {got}"
+MUST_BE_NUMBER = "must be a number, got {got}"
+MUST_BE_FINITE = "must be a finite number, got {got}"
+MUST_BE_ABOVE = "must be greater than {limit}, got {got}"
+MUST_BE_AT_LEAST = "must be at least {limit}, got {got}"
+MUST_BE_AT_MOST = "must be at most {limit}, got {got}"
+MUST_BE_INTEGER = "must be an integer, got {got}"
+MUST_BE_BOOLEAN = "must be true or false, got {got}"
+MUST_BE_ONE_OF = "must be one of {choices}, got {got}"
+MUST_BE_RANGE = "must be a list of two integers [min, max], got {got}"
+MUST_BE_VERSION = "must be a version like 1.0 or 2.1.3, got {got}"
+MUST_BE_LIST = "must be a list, got {got}"
+IS_REQUIRED = "is required"
+UNKNOWN_FIELD = "unknown field"
+
+
+def describe(value: Any) -> str:
+    """Return a short readable rendering of a bad value for a problem message."""
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def join_path(prefix: str, name: str | int) -> str:
+    """Return the path of a field or list item below prefix."""
+    if isinstance(name, int):
+        return f"{prefix}[{name}]"
+    return f"{prefix}.{name}" if prefix else name
+
+
+class FieldChecker:
+    """Collect the problems of one file while converting its fields."""
+
+    def __init__(self) -> None:
+        self.problems: list[FieldProblem] = []
+
+    def fail(self, path: str, problem: str) -> object:
+        """Record a problem and return the INVALID marker."""
+        self.problems.append(FieldProblem(path or "(top level)", problem))
+        return INVALID
+
+    def mapping(self, value: Any, path: str, allowed: tuple[str, ...] | None) -> dict | None:
+        """Check that value is a mapping with string keys and (if given) only allowed keys."""
+        if not isinstance(value, dict):
+            self.fail(path, MUST_BE_MAPPING.format(got=describe(value)))
+            return None
+        for key in value:
+            if not isinstance(key, str):
+                self.fail(join_path(path, str(key)), UNKNOWN_FIELD)
+            elif allowed is not None and key not in allowed:
+                self.fail(join_path(path, key), UNKNOWN_FIELD)
+        return value
+
+    def string(self, value: Any, path: str) -> Any:
+        """Return a non-empty string; numbers become strings, booleans are invalid."""
+        if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+            return self.fail(path, MUST_BE_STRING.format(got=describe(value)))
+        text = value if isinstance(value, str) else str(value)
+        if not text:
+            return self.fail(path, MUST_NOT_BE_EMPTY)
+        return text
+
+    def string_list(self, value: Any, path: str) -> Any:
+        """Return a tuple of strings from one string or a list of strings."""
+        if isinstance(value, list):
+            items = [self.string(item, join_path(path, i)) for i, item in enumerate(value)]
+            return INVALID if INVALID in items else tuple(items)
+        if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+            return self.fail(path, MUST_BE_STRING_OR_LIST.format(got=describe(value)))
+        item = self.string(value, path)
+        return INVALID if item is INVALID else (item,)
+
+    def dependency_list(self, value: Any, path: str) -> Any:
+        """Return a tuple of ids (strings) and indices (integers) from one entry or a list."""
+        entries = value if isinstance(value, list) else [value]
+        result = []
+        for i, entry in enumerate(entries):
+            where = join_path(path, i) if isinstance(value, list) else path
+            if isinstance(entry, bool) or not isinstance(entry, (str, int, float)):
+                self.fail(where, MUST_BE_DEPENDENCY.format(got=describe(entry)))
+                result.append(INVALID)
+            elif isinstance(entry, int):
+                result.append(entry)
+            else:
+                result.append(self.string(entry, where))
+        return INVALID if INVALID in result else tuple(result)
+
+    def number(self, value: Any, path: str, *, above: float | None = None,
+               at_least: float | None = None) -> Any:
+        """Return a finite float within the given bound; numeric strings are accepted."""
+        if isinstance(value, bool):
+            return self.fail(path, MUST_BE_NUMBER.format(got=describe(value)))
+        if isinstance(value, str):
+            try:
+                value = float(value)
+            except ValueError:
+                return self.fail(path, MUST_BE_NUMBER.format(got=describe(value)))
+        if not isinstance(value, (int, float)):
+            return self.fail(path, MUST_BE_NUMBER.format(got=describe(value)))
+        number = float(value)
+        if not math.isfinite(number):
+            return self.fail(path, MUST_BE_FINITE.format(got=describe(value)))
+        if above is not None and not number > above:
+            return self.fail(path, MUST_BE_ABOVE.format(limit=above, got=describe(value)))
+        if at_least is not None and number < at_least:
+            return self.fail(path, MUST_BE_AT_LEAST.format(limit=at_least, got=describe(value)))
+        return number
+
+    def integer(self, value: Any, path: str, *, at_least: int | None = None,
+                at_most: int | None = None) -> Any:
+        """Return an integer within the given bounds; integral strings are accepted."""
+        if isinstance(value, str) and re.fullmatch(r"[+-]?\d+", value.strip()):
+            value = int(value)
+        if isinstance(value, bool) or not isinstance(value, int):
+            return self.fail(path, MUST_BE_INTEGER.format(got=describe(value)))
+        if at_least is not None and value < at_least:
+            return self.fail(path, MUST_BE_AT_LEAST.format(limit=at_least, got=value))
+        if at_most is not None and value > at_most:
+            return self.fail(path, MUST_BE_AT_MOST.format(limit=at_most, got=value))
+        return value
+
+    def boolean(self, value: Any, path: str) -> Any:
+        """Return a boolean; anything else is invalid."""
+        if not isinstance(value, bool):
+            return self.fail(path, MUST_BE_BOOLEAN.format(got=describe(value)))
+        return value
+
+    def choice(self, value: Any, path: str, choices: tuple[str, ...]) -> Any:
+        """Return one of the allowed strings."""
+        if not isinstance(value, str) or value not in choices:
+            return self.fail(path, MUST_BE_ONE_OF.format(choices=", ".join(choices),
+                                                         got=describe(value)))
+        return value
+
+    def int_pair(self, value: Any, path: str) -> Any:
+        """Return a (min, max) pair of integers."""
+        if (not isinstance(value, list) or len(value) != 2
+                or any(isinstance(v, bool) or not isinstance(v, int) for v in value)):
+            return self.fail(path, MUST_BE_RANGE.format(got=describe(value)))
+        return (value[0], value[1])
+
+    def version(self, value: Any, path: str) -> Any:
+        """Return a version string such as 1.0."""
+        text = self.string(value, path)
+        if text is not INVALID and not VERSION_PATTERN.match(text):
+            return self.fail(path, MUST_BE_VERSION.format(got=describe(value)))
+        return text
+
+    def items(self, value: Any, path: str, parse: Callable[[Any, str], Any]) -> Any:
+        """Parse each item of a list with parse(item, item_path)."""
+        if not isinstance(value, list):
+            return self.fail(path, MUST_BE_LIST.format(got=describe(value)))
+        parsed = [parse(item, join_path(path, i)) for i, item in enumerate(value)]
+        return INVALID if INVALID in parsed else tuple(parsed)

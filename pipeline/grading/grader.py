@@ -1,0 +1,247 @@
+"""grade(): student directory, reference directory and assignment in; a Report out."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import logging
+import os
+import platform
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+from pipeline.config import SandboxSettings
+from pipeline.grading.assignment import MODE_CODEABILITY, MODE_PYTEST, Assignment, \
+    load_assignment
+from pipeline.grading.cache import ReferenceCache
+from pipeline.grading.comparison import comparison_suite
+from pipeline.grading.engine import CodeAbilityGrader, GradingContext
+from pipeline.grading.errors import CourseError, EngineError
+from pipeline.grading.execution import RunEnvironment, SandboxExecutor
+from pipeline.grading.plan import REFERENCE, STUDENT, RunOutcome, RunRequest
+from pipeline.grading.pytest_mode import PytestGrader
+from pipeline.grading.report import COMPLETED, FAILED, NO_TESTS_SPECIFIED, PASSED, \
+    SKIPPED, TESTS_SKIPPED, CollectionReport, GradehookSection, Report, Summary
+from pipeline.grading.spec import PROPERTY_DEFAULTS, SUITE_DEFAULTS, TEST_FILE_NAME, SuiteSpec
+from pipeline.grading.staging import StagedAssignment, stage_assignment, tree_digest
+from pipeline.sandbox import SandboxError, SandboxLimits
+
+log = logging.getLogger(__name__)
+
+ENGINE_VERSION = "1.0.0"
+RUNNER_FILES = ("runner.py", "pytest_runner.py")
+TIMESTAMP_FORMAT = "%Y-%m-%d %H:%M:%S.%f"
+SANDBOX_FAILED = "the sandbox could not run the solutions: {detail}"
+COURSE_ERROR_STATUS = "FAILED"
+EXIT_OK, EXIT_TESTS_FAILED, EXIT_NO_TESTS = "0", "1", "5"
+
+
+@dataclass(frozen=True)
+class GradeOptions:
+    """How to grade beyond the sandbox limits: outputs, work area, cache identity, parallelism.
+
+    output_dir: where linting outputs go (and artifacts, unless artifact_dir is given); without
+    it they are not kept. reference_version: the reference commit, used in cache keys (without
+    it the reference files are hashed). assignment_id: names the assignment in cache keys
+    (default: the assignment directory). dependency_root: the reference repository's root, where
+    meta.yaml testDependencies are found. parallel_runs: sandboxes at once (0: one per CPU).
+    """
+
+    output_dir: Path | None = None
+    artifact_dir: Path | None = None
+    work_root: Path | None = None
+    reference_version: str | None = None
+    assignment_id: str | None = None
+    dependency_root: Path | None = None
+    parallel_runs: int = 0
+    store_graphics_artifacts: bool | None = None
+
+
+def grade(student_dir: Path | str, reference_dir: Path | str,
+          assignment: Path | str | Assignment | None = None, *,
+          settings: SandboxSettings | None = None, reference_cache: ReferenceCache | None = None,
+          options: GradeOptions | None = None) -> Report:
+    """Grade a student's solution against the reference and return the report.
+
+    assignment is the directory holding test.yaml and meta.yaml (default: reference_dir), or an
+    already loaded Assignment. A broken assignment (invalid test.yaml, missing reference) gives a
+    report whose ``course_error`` is set and whose score is None. Raises EngineError when the
+    sandbox itself cannot run.
+    """
+    options = options or GradeOptions()
+    settings = settings or SandboxSettings()
+    clock = _Clock()
+    student_dir, reference_dir = Path(student_dir).resolve(), Path(reference_dir).resolve()
+    try:
+        loaded = assignment if isinstance(assignment, Assignment) else load_assignment(
+            Path(assignment).resolve() if assignment is not None else reference_dir,
+            reference_dir)
+    except CourseError as exc:
+        return _course_error_report(clock, None, str(exc), MODE_CODEABILITY)
+    clock.lap("load")
+    limits = SandboxLimits.from_settings(settings).with_overrides(
+        timeout_seconds=loaded.meta.timeout_seconds, memory_mb=loaded.meta.memory_mb)
+    if options.work_root is not None:
+        Path(options.work_root).mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="gradehook-grade-", dir=options.work_root) as work:
+        try:
+            return _grade_staged(Path(work), student_dir, reference_dir, loaded, limits,
+                                 settings.python or None, reference_cache, options, clock)
+        except CourseError as exc:
+            return _course_error_report(clock, loaded.suite, str(exc), loaded.mode)
+        except SandboxError as exc:
+            raise EngineError(SANDBOX_FAILED.format(detail=exc)) from exc
+
+
+def _grade_staged(work: Path, student_dir: Path, reference_dir: Path, assignment: Assignment,
+                  limits: SandboxLimits, python: str | None, cache: ReferenceCache | None,
+                  options: GradeOptions, clock: _Clock) -> Report:
+    staged = stage_assignment(work, student_dir, reference_dir, assignment.directory,
+                              assignment.meta, options.dependency_root)
+    clock.lap("stage")
+    environment = RunEnvironment(work=work, staged=staged,
+                                 shown_dirs={STUDENT: student_dir, REFERENCE: reference_dir},
+                                 limits=limits, python=python,
+                                 capture_limit=limits.max_output_bytes)
+    executor = SandboxExecutor(environment)
+    workers = options.parallel_runs or os.cpu_count() or 1
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="grade") as pool:
+        if assignment.mode == MODE_PYTEST:
+            suite = None
+            collections = PytestGrader(assignment, staged, limits, python, work).grade()
+            seconds = {STUDENT: 0.0, REFERENCE: 0.0}
+        else:
+            suite = assignment.suite if assignment.mode == MODE_CODEABILITY else \
+                comparison_suite(staged.reference_base, assignment.meta)
+            context = _context(executor, staged, student_dir, pool, limits, python, cache,
+                               _global_key(assignment, staged, limits, python, options), options)
+            collections = CodeAbilityGrader(suite, context).grade()
+            seconds = context.sandbox_seconds
+    clock.lap("grading")
+    clock.timings["studentSandbox"] = seconds[STUDENT]
+    clock.timings["referenceSandbox"] = seconds[REFERENCE]
+    hidden = [c.name for c in collections if c.name in set(assignment.meta.hidden_tests)]
+    return _report(clock, suite, collections, assignment, hidden)
+
+
+def _context(executor: SandboxExecutor, staged: StagedAssignment, student_dir: Path,
+             pool: ThreadPoolExecutor, limits: SandboxLimits, python: str | None,
+             cache: ReferenceCache | None, global_key: str,
+             options: GradeOptions) -> GradingContext:
+    def fetch_reference(request: RunRequest) -> RunOutcome:
+        if cache is None:
+            return executor.execute(request)
+        key = cache.key(global_key, request.fingerprint())
+        return RunOutcome.from_json(cache.get_or_compute(
+            key, lambda: executor.execute(request).to_json()))
+
+    output_dir = Path(options.output_dir) if options.output_dir is not None else None
+    artifact_dir = options.artifact_dir or (output_dir / "artifacts" if output_dir else None)
+    return GradingContext(
+        executor=executor, student_base=staged.student_base,
+        reference_base=staged.reference_base, shown_student_dir=student_dir, pool=pool,
+        fetch_reference=fetch_reference, lint_limits=limits, python=python,
+        output_dir=output_dir, artifact_dir=Path(artifact_dir) if artifact_dir else None,
+        store_graphics_override=options.store_graphics_artifacts)
+
+
+def _global_key(assignment: Assignment, staged: StagedAssignment, limits: SandboxLimits,
+                python: str | None, options: GradeOptions) -> str:
+    """Return the part of every reference cache key that names this reference and engine."""
+    version = options.reference_version or "content:" + tree_digest(staged.reference_base,
+                                                                    staged.tests_dir)
+    runner = hashlib.sha256()
+    for name in RUNNER_FILES:
+        runner.update((Path(__file__).parent / name).read_bytes())
+    return json.dumps([ENGINE_VERSION, runner.hexdigest(), version,
+                       options.assignment_id or str(assignment.directory), assignment.digest,
+                       repr(limits), python or sys.executable])
+
+
+class _Clock:
+    """Wall-clock phases of one grading."""
+
+    def __init__(self) -> None:
+        self.started_at = dt.datetime.now()
+        self.started = time.perf_counter()
+        self.last = self.started
+        self.timings: dict[str, float] = {}
+
+    def lap(self, phase: str) -> None:
+        now = time.perf_counter()
+        self.timings[phase] = now - self.last
+        self.last = now
+
+    def total(self) -> float:
+        return time.perf_counter() - self.started
+
+
+def _report(clock: _Clock, suite: SuiteSpec | None, collections: list[CollectionReport],
+            assignment: Assignment, hidden: list[str]) -> Report:
+    """Build the suite level (§7) and gradehook's section (§8) from the collection reports."""
+    summary = Summary.of([c.result for c in collections])
+    success = suite.success_message if suite else PROPERTY_DEFAULTS["successMessage"]
+    failure = suite.failure_message if suite else PROPERTY_DEFAULTS["failureMessage"]
+    if not collections:
+        result, message, exit_code = SKIPPED, NO_TESTS_SPECIFIED, EXIT_NO_TESTS
+    elif summary.passed == summary.total:
+        result, message, exit_code = PASSED, success, EXIT_OK
+    elif summary.skipped == summary.total:
+        result, message, exit_code = SKIPPED, TESTS_SKIPPED, EXIT_TESTS_FAILED
+    else:
+        result, message, exit_code = FAILED, failure, EXIT_TESTS_FAILED
+    student_seconds = sum((c.debug or {}).get("executionDurationStudent", 0) for c in collections)
+    reference_seconds = sum((c.debug or {}).get("executionDurationReference", 0)
+                            for c in collections)
+    tests = [t.result for c in collections for t in c.tests]
+    clock.timings["total"] = clock.total()
+    section = GradehookSection(
+        score=summary.passed / summary.total if summary.total else 0.0,
+        tests_passed=tests.count(PASSED), tests_total=len(tests),
+        collections_passed=summary.passed, collections_total=summary.total,
+        engine_version=ENGINE_VERSION, mode=assignment.mode, hidden=hidden,
+        timings=dict(clock.timings))
+    return Report(
+        timestamp=clock.started_at.strftime(TIMESTAMP_FORMAT),
+        type=suite.type if suite else SUITE_DEFAULTS["type"],
+        version=suite.version if suite else SUITE_DEFAULTS["version"],
+        name=suite.name if suite else SUITE_DEFAULTS["name"],
+        description=suite.description if suite else SUITE_DEFAULTS["description"],
+        status=COMPLETED, result=result, summary=summary, gradehook=section,
+        result_message=message, duration=clock.total(), execution_duration=student_seconds,
+        environment=_environment(),
+        properties={"test": str(assignment.directory / TEST_FILE_NAME)
+                    if assignment.mode == MODE_CODEABILITY else "",
+                    "specification": "", "pytestflags": "", "exitcode": exit_code},
+        debug={"executionDurationStudent": student_seconds,
+               "executionDurationReference": reference_seconds},
+        tests=collections)
+
+
+def _course_error_report(clock: _Clock, suite: SuiteSpec | None, message: str,
+                         mode: str) -> Report:
+    """Return the report of an assignment that cannot be graded: no score, the error for staff."""
+    log.warning("course error: %s", message)
+    clock.timings["total"] = clock.total()
+    section = GradehookSection(score=None, tests_passed=0, tests_total=0, collections_passed=0,
+                               collections_total=0, engine_version=ENGINE_VERSION, mode=mode,
+                               course_error=message, timings=dict(clock.timings))
+    return Report(
+        timestamp=clock.started_at.strftime(TIMESTAMP_FORMAT),
+        type=suite.type if suite else SUITE_DEFAULTS["type"],
+        version=suite.version if suite else SUITE_DEFAULTS["version"],
+        name=suite.name if suite else SUITE_DEFAULTS["name"],
+        description=suite.description if suite else SUITE_DEFAULTS["description"],
+        status=COURSE_ERROR_STATUS, result=SKIPPED, summary=Summary(), gradehook=section,
+        result_message=message, duration=clock.total(), environment=_environment(),
+        tests=[])
+
+
+def _environment() -> dict[str, str]:
+    return {"python": platform.python_version(), "platform": platform.platform(),
+            "engine": f"gradehook {ENGINE_VERSION}", "executable": sys.executable}

@@ -1,0 +1,59 @@
+"""The linting collection type: flake8 on the student's file inside the sandbox."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from pipeline.grading.checks import PASS, Verdict, fail, skip
+from pipeline.sandbox import PYTHON_PLACEHOLDER, SandboxLimits, run_sandboxed
+
+LINT_ERRORS = "{count} Syntax Error{plural} in file `{file}` (see: {output})"
+LINT_STDERR = "Linting Error occurred: {stderr}"
+OUTPUT_FILE_NAME = "{collection}-{test}-linting.txt"
+
+
+@dataclass(frozen=True)
+class LintResult:
+    """A linting test's verdict and its findings for the collection's debug."""
+
+    verdict: Verdict
+    findings: list[str]
+
+
+def output_file_name(collection_name: str, test_name: str) -> str:
+    """Return the name of the file that keeps flake8's output, spaces replaced by dashes."""
+    return OUTPUT_FILE_NAME.format(collection=collection_name, test=test_name).replace(" ", "-")
+
+
+def run_flake8(file: str | None, pattern: str | None, *, student_base: Path, limits: SandboxLimits,
+               python: str | None, output_path: Path | None, shown_output: str) -> LintResult:
+    """Lint the student's file with flake8 (config files ignored) and judge the findings."""
+    target = str(file)
+    result = run_sandboxed([PYTHON_PLACEHOLDER, "-m", "flake8", "--isolated",
+                            f"--ignore={pattern}", target],
+                           workdir=student_base, limits=limits, python=python)
+    output = result.stdout.decode("utf-8", "replace")
+    if output_path is not None:
+        output_path.parent.mkdir(parents=True, exist_ok=True)
+        output_path.write_text(output, encoding="utf-8")
+    findings = [_finding(line) for line in output.splitlines() if line.strip()]
+    if result.stderr:
+        return LintResult(skip(LINT_STDERR.format(stderr=result.stderr)), findings)
+    if findings:
+        count = len(findings)
+        return LintResult(fail("SyntaxError", LINT_ERRORS.format(
+            count=count, plural="" if count == 1 else "s", file=file, output=shown_output)),
+            findings)
+    return LintResult(PASS, findings)
+
+
+def _finding(line: str) -> str:
+    """Rewrite `path:row:col: CODE text` as `relative path:row:col CODE text`."""
+    location, _, message = line.partition(": ")
+    parts = location.rsplit(":", 2)
+    if len(parts) != 3:
+        return line
+    path, row, column = parts
+    return f"{os.path.normpath(path)}:{row}:{column} {message}"

@@ -1,0 +1,149 @@
+"""meta.yaml: the files an assignment stages, its limits and hidden tests; unknown keys allowed."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from pipeline.grading.errors import SpecError
+from pipeline.grading.fields import INVALID, FieldChecker, describe, join_path
+from pipeline.grading.spec import read_yaml
+
+META_FILE_NAME = "meta.yaml"
+DEFAULT_BACKEND_SLUG = "python-itp"
+MUST_BE_RELATIVE = "must be a relative path inside the assignment directory, got {got}"
+MUST_BE_DEPENDENCY_ENTRY = "must be a path or a {{slug, version}} mapping, got {got}"
+FILE_LISTS = {"studentSubmissionFiles": "student_submission_files",
+              "additionalFiles": "additional_files", "testFiles": "test_files",
+              "studentTemplates": "student_templates", "hiddenTests": "hidden_tests"}
+
+
+@dataclass(frozen=True)
+class SlugDependency:
+    """A test dependency named by assignment slug (resolved by the platform, not by path)."""
+
+    slug: str
+    version: str | None
+
+
+@dataclass(frozen=True)
+class MetaSpec:
+    """What the engine uses from meta.yaml."""
+
+    student_submission_files: tuple[str, ...] = ()
+    additional_files: tuple[str, ...] = ()
+    test_files: tuple[str, ...] = ()
+    student_templates: tuple[str, ...] = ()
+    hidden_tests: tuple[str, ...] = ()
+    test_dependencies: tuple[str, ...] = ()
+    slug_dependencies: tuple[SlugDependency, ...] = ()
+    backend_slug: str = DEFAULT_BACKEND_SLUG
+    timeout_seconds: float | None = None
+    memory_mb: int | None = None
+    max_test_runs: int | None = None
+    max_submissions: int | None = None
+    max_group_size: int = 1
+
+
+def load_meta(path: Path) -> MetaSpec:
+    """Read meta.yaml if it exists (defaults otherwise), or raise SpecError."""
+    if not path.is_file():
+        return MetaSpec()
+    return parse_meta(read_yaml(path), path.name)
+
+
+def parse_meta(data: Any, file_name: str = META_FILE_NAME) -> MetaSpec:
+    """Validate the fields of loaded meta.yaml data that the engine uses."""
+    check = FieldChecker()
+    meta = _parse(check, {} if data is None else data)
+    if check.problems:
+        raise SpecError(file_name, check.problems)
+    return meta
+
+
+def _parse(check: FieldChecker, data: Any) -> MetaSpec:
+    raw = check.mapping(data, "", None)
+    if raw is None:
+        return MetaSpec()
+    props = raw.get("properties")
+    props = {} if props is None else (check.mapping(props, "properties", None) or {})
+    values: dict[str, Any] = {}
+    for key, attr in FILE_LISTS.items():
+        if props.get(key) is not None:
+            path = join_path("properties", key)
+            parse = _name if key == "hiddenTests" else _relative_path
+            values[attr] = check.items(props[key], path, lambda v, p, f=parse: f(check, v, p))
+    if raw.get("testDependencies") is not None:
+        entries = check.items(raw["testDependencies"], "testDependencies",
+                              lambda v, p: _dependency(check, v, p))
+        if entries is not INVALID:
+            values["test_dependencies"] = tuple(e for e in entries if isinstance(e, str))
+            values["slug_dependencies"] = tuple(e for e in entries
+                                                if isinstance(e, SlugDependency))
+    values.update(_backend(check, props))
+    for key, attr in (("maxTestRuns", "max_test_runs"), ("maxSubmissions", "max_submissions"),
+                      ("maxGroupSize", "max_group_size")):
+        if props.get(key) is not None:
+            values[attr] = check.integer(props[key], join_path("properties", key), at_least=0)
+    if INVALID in values.values():
+        return MetaSpec()
+    return MetaSpec(**values)
+
+
+def _backend(check: FieldChecker, props: dict) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    if props.get("executionBackendSlug") is not None:
+        values["backend_slug"] = check.string(props["executionBackendSlug"],
+                                              "properties.executionBackendSlug")
+    backend = props.get("executionBackend")
+    if backend is None:
+        return values
+    backend = check.mapping(backend, "properties.executionBackend", None)
+    if backend is None:
+        return values
+    if backend.get("slug") is not None:
+        values["backend_slug"] = check.string(backend["slug"], "properties.executionBackend.slug")
+    settings = backend.get("settings")
+    if settings is None:
+        return values
+    settings = check.mapping(settings, "properties.executionBackend.settings", None)
+    if settings is None:
+        return values
+    if settings.get("timeout") is not None:
+        values["timeout_seconds"] = check.number(
+            settings["timeout"], "properties.executionBackend.settings.timeout", at_least=0)
+    if settings.get("memoryLimitMB") is not None:
+        values["memory_mb"] = check.integer(
+            settings["memoryLimitMB"], "properties.executionBackend.settings.memoryLimitMB",
+            at_least=16)
+    return values
+
+
+def _name(check: FieldChecker, value: Any, path: str) -> Any:
+    return check.string(value, path)
+
+
+def _relative_path(check: FieldChecker, value: Any, path: str) -> Any:
+    text = check.string(value, path)
+    if text is INVALID:
+        return INVALID
+    pure = PurePosixPath(text)
+    if pure.is_absolute() or ".." in pure.parts or "\\" in text:
+        return check.fail(path, MUST_BE_RELATIVE.format(got=describe(value)))
+    return text
+
+
+def _dependency(check: FieldChecker, value: Any, path: str) -> Any:
+    if isinstance(value, dict):
+        mapping = check.mapping(value, path, ("slug", "version"))
+        if mapping is None or mapping.get("slug") is None:
+            return check.fail(path, MUST_BE_DEPENDENCY_ENTRY.format(got=describe(value)))
+        slug = check.string(mapping["slug"], join_path(path, "slug"))
+        version = None
+        if mapping.get("version") is not None:
+            version = check.string(mapping["version"], join_path(path, "version"))
+        if INVALID in (slug, version):
+            return INVALID
+        return SlugDependency(slug, version)
+    return _relative_path(check, value, path)

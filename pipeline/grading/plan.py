@@ -1,0 +1,86 @@
+"""What one sandboxed solution run must do (its stages and evaluations) and how it ended."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+STUDENT = "student"
+REFERENCE = "reference"
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One collection's code steps inside a run: entry point, setUpCode, tearDownCode."""
+
+    collection_index: int
+    entry_point: str | None
+    set_up_code: tuple[str, ...]
+    tear_down_code: tuple[str, ...]
+    input_answers: tuple[str, ...]
+    timeout: float
+    graphics: tuple[str, ...] | None = None
+    store_figures: bool = False
+
+    @property
+    def has_code(self) -> bool:
+        """Tell whether the stage runs any code."""
+        return bool(self.entry_point or self.set_up_code or self.tear_down_code)
+
+
+@dataclass(frozen=True)
+class RunRequest:
+    """A whole (collection, side) run: replayed stages, then the collection's own, then lookups."""
+
+    side: str
+    collection_index: int
+    stages: tuple[Stage, ...]
+    namespace_file: str | None
+    capture_stdout: bool
+    values: tuple[str, ...] = ()
+    texts: tuple[str, ...] = ()
+    evals: tuple[str, ...] = ()
+    preload: tuple[str, ...] = ()
+
+    @property
+    def stage(self) -> Stage:
+        """Return the collection's own stage (the last one)."""
+        return self.stages[-1]
+
+    def fingerprint(self) -> str:
+        """Return a stable hash of everything that decides this run's outcome."""
+        data = asdict(self)
+        data["side"] = ""
+        return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
+
+
+@dataclass
+class RunOutcome:
+    """How a solution run ended: status and message as §3.2 words them, and what it produced."""
+
+    status: str
+    message: str = ""
+    traceback: dict[str, Any] = field(default_factory=dict)
+    entry_seconds: float = 0.0
+    stdout: str | None = None
+    values: dict[str, dict[str, Any]] = field(default_factory=dict)
+    texts: dict[str, dict[str, Any]] = field(default_factory=dict)
+    evals: dict[str, dict[str, Any]] = field(default_factory=dict)
+    figures: list[tuple[int, bytes]] = field(default_factory=list)
+    ran: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        """Return the outcome as JSON-able data (for the reference cache)."""
+        data = asdict(self)
+        data["figures"] = [[number, base64.b64encode(png).decode("ascii")]
+                           for number, png in self.figures]
+        return data
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> RunOutcome:
+        """Rebuild an outcome stored with to_json."""
+        figures = [(number, base64.b64decode(png)) for number, png in data.pop("figures")]
+        return cls(figures=figures, **data)

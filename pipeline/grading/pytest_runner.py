@@ -1,0 +1,78 @@
+"""In-sandbox pytest runner: the assignment's test files against the student's code.
+
+Run as ``python pytest_runner.py <tests dir> <ini file> <result path>`` with the student's
+solution as the working directory. Each outcome is written as one JSON line to the result channel
+as soon as it is known, so a crash or a timeout keeps what finished before it.
+"""
+
+import json
+import os
+import sys
+
+
+def first_line(text):
+    """Return the first line of a text."""
+    return str(text).strip().splitlines()[0] if str(text).strip() else ""
+
+
+class Recorder:
+    """A pytest plugin that streams collection and test outcomes to a descriptor."""
+
+    def __init__(self, fd):
+        self.fd = fd
+
+    def emit(self, event):
+        """Write one event as a JSON line."""
+        data = ("\n" + json.dumps(event) + "\n").encode("utf-8", "surrogatepass")
+        view = memoryview(data)
+        while view:
+            view = view[os.write(self.fd, view):]
+
+    def pytest_collection_finish(self, session):
+        """Announce every collected test."""
+        self.emit({"event": "collected", "tests": [item.nodeid for item in session.items]})
+
+    def pytest_collectreport(self, report):
+        """Report a test file that could not be collected."""
+        if report.failed:
+            self.emit({"event": "collecterror", "nodeid": report.nodeid,
+                       "message": crash_message(report)})
+
+    def pytest_runtest_logreport(self, report):
+        """Report a test once its outcome is decided."""
+        decided = report.when == "call" or (report.when == "setup" and not report.passed) \
+            or (report.when == "teardown" and report.failed)
+        if decided:
+            self.emit({"event": "test", "nodeid": report.nodeid, "outcome": report.outcome,
+                       "when": report.when, "message": crash_message(report)})
+
+
+def crash_message(report):
+    """Return the one-line reason of a failed or skipped report."""
+    longrepr = report.longrepr
+    if longrepr is None:
+        return ""
+    if isinstance(longrepr, tuple) and len(longrepr) == 3:
+        return first_line(longrepr[2])
+    crash = getattr(longrepr, "reprcrash", None)
+    if crash is not None:
+        return first_line(crash.message)
+    return first_line(longrepr)
+
+
+def main(tests_dir, ini_path, result_path):
+    """Run pytest on the test directory and stream its outcomes."""
+    fd = os.open(result_path, os.O_WRONLY)
+    solution_dir = os.getcwd()
+    sys.path.insert(0, solution_dir)
+    import pytest
+
+    recorder = Recorder(fd)
+    code = pytest.main([tests_dir, "-c", ini_path, "--rootdir", tests_dir, "-q",
+                        "-p", "no:cacheprovider"], plugins=[recorder])
+    recorder.emit({"event": "done", "exit": int(code)})
+    os._exit(0)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1], sys.argv[2], sys.argv[3])

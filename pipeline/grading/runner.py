@@ -1,0 +1,396 @@
+"""In-sandbox runner: one (collection, side) solution run, values out through the result channel.
+
+Run as a script inside the sandbox: ``python runner.py <request.json> <result path>``. It imports
+only the standard library until the student's code has run (numpy and matplotlib are seeded and
+made headless through import hooks only if the code imports them), then evaluates the requested
+names and writes tagged JSON to the result channel; never to stdout.
+"""
+
+import builtins
+import io
+import json
+import os
+import signal
+import sys
+import time
+
+STATUS_COMPLETED = "COMPLETED"
+STATUS_TIMEDOUT = "TIMEDOUT"
+STATUS_CRASHED = "CRASHED"
+STATUS_FAILED = "FAILED"
+NO_INPUT_ANSWERS = "program reads input, but the test provides no inputAnswers"
+NO_MORE_INPUT_ANSWERS = "program reads input, but the test provides no more inputAnswers"
+EXITED_WITH = "program exited with sys.exit({code!r})"
+
+
+class RunTimedOut(BaseException):
+    """Raised by the interval timer when a run exceeds its timeout."""
+
+
+class CappedWriter(io.TextIOBase):
+    """A text stream that keeps at most a fixed number of characters of what is written."""
+
+    def __init__(self, limit):
+        super().__init__()
+        self.limit = limit
+        self.parts = []
+        self.size = 0
+        self.truncated = False
+
+    def writable(self):
+        """Tell io that this stream accepts writes."""
+        return True
+
+    def write(self, text):
+        """Keep text up to the limit and report it all as written."""
+        text = str(text)
+        room = self.limit - self.size
+        if room > 0:
+            kept = text[:room]
+            self.parts.append(kept)
+            self.size += len(kept)
+        if len(text) > max(room, 0):
+            self.truncated = True
+        return len(text)
+
+    def getvalue(self):
+        """Return everything kept so far."""
+        return "".join(self.parts)
+
+
+class AfterImportLoader:
+    """Delegate loading a module, then call a hook on the loaded module."""
+
+    def __init__(self, loader, hook):
+        self._loader = loader
+        self._hook = hook
+
+    def create_module(self, spec):
+        """Let the real loader create the module."""
+        return self._loader.create_module(spec)
+
+    def exec_module(self, module):
+        """Execute the module with the real loader, then run the hook."""
+        self._loader.exec_module(module)
+        self._hook(module)
+
+    def __getattr__(self, name):
+        return getattr(self._loader, name)
+
+
+class ImportHooks:
+    """A meta path finder that seeds numpy and neutralises pyplot.show when they are imported."""
+
+    def __init__(self, mpl_config_source):
+        self.mpl_config_source = mpl_config_source
+        self.hooks = {"numpy": seed_numpy, "matplotlib": self.prepare_matplotlib,
+                      "matplotlib.pyplot": disable_show}
+
+    def find_spec(self, fullname, path, target=None):
+        """Wrap the real spec's loader for the modules that need a hook."""
+        hook = self.hooks.get(fullname)
+        if hook is None:
+            return None
+        if fullname == "matplotlib":
+            hook(None)
+        for finder in sys.meta_path:
+            if finder is self or not hasattr(finder, "find_spec"):
+                continue
+            spec = finder.find_spec(fullname, path, target)
+            if spec is not None:
+                if spec.loader is not None and fullname != "matplotlib":
+                    spec.loader = AfterImportLoader(spec.loader, hook)
+                return spec
+        return None
+
+    def prepare_matplotlib(self, module):
+        """Give matplotlib a writable config dir, seeded with the prebuilt font cache if any."""
+        import shutil
+        import tempfile
+
+        target = os.environ.get("MPLCONFIGDIR") or tempfile.mkdtemp(prefix="mpl-")
+        os.makedirs(target, exist_ok=True)
+        os.environ["MPLCONFIGDIR"] = target
+        source = self.mpl_config_source
+        if source and os.path.isdir(source):
+            for name in os.listdir(source):
+                if not os.path.exists(os.path.join(target, name)):
+                    shutil.copy(os.path.join(source, name), target)
+
+
+def seed_numpy(module):
+    """Seed numpy's global random generator as the original engine does."""
+    module.random.seed(1)
+
+
+def disable_show(module):
+    """Make pyplot.show a no-op."""
+    module.show = lambda *args, **kwargs: None
+
+
+TIMER = {"armed": False}
+
+
+def on_alarm(signum, frame):
+    """Interrupt the running code once when its time is up."""
+    if TIMER["armed"]:
+        TIMER["armed"] = False
+        raise RunTimedOut()
+
+
+def arm_timer(seconds):
+    """Start the one-shot run timer (0 means no limit)."""
+    if seconds > 0:
+        TIMER["armed"] = True
+        signal.setitimer(signal.ITIMER_REAL, seconds)
+
+
+def disarm_timer():
+    """Stop the run timer; a signal already on its way is ignored."""
+    TIMER["armed"] = False
+    signal.setitimer(signal.ITIMER_REAL, 0)
+
+
+def make_input(answers_given):
+    """Return an input() that reads sys.stdin and explains a read past the answers."""
+
+    def answer_input(prompt=""):
+        """Read one answer, echoing the prompt (not the answer) to stdout."""
+        sys.stdout.write(str(prompt))
+        sys.stdout.flush()
+        line = sys.stdin.readline()
+        if not line:
+            raise EOFError(NO_MORE_INPUT_ANSWERS if answers_given else NO_INPUT_ANSWERS)
+        return line[:-1] if line.endswith("\n") else line
+
+    return answer_input
+
+
+def last_frame(exc):
+    """Return the last traceback frame of an exception as the report's traceback dict."""
+    import traceback
+
+    frames = traceback.extract_tb(exc.__traceback__)
+    if not frames:
+        return {"errormsg": str(exc)}
+    frame = frames[-1]
+    return {"name": frame.name, "filename": frame.filename, "lineno": frame.lineno,
+            "line": frame.line, "errormsg": str(exc)}
+
+
+def run_code(code_list, namespace):
+    """Execute each code string in the namespace."""
+    for code in code_list:
+        exec(code, namespace)
+
+
+def run_stage(stage, namespace, capture_limit):
+    """Run one collection's code steps; return (error or None, entry seconds, captured output)."""
+    import random
+
+    random.seed(1)
+    numpy = sys.modules.get("numpy")
+    if numpy is not None:
+        numpy.random.seed(1)
+    answers = stage["input_answers"]
+    sys.stdin = io.StringIO("\n".join(answers))
+    builtins.input = make_input(bool(answers))
+    sys.argv = [stage["entry_point"] or ""]
+    captured = CappedWriter(capture_limit)
+    real_stdout = sys.stdout
+    sys.stdout = captured
+    timing = {"entry": 0.0}
+    step = "entry"
+    try:
+        try:
+            arm_timer(stage["timeout"])
+            error = None
+            if stage["entry_point"] is not None:
+                error = run_entry(stage["entry_point"], namespace, timing)
+                if error is None and stage["graphics"] is not None:
+                    stage["graphics_values"] = evaluate_graphics(stage["graphics"],
+                                                                 stage["store_figures"])
+            if error is None:
+                step = "setup"
+                run_code(stage["set_up_code"], namespace)
+                step = "teardown"
+                run_code(stage["tear_down_code"], namespace)
+        finally:
+            disarm_timer()
+    except RunTimedOut:
+        error = {"step": step, "kind": "timeout"}
+    except BaseException as exc:
+        error = {"step": step, "kind": "exception", "message": str(exc)}
+    finally:
+        sys.stdout = real_stdout
+    return error, timing["entry"], captured
+
+
+def run_entry(path, namespace, timing):
+    """Execute the entry point file in the namespace; return an error or None."""
+    started = time.perf_counter()
+    try:
+        with open(path, "rb") as handle:
+            source = handle.read()
+        exec(compile(source, path, "exec"), namespace)
+    except RunTimedOut:
+        raise
+    except SystemExit as exc:
+        if exc.code not in (None, 0):
+            return {"step": "entry", "kind": "exception",
+                    "message": EXITED_WITH.format(code=exc.code)}
+    except BaseException as exc:
+        return {"step": "entry", "kind": "exception", "message": str(exc),
+                "traceback": last_frame(exc)}
+    finally:
+        timing["entry"] = time.perf_counter() - started
+    return None
+
+
+def evaluate_graphics(names, store_figures):
+    """Evaluate each name as matplotlib.pyplot.<name>; optionally keep every figure as PNG."""
+    import matplotlib.pyplot as plt
+
+    figures = []
+    if store_figures:
+        import base64
+
+        for number in plt.get_fignums():
+            buffer = io.BytesIO()
+            plt.figure(number).savefig(buffer, format="png")
+            figures.append({"number": number,
+                            "png": base64.b64encode(buffer.getvalue()).decode("ascii")})
+    values = {}
+    for name in names:
+        try:
+            values[name] = eval("plt." + name, {"plt": plt})
+        except Exception:
+            continue
+    return {"values": values, "figures": figures}
+
+
+def lookup(name, namespace):
+    """Return (found, value): the namespace entry, else the expression evaluated in it."""
+    if name in namespace:
+        return True, namespace[name]
+    try:
+        return True, eval(name, namespace)
+    except BaseException:
+        return False, None
+
+
+def graphics_lookup(name, values):
+    """Return (found, value) from the evaluated pyplot expressions."""
+    return (True, values[name]) if name in values else (False, None)
+
+
+def transfer(value, encode):
+    """Return the tagged JSON form of a value, or a note that it cannot leave the sandbox."""
+    try:
+        return {"found": True, "value": encode(value)}
+    except BaseException as exc:
+        return {"found": True, "untransferable": type(value).__name__, "reason": str(exc)}
+
+
+def describe(value):
+    """Return str(value), or a note if str() itself fails."""
+    try:
+        return {"found": True, "text": str(value)}
+    except BaseException as exc:
+        return {"found": True, "error": f"{type(exc).__name__}: {exc}"}
+
+
+def evaluate(wanted, namespace, graphics_values, encode):
+    """Evaluate the requested names (as values and as text) and expressions after the run."""
+    if graphics_values is None:
+        find = lambda name: lookup(name, namespace)  # noqa: E731
+    else:
+        find = lambda name: graphics_lookup(name, graphics_values)  # noqa: E731
+    results = {"values": {}, "texts": {}, "evals": {}}
+    for name in wanted["values"]:
+        found, value = find(name)
+        results["values"][name] = transfer(value, encode) if found else {"found": False}
+    for name in wanted["texts"]:
+        found, value = find(name)
+        results["texts"][name] = describe(value) if found else {"found": False}
+    for expression in wanted["evals"]:
+        found, value = True, None
+        try:
+            value = eval(expression, namespace)
+        except BaseException:
+            found = False
+        results["evals"][expression] = transfer(value, encode) if found else {"found": False}
+    return results
+
+
+def load_encoder(python_path):
+    """Import the value encoder before any solution code, then hide its package again."""
+    sys.path[:0] = python_path
+    from pipeline.sandbox.values import encode
+
+    del sys.path[:len(python_path)]
+    for name in [m for m in sys.modules if m == "pipeline" or m.startswith("pipeline.")]:
+        del sys.modules[name]
+    return encode
+
+
+def prepare_process(request):
+    """Set up sys.path, cwd and the import hooks before any solution code runs."""
+    runner_dir = os.path.dirname(os.path.abspath(__file__))
+    sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != runner_dir]
+    if request["test_dir"]:
+        sys.path.append(request["test_dir"])
+    sys.path.append(request["solution_dir"])
+    os.chdir(request["solution_dir"])
+    os.environ["MPLBACKEND"] = "Agg"
+    sys.meta_path.insert(0, ImportHooks(request["mpl_config"]))
+    signal.signal(signal.SIGALRM, on_alarm)
+
+
+def preload(modules):
+    """Import the heavy libraries the solution uses before its timer starts."""
+    for name in modules:
+        try:
+            __import__(name)
+        except BaseException:
+            continue
+
+
+def write_all(fd, data):
+    """Write all of data to a descriptor."""
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
+
+
+def main(request_path, result_path):
+    """Run the requested stages and write the outcome of the last one to the result channel."""
+    with open(request_path, encoding="utf-8") as handle:
+        request = json.load(handle)
+    result_fd = os.open(result_path, os.O_WRONLY)
+    dumps = json.dumps
+    encode = load_encoder(request["python_path"])
+    prepare_process(request)
+    preload(request["preload"])
+    root = request["namespace_file"]
+    namespace = {} if root is None else {"__file__": root}
+    stages = request["stages"]
+    for stage in stages[:-1]:
+        run_stage(stage, namespace, 0)
+    current = stages[-1]
+    error, entry_seconds, captured = run_stage(current, namespace, request["capture_limit"])
+    graphics = current.get("graphics_values")
+    outcome = {"error": error, "entry_seconds": entry_seconds,
+               "stdout": captured.getvalue() if request["capture_stdout"] else None,
+               "stdout_truncated": captured.truncated,
+               "figures": graphics["figures"] if graphics else []}
+    graphics_values = None
+    if current["graphics"] is not None:
+        graphics_values = graphics["values"] if graphics else {}
+    outcome.update(evaluate(request["evaluate"], namespace, graphics_values, encode))
+    write_all(result_fd, ("\n" + dumps(outcome) + "\n").encode("utf-8", "surrogatepass"))
+    os._exit(0)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1], sys.argv[2])

@@ -1,0 +1,282 @@
+"""test.yaml: read, validate and resolve inheritance into frozen suite, collection, test specs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from pipeline.grading.errors import FieldProblem, SpecError
+from pipeline.grading.fields import INVALID, IS_REQUIRED, FieldChecker, join_path
+
+TEST_FILE_NAME = "test.yaml"
+NOT_READABLE = "cannot be read: {reason}"
+NOT_YAML = "is not valid YAML: {reason}"
+
+COLLECTION_TYPES = ("variable", "error", "warning", "help", "stdout", "graphics", "structural",
+                    "linting", "exist")
+NAMESPACE_TYPES = ("variable", "error", "warning", "help", "stdout", "graphics")
+QUALIFICATIONS = ("verifyEqual", "matches", "contains", "startsWith", "endsWith", "count",
+                  "regexp")
+
+SUITE_DEFAULTS = {"type": "python", "name": "Python Test Suite",
+                  "description": "Checks subtests and graphics", "version": "1.0"}
+PROPERTY_DEFAULTS = {
+    "qualification": "verifyEqual",
+    "successMessage": "Congratulations! All tests passed",
+    "failureMessage": "Some or all tests failed",
+    "relativeTolerance": 1e-12,
+    "absoluteTolerance": 1e-4,
+    "timeout": 180.0,
+    "allowedOccuranceRange": (0, 0),
+    "occuranceType": "NAME",
+    "typeCheck": True,
+    "shapeCheck": True,
+}
+# Inherited suite -> collection -> test; successMessage/failureMessage are never inherited.
+TEST_INHERITED = ("qualification", "relativeTolerance", "absoluteTolerance",
+                  "allowedOccuranceRange", "occuranceType", "typeCheck", "shapeCheck", "verbosity")
+COLLECTION_ONLY_INHERITED = ("timeout", "storeGraphicsArtifacts", "competency")
+COMMON_FIELDS = TEST_INHERITED + ("successMessage", "failureMessage")
+SUITE_FIELDS = ("type", "name", "description", "version", "properties")
+PROPERTY_FIELDS = COMMON_FIELDS + COLLECTION_ONLY_INHERITED + ("tests",)
+COLLECTION_FIELDS = (("type", "name", "description", "id", "entryPoint", "file", "setUpCode",
+                      "tearDownCode", "inputAnswers", "moduleBlacklist", "successDependency",
+                      "setUpCodeDependency") + COLLECTION_ONLY_INHERITED + COMMON_FIELDS
+                     + ("tests",))
+TEST_FIELDS = ("name", "value", "evalString", "pattern", "countRequirement") + COMMON_FIELDS
+
+
+@dataclass(frozen=True)
+class TestSpec:
+    """One test of a collection, with every inherited field resolved."""
+
+    __test__ = False
+
+    name: str
+    value: Any
+    eval_string: str | None
+    pattern: str | None
+    count_requirement: int | None
+    qualification: str
+    relative_tolerance: float
+    absolute_tolerance: float
+    allowed_occurance_range: tuple[int, int]
+    occurance_type: str
+    type_check: bool
+    shape_check: bool
+    verbosity: int | None
+    success_message: str | None
+    failure_message: str | None
+
+
+@dataclass(frozen=True)
+class CollectionSpec:
+    """One test collection (a main test), with every inherited field resolved."""
+
+    type: str
+    name: str
+    description: str | None
+    id: str | None
+    entry_point: str | None
+    file: str | None
+    set_up_code: tuple[str, ...]
+    tear_down_code: tuple[str, ...]
+    input_answers: tuple[str, ...]
+    module_blacklist: tuple[str, ...]
+    success_dependency: tuple[str | int, ...]
+    set_up_code_dependency: str | None
+    timeout: float
+    store_graphics_artifacts: bool | None
+    competency: str | None
+    verbosity: int | None
+    success_message: str | None
+    failure_message: str | None
+    tests: tuple[TestSpec, ...]
+    has_set_up_code: bool = False
+    has_tear_down_code: bool = False
+
+    @property
+    def uses_namespace(self) -> bool:
+        """Tell whether the tests read values from the solution namespace or output."""
+        return self.type in NAMESPACE_TYPES
+
+
+@dataclass(frozen=True)
+class SuiteSpec:
+    """A whole test.yaml: suite fields, properties and the resolved collections."""
+
+    type: str
+    name: str
+    description: str
+    version: str
+    qualification: str
+    success_message: str
+    failure_message: str
+    relative_tolerance: float
+    absolute_tolerance: float
+    timeout: float
+    store_graphics_artifacts: bool | None
+    competency: str | None
+    verbosity: int | None
+    collections: tuple[CollectionSpec, ...] = field(default=())
+
+
+def load_test_suite(path: Path) -> SuiteSpec:
+    """Read and validate a test.yaml file, or raise SpecError naming file, field and problem."""
+    return parse_test_suite(read_yaml(path), path.name)
+
+
+def read_yaml(path: Path) -> Any:
+    """Load one YAML file, turning unreadable or malformed files into SpecError."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SpecError(path.name, [FieldProblem("(file)", NOT_READABLE.format(reason=exc))]) \
+            from None
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        reason = " ".join(str(exc).split())
+        raise SpecError(path.name, [FieldProblem("(file)", NOT_YAML.format(reason=reason))]) \
+            from None
+
+
+def parse_test_suite(data: Any, file_name: str = TEST_FILE_NAME) -> SuiteSpec:
+    """Validate loaded test.yaml data and resolve inheritance, or raise SpecError."""
+    checker = FieldChecker()
+    suite = _SuiteParser(checker).parse(data)
+    if checker.problems:
+        raise SpecError(file_name, checker.problems)
+    return suite
+
+
+class _SuiteParser:
+    """Turn raw YAML data into specs, recording every problem in the checker."""
+
+    def __init__(self, checker: FieldChecker) -> None:
+        self.check = checker
+
+    def parse(self, data: Any) -> SuiteSpec | None:
+        raw = {} if data is None else self.check.mapping(data, "", SUITE_FIELDS)
+        if raw is None:
+            return None
+        top = self._fields(raw, "", SUITE_FIELDS[:4])
+        top = {key: SUITE_DEFAULTS[key] if value is None else value for key, value in top.items()}
+        props_raw = raw.get("properties")
+        props_raw = {} if props_raw is None else self.check.mapping(props_raw, "properties",
+                                                                    PROPERTY_FIELDS)
+        if props_raw is None:
+            return None
+        props = self._fields(props_raw, "properties", COMMON_FIELDS + COLLECTION_ONLY_INHERITED)
+        props = {**PROPERTY_DEFAULTS, **{k: v for k, v in props.items() if v is not None}}
+        tests_raw = props_raw.get("tests")
+        collections = () if tests_raw is None else self.check.items(
+            tests_raw, "properties.tests", lambda item, path: self._collection(item, path, props))
+        if INVALID in top.values() or INVALID in props.values() or collections is INVALID:
+            return None
+        return SuiteSpec(
+            type=top["type"], name=top["name"], description=top["description"],
+            version=top["version"], qualification=props["qualification"],
+            success_message=props["successMessage"], failure_message=props["failureMessage"],
+            relative_tolerance=props["relativeTolerance"],
+            absolute_tolerance=props["absoluteTolerance"], timeout=props["timeout"],
+            store_graphics_artifacts=props.get("storeGraphicsArtifacts"),
+            competency=props.get("competency"), verbosity=props.get("verbosity"),
+            collections=collections)
+
+    def _collection(self, item: Any, path: str, props: dict) -> Any:
+        raw = self.check.mapping(item, path, COLLECTION_FIELDS)
+        if raw is None:
+            return INVALID
+        own = self._fields(raw, path, COLLECTION_FIELDS[:-1], collection=True)
+        if own.get("name") is None:
+            own["name"] = self.check.fail(join_path(path, "name"), IS_REQUIRED)
+        resolved = dict(own)
+        for key in TEST_INHERITED + COLLECTION_ONLY_INHERITED:
+            if resolved.get(key) is None:
+                resolved[key] = props.get(key)
+        if raw.get("tests") is None:
+            self.check.fail(join_path(path, "tests"), IS_REQUIRED)
+            tests = INVALID
+        else:
+            tests = self.check.items(raw["tests"], join_path(path, "tests"),
+                                     lambda t, p: self._test(t, p, resolved))
+        if INVALID in resolved.values() or tests is INVALID:
+            return INVALID
+        return CollectionSpec(
+            type=resolved.get("type") or "variable", name=resolved["name"],
+            description=resolved.get("description"), id=resolved.get("id"),
+            entry_point=resolved.get("entryPoint"), file=resolved.get("file"),
+            set_up_code=resolved.get("setUpCode") or (),
+            tear_down_code=resolved.get("tearDownCode") or (),
+            input_answers=resolved.get("inputAnswers") or (),
+            module_blacklist=resolved.get("moduleBlacklist") or (),
+            success_dependency=resolved.get("successDependency") or (),
+            set_up_code_dependency=resolved.get("setUpCodeDependency"),
+            timeout=resolved["timeout"],
+            store_graphics_artifacts=resolved.get("storeGraphicsArtifacts"),
+            competency=resolved.get("competency"), verbosity=resolved.get("verbosity"),
+            success_message=resolved.get("successMessage"),
+            failure_message=resolved.get("failureMessage"), tests=tests,
+            has_set_up_code=resolved.get("setUpCode") is not None,
+            has_tear_down_code=resolved.get("tearDownCode") is not None)
+
+    def _test(self, item: Any, path: str, collection: dict) -> Any:
+        raw = self.check.mapping(item, path, TEST_FIELDS)
+        if raw is None:
+            return INVALID
+        own = self._fields(raw, path, TEST_FIELDS)
+        if own.get("name") is None:
+            self.check.fail(join_path(path, "name"), IS_REQUIRED)
+            return INVALID
+        for key in TEST_INHERITED:
+            if own.get(key) is None:
+                own[key] = collection.get(key)
+        if INVALID in own.values():
+            return INVALID
+        return TestSpec(
+            name=own["name"], value=raw.get("value"), eval_string=own.get("evalString"),
+            pattern=own.get("pattern"), count_requirement=own.get("countRequirement"),
+            qualification=own["qualification"], relative_tolerance=own["relativeTolerance"],
+            absolute_tolerance=own["absoluteTolerance"],
+            allowed_occurance_range=own["allowedOccuranceRange"],
+            occurance_type=own["occuranceType"], type_check=own["typeCheck"],
+            shape_check=own["shapeCheck"], verbosity=own.get("verbosity"),
+            success_message=own.get("successMessage"), failure_message=own.get("failureMessage"))
+
+    def _fields(self, raw: dict, path: str, names: tuple[str, ...],
+                collection: bool = False) -> dict:
+        """Convert the present, non-null fields among names; absent ones stay None."""
+        return {name: self._convert(name, raw.get(name), join_path(path, name), collection)
+                for name in names if name != "value"}
+
+    def _convert(self, name: str, value: Any, path: str, collection: bool) -> Any:
+        if value is None:
+            return None
+        check = self.check
+        if name == "version":
+            return check.version(value, path)
+        if name == "type" and collection:
+            return check.choice(value, path, COLLECTION_TYPES)
+        if name == "qualification":
+            return check.choice(value, path, QUALIFICATIONS)
+        if name == "relativeTolerance":
+            return check.number(value, path, above=0)
+        if name in ("absoluteTolerance", "timeout"):
+            return check.number(value, path, at_least=0)
+        if name == "allowedOccuranceRange":
+            return check.int_pair(value, path)
+        if name in ("typeCheck", "shapeCheck", "storeGraphicsArtifacts"):
+            return check.boolean(value, path)
+        if name == "verbosity":
+            return check.integer(value, path, at_least=0, at_most=3)
+        if name == "countRequirement":
+            return check.integer(value, path, at_least=0)
+        if name in ("setUpCode", "tearDownCode", "inputAnswers", "moduleBlacklist"):
+            return check.string_list(value, path)
+        if name == "successDependency":
+            return check.dependency_list(value, path)
+        return check.string(value, path)

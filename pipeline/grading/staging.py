@@ -1,0 +1,141 @@
+"""Stage the directories a grading run uses: solution bases, test files, per-run work copies."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+from pipeline.grading.errors import CourseError
+from pipeline.grading.meta import MetaSpec
+
+IGNORED_NAMES = (".git", "__pycache__", ".pytest_cache")
+MISSING_ADDITIONAL_FILE = "meta.yaml: properties.additionalFiles: {path} does not exist in {where}"
+MISSING_TEST_FILE = "meta.yaml: properties.testFiles: {path} does not exist in {where}"
+MISSING_DEPENDENCY = "meta.yaml: testDependencies: {path} does not exist in {where}"
+NO_DEPENDENCY_ROOT = ("meta.yaml: testDependencies: {path} needs the reference repository's root, "
+                      "which was not given")
+REFERENCE_MISSING = "the reference directory {path} does not exist"
+
+
+@dataclass(frozen=True)
+class StagedAssignment:
+    """The prepared directories of one grading: two solution bases and the test files."""
+
+    student_base: Path
+    reference_base: Path
+    tests_dir: Path
+    test_files: tuple[str, ...]
+
+
+def stage_assignment(work: Path, student_dir: Path, reference_dir: Path, assignment_dir: Path,
+                     meta: MetaSpec, dependency_root: Path | None) -> StagedAssignment:
+    """Copy both solutions plus additional files and test dependencies, and the test files."""
+    if not reference_dir.is_dir():
+        raise CourseError(REFERENCE_MISSING.format(path=reference_dir))
+    extras = _extra_files(assignment_dir, meta, dependency_root)
+    student_base = work / "student-base"
+    reference_base = work / "reference-base"
+    if student_dir.is_dir():
+        copy_tree(student_dir, student_base)
+    else:
+        student_base.mkdir()
+    copy_tree(reference_dir, reference_base)
+    for source, relative in extras:
+        for base in (student_base, reference_base):
+            _copy_file(source, base / relative)
+    tests_dir = work / "tests-all"
+    tests_dir.mkdir()
+    for relative in meta.test_files:
+        source = assignment_dir / relative
+        if not source.exists():
+            raise CourseError(MISSING_TEST_FILE.format(path=relative, where=assignment_dir))
+        _copy_any(source, tests_dir / relative)
+    return StagedAssignment(student_base, reference_base, tests_dir, meta.test_files)
+
+
+def _extra_files(assignment_dir: Path, meta: MetaSpec,
+                 dependency_root: Path | None) -> list[tuple[Path, str]]:
+    extras: list[tuple[Path, str]] = []
+    for relative in meta.additional_files:
+        source = assignment_dir / relative
+        if not source.exists():
+            raise CourseError(MISSING_ADDITIONAL_FILE.format(path=relative, where=assignment_dir))
+        extras.append((source, relative))
+    for relative in meta.test_dependencies:
+        if dependency_root is None:
+            raise CourseError(NO_DEPENDENCY_ROOT.format(path=relative))
+        source = dependency_root / relative
+        if not source.exists():
+            raise CourseError(MISSING_DEPENDENCY.format(path=relative, where=dependency_root))
+        extras.append((source, relative))
+    return extras
+
+
+def copy_tree(source: Path, target: Path) -> None:
+    """Copy a directory tree, keeping symlinks as links and leaving out VCS and cache folders."""
+    shutil.copytree(source, target, symlinks=True, ignore=shutil.ignore_patterns(*IGNORED_NAMES))
+
+
+def _copy_any(source: Path, target: Path) -> None:
+    if source.is_dir():
+        copy_tree(source, target)
+    else:
+        _copy_file(source, target)
+
+
+def _copy_file(source: Path, target: Path) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if source.is_dir():
+        shutil.copytree(source, target, symlinks=True, dirs_exist_ok=True,
+                        ignore=shutil.ignore_patterns(*IGNORED_NAMES))
+    else:
+        shutil.copy2(source, target)
+
+
+def select_test_files(staged: StagedAssignment, work: Path, names: frozenset[str]) -> Path | None:
+    """Return a directory holding only the test files whose module or file name is in names."""
+    chosen = sorted(rel for rel in staged.test_files if _names_of(rel) & names)
+    if not chosen:
+        return None
+    digest = hashlib.sha256("\0".join(chosen).encode()).hexdigest()[:16]
+    target = work / f"tests-{digest}"
+    if not target.exists():
+        partial = work / f"tests-{digest}.partial"
+        partial.mkdir()
+        for relative in chosen:
+            _copy_any(staged.tests_dir / relative, partial / relative)
+        os.replace(partial, target)
+    return target
+
+
+def _names_of(relative: str) -> set[str]:
+    path = Path(relative)
+    return {path.name, path.stem, path.parts[0], Path(path.parts[0]).stem}
+
+
+def make_run_copy(base: Path, target: Path) -> Path:
+    """Create a fresh writable copy of a solution base for one sandboxed run."""
+    copy_tree(base, target)
+    return target
+
+
+def tree_digest(*roots: Path) -> str:
+    """Return a content hash of directory trees (paths and bytes), for cache keys."""
+    digest = hashlib.sha256()
+    for root in roots:
+        digest.update(b"\0root\0" + str(root.name).encode())
+        for path in sorted(p for p in root.rglob("*") if not _ignored(p, root)):
+            relative = path.relative_to(root).as_posix().encode()
+            if path.is_symlink():
+                digest.update(b"L" + relative + b"\0" + os.readlink(path).encode())
+            elif path.is_file():
+                digest.update(b"F" + relative + b"\0")
+                digest.update(hashlib.sha256(path.read_bytes()).digest())
+    return digest.hexdigest()
+
+
+def _ignored(path: Path, root: Path) -> bool:
+    return any(part in IGNORED_NAMES for part in path.relative_to(root).parts)

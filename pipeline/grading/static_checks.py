@@ -1,0 +1,66 @@
+"""Checks that read files without running them: structural token counts and file existence."""
+
+from __future__ import annotations
+
+import errno
+import glob
+import os
+import token
+import tokenize
+from pathlib import Path
+
+from pipeline.grading.checks import PASS, Verdict, fail, fail_with, skip
+from pipeline.grading.spec import TestSpec
+
+FOUND_TOO_FEW = "`{name}` found {count}-times, minimum required: {minimum}"
+FOUND_TOO_MANY = "`{name}` found {count}-times, maximum required: {maximum}"
+UNKNOWN_TOKEN_TYPE = "occuranceType `{kind}` is not a token type"
+FILE_NOT_FOUND = "File with pattern `{pattern}` not found in {side} namespace"
+
+
+def check_structural(test: TestSpec, file: str | None, staged_dir: Path,
+                     shown_dir: Path) -> Verdict:
+    """Count the tokens of the given type whose text is the test name, against the allowed range."""
+    token_type = getattr(token, test.occurance_type, None)
+    if not isinstance(token_type, int):
+        return skip(UNKNOWN_TOKEN_TYPE.format(kind=test.occurance_type))
+    try:
+        count = count_tokens(_student_file(file, staged_dir, shown_dir), token_type, test.name)
+    except Exception as exc:
+        return fail_with(exc)
+    minimum, maximum = test.allowed_occurance_range
+    if count < minimum:
+        return fail("AssertionError", FOUND_TOO_FEW.format(name=test.name, count=count,
+                                                           minimum=minimum))
+    if count > maximum:
+        return fail("AssertionError", FOUND_TOO_MANY.format(name=test.name, count=count,
+                                                            maximum=maximum))
+    return PASS
+
+
+def _student_file(file: str | None, staged_dir: Path, shown_dir: Path) -> Path:
+    """Return the staged file to read; a missing one raises with the path the student knows."""
+    shown = os.path.join(shown_dir, file)
+    staged = staged_dir / file
+    if not staged.is_file():
+        raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), shown)
+    return staged
+
+
+def count_tokens(path: Path, token_type: int, text: str) -> int:
+    """Return how many tokens of a type have exactly the given text in a Python file."""
+    with path.open("rb") as handle:
+        return sum(1 for item in tokenize.tokenize(handle.readline)
+                   if item.type == token_type and item.string == text)
+
+
+def check_exist(pattern: str | None, student_dir: Path, reference_dir: Path) -> Verdict:
+    """Require a non-recursive glob match in the student directory, then in the reference's."""
+    try:
+        for side, root in (("student", student_dir), ("reference", reference_dir)):
+            if not glob.glob(pattern, root_dir=root):
+                return fail("FileNotFoundError", FILE_NOT_FOUND.format(pattern=pattern,
+                                                                       side=side))
+    except Exception as exc:
+        return fail_with(exc)
+    return PASS
