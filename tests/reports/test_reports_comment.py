@@ -102,7 +102,7 @@ def test_hidden_collections_show_only_pass_or_fail():
 def test_hostile_student_text_stays_inside_code():
     hostile = report([collection("Output", [
         case("name", "FAILED", value_details("n", HOSTILE, "ok")),
-        case("crash", "FAILED", f"E   Failed: {HOSTILE}\n{HOSTILE}\n````\n</details>"),
+        case("crash", "FAILED", f"E   Failed: {HOSTILE}\n````\n{HOSTILE}\n</details>\n{HOSTILE}"),
     ])])
 
     text = mr_comment_markdown([(run(), hostile)], MARKER)
