@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from typing import Iterable
+from typing import Sequence
 
 from celery import Celery
 from sqlalchemy import update
@@ -27,22 +27,26 @@ def new_task_id() -> str:
 
 
 def send_runs(celery: Celery, sessions: sessionmaker[Session],
-              runs: Iterable[tuple[str, str]]) -> list[str]:
-    """Publish (run id, task id) pairs to the broker; return the run ids that were sent."""
+              runs: Sequence[tuple[str, str]]) -> list[str]:
+    """Publish (run id, task id) pairs to the broker; return the run ids that were sent.
+
+    Runs are recorded with `sent_at` already set, so the usual path costs no second write;
+    when the broker refuses, the runs not sent get `sent_at` cleared for the reconciler.
+    """
     sent = []
     for run_id, task_id in runs:
         try:
             celery.send_task(STUDENT_TESTING, args=[run_id], task_id=task_id,
                              retry_policy=PUBLISH_RETRY_POLICY)
         except Exception as exc:  # kombu raises many types for an unreachable broker
-            log.warning("broker unavailable, run %s stays queued for the reconciler: %s",
-                        run_id, type(exc).__name__)
+            log.warning("broker unavailable, %d run(s) stay queued for the reconciler: %s",
+                        len(runs) - len(sent), type(exc).__name__)
+            unsent = [run_id for run_id, _ in runs[len(sent):]]
+            with transaction(sessions) as session:
+                session.execute(update(TestRun).where(TestRun.id.in_(unsent))
+                                .values(sent_at=None))
             break
         sent.append(run_id)
-    if sent:
-        with transaction(sessions) as session:
-            session.execute(update(TestRun).where(TestRun.id.in_(sent))
-                            .values(sent_at=utcnow()))
     return sent
 
 
@@ -55,7 +59,7 @@ def resend_run(celery: Celery, sessions: sessionmaker[Session], run_id: str) -> 
     with transaction(sessions) as session:
         changed = session.execute(
             update(TestRun).where(TestRun.id == run_id, TestRun.status == RunStatus.QUEUED)
-            .values(celery_task_id=task_id)).rowcount
+            .values(celery_task_id=task_id, sent_at=utcnow())).rowcount
     if not changed:
         return None
     return bool(send_runs(celery, sessions, [(run_id, task_id)]))

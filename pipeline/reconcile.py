@@ -46,8 +46,7 @@ def reconcile_ledger(resources: Resources, celery: Celery) -> ReconcileReport:
     now = utcnow()
     with transaction(resources.sessions) as session:
         unsent = [r.id for r in runs.unsent_runs(session, now - LOST_MESSAGE_AGE)
-                  if r.sent_at is not None or r.queued_at is None
-                  or r.queued_at < now - UNSENT_GRACE]
+                  if r.sent_at is not None or r.queued_at < now - UNSENT_GRACE]
     for index, run_id in enumerate(unsent):
         sent = resend_run(celery, resources.sessions, run_id)
         if sent is False:

@@ -98,17 +98,23 @@ class RepositoryCache:
                 raise MissingCommitError(f"commit {sha} is not in project {project_path}")
         return Path(repo.git_dir)
 
-    def resolve_branch(self, project_path: str, branch: str) -> str:
-        """Fetch a project and return the SHA its branch points at."""
+    def resolve_branch(self, project_path: str, branch: str, *, fetch: bool = True) -> str:
+        """Return the SHA a branch points at, fetching the project first unless told not to."""
         check_ref(branch)
         with self._locked_mirror(project_path) as repo:
-            self._fetch(repo, project_path)
+            if fetch:
+                self._fetch(repo, project_path)
             try:
                 return repo.git.rev_parse("--verify", "--end-of-options",
                                           f"refs/heads/{branch}^{{commit}}")
             except git.GitCommandError:
                 raise MissingCommitError(
                     f"branch {branch} does not exist in project {project_path}") from None
+
+    def has_path(self, project_path: str, sha: str, path: str) -> bool:
+        """Tell whether a file or directory exists at a commit of a mirrored project."""
+        return self._path_exists(git.Repo(self.mirror_path(project_path)), check_sha(sha),
+                                 check_directory(path))
 
     def extract(self, project_path: str, sha: str, directory: str, dest: Path) -> Path:
         """Write one directory of a commit into dest/directory and return that path."""
@@ -129,6 +135,13 @@ class RepositoryCache:
         with tarfile.open(fileobj=archive) as tar:
             tar.extractall(dest, filter="data")
         return target
+
+    def list_files(self, project_path: str, sha: str) -> list[str]:
+        """Return every file path of a commit of a mirrored project."""
+        check_sha(sha)
+        repo = git.Repo(self.mirror_path(project_path))
+        out = repo.git.ls_tree("-r", "-z", "--name-only", "--full-tree", sha)
+        return [p for p in out.split("\0") if p]
 
     def changed_paths(self, project_path: str, base: str, head: str) -> list[str]:
         """Return the paths that differ between two commits of a mirrored project."""
@@ -160,6 +173,9 @@ class RepositoryCache:
                 repo = git.Repo.init(path, bare=True)
                 repo.git.config("remote.origin.url", self.url_for(project_path))
                 repo.git.config("remote.origin.fetch", "+refs/heads/*:refs/heads/*")
+                # Merge request heads, so a merge request from a fork can be graded too.
+                repo.git.config("--add", "remote.origin.fetch",
+                                "+refs/merge-requests/*/head:refs/merge-requests/*/head")
                 repo.git.config("gc.auto", "0")
             yield git.Repo(path)
 

@@ -9,6 +9,7 @@ from celery import Celery
 from flask import Flask, current_app, jsonify
 from werkzeug.exceptions import HTTPException
 
+from pipeline.assignments import AssignmentDirectory
 from pipeline.celery_app import create_celery
 from pipeline.config import Settings, load_settings
 from pipeline.context import Resources, resources_for
@@ -26,6 +27,7 @@ class Services:
     settings: Settings
     resources: Resources
     celery: Celery
+    assignments: AssignmentDirectory
 
 
 def create_app(settings: Settings | None = None) -> Flask:
@@ -35,10 +37,13 @@ def create_app(settings: Settings | None = None) -> Flask:
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = settings.server.max_body_bytes
     app.json.sort_keys = False
-    app.extensions["gradehook"] = Services(settings, resources_for(settings),
-                                           create_celery(settings))
+    resources = resources_for(settings)
+    app.extensions["gradehook"] = Services(settings, resources, create_celery(settings),
+                                           AssignmentDirectory(resources.sessions))
     from webhooks.health import health
-    app.register_blueprint(health)
+    from webhooks.receiver import receiver
+    for blueprint in (health, receiver):
+        app.register_blueprint(blueprint)
     app.register_error_handler(HTTPException, _http_error)
     app.register_error_handler(Exception, _unexpected_error)
     return app

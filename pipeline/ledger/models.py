@@ -93,6 +93,11 @@ class TestRun(Base):
     commit_sha: Mapped[str] = mapped_column(String(64))
     before_sha: Mapped[str | None] = mapped_column(String(64))
     merge_request_iid: Mapped[int | None] = mapped_column(Integer)
+    # The payload could not tell which assignments changed: the worker diffs against
+    # before_sha, else against the merge base with base_branch, and cancels untouched runs.
+    needs_diff: Mapped[bool] = mapped_column(Boolean, default=False)
+    base_branch: Mapped[str | None] = mapped_column(String(255))
+    requested_by_user_id: Mapped[int | None] = mapped_column(BigInteger)
     reference_project: Mapped[str] = mapped_column(String(255))
     reference_ref: Mapped[str] = mapped_column(String(255))
     reference_sha: Mapped[str | None] = mapped_column(String(64))
@@ -114,7 +119,7 @@ class TestRun(Base):
     reported_status: Mapped[str | None] = mapped_column(String(16))
 
     received_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    queued_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    queued_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), default=utcnow)
     sent_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     started_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     cloned_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
@@ -129,6 +134,17 @@ class TestRun(Base):
         Index("ix_test_runs_commit", "project_path", "commit_sha", "assignment"),
         Index("ix_test_runs_status", "status", "sent_at"),
     )
+
+
+class CourseAssignment(Base):
+    """An assignment directory found in a course's reference repository (holding test.yaml)."""
+
+    __tablename__ = "course_assignments"
+
+    course: Mapped[str] = mapped_column(String(128), primary_key=True)
+    directory: Mapped[str] = mapped_column(String(255), primary_key=True)
+    reference_sha: Mapped[str] = mapped_column(String(64))
+    seen_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
 class Submission(Base):

@@ -21,7 +21,7 @@ def queue_run(resources: Resources, **fields) -> TestRun:
     """Insert a queued run with a task id, as intake does before sending it."""
     values = {"course": "prog1", "assignment": "week1/hello", "project_path": "students/alice",
               "ref": "main", "reference_project": "staff/reference", "reference_ref": "main",
-              "queued_at": utcnow(), "celery_task_id": new_task_id(), **fields}
+              "queued_at": utcnow(), "sent_at": utcnow(), "celery_task_id": new_task_id(), **fields}
     with transaction(resources.sessions) as session:
         run = TestRun(**values)
         session.add(run)

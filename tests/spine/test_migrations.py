@@ -10,7 +10,8 @@ from pipeline.ledger.db import make_engine
 from pipeline.ledger.migrate import head_revision
 from tests.infra.processes import gradehook_argv, write_config
 
-LEDGER_TABLES = {"alembic_version", "deliveries", "test_runs", "submissions", "execution_backends"}
+LEDGER_TABLES = {"alembic_version", "deliveries", "test_runs", "submissions", "execution_backends",
+                 "course_assignments"}
 
 
 def _upgrade(config) -> str:

@@ -1,0 +1,42 @@
+"""A report as readable text for staff at a terminal: a table per collection, failures shown."""
+
+from __future__ import annotations
+
+from pipeline.grading.report import PASSED, Report
+
+HEADER = "{name}: {result} ({passed}/{total} collections passed, score {score})"
+COURSE_ERROR = "Course error (the assignment cannot be graded):\n{message}"
+COLLECTION_LINE = "[{result}] {name} ({type}, {status}) {passed}/{total} tests passed{hidden}"
+STATUS_LINE = "    run: {message}"
+HIDDEN_MARK = " [hidden from students]"
+RESULT_WIDTH = 7
+
+
+def render_text(report: Report) -> str:
+    """Return the report as text: a header, then one block per collection."""
+    if report.course_error is not None:
+        return COURSE_ERROR.format(message=report.course_error)
+    section = report.gradehook
+    lines = [HEADER.format(name=report.name, result=report.result,
+                           passed=section.collections_passed, total=section.collections_total,
+                           score=f"{section.score:.2f}")]
+    if report.result_message:
+        lines.append(report.result_message)
+    hidden = set(section.hidden)
+    for collection in report.tests:
+        lines.append("")
+        lines.append(COLLECTION_LINE.format(
+            result=collection.result, name=collection.name, type=collection.type,
+            status=collection.status, passed=collection.summary.passed,
+            total=collection.summary.total,
+            hidden=HIDDEN_MARK if collection.name in hidden else ""))
+        width = max((len(test.name) for test in collection.tests), default=0)
+        for test in collection.tests:
+            line = f"  {test.result:<{RESULT_WIDTH}} {test.name:<{width}}"
+            if test.result != PASSED and test.details:
+                line += "  " + test.details.splitlines()[0]
+            lines.append(line.rstrip())
+        message = (collection.debug or {}).get("referenceMessage")
+        if message:
+            lines.append(STATUS_LINE.format(message=f"reference: {message}"))
+    return "\n".join(lines)

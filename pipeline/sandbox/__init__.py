@@ -1,0 +1,102 @@
+"""Bubblewrap sandbox for untrusted code: run a program under limits and collect what it returns.
+
+Public interface (imported lazily, so that ``import pipeline.sandbox.values`` inside a sandbox stays
+cheap): ``SandboxLimits``, ``Mount``, ``SandboxResult``, ``SandboxError``, ``run_sandboxed`` and the
+in-sandbox paths ``SANDBOX_WORKDIR``, ``SANDBOX_PYTHONPATH`` and ``PYTHON_PLACEHOLDER``.
+
+What the program sees
+    * ``/sandbox/work`` (``SANDBOX_WORKDIR``): its working directory and ``HOME``. It starts as a
+      copy of the host ``workdir`` (files, directories, symlinks as links; nothing on the host is
+      followed) on a tmpfs of ``workdir_size_mb`` that also holds ``/tmp`` and ``/dev/shm``
+      (both are symlinks into ``/sandbox``). Changes stay in the sandbox and vanish with it: the
+      host ``workdir`` is never written, so files the program makes never reach the host and
+      cannot plant links or set-uid files there. Hand results back through the result channel.
+      Filling the tmpfs (blocks or inodes) stops the run with ``killed_reason == "disk"``.
+    * Read-only: ``/usr`` and the ``/bin``, ``/sbin``, ``/lib*`` links, a minimal ``/etc``
+      (loader cache, time zone, fonts, and generated ``passwd``, ``group``, ``hosts``: no
+      ``shadow``, no host users), the interpreter's installation at its host paths, the ``mounts``,
+      and the gradehook packages ``pipeline/sandbox`` and ``pipeline/grading`` under
+      ``/opt/gradehook/lib`` (``SANDBOX_PYTHONPATH``, which is ``PYTHONPATH``). Nothing else of
+      the host: not the repository, the configuration, the database or any token.
+    * ``/proc`` of its own pid namespace; ``/dev`` with null, zero, full, random and urandom.
+    * Own user (uid/gid 65534, no capabilities, no new privileges, no further user namespaces),
+      pid, network (loopback only, nothing reachable), ipc and uts namespaces; a new session.
+    * The environment is exactly ``PATH`` (the interpreter's bin directory first), ``HOME``,
+      ``LANG=C.UTF-8``, ``PYTHONPATH``, ``PYTHONHASHSEED=0``, ``PYTHONDONTWRITEBYTECODE=1``,
+      ``MPLBACKEND=Agg``, ``MPLCONFIGDIR``, ``XDG_CACHE_HOME``, ``XDG_CONFIG_HOME`` and ``TMPDIR``
+      (all under ``/tmp``), one thread for OpenBLAS/OpenMP/MKL (threads count as processes), plus
+      ``extra_env``.
+
+``argv[0] == "python"`` (``PYTHON_PLACEHOLDER``) stands for the interpreter: ``python`` if given
+(an absolute path, e.g. a virtualenv's ``bin/python``), else this process's ``sys.executable``.
+Any other ``argv[0]`` is looked up on the sandbox's ``PATH``.
+
+Limits and ``killed_reason``
+    * Wall clock (``timeout_seconds``, 0 = ``HARD_TIMEOUT_SECONDS``, counted from the moment the
+      program is released): the whole tree is killed; ``"timeout"``, ``timed_out``. Exceeding
+      ``cpu_seconds`` (SIGXCPU) is reported the same way.
+    * stdout + stderr beyond ``max_output_bytes`` (shared cap; pipes are read incrementally):
+      the tree is killed, ``"output"``, ``output_truncated``; ``stdout``/``stderr`` keep the bytes
+      up to the cap.
+    * With writable cgroup v1 memory and pids controllers (a root worker): memory is capped at
+      ``memory_mb`` (tmpfs pages count too) and an OOM kill stops the run with ``"memory"``;
+      processes and threads are capped at ``max_processes`` and the first refused fork stops the
+      run with ``"processes"``. Without them (logged once): ``RLIMIT_AS`` and ``RLIMIT_NPROC``
+      (per sandbox, since each has its own user namespace), which make allocations and forks
+      fail inside the program instead (``MemoryError``, ``BlockingIOError``).
+    * ``RLIMIT_FSIZE`` (``max_file_size_mb``: writes beyond fail with ``EFBIG``),
+      ``RLIMIT_NOFILE`` (``max_open_files``: ``EMFILE``), ``RLIMIT_CORE`` 0.
+    * Killing is done by killing bwrap, whose init (pid 1 of the sandbox's pid namespace) dies
+      with it (``--die-with-parent``), and the kernel kills every process in that namespace:
+      background, ``setsid`` and double-forked processes included. The same happens when the
+      program itself exits. With cgroups, leftovers are also killed through the cgroup.
+
+Exit status: ``exit_code`` is the program's exit status; a program killed by a signal has
+``exit_code None`` and ``signal`` set. bwrap reports a signal N as status 128+N, so a program that
+calls ``sys.exit(128 + N)`` is reported as killed by signal N.
+
+The result channel
+    If ``result_path`` (an absolute path inside the sandbox outside the reserved directories, e.g.
+    ``/run/gradehook/result``) is given, a FIFO appears there. Everything any process in the
+    sandbox writes into it, in any number of opens, is collected in order into ``result_data``
+    (``b""`` if nothing was written; ``None`` without ``result_path``). It is read while the
+    program runs, so what was written survives ``sys.exit``, ``os._exit``, crashes, signals and
+    the kill at a limit; stdout and stderr never reach it. More than ``max_result_bytes`` stops the
+    run with ``"output"`` and ``result_truncated``. What cannot be protected: code running in the
+    same process as the writer (student code ``exec``-ed by the runner) can also open the path or
+    use the runner's descriptor, so it can add to or spoil the channel; a runner should write one
+    complete JSON document with ``os.write`` right before exiting and the engine should treat
+    anything unparsable as a crash. Forged values only ever describe the student's own run: the
+    reference runs in another sandbox and verdicts are computed outside.
+
+Errors: a bad argument, a missing interpreter or bwrap, or a sandbox that cannot be built raises
+``SandboxError``; it is never a verdict on the program.
+
+Running the worker as root: bwrap then maps the sandbox user to host root for file ownership (an
+unprivileged bwrap could not reach an interpreter under ``/root``). It holds no capabilities, cannot
+create user namespaces, and sees only read-only binds and its own tmpfs, ``/proc`` (with ``/proc/sys``
+read-only) and ``/dev``; RLIMIT_NPROC does not bind host root, so the pids cgroup is the process cap
+there. Prefer a dedicated unprivileged worker user in production.
+"""
+
+import importlib
+
+_EXPORTS = {
+    "SandboxLimits": "pipeline.sandbox.model",
+    "SandboxResult": "pipeline.sandbox.model",
+    "SandboxError": "pipeline.sandbox.model",
+    "Mount": "pipeline.sandbox.model",
+    "HARD_TIMEOUT_SECONDS": "pipeline.sandbox.model",
+    "run_sandboxed": "pipeline.sandbox.run",
+    "SANDBOX_WORKDIR": "pipeline.sandbox.layout",
+    "SANDBOX_PYTHONPATH": "pipeline.sandbox.layout",
+    "PYTHON_PLACEHOLDER": "pipeline.sandbox.layout",
+}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    """Import a public name from its module on first use."""
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(_EXPORTS[name]), name)

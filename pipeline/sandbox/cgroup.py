@@ -1,0 +1,136 @@
+"""Per-run cgroup (v1 memory and pids controllers): exact memory and process caps, and their hits."""
+
+from __future__ import annotations
+
+import functools
+import itertools
+import logging
+import os
+import signal
+import time
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+CONTROLLERS = ("memory", "pids")
+REMOVE_DEADLINE_SECONDS = 2.0
+_names = itertools.count()
+
+
+@functools.lru_cache(maxsize=1)
+def controller_dirs() -> dict[str, Path] | None:
+    """Return this process's writable cgroup v1 directory per controller, or None if any lacks."""
+    found: dict[str, Path] = {}
+    mounts = _v1_mounts()
+    for line in Path("/proc/self/cgroup").read_text().splitlines():
+        _, names, path = line.split(":", 2)
+        for name in names.split(","):
+            if name in CONTROLLERS and name in mounts:
+                mount_root, mount_point = mounts[name]
+                relative = path[len(mount_root):] if path.startswith(mount_root) else path
+                found[name] = Path(mount_point + "/" + relative.strip("/"))
+    if set(found) != set(CONTROLLERS) or not all(os.access(d, os.W_OK) for d in found.values()):
+        log.warning("no writable cgroup v1 memory and pids controllers: the sandbox falls back "
+                    "to rlimits (memory as RLIMIT_AS, processes as RLIMIT_NPROC)")
+        return None
+    return found
+
+
+def _v1_mounts() -> dict[str, tuple[str, str]]:
+    mounts: dict[str, tuple[str, str]] = {}
+    for line in Path("/proc/self/mountinfo").read_text().splitlines():
+        fields = line.split()
+        separator = fields.index("-")
+        fstype, options = fields[separator + 1], fields[separator + 3]
+        if fstype != "cgroup":
+            continue
+        for option in options.split(","):
+            if option in CONTROLLERS:
+                mounts[option] = (fields[3], fields[4])
+    return mounts
+
+
+class RunCgroup:
+    """One cgroup per controller for one sandbox run."""
+
+    def __init__(self, dirs: dict[str, Path]) -> None:
+        self.dirs = dirs
+
+    @classmethod
+    def create(cls, memory_bytes: int, max_pids: int) -> RunCgroup | None:
+        """Make the run's cgroups with their limits, or return None where cgroups are unusable."""
+        parents = controller_dirs()
+        if parents is None:
+            return None
+        name = f"gradehook-sandbox-{os.getpid()}-{next(_names)}"
+        group = cls({c: parents[c] / name for c in CONTROLLERS})
+        try:
+            for path in group.dirs.values():
+                path.mkdir()
+            group._write("memory", "memory.limit_in_bytes", memory_bytes)
+            swap_limit = group.dirs["memory"] / "memory.memsw.limit_in_bytes"
+            if swap_limit.exists():
+                group._write("memory", swap_limit.name, memory_bytes)
+            group._write("pids", "pids.max", max_pids)
+        except OSError:
+            group.remove()
+            raise
+        return group
+
+    def _write(self, controller: str, name: str, value: int) -> None:
+        (self.dirs[controller] / name).write_text(str(value))
+
+    def attach(self, pid: int) -> None:
+        """Move a process (and so all it starts later) into the run's cgroups."""
+        for controller in CONTROLLERS:
+            self._write(controller, "cgroup.procs", pid)
+
+    def oom_kills(self) -> int:
+        """Return how many processes the memory limit has killed."""
+        text = (self.dirs["memory"] / "memory.oom_control").read_text()
+        for line in text.splitlines():
+            key, _, value = line.partition(" ")
+            if key == "oom_kill":
+                return int(value)
+        return 0
+
+    def refused_forks(self) -> int:
+        """Return how many process creations the process limit has refused."""
+        text = (self.dirs["pids"] / "pids.events").read_text()
+        for line in text.splitlines():
+            key, _, value = line.partition(" ")
+            if key == "max":
+                return int(value)
+        return 0
+
+    def pids(self) -> list[int]:
+        """Return the processes still in the run's cgroups."""
+        found: set[int] = set()
+        for path in self.dirs.values():
+            try:
+                found.update(int(p) for p in (path / "cgroup.procs").read_text().split())
+            except FileNotFoundError:
+                continue
+        return sorted(found)
+
+    def kill_all(self) -> None:
+        """Send SIGKILL to every process in the run's cgroups."""
+        for pid in self.pids():
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                continue
+
+    def remove(self) -> None:
+        """Kill what is left and remove the cgroups, waiting briefly for the processes to go."""
+        deadline = time.monotonic() + REMOVE_DEADLINE_SECONDS
+        for path in self.dirs.values():
+            while path.exists():
+                self.kill_all()
+                try:
+                    path.rmdir()
+                except OSError as exc:
+                    if time.monotonic() > deadline:
+                        log.error("cannot remove sandbox cgroup %s: %s", path, exc)
+                        break
+                    time.sleep(0.005)

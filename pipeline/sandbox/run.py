@@ -1,0 +1,313 @@
+"""Run one untrusted program in a bubblewrap sandbox under limits, and report how it ended."""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import json
+import logging
+import os
+import resource
+import selectors
+import shutil
+import signal
+import subprocess
+import time
+from pathlib import Path
+from typing import Mapping, Sequence
+
+from pipeline.sandbox.capture import Budget, Collector
+from pipeline.sandbox.cgroup import RunCgroup
+from pipeline.sandbox.channel import ResultChannel
+from pipeline.sandbox.interpreter import resolve_interpreter
+from pipeline.sandbox.layout import PYTHON_PLACEHOLDER, SANDBOX_ROOT, SANDBOX_WORKDIR, \
+    build_layout
+from pipeline.sandbox.model import KILLED_DISK, KILLED_MEMORY, KILLED_OUTPUT, \
+    KILLED_PROCESSES, KILLED_TIMEOUT, Mount, SandboxError, SandboxLimits, SandboxResult
+from pipeline.sandbox.workdir import copy_tree
+
+log = logging.getLogger(__name__)
+
+MB = 1024 * 1024
+POLL_SECONDS = 0.02
+READY_DEADLINE_SECONDS = 10.0
+READY_POLL_SECONDS = 0.0005
+DRAIN_SECONDS = 0.5
+NPROC_BACKSTOP_FACTOR = 2
+BWRAP_MISSING = "bubblewrap (bwrap) is not installed or not on PATH"
+BWRAP_FAILED = "the sandbox could not be set up: {detail}"
+BAD_ARGV = "argv: must be a non-empty sequence of strings without NUL, got {argv!r}"
+BAD_WORKDIR = "workdir {path}: not an existing directory"
+BAD_STDIN = "stdin: must be bytes"
+
+
+def run_sandboxed(argv: Sequence[str], *, workdir: Path, mounts: Sequence[Mount] = (),
+                  stdin: bytes = b"", limits: SandboxLimits, python: str | None = None,
+                  result_path: str | None = None,
+                  extra_env: Mapping[str, str] | None = None) -> SandboxResult:
+    """Run argv in a fresh sandbox on a copy of workdir; see the package docstring."""
+    if isinstance(argv, (str, bytes)) or not argv or \
+            not all(isinstance(a, str) and "\0" not in a for a in argv):
+        raise SandboxError(BAD_ARGV.format(argv=argv))
+    if not isinstance(stdin, (bytes, bytearray)):
+        raise SandboxError(BAD_STDIN)
+    workdir = Path(workdir)
+    if not workdir.is_dir():
+        raise SandboxError(BAD_WORKDIR.format(path=workdir))
+    interpreter = resolve_interpreter(python)
+    command = [interpreter.executable if argv[0] == PYTHON_PLACEHOLDER else argv[0], *argv[1:]]
+    with contextlib.ExitStack() as cleanup:
+        channel = None
+        if result_path is not None:
+            channel = ResultChannel(result_path)
+            cleanup.callback(channel.close)
+        layout = build_layout(interpreter, mounts, limits.workdir_size_mb,
+                              channel.binding if channel else None, extra_env or {})
+        cleanup.callback(layout.close)
+        try:
+            cgroup = RunCgroup.create(limits.memory_mb * MB, limits.max_processes)
+        except OSError as exc:
+            raise SandboxError(BWRAP_FAILED.format(detail=f"cgroup: {exc}")) from None
+        if cgroup is not None:
+            cleanup.callback(cgroup.remove)
+        sandbox = _Sandbox(limits, cgroup, channel)
+        cleanup.callback(sandbox.close)
+        sandbox.start(layout, command, workdir)
+        return sandbox.supervise(bytes(stdin))
+
+
+@functools.lru_cache(maxsize=1)
+def _bwrap() -> str:
+    path = shutil.which("bwrap")
+    if path is None:
+        raise SandboxError(BWRAP_MISSING)
+    return path
+
+
+class _Sandbox:
+    """One bwrap process tree from start to reaped, with its descriptors."""
+
+    def __init__(self, limits: SandboxLimits, cgroup: RunCgroup | None,
+                 channel: ResultChannel | None) -> None:
+        self.limits = limits
+        self.cgroup = cgroup
+        self.channel = channel
+        self.process: subprocess.Popen | None = None
+        self.pidfd = -1
+        self.tmpfs_fd = -1
+        self.reason: str | None = None
+
+    def start(self, layout, command: list[str], workdir: Path) -> None:
+        """Start bwrap held at its block descriptor, prepare the sandbox, then let it run."""
+        info_read, info_write = os.pipe()
+        block_read, block_write = os.pipe()
+        try:
+            self.process = subprocess.Popen(
+                [_bwrap(), *layout.options, "--info-fd", str(info_write),
+                 "--block-fd", str(block_read), "--", *command],
+                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                pass_fds=(*layout.pass_fds, info_write, block_read), env={},
+                start_new_session=True)
+        except OSError as exc:
+            for fd in (info_read, info_write, block_read, block_write):
+                os.close(fd)
+            raise SandboxError(BWRAP_FAILED.format(detail=exc)) from None
+        os.close(info_write)
+        os.close(block_read)
+        layout.close()
+        self.pidfd = os.pidfd_open(self.process.pid)
+        try:
+            init_pid = self._read_child_pid(info_read)
+            self._prepare(init_pid, workdir)
+        except BaseException:
+            os.close(block_write)
+            self.kill()
+            raise
+        finally:
+            os.close(info_read)
+        os.write(block_write, b"go")
+        os.close(block_write)
+
+    def _read_child_pid(self, info_read: int) -> int:
+        data = b""
+        while chunk := os.read(info_read, 4096):
+            data += chunk
+        try:
+            return int(json.loads(data)["child-pid"])
+        except (ValueError, KeyError, TypeError):
+            raise SandboxError(BWRAP_FAILED.format(detail=self._bwrap_error())) from None
+
+    def _bwrap_error(self) -> str:
+        self.kill()
+        self.process.wait()
+        return self.process.stderr.read(4096).decode(errors="replace").strip() or \
+            f"bwrap exited with {self.process.returncode}"
+
+    def _prepare(self, init_pid: int, workdir: Path) -> None:
+        root = f"/proc/{init_pid}/root"
+        if self.cgroup is not None:
+            self.cgroup.attach(init_pid)
+        self._wait_until_ready(root + SANDBOX_WORKDIR)
+        self._limit(init_pid)
+        self.tmpfs_fd = os.open(root + SANDBOX_ROOT, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        copy_tree(str(workdir), root + SANDBOX_WORKDIR, self.limits.workdir_size_mb)
+
+    def _limit(self, pid: int) -> None:
+        limits = self.limits
+        rlimits = {resource.RLIMIT_CPU: (limits.cpu_seconds, limits.cpu_seconds + 1),
+                   resource.RLIMIT_FSIZE: (limits.max_file_size_mb * MB,) * 2,
+                   resource.RLIMIT_NOFILE: (limits.max_open_files,) * 2,
+                   resource.RLIMIT_CORE: (0, 0)}
+        if self.cgroup is None:
+            rlimits[resource.RLIMIT_AS] = (limits.memory_mb * MB,) * 2
+            rlimits[resource.RLIMIT_NPROC] = (limits.max_processes,) * 2
+        else:
+            rlimits[resource.RLIMIT_NPROC] = (limits.max_processes * NPROC_BACKSTOP_FACTOR,) * 2
+        for kind, value in rlimits.items():
+            resource.prlimit(pid, kind, value)
+
+    def _wait_until_ready(self, workdir_inside: str) -> None:
+        """Wait until bwrap has built the sandbox's root and blocks before running the program."""
+        deadline = time.monotonic() + READY_DEADLINE_SECONDS
+        while not os.path.isdir(workdir_inside):
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                raise SandboxError(BWRAP_FAILED.format(detail=self._bwrap_error()))
+            time.sleep(READY_POLL_SECONDS)
+
+    def supervise(self, stdin: bytes) -> SandboxResult:
+        """Feed stdin, collect output and the result channel, and enforce the limits."""
+        started = time.monotonic()
+        deadline = started + self.limits.effective_timeout
+        output_budget = Budget(self.limits.max_output_bytes)
+        stdout = Collector(self.process.stdout.fileno(), output_budget)
+        stderr = Collector(self.process.stderr.fileno(), output_budget)
+        result_budget = Budget(self.limits.max_result_bytes)
+        result = Collector(self.channel.read_fd, result_budget) if self.channel else None
+        readers = [c for c in (stdout, stderr, result) if c is not None]
+        for collector in readers:
+            os.set_blocking(collector.fd, False)
+        selector = selectors.DefaultSelector()
+        for collector in readers:
+            selector.register(collector.fd, selectors.EVENT_READ, collector)
+        selector.register(self.pidfd, selectors.EVENT_READ, None)
+        pending_stdin = memoryview(stdin)
+        stdin_fd = self.process.stdin.fileno()
+        if pending_stdin:
+            os.set_blocking(stdin_fd, False)
+            selector.register(stdin_fd, selectors.EVENT_WRITE, "stdin")
+        else:
+            self.process.stdin.close()
+        exited = False
+        while not exited:
+            wait = min(deadline - time.monotonic(), POLL_SECONDS)
+            for key, _ in selector.select(max(wait, 0)):
+                if key.data is None:
+                    exited = True
+                elif key.data == "stdin":
+                    pending_stdin = self._feed(selector, pending_stdin)
+                else:
+                    key.data.read_available()
+                    if key.data.closed:
+                        selector.unregister(key.fd)
+            if output_budget.exceeded or result_budget.exceeded:
+                self._stop(KILLED_OUTPUT)
+            elif time.monotonic() >= deadline:
+                self._stop(KILLED_TIMEOUT)
+            else:
+                self._check_usage()
+        duration = time.monotonic() - started
+        selector.close()
+        self._drain(stdout, stderr)
+        if result is not None:
+            result.read_available()
+        self._check_usage()
+        return self._result(stdout, stderr, result, duration)
+
+    def _feed(self, selector: selectors.BaseSelector, pending: memoryview) -> memoryview:
+        stdin_fd = self.process.stdin.fileno()
+        try:
+            written = os.write(stdin_fd, pending)
+        except BlockingIOError:
+            return pending
+        except BrokenPipeError:
+            written = len(pending)
+        pending = pending[written:]
+        if not pending:
+            selector.unregister(stdin_fd)
+            self.process.stdin.close()
+        return pending
+
+    def _check_usage(self) -> None:
+        if self.cgroup is not None:
+            if self.cgroup.oom_kills():
+                self._stop(KILLED_MEMORY)
+            elif self.cgroup.refused_forks():
+                self._stop(KILLED_PROCESSES)
+        if self.tmpfs_fd >= 0:
+            usage = os.fstatvfs(self.tmpfs_fd)
+            if usage.f_bavail == 0 or usage.f_favail == 0:
+                self._stop(KILLED_DISK)
+
+    def _stop(self, reason: str) -> None:
+        if self.reason is None:
+            self.reason = reason
+            self.kill()
+
+    def kill(self) -> None:
+        """Kill bwrap's whole session; its init and so the sandbox's pid namespace die with it."""
+        if self.process is not None and self.process.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.process.pid, signal.SIGKILL)
+        if self.cgroup is not None:
+            self.cgroup.kill_all()
+
+    def _drain(self, *collectors: Collector) -> None:
+        """Read what is left once bwrap has ended, until end-of-file or a short deadline."""
+        self.process.wait()
+        deadline = time.monotonic() + DRAIN_SECONDS
+        open_collectors = [c for c in collectors if not c.closed]
+        with selectors.DefaultSelector() as selector:
+            for collector in open_collectors:
+                selector.register(collector.fd, selectors.EVENT_READ, collector)
+            while open_collectors and time.monotonic() < deadline:
+                for key, _ in selector.select(deadline - time.monotonic()):
+                    key.data.read_available()
+                    if key.data.closed or key.data.budget.exceeded:
+                        selector.unregister(key.fd)
+                        open_collectors.remove(key.data)
+        if any(c.budget.exceeded for c in collectors) and self.reason is None:
+            self.reason = KILLED_OUTPUT
+
+    def _result(self, stdout: Collector, stderr: Collector, result: Collector | None,
+                duration: float) -> SandboxResult:
+        code = self.process.returncode
+        exit_code: int | None = code
+        signal_number: int | None = None
+        if code < 0:
+            exit_code, signal_number = None, -code
+        elif 128 < code < 128 + signal.NSIG:
+            exit_code, signal_number = None, code - 128
+        if signal_number == signal.SIGXCPU and self.reason is None:
+            self.reason = KILLED_TIMEOUT
+        if result is not None and result.budget.exceeded and self.reason is None:
+            self.reason = KILLED_OUTPUT
+        return SandboxResult(
+            exit_code=exit_code, signal=signal_number,
+            timed_out=self.reason == KILLED_TIMEOUT, killed_reason=self.reason,
+            stdout=stdout.data(), stderr=stderr.data(),
+            output_truncated=stdout.budget.exceeded, duration_seconds=duration,
+            result_data=result.data() if result is not None else None,
+            result_truncated=result is not None and result.budget.exceeded)
+
+    def close(self) -> None:
+        """Make sure the process tree is gone and release every descriptor."""
+        if self.process is not None:
+            self.kill()
+            self.process.wait()
+            for stream in (self.process.stdin, self.process.stdout, self.process.stderr):
+                with contextlib.suppress(OSError):
+                    stream.close()
+        for fd in (self.pidfd, self.tmpfs_fd):
+            if fd >= 0:
+                os.close(fd)
+        self.pidfd = self.tmpfs_fd = -1

@@ -1,0 +1,467 @@
+"""Lossless, type-tagged JSON form of Python, numpy and pandas values, safe to decode on the host.
+
+``encode(value)`` returns data that ``json.dumps`` accepts; ``decode(data)`` rebuilds an equal value
+of the same type. Every node is a dict with a tag ``"t"``, except a value that cannot be carried,
+which encodes to ``{"untransferable": "<module.qualname>", "repr": "<cut repr>"}`` and decodes to an
+``Untransferable`` marker. Exact types only: subclasses (bool aside) are untransferable, because the
+receiving side could not rebuild them. numpy and pandas are imported only for values (or data) that
+need them. Depth, node count and byte size are limited on both sides; decoding never unpickles and
+never builds object arrays from raw bytes, so hostile data can only fail with ``ValueDecodeError``.
+"""
+
+from __future__ import annotations
+
+import base64
+import math
+
+MAX_DEPTH = 100
+MAX_NODES = 1_000_000
+MAX_BYTES = 256 * 1024 * 1024
+REPR_LIMIT = 200
+TAG = "t"
+UNTRANSFERABLE = "untransferable"
+TOO_DEEP = "value nested deeper than {limit} levels"
+TOO_MANY = "value has more than {limit} parts"
+TOO_BIG = "value larger than {limit} bytes"
+
+
+class ValueEncodeError(ValueError):
+    """A value exceeds the depth, part or size limits."""
+
+
+class ValueDecodeError(ValueError):
+    """Data is not a valid encoding (or exceeds the limits)."""
+
+
+class Untransferable:
+    """Stands for a value that could not leave the sandbox."""
+
+    def __init__(self, qualname: str, text: str) -> None:
+        self.qualname = qualname
+        self.repr = text
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Untransferable) and \
+            (self.qualname, self.repr) == (other.qualname, other.repr)
+
+    def __hash__(self) -> int:
+        return hash((self.qualname, self.repr))
+
+    def __repr__(self) -> str:
+        return f"<untransferable {self.qualname}: {self.repr}>"
+
+
+class _Budget:
+    def __init__(self, error: type[ValueError]) -> None:
+        self.error = error
+        self.nodes = 0
+        self.bytes = 0
+
+    def node(self, depth: int) -> None:
+        if depth > MAX_DEPTH:
+            raise self.error(TOO_DEEP.format(limit=MAX_DEPTH))
+        self.nodes += 1
+        if self.nodes > MAX_NODES:
+            raise self.error(TOO_MANY.format(limit=MAX_NODES))
+
+    def spend(self, size: int) -> None:
+        self.bytes += size
+        if self.bytes > MAX_BYTES:
+            raise self.error(TOO_BIG.format(limit=MAX_BYTES))
+
+
+def encode(value: object) -> object:
+    """Return the tagged, JSON-serialisable form of value."""
+    return _Encoder().encode(value, 0)
+
+
+def decode(data: object) -> object:
+    """Rebuild the value that encode() described; raise ValueDecodeError on bad data."""
+    try:
+        return _Decoder().decode(data, 0)
+    except ValueDecodeError:
+        raise
+    except (ValueError, TypeError, KeyError, IndexError, OverflowError, AttributeError,
+            ImportError, MemoryError, RecursionError) as exc:
+        raise ValueDecodeError(f"invalid encoded value: {type(exc).__name__}: {exc}") from None
+
+
+def qualified_name(kind: type) -> str:
+    """Return module.qualname of a type."""
+    return f"{getattr(kind, '__module__', '?')}.{getattr(kind, '__qualname__', kind.__name__)}"
+
+
+def untransferable(value: object) -> dict:
+    """Return the marker data for a value that cannot be carried."""
+    try:
+        text = repr(value)
+    except BaseException as exc:  # a hostile __repr__ may raise anything
+        text = f"<repr failed: {type(exc).__name__}>"
+    if not isinstance(text, str):
+        text = "<repr is not a string>"
+    return {UNTRANSFERABLE: qualified_name(type(value)), "repr": text[:REPR_LIMIT]}
+
+
+def _float(x: float) -> str:
+    return x.hex()
+
+
+def _int(x: int) -> str:
+    return hex(x)
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")
+
+
+class _Encoder:
+    def __init__(self) -> None:
+        self.budget = _Budget(ValueEncodeError)
+
+    def encode(self, value: object, depth: int) -> object:
+        self.budget.node(depth)
+        kind = type(value)
+        simple = _SIMPLE_ENCODERS.get(kind)
+        if simple is not None:
+            return simple(self, value, depth + 1)
+        module = getattr(kind, "__module__", "") or ""
+        root = module.partition(".")[0]
+        if root == "numpy":
+            return self._numpy(value, depth + 1)
+        if root == "pandas":
+            return self._pandas(value, depth + 1)
+        return untransferable(value)
+
+    def _items(self, items, depth: int) -> list:
+        return [self.encode(item, depth) for item in items]
+
+    def _str(self, value: str, depth: int) -> dict:
+        self.budget.spend(len(value))
+        return {TAG: "str", "v": value}
+
+    def _bytes(self, value: bytes | bytearray, depth: int) -> dict:
+        self.budget.spend(len(value))
+        return {TAG: type(value).__name__, "v": _b64(bytes(value))}
+
+    def _int(self, value: int, depth: int) -> dict:
+        self.budget.spend(value.bit_length() // 8)
+        return {TAG: "int", "v": _int(value)}
+
+    def _dict(self, value: dict, depth: int) -> dict:
+        return {TAG: "dict", "v": [[self.encode(k, depth), self.encode(v, depth)]
+                                   for k, v in value.items()]}
+
+    def _numpy(self, value: object, depth: int) -> object:
+        import numpy
+
+        if type(value) is numpy.ndarray:
+            return self._ndarray(value, depth)
+        if isinstance(value, numpy.generic) and not value.dtype.hasobject:
+            self.budget.spend(value.dtype.itemsize)
+            return {TAG: "npscalar", "dtype": _descr(value.dtype),
+                    "v": _b64(numpy.asarray(value).tobytes())}
+        return untransferable(value)
+
+    def _ndarray(self, array, depth: int) -> dict:
+        if array.dtype.hasobject:
+            if array.dtype.fields is not None:
+                return untransferable(array)
+            return {TAG: "ndarray", "dtype": "object", "shape": list(array.shape),
+                    "items": self._items(array.ravel(order="C").tolist(), depth)}
+        self.budget.spend(array.nbytes)
+        return {TAG: "ndarray", "dtype": _descr(array.dtype), "shape": list(array.shape),
+                "v": _b64(array.tobytes(order="C"))}
+
+    def _pandas(self, value: object, depth: int) -> object:
+        import pandas
+
+        kind = type(value)
+        if kind is pandas.DataFrame:
+            return {TAG: "dataframe", "index": self.encode(value.index, depth),
+                    "columns": self.encode(value.columns, depth),
+                    "data": [self._column(value.iloc[:, i], depth)
+                             for i in range(value.shape[1])]}
+        if kind is pandas.Series:
+            return {TAG: "series", "index": self.encode(value.index, depth),
+                    "name": self.encode(value.name, depth), "data": self._column(value, depth)}
+        if kind is pandas.RangeIndex:
+            return {TAG: "rangeindex", "v": [_int(value.start), _int(value.stop),
+                                             _int(value.step)],
+                    "name": self.encode(value.name, depth)}
+        if kind is pandas.MultiIndex:
+            return {TAG: "multiindex", "levels": self._items(value.levels, depth),
+                    "codes": self._items(value.codes, depth),
+                    "names": self._items(value.names, depth)}
+        if isinstance(value, pandas.Index):
+            return {TAG: "index", "name": self.encode(value.name, depth),
+                    "data": self._column(value, depth)}
+        if kind is pandas.Timestamp:
+            return {TAG: "timestamp", "iso": value.isoformat(), "unit": value.unit,
+                    "tz": None if value.tz is None else str(value.tz)}
+        if value is pandas.NA:
+            return {TAG: "pandas.NA"}
+        if value is pandas.NaT:
+            return {TAG: "pandas.NaT"}
+        return untransferable(value)
+
+    def _column(self, column, depth: int) -> dict:
+        """Encode the values of a Series or Index with their dtype."""
+        import numpy
+        import pandas
+
+        dtype = column.dtype
+        if isinstance(dtype, numpy.dtype):
+            return {"kind": "numpy", "v": self._ndarray(column.to_numpy(), depth)}
+        if isinstance(dtype, pandas.CategoricalDtype):
+            return {"kind": "category", "categories": self.encode(dtype.categories, depth),
+                    "codes": self._ndarray(numpy.asarray(column.array.codes), depth),
+                    "ordered": bool(dtype.ordered)}
+        objects = numpy.asarray(column.astype(object), dtype=object)
+        return {"kind": "extension", "dtype": str(dtype), "v": self._ndarray(objects, depth)}
+
+
+_SIMPLE_ENCODERS = {
+    type(None): lambda self, v, d: {TAG: "none"},
+    bool: lambda self, v, d: {TAG: "bool", "v": v},
+    int: _Encoder._int,
+    float: lambda self, v, d: {TAG: "float", "v": _float(v)},
+    complex: lambda self, v, d: {TAG: "complex", "v": [_float(v.real), _float(v.imag)]},
+    str: _Encoder._str,
+    bytes: _Encoder._bytes,
+    bytearray: _Encoder._bytes,
+    list: lambda self, v, d: {TAG: "list", "v": self._items(v, d)},
+    tuple: lambda self, v, d: {TAG: "tuple", "v": self._items(v, d)},
+    set: lambda self, v, d: {TAG: "set", "v": self._items(v, d)},
+    frozenset: lambda self, v, d: {TAG: "frozenset", "v": self._items(v, d)},
+    dict: _Encoder._dict,
+    range: lambda self, v, d: {TAG: "range", "v": [_int(v.start), _int(v.stop), _int(v.step)]},
+}
+
+
+def _descr(dtype) -> object:
+    from numpy.lib.format import dtype_to_descr
+
+    return dtype_to_descr(dtype)
+
+
+class _Decoder:
+    def __init__(self) -> None:
+        self.budget = _Budget(ValueDecodeError)
+
+    def decode(self, data: object, depth: int) -> object:
+        self.budget.node(depth)
+        if not isinstance(data, dict):
+            raise ValueDecodeError(f"expected a tagged object, got {type(data).__name__}")
+        if UNTRANSFERABLE in data:
+            return Untransferable(_text(data[UNTRANSFERABLE]), _text(data.get("repr", "")))
+        tag = data.get(TAG)
+        handler = _DECODERS.get(tag) if isinstance(tag, str) else None
+        if handler is None:
+            raise ValueDecodeError(f"unknown tag {tag!r}")
+        return handler(self, data, depth + 1)
+
+    def _items(self, data: dict, depth: int, key: str = "v") -> list:
+        items = data[key]
+        if not isinstance(items, list):
+            raise ValueDecodeError(f"{key!r} must be a list")
+        return [self.decode(item, depth) for item in items]
+
+    def _str(self, data: dict, depth: int) -> str:
+        text = _text(data["v"])
+        self.budget.spend(len(text))
+        return text
+
+    def _bytes(self, data: dict, depth: int) -> bytes:
+        raw = _unb64(data["v"])
+        self.budget.spend(len(raw))
+        return raw
+
+    def _int(self, data: dict, depth: int) -> int:
+        text = _text(data["v"])
+        self.budget.spend(len(text) // 2)
+        return int(text, 16)
+
+    def _dict(self, data: dict, depth: int) -> dict:
+        pairs = data["v"]
+        if not isinstance(pairs, list) or not all(isinstance(p, list) and len(p) == 2
+                                                  for p in pairs):
+            raise ValueDecodeError("'v' of a dict must be a list of pairs")
+        return {self.decode(k, depth): self.decode(v, depth) for k, v in pairs}
+
+    def _ndarray(self, data: dict, depth: int):
+        import numpy
+
+        shape = data["shape"]
+        if not isinstance(shape, list) or not all(type(n) is int and n >= 0 for n in shape):
+            raise ValueDecodeError("'shape' must be a list of counts")
+        count = math.prod(shape)
+        if data["dtype"] == "object":
+            items = self._items(data, depth, "items")
+            if len(items) != count:
+                raise ValueDecodeError("object array items do not match its shape")
+            array = numpy.empty(count, dtype=object)
+            for position, item in enumerate(items):
+                array[position] = item
+            return array.reshape(shape)
+        dtype = _dtype(data["dtype"])
+        raw = _unb64(data["v"])
+        self.budget.spend(len(raw))
+        if len(raw) != count * dtype.itemsize:
+            raise ValueDecodeError("array bytes do not match its shape and dtype")
+        return numpy.frombuffer(raw, dtype=dtype, count=count).reshape(shape).copy()
+
+    def _npscalar(self, data: dict, depth: int):
+        import numpy
+
+        dtype = _dtype(data["dtype"])
+        raw = _unb64(data["v"])
+        if len(raw) != dtype.itemsize:
+            raise ValueDecodeError("scalar bytes do not match its dtype")
+        return numpy.frombuffer(raw, dtype=dtype)[0]
+
+    def _column(self, data: dict, depth: int):
+        import pandas
+
+        if not isinstance(data, dict):
+            raise ValueDecodeError("column data must be an object")
+        kind = data.get("kind")
+        if kind == "numpy":
+            return self._ndarray(data["v"], depth)
+        if kind == "category":
+            categories = self.decode(data["categories"], depth)
+            codes = self._ndarray(data["codes"], depth)
+            return pandas.Categorical.from_codes(codes, categories=categories,
+                                                 ordered=bool(data["ordered"]))
+        if kind == "extension":
+            dtype = pandas.api.types.pandas_dtype(_text(data["dtype"]))
+            return pandas.array(self._ndarray(data["v"], depth), dtype=dtype)
+        raise ValueDecodeError(f"unknown column kind {kind!r}")
+
+    def _series(self, data: dict, depth: int):
+        import pandas
+
+        return pandas.Series(self._column(data["data"], depth),
+                             index=self._index(data["index"], depth),
+                             name=self.decode(data["name"], depth), copy=False)
+
+    def _index(self, data: object, depth: int):
+        import pandas
+
+        index = self.decode(data, depth)
+        if not isinstance(index, pandas.Index):
+            raise ValueDecodeError("an index must decode to a pandas Index")
+        return index
+
+    def _dataframe(self, data: dict, depth: int):
+        import pandas
+
+        columns = data["data"]
+        if not isinstance(columns, list):
+            raise ValueDecodeError("'data' of a dataframe must be a list")
+        index = self._index(data["index"], depth)
+        labels = self._index(data["columns"], depth)
+        if len(labels) != len(columns):
+            raise ValueDecodeError("dataframe columns do not match its labels")
+        frame = pandas.DataFrame({position: pandas.Series(self._column(column, depth),
+                                                          index=index, copy=False)
+                                  for position, column in enumerate(columns)}, index=index)
+        frame.columns = labels
+        return frame
+
+    def _plain_index(self, data: dict, depth: int):
+        import pandas
+
+        return pandas.Index(self._column(data["data"], depth),
+                            name=self.decode(data["name"], depth))
+
+    def _rangeindex(self, data: dict, depth: int):
+        import pandas
+
+        start, stop, step = (int(_text(x), 16) for x in data["v"])
+        return pandas.RangeIndex(start, stop, step, name=self.decode(data["name"], depth))
+
+    def _multiindex(self, data: dict, depth: int):
+        import pandas
+
+        return pandas.MultiIndex(levels=self._items(data, depth, "levels"),
+                                 codes=self._items(data, depth, "codes"),
+                                 names=self._items(data, depth, "names"))
+
+    def _timestamp(self, data: dict, depth: int):
+        import pandas
+
+        stamp = pandas.Timestamp(_text(data["iso"]))
+        if data["tz"] is not None:
+            stamp = stamp.tz_convert(_text(data["tz"]))
+        return stamp.as_unit(_text(data["unit"]))
+
+
+def _text(value: object) -> str:
+    if not isinstance(value, str):
+        raise ValueDecodeError(f"expected a string, got {type(value).__name__}")
+    return value
+
+
+def _unb64(value: object) -> bytes:
+    text = _text(value)
+    if len(text) > MAX_BYTES * 4 // 3 + 4:
+        raise ValueDecodeError(TOO_BIG.format(limit=MAX_BYTES))
+    return base64.b64decode(text, validate=True)
+
+
+def _dtype(descr: object):
+    from numpy.lib.format import descr_to_dtype
+
+    if not isinstance(descr, (str, list)):
+        raise ValueDecodeError("bad dtype description")
+    dtype = descr_to_dtype(_lists_to_tuples(descr))
+    if dtype.hasobject:
+        raise ValueDecodeError("object dtypes cannot be rebuilt from bytes")
+    return dtype
+
+
+def _lists_to_tuples(descr: object) -> object:
+    """Undo JSON's turning of a structured dtype's (name, format[, shape]) tuples into lists."""
+    if isinstance(descr, list):
+        return [tuple(_lists_to_tuples(part) if isinstance(part, list) else part
+                      for part in field) if isinstance(field, list) else field
+                for field in descr]
+    return descr
+
+
+def _fromhex(value: object) -> float:
+    return float.fromhex(_text(value))
+
+
+_DECODERS = {
+    "none": lambda self, d, depth: None,
+    "bool": lambda self, d, depth: _check_bool(d["v"]),
+    "int": _Decoder._int,
+    "float": lambda self, d, depth: _fromhex(d["v"]),
+    "complex": lambda self, d, depth: complex(_fromhex(d["v"][0]), _fromhex(d["v"][1])),
+    "str": _Decoder._str,
+    "bytes": _Decoder._bytes,
+    "bytearray": lambda self, d, depth: bytearray(self._bytes(d, depth)),
+    "list": lambda self, d, depth: self._items(d, depth),
+    "tuple": lambda self, d, depth: tuple(self._items(d, depth)),
+    "set": lambda self, d, depth: set(self._items(d, depth)),
+    "frozenset": lambda self, d, depth: frozenset(self._items(d, depth)),
+    "dict": _Decoder._dict,
+    "range": lambda self, d, depth: range(*(int(_text(x), 16) for x in d["v"])),
+    "ndarray": _Decoder._ndarray,
+    "npscalar": _Decoder._npscalar,
+    "series": _Decoder._series,
+    "dataframe": _Decoder._dataframe,
+    "index": _Decoder._plain_index,
+    "rangeindex": _Decoder._rangeindex,
+    "multiindex": _Decoder._multiindex,
+    "timestamp": _Decoder._timestamp,
+    "pandas.NA": lambda self, d, depth: __import__("pandas").NA,
+    "pandas.NaT": lambda self, d, depth: __import__("pandas").NaT,
+}
+
+
+def _check_bool(value: object) -> bool:
+    if not isinstance(value, bool):
+        raise ValueDecodeError("'v' of a bool must be true or false")
+    return value
