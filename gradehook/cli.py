@@ -43,3 +43,6 @@ def _register_commands() -> None:
 
 
 _register_commands()
+
+from pipeline.grading.cli import grade_command  # noqa: E402
+cli.add_command(grade_command)
