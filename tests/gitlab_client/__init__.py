@@ -1,0 +1,1 @@
+"""Tests of gitlab_client and of the GitLab API stand-in."""

@@ -1,0 +1,1 @@
+"""Tests of the report builders in pipeline.reports."""
