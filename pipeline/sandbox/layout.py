@@ -10,6 +10,7 @@ from typing import Mapping, Sequence
 
 from pipeline.sandbox.interpreter import Interpreter, is_within
 from pipeline.sandbox.model import Mount, SandboxError, check_sandbox_path
+from pipeline.sandbox.seccomp import seccomp_program
 
 SANDBOX_UID = 65534
 SANDBOX_GID = 65534
@@ -65,13 +66,13 @@ class Layout:
         """Append bwrap options."""
         self.options.extend(options)
 
-    def add_data_file(self, content: str, sandbox_path: str) -> None:
-        """Show a small generated file read-only at sandbox_path."""
+    def add_data(self, option: str, data: bytes, *arguments: str) -> None:
+        """Append an option that reads a small blob of data from a descriptor."""
         read_end, write_end = os.pipe()
-        os.write(write_end, content.encode())
+        os.write(write_end, data)
         os.close(write_end)
         self.pass_fds.append(read_end)
-        self.add("--ro-bind-data", str(read_end), sandbox_path)
+        self.add(option, str(read_end), *arguments)
 
     def close(self) -> None:
         """Close the descriptors that were handed to bwrap."""
@@ -95,7 +96,7 @@ def build_layout(interpreter: Interpreter, mounts: Sequence[Mount], workdir_size
         layout.add("--setenv", name, value)
     layout.add(*_system_options())
     for name, content in GENERATED_ETC.items():
-        layout.add_data_file(content, f"/etc/{name}")
+        layout.add_data("--ro-bind-data", content.encode(), f"/etc/{name}")
     for directory in interpreter_binds(interpreter):
         layout.add("--ro-bind", directory, directory)
     for host_dir, sandbox_dir in shared_packages():
@@ -114,6 +115,9 @@ def build_layout(interpreter: Interpreter, mounts: Sequence[Mount], workdir_size
     if result is not None:
         layout.add("--bind", *result)
     layout.add("--remount-ro", "/", "--chdir", SANDBOX_WORKDIR)
+    program = seccomp_program()
+    if program is not None:
+        layout.add_data("--seccomp", program)
     return layout
 
 

@@ -1,0 +1,1 @@
+"""Tests of the bubblewrap sandbox and the value transfer format."""
