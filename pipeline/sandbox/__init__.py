@@ -72,11 +72,14 @@ The result channel
 Errors: a bad argument, a missing interpreter or bwrap, or a sandbox that cannot be built raises
 ``SandboxError``; it is never a verdict on the program.
 
+A seccomp filter (x86_64) refuses ptrace, mount, unshare, setns, keyrings, BPF, perf, io_uring and
+similar calls with EPERM; other architectures run without it (logged).
+
 Running the worker as root: bwrap then maps the sandbox user to host root for file ownership (an
-unprivileged bwrap could not reach an interpreter under ``/root``). It holds no capabilities, cannot
-create user namespaces, and sees only read-only binds and its own tmpfs, ``/proc`` (with ``/proc/sys``
-read-only) and ``/dev``; RLIMIT_NPROC does not bind host root, so the pids cgroup is the process cap
-there. Prefer a dedicated unprivileged worker user in production.
+unprivileged bwrap could not reach an interpreter under ``/root``). It holds no capabilities,
+cannot create user namespaces, and sees only read-only binds, its own tmpfs, ``/proc`` (with
+``/proc/sys`` read-only) and ``/dev``. RLIMIT_NPROC does not bind host root, so there the pids
+cgroup is the only process cap. Prefer a dedicated unprivileged worker user in production.
 """
 
 import importlib

@@ -1,4 +1,4 @@
-"""Per-run cgroup (v1 memory and pids controllers): exact memory and process caps, and their hits."""
+"""Per-run cgroups (v1 memory and pids): exact memory and process caps, and when they hit."""
 
 from __future__ import annotations
 

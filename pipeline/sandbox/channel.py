@@ -1,4 +1,4 @@
-"""The private result channel: a FIFO shown inside the sandbox, read by the host as it is written."""
+"""The private result channel: a FIFO shown inside the sandbox, read by the host as written."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""What the sandboxed program sees: its file system, environment and namespaces, as bwrap options."""
+"""What the sandboxed program sees: file system, environment and namespaces, as bwrap options."""
 
 from __future__ import annotations
 
@@ -30,8 +30,8 @@ DEVICES = ("null", "zero", "full", "random", "urandom")
 RESERVED_PATHS = (*SYSTEM_DIRS, "/etc", "/proc", "/dev", "/tmp", SANDBOX_ROOT,
                   SANDBOX_PYTHONPATH)
 GENERATED_ETC = {
-    "passwd": f"root:x:0:0:root:/root:/usr/sbin/nologin\n"
-              f"sandbox:x:{SANDBOX_UID}:{SANDBOX_GID}:sandbox:{SANDBOX_WORKDIR}:/usr/sbin/nologin\n",
+    "passwd": f"root:x:0:0:root:/root:/usr/sbin/nologin\nsandbox:x:{SANDBOX_UID}:"
+              f"{SANDBOX_GID}:sandbox:{SANDBOX_WORKDIR}:/usr/sbin/nologin\n",
     "group": f"root:x:0:\nsandbox:x:{SANDBOX_GID}:\n",
     "hosts": "127.0.0.1 localhost\n::1 localhost\n",
 }

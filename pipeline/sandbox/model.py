@@ -23,7 +23,7 @@ KILLED_DISK = "disk"
 
 
 class SandboxError(Exception):
-    """The sandbox could not be set up or used: our failure (or the caller's), never the program's."""
+    """The sandbox could not be set up or used: ours or the caller's fault, never the program's."""
 
 
 @dataclass(frozen=True)
