@@ -128,7 +128,7 @@ def read_report(report: Mapping[str, Any] | None) -> ReportView | None:
         result=_result(report.get("result")),
         message=_text(report.get("resultMessage")),
         collections=collections,
-        score=_score(ours.get("score"), collections_passed, collections_total),
+        score=_score(ours, collections_passed, collections_total),
         tests_passed=_count(ours.get("testsPassed"),
                             sum(c.passed_count for c in collections)),
         tests_total=_count(ours.get("testsTotal"), sum(len(c.tests) for c in collections)),
@@ -155,10 +155,11 @@ def _collection(raw: Mapping[str, Any], hidden: set[str]) -> CollectionView:
         hidden=name in hidden)
 
 
-def _score(given: Any, passed: int, total: int) -> float | None:
-    """Use gradehook's score if sane, else passed/total collections (spec §8)."""
-    if _is_number(given) and 0.0 <= float(given) <= 1.0:
-        return float(given)
+def _score(ours: Mapping[str, Any], passed: int, total: int) -> float | None:
+    """Use gradehook's score (None or malformed: no score), else passed/total (spec §8)."""
+    if "score" in ours:
+        given = ours["score"]
+        return float(given) if _is_number(given) and 0.0 <= given <= 1.0 else None
     if total > 0 and 0 <= passed <= total:
         return passed / total
     return None

@@ -49,6 +49,14 @@ def test_read_report_tolerates_malformed_fields(broken):
     assert all(c.result in ("PASSED", "FAILED", "SKIPPED") for c in view.collections)
 
 
+@pytest.mark.parametrize("score", [None, "high", 1.5, float("nan")])
+def test_a_given_score_that_is_null_or_malformed_means_no_score(score):
+    given = mixed_report()
+    given["gradehook"]["score"] = score
+
+    assert read_report(given).score is None
+
+
 def test_read_report_refuses_what_is_not_an_object():
     assert read_report(None) is None
     with pytest.raises(ReportInputError, match="JSON object"):
