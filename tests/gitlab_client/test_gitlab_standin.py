@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 import datetime as dt
+import threading
 
 import pytest
 import requests
 
 from gitlab_client import (AuthGitLabError, GitLabClient, NotFoundGitLabError,
                            RejectedGitLabError, TransientGitLabError)
+from tests.support import gitlab_standin as standin_support
 from tests.support.gitlab_standin import DEVELOPER, REPORTER, FaultPlan, GitLabStandIn
 
 MAIN_SHA = "1" * 40
 WORK_SHA = "2" * 40
 MARKER = "<!-- gradehook:mr -->"
 START = dt.datetime(2026, 3, 1, 9, 0, tzinfo=dt.timezone.utc)
+gitlab_standin = standin_support.gitlab_standin  # the ready-made fixture, used as others would
 
 
 class Clock:
@@ -330,3 +333,20 @@ def test_notes_can_be_deleted_by_their_author_only(gitlab, project, student):
     assert requests.delete(url, timeout=5,
                            headers={"PRIVATE-TOKEN": gitlab.bot.token}).status_code == 204
     assert gitlab.notes(project["id"], mr["iid"]) == []
+
+
+def test_wait_for_sees_a_status_posted_from_another_thread(gitlab, client, project):
+    poster = threading.Thread(target=status, args=(client, project, "running"))
+    poster.start()
+
+    assert gitlab.wait_for(lambda: len(gitlab.commit_statuses(project["id"], MAIN_SHA)) == 1,
+                           timeout=10)
+    poster.join(timeout=10)
+    assert gitlab.wait_for(lambda: False, timeout=0.01) is False
+
+
+def test_the_ready_made_fixture_serves(gitlab_standin):
+    answer = requests.get(f"{gitlab_standin.url}/api/v4/user", timeout=5,
+                          headers={"PRIVATE-TOKEN": gitlab_standin.bot.token})
+
+    assert answer.json()["username"] == "gradehook"

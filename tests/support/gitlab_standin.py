@@ -26,7 +26,9 @@ import threading
 import time
 import urllib.parse
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Iterator, Mapping
+
+import pytest
 
 log = logging.getLogger(__name__)
 
@@ -668,6 +670,7 @@ class GitLabStandIn:
         self.api = GitLabApi(self.state)
         self.requests: list[RecordedRequest] = []
         self._faults: list[FaultPlan] = []
+        self._answered = threading.Condition(self.state.lock)
         self._stopping = threading.Event()
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
@@ -822,6 +825,15 @@ class GitLabStandIn:
         with self.state.lock:
             self._faults.clear()
 
+    def wait_for(self, condition: Callable[[], bool], timeout: float = 10.0) -> bool:
+        """Wait until `condition()` holds after some answer (checked under the state lock).
+
+        Return False if it still does not hold at the deadline. The condition may call the
+        reading methods (`commit_statuses`, `notes`, `requests_to`, ...).
+        """
+        with self._answered:
+            return self._answered.wait_for(condition, timeout)
+
     def requests_to(self, method: str, path_pattern: str) -> list[RecordedRequest]:
         """Return the recorded requests of a method whose path matches a regular expression."""
         with self.state.lock:
@@ -848,11 +860,12 @@ class GitLabStandIn:
         else:
             status, payload, extra = self._api_answer(method, path, query, body, user,
                                                       headers.get("Host", ""))
-        with self.state.lock:
+        with self._answered:
             self.requests.append(RecordedRequest(
                 method=method, path=path, query=query,
                 json=body if isinstance(body, (dict, list)) else None, time=time.time(),
                 status=status, username=user.username if user else None))
+            self._answered.notify_all()
         return status, payload, extra
 
     def _authenticate(self, headers: Mapping[str, str]) -> StandInUser | None:
@@ -921,3 +934,10 @@ def _fault_answer(fault: FaultPlan) -> tuple[int, Any, dict[str, str]]:
         page = f"<html><body><h1>{fault.status}</h1>GitLab is not responding</body></html>"
         return fault.status, page.encode(), {"Content-Type": "text/html"}
     return fault.status, {"message": f"{fault.status} Internal Server Error"}, {}
+
+
+@pytest.fixture
+def gitlab_standin() -> Iterator[GitLabStandIn]:
+    """Pytest fixture: a running stand-in; import it into a conftest or test module to use it."""
+    with GitLabStandIn() as standin:
+        yield standin
