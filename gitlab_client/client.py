@@ -97,6 +97,8 @@ class GitLabClient:
             log.warning("commit status target_url longer than %d characters left out",
                         MAX_STATUS_FIELD_CHARS)
         if coverage is not None:
+            if isinstance(coverage, bool) or not isinstance(coverage, (int, float)):
+                raise RejectedGitLabError("commit status coverage must be a number")
             data["coverage"] = round(float(coverage), 2)
         commit = self._project(project_id).commits.get(sha, lazy=True)
         attempt = 0

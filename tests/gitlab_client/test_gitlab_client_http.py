@@ -114,6 +114,7 @@ def test_status_cuts_long_description_and_drops_overlong_url(mocked, client):
     ({"state": "done", "ref": "main"}, "state"),
     ({"state": "success", "ref": "r" * 256}, "ref"),
     ({"state": "success", "ref": ""}, "ref"),
+    ({"state": "success", "ref": "main", "coverage": "80%"}, "coverage"),
 ])
 def test_status_rejects_bad_arguments_without_a_request(mocked, client, kwargs, complaint):
     with pytest.raises(RejectedGitLabError, match=complaint):
