@@ -1,0 +1,1 @@
+"""Tests of the grading engine: specs, checks, sandboxed runs, reports, cache, modes and CLI."""

@@ -1,0 +1,291 @@
+"""Every collection type and qualification through real sandboxed runs, with exact messages."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from pipeline.grading import GradeOptions, grade, report_to_json
+from tests.grading.builders import collection, make_assignment, outcomes
+
+REFERENCE = {"ex.py": """
+    a = 3
+    b = 2.5
+    c = [1.0, 2.0, 3.0]
+    d = {"k": [1, 2], "n": {"x": 1.0}}
+    nested = [[1.0, 2.0], [3.0]]
+    text = "Hello World"
+    def square(n):
+        return n * n
+    class Point:
+        def __init__(self, x):
+            self.x = x
+    p = Point(4)
+    print("answer:", a)
+"""}
+STUDENT = {"ex.py": """
+    a = 3
+    b = 2
+    c = [1.0, 2.0]
+    d = {"k": [1, 2], "n": {"x": 1.00001}}
+    nested = [[1.0, 2.00001], [3.0]]
+    ghost = 1
+    text = "Hello There"  # the word for is in a comment
+    def square(n):
+        return n * n
+    class Point:
+        def __init__(self, x):
+            self.x = x
+    p = Point(4)
+    print("answer:", a)
+    s = "for"
+""", "lint_me.py": "import os\n"}
+TEST_YAML = """
+properties:
+  tests:
+    - type: variable
+      name: values
+      entryPoint: ex.py
+      successMessage: all values right
+      tests:
+        - name: a
+        - name: b
+        - name: c
+        - name: d
+        - name: nested
+        - name: square(5)
+        - name: p.x
+        - name: missing
+        - name: ghost
+        - name: a
+          value: 4
+        - name: a
+          evalString: square(2) - 1
+        - name: a
+          evalString: undefined_name
+        - name: p
+        - name: __name__
+          value: builtins
+    - type: variable
+      name: texts
+      entryPoint: ex.py
+      failureMessage: text is off
+      tests:
+        - {name: text, qualification: matches, pattern: Hello There}
+        - {name: text, qualification: contains, pattern: World}
+        - {name: text, qualification: startsWith, pattern: Hello}
+        - {name: text, qualification: endsWith, pattern: World}
+        - {name: text, qualification: count, pattern: l, countRequirement: 3}
+        - {name: text, qualification: regexp, pattern: "H.llo"}
+        - {name: a, qualification: matches, pattern: 3}
+    - type: stdout
+      name: output
+      entryPoint: ex.py
+      tests:
+        - name: stdout
+        - name: stdout
+          qualification: contains
+          pattern: "answer: 3"
+    - type: structural
+      name: structure
+      file: ex.py
+      tests:
+        - {name: print, allowedOccuranceRange: [1, 1]}
+        - {name: import}
+        - {name: for, allowedOccuranceRange: [1, 2]}
+        - {name: def, allowedOccuranceRange: [0, 1], occuranceType: NAME}
+        - {name: '"for"', allowedOccuranceRange: [1, 1], occuranceType: STRING}
+        - {name: print, occuranceType: BOGUS}
+    - type: structural
+      name: structure of a missing file
+      file: nothere.py
+      tests:
+        - {name: print}
+    - type: exist
+      name: files
+      file: "*.py"
+      tests:
+        - name: any name
+    - type: exist
+      name: data
+      file: "data*.csv"
+      tests:
+        - name: data
+    - type: error
+      name: error type
+      entryPoint: ex.py
+      tests:
+        - name: a
+    - type: linting
+      name: lint it
+      file: lint_me.py
+      tests:
+        - name: all rules
+        - name: unused imports allowed
+          pattern: F401
+    - name: no tests
+      tests: []
+"""
+
+
+@pytest.fixture(scope="module")
+def graded(tmp_path_factory: pytest.TempPathFactory):
+    tmp = tmp_path_factory.mktemp("types")
+    student, reference = make_assignment(tmp, TEST_YAML, REFERENCE, STUDENT)
+    output = tmp / "output"
+    report = grade(student, reference, options=GradeOptions(output_dir=output))
+    return report, student, output
+
+
+def test_variable_values(graded):
+    report, student, _ = graded
+    found = outcomes(report)
+    assert collection(report, "values").tests[0].result == "PASSED"
+    assert found[("values", "b")] == ("FAILED", "E   AssertionError: Variable `b` has incorrect "
+                                                "type, expected: <class 'float'>, obtained "
+                                                "<class 'int'>")
+    assert found[("values", "c")] == ("FAILED", "E   AssertionError: Variable `c` has incorrect "
+                                                "len, expected: 3, obtained 2")
+    assert found[("values", "d")] == ("PASSED", None)
+    assert found[("values", "nested")] == ("PASSED", None)
+    assert found[("values", "square(5)")] == ("PASSED", None)
+    assert found[("values", "p.x")] == ("PASSED", None)
+    assert found[("values", "missing")] == (
+        "FAILED", "E   KeyError: 'Variable `missing` not found in student namespace'")
+    assert found[("values", "ghost")] == (
+        "SKIPPED", "Skipped: Variable `ghost` not found in reference namespace")
+    assert found[("values", "p")] == (
+        "FAILED", "E   Failed: Variable `p` of type builtins.Point cannot be transferred out of "
+                  "the sandbox")
+    assert found[("values", "__name__")] == ("PASSED", None)
+
+
+def test_repeated_names_keep_one_line_each_in_order(graded):
+    report, _, _ = graded
+    lines = [(t.name, t.result, t.details) for t in collection(report, "values").tests]
+    assert [line[0] for line in lines] == ["a", "b", "c", "d", "nested", "square(5)", "p.x",
+                                           "missing", "ghost", "a", "a", "a", "p", "__name__"]
+    assert lines[9] == ("a", "FAILED", "E   AssertionError: Variable `a` has incorrect value "
+                                       "(`3` instead of `4`)")
+    assert lines[10] == ("a", "PASSED", None)
+    assert lines[11] == ("a", "SKIPPED", "Skipped: Evaluation of `undefined_name` not possible")
+
+
+def test_collection_result_is_skipped_when_any_test_skipped(graded):
+    report, _, _ = graded
+    values = collection(report, "values")
+    assert (values.result, values.result_message, values.status) == (
+        "SKIPPED", "Tests skipped", "COMPLETED")
+    assert (values.summary.total, values.summary.passed, values.summary.failed,
+            values.summary.skipped) == (14, 7, 5, 2)
+    skipped_test = values.tests[8]
+    assert skipped_test.result_message == "Test skipped"
+
+
+def test_pattern_qualifications(graded):
+    report, _, _ = graded
+    found = outcomes(report)
+    prefix = "E   AssertionError: Variable `text` "
+    lines = [(t.result, t.details) for t in collection(report, "texts").tests]
+    assert lines == [
+        ("PASSED", None),
+        ("FAILED", prefix + "does not contain the specified pattern `World`"),
+        ("PASSED", None),
+        ("FAILED", prefix + "does not end with the specified pattern `World`"),
+        ("FAILED", prefix + "does not contain the specified pattern `l` 3-times"),
+        ("PASSED", None),
+        ("PASSED", None),
+    ]
+    texts = collection(report, "texts")
+    assert (texts.result, texts.result_message) == ("FAILED", "text is off")
+    assert found[("output", "stdout")] == ("PASSED", None)
+
+
+def test_stdout_collection(graded):
+    report, _, _ = graded
+    output = collection(report, "output")
+    assert [(t.result, t.details) for t in output.tests] == [("PASSED", None), ("PASSED", None)]
+    assert (output.result, output.result_message) == ("PASSED", None)
+
+
+def test_structural_counts_tokens_of_the_given_type(graded):
+    report, student, _ = graded
+    lines = [(t.result, t.details) for t in collection(report, "structure").tests]
+    assert lines == [
+        ("PASSED", None),
+        ("PASSED", None),
+        ("FAILED", "E   AssertionError: `for` found 0-times, minimum required: 1"),
+        ("FAILED", "E   AssertionError: `def` found 2-times, maximum required: 1"),
+        ("PASSED", None),
+        ("SKIPPED", "Skipped: occuranceType `BOGUS` is not a token type"),
+    ]
+    missing = collection(report, "structure of a missing file").tests[0]
+    assert (missing.result, missing.details) == (
+        "FAILED", f"E   FileNotFoundError: [Errno 2] No such file or directory: "
+                  f"'{student / 'nothere.py'}'")
+
+
+def test_exist_globs_the_student_then_the_reference(graded):
+    report, _, _ = graded
+    found = outcomes(report)
+    assert found[("files", "any name")] == ("PASSED", None)
+    assert found[("data", "data")] == (
+        "FAILED", "E   FileNotFoundError: File with pattern `data*.csv` not found in student "
+                  "namespace")
+
+
+def test_error_type_behaves_like_variable(graded):
+    report, _, _ = graded
+    assert outcomes(report)[("error type", "a")] == ("PASSED", None)
+
+
+def test_linting_runs_flake8_and_keeps_its_output(graded):
+    report, _, output = graded
+    lint = collection(report, "lint it")
+    output_file = output / "lint-it-all-rules-linting.txt"
+    assert [(t.result, t.details) for t in lint.tests] == [
+        ("FAILED", f"E   SyntaxError: 1 Syntax Error in file `lint_me.py` (see: {output_file})"),
+        ("PASSED", None),
+    ]
+    assert output_file.read_text() == "lint_me.py:1:1: F401 'os' imported but unused\n"
+    assert (output / "lint-it-unused-imports-allowed-linting.txt").read_text() == ""
+    assert lint.debug["lintingErrors"] == []
+
+
+def test_collection_without_tests_passes_and_never_runs(graded):
+    report, _, _ = graded
+    empty = collection(report, "no tests")
+    assert (empty.result, empty.status, empty.summary.total) == ("PASSED", "COMPLETED", 0)
+    assert empty.to_dict()["debug"] == {"executionDurationStudent": 0,
+                                        "executionDurationReference": 0, "lintingErrors": []}
+
+
+def test_suite_summary_counts_collections_and_score(graded):
+    report, _, _ = graded
+    assert (report.summary.total, report.summary.passed, report.summary.failed,
+            report.summary.skipped) == (10, 4, 4, 2)
+    assert (report.result, report.result_message) == ("FAILED", "Some or all tests failed")
+    assert report.gradehook.score == 4 / 10
+    assert report.gradehook.collections_passed == 4
+    assert report.gradehook.mode == "codeability"
+    assert report.course_error is None
+    assert '"gradehook": {' in report_to_json(report)
+
+
+def test_linting_findings_go_to_the_collection_debug(tmp_path: Path):
+    student, reference = make_assignment(tmp_path, """
+        properties:
+          tests:
+            - type: linting
+              name: lint
+              file: bad.py
+              tests:
+                - name: style
+    """, {}, {"bad.py": "import os\nx=1\n"})
+    report = grade(student, reference)
+    lint = report.tests[0]
+    assert lint.debug["lintingErrors"] == ["bad.py:1:1 F401 'os' imported but unused",
+                                           "bad.py:2:2 E225 missing whitespace around operator"]
+    assert lint.tests[0].details == ("E   SyntaxError: 2 Syntax Errors in file `bad.py` "
+                                     "(see: lint-style-linting.txt)")
