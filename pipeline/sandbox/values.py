@@ -422,11 +422,18 @@ def _dtype(descr: object):
 
 def _lists_to_tuples(descr: object) -> object:
     """Undo JSON's turning of a structured dtype's (name, format[, shape]) tuples into lists."""
-    if isinstance(descr, list):
-        return [tuple(_lists_to_tuples(part) if isinstance(part, list) else part
-                      for part in field) if isinstance(field, list) else field
-                for field in descr]
-    return descr
+    if not isinstance(descr, list):
+        return descr
+    fields = []
+    for field in descr:
+        if not isinstance(field, list) or len(field) not in (2, 3):
+            raise ValueDecodeError("bad structured dtype description")
+        name = tuple(field[0]) if isinstance(field[0], list) else field[0]
+        parts = [name, _lists_to_tuples(field[1])]
+        if len(field) == 3:
+            parts.append(tuple(field[2]) if isinstance(field[2], list) else field[2])
+        fields.append(tuple(parts))
+    return fields
 
 
 def _fromhex(value: object) -> float:
