@@ -8,16 +8,16 @@ import logging
 
 from celery import Celery
 
+from pipeline.assignments import discover
 from pipeline.context import Resources
 from pipeline.dispatch import resend_run
 from pipeline.ledger import runs
 from pipeline.ledger.db import transaction
 from pipeline.ledger.models import RunStatus, utcnow
+from pipeline.repos import RepositoryError
 
 log = logging.getLogger(__name__)
 
-# A run committed but not yet sent is left to its receiver this long before the reconciler acts.
-UNSENT_GRACE = dt.timedelta(seconds=10)
 # A sent run still queued after this long is assumed lost by the broker and sent again; a stale
 # message is harmless because each hand-off carries a fresh task id.
 LOST_MESSAGE_AGE = dt.timedelta(minutes=15)
@@ -34,6 +34,7 @@ class ReconcileReport:
     resent: int = 0
     still_unsent: int = 0
     stalled_ended: int = 0
+    assignments_found: int = 0
 
     def as_dict(self) -> dict:
         """Return the counts as a dict (a task result)."""
@@ -45,8 +46,7 @@ def reconcile_ledger(resources: Resources, celery: Celery) -> ReconcileReport:
     report = ReconcileReport()
     now = utcnow()
     with transaction(resources.sessions) as session:
-        unsent = [r.id for r in runs.unsent_runs(session, now - LOST_MESSAGE_AGE)
-                  if r.sent_at is not None or r.queued_at < now - UNSENT_GRACE]
+        unsent = [r.id for r in runs.unsent_runs(session, now - LOST_MESSAGE_AGE)]
     for index, run_id in enumerate(unsent):
         sent = resend_run(celery, resources.sessions, run_id)
         if sent is False:
@@ -59,6 +59,14 @@ def reconcile_ledger(resources: Resources, celery: Celery) -> ReconcileReport:
         for run in runs.stalled_runs(session, cutoff):
             if runs.finish(session, run.id, RunStatus.ERROR, STALLED_REASON.format(limit=limit)):
                 report.stalled_ended += 1
+    for course in resources.settings.courses:
+        if course.discover_assignments:
+            try:
+                report.assignments_found += len(
+                    discover(resources.repositories, resources.sessions, course))
+            except RepositoryError as exc:
+                log.warning("reconcile: assignments of course %s not refreshed: %s",
+                            course.name, exc)
     if report.resent or report.stalled_ended:
         log.info("reconcile: %s", report.as_dict())
     return report

@@ -91,6 +91,7 @@ class SandboxExecutor:
                                result_path=RESULT_PATH)
         outcome = interpret(result, request, self.stage_timeout(request.stage),
                             self._shown_entry(request), env.limits)
+        _show_host_paths(outcome.traceback, env.shown_dirs[request.side])
         log.debug("run %s/%d: %s in %.3fs", request.side, request.collection_index,
                   outcome.status, result.duration_seconds)
         return outcome
@@ -147,6 +148,14 @@ class SandboxExecutor:
         if entry is None:
             return NO_ENTRY_POINT
         return str(self.env.shown_dirs[request.side] / entry)
+
+
+def _show_host_paths(traceback: dict[str, Any], shown_dir: Path) -> None:
+    """Name the solution's files in a traceback by their host paths, as the messages do."""
+    filename = traceback.get("filename")
+    prefix = SANDBOX_WORKDIR + "/"
+    if isinstance(filename, str) and filename.startswith(prefix):
+        traceback["filename"] = str(shown_dir / filename[len(prefix):])
 
 
 def timeout_message(seconds: float) -> str:

@@ -73,7 +73,7 @@ def stalled_runs(session: Session, older_than: dt.datetime) -> list[TestRun]:
 
 
 def unsent_runs(session: Session, older_than: dt.datetime, limit: int = 500) -> list[TestRun]:
-    """Return queued runs that were never handed to the broker, or whose hand-off is stale."""
+    """Return queued runs whose hand-off failed (no sent_at), or was long ago and is stale."""
     return list(session.scalars(
         select(TestRun)
         .where(TestRun.status == RunStatus.QUEUED,
