@@ -16,7 +16,7 @@ from pipeline.grading.checks import FAILED, PASSED, SKIPPED
 from pipeline.grading.execution import CONTROL_DIR, RESULT_PATH, TESTS_DIR, timeout_message
 from pipeline.grading.report import COMPLETED, CRASHED, TEST_SKIPPED, TESTS_SKIPPED, TIMEDOUT, \
     CollectionReport, Summary, TestCaseReport
-from pipeline.grading.staging import StagedAssignment
+from pipeline.grading.staging import StagedAssignment, copy_path
 from pipeline.sandbox import PYTHON_PLACEHOLDER, SANDBOX_PYTHONPATH, Mount, SandboxLimits, \
     SandboxResult, run_sandboxed
 
@@ -48,11 +48,8 @@ class PytestGrader:
         for name in (*self.assignment.pytest_files, "conftest.py"):
             if (source / name).is_file():
                 shutil.copy2(source / name, tests / name)
-        for relative in self.staged.test_files:
-            target = tests / relative
-            target.parent.mkdir(parents=True, exist_ok=True)
-            if (self.staged.tests_dir / relative).is_file():
-                shutil.copy2(self.staged.tests_dir / relative, target)
+        for name in self.staged.test_files:
+            copy_path(self.staged.tests_dir / name, tests / name)
         control = self.work / "pytest-control"
         control.mkdir()
         (control / INI_NAME).write_text("[pytest]\n", encoding="utf-8")

@@ -22,7 +22,11 @@ REFERENCE_MISSING = "the reference directory {path} does not exist"
 
 @dataclass(frozen=True)
 class StagedAssignment:
-    """The prepared directories of one grading: two solution bases and the test files."""
+    """The prepared directories of one grading: two solution bases and the test files.
+
+    meta.yaml testFiles land at the top of tests_dir (the testDirectory on sys.path), so a test
+    helper `tests/checker.py` is imported as `checker`; test_files lists their names there.
+    """
 
     student_base: Path
     reference_base: Path
@@ -48,12 +52,14 @@ def stage_assignment(work: Path, student_dir: Path, reference_dir: Path, assignm
             _copy_file(source, base / relative)
     tests_dir = work / "tests-all"
     tests_dir.mkdir()
+    names = []
     for relative in meta.test_files:
         source = assignment_dir / relative
         if not source.exists():
             raise CourseError(MISSING_TEST_FILE.format(path=relative, where=assignment_dir))
-        _copy_any(source, tests_dir / relative)
-    return StagedAssignment(student_base, reference_base, tests_dir, meta.test_files)
+        copy_path(source, tests_dir / source.name)
+        names.append(source.name)
+    return StagedAssignment(student_base, reference_base, tests_dir, tuple(names))
 
 
 def _extra_files(assignment_dir: Path, meta: MetaSpec,
@@ -79,7 +85,8 @@ def copy_tree(source: Path, target: Path) -> None:
     shutil.copytree(source, target, symlinks=True, ignore=shutil.ignore_patterns(*IGNORED_NAMES))
 
 
-def _copy_any(source: Path, target: Path) -> None:
+def copy_path(source: Path, target: Path) -> None:
+    """Copy a file or a directory tree to target."""
     if source.is_dir():
         copy_tree(source, target)
     else:
@@ -106,14 +113,13 @@ def select_test_files(staged: StagedAssignment, work: Path, names: frozenset[str
         partial = work / f"tests-{digest}.partial"
         partial.mkdir()
         for relative in chosen:
-            _copy_any(staged.tests_dir / relative, partial / relative)
+            copy_path(staged.tests_dir / relative, partial / relative)
         os.replace(partial, target)
     return target
 
 
-def _names_of(relative: str) -> set[str]:
-    path = Path(relative)
-    return {path.name, path.stem, path.parts[0], Path(path.parts[0]).stem}
+def _names_of(name: str) -> set[str]:
+    return {name, Path(name).stem}
 
 
 def make_run_copy(base: Path, target: Path) -> Path:

@@ -1,0 +1,343 @@
+"""The solution run (§3.2, §4, §9): exits, crashes, timeouts, input, setup code, environment."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+from pipeline.grading import grade
+from tests.grading.builders import collection, make_assignment, write_files
+
+
+def one_collection(tmp_path: Path, student_code: str, *, extra: str = "", tests: str = "",
+                   reference_code: str = "x = 1\n"):
+    test_yaml = f"""
+        properties:
+          tests:
+            - name: run
+              entryPoint: ex.py
+              {extra}
+              tests:
+                - name: x
+                {tests}
+    """
+    student, reference = make_assignment(tmp_path, test_yaml, {"ex.py": reference_code},
+                                         {"ex.py": student_code})
+    report = grade(student, reference)
+    return report.tests[0], student
+
+
+def first(run):
+    test = run.tests[0]
+    return run.status, test.result, test.details
+
+
+def test_sys_exit_zero_completes_normally(tmp_path):
+    run, _ = one_collection(tmp_path, "import sys\nx = 1\nsys.exit(0)\nx = 2\n")
+    assert first(run) == ("COMPLETED", "PASSED", None)
+
+
+def test_sys_exit_none_completes_normally(tmp_path):
+    run, _ = one_collection(tmp_path, "import sys\nx = 1\nsys.exit()\n")
+    assert first(run) == ("COMPLETED", "PASSED", None)
+
+
+def test_sys_exit_with_a_code_crashes(tmp_path):
+    run, student = one_collection(tmp_path, "import sys\nx = 1\nsys.exit(3)\n")
+    assert first(run) == ("CRASHED", "FAILED", f"E   Failed: Execution of {student / 'ex.py'} "
+                                               f"failed, ERROR: program exited with sys.exit(3)")
+
+
+def test_os_exit_crashes_and_the_report_is_written(tmp_path):
+    run, student = one_collection(tmp_path, "import os\nx = 1\nos._exit(1)\n")
+    assert first(run) == ("CRASHED", "FAILED",
+                          f"E   Failed: Execution of {student / 'ex.py'} failed, ERROR: process "
+                          f"ended unexpectedly with exit code 1")
+
+
+def test_killing_its_own_process_crashes(tmp_path):
+    run, student = one_collection(tmp_path,
+                                  "import os, signal\nx = 1\nos.kill(os.getpid(), 9)\n")
+    assert first(run) == ("CRASHED", "FAILED",
+                          f"E   Failed: Execution of {student / 'ex.py'} failed, ERROR: process "
+                          f"was killed by signal SIGKILL")
+
+
+@pytest.mark.parametrize("signal_name", ["SIGKILL", "SIGTERM"])
+def test_signals_to_the_parent_do_not_lose_the_report(tmp_path, signal_name):
+    run, _ = one_collection(tmp_path, f"import os, signal\nx = 1\n"
+                                      f"os.kill(os.getppid(), signal.{signal_name})\n")
+    assert first(run) == ("COMPLETED", "PASSED", None)
+
+
+def test_an_exception_crashes_with_its_message_and_last_frame(tmp_path):
+    run, student = one_collection(tmp_path, "x = 1\n\ny = z + 1\n")
+    assert first(run) == ("CRASHED", "FAILED",
+                          f"E   Failed: Execution of {student / 'ex.py'} failed, ERROR: name "
+                          f"'z' is not defined")
+    assert run.debug["traceback"] == {"name": "<module>", "filename": str(student / "ex.py"),
+                                      "lineno": 3, "line": "y = z + 1",
+                                      "errormsg": "name 'z' is not defined"}
+
+
+def test_an_infinite_loop_times_out_within_its_timeout_plus_one_second(tmp_path):
+    started = time.monotonic()
+    run, _ = one_collection(tmp_path, "x = 1\nwhile True:\n    pass\n", extra="timeout: 0.5")
+    elapsed = time.monotonic() - started
+    assert first(run) == ("TIMEDOUT", "FAILED",
+                          "E   Failed: Maximum execution time of 0.5 seconds exceeded")
+    assert elapsed < 1.5
+
+
+def test_a_sleeping_program_times_out_too(tmp_path):
+    run, _ = one_collection(tmp_path, "import time\nx = 1\ntime.sleep(30)\n", extra="timeout: 1")
+    assert first(run) == ("TIMEDOUT", "FAILED",
+                          "E   Failed: Maximum execution time of 1.0 seconds exceeded")
+
+
+def test_the_timeout_covers_set_up_code(tmp_path):
+    run, _ = one_collection(tmp_path, "x = 1\n", extra="timeout: 0.3\n              "
+                                                       "setUpCode: 'while True: pass'")
+    assert first(run) == ("TIMEDOUT", "FAILED",
+                          "E   Failed: Maximum execution time of 0.3 seconds exceeded")
+
+
+def test_set_up_and_tear_down_code_run_in_order_in_the_namespace(tmp_path):
+    run, _ = one_collection(
+        tmp_path, "x = 1\n",
+        extra="setUpCode: ['y = x + 1', 'z = y * 10']\n              tearDownCode: 'w = z + 1'",
+        tests="- name: w\n                  value: 21")
+    assert [(t.result, t.details) for t in run.tests] == [("PASSED", None), ("PASSED", None)]
+    assert (run.setup, run.teardown) == ("y = x + 1\nz = y * 10", "w = z + 1")
+
+
+def test_failing_set_up_code_fails_the_run(tmp_path):
+    run, _ = one_collection(tmp_path, "x = 1\n", extra="setUpCode: ['y = 1', '1/0']")
+    assert first(run) == ("FAILED", "FAILED",
+                          "E   Failed: setupCode ['y = 1', '1/0'] could not be executed")
+
+
+def test_failing_tear_down_code_fails_the_run(tmp_path):
+    run, _ = one_collection(tmp_path, "x = 1\n", extra="tearDownCode: undefined_call()")
+    assert first(run) == ("FAILED", "FAILED",
+                          "E   Failed: teardownCode ['undefined_call()'] could not be executed")
+
+
+def test_a_missing_student_entry_point_fails_every_test(tmp_path):
+    student, reference = make_assignment(tmp_path, """
+        properties:
+          tests:
+            - name: run
+              entryPoint: ex.py
+              tests:
+                - name: x
+                - name: y
+    """, {"ex.py": "x = 1\ny = 2\n"}, {"other.py": ""})
+    run = grade(student, reference).tests[0]
+    assert run.status == "FAILED"
+    assert [(t.result, t.details) for t in run.tests] == [
+        ("FAILED", "E   Failed: entryPoint ex.py not found")] * 2
+
+
+def test_a_missing_reference_entry_point_is_skipped_silently(tmp_path):
+    student, reference = make_assignment(tmp_path, """
+        properties:
+          tests:
+            - name: run
+              entryPoint: ex.py
+              setUpCode: y = 5
+              tests:
+                - name: x
+                - name: y
+    """, {}, {"ex.py": "x = 1\n"})
+    run = grade(student, reference).tests[0]
+    assert [(t.result, t.details) for t in run.tests] == [
+        ("SKIPPED", "Skipped: Variable `x` not found in reference namespace"),
+        ("PASSED", None)]
+    assert run.debug["referenceStatus"] == "COMPLETED"
+
+
+def test_a_crashing_reference_is_reported_in_debug_only(tmp_path):
+    run, _ = one_collection(tmp_path, "x = 1\n", reference_code="x = 1\nraise ValueError('no')\n")
+    assert first(run) == ("COMPLETED", "PASSED", None)
+    assert run.debug["referenceStatus"] == "CRASHED"
+    assert run.debug["referenceMessage"].endswith("ex.py failed, ERROR: no")
+
+
+def test_module_blacklist_matches_direct_imports_exactly(tmp_path):
+    run, _ = one_collection(tmp_path, "import os.path\nfrom math import sqrt\nimport math\nx = 1\n",
+                            extra="moduleBlacklist: [math, os, random]")
+    assert first(run) == ("FAILED", "FAILED", "E   Failed: Import not allowed for: ['math']")
+
+
+def test_input_answers_feed_stdin_and_prompts_are_captured(tmp_path):
+    student, reference = make_assignment(tmp_path, """
+        properties:
+          tests:
+            - type: stdout
+              name: dialog
+              entryPoint: ex.py
+              inputAnswers: [3, 4]
+              tests:
+                - name: stdout
+                  value: "a? b? 7\\n"
+            - name: values
+              entryPoint: ex.py
+              inputAnswers: [3, 4]
+              tests:
+                - name: total
+                  value: 7
+            - name: too few answers
+              entryPoint: ex.py
+              inputAnswers: 3
+              tests:
+                - name: total
+            - name: no answers
+              entryPoint: ex.py
+              tests:
+                - name: total
+    """, {"ex.py": "total = 7\n"},
+        {"ex.py": "a = int(input('a? '))\nb = int(input('b? '))\ntotal = a + b\nprint(total)\n"})
+    report = grade(student, reference)
+    path = student / "ex.py"
+    assert [(c.status, c.tests[0].result, c.tests[0].details) for c in report.tests] == [
+        ("COMPLETED", "PASSED", None),
+        ("COMPLETED", "PASSED", None),
+        ("CRASHED", "FAILED", f"E   Failed: Execution of {path} failed, ERROR: program reads "
+                              f"input, but the test provides no more inputAnswers"),
+        ("CRASHED", "FAILED", f"E   Failed: Execution of {path} failed, ERROR: program reads "
+                              f"input, but the test provides no inputAnswers"),
+    ]
+
+
+def test_environment_cwd_path_seeds_and_no_name(tmp_path):
+    code = """
+        import os, random, sys
+        import helper
+        with open("data.txt") as handle:
+            data = handle.read().strip()
+        first_random = random.random()
+        cwd_is_solution = os.getcwd() == os.path.dirname(__file__)
+        name_is_builtins = __name__ == "builtins"
+        if __name__ == "__main__":
+            data = "main block ran"
+        from_helper = helper.VALUE
+    """
+    student, reference = make_assignment(tmp_path, """
+        properties:
+          tests:
+            - name: env
+              entryPoint: ex.py
+              tests:
+                - name: data
+                  value: from reference
+                - name: first_random
+                  value: 0.13436424411240122
+                - name: cwd_is_solution
+                  value: true
+                - name: name_is_builtins
+                  value: true
+                - name: from_helper
+                  value: 42
+    """, {"ex.py": code, "helper.py": "VALUE = 42\n", "data.txt": "from reference\n"},
+        {"ex.py": code, "helper.py": "VALUE = 42\n"},
+        meta_yaml="properties:\n  additionalFiles: [data.txt]\n")
+    run = grade(student, reference).tests[0]
+    assert [(t.name, t.result, t.details) for t in run.tests] == [
+        (name, "PASSED", None) for name in ("data", "first_random", "cwd_is_solution",
+                                            "name_is_builtins", "from_helper")]
+
+
+def test_student_sees_needed_test_files_but_no_reference_or_hidden_files(tmp_path):
+    student_code = f"""
+        import os
+        x = 1
+        sees_reference = os.path.exists({str(tmp_path / 'reference')!r})
+        sees_secret = any(os.path.exists(os.path.join(p, "secret_expected.py"))
+                          for p in __import__("sys").path)
+    """
+    student, reference = make_assignment(tmp_path, """
+        properties:
+          tests:
+            - name: isolation
+              entryPoint: ex.py
+              setUpCode: import checker
+              tests:
+                - name: sees_reference
+                  value: false
+                - name: sees_secret
+                  value: false
+                - name: checker.check(x)
+                  value: ok
+                - name: x
+                  evalString: secret_expected.X
+    """, {"ex.py": "import secret_expected\nx = 1\n",
+          "tests/checker.py": "def check(v):\n    return 'ok'\n",
+          "tests/secret_expected.py": "X = 1\n"},
+        {"ex.py": student_code},
+        meta_yaml="properties:\n  testFiles: [tests/checker.py, tests/secret_expected.py]\n")
+    report = grade(student, reference)
+    run = report.tests[0]
+    assert [(t.result, t.details) for t in run.tests] == [("PASSED", None)] * 4
+
+
+def test_printing_a_fake_report_or_fake_values_changes_nothing(tmp_path):
+    fake = ('{"error": null, "values": {"x": {"found": true, "value": {"t": "int", "v": "0x1"}}},'
+            ' "texts": {}, "evals": {}, "entry_seconds": 0}')
+    code = f"""
+        import json, os, sys
+        x = 2
+        print({fake!r})
+        print('{{"result": "PASSED", "summary": {{"total": 1, "passed": 1}}}}')
+        for path in ("/opt/gradehook/result",):
+            try:
+                with open(path, "w") as channel:
+                    channel.write("\\n" + {fake!r} + "\\n")
+            except OSError:
+                pass
+    """
+    student, reference = make_assignment(tmp_path, """
+        properties:
+          tests:
+            - name: run
+              entryPoint: ex.py
+              tests:
+                - name: x
+    """, {"ex.py": "x = 1\n"}, {"ex.py": code})
+    run = grade(student, reference).tests[0]
+    assert first(run) == ("COMPLETED", "FAILED", "E   AssertionError: Variable `x` has incorrect "
+                                                 "value (`2` instead of `1`)")
+
+
+def test_each_collection_runs_in_a_fresh_process(tmp_path):
+    student, reference = make_assignment(tmp_path, """
+        properties:
+          tests:
+            - name: first
+              entryPoint: ex.py
+              setUpCode: "import sys; sys.modules['leak'] = 1; open('marker', 'w').close()"
+              tests:
+                - name: x
+            - name: second
+              entryPoint: ex.py
+              tests:
+                - name: "'leak' in __import__('sys').modules"
+                  value: false
+                - name: "__import__('os').path.exists('marker')"
+                  value: false
+    """, {"ex.py": "x = 1\n"}, {"ex.py": "x = 1\n"})
+    report = grade(student, reference)
+    assert [t.result for t in collection(report, "second").tests] == ["PASSED", "PASSED"]
+    assert not (student / "marker").exists()
+
+
+def test_a_student_directory_that_does_not_exist_fails_its_tests(tmp_path):
+    reference = write_files(tmp_path / "reference", {
+        "ex.py": "x = 1\n",
+        "test.yaml": "properties:\n  tests:\n    - name: c\n      entryPoint: ex.py\n"
+                     "      tests:\n        - name: x\n"})
+    report = grade(tmp_path / "nobody", reference)
+    assert report.tests[0].tests[0].details == "E   Failed: entryPoint ex.py not found"
+    assert report.gradehook.score == 0.0
