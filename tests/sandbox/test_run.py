@@ -1,0 +1,248 @@
+"""run_sandboxed as the grading engine uses it: inputs, outputs, channel, limits and bad calls."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import signal
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from pipeline.config import SandboxSettings
+from pipeline.sandbox import HARD_TIMEOUT_SECONDS, SANDBOX_PYTHONPATH, SANDBOX_WORKDIR, Mount, \
+    SandboxError, SandboxLimits, run_sandboxed
+from pipeline.sandbox import cgroup as cgroup_module
+from tests.sandbox.conftest import RESULT_PATH, SMALL_LIMITS, Runner
+
+
+def test_output_and_exit_code_are_reported(run: Runner) -> None:
+    result = run("import sys\nprint('out')\nprint('err', file=sys.stderr)\nsys.exit(4)\n")
+    assert (result.exit_code, result.signal, result.stdout, result.stderr) == \
+        (4, None, b"out\n", b"err\n")
+    assert (result.timed_out, result.killed_reason, result.output_truncated) == \
+        (False, None, False)
+    assert 0 < result.duration_seconds < 5
+
+
+def test_death_by_signal_is_reported_as_signal(run: Runner) -> None:
+    result = run("import os, signal\nos.kill(os.getpid(), signal.SIGTERM)\n")
+    assert (result.exit_code, result.signal, result.killed_reason) == \
+        (None, signal.SIGTERM, None)
+
+
+def test_large_stdin_is_fed_completely(run: Runner) -> None:
+    data = os.urandom(3 * 1024 * 1024 + 7)
+    result = run("import hashlib, sys\nprint(hashlib.sha256(sys.stdin.buffer.read()).hexdigest())",
+                 stdin=data)
+    assert result.stdout.decode().strip() == hashlib.sha256(data).hexdigest()
+
+
+def test_no_stdin_means_end_of_file_at_once(run: Runner) -> None:
+    result = run("try:\n    input()\nexcept EOFError:\n    print('eof')\n")
+    assert result.stdout == b"eof\n"
+
+
+def test_workdir_is_copied_in_and_the_host_copy_never_changes(run: Runner,
+                                                              workdir: Path) -> None:
+    (workdir / "data").mkdir()
+    (workdir / "data" / "input.txt").write_text("41")
+    (workdir / "tool.sh").write_text("#!/bin/sh\necho tool\n")
+    (workdir / "tool.sh").chmod(0o755)
+    (workdir / "link").symlink_to("data/input.txt")
+    result = run(f"""
+import os, subprocess
+assert os.getcwd() == {SANDBOX_WORKDIR!r} == os.environ["HOME"]
+print(open("link").read(), subprocess.run(["./tool.sh"], capture_output=True).stdout)
+os.remove("data/input.txt")
+open("new.txt", "w").write("x")
+""")
+    assert (result.exit_code, result.stdout) == (0, b"41 b'tool\\n'\n"), result.stderr
+    assert sorted(p.name for p in workdir.iterdir()) == ["data", "link", "prog.py", "tool.sh"]
+    assert (workdir / "data" / "input.txt").read_text() == "41"
+
+
+def test_workdir_larger_than_its_cap_is_refused(run: Runner, workdir: Path) -> None:
+    (workdir / "big.bin").write_bytes(b"x" * (SMALL_LIMITS.workdir_size_mb + 1) * 1024 * 1024)
+    with pytest.raises(SandboxError, match="does not fit"):
+        run("print(1)")
+
+
+def test_mounts_are_visible_read_only(run: Runner, tmp_path: Path) -> None:
+    tests = tmp_path / "tests"
+    tests.mkdir()
+    (tests / "helper.py").write_text("VALUE = 7\n")
+    result = run("""
+import errno, sys
+sys.path.append("/mnt/tests")
+import helper
+try:
+    open("/mnt/tests/evil.py", "w")
+except OSError as exc:
+    print(helper.VALUE, exc.errno == errno.EROFS)
+""", mounts=(Mount(tests, "/mnt/tests"),))
+    assert result.stdout == b"7 True\n", result.stderr
+
+
+def test_environment_is_exactly_the_documented_one(run: Runner) -> None:
+    result = run("import json, os\nprint(json.dumps(dict(os.environ)))\n")
+    environ = json.loads(result.stdout)
+    python_bin = os.path.dirname(os.path.abspath(sys.executable))
+    assert environ == {
+        "PATH": f"{python_bin}:/usr/local/bin:/usr/bin:/bin", "HOME": SANDBOX_WORKDIR,
+        "PWD": SANDBOX_WORKDIR, "LANG": "C.UTF-8", "PYTHONPATH": SANDBOX_PYTHONPATH,
+        "PYTHONHASHSEED": "0", "PYTHONDONTWRITEBYTECODE": "1", "MPLBACKEND": "Agg",
+        "MPLCONFIGDIR": "/tmp/matplotlib", "XDG_CACHE_HOME": "/tmp/cache",
+        "XDG_CONFIG_HOME": "/tmp/config", "TMPDIR": "/tmp", "OPENBLAS_NUM_THREADS": "1",
+        "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+
+
+def test_extra_environment_is_added(workdir: Path) -> None:
+    result = run_sandboxed(["python", "-c", "import os; print(os.environ['GRADER_SEED'])"],
+                           workdir=workdir, limits=SMALL_LIMITS, extra_env={"GRADER_SEED": "1"})
+    assert result.stdout == b"1\n"
+
+
+def test_sandbox_packages_and_the_interpreters_packages_import(run: Runner) -> None:
+    result = run("""
+import sys
+import numpy, pandas
+from pipeline.sandbox.values import encode
+print(encode(numpy.int64(3))["t"], sys.prefix == sys.base_prefix)
+try:
+    import pipeline.config
+except ImportError:
+    print("config hidden")
+""")
+    venv = sys.prefix != sys.base_prefix
+    assert result.stdout == f"npscalar {not venv}\nconfig hidden\n".encode(), result.stderr
+
+
+def test_commands_other_than_python_are_found_on_path(workdir: Path) -> None:
+    result = run_sandboxed(["sh", "-c", "echo $0 in $PWD"], workdir=workdir, limits=SMALL_LIMITS)
+    assert result.stdout == f"sh in {SANDBOX_WORKDIR}\n".encode()
+
+
+def test_result_channel_collects_every_write_in_order(run: Runner) -> None:
+    result = run(f"""
+for part in ("one", "two"):
+    with open({RESULT_PATH!r}, "w") as channel:
+        channel.write(part)
+import subprocess, sys
+subprocess.run([sys.executable, "-c", "open({RESULT_PATH!r}, 'w').write('three')"])
+""")
+    assert result.result_data == b"onetwothree"
+
+
+def test_result_data_is_empty_without_writes_and_none_without_channel(run: Runner) -> None:
+    assert run("pass").result_data == b""
+    assert run("pass", result_path=None).result_data is None
+
+
+def test_result_beyond_its_cap_stops_the_run(run: Runner) -> None:
+    result = run(f"""
+with open({RESULT_PATH!r}, "wb") as channel:
+    while True:
+        channel.write(b"r" * 65536)
+""")
+    assert (result.killed_reason, result.result_truncated) == ("output", True)
+    assert result.result_data == b"r" * SMALL_LIMITS.max_result_bytes
+    assert result.output_truncated is False
+
+
+def test_output_cap_is_shared_by_stdout_and_stderr(run: Runner) -> None:
+    result = run("""
+import sys
+for _ in range(100):
+    sys.stdout.write("o" * 1000)
+    sys.stdout.flush()
+    sys.stderr.write("e" * 1000)
+    sys.stderr.flush()
+""")
+    assert (result.killed_reason, result.output_truncated) == ("output", True)
+    assert len(result.stdout) + len(result.stderr) == SMALL_LIMITS.max_output_bytes
+    assert set(result.stdout) == {ord("o")} and set(result.stderr) == {ord("e")}
+
+
+def test_memory_limit_without_cgroups_is_an_allocation_failure(
+        run: Runner, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(cgroup_module, "controller_dirs", lambda: None)
+    result = run("""
+try:
+    hoard = bytearray(512 * 1024 * 1024)
+except MemoryError:
+    print("refused")
+""")
+    assert (result.stdout, result.killed_reason) == (b"refused\n", None), result.stderr
+
+
+def test_no_cgroups_or_result_fifos_are_left_behind(run: Runner) -> None:
+    def leftovers() -> set[str]:
+        found = {p for p in os.listdir(tempfile.gettempdir()) if p.startswith("gradehook-result")}
+        for parent in (cgroup_module.controller_dirs() or {}).values():
+            found |= {p for p in os.listdir(parent) if p.startswith("gradehook-sandbox")}
+        return found
+    before = leftovers()
+    run("import os\nos.fork()\n")
+    run("while True: pass", limits=SMALL_LIMITS.with_overrides(timeout_seconds=0.2))
+    assert leftovers() == before
+
+
+@pytest.mark.parametrize("call, message", [
+    (dict(argv=[]), "argv"),
+    (dict(argv="python"), "argv"),
+    (dict(argv=["python", "a\0b"]), "argv"),
+    (dict(stdin="text"), "stdin"),
+    (dict(workdir=Path("/nonexistent/work")), "workdir"),
+    (dict(python="python3"), "sandbox python"),
+    (dict(python="/nonexistent/python"), "sandbox python"),
+    (dict(mounts=[Mount(Path("/nonexistent"), "/mnt/x")]), "does not exist"),
+    (dict(mounts=[Mount(Path("/etc"), "/usr/share/x")]), "overlaps"),
+    (dict(mounts=[Mount(Path("/etc"), "/opt")]), "overlaps"),
+    (dict(mounts=[Mount(Path("/etc"), "/mnt/a"), Mount(Path("/etc"), "/mnt/a/b")]), "overlaps"),
+    (dict(result_path="/sandbox/work/result"), "overlaps"),
+    (dict(result_path="relative"), "result_path"),
+    (dict(extra_env={"A=B": "x"}), "extra_env"),
+])
+def test_bad_calls_raise_sandbox_error(workdir: Path, call: dict, message: str) -> None:
+    arguments = dict(argv=["python", "-c", "pass"], workdir=workdir, limits=SMALL_LIMITS)
+    arguments.update(call)
+    with pytest.raises(SandboxError, match=message):
+        run_sandboxed(**arguments)
+
+
+@pytest.mark.parametrize("path", ["relative", "/", "/mnt/../etc", "/mnt/x/"])
+def test_mount_paths_must_be_absolute_and_normalised(path: str) -> None:
+    with pytest.raises(SandboxError, match="sandbox_path"):
+        Mount(Path("/etc"), path)
+
+
+def test_limits_come_from_settings_and_accept_overrides() -> None:
+    settings = SandboxSettings(timeout_seconds=12.5, memory_mb=300, cpu_seconds=20,
+                               max_processes=10, max_file_size_mb=5, max_open_files=99,
+                               workdir_size_mb=50, max_output_bytes=4096)
+    limits = SandboxLimits.from_settings(settings)
+    assert dataclasses.astuple(limits)[:8] == (12.5, 20, 300, 10, 5, 99, 50, 4096)
+    changed = limits.with_overrides(timeout_seconds=0.25, memory_mb=64)
+    assert (changed.timeout_seconds, changed.memory_mb, changed.cpu_seconds) == (0.25, 64, 20)
+    assert limits.with_overrides() == limits
+
+
+def test_zero_timeout_means_the_hard_cap() -> None:
+    assert SMALL_LIMITS.with_overrides(timeout_seconds=0).effective_timeout == \
+        HARD_TIMEOUT_SECONDS
+    assert SMALL_LIMITS.with_overrides(timeout_seconds=10 ** 6).effective_timeout == \
+        HARD_TIMEOUT_SECONDS
+    assert SMALL_LIMITS.with_overrides(timeout_seconds=0.3).effective_timeout == 0.3
+
+
+@pytest.mark.parametrize("change", [dict(timeout_seconds=-1), dict(timeout_seconds=float("nan")),
+                                    dict(memory_mb=0), dict(max_processes=True),
+                                    dict(max_output_bytes=1.5)])
+def test_invalid_limits_are_refused(change: dict) -> None:
+    with pytest.raises(SandboxError):
+        dataclasses.replace(SMALL_LIMITS, **change)
