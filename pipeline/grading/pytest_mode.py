@@ -26,6 +26,7 @@ COLLECTION_TYPE = "pytest"
 COLLECTION_ERROR_TEST = "collection"
 PYTEST_CRASHED = "Execution of pytest failed, ERROR: {reason}"
 PROCESS_ENDED = "process ended before all tests ran (exit code {code}, signal {signal})"
+NOT_RUN = "the test did not run"
 OUTCOMES = {"passed": PASSED, "failed": FAILED, "skipped": SKIPPED}
 
 
@@ -103,12 +104,14 @@ class PytestGrader:
               problem: str | None) -> TestCaseReport:
         name = nodeid.split("::", 1)[-1]
         if nodeid not in outcomes:
-            return TestCaseReport(name, FAILED, details=f"E   Failed: {problem}")
+            return TestCaseReport(name, FAILED, details=f"E   Failed: {problem or NOT_RUN}")
         result, message = outcomes[nodeid]
         if result == PASSED:
             return TestCaseReport(name, PASSED)
         if result == SKIPPED:
             return TestCaseReport(name, SKIPPED, TEST_SKIPPED, message)
+        if message.startswith("assert "):
+            message = f"AssertionError: {message}"
         return TestCaseReport(name, FAILED, details=f"E   {message}")
 
 

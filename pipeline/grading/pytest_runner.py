@@ -36,7 +36,7 @@ class Recorder:
         """Report a test file that could not be collected."""
         if report.failed:
             self.emit({"event": "collecterror", "nodeid": report.nodeid,
-                       "message": crash_message(report)})
+                       "message": collect_message(report)})
 
     def pytest_runtest_logreport(self, report):
         """Report a test once its outcome is decided."""
@@ -60,6 +60,12 @@ def crash_message(report):
     return first_line(longrepr)
 
 
+def collect_message(report):
+    """Return the error that stopped a test file from being collected (its last `E` line)."""
+    lines = [line[4:] for line in str(report.longrepr).splitlines() if line.startswith("E   ")]
+    return lines[-1] if lines else crash_message(report)
+
+
 def main(tests_dir, ini_path, result_path):
     """Run pytest on the test directory and stream its outcomes."""
     fd = os.open(result_path, os.O_WRONLY)
@@ -69,7 +75,8 @@ def main(tests_dir, ini_path, result_path):
 
     recorder = Recorder(fd)
     code = pytest.main([tests_dir, "-c", ini_path, "--rootdir", tests_dir, "-q",
-                        "-p", "no:cacheprovider"], plugins=[recorder])
+                        "-p", "no:cacheprovider", "--continue-on-collection-errors"],
+                       plugins=[recorder])
     recorder.emit({"event": "done", "exit": int(code)})
     os._exit(0)
 
