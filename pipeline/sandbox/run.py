@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
 import functools
 import json
@@ -145,12 +146,17 @@ class _Sandbox:
 
     def _prepare(self, init_pid: int, workdir: Path) -> None:
         root = f"/proc/{init_pid}/root"
-        if self.cgroup is not None:
-            self.cgroup.attach(init_pid)
-        self._wait_until_ready(root + SANDBOX_WORKDIR)
-        self._limit(init_pid)
-        self.tmpfs_fd = os.open(root + SANDBOX_ROOT, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-        copy_tree(str(workdir), root + SANDBOX_WORKDIR, self.limits.workdir_size_mb)
+        with concurrent.futures.ThreadPoolExecutor(max_workers=1) as helper:
+            # Moving a process into a v1 memory cgroup takes milliseconds: overlap it with
+            # bwrap building the sandbox and with copying the work directory.
+            attached = helper.submit(self.cgroup.attach, init_pid) if self.cgroup else None
+            self._wait_until_ready(root + SANDBOX_WORKDIR)
+            self._limit(init_pid)
+            self.tmpfs_fd = os.open(root + SANDBOX_ROOT,
+                                    os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+            copy_tree(str(workdir), root + SANDBOX_WORKDIR, self.limits.workdir_size_mb)
+            if attached is not None:
+                attached.result()
 
     def _limit(self, pid: int) -> None:
         limits = self.limits

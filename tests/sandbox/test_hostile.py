@@ -227,7 +227,7 @@ def test_other_sandboxes_work_directories_are_invisible(tmp_path: Path) -> None:
     (a_dir / "prog.py").write_text("import time\ntime.sleep(60)\n")
     holder = threading.Thread(target=run_sandboxed, kwargs={
         "argv": ["python", "prog.py", marker], "workdir": a_dir,
-        "limits": SMALL_LIMITS.with_overrides(timeout_seconds=3.0)})
+        "limits": SMALL_LIMITS.with_overrides(timeout_seconds=2.0)})
     holder.start()
     try:
         deadline = time.monotonic() + 5
@@ -248,6 +248,7 @@ for folder, _, files in os.walk("/sandbox"):
 """))
         result = run_sandboxed(["python", "prog.py"], workdir=b_dir, limits=SMALL_LIMITS)
         assert_contained(result)
+        assert host_processes_with(marker), "sandbox A ended before B had looked"
     finally:
         holder.join()
 
