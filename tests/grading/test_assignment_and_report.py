@@ -1,0 +1,191 @@
+"""Course errors, meta.yaml (limits, hidden tests, staging) and the testSummary.json text (§5, §7)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from pipeline.grading import SpecError, grade, report_to_json
+from pipeline.grading.meta import parse_meta
+from tests.grading.builders import make_assignment, write_files
+
+SIMPLE_TESTS = """
+properties:
+  tests:
+    - name: values
+      entryPoint: ex.py
+      tests:
+        - name: x
+    - name: more
+      entryPoint: ex.py
+      tests:
+        - name: x
+          value: 5
+"""
+
+
+def test_an_invalid_test_yaml_is_a_course_error_never_a_zero(tmp_path: Path):
+    student, reference = make_assignment(tmp_path, """
+        properties:
+          tests:
+            - name: a
+              tests: []
+            - name: b
+              tests: []
+            - name: c
+              tests:
+                - name: x
+                  qualification: equal
+    """, {"ex.py": "x = 1\n"}, {"ex.py": "x = 1\n"})
+    report = grade(student, reference)
+    expected = ("test.yaml: properties.tests[2].tests[0].qualification: must be one of "
+                "verifyEqual, matches, contains, startsWith, endsWith, count, regexp, "
+                "got 'equal'")
+    assert report.course_error == expected
+    assert report.score is None
+    assert report.gradehook.test_fraction is None
+    data = json.loads(report_to_json(report))
+    assert data["gradehook"]["courseError"] == expected
+    assert data["gradehook"]["score"] is None
+    assert (data["result"], data["resultMessage"], data["tests"]) == ("SKIPPED", expected, [])
+
+
+def test_an_invalid_meta_yaml_is_a_course_error(tmp_path: Path):
+    student, reference = make_assignment(tmp_path, SIMPLE_TESTS, {"ex.py": "x = 1\n"},
+                                         {"ex.py": "x = 1\n"},
+                                         meta_yaml="properties:\n  additionalFiles: [../x]\n")
+    report = grade(student, reference)
+    assert report.course_error == ("meta.yaml: properties.additionalFiles[0]: must be a relative "
+                                   "path inside the assignment directory, got '../x'")
+
+
+def test_a_missing_reference_or_additional_file_is_a_course_error(tmp_path: Path):
+    student, reference = make_assignment(tmp_path, SIMPLE_TESTS, {"ex.py": "x = 1\n"},
+                                         {"ex.py": "x = 1\n"},
+                                         meta_yaml="properties:\n  additionalFiles: [data.csv]\n")
+    report = grade(student, reference)
+    assert report.course_error == (f"meta.yaml: properties.additionalFiles: data.csv does not "
+                                   f"exist in {reference}")
+    report = grade(student, tmp_path / "nowhere", reference)
+    assert report.course_error == f"the reference directory {tmp_path / 'nowhere'} does not exist"
+
+
+def test_meta_yaml_fields_are_read_and_unknown_keys_accepted():
+    meta = parse_meta(yaml.safe_load("""
+        slug: week1
+        somethingNew: {a: 1}
+        testDependencies: [week0/helper.py, {slug: week0.ex1, version: "1.0"}]
+        properties:
+          studentSubmissionFiles: [ex.py]
+          additionalFiles: [data.csv]
+          testFiles: [tests/check.py]
+          studentTemplates: [template/ex.py]
+          hiddenTests: [secret collection]
+          maxTestRuns: 10
+          maxSubmissions: 3
+          executionBackend:
+            slug: python
+            settings: {timeout: 2.5, memoryLimitMB: 256}
+    """))
+    assert meta.student_submission_files == ("ex.py",)
+    assert meta.additional_files == ("data.csv",)
+    assert meta.test_files == ("tests/check.py",)
+    assert meta.hidden_tests == ("secret collection",)
+    assert meta.test_dependencies == ("week0/helper.py",)
+    assert [(d.slug, d.version) for d in meta.slug_dependencies] == [("week0.ex1", "1.0")]
+    assert (meta.backend_slug, meta.timeout_seconds, meta.memory_mb) == ("python", 2.5, 256)
+    assert (meta.max_test_runs, meta.max_submissions, meta.max_group_size) == (10, 3, 1)
+    assert parse_meta(None).backend_slug == "python-itp"
+
+
+def test_invalid_meta_fields_name_their_path():
+    with pytest.raises(SpecError) as caught:
+        parse_meta(yaml.safe_load("""
+            properties:
+              executionBackend:
+                settings: {timeout: -1, memoryLimitMB: lots}
+              hiddenTests: secret
+        """))
+    assert str(caught.value).splitlines() == [
+        "meta.yaml: properties.hiddenTests: must be a list, got 'secret'",
+        "meta.yaml: properties.executionBackend.settings.timeout: must be at least 0, got -1",
+        "meta.yaml: properties.executionBackend.settings.memoryLimitMB: must be an integer, "
+        "got 'lots'",
+    ]
+
+
+def test_meta_timeout_caps_every_run(tmp_path: Path):
+    student, reference = make_assignment(
+        tmp_path, SIMPLE_TESTS, {"ex.py": "x = 1\n"},
+        {"ex.py": "x = 1\nwhile True:\n    pass\n"},
+        meta_yaml="properties:\n  executionBackend:\n    settings: {timeout: 0.5}\n")
+    report = grade(student, reference)
+    assert [c.tests[0].details for c in report.tests] == [
+        "E   Failed: Maximum execution time of 0.5 seconds exceeded"] * 2
+
+
+def test_meta_memory_limit_applies(tmp_path: Path):
+    student, reference = make_assignment(
+        tmp_path, SIMPLE_TESTS, {"ex.py": "x = 1\n"},
+        {"ex.py": "big = bytearray(200 * 1024 * 1024)\nx = 1\n"},
+        meta_yaml="properties:\n  executionBackend:\n    settings: {memoryLimitMB: 64}\n")
+    run = grade(student, reference).tests[0]
+    assert run.status == "CRASHED"
+    prefix = f"E   Failed: Execution of {student / 'ex.py'} failed, ERROR: "
+    # With cgroups the sandbox stops the run; with rlimits only, the allocation fails.
+    assert run.tests[0].details in (prefix + "memory limit of 64 MB exceeded", prefix)
+
+
+def test_hidden_collections_are_listed(tmp_path: Path):
+    student, reference = make_assignment(tmp_path, SIMPLE_TESTS, {"ex.py": "x = 1\n"},
+                                         {"ex.py": "x = 1\n"},
+                                         meta_yaml="properties:\n  hiddenTests: [more, absent]\n")
+    report = grade(student, reference)
+    assert report.gradehook.hidden == ["more"]
+    assert json.loads(report_to_json(report))["gradehook"]["hidden"] == ["more"]
+
+
+def test_the_assignment_directory_may_differ_from_the_reference(tmp_path: Path):
+    assignment = write_files(tmp_path / "assignment", {"test.yaml": SIMPLE_TESTS})
+    student = write_files(tmp_path / "student", {"ex.py": "x = 5\n"})
+    reference = write_files(tmp_path / "reference", {"ex.py": "x = 5\n"})
+    report = grade(student, reference, assignment)
+    assert (report.result, report.gradehook.score) == ("PASSED", 1.0)
+
+
+def test_report_json_has_testsummary_key_order_and_no_nulls(tmp_path: Path):
+    student, reference = make_assignment(tmp_path, SIMPLE_TESTS, {"ex.py": "x = 1\n"},
+                                         {"ex.py": "x = 1\n"})
+    report = grade(student, reference)
+    text = report_to_json(report)
+    data = json.loads(text)
+    assert text.startswith('{\n  "timestamp": "')
+    assert list(data) == ["timestamp", "type", "version", "name", "description", "status",
+                          "result", "summary", "resultMessage", "duration",
+                          "executionDuration", "environment", "properties", "debug", "tests",
+                          "gradehook"]
+    assert list(data["tests"][0]) == ["type", "name", "status", "result", "summary",
+                                      "duration", "executionDuration", "debug", "tests"]
+    assert list(data["tests"][0]["tests"][0]) == ["name", "result"]
+    assert data["summary"] == {"total": 2, "passed": 1, "failed": 1, "skipped": 0}
+    assert data["tests"][1]["tests"][0] == {
+        "name": "x", "result": "FAILED",
+        "details": "E   AssertionError: Variable `x` has incorrect value (`1` instead of `5`)"}
+    assert list(data["debug"]) == ["executionDurationStudent", "executionDurationReference"]
+    assert list(data["properties"]) == ["test", "specification", "pytestflags", "exitcode"]
+    assert data["properties"]["exitcode"] == "1"
+    assert "null" not in text.split('"gradehook"')[0]
+    assert list(data["gradehook"]) == ["score", "testsPassed", "testsTotal", "testFraction",
+                                       "collectionsPassed", "collectionsTotal", "timings",
+                                       "engineVersion", "mode", "courseError", "hidden"]
+    assert (data["gradehook"]["score"], data["gradehook"]["testFraction"]) == (0.5, 0.5)
+
+
+def test_no_collections_is_skipped_with_no_tests_specified(tmp_path: Path):
+    student, reference = make_assignment(tmp_path, "name: empty\n", {}, {})
+    report = grade(student, reference)
+    assert (report.result, report.result_message, report.score) == (
+        "SKIPPED", "No Tests specified", 0.0)
