@@ -1,0 +1,88 @@
+"""ReferenceCache: reference runs reused across gradings and computed once across processes."""
+
+from __future__ import annotations
+
+import multiprocessing
+from pathlib import Path
+
+from pipeline.grading import GradeOptions, ReferenceCache, grade
+from tests.grading.builders import make_assignment
+
+TEST_YAML = """
+properties:
+  tests:
+    - name: values
+      entryPoint: ex.py
+      tests:
+        - name: x
+"""
+
+
+def test_a_warm_cache_skips_the_reference_run(tmp_path: Path):
+    student, reference = make_assignment(tmp_path, TEST_YAML, {"ex.py": "x = 1\n"},
+                                         {"ex.py": "x = 1\n"})
+    cache = ReferenceCache(tmp_path / "cache")
+    options = GradeOptions(reference_version="commit-1")
+    assert grade(student, reference, reference_cache=cache, options=options).result == "PASSED"
+    (reference / "ex.py").write_text("x = 2\n")
+    warm = grade(student, reference, reference_cache=cache, options=options)
+    assert warm.result == "PASSED"
+    assert (cache.misses, cache.hits) == (1, 1)
+    changed = grade(student, reference, reference_cache=cache,
+                    options=GradeOptions(reference_version="commit-2"))
+    assert changed.result == "FAILED"
+    assert cache.misses == 2
+
+
+def test_without_a_version_the_reference_content_keys_the_cache(tmp_path: Path):
+    student, reference = make_assignment(tmp_path, TEST_YAML, {"ex.py": "x = 1\n"},
+                                         {"ex.py": "x = 1\n"})
+    cache = ReferenceCache(tmp_path / "cache")
+    assert grade(student, reference, reference_cache=cache).result == "PASSED"
+    assert grade(student, reference, reference_cache=cache).result == "PASSED"
+    (reference / "ex.py").write_text("x = 2\n")
+    assert grade(student, reference, reference_cache=cache).result == "FAILED"
+    assert (cache.misses, cache.hits) == (2, 1)
+
+
+def test_a_changed_spec_is_a_new_key(tmp_path: Path):
+    student, reference = make_assignment(tmp_path, TEST_YAML, {"ex.py": "x = 1\ny = 2\n"},
+                                         {"ex.py": "x = 1\ny = 3\n"})
+    cache = ReferenceCache(tmp_path / "cache")
+    options = GradeOptions(reference_version="commit-1")
+    assert grade(student, reference, reference_cache=cache, options=options).result == "PASSED"
+    (reference / "test.yaml").write_text(TEST_YAML + "        - name: y\n")
+    assert grade(student, reference, reference_cache=cache, options=options).result == "FAILED"
+
+
+def _grade_once(paths: tuple[str, str, str]) -> tuple[str, int, int]:
+    student, reference, cache_dir = paths
+    cache = ReferenceCache(cache_dir)
+    report = grade(student, reference, reference_cache=cache,
+                   options=GradeOptions(reference_version="same"))
+    return report.result, cache.misses, cache.hits
+
+
+def test_concurrent_processes_compute_a_reference_once(tmp_path: Path):
+    slow_reference = {"ex.py": "import time\ntime.sleep(0.5)\nx = 1\n"}
+    student, reference = make_assignment(tmp_path, TEST_YAML, slow_reference,
+                                         {"ex.py": "x = 1\n"})
+    paths = (str(student), str(reference), str(tmp_path / "cache"))
+    with multiprocessing.get_context("spawn").Pool(3) as pool:
+        results = pool.map(_grade_once, [paths] * 3)
+    assert [result for result, _, _ in results] == ["PASSED"] * 3
+    assert sum(misses for _, misses, _ in results) == 1
+    assert sum(hits for _, _, hits in results) == 2
+
+
+def test_entries_are_written_atomically_and_bad_entries_recomputed(tmp_path: Path):
+    cache = ReferenceCache(tmp_path)
+    key = cache.key("a", "b")
+    cache.put(key, {"n": 1})
+    assert cache.get(key) == {"n": 1}
+    entry = tmp_path / key[:2] / f"{key}.json"
+    assert sorted(p.name for p in entry.parent.iterdir()) == [f"{key}.json"]
+    entry.write_text("{not json")
+    assert cache.get_or_compute(key, lambda: {"n": 2}) == {"n": 2}
+    assert cache.get(key) == {"n": 2}
+    assert cache.get_or_compute(key, lambda: {"n": 3}) == {"n": 2}
