@@ -17,6 +17,7 @@ from pipeline.config import SandboxSettings
 from pipeline.sandbox import HARD_TIMEOUT_SECONDS, SANDBOX_PYTHONPATH, SANDBOX_WORKDIR, Mount, \
     SandboxError, SandboxLimits, run_sandboxed
 from pipeline.sandbox import cgroup as cgroup_module
+from pipeline.sandbox import run as run_module
 from tests.sandbox.conftest import RESULT_PATH, SMALL_LIMITS, Runner
 
 
@@ -246,3 +247,19 @@ def test_zero_timeout_means_the_hard_cap() -> None:
 def test_invalid_limits_are_refused(change: dict) -> None:
     with pytest.raises(SandboxError):
         dataclasses.replace(SMALL_LIMITS, **change)
+
+
+def test_bwrap_refusing_its_options_is_a_sandbox_error(workdir: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    real_build = run_module.build_layout
+
+    def broken_layout(*args, **kwargs):
+        layout = real_build(*args, **kwargs)
+        layout.add("--ro-bind", "/nonexistent/source", "/mnt/x")
+        return layout
+    monkeypatch.setattr(run_module, "build_layout", broken_layout)
+    with pytest.raises(SandboxError, match="nonexistent/source"):
+        run_sandboxed(["python", "-c", "pass"], workdir=workdir, limits=SMALL_LIMITS)
+    monkeypatch.undo()
+    assert run_sandboxed(["python", "-c", "pass"], workdir=workdir,
+                         limits=SMALL_LIMITS).exit_code == 0
