@@ -1,4 +1,4 @@
-"""Course errors, meta.yaml (limits, hidden tests, staging) and the testSummary.json text (§5, §7)."""
+"""Course errors, meta.yaml (limits, hidden tests, staging) and the testSummary.json text."""
 
 from __future__ import annotations
 

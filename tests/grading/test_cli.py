@@ -1,0 +1,96 @@
+"""`gradehook grade` as staff run it: readable output, JSON, and exit codes 0, 1 and 2."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.grading.builders import make_assignment, write_files
+
+GRADEHOOK = str(Path(sys.executable).parent / "gradehook")
+TEST_YAML = """
+properties:
+  tests:
+    - name: values
+      entryPoint: ex.py
+      tests:
+        - name: x
+        - name: total(2, 3)
+"""
+REFERENCE = {"ex.py": "x = 1\ndef total(a, b):\n    return a + b\n"}
+
+
+def run_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    env = {key: value for key, value in os.environ.items() if key != "GRADEHOOK_CONFIG"}
+    return subprocess.run([GRADEHOOK, "grade", *args], capture_output=True, text=True,
+                          timeout=120, cwd=cwd, env=env)
+
+
+def test_a_correct_solution_exits_zero(tmp_path: Path):
+    student, reference = make_assignment(tmp_path, TEST_YAML, REFERENCE, REFERENCE)
+    done = run_cli("--student", str(student), "--reference", str(reference), cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == [
+        "Python Test Suite: PASSED (1/1 collections passed, score 1.00)",
+        "Congratulations! All tests passed",
+        "",
+        "[PASSED] values (variable, COMPLETED) 2/2 tests passed",
+        "  PASSED  x",
+        "  PASSED  total(2, 3)",
+    ]
+
+
+def test_an_incorrect_solution_exits_one_and_shows_the_failing_values(tmp_path: Path):
+    student, reference = make_assignment(tmp_path, TEST_YAML, REFERENCE,
+                                         {"ex.py": "x = 2\ndef total(a, b):\n    return a * b\n"})
+    done = run_cli("--student", str(student), "--reference", str(reference), cwd=tmp_path)
+    assert done.returncode == 1, done.stderr
+    assert done.stdout.splitlines() == [
+        "Python Test Suite: FAILED (0/1 collections passed, score 0.00)",
+        "Some or all tests failed",
+        "",
+        "[FAILED] values (variable, COMPLETED) 0/2 tests passed",
+        "  FAILED  x            E   AssertionError: Variable `x` has incorrect value "
+        "(`2` instead of `1`)",
+        "  FAILED  total(2, 3)  E   AssertionError: Variable `total(2, 3)` has incorrect value "
+        "(`6` instead of `5`)",
+    ]
+
+
+def test_json_output_is_the_test_summary(tmp_path: Path):
+    student, reference = make_assignment(tmp_path, TEST_YAML, REFERENCE, REFERENCE)
+    done = run_cli("--student", str(student), "--reference", str(reference), "--json",
+                   cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    data = json.loads(done.stdout)
+    assert (data["result"], data["gradehook"]["score"]) == ("PASSED", 1.0)
+
+
+def test_an_invalid_test_yaml_exits_two_with_the_course_error(tmp_path: Path):
+    student, reference = make_assignment(tmp_path, """
+        properties:
+          tests:
+            - name: values
+              entryPoint: ex.py
+              tests:
+                - name: x
+                  typeCheck: maybe
+    """, REFERENCE, REFERENCE)
+    done = run_cli("--student", str(student), "--reference", str(reference), cwd=tmp_path)
+    assert done.returncode == 2, done.stderr
+    assert done.stdout.splitlines() == [
+        "Course error (the assignment cannot be graded):",
+        "test.yaml: properties.tests[0].tests[0].typeCheck: must be true or false, got 'maybe'",
+    ]
+
+
+def test_a_separate_assignment_directory(tmp_path: Path):
+    assignment = write_files(tmp_path / "assignment", {"test.yaml": TEST_YAML})
+    student = write_files(tmp_path / "student", REFERENCE)
+    reference = write_files(tmp_path / "reference", REFERENCE)
+    done = run_cli("--student", str(student), "--reference", str(reference), "--assignment",
+                   str(assignment), cwd=tmp_path)
+    assert done.returncode == 0, done.stdout + done.stderr
