@@ -11,14 +11,19 @@ STUDENT_TESTING = "student_testing"
 SUBMISSION_PROCESSING = "submission_processing"
 REGRADE = "regrade"
 RECONCILE = "reconcile"
-QUEUES = ("high_priority", "default", "low_priority")
+REPORT = "report_runs"
+# Workers drain queues in this order. `notify` carries only quick GitLab updates (a queued
+# run's pending status), so a student sees the pending pipeline even behind a deadline rush.
+QUEUES = ("notify", "high_priority", "default", "low_priority")
 ROUTES = {
     STUDENT_TESTING: {"queue": "high_priority", "priority": 8},
     SUBMISSION_PROCESSING: {"queue": "default", "priority": 6},
     REGRADE: {"queue": "low_priority", "priority": 3},
     RECONCILE: {"queue": "low_priority", "priority": 3},
+    REPORT: {"queue": "notify", "priority": 9},
 }
-TASK_MODULES = ("pipeline.tasks.student_testing", "pipeline.tasks.maintenance")
+TASK_MODULES = ("pipeline.tasks.student_testing", "pipeline.tasks.maintenance",
+                "pipeline.tasks.reporting")
 # Seconds a delivered but unacknowledged message waits before Redis hands it out again; it must
 # outlast the longest hard time limit, or a long run would be delivered twice.
 VISIBILITY_MARGIN_SECONDS = 600

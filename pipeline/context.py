@@ -9,7 +9,9 @@ from dataclasses import dataclass
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from gitlab_client.client import GitLabClient
 from pipeline.config import Settings
+from pipeline.grading.cache import ReferenceCache
 from pipeline.ledger.db import make_engine, make_sessionmaker
 from pipeline.repos import RepositoryCache
 
@@ -22,17 +24,22 @@ class Resources:
     engine: Engine
     sessions: sessionmaker[Session]
     repositories: RepositoryCache
+    reference_cache: ReferenceCache
+    gitlab: GitLabClient | None  # None when no token is configured: nothing is posted
 
 
 def build_resources(settings: Settings) -> Resources:
-    """Create the engine, session factory and repository cache for these settings."""
+    """Create the engine, sessions, repository and reference caches and GitLab client."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     engine = make_engine(settings.database_url)
+    g = settings.gitlab
     return Resources(
         settings=settings, engine=engine, sessions=make_sessionmaker(engine),
-        repositories=RepositoryCache(settings.repository_cache, settings.gitlab.git_base,
-                                     settings.gitlab.token,
-                                     timeout=max(60.0, settings.gitlab.request_timeout_seconds * 6)))
+        repositories=RepositoryCache(settings.repository_cache, g.git_base, g.token,
+                                     timeout=max(60.0, g.request_timeout_seconds * 6)),
+        reference_cache=ReferenceCache(settings.data_dir / "reference-cache"),
+        gitlab=GitLabClient(g.url, g.token, timeout=g.request_timeout_seconds,
+                            bot_username=g.bot_username) if g.token else None)
 
 
 @functools.lru_cache(maxsize=4)

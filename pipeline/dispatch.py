@@ -10,7 +10,7 @@ from celery import Celery
 from sqlalchemy import update
 from sqlalchemy.orm import Session, sessionmaker
 
-from pipeline.celery_app import STUDENT_TESTING
+from pipeline.celery_app import REPORT, STUDENT_TESTING
 from pipeline.ledger.db import transaction
 from pipeline.ledger.models import RunStatus, TestRun, utcnow
 
@@ -63,3 +63,16 @@ def resend_run(celery: Celery, sessions: sessionmaker[Session], run_id: str) -> 
     if not changed:
         return None
     return bool(send_runs(celery, sessions, [(run_id, task_id)]))
+
+
+def request_reports(celery: Celery, run_ids: Sequence[str]) -> bool:
+    """Ask a worker to show new, superseded or cancelled runs on GitLab; False if unsent."""
+    if not run_ids:
+        return True
+    try:
+        celery.send_task(REPORT, args=[list(run_ids)], retry_policy=PUBLISH_RETRY_POLICY)
+        return True
+    except Exception as exc:  # kombu raises many types for an unreachable broker
+        log.warning("broker unavailable, statuses of %d run(s) wait for their workers: %s",
+                    len(run_ids), type(exc).__name__)
+        return False

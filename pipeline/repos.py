@@ -12,6 +12,7 @@ import re
 import shutil
 import subprocess
 import tarfile
+import tempfile
 from pathlib import Path
 from typing import Iterator
 
@@ -22,6 +23,8 @@ log = logging.getLogger(__name__)
 SHA_PATTERN = re.compile(r"^[0-9a-f]{40}([0-9a-f]{24})?$")
 PROJECT_PATH_PATTERN = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.+-]*(/[A-Za-z0-9_][A-Za-z0-9_.+-]*)*$")
 DIRECTORY_PATTERN = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_. +-]*(/[A-Za-z0-9_][A-Za-z0-9_. +-]*)*$")
+MIRRORS = "mirrors"
+TREES = "trees"
 REF_FORBIDDEN = re.compile(r"(\.\.|@\{|//|[\x00-\x20\x7f~^:?*\[\\])")
 
 
@@ -86,7 +89,7 @@ class RepositoryCache:
 
     def mirror_path(self, project_path: str) -> Path:
         """Return where the bare mirror of a project lives."""
-        return self.root / (check_project_path(project_path) + ".git")
+        return self.root / MIRRORS / (check_project_path(project_path) + ".git")
 
     def ensure_commit(self, project_path: str, sha: str) -> Path:
         """Make sure the mirror holds a commit, fetching if needed; return the mirror path."""
@@ -116,6 +119,32 @@ class RepositoryCache:
         return self._path_exists(git.Repo(self.mirror_path(project_path)), check_sha(sha),
                                  check_directory(path))
 
+    def has_commit(self, project_path: str, sha: str) -> bool:
+        """Tell whether a mirrored project holds a commit (no fetch)."""
+        path = self.mirror_path(project_path)
+        return path.exists() and self._has_commit(git.Repo(path), check_sha(sha))
+
+    def tree(self, project_path: str, sha: str) -> Path:
+        """Return a whole commit extracted once under the cache and shared by later runs.
+
+        Treat the folder as read-only: every run of the same commit gets the same one.
+        """
+        check_sha(sha)
+        target = self.root / TREES / check_project_path(project_path) / sha
+        if target.is_dir():
+            return target
+        target.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=".extract-", dir=target.parent))
+        try:
+            self._untar(git.Repo(self.mirror_path(project_path)), sha, [], staging)
+            os.rename(staging, target)
+        except OSError:
+            if not target.is_dir():
+                raise
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+        return target
+
     def extract(self, project_path: str, sha: str, directory: str, dest: Path) -> Path:
         """Write one directory of a commit into dest/directory and return that path."""
         check_sha(sha)
@@ -125,16 +154,20 @@ class RepositoryCache:
         target.mkdir(parents=True, exist_ok=True)
         if not self._path_exists(repo, sha, directory):
             return target
+        self._untar(repo, sha, [directory], Path(dest))
+        return target
+
+    @staticmethod
+    def _untar(repo: git.Repo, sha: str, paths: list[str], dest: Path) -> None:
         archive = io.BytesIO()
         try:
-            repo.git.archive("--format=tar", sha, "--", directory, output_stream=archive)
+            repo.git.archive("--format=tar", sha, "--", *paths, output_stream=archive)
         except git.GitCommandError as exc:
-            raise RepositoryError(f"git archive of {directory} at {sha} failed: "
-                                  f"{_git_stderr(exc)}") from None
+            raise RepositoryError(f"git archive of {' '.join(paths) or 'the tree'} at {sha} "
+                                  f"failed: {_git_stderr(exc)}") from None
         archive.seek(0)
         with tarfile.open(fileobj=archive) as tar:
             tar.extractall(dest, filter="data")
-        return target
 
     def list_files(self, project_path: str, sha: str) -> list[str]:
         """Return every file path of a commit of a mirrored project."""

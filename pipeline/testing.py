@@ -1,4 +1,4 @@
-"""The student_testing flow as a plain function: claim, fetch, extract, grade, record."""
+"""The student_testing flow as a plain function: claim, fetch, extract, grade, record, report."""
 
 from __future__ import annotations
 
@@ -10,6 +10,8 @@ from pathlib import Path
 from typing import Callable
 
 from pipeline.context import Resources
+from pipeline.grading.grader import GradeOptions, grade
+from pipeline.grading.report import Report
 from pipeline.ledger import runs
 from pipeline.ledger.db import transaction
 from pipeline.ledger.models import RunStatus, TestRun
@@ -19,10 +21,13 @@ log = logging.getLogger(__name__)
 
 ProgressCallback = Callable[[str, int], None]
 
-NO_GRADER = "no grader configured: the grading engine is not installed in this worker"
 STUDENT_COMMIT_MISSING = "the commit to grade is not in the student's project: {detail}"
 REFERENCE_MISSING = "course error: the reference repository could not be read: {detail}"
+COURSE_ERROR = "course error: {detail}"
 INVALID_INPUT = "refused before reaching git: {detail}"
+NOT_TOUCHED = "this push did not change {assignment}"
+NOT_PRESENT = "{assignment} does not exist in this commit"
+TESTS_DONE_PERCENT = 70
 
 
 @dataclass(frozen=True)
@@ -36,38 +41,37 @@ class Outcome:
 
 @dataclass(frozen=True)
 class Workspace:
-    """The directories one run grades: the student's and the reference's assignment folder."""
+    """Where one run works: its own folder, the student's assignment and the reference tree."""
 
     root: Path
     student: Path
-    reference: Path
+    reference_root: Path
+
+    def reference(self, assignment: str) -> Path:
+        """Return the reference's folder of an assignment."""
+        return self.reference_root / assignment
 
 
 def run_student_testing(resources: Resources, run_id: str, task_id: str,
-                        progress: ProgressCallback) -> Outcome:
-    """Grade one run end to end; a run that is not this task's to run is left alone."""
+                        progress: ProgressCallback,
+                        report: Callable[[str], None] | None = None) -> Outcome:
+    """Grade one run end to end; a run that is not this task's to run is left alone.
+
+    `report(run_id)` brings GitLab in line with the ledger (commit status, comment); it is
+    called when the run starts and when it ends.
+    """
     with transaction(resources.sessions) as session:
         run = runs.claim_run(session, run_id, task_id)
     if run is None:
         log.info("run %s: not queued for task %s, nothing to do", run_id, task_id)
         return Outcome(run_id, "skipped", "not queued for this task")
-    progress("init", 10)
-    workspace = _make_workspace(resources, run)
-    try:
-        _enter(resources, run_id, "clone", progress)
-        try:
-            _fetch(resources, run, workspace)
-        except InvalidInputError as exc:
-            return _end(resources, run_id, RunStatus.ERROR, INVALID_INPUT.format(detail=exc))
-        except _CourseError as exc:
-            return _end(resources, run_id, RunStatus.ERROR, str(exc))
-        except MissingCommitError as exc:
-            return _end(resources, run_id, RunStatus.ERROR,
-                        STUDENT_COMMIT_MISSING.format(detail=exc))
-        _enter(resources, run_id, "environment", progress)
-        return _end(resources, run_id, RunStatus.ERROR, NO_GRADER)
-    finally:
-        shutil.rmtree(workspace.root, ignore_errors=True)
+    progress("init", runs.STAGES["init"][0])
+    if report:
+        report(run_id)
+    outcome = _grade_run(resources, run, progress)
+    if report:
+        report(run_id)
+    return outcome
 
 
 def end_with_error(resources: Resources, run_id: str, reason: str) -> Outcome:
@@ -79,24 +83,103 @@ class _CourseError(Exception):
     """The course's side is broken: reported to staff, never scored."""
 
 
-def _make_workspace(resources: Resources, run: TestRun) -> Workspace:
+def _grade_run(resources: Resources, run: TestRun, progress: ProgressCallback) -> Outcome:
+    root = _make_workspace_root(resources, run)
+    try:
+        _enter(resources, run.id, "clone", progress)
+        try:
+            skip_reason = _fetch_student(resources, run)
+            if skip_reason:
+                return _end(resources, run.id, RunStatus.CANCELLED, skip_reason)
+            workspace = _extract(resources, run, root)
+        except InvalidInputError as exc:
+            return _end(resources, run.id, RunStatus.ERROR, INVALID_INPUT.format(detail=exc))
+        except _CourseError as exc:
+            return _end(resources, run.id, RunStatus.ERROR, str(exc))
+        except MissingCommitError as exc:
+            return _end(resources, run.id, RunStatus.ERROR,
+                        STUDENT_COMMIT_MISSING.format(detail=exc))
+        _enter(resources, run.id, "environment", progress)
+        _enter(resources, run.id, "tests", progress)
+        result = _grade(resources, run, workspace)
+        progress("tests", TESTS_DONE_PERCENT)
+        _enter(resources, run.id, "results", progress)
+        return _record(resources, run.id, result)
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def _make_workspace_root(resources: Resources, run: TestRun) -> Path:
     resources.settings.workspace.mkdir(parents=True, exist_ok=True)
-    root = Path(tempfile.mkdtemp(prefix=f"run-{run.id}-", dir=resources.settings.workspace))
-    return Workspace(root, root / "student" / run.assignment, root / "reference" / run.assignment)
+    return Path(tempfile.mkdtemp(prefix=f"run-{run.id}-", dir=resources.settings.workspace))
 
 
-def _fetch(resources: Resources, run: TestRun, workspace: Workspace) -> None:
+def _fetch_student(resources: Resources, run: TestRun) -> str | None:
+    """Fetch the student's commit; return why there is nothing to grade, if so."""
     repos = resources.repositories
     repos.ensure_commit(run.project_path, run.commit_sha)
+    if not run.needs_diff:
+        return None
+    base = _diff_base(resources, run)
+    if base is None:
+        present = repos.has_path(run.project_path, run.commit_sha, run.assignment)
+        return None if present else NOT_PRESENT.format(assignment=run.assignment)
+    changed = repos.changed_paths(run.project_path, base, run.commit_sha)
+    prefix = run.assignment + "/"
+    if any(path == run.assignment or path.startswith(prefix) for path in changed):
+        return None
+    return NOT_TOUCHED.format(assignment=run.assignment)
+
+
+def _diff_base(resources: Resources, run: TestRun) -> str | None:
+    """Return the commit to diff against: the push's `before`, else the merge base."""
+    repos = resources.repositories
+    if run.before_sha and repos.has_commit(run.project_path, run.before_sha):
+        return run.before_sha
+    if run.base_branch:
+        try:
+            head = repos.resolve_branch(run.project_path, run.base_branch, fetch=False)
+        except MissingCommitError:
+            return None
+        return repos.merge_base(run.project_path, head, run.commit_sha)
+    return None
+
+
+def _extract(resources: Resources, run: TestRun, root: Path) -> Workspace:
+    repos = resources.repositories
     try:
         reference_sha = repos.resolve_branch(run.reference_project, run.reference_ref)
+        reference_root = repos.tree(run.reference_project, reference_sha)
     except (MissingCommitError, InvalidInputError) as exc:
         raise _CourseError(REFERENCE_MISSING.format(detail=exc)) from None
-    repos.extract(run.project_path, run.commit_sha, run.assignment, workspace.root / "student")
-    repos.extract(run.reference_project, reference_sha, run.assignment,
-                  workspace.root / "reference")
+    student = repos.extract(run.project_path, run.commit_sha, run.assignment, root / "student")
     with transaction(resources.sessions) as session:
         session.get(TestRun, run.id).reference_sha = reference_sha
+    return Workspace(root, student, reference_root)
+
+
+def _grade(resources: Resources, run: TestRun, workspace: Workspace) -> Report:
+    with resources.sessions() as session:
+        reference_sha = session.get(TestRun, run.id).reference_sha
+    assignment_dir = workspace.reference(run.assignment)
+    options = GradeOptions(work_root=workspace.root / "grading", reference_version=reference_sha,
+                           assignment_id=f"{run.reference_project}:{run.assignment}",
+                           dependency_root=workspace.reference_root,
+                           output_dir=workspace.root / "output")
+    return grade(workspace.student, assignment_dir, assignment_dir,
+                 settings=resources.settings.sandbox, reference_cache=resources.reference_cache,
+                 options=options)
+
+
+def _record(resources: Resources, run_id: str, result: Report) -> Outcome:
+    section = result.gradehook
+    values = {"report": result.to_dict(), "score": result.score,
+              "tests_passed": section.tests_passed, "tests_total": section.tests_total}
+    if result.course_error is not None:
+        return _end(resources, run_id, RunStatus.ERROR,
+                    COURSE_ERROR.format(detail=result.course_error), **values)
+    status = RunStatus.PASSED if result.all_passed else RunStatus.FAILED
+    return _end(resources, run_id, status, result.result_message, **values)
 
 
 def _enter(resources: Resources, run_id: str, stage: str, progress: ProgressCallback) -> None:

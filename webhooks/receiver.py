@@ -8,7 +8,7 @@ import time
 from flask import Blueprint, jsonify, request
 from sqlalchemy.exc import OperationalError, InterfaceError
 
-from pipeline.dispatch import send_runs
+from pipeline.dispatch import request_reports, send_runs
 from webhooks.app import services
 from webhooks.auth import AuthError, verify_delivery
 from webhooks.events import DeliveryError, parse_delivery
@@ -56,7 +56,12 @@ def gitlab_webhook():
                   type(exc).__name__)
         return jsonify(error="service unavailable", reason=DATABASE_DOWN), 503
     if answer.to_send:
-        send_runs(svc.celery, svc.resources.sessions, answer.to_send)
+        sent = send_runs(svc.celery, svc.resources.sessions, answer.to_send)
+        if sent or answer.body.get("superseded") or answer.body.get("cancelled"):
+            request_reports(svc.celery, [*sent, *answer.body.get("superseded", ()),
+                                         *answer.body.get("cancelled", ())])
+    elif answer.body.get("cancelled"):
+        request_reports(svc.celery, answer.body["cancelled"])
     log.info("webhook %s (%s %s): %s %s", event.delivery_key, event.kind, event.action or "",
              answer.status, answer.body.get("reason") or answer.body.get("runs"))
     response = jsonify(answer.body)

@@ -147,6 +147,17 @@ class CourseAssignment(Base):
     seen_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
+class MergeRequestComment(Base):
+    """gradehook's one comment on a merge request; its row serialises concurrent updates."""
+
+    __tablename__ = "merge_request_comments"
+
+    project_path: Mapped[str] = mapped_column(String(255), primary_key=True)
+    merge_request_iid: Mapped[int] = mapped_column(Integer, primary_key=True)
+    note_id: Mapped[int | None] = mapped_column(BigInteger)
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
 class Submission(Base):
     """A graded hand-in of one assignment at one commit: the record staff grade from."""
 

@@ -6,6 +6,7 @@ import random
 
 from sqlalchemy.exc import OperationalError, InterfaceError
 
+from pipeline.grading.errors import EngineError
 from pipeline.repos import InvalidInputError, MissingCommitError, RepositoryError
 
 BACKOFF_BASE_SECONDS = 5.0
@@ -13,10 +14,10 @@ BACKOFF_MAX_SECONDS = 600.0
 
 
 def is_transient(exc: BaseException) -> bool:
-    """Tell whether an error is ours and passing: git, database or broker trouble."""
+    """Tell whether an error is ours and passing: git, sandbox, database or broker trouble."""
     if isinstance(exc, (InvalidInputError, MissingCommitError)):
         return False
-    return isinstance(exc, (RepositoryError, OperationalError, InterfaceError,
+    return isinstance(exc, (RepositoryError, EngineError, OperationalError, InterfaceError,
                             ConnectionError, TimeoutError))
 
 

@@ -10,6 +10,7 @@ from celery.exceptions import SoftTimeLimitExceeded
 
 from pipeline.celery_app import STUDENT_TESTING
 from pipeline.context import resources_for
+from pipeline.tasks.reporting import report_now_or_later
 from pipeline.tasks.retry import backoff_seconds, is_transient
 from pipeline.testing import end_with_error, run_student_testing
 
@@ -30,11 +31,15 @@ def student_testing(self, run_id: str) -> dict:
         self.update_state(state=PROGRESS_STATE,
                           meta={"run_id": run_id, "stage": stage, "percent": percent})
 
+    def report(rid: str) -> None:
+        report_now_or_later(resources, self.app, rid)
+
     try:
-        outcome = run_student_testing(resources, run_id, self.request.id, progress)
+        outcome = run_student_testing(resources, run_id, self.request.id, progress, report)
     except SoftTimeLimitExceeded:
         limit = self.soft_time_limit or settings.worker.student_testing_soft_time_limit
         outcome = end_with_error(resources, run_id, TIME_LIMIT_REASON.format(limit=limit))
+        report(run_id)
     except Exception as exc:
         if not is_transient(exc):
             raise
@@ -44,4 +49,5 @@ def student_testing(self, run_id: str) -> dict:
             raise self.retry(exc=exc, countdown=backoff_seconds(self.request.retries))
         outcome = end_with_error(resources, run_id,
                                  GAVE_UP_REASON.format(attempts=attempts, error=exc))
+        report(run_id)
     return dataclasses.asdict(outcome)

@@ -15,6 +15,7 @@ from tests.infra.services import redis_client
     ("submission_processing", "default", 6),
     ("regrade", "low_priority", 3),
     ("reconcile", "low_priority", 3),
+    ("report_runs", "notify", 9),
 ])
 def test_task_reaches_its_queue_with_its_priority(service_settings, redis_db, task, queue,
                                                   priority):
@@ -29,7 +30,7 @@ def test_task_reaches_its_queue_with_its_priority(service_settings, redis_db, ta
     assert message["properties"]["priority"] == priority
     assert message["properties"]["delivery_info"]["routing_key"] == queue
     assert message["content-type"] == "application/json"
-    for other in {"high_priority", "default", "low_priority"} - {queue}:
+    for other in {"notify", "high_priority", "default", "low_priority"} - {queue}:
         assert client.llen(other) == 0
 
 

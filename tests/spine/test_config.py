@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 import subprocess
 import sys
 import tomllib
@@ -75,8 +76,9 @@ def test_bad_values_name_the_key(tmp_path, text, env, message):
 
 def test_cli_stops_with_one_line_and_no_traceback(tmp_path):
     config = _write(tmp_path, "[postgres]\nport = \"five\"\n")
+    env = {k: v for k, v in os.environ.items() if k != "POSTGRES_PORT"}
     result = subprocess.run([sys.executable, "-m", "gradehook", "--config", str(config), "db",
-                             "upgrade"], capture_output=True, text=True, timeout=60)
+                             "upgrade"], capture_output=True, text=True, timeout=60, env=env)
     assert result.returncode == 2
     assert result.stderr == ("gradehook: configuration error: postgres.port: must be a whole "
                              "number, got 'five'\n")

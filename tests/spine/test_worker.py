@@ -14,6 +14,18 @@ from pipeline.ledger.models import RunStatus, TestRun
 from tests.infra.ledger import migrated_resources, queue_run
 from tests.infra.processes import wait_for, worker_process
 
+HELLO = "greeting = %r\n"
+TEST_YAML = """\
+type: python
+name: Hello
+properties:
+  tests:
+    - type: variable
+      name: Greeting
+      entryPoint: hello.py
+      tests:
+        - name: greeting
+"""
 TASKMETA_QUERY = ("SELECT task_id, status, date_done, result FROM celery_taskmeta "
                   "WHERE name = 'student_testing' ORDER BY date_done DESC LIMIT 10")
 
@@ -28,15 +40,20 @@ def _final_run(resources, run_id):
 def test_worker_consumes_student_testing(tmp_path, service_settings, git_server):
     config, settings = service_settings()
     resources = migrated_resources(settings)
-    student_sha = git_server.commit("students/alice", {"week1/hello/hello.py": "print('hi')\n"})
+    student_sha = git_server.commit("students/alice", {"week1/hello/hello.py": HELLO % "hi"})
     reference_sha = git_server.commit("staff/reference", {
-        "week1/hello/hello.py": "print('hello')\n", "week1/hello/test.yaml": "tests: []\n"})
+        "week1/hello/hello.py": HELLO % "hello", "week1/hello/test.yaml": TEST_YAML})
     run = queue_run(resources, commit_sha=student_sha)
     celery = create_celery(settings)
     with worker_process(config, log_path=tmp_path / "worker.log"):
         assert send_runs(celery, resources.sessions, [(run.id, run.celery_task_id)]) == [run.id]
         done = wait_for(lambda: _final_run(resources, run.id), timeout=60, what="run to end")
     assert done.attempts == 1
+    assert (done.status, done.score, done.tests_passed, done.tests_total) == \
+        (RunStatus.FAILED, 0.0, 0, 1)
+    failing = done.report["tests"][0]["tests"][0]
+    assert failing["details"].startswith(
+        "E   AssertionError: Variable `greeting` has incorrect len, expected: 5, obtained 2")
     assert done.reference_sha == reference_sha
     assert done.started_at and done.cloned_at and done.finished_at and done.sent_at
     assert done.progress == 100 and done.stage == "done"

@@ -1,0 +1,113 @@
+"""Bring GitLab in line with the ledger: a run's commit status, and its merge requests' comment."""
+
+from __future__ import annotations
+
+import logging
+
+from sqlalchemy import insert, select
+from sqlalchemy.exc import IntegrityError
+
+from pipeline.context import Resources
+from pipeline.ledger.db import transaction
+from pipeline.ledger.models import MergeRequestComment, RunStatus, TestRun, utcnow
+from pipeline.reports.comment import comment_marker, mr_comment_markdown
+from pipeline.reports.commit_status import commit_status_payload
+from pipeline.reports.model import RunSummary
+
+log = logging.getLogger(__name__)
+
+# Commit states in the order GitLab's pipeline moves through them; never post backwards.
+STATE_RANK = {None: -1, "pending": 0, "running": 1, "success": 2, "failed": 2, "canceled": 2}
+COMMENTED_STATUSES = (RunStatus.PASSED, RunStatus.FAILED, RunStatus.ERROR)
+
+
+def result_url(resources: Resources, run_id: str) -> str:
+    """Return the public URL of a run's result page."""
+    return f"{resources.settings.server.base_url}/results/{run_id}"
+
+
+def sync_commit_status(resources: Resources, run_id: str) -> str | None:
+    """Post the commit status the run's ledger state calls for, if GitLab lacks it.
+
+    The run's row is locked while posting, so two processes never race a status backwards;
+    a status GitLab already has, or one behind what was posted, is not sent. Return the state
+    posted, or None.
+    """
+    if resources.gitlab is None:
+        return None
+    with transaction(resources.sessions) as session:
+        run = session.get(TestRun, run_id, with_for_update=True, populate_existing=True)
+        payload = commit_status_payload(
+            RunSummary.from_record(run, result_url(resources, run.id)), run.report,
+            prefix=resources.settings.gitlab.status_name)
+        state = payload["state"]
+        if STATE_RANK[state] <= STATE_RANK[run.reported_status]:
+            return None
+        if state == "canceled" and run.reported_status is None:
+            return None  # GitLab never showed this run: nothing to withdraw
+        resources.gitlab.set_commit_status(_project(run), run.commit_sha, **payload)
+        run.reported_status = state
+        if STATE_RANK[state] == 2:
+            run.reported_at = utcnow()
+    log.info("run %s: commit status %s posted", run_id, state)
+    return state
+
+
+def update_merge_request_comments(resources: Resources, run_id: str) -> list[int]:
+    """Write the latest results of a run's branch into each open merge request it belongs to."""
+    client = resources.gitlab
+    if client is None:
+        return []
+    with resources.sessions() as session:
+        run = session.get(TestRun, run_id)
+    if run.status not in COMMENTED_STATUSES or not run.ref:
+        return []
+    iids = {mr.iid for mr in client.find_open_merge_requests(_project(run), run.ref)}
+    if run.merge_request_iid:
+        iids.add(run.merge_request_iid)
+    for iid in sorted(iids):
+        _upsert_comment(resources, run, iid)
+    return sorted(iids)
+
+
+def _upsert_comment(resources: Resources, run: TestRun, iid: int) -> None:
+    _ensure_comment_row(resources, run.project_path, iid)
+    with transaction(resources.sessions) as session:
+        row = session.get(MergeRequestComment, (run.project_path, iid), with_for_update=True,
+                          populate_existing=True)
+        latest = _latest_results(session, run)
+        body = mr_comment_markdown(
+            [(RunSummary.from_record(r, result_url(resources, r.id)), r.report) for r in latest],
+            comment_marker(f"{run.project_path}!{iid}"))
+        row.note_id = resources.gitlab.upsert_mr_note(_project(run), iid, body,
+                                                      marker=comment_marker(
+                                                          f"{run.project_path}!{iid}"))
+        row.updated_at = utcnow()
+    log.info("run %s: comment on merge request !%d updated", run.id, iid)
+
+
+def _ensure_comment_row(resources: Resources, project_path: str, iid: int) -> None:
+    try:
+        with transaction(resources.sessions) as session:
+            if session.get(MergeRequestComment, (project_path, iid)) is None:
+                session.execute(insert(MergeRequestComment).values(
+                    project_path=project_path, merge_request_iid=iid, updated_at=utcnow()))
+    except IntegrityError:
+        pass  # another process made the row first; its lock orders the updates
+
+
+def _latest_results(session, run: TestRun) -> list[TestRun]:
+    """Return the newest finished run of each assignment on the run's branch."""
+    candidates = session.scalars(
+        select(TestRun)
+        .where(TestRun.project_path == run.project_path, TestRun.ref == run.ref,
+               TestRun.status.in_(COMMENTED_STATUSES))
+        .order_by(TestRun.assignment, TestRun.finished_at.desc()))
+    latest: dict[str, TestRun] = {}
+    for candidate in candidates:
+        latest.setdefault(candidate.assignment, candidate)
+    return list(latest.values())
+
+
+def _project(run: TestRun) -> int | str:
+    return run.project_id if run.project_id is not None else run.project_path

@@ -1,0 +1,58 @@
+"""Celery task `report_runs(run_ids)`: post what GitLab should show for runs, retrying its faults."""
+
+from __future__ import annotations
+
+import logging
+
+from celery import Celery, shared_task
+
+from gitlab_client.errors import GitLabError, TransientGitLabError
+from pipeline.celery_app import REPORT
+from pipeline.context import Resources, resources_for
+from pipeline.feedback import sync_commit_status, update_merge_request_comments
+from pipeline.ledger.models import TestRun
+from pipeline.tasks.retry import backoff_seconds
+
+log = logging.getLogger(__name__)
+
+
+def report_run(resources: Resources, run_id: str) -> None:
+    """Post the run's commit status and, once it has a result, its merge request comments."""
+    state = sync_commit_status(resources, run_id)
+    with resources.sessions() as session:
+        final = session.get(TestRun, run_id).status.final
+    if final and state is not None:
+        update_merge_request_comments(resources, run_id)
+
+
+def report_now_or_later(resources: Resources, celery: Celery, run_id: str) -> None:
+    """Report a run inline; on a passing GitLab fault, leave it to the report_runs task."""
+    try:
+        report_run(resources, run_id)
+    except TransientGitLabError as exc:
+        log.warning("run %s: GitLab unavailable (%s); reporting later", run_id, exc)
+        celery.send_task(REPORT, args=[[run_id]], countdown=backoff_seconds(0))
+    except GitLabError as exc:
+        log.error("run %s: GitLab refused the report: %s", run_id, exc)
+
+
+@shared_task(name=REPORT, bind=True)
+def report_runs(self, run_ids: list[str]) -> dict:
+    """Report each run; retry the ones GitLab could not take now."""
+    resources = resources_for(self.app.conf.gradehook_settings)
+    failed = []
+    for run_id in run_ids:
+        try:
+            report_run(resources, run_id)
+        except TransientGitLabError as exc:
+            log.warning("run %s: GitLab unavailable (%s)", run_id, exc)
+            failed.append(run_id)
+        except GitLabError as exc:
+            log.error("run %s: GitLab refused the report: %s", run_id, exc)
+    if failed:
+        if self.request.retries + 1 >= resources.settings.worker.max_attempts:
+            log.error("giving up reporting runs %s after %d attempts", failed,
+                      self.request.retries + 1)
+        else:
+            raise self.retry(args=[failed], countdown=backoff_seconds(self.request.retries))
+    return {"reported": len(run_ids) - len(failed), "failed": failed}
