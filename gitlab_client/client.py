@@ -231,6 +231,14 @@ class GitLabClient:
                                               **filters, **self._limits)
             return [_record(Project, p.attributes) for p in projects]
 
+    def list_group_projects(self, group_path: int | str) -> list[Project]:
+        """Return the projects of a group and its subgroups, archived ones left out."""
+        with self._translated("list group projects"):
+            projects = self._gl.groups.get(group_path, lazy=True).projects.list(
+                iterator=True, per_page=_PAGE_SIZE, include_subgroups=True, archived=False,
+                simple=True, **self._limits)
+            return [_record(Project, p.attributes) for p in projects]
+
     # Internals
 
     @property

@@ -6,6 +6,7 @@ import dataclasses
 import datetime as dt
 import fnmatch
 import os
+import re
 import tomllib
 import urllib.parse
 from dataclasses import dataclass, field
@@ -15,6 +16,7 @@ from typing import Any, Mapping
 CONFIG_ENV = "GRADEHOOK_CONFIG"
 DEFAULT_CONFIG_NAME = "config.toml"
 EXECUTION_BACKEND_TYPES = ("celery", "local")
+SHA256_HEX = re.compile(r"[0-9a-f]{64}")
 
 
 class ConfigError(Exception):
@@ -105,6 +107,23 @@ class SandboxSettings:
 
 
 @dataclass(frozen=True)
+class ApiSettings:
+    staff_token_hashes: str = env_field("", "GRADEHOOK_STAFF_TOKEN_HASHES")
+    gitlab_token_cache_seconds: float = env_field(60.0, min=0)
+    default_page_size: int = env_field(50, min=1)
+    max_page_size: int = env_field(200, min=1)
+    event_stream_max_seconds: float = env_field(3600.0, min=1)
+    event_poll_seconds: float = env_field(0.2, min=0.01)
+    inspect_timeout_seconds: float = env_field(1.0, min=0.1)
+
+    @property
+    def staff_token_digests(self) -> tuple[str, ...]:
+        """Return the configured sha256 digests of staff tokens, lower-case."""
+        return tuple(part.lower() for part in re.split(r"[\s,]+", self.staff_token_hashes)
+                     if part)
+
+
+@dataclass(frozen=True)
 class AssignmentSettings:
     directory: str = env_field("", nonempty=True)
     deadline: dt.datetime | None = None
@@ -150,6 +169,7 @@ class Settings:
     gitlab: GitLabSettings = GitLabSettings()
     worker: WorkerSettings = WorkerSettings()
     sandbox: SandboxSettings = SandboxSettings()
+    api: ApiSettings = ApiSettings()
     courses: tuple[CourseSettings, ...] = ()
 
     @property
@@ -303,6 +323,7 @@ _NESTED = {
     "ServerSettings": ServerSettings, "RedisSettings": RedisSettings,
     "PostgresSettings": PostgresSettings, "GitLabSettings": GitLabSettings,
     "WorkerSettings": WorkerSettings, "SandboxSettings": SandboxSettings,
+    "ApiSettings": ApiSettings,
 }
 _TABLE_LISTS = {
     "tuple[CourseSettings, ...]": CourseSettings,
@@ -395,7 +416,18 @@ def _check_cross_fields(settings: Settings) -> None:
         if soft >= hard:
             raise ConfigError(f"worker.{task}_soft_time_limit: must be below "
                               f"worker.{task}_time_limit ({hard:g}), got {soft:g}")
+    _check_api(settings.api)
     names = [c.name for c in settings.courses]
     for i, name in enumerate(names):
         if name in names[:i]:
             raise ConfigError(f"courses[{i}].name: {name!r} is used by another course")
+
+
+def _check_api(api: ApiSettings) -> None:
+    for index, digest in enumerate(api.staff_token_digests):
+        if not SHA256_HEX.fullmatch(digest):
+            raise ConfigError(f"api.staff_token_hashes: entry {index + 1} is not a sha256 hex "
+                              "digest (64 hexadecimal characters); store digests, never tokens")
+    if api.default_page_size > api.max_page_size:
+        raise ConfigError(f"api.default_page_size: must not exceed api.max_page_size "
+                          f"({api.max_page_size}), got {api.default_page_size}")

@@ -1,0 +1,336 @@
+"""Queue gradings outside webhooks: a commit on request, regrades of past runs, ungraded heads."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from dataclasses import dataclass, field
+from typing import Iterable, Sequence
+
+from celery import Celery
+from sqlalchemy import func, select, text
+from sqlalchemy.orm import Session, sessionmaker
+
+from gitlab_client import GitLabClient, GitLabError, TransientGitLabError
+from pipeline.assignments import AssignmentDirectory
+from pipeline.celery_app import REGRADE, ROUTES
+from pipeline.config import CourseSettings, Settings
+from pipeline.context import Resources
+from pipeline.dispatch import new_task_id, send_runs
+from pipeline.ledger.db import transaction
+from pipeline.ledger.models import RunStatus, TestRun, new_id, utcnow
+from pipeline.repos import InvalidInputError, RepositoryError, check_ref, check_sha
+
+log = logging.getLogger(__name__)
+
+REGRADE_KIND = "regrade"
+# Runs that answer a request to grade a commit: it is being graded or has a result.
+GRADED_STATUSES = (RunStatus.QUEUED, RunStatus.RUNNING, RunStatus.PASSED, RunStatus.FAILED,
+                   RunStatus.ERROR)
+RETRYABLE_STATUSES = (RunStatus.FAILED, RunStatus.ERROR)
+PENDING_STATUSES = (RunStatus.QUEUED, RunStatus.RUNNING)
+# A superseded or cancelled run never graded its commit: it is no source for a regrade.
+UNGRADED_STATUSES = (RunStatus.SUPERSEDED, RunStatus.CANCELLED)
+WILDCARDS = frozenset("*?[")
+
+NO_SUCH_RUN = "no run {run_id}"
+COURSE_GONE = "course {course!r} of run {run_id} is no longer configured"
+UNKNOWN_COURSE = "no course named {course!r} is configured"
+NOTHING_GRADED = "no graded commit of {assignment} in {project}"
+NOTHING_GRADED_IN_ASSIGNMENT = "no graded commit of {assignment} in any student project"
+
+
+class RegradeError(Exception):
+    """A regrade names something the ledger or configuration does not have."""
+
+
+@dataclass(frozen=True)
+class GradingTarget:
+    """One commit of a student project to grade for one assignment of a course."""
+
+    course: CourseSettings
+    project_path: str
+    commit_sha: str
+    assignment: str
+    project_id: int | None = None
+    ref: str | None = None
+    merge_request_iid: int | None = None
+
+
+@dataclass
+class Queued:
+    """Runs a request created (to publish once committed) and runs already grading its commits."""
+
+    created: list[tuple[str, str]] = field(default_factory=list)  # (run id, task id)
+    existing: list[str] = field(default_factory=list)
+
+    @property
+    def created_ids(self) -> list[str]:
+        """Return the ids of the runs created."""
+        return [run_id for run_id, _ in self.created]
+
+
+@dataclass
+class BranchHeadsReport:
+    """What a sweep over student branch heads found and queued."""
+
+    queued: Queued = field(default_factory=Queued)
+    projects: int = 0
+    branches: int = 0
+    skipped_projects: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict:
+        """Return the report as a task result."""
+        return {"runs": self.queued.created_ids, "existing_runs": self.queued.existing,
+                "projects": self.projects, "branches": self.branches,
+                "skipped_projects": self.skipped_projects}
+
+
+def request_grading(sessions: sessionmaker[Session], target: GradingTarget, *, kind: str,
+                    retry: bool = False,
+                    requested_by: int | None = None) -> tuple[TestRun, bool]:
+    """Return the run grading a commit, creating one unless it is graded or being graded.
+
+    With `retry`, a commit whose latest result is failed or error is graded again. The caller
+    publishes a created run (True in the answer) after this returns.
+    """
+    reusable = tuple(s for s in GRADED_STATUSES if not (retry and s in RETRYABLE_STATUSES))
+    with transaction(sessions) as session:
+        return _find_or_create(session, target, reusable, kind, requested_by)
+
+
+def regrade_run(sessions: sessionmaker[Session], settings: Settings, run_id: str) -> Queued:
+    """Grade a run's commit again, unless a grading of it is already queued or running."""
+    with sessions() as session:
+        source = session.get(TestRun, run_id)
+    if source is None:
+        raise RegradeError(NO_SUCH_RUN.format(run_id=run_id))
+    return _regrade(sessions, [_target_of(settings, source)])
+
+
+def regrade_student(sessions: sessionmaker[Session], settings: Settings, project_path: str,
+                    assignment: str) -> Queued:
+    """Grade again the latest graded commit of one student's assignment."""
+    sources = _latest_graded(sessions, assignment, project_path=project_path)
+    if not sources:
+        raise RegradeError(NOTHING_GRADED.format(assignment=assignment, project=project_path))
+    return _regrade(sessions, [_target_of(settings, run) for run in sources])
+
+
+def regrade_assignment(sessions: sessionmaker[Session], settings: Settings, assignment: str,
+                       course: str | None = None) -> Queued:
+    """Grade again, in every student project, the latest graded commit of an assignment."""
+    if course is not None:
+        _course_named(settings, course)
+    sources = _latest_graded(sessions, assignment, course=course)
+    if not sources:
+        raise RegradeError(NOTHING_GRADED_IN_ASSIGNMENT.format(assignment=assignment))
+    return _regrade(sessions, [_target_of(settings, run) for run in sources])
+
+
+def regrade_branch_heads(resources: Resources, gitlab: GitLabClient,
+                         course: str | None = None) -> BranchHeadsReport:
+    """Queue a grading of every assignment present at a student branch head without a result.
+
+    Student projects are those with runs in the ledger plus those GitLab lists in the groups
+    the course's `student_projects` name. A project GitLab or git cannot read is skipped and
+    named in the report; GitLab being unreachable raises TransientGitLabError.
+    """
+    settings = resources.settings
+    courses = [_course_named(settings, course)] if course else list(settings.courses)
+    report = BranchHeadsReport()
+    for each in courses:
+        assignments = AssignmentDirectory(resources.sessions, max_age=0).known(each)
+        for project_path, project_id in sorted(_student_projects(resources.sessions, gitlab,
+                                                                 each).items()):
+            try:
+                targets = _ungraded_heads(resources, gitlab, each, project_path, project_id,
+                                          assignments, report)
+            except TransientGitLabError:
+                raise
+            except (GitLabError, RepositoryError) as exc:
+                log.warning("regrade: project %s skipped: %s", project_path, exc)
+                report.skipped_projects.append(project_path)
+                continue
+            report.projects += 1
+            _merge(report.queued, _regrade(resources.sessions, targets))
+    return report
+
+
+def publish_regrades(celery: Celery, sessions: sessionmaker[Session],
+                     runs: Sequence[tuple[str, str]]) -> list[str]:
+    """Send regrade runs to student_testing on the regrade queue and priority."""
+    return send_runs(_Rerouted(celery, ROUTES[REGRADE]), sessions, runs)
+
+
+class _Rerouted:
+    """A Celery client whose sends carry another route (queue, priority) than the task's own."""
+
+    def __init__(self, celery: Celery, route: dict) -> None:
+        self._celery = celery
+        self._route = route
+
+    def send_task(self, name: str, *args, **options):
+        """Send a task by name with this route in place of the configured one."""
+        return self._celery.send_task(name, *args, **{**options, **self._route})
+
+
+def _regrade(sessions: sessionmaker[Session], targets: Iterable[GradingTarget]) -> Queued:
+    queued = Queued()
+    # One order for every request, so two regrades never wait on each other's locks in a cycle.
+    ordered = sorted(targets, key=lambda t: (t.project_path, t.assignment, t.commit_sha))
+    with transaction(sessions) as session:
+        for target in ordered:
+            run, created = _find_or_create(session, target, PENDING_STATUSES, REGRADE_KIND, None)
+            if created:
+                queued.created.append((run.id, run.celery_task_id))
+            else:
+                queued.existing.append(run.id)
+    return queued
+
+
+def _find_or_create(session: Session, target: GradingTarget, reusable: tuple[RunStatus, ...],
+                    kind: str, requested_by: int | None) -> tuple[TestRun, bool]:
+    _lock_commit(session, target)
+    existing = session.scalars(
+        select(TestRun)
+        .where(TestRun.project_path == target.project_path,
+               TestRun.commit_sha == target.commit_sha,
+               TestRun.assignment == target.assignment, TestRun.status.in_(reusable))
+        .order_by(TestRun.received_at.desc(), TestRun.id).limit(1)).first()
+    if existing is not None:
+        return existing, False
+    now = utcnow()
+    course = target.course
+    run = TestRun(
+        id=new_id(), kind=kind, course=course.name, assignment=target.assignment,
+        project_id=target.project_id, project_path=target.project_path, ref=target.ref,
+        commit_sha=target.commit_sha, merge_request_iid=target.merge_request_iid,
+        requested_by_user_id=requested_by, reference_project=course.reference_project,
+        reference_ref=course.reference_branch, status=RunStatus.QUEUED, received_at=now,
+        queued_at=now, sent_at=now, celery_task_id=new_task_id())
+    session.add(run)
+    session.flush()
+    return run, True
+
+
+def _lock_commit(session: Session, target: GradingTarget) -> None:
+    """Serialise requests for one (project, commit, assignment) until the transaction ends.
+
+    PostgreSQL takes a transaction-scoped advisory lock; SQLite already lets one writer at a time.
+    """
+    if session.get_bind().dialect.name != "postgresql":
+        return
+    name = "\0".join((target.project_path, target.commit_sha, target.assignment)).encode()
+    key = int.from_bytes(hashlib.sha256(name).digest()[:8], "big", signed=True)
+    session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
+
+
+def _latest_graded(sessions: sessionmaker[Session], assignment: str, *,
+                   project_path: str | None = None, course: str | None = None) -> list[TestRun]:
+    """Return each project's most recent run of an assignment that graded its commit."""
+    conditions = [TestRun.assignment == assignment, TestRun.status.not_in(UNGRADED_STATUSES)]
+    if project_path is not None:
+        conditions.append(TestRun.project_path == project_path)
+    if course is not None:
+        conditions.append(TestRun.course == course)
+    rank = func.row_number().over(partition_by=TestRun.project_path,
+                                  order_by=(TestRun.received_at.desc(), TestRun.id))
+    ranked = select(TestRun.id, rank.label("rank")).where(*conditions).subquery()
+    with sessions() as session:
+        return list(session.scalars(select(TestRun).join(ranked, ranked.c.id == TestRun.id)
+                                    .where(ranked.c.rank == 1).order_by(TestRun.project_path)))
+
+
+def _target_of(settings: Settings, run: TestRun) -> GradingTarget:
+    course = next((c for c in settings.courses if c.name == run.course), None)
+    if course is None:
+        raise RegradeError(COURSE_GONE.format(course=run.course, run_id=run.id))
+    return GradingTarget(course=course, project_path=run.project_path, commit_sha=run.commit_sha,
+                         assignment=run.assignment, project_id=run.project_id, ref=run.ref,
+                         merge_request_iid=run.merge_request_iid)
+
+
+def _course_named(settings: Settings, name: str) -> CourseSettings:
+    course = next((c for c in settings.courses if c.name == name), None)
+    if course is None:
+        raise RegradeError(UNKNOWN_COURSE.format(course=name))
+    return course
+
+
+def _student_projects(sessions: sessionmaker[Session], gitlab: GitLabClient,
+                      course: CourseSettings) -> dict[str, int | None]:
+    """Return a course's student projects (path -> id if known): the ledger's and GitLab's."""
+    with sessions() as session:
+        projects: dict[str, int | None] = dict(session.execute(
+            select(TestRun.project_path, func.max(TestRun.project_id))
+            .where(TestRun.course == course.name).group_by(TestRun.project_path)).all())
+    for pattern in course.student_projects:
+        group, exact = _group_of(pattern)
+        if exact:
+            projects.setdefault(exact, None)
+        if not group:
+            continue
+        try:
+            listed = gitlab.list_group_projects(group)
+        except TransientGitLabError:
+            raise
+        except GitLabError as exc:
+            log.warning("regrade: projects of group %s not listed: %s", group, exc)
+            continue
+        for project in listed:
+            if course.claims(project.path_with_namespace):
+                projects[project.path_with_namespace] = project.id
+    return projects
+
+
+def _group_of(pattern: str) -> tuple[str | None, str | None]:
+    """Split a student_projects pattern into (group to list, exact project path)."""
+    if pattern.endswith("/"):
+        return pattern.rstrip("/") or None, None
+    segments = pattern.split("/")
+    if not any(WILDCARDS & set(segment) for segment in segments):
+        return None, pattern
+    leading = []
+    for segment in segments:
+        if WILDCARDS & set(segment):
+            break
+        leading.append(segment)
+    return "/".join(leading) or None, None
+
+
+def _ungraded_heads(resources: Resources, gitlab: GitLabClient, course: CourseSettings,
+                    project_path: str, project_id: int | None, assignments: Sequence[str],
+                    report: BranchHeadsReport) -> list[GradingTarget]:
+    """Return targets for the assignments present at branch heads that have no result yet."""
+    branches = gitlab.list_branches(project_id if project_id is not None else project_path)
+    with resources.sessions() as session:
+        graded = set(session.execute(
+            select(TestRun.commit_sha, TestRun.assignment)
+            .where(TestRun.project_path == project_path,
+                   TestRun.status.in_(GRADED_STATUSES))).all())
+    targets = []
+    for branch in branches:
+        try:
+            check_ref(branch.name)
+            check_sha(branch.commit_sha)
+        except InvalidInputError as exc:
+            log.warning("regrade: branch of %s skipped: %s", project_path, exc)
+            continue
+        report.branches += 1
+        missing = [a for a in assignments if (branch.commit_sha, a) not in graded]
+        if not missing:
+            continue
+        resources.repositories.ensure_commit(project_path, branch.commit_sha)
+        for assignment in missing:
+            if resources.repositories.has_path(project_path, branch.commit_sha, assignment):
+                targets.append(GradingTarget(course=course, project_path=project_path,
+                                             commit_sha=branch.commit_sha, assignment=assignment,
+                                             project_id=project_id, ref=branch.name))
+                graded.add((branch.commit_sha, assignment))
+    return targets
+
+
+def _merge(into: Queued, more: Queued) -> None:
+    into.created.extend(more.created)
+    into.existing.extend(more.existing)
