@@ -14,7 +14,7 @@ from typing import Any, Callable
 from pipeline.grading.checks import SKIPPED, Verdict, check_pattern, fail, fail_with, skip, \
     verify_equal
 from pipeline.grading.execution import SandboxExecutor
-from pipeline.grading.linting import output_file_name, run_flake8
+from pipeline.grading.linting import LintResult, output_file_name, run_flake8
 from pipeline.grading.plan import REFERENCE, STUDENT, RunOutcome, RunRequest, Stage
 from pipeline.grading.report import COMPLETED, FAILED_STATUS, PASSED, SKIPPED_STATUS, \
     TEST_SKIPPED, TESTS_SKIPPED, CollectionReport, Summary, TestCaseReport
@@ -77,7 +77,8 @@ class CodeAbilityGrader:
         self.ctx = context
         self.results: dict[int, list[str]] = {}
         self.namespaces: dict[str, dict[int, _Namespace]] = {STUDENT: {}, REFERENCE: {}}
-        self.futures: dict[tuple[str, str], Future] = {}
+        self.runs: dict[tuple[str, str], list[tuple[RunRequest, Future]]] = {}
+        self.lints: dict[tuple[int, int], Future] = {}
         self.preloads = {side: _scan_heavy_modules(base) for side, base in
                          ((STUDENT, context.student_base), (REFERENCE, context.reference_base))}
 
@@ -91,19 +92,42 @@ class CodeAbilityGrader:
         return reports
 
     def _prefetch(self) -> None:
-        """Start the runs that depend on no earlier result, in parallel."""
+        """Start, in parallel, the runs and lints that depend on no earlier result.
+
+        Runs that execute the same code (same stages, namespace and preloads) are one process
+        that looks up what all of them need: a fresh process would reach the same state.
+        """
+        planned: dict[tuple[str, str], RunRequest] = {}
         for index, collection in enumerate(self.collections):
             if not collection.tests or collection.success_dependency \
                     or collection.set_up_code_dependency is not None:
                 continue
+            if collection.type == "linting":
+                for position, test in enumerate(collection.tests):
+                    self.lints[(index, position)] = self.ctx.pool.submit(
+                        self._lint_result, collection, test)
             for side in (STUDENT, REFERENCE):
                 stage = self._stage(index, side)
                 if isinstance(stage, RunOutcome):
                     continue
                 request = self._request(index, side, _Namespace(collection.entry_point), stage)
                 if request is not None:
-                    key = (side, request.fingerprint())
-                    self.futures[key] = self.ctx.pool.submit(self._execute, request)
+                    key = (side, request.run_key())
+                    planned[key] = planned[key].merged(request) if key in planned else request
+        for key, request in planned.items():
+            self.runs.setdefault(key, []).append(
+                (request, self.ctx.pool.submit(self._execute, request)))
+
+    def _obtain(self, request: RunRequest) -> RunOutcome:
+        """Return the outcome of a run already started that covers the request, or run it."""
+        key = (request.side, request.run_key())
+        for known, future in self.runs.get(key, []):
+            if known.covers(request):
+                return future.result()
+        future: Future = Future()
+        future.set_result(self._execute(request))
+        self.runs.setdefault(key, []).append((request, future))
+        return future.result()
 
     def _grade_collection(self, index: int, collection: CollectionSpec,
                           started: float) -> CollectionReport:
@@ -113,8 +137,8 @@ class CodeAbilityGrader:
         student = self._run(index, STUDENT)
         reference = self._run(index, REFERENCE)
         linting: list[str] = []
-        verdicts = [self._judge(index, collection, test, student, reference, linting)
-                    for test in collection.tests]
+        verdicts = [self._judge(index, position, test, student, reference, linting)
+                    for position, test in enumerate(collection.tests)]
         self.results[index] = [verdict.result for verdict in verdicts]
         self._store_artifacts(index, collection, student, reference)
         return _collection_report(collection, verdicts, student, reference, started, linting)
@@ -132,8 +156,7 @@ class CodeAbilityGrader:
             namespace.stages.append(stage)
         if request is None:
             return None if side == REFERENCE else RunOutcome(COMPLETED)
-        future = self.futures.pop((side, request.fingerprint()), None)
-        outcome = future.result() if future is not None else self._execute(request)
+        outcome = self._obtain(request)
         log.debug("collection %d (%s) %s: %s", index, self.collections[index].name, side,
                   outcome.status)
         return outcome
@@ -196,7 +219,7 @@ class CodeAbilityGrader:
         graphics = None
         if collection.type == "graphics":
             graphics = tuple(dict.fromkeys(test.name for test in collection.tests))
-        return Stage(index, entry, collection.set_up_code, collection.tear_down_code,
+        return Stage(entry, collection.set_up_code, collection.tear_down_code,
                      collection.input_answers, collection.timeout, graphics,
                      bool(self._store_graphics(collection)))
 
@@ -258,10 +281,10 @@ class CodeAbilityGrader:
             return self.ctx.store_graphics_override
         return collection.store_graphics_artifacts
 
-    def _judge(self, index: int, collection: CollectionSpec, test: TestSpec,
-               student: RunOutcome | None, reference: RunOutcome | None,
-               linting: list[str]) -> Verdict:
+    def _judge(self, index: int, position: int, test: TestSpec, student: RunOutcome,
+               reference: RunOutcome | None, linting: list[str]) -> Verdict:
         """Judge one test: the student run's gate first, then the type's check."""
+        collection = self.collections[index]
         if student.status == SKIPPED_STATUS:
             return skip(student.message)
         if student.status != COMPLETED:
@@ -272,7 +295,10 @@ class CodeAbilityGrader:
             return check_structural(test, collection.file, self.ctx.student_base,
                                     self.ctx.shown_student_dir)
         if collection.type == "linting":
-            return self._lint(collection, test, linting)
+            future = self.lints.pop((index, position), None)
+            result = future.result() if future else self._lint_result(collection, test)
+            linting[:] = result.findings
+            return result.verdict
         return check_exist(collection.file, self.ctx.student_base, self.ctx.reference_base)
 
     def _compare(self, collection: CollectionSpec, test: TestSpec, student: RunOutcome,
@@ -324,16 +350,13 @@ class CodeAbilityGrader:
         value, problem = decode_entry(test.name, entry)
         return fail("Failed", problem) if problem is not None else value
 
-    def _lint(self, collection: CollectionSpec, test: TestSpec, linting: list[str]) -> Verdict:
+    def _lint_result(self, collection: CollectionSpec, test: TestSpec) -> LintResult:
         file_name = output_file_name(collection.name, test.name)
         output_path = None if self.ctx.output_dir is None else self.ctx.output_dir / file_name
         shown = file_name if output_path is None else str(output_path)
-        limits = self.ctx.lint_limits
-        result = run_flake8(collection.file, test.pattern, student_base=self.ctx.student_base,
-                            limits=limits, python=self.ctx.python, output_path=output_path,
-                            shown_output=shown)
-        linting[:] = result.findings
-        return result.verdict
+        return run_flake8(collection.file, test.pattern, student_base=self.ctx.student_base,
+                          limits=self.ctx.lint_limits, python=self.ctx.python,
+                          output_path=output_path, shown_output=shown)
 
     def _store_artifacts(self, index: int, collection: CollectionSpec,
                          student: RunOutcome | None, reference: RunOutcome | None) -> None:

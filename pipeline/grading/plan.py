@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 STUDENT = "student"
@@ -16,7 +16,6 @@ REFERENCE = "reference"
 class Stage:
     """One collection's code steps inside a run: entry point, setUpCode, tearDownCode."""
 
-    collection_index: int
     entry_point: str | None
     set_up_code: tuple[str, ...]
     tear_down_code: tuple[str, ...]
@@ -51,10 +50,37 @@ class RunRequest:
         return self.stages[-1]
 
     def fingerprint(self) -> str:
-        """Return a stable hash of everything that decides this run's outcome."""
+        """Return a stable hash of everything that decides this run's outcome (for caching)."""
         data = asdict(self)
-        data["side"] = ""
-        return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
+        del data["side"], data["collection_index"]
+        return _digest(data)
+
+    def run_key(self) -> str:
+        """Return a hash of the code this run executes, whatever it looks up afterwards."""
+        return _digest([asdict(stage) for stage in self.stages] + [self.namespace_file,
+                                                                   list(self.preload)])
+
+    def covers(self, other: RunRequest) -> bool:
+        """Tell whether this run's outcome answers everything the other run would look up."""
+        return (self.run_key() == other.run_key()
+                and set(other.values) <= set(self.values) and set(other.texts) <= set(self.texts)
+                and set(other.evals) <= set(self.evals)
+                and (self.capture_stdout or not other.capture_stdout))
+
+    def merged(self, other: RunRequest) -> RunRequest:
+        """Return one run that executes the same code and looks up what both want."""
+        return replace(self, capture_stdout=self.capture_stdout or other.capture_stdout,
+                       values=_union(self.values, other.values),
+                       texts=_union(self.texts, other.texts),
+                       evals=_union(self.evals, other.evals))
+
+
+def _union(first: tuple[str, ...], second: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(dict.fromkeys((*first, *second)))
+
+
+def _digest(data: Any) -> str:
+    return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
 
 
 @dataclass

@@ -341,3 +341,28 @@ def test_a_student_directory_that_does_not_exist_fails_its_tests(tmp_path):
     report = grade(tmp_path / "nobody", reference)
     assert report.tests[0].tests[0].details == "E   Failed: entryPoint ex.py not found"
     assert report.gradehook.score == 0.0
+
+
+def test_collections_running_the_same_code_share_one_process(tmp_path, monkeypatch):
+    from pipeline.grading.execution import SandboxExecutor
+
+    executed = []
+    original = SandboxExecutor.execute
+
+    def counting(self, request):
+        executed.append((request.side, request.collection_index))
+        return original(self, request)
+
+    monkeypatch.setattr(SandboxExecutor, "execute", counting)
+    student, reference = make_assignment(tmp_path, """
+        properties:
+          tests:
+            - {name: one, entryPoint: ex.py, tests: [{name: x}]}
+            - {name: two, entryPoint: ex.py, tests: [{name: y}]}
+            - {type: stdout, name: three, entryPoint: ex.py, tests: [{name: out}]}
+            - {name: four, entryPoint: ex.py, setUpCode: z = 3, tests: [{name: z}]}
+    """, {"ex.py": "x, y = 1, 2\nprint(x)\n"}, {"ex.py": "x, y = 1, 2\nprint(x)\n"})
+    report = grade(student, reference)
+    assert [c.result for c in report.tests] == ["PASSED"] * 4
+    assert sorted(executed) == [("reference", 0), ("reference", 3), ("student", 0),
+                                ("student", 3)]
