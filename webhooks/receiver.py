@@ -55,13 +55,12 @@ def gitlab_webhook():
         log.error("webhook %s: database unavailable: %s", event.delivery_key,
                   type(exc).__name__)
         return jsonify(error="service unavailable", reason=DATABASE_DOWN), 503
-    if answer.to_send:
-        sent = send_runs(svc.celery, svc.resources.sessions, answer.to_send)
-        if sent or answer.body.get("superseded") or answer.body.get("cancelled"):
-            request_reports(svc.celery, [*sent, *answer.body.get("superseded", ()),
-                                         *answer.body.get("cancelled", ())])
-    elif answer.body.get("cancelled"):
-        request_reports(svc.celery, answer.body["cancelled"])
+    if not answer.duplicate:
+        # The pending statuses go first: a worker then shows the run queued before it starts.
+        request_reports(svc.celery, [*(run_id for run_id, _ in answer.to_send),
+                                     *answer.body.get("superseded", ()),
+                                     *answer.body.get("cancelled", ())])
+        send_runs(svc.celery, svc.resources.sessions, answer.to_send)
     log.info("webhook %s (%s %s): %s %s", event.delivery_key, event.kind, event.action or "",
              answer.status, answer.body.get("reason") or answer.body.get("runs"))
     response = jsonify(answer.body)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -70,3 +71,25 @@ def stop_process_group(process: subprocess.Popen, grace: float = 15.0) -> None:
             process.wait()
     with contextlib.suppress(ProcessLookupError):
         os.killpg(process.pid, signal.SIGKILL)
+
+
+@contextlib.contextmanager
+def web_process(config: Path, port: int, *, log_path: Path) -> Iterator[subprocess.Popen]:
+    """Run gradehook's web process (gunicorn) on a port until the block ends."""
+    with open(log_path, "ab") as log:
+        process = subprocess.Popen(gradehook_argv(config, "web", "--port", str(port)),
+                                   stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        wait_for(lambda: _listening(port) or process.poll() is not None, timeout=60,
+                 what=f"web process to listen on port {port}")
+        if process.poll() is not None:
+            raise AssertionError(f"web process exited with {process.returncode}")
+        yield process
+    finally:
+        stop_process_group(process)
+
+
+def _listening(port: int) -> bool:
+    with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=1):
+        return True
+    return False

@@ -1,0 +1,95 @@
+"""A student project, a reference, a GitLab stand-in and a running gradehook, for e2e tests."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+from tests.infra.gitrepos import GitServer
+from tests.infra.ledger import migrated_resources
+from tests.infra.ports import free_port
+from tests.infra.processes import web_process, worker_process
+from tests.support.gitlab_standin import GitLabStandIn
+from tests.webhooks.deliveries import payload_of
+
+SECRET = "e2e-webhook-secret"
+STUDENT = "prog1-2026/students/alice"
+REFERENCE = "prog1-2026/reference"
+ASSIGNMENT = "week1/hello"
+TEST_YAML = """\
+type: python
+name: Hello
+properties:
+  tests:
+    - type: variable
+      name: Greeting
+      entryPoint: hello.py
+      tests:
+        - name: greeting
+        - name: count
+"""
+
+
+def solution(greeting: str, count: int = 3) -> dict[str, str]:
+    """Return the files of a solution setting `greeting` and `count`."""
+    return {f"{ASSIGNMENT}/hello.py": f"greeting = {greeting!r}\ncount = {count}\n"}
+
+
+@dataclass
+class Scenario:
+    """Everything an end-to-end test talks to."""
+
+    gitlab: GitLabStandIn
+    git: GitServer
+    project_id: int
+    port: int
+    resources: object
+
+    def push(self, branch: str, files: dict[str, str], *, key: str) -> tuple[str, dict]:
+        """Commit to the student's branch and deliver GitLab's push hook; return (sha, answer)."""
+        before = self.gitlab.branches(self.project_id).get(branch, "0" * 40)
+        sha = self.git.commit(STUDENT, files, branch=branch)
+        self.gitlab.set_branch(self.project_id, branch, sha)
+        payload = payload_of("push_hook__assignment_commits")
+        payload.update(ref=f"refs/heads/{branch}", before=before, after=sha, checkout_sha=sha,
+                       project_id=self.project_id, total_commits_count=1)
+        payload["project"].update(id=self.project_id, path_with_namespace=STUDENT)
+        payload["commits"] = [{**payload["commits"][0], "id": sha, "added": [],
+                               "modified": sorted(files), "removed": []}]
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{self.port}/webhooks/gitlab", data=json.dumps(payload).encode(),
+            headers={"Content-Type": "application/json", "X-Gitlab-Event": "Push Hook",
+                     "X-Gitlab-Token": SECRET, "Idempotency-Key": key}, method="POST")
+        with urllib.request.urlopen(request, timeout=10) as answer:
+            return sha, json.load(answer)
+
+    def states(self, sha: str) -> list[str]:
+        """Return the states gradehook posted for a commit, in order."""
+        return [r.json["state"] for r in self.gitlab.requests_to(
+            "POST", rf"/projects/{self.project_id}/statuses/{sha}$") if r.status == 201]
+
+
+@contextlib.contextmanager
+def running_service(tmp_path: Path, service_settings, git_server: GitServer,
+                    ) -> Iterator[Scenario]:
+    """Start the stand-in, web and worker processes on real Redis and PostgreSQL."""
+    with GitLabStandIn() as gitlab:
+        main_sha = git_server.commit(STUDENT, {"README.md": "mine\n"})
+        project = gitlab.add_project(STUDENT, branches={"main": main_sha})
+        git_server.commit(REFERENCE, {**solution("hello"), f"{ASSIGNMENT}/test.yaml": TEST_YAML})
+        port = free_port()
+        config, settings = service_settings({
+            "server": {"port": port},
+            "gitlab": {"url": gitlab.url, "token": gitlab.bot.token,
+                       "clone_base": git_server.base_url, "webhook_secret": SECRET},
+            "courses": [{"name": "prog1", "student_projects": ["prog1-2026/students/"],
+                         "reference_project": REFERENCE, "discover_assignments": False,
+                         "assignments": [{"directory": ASSIGNMENT}]}]})
+        resources = migrated_resources(settings)
+        with worker_process(config, log_path=tmp_path / "worker.log"), \
+                web_process(config, port, log_path=tmp_path / "web.log"):
+            yield Scenario(gitlab, git_server, project["id"], port, resources)
