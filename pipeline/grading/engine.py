@@ -38,6 +38,7 @@ EVALUATION_NOT_POSSIBLE = "Evaluation of `{expression}` not possible"
 STR_FAILED = "str() of variable `{name}` failed: {error}"
 ARTIFACT_NAME = "{side}_test_{index}_figure_{number}.png"
 HEAVY_MODULES = re.compile(rb"\b(numpy|pandas|matplotlib|scipy|seaborn|sklearn)\b")
+LOCAL_IMPORT = re.compile(rb"^[ \t]*(?:from|import)[ \t]+([A-Za-z_][\w.]*)", re.MULTILINE)
 SCAN_LIMIT_BYTES = 2 * 1024 * 1024
 
 
@@ -79,8 +80,6 @@ class CodeAbilityGrader:
         self.namespaces: dict[str, dict[int, _Namespace]] = {STUDENT: {}, REFERENCE: {}}
         self.runs: dict[tuple[str, str], list[tuple[RunRequest, Future]]] = {}
         self.lints: dict[tuple[int, int], Future] = {}
-        self.preloads = {side: _scan_heavy_modules(base) for side, base in
-                         ((STUDENT, context.student_base), (REFERENCE, context.reference_base))}
 
     def grade(self) -> list[CollectionReport]:
         """Run every collection in file order and return their reports."""
@@ -233,9 +232,9 @@ class CodeAbilityGrader:
             return None
         if not has_code and not collection.uses_namespace:
             return None
-        return RunRequest(side, index, (*namespace.stages, stage), namespace.root_file,
-                          capture, values, texts, evals,
-                          self._preload(side, collection, stage.graphics is not None))
+        stages = (*namespace.stages, stage)
+        return RunRequest(side, index, stages, namespace.root_file, capture, values, texts,
+                          evals, self._preload(side, stages, collection))
 
     def _lookups(self, collection: CollectionSpec,
                  side: str) -> tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...], bool]:
@@ -262,11 +261,18 @@ class CodeAbilityGrader:
                     values[test.name] = None
         return tuple(values), tuple(texts), tuple(evals), capture
 
-    def _preload(self, side: str, collection: CollectionSpec, graphics: bool) -> tuple[str, ...]:
-        code = "\n".join([*collection.set_up_code, *collection.tear_down_code,
-                          *(t.name for t in collection.tests),
-                          *(t.eval_string or "" for t in collection.tests)]).encode()
-        found = set(self.preloads[side]) | set(_heavy_names(code))
+    def _preload(self, side: str, stages: tuple[Stage, ...],
+                 collection: CollectionSpec) -> tuple[str, ...]:
+        """Return the heavy libraries to import before the timer starts, as the original had."""
+        base = self.ctx.student_base if side == STUDENT else self.ctx.reference_base
+        code = "\n".join([*(t.name for t in collection.tests),
+                          *(t.eval_string or "" for t in collection.tests)]
+                         + [line for stage in stages
+                            for line in (*stage.set_up_code, *stage.tear_down_code)]).encode()
+        found = set(_heavy_names(code))
+        for stage in stages:
+            found |= heavy_modules(base, stage.entry_point)
+        graphics = any(stage.graphics is not None for stage in stages)
         modules = []
         if found or graphics:
             modules.append("numpy")
@@ -397,19 +403,26 @@ def forbidden_imports(path: Path, blacklist: tuple[str, ...]) -> list[str]:
     return list(dict.fromkeys(name for _, _, name in sorted(found) if name in banned))
 
 
-def _scan_heavy_modules(base: Path) -> frozenset[str]:
-    """Return which heavy libraries the .py files of a solution mention."""
+def heavy_modules(base: Path, entry: str | None) -> frozenset[str]:
+    """Return which heavy libraries an entry point and the local modules it imports mention."""
     found: set[str] = set()
+    pending = [base / entry] if entry else []
+    seen: set[Path] = set()
     budget = SCAN_LIMIT_BYTES
-    for path in sorted(base.rglob("*.py")):
-        if budget <= 0:
-            break
+    while pending and budget > 0:
+        path = pending.pop()
+        if path in seen or not path.is_file():
+            continue
+        seen.add(path)
         try:
             data = path.read_bytes()[:budget]
         except OSError:
             continue
         budget -= len(data)
         found |= _heavy_names(data)
+        for name in LOCAL_IMPORT.findall(data):
+            top = name.decode().split(".")[0]
+            pending += [base / f"{top}.py", base / top / "__init__.py"]
     return frozenset(found)
 
 

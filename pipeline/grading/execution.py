@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from pipeline.grading.fontcache import font_cache_dir
 from pipeline.grading.plan import REFERENCE, RunOutcome, RunRequest, Stage
 from pipeline.grading.report import COMPLETED, CRASHED, FAILED_STATUS, TIMEDOUT
 from pipeline.grading.staging import StagedAssignment, select_test_files
@@ -56,7 +57,6 @@ class RunEnvironment:
     limits: SandboxLimits
     python: str | None
     capture_limit: int
-    mpl_config: Path | None = None
 
 
 class SandboxExecutor:
@@ -78,11 +78,12 @@ class SandboxExecutor:
         tests_dir = self._tests_for(request)
         if tests_dir is not None:
             mounts.append(Mount(tests_dir, TESTS_DIR))
-        if env.mpl_config is not None and "matplotlib.pyplot" in request.preload:
-            mounts.append(Mount(env.mpl_config, MPL_DIR))
-        document = self._document(request, tests_dir is not None,
-                                  env.mpl_config is not None and
-                                  "matplotlib.pyplot" in request.preload)
+        font_cache = None
+        if "matplotlib.pyplot" in request.preload:
+            font_cache = font_cache_dir(env.python)
+        if font_cache is not None:
+            mounts.append(Mount(font_cache, MPL_DIR))
+        document = self._document(request, tests_dir is not None, font_cache is not None)
         (control / "request.json").write_text(json.dumps(document), encoding="utf-8")
         base = env.staged.reference_base if request.side == REFERENCE else env.staged.student_base
         limits = env.limits.with_overrides(timeout_seconds=self._wall_limit(request))
