@@ -19,6 +19,7 @@ from pipeline.grading.plan import REFERENCE, STUDENT, RunOutcome, RunRequest, St
 from pipeline.grading.report import COMPLETED, FAILED_STATUS, PASSED, SKIPPED_STATUS, \
     TEST_SKIPPED, TESTS_SKIPPED, CollectionReport, Summary, TestCaseReport
 from pipeline.grading.spec import CollectionSpec, SuiteSpec, TestSpec
+from pipeline.grading.staging import contained_file
 from pipeline.grading.static_checks import check_exist, check_structural
 from pipeline.grading.values import decode_entry
 from pipeline.sandbox import SandboxLimits
@@ -207,12 +208,13 @@ class CodeAbilityGrader:
         collection = self.collections[index]
         base = self.ctx.student_base if side == STUDENT else self.ctx.reference_base
         entry = collection.entry_point
-        if entry is not None and not (base / entry).is_file():
+        entry_file = contained_file(base, entry) if entry is not None else None
+        if entry is not None and entry_file is None:
             if side == STUDENT:
                 return RunOutcome(FAILED_STATUS, ENTRY_POINT_NOT_FOUND.format(entry=entry))
             entry = None
         if entry is not None and collection.module_blacklist:
-            banned = forbidden_imports(base / entry, collection.module_blacklist)
+            banned = forbidden_imports(entry_file, collection.module_blacklist)
             if banned:
                 return RunOutcome(FAILED_STATUS, IMPORT_NOT_ALLOWED.format(modules=banned))
         graphics = None
@@ -406,14 +408,15 @@ def forbidden_imports(path: Path, blacklist: tuple[str, ...]) -> list[str]:
 def heavy_modules(base: Path, entry: str | None) -> frozenset[str]:
     """Return which heavy libraries an entry point and the local modules it imports mention."""
     found: set[str] = set()
-    pending = [base / entry] if entry else []
-    seen: set[Path] = set()
+    pending = [entry] if entry else []
+    seen: set[str] = set()
     budget = SCAN_LIMIT_BYTES
     while pending and budget > 0:
-        path = pending.pop()
-        if path in seen or not path.is_file():
+        relative = pending.pop()
+        path = contained_file(base, relative)
+        if relative in seen or path is None:
             continue
-        seen.add(path)
+        seen.add(relative)
         try:
             data = path.read_bytes()[:budget]
         except OSError:
@@ -422,7 +425,7 @@ def heavy_modules(base: Path, entry: str | None) -> frozenset[str]:
         found |= _heavy_names(data)
         for name in LOCAL_IMPORT.findall(data):
             top = name.decode().split(".")[0]
-            pending += [base / f"{top}.py", base / top / "__init__.py"]
+            pending += [f"{top}.py", f"{top}/__init__.py"]
     return frozenset(found)
 
 

@@ -110,7 +110,8 @@ def _grade_staged(work: Path, student_dir: Path, reference_dir: Path, assignment
                                  capture_limit=limits.max_output_bytes)
     executor = SandboxExecutor(environment)
     workers = options.parallel_runs or os.cpu_count() or 1
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="grade") as pool:
+    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="grade")
+    try:
         if assignment.mode == MODE_PYTEST:
             suite = None
             collections = PytestGrader(assignment, staged, limits, python, work).grade()
@@ -122,6 +123,8 @@ def _grade_staged(work: Path, student_dir: Path, reference_dir: Path, assignment
                                _global_key(assignment, staged, limits, python, options), options)
             collections = CodeAbilityGrader(suite, context).grade()
             seconds = context.sandbox_seconds
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
     clock.lap("grading")
     clock.timings["studentSandbox"] = seconds[STUDENT]
     clock.timings["referenceSandbox"] = seconds[REFERENCE]

@@ -122,10 +122,16 @@ def _names_of(name: str) -> set[str]:
     return {name, Path(name).stem}
 
 
-def make_run_copy(base: Path, target: Path) -> Path:
-    """Create a fresh writable copy of a solution base for one sandboxed run."""
-    copy_tree(base, target)
-    return target
+def contained_file(base: Path, relative: str) -> Path | None:
+    """Return base/relative if it is a file that resolves inside base (links may not leave it)."""
+    path = base / relative
+    try:
+        resolved = path.resolve(strict=True)
+    except (OSError, RuntimeError):
+        return None
+    if not resolved.is_relative_to(base.resolve()) or not resolved.is_file():
+        return None
+    return resolved
 
 
 def tree_digest(*roots: Path) -> str:

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from pipeline.grading.checks import PASS, Verdict, fail, fail_with, skip
 from pipeline.grading.spec import TestSpec
+from pipeline.grading.staging import contained_file
 
 FOUND_TOO_FEW = "`{name}` found {count}-times, minimum required: {minimum}"
 FOUND_TOO_MANY = "`{name}` found {count}-times, maximum required: {maximum}"
@@ -41,8 +42,8 @@ def check_structural(test: TestSpec, file: str | None, staged_dir: Path,
 def _student_file(file: str | None, staged_dir: Path, shown_dir: Path) -> Path:
     """Return the staged file to read; a missing one raises with the path the student knows."""
     shown = os.path.join(shown_dir, file)
-    staged = staged_dir / file
-    if not staged.is_file():
+    staged = contained_file(staged_dir, file)
+    if staged is None:
         raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), shown)
     return staged
 

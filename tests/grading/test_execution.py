@@ -366,3 +366,23 @@ def test_collections_running_the_same_code_share_one_process(tmp_path, monkeypat
     assert [c.result for c in report.tests] == ["PASSED"] * 4
     assert sorted(executed) == [("reference", 0), ("reference", 3), ("student", 0),
                                 ("student", 3)]
+
+
+def test_links_out_of_the_student_directory_are_never_followed_on_the_host(tmp_path):
+    secret = write_files(tmp_path / "host", {"secret.py": "for x in range(3):\n    pass\n"})
+    student, reference = make_assignment(tmp_path, """
+        properties:
+          tests:
+            - {name: run, entryPoint: ex.py, tests: [{name: x}]}
+            - type: structural
+              name: shape
+              file: ex.py
+              tests: [{name: for, allowedOccuranceRange: [1, 1]}]
+    """, {"ex.py": "for x in range(3):\n    pass\n"}, {})
+    (student / "ex.py").symlink_to(secret / "secret.py")
+    report = grade(student, reference)
+    assert [(c.tests[0].result, c.tests[0].details) for c in report.tests] == [
+        ("FAILED", "E   Failed: entryPoint ex.py not found"),
+        ("FAILED", f"E   FileNotFoundError: [Errno 2] No such file or directory: "
+                   f"'{student / 'ex.py'}'"),
+    ]
