@@ -40,9 +40,11 @@ def create_app(settings: Settings | None = None) -> Flask:
     resources = resources_for(settings)
     app.extensions["gradehook"] = Services(settings, resources, create_celery(settings),
                                            AssignmentDirectory(resources.sessions))
+    from webhooks.api import api
     from webhooks.health import health
+    from webhooks.pages import pages
     from webhooks.receiver import receiver
-    for blueprint in (health, receiver):
+    for blueprint in (health, receiver, api, pages):
         app.register_blueprint(blueprint)
     app.register_error_handler(HTTPException, _http_error)
     app.register_error_handler(Exception, _unexpected_error)

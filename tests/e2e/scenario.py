@@ -75,7 +75,7 @@ class Scenario:
 
 @contextlib.contextmanager
 def running_service(tmp_path: Path, service_settings, git_server: GitServer,
-                    ) -> Iterator[Scenario]:
+                    log_level: str = "INFO") -> Iterator[Scenario]:
     """Start the stand-in, web and worker processes on real Redis and PostgreSQL."""
     with GitLabStandIn() as gitlab:
         main_sha = git_server.commit(STUDENT, {"README.md": "mine\n"})
@@ -83,6 +83,7 @@ def running_service(tmp_path: Path, service_settings, git_server: GitServer,
         git_server.commit(REFERENCE, {**solution("hello"), f"{ASSIGNMENT}/test.yaml": TEST_YAML})
         port = free_port()
         config, settings = service_settings({
+            "log_level": log_level,
             "server": {"port": port},
             "gitlab": {"url": gitlab.url, "token": gitlab.bot.token,
                        "clone_base": git_server.base_url, "webhook_secret": SECRET},

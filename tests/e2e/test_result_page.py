@@ -1,0 +1,110 @@
+"""The result page and the score badge, the page rendered by a real headless Chromium."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import threading
+import xml.etree.ElementTree as ElementTree
+from html.parser import HTMLParser
+
+import pytest
+from werkzeug.serving import make_server
+
+from pipeline.grading.grader import grade
+from pipeline.ledger.db import transaction
+from pipeline.ledger.models import RunStatus, TestRun, utcnow
+from tests.e2e.scenario import TEST_YAML
+from tests.infra.ledger import migrated_resources, queue_run
+from webhooks.app import create_app
+
+CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+                  "--no-first-run", "--disable-background-networking",
+                  "--disable-component-update", "--disable-sync"]
+
+
+@pytest.fixture
+def graded_run(tmp_path, service_settings):
+    """A run finished with a real report: `count` right, `greeting` wrong."""
+    _, settings = service_settings()
+    resources = migrated_resources(settings)
+    student, reference = tmp_path / "student", tmp_path / "reference"
+    student.mkdir()
+    reference.mkdir()
+    (student / "hello.py").write_text("greeting = 'hi <script>alert(1)</script>'\ncount = 3\n")
+    (reference / "hello.py").write_text("greeting = 'hello'\ncount = 4\n")
+    (reference / "test.yaml").write_text(TEST_YAML)
+    report = grade(student, reference).to_dict()
+    run = queue_run(resources, commit_sha="c" * 40, project_id=77, assignment="week1/hello")
+    with transaction(resources.sessions) as session:
+        row = session.get(TestRun, run.id)
+        row.status, row.report, row.score = RunStatus.FAILED, report, 0.0
+        row.finished_at = utcnow()
+    return settings, resources, run.id
+
+
+@pytest.fixture
+def live_app(graded_run):
+    settings, _, _ = graded_run
+    server = make_server("127.0.0.1", 0, create_app(settings), threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+
+
+class _Text(HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.chunks, self.scripts = [], 0
+
+    def handle_starttag(self, tag, attrs):
+        self.scripts += tag == "script"
+
+    def handle_data(self, data):
+        self.chunks.append(data)
+
+
+def test_chromium_renders_score_and_failing_values(tmp_path, graded_run, live_app):
+    _, _, run_id = graded_run
+    chromium = shutil.which("chromium")
+    assert chromium, "chromium is installed by ./dev test and .ci/run"
+    profile = tmp_path / "profile"
+    dom = subprocess.run([chromium, *CHROMIUM_FLAGS, f"--user-data-dir={profile}",
+                          "--dump-dom", f"{live_app}/results/{run_id}"],
+                         capture_output=True, text=True, timeout=120, check=True).stdout
+    subprocess.run([chromium, *CHROMIUM_FLAGS, f"--user-data-dir={profile}",
+                    f"--screenshot={tmp_path / 'page.png'}", "--window-size=1100,1400",
+                    f"{live_app}/results/{run_id}"], capture_output=True, timeout=120,
+                   check=True)
+    assert (tmp_path / "page.png").stat().st_size > 10_000
+    parsed = _Text()
+    parsed.feed(dom)
+    text = " ".join(" ".join(parsed.chunks).split())
+    assert parsed.scripts == 0, "student text must never become a script element"
+    assert "0/2 tests passed" in text and "score 0%" in text
+    assert "count" in text and "4" in text and "3" in text
+    assert "hi <script>alert(1)</script>" not in dom
+    assert "week1/hello" in text
+
+
+def test_unknown_result_is_404(graded_run, live_app):
+    settings, _, _ = graded_run
+    client = create_app(settings).test_client()
+    response = client.get("/results/does-not-exist")
+    assert response.status_code == 404 and b"Result not found" in response.data
+    assert "default-src 'none'" in response.headers["Content-Security-Policy"]
+
+
+def test_badge_shows_latest_score_of_the_ref(graded_run):
+    settings, _, _ = graded_run
+    client = create_app(settings).test_client()
+    response = client.get("/badges/77/week1/hello.svg?ref=main")
+    assert response.status_code == 200 and response.mimetype == "image/svg+xml"
+    assert _badge_texts(response.data) == {"grade", "0%"}
+    other = client.get("/badges/77/week1/hello.svg?ref=other-branch")
+    assert _badge_texts(other.data) == {"grade", "no result"}
+
+
+def _badge_texts(svg: bytes) -> set[str]:
+    return {t.text for t in ElementTree.fromstring(svg).iter("{http://www.w3.org/2000/svg}text")}

@@ -1,0 +1,61 @@
+"""Result pages `/results/<run id>` and score badges `/badges/<project id>/<assignment>.svg`."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, request
+from sqlalchemy import select
+
+from pipeline.feedback import COMMENTED_STATUSES, result_url
+from pipeline.ledger.models import TestRun
+from pipeline.reports.badge import score_badge
+from pipeline.reports.model import RunSummary
+from pipeline.reports.page import result_page_html
+from webhooks.app import services
+
+pages = Blueprint("pages", __name__)
+
+DEFAULT_BADGE_REF = "main"
+NOT_FOUND_PAGE = ("<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">"
+                  "<title>Result not found</title></head><body><main><h1>Result not found</h1>"
+                  "<p>There is no result at this address. Check the link in GitLab.</p>"
+                  "</main></body></html>\n")
+# The page holds only inline CSS and no scripts; forbid everything else outright.
+PAGE_SECURITY_HEADERS = {
+    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; "
+                               "img-src data:; base-uri 'none'; form-action 'none'",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "X-Frame-Options": "DENY",
+}
+
+
+@pages.get("/results/<run_id>")
+def result_page(run_id: str) -> Response:
+    """Show one run's report as a page; the run id is unguessable and is the only key."""
+    svc = services()
+    with svc.resources.sessions() as session:
+        run = session.get(TestRun, run_id) if len(run_id) <= 64 else None
+        if run is None:
+            return Response(NOT_FOUND_PAGE, 404, mimetype="text/html",
+                            headers=PAGE_SECURITY_HEADERS)
+        body = result_page_html(RunSummary.from_record(run, result_url(svc.resources, run.id)),
+                                run.report)
+        final = run.status.final
+    headers = {**PAGE_SECURITY_HEADERS,
+               "Cache-Control": "private, max-age=300" if final else "no-store"}
+    return Response(body, 200, mimetype="text/html", headers=headers)
+
+
+@pages.get("/badges/<int:project_id>/<path:assignment>.svg")
+def score_badge_svg(project_id: int, assignment: str) -> Response:
+    """Show the latest score of an assignment on a branch (?ref=, default main) as a badge."""
+    ref = request.args.get("ref", DEFAULT_BADGE_REF)[:255]
+    with services().resources.sessions() as session:
+        report = session.scalar(
+            select(TestRun.report)
+            .where(TestRun.project_id == project_id, TestRun.assignment == assignment,
+                   TestRun.ref == ref, TestRun.status.in_(COMMENTED_STATUSES))
+            .order_by(TestRun.finished_at.desc()).limit(1))
+    return Response(score_badge(report), 200, mimetype="image/svg+xml",
+                    headers={"Cache-Control": "no-cache, max-age=0",
+                             "X-Content-Type-Options": "nosniff"})
