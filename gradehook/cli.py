@@ -36,9 +36,12 @@ def main() -> None:
 
 
 def _register_commands() -> None:
+    from gradehook import worker_cli  # noqa: F401  adds worker status and worker test-job
     from gradehook.database import db
+    from gradehook.maintenance_cli import reconcile, regrade, token_hash
     from gradehook.processes import beat, flower, run, web, worker
-    for command in (db, run, web, worker, beat, flower):
+    from gradehook.results_cli import results
+    for command in (db, run, web, worker, beat, flower, reconcile, regrade, results, token_hash):
         cli.add_command(command)
 
 

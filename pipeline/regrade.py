@@ -33,6 +33,7 @@ PENDING_STATUSES = (RunStatus.QUEUED, RunStatus.RUNNING)
 UNGRADED_STATUSES = (RunStatus.SUPERSEDED, RunStatus.CANCELLED)
 WILDCARDS = frozenset("*?[")
 
+NO_GITLAB_TOKEN = "regrading branch heads reads GitLab: set gitlab.token (GITLAB_TOKEN)"
 NO_SUCH_RUN = "no run {run_id}"
 COURSE_GONE = "course {course!r} of run {run_id} is no longer configured"
 UNKNOWN_COURSE = "no course named {course!r} is configured"
@@ -42,6 +43,10 @@ NOTHING_GRADED_IN_ASSIGNMENT = "no graded commit of {assignment} in any student 
 
 class RegradeError(Exception):
     """A regrade names something the ledger or configuration does not have."""
+
+
+class NoSuchRunError(RegradeError):
+    """The run to regrade does not exist."""
 
 
 @dataclass(frozen=True)
@@ -104,7 +109,7 @@ def regrade_run(sessions: sessionmaker[Session], settings: Settings, run_id: str
     with sessions() as session:
         source = session.get(TestRun, run_id)
     if source is None:
-        raise RegradeError(NO_SUCH_RUN.format(run_id=run_id))
+        raise NoSuchRunError(NO_SUCH_RUN.format(run_id=run_id))
     return _regrade(sessions, [_target_of(settings, source)])
 
 
@@ -155,6 +160,14 @@ def regrade_branch_heads(resources: Resources, gitlab: GitLabClient,
             report.projects += 1
             _merge(report.queued, _regrade(resources.sessions, targets))
     return report
+
+
+def bot_gitlab(settings: Settings) -> GitLabClient:
+    """Return a GitLab client acting as gradehook's own account, which branch heads need."""
+    g = settings.gitlab
+    if not g.token:
+        raise RegradeError(NO_GITLAB_TOKEN)
+    return GitLabClient(g.url, g.token, timeout=g.request_timeout_seconds)
 
 
 def publish_regrades(celery: Celery, sessions: sessionmaker[Session],

@@ -4,13 +4,11 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from gitlab_client import GitLabClient, TransientGitLabError
+from gitlab_client import TransientGitLabError
 from pipeline.celery_app import REGRADE
 from pipeline.context import resources_for
-from pipeline.regrade import publish_regrades, regrade_branch_heads
+from pipeline.regrade import bot_gitlab, publish_regrades, regrade_branch_heads
 from pipeline.tasks.retry import backoff_seconds
-
-NO_GITLAB_TOKEN = "regrading branch heads reads GitLab: set gitlab.token (GITLAB_TOKEN)"
 
 
 @shared_task(name=REGRADE, bind=True)
@@ -18,11 +16,8 @@ def regrade(self, course: str | None = None) -> dict:
     """Find ungraded branch heads of one course (or all) and send their runs, low priority."""
     settings = self.app.conf.gradehook_settings
     resources = resources_for(settings)
-    g = settings.gitlab
-    if not g.token:
-        raise RuntimeError(NO_GITLAB_TOKEN)
     try:
-        with GitLabClient(g.url, g.token, timeout=g.request_timeout_seconds) as gitlab:
+        with bot_gitlab(settings) as gitlab:
             report = regrade_branch_heads(resources, gitlab, course)
     except TransientGitLabError as exc:
         if self.request.retries + 1 >= settings.worker.max_attempts:

@@ -1,0 +1,45 @@
+"""`gradehook results`: a table of test runs by project, course, assignment, commit or status."""
+
+from __future__ import annotations
+
+import click
+
+from gradehook.settings import settings_from
+from gradehook.tables import format_table
+from pipeline.context import build_resources
+from pipeline.ledger.models import RunStatus
+from webhooks.api.run_queries import RunFilter, find_runs
+
+HEADER = ("RUN", "PROJECT", "ASSIGNMENT", "COMMIT", "STATUS", "SCORE", "TESTS", "FINISHED")
+SHOWN = "{shown} of {total} run(s)"
+SHORT_SHA = 12
+
+
+@click.command("results")
+@click.option("--project", help="Student project path.")
+@click.option("--course", help="Course name.")
+@click.option("--assignment", help="Assignment directory.")
+@click.option("--commit", help="Commit SHA or its first characters.")
+@click.option("--status", type=click.Choice([s.value for s in RunStatus]))
+@click.option("--limit", type=click.IntRange(1, 10_000), default=50, show_default=True)
+@click.option("--page", type=click.IntRange(1), default=1, show_default=True)
+@click.pass_context
+def results(ctx: click.Context, project: str | None, course: str | None,
+            assignment: str | None, commit: str | None, status: str | None, limit: int,
+            page: int) -> None:
+    """Show test runs, newest first."""
+    resources = build_resources(settings_from(ctx))
+    wanted = RunFilter(project_path=project, course=course, assignment=assignment,
+                       commit_prefix=commit, status=RunStatus(status) if status else None)
+    runs, total = find_runs(resources.sessions, wanted, page=page, per_page=limit)
+    rows = [(run.id, run.project_path, run.assignment, run.commit_sha[:SHORT_SHA],
+             run.status.value, _score(run.score),
+             f"{run.tests_passed}/{run.tests_total}" if run.tests_total is not None else None,
+             run.finished_at.strftime("%Y-%m-%d %H:%M") if run.finished_at else None)
+            for run in runs]
+    click.echo(format_table(HEADER, rows))
+    click.echo(SHOWN.format(shown=len(rows), total=total))
+
+
+def _score(score: float | None) -> str | None:
+    return None if score is None else f"{score:g}"

@@ -1,0 +1,93 @@
+"""API errors as JSON answers: a status, a short error name, a reason and the field at fault."""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from flask import Blueprint, jsonify, request
+from marshmallow import Schema, ValidationError
+from sqlalchemy.exc import InterfaceError, OperationalError
+from werkzeug.http import HTTP_STATUS_CODES
+
+log = logging.getLogger(__name__)
+
+BODY_NOT_JSON = "the body must be a JSON document"
+JSON_REQUIRED = "send the body as application/json"
+DATABASE_DOWN = "the ledger database is unavailable; try again shortly"
+BODY_FIELD = "body"
+
+
+class ApiError(Exception):
+    """A request the API refuses: the HTTP status, why, and which field if one is to blame."""
+
+    def __init__(self, status: int, reason: str, *, field: str | None = None,
+                 fields: dict | None = None, headers: dict[str, str] | None = None) -> None:
+        super().__init__(reason)
+        self.status = status
+        self.reason = reason
+        self.field = field
+        self.fields = fields
+        self.headers = headers or {}
+
+
+def load_json_body(schema: Schema) -> dict[str, Any]:
+    """Parse the request's JSON body with a schema, or raise ApiError 415 or 400."""
+    if not request.is_json:
+        raise ApiError(415, JSON_REQUIRED)
+    try:
+        data = json.loads(request.get_data(cache=True))
+    except (ValueError, RecursionError):  # UnicodeDecodeError is a ValueError
+        raise ApiError(400, BODY_NOT_JSON, field=BODY_FIELD) from None
+    return load(schema, data)
+
+
+def load(schema: Schema, data: Any) -> dict[str, Any]:
+    """Validate data with a schema, turning its complaints into a 400 that names the field."""
+    try:
+        return schema.load(data)
+    except ValidationError as exc:
+        raise bad_request(exc.messages) from None
+
+
+def bad_request(messages: Any) -> ApiError:
+    """Return a 400 naming the first field marshmallow complained about and its message."""
+    if not isinstance(messages, dict) or not messages:
+        return ApiError(400, _first_message(messages), field=BODY_FIELD)
+    name = next(iter(messages))
+    field = BODY_FIELD if name == "_schema" else str(name)
+    return ApiError(400, f"{field}: {_first_message(messages[name])}", field=field,
+                    fields={str(k): v for k, v in messages.items()})
+
+
+def register_error_handlers(blueprint: Blueprint) -> None:
+    """Answer ApiError and database outages of this blueprint's routes as JSON."""
+    blueprint.register_error_handler(ApiError, _api_error)
+    blueprint.register_error_handler(OperationalError, _database_down)
+    blueprint.register_error_handler(InterfaceError, _database_down)
+
+
+def error_body(status: int, reason: str, field: str | None = None,
+               fields: dict | None = None) -> dict[str, Any]:
+    """Return the JSON body of an error answer."""
+    return {"error": HTTP_STATUS_CODES.get(status, "Error"), "reason": reason, "field": field,
+            "fields": fields}
+
+
+def _api_error(exc: ApiError):
+    response = jsonify(error_body(exc.status, exc.reason, exc.field, exc.fields))
+    response.headers.update(exc.headers)
+    return response, exc.status
+
+
+def _database_down(exc: Exception):
+    log.error("API request %s %s: database unavailable: %s", request.method, request.path,
+              type(exc).__name__)
+    return jsonify(error_body(503, DATABASE_DOWN)), 503
+
+
+def _first_message(messages: Any) -> str:
+    while isinstance(messages, (list, dict)) and messages:
+        messages = messages[0] if isinstance(messages, list) else next(iter(messages.values()))
+    return str(messages) if messages else "invalid"

@@ -1,0 +1,93 @@
+"""`GET /api/runs` and `GET /api/runs/<id>`: test runs and their results."""
+
+from __future__ import annotations
+
+import re
+
+from flask import Blueprint, jsonify, request
+
+from pipeline.ledger.models import TestRun
+from webhooks.api.auth import PROJECT_FORBIDDEN, Caller
+from webhooks.api.docs import error_responses, json_response
+from webhooks.api.errors import ApiError, load
+from webhooks.api.links import result_url
+from webhooks.api.run_queries import RunFilter, find_runs
+from webhooks.api.schemas import (ID_PATTERN, RunDetailSchema, RunPageSchema, RunQuerySchema,
+                                  RunSchema)
+from webhooks.api.state import current_caller
+from webhooks.app import services
+
+runs = Blueprint("runs", __name__)
+
+NO_SUCH_RUN = "no run {run_id}"
+PAGE_TOO_LARGE = "per_page: must be at most {limit}"
+_RUN_ID = re.compile(ID_PATTERN)
+
+
+PATHS = {
+    "/api/runs": {"get": {
+        "summary": "Runs, newest first, by project, course, assignment, commit or status",
+        "description": "A GitLab token sees the runs of the projects it reaches as Developer.",
+        "parameters": [{"in": "query", "schema": RunQuerySchema}],
+        "responses": {200: json_response("a page of runs", RunPageSchema),
+                      **error_responses(400, 401, 403, 503)}}},
+    "/api/runs/{run_id}": {"get": {
+        "summary": "One run and its result",
+        "parameters": [{"name": "run_id", "in": "path", "required": True,
+                        "schema": {"type": "string", "pattern": ID_PATTERN}}],
+        "responses": {200: json_response("the run; `report` for staff tokens only",
+                                         RunDetailSchema),
+                      **error_responses(401, 403, 404, 503)}}},
+}
+
+
+@runs.get("/api/runs")
+def list_runs():
+    """Answer with one page of the runs the caller may see."""
+    caller = current_caller()
+    query = load(RunQuerySchema(), request.args.to_dict())
+    limits = services().settings.api
+    per_page = query.get("per_page") or limits.default_page_size
+    if per_page > limits.max_page_size:
+        raise ApiError(400, PAGE_TOO_LARGE.format(limit=limits.max_page_size), field="per_page")
+    wanted = _filter(caller, query)
+    found, total = find_runs(services().resources.sessions, wanted, page=query["page"],
+                             per_page=per_page)
+    return jsonify(RunPageSchema().dump({
+        "items": [_shown(run, staff=False) for run in found], "page": query["page"],
+        "per_page": per_page, "total": total}))
+
+
+@runs.get("/api/runs/<run_id>")
+def show_run(run_id: str):
+    """Answer with one run, if the caller may see its project."""
+    caller = current_caller()
+    run = None
+    if _RUN_ID.fullmatch(run_id):
+        with services().resources.sessions() as session:
+            run = session.get(TestRun, run_id)
+    if run is None:
+        raise ApiError(404, NO_SUCH_RUN.format(run_id=run_id[:64]))
+    caller.require_project(run.project_path)
+    return jsonify(_shown(run, staff=caller.staff))
+
+
+def _filter(caller: Caller, query: dict) -> RunFilter:
+    project = query.get("project")
+    project_path = project if isinstance(project, str) else None
+    project_id = project if isinstance(project, int) else None
+    if project_path is not None:
+        caller.require_project(project_path)
+    if project_id is not None and not caller.staff and project_id not in caller.projects.values():
+        raise ApiError(403, PROJECT_FORBIDDEN.format(who=caller.describe(),
+                                                     project=f"id {project_id}"))
+    return RunFilter(project_path=project_path, project_id=project_id,
+                     course=query.get("course"), assignment=query.get("assignment"),
+                     commit_prefix=query.get("commit"), status=query.get("status"),
+                     within=None if caller.staff else frozenset(caller.projects))
+
+
+def _shown(run: TestRun, *, staff: bool) -> dict:
+    shown = (RunDetailSchema() if staff else RunSchema()).dump(run)
+    shown["result_url"] = result_url(services().settings, run.id)
+    return shown

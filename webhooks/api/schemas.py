@@ -1,0 +1,281 @@
+"""Marshmallow schemas of the REST API: request bodies, query strings and answers."""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from marshmallow import Schema, ValidationError, fields, validate, validates_schema
+
+from pipeline.ledger.models import RunStatus
+from pipeline.repos import (DIRECTORY_PATTERN, InvalidInputError, check_directory,
+                            check_project_path, check_sha)
+
+MAX_PROJECT_ID = 2 ** 63 - 1
+MAX_PAGE = 1_000_000
+# pipeline.repos.PROJECT_PATH_PATTERN with at least one namespace: `group/project`.
+NAMESPACED_PROJECT_PATTERN = r"^[A-Za-z0-9_][A-Za-z0-9_.+-]*(/[A-Za-z0-9_][A-Za-z0-9_.+-]*)+$"
+SHA_SCHEMA_PATTERN = r"^[0-9a-fA-F]{40}([0-9a-fA-F]{24})?$"
+COMMIT_PREFIX_PATTERN = r"^[0-9a-fA-F]{7,64}$"
+ID_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
+PROJECT_INVALID = "must be a project id (a positive whole number) or a path like group/project"
+NOT_A_BOOLEAN = "must be true or false"
+REQUIRED_FOR_SCOPE = "required when scope is {scope}"
+REGRADE_SCOPES = ("run", "student", "assignment", "branch_heads")
+SCOPE_FIELDS = {"run": ("run_id",), "student": ("project", "assignment"),
+                "assignment": ("assignment",), "branch_heads": ()}
+
+
+def _checked(check: Callable[[str], str]) -> Callable[[str], None]:
+    """Turn one of pipeline.repos's checks into a marshmallow validator."""
+    def validator(value: str) -> None:
+        try:
+            check(value)
+        except InvalidInputError as exc:
+            raise ValidationError(str(exc)) from None
+    return validator
+
+
+class StrictBoolean(fields.Boolean):
+    """A JSON true or false; strings and numbers that look like one are refused."""
+
+    default_error_messages = {"invalid": NOT_A_BOOLEAN}
+
+    def _deserialize(self, value: Any, attr, data, **kwargs) -> bool:
+        if not isinstance(value, bool):
+            raise self.make_error("invalid")
+        return value
+
+
+class ProjectRef(fields.Field):
+    """A GitLab project as a numeric id, or as `namespace/project` (a digit string is an id)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        metadata = {"description": "GitLab project id or path with namespace", "oneOf": [
+            {"type": "integer", "minimum": 1, "maximum": MAX_PROJECT_ID},
+            {"type": "string", "pattern": NAMESPACED_PROJECT_PATTERN, "maxLength": 255}]}
+        super().__init__(metadata=metadata, **kwargs)
+
+    def _deserialize(self, value: Any, attr, data, **kwargs) -> int | str:
+        if isinstance(value, str) and value.isascii() and value.isdigit():
+            value = int(value)
+        if isinstance(value, int) and not isinstance(value, bool):
+            if 1 <= value <= MAX_PROJECT_ID:
+                return value
+        elif isinstance(value, str) and "/" in value:
+            try:
+                return check_project_path(value)
+            except InvalidInputError:
+                pass
+        raise ValidationError(PROJECT_INVALID)
+
+
+class Sha(fields.String):
+    """A full commit SHA (40 or 64 hexadecimal characters), returned lower-case."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(validate=_checked(check_sha),
+                         metadata={"pattern": SHA_SCHEMA_PATTERN, **kwargs.pop("metadata", {})},
+                         **kwargs)
+
+    def _deserialize(self, value: Any, attr, data, **kwargs) -> str:
+        return super()._deserialize(value, attr, data, **kwargs).lower()
+
+
+def _directory(**kwargs: Any) -> fields.String:
+    return fields.String(validate=_checked(check_directory),
+                         metadata={"pattern": DIRECTORY_PATTERN.pattern, "maxLength": 255,
+                                   **kwargs.pop("metadata", {})}, **kwargs)
+
+
+class TestCreateSchema(Schema):
+    """Body of POST /api/tests and /api/tests-celery: what to grade."""
+
+    __test__ = False  # not a pytest class
+
+    directory = _directory(required=True, metadata={
+        "description": "assignment directory, as in the reference repository"})
+    version_identifier = Sha(required=True, metadata={"description": "commit SHA to grade"})
+    submit = StrictBoolean(load_default=False, metadata={
+        "description": "also hand the commit in as a submission of the assignment"})
+    project = ProjectRef(load_default=None, allow_none=True)
+    retry = StrictBoolean(load_default=False, metadata={
+        "description": "grade again a commit whose latest result is failed or error"})
+
+
+class TestRunResponseSchema(Schema):
+    """Answer of POST /api/tests and /api/tests-celery: the run that grades the commit."""
+
+    __test__ = False
+
+    id = fields.String(required=True, metadata={"description": "run id"})
+    test_system_id = fields.String(required=True, metadata={
+        "description": "task id: follow it with GET /api/tasks/{task_id}"})
+    status = fields.Enum(RunStatus, by_value=True, required=True)
+    stage = fields.String(required=True)
+    percentage = fields.Integer(required=True)
+    created = fields.Boolean(required=True, metadata={
+        "description": "false when a run already grading the commit is returned"})
+    backend = fields.String(required=True, validate=validate.OneOf(("celery", "local")))
+    project = fields.String(required=True)
+    project_id = fields.Integer(required=True, allow_none=True)
+    directory = fields.String(required=True)
+    version_identifier = fields.String(required=True)
+    submission_task_id = fields.String(required=True, allow_none=True, metadata={
+        "description": "task id of the submission; null until submission processing is "
+                       "available, and when submit is false"})
+    result_url = fields.String(required=True)
+
+
+class TaskStateSchema(Schema):
+    """Answer of GET /api/tasks/{task_id}: a task's state and its run's progress."""
+
+    task_id = fields.String(required=True)
+    state = fields.String(required=True, metadata={
+        "description": "Celery state: PENDING, STARTED, PROGRESS, RETRY, SUCCESS, FAILURE"})
+    ready = fields.Boolean(required=True, metadata={"description": "the task has ended"})
+    run_id = fields.String(required=True, allow_none=True)
+    status = fields.Enum(RunStatus, by_value=True, required=True, allow_none=True)
+    stage = fields.String(required=True, allow_none=True)
+    percentage = fields.Integer(required=True, allow_none=True)
+    reason = fields.String(required=True, allow_none=True)
+    result = fields.Dict(required=True, allow_none=True, metadata={
+        "description": "what the task returned, for tasks that are not runs"})
+
+
+class RunSchema(Schema):
+    """One test run as the API shows it."""
+
+    id = fields.String(required=True)
+    course = fields.String(required=True)
+    assignment = fields.String(required=True)
+    project_id = fields.Integer(required=True, allow_none=True)
+    project_path = fields.String(required=True)
+    ref = fields.String(required=True, allow_none=True)
+    commit_sha = fields.String(required=True)
+    merge_request_iid = fields.Integer(required=True, allow_none=True)
+    kind = fields.String(required=True)
+    status = fields.Enum(RunStatus, by_value=True, required=True)
+    status_reason = fields.String(required=True, allow_none=True)
+    stage = fields.String(required=True)
+    percentage = fields.Integer(required=True, attribute="progress")
+    score = fields.Float(required=True, allow_none=True)
+    tests_passed = fields.Integer(required=True, allow_none=True)
+    tests_total = fields.Integer(required=True, allow_none=True)
+    test_system_id = fields.String(required=True, allow_none=True, attribute="celery_task_id")
+    attempts = fields.Integer(required=True)
+    reference_sha = fields.String(required=True, allow_none=True)
+    received_at = fields.DateTime(required=True)
+    started_at = fields.DateTime(required=True, allow_none=True)
+    finished_at = fields.DateTime(required=True, allow_none=True)
+    result_url = fields.String(required=True)
+
+
+class RunDetailSchema(RunSchema):
+    """One test run with its full report (the report is shown to staff tokens only)."""
+
+    report = fields.Dict(allow_none=True, metadata={"description": "staff tokens only"})
+
+
+class RunPageSchema(Schema):
+    """A page of runs, newest first."""
+
+    items = fields.List(fields.Nested(RunSchema), required=True)
+    page = fields.Integer(required=True)
+    per_page = fields.Integer(required=True)
+    total = fields.Integer(required=True)
+
+
+class RunQuerySchema(Schema):
+    """Query string of GET /api/runs."""
+
+    project = ProjectRef()
+    course = fields.String(validate=validate.Length(min=1, max=128))
+    assignment = _directory()
+    commit = fields.String(validate=validate.Regexp(COMMIT_PREFIX_PATTERN), metadata={
+        "description": "a commit SHA or its first 7 or more characters"})
+    status = fields.Enum(RunStatus, by_value=True)
+    page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=MAX_PAGE))
+    per_page = fields.Integer(validate=validate.Range(min=1))
+
+
+class RegradeRequestSchema(Schema):
+    """Body of POST /api/regrade: what to grade again."""
+
+    scope = fields.String(required=True, validate=validate.OneOf(REGRADE_SCOPES), metadata={
+        "description": "run: one run (run_id); student: the latest graded commit of one "
+                       "project's assignment (project, assignment); assignment: that, in every "
+                       "project (assignment, optional course); branch_heads: every student "
+                       "branch head without a result (optional course), found through GitLab"})
+    run_id = fields.String(validate=validate.Regexp(ID_PATTERN))
+    project = ProjectRef()
+    assignment = _directory()
+    course = fields.String(validate=validate.Length(min=1, max=128))
+
+    @validates_schema
+    def _scope_fields(self, data: dict, **kwargs: Any) -> None:
+        scope = data.get("scope")
+        missing = [name for name in SCOPE_FIELDS.get(scope, ()) if data.get(name) is None]
+        if missing:
+            raise ValidationError({name: [REQUIRED_FOR_SCOPE.format(scope=scope)]
+                                   for name in missing})
+
+
+class RegradeResponseSchema(Schema):
+    """Answer of POST /api/regrade."""
+
+    scope = fields.String(required=True)
+    runs = fields.List(fields.String(), required=True, metadata={
+        "description": "runs created and sent to the low_priority queue"})
+    existing_runs = fields.List(fields.String(), required=True, metadata={
+        "description": "runs already queued or running for those commits"})
+    task_id = fields.String(required=True, allow_none=True, metadata={
+        "description": "for branch_heads: the regrade task that finds the heads"})
+
+
+class TaskBriefSchema(Schema):
+    """A task a worker holds."""
+
+    id = fields.String(required=True)
+    name = fields.String(required=True)
+    run_id = fields.String(required=True, allow_none=True)
+    started_at = fields.DateTime(required=True, allow_none=True)
+
+
+class WorkerSchema(Schema):
+    """One Celery worker: its queues and the tasks it runs and holds."""
+
+    name = fields.String(required=True)
+    queues = fields.List(fields.String(), required=True)
+    active = fields.List(fields.Nested(TaskBriefSchema), required=True)
+    reserved = fields.List(fields.Nested(TaskBriefSchema), required=True)
+
+
+class WorkersStatusSchema(Schema):
+    """Answer of GET /api/tasks/workers/status."""
+
+    workers = fields.List(fields.Nested(WorkerSchema), required=True)
+    timeout_seconds = fields.Float(required=True)
+
+
+class ErrorSchema(Schema):
+    """An error answer."""
+
+    error = fields.String(required=True)
+    reason = fields.String(required=True)
+    field = fields.String(allow_none=True, metadata={"description": "the field at fault"})
+    field_errors = fields.Dict(data_key="fields", allow_none=True,
+                               metadata={"description": "every field's complaints"})
+
+
+class HealthSchema(Schema):
+    """Answer of GET /api/tests-celery/health."""
+
+    status = fields.String(required=True, validate=validate.OneOf(("healthy", "unhealthy")))
+    backend = fields.String(required=True)
+    broker = fields.String(required=True)
+    broker_status = fields.String(required=True, validate=validate.OneOf(("up", "down")))
+    broker_error = fields.String(required=True, allow_none=True)
+    database = fields.String(required=True, validate=validate.OneOf(("up", "down")))
+    database_error = fields.String(required=True, allow_none=True)
+    workers = fields.Integer(required=True)
+    worker_names = fields.List(fields.String(), required=True)

@@ -1,0 +1,90 @@
+"""A task's state and progress, read from the ledger's run and Celery's result backend."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from celery import Celery, states
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from pipeline.ledger.models import RunStatus, TestRun
+from pipeline.ledger.runs import STAGES
+
+STAGE_ORDER = tuple(STAGES)
+# What Celery's state is taken to be while its result backend has no record of a run's task.
+LEDGER_STATES = {RunStatus.QUEUED: states.PENDING, RunStatus.RUNNING: states.STARTED}
+PROGRESS_STATE = "PROGRESS"
+
+
+@dataclass(frozen=True)
+class TaskProgress:
+    """Where a task is; for a run's task, also the run's status, stage and the stages reached."""
+
+    task_id: str
+    state: str
+    ready: bool
+    run_id: str | None = None
+    project_path: str | None = None
+    status: RunStatus | None = None
+    stage: str | None = None
+    percentage: int | None = None
+    reason: str | None = None
+    result: dict | None = None
+    reached: tuple[str, ...] = ()
+
+
+def task_progress(sessions: sessionmaker[Session], celery: Celery,
+                  task_id: str) -> TaskProgress | None:
+    """Return a task's progress; None when neither the ledger nor Celery knows the task."""
+    with sessions() as session:
+        run = session.scalars(select(TestRun).where(TestRun.celery_task_id == task_id)
+                              .limit(1)).first()
+    meta = celery.backend.get_task_meta(task_id)
+    state = meta.get("status") or states.PENDING
+    if run is not None:
+        return _run_progress(task_id, run, state, meta.get("result"))
+    if state == states.PENDING:
+        return None
+    return TaskProgress(task_id=task_id, state=state, ready=state in states.READY_STATES,
+                        result=_as_result(meta.get("result")))
+
+
+def reached_stages(run: TestRun) -> tuple[str, ...]:
+    """Return the stages a run has been through, in order, as far as the ledger shows them.
+
+    Stages with a phase timestamp are known from it even when nobody looked at the right moment;
+    `clone` and `tests` are known from the timestamp of the stage after them.
+    """
+    evidence = {"queued": True, "init": run.started_at is not None,
+                "clone": run.cloned_at is not None, "environment": run.cloned_at is not None,
+                "tests": run.tested_at is not None, "results": run.tested_at is not None,
+                "done": run.status.final}
+    current = run.stage if run.stage in STAGES else STAGE_ORDER[0]
+    last = STAGE_ORDER.index(current)
+    return tuple(stage for index, stage in enumerate(STAGE_ORDER)
+                 if index <= last and (evidence[stage] or stage == current))
+
+
+def _run_progress(task_id: str, run: TestRun, state: str, result: Any) -> TaskProgress:
+    percentage = run.progress
+    if state == PROGRESS_STATE and not run.status.final and isinstance(result, dict):
+        reported = result.get("percent")
+        if isinstance(reported, int) and result.get("stage") == run.stage:
+            percentage = max(percentage, reported)
+    if state == states.PENDING:
+        state = LEDGER_STATES.get(run.status, states.SUCCESS)
+    return TaskProgress(task_id=task_id, state=state,
+                        ready=run.status.final or state in states.READY_STATES, run_id=run.id,
+                        project_path=run.project_path, status=run.status, stage=run.stage,
+                        percentage=percentage, reason=run.status_reason,
+                        reached=reached_stages(run))
+
+
+def _as_result(result: Any) -> dict | None:
+    if isinstance(result, dict):
+        return result
+    if isinstance(result, BaseException):
+        return {"error": f"{type(result).__name__}: {result}"}
+    return None
