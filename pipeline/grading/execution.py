@@ -135,6 +135,8 @@ class SandboxExecutor:
             data["entry_point"] = sandbox_path(stage.entry_point)
             data["timeout"] = self.stage_timeout(stage)
             stages.append(data)
+        for replayed in stages[:-1]:
+            replayed["graphics"], replayed["store_figures"] = None, False
         return {"solution_dir": SANDBOX_WORKDIR, "test_dir": TESTS_DIR if with_tests else None,
                 "python_path": [SANDBOX_PYTHONPATH], "mpl_config": MPL_DIR if with_mpl else None,
                 "namespace_file": sandbox_path(request.namespace_file),

@@ -27,8 +27,25 @@ class RunTimedOut(BaseException):
     """Raised by the interval timer when a run exceeds its timeout."""
 
 
+class BytesSink:
+    """The binary side of a captured stream: bytes written are decoded into its text."""
+
+    def __init__(self, text_stream):
+        self.text_stream = text_stream
+
+    def write(self, data):
+        """Decode the bytes and keep them as text."""
+        self.text_stream.write(bytes(data).decode("utf-8", "replace"))
+        return len(data)
+
+    def flush(self):
+        """Nothing to flush."""
+
+
 class CappedWriter(io.TextIOBase):
     """A text stream that keeps at most a fixed number of characters of what is written."""
+
+    encoding = "utf-8"
 
     def __init__(self, limit):
         super().__init__()
@@ -36,6 +53,7 @@ class CappedWriter(io.TextIOBase):
         self.parts = []
         self.size = 0
         self.truncated = False
+        self.buffer = BytesSink(self)
 
     def writable(self):
         """Tell io that this stream accepts writes."""
@@ -356,11 +374,11 @@ def preload(modules):
             continue
 
 
-def write_all(fd, data):
-    """Write all of data to a descriptor."""
+def write_all(fd, data, write=os.write):
+    """Write all of data to a descriptor (with the os.write bound before any solution ran)."""
     view = memoryview(data)
     while view:
-        view = view[os.write(fd, view):]
+        view = view[write(fd, view):]
 
 
 def main(request_path, result_path):
@@ -368,7 +386,7 @@ def main(request_path, result_path):
     with open(request_path, encoding="utf-8") as handle:
         request = json.load(handle)
     result_fd = os.open(result_path, os.O_WRONLY)
-    dumps = json.dumps
+    dumps, leave = json.dumps, os._exit
     encode = load_encoder(request["python_path"])
     prepare_process(request)
     preload(request["preload"])
@@ -389,7 +407,7 @@ def main(request_path, result_path):
         graphics_values = graphics["values"] if graphics else {}
     outcome.update(evaluate(request["evaluate"], namespace, graphics_values, encode))
     write_all(result_fd, ("\n" + dumps(outcome) + "\n").encode("utf-8", "surrogatepass"))
-    os._exit(0)
+    leave(0)
 
 
 if __name__ == "__main__":

@@ -386,3 +386,19 @@ def test_links_out_of_the_student_directory_are_never_followed_on_the_host(tmp_p
         ("FAILED", f"E   FileNotFoundError: [Errno 2] No such file or directory: "
                    f"'{student / 'ex.py'}'"),
     ]
+
+
+def test_binary_writes_to_stdout_are_captured(tmp_path):
+    student, reference = make_assignment(tmp_path, """
+        properties:
+          tests:
+            - type: stdout
+              name: out
+              entryPoint: ex.py
+              tests:
+                - name: stdout
+                  value: "text bytes\\n"
+    """, {"ex.py": ""},
+        {"ex.py": "import sys\nprint('text', end=' ')\nsys.stdout.buffer.write(b'bytes\\n')\n"})
+    run = grade(student, reference).tests[0]
+    assert first(run) == ("COMPLETED", "PASSED", None)
