@@ -2,13 +2,32 @@
 
 Public interface::
 
-    from pipeline.grading import grade, GradeOptions, ReferenceCache, Report, report_to_json
-    report = grade(student_dir, reference_dir, assignment_dir, settings=sandbox_settings,
-                   reference_cache=ReferenceCache(cache_dir), options=GradeOptions(...))
-    report.score, report.course_error, report.gradehook.hidden, report_to_json(report)
+    from pipeline.grading import grade, GradeOptions, ReferenceCache, report_to_json
+    report = grade(student_dir, reference_dir, assignment_dir,      # assignment: default reference
+                   settings=config.sandbox,                         # SandboxSettings (course)
+                   reference_cache=ReferenceCache(cache_dir),       # optional, shared by workers
+                   options=GradeOptions(reference_version=sha, assignment_id="week1/ex1",
+                                        output_dir=..., dependency_root=repo_root))
+    report.score          # passed collections / all (§8); None on a course error
+    report.course_error   # None, or the message for staff (invalid test.yaml, missing reference)
+    report.gradehook      # tests/collections passed, timings, mode, hidden collection names
+    report.to_dict(), report_to_json(report)   # testSummary.json (§7) + "gradehook" section
 
-Errors: SpecError (an invalid test.yaml or meta.yaml; grade() turns it into a report with
-``course_error`` set), CourseError (its base), EngineError (the sandbox could not run: ours).
+Modes, in this order: test.yaml in the assignment directory (CodeAbility, spec/codeability.md);
+else the pytest files (test_*.py) of the assignment or reference directory, run against the
+student's code; else the default comparison (entry point output, reference files present).
+
+Isolation: every (collection, side) run is its own bubblewrap sandbox process; runs that execute
+exactly the same code share one. The student's sandbox holds a copy of the student's directory
+plus meta.yaml additionalFiles and testDependencies, and only those testFiles that its own test
+code (setUpCode, tearDownCode, test names) names; never the reference solution, test.yaml or the
+other test files. Values leave as tagged JSON through the result channel and are compared here.
+Limits: SandboxSettings (course), overridden by meta.yaml executionBackend.settings (timeout,
+memoryLimitMB); a collection's timeout covers its entry point, setUpCode and tearDownCode.
+
+Errors: a broken assignment never raises from grade(); it returns a report with course_error set
+(SpecError and CourseError are raised by the loaders). EngineError means the sandbox could not
+run at all: our failure, to retry, never a score.
 """
 
 from pipeline.grading.assignment import Assignment, load_assignment
