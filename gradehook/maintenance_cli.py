@@ -12,9 +12,8 @@ from gradehook.settings import settings_from
 from pipeline.celery_app import create_celery
 from pipeline.context import build_resources
 from pipeline.reconcile import reconcile_ledger
-from pipeline.regrade import (Queued, RegradeError, bot_gitlab, publish_regrades,
-                              regrade_assignment, regrade_branch_heads, regrade_run,
-                              regrade_student)
+from pipeline.regrade import (Queued, RegradeError, publish_regrades, regrade_assignment,
+                              regrade_branch_heads, regrade_run, regrade_student)
 
 QUEUED = "queued {count} run(s) on low_priority: {ids}"
 ALREADY = "already queued or running: {ids}"
@@ -74,8 +73,7 @@ def regrade_branch_heads_command(ctx: click.Context, course: str | None) -> None
     settings = settings_from(ctx)
     resources = build_resources(settings)
     try:
-        with bot_gitlab(settings) as gitlab:
-            report = regrade_branch_heads(resources, gitlab, course)
+        report = regrade_branch_heads(resources, course)
     except (RegradeError, GitLabError) as exc:
         raise click.ClickException(str(exc)) from None
     publish_regrades(create_celery(settings), resources.sessions, report.queued.created)

@@ -133,14 +133,16 @@ def regrade_assignment(sessions: sessionmaker[Session], settings: Settings, assi
     return _regrade(sessions, [_target_of(settings, run) for run in sources])
 
 
-def regrade_branch_heads(resources: Resources, gitlab: GitLabClient,
-                         course: str | None = None) -> BranchHeadsReport:
+def regrade_branch_heads(resources: Resources, course: str | None = None) -> BranchHeadsReport:
     """Queue a grading of every assignment present at a student branch head without a result.
 
     Student projects are those with runs in the ledger plus those GitLab lists in the groups
     the course's `student_projects` name. A project GitLab or git cannot read is skipped and
     named in the report; GitLab being unreachable raises TransientGitLabError.
     """
+    gitlab = resources.gitlab
+    if gitlab is None:
+        raise RegradeError(NO_GITLAB_TOKEN)
     settings = resources.settings
     courses = [_course_named(settings, course)] if course else list(settings.courses)
     report = BranchHeadsReport()
@@ -160,14 +162,6 @@ def regrade_branch_heads(resources: Resources, gitlab: GitLabClient,
             report.projects += 1
             _merge(report.queued, _regrade(resources.sessions, targets))
     return report
-
-
-def bot_gitlab(settings: Settings) -> GitLabClient:
-    """Return a GitLab client acting as gradehook's own account, which branch heads need."""
-    g = settings.gitlab
-    if not g.token:
-        raise RegradeError(NO_GITLAB_TOKEN)
-    return GitLabClient(g.url, g.token, timeout=g.request_timeout_seconds)
 
 
 def publish_regrades(celery: Celery, sessions: sessionmaker[Session],

@@ -7,7 +7,7 @@ from celery import shared_task
 from gitlab_client import TransientGitLabError
 from pipeline.celery_app import REGRADE
 from pipeline.context import resources_for
-from pipeline.regrade import bot_gitlab, publish_regrades, regrade_branch_heads
+from pipeline.regrade import publish_regrades, regrade_branch_heads
 from pipeline.tasks.retry import backoff_seconds
 
 
@@ -17,8 +17,7 @@ def regrade(self, course: str | None = None) -> dict:
     settings = self.app.conf.gradehook_settings
     resources = resources_for(settings)
     try:
-        with bot_gitlab(settings) as gitlab:
-            report = regrade_branch_heads(resources, gitlab, course)
+        report = regrade_branch_heads(resources, course)
     except TransientGitLabError as exc:
         if self.request.retries + 1 >= settings.worker.max_attempts:
             raise

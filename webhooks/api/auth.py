@@ -62,11 +62,12 @@ class Caller:
 class TokenChecker:
     """Authenticate bearer tokens; GitLab's verdict is cached briefly under the token's digest."""
 
-    def __init__(self, settings: Settings, gitlab: GitLabClient, *,
+    def __init__(self, settings: Settings, *,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self._staff_digests = settings.api.staff_token_digests
         self._ttl = settings.api.gitlab_token_cache_seconds
-        self._gitlab = gitlab
+        self._gitlab_url = settings.gitlab.url
+        self._timeout = settings.gitlab.request_timeout_seconds
         self._clock = clock
         self._cache: collections.OrderedDict[str, tuple[float, Caller | None]] = \
             collections.OrderedDict()
@@ -98,7 +99,7 @@ class TokenChecker:
         return matched
 
     def _ask_gitlab(self, token: str) -> Caller | None:
-        client = self._gitlab.with_token(token)
+        client = GitLabClient(self._gitlab_url, token, timeout=self._timeout)
         try:
             user = client.current_user()
             projects = client.user_projects(min_access_level=DEVELOPER_ACCESS)

@@ -12,7 +12,7 @@ from pipeline.regrade import (NoSuchRunError, Queued, RegradeError, publish_regr
 from webhooks.api.docs import error_responses, json_body, json_response
 from webhooks.api.errors import ApiError, load_json_body
 from webhooks.api.schemas import RegradeRequestSchema, RegradeResponseSchema
-from webhooks.api.state import api_state, current_caller
+from webhooks.api.state import current_caller
 from webhooks.api.targets import resolve_project
 from webhooks.app import services
 
@@ -56,7 +56,7 @@ def regrade():
             queued = regrade_run(sessions, svc.settings, body["run_id"])
         elif scope == "student":
             path, _ = resolve_project(caller, body["project"], svc.settings, sessions,
-                                      api_state().gitlab)
+                                      svc.resources.gitlab)
             queued = regrade_student(sessions, svc.settings, path, body["assignment"])
         else:
             queued = regrade_assignment(sessions, svc.settings, body["assignment"], course)

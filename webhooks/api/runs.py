@@ -6,11 +6,11 @@ import re
 
 from flask import Blueprint, jsonify, request
 
+from pipeline.feedback import result_url
 from pipeline.ledger.models import TestRun
 from webhooks.api.auth import PROJECT_FORBIDDEN, Caller
 from webhooks.api.docs import error_responses, json_response
 from webhooks.api.errors import ApiError, load
-from webhooks.api.links import result_url
 from webhooks.api.run_queries import RunFilter, find_runs
 from webhooks.api.schemas import (ID_PATTERN, RunDetailSchema, RunPageSchema, RunQuerySchema,
                                   RunSchema)
@@ -53,9 +53,8 @@ def list_runs():
     wanted = _filter(caller, query)
     found, total = find_runs(services().resources.sessions, wanted, page=query["page"],
                              per_page=per_page)
-    return jsonify(RunPageSchema().dump({
-        "items": [_shown(run, staff=False) for run in found], "page": query["page"],
-        "per_page": per_page, "total": total}))
+    return jsonify({"items": [_shown(run, staff=False) for run in found],
+                    "page": query["page"], "per_page": per_page, "total": total})
 
 
 @runs.get("/api/runs/<run_id>")
@@ -89,5 +88,5 @@ def _filter(caller: Caller, query: dict) -> RunFilter:
 
 def _shown(run: TestRun, *, staff: bool) -> dict:
     shown = (RunDetailSchema() if staff else RunSchema()).dump(run)
-    shown["result_url"] = result_url(services().settings, run.id)
+    shown["result_url"] = result_url(services().resources, run.id)
     return shown

@@ -7,7 +7,6 @@ from dataclasses import dataclass
 
 from flask import Flask, current_app, request
 
-from gitlab_client import GitLabClient
 from webhooks.api.auth import Caller, TokenChecker
 from webhooks.api.local_runs import LocalRunner
 from webhooks.app import Services
@@ -20,7 +19,6 @@ class ApiState:
     """Per-application objects of the API."""
 
     tokens: TokenChecker
-    gitlab: GitLabClient  # acts with gradehook's own token (empty when none is configured)
     local_runs: LocalRunner
     event_streams: threading.BoundedSemaphore
 
@@ -28,13 +26,11 @@ class ApiState:
 def install_api_state(app: Flask, services: Services) -> None:
     """Create the API's objects for an application once."""
     settings = services.settings
-    gitlab = GitLabClient(settings.gitlab.url, settings.gitlab.token,
-                          timeout=settings.gitlab.request_timeout_seconds)
     # Each event stream holds a web thread: leave at least half of them for other requests.
     streams = threading.BoundedSemaphore(max(1, settings.server.web_threads // 2))
     app.extensions[EXTENSION] = ApiState(
-        tokens=TokenChecker(settings, gitlab), gitlab=gitlab,
-        local_runs=LocalRunner(services.resources, settings.worker.concurrency),
+        tokens=TokenChecker(settings),
+        local_runs=LocalRunner(services.resources, services.celery, settings.worker.concurrency),
         event_streams=streams)
 
 

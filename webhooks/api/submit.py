@@ -7,11 +7,11 @@ import logging
 from flask import Blueprint, jsonify
 
 from pipeline.dispatch import send_runs
+from pipeline.feedback import result_url
 from pipeline.ledger.models import TestRun
 from pipeline.regrade import GradingTarget, request_grading
 from webhooks.api.docs import error_responses, json_body, json_response
 from webhooks.api.errors import load_json_body
-from webhooks.api.links import result_url
 from webhooks.api.schemas import TestCreateSchema, TestRunResponseSchema
 from webhooks.api.state import api_state, current_caller
 from webhooks.api.targets import (check_assignment, course_of, execution_backend,
@@ -67,7 +67,7 @@ def _create_test(backend: str | None):
     svc, state = services(), api_state()
     sessions = svc.resources.sessions
     path, project_id = resolve_project(caller, body["project"], svc.settings, sessions,
-                                       state.gitlab)
+                                       svc.resources.gitlab)
     course = course_of(svc.settings, path)
     check_assignment(svc.assignments.known(course), course, body["directory"])
     backend = backend or execution_backend(sessions, course)
@@ -93,4 +93,4 @@ def _answer(run: TestRun, created: bool, backend: str) -> dict:
         "backend": backend, "project": run.project_path, "project_id": run.project_id,
         "directory": run.assignment, "version_identifier": run.commit_sha,
         "submission_task_id": None,
-        "result_url": result_url(services().settings, run.id)})
+        "result_url": result_url(services().resources, run.id)})

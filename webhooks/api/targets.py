@@ -30,7 +30,7 @@ BACKEND_UNSUPPORTED = ("course {course} uses execution backend type {kind!r}, wh
 
 def resolve_project(caller: Caller, reference: int | str | None, settings: Settings,
                     sessions: sessionmaker[Session],
-                    gitlab: GitLabClient) -> tuple[str, int | None]:
+                    gitlab: GitLabClient | None) -> tuple[str, int | None]:
     """Return (path, id if known) of the project a request names, checking the caller may."""
     if reference is None:
         return _only_project(caller, settings)
@@ -43,7 +43,7 @@ def resolve_project(caller: Caller, reference: int | str | None, settings: Setti
             raise ApiError(403, PROJECT_FORBIDDEN.format(who=caller.describe(),
                                                          project=f"id {reference}"))
         return path, reference
-    return _path_of_id(sessions, gitlab, settings, reference), reference
+    return _path_of_id(sessions, gitlab, reference), reference
 
 
 def course_of(settings: Settings, project_path: str) -> CourseSettings:
@@ -96,14 +96,14 @@ def _known_id(sessions: sessionmaker[Session], project_path: str) -> int | None:
                               .where(TestRun.project_path == project_path))
 
 
-def _path_of_id(sessions: sessionmaker[Session], gitlab: GitLabClient, settings: Settings,
+def _path_of_id(sessions: sessionmaker[Session], gitlab: GitLabClient | None,
                 project_id: int) -> str:
     with sessions() as session:
         path = session.scalar(select(TestRun.project_path)
                               .where(TestRun.project_id == project_id).limit(1))
     if path is not None:
         return path
-    if not settings.gitlab.token:
+    if gitlab is None:
         raise ApiError(422, PROJECT_ID_UNKNOWN.format(project_id=project_id),
                        field=PROJECT_FIELD)
     try:

@@ -1,0 +1,102 @@
+"""GET /api/runs and /api/runs/<id>: filters, pages, newest first, exact fields."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from pipeline.ledger.models import RunStatus
+from tests.api.world import ASSIGNMENT, OTHER_ASSIGNMENT, SHA_A, SHA_B, SHA_C, end_run
+from tests.infra.ledger import queue_run
+
+T0 = dt.datetime(2026, 3, 1, 10, 0, tzinfo=dt.timezone.utc)
+
+
+@pytest.fixture
+def seeded(world):
+    """Four runs an hour apart: alice A (passed), alice B (failed), bob C, alice A week2."""
+    runs = [
+        queue_run(world.resources, commit_sha=SHA_A, received_at=T0),
+        queue_run(world.resources, commit_sha=SHA_B, received_at=T0 + dt.timedelta(hours=1)),
+        queue_run(world.resources, commit_sha=SHA_C, project_path="students/bob",
+                  received_at=T0 + dt.timedelta(hours=2)),
+        queue_run(world.resources, commit_sha=SHA_A, assignment=OTHER_ASSIGNMENT,
+                  received_at=T0 + dt.timedelta(hours=3)),
+    ]
+    end_run(world.resources, runs[0].id, RunStatus.PASSED, score=1.0, tests_passed=3,
+            tests_total=3)
+    end_run(world.resources, runs[1].id, RunStatus.FAILED, score=0.5, tests_passed=1,
+            tests_total=2)
+    return [r.id for r in runs]
+
+
+def ids(response):
+    assert response.status_code == 200, response.get_json()
+    return [item["id"] for item in response.get_json()["items"]]
+
+
+@pytest.mark.parametrize("query, expected", [
+    ("", [3, 2, 1, 0]),
+    ("?project=students/alice", [3, 1, 0]),
+    (f"?assignment={ASSIGNMENT}", [2, 1, 0]),
+    (f"?commit={SHA_A[:7]}", [3, 0]),
+    (f"?commit={SHA_B.upper()}", [1]),
+    ("?status=failed", [1]),
+    ("?status=queued&project=students/alice", [3]),
+    ("?course=prog1&assignment=week2/loops", [3]),
+    ("?course=other", []),
+])
+def test_filters_and_newest_first(world, seeded, query, expected):
+    assert ids(world.get(f"/api/runs{query}")) == [seeded[i] for i in expected]
+
+
+def test_filter_by_project_id(world, seeded):
+    queue_run(world.resources, commit_sha=SHA_C, project_id=77, received_at=T0)
+
+    response = world.get("/api/runs?project=77")
+
+    assert len(ids(response)) == 1 and response.get_json()["items"][0]["project_id"] == 77
+
+
+def test_pages(world, seeded):
+    first = world.get("/api/runs?per_page=3").get_json()
+    second = world.get("/api/runs?per_page=3&page=2").get_json()
+
+    assert [i["id"] for i in first["items"]] == [seeded[3], seeded[2], seeded[1]]
+    assert [i["id"] for i in second["items"]] == [seeded[0]]
+    assert (first["total"], first["page"], first["per_page"]) == (4, 1, 3)
+    assert (second["total"], second["page"]) == (4, 2)
+    assert world.get("/api/runs").get_json()["per_page"] == 50
+
+
+@pytest.mark.parametrize("query, field", [
+    ("?status=great", "status"), ("?page=0", "page"), ("?per_page=201", "per_page"),
+    ("?commit=xyz", "commit"), ("?project=alice", "project"), ("?colour=red", "colour"),
+])
+def test_bad_queries_are_400_naming_the_parameter(world, query, field):
+    response = world.get(f"/api/runs{query}")
+
+    assert response.status_code == 400 and response.get_json()["field"] == field
+
+
+def test_one_run_with_every_field(world, seeded):
+    answer = world.get(f"/api/runs/{seeded[0]}").get_json()
+    run = world.run(seeded[0])
+
+    assert answer == {
+        "id": run.id, "course": "prog1", "assignment": ASSIGNMENT, "project_id": None,
+        "project_path": "students/alice", "ref": "main", "commit_sha": SHA_A,
+        "merge_request_iid": None, "kind": "push", "status": "passed", "status_reason": None,
+        "stage": "done", "percentage": 100, "score": 1.0, "tests_passed": 3, "tests_total": 3,
+        "test_system_id": run.celery_task_id, "attempts": 0, "reference_sha": None,
+        "received_at": "2026-03-01T10:00:00+00:00", "started_at": None,
+        "finished_at": run.finished_at.isoformat(), "report": None,
+        "result_url": f"http://127.0.0.1:8000/results/{run.id}"}
+
+
+@pytest.mark.parametrize("run_id", ["nope", "x" * 65, "a%2Fb"])
+def test_unknown_run_is_404(world, run_id):
+    response = world.get(f"/api/runs/{run_id}")
+
+    assert response.status_code == 404

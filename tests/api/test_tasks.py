@@ -1,0 +1,152 @@
+"""GET /api/tasks/<id>, its event stream and the workers' status, without a worker."""
+
+from __future__ import annotations
+
+import json
+
+from pipeline.ledger.db import transaction
+from pipeline.ledger.models import RunStatus, TestRun, utcnow
+from tests.api.world import SHA_A, SHA_B, end_run
+from tests.infra.ledger import queue_run
+from webhooks.api.events import task_events
+from webhooks.api.task_state import TaskProgress
+
+
+def advance(world, run_id, stage, progress, **values):
+    with transaction(world.resources.sessions) as session:
+        run = session.get(TestRun, run_id)
+        run.status, run.stage, run.progress = RunStatus.RUNNING, stage, progress
+        for name, value in values.items():
+            setattr(run, name, value)
+
+
+def read_events(response) -> list[tuple[str, dict | None]]:
+    events = []
+    for chunk in response.response:
+        text = chunk.decode() if isinstance(chunk, bytes) else chunk
+        if text.startswith(":"):
+            continue
+        name, data = text.strip().split("\n")
+        events.append((name.removeprefix("event: "), json.loads(data.removeprefix("data: "))))
+    return events
+
+
+def test_a_queued_run_is_pending_at_zero(world):
+    run = queue_run(world.resources, commit_sha=SHA_A)
+
+    answer = world.get(f"/api/tasks/{run.celery_task_id}").get_json()
+
+    assert answer == {"task_id": run.celery_task_id, "state": "PENDING", "ready": False,
+                      "run_id": run.id, "status": "queued", "stage": "queued",
+                      "percentage": 0, "reason": None, "result": None}
+
+
+def test_progress_reported_by_the_task_within_a_stage_is_shown(world):
+    run = queue_run(world.resources, commit_sha=SHA_A)
+    advance(world, run.id, "tests", 50, started_at=utcnow(), cloned_at=utcnow())
+    world.app.extensions["gradehook"].celery.backend.store_result(
+        run.celery_task_id, {"run_id": run.id, "stage": "tests", "percent": 65}, "PROGRESS")
+
+    answer = world.get(f"/api/tasks/{run.celery_task_id}").get_json()
+
+    assert (answer["state"], answer["status"], answer["stage"], answer["percentage"]) == \
+        ("PROGRESS", "running", "tests", 65)
+
+
+def test_a_finished_run_is_ready_with_its_reason(world):
+    run = queue_run(world.resources, commit_sha=SHA_A)
+    end_run(world.resources, run.id, RunStatus.ERROR, status_reason="course error: x")
+
+    answer = world.get(f"/api/tasks/{run.celery_task_id}").get_json()
+
+    assert (answer["state"], answer["ready"], answer["status"], answer["reason"]) == \
+        ("SUCCESS", True, "error", "course error: x")
+
+
+def test_a_task_that_is_not_a_run_is_shown_to_staff_only(world):
+    world.app.extensions["gradehook"].celery.backend.store_result(
+        "regrade-task-1", {"runs": ["r1"], "projects": 1}, "SUCCESS")
+
+    staff = world.get("/api/tasks/regrade-task-1")
+    student = world.get("/api/tasks/regrade-task-1", token=world.alice.token)
+
+    assert staff.get_json() == {"task_id": "regrade-task-1", "state": "SUCCESS", "ready": True,
+                                "run_id": None, "status": None, "stage": None,
+                                "percentage": None, "reason": None,
+                                "result": {"runs": ["r1"], "projects": 1}}
+    assert student.status_code == 404
+
+
+def test_unknown_and_malformed_task_ids_are_404(world):
+    assert world.get("/api/tasks/0f0e0d0c-0000-4000-8000-000000000000").status_code == 404
+    assert world.get("/api/tasks/has%20space").status_code == 404
+    assert world.get("/api/tasks/" + "a" * 65).status_code == 404
+
+
+def test_the_event_stream_replays_the_stages_a_finished_run_went_through(world):
+    run = queue_run(world.resources, commit_sha=SHA_B)
+    advance(world, run.id, "results", 80, started_at=utcnow(), cloned_at=utcnow(),
+            tested_at=utcnow())
+    end_run(world.resources, run.id, RunStatus.PASSED)
+
+    response = world.get(f"/api/tasks/{run.celery_task_id}/events", buffered=False)
+    events = read_events(response)
+    response.close()
+
+    assert response.mimetype == "text/event-stream"
+    assert [(name, data["stage"], data["percentage"]) for name, data in events] == [
+        ("progress", "queued", 0), ("progress", "init", 10), ("progress", "clone", 20),
+        ("progress", "environment", 40), ("progress", "tests", 50),
+        ("progress", "results", 80), ("progress", "done", 100), ("end", "done", 100)]
+    assert events[-1][1]["status"] == "passed" and events[-1][1]["ready"] is True
+
+
+def test_a_run_that_ended_early_shows_only_the_stages_it_reached(world):
+    run = queue_run(world.resources, commit_sha=SHA_B)
+    advance(world, run.id, "clone", 20, started_at=utcnow())
+    end_run(world.resources, run.id, RunStatus.ERROR)
+
+    response = world.get(f"/api/tasks/{run.celery_task_id}/events", buffered=False)
+    stages = [data["stage"] for _, data in read_events(response)]
+    response.close()
+
+    assert stages == ["queued", "init", "done", "done"]
+
+
+def test_event_streams_are_bounded_per_process(world):
+    run = queue_run(world.resources, commit_sha=SHA_A)
+    url = f"/api/tasks/{run.celery_task_id}/events"
+    slots = max(1, world.settings.server.web_threads // 2)
+    open_streams = [world.get(url, buffered=False) for _ in range(slots)]
+
+    refused = world.get(url)
+    for response in open_streams:
+        response.close()
+    accepted = world.get(url, buffered=False)
+    accepted.close()
+
+    assert all(r.status_code == 200 for r in open_streams)
+    assert refused.status_code == 503
+    assert accepted.status_code == 200
+
+
+def test_the_stream_times_out_and_keeps_quiet_streams_alive():
+    now = [0.0]
+    waiting = TaskProgress(task_id="t", state="PENDING", ready=False, run_id="r",
+                           stage="queued", percentage=0, reached=("queued",))
+
+    def sleep(seconds):
+        now[0] += seconds
+
+    events = list(task_events(lambda: waiting, poll_seconds=5, max_seconds=40,
+                              clock=lambda: now[0], sleep=sleep))
+
+    assert [e.split("\n")[0] for e in events] == [
+        "event: progress", ": keep-alive", ": keep-alive", "event: timeout"]
+
+
+def test_workers_status_without_workers_is_an_empty_list(world):
+    response = world.get("/api/tasks/workers/status")
+
+    assert response.status_code == 200
+    assert response.get_json() == {"workers": [], "timeout_seconds": 0.3}
