@@ -173,14 +173,23 @@ class Submission(Base):
     branch: Mapped[str | None] = mapped_column(String(255))
     merge_request_iid: Mapped[int | None] = mapped_column(Integer)
     received_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    outcome: Mapped[str] = mapped_column(String(16), default="pending")  # accepted, refused
+    outcome: Mapped[str] = mapped_column(String(16), default="pending")  # accepted, refused, error
     reason: Mapped[str | None] = mapped_column(Text)
     late: Mapped[bool] = mapped_column(Boolean, default=False)
     celery_task_id: Mapped[str | None] = mapped_column(String(64))
     finished_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    source: Mapped[str] = mapped_column(String(16), default="api")  # api, merge_request
+    requested_by_user_id: Mapped[int | None] = mapped_column(BigInteger)
+    # When gradehook first received the commit: the moment the deadline is checked against.
+    counted_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    deadline: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    decided_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    sent_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
 
     __table_args__ = (UniqueConstraint("project_path", "assignment", "commit_sha",
-                                       name="uq_submissions_commit"),)
+                                       name="uq_submissions_commit"),
+                      Index("ix_submissions_run", "run_id", "outcome"),
+                      Index("ix_submissions_student", "project_path", "assignment", "outcome"))
 
 
 class ExecutionBackend(Base):
