@@ -102,13 +102,13 @@ def _child_env(ctx: click.Context) -> dict[str, str]:
     return env
 
 
-def gunicorn_argv(settings, port: int | None) -> list[str]:
+def gunicorn_argv(settings, port: int | None, app: str = APP_FACTORY) -> list[str]:
     """Return the arguments that run gunicorn with gradehook's production settings."""
     s = settings.server
     return ["-m", "gunicorn", "--bind", f"{s.host}:{port or s.port}",
             "--workers", str(s.web_workers), "--threads", str(s.web_threads),
             "--worker-class", "gthread", "--timeout", "30", "--graceful-timeout", "10",
-            "--access-logfile", "-", APP_FACTORY]
+            "--access-logfile", "-", app]
 
 
 def _supervise(children: list[subprocess.Popen]) -> int:

@@ -36,18 +36,57 @@ def send_runs(celery: Celery, sessions: sessionmaker[Session],
     sent = []
     for run_id, task_id in runs:
         try:
-            celery.send_task(STUDENT_TESTING, args=[run_id], task_id=task_id,
-                             retry_policy=PUBLISH_RETRY_POLICY)
+            _send_run(celery, run_id, task_id)
         except Exception as exc:  # kombu raises many types for an unreachable broker
-            log.warning("broker unavailable, %d run(s) stay queued for the reconciler: %s",
-                        len(runs) - len(sent), type(exc).__name__)
-            unsent = [run_id for run_id, _ in runs[len(sent):]]
-            with transaction(sessions) as session:
-                session.execute(update(TestRun).where(TestRun.id.in_(unsent))
-                                .values(sent_at=None))
+            _leave_unsent(sessions, [run_id for run_id, _ in runs[len(sent):]], exc)
             break
         sent.append(run_id)
     return sent
+
+
+def send_delivery(celery: Celery, sessions: sessionmaker[Session],
+                  runs: Sequence[tuple[str, str]], report_ids: Sequence[str]) -> list[str]:
+    """Publish a delivery's report request, then its runs, in one round trip to the broker.
+
+    One producer from the app's pool buffers every message (and its task-sent event) and
+    sends them together when the batch ends. If the broker refuses, the report request is
+    lost (the workers report when they run) and the runs get `sent_at` cleared for the
+    reconciler. Return the run ids that were sent.
+    """
+    if not runs and not report_ids:
+        return []
+    try:
+        with celery.producer_pool.acquire(block=True) as producer, producer.batch():
+            if report_ids:
+                _send_report(celery, report_ids, producer)
+            for run_id, task_id in runs:
+                _send_run(celery, run_id, task_id, producer)
+    except Exception as exc:  # kombu raises many types for an unreachable broker
+        if report_ids:
+            log.warning("broker unavailable, statuses of %d run(s) wait for their workers: %s",
+                        len(report_ids), type(exc).__name__)
+        if runs:
+            _leave_unsent(sessions, [run_id for run_id, _ in runs], exc)
+        return []
+    return [run_id for run_id, _ in runs]
+
+
+def _send_run(celery: Celery, run_id: str, task_id: str, producer=None) -> None:
+    celery.send_task(STUDENT_TESTING, args=[run_id], task_id=task_id, producer=producer,
+                     retry_policy=PUBLISH_RETRY_POLICY)
+
+
+def _send_report(celery: Celery, run_ids: Sequence[str], producer=None) -> None:
+    celery.send_task(REPORT, args=[list(run_ids)], producer=producer,
+                     retry_policy=PUBLISH_RETRY_POLICY)
+
+
+def _leave_unsent(sessions: sessionmaker[Session], run_ids: list[str], exc: Exception) -> None:
+    """Clear `sent_at` of runs the broker did not take, so the reconciler sends them."""
+    log.warning("broker unavailable, %d run(s) stay queued for the reconciler: %s",
+                len(run_ids), type(exc).__name__)
+    with transaction(sessions) as session:
+        session.execute(update(TestRun).where(TestRun.id.in_(run_ids)).values(sent_at=None))
 
 
 def resend_run(celery: Celery, sessions: sessionmaker[Session], run_id: str) -> bool | None:
@@ -70,7 +109,7 @@ def request_reports(celery: Celery, run_ids: Sequence[str]) -> bool:
     if not run_ids:
         return True
     try:
-        celery.send_task(REPORT, args=[list(run_ids)], retry_policy=PUBLISH_RETRY_POLICY)
+        _send_report(celery, run_ids)
         return True
     except Exception as exc:  # kombu raises many types for an unreachable broker
         log.warning("broker unavailable, statuses of %d run(s) wait for their workers: %s",

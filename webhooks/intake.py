@@ -1,11 +1,13 @@
-"""Record a decided delivery in one transaction: the delivery, its runs, superseded and cancelled."""
+"""Record a decided delivery in one transaction: the delivery, its runs, superseded, cancelled."""
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from dataclasses import dataclass
 
-from sqlalchemy import select, update
+from sqlalchemy import insert, select, update
+from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -24,6 +26,9 @@ SUBMISSION_KIND = "submission"
 # Runs that already grade a commit: a second request for the same commit and assignment
 # (a push and its merge request update, say) reuses them. A retest always makes a new run.
 REUSABLE_STATUSES = (RunStatus.QUEUED, RunStatus.RUNNING, RunStatus.PASSED, RunStatus.FAILED)
+# Intake writes through the tables, not the ORM: a delivery costs a few statements, no flushes.
+DELIVERIES = Delivery.__table__
+RUNS = TestRun.__table__
 
 
 @dataclass(frozen=True)
@@ -38,105 +43,131 @@ class Answer:
 
 def record_delivery(sessions: sessionmaker[Session], event: Event, decision: Decision,
                     course: CourseSettings | None, *, source: str = "webhook") -> Answer:
-    """Store a delivery and what it asks for; a repeated delivery key gets the first answer."""
-    delivery = Delivery(id=new_id(), delivery_key=event.delivery_key, source=source,
-                        event=event.event_header, project_id=event.project_id,
-                        project_path=event.project_path, ref=event.ref, received_at=utcnow())
+    """Store a delivery and what it asks for; a repeated delivery key gets the first answer.
+
+    The delivery row, with its answer, is written after the supersede and cancel updates, in
+    the same transaction: a concurrent delivery with the same key then fails on the unique key
+    and rolls everything back, and the caller answers it as the first time.
+    """
     try:
         with transaction(sessions) as session:
-            session.add(delivery)
-            session.flush()  # the unique delivery key settles a race here, before any work
-            answer = _apply(session, delivery, event, decision, course)
-            delivery.response_status, delivery.response_body = answer.status, answer.body
+            return _record(session.connection(), event, decision, course, source)
     except IntegrityError:
         first = _first_answer(sessions, event.delivery_key)
         if first is None:
             raise
         return first
-    return answer
 
 
-def _apply(session: Session, delivery: Delivery, event: Event, decision: Decision,
-           course: CourseSettings | None) -> Answer:
+def _record(connection: Connection, event: Event, decision: Decision,
+            course: CourseSettings | None, source: str) -> Answer:
+    delivery_id, received_at = new_id(), utcnow()
     if isinstance(decision, Ignored):
-        return Answer(200, {"status": "ignored", "reason": decision.reason,
-                            "delivery_id": delivery.id})
-    cancelled = _cancel(session, event, decision.cancel) if decision.cancel else []
-    superseded = _supersede(session, event, decision.requests)
-    created, reused = [], []
+        answer = Answer(200, {"status": "ignored", "reason": decision.reason,
+                              "delivery_id": delivery_id})
+        _insert_delivery(connection, event, delivery_id, received_at, source, answer)
+        return answer
+    cancelled = _cancel(connection, event, decision.cancel) if decision.cancel else []
+    superseded = _supersede(connection, event, decision.requests)
+    # A retest always makes a new run.
+    reusable = {} if event.kind == "note" else \
+        _reusable_runs(connection, event, decision.requests)
+    runs, reused = [], []
     for request in decision.requests:
-        existing = None if event.kind == "note" else _reusable_run(session, event, request)
+        existing = reusable.get((request.assignment, request.commit_sha))
         if existing is not None:
             reused.append(existing)
-            continue
-        run = _new_run(delivery, event, request, course)
-        session.add(run)
-        created.append(run)
-    session.flush()
-    body = {"status": "queued" if created else "recorded", "delivery_id": delivery.id,
-            "runs": [run.id for run in created], "existing_runs": reused,
+        else:
+            runs.append(_new_run(delivery_id, received_at, event, request, course))
+    body = {"status": "queued" if runs else "recorded", "delivery_id": delivery_id,
+            "runs": [run["id"] for run in runs], "existing_runs": reused,
             "superseded": superseded, "cancelled": cancelled}
     if decision.cancel:
         body["reason"] = decision.cancel.reason
-    return Answer(202 if created else 200, body,
-                  to_send=tuple((run.id, run.celery_task_id) for run in created))
+    answer = Answer(202 if runs else 200, body,
+                    to_send=tuple((run["id"], run["celery_task_id"]) for run in runs))
+    _insert_delivery(connection, event, delivery_id, received_at, source, answer)
+    if runs:
+        connection.execute(insert(RUNS), runs)
+    return answer
 
 
-def _new_run(delivery: Delivery, event: Event, request: JobRequest,
-             course: CourseSettings) -> TestRun:
+def _insert_delivery(connection: Connection, event: Event, delivery_id: str,
+                     received_at: dt.datetime, source: str, answer: Answer) -> None:
+    connection.execute(insert(DELIVERIES).values(
+        id=delivery_id, delivery_key=event.delivery_key, source=source,
+        event=event.event_header, project_id=event.project_id, project_path=event.project_path,
+        ref=event.ref, received_at=received_at, response_status=answer.status,
+        response_body=answer.body))
+
+
+def _new_run(delivery_id: str, received_at: dt.datetime, event: Event, request: JobRequest,
+             course: CourseSettings) -> dict:
     now = utcnow()
     kind = SUBMISSION_KIND if request.task == "submission_processing" \
         else RUN_KINDS.get(event.kind, event.kind)
-    return TestRun(
-        id=new_id(), delivery_id=delivery.id, kind=kind, course=course.name,
+    return dict(
+        id=new_id(), delivery_id=delivery_id, kind=kind, course=course.name,
         assignment=request.assignment, project_id=event.project_id,
         project_path=event.project_path, ref=request.branch, commit_sha=request.commit_sha,
         before_sha=request.before_sha, base_branch=request.base_branch,
         needs_diff=request.needs_diff, merge_request_iid=request.merge_request_iid,
         requested_by_user_id=request.requested_by_user_id,
         reference_project=course.reference_project, reference_ref=course.reference_branch,
-        status=RunStatus.QUEUED, received_at=delivery.received_at, queued_at=now, sent_at=now,
+        status=RunStatus.QUEUED, received_at=received_at, queued_at=now, sent_at=now,
         celery_task_id=new_task_id())
 
 
-def _reusable_run(session: Session, event: Event, request: JobRequest) -> str | None:
-    return session.scalar(
-        select(TestRun.id).where(TestRun.project_path == event.project_path,
-                                 TestRun.commit_sha == request.commit_sha,
-                                 TestRun.assignment == request.assignment,
-                                 TestRun.status.in_(REUSABLE_STATUSES)).limit(1))
+def _reusable_runs(connection: Connection, event: Event, requests: tuple[JobRequest, ...]
+                   ) -> dict[tuple[str, str], str]:
+    """Return a run already grading each requested (assignment, commit), in one query."""
+    if not requests:
+        return {}
+    rows = connection.execute(
+        select(RUNS.c.assignment, RUNS.c.commit_sha, RUNS.c.id)
+        .where(RUNS.c.project_path == event.project_path,
+               RUNS.c.commit_sha.in_({r.commit_sha for r in requests}),
+               RUNS.c.assignment.in_({r.assignment for r in requests}),
+               RUNS.c.status.in_(REUSABLE_STATUSES))
+        .order_by(RUNS.c.queued_at))
+    found: dict[tuple[str, str], str] = {}
+    for assignment, commit_sha, run_id in rows:
+        found.setdefault((assignment, commit_sha), run_id)
+    return found
 
 
-def _supersede(session: Session, event: Event, requests: tuple[JobRequest, ...]) -> list[str]:
-    superseded: list[str] = []
+def _supersede(connection: Connection, event: Event, requests: tuple[JobRequest, ...]
+               ) -> list[str]:
+    """Supersede older queued runs of each pushed branch: one update per (branch, commit)."""
+    assignments: dict[tuple[str, str], list[str]] = {}
     for request in requests:
-        if not request.supersedes:
-            continue
-        result = session.execute(
-            update(TestRun)
-            .where(TestRun.project_path == event.project_path, TestRun.ref == request.branch,
-                   TestRun.assignment == request.assignment,
-                   TestRun.status == RunStatus.QUEUED,
-                   TestRun.commit_sha != request.commit_sha)
-            .values(status=RunStatus.SUPERSEDED, superseded_by=request.commit_sha,
-                    status_reason=SUPERSEDED_REASON.format(sha=request.commit_sha[:12]),
+        if request.supersedes:
+            assignments.setdefault((request.branch, request.commit_sha), []).append(
+                request.assignment)
+    superseded: list[str] = []
+    for (branch, commit_sha), names in assignments.items():
+        result = connection.execute(
+            update(RUNS)
+            .where(RUNS.c.project_path == event.project_path, RUNS.c.ref == branch,
+                   RUNS.c.assignment.in_(names), RUNS.c.status == RunStatus.QUEUED,
+                   RUNS.c.commit_sha != commit_sha)
+            .values(status=RunStatus.SUPERSEDED, superseded_by=commit_sha,
+                    status_reason=SUPERSEDED_REASON.format(sha=commit_sha[:12]),
                     stage="done", finished_at=utcnow())
-            .returning(TestRun.id)
-            .execution_options(synchronize_session=False))
+            .returning(RUNS.c.id))
         superseded.extend(result.scalars())
     return superseded
 
 
-def _cancel(session: Session, event: Event, cancel: CancelRuns) -> list[str]:
-    result = session.execute(
-        update(TestRun)
-        .where(TestRun.project_path == event.project_path,
-               TestRun.merge_request_iid == cancel.merge_request_iid,
-               TestRun.status == RunStatus.QUEUED)
+def _cancel(connection: Connection, event: Event, cancel: CancelRuns) -> list[str]:
+    result = connection.execute(
+        update(RUNS)
+        .where(RUNS.c.project_path == event.project_path,
+               RUNS.c.merge_request_iid == cancel.merge_request_iid,
+               RUNS.c.status == RunStatus.QUEUED)
         .values(status=RunStatus.CANCELLED, status_reason=cancel.reason, stage="done",
                 finished_at=utcnow())
-        .returning(TestRun.id)
-        .execution_options(synchronize_session=False))
+        .returning(RUNS.c.id))
     return list(result.scalars())
 
 

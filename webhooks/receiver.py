@@ -8,7 +8,7 @@ import time
 from flask import Blueprint, jsonify, request
 from sqlalchemy.exc import OperationalError, InterfaceError
 
-from pipeline.dispatch import request_reports, send_runs
+from pipeline.dispatch import send_delivery
 from webhooks.app import services
 from webhooks.auth import AuthError, verify_delivery
 from webhooks.events import DeliveryError, parse_delivery
@@ -57,10 +57,9 @@ def gitlab_webhook():
         return jsonify(error="service unavailable", reason=DATABASE_DOWN), 503
     if not answer.duplicate:
         # The pending statuses go first: a worker then shows the run queued before it starts.
-        request_reports(svc.celery, [*(run_id for run_id, _ in answer.to_send),
-                                     *answer.body.get("superseded", ()),
-                                     *answer.body.get("cancelled", ())])
-        send_runs(svc.celery, svc.resources.sessions, answer.to_send)
+        send_delivery(svc.celery, svc.resources.sessions, answer.to_send,
+                      [*(run_id for run_id, _ in answer.to_send),
+                       *answer.body.get("superseded", ()), *answer.body.get("cancelled", ())])
     log.info("webhook %s (%s %s): %s %s", event.delivery_key, event.kind, event.action or "",
              answer.status, answer.body.get("reason") or answer.body.get("runs"))
     response = jsonify(answer.body)

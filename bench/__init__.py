@@ -1,0 +1,1 @@
+"""Benchmark scripts that measure gradehook on this machine and print tables."""

@@ -1,0 +1,336 @@
+"""Intake benchmark: valid push deliveries through production gunicorn, PostgreSQL and Redis.
+
+Run `python -m bench.intake` from the repository root. It starts gunicorn with the arguments of
+`gradehook web` on a scratch database and a scratch Redis index, sends distinct push deliveries
+with wrk (each makes one run, supersedes the branch's previous queued run and publishes a Celery
+message; no worker consumes them), then the same gunicorn settings answering a bare route that
+only the bench registers, and prints both with their ratio.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+import tomli_w
+from flask import Flask
+
+from bench.common import (REPO_ROOT, BenchError, ServiceEnv, background, children_cpu_seconds,
+                          ensure_command, format_table, free_port, machine,
+                          process_tree_cpu_seconds, scratch_database, scratch_redis_db, services,
+                          wait_for_http)
+from gradehook.processes import APP_FACTORY, gunicorn_argv
+from pipeline.celery_app import ROUTES, STUDENT_TESTING
+from pipeline.config import CONFIG_ENV, Settings, load_settings
+from pipeline.ledger.db import make_engine
+from pipeline.ledger.migrate import upgrade
+
+LOAD_SCRIPT = Path(__file__).resolve().parent / "intake_load.lua"
+PUSH_FIXTURE = REPO_ROOT / "tests" / "fixtures" / "gitlab" / "push_hook__assignment_commits.json"
+WEBHOOK_PATH = "/webhooks/gitlab"
+BARE_PATH = "/bench/bare"
+BARE_APP = "bench.intake:bare_endpoint_app()"
+SECRET = "bench-intake-secret"
+GROUP = "bench-2026/students"
+ASSIGNMENTS = ("week1/assignment1", "week2/assignment1")
+BRANCHES = ("main", "feature")
+SERVER_START_SECONDS = 60
+SETTLE_SECONDS = 30
+WARMUP_TAG, MEASURE_TAG = 1, 2
+TARGET_RATE, TARGET_P99_MS, TARGET_RATIO = 1000, 50.0, 0.5
+
+COURSE = {"name": "bench", "student_projects": [GROUP + "/"],
+          "reference_project": "bench-2026/reference", "discover_assignments": False,
+          "assignments": [{"directory": directory} for directory in ASSIGNMENTS]}
+
+
+@dataclass(frozen=True)
+class Load:
+    """What wrk measured for one endpoint, and the CPU the server and the client used."""
+
+    endpoint: str
+    requests: int
+    seconds: float
+    p50_ms: float
+    p90_ms: float
+    p99_ms: float
+    max_ms: float
+    server_cpu_seconds: float
+    client_cpu_seconds: float
+
+    @property
+    def rate(self) -> float:
+        """Return answered requests per second."""
+        return self.requests / self.seconds
+
+    def row(self, baseline: Load) -> list[object]:
+        """Return this load as a table row, with its throughput relative to a baseline."""
+        return [self.endpoint, self.requests, f"{self.seconds:.1f}", f"{self.rate:,.0f}",
+                f"{self.p50_ms:.1f}", f"{self.p90_ms:.1f}", f"{self.p99_ms:.1f}",
+                f"{self.max_ms:.1f}", f"{1000 * self.server_cpu_seconds / self.requests:.2f}",
+                f"{100 * self.client_cpu_seconds / self.seconds:.0f}%",
+                f"{self.rate / baseline.rate:.2f}"]
+
+
+COLUMNS = ["endpoint", "requests", "seconds", "req/s", "p50 ms", "p90 ms", "p99 ms", "max ms",
+           "server CPU ms/req", "client CPU", "vs bare"]
+
+
+@dataclass(frozen=True)
+class LedgerCounts:
+    """Rows and broker messages that intake leaves behind."""
+
+    deliveries: int
+    runs: int
+    superseded: int
+    unsent: int
+    messages: int
+
+
+def bare_endpoint_app() -> Flask:
+    """Build the production application plus a route that only the bench has: answer 204."""
+    from webhooks.app import create_app
+    app = create_app()
+    app.add_url_rule(BARE_PATH, "bench_bare", lambda: ("", 204), methods=["POST"])
+    return app
+
+
+def push_template() -> str:
+    """Return a push delivery body with @FIELD@ placeholders for the wrk script to fill."""
+    payload = json.loads(PUSH_FIXTURE.read_text())
+    payload.update(after="@AFTER@", checkout_sha="@AFTER@", ref="refs/heads/@BRANCH@",
+                   project_id="@PROJECT_ID@")
+    payload["project"].update(id="@PROJECT_ID@", name="@PROJECT@",
+                              path_with_namespace=f"{GROUP}/@PROJECT@")
+    first, last = payload["commits"]
+    first.update(added=["@ASSIGNMENT@/solution.py"], modified=["README.md"], removed=[])
+    last.update(id="@AFTER@", added=[], modified=["@ASSIGNMENT@/main.py"], removed=[])
+    return json.dumps(payload, indent=2).replace('"@PROJECT_ID@"', "@PROJECT_ID@")
+
+
+def write_config(folder: Path, workers: int | None, threads: int | None) -> Path:
+    """Write the benchmark's config.toml: one course with configured assignments."""
+    server = {key: value for key, value in (("web_workers", workers), ("web_threads", threads))
+              if value is not None}
+    config = {"data_dir": str(folder / "data"), "gitlab": {"webhook_secret": SECRET},
+              "server": server, "courses": [COURSE]}
+    path = folder / "config.toml"
+    path.write_text(tomli_w.dumps(config))
+    return path
+
+
+def ledger_counts(env: ServiceEnv, database: str, redis_db: int) -> LedgerCounts:
+    """Count deliveries, runs, superseded and unsent runs, and messages waiting in Redis."""
+    connection = env.postgres(database)
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT (SELECT count(*) FROM deliveries), count(*), "
+                           "count(*) FILTER (WHERE status = 'superseded'), "
+                           "count(*) FILTER (WHERE sent_at IS NULL) FROM test_runs")
+            deliveries, runs, superseded, unsent = cursor.fetchone()
+    finally:
+        connection.close()
+    queue = ROUTES[STUDENT_TESTING]["queue"]
+    return LedgerCounts(deliveries, runs, superseded, unsent, env.redis(redis_db).llen(queue))
+
+
+@contextlib.contextmanager
+def gunicorn(settings: Settings, app: str, env: dict[str, str], log_path: Path
+             ) -> Iterator[tuple[subprocess.Popen, str]]:
+    """Run gunicorn with the production arguments for an app; yield the process and base URL."""
+    port = free_port()
+    argv = [sys.executable, *gunicorn_argv(settings, port, app=app)]
+    with background(argv, env=env, log_path=log_path, cwd=REPO_ROOT) as process:
+        base = f"http://{settings.server.host}:{port}"
+        wait_for_http(base + "/", timeout=SERVER_START_SECONDS, process=process)
+        yield process, base
+
+
+def run_wrk(url: str, *, template: Path, requests: int, seconds: float, connections: int,
+            threads: int, expected: int, tag: int, projects: int) -> dict:
+    """Run wrk against a URL until it has `requests` answers or `seconds` passed."""
+    per_thread = max(1, requests // threads)
+    argv = ["wrk", "--threads", str(threads), "--connections", str(connections),
+            "--duration", f"{max(1, round(seconds))}s", "--timeout", "10s",
+            "--script", str(LOAD_SCRIPT), url, "--", str(template), SECRET, str(projects),
+            ",".join(BRANCHES), ",".join(ASSIGNMENTS), str(per_thread), str(expected), str(tag),
+            str(threads)]
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=seconds + 60)
+    summary = next((line[len("BENCH "):] for line in done.stdout.splitlines()
+                    if line.startswith("BENCH ")), None)
+    if done.returncode != 0 or summary is None:
+        raise BenchError(f"wrk failed ({done.returncode}): {done.stderr or done.stdout}")
+    result = json.loads(summary)
+    errors = {k: v for k, v in result.items()
+              if k.endswith(("_errors", "timeouts", "unexpected_status")) and v}
+    if errors:
+        raise BenchError(f"wrk saw errors against {url}: {errors}")
+    return result
+
+
+def _wrk_options(args: argparse.Namespace, template: Path, expected: int) -> dict:
+    return dict(template=template, connections=args.connections, threads=args.client_threads,
+                expected=expected, projects=args.projects, requests=args.requests)
+
+
+def warm_up(url: str, args: argparse.Namespace, template: Path, expected: int) -> None:
+    """Load a server briefly so that its pools, caches and imports are ready."""
+    run_wrk(url, seconds=args.warmup, tag=WARMUP_TAG, **_wrk_options(args, template, expected))
+
+
+def measure(name: str, url: str, server: subprocess.Popen, args: argparse.Namespace,
+            template: Path, expected: int) -> Load:
+    """Load a warmed-up server and return the measured figures."""
+    server_before, client_before = process_tree_cpu_seconds(server.pid), children_cpu_seconds()
+    result = run_wrk(url, seconds=args.duration, tag=MEASURE_TAG,
+                     **_wrk_options(args, template, expected))
+    server_cpu = process_tree_cpu_seconds(server.pid) - server_before
+    return Load(name, result["requests"], result["duration_us"] / 1e6, result["p50_us"] / 1e3,
+                result["p90_us"] / 1e3, result["p99_us"] / 1e3, result["max_us"] / 1e3,
+                server_cpu, children_cpu_seconds() - client_before)
+
+
+def check_intake(before: LedgerCounts, after: LedgerCounts, answered: int,
+                 connections: int) -> None:
+    """Check that every answered delivery left one run and one message, and some supersede."""
+    deliveries = after.deliveries - before.deliveries
+    runs = after.runs - before.runs
+    messages = after.messages - before.messages
+    problems = []
+    if not answered <= deliveries <= answered + connections:
+        problems.append(f"{deliveries} deliveries recorded for {answered} answers")
+    if runs != deliveries:
+        problems.append(f"{runs} runs for {deliveries} deliveries")
+    if messages != runs or after.unsent:
+        problems.append(f"{messages} messages for {runs} runs, {after.unsent} unsent")
+    if after.superseded <= before.superseded:
+        problems.append("no run was superseded")
+    if problems:
+        raise BenchError("intake results are wrong: " + "; ".join(problems))
+
+
+def settle(env: ServiceEnv, database: str, redis_db: int) -> LedgerCounts:
+    """Return the counts once they stop changing (requests in flight have been answered)."""
+    previous = ledger_counts(env, database, redis_db)
+    deadline = time.monotonic() + SETTLE_SECONDS
+    while time.monotonic() < deadline:
+        time.sleep(0.5)
+        current = ledger_counts(env, database, redis_db)
+        if current == previous:
+            return current
+        previous = current
+    raise BenchError("the ledger kept changing after the load ended")
+
+
+def run(args: argparse.Namespace) -> tuple[Load, Load, LedgerCounts]:
+    """Set everything up, measure intake and the bare endpoint, and tear everything down."""
+    ensure_command("wrk", "wrk")
+    with services() as env, scratch_database(env) as database, \
+            scratch_redis_db(env) as redis_db, \
+            tempfile.TemporaryDirectory(prefix="gradehook-bench-intake-") as scratch:
+        folder = Path(scratch)
+        config = write_config(folder, args.workers, args.threads)
+        child_env = {**_inherited_env(), **env.environ(postgres_db=database, redis_db=redis_db),
+                     CONFIG_ENV: str(config), "PYTHONPATH": str(REPO_ROOT)}
+        settings = load_settings(config, environ=child_env)
+        engine = make_engine(settings.database_url)
+        upgrade(engine)
+        engine.dispose()
+        template = folder / "push.json"
+        template.write_text(push_template())
+        log_path = folder / "gunicorn.log"
+        try:
+            with gunicorn(settings, APP_FACTORY, child_env, log_path) as (server, base):
+                warm_up(base + WEBHOOK_PATH, args, template, expected=202)
+                before = settle(env, database, redis_db)
+                intake = measure(f"intake (POST {WEBHOOK_PATH})", base + WEBHOOK_PATH, server,
+                                 args, template, expected=202)
+            after = settle(env, database, redis_db)
+            check_intake(before, after, intake.requests, args.connections)
+            with gunicorn(settings, BARE_APP, child_env, log_path) as (server, base):
+                warm_up(base + BARE_PATH, args, template, expected=204)
+                bare = measure(f"bare route (POST {BARE_PATH})", base + BARE_PATH, server,
+                               args, template, expected=204)
+        except BenchError:
+            sys.stderr.write(_tail(log_path))
+            raise
+    return intake, bare, after
+
+
+def _inherited_env() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if not k.startswith(("REDIS_", "POSTGRES_"))}
+
+
+def _tail(path: Path, lines: int = 40) -> str:
+    if not path.exists():
+        return ""
+    return "".join(path.read_text(errors="replace").splitlines(keepends=True)[-lines:])
+
+
+def headline(intake: Load, bare: Load) -> str:
+    """Return the one-line summary: figures, ratio and whether the issue's target is met."""
+    ratio = intake.rate / bare.rate
+    met = intake.rate >= TARGET_RATE and intake.p99_ms < TARGET_P99_MS and ratio >= TARGET_RATIO
+    return (f"headline: intake {intake.rate:,.0f} deliveries/s, p50 {intake.p50_ms:.1f} ms, "
+            f"p99 {intake.p99_ms:.1f} ms; bare {bare.rate:,.0f} req/s, p99 {bare.p99_ms:.1f} ms; "
+            f"ratio {ratio:.2f}; target (>= {TARGET_RATE}/s, p99 < {TARGET_P99_MS:g} ms, "
+            f"ratio >= {TARGET_RATIO}) {'met' if met else 'NOT met'}")
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    """Read the command line."""
+    parser = argparse.ArgumentParser(prog="python -m bench.intake", description=__doc__.split(
+        "\n")[0])
+    parser.add_argument("--requests", type=int, default=30000,
+                        help="answers to wait for per endpoint (default: %(default)s)")
+    parser.add_argument("--duration", type=float, default=30.0,
+                        help="most seconds of load per endpoint (default: %(default)s)")
+    parser.add_argument("--warmup", type=float, default=3.0,
+                        help="seconds of load before each measurement (default: %(default)s)")
+    parser.add_argument("--connections", type=int, default=16,
+                        help="keep-alive connections of the client (default: %(default)s)")
+    parser.add_argument("--client-threads", type=int, default=1,
+                        help="wrk threads (default: %(default)s)")
+    parser.add_argument("--projects", type=int, default=200,
+                        help="distinct student projects pushed to (default: %(default)s)")
+    parser.add_argument("--workers", type=int, help="override [server] web_workers")
+    parser.add_argument("--threads", type=int, help="override [server] web_threads")
+    args = parser.parse_args(argv)
+    for name in ("requests", "duration", "warmup", "connections", "client_threads", "projects"):
+        if getattr(args, name) <= 0:
+            parser.error(f"--{name.replace('_', '-')} must be positive")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the benchmark and print the machine, the table, the checks and the headline."""
+    args = parse_args(argv)
+    try:
+        intake, bare, counts = run(args)
+    except BenchError as exc:
+        print(f"bench.intake: {exc}", file=sys.stderr)
+        return 1
+    print(f"machine: {machine().describe()}")
+    print(f"load: wrk, {args.connections} keep-alive connections, {args.client_threads} "
+          f"thread(s), up to {args.requests} answers or {args.duration:g} s per endpoint")
+    print()
+    print(format_table(COLUMNS, [intake.row(bare), bare.row(bare)]))
+    print()
+    print(f"checked: every answer 202 and recorded; {counts.deliveries} deliveries, "
+          f"{counts.runs} runs ({counts.superseded} superseded), {counts.messages} messages "
+          f"waiting in Redis, none unsent")
+    print(headline(intake, bare))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
