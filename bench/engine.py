@@ -173,8 +173,8 @@ def measure(root: Path, args: argparse.Namespace, with_setup: bool) -> dict[str,
 def ratio(results: dict[str, list[float]], key: str,
           bases: tuple[str, ...] = ("bare student",)) -> float:
     """Return the median of one measurement over the sum of the bases' medians."""
-    return statistics.median(results[key]) / sum(statistics.median(results[base])
-                                                  for base in bases)
+    bare = sum(statistics.median(results[base]) for base in bases)
+    return statistics.median(results[key]) / bare
 
 
 def main() -> None:
