@@ -16,6 +16,9 @@ from typing import Any, Mapping
 CONFIG_ENV = "GRADEHOOK_CONFIG"
 DEFAULT_CONFIG_NAME = "config.toml"
 EXECUTION_BACKEND_TYPES = ("celery", "local")
+# gradehook hands an assignment in on the branch `submission/<directory>`. Git cannot hold a branch
+# `submission` beside branches under `submission/`, so no target branch may be named so.
+SUBMISSION_BRANCH_PREFIX = "submission/"
 SHA256_HEX = re.compile(r"[0-9a-f]{64}")
 
 
@@ -138,7 +141,8 @@ class CourseSettings:
     student_projects: tuple[str, ...] = ()
     reference_project: str = env_field("", nonempty=True)
     reference_branch: str = "main"
-    submission_branch: str = "submission"
+    submission_branch: str = env_field("submissions", nonempty=True)
+    submission_scope_only: bool = True
     discover_assignments: bool = True
     execution_backend: str = env_field("celery", choices=EXECUTION_BACKEND_TYPES)
     assignments: tuple[AssignmentSettings, ...] = ()
@@ -421,6 +425,11 @@ def _check_cross_fields(settings: Settings) -> None:
     for i, name in enumerate(names):
         if name in names[:i]:
             raise ConfigError(f"courses[{i}].name: {name!r} is used by another course")
+    for i, course in enumerate(settings.courses):
+        if (course.submission_branch + "/").startswith(SUBMISSION_BRANCH_PREFIX):
+            raise ConfigError(f"courses[{i}].submission_branch: {course.submission_branch!r} "
+                              f"collides with the branches {SUBMISSION_BRANCH_PREFIX}<directory> "
+                              "that submissions are made on; choose another name")
 
 
 def _check_api(api: ApiSettings) -> None:
