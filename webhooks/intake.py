@@ -6,7 +6,7 @@ import datetime as dt
 import logging
 from dataclasses import dataclass
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
@@ -26,9 +26,34 @@ SUBMISSION_KIND = "submission"
 # Runs that already grade a commit: a second request for the same commit and assignment
 # (a push and its merge request update, say) reuses them. A retest always makes a new run.
 REUSABLE_STATUSES = (RunStatus.QUEUED, RunStatus.RUNNING, RunStatus.PASSED, RunStatus.FAILED)
-# Intake writes through the tables, not the ORM: a delivery costs a few statements, no flushes.
+# Intake writes through the tables, not the ORM, with statements built once: a delivery costs
+# a few statements and no flushes.
 DELIVERIES = Delivery.__table__
 RUNS = TestRun.__table__
+INSERT_DELIVERY = insert(DELIVERIES)
+INSERT_RUNS = insert(RUNS)
+SELECT_REUSABLE = (
+    select(RUNS.c.assignment, RUNS.c.commit_sha, RUNS.c.id)
+    .where(RUNS.c.project_path == bindparam("project"),
+           RUNS.c.commit_sha.in_(bindparam("commit_shas", expanding=True)),
+           RUNS.c.assignment.in_(bindparam("assignments", expanding=True)),
+           RUNS.c.status.in_(REUSABLE_STATUSES))
+    .order_by(RUNS.c.queued_at))
+SUPERSEDE_QUEUED = (
+    update(RUNS)
+    .where(RUNS.c.project_path == bindparam("project"), RUNS.c.ref == bindparam("branch"),
+           RUNS.c.assignment.in_(bindparam("assignments", expanding=True)),
+           RUNS.c.status == RunStatus.QUEUED, RUNS.c.commit_sha != bindparam("newer_sha"))
+    .values(status=RunStatus.SUPERSEDED, superseded_by=bindparam("newer_sha"),
+            status_reason=bindparam("reason"), stage="done", finished_at=bindparam("now"))
+    .returning(RUNS.c.id))
+CANCEL_QUEUED = (
+    update(RUNS)
+    .where(RUNS.c.project_path == bindparam("project"),
+           RUNS.c.merge_request_iid == bindparam("iid"), RUNS.c.status == RunStatus.QUEUED)
+    .values(status=RunStatus.CANCELLED, status_reason=bindparam("reason"), stage="done",
+            finished_at=bindparam("now"))
+    .returning(RUNS.c.id))
 
 
 @dataclass(frozen=True)
@@ -88,13 +113,13 @@ def _record(connection: Connection, event: Event, decision: Decision,
                     to_send=tuple((run["id"], run["celery_task_id"]) for run in runs))
     _insert_delivery(connection, event, delivery_id, received_at, source, answer)
     if runs:
-        connection.execute(insert(RUNS), runs)
+        connection.execute(INSERT_RUNS, runs)
     return answer
 
 
 def _insert_delivery(connection: Connection, event: Event, delivery_id: str,
                      received_at: dt.datetime, source: str, answer: Answer) -> None:
-    connection.execute(insert(DELIVERIES).values(
+    connection.execute(INSERT_DELIVERY, dict(
         id=delivery_id, delivery_key=event.delivery_key, source=source,
         event=event.event_header, project_id=event.project_id, project_path=event.project_path,
         ref=event.ref, received_at=received_at, response_status=answer.status,
@@ -123,13 +148,9 @@ def _reusable_runs(connection: Connection, event: Event, requests: tuple[JobRequ
     """Return a run already grading each requested (assignment, commit), in one query."""
     if not requests:
         return {}
-    rows = connection.execute(
-        select(RUNS.c.assignment, RUNS.c.commit_sha, RUNS.c.id)
-        .where(RUNS.c.project_path == event.project_path,
-               RUNS.c.commit_sha.in_({r.commit_sha for r in requests}),
-               RUNS.c.assignment.in_({r.assignment for r in requests}),
-               RUNS.c.status.in_(REUSABLE_STATUSES))
-        .order_by(RUNS.c.queued_at))
+    rows = connection.execute(SELECT_REUSABLE, dict(
+        project=event.project_path, commit_shas=sorted({r.commit_sha for r in requests}),
+        assignments=sorted({r.assignment for r in requests})))
     found: dict[tuple[str, str], str] = {}
     for assignment, commit_sha, run_id in rows:
         found.setdefault((assignment, commit_sha), run_id)
@@ -146,28 +167,18 @@ def _supersede(connection: Connection, event: Event, requests: tuple[JobRequest,
                 request.assignment)
     superseded: list[str] = []
     for (branch, commit_sha), names in assignments.items():
-        result = connection.execute(
-            update(RUNS)
-            .where(RUNS.c.project_path == event.project_path, RUNS.c.ref == branch,
-                   RUNS.c.assignment.in_(names), RUNS.c.status == RunStatus.QUEUED,
-                   RUNS.c.commit_sha != commit_sha)
-            .values(status=RunStatus.SUPERSEDED, superseded_by=commit_sha,
-                    status_reason=SUPERSEDED_REASON.format(sha=commit_sha[:12]),
-                    stage="done", finished_at=utcnow())
-            .returning(RUNS.c.id))
+        result = connection.execute(SUPERSEDE_QUEUED, dict(
+            project=event.project_path, branch=branch, assignments=names,
+            newer_sha=commit_sha, reason=SUPERSEDED_REASON.format(sha=commit_sha[:12]),
+            now=utcnow()))
         superseded.extend(result.scalars())
     return superseded
 
 
 def _cancel(connection: Connection, event: Event, cancel: CancelRuns) -> list[str]:
-    result = connection.execute(
-        update(RUNS)
-        .where(RUNS.c.project_path == event.project_path,
-               RUNS.c.merge_request_iid == cancel.merge_request_iid,
-               RUNS.c.status == RunStatus.QUEUED)
-        .values(status=RunStatus.CANCELLED, status_reason=cancel.reason, stage="done",
-                finished_at=utcnow())
-        .returning(RUNS.c.id))
+    result = connection.execute(CANCEL_QUEUED, dict(
+        project=event.project_path, iid=cancel.merge_request_iid, reason=cancel.reason,
+        now=utcnow()))
     return list(result.scalars())
 
 
