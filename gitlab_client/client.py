@@ -161,6 +161,20 @@ class GitLabClient:
             filters["target_branch"] = target_branch
         return self._merge_requests(project_id, filters)
 
+    def find_merge_requests(self, project_id: int | str, source_branch: str,
+                            target_branch: str, state: str) -> list[MergeRequest]:
+        """Return the merge requests from one branch into another in a state (or `all`)."""
+        return self._merge_requests(project_id, {"state": state, "source_branch": source_branch,
+                                                 "target_branch": target_branch})
+
+    def reopen_merge_request(self, project_id: int | str, mr_iid: int) -> MergeRequest:
+        """Reopen a closed merge request and return it."""
+        with self._translated("reopen merge request"):
+            mr = self._project(project_id).mergerequests.get(mr_iid, lazy=True)
+            mr.state_event = "reopen"
+            mr.save(**self._limits)
+            return _record(MergeRequest, mr.attributes)
+
     def list_open_merge_requests_updated_after(self, project_id: int | str,
                                                since: dt.datetime) -> list[MergeRequest]:
         """Return the open merge requests updated after `since` (timezone-aware)."""
@@ -198,6 +212,11 @@ class GitLabClient:
             created = self._project(project_id).branches.create(
                 {"branch": branch, "ref": ref}, **self._limits)
             return _record(Branch, created.attributes)
+
+    def delete_branch(self, project_id: int | str, branch: str) -> None:
+        """Delete a branch; GitLab closes the open merge requests from it."""
+        with self._translated("delete branch"):
+            self._project(project_id).branches.delete(branch, **self._limits)
 
     # Projects and users
 

@@ -23,7 +23,8 @@ ROUTES = {
     REPORT: {"queue": "notify", "priority": 9},
 }
 TASK_MODULES = ("pipeline.tasks.student_testing", "pipeline.tasks.maintenance",
-                "pipeline.tasks.reporting", "pipeline.tasks.regrade")
+                "pipeline.tasks.reporting", "pipeline.tasks.regrade",
+                "pipeline.tasks.submission_processing")
 # Seconds a delivered but unacknowledged message waits before Redis hands it out again; it must
 # outlast the longest hard time limit, or a long run would be delivered twice.
 VISIBILITY_MARGIN_SECONDS = 600

@@ -226,10 +226,14 @@ class GitLabApi:
             ("POST", r"/projects/(?P<project>[^/]+)/repository/branches", self.create_branch),
             ("GET", r"/projects/(?P<project>[^/]+)/repository/branches/(?P<branch>[^/]+)",
              self.get_branch),
+            ("DELETE", r"/projects/(?P<project>[^/]+)/repository/branches/(?P<branch>[^/]+)",
+             self.delete_branch),
             ("GET", r"/projects/(?P<project>[^/]+)/merge_requests", self.list_merge_requests),
             ("POST", r"/projects/(?P<project>[^/]+)/merge_requests", self.create_merge_request),
             ("GET", r"/projects/(?P<project>[^/]+)/merge_requests/(?P<iid>\d+)",
              self.get_merge_request),
+            ("PUT", r"/projects/(?P<project>[^/]+)/merge_requests/(?P<iid>\d+)",
+             self.update_merge_request),
             ("GET", r"/projects/(?P<project>[^/]+)/merge_requests/(?P<iid>\d+)/notes",
              self.list_notes),
             ("POST", r"/projects/(?P<project>[^/]+)/merge_requests/(?P<iid>\d+)/notes",
@@ -384,11 +388,33 @@ class GitLabApi:
             raise ApiError(400, {"message": "Branch name is invalid"})
         if branch in heads:
             raise ApiError(400, {"message": "Branch already exists"})
+        clash = next((name for name in heads if _refs_clash(name, branch)), None)
+        if clash is not None:  # git keeps refs as paths: `a` and `a/b` cannot both exist
+            raise ApiError(400, {"message": f"Failed to create branch '{branch}': "
+                                            f"'refs/heads/{clash}' exists; cannot create "
+                                            f"'refs/heads/{branch}'"})
         sha = heads.get(ref) or (ref if _SHA.fullmatch(ref) else None)
         if sha is None:
             raise ApiError(400, {"message": f"Invalid reference name: {ref}"})
         heads[branch] = sha
         return 201, self.state.branch_json(found["id"], branch)
+
+    def delete_branch(self, user: StandInUser, params: dict[str, Any], project: str,
+                      branch: str) -> tuple[int, Any]:
+        found = self.state.project_for(project, user, DEVELOPER)
+        heads = self.state.branches[found["id"]]
+        if branch not in heads:
+            raise _not_found("Branch")
+        if branch == found["default_branch"]:
+            raise ApiError(400, {"message": "The default branch of a project cannot be "
+                                            "deleted."})
+        del heads[branch]
+        # GitLab closes the open merge requests whose source branch is gone.
+        now = self.state.clock()
+        for mr in self.state.merge_requests.get(found["id"], {}).values():
+            if mr["source_branch"] == branch and mr["state"] == "opened":
+                mr.update(state="closed", closed_at=now, updated_at=now)
+        return 204, None
 
     # Merge requests (spec/gitlab.md §7)
 
@@ -433,6 +459,24 @@ class GitLabApi:
                                str(params["target_branch"]), title=str(params["title"]),
                                description=str(params.get("description") or ""), author=user)
         return 201, self.state.merge_request_json(mr)
+
+    def update_merge_request(self, user: StandInUser, params: dict[str, Any], project: str,
+                             iid: str) -> tuple[int, Any]:
+        self.state.project_for(project, user, DEVELOPER)
+        mr = self._merge_request(user, project, iid)
+        event = params.get("state_event")
+        if event not in (None, "close", "reopen"):
+            raise ApiError(400, {"error": "state_event does not have a valid value"})
+        now = self.state.clock()
+        for key in ("title", "description"):
+            if params.get(key) is not None:
+                mr[key] = str(params[key])
+        if event == "close" and mr["state"] == "opened":
+            mr.update(state="closed", closed_at=now)
+        elif event == "reopen" and _reopenable(self.state, mr):
+            mr.update(state="opened", closed_at=None)
+        mr["updated_at"] = now
+        return 200, self.state.merge_request_json(mr)
 
     def _merge_request(self, user: StandInUser, project: str, iid: str) -> dict[str, Any]:
         found = self.state.project_for(project, user)
@@ -524,6 +568,24 @@ def add_merge_request(state: GitLabState, project_id: int, source_branch: str,
           "references": {"short": f"!{iid}", "full": f"{project['path_with_namespace']}!{iid}"}}
     mrs[iid] = mr
     return mr
+
+
+def _refs_clash(existing: str, new: str) -> bool:
+    """Tell whether two branch names cannot coexist because one is a folder of the other."""
+    return existing.startswith(new + "/") or new.startswith(existing + "/")
+
+
+def _reopenable(state: GitLabState, mr: dict[str, Any]) -> bool:
+    """Tell whether GitLab would reopen a merge request: closed, both branches there, no twin.
+
+    GitLab answers a refused reopen with the merge request unchanged, not with an error.
+    """
+    heads = state.branches[mr["project_id"]]
+    twin = any(other["state"] == "opened" and other["source_branch"] == mr["source_branch"]
+               and other["target_branch"] == mr["target_branch"]
+               for other in state.merge_requests[mr["project_id"]].values())
+    return (mr["state"] == "closed" and mr["source_branch"] in heads
+            and mr["target_branch"] in heads and not twin)
 
 
 def add_note(state: GitLabState, mr: dict[str, Any], body: str,

@@ -1,0 +1,97 @@
+"""Send submissions to `submission_processing` once their run has ended; resend lost ones."""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import logging
+import os
+from typing import Sequence
+
+from celery import Celery
+from sqlalchemy import or_, select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from pipeline.celery_app import SUBMISSION_PROCESSING, celery_config
+from pipeline.config import Settings
+from pipeline.context import Resources
+from pipeline.dispatch import PUBLISH_RETRY_POLICY
+from pipeline.ledger.db import transaction
+from pipeline.ledger.models import FINAL_STATUSES, Submission, TestRun, utcnow
+from pipeline.submissions.ledger import waiting_on
+from pipeline.submissions.verdict import PENDING
+
+log = logging.getLogger(__name__)
+
+# A submission sent this long ago and still not finished is assumed lost and sent again; a
+# duplicate is harmless, as processing is serialised per student and assignment and idempotent.
+LOST_MESSAGE_AGE = dt.timedelta(minutes=15)
+
+
+def send_submissions(celery: Celery, sessions: sessionmaker[Session],
+                     submissions: Sequence[tuple[str, str]]) -> list[str]:
+    """Publish (submission id, task id) pairs; return the ids sent (the rest wait to be resent)."""
+    sent = []
+    for submission_id, task_id in submissions:
+        try:
+            celery.send_task(SUBMISSION_PROCESSING, args=[submission_id], task_id=task_id,
+                             retry_policy=PUBLISH_RETRY_POLICY)
+        except Exception as exc:  # kombu raises many types for an unreachable broker
+            log.warning("broker unavailable, %d submission(s) wait for the reconciler: %s",
+                        len(submissions) - len(sent), type(exc).__name__)
+            break
+        sent.append(submission_id)
+    if sent:
+        with transaction(sessions) as session:
+            session.execute(update(Submission).where(Submission.id.in_(sent))
+                            .values(sent_at=utcnow()))
+    return sent
+
+
+def release_submissions(celery: Celery, sessions: sessionmaker[Session],
+                        submission_ids: Sequence[str]) -> list[str]:
+    """Send the pending submissions among these whose test run has already ended."""
+    if not submission_ids:
+        return []
+    with sessions() as session:
+        ready = list(session.execute(
+            select(Submission.id, Submission.celery_task_id)
+            .join(TestRun, TestRun.id == Submission.run_id)
+            .where(Submission.id.in_(list(submission_ids)), Submission.outcome == PENDING,
+                   TestRun.status.in_(FINAL_STATUSES))).all())
+    return send_submissions(celery, sessions, ready)
+
+
+def hand_off_submissions(resources: Resources, run_id: str) -> list[str]:
+    """Send the submissions that waited for a run which has just ended."""
+    with resources.sessions() as session:
+        waiting = waiting_on(session, [run_id])
+    if not waiting:
+        return []
+    log.info("run %s ended: %d submission(s) to process", run_id, len(waiting))
+    return send_submissions(publisher(resources.settings), resources.sessions, waiting)
+
+
+def resend_lost_submissions(resources: Resources, celery: Celery) -> int:
+    """Send again unfinished submissions whose run ended: never sent, or sent long ago."""
+    stale = utcnow() - LOST_MESSAGE_AGE
+    with resources.sessions() as session:
+        lost = list(session.execute(
+            select(Submission.id, Submission.celery_task_id)
+            .join(TestRun, TestRun.id == Submission.run_id)
+            .where(Submission.finished_at.is_(None), TestRun.status.in_(FINAL_STATUSES),
+                   or_(Submission.sent_at.is_(None), Submission.sent_at < stale))
+            .order_by(Submission.received_at).limit(500)).all())
+    return len(send_submissions(celery, resources.sessions, lost))
+
+
+def publisher(settings: Settings) -> Celery:
+    """Return this process's Celery client for sending tasks, made once after each fork."""
+    return _publisher(settings, os.getpid())
+
+
+@functools.lru_cache(maxsize=4)
+def _publisher(settings: Settings, pid: int) -> Celery:
+    app = Celery("gradehook-publisher", set_as_current=False)
+    app.conf.update(celery_config(settings))
+    return app

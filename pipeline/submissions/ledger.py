@@ -1,0 +1,124 @@
+"""Submission rows in the ledger: record requests once, count, lock, and read what judging needs."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from typing import Iterable, Sequence
+
+from sqlalchemy import func, select, text, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection
+from sqlalchemy.orm import Session
+
+from pipeline.dispatch import new_task_id
+from pipeline.ledger.models import RunStatus, Submission, TestRun, new_id, utcnow
+from pipeline.submissions.verdict import ACCEPTED, ERROR, PENDING
+
+SUBMISSIONS = Submission.__table__
+API_SOURCE, MERGE_REQUEST_SOURCE = "api", "merge_request"
+GRADED_STATUSES = (RunStatus.PASSED, RunStatus.FAILED)
+UNIQUE_COLUMNS = ("project_path", "assignment", "commit_sha")
+
+
+def submission_row(run: TestRun | dict, *, source: str, received_at: dt.datetime,
+                   requested_by: int | None = None, branch: str | None = None,
+                   merge_request_iid: int | None = None) -> dict:
+    """Return the values of a new pending submission of a run's commit and assignment."""
+    field = run.get if isinstance(run, dict) else (lambda name: getattr(run, name))
+    return dict(id=new_id(), run_id=field("id"), course=field("course"),
+                assignment=field("assignment"), project_id=field("project_id"),
+                project_path=field("project_path"), commit_sha=field("commit_sha"),
+                branch=branch, merge_request_iid=merge_request_iid, received_at=received_at,
+                outcome=PENDING, late=False, celery_task_id=new_task_id(), source=source,
+                requested_by_user_id=requested_by)
+
+
+def record_submissions(connection: Connection, rows: Sequence[dict]) -> list[str]:
+    """Insert submissions; a commit already submitted keeps its first row. Return the row ids.
+
+    The same (project, assignment, commit) is one submission. A repeat leaves an accepted,
+    refused or pending submission as it is; one that ended in error (a failure of ours or of the
+    course, never the student's) is processed again with the repeat's run and a new task id.
+    """
+    if not rows:
+        return []
+    insert = (postgresql.insert if connection.dialect.name == "postgresql" else sqlite.insert)
+    connection.execute(insert(SUBMISSIONS).on_conflict_do_nothing(
+        index_elements=list(UNIQUE_COLUMNS)), list(rows))
+    ids = []
+    for row in rows:
+        key = [SUBMISSIONS.c[name] == row[name] for name in UNIQUE_COLUMNS]
+        connection.execute(
+            update(SUBMISSIONS).where(*key, SUBMISSIONS.c.outcome == ERROR)
+            .values(outcome=PENDING, reason=None, late=False, run_id=row["run_id"],
+                    celery_task_id=new_task_id(), decided_at=None, finished_at=None,
+                    sent_at=None))
+        ids.append(connection.execute(select(SUBMISSIONS.c.id).where(*key)).scalar_one())
+    return ids
+
+
+def lock_student_assignment(session: Session, project_path: str, assignment: str) -> None:
+    """Serialise the processing of one student's assignment until the transaction ends.
+
+    PostgreSQL takes a transaction-scoped advisory lock; SQLite lets one writer at a time.
+    """
+    if session.get_bind().dialect.name != "postgresql":
+        return
+    name = "\0".join(("submission", project_path, assignment)).encode()
+    key = int.from_bytes(hashlib.sha256(name).digest()[:8], "big", signed=True)
+    session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
+
+
+def counted_time(session: Session, submission: Submission) -> dt.datetime:
+    """Return when gradehook first received the commit: its earliest run, else the request."""
+    earliest = session.scalar(select(func.min(TestRun.received_at))
+                              .where(TestRun.project_path == submission.project_path,
+                                     TestRun.commit_sha == submission.commit_sha))
+    requested = aware(submission.received_at)
+    return requested if earliest is None else min(aware(earliest), requested)
+
+
+def graded_commit_number(session: Session, submission: Submission) -> int:
+    """Return how many distinct commits of the assignment were graded up to this commit's first."""
+    firsts = dict(session.execute(
+        select(TestRun.commit_sha, func.min(TestRun.received_at))
+        .where(TestRun.project_path == submission.project_path,
+               TestRun.assignment == submission.assignment,
+               TestRun.status.in_(GRADED_STATUSES))
+        .group_by(TestRun.commit_sha)).all())
+    own = firsts.get(submission.commit_sha)
+    if own is None:
+        return len(firsts) + 1
+    return sum(1 for first in firsts.values() if aware(first) <= aware(own))
+
+
+def accepted_count(session: Session, submission: Submission) -> int:
+    """Return how many other submissions of the student's assignment were accepted."""
+    return session.scalar(select(func.count()).select_from(Submission).where(
+        Submission.project_path == submission.project_path,
+        Submission.assignment == submission.assignment, Submission.outcome == ACCEPTED,
+        Submission.id != submission.id))
+
+
+def merge_request_history(session: Session, submission: Submission,
+                          merge_request_iid: int) -> list[Submission]:
+    """Return the decided submissions of the assignment through one merge request, oldest first."""
+    rows = session.scalars(select(Submission).where(
+        Submission.project_path == submission.project_path,
+        Submission.assignment == submission.assignment,
+        Submission.merge_request_iid == merge_request_iid,
+        Submission.outcome != PENDING, Submission.id != submission.id))
+    return sorted([*rows, submission], key=lambda s: (aware(s.decided_at or utcnow()), s.id))
+
+
+def waiting_on(session: Session, run_ids: Iterable[str]) -> list[tuple[str, str]]:
+    """Return (submission id, task id) of the pending submissions of some runs."""
+    return list(session.execute(
+        select(Submission.id, Submission.celery_task_id)
+        .where(Submission.run_id.in_(list(run_ids)), Submission.outcome == PENDING)).all())
+
+
+def aware(moment: dt.datetime) -> dt.datetime:
+    """Return a stored moment with its time zone; SQLite gives them back without it (UTC)."""
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=dt.timezone.utc)

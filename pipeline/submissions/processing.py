@@ -1,0 +1,386 @@
+"""The submission_processing flow as plain functions: wait for the run, inspect, judge, publish.
+
+A submission is decided once, in the ledger, before GitLab is changed; publishing then brings
+GitLab in line with that decision and may be repeated until it succeeds. Refusals never create
+or move a branch. Both steps hold a lock per student and assignment, so limits count exactly.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from celery import Celery
+from sqlalchemy import delete, update
+from sqlalchemy.orm import Session
+
+from gitlab_client import MergeRequest
+from pipeline.config import CourseSettings
+from pipeline.context import Resources
+from pipeline.dispatch import send_runs
+from pipeline.feedback import result_url
+from pipeline.grading.errors import SpecError
+from pipeline.ledger.db import transaction
+from pipeline.ledger.models import RunStatus, Submission, TestRun, utcnow
+from pipeline.regrade import GradingTarget, request_grading
+from pipeline.reports.comment import comment_marker
+from pipeline.reports.submission import SubmissionSummary, submission_comment_markdown
+from pipeline.repos import MissingCommitError
+from pipeline.submissions import gitlab_side
+from pipeline.submissions.ledger import (API_SOURCE, accepted_count, aware, counted_time,
+                                         graded_commit_number, lock_student_assignment,
+                                         merge_request_history)
+from pipeline.submissions.rules import SubmissionRules, load_rules
+from pipeline.submissions.verdict import (ACCEPTED, ERROR, MERGE_REQUEST_CLOSED,
+                                          MERGE_REQUEST_MERGED, PENDING, REASON_SEPARATOR,
+                                          SubmissionFacts, Verdict, judge)
+
+log = logging.getLogger(__name__)
+
+SUBMISSION_RUN_KIND = "submission"
+DISCARDED, MISSING = "discarded", "missing"
+NO_SUCH_SUBMISSION = "no submission {submission_id}"
+NOT_IN_MERGE_REQUEST = "the merge request does not change {assignment}"
+RUN_ERROR = "the test run of this commit ended in error: {reason}"
+RUN_ERROR_UNEXPLAINED = "the test run of this commit ended in error"
+TARGET_MISSING = ("the project has no branch {branch}, which submissions target; course staff "
+                  "must create it")
+COURSE_GONE = "course {course!r} is no longer configured"
+COURSE_RULES = "course error: {detail}"
+NO_GITLAB = "submissions need GitLab: gitlab.token (GITLAB_TOKEN) is not set"
+PUBLISH_FAILED = "accepted, but GitLab could not be updated: {detail}"
+REGRADE_STATUSES = (RunStatus.SUPERSEDED, RunStatus.CANCELLED)
+
+
+@dataclass(frozen=True)
+class SubmissionOutcome:
+    """Where a submission_processing call left a submission (the task's result).
+
+    `outcome` is `pending` while it waits for its test run, `discarded` when a merge request did
+    not hand in that assignment after all, `missing` when there is no such submission.
+    """
+
+    submission_id: str
+    outcome: str
+    reason: str | None = None
+    late: bool = False
+    merge_request_iid: int | None = None
+    run_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Inspection:
+    """What git and GitLab show about a submission: its changes, presence and blockers."""
+
+    changed: tuple[str, ...] = ()
+    present: bool = False
+    blocked: tuple[str, ...] = ()
+    problem: str | None = None  # the course's or gradehook's side is broken: an error
+
+    def touches(self, assignment: str) -> bool:
+        """Tell whether the changes reach into an assignment's directory."""
+        return any(_inside(path, assignment) for path in self.changed)
+
+
+def process_submission(resources: Resources, celery: Celery,
+                       submission_id: str) -> SubmissionOutcome:
+    """Decide a submission once its test run has ended, then publish the decision on GitLab."""
+    with resources.sessions() as session:
+        submission = session.get(Submission, submission_id)
+    if submission is None:
+        return SubmissionOutcome(submission_id, MISSING,
+                                 NO_SUCH_SUBMISSION.format(submission_id=submission_id))
+    if submission.finished_at is not None:
+        return _outcome_of(submission)
+    if submission.outcome == PENDING:
+        waiting = _decide(resources, celery, submission)
+        if waiting is not None:
+            return waiting
+    return _publish(resources, submission_id)
+
+
+def end_with_error(resources: Resources, submission_id: str, reason: str) -> SubmissionOutcome:
+    """Finish a submission as error with a reason (time limit, retries exhausted, refused call)."""
+    with transaction(resources.sessions) as session:
+        submission = session.get(Submission, submission_id, with_for_update=True,
+                                 populate_existing=True)
+        if submission is None:
+            return SubmissionOutcome(submission_id, MISSING,
+                                     NO_SUCH_SUBMISSION.format(submission_id=submission_id))
+        if submission.finished_at is None:
+            if submission.outcome == ACCEPTED:
+                reason = PUBLISH_FAILED.format(detail=reason)
+            now = utcnow()
+            submission.outcome, submission.reason = ERROR, reason
+            submission.decided_at = submission.decided_at or now
+            submission.finished_at = now
+    log.warning("submission %s: error: %s", submission_id, reason)
+    return _outcome_of(submission)
+
+
+def _decide(resources: Resources, celery: Celery,
+            submission: Submission) -> SubmissionOutcome | None:
+    """Judge a pending submission; return an outcome only when it cannot be decided yet."""
+    with resources.sessions() as session:
+        run = session.get(TestRun, submission.run_id)
+    if not run.status.final:
+        return _waiting(submission, run.id)
+    course = _course(resources, submission.course)
+    if course is None:
+        _record(resources, submission, Verdict(ERROR, (COURSE_GONE.format(
+            course=submission.course),), False))
+        return None
+    inspection = _inspect(resources, course, submission)
+    if submission.source != API_SOURCE and inspection.problem is None \
+            and not inspection.touches(submission.assignment):
+        return _discard(resources, submission)
+    if run.status in REGRADE_STATUSES:
+        run = _grade_again(resources, celery, course, submission)
+        if not run.status.final:
+            return _waiting(submission, run.id)
+    problem = inspection.problem or _run_problem(run)
+    if problem is not None:
+        _record(resources, submission, Verdict(ERROR, (problem,), False))
+        return None
+    try:
+        rules = _rules(resources, course, run)
+    except (SpecError, MissingCommitError) as exc:
+        _record(resources, submission, Verdict(ERROR, (COURSE_RULES.format(detail=exc),), False))
+        return None
+    _judge_and_record(resources, submission, inspection, rules)
+    return None
+
+
+def _inspect(resources: Resources, course: CourseSettings, submission: Submission) -> Inspection:
+    """Read from git and GitLab what the submission changes and what may block it."""
+    gitlab, repos = resources.gitlab, resources.repositories
+    if gitlab is None:
+        return Inspection(problem=NO_GITLAB)
+    project, path = _project(submission), submission.project_path
+    blocked: list[str] = []
+    if submission.source == API_SOURCE:
+        branch = gitlab_side.submission_branch(submission.assignment)
+        target = course.submission_branch
+        merged = gitlab_side.merged_merge_request(gitlab, project, branch, target)
+        if merged is not None:
+            blocked.append(MERGE_REQUEST_MERGED.format(iid=merged.iid,
+                                                       assignment=submission.assignment))
+        block = gitlab_side.forward_block(repos, path, branch,
+                                          gitlab_side.branch_head(gitlab, project, branch),
+                                          submission.commit_sha)
+        if block is not None:
+            blocked.append(block)
+    else:
+        merge_request = gitlab.get_merge_request(project, submission.merge_request_iid)
+        target = merge_request.target_branch
+        blocked += _merge_request_blocks(merge_request, submission.assignment)
+    target_sha = gitlab_side.branch_head(gitlab, project, target)
+    if target_sha is None:
+        return Inspection(problem=TARGET_MISSING.format(branch=target))
+    repos.ensure_commit(path, submission.commit_sha)
+    repos.ensure_commit(path, target_sha)
+    base = repos.merge_base(path, target_sha, submission.commit_sha)
+    changed = (repos.changed_paths(path, base, submission.commit_sha) if base
+               else repos.list_files(path, submission.commit_sha))
+    return Inspection(changed=tuple(changed),
+                      present=repos.has_path(path, submission.commit_sha, submission.assignment),
+                      blocked=tuple(blocked))
+
+
+def _merge_request_blocks(merge_request: MergeRequest, assignment: str) -> list[str]:
+    if merge_request.state == gitlab_side.MERGED:
+        return [MERGE_REQUEST_MERGED.format(iid=merge_request.iid, assignment=assignment)]
+    if merge_request.state != gitlab_side.OPENED:
+        return [MERGE_REQUEST_CLOSED.format(iid=merge_request.iid)]
+    return []
+
+
+def _grade_again(resources: Resources, celery: Celery, course: CourseSettings,
+                 submission: Submission) -> TestRun:
+    """Give a submission whose run never graded its commit (superseded, cancelled) a new run."""
+    target = GradingTarget(course=course, project_path=submission.project_path,
+                           commit_sha=submission.commit_sha, assignment=submission.assignment,
+                           project_id=submission.project_id,
+                           merge_request_iid=submission.merge_request_iid)
+    run, created = request_grading(resources.sessions, target, kind=SUBMISSION_RUN_KIND,
+                                   requested_by=submission.requested_by_user_id)
+    with transaction(resources.sessions) as session:
+        session.execute(update(Submission).where(Submission.id == submission.id,
+                                                 Submission.outcome == PENDING)
+                        .values(run_id=run.id))
+    if created:
+        log.info("submission %s: its run never graded the commit; run %s sent", submission.id,
+                 run.id)
+        send_runs(celery, resources.sessions, [(run.id, run.celery_task_id)])
+    return run
+
+
+def _run_problem(run: TestRun) -> str | None:
+    """Return why a final run gives no grade to hand in (an error), or None."""
+    if run.status != RunStatus.ERROR:
+        return None
+    return RUN_ERROR.format(reason=run.status_reason) if run.status_reason \
+        else RUN_ERROR_UNEXPLAINED
+
+
+def _rules(resources: Resources, course: CourseSettings, run: TestRun) -> SubmissionRules:
+    """Load the assignment's rules from the configuration and the reference the run used."""
+    repos = resources.repositories
+    reference_sha = run.reference_sha or repos.resolve_branch(run.reference_project,
+                                                              run.reference_ref)
+    repos.ensure_commit(run.reference_project, reference_sha)
+    reference = repos.tree(run.reference_project, reference_sha)
+    return load_rules(course, run.assignment, reference / run.assignment)
+
+
+def _judge_and_record(resources: Resources, submission: Submission, inspection: Inspection,
+                      rules: SubmissionRules) -> None:
+    with transaction(resources.sessions) as session:
+        lock_student_assignment(session, submission.project_path, submission.assignment)
+        current = session.get(Submission, submission.id, with_for_update=True,
+                              populate_existing=True)
+        if current is None or current.outcome != PENDING:
+            return
+        counted = counted_time(session, current)
+        facts = SubmissionFacts(
+            assignment=current.assignment, counted_at=counted, present=inspection.present,
+            outside_paths=tuple(p for p in inspection.changed
+                                if not _inside(p, current.assignment)),
+            test_run_number=graded_commit_number(session, current),
+            accepted_before=accepted_count(session, current), blocked=inspection.blocked)
+        verdict = judge(facts, rules)
+        _apply(current, verdict)
+        current.counted_at, current.deadline = counted, rules.deadline
+    log.info("submission %s (%s %s %s): %s%s", submission.id, submission.project_path,
+             submission.assignment, submission.commit_sha[:12], verdict.outcome,
+             " (late)" if verdict.late else "")
+
+
+def _record(resources: Resources, submission: Submission, verdict: Verdict) -> None:
+    """Record a decision that needs no counting (an error) on a still pending submission."""
+    with transaction(resources.sessions) as session:
+        current = session.get(Submission, submission.id, with_for_update=True,
+                              populate_existing=True)
+        if current is not None and current.outcome == PENDING:
+            _apply(current, verdict)
+    log.warning("submission %s: %s: %s", submission.id, verdict.outcome, verdict.reason)
+
+
+def _apply(submission: Submission, verdict: Verdict) -> None:
+    submission.outcome, submission.reason, submission.late = (verdict.outcome, verdict.reason,
+                                                              verdict.late)
+    submission.decided_at = utcnow()
+
+
+def _discard(resources: Resources, submission: Submission) -> SubmissionOutcome:
+    """Drop a pending submission that its merge request turned out not to hand in."""
+    with transaction(resources.sessions) as session:
+        session.execute(delete(Submission).where(Submission.id == submission.id,
+                                                 Submission.outcome == PENDING))
+    reason = NOT_IN_MERGE_REQUEST.format(assignment=submission.assignment)
+    log.info("submission %s discarded: %s", submission.id, reason)
+    return SubmissionOutcome(submission.id, DISCARDED, reason,
+                             merge_request_iid=submission.merge_request_iid,
+                             run_id=submission.run_id)
+
+
+def _publish(resources: Resources, submission_id: str) -> SubmissionOutcome:
+    """Bring GitLab in line with a decided submission: branch, merge request and comment."""
+    with resources.sessions() as session:
+        peek = session.get(Submission, submission_id)
+    with transaction(resources.sessions) as session:
+        lock_student_assignment(session, peek.project_path, peek.assignment)
+        submission = session.get(Submission, submission_id, with_for_update=True,
+                                 populate_existing=True)
+        if submission.finished_at is not None:
+            return _outcome_of(submission)
+        if resources.gitlab is not None:
+            _publish_on_gitlab(resources, session, submission)
+        submission.finished_at = utcnow()
+    return _outcome_of(submission)
+
+
+def _publish_on_gitlab(resources: Resources, session: Session, submission: Submission) -> None:
+    gitlab, project = resources.gitlab, _project(submission)
+    if submission.source == API_SOURCE:
+        course = _course(resources, submission.course)
+        target = course.submission_branch if course else None
+        merge_request = None
+        if submission.outcome == ACCEPTED and target is not None:
+            merge_request = _hand_in(resources, submission, target)
+        elif target is not None:
+            merge_request = gitlab_side.open_merge_request_of(
+                gitlab, project, gitlab_side.submission_branch(submission.assignment), target)
+        submission.branch = gitlab_side.submission_branch(submission.assignment)
+        submission.merge_request_iid = merge_request.iid if merge_request else None
+    if submission.merge_request_iid is not None:
+        _comment(resources, session, submission)
+
+
+def _hand_in(resources: Resources, submission: Submission, target: str) -> MergeRequest | None:
+    """Put the submission branch at the commit and return its merge request (reused or new).
+
+    A branch that moved elsewhere since the decision turns the submission into an error.
+    """
+    gitlab, project = resources.gitlab, _project(submission)
+    branch = gitlab_side.submission_branch(submission.assignment)
+    try:
+        gitlab_side.put_branch_at(gitlab, resources.repositories, project,
+                                  submission.project_path, branch, submission.commit_sha)
+    except gitlab_side.BranchMoveError as exc:
+        submission.outcome, submission.reason = ERROR, PUBLISH_FAILED.format(detail=exc)
+        log.warning("submission %s: %s", submission.id, submission.reason)
+        return gitlab_side.open_merge_request_of(gitlab, project, branch, target)
+    return gitlab_side.open_or_reuse_merge_request(gitlab, project, submission.assignment,
+                                                   target)
+
+
+def _comment(resources: Resources, session: Session, submission: Submission) -> None:
+    """Write the submission comment of the merge request, with every submission through it."""
+    iid = submission.merge_request_iid
+    history = merge_request_history(session, submission, iid)
+    summaries = [_summary(resources, session, each) for each in history]
+    marker = comment_marker(f"submission:{submission.project_path}!{iid}:{submission.assignment}")
+    body = submission_comment_markdown(summaries, marker)
+    resources.gitlab.upsert_mr_note(_project(submission), iid, body, marker=marker)
+    log.info("submission %s: comment on merge request !%d written", submission.id, iid)
+
+
+def _summary(resources: Resources, session: Session, submission: Submission) -> SubmissionSummary:
+    run = session.get(TestRun, submission.run_id) if submission.run_id else None
+    graded = run is not None and run.status in (RunStatus.PASSED, RunStatus.FAILED)
+    return SubmissionSummary(
+        assignment=submission.assignment, commit_sha=submission.commit_sha,
+        outcome=submission.outcome,
+        received_at=aware(submission.counted_at or submission.received_at),
+        reasons=tuple(submission.reason.split(REASON_SEPARATOR)) if submission.reason else (),
+        late=submission.late,
+        deadline=aware(submission.deadline) if submission.deadline else None,
+        score=run.score if graded else None,
+        tests_passed=run.tests_passed if graded else None,
+        tests_total=run.tests_total if graded else None,
+        result_url=result_url(resources, run.id) if run is not None else None)
+
+
+def _waiting(submission: Submission, run_id: str) -> SubmissionOutcome:
+    log.info("submission %s waits for run %s", submission.id, run_id)
+    return SubmissionOutcome(submission.id, PENDING, run_id=run_id,
+                             merge_request_iid=submission.merge_request_iid)
+
+
+def _outcome_of(submission: Submission) -> SubmissionOutcome:
+    return SubmissionOutcome(submission.id, submission.outcome, submission.reason,
+                             submission.late, submission.merge_request_iid, submission.run_id)
+
+
+def _course(resources: Resources, name: str) -> CourseSettings | None:
+    return next((c for c in resources.settings.courses if c.name == name), None)
+
+
+def _project(submission: Submission) -> int | str:
+    return submission.project_id if submission.project_id is not None \
+        else submission.project_path
+
+
+def _inside(path: str, directory: str) -> bool:
+    return path == directory or path.startswith(directory + "/")

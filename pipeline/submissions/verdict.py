@@ -1,0 +1,103 @@
+"""Judge a submission from its facts and its assignment's rules: a pure decision, no I/O."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from pipeline.submissions.rules import SubmissionRules
+
+ACCEPTED, REFUSED, ERROR, PENDING = "accepted", "refused", "error", "pending"
+OUTCOMES = (PENDING, ACCEPTED, REFUSED, ERROR)
+MAX_LISTED_PATHS = 10
+REASON_SEPARATOR = "; "  # the ledger keeps a submission's reasons as one text
+
+LATE_REFUSED = ("handed in after the deadline of {deadline}: gradehook received this commit at "
+                "{counted}, and this assignment accepts no late submissions")
+LATE_ACCEPTED = ("accepted late: gradehook received this commit at {counted}, after the "
+                 "deadline of {deadline}")
+OVER_SUBMISSIONS = "the limit of {limit} accepted submissions of {assignment} is reached"
+OVER_TEST_RUNS = ("this commit is test run {number} of {assignment}; only the first {limit} "
+                  "test runs may be handed in")
+OUTSIDE_SCOPE = "the submission changes files outside {assignment}/: {paths}"
+MORE_PATHS = " and {count} more"
+NOT_PRESENT = "{assignment} does not exist in this commit"
+MERGE_REQUEST_MERGED = ("the submission merge request !{iid} was already merged: the "
+                        "submission of {assignment} is final")
+MERGE_REQUEST_CLOSED = "the merge request !{iid} was closed before it was processed"
+NOT_FAST_FORWARD = ("the branch {branch} is at commit {head}, which is not an ancestor of this "
+                    "commit; gradehook only moves it forward")
+TIME_FORMAT = "%Y-%m-%d %H:%M:%S UTC"
+
+
+@dataclass(frozen=True)
+class SubmissionFacts:
+    """What gradehook found out about one submission before judging it.
+
+    `test_run_number` counts the distinct commits of the assignment graded up to this one;
+    `accepted_before` counts the student's other accepted submissions of the assignment.
+    `blocked` holds refusals found on GitLab (merged or closed merge request, a branch that
+    cannot move forward).
+    """
+
+    assignment: str
+    counted_at: dt.datetime
+    present: bool
+    outside_paths: tuple[str, ...]
+    test_run_number: int
+    accepted_before: int
+    blocked: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The outcome of judging: accepted or refused, every reason, and whether it was late."""
+
+    outcome: str
+    reasons: tuple[str, ...]
+    late: bool
+
+    @property
+    def reason(self) -> str | None:
+        """Return the reasons as one sentence, or None when there are none."""
+        return REASON_SEPARATOR.join(self.reasons) or None
+
+
+def judge(facts: SubmissionFacts, rules: SubmissionRules) -> Verdict:
+    """Decide a submission: every failed check is a reason to refuse; lateness is always noted."""
+    assignment = facts.assignment
+    refusals = list(facts.blocked)
+    if not facts.present:
+        refusals.append(NOT_PRESENT.format(assignment=assignment))
+    if rules.scope_only and facts.outside_paths:
+        refusals.append(OUTSIDE_SCOPE.format(assignment=assignment,
+                                             paths=_listed(facts.outside_paths)))
+    if rules.max_test_runs is not None and facts.test_run_number > rules.max_test_runs:
+        refusals.append(OVER_TEST_RUNS.format(number=facts.test_run_number,
+                                              assignment=assignment, limit=rules.max_test_runs))
+    if rules.max_submissions is not None and facts.accepted_before >= rules.max_submissions:
+        refusals.append(OVER_SUBMISSIONS.format(limit=rules.max_submissions,
+                                                assignment=assignment))
+    late = rules.deadline is not None and facts.counted_at > rules.deadline
+    notes = []
+    if late:
+        times = {"deadline": format_time(rules.deadline), "counted": format_time(facts.counted_at)}
+        if rules.accept_late:
+            notes.append(LATE_ACCEPTED.format(**times))
+        else:
+            refusals.insert(0, LATE_REFUSED.format(**times))
+    if refusals:
+        return Verdict(REFUSED, tuple(refusals), late)
+    return Verdict(ACCEPTED, tuple(notes), late)
+
+
+def format_time(moment: dt.datetime) -> str:
+    """Return a moment as students read it in comments, in UTC."""
+    return moment.astimezone(dt.timezone.utc).strftime(TIME_FORMAT)
+
+
+def _listed(paths: tuple[str, ...]) -> str:
+    shown = ", ".join(paths[:MAX_LISTED_PATHS])
+    if len(paths) > MAX_LISTED_PATHS:
+        shown += MORE_PATHS.format(count=len(paths) - MAX_LISTED_PATHS)
+    return shown
