@@ -151,8 +151,8 @@ def regrade_branch_heads(resources: Resources, course: str | None = None) -> Bra
         for project_path, project_id in sorted(_student_projects(resources.sessions, gitlab,
                                                                  each).items()):
             try:
-                targets = _ungraded_heads(resources, gitlab, each, project_path, project_id,
-                                          assignments, report)
+                targets, branches = _ungraded_heads(resources, gitlab, each, project_path,
+                                                    project_id, assignments)
             except TransientGitLabError:
                 raise
             except (GitLabError, RepositoryError) as exc:
@@ -160,6 +160,7 @@ def regrade_branch_heads(resources: Resources, course: str | None = None) -> Bra
                 report.skipped_projects.append(project_path)
                 continue
             report.projects += 1
+            report.branches += branches
             _merge(report.queued, _regrade(resources.sessions, targets))
     return report
 
@@ -307,16 +308,16 @@ def _group_of(pattern: str) -> tuple[str | None, str | None]:
 
 
 def _ungraded_heads(resources: Resources, gitlab: GitLabClient, course: CourseSettings,
-                    project_path: str, project_id: int | None, assignments: Sequence[str],
-                    report: BranchHeadsReport) -> list[GradingTarget]:
-    """Return targets for the assignments present at branch heads that have no result yet."""
+                    project_path: str, project_id: int | None,
+                    assignments: Sequence[str]) -> tuple[list[GradingTarget], int]:
+    """Return targets at branch heads without a result, and how many heads were looked at."""
     branches = gitlab.list_branches(project_id if project_id is not None else project_path)
     with resources.sessions() as session:
         graded = set(session.execute(
             select(TestRun.commit_sha, TestRun.assignment)
             .where(TestRun.project_path == project_path,
                    TestRun.status.in_(GRADED_STATUSES))).all())
-    targets = []
+    targets, examined = [], 0
     for branch in branches:
         try:
             check_ref(branch.name)
@@ -324,7 +325,7 @@ def _ungraded_heads(resources: Resources, gitlab: GitLabClient, course: CourseSe
         except InvalidInputError as exc:
             log.warning("regrade: branch of %s skipped: %s", project_path, exc)
             continue
-        report.branches += 1
+        examined += 1
         missing = [a for a in assignments if (branch.commit_sha, a) not in graded]
         if not missing:
             continue
@@ -335,7 +336,7 @@ def _ungraded_heads(resources: Resources, gitlab: GitLabClient, course: CourseSe
                                              commit_sha=branch.commit_sha, assignment=assignment,
                                              project_id=project_id, ref=branch.name))
                 graded.add((branch.commit_sha, assignment))
-    return targets
+    return targets, examined
 
 
 def _merge(into: Queued, more: Queued) -> None:

@@ -99,8 +99,8 @@ def test_successful_answers_keep_to_the_document(world, api_schema):
         ("/api/runs/{run_id}", "GET", world.get(f"/api/runs/{run_id}")),
         ("/api/tasks/{task_id}", "GET", world.get(f"/api/tasks/{task_id}")),
         ("/api/tasks/workers/status", "GET", world.get("/api/tasks/workers/status")),
-        ("/api/regrade", "POST", world.post("/api/regrade", {"scope": "run",
-                                                          "run_id": passed["id"]})),
+        ("/api/regrade", "POST",
+         world.post("/api/regrade", {"scope": "run", "run_id": passed["id"]})),
         ("/api/regrade", "POST", world.post("/api/regrade", {"scope": "branch_heads"})),
         ("/api/tests-celery/health", "GET", world.get("/api/tests-celery/health")),
     ]

@@ -130,8 +130,7 @@ def add_group_projects_endpoint(gitlab) -> None:
                               list_group_projects))
 
 
-def test_branch_heads_without_a_result_are_queued_for_the_assignments_they_hold(world,
-                                                                             git_server):
+def test_ungraded_branch_heads_are_queued_for_the_assignments_they_hold(world, git_server):
     add_group_projects_endpoint(world.gitlab)
     hello, loops = f"{ASSIGNMENT}/main.py", f"{OTHER_ASSIGNMENT}/main.py"
     graded = git_server.commit("students/alice", {hello: "x = 1\n"})

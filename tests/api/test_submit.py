@@ -5,7 +5,9 @@ from __future__ import annotations
 import pytest
 
 from pipeline.ledger.db import transaction
-from pipeline.ledger.models import ExecutionBackend, RunStatus
+from sqlalchemy import select
+
+from pipeline.ledger.models import ExecutionBackend, RunStatus, Submission
 from tests.api.world import ASSIGNMENT, SHA_A, SHA_B, STAFF_TOKEN, build_world, end_run
 from tests.infra.ledger import queue_run
 from tests.infra.processes import wait_for
@@ -171,10 +173,27 @@ def test_a_body_of_another_type_is_415(world):
     assert response.status_code == 415
 
 
-def test_submit_is_accepted_and_the_submission_id_stays_null(world):
-    response = world.post("/api/tests-celery", body(submit=True))
+def test_submit_records_one_submission_that_waits_for_its_run(world):
+    first = world.post("/api/tests-celery", body(submit=True)).get_json()
+    again = world.post("/api/tests-celery", body(submit=True)).get_json()
 
-    assert response.status_code == 202 and response.get_json()["submission_task_id"] is None
+    with world.resources.sessions() as session:
+        submission = session.scalars(select(Submission)).one()
+    assert (submission.run_id, submission.outcome, submission.source) == \
+        (first["id"], "pending", "api")
+    assert first["submission_task_id"] == again["submission_task_id"] == \
+        submission.celery_task_id
+    assert world.queued("default") == []  # sent when its run ends
+
+
+def test_submit_of_a_graded_commit_is_sent_at_once(world):
+    graded = world.post("/api/tests-celery", body()).get_json()
+    end_run(world.resources, graded["id"], RunStatus.PASSED)
+
+    answer = world.post("/api/tests-celery", body(submit=True)).get_json()
+
+    assert [(m["headers"]["task"], m["headers"]["id"]) for m in world.queued("default")] == \
+        [("submission_processing", answer["submission_task_id"])]
 
 
 def test_tests_on_a_celery_course_sends_to_the_workers(world):

@@ -1,0 +1,120 @@
+"""`gradehook results`, `regrade`, `reconcile` and `token-hash` on real PostgreSQL and Redis."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+
+from pipeline.ledger.db import transaction
+from pipeline.ledger.models import RunStatus, TestRun, utcnow
+from pipeline.reconcile import ReconcileReport
+from tests.cli.commands import ASSIGNMENT, COURSE, gradehook
+from tests.infra.ledger import migrated_resources, queue_run
+from tests.infra.services import redis_client
+
+T0 = dt.datetime(2026, 3, 1, 10, 0, tzinfo=dt.timezone.utc)
+
+
+def finish(resources, run_id, status, **values):
+    with transaction(resources.sessions) as session:
+        run = session.get(TestRun, run_id)
+        run.status, run.stage, run.progress = status, "done", 100
+        for name, value in values.items():
+            setattr(run, name, value)
+
+
+def test_results_lists_runs_newest_first_with_filters(service_settings):
+    config, settings = service_settings({"courses": [COURSE]})
+    resources = migrated_resources(settings)
+    older = queue_run(resources, commit_sha="a" * 40, received_at=T0)
+    newer = queue_run(resources, commit_sha="b" * 40, project_path="students/bob",
+                      received_at=T0 + dt.timedelta(hours=1))
+    finish(resources, older.id, RunStatus.PASSED, score=1.0, tests_passed=2, tests_total=2,
+           finished_at=T0 + dt.timedelta(minutes=3))
+
+    everything = gradehook(config, "results")
+    passed = gradehook(config, "results", "--status", "passed", "--project", "students/alice")
+    none = gradehook(config, "results", "--commit", "c" * 7)
+
+    assert [line.split() for line in everything.output.splitlines()] == [
+        ["RUN", "PROJECT", "ASSIGNMENT", "COMMIT", "STATUS", "SCORE", "TESTS", "FINISHED"],
+        [newer.id, "students/bob", ASSIGNMENT, "b" * 12, "queued", "-", "-", "-"],
+        [older.id, "students/alice", ASSIGNMENT, "a" * 12, "passed", "1", "2/2", "2026-03-01",
+         "10:03"],
+        ["2", "of", "2", "run(s)"]]
+    assert passed.output.splitlines()[1].split()[0] == older.id
+    assert passed.output.splitlines()[-1] == "1 of 1 run(s)"
+    assert none.output.splitlines()[-1] == "0 of 0 run(s)"
+
+
+def test_regrade_run_queues_once_on_low_priority(service_settings, redis_db):
+    config, settings = service_settings({"courses": [COURSE]})
+    resources = migrated_resources(settings)
+    source = queue_run(resources, commit_sha="a" * 40)
+    finish(resources, source.id, RunStatus.FAILED)
+
+    first = gradehook(config, "regrade", "run", source.id)
+    second = gradehook(config, "regrade", "run", source.id)
+    unknown = gradehook(config, "regrade", "run", "nope")
+
+    new_id = first.output.split(": ")[1].strip()
+    assert first.output == f"queued 1 run(s) on low_priority: {new_id}\n"
+    assert second.output == ("queued 0 run(s) on low_priority: -\n"
+                             f"already queued or running: {new_id}\n")
+    assert unknown.exit_code == 1 and unknown.output == "Error: no run nope\n"
+    messages = [json.loads(m) for m in redis_client(redis_db).lrange("low_priority", 0, -1)]
+    assert [m["headers"]["argsrepr"] for m in messages] == [repr([new_id])]
+
+
+def test_regrade_student_and_assignment(service_settings):
+    config, settings = service_settings({"courses": [COURSE]})
+    resources = migrated_resources(settings)
+    for project in ("students/alice", "students/bob"):
+        finish(resources, queue_run(resources, commit_sha="a" * 40, project_path=project).id,
+               RunStatus.PASSED)
+
+    student = gradehook(config, "regrade", "student", "--project", "students/bob",
+                        "--assignment", ASSIGNMENT)
+    assignment = gradehook(config, "regrade", "assignment", "--assignment", ASSIGNMENT,
+                           "--course", "prog1")
+
+    assert student.output.startswith("queued 1 run(s) on low_priority: ")
+    assert assignment.output.splitlines()[0].startswith("queued 1 run(s) on low_priority: ")
+    assert assignment.output.splitlines()[1] == \
+        "already queued or running: " + student.output.split(": ")[1].strip()
+
+
+def test_regrade_branch_heads_needs_a_gitlab_token(service_settings):
+    config, settings = service_settings({"courses": [COURSE]})
+    migrated_resources(settings)
+
+    result = gradehook(config, "regrade", "branch-heads")
+
+    assert result.exit_code == 1
+    assert result.output == \
+        "Error: regrading branch heads reads GitLab: set gitlab.token (GITLAB_TOKEN)\n"
+
+
+def test_reconcile_resends_a_run_the_broker_never_got(service_settings, redis_db):
+    config, settings = service_settings({"courses": [COURSE]})
+    resources = migrated_resources(settings)
+    run = queue_run(resources, commit_sha="a" * 40, sent_at=None)
+
+    result = gradehook(config, "reconcile")
+
+    expected = ReconcileReport(resent=1).as_dict()
+    assert result.output == "".join(f"{name}: {count}\n" for name, count in expected.items())
+    with resources.sessions() as session:
+        resent = session.get(TestRun, run.id)
+    assert resent.sent_at is not None and resent.sent_at <= utcnow()
+    [message] = [json.loads(m) for m in redis_client(redis_db).lrange("high_priority", 0, -1)]
+    assert message["headers"]["id"] == resent.celery_task_id != run.celery_task_id
+
+
+def test_token_hash_prints_the_digest_to_configure(tmp_path):
+    result = gradehook(tmp_path / "absent.toml", "token-hash", stdin="s3cret-staff-token\n")
+    empty = gradehook(tmp_path / "absent.toml", "token-hash", stdin="\n")
+
+    assert result.output == hashlib.sha256(b"s3cret-staff-token").hexdigest() + "\n"
+    assert empty.exit_code == 1 and empty.output == "Error: no token on stdin\n"

@@ -1,0 +1,89 @@
+"""`gradehook worker status` and `worker test-job --wait` against a real worker."""
+
+from __future__ import annotations
+
+import pytest
+
+from pipeline.ledger.models import RunStatus, TestRun
+from tests.cli.commands import ASSIGNMENT, COURSE, commit_reference, gradehook, hello
+from tests.infra.ledger import migrated_resources
+from tests.infra.processes import wait_for, worker_process
+
+
+def test_status_without_workers_says_so_and_fails(service_settings):
+    config, _ = service_settings({"api": {"inspect_timeout_seconds": 0.2}})
+
+    result = gradehook(config, "worker", "status")
+
+    assert result.exit_code == 1
+    assert result.output == "no worker answered within 0.2 s\n"
+
+
+@pytest.mark.slow
+def test_status_shows_the_worker_and_test_jobs_exit_with_their_outcome(
+        tmp_path, service_settings, git_server):
+    config, settings = service_settings({"courses": [COURSE]})
+    resources = migrated_resources(settings)
+    commit_reference(git_server)
+    right = git_server.commit("students/alice", hello("hello"))
+    wrong = git_server.commit("students/alice", hello("bye"))
+    send = ("worker", "test-job", "--task=student_testing", "--project", "students/alice",
+            "--directory", ASSIGNMENT)
+    job = (*send, "--wait", "--timeout", "120", "--sha")
+    with worker_process(config, log_path=tmp_path / "worker.log"):
+        status = wait_for(lambda: (r := gradehook(config, "worker", "status")).exit_code == 0
+                          and r, timeout=60, what="the worker to answer")
+        passed = gradehook(config, *job, right)
+        failed = gradehook(config, *job, wrong)
+        missing = gradehook(config, *job, "d" * 40)
+        slow_sha = git_server.commit("students/alice", {
+            f"{ASSIGNMENT}/hello.py": "import time\ntime.sleep(3)\ngreeting = 'hello'\n"})
+        slow = gradehook(config, *send, "--sha", slow_sha)
+        slow_run = slow.output.split()[1]
+        busy = wait_for(lambda: slow_run in (r := gradehook(config, "worker", "status")).output
+                        and r, timeout=30, what="the worker to list the running job")
+        wait_for(lambda: _run(resources, slow_run).status.final, timeout=60,
+                 what="the slow job to end")
+
+    header, row = status.output.splitlines()
+    assert header.split() == ["WORKER", "QUEUES", "ACTIVE", "RESERVED"]
+    name, queues, active, reserved = row.split()
+    assert name.startswith("gradehook@")
+    assert queues == "default,high_priority,low_priority,notify"
+    assert (active, reserved) == ("0", "0")
+    lines = busy.output.splitlines()
+    assert lines[1].split()[2:] == ["1", "0"]
+    assert lines[3].split() == ["WORKER", "STATE", "TASK", "TASK", "ID", "RUN"]
+    assert lines[4].split() == [name, "active", "student_testing",
+                                _run(resources, slow_run).celery_task_id, slow_run]
+    outcomes = {}
+    for result, exit_code in ((passed, 0), (failed, 1), (missing, 2)):
+        first, *_, last = result.output.splitlines()
+        run_id = first.split()[1]
+        run = _run(resources, run_id)
+        outcomes[run.commit_sha] = run.status
+        assert result.exit_code == exit_code, result.output
+        assert first == f"run {run_id} queued as task {run.celery_task_id}"
+        reason = f" ({run.status_reason})" if run.status_reason else ""
+        assert last == f"run {run_id}: {run.status.value}{reason}"
+        assert run.kind == "cli"
+    assert outcomes == {right: RunStatus.PASSED, wrong: RunStatus.FAILED,
+                        "d" * 40: RunStatus.ERROR}
+
+
+def test_test_job_refuses_bad_input_before_queueing(service_settings):
+    config, _ = service_settings({"courses": [COURSE]})
+
+    bad_sha = gradehook(config, "worker", "test-job", "--project", "students/alice",
+                        "--sha", "abc", "--directory", ASSIGNMENT)
+    stranger = gradehook(config, "worker", "test-job", "--project", "other/alice",
+                         "--sha", "a" * 40, "--directory", ASSIGNMENT)
+
+    assert bad_sha.exit_code == stranger.exit_code == 2
+    assert "not a full commit SHA: 'abc'" in bad_sha.output
+    assert "other/alice is not a student project of any configured course" in stranger.output
+
+
+def _run(resources, run_id: str) -> TestRun:
+    with resources.sessions() as session:
+        return session.get(TestRun, run_id)
