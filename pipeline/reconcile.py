@@ -15,6 +15,7 @@ from pipeline.ledger import runs
 from pipeline.ledger.db import transaction
 from pipeline.ledger.models import RunStatus, utcnow
 from pipeline.repos import RepositoryError
+from pipeline.submissions.dispatch import resend_lost_submissions
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +35,7 @@ class ReconcileReport:
     resent: int = 0
     still_unsent: int = 0
     stalled_ended: int = 0
+    submissions_resent: int = 0
     assignments_found: int = 0
 
     def as_dict(self) -> dict:
@@ -59,6 +61,7 @@ def reconcile_ledger(resources: Resources, celery: Celery) -> ReconcileReport:
         for run in runs.stalled_runs(session, cutoff):
             if runs.finish(session, run.id, RunStatus.ERROR, STALLED_REASON.format(limit=limit)):
                 report.stalled_ended += 1
+    report.submissions_resent = resend_lost_submissions(resources, celery)
     for course in resources.settings.courses:
         if course.discover_assignments:
             try:
@@ -67,7 +70,6 @@ def reconcile_ledger(resources: Resources, celery: Celery) -> ReconcileReport:
             except RepositoryError as exc:
                 log.warning("reconcile: assignments of course %s not refreshed: %s",
                             course.name, exc)
-    if report.resent or report.stalled_ended:
+    if report.resent or report.stalled_ended or report.submissions_resent:
         log.info("reconcile: %s", report.as_dict())
     return report
-

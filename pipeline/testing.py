@@ -16,6 +16,7 @@ from pipeline.ledger import runs
 from pipeline.ledger.db import transaction
 from pipeline.ledger.models import RunStatus, TestRun
 from pipeline.repos import InvalidInputError, MissingCommitError
+from pipeline.submissions.dispatch import hand_off_submissions
 
 log = logging.getLogger(__name__)
 
@@ -193,4 +194,5 @@ def _end(resources: Resources, run_id: str, status: RunStatus, reason: str | Non
     with transaction(resources.sessions) as session:
         runs.finish(session, run_id, status, reason, **values)
     log.info("run %s: %s (%s)", run_id, status.value, reason)
+    hand_off_submissions(resources, run_id)
     return Outcome(run_id, status.value, reason)

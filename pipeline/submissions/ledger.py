@@ -9,9 +9,10 @@ from typing import Iterable, Sequence
 from sqlalchemy import func, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from pipeline.dispatch import new_task_id
+from pipeline.ledger.db import transaction
 from pipeline.ledger.models import RunStatus, Submission, TestRun, new_id, utcnow
 from pipeline.submissions.verdict import ACCEPTED, ERROR, PENDING
 
@@ -56,6 +57,17 @@ def record_submissions(connection: Connection, rows: Sequence[dict]) -> list[str
                     sent_at=None))
         ids.append(connection.execute(select(SUBMISSIONS.c.id).where(*key)).scalar_one())
     return ids
+
+
+def request_submission(sessions: sessionmaker[Session], run_id: str, *,
+                       requested_by: int | None = None) -> Submission:
+    """Record the hand-in of a run's commit through the API and return its one submission."""
+    with transaction(sessions) as session:
+        run = session.get(TestRun, run_id)
+        row = submission_row(run, source=API_SOURCE, received_at=utcnow(),
+                             requested_by=requested_by)
+        submission_id, = record_submissions(session.connection(), [row])
+        return session.get(Submission, submission_id)
 
 
 def lock_student_assignment(session: Session, project_path: str, assignment: str) -> None:

@@ -121,8 +121,7 @@ class TestRunResponseSchema(Schema):
     directory = fields.String(required=True)
     version_identifier = fields.String(required=True)
     submission_task_id = fields.String(required=True, allow_none=True, metadata={
-        "description": "task id of the submission; null until submission processing is "
-                       "available, and when submit is false"})
+        "description": "task id of the submission's processing (submit: true), else null"})
     result_url = fields.String(required=True)
 
 

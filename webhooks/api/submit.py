@@ -10,6 +10,8 @@ from pipeline.dispatch import send_runs
 from pipeline.feedback import result_url
 from pipeline.ledger.models import TestRun
 from pipeline.regrade import GradingTarget, request_grading
+from pipeline.submissions.dispatch import release_submissions
+from pipeline.submissions.ledger import request_submission
 from webhooks.api.docs import error_responses, json_body, json_response
 from webhooks.api.errors import load_json_body
 from webhooks.api.schemas import TestCreateSchema, TestRunResponseSchema
@@ -24,8 +26,11 @@ submit = Blueprint("submit", __name__)
 
 API_KIND = "api"
 CELERY, LOCAL = "celery", "local"
-SUBMIT_NOTE = ("`submit: true` is accepted and recorded with the request; submission_task_id "
-               "stays null until submission processing is available.")
+SUBMIT_NOTE = ("`submit: true` also hands the commit in: once its run has ended, the task "
+               "`submission_task_id` validates the submission, records it and opens or updates "
+               "the merge request of the branch `submission/<directory>`; its result says "
+               "whether it was accepted and why not. The same commit submitted again is the "
+               "same submission.")
 _ANSWERS = {
     202: json_response("a run was created and sent", TestRunResponseSchema),
     200: json_response("the commit is already graded or being graded: its run",
@@ -83,14 +88,19 @@ def _create_test(backend: str | None):
             send_runs(svc.celery, sessions, [(run.id, run.celery_task_id)])
         log.info("run %s created by %s for %s %s (%s)", run.id, caller.describe(), path,
                  target.commit_sha[:12], backend)
-    return jsonify(_answer(run, created, backend)), 202 if created else 200
+    submission_task_id = None
+    if body["submit"]:
+        submission = request_submission(sessions, run.id, requested_by=caller.user_id)
+        release_submissions(svc.celery, sessions, [submission.id])
+        submission_task_id = submission.celery_task_id
+    return jsonify(_answer(run, created, backend, submission_task_id)), 202 if created else 200
 
 
-def _answer(run: TestRun, created: bool, backend: str) -> dict:
+def _answer(run: TestRun, created: bool, backend: str, submission_task_id: str | None) -> dict:
     return TestRunResponseSchema().dump({
         "id": run.id, "test_system_id": run.celery_task_id, "status": run.status,
         "stage": run.stage, "percentage": run.progress, "created": created,
         "backend": backend, "project": run.project_path, "project_id": run.project_id,
         "directory": run.assignment, "version_identifier": run.commit_sha,
-        "submission_task_id": None,
+        "submission_task_id": submission_task_id,
         "result_url": result_url(services().resources, run.id)})
