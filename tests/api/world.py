@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
+from pathlib import Path
 
 from flask import Flask
 from flask.testing import FlaskClient
@@ -35,6 +36,7 @@ class World:
 
     app: Flask
     client: FlaskClient
+    config: Path
     settings: Settings
     resources: Resources
     gitlab: GitLabStandIn
@@ -87,10 +89,11 @@ def build_world(service_settings, gitlab: GitLabStandIn, redis_db: int,
               "courses": [COURSE]}
     for key, value in (extra or {}).items():
         config[key] = {**config.get(key, {}), **value} if isinstance(value, dict) else value
-    _, settings = service_settings(config)
+    path, settings = service_settings(config)
     resources = migrated_resources(settings)
     app = create_app(settings)
-    return World(app=app, client=app.test_client(), settings=settings, resources=resources,
+    return World(app=app, client=app.test_client(), config=path, settings=settings,
+                 resources=resources,
                  gitlab=gitlab, redis_db=redis_db, alice=alice, bob=bob, carol=carol,
                  alice_project=alice_project, bob_project=bob_project)
 
