@@ -15,8 +15,10 @@ from pipeline.config import CourseSettings
 from pipeline.dispatch import new_task_id
 from pipeline.ledger.db import transaction
 from pipeline.ledger.models import Delivery, RunStatus, TestRun, new_id, utcnow
+from pipeline.submissions.ledger import MERGE_REQUEST_SOURCE, record_submissions, submission_row
 from webhooks.events import Event
-from webhooks.handlers.decisions import CancelRuns, Decision, Ignored, JobRequest
+from webhooks.handlers.decisions import (SUBMISSION_PROCESSING, CancelRuns, Decision, Ignored,
+                                         JobRequest)
 
 log = logging.getLogger(__name__)
 
@@ -114,7 +116,29 @@ def _record(connection: Connection, event: Event, decision: Decision,
     _insert_delivery(connection, event, delivery_id, received_at, source, answer)
     if runs:
         connection.execute(INSERT_RUNS, runs)
+    record_submissions(connection, _submissions(event, decision.requests, course, received_at,
+                                                reusable, runs))
     return answer
+
+
+def _submissions(event: Event, requests: tuple[JobRequest, ...], course: CourseSettings,
+                 received_at: dt.datetime, reusable: dict[tuple[str, str], str],
+                 runs: list[dict]) -> list[dict]:
+    """Return the submissions that merge requests into the submission branch hand in."""
+    created = {(run["assignment"], run["commit_sha"]): run["id"] for run in runs}
+    rows = []
+    for request in requests:
+        if request.task != SUBMISSION_PROCESSING:
+            continue
+        key = (request.assignment, request.commit_sha)
+        run = dict(id=reusable.get(key) or created[key], course=course.name,
+                   assignment=request.assignment, project_id=event.project_id,
+                   project_path=event.project_path, commit_sha=request.commit_sha)
+        rows.append(submission_row(run, source=MERGE_REQUEST_SOURCE, received_at=received_at,
+                                   requested_by=request.requested_by_user_id,
+                                   branch=request.branch,
+                                   merge_request_iid=request.merge_request_iid))
+    return rows
 
 
 def _insert_delivery(connection: Connection, event: Event, delivery_id: str,
@@ -129,7 +153,7 @@ def _insert_delivery(connection: Connection, event: Event, delivery_id: str,
 def _new_run(delivery_id: str, received_at: dt.datetime, event: Event, request: JobRequest,
              course: CourseSettings) -> dict:
     now = utcnow()
-    kind = SUBMISSION_KIND if request.task == "submission_processing" \
+    kind = SUBMISSION_KIND if request.task == SUBMISSION_PROCESSING \
         else RUN_KINDS.get(event.kind, event.kind)
     return dict(
         id=new_id(), delivery_id=delivery_id, kind=kind, course=course.name,

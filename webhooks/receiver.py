@@ -9,6 +9,7 @@ from flask import Blueprint, jsonify, request
 from sqlalchemy.exc import OperationalError, InterfaceError
 
 from pipeline.dispatch import send_delivery
+from pipeline.submissions.dispatch import release_submissions
 from webhooks.app import services
 from webhooks.auth import AuthError, verify_delivery
 from webhooks.events import DeliveryError, parse_delivery
@@ -60,6 +61,9 @@ def gitlab_webhook():
         send_delivery(svc.celery, svc.resources.sessions, answer.to_send,
                       [*(run_id for run_id, _ in answer.to_send),
                        *answer.body.get("superseded", ()), *answer.body.get("cancelled", ())])
+        # Submissions of runs that had ended already get no hand-off when a run ends: send now.
+        release_submissions(svc.celery, svc.resources.sessions,
+                            answer.body.get("existing_runs", ()))
     log.info("webhook %s (%s %s): %s %s", event.delivery_key, event.kind, event.action or "",
              answer.status, answer.body.get("reason") or answer.body.get("runs"))
     response = jsonify(answer.body)

@@ -49,15 +49,15 @@ def send_submissions(celery: Celery, sessions: sessionmaker[Session],
 
 
 def release_submissions(celery: Celery, sessions: sessionmaker[Session],
-                        submission_ids: Sequence[str]) -> list[str]:
-    """Send the pending submissions among these whose test run has already ended."""
-    if not submission_ids:
+                        run_ids: Sequence[str]) -> list[str]:
+    """Send the pending submissions of these runs whose run has already ended."""
+    if not run_ids:
         return []
     with sessions() as session:
         ready = list(session.execute(
             select(Submission.id, Submission.celery_task_id)
             .join(TestRun, TestRun.id == Submission.run_id)
-            .where(Submission.id.in_(list(submission_ids)), Submission.outcome == PENDING,
+            .where(Submission.run_id.in_(list(run_ids)), Submission.outcome == PENDING,
                    TestRun.status.in_(FINAL_STATUSES))).all())
     return send_submissions(celery, sessions, ready)
 

@@ -91,7 +91,7 @@ def _create_test(backend: str | None):
     submission_task_id = None
     if body["submit"]:
         submission = request_submission(sessions, run.id, requested_by=caller.user_id)
-        release_submissions(svc.celery, sessions, [submission.id])
+        release_submissions(svc.celery, sessions, [submission.run_id])
         submission_task_id = submission.celery_task_id
     return jsonify(_answer(run, created, backend, submission_task_id)), 202 if created else 200
 
