@@ -19,6 +19,8 @@ log = logging.getLogger(__name__)
 # Retries of one publish before the run is left to the reconciler: keep the webhook answer fast.
 PUBLISH_RETRY_POLICY = {"max_retries": 1, "interval_start": 0, "interval_step": 0.2,
                         "interval_max": 0.2}
+# Publish options inside a producer batch: messages are only buffered until the batch ends.
+BUFFERED = {"retry": False, "declare": []}
 
 
 def new_task_id() -> str:
@@ -49,18 +51,20 @@ def send_delivery(celery: Celery, sessions: sessionmaker[Session],
     """Publish a delivery's report request, then its runs, in one round trip to the broker.
 
     One producer from the app's pool buffers every message (and its task-sent event) and
-    sends them together when the batch ends. If the broker refuses, the report request is
-    lost (the workers report when they run) and the runs get `sent_at` cleared for the
-    reconciler. Return the run ids that were sent.
+    sends them together when the batch ends; buffering touches no network, so it neither
+    declares queues (Redis needs no declaration to push to a list; workers declare theirs) nor
+    wraps each message in kombu's retry loop. If the broker refuses, the report request is lost
+    (the workers report when they run) and the runs get `sent_at` cleared for the reconciler.
+    Return the run ids that were sent.
     """
     if not runs and not report_ids:
         return []
     try:
         with celery.producer_pool.acquire(block=True) as producer, producer.batch():
             if report_ids:
-                _send_report(celery, report_ids, producer)
+                _send_report(celery, report_ids, **BUFFERED, producer=producer)
             for run_id, task_id in runs:
-                _send_run(celery, run_id, task_id, producer)
+                _send_run(celery, run_id, task_id, **BUFFERED, producer=producer)
     except Exception as exc:  # kombu raises many types for an unreachable broker
         if report_ids:
             log.warning("broker unavailable, statuses of %d run(s) wait for their workers: %s",
@@ -71,14 +75,14 @@ def send_delivery(celery: Celery, sessions: sessionmaker[Session],
     return [run_id for run_id, _ in runs]
 
 
-def _send_run(celery: Celery, run_id: str, task_id: str, producer=None) -> None:
-    celery.send_task(STUDENT_TESTING, args=[run_id], task_id=task_id, producer=producer,
-                     retry_policy=PUBLISH_RETRY_POLICY)
+def _send_run(celery: Celery, run_id: str, task_id: str, **options) -> None:
+    celery.send_task(STUDENT_TESTING, args=[run_id], task_id=task_id,
+                     **{"retry_policy": PUBLISH_RETRY_POLICY, **options})
 
 
-def _send_report(celery: Celery, run_ids: Sequence[str], producer=None) -> None:
-    celery.send_task(REPORT, args=[list(run_ids)], producer=producer,
-                     retry_policy=PUBLISH_RETRY_POLICY)
+def _send_report(celery: Celery, run_ids: Sequence[str], **options) -> None:
+    celery.send_task(REPORT, args=[list(run_ids)],
+                     **{"retry_policy": PUBLISH_RETRY_POLICY, **options})
 
 
 def _leave_unsent(sessions: sessionmaker[Session], run_ids: list[str], exc: Exception) -> None:
