@@ -413,7 +413,7 @@ class GitLabApi:
         now = self.state.clock()
         for mr in self.state.merge_requests.get(found["id"], {}).values():
             if mr["source_branch"] == branch and mr["state"] == "opened":
-                mr.update(state="closed", closed_at=now, updated_at=now)
+                mr.update(state="closed", closed_at=_iso(now), updated_at=now)
         return 204, None
 
     # Merge requests (spec/gitlab.md §7)
@@ -472,7 +472,7 @@ class GitLabApi:
             if params.get(key) is not None:
                 mr[key] = str(params[key])
         if event == "close" and mr["state"] == "opened":
-            mr.update(state="closed", closed_at=now)
+            mr.update(state="closed", closed_at=_iso(now))
         elif event == "reopen" and _reopenable(self.state, mr):
             mr.update(state="opened", closed_at=None)
         mr["updated_at"] = now

@@ -1,0 +1,170 @@
+"""How submissions arrive and wait, and how GitLab failing half-way is completed by a retry."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from sqlalchemy import select
+
+from gitlab_client import TransientGitLabError
+from pipeline import testing
+from pipeline.ledger.db import transaction
+from pipeline.ledger.models import RunStatus, Submission, TestRun
+from pipeline.submissions.dispatch import hand_off_submissions, resend_lost_submissions
+from pipeline.submissions.ledger import request_submission
+from tests.submissions.world import (ASSIGNMENT, OTHER_ASSIGNMENT, STUDENT, SUBMISSION_BRANCH,
+                                     TARGET, solution)
+from tests.support.gitlab_standin import FaultPlan
+from tests.webhooks.deliveries import payload_of
+from webhooks.app import create_app
+
+
+def deliver_merge_request(world, iid: int, sha: str, source_branch: str):
+    """Deliver GitLab's hook for a merge request alice opened into the submission branch."""
+    payload = payload_of("merge_request_hook__open_into_submission_branch")
+    payload["project"].update(id=world.project_id, path_with_namespace=STUDENT)
+    payload["object_attributes"].update(iid=iid, source_branch=source_branch,
+                                        target_branch=TARGET, source_project_id=world.project_id,
+                                        target_project_id=world.project_id)
+    payload["object_attributes"]["last_commit"]["id"] = sha
+    client = create_app(world.resources.settings).test_client()
+    return client.post("/webhooks/gitlab", data=json.dumps(payload),
+                       headers={"Content-Type": "application/json",
+                                "X-Gitlab-Event": "Merge Request Hook",
+                                "Idempotency-Key": f"mr-{iid}-{sha}"})
+
+
+def submissions_of(world) -> dict[str, Submission]:
+    with world.resources.sessions() as session:
+        return {s.assignment: s for s in session.scalars(select(Submission))}
+
+
+def end_run(world, run_id: str, status: RunStatus, **values) -> None:
+    with transaction(world.resources.sessions) as session:
+        run = session.get(TestRun, run_id)
+        run.status, run.stage, run.progress = status, "done", 100
+        for name, value in values.items():
+            setattr(run, name, value)
+
+
+def test_a_merge_request_a_student_opens_is_validated_and_answered_on_it(world):
+    sha = world.push(solution("hello"), branch="week1-done")
+    mr = world.gitlab.add_merge_request(world.project_id, "week1-done", TARGET,
+                                        title="Week 1", author=world.alice)
+
+    answer = deliver_merge_request(world, mr["iid"], sha, "week1-done")
+
+    assert answer.status_code == 202
+    found = submissions_of(world)
+    assert set(found) == {ASSIGNMENT, OTHER_ASSIGNMENT}
+    assert {(s.source, s.outcome, s.merge_request_iid, s.branch, s.commit_sha)
+            for s in found.values()} == {("merge_request", "pending", mr["iid"], "week1-done", sha)}
+    end_run(world, found[ASSIGNMENT].run_id, RunStatus.PASSED, score=1.0, tests_passed=1,
+            tests_total=1)
+    end_run(world, found[OTHER_ASSIGNMENT].run_id, RunStatus.CANCELLED,
+            status_reason=f"this push did not change {OTHER_ASSIGNMENT}")
+
+    accepted = world.process(found[ASSIGNMENT].id)
+    discarded = world.process(found[OTHER_ASSIGNMENT].id)
+
+    assert (accepted.outcome, accepted.merge_request_iid) == ("accepted", mr["iid"])
+    assert discarded.outcome == "discarded"
+    assert set(submissions_of(world)) == {ASSIGNMENT}
+    note, = world.notes(mr["iid"])
+    assert "Submission of week1/hello" in note["body"].replace("\\", "")
+    assert "Score **100%**" in note["body"]
+    assert SUBMISSION_BRANCH not in world.branches()  # the student's own branch is the hand-in
+
+
+def test_a_closed_student_merge_request_is_refused(world):
+    sha = world.push(solution("hello"), branch="week1-done")
+    mr = world.gitlab.add_merge_request(world.project_id, "week1-done", TARGET,
+                                        author=world.alice)
+    deliver_merge_request(world, mr["iid"], sha, "week1-done")
+    submission = submissions_of(world)[ASSIGNMENT]
+    end_run(world, submission.run_id, RunStatus.PASSED, score=1.0, tests_passed=1, tests_total=1)
+    world.gitlab.set_merge_request_state(world.project_id, mr["iid"], "closed")
+
+    outcome = world.process(submission.id)
+
+    assert (outcome.outcome, outcome.reason) == (
+        "refused", f"the merge request !{mr['iid']} was closed before it was processed")
+
+
+def test_a_submission_waits_for_its_run_and_is_handed_off_when_it_ends(world):
+    sha = world.push(solution("hello"))
+    run = world.graded_run(sha, RunStatus.QUEUED)
+    submission = request_submission(world.resources.sessions, run.id)
+
+    waiting = world.process(submission.id)
+    assert (waiting.outcome, waiting.run_id) == ("pending", run.id)
+    assert world.submission(submission.id).sent_at is None
+    testing.end_with_error(world.resources, run.id, "sandbox unavailable")  # student_testing ends
+
+    assert world.submission(submission.id).sent_at is not None  # published to the broker
+    outcome = world.process(submission.id)
+    assert (outcome.outcome, outcome.reason) == (
+        "error", "the test run of this commit ended in error: sandbox unavailable")
+    assert hand_off_submissions(world.resources, run.id) == []  # decided: nothing waits
+
+
+def test_the_reconciler_resends_a_submission_whose_hand_off_was_lost(world):
+    sha = world.push(solution("hello"))
+    submission = world.submit(sha)  # its run ended, but no message was ever sent
+
+    assert resend_lost_submissions(world.resources, world.celery) == 1
+    assert world.submission(submission.id).sent_at is not None
+    assert resend_lost_submissions(world.resources, world.celery) == 0
+
+
+def test_a_superseded_run_is_replaced_by_one_that_grades_the_commit(world):
+    sha = world.push(solution("hello"))
+    submission = world.submit(sha, RunStatus.SUPERSEDED)
+
+    outcome = world.process(submission.id)
+
+    new_run = world.run(outcome.run_id)
+    assert outcome.outcome == "pending" and new_run.id != submission.run_id
+    assert (new_run.kind, new_run.commit_sha, new_run.status) == ("submission", sha,
+                                                                  RunStatus.QUEUED)
+    assert world.submission(submission.id).run_id == new_run.id
+    assert new_run.sent_at is not None
+
+
+def test_gitlab_failing_half_way_is_completed_by_the_retry(world):
+    sha = world.push(solution("hello"))
+    submission = world.submit(sha)
+    world.gitlab.inject_faults(FaultPlan(status=503, every=1, limit=1, method="POST",
+                                         path_pattern=r"/merge_requests$"))
+
+    with pytest.raises(TransientGitLabError):
+        world.process(submission.id)
+
+    halfway = world.submission(submission.id)
+    assert (halfway.outcome, halfway.finished_at) == ("accepted", None)  # decided, not published
+    assert world.branches()[SUBMISSION_BRANCH] == sha and world.merge_requests() == []
+    outcome = world.process(submission.id)
+    mr, = world.merge_requests()
+    assert (outcome.outcome, outcome.merge_request_iid) == ("accepted", mr["iid"])
+    assert len(world.notes(mr["iid"])) == 1
+
+
+def test_a_resubmission_failing_between_delete_and_create_is_completed(world):
+    first_sha = world.push(solution("hi"))
+    iid = world.process(world.submit(first_sha).id).merge_request_iid
+    second_sha = world.push(solution("hello"))
+    second = world.submit(second_sha)
+    world.gitlab.inject_faults(FaultPlan(status=500, every=1, limit=1, method="POST",
+                                         path_pattern=r"/repository/branches$"))
+
+    with pytest.raises(TransientGitLabError):
+        world.process(second.id)
+    assert SUBMISSION_BRANCH not in world.branches()  # deleted, not yet made again
+    assert world.merge_requests()[0]["state"] == "closed"  # GitLab closed it with the branch
+
+    outcome = world.process(second.id)
+
+    assert (outcome.outcome, outcome.merge_request_iid) == ("accepted", iid)
+    assert world.branches()[SUBMISSION_BRANCH] == second_sha
+    assert [(mr["iid"], mr["state"]) for mr in world.merge_requests()] == [(iid, "opened")]
