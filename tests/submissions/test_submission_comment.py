@@ -1,0 +1,77 @@
+"""The submission comment: exact lines, no score for errors, history, hostile text stays text."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from markdown_it import MarkdownIt
+
+from pipeline.reports import ReportInputError, comment_marker
+from pipeline.reports.submission import SubmissionSummary, submission_comment_markdown
+
+MARKER = comment_marker("submission:students/alice!3:week1/hello")
+RECEIVED = dt.datetime(2026, 12, 1, 22, 0, 5, tzinfo=dt.timezone.utc)
+DEADLINE = dt.datetime(2026, 12, 1, 23, 59, tzinfo=dt.timezone(dt.timedelta(hours=1)))
+HOSTILE = "</details><script>alert(1)</script> [x](javascript:y) @all ``"
+
+
+def summary(**changes) -> SubmissionSummary:
+    values = dict(assignment="week1/hello", commit_sha="0123456789abcdef" * 2 + "01234567",
+                  outcome="accepted", received_at=RECEIVED, deadline=DEADLINE, score=0.75,
+                  tests_passed=3, tests_total=4, result_url="https://grader.example/results/r1")
+    return SubmissionSummary(**{**values, **changes})
+
+
+def test_an_accepted_submission_shows_its_score_commit_and_deadline():
+    body = submission_comment_markdown([summary()], MARKER)
+    assert body.splitlines() == [
+        MARKER, "### Submission of week1\\/hello", "", "**✅ Accepted**", "",
+        "Commit ` 0123456789ab ` · received 2026-12-01 22:00:05 UTC · deadline 2026-12-01 "
+        "22:59:00 UTC", "",
+        "Score **75%** (3/4 tests passed) · [Full report](https://grader.example/results/r1)"]
+
+
+def test_a_refusal_lists_each_reason_and_an_error_never_shows_a_score():
+    refused = submission_comment_markdown(
+        [summary(outcome="refused", late=True, reasons=("too late", "over the limit"))], MARKER)
+    assert "**⛔ Refused**" in refused and "\n- too late\n- over the limit\n" in refused
+    errored = submission_comment_markdown(
+        [summary(outcome="error", reasons=("the run ended in error",))], MARKER)
+    assert "**⚠️ Not processed**" in errored and "Score" not in errored
+    assert "no score was recorded" in errored
+
+
+def test_a_late_acceptance_says_so():
+    assert "**✅ Accepted late**" in submission_comment_markdown([summary(late=True)], MARKER)
+
+
+def test_the_history_lists_every_submission_newest_first():
+    first = summary(commit_sha="a" * 40, outcome="refused", score=0.0, reasons=("late",))
+    second = summary(commit_sha="b" * 40, outcome="error", score=None)
+    third = summary(commit_sha="c" * 40, late=True, score=1.0)
+    body = submission_comment_markdown([first, second, third], MARKER)
+    table = body.split("**Submissions through this merge request**")[1].strip().splitlines()
+    assert table == ["| # | Commit | Received | Outcome | Score |",
+                     "| --- | --- | --- | --- | --- |",
+                     "| 3 | ` cccccccccccc ` | 2026-12-01 22:00:05 UTC | accepted late | 100% |",
+                     "| 2 | ` bbbbbbbbbbbb ` | 2026-12-01 22:00:05 UTC | not processed | – |",
+                     "| 1 | ` aaaaaaaaaaaa ` | 2026-12-01 22:00:05 UTC | refused | 0% |"]
+
+
+def test_reasons_quoting_student_file_names_render_as_plain_text():
+    body = submission_comment_markdown(
+        [summary(outcome="refused", reasons=(f"changes outside: {HOSTILE}",))], MARKER)
+    html = MarkdownIt("commonmark").enable("table").render(body)
+    assert "<script>" not in html and 'href="javascript' not in html
+    assert html.count("<a ") == 1  # only the link to the full report
+
+
+@pytest.mark.parametrize("call", [
+    lambda: submission_comment_markdown([], MARKER),
+    lambda: submission_comment_markdown([summary()], "<!-- not ours -->"),
+    lambda: summary(outcome="graded"),
+    lambda: summary(received_at=dt.datetime(2026, 1, 1))])
+def test_bad_input_is_a_report_input_error(call):
+    with pytest.raises(ReportInputError):
+        call()
