@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import concurrent.futures
 import datetime as dt
 import re
 
 import pytest
 
 from pipeline.ledger.models import RunStatus
-from pipeline.regrade import regrade_branch_heads
+from pipeline.regrade import GradingTarget, regrade_branch_heads, regrade_run, request_grading
 from tests.api.world import ASSIGNMENT, OTHER_ASSIGNMENT, SHA_A, SHA_B, SHA_C, end_run
 from tests.infra.ledger import queue_run
 from tests.support.gitlab_standin import DEVELOPER, GUEST, ApiError
@@ -159,3 +160,22 @@ def test_ungraded_branch_heads_are_queued_for_the_assignments_they_hold(world, g
     assert carl["path_with_namespace"] not in [r.project_path for r in runs]
     assert again.queued.created == [] and again.queued.existing == []
     assert world.gitlab.requests_to("GET", r"^/api/v4/groups/students/projects$")
+
+
+def test_concurrent_requests_for_one_commit_make_one_run(world):
+    source = queue_run(world.resources, commit_sha=SHA_A)
+    end_run(world.resources, source.id, RunStatus.PASSED)
+    course = world.settings.courses[0]
+    target = GradingTarget(course=course, project_path="students/alice", commit_sha=SHA_B,
+                           assignment=ASSIGNMENT)
+
+    with concurrent.futures.ThreadPoolExecutor(8) as pool:
+        regrades = list(pool.map(lambda _: regrade_run(world.resources.sessions, world.settings,
+                                                       source.id), range(8)))
+        requests = list(pool.map(lambda _: request_grading(world.resources.sessions, target,
+                                                           kind="api"), range(8)))
+
+    assert sum(len(q.created) for q in regrades) == 1
+    assert len({run_id for q in regrades for run_id in q.created_ids + q.existing}) == 1
+    assert [created for _, created in requests].count(True) == 1
+    assert len({run.id for run, _ in requests}) == 1
