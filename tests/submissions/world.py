@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from pathlib import Path
 
 from celery import Celery
 
@@ -52,6 +53,7 @@ class World:
     project_id: int
     alice: StandInUser
     template_sha: str
+    config: Path  # the config file a worker process reads
 
     def push(self, files: dict[str, str | None], branch: str = "main") -> str:
         """Commit files to alice's branch in git and move GitLab's branch there; return the SHA."""
@@ -129,9 +131,9 @@ def build_world(service_settings, gitlab: GitLabStandIn, git: GitServer, *,
                      "reference_project": REFERENCE, "discover_assignments": False,
                      "assignments": [{"directory": ASSIGNMENT, **(assignment or {})},
                                      {"directory": OTHER_ASSIGNMENT}], **(course or {})}
-    _, settings = service_settings({"gitlab": {"url": gitlab.url, "token": gitlab.bot.token,
+    config, settings = service_settings({"gitlab": {"url": gitlab.url, "token": gitlab.bot.token,
                                                "clone_base": git.base_url},
                                     "courses": [config_course]})
     resources = migrated_resources(settings)
     return World(gitlab=gitlab, git=git, resources=resources, celery=create_celery(settings),
-                 project_id=project["id"], alice=alice, template_sha=template)
+                 project_id=project["id"], alice=alice, template_sha=template, config=config)
