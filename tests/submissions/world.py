@@ -131,9 +131,9 @@ def build_world(service_settings, gitlab: GitLabStandIn, git: GitServer, *,
                      "reference_project": REFERENCE, "discover_assignments": False,
                      "assignments": [{"directory": ASSIGNMENT, **(assignment or {})},
                                      {"directory": OTHER_ASSIGNMENT}], **(course or {})}
-    config, settings = service_settings({"gitlab": {"url": gitlab.url, "token": gitlab.bot.token,
-                                               "clone_base": git.base_url},
-                                    "courses": [config_course]})
+    config, settings = service_settings({
+        "gitlab": {"url": gitlab.url, "token": gitlab.bot.token, "clone_base": git.base_url},
+        "courses": [config_course]})
     resources = migrated_resources(settings)
     return World(gitlab=gitlab, git=git, resources=resources, celery=create_celery(settings),
                  project_id=project["id"], alice=alice, template_sha=template, config=config)
