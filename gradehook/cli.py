@@ -41,11 +41,10 @@ def _register_commands() -> None:
     from gradehook.maintenance_cli import reconcile, regrade, token_hash
     from gradehook.processes import beat, flower, run, web, worker
     from gradehook.results_cli import results
-    for command in (db, run, web, worker, beat, flower, reconcile, regrade, results, token_hash):
+    from pipeline.grading.cli import grade_command
+    for command in (db, run, web, worker, beat, flower, reconcile, regrade, results, token_hash,
+                    grade_command):
         cli.add_command(command)
 
 
 _register_commands()
-
-from pipeline.grading.cli import grade_command  # noqa: E402
-cli.add_command(grade_command)

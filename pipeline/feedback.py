@@ -37,6 +37,9 @@ def sync_commit_status(resources: Resources, run_id: str) -> str | None:
         return None
     with transaction(resources.sessions) as session:
         run = session.get(TestRun, run_id, with_for_update=True, populate_existing=True)
+        if run is None:
+            log.warning("run %s: not in the ledger; nothing to report", run_id)
+            return None
         payload = commit_status_payload(
             RunSummary.from_record(run, result_url(resources, run.id)), run.report,
             prefix=resources.settings.gitlab.status_name)

@@ -18,10 +18,11 @@ log = logging.getLogger(__name__)
 
 def report_run(resources: Resources, run_id: str) -> None:
     """Post the run's commit status and, once it has a result, its merge request comments."""
-    state = sync_commit_status(resources, run_id)
+    sync_commit_status(resources, run_id)
     with resources.sessions() as session:
-        final = session.get(TestRun, run_id).status.final
-    if final and state is not None:
+        run = session.get(TestRun, run_id)
+        final = run is not None and run.status.final
+    if final:  # the comment update is idempotent: a retry after a GitLab fault redoes it
         update_merge_request_comments(resources, run_id)
 
 
