@@ -217,3 +217,19 @@ def test_an_errored_submission_is_processed_again_when_submitted_again(world):
 def _time(world, submission_id):
     moment = world.submission(submission_id).counted_at
     return moment.astimezone(dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def test_a_commit_beyond_the_allowed_test_runs_is_refused(make_world):
+    world = make_world(assignment={"max_test_runs": 2})
+    early = [world.push(solution(f"try {n}")) for n in range(2)]
+    for sha in early:
+        world.graded_run(sha)
+    world.graded_run(early[0])  # graded again: still one test run of that commit
+    third = world.push(solution("hello"))
+
+    assert world.process(world.submit(early[1]).id).outcome == "accepted"
+    outcome = world.process(world.submit(third).id)
+
+    assert (outcome.outcome, outcome.reason) == (
+        "refused", f"this commit is test run 3 of {ASSIGNMENT}; only the first 2 test runs may "
+                   "be handed in")
