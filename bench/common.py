@@ -202,11 +202,14 @@ def scratch_database(env: ServiceEnv) -> Iterator[str]:
 
 @contextlib.contextmanager
 def scratch_redis_db(env: ServiceEnv) -> Iterator[int]:
-    """Yield an empty Redis database index (the highest free one); empty it afterwards."""
-    index = next((i for i in range(REDIS_DB_COUNT - 1, 0, -1) if env.redis(i).dbsize() == 0),
-                 None)
+    """Yield an empty Redis database index, the lowest one; empty it afterwards.
+
+    The lowest first: the test suite's fixtures flush random indexes from 1 to 15, which
+    would wipe a benchmark's messages while another session runs the tests.
+    """
+    index = next((i for i in range(REDIS_DB_COUNT) if env.redis(i).dbsize() == 0), None)
     if index is None:
-        raise BenchError("no empty Redis database index between 1 and 15")
+        raise BenchError(f"no empty Redis database index below {REDIS_DB_COUNT}")
     try:
         yield index
     finally:
@@ -315,6 +318,18 @@ def machine() -> Machine:
                 memory_kib = int(line.split()[1])
     return Machine(len(os.sched_getaffinity(0)), cpu_model, memory_kib / 2 ** 20,
                    platform.python_version())
+
+
+def busy_cpu_percent(seconds: float = 1.0) -> float:
+    """Return how busy all cores were over a short interval, in percent (other load shows)."""
+    def sample() -> tuple[int, int]:
+        values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+        idle = values[3] + values[4]
+        return sum(values) - idle, sum(values)
+    busy_before, total_before = sample()
+    time.sleep(seconds)
+    busy_after, total_after = sample()
+    return 100 * (busy_after - busy_before) / max(1, total_after - total_before)
 
 
 def format_table(columns: Sequence[str], rows: Sequence[Sequence[object]]) -> str:

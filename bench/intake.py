@@ -24,7 +24,8 @@ from typing import Iterator
 import tomli_w
 from flask import Flask
 
-from bench.common import (REPO_ROOT, BenchError, ServiceEnv, background, children_cpu_seconds,
+from bench.common import (REPO_ROOT, BenchError, ServiceEnv, background, busy_cpu_percent,
+                          children_cpu_seconds,
                           ensure_command, format_table, free_port, machine,
                           process_tree_cpu_seconds, scratch_database, scratch_redis_db, services,
                           wait_for_http)
@@ -33,6 +34,7 @@ from pipeline.celery_app import ROUTES, STUDENT_TESTING
 from pipeline.config import CONFIG_ENV, Settings, load_settings
 from pipeline.ledger.db import make_engine
 from pipeline.ledger.migrate import upgrade
+from webhooks.events import GITLAB_KEY_PREFIX
 
 LOAD_SCRIPT = Path(__file__).resolve().parent / "intake_load.lua"
 PUSH_FIXTURE = REPO_ROOT / "tests" / "fixtures" / "gitlab" / "push_hook__assignment_commits.json"
@@ -45,6 +47,7 @@ ASSIGNMENTS = ("week1/assignment1", "week2/assignment1")
 BRANCHES = ("main", "feature")
 SERVER_START_SECONDS = 60
 SETTLE_SECONDS = 30
+KEY_PREFIX = "bench-"
 WARMUP_TAG, MEASURE_TAG = 1, 2
 TARGET_RATE, TARGET_P99_MS, TARGET_RATIO = 1000, 50.0, 0.5
 
@@ -90,6 +93,7 @@ class LedgerCounts:
     """Rows and broker messages that intake leaves behind."""
 
     deliveries: int
+    measured_deliveries: int
     runs: int
     superseded: int
     unsent: int
@@ -129,18 +133,21 @@ def write_config(folder: Path, workers: int | None, threads: int | None) -> Path
 
 
 def ledger_counts(env: ServiceEnv, database: str, redis_db: int) -> LedgerCounts:
-    """Count deliveries, runs, superseded and unsent runs, and messages waiting in Redis."""
+    """Count deliveries (all, and of the measured load), runs, and messages waiting in Redis."""
+    measured = f"{GITLAB_KEY_PREFIX}{KEY_PREFIX}{MEASURE_TAG:02x}%"
     connection = env.postgres(database)
     try:
         with connection.cursor() as cursor:
-            cursor.execute("SELECT (SELECT count(*) FROM deliveries), count(*), "
-                           "count(*) FILTER (WHERE status = 'superseded'), "
-                           "count(*) FILTER (WHERE sent_at IS NULL) FROM test_runs")
-            deliveries, runs, superseded, unsent = cursor.fetchone()
+            cursor.execute("SELECT (SELECT count(*) FROM deliveries), "
+                           "(SELECT count(*) FROM deliveries WHERE delivery_key LIKE %s), "
+                           "count(*), count(*) FILTER (WHERE status = 'superseded'), "
+                           "count(*) FILTER (WHERE sent_at IS NULL) FROM test_runs",
+                           (measured,))
+            counts = cursor.fetchone()
     finally:
         connection.close()
     queue = ROUTES[STUDENT_TESTING]["queue"]
-    return LedgerCounts(deliveries, runs, superseded, unsent, env.redis(redis_db).llen(queue))
+    return LedgerCounts(*counts, env.redis(redis_db).llen(queue))
 
 
 @contextlib.contextmanager
@@ -163,7 +170,7 @@ def run_wrk(url: str, *, template: Path, requests: int, seconds: float, connecti
             "--duration", f"{max(1, round(seconds))}s", "--timeout", "10s",
             "--script", str(LOAD_SCRIPT), url, "--", str(template), SECRET, str(projects),
             ",".join(BRANCHES), ",".join(ASSIGNMENTS), str(per_thread), str(expected), str(tag),
-            str(threads)]
+            str(threads), KEY_PREFIX]
     done = subprocess.run(argv, capture_output=True, text=True, timeout=seconds + 60)
     summary = next((line[len("BENCH "):] for line in done.stdout.splitlines()
                     if line.startswith("BENCH ")), None)
@@ -199,41 +206,44 @@ def measure(name: str, url: str, server: subprocess.Popen, args: argparse.Namesp
                 server_cpu, children_cpu_seconds() - client_before)
 
 
-def check_intake(before: LedgerCounts, after: LedgerCounts, answered: int,
-                 connections: int) -> None:
-    """Check that every answered delivery left one run and one message, and some supersede."""
-    deliveries = after.deliveries - before.deliveries
-    runs = after.runs - before.runs
-    messages = after.messages - before.messages
+def settled_counts(env: ServiceEnv, database: str, redis_db: int) -> LedgerCounts:
+    """Return the counts once requests cut off by the end of the load have been answered.
+
+    That is when every run has its message and two readings half a second apart agree; a
+    server that never gets there fails the check that follows.
+    """
+    deadline = time.monotonic() + SETTLE_SECONDS
+    previous = ledger_counts(env, database, redis_db)
+    while time.monotonic() < deadline:
+        time.sleep(0.5)
+        current = ledger_counts(env, database, redis_db)
+        if current == previous and current.messages == current.runs:
+            break
+        previous = current
+    return previous
+
+
+def check_intake(counts: LedgerCounts, answered: int, connections: int) -> None:
+    """Check that every delivery left one run and one message, and that some were superseded."""
     problems = []
-    if not answered <= deliveries <= answered + connections:
-        problems.append(f"{deliveries} deliveries recorded for {answered} answers")
-    if runs != deliveries:
-        problems.append(f"{runs} runs for {deliveries} deliveries")
-    if messages != runs or after.unsent:
-        problems.append(f"{messages} messages for {runs} runs, {after.unsent} unsent")
-    if after.superseded <= before.superseded:
+    if not answered <= counts.measured_deliveries <= answered + connections:
+        problems.append(f"{counts.measured_deliveries} deliveries recorded for {answered} "
+                        "answers")
+    if counts.runs != counts.deliveries:
+        problems.append(f"{counts.runs} runs for {counts.deliveries} deliveries")
+    if counts.messages != counts.runs or counts.unsent:
+        problems.append(f"{counts.messages} messages for {counts.runs} runs, "
+                        f"{counts.unsent} unsent")
+    if not counts.superseded:
         problems.append("no run was superseded")
     if problems:
         raise BenchError("intake results are wrong: " + "; ".join(problems))
 
 
-def settle(env: ServiceEnv, database: str, redis_db: int) -> LedgerCounts:
-    """Return the counts once they stop changing (requests in flight have been answered)."""
-    previous = ledger_counts(env, database, redis_db)
-    deadline = time.monotonic() + SETTLE_SECONDS
-    while time.monotonic() < deadline:
-        time.sleep(0.5)
-        current = ledger_counts(env, database, redis_db)
-        if current == previous:
-            return current
-        previous = current
-    raise BenchError("the ledger kept changing after the load ended")
-
-
 def run(args: argparse.Namespace) -> tuple[Load, Load, LedgerCounts]:
     """Set everything up, measure intake and the bare endpoint, and tear everything down."""
     ensure_command("wrk", "wrk")
+    print(f"CPU busy before start (other processes): {busy_cpu_percent():.0f}%", flush=True)
     with services() as env, scratch_database(env) as database, \
             scratch_redis_db(env) as redis_db, \
             tempfile.TemporaryDirectory(prefix="gradehook-bench-intake-") as scratch:
@@ -251,11 +261,10 @@ def run(args: argparse.Namespace) -> tuple[Load, Load, LedgerCounts]:
         try:
             with gunicorn(settings, APP_FACTORY, child_env, log_path) as (server, base):
                 warm_up(base + WEBHOOK_PATH, args, template, expected=202)
-                before = settle(env, database, redis_db)
                 intake = measure(f"intake (POST {WEBHOOK_PATH})", base + WEBHOOK_PATH, server,
                                  args, template, expected=202)
-            after = settle(env, database, redis_db)
-            check_intake(before, after, intake.requests, args.connections)
+                counts = settled_counts(env, database, redis_db)
+            check_intake(counts, intake.requests, args.connections)
             with gunicorn(settings, BARE_APP, child_env, log_path) as (server, base):
                 warm_up(base + BARE_PATH, args, template, expected=204)
                 bare = measure(f"bare route (POST {BARE_PATH})", base + BARE_PATH, server,
@@ -263,7 +272,7 @@ def run(args: argparse.Namespace) -> tuple[Load, Load, LedgerCounts]:
         except BenchError:
             sys.stderr.write(_tail(log_path))
             raise
-    return intake, bare, after
+    return intake, bare, counts
 
 
 def _inherited_env() -> dict[str, str]:

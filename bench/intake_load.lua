@@ -1,7 +1,8 @@
 -- wrk script of bench/intake.py: each request a distinct push delivery (project, branch,
 -- assignment and commit vary), a bounded number of answers per thread, and a JSON summary.
 -- Arguments after "--": body template path, webhook secret, projects, branches (comma list),
--- assignments (comma list), answers per thread, expected status, run tag (0-255), threads.
+-- assignments (comma list), answers per thread, expected status, run tag (0-255), threads,
+-- delivery key prefix.
 
 local threads = {}
 local next_thread_id = 0
@@ -31,6 +32,7 @@ function init(args)
    expected = tonumber(args[7])
    run_tag = tonumber(args[8])
    thread_count = tonumber(args[9])
+   key_prefix = args[10]
    sent, answered, unexpected = 0, 0, 0
    wrk.method = "POST"
    wrk.headers["Content-Type"] = "application/json"
@@ -56,7 +58,7 @@ function request()
       AFTER = key .. "a1b2c3d4e5f6a7b8c9d0e1f2",
       KEY = key,
    }
-   wrk.headers["Idempotency-Key"] = "bench-" .. key
+   wrk.headers["Idempotency-Key"] = key_prefix .. key
    return wrk.format(nil, nil, nil, (string.gsub(template, "@(%u[%u_]*)@", values)))
 end
 
