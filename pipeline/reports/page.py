@@ -135,7 +135,7 @@ def _timings(run: RunSummary, view: ReportView | None) -> str:
         if moment is None:
             continue
         at = moment.astimezone(dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
-        after = f"{(moment - previous).total_seconds():.1f} s" if previous else ""
+        after = f"{max(0.0, (moment - previous).total_seconds()):.1f} s" if previous else ""
         stages.append(_row([PAGE_STAGE_NAMES[phase], at, after]))
         previous = moment
     steps = [_row([name, f"{seconds:.2f}"]) for name, seconds in view.timings] if view else []
