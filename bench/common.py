@@ -174,11 +174,8 @@ def _private_postgres(data: Path) -> Iterator[int]:
                                  str(data / "log"), "-w", "-o", options, "start"]),
                    check=True, stdout=subprocess.DEVNULL)
     try:
-        env = ServiceEnv("", 0, "", "127.0.0.1", port, "gradehook", "gradehook", "postgres")
-        connection = env.postgres()
-        with connection.cursor() as cursor:
-            cursor.execute("CREATE DATABASE gradehook")
-        connection.close()
+        _admin(ServiceEnv("", 0, "", "127.0.0.1", port, "gradehook", "gradehook", "postgres"),
+               "CREATE DATABASE gradehook")
         yield port
     finally:
         subprocess.run(_as_postgres([str(pg_bin / "pg_ctl"), "-D", str(data), "-m", "fast",
@@ -189,14 +186,20 @@ def _private_postgres(data: Path) -> Iterator[int]:
 def scratch_database(env: ServiceEnv) -> Iterator[str]:
     """Create an empty PostgreSQL database with a fresh name; drop it afterwards."""
     name = SCRATCH_DATABASE_PREFIX + secrets.token_hex(6)
+    _admin(env, f'CREATE DATABASE "{name}"')
+    try:
+        yield name
+    finally:
+        _admin(env, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def _admin(env: ServiceEnv, statement: str) -> None:
+    """Run one statement on a connection of its own (a server restart meanwhile is harmless)."""
     connection = env.postgres()
     try:
         with connection.cursor() as cursor:
-            cursor.execute(f'CREATE DATABASE "{name}"')
-        yield name
+            cursor.execute(statement)
     finally:
-        with connection.cursor() as cursor:
-            cursor.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         connection.close()
 
 
