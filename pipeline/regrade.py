@@ -212,7 +212,8 @@ def _find_or_create(session: Session, target: GradingTarget, reusable: tuple[Run
     course = target.course
     run = TestRun(
         id=new_id(), kind=kind, course=course.name, assignment=target.assignment,
-        project_id=target.project_id, project_path=target.project_path, ref=target.ref,
+        project_id=target.project_id, project_path=target.project_path,
+        ref=target.ref or _known_branch(session, target),
         commit_sha=target.commit_sha, merge_request_iid=target.merge_request_iid,
         requested_by_user_id=requested_by, reference_project=course.reference_project,
         reference_ref=course.reference_branch, status=RunStatus.QUEUED, received_at=now,
@@ -220,6 +221,15 @@ def _find_or_create(session: Session, target: GradingTarget, reusable: tuple[Run
     session.add(run)
     session.flush()
     return run, True
+
+
+def _known_branch(session: Session, target: GradingTarget) -> str | None:
+    """Return the branch an earlier run saw the commit on (commit statuses need one)."""
+    return session.scalar(
+        select(TestRun.ref)
+        .where(TestRun.project_path == target.project_path,
+               TestRun.commit_sha == target.commit_sha, TestRun.ref.is_not(None))
+        .order_by(TestRun.received_at.desc()).limit(1))
 
 
 def _lock_commit(session: Session, target: GradingTarget) -> None:

@@ -33,7 +33,7 @@ def test_staff_creates_a_run_and_sends_it_to_high_priority(world):
         "result_url": f"http://127.0.0.1:8000/results/{run.id}"}
     assert (run.kind, run.course, run.commit_sha, run.assignment, run.requested_by_user_id) == \
         ("api", "prog1", SHA_A, ASSIGNMENT, None)
-    assert (run.reference_project, run.reference_ref) == ("staff/reference", "main")
+    assert (run.reference_project, run.reference_ref, run.ref) == ("staff/reference", "main", None)
     messages = world.queued("high_priority")
     assert [(m["headers"]["task"], m["headers"]["id"], m["headers"]["argsrepr"])
             for m in messages] == [("student_testing", run.celery_task_id, repr([run.id]))]
@@ -63,13 +63,14 @@ def test_retry_grades_a_failed_or_errored_commit_again(world, status, retried):
     assert (retry.get_json()["id"] != first["id"]) is retried
 
 
-def test_a_superseded_run_does_not_count_as_graded(world):
-    old = queue_run(world.resources, commit_sha=SHA_A)
+def test_a_superseded_run_does_not_count_as_graded_but_names_the_branch(world):
+    old = queue_run(world.resources, commit_sha=SHA_A, ref="feature/x")
     end_run(world.resources, old.id, RunStatus.SUPERSEDED)
 
     response = world.post("/api/tests-celery", body())
 
     assert response.status_code == 202 and response.get_json()["id"] != old.id
+    assert world.run(response.get_json()["id"]).ref == "feature/x"
 
 
 def test_a_student_token_with_one_project_may_leave_the_project_out(world):
