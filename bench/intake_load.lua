@@ -4,6 +4,21 @@
 -- assignments (comma list), answers per thread, expected status, run tag (0-255), threads,
 -- delivery key prefix.
 
+local ffi = require("ffi")
+ffi.cdef [[
+typedef struct { long tv_sec; long tv_nsec; } bench_timespec;
+int clock_gettime(int clock_id, bench_timespec *tp);
+]]
+local CLOCK_MONOTONIC = 1
+local timespec = ffi.new("bench_timespec")
+
+-- Microseconds on the monotonic clock: wrk's own duration is its whole -d even when every
+-- thread stopped early at its answer limit, so the load's span is measured here.
+local function now_us()
+   ffi.C.clock_gettime(CLOCK_MONOTONIC, timespec)
+   return tonumber(timespec.tv_sec) * 1000000 + math.floor(tonumber(timespec.tv_nsec) / 1000)
+end
+
 local threads = {}
 local next_thread_id = 0
 
@@ -34,6 +49,7 @@ function init(args)
    thread_count = tonumber(args[9])
    key_prefix = args[10]
    sent, answered, unexpected = 0, 0, 0
+   first_us, last_us = 0, 0
    wrk.method = "POST"
    wrk.headers["Content-Type"] = "application/json"
    wrk.headers["X-Gitlab-Event"] = "Push Hook"
@@ -45,6 +61,9 @@ function request()
    -- Consecutive numbers walk through projects first, so one branch of one project gets a
    -- newer push every projects * branches * assignments requests and supersedes its last run.
    local n = sent * thread_count + thread_id
+   if sent == 0 then
+      first_us = now_us()
+   end
    sent = sent + 1
    local project = n % projects
    local branch = branches[math.floor(n / projects) % #branches + 1]
@@ -64,6 +83,7 @@ end
 
 function response(status, headers, body)
    answered = answered + 1
+   last_us = now_us()
    if status ~= expected then
       unexpected = unexpected + 1
    end
@@ -73,16 +93,18 @@ function response(status, headers, body)
 end
 
 function done(summary, latency, requests)
-   local unexpected_total = 0
+   local unexpected_total, first, last = 0, math.huge, 0
    for _, thread in ipairs(threads) do
       unexpected_total = unexpected_total + thread:get("unexpected")
+      first = math.min(first, thread:get("first_us"))
+      last = math.max(last, thread:get("last_us"))
    end
    local e = summary.errors
    io.write(string.format(
       'BENCH {"requests": %d, "duration_us": %d, "p50_us": %d, "p90_us": %d, "p99_us": %d, ' ..
       '"max_us": %d, "connect_errors": %d, "read_errors": %d, "write_errors": %d, ' ..
       '"timeouts": %d, "status_errors": %d, "unexpected_status": %d}\n',
-      summary.requests, summary.duration, latency:percentile(50), latency:percentile(90),
+      summary.requests, last - first, latency:percentile(50), latency:percentile(90),
       latency:percentile(99), latency.max, e.connect, e.read, e.write, e.timeout, e.status,
       unexpected_total))
 end
