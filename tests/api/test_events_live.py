@@ -38,7 +38,7 @@ def parse(chunk) -> tuple[str, dict] | None:
 def test_the_stream_follows_a_real_run_stage_by_stage(tmp_path, service_settings,
                                                       gitlab_standin, redis_db, git_server):
     world = build_world(service_settings, gitlab_standin, redis_db,
-                        {"api": {"event_stream_max_seconds": 120.0}})
+                        {"api": {"event_stream_max_seconds": 60.0}})
     hello = f"{ASSIGNMENT}/hello.py"
     git_server.commit("staff/reference", {hello: "greeting = 'hello'\n",
                                           f"{ASSIGNMENT}/test.yaml": TEST_YAML})
@@ -67,7 +67,8 @@ def test_the_stream_follows_a_real_run_stage_by_stage(tmp_path, service_settings
                                   "stage": "queued", "percentage": 0, "reason": None,
                                   "result": None})
     assert names == ["progress"] * (len(events) - 1) + ["end"]
-    assert stages == sorted(stages, key=STAGE_ORDER.index) == \
+    assert stages == sorted(stages, key=STAGE_ORDER.index)  # a stage may report more progress
+    assert list(dict.fromkeys(stages)) == \
         ["queued", "init", "clone", "environment", "tests", "results", "done"]
     percentages = [data["percentage"] for _, data in events]
     assert percentages == sorted(percentages) and percentages[-1] == 100

@@ -38,11 +38,13 @@ class TaskProgress:
 def task_progress(sessions: sessionmaker[Session], celery: Celery,
                   task_id: str) -> TaskProgress | None:
     """Return a task's progress; None when neither the ledger nor Celery knows the task."""
+    # Celery first: a run's task succeeds only after the ledger holds its final status, so
+    # reading in this order never shows a succeeded task whose run still looks unfinished.
+    meta = celery.backend.get_task_meta(task_id)
+    state = meta.get("status") or states.PENDING
     with sessions() as session:
         run = session.scalars(select(TestRun).where(TestRun.celery_task_id == task_id)
                               .limit(1)).first()
-    meta = celery.backend.get_task_meta(task_id)
-    state = meta.get("status") or states.PENDING
     if run is not None:
         return _run_progress(task_id, run, state, meta.get("result"))
     if state == states.PENDING:
