@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import math
+
 from celery import Celery
 from kombu import Queue
 
-from pipeline.config import Settings
+from pipeline.config import Settings, WorkerSettings
+from pipeline.tasks.retry import longest_backoff_seconds
 
 STUDENT_TESTING = "student_testing"
 SUBMISSION_PROCESSING = "submission_processing"
@@ -25,16 +28,14 @@ ROUTES = {
 TASK_MODULES = ("pipeline.tasks.student_testing", "pipeline.tasks.maintenance",
                 "pipeline.tasks.reporting", "pipeline.tasks.regrade",
                 "pipeline.tasks.submission_processing")
-# Seconds a delivered but unacknowledged message waits before Redis hands it out again; it must
-# outlast the longest hard time limit, or a long run would be delivered twice.
-VISIBILITY_MARGIN_SECONDS = 600
+# Seconds a message may wait in a worker before its task starts, beyond a retry's countdown.
+DELIVERY_SLACK_SECONDS = 15
 
 
 def celery_config(settings: Settings) -> dict:
     """Return Celery's configuration for these settings."""
     w = settings.worker
-    longest_limit = max(w.student_testing_time_limit, w.submission_processing_time_limit)
-    transport_options: dict = {"visibility_timeout": int(longest_limit + VISIBILITY_MARGIN_SECONDS)}
+    transport_options: dict = {"visibility_timeout": visibility_timeout_seconds(w)}
     if settings.embedded:
         folder = str(settings.broker_folder)
         transport_options.update({"data_folder_in": folder, "data_folder_out": folder,
@@ -48,7 +49,10 @@ def celery_config(settings: Settings) -> dict:
         # worker drains high_priority, then default, then low_priority; the priority travels in
         # each message for brokers that honour it.
         transport_options.update({"socket_connect_timeout": 2, "socket_timeout": 10,
-                                  "queue_order_strategy": "priority", "priority_steps": [0]})
+                                  "queue_order_strategy": "priority", "priority_steps": [0],
+                                  # Look for messages of lost workers every restore interval
+                                  # (10 s), not every tenth one.
+                                  "unacked_restore_throttle": 1})
     return {
         "broker_url": settings.broker_url,
         "broker_transport_options": transport_options,
@@ -84,6 +88,18 @@ def celery_config(settings: Settings) -> dict:
         "timezone": "UTC",
         "enable_utc": True,
     }
+
+
+def visibility_timeout_seconds(worker: WorkerSettings) -> int:
+    """Return how long a delivered, unacknowledged message waits before Redis hands it out again.
+
+    It outlasts the longest a task can hold its message (the longest retry countdown, a little
+    slack, then the longest hard time limit), or a live task would be delivered twice; beyond
+    it, the message of a worker that died is delivered again.
+    """
+    longest_limit = max(worker.student_testing_time_limit, worker.submission_processing_time_limit)
+    return math.ceil(longest_backoff_seconds(worker.max_attempts) + DELIVERY_SLACK_SECONDS
+                     + longest_limit)
 
 
 def create_celery(settings: Settings) -> Celery:

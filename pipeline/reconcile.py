@@ -9,6 +9,7 @@ import logging
 from celery import Celery
 
 from pipeline.assignments import discover
+from pipeline.celery_app import visibility_timeout_seconds
 from pipeline.context import Resources
 from pipeline.dispatch import resend_run
 from pipeline.ledger import runs
@@ -22,7 +23,8 @@ log = logging.getLogger(__name__)
 # A sent run still queued after this long is assumed lost by the broker and sent again; a stale
 # message is harmless because each hand-off carries a fresh task id.
 LOST_MESSAGE_AGE = dt.timedelta(minutes=15)
-# Margin past the hard time limit before a running run is declared abandoned.
+# A run still running this long after the broker would have handed its message out again (the
+# visibility timeout: past the hard time limit) was neither finished nor redelivered: end it.
 STALL_MARGIN = dt.timedelta(minutes=5)
 STALLED_REASON = ("stopped: its worker was lost or the hard time limit of {limit:g} s was "
                   "exceeded")
@@ -56,7 +58,8 @@ def reconcile_ledger(resources: Resources, celery: Celery) -> ReconcileReport:
             break
         report.resent += bool(sent)
     limit = resources.settings.worker.student_testing_time_limit
-    cutoff = now - dt.timedelta(seconds=limit) - STALL_MARGIN
+    cutoff = now - dt.timedelta(seconds=visibility_timeout_seconds(resources.settings.worker)) \
+        - STALL_MARGIN
     with transaction(resources.sessions) as session:
         for run in runs.stalled_runs(session, cutoff):
             if runs.finish(session, run.id, RunStatus.ERROR, STALLED_REASON.format(limit=limit)):

@@ -1,0 +1,179 @@
+"""A gradehook under test for fault injection: stand-in, web process, workers started at will."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import subprocess
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+from pipeline.config import Settings
+from pipeline.ledger.models import TestRun
+from tests.e2e.scenario import ASSIGNMENT, REFERENCE, SECRET, STUDENT, TEST_YAML, Scenario, \
+    solution
+from tests.faults.servers import PrivatePostgres, PrivateRedis
+from tests.infra.ledger import migrated_resources
+from tests.infra.ports import free_port
+from tests.infra.processes import gradehook_argv, stop_process_group, wait_for, web_process, \
+    worker_process
+from tests.support.gitlab_standin import GitLabStandIn
+from tests.webhooks.deliveries import payload_of
+
+FINAL_STATES = {"success", "failed"}
+GRADED = {"passed", "failed"}
+# Commit states in the order GitLab shows a pipeline: a later post never ranks lower.
+STATE_RANK = {"pending": 0, "running": 1, "success": 2, "failed": 2}
+# Short task limits make the broker's visibility timeout short too: a lost worker's run is
+# handed out again within a minute instead of half an hour.
+SHORT_LIMITS = {"student_testing_soft_time_limit": 15.0, "student_testing_time_limit": 20.0,
+                "submission_processing_soft_time_limit": 15.0,
+                "submission_processing_time_limit": 20.0, "max_attempts": 2}
+
+
+def slow_solution(greeting: str, seconds: float) -> dict[str, str]:
+    """Return a solution whose program sleeps inside the sandbox before setting its values."""
+    files = solution(greeting)
+    path = f"{ASSIGNMENT}/hello.py"
+    files[path] = f"import time\ntime.sleep({seconds})\n" + files[path]
+    return files
+
+
+@dataclass
+class FaultService:
+    """A running web process and stand-in; workers and the scheduler are started by each test."""
+
+    scenario: Scenario
+    config: Path
+    settings: Settings
+    logs: Path
+    broker: PrivateRedis
+
+    @property
+    def gitlab(self) -> GitLabStandIn:
+        """Return the GitLab stand-in."""
+        return self.scenario.gitlab
+
+    def worker(self, name: str, concurrency: int = 1):
+        """Return a context manager running a worker that logs to <name>.log."""
+        return worker_process(self.config, log_path=self.logs / f"{name}.log",
+                              concurrency=concurrency)
+
+    @contextlib.contextmanager
+    def beat(self) -> Iterator[subprocess.Popen]:
+        """Run the scheduler, which sends the reconciler on its interval, until the block ends."""
+        with open(self.logs / "beat.log", "ab") as log:
+            process = subprocess.Popen(gradehook_argv(self.config, "beat"), stdout=log,
+                                       stderr=subprocess.STDOUT, start_new_session=True)
+        try:
+            yield process
+        finally:
+            stop_process_group(process)
+
+    def deliver(self, branch: str, files: dict[str, str], *, key: str,
+                timeout: float = 60) -> tuple[str, dict]:
+        """Push and deliver the hook, sending it again while gradehook answers 503, as GitLab does.
+
+        Return (commit SHA, the 2xx answer).
+        """
+        sha = self.scenario.git.commit(STUDENT, files, branch=branch)
+        before = self.gitlab.branches(self.scenario.project_id).get(branch)
+        self.gitlab.set_branch(self.scenario.project_id, branch, sha)
+        answer = wait_for(lambda: self._send_push(branch, before, sha, files, key),
+                          timeout=timeout, interval=0.5, what=f"a 2xx answer to delivery {key}")
+        return sha, answer
+
+    def run(self, run_id: str) -> TestRun:
+        """Return a run as the ledger has it now."""
+        with self.scenario.resources.sessions() as session:
+            return session.get(TestRun, run_id)
+
+    def runs_of(self, sha: str) -> list[TestRun]:
+        """Return every run of a commit."""
+        with self.scenario.resources.sessions() as session:
+            return list(session.query(TestRun).filter(TestRun.commit_sha == sha))
+
+    def wait_ended(self, run_ids: list[str], timeout: float) -> None:
+        """Wait until every run has a final status and its final commit status was posted."""
+        def ended() -> bool:
+            runs = [self.run(run_id) for run_id in run_ids]
+            return all(run.status.final and run.reported_status in FINAL_STATES for run in runs)
+        wait_for(ended, timeout=timeout, interval=0.2,
+                 what=f"{len(run_ids)} run(s) to end and be reported")
+
+    def posted_states(self, sha: str) -> list[str]:
+        """Return the commit states GitLab accepted for a commit, in the order they arrived."""
+        return self.scenario.states(sha)
+
+    def _send_push(self, branch: str, before: str | None, sha: str, files: dict[str, str],
+                   key: str) -> dict | None:
+        """Deliver a push hook once; return the answer, or None when gradehook answered 503."""
+        scenario = self.scenario
+        payload = payload_of("push_hook__assignment_commits")
+        payload.update(ref=f"refs/heads/{branch}", before=before or "0" * 40, after=sha,
+                       checkout_sha=sha, project_id=scenario.project_id, total_commits_count=1)
+        payload["project"].update(id=scenario.project_id, path_with_namespace=STUDENT)
+        payload["commits"] = [{**payload["commits"][0], "id": sha, "added": [],
+                               "modified": sorted(files), "removed": []}]
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{scenario.port}/webhooks/gitlab",
+            data=json.dumps(payload).encode(),
+            headers={"Content-Type": "application/json", "X-Gitlab-Event": "Push Hook",
+                     "X-Gitlab-Token": SECRET, "Idempotency-Key": key}, method="POST")
+        try:
+            with urllib.request.urlopen(request, timeout=10) as answer:
+                return json.load(answer)
+        except urllib.error.HTTPError as exc:
+            if exc.code == 503:
+                return None
+            raise
+        except (urllib.error.URLError, ConnectionError):
+            return None
+
+
+@contextlib.contextmanager
+def fault_service(tmp_path: Path, service_settings, git_server, monkeypatch,
+                  extra: dict | None = None, postgres: PrivatePostgres | None = None,
+                  redis_password: str | None = None) -> Iterator[FaultService]:
+    """Seed the stand-in and git, write the configuration and run the web process.
+
+    The broker is a redis-server of the test's own (restartable, and no other test's worker
+    can take its messages); the ledger is the test's database, or a private cluster if given.
+    """
+    broker = PrivateRedis(tmp_path, password=redis_password)
+    broker.start()
+    for name, value in {**broker.env(), **(postgres.env() if postgres else {})}.items():
+        monkeypatch.setenv(name, value)
+    try:
+        with GitLabStandIn() as gitlab:
+            main_sha = git_server.commit(STUDENT, {"README.md": "mine\n"})
+            project = gitlab.add_project(STUDENT, branches={"main": main_sha})
+            git_server.commit(REFERENCE, {**solution("hello"),
+                                          f"{ASSIGNMENT}/test.yaml": TEST_YAML})
+            port = free_port()
+            config, settings = service_settings(_merged({
+                "server": {"port": port},
+                "gitlab": {"url": gitlab.url, "token": gitlab.bot.token,
+                           "clone_base": git_server.base_url, "webhook_secret": SECRET},
+                "courses": [{"name": "prog1", "student_projects": ["prog1-2026/students/"],
+                             "reference_project": REFERENCE, "discover_assignments": False,
+                             "assignments": [{"directory": ASSIGNMENT}]}]}, extra or {}))
+            resources = migrated_resources(settings)
+            logs = tmp_path / "logs"
+            logs.mkdir()
+            with web_process(config, port, log_path=logs / "web.log"):
+                yield FaultService(Scenario(gitlab, git_server, project["id"], port, resources),
+                                   config, settings, logs, broker)
+    finally:
+        broker.stop()
+
+
+def _merged(base: dict, extra: dict) -> dict:
+    """Return base with extra's sections merged in (a table's keys one by one)."""
+    merged = dict(base)
+    for key, value in extra.items():
+        merged[key] = {**base[key], **value} if isinstance(value, dict) and key in base else value
+    return merged

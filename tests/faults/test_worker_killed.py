@@ -1,0 +1,54 @@
+"""A worker killed with SIGKILL mid-grading: its run is delivered again and ends exactly once."""
+
+from __future__ import annotations
+
+import os
+import signal
+
+import pytest
+
+from pipeline.ledger.models import RunStatus
+from tests.e2e.scenario import STUDENT
+from tests.faults.service import SHORT_LIMITS, fault_service, slow_solution
+from tests.infra.processes import wait_for
+
+pytestmark = pytest.mark.slow
+# Seconds the student's program sleeps in the sandbox: the window in which the worker dies.
+GRADING_SLEEP = 4
+
+
+def test_run_of_a_killed_worker_is_delivered_again_and_ends_once(
+        tmp_path, service_settings, git_server, monkeypatch):
+    with fault_service(tmp_path, service_settings, git_server, monkeypatch,
+                       extra={"worker": SHORT_LIMITS}) as service:
+        gitlab, pid = service.gitlab, service.scenario.project_id
+        draft = git_server.commit(STUDENT, {"notes.txt": "draft\n"}, branch="work")
+        gitlab.set_branch(pid, "work", draft)
+        mr = gitlab.add_merge_request(pid, "work", "main", title="Week 1")
+
+        with service.worker("first") as first:
+            sha, answer = service.deliver("work", slow_solution("hi", GRADING_SLEEP), key="k1")
+            run_id, = answer["runs"]
+            wait_for(lambda: service.run(run_id).stage == "tests", timeout=60,
+                     what="the run to reach its tests")
+            os.killpg(first.pid, signal.SIGKILL)
+            first.wait(timeout=10)
+        killed = service.run(run_id)
+        assert (killed.status, killed.attempts) == (RunStatus.RUNNING, 1)
+        assert service.posted_states(sha) == ["pending", "running"]
+
+        with service.worker("second"):
+            service.wait_ended([run_id], timeout=120)
+            assert gitlab.wait_for(lambda: len(gitlab.notes(pid, mr["iid"])) == 1, timeout=30)
+
+        run = service.run(run_id)
+        assert (run.status, run.attempts, run.tests_passed, run.tests_total) == \
+            (RunStatus.FAILED, 2, 1, 2)
+        assert service.posted_states(sha) == ["pending", "running", "failed"]
+        job, = gitlab.commit_statuses(pid, sha)
+        assert (job["status"], job["description"]) == ("failed", "1/2 tests passed, score 0%")
+        assert len(gitlab.requests_to("POST", rf"/merge_requests/{mr['iid']}/notes$")) == 1
+        note, = gitlab.notes(pid, mr["iid"])
+        assert "1/2" in note["body"]
+        second_log = (service.logs / "second.log").read_text()
+        assert second_log.count(f"run {run_id}: failed") == 1
