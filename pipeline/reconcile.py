@@ -9,6 +9,7 @@ import logging
 from celery import Celery
 
 from pipeline.assignments import discover
+from pipeline.broker_marker import broker_forgot
 from pipeline.celery_app import visibility_timeout_seconds
 from pipeline.context import Resources
 from pipeline.dispatch import resend_run
@@ -20,8 +21,8 @@ from pipeline.submissions.dispatch import resend_lost_submissions
 
 log = logging.getLogger(__name__)
 
-# A sent run still queued after this long is assumed lost by the broker and sent again; a stale
-# message is harmless because each hand-off carries a fresh task id.
+# A sent run still queued after this long is assumed lost by the broker and sent again (at once
+# when the broker lost its data); a stale message is harmless: each hand-off has a fresh task id.
 LOST_MESSAGE_AGE = dt.timedelta(minutes=15)
 # A run still running this long after the broker would have handed its message out again (the
 # visibility timeout: past the hard time limit) was neither finished nor redelivered: end it.
@@ -49,8 +50,9 @@ def reconcile_ledger(resources: Resources, celery: Celery) -> ReconcileReport:
     """Re-send queued runs the broker does not have, and end runs abandoned while running."""
     report = ReconcileReport()
     now = utcnow()
+    lost_before = now if broker_forgot(resources.settings) else now - LOST_MESSAGE_AGE
     with transaction(resources.sessions) as session:
-        unsent = [r.id for r in runs.unsent_runs(session, now - LOST_MESSAGE_AGE)]
+        unsent = [r.id for r in runs.unsent_runs(session, lost_before)]
     for index, run_id in enumerate(unsent):
         sent = resend_run(celery, resources.sessions, run_id)
         if sent is False:
