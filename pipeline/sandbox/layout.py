@@ -20,6 +20,8 @@ SANDBOX_WORKDIR = "/sandbox/work"
 SANDBOX_TMPDIR = "/sandbox/tmp"
 SANDBOX_SHMDIR = "/sandbox/shm"
 SANDBOX_PYTHONPATH = "/opt/gradehook/lib"
+# Where an interpreter directory is shown when its own path is one the sandbox hides.
+RELOCATED_ROOT = "/opt/gradehook/python"
 SHARED_SUBPACKAGES = ("sandbox", "grading")
 PYTHON_PLACEHOLDER = "python"
 
@@ -97,8 +99,8 @@ def build_layout(interpreter: Interpreter, mounts: Sequence[Mount], workdir_size
     layout.add(*_system_options())
     for name, content in GENERATED_ETC.items():
         layout.add_data("--ro-bind-data", content.encode(), f"/etc/{name}")
-    for directory in interpreter_binds(interpreter):
-        layout.add("--ro-bind", directory, directory)
+    for host_dir, sandbox_dir in interpreter_binds(interpreter):
+        layout.add("--ro-bind", host_dir, sandbox_dir)
     for host_dir, sandbox_dir in shared_packages():
         layout.add("--ro-bind", host_dir, sandbox_dir)
     for mount in mounts:
@@ -123,7 +125,8 @@ def build_layout(interpreter: Interpreter, mounts: Sequence[Mount], workdir_size
 
 def environment(interpreter: Interpreter, extra_env: Mapping[str, str]) -> dict[str, str]:
     """Return the program's whole environment."""
-    env = {"PATH": f"{os.path.dirname(interpreter.executable)}:/usr/local/bin:/usr/bin:/bin",
+    bin_dir = os.path.dirname(sandbox_executable(interpreter))
+    env = {"PATH": f"{bin_dir}:/usr/local/bin:/usr/bin:/bin",
            **BASE_ENVIRONMENT}
     for name, value in extra_env.items():
         if not isinstance(name, str) or not isinstance(value, str) or not name \
@@ -133,10 +136,28 @@ def environment(interpreter: Interpreter, extra_env: Mapping[str, str]) -> dict[
     return env
 
 
-def interpreter_binds(interpreter: Interpreter) -> tuple[str, ...]:
-    """Return the interpreter's directories that the system directories do not already show."""
-    return tuple(d for d in interpreter.directories
-                 if not any(is_within(d, system) for system in SYSTEM_DIRS))
+def interpreter_binds(interpreter: Interpreter) -> tuple[tuple[str, str], ...]:
+    """Return (host dir, sandbox dir) of the interpreter's directories not already shown.
+
+    A directory the sandbox's own layout would hide (a virtualenv under /tmp, say) is shown at
+    a neutral path instead; Python finds a virtualenv from where its executable is started.
+    """
+    binds = []
+    for directory in interpreter.directories:
+        if any(is_within(directory, system) for system in SYSTEM_DIRS):
+            continue
+        hidden = any(is_within(directory, reserved) or is_within(reserved, directory)
+                     for reserved in RESERVED_PATHS)
+        binds.append((directory, f"{RELOCATED_ROOT}/{len(binds)}" if hidden else directory))
+    return tuple(binds)
+
+
+def sandbox_executable(interpreter: Interpreter) -> str:
+    """Return the path of the interpreter's executable inside the sandbox."""
+    for host_dir, sandbox_dir in interpreter_binds(interpreter):
+        if is_within(interpreter.executable, host_dir):
+            return sandbox_dir + interpreter.executable[len(host_dir):]
+    return interpreter.executable
 
 
 @functools.lru_cache(maxsize=1)
@@ -163,8 +184,8 @@ def shared_packages() -> tuple[tuple[str, str], ...]:
 def _check_paths(interpreter: Interpreter, mounts: tuple[Mount, ...],
                  result: tuple[str, str] | None) -> None:
     taken = [("reserved path", p) for p in RESERVED_PATHS]
-    for directory in interpreter_binds(interpreter):
-        _claim(taken, "python installation", directory)
+    for _, sandbox_dir in interpreter_binds(interpreter):
+        _claim(taken, "python installation", sandbox_dir)
     for mount in mounts:
         if not mount.host_path.exists():
             raise SandboxError(MISSING_MOUNT.format(path=mount.host_path))

@@ -22,7 +22,7 @@ from pipeline.sandbox.cgroup import RunCgroup
 from pipeline.sandbox.channel import ResultChannel
 from pipeline.sandbox.interpreter import resolve_interpreter
 from pipeline.sandbox.layout import PYTHON_PLACEHOLDER, SANDBOX_ROOT, SANDBOX_WORKDIR, \
-    build_layout
+    build_layout, sandbox_executable
 from pipeline.sandbox.model import KILLED_DISK, KILLED_MEMORY, KILLED_OUTPUT, \
     KILLED_PROCESSES, KILLED_TIMEOUT, Mount, SandboxError, SandboxLimits, SandboxResult
 from pipeline.sandbox.workdir import copy_tree
@@ -56,7 +56,8 @@ def run_sandboxed(argv: Sequence[str], *, workdir: Path, mounts: Sequence[Mount]
     if not workdir.is_dir():
         raise SandboxError(BAD_WORKDIR.format(path=workdir))
     interpreter = resolve_interpreter(python)
-    command = [interpreter.executable if argv[0] == PYTHON_PLACEHOLDER else argv[0], *argv[1:]]
+    command = [sandbox_executable(interpreter) if argv[0] == PYTHON_PLACEHOLDER else argv[0],
+               *argv[1:]]
     with contextlib.ExitStack() as cleanup:
         channel = None
         if result_path is not None:

@@ -9,6 +9,7 @@ import os
 import signal
 import sys
 import tempfile
+import venv as venv_module
 from pathlib import Path
 
 import pytest
@@ -263,3 +264,16 @@ def test_bwrap_refusing_its_options_is_a_sandbox_error(workdir: Path,
     monkeypatch.undo()
     assert run_sandboxed(["python", "-c", "pass"], workdir=workdir,
                          limits=SMALL_LIMITS).exit_code == 0
+
+
+def test_a_virtualenv_under_tmp_is_shown_at_a_neutral_path(tmp_path: Path, workdir: Path) -> None:
+    venv = tmp_path / "venv"
+    assert str(venv).startswith("/tmp/"), "the point is a virtualenv the sandbox's /tmp hides"
+    venv_module.EnvBuilder(with_pip=False, symlinks=True).create(venv)
+    (workdir / "prog.py").write_text(
+        "import sys\nprint(sys.prefix, sys.prefix != sys.base_prefix)\n")
+    result = run_sandboxed(["python", "prog.py"], workdir=workdir, limits=SMALL_LIMITS,
+                           python=str(venv / "bin" / "python"))
+    assert result.exit_code == 0, result.stderr
+    prefix, in_venv = result.stdout.decode().split()
+    assert prefix.startswith("/opt/gradehook/python/") and in_venv == "True"
