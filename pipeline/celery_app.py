@@ -28,6 +28,10 @@ ROUTES = {
 TASK_MODULES = ("pipeline.tasks.student_testing", "pipeline.tasks.maintenance",
                 "pipeline.tasks.reporting", "pipeline.tasks.regrade",
                 "pipeline.tasks.submission_processing")
+# Attempts to store a task state while the database is away. Celery's database backend gives up
+# after 3 (some 50 ms), failing a task at a database restart; with waits doubling up to Celery's
+# cap of 10 s, 20 ride out about a minute.
+RESULT_BACKEND_RETRIES = 20
 # Seconds a message may wait in a worker before its task starts, beyond a retry's countdown.
 DELIVERY_SLACK_SECONDS = 15
 
@@ -61,6 +65,7 @@ def celery_config(settings: Settings) -> dict:
         "result_backend": "db+" + settings.database_url,
         "result_extended": True,
         "result_backend_always_retry": True,
+        "result_backend_max_retries": RESULT_BACKEND_RETRIES,
         "database_engine_options": {"pool_pre_ping": True},
         "task_serializer": "json",
         "result_serializer": "json",
@@ -75,7 +80,6 @@ def celery_config(settings: Settings) -> dict:
         "worker_prefetch_multiplier": 1,
         "worker_concurrency": w.concurrency,
         "worker_send_task_events": True,
-        "task_send_sent_event": True,
         "task_annotations": {
             STUDENT_TESTING: {"soft_time_limit": w.student_testing_soft_time_limit,
                               "time_limit": w.student_testing_time_limit},

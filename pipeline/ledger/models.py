@@ -133,6 +133,8 @@ class TestRun(Base):
         Index("ix_test_runs_branch", "project_path", "ref", "assignment", "status"),
         Index("ix_test_runs_commit", "project_path", "commit_sha", "assignment"),
         Index("ix_test_runs_status", "status", "sent_at"),
+        Index("ix_test_runs_task", "celery_task_id"),
+        Index("ix_test_runs_badge", "project_id", "assignment", "ref", "finished_at"),
     )
 
 

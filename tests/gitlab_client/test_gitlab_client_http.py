@@ -110,6 +110,14 @@ def test_status_cuts_long_description_and_drops_overlong_url(mocked, client):
     assert "target_url" not in body
 
 
+def test_status_without_a_known_branch_leaves_the_ref_to_gitlab(mocked, client):
+    mocked.post(STATUS_URL, status=201, json={"id": 1})
+
+    client.set_commit_status(12, SHA, state="running", ref=None, name="gradehook/a")
+
+    assert sent_json(mocked.calls[0]) == {"state": "running", "name": "gradehook/a"}
+
+
 @pytest.mark.parametrize("kwargs, complaint", [
     ({"state": "done", "ref": "main"}, "state"),
     ({"state": "success", "ref": "r" * 256}, "ref"),

@@ -59,10 +59,14 @@ def worker_process(config: Path, *, log_path: Path, concurrency: int = 1,
 
 
 def stop_process_group(process: subprocess.Popen, grace: float = 15.0) -> None:
-    """Stop a process and its children: SIGTERM, then SIGKILL after a grace period."""
+    """Stop a process and its children: SIGTERM to it, then SIGKILL to the group if needed.
+
+    Only the leader gets SIGTERM, so a Celery worker or gunicorn shuts down warmly, finishing
+    what its children are doing, as it would under a process manager.
+    """
     if process.poll() is None:
         with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGTERM)
+            process.send_signal(signal.SIGTERM)
         try:
             process.wait(grace)
         except subprocess.TimeoutExpired:

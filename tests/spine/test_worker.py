@@ -48,6 +48,14 @@ def test_worker_consumes_student_testing(tmp_path, service_settings, git_server)
     with worker_process(config, log_path=tmp_path / "worker.log"):
         assert send_runs(celery, resources.sessions, [(run.id, run.celery_task_id)]) == [run.id]
         done = wait_for(lambda: _final_run(resources, run.id), timeout=60, what="run to end")
+
+        def task_succeeded():
+            # The ledger records the outcome just before Celery stores the task's result.
+            with resources.engine.connect() as connection:
+                found = connection.execute(sa.text(TASKMETA_QUERY)).all()
+            return found if found and found[0].status == "SUCCESS" else None
+
+        rows = wait_for(task_succeeded, timeout=30, what="Celery to store the task's result")
     assert done.attempts == 1
     assert (done.status, done.score, done.tests_passed, done.tests_total) == \
         (RunStatus.FAILED, 0.0, 0, 1)
@@ -58,7 +66,6 @@ def test_worker_consumes_student_testing(tmp_path, service_settings, git_server)
     assert done.started_at and done.cloned_at and done.finished_at and done.sent_at
     assert done.progress == 100 and done.stage == "done"
     with resources.engine.connect() as connection:
-        rows = connection.execute(sa.text(TASKMETA_QUERY)).all()
         name = connection.execute(sa.text("SELECT name, queue FROM celery_taskmeta "
                                           "WHERE task_id = :id"), {"id": run.celery_task_id}).one()
     assert [row.task_id for row in rows] == [run.celery_task_id]
