@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Iterator
 
 from pipeline.config import Settings
-from pipeline.ledger.models import TestRun
+from pipeline.ledger.models import RunStatus, TestRun
 from tests.e2e.scenario import ASSIGNMENT, REFERENCE, SECRET, STUDENT, TEST_YAML, Scenario, \
     solution
 from tests.faults.servers import PrivatePostgres, PrivateRedis
@@ -32,6 +32,17 @@ STATE_RANK = {"pending": 0, "running": 1, "success": 2, "failed": 2}
 SHORT_LIMITS = {"student_testing_soft_time_limit": 15.0, "student_testing_time_limit": 20.0,
                 "submission_processing_soft_time_limit": 15.0,
                 "submission_processing_time_limit": 20.0, "max_attempts": 2}
+RECONCILE_EVERY_SECOND = {**SHORT_LIMITS, "reconcile_interval_seconds": 1.0}
+
+
+def greeting_of(index: int) -> str:
+    """Return the greeting of delivery `index`: even ones are right, odd ones are not."""
+    return "hello" if index % 2 == 0 else f"hi {index}"
+
+
+def expected_status(index: int) -> RunStatus:
+    """Return the status the run of delivery `index` must end in."""
+    return RunStatus.PASSED if index % 2 == 0 else RunStatus.FAILED
 
 
 def slow_solution(greeting: str, seconds: float) -> dict[str, str]:
@@ -40,6 +51,17 @@ def slow_solution(greeting: str, seconds: float) -> dict[str, str]:
     path = f"{ASSIGNMENT}/hello.py"
     files[path] = f"import time\ntime.sleep({seconds})\n" + files[path]
     return files
+
+
+def assert_each_graded_once(service: FaultService, deliveries: dict[int, tuple[str, str]]) -> None:
+    """Check that each delivery (index -> (sha, run id)) made one run, graded once as expected."""
+    for index, (sha, run_id) in sorted(deliveries.items()):
+        expected = expected_status(index)
+        assert (index, service.run(run_id).status) == (index, expected)
+        assert [run.id for run in service.runs_of(sha)] == [run_id]
+        finals = [state for state in service.posted_states(sha) if state in FINAL_STATES]
+        assert (index, finals) == \
+            (index, ["success" if expected is RunStatus.PASSED else "failed"])
 
 
 @dataclass

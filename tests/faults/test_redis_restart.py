@@ -4,17 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from pipeline.ledger.models import RunStatus
-from tests.faults.service import SHORT_LIMITS, fault_service, slow_solution
+from tests.faults.service import RECONCILE_EVERY_SECOND, assert_each_graded_once, \
+    fault_service, greeting_of, slow_solution
 from tests.infra.processes import wait_for
 
 pytestmark = pytest.mark.slow
-RECONCILE_EVERY_SECOND = {**SHORT_LIMITS, "reconcile_interval_seconds": 1.0}
-
-
-def greeting_of(index: int) -> str:
-    """Return the greeting of delivery `index`: even ones are right (pass), odd ones fail."""
-    return "hello" if index % 2 == 0 else f"hi {index}"
 
 
 def test_every_delivery_is_graded_across_a_redis_restart(
@@ -43,11 +37,4 @@ def test_every_delivery_is_graded_across_a_redis_restart(
                 deliver(index)
             service.wait_ended([run_id for _, run_id in deliveries.values()], timeout=150)
 
-        for index, (sha, run_id) in sorted(deliveries.items()):
-            run = service.run(run_id)
-            expected = RunStatus.PASSED if index % 2 == 0 else RunStatus.FAILED
-            assert (index, run.status) == (index, expected)
-            assert [r.id for r in service.runs_of(sha)] == [run_id]
-            final = [state for state in service.posted_states(sha) if state != "pending"
-                     and state != "running"]
-            assert final == ["success" if expected is RunStatus.PASSED else "failed"]
+        assert_each_graded_once(service, deliveries)

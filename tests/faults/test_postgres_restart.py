@@ -1,0 +1,65 @@
+"""PostgreSQL restarted while workers grade: they recover, and nothing is lost or graded twice."""
+
+from __future__ import annotations
+
+import urllib.error
+
+import pytest
+
+from tests.faults.servers import PrivatePostgres
+from tests.faults.service import RECONCILE_EVERY_SECOND, assert_each_graded_once, \
+    fault_service, greeting_of, slow_solution
+from tests.infra.processes import wait_for
+
+pytestmark = pytest.mark.slow
+# What a worker logs when the database is away: Celery storing a task state, or our retry.
+OUTAGE_MARKERS = ("Failed operation _store_result", "failed, retrying")
+
+
+def met_outage(log) -> bool:
+    """Tell whether a worker's log shows it met the database away."""
+    text = log.read_text()
+    return any(marker in text for marker in OUTAGE_MARKERS)
+
+
+@pytest.fixture
+def private_postgres():
+    """A PostgreSQL cluster of this test's own, to crash and start again."""
+    cluster = PrivatePostgres()
+    cluster.create()
+    yield cluster
+    cluster.remove()
+
+
+def test_workers_recover_from_a_postgres_restart_and_grade_each_delivery_once(
+        tmp_path, service_settings, git_server, monkeypatch, private_postgres):
+    with fault_service(tmp_path, service_settings, git_server, monkeypatch,
+                       extra={"worker": {**RECONCILE_EVERY_SECOND, "max_attempts": 3}},
+                       postgres=private_postgres) as service:
+        deliveries: dict[int, tuple[str, str]] = {}
+
+        def deliver(index: int) -> None:
+            sha, answer = service.deliver(f"student-{index}",
+                                          slow_solution(greeting_of(index), 2),
+                                          key=f"delivery-{index}")
+            run_id, = answer["runs"]
+            deliveries[index] = (sha, run_id)
+
+        with service.worker("worker", concurrency=2), service.beat():
+            for index in range(3):
+                deliver(index)
+            first_run = deliveries[0][1]
+            wait_for(lambda: service.run(first_run).stage == "tests", timeout=60,
+                     what="a run to be graded in its sandbox")
+            private_postgres.stop()
+            with pytest.raises(urllib.error.HTTPError) as refused:
+                service.scenario.push("student-3", {"late.txt": "3\n"}, key="refused-3")
+            assert refused.value.code == 503
+            wait_for(lambda: met_outage(service.logs / "worker.log"), timeout=60,
+                     what="a worker to meet the stopped database")
+            private_postgres.start()
+            for index in range(3, 6):
+                deliver(index)
+            service.wait_ended([run_id for _, run_id in deliveries.values()], timeout=150)
+
+        assert_each_graded_once(service, deliveries)
