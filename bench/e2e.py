@@ -37,23 +37,13 @@ from pipeline.ledger.db import make_engine
 from pipeline.ledger.migrate import upgrade
 from tests.infra.gitrepos import GitServer
 from tests.support.gitlab_standin import GitLabStandIn
+from tests.infra.assignments import TWO_TESTS
 
 SECRET = "bench-e2e-secret"
 GROUP = "bench-2026/students"
 REFERENCE = "bench-2026/reference"
 ASSIGNMENT = "week1/hello"
-TEST_YAML = """\
-type: python
-name: Hello
-properties:
-  tests:
-    - type: variable
-      name: Greeting
-      entryPoint: hello.py
-      tests:
-        - name: greeting
-        - name: count
-"""
+TEST_YAML = TWO_TESTS
 FINAL_STATES = ("success", "failed")
 TARGET_P50_SECONDS, TARGET_BURST_RATIO = 1.0, 0.7
 

@@ -93,18 +93,24 @@ def _leave_unsent(sessions: sessionmaker[Session], run_ids: list[str], exc: Exce
         session.execute(update(TestRun).where(TestRun.id.in_(run_ids)).values(sent_at=None))
 
 
-def resend_run(celery: Celery, sessions: sessionmaker[Session], run_id: str) -> bool | None:
-    """Give a still-queued run a fresh task id and publish it; stale messages become no-ops.
+def resend_run(celery: Celery, sessions: sessionmaker[Session], run_id: str, *,
+               broker_has_none: bool = False) -> bool | None:
+    """Publish a still-queued run again.
 
-    Return True when sent, False when the broker refused, None when the run is no longer queued.
+    When the broker cannot hold a message of the run (its publish failed, or the broker lost
+    its data: `broker_has_none`), the run keeps its task id, so callers following that id are
+    not lost. Otherwise an old message may still be waiting: the run gets a fresh task id and
+    the old message becomes a no-op. Return True when sent, False when the broker refused, None
+    when the run is no longer queued.
     """
-    task_id = new_task_id()
     with transaction(sessions) as session:
-        changed = session.execute(
-            update(TestRun).where(TestRun.id == run_id, TestRun.status == RunStatus.QUEUED)
-            .values(celery_task_id=task_id, sent_at=utcnow())).rowcount
-    if not changed:
-        return None
+        run = session.get(TestRun, run_id, with_for_update=True)
+        if run is None or run.status != RunStatus.QUEUED:
+            return None
+        if run.sent_at is not None and not broker_has_none:
+            run.celery_task_id = new_task_id()
+        run.sent_at = utcnow()
+        task_id = run.celery_task_id
     return bool(send_runs(celery, sessions, [(run_id, task_id)]))
 
 

@@ -50,11 +50,12 @@ def reconcile_ledger(resources: Resources, celery: Celery) -> ReconcileReport:
     """Re-send queued runs the broker does not have, and end runs abandoned while running."""
     report = ReconcileReport()
     now = utcnow()
-    lost_before = now if broker_forgot(resources.settings) else now - LOST_MESSAGE_AGE
+    forgot = broker_forgot(resources.settings)
+    lost_before = now if forgot else now - LOST_MESSAGE_AGE
     with transaction(resources.sessions) as session:
         unsent = [r.id for r in runs.unsent_runs(session, lost_before)]
     for index, run_id in enumerate(unsent):
-        sent = resend_run(celery, resources.sessions, run_id)
+        sent = resend_run(celery, resources.sessions, run_id, broker_has_none=forgot)
         if sent is False:
             report.still_unsent = len(unsent) - index
             break

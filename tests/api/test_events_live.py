@@ -7,23 +7,15 @@ import json
 import pytest
 
 from pipeline.dispatch import send_runs
+from pipeline.broker_marker import broker_forgot
 from pipeline.ledger.runs import STAGES
 from pipeline.regrade import GradingTarget, request_grading
 from tests.api.world import ASSIGNMENT, build_world
 from tests.infra.processes import wait_for, worker_process
+from tests.infra.assignments import ONE_TEST
 
 STAGE_ORDER = list(STAGES)
-TEST_YAML = """\
-type: python
-name: Hello
-properties:
-  tests:
-    - type: variable
-      name: Greeting
-      entryPoint: hello.py
-      tests:
-        - name: greeting
-"""
+TEST_YAML = ONE_TEST
 
 
 def parse(chunk) -> tuple[str, dict] | None:
@@ -48,6 +40,9 @@ def test_the_stream_follows_a_real_run_stage_by_stage(tmp_path, service_settings
         course=course, project_path="students/alice", commit_sha=sha, assignment=ASSIGNMENT),
         kind="api")
     celery = world.app.extensions["gradehook"].celery
+    # The broker is known from here on: the worker's first sweep must not take this run's
+    # absence from the fresh Redis database as a lost message and send it before the test does.
+    broker_forgot(world.settings)
 
     with worker_process(world.config, log_path=tmp_path / "worker.log"):
         wait_for(lambda: world.get("/api/tests-celery/health").status_code == 200, timeout=60,

@@ -7,22 +7,13 @@ from pathlib import Path
 from click.testing import CliRunner, Result
 
 from gradehook.cli import cli
+from tests.infra.assignments import ONE_TEST
 
 ASSIGNMENT = "week1/hello"
 COURSE = {"name": "prog1", "student_projects": ["students/"],
           "reference_project": "staff/reference", "discover_assignments": False,
           "assignments": [{"directory": ASSIGNMENT}]}
-TEST_YAML = """\
-type: python
-name: Hello
-properties:
-  tests:
-    - type: variable
-      name: Greeting
-      entryPoint: hello.py
-      tests:
-        - name: greeting
-"""
+TEST_YAML = ONE_TEST
 
 
 def gradehook(config: Path, *args: str, stdin: str | None = None) -> Result:

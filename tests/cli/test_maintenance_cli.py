@@ -8,7 +8,8 @@ import json
 
 from pipeline.ledger.db import transaction
 from pipeline.ledger.models import RunStatus, TestRun, utcnow
-from pipeline.reconcile import ReconcileReport
+from pipeline.broker_marker import broker_forgot
+from pipeline.reconcile import LOST_MESSAGE_AGE, ReconcileReport
 from tests.cli.commands import ASSIGNMENT, COURSE, gradehook
 from tests.infra.ledger import migrated_resources, queue_run
 from tests.infra.services import redis_client
@@ -108,6 +109,23 @@ def test_reconcile_resends_a_run_the_broker_never_got(service_settings, redis_db
     with resources.sessions() as session:
         resent = session.get(TestRun, run.id)
     assert resent.sent_at is not None and resent.sent_at <= utcnow()
+    [message] = [json.loads(m) for m in redis_client(redis_db).lrange("high_priority", 0, -1)]
+    # The broker cannot hold a message of a run whose publish failed: the task id stays.
+    assert message["headers"]["id"] == resent.celery_task_id == run.celery_task_id
+
+
+def test_reconcile_gives_a_long_queued_run_a_fresh_task_id(service_settings, redis_db):
+    config, settings = service_settings({"courses": [COURSE]})
+    resources = migrated_resources(settings)
+    broker_forgot(settings)  # the broker's data is known: its old message may still be there
+    run = queue_run(resources, commit_sha="a" * 40,
+                    sent_at=utcnow() - LOST_MESSAGE_AGE - dt.timedelta(minutes=1))
+
+    result = gradehook(config, "reconcile")
+
+    assert "resent: 1\n" in result.output
+    with resources.sessions() as session:
+        resent = session.get(TestRun, run.id)
     [message] = [json.loads(m) for m in redis_client(redis_db).lrange("high_priority", 0, -1)]
     assert message["headers"]["id"] == resent.celery_task_id != run.celery_task_id
 

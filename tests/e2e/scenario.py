@@ -15,23 +15,13 @@ from tests.infra.ports import free_port
 from tests.infra.processes import web_process, worker_process
 from tests.support.gitlab_standin import GitLabStandIn
 from tests.webhooks.deliveries import payload_of
+from tests.infra.assignments import TWO_TESTS
 
 SECRET = "e2e-webhook-secret"
 STUDENT = "prog1-2026/students/alice"
 REFERENCE = "prog1-2026/reference"
 ASSIGNMENT = "week1/hello"
-TEST_YAML = """\
-type: python
-name: Hello
-properties:
-  tests:
-    - type: variable
-      name: Greeting
-      entryPoint: hello.py
-      tests:
-        - name: greeting
-        - name: count
-"""
+TEST_YAML = TWO_TESTS
 
 
 def solution(greeting: str, count: int = 3) -> dict[str, str]:

@@ -13,19 +13,10 @@ from pipeline.dispatch import send_runs
 from pipeline.ledger.models import RunStatus, TestRun
 from tests.infra.ledger import migrated_resources, queue_run
 from tests.infra.processes import wait_for, worker_process
+from tests.infra.assignments import ONE_TEST
 
 HELLO = "greeting = %r\n"
-TEST_YAML = """\
-type: python
-name: Hello
-properties:
-  tests:
-    - type: variable
-      name: Greeting
-      entryPoint: hello.py
-      tests:
-        - name: greeting
-"""
+TEST_YAML = ONE_TEST
 TASKMETA_QUERY = ("SELECT task_id, status, date_done, result FROM celery_taskmeta "
                   "WHERE name = 'student_testing' ORDER BY date_done DESC LIMIT 10")
 

@@ -17,6 +17,7 @@ from pipeline.submissions.processing import SubmissionOutcome, process_submissio
 from tests.infra.gitrepos import GitServer
 from tests.infra.ledger import migrated_resources, queue_run
 from tests.support.gitlab_standin import DEVELOPER, GitLabStandIn, StandInUser
+from tests.infra.assignments import ONE_TEST
 
 STUDENT = "students/alice"
 REFERENCE = "staff/reference"
@@ -24,17 +25,7 @@ ASSIGNMENT = "week1/hello"
 OTHER_ASSIGNMENT = "week2/loops"
 TARGET = "submissions"
 SUBMISSION_BRANCH = f"submission/{ASSIGNMENT}"
-TEST_YAML = """\
-type: python
-name: Hello
-properties:
-  tests:
-    - type: variable
-      name: Greeting
-      entryPoint: hello.py
-      tests:
-        - name: greeting
-"""
+TEST_YAML = ONE_TEST
 
 
 def solution(greeting: str, directory: str = ASSIGNMENT) -> dict[str, str]:
