@@ -18,6 +18,7 @@ from pipeline.ledger.db import transaction
 from pipeline.ledger.models import RunStatus, utcnow
 from pipeline.repos import RepositoryError
 from pipeline.submissions.dispatch import resend_lost_submissions
+from pipeline.ungraded import grade_unseen_heads
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +41,7 @@ class ReconcileReport:
     stalled_ended: int = 0
     submissions_resent: int = 0
     assignments_found: int = 0
+    unseen_heads_queued: int = 0
 
     def as_dict(self) -> dict:
         """Return the counts as a dict (a task result)."""
@@ -68,6 +70,7 @@ def reconcile_ledger(resources: Resources, celery: Celery) -> ReconcileReport:
             if runs.finish(session, run.id, RunStatus.ERROR, STALLED_REASON.format(limit=limit)):
                 report.stalled_ended += 1
     report.submissions_resent = resend_lost_submissions(resources, celery)
+    report.unseen_heads_queued = grade_unseen_heads(resources, celery)
     for course in resources.settings.courses:
         if course.discover_assignments:
             try:

@@ -1,0 +1,164 @@
+"""Grade student branch heads whose push webhook never arrived, found through GitLab's API.
+
+A branch head is unseen when the ledger has no run of its commit at all. Its runs are made as
+the push handler makes them for a push whose changes are unknown: one per assignment of the
+course, diffed by the worker against the branch's last commit gradehook saw (or, for a branch it
+never saw, against the default branch), so only the assignments the lost pushes changed are
+graded and the others are cancelled without a status. The sweep runs once per period across
+all workers: a ledger delivery keyed by the period claims it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+
+from celery import Celery
+from sqlalchemy import insert, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from gitlab_client import DEVELOPER_ACCESS, GitLabError
+from gitlab_client.models import Branch
+from pipeline.assignments import AssignmentDirectory
+from pipeline.config import CourseSettings
+from pipeline.context import Resources
+from pipeline.dispatch import new_task_id, send_runs
+from pipeline.ledger.db import transaction
+from pipeline.ledger.models import Delivery, RunStatus, TestRun, new_id, utcnow
+from pipeline.repos import InvalidInputError, check_ref, check_sha
+
+log = logging.getLogger(__name__)
+
+# The sweep lists every student project's branches: once per this many reconciler intervals.
+RECONCILE_INTERVALS_PER_SWEEP = 10
+SWEEP_KEY = "reconciler:branch-heads:{period}"
+SWEEP_SOURCE = "reconciler"
+SWEEP_EVENT = "Branch Heads Sweep"
+RUN_KIND = "push"
+
+
+@dataclasses.dataclass(frozen=True)
+class _Project:
+    """A student project of a course, as GitLab or the ledger names it."""
+
+    course: CourseSettings
+    path: str
+    id: int | None
+
+
+def grade_unseen_heads(resources: Resources, celery: Celery) -> int:
+    """Queue runs for student branch heads the ledger never saw, once per period; return how many.
+
+    GitLab being unreachable or refusing leaves the sweep to the next period.
+    """
+    if resources.gitlab is None or not resources.settings.courses:
+        return 0
+    delivery_id = _claim_period(resources)
+    if delivery_id is None:
+        return 0
+    try:
+        projects = _student_projects(resources)
+        created = [run for project in projects
+                   for run in _queue_unseen(resources, project, delivery_id)]
+    except GitLabError as exc:
+        log.warning("reconcile: branch heads not checked: %s", exc)
+        return 0
+    if created:
+        log.info("reconcile: %d run(s) queued for branch heads no webhook brought",
+                 len(created))
+        send_runs(celery, resources.sessions, created)
+    return len(created)
+
+
+def _claim_period(resources: Resources) -> str | None:
+    """Record this period's sweep; None when another worker already made it."""
+    interval = resources.settings.worker.reconcile_interval_seconds
+    period = int(utcnow().timestamp() // (interval * RECONCILE_INTERVALS_PER_SWEEP))
+    delivery_id = new_id()
+    try:
+        with transaction(resources.sessions) as session:
+            session.execute(insert(Delivery).values(
+                id=delivery_id, delivery_key=SWEEP_KEY.format(period=period),
+                source=SWEEP_SOURCE, event=SWEEP_EVENT, received_at=utcnow(),
+                response_status=200, response_body={}))
+    except IntegrityError:
+        return None
+    return delivery_id
+
+
+def _student_projects(resources: Resources) -> list[_Project]:
+    """Return the course projects the bot reaches as a Developer, and those with runs."""
+    settings = resources.settings
+    found: dict[str, int | None] = {
+        p.path_with_namespace: p.id
+        for p in resources.gitlab.user_projects(min_access_level=DEVELOPER_ACCESS)}
+    with resources.sessions() as session:
+        for path, project_id in session.execute(
+                select(TestRun.project_path, TestRun.project_id).distinct()):
+            found.setdefault(path, project_id)
+    projects = []
+    for path, project_id in sorted(found.items()):
+        course = settings.course_for(path)
+        if course is not None:
+            projects.append(_Project(course, path, project_id))
+    return projects
+
+
+def _queue_unseen(resources: Resources, project: _Project,
+                  delivery_id: str) -> list[tuple[str, str]]:
+    """Make the runs of a project's unseen branch heads; return (run id, task id) pairs."""
+    branches = [b for b in resources.gitlab.list_branches(
+        project.id if project.id is not None else project.path) if _acceptable(project, b)]
+    default = next((b.name for b in branches if b.default), None)
+    assignments = AssignmentDirectory(resources.sessions, max_age=0).known(project.course)
+    if not branches or not assignments:
+        return []
+    created = []
+    with transaction(resources.sessions) as session:
+        seen = set(session.scalars(select(TestRun.commit_sha).distinct().where(
+            TestRun.project_path == project.path)))
+        for branch in branches:
+            if branch.commit_sha in seen:
+                continue
+            seen.add(branch.commit_sha)
+            before = _last_seen_commit(session, project.path, branch.name)
+            base = default if before is None and default != branch.name else None
+            rows = [_run_row(project, branch, assignment, before, base, delivery_id)
+                    for assignment in assignments]
+            session.execute(insert(TestRun), rows)
+            created.extend((row["id"], row["celery_task_id"]) for row in rows)
+            log.info("reconcile: %s %s at %s was never graded; %d run(s) queued", project.path,
+                     branch.name, branch.commit_sha[:12], len(rows))
+    return created
+
+
+def _acceptable(project: _Project, branch: Branch) -> bool:
+    try:
+        check_ref(branch.name)
+        check_sha(branch.commit_sha)
+    except InvalidInputError as exc:
+        log.warning("reconcile: a branch of %s skipped: %s", project.path, exc)
+        return False
+    return True
+
+
+def _last_seen_commit(session: Session, project_path: str, branch: str) -> str | None:
+    """Return the commit of the newest run on a branch: where the lost pushes started."""
+    return session.scalar(
+        select(TestRun.commit_sha)
+        .where(TestRun.project_path == project_path, TestRun.ref == branch)
+        .order_by(TestRun.received_at.desc()).limit(1))
+
+
+def _run_row(project: _Project, branch: Branch, assignment: str, before: str | None,
+             base: str | None, delivery_id: str) -> dict:
+    now = utcnow()
+    course = project.course
+    return dict(
+        id=new_id(), delivery_id=delivery_id, kind=RUN_KIND, course=course.name,
+        assignment=assignment, project_id=project.id, project_path=project.path,
+        ref=branch.name, commit_sha=branch.commit_sha, before_sha=before, base_branch=base,
+        needs_diff=True, reference_project=course.reference_project,
+        reference_ref=course.reference_branch, status=RunStatus.QUEUED, received_at=now,
+        queued_at=now, sent_at=now, celery_task_id=new_task_id())
