@@ -13,6 +13,7 @@ import shutil
 import subprocess
 import tarfile
 import tempfile
+import unicodedata
 from pathlib import Path
 from typing import Iterator
 
@@ -26,6 +27,9 @@ DIRECTORY_PATTERN = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_. +-]*(/[A-Za-z0-9_][A-
 MIRRORS = "mirrors"
 TREES = "trees"
 REF_FORBIDDEN = re.compile(r"(\.\.|@\{|//|[\x00-\x20\x7f~^:?*\[\\])")
+# Unicode refused in branch names though git takes it: controls, format characters (bidi
+# overrides, zero-width), lone surrogates, private use, unassigned, and odd spaces and breaks.
+ODD_UNICODE_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zs", "Zl", "Zp"})
 
 
 class RepositoryError(Exception):
@@ -42,14 +46,15 @@ class MissingCommitError(RepositoryError):
 
 def check_sha(sha: str) -> str:
     """Return a full hexadecimal commit SHA unchanged, or raise InvalidInputError."""
-    if not isinstance(sha, str) or not SHA_PATTERN.match(sha):
+    if not isinstance(sha, str) or not SHA_PATTERN.fullmatch(sha):
         raise InvalidInputError(f"not a full commit SHA: {sha!r:.80}")
     return sha
 
 
 def check_project_path(path: str) -> str:
     """Return a GitLab project path unchanged, or raise InvalidInputError."""
-    if (not isinstance(path, str) or len(path) > 255 or not PROJECT_PATH_PATTERN.match(path)
+    if (not isinstance(path, str) or len(path) > 255
+            or not PROJECT_PATH_PATTERN.fullmatch(path)
             or any(part in (".", "..") or part.endswith((".git", ".atom"))
                    for part in path.split("/"))):
         raise InvalidInputError(f"not a GitLab project path: {path!r:.80}")
@@ -60,7 +65,8 @@ def check_ref(ref: str) -> str:
     """Return a branch name unchanged if git would accept it and it cannot pass as an option."""
     if (not isinstance(ref, str) or not ref or len(ref) > 255 or ref.startswith(("-", "/"))
             or ref.endswith(("/", ".", ".lock")) or REF_FORBIDDEN.search(ref)
-            or any(part.startswith(".") for part in ref.split("/"))):
+            or any(part.startswith(".") for part in ref.split("/"))
+            or any(unicodedata.category(ch) in ODD_UNICODE_CATEGORIES for ch in ref)):
         raise InvalidInputError(f"not a valid branch name: {ref!r:.80}")
     return ref
 
@@ -68,7 +74,7 @@ def check_ref(ref: str) -> str:
 def check_directory(directory: str) -> str:
     """Return an assignment directory (relative, no '..') unchanged, or raise InvalidInputError."""
     if (not isinstance(directory, str) or len(directory) > 255
-            or not DIRECTORY_PATTERN.match(directory)
+            or not DIRECTORY_PATTERN.fullmatch(directory)
             or any(part in (".", "..") for part in directory.split("/"))):
         raise InvalidInputError(f"not an assignment directory: {directory!r:.80}")
     return directory
@@ -116,8 +122,9 @@ class RepositoryCache:
 
     def has_path(self, project_path: str, sha: str, path: str) -> bool:
         """Tell whether a file or directory exists at a commit of a mirrored project."""
-        return self._path_exists(git.Repo(self.mirror_path(project_path)), check_sha(sha),
-                                 check_directory(path))
+        check_sha(sha)
+        check_directory(path)
+        return self._path_exists(git.Repo(self.mirror_path(project_path)), sha, path)
 
     def has_commit(self, project_path: str, sha: str) -> bool:
         """Tell whether a mirrored project holds a commit (no fetch)."""
@@ -189,9 +196,11 @@ class RepositoryCache:
 
     def merge_base(self, project_path: str, a: str, b: str) -> str | None:
         """Return the best common ancestor of two commits, or None if they share no history."""
+        check_sha(a)
+        check_sha(b)
         repo = git.Repo(self.mirror_path(project_path))
         try:
-            return repo.git.merge_base(check_sha(a), check_sha(b))
+            return repo.git.merge_base(a, b)
         except git.GitCommandError:
             return None
 

@@ -436,7 +436,9 @@ def _is_safe_ref_name(name: str) -> bool:
 
 def _is_project_path(path: str) -> bool:
     """Tell whether a path uses only GitLab's project path characters."""
-    # GitLab paths: letters, digits, '_', '-', '.'; no leading '-' or '.' in a component.
+    # GitLab paths: letters, digits, '_', '-', '.'; no leading '-' or '.' in a component, and
+    # none ending in '.git' or '.atom' (GitLab reserves those).
     if not path or len(path) > MAX_PROJECT_PATH_LENGTH or ".." in path:
         return False
-    return all(_PATH_COMPONENT.fullmatch(part) for part in path.split("/"))
+    return all(_PATH_COMPONENT.fullmatch(part) and not part.endswith((".git", ".atom"))
+               for part in path.split("/"))

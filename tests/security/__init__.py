@@ -1,0 +1,1 @@
+"""Security checks: webhook signatures, secrets kept out of logs, injections refused before git."""
