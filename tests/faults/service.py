@@ -9,7 +9,7 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 from pipeline.config import Settings
 from pipeline.ledger.models import RunStatus, TestRun
@@ -95,16 +95,17 @@ class FaultService:
         finally:
             stop_process_group(process)
 
-    def deliver(self, branch: str, files: dict[str, str], *, key: str,
-                timeout: float = 60) -> tuple[str, dict]:
+    def deliver(self, branch: str, files: dict[str, str], *, key: str, timeout: float = 60,
+                sign: Callable[[bytes], dict[str, str]] | None = None) -> tuple[str, dict]:
         """Push and deliver the hook, sending it again while gradehook answers 503, as GitLab does.
 
-        Return (commit SHA, the 2xx answer).
+        The hook carries the secret token, or the headers `sign(body)` returns. Return (commit
+        SHA, the 2xx answer).
         """
         sha = self.scenario.git.commit(STUDENT, files, branch=branch)
         before = self.gitlab.branches(self.scenario.project_id).get(branch)
         self.gitlab.set_branch(self.scenario.project_id, branch, sha)
-        answer = wait_for(lambda: self._send_push(branch, before, sha, files, key),
+        answer = wait_for(lambda: self._send_push(branch, before, sha, files, key, sign),
                           timeout=timeout, interval=0.5, what=f"a 2xx answer to delivery {key}")
         return sha, answer
 
@@ -131,7 +132,7 @@ class FaultService:
         return self.scenario.states(sha)
 
     def _send_push(self, branch: str, before: str | None, sha: str, files: dict[str, str],
-                   key: str) -> dict | None:
+                   key: str, sign: Callable[[bytes], dict[str, str]] | None) -> dict | None:
         """Deliver a push hook once; return the answer, or None when gradehook answered 503."""
         scenario = self.scenario
         payload = payload_of("push_hook__assignment_commits")
@@ -140,11 +141,12 @@ class FaultService:
         payload["project"].update(id=scenario.project_id, path_with_namespace=STUDENT)
         payload["commits"] = [{**payload["commits"][0], "id": sha, "added": [],
                                "modified": sorted(files), "removed": []}]
+        body = json.dumps(payload).encode()
+        credentials = sign(body) if sign else {"X-Gitlab-Token": SECRET, "Idempotency-Key": key}
         request = urllib.request.Request(
-            f"http://127.0.0.1:{scenario.port}/webhooks/gitlab",
-            data=json.dumps(payload).encode(),
+            f"http://127.0.0.1:{scenario.port}/webhooks/gitlab", data=body,
             headers={"Content-Type": "application/json", "X-Gitlab-Event": "Push Hook",
-                     "X-Gitlab-Token": SECRET, "Idempotency-Key": key}, method="POST")
+                     **credentials}, method="POST")
         try:
             with urllib.request.urlopen(request, timeout=10) as answer:
                 return json.load(answer)

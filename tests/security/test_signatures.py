@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
 import json
 import secrets
 import time
@@ -13,30 +10,22 @@ import pytest
 
 from pipeline.ledger.models import Delivery, TestRun
 from tests.infra.ledger import migrated_resources
+from tests.security.signing import new_signing_key, signature_headers
 from tests.webhooks.deliveries import headers_for, payload_of
 from webhooks.app import create_app
 
 FIXTURE = "push_hook__assignment_commits"
 TOLERANCE = 300
-KEY = secrets.token_bytes(32)
-SIGNING_TOKEN = "whsec_" + base64.b64encode(KEY).decode()
+KEY, SIGNING_TOKEN = new_signing_key()
 SECRET = "signature-test-secret-" + secrets.token_hex(8)
 BODY = json.dumps(payload_of(FIXTURE)).encode()
-
-
-def signature(body: bytes, webhook_id: str, timestamp: int, key: bytes = KEY) -> str:
-    """Return a `v1,<base64>` signature as GitLab computes it (Standard Webhooks)."""
-    signed = f"{webhook_id}.{timestamp}.".encode() + body
-    return "v1," + base64.b64encode(hmac.new(key, signed, hashlib.sha256).digest()).decode()
 
 
 def signed(body: bytes = BODY, *, webhook_id: str = "msg_first", timestamp: int | None = None,
            key: bytes = KEY, **overrides: str) -> dict[str, str]:
     """Return the headers of a delivery signed as GitLab signs it, with fields overridden."""
     timestamp = int(time.time()) if timestamp is None else timestamp
-    headers = {**headers_for(FIXTURE), "webhook-id": webhook_id,
-               "webhook-timestamp": str(timestamp),
-               "webhook-signature": signature(body, webhook_id, timestamp, key)}
+    headers = {**headers_for(FIXTURE), **signature_headers(body, webhook_id, timestamp, key)}
     headers.update(overrides)
     return headers
 
