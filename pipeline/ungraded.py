@@ -4,8 +4,10 @@ A branch head is unseen when the ledger has no run of its commit at all. Its run
 the push handler makes them for a push whose changes are unknown: one per assignment of the
 course, diffed by the worker against the branch's last commit gradehook saw (or, for a branch it
 never saw, against the default branch), so only the assignments the lost pushes changed are
-graded and the others are cancelled without a status. The sweep runs once per period across
-all workers: a ledger delivery keyed by the period claims it.
+graded and the others are cancelled. The sweep runs once per period across all workers: a
+ledger delivery keyed by the period claims it and keeps the unseen heads it met. A head is
+graded when the sweep of the period before met it unseen too, so a webhook still on its way
+(GitLab sends them from a queue) is never raced.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import dataclasses
 import logging
 
 from celery import Celery
-from sqlalchemy import insert, select
+from sqlalchemy import insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -35,6 +37,7 @@ RECONCILE_INTERVALS_PER_SWEEP = 10
 SWEEP_KEY = "reconciler:branch-heads:{period}"
 SWEEP_SOURCE = "reconciler"
 SWEEP_EVENT = "Branch Heads Sweep"
+UNSEEN_FIELD = "unseen_heads"
 RUN_KIND = "push"
 
 
@@ -54,16 +57,21 @@ def grade_unseen_heads(resources: Resources, celery: Celery) -> int:
     """
     if resources.gitlab is None or not resources.settings.courses:
         return 0
-    delivery_id = _claim_period(resources)
+    period = _current_period(resources)
+    delivery_id = _claim_period(resources, period)
     if delivery_id is None:
         return 0
+    met_before = _unseen_heads_of(resources, period - 1)
+    created, unseen = [], []
     try:
-        projects = _student_projects(resources)
-        created = [run for project in projects
-                   for run in _queue_unseen(resources, project, delivery_id)]
+        for project in _student_projects(resources):
+            runs, heads = _queue_unseen(resources, project, delivery_id, met_before)
+            created.extend(runs)
+            unseen.extend(heads)
     except GitLabError as exc:
-        log.warning("reconcile: branch heads not checked: %s", exc)
-        return 0
+        log.warning("reconcile: branch heads not all checked: %s", exc)
+    else:
+        _keep_unseen_heads(resources, delivery_id, unseen)
     if created:
         log.info("reconcile: %d run(s) queued for branch heads no webhook brought",
                  len(created))
@@ -71,10 +79,13 @@ def grade_unseen_heads(resources: Resources, celery: Celery) -> int:
     return len(created)
 
 
-def _claim_period(resources: Resources) -> str | None:
-    """Record this period's sweep; None when another worker already made it."""
+def _current_period(resources: Resources) -> int:
     interval = resources.settings.worker.reconcile_interval_seconds
-    period = int(utcnow().timestamp() // (interval * RECONCILE_INTERVALS_PER_SWEEP))
+    return int(utcnow().timestamp() // (interval * RECONCILE_INTERVALS_PER_SWEEP))
+
+
+def _claim_period(resources: Resources, period: int) -> str | None:
+    """Record this period's sweep; None when another worker already made it."""
     delivery_id = new_id()
     try:
         with transaction(resources.sessions) as session:
@@ -85,6 +96,21 @@ def _claim_period(resources: Resources) -> str | None:
     except IntegrityError:
         return None
     return delivery_id
+
+
+def _unseen_heads_of(resources: Resources, period: int) -> set[tuple[str, str, str]]:
+    """Return the (project, branch, commit) heads the sweep of a period met unseen."""
+    with resources.sessions() as session:
+        body = session.scalar(select(Delivery.response_body).where(
+            Delivery.delivery_key == SWEEP_KEY.format(period=period)))
+    return {tuple(head) for head in (body or {}).get(UNSEEN_FIELD, [])}
+
+
+def _keep_unseen_heads(resources: Resources, delivery_id: str,
+                       heads: list[tuple[str, str, str]]) -> None:
+    with transaction(resources.sessions) as session:
+        session.execute(update(Delivery).where(Delivery.id == delivery_id).values(
+            response_body={UNSEEN_FIELD: [list(head) for head in sorted(heads)]}))
 
 
 def _student_projects(resources: Resources) -> list[_Project]:
@@ -105,23 +131,31 @@ def _student_projects(resources: Resources) -> list[_Project]:
     return projects
 
 
-def _queue_unseen(resources: Resources, project: _Project,
-                  delivery_id: str) -> list[tuple[str, str]]:
-    """Make the runs of a project's unseen branch heads; return (run id, task id) pairs."""
+def _queue_unseen(resources: Resources, project: _Project, delivery_id: str,
+                  met_before: set[tuple[str, str, str]]
+                  ) -> tuple[list[tuple[str, str]], list[tuple[str, str, str]]]:
+    """Make runs for a project's heads unseen now and last period.
+
+    Return the (run id, task id) pairs made, and the heads met unseen for the first time.
+    """
     branches = [b for b in resources.gitlab.list_branches(
         project.id if project.id is not None else project.path) if _acceptable(project, b)]
     default = next((b.name for b in branches if b.default), None)
     assignments = AssignmentDirectory(resources.sessions, max_age=0).known(project.course)
     if not branches or not assignments:
-        return []
-    created = []
+        return [], []
+    created, first_met = [], []
     with transaction(resources.sessions) as session:
         seen = set(session.scalars(select(TestRun.commit_sha).distinct().where(
             TestRun.project_path == project.path)))
         for branch in branches:
+            head = (project.path, branch.name, branch.commit_sha)
             if branch.commit_sha in seen:
                 continue
             seen.add(branch.commit_sha)
+            if head not in met_before:
+                first_met.append(head)
+                continue
             before = _last_seen_commit(session, project.path, branch.name)
             base = default if before is None and default != branch.name else None
             rows = [_run_row(project, branch, assignment, before, base, delivery_id)
@@ -130,7 +164,7 @@ def _queue_unseen(resources: Resources, project: _Project,
             created.extend((row["id"], row["celery_task_id"]) for row in rows)
             log.info("reconcile: %s %s at %s was never graded; %d run(s) queued", project.path,
                      branch.name, branch.commit_sha[:12], len(rows))
-    return created
+    return created, first_met
 
 
 def _acceptable(project: _Project, branch: Branch) -> bool:
