@@ -101,7 +101,7 @@ def sequential(port: int, gitlab: GitLabStandIn, git: GitServer, project: dict,
         sha = git.commit(project["path_with_namespace"], solution("hello", index % 5))
         gitlab.set_branch(project["id"], "main", sha)
         sent = deliver(port, push_body(project["id"], project["path_with_namespace"], before, sha),
-                       f"seq-{index}")
+                       f"seq-{sha}")
         finished = wait_until(lambda: final_status_times(gitlab).get(sha), timeout=120,
                               what=f"final status of sequential push {index}")
         latencies.append(finished - sent)
@@ -220,8 +220,9 @@ def run(args: argparse.Namespace) -> int:
                     print(f"--- last lines of {log}:", *(folder / log).read_text(
                         errors="replace").splitlines()[-30:], sep="\n", file=sys.stderr)
                 raise
+            phases = phase_medians(env, database)
         engine_rate, engine_durations = engine_alone(folder / "engine", args.engine_gradings,
-                                                     args.concurrency)
+                                                     args.engine_processes)
     burst_rate = args.students / burst_seconds
     p50 = statistics.median(latencies)
     rows = [
@@ -230,7 +231,7 @@ def run(args: argparse.Namespace) -> int:
         [f"burst of {args.students} pushes", args.students,
          f"{statistics.median(burst_latencies):.3f}", f"{percentile(burst_latencies, 0.95):.3f}",
          f"{burst_rate:.2f}", f"{burst_seconds:.1f}"],
-        [f"engine alone, {args.concurrency} processes", args.engine_gradings,
+        [f"engine alone, {args.engine_processes} processes", args.engine_gradings,
          f"{statistics.median(engine_durations):.3f}",
          f"{percentile(engine_durations, 0.95):.3f}", f"{engine_rate:.2f}", ""],
     ]
@@ -238,12 +239,39 @@ def run(args: argparse.Namespace) -> int:
     print(f"machine: {m.cores} cores, {m.cpu_model}, {m.memory_gib:.1f} GiB; "
           f"worker concurrency {args.concurrency}")
     print(format_table(["measurement", "count", "p50 s", "p95 s", "per second", "total s"], rows))
+    print(format_table(["phase of a run (all runs)", "p50 s", "p95 s"], phases))
     ratio = burst_rate / engine_rate
     print(f"headline: p50 push→final status {p50:.3f}s (target <{TARGET_P50_SECONDS:g}s), "
           f"burst {args.students} graded in {burst_seconds:.1f}s, lost {lost}, "
           f"throughput {burst_rate:.2f}/s = {ratio:.0%} of engine alone "
           f"(target ≥{TARGET_BURST_RATIO:.0%})")
     return 0 if lost == 0 else 1
+
+
+PHASES = (("queued → started", "queued_at", "started_at"),
+          ("started → cloned", "started_at", "cloned_at"),
+          ("cloned → tested", "cloned_at", "tested_at"),
+          ("tested → finished", "tested_at", "finished_at"),
+          ("finished → reported", "finished_at", "reported_at"))
+
+
+def phase_medians(env, database: str) -> list[list[object]]:
+    """Return, per phase of a run, the median and p95 seconds over every graded run."""
+    connection = env.postgres(database)
+    try:
+        rows = []
+        with connection.cursor() as cursor:
+            for name, start, end in PHASES:
+                cursor.execute(
+                    f"SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY x), "
+                    f"percentile_cont(0.95) WITHIN GROUP (ORDER BY x) FROM (SELECT "
+                    f"extract(epoch FROM {end} - {start}) AS x FROM test_runs "
+                    f"WHERE {end} IS NOT NULL AND {start} IS NOT NULL) AS d")
+                median, p95 = cursor.fetchone()
+                rows.append([name, f"{median:.3f}", f"{p95:.3f}"])
+        return rows
+    finally:
+        connection.close()
 
 
 def _healthy(port: int) -> bool:
@@ -261,6 +289,8 @@ def main() -> int:
     parser.add_argument("--students", type=int, default=200, help="pushes in the burst")
     parser.add_argument("--concurrency", type=int, default=len(os.sched_getaffinity(0)),
                         help="worker processes (default: the cores of this machine)")
+    parser.add_argument("--engine-processes", type=int, default=len(os.sched_getaffinity(0)),
+                        help="processes grading at once for the engine-alone figure")
     parser.add_argument("--engine-gradings", type=int, default=40,
                         help="gradings for the engine-alone figure")
     return run(parser.parse_args())

@@ -29,6 +29,9 @@ INVALID_INPUT = "refused before reaching git: {detail}"
 NOT_TOUCHED = "this push did not change {assignment}"
 NOT_PRESENT = "{assignment} does not exist in this commit"
 TESTS_DONE_PERCENT = 70
+# A reference fetched this recently is used as it is: in a deadline rush every run would
+# otherwise fetch it again; a staff push to the reference is seen within these seconds.
+REFERENCE_FRESH_SECONDS = 5.0
 
 
 @dataclass(frozen=True)
@@ -149,7 +152,8 @@ def _diff_base(resources: Resources, run: TestRun) -> str | None:
 def _extract(resources: Resources, run: TestRun, root: Path) -> Workspace:
     repos = resources.repositories
     try:
-        reference_sha = repos.resolve_branch(run.reference_project, run.reference_ref)
+        reference_sha = repos.resolve_branch(run.reference_project, run.reference_ref,
+                                             max_age=REFERENCE_FRESH_SECONDS)
         reference_root = repos.tree(run.reference_project, reference_sha)
     except (MissingCommitError, InvalidInputError) as exc:
         raise _CourseError(REFERENCE_MISSING.format(detail=exc)) from None

@@ -1,0 +1,71 @@
+"""The repository cache against real bare repositories: mirrors, extraction, freshness, diffs."""
+
+from __future__ import annotations
+
+import pytest
+
+from pipeline.repos import MissingCommitError, RepositoryCache
+from tests.infra.gitrepos import git
+
+
+@pytest.fixture
+def cache(tmp_path, git_server):
+    return RepositoryCache(tmp_path / "cache", git_server.base_url, token="glpat-secret-token")
+
+
+def test_a_commit_is_fetched_once_and_its_directory_extracted(tmp_path, cache, git_server):
+    sha = git_server.commit("students/alice", {"week1/a/main.py": "x = 1\n", "other.txt": "o\n"})
+    mirror = cache.ensure_commit("students/alice", sha)
+    assert "glpat-secret-token" not in (mirror / "config").read_text()
+    folder = cache.extract("students/alice", sha, "week1/a", tmp_path / "out")
+    assert sorted(p.name for p in folder.iterdir()) == ["main.py"]
+    assert not (tmp_path / "out" / "other.txt").exists()
+
+
+def test_a_directory_missing_from_the_commit_is_extracted_empty(tmp_path, cache, git_server):
+    sha = git_server.commit("students/alice", {"README.md": "r\n"})
+    cache.ensure_commit("students/alice", sha)
+    folder = cache.extract("students/alice", sha, "week1/a", tmp_path / "out")
+    assert folder.is_dir() and list(folder.iterdir()) == []
+
+
+def test_an_unknown_commit_is_missing_after_a_fetch(cache, git_server):
+    git_server.commit("students/alice", {"README.md": "r\n"})
+    with pytest.raises(MissingCommitError, match="is not in project students/alice"):
+        cache.ensure_commit("students/alice", "f" * 40)
+
+
+def test_a_recently_fetched_branch_is_not_fetched_again_within_max_age(cache, git_server):
+    first = git_server.commit("staff/reference", {"a.txt": "1\n"})
+    assert cache.resolve_branch("staff/reference", "main") == first
+    second = git_server.commit("staff/reference", {"a.txt": "2\n"})
+    assert cache.resolve_branch("staff/reference", "main", max_age=3600) == first
+    assert cache.resolve_branch("staff/reference", "main", max_age=0) == second
+
+
+def test_a_tree_is_extracted_once_and_shared(cache, git_server):
+    sha = git_server.commit("staff/reference", {"w1/a/test.yaml": "t\n", "w2/b/x.py": "x\n"})
+    cache.resolve_branch("staff/reference", "main")
+    tree = cache.tree("staff/reference", sha)
+    assert (tree / "w1" / "a" / "test.yaml").read_text() == "t\n"
+    assert cache.tree("staff/reference", sha) == tree
+    assert sorted(cache.list_files("staff/reference", sha)) == ["w1/a/test.yaml", "w2/b/x.py"]
+
+
+def test_changed_paths_and_merge_base(cache, git_server):
+    base = git_server.commit("students/alice", {"w1/a/x.py": "1\n"})
+    head = git_server.commit("students/alice", {"w2/b/y.py": "2\n", "w1/a/x.py": None})
+    cache.ensure_commit("students/alice", head)
+    assert sorted(cache.changed_paths("students/alice", base, head)) == ["w1/a/x.py",
+                                                                         "w2/b/y.py"]
+    assert cache.merge_base("students/alice", base, head) == base
+
+
+def test_merge_request_heads_are_fetched(cache, git_server):
+    sha = git_server.commit("students/alice", {"a.txt": "1\n"})
+    bare = git_server.bare("students/alice")
+    fork_commit = git_server.commit("forks/bob", {"b.txt": "2\n"})
+    fork = str(git_server.bare("forks/bob"))
+    git("fetch", "-q", fork, f"{fork_commit}:refs/merge-requests/7/head", cwd=bare)
+    assert cache.ensure_commit("students/alice", fork_commit)
+    assert cache.has_commit("students/alice", sha)
