@@ -48,6 +48,11 @@ def sync_commit_status(resources: Resources, run_id: str) -> str | None:
             return None
         if state == "canceled" and run.reported_status is None:
             return None  # GitLab never showed this run: nothing to withdraw
+        if state == "running" and run.reported_status is None:
+            # The worker started before the pending status went out: show the pipeline's
+            # whole course, as GitLab expects (spec/gitlab.md §4: pending, running, final).
+            resources.gitlab.set_commit_status(_project(run), run.commit_sha,
+                                               **{**payload, "state": "pending"})
         resources.gitlab.set_commit_status(_project(run), run.commit_sha, **payload)
         run.reported_status = state
         if STATE_RANK[state] == 2:

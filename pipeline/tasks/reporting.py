@@ -1,4 +1,4 @@
-"""Celery task `report_runs(run_ids)`: post what GitLab should show for runs, retrying its faults."""
+"""Celery task `report_runs(run_ids)`: post what GitLab should show for runs; retry its faults."""
 
 from __future__ import annotations
 

@@ -2,12 +2,24 @@
 
 from __future__ import annotations
 
+import logging
 import random
+from typing import Callable, TypeVar
 
+from celery import Task
+from celery.exceptions import SoftTimeLimitExceeded
 from sqlalchemy.exc import OperationalError, InterfaceError
 
+from gitlab_client import TransientGitLabError
 from pipeline.grading.errors import EngineError
 from pipeline.repos import InvalidInputError, MissingCommitError, RepositoryError
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+TIME_LIMIT_REASON = "stopped by the time limit of {limit:g} s"
+GAVE_UP_REASON = "gave up after {attempts} attempts: {error}"
+UNEXPECTED_REASON = "unexpected error in gradehook ({error}); it has been logged"
 
 BACKOFF_BASE_SECONDS = 5.0
 BACKOFF_MAX_SECONDS = 600.0
@@ -18,8 +30,34 @@ def is_transient(exc: BaseException) -> bool:
     """Tell whether an error is ours and passing: git, sandbox, database or broker trouble."""
     if isinstance(exc, (InvalidInputError, MissingCommitError)):
         return False
-    return isinstance(exc, (RepositoryError, EngineError, OperationalError, InterfaceError,
-                            ConnectionError, TimeoutError))
+    return isinstance(exc, (RepositoryError, EngineError, TransientGitLabError,
+                            OperationalError, InterfaceError, ConnectionError, TimeoutError))
+
+
+def drive(task: Task, work: Callable[[], T], end: Callable[[str], T], *, soft_limit: float,
+          max_attempts: int, what: str, expected: tuple[type[Exception], ...] = ()) -> T:
+    """Run a task's work under the one retry layer, so that it always ends with a reason.
+
+    At the soft time limit, `end` records why; a passing fault of ours is retried with back-off
+    until the last attempt, then ended; an `expected` error ends with its own message; anything
+    else is ended as an unexpected error, logged with its traceback and raised again.
+    """
+    try:
+        return work()
+    except SoftTimeLimitExceeded:
+        return end(TIME_LIMIT_REASON.format(limit=task.soft_time_limit or soft_limit))
+    except Exception as exc:
+        attempts = task.request.retries + 1
+        if is_transient(exc):
+            if attempts < max_attempts:
+                log.warning("%s: attempt %d failed, retrying: %s", what, attempts, exc)
+                raise task.retry(exc=exc, countdown=backoff_seconds(task.request.retries))
+            return end(GAVE_UP_REASON.format(attempts=attempts, error=exc))
+        if isinstance(exc, expected):
+            return end(str(exc))
+        log.exception("%s: unexpected error", what)
+        end(UNEXPECTED_REASON.format(error=type(exc).__name__))
+        raise
 
 
 def backoff_seconds(retries: int) -> float:

@@ -19,6 +19,8 @@ from pipeline.sandbox import HARD_TIMEOUT_SECONDS, SANDBOX_PYTHONPATH, SANDBOX_W
     SandboxError, SandboxLimits, run_sandboxed
 from pipeline.sandbox import cgroup as cgroup_module
 from pipeline.sandbox import run as run_module
+from pipeline.sandbox.interpreter import resolve_interpreter
+from pipeline.sandbox.layout import sandbox_executable
 from tests.sandbox.conftest import RESULT_PATH, SMALL_LIMITS, Runner
 
 
@@ -93,7 +95,7 @@ except OSError as exc:
 def test_environment_is_exactly_the_documented_one(run: Runner) -> None:
     result = run("import json, os\nprint(json.dumps(dict(os.environ)))\n")
     environ = json.loads(result.stdout)
-    python_bin = os.path.dirname(os.path.abspath(sys.executable))
+    python_bin = os.path.dirname(sandbox_executable(resolve_interpreter(None)))
     assert environ == {
         "PATH": f"{python_bin}:/usr/local/bin:/usr/bin:/bin", "HOME": SANDBOX_WORKDIR,
         "PWD": SANDBOX_WORKDIR, "LANG": "C.UTF-8", "PYTHONPATH": SANDBOX_PYTHONPATH,
