@@ -12,7 +12,7 @@ from pipeline.assignments import discover
 from pipeline.broker_marker import broker_forgot
 from pipeline.celery_app import visibility_timeout_seconds
 from pipeline.context import Resources
-from pipeline.dispatch import resend_run
+from pipeline.dispatch import request_reports, resend_run
 from pipeline.ledger import runs
 from pipeline.ledger.db import transaction
 from pipeline.ledger.models import RunStatus, utcnow
@@ -28,6 +28,10 @@ LOST_MESSAGE_AGE = dt.timedelta(minutes=15)
 # A run still running this long after the broker would have handed its message out again (the
 # visibility timeout: past the hard time limit) was neither finished nor redelivered: end it.
 STALL_MARGIN = dt.timedelta(minutes=5)
+# An ended run whose final status GitLab still lacks after this long is reported again (its
+# report_runs task gave up), for a day at the most.
+REREPORT_AFTER = dt.timedelta(minutes=10)
+REREPORT_WITHIN = dt.timedelta(days=1)
 STALLED_REASON = ("stopped: its worker was lost or the hard time limit of {limit:g} s was "
                   "exceeded")
 
@@ -42,10 +46,20 @@ class ReconcileReport:
     submissions_resent: int = 0
     assignments_found: int = 0
     unseen_heads_queued: int = 0
+    reports_requested: int = 0
 
     def as_dict(self) -> dict:
         """Return the counts as a dict (a task result)."""
         return dataclasses.asdict(self)
+
+
+def _rereport(resources: Resources, celery: Celery, now: dt.datetime) -> int:
+    """Ask again for the GitLab updates of ended runs whose reporting gave up."""
+    if resources.gitlab is None:
+        return 0
+    with resources.sessions() as session:
+        run_ids = runs.unreported_runs(session, (now - REREPORT_WITHIN, now - REREPORT_AFTER))
+    return len(run_ids) if run_ids and request_reports(celery, run_ids) else 0
 
 
 def reconcile_ledger(resources: Resources, celery: Celery) -> ReconcileReport:
@@ -71,6 +85,7 @@ def reconcile_ledger(resources: Resources, celery: Celery) -> ReconcileReport:
                 report.stalled_ended += 1
     report.submissions_resent = resend_lost_submissions(resources, celery)
     report.unseen_heads_queued = grade_unseen_heads(resources, celery)
+    report.reports_requested = _rereport(resources, celery, now)
     for course in resources.settings.courses:
         if course.discover_assignments:
             try:

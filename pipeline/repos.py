@@ -260,9 +260,11 @@ class RepositoryCache:
                 process.kill()
                 process.wait()
         if process.returncode != 0:
-            detail = stderr.decode(errors="replace").strip().splitlines()
-            raise RepositoryError(f"fetching {project_path} failed: "
-                                  f"{detail[-1][:300] if detail else process.returncode}")
+            lines = stderr.decode(errors="replace").strip().splitlines()
+            # git's own reason is its first "fatal:" line; advice lines follow it.
+            detail = next((line for line in lines if line.startswith("fatal:")),
+                          lines[-1] if lines else f"exit code {process.returncode}")
+            raise RepositoryError(f"fetching {project_path} failed: {detail[:300]}")
 
     @staticmethod
     def _has_commit(repo: git.Repo, sha: str) -> bool:

@@ -66,6 +66,21 @@ def finish(session: Session, run_id: str, status: RunStatus, reason: str | None 
     return result.rowcount == 1
 
 
+def unreported_runs(session: Session, finished_between: tuple[dt.datetime, dt.datetime],
+                    limit: int = 200) -> list[str]:
+    """Return ended runs whose final commit status GitLab never got (reporting gave up)."""
+    graded = (RunStatus.PASSED, RunStatus.FAILED, RunStatus.ERROR)
+    withdrawn = (RunStatus.SUPERSEDED, RunStatus.CANCELLED)
+    shown = ("pending", "running")
+    return list(session.scalars(
+        select(TestRun.id)
+        .where(TestRun.finished_at.between(*finished_between),
+               or_(TestRun.status.in_(graded) & (TestRun.reported_status.is_(None)
+                                                 | TestRun.reported_status.in_(shown)),
+                   TestRun.status.in_(withdrawn) & TestRun.reported_status.in_(shown)))
+        .order_by(TestRun.finished_at).limit(limit)))
+
+
 def stalled_runs(session: Session, older_than: dt.datetime) -> list[TestRun]:
     """Return runs still running that started before a moment: their worker is gone."""
     return list(session.scalars(select(TestRun).where(TestRun.status == RunStatus.RUNNING,
