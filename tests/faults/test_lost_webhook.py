@@ -40,11 +40,11 @@ def test_reconciler_grades_branch_heads_no_webhook_brought(
         assert (lost.ref, lost.assignment, lost.before_sha, lost.needs_diff) == \
             ("work", ASSIGNMENT, delivered_sha, True)
         assert (lost.status, lost.tests_passed) == (RunStatus.PASSED, 2)
-        assert service.posted_states(lost_sha) == ["running", "success"]
+        assert service.posted_states(lost_sha) == ["pending", "running", "success"]
         fresh, = service.runs_of(new_branch_sha)
         assert (fresh.ref, fresh.base_branch, fresh.before_sha) == ("fresh", "main", None)
         assert (fresh.status, fresh.tests_passed) == (RunStatus.FAILED, 1)
-        assert service.posted_states(new_branch_sha) == ["running", "failed"]
+        assert service.posted_states(new_branch_sha) == ["pending", "running", "failed"]
         with service.scenario.resources.sessions() as session:
             delivery = session.get(Delivery, lost.delivery_id)
             assert (delivery.source, delivery.delivery_key.startswith("reconciler:")) == \
