@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import concurrent.futures
+import contextlib
 import json
 import multiprocessing
 import os
@@ -25,12 +26,15 @@ import sys
 import tempfile
 import time
 import urllib.request
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterator
 
 import tomli_w
 
-from bench.common import (REPO_ROOT, BenchError, background, format_table, free_port, machine,
-                          scratch_database, scratch_redis_db, services, wait_for_http, wait_until)
+from bench.common import (REPO_ROOT, BenchError, ServiceEnv, background, format_table,
+                          free_port, machine, scratch_database, scratch_redis_db, services,
+                          wait_for_http, wait_until)
 from pipeline.grading.cache import ReferenceCache
 from pipeline.grading.grader import GradeOptions, grade
 from pipeline.ledger.db import make_engine
@@ -174,7 +178,21 @@ def engine_alone(folder: Path, gradings: int, processes: int) -> tuple[float, li
     return gradings / seconds, durations
 
 
-def run(args: argparse.Namespace) -> int:
+@dataclass
+class Service:
+    """A running gradehook (web and worker) with its GitLab stand-in, git server and ledger."""
+
+    port: int
+    gitlab: GitLabStandIn
+    git: GitServer
+    env: ServiceEnv
+    database: str
+    folder: Path
+
+
+@contextlib.contextmanager
+def running_service(concurrency: int) -> Iterator[Service]:
+    """Start web and worker on scratch PostgreSQL and Redis, with the stand-in and git repos."""
     with services() as env, scratch_database(env) as database, \
             scratch_redis_db(env) as redis_db, \
             tempfile.TemporaryDirectory(prefix="gradehook-bench-e2e-") as folder_name, \
@@ -189,7 +207,7 @@ def run(args: argparse.Namespace) -> int:
             "server": {"port": port},
             "gitlab": {"url": gitlab.url, "token": gitlab.bot.token, "webhook_secret": SECRET,
                        "clone_base": git.base_url},
-            "worker": {"concurrency": args.concurrency},
+            "worker": {"concurrency": concurrency},
             "courses": [{"name": "bench", "student_projects": [GROUP + "/"],
                          "reference_project": REFERENCE, "discover_assignments": False,
                          "assignments": [{"directory": ASSIGNMENT}]}]}))
@@ -201,9 +219,6 @@ def run(args: argparse.Namespace) -> int:
         upgrade(engine)
         engine.dispose()
         cli = [sys.executable, "-m", "gradehook", "--config", str(config)]
-        first_sha = git.commit(f"{GROUP}/solo", solution("hello", 3))
-        solo = gitlab.add_project(f"{GROUP}/solo", branches={"main": first_sha})
-        students = make_students(gitlab, git, args.students)
         with background([*cli, "worker", "start"], env=process_env, log_path=folder / "worker.log",
                         cwd=REPO_ROOT), \
                 background([*cli, "web", "--port", str(port)], env=process_env,
@@ -212,17 +227,26 @@ def run(args: argparse.Namespace) -> int:
                           process=web)
             try:
                 wait_until(lambda: _healthy(port), timeout=90, what="a worker to be up")
-                sequential(port, gitlab, git, solo, 2)  # warm up mirrors, caches, imports
-                latencies = sequential(port, gitlab, git, solo, args.sequential)
-                burst_seconds, burst_latencies, lost = burst(port, gitlab, students)
+                yield Service(port, gitlab, git, env, database, folder)
             except BenchError:
                 for log in ("worker.log", "web.log"):
                     print(f"--- last lines of {log}:", *(folder / log).read_text(
                         errors="replace").splitlines()[-30:], sep="\n", file=sys.stderr)
                 raise
-            phases = phase_medians(env, database)
-        engine_rate, engine_durations = engine_alone(folder / "engine", args.engine_gradings,
-                                                     args.engine_processes)
+
+
+def run(args: argparse.Namespace) -> int:
+    with running_service(args.concurrency) as service:
+        port, gitlab, git = service.port, service.gitlab, service.git
+        first_sha = git.commit(f"{GROUP}/solo", solution("hello", 3))
+        solo = gitlab.add_project(f"{GROUP}/solo", branches={"main": first_sha})
+        students = make_students(gitlab, git, args.students)
+        sequential(port, gitlab, git, solo, 2)  # warm up mirrors, caches, imports
+        latencies = sequential(port, gitlab, git, solo, args.sequential)
+        burst_seconds, burst_latencies, lost = burst(port, gitlab, students)
+        phases = phase_medians(service.env, service.database)
+        engine_rate, engine_durations = engine_alone(service.folder / "engine",
+                                                     args.engine_gradings, args.engine_processes)
     burst_rate = args.students / burst_seconds
     p50 = statistics.median(latencies)
     rows = [
