@@ -120,10 +120,19 @@ class FaultService:
             return list(session.query(TestRun).filter(TestRun.commit_sha == sha))
 
     def wait_ended(self, run_ids: list[str], timeout: float) -> None:
-        """Wait until every run has a final status and its final commit status was posted."""
+        """Wait until every run has a final status and GitLab shows the end of its course.
+
+        A run superseded or cancelled before GitLab ever showed it gets no status at all; one
+        that was shown ends as `canceled`.
+        """
+        def reported(run: TestRun) -> bool:
+            if run.status in (RunStatus.SUPERSEDED, RunStatus.CANCELLED):
+                return run.reported_status in (None, "canceled")
+            return run.reported_status in FINAL_STATES
+
         def ended() -> bool:
             runs = [self.run(run_id) for run_id in run_ids]
-            return all(run.status.final and run.reported_status in FINAL_STATES for run in runs)
+            return all(run.status.final and reported(run) for run in runs)
         wait_for(ended, timeout=timeout, interval=0.2,
                  what=f"{len(run_ids)} run(s) to end and be reported")
 
