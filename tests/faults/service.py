@@ -15,7 +15,7 @@ from pipeline.config import Settings
 from pipeline.ledger.models import RunStatus, TestRun
 from tests.e2e.scenario import ASSIGNMENT, REFERENCE, SECRET, STUDENT, TEST_YAML, Scenario, \
     solution
-from tests.faults.servers import PrivatePostgres, PrivateRedis
+from tests.infra.servers import PrivatePostgres, PrivateRedis
 from tests.infra.ledger import migrated_resources
 from tests.infra.ports import free_port
 from tests.infra.processes import gradehook_argv, stop_process_group, wait_for, web_process, \

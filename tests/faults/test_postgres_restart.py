@@ -6,7 +6,7 @@ import urllib.error
 
 import pytest
 
-from tests.faults.servers import PrivatePostgres
+from tests.infra.servers import PrivatePostgres
 from tests.faults.service import RECONCILE_EVERY_SECOND, assert_each_graded_once, \
     fault_service, greeting_of, slow_solution
 from tests.infra.processes import wait_for

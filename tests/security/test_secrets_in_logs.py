@@ -18,7 +18,7 @@ import urllib.request
 import pytest
 
 from tests.e2e.scenario import SECRET, STUDENT, solution
-from tests.faults.servers import PrivatePostgres
+from tests.infra.servers import PrivatePostgres
 from tests.faults.service import fault_service
 from tests.security.signing import new_signing_key, signature_headers
 

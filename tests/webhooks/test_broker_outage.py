@@ -2,47 +2,18 @@
 
 from __future__ import annotations
 
-import subprocess
+import json
 
 import pytest
-import redis
 
 from pipeline.ledger.models import TestRun
 from tests.infra.ledger import migrated_resources
-from tests.infra.ports import free_port
 from tests.infra.processes import wait_for, worker_process
-from tests.webhooks.deliveries import body_of, headers_for, payload_of
+from tests.infra.servers import PrivateRedis
+from tests.webhooks.deliveries import headers_for, payload_of
 from webhooks.app import create_app
 
 SECRET = "outage-secret"
-
-
-class PrivateRedis:
-    """A redis-server of the test's own, to stop and start at will."""
-
-    def __init__(self, directory):
-        self.port = free_port()
-        self.directory = directory
-        self.process = None
-
-    def start(self):
-        self.process = subprocess.Popen(
-            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no", "--dir", str(self.directory)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        client = redis.Redis(port=self.port, socket_timeout=1)
-        wait_for(lambda: self._answers(client), timeout=20, what="redis-server to answer")
-
-    def stop(self):
-        self.process.terminate()
-        self.process.wait(timeout=20)
-
-    @staticmethod
-    def _answers(client) -> bool:
-        try:
-            return client.ping()
-        except redis.RedisError:
-            return False
 
 
 @pytest.mark.slow
@@ -68,7 +39,7 @@ def test_push_during_redis_outage_is_processed_when_redis_returns(
     try:
         broker.stop()
         response = create_app(settings).test_client().post(
-            "/webhooks/gitlab", data=__import__("json").dumps(payload).encode(),
+            "/webhooks/gitlab", data=json.dumps(payload).encode(),
             headers={**headers_for("push_hook__assignment_commits"), "X-Gitlab-Token": SECRET})
         assert response.status_code == 202
         run_id, = response.get_json()["runs"]
@@ -82,7 +53,7 @@ def test_push_during_redis_outage_is_processed_when_redis_returns(
             wait_for(finished, timeout=90, what="the reconciler to send the run and a worker "
                                                 "to grade it")
     finally:
-        broker.stop() if broker.process and broker.process.poll() is None else None
+        broker.stop()
     with resources.sessions() as session:
         run = session.get(TestRun, run_id)
         assert run.attempts == 1 and run.cloned_at is not None
