@@ -13,14 +13,13 @@ from sqlalchemy.orm import Session, sessionmaker
 from pipeline.celery_app import REPORT, STUDENT_TESTING
 from pipeline.ledger.db import transaction
 from pipeline.ledger.models import RunStatus, TestRun, utcnow
+from pipeline.publisher import Publisher, TaskMessage
 
 log = logging.getLogger(__name__)
 
 # Retries of one publish before the run is left to the reconciler: keep the webhook answer fast.
 PUBLISH_RETRY_POLICY = {"max_retries": 1, "interval_start": 0, "interval_step": 0.2,
                         "interval_max": 0.2}
-# Publish options inside a producer batch: messages are only buffered until the batch ends.
-BUFFERED = {"retry": False, "declare": []}
 
 
 def new_task_id() -> str:
@@ -46,29 +45,26 @@ def send_runs(celery: Celery, sessions: sessionmaker[Session],
     return sent
 
 
-def send_delivery(celery: Celery, sessions: sessionmaker[Session],
-                  runs: Sequence[tuple[str, str]], report_ids: Sequence[str]) -> list[str]:
-    """Publish a delivery's report request, then its runs, in one round trip to the broker.
+def send_delivery(publisher: Publisher, sessions: sessionmaker[Session],
+                  runs: Sequence[tuple[str, str]], reports: Sequence[Sequence[str]]) -> list[str]:
+    """Publish report requests, then runs, in one round trip to the broker.
 
-    One producer from the app's pool buffers every message (and its task-sent event) and
-    sends them together when the batch ends; buffering touches no network, so it neither
-    declares queues (Redis needs no declaration to push to a list; workers declare theirs) nor
-    wraps each message in kombu's retry loop. If the broker refuses, the report request is lost
-    (the workers report when they run) and the runs get `sent_at` cleared for the reconciler.
-    Return the run ids that were sent.
+    `reports` holds one group of run ids per delivery, each a `report_runs` task, so the
+    pending statuses of different deliveries are posted side by side. If the broker refuses,
+    the report requests are lost (the workers report when they run) and the runs get `sent_at`
+    cleared for the reconciler. Return the run ids that were sent.
     """
-    if not runs and not report_ids:
+    reports = [list(group) for group in reports if group]
+    messages = [*(TaskMessage(REPORT, (group,), new_task_id()) for group in reports),
+                *(TaskMessage(STUDENT_TESTING, (run_id,), task_id) for run_id, task_id in runs)]
+    if not messages:
         return []
     try:
-        with celery.producer_pool.acquire(block=True) as producer, producer.batch():
-            if report_ids:
-                _send_report(celery, report_ids, **BUFFERED, producer=producer)
-            for run_id, task_id in runs:
-                _send_run(celery, run_id, task_id, **BUFFERED, producer=producer)
-    except Exception as exc:  # kombu raises many types for an unreachable broker
-        if report_ids:
+        publisher.publish(messages)
+    except Exception as exc:  # redis and kombu raise many types for an unreachable broker
+        if reports:
             log.warning("broker unavailable, statuses of %d run(s) wait for their workers: %s",
-                        len(report_ids), type(exc).__name__)
+                        sum(map(len, reports)), type(exc).__name__)
         if runs:
             _leave_unsent(sessions, [run_id for run_id, _ in runs], exc)
         return []

@@ -14,6 +14,8 @@ from pipeline.celery_app import create_celery
 from pipeline.config import Settings, load_settings
 from pipeline.context import Resources, resources_for
 from pipeline.logs import configure_logging
+from pipeline.publisher import Publisher
+from webhooks.intake import Intake
 
 log = logging.getLogger(__name__)
 
@@ -22,12 +24,13 @@ UNEXPECTED_ERROR = "unexpected error; it has been logged"
 
 @dataclass(frozen=True)
 class Services:
-    """What request handlers share: settings, database sessions and the Celery client."""
+    """What request handlers share: settings, database sessions, Celery and the intake."""
 
     settings: Settings
     resources: Resources
     celery: Celery
     assignments: AssignmentDirectory
+    intake: Intake
 
 
 def create_app(settings: Settings | None = None) -> Flask:
@@ -38,8 +41,12 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.config["MAX_CONTENT_LENGTH"] = settings.server.max_body_bytes
     app.json.sort_keys = False
     resources = resources_for(settings)
-    app.extensions["gradehook"] = Services(settings, resources, create_celery(settings),
-                                           AssignmentDirectory(resources.sessions))
+    celery = create_celery(settings)
+    publisher = Publisher.for_app(celery, redis_url=None if settings.embedded
+                                  else settings.broker_url)
+    app.extensions["gradehook"] = Services(
+        settings, resources, celery, AssignmentDirectory(resources.sessions),
+        Intake(resources.engine, resources.sessions, publisher))
     from webhooks.api import api
     from webhooks.health import health
     from webhooks.pages import pages

@@ -1,216 +1,197 @@
-"""Record a decided delivery in one transaction: the delivery, its runs, superseded, cancelled."""
+"""Record decided deliveries, a batch per transaction, then hand their runs to the broker."""
 
 from __future__ import annotations
 
-import datetime as dt
+import dataclasses
 import logging
-from dataclasses import dataclass
+from typing import Sequence
 
-from sqlalchemy import bindparam, insert, select, update
-from sqlalchemy.engine import Connection
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import bindparam, insert, or_, select, tuple_, update
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from pipeline.config import CourseSettings
-from pipeline.dispatch import new_task_id
-from pipeline.ledger.db import transaction
-from pipeline.ledger.models import Delivery, RunStatus, TestRun, new_id, utcnow
+from pipeline.dispatch import send_delivery
+from pipeline.ledger.models import Delivery, RunStatus, TestRun
+from pipeline.publisher import Publisher
 from pipeline.submissions.ledger import MERGE_REQUEST_SOURCE, record_submissions, submission_row
-from webhooks.events import Event
-from webhooks.handlers.decisions import (SUBMISSION_PROCESSING, CancelRuns, Decision, Ignored,
-                                         JobRequest)
+from webhooks.group_commit import GroupCommit
+from webhooks.intake_plan import REUSABLE_STATUSES, Answer, BatchPlan, Delivered, KnownRun
 
 log = logging.getLogger(__name__)
 
-SUPERSEDED_REASON = "superseded by a newer push ({sha})"
-RUN_KINDS = {"push": "push", "merge_request": "merge_request", "note": "retest"}
-SUBMISSION_KIND = "submission"
-# Runs that already grade a commit: a second request for the same commit and assignment
-# (a push and its merge request update, say) reuses them. A retest always makes a new run.
-REUSABLE_STATUSES = (RunStatus.QUEUED, RunStatus.RUNNING, RunStatus.PASSED, RunStatus.FAILED)
-# Intake writes through the tables, not the ORM, with statements built once: a delivery costs
-# a few statements and no flushes.
 DELIVERIES = Delivery.__table__
 RUNS = TestRun.__table__
-INSERT_DELIVERY = insert(DELIVERIES)
+KNOWN_COLUMNS = (RUNS.c.id, RUNS.c.project_path, RUNS.c.ref, RUNS.c.assignment,
+                 RUNS.c.commit_sha, RUNS.c.merge_request_iid, RUNS.c.status)
+INSERT_DELIVERIES = insert(DELIVERIES)
 INSERT_RUNS = insert(RUNS)
+END_RUN = (
+    update(RUNS)
+    .where(RUNS.c.id == bindparam("run_id"), RUNS.c.status == RunStatus.QUEUED)
+    .values(status=bindparam("end_status"), superseded_by=bindparam("end_superseded_by"),
+            status_reason=bindparam("end_reason"), stage="done",
+            finished_at=bindparam("end_at")))
+BRANCH_RUNS = tuple_(RUNS.c.project_path, RUNS.c.ref, RUNS.c.assignment).in_(
+    bindparam("branches", expanding=True))
+MERGE_REQUEST_RUNS = tuple_(RUNS.c.project_path, RUNS.c.merge_request_iid).in_(
+    bindparam("merge_requests", expanding=True))
+# Queued runs a batch may end, by (any branch pushed, any merge request closed), locked in id
+# order so that two batches sharing runs wait for each other instead of deadlocking.
+LOCK_QUEUED = {
+    (has_branches, has_merge_requests): select(*KNOWN_COLUMNS).where(
+        RUNS.c.status == RunStatus.QUEUED,
+        or_(*([BRANCH_RUNS] if has_branches else []),
+            *([MERGE_REQUEST_RUNS] if has_merge_requests else [])))
+    .order_by(RUNS.c.id).with_for_update()
+    for has_branches, has_merge_requests in ((True, False), (False, True), (True, True))}
 SELECT_REUSABLE = (
-    select(RUNS.c.assignment, RUNS.c.commit_sha, RUNS.c.id)
-    .where(RUNS.c.project_path == bindparam("project"),
-           RUNS.c.commit_sha.in_(bindparam("commit_shas", expanding=True)),
-           RUNS.c.assignment.in_(bindparam("assignments", expanding=True)),
-           RUNS.c.status.in_(REUSABLE_STATUSES))
-    .order_by(RUNS.c.queued_at))
-SUPERSEDE_QUEUED = (
-    update(RUNS)
-    .where(RUNS.c.project_path == bindparam("project"), RUNS.c.ref == bindparam("branch"),
-           RUNS.c.assignment.in_(bindparam("assignments", expanding=True)),
-           RUNS.c.status == RunStatus.QUEUED, RUNS.c.commit_sha != bindparam("newer_sha"))
-    .values(status=RunStatus.SUPERSEDED, superseded_by=bindparam("newer_sha"),
-            status_reason=bindparam("reason"), stage="done", finished_at=bindparam("now"))
-    .returning(RUNS.c.id))
-CANCEL_QUEUED = (
-    update(RUNS)
-    .where(RUNS.c.project_path == bindparam("project"),
-           RUNS.c.merge_request_iid == bindparam("iid"), RUNS.c.status == RunStatus.QUEUED)
-    .values(status=RunStatus.CANCELLED, status_reason=bindparam("reason"), stage="done",
-            finished_at=bindparam("now"))
-    .returning(RUNS.c.id))
+    select(*KNOWN_COLUMNS)
+    .where(tuple_(RUNS.c.project_path, RUNS.c.commit_sha, RUNS.c.assignment).in_(
+        bindparam("commits", expanding=True)), RUNS.c.status.in_(REUSABLE_STATUSES))
+    .order_by(RUNS.c.queued_at, RUNS.c.id))
+SELECT_ANSWERS = select(DELIVERIES.c.delivery_key, DELIVERIES.c.response_status,
+                        DELIVERIES.c.response_body)
 
 
-@dataclass(frozen=True)
-class Answer:
-    """The HTTP answer to a delivery, and the runs to publish once it is committed."""
+class Intake:
+    """Record deliveries in group commits and publish what each batch asks for.
 
-    status: int
-    body: dict
-    to_send: tuple[tuple[str, str], ...] = ()
-    duplicate: bool = False
-
-
-def record_delivery(sessions: sessionmaker[Session], event: Event, decision: Decision,
-                    course: CourseSettings | None, *, source: str = "webhook") -> Answer:
-    """Store a delivery and what it asks for; a repeated delivery key gets the first answer.
-
-    The delivery row, with its answer, is written after the supersede and cancel updates, in
-    the same transaction: a concurrent delivery with the same key then fails on the unique key
-    and rolls everything back, and the caller answers it as the first time.
+    Each request thread submits its delivery and waits for its answer; deliveries that arrive
+    while a batch is being written share the next transaction and the next broker round trip.
     """
-    try:
-        with transaction(sessions) as session:
-            return _record(session.connection(), event, decision, course, source)
-    except IntegrityError:
-        first = _first_answer(sessions, event.delivery_key)
-        if first is None:
+
+    def __init__(self, engine: Engine, sessions: sessionmaker[Session],
+                 publisher: Publisher) -> None:
+        self._engine = engine
+        self._sessions = sessions
+        self._publisher = publisher
+        self._batches: GroupCommit[Delivered, Answer] = GroupCommit(self.record)
+
+    def submit(self, delivered: Delivered) -> Answer:
+        """Record one delivery (with whatever arrives alongside) and return its answer."""
+        return self._batches.submit(delivered)
+
+    def record(self, batch: Sequence[Delivered]) -> list[Answer | BaseException]:
+        """Record a batch and publish its runs; a delivery that failed gets its error."""
+        try:
+            answers: list[Answer | BaseException] = list(record_deliveries(self._engine, batch))
+        except (OperationalError, InterfaceError):
             raise
-        return first
+        except SQLAlchemyError:
+            if len(batch) == 1:
+                raise
+            # One delivery the ledger refuses must not fail the others: record each alone.
+            log.exception("a batch of %d deliveries failed; recording them one by one",
+                          len(batch))
+            answers = [self._write_alone(delivered) for delivered in batch]
+        recorded = [answer for answer in answers if isinstance(answer, Answer)]
+        send_delivery(self._publisher, self._sessions,
+                      [run for answer in recorded for run in answer.to_send],
+                      [reported_runs(answer) for answer in recorded if not answer.duplicate])
+        return answers
+
+    def _write_alone(self, delivered: Delivered) -> Answer | BaseException:
+        try:
+            return record_deliveries(self._engine, [delivered])[0]
+        except SQLAlchemyError as exc:
+            return exc
 
 
-def _record(connection: Connection, event: Event, decision: Decision,
-            course: CourseSettings | None, source: str) -> Answer:
-    delivery_id, received_at = new_id(), utcnow()
-    if isinstance(decision, Ignored):
-        answer = Answer(200, {"status": "ignored", "reason": decision.reason,
-                              "delivery_id": delivery_id})
-        _insert_delivery(connection, event, delivery_id, received_at, source, answer)
-        return answer
-    cancelled = _cancel(connection, event, decision.cancel) if decision.cancel else []
-    superseded = _supersede(connection, event, decision.requests)
-    # A retest always makes a new run.
-    reusable = {} if event.kind == "note" else \
-        _reusable_runs(connection, event, decision.requests)
-    runs, reused = [], []
-    for request in decision.requests:
-        existing = reusable.get((request.assignment, request.commit_sha))
-        if existing is not None:
-            reused.append(existing)
-        else:
-            runs.append(_new_run(delivery_id, received_at, event, request, course))
-    body = {"status": "queued" if runs else "recorded", "delivery_id": delivery_id,
-            "runs": [run["id"] for run in runs], "existing_runs": reused,
-            "superseded": superseded, "cancelled": cancelled}
-    if decision.cancel:
-        body["reason"] = decision.cancel.reason
-    answer = Answer(202 if runs else 200, body,
-                    to_send=tuple((run["id"], run["celery_task_id"]) for run in runs))
-    _insert_delivery(connection, event, delivery_id, received_at, source, answer)
-    if runs:
-        connection.execute(INSERT_RUNS, runs)
-    record_submissions(connection, _submissions(event, decision.requests, course, received_at,
-                                                reusable, runs))
-    return answer
+def reported_runs(answer: Answer) -> list[str]:
+    """Return the runs whose new state GitLab should show: queued, superseded or cancelled."""
+    body = answer.body
+    return [*(run_id for run_id, _ in answer.to_send), *body.get("superseded", ()),
+            *body.get("cancelled", ())]
 
 
-def _submissions(event: Event, requests: tuple[JobRequest, ...], course: CourseSettings,
-                 received_at: dt.datetime, reusable: dict[tuple[str, str], str],
-                 runs: list[dict]) -> list[dict]:
-    """Return the submissions that merge requests into the submission branch hand in."""
-    created = {(run["assignment"], run["commit_sha"]): run["id"] for run in runs}
-    rows = []
-    for request in requests:
-        if request.task != SUBMISSION_PROCESSING:
-            continue
-        key = (request.assignment, request.commit_sha)
-        run = dict(id=reusable.get(key) or created[key], course=course.name,
-                   assignment=request.assignment, project_id=event.project_id,
-                   project_path=event.project_path, commit_sha=request.commit_sha)
-        rows.append(submission_row(run, source=MERGE_REQUEST_SOURCE, received_at=received_at,
-                                   requested_by=request.requested_by_user_id,
-                                   branch=request.branch,
-                                   merge_request_iid=request.merge_request_iid))
-    return rows
+def record_deliveries(engine: Engine, batch: Sequence[Delivered]) -> list[Answer]:
+    """Store deliveries and what they ask for in one transaction; return their answers.
+
+    A delivery whose key is already stored, or appears earlier in the batch, gets the first
+    answer and creates nothing. The unique delivery key decides, not luck: when another
+    transaction commits the same key first, the insert fails, this transaction rolls back,
+    and the batch is written again without the deliveries now answered from the ledger.
+    """
+    first: dict[str, int] = {}
+    repeats: dict[int, int] = {}
+    for index, delivered in enumerate(batch):
+        repeats_of = first.setdefault(delivered.event.delivery_key, index)
+        if repeats_of != index:
+            repeats[index] = repeats_of
+    answers: dict[int, Answer] = {}
+    pending = [index for index in range(len(batch)) if index not in repeats]
+    while pending:
+        try:
+            with engine.begin() as connection:
+                answers.update(zip(pending, _record(connection, [batch[i] for i in pending])))
+            break
+        except IntegrityError:
+            stored = _stored_answers(engine, [batch[i].event.delivery_key for i in pending])
+            if not stored:
+                raise
+            for index in pending:
+                key = batch[index].event.delivery_key
+                if key in stored:
+                    log.info("delivery %s repeats a stored one; answering as the first time",
+                             key)
+                    answers[index] = stored[key]
+            pending = [index for index in pending if index not in answers]
+    for index, repeated in repeats.items():
+        answers[index] = dataclasses.replace(answers[repeated], to_send=(), duplicate=True)
+    return [answers[index] for index in range(len(batch))]
 
 
-def _insert_delivery(connection: Connection, event: Event, delivery_id: str,
-                     received_at: dt.datetime, source: str, answer: Answer) -> None:
-    connection.execute(INSERT_DELIVERY, dict(
-        id=delivery_id, delivery_key=event.delivery_key, source=source,
-        event=event.event_header, project_id=event.project_id, project_path=event.project_path,
-        ref=event.ref, received_at=received_at, response_status=answer.status,
-        response_body=answer.body))
+def _record(connection: Connection, batch: Sequence[Delivered]) -> list[Answer]:
+    plan = BatchPlan(_known_runs(connection, batch))
+    for delivered in batch:
+        plan.add(delivered)
+    answers = plan.answers()
+    connection.execute(INSERT_DELIVERIES, [recorded.delivery_row for recorded in plan.recorded])
+    if plan.new_rows:
+        connection.execute(INSERT_RUNS, list(plan.new_rows.values()))
+    if plan.ended:
+        connection.execute(END_RUN, [
+            dict(run_id=run_id, end_status=values["status"],
+                 end_superseded_by=values["superseded_by"], end_reason=values["status_reason"],
+                 end_at=values["finished_at"]) for run_id, values in plan.ended.items()])
+    record_submissions(connection, [
+        submission_row(dict(id=run_id, course=delivered.course.name,
+                            assignment=request.assignment, project_id=delivered.event.project_id,
+                            project_path=delivered.event.project_path,
+                            commit_sha=request.commit_sha),
+                       source=MERGE_REQUEST_SOURCE, received_at=received_at,
+                       requested_by=request.requested_by_user_id, branch=request.branch,
+                       merge_request_iid=request.merge_request_iid)
+        for delivered, request, run_id, received_at in plan.submissions])
+    return answers
 
 
-def _new_run(delivery_id: str, received_at: dt.datetime, event: Event, request: JobRequest,
-             course: CourseSettings) -> dict:
-    now = utcnow()
-    kind = SUBMISSION_KIND if request.task == SUBMISSION_PROCESSING \
-        else RUN_KINDS.get(event.kind, event.kind)
-    return dict(
-        id=new_id(), delivery_id=delivery_id, kind=kind, course=course.name,
-        assignment=request.assignment, project_id=event.project_id,
-        project_path=event.project_path, ref=request.branch, commit_sha=request.commit_sha,
-        before_sha=request.before_sha, base_branch=request.base_branch,
-        needs_diff=request.needs_diff, merge_request_iid=request.merge_request_iid,
-        requested_by_user_id=request.requested_by_user_id,
-        reference_project=course.reference_project, reference_ref=course.reference_branch,
-        status=RunStatus.QUEUED, received_at=received_at, queued_at=now, sent_at=now,
-        celery_task_id=new_task_id())
+def _known_runs(connection: Connection, batch: Sequence[Delivered]) -> list[KnownRun]:
+    """Lock the queued runs the batch may end, then read those it may reuse (oldest first)."""
+    branches, merge_requests, commits = set(), set(), set()
+    for delivered in batch:
+        event, decision = delivered.event, delivered.decision
+        if getattr(decision, "cancel", None):
+            merge_requests.add((event.project_path, decision.cancel.merge_request_iid))
+        for request in getattr(decision, "requests", ()):
+            if request.supersedes:
+                branches.add((event.project_path, request.branch, request.assignment))
+            if event.kind != "note":
+                commits.add((event.project_path, request.commit_sha, request.assignment))
+    lock = LOCK_QUEUED.get((bool(branches), bool(merge_requests)))
+    locked = list(connection.execute(lock, dict(branches=sorted(branches),
+                                                merge_requests=sorted(merge_requests)))
+                  ) if lock is not None else []
+    reusable = list(connection.execute(SELECT_REUSABLE, dict(commits=sorted(commits)))
+                    ) if commits else []
+    known = {row.id: KnownRun(*row) for row in reusable}
+    for row in locked:
+        known.setdefault(row.id, KnownRun(*row))
+    return list(known.values())
 
 
-def _reusable_runs(connection: Connection, event: Event, requests: tuple[JobRequest, ...]
-                   ) -> dict[tuple[str, str], str]:
-    """Return a run already grading each requested (assignment, commit), in one query."""
-    if not requests:
-        return {}
-    rows = connection.execute(SELECT_REUSABLE, dict(
-        project=event.project_path, commit_shas=sorted({r.commit_sha for r in requests}),
-        assignments=sorted({r.assignment for r in requests})))
-    found: dict[tuple[str, str], str] = {}
-    for assignment, commit_sha, run_id in rows:
-        found.setdefault((assignment, commit_sha), run_id)
-    return found
-
-
-def _supersede(connection: Connection, event: Event, requests: tuple[JobRequest, ...]
-               ) -> list[str]:
-    """Supersede older queued runs of each pushed branch: one update per (branch, commit)."""
-    assignments: dict[tuple[str, str], list[str]] = {}
-    for request in requests:
-        if request.supersedes:
-            assignments.setdefault((request.branch, request.commit_sha), []).append(
-                request.assignment)
-    superseded: list[str] = []
-    for (branch, commit_sha), names in assignments.items():
-        result = connection.execute(SUPERSEDE_QUEUED, dict(
-            project=event.project_path, branch=branch, assignments=names,
-            newer_sha=commit_sha, reason=SUPERSEDED_REASON.format(sha=commit_sha[:12]),
-            now=utcnow()))
-        superseded.extend(result.scalars())
-    return superseded
-
-
-def _cancel(connection: Connection, event: Event, cancel: CancelRuns) -> list[str]:
-    result = connection.execute(CANCEL_QUEUED, dict(
-        project=event.project_path, iid=cancel.merge_request_iid, reason=cancel.reason,
-        now=utcnow()))
-    return list(result.scalars())
-
-
-def _first_answer(sessions: sessionmaker[Session], delivery_key: str) -> Answer | None:
-    with sessions() as session:
-        first = session.scalars(select(Delivery).where(Delivery.delivery_key == delivery_key)
-                                ).one_or_none()
-        if first is None:
-            return None
-        log.info("delivery %s repeats %s; answering as the first time", delivery_key, first.id)
-        return Answer(first.response_status, first.response_body, duplicate=True)
+def _stored_answers(engine: Engine, keys: list[str]) -> dict[str, Answer]:
+    with engine.connect() as connection:
+        rows = connection.execute(SELECT_ANSWERS.where(DELIVERIES.c.delivery_key.in_(keys)))
+        return {key: Answer(status, body, duplicate=True) for key, status, body in rows}

@@ -8,14 +8,13 @@ import time
 from flask import Blueprint, jsonify, request
 from sqlalchemy.exc import OperationalError, InterfaceError
 
-from pipeline.dispatch import send_delivery
 from pipeline.submissions.dispatch import release_submissions
 from webhooks.app import services
 from webhooks.auth import AuthError, verify_delivery
 from webhooks.events import DeliveryError, parse_delivery
 from webhooks.handlers.decisions import Context
 from webhooks.handlers.router import decide
-from webhooks.intake import record_delivery
+from webhooks.intake_plan import Delivered
 
 log = logging.getLogger(__name__)
 
@@ -51,19 +50,14 @@ def gitlab_webhook():
                           assignments=svc.assignments.known(course) if course else (),
                           bot_username=gitlab.bot_username, retest_command=gitlab.retest_command)
         decision = decide(event, context)
-        answer = record_delivery(svc.resources.sessions, event, decision, course)
+        answer = svc.intake.submit(Delivered(event, decision, course))
     except (OperationalError, InterfaceError) as exc:
         log.error("webhook %s: database unavailable: %s", event.delivery_key,
                   type(exc).__name__)
         return jsonify(error="service unavailable", reason=DATABASE_DOWN), 503
-    if not answer.duplicate:
-        # The pending statuses go first: a worker then shows the run queued before it starts.
-        send_delivery(svc.celery, svc.resources.sessions, answer.to_send,
-                      [*(run_id for run_id, _ in answer.to_send),
-                       *answer.body.get("superseded", ()), *answer.body.get("cancelled", ())])
+    if not answer.duplicate and answer.body.get("existing_runs"):
         # Submissions of runs that had ended already get no hand-off when a run ends: send now.
-        release_submissions(svc.celery, svc.resources.sessions,
-                            answer.body.get("existing_runs", ()))
+        release_submissions(svc.celery, svc.resources.sessions, answer.body["existing_runs"])
     log.info("webhook %s (%s %s): %s %s", event.delivery_key, event.kind, event.action or "",
              answer.status, answer.body.get("reason") or answer.body.get("runs"))
     response = jsonify(answer.body)

@@ -9,6 +9,9 @@ import psycopg2
 import pytest
 import redis
 
+# What points gradehook at Redis and PostgreSQL; without any of them it runs embedded.
+SERVICE_VARIABLES = ("REDIS_HOST", "REDIS_PORT", "REDIS_DB", "POSTGRES_HOST", "POSTGRES_PORT",
+                     "POSTGRES_DB", "POSTGRES_USER", "POSTGRES_PASSWORD")
 SERVICES_MISSING = ("Redis and PostgreSQL are not configured: run the tests with `./dev test`, "
                     "which starts them (REDIS_HOST/POSTGRES_HOST unset)")
 

@@ -18,9 +18,8 @@ from pipeline.ledger.models import TestRun
 from tests.infra.ledger import migrated_resources, queue_run
 from tests.infra.ports import free_port
 from tests.infra.processes import gradehook_argv, stop_process_group, wait_for, write_config
+from tests.infra.services import SERVICE_VARIABLES
 
-SERVICE_VARIABLES = ("REDIS_HOST", "REDIS_PORT", "REDIS_DB", "POSTGRES_HOST", "POSTGRES_PORT",
-                     "POSTGRES_DB", "POSTGRES_USER", "POSTGRES_PASSWORD")
 
 
 def _health(port: int):

@@ -1,0 +1,37 @@
+"""The publisher's Redis messages are the messages Celery itself would send, in one round trip."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from pipeline.celery_app import REPORT, ROUTES, STUDENT_TESTING, create_celery
+from pipeline.publisher import Publisher, TaskMessage
+from tests.infra.services import redis_client
+
+
+@pytest.mark.parametrize("name, args", [(STUDENT_TESTING, ("run-1",)),
+                                        (REPORT, (["run-1", "run-2"],))])
+def test_a_published_message_equals_celerys_own(service_settings, redis_db, name, args):
+    _, settings = service_settings()
+    celery = create_celery(settings)
+    queue = ROUTES[name]["queue"]
+    celery.send_task(name, args=list(args), task_id="task-1")
+    Publisher.for_app(celery, redis_url=settings.broker_url).publish(
+        [TaskMessage(name, args, "task-1")])
+    ours, celerys = (json.loads(m) for m in redis_client(redis_db).lrange(queue, 0, -1))
+    for message in (ours, celerys):
+        assert message["properties"].pop("delivery_tag")
+    assert ours == celerys
+
+
+def test_messages_keep_their_order_within_a_queue(service_settings, redis_db):
+    _, settings = service_settings()
+    publisher = Publisher.for_app(create_celery(settings), redis_url=settings.broker_url)
+    publisher.publish([TaskMessage(STUDENT_TESTING, (f"run-{n}",), f"task-{n}")
+                       for n in range(5)])
+    stored = redis_client(redis_db).lrange(ROUTES[STUDENT_TESTING]["queue"], 0, -1)
+    # Workers take from the right end of the list (BRPOP): the first published comes first.
+    assert [json.loads(m)["headers"]["id"] for m in reversed(stored)] == \
+        [f"task-{n}" for n in range(5)]
