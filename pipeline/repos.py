@@ -93,6 +93,8 @@ class RepositoryCache:
         self.base_url = base_url.rstrip("/")
         self._token = token
         self.timeout = timeout
+        # (project, branch) -> (the mirror's fetch stamp, the SHA the branch pointed at then).
+        self._resolved: dict[tuple[str, str], tuple[tuple[int, int], str]] = {}
 
     def url_for(self, project_path: str) -> str:
         """Return the token-free fetch URL of a project."""
@@ -106,7 +108,8 @@ class RepositoryCache:
         """Make sure the mirror holds a commit, fetching if needed; return the mirror path."""
         check_sha(sha)
         with self._locked_mirror(project_path) as repo:
-            if not self._has_commit(repo, sha):
+            # A mirror never fetched holds nothing: fetch without asking git first.
+            if self._fetch_stamp(repo) is None or not self._has_commit(repo, sha):
                 self._fetch(repo, project_path)
             if not self._has_commit(repo, sha):
                 raise MissingCommitError(f"commit {sha} is not in project {project_path}")
@@ -123,12 +126,20 @@ class RepositoryCache:
         with self._locked_mirror(project_path) as repo:
             if fetch and not self._fetched_within(repo, max_age):
                 self._fetch(repo, project_path)
+            # Branches move only when a fetch runs, and every fetch rewrites FETCH_HEAD: an
+            # answer given since the last fetch still holds, with no git process.
+            key, stamp = (project_path, branch), self._fetch_stamp(repo)
+            known = self._resolved.get(key)
+            if stamp is not None and known is not None and known[0] == stamp:
+                return known[1]
             try:
-                return repo.git.rev_parse("--verify", "--end-of-options",
-                                          f"refs/heads/{branch}^{{commit}}")
+                sha = repo.git.rev_parse("--verify", "--end-of-options",
+                                         f"refs/heads/{branch}^{{commit}}")
             except git.GitCommandError:
                 raise MissingCommitError(
                     f"branch {branch} does not exist in project {project_path}") from None
+            self._resolved[key] = (stamp, sha)
+            return sha
 
     def has_path(self, project_path: str, sha: str, path: str) -> bool:
         """Tell whether a file or directory exists at a commit of a mirrored project."""
@@ -162,17 +173,23 @@ class RepositoryCache:
             shutil.rmtree(staging, ignore_errors=True)
         return target
 
-    def extract(self, project_path: str, sha: str, directory: str, dest: Path) -> Path:
-        """Write one directory of a commit into dest/directory and return that path."""
+    def extract(self, project_path: str, sha: str, directory: str, dest: Path, *,
+                missing_ok: bool = True) -> Path:
+        """Write one directory of a commit into dest/directory and return that path.
+
+        A directory the commit lacks is made empty, or raises PathMissingError when not
+        `missing_ok`: one git process answers both whether it exists and what it holds.
+        """
         check_sha(sha)
         check_directory(directory)
         repo = git.Repo(self.mirror_path(project_path))
         target = Path(dest) / directory
-        target.mkdir(parents=True, exist_ok=True)
         try:
             self._untar(repo, sha, [directory], Path(dest))
         except PathMissingError:
-            pass  # the directory is not in this commit: an empty one is graded as such
+            if not missing_ok:
+                raise
+        target.mkdir(parents=True, exist_ok=True)
         return target
 
     @staticmethod
@@ -236,17 +253,26 @@ class RepositoryCache:
             yield git.Repo(path)
 
     @staticmethod
-    def _fetched_within(repo: git.Repo, seconds: float) -> bool:
+    def _fetch_stamp(repo: git.Repo) -> tuple[int, int] | None:
+        """Return what identifies the mirror's last fetch (FETCH_HEAD's inode and time), if any."""
         try:
-            fetched = os.stat(os.path.join(repo.git_dir, "FETCH_HEAD")).st_mtime
+            fetched = os.stat(os.path.join(repo.git_dir, "FETCH_HEAD"))
         except FileNotFoundError:
-            return False
-        return time.time() - fetched < seconds
+            return None
+        return fetched.st_ino, fetched.st_mtime_ns
+
+    @classmethod
+    def _fetched_within(cls, repo: git.Repo, seconds: float) -> bool:
+        stamp = cls._fetch_stamp(repo)
+        return stamp is not None and time.time() - stamp[1] / 1e9 < seconds
 
     def _fetch(self, repo: git.Repo, project_path: str) -> None:
         log.info("fetching %s", project_path)
         process = subprocess.Popen(
-            ["git", "fetch", "--prune", "--no-tags", "--quiet", "origin"], cwd=repo.git_dir,
+            # No maintenance run after the fetch: gc.auto is off anyway, so it would only
+            # cost a process.
+            ["git", "fetch", "--prune", "--no-tags", "--no-auto-maintenance", "--quiet", "origin"],
+            cwd=repo.git_dir,
             env={**os.environ, **self._git_env()}, stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         try:

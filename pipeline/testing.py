@@ -15,7 +15,7 @@ from pipeline.grading.report import Report
 from pipeline.ledger import runs
 from pipeline.ledger.db import transaction
 from pipeline.ledger.models import RunStatus, TestRun
-from pipeline.repos import InvalidInputError, MissingCommitError
+from pipeline.repos import InvalidInputError, MissingCommitError, PathMissingError
 from pipeline.submissions.dispatch import hand_off_submissions
 
 log = logging.getLogger(__name__)
@@ -28,7 +28,6 @@ COURSE_ERROR = "course error: {detail}"
 INVALID_INPUT = "refused before reaching git: {detail}"
 NOT_TOUCHED = "this push did not change {assignment}"
 NOT_PRESENT = "{assignment} does not exist in this commit"
-TESTS_DONE_PERCENT = 70
 # A reference fetched this recently is used as it is: in a deadline rush every run would
 # otherwise fetch it again; a staff push to the reference is seen within these seconds.
 REFERENCE_FRESH_SECONDS = 5.0
@@ -92,10 +91,10 @@ def _grade_run(resources: Resources, run: TestRun, progress: ProgressCallback) -
     try:
         _enter(resources, run.id, "clone", progress)
         try:
-            skip_reason = _fetch_student(resources, run)
-            if skip_reason:
-                return _end(resources, run.id, RunStatus.CANCELLED, skip_reason)
-            workspace = _extract(resources, run, root)
+            student = _fetch_student(resources, run, root / "student")
+            reference_sha, reference_root = _fetch_reference(resources, run)
+        except _NothingToGrade as exc:
+            return _end(resources, run.id, RunStatus.CANCELLED, str(exc))
         except InvalidInputError as exc:
             return _end(resources, run.id, RunStatus.ERROR, INVALID_INPUT.format(detail=exc))
         except _CourseError as exc:
@@ -103,14 +102,17 @@ def _grade_run(resources: Resources, run: TestRun, progress: ProgressCallback) -
         except MissingCommitError as exc:
             return _end(resources, run.id, RunStatus.ERROR,
                         STUDENT_COMMIT_MISSING.format(detail=exc))
-        _enter(resources, run.id, "environment", progress)
+        _enter(resources, run.id, "environment", progress, reference_sha=reference_sha)
         _enter(resources, run.id, "tests", progress)
-        result = _grade(resources, run, workspace)
-        progress("tests", TESTS_DONE_PERCENT)
+        result = _grade(resources, run, Workspace(root, student, reference_root), reference_sha)
         _enter(resources, run.id, "results", progress)
         return _record(resources, run.id, result)
     finally:
         shutil.rmtree(root, ignore_errors=True)
+
+
+class _NothingToGrade(Exception):
+    """The push left the assignment alone: the run is cancelled with this reason."""
 
 
 def _make_workspace_root(resources: Resources, run: TestRun) -> Path:
@@ -118,21 +120,23 @@ def _make_workspace_root(resources: Resources, run: TestRun) -> Path:
     return Path(tempfile.mkdtemp(prefix=f"run-{run.id}-", dir=resources.settings.workspace))
 
 
-def _fetch_student(resources: Resources, run: TestRun) -> str | None:
-    """Fetch the student's commit; return why there is nothing to grade, if so."""
+def _fetch_student(resources: Resources, run: TestRun, dest: Path) -> Path:
+    """Fetch the student's commit and extract the assignment; raise _NothingToGrade if so."""
     repos = resources.repositories
     repos.ensure_commit(run.project_path, run.commit_sha)
-    if not run.needs_diff:
-        return None
-    base = _diff_base(resources, run)
-    if base is None:
-        present = repos.has_path(run.project_path, run.commit_sha, run.assignment)
-        return None if present else NOT_PRESENT.format(assignment=run.assignment)
-    changed = repos.changed_paths(run.project_path, base, run.commit_sha)
-    prefix = run.assignment + "/"
-    if any(path == run.assignment or path.startswith(prefix) for path in changed):
-        return None
-    return NOT_TOUCHED.format(assignment=run.assignment)
+    base = _diff_base(resources, run) if run.needs_diff else None
+    if base is not None:
+        changed = repos.changed_paths(run.project_path, base, run.commit_sha)
+        prefix = run.assignment + "/"
+        if not any(path == run.assignment or path.startswith(prefix) for path in changed):
+            raise _NothingToGrade(NOT_TOUCHED.format(assignment=run.assignment))
+    # With no base to diff against, a push grades the assignment only if the commit has it.
+    must_exist = run.needs_diff and base is None
+    try:
+        return repos.extract(run.project_path, run.commit_sha, run.assignment, dest,
+                             missing_ok=not must_exist)
+    except PathMissingError:
+        raise _NothingToGrade(NOT_PRESENT.format(assignment=run.assignment)) from None
 
 
 def _diff_base(resources: Resources, run: TestRun) -> str | None:
@@ -149,23 +153,19 @@ def _diff_base(resources: Resources, run: TestRun) -> str | None:
     return None
 
 
-def _extract(resources: Resources, run: TestRun, root: Path) -> Workspace:
+def _fetch_reference(resources: Resources, run: TestRun) -> tuple[str, Path]:
+    """Return the reference commit to grade against and its whole tree."""
     repos = resources.repositories
     try:
         reference_sha = repos.resolve_branch(run.reference_project, run.reference_ref,
                                              max_age=REFERENCE_FRESH_SECONDS)
-        reference_root = repos.tree(run.reference_project, reference_sha)
+        return reference_sha, repos.tree(run.reference_project, reference_sha)
     except (MissingCommitError, InvalidInputError) as exc:
         raise _CourseError(REFERENCE_MISSING.format(detail=exc)) from None
-    student = repos.extract(run.project_path, run.commit_sha, run.assignment, root / "student")
-    with transaction(resources.sessions) as session:
-        session.get(TestRun, run.id).reference_sha = reference_sha
-    return Workspace(root, student, reference_root)
 
 
-def _grade(resources: Resources, run: TestRun, workspace: Workspace) -> Report:
-    with resources.sessions() as session:
-        reference_sha = session.get(TestRun, run.id).reference_sha
+def _grade(resources: Resources, run: TestRun, workspace: Workspace,
+           reference_sha: str) -> Report:
     assignment_dir = workspace.reference(run.assignment)
     options = GradeOptions(work_root=workspace.root / "grading", reference_version=reference_sha,
                            assignment_id=f"{run.reference_project}:{run.assignment}",
@@ -187,9 +187,10 @@ def _record(resources: Resources, run_id: str, result: Report) -> Outcome:
     return _end(resources, run_id, status, result.result_message, **values)
 
 
-def _enter(resources: Resources, run_id: str, stage: str, progress: ProgressCallback) -> None:
+def _enter(resources: Resources, run_id: str, stage: str, progress: ProgressCallback,
+           **values) -> None:
     with transaction(resources.sessions) as session:
-        runs.advance(session, run_id, stage)
+        runs.advance(session, run_id, stage, **values)
     progress(stage, runs.STAGES[stage][0])
 
 

@@ -42,10 +42,11 @@ def claim_run(session: Session, run_id: str, task_id: str) -> TestRun | None:
     return session.get(TestRun, run_id, populate_existing=True)
 
 
-def advance(session: Session, run_id: str, stage: str, progress: int | None = None) -> None:
-    """Record that a running run entered a stage, with its progress and phase timestamp."""
+def advance(session: Session, run_id: str, stage: str, progress: int | None = None,
+            **values: Any) -> None:
+    """Record that a running run entered a stage, with its progress, phase timestamp and values."""
     percent, phase = STAGES[stage]
-    values: dict[str, Any] = {"stage": stage, "progress": percent if progress is None else progress}
+    values.update(stage=stage, progress=percent if progress is None else progress)
     if phase and stage != "init":
         values[phase] = utcnow()
     session.execute(update(TestRun).where(TestRun.id == run_id,
