@@ -26,12 +26,12 @@ def result_url(resources: Resources, run_id: str) -> str:
     return f"{resources.settings.server.base_url}/results/{run_id}"
 
 
-def sync_commit_status(resources: Resources, run_id: str) -> str | None:
+def sync_commit_status(resources: Resources, run_id: str) -> TestRun | None:
     """Post the commit status the run's ledger state calls for, if GitLab lacks it.
 
     The run's row is locked while posting, so two processes never race a status backwards;
-    a status GitLab already has, or one behind what was posted, is not sent. Return the state
-    posted, or None.
+    a status GitLab already has, or one behind what was posted, is not sent. Return the run
+    as read under the lock, or None when there is no GitLab to post to or no such run.
     """
     if resources.gitlab is None:
         return None
@@ -45,9 +45,9 @@ def sync_commit_status(resources: Resources, run_id: str) -> str | None:
             prefix=resources.settings.gitlab.status_name)
         state = payload["state"]
         if STATE_RANK[state] <= STATE_RANK[run.reported_status]:
-            return None
+            return run
         if state == "canceled" and run.reported_status is None:
-            return None  # GitLab never showed this run: nothing to withdraw
+            return run  # GitLab never showed this run: nothing to withdraw
         if state == "running" and run.reported_status is None:
             # The worker started before the pending status went out: show the pipeline's
             # whole course, as GitLab expects (spec/gitlab.md §4: pending, running, final).
@@ -58,16 +58,14 @@ def sync_commit_status(resources: Resources, run_id: str) -> str | None:
         if STATE_RANK[state] == 2:
             run.reported_at = utcnow()
     log.info("run %s: commit status %s posted", run_id, state)
-    return state
+    return run
 
 
-def update_merge_request_comments(resources: Resources, run_id: str) -> list[int]:
+def update_merge_request_comments(resources: Resources, run: TestRun) -> list[int]:
     """Write the latest results of a run's branch into each open merge request it belongs to."""
     client = resources.gitlab
     if client is None:
         return []
-    with resources.sessions() as session:
-        run = session.get(TestRun, run_id)
     if run.status not in COMMENTED_STATUSES or not run.ref:
         return []
     iids = {mr.iid for mr in client.find_open_merge_requests(_project(run), run.ref)}

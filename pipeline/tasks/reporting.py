@@ -10,7 +10,6 @@ from gitlab_client.errors import GitLabError, TransientGitLabError
 from pipeline.celery_app import REPORT
 from pipeline.context import Resources, resources_for
 from pipeline.feedback import sync_commit_status, update_merge_request_comments
-from pipeline.ledger.models import TestRun
 from pipeline.tasks.retry import backoff_seconds
 
 log = logging.getLogger(__name__)
@@ -18,12 +17,9 @@ log = logging.getLogger(__name__)
 
 def report_run(resources: Resources, run_id: str) -> None:
     """Post the run's commit status and, once it has a result, its merge request comments."""
-    sync_commit_status(resources, run_id)
-    with resources.sessions() as session:
-        run = session.get(TestRun, run_id)
-        final = run is not None and run.status.final
-    if final:  # the comment update is idempotent: a retry after a GitLab fault redoes it
-        update_merge_request_comments(resources, run_id)
+    run = sync_commit_status(resources, run_id)
+    if run is not None:  # the comment update is idempotent: a retry after a fault redoes it
+        update_merge_request_comments(resources, run)
 
 
 def report_now_or_later(resources: Resources, celery: Celery, run_id: str) -> None:
@@ -37,7 +33,9 @@ def report_now_or_later(resources: Resources, celery: Celery, run_id: str) -> No
         log.error("run %s: GitLab refused the report: %s", run_id, exc)
 
 
-@shared_task(name=REPORT, bind=True)
+# No result stored, and no STARTED state: nobody follows a report's task, and two writes to the
+# result backend would cost more than the report itself.
+@shared_task(name=REPORT, bind=True, ignore_result=True)
 def report_runs(self, run_ids: list[str]) -> dict:
     """Report each run; retry the ones GitLab could not take now."""
     resources = resources_for(self.app.conf.gradehook_settings)

@@ -8,11 +8,10 @@ from celery import shared_task
 
 from pipeline.celery_app import STUDENT_TESTING
 from pipeline.context import resources_for
+from pipeline.tasks.progress import store_progress
 from pipeline.tasks.reporting import report_now_or_later
 from pipeline.tasks.retry import drive
 from pipeline.testing import end_with_error, run_student_testing
-
-PROGRESS_STATE = "PROGRESS"
 
 
 @shared_task(name=STUDENT_TESTING, bind=True)
@@ -22,8 +21,8 @@ def student_testing(self, run_id: str) -> dict:
     resources = resources_for(settings)
 
     def progress(stage: str, percent: int) -> None:
-        self.update_state(state=PROGRESS_STATE,
-                          meta={"run_id": run_id, "stage": stage, "percent": percent})
+        store_progress(self, resources.engine,
+                       {"run_id": run_id, "stage": stage, "percent": percent})
 
     def report(rid: str) -> None:
         report_now_or_later(resources, self.app, rid)
