@@ -214,7 +214,7 @@ def running_service(concurrency: int) -> Iterator[Service]:
         process_env = {**os.environ, **env.environ(postgres_db=database, redis_db=redis_db),
                        "GRADEHOOK_CONFIG": str(config)}
         os.environ.update(env.environ(postgres_db=database, redis_db=redis_db))
-        engine = make_engine(f"postgresql+psycopg2://{env.postgres_user}:{env.postgres_password}"
+        engine = make_engine(f"postgresql+psycopg://{env.postgres_user}:{env.postgres_password}"
                              f"@{env.postgres_host}:{env.postgres_port}/{database}")
         upgrade(engine)
         engine.dispose()

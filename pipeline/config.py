@@ -190,7 +190,7 @@ class Settings:
         auth = urllib.parse.quote(pg.user, safe="")
         if pg.password:
             auth += ":" + urllib.parse.quote(pg.password, safe="")
-        return f"postgresql+psycopg2://{auth}@{pg.host}:{pg.port}/{urllib.parse.quote(pg.db)}"
+        return f"postgresql+psycopg://{auth}@{pg.host}:{pg.port}/{urllib.parse.quote(pg.db)}"
 
     @property
     def broker_url(self) -> str:

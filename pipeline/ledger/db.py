@@ -16,9 +16,7 @@ def make_engine(url: str, *, connect_timeout: float = 5.0) -> Engine:
         engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
-    # An executemany of updates goes to PostgreSQL in pages of statements, one round trip each.
     return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10,
-                         executemany_mode="values_plus_batch",
                          connect_args={"connect_timeout": max(1, int(connect_timeout))})
 
 

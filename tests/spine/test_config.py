@@ -38,7 +38,7 @@ def test_environment_overrides_the_file(tmp_path):
     assert settings.redis.host == "env-host" and settings.redis.port == 6390
     assert settings.broker_url == "redis://env-host:6390/0"
     assert settings.database_url == \
-        "postgresql+psycopg2://gradehook:p%40ss%2Fword@pg:5432/gradehook"
+        "postgresql+psycopg://gradehook:p%40ss%2Fword@pg:5432/gradehook"
     assert settings.gitlab.url == "https://gitlab.test"
     assert settings.data_dir == tmp_path / "var"
 
