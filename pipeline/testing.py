@@ -14,7 +14,7 @@ from pipeline.grading.grader import GradeOptions, grade
 from pipeline.grading.report import Report
 from pipeline.ledger import runs
 from pipeline.ledger.db import transaction
-from pipeline.ledger.models import RunStatus, TestRun
+from pipeline.ledger.models import RunStatus, TestRun, utcnow
 from pipeline.repos import InvalidInputError, MissingCommitError, PathMissingError
 from pipeline.submissions.dispatch import hand_off_submissions
 
@@ -102,10 +102,11 @@ def _grade_run(resources: Resources, run: TestRun, progress: ProgressCallback) -
         except MissingCommitError as exc:
             return _end(resources, run.id, RunStatus.ERROR,
                         STUDENT_COMMIT_MISSING.format(detail=exc))
-        _enter(resources, run.id, "environment", progress, reference_sha=reference_sha)
-        _enter(resources, run.id, "tests", progress)
+        # The environment is made inside the engine, and the results are recorded the moment it
+        # returns: neither stage lasts long enough for a write of its own to be seen.
+        _enter(resources, run.id, "tests", progress, passing=("environment",),
+               reference_sha=reference_sha)
         result = _grade(resources, run, Workspace(root, student, reference_root), reference_sha)
-        _enter(resources, run.id, "results", progress)
         return _record(resources, run.id, result)
     finally:
         shutil.rmtree(root, ignore_errors=True)
@@ -178,7 +179,7 @@ def _grade(resources: Resources, run: TestRun, workspace: Workspace,
 
 def _record(resources: Resources, run_id: str, result: Report) -> Outcome:
     section = result.gradehook
-    values = {"report": result.to_dict(), "score": result.score,
+    values = {"report": result.to_dict(), "score": result.score, "tested_at": utcnow(),
               "tests_passed": section.tests_passed, "tests_total": section.tests_total}
     if result.course_error is not None:
         return _end(resources, run_id, RunStatus.ERROR,
@@ -187,10 +188,10 @@ def _record(resources: Resources, run_id: str, result: Report) -> Outcome:
     return _end(resources, run_id, status, result.result_message, **values)
 
 
-def _enter(resources: Resources, run_id: str, stage: str, progress: ProgressCallback,
-           **values) -> None:
+def _enter(resources: Resources, run_id: str, stage: str, progress: ProgressCallback, *,
+           passing: tuple[str, ...] = (), **values) -> None:
     with transaction(resources.sessions) as session:
-        runs.advance(session, run_id, stage, **values)
+        runs.advance(session, run_id, stage, passing=passing, **values)
     progress(stage, runs.STAGES[stage][0])
 
 

@@ -42,13 +42,20 @@ def claim_run(session: Session, run_id: str, task_id: str) -> TestRun | None:
     return session.get(TestRun, run_id, populate_existing=True)
 
 
-def advance(session: Session, run_id: str, stage: str, progress: int | None = None,
-            **values: Any) -> None:
-    """Record that a running run entered a stage, with its progress, phase timestamp and values."""
-    percent, phase = STAGES[stage]
+def advance(session: Session, run_id: str, stage: str, progress: int | None = None, *,
+            passing: tuple[str, ...] = (), **values: Any) -> None:
+    """Record that a running run entered a stage, with its progress, phase timestamp and values.
+
+    `passing` names stages the run went through on the way with no work of their own: their
+    phase timestamps are set too, so the ledger shows them reached without a write of their own.
+    """
+    percent, _ = STAGES[stage]
     values.update(stage=stage, progress=percent if progress is None else progress)
-    if phase and stage != "init":
-        values[phase] = utcnow()
+    now = utcnow()
+    for name in (*passing, stage):
+        phase = STAGES[name][1]
+        if phase and name != "init":
+            values[phase] = now
     session.execute(update(TestRun).where(TestRun.id == run_id,
                                           TestRun.status == RunStatus.RUNNING).values(**values))
 
