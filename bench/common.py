@@ -23,6 +23,8 @@ import psycopg2
 import redis
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+# The key a benchmark sets in the Redis database index it works in.
+REDIS_CLAIM_KEY = "gradehook-bench-claim"
 STOP_SECONDS = 20
 SERVICE_START_SECONDS = 60
 SCRATCH_DATABASE_PREFIX = "gradehook_bench_"
@@ -208,15 +210,27 @@ def scratch_redis_db(env: ServiceEnv) -> Iterator[int]:
     """Yield an empty Redis database index, the lowest one; empty it afterwards.
 
     The lowest first: the test suite's fixtures flush random indexes from 1 to 15, which
-    would wipe a benchmark's messages while another session runs the tests.
+    would wipe a benchmark's messages while another session runs the tests. The index is
+    claimed with a key set only if absent, so two benchmarks starting together (one's workers
+    would consume the other's messages) never share one.
     """
-    index = next((i for i in range(REDIS_DB_COUNT) if env.redis(i).dbsize() == 0), None)
+    index = next((i for i in range(REDIS_DB_COUNT) if _claim_redis_db(env, i)), None)
     if index is None:
         raise BenchError(f"no empty Redis database index below {REDIS_DB_COUNT}")
     try:
         yield index
     finally:
         env.redis(index).flushdb()
+
+
+def _claim_redis_db(env: ServiceEnv, index: int) -> bool:
+    client = env.redis(index)
+    if client.dbsize() or not client.set(REDIS_CLAIM_KEY, os.getpid(), nx=True):
+        return False
+    if client.dbsize() == 1:
+        return True
+    client.delete(REDIS_CLAIM_KEY)  # something else wrote there at the same moment
+    return False
 
 
 def ensure_command(command: str, package: str) -> str:
@@ -283,6 +297,26 @@ def process_tree_cpu_seconds(pid: int) -> float:
             continue
         total += (int(fields[11]) + int(fields[12])) / ticks
         pending.extend(int(child) for child in children)
+    return total
+
+
+def named_processes_cpu_seconds(prefixes: Sequence[str]) -> float:
+    """Return the CPU seconds used so far by all live processes whose name starts so.
+
+    For servers the bench does not start itself, such as PostgreSQL's backends and Redis.
+    """
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        name, fields = stat[stat.index("(") + 1:stat.rindex(")")], stat.rsplit(")", 1)[1].split()
+        if name.startswith(tuple(prefixes)):
+            total += (int(fields[11]) + int(fields[12])) / ticks
     return total
 
 

@@ -27,6 +27,7 @@ from flask import Flask
 from bench.common import (REPO_ROOT, BenchError, ServiceEnv, background, busy_cpu_percent,
                           children_cpu_seconds,
                           ensure_command, format_table, free_port, machine,
+                          named_processes_cpu_seconds,
                           process_tree_cpu_seconds, scratch_database, scratch_redis_db, services,
                           wait_for_http)
 from gradehook.processes import APP_FACTORY, gunicorn_argv
@@ -68,6 +69,7 @@ class Load:
     p99_ms: float
     max_ms: float
     server_cpu_seconds: float
+    database_cpu_seconds: float
     client_cpu_seconds: float
 
     @property
@@ -80,12 +82,15 @@ class Load:
         return [self.endpoint, self.requests, f"{self.seconds:.1f}", f"{self.rate:,.0f}",
                 f"{self.p50_ms:.1f}", f"{self.p90_ms:.1f}", f"{self.p99_ms:.1f}",
                 f"{self.max_ms:.1f}", f"{1000 * self.server_cpu_seconds / self.requests:.2f}",
+                f"{1000 * self.database_cpu_seconds / self.requests:.2f}",
                 f"{100 * self.client_cpu_seconds / self.seconds:.0f}%",
                 f"{self.rate / baseline.rate:.2f}"]
 
 
 COLUMNS = ["endpoint", "requests", "seconds", "req/s", "p50 ms", "p90 ms", "p99 ms", "max ms",
-           "server CPU ms/req", "client CPU", "vs bare"]
+           "server CPU ms/req", "db+redis CPU ms/req", "client CPU", "vs bare"]
+# PostgreSQL's backends and Redis: their CPU is part of what a delivery costs.
+DATABASE_PROCESSES = ("postgres", "redis-server")
 
 
 @dataclass(frozen=True)
@@ -198,12 +203,14 @@ def measure(name: str, url: str, server: subprocess.Popen, args: argparse.Namesp
             template: Path, expected: int) -> Load:
     """Load a warmed-up server and return the measured figures."""
     server_before, client_before = process_tree_cpu_seconds(server.pid), children_cpu_seconds()
+    database_before = named_processes_cpu_seconds(DATABASE_PROCESSES)
     result = run_wrk(url, seconds=args.duration, tag=MEASURE_TAG,
                      **_wrk_options(args, template, expected))
     server_cpu = process_tree_cpu_seconds(server.pid) - server_before
+    database_cpu = named_processes_cpu_seconds(DATABASE_PROCESSES) - database_before
     return Load(name, result["requests"], result["duration_us"] / 1e6, result["p50_us"] / 1e3,
                 result["p90_us"] / 1e3, result["p99_us"] / 1e3, result["max_us"] / 1e3,
-                server_cpu, children_cpu_seconds() - client_before)
+                server_cpu, database_cpu, children_cpu_seconds() - client_before)
 
 
 def settled_counts(env: ServiceEnv, database: str, redis_db: int) -> LedgerCounts:

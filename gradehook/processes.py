@@ -102,11 +102,19 @@ def _child_env(ctx: click.Context) -> dict[str, str]:
     return env
 
 
+WORKER_CONNECTIONS_PER_THREAD = 2
+
+
 def gunicorn_argv(settings, port: int | None, app: str = APP_FACTORY) -> list[str]:
     """Return the arguments that run gunicorn with gradehook's production settings."""
     s = settings.server
+    # A worker holds at most twice as many connections as it has threads and closes surplus
+    # keep-alive connections after their answer: a client's reconnect then goes to whichever
+    # worker has room, so one worker cannot take every keep-alive connection of a proxy or
+    # load generator while the others idle.
     return ["-m", "gunicorn", "--bind", f"{s.host}:{port or s.port}",
             "--workers", str(s.web_workers), "--threads", str(s.web_threads),
+            "--worker-connections", str(WORKER_CONNECTIONS_PER_THREAD * s.web_threads),
             "--worker-class", "gthread", "--timeout", "30", "--graceful-timeout", "10",
             "--access-logfile", "-", app]
 

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 from typing import Sequence
 
-from sqlalchemy import bindparam, insert, or_, select, tuple_, update
+from sqlalchemy import Select, and_, bindparam, insert, or_, select, tuple_, update
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
@@ -36,20 +37,8 @@ BRANCH_RUNS = tuple_(RUNS.c.project_path, RUNS.c.ref, RUNS.c.assignment).in_(
     bindparam("branches", expanding=True))
 MERGE_REQUEST_RUNS = tuple_(RUNS.c.project_path, RUNS.c.merge_request_iid).in_(
     bindparam("merge_requests", expanding=True))
-# Queued runs a batch may end, by (any branch pushed, any merge request closed), locked in id
-# order so that two batches sharing runs wait for each other instead of deadlocking.
-LOCK_QUEUED = {
-    (has_branches, has_merge_requests): select(*KNOWN_COLUMNS).where(
-        RUNS.c.status == RunStatus.QUEUED,
-        or_(*([BRANCH_RUNS] if has_branches else []),
-            *([MERGE_REQUEST_RUNS] if has_merge_requests else [])))
-    .order_by(RUNS.c.id).with_for_update()
-    for has_branches, has_merge_requests in ((True, False), (False, True), (True, True))}
-SELECT_REUSABLE = (
-    select(*KNOWN_COLUMNS)
-    .where(tuple_(RUNS.c.project_path, RUNS.c.commit_sha, RUNS.c.assignment).in_(
-        bindparam("commits", expanding=True)), RUNS.c.status.in_(REUSABLE_STATUSES))
-    .order_by(RUNS.c.queued_at, RUNS.c.id))
+COMMIT_RUNS = tuple_(RUNS.c.project_path, RUNS.c.commit_sha, RUNS.c.assignment).in_(
+    bindparam("commits", expanding=True))
 SELECT_ANSWERS = select(DELIVERIES.c.delivery_key, DELIVERIES.c.response_status,
                         DELIVERIES.c.response_body)
 
@@ -168,7 +157,7 @@ def _record(connection: Connection, batch: Sequence[Delivered]) -> list[Answer]:
 
 
 def _known_runs(connection: Connection, batch: Sequence[Delivered]) -> list[KnownRun]:
-    """Lock the queued runs the batch may end, then read those it may reuse (oldest first)."""
+    """Lock the runs the batch may end or reuse and return them, oldest first."""
     branches, merge_requests, commits = set(), set(), set()
     for delivered in batch:
         event, decision = delivered.event, delivered.decision
@@ -179,16 +168,36 @@ def _known_runs(connection: Connection, batch: Sequence[Delivered]) -> list[Know
                 branches.add((event.project_path, request.branch, request.assignment))
             if event.kind != "note":
                 commits.add((event.project_path, request.commit_sha, request.assignment))
-    lock = LOCK_QUEUED.get((bool(branches), bool(merge_requests)))
-    locked = list(connection.execute(lock, dict(branches=sorted(branches),
-                                                merge_requests=sorted(merge_requests)))
-                  ) if lock is not None else []
-    reusable = list(connection.execute(SELECT_REUSABLE, dict(commits=sorted(commits)))
-                    ) if commits else []
-    known = {row.id: KnownRun(*row) for row in reusable}
-    for row in locked:
-        known.setdefault(row.id, KnownRun(*row))
-    return list(known.values())
+    if not (branches or merge_requests or commits):
+        return []
+    rows = connection.execute(
+        _select_known(bool(branches), bool(merge_requests), bool(commits)),
+        dict(branches=sorted(branches), merge_requests=sorted(merge_requests),
+             commits=sorted(commits)))
+    return [KnownRun(*row[:-1]) for row in sorted(rows, key=_oldest_first)]
+
+
+def _oldest_first(row) -> tuple:
+    queued_at = row[-1]
+    return (queued_at is not None, queued_at or 0, row[0])
+
+
+@functools.cache
+def _select_known(branches: bool, merge_requests: bool, commits: bool) -> Select:
+    """Return the statement that locks the runs a batch may end or reuse.
+
+    Those it may end are the queued runs of pushed branches and closed merge requests; those
+    it may reuse grade a requested commit already. Rows are locked in id order, so that two
+    batches sharing runs wait for each other instead of deadlocking.
+    """
+    ending = [*([BRANCH_RUNS] if branches else []),
+              *([MERGE_REQUEST_RUNS] if merge_requests else [])]
+    return (select(*KNOWN_COLUMNS, RUNS.c.queued_at)
+            .where(or_(*([and_(RUNS.c.status == RunStatus.QUEUED, or_(*ending))]
+                         if ending else []),
+                       *([and_(RUNS.c.status.in_(REUSABLE_STATUSES), COMMIT_RUNS)]
+                         if commits else [])))
+            .order_by(RUNS.c.id).with_for_update())
 
 
 def _stored_answers(engine: Engine, keys: list[str]) -> dict[str, Answer]:
