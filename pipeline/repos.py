@@ -107,13 +107,14 @@ class RepositoryCache:
     def ensure_commit(self, project_path: str, sha: str) -> Path:
         """Make sure the mirror holds a commit, fetching if needed; return the mirror path."""
         check_sha(sha)
-        with self._locked_mirror(project_path) as repo:
+        with self._locked_mirror(project_path) as mirror:
             # A mirror never fetched holds nothing: fetch without asking git first.
-            if self._fetch_stamp(repo) is None or not self._has_commit(repo, sha):
-                self._fetch(repo, project_path)
-            if not self._has_commit(repo, sha):
+            if self._fetch_stamp(mirror) is None or not self._has_object(mirror,
+                                                                         f"{sha}^{{commit}}"):
+                self._fetch(mirror, project_path)
+            if not self._has_object(mirror, f"{sha}^{{commit}}"):
                 raise MissingCommitError(f"commit {sha} is not in project {project_path}")
-        return Path(repo.git_dir)
+        return mirror
 
     def resolve_branch(self, project_path: str, branch: str, *, fetch: bool = True,
                        max_age: float = 0.0) -> str:
@@ -123,19 +124,19 @@ class RepositoryCache:
         not fetched again: a deadline rush then fetches the reference once, not once per run.
         """
         check_ref(branch)
-        with self._locked_mirror(project_path) as repo:
-            if fetch and not self._fetched_within(repo, max_age):
-                self._fetch(repo, project_path)
+        with self._locked_mirror(project_path) as mirror:
+            if fetch and not self._fetched_within(mirror, max_age):
+                self._fetch(mirror, project_path)
             # Branches move only when a fetch runs, and every fetch rewrites FETCH_HEAD: an
             # answer given since the last fetch still holds, with no git process.
-            key, stamp = (project_path, branch), self._fetch_stamp(repo)
+            key, stamp = (project_path, branch), self._fetch_stamp(mirror)
             known = self._resolved.get(key)
             if stamp is not None and known is not None and known[0] == stamp:
                 return known[1]
             try:
-                sha = repo.git.rev_parse("--verify", "--end-of-options",
-                                         f"refs/heads/{branch}^{{commit}}")
-            except git.GitCommandError:
+                sha = _git(mirror, "rev-parse", "--verify", "--end-of-options",
+                           f"refs/heads/{branch}^{{commit}}").decode().strip()
+            except _GitFailed:
                 raise MissingCommitError(
                     f"branch {branch} does not exist in project {project_path}") from None
             self._resolved[key] = (stamp, sha)
@@ -145,12 +146,12 @@ class RepositoryCache:
         """Tell whether a file or directory exists at a commit of a mirrored project."""
         check_sha(sha)
         check_directory(path)
-        return self._path_exists(git.Repo(self.mirror_path(project_path)), sha, path)
+        return self._has_object(self.mirror_path(project_path), f"{sha}:{path}")
 
     def has_commit(self, project_path: str, sha: str) -> bool:
         """Tell whether a mirrored project holds a commit (no fetch)."""
-        path = self.mirror_path(project_path)
-        return path.exists() and self._has_commit(git.Repo(path), check_sha(sha))
+        mirror = self.mirror_path(project_path)
+        return mirror.exists() and self._has_object(mirror, f"{check_sha(sha)}^{{commit}}")
 
     def tree(self, project_path: str, sha: str) -> Path:
         """Return a whole commit extracted once under the cache and shared by later runs.
@@ -164,7 +165,7 @@ class RepositoryCache:
         target.parent.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=".extract-", dir=target.parent))
         try:
-            self._untar(git.Repo(self.mirror_path(project_path)), sha, [], staging)
+            self._untar(self.mirror_path(project_path), sha, [], staging)
             os.rename(staging, target)
         except OSError:
             if not target.is_dir():
@@ -182,10 +183,9 @@ class RepositoryCache:
         """
         check_sha(sha)
         check_directory(directory)
-        repo = git.Repo(self.mirror_path(project_path))
         target = Path(dest) / directory
         try:
-            self._untar(repo, sha, [directory], Path(dest))
+            self._untar(self.mirror_path(project_path), sha, [directory], Path(dest))
         except PathMissingError:
             if not missing_ok:
                 raise
@@ -193,86 +193,91 @@ class RepositoryCache:
         return target
 
     @staticmethod
-    def _untar(repo: git.Repo, sha: str, paths: list[str], dest: Path) -> None:
-        archive = io.BytesIO()
+    def _untar(mirror: Path, sha: str, paths: list[str], dest: Path) -> None:
         try:
-            repo.git.archive("--format=tar", sha, "--", *paths, output_stream=archive)
-        except git.GitCommandError as exc:
-            if "did not match any files" in (exc.stderr or ""):
+            archive = _git(mirror, "archive", "--format=tar", sha, "--", *paths)
+        except _GitFailed as exc:
+            if "did not match any files" in exc.stderr:
                 raise PathMissingError(f"{' '.join(paths)} is not in {sha}") from None
             raise RepositoryError(f"git archive of {' '.join(paths) or 'the tree'} at {sha} "
-                                  f"failed: {_git_stderr(exc)}") from None
-        archive.seek(0)
-        with tarfile.open(fileobj=archive) as tar:
+                                  f"failed: {exc.reason}") from None
+        with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
             tar.extractall(dest, filter="data")
 
     def list_files(self, project_path: str, sha: str) -> list[str]:
         """Return every file path of a commit of a mirrored project."""
         check_sha(sha)
-        repo = git.Repo(self.mirror_path(project_path))
-        out = repo.git.ls_tree("-r", "-z", "--name-only", "--full-tree", sha)
-        return [p for p in out.split("\0") if p]
+        out = _git(self.mirror_path(project_path), "ls-tree", "-r", "-z", "--name-only",
+                   "--full-tree", sha)
+        return [p for p in out.decode().split("\0") if p]
 
     def changed_paths(self, project_path: str, base: str, head: str) -> list[str]:
         """Return the paths that differ between two commits of a mirrored project."""
         check_sha(base)
         check_sha(head)
-        repo = git.Repo(self.mirror_path(project_path))
         try:
-            out = repo.git.diff("--name-only", "--no-renames", "-z", base, head, "--")
-        except git.GitCommandError as exc:
-            raise RepositoryError(f"git diff failed: {_git_stderr(exc)}") from None
-        return [p for p in out.split("\0") if p]
+            out = _git(self.mirror_path(project_path), "diff", "--name-only", "--no-renames",
+                       "-z", base, head, "--")
+        except _GitFailed as exc:
+            raise RepositoryError(f"git diff failed: {exc.reason}") from None
+        return [p for p in out.decode().split("\0") if p]
 
     def merge_base(self, project_path: str, a: str, b: str) -> str | None:
         """Return the best common ancestor of two commits, or None if they share no history."""
         check_sha(a)
         check_sha(b)
-        repo = git.Repo(self.mirror_path(project_path))
         try:
-            return repo.git.merge_base(a, b)
-        except git.GitCommandError:
+            return _git(self.mirror_path(project_path), "merge-base", a, b).decode().strip()
+        except _GitFailed:
             return None
 
     @contextlib.contextmanager
-    def _locked_mirror(self, project_path: str) -> Iterator[git.Repo]:
+    def _locked_mirror(self, project_path: str) -> Iterator[Path]:
         path = self.mirror_path(project_path)
         path.parent.mkdir(parents=True, exist_ok=True)
         with open(str(path) + ".lock", "w") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
             if not (path / "HEAD").exists():
-                shutil.rmtree(path, ignore_errors=True)
-                repo = git.Repo.init(path, bare=True)
-                with repo.config_writer() as config:  # writes the file; no git process
-                    config.set_value('remote "origin"', "url", self.url_for(project_path))
-                    # Branches, and merge request heads so a fork's merge request is gradable.
-                    config.set_value('remote "origin"', "fetch", "+refs/heads/*:refs/heads/*")
-                    config.add_value('remote "origin"', "fetch",
-                                     "+refs/merge-requests/*/head:refs/merge-requests/*/head")
-                    config.set_value("gc", "auto", "0")
-            yield git.Repo(path)
+                self._create_mirror(path, project_path)
+            yield path
+
+    def _create_mirror(self, path: Path, project_path: str) -> None:
+        """Make an empty bare mirror: one git process, no hook samples, configured by file."""
+        shutil.rmtree(path, ignore_errors=True)
+        try:
+            _git(path.parent, "init", "--bare", "--quiet", "--template=", path.name)
+        except _GitFailed as exc:
+            raise RepositoryError(f"git init of {project_path} failed: {exc.reason}") from None
+        config = git.GitConfigParser(str(path / "config"), read_only=False)
+        with config:  # writes the file; no git process
+            config.set_value('remote "origin"', "url", self.url_for(project_path))
+            # Branches, and merge request heads so a fork's merge request is gradable.
+            config.set_value('remote "origin"', "fetch", "+refs/heads/*:refs/heads/*")
+            config.add_value('remote "origin"', "fetch",
+                             "+refs/merge-requests/*/head:refs/merge-requests/*/head")
+            config.set_value("gc", "auto", "0")
 
     @staticmethod
-    def _fetch_stamp(repo: git.Repo) -> tuple[int, int] | None:
+    def _fetch_stamp(mirror: Path) -> tuple[int, int] | None:
         """Return what identifies the mirror's last fetch (FETCH_HEAD's inode and time), if any."""
         try:
-            fetched = os.stat(os.path.join(repo.git_dir, "FETCH_HEAD"))
+            fetched = os.stat(mirror / "FETCH_HEAD")
         except FileNotFoundError:
             return None
         return fetched.st_ino, fetched.st_mtime_ns
 
     @classmethod
-    def _fetched_within(cls, repo: git.Repo, seconds: float) -> bool:
-        stamp = cls._fetch_stamp(repo)
+    def _fetched_within(cls, mirror: Path, seconds: float) -> bool:
+        stamp = cls._fetch_stamp(mirror)
         return stamp is not None and time.time() - stamp[1] / 1e9 < seconds
 
-    def _fetch(self, repo: git.Repo, project_path: str) -> None:
+    def _fetch(self, mirror: Path, project_path: str) -> None:
         log.info("fetching %s", project_path)
         process = subprocess.Popen(
             # No maintenance run after the fetch: gc.auto is off anyway, so it would only
             # cost a process.
             ["git", "fetch", "--prune", "--no-tags", "--no-auto-maintenance", "--quiet", "origin"],
-            cwd=repo.git_dir,
+            cwd=mirror,
             env={**os.environ, **self._git_env()}, stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         try:
@@ -293,19 +298,12 @@ class RepositoryCache:
             raise RepositoryError(f"fetching {project_path} failed: {detail[:300]}")
 
     @staticmethod
-    def _has_commit(repo: git.Repo, sha: str) -> bool:
+    def _has_object(mirror: Path, name: str) -> bool:
+        """Tell whether a commit (`sha^{commit}`) or a path (`sha:path`) exists in a mirror."""
         try:
-            repo.git.cat_file("-e", f"{sha}^{{commit}}")
+            _git(mirror, "cat-file", "-e", name)
             return True
-        except git.GitCommandError:
-            return False
-
-    @staticmethod
-    def _path_exists(repo: git.Repo, sha: str, directory: str) -> bool:
-        try:
-            repo.git.cat_file("-e", f"{sha}:{directory}")
-            return True
-        except git.GitCommandError:
+        except _GitFailed:
             return False
 
     def _git_env(self) -> dict[str, str]:
@@ -318,6 +316,22 @@ class RepositoryCache:
         return env
 
 
-def _git_stderr(exc: git.GitCommandError) -> str:
-    text = (exc.stderr or "").strip().replace("stderr: ", "", 1).strip("'\" \n")
-    return text.splitlines()[-1][:300] if text else f"exit code {exc.status}"
+class _GitFailed(Exception):
+    """A git command exited with an error."""
+
+    def __init__(self, returncode: int, stderr: str):
+        super().__init__(stderr)
+        self.stderr = stderr
+        text = stderr.strip().replace("stderr: ", "", 1).strip("'\" \n")
+        self.reason = text.splitlines()[-1][:300] if text else f"exit code {returncode}"
+
+
+def _git(cwd: Path, *args: str) -> bytes:
+    """Run git in a folder and return its output; raise _GitFailed when it fails."""
+    # git's messages in English, which the callers match on.
+    result = subprocess.run(["git", *args], cwd=cwd, capture_output=True,
+                            stdin=subprocess.DEVNULL,
+                            env={**os.environ, "LC_ALL": "C", "LANGUAGE": "C"})
+    if result.returncode != 0:
+        raise _GitFailed(result.returncode, result.stderr.decode(errors="replace"))
+    return result.stdout
