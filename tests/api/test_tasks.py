@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 
+from sqlalchemy import update
+
 from pipeline.ledger.db import transaction
-from pipeline.ledger.models import RunStatus, TestRun, utcnow
-from tests.api.world import SHA_A, SHA_B, end_run
+from pipeline.ledger.models import RunStatus, Submission, TestRun, utcnow
+from tests.api.world import ASSIGNMENT, SHA_A, SHA_B, end_run
 from tests.infra.ledger import queue_run
 from webhooks.api.events import task_events
 from webhooks.api.task_state import TaskProgress
@@ -75,6 +77,30 @@ def test_a_task_that_is_not_a_run_is_shown_to_staff_only(world):
                                 "percentage": None, "reason": None,
                                 "result": {"runs": ["r1"], "projects": 1}}
     assert student.status_code == 404
+
+
+def test_a_submissions_task_is_shown_to_the_students_of_its_project(world):
+    answer = world.post("/api/tests-celery", {
+        "directory": ASSIGNMENT, "version_identifier": SHA_A, "submit": True},
+        token=world.alice.token).get_json()
+    task_id = answer["submission_task_id"]
+
+    waiting = world.get(f"/api/tasks/{task_id}", token=world.alice.token)
+    other_student = world.get(f"/api/tasks/{task_id}", token=world.bob.token)
+    with transaction(world.resources.sessions) as session:
+        session.execute(update(Submission).where(Submission.celery_task_id == task_id)
+                        .values(outcome="refused", reason="handed in after the deadline"))
+    decided = world.get(f"/api/tasks/{task_id}", token=world.alice.token).get_json()
+
+    assert waiting.status_code == 200 and other_student.status_code == 403
+    submission_id = waiting.get_json()["result"]["submission_id"]
+    assert waiting.get_json() == {
+        "task_id": task_id, "state": "PENDING", "ready": False, "run_id": answer["id"],
+        "status": None, "stage": None, "percentage": None, "reason": None,
+        "result": {"submission_id": submission_id, "outcome": "pending", "late": False}}
+    assert (decided["state"], decided["ready"], decided["reason"], decided["result"]) == (
+        "SUCCESS", True, "handed in after the deadline",
+        {"submission_id": submission_id, "outcome": "refused", "late": False})
 
 
 def test_unknown_and_malformed_task_ids_are_404(world):

@@ -126,7 +126,10 @@ class TestRunResponseSchema(Schema):
 
 
 class TaskStateSchema(Schema):
-    """Answer of GET /api/tasks/{task_id}: a task's state and its run's progress."""
+    """Answer of GET /api/tasks/{task_id}: a task's state and its run's progress.
+
+    A submission's task names the run graded for it and shows the submission as its result.
+    """
 
     task_id = fields.String(required=True)
     state = fields.String(required=True, metadata={
@@ -138,7 +141,9 @@ class TaskStateSchema(Schema):
     percentage = fields.Integer(required=True, allow_none=True)
     reason = fields.String(required=True, allow_none=True)
     result = fields.Dict(required=True, allow_none=True, metadata={
-        "description": "what the task returned, for tasks that are not runs"})
+        "description": "what the task returned, for tasks that are not runs; for a "
+                       "submission's task: submission_id, outcome (pending, accepted, "
+                       "refused, error) and late"})
 
 
 class RunSchema(Schema):

@@ -1,4 +1,4 @@
-"""A task's state and progress, read from the ledger's run and Celery's result backend."""
+"""A task's state and progress, read from the ledger (its run or submission) and Celery."""
 
 from __future__ import annotations
 
@@ -9,8 +9,9 @@ from celery import Celery, states
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from pipeline.ledger.models import RunStatus, TestRun
+from pipeline.ledger.models import RunStatus, Submission, TestRun
 from pipeline.ledger.runs import STAGES
+from pipeline.submissions.verdict import PENDING
 
 STAGE_ORDER = tuple(STAGES)
 # What Celery's state is taken to be while its result backend has no record of a run's task.
@@ -20,7 +21,11 @@ PROGRESS_STATE = "PROGRESS"
 
 @dataclass(frozen=True)
 class TaskProgress:
-    """Where a task is; for a run's task, also the run's status, stage and the stages reached."""
+    """Where a task is; for a run's task, also the run's status, stage and the stages reached.
+
+    A submission's task names the run graded for it and shows the submission's outcome as its
+    result.
+    """
 
     task_id: str
     state: str
@@ -45,8 +50,12 @@ def task_progress(sessions: sessionmaker[Session], celery: Celery,
     with sessions() as session:
         run = session.scalars(select(TestRun).where(TestRun.celery_task_id == task_id)
                               .limit(1)).first()
+        submission = None if run is not None else session.scalars(
+            select(Submission).where(Submission.celery_task_id == task_id).limit(1)).first()
     if run is not None:
         return _run_progress(task_id, run, state, meta.get("result"))
+    if submission is not None:
+        return _submission_progress(task_id, submission, state)
     if state == states.PENDING:
         return None
     return TaskProgress(task_id=task_id, state=state, ready=state in states.READY_STATES,
@@ -82,6 +91,18 @@ def _run_progress(task_id: str, run: TestRun, state: str, result: Any) -> TaskPr
                         project_path=run.project_path, status=run.status, stage=run.stage,
                         percentage=percentage, reason=run.status_reason,
                         reached=reached_stages(run))
+
+
+def _submission_progress(task_id: str, submission: Submission, state: str) -> TaskProgress:
+    decided = submission.outcome != PENDING
+    if state == states.PENDING and decided:
+        state = states.SUCCESS
+    return TaskProgress(task_id=task_id, state=state,
+                        ready=decided or state in states.READY_STATES,
+                        run_id=submission.run_id, project_path=submission.project_path,
+                        reason=submission.reason,
+                        result={"submission_id": submission.id, "outcome": submission.outcome,
+                                "late": submission.late})
 
 
 def _as_result(result: Any) -> dict | None:

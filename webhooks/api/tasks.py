@@ -89,13 +89,13 @@ def workers_status():
 
 
 def _visible_task(caller: Caller, task_id: str) -> TaskProgress:
-    """Return a task the caller may see: its run's project, or staff for other tasks."""
+    """Return a task the caller may see: of its run's or submission's project; staff: any."""
     missing = ApiError(404, NO_SUCH_TASK.format(task_id=task_id[:64]))
     if not _TASK_ID.fullmatch(task_id):
         raise missing
     svc = services()
     progress = task_progress(svc.resources.sessions, svc.celery, task_id)
-    if progress is None or (progress.run_id is None and not caller.staff):
+    if progress is None or (progress.project_path is None and not caller.staff):
         raise missing
     if progress.project_path is not None:
         caller.require_project(progress.project_path)
