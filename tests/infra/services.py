@@ -6,8 +6,11 @@ import os
 import secrets
 
 import psycopg2
+import psycopg2.errors
 import pytest
 import redis
+
+from tests.infra.processes import wait_for
 
 # What points gradehook at Redis and PostgreSQL; without any of them it runs embedded.
 SERVICE_VARIABLES = ("REDIS_HOST", "REDIS_PORT", "REDIS_DB", "POSTGRES_HOST", "POSTGRES_PORT",
@@ -59,13 +62,23 @@ def create_database() -> str:
 
 
 def drop_database(name: str) -> None:
-    """Drop a test database, ending any connections still open to it."""
-    connection = admin_connection()
-    try:
-        with connection.cursor() as cursor:
-            cursor.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        connection.close()
+    """Drop a test database, ending any connections still open to it.
+
+    PostgreSQL 15 refuses a role that is not superuser to end an autovacuum worker busy in the
+    database (InsufficientPrivilege); the drop is tried again until the worker has finished.
+    """
+    def dropped() -> bool:
+        connection = admin_connection()
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            return True
+        except psycopg2.errors.InsufficientPrivilege:
+            return False
+        finally:
+            connection.close()
+
+    wait_for(dropped, timeout=60, interval=0.2, what=f"autovacuum to leave database {name}")
 
 
 def redis_client(db: int = 0) -> redis.Redis:
