@@ -286,16 +286,15 @@ def wait_for_http(url: str, *, timeout: float, process: subprocess.Popen | None 
 
 def process_tree_cpu_seconds(pid: int) -> float:
     """Return the user+system CPU seconds used so far by a process and its live descendants."""
-    ticks = os.sysconf("SC_CLK_TCK")
     total, pending = 0.0, [pid]
     while pending:
         current = pending.pop()
         try:
-            fields = Path(f"/proc/{current}/stat").read_text().rsplit(")", 1)[1].split()
+            stat = Path(f"/proc/{current}/stat").read_text()
             children = Path(f"/proc/{current}/task/{current}/children").read_text().split()
         except OSError:
             continue
-        total += (int(fields[11]) + int(fields[12])) / ticks
+        total += _cpu_seconds(stat)
         pending.extend(int(child) for child in children)
     return total
 
@@ -305,7 +304,6 @@ def named_processes_cpu_seconds(prefixes: Sequence[str]) -> float:
 
     For servers the bench does not start itself, such as PostgreSQL's backends and Redis.
     """
-    ticks = os.sysconf("SC_CLK_TCK")
     total = 0.0
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
@@ -314,10 +312,15 @@ def named_processes_cpu_seconds(prefixes: Sequence[str]) -> float:
             stat = (entry / "stat").read_text()
         except OSError:
             continue
-        name, fields = stat[stat.index("(") + 1:stat.rindex(")")], stat.rsplit(")", 1)[1].split()
-        if name.startswith(tuple(prefixes)):
-            total += (int(fields[11]) + int(fields[12])) / ticks
+        if stat[stat.index("(") + 1:stat.rindex(")")].startswith(tuple(prefixes)):
+            total += _cpu_seconds(stat)
     return total
+
+
+def _cpu_seconds(stat: str) -> float:
+    """Return the user+system CPU seconds in the text of a /proc/<pid>/stat file."""
+    fields = stat.rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def children_cpu_seconds() -> float:

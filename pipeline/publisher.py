@@ -23,6 +23,7 @@ DELIVERY_INFO_EXCHANGE = ""
 # One immediate retry, on a fresh connection, before the caller leaves its runs to the
 # reconciler: the webhook answer stays fast while Redis is down.
 PUBLISH_RETRY = Retry(NoBackoff(), 1)
+REDIS_SCHEMES = ("redis://", "rediss://")
 # The task id a message template is built with; each message puts its own in its place.
 TEMPLATE_ID = "template"
 
@@ -64,13 +65,16 @@ class Publisher:
         self._templates: dict[str, _Template] = {}
 
     @classmethod
-    def for_app(cls, celery: Celery, *, redis_url: str | None, socket_timeout: float = 10.0
-                ) -> Publisher:
-        """Return a publisher for an app; `redis_url` None means publish through kombu."""
-        client = None if redis_url is None else redis.Redis.from_url(
-            redis_url, socket_connect_timeout=2, socket_timeout=socket_timeout,
-            retry=PUBLISH_RETRY)
-        return cls(celery, client)
+    def for_app(cls, celery: Celery) -> Publisher:
+        """Return a publisher for an app: straight to Redis when that is its broker."""
+        if not celery.conf.broker_url.startswith(REDIS_SCHEMES):
+            return cls(celery, None)
+        transport = celery.conf.broker_transport_options
+        return cls(celery, redis.Redis.from_url(
+            celery.conf.broker_url, retry=PUBLISH_RETRY,
+            # The timeouts of Celery's own connections to the broker.
+            socket_connect_timeout=transport["socket_connect_timeout"],
+            socket_timeout=transport["socket_timeout"]))
 
     def publish(self, messages: Sequence[TaskMessage]) -> None:
         """Publish messages in order; raise if the broker did not take all of them."""

@@ -42,11 +42,9 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.json.sort_keys = False
     resources = resources_for(settings)
     celery = create_celery(settings)
-    publisher = Publisher.for_app(celery, redis_url=None if settings.embedded
-                                  else settings.broker_url)
     app.extensions["gradehook"] = Services(
         settings, resources, celery, AssignmentDirectory(resources.sessions),
-        Intake(resources.engine, resources.sessions, publisher))
+        Intake(resources.engine, resources.sessions, Publisher.for_app(celery)))
     from webhooks.api import api
     from webhooks.health import health
     from webhooks.pages import pages

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
+from typing import Iterable
 
 from pipeline.config import CourseSettings
 from pipeline.dispatch import new_task_id
@@ -148,7 +149,7 @@ class BatchPlan:
                 (self._by_commit, (run.project_path, run.commit_sha, run.assignment))):
             index.setdefault(key, []).append(run)
 
-    def _end(self, runs, *, status: RunStatus, reason: str,
+    def _end(self, runs: Iterable[KnownRun], *, status: RunStatus, reason: str,
              superseded_by: str | None = None) -> list[str]:
         """End those of the runs that are still queued, and return their ids."""
         ended = []

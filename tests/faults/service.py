@@ -53,6 +53,15 @@ def slow_solution(greeting: str, seconds: float) -> dict[str, str]:
     return files
 
 
+def deliver_numbered(service: FaultService, deliveries: dict[int, tuple[str, str]], index: int,
+                     seconds: float) -> None:
+    """Deliver student `index`'s slow solution and note (sha, run id) under its index."""
+    sha, answer = service.deliver(f"student-{index}", slow_solution(greeting_of(index), seconds),
+                                  key=f"delivery-{index}")
+    run_id, = answer["runs"]
+    deliveries[index] = (sha, run_id)
+
+
 def assert_each_graded_once(service: FaultService, deliveries: dict[int, tuple[str, str]]) -> None:
     """Check that each delivery (index -> (sha, run id)) made one run, graded once as expected."""
     for index, (sha, run_id) in sorted(deliveries.items()):

@@ -8,7 +8,7 @@ import pytest
 
 from tests.infra.servers import PrivatePostgres
 from tests.faults.service import RECONCILE_EVERY_SECOND, assert_each_graded_once, \
-    fault_service, greeting_of, slow_solution
+    deliver_numbered, fault_service
 from tests.infra.processes import wait_for
 
 pytestmark = pytest.mark.slow
@@ -39,11 +39,7 @@ def test_workers_recover_from_a_postgres_restart_and_grade_each_delivery_once(
         deliveries: dict[int, tuple[str, str]] = {}
 
         def deliver(index: int) -> None:
-            sha, answer = service.deliver(f"student-{index}",
-                                          slow_solution(greeting_of(index), 2),
-                                          key=f"delivery-{index}")
-            run_id, = answer["runs"]
-            deliveries[index] = (sha, run_id)
+            deliver_numbered(service, deliveries, index, seconds=2)
 
         with service.worker("worker", concurrency=2), service.beat():
             for index in range(3):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tests.faults.service import RECONCILE_EVERY_SECOND, assert_each_graded_once, \
-    fault_service, greeting_of, slow_solution
+    deliver_numbered, fault_service
 from tests.infra.processes import wait_for
 
 pytestmark = pytest.mark.slow
@@ -18,11 +18,7 @@ def test_every_delivery_is_graded_across_a_redis_restart(
         deliveries: dict[int, tuple[str, str]] = {}  # index -> (sha, run id)
 
         def deliver(index: int) -> None:
-            sha, answer = service.deliver(f"student-{index}",
-                                          slow_solution(greeting_of(index), 1),
-                                          key=f"delivery-{index}")
-            run_id, = answer["runs"]
-            deliveries[index] = (sha, run_id)
+            deliver_numbered(service, deliveries, index, seconds=1)
 
         with service.worker("worker"), service.beat():
             for index in range(3):

@@ -18,7 +18,7 @@ def test_a_published_message_equals_celerys_own(service_settings, redis_db, name
     celery = create_celery(settings)
     queue = ROUTES[name]["queue"]
     celery.send_task(name, args=list(args), task_id="task-1")
-    Publisher.for_app(celery, redis_url=settings.broker_url).publish(
+    Publisher.for_app(celery).publish(
         [TaskMessage(name, args, "task-1")])
     ours, celerys = (json.loads(m) for m in redis_client(redis_db).lrange(queue, 0, -1))
     for message in (ours, celerys):
@@ -28,7 +28,7 @@ def test_a_published_message_equals_celerys_own(service_settings, redis_db, name
 
 def test_messages_keep_their_order_within_a_queue(service_settings, redis_db):
     _, settings = service_settings()
-    publisher = Publisher.for_app(create_celery(settings), redis_url=settings.broker_url)
+    publisher = Publisher.for_app(create_celery(settings))
     publisher.publish([TaskMessage(STUDENT_TESTING, (f"run-{n}",), f"task-{n}")
                        for n in range(5)])
     stored = redis_client(redis_db).lrange(ROUTES[STUDENT_TESTING]["queue"], 0, -1)
