@@ -20,8 +20,6 @@ from pipeline.submissions.dispatch import hand_off_submissions
 
 log = logging.getLogger(__name__)
 
-ProgressCallback = Callable[[str, int], None]
-
 STUDENT_COMMIT_MISSING = "the commit to grade is not in the student's project: {detail}"
 REFERENCE_MISSING = "course error: the reference repository could not be read: {detail}"
 COURSE_ERROR = "course error: {detail}"
@@ -56,10 +54,10 @@ class Workspace:
 
 
 def run_student_testing(resources: Resources, run_id: str, task_id: str,
-                        progress: ProgressCallback,
                         report: Callable[[str], None] | None = None) -> Outcome:
     """Grade one run end to end; a run that is not this task's to run is left alone.
 
+    Each stage and its progress are recorded in the ledger, which is where the API reads them.
     `report(run_id)` brings GitLab in line with the ledger (commit status, comment); it is
     called when the run starts and when it ends.
     """
@@ -68,10 +66,9 @@ def run_student_testing(resources: Resources, run_id: str, task_id: str,
     if run is None:
         log.info("run %s: not queued for task %s, nothing to do", run_id, task_id)
         return Outcome(run_id, "skipped", "not queued for this task")
-    progress("init", runs.STAGES["init"][0])
     if report:
         report(run_id)
-    outcome = _grade_run(resources, run, progress)
+    outcome = _grade_run(resources, run)
     if report:
         report(run_id)
     return outcome
@@ -86,10 +83,10 @@ class _CourseError(Exception):
     """The course's side is broken: reported to staff, never scored."""
 
 
-def _grade_run(resources: Resources, run: TestRun, progress: ProgressCallback) -> Outcome:
+def _grade_run(resources: Resources, run: TestRun) -> Outcome:
     root = _make_workspace_root(resources, run)
     try:
-        _enter(resources, run.id, "clone", progress)
+        _enter(resources, run.id, "clone")
         try:
             student = _fetch_student(resources, run, root / "student")
             reference_sha, reference_root = _fetch_reference(resources, run)
@@ -104,7 +101,7 @@ def _grade_run(resources: Resources, run: TestRun, progress: ProgressCallback) -
                         STUDENT_COMMIT_MISSING.format(detail=exc))
         # The environment is made inside the engine, and the results are recorded the moment it
         # returns: neither stage lasts long enough for a write of its own to be seen.
-        _enter(resources, run.id, "tests", progress, passing=("environment",),
+        _enter(resources, run.id, "tests", passing=("environment",),
                reference_sha=reference_sha)
         result = _grade(resources, run, Workspace(root, student, reference_root), reference_sha)
         return _record(resources, run.id, result)
@@ -188,11 +185,10 @@ def _record(resources: Resources, run_id: str, result: Report) -> Outcome:
     return _end(resources, run_id, status, result.result_message, **values)
 
 
-def _enter(resources: Resources, run_id: str, stage: str, progress: ProgressCallback, *,
-           passing: tuple[str, ...] = (), **values) -> None:
+def _enter(resources: Resources, run_id: str, stage: str, *, passing: tuple[str, ...] = (),
+           **values) -> None:
     with transaction(resources.sessions) as session:
         runs.advance(session, run_id, stage, passing=passing, **values)
-    progress(stage, runs.STAGES[stage][0])
 
 
 def _end(resources: Resources, run_id: str, status: RunStatus, reason: str | None,

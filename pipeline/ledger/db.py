@@ -3,11 +3,18 @@
 from __future__ import annotations
 
 import contextlib
+import time
 from typing import Iterator
 
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import Session, sessionmaker
+
+# A pooled connection back in use within this many seconds is used without a ping: a restart
+# of PostgreSQL takes longer, so a connection it cut has sat idle longer than this.
+PING_AFTER_IDLE_SECONDS = 0.5
+_CHECKED_IN = "gradehook_checked_in"
 
 
 def make_engine(url: str, *, connect_timeout: float = 5.0) -> Engine:
@@ -16,8 +23,32 @@ def make_engine(url: str, *, connect_timeout: float = 5.0) -> Engine:
         engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10,
-                         connect_args={"connect_timeout": max(1, int(connect_timeout))})
+    engine = create_engine(url, pool_size=5, max_overflow=10,
+                           connect_args={"connect_timeout": max(1, int(connect_timeout))})
+    _ping_idle_connections(engine)
+    return engine
+
+
+def _ping_idle_connections(engine: Engine) -> None:
+    """Ping a pooled connection on checkout only when it sat idle, not on every checkout.
+
+    A busy worker takes a connection from the pool several times per run; pinging each time
+    (`pool_pre_ping`) is a round trip to PostgreSQL for nothing while the server is up.
+    """
+    @event.listens_for(engine, "checkin")
+    def stamp(_dbapi_connection, record) -> None:
+        record.info[_CHECKED_IN] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def ping_if_idle(dbapi_connection, record, _proxy) -> None:
+        checked_in = record.info.get(_CHECKED_IN)
+        if checked_in is None or time.monotonic() - checked_in < PING_AFTER_IDLE_SECONDS:
+            return
+        try:
+            engine.dialect.do_ping(dbapi_connection)
+        except engine.dialect.loaded_dbapi.Error as exc:
+            # The pool drops this connection and checks out a fresh one.
+            raise DisconnectionError("a pooled connection no longer answers") from exc
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:

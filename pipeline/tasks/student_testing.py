@@ -1,4 +1,4 @@
-"""Celery task `student_testing(run_id)`: drives pipeline.testing with progress, limits, retries."""
+"""Celery task `student_testing(run_id)`: drives pipeline.testing with limits and retries."""
 
 from __future__ import annotations
 
@@ -8,21 +8,19 @@ from celery import shared_task
 
 from pipeline.celery_app import STUDENT_TESTING
 from pipeline.context import resources_for
-from pipeline.tasks.progress import store_progress
 from pipeline.tasks.reporting import report_now_or_later
 from pipeline.tasks.retry import drive
 from pipeline.testing import end_with_error, run_student_testing
 
 
-@shared_task(name=STUDENT_TESTING, bind=True)
+# The ledger records every stage, the progress and the outcome of the run, and the API reads a
+# run's task state from it; Celery's result backend would only hold copies (a STARTED row, one
+# write per stage, the result), each a transaction of its own in the grading slot.
+@shared_task(name=STUDENT_TESTING, bind=True, ignore_result=True, track_started=False)
 def student_testing(self, run_id: str) -> dict:
-    """Grade one test run, reporting progress as a custom task state."""
+    """Grade one test run; its stages and outcome are in the ledger."""
     settings = self.app.conf.gradehook_settings
     resources = resources_for(settings)
-
-    def progress(stage: str, percent: int) -> None:
-        store_progress(self, resources.engine,
-                       {"run_id": run_id, "stage": stage, "percent": percent})
 
     def report(rid: str) -> None:
         report_now_or_later(resources, self.app, rid)
@@ -32,8 +30,7 @@ def student_testing(self, run_id: str) -> dict:
         report(run_id)
         return outcome
 
-    outcome = drive(self, lambda: run_student_testing(resources, run_id, self.request.id,
-                                                      progress, report), end,
-                    soft_limit=settings.worker.student_testing_soft_time_limit,
+    outcome = drive(self, lambda: run_student_testing(resources, run_id, self.request.id, report),
+                    end, soft_limit=settings.worker.student_testing_soft_time_limit,
                     max_attempts=settings.worker.max_attempts, what=f"run {run_id}")
     return dataclasses.asdict(outcome)

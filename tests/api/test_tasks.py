@@ -43,16 +43,21 @@ def test_a_queued_run_is_pending_at_zero(world):
                       "percentage": 0, "reason": None, "result": None}
 
 
-def test_progress_reported_by_the_task_within_a_stage_is_shown(world):
+def test_a_running_runs_task_state_follows_the_ledger_not_celery(world):
     run = queue_run(world.resources, commit_sha=SHA_A)
-    advance(world, run.id, "tests", 50, started_at=utcnow(), cloned_at=utcnow())
+    # Whatever Celery's result backend holds for the task id, the run's task follows the run.
     world.app.extensions["gradehook"].celery.backend.store_result(
-        run.celery_task_id, {"run_id": run.id, "stage": "tests", "percent": 65}, "PROGRESS")
+        run.celery_task_id, {"error": "stale"}, "FAILURE")
+    advance(world, run.id, "init", 10, started_at=utcnow())
+    started = world.get(f"/api/tasks/{run.celery_task_id}").get_json()
+    advance(world, run.id, "tests", 50, cloned_at=utcnow())
+    testing = world.get(f"/api/tasks/{run.celery_task_id}").get_json()
 
-    answer = world.get(f"/api/tasks/{run.celery_task_id}").get_json()
-
-    assert (answer["state"], answer["status"], answer["stage"], answer["percentage"]) == \
-        ("PROGRESS", "running", "tests", 65)
+    assert (started["state"], started["ready"], started["stage"], started["percentage"]) == \
+        ("STARTED", False, "init", 10)
+    assert (testing["state"], testing["ready"], testing["status"], testing["stage"],
+            testing["percentage"], testing["result"]) == \
+        ("PROGRESS", False, "running", "tests", 50, None)
 
 
 def test_a_finished_run_is_ready_with_its_reason(world):

@@ -30,8 +30,7 @@ class LocalRunner:
 
     def _grade(self, run_id: str, task_id: str) -> None:
         try:
-            run_student_testing(self._resources, run_id, task_id, _recorded_in_ledger,
-                                self._report)
+            run_student_testing(self._resources, run_id, task_id, self._report)
         except Exception as exc:  # nothing retries a local run: end it with the reason
             log.exception("local run %s failed", run_id)
             end_with_error(self._resources, run_id,
@@ -42,6 +41,3 @@ class LocalRunner:
         """Bring GitLab in line with the run now, or through the report task when it fails."""
         report_now_or_later(self._resources, self._celery, run_id)
 
-
-def _recorded_in_ledger(stage: str, percent: int) -> None:
-    """Take no further note of progress: the flow records each stage in the ledger already."""

@@ -1,4 +1,4 @@
-"""A task's state and progress, read from the ledger (its run or submission) and Celery."""
+"""A task's state and progress: a run's from the ledger alone, other tasks' also from Celery."""
 
 from __future__ import annotations
 
@@ -14,8 +14,6 @@ from pipeline.ledger.runs import STAGES
 from pipeline.submissions.verdict import PENDING
 
 STAGE_ORDER = tuple(STAGES)
-# What Celery's state is taken to be while its result backend has no record of a run's task.
-LEDGER_STATES = {RunStatus.QUEUED: states.PENDING, RunStatus.RUNNING: states.STARTED}
 PROGRESS_STATE = "PROGRESS"
 
 
@@ -42,24 +40,35 @@ class TaskProgress:
 
 def task_progress(sessions: sessionmaker[Session], celery: Celery,
                   task_id: str) -> TaskProgress | None:
-    """Return a task's progress; None when neither the ledger nor Celery knows the task."""
-    # Celery first: a run's task succeeds only after the ledger holds its final status, so
-    # reading in this order never shows a succeeded task whose run still looks unfinished.
-    meta = celery.backend.get_task_meta(task_id)
-    state = meta.get("status") or states.PENDING
+    """Return a task's progress; None when neither the ledger nor Celery knows the task.
+
+    A student_testing task stores nothing in Celery's result backend: the ledger records its
+    run's stages and outcome, so the task's state is the run's.
+    """
     with sessions() as session:
         run = session.scalars(select(TestRun).where(TestRun.celery_task_id == task_id)
                               .limit(1)).first()
         submission = None if run is not None else session.scalars(
             select(Submission).where(Submission.celery_task_id == task_id).limit(1)).first()
     if run is not None:
-        return _run_progress(task_id, run, state, meta.get("result"))
+        return _run_progress(task_id, run)
+    meta = celery.backend.get_task_meta(task_id)
+    state = meta.get("status") or states.PENDING
     if submission is not None:
         return _submission_progress(task_id, submission, state)
     if state == states.PENDING:
         return None
     return TaskProgress(task_id=task_id, state=state, ready=state in states.READY_STATES,
                         result=_as_result(meta.get("result")))
+
+
+def _task_state_of(run: TestRun) -> str:
+    """Return the Celery state a run's task is in, from the run: the task ends with the run."""
+    if run.status.final:
+        return states.SUCCESS
+    if run.status == RunStatus.QUEUED:
+        return states.PENDING
+    return states.STARTED if run.stage == "init" else PROGRESS_STATE
 
 
 def reached_stages(run: TestRun) -> tuple[str, ...]:
@@ -78,18 +87,10 @@ def reached_stages(run: TestRun) -> tuple[str, ...]:
                  if index <= last and (evidence[stage] or stage == current))
 
 
-def _run_progress(task_id: str, run: TestRun, state: str, result: Any) -> TaskProgress:
-    percentage = run.progress
-    if state == PROGRESS_STATE and not run.status.final and isinstance(result, dict):
-        reported = result.get("percent")
-        if isinstance(reported, int) and result.get("stage") == run.stage:
-            percentage = max(percentage, reported)
-    if state == states.PENDING:
-        state = LEDGER_STATES.get(run.status, states.SUCCESS)
-    return TaskProgress(task_id=task_id, state=state,
-                        ready=run.status.final or state in states.READY_STATES, run_id=run.id,
-                        project_path=run.project_path, status=run.status, stage=run.stage,
-                        percentage=percentage, reason=run.status_reason,
+def _run_progress(task_id: str, run: TestRun) -> TaskProgress:
+    return TaskProgress(task_id=task_id, state=_task_state_of(run), ready=run.status.final,
+                        run_id=run.id, project_path=run.project_path, status=run.status,
+                        stage=run.stage, percentage=run.progress, reason=run.status_reason,
                         reached=reached_stages(run))
 
 

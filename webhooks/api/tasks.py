@@ -29,8 +29,10 @@ _TASK_PARAMETER = {"name": "task_id", "in": "path", "required": True,
 PATHS = {
     "/api/tasks/{task_id}": {"get": {
         "summary": "State and progress of a task",
-        "description": "State from Celery's result backend; status, stage and percentage of "
-                       "the run the task grades, from the ledger.",
+        "description": "For a task that grades a run, everything from the ledger: the state "
+                       "follows the run (PENDING while queued, STARTED, PROGRESS through its "
+                       "stages, SUCCESS once it has a final status) with its status, stage and "
+                       "percentage. Other tasks: the state from Celery's result backend.",
         "parameters": [_TASK_PARAMETER],
         "responses": {200: json_response("the task", TaskStateSchema),
                       **error_responses(401, 403, 404, 503)}}},
