@@ -13,7 +13,7 @@ from pipeline.context import Resources
 from pipeline.grading.grader import GradeOptions, grade
 from pipeline.grading.report import Report
 from pipeline.ledger import runs
-from pipeline.ledger.db import transaction
+from pipeline.ledger.db import single_statements
 from pipeline.ledger.models import RunStatus, TestRun, utcnow
 from pipeline.repos import InvalidInputError, MissingCommitError, PathMissingError
 from pipeline.submissions.dispatch import hand_off_submissions
@@ -61,7 +61,7 @@ def run_student_testing(resources: Resources, run_id: str, task_id: str,
     `report(run_id)` brings GitLab in line with the ledger (commit status, comment); it is
     called when the run starts and when it ends.
     """
-    with transaction(resources.sessions) as session:
+    with single_statements(resources.sessions) as session:
         run = runs.claim_run(session, run_id, task_id)
     if run is None:
         log.info("run %s: not queued for task %s, nothing to do", run_id, task_id)
@@ -187,13 +187,13 @@ def _record(resources: Resources, run_id: str, result: Report) -> Outcome:
 
 def _enter(resources: Resources, run_id: str, stage: str, *, passing: tuple[str, ...] = (),
            **values) -> None:
-    with transaction(resources.sessions) as session:
+    with single_statements(resources.sessions) as session:
         runs.advance(session, run_id, stage, passing=passing, **values)
 
 
 def _end(resources: Resources, run_id: str, status: RunStatus, reason: str | None,
          **values) -> Outcome:
-    with transaction(resources.sessions) as session:
+    with single_statements(resources.sessions) as session:
         runs.finish(session, run_id, status, reason, **values)
     log.info("run %s: %s (%s)", run_id, status.value, reason)
     hand_off_submissions(resources, run_id)

@@ -29,17 +29,15 @@ def claim_run(session: Session, run_id: str, task_id: str) -> TestRun | None:
     (one the reconciler has replaced) is a no-op. A run already running under the same task id is
     claimed again: that is a redelivery after a lost worker, or a retry, and must not stay stuck.
     """
-    result = session.execute(
+    return session.scalars(
         update(TestRun)
         .where(TestRun.id == run_id, TestRun.celery_task_id == task_id,
                TestRun.status.in_((RunStatus.QUEUED, RunStatus.RUNNING)))
         .values(status=RunStatus.RUNNING,
                 attempts=TestRun.attempts + 1, stage="init", progress=STAGES["init"][0],
                 started_at=utcnow())
-        .execution_options(synchronize_session=False))
-    if result.rowcount != 1:
-        return None
-    return session.get(TestRun, run_id, populate_existing=True)
+        .returning(TestRun)
+        .execution_options(synchronize_session=False, populate_existing=True)).one_or_none()
 
 
 def advance(session: Session, run_id: str, stage: str, progress: int | None = None, *,

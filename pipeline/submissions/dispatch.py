@@ -16,7 +16,7 @@ from pipeline.celery_app import SUBMISSION_PROCESSING, celery_config
 from pipeline.config import Settings
 from pipeline.context import Resources
 from pipeline.dispatch import PUBLISH_RETRY_POLICY
-from pipeline.ledger.db import transaction
+from pipeline.ledger.db import single_statements, transaction
 from pipeline.ledger.models import FINAL_STATUSES, Submission, TestRun, utcnow
 from pipeline.submissions.ledger import waiting_on
 from pipeline.submissions.verdict import PENDING
@@ -64,7 +64,7 @@ def release_submissions(celery: Celery, sessions: sessionmaker[Session],
 
 def hand_off_submissions(resources: Resources, run_id: str) -> list[str]:
     """Send the submissions that waited for a run which has just ended."""
-    with resources.sessions() as session:
+    with single_statements(resources.sessions) as session:
         waiting = waiting_on(session, [run_id])
     if not waiting:
         return []
