@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import logging
+import os
 import random
 import re
 import time
@@ -28,6 +29,24 @@ _CANNOT_TRANSITION = "Cannot transition status"
 _PAGE_SIZE = 100
 
 T = TypeVar("T")
+
+
+def _session_for(url: str) -> requests.Session:
+    """Return an HTTP session with the environment's proxy settings for `url` read once.
+
+    requests reads proxies and CA bundles from os.environ on every request (`trust_env`),
+    which costs more CPU than building the request; a process's environment stays as it was
+    started, so it is read here, once.
+    """
+    session = requests.Session()
+    session.proxies.update(requests.utils.get_environ_proxies(url))
+    session.trust_env = False
+    return session
+
+
+def _ca_bundle_from_environment() -> str | bool:
+    """Return the CA bundle requests would take from the environment, else True (the default)."""
+    return os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or True
 
 
 class GitLabClient:
@@ -54,7 +73,8 @@ class GitLabClient:
         self._sleep = sleep
         # retry_transient_errors=False: 5xx and timeouts go to the caller's retry layer.
         self._gl = gitlab.Gitlab(url, private_token=token, timeout=timeout,
-                                 retry_transient_errors=False)
+                                 retry_transient_errors=False, session=_session_for(url),
+                                 ssl_verify=_ca_bundle_from_environment())
 
     def __repr__(self) -> str:
         return f"GitLabClient({self._url!r})"
