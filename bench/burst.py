@@ -5,18 +5,19 @@ Run `python -m bench.burst` from the repository root. It starts gradehook's web 
 stand-in and local bare git repositories (as `bench/e2e.py` does), sends one push from each of N
 students (default 300) within a few seconds, and waits for every final commit status. It prints
 the time to the last final status, the push → final status latency (p50, p95), the throughput
-against what the grading engine alone manages on the same cores, the cost of one run in worker
-time (what docs/scaling.md builds on), and the number of runs lost, which must be 0.
+against what the grading engine alone manages on the same cores, the cost of one run in CPU
+time of the machine's cores (what docs/scaling.md builds on), and the number of runs lost, which
+must be 0.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import sys
 
 from bench.common import format_table, machine
+from pipeline.config import DEFAULT_WORKER_CONCURRENCY
 from bench.e2e import GROUP, engine_alone, make_students, percentile, burst, running_service, \
     sequential, solution
 
@@ -31,8 +32,9 @@ def run(args: argparse.Namespace) -> int:
         engine_rate, engine_durations = engine_alone(service.folder / "engine",
                                                      args.engine_gradings, args.concurrency)
     rate = args.students / seconds
-    worker_seconds_per_run = args.concurrency / rate
     m = machine()
+    # Every core is busy through the burst: a run costs the cores' time divided by the rate.
+    core_seconds_per_run = m.cores / rate
     print(f"machine: {m.cores} cores, {m.cpu_model}, {m.memory_gib:.1f} GiB; "
           f"worker concurrency {args.concurrency}; {args.students} students")
     print(format_table(
@@ -43,20 +45,20 @@ def run(args: argparse.Namespace) -> int:
          [f"engine alone, {args.concurrency} processes", args.engine_gradings,
           f"{statistics.median(engine_durations):.3f}",
           f"{percentile(engine_durations, 0.95):.3f}", f"{engine_rate:.2f}", ""]]))
-    print(f"worker time per run: {worker_seconds_per_run:.3f} s "
-          f"(engine alone: {args.concurrency / engine_rate:.3f} s)")
+    print(f"core time per run: {core_seconds_per_run:.3f} s "
+          f"(engine alone: {m.cores / engine_rate:.3f} s)")
     print(f"headline: {args.students} pushes graded in {seconds:.1f}s, lost {lost}, "
           f"p50 {statistics.median(latencies):.1f}s p95 {percentile(latencies, 0.95):.1f}s, "
           f"{rate:.2f} runs/s = {rate / engine_rate:.0%} of the engine alone, "
-          f"{worker_seconds_per_run:.3f} worker-seconds per run")
+          f"{core_seconds_per_run:.3f} core-seconds per run")
     return 0 if lost == 0 else 1
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--students", type=int, default=300, help="students pushing at once")
-    parser.add_argument("--concurrency", type=int, default=len(os.sched_getaffinity(0)),
-                        help="worker processes (default: the cores of this machine)")
+    parser.add_argument("--concurrency", type=int, default=DEFAULT_WORKER_CONCURRENCY,
+                        help="worker processes (default: gradehook's, the cores plus one)")
     parser.add_argument("--engine-gradings", type=int, default=40,
                         help="gradings for the engine-alone figure")
     return run(parser.parse_args())

@@ -35,6 +35,7 @@ import tomli_w
 from bench.common import (REPO_ROOT, BenchError, ServiceEnv, background, format_table,
                           free_port, machine, scratch_database, scratch_redis_db, services,
                           wait_for_http, wait_until)
+from pipeline.config import DEFAULT_WORKER_CONCURRENCY
 from pipeline.grading.cache import ReferenceCache
 from pipeline.grading.grader import GradeOptions, grade
 from pipeline.ledger.db import make_engine
@@ -236,6 +237,7 @@ def running_service(concurrency: int) -> Iterator[Service]:
 
 
 def run(args: argparse.Namespace) -> int:
+    args.engine_processes = args.engine_processes or args.concurrency
     with running_service(args.concurrency) as service:
         port, gitlab, git = service.port, service.gitlab, service.git
         first_sha = git.commit(f"{GROUP}/solo", solution("hello", 3))
@@ -311,10 +313,11 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sequential", type=int, default=15, help="sequential pushes")
     parser.add_argument("--students", type=int, default=200, help="pushes in the burst")
-    parser.add_argument("--concurrency", type=int, default=len(os.sched_getaffinity(0)),
-                        help="worker processes (default: the cores of this machine)")
-    parser.add_argument("--engine-processes", type=int, default=len(os.sched_getaffinity(0)),
-                        help="processes grading at once for the engine-alone figure")
+    parser.add_argument("--concurrency", type=int, default=DEFAULT_WORKER_CONCURRENCY,
+                        help="worker processes (default: gradehook's, the cores plus one)")
+    parser.add_argument("--engine-processes", type=int,
+                        help="processes grading at once for the engine-alone figure "
+                             "(default: as many as the worker has)")
     parser.add_argument("--engine-gradings", type=int, default=40,
                         help="gradings for the engine-alone figure")
     return run(parser.parse_args())

@@ -35,7 +35,7 @@ def worker() -> None:
 
 
 @worker.command("start")
-@click.option("--concurrency", type=int, help="Worker processes (default: worker.concurrency).")
+@click.option("--concurrency", type=int, help="Worker processes (default: worker.concurrency, else the cores plus one).")
 @click.option("--beat", is_flag=True, help="Also run the scheduler (reconciler) in this worker.")
 @click.option("--pool", default="prefork", show_default=True,
               type=click.Choice(["prefork", "solo", "threads"]))
@@ -45,7 +45,7 @@ def worker_start(ctx: click.Context, concurrency: int | None, beat: bool, pool: 
     settings = settings_from(ctx)
     app = create_celery(settings)
     argv = ["worker", "--queues", ",".join(QUEUES), "--loglevel", settings.log_level,
-            "--concurrency", str(concurrency or settings.worker.concurrency),
+            "--concurrency", str(concurrency or settings.worker.processes),
             "--prefetch-multiplier", "1", "--pool", pool, "--hostname", "gradehook@%h",
             "--without-mingle", "--without-gossip"]
     if beat:

@@ -78,7 +78,7 @@ def celery_config(settings: Settings) -> dict:
         "task_reject_on_worker_lost": True,
         "task_track_started": True,
         "worker_prefetch_multiplier": 1,
-        "worker_concurrency": w.concurrency,
+        "worker_concurrency": w.processes,
         "worker_send_task_events": True,
         "task_annotations": {
             STUDENT_TESTING: {"soft_time_limit": w.student_testing_soft_time_limit,

@@ -83,9 +83,15 @@ class GitLabSettings:
         return (self.clone_base or self.url).rstrip("/")
 
 
+# A run also waits on git, PostgreSQL and GitLab; one process more than the host's cores keeps
+# the cores grading meanwhile (docs/benchmarks.md, "End to end").
+DEFAULT_WORKER_CONCURRENCY = len(os.sched_getaffinity(0)) + 1
+
+
 @dataclass(frozen=True)
 class WorkerSettings:
-    concurrency: int = env_field(2, "GRADEHOOK_WORKER_CONCURRENCY", min=1)
+    # 0: DEFAULT_WORKER_CONCURRENCY, which depends on the host.
+    concurrency: int = env_field(0, "GRADEHOOK_WORKER_CONCURRENCY", min=0)
     student_testing_soft_time_limit: float = env_field(1740.0, min=0.01)
     student_testing_time_limit: float = env_field(1800.0, min=0.01)
     submission_processing_soft_time_limit: float = env_field(540.0, min=0.01)
@@ -94,6 +100,11 @@ class WorkerSettings:
     reconcile_interval_seconds: float = env_field(60.0, min=1)
     repository_cache: str = "repos"
     workspace: str = "work"
+
+    @property
+    def processes(self) -> int:
+        """Return how many worker processes to run: the setting, else the host's default."""
+        return self.concurrency or DEFAULT_WORKER_CONCURRENCY
 
 
 @dataclass(frozen=True)

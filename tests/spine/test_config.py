@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from pipeline.celery_app import celery_config
 from pipeline.config import ConfigError, Settings, load_settings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -105,3 +106,14 @@ def _write(tmp_path: Path, text: str) -> Path:
     path = tmp_path / "c.toml"
     path.write_text(text)
     return path
+
+
+def test_worker_processes_default_to_the_cores_plus_one(tmp_path):
+    cores = len(os.sched_getaffinity(0))
+    default = load_settings(environ={}, path=_write(tmp_path, ""))
+    chosen = load_settings(environ={"GRADEHOOK_WORKER_CONCURRENCY": "4"},
+                           path=_write(tmp_path, ""))
+
+    assert (default.worker.concurrency, default.worker.processes) == (0, cores + 1)
+    assert celery_config(default)["worker_concurrency"] == cores + 1
+    assert chosen.worker.processes == 4 and celery_config(chosen)["worker_concurrency"] == 4

@@ -30,7 +30,7 @@ def install_api_state(app: Flask, services: Services) -> None:
     streams = threading.BoundedSemaphore(max(1, settings.server.web_threads // 2))
     app.extensions[EXTENSION] = ApiState(
         tokens=TokenChecker(settings),
-        local_runs=LocalRunner(services.resources, services.celery, settings.worker.concurrency),
+        local_runs=LocalRunner(services.resources, services.celery, settings.worker.processes),
         event_streams=streams)
 
 
