@@ -100,6 +100,8 @@ class WorkerSettings:
     reconcile_interval_seconds: float = env_field(60.0, min=1)
     repository_cache: str = "repos"
     workspace: str = "work"
+    housekeeping_interval_seconds: float = env_field(3600.0, min=1)
+    tree_max_idle_days: float = env_field(7.0, min=0)
 
     @property
     def processes(self) -> int:

@@ -27,6 +27,9 @@ PROJECT_PATH_PATTERN = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.+-]*(/[A-Za-z0-9_][
 DIRECTORY_PATTERN = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_. +-]*(/[A-Za-z0-9_][A-Za-z0-9_. +-]*)*$")
 MIRRORS = "mirrors"
 TREES = "trees"
+# git's own default thresholds for `gc --auto`, which the mirrors' config turns off.
+GC_AUTO_LOOSE_OBJECTS = 6700
+GC_AUTO_PACK_LIMIT = 50
 REF_FORBIDDEN = re.compile(r"(\.\.|@\{|//|[\x00-\x20\x7f~^:?*\[\\])")
 # Unicode refused in branch names though git takes it: controls, format characters (bidi
 # overrides, zero-width), lone surrogates, private use, unassigned, and odd spaces and breaks.
@@ -161,6 +164,7 @@ class RepositoryCache:
         check_sha(sha)
         target = self.root / TREES / check_project_path(project_path) / sha
         if target.is_dir():
+            os.utime(target)  # its last use, which housekeeping goes by
             return target
         target.parent.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=".extract-", dir=target.parent))
@@ -173,6 +177,53 @@ class RepositoryCache:
         finally:
             shutil.rmtree(staging, ignore_errors=True)
         return target
+
+    def remove_unused_trees(self, unused_since: float) -> int:
+        """Remove extracted trees not used since a moment (seconds since the epoch); count them.
+
+        A tree's modification time is its last use (`tree` touches it). Its time is looked at
+        again just before it goes, and it is renamed away first, so it is whole or gone.
+        """
+        removed = 0
+        for parent, folders, _ in os.walk(self.root / TREES):
+            for name in [f for f in folders if SHA_PATTERN.fullmatch(f)]:
+                folders.remove(name)  # never look inside a tree
+                tree = Path(parent) / name
+                try:
+                    if tree.stat().st_mtime >= unused_since:
+                        continue
+                    doomed = Path(tempfile.mkdtemp(prefix=".remove-", dir=parent))
+                    os.rename(tree, doomed / name)
+                except OSError as exc:
+                    log.warning("could not remove the unused tree %s: %s", tree, exc)
+                    continue
+                shutil.rmtree(doomed, ignore_errors=True)
+                removed += 1
+        return removed
+
+    def pack_mirrors(self) -> int:
+        """Let git pack each mirror that gathered enough loose objects or packs; count them.
+
+        Fetches run with automatic maintenance off (it would cost each run a process), so it
+        is done here, under each mirror's lock, with git's usual thresholds.
+        """
+        checked = 0
+        for lock_path in sorted((self.root / MIRRORS).rglob("*.git.lock")):
+            mirror = lock_path.with_suffix("")
+            with open(lock_path, "w") as lock:
+                fcntl.flock(lock, fcntl.LOCK_EX)
+                if not (mirror / "HEAD").exists():
+                    continue
+                try:
+                    # In the foreground: the lock must cover the whole of it.
+                    _git(mirror, "-c", f"gc.auto={GC_AUTO_LOOSE_OBJECTS}",
+                         "-c", f"gc.autoPackLimit={GC_AUTO_PACK_LIMIT}",
+                         "-c", "gc.autoDetach=false", "gc", "--auto", "--quiet")
+                except _GitFailed as exc:
+                    log.warning("git gc of %s failed: %s", mirror, exc.reason)
+                    continue
+            checked += 1
+        return checked
 
     def extract(self, project_path: str, sha: str, directory: str, dest: Path, *,
                 missing_ok: bool = True) -> Path:

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Callable
 
 from pipeline.context import Resources
+from pipeline.housekeeping import WORKSPACE_PREFIX
 from pipeline.grading.grader import GradeOptions, grade
 from pipeline.grading.report import Report
 from pipeline.ledger import runs
@@ -115,7 +116,8 @@ class _NothingToGrade(Exception):
 
 def _make_workspace_root(resources: Resources, run: TestRun) -> Path:
     resources.settings.workspace.mkdir(parents=True, exist_ok=True)
-    return Path(tempfile.mkdtemp(prefix=f"run-{run.id}-", dir=resources.settings.workspace))
+    return Path(tempfile.mkdtemp(prefix=f"{WORKSPACE_PREFIX}{run.id}-",
+                                 dir=resources.settings.workspace))
 
 
 def _fetch_student(resources: Resources, run: TestRun, dest: Path) -> Path:

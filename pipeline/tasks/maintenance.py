@@ -1,4 +1,4 @@
-"""Celery task `reconcile`, sent on the beat's interval and once when a worker comes up."""
+"""Celery task `reconcile` (on the beat's interval and at a worker's start); host housekeeping."""
 
 from __future__ import annotations
 
@@ -7,7 +7,9 @@ from celery.signals import worker_ready
 
 from pipeline.celery_app import RECONCILE
 from pipeline.context import resources_for
+from pipeline.housekeeping import HousekeepingTimer
 from pipeline.reconcile import reconcile_ledger
+from pipeline.repos import RepositoryCache
 
 
 @shared_task(name=RECONCILE, bind=True)
@@ -21,3 +23,11 @@ def reconcile(self) -> dict:
 def reconcile_on_start(sender, **_) -> None:
     """Sweep as soon as a worker is up: runs queued while no broker or worker was there."""
     sender.app.send_task(RECONCILE)
+
+
+@worker_ready.connect
+def keep_house(sender, **_) -> None:
+    """Clean this host's caches now and on an interval; every host has caches of its own."""
+    settings = sender.app.conf.gradehook_settings
+    HousekeepingTimer(settings, RepositoryCache(settings.repository_cache,
+                                                settings.gitlab.git_base)).start()

@@ -1,0 +1,120 @@
+"""Housekeeping of a worker host: unused trees and abandoned workspaces go, mirrors get packed."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import pytest
+
+from pipeline import repos
+from pipeline.config import load_settings
+from pipeline.housekeeping import DAY_SECONDS, HousekeepingTimer, _host_lock, sweep
+from pipeline.repos import RepositoryCache
+from tests.infra.gitrepos import git
+from tests.infra.processes import wait_for, worker_process, write_config
+
+OLD = time.time() - 30 * DAY_SECONDS
+
+
+@pytest.fixture
+def settings(tmp_path, git_server):
+    return load_settings(write_config(tmp_path / "etc", {
+        "data_dir": str(tmp_path / "data"), "gitlab": {"clone_base": git_server.base_url},
+        "worker": {"tree_max_idle_days": 7}}), environ={})
+
+
+@pytest.fixture
+def cache(settings):
+    return RepositoryCache(settings.repository_cache, settings.gitlab.git_base)
+
+
+def _age(path: Path, moment: float = OLD) -> None:
+    os.utime(path, (moment, moment))
+
+
+def _packs(mirror: Path) -> int:
+    return len(list((mirror / "objects" / "pack").glob("*.pack")))
+
+
+def test_trees_unused_for_the_idle_days_are_removed_and_used_ones_kept(settings, cache,
+                                                                       git_server):
+    old_sha = git_server.commit("staff/reference", {"week1/a/test.yaml": "1\n"})
+    cache.ensure_commit("staff/reference", old_sha)
+    unused = cache.tree("staff/reference", old_sha)
+    new_sha = git_server.commit("staff/reference", {"week1/a/test.yaml": "2\n"})
+    cache.ensure_commit("staff/reference", new_sha)
+    used = cache.tree("staff/reference", new_sha)
+    _age(unused)
+    _age(used)
+    assert cache.tree("staff/reference", new_sha) == used  # a run takes it again: it is used
+
+    report = sweep(settings, cache)
+
+    assert report.trees_removed == 1 and not unused.exists()
+    assert (used / "week1" / "a" / "test.yaml").read_text() == "2\n"
+    assert [p.name for p in unused.parent.iterdir()] == [new_sha]  # nothing half-removed left
+
+
+def test_only_workspaces_older_than_any_live_run_are_removed(settings, cache):
+    settings.workspace.mkdir(parents=True)
+    abandoned = settings.workspace / "run-r1-abc"
+    live = settings.workspace / "run-r2-def"
+    other = settings.workspace / "notes"
+    for folder in (abandoned, live, other):
+        (folder / "student").mkdir(parents=True)
+    _age(abandoned)
+    _age(other)
+    # Younger than the hard time limit plus the retries' waits: a run may still be in it.
+    _age(live, time.time() - settings.worker.student_testing_time_limit)
+
+    report = sweep(settings, cache)
+
+    assert report.workspaces_removed == 1
+    assert not abandoned.exists() and live.exists() and other.exists()
+
+
+def test_a_mirror_with_too_many_packs_is_repacked(settings, cache, git_server, monkeypatch):
+    monkeypatch.setattr(repos, "GC_AUTO_PACK_LIMIT", 1)
+    for count in range(2):
+        sha = git_server.commit("students/alice", {"a.txt": f"{count}\n"})
+        mirror = cache.ensure_commit("students/alice", sha)
+        git("repack", "-q", cwd=mirror)  # each fetch's objects into a pack of their own
+    assert _packs(mirror) == 2
+
+    report = sweep(settings, cache)
+
+    assert report.mirrors_checked == 1 and _packs(mirror) == 1
+    assert git("cat-file", "-t", sha, cwd=mirror) == "commit"
+
+
+def test_a_sweep_gives_way_to_one_already_running_on_the_host(settings, cache):
+    with _host_lock(settings.data_dir) as held:
+        assert held
+        assert sweep(settings, cache).skipped
+
+
+def test_the_timer_sweeps_at_once(settings, cache):
+    settings.workspace.mkdir(parents=True)
+    abandoned = settings.workspace / "run-r1-abc"
+    abandoned.mkdir()
+    _age(abandoned)
+    timer = HousekeepingTimer(settings, cache)
+    timer.start()
+    try:
+        wait_for(lambda: not abandoned.exists(), timeout=30, what="the first sweep")
+    finally:
+        timer.stop()
+
+
+@pytest.mark.slow
+def test_a_worker_cleans_its_host_when_it_starts(tmp_path, service_settings):
+    config, settings = service_settings()
+    settings.workspace.mkdir(parents=True)
+    abandoned = settings.workspace / "run-left-by-a-killed-worker"
+    (abandoned / "student").mkdir(parents=True)
+    _age(abandoned)
+    with worker_process(config, log_path=tmp_path / "worker.log"):
+        wait_for(lambda: not abandoned.exists(), timeout=60,
+                 what="the worker to remove the abandoned workspace")
