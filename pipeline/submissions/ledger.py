@@ -6,7 +6,7 @@ import datetime as dt
 import hashlib
 from typing import Iterable, Sequence
 
-from sqlalchemy import func, select, text, update
+from sqlalchemy import false, func, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session, sessionmaker
@@ -73,9 +73,13 @@ def request_submission(sessions: sessionmaker[Session], run_id: str, *,
 def lock_student_assignment(session: Session, project_path: str, assignment: str) -> None:
     """Serialise the processing of one student's assignment until the transaction ends.
 
-    PostgreSQL takes a transaction-scoped advisory lock; SQLite lets one writer at a time.
+    Call it first in the transaction. PostgreSQL takes a transaction-scoped advisory lock for
+    the student and assignment. SQLite has one writer at a time: a write that changes nothing
+    makes this transaction that writer before it reads anything, so another one waits for it
+    (its busy timeout) instead of judging on counts this one is about to change.
     """
-    if session.get_bind().dialect.name != "postgresql":
+    if session.get_bind().dialect.name == "sqlite":
+        session.execute(update(Submission).where(false()).values(outcome=Submission.outcome))
         return
     name = "\0".join(("submission", project_path, assignment)).encode()
     key = int.from_bytes(hashlib.sha256(name).digest()[:8], "big", signed=True)
