@@ -32,8 +32,9 @@ from pipeline.submissions.ledger import (API_SOURCE, accepted_count, aware, coun
                                          merge_request_history)
 from pipeline.submissions.rules import SubmissionRules, load_rules
 from pipeline.submissions.verdict import (ACCEPTED, ERROR, MERGE_REQUEST_CLOSED,
-                                          MERGE_REQUEST_MERGED, PENDING, REASON_SEPARATOR,
-                                          SubmissionFacts, Verdict, judge)
+                                          MERGE_REQUEST_MERGED, MERGE_REQUEST_RETARGETED,
+                                          PENDING, REASON_SEPARATOR, SubmissionFacts, Verdict,
+                                          judge)
 
 log = logging.getLogger(__name__)
 
@@ -172,8 +173,8 @@ def _inspect(resources: Resources, course: CourseSettings, submission: Submissio
             blocked.append(block)
     else:
         merge_request = gitlab.get_merge_request(project, submission.merge_request_iid)
-        target = merge_request.target_branch
-        blocked += _merge_request_blocks(merge_request, submission.assignment)
+        target = course.submission_branch
+        blocked += _merge_request_blocks(merge_request, submission.assignment, target)
     target_sha = gitlab_side.branch_head(gitlab, project, target)
     if target_sha is None:
         return Inspection(problem=TARGET_MISSING.format(branch=target))
@@ -187,11 +188,17 @@ def _inspect(resources: Resources, course: CourseSettings, submission: Submissio
                       blocked=tuple(blocked))
 
 
-def _merge_request_blocks(merge_request: MergeRequest, assignment: str) -> list[str]:
+def _merge_request_blocks(merge_request: MergeRequest, assignment: str,
+                          submission_branch: str) -> list[str]:
     if merge_request.state == gitlab_side.MERGED:
         return [MERGE_REQUEST_MERGED.format(iid=merge_request.iid, assignment=assignment)]
     if merge_request.state != gitlab_side.OPENED:
         return [MERGE_REQUEST_CLOSED.format(iid=merge_request.iid)]
+    if merge_request.target_branch != submission_branch:
+        # Retargeted since it was opened: judged against the submission branch, refused.
+        return [MERGE_REQUEST_RETARGETED.format(iid=merge_request.iid,
+                                                target=merge_request.target_branch,
+                                                branch=submission_branch)]
     return []
 
 

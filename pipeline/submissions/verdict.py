@@ -25,6 +25,8 @@ NOT_PRESENT = "{assignment} does not exist in this commit"
 MERGE_REQUEST_MERGED = ("the submission merge request !{iid} was already merged: the "
                         "submission of {assignment} is final")
 MERGE_REQUEST_CLOSED = "the merge request !{iid} was closed before it was processed"
+MERGE_REQUEST_RETARGETED = ("the merge request !{iid} now targets {target}, not the submission "
+                            "branch {branch}: it hands nothing in")
 NOT_FAST_FORWARD = ("the branch {branch} is at commit {head}, which is not an ancestor of this "
                     "commit; gradehook only moves it forward")
 TIME_FORMAT = "%Y-%m-%d %H:%M:%S UTC"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+import requests
 from sqlalchemy import select
 
 from gitlab_client import TransientGitLabError
@@ -90,6 +91,28 @@ def test_a_closed_student_merge_request_is_refused(world):
 
     assert (outcome.outcome, outcome.reason) == (
         "refused", f"the merge request !{mr['iid']} was closed before it was processed")
+
+
+def test_a_merge_request_retargeted_away_from_the_submission_branch_is_refused(world):
+    sha = world.push(solution("hello"), branch="week1-done")
+    mr = world.gitlab.add_merge_request(world.project_id, "week1-done", TARGET,
+                                        author=world.alice)
+    deliver_merge_request(world, mr["iid"], sha, "week1-done")
+    submission = submissions_of(world)[ASSIGNMENT]
+    end_run(world, submission.run_id, RunStatus.PASSED, score=1.0, tests_passed=1, tests_total=1)
+    # The student points the merge request at main through GitLab's API before it is processed.
+    answer = requests.put(
+        f"{world.gitlab.url}/api/v4/projects/{world.project_id}/merge_requests/{mr['iid']}",
+        json={"target_branch": "main"}, headers={"PRIVATE-TOKEN": world.alice.token}, timeout=10)
+    assert answer.status_code == 200 and answer.json()["target_branch"] == "main"
+
+    outcome = world.process(submission.id)
+
+    assert (outcome.outcome, outcome.reason) == (
+        "refused", f"the merge request !{mr['iid']} now targets main, not the submission branch "
+                   f"{TARGET}: it hands nothing in")
+    note, = world.notes(mr["iid"])
+    assert "now targets main" in note["body"]
 
 
 def test_a_submission_waits_for_its_run_and_is_handed_off_when_it_ends(world):

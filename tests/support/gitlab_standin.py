@@ -471,6 +471,8 @@ class GitLabApi:
         for key in ("title", "description"):
             if params.get(key) is not None:
                 mr[key] = str(params[key])
+        if params.get("target_branch"):
+            mr["target_branch"] = str(params["target_branch"])
         if event == "close" and mr["state"] == "opened":
             mr.update(state="closed", closed_at=_iso(now))
         elif event == "reopen" and _reopenable(self.state, mr):
