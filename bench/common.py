@@ -284,43 +284,64 @@ def wait_for_http(url: str, *, timeout: float, process: subprocess.Popen | None 
     wait_until(answered, timeout=timeout, what=url)
 
 
-def process_tree_cpu_seconds(pid: int) -> float:
-    """Return the user+system CPU seconds used so far by a process and its live descendants."""
-    total, pending = 0.0, [pid]
-    while pending:
-        current = pending.pop()
-        try:
-            stat = Path(f"/proc/{current}/stat").read_text()
-            children = Path(f"/proc/{current}/task/{current}/children").read_text().split()
-        except OSError:
-            continue
-        total += _cpu_seconds(stat)
-        pending.extend(int(child) for child in children)
-    return total
+@dataclass(frozen=True)
+class CpuSnapshot:
+    """CPU seconds so far: the machine's busy and idle time, and every live process's."""
+
+    busy: float
+    idle: float
+    # pid -> (parent pid, process name, own seconds, seconds of children it has waited for)
+    processes: dict[int, tuple[int, str, float, float]]
+
+    def descendants(self, root: int) -> set[int]:
+        """Return a process and all its live descendants."""
+        found, pending = set(), [root]
+        while pending:
+            pid = pending.pop()
+            found.add(pid)
+            pending.extend(child for child, (parent, *_rest) in self.processes.items()
+                           if parent == pid and child not in found)
+        return found
 
 
-def named_processes_cpu_seconds(prefixes: Sequence[str]) -> float:
-    """Return the CPU seconds used so far by all live processes whose name starts so.
-
-    For servers the bench does not start itself, such as PostgreSQL's backends and Redis.
-    """
-    total = 0.0
+def cpu_snapshot() -> CpuSnapshot:
+    """Read the machine's CPU time (/proc/stat) and each process's (/proc/<pid>/stat)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    with open("/proc/stat") as stat:
+        times = [int(value) for value in stat.readline().split()[1:]]
+    idle = times[3] + times[4]  # idle and iowait
+    processes = {}
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
         try:
-            stat = (entry / "stat").read_text()
+            text = (entry / "stat").read_text()
         except OSError:
             continue
-        if stat[stat.index("(") + 1:stat.rindex(")")].startswith(tuple(prefixes)):
-            total += _cpu_seconds(stat)
-    return total
+        fields = text.rsplit(")", 1)[1].split()
+        processes[int(entry.name)] = (
+            int(fields[1]), text[text.index("(") + 1:text.rindex(")")],
+            (int(fields[11]) + int(fields[12])) / tick, (int(fields[13]) + int(fields[14])) / tick)
+    return CpuSnapshot((sum(times) - idle) / tick, idle / tick, processes)
 
 
-def _cpu_seconds(stat: str) -> float:
-    """Return the user+system CPU seconds in the text of a /proc/<pid>/stat file."""
-    fields = stat.rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+def cpu_used(before: CpuSnapshot, after: CpuSnapshot, pids: set[int]) -> tuple[float, float]:
+    """Return (own, waited-for children's) CPU seconds of some processes between two snapshots."""
+    own = children = 0.0
+    for pid in pids:
+        if pid not in after.processes:
+            continue
+        _, _, own_after, children_after = after.processes[pid]
+        _, _, own_before, children_before = before.processes.get(pid, (0, "", 0.0, 0.0))
+        own += own_after - own_before
+        children += children_after - children_before
+    return own, children
+
+
+def named_pids(snapshot: CpuSnapshot, prefixes: Sequence[str]) -> set[int]:
+    """Return the pids of processes whose name starts with one of the prefixes."""
+    return {pid for pid, (_, name, _, _) in snapshot.processes.items()
+            if name.startswith(tuple(prefixes))}
 
 
 def children_cpu_seconds() -> float:

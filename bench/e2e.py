@@ -32,9 +32,10 @@ from typing import Iterator
 
 import tomli_w
 
-from bench.common import (REPO_ROOT, BenchError, ServiceEnv, background, format_table,
-                          free_port, machine, scratch_database, scratch_redis_db, services,
-                          wait_for_http, wait_until)
+from bench.common import (REPO_ROOT, BenchError, CpuSnapshot, ServiceEnv, background,
+                          cpu_snapshot, cpu_used, format_table, free_port, machine, named_pids,
+                          scratch_database, scratch_redis_db, services, wait_for_http,
+                          wait_until)
 from pipeline.config import DEFAULT_WORKER_CONCURRENCY
 from pipeline.grading.cache import ReferenceCache
 from pipeline.grading.grader import GradeOptions, grade
@@ -189,6 +190,8 @@ class Service:
     env: ServiceEnv
     database: str
     folder: Path
+    worker_pid: int
+    web_pid: int
 
 
 @contextlib.contextmanager
@@ -221,14 +224,14 @@ def running_service(concurrency: int) -> Iterator[Service]:
         engine.dispose()
         cli = [sys.executable, "-m", "gradehook", "--config", str(config)]
         with background([*cli, "worker", "start"], env=process_env, log_path=folder / "worker.log",
-                        cwd=REPO_ROOT), \
+                        cwd=REPO_ROOT) as worker, \
                 background([*cli, "web", "--port", str(port)], env=process_env,
                            log_path=folder / "web.log", cwd=REPO_ROOT) as web:
             wait_for_http(f"http://127.0.0.1:{port}/api/tests-celery/health", timeout=90,
                           process=web)
             try:
                 wait_until(lambda: _healthy(port), timeout=90, what="a worker to be up")
-                yield Service(port, gitlab, git, env, database, folder)
+                yield Service(port, gitlab, git, env, database, folder, worker.pid, web.pid)
             except BenchError:
                 for log in ("worker.log", "web.log"):
                     print(f"--- last lines of {log}:", *(folder / log).read_text(
@@ -245,10 +248,17 @@ def run(args: argparse.Namespace) -> int:
         students = make_students(gitlab, git, args.students)
         sequential(port, gitlab, git, solo, 2)  # warm up mirrors, caches, imports
         latencies = sequential(port, gitlab, git, solo, args.sequential)
+        before = cpu_snapshot()
         burst_seconds, burst_latencies, lost = burst(port, gitlab, students)
+        during_burst = machine_time(before, cpu_snapshot(), service, args.students)
         phases = phase_medians(service.env, service.database)
+        before = cpu_snapshot()
         engine_rate, engine_durations = engine_alone(service.folder / "engine",
                                                      args.engine_gradings, args.engine_processes)
+        after = cpu_snapshot()
+        during_burst.append(["engine alone, per grading: machine busy / idle",
+                             f"{1000 * (after.busy - before.busy) / args.engine_gradings:.1f} / "
+                             f"{1000 * (after.idle - before.idle) / args.engine_gradings:.1f}"])
     burst_rate = args.students / burst_seconds
     p50 = statistics.median(latencies)
     rows = [
@@ -266,12 +276,34 @@ def run(args: argparse.Namespace) -> int:
           f"worker concurrency {args.concurrency}")
     print(format_table(["measurement", "count", "p50 s", "p95 s", "per second", "total s"], rows))
     print(format_table(["phase of a run (all runs)", "p50 s", "p95 s"], phases))
+    print(format_table(["CPU time during the burst, per run", "ms"], during_burst))
     ratio = burst_rate / engine_rate
     print(f"headline: p50 push→final status {p50:.3f}s (target <{TARGET_P50_SECONDS:g}s), "
           f"burst {args.students} graded in {burst_seconds:.1f}s, lost {lost}, "
           f"throughput {burst_rate:.2f}/s = {ratio:.0%} of engine alone "
           f"(target ≥{TARGET_BURST_RATIO:.0%})")
     return 0 if lost == 0 else 1
+
+
+def machine_time(before: CpuSnapshot, after: CpuSnapshot, service: Service,
+                 runs: int) -> list[list[object]]:
+    """Return where the machine's CPU time went per run between two snapshots."""
+    worker, waited_for = cpu_used(before, after, after.descendants(service.worker_pid))
+    web = sum(cpu_used(before, after, after.descendants(service.web_pid)))
+    stand_ins = sum(cpu_used(before, after, {os.getpid()}))
+    parts = [
+        ("worker processes (Celery, ledger, GitLab calls, the engine's own Python)", worker),
+        ("processes the worker waited for (git, sandbox launchers)", waited_for),
+        ("web process (gunicorn)", web),
+        ("PostgreSQL", cpu_used(before, after, named_pids(after, ("postgres",)))[0]),
+        ("Redis", cpu_used(before, after, named_pids(after, ("redis-server",)))[0]),
+        ("this script (GitLab API stand-in, clients)", stand_ins),
+    ]
+    busy, idle = after.busy - before.busy, after.idle - before.idle
+    parts.append(("elsewhere (sandboxed programs reaped outside the worker, kernel)",
+                  busy - sum(seconds for _, seconds in parts)))
+    parts += [("machine busy", busy), ("machine idle", idle)]
+    return [[name, f"{1000 * seconds / runs:.1f}"] for name, seconds in parts]
 
 
 PHASES = (("queued → started", "queued_at", "started_at"),

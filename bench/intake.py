@@ -25,11 +25,9 @@ import tomli_w
 from flask import Flask
 
 from bench.common import (REPO_ROOT, BenchError, ServiceEnv, background, busy_cpu_percent,
-                          children_cpu_seconds,
-                          ensure_command, format_table, free_port, machine,
-                          named_processes_cpu_seconds,
-                          process_tree_cpu_seconds, scratch_database, scratch_redis_db, services,
-                          wait_for_http)
+                          children_cpu_seconds, cpu_snapshot, cpu_used, ensure_command,
+                          format_table, free_port, machine, named_pids, scratch_database,
+                          scratch_redis_db, services, wait_for_http)
 from gradehook.processes import APP_FACTORY, gunicorn_argv
 from pipeline.celery_app import ROUTES, STUDENT_TESTING
 from pipeline.config import CONFIG_ENV, Settings, load_settings
@@ -202,12 +200,12 @@ def warm_up(url: str, args: argparse.Namespace, template: Path, expected: int) -
 def measure(name: str, url: str, server: subprocess.Popen, args: argparse.Namespace,
             template: Path, expected: int) -> Load:
     """Load a warmed-up server and return the measured figures."""
-    server_before, client_before = process_tree_cpu_seconds(server.pid), children_cpu_seconds()
-    database_before = named_processes_cpu_seconds(DATABASE_PROCESSES)
+    before, client_before = cpu_snapshot(), children_cpu_seconds()
     result = run_wrk(url, seconds=args.duration, tag=MEASURE_TAG,
                      **_wrk_options(args, template, expected))
-    server_cpu = process_tree_cpu_seconds(server.pid) - server_before
-    database_cpu = named_processes_cpu_seconds(DATABASE_PROCESSES) - database_before
+    after = cpu_snapshot()
+    server_cpu, _ = cpu_used(before, after, after.descendants(server.pid))
+    database_cpu, _ = cpu_used(before, after, named_pids(after, DATABASE_PROCESSES))
     return Load(name, result["requests"], result["duration_us"] / 1e6, result["p50_us"] / 1e3,
                 result["p90_us"] / 1e3, result["p99_us"] / 1e3, result["max_us"] / 1e3,
                 server_cpu, database_cpu, children_cpu_seconds() - client_before)

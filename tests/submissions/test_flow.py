@@ -78,13 +78,19 @@ def test_a_merge_request_a_student_opens_is_validated_and_answered_on_it(world):
     assert SUBMISSION_BRANCH not in world.branches()  # the student's own branch is the hand-in
 
 
-def test_a_closed_student_merge_request_is_refused(world):
+def passed_merge_request_submission(world):
+    """Return alice's merge request into the submission branch and its submission, run passed."""
     sha = world.push(solution("hello"), branch="week1-done")
     mr = world.gitlab.add_merge_request(world.project_id, "week1-done", TARGET,
                                         author=world.alice)
     deliver_merge_request(world, mr["iid"], sha, "week1-done")
     submission = submissions_of(world)[ASSIGNMENT]
     end_run(world, submission.run_id, RunStatus.PASSED, score=1.0, tests_passed=1, tests_total=1)
+    return mr, submission
+
+
+def test_a_closed_student_merge_request_is_refused(world):
+    mr, submission = passed_merge_request_submission(world)
     world.gitlab.set_merge_request_state(world.project_id, mr["iid"], "closed")
 
     outcome = world.process(submission.id)
@@ -94,12 +100,7 @@ def test_a_closed_student_merge_request_is_refused(world):
 
 
 def test_a_merge_request_retargeted_away_from_the_submission_branch_is_refused(world):
-    sha = world.push(solution("hello"), branch="week1-done")
-    mr = world.gitlab.add_merge_request(world.project_id, "week1-done", TARGET,
-                                        author=world.alice)
-    deliver_merge_request(world, mr["iid"], sha, "week1-done")
-    submission = submissions_of(world)[ASSIGNMENT]
-    end_run(world, submission.run_id, RunStatus.PASSED, score=1.0, tests_passed=1, tests_total=1)
+    mr, submission = passed_merge_request_submission(world)
     # The student points the merge request at main through GitLab's API before it is processed.
     answer = requests.put(
         f"{world.gitlab.url}/api/v4/projects/{world.project_id}/merge_requests/{mr['iid']}",
