@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as dt
 import fnmatch
+import math
 import os
 import re
 import tomllib
@@ -83,9 +85,45 @@ class GitLabSettings:
         return (self.clone_base or self.url).rstrip("/")
 
 
-# A run also waits on git, PostgreSQL and GitLab; one process more than the host's cores keeps
-# the cores grading meanwhile (docs/benchmarks.md, "End to end").
-DEFAULT_WORKER_CONCURRENCY = len(os.sched_getaffinity(0)) + 1
+CGROUP_ROOT = Path("/sys/fs/cgroup")
+
+
+def usable_cores(cgroup_root: Path = CGROUP_ROOT, proc_cgroup: str | None = None) -> int:
+    """Return the CPUs this process may use: its affinity, capped by a cgroup CPU quota.
+
+    A container limited to 2 CPUs on a 64-core node sees all 64 in its affinity; its quota
+    (cgroup v2 `cpu.max`, v1 `cpu.cfs_quota_us`) is what it can use.
+    """
+    cores = len(os.sched_getaffinity(0))
+    if proc_cgroup is None:
+        proc_cgroup = Path("/proc/self/cgroup").read_text()
+    quota = _cpu_quota(cgroup_root, proc_cgroup)
+    return cores if quota is None else max(1, min(cores, math.ceil(quota)))
+
+
+def _cpu_quota(cgroup_root: Path, proc_cgroup: str) -> float | None:
+    """Return the CPUs a cgroup quota allows this process, or None when there is none."""
+    for line in proc_cgroup.splitlines():
+        _, controllers, path = line.split(":", 2)
+        relative = path.strip("/")
+        if controllers == "":  # cgroup v2: "quota period" or "max period"
+            for folder in (cgroup_root / relative, cgroup_root):
+                with contextlib.suppress(OSError, ValueError):
+                    quota, period = (folder / "cpu.max").read_text().split()
+                    return None if quota == "max" else int(quota) / int(period)
+        elif "cpu" in controllers.split(","):
+            for mount in ("cpu", "cpu,cpuacct"):
+                for folder in (cgroup_root / mount / relative, cgroup_root / mount):
+                    with contextlib.suppress(OSError, ValueError):
+                        quota = int((folder / "cpu.cfs_quota_us").read_text())
+                        period = int((folder / "cpu.cfs_period_us").read_text())
+                        return None if quota < 0 else quota / period
+    return None
+
+
+# A run also waits on git, PostgreSQL and GitLab; one process more than the cores it may use
+# keeps them grading meanwhile (docs/benchmarks.md, "End to end").
+DEFAULT_WORKER_CONCURRENCY = usable_cores() + 1
 
 
 @dataclass(frozen=True)
@@ -101,7 +139,7 @@ class WorkerSettings:
     repository_cache: str = "repos"
     workspace: str = "work"
     housekeeping_interval_seconds: float = env_field(3600.0, min=1)
-    tree_max_idle_days: float = env_field(7.0, min=0)
+    tree_max_idle_days: float = env_field(7.0, min=1)
 
     @property
     def processes(self) -> int:

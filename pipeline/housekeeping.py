@@ -4,9 +4,14 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import json
 import logging
 import os
+import pickle
 import shutil
+import subprocess
+import sys
+import tempfile
 import threading
 import time
 from dataclasses import asdict, dataclass
@@ -20,6 +25,7 @@ from pipeline.tasks.retry import longest_backoff_seconds
 log = logging.getLogger(__name__)
 
 WORKSPACE_PREFIX = "run-"
+IN_USE = ".in-use"
 LOCK_NAME = ".housekeeping.lock"
 DAY_SECONDS = 86400.0
 
@@ -34,8 +40,25 @@ class SweepReport:
     skipped: bool = False
 
     def as_dict(self) -> dict:
-        """Return the report as a plain dict (for logs and the CLI)."""
+        """Return the report as a plain dict (for the log line)."""
         return asdict(self)
+
+
+@contextlib.contextmanager
+def run_workspace(folder: Path, run_id: str) -> Iterator[Path]:
+    """Make a run's work folder, mark it in use while the block runs, then remove it.
+
+    The mark is a shared lock on a file inside: the kernel drops it when the process dies, so
+    housekeeping tells a live run's folder from one a killed worker left behind.
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    root = Path(tempfile.mkdtemp(prefix=f"{WORKSPACE_PREFIX}{run_id}-", dir=folder))
+    try:
+        with open(root / IN_USE, "w") as mark:
+            fcntl.flock(mark, fcntl.LOCK_SH)
+            yield root
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
 
 
 def sweep(settings: Settings, repositories: RepositoryCache, *,
@@ -45,32 +68,44 @@ def sweep(settings: Settings, repositories: RepositoryCache, *,
     with _host_lock(settings.data_dir) as held:
         if not held:
             return SweepReport(skipped=True)
-        report = SweepReport(
+        return SweepReport(
             trees_removed=repositories.remove_unused_trees(
                 now - settings.worker.tree_max_idle_days * DAY_SECONDS),
             workspaces_removed=_remove_abandoned_workspaces(
                 settings.workspace, now - _longest_run_seconds(settings)),
             mirrors_checked=repositories.pack_mirrors())
-    log.info("housekeeping: %s", report.as_dict())
-    return report
 
 
 def _longest_run_seconds(settings: Settings) -> float:
-    """Return the longest a live run can hold its workspace: no attempt outlives it."""
+    """Return the longest a run of a Celery worker can hold its workspace."""
     worker = settings.worker
     return worker.student_testing_time_limit + longest_backoff_seconds(worker.max_attempts)
 
 
 def _remove_abandoned_workspaces(workspace: Path, older_than: float) -> int:
-    """Remove run workspaces left behind by a worker that died mid-run."""
+    """Remove run workspaces that no live run holds: a worker died in the middle of them."""
     removed = 0
     with contextlib.suppress(FileNotFoundError):
         for entry in os.scandir(workspace):
             if (entry.name.startswith(WORKSPACE_PREFIX) and entry.is_dir(follow_symlinks=False)
-                    and entry.stat(follow_symlinks=False).st_mtime < older_than):
+                    and _abandoned(Path(entry.path), older_than)):
                 shutil.rmtree(entry.path, ignore_errors=True)
                 removed += 1
     return removed
+
+
+def _abandoned(root: Path, older_than: float) -> bool:
+    """Tell whether no process holds a workspace's mark; without a mark, go by its age."""
+    try:
+        mark = open(root / IN_USE)
+    except FileNotFoundError:
+        return root.stat().st_mtime < older_than
+    with mark:
+        try:
+            fcntl.flock(mark, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return False
+        return True
 
 
 @contextlib.contextmanager
@@ -86,11 +121,14 @@ def _host_lock(data_dir: Path) -> Iterator[bool]:
 
 
 class HousekeepingTimer:
-    """Sweep a worker host at start and then every interval, in a daemon thread."""
+    """Sweep a worker host at start and then every interval, each sweep in a process of its own.
 
-    def __init__(self, settings: Settings, repositories: RepositoryCache) -> None:
+    The worker's main process forks pool processes whenever one ends; a lock a sweep held in it
+    at that moment would live on in the new pool process. A separate process keeps them apart.
+    """
+
+    def __init__(self, settings: Settings) -> None:
         self._settings = settings
-        self._repositories = repositories
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="housekeeping", daemon=True)
 
@@ -103,9 +141,34 @@ class HousekeepingTimer:
         self._stop.set()
 
     def _loop(self) -> None:
+        interval = self._settings.worker.housekeeping_interval_seconds
         while not self._stop.is_set():
-            try:
-                sweep(self._settings, self._repositories)
-            except Exception:  # a failed sweep must not end the next ones
-                log.exception("housekeeping sweep failed")
-            self._stop.wait(self._settings.worker.housekeeping_interval_seconds)
+            self._sweep_in_a_process(timeout=interval)
+            self._stop.wait(interval)
+
+    def _sweep_in_a_process(self, timeout: float) -> None:
+        try:
+            done = subprocess.run([sys.executable, "-m", __name__],
+                                  input=pickle.dumps(self._settings), capture_output=True,
+                                  timeout=timeout)
+        except subprocess.TimeoutExpired:
+            log.error("housekeeping sweep stopped after %g s", timeout)
+            return
+        lines = done.stderr.decode(errors="replace").strip().splitlines()
+        if done.returncode != 0:
+            log.error("housekeeping sweep failed: %s", lines[-1] if lines else done.returncode)
+            return
+        for line in lines:  # what the sweep warned about (a tree or mirror it could not clean)
+            log.warning("housekeeping: %s", line)
+        log.info("housekeeping: %s", done.stdout.decode().strip())
+
+
+def main() -> None:
+    """Sweep once for the settings pickled on stdin (by HousekeepingTimer) and print the report."""
+    settings = pickle.load(sys.stdin.buffer)
+    repositories = RepositoryCache(settings.repository_cache, settings.gitlab.git_base)
+    print(json.dumps(sweep(settings, repositories).as_dict()))
+
+
+if __name__ == "__main__":
+    main()

@@ -30,6 +30,11 @@ TREES = "trees"
 # git's own default thresholds for `gc --auto`, which the mirrors' config turns off.
 GC_AUTO_LOOSE_OBJECTS = 6700
 GC_AUTO_PACK_LIMIT = 50
+GC_TIMEOUT_FACTOR = 10  # times the fetch timeout: packing a big mirror takes a while
+# A tree touched this recently when housekeeping had just renamed it away is put back.
+TREE_TOUCH_SLACK_SECONDS = 60.0
+EXTRACTING, REMOVING = ".extract-", ".remove-"
+STAGING_PREFIXES = (EXTRACTING, REMOVING)
 REF_FORBIDDEN = re.compile(r"(\.\.|@\{|//|[\x00-\x20\x7f~^:?*\[\\])")
 # Unicode refused in branch names though git takes it: controls, format characters (bidi
 # overrides, zero-width), lone surrogates, private use, unassigned, and odd spaces and breaks.
@@ -163,11 +168,11 @@ class RepositoryCache:
         """
         check_sha(sha)
         target = self.root / TREES / check_project_path(project_path) / sha
-        if target.is_dir():
+        with contextlib.suppress(FileNotFoundError):  # gone: housekeeping took it, extract again
             os.utime(target)  # its last use, which housekeeping goes by
             return target
         target.parent.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=".extract-", dir=target.parent))
+        staging = Path(tempfile.mkdtemp(prefix=EXTRACTING, dir=target.parent))
         try:
             self._untar(self.mirror_path(project_path), sha, [], staging)
             os.rename(staging, target)
@@ -181,31 +186,49 @@ class RepositoryCache:
     def remove_unused_trees(self, unused_since: float) -> int:
         """Remove extracted trees not used since a moment (seconds since the epoch); count them.
 
-        A tree's modification time is its last use (`tree` touches it). Its time is looked at
-        again just before it goes, and it is renamed away first, so it is whole or gone.
+        A tree's modification time is its last use: `tree` touches it before handing it out.
+        A tree is renamed away first and its time read again: a run that touched it meanwhile
+        gets it back at once, and a run that comes after the rename extracts it anew. Staging
+        folders of extractions that died are removed too.
         """
         removed = 0
         for parent, folders, _ in os.walk(self.root / TREES):
-            for name in [f for f in folders if SHA_PATTERN.fullmatch(f)]:
-                folders.remove(name)  # never look inside a tree
-                tree = Path(parent) / name
-                try:
-                    if tree.stat().st_mtime >= unused_since:
-                        continue
-                    doomed = Path(tempfile.mkdtemp(prefix=".remove-", dir=parent))
-                    os.rename(tree, doomed / name)
-                except OSError as exc:
-                    log.warning("could not remove the unused tree %s: %s", tree, exc)
-                    continue
-                shutil.rmtree(doomed, ignore_errors=True)
-                removed += 1
+            candidates = [name for name in folders
+                          if SHA_PATTERN.fullmatch(name) or name.startswith(STAGING_PREFIXES)]
+            # Walk down the project paths only: never into a tree or a staging folder.
+            folders[:] = [name for name in folders
+                          if name not in candidates and not name.startswith(".")]
+            for name in candidates:
+                path = Path(parent) / name
+                with contextlib.suppress(FileNotFoundError):
+                    if os.stat(path).st_mtime < unused_since:
+                        removed += self._remove_tree(path)
         return removed
+
+    @staticmethod
+    def _remove_tree(tree: Path) -> int:
+        """Remove an unused tree or stale staging folder; return 1 if it went, else 0."""
+        doomed = Path(tempfile.mkdtemp(prefix=REMOVING, dir=tree.parent))
+        try:
+            os.rename(tree, doomed / tree.name)
+            touched = os.stat(doomed / tree.name).st_mtime
+            if touched > time.time() - TREE_TOUCH_SLACK_SECONDS:
+                os.rename(doomed / tree.name, tree)  # touched just now: a run has it
+                return 0
+        except OSError as exc:
+            log.warning("could not remove the unused tree %s: %s", tree, exc)
+            return 0
+        finally:
+            shutil.rmtree(doomed, ignore_errors=True)
+        return 1
 
     def pack_mirrors(self) -> int:
         """Let git pack each mirror that gathered enough loose objects or packs; count them.
 
         Fetches run with automatic maintenance off (it would cost each run a process), so it
-        is done here, under each mirror's lock, with git's usual thresholds.
+        is done here, under each mirror's lock, with git's usual thresholds. Nothing is ever
+        pruned: objects no branch reaches any more (a deleted or rewritten branch) go into a
+        cruft pack, so an old run's commit can still be graded again.
         """
         checked = 0
         for lock_path in sorted((self.root / MIRRORS).rglob("*.git.lock")):
@@ -218,9 +241,12 @@ class RepositoryCache:
                     # In the foreground: the lock must cover the whole of it.
                     _git(mirror, "-c", f"gc.auto={GC_AUTO_LOOSE_OBJECTS}",
                          "-c", f"gc.autoPackLimit={GC_AUTO_PACK_LIMIT}",
-                         "-c", "gc.autoDetach=false", "gc", "--auto", "--quiet")
-                except _GitFailed as exc:
-                    log.warning("git gc of %s failed: %s", mirror, exc.reason)
+                         "-c", "gc.autoDetach=false", "-c", "gc.pruneExpire=never",
+                         "-c", "gc.cruftPacks=true", "gc", "--auto", "--quiet",
+                         timeout=self.timeout * GC_TIMEOUT_FACTOR)
+                except (_GitFailed, subprocess.TimeoutExpired) as exc:
+                    log.warning("git gc of %s failed: %s", mirror,
+                                getattr(exc, "reason", f"over {exc.timeout:g} s"))
                     continue
             checked += 1
         return checked
@@ -377,11 +403,11 @@ class _GitFailed(Exception):
         self.reason = text.splitlines()[-1][:300] if text else f"exit code {returncode}"
 
 
-def _git(cwd: Path, *args: str) -> bytes:
+def _git(cwd: Path, *args: str, timeout: float | None = None) -> bytes:
     """Run git in a folder and return its output; raise _GitFailed when it fails."""
     # git's messages in English, which the callers match on.
     result = subprocess.run(["git", *args], cwd=cwd, capture_output=True,
-                            stdin=subprocess.DEVNULL,
+                            stdin=subprocess.DEVNULL, timeout=timeout,
                             env={**os.environ, "LC_ALL": "C", "LANGUAGE": "C"})
     if result.returncode != 0:
         raise _GitFailed(result.returncode, result.stderr.decode(errors="replace"))

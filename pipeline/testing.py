@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import logging
-import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
 from pipeline.context import Resources
-from pipeline.housekeeping import WORKSPACE_PREFIX
+from pipeline.housekeeping import run_workspace
 from pipeline.grading.grader import GradeOptions, grade
 from pipeline.grading.report import Report
 from pipeline.ledger import runs
@@ -85,8 +83,7 @@ class _CourseError(Exception):
 
 
 def _grade_run(resources: Resources, run: TestRun) -> Outcome:
-    root = _make_workspace_root(resources, run)
-    try:
+    with run_workspace(resources.settings.workspace, run.id) as root:
         _enter(resources, run.id, "clone")
         try:
             student = _fetch_student(resources, run, root / "student")
@@ -106,18 +103,10 @@ def _grade_run(resources: Resources, run: TestRun) -> Outcome:
                reference_sha=reference_sha)
         result = _grade(resources, run, Workspace(root, student, reference_root), reference_sha)
         return _record(resources, run.id, result)
-    finally:
-        shutil.rmtree(root, ignore_errors=True)
 
 
 class _NothingToGrade(Exception):
     """The push left the assignment alone: the run is cancelled with this reason."""
-
-
-def _make_workspace_root(resources: Resources, run: TestRun) -> Path:
-    resources.settings.workspace.mkdir(parents=True, exist_ok=True)
-    return Path(tempfile.mkdtemp(prefix=f"{WORKSPACE_PREFIX}{run.id}-",
-                                 dir=resources.settings.workspace))
 
 
 def _fetch_student(resources: Resources, run: TestRun, dest: Path) -> Path:

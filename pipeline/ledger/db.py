@@ -12,7 +12,9 @@ from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import Session, sessionmaker
 
 # A pooled connection back in use within this many seconds is used without a ping: a restart
-# of PostgreSQL takes longer, so a connection it cut has sat idle longer than this.
+# of PostgreSQL takes longer, so a connection it cut has sat idle longer than this. A backend
+# killed on its own within that time fails its next statement instead, which the pool then
+# drops, and the work is retried like any other passing database fault.
 PING_AFTER_IDLE_SECONDS = 0.5
 _CHECKED_IN = "gradehook_checked_in"
 
@@ -81,3 +83,6 @@ def single_statements(factory: sessionmaker[Session]) -> Iterator[Session]:
     with factory() as session:
         session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
         yield session
+        if session.new or session.dirty or session.deleted:
+            # Nothing flushes or commits here: changes to ORM objects would be lost.
+            raise RuntimeError("single_statements takes statements, not changes to objects")

@@ -73,17 +73,28 @@ def request_submission(sessions: sessionmaker[Session], run_id: str, *,
 def lock_student_assignment(session: Session, project_path: str, assignment: str) -> None:
     """Serialise the processing of one student's assignment until the transaction ends.
 
-    Call it first in the transaction. PostgreSQL takes a transaction-scoped advisory lock for
-    the student and assignment. SQLite has one writer at a time: a write that changes nothing
-    makes this transaction that writer before it reads anything, so another one waits for it
-    (its busy timeout) instead of judging on counts this one is about to change.
+    PostgreSQL takes a transaction-scoped advisory lock; the embedded SQLite ledger (one host)
+    takes none here: see lock_for_judging for the step that must not run twice at once.
     """
-    if session.get_bind().dialect.name == "sqlite":
-        session.execute(update(Submission).where(false()).values(outcome=Submission.outcome))
+    if session.get_bind().dialect.name != "postgresql":
         return
     name = "\0".join(("submission", project_path, assignment)).encode()
     key = int.from_bytes(hashlib.sha256(name).digest()[:8], "big", signed=True)
     session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
+
+
+def lock_for_judging(session: Session, project_path: str, assignment: str) -> None:
+    """Lock as lock_student_assignment does before counting a student's submissions.
+
+    Call it first in a transaction that touches nothing but the ledger. On SQLite, which has
+    one writer at a time, a write that changes nothing makes this transaction that writer
+    before it reads anything, so a second judge waits (its busy timeout) instead of counting
+    figures this one is about to change.
+    """
+    if session.get_bind().dialect.name == "sqlite":
+        session.execute(update(Submission).where(false()).values(outcome=Submission.outcome))
+        return
+    lock_student_assignment(session, project_path, assignment)
 
 
 def counted_time(session: Session, submission: Submission) -> dt.datetime:

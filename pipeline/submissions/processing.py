@@ -28,8 +28,8 @@ from pipeline.reports.submission import SubmissionSummary, submission_comment_ma
 from pipeline.repos import MissingCommitError
 from pipeline.submissions import gitlab_side
 from pipeline.submissions.ledger import (API_SOURCE, accepted_count, aware, counted_time,
-                                         graded_commit_number, lock_student_assignment,
-                                         merge_request_history)
+                                         graded_commit_number, lock_for_judging,
+                                         lock_student_assignment, merge_request_history)
 from pipeline.submissions.rules import SubmissionRules, load_rules
 from pipeline.submissions.verdict import (ACCEPTED, ERROR, MERGE_REQUEST_CLOSED,
                                           MERGE_REQUEST_MERGED, MERGE_REQUEST_RETARGETED,
@@ -190,15 +190,15 @@ def _inspect(resources: Resources, course: CourseSettings, submission: Submissio
 
 def _merge_request_blocks(merge_request: MergeRequest, assignment: str,
                           submission_branch: str) -> list[str]:
+    if merge_request.target_branch != submission_branch:
+        # Retargeted since it was opened (and maybe merged there): it hands nothing in.
+        return [MERGE_REQUEST_RETARGETED.format(iid=merge_request.iid,
+                                                target=merge_request.target_branch,
+                                                branch=submission_branch)]
     if merge_request.state == gitlab_side.MERGED:
         return [MERGE_REQUEST_MERGED.format(iid=merge_request.iid, assignment=assignment)]
     if merge_request.state != gitlab_side.OPENED:
         return [MERGE_REQUEST_CLOSED.format(iid=merge_request.iid)]
-    if merge_request.target_branch != submission_branch:
-        # Retargeted since it was opened: judged against the submission branch, refused.
-        return [MERGE_REQUEST_RETARGETED.format(iid=merge_request.iid,
-                                                target=merge_request.target_branch,
-                                                branch=submission_branch)]
     return []
 
 
@@ -243,7 +243,7 @@ def _rules(resources: Resources, course: CourseSettings, run: TestRun) -> Submis
 def _judge_and_record(resources: Resources, submission: Submission, inspection: Inspection,
                       rules: SubmissionRules) -> None:
     with transaction(resources.sessions) as session:
-        lock_student_assignment(session, submission.project_path, submission.assignment)
+        lock_for_judging(session, submission.project_path, submission.assignment)
         current = session.get(Submission, submission.id, with_for_update=True,
                               populate_existing=True)
         if current is None or current.outcome != PENDING:

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 from celery import shared_task
-from celery.signals import worker_ready
+from celery.signals import worker_ready, worker_shutdown
 
 from pipeline.celery_app import RECONCILE
 from pipeline.context import resources_for
 from pipeline.housekeeping import HousekeepingTimer
 from pipeline.reconcile import reconcile_ledger
-from pipeline.repos import RepositoryCache
 
 
 @shared_task(name=RECONCILE, bind=True)
@@ -25,9 +24,19 @@ def reconcile_on_start(sender, **_) -> None:
     sender.app.send_task(RECONCILE)
 
 
+_housekeeping: list[HousekeepingTimer] = []
+
+
 @worker_ready.connect
 def keep_house(sender, **_) -> None:
     """Clean this host's caches now and on an interval; every host has caches of its own."""
-    settings = sender.app.conf.gradehook_settings
-    HousekeepingTimer(settings, RepositoryCache(settings.repository_cache,
-                                                settings.gitlab.git_base)).start()
+    timer = HousekeepingTimer(sender.app.conf.gradehook_settings)
+    timer.start()
+    _housekeeping.append(timer)
+
+
+@worker_shutdown.connect
+def stop_keeping_house(**_) -> None:
+    """Start no new sweep while the worker shuts down."""
+    while _housekeeping:
+        _housekeeping.pop().stop()

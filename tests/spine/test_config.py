@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from pipeline.celery_app import celery_config
-from pipeline.config import ConfigError, Settings, load_settings
+from pipeline.config import ConfigError, Settings, load_settings, usable_cores
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -117,3 +117,22 @@ def test_worker_processes_default_to_the_cores_plus_one(tmp_path):
     assert (default.worker.concurrency, default.worker.processes) == (0, cores + 1)
     assert celery_config(default)["worker_concurrency"] == cores + 1
     assert chosen.worker.processes == 4 and celery_config(chosen)["worker_concurrency"] == 4
+
+
+def test_usable_cores_honour_a_containers_cpu_quota(tmp_path):
+    cores = len(os.sched_getaffinity(0))
+    v2 = tmp_path / "v2"
+    (v2 / "pod").mkdir(parents=True)
+    (v2 / "pod" / "cpu.max").write_text("50000 100000\n")
+    unlimited = tmp_path / "unlimited"
+    unlimited.mkdir()
+    (unlimited / "cpu.max").write_text("max 100000\n")
+    v1 = tmp_path / "v1" / "cpu,cpuacct"
+    v1.mkdir(parents=True)
+    (v1 / "cpu.cfs_quota_us").write_text("100000\n")
+    (v1 / "cpu.cfs_period_us").write_text("100000\n")
+
+    assert usable_cores(v2, "0::/pod\n") == 1  # half a CPU still runs one process
+    assert usable_cores(unlimited, "0::/\n") == cores
+    assert usable_cores(tmp_path / "v1", "4:cpu,cpuacct:/\n0::/\n") == 1
+    assert usable_cores(tmp_path / "nothing", "0::/\n") == cores

@@ -10,7 +10,8 @@ import pytest
 
 from pipeline import repos
 from pipeline.config import load_settings
-from pipeline.housekeeping import DAY_SECONDS, HousekeepingTimer, _host_lock, sweep
+from pipeline.housekeeping import (DAY_SECONDS, HousekeepingTimer, _host_lock, run_workspace,
+                                   sweep)
 from pipeline.repos import RepositoryCache
 from tests.infra.gitrepos import git
 from tests.infra.processes import wait_for, worker_process, write_config
@@ -57,22 +58,89 @@ def test_trees_unused_for_the_idle_days_are_removed_and_used_ones_kept(settings,
     assert [p.name for p in unused.parent.iterdir()] == [new_sha]  # nothing half-removed left
 
 
-def test_only_workspaces_older_than_any_live_run_are_removed(settings, cache):
+def test_workspaces_no_live_run_holds_are_removed(settings, cache):
     settings.workspace.mkdir(parents=True)
-    abandoned = settings.workspace / "run-r1-abc"
-    live = settings.workspace / "run-r2-def"
+    killed = settings.workspace / "run-r1-abc"  # its worker died: the mark is there, unheld
+    (killed / "student").mkdir(parents=True)
+    (killed / ".in-use").touch()
+    unmarked_old = settings.workspace / "run-r2-def"
+    unmarked_young = settings.workspace / "run-r3-ghi"
     other = settings.workspace / "notes"
-    for folder in (abandoned, live, other):
-        (folder / "student").mkdir(parents=True)
-    _age(abandoned)
-    _age(other)
+    for folder in (unmarked_old, unmarked_young, other):
+        folder.mkdir()
+    for folder in (unmarked_old, other):
+        _age(folder)
     # Younger than the hard time limit plus the retries' waits: a run may still be in it.
-    _age(live, time.time() - settings.worker.student_testing_time_limit)
+    _age(unmarked_young, time.time() - settings.worker.student_testing_time_limit)
+
+    with run_workspace(settings.workspace, "r4") as live:
+        _age(live)  # however old, a run holds it
+        report = sweep(settings, cache)
+        assert live.is_dir()
+    assert not live.exists()  # the run removes its own at the end
+
+    assert report.workspaces_removed == 2
+    assert not killed.exists() and not unmarked_old.exists()
+    assert unmarked_young.exists() and other.exists()
+
+
+def test_a_tree_a_run_touched_while_it_was_being_removed_is_put_back(settings, cache,
+                                                                     git_server):
+    sha = git_server.commit("staff/reference", {"week1/a/test.yaml": "1\n"})
+    cache.ensure_commit("staff/reference", sha)
+    tree = cache.tree("staff/reference", sha)  # touched now, as a run would
+
+    assert cache._remove_tree(tree) == 0
+    assert (tree / "week1" / "a" / "test.yaml").read_text() == "1\n"
+    assert [p.name for p in tree.parent.iterdir()] == [sha]
+
+
+def test_a_tree_removed_under_a_run_is_extracted_again(settings, cache, git_server):
+    sha = git_server.commit("staff/reference", {"week1/a/test.yaml": "1\n"})
+    cache.ensure_commit("staff/reference", sha)
+    tree = cache.tree("staff/reference", sha)
+    _age(tree)
+    sweep(settings, cache)
+    assert not tree.exists()
+
+    assert (cache.tree("staff/reference", sha) / "week1" / "a" / "test.yaml").read_text() == "1\n"
+
+
+def test_stale_staging_folders_go_and_project_folders_stay(settings, cache, git_server):
+    sha = git_server.commit("staff/reference", {"week1/a/test.yaml": "1\n"})
+    cache.ensure_commit("staff/reference", sha)
+    tree = cache.tree("staff/reference", sha)
+    stale = tree.parent / ".extract-died"
+    (stale / "week1").mkdir(parents=True)
+    for folder in (stale, tree.parent, tree.parent.parent):
+        _age(folder)
 
     report = sweep(settings, cache)
 
-    assert report.workspaces_removed == 1
-    assert not abandoned.exists() and live.exists() and other.exists()
+    assert report.trees_removed == 1 and not stale.exists() and tree.is_dir()
+
+
+def test_packing_keeps_commits_no_branch_reaches_any_more(settings, cache, git_server,
+                                                          monkeypatch):
+    monkeypatch.setattr(repos, "GC_AUTO_PACK_LIMIT", 1)
+    git_server.commit("students/alice", {"a.txt": "first\n"})
+    kept = git_server.commit("students/alice", {"a.txt": "side\n"}, branch="side")
+    mirror = cache.ensure_commit("students/alice", kept)
+    git("repack", "-q", cwd=mirror)
+    git_server.commit("students/alice", {"a.txt": "main\n"})
+    git("push", "-q", "origin", "--delete", "side",
+        cwd=git_server.root / ".work" / "students/alice")
+    head = git_server.commit("students/alice", {"a.txt": "main 2\n"})
+    cache.ensure_commit("students/alice", head)  # the fetch prunes the deleted branch
+    git("repack", "-q", cwd=mirror)
+    assert _packs(mirror) == 2 and "side" not in git("branch", cwd=mirror)
+    for path in (mirror / "objects").rglob("*"):
+        _age(path)  # past git's default two weeks for pruning unreachable objects
+
+    sweep(settings, cache)
+
+    assert git("cat-file", "-t", kept, cwd=mirror) == "commit"
+    assert git("count-objects", "-v", cwd=mirror).splitlines()[0] == "count: 0"
 
 
 def test_a_mirror_with_too_many_packs_is_repacked(settings, cache, git_server, monkeypatch):
@@ -95,12 +163,12 @@ def test_a_sweep_gives_way_to_one_already_running_on_the_host(settings, cache):
         assert sweep(settings, cache).skipped
 
 
-def test_the_timer_sweeps_at_once(settings, cache):
+def test_the_timer_sweeps_at_once_in_a_process_of_its_own(settings):
     settings.workspace.mkdir(parents=True)
     abandoned = settings.workspace / "run-r1-abc"
     abandoned.mkdir()
     _age(abandoned)
-    timer = HousekeepingTimer(settings, cache)
+    timer = HousekeepingTimer(settings)
     timer.start()
     try:
         wait_for(lambda: not abandoned.exists(), timeout=30, what="the first sweep")

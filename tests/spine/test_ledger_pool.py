@@ -7,6 +7,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import OperationalError
 
 from pipeline.ledger import db
+from pipeline.ledger.models import Delivery, utcnow
 from tests.infra.services import admin_connection
 
 
@@ -51,3 +52,11 @@ def test_a_connection_back_in_use_at_once_is_not_pinged(engine, monkeypatch):
         _backend_pid(engine)
     # ...which makes the pool drop it: the next checkout gets a live connection.
     assert _backend_pid(engine) != cut
+
+
+def test_single_statements_refuses_changes_it_would_not_commit(engine):
+    sessions = db.make_sessionmaker(engine)
+    with pytest.raises(RuntimeError, match="not changes to objects"):
+        with db.single_statements(sessions) as session:
+            session.add(Delivery(delivery_key="k1", source="webhook", event="Push Hook",
+                                 received_at=utcnow()))

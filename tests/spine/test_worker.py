@@ -6,6 +6,7 @@ import socket
 import threading
 
 import pytest
+import sqlalchemy as sa
 
 from pipeline.celery_app import create_celery
 from pipeline.dispatch import send_runs
@@ -17,6 +18,13 @@ from tests.infra.assignments import ONE_TEST
 
 HELLO = "greeting = %r\n"
 TEST_YAML = ONE_TEST
+
+
+def _idle(celery) -> bool:
+    """Tell whether the workers that answer have no task running (a finished task's result,
+    if any, is stored before the task leaves the active list)."""
+    active = celery.control.inspect(timeout=1).active()
+    return bool(active) and not any(active.values())
 
 
 def _final_run(resources, run_id):
@@ -38,6 +46,11 @@ def test_worker_consumes_student_testing(tmp_path, service_settings, git_server)
         assert send_runs(celery, resources.sessions, [(run.id, run.celery_task_id)]) == [run.id]
         done = wait_for(lambda: _final_run(resources, run.id), timeout=60, what="run to end")
         task = task_progress(resources.sessions, celery, run.celery_task_id)
+        wait_for(lambda: _idle(celery), timeout=30, what="the worker to finish the task")
+    with resources.engine.connect() as connection:
+        stored = connection.execute(sa.text("SELECT count(*) FROM celery_taskmeta "
+                                            "WHERE task_id = :id"),
+                                    {"id": run.celery_task_id}).scalar()
     assert done.attempts == 1
     assert (done.status, done.score, done.tests_passed, done.tests_total) == \
         (RunStatus.FAILED, 0.0, 0, 1)
@@ -48,6 +61,7 @@ def test_worker_consumes_student_testing(tmp_path, service_settings, git_server)
     assert done.started_at and done.cloned_at and done.finished_at and done.sent_at
     assert done.progress == 100 and done.stage == "done"
     # The task's state is the run's, read from the ledger: Celery stores nothing for it.
+    assert stored == 0
     assert (task.state, task.ready, task.status, task.percentage) == \
         ("SUCCESS", True, RunStatus.FAILED, 100)
     assert task.reached == ("queued", "init", "clone", "environment", "tests", "results", "done")

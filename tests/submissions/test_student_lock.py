@@ -10,7 +10,7 @@ from sqlalchemy.exc import OperationalError
 
 from pipeline.ledger.db import make_engine, make_sessionmaker, transaction
 from pipeline.ledger.migrate import upgrade
-from pipeline.submissions.ledger import lock_student_assignment
+from pipeline.submissions.ledger import lock_for_judging, lock_student_assignment
 from tests.infra.processes import wait_for
 
 ALICE, WEEK1 = "students/alice", "week1/hello"
@@ -57,12 +57,16 @@ def test_sqlite_makes_a_second_judge_wait_for_the_first_to_end(tmp_path):
     engine, sessions = _ledger(f"sqlite:///{tmp_path / 'ledger.sqlite'}")
     try:
         with transaction(sessions) as first:
-            lock_student_assignment(first, ALICE, WEEK1)
+            lock_for_judging(first, ALICE, WEEK1)
             with sessions() as second:
                 second.execute(text("PRAGMA busy_timeout = 0"))  # refuse instead of waiting
                 with pytest.raises(OperationalError, match="database is locked"):
-                    lock_student_assignment(second, ALICE, WEEK1)
+                    lock_for_judging(second, ALICE, WEEK1)
         with transaction(sessions) as second:
-            lock_student_assignment(second, ALICE, WEEK1)
+            lock_for_judging(second, ALICE, WEEK1)
+        with transaction(sessions) as publishing, transaction(sessions) as other_student:
+            # Publishing (GitLab calls inside) takes no database-wide lock on SQLite.
+            lock_student_assignment(publishing, ALICE, WEEK1)
+            lock_for_judging(other_student, "students/bob", WEEK1)
     finally:
         engine.dispose()
