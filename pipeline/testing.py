@@ -73,6 +73,12 @@ def run_student_testing(resources: Resources, run_id: str, task_id: str,
     return outcome
 
 
+def note_retry(resources: Resources, run_id: str, reason: str) -> None:
+    """Record on a running run why it waits for another attempt (the API shows it as RETRY)."""
+    with single_statements(resources.sessions) as session:
+        runs.note_retry(session, run_id, reason)
+
+
 def end_with_error(resources: Resources, run_id: str, reason: str) -> Outcome:
     """End a run as error with a reason (time limit, exhausted retries)."""
     return _end(resources, run_id, RunStatus.ERROR, reason)

@@ -33,7 +33,7 @@ def claim_run(session: Session, run_id: str, task_id: str) -> TestRun | None:
         update(TestRun)
         .where(TestRun.id == run_id, TestRun.celery_task_id == task_id,
                TestRun.status.in_((RunStatus.QUEUED, RunStatus.RUNNING)))
-        .values(status=RunStatus.RUNNING,
+        .values(status=RunStatus.RUNNING, status_reason=None,
                 attempts=TestRun.attempts + 1, stage="init", progress=STAGES["init"][0],
                 started_at=utcnow())
         .returning(TestRun)
@@ -56,6 +56,13 @@ def advance(session: Session, run_id: str, stage: str, progress: int | None = No
             values[phase] = now
     session.execute(update(TestRun).where(TestRun.id == run_id,
                                           TestRun.status == RunStatus.RUNNING).values(**values))
+
+
+def note_retry(session: Session, run_id: str, reason: str) -> None:
+    """Give a running run the reason it waits for another attempt; its claim clears it."""
+    session.execute(update(TestRun).where(TestRun.id == run_id,
+                                          TestRun.status == RunStatus.RUNNING)
+                    .values(status_reason=reason))
 
 
 def finish(session: Session, run_id: str, status: RunStatus, reason: str | None = None,

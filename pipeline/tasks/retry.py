@@ -19,6 +19,7 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 TIME_LIMIT_REASON = "stopped by the time limit of {limit:g} s"
 GAVE_UP_REASON = "gave up after {attempts} attempts: {error}"
+RETRYING_REASON = "attempt {attempt} failed ({error}); trying again in {seconds:.0f} s"
 UNEXPECTED_REASON = "unexpected error in gradehook ({error}); it has been logged"
 
 BACKOFF_BASE_SECONDS = 5.0
@@ -35,12 +36,14 @@ def is_transient(exc: BaseException) -> bool:
 
 
 def drive(task: Task, work: Callable[[], T], end: Callable[[str], T], *, soft_limit: float,
-          max_attempts: int, what: str, expected: tuple[type[Exception], ...] = ()) -> T:
+          max_attempts: int, what: str, expected: tuple[type[Exception], ...] = (),
+          retrying: Callable[[str], None] | None = None) -> T:
     """Run a task's work under the one retry layer, so that it always ends with a reason.
 
     At the soft time limit, `end` records why; a passing fault of ours is retried with back-off
-    until the last attempt, then ended; an `expected` error ends with its own message; anything
-    else is ended as an unexpected error, logged with its traceback and raised again.
+    until the last attempt (`retrying` is told why and when), then ended; an `expected` error
+    ends with its own message; anything else is ended as an unexpected error, logged with its
+    traceback and raised again.
     """
     try:
         return work()
@@ -51,7 +54,11 @@ def drive(task: Task, work: Callable[[], T], end: Callable[[str], T], *, soft_li
         if is_transient(exc):
             if attempts < max_attempts:
                 log.warning("%s: attempt %d failed, retrying: %s", what, attempts, exc)
-                raise task.retry(exc=exc, countdown=backoff_seconds(task.request.retries))
+                countdown = backoff_seconds(task.request.retries)
+                if retrying is not None:
+                    retrying(RETRYING_REASON.format(attempt=attempts, error=exc,
+                                                    seconds=countdown))
+                raise task.retry(exc=exc, countdown=countdown)
             return end(GAVE_UP_REASON.format(attempts=attempts, error=exc))
         if isinstance(exc, expected):
             return end(str(exc))

@@ -10,7 +10,7 @@ from pipeline.celery_app import STUDENT_TESTING
 from pipeline.context import resources_for
 from pipeline.tasks.reporting import report_now_or_later
 from pipeline.tasks.retry import drive
-from pipeline.testing import end_with_error, run_student_testing
+from pipeline.testing import end_with_error, note_retry, run_student_testing
 
 
 # The ledger records every stage, the progress and the outcome of the run, and the API reads a
@@ -32,5 +32,6 @@ def student_testing(self, run_id: str) -> dict:
 
     outcome = drive(self, lambda: run_student_testing(resources, run_id, self.request.id, report),
                     end, soft_limit=settings.worker.student_testing_soft_time_limit,
-                    max_attempts=settings.worker.max_attempts, what=f"run {run_id}")
+                    max_attempts=settings.worker.max_attempts, what=f"run {run_id}",
+                    retrying=lambda reason: note_retry(resources, run_id, reason))
     return dataclasses.asdict(outcome)

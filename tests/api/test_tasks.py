@@ -6,8 +6,9 @@ import json
 
 from sqlalchemy import update
 
-from pipeline.ledger.db import transaction
+from pipeline.ledger.db import single_statements, transaction
 from pipeline.ledger.models import RunStatus, Submission, TestRun, utcnow
+from pipeline.ledger.runs import claim_run
 from tests.api.world import ASSIGNMENT, SHA_A, SHA_B, end_run
 from tests.infra.ledger import queue_run
 from webhooks.api.events import task_events
@@ -58,6 +59,21 @@ def test_a_running_runs_task_state_follows_the_ledger_not_celery(world):
     assert (testing["state"], testing["ready"], testing["status"], testing["stage"],
             testing["percentage"], testing["result"]) == \
         ("PROGRESS", False, "running", "tests", 50, None)
+
+
+def test_a_run_waiting_for_another_attempt_is_retry_until_claimed_again(world):
+    run = queue_run(world.resources, commit_sha=SHA_A)
+    advance(world, run.id, "clone", 20, started_at=utcnow(),
+            status_reason="attempt 1 failed (git); trying again in 5 s")
+    waiting = world.get(f"/api/tasks/{run.celery_task_id}").get_json()
+    with single_statements(world.resources.sessions) as session:
+        claimed = claim_run(session, run.id, run.celery_task_id)
+    again = world.get(f"/api/tasks/{run.celery_task_id}").get_json()
+
+    assert (waiting["state"], waiting["ready"], waiting["reason"]) == \
+        ("RETRY", False, "attempt 1 failed (git); trying again in 5 s")
+    assert claimed.status_reason is None
+    assert (again["state"], again["stage"], again["reason"]) == ("STARTED", "init", None)
 
 
 def test_a_finished_run_is_ready_with_its_reason(world):

@@ -115,3 +115,31 @@ def test_time_limit_stops_the_run_and_records_error(tmp_path, service_settings):
     assert done.status == RunStatus.ERROR
     assert done.status_reason == "stopped by the time limit of 1 s"
     assert done.cloned_at is None
+
+
+@pytest.mark.slow
+def test_a_run_waiting_for_another_attempt_shows_retry_with_the_reason(tmp_path,
+                                                                       service_settings):
+    closed = socket.socket()
+    closed.bind(("127.0.0.1", 0))
+    port = closed.getsockname()[1]
+    closed.close()  # nothing listens: every fetch fails, a failure of ours worth a retry
+    config, settings = service_settings({"gitlab": {"clone_base": f"http://127.0.0.1:{port}"}})
+    resources = migrated_resources(settings)
+    run = queue_run(resources, commit_sha="a" * 40)
+    celery = create_celery(settings)
+
+    def waiting_for_retry():
+        with resources.sessions() as session:
+            found = session.get(TestRun, run.id)
+            return found if found.status_reason else None
+
+    with worker_process(config, log_path=tmp_path / "worker.log"):
+        send_runs(celery, resources.sessions, [(run.id, run.celery_task_id)])
+        waiting = wait_for(waiting_for_retry, timeout=60, what="the first attempt to fail")
+        task = task_progress(resources.sessions, celery, run.celery_task_id)
+
+    assert waiting.status == RunStatus.RUNNING and waiting.attempts == 1
+    assert waiting.status_reason.startswith("attempt 1 failed (fetching students/alice failed")
+    assert "trying again in" in waiting.status_reason
+    assert (task.state, task.ready, task.reason) == ("RETRY", False, waiting.status_reason)

@@ -63,11 +63,16 @@ def task_progress(sessions: sessionmaker[Session], celery: Celery,
 
 
 def _task_state_of(run: TestRun) -> str:
-    """Return the Celery state a run's task is in, from the run: the task ends with the run."""
+    """Return the Celery state a run's task is in, from the run: the task ends with the run.
+
+    A running run with a reason waits for another attempt (its claim clears the reason).
+    """
     if run.status.final:
         return states.SUCCESS
     if run.status == RunStatus.QUEUED:
         return states.PENDING
+    if run.status_reason is not None:
+        return states.RETRY
     return states.STARTED if run.stage == "init" else PROGRESS_STATE
 
 

@@ -31,7 +31,8 @@ PATHS = {
         "summary": "State and progress of a task",
         "description": "For a task that grades a run, everything from the ledger: the state "
                        "follows the run (PENDING while queued, STARTED, PROGRESS through its "
-                       "stages, SUCCESS once it has a final status) with its status, stage and "
+                       "stages, RETRY while it waits for another attempt, with the reason, "
+                       "SUCCESS once it has a final status) with its status, stage and "
                        "percentage. Other tasks: the state from Celery's result backend.",
         "parameters": [_TASK_PARAMETER],
         "responses": {200: json_response("the task", TaskStateSchema),
