@@ -55,9 +55,8 @@ def drive(task: Task, work: Callable[[], T], end: Callable[[str], T], *, soft_li
             if attempts < max_attempts:
                 log.warning("%s: attempt %d failed, retrying: %s", what, attempts, exc)
                 countdown = backoff_seconds(task.request.retries)
-                if retrying is not None:
-                    retrying(RETRYING_REASON.format(attempt=attempts, error=exc,
-                                                    seconds=countdown))
+                _tell_retrying(retrying, RETRYING_REASON.format(attempt=attempts, error=exc,
+                                                                seconds=countdown), what)
                 raise task.retry(exc=exc, countdown=countdown)
             return end(GAVE_UP_REASON.format(attempts=attempts, error=exc))
         if isinstance(exc, expected):
@@ -65,6 +64,17 @@ def drive(task: Task, work: Callable[[], T], end: Callable[[str], T], *, soft_li
         log.exception("%s: unexpected error", what)
         end(UNEXPECTED_REASON.format(error=type(exc).__name__))
         raise
+
+
+def _tell_retrying(retrying: Callable[[str], None] | None, reason: str, what: str) -> None:
+    """Pass on why a retry comes; the fault being retried (a database outage) may stop that
+    too, and must not stop the retry."""
+    if retrying is None:
+        return
+    try:
+        retrying(reason)
+    except Exception as exc:  # whatever keeps the note from being written
+        log.warning("%s: could not record the retry: %s", what, exc)
 
 
 def backoff_seconds(retries: int) -> float:
