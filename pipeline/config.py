@@ -267,6 +267,11 @@ class Settings:
         """Return the folder where runs get their work directories."""
         return self.data_dir / self.worker.workspace
 
+    @property
+    def reference_cache(self) -> Path:
+        """Return the folder of cached reference results."""
+        return self.data_dir / "reference-cache"
+
     def course_for(self, project_path: str) -> CourseSettings | None:
         """Return the course that claims a student project path, if any."""
         return next((c for c in self.courses if c.claims(project_path)), None)

@@ -37,7 +37,7 @@ def build_resources(settings: Settings) -> Resources:
         settings=settings, engine=engine, sessions=make_sessionmaker(engine),
         repositories=RepositoryCache(settings.repository_cache, g.git_base, g.token,
                                      timeout=max(60.0, g.request_timeout_seconds * 6)),
-        reference_cache=ReferenceCache(settings.data_dir / "reference-cache"),
+        reference_cache=ReferenceCache(settings.reference_cache),
         gitlab=GitLabClient(g.url, g.token, timeout=g.request_timeout_seconds,
                             bot_username=g.bot_username) if g.token else None)
 

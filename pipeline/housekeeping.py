@@ -1,4 +1,4 @@
-"""Housekeeping of a worker host's disk: unused reference trees, abandoned workspaces, mirrors."""
+"""Housekeeping of a worker host: unused reference trees and results, old workspaces, mirrors."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Iterator
 
 from pipeline.config import Settings
+from pipeline.grading.cache import ReferenceCache
 from pipeline.repos import RepositoryCache
 from pipeline.tasks.retry import longest_backoff_seconds
 
@@ -35,6 +36,7 @@ class SweepReport:
     """What one sweep removed and checked; `skipped` when another sweep held the host."""
 
     trees_removed: int = 0
+    reference_results_removed: int = 0
     workspaces_removed: int = 0
     mirrors_checked: int = 0
     skipped: bool = False
@@ -68,9 +70,11 @@ def sweep(settings: Settings, repositories: RepositoryCache, *,
     with _host_lock(settings.data_dir) as held:
         if not held:
             return SweepReport(skipped=True)
+        unused_since = now - settings.worker.tree_max_idle_days * DAY_SECONDS
         return SweepReport(
-            trees_removed=repositories.remove_unused_trees(
-                now - settings.worker.tree_max_idle_days * DAY_SECONDS),
+            trees_removed=repositories.remove_unused_trees(unused_since),
+            reference_results_removed=ReferenceCache(settings.reference_cache).remove_unused(
+                unused_since),
             workspaces_removed=_remove_abandoned_workspaces(
                 settings.workspace, now - _longest_run_seconds(settings)),
             mirrors_checked=repositories.pack_mirrors())

@@ -34,9 +34,12 @@ class ReferenceCache:
 
     def get(self, key: str) -> dict[str, Any] | None:
         """Return the entry stored under key, or None (an unreadable entry counts as missing)."""
+        path = self._path(key)
         try:
-            with self._path(key).open(encoding="utf-8") as handle:
-                return json.load(handle)
+            with path.open(encoding="utf-8") as handle:
+                found = json.load(handle)
+            os.utime(path)  # its last use, which housekeeping goes by
+            return found
         except FileNotFoundError:
             return None
         except (OSError, ValueError) as exc:
@@ -79,6 +82,25 @@ class ReferenceCache:
                 return data
             finally:
                 fcntl.flock(lock, fcntl.LOCK_UN)
+
+    def remove_unused(self, unused_since: float) -> int:
+        """Remove entries not used since a moment (seconds since the epoch); count them.
+
+        Their lock files go with them, and so do files a writer that died left half-written. An
+        entry a grading still wanted is simply computed again.
+        """
+        removed = 0
+        for path in self.directory.glob("*/*"):
+            try:
+                if path.stat().st_mtime >= unused_since:
+                    continue
+                if path.suffix == ".json" and not path.name.startswith(".tmp-"):
+                    path.with_suffix(".lock").unlink(missing_ok=True)
+                    removed += 1
+                path.unlink()
+            except FileNotFoundError:
+                continue
+        return removed
 
     def _path(self, key: str) -> Path:
         return self.directory / key[:2] / f"{key}.json"

@@ -10,6 +10,7 @@ import pytest
 
 from pipeline import repos
 from pipeline.config import load_settings
+from pipeline.grading.cache import ReferenceCache
 from pipeline.housekeeping import (DAY_SECONDS, HousekeepingTimer, _host_lock, run_workspace,
                                    sweep)
 from pipeline.repos import RepositoryCache
@@ -56,6 +57,27 @@ def test_trees_unused_for_the_idle_days_are_removed_and_used_ones_kept(settings,
     assert report.trees_removed == 1 and not unused.exists()
     assert (used / "week1" / "a" / "test.yaml").read_text() == "2\n"
     assert [p.name for p in unused.parent.iterdir()] == [new_sha]  # nothing half-removed left
+
+
+def test_reference_results_unused_for_the_idle_days_are_removed(settings, cache):
+    results = ReferenceCache(settings.reference_cache)
+    old, used = results.key("old"), results.key("used")
+    for key in (old, used):
+        results.get_or_compute(key, lambda: {"outcome": "cached"})  # leaves a lock file too
+    old_entry = settings.reference_cache / old[:2] / f"{old}.json"
+    used_entry = settings.reference_cache / used[:2] / f"{used}.json"
+    half_written = used_entry.parent / ".tmp-died.json"
+    half_written.write_text("{")
+    for path in (old_entry, used_entry, half_written):
+        _age(path)
+    assert results.get(used) == {"outcome": "cached"}  # a grading reads it: it is used
+
+    report = sweep(settings, cache)
+
+    assert report.reference_results_removed == 1
+    assert not old_entry.exists() and not old_entry.with_suffix(".lock").exists()
+    assert not half_written.exists()
+    assert results.get(used) == {"outcome": "cached"}
 
 
 def test_workspaces_no_live_run_holds_are_removed(settings, cache):
