@@ -17,7 +17,7 @@ import statistics
 import sys
 
 from bench.common import format_table, machine
-from pipeline.config import DEFAULT_WORKER_CONCURRENCY
+from pipeline.config import WorkerSettings
 from bench.e2e import GROUP, engine_alone, make_students, percentile, burst, running_service, \
     sequential, solution
 
@@ -57,7 +57,7 @@ def run(args: argparse.Namespace) -> int:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--students", type=int, default=300, help="students pushing at once")
-    parser.add_argument("--concurrency", type=int, default=DEFAULT_WORKER_CONCURRENCY,
+    parser.add_argument("--concurrency", type=int, default=WorkerSettings().processes,
                         help="worker processes (default: gradehook's, the cores plus one)")
     parser.add_argument("--engine-gradings", type=int, default=40,
                         help="gradings for the engine-alone figure")

@@ -36,7 +36,7 @@ from bench.common import (REPO_ROOT, BenchError, CpuSnapshot, ServiceEnv, backgr
                           cpu_snapshot, cpu_used, format_table, free_port, machine, named_pids,
                           scratch_database, scratch_redis_db, services, wait_for_http,
                           wait_until)
-from pipeline.config import DEFAULT_WORKER_CONCURRENCY
+from pipeline.config import WorkerSettings
 from pipeline.grading.cache import ReferenceCache
 from pipeline.grading.grader import GradeOptions, grade
 from pipeline.ledger.db import make_engine
@@ -345,7 +345,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sequential", type=int, default=15, help="sequential pushes")
     parser.add_argument("--students", type=int, default=200, help="pushes in the burst")
-    parser.add_argument("--concurrency", type=int, default=DEFAULT_WORKER_CONCURRENCY,
+    parser.add_argument("--concurrency", type=int, default=WorkerSettings().processes,
                         help="worker processes (default: gradehook's, the cores plus one)")
     parser.add_argument("--engine-processes", type=int,
                         help="processes grading at once for the engine-alone figure "

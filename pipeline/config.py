@@ -6,6 +6,7 @@ import contextlib
 import dataclasses
 import datetime as dt
 import fnmatch
+import functools
 import math
 import os
 import re
@@ -121,14 +122,19 @@ def _cpu_quota(cgroup_root: Path, proc_cgroup: str) -> float | None:
     return None
 
 
-# A run also waits on git, PostgreSQL and GitLab; one process more than the cores it may use
-# keeps them grading meanwhile (docs/benchmarks.md, "End to end").
-DEFAULT_WORKER_CONCURRENCY = usable_cores() + 1
+@functools.cache
+def default_worker_processes() -> int:
+    """Return the worker processes of this host when the setting leaves it open (0).
+
+    A run also waits on git, PostgreSQL and GitLab; one process more than the cores it may use
+    keeps them grading meanwhile (docs/benchmarks.md, "End to end").
+    """
+    return usable_cores() + 1
 
 
 @dataclass(frozen=True)
 class WorkerSettings:
-    # 0: DEFAULT_WORKER_CONCURRENCY, which depends on the host.
+    # 0: default_worker_processes(), which depends on the host.
     concurrency: int = env_field(0, "GRADEHOOK_WORKER_CONCURRENCY", min=0)
     student_testing_soft_time_limit: float = env_field(1740.0, min=0.01)
     student_testing_time_limit: float = env_field(1800.0, min=0.01)
@@ -144,7 +150,7 @@ class WorkerSettings:
     @property
     def processes(self) -> int:
         """Return how many worker processes to run: the setting, else the host's default."""
-        return self.concurrency or DEFAULT_WORKER_CONCURRENCY
+        return self.concurrency or default_worker_processes()
 
 
 @dataclass(frozen=True)

@@ -18,10 +18,10 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Iterator
 
+from pipeline.celery_app import visibility_timeout_seconds
 from pipeline.config import Settings
 from pipeline.grading.cache import ReferenceCache
 from pipeline.repos import RepositoryCache
-from pipeline.tasks.retry import longest_backoff_seconds
 
 log = logging.getLogger(__name__)
 
@@ -76,14 +76,9 @@ def sweep(settings: Settings, repositories: RepositoryCache, *,
             reference_results_removed=ReferenceCache(settings.reference_cache).remove_unused(
                 unused_since),
             workspaces_removed=_remove_abandoned_workspaces(
-                settings.workspace, now - _longest_run_seconds(settings)),
+                # No run of a Celery worker holds its message, nor its workspace, longer.
+                settings.workspace, now - visibility_timeout_seconds(settings.worker)),
             mirrors_checked=repositories.pack_mirrors())
-
-
-def _longest_run_seconds(settings: Settings) -> float:
-    """Return the longest a run of a Celery worker can hold its workspace."""
-    worker = settings.worker
-    return worker.student_testing_time_limit + longest_backoff_seconds(worker.max_attempts)
 
 
 def _remove_abandoned_workspaces(workspace: Path, older_than: float) -> int:

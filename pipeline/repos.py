@@ -27,6 +27,7 @@ PROJECT_PATH_PATTERN = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.+-]*(/[A-Za-z0-9_][
 DIRECTORY_PATTERN = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_. +-]*(/[A-Za-z0-9_][A-Za-z0-9_. +-]*)*$")
 MIRRORS = "mirrors"
 TREES = "trees"
+LOCK_SUFFIX = ".lock"
 # git's own default thresholds for `gc --auto`, which the mirrors' config turns off.
 GC_AUTO_LOOSE_OBJECTS = 6700
 GC_AUTO_PACK_LIMIT = 50
@@ -231,10 +232,9 @@ class RepositoryCache:
         cruft pack, so an old run's commit can still be graded again.
         """
         checked = 0
-        for lock_path in sorted((self.root / MIRRORS).rglob("*.git.lock")):
+        for lock_path in sorted((self.root / MIRRORS).rglob(f"*.git{LOCK_SUFFIX}")):
             mirror = lock_path.with_suffix("")
-            with open(lock_path, "w") as lock:
-                fcntl.flock(lock, fcntl.LOCK_EX)
+            with _mirror_lock(mirror):
                 if not (mirror / "HEAD").exists():
                     continue
                 try:
@@ -244,9 +244,11 @@ class RepositoryCache:
                          "-c", "gc.autoDetach=false", "-c", "gc.pruneExpire=never",
                          "-c", "gc.cruftPacks=true", "gc", "--auto", "--quiet",
                          timeout=self.timeout * GC_TIMEOUT_FACTOR)
-                except (_GitFailed, subprocess.TimeoutExpired) as exc:
-                    log.warning("git gc of %s failed: %s", mirror,
-                                getattr(exc, "reason", f"over {exc.timeout:g} s"))
+                except _GitFailed as exc:
+                    log.warning("git gc of %s failed: %s", mirror, exc.reason)
+                    continue
+                except subprocess.TimeoutExpired as exc:
+                    log.warning("git gc of %s stopped after %g s", mirror, exc.timeout)
                     continue
             checked += 1
         return checked
@@ -312,8 +314,7 @@ class RepositoryCache:
     def _locked_mirror(self, project_path: str) -> Iterator[Path]:
         path = self.mirror_path(project_path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        with open(str(path) + ".lock", "w") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
+        with _mirror_lock(path):
             if not (path / "HEAD").exists():
                 self._create_mirror(path, project_path)
             yield path
@@ -350,29 +351,19 @@ class RepositoryCache:
 
     def _fetch(self, mirror: Path, project_path: str) -> None:
         log.info("fetching %s", project_path)
-        process = subprocess.Popen(
-            # No maintenance run after the fetch: gc.auto is off anyway, so it would only
-            # cost a process.
-            ["git", "fetch", "--prune", "--no-tags", "--no-auto-maintenance", "--quiet", "origin"],
-            cwd=mirror,
-            env={**os.environ, **self._git_env()}, stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         try:
-            _, stderr = process.communicate(timeout=self.timeout)
+            # No maintenance run after the fetch: gc.auto is off, so it would only cost a
+            # process (housekeeping packs the mirrors).
+            _git(mirror, "fetch", "--prune", "--no-tags", "--no-auto-maintenance", "--quiet",
+                 "origin", timeout=self.timeout, env=self._git_env())
         except subprocess.TimeoutExpired:
             raise RepositoryError(f"fetching {project_path} took over {self.timeout:g} s") \
                 from None
-        finally:
-            # A time limit or any other interruption must not leave git running.
-            if process.poll() is None:
-                process.kill()
-                process.wait()
-        if process.returncode != 0:
-            lines = stderr.decode(errors="replace").strip().splitlines()
+        except _GitFailed as exc:
+            lines = exc.stderr.strip().splitlines()
             # git's own reason is its first "fatal:" line; advice lines follow it.
-            detail = next((line for line in lines if line.startswith("fatal:")),
-                          lines[-1] if lines else f"exit code {process.returncode}")
-            raise RepositoryError(f"fetching {project_path} failed: {detail[:300]}")
+            detail = next((line for line in lines if line.startswith("fatal:")), exc.reason)
+            raise RepositoryError(f"fetching {project_path} failed: {detail[:300]}") from None
 
     @staticmethod
     def _has_object(mirror: Path, name: str) -> bool:
@@ -393,6 +384,14 @@ class RepositoryCache:
         return env
 
 
+@contextlib.contextmanager
+def _mirror_lock(mirror: Path) -> Iterator[None]:
+    """Hold a mirror's lock (shared by every process of the host) while the block runs."""
+    with open(str(mirror) + LOCK_SUFFIX, "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
+
 class _GitFailed(Exception):
     """A git command exited with an error."""
 
@@ -403,12 +402,17 @@ class _GitFailed(Exception):
         self.reason = text.splitlines()[-1][:300] if text else f"exit code {returncode}"
 
 
-def _git(cwd: Path, *args: str, timeout: float | None = None) -> bytes:
-    """Run git in a folder and return its output; raise _GitFailed when it fails."""
+def _git(cwd: Path, *args: str, timeout: float | None = None,
+         env: dict[str, str] | None = None) -> bytes:
+    """Run git in a folder and return its output; raise _GitFailed when it fails.
+
+    At the timeout, or any interruption (a task's time limit), git is killed before this
+    returns: no git process outlives its caller.
+    """
     # git's messages in English, which the callers match on.
     result = subprocess.run(["git", *args], cwd=cwd, capture_output=True,
                             stdin=subprocess.DEVNULL, timeout=timeout,
-                            env={**os.environ, "LC_ALL": "C", "LANGUAGE": "C"})
+                            env={**os.environ, **(env or {}), "LC_ALL": "C", "LANGUAGE": "C"})
     if result.returncode != 0:
         raise _GitFailed(result.returncode, result.stderr.decode(errors="replace"))
     return result.stdout
