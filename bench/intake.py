@@ -3,26 +3,32 @@
 Run `python -m bench.intake` from the repository root. It starts gunicorn with the arguments of
 `gradehook web` on a scratch database and a scratch Redis index, sends distinct push deliveries
 with wrk (each makes one run, supersedes the branch's previous queued run and publishes a Celery
-message; no worker consumes them), then the same gunicorn settings answering a bare route that
-only the bench registers, and prints both with their ratio.
+message; no worker consumes them), then the same gunicorn settings answering two routes that
+only the bench registers: the durable floor (check the token, parse the body, insert one row and
+commit it: the least any receiver that records a delivery before answering must do) and a bare
+route that does nothing. It prints all three with their ratio to the bare route.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import hmac
 import json
 import os
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
+import psycopg
 import tomli_w
-from flask import Flask
+from flask import Flask, jsonify, request
+from sqlalchemy.engine import make_url
 
 from bench.common import (REPO_ROOT, BenchError, ServiceEnv, background, busy_cpu_percent,
                           children_cpu_seconds, cpu_snapshot, cpu_used, ensure_command,
@@ -40,6 +46,9 @@ PUSH_FIXTURE = REPO_ROOT / "tests" / "fixtures" / "gitlab" / "push_hook__assignm
 WEBHOOK_PATH = "/webhooks/gitlab"
 BARE_PATH = "/bench/bare"
 BARE_APP = "bench.intake:bare_endpoint_app()"
+FLOOR_PATH = "/bench/floor"
+FLOOR_APP = "bench.intake:floor_endpoint_app()"
+FLOOR_TABLE = "bench_floor"
 SECRET = "bench-intake-secret"
 GROUP = "bench-2026/students"
 ASSIGNMENTS = ("week1/assignment1", "week2/assignment1")
@@ -109,6 +118,52 @@ def bare_endpoint_app() -> Flask:
     app = create_app()
     app.add_url_rule(BARE_PATH, "bench_bare", lambda: ("", 204), methods=["POST"])
     return app
+
+
+def floor_endpoint_app() -> Flask:
+    """Build the production application plus the durable floor route that only the bench has.
+
+    The route checks the token, parses the body and commits one row naming the push: no
+    routing, no run, no supersession, no broker. A prepared statement on a connection per
+    thread, in autocommit: PostgreSQL's own cost of one durable insert, and little else.
+    """
+    from webhooks.app import create_app
+    settings = load_settings()
+    secret = settings.gitlab.webhook_secret.encode()
+    url = make_url(settings.database_url).set(drivername="postgresql")
+    connections = threading.local()
+    insert = (f"INSERT INTO {FLOOR_TABLE} (delivery_key, project_path, ref, after) "
+              "VALUES (%s, %s, %s, %s)")
+
+    def floor():
+        token = request.headers.get("X-Gitlab-Token", "").encode()
+        if not hmac.compare_digest(token, secret):
+            return jsonify(error="unauthorized"), 401
+        payload = json.loads(request.get_data(cache=False))
+        if getattr(connections, "db", None) is None:
+            connections.db = psycopg.connect(url.render_as_string(hide_password=False),
+                                             autocommit=True)
+        key = request.headers.get("Idempotency-Key")
+        connections.db.execute(insert, (key, payload["project"]["path_with_namespace"],
+                                        payload["ref"], payload["after"]), prepare=True)
+        return jsonify(status="recorded", delivery=key), 202
+
+    app = create_app()
+    app.add_url_rule(FLOOR_PATH, "bench_floor", floor, methods=["POST"])
+    return app
+
+
+def create_floor_table(env: ServiceEnv, database: str) -> None:
+    """Create the table the durable floor route writes to, with a unique delivery key."""
+    connection = env.postgres(database)
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute(f"CREATE TABLE {FLOOR_TABLE} (id bigserial PRIMARY KEY, "
+                           "delivery_key text NOT NULL UNIQUE, project_path text NOT NULL, "
+                           "ref text NOT NULL, after text NOT NULL, "
+                           "received_at timestamptz NOT NULL DEFAULT now())")
+    finally:
+        connection.close()
 
 
 def push_template() -> str:
@@ -245,8 +300,8 @@ def check_intake(counts: LedgerCounts, answered: int, connections: int) -> None:
         raise BenchError("intake results are wrong: " + "; ".join(problems))
 
 
-def run(args: argparse.Namespace) -> tuple[Load, Load, LedgerCounts]:
-    """Set everything up, measure intake and the bare endpoint, and tear everything down."""
+def run(args: argparse.Namespace) -> tuple[Load, Load, Load, LedgerCounts]:
+    """Set everything up, measure intake, the floor and the bare route, and tear down."""
     ensure_command("wrk", "wrk")
     print(f"CPU busy before start (other processes): {busy_cpu_percent():.0f}%", flush=True)
     with services() as env, scratch_database(env) as database, \
@@ -270,6 +325,11 @@ def run(args: argparse.Namespace) -> tuple[Load, Load, LedgerCounts]:
                                  args, template, expected=202)
                 counts = settled_counts(env, database, redis_db)
             check_intake(counts, intake.requests, args.connections)
+            create_floor_table(env, database)
+            with gunicorn(settings, FLOOR_APP, child_env, log_path) as (server, base):
+                warm_up(base + FLOOR_PATH, args, template, expected=202)
+                floor = measure(f"durable floor (POST {FLOOR_PATH})", base + FLOOR_PATH,
+                                server, args, template, expected=202)
             with gunicorn(settings, BARE_APP, child_env, log_path) as (server, base):
                 warm_up(base + BARE_PATH, args, template, expected=204)
                 bare = measure(f"bare route (POST {BARE_PATH})", base + BARE_PATH, server,
@@ -277,7 +337,7 @@ def run(args: argparse.Namespace) -> tuple[Load, Load, LedgerCounts]:
         except BenchError:
             sys.stderr.write(_tail(log_path))
             raise
-    return intake, bare, counts
+    return intake, floor, bare, counts
 
 
 def _inherited_env() -> dict[str, str]:
@@ -290,14 +350,15 @@ def _tail(path: Path, lines: int = 40) -> str:
     return "".join(path.read_text(errors="replace").splitlines(keepends=True)[-lines:])
 
 
-def headline(intake: Load, bare: Load) -> str:
-    """Return the one-line summary: figures, ratio and whether the issue's target is met."""
+def headline(intake: Load, floor: Load, bare: Load) -> str:
+    """Return the one-line summary: figures, ratios and whether the issue's target is met."""
     ratio = intake.rate / bare.rate
     met = intake.rate >= TARGET_RATE and intake.p99_ms < TARGET_P99_MS and ratio >= TARGET_RATIO
     return (f"headline: intake {intake.rate:,.0f} deliveries/s, p50 {intake.p50_ms:.1f} ms, "
-            f"p99 {intake.p99_ms:.1f} ms; bare {bare.rate:,.0f} req/s, p99 {bare.p99_ms:.1f} ms; "
-            f"ratio {ratio:.2f}; target (>= {TARGET_RATE}/s, p99 < {TARGET_P99_MS:g} ms, "
-            f"ratio >= {TARGET_RATIO}) {'met' if met else 'NOT met'}")
+            f"p99 {intake.p99_ms:.1f} ms; durable floor {floor.rate:,.0f} req/s "
+            f"(ratio {floor.rate / bare.rate:.2f}); bare {bare.rate:,.0f} req/s, "
+            f"p99 {bare.p99_ms:.1f} ms; ratio {ratio:.2f}; target (>= {TARGET_RATE}/s, "
+            f"p99 < {TARGET_P99_MS:g} ms, ratio >= {TARGET_RATIO}) {'met' if met else 'NOT met'}")
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -329,7 +390,7 @@ def main(argv: list[str] | None = None) -> int:
     """Run the benchmark and print the machine, the table, the checks and the headline."""
     args = parse_args(argv)
     try:
-        intake, bare, counts = run(args)
+        intake, floor, bare, counts = run(args)
     except BenchError as exc:
         print(f"bench.intake: {exc}", file=sys.stderr)
         return 1
@@ -337,12 +398,12 @@ def main(argv: list[str] | None = None) -> int:
     print(f"load: wrk, {args.connections} keep-alive connections, {args.client_threads} "
           f"thread(s), up to {args.requests} answers or {args.duration:g} s per endpoint")
     print()
-    print(format_table(COLUMNS, [intake.row(bare), bare.row(bare)]))
+    print(format_table(COLUMNS, [intake.row(bare), floor.row(bare), bare.row(bare)]))
     print()
     print(f"checked: every answer 202 and recorded; {counts.deliveries} deliveries, "
           f"{counts.runs} runs ({counts.superseded} superseded), {counts.messages} messages "
           f"waiting in Redis, none unsent")
-    print(headline(intake, bare))
+    print(headline(intake, floor, bare))
     return 0
 
 
