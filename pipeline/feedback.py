@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from sqlalchemy import insert, select
+from sqlalchemy import Row, bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from pipeline.context import Resources
@@ -19,6 +19,8 @@ log = logging.getLogger(__name__)
 # Commit states in the order GitLab's pipeline moves through them; never post backwards.
 STATE_RANK = {None: -1, "pending": 0, "running": 1, "success": 2, "failed": 2, "canceled": 2}
 COMMENTED_STATUSES = (RunStatus.PASSED, RunStatus.FAILED, RunStatus.ERROR)
+RUNS = TestRun.__table__
+SELECT_RUN_FOR_UPDATE = select(RUNS).where(RUNS.c.id == bindparam("run_id")).with_for_update()
 
 
 def result_url(resources: Resources, run_id: str) -> str:
@@ -26,17 +28,19 @@ def result_url(resources: Resources, run_id: str) -> str:
     return f"{resources.settings.server.base_url}/results/{run_id}"
 
 
-def sync_commit_status(resources: Resources, run_id: str) -> TestRun | None:
+def sync_commit_status(resources: Resources, run_id: str) -> Row | None:
     """Post the commit status the run's ledger state calls for, if GitLab lacks it.
 
     The run's row is locked while posting, so two processes never race a status backwards;
     a status GitLab already has, or one behind what was posted, is not sent. Return the run
-    as read under the lock, or None when there is no GitLab to post to or no such run.
+    as read under the lock, or None when there is no GitLab to post to or no such run. The
+    row is read and written with two plain statements, not through the ORM: this runs three
+    times for every run.
     """
     if resources.gitlab is None:
         return None
-    with transaction(resources.sessions) as session:
-        run = session.get(TestRun, run_id, with_for_update=True, populate_existing=True)
+    with resources.engine.begin() as connection:
+        run = connection.execute(SELECT_RUN_FOR_UPDATE, {"run_id": run_id}).first()
         if run is None:
             log.warning("run %s: not in the ledger; nothing to report", run_id)
             return None
@@ -54,14 +58,14 @@ def sync_commit_status(resources: Resources, run_id: str) -> TestRun | None:
             resources.gitlab.set_commit_status(_project(run), run.commit_sha,
                                                **{**payload, "state": "pending"})
         resources.gitlab.set_commit_status(_project(run), run.commit_sha, **payload)
-        run.reported_status = state
-        if STATE_RANK[state] == 2:
-            run.reported_at = utcnow()
+        final = STATE_RANK[state] == 2
+        connection.execute(update(RUNS).where(RUNS.c.id == run_id).values(
+            reported_status=state, **({"reported_at": utcnow()} if final else {})))
     log.info("run %s: commit status %s posted", run_id, state)
     return run
 
 
-def update_merge_request_comments(resources: Resources, run: TestRun) -> list[int]:
+def update_merge_request_comments(resources: Resources, run: Row) -> list[int]:
     """Write the latest results of a run's branch into each open merge request it belongs to."""
     client = resources.gitlab
     if client is None:
@@ -76,7 +80,7 @@ def update_merge_request_comments(resources: Resources, run: TestRun) -> list[in
     return sorted(iids)
 
 
-def _upsert_comment(resources: Resources, run: TestRun, iid: int) -> None:
+def _upsert_comment(resources: Resources, run: Row, iid: int) -> None:
     _ensure_comment_row(resources, run.project_path, iid)
     with transaction(resources.sessions) as session:
         row = session.get(MergeRequestComment, (run.project_path, iid), with_for_update=True,
@@ -102,7 +106,7 @@ def _ensure_comment_row(resources: Resources, project_path: str, iid: int) -> No
         pass  # another process made the row first; its lock orders the updates
 
 
-def _latest_results(session, run: TestRun) -> list[TestRun]:
+def _latest_results(session, run: Row) -> list[TestRun]:
     """Return the newest finished run of each assignment on the run's branch."""
     candidates = session.scalars(
         select(TestRun)
@@ -115,5 +119,5 @@ def _latest_results(session, run: TestRun) -> list[TestRun]:
     return list(latest.values())
 
 
-def _project(run: TestRun) -> int | str:
+def _project(run: Row) -> int | str:
     return run.project_id if run.project_id is not None else run.project_path
