@@ -33,9 +33,10 @@ def report_now_or_later(resources: Resources, celery: Celery, run_id: str) -> No
         log.error("run %s: GitLab refused the report: %s", run_id, exc)
 
 
-# No result stored, and no STARTED state: nobody follows a report's task, and two writes to the
-# result backend would cost more than the report itself.
-@shared_task(name=REPORT, bind=True, ignore_result=True)
+# No result stored, no STARTED state and no monitoring events: nobody follows a report's task
+# (the run's ledger row says what GitLab was shown), and the result backend's writes and the
+# three events Flower would get for each pending status cost the worker more than the report.
+@shared_task(name=REPORT, bind=True, ignore_result=True, send_events=False)
 def report_runs(self, run_ids: list[str]) -> dict:
     """Report each run; retry the ones GitLab could not take now."""
     resources = resources_for(self.app.conf.gradehook_settings)
