@@ -113,5 +113,8 @@ def create_celery(settings: Settings) -> Celery:
             folder.mkdir(parents=True, exist_ok=True)
     app = Celery("gradehook", include=list(TASK_MODULES), set_as_current=True)
     app.conf.update(celery_config(settings))
-    app.conf.gradehook_settings = settings
+    # Not in app.conf: a worker hands its whole configuration to `celery inspect conf` and to
+    # Flower's worker page, censoring only keys whose names look secret; the settings hold the
+    # GitLab token, the webhook secrets and the database passwords.
+    app.gradehook_settings = settings
     return app

@@ -29,9 +29,14 @@ class ConfigError(Exception):
     """A setting is wrong or missing; the message is one line naming the key."""
 
 
-def env_field(default: Any, env: str | None = None, **checks: Any) -> Any:
-    """Declare a setting with its default, optional environment override and checks."""
-    return field(default=default, metadata={"env": env, **checks})
+def env_field(default: Any, env: str | None = None, *, secret: bool = False,
+              **checks: Any) -> Any:
+    """Declare a setting with its default, optional environment override and checks.
+
+    A secret is left out of its settings' repr, so no log line, error or traceback that shows
+    the settings shows it.
+    """
+    return field(default=default, repr=not secret, metadata={"env": env, **checks})
 
 
 @dataclass(frozen=True)
@@ -53,7 +58,7 @@ class ServerSettings:
 class RedisSettings:
     host: str = env_field("", "REDIS_HOST")
     port: int = env_field(6379, "REDIS_PORT", min=1, max=65535)
-    password: str = env_field("", "REDIS_PASSWORD")
+    password: str = env_field("", "REDIS_PASSWORD", secret=True)
     db: int = env_field(0, "REDIS_DB", min=0)
 
 
@@ -62,17 +67,17 @@ class PostgresSettings:
     host: str = env_field("", "POSTGRES_HOST")
     port: int = env_field(5432, "POSTGRES_PORT", min=1, max=65535)
     user: str = env_field("gradehook", "POSTGRES_USER")
-    password: str = env_field("", "POSTGRES_PASSWORD")
+    password: str = env_field("", "POSTGRES_PASSWORD", secret=True)
     db: str = env_field("gradehook", "POSTGRES_DB", nonempty=True)
 
 
 @dataclass(frozen=True)
 class GitLabSettings:
     url: str = env_field("https://gitlab.example.com", "GITLAB_URL", url=True)
-    token: str = env_field("", "GITLAB_TOKEN")
+    token: str = env_field("", "GITLAB_TOKEN", secret=True)
     bot_username: str = env_field("gradehook", "GITLAB_BOT_USERNAME")
-    webhook_secret: str = env_field("", "GITLAB_WEBHOOK_SECRET")
-    signing_token: str = env_field("", "GITLAB_SIGNING_TOKEN")
+    webhook_secret: str = env_field("", "GITLAB_WEBHOOK_SECRET", secret=True)
+    signing_token: str = env_field("", "GITLAB_SIGNING_TOKEN", secret=True)
     require_signature: bool = False
     signature_tolerance_seconds: int = env_field(300, min=1)
     clone_base: str = env_field("", "GITLAB_CLONE_BASE")
@@ -296,7 +301,8 @@ def load_settings(path: str | os.PathLike | None = None,
         raw = _merge(raw, overrides)
     base_dir = config_path.parent if config_path else Path.cwd()
     settings = _build(Settings, raw, "", environ)
-    data_dir = settings.data_dir if settings.data_dir.is_absolute() else base_dir / settings.data_dir
+    data_dir = (settings.data_dir if settings.data_dir.is_absolute()
+                else base_dir / settings.data_dir)
     settings = dataclasses.replace(settings, data_dir=data_dir.resolve())
     _check_cross_fields(settings)
     return settings
@@ -462,7 +468,8 @@ def _scalar(f: dataclasses.Field, value: Any, key: str) -> Any:
             raise ConfigError(f"{key}: must be a string, got {value!r}")
         if meta.get("nonempty") and not value:
             raise ConfigError(f"{key}: must not be empty")
-        if meta.get("url") and value and urllib.parse.urlsplit(value).scheme not in ("http", "https"):
+        if meta.get("url") and value and \
+                urllib.parse.urlsplit(value).scheme not in ("http", "https"):
             raise ConfigError(f"{key}: must be an http:// or https:// URL, got {value!r}")
         if "choices" in meta and value not in meta["choices"]:
             raise ConfigError(f"{key}: must be one of {', '.join(meta['choices'])}, "

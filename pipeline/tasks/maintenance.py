@@ -14,7 +14,7 @@ from pipeline.reconcile import reconcile_ledger
 @shared_task(name=RECONCILE, bind=True)
 def reconcile(self) -> dict:
     """Run one reconciliation sweep over the ledger."""
-    settings = self.app.conf.gradehook_settings
+    settings = self.app.gradehook_settings
     return reconcile_ledger(resources_for(settings), self.app).as_dict()
 
 
@@ -30,7 +30,7 @@ _housekeeping: list[HousekeepingTimer] = []
 @worker_ready.connect
 def keep_house(sender, **_) -> None:
     """Clean this host's caches now and on an interval; every host has caches of its own."""
-    timer = HousekeepingTimer(sender.app.conf.gradehook_settings)
+    timer = HousekeepingTimer(sender.app.gradehook_settings)
     timer.start()
     _housekeeping.append(timer)
 

@@ -14,7 +14,7 @@ from pipeline.tasks.retry import backoff_seconds
 @shared_task(name=REGRADE, bind=True)
 def regrade(self, course: str | None = None) -> dict:
     """Find ungraded branch heads of one course (or all) and send their runs, low priority."""
-    settings = self.app.conf.gradehook_settings
+    settings = self.app.gradehook_settings
     resources = resources_for(settings)
     try:
         report = regrade_branch_heads(resources, course)

@@ -39,7 +39,7 @@ def report_now_or_later(resources: Resources, celery: Celery, run_id: str) -> No
 @shared_task(name=REPORT, bind=True, ignore_result=True, send_events=False)
 def report_runs(self, run_ids: list[str]) -> dict:
     """Report each run; retry the ones GitLab could not take now."""
-    resources = resources_for(self.app.conf.gradehook_settings)
+    resources = resources_for(self.app.gradehook_settings)
     failed = []
     for run_id in run_ids:
         try:

@@ -19,7 +19,7 @@ from pipeline.testing import end_with_error, note_retry, run_student_testing
 @shared_task(name=STUDENT_TESTING, bind=True, ignore_result=True, track_started=False)
 def student_testing(self, run_id: str) -> dict:
     """Grade one test run; its stages and outcome are in the ledger."""
-    settings = self.app.conf.gradehook_settings
+    settings = self.app.gradehook_settings
     resources = resources_for(settings)
 
     def report(rid: str) -> None:

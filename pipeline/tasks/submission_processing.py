@@ -17,7 +17,7 @@ from pipeline.tasks.retry import drive
 @shared_task(name=SUBMISSION_PROCESSING, bind=True)
 def submission_processing(self, submission_id: str) -> dict:
     """Validate, record and publish one submission; GitLab and git faults are retried."""
-    settings = self.app.conf.gradehook_settings
+    settings = self.app.gradehook_settings
     resources = resources_for(settings)
     outcome = drive(self, lambda: process_submission(resources, self.app, submission_id),
                     lambda reason: end_with_error(resources, submission_id, reason),

@@ -1,0 +1,36 @@
+"""A worker's configuration, as `celery inspect conf` and Flower show it, holds no secret."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from pipeline.celery_app import create_celery
+from tests.infra.processes import wait_for, worker_process
+
+GITLAB_SECRETS = {"token": "glpat-worker-conf-token-1234", "webhook_secret": "hook-secret-5678",
+                  "signing_token": "whsec_c2lnbmluZy1zZWNyZXQtOTAxMg=="}
+
+
+@pytest.mark.slow
+def test_a_workers_reported_configuration_holds_no_secret(tmp_path, service_settings):
+    config, settings = service_settings({"gitlab": GITLAB_SECRETS})
+    # The service passwords would show inside the broker and database URLs.
+    secrets = [*GITLAB_SECRETS.values(), *(f":{password}@" for password in (
+        settings.postgres.password, settings.redis.password) if password)]
+    celery = create_celery(settings)
+    with worker_process(config, log_path=tmp_path / "worker.log"):
+        reported = wait_for(lambda: celery.control.inspect(timeout=1).conf(with_defaults=True),
+                            timeout=60, what="the worker to report its configuration")
+    text = json.dumps(reported)
+    assert settings.broker_url.split("://")[0] in text  # the broker's settings are there
+    leaked = [secret for secret in secrets if secret in text]
+    assert leaked == []
+
+
+def test_the_settings_repr_holds_no_secret(service_settings):
+    _config, settings = service_settings({"gitlab": GITLAB_SECRETS})
+    text = repr(settings)
+    assert "GitLabSettings(" in text and settings.gitlab.url in text
+    assert [secret for secret in GITLAB_SECRETS.values() if secret in text] == []
