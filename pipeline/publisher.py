@@ -54,7 +54,8 @@ class Publisher:
     about a millisecond of CPU each. With Redis as the broker this publisher builds the same
     message from a template made once per task by Celery's own protocol builder, wraps it in
     kombu's Redis envelope and pushes every message of a call in one pipeline: what kombu's
-    Redis transport does, without its per-message set-up. Other brokers (the embedded filesystem broker) go through `send_task`.
+    Redis transport does, without its per-message set-up. Other brokers (the embedded
+    filesystem broker) go through `send_task`.
     Queues are fixed per task name (`ROUTES`), so routing is looked up once.
     """
 

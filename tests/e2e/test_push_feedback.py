@@ -27,8 +27,8 @@ def test_push_ends_in_statuses_and_one_comment_updated_in_place(
         jobs = gitlab.commit_statuses(pid, first_sha)
         assert len(jobs) == 1
         job = jobs[0]
-        assert (job["name"], job["ref"], job["status"]) == (f"gradehook/{ASSIGNMENT}", "work",
-                                                             "failed")
+        assert (job["name"], job["ref"], job["status"]) == \
+            (f"gradehook/{ASSIGNMENT}", "work", "failed")
         assert job["description"] == "1/2 tests passed, score 0%"
         assert job["coverage"] == 0.0
         assert job["target_url"] == f"http://127.0.0.1:{service.port}/results/{run_id}"

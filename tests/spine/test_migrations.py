@@ -1,4 +1,4 @@
-"""`gradehook db upgrade` builds the ledger on PostgreSQL and SQLite, and a second run is a no-op."""
+"""`gradehook db upgrade` builds the ledger on PostgreSQL and SQLite; a second run is a no-op."""
 
 from __future__ import annotations
 

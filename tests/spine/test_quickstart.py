@@ -21,7 +21,6 @@ from tests.infra.processes import gradehook_argv, stop_process_group, wait_for, 
 from tests.infra.services import SERVICE_VARIABLES
 
 
-
 def _health(port: int):
     try:
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/tests-celery/health",

@@ -1,4 +1,4 @@
-"""POST /webhooks/gitlab against real PostgreSQL and Redis: answers, ledger rows, broker messages."""
+"""POST /webhooks/gitlab on real PostgreSQL and Redis: answers, ledger rows, broker messages."""
 
 from __future__ import annotations
 

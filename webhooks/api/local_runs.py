@@ -40,4 +40,3 @@ class LocalRunner:
     def _report(self, run_id: str) -> None:
         """Bring GitLab in line with the run now, or through the report task when it fails."""
         report_now_or_later(self._resources, self._celery, run_id)
-
