@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import socket
 import threading
 
@@ -143,3 +144,24 @@ def test_a_run_waiting_for_another_attempt_shows_retry_with_the_reason(tmp_path,
     assert waiting.status_reason.startswith("attempt 1 failed (fetching students/alice failed")
     assert "trying again in" in waiting.status_reason
     assert (task.state, task.ready, task.reason) == ("RETRY", False, waiting.status_reason)
+
+
+@pytest.mark.slow
+def test_a_students_nul_and_lone_surrogate_are_graded_and_stored(
+        tmp_path, service_settings, git_server):
+    # PostgreSQL stores neither in text or JSON; a student's program can produce both.
+    config, settings = service_settings()
+    resources = migrated_resources(settings)
+    student_sha = git_server.commit("students/alice", {
+        "week1/hello/hello.py": 'raise ValueError("bad\\x00value\\udc80")\n'})
+    git_server.commit("staff/reference", {
+        "week1/hello/hello.py": HELLO % "hello", "week1/hello/test.yaml": TEST_YAML})
+    run = queue_run(resources, commit_sha=student_sha)
+    celery = create_celery(settings)
+    with worker_process(config, log_path=tmp_path / "worker.log"):
+        send_runs(celery, resources.sessions, [(run.id, run.celery_task_id)])
+        done = wait_for(lambda: _final_run(resources, run.id), timeout=60, what="run to end")
+    assert (done.status, done.attempts, done.tests_passed, done.tests_total) == \
+        (RunStatus.FAILED, 1, 0, 1)
+    # The student sees the error, with one visible character standing in for each.
+    assert "ERROR: bad\u2400value\ufffd" in json.dumps(done.report, ensure_ascii=False)
