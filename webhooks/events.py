@@ -25,6 +25,10 @@ MAX_DELIVERY_KEY_LENGTH = 255
 MAX_HEADER_KEY_LENGTH = 200
 MAX_EVENT_HEADER_LENGTH = 64
 MAX_USERNAME_LENGTH = 255
+# GitLab's ids and counts are never negative; the ledger keeps ids in 64-bit columns and
+# merge request iids (numbered per project) in 32-bit ones.
+MAX_ID = 2**63 - 1
+MAX_IID = 2**31 - 1
 
 # Delivery key prefixes: GitLab's own id (webhook-id equals Idempotency-Key, spec §1, so a
 # resend seen once with each header still collides), or a key derived from the payload.
@@ -43,6 +47,7 @@ ERR_MISSING = "is missing"
 ERR_KIND_MISMATCH = "does not match the X-Gitlab-Event header"
 ERR_BAD_HEADER_KEY = f"must be 1 to {MAX_HEADER_KEY_LENGTH} printable ASCII characters"
 ERR_BAD_UNICODE = "must be valid Unicode text"
+ERR_BAD_NUMBER = "must be a whole number from 0 to {maximum}"
 ERR_BAD_ACTION = "must be a lowercase word"
 ERR_BAD_USERNAME = "is not a GitLab username"
 ERR_BAD_SHA = "must be a 40 or 64 character hexadecimal SHA"
@@ -320,8 +325,9 @@ def _action(attributes: Mapping[str, Any]) -> str | None:
 
 def _merge_request(attributes: Mapping[str, Any], where: str) -> MergeRequest:
     """Return the merge request described at `where`, its branches and SHAs checked."""
-    def field(name: str, expected: type, required: bool = True) -> Any:
-        return _get(attributes, f"{where}.{name}", expected, required=required)
+    def field(name: str, expected: type, required: bool = True, maximum: int = MAX_ID) -> Any:
+        return _get(attributes, f"{where}.{name}", expected, required=required,
+                    maximum=maximum)
 
     source_branch = field("source_branch", str)
     target_branch = field("target_branch", str)
@@ -329,7 +335,7 @@ def _merge_request(attributes: Mapping[str, Any], where: str) -> MergeRequest:
     _check_ref_name(target_branch, f"{where}.target_branch")
     last_commit = field("last_commit", dict)
     return MergeRequest(
-        iid=field("iid", int),
+        iid=field("iid", int, maximum=MAX_IID),
         source_branch=source_branch,
         target_branch=target_branch,
         last_commit_sha=_sha(last_commit, f"{where}.last_commit.id"),
@@ -369,8 +375,11 @@ def _objects(items: list, where: str) -> list[Mapping[str, Any]]:
 
 
 def _get(container: Mapping[str, Any], path: str, expected: type, *,
-         required: bool = True) -> Any:
-    """Return the field that ends `path` from its container, checked for presence and type."""
+         required: bool = True, maximum: int = MAX_ID) -> Any:
+    """Return the field that ends `path` from its container, checked for presence and type.
+
+    A number must also lie between 0 and `maximum`.
+    """
     value = container.get(path.rsplit(".", 1)[-1])
     if value is None:
         if required:
@@ -378,6 +387,8 @@ def _get(container: Mapping[str, Any], path: str, expected: type, *,
         return None
     if not isinstance(value, expected) or (expected is int and isinstance(value, bool)):
         raise DeliveryError(400, f"{path} must be {_TYPE_NAMES[expected]}", path)
+    if expected is int and not 0 <= value <= maximum:
+        raise DeliveryError(400, f"{path} {ERR_BAD_NUMBER.format(maximum=maximum)}", path)
     if expected is str and not _is_valid_unicode(value):
         raise DeliveryError(400, f"{path} {ERR_BAD_UNICODE}", path)
     return value

@@ -203,6 +203,24 @@ def test_malformed_bodies_are_400_naming_the_field(intake):
     assert response.get_json()["field"] == "after"
 
 
+@pytest.mark.parametrize("stem, edit, field", [
+    ("push_hook__assignment_commits", lambda p: p["project"].update(id=2**63), "project.id"),
+    ("push_hook__assignment_commits", lambda p: p.update(user_id=-1), "user_id"),
+    ("merge_request_hook__open_docs_example",
+     lambda p: p["object_attributes"].update(iid=2**31), "object_attributes.iid"),
+])
+def test_numbers_beyond_what_gitlab_sends_are_400_naming_the_field(intake, stem, edit, field):
+    # The ledger keeps ids in 64-bit and merge request iids in 32-bit columns.
+    client, resources = intake
+    payload = payload_of(stem)
+    edit(payload)
+    response = deliver(client, stem, body=json.dumps(payload).encode(), key=f"n-{field}")
+    assert (response.status_code, response.get_json()["field"]) == (400, field)
+    assert "whole number from 0 to" in response.get_json()["reason"]
+    with resources.sessions() as session:
+        assert session.scalar(select(func.count()).select_from(Delivery)) == 0
+
+
 def test_wrong_content_type_is_415(intake):
     client, _ = intake
     response = client.post("/webhooks/gitlab", data=body_of("push_hook__assignment_commits"),
