@@ -9,6 +9,7 @@ from sqlalchemy.exc import IntegrityError
 
 from pipeline.context import Resources
 from pipeline.ledger.db import transaction
+from pipeline.ledger.locks import lock_name
 from pipeline.ledger.models import MergeRequestComment, RunStatus, TestRun, utcnow
 from pipeline.reports.comment import comment_marker, mr_comment_markdown
 from pipeline.reports.commit_status import commit_status_payload
@@ -20,7 +21,7 @@ log = logging.getLogger(__name__)
 STATE_RANK = {None: -1, "pending": 0, "running": 1, "success": 2, "failed": 2, "canceled": 2}
 COMMENTED_STATUSES = (RunStatus.PASSED, RunStatus.FAILED, RunStatus.ERROR)
 RUNS = TestRun.__table__
-SELECT_RUN_FOR_UPDATE = select(RUNS).where(RUNS.c.id == bindparam("run_id")).with_for_update()
+SELECT_RUN = select(RUNS).where(RUNS.c.id == bindparam("run_id"))
 
 
 def result_url(resources: Resources, run_id: str) -> str:
@@ -31,16 +32,22 @@ def result_url(resources: Resources, run_id: str) -> str:
 def sync_commit_status(resources: Resources, run_id: str) -> Row | None:
     """Post the commit status the run's ledger state calls for, if GitLab lacks it.
 
-    The run's row is locked while posting, so two processes never race a status backwards;
-    a status GitLab already has, or one behind what was posted, is not sent. Return the run
-    as read under the lock, or None when there is no GitLab to post to or no such run. The
-    row is read and written with two plain statements, not through the ORM: this runs three
+    Reporters of one run take turns under a lock of its own, so two processes never race a
+    status backwards; a status GitLab already has, or one behind what was posted, is not sent.
+    The run's row is not locked while GitLab is called: the intake locks the queued runs a
+    push supersedes, and a slow or rate-limited GitLab must not hold up webhook answers. Each
+    reporter reads the row after taking the lock, so it sees what the one before it posted.
+    Return the run as read, or None when there is no GitLab to post to or no such run. The
+    row is read and written with plain statements, not through the ORM: this runs three
     times for every run.
     """
     if resources.gitlab is None:
         return None
     with resources.engine.begin() as connection:
-        run = connection.execute(SELECT_RUN_FOR_UPDATE, {"run_id": run_id}).first()
+        # On the embedded SQLite ledger (one host) reporters do not take turns; GitLab
+        # refuses a status that would go backwards, which is taken as done.
+        lock_name(connection, "report", run_id)
+        run = connection.execute(SELECT_RUN, {"run_id": run_id}).first()
         if run is None:
             log.warning("run %s: not in the ledger; nothing to report", run_id)
             return None

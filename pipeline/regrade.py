@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from dataclasses import dataclass, field
 from typing import Iterable, Sequence
 
 from celery import Celery
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from gitlab_client import GitLabClient, GitLabError, TransientGitLabError
@@ -18,6 +17,7 @@ from pipeline.config import CourseSettings, Settings
 from pipeline.context import Resources
 from pipeline.dispatch import new_task_id, send_runs
 from pipeline.ledger.db import transaction
+from pipeline.ledger.locks import lock_name
 from pipeline.ledger.models import RunStatus, TestRun, new_id, utcnow
 from pipeline.repos import InvalidInputError, RepositoryError, check_ref, check_sha
 
@@ -237,11 +237,7 @@ def _lock_commit(session: Session, target: GradingTarget) -> None:
 
     PostgreSQL takes a transaction-scoped advisory lock; SQLite already lets one writer at a time.
     """
-    if session.get_bind().dialect.name != "postgresql":
-        return
-    name = "\0".join((target.project_path, target.commit_sha, target.assignment)).encode()
-    key = int.from_bytes(hashlib.sha256(name).digest()[:8], "big", signed=True)
-    session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
+    lock_name(session, target.project_path, target.commit_sha, target.assignment)
 
 
 def _latest_graded(sessions: sessionmaker[Session], assignment: str, *,

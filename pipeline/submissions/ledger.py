@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 from typing import Iterable, Sequence
 
-from sqlalchemy import false, func, select, text, update
+from sqlalchemy import false, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session, sessionmaker
 
 from pipeline.dispatch import new_task_id
 from pipeline.ledger.db import transaction
+from pipeline.ledger.locks import lock_name
 from pipeline.ledger.models import RunStatus, Submission, TestRun, new_id, utcnow
 from pipeline.submissions.verdict import ACCEPTED, ERROR, PENDING
 
@@ -76,11 +76,7 @@ def lock_student_assignment(session: Session, project_path: str, assignment: str
     PostgreSQL takes a transaction-scoped advisory lock; the embedded SQLite ledger (one host)
     takes none here: see lock_for_judging for the step that must not run twice at once.
     """
-    if session.get_bind().dialect.name != "postgresql":
-        return
-    name = "\0".join(("submission", project_path, assignment)).encode()
-    key = int.from_bytes(hashlib.sha256(name).digest()[:8], "big", signed=True)
-    session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
+    lock_name(session, "submission", project_path, assignment)
 
 
 def lock_for_judging(session: Session, project_path: str, assignment: str) -> None:

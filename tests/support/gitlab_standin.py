@@ -36,6 +36,8 @@ API_PREFIX = "/api/v4"
 DEFAULT_PER_PAGE = 20
 MAX_PER_PAGE = 100
 MAX_NOTE_CHARS = 1_000_000
+# The longest a held request (FaultPlan.hold) waits: a test that forgets to release it ends.
+HOLD_LIMIT_SECONDS = 60.0
 GUEST, REPORTER, DEVELOPER, MAINTAINER, OWNER = 10, 20, 30, 40, 50
 COMMIT_STATES = ("pending", "running", "success", "failed", "canceled", "skipped")
 MR_STATES = ("opened", "closed", "locked", "merged")
@@ -85,7 +87,9 @@ class FaultPlan:
     """Which requests fail and how: every `every`-th matching request, at most `limit` times.
 
     `status` is the HTTP status to answer instead (429 carries Retry-After: `retry_after`);
-    `status=None` with `delay_seconds` answers normally but late (for client timeouts).
+    `status=None` with `delay_seconds` answers normally but late (for client timeouts). With
+    `hold`, a struck request sets `arrived` and waits for `hold` to be set (at most
+    HOLD_LIMIT_SECONDS) before it is answered: a GitLab call held in flight while a test acts.
     """
 
     status: int | None = 429
@@ -93,6 +97,8 @@ class FaultPlan:
     limit: int | None = None
     retry_after: int = 0
     delay_seconds: float = 0.0
+    hold: threading.Event | None = None
+    arrived: threading.Event = field(default_factory=threading.Event)
     method: str | None = None
     path_pattern: str | None = None
     seen: int = field(default=0, init=False)
@@ -919,6 +925,9 @@ class GitLabStandIn:
                           if plan.matches(method, path) and plan.strikes()), None)
         if fault is not None and fault.delay_seconds:
             self._stopping.wait(fault.delay_seconds)
+        if fault is not None and fault.hold is not None:
+            fault.arrived.set()
+            fault.hold.wait(HOLD_LIMIT_SECONDS)
         if fault is not None and fault.status is not None:
             status, payload, extra = _fault_answer(fault)
         else:
