@@ -1,8 +1,14 @@
-"""Notice a broker that lost its messages: a marker key in Redis vanishes together with them."""
+"""Notice a broker that lost messages: marker keys in Redis vanish together with them.
+
+One marker stands for the broker's data as a whole; one per grading message, set as it is
+published and removed when a worker takes it, tells whether that message still waits.
+"""
 
 from __future__ import annotations
 
+import functools
 import logging
+from typing import Sequence
 
 import redis
 
@@ -12,6 +18,11 @@ log = logging.getLogger(__name__)
 
 MARKER_KEY = "gradehook:broker-marker"
 MARKER_TIMEOUT_SECONDS = 2.0
+# A waiting message's marker outlives any backlog a course builds up; a message gone without
+# a worker taking it (a purged queue) is then sent again at the latest a day later.
+MESSAGE_MARKER_PREFIX = "gradehook:waiting:"
+MESSAGE_MARKER_SECONDS = 24 * 3600
+REDIS_SCHEMES = ("redis://", "rediss://")
 
 
 def broker_forgot(settings: Settings) -> bool:
@@ -36,3 +47,62 @@ def broker_forgot(settings: Settings) -> bool:
         log.warning("the broker holds none of the messages sent before now (new or restarted "
                     "without its data): queued runs are sent again")
     return forgot
+
+
+def message_marker(task_id: str) -> str:
+    """Return the key that marks a grading message with this task id as waiting in the broker."""
+    return MESSAGE_MARKER_PREFIX + task_id
+
+
+def mark_waiting(broker_url: str, task_ids: Sequence[str]) -> None:
+    """Mark grading messages as waiting, just before they are published (Redis brokers only).
+
+    Raises the client's error when Redis cannot be reached: the publish would fail too.
+    """
+    if not broker_url.startswith(REDIS_SCHEMES) or not task_ids:
+        return
+    pipeline = _client(broker_url).pipeline(transaction=False)
+    for task_id in task_ids:
+        mark_in(pipeline, task_id)
+    pipeline.execute()
+
+
+def mark_in(pipeline: redis.client.Pipeline, task_id: str) -> None:
+    """Add the marking of a grading message as waiting to a Redis pipeline."""
+    pipeline.set(message_marker(task_id), 1, ex=MESSAGE_MARKER_SECONDS)
+
+
+def waiting_messages(broker_url: str, task_ids: Sequence[str]) -> set[str]:
+    """Return the task ids whose messages still wait in the broker, untaken by any worker.
+
+    The embedded broker keeps no markers and an unreachable Redis answers nothing: both
+    return the empty set, and callers fall back to judging a message by its age.
+    """
+    if not broker_url.startswith(REDIS_SCHEMES) or not task_ids:
+        return set()
+    try:
+        pipeline = _client(broker_url).pipeline(transaction=False)
+        for task_id in task_ids:
+            pipeline.exists(message_marker(task_id))
+        return {task_id for task_id, present in zip(task_ids, pipeline.execute()) if present}
+    except redis.RedisError as exc:
+        log.warning("waiting messages not checked: %s", type(exc).__name__)
+        return set()
+
+
+def message_taken(broker_url: str, task_id: str) -> None:
+    """Note that a worker took a grading message: it no longer waits in the broker."""
+    if not broker_url.startswith(REDIS_SCHEMES):
+        return
+    try:
+        _client(broker_url).delete(message_marker(task_id))
+    except redis.RedisError as exc:
+        # The run is claimed next, and the reconciler only looks at runs still queued.
+        log.warning("message marker of task %s not removed: %s", task_id, type(exc).__name__)
+
+
+@functools.cache
+def _client(url: str) -> redis.Redis:
+    """Return this process's client of the broker's Redis (its pool survives forks)."""
+    return redis.Redis.from_url(url, socket_timeout=MARKER_TIMEOUT_SECONDS,
+                                socket_connect_timeout=MARKER_TIMEOUT_SECONDS)

@@ -10,6 +10,7 @@ from celery import Celery
 from sqlalchemy import update
 from sqlalchemy.orm import Session, sessionmaker
 
+from pipeline.broker_marker import mark_waiting
 from pipeline.celery_app import REPORT, STUDENT_TESTING
 from pipeline.ledger.db import transaction
 from pipeline.ledger.models import RunStatus, TestRun, utcnow
@@ -37,6 +38,8 @@ def send_runs(celery: Celery, sessions: sessionmaker[Session],
     sent = []
     for run_id, task_id in runs:
         try:
+            # Marked as waiting first: the reconciler then knows the message is there.
+            mark_waiting(celery.conf.broker_url, [task_id])
             _send_run(celery, run_id, task_id)
         except Exception as exc:  # kombu raises many types for an unreachable broker
             _leave_unsent(sessions, [run_id for run_id, _ in runs[len(sent):]], exc)

@@ -13,7 +13,8 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 from kombu.utils.json import dumps
 
-from pipeline.celery_app import ROUTES
+from pipeline.broker_marker import REDIS_SCHEMES, mark_in
+from pipeline.celery_app import ROUTES, STUDENT_TESTING
 
 # Celery's task message protocol 2, which workers of this Celery version read.
 CONTENT_TYPE, CONTENT_ENCODING, BODY_ENCODING = "application/json", "utf-8", "base64"
@@ -23,7 +24,6 @@ DELIVERY_INFO_EXCHANGE = ""
 # One immediate retry, on a fresh connection, before the caller leaves its runs to the
 # reconciler: the webhook answer stays fast while Redis is down.
 PUBLISH_RETRY = Retry(NoBackoff(), 1)
-REDIS_SCHEMES = ("redis://", "rediss://")
 # The task id a message template is built with; each message puts its own in its place.
 TEMPLATE_ID = "template"
 
@@ -89,6 +89,9 @@ class Publisher:
         pipeline = self._client.pipeline(transaction=False)
         for message in messages:
             queue, envelope = self.envelope(message)
+            if message.name == STUDENT_TESTING:
+                # Marked as waiting first: the reconciler then knows the message is there.
+                mark_in(pipeline, message.task_id)
             pipeline.lpush(queue, envelope)
         pipeline.execute()
 

@@ -9,7 +9,7 @@ import logging
 from celery import Celery
 
 from pipeline.assignments import discover
-from pipeline.broker_marker import broker_forgot
+from pipeline.broker_marker import broker_forgot, waiting_messages
 from pipeline.celery_app import visibility_timeout_seconds
 from pipeline.context import Resources
 from pipeline.dispatch import request_reports, resend_run
@@ -22,8 +22,10 @@ from pipeline.ungraded import grade_unseen_heads
 
 log = logging.getLogger(__name__)
 
-# A sent run still queued after this long is assumed lost by the broker and sent again (at once
-# when the broker lost its data); a stale message is harmless: each hand-off has a fresh task id.
+# A sent run still queued after this long, whose message the broker does not mark as waiting,
+# is assumed lost and sent again (at once when the broker lost its data; on the embedded broker,
+# which keeps no marks, by age alone); a stale message is harmless: each hand-off has a fresh
+# task id.
 LOST_MESSAGE_AGE = dt.timedelta(minutes=15)
 # A run still running this long after the broker would have handed its message out again (the
 # visibility timeout: past the hard time limit) was neither finished nor redelivered: end it.
@@ -69,7 +71,13 @@ def reconcile_ledger(resources: Resources, celery: Celery) -> ReconcileReport:
     forgot = broker_forgot(resources.settings)
     lost_before = now if forgot else now - LOST_MESSAGE_AGE
     with transaction(resources.sessions) as session:
-        unsent = [r.id for r in runs.unsent_runs(session, lost_before)]
+        candidates = runs.unsent_runs(session, lost_before)
+    # A message still marked as waiting is in the broker, behind a backlog: sending it again
+    # would put the run at the back of the queue, every LOST_MESSAGE_AGE, for as long as the
+    # backlog lasts. Runs whose publish failed (no sent_at) are sent whatever the marks say.
+    waiting = set() if forgot else waiting_messages(
+        celery.conf.broker_url, [r.celery_task_id for r in candidates if r.sent_at is not None])
+    unsent = [r.id for r in candidates if r.sent_at is None or r.celery_task_id not in waiting]
     for index, run_id in enumerate(unsent):
         sent = resend_run(celery, resources.sessions, run_id, broker_has_none=forgot)
         if sent is False:

@@ -178,6 +178,11 @@ class _Rerouted:
         self._celery = celery
         self._route = route
 
+    @property
+    def conf(self):
+        """Return the configuration of the Celery app behind this client."""
+        return self._celery.conf
+
     def send_task(self, name: str, *args, **options):
         """Send a task by name with this route in place of the configured one."""
         return self._celery.send_task(name, *args, **{**options, **self._route})

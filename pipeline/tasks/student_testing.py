@@ -6,6 +6,7 @@ import dataclasses
 
 from celery import shared_task
 
+from pipeline.broker_marker import message_taken
 from pipeline.celery_app import STUDENT_TESTING
 from pipeline.context import resources_for
 from pipeline.tasks.reporting import report_now_or_later
@@ -20,6 +21,7 @@ from pipeline.testing import end_with_error, note_retry, run_student_testing
 def student_testing(self, run_id: str) -> dict:
     """Grade one test run; its stages and outcome are in the ledger."""
     settings = self.app.gradehook_settings
+    message_taken(self.app.conf.broker_url, self.request.id)
     resources = resources_for(settings)
 
     def report(rid: str) -> None:

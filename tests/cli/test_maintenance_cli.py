@@ -9,6 +9,8 @@ import json
 from pipeline.ledger.db import transaction
 from pipeline.ledger.models import RunStatus, TestRun, utcnow
 from pipeline.broker_marker import broker_forgot
+from pipeline.celery_app import create_celery
+from pipeline.dispatch import send_runs
 from pipeline.reconcile import LOST_MESSAGE_AGE, ReconcileReport
 from tests.cli.commands import ASSIGNMENT, COURSE, gradehook
 from tests.infra.ledger import migrated_resources, queue_run
@@ -128,6 +130,26 @@ def test_reconcile_gives_a_long_queued_run_a_fresh_task_id(service_settings, red
         resent = session.get(TestRun, run.id)
     [message] = [json.loads(m) for m in redis_client(redis_db).lrange("high_priority", 0, -1)]
     assert message["headers"]["id"] == resent.celery_task_id != run.celery_task_id
+
+
+def test_reconcile_leaves_a_long_queued_run_whose_message_still_waits(
+        service_settings, redis_db):
+    # A backlog longer than LOST_MESSAGE_AGE: sending the run again would put it at the back.
+    config, settings = service_settings({"courses": [COURSE]})
+    resources = migrated_resources(settings)
+    broker_forgot(settings)
+    run = queue_run(resources, commit_sha="a" * 40,
+                    sent_at=utcnow() - LOST_MESSAGE_AGE - dt.timedelta(minutes=1))
+    assert send_runs(create_celery(settings), resources.sessions,
+                     [(run.id, run.celery_task_id)]) == [run.id]
+
+    result = gradehook(config, "reconcile")
+
+    assert "resent: 0\n" in result.output
+    with resources.sessions() as session:
+        assert session.get(TestRun, run.id).celery_task_id == run.celery_task_id
+    [message] = [json.loads(m) for m in redis_client(redis_db).lrange("high_priority", 0, -1)]
+    assert message["headers"]["id"] == run.celery_task_id
 
 
 def test_token_hash_prints_the_digest_to_configure(tmp_path):

@@ -6,6 +6,8 @@ import json
 
 import pytest
 
+from pipeline.broker_marker import MESSAGE_MARKER_SECONDS, mark_waiting, message_marker, \
+    message_taken, waiting_messages
 from pipeline.celery_app import REPORT, ROUTES, STUDENT_TESTING, create_celery
 from pipeline.publisher import Publisher, TaskMessage
 from tests.infra.services import redis_client
@@ -35,3 +37,18 @@ def test_messages_keep_their_order_within_a_queue(service_settings, redis_db):
     # Workers take from the right end of the list (BRPOP): the first published comes first.
     assert [json.loads(m)["headers"]["id"] for m in reversed(stored)] == \
         [f"task-{n}" for n in range(5)]
+
+
+def test_grading_messages_are_marked_as_waiting_on_every_publish_path(service_settings,
+                                                                      redis_db):
+    _, settings = service_settings()
+    celery = create_celery(settings)
+    Publisher.for_app(celery).publish([TaskMessage(STUDENT_TESTING, ("run-1",), "task-1"),
+                                       TaskMessage(REPORT, (["run-1"],), "task-2")])
+    mark_waiting(celery.conf.broker_url, ["task-3"])
+    client = redis_client(redis_db)
+    assert waiting_messages(celery.conf.broker_url, ["task-1", "task-2", "task-3", "task-4"]) \
+        == {"task-1", "task-3"}
+    assert 0 < client.ttl(message_marker("task-1")) <= MESSAGE_MARKER_SECONDS
+    message_taken(celery.conf.broker_url, "task-1")
+    assert waiting_messages(celery.conf.broker_url, ["task-1", "task-3"]) == {"task-3"}

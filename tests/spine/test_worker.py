@@ -9,6 +9,7 @@ import threading
 import pytest
 import sqlalchemy as sa
 
+from pipeline.broker_marker import waiting_messages
 from pipeline.celery_app import create_celery
 from pipeline.dispatch import send_runs
 from pipeline.ledger.models import RunStatus, TestRun
@@ -61,6 +62,8 @@ def test_worker_consumes_student_testing(tmp_path, service_settings, git_server)
     assert done.reference_sha == reference_sha
     assert done.started_at and done.cloned_at and done.finished_at and done.sent_at
     assert done.progress == 100 and done.stage == "done"
+    # The worker took the message: the broker no longer marks it as waiting.
+    assert waiting_messages(settings.broker_url, [run.celery_task_id]) == set()
     # The task's state is the run's, read from the ledger: Celery stores nothing for it.
     assert stored == 0
     assert (task.state, task.ready, task.status, task.percentage) == \
