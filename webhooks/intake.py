@@ -74,10 +74,12 @@ class Intake:
             log.exception("a batch of %d deliveries failed; recording them one by one",
                           len(batch))
             answers = [self._write_alone(delivered) for delivered in batch]
-        recorded = [answer for answer in answers if isinstance(answer, Answer)]
+        recorded = [(delivered, answer) for delivered, answer in zip(batch, answers)
+                    if isinstance(answer, Answer)]
         send_delivery(self._publisher, self._sessions,
-                      [run for answer in recorded for run in answer.to_send],
-                      [reported_runs(answer) for answer in recorded if not answer.duplicate])
+                      [run for _, answer in recorded for run in answer.to_send],
+                      [reported_runs(delivered, answer) for delivered, answer in recorded
+                       if not answer.duplicate])
         return answers
 
     def _write_alone(self, delivered: Delivered) -> Answer | BaseException:
@@ -87,11 +89,16 @@ class Intake:
             return exc
 
 
-def reported_runs(answer: Answer) -> list[str]:
-    """Return the runs whose new state GitLab should show: queued, superseded or cancelled."""
+def reported_runs(delivered: Delivered, answer: Answer) -> list[str]:
+    """Return the runs whose new state GitLab should show: queued, superseded or cancelled.
+
+    A merge request event that found its head commit graded already names that run too: the
+    merge request may be new, and its comment is written when the run is reported.
+    """
     body = answer.body
+    reused = body.get("existing_runs", ()) if delivered.event.kind == "merge_request" else ()
     return [*(run_id for run_id, _ in answer.to_send), *body.get("superseded", ()),
-            *body.get("cancelled", ())]
+            *body.get("cancelled", ()), *reused]
 
 
 def record_deliveries(engine: Engine, batch: Sequence[Delivered]) -> list[Answer]:

@@ -50,12 +50,27 @@ class Scenario:
         payload["project"].update(id=self.project_id, path_with_namespace=STUDENT)
         payload["commits"] = [{**payload["commits"][0], "id": sha, "added": [],
                                "modified": sorted(files), "removed": []}]
+        return sha, self._deliver(payload, "Push Hook", key)
+
+    def open_merge_request(self, branch: str, target: str, *, key: str) -> tuple[dict, dict]:
+        """Open a merge request on GitLab and deliver its hook; return (merge request, answer)."""
+        mr = self.gitlab.add_merge_request(self.project_id, branch, target)
+        head = self.gitlab.branches(self.project_id)[branch]
+        payload = payload_of("merge_request_hook__open_docs_example")
+        payload["project"].update(id=self.project_id, path_with_namespace=STUDENT)
+        payload["object_attributes"].update(
+            iid=mr["iid"], source_branch=branch, target_branch=target, action="open",
+            source_project_id=self.project_id, target_project_id=self.project_id,
+            last_commit={**payload["object_attributes"]["last_commit"], "id": head})
+        return mr, self._deliver(payload, "Merge Request Hook", key)
+
+    def _deliver(self, payload: dict, event: str, key: str) -> dict:
         request = urllib.request.Request(
             f"http://127.0.0.1:{self.port}/webhooks/gitlab", data=json.dumps(payload).encode(),
-            headers={"Content-Type": "application/json", "X-Gitlab-Event": "Push Hook",
+            headers={"Content-Type": "application/json", "X-Gitlab-Event": event,
                      "X-Gitlab-Token": SECRET, "Idempotency-Key": key}, method="POST")
         with urllib.request.urlopen(request, timeout=10) as answer:
-            return sha, json.load(answer)
+            return json.load(answer)
 
     def states(self, sha: str) -> list[str]:
         """Return the states gradehook posted for a commit, in order."""

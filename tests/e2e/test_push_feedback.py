@@ -54,3 +54,24 @@ def test_push_ends_in_statuses_and_one_comment_updated_in_place(
         with service.resources.sessions() as session:
             first = session.get(TestRun, run_id)
             assert (first.reported_status, first.reported_at is not None) == ("failed", True)
+
+
+def test_a_merge_request_opened_after_its_commit_was_graded_gets_the_comment(
+        tmp_path, service_settings, git_server):
+    with running_service(tmp_path, service_settings, git_server) as service:
+        gitlab, pid = service.gitlab, service.project_id
+        sha, answer = service.push("work", solution("hi", 3), key="push-1")
+        run_id, = answer["runs"]
+        assert gitlab.wait_for(lambda: FINAL & set(service.states(sha)), timeout=90)
+        # The worker looked for open merge requests of the branch after the final status, and
+        # found none: only then is the merge request opened.
+        assert gitlab.wait_for(lambda: gitlab.requests_to(
+            "GET", rf"/projects/{pid}/merge_requests$"), timeout=30)
+
+        mr, answer = service.open_merge_request("work", "main", key="mr-open")
+        # The head commit is graded already: no new run, and the result goes to the comment.
+        assert (answer["runs"], answer["existing_runs"]) == ([], [run_id])
+        assert gitlab.wait_for(lambda: len(gitlab.notes(pid, mr["iid"])) == 1, timeout=30)
+        note, = gitlab.notes(pid, mr["iid"])
+        assert "| ❌ | ` greeting ` (Greeting) | ` 5 ` | ` 2 ` | ` incorrect len ` |" in note["body"]
+        assert service.states(sha) == ["pending", "running", "failed"]
