@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
+from pipeline.repos import InvalidInputError, check_ref
+
 CONFIG_ENV = "GRADEHOOK_CONFIG"
 DEFAULT_CONFIG_NAME = "config.toml"
 EXECUTION_BACKEND_TYPES = ("celery", "local")
@@ -195,6 +197,8 @@ class AssignmentSettings:
     max_submissions: int | None = env_field(None, min=0)
     max_test_runs: int | None = env_field(None, min=0)
     accept_late: bool = False
+    # The branch this assignment's submission merge requests target; empty: the course's.
+    submission_branch: str = ""
 
 
 @dataclass(frozen=True)
@@ -222,6 +226,11 @@ class CourseSettings:
     def assignment(self, directory: str) -> AssignmentSettings | None:
         """Return the configured settings of one assignment directory, if any."""
         return next((a for a in self.assignments if a.directory == directory), None)
+
+    def submission_branch_for(self, directory: str) -> str:
+        """Return the branch an assignment's submissions target: its own, else the course's."""
+        configured = self.assignment(directory)
+        return (configured and configured.submission_branch) or self.submission_branch
 
 
 @dataclass(frozen=True)
@@ -495,10 +504,22 @@ def _check_cross_fields(settings: Settings) -> None:
         if name in names[:i]:
             raise ConfigError(f"courses[{i}].name: {name!r} is used by another course")
     for i, course in enumerate(settings.courses):
-        if (course.submission_branch + "/").startswith(SUBMISSION_BRANCH_PREFIX):
-            raise ConfigError(f"courses[{i}].submission_branch: {course.submission_branch!r} "
-                              f"collides with the branches {SUBMISSION_BRANCH_PREFIX}<directory> "
-                              "that submissions are made on; choose another name")
+        _check_submission_branch(f"courses[{i}].submission_branch", course.submission_branch)
+        for j, assignment in enumerate(course.assignments):
+            if assignment.submission_branch:
+                _check_submission_branch(f"courses[{i}].assignments[{j}].submission_branch",
+                                         assignment.submission_branch)
+
+
+def _check_submission_branch(key: str, branch: str) -> None:
+    if (branch + "/").startswith(SUBMISSION_BRANCH_PREFIX):
+        raise ConfigError(f"{key}: {branch!r} collides with the branches "
+                          f"{SUBMISSION_BRANCH_PREFIX}<directory> that submissions are made on; "
+                          "choose another name")
+    try:
+        check_ref(branch)
+    except InvalidInputError:
+        raise ConfigError(f"{key}: {branch!r} is not a branch name git accepts") from None
 
 
 def _check_api(api: ApiSettings) -> None:

@@ -161,7 +161,7 @@ def _inspect(resources: Resources, course: CourseSettings, submission: Submissio
     blocked: list[str] = []
     if submission.source == API_SOURCE:
         branch = gitlab_side.submission_branch(submission.assignment)
-        target = course.submission_branch
+        target = course.submission_branch_for(submission.assignment)
         merged = gitlab_side.merged_merge_request(gitlab, project, branch, target)
         if merged is not None:
             blocked.append(MERGE_REQUEST_MERGED.format(iid=merged.iid,
@@ -173,7 +173,7 @@ def _inspect(resources: Resources, course: CourseSettings, submission: Submissio
             blocked.append(block)
     else:
         merge_request = gitlab.get_merge_request(project, submission.merge_request_iid)
-        target = course.submission_branch
+        target = course.submission_branch_for(submission.assignment)
         blocked += _merge_request_blocks(merge_request, submission.assignment, target)
     target_sha = gitlab_side.branch_head(gitlab, project, target)
     if target_sha is None:
@@ -311,7 +311,7 @@ def _publish_on_gitlab(resources: Resources, session: Session, submission: Submi
     gitlab, project = resources.gitlab, _project(submission)
     if submission.source == API_SOURCE:
         course = _course(resources, submission.course)
-        target = course.submission_branch if course else None
+        target = course.submission_branch_for(submission.assignment) if course else None
         merge_request = None
         if submission.outcome == ACCEPTED and target is not None:
             merge_request = _hand_in(resources, submission, target)

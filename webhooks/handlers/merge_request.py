@@ -48,17 +48,18 @@ def merge_request_jobs(merge_request: MergeRequest, context: Context,
     """Request grading of a merge request's head for every known assignment, diffed later.
 
     The payload does not list the merge request's changed files, so the worker diffs the head
-    against the target branch. A merge request into the course's submission branch is a
-    submission.
+    against the target branch. A merge request into an assignment's submission branch (its
+    own, else the course's) is a submission of that assignment.
     """
     assignments = known_assignments(context.assignments)
     if not assignments:
         return Ignored(REASON_NO_ASSIGNMENTS)
-    task = (SUBMISSION_PROCESSING
-            if merge_request.target_branch == context.course.submission_branch
-            else STUDENT_TESTING)
+    course = context.course
     return Jobs(tuple(
-        JobRequest(task=task, assignment=assignment, commit_sha=merge_request.last_commit_sha,
+        JobRequest(task=(SUBMISSION_PROCESSING
+                         if merge_request.target_branch == course.submission_branch_for(assignment)
+                         else STUDENT_TESTING),
+                   assignment=assignment, commit_sha=merge_request.last_commit_sha,
                    ref=BRANCH_PREFIX + merge_request.source_branch,
                    branch=merge_request.source_branch, base_branch=merge_request.target_branch,
                    needs_diff=True, merge_request_iid=merge_request.iid,
