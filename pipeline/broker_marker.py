@@ -59,7 +59,7 @@ def mark_waiting(broker_url: str, task_ids: Sequence[str]) -> None:
 
     Raises the client's error when Redis cannot be reached: the publish would fail too.
     """
-    if not broker_url.startswith(REDIS_SCHEMES) or not task_ids:
+    if not _is_redis(broker_url) or not task_ids:
         return
     pipeline = _client(broker_url).pipeline(transaction=False)
     for task_id in task_ids:
@@ -78,7 +78,7 @@ def waiting_messages(broker_url: str, task_ids: Sequence[str]) -> set[str]:
     The embedded broker keeps no markers and an unreachable Redis answers nothing: both
     return the empty set, and callers fall back to judging a message by its age.
     """
-    if not broker_url.startswith(REDIS_SCHEMES) or not task_ids:
+    if not _is_redis(broker_url) or not task_ids:
         return set()
     try:
         pipeline = _client(broker_url).pipeline(transaction=False)
@@ -92,13 +92,18 @@ def waiting_messages(broker_url: str, task_ids: Sequence[str]) -> set[str]:
 
 def message_taken(broker_url: str, task_id: str) -> None:
     """Note that a worker took a grading message: it no longer waits in the broker."""
-    if not broker_url.startswith(REDIS_SCHEMES):
+    if not _is_redis(broker_url):
         return
     try:
         _client(broker_url).delete(message_marker(task_id))
     except redis.RedisError as exc:
         # The run is claimed next, and the reconciler only looks at runs still queued.
         log.warning("message marker of task %s not removed: %s", task_id, type(exc).__name__)
+
+
+def _is_redis(broker_url: str) -> bool:
+    """Tell whether a broker is Redis, which keeps marks; the embedded broker keeps none."""
+    return broker_url.startswith(REDIS_SCHEMES)
 
 
 @functools.cache

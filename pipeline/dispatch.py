@@ -36,10 +36,14 @@ def send_runs(celery: Celery, sessions: sessionmaker[Session],
     when the broker refuses, the runs not sent get `sent_at` cleared for the reconciler.
     """
     sent = []
+    try:
+        # Marked as waiting first: the reconciler then knows each message is there.
+        mark_waiting(celery.conf.broker_url, [task_id for _, task_id in runs])
+    except Exception as exc:  # redis raises many types for an unreachable broker
+        _leave_unsent(sessions, [run_id for run_id, _ in runs], exc)
+        return sent
     for run_id, task_id in runs:
         try:
-            # Marked as waiting first: the reconciler then knows the message is there.
-            mark_waiting(celery.conf.broker_url, [task_id])
             _send_run(celery, run_id, task_id)
         except Exception as exc:  # kombu raises many types for an unreachable broker
             _leave_unsent(sessions, [run_id for run_id, _ in runs[len(sent):]], exc)

@@ -44,8 +44,9 @@ def sync_commit_status(resources: Resources, run_id: str) -> Row | None:
     if resources.gitlab is None:
         return None
     with resources.engine.begin() as connection:
-        # On the embedded SQLite ledger (one host) reporters do not take turns; GitLab
-        # refuses a status that would go backwards, which is taken as done.
+        # On the embedded SQLite ledger reporters do not take turns: a late post may show an
+        # earlier state; the ledger then records that state, and the reconciler, finding the
+        # ended run's final status unposted, posts it again.
         lock_name(connection, "report", run_id)
         run = connection.execute(SELECT_RUN, {"run_id": run_id}).first()
         if run is None:

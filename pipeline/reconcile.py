@@ -30,6 +30,8 @@ LOST_MESSAGE_AGE = dt.timedelta(minutes=15)
 # A run still running this long after the broker would have handed its message out again (the
 # visibility timeout: past the hard time limit) was neither finished nor redelivered: end it.
 STALL_MARGIN = dt.timedelta(minutes=5)
+# Runs sent (again) by one sweep at the most; the next sweep sends more.
+RESEND_LIMIT = 500
 # An ended run whose final status GitLab still lacks after this long is reported again (its
 # report_runs task gave up), for a day at the most.
 REREPORT_AFTER = dt.timedelta(minutes=10)
@@ -64,20 +66,37 @@ def _rereport(resources: Resources, celery: Celery, now: dt.datetime) -> int:
     return len(run_ids) if run_ids and request_reports(celery, run_ids) else 0
 
 
+def _runs_to_send(resources: Resources, celery: Celery, sent_before: dt.datetime, *,
+                  check_marks: bool) -> list[str]:
+    """Return queued runs to send (again): those never sent, then those the broker lost.
+
+    A long-queued run whose message is still marked as waiting is in the broker, behind a
+    backlog: sending it again would put it at the back of the queue, every LOST_MESSAGE_AGE,
+    for as long as the backlog lasts. Such runs are passed over page by page, so runs further
+    on whose message is gone are still found, however many wait ahead of them.
+    """
+    with transaction(resources.sessions) as session:
+        chosen = [run.id for run in runs.unsent_runs(session, limit=RESEND_LIMIT)]
+    after = None
+    while len(chosen) < RESEND_LIMIT:
+        with transaction(resources.sessions) as session:
+            page = runs.long_queued_runs(session, sent_before, after, limit=RESEND_LIMIT)
+        waiting = waiting_messages(celery.conf.broker_url, [run.celery_task_id for run in page]) \
+            if check_marks else set()
+        chosen += [run.id for run in page if run.celery_task_id not in waiting]
+        if len(page) < RESEND_LIMIT:
+            break
+        after = (page[-1].queued_at, page[-1].id)
+    return chosen[:RESEND_LIMIT]
+
+
 def reconcile_ledger(resources: Resources, celery: Celery) -> ReconcileReport:
     """Re-send queued runs the broker does not have, and end runs abandoned while running."""
     report = ReconcileReport()
     now = utcnow()
     forgot = broker_forgot(resources.settings)
-    lost_before = now if forgot else now - LOST_MESSAGE_AGE
-    with transaction(resources.sessions) as session:
-        candidates = runs.unsent_runs(session, lost_before)
-    # A message still marked as waiting is in the broker, behind a backlog: sending it again
-    # would put the run at the back of the queue, every LOST_MESSAGE_AGE, for as long as the
-    # backlog lasts. Runs whose publish failed (no sent_at) are sent whatever the marks say.
-    waiting = set() if forgot else waiting_messages(
-        celery.conf.broker_url, [r.celery_task_id for r in candidates if r.sent_at is not None])
-    unsent = [r.id for r in candidates if r.sent_at is None or r.celery_task_id not in waiting]
+    unsent = _runs_to_send(resources, celery, now if forgot else now - LOST_MESSAGE_AGE,
+                           check_marks=not forgot)
     for index, run_id in enumerate(unsent):
         sent = resend_run(celery, resources.sessions, run_id, broker_has_none=forgot)
         if sent is False:

@@ -14,6 +14,7 @@ from pipeline.grading.report import Report
 from pipeline.ledger import runs
 from pipeline.ledger.db import single_statements
 from pipeline.ledger.models import RunStatus, TestRun, utcnow
+from pipeline.ledger.storable import storable
 from pipeline.repos import InvalidInputError, MissingCommitError, PathMissingError
 from pipeline.submissions.dispatch import hand_off_submissions
 
@@ -190,6 +191,8 @@ def _enter(resources: Resources, run_id: str, stage: str, *, passing: tuple[str,
 
 def _end(resources: Resources, run_id: str, status: RunStatus, reason: str | None,
          **values) -> Outcome:
+    # The report and reason may carry what the student's program printed.
+    reason, values = storable(reason), storable(values)
     with single_statements(resources.sessions) as session:
         runs.finish(session, run_id, status, reason, **values)
     log.info("run %s: %s (%s)", run_id, status.value, reason)

@@ -21,6 +21,8 @@ from webhooks.intake_plan import REUSABLE_STATUSES, Answer, BatchPlan, Delivered
 
 log = logging.getLogger(__name__)
 
+# Merge request actions after which GitLab shows a merge request that had no comment yet.
+NEW_MERGE_REQUEST_ACTIONS = ("open", "reopen")
 DELIVERIES = Delivery.__table__
 RUNS = TestRun.__table__
 KNOWN_COLUMNS = (RUNS.c.id, RUNS.c.project_path, RUNS.c.ref, RUNS.c.assignment,
@@ -92,11 +94,14 @@ class Intake:
 def reported_runs(delivered: Delivered, answer: Answer) -> list[str]:
     """Return the runs whose new state GitLab should show: queued, superseded or cancelled.
 
-    A merge request event that found its head commit graded already names that run too: the
-    merge request may be new, and its comment is written when the run is reported.
+    A merge request just opened (or reopened) whose head commit was graded already names that
+    run too: its comment is written when the run is reported. (An update's reused run is the
+    push's, still to end: its final report writes the comment.)
     """
     body = answer.body
-    reused = body.get("existing_runs", ()) if delivered.event.kind == "merge_request" else ()
+    event = delivered.event
+    reused = body.get("existing_runs", ()) \
+        if event.kind == "merge_request" and event.action in NEW_MERGE_REQUEST_ACTIONS else ()
     return [*(run_id for run_id, _ in answer.to_send), *body.get("superseded", ()),
             *body.get("cancelled", ()), *reused]
 

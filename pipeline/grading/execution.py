@@ -29,9 +29,6 @@ TESTS_DIR = "/opt/gradehook/tests"
 MPL_DIR = "/opt/gradehook/mpl"
 # Time a run may take beyond its timeouts: interpreter start, preloads, lookups, result writing.
 STARTUP_GRACE_SECONDS = 2.0
-# What PostgreSQL cannot store in text or JSON, and what stands in for it.
-_UNSTORABLE = re.compile(r"[\x00\ud800-\udfff]")
-NUL_SYMBOL, REPLACEMENT_CHARACTER = "\u2400", "\ufffd"
 PRELOAD_GRACE_SECONDS = {"numpy": 1.0, "pandas": 3.0, "matplotlib.pyplot": 4.0}
 
 TIMEOUT_MESSAGE = "Maximum execution time of {seconds} seconds exceeded"
@@ -231,8 +228,7 @@ def _last_document(raw: bytes | None) -> dict[str, Any] | None:
     """Return the last line of the result channel that is a runner result document.
 
     The student's program can write to the channel too: a line nested too deeply to read is
-    skipped like any other that is not a document, and the strings of the document are made
-    storable (see `storable`).
+    skipped like any other that is not a document.
     """
     if not raw:
         return None
@@ -240,31 +236,10 @@ def _last_document(raw: bytes | None) -> dict[str, Any] | None:
         try:
             data = json.loads(line)
             if isinstance(data, dict) and "error" in data and "values" in data:
-                return storable(data)
+                return data
         except (ValueError, RecursionError):
             continue
     return None
-
-
-def storable(value: Any) -> Any:
-    """Return a JSON value with the characters PostgreSQL cannot store replaced.
-
-    A student's program may print a NUL character or produce a lone surrogate (from bytes
-    that are not UTF-8); PostgreSQL refuses both in text and JSON, so the run could never be
-    recorded. NUL becomes the visible symbol for it (U+2400), a lone surrogate the
-    replacement character (U+FFFD): one character each, so lengths stay as they were.
-    """
-    if isinstance(value, str):
-        return _UNSTORABLE.sub(_replacement, value) if _UNSTORABLE.search(value) else value
-    if isinstance(value, list):
-        return [storable(item) for item in value]
-    if isinstance(value, dict):
-        return {storable(key): storable(item) for key, item in value.items()}
-    return value
-
-
-def _replacement(match: re.Match) -> str:
-    return NUL_SYMBOL if match.group() == "\x00" else REPLACEMENT_CHARACTER
 
 
 def _figures(raw: list[Any]) -> list[tuple[int, bytes]]:

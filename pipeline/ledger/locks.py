@@ -11,16 +11,14 @@ from sqlalchemy.orm import Session
 _LOCK = text("SELECT pg_advisory_xact_lock(:key)")
 
 
-def lock_name(executor: Session | Connection, *name: str) -> bool:
+def lock_name(executor: Session | Connection, *name: str) -> None:
     """Wait for the lock of a name (its parts) and hold it until the transaction ends.
 
-    Only PostgreSQL has such locks; on the embedded SQLite ledger nothing is taken and False
-    is returned, for callers that need another way there. The key is the first 64 bits of the
-    name's SHA-256.
+    Only PostgreSQL has such locks; on the embedded SQLite ledger nothing is taken. The key is
+    the first 64 bits of the name's SHA-256.
     """
     bind = executor.get_bind() if isinstance(executor, Session) else executor
     if bind.dialect.name != "postgresql":
-        return False
+        return
     digest = hashlib.sha256("\0".join(name).encode()).digest()
     executor.execute(_LOCK, {"key": int.from_bytes(digest[:8], "big", signed=True)})
-    return True

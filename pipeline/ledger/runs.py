@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import or_, select, tuple_, update
 from sqlalchemy.orm import Session
 
 from pipeline.ledger.models import RunStatus, TestRun, utcnow
@@ -100,10 +100,21 @@ def stalled_runs(session: Session, older_than: dt.datetime) -> list[TestRun]:
                                                       TestRun.started_at < older_than)))
 
 
-def unsent_runs(session: Session, older_than: dt.datetime, limit: int = 500) -> list[TestRun]:
-    """Return queued runs whose hand-off failed (no sent_at), or was long ago and is stale."""
+def unsent_runs(session: Session, limit: int = 500) -> list[TestRun]:
+    """Return queued runs whose hand-off to the broker failed (no sent_at), oldest first."""
     return list(session.scalars(
         select(TestRun)
-        .where(TestRun.status == RunStatus.QUEUED,
-               or_(TestRun.sent_at.is_(None), TestRun.sent_at < older_than))
-        .order_by(TestRun.queued_at).limit(limit)))
+        .where(TestRun.status == RunStatus.QUEUED, TestRun.sent_at.is_(None))
+        .order_by(TestRun.queued_at, TestRun.id).limit(limit)))
+
+
+def long_queued_runs(session: Session, sent_before: dt.datetime,
+                     after: tuple[dt.datetime, str] | None = None,
+                     limit: int = 500) -> list[TestRun]:
+    """Return queued runs sent before a moment, oldest first, from after (queued_at, id)."""
+    query = (select(TestRun)
+             .where(TestRun.status == RunStatus.QUEUED, TestRun.sent_at < sent_before)
+             .order_by(TestRun.queued_at, TestRun.id).limit(limit))
+    if after is not None:
+        query = query.where(tuple_(TestRun.queued_at, TestRun.id) > tuple_(*after))
+    return list(session.scalars(query))

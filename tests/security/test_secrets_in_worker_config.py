@@ -7,6 +7,7 @@ import json
 import pytest
 
 from pipeline.celery_app import create_celery
+from pipeline.config import GitLabSettings, PostgresSettings, RedisSettings, Settings
 from tests.infra.processes import wait_for, worker_process
 
 GITLAB_SECRETS = {"token": "glpat-worker-conf-token-1234", "webhook_secret": "hook-secret-5678",
@@ -29,8 +30,11 @@ def test_a_workers_reported_configuration_holds_no_secret(tmp_path, service_sett
     assert leaked == []
 
 
-def test_the_settings_repr_holds_no_secret(service_settings):
-    _config, settings = service_settings({"gitlab": GITLAB_SECRETS})
+def test_the_settings_repr_holds_no_secret():
+    settings = Settings(gitlab=GitLabSettings(**GITLAB_SECRETS),
+                        redis=RedisSettings(host="redis.example", password="redis-pw-3456"),
+                        postgres=PostgresSettings(host="db.example", password="pg-pw-7890"))
     text = repr(settings)
-    assert "GitLabSettings(" in text and settings.gitlab.url in text
-    assert [secret for secret in GITLAB_SECRETS.values() if secret in text] == []
+    assert "redis.example" in text and "db.example" in text and settings.gitlab.url in text
+    secrets = [*GITLAB_SECRETS.values(), "redis-pw-3456", "pg-pw-7890"]
+    assert [secret for secret in secrets if secret in text] == []

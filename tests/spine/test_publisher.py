@@ -6,10 +6,12 @@ import json
 
 import pytest
 
-from pipeline.broker_marker import MESSAGE_MARKER_SECONDS, mark_waiting, message_marker, \
-    message_taken, waiting_messages
+from pipeline.broker_marker import MESSAGE_MARKER_SECONDS, message_marker, message_taken, \
+    waiting_messages
 from pipeline.celery_app import REPORT, ROUTES, STUDENT_TESTING, create_celery
+from pipeline.dispatch import send_runs
 from pipeline.publisher import Publisher, TaskMessage
+from tests.infra.ledger import migrated_resources
 from tests.infra.services import redis_client
 
 
@@ -45,7 +47,9 @@ def test_grading_messages_are_marked_as_waiting_on_every_publish_path(service_se
     celery = create_celery(settings)
     Publisher.for_app(celery).publish([TaskMessage(STUDENT_TESTING, ("run-1",), "task-1"),
                                        TaskMessage(REPORT, (["run-1"],), "task-2")])
-    mark_waiting(celery.conf.broker_url, ["task-3"])
+    # The other path: the API, regrades and the reconciler publish through send_runs.
+    assert send_runs(celery, migrated_resources(settings).sessions, [("run-3", "task-3")]) == \
+        ["run-3"]
     client = redis_client(redis_db)
     assert waiting_messages(celery.conf.broker_url, ["task-1", "task-2", "task-3", "task-4"]) \
         == {"task-1", "task-3"}

@@ -1,4 +1,4 @@
-"""The reconciler asks again for GitLab updates that a worker gave up posting."""
+"""The reconciler sends runs the broker lost and asks again for updates GitLab lacks."""
 
 from __future__ import annotations
 
@@ -6,10 +6,13 @@ import base64
 import datetime as dt
 import json
 
+from pipeline import reconcile
+from pipeline.broker_marker import broker_forgot
 from pipeline.celery_app import create_celery
+from pipeline.dispatch import send_runs
 from pipeline.ledger.db import transaction
 from pipeline.ledger.models import RunStatus, TestRun, utcnow
-from pipeline.reconcile import REREPORT_AFTER, reconcile_ledger
+from pipeline.reconcile import LOST_MESSAGE_AGE, REREPORT_AFTER, reconcile_ledger
 from tests.infra.ledger import migrated_resources, queue_run
 from tests.infra.services import redis_client
 from tests.support.gitlab_standin import gitlab_standin  # noqa: F401  a fixture
@@ -44,3 +47,34 @@ def test_ended_runs_gitlab_never_heard_of_are_reported_again(
     assert message["headers"]["task"] == "report_runs"
     args, _, _ = json.loads(base64.b64decode(message["body"]))
     assert sorted(args[0]) == sorted([lost, half_shown, withdrawn])
+
+
+def test_runs_whose_message_is_gone_are_found_behind_a_backlog_still_waiting(
+        service_settings, redis_db, monkeypatch):
+    monkeypatch.setattr(reconcile, "RESEND_LIMIT", 3)
+    _, settings = service_settings()
+    resources, celery = migrated_resources(settings), create_celery(settings)
+    broker_forgot(settings)  # the broker's data is known: waiting messages are still there
+    long_ago = utcnow() - LOST_MESSAGE_AGE - dt.timedelta(minutes=5)
+    waiting = [queue_run(resources, commit_sha="e" * 40, queued_at=long_ago + dt.timedelta(
+        seconds=n), sent_at=long_ago) for n in range(3)]
+    assert len(send_runs(celery, resources.sessions,
+                         [(run.id, run.celery_task_id) for run in waiting])) == 3
+    lost = queue_run(resources, commit_sha="f" * 40, queued_at=long_ago + dt.timedelta(
+        seconds=10), sent_at=long_ago)          # its message is gone: never marked here
+    never_sent = queue_run(resources, commit_sha="a" * 40, sent_at=None)
+
+    report = reconcile_ledger(resources, celery)
+
+    assert (report.resent, report.still_unsent) == (2, 0)
+    with resources.sessions() as session:
+        task_ids = {run.id: session.get(TestRun, run.id).celery_task_id
+                    for run in (*waiting, lost, never_sent)}
+    # The waiting runs keep their place; the lost one is sent with a fresh task id.
+    assert [task_ids[run.id] for run in waiting] == [run.celery_task_id for run in waiting]
+    assert task_ids[lost.id] != lost.celery_task_id
+    assert task_ids[never_sent.id] == never_sent.celery_task_id
+    sent = [json.loads(m)["headers"]["id"] for m in redis_client(redis_db).lrange(
+        "high_priority", 0, -1)]
+    assert sorted(sent) == sorted([*(run.celery_task_id for run in waiting), task_ids[lost.id],
+                                   never_sent.celery_task_id])
