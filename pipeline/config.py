@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
-from pipeline.repos import InvalidInputError, check_ref
+from pipeline.branch_names import is_branch_name
 
 CONFIG_ENV = "GRADEHOOK_CONFIG"
 DEFAULT_CONFIG_NAME = "config.toml"
@@ -516,10 +516,8 @@ def _check_submission_branch(key: str, branch: str) -> None:
         raise ConfigError(f"{key}: {branch!r} collides with the branches "
                           f"{SUBMISSION_BRANCH_PREFIX}<directory> that submissions are made on; "
                           "choose another name")
-    try:
-        check_ref(branch)
-    except InvalidInputError:
-        raise ConfigError(f"{key}: {branch!r} is not a branch name git accepts") from None
+    if not is_branch_name(branch):
+        raise ConfigError(f"{key}: {branch!r} is not a branch name git accepts")
 
 
 def _check_api(api: ApiSettings) -> None:

@@ -14,11 +14,12 @@ import subprocess
 import tarfile
 import tempfile
 import time
-import unicodedata
 from pathlib import Path
 from typing import Iterator
 
 import git
+
+from pipeline.branch_names import is_branch_name
 
 log = logging.getLogger(__name__)
 
@@ -36,10 +37,6 @@ GC_TIMEOUT_FACTOR = 10  # times the fetch timeout: packing a big mirror takes a 
 TREE_TOUCH_SLACK_SECONDS = 60.0
 EXTRACTING, REMOVING = ".extract-", ".remove-"
 STAGING_PREFIXES = (EXTRACTING, REMOVING)
-REF_FORBIDDEN = re.compile(r"(\.\.|@\{|//|[\x00-\x20\x7f~^:?*\[\\])")
-# Unicode refused in branch names though git takes it: controls, format characters (bidi
-# overrides, zero-width), lone surrogates, private use, unassigned, and odd spaces and breaks.
-ODD_UNICODE_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zs", "Zl", "Zp"})
 
 
 class RepositoryError(Exception):
@@ -77,10 +74,7 @@ def check_project_path(path: str) -> str:
 
 def check_ref(ref: str) -> str:
     """Return a branch name unchanged if git would accept it and it cannot pass as an option."""
-    if (not isinstance(ref, str) or not ref or len(ref) > 255 or ref.startswith(("-", "/"))
-            or ref.endswith(("/", ".", ".lock")) or REF_FORBIDDEN.search(ref)
-            or any(part.startswith(".") for part in ref.split("/"))
-            or any(unicodedata.category(ch) in ODD_UNICODE_CATEGORIES for ch in ref)):
+    if not is_branch_name(ref):
         raise InvalidInputError(f"not a valid branch name: {ref!r:.80}")
     return ref
 
