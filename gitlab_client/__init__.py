@@ -2,11 +2,13 @@
 
 from gitlab_client.client import COMMIT_STATES, DEVELOPER_ACCESS, GitLabClient
 from gitlab_client.errors import (AuthGitLabError, GitLabError, NotFoundGitLabError,
-                                  RejectedGitLabError, TransientGitLabError)
+                                  RejectedGitLabError, TransientGitLabError,
+                                  UnansweredGitLabError)
 from gitlab_client.models import Branch, MergeRequest, Project, User
 
 __all__ = [
     "COMMIT_STATES", "DEVELOPER_ACCESS", "GitLabClient", "AuthGitLabError", "GitLabError",
-    "NotFoundGitLabError", "RejectedGitLabError", "TransientGitLabError", "Branch",
+    "NotFoundGitLabError", "RejectedGitLabError", "TransientGitLabError",
+    "UnansweredGitLabError", "Branch",
     "MergeRequest", "Project", "User",
 ]

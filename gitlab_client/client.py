@@ -15,7 +15,8 @@ import gitlab
 import requests
 
 from gitlab_client.errors import (GitLabError, RejectedGitLabError, TransientGitLabError,
-                                  NotFoundGitLabError, error_for_status, safe_message)
+                                  NotFoundGitLabError, UnansweredGitLabError, error_for_status,
+                                  safe_message)
 from gitlab_client.models import Branch, MergeRequest, Project, User
 
 log = logging.getLogger(__name__)
@@ -322,6 +323,9 @@ class GitLabClient:
         except gitlab.exceptions.GitlabError as exc:
             detail = safe_message(str(exc.error_message), (self._token,))
             raise error_for_status(exc.response_code, f"{action}: {detail}") from exc
+        except requests.exceptions.ReadTimeout as exc:
+            raise UnansweredGitLabError(f"{action}: {type(exc).__name__}, no answer from GitLab "
+                                        "in time") from exc
         except (requests.exceptions.Timeout, requests.exceptions.ConnectionError,
                 requests.exceptions.ChunkedEncodingError) as exc:
             raise TransientGitLabError(f"{action}: {type(exc).__name__} talking to GitLab") \

@@ -24,6 +24,10 @@ class TransientGitLabError(GitLabError):
     """GitLab is busy or unreachable (5xx, 429 after waiting, timeouts): retry later."""
 
 
+class UnansweredGitLabError(TransientGitLabError):
+    """The request went out but no answer came in time: GitLab may have carried it out."""
+
+
 class AuthGitLabError(GitLabError):
     """GitLab refused the token (401) or its owner's rights (403)."""
 

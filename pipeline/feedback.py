@@ -7,6 +7,7 @@ import logging
 from sqlalchemy import Row, bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
+from gitlab_client import UnansweredGitLabError
 from pipeline.context import Resources
 from pipeline.ledger.db import transaction
 from pipeline.ledger.locks import lock_name
@@ -65,10 +66,19 @@ def sync_commit_status(resources: Resources, run_id: str) -> Row | None:
             # whole course, as GitLab expects (spec/gitlab.md §4: pending, running, final).
             resources.gitlab.set_commit_status(_project(run), run.commit_sha,
                                                **{**payload, "state": "pending"})
-        resources.gitlab.set_commit_status(_project(run), run.commit_sha, **payload)
+        unanswered = None
+        try:
+            resources.gitlab.set_commit_status(_project(run), run.commit_sha, **payload)
+        except UnansweredGitLabError as exc:
+            if state != "pending":
+                raise  # posted again later: GitLab takes a repeated state as done
+            # GitLab may show it: a later `canceled` must not be skipped as withdrawing nothing.
+            unanswered = exc
         final = STATE_RANK[state] == 2
         connection.execute(update(RUNS).where(RUNS.c.id == run_id).values(
             reported_status=state, **({"reported_at": utcnow()} if final else {})))
+    if unanswered is not None:
+        raise unanswered
     log.info("run %s: commit status %s posted", run_id, state)
     return run
 
