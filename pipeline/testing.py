@@ -163,10 +163,12 @@ def _fetch_reference(resources: Resources, run: TestRun) -> tuple[str, Path]:
 def _grade(resources: Resources, run: TestRun, workspace: Workspace,
            reference_sha: str) -> Report:
     assignment_dir = workspace.reference(run.assignment)
+    # Messages name the student's files by their place in the repository, not on this host.
     options = GradeOptions(work_root=workspace.root / "grading", reference_version=reference_sha,
                            assignment_id=f"{run.reference_project}:{run.assignment}",
                            dependency_root=workspace.reference_root,
-                           output_dir=workspace.root / "output")
+                           output_dir=workspace.root / "output",
+                           shown_student_dir=Path("/", run.assignment))
     return grade(workspace.student, assignment_dir, assignment_dir,
                  settings=resources.settings.sandbox, reference_cache=resources.reference_cache,
                  options=options)

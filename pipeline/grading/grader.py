@@ -50,6 +50,7 @@ class GradeOptions:
     it the reference files are hashed). assignment_id: names the assignment in cache keys
     (default: the assignment directory). dependency_root: the reference repository's root, where
     meta.yaml testDependencies are found. parallel_runs: sandboxes at once (0: one per CPU).
+    shown_student_dir: the student's directory as messages name it (default: where it is).
     """
 
     output_dir: Path | None = None
@@ -60,6 +61,7 @@ class GradeOptions:
     dependency_root: Path | None = None
     parallel_runs: int = 0
     store_graphics_artifacts: bool | None = None
+    shown_student_dir: Path | None = None
 
 
 def grade(student_dir: Path | str, reference_dir: Path | str,
@@ -105,7 +107,8 @@ def _grade_staged(work: Path, student_dir: Path, reference_dir: Path, assignment
                               assignment.meta, options.dependency_root)
     clock.lap("stage")
     environment = RunEnvironment(work=work, staged=staged,
-                                 shown_dirs={STUDENT: student_dir, REFERENCE: reference_dir},
+                                 shown_dirs={STUDENT: options.shown_student_dir or student_dir,
+                                             REFERENCE: reference_dir},
                                  limits=limits, python=python,
                                  capture_limit=limits.max_output_bytes)
     executor = SandboxExecutor(environment)
@@ -147,7 +150,8 @@ def _context(executor: SandboxExecutor, staged: StagedAssignment, student_dir: P
     artifact_dir = options.artifact_dir or (output_dir / "artifacts" if output_dir else None)
     return GradingContext(
         executor=executor, student_base=staged.student_base,
-        reference_base=staged.reference_base, shown_student_dir=student_dir, pool=pool,
+        reference_base=staged.reference_base,
+        shown_student_dir=options.shown_student_dir or student_dir, pool=pool,
         fetch_reference=fetch_reference, lint_limits=limits, python=python,
         output_dir=output_dir, artifact_dir=Path(artifact_dir) if artifact_dir else None,
         store_graphics_override=options.store_graphics_artifacts)

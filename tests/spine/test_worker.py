@@ -166,5 +166,7 @@ def test_a_students_nul_and_lone_surrogate_are_graded_and_stored(
         done = wait_for(lambda: _final_run(resources, run.id), timeout=60, what="run to end")
     assert (done.status, done.attempts, done.tests_passed, done.tests_total) == \
         (RunStatus.FAILED, 1, 0, 1)
-    # The student sees the error, with one visible character standing in for each.
-    assert "ERROR: bad\u2400value\ufffd" in json.dumps(done.report, ensure_ascii=False)
+    # The student sees the error, with one visible character standing in for each, and the
+    # file by its place in the repository, not on the worker's host.
+    assert "Execution of /week1/hello/hello.py failed, ERROR: bad\u2400value\ufffd" in \
+        json.dumps(done.report, ensure_ascii=False)
