@@ -32,17 +32,13 @@ def broker_forgot(settings: Settings) -> bool:
     flush or a failover to an empty replica removes both. Exactly one caller sees True for
     each loss. The embedded broker and an unreachable Redis answer False.
     """
-    if settings.embedded:
+    if not _is_redis(settings.broker_url):
         return False
-    client = redis.Redis.from_url(settings.broker_url, socket_timeout=MARKER_TIMEOUT_SECONDS,
-                                  socket_connect_timeout=MARKER_TIMEOUT_SECONDS)
     try:
-        forgot = bool(client.set(MARKER_KEY, "1", nx=True))
+        forgot = bool(_client(settings.broker_url).set(MARKER_KEY, "1", nx=True))
     except redis.RedisError as exc:
         log.warning("broker marker not checked: %s", type(exc).__name__)
         return False
-    finally:
-        client.close()
     if forgot:
         log.warning("the broker holds none of the messages sent before now (new or restarted "
                     "without its data): queued runs are sent again")
