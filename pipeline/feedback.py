@@ -84,17 +84,24 @@ def sync_commit_status(resources: Resources, run_id: str) -> Row | None:
 
 
 def update_merge_request_comments(resources: Resources, run: Row) -> list[int]:
-    """Write the latest results of a run's branch into each open merge request it belongs to."""
+    """Write the latest results of a run's branch into each open merge request it belongs to.
+
+    Once every comment is written (or the run turns out to have none), the run is marked as
+    commented; a graded run left unmarked is reported again by the reconciler.
+    """
     client = resources.gitlab
-    if client is None:
+    if client is None or run.status not in COMMENTED_STATUSES:
         return []
-    if run.status not in COMMENTED_STATUSES or not run.ref:
-        return []
-    iids = {mr.iid for mr in client.find_open_merge_requests(_project(run), run.ref)}
-    if run.merge_request_iid:
-        iids.add(run.merge_request_iid)
-    for iid in sorted(iids):
-        _upsert_comment(resources, run, iid)
+    iids = set()
+    if run.ref:
+        iids = {mr.iid for mr in client.find_open_merge_requests(_project(run), run.ref)}
+        if run.merge_request_iid:
+            iids.add(run.merge_request_iid)
+        for iid in sorted(iids):
+            _upsert_comment(resources, run, iid)
+    with resources.engine.begin() as connection:
+        connection.execute(update(RUNS).where(RUNS.c.id == run.id).values(
+            commented_at=utcnow()))
     return sorted(iids)
 
 

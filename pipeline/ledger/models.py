@@ -126,6 +126,9 @@ class TestRun(Base):
     tested_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     finished_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     reported_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    # When the comments of the run's merge requests were last brought up to date with it (or
+    # it was found to have none): unset on a graded run, the reconciler asks for them again.
+    commented_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
 
     delivery: Mapped[Delivery | None] = relationship(back_populates="runs")
 

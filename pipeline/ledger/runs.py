@@ -81,7 +81,11 @@ def finish(session: Session, run_id: str, status: RunStatus, reason: str | None 
 
 def unreported_runs(session: Session, finished_between: tuple[dt.datetime, dt.datetime],
                     limit: int = 200) -> list[str]:
-    """Return ended runs whose final commit status GitLab never got (reporting gave up)."""
+    """Return ended runs GitLab lacks an update of: reporting gave up, or its worker was lost.
+
+    That is a graded run whose final commit status or merge request comments were not
+    written, and a withdrawn run GitLab still shows as pending or running.
+    """
     graded = (RunStatus.PASSED, RunStatus.FAILED, RunStatus.ERROR)
     withdrawn = (RunStatus.SUPERSEDED, RunStatus.CANCELLED)
     shown = ("pending", "running")
@@ -89,7 +93,8 @@ def unreported_runs(session: Session, finished_between: tuple[dt.datetime, dt.da
         select(TestRun.id)
         .where(TestRun.finished_at.between(*finished_between),
                or_(TestRun.status.in_(graded) & (TestRun.reported_status.is_(None)
-                                                 | TestRun.reported_status.in_(shown)),
+                                                 | TestRun.reported_status.in_(shown)
+                                                 | TestRun.commented_at.is_(None)),
                    TestRun.status.in_(withdrawn) & TestRun.reported_status.in_(shown)))
         .order_by(TestRun.finished_at).limit(limit)))
 

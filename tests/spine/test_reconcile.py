@@ -18,12 +18,13 @@ from tests.infra.services import redis_client
 from tests.support.gitlab_standin import gitlab_standin  # noqa: F401  a fixture
 
 
-def _ended(resources, status, reported, finished_ago):
+def _ended(resources, status, reported, finished_ago, commented=True):
     run = queue_run(resources, commit_sha="d" * 40)
     with transaction(resources.sessions) as session:
         row = session.get(TestRun, run.id)
         row.status, row.reported_status = status, reported
         row.finished_at = utcnow() - finished_ago
+        row.commented_at = row.finished_at if commented else None
     return run.id
 
 
@@ -36,17 +37,19 @@ def test_ended_runs_gitlab_never_heard_of_are_reported_again(
     lost = _ended(resources, RunStatus.FAILED, None, long_ago)
     half_shown = _ended(resources, RunStatus.PASSED, "running", long_ago)
     withdrawn = _ended(resources, RunStatus.SUPERSEDED, "pending", long_ago)
+    uncommented = _ended(resources, RunStatus.PASSED, "success", long_ago, commented=False)
     _ended(resources, RunStatus.FAILED, "failed", long_ago)             # reported: done
+    _ended(resources, RunStatus.SUPERSEDED, "canceled", long_ago, commented=False)  # done
     _ended(resources, RunStatus.FAILED, None, dt.timedelta(seconds=5))  # its worker may yet
     _ended(resources, RunStatus.SUPERSEDED, None, long_ago)             # never shown
 
     report = reconcile_ledger(resources, create_celery(settings))
 
-    assert report.reports_requested == 3
+    assert report.reports_requested == 4
     [message] = [json.loads(m) for m in redis_client(redis_db).lrange("notify", 0, -1)]
     assert message["headers"]["task"] == "report_runs"
     args, _, _ = json.loads(base64.b64decode(message["body"]))
-    assert sorted(args[0]) == sorted([lost, half_shown, withdrawn])
+    assert sorted(args[0]) == sorted([lost, half_shown, withdrawn, uncommented])
 
 
 def test_runs_whose_message_is_gone_are_found_behind_a_backlog_still_waiting(
