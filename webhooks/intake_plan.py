@@ -15,8 +15,11 @@ from webhooks.handlers.decisions import SUBMISSION_PROCESSING, Decision, Ignored
 SUPERSEDED_REASON = "superseded by a newer push ({sha})"
 RUN_KINDS = {"push": "push", "merge_request": "merge_request", "note": "retest"}
 SUBMISSION_KIND = "submission"
-# Runs that already grade a commit: a second request for the same commit and assignment
-# (a push and its merge request update, say) reuses them. A retest always makes a new run.
+# Runs that already grade a commit: a second request for the same commit, assignment and
+# branch (a push and its merge request update, say) reuses them. The same commit pushed to
+# another branch (a fast-forward of main onto a graded feature branch) gets a run of its own:
+# GitLab shows a branch's pipeline and badges by the statuses posted for that branch. A retest
+# always makes a new run.
 REUSABLE_STATUSES = (RunStatus.QUEUED, RunStatus.RUNNING, RunStatus.PASSED, RunStatus.FAILED)
 
 
@@ -146,7 +149,8 @@ class BatchPlan:
         for index, key in (
                 (self._by_branch, (run.project_path, run.ref, run.assignment)),
                 (self._by_merge_request, (run.project_path, run.merge_request_iid)),
-                (self._by_commit, (run.project_path, run.commit_sha, run.assignment))):
+                (self._by_commit, (run.project_path, run.commit_sha, run.assignment,
+                                   run.ref))):
             index.setdefault(key, []).append(run)
 
     def _end(self, runs: Iterable[KnownRun], *, status: RunStatus, reason: str,
@@ -169,7 +173,8 @@ class BatchPlan:
 
     def _reusable(self, event: Event, request: JobRequest) -> str | None:
         for run in self._by_commit.get(
-                (event.project_path, request.commit_sha, request.assignment), ()):
+                (event.project_path, request.commit_sha, request.assignment, request.branch),
+                ()):
             if run.status in REUSABLE_STATUSES:
                 return run.id
         return None

@@ -101,6 +101,31 @@ def test_a_retest_in_the_batch_makes_new_runs_and_an_update_reuses_them(ledger):
     assert len(runs(resources)) == 4
 
 
+def push_to(branch: str) -> bytes:
+    payload = payload_of(PUSH)
+    payload.update(ref=f"refs/heads/{branch}")
+    return json.dumps(payload).encode()
+
+
+def test_a_graded_commit_pushed_to_another_branch_gets_runs_of_that_branch(ledger):
+    """A fast-forward of another branch onto a graded commit: GitLab shows that branch's
+    pipeline and badges only by statuses posted for it, so its runs are its own."""
+    settings, resources = ledger
+    work, = record_deliveries(resources.engine, [delivered(settings, PUSH, "push-work",
+                                                           body=push_to("work"))])
+    main, same_branch_again = record_deliveries(resources.engine, [
+        delivered(settings, PUSH, "push-main", body=push_to("main")),
+        delivered(settings, PUSH, "push-work-again", body=push_to("work"))])
+    assert main.status == 202 and len(main.body["runs"]) == 2
+    assert not set(main.body["runs"]) & set(work.body["runs"])
+    assert main.body["superseded"] == []
+    assert same_branch_again.body["runs"] == []
+    assert sorted(same_branch_again.body["existing_runs"]) == sorted(work.body["runs"])
+    stored = runs(resources)
+    assert {stored[run_id].ref for run_id in main.body["runs"]} == {"main"}
+    assert {run.status for run in stored.values()} == {RunStatus.QUEUED}
+
+
 def test_a_key_repeated_in_the_batch_is_answered_as_the_first(ledger):
     settings, resources = ledger
     first, repeat = record_deliveries(resources.engine, [
