@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import contextlib
 import fcntl
-import io
 import logging
 import os
 import re
@@ -33,6 +32,7 @@ LOCK_SUFFIX = ".lock"
 GC_AUTO_LOOSE_OBJECTS = 6700
 GC_AUTO_PACK_LIMIT = 50
 GC_TIMEOUT_FACTOR = 10  # times the fetch timeout: packing a big mirror takes a while
+MIB = 1024 * 1024
 # A tree touched this recently when housekeeping had just renamed it away is put back.
 TREE_TOUCH_SLACK_SECONDS = 60.0
 EXTRACTING, REMOVING = ".extract-", ".remove-"
@@ -53,6 +53,10 @@ class PathMissingError(RepositoryError):
 
 class MissingCommitError(RepositoryError):
     """The commit or ref does not exist in the project, even after a fetch."""
+
+
+class UngradableTreeError(RepositoryError):
+    """The commit's files cannot be laid out for grading: too large, or unsafe links."""
 
 
 def check_sha(sha: str) -> str:
@@ -248,34 +252,59 @@ class RepositoryCache:
         return checked
 
     def extract(self, project_path: str, sha: str, directory: str, dest: Path, *,
-                missing_ok: bool = True) -> Path:
+                missing_ok: bool = True, max_bytes: int | None = None) -> Path:
         """Write one directory of a commit into dest/directory and return that path.
 
         A directory the commit lacks is made empty, or raises PathMissingError when not
         `missing_ok`: one git process answers both whether it exists and what it holds.
+        Files adding up to more than `max_bytes`, or links leading out of the directory, raise
+        UngradableTreeError.
         """
         check_sha(sha)
         check_directory(directory)
         target = Path(dest) / directory
         try:
-            self._untar(self.mirror_path(project_path), sha, [directory], Path(dest))
+            self._untar(self.mirror_path(project_path), sha, [directory], Path(dest),
+                        max_bytes=max_bytes)
         except PathMissingError:
             if not missing_ok:
                 raise
         target.mkdir(parents=True, exist_ok=True)
         return target
 
-    @staticmethod
-    def _untar(mirror: Path, sha: str, paths: list[str], dest: Path) -> None:
-        try:
-            archive = _git(mirror, "archive", "--format=tar", sha, "--", *paths)
-        except _GitFailed as exc:
-            if "did not match any files" in exc.stderr:
-                raise PathMissingError(f"{' '.join(paths)} is not in {sha}") from None
-            raise RepositoryError(f"git archive of {' '.join(paths) or 'the tree'} at {sha} "
-                                  f"failed: {exc.reason}") from None
-        with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
-            tar.extractall(dest, filter="data")
+    def _untar(self, mirror: Path, sha: str, paths: list[str], dest: Path, *,
+               max_bytes: int | None = None) -> None:
+        """Stream `git archive` of paths at a commit into dest, member by member.
+
+        Nothing is held in memory whole: a small commit of a huge file of zeros costs disk up
+        to `max_bytes` at the most, never the worker's memory.
+        """
+        what = " ".join(paths) or "the tree"
+        with tempfile.TemporaryFile() as errors:
+            archive = subprocess.Popen(["git", "archive", "--format=tar", sha, "--", *paths],
+                                       cwd=mirror, stdin=subprocess.DEVNULL,
+                                       stdout=subprocess.PIPE, stderr=errors, env=_english_env())
+            unreadable = None
+            try:
+                _extract_stream(archive.stdout, dest, max_bytes, what)
+                archive.stdout.read()  # the archive's closing padding: let git finish writing
+            except tarfile.ReadError as exc:  # no archive at all: git's failure tells why
+                unreadable = exc
+            except BaseException:
+                archive.kill()
+                raise
+            finally:
+                archive.stdout.close()
+                archive.wait(timeout=self.timeout)
+            errors.seek(0)
+            failed = _GitFailed(archive.returncode, errors.read().decode(errors="replace")) \
+                if archive.returncode else None
+        if failed is not None:
+            if "did not match any files" in failed.stderr:
+                raise PathMissingError(f"{what} is not in {sha}") from None
+            raise RepositoryError(f"git archive of {what} at {sha} failed: {failed.reason}")
+        if unreadable is not None:
+            raise RepositoryError(f"git archive of {what} at {sha} was unreadable: {unreadable}")
 
     def list_files(self, project_path: str, sha: str) -> list[str]:
         """Return every file path of a commit of a mirrored project."""
@@ -396,6 +425,28 @@ class _GitFailed(Exception):
         self.reason = text.splitlines()[-1][:300] if text else f"exit code {returncode}"
 
 
+def _extract_stream(stream, dest: Path, max_bytes: int | None, what: str) -> None:
+    """Extract a tar stream into dest with tarfile's `data` filter, up to max_bytes of files."""
+    total = 0
+    with tarfile.open(fileobj=stream, mode="r|") as tar:
+        for member in tar:
+            total += member.size
+            if max_bytes is not None and total > max_bytes:
+                raise UngradableTreeError(
+                    f"the files of {what} add up to more than {max_bytes // MIB} MB, the most "
+                    "a run can grade")
+            try:
+                tar.extract(member, dest, filter="data")
+            except tarfile.FilterError as exc:
+                raise UngradableTreeError(f"{what} cannot be graded safely: {exc}") from None
+
+
+def _english_env(env: dict[str, str] | None = None) -> dict[str, str]:
+    """Return the environment git runs in: ours plus extras, with its messages in English."""
+    # git's messages in English, which the callers match on.
+    return {**os.environ, **(env or {}), "LC_ALL": "C", "LANGUAGE": "C"}
+
+
 def _git(cwd: Path, *args: str, timeout: float | None = None,
          env: dict[str, str] | None = None) -> bytes:
     """Run git in a folder and return its output; raise _GitFailed when it fails.
@@ -403,10 +454,8 @@ def _git(cwd: Path, *args: str, timeout: float | None = None,
     At the timeout, or any interruption (a task's time limit), git is killed before this
     returns: no git process outlives its caller.
     """
-    # git's messages in English, which the callers match on.
     result = subprocess.run(["git", *args], cwd=cwd, capture_output=True,
-                            stdin=subprocess.DEVNULL, timeout=timeout,
-                            env={**os.environ, **(env or {}), "LC_ALL": "C", "LANGUAGE": "C"})
+                            stdin=subprocess.DEVNULL, timeout=timeout, env=_english_env(env))
     if result.returncode != 0:
         raise _GitFailed(result.returncode, result.stderr.decode(errors="replace"))
     return result.stdout

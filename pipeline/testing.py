@@ -15,7 +15,8 @@ from pipeline.ledger import runs
 from pipeline.ledger.db import single_statements
 from pipeline.ledger.models import RunStatus, TestRun, utcnow
 from pipeline.ledger.storable import storable
-from pipeline.repos import InvalidInputError, MissingCommitError, PathMissingError
+from pipeline.repos import (InvalidInputError, MissingCommitError, PathMissingError,
+                            UngradableTreeError)
 from pipeline.submissions.dispatch import hand_off_submissions
 
 log = logging.getLogger(__name__)
@@ -24,6 +25,8 @@ STUDENT_COMMIT_MISSING = "the commit to grade is not in the student's project: {
 REFERENCE_MISSING = "course error: the reference repository could not be read: {detail}"
 COURSE_ERROR = "course error: {detail}"
 INVALID_INPUT = "refused before reaching git: {detail}"
+UNGRADABLE_TREE = "not graded: {detail}"
+MIB = 1024 * 1024
 NOT_TOUCHED = "this push did not change {assignment}"
 NOT_PRESENT = "{assignment} does not exist in this commit"
 # A reference fetched this recently is used as it is: in a deadline rush every run would
@@ -104,6 +107,8 @@ def _grade_run(resources: Resources, run: TestRun) -> Outcome:
         except MissingCommitError as exc:
             return _end(resources, run.id, RunStatus.ERROR,
                         STUDENT_COMMIT_MISSING.format(detail=exc))
+        except UngradableTreeError as exc:
+            return _end(resources, run.id, RunStatus.ERROR, UNGRADABLE_TREE.format(detail=exc))
         # The environment is made inside the engine, and the results are recorded the moment it
         # returns: neither stage lasts long enough for a write of its own to be seen.
         _enter(resources, run.id, "tests", passing=("environment",),
@@ -129,8 +134,10 @@ def _fetch_student(resources: Resources, run: TestRun, dest: Path) -> Path:
     # With no base to diff against, a push grades the assignment only if the commit has it.
     must_exist = run.needs_diff and base is None
     try:
+        # Files that cannot fit into the sandbox's work directory are never extracted whole.
         return repos.extract(run.project_path, run.commit_sha, run.assignment, dest,
-                             missing_ok=not must_exist)
+                             missing_ok=not must_exist,
+                             max_bytes=resources.settings.sandbox.workdir_size_mb * MIB)
     except PathMissingError:
         raise _NothingToGrade(NOT_PRESENT.format(assignment=run.assignment)) from None
 
@@ -156,7 +163,7 @@ def _fetch_reference(resources: Resources, run: TestRun) -> tuple[str, Path]:
         reference_sha = repos.resolve_branch(run.reference_project, run.reference_ref,
                                              max_age=REFERENCE_FRESH_SECONDS)
         return reference_sha, repos.tree(run.reference_project, reference_sha)
-    except (MissingCommitError, InvalidInputError) as exc:
+    except (MissingCommitError, InvalidInputError, UngradableTreeError) as exc:
         raise _CourseError(REFERENCE_MISSING.format(detail=exc)) from None
 
 

@@ -37,8 +37,9 @@ class GitServer:
         return path
 
     def commit(self, project_path: str, files: dict[str, str | None], *, branch: str = "main",
-               message: str = "update") -> str:
-        """Commit files (None deletes) on a branch of a project and push; return the SHA."""
+               message: str = "update", links: dict[str, str] | None = None) -> str:
+        """Commit files (None deletes) and symbolic links (name -> target) on a branch of a
+        project and push; return the SHA."""
         bare = self.bare(project_path)
         work = self.root / ".work" / project_path
         if not work.exists():
@@ -59,6 +60,9 @@ class GitServer:
                 continue
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_text(content)
+        for name, link_target in (links or {}).items():
+            (work / name).parent.mkdir(parents=True, exist_ok=True)
+            (work / name).symlink_to(link_target)
         git("add", "-A", cwd=work)
         git("commit", "-q", "--allow-empty", "-m", message, cwd=work)
         git("push", "-q", "origin", f"HEAD:refs/heads/{branch}", cwd=work)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from pipeline.repos import MissingCommitError, RepositoryCache
+from pipeline.repos import MissingCommitError, RepositoryCache, UngradableTreeError
 from tests.infra.gitrepos import git
 
 
@@ -27,6 +27,38 @@ def test_a_directory_missing_from_the_commit_is_extracted_empty(tmp_path, cache,
     cache.ensure_commit("students/alice", sha)
     folder = cache.extract("students/alice", sha, "week1/a", tmp_path / "out")
     assert folder.is_dir() and list(folder.iterdir()) == []
+
+
+def test_files_beyond_the_size_limit_are_refused_while_extracting(tmp_path, cache, git_server):
+    sha = git_server.commit("students/alice", {"week1/a/small.txt": "s\n",
+                                               "week1/a/zeros.txt": "0" * (3 * 1024 * 1024)})
+    cache.ensure_commit("students/alice", sha)
+    with pytest.raises(UngradableTreeError, match="more than 1 MB"):
+        cache.extract("students/alice", sha, "week1/a", tmp_path / "out", max_bytes=1024 * 1024)
+    written = sum(p.stat().st_size for p in (tmp_path / "out").rglob("*") if p.is_file())
+    assert written <= 1024 * 1024
+    folder = cache.extract("students/alice", sha, "week1/a", tmp_path / "whole",
+                           max_bytes=4 * 1024 * 1024)
+    assert (folder / "zeros.txt").stat().st_size == 3 * 1024 * 1024
+
+
+def test_a_link_out_of_the_extracted_folder_is_refused(tmp_path, cache, git_server):
+    outside = tmp_path / "outside.conf"
+    outside.write_text("host file\n")
+    sha = git_server.commit("students/alice", {"week1/a/main.py": "x = 1\n"},
+                            links={"week1/a/data.txt": str(outside)})
+    cache.ensure_commit("students/alice", sha)
+    with pytest.raises(UngradableTreeError, match="cannot be graded safely"):
+        cache.extract("students/alice", sha, "week1/a", tmp_path / "out")
+    assert outside.read_text() == "host file\n"
+
+
+def test_a_link_within_the_folder_is_extracted_as_a_link(tmp_path, cache, git_server):
+    sha = git_server.commit("students/alice", {"week1/a/main.py": "x = 1\n"},
+                            links={"week1/a/alias.py": "main.py"})
+    cache.ensure_commit("students/alice", sha)
+    folder = cache.extract("students/alice", sha, "week1/a", tmp_path / "out")
+    assert (folder / "alias.py").is_symlink() and (folder / "alias.py").read_text() == "x = 1\n"
 
 
 def test_an_unknown_commit_is_missing_after_a_fetch(cache, git_server):
