@@ -49,7 +49,7 @@ def stage_assignment(work: Path, student_dir: Path, reference_dir: Path, assignm
     copy_tree(reference_dir, reference_base)
     for source, relative in extras:
         for base in (student_base, reference_base):
-            _copy_file(source, base / relative)
+            _add_course_files(source, base, relative)
     tests_dir = work / "tests-all"
     tests_dir.mkdir()
     names = []
@@ -91,6 +91,39 @@ def copy_path(source: Path, target: Path) -> None:
         copy_tree(source, target)
     else:
         _copy_file(source, target)
+
+
+def _add_course_files(source: Path, base: Path, relative: str) -> None:
+    """Copy a course file, or each file of a course folder, to its place in a solution base."""
+    if not source.is_dir():
+        shutil.copy2(source, _place_in(base, relative))
+        return
+    for path in sorted(source.rglob("*")):
+        if path.is_file() and not _ignored(path, source):
+            shutil.copy2(path, _place_in(base, (Path(relative) / path.relative_to(source))
+                                         .as_posix()))
+
+
+def _place_in(base: Path, relative: str) -> Path:
+    """Return base/relative cleared for a course file: whatever a solution has there goes.
+
+    A solution's link or file standing where a folder of the path must be, or at the path
+    itself, is removed, so the course's file is written inside base and never through a link
+    a student committed (to a host file, say).
+    """
+    folder = base
+    *folders, name = Path(relative).parts
+    for part in folders:
+        folder = folder / part
+        if folder.is_symlink() or (folder.exists() and not folder.is_dir()):
+            folder.unlink()
+        folder.mkdir(exist_ok=True)
+    target = folder / name
+    if target.is_symlink() or target.is_file():
+        target.unlink()
+    elif target.is_dir():
+        shutil.rmtree(target)
+    return target
 
 
 def _copy_file(source: Path, target: Path) -> None:
