@@ -29,6 +29,15 @@ def _graded_run(resources, project_id: int, sha: str) -> str:
     return run.id
 
 
+@pytest.fixture
+def reporting(service_settings, gitlab_standin):  # noqa: F811
+    """Resources reporting to the stand-in, and a student project with a work branch."""
+    _, settings = service_settings({"gitlab": {"url": gitlab_standin.url,
+                                               "token": gitlab_standin.bot.token}})
+    project = gitlab_standin.add_project(PROJECT, branches={"main": "a" * 40, "work": "b" * 40})
+    return migrated_resources(settings), project
+
+
 def _unreported(resources) -> list[str]:
     now = utcnow()
     with resources.sessions() as session:
@@ -36,11 +45,8 @@ def _unreported(resources) -> list[str]:
 
 
 def test_a_comment_gitlab_refused_is_written_when_the_run_is_reported_again(
-        service_settings, gitlab_standin):  # noqa: F811
-    _, settings = service_settings({"gitlab": {"url": gitlab_standin.url,
-                                               "token": gitlab_standin.bot.token}})
-    resources = migrated_resources(settings)
-    project = gitlab_standin.add_project(PROJECT, branches={"main": "a" * 40, "work": "b" * 40})
+        reporting, gitlab_standin):  # noqa: F811
+    resources, project = reporting
     mr = gitlab_standin.add_merge_request(project["id"], "work", "main")
     run_id = _graded_run(resources, project["id"], "b" * 40)
     notes_down = gitlab_standin.inject_faults(FaultPlan(status=502, every=1,
@@ -65,14 +71,11 @@ def test_a_comment_gitlab_refused_is_written_when_the_run_is_reported_again(
 
 
 def test_a_graded_run_of_a_branch_without_merge_requests_counts_as_commented(
-        service_settings, gitlab_standin):  # noqa: F811
-    _, settings = service_settings({"gitlab": {"url": gitlab_standin.url,
-                                               "token": gitlab_standin.bot.token}})
-    resources = migrated_resources(settings)
-    project = gitlab_standin.add_project(PROJECT, branches={"main": "a" * 40, "work": "c" * 40})
-    run_id = _graded_run(resources, project["id"], "c" * 40)
+        reporting, gitlab_standin):  # noqa: F811
+    resources, project = reporting
+    run_id = _graded_run(resources, project["id"], "b" * 40)
 
     report_run(resources, run_id)
 
-    assert gitlab_standin.commit_statuses(project["id"], "c" * 40)[0]["status"] == "success"
+    assert gitlab_standin.commit_statuses(project["id"], "b" * 40)[0]["status"] == "success"
     assert _unreported(resources) == []
