@@ -13,9 +13,14 @@ MAX_BRANCH_NAME_LENGTH = 255
 
 
 def is_branch_name(ref: object) -> bool:
-    """Tell whether git would accept a branch name and it cannot pass as an option."""
-    return (isinstance(ref, str) and 0 < len(ref) <= MAX_BRANCH_NAME_LENGTH
-            and not ref.startswith(("-", "/")) and not ref.endswith(("/", ".", ".lock"))
+    """Tell whether git would accept a ref or branch name and no part can pass as an option.
+
+    git check-ref-format's rules, plus: no component starts with '-' (a name taken alone
+    must not read as an option), and no odd unicode.
+    """
+    return (isinstance(ref, str) and 0 < len(ref) <= MAX_BRANCH_NAME_LENGTH and ref != "@"
+            and not ref.startswith("/") and not ref.endswith(("/", ".", ".lock"))
             and not REF_FORBIDDEN.search(ref)
-            and not any(part.startswith(".") for part in ref.split("/"))
+            and not any(part.startswith((".", "-")) or part.endswith(".lock")
+                        for part in ref.split("/"))
             and not any(unicodedata.category(ch) in ODD_UNICODE_CATEGORIES for ch in ref))

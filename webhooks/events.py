@@ -5,9 +5,10 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-import unicodedata
 from dataclasses import dataclass
 from typing import Any, Mapping
+
+from pipeline.branch_names import is_branch_name
 
 # GitLab docs, "Webhook events": the X-Gitlab-Event header of each kind we grade from.
 EVENT_KINDS = {
@@ -19,7 +20,6 @@ EVENT_KINDS = {
 OTHER_KIND = "other"
 ZERO_SHA_LENGTHS = (40, 64)
 BRANCH_PREFIX = "refs/heads/"
-MAX_REF_LENGTH = 255
 MAX_PROJECT_PATH_LENGTH = 255
 MAX_DELIVERY_KEY_LENGTH = 255
 MAX_HEADER_KEY_LENGTH = 200
@@ -62,11 +62,6 @@ _PRINTABLE_ASCII = re.compile(r"[\x21-\x7e]{1,%d}" % MAX_HEADER_KEY_LENGTH)
 _EVENT_HEADER = re.compile(r"[\x20-\x7e]{1,%d}" % MAX_EVENT_HEADER_LENGTH)
 _ACTION = re.compile(r"[a-z_]{1,64}")
 _USERNAME = re.compile(r"[A-Za-z0-9_.][A-Za-z0-9_.\-]{0,%d}" % (MAX_USERNAME_LENGTH - 1))
-# git check-ref-format forbids these characters anywhere in a ref.
-_REF_FORBIDDEN_CHARS = frozenset(" ~^:?*[\\")
-# Unicode categories refused in refs: controls, format (bidi, zero-width), surrogates,
-# private use, unassigned, and separators.
-_REF_FORBIDDEN_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zs", "Zl", "Zp"})
 
 
 class DeliveryError(Exception):
@@ -419,30 +414,15 @@ def _ref(container: Mapping[str, Any], path: str) -> str:
     if not value.startswith("refs/"):
         raise DeliveryError(400, f"{path} {ERR_BAD_REF}", path)
     _check_ref_name(value, path)
+    if value.startswith(BRANCH_PREFIX):
+        _check_ref_name(value[len(BRANCH_PREFIX):], path)  # "@" alone, say, is no branch
     return value
 
 
 def _check_ref_name(name: str, path: str) -> None:
     """Refuse a ref or branch name that git would reject or that could act as an option."""
-    if not _is_safe_ref_name(name):
+    if not is_branch_name(name):
         raise DeliveryError(400, f"{path} {ERR_BAD_REF}", path)
-
-
-def _is_safe_ref_name(name: str) -> bool:
-    """Tell whether a ref or branch name passes git's rules and ours."""
-    # git check-ref-format rules, plus no '-' leading any component (a branch name taken
-    # alone must not read as an option) and no odd unicode.
-    if not name or len(name) > MAX_REF_LENGTH or name == "@":
-        return False
-    if ".." in name or "@{" in name or "//" in name:
-        return False
-    if name.startswith("/") or name.endswith(("/", ".", ".lock")):
-        return False
-    if any(part.startswith((".", "-")) or part.endswith(".lock") for part in name.split("/")):
-        return False
-    return not any(ch in _REF_FORBIDDEN_CHARS
-                   or unicodedata.category(ch) in _REF_FORBIDDEN_CATEGORIES
-                   for ch in name)
 
 
 def _is_project_path(path: str) -> bool:

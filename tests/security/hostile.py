@@ -16,7 +16,8 @@ def hostile_refs(canary: Path) -> list[str]:
     """Return branch names that must never reach git."""
     return [UPLOAD_PACK.format(canary=canary), "-b", "../../etc/passwd", "main/../../x",
             "main\u202egnp.exe", "ma\u200bin", "main\u2028", "a\x85b", "bad\udc80", "nul\x00x",
-            "main\n", "x" * 256, "refs/heads/@{-1}", "main.lock", " main", "main~1"]
+            "main\n", "x" * 256, "refs/heads/@{-1}", "main.lock", " main", "main~1",
+            "feature/-rf", "wip.lock/x", "@"]
 
 
 def hostile_shas(canary: Path) -> list[str]:
