@@ -21,7 +21,9 @@ def cli(ctx: click.Context, config_path: str | None) -> None:
 def main() -> None:
     """Run the command line; a configuration error is one line on stderr and exit code 2."""
     try:
-        cli.main(standalone_mode=False)
+        # Without standalone mode click returns a command's exit code (ctx.exit) instead of
+        # leaving the process with it.
+        code = cli.main(standalone_mode=False)
     except ConfigError as exc:
         click.echo(f"gradehook: configuration error: {exc}", err=True)
         sys.exit(2)
@@ -33,6 +35,7 @@ def main() -> None:
         sys.exit(exc.exit_code)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
+    sys.exit(code if isinstance(code, int) else 0)
 
 
 def _register_commands() -> None:

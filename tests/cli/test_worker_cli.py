@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
 
 from pipeline.ledger.models import RunStatus, TestRun
@@ -17,6 +20,16 @@ def test_status_without_workers_says_so_and_fails(service_settings):
 
     assert result.exit_code == 1
     assert result.output == "no worker answered within 0.2 s\n"
+
+
+def test_the_installed_command_exits_with_the_commands_code(service_settings):
+    """The `gradehook` entry point (not click's test runner) hands the code to the shell."""
+    config, _ = service_settings({"api": {"inspect_timeout_seconds": 0.2}})
+
+    done = subprocess.run([sys.executable, "-m", "gradehook", "--config", str(config), "worker",
+                           "status"], capture_output=True, text=True, timeout=60)
+
+    assert (done.returncode, done.stderr) == (1, "no worker answered within 0.2 s\n")
 
 
 @pytest.mark.slow
