@@ -12,7 +12,7 @@ import click
 
 from gradehook.settings import settings_from
 from pipeline.celery_app import QUEUES, create_celery
-from pipeline.config import CONFIG_ENV
+from pipeline.config import CONFIG_ENV, PORT_ENV
 from pipeline.ledger.db import make_engine
 from pipeline.ledger.migrate import upgrade
 
@@ -26,7 +26,8 @@ APP_FACTORY = "webhooks.app:create_app()"
 def web(ctx: click.Context, port: int | None) -> None:
     """Serve the web application with gunicorn."""
     settings = settings_from(ctx)
-    os.execve(sys.executable, [sys.executable, *gunicorn_argv(settings, port)], _child_env(ctx))
+    os.execve(sys.executable, [sys.executable, *gunicorn_argv(settings, port)],
+              _child_env(ctx, port))
 
 
 @click.group("worker")
@@ -83,7 +84,7 @@ def run(ctx: click.Context, port: int | None) -> None:
     engine = make_engine(settings.database_url)
     upgrade(engine)
     engine.dispose()
-    env = _child_env(ctx)
+    env = _child_env(ctx, port)
     children = [
         subprocess.Popen([sys.executable, *gunicorn_argv(settings, port)], env=env),
         subprocess.Popen([sys.executable, "-m", "gradehook", "worker", "start", "--beat"],
@@ -94,12 +95,14 @@ def run(ctx: click.Context, port: int | None) -> None:
     sys.exit(_supervise(children))
 
 
-def _child_env(ctx: click.Context) -> dict[str, str]:
-    """Return the environment for child processes, naming the same config file."""
+def _child_env(ctx: click.Context, port: int | None = None) -> dict[str, str]:
+    """Return the environment for child processes: the same config file, the port served."""
     env = dict(os.environ)
     config = ctx.find_root().obj.get("config_path")
     if config:
         env[CONFIG_ENV] = os.path.abspath(config)
+    if port is not None:
+        env[PORT_ENV] = str(port)
     return env
 
 

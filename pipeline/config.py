@@ -19,6 +19,9 @@ from typing import Any, Mapping
 from pipeline.branch_names import is_branch_name
 
 CONFIG_ENV = "GRADEHOOK_CONFIG"
+# The web port `gradehook run` and `gradehook web --port` hand their children, so that the
+# links they write (result pages, badges) name the port actually served.
+PORT_ENV = "GRADEHOOK_PORT"
 DEFAULT_CONFIG_NAME = "config.toml"
 EXECUTION_BACKEND_TYPES = ("celery", "local")
 # gradehook hands an assignment in on the branch `submission/<directory>`. Git cannot hold a branch
@@ -44,7 +47,7 @@ def env_field(default: Any, env: str | None = None, *, secret: bool = False,
 @dataclass(frozen=True)
 class ServerSettings:
     host: str = "127.0.0.1"
-    port: int = env_field(8000, min=1, max=65535)
+    port: int = env_field(8000, PORT_ENV, min=1, max=65535)
     public_url: str = env_field("", "GRADEHOOK_PUBLIC_URL", url=True)
     max_body_bytes: int = env_field(26214400, min=1024)
     web_workers: int = env_field(2, min=1)

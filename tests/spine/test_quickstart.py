@@ -18,6 +18,7 @@ from pipeline.ledger.models import TestRun
 from tests.infra.ledger import migrated_resources, queue_run
 from tests.infra.ports import free_port
 from tests.infra.processes import gradehook_argv, stop_process_group, wait_for, write_config
+from tests.api.world import STAFF_TOKEN, staff_digest
 from tests.infra.services import SERVICE_VARIABLES
 
 
@@ -45,7 +46,8 @@ def test_run_serves_grades_and_stops_on_ctrl_c(tmp_path, git_server, monkeypatch
     for name in SERVICE_VARIABLES:
         monkeypatch.delenv(name, raising=False)
     config = write_config(tmp_path, {
-        "data_dir": str(tmp_path / "data"), "gitlab": {"clone_base": git_server.base_url}})
+        "data_dir": str(tmp_path / "data"), "gitlab": {"clone_base": git_server.base_url},
+        "api": {"staff_token_hashes": staff_digest()}})
     port = free_port()
     process = subprocess.Popen(gradehook_argv(config, "run", "--port", str(port)),
                                stdout=open(tmp_path / "run.log", "wb"), stderr=subprocess.STDOUT,
@@ -68,6 +70,12 @@ def test_run_serves_grades_and_stops_on_ctrl_c(tmp_path, git_server, monkeypatch
             with resources.sessions() as session:
                 return session.get(TestRun, run.id).finished_at
         wait_for(finished, timeout=60, what="embedded worker to finish the run")
+        # Links name the port served (--port), not the configured default.
+        request = urllib.request.Request(f"http://127.0.0.1:{port}/api/runs/{run.id}",
+                                         headers={"Authorization": f"Bearer {STAFF_TOKEN}"})
+        with urllib.request.urlopen(request, timeout=5) as answer:
+            assert json.load(answer)["result_url"] == \
+                f"http://127.0.0.1:{port}/results/{run.id}"
 
         os.killpg(process.pid, signal.SIGINT)  # what Ctrl-C in a terminal does
         assert process.wait(timeout=45) == 0
