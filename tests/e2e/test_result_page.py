@@ -106,5 +106,13 @@ def test_badge_shows_latest_score_of_the_ref(graded_run):
     assert _badge_texts(other.data) == {"grade", "no result"}
 
 
+@pytest.mark.parametrize("project_id", [2**63, 10**30])
+def test_a_badge_of_a_project_id_beyond_any_projects_shows_no_result(graded_run, project_id):
+    settings, _, _ = graded_run
+    response = create_app(settings).test_client().get(f"/badges/{project_id}/week1/hello.svg")
+    assert response.status_code == 200
+    assert _badge_texts(response.data) == {"grade", "no result"}
+
+
 def _badge_texts(svg: bytes) -> set[str]:
     return {t.text for t in ElementTree.fromstring(svg).iter("{http://www.w3.org/2000/svg}text")}
