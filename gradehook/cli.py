@@ -5,8 +5,13 @@ from __future__ import annotations
 import sys
 
 import click
+from sqlalchemy.exc import DBAPIError
 
 from pipeline.config import ConfigError
+
+NO_LEDGER_TABLES = ("gradehook: the ledger has no tables: run `gradehook db upgrade` first, or "
+                    "name the service's configuration with --config or GRADEHOOK_CONFIG")
+LEDGER_UNAVAILABLE = "gradehook: the ledger database is unavailable: {reason}"
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -35,7 +40,19 @@ def main() -> None:
         sys.exit(exc.exit_code)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
+    except DBAPIError as exc:
+        click.echo(_ledger_problem(exc), err=True)
+        sys.exit(2)
     sys.exit(code if isinstance(code, int) else 0)
+
+
+def _ledger_problem(exc: DBAPIError) -> str:
+    """Say in one line why a command could not use the ledger."""
+    reason = str(exc.orig).strip()
+    if "no such table" in reason or type(exc.orig).__name__ == "UndefinedTable":
+        return NO_LEDGER_TABLES
+    return LEDGER_UNAVAILABLE.format(reason=reason.splitlines()[0] if reason else
+                                     type(exc.orig).__name__)
 
 
 def _register_commands() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import subprocess
 
 from pipeline.ledger.db import transaction
 from pipeline.ledger.models import RunStatus, TestRun, utcnow
@@ -12,8 +13,10 @@ from pipeline.broker_marker import broker_forgot
 from pipeline.celery_app import create_celery
 from pipeline.dispatch import send_runs
 from pipeline.reconcile import LOST_MESSAGE_AGE, ReconcileReport
+from gradehook.cli import NO_LEDGER_TABLES
 from tests.cli.commands import ASSIGNMENT, COURSE, gradehook
 from tests.infra.ledger import migrated_resources, queue_run
+from tests.infra.processes import gradehook_argv
 from tests.infra.services import redis_client
 
 T0 = dt.datetime(2026, 3, 1, 10, 0, tzinfo=dt.timezone.utc)
@@ -158,3 +161,14 @@ def test_token_hash_prints_the_digest_to_configure(tmp_path):
 
     assert result.output == hashlib.sha256(b"s3cret-staff-token").hexdigest() + "\n"
     assert empty.exit_code == 1 and empty.output == "Error: no token on stdin\n"
+
+
+def test_a_ledger_without_tables_is_one_line_naming_the_fix(service_settings):
+    """A command run against a database never migrated (the wrong config, say): no traceback."""
+    config, _ = service_settings()  # a fresh PostgreSQL database: no tables
+
+    done = subprocess.run(gradehook_argv(config, "results"), capture_output=True, text=True,
+                          timeout=60)
+
+    assert done.returncode == 2
+    assert done.stderr.splitlines() == [NO_LEDGER_TABLES]
