@@ -28,7 +28,8 @@ def test_staff_creates_a_run_and_sends_it_to_high_priority(world):
     assert answer == {
         "id": run.id, "test_system_id": run.celery_task_id, "status": "queued",
         "stage": "queued", "percentage": 0, "created": True, "backend": "celery",
-        "project": "students/alice", "project_id": None, "directory": ASSIGNMENT,
+        "project": "students/alice", "project_id": world.alice_project["id"],
+        "directory": ASSIGNMENT,
         "version_identifier": SHA_A, "submission_task_id": None,
         "result_url": f"http://127.0.0.1:8000/results/{run.id}"}
     assert (run.kind, run.course, run.commit_sha, run.assignment, run.requested_by_user_id) == \
@@ -105,6 +106,23 @@ def test_project_by_id_is_resolved_through_gitlab_for_staff(world):
     assert response.status_code == 202
     assert response.get_json()["project"] == "students/bob"
     assert response.get_json()["project_id"] == world.bob_project["id"]
+
+
+def test_a_project_named_by_path_gets_its_id_from_gitlab(world):
+    """Runs by project id, and the project's score badges, find runs requested by path."""
+    answer = world.post("/api/tests-celery", body(project="students/bob")).get_json()
+
+    assert answer["project_id"] == world.bob_project["id"]
+    assert world.run(answer["id"]).project_id == world.bob_project["id"]
+    listed = world.get(f"/api/runs?project={world.bob_project['id']}").get_json()
+    assert [run["id"] for run in listed["items"]] == [answer["id"]]
+
+
+def test_a_project_path_gitlab_does_not_have_is_422(world):
+    response = world.post("/api/tests-celery", body(project="students/nobody"))
+
+    assert response.status_code == 422
+    assert response.get_json()["reason"] == "project: GitLab has no project students/nobody"
 
 
 def test_unknown_project_id_is_422(world):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -10,6 +12,8 @@ from pipeline.config import EXECUTION_BACKEND_TYPES, CourseSettings, Settings
 from pipeline.ledger.models import ExecutionBackend, TestRun
 from webhooks.api.auth import PROJECT_FORBIDDEN, Caller
 from webhooks.api.errors import ApiError
+
+log = logging.getLogger(__name__)
 
 PROJECT_FIELD = "project"
 NO_PROJECT_REACHABLE = "{who} has Developer access to no student project"
@@ -20,6 +24,7 @@ UNKNOWN_ASSIGNMENT = "directory: {directory} is not an assignment of course {cou
 PROJECT_ID_UNKNOWN = ("project: no project has id {project_id} here; give its path, or set "
                       "gitlab.token so that ids can be looked up on GitLab")
 PROJECT_ID_NOT_ON_GITLAB = "project: GitLab has no project with id {project_id}"
+PROJECT_PATH_NOT_ON_GITLAB = "project: GitLab has no project {project}"
 GITLAB_LOOKUP_FAILED = "GitLab could not be asked for project {project_id}; try again shortly"
 BACKEND_UNSUPPORTED = ("course {course} uses execution backend type {kind!r}, which gradehook "
                        "does not run: it runs 'celery' (workers) and 'local' (in the web "
@@ -36,7 +41,8 @@ def resolve_project(caller: Caller, reference: int | str | None, settings: Setti
         return _only_project(caller, settings)
     if isinstance(reference, str):
         caller.require_project(reference)
-        return reference, caller.projects.get(reference) or _known_id(sessions, reference)
+        return reference, (caller.projects.get(reference) or _known_id(sessions, reference)
+                           or _id_on_gitlab(gitlab, reference))
     if not caller.staff:
         path = next((p for p, i in caller.projects.items() if i == reference), None)
         if path is None:
@@ -94,6 +100,24 @@ def _known_id(sessions: sessionmaker[Session], project_path: str) -> int | None:
     with sessions() as session:
         return session.scalar(select(func.max(TestRun.project_id))
                               .where(TestRun.project_path == project_path))
+
+
+def _id_on_gitlab(gitlab: GitLabClient | None, project_path: str) -> int | None:
+    """Return a project's id as GitLab knows it: runs by id and score badges find its runs.
+
+    Without GitLab, or while it cannot answer, the run is made without an id (the path is
+    what it is fetched and reported by); a project GitLab does not have is refused.
+    """
+    if gitlab is None:
+        return None
+    try:
+        return gitlab.get_project(project_path).id
+    except NotFoundGitLabError:
+        raise ApiError(422, PROJECT_PATH_NOT_ON_GITLAB.format(project=project_path),
+                       field=PROJECT_FIELD) from None
+    except GitLabError as exc:
+        log.warning("the id of project %s was not looked up on GitLab: %s", project_path, exc)
+        return None
 
 
 def _path_of_id(sessions: sessionmaker[Session], gitlab: GitLabClient | None,
