@@ -94,3 +94,42 @@ def test_a_separate_assignment_directory(tmp_path: Path):
     done = run_cli("--student", str(student), "--reference", str(reference), "--assignment",
                    str(assignment), cwd=tmp_path)
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_a_student_directory_that_does_not_exist_is_a_usage_error(tmp_path: Path):
+    _, reference = make_assignment(tmp_path, TEST_YAML, REFERENCE, REFERENCE)
+    done = run_cli("--student", str(tmp_path / "typo"), "--reference", str(reference),
+                   cwd=tmp_path)
+    assert done.returncode == 2
+    assert "--student" in done.stderr and "does not exist" in done.stderr
+
+
+DEPENDENCY_META = "testDependencies: [week0/shared.txt]\n"
+DEPENDENCY_TEST = """
+properties:
+  tests:
+    - {name: shared, entryPoint: ex.py, tests: [{name: text}]}
+"""
+DEPENDENCY_SOLUTION = {"ex.py": "text = open('week0/shared.txt').read()\n"}
+
+
+def _repository_with_a_dependency(root: Path) -> tuple[Path, Path]:
+    """Write a reference repository whose assignment needs week0/shared.txt; a student copy."""
+    write_files(root / "repo", {"week0/shared.txt": "shared by the course\n"})
+    reference = write_files(root / "repo" / "week1" / "hello", {
+        **DEPENDENCY_SOLUTION, "test.yaml": DEPENDENCY_TEST, "meta.yaml": DEPENDENCY_META})
+    return write_files(root / "student", DEPENDENCY_SOLUTION), reference
+
+
+def test_test_dependencies_come_from_the_references_work_tree(tmp_path: Path):
+    student, reference = _repository_with_a_dependency(tmp_path)
+    subprocess.run(["git", "init", "-q", str(tmp_path / "repo")], check=True)
+    done = run_cli("--student", str(student), "--reference", str(reference), cwd=tmp_path)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_test_dependencies_come_from_the_repository_option(tmp_path: Path):
+    student, reference = _repository_with_a_dependency(tmp_path)
+    done = run_cli("--student", str(student), "--reference", str(reference), "--repository",
+                   str(tmp_path / "repo"), cwd=tmp_path)
+    assert done.returncode == 0, done.stdout + done.stderr
