@@ -43,7 +43,7 @@ def worker() -> None:
               type=click.Choice(["prefork", "solo", "threads"]))
 @click.pass_context
 def worker_start(ctx: click.Context, concurrency: int | None, beat: bool, pool: str) -> None:
-    """Consume the high_priority, default and low_priority queues."""
+    """Consume the notify, high_priority, default and low_priority queues."""
     settings = settings_from(ctx)
     app = create_celery(settings)
     argv = ["worker", "--queues", ",".join(QUEUES), "--loglevel", settings.log_level,

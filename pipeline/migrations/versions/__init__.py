@@ -1,0 +1,1 @@
+"""The ledger's Alembic revisions, one module each, applied in order by pipeline.ledger.migrate."""
