@@ -22,8 +22,12 @@ exactly the same code share one. The student's sandbox holds a copy of the stude
 plus meta.yaml additionalFiles and testDependencies, and only those testFiles that its own test
 code (setUpCode, tearDownCode, test names) names; never the reference solution, test.yaml or the
 other test files. Values leave as tagged JSON through the result channel and are compared here.
-Limits: SandboxSettings (course), overridden by meta.yaml executionBackend.settings (timeout,
-memoryLimitMB); a collection's timeout covers its entry point, setUpCode and tearDownCode.
+Limits: SandboxSettings (operator), which meta.yaml executionBackend.settings (timeout,
+memoryLimitMB) may lower but never raise; a collection's timeout covers its entry point, setUpCode
+and tearDownCode. Student files larger than the sandbox's work directory are not run: every test
+fails with their size (graded). Messages the student's code controls are cut to 2,000 characters;
+a result document over 8 MiB, or one of the wrong shape, is a crash of the program. pytest mode
+trusts outcomes reported from inside the student's process (see pytest_mode).
 
 Errors: a broken assignment never raises from grade(); it returns a report with course_error set
 (SpecError and CourseError are raised by the loaders). EngineError means the sandbox could not

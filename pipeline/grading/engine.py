@@ -91,6 +91,14 @@ class CodeAbilityGrader:
             reports.append(self._grade_collection(index, collection, started))
         return reports
 
+    def refuse(self, reason: str) -> list[CollectionReport]:
+        """Fail every test with the reason, running nothing: the solution cannot be graded."""
+        student = RunOutcome(FAILED_STATUS, reason)
+        return [_collection_report(collection, [fail("Failed", reason)] * len(collection.tests),
+                                   student if collection.tests else None, None,
+                                   time.perf_counter(), [])
+                for collection in self.collections]
+
     def _prefetch(self) -> None:
         """Start, in parallel, the runs and lints that depend on no earlier result.
 

@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import itertools
 import json
 import logging
+import math
 import re
 import signal
 import threading
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from pipeline.grading.fontcache import font_cache_dir
 from pipeline.grading.plan import REFERENCE, RunOutcome, RunRequest, Stage
 from pipeline.grading.report import COMPLETED, CRASHED, FAILED_STATUS, TIMEDOUT
+from pipeline.grading.runner import shorten
 from pipeline.grading.staging import StagedAssignment, select_test_files
 from pipeline.sandbox import PYTHON_PLACEHOLDER, SANDBOX_PYTHONPATH, SANDBOX_WORKDIR, Mount, \
     SandboxLimits, SandboxResult, run_sandboxed
@@ -45,6 +49,17 @@ KILLED_REASONS = {
 KILLED_BY_SIGNAL = "process was killed by signal {name}"
 EXITED_UNEXPECTEDLY = "process ended unexpectedly with exit code {code}"
 RESULT_TOO_LARGE = "the values to compare exceed the result size limit"
+MALFORMED_RESULT = "the run handed back a malformed result: {problem}"
+# The longest result line that is parsed. A legitimate result is one JSON document: the captured
+# stdout (at most max_output_bytes characters, 1 MiB by default) plus the encoded values the tests
+# look up (pipeline.sandbox.values caps each at a million parts and 256 MB, far more than a test
+# compares). Parsing can take twenty times a line's size in memory (a line of `{},{},...`), so
+# the cap keeps one parse within the ~300 MB a worker process may use (docs/scaling.md); the
+# sandbox's result channel (DEFAULT_MAX_RESULT_BYTES) holds no more by default.
+MAX_RESULT_LINE_BYTES = 8 * 1024 * 1024
+ERROR_STEPS = ("entry", "setup", "teardown")
+ERROR_KINDS = ("timeout", "exception")
+TRACEBACK_TEXTS = ("name", "filename", "line", "errormsg")
 
 
 @dataclass(frozen=True)
@@ -87,7 +102,7 @@ class SandboxExecutor:
         (control / "request.json").write_text(json.dumps(document), encoding="utf-8")
         base = env.staged.reference_base if request.side == REFERENCE else env.staged.student_base
         limits = env.limits.with_overrides(timeout_seconds=self._wall_limit(request))
-        result = run_sandboxed([PYTHON_PLACEHOLDER, RUNNER_PATH, REQUEST_PATH, RESULT_PATH],
+        result = run_sandboxed([PYTHON_PLACEHOLDER, "-s", RUNNER_PATH, REQUEST_PATH, RESULT_PATH],
                                workdir=base, mounts=mounts, limits=limits, python=env.python,
                                result_path=RESULT_PATH)
         outcome = interpret(result, request, self.stage_timeout(request.stage),
@@ -166,33 +181,166 @@ def timeout_message(seconds: float) -> str:
     return TIMEOUT_MESSAGE.format(seconds=float(seconds))
 
 
+class ResultTooLarge(Exception):
+    """A line of the result channel is longer than MAX_RESULT_LINE_BYTES."""
+
+
+class MalformedResult(Exception):
+    """A result document's fields do not have the types the runner writes."""
+
+
+@dataclass(frozen=True)
+class RunError:
+    """The error a result document reports: the step, timeout or exception, and its message."""
+
+    step: str
+    kind: str
+    message: str = ""
+    traceback: dict[str, Any] = field(default_factory=dict)
+
+
 def interpret(result: SandboxResult, request: RunRequest, timeout: float, shown_entry: str,
               limits: SandboxLimits) -> RunOutcome:
-    """Turn the sandbox's result into the run's status, message and values."""
-    data = _last_document(result.result_data) if not result.result_truncated else None
+    """Turn the sandbox's result into the run's status, message and values.
+
+    A result document that cannot be read (a line over MAX_RESULT_LINE_BYTES, a field of the
+    wrong type) is a crash of the program: only the program can have written it.
+    """
+    try:
+        data = None if result.result_truncated else _last_document(result.result_data)
+    except ResultTooLarge:
+        return _crashed(shown_entry, RESULT_TOO_LARGE)
     if data is None:
         return _died(result, timeout, shown_entry, limits)
-    outcome = RunOutcome(
-        status=COMPLETED, entry_seconds=float(data.get("entry_seconds") or 0.0),
-        stdout=data.get("stdout"), values=data.get("values") or {},
-        texts=data.get("texts") or {}, evals=data.get("evals") or {},
-        figures=_figures(data.get("figures") or []), ran=True)
-    error = data.get("error")
-    if error:
+    try:
+        outcome = _read_outcome(data)
+        error = _read_error(data["error"])
+    except MalformedResult as exc:
+        return _crashed(shown_entry, MALFORMED_RESULT.format(problem=exc))
+    if error is not None:
         _apply_error(outcome, error, request.stage, timeout, shown_entry)
     return outcome
 
 
-def _apply_error(outcome: RunOutcome, error: dict[str, Any], stage: Stage, timeout: float,
+def _crashed(shown_entry: str, reason: str) -> RunOutcome:
+    return RunOutcome(CRASHED, EXECUTION_FAILED.format(path=shown_entry, reason=reason), ran=True)
+
+
+def _read_outcome(data: dict[str, Any]) -> RunOutcome:
+    """Check the fields of a result document and build the outcome they describe."""
+    seconds = data.get("entry_seconds")
+    if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) \
+            or not math.isfinite(seconds) or seconds < 0:
+        raise MalformedResult("entry_seconds must be a finite number of seconds")
+    stdout = data.get("stdout")
+    if stdout is not None and not isinstance(stdout, str):
+        raise MalformedResult("stdout must be text")
+    return RunOutcome(
+        status=COMPLETED, entry_seconds=float(seconds), stdout=stdout,
+        values=_entries(data, "values", _value_entry), texts=_entries(data, "texts", _text_entry),
+        evals=_entries(data, "evals", _value_entry), figures=_figures(data.get("figures")),
+        ran=True)
+
+
+def _entries(data: dict[str, Any], key: str,
+             read: Callable[[str, Any], dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    entries = data.get(key)
+    if not isinstance(entries, dict):
+        raise MalformedResult(f"{key} must be an object")
+    return {name: read(key, entry) for name, entry in entries.items()}
+
+
+def _found(key: str, entry: Any) -> bool:
+    if not isinstance(entry, dict) or not isinstance(entry.get("found"), bool):
+        raise MalformedResult(f"an entry of {key} must be an object with found true or false")
+    return entry["found"]
+
+
+def _value_entry(key: str, entry: Any) -> dict[str, Any]:
+    """Return a looked-up value's entry: not found, its encoded value, or why it stayed inside."""
+    if not _found(key, entry):
+        return {"found": False}
+    if "untransferable" in entry:
+        kind, reason = entry["untransferable"], entry.get("reason")
+        if not isinstance(kind, str) or not isinstance(reason, (str, type(None))):
+            raise MalformedResult(f"an untransferable entry of {key} must name its type as text")
+        return {"found": True, "untransferable": shorten(kind),
+                "reason": None if reason is None else shorten(reason)}
+    if "value" not in entry:
+        raise MalformedResult(f"a found entry of {key} must hold a value")
+    return {"found": True, "value": entry["value"]}
+
+
+def _text_entry(key: str, entry: Any) -> dict[str, Any]:
+    """Return a str() text's entry: not found, the text, or the error str() raised."""
+    if not _found(key, entry):
+        return {"found": False}
+    if isinstance(entry.get("text"), str):
+        return {"found": True, "text": entry["text"]}
+    if isinstance(entry.get("error"), str):
+        return {"found": True, "error": shorten(entry["error"])}
+    raise MalformedResult(f"a found entry of {key} must hold a text or an error")
+
+
+def _figures(raw: Any) -> list[tuple[int, bytes]]:
+    if not isinstance(raw, list):
+        raise MalformedResult("figures must be a list")
+    figures = []
+    for item in raw:
+        number = item.get("number") if isinstance(item, dict) else None
+        png = item.get("png") if isinstance(item, dict) else None
+        if isinstance(number, bool) or not isinstance(number, int) or not isinstance(png, str):
+            raise MalformedResult("a figure must have a number and a base64 PNG")
+        try:
+            figures.append((number, base64.b64decode(png, validate=True)))
+        except binascii.Error:
+            raise MalformedResult("a figure must have a number and a base64 PNG") from None
+    return figures
+
+
+def _read_error(raw: Any) -> RunError | None:
+    """Check the error field of a result document; messages the program controls are cut."""
+    if raw is None:
+        return None
+    if not isinstance(raw, dict) or raw.get("step") not in ERROR_STEPS \
+            or raw.get("kind") not in ERROR_KINDS:
+        raise MalformedResult("error must be null or name a step and a kind the runner uses")
+    if raw["kind"] == "timeout":
+        return RunError(raw["step"], raw["kind"])
+    message = raw.get("message")
+    if not isinstance(message, str):
+        raise MalformedResult("the message of an error must be text")
+    return RunError(raw["step"], raw["kind"], shorten(message), _read_traceback(raw))
+
+
+def _read_traceback(error: dict[str, Any]) -> dict[str, Any]:
+    raw = error.get("traceback")
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict) or not set(raw) <= {*TRACEBACK_TEXTS, "lineno"}:
+        raise MalformedResult("a traceback must be an object of the last frame's fields")
+    lineno = raw.get("lineno")
+    if isinstance(lineno, bool) or not isinstance(lineno, (int, type(None))):
+        raise MalformedResult("the lineno of a traceback must be a whole number")
+    frame: dict[str, Any] = {}
+    for name, value in raw.items():
+        if name in TRACEBACK_TEXTS and value is not None:
+            if not isinstance(value, str):
+                raise MalformedResult(f"the {name} of a traceback must be text")
+            value = shorten(value)
+        frame[name] = value
+    return frame
+
+
+def _apply_error(outcome: RunOutcome, error: RunError, stage: Stage, timeout: float,
                  shown_entry: str) -> None:
-    step = error.get("step")
-    if error.get("kind") == "timeout":
+    if error.kind == "timeout":
         outcome.status, outcome.message = TIMEDOUT, timeout_message(timeout)
-    elif step == "entry":
+    elif error.step == "entry":
         outcome.status = CRASHED
-        outcome.message = EXECUTION_FAILED.format(path=shown_entry, reason=error.get("message"))
-        outcome.traceback = error.get("traceback") or {}
-    elif step == "setup":
+        outcome.message = EXECUTION_FAILED.format(path=shown_entry, reason=error.message)
+        outcome.traceback = dict(error.traceback)
+    elif error.step == "setup":
         outcome.status = FAILED_STATUS
         outcome.message = SETUP_FAILED.format(code=list(stage.set_up_code))
     else:
@@ -214,7 +362,7 @@ def _died(result: SandboxResult, timeout: float, shown_entry: str,
         reason = KILLED_BY_SIGNAL.format(name=_signal_name(result.signal))
     else:
         reason = EXITED_UNEXPECTEDLY.format(code=result.exit_code)
-    return RunOutcome(CRASHED, EXECUTION_FAILED.format(path=shown_entry, reason=reason), ran=True)
+    return _crashed(shown_entry, reason)
 
 
 def _signal_name(number: int) -> str:
@@ -224,31 +372,31 @@ def _signal_name(number: int) -> str:
         return str(number)
 
 
+def strict_json(line: bytes) -> Any:
+    """Parse one line as standard JSON: NaN and Infinity, which JSON does not have, are refused."""
+    return json.loads(line, parse_constant=_refuse_constant)
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
 def _last_document(raw: bytes | None) -> dict[str, Any] | None:
     """Return the last line of the result channel that is a runner result document.
 
     The student's program can write to the channel too: a line nested too deeply to read is
-    skipped like any other that is not a document.
+    skipped like any other that is not a document. A line longer than MAX_RESULT_LINE_BYTES
+    raises ResultTooLarge without being parsed.
     """
     if not raw:
         return None
     for line in reversed(raw.splitlines()):
+        if len(line) > MAX_RESULT_LINE_BYTES:
+            raise ResultTooLarge()
         try:
-            data = json.loads(line)
-            if isinstance(data, dict) and "error" in data and "values" in data:
-                return data
+            data = strict_json(line)
         except (ValueError, RecursionError):
             continue
+        if isinstance(data, dict) and "error" in data and "values" in data:
+            return data
     return None
-
-
-def _figures(raw: list[Any]) -> list[tuple[int, bytes]]:
-    import base64
-
-    figures = []
-    for item in raw:
-        try:
-            figures.append((int(item["number"]), base64.b64decode(item["png"])))
-        except (KeyError, TypeError, ValueError):
-            continue
-    return figures

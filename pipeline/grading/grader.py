@@ -23,12 +23,14 @@ from pipeline.grading.comparison import comparison_suite
 from pipeline.grading.engine import CodeAbilityGrader, GradingContext
 from pipeline.grading.errors import CourseError, EngineError
 from pipeline.grading.execution import RunEnvironment, SandboxExecutor
+from pipeline.grading.meta import MetaSpec
 from pipeline.grading.plan import REFERENCE, STUDENT, RunOutcome, RunRequest
 from pipeline.grading.pytest_mode import PytestGrader
 from pipeline.grading.report import COMPLETED, FAILED, NO_TESTS_SPECIFIED, PASSED, \
     SKIPPED, TESTS_SKIPPED, CollectionReport, GradehookSection, Report, Summary
 from pipeline.grading.spec import PROPERTY_DEFAULTS, SUITE_DEFAULTS, TEST_FILE_NAME, SuiteSpec
-from pipeline.grading.staging import StagedAssignment, stage_assignment, tree_digest
+from pipeline.grading.staging import IGNORED_NAMES, StagedAssignment, stage_assignment, \
+    tree_digest
 from pipeline.sandbox import SandboxError, SandboxLimits
 
 log = logging.getLogger(__name__)
@@ -39,6 +41,14 @@ TIMESTAMP_FORMAT = "%Y-%m-%d %H:%M:%S.%f"
 SANDBOX_FAILED = "the sandbox could not run the solutions: {detail}"
 COURSE_ERROR_STATUS = "FAILED"
 EXIT_OK, EXIT_TESTS_FAILED, EXIT_NO_TESTS = "0", "1", "5"
+STUDENT_FILES_TOO_LARGE = ("the files in {folder} take {size_mb:.1f} MB, more than the "
+                           "{limit_mb} MB work directory of the sandbox holds (the largest: "
+                           "{largest}, {largest_mb:.1f} MB)")
+# Where the student's files are staged when they are too large to grade: a folder never made.
+NO_STUDENT_FILES = "student-files-refused"
+MB = 1024 * 1024
+# The sandbox's work directory is a tmpfs: a file takes whole memory pages.
+PAGE_BYTES = 4096
 
 
 @dataclass(frozen=True)
@@ -86,8 +96,7 @@ def grade(student_dir: Path | str, reference_dir: Path | str,
     except CourseError as exc:
         return _course_error_report(clock, None, str(exc), MODE_CODEABILITY)
     clock.lap("load")
-    limits = SandboxLimits.from_settings(settings).with_overrides(
-        timeout_seconds=loaded.meta.timeout_seconds, memory_mb=loaded.meta.memory_mb)
+    limits = course_limits(SandboxLimits.from_settings(settings), loaded.meta)
     if options.work_root is not None:
         Path(options.work_root).mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="gradehook-grade-", dir=options.work_root) as work:
@@ -100,11 +109,28 @@ def grade(student_dir: Path | str, reference_dir: Path | str,
             raise EngineError(SANDBOX_FAILED.format(detail=exc)) from exc
 
 
+def course_limits(operator: SandboxLimits, meta: MetaSpec) -> SandboxLimits:
+    """Apply meta.yaml's timeout and memory limit where they are stricter than the operator's.
+
+    A course may lower the configured limits, never raise them; a timeout of 0 means no limit
+    (up to the engine-wide cap).
+    """
+    timeout = meta.timeout_seconds
+    if timeout is not None and operator.timeout_seconds > 0 \
+            and not 0 < timeout < operator.timeout_seconds:
+        timeout = operator.timeout_seconds
+    memory = None if meta.memory_mb is None else min(meta.memory_mb, operator.memory_mb)
+    return operator.with_overrides(timeout_seconds=timeout, memory_mb=memory)
+
+
 def _grade_staged(work: Path, student_dir: Path, reference_dir: Path, assignment: Assignment,
                   limits: SandboxLimits, python: str | None, cache: ReferenceCache | None,
                   options: GradeOptions, clock: _Clock) -> Report:
-    staged = stage_assignment(work, student_dir, reference_dir, assignment.directory,
-                              assignment.meta, options.dependency_root)
+    refusal = _oversized_files(student_dir, options.shown_student_dir or student_dir,
+                               limits.workdir_size_mb)
+    staged = stage_assignment(work, student_dir if refusal is None else work / NO_STUDENT_FILES,
+                              reference_dir, assignment.directory, assignment.meta,
+                              options.dependency_root)
     clock.lap("stage")
     environment = RunEnvironment(work=work, staged=staged,
                                  shown_dirs={STUDENT: options.shown_student_dir or student_dir,
@@ -117,14 +143,17 @@ def _grade_staged(work: Path, student_dir: Path, reference_dir: Path, assignment
     try:
         if assignment.mode == MODE_PYTEST:
             suite = None
-            collections = PytestGrader(assignment, staged, limits, python, work).grade()
+            pytest_grader = PytestGrader(assignment, staged, limits, python, work)
+            collections = pytest_grader.grade() if refusal is None else \
+                pytest_grader.refuse(refusal)
             seconds = {STUDENT: 0.0, REFERENCE: 0.0}
         else:
             suite = assignment.suite if assignment.mode == MODE_CODEABILITY else \
                 comparison_suite(staged.reference_base, assignment.meta)
             context = _context(executor, staged, student_dir, pool, limits, python, cache,
                                _global_key(assignment, staged, limits, python, options), options)
-            collections = CodeAbilityGrader(suite, context).grade()
+            grader = CodeAbilityGrader(suite, context)
+            collections = grader.grade() if refusal is None else grader.refuse(refusal)
             seconds = context.sandbox_seconds
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
@@ -133,6 +162,34 @@ def _grade_staged(work: Path, student_dir: Path, reference_dir: Path, assignment
     clock.timings["referenceSandbox"] = seconds[REFERENCE]
     hidden = [c.name for c in collections if c.name in set(assignment.meta.hidden_tests)]
     return _report(clock, suite, collections, assignment, hidden)
+
+
+def _oversized_files(student_dir: Path, shown_dir: Path, workdir_size_mb: int) -> str | None:
+    """Return why the student's files cannot be graded when they overfill the work directory.
+
+    They are measured as the sandbox will hold them (links not followed, VCS and cache folders
+    left out, whole pages), so that a solution too large to copy is the student's failure, graded,
+    and not the sandbox's.
+    """
+    total, largest, largest_size = 0, student_dir, 0
+    pending = [student_dir] if student_dir.is_dir() else []
+    while pending:
+        with os.scandir(pending.pop()) as entries:
+            for entry in entries:
+                if entry.name in IGNORED_NAMES:
+                    continue
+                if entry.is_dir(follow_symlinks=False):
+                    pending.append(Path(entry.path))
+                elif entry.is_file(follow_symlinks=False):
+                    size = entry.stat(follow_symlinks=False).st_size
+                    total += -(-size // PAGE_BYTES) * PAGE_BYTES
+                    if size > largest_size:
+                        largest, largest_size = Path(entry.path), size
+    if total <= workdir_size_mb * MB:
+        return None
+    return STUDENT_FILES_TOO_LARGE.format(
+        folder=shown_dir, size_mb=total / MB, limit_mb=workdir_size_mb,
+        largest=shown_dir / largest.relative_to(student_dir), largest_mb=largest_size / MB)
 
 
 def _context(executor: SandboxExecutor, staged: StagedAssignment, student_dir: Path,

@@ -29,9 +29,13 @@ def output_file_name(collection_name: str, test_name: str) -> str:
 
 def run_flake8(file: str | None, pattern: str | None, *, student_base: Path, limits: SandboxLimits,
                python: str | None, output_path: Path | None, shown_output: str) -> LintResult:
-    """Lint the student's file with flake8 (config files ignored) and judge the findings."""
+    """Lint the student's file with flake8 (config files ignored) and judge the findings.
+
+    The interpreter runs isolated (-I): the working directory, the student's folder, is not on
+    sys.path, so a flake8.py or a plugin's metadata there cannot take flake8's place.
+    """
     target = str(file)
-    result = run_sandboxed([PYTHON_PLACEHOLDER, "-m", "flake8", "--isolated",
+    result = run_sandboxed([PYTHON_PLACEHOLDER, "-I", "-m", "flake8", "--isolated",
                             f"--ignore={pattern}", target],
                            workdir=student_base, limits=limits, python=python)
     output = result.stdout.decode("utf-8", "replace")

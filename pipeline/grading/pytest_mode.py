@@ -3,19 +3,28 @@
 Each test file is one collection and each test one line. The test files run in the student's
 sandbox (they must import the student's code), so they are visible to it; the reference
 solution is not. Outcomes come back through the result channel, never from stdout.
+
+The outcomes are only as trustworthy as the student's process: the assertions run in it, so code
+the tests import can write forged outcomes to the channel. What is checked outside it: a
+collected test must be named in its test file, and every test function (and method of a Test
+class) a test file defines at its top level must have an outcome, else it fails as not run.
 """
 
 from __future__ import annotations
 
-import json
+import ast
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from pipeline.grading.assignment import Assignment
 from pipeline.grading.checks import FAILED, PASSED, SKIPPED
-from pipeline.grading.execution import CONTROL_DIR, RESULT_PATH, TESTS_DIR, timeout_message
-from pipeline.grading.report import COMPLETED, CRASHED, TEST_SKIPPED, TESTS_SKIPPED, TIMEDOUT, \
-    CollectionReport, Summary, TestCaseReport
+from pipeline.grading.execution import CONTROL_DIR, MAX_RESULT_LINE_BYTES, RESULT_PATH, \
+    TESTS_DIR, strict_json, timeout_message
+from pipeline.grading.report import COMPLETED, CRASHED, FAILED_STATUS, TEST_SKIPPED, \
+    TESTS_SKIPPED, TIMEDOUT, CollectionReport, Summary, TestCaseReport
+from pipeline.grading.runner import shorten
 from pipeline.grading.staging import StagedAssignment, copy_path
 from pipeline.sandbox import PYTHON_PLACEHOLDER, SANDBOX_PYTHONPATH, Mount, SandboxLimits, \
     SandboxResult, run_sandboxed
@@ -28,6 +37,71 @@ PYTEST_CRASHED = "Execution of pytest failed, ERROR: {reason}"
 PROCESS_ENDED = "process ended before all tests ran (exit code {code}, signal {signal})"
 NOT_RUN = "the test did not run"
 OUTCOMES = {"passed": PASSED, "failed": FAILED, "skipped": SKIPPED}
+EVENT_FIELDS: dict[str, dict[str, type]] = {
+    "collected": {"tests": list},
+    "test": {"nodeid": str, "outcome": str, "message": str},
+    "collecterror": {"nodeid": str, "message": str},
+    "done": {"exit": int},
+}
+
+
+@dataclass(frozen=True)
+class DefinedTests:
+    """What a course test file defines: every name in it, and the tests pytest must collect."""
+
+    names: frozenset[str]
+    required: tuple[str, ...]
+
+    def defines(self, test: str) -> bool:
+        """Tell whether every part of a test's name (`Class::function`) is a name of the file."""
+        return all(part in self.names for part in test.split("::"))
+
+
+def defined_tests(source: bytes) -> DefinedTests | None:
+    """Read a test file's names and top-level tests; None when this Python cannot parse it."""
+    try:
+        tree = ast.parse(source)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return None
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names.add(node.name)
+        elif isinstance(node, ast.Name):
+            names.add(node.id)
+        elif isinstance(node, ast.Attribute):
+            names.add(node.attr)
+        elif isinstance(node, ast.alias):
+            names.update(node.name.split("."))
+            names.add(node.asname or node.name)
+    required: list[str] = []
+    for node in tree.body:
+        if _is_test_function(node):
+            required.append(node.name)
+        elif isinstance(node, ast.ClassDef) and _is_test_class(node):
+            required += [f"{node.name}::{item.name}" for item in node.body
+                         if _is_test_function(item)]
+    return DefinedTests(frozenset(names), tuple(dict.fromkeys(required)))
+
+
+def _is_test_function(node: ast.stmt) -> bool:
+    """Tell whether pytest collects a function by its name (fixtures named test_ aside)."""
+    return isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) \
+        and node.name.startswith("test") \
+        and not any(_is_fixture(decorator) for decorator in node.decorator_list)
+
+
+def _is_fixture(decorator: ast.expr) -> bool:
+    target = decorator.func if isinstance(decorator, ast.Call) else decorator
+    return (isinstance(target, ast.Attribute) and target.attr == "fixture") \
+        or (isinstance(target, ast.Name) and target.id == "fixture")
+
+
+def _is_test_class(node: ast.ClassDef) -> bool:
+    """Tell whether pytest collects a class: named Test..., without a constructor of its own."""
+    constructors = {"__init__", "__new__"}
+    return node.name.startswith("Test") and not any(
+        isinstance(item, ast.FunctionDef) and item.name in constructors for item in node.body)
 
 
 class PytestGrader:
@@ -55,12 +129,20 @@ class PytestGrader:
         control.mkdir()
         (control / INI_NAME).write_text("[pytest]\n", encoding="utf-8")
         result = run_sandboxed(
-            [PYTHON_PLACEHOLDER, RUNNER_PATH, TESTS_DIR, f"{CONTROL_DIR}/{INI_NAME}", RESULT_PATH],
+            [PYTHON_PLACEHOLDER, "-s", RUNNER_PATH, TESTS_DIR, f"{CONTROL_DIR}/{INI_NAME}",
+             RESULT_PATH],
             workdir=self.staged.student_base,
             mounts=[Mount(tests, TESTS_DIR), Mount(control, CONTROL_DIR)], limits=self.limits,
             python=self.python, result_path=RESULT_PATH,
             extra_env={"PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"})
         return self._reports(result)
+
+    def refuse(self, reason: str) -> list[CollectionReport]:
+        """Fail every test file with the reason, running nothing: the solution cannot be graded."""
+        return [_collection(file, [TestCaseReport(COLLECTION_ERROR_TEST, FAILED,
+                                                  details=f"E   Failed: {reason}")],
+                            FAILED_STATUS, 0.0)
+                for file in self.assignment.pytest_files]
 
     def _reports(self, result: SandboxResult) -> list[CollectionReport]:
         events = _events(result.result_data)
@@ -72,24 +154,30 @@ class PytestGrader:
         outcomes: dict[str, tuple[str, str]] = {}
         errors: dict[str, str] = {}
         for event in events:
-            kind = event.get("event")
+            kind = event["event"]
             if kind == "collected":
-                collected = [str(nodeid) for nodeid in event.get("tests", [])]
+                collected = event["tests"]
             elif kind == "test":
-                outcomes[str(event.get("nodeid"))] = (
-                    OUTCOMES.get(event.get("outcome"), FAILED), str(event.get("message", "")))
+                outcomes[event["nodeid"]] = (OUTCOMES.get(event["outcome"], FAILED),
+                                             shorten(event["message"]))
             elif kind == "collecterror":
-                errors[_file_of(str(event.get("nodeid")))] = str(event.get("message", ""))
+                errors[_file_of(event["nodeid"])] = shorten(event["message"])
         reports = []
         for file in self.assignment.pytest_files:
-            lines = [self._line(nodeid, outcomes, problem) for nodeid in collected
-                     if _file_of(nodeid) == file]
+            defined = defined_tests((self.assignment.pytest_dir / file).read_bytes())
+            file_ids = [nodeid for nodeid in collected if _file_of(nodeid) == file
+                        and (defined is None or defined.defines(_test_of(nodeid)))]
+            lines = [self._line(nodeid, outcomes, problem) for nodeid in file_ids]
             if file in errors:
                 lines.append(TestCaseReport(COLLECTION_ERROR_TEST, FAILED,
                                             details=f"E   {errors[file]}"))
             elif not collected and problem is not None:
                 lines.append(TestCaseReport(COLLECTION_ERROR_TEST, FAILED,
                                             details=f"E   Failed: {problem}"))
+            elif defined is not None:
+                present = {_test_of(nodeid) for nodeid in file_ids}
+                lines += [TestCaseReport(test, FAILED, details=f"E   Failed: {problem or NOT_RUN}")
+                          for test in defined.required if test not in present]
             reports.append(_collection(file, lines, status, result.duration_seconds))
         return reports
 
@@ -133,13 +221,33 @@ def _file_of(nodeid: str) -> str:
     return nodeid.split("::", 1)[0].rsplit("/", 1)[-1]
 
 
-def _events(raw: bytes | None) -> list[dict]:
+def _test_of(nodeid: str) -> str:
+    """Return a test's name in its file without parameters (`T::test_b[1]` gives `T::test_b`)."""
+    return nodeid.split("::", 1)[-1].split("[", 1)[0]
+
+
+def _events(raw: bytes | None) -> list[dict[str, Any]]:
+    """Return the well-formed events of the result channel (lines over the cap go unparsed)."""
     events = []
     for line in (raw or b"").splitlines():
-        try:
-            event = json.loads(line)
-        except ValueError:
+        if len(line) > MAX_RESULT_LINE_BYTES:
             continue
-        if isinstance(event, dict):
+        try:
+            event = strict_json(line)
+        except (ValueError, RecursionError):
+            continue
+        if _well_formed(event):
             events.append(event)
     return events
+
+
+def _well_formed(event: Any) -> bool:
+    """Tell whether an event has a known kind and the fields of that kind, of their types."""
+    if not isinstance(event, dict) or event.get("event") not in EVENT_FIELDS:
+        return False
+    for name, kind in EVENT_FIELDS[event["event"]].items():
+        value = event.get(name)
+        if isinstance(value, bool) or not isinstance(value, kind):
+            return False
+    tests = event.get("tests", [])
+    return all(isinstance(nodeid, str) for nodeid in tests)

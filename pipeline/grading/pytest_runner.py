@@ -1,18 +1,33 @@
 """In-sandbox pytest runner: the assignment's test files against the student's code.
 
-Run as ``python pytest_runner.py <tests dir> <ini file> <result path>`` with the student's
-solution as the working directory. Each outcome is written as one JSON line to the result channel
-as soon as it is known, so a crash or a timeout keeps what finished before it.
+Run as ``python -s pytest_runner.py <tests dir> <ini file> <result path>`` with the student's
+solution as the working directory (and HOME, hence -s: no user site-packages from it). Each
+outcome is written as one JSON line to the result channel as soon as it is known, so a crash or a
+timeout keeps what finished before it. pytest is imported before the solution's folder goes on
+sys.path, and that folder goes last, so the solution can neither replace pytest nor shadow an
+installed package or the standard library. Messages are cut to MESSAGE_LIMIT characters, as the
+runner of test.yaml collections cuts them.
 """
 
 import json
 import os
 import sys
 
+MESSAGE_LIMIT = 2000
+CUT_NOTE = " [... cut: {total} characters in all]"
+
+
+def shorten(text):
+    """Return text cut to MESSAGE_LIMIT characters, ending in a note of how long it was."""
+    if len(text) <= MESSAGE_LIMIT:
+        return text
+    note = CUT_NOTE.format(total=len(text))
+    return text[:MESSAGE_LIMIT - len(note)] + note
+
 
 def first_line(text):
-    """Return the first line of a text."""
-    return str(text).strip().splitlines()[0] if str(text).strip() else ""
+    """Return the first line of a text, shortened."""
+    return shorten(str(text).strip().splitlines()[0]) if str(text).strip() else ""
 
 
 class Recorder:
@@ -63,17 +78,19 @@ def crash_message(report):
 def collect_message(report):
     """Return the error that stopped a test file from being collected (its last `E` line)."""
     lines = [line[4:] for line in str(report.longrepr).splitlines() if line.startswith("E   ")]
-    return lines[-1] if lines else crash_message(report)
+    return shorten(lines[-1]) if lines else crash_message(report)
 
 
 def main(tests_dir, ini_path, result_path):
     """Run pytest on the test directory and stream its outcomes."""
     fd = os.open(result_path, os.O_WRONLY)
-    solution_dir = os.getcwd()
-    sys.path.insert(0, solution_dir)
     import pytest
 
     recorder = Recorder(fd)
+    own = {os.path.dirname(os.path.abspath(__file__)),
+           *os.environ.get("PYTHONPATH", "").split(os.pathsep)}
+    sys.path[:] = [path for path in sys.path if path and os.path.abspath(path) not in own]
+    sys.path.append(os.getcwd())
     code = pytest.main([tests_dir, "-c", ini_path, "--rootdir", tests_dir, "-q",
                         "-p", "no:cacheprovider", "--continue-on-collection-errors"],
                        plugins=[recorder])

@@ -1,9 +1,11 @@
 """In-sandbox runner: one (collection, side) solution run, values out through the result channel.
 
-Run as a script inside the sandbox: ``python runner.py <request.json> <result path>``. It imports
+Run as a script inside the sandbox: ``python -s runner.py <request.json> <result path>`` (-s: no
+user site-packages from the solution's folder, which is HOME). It imports
 only the standard library until the student's code has run (numpy and matplotlib are seeded and
 made headless through import hooks only if the code imports them), then evaluates the requested
-names and writes tagged JSON to the result channel; never to stdout.
+names and writes tagged JSON to the result channel; never to stdout. Messages the solution
+controls (exception texts, traceback lines, sys.exit codes) are cut to MESSAGE_LIMIT characters.
 """
 
 import builtins
@@ -21,6 +23,8 @@ STATUS_FAILED = "FAILED"
 NO_INPUT_ANSWERS = "program reads input, but the test provides no inputAnswers"
 NO_MORE_INPUT_ANSWERS = "program reads input, but the test provides no more inputAnswers"
 EXITED_WITH = "program exited with sys.exit({code!r})"
+MESSAGE_LIMIT = 2000
+CUT_NOTE = " [... cut: {total} characters in all]"
 
 
 class RunTimedOut(BaseException):
@@ -184,16 +188,25 @@ def make_input(answers_given):
     return answer_input
 
 
+def shorten(text):
+    """Return text cut to MESSAGE_LIMIT characters, ending in a note of how long it was."""
+    if len(text) <= MESSAGE_LIMIT:
+        return text
+    note = CUT_NOTE.format(total=len(text))
+    return text[:MESSAGE_LIMIT - len(note)] + note
+
+
 def last_frame(exc):
     """Return the last traceback frame of an exception as the report's traceback dict."""
     import traceback
 
     frames = traceback.extract_tb(exc.__traceback__)
     if not frames:
-        return {"errormsg": str(exc)}
+        return {"errormsg": shorten(str(exc))}
     frame = frames[-1]
-    return {"name": frame.name, "filename": frame.filename, "lineno": frame.lineno,
-            "line": frame.line, "errormsg": str(exc)}
+    return {"name": shorten(frame.name), "filename": shorten(frame.filename),
+            "lineno": frame.lineno, "line": None if frame.line is None else shorten(frame.line),
+            "errormsg": shorten(str(exc))}
 
 
 def run_code(code_list, namespace):
@@ -238,7 +251,7 @@ def run_stage(stage, namespace, capture_limit):
     except RunTimedOut:
         error = {"step": step, "kind": "timeout"}
     except BaseException as exc:
-        error = {"step": step, "kind": "exception", "message": str(exc)}
+        error = {"step": step, "kind": "exception", "message": shorten(str(exc))}
     finally:
         sys.stdout = real_stdout
     return error, timing["entry"], captured
@@ -256,9 +269,9 @@ def run_entry(path, namespace, timing):
     except SystemExit as exc:
         if exc.code not in (None, 0):
             return {"step": "entry", "kind": "exception",
-                    "message": EXITED_WITH.format(code=exc.code)}
+                    "message": shorten(EXITED_WITH.format(code=exc.code))}
     except BaseException as exc:
-        return {"step": "entry", "kind": "exception", "message": str(exc),
+        return {"step": "entry", "kind": "exception", "message": shorten(str(exc)),
                 "traceback": last_frame(exc)}
     finally:
         timing["entry"] = time.perf_counter() - started
@@ -307,7 +320,8 @@ def transfer(value, encode):
     try:
         return {"found": True, "value": encode(value)}
     except BaseException as exc:
-        return {"found": True, "untransferable": type(value).__name__, "reason": str(exc)}
+        return {"found": True, "untransferable": shorten(type(value).__name__),
+                "reason": shorten(str(exc))}
 
 
 def describe(value):
@@ -315,7 +329,7 @@ def describe(value):
     try:
         return {"found": True, "text": str(value)}
     except BaseException as exc:
-        return {"found": True, "error": f"{type(exc).__name__}: {exc}"}
+        return {"found": True, "error": shorten(f"{type(exc).__name__}: {exc}")}
 
 
 def evaluate(wanted, namespace, graphics_values, encode):

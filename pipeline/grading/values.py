@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from pipeline.grading.runner import shorten
 from pipeline.sandbox.values import Untransferable, ValueDecodeError, decode
 
 CANNOT_TRANSFER = "Variable `{name}` of type {kind} cannot be transferred out of the sandbox"
@@ -19,7 +20,7 @@ def decode_entry(name: str, entry: dict[str, Any]) -> tuple[Any, str | None]:
     try:
         value = decode(entry.get("value"))
     except ValueDecodeError as exc:
-        return None, CANNOT_DECODE.format(name=name, reason=exc)
+        return None, CANNOT_DECODE.format(name=name, reason=shorten(str(exc)))
     if isinstance(value, Untransferable):
-        return None, CANNOT_TRANSFER.format(name=name, kind=value.qualname)
+        return None, CANNOT_TRANSFER.format(name=name, kind=shorten(value.qualname))
     return value, None

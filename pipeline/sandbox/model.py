@@ -13,7 +13,9 @@ if TYPE_CHECKING:
     from pipeline.config import SandboxSettings
 
 HARD_TIMEOUT_SECONDS = 600.0
-DEFAULT_MAX_RESULT_BYTES = 64 * 1024 * 1024
+# The grading engine parses no result line longer than 8 MiB (pipeline.grading.execution's
+# MAX_RESULT_LINE_BYTES), so the channel holds no more: a run that writes more is stopped.
+DEFAULT_MAX_RESULT_BYTES = 8 * 1024 * 1024
 
 KILLED_TIMEOUT = "timeout"
 KILLED_MEMORY = "memory"

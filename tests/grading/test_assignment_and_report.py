@@ -8,8 +8,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from pipeline.grading import SpecError, grade, report_to_json
+from pipeline.config import SandboxSettings
+from pipeline.grading import GradeOptions, SpecError, grade, report_to_json
+from pipeline.grading.grader import course_limits
 from pipeline.grading.meta import parse_meta
+from pipeline.sandbox import SandboxLimits
 from tests.grading.builders import make_assignment, write_files
 
 SIMPLE_TESTS = """
@@ -137,6 +140,61 @@ def test_meta_memory_limit_applies(tmp_path: Path):
     prefix = f"E   Failed: Execution of {student / 'ex.py'} failed, ERROR: "
     # With cgroups the sandbox stops the run; with rlimits only, the allocation fails.
     assert run.tests[0].details in (prefix + "memory limit of 64 MB exceeded", prefix)
+
+
+@pytest.mark.parametrize("configured, course, expected", [
+    ((180, 1024), {}, (180, 1024)),
+    ((180, 1024), {"timeout": 30, "memoryLimitMB": 256}, (30, 256)),
+    ((180, 1024), {"timeout": 600, "memoryLimitMB": 4096}, (180, 1024)),
+    ((180, 1024), {"timeout": 0}, (180, 1024)),
+    ((0, 1024), {"timeout": 30}, (30, 1024)),
+    ((0, 1024), {"timeout": 0}, (0, 1024)),
+])
+def test_meta_yaml_may_lower_the_configured_limits_never_raise_them(configured, course, expected):
+    timeout, memory = configured
+    limits = SandboxLimits.from_settings(SandboxSettings(timeout_seconds=timeout, memory_mb=memory))
+    meta = parse_meta({"properties": {"executionBackend": {"settings": course}}})
+    lowered = course_limits(limits, meta)
+    assert (lowered.timeout_seconds, lowered.memory_mb) == expected
+
+
+def test_meta_timeout_cannot_lift_the_configured_timeout(tmp_path: Path):
+    student, reference = make_assignment(
+        tmp_path, SIMPLE_TESTS, {"ex.py": "x = 1\n"},
+        {"ex.py": "import time\nx = 1\ntime.sleep(3)\n"},
+        meta_yaml="properties:\n  executionBackend:\n    settings: {timeout: 60}\n")
+    report = grade(student, reference, settings=SandboxSettings(timeout_seconds=0.5))
+    assert [c.tests[0].details for c in report.tests] == [
+        "E   Failed: Maximum execution time of 0.5 seconds exceeded"] * 2
+
+
+def test_student_files_too_large_for_the_sandbox_are_a_graded_failure(tmp_path: Path):
+    student, reference = make_assignment(tmp_path, SIMPLE_TESTS, {"ex.py": "x = 1\n"},
+                                         {"ex.py": "x = 1\n"})
+    with open(student / "blob.bin", "wb") as blob:
+        blob.truncate(3 * 1024 * 1024)
+    (student / ".git").mkdir()
+    (student / ".git" / "pack").write_bytes(b"\0" * 4 * 1024 * 1024)
+    report = grade(student, reference, settings=SandboxSettings(workdir_size_mb=2),
+                   options=GradeOptions(shown_student_dir=Path("/week1/ex")))
+    message = ("E   Failed: the files in /week1/ex take 3.0 MB, more than the 2 MB work "
+               "directory of the sandbox holds (the largest: /week1/ex/blob.bin, 3.0 MB)")
+    assert [(c.status, c.result, [t.details for t in c.tests]) for c in report.tests] == [
+        ("FAILED", "FAILED", [message])] * 2
+    assert (report.course_error, report.score) == (None, 0.0)
+    assert str(student) not in report_to_json(report)
+
+
+def test_student_files_too_large_fail_every_pytest_file(tmp_path: Path):
+    student, reference = make_assignment(
+        tmp_path, None, {"calc.py": "", "test_calc.py": "def test_a():\n    pass\n"},
+        {"calc.py": ""})
+    with open(student / "blob.bin", "wb") as blob:
+        blob.truncate(3 * 1024 * 1024)
+    report = grade(student, reference, settings=SandboxSettings(workdir_size_mb=2))
+    (calc,) = report.tests
+    assert [(t.name, t.result, t.details.split(" take ")[0]) for t in calc.tests] == [
+        ("collection", "FAILED", f"E   Failed: the files in {student}")]
 
 
 def test_hidden_collections_are_listed(tmp_path: Path):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 
@@ -402,3 +403,60 @@ def test_binary_writes_to_stdout_are_captured(tmp_path):
         {"ex.py": "import sys\nprint('text', end=' ')\nsys.stdout.buffer.write(b'bytes\\n')\n"})
     run = grade(student, reference).tests[0]
     assert first(run) == ("COMPLETED", "PASSED", None)
+
+
+def test_a_huge_exception_message_is_cut_and_says_so(tmp_path):
+    run, student = one_collection(tmp_path, "x = 1\nraise Exception('A' * 30_000_000)\n")
+    note = " [... cut: 30000000 characters in all]"
+    cut = "A" * (2000 - len(note)) + note
+    assert first(run) == ("CRASHED", "FAILED",
+                          f"E   Failed: Execution of {student / 'ex.py'} failed, ERROR: {cut}")
+    assert run.debug["traceback"]["errormsg"] == cut
+    assert len(json.dumps(run.to_dict())) < 20_000
+
+
+def test_a_result_document_of_the_wrong_shape_is_graded_as_a_crash(tmp_path):
+    forged = ('{"error": "boom", "entry_seconds": "abc", "stdout": null, "figures": [], '
+              '"values": {"x": {"found": true, "value": {"t": "int", "v": "0x1"}}}, '
+              '"texts": {}, "evals": {}}')
+    code = f"""
+        import os
+        x = 2
+        channel = os.open("/opt/gradehook/result", os.O_WRONLY)
+        os.write(channel, b"\\n" + {forged!r}.encode() + b"\\n")
+        os._exit(0)
+    """
+    run, student = one_collection(tmp_path, code)
+    assert first(run) == (
+        "CRASHED", "FAILED",
+        f"E   Failed: Execution of {student / 'ex.py'} failed, ERROR: the run handed back a "
+        f"malformed result: entry_seconds must be a finite number of seconds")
+
+
+def test_nan_and_infinity_the_program_computes_are_compared_as_the_spec_says(tmp_path):
+    code = """
+        import numpy as np
+        x = 1
+        nan = float("nan")
+        inf = float("inf")
+        array = np.array([1.0, np.nan, -np.inf])
+    """
+    student, reference = make_assignment(tmp_path, """
+        properties:
+          tests:
+            - name: values
+              entryPoint: ex.py
+              tests:
+                - name: nan
+                - name: inf
+                - name: array
+    """, {"ex.py": code}, {"ex.py": code})
+    run = grade(student, reference).tests[0]
+    assert [(t.name, t.result, t.details) for t in run.tests] == [
+        ("nan", "FAILED", "E   AssertionError: Variable `nan` has incorrect value "
+                          "(`nan` instead of `nan`)"),
+        ("inf", "PASSED", None),
+        ("array", "PASSED", None),
+    ]
+    text = json.dumps(run.to_dict())
+    assert "NaN" not in text and "Infinity" not in text

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from pipeline.grading import grade
+from pipeline.grading.pytest_mode import defined_tests
 from tests.grading.builders import make_assignment
 
 PYTEST_FILE = """
@@ -74,6 +75,115 @@ def test_a_hanging_pytest_run_times_out_and_keeps_finished_tests(tmp_path: Path)
         ("test_first", "PASSED", None),
         ("test_second", "FAILED", "E   Failed: Maximum execution time of 2.0 seconds exceeded"),
     ]
+
+
+def test_a_student_module_named_pytest_does_not_replace_pytest(tmp_path: Path):
+    forged_pytest = """
+        def main(args, plugins=()):
+            ids = ["test_calc.py::test_a", "test_calc.py::test_b"]
+            plugins[0].emit({"event": "collected", "tests": ids})
+            for nodeid in ids:
+                plugins[0].emit({"event": "test", "nodeid": nodeid, "outcome": "passed",
+                                 "when": "call", "message": ""})
+            return 0
+    """
+    student, reference = make_assignment(
+        tmp_path, None,
+        {"calc.py": "def add(a, b):\n    return a + b\n",
+         "test_calc.py": "from calc import add\n\ndef test_a():\n    assert add(1, 2) == 3\n"
+                         "\ndef test_b():\n    import json, random\n    assert add(2, 2) == 4\n"},
+        {"calc.py": "def add(a, b):\n    return 0\n", "pytest.py": forged_pytest,
+         "json.py": "raise ImportError('student json')\n", "random.py": "VALUE = 1\n"})
+    report = grade(student, reference)
+    (calc,) = report.tests
+    assert [(t.name, t.result, t.details) for t in calc.tests] == [
+        ("test_a", "FAILED", "E   AssertionError: assert 0 == 3"),
+        ("test_b", "FAILED", "E   AssertionError: assert 0 == 4"),
+    ]
+    assert report.gradehook.score == 0.0
+
+
+def test_forged_outcomes_count_only_for_the_tests_the_test_file_defines(tmp_path: Path):
+    forging = """
+        import json, os
+
+        def add(a, b):
+            return 0
+
+        events = [{"event": "collected", "tests": ["test_calc.py::test_everything",
+                                                   "test_calc.py::test_small"]},
+                  {"event": "test", "nodeid": "test_calc.py::test_everything",
+                   "outcome": "passed", "when": "call", "message": ""},
+                  {"event": "test", "nodeid": "test_calc.py::test_small",
+                   "outcome": "passed", "when": "call", "message": ""},
+                  {"event": "done", "exit": 0}]
+        channel = os.open("/opt/gradehook/result", os.O_WRONLY)
+        os.write(channel, ("\\n" + "\\n".join(map(json.dumps, events)) + "\\n").encode())
+        os._exit(0)
+    """
+    student, reference = make_assignment(
+        tmp_path, None,
+        {"calc.py": "def add(a, b):\n    return a + b\n", "test_calc.py": PYTEST_FILE},
+        {"calc.py": forging})
+    report = grade(student, reference)
+    (calc,) = report.tests
+    assert [(t.name, t.result, t.details) for t in calc.tests] == [
+        ("test_small", "PASSED", None),
+        ("test_big", "FAILED", "E   Failed: the test did not run"),
+        ("test_skipped", "FAILED", "E   Failed: the test did not run"),
+        ("test_param", "FAILED", "E   Failed: the test did not run"),
+    ]
+    assert (calc.result, report.gradehook.score) == ("FAILED", 0.0)
+
+
+def test_test_classes_fixtures_and_imported_tests_are_collected_as_defined(tmp_path: Path):
+    test_file = """
+        import pytest
+        from calc import add
+        from helpers import test_imported
+
+        @pytest.fixture
+        def test_data():
+            return 2
+
+        def test_uses_fixture(test_data):
+            assert add(test_data, 1) == 3
+
+        class TestAdd:
+            @pytest.mark.parametrize("a", [1, 2])
+            def test_zero(self, a):
+                assert add(a, 0) == a
+
+            def helper(self):
+                pass
+
+        class TestNotCollected:
+            def __init__(self):
+                pass
+
+            def test_never(self):
+                pass
+    """
+    student, reference = make_assignment(
+        tmp_path, None,
+        {"calc.py": "def add(a, b):\n    return a + b\n", "test_calc.py": test_file,
+         "meta.yaml": "properties:\n  testFiles: [helpers.py]\n",
+         "helpers.py": "def test_imported():\n    pass\n"},
+        {"calc.py": "def add(a, b):\n    return a + b\n"})
+    report = grade(student, reference)
+    (calc,) = report.tests
+    assert [(t.name, t.result) for t in calc.tests] == [
+        ("test_imported", "PASSED"), ("test_uses_fixture", "PASSED"),
+        ("TestAdd::test_zero[1]", "PASSED"), ("TestAdd::test_zero[2]", "PASSED")]
+    assert report.gradehook.score == 1.0
+
+
+def test_defined_tests_are_top_level_ones_and_names_come_from_the_whole_file():
+    assert defined_tests(b"def test_a(:\n") is None
+    defined = defined_tests(b"if True:\n    def test_hidden():\n        pass\n"
+                            b"def test_a():\n    pass\nasync def test_b():\n    pass\n")
+    assert defined.required == ("test_a", "test_b")
+    assert defined.defines("test_hidden") and not defined.defines("test_forged")
 
 
 def test_without_tests_the_outputs_and_files_are_compared(tmp_path: Path):

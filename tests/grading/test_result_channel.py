@@ -4,13 +4,45 @@ from __future__ import annotations
 
 import json
 
-from pipeline.grading.execution import _last_document
+import pytest
+
+from pipeline.grading.execution import MAX_RESULT_LINE_BYTES, ResultTooLarge, _last_document, \
+    interpret
+from pipeline.grading.plan import RunRequest, Stage
+from pipeline.grading.pytest_mode import _events
+from pipeline.grading import pytest_runner, runner
+from pipeline.grading.runner import MESSAGE_LIMIT
+from pipeline.sandbox import SandboxLimits, SandboxResult
+from pipeline.sandbox.model import DEFAULT_MAX_RESULT_BYTES
 
 DOCUMENT = {"error": None, "values": {"greeting": "hi\x00there\udc80"}, "stdout": "a\x00b"}
+SHOWN_ENTRY = "/week1/ex/ex.py"
+CRASHED_BECAUSE = f"Execution of {SHOWN_ENTRY} failed, ERROR: "
+MALFORMED = CRASHED_BECAUSE + "the run handed back a malformed result: "
+REQUEST = RunRequest("student", 0, (Stage("ex.py", ("y = 1",), (), (), 2.0),), "ex.py", True,
+                     values=("x",), texts=("x",))
+LIMITS = SandboxLimits(timeout_seconds=2, cpu_seconds=5, memory_mb=64, max_processes=4,
+                       max_file_size_mb=1, max_open_files=16, workdir_size_mb=1,
+                       max_output_bytes=1024)
 
 
 def _channel(*lines: str) -> bytes:
     return "\n".join(lines).encode("utf-8", "surrogatepass")
+
+
+def _document(**fields) -> dict:
+    document = {"error": None, "entry_seconds": 0.25, "stdout": "out\n", "stdout_truncated": False,
+                "figures": [], "values": {"x": {"found": True, "value": {"t": "int", "v": "0x1"}}},
+                "texts": {"x": {"found": True, "text": "1"}}, "evals": {}}
+    document.update(fields)
+    return document
+
+
+def _interpret(channel: bytes, exit_code: int = 0):
+    result = SandboxResult(exit_code=exit_code, signal=None, timed_out=False, killed_reason=None,
+                           stdout=b"", stderr=b"", output_truncated=False, duration_seconds=0.5,
+                           result_data=channel)
+    return interpret(result, REQUEST, 2.0, SHOWN_ENTRY, LIMITS)
 
 
 def test_values_reach_the_comparison_as_the_program_made_them():
@@ -22,3 +54,119 @@ def test_a_line_nested_too_deeply_to_read_is_skipped():
     deep = "[" * 100_000 + "]" * 100_000
     assert _last_document(_channel(json.dumps(DOCUMENT), deep)) == DOCUMENT
     assert _last_document(_channel(deep)) is None
+
+
+def test_a_line_over_the_cap_is_refused_without_being_parsed(monkeypatch):
+    def never(*args, **kwargs):
+        raise AssertionError("parsed")
+
+    monkeypatch.setattr(json, "loads", never)
+    huge = b"[" + b"{}," * (MAX_RESULT_LINE_BYTES // 3) + b"{}]"
+    with pytest.raises(ResultTooLarge):
+        _last_document(huge)
+
+
+def test_the_channel_holds_no_more_than_the_engine_parses():
+    assert DEFAULT_MAX_RESULT_BYTES <= MAX_RESULT_LINE_BYTES + 2
+
+
+def test_a_result_line_over_the_cap_crashes_the_run():
+    huge = json.dumps(_document(stdout="x" * MAX_RESULT_LINE_BYTES)).encode()
+    outcome = _interpret(b"\n" + huge + b"\n")
+    assert (outcome.status, outcome.message) == (
+        "CRASHED", CRASHED_BECAUSE + "the values to compare exceed the result size limit")
+
+
+def test_a_well_formed_document_is_read():
+    outcome = _interpret(_channel(json.dumps(_document())))
+    assert (outcome.status, outcome.entry_seconds, outcome.stdout) == ("COMPLETED", 0.25, "out\n")
+    assert outcome.values == {"x": {"found": True, "value": {"t": "int", "v": "0x1"}}}
+    assert outcome.texts == {"x": {"found": True, "text": "1"}}
+
+
+@pytest.mark.parametrize("fields, problem", [
+    ({"entry_seconds": "abc"}, "entry_seconds must be a finite number of seconds"),
+    ({"entry_seconds": -1}, "entry_seconds must be a finite number of seconds"),
+    ({"entry_seconds": True}, "entry_seconds must be a finite number of seconds"),
+    ({"error": "boom"}, "error must be null or name a step and a kind the runner uses"),
+    ({"error": {"step": "entry", "kind": "crash"}},
+     "error must be null or name a step and a kind the runner uses"),
+    ({"error": {"step": "entry", "kind": "exception"}}, "the message of an error must be text"),
+    ({"error": {"step": "entry", "kind": "exception", "message": "m", "traceback": "t"}},
+     "a traceback must be an object of the last frame's fields"),
+    ({"error": {"step": "entry", "kind": "exception", "message": "m",
+                "traceback": {"lineno": "3"}}}, "the lineno of a traceback must be a whole number"),
+    ({"error": {"step": "entry", "kind": "exception", "message": "m",
+                "traceback": {"line": ["x"]}}}, "the line of a traceback must be text"),
+    ({"stdout": 5}, "stdout must be text"),
+    ({"values": []}, "values must be an object"),
+    ({"values": {"x": 5}}, "an entry of values must be an object with found true or false"),
+    ({"values": {"x": {"found": "yes"}}},
+     "an entry of values must be an object with found true or false"),
+    ({"values": {"x": {"found": True}}}, "a found entry of values must hold a value"),
+    ({"evals": {"e": {"found": True, "untransferable": 3}}},
+     "an untransferable entry of evals must name its type as text"),
+    ({"texts": {"x": {"found": True, "text": 1}}},
+     "a found entry of texts must hold a text or an error"),
+    ({"figures": {}}, "figures must be a list"),
+    ({"figures": [{"number": 1, "png": "not base64!"}]},
+     "a figure must have a number and a base64 PNG"),
+])
+def test_a_malformed_document_is_a_crash_of_the_program(fields, problem):
+    outcome = _interpret(_channel(json.dumps(_document(**fields))))
+    assert (outcome.status, outcome.message) == ("CRASHED", MALFORMED + problem)
+
+
+def test_nan_and_infinity_are_not_json_and_the_line_is_no_document():
+    line = json.dumps(_document(entry_seconds=float("inf")))
+    assert "Infinity" in line
+    assert _last_document(_channel(line)) is None
+    outcome = _interpret(_channel(line))
+    assert outcome.message == CRASHED_BECAUSE + "process ended unexpectedly with exit code 0"
+
+
+def test_a_number_too_large_for_a_float_is_no_duration():
+    line = json.dumps(_document(entry_seconds=0)).replace('"entry_seconds": 0',
+                                                          '"entry_seconds": 1e400')
+    outcome = _interpret(_channel(line))
+    assert outcome.message == MALFORMED + "entry_seconds must be a finite number of seconds"
+
+
+def test_messages_and_traceback_texts_the_program_controls_are_cut():
+    long_text = "A" * (MESSAGE_LIMIT * 5)
+    note = f" [... cut: {MESSAGE_LIMIT * 5} characters in all]"
+    cut = "A" * (MESSAGE_LIMIT - len(note)) + note
+    error = {"step": "entry", "kind": "exception", "message": long_text,
+             "traceback": {"name": long_text, "filename": "/sandbox/work/ex.py", "lineno": 3,
+                           "line": long_text, "errormsg": long_text}}
+    outcome = _interpret(_channel(json.dumps(_document(
+        error=error, texts={"x": {"found": True, "error": long_text}},
+        values={"x": {"found": True, "untransferable": long_text, "reason": long_text}}))))
+    assert (outcome.status, outcome.message) == ("CRASHED", CRASHED_BECAUSE + cut)
+    assert outcome.traceback == {"name": cut, "filename": "/sandbox/work/ex.py", "lineno": 3,
+                                 "line": cut, "errormsg": cut}
+    assert outcome.texts["x"]["error"] == cut
+    assert outcome.values["x"] == {"found": True, "untransferable": cut, "reason": cut}
+
+
+def test_pytest_events_of_the_wrong_shape_are_left_out():
+    good = {"event": "test", "nodeid": "test_a.py::test_b", "outcome": "passed", "message": ""}
+    lines = [
+        json.dumps(good),
+        "[" * 100_000 + "]" * 100_000,
+        json.dumps({"event": "collected", "tests": 5}),
+        json.dumps({"event": "collected", "tests": [1, 2]}),
+        json.dumps({"event": "test", "nodeid": "x", "outcome": ["passed"], "message": ""}),
+        json.dumps({"event": "done", "exit": float("nan")}),
+        json.dumps({"event": "done", "exit": True}),
+        json.dumps({"event": "unknown"}),
+        json.dumps({"event": "collected", "tests": ["t" * MAX_RESULT_LINE_BYTES]}),
+    ]
+    assert _events(_channel(*lines)) == [good]
+
+
+def test_both_runners_cut_messages_alike():
+    text = "x" * (MESSAGE_LIMIT + 1)
+    assert pytest_runner.shorten(text) == runner.shorten(text)
+    assert len(runner.shorten(text)) == MESSAGE_LIMIT
+    assert runner.shorten(runner.shorten(text)) == runner.shorten(text)
