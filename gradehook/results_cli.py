@@ -8,6 +8,7 @@ from gradehook.settings import settings_from
 from gradehook.tables import format_table
 from pipeline.context import build_resources
 from pipeline.ledger.models import RunStatus
+from pipeline.reports.wording import format_percent
 from webhooks.api.run_queries import RunFilter, find_runs
 
 HEADER = ("RUN", "PROJECT", "ASSIGNMENT", "COMMIT", "STATUS", "SCORE", "TESTS", "FINISHED")
@@ -33,13 +34,9 @@ def results(ctx: click.Context, project: str | None, course: str | None,
                        commit_prefix=commit, status=RunStatus(status) if status else None)
     runs, total = find_runs(resources.sessions, wanted, page=page, per_page=limit)
     rows = [(run.id, run.project_path, run.assignment, run.commit_sha[:SHORT_SHA],
-             run.status.value, _score(run.score),
+             run.status.value, None if run.score is None else format_percent(run.score),
              f"{run.tests_passed}/{run.tests_total}" if run.tests_total is not None else None,
              run.finished_at.strftime("%Y-%m-%d %H:%M") if run.finished_at else None)
             for run in runs]
     click.echo(format_table(HEADER, rows))
     click.echo(SHOWN.format(shown=len(rows), total=total))
-
-
-def _score(score: float | None) -> str | None:
-    return None if score is None else f"{score:g}"

@@ -9,14 +9,14 @@ from __future__ import annotations
 import re
 from typing import Any, Iterable, Mapping, Sequence
 
-from pipeline.reports.failures import describe_failure
+from pipeline.reports.failures import CrashLocation, describe_failure
 from pipeline.reports.markdown import (cell_code, code_block, html_inline, inline_code, link,
                                        md_text)
 from pipeline.reports.model import (CollectionView, ReportInputError, ReportView, RunSummary,
                                     TestView, read_report)
 from pipeline.reports.wording import (COLLECTION_HEADERS, COMMENT_COMMIT_LINE, COMMENT_TITLE,
                                       COMMENT_ASSIGNMENT_HEADING, COMMENT_RESULT_HEADING,
-                                      DETAILS_SUMMARY,
+                                      CRASH_IN_MESSAGE, CRASH_LOCATION, DETAILS_SUMMARY,
                                       FAILURE_HEADERS, FAILURES_HEADING, FULL_REPORT_LINK,
                                       HIDDEN_CELL, HIDDEN_NOTE, MORE_DETAILS, MORE_FAILURES,
                                       MORE_PASSED, PASSED_SUMMARY, RESULT_ICONS, SHORTENED_NOTE,
@@ -141,7 +141,17 @@ def _failure_row(collection: CollectionView, test: TestView) -> str:
         else ""
     actual = cell_code(failure.actual, MAX_VALUE_CHARS) if failure.actual is not None else ""
     problem = cell_code(failure.problem, MAX_PROBLEM_CHARS) if failure.problem else ""
+    if failure.crash is not None:
+        problem += " " + _crash_cell_part(failure.crash)
     return _row([RESULT_ICONS[test.result], name, expected, actual, problem])
+
+
+def _crash_cell_part(crash: CrashLocation) -> str:
+    """Return where the program raised, its code in a code span, safe inside a table cell."""
+    place = md_text(CRASH_IN_MESSAGE.format(place=crash.place), MAX_NAME_CHARS)
+    if not crash.code:
+        return place
+    return CRASH_LOCATION.format(place=place, code=cell_code(crash.code, MAX_VALUE_CHARS))
 
 
 def _detail_blocks(failing: Sequence[tuple[CollectionView, TestView]], budget: int) -> list[str]:

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from pathlib import PurePosixPath
 
-from pipeline.reports.model import TestView
+from pipeline.reports.model import CrashFrame, TestView
+from pipeline.reports.wording import CRASH_LOCATION, CRASH_PLACE, CRASH_PLACE_IN_FILE
 
 # CodeAbility's message shapes (spec/codeability.md §7 "details").
 _DETAIL_PREFIX = re.compile(r"^E {3}")
@@ -15,16 +17,36 @@ _INCORRECT_VALUE = re.compile(
 _INCORRECT_PROPERTY = re.compile(
     r"^AssertionError: Variable `(?P<name>.*)` has (?P<problem>incorrect (?:type|len|shape)), "
     r"expected: (?P<expected>.*), obtained (?P<actual>.*)$", re.DOTALL)
+# The student's program raised (spec §3.2); its run's debug.traceback says where.
+_EXECUTION_FAILED = re.compile(r"^Failed: Execution of (?P<entry>.+?) failed, ERROR: ")
+
+
+@dataclass(frozen=True)
+class CrashLocation:
+    """Where in the student's files a program raised: "line 5" or "helper.py, line 2", the code."""
+
+    place: str
+    code: str
+
+    @property
+    def text(self) -> str:
+        """Return the location as one plain line, e.g. `line 5: print(greetin)`."""
+        return CRASH_LOCATION.format(place=self.place, code=self.code) if self.code \
+            else self.place
 
 
 @dataclass(frozen=True)
 class FailureView:
-    """A not-passed test explained: what was wrong, the two values if known, further lines."""
+    """A not-passed test explained: what was wrong, the two values if known, further lines.
+
+    `crash` is where the student's program raised, when that is why the test did not pass.
+    """
 
     problem: str
     expected: str | None
     actual: str | None
     more: str
+    crash: CrashLocation | None = None
 
 
 def describe_failure(test: TestView) -> FailureView:
@@ -37,4 +59,25 @@ def describe_failure(test: TestView) -> FailureView:
         if match:
             return FailureView(problem=match["problem"], expected=match["expected"],
                                actual=match["actual"], more=more)
-    return FailureView(problem=first or test.message, expected=None, actual=None, more=more)
+    execution_failed = _EXECUTION_FAILED.match(first)
+    crash = _crash_location(test.crash, execution_failed["entry"]) \
+        if execution_failed and test.crash else None
+    return FailureView(problem=first or test.message, expected=None, actual=None, more=more,
+                       crash=crash)
+
+
+def _crash_location(frame: CrashFrame, entry: str) -> CrashLocation | None:
+    """Place a crash frame among the student's files; None when it lies outside them.
+
+    The entry point's folder holds the student's files; a frame elsewhere is gradehook's own
+    (a SyntaxError raised while compiling the entry point) or a library's.
+    """
+    entry_path, frame_path = PurePosixPath(entry), PurePosixPath(frame.filename)
+    if frame_path == entry_path:
+        place = CRASH_PLACE.format(lineno=frame.lineno)
+    elif frame_path.is_relative_to(entry_path.parent):
+        place = CRASH_PLACE_IN_FILE.format(file=frame_path.relative_to(entry_path.parent),
+                                           lineno=frame.lineno)
+    else:
+        return None
+    return CrashLocation(place=place, code=frame.line.strip())

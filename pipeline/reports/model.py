@@ -57,8 +57,17 @@ class RunSummary:
 
 
 @dataclass(frozen=True)
+class CrashFrame:
+    """The last frame of the student's program when it raised (a report's `debug.traceback`)."""
+
+    filename: str
+    lineno: int
+    line: str
+
+
+@dataclass(frozen=True)
 class TestView:
-    """One test of a collection as a report lists it."""
+    """One test of a collection as a report lists it, with the crash frame of its run if any."""
 
     __test__ = False  # not a pytest class
 
@@ -66,6 +75,7 @@ class TestView:
     result: str
     message: str
     details: str
+    crash: CrashFrame | None = None
 
 
 @dataclass(frozen=True)
@@ -83,6 +93,22 @@ class CollectionView:
     def passed_count(self) -> int:
         """Return how many tests passed."""
         return sum(1 for test in self.tests if test.result == "PASSED")
+
+
+@dataclass(frozen=True)
+class ScoreBasis:
+    """The counts a score rests on; the score itself counts collections (spec §8)."""
+
+    tests_passed: int
+    tests_total: int
+    collections_passed: int
+    collections_total: int
+
+    @property
+    def counts_agree(self) -> bool:
+        """Tell whether the test counts equal the collection counts (one test per collection)."""
+        return (self.tests_passed, self.tests_total) == (self.collections_passed,
+                                                         self.collections_total)
 
 
 @dataclass(frozen=True)
@@ -106,6 +132,12 @@ class ReportView:
     def scored(self) -> bool:
         """Tell whether the report carries a score to show (not a course error)."""
         return self.score is not None and self.course_error is None
+
+    @property
+    def basis(self) -> ScoreBasis:
+        """Return the counts of tests and collections that passed, which the score rests on."""
+        return ScoreBasis(self.tests_passed, self.tests_total, self.collections_passed,
+                          self.collections_total)
 
 
 def read_report(report: Mapping[str, Any] | None) -> ReportView | None:
@@ -145,14 +177,26 @@ def read_report(report: Mapping[str, Any] | None) -> ReportView | None:
 
 def _collection(raw: Mapping[str, Any], hidden: set[str]) -> CollectionView:
     name = _text(raw.get("name"))
+    collection_crash = _crash(raw)
     return CollectionView(
         name=name, type=_text(raw.get("type")), result=_result(raw.get("result")),
         message=_text(raw.get("resultMessage")),
         tests=tuple(TestView(name=_text(t.get("name")), result=_result(t.get("result")),
                              message=_text(t.get("resultMessage")),
-                             details=_text(t.get("details")))
+                             details=_text(t.get("details")),
+                             crash=_crash(t) or collection_crash)
                     for t in _list(raw.get("tests")) if isinstance(t, Mapping)),
         hidden=name in hidden)
+
+
+def _crash(raw: Mapping[str, Any]) -> CrashFrame | None:
+    """Read `debug.traceback` (spec §7): a frame with a line number, else None."""
+    frame = _mapping(_mapping(raw.get("debug")).get("traceback"))
+    lineno = frame.get("lineno")
+    if not isinstance(lineno, int) or isinstance(lineno, bool) or lineno < 1:
+        return None
+    return CrashFrame(filename=_text(frame.get("filename")), lineno=lineno,
+                      line=_text(frame.get("line")))
 
 
 def _score(ours: Mapping[str, Any], passed: int, total: int) -> float | None:

@@ -9,7 +9,7 @@ from typing import Any, Mapping, Sequence
 from pipeline.reports.failures import describe_failure
 from pipeline.reports.model import PHASES, CollectionView, ReportView, RunSummary, read_report
 from pipeline.reports.text import clean, shorten
-from pipeline.reports.wording import (ACTUAL_LABEL, DETAILS_LABEL, EXPECTED_LABEL,
+from pipeline.reports.wording import (ACTUAL_LABEL, CRASH_LABEL, DETAILS_LABEL, EXPECTED_LABEL,
                                       FAILURES_HEADING, HIDDEN_CELL, HIDDEN_NOTE, MESSAGE_LABEL,
                                       PAGE_COLLECTION_HEADERS, PAGE_COLLECTIONS_HEADING,
                                       PAGE_ENGINE_LINE,
@@ -101,6 +101,8 @@ def _failures(collections: Sequence[CollectionView]) -> str:
             failure = describe_failure(test)
             facts = [(EXPECTED_LABEL, failure.expected), (ACTUAL_LABEL, failure.actual),
                      (MESSAGE_LABEL, failure.problem)]
+            if failure.crash is not None:
+                facts.append((CRASH_LABEL, failure.crash.text))
             if failure.more:
                 facts.append((DETAILS_LABEL, test.details))
             entries = "".join(

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from typing import Sequence
 
 from pipeline.reports.markdown import cell_code, inline_code, link, md_text
-from pipeline.reports.model import ReportInputError
-from pipeline.reports.wording import FULL_REPORT_LINK, format_percent
+from pipeline.reports.model import ReportInputError, ScoreBasis
+from pipeline.reports.wording import FULL_REPORT_LINK, format_percent, score_basis_text
 
 SUBMISSION_OUTCOMES = ("pending", "accepted", "refused", "error")
 SUBMISSION_TITLE = "Submission of {assignment}"
@@ -25,7 +25,9 @@ OUTCOME_WORDS = {"accepted": "accepted", "refused": "refused", "error": "not pro
 LATE_WORD = "accepted late"
 COMMIT_LINE = "Commit {sha} · received {received}"
 DEADLINE_PART = " · deadline {deadline}"
-SCORE_LINE = "Score **{percent}** ({passed}/{total} tests passed)"
+SCORE_LINE = "Score **{percent}**"
+SCORE_BASIS_PART = " ({basis})"
+ALLOWANCE_LINE = "Submissions used: {used} of {limit} (only accepted ones count), {left} left"
 ERROR_NOTE = ("This is a problem on gradehook's or the course's side, not in your code: no "
               "score was recorded. Submit the same commit again once it is fixed.")
 HISTORY_HEADING = "Submissions through this merge request"
@@ -39,8 +41,24 @@ _MARKER = re.compile(r"<!-- gradehook:[A-Za-z0-9_.:/-]+ -->")
 
 
 @dataclass(frozen=True)
+class SubmissionAllowance:
+    """How many of an assignment's allowed submissions a student has used (accepted ones)."""
+
+    used: int
+    limit: int
+
+    @property
+    def left(self) -> int:
+        """Return how many more submissions may be accepted."""
+        return max(self.limit - self.used, 0)
+
+
+@dataclass(frozen=True)
 class SubmissionSummary:
-    """The facts about one submission that its comment shows, independent of the ledger."""
+    """The facts about one submission that its comment shows, independent of the ledger.
+
+    `allowance` is known only for the submission just judged; the history shows none.
+    """
 
     assignment: str
     commit_sha: str
@@ -50,9 +68,9 @@ class SubmissionSummary:
     late: bool = False
     deadline: dt.datetime | None = None
     score: float | None = None
-    tests_passed: int | None = None
-    tests_total: int | None = None
+    basis: ScoreBasis | None = None
     result_url: str | None = None
+    allowance: SubmissionAllowance | None = None
 
     def __post_init__(self) -> None:
         if self.outcome not in SUBMISSION_OUTCOMES:
@@ -84,11 +102,15 @@ def submission_comment_markdown(submissions: Sequence[SubmissionSummary], marker
         commit_line += DEADLINE_PART.format(deadline=_time(latest.deadline))
     lines += [commit_line, ""]
     if latest.scored:
-        score_line = SCORE_LINE.format(percent=format_percent(latest.score),
-                                       passed=latest.tests_passed or 0,
-                                       total=latest.tests_total or 0)
+        score_line = SCORE_LINE.format(percent=format_percent(latest.score))
+        if latest.basis is not None:
+            score_line += SCORE_BASIS_PART.format(basis=score_basis_text(latest.basis))
         report_link = link(FULL_REPORT_LINK, latest.result_url)
         lines += [f"{score_line} · {report_link}" if report_link else score_line, ""]
+    if latest.allowance is not None:
+        allowance = latest.allowance
+        lines += [ALLOWANCE_LINE.format(used=allowance.used, limit=allowance.limit,
+                                        left=allowance.left), ""]
     if latest.reasons:
         lines += [f"- {md_text(reason, MAX_REASON_CHARS)}" for reason in latest.reasons]
         lines.append("")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pipeline.reports.model import ReportView, RunSummary
+from pipeline.reports.model import ReportView, RunSummary, ScoreBasis
 
 PRODUCT = "gradehook"
 
@@ -18,7 +18,12 @@ SUPERSEDED_TEXT = "Not graded: a newer push to this branch replaced this commit"
 CANCELLED_TEXT = "Grading was cancelled"
 ERROR_TEXT = "Not graded: gradehook ran into a problem"
 COURSE_ERROR_TEXT = "Not graded: the course's tests for this assignment have a problem"
-GRADED_TEXT = "{passed}/{total} tests passed, score {percent}"
+# The score is the fraction of collections that passed (spec/codeability.md §8). Its basis names
+# the tests, and first the collections when their counts differ from the tests'.
+GRADED_TEXT = "{basis}, score {percent}"
+GRADED_BY_COLLECTIONS_TEXT = "Score {percent} ({basis})"
+TESTS_BASIS = "{passed}/{total} tests passed"
+COLLECTIONS_BASIS = "{passed} of {total} collections passed, {tests}"
 NO_TESTS_TEXT = "No tests were run, score {percent}"
 
 ERROR_EXPLANATION = ("This is a problem on gradehook's side, not in your code, and no score was "
@@ -41,6 +46,11 @@ EXPECTED_LABEL, ACTUAL_LABEL, MESSAGE_LABEL, DETAILS_LABEL = (
     "Expected", "Actual", "Message", "Details")
 FAILURE_HEADERS = ("", "Test", EXPECTED_LABEL, ACTUAL_LABEL, MESSAGE_LABEL)
 FAILURES_HEADING = "Tests that did not pass"
+CRASH_LABEL = "Crashed at"
+CRASH_PLACE = "line {lineno}"
+CRASH_PLACE_IN_FILE = "{file}, line {lineno}"
+CRASH_LOCATION = "{place}: {code}"
+CRASH_IN_MESSAGE = "at {place}"
 PASSED_SUMMARY = "Passed tests ({count})"
 DETAILS_SUMMARY = "Details: {name}"
 MORE_FAILURES = "…and {count} more tests that did not pass: see the full report."
@@ -91,10 +101,21 @@ def outcome_text(run: RunSummary, report: ReportView | None) -> str:
         return _with_reason(COURSE_ERROR_TEXT, report.course_error)
     if run.status == "error" or report is None or report.score is None:
         return _with_reason(ERROR_TEXT, run.status_reason)
+    percent = format_percent(report.score)
     if report.tests_total == 0:
-        return NO_TESTS_TEXT.format(percent=format_percent(report.score))
-    return GRADED_TEXT.format(passed=report.tests_passed, total=report.tests_total,
-                              percent=format_percent(report.score))
+        return NO_TESTS_TEXT.format(percent=percent)
+    basis = report.basis
+    template = GRADED_TEXT if basis.counts_agree else GRADED_BY_COLLECTIONS_TEXT
+    return template.format(basis=score_basis_text(basis), percent=percent)
+
+
+def score_basis_text(basis: ScoreBasis) -> str:
+    """Word what a score rests on: the tests passed, after the collections when counts differ."""
+    tests = TESTS_BASIS.format(passed=basis.tests_passed, total=basis.tests_total)
+    if basis.counts_agree:
+        return tests
+    return COLLECTIONS_BASIS.format(passed=basis.collections_passed,
+                                    total=basis.collections_total, tests=tests)
 
 
 def explanation_text(run: RunSummary, report: ReportView | None) -> str:

@@ -24,7 +24,9 @@ from pipeline.ledger.db import transaction
 from pipeline.ledger.models import RunStatus, Submission, TestRun, utcnow
 from pipeline.regrade import GradingTarget, request_grading
 from pipeline.reports.comment import comment_marker
-from pipeline.reports.submission import SubmissionSummary, submission_comment_markdown
+from pipeline.reports.model import read_report
+from pipeline.reports.submission import (SubmissionAllowance, SubmissionSummary,
+                                         submission_comment_markdown)
 from pipeline.repos import MissingCommitError
 from pipeline.submissions import gitlab_side
 from pipeline.submissions.ledger import (API_SOURCE, accepted_count, aware, counted_time,
@@ -94,9 +96,7 @@ def process_submission(resources: Resources, celery: Celery,
     if submission.finished_at is not None:
         return _outcome_of(submission)
     if submission.outcome == PENDING:
-        waiting = _decide(resources, celery, submission)
-        if waiting is not None:
-            return waiting
+        return _decide_and_publish(resources, celery, submission)
     return _publish(resources, submission_id)
 
 
@@ -119,18 +119,16 @@ def end_with_error(resources: Resources, submission_id: str, reason: str) -> Sub
     return _outcome_of(submission)
 
 
-def _decide(resources: Resources, celery: Celery,
-            submission: Submission) -> SubmissionOutcome | None:
-    """Judge a pending submission; return an outcome only when it cannot be decided yet."""
+def _decide_and_publish(resources: Resources, celery: Celery,
+                        submission: Submission) -> SubmissionOutcome:
+    """Judge a pending submission once its run has ended, then publish the decision."""
     with resources.sessions() as session:
         run = session.get(TestRun, submission.run_id)
     if not run.status.final:
         return _waiting(submission, run.id)
     course = _course(resources, submission.course)
     if course is None:
-        _record(resources, submission, Verdict(ERROR, (COURSE_GONE.format(
-            course=submission.course),), False))
-        return None
+        return _publish_error(resources, submission, COURSE_GONE.format(course=submission.course))
     inspection = _inspect(resources, course, submission)
     if submission.source != API_SOURCE and inspection.problem is None \
             and not inspection.touches(submission.assignment):
@@ -141,15 +139,13 @@ def _decide(resources: Resources, celery: Celery,
             return _waiting(submission, run.id)
     problem = inspection.problem or _run_problem(run)
     if problem is not None:
-        _record(resources, submission, Verdict(ERROR, (problem,), False))
-        return None
+        return _publish_error(resources, submission, problem)
     try:
         rules = _rules(resources, course, run)
     except (SpecError, MissingCommitError) as exc:
-        _record(resources, submission, Verdict(ERROR, (COURSE_RULES.format(detail=exc),), False))
-        return None
-    _judge_and_record(resources, submission, inspection, rules)
-    return None
+        return _publish_error(resources, submission, COURSE_RULES.format(detail=exc))
+    allowance = _judge_and_record(resources, submission, inspection, rules)
+    return _publish(resources, submission.id, allowance)
 
 
 def _inspect(resources: Resources, course: CourseSettings, submission: Submission) -> Inspection:
@@ -241,13 +237,14 @@ def _rules(resources: Resources, course: CourseSettings, run: TestRun) -> Submis
 
 
 def _judge_and_record(resources: Resources, submission: Submission, inspection: Inspection,
-                      rules: SubmissionRules) -> None:
+                      rules: SubmissionRules) -> SubmissionAllowance | None:
+    """Judge and record a pending submission; return its allowance when the rules limit it."""
     with transaction(resources.sessions) as session:
         lock_for_judging(session, submission.project_path, submission.assignment)
         current = session.get(Submission, submission.id, with_for_update=True,
                               populate_existing=True)
         if current is None or current.outcome != PENDING:
-            return
+            return None
         counted = counted_time(session, current)
         facts = SubmissionFacts(
             assignment=current.assignment, counted_at=counted, present=inspection.present,
@@ -261,16 +258,23 @@ def _judge_and_record(resources: Resources, submission: Submission, inspection: 
     log.info("submission %s (%s %s %s): %s%s", submission.id, submission.project_path,
              submission.assignment, submission.commit_sha[:12], verdict.outcome,
              " (late)" if verdict.late else "")
+    if rules.max_submissions is None:
+        return None
+    used = facts.accepted_before + (1 if verdict.outcome == ACCEPTED else 0)
+    return SubmissionAllowance(used=used, limit=rules.max_submissions)
 
 
-def _record(resources: Resources, submission: Submission, verdict: Verdict) -> None:
-    """Record a decision that needs no counting (an error) on a still pending submission."""
+def _publish_error(resources: Resources, submission: Submission,
+                   reason: str) -> SubmissionOutcome:
+    """Record an error (no counting needed) on a still pending submission, then publish it."""
+    verdict = Verdict(ERROR, (reason,), False)
     with transaction(resources.sessions) as session:
         current = session.get(Submission, submission.id, with_for_update=True,
                               populate_existing=True)
         if current is not None and current.outcome == PENDING:
             _apply(current, verdict)
     log.warning("submission %s: %s: %s", submission.id, verdict.outcome, verdict.reason)
+    return _publish(resources, submission.id)
 
 
 def _apply(submission: Submission, verdict: Verdict) -> None:
@@ -291,8 +295,12 @@ def _discard(resources: Resources, submission: Submission) -> SubmissionOutcome:
                              run_id=submission.run_id)
 
 
-def _publish(resources: Resources, submission_id: str) -> SubmissionOutcome:
-    """Bring GitLab in line with a decided submission: branch, merge request and comment."""
+def _publish(resources: Resources, submission_id: str,
+             allowance: SubmissionAllowance | None = None) -> SubmissionOutcome:
+    """Bring GitLab in line with a decided submission: branch, merge request and comment.
+
+    `allowance` comes from judging it in this call; a later attempt to publish knows none.
+    """
     with resources.sessions() as session:
         peek = session.get(Submission, submission_id)
     with transaction(resources.sessions) as session:
@@ -302,12 +310,13 @@ def _publish(resources: Resources, submission_id: str) -> SubmissionOutcome:
         if submission.finished_at is not None:
             return _outcome_of(submission)
         if resources.gitlab is not None:
-            _publish_on_gitlab(resources, session, submission)
+            _publish_on_gitlab(resources, session, submission, allowance)
         submission.finished_at = utcnow()
     return _outcome_of(submission)
 
 
-def _publish_on_gitlab(resources: Resources, session: Session, submission: Submission) -> None:
+def _publish_on_gitlab(resources: Resources, session: Session, submission: Submission,
+                       allowance: SubmissionAllowance | None) -> None:
     gitlab, project = resources.gitlab, _project(submission)
     if submission.source == API_SOURCE:
         course = _course(resources, submission.course)
@@ -321,7 +330,7 @@ def _publish_on_gitlab(resources: Resources, session: Session, submission: Submi
         submission.branch = gitlab_side.submission_branch(submission.assignment)
         submission.merge_request_iid = merge_request.iid if merge_request else None
     if submission.merge_request_iid is not None:
-        _comment(resources, session, submission)
+        _comment(resources, session, submission, allowance)
 
 
 def _hand_in(resources: Resources, submission: Submission, target: str) -> MergeRequest | None:
@@ -342,20 +351,24 @@ def _hand_in(resources: Resources, submission: Submission, target: str) -> Merge
                                                    target)
 
 
-def _comment(resources: Resources, session: Session, submission: Submission) -> None:
+def _comment(resources: Resources, session: Session, submission: Submission,
+             allowance: SubmissionAllowance | None) -> None:
     """Write the submission comment of the merge request, with every submission through it."""
     iid = submission.merge_request_iid
     history = merge_request_history(session, submission, iid)
-    summaries = [_summary(resources, session, each) for each in history]
+    summaries = [_summary(resources, session, each,
+                          allowance if each.id == submission.id else None) for each in history]
     marker = comment_marker(f"submission:{submission.project_path}!{iid}:{submission.assignment}")
     body = submission_comment_markdown(summaries, marker)
     resources.gitlab.upsert_mr_note(_project(submission), iid, body, marker=marker)
     log.info("submission %s: comment on merge request !%d written", submission.id, iid)
 
 
-def _summary(resources: Resources, session: Session, submission: Submission) -> SubmissionSummary:
+def _summary(resources: Resources, session: Session, submission: Submission,
+             allowance: SubmissionAllowance | None) -> SubmissionSummary:
     run = session.get(TestRun, submission.run_id) if submission.run_id else None
     graded = run is not None and run.status in (RunStatus.PASSED, RunStatus.FAILED)
+    report = read_report(run.report) if graded else None
     return SubmissionSummary(
         assignment=submission.assignment, commit_sha=submission.commit_sha,
         outcome=submission.outcome,
@@ -364,9 +377,9 @@ def _summary(resources: Resources, session: Session, submission: Submission) -> 
         late=submission.late,
         deadline=aware(submission.deadline) if submission.deadline else None,
         score=run.score if graded else None,
-        tests_passed=run.tests_passed if graded else None,
-        tests_total=run.tests_total if graded else None,
-        result_url=result_url(resources, run.id) if run is not None else None)
+        basis=report.basis if report is not None else None,
+        result_url=result_url(resources, run.id) if run is not None else None,
+        allowance=allowance)
 
 
 def _waiting(submission: Submission, run_id: str) -> SubmissionOutcome:

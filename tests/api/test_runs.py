@@ -6,9 +6,13 @@ import datetime as dt
 
 import pytest
 
+from pipeline.config import load_settings
 from pipeline.ledger.models import RunStatus
-from tests.api.world import ASSIGNMENT, OTHER_ASSIGNMENT, SHA_A, SHA_B, SHA_C, end_run
-from tests.infra.ledger import queue_run
+from tests.api.world import (ASSIGNMENT, OTHER_ASSIGNMENT, SHA_A, SHA_B, SHA_C, STAFF_TOKEN,
+                             bearer, end_run, staff_digest)
+from tests.infra.ledger import migrated_resources, queue_run
+from tests.infra.processes import write_config
+from webhooks.app import create_app
 
 T0 = dt.datetime(2026, 3, 1, 10, 0, tzinfo=dt.timezone.utc)
 
@@ -100,3 +104,24 @@ def test_unknown_run_is_404(world, run_id):
     response = world.get(f"/api/runs/{run_id}")
 
     assert response.status_code == 404
+
+
+def test_times_from_the_embedded_sqlite_ledger_carry_their_utc_offset(tmp_path, monkeypatch):
+    """SQLite gives stored times back without a zone; the API names them as the UTC they are."""
+    for name in ("POSTGRES_HOST", "REDIS_HOST"):
+        monkeypatch.delenv(name, raising=False)
+    settings = load_settings(write_config(tmp_path, {
+        "data_dir": str(tmp_path / "data"), "api": {"staff_token_hashes": staff_digest()}}))
+    assert settings.database_url.startswith("sqlite:")
+    resources = migrated_resources(settings)
+    run = queue_run(resources, commit_sha=SHA_A, received_at=T0)
+    end_run(resources, run.id, RunStatus.PASSED, started_at=T0 + dt.timedelta(seconds=1))
+    client = create_app(settings).test_client()
+
+    answer = client.get(f"/api/runs/{run.id}", headers=bearer(STAFF_TOKEN)).get_json()
+    listed = client.get("/api/runs", headers=bearer(STAFF_TOKEN)).get_json()["items"][0]
+
+    assert (answer["received_at"], answer["started_at"]) == (
+        "2026-03-01T10:00:00+00:00", "2026-03-01T10:00:01+00:00")
+    assert dt.datetime.fromisoformat(answer["finished_at"]).utcoffset() == dt.timedelta(0)
+    assert listed["received_at"] == "2026-03-01T10:00:00+00:00"

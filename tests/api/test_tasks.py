@@ -12,7 +12,7 @@ from pipeline.ledger.runs import claim_run
 from tests.api.world import ASSIGNMENT, SHA_A, SHA_B, end_run
 from tests.infra.ledger import queue_run
 from webhooks.api.events import task_events
-from webhooks.api.task_state import TaskProgress
+from webhooks.api.task_state import TaskProgress, task_progress
 
 
 def advance(world, run_id, stage, progress, **values):
@@ -146,6 +146,40 @@ def test_the_event_stream_replays_the_stages_a_finished_run_went_through(world):
         ("progress", "environment", 40), ("progress", "tests", 50),
         ("progress", "results", 80), ("progress", "done", 100), ("end", "done", 100)]
     assert events[-1][1]["status"] == "passed" and events[-1][1]["ready"] is True
+
+
+def test_replayed_stages_show_the_task_in_progress_and_only_the_end_is_final(world):
+    run = queue_run(world.resources, commit_sha=SHA_B)
+    advance(world, run.id, "clone", 20, started_at=utcnow())
+    end_run(world.resources, run.id, RunStatus.FAILED, status_reason="Some or all tests failed")
+
+    response = world.get(f"/api/tasks/{run.celery_task_id}/events", buffered=False)
+    events = read_events(response)
+    response.close()
+
+    shown = [(name, data["state"], data["ready"], data["status"], data["stage"],
+              data["percentage"], data["reason"]) for name, data in events]
+    assert shown == [
+        ("progress", "PENDING", False, "queued", "queued", 0, None),
+        ("progress", "STARTED", False, "running", "init", 10, None),
+        ("progress", "SUCCESS", True, "failed", "done", 100, "Some or all tests failed"),
+        ("end", "SUCCESS", True, "failed", "done", 100, "Some or all tests failed")]
+
+
+def test_a_running_task_replays_the_stages_it_passed_as_in_progress(world):
+    run = queue_run(world.resources, commit_sha=SHA_A)
+    advance(world, run.id, "tests", 55, started_at=utcnow(), cloned_at=utcnow())
+    progress = task_progress(world.resources.sessions, world.app.extensions["gradehook"].celery,
+                             run.celery_task_id)
+
+    events = task_events(lambda: progress, poll_seconds=0, max_seconds=0)
+    shown = [json.loads(next(events).split("data: ")[1]) for _ in progress.reached]
+
+    assert [(e["state"], e["status"], e["stage"], e["percentage"], e["ready"]) for e in shown] == [
+        ("PENDING", "queued", "queued", 0, False), ("STARTED", "running", "init", 10, False),
+        ("PROGRESS", "running", "clone", 20, False),
+        ("PROGRESS", "running", "environment", 40, False),
+        ("PROGRESS", "running", "tests", 55, False)]
 
 
 def test_a_run_that_ended_early_shows_only_the_stages_it_reached(world):

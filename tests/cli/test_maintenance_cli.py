@@ -38,6 +38,10 @@ def test_results_lists_runs_newest_first_with_filters(service_settings):
                       received_at=T0 + dt.timedelta(hours=1))
     finish(resources, older.id, RunStatus.PASSED, score=1.0, tests_passed=2, tests_total=2,
            finished_at=T0 + dt.timedelta(minutes=3))
+    partial = queue_run(resources, commit_sha="d" * 40, project_path="students/carol",
+                        received_at=T0 + dt.timedelta(minutes=30))
+    finish(resources, partial.id, RunStatus.FAILED, score=1 / 3, tests_passed=1, tests_total=5,
+           finished_at=T0 + dt.timedelta(minutes=33))
 
     everything = gradehook(config, "results")
     passed = gradehook(config, "results", "--status", "passed", "--project", "students/alice")
@@ -46,9 +50,11 @@ def test_results_lists_runs_newest_first_with_filters(service_settings):
     assert [line.split() for line in everything.output.splitlines()] == [
         ["RUN", "PROJECT", "ASSIGNMENT", "COMMIT", "STATUS", "SCORE", "TESTS", "FINISHED"],
         [newer.id, "students/bob", ASSIGNMENT, "b" * 12, "queued", "-", "-", "-"],
-        [older.id, "students/alice", ASSIGNMENT, "a" * 12, "passed", "1", "2/2", "2026-03-01",
+        [partial.id, "students/carol", ASSIGNMENT, "d" * 12, "failed", "33%", "1/5",
+         "2026-03-01", "10:33"],
+        [older.id, "students/alice", ASSIGNMENT, "a" * 12, "passed", "100%", "2/2", "2026-03-01",
          "10:03"],
-        ["2", "of", "2", "run(s)"]]
+        ["3", "of", "3", "run(s)"]]
     assert passed.output.splitlines()[1].split()[0] == older.id
     assert passed.output.splitlines()[-1] == "1 of 1 run(s)"
     assert none.output.splitlines()[-1] == "0 of 0 run(s)"

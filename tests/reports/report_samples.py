@@ -41,6 +41,16 @@ def collection(name: str, tests: list[dict[str, Any]], kind: str = "variable") -
             "tests": tests}
 
 
+def crashed(name: str, test_names: list[str], *, entry: str, frame: dict[str, Any],
+            error: str = "name 'greetin' is not defined") -> dict[str, Any]:
+    """Return a collection whose entry point raised: every test failed, the frame in its debug."""
+    details = f"E   Failed: Execution of {entry} failed, ERROR: {error}"
+    crash = collection(name, [case(test, "FAILED", details) for test in test_names])
+    crash.update(status="CRASHED", debug={"traceback": {"name": "<module>", **frame,
+                                                        "errormsg": error}})
+    return crash
+
+
 def report(collections: list[dict[str, Any]], *, hidden: Iterable[str] = (),
            course_error: str | None = None) -> dict[str, Any]:
     """Return a suite report with gradehook's section computed from its collections."""

@@ -9,12 +9,13 @@ from markdown_it import MarkdownIt
 
 from pipeline.reports import ReportInputError, comment_marker, mr_comment_markdown
 from pipeline.reports.comment import COMMENT_MAX_CHARS
-from tests.reports.report_samples import (RESULT_URL, case, collection, mixed_report, report,
-                                          run, value_details)
+from tests.reports.report_samples import (RESULT_URL, case, collection, crashed, mixed_report,
+                                          report, run, value_details)
 
 MARKER = comment_marker("mr-7")
 HOSTILE = ("</details><script>alert(1)</script> | `` ``` @all <img src=x onerror=alert(2)> "
            "[x](javascript:y)")
+ENTRY = "/week1/hello/hello.py"
 
 
 class _Html(html.parser.HTMLParser):
@@ -69,7 +70,7 @@ def test_sections_show_outcome_collections_failures_and_passed_tests():
     lines = text.split("\n")
 
     assert "#### ❌ week1\\/assignment1" in lines
-    assert "**2\\/6 tests passed\\, score 25\\%**" in lines
+    assert "**Score 25\\% \\(1 of 4 collections passed\\, 2\\/6 tests passed\\)**" in lines
     assert f"Commit ` 01234567 ` on ` main ` · [Full report]({RESULT_URL})" in lines
     assert [line for line in lines if line.startswith("| ") and "---" not in line][:5] == [
         "|  | Collection | Type | Tests passed |",
@@ -115,6 +116,49 @@ def test_hostile_student_text_stays_inside_code():
     assert HOSTILE in "".join(page.in_code)
     assert page.row_cells == [4, 4, 5, 5, 5]  # header and row of collections, then failures
     assert page.tags.count("details") == 1  # the crash's further lines; nothing passed
+
+
+def test_a_crash_shows_the_line_of_the_students_file_that_raised():
+    given = report([
+        crashed("Greeting", ["greeting"], entry=ENTRY,
+                frame={"filename": ENTRY, "lineno": 5, "line": "print(greetin)"}),
+        crashed("Helper", ["n"], entry=ENTRY, error="invalid literal",
+                frame={"filename": "/week1/hello/lib/helper.py", "lineno": 2,
+                       "line": 'return int("x")'})])
+
+    lines = mr_comment_markdown([(run(), given)], MARKER).split("\n")
+
+    assert ("| ❌ | ` greeting ` (Greeting) |  |  | ` Failed: Execution of /week1/hello/hello.py "
+            "failed, ERROR: name 'greetin' is not defined ` at line 5: ` print(greetin) ` |") \
+        in lines
+    assert ("| ❌ | ` n ` (Helper) |  |  | ` Failed: Execution of /week1/hello/hello.py failed, "
+            "ERROR: invalid literal ` at lib\\/helper\\.py\\, line 2: ` return int(\"x\") ` |") \
+        in lines
+
+
+def test_a_crash_outside_the_students_files_shows_no_line():
+    """A SyntaxError is raised where gradehook compiles the file; its message has the line."""
+    given = report([crashed(
+        "Greeting", ["greeting"], entry=ENTRY, error="'(' was never closed (hello.py, line 2)",
+        frame={"filename": "/opt/gradehook/lib/pipeline/grading/runner.py", "lineno": 253,
+               "line": 'exec(compile(source, path, "exec"), namespace)'})])
+
+    text = mr_comment_markdown([(run(), given)], MARKER)
+
+    assert "(hello.py, line 2) ` |" in text
+    assert "253" not in text and "compile" not in text
+
+
+def test_a_crashing_line_stays_inside_code():
+    given = report([crashed("Greeting", ["greeting"], entry=ENTRY,
+                            frame={"filename": ENTRY, "lineno": 5, "line": HOSTILE})])
+
+    page = rendered(mr_comment_markdown([(run(), given)], MARKER))
+
+    assert "script" not in page.tags and "img" not in page.tags
+    assert page.row_cells == [4, 4, 5, 5]
+    assert HOSTILE in page.in_code
+    assert "@all" not in "".join(page.outside_code)
 
 
 def test_table_cells_with_pipes_and_backticks_keep_their_columns():
@@ -165,7 +209,8 @@ def test_several_assignments_get_an_overview_in_name_order():
 
     assert lines[3:7] == ["|  | Assignment | Result |", "| --- | --- | --- |",
                           "| ✅ | week1\\/a | 1\\/1 tests passed\\, score 100\\% |",
-                          "| ❌ | week2\\/b | 2\\/6 tests passed\\, score 25\\% |"]
+                          "| ❌ | week2\\/b | Score 25\\% \\(1 of 4 collections passed\\, "
+                          "2\\/6 tests passed\\) |"]
     assert lines.index("#### ✅ week1\\/a") < lines.index("#### ❌ week2\\/b")
 
 

@@ -12,8 +12,8 @@ from tests.reports.report_samples import (RESULT_URL, SHA, case, collection, mix
 def test_a_graded_run_reports_tests_score_and_coverage():
     assert commit_status_payload(run("failed"), mixed_report()) == {
         "state": "failed", "ref": "main", "name": "gradehook/week1/assignment1",
-        "description": "2/6 tests passed, score 25%", "target_url": RESULT_URL,
-        "coverage": 25.0}
+        "description": "Score 25% (1 of 4 collections passed, 2/6 tests passed)",
+        "target_url": RESULT_URL, "coverage": 25.0}
 
 
 def test_a_passed_run_is_success():
@@ -22,7 +22,7 @@ def test_a_passed_run_is_success():
     payload = commit_status_payload(run("passed"), passed)
 
     assert (payload["state"], payload["description"], payload["coverage"]) == (
-        "success", "3/3 tests passed, score 100%", 100.0)
+        "success", "Score 100% (2 of 2 collections passed, 3/3 tests passed)", 100.0)
 
 
 def test_percent_is_never_rounded_to_a_full_or_empty_score():
@@ -36,6 +36,24 @@ def test_percent_is_never_rounded_to_a_full_or_empty_score():
     assert commit_status_payload(run(), barely)["description"] == \
         "1/300 tests passed, score 1%"
     assert commit_status_payload(run(), barely)["coverage"] == 0.33
+
+
+def test_a_score_of_collections_holding_several_tests_names_both_counts_briefly():
+    given = report([collection("A", [case("a")]),
+                    collection("B", [case("b", "FAILED", "E   x"), case("c", "FAILED", "E   x")]),
+                    collection("C", [case("d", "FAILED", "E   x"), case("e", "FAILED", "E   x")])])
+
+    description = commit_status_payload(run(), given)["description"]
+
+    assert description == "Score 33% (1 of 3 collections passed, 1/5 tests passed)"
+    assert len(description) < 80
+
+
+def test_one_test_per_collection_keeps_the_short_description():
+    given = report([collection(f"C{n}", [case("t")]) for n in range(8)]
+                   + [collection(f"F{n}", [case("t", "FAILED", "E   x")]) for n in range(2)])
+
+    assert commit_status_payload(run(), given)["description"] == "8/10 tests passed, score 80%"
 
 
 @pytest.mark.parametrize("status, reason, state, description", [

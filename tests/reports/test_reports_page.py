@@ -5,7 +5,7 @@ from __future__ import annotations
 import html.parser
 
 from pipeline.reports import result_page_html
-from tests.reports.report_samples import (case, collection, mixed_report, report, run,
+from tests.reports.report_samples import (case, collection, crashed, mixed_report, report, run,
                                           value_details)
 
 HOSTILE = "</pre></td><script>alert(1)</script><img src=x onerror=alert(2)>"
@@ -61,7 +61,7 @@ def test_page_shows_outcome_collections_failures_passed_and_timings():
 
     assert page.texts_in("title") == ["week1/assignment1 · course/alice · gradehook"]
     assert page.texts_in("h1") == ["week1/assignment1"]
-    assert "❌ 2/6 tests passed, score 25%" in page.texts_in("p")
+    assert "❌ Score 25% (1 of 4 collections passed, 2/6 tests passed)" in page.texts_in("p")
     assert page.rows[:5] == [
         ["Result", "Collection", "Type", "Tests passed", "Message"],
         ["❌ failed", "Variables", "variable", "1/3"],
@@ -79,6 +79,25 @@ def test_page_shows_outcome_collections_failures_passed_and_timings():
         ["Grading step", "Seconds"], ["clone", "0.25"], ["tests", "3.50"],
     ]
     assert page.external == []
+
+
+def test_one_test_per_collection_keeps_the_short_outcome():
+    given = report([collection("A", [case("a")]), collection("B", [case("b", "FAILED", "E   x")])])
+
+    assert "❌ 1/2 tests passed, score 50%" in parsed(result_page_html(run(), given)).texts_in("p")
+
+
+def test_a_crash_shows_the_line_that_raised_escaped():
+    entry = "/week1/hello/hello.py"
+    given = report([crashed("Greeting", ["greeting", "hostile"], entry=entry,
+                            frame={"filename": entry, "lineno": 5,
+                                   "line": f"print(greetin)  # {HOSTILE}"})])
+
+    page = parsed(result_page_html(run(), given))
+
+    assert "script" not in page.tags and "img" not in page.tags
+    assert page.texts_in("dt") == ["Message", "Crashed at"] * 2
+    assert page.texts_in("pre")[1] == f"line 5: print(greetin)  # {HOSTILE}"
 
 
 def test_hidden_collections_reveal_no_tests_or_values():

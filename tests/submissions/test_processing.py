@@ -118,6 +118,37 @@ def test_a_submission_over_the_limit_is_refused_on_the_open_merge_request(make_w
     assert "**⛔ Refused**" in note["body"] and "the limit of 1 accepted" in note["body"]
 
 
+def test_the_comment_counts_the_allowed_submissions_used_and_left(make_world):
+    world = make_world(assignment={"max_submissions": 2})
+    iid = world.process(world.submit(world.push(solution("hi"))).id).merge_request_iid
+    after_first = world.notes(iid)[0]["body"]
+    world.process(world.submit(world.push(solution("hello"))).id)
+    after_second = world.notes(iid)[0]["body"]
+    refused = world.process(world.submit(world.push(solution("hey"))).id)
+    after_refusal = world.notes(iid)[0]["body"]
+
+    assert "Submissions used: 1 of 2 (only accepted ones count), 1 left" in after_first
+    assert "Submissions used: 2 of 2 (only accepted ones count), 0 left" in after_second
+    assert refused.outcome == "refused"
+    assert "Submissions used: 2 of 2 (only accepted ones count), 0 left" in after_refusal
+
+
+def test_without_a_limit_the_comment_counts_no_submissions(world):
+    iid = world.process(world.submit(world.push(solution("hello"))).id).merge_request_iid
+
+    assert "Submissions used" not in world.notes(iid)[0]["body"]
+
+
+def test_the_score_names_the_collections_of_the_runs_report(world):
+    submission = world.submit(world.push(solution("hello")), RunStatus.FAILED, score=1 / 3,
+                              passed=1, total=5, collections=(1, 3))
+
+    iid = world.process(submission.id).merge_request_iid
+
+    assert "Score **33%** (1 of 3 collections passed, 1/5 tests passed)" in \
+        world.notes(iid)[0]["body"]
+
+
 def test_a_submission_changing_files_outside_the_assignment_is_refused(world):
     sha = world.push({**solution("hello"), "README.md": "my notes\n",
                       f"{OTHER_ASSIGNMENT}/loops.py": "x = 1\n"})

@@ -8,7 +8,9 @@ import pytest
 from markdown_it import MarkdownIt
 
 from pipeline.reports import ReportInputError, comment_marker
-from pipeline.reports.submission import SubmissionSummary, submission_comment_markdown
+from pipeline.reports.model import ScoreBasis
+from pipeline.reports.submission import (SubmissionAllowance, SubmissionSummary,
+                                         submission_comment_markdown)
 
 MARKER = comment_marker("submission:students/alice!3:week1/hello")
 RECEIVED = dt.datetime(2026, 12, 1, 22, 0, 5, tzinfo=dt.timezone.utc)
@@ -19,7 +21,9 @@ HOSTILE = "</details><script>alert(1)</script> [x](javascript:y) @all ``"
 def summary(**changes) -> SubmissionSummary:
     values = dict(assignment="week1/hello", commit_sha="0123456789abcdef" * 2 + "01234567",
                   outcome="accepted", received_at=RECEIVED, deadline=DEADLINE, score=0.75,
-                  tests_passed=3, tests_total=4, result_url="https://grader.example/results/r1")
+                  basis=ScoreBasis(tests_passed=3, tests_total=4, collections_passed=3,
+                                   collections_total=4),
+                  result_url="https://grader.example/results/r1")
     return SubmissionSummary(**{**values, **changes})
 
 
@@ -30,6 +34,28 @@ def test_an_accepted_submission_shows_its_score_commit_and_deadline():
         "Commit ` 0123456789ab ` · received 2026-12-01 22:00:05 UTC · deadline 2026-12-01 "
         "22:59:00 UTC", "",
         "Score **75%** (3/4 tests passed) · [Full report](https://grader.example/results/r1)"]
+
+
+def test_a_score_of_collections_holding_several_tests_names_both_counts():
+    body = submission_comment_markdown([summary(score=1 / 3, basis=ScoreBasis(
+        tests_passed=1, tests_total=5, collections_passed=1, collections_total=3))], MARKER)
+
+    assert "Score **33%** (1 of 3 collections passed, 1/5 tests passed) · [Full report](" \
+        "https://grader.example/results/r1)" in body.splitlines()
+
+
+def test_the_allowed_submissions_used_and_left_are_counted():
+    accepted = submission_comment_markdown(
+        [summary(allowance=SubmissionAllowance(used=2, limit=3))], MARKER)
+    refused = submission_comment_markdown(
+        [summary(outcome="refused", reasons=("over the limit",),
+                 allowance=SubmissionAllowance(used=3, limit=3))], MARKER)
+
+    assert accepted.splitlines()[7:] == [
+        "Score **75%** (3/4 tests passed) · [Full report](https://grader.example/results/r1)", "",
+        "Submissions used: 2 of 3 (only accepted ones count), 1 left"]
+    assert "Submissions used: 3 of 3 (only accepted ones count), 0 left" in refused
+    assert "Submissions used" not in submission_comment_markdown([summary()], MARKER)
 
 
 def test_a_refusal_lists_each_reason_and_an_error_never_shows_a_score():

@@ -54,9 +54,10 @@ class World:
 
     def graded_run(self, sha: str, status: RunStatus = RunStatus.PASSED, *,
                    assignment: str = ASSIGNMENT, score: float | None = 1.0, passed: int = 1,
-                   total: int = 1, reason: str | None = None,
-                   received_at: dt.datetime | None = None, **fields) -> TestRun:
-        """Record a run of a commit that ended as a worker would have ended it."""
+                   total: int = 1, collections: tuple[int, int] | None = None,
+                   reason: str | None = None, received_at: dt.datetime | None = None,
+                   **fields) -> TestRun:
+        """Record a run of a commit ended as a worker would; `collections` (passed, total)."""
         received = received_at or utcnow()
         run = queue_run(self.resources, commit_sha=sha, assignment=assignment,
                         project_path=STUDENT, project_id=self.project_id,
@@ -69,6 +70,11 @@ class World:
                 row.finished_at, row.status_reason = utcnow(), reason
                 if status in (RunStatus.PASSED, RunStatus.FAILED):
                     row.score, row.tests_passed, row.tests_total = score, passed, total
+                    collections_passed, collections_total = collections or (passed, total)
+                    row.report = {"gradehook": {
+                        "score": score, "testsPassed": passed, "testsTotal": total,
+                        "collectionsPassed": collections_passed,
+                        "collectionsTotal": collections_total}}
             return self.run(run.id)
         return run
 

@@ -2,16 +2,24 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from typing import Callable, Iterator
 
+from celery import states
+
+from pipeline.ledger.models import RunStatus
 from pipeline.ledger.runs import STAGES
 from webhooks.api.schemas import TaskStateSchema
-from webhooks.api.task_state import STAGE_ORDER, TaskProgress
+from webhooks.api.task_state import PROGRESS_STATE, STAGE_ORDER, TaskProgress
 
 HEARTBEAT_SECONDS = 15.0
 TASK_GONE = "the task is no longer known"
+# A run's task state and status while it was in a stage it has passed since; later stages are
+# PROGRESS and running (as task_state reads them from the ledger).
+_PASSED_STAGES = {"queued": (states.PENDING, RunStatus.QUEUED),
+                  "init": (states.STARTED, RunStatus.RUNNING)}
 
 
 def task_events(read: Callable[[], TaskProgress | None], *, poll_seconds: float,
@@ -20,7 +28,8 @@ def task_events(read: Callable[[], TaskProgress | None], *, poll_seconds: float,
     """Yield `progress` events as a task moves on, then `end` (or `timeout` at the limit).
 
     A run's stages are each sent once, in order, including stages the run passed between two
-    looks (the ledger's phase timestamps show them).
+    looks (the ledger's phase timestamps show them): a stage passed is shown as the task was
+    while in it, so only the stage the run is in can be final.
     """
     deadline = clock() + max_seconds
     last_stage, last_seen = -1, None
@@ -59,11 +68,16 @@ def task_events(read: Callable[[], TaskProgress | None], *, poll_seconds: float,
 
 
 def _at_stage(progress: TaskProgress, stage: str) -> dict:
-    """Return the event data of a stage; an earlier stage shows its own percentage, not ready."""
-    shown = TaskStateSchema().dump(progress)
-    if stage != progress.stage:
-        shown.update(stage=stage, percentage=STAGES[stage][0], ready=False)
-    return shown
+    """Return the event data of a stage; an earlier one shows the task as it was in that stage.
+
+    That is: not ready, at the stage's own percentage, with no reason and no result yet.
+    """
+    if stage == progress.stage:
+        return TaskStateSchema().dump(progress)
+    state, status = _PASSED_STAGES.get(stage, (PROGRESS_STATE, RunStatus.RUNNING))
+    earlier = dataclasses.replace(progress, state=state, ready=False, status=status, stage=stage,
+                                  percentage=STAGES[stage][0], reason=None, result=None)
+    return TaskStateSchema().dump(earlier)
 
 
 def _event(name: str, data: dict) -> str:

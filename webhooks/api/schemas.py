@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any, Callable
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
@@ -44,6 +45,18 @@ class StrictBoolean(fields.Boolean):
         if not isinstance(value, bool):
             raise self.make_error("invalid")
         return value
+
+
+class UtcDateTime(fields.DateTime):
+    """An RFC 3339 date-time with its offset; a naive datetime is UTC, as the ledger stores it.
+
+    SQLite keeps no time zone, so the embedded ledger gives stored times back naive.
+    """
+
+    def _serialize(self, value: dt.datetime | None, attr, obj, **kwargs) -> str | None:
+        if value is not None and value.tzinfo is None:
+            value = value.replace(tzinfo=dt.timezone.utc)
+        return super()._serialize(value, attr, obj, **kwargs)
 
 
 class ProjectRef(fields.Field):
@@ -168,9 +181,9 @@ class RunSchema(Schema):
     test_system_id = fields.String(required=True, allow_none=True, attribute="celery_task_id")
     attempts = fields.Integer(required=True)
     reference_sha = fields.String(required=True, allow_none=True)
-    received_at = fields.DateTime(required=True)
-    started_at = fields.DateTime(required=True, allow_none=True)
-    finished_at = fields.DateTime(required=True, allow_none=True)
+    received_at = UtcDateTime(required=True)
+    started_at = UtcDateTime(required=True, allow_none=True)
+    finished_at = UtcDateTime(required=True, allow_none=True)
     result_url = fields.String(required=True)
 
 
@@ -242,7 +255,7 @@ class TaskBriefSchema(Schema):
     id = fields.String(required=True)
     name = fields.String(required=True)
     run_id = fields.String(required=True, allow_none=True)
-    started_at = fields.DateTime(required=True, allow_none=True)
+    started_at = UtcDateTime(required=True, allow_none=True)
 
 
 class WorkerSchema(Schema):
