@@ -166,6 +166,7 @@ class WorkerSettings:
 @dataclass(frozen=True)
 class SandboxSettings:
     python: str = env_field("", "GRADEHOOK_SANDBOX_PYTHON")
+    user: str = env_field("nobody", "GRADEHOOK_SANDBOX_USER", nonempty=True)
     timeout_seconds: float = env_field(180.0, min=0)
     memory_mb: int = env_field(1024, min=16)
     cpu_seconds: int = env_field(300, min=1)
@@ -326,7 +327,8 @@ def _config_path(path: str | os.PathLike | None, environ: Mapping[str, str]) -> 
     if path is not None:
         p = Path(path)
         if not p.is_file():
-            raise ConfigError(f"{CONFIG_ENV}: config file {str(p)!r} does not exist")
+            raise ConfigError(f"config file {str(p)!r} does not exist (named by --config or "
+                              f"{CONFIG_ENV})")
         return p.resolve()
     default = Path.cwd() / DEFAULT_CONFIG_NAME
     return default.resolve() if default.is_file() else None

@@ -55,6 +55,7 @@ class GradingContext:
     fetch_reference: Callable[[RunRequest], RunOutcome]
     lint_limits: SandboxLimits
     python: str | None
+    user: str
     output_dir: Path | None
     artifact_dir: Path | None
     store_graphics_override: bool | None = None
@@ -371,7 +372,7 @@ class CodeAbilityGrader:
         output_path = None if self.ctx.output_dir is None else self.ctx.output_dir / file_name
         shown = file_name if output_path is None else str(output_path)
         return run_flake8(collection.file, test.pattern, student_base=self.ctx.student_base,
-                          limits=self.ctx.lint_limits, python=self.ctx.python,
+                          limits=self.ctx.lint_limits, python=self.ctx.python, user=self.ctx.user,
                           output_path=output_path, shown_output=shown)
 
     def _store_artifacts(self, index: int, collection: CollectionSpec,

@@ -64,13 +64,14 @@ TRACEBACK_TEXTS = ("name", "filename", "line", "errormsg")
 
 @dataclass(frozen=True)
 class RunEnvironment:
-    """Everything the runs of one grading share: directories, limits, interpreter."""
+    """Everything the runs of one grading share: directories, limits, interpreter, host user."""
 
     work: Path
     staged: StagedAssignment
     shown_dirs: dict[str, Path]
     limits: SandboxLimits
     python: str | None
+    user: str
     capture_limit: int
 
 
@@ -104,7 +105,7 @@ class SandboxExecutor:
         limits = env.limits.with_overrides(timeout_seconds=self._wall_limit(request))
         result = run_sandboxed([PYTHON_PLACEHOLDER, "-s", RUNNER_PATH, REQUEST_PATH, RESULT_PATH],
                                workdir=base, mounts=mounts, limits=limits, python=env.python,
-                               result_path=RESULT_PATH)
+                               user=env.user, result_path=RESULT_PATH)
         outcome = interpret(result, request, self.stage_timeout(request.stage),
                             self._shown_entry(request), env.limits)
         _show_host_paths(outcome.traceback, env.shown_dirs[request.side])

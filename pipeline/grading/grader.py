@@ -102,7 +102,8 @@ def grade(student_dir: Path | str, reference_dir: Path | str,
     with tempfile.TemporaryDirectory(prefix="gradehook-grade-", dir=options.work_root) as work:
         try:
             return _grade_staged(Path(work), student_dir, reference_dir, loaded, limits,
-                                 settings.python or None, reference_cache, options, clock)
+                                 settings.python or None, settings.user, reference_cache,
+                                 options, clock)
         except CourseError as exc:
             return _course_error_report(clock, loaded.suite, str(exc), loaded.mode)
         except SandboxError as exc:
@@ -124,8 +125,8 @@ def course_limits(operator: SandboxLimits, meta: MetaSpec) -> SandboxLimits:
 
 
 def _grade_staged(work: Path, student_dir: Path, reference_dir: Path, assignment: Assignment,
-                  limits: SandboxLimits, python: str | None, cache: ReferenceCache | None,
-                  options: GradeOptions, clock: _Clock) -> Report:
+                  limits: SandboxLimits, python: str | None, user: str,
+                  cache: ReferenceCache | None, options: GradeOptions, clock: _Clock) -> Report:
     refusal = _oversized_files(student_dir, options.shown_student_dir or student_dir,
                                limits.workdir_size_mb)
     staged = stage_assignment(work, student_dir if refusal is None else work / NO_STUDENT_FILES,
@@ -135,7 +136,7 @@ def _grade_staged(work: Path, student_dir: Path, reference_dir: Path, assignment
     environment = RunEnvironment(work=work, staged=staged,
                                  shown_dirs={STUDENT: options.shown_student_dir or student_dir,
                                              REFERENCE: reference_dir},
-                                 limits=limits, python=python,
+                                 limits=limits, python=python, user=user,
                                  capture_limit=limits.max_output_bytes)
     executor = SandboxExecutor(environment)
     workers = options.parallel_runs or os.cpu_count() or 1
@@ -143,14 +144,14 @@ def _grade_staged(work: Path, student_dir: Path, reference_dir: Path, assignment
     try:
         if assignment.mode == MODE_PYTEST:
             suite = None
-            pytest_grader = PytestGrader(assignment, staged, limits, python, work)
+            pytest_grader = PytestGrader(assignment, staged, limits, python, user, work)
             collections = pytest_grader.grade() if refusal is None else \
                 pytest_grader.refuse(refusal)
             seconds = {STUDENT: 0.0, REFERENCE: 0.0}
         else:
             suite = assignment.suite if assignment.mode == MODE_CODEABILITY else \
                 comparison_suite(staged.reference_base, assignment.meta)
-            context = _context(executor, staged, student_dir, pool, limits, python, cache,
+            context = _context(executor, staged, student_dir, pool, limits, python, user, cache,
                                _global_key(assignment, staged, limits, python, options), options)
             grader = CodeAbilityGrader(suite, context)
             collections = grader.grade() if refusal is None else grader.refuse(refusal)
@@ -193,7 +194,7 @@ def _oversized_files(student_dir: Path, shown_dir: Path, workdir_size_mb: int) -
 
 
 def _context(executor: SandboxExecutor, staged: StagedAssignment, student_dir: Path,
-             pool: ThreadPoolExecutor, limits: SandboxLimits, python: str | None,
+             pool: ThreadPoolExecutor, limits: SandboxLimits, python: str | None, user: str,
              cache: ReferenceCache | None, global_key: str,
              options: GradeOptions) -> GradingContext:
     def fetch_reference(request: RunRequest) -> RunOutcome:
@@ -209,7 +210,7 @@ def _context(executor: SandboxExecutor, staged: StagedAssignment, student_dir: P
         executor=executor, student_base=staged.student_base,
         reference_base=staged.reference_base,
         shown_student_dir=options.shown_student_dir or student_dir, pool=pool,
-        fetch_reference=fetch_reference, lint_limits=limits, python=python,
+        fetch_reference=fetch_reference, lint_limits=limits, python=python, user=user,
         output_dir=output_dir, artifact_dir=Path(artifact_dir) if artifact_dir else None,
         store_graphics_override=options.store_graphics_artifacts)
 

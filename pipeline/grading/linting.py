@@ -28,7 +28,8 @@ def output_file_name(collection_name: str, test_name: str) -> str:
 
 
 def run_flake8(file: str | None, pattern: str | None, *, student_base: Path, limits: SandboxLimits,
-               python: str | None, output_path: Path | None, shown_output: str) -> LintResult:
+               python: str | None, user: str, output_path: Path | None,
+               shown_output: str) -> LintResult:
     """Lint the student's file with flake8 (config files ignored) and judge the findings.
 
     The interpreter runs isolated (-I): the working directory, the student's folder, is not on
@@ -37,7 +38,7 @@ def run_flake8(file: str | None, pattern: str | None, *, student_base: Path, lim
     target = str(file)
     result = run_sandboxed([PYTHON_PLACEHOLDER, "-I", "-m", "flake8", "--isolated",
                             f"--ignore={pattern}", target],
-                           workdir=student_base, limits=limits, python=python)
+                           workdir=student_base, limits=limits, python=python, user=user)
     output = result.stdout.decode("utf-8", "replace")
     if output_path is not None:
         output_path.parent.mkdir(parents=True, exist_ok=True)

@@ -108,11 +108,12 @@ class PytestGrader:
     """Run the assignment's pytest files in the student's sandbox and report per file."""
 
     def __init__(self, assignment: Assignment, staged: StagedAssignment, limits: SandboxLimits,
-                 python: str | None, work: Path) -> None:
+                 python: str | None, user: str, work: Path) -> None:
         self.assignment = assignment
         self.staged = staged
         self.limits = limits
         self.python = python
+        self.user = user
         self.work = work
 
     def grade(self) -> list[CollectionReport]:
@@ -133,7 +134,7 @@ class PytestGrader:
              RESULT_PATH],
             workdir=self.staged.student_base,
             mounts=[Mount(tests, TESTS_DIR), Mount(control, CONTROL_DIR)], limits=self.limits,
-            python=self.python, result_path=RESULT_PATH,
+            python=self.python, user=self.user, result_path=RESULT_PATH,
             extra_env={"PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"})
         return self._reports(result)
 

@@ -14,13 +14,19 @@ What the program sees
       Filling the tmpfs (blocks or inodes) stops the run with ``killed_reason == "disk"``.
     * Read-only: ``/usr`` and the ``/bin``, ``/sbin``, ``/lib*`` links, a minimal ``/etc``
       (loader cache, time zone, fonts, and generated ``passwd``, ``group``, ``hosts``: no
-      ``shadow``, no host users), the interpreter's installation at its host paths, the ``mounts``,
-      and the gradehook packages ``pipeline/sandbox`` and ``pipeline/grading`` under
-      ``/opt/gradehook/lib`` (``SANDBOX_PYTHONPATH``, which is ``PYTHONPATH``). Nothing else of
-      the host: not the repository, the configuration, the database or any token.
-    * ``/proc`` of its own pid namespace; ``/dev`` with null, zero, full, random and urandom.
+      ``shadow``, no host users), the interpreter's installation at its host paths, the ``mounts``
+      (copies made for the run when this process is root, see below), and the gradehook packages
+      ``pipeline/sandbox`` and ``pipeline/grading`` under ``/opt/gradehook/lib``
+      (``SANDBOX_PYTHONPATH``, which is ``PYTHONPATH``). Nothing else of the host: not the
+      repository, the configuration, the database or any token.
+    * ``/proc`` of its own pid namespace, with ``/proc/sys``, ``/proc/sysrq-trigger``,
+      ``/proc/irq`` and ``/proc/bus`` read-only; ``/dev`` with null, zero, full, random and
+      urandom.
     * Own user (uid/gid 65534, no capabilities, no new privileges, no further user namespaces),
       pid, network (loopback only, nothing reachable), ipc and uts namespaces; a new session.
+      On the host it is never root (see "The host user").
+    * ``/proc/1/cmdline`` (bwrap's) shows none of bwrap's options, only the rlimits and the
+      program's command: bwrap reads its options from a descriptor.
     * The environment is exactly ``PATH`` (the interpreter's bin directory first), ``HOME``,
       ``LANG=C.UTF-8``, ``PYTHONPATH``, ``PYTHONHASHSEED=0``, ``PYTHONDONTWRITEBYTECODE=1``,
       ``MPLBACKEND=Agg``, ``MPLCONFIGDIR``, ``XDG_CACHE_HOME``, ``XDG_CONFIG_HOME`` and ``TMPDIR``
@@ -29,7 +35,8 @@ What the program sees
 
 ``argv[0] == "python"`` (``PYTHON_PLACEHOLDER``) stands for the interpreter: ``python`` if given
 (an absolute path, e.g. a virtualenv's ``bin/python``), else this process's ``sys.executable``.
-Any other ``argv[0]`` is looked up on the sandbox's ``PATH``.
+It is started by its file name from its bin directory, the first on ``PATH`` (an ``extra_env``
+``PATH`` replaces that). Any other ``argv[0]`` is looked up on the sandbox's ``PATH``.
 
 Limits and ``killed_reason``
     * Wall clock (``timeout_seconds``, 0 = ``HARD_TIMEOUT_SECONDS``, counted from the moment the
@@ -46,6 +53,9 @@ Limits and ``killed_reason``
       fail inside the program instead (``MemoryError``, ``BlockingIOError``).
     * ``RLIMIT_FSIZE`` (``max_file_size_mb``: writes beyond fail with ``EFBIG``),
       ``RLIMIT_NOFILE`` (``max_open_files``: ``EMFILE``), ``RLIMIT_CORE`` 0.
+    * The rlimits are set inside the sandbox by util-linux ``prlimit``, which then starts the
+      program: a root worker without ``CAP_SYS_RESOURCE`` (as in most containers) may not set
+      them on another user's process.
     * Killing is done by killing bwrap, whose init (pid 1 of the sandbox's pid namespace) dies
       with it (``--die-with-parent``), and the kernel kills every process in that namespace:
       background, ``setsid`` and double-forked processes included. The same happens when the
@@ -69,17 +79,27 @@ The result channel
     anything unparsable as a crash. Forged values only ever describe the student's own run: the
     reference runs in another sandbox and verdicts are computed outside.
 
-Errors: a bad argument, a missing interpreter or bwrap, or a sandbox that cannot be built raises
-``SandboxError``; it is never a verdict on the program.
+Errors: a bad argument, a missing interpreter, bwrap or prlimit, an interpreter or package the
+host user cannot reach, or a sandbox that cannot be built raises ``SandboxError``; it is never a
+verdict on the program.
 
 A seccomp filter (x86_64) refuses ptrace, mount, unshare, setns, keyrings, BPF, perf, io_uring and
 similar calls with EPERM; other architectures run without it (logged).
 
-Running the worker as root: bwrap then maps the sandbox user to host root for file ownership (an
-unprivileged bwrap could not reach an interpreter under ``/root``). It holds no capabilities,
-cannot create user namespaces, and sees only read-only binds, its own tmpfs, ``/proc`` (with
-``/proc/sys`` read-only) and ``/dev``. RLIMIT_NPROC does not bind host root, so there the pids
-cgroup is the only process cap. Prefer a dedicated unprivileged worker user in production.
+The host user
+    bwrap runs as this process's user, unless that is root (as it must be for the cgroup v1
+    limits): then bwrap, and so the sandbox, runs as ``user`` (default ``nobody``, the
+    ``[sandbox] user`` setting) with its primary group and no other, and the root worker keeps the
+    cgroups, the copy of the work directory and the result channel. The sandbox user is what
+    the host sees: it cannot change kernel settings or device files, nor read root-only files.
+    It must be able to read the interpreter's installation and the gradehook packages (every
+    directory on their way searchable); if not, ``SandboxError`` names the directory it is
+    stopped at. It cannot reach the worker's own folders, so each mount is shown as a read-only
+    copy made for the run (root's, readable by the sandbox user's group only); the result FIFO
+    is writable by that group; the work directory's copy is created as the sandbox user. A user
+    and group of its own that nothing else runs as are best: any other process of that user or
+    group could read a run's mount copies, or write into its result FIFO, while the run lasts.
+    Prefer a dedicated unprivileged worker user in production.
 """
 
 import importlib

@@ -6,15 +6,25 @@ import os
 import shutil
 import tempfile
 
+# With a sandbox user (a root worker), its group may reach the FIFO and write to it, not read it.
+GROUP_SEARCH_DIR_MODE = 0o710
+GROUP_WRITE_FIFO_MODE = 0o620
+
 
 class ResultChannel:
     """A host FIFO bound at a path inside the sandbox; everything written to it is collected."""
 
-    def __init__(self, sandbox_path: str) -> None:
+    def __init__(self, sandbox_path: str, group: int | None) -> None:
+        """Make the FIFO; group (None: only this process's user) is the sandbox user's group."""
         self.sandbox_path = sandbox_path
         self._dir = tempfile.mkdtemp(prefix="gradehook-result-")
         self.host_path = os.path.join(self._dir, "result")
         os.mkfifo(self.host_path, 0o600)
+        if group is not None:
+            for path, mode in ((self._dir, GROUP_SEARCH_DIR_MODE),
+                               (self.host_path, GROUP_WRITE_FIFO_MODE)):
+                os.chown(path, -1, group)
+                os.chmod(path, mode)
         self.read_fd = os.open(self.host_path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
         # Holding a writer ourselves means the reader never sees end-of-file between the
         # program's writes, however often it opens and closes the channel.

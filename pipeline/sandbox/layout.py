@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import functools
 import os
+import shutil
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping, Sequence
 
+from pipeline.sandbox.hostuser import SEARCH, HostUser, denied_on_the_way
 from pipeline.sandbox.interpreter import Interpreter, is_within
 from pipeline.sandbox.model import Mount, SandboxError, check_sandbox_path
 from pipeline.sandbox.seccomp import seccomp_program
+from pipeline.sandbox.workdir import copy_for_group
 
 SANDBOX_UID = 65534
 SANDBOX_GID = 65534
@@ -29,6 +33,10 @@ SYSTEM_DIRS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
 HOST_ETC_FILES = ("ld.so.cache", "ld.so.conf", "ld.so.conf.d", "localtime", "nsswitch.conf",
                   "alternatives", "fonts")
 DEVICES = ("null", "zero", "full", "random", "urandom")
+# Kernel settings and controls in /proc, shown read-only where the kernel has them.
+PROC_COVERS = ("/proc/sys", "/proc/sysrq-trigger", "/proc/irq", "/proc/bus")
+# The per-run folder of mount copies: the sandbox user's group may reach the copies in it.
+COPIES_DIR_MODE = 0o710
 RESERVED_PATHS = (*SYSTEM_DIRS, "/etc", "/proc", "/dev", "/tmp", SANDBOX_ROOT,
                   SANDBOX_PYTHONPATH)
 GENERATED_ETC = {
@@ -55,14 +63,21 @@ BASE_ENVIRONMENT = {
 OVERLAP = "{what} {path!r} overlaps {other!r}"
 MISSING_MOUNT = "Mount.host_path {path}: does not exist"
 BAD_ENV = "extra_env: names and values must be strings without NUL or '=' in names, got {name!r}"
+UNREACHABLE = ("{what} {path}: bwrap runs as the sandbox user {user} (uid {uid}) because this "
+               "process is root, and that user cannot {need} {blocked}; allow it (chmod o+{bits} "
+               "{blocked}) or {instead}")
+INTERPRETER_INSTEAD = "set sandbox.python to an interpreter installed where that user can read"
+PACKAGES_INSTEAD = "install gradehook where that user can read"
+UNCOPIED_MOUNT = "Mount.host_path {path}: cannot be copied for the sandbox user: {reason}"
 
 
 @dataclass
 class Layout:
-    """bwrap options plus the descriptors they name, for one run."""
+    """bwrap options plus the descriptors and mount copies they name, for one run."""
 
     options: list[str] = field(default_factory=list)
     pass_fds: list[int] = field(default_factory=list)
+    copies_dir: str | None = None
 
     def add(self, *options: str) -> None:
         """Append bwrap options."""
@@ -76,25 +91,65 @@ class Layout:
         self.pass_fds.append(read_end)
         self.add(option, str(read_end), *arguments)
 
-    def close(self) -> None:
+    def copy_mounts(self, mounts: Sequence[Mount], group: int) -> list[str]:
+        """Copy the mounts' host paths where only group (and this process) may read them.
+
+        Return the copies' paths, in order; close() removes them.
+        """
+        if not mounts:
+            return []
+        self.copies_dir = tempfile.mkdtemp(prefix="gradehook-mounts-")
+        os.chown(self.copies_dir, -1, group)
+        os.chmod(self.copies_dir, COPIES_DIR_MODE)
+        copies = []
+        for number, mount in enumerate(mounts):
+            copy = os.path.join(self.copies_dir, str(number))
+            try:
+                copy_for_group(str(mount.host_path.resolve()), copy, group)
+            except OSError as exc:
+                self.close()
+                raise SandboxError(UNCOPIED_MOUNT.format(path=mount.host_path,
+                                                         reason=exc)) from None
+            copies.append(copy)
+        return copies
+
+    def close_descriptors(self) -> None:
         """Close the descriptors that were handed to bwrap."""
         for fd in self.pass_fds:
             os.close(fd)
         self.pass_fds.clear()
 
+    def close(self) -> None:
+        """Close the descriptors and remove the mount copies."""
+        self.close_descriptors()
+        if self.copies_dir is not None:
+            shutil.rmtree(self.copies_dir, ignore_errors=True)
+            self.copies_dir = None
+
 
 def build_layout(interpreter: Interpreter, mounts: Sequence[Mount], workdir_size_mb: int,
-                 result: tuple[str, str] | None, extra_env: Mapping[str, str]) -> Layout:
-    """Return the bwrap options for a run; result is (host FIFO, sandbox path) or None."""
+                 result: tuple[str, str] | None, extra_env: Mapping[str, str],
+                 user: HostUser | None) -> Layout:
+    """Return the bwrap options for a run; result is (host FIFO, sandbox path) or None.
+
+    user is the host user bwrap runs as when not this process's user: it must reach the
+    interpreter and the packages, and it is shown read-only copies of the mounts, since it
+    cannot reach the worker's folders.
+    """
     mounts = tuple(mounts)
     _check_paths(interpreter, mounts, result)
+    if user is not None:
+        _check_reachable(interpreter, user)
+    env = environment(interpreter, extra_env)
     layout = Layout()
+    sources = [str(mount.host_path) for mount in mounts] if user is None else \
+        layout.copy_mounts(mounts, user.gid)
     layout.add("--unshare-user", "--unshare-pid", "--unshare-net", "--unshare-ipc",
                "--unshare-uts", "--unshare-cgroup-try", "--disable-userns",
                "--uid", str(SANDBOX_UID), "--gid", str(SANDBOX_GID),
                "--hostname", SANDBOX_HOSTNAME, "--die-with-parent", "--new-session",
                "--cap-drop", "ALL", "--clearenv")
-    for name, value in environment(interpreter, extra_env).items():
+    for name, value in env.items():
         layout.add("--setenv", name, value)
     layout.add(*_system_options())
     for name, content in GENERATED_ETC.items():
@@ -103,9 +158,12 @@ def build_layout(interpreter: Interpreter, mounts: Sequence[Mount], workdir_size
         layout.add("--ro-bind", host_dir, sandbox_dir)
     for host_dir, sandbox_dir in shared_packages():
         layout.add("--ro-bind", host_dir, sandbox_dir)
-    for mount in mounts:
-        layout.add("--ro-bind", str(mount.host_path), mount.sandbox_path)
-    layout.add("--proc", "/proc", "--dir", "/dev")
+    for mount, source in zip(mounts, sources):
+        layout.add("--ro-bind", source, mount.sandbox_path)
+    layout.add("--proc", "/proc")
+    for path in PROC_COVERS:
+        layout.add("--ro-bind-try", path, path)
+    layout.add("--dir", "/dev")
     for device in DEVICES:
         layout.add("--dev-bind", f"/dev/{device}", f"/dev/{device}")
     layout.add("--symlink", "/proc/self/fd", "/dev/fd",
@@ -193,6 +251,21 @@ def _check_paths(interpreter: Interpreter, mounts: tuple[Mount, ...],
     if result is not None:
         check_sandbox_path(result[1], "result_path")
         _claim(taken, "result_path", result[1])
+
+
+def _check_reachable(interpreter: Interpreter, user: HostUser) -> None:
+    """Raise SandboxError naming the first place user is stopped on the way to a bound folder."""
+    checks = [("sandbox python", interpreter.executable, host_dir, INTERPRETER_INSTEAD)
+              for host_dir, _ in interpreter_binds(interpreter)]
+    checks += [("gradehook package", host_dir, host_dir, PACKAGES_INSTEAD)
+               for host_dir, _ in shared_packages()]
+    for what, path, host_dir, instead in checks:
+        denied = denied_on_the_way(host_dir, user)
+        if denied is not None:
+            blocked, need = denied
+            raise SandboxError(UNREACHABLE.format(
+                what=what, path=path, user=user.name, uid=user.uid, need=need, blocked=blocked,
+                bits="x" if need == SEARCH else "rx", instead=instead))
 
 
 def _claim(taken: list[tuple[str, str]], what: str, path: str) -> None:

@@ -8,7 +8,6 @@ import functools
 import json
 import logging
 import os
-import resource
 import selectors
 import shutil
 import signal
@@ -20,6 +19,7 @@ from typing import Mapping, Sequence
 from pipeline.sandbox.capture import Budget, Collector
 from pipeline.sandbox.cgroup import RunCgroup
 from pipeline.sandbox.channel import ResultChannel
+from pipeline.sandbox.hostuser import DEFAULT_SANDBOX_USER, HostUser, sandbox_user
 from pipeline.sandbox.interpreter import resolve_interpreter
 from pipeline.sandbox.layout import PYTHON_PLACEHOLDER, SANDBOX_ROOT, SANDBOX_WORKDIR, \
     build_layout, sandbox_executable
@@ -36,6 +36,9 @@ READY_POLL_SECONDS = 0.0005
 DRAIN_SECONDS = 0.5
 NPROC_BACKSTOP_FACTOR = 2
 BWRAP_MISSING = "bubblewrap (bwrap) is not installed or not on PATH"
+PRLIMIT_MISSING = "prlimit (util-linux) is not installed in {path}"
+# Where the sandbox finds prlimit, which sets the program's resource limits: directories it shows.
+PRLIMIT_PATH = "/usr/local/bin:/usr/bin:/bin"
 BWRAP_FAILED = "the sandbox could not be set up: {detail}"
 BAD_ARGV = "argv: must be a non-empty sequence of strings without NUL, got {argv!r}"
 BAD_WORKDIR = "workdir {path}: not an existing directory"
@@ -44,8 +47,8 @@ BAD_STDIN = "stdin: must be bytes"
 
 def run_sandboxed(argv: Sequence[str], *, workdir: Path, mounts: Sequence[Mount] = (),
                   stdin: bytes = b"", limits: SandboxLimits, python: str | None = None,
-                  result_path: str | None = None,
-                  extra_env: Mapping[str, str] | None = None) -> SandboxResult:
+                  result_path: str | None = None, extra_env: Mapping[str, str] | None = None,
+                  user: str = DEFAULT_SANDBOX_USER) -> SandboxResult:
     """Run argv in a fresh sandbox on a copy of workdir; see the package docstring."""
     if isinstance(argv, (str, bytes)) or not argv or \
             not all(isinstance(a, str) and "\0" not in a for a in argv):
@@ -56,15 +59,17 @@ def run_sandboxed(argv: Sequence[str], *, workdir: Path, mounts: Sequence[Mount]
     if not workdir.is_dir():
         raise SandboxError(BAD_WORKDIR.format(path=workdir))
     interpreter = resolve_interpreter(python)
-    command = [sandbox_executable(interpreter) if argv[0] == PYTHON_PLACEHOLDER else argv[0],
-               *argv[1:]]
+    host_user = sandbox_user(user)
+    # By its file name, found first on PATH: the command line shows no host path.
+    command = [os.path.basename(sandbox_executable(interpreter))
+               if argv[0] == PYTHON_PLACEHOLDER else argv[0], *argv[1:]]
     with contextlib.ExitStack() as cleanup:
         channel = None
         if result_path is not None:
-            channel = ResultChannel(result_path)
+            channel = ResultChannel(result_path, host_user.gid if host_user else None)
             cleanup.callback(channel.close)
         layout = build_layout(interpreter, mounts, limits.workdir_size_mb,
-                              channel.binding if channel else None, extra_env or {})
+                              channel.binding if channel else None, extra_env or {}, host_user)
         cleanup.callback(layout.close)
         try:
             cgroup = RunCgroup.create(limits.memory_mb * MB, limits.max_processes)
@@ -72,7 +77,7 @@ def run_sandboxed(argv: Sequence[str], *, workdir: Path, mounts: Sequence[Mount]
             raise SandboxError(BWRAP_FAILED.format(detail=f"cgroup: {exc}")) from None
         if cgroup is not None:
             cleanup.callback(cgroup.remove)
-        sandbox = _Sandbox(limits, cgroup, channel)
+        sandbox = _Sandbox(limits, cgroup, channel, host_user)
         cleanup.callback(sandbox.close)
         sandbox.start(layout, command, workdir)
         return sandbox.supervise(bytes(stdin))
@@ -86,14 +91,57 @@ def _bwrap() -> str:
     return path
 
 
+def _options_file(options: list[str]) -> int:
+    """Return a descriptor of a memory file holding options NUL-separated, for bwrap --args."""
+    fd = os.memfd_create("bwrap-options", os.MFD_CLOEXEC)
+    os.write(fd, b"".join(os.fsencode(option) + b"\0" for option in options))
+    os.lseek(fd, 0, os.SEEK_SET)
+    return fd
+
+
+def _identity(user: HostUser | None) -> dict[str, object]:
+    """Return Popen's arguments that start a process as user, with no supplementary groups."""
+    if user is None:
+        return {}
+    return {"user": user.uid, "group": user.gid, "extra_groups": []}
+
+
+@functools.lru_cache(maxsize=1)
+def _prlimit() -> str:
+    path = shutil.which("prlimit", path=PRLIMIT_PATH)
+    if path is None:
+        raise SandboxError(PRLIMIT_MISSING.format(path=PRLIMIT_PATH))
+    return path
+
+
+def _limited(command: list[str], limits: SandboxLimits, with_cgroup: bool) -> list[str]:
+    """Return command started through prlimit with the run's resource limits.
+
+    The sandbox sets them itself: a root worker may not set them on a process of another user
+    without CAP_SYS_RESOURCE, which containers often drop.
+    """
+    rlimits = {"cpu": (limits.cpu_seconds, limits.cpu_seconds + 1),
+               "fsize": (limits.max_file_size_mb * MB,) * 2,
+               "nofile": (limits.max_open_files,) * 2,
+               "core": (0, 0)}
+    if with_cgroup:
+        rlimits["nproc"] = (limits.max_processes * NPROC_BACKSTOP_FACTOR,) * 2
+    else:
+        rlimits["as"] = (limits.memory_mb * MB,) * 2
+        rlimits["nproc"] = (limits.max_processes,) * 2
+    return [_prlimit(), *(f"--{name}={soft}:{hard}" for name, (soft, hard) in rlimits.items()),
+            "--", *command]
+
+
 class _Sandbox:
     """One bwrap process tree from start to reaped, with its descriptors."""
 
     def __init__(self, limits: SandboxLimits, cgroup: RunCgroup | None,
-                 channel: ResultChannel | None) -> None:
+                 channel: ResultChannel | None, user: HostUser | None) -> None:
         self.limits = limits
         self.cgroup = cgroup
         self.channel = channel
+        self.user = user
         self.process: subprocess.Popen | None = None
         self.pidfd = -1
         self.tmpfs_fd = -1
@@ -101,22 +149,26 @@ class _Sandbox:
 
     def start(self, layout, command: list[str], workdir: Path) -> None:
         """Start bwrap held at its block descriptor, prepare the sandbox, then let it run."""
+        bwrap = _bwrap()
+        program = _limited(command, self.limits, self.cgroup is not None)
         info_read, info_write = os.pipe()
         block_read, block_write = os.pipe()
+        # Options go through a descriptor, so the sandbox's /proc/1/cmdline shows no host path.
+        options_fd = _options_file([*layout.options, "--info-fd", str(info_write),
+                                    "--block-fd", str(block_read)])
         try:
             self.process = subprocess.Popen(
-                [_bwrap(), *layout.options, "--info-fd", str(info_write),
-                 "--block-fd", str(block_read), "--", *command],
+                [bwrap, "--args", str(options_fd), "--", *program],
                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                pass_fds=(*layout.pass_fds, info_write, block_read), env={},
-                start_new_session=True)
+                pass_fds=(*layout.pass_fds, info_write, block_read, options_fd), env={},
+                start_new_session=True, **_identity(self.user))
         except OSError as exc:
-            for fd in (info_read, info_write, block_read, block_write):
+            for fd in (info_read, info_write, block_read, block_write, options_fd):
                 os.close(fd)
             raise SandboxError(BWRAP_FAILED.format(detail=exc)) from None
-        os.close(info_write)
-        os.close(block_read)
-        layout.close()
+        for fd in (info_write, block_read, options_fd):
+            os.close(fd)
+        layout.close_descriptors()
         self.pidfd = os.pidfd_open(self.process.pid)
         try:
             init_pid = self._read_child_pid(info_read)
@@ -152,26 +204,12 @@ class _Sandbox:
             # bwrap building the sandbox and with copying the work directory.
             attached = helper.submit(self.cgroup.attach, init_pid) if self.cgroup else None
             self._wait_until_ready(root + SANDBOX_WORKDIR)
-            self._limit(init_pid)
             self.tmpfs_fd = os.open(root + SANDBOX_ROOT,
                                     os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-            copy_tree(str(workdir), root + SANDBOX_WORKDIR, self.limits.workdir_size_mb)
+            copy_tree(str(workdir), root + SANDBOX_WORKDIR, self.limits.workdir_size_mb,
+                      self.user)
             if attached is not None:
                 attached.result()
-
-    def _limit(self, pid: int) -> None:
-        limits = self.limits
-        rlimits = {resource.RLIMIT_CPU: (limits.cpu_seconds, limits.cpu_seconds + 1),
-                   resource.RLIMIT_FSIZE: (limits.max_file_size_mb * MB,) * 2,
-                   resource.RLIMIT_NOFILE: (limits.max_open_files,) * 2,
-                   resource.RLIMIT_CORE: (0, 0)}
-        if self.cgroup is None:
-            rlimits[resource.RLIMIT_AS] = (limits.memory_mb * MB,) * 2
-            rlimits[resource.RLIMIT_NPROC] = (limits.max_processes,) * 2
-        else:
-            rlimits[resource.RLIMIT_NPROC] = (limits.max_processes * NPROC_BACKSTOP_FACTOR,) * 2
-        for kind, value in rlimits.items():
-            resource.prlimit(pid, kind, value)
 
     def _wait_until_ready(self, workdir_inside: str) -> None:
         """Wait until bwrap has built the sandbox's root and blocks before running the program."""

@@ -9,6 +9,7 @@ import os
 import resource
 import signal
 import socket
+import tempfile
 import threading
 import time
 import uuid
@@ -17,7 +18,7 @@ from pathlib import Path
 import pytest
 
 import pipeline
-from pipeline.sandbox import run_sandboxed
+from pipeline.sandbox import Mount, run_sandboxed
 from tests.sandbox.conftest import RESULT_PATH, SMALL_LIMITS, Runner, assert_contained
 
 PRELUDE = """\
@@ -196,6 +197,20 @@ assert os.path.exists("/tmp/{name}")
     assert not Path("/tmp", name).exists()
 
 
+def test_command_lines_show_no_host_path(run: Runner, tmp_path: Path) -> None:
+    repository = Path(pipeline.__file__).resolve().parent.parent
+    mounted = tmp_path / "mounted"
+    mounted.mkdir()
+    host_paths = [str(repository), str(tmp_path), os.path.join(tempfile.gettempdir(), "gradehook-")]
+    result = run(hostile(f"""
+for pid in ("1", "self"):
+    cmdline = open(f"/proc/{{pid}}/cmdline", "rb").read()
+    for host_path in {host_paths!r}:
+        assert host_path.encode() not in cmdline, (pid, host_path, cmdline)
+"""), mounts=(Mount(mounted, "/mnt/mounted"),))
+    assert_contained(result)
+
+
 def test_repository_and_config_are_not_visible(run: Runner) -> None:
     repository = Path(pipeline.__file__).resolve().parent.parent
     result = run(hostile(f"""
@@ -249,6 +264,68 @@ for folder, _, files in os.walk("/sandbox"):
         result = run_sandboxed(["python", "prog.py"], workdir=b_dir, limits=SMALL_LIMITS)
         assert_contained(result)
         assert host_processes_with(marker), "sandbox A ended before B had looked"
+    finally:
+        holder.join()
+
+
+# --- the host's kernel and devices ---------------------------------------------------------
+
+def test_kernel_settings_cannot_be_written(run: Runner) -> None:
+    # Each write puts back the value just read: nothing would change even if one went through.
+    result = run(hostile(f"""
+def write_back(path):
+    value = open(path).read()
+    with open(path, "w") as setting:
+        setting.write(value)
+refused(lambda: write_back("/proc/sys/kernel/printk_ratelimit_burst"), *{REFUSED_WRITE})
+mounts = {{fields[4]: fields[5].split(",")
+          for fields in map(str.split, open("/proc/self/mountinfo"))}}
+for path in ("/proc/sys", "/proc/sysrq-trigger", "/proc/irq", "/proc/bus"):
+    if os.path.exists(path):
+        assert "ro" in mounts.get(path, []), (path, mounts.get(path))
+"""))
+    assert_contained(result)
+
+
+def test_host_device_files_cannot_be_changed(run: Runner) -> None:
+    # chmod to the mode the file already has: nothing would change even if it went through.
+    result = run(hostile("""
+import stat
+for path in ("/dev/null", "/dev/full"):
+    mode = stat.S_IMODE(os.stat(path).st_mode)
+    try:
+        os.chmod(path, mode)
+    except PermissionError as exc:
+        assert exc.errno == errno.EPERM, exc
+    else:
+        raise AssertionError(f"chmod {path}: not refused")
+"""))
+    assert_contained(result)
+
+
+def test_root_only_kernel_files_cannot_be_read(run: Runner) -> None:
+    result = run(hostile("""
+for path in ("/proc/timer_list", "/proc/slabinfo"):
+    refused(lambda: open(path, "rb").read(1), errno.EACCES, errno.EPERM)
+"""))
+    assert_contained(result)
+
+
+def test_the_sandbox_runs_as_no_host_root(run: Runner) -> None:
+    marker = f"host-ids-{uuid.uuid4().hex}"
+    holder = threading.Thread(target=run, args=("import time\ntime.sleep(2)\n",),
+                              kwargs={"args": (marker,)})
+    holder.start()
+    try:
+        deadline = time.monotonic() + 5
+        # bwrap, its init inside the sandbox, and the program
+        while len(pids := host_processes_with(marker)) < 3:
+            assert time.monotonic() < deadline, f"the sandbox did not start: {pids}"
+            time.sleep(0.01)
+        for pid in pids:
+            status = dict(line.split(":", 1)
+                          for line in Path(f"/proc/{pid}/status").read_text().splitlines())
+            assert "0" not in status["Uid"].split() + status["Gid"].split(), (pid, status)
     finally:
         holder.join()
 

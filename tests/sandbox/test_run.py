@@ -6,6 +6,7 @@ import dataclasses
 import hashlib
 import json
 import os
+import re
 import signal
 import sys
 import tempfile
@@ -22,6 +23,9 @@ from pipeline.sandbox import run as run_module
 from pipeline.sandbox.interpreter import resolve_interpreter
 from pipeline.sandbox.layout import sandbox_executable
 from tests.sandbox.conftest import RESULT_PATH, SMALL_LIMITS, Runner
+
+AS_ROOT_ONLY = pytest.mark.skipif(os.geteuid() != 0,
+                                  reason="only a root worker starts bwrap as another user")
 
 
 def test_output_and_exit_code_are_reported(run: Runner) -> None:
@@ -184,14 +188,16 @@ except MemoryError:
     assert (result.stdout, result.killed_reason) == (b"refused\n", None), result.stderr
 
 
-def test_no_cgroups_or_result_fifos_are_left_behind(run: Runner) -> None:
+def test_no_cgroups_result_fifos_or_mount_copies_are_left_behind(run: Runner,
+                                                                 workdir: Path) -> None:
     def leftovers() -> set[str]:
-        found = {p for p in os.listdir(tempfile.gettempdir()) if p.startswith("gradehook-result")}
+        found = {p for p in os.listdir(tempfile.gettempdir())
+                 if p.startswith(("gradehook-result", "gradehook-mounts"))}
         for parent in (cgroup_module.controller_dirs() or {}).values():
             found |= {p for p in os.listdir(parent) if p.startswith("gradehook-sandbox")}
         return found
     before = leftovers()
-    run("import os\nos.fork()\n")
+    run("import os\nos.fork()\n", mounts=(Mount(workdir, "/mnt/work"),))
     run("while True: pass", limits=SMALL_LIMITS.with_overrides(timeout_seconds=0.2))
     assert leftovers() == before
 
@@ -268,14 +274,43 @@ def test_bwrap_refusing_its_options_is_a_sandbox_error(workdir: Path,
                          limits=SMALL_LIMITS).exit_code == 0
 
 
-def test_a_virtualenv_under_tmp_is_shown_at_a_neutral_path(tmp_path: Path, workdir: Path) -> None:
-    venv = tmp_path / "venv"
-    assert str(venv).startswith("/tmp/"), "the point is a virtualenv the sandbox's /tmp hides"
-    venv_module.EnvBuilder(with_pip=False, symlinks=True).create(venv)
-    (workdir / "prog.py").write_text(
-        "import sys\nprint(sys.prefix, sys.prefix != sys.base_prefix)\n")
-    result = run_sandboxed(["python", "prog.py"], workdir=workdir, limits=SMALL_LIMITS,
-                           python=str(venv / "bin" / "python"))
+def test_a_virtualenv_under_tmp_is_shown_at_a_neutral_path(workdir: Path) -> None:
+    with tempfile.TemporaryDirectory() as folder:
+        os.chmod(folder, 0o755)  # a root worker's sandbox user must reach the interpreter
+        venv = Path(folder) / "venv"
+        assert str(venv).startswith("/tmp/"), "the point is a virtualenv the sandbox's /tmp hides"
+        venv_module.EnvBuilder(with_pip=False, symlinks=True).create(venv)
+        (workdir / "prog.py").write_text(
+            "import sys\nprint(sys.prefix, sys.prefix != sys.base_prefix)\n")
+        result = run_sandboxed(["python", "prog.py"], workdir=workdir, limits=SMALL_LIMITS,
+                               python=str(venv / "bin" / "python"))
     assert result.exit_code == 0, result.stderr
     prefix, in_venv = result.stdout.decode().split()
     assert prefix.startswith("/opt/gradehook/python/") and in_venv == "True"
+
+
+@AS_ROOT_ONLY
+@pytest.mark.parametrize("user, message", [("gradehook-no-such-user", "no such user"),
+                                           ("root", "is root")])
+def test_a_sandbox_user_that_is_missing_or_root_is_refused(workdir: Path, user: str,
+                                                           message: str) -> None:
+    with pytest.raises(SandboxError, match=message):
+        run_sandboxed(["python", "-c", "pass"], workdir=workdir, limits=SMALL_LIMITS, user=user)
+
+
+@AS_ROOT_ONLY
+def test_an_interpreter_the_sandbox_user_cannot_reach_is_named(tmp_path: Path,
+                                                               workdir: Path) -> None:
+    private = tmp_path / "private"
+    private.mkdir(mode=0o700)
+    python = private / "venv" / "bin" / "python"
+    venv_module.EnvBuilder(with_pip=False, symlinks=True).create(python.parent.parent)
+    with pytest.raises(SandboxError) as raised:
+        run_sandboxed(["python", "-c", "pass"], workdir=workdir, limits=SMALL_LIMITS,
+                      python=str(python))
+    message = str(raised.value)
+    blocked = re.search(r"that user cannot search (\S+);", message).group(1)
+    assert message.startswith(f"sandbox python {python}: bwrap runs as the sandbox user nobody")
+    assert f"chmod o+x {blocked}" in message
+    assert any(Path(place).resolve().is_relative_to(blocked)
+               for place in (private, sys.base_prefix))

@@ -86,7 +86,8 @@ def test_cli_stops_with_one_line_and_no_traceback(tmp_path):
 
 
 def test_missing_config_file_is_named(tmp_path):
-    with pytest.raises(ConfigError, match="GRADEHOOK_CONFIG: config file .*nope.toml"):
+    named = r"config file .*nope.toml' does not exist \(named by --config or GRADEHOOK_CONFIG\)"
+    with pytest.raises(ConfigError, match=named):
         load_settings(tmp_path / "nope.toml", environ={})
 
 
