@@ -9,6 +9,7 @@ import logging
 import os
 import re
 import shutil
+import stat
 import subprocess
 import tarfile
 import tempfile
@@ -33,6 +34,12 @@ GC_AUTO_LOOSE_OBJECTS = 6700
 GC_AUTO_PACK_LIMIT = 50
 GC_TIMEOUT_FACTOR = 10  # times the fetch timeout: packing a big mirror takes a while
 MIB = 1024 * 1024
+TREE_TOO_LARGE = "the files of {what} add up to more than {size_mb} MB, the most a run can grade"
+UNSAFE_TREE = "{what} cannot be graded safely: {detail}"
+DIR_MODE, FILE_MODE, EXECUTABLE_MODE = 0o755, 0o644, 0o755
+# Attributes that override a commit's own .gitattributes when it is archived: export-subst
+# could make git build huge files in memory from a small commit, export-ignore hide files.
+NEUTRAL_ATTRIBUTES = "* -export-subst -export-ignore\n"
 # A tree touched this recently when housekeeping had just renamed it away is put back.
 TREE_TOUCH_SLACK_SECONDS = 60.0
 EXTRACTING, REMOVING = ".extract-", ".remove-"
@@ -257,8 +264,8 @@ class RepositoryCache:
 
         A directory the commit lacks is made empty, or raises PathMissingError when not
         `missing_ok`: one git process answers both whether it exists and what it holds.
-        Files adding up to more than `max_bytes`, or links leading out of the directory, raise
-        UngradableTreeError.
+        Files adding up to more than `max_bytes`, a path or link leading out of the files
+        extracted, or anything but files, folders and links raise UngradableTreeError.
         """
         check_sha(sha)
         check_directory(directory)
@@ -280,6 +287,7 @@ class RepositoryCache:
         to `max_bytes` at the most, never the worker's memory.
         """
         what = " ".join(paths) or "the tree"
+        _neutralise_attributes(mirror)
         with tempfile.TemporaryFile() as errors:
             archive = subprocess.Popen(["git", "archive", "--format=tar", sha, "--", *paths],
                                        cwd=mirror, stdin=subprocess.DEVNULL,
@@ -426,19 +434,76 @@ class _GitFailed(Exception):
 
 
 def _extract_stream(stream, dest: Path, max_bytes: int | None, what: str) -> None:
-    """Extract a tar stream into dest with tarfile's `data` filter, up to max_bytes of files."""
+    """Write a tar stream's files, folders and links into dest, up to max_bytes of files.
+
+    Members are checked here, not by tarfile's extraction filters (which not every Python 3.11
+    has): a path must stay inside dest and pass through no link, a link must point inside
+    dest, and nothing but files, folders and links is written. Files get mode 0644 (0755 when
+    executable) and this process as their owner.
+    """
+    root = os.path.realpath(dest)
     total = 0
     with tarfile.open(fileobj=stream, mode="r|") as tar:
         for member in tar:
             total += member.size
             if max_bytes is not None and total > max_bytes:
-                raise UngradableTreeError(
-                    f"the files of {what} add up to more than {max_bytes // MIB} MB, the most "
-                    "a run can grade")
-            try:
-                tar.extract(member, dest, filter="data")
-            except tarfile.FilterError as exc:
-                raise UngradableTreeError(f"{what} cannot be graded safely: {exc}") from None
+                raise UngradableTreeError(TREE_TOO_LARGE.format(what=what,
+                                                                size_mb=max_bytes // MIB))
+            path = _member_path(root, member.name, what)
+            if member.isdir():
+                os.makedirs(path, mode=DIR_MODE, exist_ok=True)
+            elif member.isfile():
+                _write_member(tar, member, path, what)
+            elif member.issym():
+                _link_member(root, member, path, what)
+            else:
+                raise UngradableTreeError(UNSAFE_TREE.format(
+                    what=what, detail=f"{member.name} is neither a file, a folder nor a link"))
+
+
+def _neutralise_attributes(mirror: Path) -> None:
+    """Make the mirror's own attributes, which outrank a commit's, switch off export rules."""
+    attributes = mirror / "info" / "attributes"
+    if not attributes.exists():
+        attributes.parent.mkdir(exist_ok=True)
+        # Written aside and renamed: a git archiving meanwhile reads the old file or the new.
+        fd, written = tempfile.mkstemp(dir=attributes.parent, prefix=".attributes-")
+        with os.fdopen(fd, "w") as handle:
+            handle.write(NEUTRAL_ATTRIBUTES)
+        os.replace(written, attributes)
+
+
+def _member_path(root: str, name: str, what: str) -> str:
+    """Return where a member goes under root; refuse a path leaving it or passing a link."""
+    path = os.path.normpath(os.path.join(root, name))
+    parent = os.path.dirname(path)
+    if os.path.isabs(name) or not path.startswith(root + os.sep) \
+            or os.path.realpath(parent) != parent:
+        raise UngradableTreeError(UNSAFE_TREE.format(
+            what=what, detail=f"{name} would be written outside the files extracted"))
+    os.makedirs(parent, mode=DIR_MODE, exist_ok=True)
+    return path
+
+
+def _write_member(tar: tarfile.TarFile, member: tarfile.TarInfo, path: str, what: str) -> None:
+    mode = EXECUTABLE_MODE if member.mode & stat.S_IXUSR else FILE_MODE
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
+                     mode)
+    except FileExistsError:
+        raise UngradableTreeError(UNSAFE_TREE.format(
+            what=what, detail=f"{member.name} appears twice")) from None
+    with os.fdopen(fd, "wb") as target:
+        shutil.copyfileobj(tar.extractfile(member), target)
+
+
+def _link_member(root: str, member: tarfile.TarInfo, path: str, what: str) -> None:
+    points_to = os.path.normpath(os.path.join(os.path.dirname(path), member.linkname))
+    if os.path.isabs(member.linkname) or not points_to.startswith(root + os.sep):
+        raise UngradableTreeError(UNSAFE_TREE.format(
+            what=what, detail=f"{member.name} links to {member.linkname}, outside the files "
+                              "extracted"))
+    os.symlink(member.linkname, path)
 
 
 def _english_env(env: dict[str, str] | None = None) -> dict[str, str]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -25,7 +26,6 @@ STUDENT_COMMIT_MISSING = "the commit to grade is not in the student's project: {
 REFERENCE_MISSING = "course error: the reference repository could not be read: {detail}"
 COURSE_ERROR = "course error: {detail}"
 INVALID_INPUT = "refused before reaching git: {detail}"
-UNGRADABLE_TREE = "not graded: {detail}"
 MIB = 1024 * 1024
 NOT_TOUCHED = "this push did not change {assignment}"
 NOT_PRESENT = "{assignment} does not exist in this commit"
@@ -96,7 +96,7 @@ def _grade_run(resources: Resources, run: TestRun) -> Outcome:
     with run_workspace(resources.settings.workspace, run.id) as root:
         _enter(resources, run.id, "clone")
         try:
-            student = _fetch_student(resources, run, root / "student")
+            student, refusal = _fetch_student(resources, run, root / "student")
             reference_sha, reference_root = _fetch_reference(resources, run)
         except _NothingToGrade as exc:
             return _end(resources, run.id, RunStatus.CANCELLED, str(exc))
@@ -107,13 +107,12 @@ def _grade_run(resources: Resources, run: TestRun) -> Outcome:
         except MissingCommitError as exc:
             return _end(resources, run.id, RunStatus.ERROR,
                         STUDENT_COMMIT_MISSING.format(detail=exc))
-        except UngradableTreeError as exc:
-            return _end(resources, run.id, RunStatus.ERROR, UNGRADABLE_TREE.format(detail=exc))
         # The environment is made inside the engine, and the results are recorded the moment it
         # returns: neither stage lasts long enough for a write of its own to be seen.
         _enter(resources, run.id, "tests", passing=("environment",),
                reference_sha=reference_sha)
-        result = _grade(resources, run, Workspace(root, student, reference_root), reference_sha)
+        result = _grade(resources, run, Workspace(root, student, reference_root), reference_sha,
+                        refusal)
         return _record(resources, run.id, result)
 
 
@@ -121,8 +120,12 @@ class _NothingToGrade(Exception):
     """The push left the assignment alone: the run is cancelled with this reason."""
 
 
-def _fetch_student(resources: Resources, run: TestRun, dest: Path) -> Path:
-    """Fetch the student's commit and extract the assignment; raise _NothingToGrade if so."""
+def _fetch_student(resources: Resources, run: TestRun, dest: Path) -> tuple[Path, str | None]:
+    """Fetch the student's commit and extract the assignment; raise _NothingToGrade if so.
+
+    Return the assignment's folder, and why its files cannot be graded when they are too large
+    or unsafe to lay out: the student's failure, graded, with the folder left empty.
+    """
     repos = resources.repositories
     repos.ensure_commit(run.project_path, run.commit_sha)
     base = _diff_base(resources, run) if run.needs_diff else None
@@ -137,9 +140,13 @@ def _fetch_student(resources: Resources, run: TestRun, dest: Path) -> Path:
         # Files that cannot fit into the sandbox's work directory are never extracted whole.
         return repos.extract(run.project_path, run.commit_sha, run.assignment, dest,
                              missing_ok=not must_exist,
-                             max_bytes=resources.settings.sandbox.workdir_size_mb * MIB)
+                             max_bytes=resources.settings.sandbox.workdir_size_mb * MIB), None
     except PathMissingError:
         raise _NothingToGrade(NOT_PRESENT.format(assignment=run.assignment)) from None
+    except UngradableTreeError as exc:
+        shutil.rmtree(dest, ignore_errors=True)
+        (dest / run.assignment).mkdir(parents=True)
+        return dest / run.assignment, str(exc)
 
 
 def _diff_base(resources: Resources, run: TestRun) -> str | None:
@@ -167,15 +174,15 @@ def _fetch_reference(resources: Resources, run: TestRun) -> tuple[str, Path]:
         raise _CourseError(REFERENCE_MISSING.format(detail=exc)) from None
 
 
-def _grade(resources: Resources, run: TestRun, workspace: Workspace,
-           reference_sha: str) -> Report:
+def _grade(resources: Resources, run: TestRun, workspace: Workspace, reference_sha: str,
+           refusal: str | None) -> Report:
     assignment_dir = workspace.reference(run.assignment)
     # Messages name the student's files by their place in the repository, not on this host.
     options = GradeOptions(work_root=workspace.root / "grading", reference_version=reference_sha,
                            assignment_id=f"{run.reference_project}:{run.assignment}",
                            dependency_root=workspace.reference_root,
                            output_dir=workspace.root / "output",
-                           shown_student_dir=Path("/", run.assignment))
+                           shown_student_dir=Path("/", run.assignment), student_refusal=refusal)
     return grade(workspace.student, assignment_dir, assignment_dir,
                  settings=resources.settings.sandbox, reference_cache=resources.reference_cache,
                  options=options)

@@ -61,6 +61,8 @@ class GradeOptions:
     (default: the assignment directory). dependency_root: the reference repository's root, where
     meta.yaml testDependencies are found. parallel_runs: sandboxes at once (0: one per CPU).
     shown_student_dir: the student's directory as messages name it (default: where it is).
+    student_refusal: why the student's files could not be handed over (too large, unsafe
+    links): nothing is run, and every test fails with it.
     """
 
     output_dir: Path | None = None
@@ -72,6 +74,7 @@ class GradeOptions:
     parallel_runs: int = 0
     store_graphics_artifacts: bool | None = None
     shown_student_dir: Path | None = None
+    student_refusal: str | None = None
 
 
 def grade(student_dir: Path | str, reference_dir: Path | str,
@@ -127,8 +130,8 @@ def course_limits(operator: SandboxLimits, meta: MetaSpec) -> SandboxLimits:
 def _grade_staged(work: Path, student_dir: Path, reference_dir: Path, assignment: Assignment,
                   limits: SandboxLimits, python: str | None, user: str,
                   cache: ReferenceCache | None, options: GradeOptions, clock: _Clock) -> Report:
-    refusal = _oversized_files(student_dir, options.shown_student_dir or student_dir,
-                               limits.workdir_size_mb)
+    refusal = options.student_refusal or _oversized_files(
+        student_dir, options.shown_student_dir or student_dir, limits.workdir_size_mb)
     staged = stage_assignment(work, student_dir if refusal is None else work / NO_STUDENT_FILES,
                               reference_dir, assignment.directory, assignment.meta,
                               options.dependency_root)

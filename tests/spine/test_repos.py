@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import io
+import tarfile
+
 import pytest
 
-from pipeline.repos import MissingCommitError, RepositoryCache, UngradableTreeError
+from pipeline.repos import MissingCommitError, RepositoryCache, UngradableTreeError, \
+    _extract_stream
 from tests.infra.gitrepos import git
 
 
@@ -59,6 +63,51 @@ def test_a_link_within_the_folder_is_extracted_as_a_link(tmp_path, cache, git_se
     cache.ensure_commit("students/alice", sha)
     folder = cache.extract("students/alice", sha, "week1/a", tmp_path / "out")
     assert (folder / "alias.py").is_symlink() and (folder / "alias.py").read_text() == "x = 1\n"
+
+
+def test_a_commits_own_export_attributes_are_not_applied(tmp_path, cache, git_server):
+    """export-subst could make git build huge files from a small commit; export-ignore hide."""
+    sha = git_server.commit("students/alice", {
+        ".gitattributes": "week1/a/*.txt export-subst\nweek1/a/hidden.py export-ignore\n",
+        "week1/a/format.txt": "$Format:%H%n%<(4000)%H$\n", "week1/a/hidden.py": "x = 1\n"})
+    cache.ensure_commit("students/alice", sha)
+    folder = cache.extract("students/alice", sha, "week1/a", tmp_path / "out")
+    assert (folder / "format.txt").read_text() == "$Format:%H%n%<(4000)%H$\n"
+    assert (folder / "hidden.py").read_text() == "x = 1\n"
+
+
+def _tar(*members: tuple[tarfile.TarInfo, bytes]) -> io.BytesIO:
+    stream = io.BytesIO()
+    with tarfile.open(fileobj=stream, mode="w") as tar:
+        for info, data in members:
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    stream.seek(0)
+    return stream
+
+
+def _member(name: str, kind: bytes = tarfile.REGTYPE, link: str = "") -> tarfile.TarInfo:
+    info = tarfile.TarInfo(name)
+    info.type, info.linkname = kind, link
+    return info
+
+
+@pytest.mark.parametrize("members", [
+    [(_member("../escape.txt"), b"x")],
+    [(_member("/abs/escape.txt"), b"x")],
+    [(_member("a/link", tarfile.SYMTYPE, "/etc"), b"")],
+    [(_member("a/link", tarfile.SYMTYPE, "../../elsewhere"), b"")],
+    [(_member("a/dir", tarfile.SYMTYPE, "."), b""), (_member("a/dir/b/c.txt"), b"x")],
+    [(_member("a/hard", tarfile.LNKTYPE, "a/x"), b"")],
+    [(_member("a/fifo", tarfile.FIFOTYPE), b"")],
+    [(_member("a/x.txt"), b"1"), (_member("a/x.txt"), b"2")],
+], ids=["dot-dot", "absolute", "absolute-link", "link-out", "through-a-link", "hard-link",
+        "fifo", "twice"])
+def test_members_leaving_the_folder_or_of_other_kinds_are_refused(tmp_path, members):
+    outside = tmp_path / "elsewhere"
+    with pytest.raises(UngradableTreeError, match="cannot be graded safely"):
+        _extract_stream(_tar(*members), tmp_path / "out" / "x", None, "week1/a")
+    assert not outside.exists() and not (tmp_path / "out" / "escape.txt").exists()
 
 
 def test_an_unknown_commit_is_missing_after_a_fetch(cache, git_server):
