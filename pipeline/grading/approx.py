@@ -80,6 +80,12 @@ def _scalar_equal(actual: Any, expected: Any, rel: float, abs_tol: float) -> boo
     return abs(expected - actual) <= max(rel * abs(expected), abs_tol)
 
 
+def is_ndarray(value: Any) -> bool:
+    """Tell whether a value is a numpy array, without importing numpy."""
+    cls = type(value)
+    return cls.__module__ == "numpy" and cls.__name__ == "ndarray"
+
+
 def _is_sequence_like(value: Any) -> bool:
     return (hasattr(value, "__getitem__") and isinstance(value, Sized)
             and not isinstance(value, (str, bytes)))

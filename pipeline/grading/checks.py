@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
-from pipeline.grading.approx import approx_equal
+from pipeline.grading.approx import approx_equal, is_ndarray
+from pipeline.grading.excerpts import difference_excerpts, text_excerpt
 
 PASSED = "PASSED"
 FAILED = "FAILED"
@@ -27,15 +28,21 @@ PATTERN_MESSAGES = {
 }
 SIZED_TYPES = (str, list, tuple, range, dict, set, frozenset, bytes, bytearray, memoryview)
 ABBREVIATION_LENGTH = 10
+# The keys of a failed test's debug (free-form, spec/codeability.md §7) that hold excerpts of the
+# values compared, since its message abbreviates them to ten characters.
+EXPECTED_EXCERPT = "expected"
+ACTUAL_EXCERPT = "actual"
 
 
 @dataclass(frozen=True)
 class Verdict:
-    """The outcome of one test: result, and for failures and skips the exception and message."""
+    """The outcome of one test: result; for failures and skips the exception and message, and
+    for failures that compared values, excerpts of them for the test's debug."""
 
     result: str
     exception: str | None = None
     message: str | None = None
+    debug: dict[str, str] | None = None
 
     @property
     def details(self) -> str | None:
@@ -79,9 +86,14 @@ def verify_equal(name: str, obtained: Any, expected: Any, *, type_check: bool, s
                  rel: float, abs_tol: float) -> Verdict:
     """Compare a student value with the expected value: type, then len or shape, then value."""
     try:
-        return _verify_equal(name, obtained, expected, type_check, shape_check, rel, abs_tol)
+        verdict = _verify_equal(name, obtained, expected, type_check, shape_check, rel, abs_tol)
     except Exception as exc:
-        return fail_with(exc)
+        verdict = fail_with(exc)
+    if verdict.result == PASSED:
+        return verdict
+    actual_excerpt, expected_excerpt = difference_excerpts(obtained, expected, rel, abs_tol)
+    return replace(verdict, debug={EXPECTED_EXCERPT: expected_excerpt,
+                                   ACTUAL_EXCERPT: actual_excerpt})
 
 
 def _verify_equal(name: str, obtained: Any, expected: Any, type_check: bool, shape_check: bool,
@@ -94,7 +106,7 @@ def _verify_equal(name: str, obtained: Any, expected: Any, type_check: bool, sha
             if len(obtained) != len(expected):
                 return fail("AssertionError", INCORRECT_LEN.format(
                     name=name, expected=len(expected), obtained=len(obtained)))
-        elif _is_ndarray(obtained):
+        elif is_ndarray(obtained):
             if obtained.shape != expected.shape:
                 return fail("AssertionError", INCORRECT_SHAPE.format(
                     name=name, expected=expected.shape, obtained=obtained.shape))
@@ -110,7 +122,7 @@ def _value_equal(obtained: Any, expected: Any, rel: float, abs_tol: float) -> bo
     module = type(obtained).__module__
     if module.startswith("pandas") and type(obtained).__name__ in ("DataFrame", "Series"):
         return bool(obtained.equals(expected))
-    if _is_ndarray(obtained):
+    if is_ndarray(obtained):
         import numpy as np
 
         try:
@@ -119,11 +131,6 @@ def _value_equal(obtained: Any, expected: Any, rel: float, abs_tol: float) -> bo
             return False
         return True
     return approx_equal(obtained, expected, rel, abs_tol)
-
-
-def _is_ndarray(value: Any) -> bool:
-    cls = type(value)
-    return cls.__module__ == "numpy" and cls.__name__ == "ndarray"
 
 
 def check_pattern(qualification: str, name: str, text: str, pattern: str | None,
@@ -136,7 +143,8 @@ def check_pattern(qualification: str, name: str, text: str, pattern: str | None,
     if passed:
         return PASS
     message = PATTERN_MESSAGES[qualification].format(name=name, pattern=pattern, count=count)
-    return fail("AssertionError", message)
+    excerpt = text_excerpt(text, from_end=qualification == "endsWith")
+    return replace(fail("AssertionError", message), debug={ACTUAL_EXCERPT: excerpt})
 
 
 def _pattern_holds(qualification: str, text: str, pattern: str | None, count: int | None) -> bool:

@@ -482,4 +482,4 @@ def _test_report(test: TestSpec, verdict: Verdict) -> TestCaseReport:
     else:
         message = test.failure_message
     return TestCaseReport(name=test.name, result=verdict.result, result_message=message,
-                          details=verdict.details)
+                          details=verdict.details, debug=verdict.debug)

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from pipeline.grading.report import PASSED, Report
+from pipeline.grading.checks import ACTUAL_EXCERPT, EXPECTED_EXCERPT
+from pipeline.grading.report import PASSED, Report, TestCaseReport
 
 HEADER = "{name}: {result} ({passed}/{total} collections passed, score {score})"
 COURSE_ERROR = "Course error (the assignment cannot be graded):\n{message}"
 COLLECTION_LINE = "[{result}] {name} ({type}, {status}) {passed}/{total} tests passed{hidden}"
 STATUS_LINE = "    run: {message}"
 HIDDEN_MARK = " [hidden from students]"
+# The values a failed test compared, aligned under each other so that their difference shows.
+EXCERPT_LABELS = ((EXPECTED_EXCERPT, "    expected: "), (ACTUAL_EXCERPT, "    actual:   "))
 RESULT_WIDTH = 7
 
 
@@ -36,7 +39,15 @@ def render_text(report: Report) -> str:
             if test.result != PASSED and test.details:
                 line += "  " + test.details.splitlines()[0]
             lines.append(line.rstrip())
+            lines += _excerpt_lines(test)
         message = (collection.debug or {}).get("referenceMessage")
         if message:
             lines.append(STATUS_LINE.format(message=f"reference: {message}"))
     return "\n".join(lines)
+
+
+def _excerpt_lines(test: TestCaseReport) -> list[str]:
+    """Return the excerpts of the values a failed test compared, if its debug holds them."""
+    debug = test.debug or {}
+    return [label + debug[key].replace("\n", "\n" + " " * len(label))
+            for key, label in EXCERPT_LABELS if key in debug]

@@ -7,7 +7,8 @@ from dataclasses import dataclass
 from pathlib import PurePosixPath
 
 from pipeline.reports.model import CrashFrame, TestView
-from pipeline.reports.wording import CRASH_LOCATION, CRASH_PLACE, CRASH_PLACE_IN_FILE
+from pipeline.reports.wording import (CRASH_LOCATION, CRASH_PLACE, CRASH_PLACE_IN_FILE,
+                                      LABELLED_VALUE, PROPERTY_LABELS)
 
 # CodeAbility's message shapes (spec/codeability.md §7 "details").
 _DETAIL_PREFIX = re.compile(r"^E {3}")
@@ -15,8 +16,10 @@ _INCORRECT_VALUE = re.compile(
     r"^AssertionError: Variable `(?P<name>.*)` has (?P<problem>incorrect value) "
     r"\(`(?P<actual>.*)` instead of `(?P<expected>.*)`\)$", re.DOTALL)
 _INCORRECT_PROPERTY = re.compile(
-    r"^AssertionError: Variable `(?P<name>.*)` has (?P<problem>incorrect (?:type|len|shape)), "
+    r"^AssertionError: Variable `(?P<name>.*)` has (?P<problem>incorrect "
+    r"(?P<property>type|len|shape)), "
     r"expected: (?P<expected>.*), obtained (?P<actual>.*)$", re.DOTALL)
+_CLASS = re.compile(r"^<class '(?P<name>.+)'>$")
 # The student's program raised (spec §3.2); its run's debug.traceback says where.
 _EXECUTION_FAILED = re.compile(r"^Failed: Execution of (?P<entry>.+?) failed, ERROR: ")
 
@@ -39,7 +42,9 @@ class CrashLocation:
 class FailureView:
     """A not-passed test explained: what was wrong, the two values if known, further lines.
 
-    `crash` is where the student's program raised, when that is why the test did not pass.
+    The values are the engine's excerpts where the report has them, labelled with the property
+    that differs ("length 3: [1, 2, 3]"). `crash` is where the student's program raised, when
+    that is why the test did not pass.
     """
 
     problem: str
@@ -54,16 +59,31 @@ def describe_failure(test: TestView) -> FailureView:
     lines = test.details.strip("\n").splitlines()
     first = _DETAIL_PREFIX.sub("", lines[0]).strip() if lines else ""
     more = "\n".join(lines[1:]).strip("\n")
-    for shape in (_INCORRECT_VALUE, _INCORRECT_PROPERTY):
-        match = shape.match(first)
-        if match:
-            return FailureView(problem=match["problem"], expected=match["expected"],
-                               actual=match["actual"], more=more)
+    incorrect_value = _INCORRECT_VALUE.match(first)
+    if incorrect_value:
+        return FailureView(problem=incorrect_value["problem"],
+                           expected=test.expected_excerpt or incorrect_value["expected"],
+                           actual=test.actual_excerpt or incorrect_value["actual"], more=more)
+    incorrect = _INCORRECT_PROPERTY.match(first)
+    if incorrect:
+        checked = incorrect["property"]
+        return FailureView(
+            problem=incorrect["problem"],
+            expected=_labelled(checked, incorrect["expected"], test.expected_excerpt),
+            actual=_labelled(checked, incorrect["actual"], test.actual_excerpt), more=more)
     execution_failed = _EXECUTION_FAILED.match(first)
     crash = _crash_location(test.crash, execution_failed["entry"]) \
         if execution_failed and test.crash else None
-    return FailureView(problem=first or test.message, expected=None, actual=None, more=more,
-                       crash=crash)
+    return FailureView(problem=first or test.message, expected=test.expected_excerpt,
+                       actual=test.actual_excerpt, more=more, crash=crash)
+
+
+def _labelled(checked: str, shown: str, excerpt: str | None) -> str:
+    """Name the property a value failed on, e.g. `length 3` or `type list`, before its excerpt."""
+    if checked == "type":
+        shown = _CLASS.sub(r"\g<name>", shown)
+    label = PROPERTY_LABELS[checked].format(value=shown)
+    return LABELLED_VALUE.format(label=label, value=excerpt) if excerpt else label
 
 
 def _crash_location(frame: CrashFrame, entry: str) -> CrashLocation | None:

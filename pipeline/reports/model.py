@@ -67,7 +67,11 @@ class CrashFrame:
 
 @dataclass(frozen=True)
 class TestView:
-    """One test of a collection as a report lists it, with the crash frame of its run if any."""
+    """One test of a collection as a report lists it, with the crash frame of its run if any.
+
+    The excerpts are the engine's texts of the values a failed test compared (its `debug`): the
+    message abbreviates them to ten characters.
+    """
 
     __test__ = False  # not a pytest class
 
@@ -76,6 +80,8 @@ class TestView:
     message: str
     details: str
     crash: CrashFrame | None = None
+    expected_excerpt: str | None = None
+    actual_excerpt: str | None = None
 
 
 @dataclass(frozen=True)
@@ -181,12 +187,18 @@ def _collection(raw: Mapping[str, Any], hidden: set[str]) -> CollectionView:
     return CollectionView(
         name=name, type=_text(raw.get("type")), result=_result(raw.get("result")),
         message=_text(raw.get("resultMessage")),
-        tests=tuple(TestView(name=_text(t.get("name")), result=_result(t.get("result")),
-                             message=_text(t.get("resultMessage")),
-                             details=_text(t.get("details")),
-                             crash=_crash(t) or collection_crash)
-                    for t in _list(raw.get("tests")) if isinstance(t, Mapping)),
+        tests=tuple(_test(t, collection_crash) for t in _list(raw.get("tests"))
+                    if isinstance(t, Mapping)),
         hidden=name in hidden)
+
+
+def _test(raw: Mapping[str, Any], collection_crash: CrashFrame | None) -> TestView:
+    debug = _mapping(raw.get("debug"))
+    return TestView(name=_text(raw.get("name")), result=_result(raw.get("result")),
+                    message=_text(raw.get("resultMessage")), details=_text(raw.get("details")),
+                    crash=_crash(raw) or collection_crash,
+                    expected_excerpt=_optional_text(debug.get("expected")),
+                    actual_excerpt=_optional_text(debug.get("actual")))
 
 
 def _crash(raw: Mapping[str, Any]) -> CrashFrame | None:
@@ -227,6 +239,10 @@ def _text(value: Any) -> str:
     if value is None:
         return ""
     return value if isinstance(value, str) else str(value)
+
+
+def _optional_text(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
 
 
 def _mapping(value: Any) -> Mapping[str, Any]:

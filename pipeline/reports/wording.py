@@ -46,6 +46,9 @@ EXPECTED_LABEL, ACTUAL_LABEL, MESSAGE_LABEL, DETAILS_LABEL = (
     "Expected", "Actual", "Message", "Details")
 FAILURE_HEADERS = ("", "Test", EXPECTED_LABEL, ACTUAL_LABEL, MESSAGE_LABEL)
 FAILURES_HEADING = "Tests that did not pass"
+# What a value failed on, named before the value: "length 3: [1, 2, 3]".
+PROPERTY_LABELS = {"type": "type {value}", "len": "length {value}", "shape": "shape {value}"}
+LABELLED_VALUE = "{label}: {value}"
 CRASH_LABEL = "Crashed at"
 CRASH_PLACE = "line {lineno}"
 CRASH_PLACE_IN_FILE = "{file}, line {lineno}"

@@ -231,7 +231,8 @@ def test_report_json_has_testsummary_key_order_and_no_nulls(tmp_path: Path):
     assert data["summary"] == {"total": 2, "passed": 1, "failed": 1, "skipped": 0}
     assert data["tests"][1]["tests"][0] == {
         "name": "x", "result": "FAILED",
-        "details": "E   AssertionError: Variable `x` has incorrect value (`1` instead of `5`)"}
+        "details": "E   AssertionError: Variable `x` has incorrect value (`1` instead of `5`)",
+        "debug": {"expected": "5", "actual": "1"}}
     assert list(data["debug"]) == ["executionDurationStudent", "executionDurationReference"]
     assert list(data["properties"]) == ["test", "specification", "pytestflags", "exitcode"]
     assert data["properties"]["exitcode"] == "1"

@@ -55,8 +55,12 @@ def test_an_incorrect_solution_exits_one_and_shows_the_failing_values(tmp_path: 
         "[FAILED] values (variable, COMPLETED) 0/2 tests passed",
         "  FAILED  x            E   AssertionError: Variable `x` has incorrect value "
         "(`2` instead of `1`)",
+        "    expected: 1",
+        "    actual:   2",
         "  FAILED  total(2, 3)  E   AssertionError: Variable `total(2, 3)` has incorrect value "
         "(`6` instead of `5`)",
+        "    expected: 5",
+        "    actual:   6",
     ]
 
 

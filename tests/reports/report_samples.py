@@ -18,11 +18,14 @@ def value_details(name: str, actual: str, expected: str) -> str:
             f"(`{actual}` instead of `{expected}`)")
 
 
-def case(name: str, result: str = "PASSED", details: str | None = None) -> dict[str, Any]:
+def case(name: str, result: str = "PASSED", details: str | None = None,
+         debug: dict[str, Any] | None = None) -> dict[str, Any]:
     """Return one test entry."""
     entry: dict[str, Any] = {"name": name, "result": result}
     if details is not None:
         entry["details"] = details
+    if debug is not None:
+        entry["debug"] = debug
     return entry
 
 

@@ -82,8 +82,7 @@ def test_sections_show_outcome_collections_failures_and_passed_tests():
     failures = lines[lines.index("|  | Test | Expected | Actual | Message |") + 2:][:3]
     assert failures == [
         "| ❌ | ` x ` (Variables) | ` 3 ` | ` 2 ` | ` incorrect value ` |",
-        "| ❌ | ` y ` (Variables) | ` <class 'float'> ` | ` <class 'int'> ` "
-        "| ` incorrect type ` |",
+        "| ❌ | ` y ` (Variables) | ` type float ` | ` type int ` | ` incorrect type ` |",
         "| ⏭️ | ` w ` (Dependent) |  |  "
         "| `` Skipped: Success-Dependency `['Variables']` not satisfied `` |",
     ]
@@ -116,6 +115,28 @@ def test_hostile_student_text_stays_inside_code():
     assert HOSTILE in "".join(page.in_code)
     assert page.row_cells == [4, 4, 5, 5, 5]  # header and row of collections, then failures
     assert page.tags.count("details") == 1  # the crash's further lines; nothing passed
+
+
+def test_value_excerpts_replace_the_abbreviated_values_and_stay_inside_code():
+    hostile = report([collection("Output", [
+        case("n", "FAILED", value_details("n", "[1.0, 2.0,...", "[1.0, 2.0,..."),
+             debug={"expected": "[1.0, 2.0, 3.0]", "actual": "[1.0, 2.0, 3.5]"}),
+        case("s", "FAILED", "E   AssertionError: Variable `s` has incorrect len, expected: 2, "
+                            "obtained 97", debug={"expected": "'ok'", "actual": HOSTILE}),
+        case("out", "FAILED", "E   AssertionError: Variable `out` does not contain the "
+                              "specified pattern `x`", debug={"actual": HOSTILE}),
+    ])])
+
+    text = mr_comment_markdown([(run(), hostile)], MARKER)
+    page = rendered(text)
+
+    assert "| ❌ | ` n ` (Output) | ` [1.0, 2.0, 3.0] ` | ` [1.0, 2.0, 3.5] ` " \
+        "| ` incorrect value ` |" in text.split("\n")
+    assert "script" not in page.tags and "img" not in page.tags
+    assert page.row_cells == [4, 4, 5, 5, 5, 5]
+    assert f"length 97: {HOSTILE}" in page.in_code and HOSTILE in page.in_code
+    assert "length 2: 'ok'" in page.in_code
+    assert "@all" not in "".join(page.outside_code)
 
 
 def test_a_crash_shows_the_line_of_the_students_file_that_raised():

@@ -41,6 +41,8 @@ def test_read_report_falls_back_to_the_suite_summary():
     {"gradehook": {"score": "high", "hidden": 5, "timings": {"x": "slow"}}},
     {"gradehook": {"score": float("nan")}}, {"gradehook": {"score": 7}},
     {"tests": [{"name": 3, "result": "MAYBE", "tests": [{"details": {"k": 1}}]}]},
+    {"tests": [{"tests": [{"result": "FAILED", "debug": {"expected": 5, "actual": ["x"]}},
+                          {"result": "FAILED", "debug": "x"}]}]},
 ])
 def test_read_report_tolerates_malformed_fields(broken):
     view = read_report(broken)
@@ -91,7 +93,8 @@ _json = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=30),
     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(
         st.sampled_from(["name", "result", "tests", "details", "summary", "gradehook", "score",
-                         "hidden", "timings", "courseError", "type", "resultMessage"]),
+                         "hidden", "timings", "courseError", "type", "resultMessage", "debug",
+                         "expected", "actual"]),
         inner, max_size=6),
     max_leaves=25)
 

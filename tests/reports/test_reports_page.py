@@ -70,7 +70,7 @@ def test_page_shows_outcome_collections_failures_passed_and_timings():
         ["✅ passed", "Files", "exist", "1/1"],
     ]
     assert page.texts_in("pre")[:6] == [
-        "3", "2", "incorrect value", "<class 'float'>", "<class 'int'>", "incorrect type"]
+        "3", "2", "incorrect value", "type float", "type int", "incorrect type"]
     assert page.texts_in("li") == [" (Variables)", " (Files)"]
     assert page.rows[5:] == [
         ["Stage", "At (UTC)", "After the previous stage"],
@@ -120,6 +120,23 @@ def test_hostile_text_is_escaped_everywhere():
     assert page.texts_in("h1") == [HOSTILE]
     assert page.texts_in("pre").count(HOSTILE) == 2  # the expected and actual values
     assert f"Failed: {HOSTILE}" in page.texts_in("pre")
+
+
+def test_value_excerpts_are_labelled_and_escaped():
+    given = report([collection("Output", [
+        case("s", "FAILED", "E   AssertionError: Variable `s` has incorrect type, expected: "
+                            "<class 'str'>, obtained <class 'list'>",
+             debug={"expected": HOSTILE, "actual": "['a']"}),
+        case("out", "FAILED", "E   AssertionError: Variable `out` does not contain the "
+                              "specified pattern `x`", debug={"actual": HOSTILE}),
+    ])])
+
+    page = parsed(result_page_html(run(), given))
+
+    assert "script" not in page.tags and "img" not in page.tags
+    assert page.texts_in("dt") == ["Expected", "Actual", "Message", "Actual", "Message"]
+    assert page.texts_in("pre")[:2] == [f"type str: {HOSTILE}", "type list: ['a']"]
+    assert page.texts_in("pre")[3] == HOSTILE
 
 
 def test_error_page_explains_and_shows_no_tables():

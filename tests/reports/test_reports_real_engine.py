@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.grading import grade, report_to_json
+from pipeline.grading import Report, grade, report_to_json
+from pipeline.grading.text_report import render_text
 from pipeline.reports import (commit_status_payload, comment_marker, mr_comment_markdown,
                               result_page_html, score_badge)
 from tests.reports.report_samples import run
@@ -32,16 +33,62 @@ properties:
 """
 
 
-def graded(root: Path, student_main: str) -> dict:
-    """Grade a student's main.py against the reference of TEST_YAML; return the report."""
+REFERENCE_MAIN = 'x = 3\ny = 1.5\ns = "hello"\nprint("hi")\n'
+
+FEEDBACK_YAML = """\
+type: python
+name: feedback
+properties:
+  tests:
+    - type: variable
+      name: Lists
+      entryPoint: main.py
+      tests:
+        - name: values
+        - name: series
+        - name: word
+        - name: pair
+    - type: stdout
+      name: Greeting
+      entryPoint: main.py
+      tests:
+        - name: greeting
+          qualification: contains
+          pattern: "Hello, World!"
+"""
+FEEDBACK_REFERENCE = """\
+values = [1.0, 2.0, 3.0]
+series = [float(n) for n in range(100)]
+word = "hello"
+pair = [1, 2]
+print("Hello, World!")
+"""
+FEEDBACK_STUDENT = """\
+values = [1.0, 2.0, 3.5]
+series = [float(n) for n in range(100)]
+series[70] = 7.5
+word = "hello world!"
+pair = (1, 2)
+print("Hello World <script>alert(1)</script> | `x`")
+"""
+
+
+def graded_report(root: Path, student_main: str, *, test_yaml: str = TEST_YAML,
+                  reference_main: str = REFERENCE_MAIN) -> Report:
+    """Grade a student's main.py against a reference main.py and test.yaml."""
     reference, student = root / "reference", root / "student"
     reference.mkdir()
     student.mkdir()
-    (reference / "main.py").write_text('x = 3\ny = 1.5\ns = "hello"\nprint("hi")\n')
-    (reference / "test.yaml").write_text(TEST_YAML)
+    (reference / "main.py").write_text(reference_main)
+    (reference / "test.yaml").write_text(test_yaml)
     (reference / "meta.yaml").write_text("title: demo\n")
     (student / "main.py").write_text(student_main)
-    return json.loads(report_to_json(grade(Path(student), Path(reference))))
+    return grade(Path(student), Path(reference))
+
+
+def graded(root: Path, student_main: str) -> dict:
+    """Grade a student's main.py against the reference of TEST_YAML; return the report."""
+    return json.loads(report_to_json(graded_report(root, student_main)))
 
 
 @pytest.fixture(scope="module")
@@ -56,9 +103,10 @@ def test_engine_failures_become_expected_and_actual_rows(engine_report):
     lines = text.split("\n")
     assert "**Score 50\\% \\(1 of 2 collections passed\\, 1\\/4 tests passed\\)**" in lines
     assert "| ❌ | ` x ` (Values) | ` 3 ` | ` 2 ` | ` incorrect value ` |" in lines
-    assert ("| ❌ | ` y ` (Values) | ` <class 'float'> ` | ` <class 'int'> ` "
+    assert ("| ❌ | ` y ` (Values) | ` type float: 1.5 ` | ` type int: 1 ` "
             "| ` incorrect type ` |") in lines
-    assert "| ❌ | ` s ` (Values) | ` 5 ` | ` 12 ` | ` incorrect len ` |" in lines
+    assert ("| ❌ | ` s ` (Values) | ` length 5: 'hello' ` "
+            "| `` length 12: '<b>\\|`x`\\|</b>' `` | ` incorrect len ` |") in lines
     assert "- ` out ` (Output)" in lines
 
 
@@ -69,7 +117,7 @@ def test_engine_report_status_badge_and_page(engine_report):
     assert (payload["description"], payload["coverage"]) == (
         "Score 50% (1 of 2 collections passed, 1/4 tests passed)", 50.0)
     assert ">50%</text>" in score_badge(engine_report)
-    assert "<pre>&lt;class &#x27;float&#x27;&gt;</pre>" in page
+    assert "<pre>type float: 1.5</pre>" in page
 
 
 def test_a_crash_in_the_engine_report_shows_its_line(tmp_path):
@@ -81,3 +129,70 @@ def test_a_crash_in_the_engine_report_shows_its_line(tmp_path):
     assert "failed, ERROR: name 'greetin' is not defined ` at line 5: ` print(greetin) ` |" \
         in comment
     assert "<dt>Crashed at</dt><dd><pre>line 5: print(greetin)</pre></dd>" in page
+
+
+@pytest.fixture(scope="module")
+def feedback(tmp_path_factory) -> tuple[Report, dict]:
+    report = graded_report(tmp_path_factory.mktemp("feedback"), FEEDBACK_STUDENT,
+                           test_yaml=FEEDBACK_YAML, reference_main=FEEDBACK_REFERENCE)
+    return report, json.loads(report_to_json(report))
+
+
+def _failure_cells(comment: str, test: str) -> list[str]:
+    """Return the Expected, Actual and Message cells of a test's row in the failures table."""
+    row = next(line for line in comment.split("\n") if line.startswith(f"| ❌ | ` {test} ` ("))
+    return row.removesuffix(" |").split(" | ")[2:]
+
+
+def test_values_that_differ_late_show_where_they_differ(feedback):
+    report, data = feedback
+    comment = mr_comment_markdown([(run(), data)], comment_marker("mr-1"))
+    page = result_page_html(run(), data)
+    text = render_text(report).split("\n")
+
+    assert _failure_cells(comment, "values") == [
+        "` [1.0, 2.0, 3.0] `", "` [1.0, 2.0, 3.5] `", "` incorrect value `"]
+    assert ("<dt>Expected</dt><dd><pre>[1.0, 2.0, 3.0]</pre></dd>"
+            "<dt>Actual</dt><dd><pre>[1.0, 2.0, 3.5]</pre></dd>") in page
+    values = text.index("  FAILED  values  E   AssertionError: Variable `values` has incorrect "
+                        "value (`[1.0, 2.0,...` instead of `[1.0, 2.0,...`)")
+    assert text[values + 1:values + 3] == ["    expected: [1.0, 2.0, 3.0]",
+                                           "    actual:   [1.0, 2.0, 3.5]"]
+    expected, actual, _ = _failure_cells(comment, "series")
+    assert expected.startswith("` […, 57.0, ") and "69.0, 70.0, 71.0" in expected
+    assert actual.startswith("` […, 57.0, ") and "69.0, 7.5, 71.0" in actual
+    assert "69.0, 7.5, 71.0, 72.0, 73.0, 74.0, 75.0, 76.0, 77.0, 78.0, 79.0, 80.0, 81.0, 82.0, " \
+        "83.0, 84.0, 85.0, 86.0, 87.0, 88.0, 89.0, 90.0, 91.0, 92.0, 93.0, 94.0, 95.0, 96.0, " \
+        "97.0, 98.0, 99.0]</pre>" in page
+
+
+def test_length_and_type_failures_name_what_differs(feedback):
+    report, data = feedback
+    comment = mr_comment_markdown([(run(), data)], comment_marker("mr-1"))
+    page = result_page_html(run(), data)
+
+    assert _failure_cells(comment, "word") == [
+        "` length 5: 'hello' `", "` length 12: 'hello world!' `", "` incorrect len `"]
+    assert _failure_cells(comment, "pair") == [
+        "` type list: [1, 2] `", "` type tuple: (1, 2) `", "` incorrect type `"]
+    assert "<pre>length 12: &#x27;hello world!&#x27;</pre>" in page
+    assert "<pre>type tuple: (1, 2)</pre>" in page
+    word = next(test for test in report.tests[0].tests if test.name == "word")
+    assert word.details == ("E   AssertionError: Variable `word` has incorrect len, expected: 5, "
+                            "obtained 12")
+
+
+def test_a_failed_output_pattern_shows_what_the_program_printed_escaped(feedback):
+    report, data = feedback
+    comment = mr_comment_markdown([(run(), data)], comment_marker("mr-1"))
+    page = result_page_html(run(), data)
+
+    assert _failure_cells(comment, "greeting") == [
+        "", "`` 'Hello World <script>alert(1)</script> \\| `x`\\n' ``",
+        "`` AssertionError: Variable `greeting` does not contain the specified pattern "
+        "`Hello, World!` ``"]
+    assert ("<dt>Actual</dt><dd><pre>&#x27;Hello World &lt;script&gt;alert(1)&lt;/script&gt; | "
+            "`x`\\n&#x27;</pre></dd>") in page
+    assert "<script>" not in page
+    assert "    actual:   'Hello World <script>alert(1)</script> | `x`\\n'" in \
+        render_text(report).split("\n")
