@@ -39,7 +39,7 @@ BRANCH_RUNS = tuple_(RUNS.c.project_path, RUNS.c.ref, RUNS.c.assignment).in_(
     bindparam("branches", expanding=True))
 MERGE_REQUEST_RUNS = tuple_(RUNS.c.project_path, RUNS.c.merge_request_iid).in_(
     bindparam("merge_requests", expanding=True))
-COMMIT_RUNS = tuple_(RUNS.c.project_path, RUNS.c.commit_sha, RUNS.c.assignment, RUNS.c.ref).in_(
+COMMIT_RUNS = tuple_(RUNS.c.project_path, RUNS.c.commit_sha, RUNS.c.assignment).in_(
     bindparam("commits", expanding=True))
 SELECT_ANSWERS = select(DELIVERIES.c.delivery_key, DELIVERIES.c.response_status,
                         DELIVERIES.c.response_body)
@@ -179,8 +179,7 @@ def _known_runs(connection: Connection, batch: Sequence[Delivered]) -> list[Know
             if request.supersedes:
                 branches.add((event.project_path, request.branch, request.assignment))
             if event.kind != "note":
-                commits.add((event.project_path, request.commit_sha, request.assignment,
-                             request.branch))
+                commits.add((event.project_path, request.commit_sha, request.assignment))
     if not (branches or merge_requests or commits):
         return []
     rows = connection.execute(
@@ -200,7 +199,7 @@ def _select_known(branches: bool, merge_requests: bool, commits: bool) -> Select
     """Return the statement that locks the runs a batch may end or reuse.
 
     Those it may end are the queued runs of pushed branches and closed merge requests; those
-    it may reuse grade a requested commit of the same branch already. Rows are locked in id
+    it may reuse grade a requested commit already. Rows are locked in id
     order, so that two batches sharing runs wait for each other instead of deadlocking.
     """
     ending = [*([BRANCH_RUNS] if branches else []),

@@ -9,17 +9,17 @@ from typing import Iterable
 from pipeline.config import CourseSettings
 from pipeline.dispatch import new_task_id
 from pipeline.ledger.models import RunStatus, new_id, utcnow
-from webhooks.events import Event
+from webhooks.events import Event, is_zero_sha
 from webhooks.handlers.decisions import SUBMISSION_PROCESSING, Decision, Ignored, JobRequest
 
 SUPERSEDED_REASON = "superseded by a newer push ({sha})"
 RUN_KINDS = {"push": "push", "merge_request": "merge_request", "note": "retest"}
 SUBMISSION_KIND = "submission"
-# Runs that already grade a commit: a second request for the same commit, assignment and
-# branch (a push and its merge request update, say) reuses them. The same commit pushed to
-# another branch (a fast-forward of main onto a graded feature branch) gets a run of its own:
-# GitLab shows a branch's pipeline and badges by the statuses posted for that branch. A retest
-# always makes a new run.
+# Runs that already grade a commit: a second request for the same commit and assignment (a
+# push and its merge request update, say) reuses them, the branch's own run first. A push that
+# moves an existing branch onto a commit graded on another branch (a fast-forward of main onto
+# a graded feature branch) gets a run of its own: GitLab shows a branch's pipeline and badges by
+# the statuses posted for that branch. A retest always makes a new run.
 REUSABLE_STATUSES = (RunStatus.QUEUED, RunStatus.RUNNING, RunStatus.PASSED, RunStatus.FAILED)
 
 
@@ -149,8 +149,7 @@ class BatchPlan:
         for index, key in (
                 (self._by_branch, (run.project_path, run.ref, run.assignment)),
                 (self._by_merge_request, (run.project_path, run.merge_request_iid)),
-                (self._by_commit, (run.project_path, run.commit_sha, run.assignment,
-                                   run.ref))):
+                (self._by_commit, (run.project_path, run.commit_sha, run.assignment))):
             index.setdefault(key, []).append(run)
 
     def _end(self, runs: Iterable[KnownRun], *, status: RunStatus, reason: str,
@@ -172,12 +171,15 @@ class BatchPlan:
         return ended
 
     def _reusable(self, event: Event, request: JobRequest) -> str | None:
-        for run in self._by_commit.get(
-                (event.project_path, request.commit_sha, request.assignment, request.branch),
-                ()):
-            if run.status in REUSABLE_STATUSES:
-                return run.id
-        return None
+        """Return a run grading the request's commit: the branch's own, else (unless a push
+        moves an existing branch there) another branch's; None when there is none."""
+        runs = [run for run in self._by_commit.get(
+                (event.project_path, request.commit_sha, request.assignment), ())
+                if run.status in REUSABLE_STATUSES]
+        own = next((run.id for run in runs if run.ref == request.branch), None)
+        if own is not None or (event.kind == "push" and not is_zero_sha(event.before)):
+            return own
+        return runs[0].id if runs else None
 
     def _new_run(self, delivery_id: str, received_at: dt.datetime, delivered: Delivered,
                  request: JobRequest) -> str:

@@ -101,9 +101,11 @@ def test_a_retest_in_the_batch_makes_new_runs_and_an_update_reuses_them(ledger):
     assert len(runs(resources)) == 4
 
 
-def push_to(branch: str) -> bytes:
+def push_to(branch: str, *, new_branch: bool = False) -> bytes:
     payload = payload_of(PUSH)
     payload.update(ref=f"refs/heads/{branch}")
+    if new_branch:
+        payload.update(before="0" * 40)
     return json.dumps(payload).encode()
 
 
@@ -124,6 +126,17 @@ def test_a_graded_commit_pushed_to_another_branch_gets_runs_of_that_branch(ledge
     stored = runs(resources)
     assert {stored[run_id].ref for run_id in main.body["runs"]} == {"main"}
     assert {run.status for run in stored.values()} == {RunStatus.QUEUED}
+
+
+def test_a_new_branch_made_at_a_graded_commit_reuses_its_runs(ledger):
+    """Nothing new to grade: a run of its own would only diff the commit with itself."""
+    settings, resources = ledger
+    work, = record_deliveries(resources.engine, [delivered(settings, PUSH, "push-work",
+                                                           body=push_to("work"))])
+    copy, = record_deliveries(resources.engine, [
+        delivered(settings, PUSH, "push-copy", body=push_to("copy", new_branch=True))])
+    assert copy.status == 200 and copy.body["runs"] == []
+    assert sorted(copy.body["existing_runs"]) == sorted(work.body["runs"])
 
 
 def test_a_key_repeated_in_the_batch_is_answered_as_the_first(ledger):
