@@ -199,8 +199,8 @@ def _select_known(branches: bool, merge_requests: bool, commits: bool) -> Select
     """Return the statement that locks the runs a batch may end or reuse.
 
     Those it may end are the queued runs of pushed branches and closed merge requests; those
-    it may reuse grade a requested commit already. Rows are locked in id
-    order, so that two batches sharing runs wait for each other instead of deadlocking.
+    it may reuse grade a requested commit already. Rows are locked in id order, so that two
+    batches sharing runs wait for each other instead of deadlocking.
     """
     ending = [*([BRANCH_RUNS] if branches else []),
               *([MERGE_REQUEST_RUNS] if merge_requests else [])]
