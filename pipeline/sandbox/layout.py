@@ -142,6 +142,18 @@ def build_layout(interpreter: Interpreter, mounts: Sequence[Mount], workdir_size
         _check_reachable(interpreter, user)
     env = environment(interpreter, extra_env)
     layout = Layout()
+    try:
+        _fill(layout, interpreter, mounts, workdir_size_mb, result, env, user)
+    except BaseException:
+        layout.close()  # the mount copies too: an interruption must not leave test files about
+        raise
+    return layout
+
+
+def _fill(layout: Layout, interpreter: Interpreter, mounts: tuple[Mount, ...],
+          workdir_size_mb: int, result: tuple[str, str] | None, env: Mapping[str, str],
+          user: HostUser | None) -> None:
+    """Add a run's options to the layout, copying the mounts first when user needs copies."""
     sources = [str(mount.host_path) for mount in mounts] if user is None else \
         layout.copy_mounts(mounts, user.gid)
     layout.add("--unshare-user", "--unshare-pid", "--unshare-net", "--unshare-ipc",
@@ -178,7 +190,6 @@ def build_layout(interpreter: Interpreter, mounts: Sequence[Mount], workdir_size
     program = seccomp_program()
     if program is not None:
         layout.add_data("--seccomp", program)
-    return layout
 
 
 def environment(interpreter: Interpreter, extra_env: Mapping[str, str]) -> dict[str, str]:

@@ -8,6 +8,7 @@ import functools
 import json
 import logging
 import os
+import resource
 import selectors
 import shutil
 import signal
@@ -40,6 +41,15 @@ PRLIMIT_MISSING = "prlimit (util-linux) is not installed in {path}"
 # Where the sandbox finds prlimit, which sets the program's resource limits: directories it shows.
 PRLIMIT_PATH = "/usr/local/bin:/usr/bin:/bin"
 BWRAP_FAILED = "the sandbox could not be set up: {detail}"
+LIMIT_ABOVE_HARD = ("the sandbox's {name} limit {wanted} is above this worker's hard limit "
+                    "{hard}: lower [sandbox] {setting} or raise the worker's limit")
+# prlimit's name of each limit the sandbox sets: the resource, and the setting it comes from.
+RLIMITS = {"cpu": (resource.RLIMIT_CPU, "cpu_seconds"),
+           "fsize": (resource.RLIMIT_FSIZE, "max_file_size_mb"),
+           "nofile": (resource.RLIMIT_NOFILE, "max_open_files"),
+           "core": (resource.RLIMIT_CORE, "(none: core files are off)"),
+           "nproc": (resource.RLIMIT_NPROC, "max_processes"),
+           "as": (resource.RLIMIT_AS, "memory_mb")}
 BAD_ARGV = "argv: must be a non-empty sequence of strings without NUL, got {argv!r}"
 BAD_WORKDIR = "workdir {path}: not an existing directory"
 BAD_STDIN = "stdin: must be bytes"
@@ -129,8 +139,21 @@ def _limited(command: list[str], limits: SandboxLimits, with_cgroup: bool) -> li
     else:
         rlimits["as"] = (limits.memory_mb * MB,) * 2
         rlimits["nproc"] = (limits.max_processes,) * 2
+    for name, (_, hard) in rlimits.items():
+        _check_within_hard_limit(name, hard)
     return [_prlimit(), *(f"--{name}={soft}:{hard}" for name, (soft, hard) in rlimits.items()),
             "--", *command]
+
+
+def _check_within_hard_limit(name: str, wanted: int) -> None:
+    """Refuse a limit above this process's hard limit: the sandbox inherits it and can only
+    lower it, so its prlimit would fail and the program, never run, look like the student's
+    crash."""
+    kind, setting = RLIMITS[name]
+    _, hard = resource.getrlimit(kind)
+    if hard != resource.RLIM_INFINITY and wanted > hard:
+        raise SandboxError(LIMIT_ABOVE_HARD.format(name=name, wanted=wanted, hard=hard,
+                                                   setting=setting))
 
 
 class _Sandbox:

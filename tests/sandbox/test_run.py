@@ -8,8 +8,10 @@ import json
 import os
 import re
 import signal
+import subprocess
 import sys
 import tempfile
+import textwrap
 import venv as venv_module
 from pathlib import Path
 
@@ -19,6 +21,7 @@ from pipeline.config import SandboxSettings
 from pipeline.sandbox import HARD_TIMEOUT_SECONDS, SANDBOX_PYTHONPATH, SANDBOX_WORKDIR, Mount, \
     SandboxError, SandboxLimits, run_sandboxed
 from pipeline.sandbox import cgroup as cgroup_module
+from pipeline.sandbox import layout as layout_module
 from pipeline.sandbox import run as run_module
 from pipeline.sandbox.interpreter import resolve_interpreter
 from pipeline.sandbox.layout import sandbox_executable
@@ -202,6 +205,23 @@ def test_no_cgroups_result_fifos_or_mount_copies_are_left_behind(run: Runner,
     assert leftovers() == before
 
 
+def test_mount_copies_are_removed_when_setting_up_is_interrupted(
+        run: Runner, workdir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A task's time limit can strike while the layout is built, after the mounts (hidden test
+    files among them) were copied for the sandbox's user."""
+    if os.geteuid() != 0:
+        pytest.skip("mounts are copied only for a root worker's sandbox user")
+
+    def interrupted() -> bytes:
+        raise KeyboardInterrupt
+    monkeypatch.setattr(layout_module, "seccomp_program", interrupted)
+    before = {p for p in os.listdir(tempfile.gettempdir()) if p.startswith("gradehook-mounts")}
+    with pytest.raises(KeyboardInterrupt):
+        run("print('never')", mounts=(Mount(workdir, "/mnt/work"),))
+    assert {p for p in os.listdir(tempfile.gettempdir())
+            if p.startswith("gradehook-mounts")} == before
+
+
 @pytest.mark.parametrize("call, message", [
     (dict(argv=[]), "argv"),
     (dict(argv="python"), "argv"),
@@ -314,3 +334,32 @@ def test_an_interpreter_the_sandbox_user_cannot_reach_is_named(tmp_path: Path,
     assert f"chmod o+x {blocked}" in message
     assert any(Path(place).resolve().is_relative_to(blocked)
                for place in (private, sys.base_prefix))
+
+
+def test_a_limit_above_the_workers_hard_limit_is_the_sandboxs_error_not_the_students(
+        tmp_path: Path) -> None:
+    """The sandbox can only lower what it inherits: a higher limit must not pass for a crash."""
+    script = tmp_path / "lowered.py"
+    script.write_text(textwrap.dedent(f"""
+        import dataclasses, resource, sys
+        from pathlib import Path
+        sys.path.insert(0, {str(Path(__file__).resolve().parents[2])!r})
+        from pipeline.sandbox import SandboxError, run_sandboxed
+        from tests.sandbox.conftest import SMALL_LIMITS
+        resource.setrlimit(resource.RLIMIT_NOFILE, (32, 32))
+        work = Path({str(tmp_path)!r}) / "work"
+        work.mkdir()
+        (work / "prog.py").write_text("print('ran')\\n")
+        try:
+            run_sandboxed(["python", "prog.py"], workdir=work,
+                          limits=dataclasses.replace(SMALL_LIMITS, max_open_files=64))
+        except SandboxError as exc:
+            print(exc)
+        else:
+            print("no error")
+        """))
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                          timeout=60)
+    assert done.stdout.strip() == ("the sandbox's nofile limit 64 is above this worker's hard "
+                                   "limit 32: lower [sandbox] max_open_files or raise the "
+                                   "worker's limit"), done.stderr
