@@ -5,12 +5,16 @@ from __future__ import annotations
 import sys
 
 import click
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
 from pipeline.config import ConfigError
 
-NO_LEDGER_TABLES = ("gradehook: the ledger has no tables: run `gradehook db upgrade` first, or "
-                    "name the service's configuration with --config or GRADEHOOK_CONFIG")
+NO_LEDGER_TABLES = ("gradehook: the ledger's tables are missing or out of date: run `gradehook db "
+                    "upgrade` first, or name the service's configuration with --config or "
+                    "GRADEHOOK_CONFIG")
+# What SQLite and PostgreSQL say of a table or column the ledger's schema lacks.
+MISSING_SCHEMA_MESSAGES = ("no such table", "no such column")
+MISSING_SCHEMA_ERRORS = ("UndefinedTable", "UndefinedColumn")
 LEDGER_UNAVAILABLE = "gradehook: the ledger database is unavailable: {reason}"
 
 
@@ -41,18 +45,24 @@ def main() -> None:
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
     except DBAPIError as exc:
-        click.echo(_ledger_problem(exc), err=True)
+        problem = _ledger_problem(exc)
+        if problem is None:
+            raise
+        click.echo(problem, err=True)
         sys.exit(2)
     sys.exit(code if isinstance(code, int) else 0)
 
 
-def _ledger_problem(exc: DBAPIError) -> str:
-    """Say in one line why a command could not use the ledger."""
+def _ledger_problem(exc: DBAPIError) -> str | None:
+    """Say in one line why a command could not use the ledger; None for a fault of ours."""
     reason = str(exc.orig).strip()
-    if "no such table" in reason or type(exc.orig).__name__ == "UndefinedTable":
+    if any(message in reason for message in MISSING_SCHEMA_MESSAGES) \
+            or type(exc.orig).__name__ in MISSING_SCHEMA_ERRORS:
         return NO_LEDGER_TABLES
-    return LEDGER_UNAVAILABLE.format(reason=reason.splitlines()[0] if reason else
-                                     type(exc.orig).__name__)
+    if isinstance(exc, (OperationalError, InterfaceError)):
+        return LEDGER_UNAVAILABLE.format(reason=reason.splitlines()[0] if reason else
+                                         type(exc.orig).__name__)
+    return None
 
 
 def _register_commands() -> None:

@@ -178,3 +178,16 @@ def test_a_ledger_without_tables_is_one_line_naming_the_fix(service_settings):
 
     assert done.returncode == 2
     assert done.stderr.splitlines() == [NO_LEDGER_TABLES]
+
+
+def test_a_ledger_missing_a_newer_column_says_to_upgrade(service_settings):
+    """Deployed without `db upgrade`: the code knows a column the database lacks yet."""
+    config, settings = service_settings()
+    resources = migrated_resources(settings)
+    with resources.engine.begin() as connection:
+        connection.exec_driver_sql("ALTER TABLE test_runs DROP COLUMN commented_at")
+
+    done = subprocess.run(gradehook_argv(config, "results"), capture_output=True, text=True,
+                          timeout=60)
+
+    assert (done.returncode, done.stderr.splitlines()) == (2, [NO_LEDGER_TABLES])
