@@ -5,24 +5,17 @@ solution as the working directory (and HOME, hence -s: no user site-packages fro
 outcome is written as one JSON line to the result channel as soon as it is known, so a crash or a
 timeout keeps what finished before it. pytest is imported before the solution's folder goes on
 sys.path, and that folder goes last, so the solution can neither replace pytest nor shadow an
-installed package or the standard library. Messages are cut to MESSAGE_LIMIT characters, as the
-runner of test.yaml collections cuts them.
+installed package or the standard library. Messages are cut as the runner of test.yaml
+collections cuts them.
 """
 
 import json
 import os
 import sys
 
-MESSAGE_LIMIT = 2000
-CUT_NOTE = " [... cut: {total} characters in all]"
-
-
-def shorten(text):
-    """Return text cut to MESSAGE_LIMIT characters, ending in a note of how long it was."""
-    if len(text) <= MESSAGE_LIMIT:
-        return text
-    note = CUT_NOTE.format(total=len(text))
-    return text[:MESSAGE_LIMIT - len(note)] + note
+# The runner of test.yaml collections lies beside this script, found while this script's folder
+# is still first on sys.path: both cut messages alike.
+from runner import shorten
 
 
 def first_line(text):
