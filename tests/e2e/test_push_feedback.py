@@ -9,6 +9,8 @@ from tests.e2e.scenario import ASSIGNMENT, running_service, solution
 
 pytestmark = pytest.mark.slow
 FINAL = {"success", "failed"}
+GREETING_ROW = ("| ❌ | ` greeting ` (Greeting) | ` length 5: 'hello' ` | ` length 2: 'hi' ` "
+                "| ` incorrect len ` |")
 
 
 def test_push_ends_in_statuses_and_one_comment_updated_in_place(
@@ -35,7 +37,7 @@ def test_push_ends_in_statuses_and_one_comment_updated_in_place(
         assert gitlab.wait_for(lambda: len(gitlab.notes(pid, mr["iid"])) == 1, timeout=30)
         note, = gitlab.notes(pid, mr["iid"])
         assert note["body"].startswith("<!-- gradehook:")
-        assert "| ❌ | ` greeting ` (Greeting) | ` 5 ` | ` 2 ` | ` incorrect len ` |" in note["body"]
+        assert GREETING_ROW in note["body"]
         assert "[Full report](http://127.0.0.1:" in note["body"]
 
         second_sha, answer = service.push("work", solution("hello", 3), key="push-2")
@@ -73,5 +75,5 @@ def test_a_merge_request_opened_after_its_commit_was_graded_gets_the_comment(
         assert (answer["runs"], answer["existing_runs"]) == ([], [run_id])
         assert gitlab.wait_for(lambda: len(gitlab.notes(pid, mr["iid"])) == 1, timeout=30)
         note, = gitlab.notes(pid, mr["iid"])
-        assert "| ❌ | ` greeting ` (Greeting) | ` 5 ` | ` 2 ` | ` incorrect len ` |" in note["body"]
+        assert GREETING_ROW in note["body"]
         assert service.states(sha) == ["pending", "running", "failed"]
