@@ -273,16 +273,19 @@ def test_suite_summary_counts_collections_and_score(graded):
     assert '"gradehook": {' in report_to_json(report)
 
 
-def test_linting_findings_go_to_the_collection_debug(tmp_path: Path):
-    student, reference = make_assignment(tmp_path, """
-        properties:
+LINT_BAD_PY = """
+    properties:
+      tests:
+        - type: linting
+          name: lint
+          file: bad.py
           tests:
-            - type: linting
-              name: lint
-              file: bad.py
-              tests:
-                - name: style
-    """, {}, {"bad.py": "import os\nx=1\n"})
+            - name: style
+"""
+
+
+def test_linting_findings_go_to_the_collection_debug(tmp_path: Path):
+    student, reference = make_assignment(tmp_path, LINT_BAD_PY, {}, {"bad.py": "import os\nx=1\n"})
     report = grade(student, reference)
     lint = report.tests[0]
     assert lint.debug["lintingErrors"] == ["bad.py:1:1 F401 'os' imported but unused",
@@ -292,17 +295,10 @@ def test_linting_findings_go_to_the_collection_debug(tmp_path: Path):
 
 
 def test_a_student_flake8_module_or_config_does_not_replace_flake8(tmp_path: Path):
-    student, reference = make_assignment(tmp_path, """
-        properties:
-          tests:
-            - type: linting
-              name: lint
-              file: bad.py
-              tests:
-                - name: style
-    """, {}, {"bad.py": "import os\nx=1\n", "flake8.py": "import sys\nsys.exit(0)\n",
-              "pycodestyle.py": "raise SystemExit(0)\n", ".flake8": "[flake8]\nignore = E,F,W\n",
-              "setup.cfg": "[flake8]\nselect = X\n"})
+    student, reference = make_assignment(tmp_path, LINT_BAD_PY, {}, {
+        "bad.py": "import os\nx=1\n", "flake8.py": "import sys\nsys.exit(0)\n",
+        "pycodestyle.py": "raise SystemExit(0)\n", ".flake8": "[flake8]\nignore = E,F,W\n",
+        "setup.cfg": "[flake8]\nselect = X\n"})
     lint = grade(student, reference).tests[0]
     assert lint.debug["lintingErrors"] == ["bad.py:1:1 F401 'os' imported but unused",
                                            "bad.py:2:2 E225 missing whitespace around operator"]
