@@ -146,13 +146,14 @@ def _queue_unseen(resources: Resources, project: _Project, delivery_id: str,
         return [], []
     created, first_met = [], []
     with transaction(resources.sessions) as session:
-        seen = set(session.scalars(select(TestRun.commit_sha).distinct().where(
-            TestRun.project_path == project.path)))
+        graded = _GradedHeads(session.execute(
+            select(TestRun.ref, TestRun.commit_sha).distinct()
+            .where(TestRun.project_path == project.path)).all())
         for branch in branches:
             head = (project.path, branch.name, branch.commit_sha)
-            if branch.commit_sha in seen:
+            if graded.covers(branch.name, branch.commit_sha):
                 continue
-            seen.add(branch.commit_sha)
+            graded.add(branch.name, branch.commit_sha)
             if head not in met_before:
                 first_met.append(head)
                 continue
@@ -165,6 +166,33 @@ def _queue_unseen(resources: Resources, project: _Project, delivery_id: str,
             log.info("reconcile: %s %s at %s was never graded; %d run(s) queued", project.path,
                      branch.name, branch.commit_sha[:12], len(rows))
     return created, first_met
+
+
+class _GradedHeads:
+    """The (branch, commit) pairs a project's runs grade, and whether a branch head is among them.
+
+    As for a push webhook: a head is graded when its branch has a run of its commit, and a
+    branch without runs (new, made at a graded commit) when any branch has one; a branch moved
+    onto a commit graded elsewhere (a fast-forward of main) is not.
+    """
+
+    def __init__(self, pairs) -> None:
+        self._pairs: set[tuple[str | None, str]] = set()
+        self._commits: set[str] = set()
+        self._branches: set[str | None] = set()
+        for ref, sha in pairs:
+            self.add(ref, sha)
+
+    def add(self, branch: str | None, sha: str) -> None:
+        """Count a branch's commit as graded."""
+        self._pairs.add((branch, sha))
+        self._commits.add(sha)
+        self._branches.add(branch)
+
+    def covers(self, branch: str, sha: str) -> bool:
+        """Tell whether a branch head needs no run of its own."""
+        return (branch, sha) in self._pairs or \
+            (sha in self._commits and branch not in self._branches)
 
 
 def _acceptable(project: _Project, branch: Branch) -> bool:

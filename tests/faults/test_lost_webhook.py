@@ -35,6 +35,16 @@ def test_reconciler_grades_branch_heads_no_webhook_brought(
                 return len(runs) == 2 and [run.id for run in runs]
             found = wait_for(swept, timeout=60, what="the reconciler to find the heads")
             service.wait_ended(found, timeout=60)
+            # main fast-forwarded onto work's graded commit, its webhook lost too: main's head
+            # gets a run of its own, so main's pipeline and badges follow.
+            gitlab.set_branch(pid, "main", delivered_sha)
+
+            def main_swept():
+                runs = [run for run in service.runs_of(delivered_sha) if run.ref == "main"]
+                return len(runs) == 1 and [run.id for run in runs]
+            service.wait_ended(wait_for(main_swept, timeout=60,
+                                        what="the reconciler to grade main's new head"),
+                               timeout=60)
 
         lost, = service.runs_of(lost_sha)
         assert (lost.ref, lost.assignment, lost.before_sha, lost.needs_diff) == \
@@ -49,7 +59,10 @@ def test_reconciler_grades_branch_heads_no_webhook_brought(
             delivery = session.get(Delivery, lost.delivery_id)
             assert (delivery.source, delivery.delivery_key.startswith("reconciler:")) == \
                 ("reconciler", True)
-        assert [run.id for run in service.runs_of(delivered_sha)] == [delivered_run]
+        assert sorted((run.ref, run.id == delivered_run) for run in
+                      service.runs_of(delivered_sha)) == [("main", False), ("work", True)]
+        fast_forwarded, = [run for run in service.runs_of(delivered_sha) if run.ref == "main"]
+        assert (fast_forwarded.status, fast_forwarded.before_sha) == (RunStatus.FAILED, main_sha)
         # main never held the assignment: its run is cancelled, as for a push that lacks it.
         never_had_it, = service.runs_of(main_sha)
         assert (never_had_it.status, never_had_it.status_reason) == \
