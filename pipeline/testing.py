@@ -16,7 +16,7 @@ from pipeline.ledger import runs
 from pipeline.ledger.db import single_statements
 from pipeline.ledger.models import RunStatus, TestRun, utcnow
 from pipeline.ledger.storable import storable
-from pipeline.repos import (InvalidInputError, MissingCommitError, PathMissingError,
+from pipeline.repos import (MIB, InvalidInputError, MissingCommitError, PathMissingError,
                             UngradableTreeError)
 from pipeline.submissions.dispatch import hand_off_submissions
 
@@ -26,7 +26,6 @@ STUDENT_COMMIT_MISSING = "the commit to grade is not in the student's project: {
 REFERENCE_MISSING = "course error: the reference repository could not be read: {detail}"
 COURSE_ERROR = "course error: {detail}"
 INVALID_INPUT = "refused before reaching git: {detail}"
-MIB = 1024 * 1024
 NOT_TOUCHED = "this push did not change {assignment}"
 NOT_PRESENT = "{assignment} does not exist in this commit"
 # A reference fetched this recently is used as it is: in a deadline rush every run would
