@@ -23,4 +23,5 @@ def is_branch_name(ref: object) -> bool:
             and not REF_FORBIDDEN.search(ref)
             and not any(part.startswith((".", "-")) or part.endswith(".lock")
                         for part in ref.split("/"))
-            and not any(unicodedata.category(ch) in ODD_UNICODE_CATEGORIES for ch in ref))
+            and (ref.isascii()  # controls and spaces are refused above
+                 or not any(unicodedata.category(ch) in ODD_UNICODE_CATEGORIES for ch in ref)))

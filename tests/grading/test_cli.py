@@ -89,6 +89,7 @@ def test_an_invalid_test_yaml_exits_two_with_the_course_error(tmp_path: Path):
         "Course error (the assignment cannot be graded):",
         "test.yaml: properties.tests[0].tests[0].typeCheck: must be true or false, got 'maybe'",
     ]
+    assert done.stderr == ""  # said once, in the report
 
 
 def test_a_separate_assignment_directory(tmp_path: Path):
