@@ -190,6 +190,10 @@ class Submission(Base):
     deadline: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     decided_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     sent_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    # The assignment's limit on accepted submissions when this one was judged, and how many
+    # the student had used with it: what its comment says, however often it is written.
+    submission_limit: Mapped[int | None] = mapped_column(Integer)
+    submissions_used: Mapped[int | None] = mapped_column(Integer)
 
     __table_args__ = (UniqueConstraint("project_path", "assignment", "commit_sha",
                                        name="uq_submissions_commit"),

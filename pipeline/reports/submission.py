@@ -57,7 +57,7 @@ class SubmissionAllowance:
 class SubmissionSummary:
     """The facts about one submission that its comment shows, independent of the ledger.
 
-    `allowance` is known only for the submission just judged; the history shows none.
+    The comment shows the latest submission's `allowance`; the history shows none.
     """
 
     assignment: str

@@ -144,8 +144,8 @@ def _decide_and_publish(resources: Resources, celery: Celery,
         rules = _rules(resources, course, run)
     except (SpecError, MissingCommitError) as exc:
         return _publish_error(resources, submission, COURSE_RULES.format(detail=exc))
-    allowance = _judge_and_record(resources, submission, inspection, rules)
-    return _publish(resources, submission.id, allowance)
+    _judge_and_record(resources, submission, inspection, rules)
+    return _publish(resources, submission.id)
 
 
 def _inspect(resources: Resources, course: CourseSettings, submission: Submission) -> Inspection:
@@ -237,8 +237,8 @@ def _rules(resources: Resources, course: CourseSettings, run: TestRun) -> Submis
 
 
 def _judge_and_record(resources: Resources, submission: Submission, inspection: Inspection,
-                      rules: SubmissionRules) -> SubmissionAllowance | None:
-    """Judge and record a pending submission; return its allowance when the rules limit it."""
+                      rules: SubmissionRules) -> None:
+    """Judge and record a pending submission, with its allowance when the rules limit it."""
     with transaction(resources.sessions) as session:
         lock_for_judging(session, submission.project_path, submission.assignment)
         current = session.get(Submission, submission.id, with_for_update=True,
@@ -255,13 +255,13 @@ def _judge_and_record(resources: Resources, submission: Submission, inspection: 
         verdict = judge(facts, rules)
         _apply(current, verdict)
         current.counted_at, current.deadline = counted, rules.deadline
+        if rules.max_submissions is not None:
+            current.submission_limit = rules.max_submissions
+            current.submissions_used = (facts.accepted_before
+                                        + (1 if verdict.outcome == ACCEPTED else 0))
     log.info("submission %s (%s %s %s): %s%s", submission.id, submission.project_path,
              submission.assignment, submission.commit_sha[:12], verdict.outcome,
              " (late)" if verdict.late else "")
-    if rules.max_submissions is None:
-        return None
-    used = facts.accepted_before + (1 if verdict.outcome == ACCEPTED else 0)
-    return SubmissionAllowance(used=used, limit=rules.max_submissions)
 
 
 def _publish_error(resources: Resources, submission: Submission,
@@ -295,12 +295,8 @@ def _discard(resources: Resources, submission: Submission) -> SubmissionOutcome:
                              run_id=submission.run_id)
 
 
-def _publish(resources: Resources, submission_id: str,
-             allowance: SubmissionAllowance | None = None) -> SubmissionOutcome:
-    """Bring GitLab in line with a decided submission: branch, merge request and comment.
-
-    `allowance` comes from judging it in this call; a later attempt to publish knows none.
-    """
+def _publish(resources: Resources, submission_id: str) -> SubmissionOutcome:
+    """Bring GitLab in line with a decided submission: branch, merge request and comment."""
     with resources.sessions() as session:
         peek = session.get(Submission, submission_id)
     with transaction(resources.sessions) as session:
@@ -310,13 +306,12 @@ def _publish(resources: Resources, submission_id: str,
         if submission.finished_at is not None:
             return _outcome_of(submission)
         if resources.gitlab is not None:
-            _publish_on_gitlab(resources, session, submission, allowance)
+            _publish_on_gitlab(resources, session, submission)
         submission.finished_at = utcnow()
     return _outcome_of(submission)
 
 
-def _publish_on_gitlab(resources: Resources, session: Session, submission: Submission,
-                       allowance: SubmissionAllowance | None) -> None:
+def _publish_on_gitlab(resources: Resources, session: Session, submission: Submission) -> None:
     gitlab, project = resources.gitlab, _project(submission)
     if submission.source == API_SOURCE:
         course = _course(resources, submission.course)
@@ -330,7 +325,7 @@ def _publish_on_gitlab(resources: Resources, session: Session, submission: Submi
         submission.branch = gitlab_side.submission_branch(submission.assignment)
         submission.merge_request_iid = merge_request.iid if merge_request else None
     if submission.merge_request_iid is not None:
-        _comment(resources, session, submission, allowance)
+        _comment(resources, session, submission)
 
 
 def _hand_in(resources: Resources, submission: Submission, target: str) -> MergeRequest | None:
@@ -351,21 +346,19 @@ def _hand_in(resources: Resources, submission: Submission, target: str) -> Merge
                                                    target)
 
 
-def _comment(resources: Resources, session: Session, submission: Submission,
-             allowance: SubmissionAllowance | None) -> None:
+def _comment(resources: Resources, session: Session, submission: Submission) -> None:
     """Write the submission comment of the merge request, with every submission through it."""
     iid = submission.merge_request_iid
     history = merge_request_history(session, submission, iid)
-    summaries = [_summary(resources, session, each,
-                          allowance if each.id == submission.id else None) for each in history]
+    summaries = [_summary(resources, session, each) for each in history]
     marker = comment_marker(f"submission:{submission.project_path}!{iid}:{submission.assignment}")
     body = submission_comment_markdown(summaries, marker)
     resources.gitlab.upsert_mr_note(_project(submission), iid, body, marker=marker)
     log.info("submission %s: comment on merge request !%d written", submission.id, iid)
 
 
-def _summary(resources: Resources, session: Session, submission: Submission,
-             allowance: SubmissionAllowance | None) -> SubmissionSummary:
+def _summary(resources: Resources, session: Session, submission: Submission
+             ) -> SubmissionSummary:
     run = session.get(TestRun, submission.run_id) if submission.run_id else None
     graded = run is not None and run.status in (RunStatus.PASSED, RunStatus.FAILED)
     report = read_report(run.report) if graded else None
@@ -379,7 +372,15 @@ def _summary(resources: Resources, session: Session, submission: Submission,
         score=run.score if graded else None,
         basis=report.basis if report is not None else None,
         result_url=result_url(resources, run.id) if run is not None else None,
-        allowance=allowance)
+        allowance=_allowance(submission))
+
+
+def _allowance(submission: Submission) -> SubmissionAllowance | None:
+    """Return the allowance recorded when the submission was judged, if the rules set one."""
+    if submission.submission_limit is None or submission.submissions_used is None:
+        return None
+    return SubmissionAllowance(used=submission.submissions_used,
+                               limit=submission.submission_limit)
 
 
 def _waiting(submission: Submission, run_id: str) -> SubmissionOutcome:

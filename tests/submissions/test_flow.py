@@ -174,6 +174,20 @@ def test_gitlab_failing_half_way_is_completed_by_the_retry(world):
     assert len(world.notes(mr["iid"])) == 1
 
 
+def test_the_retry_that_writes_the_comment_still_counts_the_submissions_left(make_world):
+    world = make_world(assignment={"max_submissions": 2})
+    submission = world.submit(world.push(solution("hello")))
+    world.gitlab.inject_faults(FaultPlan(status=503, every=1, limit=1, method="POST",
+                                         path_pattern=r"/notes$"))
+
+    with pytest.raises(TransientGitLabError):
+        world.process(submission.id)
+    iid = world.process(submission.id).merge_request_iid
+
+    note, = world.notes(iid)
+    assert "Submissions used: 1 of 2 (only accepted ones count), 1 left" in note["body"]
+
+
 def test_a_resubmission_failing_between_delete_and_create_is_completed(world):
     first_sha = world.push(solution("hi"))
     iid = world.process(world.submit(first_sha).id).merge_request_iid
