@@ -278,3 +278,12 @@ def test_a_yaml_syntax_error_names_the_file(tmp_path: Path):
         load_test_suite(path)
     assert str(caught.value).startswith("test.yaml: (file): is not valid YAML: ")
     assert caught.value.problems[0].path == "(file)"
+
+
+def test_a_yaml_syntax_error_quotes_the_character_at_fault(tmp_path: Path):
+    path = tmp_path / "test.yaml"
+    path.write_text("properties:\n\t- name: values\n", encoding="utf-8")
+    with pytest.raises(SpecError) as caught:
+        load_test_suite(path)
+    assert "found character '\\t' that cannot start any token" in str(caught.value)
+    assert "line 2, column 1" in str(caught.value)
