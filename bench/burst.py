@@ -17,32 +17,32 @@ import statistics
 import sys
 
 from bench.common import format_table, machine
-from pipeline.config import WorkerSettings
-from bench.e2e import GROUP, engine_alone, make_students, percentile, burst, running_service, \
-    sequential, solution
+from bench.e2e import GROUP, add_fetch_delay_option, add_worker_options, engine_alone, \
+    make_students, percentile, burst, running_service, sequential, solution
 
 
 def run(args: argparse.Namespace) -> int:
-    with running_service(args.concurrency) as service:
+    with running_service(args.concurrency, args.grading_slots, args.fetch_delay) as service:
         first = service.git.commit(f"{GROUP}/solo", solution("hello", 3))
         solo = service.gitlab.add_project(f"{GROUP}/solo", branches={"main": first})
         students = make_students(service.gitlab, service.git, args.students)
         sequential(service.port, service.gitlab, service.git, solo, 2)  # warm caches
         seconds, latencies, lost = burst(service.port, service.gitlab, students)
         engine_rate, engine_durations = engine_alone(service.folder / "engine",
-                                                     args.engine_gradings, args.concurrency)
+                                                     args.engine_gradings, args.grading_slots)
     rate = args.students / seconds
     m = machine()
     # Every core is busy through the burst: a run costs the cores' time divided by the rate.
     core_seconds_per_run = m.cores / rate
     print(f"machine: {m.cores} cores, {m.cpu_model}, {m.memory_gib:.1f} GiB; "
-          f"worker concurrency {args.concurrency}; {args.students} students")
+          f"worker concurrency {args.concurrency}, grading slots {args.grading_slots}; "
+          f"{args.students} students")
     print(format_table(
         ["measurement", "count", "p50 s", "p95 s", "per second", "total s"],
         [[f"burst of {args.students} pushes → final status", args.students,
           f"{statistics.median(latencies):.2f}", f"{percentile(latencies, 0.95):.2f}",
           f"{rate:.2f}", f"{seconds:.1f}"],
-         [f"engine alone, {args.concurrency} processes", args.engine_gradings,
+         [f"engine alone, {args.grading_slots} processes", args.engine_gradings,
           f"{statistics.median(engine_durations):.3f}",
           f"{percentile(engine_durations, 0.95):.3f}", f"{engine_rate:.2f}", ""]]))
     print(f"core time per run: {core_seconds_per_run:.3f} s "
@@ -57,10 +57,10 @@ def run(args: argparse.Namespace) -> int:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--students", type=int, default=300, help="students pushing at once")
-    parser.add_argument("--concurrency", type=int, default=WorkerSettings().processes,
-                        help="worker processes (default: gradehook's, the cores plus one)")
+    add_worker_options(parser)
     parser.add_argument("--engine-gradings", type=int, default=40,
                         help="gradings for the engine-alone figure")
+    add_fetch_delay_option(parser)
     return run(parser.parse_args())
 
 

@@ -9,7 +9,8 @@ and local bare git repositories, then measures:
 - a deadline burst: one push from each of N students at once; the time until every push has its
   final status, the throughput, and how many were lost (must be 0);
 - the engine alone: the same assignment graded by `pipeline.grading.grade` in as many processes as
-  the worker has, warm reference cache: the throughput the burst is compared with.
+  the worker grades runs at once (its grading slots), warm reference cache: the throughput the
+  burst is compared with.
 """
 
 from __future__ import annotations
@@ -195,8 +196,13 @@ class Service:
 
 
 @contextlib.contextmanager
-def running_service(concurrency: int) -> Iterator[Service]:
-    """Start web and worker on scratch PostgreSQL and Redis, with the stand-in and git repos."""
+def running_service(concurrency: int, slots: int, fetch_delay: float = 0.0
+                    ) -> Iterator[Service]:
+    """Start web and worker on scratch PostgreSQL and Redis, with the stand-in and git repos.
+
+    With a `fetch_delay`, every fetch waits that many seconds before the repository answers:
+    GitLab across a network, where the local repositories answer at once.
+    """
     with services() as env, scratch_database(env) as database, \
             scratch_redis_db(env) as redis_db, \
             tempfile.TemporaryDirectory(prefix="gradehook-bench-e2e-") as folder_name, \
@@ -211,12 +217,13 @@ def running_service(concurrency: int) -> Iterator[Service]:
             "server": {"port": port},
             "gitlab": {"url": gitlab.url, "token": gitlab.bot.token, "webhook_secret": SECRET,
                        "clone_base": git.base_url},
-            "worker": {"concurrency": concurrency},
+            "worker": {"concurrency": concurrency, "grading_slots": slots},
             "courses": [{"name": "bench", "student_projects": [GROUP + "/"],
                          "reference_project": REFERENCE, "discover_assignments": False,
                          "assignments": [{"directory": ASSIGNMENT}]}]}))
         process_env = {**os.environ, **env.environ(postgres_db=database, redis_db=redis_db),
-                       "GRADEHOOK_CONFIG": str(config)}
+                       "GRADEHOOK_CONFIG": str(config),
+                       **delayed_fetches(folder / "gitconfig", fetch_delay)}
         os.environ.update(env.environ(postgres_db=database, redis_db=redis_db))
         engine = make_engine(f"postgresql+psycopg://{env.postgres_user}:{env.postgres_password}"
                              f"@{env.postgres_host}:{env.postgres_port}/{database}")
@@ -239,9 +246,21 @@ def running_service(concurrency: int) -> Iterator[Service]:
                 raise
 
 
+def delayed_fetches(path: Path, seconds: float) -> dict[str, str]:
+    """Return the environment that makes git wait before each local fetch is answered.
+
+    git runs a local repository's upload-pack through the shell, so the command can sleep
+    first; a global configuration file (GIT_CONFIG_GLOBAL) gives it to the worker's git alone.
+    """
+    if seconds <= 0:
+        return {}
+    path.write_text(f'[remote "origin"]\n\tuploadpack = "sleep {seconds:g}; git-upload-pack"\n')
+    return {"GIT_CONFIG_GLOBAL": str(path)}
+
+
 def run(args: argparse.Namespace) -> int:
-    args.engine_processes = args.engine_processes or args.concurrency
-    with running_service(args.concurrency) as service:
+    args.engine_processes = args.engine_processes or args.grading_slots
+    with running_service(args.concurrency, args.grading_slots, args.fetch_delay) as service:
         port, gitlab, git = service.port, service.gitlab, service.git
         first_sha = git.commit(f"{GROUP}/solo", solution("hello", 3))
         solo = gitlab.add_project(f"{GROUP}/solo", branches={"main": first_sha})
@@ -273,7 +292,7 @@ def run(args: argparse.Namespace) -> int:
     ]
     m = machine()
     print(f"machine: {m.cores} cores, {m.cpu_model}, {m.memory_gib:.1f} GiB; "
-          f"worker concurrency {args.concurrency}")
+          f"worker concurrency {args.concurrency}, grading slots {args.grading_slots}")
     print(format_table(["measurement", "count", "p50 s", "p95 s", "per second", "total s"], rows))
     print(format_table(["phase of a run (all runs)", "p50 s", "p95 s"], phases))
     print(format_table(["CPU time during the burst, per run", "ms"], during_burst))
@@ -345,14 +364,30 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sequential", type=int, default=15, help="sequential pushes")
     parser.add_argument("--students", type=int, default=200, help="pushes in the burst")
-    parser.add_argument("--concurrency", type=int, default=WorkerSettings().processes,
-                        help="worker processes (default: gradehook's, the cores plus one)")
+    add_worker_options(parser)
     parser.add_argument("--engine-processes", type=int,
                         help="processes grading at once for the engine-alone figure "
-                             "(default: as many as the worker has)")
+                             "(default: as many as the worker's grading slots)")
     parser.add_argument("--engine-gradings", type=int, default=40,
                         help="gradings for the engine-alone figure")
+    add_fetch_delay_option(parser)
     return run(parser.parse_args())
+
+
+def add_worker_options(parser: argparse.ArgumentParser) -> None:
+    """Add the worker's processes and grading slots, gradehook's defaults unless given."""
+    worker = WorkerSettings()
+    parser.add_argument("--concurrency", type=int, default=worker.processes,
+                        help="worker processes (default: gradehook's, twice the grading slots)")
+    parser.add_argument("--grading-slots", type=int, default=worker.slots,
+                        help="runs grading at once (default: gradehook's, the cores plus one)")
+
+
+def add_fetch_delay_option(parser: argparse.ArgumentParser) -> None:
+    """Add --fetch-delay: seconds each fetch waits for the repository, as from a distant GitLab."""
+    parser.add_argument("--fetch-delay", type=float, default=0.0,
+                        help="seconds every fetch waits before the repository answers, as "
+                             "from a GitLab across a network (default 0: local repositories)")
 
 
 if __name__ == "__main__":

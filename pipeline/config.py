@@ -133,19 +133,22 @@ def _cpu_quota(cgroup_root: Path, proc_cgroup: str) -> float | None:
 
 
 @functools.cache
-def default_worker_processes() -> int:
-    """Return the worker processes of this host when the setting leaves it open (0).
+def default_grading_slots() -> int:
+    """Return how many runs of this host grade at once when the setting leaves it open (0).
 
-    A run also waits on git, PostgreSQL and GitLab; one process more than the cores it may use
-    keeps them grading meanwhile (docs/benchmarks.md, "End to end").
+    Grading is CPU-bound: one more than the cores it may use keeps them busy between a
+    sandbox's end and the next one's start (docs/benchmarks.md, "End to end").
     """
     return usable_cores() + 1
 
 
 @dataclass(frozen=True)
 class WorkerSettings:
-    # 0: default_worker_processes(), which depends on the host.
+    # 0: twice the grading slots, so that runs waiting on GitLab (a fetch, a status) leave
+    # others enough to grade.
     concurrency: int = env_field(0, "GRADEHOOK_WORKER_CONCURRENCY", min=0)
+    # 0: default_grading_slots(), which depends on the host.
+    grading_slots: int = env_field(0, "GRADEHOOK_WORKER_GRADING_SLOTS", min=0)
     student_testing_soft_time_limit: float = env_field(1740.0, min=0.01)
     student_testing_time_limit: float = env_field(1800.0, min=0.01)
     submission_processing_soft_time_limit: float = env_field(540.0, min=0.01)
@@ -158,9 +161,14 @@ class WorkerSettings:
     tree_max_idle_days: float = env_field(7.0, min=1)
 
     @property
+    def slots(self) -> int:
+        """Return how many runs of the host may grade at once: the setting, else the default."""
+        return self.grading_slots or default_grading_slots()
+
+    @property
     def processes(self) -> int:
-        """Return how many worker processes to run: the setting, else the host's default."""
-        return self.concurrency or default_worker_processes()
+        """Return how many worker processes to run: the setting, else twice the slots."""
+        return self.concurrency or 2 * self.slots
 
 
 @dataclass(frozen=True)
@@ -295,6 +303,11 @@ class Settings:
     def reference_cache(self) -> Path:
         """Return the folder of cached reference results."""
         return self.data_dir / "reference-cache"
+
+    @property
+    def grading_slot_folder(self) -> Path:
+        """Return the folder of the host's grading slots (docs/scaling.md)."""
+        return self.data_dir / "grading-slots"
 
     def course_for(self, project_path: str) -> CourseSettings | None:
         """Return the course that claims a student project path, if any."""

@@ -12,6 +12,7 @@ from pipeline.context import Resources
 from pipeline.housekeeping import run_workspace
 from pipeline.grading.grader import GradeOptions, grade
 from pipeline.grading.report import Report
+from pipeline.grading_slots import grading_slot
 from pipeline.ledger import runs
 from pipeline.ledger.db import single_statements
 from pipeline.ledger.models import RunStatus, TestRun, utcnow
@@ -106,12 +107,15 @@ def _grade_run(resources: Resources, run: TestRun) -> Outcome:
         except MissingCommitError as exc:
             return _end(resources, run.id, RunStatus.ERROR,
                         STUDENT_COMMIT_MISSING.format(detail=exc))
-        # The environment is made inside the engine, and the results are recorded the moment it
-        # returns: neither stage lasts long enough for a write of its own to be seen.
-        _enter(resources, run.id, "tests", passing=("environment",),
-               reference_sha=reference_sha)
-        result = _grade(resources, run, Workspace(root, student, reference_root), reference_sha,
-                        refusal)
+        settings = resources.settings
+        with grading_slot(settings.grading_slot_folder, settings.worker.slots):
+            # The environment is made inside the engine, and the results are recorded the
+            # moment it returns: neither stage lasts long enough for a write of its own to be
+            # seen.
+            _enter(resources, run.id, "tests", passing=("environment",),
+                   reference_sha=reference_sha)
+            result = _grade(resources, run, Workspace(root, student, reference_root),
+                            reference_sha, refusal)
         return _record(resources, run.id, result)
 
 

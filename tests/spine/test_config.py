@@ -109,15 +109,19 @@ def _write(tmp_path: Path, text: str) -> Path:
     return path
 
 
-def test_worker_processes_default_to_the_cores_plus_one(tmp_path):
+def test_grading_slots_default_to_the_cores_plus_one_and_processes_to_twice_the_slots(tmp_path):
     cores = len(os.sched_getaffinity(0))
     default = load_settings(environ={}, path=_write(tmp_path, ""))
+    slots = load_settings(environ={"GRADEHOOK_WORKER_GRADING_SLOTS": "3"},
+                          path=_write(tmp_path, ""))
     chosen = load_settings(environ={"GRADEHOOK_WORKER_CONCURRENCY": "4"},
                            path=_write(tmp_path, ""))
 
-    assert (default.worker.concurrency, default.worker.processes) == (0, cores + 1)
-    assert celery_config(default)["worker_concurrency"] == cores + 1
+    assert (default.worker.slots, default.worker.processes) == (cores + 1, 2 * (cores + 1))
+    assert celery_config(default)["worker_concurrency"] == 2 * (cores + 1)
+    assert (slots.worker.slots, slots.worker.processes) == (3, 6)
     assert chosen.worker.processes == 4 and celery_config(chosen)["worker_concurrency"] == 4
+    assert chosen.worker.slots == cores + 1
 
 
 def test_usable_cores_honour_a_containers_cpu_quota(tmp_path):

@@ -1,0 +1,63 @@
+"""Grading slots: at most so many runs of a host grade at once, however many processes wait."""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import logging
+import os
+import time
+from pathlib import Path
+from typing import Iterator
+
+SLOT_FILE = "slot-{number}.lock"
+# Waiters look for a free slot again after these pauses (doubling up to the longest): the kernel
+# cannot wait for any one of several locks, and a slot stays held for a grading's length.
+FIRST_PAUSE_SECONDS, LONGEST_PAUSE_SECONDS = 0.005, 0.05
+ALL_BUSY = "all %d grading slots of the host are busy; waiting for one"
+
+log = logging.getLogger(__name__)
+
+
+@contextlib.contextmanager
+def grading_slot(folder: Path, slots: int) -> Iterator[int]:
+    """Hold one of a host's `slots` grading slots while the block runs; return its number.
+
+    Worker processes beyond the slots fetch, extract and report while others grade, so the
+    cores stay busy when GitLab is slow to answer; the slots keep the sandboxes running at once,
+    and their memory, to what the host was sized for. A slot is an exclusive lock on a file of
+    the folder, which every worker process of the host shares: the kernel drops it when its
+    process dies, so a killed worker never keeps one.
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    pause = FIRST_PAUSE_SECONDS
+    taken = _take_free_slot(folder, slots)
+    if taken is None:
+        log.info(ALL_BUSY, slots)
+    while taken is None:
+        time.sleep(pause)
+        pause = min(pause * 2, LONGEST_PAUSE_SECONDS)
+        taken = _take_free_slot(folder, slots)
+    number, descriptor = taken
+    try:
+        yield number
+    finally:
+        os.close(descriptor)  # and with it the lock
+
+
+def _take_free_slot(folder: Path, slots: int) -> tuple[int, int] | None:
+    """Lock the first free slot, looking from a place of this process's own; None if none is."""
+    start = os.getpid() % slots
+    for number in (*range(start, slots), *range(start)):
+        descriptor = os.open(folder / SLOT_FILE.format(number=number),
+                             os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(descriptor)
+            continue
+        except BaseException:
+            os.close(descriptor)
+            raise
+        return number, descriptor
+    return None
