@@ -8,7 +8,7 @@ import logging
 import os
 import time
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 SLOT_FILE = "slot-{number}.lock"
 # Waiters look for a free slot again after these pauses (doubling up to the longest): the kernel
@@ -20,8 +20,11 @@ log = logging.getLogger(__name__)
 
 
 @contextlib.contextmanager
-def grading_slot(folder: Path, slots: int) -> Iterator[int]:
+def grading_slot(folder: Path, slots: int, *,
+                 on_wait: Callable[[], None] | None = None) -> Iterator[int]:
     """Hold one of a host's `slots` grading slots while the block runs; return its number.
+
+    `on_wait` is called once when every slot is busy, before waiting for one.
 
     Worker processes beyond the slots fetch, extract and report while others grade, so the
     cores stay busy when GitLab is slow to answer; the slots keep the sandboxes running at once,
@@ -34,6 +37,8 @@ def grading_slot(folder: Path, slots: int) -> Iterator[int]:
     taken = _take_free_slot(folder, slots)
     if taken is None:
         log.info(ALL_BUSY, slots)
+        if on_wait is not None:
+            on_wait()
     while taken is None:
         time.sleep(pause)
         pause = min(pause * 2, LONGEST_PAUSE_SECONDS)

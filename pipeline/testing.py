@@ -107,12 +107,20 @@ def _grade_run(resources: Resources, run: TestRun) -> Outcome:
         except MissingCommitError as exc:
             return _end(resources, run.id, RunStatus.ERROR,
                         STUDENT_COMMIT_MISSING.format(detail=exc))
+        waited = False
+
+        def wait_in_environment_stage() -> None:
+            nonlocal waited
+            waited = True
+            _enter(resources, run.id, "environment", reference_sha=reference_sha)
+
         settings = resources.settings
-        with grading_slot(settings.grading_slot_folder, settings.worker.slots):
+        with grading_slot(settings.grading_slot_folder, settings.worker.slots,
+                          on_wait=wait_in_environment_stage):
             # The environment is made inside the engine, and the results are recorded the
             # moment it returns: neither stage lasts long enough for a write of its own to be
-            # seen.
-            _enter(resources, run.id, "tests", passing=("environment",),
+            # seen, unless the run had to wait for a grading slot (in the environment stage).
+            _enter(resources, run.id, "tests", passing=() if waited else ("environment",),
                    reference_sha=reference_sha)
             result = _grade(resources, run, Workspace(root, student, reference_root),
                             reference_sha, refusal)

@@ -83,10 +83,13 @@ def test_a_run_waits_for_a_free_slot_before_it_grades(service_settings, git_serv
         grading.start()
         _wait_until_told_to_wait(caplog)
         waiting = _run(resources, run.id)
-        assert (waiting.stage, waiting.tested_at) == ("clone", None)
+        assert (waiting.stage, waiting.progress, waiting.tested_at) == ("environment", 40, None)
+        assert waiting.cloned_at is not None
     grading.join(timeout=120)
 
-    assert _run(resources, run.id).status == RunStatus.PASSED
+    graded = _run(resources, run.id)
+    assert graded.status == RunStatus.PASSED
+    assert graded.cloned_at == waiting.cloned_at  # the wait is not counted as cloning
 
 
 def _run(resources, run_id: str) -> TestRun:
