@@ -18,7 +18,7 @@ import sys
 
 from bench.common import format_table, machine
 from bench.e2e import GROUP, add_fetch_delay_option, add_worker_options, engine_alone, \
-    make_students, percentile, burst, running_service, sequential, solution
+    make_students, percentile, burst, running_service, sequential, solution, worker_arguments
 
 
 def run(args: argparse.Namespace) -> int:
@@ -61,7 +61,7 @@ def main() -> int:
     parser.add_argument("--engine-gradings", type=int, default=40,
                         help="gradings for the engine-alone figure")
     add_fetch_delay_option(parser)
-    return run(parser.parse_args())
+    return run(worker_arguments(parser.parse_args()))
 
 
 if __name__ == "__main__":

@@ -250,7 +250,8 @@ def delayed_fetches(path: Path, seconds: float) -> dict[str, str]:
     """Return the environment that makes git wait before each local fetch is answered.
 
     git runs a local repository's upload-pack through the shell, so the command can sleep
-    first; a global configuration file (GIT_CONFIG_GLOBAL) gives it to the worker's git alone.
+    first; a global configuration file (GIT_CONFIG_GLOBAL) gives it to gradehook's processes
+    alone, not to the bench's own git.
     """
     if seconds <= 0:
         return {}
@@ -371,16 +372,29 @@ def main() -> int:
     parser.add_argument("--engine-gradings", type=int, default=40,
                         help="gradings for the engine-alone figure")
     add_fetch_delay_option(parser)
-    return run(parser.parse_args())
+    return run(worker_arguments(parser.parse_args()))
 
 
 def add_worker_options(parser: argparse.ArgumentParser) -> None:
     """Add the worker's processes and grading slots, gradehook's defaults unless given."""
-    worker = WorkerSettings()
-    parser.add_argument("--concurrency", type=int, default=worker.processes,
+    parser.add_argument("--concurrency", type=positive, default=None,
                         help="worker processes (default: gradehook's, twice the grading slots)")
-    parser.add_argument("--grading-slots", type=int, default=worker.slots,
+    parser.add_argument("--grading-slots", type=positive, default=WorkerSettings().slots,
                         help="runs grading at once (default: gradehook's, the cores plus one)")
+
+
+def worker_arguments(args: argparse.Namespace) -> argparse.Namespace:
+    """Fill in the worker processes left open: twice the grading slots, as gradehook does."""
+    args.concurrency = args.concurrency or 2 * args.grading_slots
+    return args
+
+
+def positive(text: str) -> int:
+    """Return a whole number of at least 1, for argparse."""
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
 
 
 def add_fetch_delay_option(parser: argparse.ArgumentParser) -> None:

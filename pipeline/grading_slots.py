@@ -8,7 +8,7 @@ import logging
 import os
 import time
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import BinaryIO, Callable, Iterator
 
 SLOT_FILE = "slot-{number}.lock"
 # Waiters look for a free slot again after these pauses (doubling up to the longest): the kernel
@@ -24,45 +24,50 @@ def grading_slot(folder: Path, slots: int, *,
                  on_wait: Callable[[], None] | None = None) -> Iterator[int]:
     """Hold one of a host's `slots` grading slots while the block runs; return its number.
 
-    `on_wait` is called once when every slot is busy, before waiting for one.
-
     Worker processes beyond the slots fetch, extract and report while others grade, so the
     cores stay busy when GitLab is slow to answer; the slots keep the sandboxes running at once,
     and their memory, to what the host was sized for. A slot is an exclusive lock on a file of
     the folder, which every worker process of the host shares: the kernel drops it when its
-    process dies, so a killed worker never keeps one.
+    process dies, so a killed worker never keeps one. `on_wait` is called once when every slot
+    is busy, before waiting for one. Slots are not handed out in order of arrival, and the wait
+    counts toward the task's time limit.
     """
     folder.mkdir(parents=True, exist_ok=True)
     pause = FIRST_PAUSE_SECONDS
     taken = _take_free_slot(folder, slots)
+    if taken is None and on_wait is not None:
+        on_wait()
     if taken is None:
         log.info(ALL_BUSY, slots)
-        if on_wait is not None:
-            on_wait()
     while taken is None:
         time.sleep(pause)
         pause = min(pause * 2, LONGEST_PAUSE_SECONDS)
         taken = _take_free_slot(folder, slots)
-    number, descriptor = taken
-    try:
+    number, lock_file = taken
+    with lock_file:  # closing it drops the lock
         yield number
-    finally:
-        os.close(descriptor)  # and with it the lock
 
 
-def _take_free_slot(folder: Path, slots: int) -> tuple[int, int] | None:
-    """Lock the first free slot, looking from a place of this process's own; None if none is."""
+def _take_free_slot(folder: Path, slots: int) -> tuple[int, BinaryIO] | None:
+    """Lock the first free slot, looking from a place of this process's own; None if none is.
+
+    The lock is held through a file object: should an exception (a task's time limit) arrive
+    before the caller holds it, dropping the object closes the file and frees the slot.
+    """
     start = os.getpid() % slots
     for number in (*range(start, slots), *range(start)):
-        descriptor = os.open(folder / SLOT_FILE.format(number=number),
-                             os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        lock_file = open(folder / SLOT_FILE.format(number=number), "ab", opener=_private)
         try:
-            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            os.close(descriptor)
+            lock_file.close()
             continue
         except BaseException:
-            os.close(descriptor)
+            lock_file.close()
             raise
-        return number, descriptor
+        return number, lock_file
     return None
+
+
+def _private(path: str, flags: int) -> int:
+    return os.open(path, flags, 0o600)

@@ -42,10 +42,6 @@ def grade_command(ctx: click.Context, student_dir: Path, reference_dir: Path,
     from pipeline.config import load_settings
     from pipeline.grading import EngineError, GradeOptions, grade, report_to_json
     from pipeline.grading.text_report import render_text
-    from pipeline.logs import configure_logging
-
-    # The report says what the engine's warnings (a course error, say) would repeat on stderr.
-    configure_logging("ERROR")
     settings = load_settings((ctx.obj or {}).get("config_path"))
     try:
         report = grade(student_dir, reference_dir, assignment_dir, settings=settings.sandbox,

@@ -15,7 +15,8 @@ TEST_FILE_NAME = "test.yaml"
 NOT_READABLE = "cannot be read: {reason}"
 NOT_YAML = "is not valid YAML: {reason}"
 # libyaml's parser when PyYAML was built with it: ten times faster on a course's test.yaml, and
-# it builds the same safe objects. PyYAML's own parser reads a file libyaml refuses, for its
+# it builds the same safe objects. It also takes tabs where YAML allows them and PyYAML's own
+# parser does not (`key:<tab>value`). PyYAML's parser reads a file libyaml refuses, for its
 # clearer message (it quotes the line and the character at fault).
 FAST_SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 

@@ -112,7 +112,7 @@ def end_with_error(resources: Resources, submission_id: str, reason: str) -> Sub
             if submission.outcome == ACCEPTED:
                 reason = PUBLISH_FAILED.format(detail=reason)
             now = utcnow()
-            submission.outcome, submission.reason = ERROR, reason
+            _as_error(submission, reason)
             submission.decided_at = submission.decided_at or now
             submission.finished_at = now
     log.warning("submission %s: error: %s", submission_id, reason)
@@ -277,6 +277,12 @@ def _publish_error(resources: Resources, submission: Submission,
     return _publish(resources, submission.id)
 
 
+def _as_error(submission: Submission, reason: str) -> None:
+    """Turn a submission into an error: it hands nothing in, so no limit counts it."""
+    submission.outcome, submission.reason = ERROR, reason
+    submission.submission_limit = submission.submissions_used = None
+
+
 def _apply(submission: Submission, verdict: Verdict) -> None:
     submission.outcome, submission.reason, submission.late = (verdict.outcome, verdict.reason,
                                                               verdict.late)
@@ -339,7 +345,7 @@ def _hand_in(resources: Resources, submission: Submission, target: str) -> Merge
         gitlab_side.put_branch_at(gitlab, resources.repositories, project,
                                   submission.project_path, branch, submission.commit_sha)
     except gitlab_side.BranchMoveError as exc:
-        submission.outcome, submission.reason = ERROR, PUBLISH_FAILED.format(detail=exc)
+        _as_error(submission, PUBLISH_FAILED.format(detail=exc))
         log.warning("submission %s: %s", submission.id, submission.reason)
         return gitlab_side.open_merge_request_of(gitlab, project, branch, target)
     return gitlab_side.open_or_reuse_merge_request(gitlab, project, submission.assignment,

@@ -31,7 +31,8 @@ def test_each_slot_is_held_by_one_holder_at_a_time(tmp_path):
         assert {first, second} == {0, 1}
         assert _take_free_slot(tmp_path, 2) is None
     with grading_slot(tmp_path, 2):
-        assert _take_free_slot(tmp_path, 2) is not None
+        number, lock_file = _take_free_slot(tmp_path, 2)
+        lock_file.close()
 
 
 def test_a_waiter_takes_the_slot_once_it_is_given_back(tmp_path, caplog):
@@ -65,7 +66,9 @@ def test_a_slot_of_a_killed_process_is_free_again(tmp_path):
     finally:
         holder.kill()
         holder.wait()
-    assert _take_free_slot(tmp_path, 1) is not None
+    number, lock_file = _take_free_slot(tmp_path, 1)
+    lock_file.close()
+    assert number == 0
 
 
 def test_a_run_waits_for_a_free_slot_before_it_grades(service_settings, git_server, caplog):
@@ -85,6 +88,7 @@ def test_a_run_waits_for_a_free_slot_before_it_grades(service_settings, git_serv
         waiting = _run(resources, run.id)
         assert (waiting.stage, waiting.progress, waiting.tested_at) == ("environment", 40, None)
         assert waiting.cloned_at is not None
+        assert grading.is_alive()
     grading.join(timeout=120)
 
     graded = _run(resources, run.id)
@@ -95,3 +99,13 @@ def test_a_run_waits_for_a_free_slot_before_it_grades(service_settings, git_serv
 def _run(resources, run_id: str) -> TestRun:
     with resources.sessions() as session:
         return session.get(TestRun, run_id)
+
+
+def test_a_slot_taken_but_dropped_before_it_is_held_is_free_again(tmp_path):
+    # A task's time limit may strike between taking a slot and holding it in the block.
+    taken = _take_free_slot(tmp_path, 1)
+    assert taken is not None
+    del taken
+    number, lock_file = _take_free_slot(tmp_path, 1)
+    lock_file.close()
+    assert number == 0

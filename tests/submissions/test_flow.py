@@ -14,6 +14,7 @@ from pipeline.ledger.db import transaction
 from pipeline.ledger.models import RunStatus, Submission, TestRun
 from pipeline.submissions.dispatch import hand_off_submissions, resend_lost_submissions
 from pipeline.submissions.ledger import request_submission
+from pipeline.submissions.processing import end_with_error
 from tests.submissions.world import (ASSIGNMENT, OTHER_ASSIGNMENT, STUDENT, SUBMISSION_BRANCH,
                                      TARGET, solution)
 from tests.support.gitlab_standin import FaultPlan
@@ -186,6 +187,22 @@ def test_the_retry_that_writes_the_comment_still_counts_the_submissions_left(mak
 
     note, = world.notes(iid)
     assert "Submissions used: 1 of 2 (only accepted ones count), 1 left" in note["body"]
+
+
+def test_an_accepted_submission_ending_in_error_counts_toward_no_limit(make_world):
+    world = make_world(assignment={"max_submissions": 2})
+    submission = world.submit(world.push(solution("hello")))
+    world.gitlab.inject_faults(FaultPlan(status=503, every=1, limit=1, method="POST",
+                                         path_pattern=r"/notes$"))
+    with pytest.raises(TransientGitLabError):
+        world.process(submission.id)
+    assert world.submission(submission.id).submissions_used == 1  # judged: it counted itself
+
+    end_with_error(world.resources, submission.id, "attempts exhausted")
+
+    ended = world.submission(submission.id)
+    assert (ended.outcome, ended.submissions_used, ended.submission_limit) == ("error", None,
+                                                                               None)
 
 
 def test_a_resubmission_failing_between_delete_and_create_is_completed(world):
