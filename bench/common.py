@@ -23,8 +23,9 @@ import psycopg2
 import redis
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-# The key a benchmark sets in the Redis database index it works in.
-REDIS_CLAIM_KEY = "gradehook-bench-claim"
+# The key a benchmark, or a test (tests/infra/services.py), sets in the Redis database index it
+# works in, so that neither flushes or consumes what the other holds there.
+REDIS_CLAIM_KEY = "gradehook-redis-claim"
 STOP_SECONDS = 20
 SERVICE_START_SECONDS = 60
 SCRATCH_DATABASE_PREFIX = "gradehook_bench_"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import random
 from pathlib import Path
 
 import pytest
@@ -10,8 +9,8 @@ import pytest
 from pipeline.config import Settings, load_settings
 from tests.infra.gitrepos import GitServer
 from tests.infra.processes import write_config
-from tests.infra.services import create_database, drop_database, redis_client, \
-    require_service_env
+from tests.infra.services import claim_redis_db, create_database, drop_database, \
+    release_redis_db, require_service_env
 
 
 @pytest.fixture
@@ -32,13 +31,12 @@ def pg_database(monkeypatch: pytest.MonkeyPatch) -> str:
 
 @pytest.fixture
 def redis_db(monkeypatch: pytest.MonkeyPatch) -> int:
-    """An emptied Redis database index, named in REDIS_DB for this test's processes."""
+    """A Redis database index of this test's own, emptied, named in REDIS_DB for its processes."""
     require_service_env()
-    index = random.randint(1, 15)
-    redis_client(index).flushdb()
+    index = claim_redis_db()
     monkeypatch.setenv("REDIS_DB", str(index))
     yield index
-    redis_client(index).flushdb()
+    release_redis_db(index)
 
 
 @pytest.fixture

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import random
 import secrets
 
 import psycopg2
@@ -10,7 +11,13 @@ import psycopg2.errors
 import pytest
 import redis
 
+from bench.common import REDIS_CLAIM_KEY
 from tests.infra.processes import wait_for
+
+# Redis database indexes the tests work in (benchmarks take the lowest free one, 0 first), how
+# long a claim outlives a session that died, and how long a test waits for a free index.
+TEST_REDIS_DBS = tuple(range(1, 16))
+CLAIM_SECONDS, CLAIM_WAIT_SECONDS = 3600, 120
 
 # What points gradehook at Redis and PostgreSQL; without any of them it runs embedded.
 SERVICE_VARIABLES = ("REDIS_HOST", "REDIS_PORT", "REDIS_DB", "POSTGRES_HOST", "POSTGRES_PORT",
@@ -86,3 +93,31 @@ def redis_client(db: int = 0) -> redis.Redis:
     require_service_env()
     return redis.Redis(host=REDIS_SERVER[0], port=REDIS_SERVER[1], password=REDIS_SERVER[2],
                        db=db, socket_timeout=5)
+
+
+def claim_redis_db() -> int:
+    """Return a Redis database index (1 to 15) no other test session or benchmark works in.
+
+    The index is claimed with REDIS_CLAIM_KEY, set only if absent and expiring after
+    CLAIM_SECONDS should the session die; what a dead session left there is removed. The caller
+    releases it with release_redis_db().
+    """
+    return wait_for(_claim_any_redis_db, timeout=CLAIM_WAIT_SECONDS,
+                    what="a Redis database index no other session works in")
+
+
+def _claim_any_redis_db() -> int | None:
+    for index in random.sample(TEST_REDIS_DBS, len(TEST_REDIS_DBS)):
+        client = redis_client(index)
+        if client.set(REDIS_CLAIM_KEY, f"test session {os.getpid()}", nx=True,
+                      ex=CLAIM_SECONDS):
+            for key in client.scan_iter(count=1000):
+                if key != REDIS_CLAIM_KEY.encode():
+                    client.delete(key)
+            return index
+    return None
+
+
+def release_redis_db(index: int) -> None:
+    """Empty a claimed Redis database index, its claim with it."""
+    redis_client(index).flushdb()
