@@ -89,7 +89,8 @@ similar calls with EPERM; other architectures run without it (logged).
 The host user
     bwrap runs as this process's user, unless that is root (as it must be for the cgroup v1
     limits): then bwrap, and so the sandbox, runs as ``user`` (default ``nobody``, the
-    ``[sandbox] user`` setting) with its primary group and no other, and the root worker keeps the
+    ``[sandbox] user`` setting) with its primary group and no other (util-linux ``setpriv``
+    switches to it before starting bwrap), and the root worker keeps the
     cgroups, the copy of the work directory and the result channel. The sandbox user is what
     the host sees: it cannot change kernel settings or device files, nor read root-only files.
     It must be able to read the interpreter's installation and the gradehook packages (every

@@ -38,8 +38,10 @@ DRAIN_SECONDS = 0.5
 NPROC_BACKSTOP_FACTOR = 2
 BWRAP_MISSING = "bubblewrap (bwrap) is not installed or not on PATH"
 PRLIMIT_MISSING = "prlimit (util-linux) is not installed in {path}"
-# Where the sandbox finds prlimit, which sets the program's resource limits: directories it shows.
-PRLIMIT_PATH = "/usr/local/bin:/usr/bin:/bin"
+SETPRIV_MISSING = "setpriv (util-linux) is not installed in {path}"
+# Where the sandbox finds prlimit, which sets the program's resource limits, and a root worker
+# finds setpriv, which starts bwrap as the sandbox user: directories the sandbox shows.
+UTIL_LINUX_PATH = "/usr/local/bin:/usr/bin:/bin"
 BWRAP_FAILED = "the sandbox could not be set up: {detail}"
 LIMIT_ABOVE_HARD = ("the sandbox's {name} limit {wanted} is above this worker's hard limit "
                     "{hard}: lower [sandbox] {setting} or raise the worker's limit")
@@ -109,18 +111,30 @@ def _options_file(options: list[str]) -> int:
     return fd
 
 
-def _identity(user: HostUser | None) -> dict[str, object]:
-    """Return Popen's arguments that start a process as user, with no supplementary groups."""
+def _as_user(user: HostUser | None) -> list[str]:
+    """Return the command prefix that starts a program as user, with no supplementary groups.
+
+    util-linux setpriv switches, not Popen's `user`/`group`: those make Python fork the whole
+    worker instead of using vfork, about 7 ms of CPU more per sandbox in a 150 MB process.
+    """
     if user is None:
-        return {}
-    return {"user": user.uid, "group": user.gid, "extra_groups": []}
+        return []
+    return [_setpriv(), f"--reuid={user.uid}", f"--regid={user.gid}", "--clear-groups", "--"]
+
+
+@functools.lru_cache(maxsize=1)
+def _setpriv() -> str:
+    path = shutil.which("setpriv", path=UTIL_LINUX_PATH)
+    if path is None:
+        raise SandboxError(SETPRIV_MISSING.format(path=UTIL_LINUX_PATH))
+    return path
 
 
 @functools.lru_cache(maxsize=1)
 def _prlimit() -> str:
-    path = shutil.which("prlimit", path=PRLIMIT_PATH)
+    path = shutil.which("prlimit", path=UTIL_LINUX_PATH)
     if path is None:
-        raise SandboxError(PRLIMIT_MISSING.format(path=PRLIMIT_PATH))
+        raise SandboxError(PRLIMIT_MISSING.format(path=UTIL_LINUX_PATH))
     return path
 
 
@@ -172,7 +186,7 @@ class _Sandbox:
 
     def start(self, layout, command: list[str], workdir: Path) -> None:
         """Start bwrap held at its block descriptor, prepare the sandbox, then let it run."""
-        bwrap = _bwrap()
+        launcher = [*_as_user(self.user), _bwrap()]
         program = _limited(command, self.limits, self.cgroup is not None)
         info_read, info_write = os.pipe()
         block_read, block_write = os.pipe()
@@ -181,10 +195,10 @@ class _Sandbox:
                                     "--block-fd", str(block_read)])
         try:
             self.process = subprocess.Popen(
-                [bwrap, "--args", str(options_fd), "--", *program],
+                [*launcher, "--args", str(options_fd), "--", *program],
                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                 pass_fds=(*layout.pass_fds, info_write, block_read, options_fd), env={},
-                start_new_session=True, **_identity(self.user))
+                start_new_session=True)
         except OSError as exc:
             for fd in (info_read, info_write, block_read, block_write, options_fd):
                 os.close(fd)

@@ -326,6 +326,7 @@ def test_the_sandbox_runs_as_no_host_root(run: Runner) -> None:
             status = dict(line.split(":", 1)
                           for line in Path(f"/proc/{pid}/status").read_text().splitlines())
             assert "0" not in status["Uid"].split() + status["Gid"].split(), (pid, status)
+            assert status["Groups"].split() == [], (pid, status)  # no supplementary group
     finally:
         holder.join()
 
