@@ -115,7 +115,7 @@ def _as_user(user: HostUser | None) -> list[str]:
     """Return the command prefix that starts a program as user, with no supplementary groups.
 
     util-linux setpriv switches, not Popen's `user`/`group`: those make Python fork the whole
-    worker instead of using vfork, about 7 ms of CPU more per sandbox in a 150 MB process.
+    worker instead of using vfork: about 12 ms of CPU more per sandbox start from a 150 MB process.
     """
     if user is None:
         return []
