@@ -79,9 +79,9 @@ The result channel
     anything unparsable as a crash. Forged values only ever describe the student's own run: the
     reference runs in another sandbox and verdicts are computed outside.
 
-Errors: a bad argument, a missing interpreter, bwrap or prlimit, an interpreter or package the
-host user cannot reach, or a sandbox that cannot be built raises ``SandboxError``; it is never a
-verdict on the program.
+Errors: a bad argument, a missing interpreter, bwrap, prlimit or (for a root worker) setpriv, an
+interpreter or package the host user cannot reach, or a sandbox that cannot be built raises
+``SandboxError``; it is never a verdict on the program.
 
 A seccomp filter (x86_64) refuses ptrace, mount, unshare, setns, keyrings, BPF, perf, io_uring and
 similar calls with EPERM; other architectures run without it (logged).

@@ -39,8 +39,9 @@ NPROC_BACKSTOP_FACTOR = 2
 BWRAP_MISSING = "bubblewrap (bwrap) is not installed or not on PATH"
 PRLIMIT_MISSING = "prlimit (util-linux) is not installed in {path}"
 SETPRIV_MISSING = "setpriv (util-linux) is not installed in {path}"
-# Where the sandbox finds prlimit, which sets the program's resource limits, and a root worker
-# finds setpriv, which starts bwrap as the sandbox user: directories the sandbox shows.
+# Where util-linux is found: prlimit, which sets the program's resource limits inside the
+# sandbox (these directories are shown there), and setpriv, which a root worker starts bwrap
+# through as the sandbox user.
 UTIL_LINUX_PATH = "/usr/local/bin:/usr/bin:/bin"
 BWRAP_FAILED = "the sandbox could not be set up: {detail}"
 LIMIT_ABOVE_HARD = ("the sandbox's {name} limit {wanted} is above this worker's hard limit "
@@ -119,7 +120,8 @@ def _as_user(user: HostUser | None) -> list[str]:
     """
     if user is None:
         return []
-    return [_setpriv(), f"--reuid={user.uid}", f"--regid={user.gid}", "--clear-groups", "--"]
+    return [_setpriv(), f"--reuid={user.uid}", f"--regid={user.gid}", "--clear-groups",
+            "--inh-caps=-all", "--"]
 
 
 @functools.lru_cache(maxsize=1)

@@ -327,6 +327,8 @@ def test_the_sandbox_runs_as_no_host_root(run: Runner) -> None:
                           for line in Path(f"/proc/{pid}/status").read_text().splitlines())
             assert "0" not in status["Uid"].split() + status["Gid"].split(), (pid, status)
             assert status["Groups"].split() == [], (pid, status)  # no supplementary group
+            assert {int(status[name], 16) for name in ("CapPrm", "CapEff", "CapAmb")} == {0}, \
+                (pid, status)
     finally:
         holder.join()
 
