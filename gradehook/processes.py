@@ -37,7 +37,8 @@ def worker() -> None:
 
 @worker.command("start")
 @click.option("--concurrency", type=int,
-              help="Worker processes (default: worker.concurrency, else the cores plus one).")
+              help="Worker processes (default: worker.concurrency, else twice the grading "
+                   "slots).")
 @click.option("--beat", is_flag=True, help="Also run the scheduler (reconciler) in this worker.")
 @click.option("--pool", default="prefork", show_default=True,
               type=click.Choice(["prefork", "solo", "threads"]))
