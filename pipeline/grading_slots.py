@@ -35,9 +35,9 @@ def grading_slot(folder: Path, slots: int, *,
     folder.mkdir(parents=True, exist_ok=True)
     pause = FIRST_PAUSE_SECONDS
     taken = _take_free_slot(folder, slots)
-    if taken is None and on_wait is not None:
-        on_wait()
     if taken is None:
+        if on_wait is not None:
+            on_wait()
         log.info(ALL_BUSY, slots)
     while taken is None:
         time.sleep(pause)

@@ -37,8 +37,7 @@ READY_POLL_SECONDS = 0.0005
 DRAIN_SECONDS = 0.5
 NPROC_BACKSTOP_FACTOR = 2
 BWRAP_MISSING = "bubblewrap (bwrap) is not installed or not on PATH"
-PRLIMIT_MISSING = "prlimit (util-linux) is not installed in {path}"
-SETPRIV_MISSING = "setpriv (util-linux) is not installed in {path}"
+UTIL_LINUX_MISSING = "{program} (util-linux) is not installed in {path}"
 # Where util-linux is found: prlimit, which sets the program's resource limits inside the
 # sandbox (these directories are shown there), and setpriv, which a root worker starts bwrap
 # through as the sandbox user.
@@ -120,23 +119,16 @@ def _as_user(user: HostUser | None) -> list[str]:
     """
     if user is None:
         return []
-    return [_setpriv(), f"--reuid={user.uid}", f"--regid={user.gid}", "--clear-groups",
-            "--inh-caps=-all", "--"]
+    return [_util_linux("setpriv"), f"--reuid={user.uid}", f"--regid={user.gid}",
+            "--clear-groups", "--inh-caps=-all", "--"]
 
 
-@functools.lru_cache(maxsize=1)
-def _setpriv() -> str:
-    path = shutil.which("setpriv", path=UTIL_LINUX_PATH)
+@functools.lru_cache(maxsize=None)
+def _util_linux(program: str) -> str:
+    """Return the path of a util-linux program in UTIL_LINUX_PATH, or raise SandboxError."""
+    path = shutil.which(program, path=UTIL_LINUX_PATH)
     if path is None:
-        raise SandboxError(SETPRIV_MISSING.format(path=UTIL_LINUX_PATH))
-    return path
-
-
-@functools.lru_cache(maxsize=1)
-def _prlimit() -> str:
-    path = shutil.which("prlimit", path=UTIL_LINUX_PATH)
-    if path is None:
-        raise SandboxError(PRLIMIT_MISSING.format(path=UTIL_LINUX_PATH))
+        raise SandboxError(UTIL_LINUX_MISSING.format(program=program, path=UTIL_LINUX_PATH))
     return path
 
 
@@ -157,7 +149,8 @@ def _limited(command: list[str], limits: SandboxLimits, with_cgroup: bool) -> li
         rlimits["nproc"] = (limits.max_processes,) * 2
     for name, (_, hard) in rlimits.items():
         _check_within_hard_limit(name, hard)
-    return [_prlimit(), *(f"--{name}={soft}:{hard}" for name, (soft, hard) in rlimits.items()),
+    return [_util_linux("prlimit"),
+            *(f"--{name}={soft}:{hard}" for name, (soft, hard) in rlimits.items()),
             "--", *command]
 
 

@@ -369,9 +369,9 @@ def test_a_limit_above_the_workers_hard_limit_is_the_sandboxs_error_not_the_stud
 def test_a_root_worker_without_setpriv_gets_our_error_naming_it(workdir: Path,
                                                                 monkeypatch) -> None:
     monkeypatch.setattr(run_module, "UTIL_LINUX_PATH", str(workdir / "no-such-dir"))
-    run_module._setpriv.cache_clear()
+    run_module._util_linux.cache_clear()
     try:
         with pytest.raises(SandboxError, match=r"setpriv \(util-linux\) is not installed"):
             run_sandboxed(["python", "-c", "pass"], workdir=workdir, limits=SMALL_LIMITS)
     finally:
-        run_module._setpriv.cache_clear()
+        run_module._util_linux.cache_clear()

@@ -175,14 +175,20 @@ def test_gitlab_failing_half_way_is_completed_by_the_retry(world):
     assert len(world.notes(mr["iid"])) == 1
 
 
-def test_the_retry_that_writes_the_comment_still_counts_the_submissions_left(make_world):
+def _judged_with_its_comment_refused(make_world):
+    """Return a world allowing two submissions, and one judged whose comment GitLab refused."""
     world = make_world(assignment={"max_submissions": 2})
     submission = world.submit(world.push(solution("hello")))
     world.gitlab.inject_faults(FaultPlan(status=503, every=1, limit=1, method="POST",
                                          path_pattern=r"/notes$"))
-
     with pytest.raises(TransientGitLabError):
         world.process(submission.id)
+    return world, submission
+
+
+def test_the_retry_that_writes_the_comment_still_counts_the_submissions_left(make_world):
+    world, submission = _judged_with_its_comment_refused(make_world)
+
     iid = world.process(submission.id).merge_request_iid
 
     note, = world.notes(iid)
@@ -190,12 +196,7 @@ def test_the_retry_that_writes_the_comment_still_counts_the_submissions_left(mak
 
 
 def test_an_accepted_submission_ending_in_error_counts_toward_no_limit(make_world):
-    world = make_world(assignment={"max_submissions": 2})
-    submission = world.submit(world.push(solution("hello")))
-    world.gitlab.inject_faults(FaultPlan(status=503, every=1, limit=1, method="POST",
-                                         path_pattern=r"/notes$"))
-    with pytest.raises(TransientGitLabError):
-        world.process(submission.id)
+    world, submission = _judged_with_its_comment_refused(make_world)
     assert world.submission(submission.id).submissions_used == 1  # judged: it counted itself
 
     end_with_error(world.resources, submission.id, "attempts exhausted")
