@@ -10,7 +10,7 @@ from sqlalchemy.exc import IntegrityError
 from gitlab_client import UnansweredGitLabError
 from pipeline.context import Resources
 from pipeline.ledger.db import transaction
-from pipeline.ledger.locks import lock_name
+from pipeline.ledger.locks import embedded_turn, lock_name
 from pipeline.ledger.models import MergeRequestComment, RunStatus, TestRun, utcnow
 from pipeline.reports.comment import comment_marker, mr_comment_markdown
 from pipeline.reports.commit_status import commit_status_payload
@@ -44,10 +44,8 @@ def sync_commit_status(resources: Resources, run_id: str) -> Row | None:
     """
     if resources.gitlab is None:
         return None
-    with resources.engine.begin() as connection:
-        # On the embedded SQLite ledger reporters do not take turns: a late post may show an
-        # earlier state; the ledger then records that state, and the reconciler, finding the
-        # ended run's final status unposted, posts it again.
+    with embedded_turn(resources.engine, "report", run_id), \
+            resources.engine.begin() as connection:
         lock_name(connection, "report", run_id)
         run = connection.execute(SELECT_RUN, {"run_id": run_id}).first()
         if run is None:
@@ -107,7 +105,8 @@ def update_merge_request_comments(resources: Resources, run: Row) -> list[int]:
 
 def _upsert_comment(resources: Resources, run: Row, iid: int) -> None:
     _ensure_comment_row(resources, run.project_path, iid)
-    with transaction(resources.sessions) as session:
+    with embedded_turn(resources.engine, "comment", run.project_path, str(iid)), \
+            transaction(resources.sessions) as session:
         row = session.get(MergeRequestComment, (run.project_path, iid), with_for_update=True,
                           populate_existing=True)
         latest = _latest_results(session, run)

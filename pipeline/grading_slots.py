@@ -10,6 +10,8 @@ import time
 from pathlib import Path
 from typing import BinaryIO, Callable, Iterator
 
+from pipeline.lock_files import open_lock_file
+
 SLOT_FILE = "slot-{number}.lock"
 # Waiters look for a free slot again after these pauses (doubling up to the longest): the kernel
 # cannot wait for any one of several locks, and a slot stays held for a grading's length.
@@ -56,7 +58,7 @@ def _take_free_slot(folder: Path, slots: int) -> tuple[int, BinaryIO] | None:
     """
     start = os.getpid() % slots
     for number in (*range(start, slots), *range(start)):
-        lock_file = open(folder / SLOT_FILE.format(number=number), "ab", opener=_private)
+        lock_file = open_lock_file(folder / SLOT_FILE.format(number=number))
         try:
             fcntl.flock(lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -67,7 +69,3 @@ def _take_free_slot(folder: Path, slots: int) -> tuple[int, BinaryIO] | None:
             raise
         return number, lock_file
     return None
-
-
-def _private(path: str, flags: int) -> int:
-    return os.open(path, flags, 0o600)

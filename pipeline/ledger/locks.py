@@ -1,24 +1,58 @@
-"""Named locks that last until the transaction ends: PostgreSQL's advisory locks."""
+"""Named locks held while a transaction runs: PostgreSQL's advisory locks, files beside SQLite."""
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
+from pathlib import Path
+from typing import Iterator
 
 from sqlalchemy import text
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import Session
 
+from pipeline.lock_files import open_lock_file
+
 _LOCK = text("SELECT pg_advisory_xact_lock(:key)")
+# Names share this many lock files beside an embedded ledger: two names on one file take turns
+# needlessly, which is rare with a few reporters at a time and costs a wait, never a result.
+EMBEDDED_LOCK_FILES = 256
 
 
 def lock_name(executor: Session | Connection, *name: str) -> None:
     """Wait for the lock of a name (its parts) and hold it until the transaction ends.
 
-    Only PostgreSQL has such locks; on the embedded SQLite ledger nothing is taken. The key is
-    the first 64 bits of the name's SHA-256.
+    Only PostgreSQL has such locks; on the embedded SQLite ledger nothing is taken (see
+    embedded_turn). The key is the first 64 bits of the name's SHA-256.
     """
     bind = executor.get_bind() if isinstance(executor, Session) else executor
     if bind.dialect.name != "postgresql":
         return
-    digest = hashlib.sha256("\0".join(name).encode()).digest()
-    executor.execute(_LOCK, {"key": int.from_bytes(digest[:8], "big", signed=True)})
+    executor.execute(_LOCK, {"key": int.from_bytes(_digest(name)[:8], "big", signed=True)})
+
+
+@contextlib.contextmanager
+def embedded_turn(engine: Engine, *name: str) -> Iterator[None]:
+    """On the embedded SQLite ledger, hold the turn of a name across the host's processes.
+
+    SQLite has no lock a transaction can hold while it calls GitLab without holding up every
+    other writer, so work that reads the ledger, calls GitLab and records what it did takes
+    turns under an exclusive lock on a file beside the database, shared by every process of
+    the host (the embedded ledger is one host's) and dropped by the kernel if its holder dies.
+    Open the transaction inside the block: it has committed before the next holder reads. On
+    PostgreSQL nothing is taken here; lock the name inside the transaction (lock_name).
+    """
+    if engine.dialect.name != "sqlite":
+        yield
+        return
+    folder = Path(f"{engine.url.database}.locks")
+    folder.mkdir(exist_ok=True)
+    number = _digest(name)[0] % EMBEDDED_LOCK_FILES
+    with open_lock_file(folder / f"turn-{number:03d}.lock") as lock_file:
+        fcntl.flock(lock_file, fcntl.LOCK_EX)  # closing the file drops the lock
+        yield
+
+
+def _digest(name: tuple[str, ...]) -> bytes:
+    return hashlib.sha256("\0".join(name).encode()).digest()
