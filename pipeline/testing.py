@@ -10,7 +10,7 @@ from typing import Callable
 
 from pipeline.context import Resources
 from pipeline.housekeeping import run_workspace
-from pipeline.grading.grader import GradeOptions, grade
+from pipeline.grading.grader import GradeOptions, course_error_report, grade
 from pipeline.grading.report import Report
 from pipeline.grading_slots import grading_slot
 from pipeline.ledger import runs
@@ -24,7 +24,7 @@ from pipeline.submissions.dispatch import hand_off_submissions
 log = logging.getLogger(__name__)
 
 STUDENT_COMMIT_MISSING = "the commit to grade is not in the student's project: {detail}"
-REFERENCE_MISSING = "course error: the reference repository could not be read: {detail}"
+REFERENCE_MISSING = "the reference repository could not be read: {detail}"
 COURSE_ERROR = "course error: {detail}"
 INVALID_INPUT = "refused before reaching git: {detail}"
 NOT_TOUCHED = "this push did not change {assignment}"
@@ -103,7 +103,7 @@ def _grade_run(resources: Resources, run: TestRun) -> Outcome:
         except InvalidInputError as exc:
             return _end(resources, run.id, RunStatus.ERROR, INVALID_INPUT.format(detail=exc))
         except _CourseError as exc:
-            return _end(resources, run.id, RunStatus.ERROR, str(exc))
+            return _record(resources, run.id, course_error_report(str(exc)))
         except MissingCommitError as exc:
             return _end(resources, run.id, RunStatus.ERROR,
                         STUDENT_COMMIT_MISSING.format(detail=exc))

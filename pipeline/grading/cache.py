@@ -61,8 +61,14 @@ class ReferenceCache:
             os.unlink(temporary)
             raise
 
-    def get_or_compute(self, key: str, compute: Callable[[], dict[str, Any]]) -> dict[str, Any]:
-        """Return the entry, computing and storing it first if missing, once across processes."""
+    def get_or_compute(self, key: str, compute: Callable[[], dict[str, Any]], *,
+                       lasting: Callable[[dict[str, Any]], bool] = lambda _data: True
+                       ) -> dict[str, Any]:
+        """Return the entry, computing and storing it first if missing, once across processes.
+
+        A computed entry that is not `lasting` (one that may come out otherwise next time) is
+        returned without being stored.
+        """
         found = self.get(key)
         if found is not None:
             self.hits += 1
@@ -78,7 +84,8 @@ class ReferenceCache:
                     return found
                 self.misses += 1
                 data = compute()
-                self.put(key, data)
+                if lasting(data):
+                    self.put(key, data)
                 return data
             finally:
                 fcntl.flock(lock, fcntl.LOCK_UN)

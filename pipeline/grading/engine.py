@@ -36,6 +36,13 @@ IMPORT_NOT_ALLOWED = "Import not allowed for: {modules}"
 STUDENT_NOT_FOUND = "Variable `{name}` not found in student namespace"
 REFERENCE_NOT_FOUND = "Variable `{name}` not found in reference namespace"
 EVALUATION_NOT_POSSIBLE = "Evaluation of `{expression}` not possible"
+# Why the reference gave no expected value: the course's failure, which gradehook does not score.
+REFERENCE_GAP = "the reference solution gives no expected value for `{test}` in collection " \
+    "`{collection}`: {why}"
+REFERENCE_ENTRY_MISSING = "its entryPoint {entry} does not exist"
+REFERENCE_RUN_ENDED = "its run ended {status}: {message}"
+REFERENCE_LACKS_NAME = "its run defines no `{name}`"
+REFERENCE_CANNOT_EVALUATE = "`{expression}` cannot be evaluated in its namespace"
 STR_FAILED = "str() of variable `{name}` failed: {error}"
 ARTIFACT_NAME = "{side}_test_{index}_figure_{number}.png"
 HEAVY_MODULES = re.compile(rb"\b(numpy|pandas|matplotlib|scipy|seaborn|sklearn)\b")
@@ -82,6 +89,8 @@ class CodeAbilityGrader:
         self.namespaces: dict[str, dict[int, _Namespace]] = {STUDENT: {}, REFERENCE: {}}
         self.runs: dict[tuple[str, str], list[tuple[RunRequest, Future]]] = {}
         self.lints: dict[tuple[int, int], Future] = {}
+        # Tests whose expected value the reference could not give, described for staff.
+        self.reference_gaps: list[str] = []
 
     def grade(self) -> list[CollectionReport]:
         """Run every collection in file order and return their reports."""
@@ -355,17 +364,37 @@ class CodeAbilityGrader:
         if test.eval_string is not None:
             entry = outcome.evals.get(test.eval_string, {})
             if not entry.get("found"):
+                self._reference_gap(collection, test, outcome, REFERENCE_CANNOT_EVALUATE.format(
+                    expression=test.eval_string))
                 return skip(EVALUATION_NOT_POSSIBLE.format(expression=test.eval_string))
         elif collection.type == "stdout":
             if outcome.stdout is None:
+                self._reference_gap(collection, test, outcome,
+                                    REFERENCE_LACKS_NAME.format(name=test.name))
                 return skip(REFERENCE_NOT_FOUND.format(name=test.name))
             return outcome.stdout
         else:
             entry = outcome.values.get(test.name, {})
             if not entry.get("found"):
+                self._reference_gap(collection, test, outcome,
+                                    REFERENCE_LACKS_NAME.format(name=test.name))
                 return skip(REFERENCE_NOT_FOUND.format(name=test.name))
         value, problem = decode_entry(test.name, entry)
         return fail("Failed", problem) if problem is not None else value
+
+    def _reference_gap(self, collection: CollectionSpec, test: TestSpec, outcome: RunOutcome,
+                       lookup_failed: str) -> None:
+        """Note for staff why the reference gave no expected value (its results stay as the
+        original's: the test is skipped), most telling cause first."""
+        entry = collection.entry_point
+        if entry is not None and contained_file(self.ctx.reference_base, entry) is None:
+            why = REFERENCE_ENTRY_MISSING.format(entry=entry)
+        elif outcome.status != COMPLETED:
+            why = REFERENCE_RUN_ENDED.format(status=outcome.status, message=outcome.message)
+        else:
+            why = lookup_failed
+        self.reference_gaps.append(REFERENCE_GAP.format(test=test.name,
+                                                        collection=collection.name, why=why))
 
     def _lint_result(self, collection: CollectionSpec, test: TestSpec) -> LintResult:
         file_name = output_file_name(collection.name, test.name)

@@ -27,7 +27,7 @@ from pipeline.grading.meta import MetaSpec
 from pipeline.grading.plan import REFERENCE, STUDENT, RunOutcome, RunRequest
 from pipeline.grading.pytest_mode import PytestGrader
 from pipeline.grading.report import COMPLETED, FAILED, NO_TESTS_SPECIFIED, PASSED, \
-    SKIPPED, TESTS_SKIPPED, CollectionReport, GradehookSection, Report, Summary
+    SKIPPED, TESTS_SKIPPED, TIMEDOUT, CollectionReport, GradehookSection, Report, Summary
 from pipeline.grading.spec import PROPERTY_DEFAULTS, SUITE_DEFAULTS, TEST_FILE_NAME, SuiteSpec
 from pipeline.grading.staging import IGNORED_NAMES, StagedAssignment, stage_assignment, \
     tree_digest
@@ -40,6 +40,7 @@ RUNNER_FILES = ("runner.py", "pytest_runner.py")
 TIMESTAMP_FORMAT = "%Y-%m-%d %H:%M:%S.%f"
 SANDBOX_FAILED = "the sandbox could not run the solutions: {detail}"
 COURSE_ERROR_STATUS = "FAILED"
+MORE_REFERENCE_GAPS = " (and {count} more tests without an expected value)"
 EXIT_OK, EXIT_TESTS_FAILED, EXIT_NO_TESTS = "0", "1", "5"
 STUDENT_FILES_TOO_LARGE = ("the files in {folder} take {size_mb:.1f} MB, more than the "
                            "{limit_mb} MB work directory of the sandbox holds (the largest: "
@@ -151,6 +152,7 @@ def _grade_staged(work: Path, student_dir: Path, reference_dir: Path, assignment
             collections = pytest_grader.grade() if refusal is None else \
                 pytest_grader.refuse(refusal)
             seconds = {STUDENT: 0.0, REFERENCE: 0.0}
+            reference_gaps = []
         else:
             suite = assignment.suite if assignment.mode == MODE_CODEABILITY else \
                 comparison_suite(staged.reference_base, assignment.meta)
@@ -159,13 +161,14 @@ def _grade_staged(work: Path, student_dir: Path, reference_dir: Path, assignment
             grader = CodeAbilityGrader(suite, context)
             collections = grader.grade() if refusal is None else grader.refuse(refusal)
             seconds = context.sandbox_seconds
+            reference_gaps = grader.reference_gaps
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
     clock.lap("grading")
     clock.timings["studentSandbox"] = seconds[STUDENT]
     clock.timings["referenceSandbox"] = seconds[REFERENCE]
     hidden = [c.name for c in collections if c.name in set(assignment.meta.hidden_tests)]
-    return _report(clock, suite, collections, assignment, hidden)
+    return _report(clock, suite, collections, assignment, hidden, reference_gaps)
 
 
 def _oversized_files(student_dir: Path, shown_dir: Path, workdir_size_mb: int) -> str | None:
@@ -204,8 +207,10 @@ def _context(executor: SandboxExecutor, staged: StagedAssignment, student_dir: P
         if cache is None:
             return executor.execute(request)
         key = cache.key(global_key, request.fingerprint())
+        # A reference that ran out of time may finish on a less busy host: it runs again.
         return RunOutcome.from_json(cache.get_or_compute(
-            key, lambda: executor.execute(request).to_json()))
+            key, lambda: executor.execute(request).to_json(),
+            lasting=lambda outcome: outcome["status"] != TIMEDOUT))
 
     output_dir = Path(options.output_dir) if options.output_dir is not None else None
     artifact_dir = options.artifact_dir or (output_dir / "artifacts" if output_dir else None)
@@ -250,8 +255,12 @@ class _Clock:
 
 
 def _report(clock: _Clock, suite: SuiteSpec | None, collections: list[CollectionReport],
-            assignment: Assignment, hidden: list[str]) -> Report:
-    """Build the suite level (§7) and gradehook's section (§8) from the collection reports."""
+            assignment: Assignment, hidden: list[str], reference_gaps: list[str]) -> Report:
+    """Build the suite level (§7) and gradehook's section (§8) from the collection reports.
+
+    Tests the reference gave no expected value for keep the original's results (skipped), but
+    the run is the course's failure, which is not scored: the section names the first of them.
+    """
     summary = Summary.of([c.result for c in collections])
     success = suite.success_message if suite else PROPERTY_DEFAULTS["successMessage"]
     failure = suite.failure_message if suite else PROPERTY_DEFAULTS["failureMessage"]
@@ -268,8 +277,15 @@ def _report(clock: _Clock, suite: SuiteSpec | None, collections: list[Collection
                             for c in collections)
     tests = [t.result for c in collections for t in c.tests]
     clock.timings["total"] = clock.total()
+    course_error = None
+    if reference_gaps:
+        course_error = reference_gaps[0] + (
+            MORE_REFERENCE_GAPS.format(count=len(reference_gaps) - 1)
+            if len(reference_gaps) > 1 else "")
+        log.info("course error: %s", course_error)
     section = GradehookSection(
-        score=summary.passed / summary.total if summary.total else 0.0,
+        score=None if course_error else summary.passed / summary.total if summary.total else 0.0,
+        course_error=course_error,
         tests_passed=tests.count(PASSED), tests_total=len(tests),
         collections_passed=summary.passed, collections_total=summary.total,
         engine_version=ENGINE_VERSION, mode=assignment.mode, hidden=hidden,
@@ -289,6 +305,11 @@ def _report(clock: _Clock, suite: SuiteSpec | None, collections: list[Collection
         debug={"executionDurationStudent": student_seconds,
                "executionDurationReference": reference_seconds},
         tests=collections)
+
+
+def course_error_report(message: str) -> Report:
+    """Return the report of a run whose course side failed before its grading began."""
+    return _course_error_report(_Clock(), None, message, MODE_CODEABILITY)
 
 
 def _course_error_report(clock: _Clock, suite: SuiteSpec | None, message: str,

@@ -34,6 +34,25 @@ def test_a_warm_cache_skips_the_reference_run(tmp_path: Path):
     assert cache.misses == 2
 
 
+def test_a_reference_that_ran_out_of_time_runs_again_next_time(tmp_path: Path):
+    slow_then_quick = "import pathlib, time\n" \
+        "if not pathlib.Path(__file__).with_name('quick').exists():\n    time.sleep(30)\n" \
+        "x = 1\n"
+    student, reference = make_assignment(tmp_path, TEST_YAML.replace(
+        "entryPoint: ex.py", "entryPoint: ex.py\n      timeout: 0.5"),
+        {"ex.py": slow_then_quick}, {"ex.py": "x = 1\n"})
+    cache = ReferenceCache(tmp_path / "cache")
+    options = GradeOptions(reference_version="commit-1")
+    timed_out = grade(student, reference, reference_cache=cache, options=options)
+    assert timed_out.tests[0].debug["referenceStatus"] == "TIMEDOUT"
+    assert timed_out.course_error is not None
+    (reference / "quick").write_text("")  # the same commit, on a host no longer busy
+    assert grade(student, reference, reference_cache=cache, options=options).result == "PASSED"
+    assert (cache.misses, cache.hits) == (2, 0)
+    assert grade(student, reference, reference_cache=cache, options=options).result == "PASSED"
+    assert (cache.misses, cache.hits) == (2, 1)
+
+
 def test_without_a_version_the_reference_content_keys_the_cache(tmp_path: Path):
     student, reference = make_assignment(tmp_path, TEST_YAML, {"ex.py": "x = 1\n"},
                                          {"ex.py": "x = 1\n"})

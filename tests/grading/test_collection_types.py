@@ -261,15 +261,18 @@ def test_collection_without_tests_passes_and_never_runs(graded):
                                         "executionDurationReference": 0, "lintingErrors": []}
 
 
-def test_suite_summary_counts_collections_and_score(graded):
+def test_suite_summary_counts_collections_and_withholds_the_score_of_reference_gaps(graded):
     report, _, _ = graded
     assert (report.summary.total, report.summary.passed, report.summary.failed,
             report.summary.skipped) == (10, 4, 4, 2)
     assert (report.result, report.result_message) == ("FAILED", "Some or all tests failed")
-    assert report.gradehook.score == 4 / 10
     assert report.gradehook.collections_passed == 4
     assert report.gradehook.mode == "codeability"
-    assert report.course_error is None
+    # `ghost` and `undefined_name` have no expected value: the course's failure, not scored.
+    assert report.gradehook.score is None
+    assert report.course_error == (
+        "the reference solution gives no expected value for `ghost` in collection `values`: "
+        "its run defines no `ghost` (and 1 more tests without an expected value)")
     assert '"gradehook": {' in report_to_json(report)
 
 

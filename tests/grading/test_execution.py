@@ -30,6 +30,16 @@ def one_collection(tmp_path: Path, student_code: str, *, extra: str = "", tests:
     return report.tests[0], student
 
 
+ONE_VALUE = """
+    properties:
+      tests:
+        - name: run
+          entryPoint: ex.py
+          tests:
+            - name: x
+"""
+
+
 def first(run):
     test = run.tests[0]
     return run.status, test.result, test.details
@@ -153,18 +163,42 @@ def test_a_missing_reference_entry_point_is_skipped_silently(tmp_path):
                 - name: x
                 - name: y
     """, {}, {"ex.py": "x = 1\n"})
-    run = grade(student, reference).tests[0]
+    report = grade(student, reference)
+    run = report.tests[0]
     assert [(t.result, t.details) for t in run.tests] == [
         ("SKIPPED", "Skipped: Variable `x` not found in reference namespace"),
         ("PASSED", None)]
     assert run.debug["referenceStatus"] == "COMPLETED"
+    # The results are the original's; the run is the course's failure, and is not scored.
+    assert (report.score, report.course_error) == (
+        None, "the reference solution gives no expected value for `x` in collection `run`: "
+              "its entryPoint ex.py does not exist")
 
 
-def test_a_crashing_reference_is_reported_in_debug_only(tmp_path):
-    run, _ = one_collection(tmp_path, "x = 1\n", reference_code="x = 1\nraise ValueError('no')\n")
+def test_a_crashing_reference_that_gave_every_value_is_reported_in_debug_only(tmp_path):
+    student, reference = make_assignment(tmp_path, ONE_VALUE,
+                                         {"ex.py": "x = 1\nraise ValueError('no')\n"},
+                                         {"ex.py": "x = 1\n"})
+    report = grade(student, reference)
+    run = report.tests[0]
     assert first(run) == ("COMPLETED", "PASSED", None)
     assert run.debug["referenceStatus"] == "CRASHED"
     assert run.debug["referenceMessage"].endswith("ex.py failed, ERROR: no")
+    assert (report.score, report.course_error) == (1.0, None)
+
+
+def test_a_reference_that_crashed_before_giving_a_value_is_a_course_error(tmp_path):
+    student, reference = make_assignment(tmp_path, ONE_VALUE,
+                                         {"ex.py": "raise ValueError('no')\nx = 1\n"},
+                                         {"ex.py": "x = 1\n"})
+    report = grade(student, reference)
+    assert first(report.tests[0]) == (
+        "COMPLETED", "SKIPPED", "Skipped: Variable `x` not found in reference namespace")
+    assert report.score is None
+    assert report.course_error.startswith(
+        "the reference solution gives no expected value for `x` in collection `run`: "
+        "its run ended CRASHED: Execution of ")
+    assert report.course_error.endswith("ex.py failed, ERROR: no")
 
 
 def test_module_blacklist_matches_direct_imports_exactly(tmp_path):

@@ -1,0 +1,70 @@
+"""The course's failures end a run as a course error with a report that says so, never a score."""
+
+from __future__ import annotations
+
+from pipeline import testing
+from pipeline.ledger.models import RunStatus, TestRun
+from pipeline.reports import commit_status_payload
+from pipeline.reports.model import RunSummary
+from tests.infra.assignments import ONE_TEST
+from tests.infra.ledger import migrated_resources, queue_run
+
+SOLUTION = {"week1/hello/hello.py": "greeting = 'hello'\n"}
+
+
+def _ended(resources, run_id) -> TestRun:
+    with resources.sessions() as session:
+        return session.get(TestRun, run_id)
+
+
+def _graded(resources, git_server) -> TestRun:
+    run = queue_run(resources, commit_sha=git_server.commit("students/alice", SOLUTION))
+    testing.run_student_testing(resources, run.id, run.celery_task_id)
+    return _ended(resources, run.id)
+
+
+def _status_description(run: TestRun) -> str:
+    return commit_status_payload(RunSummary.from_record(run, "https://grade.example/r"),
+                                 run.report)["description"]
+
+
+def test_an_unreadable_reference_repository_is_a_course_error_with_its_report(
+        service_settings, git_server):
+    _, settings = service_settings()
+    resources = migrated_resources(settings)
+    git_server.commit("staff/reference", {"README.md": "no assignments yet\n"},
+                      branch="drafts")
+
+    ended = _graded(resources, git_server)
+
+    assert (ended.status, ended.score) == (RunStatus.ERROR, None)
+    assert ended.status_reason.startswith(
+        "course error: the reference repository could not be read: ")
+    assert ended.report["gradehook"]["courseError"].startswith(
+        "the reference repository could not be read: ")
+    # Students read that the course's side is at fault, not gradehook's, and not their code.
+    assert _status_description(ended).startswith(
+        "Not graded: the course's tests for this assignment have a problem: the reference "
+        "repository could not be read")
+
+
+def test_a_reference_solution_that_crashes_before_giving_a_value_is_not_scored(
+        service_settings, git_server):
+    _, settings = service_settings()
+    resources = migrated_resources(settings)
+    git_server.commit("staff/reference", {
+        "week1/hello/hello.py": "raise RuntimeError('unfinished')\ngreeting = 'hello'\n",
+        "week1/hello/test.yaml": ONE_TEST})
+
+    ended = _graded(resources, git_server)
+
+    assert (ended.status, ended.score) == (RunStatus.ERROR, None)
+    assert ended.status_reason.startswith(
+        "course error: the reference solution gives no expected value for `greeting` in "
+        "collection `Greeting`: its run ended CRASHED: Execution of ")
+    assert ended.status_reason.endswith("hello.py failed, ERROR: unfinished")
+    # The report keeps the original engine's results: the test is skipped.
+    [collection] = ended.report["tests"]
+    assert collection["tests"][0]["result"] == "SKIPPED"
+    assert _status_description(ended).startswith(
+        "Not graded: the course's tests for this assignment have a problem")
