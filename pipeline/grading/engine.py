@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import dataclasses
 import logging
 import re
 import time
@@ -11,8 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from pipeline.grading.checks import SKIPPED, Verdict, check_pattern, fail, fail_with, skip, \
-    verify_equal
+from pipeline.grading.checks import FAILED, SKIPPED, Verdict, check_pattern, fail, fail_with, \
+    skip, verify_equal
 from pipeline.grading.execution import SandboxExecutor
 from pipeline.grading.linting import LintResult, output_file_name, run_flake8
 from pipeline.grading.plan import REFERENCE, STUDENT, RunOutcome, RunRequest, Stage
@@ -44,6 +45,7 @@ REFERENCE_RUN_ENDED = "its run ended {status}: {message}"
 REFERENCE_LACKS_NAME = "its run defines no `{name}`"
 REFERENCE_CANNOT_EVALUATE = "`{expression}` cannot be evaluated in its namespace"
 STR_FAILED = "str() of variable `{name}` failed: {error}"
+STDOUT_CUT = "{message} (the program printed more than the {kept} characters kept)"
 ARTIFACT_NAME = "{side}_test_{index}_figure_{number}.png"
 HEAVY_MODULES = re.compile(rb"\b(numpy|pandas|matplotlib|scipy|seaborn|sklearn)\b")
 LOCAL_IMPORT = re.compile(rb"^[ \t]*(?:from|import)[ \t]+([A-Za-z_][\w.]*)", re.MULTILINE)
@@ -329,6 +331,15 @@ class CodeAbilityGrader:
 
     def _compare(self, collection: CollectionSpec, test: TestSpec, student: RunOutcome,
                  reference: RunOutcome | None) -> Verdict:
+        """Compare as _compare_values does; a failure on output cut at the limit says so."""
+        verdict = self._compare_values(collection, test, student, reference)
+        if verdict.result == FAILED and collection.type == "stdout" and student.stdout_truncated:
+            return dataclasses.replace(verdict, message=STDOUT_CUT.format(
+                message=verdict.message, kept=len(student.stdout or "")))
+        return verdict
+
+    def _compare_values(self, collection: CollectionSpec, test: TestSpec, student: RunOutcome,
+                        reference: RunOutcome | None) -> Verdict:
         name = test.name
         verify = test.qualification == VERIFY_EQUAL
         if collection.type == "stdout":

@@ -236,8 +236,12 @@ def _read_outcome(data: dict[str, Any]) -> RunOutcome:
     stdout = data.get("stdout")
     if stdout is not None and not isinstance(stdout, str):
         raise MalformedResult("stdout must be text")
+    stdout_truncated = data.get("stdout_truncated", False)
+    if not isinstance(stdout_truncated, bool):
+        raise MalformedResult("stdout_truncated must be true or false")
     return RunOutcome(
         status=COMPLETED, entry_seconds=float(seconds), stdout=stdout,
+        stdout_truncated=stdout_truncated,
         values=_entries(data, "values", _value_entry), texts=_entries(data, "texts", _text_entry),
         evals=_entries(data, "evals", _value_entry), figures=_figures(data.get("figures")),
         ran=True)

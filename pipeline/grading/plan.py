@@ -92,6 +92,7 @@ class RunOutcome:
     traceback: dict[str, Any] = field(default_factory=dict)
     entry_seconds: float = 0.0
     stdout: str | None = None
+    stdout_truncated: bool = False
     values: dict[str, dict[str, Any]] = field(default_factory=dict)
     texts: dict[str, dict[str, Any]] = field(default_factory=dict)
     evals: dict[str, dict[str, Any]] = field(default_factory=dict)

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from pipeline.config import SandboxSettings
 from pipeline.grading import grade
 from tests.grading.builders import collection, make_assignment, write_files
 
@@ -437,6 +438,22 @@ def test_binary_writes_to_stdout_are_captured(tmp_path):
         {"ex.py": "import sys\nprint('text', end=' ')\nsys.stdout.buffer.write(b'bytes\\n')\n"})
     run = grade(student, reference).tests[0]
     assert first(run) == ("COMPLETED", "PASSED", None)
+
+
+def test_output_cut_at_the_capture_limit_says_so_when_it_fails(tmp_path):
+    student, reference = make_assignment(tmp_path, """
+        properties:
+          tests:
+            - type: stdout
+              name: out
+              entryPoint: ex.py
+              tests:
+                - name: stdout
+    """, {"ex.py": "print('done')\n"}, {"ex.py": "print('done')\nprint('x' * 5000)\n"})
+    run = grade(student, reference, settings=SandboxSettings(max_output_bytes=1024)).tests[0]
+    assert first(run) == (
+        "COMPLETED", "FAILED", "E   AssertionError: Variable `stdout` has incorrect len, "
+        "expected: 5, obtained 1024 (the program printed more than the 1024 characters kept)")
 
 
 def test_a_huge_exception_message_is_cut_and_says_so(tmp_path):
