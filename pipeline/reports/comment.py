@@ -19,14 +19,14 @@ from pipeline.reports.wording import (COLLECTION_HEADERS, COMMENT_COMMIT_LINE, C
                                       CRASH_IN_MESSAGE, CRASH_LOCATION, DETAILS_SUMMARY,
                                       FAILURE_HEADERS, FAILURES_HEADING, FULL_REPORT_LINK,
                                       HIDDEN_CELL, HIDDEN_NOTE, MORE_DETAILS, MORE_FAILURES,
-                                      MORE_PASSED, PASSED_SUMMARY, RESULT_ICONS, SHORTENED_NOTE,
-                                      STATUS_ICONS, explanation_text, is_scored,
+                                      MORE_PASSED, NOT_LISTED, PASSED_SUMMARY, RESULT_ICONS,
+                                      SHORTENED_NOTE, STATUS_ICONS, explanation_text, is_scored,
                                       outcome_text)
 
 # GitLab takes up to 1,000,000 characters (spec/gitlab.md §6); a readable comment is far shorter.
-# Sections share 90 % of it; the rest covers headings and the closing lines of each section.
+# Each section's fixed part (outcome, collections) is laid out first; what is left is shared among
+# the sections' lists of tests, a section needing less than its share leaving the rest to others.
 COMMENT_MAX_CHARS = 100_000
-MIN_SECTION_CHARS = 4_000
 MAX_NAME_CHARS = 120
 MAX_VALUE_CHARS = 120
 MAX_PROBLEM_CHARS = 200
@@ -61,12 +61,37 @@ def mr_comment_markdown(runs_with_reports: Iterable[Run], marker: str) -> str:
     header = [marker, f"### {COMMENT_TITLE}", ""]
     if len(entries) > 1:
         header += _overview(entries)
-    budget = max(COMMENT_MAX_CHARS * 9 // 10 // len(entries), MIN_SECTION_CHARS)
-    full = "\n".join(header + [_section(run, view, budget) for run, view in entries])
-    if len(full) <= COMMENT_MAX_CHARS:
-        return full
-    compact = [_section(run, view, budget=0) for run, view in entries]
+    fixed = [_summary(run, view) + _collections_part(run, view) for run, view in entries]
+    listed = [_visible(run, view) for run, view in entries]
+    # The comment is its lines joined by newlines: counting each line's newline allows one more.
+    room = COMMENT_MAX_CHARS + 1 - _size(header) - sum(_size(part) for part in fixed)
+    if room >= 0:
+        in_full = [_listing(collections, room) for collections in listed]
+        shares = _shares([_size(listing) for listing in in_full], room)
+        lines = list(header)
+        for part, collections, listing, share in zip(fixed, listed, in_full, shares):
+            lines += part + (listing if _size(listing) <= share else _listing(collections, share))
+        full = "\n".join(lines)
+        if len(full) <= COMMENT_MAX_CHARS:
+            return full
+    compact = [line for run, view in entries for line in _summary(run, view)]
     return "\n".join(header + compact + [f"_{md_text(SHORTENED_NOTE, 200)}_", ""])
+
+
+def _shares(demands: Sequence[int], room: int) -> list[int]:
+    """Share room fairly: the smallest demands are met first, the rest split what they leave."""
+    shares = [0] * len(demands)
+    left = room
+    order = sorted(range(len(demands)), key=lambda index: demands[index])
+    for position, index in enumerate(order):
+        shares[index] = min(demands[index], left // (len(order) - position))
+        left -= shares[index]
+    return shares
+
+
+def _size(lines: Sequence[str]) -> int:
+    """Return the characters lines take in the comment, each with its newline."""
+    return sum(len(line) + 1 for line in lines)
 
 
 def _overview(entries: Sequence[tuple[RunSummary, ReportView | None]]) -> list[str]:
@@ -75,24 +100,43 @@ def _overview(entries: Sequence[tuple[RunSummary, ReportView | None]]) -> list[s
     return _table(["", COMMENT_ASSIGNMENT_HEADING, COMMENT_RESULT_HEADING], rows) + [""]
 
 
-def _section(run: RunSummary, view: ReportView | None, budget: int) -> str:
-    """Return one assignment's part; `budget` (characters) limits the per-test listings."""
+def _summary(run: RunSummary, view: ReportView | None) -> list[str]:
+    """Return the start of an assignment's section: its heading, outcome and commit."""
     lines = [f"#### {STATUS_ICONS[run.status]} {md_text(run.assignment, MAX_NAME_CHARS)}", "",
              f"**{md_text(outcome_text(run, view), 400)}**", "", _commit_line(run), ""]
     explanation = explanation_text(run, view)
     if explanation:
         lines += [md_text(explanation, 400), ""]
-    if budget == 0 or not is_scored(run, view):
-        return "\n".join(lines)
-    lines += _collections_table(view.collections)
+    return lines
+
+
+def _collections_part(run: RunSummary, view: ReportView | None) -> list[str]:
+    """Return a scored section's collections table and the note on hidden collections."""
+    if not is_scored(run, view):
+        return []
+    lines = _collections_table(view.collections)
     if any(c.hidden for c in view.collections):
         lines += [f"_{md_text(HIDDEN_NOTE, 200)}_", ""]
-    visible = [c for c in view.collections if not c.hidden]
-    used = sum(len(line) + 1 for line in lines)
-    lines += _failures(visible, budget - used)
-    used = sum(len(line) + 1 for line in lines)
-    lines += _passed(visible, budget - used)
-    return "\n".join(lines)
+    return lines
+
+
+def _visible(run: RunSummary, view: ReportView | None) -> list[CollectionView]:
+    """Return the collections whose tests a section lists: none unless the run was scored."""
+    if not is_scored(run, view):
+        return []
+    return [c for c in view.collections if not c.hidden]
+
+
+def _listing(collections: Sequence[CollectionView], budget: int) -> list[str]:
+    """List the tests that did not pass, then those that passed, in at most `budget` characters.
+
+    Passed tests are named only when every test that did not pass is.
+    """
+    unlisted = _passed_block(collections, [md_text(NOT_LISTED, 200)])
+    failures, complete = _failures(collections, budget - _size(unlisted))
+    if complete:
+        return failures + _passed(collections, budget - _size(failures))
+    return failures + (unlisted if _size(failures + unlisted) <= budget else [])
 
 
 def _commit_line(run: RunSummary) -> str:
@@ -103,6 +147,10 @@ def _commit_line(run: RunSummary) -> str:
 
 
 def _collections_table(collections: Sequence[CollectionView]) -> list[str]:
+    """Tabulate the collections; with one test each, the lists of tests already name the visible
+    ones, so only the hidden ones remain."""
+    if all(len(c.tests) == 1 for c in collections if not c.hidden):
+        collections = [c for c in collections if c.hidden]
     if not collections:
         return []
     rows = [[RESULT_ICONS[c.result], md_text(c.name, MAX_NAME_CHARS), md_text(c.type, 40),
@@ -111,27 +159,40 @@ def _collections_table(collections: Sequence[CollectionView]) -> list[str]:
     return _table(list(COLLECTION_HEADERS), rows) + [""]
 
 
-def _failures(collections: Sequence[CollectionView], budget: int) -> list[str]:
-    """List the tests that did not pass in a table, then a few with their full details."""
+def _failures(collections: Sequence[CollectionView], budget: int) -> tuple[list[str], bool]:
+    """List the tests that did not pass in a table, then a few with their full details; tell
+    whether the table has them all."""
     failing = [(c, t) for c in collections for t in c.tests if t.result != "PASSED"]
     if not failing:
-        return []
-    lines = [f"**{md_text(FAILURES_HEADING, 100)}**", ""] + _table(list(FAILURE_HEADERS), [])
-    used = sum(len(line) + 1 for line in lines)
-    shown = 0
-    for collection, test in failing:
-        row = _failure_row(collection, test)
-        if used + len(row) + 1 > budget:
-            break
-        lines.append(row)
-        used += len(row) + 1
-        shown += 1
+        return [], True
+    heading = [f"**{md_text(FAILURES_HEADING, 100)}**", ""]
+    table = _table(list(FAILURE_HEADERS), [])
+    rows = [_failure_row(collection, test) for collection, test in failing]
+    details_note = [md_text(MORE_DETAILS, 200), ""]
+    more = ["", md_text(MORE_FAILURES.format(count=len(failing)), 200)]
+    shown = _fitting(rows, budget - _size(heading + table + [""] + details_note), _size(more))
+    if not shown:  # no table without rows
+        lines = heading + [md_text(NOT_LISTED, 200), ""]
+        return (lines if _size(lines) <= budget else []), False
+    lines = heading + table + rows[:shown]
     if shown < len(failing):
-        lines.append("")
-        lines.append(md_text(MORE_FAILURES.format(count=len(failing) - shown), 200))
+        lines += ["", md_text(MORE_FAILURES.format(count=len(failing) - shown), 200)]
     lines.append("")
-    lines += _detail_blocks(failing[:shown], budget - used)
-    return lines
+    details = _detail_blocks(failing[:shown], budget - _size(lines + details_note))
+    return lines + details, shown == len(failing)
+
+
+def _fitting(lines: Sequence[str], room: int, note: int, noted: bool = False) -> int:
+    """Return how many of the lines fit in room: all (unless `noted`), or as many as fit beside a
+    note of `note` characters saying how many more there are."""
+    if not noted and _size(lines) <= room:
+        return len(lines)
+    room -= note
+    for count, line in enumerate(lines):
+        room -= len(line) + 1
+        if room < 0:
+            return count
+    return len(lines)
 
 
 def _failure_row(collection: CollectionView, test: TestView) -> str:
@@ -177,25 +238,27 @@ def _detail_blocks(failing: Sequence[tuple[CollectionView, TestView]], budget: i
 
 
 def _passed(collections: Sequence[CollectionView], budget: int) -> list[str]:
-    """List the passed tests inside a collapsed block."""
+    """List the passed tests inside a collapsed block, or say there is no room for them."""
     passed = [(c, t) for c in collections for t in c.tests if t.result == "PASSED"]
-    if not passed:
-        return []
-    summary = html_inline(PASSED_SUMMARY.format(count=len(passed)), 100)
-    lines = [f"<details><summary>{summary}</summary>", ""]
-    used = sum(len(line) + 1 for line in lines) + 20
-    shown = 0
-    for collection, test in passed[:MAX_PASSED_LISTED]:
-        item = (f"- {inline_code(test.name, MAX_NAME_CHARS)} "
-                f"({md_text(collection.name, MAX_NAME_CHARS)})")
-        if used + len(item) + 1 > budget:
-            break
-        lines.append(item)
-        used += len(item) + 1
-        shown += 1
+    items = [f"- {inline_code(test.name, MAX_NAME_CHARS)} "
+             f"({md_text(collection.name, MAX_NAME_CHARS)})"
+             for collection, test in passed[:MAX_PASSED_LISTED]]
+    more = [f"- {md_text(MORE_PASSED.format(count=len(passed)), 100)}"]
+    shown = _fitting(items, budget - _size(_passed_block(collections, [])), _size(more),
+                     noted=len(items) < len(passed))
     if shown < len(passed):
-        lines.append(f"- {md_text(MORE_PASSED.format(count=len(passed) - shown), 100)}")
-    return lines + ["", "</details>", ""]
+        items[shown:] = [f"- {md_text(MORE_PASSED.format(count=len(passed) - shown), 100)}"]
+    lines = _passed_block(collections, items if shown else [md_text(NOT_LISTED, 200)])
+    return lines if _size(lines) <= budget else []
+
+
+def _passed_block(collections: Sequence[CollectionView], body: list[str]) -> list[str]:
+    """Return the collapsed block of passed tests around its body; nothing if none passed."""
+    count = sum(c.passed_count for c in collections)
+    if not count:
+        return []
+    summary = html_inline(PASSED_SUMMARY.format(count=count), 100)
+    return [f"<details><summary>{summary}</summary>", ""] + body + ["", "</details>", ""]
 
 
 def _table(headers: list[str], rows: list[list[str]]) -> list[str]:

@@ -177,14 +177,14 @@ def test_a_crashing_line_stays_inside_code():
     page = rendered(mr_comment_markdown([(run(), given)], MARKER))
 
     assert "script" not in page.tags and "img" not in page.tags
-    assert page.row_cells == [4, 4, 5, 5]
+    assert page.row_cells == [5, 5]  # one test: the failures table alone names the collection
     assert HOSTILE in page.in_code
     assert "@all" not in "".join(page.outside_code)
 
 
 def test_table_cells_with_pipes_and_backticks_keep_their_columns():
     text = mr_comment_markdown([(run(), report([collection("A|B", [
-        case("t|`u`", "FAILED", value_details("t", "1|2", "`3`"))])]))], MARKER)
+        case("t|`u`", "FAILED", value_details("t", "1|2", "`3`")), case("v")])]))], MARKER)
 
     page = rendered(text)
 
@@ -251,6 +251,103 @@ def test_two_hundred_tests_stay_readable_and_bounded():
     assert text.count("<details><summary>Details:") == 5
     assert "More details for the other tests are in the full report\\." in lines
     assert "<details><summary>Passed tests (100)</summary>" in lines
+
+
+def _assignments(big: dict, small: dict, count: int) -> list:
+    """Return runs of a branch's graded assignments: the first with the big report."""
+    return [(run(assignment="week01/big", run_id="run-big"), big)] + [
+        (run(assignment=f"week{n + 2:02d}/small", run_id=f"run-{n}"), small)
+        for n in range(count - 1)]
+
+
+def _sections(text: str) -> dict[str, list[str]]:
+    """Return each assignment section's lines by its heading."""
+    sections: dict[str, list[str]] = {}
+    for line in text.split("\n"):
+        if line.startswith("#### "):
+            sections[line] = []
+        elif sections:
+            sections[next(reversed(sections))].append(line)
+    return sections
+
+
+def _empty_tables(lines: list[str]) -> list[int]:
+    """Return where a table header is followed by no row."""
+    return [n for n, line in enumerate(lines) if line.startswith("| ---")
+            and not lines[n + 1].startswith("| ")]
+
+
+def test_a_large_assignment_among_several_lists_all_its_tests():
+    """200 collections of one test: the tests' lists name them, the room left is shared."""
+    big = report([collection(f"Exercise {n + 1}: compute the running total of the list",
+                             [case(f"v{n}", "FAILED" if n % 3 else "PASSED",
+                                   value_details(f"v{n}", "1", "2"))]) for n in range(200)])
+    small = report([collection("Values", [case("x", "FAILED", value_details("x", "1", "2")),
+                                          case("y")])])
+
+    text = mr_comment_markdown(_assignments(big, small, 8), MARKER)
+
+    assert len(text) <= COMMENT_MAX_CHARS
+    lines = _sections(text)["#### ❌ week01\\/big"]
+    assert "|  | Collection | Type | Tests passed |" not in lines
+    assert sum(1 for line in lines if line.startswith("| ❌ | ` v")) == 133
+    assert "<details><summary>Passed tests (67)</summary>" in lines
+    assert sum(1 for line in lines if line.startswith("- ` v")) == 67
+    assert not any("…" in line for line in lines)
+    assert text.count("| ❌ | Values | variable | 1/2 |") == 7
+    assert _empty_tables(text.split("\n")) == []
+
+
+def test_one_test_per_collection_keeps_only_hidden_collections_in_the_table():
+    given = report([collection("A", [case("a")]), collection("B", [case("b", "FAILED", "E   x")]),
+                    collection("Secret", [case("s", "FAILED", "E   y")])], hidden=["Secret"])
+
+    lines = mr_comment_markdown([(run(), given)], MARKER).split("\n")
+
+    assert [line for line in lines if line.startswith("| ") and "---" not in line] == [
+        "|  | Collection | Type | Tests passed |", "| ❌ | Secret | variable | hidden |",
+        "|  | Test | Expected | Actual | Message |", "| ❌ | ` b ` (B) |  |  | ` x ` |"]
+    assert "- ` a ` (A)" in lines
+
+
+def test_room_a_section_leaves_goes_to_the_others():
+    big = report([collection("All", [case(f"t{n}", "FAILED", value_details("v", "a" * 300,
+                                                                           "b" * 300))
+                                     for n in range(3000)])])
+    small = report([collection("Values", [case("x", "FAILED", value_details("x", "1", "2")),
+                                          case("y")])])
+
+    text = mr_comment_markdown(_assignments(big, small, 8), MARKER)
+
+    assert COMMENT_MAX_CHARS * 0.95 < len(text) <= COMMENT_MAX_CHARS
+    shown = sum(1 for line in text.split("\n") if line.startswith("| ❌ | ` t"))
+    assert shown * 650 > COMMENT_MAX_CHARS * 0.8
+    assert f"…and {3000 - shown} more tests that did not pass\\: see the full report\\." in text
+    assert text.count("| ❌ | ` x ` (Values) | ` 2 ` | ` 1 ` | ` incorrect value ` |") == 7
+    assert text.count("- ` y ` (Values)") == 7
+
+
+@pytest.mark.parametrize("count", [12, 100])
+def test_many_large_assignments_stay_bounded_and_print_no_empty_tables(count):
+    tests = [case(f"value_{n}", "FAILED" if n % 2 else "PASSED",
+                  value_details(f"value_{n}", "x" * 500, "y" * 500) + "\n" + "diff\n" * 100
+                  if n % 2 else None) for n in range(200)]
+    big = report([collection(f"Part {n}", tests[n * 20:(n + 1) * 20]) for n in range(10)])
+
+    text = mr_comment_markdown(_assignments(big, big, count), MARKER)
+
+    assert len(text) <= COMMENT_MAX_CHARS
+    assert _empty_tables(text.split("\n")) == []
+    sections = _sections(text)
+    assert len(sections) == count
+    for lines in sections.values():
+        assert "| ❌ | Part 0 | variable | 10/20 |" in lines
+        assert "**Tests that did not pass**" in lines
+        assert "<details><summary>Passed tests (100)</summary>" in lines
+        listed = [line for line in lines if line.startswith("| ❌ | ` value_")]
+        assert bool(listed) == (count == 12)
+        assert (lines.count("This comment has no room to list them\\: see the full report\\.")
+                == (1 if listed else 2))
 
 
 def test_a_huge_report_is_cut_with_a_pointer_to_the_full_report():
