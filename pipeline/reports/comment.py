@@ -6,10 +6,12 @@ code spans or fenced code blocks, so it shows literally: no HTML, no links, no @
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from typing import Any, Iterable, Mapping, Sequence
 
-from pipeline.reports.failures import CrashLocation, describe_failure
+from pipeline.reports.failures import (CrashLocation, ListedFailure, describe_failure,
+                                       listed_failures)
 from pipeline.reports.markdown import (cell_code, code_block, html_inline, inline_code, link,
                                        md_text)
 from pipeline.reports.model import (CollectionView, ReportInputError, ReportView, RunSummary,
@@ -162,24 +164,37 @@ def _collections_table(collections: Sequence[CollectionView]) -> list[str]:
 def _failures(collections: Sequence[CollectionView], budget: int) -> tuple[list[str], bool]:
     """List the tests that did not pass in a table, then a few with their full details; tell
     whether the table has them all."""
-    failing = [(c, t) for c in collections for t in c.tests if t.result != "PASSED"]
+    failing = listed_failures(collections)
     if not failing:
         return [], True
     heading = [f"**{md_text(FAILURES_HEADING, 100)}**", ""]
     table = _table(list(FAILURE_HEADERS), [])
-    rows = [_failure_row(collection, test) for collection, test in failing]
+    rows = [_listed_row(listed) for listed in failing]
     details_note = [md_text(MORE_DETAILS, 200), ""]
-    more = ["", md_text(MORE_FAILURES.format(count=len(failing)), 200)]
+    more = _more_failures(_tests(failing))
     shown = _fitting(rows, budget - _size(heading + table + [""] + details_note), _size(more))
     if not shown:  # no table without rows
         lines = heading + [md_text(NOT_LISTED, 200), ""]
         return (lines if _size(lines) <= budget else []), False
     lines = heading + table + rows[:shown]
     if shown < len(failing):
-        lines += ["", md_text(MORE_FAILURES.format(count=len(failing) - shown), 200)]
+        lines += _more_failures(_tests(failing[shown:]))
     lines.append("")
-    details = _detail_blocks(failing[:shown], budget - _size(lines + details_note))
+    # A collection's entry is detailed under its name, "all 20 tests".
+    named = [(listed.collection, dataclasses.replace(listed.test, name=listed.name))
+             for listed in failing[:shown]]
+    details = _detail_blocks(named, budget - _size(lines + details_note))
     return lines + details, shown == len(failing)
+
+
+def _tests(failing: Sequence[ListedFailure]) -> int:
+    """Return how many tests listed failures stand for."""
+    return sum(listed.count for listed in failing)
+
+
+def _more_failures(count: int) -> list[str]:
+    """Return the note on the tests that did not pass left out of the table."""
+    return ["", md_text(MORE_FAILURES.format(count=count), 200)]
 
 
 def _fitting(lines: Sequence[str], room: int, note: int, noted: bool = False) -> int:
@@ -193,6 +208,18 @@ def _fitting(lines: Sequence[str], room: int, note: int, noted: bool = False) ->
         if room < 0:
             return count
     return len(lines)
+
+
+def _listed_row(listed: ListedFailure) -> str:
+    """Return a test's row, or one row for all of a collection's tests that its run failed."""
+    if listed.count == 1:
+        return _failure_row(listed.collection, listed.test)
+    failure = describe_failure(listed.test)
+    name = f"{md_text(listed.name, 40)} ({md_text(listed.collection.name, MAX_NAME_CHARS)})"
+    problem = cell_code(failure.problem, MAX_PROBLEM_CHARS)
+    if failure.crash is not None:
+        problem += " " + _crash_cell_part(failure.crash)
+    return _row([RESULT_ICONS[listed.test.result], name, "", "", problem])
 
 
 def _failure_row(collection: CollectionView, test: TestView) -> str:

@@ -1,14 +1,15 @@
-"""Turn a failed test's `details` into what a student needs: expected, actual and the rest."""
+"""Turn a failed test's `details` into what a student needs, and list what did not pass."""
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
 from pathlib import PurePosixPath
+from typing import Sequence
 
-from pipeline.reports.model import CrashFrame, TestView
-from pipeline.reports.wording import (CRASH_LOCATION, CRASH_PLACE, CRASH_PLACE_IN_FILE,
-                                      LABELLED_VALUE, PROPERTY_LABELS)
+from pipeline.reports.model import CollectionView, CrashFrame, TestView
+from pipeline.reports.wording import (ALL_TESTS, CRASH_LOCATION, CRASH_PLACE,
+                                      CRASH_PLACE_IN_FILE, LABELLED_VALUE, PROPERTY_LABELS)
 
 # CodeAbility's message shapes (spec/codeability.md §7 "details").
 _DETAIL_PREFIX = re.compile(r"^E {3}")
@@ -22,6 +23,11 @@ _INCORRECT_PROPERTY = re.compile(
 _CLASS = re.compile(r"^<class '(?P<name>.+)'>$")
 # The student's program raised (spec §3.2); its run's debug.traceback says where.
 _EXECUTION_FAILED = re.compile(r"^Failed: Execution of (?P<entry>.+?) failed, ERROR: ")
+# A collection's run that did not complete (crashed, timed out, exited, read input, ran out of
+# memory, failed to set up, was skipped) fails or skips every test with its message (spec §3.2's
+# gate: `Failed: <message>`); a report without a status shows it by that message alone.
+_RUN_COMPLETED = ("", "COMPLETED")
+_RUN_FAILED = re.compile(r"^Failed: ")
 
 
 @dataclass(frozen=True)
@@ -52,6 +58,43 @@ class FailureView:
     actual: str | None
     more: str
     crash: CrashLocation | None = None
+
+
+@dataclass(frozen=True)
+class ListedFailure:
+    """A test that did not pass, or all of a collection's tests when its run failed them alike:
+    then `test` is the first of them and `count` says how many there are."""
+
+    collection: CollectionView
+    test: TestView
+    count: int = 1
+
+    @property
+    def name(self) -> str:
+        """Return what the entry is called: the test's name, or "all 20 tests"."""
+        return ALL_TESTS.format(count=self.count) if self.count > 1 else self.test.name
+
+
+def listed_failures(collections: Sequence[CollectionView]) -> list[ListedFailure]:
+    """List the tests that did not pass, one entry per collection whose run failed them all."""
+    listed: list[ListedFailure] = []
+    for collection in collections:
+        if _run_failed_all(collection):
+            listed.append(ListedFailure(collection, collection.tests[0], len(collection.tests)))
+        else:
+            listed += [ListedFailure(collection, test) for test in collection.tests
+                       if test.result != "PASSED"]
+    return listed
+
+
+def _run_failed_all(collection: CollectionView) -> bool:
+    """Tell whether the collection's run failed (or skipped) its tests, all with one message."""
+    outcomes = {(test.result, test.message, test.details) for test in collection.tests}
+    if len(collection.tests) < 2 or len(outcomes) > 1 or collection.tests[0].result == "PASSED":
+        return False
+    problem = describe_failure(collection.tests[0]).problem
+    return bool(problem) and (collection.status not in _RUN_COMPLETED
+                              or _RUN_FAILED.match(problem) is not None)
 
 
 def describe_failure(test: TestView) -> FailureView:

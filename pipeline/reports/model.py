@@ -86,7 +86,11 @@ class TestView:
 
 @dataclass(frozen=True)
 class CollectionView:
-    """One collection of tests; `hidden` collections show students only pass or fail."""
+    """One collection of tests; `hidden` collections show students only pass or fail.
+
+    `status` is how the student's run for it ended (COMPLETED, CRASHED, TIMEDOUT, ...), empty
+    when the report does not say.
+    """
 
     name: str
     type: str
@@ -94,6 +98,7 @@ class CollectionView:
     message: str
     tests: tuple[TestView, ...]
     hidden: bool
+    status: str = ""
 
     @property
     def passed_count(self) -> int:
@@ -189,7 +194,7 @@ def _collection(raw: Mapping[str, Any], hidden: set[str]) -> CollectionView:
         message=_text(raw.get("resultMessage")),
         tests=tuple(_test(t, collection_crash) for t in _list(raw.get("tests"))
                     if isinstance(t, Mapping)),
-        hidden=name in hidden)
+        hidden=name in hidden, status=_text(raw.get("status")))
 
 
 def _test(raw: Mapping[str, Any], collection_crash: CrashFrame | None) -> TestView:

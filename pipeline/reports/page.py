@@ -6,7 +6,7 @@ import datetime as dt
 import html
 from typing import Any, Mapping, Sequence
 
-from pipeline.reports.failures import describe_failure
+from pipeline.reports.failures import ListedFailure, describe_failure, listed_failures
 from pipeline.reports.model import PHASES, CollectionView, ReportView, RunSummary, read_report
 from pipeline.reports.text import clean, shorten
 from pipeline.reports.wording import (ACTUAL_LABEL, CRASH_LABEL, DETAILS_LABEL, EXPECTED_LABEL,
@@ -93,27 +93,28 @@ def _collections(collections: Sequence[CollectionView]) -> str:
 
 
 def _failures(collections: Sequence[CollectionView]) -> str:
-    articles = []
-    for collection in collections:
-        for test in collection.tests:
-            if test.result == "PASSED":
-                continue
-            failure = describe_failure(test)
-            facts = [(EXPECTED_LABEL, failure.expected), (ACTUAL_LABEL, failure.actual),
-                     (MESSAGE_LABEL, failure.problem)]
-            if failure.crash is not None:
-                facts.append((CRASH_LABEL, failure.crash.text))
-            if failure.more:
-                facts.append((DETAILS_LABEL, test.details))
-            entries = "".join(
-                f"<dt>{_esc(label)}</dt><dd><pre>{_esc(shorten(value, _limit(label)))}</pre></dd>"
-                for label, value in facts if value)
-            articles.append(
-                f"<article><h3>{RESULT_ICONS[test.result]} {_esc(collection.name)} › "
-                f"<code>{_esc(test.name)}</code></h3><dl>{entries}</dl></article>\n")
+    articles = [_failure_card(listed) for listed in listed_failures(collections)]
     if not articles:
         return ""
     return f"<h2>{_esc(FAILURES_HEADING)}</h2>\n{''.join(articles)}"
+
+
+def _failure_card(listed: ListedFailure) -> str:
+    """Return a test's card, or one card for all of a collection's tests that its run failed."""
+    test = listed.test
+    failure = describe_failure(test)
+    facts = [(EXPECTED_LABEL, failure.expected), (ACTUAL_LABEL, failure.actual),
+             (MESSAGE_LABEL, failure.problem)]
+    if failure.crash is not None:
+        facts.append((CRASH_LABEL, failure.crash.text))
+    if failure.more:
+        facts.append((DETAILS_LABEL, test.details))
+    entries = "".join(
+        f"<dt>{_esc(label)}</dt><dd><pre>{_esc(shorten(value, _limit(label)))}</pre></dd>"
+        for label, value in facts if value)
+    name = _esc(listed.name) if listed.count > 1 else f"<code>{_esc(test.name)}</code>"
+    return (f"<article><h3>{RESULT_ICONS[test.result]} {_esc(listed.collection.name)} › "
+            f"{name}</h3><dl>{entries}</dl></article>\n")
 
 
 def _limit(label: str) -> int:

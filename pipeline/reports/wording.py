@@ -46,6 +46,8 @@ EXPECTED_LABEL, ACTUAL_LABEL, MESSAGE_LABEL, DETAILS_LABEL = (
     "Expected", "Actual", "Message", "Details")
 FAILURE_HEADERS = ("", "Test", EXPECTED_LABEL, ACTUAL_LABEL, MESSAGE_LABEL)
 FAILURES_HEADING = "Tests that did not pass"
+# One entry for the tests of a collection whose run failed them all alike (a crash, a timeout).
+ALL_TESTS = "all {count} tests"
 # What a value failed on, named before the value: "length 3: [1, 2, 3]".
 PROPERTY_LABELS = {"type": "type {value}", "len": "length {value}", "shape": "shape {value}"}
 LABELLED_VALUE = "{label}: {value}"

@@ -157,6 +157,65 @@ def test_a_crash_shows_the_line_of_the_students_file_that_raised():
         in lines
 
 
+def test_a_run_that_failed_every_test_of_a_collection_is_one_row():
+    crash = crashed("Greeting", [f"g{n}" for n in range(20)], entry=ENTRY,
+                    frame={"filename": ENTRY, "lineno": 5, "line": "print(greetin)"})
+    slow = "E   Failed: Maximum execution time of 3.0 seconds exceeded"
+    timeout = collection("Slow", [case(f"s{n}", "FAILED", slow) for n in range(4)])
+    timeout["status"] = "TIMEDOUT"
+    later = "Skipped: Success-Dependency `['Greeting']` not satisfied"
+    skipped = collection("Later", [case(f"l{n}", "SKIPPED", later) for n in range(3)])
+    skipped["status"] = "SKIPPED"
+    values = collection("Values", [case(f"v{n}", "FAILED", value_details(f"v{n}", "1", "2"))
+                                   for n in range(3)])
+
+    lines = mr_comment_markdown([(run(), report([crash, timeout, skipped, values]))],
+                                MARKER).split("\n")
+
+    failures = lines[lines.index("|  | Test | Expected | Actual | Message |") + 2:][:6]
+    assert failures == [
+        "| ❌ | all 20 tests (Greeting) |  |  | ` Failed: Execution of /week1/hello/hello.py "
+        "failed, ERROR: name 'greetin' is not defined ` at line 5: ` print(greetin) ` |",
+        "| ❌ | all 4 tests (Slow) |  |  | ` Failed: Maximum execution time of 3.0 seconds "
+        "exceeded ` |",
+        "| ⏭️ | all 3 tests (Later) |  |  "
+        "| `` Skipped: Success-Dependency `['Greeting']` not satisfied `` |",
+        "| ❌ | ` v0 ` (Values) | ` 2 ` | ` 1 ` | ` incorrect value ` |",
+        "| ❌ | ` v1 ` (Values) | ` 2 ` | ` 1 ` | ` incorrect value ` |",
+        "| ❌ | ` v2 ` (Values) | ` 2 ` | ` 1 ` | ` incorrect value ` |",
+    ]
+    assert "| ❌ | Greeting | variable | 0/20 |" in lines
+
+
+def test_a_cut_list_counts_the_tests_behind_the_rows_left_out():
+    given = report([crashed(f"Part {n}", ["a", "b"], entry=ENTRY, error="x" * 150,
+                            frame={"filename": ENTRY, "lineno": 1, "line": "y" * 100})
+                    for n in range(1000)])
+
+    text = mr_comment_markdown([(run(), given)], MARKER)
+
+    assert len(text) <= COMMENT_MAX_CHARS
+    shown = sum(1 for line in text.split("\n") if line.startswith("| ❌ | all 2 tests (Part "))
+    assert 0 < shown < 1000
+    assert (f"…and {2 * (1000 - shown)} more tests that did not pass\\: see the full "
+            "report\\.") in text
+
+
+def test_tests_that_failed_alike_on_their_own_keep_their_rows():
+    """The same message on every test is one failure only when the collection's run failed."""
+    alike = collection("Checks", [case(f"c{n}", "FAILED", "E   AssertionError: assert None == 3")
+                                  for n in range(3)])
+    partly = crashed("Partly", ["p0", "p1"], entry=ENTRY, frame={"filename": ENTRY, "lineno": 1,
+                                                                 "line": "x"})
+    partly["tests"].append(case("p2"))
+
+    lines = mr_comment_markdown([(run(), report([alike, partly]))], MARKER).split("\n")
+
+    rows = [line.split(" | ")[1] for line in lines if line.startswith("| ❌ | ` ")]
+    assert rows == ["` c0 ` (Checks)", "` c1 ` (Checks)", "` c2 ` (Checks)", "` p0 ` (Partly)",
+                    "` p1 ` (Partly)"]
+
+
 def test_a_crash_outside_the_students_files_shows_no_line():
     """A SyntaxError is raised where gradehook compiles the file; its message has the line."""
     given = report([crashed(

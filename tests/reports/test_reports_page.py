@@ -96,8 +96,26 @@ def test_a_crash_shows_the_line_that_raised_escaped():
     page = parsed(result_page_html(run(), given))
 
     assert "script" not in page.tags and "img" not in page.tags
-    assert page.texts_in("dt") == ["Message", "Crashed at"] * 2
+    assert page.texts_in("dt") == ["Message", "Crashed at"]
     assert page.texts_in("pre")[1] == f"line 5: print(greetin)  # {HOSTILE}"
+
+
+def test_a_run_that_failed_every_test_of_a_collection_is_one_card():
+    entry = "/week1/hello/hello.py"
+    given = report([
+        crashed("Greeting", [f"g{n}" for n in range(20)], entry=entry,
+                frame={"filename": entry, "lineno": 5, "line": "print(greetin)"}),
+        collection("Values", [case(f"v{n}", "FAILED", value_details(f"v{n}", "1", "2"))
+                              for n in range(2)])])
+
+    page = parsed(result_page_html(run(), given))
+
+    assert page.texts_in("h3") == ["❌ Greeting › all 20 tests", "❌ Values › ", "❌ Values › "]
+    assert page.texts_in("code") == ["course/alice", "main", "01234567", "run-1", "v0", "v1"]
+    assert page.texts_in("pre")[:2] == [
+        "Failed: Execution of /week1/hello/hello.py failed, ERROR: name 'greetin' is not defined",
+        "line 5: print(greetin)"]
+    assert page.texts_in("dt") == ["Message", "Crashed at"] + ["Expected", "Actual", "Message"] * 2
 
 
 def test_hidden_collections_reveal_no_tests_or_values():

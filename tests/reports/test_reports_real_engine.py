@@ -126,9 +126,12 @@ def test_a_crash_in_the_engine_report_shows_its_line(tmp_path):
     comment = mr_comment_markdown([(run(), crash)], comment_marker("mr-1"))
     page = result_page_html(run(), crash)
 
-    assert "failed, ERROR: name 'greetin' is not defined ` at line 5: ` print(greetin) ` |" \
-        in comment
-    assert "<dt>Crashed at</dt><dd><pre>line 5: print(greetin)</pre></dd>" in page
+    rows = [line for line in comment.split("\n") if line.startswith("| ❌ | ")
+            and line.endswith("failed, ERROR: name 'greetin' is not defined ` at line 5: "
+                              "` print(greetin) ` |")]
+    assert [row.split(" | ")[1] for row in rows] == ["all 3 tests (Values)", "` out ` (Output)"]
+    assert page.count("<dt>Crashed at</dt><dd><pre>line 5: print(greetin)</pre></dd>") == 2
+    assert "<h3>❌ Values › all 3 tests</h3>" in page
 
 
 @pytest.fixture(scope="module")
