@@ -98,27 +98,44 @@ def _run_failed_all(collection: CollectionView) -> bool:
 
 
 def describe_failure(test: TestView) -> FailureView:
-    """Explain why a test did not pass, from its details (first line) and resultMessage."""
-    lines = test.details.strip("\n").splitlines()
+    """Explain why a test did not pass, from its details and resultMessage.
+
+    The engine's assertion messages quote the values, which may span lines (printed output),
+    so the whole message is matched first; other details are read as a first line and further
+    lines.
+    """
+    details = test.details.strip("\n")
+    whole = _values_failure(_DETAIL_PREFIX.sub("", details).strip(), test, more="")
+    if whole is not None:
+        return whole
+    lines = details.splitlines()
     first = _DETAIL_PREFIX.sub("", lines[0]).strip() if lines else ""
     more = "\n".join(lines[1:]).strip("\n")
-    incorrect_value = _INCORRECT_VALUE.match(first)
+    by_first_line = _values_failure(first, test, more=more)
+    if by_first_line is not None:
+        return by_first_line
+    execution_failed = _EXECUTION_FAILED.match(first)
+    crash = _crash_location(test.crash, execution_failed["entry"]) \
+        if execution_failed and test.crash else None
+    return FailureView(problem=first or test.message, expected=test.expected_excerpt,
+                       actual=test.actual_excerpt, more=more, crash=crash)
+
+
+def _values_failure(message: str, test: TestView, more: str) -> FailureView | None:
+    """Read an incorrect value, type, length or shape from an assertion message, if it is one."""
+    incorrect_value = _INCORRECT_VALUE.match(message)
     if incorrect_value:
         return FailureView(problem=incorrect_value["problem"],
                            expected=test.expected_excerpt or incorrect_value["expected"],
                            actual=test.actual_excerpt or incorrect_value["actual"], more=more)
-    incorrect = _INCORRECT_PROPERTY.match(first)
+    incorrect = _INCORRECT_PROPERTY.match(message)
     if incorrect:
         checked = incorrect["property"]
         return FailureView(
             problem=incorrect["problem"],
             expected=_labelled(checked, incorrect["expected"], test.expected_excerpt),
             actual=_labelled(checked, incorrect["actual"], test.actual_excerpt), more=more)
-    execution_failed = _EXECUTION_FAILED.match(first)
-    crash = _crash_location(test.crash, execution_failed["entry"]) \
-        if execution_failed and test.crash else None
-    return FailureView(problem=first or test.message, expected=test.expected_excerpt,
-                       actual=test.actual_excerpt, more=more, crash=crash)
+    return None
 
 
 def _labelled(checked: str, shown: str, excerpt: str | None) -> str:

@@ -139,6 +139,19 @@ def test_value_excerpts_replace_the_abbreviated_values_and_stay_inside_code():
     assert "@all" not in "".join(page.outside_code)
 
 
+def test_values_with_line_breaks_still_read_as_an_incorrect_value():
+    """The engine quotes short values whole, so printed lines put line breaks in its message."""
+    given = report([collection("Counting", [
+        case("out", "FAILED", value_details("out", "2\n4\n", "1\n2\n"),
+             debug={"expected": "'1\\n2\\n'", "actual": "'2\\n4\\n'"})], kind="stdout")])
+
+    text = mr_comment_markdown([(run(), given)], MARKER)
+
+    assert "| ❌ | ` out ` (Counting) | ` '1\\n2\\n' ` | ` '2\\n4\\n' ` " \
+        "| ` incorrect value ` |" in text.split("\n")
+    assert "<details><summary>Details" not in text
+
+
 def test_a_crash_shows_the_line_of_the_students_file_that_raised():
     given = report([
         crashed("Greeting", ["greeting"], entry=ENTRY,

@@ -157,6 +157,16 @@ def test_value_excerpts_are_labelled_and_escaped():
     assert page.texts_in("pre")[3] == HOSTILE
 
 
+def test_values_with_line_breaks_still_read_as_an_incorrect_value():
+    given = report([collection("Counting", [
+        case("out", "FAILED", value_details("out", "2\n4\n", "1\n2\n"))], kind="stdout")])
+
+    page = parsed(result_page_html(run(), given))
+
+    assert page.texts_in("dt") == ["Expected", "Actual", "Message"]
+    assert page.texts_in("pre") == ["1\n2\n", "2\n4\n", "incorrect value"]
+
+
 def test_error_page_explains_and_shows_no_tables():
     page = parsed(result_page_html(run("error", status_reason="git fetch timed out",
                                        timings={}), None))
