@@ -13,7 +13,7 @@ from typing import Any, Iterable, Mapping, Sequence
 from pipeline.reports.failures import (CrashLocation, ListedFailure, describe_failure,
                                        listed_failures)
 from pipeline.reports.markdown import (cell_code, code_block, html_inline, inline_code, link,
-                                       md_text)
+                                       md_text, value_cell_code)
 from pipeline.reports.model import (CollectionView, ReportInputError, ReportView, RunSummary,
                                     TestView, read_report)
 from pipeline.reports.wording import (COLLECTION_HEADERS, COMMENT_COMMIT_LINE, COMMENT_TITLE,
@@ -225,9 +225,10 @@ def _listed_row(listed: ListedFailure) -> str:
 def _failure_row(collection: CollectionView, test: TestView) -> str:
     failure = describe_failure(test)
     name = f"{cell_code(test.name, MAX_NAME_CHARS)} ({md_text(collection.name, MAX_NAME_CHARS)})"
-    expected = cell_code(failure.expected, MAX_VALUE_CHARS) if failure.expected is not None \
+    expected = value_cell_code(failure.expected, MAX_VALUE_CHARS) \
+        if failure.expected is not None else ""
+    actual = value_cell_code(failure.actual, MAX_VALUE_CHARS) if failure.actual is not None \
         else ""
-    actual = cell_code(failure.actual, MAX_VALUE_CHARS) if failure.actual is not None else ""
     problem = cell_code(failure.problem, MAX_PROBLEM_CHARS) if failure.problem else ""
     if failure.crash is not None:
         problem += " " + _crash_cell_part(failure.crash)

@@ -64,6 +64,9 @@ MORE_DETAILS = "More details for the other tests are in the full report."
 NOT_LISTED = "This comment has no room to list them: see the full report."
 HIDDEN_CELL = "hidden"
 EMPTY_VALUE = "(empty)"
+# A line break inside a value shown on one line: as Python writes it in the quoted strings that
+# most values are, so every value in a table reads alike, in any font.
+LINE_BREAK_SIGN = "\\n"
 SHORTENED_NOTE = "This comment was shortened; the full report has every test."
 
 PAGE_TITLE = "{assignment} · {project} · gradehook"

@@ -152,6 +152,26 @@ def test_values_with_line_breaks_still_read_as_an_incorrect_value():
     assert "<details><summary>Details" not in text
 
 
+def test_values_keep_their_runs_of_spaces_and_show_their_line_breaks():
+    """Outputs that differ only in spacing or layout must not look the same in GitLab."""
+    given = report([collection("Table", [
+        case("out", "FAILED", value_details("out", "Name Age\nA", "Name  Age\n"),
+             debug={"expected": "'Name  Age\\nAda   36\\n'", "actual": "'Name Age\\nAda 36\\n'"}),
+        case("df", "FAILED", value_details("df", "   city  t...", "   city  t..."),
+             debug={"expected": "   city  temp\n0  Graz  14.5",
+                    "actual": "   city  temp\n0  Graz  14.0"}),
+    ])])
+
+    text = mr_comment_markdown([(run(), given)], MARKER)
+    shown = [code.replace("\u00a0", " ") for code in rendered(text).in_code]
+
+    assert "| ❌ | ` out ` (Table) | ` 'Name \u00a0Age\\nAda \u00a0 36\\n' ` " \
+        "| ` 'Name Age\\nAda 36\\n' ` | ` incorrect value ` |" in text.split("\n")
+    assert "'Name  Age\\nAda   36\\n'" in shown and "'Name Age\\nAda 36\\n'" in shown
+    assert "   city  temp\\n0  Graz  14.5" in shown and "   city  temp\\n0  Graz  14.0" in shown
+    assert "` \u00a0\u00a0 city \u00a0temp\\n0 \u00a0Graz \u00a014.5 `" in text
+
+
 def test_a_crash_shows_the_line_of_the_students_file_that_raised():
     given = report([
         crashed("Greeting", ["greeting"], entry=ENTRY,
