@@ -249,8 +249,11 @@ def _detail_blocks(failing: Sequence[tuple[CollectionView, TestView]], budget: i
     lines: list[str] = []
     used = shown = 0
     for collection, test in with_more[:MAX_DETAIL_BLOCKS]:
-        summary = html_inline(DETAILS_SUMMARY.format(name=f"{collection.name} › {test.name}"),
-                              300)
+        # Course-chosen names go in code: GitLab makes references of "#1", "!2" or "@tutor" in
+        # any text outside code, and backslashes do not escape them inside HTML.
+        summary = html_inline(DETAILS_SUMMARY, 100).format(
+            name=f"<code>{html_inline(collection.name, MAX_NAME_CHARS)}</code> › "
+                 f"<code>{html_inline(test.name, MAX_NAME_CHARS)}</code>")
         block = [f"<details><summary>{summary}</summary>", "",
                  code_block(test.details, DETAIL_MAX_LINES, DETAIL_MAX_CHARS), "", "</details>",
                  ""]

@@ -274,6 +274,21 @@ def test_a_crashing_line_stays_inside_code():
     assert "@all" not in "".join(page.outside_code)
 
 
+def test_course_chosen_names_in_detail_summaries_stay_inside_code():
+    """GitLab would link `#1` and `!2` and mention `@tutor` in a summary's plain text."""
+    given = report([collection("Task #1 (see !2, ask @tutor)", [
+        case("out <b>", "FAILED", "E   Failed: boom\nTraceback, line 2")])])
+
+    text = mr_comment_markdown([(run(), given)], MARKER)
+    page = rendered(text)
+
+    assert "<details><summary>Details: <code>Task #1 (see !2, ask @tutor)</code> › " \
+        "<code>out &lt;b&gt;</code></summary>" in text.split("\n")
+    summary = page.outside_code.index("Details: ")
+    assert page.outside_code[summary:summary + 2] == ["Details: ", " › "]
+    assert "Task #1 (see !2, ask @tutor)" in page.in_code and "out <b>" in page.in_code
+
+
 def test_table_cells_with_pipes_and_backticks_keep_their_columns():
     text = mr_comment_markdown([(run(), report([collection("A|B", [
         case("t|`u`", "FAILED", value_details("t", "1|2", "`3`")), case("v")])]))], MARKER)
