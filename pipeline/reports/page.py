@@ -36,6 +36,9 @@ th{background:#f0f0f0}article{background:#fff;border:1px solid #ddd;border-radiu
 padding:8px 16px;margin:12px 0}pre{background:#f6f8fa;padding:8px;overflow-x:auto;
 white-space:pre-wrap;word-break:break-word;margin:4px 0}dt{font-weight:600}
 .note{color:#555;font-style:italic}
+h1,h3,.meta,.headline,dd,li,td.name{overflow-wrap:anywhere}td{overflow-wrap:break-word}
+.scroll{overflow-x:auto;margin:8px 0}
+@media (max-width:600px){main{padding:16px}dd{margin-left:0}}
 """
 
 
@@ -80,16 +83,19 @@ def _outcome(run: RunSummary, view: ReportView | None) -> str:
 def _collections(collections: Sequence[CollectionView]) -> str:
     if not collections:
         return ""
+    # The Message column shows only when test.yaml gave some collection a message to show.
+    messages = ["" if c.hidden else c.message for c in collections]
+    columns = len(PAGE_COLLECTION_HEADERS) - (0 if any(m.strip() for m in messages) else 1)
     rows = []
-    for c in collections:
+    for c, message in zip(collections, messages):
         passed = HIDDEN_CELL if c.hidden else f"{c.passed_count}/{len(c.tests)}"
-        message = "" if c.hidden else c.message
-        rows.append(_row([f"{RESULT_ICONS[c.result]} {RESULT_WORDS[c.result]}", c.name, c.type,
-                          passed, message]))
+        cells = [f"{RESULT_ICONS[c.result]} {RESULT_WORDS[c.result]}", c.name, c.type, passed,
+                 message]
+        rows.append(_row(cells[:columns], name_at=1))
     note = (f"<p class=\"note\">{_esc(HIDDEN_NOTE)}</p>\n"
             if any(c.hidden for c in collections) else "")
-    return (f"<h2>{_esc(PAGE_COLLECTIONS_HEADING)}</h2>\n<table>"
-            f"{_row(PAGE_COLLECTION_HEADERS, 'th')}{''.join(rows)}</table>\n{note}")
+    return (f"<h2>{_esc(PAGE_COLLECTIONS_HEADING)}</h2>\n"
+            f"{_table(_row(PAGE_COLLECTION_HEADERS[:columns], 'th') + ''.join(rows))}\n{note}")
 
 
 def _failures(collections: Sequence[CollectionView]) -> str:
@@ -146,9 +152,9 @@ def _timings(run: RunSummary, view: ReportView | None) -> str:
         return ""
     parts = [f"<h2>{_esc(PAGE_TIMINGS_HEADING)}</h2>\n"]
     if stages:
-        parts.append(f"<table>{_row(PAGE_STAGE_HEADERS, 'th')}{''.join(stages)}</table>\n")
+        parts.append(_table(_row(PAGE_STAGE_HEADERS, 'th') + ''.join(stages)) + "\n")
     if steps:
-        parts.append(f"<table>{_row(PAGE_STEP_HEADERS, 'th')}{''.join(steps)}</table>\n")
+        parts.append(_table(_row(PAGE_STEP_HEADERS, 'th') + ''.join(steps)) + "\n")
     if view and view.engine_version:
         parts.append(f"<p class=\"note\">"
                      f"{_esc(PAGE_ENGINE_LINE.format(version=view.engine_version, mode=view.mode))}"
@@ -156,5 +162,13 @@ def _timings(run: RunSummary, view: ReportView | None) -> str:
     return "".join(parts)
 
 
-def _row(cells: Sequence[str], tag: str = "td") -> str:
-    return "<tr>" + "".join(f"<{tag}>{_esc(cell)}</{tag}>" for cell in cells) + "</tr>"
+def _table(rows: str) -> str:
+    """Wrap table rows in a table that scrolls sideways on its own when wider than the screen."""
+    return f"<div class=\"scroll\"><table>{rows}</table></div>"
+
+
+def _row(cells: Sequence[str], tag: str = "td", name_at: int | None = None) -> str:
+    """Return a table row; the cell at `name_at` holds a name that may break anywhere."""
+    return "<tr>" + "".join(
+        f"<{tag} class=\"name\">{_esc(cell)}</{tag}>" if n == name_at
+        else f"<{tag}>{_esc(cell)}</{tag}>" for n, cell in enumerate(cells)) + "</tr>"

@@ -63,7 +63,7 @@ def test_page_shows_outcome_collections_failures_passed_and_timings():
     assert page.texts_in("h1") == ["week1/assignment1"]
     assert "❌ Score 25% (1 of 4 collections passed, 2/6 tests passed)" in page.texts_in("p")
     assert page.rows[:5] == [
-        ["Result", "Collection", "Type", "Tests passed", "Message"],
+        ["Result", "Collection", "Type", "Tests passed"],
         ["❌ failed", "Variables", "variable", "1/3"],
         ["⏭️ skipped", "Dependent", "variable", "0/1"],
         ["❌ failed", "Secret checks", "variable", "hidden"],
@@ -79,6 +79,32 @@ def test_page_shows_outcome_collections_failures_passed_and_timings():
         ["Grading step", "Seconds"], ["clone", "0.25"], ["tests", "3.50"],
     ]
     assert page.external == []
+
+
+def test_the_message_column_shows_only_when_a_collection_has_a_message():
+    given = mixed_report()
+    given["tests"][1]["resultMessage"] = "Pass the variables first"
+    given["tests"][2]["resultMessage"] = "secret message"
+
+    page = parsed(result_page_html(run(), given))
+
+    assert page.rows[:4] == [
+        ["Result", "Collection", "Type", "Tests passed", "Message"],
+        ["❌ failed", "Variables", "variable", "1/3"],
+        ["⏭️ skipped", "Dependent", "variable", "0/1", "Pass the variables first"],
+        ["❌ failed", "Secret checks", "variable", "hidden"],
+    ]
+    assert "secret message" not in result_page_html(run(), given)
+
+
+def test_tables_scroll_on_their_own_and_long_names_wrap_on_a_phone():
+    page = result_page_html(run(), mixed_report())
+    css = page[page.index("<style>"):page.index("</style>")]
+
+    assert page.count("<table>") == page.count("<div class=\"scroll\"><table>") == 3
+    assert "<td class=\"name\">Variables</td>" in page
+    assert "h1,h3,.meta,.headline,dd,li,td.name{overflow-wrap:anywhere}" in css
+    assert ".scroll{overflow-x:auto;" in css
 
 
 def test_one_test_per_collection_keeps_the_short_outcome():
