@@ -22,8 +22,8 @@ from pipeline.reports.wording import (COLLECTION_HEADERS, COMMENT_COMMIT_LINE, C
                                       FAILURE_HEADERS, FAILURES_HEADING, FULL_REPORT_LINK,
                                       HIDDEN_CELL, HIDDEN_NOTE, MORE_DETAILS, MORE_FAILURES,
                                       MORE_PASSED, NOT_LISTED, PASSED_SUMMARY, RESULT_ICONS,
-                                      SHORTENED_NOTE, STATUS_ICONS, explanation_text, is_scored,
-                                      outcome_text)
+                                      SHORTENED_NOTE, STATUS_ICONS, TEST_NOUNS, counted,
+                                      explanation_text, is_scored, outcome_text)
 
 # GitLab takes up to 1,000,000 characters (spec/gitlab.md §6); a readable comment is far shorter.
 # Each section's fixed part (outcome, collections) is laid out first; what is left is shared among
@@ -194,7 +194,7 @@ def _tests(failing: Sequence[ListedFailure]) -> int:
 
 def _more_failures(count: int) -> list[str]:
     """Return the note on the tests that did not pass left out of the table."""
-    return ["", md_text(MORE_FAILURES.format(count=count), 200)]
+    return ["", md_text(MORE_FAILURES.format(count=count, tests=counted(count, TEST_NOUNS)), 200)]
 
 
 def _fitting(lines: Sequence[str], room: int, note: int, noted: bool = False) -> int:

@@ -22,8 +22,11 @@ COURSE_ERROR_TEXT = "Not graded: the course's tests for this assignment have a p
 # the tests, and first the collections when their counts differ from the tests'.
 GRADED_TEXT = "{basis}, score {percent}"
 GRADED_BY_COLLECTIONS_TEXT = "Score {percent} ({basis})"
-TESTS_BASIS = "{passed}/{total} tests passed"
-COLLECTIONS_BASIS = "{passed} of {total} collections passed, {tests}"
+TESTS_BASIS = "{passed}/{total} {tests} passed"
+COLLECTIONS_BASIS = "{passed} of {total} {collections} passed, {tests}"
+# A counted noun: the first when the count is one, else the second.
+TEST_NOUNS = ("test", "tests")
+COLLECTION_NOUNS = ("collection", "collections")
 NO_TESTS_TEXT = "No tests were run, score {percent}"
 
 ERROR_EXPLANATION = ("This is a problem on gradehook's side, not in your code, and no score was "
@@ -58,7 +61,7 @@ CRASH_LOCATION = "{place}: {code}"
 CRASH_IN_MESSAGE = "at {place}"
 PASSED_SUMMARY = "Passed tests ({count})"
 DETAILS_SUMMARY = "Details: {name}"
-MORE_FAILURES = "…and {count} more tests that did not pass: see the full report."
+MORE_FAILURES = "…and {count} more {tests} that did not pass: see the full report."
 MORE_PASSED = "…and {count} more."
 MORE_DETAILS = "More details for the other tests are in the full report."
 NOT_LISTED = "This comment has no room to list them: see the full report."
@@ -120,11 +123,18 @@ def outcome_text(run: RunSummary, report: ReportView | None) -> str:
 
 def score_basis_text(basis: ScoreBasis) -> str:
     """Word what a score rests on: the tests passed, after the collections when counts differ."""
-    tests = TESTS_BASIS.format(passed=basis.tests_passed, total=basis.tests_total)
+    tests = TESTS_BASIS.format(passed=basis.tests_passed, total=basis.tests_total,
+                               tests=counted(basis.tests_total, TEST_NOUNS))
     if basis.counts_agree:
         return tests
-    return COLLECTIONS_BASIS.format(passed=basis.collections_passed,
-                                    total=basis.collections_total, tests=tests)
+    return COLLECTIONS_BASIS.format(
+        passed=basis.collections_passed, total=basis.collections_total,
+        collections=counted(basis.collections_total, COLLECTION_NOUNS), tests=tests)
+
+
+def counted(count: int, nouns: tuple[str, str]) -> str:
+    """Return the noun that goes with a count: `1 test`, `0 tests`, `2 tests`."""
+    return nouns[0] if count == 1 else nouns[1]
 
 
 def explanation_text(run: RunSummary, report: ReportView | None) -> str:

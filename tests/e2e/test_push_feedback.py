@@ -31,7 +31,7 @@ def test_push_ends_in_statuses_and_one_comment_updated_in_place(
         job = jobs[0]
         assert (job["name"], job["ref"], job["status"]) == \
             (f"gradehook/{ASSIGNMENT}", "work", "failed")
-        assert job["description"] == "Score 0% (0 of 1 collections passed, 1/2 tests passed)"
+        assert job["description"] == "Score 0% (0 of 1 collection passed, 1/2 tests passed)"
         assert job["coverage"] == 0.0
         assert job["target_url"] == f"http://127.0.0.1:{service.port}/results/{run_id}"
         assert gitlab.wait_for(lambda: len(gitlab.notes(pid, mr["iid"])) == 1, timeout=30)
@@ -44,7 +44,7 @@ def test_push_ends_in_statuses_and_one_comment_updated_in_place(
         assert gitlab.wait_for(lambda: FINAL & set(service.states(second_sha)), timeout=90)
         assert service.states(second_sha) == ["pending", "running", "success"]
         assert gitlab.commit_statuses(pid, second_sha)[0]["description"] == \
-            "Score 100% (1 of 1 collections passed, 2/2 tests passed)"
+            "Score 100% (1 of 1 collection passed, 2/2 tests passed)"
 
         def comment_updated():
             notes = gitlab.notes(pid, mr["iid"])

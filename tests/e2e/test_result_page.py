@@ -82,7 +82,7 @@ def test_chromium_renders_score_and_failing_values(tmp_path, graded_run, live_ap
     parsed.feed(dom)
     text = " ".join(" ".join(parsed.chunks).split())
     assert parsed.scripts == 0, "student text must never become a script element"
-    assert "Score 0% (0 of 1 collections passed, 0/2 tests passed)" in text
+    assert "Score 0% (0 of 1 collection passed, 0/2 tests passed)" in text
     assert "count" in text and "4" in text and "3" in text
     assert "hi <script>alert(1)</script>" not in dom
     assert "week1/hello" in text

@@ -47,7 +47,7 @@ def test_run_of_a_killed_worker_is_delivered_again_and_ends_once(
         assert service.posted_states(sha) == ["pending", "running", "failed"]
         job, = gitlab.commit_statuses(pid, sha)
         assert (job["status"], job["description"]) == (
-            "failed", "Score 0% (0 of 1 collections passed, 1/2 tests passed)")
+            "failed", "Score 0% (0 of 1 collection passed, 1/2 tests passed)")
         assert len(gitlab.requests_to("POST", rf"/merge_requests/{mr['iid']}/notes$")) == 1
         note, = gitlab.notes(pid, mr["iid"])
         assert "1/2" in note["body"]

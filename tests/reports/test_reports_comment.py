@@ -336,7 +336,7 @@ def test_several_assignments_get_an_overview_in_name_order():
     lines = mr_comment_markdown([(later, mixed_report()), (earlier, passed)], MARKER).split("\n")
 
     assert lines[3:7] == ["|  | Assignment | Result |", "| --- | --- | --- |",
-                          "| ✅ | week1\\/a | 1\\/1 tests passed\\, score 100\\% |",
+                          "| ✅ | week1\\/a | 1\\/1 test passed\\, score 100\\% |",
                           "| ❌ | week2\\/b | Score 25\\% \\(1 of 4 collections passed\\, "
                           "2\\/6 tests passed\\) |"]
     assert lines.index("#### ✅ week1\\/a") < lines.index("#### ❌ week2\\/b")
@@ -467,6 +467,18 @@ def test_a_huge_report_is_cut_with_a_pointer_to_the_full_report():
     shown = sum(1 for line in text.split("\n") if line.startswith("| ❌ | ` t"))
     assert 0 < shown < 3000
     assert f"…and {3000 - shown} more tests that did not pass\\: see the full report\\." in text
+
+
+def test_one_more_failure_than_fits_is_one_test():
+    tests = [case(f"t{n}" + "n" * 100, "FAILED", value_details("v", "a" * 300, "b" * 300))
+             for n in range(600)]
+
+    text = mr_comment_markdown([(run(), report([collection("All", tests)]))], MARKER)
+    shown = sum(1 for line in text.split("\n") if line.startswith("| ❌ | ` t"))
+    one_more = tests[:shown + 1]
+    text = mr_comment_markdown([(run(), report([collection("All", one_more)]))], MARKER)
+
+    assert "…and 1 more test that did not pass\\: see the full report\\." in text.split("\n")
 
 
 def test_no_runs_is_an_error():

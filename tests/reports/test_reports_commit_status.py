@@ -49,6 +49,21 @@ def test_a_score_of_collections_holding_several_tests_names_both_counts_briefly(
     assert len(description) < 80
 
 
+@pytest.mark.parametrize("tests, description", [
+    ([["FAILED"]], "0/1 test passed, score 0%"),
+    ([["PASSED", "FAILED"]], "Score 0% (0 of 1 collection passed, 1/2 tests passed)"),
+    ([["PASSED", "PASSED"]], "Score 100% (1 of 1 collection passed, 2/2 tests passed)"),
+    ([["PASSED"], ["FAILED", "FAILED"]],
+     "Score 50% (1 of 2 collections passed, 1/3 tests passed)"),
+])
+def test_a_count_of_one_takes_the_singular(tests, description):
+    given = report([collection(f"C{n}", [case(f"t{m}", result, None if result == "PASSED"
+                                              else "E   x") for m, result in enumerate(results)])
+                    for n, results in enumerate(tests)])
+
+    assert commit_status_payload(run(), given)["description"] == description
+
+
 def test_one_test_per_collection_keeps_the_short_description():
     given = report([collection(f"C{n}", [case("t")]) for n in range(8)]
                    + [collection(f"F{n}", [case("t", "FAILED", "E   x")]) for n in range(2)])

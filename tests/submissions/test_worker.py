@@ -39,4 +39,4 @@ def test_a_submitted_commit_is_graded_then_processed_by_the_worker(tmp_path, mak
         (done.merge_request_iid, SUBMISSION_BRANCH, TARGET)
     assert world.branches()[SUBMISSION_BRANCH] == sha
     note, = world.notes(mr["iid"])
-    assert "Score **0%** (0/1 tests passed)" in note["body"]
+    assert "Score **0%** (0/1 test passed)" in note["body"]
