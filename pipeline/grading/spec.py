@@ -139,7 +139,9 @@ def read_yaml(path: Path) -> Any:
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
-        raise SpecError(path.name, [FieldProblem("(file)", NOT_READABLE.format(reason=exc))]) \
+        # An OSError's text names the file where it lies on this host; its strerror does not.
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+        raise SpecError(path.name, [FieldProblem("(file)", NOT_READABLE.format(reason=reason))]) \
             from None
     try:
         return yaml.load(text, Loader=FAST_SAFE_LOADER)

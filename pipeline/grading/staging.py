@@ -18,6 +18,7 @@ MISSING_DEPENDENCY = "meta.yaml: testDependencies: {path} does not exist in {whe
 NO_DEPENDENCY_ROOT = ("meta.yaml: testDependencies: {path} needs the reference repository's root, "
                       "which was not given")
 REFERENCE_MISSING = "the reference directory {path} does not exist"
+REPOSITORY_ROOT = "the reference repository's root"
 
 
 @dataclass(frozen=True)
@@ -38,7 +39,8 @@ def stage_assignment(work: Path, student_dir: Path, reference_dir: Path, assignm
                      meta: MetaSpec, dependency_root: Path | None) -> StagedAssignment:
     """Copy both solutions plus additional files and test dependencies, and the test files."""
     if not reference_dir.is_dir():
-        raise CourseError(REFERENCE_MISSING.format(path=reference_dir))
+        raise CourseError(REFERENCE_MISSING.format(
+            path=shown_course_path(reference_dir, dependency_root)))
     extras = _extra_files(assignment_dir, meta, dependency_root)
     student_base = work / "student-base"
     reference_base = work / "reference-base"
@@ -56,7 +58,8 @@ def stage_assignment(work: Path, student_dir: Path, reference_dir: Path, assignm
     for relative in meta.test_files:
         source = assignment_dir / relative
         if not source.exists():
-            raise CourseError(MISSING_TEST_FILE.format(path=relative, where=assignment_dir))
+            raise CourseError(MISSING_TEST_FILE.format(
+                path=relative, where=shown_course_path(assignment_dir, dependency_root)))
         copy_path(source, tests_dir / source.name)
         names.append(source.name)
     return StagedAssignment(student_base, reference_base, tests_dir, tuple(names))
@@ -68,16 +71,31 @@ def _extra_files(assignment_dir: Path, meta: MetaSpec,
     for relative in meta.additional_files:
         source = assignment_dir / relative
         if not source.exists():
-            raise CourseError(MISSING_ADDITIONAL_FILE.format(path=relative, where=assignment_dir))
+            raise CourseError(MISSING_ADDITIONAL_FILE.format(
+                path=relative, where=shown_course_path(assignment_dir, dependency_root)))
         extras.append((source, relative))
     for relative in meta.test_dependencies:
         if dependency_root is None:
             raise CourseError(NO_DEPENDENCY_ROOT.format(path=relative))
         source = dependency_root / relative
         if not source.exists():
-            raise CourseError(MISSING_DEPENDENCY.format(path=relative, where=dependency_root))
+            raise CourseError(MISSING_DEPENDENCY.format(path=relative, where=REPOSITORY_ROOT))
         extras.append((source, relative))
     return extras
+
+
+def shown_course_path(folder: Path, repository_root: Path | None) -> str:
+    """Name a course folder for a course error: by its place in the reference repository.
+
+    Course errors reach staff and students; where the repository lies on the grading host is no
+    use to either. A folder outside the repository (or with none given) goes by its own name.
+    """
+    if repository_root is not None:
+        resolved, root = folder.resolve(), repository_root.resolve()
+        if resolved.is_relative_to(root):
+            relative = resolved.relative_to(root).as_posix()
+            return REPOSITORY_ROOT if relative == "." else relative
+    return folder.name
 
 
 def copy_tree(source: Path, target: Path) -> None:

@@ -12,6 +12,7 @@ from pipeline.config import SandboxSettings
 from pipeline.grading import GradeOptions, SpecError, grade, report_to_json
 from pipeline.grading.grader import course_limits
 from pipeline.grading.meta import parse_meta
+from pipeline.grading.spec import read_yaml
 from pipeline.sandbox import SandboxLimits
 from tests.grading.builders import make_assignment, write_files
 
@@ -65,15 +66,43 @@ def test_an_invalid_meta_yaml_is_a_course_error(tmp_path: Path):
                                    "path inside the assignment directory, got '../x'")
 
 
-def test_a_missing_reference_or_additional_file_is_a_course_error(tmp_path: Path):
-    student, reference = make_assignment(tmp_path, SIMPLE_TESTS, {"ex.py": "x = 1\n"},
-                                         {"ex.py": "x = 1\n"},
-                                         meta_yaml="properties:\n  additionalFiles: [data.csv]\n")
-    report = grade(student, reference)
-    assert report.course_error == (f"meta.yaml: properties.additionalFiles: data.csv does not "
-                                   f"exist in {reference}")
-    report = grade(student, tmp_path / "nowhere", reference)
-    assert report.course_error == f"the reference directory {tmp_path / 'nowhere'} does not exist"
+def test_a_missing_reference_or_course_file_is_a_course_error_naming_it_in_the_repository(
+        tmp_path: Path):
+    """Students read course errors too: they name the repository's folders, not the host's."""
+    repository = tmp_path / "course-reference"
+    student = write_files(tmp_path / "student", {"ex.py": "x = 1\n"})
+    reference = write_files(repository / "week1" / "ex", {
+        "ex.py": "x = 1\n", "test.yaml": SIMPLE_TESTS,
+        "meta.yaml": "properties:\n  additionalFiles: [data.csv]\n"})
+    options = GradeOptions(dependency_root=repository)
+
+    errors = [grade(student, reference, options=options).course_error,
+              grade(student, repository / "week1" / "nowhere", reference,
+                    options=options).course_error,
+              grade(student, tmp_path / "nowhere", reference).course_error]
+    (reference / "meta.yaml").write_text("properties:\n  testFiles: [tests/check.py]\n"
+                                         "testDependencies: [week0/helper.py]\n")
+    errors.append(grade(student, reference, options=options).course_error)
+    (reference / "meta.yaml").write_text("properties:\n  testFiles: [tests/check.py]\n")
+    errors.append(grade(student, reference, options=options).course_error)
+
+    assert errors == [
+        "meta.yaml: properties.additionalFiles: data.csv does not exist in week1/ex",
+        "the reference directory week1/nowhere does not exist",
+        "the reference directory nowhere does not exist",
+        "meta.yaml: testDependencies: week0/helper.py does not exist in the reference "
+        "repository's root",
+        "meta.yaml: properties.testFiles: tests/check.py does not exist in week1/ex",
+    ]
+
+
+def test_an_unreadable_test_yaml_is_named_without_its_place_on_the_host(tmp_path: Path):
+    (tmp_path / "test.yaml").mkdir()
+
+    with pytest.raises(SpecError) as caught:
+        read_yaml(tmp_path / "test.yaml")
+
+    assert str(caught.value) == "test.yaml: (file): cannot be read: Is a directory"
 
 
 def test_meta_yaml_fields_are_read_and_unknown_keys_accepted():

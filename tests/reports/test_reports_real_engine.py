@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.grading import Report, grade, report_to_json
+from pipeline.grading import GradeOptions, Report, grade, report_to_json
 from pipeline.grading.text_report import render_text
 from pipeline.reports import (commit_status_payload, comment_marker, mr_comment_markdown,
                               result_page_html, score_badge)
@@ -132,6 +132,25 @@ def test_a_crash_in_the_engine_report_shows_its_line(tmp_path):
     assert [row.split(" | ")[1] for row in rows] == ["all 3 tests (Values)", "` out ` (Output)"]
     assert page.count("<dt>Crashed at</dt><dd><pre>line 5: print(greetin)</pre></dd>") == 2
     assert "<h3>❌ Values › all 3 tests</h3>" in page
+
+
+def test_a_course_error_names_the_course_folder_not_where_it_lies_on_the_host(tmp_path):
+    repository, student = tmp_path / "reference-repository", tmp_path / "student"
+    (repository / "week1").mkdir(parents=True)
+    student.mkdir()
+    (student / "main.py").write_text("x = 3\n")
+    report = json.loads(report_to_json(grade(
+        student, repository / "week1" / "missing",
+        options=GradeOptions(dependency_root=repository))))
+
+    comment = mr_comment_markdown([(run("error"), report)], comment_marker("mr-1"))
+    page = result_page_html(run("error"), report)
+    status = commit_status_payload(run("error"), report)["description"]
+
+    assert status == ("Not graded: the course's tests for this assignment have a problem: "
+                      "the reference directory week1/missing does not exist")
+    assert "week1\\/missing" in comment and "week1/missing" in page
+    assert str(tmp_path) not in comment + page + status
 
 
 @pytest.fixture(scope="module")
