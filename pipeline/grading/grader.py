@@ -35,7 +35,8 @@ from pipeline.sandbox import SandboxError, SandboxLimits
 
 log = logging.getLogger(__name__)
 
-ENGINE_VERSION = "1.0.0"
+# Part of every reference cache key: a new version computes the reference runs again.
+ENGINE_VERSION = "1.1.0"
 RUNNER_FILES = ("runner.py", "pytest_runner.py")
 TIMESTAMP_FORMAT = "%Y-%m-%d %H:%M:%S.%f"
 SANDBOX_FAILED = "the sandbox could not run the solutions: {detail}"
@@ -61,7 +62,8 @@ class GradeOptions:
     it the reference files are hashed). assignment_id: names the assignment in cache keys
     (default: the assignment directory). dependency_root: the reference repository's root, where
     meta.yaml testDependencies are found. parallel_runs: sandboxes at once (0: one per CPU).
-    shown_student_dir: the student's directory as messages name it (default: where it is).
+    shown_student_dir: the student's directory as messages name it (default: where it is);
+    shown_reference_dir: the same for the reference's directory.
     student_refusal: why the student's files could not be handed over (too large, unsafe
     links): nothing is run, and every test fails with it.
     """
@@ -75,6 +77,7 @@ class GradeOptions:
     parallel_runs: int = 0
     store_graphics_artifacts: bool | None = None
     shown_student_dir: Path | None = None
+    shown_reference_dir: Path | None = None
     student_refusal: str | None = None
 
 
@@ -137,9 +140,9 @@ def _grade_staged(work: Path, student_dir: Path, reference_dir: Path, assignment
                               reference_dir, assignment.directory, assignment.meta,
                               options.dependency_root)
     clock.lap("stage")
-    environment = RunEnvironment(work=work, staged=staged,
-                                 shown_dirs={STUDENT: options.shown_student_dir or student_dir,
-                                             REFERENCE: reference_dir},
+    shown_dirs = {STUDENT: options.shown_student_dir or student_dir,
+                  REFERENCE: options.shown_reference_dir or reference_dir}
+    environment = RunEnvironment(work=work, staged=staged, shown_dirs=shown_dirs,
                                  limits=limits, python=python, user=user,
                                  capture_limit=limits.max_output_bytes)
     executor = SandboxExecutor(environment)
