@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -26,6 +25,13 @@ PATTERN_MESSAGES = {
     "regexp": "Variable `{name}` does not match the compiled regular expression from the "
               "specified pattern `{pattern}`",
 }
+# A regexp whose match was stopped: the pattern, not only the value, makes it slow.
+REGEXP_TOO_SLOW = ("Variable `{name}` could not be checked against the compiled regular "
+                   "expression from the specified pattern `{pattern}`: the match took longer "
+                   "than {seconds} seconds and was stopped (patterns like this one can take "
+                   "very long on some values, mostly on values they do not match)")
+REGEXP_STOPPED = ("Variable `{name}` could not be checked against the compiled regular "
+                  "expression from the specified pattern `{pattern}`: {reason}")
 SIZED_TYPES = (str, list, tuple, range, dict, set, frozenset, bytes, bytearray, memoryview)
 ABBREVIATION_LENGTH = 10
 # The keys of a failed test's debug (free-form, spec/codeability.md §7) that hold excerpts of the
@@ -135,16 +141,27 @@ def _value_equal(obtained: Any, expected: Any, rel: float, abs_tol: float) -> bo
 
 def check_pattern(qualification: str, name: str, text: str, pattern: str | None,
                   count: int | None) -> Verdict:
-    """Test str(student value) against the pattern of a string qualification."""
+    """Test str(student value) against the pattern of a string qualification other than regexp.
+
+    regexp is matched in a sandbox of its own, under a time limit (pipeline.grading.regexps):
+    see PendingMatch and match_verdict.
+    """
     try:
         passed = _pattern_holds(qualification, text, pattern, count)
     except Exception as exc:
         return fail_with(exc)
     if passed:
         return PASS
-    message = PATTERN_MESSAGES[qualification].format(name=name, pattern=pattern, count=count)
+    return _pattern_failed(qualification, name, text, pattern, count)
+
+
+def _pattern_failed(qualification: str, name: str, text: str, pattern: str | None,
+                    count: int | None, message: str | None = None,
+                    exception: str = "AssertionError") -> Verdict:
+    if message is None:
+        message = PATTERN_MESSAGES[qualification].format(name=name, pattern=pattern, count=count)
     excerpt = text_excerpt(text, from_end=qualification == "endsWith")
-    return replace(fail("AssertionError", message), debug={ACTUAL_EXCERPT: excerpt})
+    return replace(fail(exception, message), debug={ACTUAL_EXCERPT: excerpt})
 
 
 def _pattern_holds(qualification: str, text: str, pattern: str | None, count: int | None) -> bool:
@@ -158,4 +175,41 @@ def _pattern_holds(qualification: str, text: str, pattern: str | None, count: in
         return text.endswith(pattern)
     if qualification == "count":
         return text.count(pattern) == count
-    return re.match(re.compile(pattern), text) is not None
+    raise ValueError(f"{qualification} is not matched here")
+
+
+@dataclass(frozen=True)
+class PendingMatch:
+    """A regexp test that reached its match: str(student value) and the pattern to re.match."""
+
+    name: str
+    text: str
+    pattern: str | None
+
+
+@dataclass(frozen=True)
+class MatchOutcome:
+    """How one re.match ended: matched or not, stopped at the time limit (too_slow: its
+    seconds), raised (exception name and message), or not tried as its sandbox was stopped."""
+
+    matched: bool = False
+    too_slow: float | None = None
+    error: str | None = None
+    message: str = ""
+    stopped: str | None = None
+
+
+def match_verdict(pending: PendingMatch, outcome: MatchOutcome) -> Verdict:
+    """Return a regexp test's verdict from the outcome of its match."""
+    name, text, pattern = pending.name, pending.text, pending.pattern
+    if outcome.matched:
+        return PASS
+    if outcome.error is not None:
+        return Verdict(FAILED, outcome.error, outcome.message)
+    if outcome.too_slow is not None:
+        return _pattern_failed("regexp", name, text, pattern, None, REGEXP_TOO_SLOW.format(
+            name=name, pattern=pattern, seconds=float(outcome.too_slow)), "TimeoutError")
+    if outcome.stopped is not None:
+        return _pattern_failed("regexp", name, text, pattern, None, REGEXP_STOPPED.format(
+            name=name, pattern=pattern, reason=outcome.stopped), "Failed")
+    return _pattern_failed("regexp", name, text, pattern, None)

@@ -12,11 +12,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from pipeline.grading.checks import FAILED, SKIPPED, Verdict, check_pattern, fail, fail_with, \
-    skip, verify_equal
+from pipeline.grading.checks import FAILED, SKIPPED, PendingMatch, Verdict, check_pattern, \
+    fail, fail_with, match_verdict, skip, verify_equal
 from pipeline.grading.execution import SandboxExecutor
 from pipeline.grading.linting import LintResult, output_file_name, run_flake8
 from pipeline.grading.plan import REFERENCE, STUDENT, RunOutcome, RunRequest, Stage
+from pipeline.grading.regexps import match_all
 from pipeline.grading.report import COMPLETED, FAILED_STATUS, PASSED, SKIPPED_STATUS, \
     TEST_SKIPPED, TESTS_SKIPPED, CollectionReport, Summary, TestCaseReport
 from pipeline.grading.spec import CollectionSpec, SuiteSpec, TestSpec
@@ -28,6 +29,7 @@ from pipeline.sandbox import SandboxLimits
 log = logging.getLogger(__name__)
 
 VERIFY_EQUAL = "verifyEqual"
+REGEXP = "regexp"
 SUCCESS_DEPENDENCY_INVALID = "Success-Dependency `{deps}` not valid"
 SUCCESS_DEPENDENCY_UNSATISFIED = "Success-Dependency `{deps}` not satisfied"
 SETUP_DEPENDENCY_INVALID = "Setup-Code-Dependency `{dep}` not valid"
@@ -67,6 +69,8 @@ class GradingContext:
     user: str
     output_dir: Path | None
     artifact_dir: Path | None
+    # An empty directory: the regexp matcher's sandbox starts with a copy of it.
+    empty_dir: Path
     store_graphics_override: bool | None = None
     sandbox_seconds: dict[str, float] = field(
         default_factory=lambda: {STUDENT: 0.0, REFERENCE: 0.0})
@@ -157,8 +161,9 @@ class CodeAbilityGrader:
         student = self._run(index, STUDENT)
         reference = self._run(index, REFERENCE)
         linting: list[str] = []
-        verdicts = [self._judge(index, position, test, student, reference, linting)
-                    for position, test in enumerate(collection.tests)]
+        verdicts = self._settle_matches([
+            self._judge(index, position, test, student, reference, linting)
+            for position, test in enumerate(collection.tests)])
         self.results[index] = [verdict.result for verdict in verdicts]
         self._store_artifacts(index, collection, student, reference)
         return _collection_report(collection, verdicts, student, reference, started, linting)
@@ -309,9 +314,20 @@ class CodeAbilityGrader:
             return self.ctx.store_graphics_override
         return collection.store_graphics_artifacts
 
+    def _settle_matches(self, judged: list[Verdict | PendingMatch]) -> list[Verdict]:
+        """Match a collection's pending regexp tests, all in one sandbox, into verdicts."""
+        pending = [item for item in judged if isinstance(item, PendingMatch)]
+        outcomes = iter(match_all(pending, workdir=self.ctx.empty_dir,
+                                  limits=self.ctx.lint_limits, python=self.ctx.python,
+                                  user=self.ctx.user))
+        return [match_verdict(item, next(outcomes))
+                if isinstance(item, PendingMatch) else item for item in judged]
+
     def _judge(self, index: int, position: int, test: TestSpec, student: RunOutcome,
-               reference: RunOutcome | None, linting: list[str]) -> Verdict:
-        """Judge one test: the student run's gate first, then the type's check."""
+               reference: RunOutcome | None,
+               linting: list[str]) -> Verdict | PendingMatch:
+        """Judge one test: the student run's gate first, then the type's check (a regexp test's
+        match is left pending, for all of its collection's to be matched at once)."""
         collection = self.collections[index]
         if student.status == SKIPPED_STATUS:
             return skip(student.message)
@@ -330,16 +346,17 @@ class CodeAbilityGrader:
         return check_exist(collection.file, self.ctx.student_base, self.ctx.reference_base)
 
     def _compare(self, collection: CollectionSpec, test: TestSpec, student: RunOutcome,
-                 reference: RunOutcome | None) -> Verdict:
+                 reference: RunOutcome | None) -> Verdict | PendingMatch:
         """Compare as _compare_values does; a failure on output cut at the limit says so."""
         verdict = self._compare_values(collection, test, student, reference)
-        if verdict.result == FAILED and collection.type == "stdout" and student.stdout_truncated:
+        if isinstance(verdict, Verdict) and verdict.result == FAILED \
+                and collection.type == "stdout" and student.stdout_truncated:
             return dataclasses.replace(verdict, message=STDOUT_CUT.format(
                 message=verdict.message, kept=len(student.stdout or "")))
         return verdict
 
     def _compare_values(self, collection: CollectionSpec, test: TestSpec, student: RunOutcome,
-                        reference: RunOutcome | None) -> Verdict:
+                        reference: RunOutcome | None) -> Verdict | PendingMatch:
         name = test.name
         verify = test.qualification == VERIFY_EQUAL
         if collection.type == "stdout":
@@ -356,6 +373,8 @@ class CodeAbilityGrader:
                 obtained, problem = decode_entry(name, entry)
                 if problem is not None:
                     return fail("Failed", problem)
+        if test.qualification == REGEXP:
+            return PendingMatch(name, str(obtained), test.pattern)
         if not verify:
             return check_pattern(test.qualification, name, str(obtained), test.pattern,
                                  test.count_requirement)

@@ -223,6 +223,7 @@ def _context(executor: SandboxExecutor, staged: StagedAssignment, student_dir: P
         shown_student_dir=options.shown_student_dir or student_dir, pool=pool,
         fetch_reference=fetch_reference, lint_limits=limits, python=python, user=user,
         output_dir=output_dir, artifact_dir=Path(artifact_dir) if artifact_dir else None,
+        empty_dir=executor.env.work / "empty",
         store_graphics_override=options.store_graphics_artifacts)
 
 

@@ -6,7 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipeline.grading.checks import abbreviate, check_pattern, verify_equal
+from pipeline.grading.checks import MatchOutcome, PendingMatch, abbreviate, check_pattern, \
+    match_verdict, verify_equal
 
 
 def verdict(obtained, expected, *, rel=1e-12, abs_tol=1e-4, type_check=True, shape_check=True):
@@ -119,9 +120,6 @@ def test_an_exception_while_comparing_fails_with_its_name():
     ("endsWith", "abc", "ab", None, "does not end with the specified pattern `ab`"),
     ("count", "a-a-a", "a", 3, None),
     ("count", "a-a", "a", 3, "does not contain the specified pattern `a` 3-times"),
-    ("regexp", "x=42", r"x=\d+", None, None),
-    ("regexp", "y x=42", r"x=\d+", None,
-     r"does not match the compiled regular expression from the specified pattern `x=\d+`"),
 ])
 def test_pattern_qualifications(qualification, text, pattern, count, expected):
     result = check_pattern(qualification, "v", text, pattern, count)
@@ -130,3 +128,25 @@ def test_pattern_qualifications(qualification, text, pattern, count, expected):
     else:
         assert (result.result, result.details) == ("FAILED", f"E   AssertionError: Variable `v` "
                                                              f"{expected}")
+
+
+@pytest.mark.parametrize("outcome, expected", [
+    (MatchOutcome(matched=True), None),
+    (MatchOutcome(), "AssertionError: Variable `v` does not match the compiled regular expression "
+                     "from the specified pattern `x=\\d+`"),
+    (MatchOutcome(too_slow=5), "TimeoutError: Variable `v` could not be checked against the "
+                               "compiled regular expression from the specified pattern `x=\\d+`: "
+                               "the match took longer than 5.0 seconds and was stopped (patterns "
+                               "like this one can take very long on some values, mostly on "
+                               "values they do not match)"),
+    (MatchOutcome(error="re.error", message="bad escape"), "re.error: bad escape"),
+    (MatchOutcome(stopped="memory limit of 64 MB exceeded"),
+     "Failed: Variable `v` could not be checked against the compiled regular expression from the "
+     "specified pattern `x=\\d+`: memory limit of 64 MB exceeded"),
+])
+def test_regexp_verdicts(outcome, expected):
+    result = match_verdict(PendingMatch("v", "y x=42", r"x=\d+"), outcome)
+    if expected is None:
+        assert (result.result, result.details) == PASS
+    else:
+        assert (result.result, result.details) == ("FAILED", f"E   {expected}")

@@ -1,0 +1,88 @@
+"""The regexp qualification's matches: re.match in a sandbox of its own, each under a time limit.
+
+re.match backtracks without bound on some patterns: `^(\\w+\\s?)+$` on a sentence that ends in
+`!` runs for hours, holding the GIL. Run in the worker, it would stop every thread of that process
+until a time limit killed the task. So the matches of a collection's regexp tests run together in
+one sandbox, apart from the student's code (which could otherwise replace `re`), each stopped
+after MATCH_SECONDS. The stdlib `re` keeps the semantics of spec/codeability.md §3.5.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Sequence
+
+from pipeline.grading.checks import MatchOutcome, PendingMatch
+from pipeline.grading.errors import EngineError
+from pipeline.grading.execution import KILLED_REASONS
+from pipeline.sandbox import PYTHON_PLACEHOLDER, SANDBOX_PYTHONPATH, SandboxLimits, \
+    SandboxResult, run_sandboxed
+
+RUNNER_PATH = f"{SANDBOX_PYTHONPATH}/pipeline/grading/regexp_runner.py"
+# How long one match may take: a pattern that is not pathological matches a megabyte in
+# milliseconds.
+MATCH_SECONDS = 5.0
+STARTUP_GRACE_SECONDS = 2.0
+MATCHER_STOPPED = "the sandbox matching it was stopped: {reason}"
+MATCHER_TIMED_OUT = "time limit of {seconds} seconds exceeded"
+MATCHER_FAILED = "the regexp matcher ended unexpectedly ({how}): {stderr}"
+STDERR_SHOWN = 2000
+
+
+def match_all(checks: Sequence[PendingMatch], *, workdir: Path, limits: SandboxLimits,
+              python: str | None, user: str) -> list[MatchOutcome]:
+    """Match every check in one sandbox and return their outcomes, in order.
+
+    workdir is an empty directory (the sandbox starts with a copy of it). Raises EngineError when
+    the matcher itself fails, which is not the student's doing.
+    """
+    if not checks:
+        return []
+    seconds = MATCH_SECONDS
+    document = json.dumps({"seconds": seconds,
+                           "checks": [[check.pattern, check.text] for check in checks]})
+    limits = limits.with_overrides(
+        timeout_seconds=seconds * len(checks) + STARTUP_GRACE_SECONDS)
+    workdir.mkdir(parents=True, exist_ok=True)
+    result = run_sandboxed([PYTHON_PLACEHOLDER, "-I", "-S", RUNNER_PATH], workdir=workdir,
+                           stdin=document.encode("ascii"), limits=limits, python=python,
+                           user=user)
+    outcomes = [_outcome(line, result, seconds)
+                for line in result.stdout.splitlines()[:len(checks)]]
+    if len(outcomes) < len(checks):
+        stopped = MatchOutcome(stopped=MATCHER_STOPPED.format(reason=_why_stopped(result,
+                                                                                  limits)))
+        outcomes += [stopped] * (len(checks) - len(outcomes))
+    return outcomes
+
+
+def _outcome(line: bytes, result: SandboxResult, seconds: float) -> MatchOutcome:
+    try:
+        data = json.loads(line)
+    except ValueError:
+        data = None
+    if not isinstance(data, dict):
+        raise EngineError(_failed(result, "a line that is not an outcome"))
+    if isinstance(data.get("matched"), bool):
+        return MatchOutcome(matched=data["matched"])
+    if data.get("timeout") is True:
+        return MatchOutcome(too_slow=seconds)
+    return MatchOutcome(error=str(data.get("error")), message=str(data.get("message")))
+
+
+def _why_stopped(result: SandboxResult, limits: SandboxLimits) -> str:
+    """Name the limit that stopped the matcher; any other end is our failure, not a verdict."""
+    if result.timed_out or result.killed_reason == "timeout":
+        return MATCHER_TIMED_OUT.format(seconds=float(limits.timeout_seconds))
+    if result.killed_reason in KILLED_REASONS:
+        return KILLED_REASONS[result.killed_reason].format(
+            memory_mb=limits.memory_mb, output_bytes=limits.max_output_bytes,
+            processes=limits.max_processes, workdir_mb=limits.workdir_size_mb)
+    how = f"signal {result.signal}" if result.signal else f"exit code {result.exit_code}"
+    raise EngineError(_failed(result, how))
+
+
+def _failed(result: SandboxResult, how: str) -> str:
+    stderr = result.stderr.decode("utf-8", "replace").strip()[-STDERR_SHOWN:]
+    return MATCHER_FAILED.format(how=how, stderr=stderr or "nothing on stderr")
