@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,8 @@ from pipeline.grading.fields import INVALID, IS_REQUIRED, FieldChecker, join_pat
 TEST_FILE_NAME = "test.yaml"
 NOT_READABLE = "cannot be read: {reason}"
 NOT_YAML = "is not valid YAML: {reason}"
+NOT_A_REGEXP = "is not a valid regular expression: {reason}"
+REGEXP_NEEDS_PATTERN = "is required for qualification regexp"
 # libyaml's parser when PyYAML was built with it: ten times faster on a course's test.yaml, and
 # it builds the same safe objects. It also takes tabs where YAML allows them and PyYAML's own
 # parser does not (`key:<tab>value`). PyYAML's parser reads a file libyaml refuses, for its
@@ -246,6 +249,8 @@ class _SuiteParser:
         for key in TEST_INHERITED:
             if own.get(key) is None:
                 own[key] = collection.get(key)
+        if own["qualification"] == "regexp" and own.get("pattern") is not INVALID:
+            own["pattern"] = self._regexp(own.get("pattern"), join_path(path, "pattern"))
         if INVALID in own.values():
             return INVALID
         return TestSpec(
@@ -257,6 +262,16 @@ class _SuiteParser:
             occurance_type=own["occuranceType"], type_check=own["typeCheck"],
             shape_check=own["shapeCheck"], verbosity=own.get("verbosity"),
             success_message=own.get("successMessage"), failure_message=own.get("failureMessage"))
+
+    def _regexp(self, pattern: str | None, path: str) -> Any:
+        """Return a regexp test's pattern if re compiles it: a bad one is the course's error."""
+        if pattern is None:
+            return self.check.fail(path, REGEXP_NEEDS_PATTERN)
+        try:
+            re.compile(pattern)
+        except (re.error, RecursionError, OverflowError, ValueError) as exc:
+            return self.check.fail(path, NOT_A_REGEXP.format(reason=exc))
+        return pattern
 
     def _fields(self, raw: dict, path: str, names: tuple[str, ...],
                 collection: bool = False) -> dict:

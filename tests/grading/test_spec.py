@@ -243,6 +243,25 @@ def test_an_empty_input_answers_list_counts_as_absent():
              - name: x
                countRequirement: -1
      """, "test.yaml: properties.tests[0].tests[0].countRequirement: must be at least 0, got -1"),
+    ("""
+     properties:
+       tests:
+         - name: c
+           qualification: regexp
+           tests:
+             - name: x
+               pattern: "("
+     """, "test.yaml: properties.tests[0].tests[0].pattern: is not a valid regular expression: "
+          "missing ), unterminated subpattern at position 0"),
+    ("""
+     properties:
+       tests:
+         - name: c
+           tests:
+             - name: x
+               qualification: regexp
+     """, "test.yaml: properties.tests[0].tests[0].pattern: is required for qualification "
+          "regexp"),
     ("properties: [1]", "test.yaml: properties: must be a mapping of fields, got [1]"),
     ("- 1", "test.yaml: (top level): must be a mapping of fields, got [1]"),
     ("""
