@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pipeline.config import SandboxSettings
-from pipeline.grading.assignment import MODE_CODEABILITY, MODE_PYTEST, Assignment, \
-    load_assignment
+from pipeline.grading.assignment import MODE_CODEABILITY, MODE_COMPARISON, MODE_PYTEST, \
+    Assignment, load_assignment
 from pipeline.grading.cache import ReferenceCache
 from pipeline.grading.comparison import comparison_suite
 from pipeline.grading.engine import CodeAbilityGrader, GradingContext
@@ -42,6 +42,13 @@ TIMESTAMP_FORMAT = "%Y-%m-%d %H:%M:%S.%f"
 SANDBOX_FAILED = "the sandbox could not run the solutions: {detail}"
 COURSE_ERROR_STATUS = "FAILED"
 MORE_REFERENCE_GAPS = " (and {count} more tests without an expected value)"
+# A suite without collections grades nothing: the course's failure, not a score of 0.
+NO_COLLECTIONS = {
+    MODE_CODEABILITY: f"{TEST_FILE_NAME}: properties.tests: lists no test collections, so "
+                      "there is nothing to grade",
+    MODE_COMPARISON: "the reference holds no test.yaml, no test_*.py and no file to compare "
+                     "the student's with, so there is nothing to grade",
+}
 EXIT_OK, EXIT_TESTS_FAILED, EXIT_NO_TESTS = "0", "1", "5"
 STUDENT_FILES_TOO_LARGE = ("the files in {folder} take {size_mb:.1f} MB, more than the "
                            "{limit_mb} MB work directory of the sandbox holds (the largest: "
@@ -264,6 +271,8 @@ def _report(clock: _Clock, suite: SuiteSpec | None, collections: list[Collection
 
     Tests the reference gave no expected value for keep the original's results (skipped), but
     the run is the course's failure, which is not scored: the section names the first of them.
+    A suite without collections keeps the original's result too ("No Tests specified"), and is
+    the course's failure as well.
     """
     summary = Summary.of([c.result for c in collections])
     success = suite.success_message if suite else PROPERTY_DEFAULTS["successMessage"]
@@ -282,10 +291,13 @@ def _report(clock: _Clock, suite: SuiteSpec | None, collections: list[Collection
     tests = [t.result for c in collections for t in c.tests]
     clock.timings["total"] = clock.total()
     course_error = None
-    if reference_gaps:
+    if not collections:
+        course_error = NO_COLLECTIONS.get(assignment.mode)
+    elif reference_gaps:
         course_error = reference_gaps[0] + (
             MORE_REFERENCE_GAPS.format(count=len(reference_gaps) - 1)
             if len(reference_gaps) > 1 else "")
+    if course_error is not None:
         log.info("course error: %s", course_error)
     section = GradehookSection(
         score=None if course_error else summary.passed / summary.total if summary.total else 0.0,

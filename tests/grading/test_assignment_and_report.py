@@ -272,8 +272,25 @@ def test_report_json_has_testsummary_key_order_and_no_nulls(tmp_path: Path):
     assert (data["gradehook"]["score"], data["gradehook"]["testFraction"]) == (0.5, 0.5)
 
 
-def test_no_collections_is_skipped_with_no_tests_specified(tmp_path: Path):
-    student, reference = make_assignment(tmp_path, "name: empty\n", {}, {})
+@pytest.mark.parametrize("test_yaml", ["", "name: empty\n", "properties:\n  tests: []\n"])
+def test_no_collections_is_skipped_with_no_tests_specified_and_a_course_error(
+        tmp_path: Path, test_yaml: str):
+    student, reference = make_assignment(tmp_path, test_yaml, {"ex.py": "x = 1\n"},
+                                         {"ex.py": "x = 1\n"})
+    report = grade(student, reference)
+    data = json.loads(report_to_json(report))
+    assert (data["status"], data["result"], data["resultMessage"], data["summary"]["total"],
+            data["properties"]["exitcode"]) == (
+        "COMPLETED", "SKIPPED", "No Tests specified", 0, "5")
+    assert (report.score, report.course_error) == (
+        None, "test.yaml: properties.tests: lists no test collections, so there is nothing to "
+              "grade")
+
+
+def test_a_comparison_with_nothing_to_compare_is_a_course_error(tmp_path: Path):
+    student, reference = make_assignment(tmp_path, None, {}, {"ex.py": "x = 1\n"})
     report = grade(student, reference)
     assert (report.result, report.result_message, report.score) == (
-        "SKIPPED", "No Tests specified", 0.0)
+        "SKIPPED", "No Tests specified", None)
+    assert report.course_error == ("the reference holds no test.yaml, no test_*.py and no file "
+                                   "to compare the student's with, so there is nothing to grade")
