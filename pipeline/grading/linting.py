@@ -3,14 +3,22 @@
 from __future__ import annotations
 
 import os
+import re
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 from pipeline.grading.checks import PASS, Verdict, fail, skip
+from pipeline.grading.errors import EngineError
 from pipeline.sandbox import PYTHON_PLACEHOLDER, SandboxLimits, run_sandboxed
 
 LINT_ERRORS = "{count} Syntax Error{plural} in file `{file}` (see: {output})"
 LINT_STDERR = "Linting Error occurred: {stderr}"
+# The sandbox's interpreter lacks flake8: the operator's failure, never the student's skip.
+FLAKE8_MISSING = ("the sandbox interpreter {python} has no flake8 module, which linting tests "
+                  "run: install flake8 into it (the `runtime` extra pins it) or set [sandbox] "
+                  "python to an interpreter that has it")
+NO_FLAKE8 = re.compile(rb": No module named flake8\b")
 OUTPUT_FILE_NAME = "{collection}-{test}-linting.txt"
 
 
@@ -33,7 +41,8 @@ def run_flake8(file: str | None, pattern: str | None, *, student_base: Path, lim
     """Lint the student's file with flake8 (config files ignored) and judge the findings.
 
     The interpreter runs isolated (-I): the working directory, the student's folder, is not on
-    sys.path, so a flake8.py or a plugin's metadata there cannot take flake8's place.
+    sys.path, so a flake8.py or a plugin's metadata there cannot take flake8's place. Raises
+    EngineError when the interpreter has no flake8.
     """
     target = str(file)
     result = run_sandboxed([PYTHON_PLACEHOLDER, "-I", "-m", "flake8", "--isolated",
@@ -44,6 +53,8 @@ def run_flake8(file: str | None, pattern: str | None, *, student_base: Path, lim
         output_path.parent.mkdir(parents=True, exist_ok=True)
         output_path.write_text(output, encoding="utf-8")
     findings = [_finding(line) for line in output.splitlines() if line.strip()]
+    if result.exit_code != 0 and NO_FLAKE8.search(result.stderr):
+        raise EngineError(FLAKE8_MISSING.format(python=python or sys.executable))
     if result.stderr:
         return LintResult(skip(LINT_STDERR.format(stderr=result.stderr)), findings)
     if findings:
