@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import builtins
 import math
 import re
+import reprlib
 from typing import Any, Callable
 
 from pipeline.grading.errors import FieldProblem
@@ -29,12 +31,35 @@ MUST_BE_VERSION = "must be a version like 1.0 or 2.1.3, got {got}"
 MUST_BE_LIST = "must be a list, got {got}"
 IS_REQUIRED = "is required"
 UNKNOWN_FIELD = "unknown field"
+DESCRIBED_LENGTH = 60
+
+
+class _ShortRepr(reprlib.Repr):
+    """A repr that looks at a few levels and items of a value, and at the start of a string.
+
+    A YAML file's aliases can make a small file a huge value (a "billion laughs"): its whole
+    repr would take gigabytes.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.maxlevel = 3
+        self.maxtuple = self.maxlist = self.maxset = self.maxfrozenset = self.maxdeque = 8
+        self.maxarray = 8
+        self.maxdict = 4
+        self.maxstring = self.maxother = self.maxlong = DESCRIBED_LENGTH
+
+    def repr_str(self, x: str, level: int) -> str:
+        return builtins.repr(x[:self.maxstring + 1])
+
+
+_SHORT_REPR = _ShortRepr()
 
 
 def describe(value: Any) -> str:
     """Return a short readable rendering of a bad value for a problem message."""
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
+    text = _SHORT_REPR.repr(value)
+    return text if len(text) <= DESCRIBED_LENGTH else text[:DESCRIBED_LENGTH - 3] + "..."
 
 
 def join_path(prefix: str, name: str | int) -> str:

@@ -15,6 +15,7 @@ from pipeline.grading.fields import INVALID, IS_REQUIRED, FieldChecker, join_pat
 TEST_FILE_NAME = "test.yaml"
 NOT_READABLE = "cannot be read: {reason}"
 NOT_YAML = "is not valid YAML: {reason}"
+NESTED_TOO_DEEPLY = "it is nested too deeply to be read"
 NOT_A_REGEXP = "is not a valid regular expression: {reason}"
 REGEXP_NEEDS_PATTERN = "is required for qualification regexp"
 # libyaml's parser when PyYAML was built with it: ten times faster on a course's test.yaml, and
@@ -138,7 +139,12 @@ def load_test_suite(path: Path) -> SuiteSpec:
 
 
 def read_yaml(path: Path) -> Any:
-    """Load one YAML file, turning unreadable or malformed files into SpecError."""
+    """Load one YAML file, turning unreadable or malformed files into SpecError.
+
+    Besides YAML's own errors, a value YAML cannot build (`2024-02-30`, an integer of more
+    digits than Python converts) raises ValueError, and nesting deeper than the parser's
+    recursion allows raises RecursionError: the file is as invalid.
+    """
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
@@ -150,12 +156,17 @@ def read_yaml(path: Path) -> Any:
         return yaml.load(text, Loader=FAST_SAFE_LOADER)
     except yaml.YAMLError:
         pass
+    except (ValueError, RecursionError) as exc:
+        raise _not_yaml(path, exc) from None
     try:
         return yaml.load(text, Loader=yaml.SafeLoader)
-    except yaml.YAMLError as exc:
-        reason = " ".join(str(exc).split())
-        raise SpecError(path.name, [FieldProblem("(file)", NOT_YAML.format(reason=reason))]) \
-            from None
+    except (yaml.YAMLError, ValueError, RecursionError) as exc:
+        raise _not_yaml(path, exc) from None
+
+
+def _not_yaml(path: Path, exc: Exception) -> SpecError:
+    reason = NESTED_TOO_DEEPLY if isinstance(exc, RecursionError) else " ".join(str(exc).split())
+    return SpecError(path.name, [FieldProblem("(file)", NOT_YAML.format(reason=reason))])
 
 
 def parse_test_suite(data: Any, file_name: str = TEST_FILE_NAME) -> SuiteSpec:

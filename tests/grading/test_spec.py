@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from pipeline.grading import SpecError, load_test_suite
+from pipeline.grading import SpecError, load_meta, load_test_suite
 from pipeline.grading.spec import parse_test_suite
 
 
@@ -306,3 +306,37 @@ def test_a_yaml_syntax_error_quotes_the_character_at_fault(tmp_path: Path):
         load_test_suite(path)
     assert "found character '\\t' that cannot start any token" in str(caught.value)
     assert "line 2, column 1" in str(caught.value)
+
+
+@pytest.mark.timeout(30)
+def test_a_billion_laughs_in_a_field_is_refused_without_being_expanded(tmp_path: Path):
+    anchors = ['&a ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]']
+    for name, previous in zip("bcdefghi", "abcdefgh"):
+        anchors.append(f"&{name} [{', '.join([f'*{previous}'] * 9)}]")
+    path = tmp_path / "test.yaml"
+    path.write_text("properties:\n  tests:\n    - name: c\n      inputAnswers:\n"
+                    + "".join(f"        - {anchor}\n" for anchor in anchors)
+                    + "      tests: [{name: x}]\n", encoding="utf-8")
+    with pytest.raises(SpecError) as caught:
+        load_test_suite(path)
+    problems = str(caught.value).splitlines()
+    assert len(problems) == 9
+    assert problems[0] == ("test.yaml: properties.tests[0].inputAnswers[0]: must be a string, "
+                           "got ['lol', 'lol', 'lol', 'lol', 'lol', 'lol', 'lol', 'lol', ...")
+    assert problems[8] == ("test.yaml: properties.tests[0].inputAnswers[8]: must be a string, "
+                           "got [[[[...], [...], [...], [...], [...], [...], [...], [...]...")
+
+
+@pytest.mark.parametrize("text, reason", [
+    ("value: " + "[" * 1000 + "]" * 1000, "it is nested too deeply to be read"),
+    ("deadline: 2024-02-30", "day is out of range for month"),
+    ("value: " + "1" * 5000, "Exceeds the limit (4300 digits) for integer string conversion"),
+])
+@pytest.mark.parametrize("file_name", ["test.yaml", "meta.yaml"])
+def test_yaml_too_deep_or_with_values_python_cannot_build_is_invalid(
+        tmp_path: Path, file_name: str, text: str, reason: str):
+    path = tmp_path / file_name
+    path.write_text(text + "\n", encoding="utf-8")
+    with pytest.raises(SpecError) as caught:
+        (load_test_suite if file_name == "test.yaml" else load_meta)(path)
+    assert str(caught.value).startswith(f"{file_name}: (file): is not valid YAML: {reason}")
