@@ -81,15 +81,16 @@ class FieldChecker:
         return INVALID
 
     def mapping(self, value: Any, path: str, allowed: tuple[str, ...] | None) -> dict | None:
-        """Check that value is a mapping with string keys and (if given) only allowed keys."""
+        """Check that value is a mapping with only allowed keys (None: any key at all, even one
+        YAML reads as a number or a boolean, like `2024:` or `yes:`)."""
         if not isinstance(value, dict):
             self.fail(path, MUST_BE_MAPPING.format(got=describe(value)))
             return None
+        if allowed is None:
+            return value
         for key in value:
-            if not isinstance(key, str):
+            if not isinstance(key, str) or key not in allowed:
                 self.fail(join_path(path, str(key)), UNKNOWN_FIELD)
-            elif allowed is not None and key not in allowed:
-                self.fail(join_path(path, key), UNKNOWN_FIELD)
         return value
 
     def string(self, value: Any, path: str) -> Any:

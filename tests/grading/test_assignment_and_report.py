@@ -133,6 +133,21 @@ def test_meta_yaml_fields_are_read_and_unknown_keys_accepted():
     assert parse_meta(None).backend_slug == "python-itp"
 
 
+def test_meta_yaml_keys_yaml_reads_as_numbers_or_booleans_are_unknown_keys_too():
+    meta = parse_meta(yaml.safe_load("""
+        2024: {term: winter}
+        yes: 1
+        properties:
+          on: true
+          3: three
+          maxSubmissions: 3
+          executionBackend:
+            no: 0
+            settings: {1.5: x, timeout: 2.5}
+    """))
+    assert (meta.max_submissions, meta.timeout_seconds) == (3, 2.5)
+
+
 def test_invalid_meta_fields_name_their_path():
     with pytest.raises(SpecError) as caught:
         parse_meta(yaml.safe_load("""
