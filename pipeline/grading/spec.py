@@ -17,7 +17,7 @@ NOT_READABLE = "cannot be read: {reason}"
 NOT_YAML = "is not valid YAML: {reason}"
 NESTED_TOO_DEEPLY = "it is nested too deeply to be read"
 NOT_A_REGEXP = "is not a valid regular expression: {reason}"
-REGEXP_NEEDS_PATTERN = "is required for qualification regexp"
+NEEDED_FOR = "is required for qualification {qualification}"
 # libyaml's parser when PyYAML was built with it: ten times faster on a course's test.yaml, and
 # it builds the same safe objects. It also takes tabs where YAML allows them and PyYAML's own
 # parser does not (`key:<tab>value`). PyYAML's parser reads a file libyaml refuses, for its
@@ -260,8 +260,15 @@ class _SuiteParser:
         for key in TEST_INHERITED:
             if own.get(key) is None:
                 own[key] = collection.get(key)
-        if own["qualification"] == "regexp" and own.get("pattern") is not INVALID:
-            own["pattern"] = self._regexp(own.get("pattern"), join_path(path, "pattern"))
+        compared = (collection.get("type") or "variable") in NAMESPACE_TYPES
+        qualification = own["qualification"]
+        if compared and qualification not in (None, "verifyEqual", INVALID) \
+                and own.get("pattern") is not INVALID:
+            own["pattern"] = self._pattern(qualification, own.get("pattern"),
+                                           join_path(path, "pattern"))
+        if compared and qualification == "count" and own.get("countRequirement") is None:
+            own["countRequirement"] = self.check.fail(
+                join_path(path, "countRequirement"), NEEDED_FOR.format(qualification="count"))
         if INVALID in own.values():
             return INVALID
         return TestSpec(
@@ -274,10 +281,13 @@ class _SuiteParser:
             shape_check=own["shapeCheck"], verbosity=own.get("verbosity"),
             success_message=own.get("successMessage"), failure_message=own.get("failureMessage"))
 
-    def _regexp(self, pattern: str | None, path: str) -> Any:
-        """Return a regexp test's pattern if re compiles it: a bad one is the course's error."""
+    def _pattern(self, qualification: str, pattern: str | None, path: str) -> Any:
+        """Return the pattern a qualification other than verifyEqual tests against; a missing
+        one, or a regexp pattern re cannot compile, is the course's error."""
         if pattern is None:
-            return self.check.fail(path, REGEXP_NEEDS_PATTERN)
+            return self.check.fail(path, NEEDED_FOR.format(qualification=qualification))
+        if qualification != "regexp":
+            return pattern
         try:
             re.compile(pattern)
         except (re.error, RecursionError, OverflowError, ValueError) as exc:

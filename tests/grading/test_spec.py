@@ -77,6 +77,7 @@ def test_fields_inherit_suite_to_collection_to_test_and_explicit_values_win():
               timeout: 0.5
               tests:
                 - name: inherits
+                  pattern: "1"
                 - name: explicit
                   qualification: verifyEqual
                   absoluteTolerance: 0
@@ -262,6 +263,26 @@ def test_an_empty_input_answers_list_counts_as_absent():
                qualification: regexp
      """, "test.yaml: properties.tests[0].tests[0].pattern: is required for qualification "
           "regexp"),
+    ("""
+     properties:
+       tests:
+         - name: c
+           type: stdout
+           qualification: contains
+           tests:
+             - name: out
+     """, "test.yaml: properties.tests[0].tests[0].pattern: is required for qualification "
+          "contains"),
+    ("""
+     properties:
+       tests:
+         - name: c
+           tests:
+             - name: x
+               qualification: count
+               pattern: a
+     """, "test.yaml: properties.tests[0].tests[0].countRequirement: is required for "
+          "qualification count"),
     ("properties: [1]", "test.yaml: properties: must be a mapping of fields, got [1]"),
     ("- 1", "test.yaml: (top level): must be a mapping of fields, got [1]"),
     ("""
