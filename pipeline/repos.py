@@ -20,12 +20,12 @@ from typing import Iterator
 import git
 
 from pipeline.branch_names import is_branch_name
+from pipeline.directory_names import is_directory_name
 
 log = logging.getLogger(__name__)
 
 SHA_PATTERN = re.compile(r"^[0-9a-f]{40}([0-9a-f]{24})?$")
 PROJECT_PATH_PATTERN = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.+-]*(/[A-Za-z0-9_][A-Za-z0-9_.+-]*)*$")
-DIRECTORY_PATTERN = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_. +-]*(/[A-Za-z0-9_][A-Za-z0-9_. +-]*)*$")
 MIRRORS = "mirrors"
 TREES = "trees"
 LOCK_SUFFIX = ".lock"
@@ -92,9 +92,7 @@ def check_ref(ref: str) -> str:
 
 def check_directory(directory: str) -> str:
     """Return an assignment directory (relative, no '..') unchanged, or raise InvalidInputError."""
-    if (not isinstance(directory, str) or len(directory) > 255
-            or not DIRECTORY_PATTERN.fullmatch(directory)
-            or any(part in (".", "..") for part in directory.split("/"))):
+    if not is_directory_name(directory):
         raise InvalidInputError(f"not an assignment directory: {directory!r:.80}")
     return directory
 

@@ -38,7 +38,9 @@ def hostile_project_paths(canary: Path) -> list[str]:
 def hostile_directories(canary: Path) -> list[str]:
     """Return assignment directories that must never reach git."""
     return [UPLOAD_PACK.format(canary=canary), "../secret", "week1/../../x", "/etc",
-            "week1\x00", "week1\n", "w\u00ebek1", "week1/\u202e", "-x", ".", "a/" * 200]
+            "week1\x00", "week1\n", "week1/\u202e", "we\u200bek1", "week\u00a01",
+            "\u0308week1", "week1\x85", ":(top)week1", "week1\\x", "week*", "-x", ".",
+            "a/" * 200]
 
 
 class GitWatch:

@@ -8,8 +8,8 @@ from typing import Any, Callable
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from pipeline.ledger.models import RunStatus
-from pipeline.repos import (DIRECTORY_PATTERN, InvalidInputError, check_directory,
-                            check_project_path, check_sha)
+from pipeline.directory_names import DIRECTORY_PATTERN, DIRECTORY_RULE, MAX_DIRECTORY_LENGTH
+from pipeline.repos import InvalidInputError, check_directory, check_project_path, check_sha
 
 MAX_PROJECT_ID = 2 ** 63 - 1
 MAX_PAGE = 1_000_000
@@ -18,6 +18,7 @@ NAMESPACED_PROJECT_PATTERN = r"^[A-Za-z0-9_][A-Za-z0-9_.+-]*(/[A-Za-z0-9_][A-Za-
 SHA_SCHEMA_PATTERN = r"^[0-9a-fA-F]{40}([0-9a-fA-F]{24})?$"
 COMMIT_PREFIX_PATTERN = r"^[0-9a-fA-F]{7,64}$"
 ID_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
+DIRECTORY_DOC = DIRECTORY_RULE + " (letters and digits of any script, combining marks after them)"
 PROJECT_INVALID = "must be a project id (a positive whole number) or a path like group/project"
 NOT_A_BOOLEAN = "must be true or false"
 REQUIRED_FOR_SCOPE = "required when scope is {scope}"
@@ -95,9 +96,14 @@ class Sha(fields.String):
 
 
 def _directory(**kwargs: Any) -> fields.String:
+    metadata = kwargs.pop("metadata", {})
+    # The pattern lets any character beyond ASCII through; the description says which are
+    # taken (JSON Schema's `\w` would be ASCII only, Python's is not: the pattern uses none).
+    description = f"{metadata.pop('description', 'an assignment directory')}: {DIRECTORY_DOC}"
     return fields.String(validate=_checked(check_directory),
-                         metadata={"pattern": DIRECTORY_PATTERN.pattern, "maxLength": 255,
-                                   **kwargs.pop("metadata", {})}, **kwargs)
+                         metadata={"pattern": DIRECTORY_PATTERN.pattern,
+                                   "maxLength": MAX_DIRECTORY_LENGTH, "description": description,
+                                   **metadata}, **kwargs)
 
 
 class TestCreateSchema(Schema):
