@@ -315,9 +315,12 @@ class RepositoryCache:
     def list_files(self, project_path: str, sha: str) -> list[str]:
         """Return every file path of a commit of a mirrored project."""
         check_sha(sha)
-        out = _git(self.mirror_path(project_path), "ls-tree", "-r", "-z", "--name-only",
-                   "--full-tree", sha)
-        return [p for p in out.decode().split("\0") if p]
+        try:
+            out = _git(self.mirror_path(project_path), "ls-tree", "-r", "-z", "--name-only",
+                       "--full-tree", sha)
+        except _GitFailed as exc:
+            raise RepositoryError(f"git ls-tree of {sha} failed: {exc.reason}") from None
+        return _paths(out)
 
     def changed_paths(self, project_path: str, base: str, head: str) -> list[str]:
         """Return the paths that differ between two commits of a mirrored project."""
@@ -328,7 +331,7 @@ class RepositoryCache:
                        "-z", base, head, "--")
         except _GitFailed as exc:
             raise RepositoryError(f"git diff failed: {exc.reason}") from None
-        return [p for p in out.decode().split("\0") if p]
+        return _paths(out)
 
     def merge_base(self, project_path: str, a: str, b: str) -> str | None:
         """Return the best common ancestor of two commits, or None if they share no history."""
@@ -429,6 +432,15 @@ class _GitFailed(Exception):
         self.stderr = stderr
         text = stderr.strip().replace("stderr: ", "", 1).strip("'\" \n")
         self.reason = text.splitlines()[-1][:300] if text else f"exit code {returncode}"
+
+
+def _paths(out: bytes) -> list[str]:
+    """Return the paths of git's NUL-separated output.
+
+    git keeps a path's bytes as committed: a name that is not UTF-8 (an old tool's Latin-1)
+    gets U+FFFD for its odd bytes, which no assignment directory holds.
+    """
+    return [path for path in out.decode(errors="replace").split("\0") if path]
 
 
 def _extract_stream(stream, dest: Path, max_bytes: int | None, what: str) -> None:

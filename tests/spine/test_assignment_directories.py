@@ -16,7 +16,7 @@ from pipeline.repos import InvalidInputError, check_directory
 from pipeline.submissions.gitlab_side import submission_branch
 from pipeline.tasks.reporting import report_run
 from tests.infra.assignments import ONE_TEST
-from tests.infra.ledger import migrated_resources
+from tests.infra.ledger import migrated_resources, queue_run
 from tests.support.gitlab_standin import gitlab_standin  # noqa: F401  a fixture
 from tests.webhooks.deliveries import headers_for, payload_of
 from webhooks.api.schemas import TestCreateSchema
@@ -104,3 +104,18 @@ def test_names_git_or_a_shell_could_misread_are_refused(directory):
     documented = TestCreateSchema().fields["directory"].metadata["pattern"]
     if directory.isascii() and len(directory) <= 255:  # with maxLength, the whole ASCII rule
         assert not re.fullmatch(documented, directory)
+
+
+def test_a_file_name_in_another_encoding_than_utf8_is_graded(service_settings, git_server):
+    _, settings = service_settings()
+    resources = migrated_resources(settings)
+    git_server.commit(REFERENCE, {"week1/hello/hello.py": HELLO, "week1/hello/test.yaml": ONE_TEST})
+    first = git_server.commit("students/alice", {"README.md": "mine\n"})
+    # Latin-1 bytes, as an old Windows tool commits "café.txt": not UTF-8.
+    sha = git_server.commit("students/alice", {"week1/hello/hello.py": HELLO,
+                                               "week1/hello/caf\udce9.txt": "notes\n"})
+    run = queue_run(resources, commit_sha=sha, before_sha=first, needs_diff=True)
+
+    outcome = testing.run_student_testing(resources, run.id, run.celery_task_id)
+
+    assert outcome.status == RunStatus.PASSED.value
