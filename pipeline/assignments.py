@@ -9,6 +9,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from pipeline.config import CourseSettings
+from pipeline.directory_names import DIRECTORY_RULE, MAX_DIRECTORY_LENGTH, is_directory_name
 from pipeline.ledger.db import transaction
 from pipeline.ledger.models import CourseAssignment, utcnow
 from pipeline.repos import RepositoryCache
@@ -18,17 +19,45 @@ log = logging.getLogger(__name__)
 SPEC_FILE = "test.yaml"
 # Seconds a web process reuses the list it read; discovery itself runs in the worker.
 CACHE_SECONDS = 5.0
+SKIPPED = ("course %s: %r holds %s at reference commit %s but is no assignment: %s; rename "
+           "the folder to have it graded")
+TOO_LONG = "its path has {length} characters, more than the {most} an assignment's may have"
+NOT_A_DIRECTORY = "an assignment directory must be " + DIRECTORY_RULE
 
 
 def discover(repositories: RepositoryCache, sessions: sessionmaker[Session],
              course: CourseSettings) -> list[str]:
-    """Fetch the reference and record the directories that hold test.yaml; return them."""
+    """Fetch the reference and record the directories that hold test.yaml; return them.
+
+    A directory whose path gradehook would refuse to grade is left out, and logged for staff:
+    a warning the first time a reference commit is seen, not on every sweep.
+    """
     sha = repositories.resolve_branch(course.reference_project, course.reference_branch)
-    directories = sorted(path.rsplit("/", 1)[0] for path in
-                         repositories.list_files(course.reference_project, sha)
-                         if path.endswith("/" + SPEC_FILE))
+    found = sorted(path.rsplit("/", 1)[0] for path in
+                   repositories.list_files(course.reference_project, sha)
+                   if path.endswith("/" + SPEC_FILE))
+    with sessions() as session:
+        seen = session.scalar(select(CourseAssignment.reference_sha)
+                              .where(CourseAssignment.course == course.name).limit(1))
+    level = logging.DEBUG if seen == sha else logging.WARNING
+    directories = []
+    for directory in found:
+        refusal = _refusal(directory)
+        if refusal is None:
+            directories.append(directory)
+        else:
+            log.log(level, SKIPPED, course.name, directory, SPEC_FILE, sha[:12], refusal)
     record(sessions, course.name, sha, directories)
     return directories
+
+
+def _refusal(directory: str) -> str | None:
+    """Return why a path holding test.yaml cannot be an assignment directory, if it cannot."""
+    if len(directory) > MAX_DIRECTORY_LENGTH:
+        return TOO_LONG.format(length=len(directory), most=MAX_DIRECTORY_LENGTH)
+    if not is_directory_name(directory):
+        return NOT_A_DIRECTORY
+    return None
 
 
 def record(sessions: sessionmaker[Session], course: str, reference_sha: str,

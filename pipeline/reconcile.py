@@ -121,6 +121,9 @@ def reconcile_ledger(resources: Resources, celery: Celery) -> ReconcileReport:
             except RepositoryError as exc:
                 log.warning("reconcile: assignments of course %s not refreshed: %s",
                             course.name, exc)
+            except Exception:  # one course's surprise leaves the other courses refreshed
+                log.exception("reconcile: assignments of course %s not refreshed",
+                              course.name)
     if report.resent or report.stalled_ended or report.submissions_resent:
         log.info("reconcile: %s", report.as_dict())
     return report

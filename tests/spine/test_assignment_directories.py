@@ -7,11 +7,12 @@ import urllib.parse
 import xml.etree.ElementTree as ElementTree
 
 import pytest
+from sqlalchemy import select
 
 from pipeline import testing
 from pipeline.assignments import discover
 from pipeline.branch_names import is_branch_name
-from pipeline.ledger.models import RunStatus, TestRun
+from pipeline.ledger.models import CourseAssignment, RunStatus, TestRun
 from pipeline.repos import InvalidInputError, check_directory
 from pipeline.submissions.gitlab_side import submission_branch
 from pipeline.tasks.reporting import report_run
@@ -119,3 +120,40 @@ def test_a_file_name_in_another_encoding_than_utf8_is_graded(service_settings, g
     outcome = testing.run_student_testing(resources, run.id, run.celery_task_id)
 
     assert outcome.status == RunStatus.PASSED.value
+
+
+def test_discovery_leaves_out_and_names_the_folders_it_could_not_grade(
+        service_settings, git_server, caplog):
+    _, settings = service_settings({"courses": [{
+        "name": "prog1", "student_projects": ["students/"], "reference_project": REFERENCE,
+        "discover_assignments": True}]})
+    resources = migrated_resources(settings)
+    long = "/".join(["d" * 60] * 5)
+    git_server.commit(REFERENCE, {"week1/hello/test.yaml": ONE_TEST,
+                                  "Übung 1/(a)/test.yaml": ONE_TEST,
+                                  f"{long}/test.yaml": ONE_TEST})
+
+    with caplog.at_level("WARNING", logger="pipeline.assignments"):
+        found = discover(resources.repositories, resources.sessions, settings.courses[0])
+    assert found == ["week1/hello"]
+    assert _recorded(resources) == ["week1/hello"]
+    too_long, not_plain = _skipped(caplog)
+    assert too_long.startswith(f"course prog1: '{long}' holds test.yaml at reference commit ")
+    assert "its path has 304 characters, more than the 255" in too_long
+    assert not_plain.startswith("course prog1: 'Übung 1/(a)' holds test.yaml")
+    assert "must be folder names joined by '/'" in not_plain
+
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="pipeline.assignments"):
+        discover(resources.repositories, resources.sessions, settings.courses[0])
+    assert _skipped(caplog) == []  # said once for each reference commit, not on every sweep
+
+
+def _skipped(caplog) -> list[str]:
+    return [record.getMessage() for record in caplog.records
+            if record.name == "pipeline.assignments" and record.levelname == "WARNING"]
+
+
+def _recorded(resources) -> list[str]:
+    with resources.sessions() as session:
+        return sorted(session.scalars(select(CourseAssignment.directory)))

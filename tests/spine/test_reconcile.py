@@ -6,13 +6,16 @@ import base64
 import datetime as dt
 import json
 
+from sqlalchemy import select
+
 from pipeline import reconcile
 from pipeline.broker_marker import broker_forgot
 from pipeline.celery_app import create_celery
 from pipeline.dispatch import send_runs
 from pipeline.ledger.db import transaction
-from pipeline.ledger.models import RunStatus, TestRun, utcnow
+from pipeline.ledger.models import CourseAssignment, RunStatus, TestRun, utcnow
 from pipeline.reconcile import LOST_MESSAGE_AGE, REREPORT_AFTER, reconcile_ledger
+from tests.infra.assignments import ONE_TEST
 from tests.infra.ledger import migrated_resources, queue_run
 from tests.infra.services import redis_client
 from tests.support.gitlab_standin import gitlab_standin  # noqa: F401  a fixture
@@ -81,3 +84,31 @@ def test_runs_whose_message_is_gone_are_found_behind_a_backlog_still_waiting(
         "high_priority", 0, -1)]
     assert sorted(sent) == sorted([*(run.celery_task_id for run in waiting), task_ids[lost.id],
                                    never_sent.celery_task_id])
+
+
+def test_one_courses_failing_discovery_leaves_the_other_courses_refreshed(
+        service_settings, git_server, monkeypatch, caplog):
+    courses = [{"name": name, "student_projects": [f"{name}/students/"],
+                "reference_project": f"{name}/reference"} for name in ("algo", "prog1")]
+    _, settings = service_settings({"courses": courses})
+    resources = migrated_resources(settings)
+    for name in ("algo", "prog1"):
+        git_server.commit(f"{name}/reference", {"week1/hello/test.yaml": ONE_TEST})
+    real_discover = reconcile.discover
+
+    def discover(repositories, sessions, course):
+        if course.name == "algo":
+            raise RuntimeError("a failure nobody foresaw")
+        return real_discover(repositories, sessions, course)
+    monkeypatch.setattr(reconcile, "discover", discover)
+
+    report = reconcile_ledger(resources, create_celery(settings))
+
+    assert report.assignments_found == 1
+    with resources.sessions() as session:
+        assert session.execute(select(CourseAssignment.course, CourseAssignment.directory)) \
+            .all() == [("prog1", "week1/hello")]
+    [failed] = [r for r in caplog.records
+                if r.name == "pipeline.reconcile" and r.levelname == "ERROR"]
+    assert failed.getMessage() == "reconcile: assignments of course algo not refreshed"
+    assert failed.exc_info[0] is RuntimeError
