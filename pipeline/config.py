@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from pipeline.branch_names import is_branch_name
+from pipeline.directory_names import DIRECTORY_RULE, is_directory_name
 
 CONFIG_ENV = "GRADEHOOK_CONFIG"
 # The web port `gradehook run` and `gradehook web --port` hand their children, so that the
@@ -204,7 +205,8 @@ class ApiSettings:
 
 @dataclass(frozen=True)
 class AssignmentSettings:
-    directory: str = env_field("", nonempty=True)
+    # Surrounding slashes are dropped: "week1/hello/" is the assignment week1/hello.
+    directory: str = env_field("", nonempty=True, directory=True)
     deadline: dt.datetime | None = None
     max_submissions: int | None = env_field(None, min=0)
     max_test_runs: int | None = env_field(None, min=0)
@@ -493,8 +495,13 @@ def _scalar(f: dataclasses.Field, value: Any, key: str) -> Any:
     elif annotation == "str":
         if not isinstance(value, str):
             raise ConfigError(f"{key}: must be a string, got {value!r}")
+        if meta.get("directory"):
+            value = value.strip("/")
         if meta.get("nonempty") and not value:
             raise ConfigError(f"{key}: must not be empty")
+        if meta.get("directory") and not is_directory_name(value):
+            raise ConfigError(f"{key}: {value!r} is not an assignment directory: it must be "
+                              f"{DIRECTORY_RULE}, 255 characters at most")
         if meta.get("url") and value and \
                 urllib.parse.urlsplit(value).scheme not in ("http", "https"):
             raise ConfigError(f"{key}: must be an http:// or https:// URL, got {value!r}")
@@ -523,7 +530,12 @@ def _check_cross_fields(settings: Settings) -> None:
             raise ConfigError(f"courses[{i}].name: {name!r} is used by another course")
     for i, course in enumerate(settings.courses):
         _check_submission_branch(f"courses[{i}].submission_branch", course.submission_branch)
+        directories = [a.directory for a in course.assignments]
         for j, assignment in enumerate(course.assignments):
+            if assignment.directory in directories[:j]:
+                raise ConfigError(f"courses[{i}].assignments[{j}].directory: "
+                                  f"{assignment.directory!r} is listed twice; give it one "
+                                  "[[courses.assignments]] table")
             if assignment.submission_branch:
                 _check_submission_branch(f"courses[{i}].assignments[{j}].submission_branch",
                                          assignment.submission_branch)

@@ -66,6 +66,13 @@ def test_embedded_default_needs_no_server(tmp_path):
     ("[[courses]]\nname = \"c\"\nreference_project = \"r\"\n[[courses.assignments]]\n"
      "directory = \"a\"\ndeadline = 2026-12-01T23:59:00\n", {},
      "courses[0].assignments[0].deadline: must name its time zone offset, e.g. +01:00"),
+    ("[[courses]]\nname = \"c\"\nreference_project = \"r\"\n[[courses.assignments]]\n"
+     "directory = \"week1/../secret\"\n", {},
+     "courses[0].assignments[0].directory: 'week1/../secret' is not an assignment directory: "
+     "it must be folder names joined by '/', each starting with a letter"),
+    ("[[courses]]\nname = \"c\"\nreference_project = \"r\"\n[[courses.assignments]]\n"
+     "directory = \"week1/hello\"\n[[courses.assignments]]\ndirectory = \"week1/hello/\"\n",
+     {}, "courses[0].assignments[1].directory: 'week1/hello' is listed twice"),
     ("port = [", {}, "c.toml: not valid TOML"),
 ])
 def test_bad_values_name_the_key(tmp_path, text, env, message):

@@ -8,6 +8,7 @@ from alembic.migration import MigrationContext
 
 from pipeline.config import ConfigError, load_settings
 from pipeline.ledger.models import Base
+from pipeline.submissions.rules import load_rules
 from tests.infra.ledger import migrated_resources
 
 
@@ -28,6 +29,18 @@ def test_the_default_target_branch_is_submissions(tmp_path):
     config.write_text('[[courses]]\nname = "prog1"\nreference_project = "staff/ref"\n')
     course, = load_settings(config, environ={}).courses
     assert (course.submission_branch, course.submission_scope_only) == ("submissions", True)
+
+
+def test_a_configured_directory_keeps_its_rules_whatever_slashes_surround_it(tmp_path):
+    config = tmp_path / "config.toml"
+    config.write_text('[[courses]]\nname = "prog1"\nreference_project = "staff/ref"\n'
+                      '[[courses.assignments]]\ndirectory = "/week1/hello/"\n'
+                      'deadline = 2026-12-01T23:59:00+01:00\nmax_submissions = 1\n')
+    course, = load_settings(config, environ={}).courses
+    assert [a.directory for a in course.assignments] == ["week1/hello"]
+    # Runs and submissions name the assignment without slashes: its rules are found so.
+    rules = load_rules(course, "week1/hello", tmp_path)
+    assert (rules.deadline.isoformat(), rules.max_submissions) == ("2026-12-01T23:59:00+01:00", 1)
 
 
 def test_the_migrations_build_exactly_the_models(service_settings):
