@@ -36,6 +36,7 @@ GC_TIMEOUT_FACTOR = 10  # times the fetch timeout: packing a big mirror takes a 
 MIB = 1024 * 1024
 TREE_TOO_LARGE = "the files of {what} add up to more than {size_mb} MB, the most a run can grade"
 UNSAFE_TREE = "{what} cannot be graded safely: {detail}"
+NOT_A_FOLDER = "{what} is a {kind} in this commit, not a folder"
 DIR_MODE, FILE_MODE, EXECUTABLE_MODE = 0o755, 0o644, 0o755
 # Attributes that override a commit's own .gitattributes when it is archived: export-subst
 # could make git build huge files in memory from a small commit, export-ignore hide files.
@@ -263,7 +264,8 @@ class RepositoryCache:
         A directory the commit lacks is made empty, or raises PathMissingError when not
         `missing_ok`: one git process answers both whether it exists and what it holds.
         Files adding up to more than `max_bytes`, a path or link leading out of the files
-        extracted, or anything but files, folders and links raise UngradableTreeError.
+        extracted, anything but files, folders and links, or a directory that is itself a file
+        or a link raise UngradableTreeError.
         """
         check_sha(sha)
         check_directory(directory)
@@ -274,6 +276,11 @@ class RepositoryCache:
         except PathMissingError:
             if not missing_ok:
                 raise
+        with contextlib.suppress(FileNotFoundError):
+            mode = os.lstat(target).st_mode
+            if not stat.S_ISDIR(mode):  # the commit holds a file or a link by that name
+                raise UngradableTreeError(NOT_A_FOLDER.format(
+                    what=directory, kind="link" if stat.S_ISLNK(mode) else "file"))
         target.mkdir(parents=True, exist_ok=True)
         return target
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from pipeline import testing
 from pipeline.ledger.models import RunStatus, TestRun
 from tests.infra.assignments import ONE_TEST
@@ -59,3 +61,22 @@ def test_files_too_large_for_the_sandbox_are_graded_as_failing_with_the_reason(
 
     assert _graded_failing_with(resources, run.id) == (
         "E   Failed: the files of week1/hello add up to more than 1 MB, the most a run can grade")
+
+
+@pytest.mark.parametrize("kind, files, links", [
+    ("file", {"week1/hello": "greeting = 'hello'\n"}, {}),
+    ("link", {"other/hello.py": "greeting = 'hello'\n"}, {"week1/hello": "../other"}),
+])
+def test_an_assignment_folder_committed_as_a_file_or_a_link_is_graded_as_failing(
+        tmp_path, service_settings, git_server, kind, files, links):
+    _, settings = service_settings()
+    resources = migrated_resources(settings)
+    _reference(git_server)
+    sha = git_server.commit("students/alice", files, links=links)
+    run = queue_run(resources, commit_sha=sha)
+
+    outcome = testing.run_student_testing(resources, run.id, run.celery_task_id)
+
+    assert outcome.status == "failed"
+    assert _graded_failing_with(resources, run.id) == (
+        f"E   Failed: week1/hello is a {kind} in this commit, not a folder")
