@@ -2,20 +2,26 @@
 
 from __future__ import annotations
 
+import re
+
 from flask import Blueprint, Response, request
 from sqlalchemy import select
 
+from pipeline.branch_names import is_branch_name
+from pipeline.directory_names import is_directory_name
 from pipeline.feedback import COMMENTED_STATUSES, result_url
 from pipeline.ledger.models import TestRun
 from pipeline.reports.badge import score_badge
 from pipeline.reports.model import RunSummary
 from pipeline.reports.page import result_page_html
+from webhooks.api.schemas import ID_PATTERN
 from webhooks.app import services
 from webhooks.events import MAX_ID
 
 pages = Blueprint("pages", __name__)
 
 DEFAULT_BADGE_REF = "main"
+_RUN_ID = re.compile(ID_PATTERN)
 NOT_FOUND_PAGE = ("<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">"
                   "<title>Result not found</title></head><body><main><h1>Result not found</h1>"
                   "<p>There is no result at this address. Check the link in GitLab.</p>"
@@ -35,7 +41,7 @@ def result_page(run_id: str) -> Response:
     """Show one run's report as a page; the run id is unguessable and is the only key."""
     svc = services()
     with svc.resources.sessions() as session:
-        run = session.get(TestRun, run_id) if len(run_id) <= 64 else None
+        run = session.get(TestRun, run_id) if _RUN_ID.fullmatch(run_id) else None
         if run is None:
             return Response(NOT_FOUND_PAGE, 404, mimetype="text/html",
                             headers=PAGE_SECURITY_HEADERS)
@@ -50,8 +56,11 @@ def result_page(run_id: str) -> Response:
 @pages.get("/badges/<int:project_id>/<path:assignment>.svg")
 def score_badge_svg(project_id: int, assignment: str) -> Response:
     """Show the latest score of an assignment on a branch (?ref=, default main) as a badge."""
-    ref = request.args.get("ref", DEFAULT_BADGE_REF)[:255]
-    if project_id > MAX_ID:  # no GitLab project has it, and the ledger's column cannot hold it
+    ref = request.args.get("ref", DEFAULT_BADGE_REF)
+    # No run has a project beyond the ledger's column, an assignment gradehook would not grade
+    # or a ref git would not take: their badge shows no result, with no query (a NUL byte,
+    # say, is more than PostgreSQL takes in text).
+    if project_id > MAX_ID or not is_directory_name(assignment) or not is_branch_name(ref):
         return _badge(None)
     with services().resources.sessions() as session:
         report = session.scalar(

@@ -89,6 +89,8 @@ def test_an_assignment_regrade_covers_every_project_once(world):
      "no graded commit of week1/hello in students/bob"),
     ({"scope": "branch_heads", "course": "prog9"}, 422, "course",
      "course: no course named 'prog9' is configured"),
+    ({"scope": "branch_heads", "course": "prog1\x00"}, 400, "course",
+     "course: must not hold control characters"),
 ])
 def test_bad_regrades_say_why(world, body, status, field, reason):
     response = world.post("/api/regrade", body)

@@ -77,6 +77,8 @@ def test_pages(world, seeded):
 @pytest.mark.parametrize("query, field", [
     ("?status=great", "status"), ("?page=0", "page"), ("?per_page=201", "per_page"),
     ("?commit=xyz", "commit"), ("?project=alice", "project"), ("?colour=red", "colour"),
+    ("?course=%00", "course"), ("?course=prog1%0A", "course"),
+    ("?assignment=week1%00", "assignment"),
 ])
 def test_bad_queries_are_400_naming_the_parameter(world, query, field):
     response = world.get(f"/api/runs{query}")
@@ -99,7 +101,7 @@ def test_one_run_with_every_field(world, seeded):
         "result_url": f"http://127.0.0.1:8000/results/{run.id}"}
 
 
-@pytest.mark.parametrize("run_id", ["nope", "x" * 65, "a%2Fb"])
+@pytest.mark.parametrize("run_id", ["nope", "x" * 65, "a%2Fb", "%00"])
 def test_unknown_run_is_404(world, run_id):
     response = world.get(f"/api/runs/{run_id}")
 

@@ -88,10 +88,11 @@ def test_chromium_renders_score_and_failing_values(tmp_path, graded_run, live_ap
     assert "week1/hello" in text
 
 
-def test_unknown_result_is_404(graded_run, live_app):
+@pytest.mark.parametrize("run_id", ["does-not-exist", "%00", "a%0Ab", "x" * 65])
+def test_unknown_result_is_404(graded_run, live_app, run_id):
     settings, _, _ = graded_run
     client = create_app(settings).test_client()
-    response = client.get("/results/does-not-exist")
+    response = client.get(f"/results/{run_id}")
     assert response.status_code == 404 and b"Result not found" in response.data
     assert "default-src 'none'" in response.headers["Content-Security-Policy"]
 
@@ -104,6 +105,17 @@ def test_badge_shows_latest_score_of_the_ref(graded_run):
     assert _badge_texts(response.data) == {"grade", "0%"}
     other = client.get("/badges/77/week1/hello.svg?ref=other-branch")
     assert _badge_texts(other.data) == {"grade", "no result"}
+
+
+@pytest.mark.parametrize("path", ["/badges/77/week1%00/hello.svg",
+                                  "/badges/77/week1/hello.svg?ref=%00",
+                                  "/badges/77/week1/hello.svg?ref=main%0A",
+                                  "/badges/77/week1/..%2F..%2Fhello.svg"])
+def test_a_badge_of_what_no_run_could_have_shows_no_result(graded_run, path):
+    settings, _, _ = graded_run
+    response = create_app(settings).test_client().get(path)
+    assert response.status_code == 200
+    assert _badge_texts(response.data) == {"grade", "no result"}
 
 
 @pytest.mark.parametrize("project_id", [2**63, 10**30])

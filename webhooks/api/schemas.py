@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import unicodedata
 from typing import Any, Callable
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
@@ -18,9 +19,11 @@ NAMESPACED_PROJECT_PATTERN = r"^[A-Za-z0-9_][A-Za-z0-9_.+-]*(/[A-Za-z0-9_][A-Za-
 SHA_SCHEMA_PATTERN = r"^[0-9a-fA-F]{40}([0-9a-fA-F]{24})?$"
 COMMIT_PREFIX_PATTERN = r"^[0-9a-fA-F]{7,64}$"
 ID_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
+PRINTABLE_PATTERN = r"^[^\x00-\x1F\x7F-\x9F]*$"  # no control character (C0, DEL, C1)
 DIRECTORY_DOC = DIRECTORY_RULE + " (letters and digits of any script, combining marks after them)"
 PROJECT_INVALID = "must be a project id (a positive whole number) or a path like group/project"
 NOT_A_BOOLEAN = "must be true or false"
+CONTROL_CHARACTERS = "must not hold control characters"
 REQUIRED_FOR_SCOPE = "required when scope is {scope}"
 REGRADE_SCOPES = ("run", "student", "assignment", "branch_heads")
 SCOPE_FIELDS = {"run": ("run_id",), "student": ("project", "assignment"),
@@ -93,6 +96,18 @@ class Sha(fields.String):
 
     def _deserialize(self, value: Any, attr, data, **kwargs) -> str:
         return super()._deserialize(value, attr, data, **kwargs).lower()
+
+
+def _no_control_characters(value: str) -> None:
+    """Refuse controls and lone surrogates: no course is named so, and PostgreSQL takes no NUL."""
+    if any(unicodedata.category(character) in ("Cc", "Cs") for character in value):
+        raise ValidationError(CONTROL_CHARACTERS)
+
+
+def _course(**kwargs: Any) -> fields.String:
+    return fields.String(validate=[validate.Length(min=1, max=128), _no_control_characters],
+                         metadata={"description": "a course's name, as configured",
+                                   "pattern": PRINTABLE_PATTERN}, **kwargs)
 
 
 def _directory(**kwargs: Any) -> fields.String:
@@ -212,7 +227,7 @@ class RunQuerySchema(Schema):
     """Query string of GET /api/runs."""
 
     project = ProjectRef()
-    course = fields.String(validate=validate.Length(min=1, max=128))
+    course = _course()
     assignment = _directory()
     commit = fields.String(validate=validate.Regexp(COMMIT_PREFIX_PATTERN), metadata={
         "description": "a commit SHA or its first 7 or more characters"})
@@ -232,7 +247,7 @@ class RegradeRequestSchema(Schema):
     run_id = fields.String(validate=validate.Regexp(ID_PATTERN))
     project = ProjectRef()
     assignment = _directory()
-    course = fields.String(validate=validate.Length(min=1, max=128))
+    course = _course()
 
     @validates_schema
     def _scope_fields(self, data: dict, **kwargs: Any) -> None:
