@@ -356,6 +356,8 @@ def _changed_paths(commits: list[Mapping[str, Any]], total: int) -> frozenset[st
             where = f"commits[{i}].{name}"
             if not isinstance(listed, list) or not all(isinstance(p, str) for p in listed):
                 raise DeliveryError(400, f"{where} must be a list of strings", where)
+            if not all(_is_valid_unicode(p) for p in listed):
+                raise DeliveryError(400, f"{where} {ERR_BAD_UNICODE}", where)
             paths.update(listed)
     return frozenset(paths)
 

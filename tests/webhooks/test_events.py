@@ -324,6 +324,13 @@ def test_a_lone_surrogate_in_any_read_text_is_refused():
     assert (caught.value.status, caught.value.field) == (400, "object_attributes.note")
 
 
+def test_a_lone_surrogate_in_a_changed_path_is_refused():
+    payload = payload_of("push_hook__assignment_commits")
+    payload["commits"][0]["added"] = ["week1/\ud800.py"]
+    error = refused("push_hook__assignment_commits", payload)
+    assert (error.status, error.field) == (400, "commits[0].added")
+
+
 @pytest.mark.parametrize("action", ["Open", "open now", "x" * 65, ""])
 def test_an_action_that_is_not_a_lowercase_word_is_refused(action):
     payload = payload_of("merge_request_hook__reopen")
