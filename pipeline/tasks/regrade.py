@@ -21,6 +21,7 @@ def regrade(self, course: str | None = None) -> dict:
     except TransientGitLabError as exc:
         if self.request.retries + 1 >= settings.worker.max_attempts:
             raise
-        raise self.retry(exc=exc, countdown=backoff_seconds(self.request.retries))
+        raise self.retry(exc=exc, countdown=backoff_seconds(self.request.retries),
+                         max_retries=settings.worker.max_attempts)
     publish_regrades(self.app, resources.sessions, report.queued.created)
     return report.as_dict()

@@ -54,5 +54,6 @@ def report_runs(self, run_ids: list[str]) -> dict:
             log.error("giving up reporting runs %s after %d attempts", failed,
                       self.request.retries + 1)
         else:
-            raise self.retry(args=[failed], countdown=backoff_seconds(self.request.retries))
+            raise self.retry(args=[failed], countdown=backoff_seconds(self.request.retries),
+                             max_retries=resources.settings.worker.max_attempts)
     return {"reported": len(run_ids) - len(failed), "failed": failed}

@@ -57,7 +57,9 @@ def drive(task: Task, work: Callable[[], T], end: Callable[[str], T], *, soft_li
                 countdown = backoff_seconds(task.request.retries)
                 _tell_retrying(retrying, RETRYING_REASON.format(attempt=attempts, error=exc,
                                                                 seconds=countdown), what)
-                raise task.retry(exc=exc, countdown=countdown)
+                # This layer counts the attempts: Celery's own limit (max_retries, 3 unless
+                # told) would raise the error instead, and leave the run without an end.
+                raise task.retry(exc=exc, countdown=countdown, max_retries=max_attempts)
             return end(GAVE_UP_REASON.format(attempts=attempts, error=exc))
         if isinstance(exc, expected):
             return end(str(exc))
