@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import threading
 from pathlib import Path
+from typing import Callable
 
 import pytest
 
@@ -67,26 +68,37 @@ def finished(thread: threading.Thread, outcome: dict) -> None:
         raise outcome["error"]
 
 
+def race_while_held(resources, gitlab: GitLabStandIn, path_pattern: str, first: Callable,
+                    second: Callable, between: Callable = lambda: None) -> None:
+    """Run `first` until GitLab holds its post, then `between`, then `second`; GitLab answers
+    once `second` waits for its turn (or has ended without one). Return when both ended."""
+    release = threading.Event()
+    held = gitlab.inject_faults(FaultPlan(status=None, every=1, limit=1, method="POST",
+                                          path_pattern=path_pattern, hold=release))
+    try:
+        started = in_thread(first)
+        assert held.arrived.wait(30), "the first reporter's post never reached GitLab"
+        between()
+        waiting = in_thread(second)
+        wait_for(lambda: waiting_for_a_turn(resources) or not waiting[0].is_alive(),
+                 what="the second reporter to wait for its turn or to end")
+    finally:
+        release.set()
+    finished(*started)
+    finished(*waiting)
+
+
 def test_a_run_superseded_while_its_pending_status_is_in_flight_is_withdrawn(embedded):
     resources, gitlab, project = embedded
     run = queue_run(resources, project_id=project["id"], project_path="students/alice",
                     ref="work", commit_sha=SHA)
-    release = threading.Event()
-    held = gitlab.inject_faults(FaultPlan(status=None, every=1, limit=1, method="POST",
-                                          path_pattern=r"/statuses/", hold=release))
-    try:
-        first = in_thread(lambda: sync_commit_status(resources, run.id))
-        assert held.arrived.wait(30), "the pending status was never posted"
-        end_run(resources, run.id, RunStatus.SUPERSEDED, superseded_by=NEWER_SHA,
-                status_reason="superseded by a newer push")
-        second = in_thread(lambda: sync_commit_status(resources, run.id))
-        # Without turns the second reporter reads a run GitLab never showed, and posts nothing.
-        wait_for(lambda: waiting_for_a_turn(resources) or not second[0].is_alive(),
-                 what="the second reporter to wait for its turn or to end")
-    finally:
-        release.set()
-    finished(*first)
-    finished(*second)
+    # Without turns the second reporter reads a run GitLab never showed, and posts nothing.
+    race_while_held(resources, gitlab, r"/statuses/",
+                    lambda: sync_commit_status(resources, run.id),
+                    lambda: sync_commit_status(resources, run.id),
+                    between=lambda: end_run(resources, run.id, RunStatus.SUPERSEDED,
+                                            superseded_by=NEWER_SHA,
+                                            status_reason="superseded by a newer push"))
     assert [s["status"] for s in gitlab.commit_statuses(project["id"], SHA)] == ["canceled"]
     assert [r.json["state"] for r in gitlab.requests_to("POST", r"/statuses/")] == \
         ["pending", "canceled"]
@@ -103,20 +115,10 @@ def test_two_assignments_graded_at_once_share_one_merge_request_comment(embedded
                 tests_passed=1)
     with transaction(resources.sessions) as session:
         ended = [session.get(TestRun, run.id) for run in runs]
-    release = threading.Event()
-    held = gitlab.inject_faults(FaultPlan(status=None, every=1, limit=1, method="POST",
-                                          path_pattern=r"/notes$", hold=release))
-    try:
-        first = in_thread(lambda: update_merge_request_comments(resources, ended[0]))
-        assert held.arrived.wait(30), "the first comment was never posted"
-        second = in_thread(lambda: update_merge_request_comments(resources, ended[1]))
-        # Without turns the second reporter finds no comment yet and writes one of its own.
-        wait_for(lambda: waiting_for_a_turn(resources) or not second[0].is_alive(),
-                 what="the second reporter to wait for its turn or to end")
-    finally:
-        release.set()
-    finished(*first)
-    finished(*second)
+    # Without turns the second reporter finds no comment yet and writes one of its own.
+    race_while_held(resources, gitlab, r"/notes$",
+                    lambda: update_merge_request_comments(resources, ended[0]),
+                    lambda: update_merge_request_comments(resources, ended[1]))
     notes = gitlab.notes(project["id"], merge_request["iid"])
     assert len(notes) == 1
     assert all(f"/results/{run.id}" in notes[0]["body"] for run in runs)

@@ -40,6 +40,16 @@ ONE_VALUE = """
             - name: x
 """
 
+ONE_OUTPUT = """
+properties:
+  tests:
+    - type: stdout
+      name: out
+      entryPoint: ex.py
+      tests:
+        - name: stdout
+"""
+
 
 def first(run):
     test = run.tests[0]
@@ -425,31 +435,17 @@ def test_links_out_of_the_student_directory_are_never_followed_on_the_host(tmp_p
 
 
 def test_binary_writes_to_stdout_are_captured(tmp_path):
-    student, reference = make_assignment(tmp_path, """
-        properties:
-          tests:
-            - type: stdout
-              name: out
-              entryPoint: ex.py
-              tests:
-                - name: stdout
-                  value: "text bytes\\n"
-    """, {"ex.py": ""},
+    expected = '          value: "text bytes\\n"\n'
+    student, reference = make_assignment(
+        tmp_path, ONE_OUTPUT + expected, {"ex.py": ""},
         {"ex.py": "import sys\nprint('text', end=' ')\nsys.stdout.buffer.write(b'bytes\\n')\n"})
     run = grade(student, reference).tests[0]
     assert first(run) == ("COMPLETED", "PASSED", None)
 
 
 def test_output_cut_at_the_capture_limit_says_so_when_it_fails(tmp_path):
-    student, reference = make_assignment(tmp_path, """
-        properties:
-          tests:
-            - type: stdout
-              name: out
-              entryPoint: ex.py
-              tests:
-                - name: stdout
-    """, {"ex.py": "print('done')\n"}, {"ex.py": "print('done')\nprint('x' * 5000)\n"})
+    student, reference = make_assignment(tmp_path, ONE_OUTPUT, {"ex.py": "print('done')\n"},
+                                         {"ex.py": "print('done')\nprint('x' * 5000)\n"})
     run = grade(student, reference, settings=SandboxSettings(max_output_bytes=1024)).tests[0]
     assert first(run) == (
         "COMPLETED", "FAILED", "E   AssertionError: Variable `stdout` has incorrect len, "
