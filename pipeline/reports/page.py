@@ -12,9 +12,9 @@ from pipeline.reports.text import clean, shorten
 from pipeline.reports.wording import (ACTUAL_LABEL, CRASH_LABEL, DETAILS_LABEL, EXPECTED_LABEL,
                                       FAILURES_HEADING, HIDDEN_CELL, HIDDEN_NOTE, MESSAGE_LABEL,
                                       PAGE_COLLECTION_HEADERS, PAGE_COLLECTIONS_HEADING,
-                                      PAGE_ENGINE_LINE,
-                                      PAGE_META_LABELS, PAGE_STAGE_HEADERS, PAGE_STAGE_NAMES,
-                                      PAGE_STEP_HEADERS, PAGE_TIMINGS_HEADING, PAGE_TITLE,
+                                      PAGE_ENGINE_LINE, PAGE_META_LABELS, PAGE_STAGE_HEADERS,
+                                      PAGE_STAGE_NAMES, PAGE_STEP_HEADERS, PAGE_STEP_NAMES,
+                                      PAGE_TIMINGS_HEADING, PAGE_TITLE,
                                       PASSED_SUMMARY, RESULT_ICONS, RESULT_WORDS, STATUS_ICONS,
                                       explanation_text, is_scored, outcome_text)
 
@@ -147,7 +147,8 @@ def _timings(run: RunSummary, view: ReportView | None) -> str:
         after = f"{max(0.0, (moment - previous).total_seconds()):.1f} s" if previous else ""
         stages.append(_row([PAGE_STAGE_NAMES[phase], at, after]))
         previous = moment
-    steps = [_row([name, f"{seconds:.2f}"]) for name, seconds in view.timings] if view else []
+    steps = [_row([PAGE_STEP_NAMES.get(name, name), f"{seconds:.2f}"])
+             for name, seconds in view.timings] if view else []
     if not stages and not steps:
         return ""
     parts = [f"<h2>{_esc(PAGE_TIMINGS_HEADING)}</h2>\n"]

@@ -82,6 +82,10 @@ PAGE_STEP_HEADERS = ("Grading step", "Seconds")
 PAGE_STAGE_NAMES = {"received": "Received", "queued": "Queued", "started": "Started",
                     "cloned": "Repository ready", "tested": "Tests finished",
                     "finished": "Finished"}
+# The engine's steps (gradehook section's timings) as students read them; others show as named.
+PAGE_STEP_NAMES = {"load": "Reading the tests", "stage": "Preparing the files",
+                   "grading": "Running the tests", "studentSandbox": "Your program ran for",
+                   "referenceSandbox": "The reference solution ran for", "total": "In all"}
 PAGE_ENGINE_LINE = "Engine {version}, mode {mode}"
 
 BADGE_LABEL = "grade"

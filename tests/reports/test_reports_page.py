@@ -81,6 +81,19 @@ def test_page_shows_outcome_collections_failures_passed_and_timings():
     assert page.external == []
 
 
+def test_the_engine_steps_are_named_for_students():
+    given = mixed_report()
+    given["gradehook"]["timings"] = {"load": 0.01, "studentSandbox": 0.5,
+                                     "referenceSandbox": 0.25, "total": 1.0, "newStep": 0.1}
+
+    page = parsed(result_page_html(run(), given))
+
+    steps = page.rows[page.rows.index(["Grading step", "Seconds"]) + 1:]
+    assert steps == [["Reading the tests", "0.01"], ["Your program ran for", "0.50"],
+                     ["The reference solution ran for", "0.25"], ["In all", "1.00"],
+                     ["newStep", "0.10"]]
+
+
 def test_the_message_column_shows_only_when_a_collection_has_a_message():
     given = mixed_report()
     given["tests"][1]["resultMessage"] = "Pass the variables first"
