@@ -382,7 +382,10 @@ def _build(cls: type, raw: Any, prefix: str, environ: Mapping[str, str]) -> Any:
         key = _key(prefix, name)
         env_name = f.metadata.get("env")
         if env_name and environ.get(env_name) is not None:
-            value = _from_env(environ[env_name], f.type, f"{key} (from {env_name})")
+            # Every complaint about the value names the variable it came from, not only a
+            # parse error: staff would look for a port of 99999 in config.toml in vain.
+            key = f"{key} (from {env_name})"
+            value = _from_env(environ[env_name], f.type, key)
         elif name in raw:
             value = raw[name]
         elif f.type in _NESTED:

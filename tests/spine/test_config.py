@@ -54,6 +54,15 @@ def test_embedded_default_needs_no_server(tmp_path):
 @pytest.mark.parametrize("text, env, message", [
     ("[redis]\nport = 70000\n", {}, "redis.port: must be at most 65535, got 70000"),
     ("", {"REDIS_PORT": "six"}, "redis.port (from REDIS_PORT): must be a whole number, got 'six'"),
+    ("[server]\nport = 8000\n", {"GRADEHOOK_PORT": "99999"},
+     "server.port (from GRADEHOOK_PORT): must be at most 65535, got 99999"),
+    ("", {"GRADEHOOK_WORKER_CONCURRENCY": "-1"},
+     "worker.concurrency (from GRADEHOOK_WORKER_CONCURRENCY): must be at least 0, got -1"),
+    ("", {"GRADEHOOK_LOG_LEVEL": "debug"},
+     "log_level (from GRADEHOOK_LOG_LEVEL): must be one of DEBUG, INFO, WARNING, ERROR, "
+     "got 'debug'"),
+    ("", {"GITLAB_URL": "gitlab.local"},
+     "gitlab.url (from GITLAB_URL): must be an http:// or https:// URL, got 'gitlab.local'"),
     ("[gitlab]\nurl = \"gitlab.local\"\n", {},
      "gitlab.url: must be an http:// or https:// URL, got 'gitlab.local'"),
     ("[gitlab]\ntokn = \"x\"\n", {}, "gitlab.tokn: unknown setting"),
