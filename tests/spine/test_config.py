@@ -30,6 +30,29 @@ def test_config_toml_lists_exactly_the_code_defaults():
             assert str(getattr(defaults, section)) == str(values), section
 
 
+def test_config_toml_marks_every_environment_override_of_a_setting():
+    lines = (ROOT / "config.toml").read_text().splitlines()
+    defaults = Settings()
+    sections = {"": Settings, **{f.name: type(getattr(defaults, f.name))
+                                 for f in dataclasses.fields(Settings)
+                                 if dataclasses.is_dataclass(getattr(defaults, f.name))}}
+    marked, section, comments = {}, "", []
+    for line in lines:
+        if line.startswith("["):
+            section, comments = line.strip("[]"), []
+        elif line.startswith("#"):
+            comments.append(line)
+        elif "=" in line:
+            key = line.split("=", 1)[0].strip()
+            marked[section, key] = " ".join([*comments, line])
+            comments = []
+    for section, cls in sections.items():
+        for f in dataclasses.fields(cls):
+            env = f.metadata.get("env")
+            if env:
+                assert f"[{env}]" in marked[section, f.name], f"{section}.{f.name}: [{env}]"
+
+
 def test_environment_overrides_the_file(tmp_path):
     config = tmp_path / "c.toml"
     config.write_text('[redis]\nhost = "file-host"\nport = 1\n[postgres]\nhost = "pg"\n')
