@@ -18,6 +18,7 @@ from typing import Any, Mapping
 
 from pipeline.branch_names import is_branch_name
 from pipeline.directory_names import DIRECTORY_RULE, is_directory_name
+from pipeline.project_paths import PROJECT_PATH_RULE, is_project_path
 
 CONFIG_ENV = "GRADEHOOK_CONFIG"
 # The web port `gradehook run` and `gradehook web --port` hand their children, so that the
@@ -220,7 +221,7 @@ class CourseSettings:
     name: str = env_field("", nonempty=True)
     student_projects: tuple[str, ...] = ()
     reference_project: str = env_field("", nonempty=True)
-    reference_branch: str = "main"
+    reference_branch: str = env_field("main", nonempty=True)
     submission_branch: str = env_field("submissions", nonempty=True)
     submission_scope_only: bool = True
     discover_assignments: bool = True
@@ -532,6 +533,12 @@ def _check_cross_fields(settings: Settings) -> None:
         if name in names[:i]:
             raise ConfigError(f"courses[{i}].name: {name!r} is used by another course")
     for i, course in enumerate(settings.courses):
+        _check_project_path(f"courses[{i}].reference_project", course.reference_project)
+        if not is_branch_name(course.reference_branch):
+            raise ConfigError(f"courses[{i}].reference_branch: {course.reference_branch!r} is "
+                              "not a branch name git accepts")
+        for j, pattern in enumerate(course.student_projects):
+            _check_student_projects(f"courses[{i}].student_projects[{j}]", pattern)
         _check_submission_branch(f"courses[{i}].submission_branch", course.submission_branch)
         directories = [a.directory for a in course.assignments]
         for j, assignment in enumerate(course.assignments):
@@ -542,6 +549,21 @@ def _check_cross_fields(settings: Settings) -> None:
             if assignment.submission_branch:
                 _check_submission_branch(f"courses[{i}].assignments[{j}].submission_branch",
                                          assignment.submission_branch)
+
+
+def _check_project_path(key: str, path: str) -> None:
+    if not is_project_path(path):
+        raise ConfigError(f"{key}: {path!r} is not {PROJECT_PATH_RULE}")
+
+
+def _check_student_projects(key: str, pattern: str) -> None:
+    """Check a student_projects entry: a group (ending in '/'), a pattern, or a project path."""
+    if pattern.endswith("/"):
+        if not is_project_path(pattern[:-1]):
+            raise ConfigError(f"{key}: {pattern!r} is not a GitLab group path such as "
+                              "prog1-2026/students/, as in the group's address after the host")
+    elif not any(wildcard in pattern for wildcard in "*?["):
+        _check_project_path(key, pattern)
 
 
 def _check_submission_branch(key: str, branch: str) -> None:

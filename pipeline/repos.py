@@ -21,11 +21,11 @@ import git
 
 from pipeline.branch_names import is_branch_name
 from pipeline.directory_names import is_directory_name
+from pipeline.project_paths import is_project_path
 
 log = logging.getLogger(__name__)
 
 SHA_PATTERN = re.compile(r"^[0-9a-f]{40}([0-9a-f]{24})?$")
-PROJECT_PATH_PATTERN = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.+-]*(/[A-Za-z0-9_][A-Za-z0-9_.+-]*)*$")
 MIRRORS = "mirrors"
 TREES = "trees"
 LOCK_SUFFIX = ".lock"
@@ -76,10 +76,7 @@ def check_sha(sha: str) -> str:
 
 def check_project_path(path: str) -> str:
     """Return a GitLab project path unchanged, or raise InvalidInputError."""
-    if (not isinstance(path, str) or len(path) > 255
-            or not PROJECT_PATH_PATTERN.fullmatch(path)
-            or any(part in (".", "..") or part.endswith((".git", ".atom"))
-                   for part in path.split("/"))):
+    if not is_project_path(path):
         raise InvalidInputError(f"not a GitLab project path: {path!r:.80}")
     return path
 

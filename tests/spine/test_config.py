@@ -105,6 +105,22 @@ def test_embedded_default_needs_no_server(tmp_path):
     ("[[courses]]\nname = \"c\"\nreference_project = \"r\"\n[[courses.assignments]]\n"
      "directory = \"week1/hello\"\n[[courses.assignments]]\ndirectory = \"week1/hello/\"\n",
      {}, "courses[0].assignments[1].directory: 'week1/hello' is listed twice"),
+    ("[[courses]]\nname = \"c\"\nreference_project = \"r\"\nreference_branch = \"\"\n", {},
+     "courses[0].reference_branch: must not be empty"),
+    ("[[courses]]\nname = \"c\"\nreference_project = \"r\"\nreference_branch = \"bad..b\"\n",
+     {}, "courses[0].reference_branch: 'bad..b' is not a branch name git accepts"),
+    ("[[courses]]\nname = \"c\"\nreference_project = \"http://127.0.0.1/prog1/reference\"\n",
+     {}, "courses[0].reference_project: 'http://127.0.0.1/prog1/reference' is not a GitLab "
+         "project path such as group/name"),
+    ("[[courses]]\nname = \"c\"\nreference_project = \"prog1/reference.git\"\n", {},
+     "courses[0].reference_project: 'prog1/reference.git' is not a GitLab project path"),
+    ("[[courses]]\nname = \"c\"\nreference_project = \"r\"\n"
+     "student_projects = [\"prog1/students/\", \"prog1/bob/\", \"prog1/ alice\"]\n", {},
+     "courses[0].student_projects[2]: 'prog1/ alice' is not a GitLab project path"),
+    ("[[courses]]\nname = \"c\"\nreference_project = \"r\"\n"
+     "student_projects = [\"https://gitlab.example.com/prog1/\"]\n", {},
+     "courses[0].student_projects[0]: 'https://gitlab.example.com/prog1/' is not a GitLab "
+     "group path"),
     ("port = [", {}, "c.toml: not valid TOML"),
 ])
 def test_bad_values_name_the_key(tmp_path, text, env, message):
@@ -122,6 +138,18 @@ def test_cli_stops_with_one_line_and_no_traceback(tmp_path):
     assert result.returncode == 2
     assert result.stderr == ("gradehook: configuration error: postgres.port: must be a whole "
                              "number, got 'five'\n")
+
+
+def test_student_projects_may_be_groups_patterns_or_projects(tmp_path):
+    settings = load_settings(_write(tmp_path, (
+        '[[courses]]\nname = "c"\nreference_project = "prog1/reference"\n'
+        'reference_branch = "release/2026"\nstudent_projects = ["prog1/students/", '
+        '"prog1/team-*", "prog1/[ab]*/x", "prog1/extra.student"]\n')), environ={})
+    course, = settings.courses
+    assert course.reference_branch == "release/2026"
+    assert [course.claims(p) for p in ("prog1/students/alice", "prog1/team-3", "prog1/a1/x",
+                                       "prog1/extra.student", "prog1/other")] == \
+        [True, True, True, True, False]
 
 
 def test_missing_config_file_is_named(tmp_path):

@@ -14,7 +14,7 @@ from pipeline.repos import InvalidInputError, check_directory, check_project_pat
 
 MAX_PROJECT_ID = 2 ** 63 - 1
 MAX_PAGE = 1_000_000
-# pipeline.repos.PROJECT_PATH_PATTERN with at least one namespace: `group/project`.
+# pipeline.project_paths.PROJECT_PATH_PATTERN with at least one namespace: `group/project`.
 NAMESPACED_PROJECT_PATTERN = r"^[A-Za-z0-9_][A-Za-z0-9_.+-]*(/[A-Za-z0-9_][A-Za-z0-9_.+-]*)+$"
 SHA_SCHEMA_PATTERN = r"^[0-9a-fA-F]{40}([0-9a-fA-F]{24})?$"
 COMMIT_PREFIX_PATTERN = r"^[0-9a-fA-F]{7,64}$"
