@@ -11,6 +11,7 @@ from pipeline.ledger.models import RunStatus, TestRun
 from tests.cli.commands import ASSIGNMENT, COURSE, commit_reference, gradehook, hello
 from tests.infra.ledger import migrated_resources
 from tests.infra.processes import wait_for, worker_process
+from tests.support.gitlab_standin import GitLabStandIn
 
 
 def test_status_without_workers_says_so_and_fails(service_settings):
@@ -95,6 +96,35 @@ def test_test_job_refuses_bad_input_before_queueing(service_settings):
     assert bad_sha.exit_code == stranger.exit_code == 2
     assert "not a full commit SHA: 'abc'" in bad_sha.output
     assert "other/alice is not a student project of any configured course" in stranger.output
+
+
+def test_test_job_refuses_what_the_api_refuses_before_queueing(service_settings, git_server):
+    """An unknown assignment or a project GitLab lacks is refused naming the option, as the API
+    refuses them, instead of a run that posts a failed status or retries its fetch for good."""
+    with GitLabStandIn() as gitlab:
+        gitlab.add_project("students/alice")
+        discovering = {**COURSE, "name": "prog2", "student_projects": ["prog2/"],
+                       "discover_assignments": True}
+        config, settings = service_settings({
+            "gitlab": {"url": gitlab.url, "token": gitlab.bot.token},
+            "courses": [COURSE, discovering]})
+        resources = migrated_resources(settings)
+        job = ("worker", "test-job", "--sha", "a" * 40, "--project")
+
+        typo = gradehook(config, *job, "students/alice", "--directory", "week1/nope")
+        not_found = gradehook(config, *job, "prog2/bob", "--directory", "week1/later")
+        missing = gradehook(config, *job, "students/zed", "--directory", ASSIGNMENT)
+
+    assert typo.exit_code == not_found.exit_code == missing.exit_code == 2
+    assert ("Invalid value for --directory: week1/nope is not an assignment of course "
+            "prog1\n") in typo.output
+    assert ("Invalid value for --directory: week1/later is not an assignment of course prog2; "
+            "assignments found in the reference are those of the last reconciler sweep "
+            "(`gradehook reconcile` looks again)\n") in " ".join(not_found.output.split("\n  "))
+    assert "Invalid value for --project: GitLab has no project students/zed\n" in \
+        missing.output
+    with resources.sessions() as session:
+        assert session.query(TestRun).count() == 0
 
 
 def _run(resources, run_id: str) -> TestRun:
