@@ -2,22 +2,38 @@
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
+import dataclasses
 import os
 import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import click
 
 from gradehook.settings import settings_from
 from pipeline.celery_app import QUEUES, create_celery
 from pipeline.config import CONFIG_ENV, PORT_ENV
+from pipeline.housekeeping import grading_processes, run_workspaces
 from pipeline.ledger.db import make_engine
 from pipeline.ledger.migrate import upgrade
 
-STOP_GRACE_SECONDS = 15
+# How long `gradehook run` waits, after Ctrl-C, for the runs in progress to finish, then for
+# processes told to stop at once; a process still there after both is killed.
+STOP_GRACE_SECONDS = 60
+STOP_NOW_SECONDS = 15
+POLL_SECONDS = 0.1
 APP_FACTORY = "webhooks.app:create_app()"
+STOPPING = "gradehook: stopping (Ctrl-C again stops at once)"
+STOPPING_RUNS = ("gradehook: stopping: waiting up to {grace:g} s for {count} {runs} in progress; "
+                 "Ctrl-C again to stop now")
+STOPPING_NOW = ("gradehook: stopping now; runs still in progress are graded again when the "
+                "worker next starts")
+EXITED = "gradehook: the {name} process exited with code {code}; stopping"
+KILLED = "gradehook: the {name} process did not stop within {seconds:.0f} s and was killed"
 
 
 @click.command("web")
@@ -77,9 +93,18 @@ def flower(ctx: click.Context, port: int) -> None:
 
 @click.command("run")
 @click.option("--port", type=int, help="Port of the web process (default: server.port).")
+@click.option("--stop-grace", type=click.FloatRange(min=0), default=STOP_GRACE_SECONDS,
+              show_default=True,
+              help="Seconds Ctrl-C waits for runs in progress before stopping them.")
 @click.pass_context
-def run(ctx: click.Context, port: int | None) -> None:
-    """Apply migrations, then run web and worker together until Ctrl-C."""
+def run(ctx: click.Context, port: int | None, stop_grace: float) -> None:
+    """Apply migrations, then run web and worker together until Ctrl-C.
+
+    Ctrl-C (or SIGTERM) lets the runs in progress finish, for --stop-grace seconds at most;
+    a second Ctrl-C stops at once, and the runs it stopped are graded again when the worker
+    next starts. Exit code 0 after a stop asked for, 1 when a process exited on its own or had
+    to be killed.
+    """
     settings = settings_from(ctx)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     engine = make_engine(settings.database_url)
@@ -87,13 +112,13 @@ def run(ctx: click.Context, port: int | None) -> None:
     engine.dispose()
     env = _child_env(ctx, port)
     children = [
-        subprocess.Popen([sys.executable, *gunicorn_argv(settings, port)], env=env),
-        subprocess.Popen([sys.executable, "-m", "gradehook", "worker", "start", "--beat"],
-                         env=env),
+        Child("web", _start([sys.executable, *gunicorn_argv(settings, port)], env)),
+        Child("worker", _start([sys.executable, "-m", "gradehook", "worker", "start",
+                                "--beat"], env), workspace=settings.workspace),
     ]
     click.echo(f"gradehook running on http://{settings.server.host}:"
                f"{port or settings.server.port} (Ctrl-C stops it)")
-    sys.exit(_supervise(children))
+    sys.exit(_supervise(children, grace=stop_grace, workspace=settings.workspace))
 
 
 def _child_env(ctx: click.Context, port: int | None = None) -> dict[str, str]:
@@ -124,26 +149,128 @@ def gunicorn_argv(settings, port: int | None, app: str = APP_FACTORY) -> list[st
             "--access-logfile", "-", app]
 
 
-def _supervise(children: list[subprocess.Popen]) -> int:
-    stopping = False
+@dataclasses.dataclass
+class Child:
+    """A process `gradehook run` started, leading a process group of its own."""
+
+    name: str
+    process: subprocess.Popen
+    workspace: Path | None = None  # a worker's: where the runs it grades have their folders
+
+    def exit_code(self) -> int | None:
+        """Return how the process ended (minus the signal that ended it), None while it runs.
+
+        The process is left unreaped, so no other process can take its group's number.
+        """
+        info = os.waitid(os.P_PID, self.process.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+        if info is None:
+            return None
+        return info.si_status if info.si_code == os.CLD_EXITED else -info.si_status
+
+    def exited(self) -> bool:
+        """Tell whether the process has exited."""
+        return self.exit_code() is not None
+
+    def signal(self, signum: int) -> None:
+        """Send a signal to the process alone: it passes it on to its own children."""
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(self.process.pid, signum)
+
+    def stop_now(self) -> None:
+        """Stop without waiting for the runs in progress (gunicorn's own wait is short).
+
+        Celery's cold shutdown would wait for each run's sandbox to end: the processes grading
+        are killed first (their sandboxes die with them; the ledger learns nothing from them),
+        then the worker hands the messages it holds back to the broker and exits. Their runs
+        are graded again when a worker of this host starts.
+        """
+        if self.workspace is None:
+            return
+        for pid in grading_processes(self.workspace):
+            with contextlib.suppress(ProcessLookupError):
+                if os.getpgid(pid) == self.process.pid:
+                    os.kill(pid, signal.SIGKILL)
+        self.signal(signal.SIGQUIT)
+
+    def kill_group(self) -> None:
+        """Kill every process left in its group: Celery's beat and pool processes too."""
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signal.SIGKILL)
+
+
+PR_SET_PDEATHSIG = 1
+
+
+def _start(argv: list[str], env: dict[str, str]) -> subprocess.Popen:
+    """Start a child in a session of its own, told to stop should `gradehook run` die.
+
+    Its own session keeps a terminal's Ctrl-C, or a SIGTERM to `gradehook run`'s group, from
+    reaching it beside the signal `gradehook run` passes on: gunicorn and Celery would take the
+    second one for an order to stop at once, and kill the runs in progress.
+    """
+    prctl = ctypes.CDLL(None, use_errno=True).prctl
+    return subprocess.Popen(argv, env=env, start_new_session=True,
+                            preexec_fn=lambda: prctl(PR_SET_PDEATHSIG, signal.SIGTERM))
+
+
+def _supervise(children: list[Child], *, grace: float, workspace: Path) -> int:
+    """Run until a stop is asked (SIGINT, SIGTERM, SIGHUP) or a child exits; stop them all.
+
+    The first stop passes SIGTERM on to each child once: gunicorn stops, Celery's worker stops
+    taking work and lets the runs in progress finish. After `grace` seconds, or at a second
+    stop, the worker stops its runs and hands the messages it holds back (Child.stop_now). A
+    child still there STOP_NOW_SECONDS later, or at a third stop, is killed with its whole
+    process group. Return 0 when a stop was asked and every child stopped by itself, else 1.
+    """
+    stops: list[int] = []
 
     def stop(signum, _frame):
-        nonlocal stopping
-        stopping = True
+        stops.append(signum)
 
-    signal.signal(signal.SIGINT, stop)
-    signal.signal(signal.SIGTERM, stop)
-    while not stopping and all(child.poll() is None for child in children):
-        signal.sigtimedwait([signal.SIGCHLD], 0.5) if hasattr(signal, "sigtimedwait") \
-            else time.sleep(0.5)
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, stop)
+    while not stops:
+        exited = next((child for child in children if child.exited()), None)
+        if exited is not None:
+            _say(EXITED.format(name=exited.name, code=exited.exit_code()), err=True)
+            break
+        time.sleep(POLL_SECONDS)
+    asked, stopping_since = bool(stops), time.monotonic()
+    in_progress = sum(w.held for w in run_workspaces(workspace))
+    _say(STOPPING_RUNS.format(grace=grace, count=in_progress,
+                              runs="run" if in_progress == 1 else "runs")
+         if in_progress else STOPPING)
     for child in children:
-        if child.poll() is None:
-            child.send_signal(signal.SIGTERM)
-    deadline = time.monotonic() + STOP_GRACE_SECONDS
+        if not child.exited():
+            child.signal(signal.SIGTERM)
+    if not _wait_for(children, stops, grace):
+        _say(STOPPING_NOW)
+        for child in children:
+            if not child.exited():
+                child.stop_now()
+        _wait_for(children, stops, STOP_NOW_SECONDS)
+    killed = [child for child in children if not child.exited()]
     for child in children:
-        try:
-            child.wait(max(0.1, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            child.kill()
-            child.wait()
-    return 0 if stopping else 1
+        child.kill_group()
+    for child in killed:
+        _say(KILLED.format(name=child.name, seconds=time.monotonic() - stopping_since),
+             err=True)
+    for child in children:
+        child.process.wait()
+    return 0 if asked and not killed else 1
+
+
+def _wait_for(children: list[Child], stops: list[int], seconds: float) -> bool:
+    """Wait until every child has exited (True), or for the seconds or another stop (False)."""
+    seen, deadline = len(stops), time.monotonic() + seconds
+    while not all(child.exited() for child in children):
+        if len(stops) > seen or time.monotonic() > deadline:
+            return False
+        time.sleep(POLL_SECONDS)
+    return True
+
+
+def _say(text: str, err: bool = False) -> None:
+    """Print a line for whoever started `gradehook run`; a terminal that went away is ignored."""
+    with contextlib.suppress(OSError):
+        click.echo(text, err=err)

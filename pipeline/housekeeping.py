@@ -63,6 +63,66 @@ def run_workspace(folder: Path, run_id: str) -> Iterator[Path]:
         shutil.rmtree(root, ignore_errors=True)
 
 
+@dataclass(frozen=True)
+class RunWorkspace:
+    """A run's work folder on this host, and whether the process of its run still lives."""
+
+    run_id: str
+    held: bool  # a live process holds its mark; False: the process that made it died
+    made_at: float  # when the mark was made (the run's attempt started just before)
+
+
+def run_workspaces(folder: Path) -> list[RunWorkspace]:
+    """Return the marked run workspaces of a host's workspace folder.
+
+    A folder without a mark (a run's very first moment, or a crash before it) is left out.
+    """
+    found = []
+    with contextlib.suppress(FileNotFoundError):
+        for entry in os.scandir(folder):
+            if not (entry.name.startswith(WORKSPACE_PREFIX)
+                    and entry.is_dir(follow_symlinks=False)):
+                continue
+            # mkdtemp's suffix holds no '-'; a run id may.
+            run_id = entry.name[len(WORKSPACE_PREFIX):].rsplit("-", 1)[0]
+            try:
+                with open(Path(entry.path) / IN_USE) as mark:
+                    made_at = os.fstat(mark.fileno()).st_mtime
+                    found.append(RunWorkspace(run_id, _held(mark), made_at))
+            except FileNotFoundError:
+                continue
+    return found
+
+
+def grading_processes(folder: Path, locks: Path = Path("/proc/locks")) -> set[int]:
+    """Return the processes that hold a run workspace's mark: those grading a run now."""
+    marks = set()
+    with contextlib.suppress(FileNotFoundError):
+        for entry in os.scandir(folder):
+            if entry.name.startswith(WORKSPACE_PREFIX):
+                with contextlib.suppress(OSError):
+                    marks.add(os.stat(Path(entry.path) / IN_USE).st_ino)
+    holders = set()
+    with contextlib.suppress(OSError):
+        # "1: FLOCK  ADVISORY  READ 1234 08:01:5678 0 EOF"; waiters' lines hold "->" too.
+        for line in locks.read_text().splitlines():
+            fields = line.replace("->", "").split()
+            if len(fields) >= 6 and fields[1] == "FLOCK" \
+                    and int(fields[5].rsplit(":", 1)[1]) in marks:
+                holders.add(int(fields[4]))
+    return holders
+
+
+def _held(mark) -> bool:
+    """Tell whether a live process holds a workspace's mark (a lock taken here is dropped)."""
+    try:
+        fcntl.flock(mark, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    fcntl.flock(mark, fcntl.LOCK_UN)
+    return False
+
+
 def sweep(settings: Settings, repositories: RepositoryCache, *,
           now: float | None = None) -> SweepReport:
     """Clean a host's caches once; a sweep already running on the same data folder wins."""
@@ -100,11 +160,7 @@ def _abandoned(root: Path, older_than: float) -> bool:
     except FileNotFoundError:
         return root.stat().st_mtime < older_than
     with mark:
-        try:
-            fcntl.flock(mark, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return False
-        return True
+        return not _held(mark)
 
 
 @contextlib.contextmanager

@@ -7,12 +7,15 @@ import datetime as dt
 import logging
 
 from celery import Celery
+from sqlalchemy.orm import Session, sessionmaker
 
 from pipeline.assignments import discover
 from pipeline.broker_marker import broker_forgot, waiting_messages
 from pipeline.celery_app import visibility_timeout_seconds
 from pipeline.context import Resources
-from pipeline.dispatch import request_reports, resend_run
+from pipeline.config import Settings
+from pipeline.dispatch import new_task_id, request_reports, resend_run
+from pipeline.housekeeping import run_workspaces
 from pipeline.ledger import runs
 from pipeline.ledger.db import transaction
 from pipeline.ledger.models import RunStatus, utcnow
@@ -38,6 +41,12 @@ REREPORT_AFTER = dt.timedelta(minutes=10)
 REREPORT_WITHIN = dt.timedelta(days=1)
 STALLED_REASON = ("stopped: its worker was lost or the hard time limit of {limit:g} s was "
                   "exceeded")
+# A run's attempt claims it moments before it makes its workspace; a claim later than the
+# workspace's mark by more than this is a newer attempt, not the one whose worker died.
+CLAIM_SLACK = dt.timedelta(seconds=1)
+ABANDONED_REASON = ("queued again: the worker grading it stopped (attempt {attempts} of "
+                    "{most})")
+ABANDONED_TOO_OFTEN = "stopped: its worker stopped while grading it, {attempts} times"
 
 
 @dataclasses.dataclass
@@ -88,6 +97,41 @@ def _runs_to_send(resources: Resources, celery: Celery, sent_before: dt.datetime
             break
         after = (page[-1].queued_at, page[-1].id)
     return chosen[:RESEND_LIMIT]
+
+
+def requeue_abandoned_runs(settings: Settings, sessions: sessionmaker[Session]) -> list[str]:
+    """Queue again the runs a dead worker of this host left running; return their ids.
+
+    A run grades in a workspace whose mark its worker process holds, and the kernel drops the
+    mark when that process dies, however it dies (killed after Ctrl-C, by the OOM killer, a
+    power cut). Such a run would otherwise stay running until the broker hands its message
+    out again (Redis, after the visibility timeout) or the reconciler ends it, half an hour on.
+    It gets a new task id and no sent_at, so the next reconciler sweep (one follows every
+    worker's start) sends it; a run that lost its worker max_attempts times ends as error.
+    Called as a worker starts, before it takes work.
+    """
+    done = []
+    most = settings.worker.max_attempts
+    for workspace in run_workspaces(settings.workspace):
+        if workspace.held:
+            continue
+        made = dt.datetime.fromtimestamp(workspace.made_at, dt.timezone.utc)
+        with transaction(sessions) as session:
+            # A run claimed again since is another worker's now.
+            run = runs.claimed_before(session, workspace.run_id, made + CLAIM_SLACK)
+            if run is None:
+                continue
+            attempts = run.attempts
+            if attempts >= most:
+                runs.finish(session, run.id, RunStatus.ERROR,
+                            ABANDONED_TOO_OFTEN.format(attempts=attempts))
+            else:
+                runs.requeue(session, run.id, new_task_id(),
+                             ABANDONED_REASON.format(attempts=attempts + 1, most=most))
+        log.warning("run %s: its worker stopped while grading it; %s", workspace.run_id,
+                    "ended as error" if attempts >= most else "queued again")
+        done.append(workspace.run_id)
+    return done
 
 
 def reconcile_ledger(resources: Resources, celery: Celery) -> ReconcileReport:

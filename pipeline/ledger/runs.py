@@ -79,6 +79,25 @@ def finish(session: Session, run_id: str, status: RunStatus, reason: str | None 
     return result.rowcount == 1
 
 
+def claimed_before(session: Session, run_id: str, moment: dt.datetime) -> TestRun | None:
+    """Return a run, locked, if it is still running from a claim made before a moment."""
+    return session.scalars(
+        select(TestRun)
+        .where(TestRun.id == run_id, TestRun.status == RunStatus.RUNNING,
+               TestRun.started_at <= moment)
+        .with_for_update()).one_or_none()
+
+
+def requeue(session: Session, run_id: str, task_id: str, reason: str) -> None:
+    """Queue a running run again under a new task id, unsent: its old message is a no-op."""
+    session.execute(
+        update(TestRun)
+        .where(TestRun.id == run_id, TestRun.status == RunStatus.RUNNING)
+        .values(status=RunStatus.QUEUED, status_reason=reason, stage="queued",
+                progress=STAGES["queued"][0], celery_task_id=task_id, sent_at=None)
+        .execution_options(synchronize_session=False))
+
+
 def unreported_runs(session: Session, finished_between: tuple[dt.datetime, dt.datetime],
                     limit: int = 200) -> list[str]:
     """Return ended runs GitLab lacks an update of: reporting gave up, or its worker was lost.

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
+import subprocess
+import sys
 
 from pipeline.celery_app import create_celery, visibility_timeout_seconds
 from pipeline.ledger.db import transaction
 from pipeline.ledger.models import RunStatus, TestRun, utcnow
-from pipeline.reconcile import STALL_MARGIN, reconcile_ledger
+from pipeline.reconcile import STALL_MARGIN, reconcile_ledger, requeue_abandoned_runs
 from tests.faults.service import SHORT_LIMITS
 from tests.infra.ledger import migrated_resources, queue_run
 
@@ -35,3 +37,57 @@ def test_a_running_run_is_ended_only_past_the_visibility_timeout_and_margin(serv
             RunStatus.ERROR, "stopped: its worker was lost or the hard time limit of 20 s was "
                              "exceeded")
         assert session.get(TestRun, waiting.id).status is RunStatus.RUNNING
+
+
+def test_runs_whose_worker_died_in_their_workspace_are_queued_again_before_work_starts(
+        service_settings):
+    _, settings = service_settings({"worker": {"max_attempts": 3}})
+    resources = migrated_resources(settings)
+    runs = {name: queue_run(resources, commit_sha=sha * 40)
+            for name, sha in (("abandoned", "a"), ("live", "b"), ("reclaimed", "c"),
+                              ("too_often", "d"), ("ended", "e"))}
+    with transaction(resources.sessions) as session:
+        for name, run in runs.items():
+            row = session.get(TestRun, run.id)
+            row.status, row.started_at, row.stage = RunStatus.RUNNING, utcnow(), "tests"
+            row.attempts = 3 if name == "too_often" else 1
+            if name == "ended":
+                row.status = RunStatus.PASSED
+    holder = "import fcntl, sys, time\nf = open(sys.argv[1])\nfcntl.flock(f, fcntl.LOCK_SH)\n" \
+             "print('held', flush=True)\ntime.sleep(60)\n"
+    for name, run in runs.items():
+        folder = settings.workspace / f"run-{run.id}-{name[:8]}"
+        folder.mkdir(parents=True)
+        (folder / ".in-use").write_text("")
+    live = subprocess.Popen([sys.executable, "-c", holder, str(
+        settings.workspace / f"run-{runs['live'].id}-live" / ".in-use")], stdout=subprocess.PIPE)
+    try:
+        assert live.stdout.readline() == b"held\n"  # a worker process grading it still lives
+        with transaction(resources.sessions) as session:  # another worker took it up since
+            session.get(TestRun, runs["reclaimed"].id).started_at = utcnow() + \
+                dt.timedelta(seconds=5)
+
+        done = requeue_abandoned_runs(settings, resources.sessions)
+    finally:
+        live.kill()
+        live.wait()
+
+    assert sorted(done) == sorted([runs["abandoned"].id, runs["too_often"].id])
+    with resources.sessions() as session:
+        rows = {name: session.get(TestRun, run.id) for name, run in runs.items()}
+    abandoned = rows["abandoned"]
+    assert (abandoned.status, abandoned.stage, abandoned.progress, abandoned.sent_at,
+            abandoned.status_reason) == (
+        RunStatus.QUEUED, "queued", 0, None,
+        "queued again: the worker grading it stopped (attempt 2 of 3)")
+    assert abandoned.celery_task_id != runs["abandoned"].celery_task_id  # the old message: no-op
+    assert (rows["too_often"].status, rows["too_often"].status_reason) == (
+        RunStatus.ERROR, "stopped: its worker stopped while grading it, 3 times")
+    for name in ("live", "reclaimed"):
+        assert (rows[name].status, rows[name].celery_task_id) == \
+            (RunStatus.RUNNING, runs[name].celery_task_id)
+    assert rows["ended"].status is RunStatus.PASSED
+
+    # The reconciler's sweep that follows a worker's start sends it, under its new task id.
+    report = reconcile_ledger(resources, create_celery(settings))
+    assert report.resent == 1

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import socket
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 from typing import Any, Callable, Iterator, TypeVar
 
@@ -97,3 +100,50 @@ def _listening(port: int) -> bool:
     with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=1):
         return True
     return False
+
+
+def service_health(port: int) -> dict | None:
+    """Return the health answer of a web process on a port (any status), None if none answers."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/tests-celery/health",
+                                    timeout=5) as answer:
+            return json.load(answer)
+    except urllib.error.HTTPError as error:
+        return json.load(error)
+    except OSError:
+        return None
+
+
+def children(pid: int) -> set[int]:
+    """Return the processes whose parent is a process."""
+    found = set()
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError, IndexError, ValueError):
+                if _stat(int(entry.name))[1] == pid:
+                    found.add(int(entry.name))
+    return found
+
+
+def descendants(pid: int) -> set[int]:
+    """Return the processes below a process, however deep (pool processes, beat, sandboxes)."""
+    found, todo = set(), [pid]
+    while todo:
+        for child in children(todo.pop()) - found:
+            found.add(child)
+            todo.append(child)
+    return found
+
+
+def alive(pid: int) -> bool:
+    """Tell whether a process exists and is no zombie."""
+    try:
+        return _stat(pid)[0] != "Z"
+    except OSError:
+        return False
+
+
+def _stat(pid: int) -> tuple[str, int]:
+    """Return a process's state letter and parent's pid from /proc/<pid>/stat."""
+    state, ppid = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[:2]
+    return state, int(ppid)

@@ -17,28 +17,10 @@ from pipeline.dispatch import send_runs
 from pipeline.ledger.models import TestRun
 from tests.infra.ledger import migrated_resources, queue_run
 from tests.infra.ports import free_port
-from tests.infra.processes import gradehook_argv, stop_process_group, wait_for, write_config
+from tests.infra.processes import alive, descendants, gradehook_argv, service_health, \
+    stop_process_group, wait_for, write_config
 from tests.api.world import STAFF_TOKEN, staff_digest
 from tests.infra.services import SERVICE_VARIABLES
-
-
-def _health(port: int):
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/tests-celery/health",
-                                    timeout=5) as answer:
-            return json.load(answer)
-    except urllib.error.HTTPError as error:
-        return json.load(error)
-    except OSError:
-        return None
-
-
-def _group_alive(pgid: int) -> bool:
-    try:
-        os.killpg(pgid, 0)
-        return True
-    except ProcessLookupError:
-        return False
 
 
 @pytest.mark.slow
@@ -53,7 +35,7 @@ def test_run_serves_grades_and_stops_on_ctrl_c(tmp_path, git_server, monkeypatch
                                stdout=open(tmp_path / "run.log", "wb"), stderr=subprocess.STDOUT,
                                start_new_session=True)
     try:
-        health = wait_for(lambda: (h := _health(port)) and h["workers"] >= 1 and h,
+        health = wait_for(lambda: (h := service_health(port)) and h["workers"] >= 1 and h,
                           timeout=90, what="embedded service to be healthy")
         assert health["status"] == "healthy"
         assert health["broker"] == "filesystem" and health["broker_status"] == "up"
@@ -77,9 +59,16 @@ def test_run_serves_grades_and_stops_on_ctrl_c(tmp_path, git_server, monkeypatch
             assert json.load(answer)["result_url"] == \
                 f"http://127.0.0.1:{port}/results/{run.id}"
 
+        family = descendants(process.pid)
         os.killpg(process.pid, signal.SIGINT)  # what Ctrl-C in a terminal does
         assert process.wait(timeout=45) == 0
-        wait_for(lambda: not _group_alive(process.pid), timeout=30,
-                 what="web and worker processes to exit")
+        assert [pid for pid in family if alive(pid)] == []
     finally:
         stop_process_group(process)
+    # Ctrl-C reached gunicorn and Celery once, through `gradehook run`: neither took a second
+    # signal for an order to stop at once (gunicorn's SIGKILLed workers, Celery's cold shutdown).
+    log = (tmp_path / "run.log").read_text()
+    assert log.count("Handling signal:") == 1 and log.count("Warm shutdown (MainProcess)") == 1
+    assert "gradehook: stopping (Ctrl-C again stops at once)\n" in log
+    for stopped_at_once in ("Cold shutdown", "SIGKILL", "exited with 'signal"):
+        assert stopped_at_once not in log
