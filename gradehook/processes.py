@@ -10,6 +10,8 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 import click
@@ -26,7 +28,15 @@ from pipeline.ledger.migrate import upgrade
 STOP_GRACE_SECONDS = 60
 STOP_NOW_SECONDS = 15
 POLL_SECONDS = 0.1
+HEALTH_PATH = "/api/tests-celery/health"
+TCP_LISTEN = "0A"
 APP_FACTORY = "webhooks.app:create_app()"
+PORT = click.IntRange(1, 65535)
+# Seconds between looks at whether the web process serves, and the longest a look waits.
+READY_POLL_SECONDS, READY_TIMEOUT_SECONDS = 0.5, 3.0
+RUNNING = "gradehook running on {url} (Ctrl-C stops it)"
+NOT_SERVING = ("gradehook: the web process could not serve on {url} (exit code {code}; is the "
+               "port in use?); stopping")
 STOPPING = "gradehook: stopping (Ctrl-C again stops at once)"
 STOPPING_RUNS = ("gradehook: stopping: waiting up to {grace:g} s for {count} {runs} in progress; "
                  "Ctrl-C again to stop now")
@@ -37,7 +47,7 @@ KILLED = "gradehook: the {name} process did not stop within {seconds:.0f} s and 
 
 
 @click.command("web")
-@click.option("--port", type=int, help="Port to listen on (default: server.port).")
+@click.option("--port", type=PORT, help="Port to listen on (default: server.port).")
 @click.pass_context
 def web(ctx: click.Context, port: int | None) -> None:
     """Serve the web application with gunicorn."""
@@ -83,7 +93,7 @@ def beat(ctx: click.Context) -> None:
 
 
 @click.command("flower")
-@click.option("--port", type=int, default=5555, show_default=True)
+@click.option("--port", type=PORT, default=5555, show_default=True)
 @click.pass_context
 def flower(ctx: click.Context, port: int) -> None:
     """Run Flower, the monitoring UI of the workers."""
@@ -92,7 +102,7 @@ def flower(ctx: click.Context, port: int) -> None:
 
 
 @click.command("run")
-@click.option("--port", type=int, help="Port of the web process (default: server.port).")
+@click.option("--port", type=PORT, help="Port of the web process (default: server.port).")
 @click.option("--stop-grace", type=click.FloatRange(min=0), default=STOP_GRACE_SECONDS,
               show_default=True,
               help="Seconds Ctrl-C waits for runs in progress before stopping them.")
@@ -111,14 +121,12 @@ def run(ctx: click.Context, port: int | None, stop_grace: float) -> None:
     upgrade(engine)
     engine.dispose()
     env = _child_env(ctx, port)
-    children = [
-        Child("web", _start([sys.executable, *gunicorn_argv(settings, port)], env)),
-        Child("worker", _start([sys.executable, "-m", "gradehook", "worker", "start",
-                                "--beat"], env), workspace=settings.workspace),
-    ]
-    click.echo(f"gradehook running on http://{settings.server.host}:"
-               f"{port or settings.server.port} (Ctrl-C stops it)")
-    sys.exit(_supervise(children, grace=stop_grace, workspace=settings.workspace))
+    port = settings.server.port if port is None else port
+    web = Child("web", _start([sys.executable, *gunicorn_argv(settings, port)], env),
+                serves=(settings.server.host, port))
+    worker = Child("worker", _start([sys.executable, "-m", "gradehook", "worker", "start",
+                                     "--beat"], env), workspace=settings.workspace)
+    sys.exit(_supervise([web, worker], grace=stop_grace, workspace=settings.workspace))
 
 
 def _child_env(ctx: click.Context, port: int | None = None) -> dict[str, str]:
@@ -142,7 +150,7 @@ def gunicorn_argv(settings, port: int | None, app: str = APP_FACTORY) -> list[st
     # keep-alive connections after their answer: a client's reconnect then goes to whichever
     # worker has room, so one worker cannot take every keep-alive connection of a proxy or
     # load generator while the others idle.
-    return ["-m", "gunicorn", "--bind", f"{s.host}:{port or s.port}",
+    return ["-m", "gunicorn", "--bind", f"{s.host}:{s.port if port is None else port}",
             "--workers", str(s.web_workers), "--threads", str(s.web_threads),
             "--worker-connections", str(WORKER_CONNECTIONS_PER_THREAD * s.web_threads),
             "--worker-class", "gthread", "--timeout", "30", "--graceful-timeout", "10",
@@ -156,6 +164,32 @@ class Child:
     name: str
     process: subprocess.Popen
     workspace: Path | None = None  # a worker's: where the runs it grades have their folders
+    serves: tuple[str, int] | None = None  # a web process's: the address it is to serve on
+    ready: bool = False
+
+    @property
+    def url(self) -> str:
+        """Return the address a web process serves."""
+        host, port = self.serves
+        return f"http://{f'[{host}]' if ':' in host else host}:{port}"
+
+    def check_ready(self) -> bool:
+        """Tell whether a web process serves: it holds the listening socket and answers.
+
+        The health endpoint alone could be answered by whatever else holds the port.
+        """
+        host, port = self.serves
+        if not _listens(self.process.pid, port):
+            return False
+        local = {"0.0.0.0": "127.0.0.1", "::": "::1"}.get(host, host)
+        probe = f"http://{f'[{local}]' if ':' in local else local}:{port}{HEALTH_PATH}"
+        try:
+            with urllib.request.urlopen(probe, timeout=READY_TIMEOUT_SECONDS):
+                return True
+        except urllib.error.HTTPError:  # 503 while no worker answers yet: it serves
+            return True
+        except OSError:
+            return False
 
     def exit_code(self) -> int | None:
         """Return how the process ended (minus the signal that ended it), None while it runs.
@@ -229,11 +263,20 @@ def _supervise(children: list[Child], *, grace: float, workspace: Path) -> int:
 
     for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(signum, stop)
+    next_look = time.monotonic()
     while not stops:
         exited = next((child for child in children if child.exited()), None)
         if exited is not None:
-            _say(EXITED.format(name=exited.name, code=exited.exit_code()), err=True)
+            failure = NOT_SERVING if exited.serves and not exited.ready else EXITED
+            _say(failure.format(name=exited.name, code=exited.exit_code(),
+                                url=exited.url if exited.serves else ""), err=True)
             break
+        for child in children:
+            if child.serves and not child.ready and time.monotonic() >= next_look:
+                next_look = time.monotonic() + READY_POLL_SECONDS
+                child.ready = child.check_ready()
+                if child.ready:
+                    _say(RUNNING.format(url=child.url))
         time.sleep(POLL_SECONDS)
     asked, stopping_since = bool(stops), time.monotonic()
     in_progress = sum(w.held for w in run_workspaces(workspace))
@@ -268,6 +311,26 @@ def _wait_for(children: list[Child], stops: list[int], seconds: float) -> bool:
             return False
         time.sleep(POLL_SECONDS)
     return True
+
+
+def _listens(pid: int, port: int) -> bool:
+    """Tell whether a process holds a TCP socket listening on a port."""
+    sockets = set()
+    with contextlib.suppress(OSError):
+        for fd in Path(f"/proc/{pid}/fd").iterdir():
+            with contextlib.suppress(OSError):
+                target = os.readlink(fd)
+                if target.startswith("socket:["):
+                    sockets.add(target[len("socket:["):-1])
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with contextlib.suppress(OSError):
+            # "sl local_address rem_address st ... inode": 0A is LISTEN.
+            for line in Path(table).read_text().splitlines()[1:]:
+                fields = line.split()
+                if fields[3] == TCP_LISTEN and int(fields[1].rsplit(":", 1)[1], 16) == port \
+                        and fields[9] in sockets:
+                    return True
+    return False
 
 
 def _say(text: str, err: bool = False) -> None:

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
+import http.server
 import json
 import os
+import re
 import signal
 import subprocess
+import threading
 import urllib.error
 import urllib.request
 
@@ -68,7 +72,66 @@ def test_run_serves_grades_and_stops_on_ctrl_c(tmp_path, git_server, monkeypatch
     # Ctrl-C reached gunicorn and Celery once, through `gradehook run`: neither took a second
     # signal for an order to stop at once (gunicorn's SIGKILLed workers, Celery's cold shutdown).
     log = (tmp_path / "run.log").read_text()
+    announced = f"gradehook running on http://127.0.0.1:{port} (Ctrl-C stops it)\n"
+    assert log.count(announced) == 1
+    assert log.index(f"Listening at: http://127.0.0.1:{port}") < log.index(announced)
     assert log.count("Handling signal:") == 1 and log.count("Warm shutdown (MainProcess)") == 1
     assert "gradehook: stopping (Ctrl-C again stops at once)\n" in log
     for stopped_at_once in ("Cold shutdown", "SIGKILL", "exited with 'signal"):
         assert stopped_at_once not in log
+
+
+@pytest.mark.parametrize("command", ["run", "web", "flower"])
+@pytest.mark.parametrize("port", ["0", "99999"])
+def test_a_port_out_of_range_is_refused_naming_the_option(tmp_path, monkeypatch, command,
+                                                          port):
+    for name in SERVICE_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    config = write_config(tmp_path, {"data_dir": str(tmp_path / "data")})
+
+    # In a process of its own: `web` execs gunicorn when it accepts the port.
+    done = subprocess.run(gradehook_argv(config, command, "--port", port), capture_output=True,
+                          text=True, timeout=60)
+
+    assert done.returncode == 2
+    assert f"Invalid value for '--port': {port} is not in the range 1<=x<=65535." in \
+        done.stderr
+
+
+@pytest.mark.slow
+def test_run_on_a_port_in_use_says_so_instead_of_announcing_it(tmp_path, monkeypatch):
+    """Another server on the port answers the health check too: it is not gradehook's."""
+    for name in SERVICE_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    config = write_config(tmp_path, {"data_dir": str(tmp_path / "data")})
+    with _other_server() as port:
+        done = subprocess.run(gradehook_argv(config, "run", "--port", str(port)),
+                              capture_output=True, text=True, timeout=120)
+
+    assert done.returncode == 1
+    assert "gradehook running on" not in done.stdout
+    assert re.search(rf"^gradehook: the web process could not serve on http://127.0.0.1:{port} "
+                     r"\(exit code \d+; is the port in use\?\); stopping$", done.stderr, re.M)
+
+
+@contextlib.contextmanager
+def _other_server():
+    """Serve 200 with a JSON body to every GET on a free port, as another service would."""
+    class Answer(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802  the handler's name
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.end_headers()
+            self.wfile.write(b'{"status": "healthy", "workers": 1}')
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Answer)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield server.server_address[1]
+    finally:
+        server.shutdown()
+        server.server_close()
