@@ -37,7 +37,7 @@ def test_output_and_exit_code_are_reported(run: Runner) -> None:
         (4, None, b"out\n", b"err\n")
     assert (result.timed_out, result.killed_reason, result.output_truncated) == \
         (False, None, False)
-    assert 0 < result.duration_seconds < 5
+    assert result.duration_seconds > 0  # measured
 
 
 def test_death_by_signal_is_reported_as_signal(run: Runner) -> None:
