@@ -30,8 +30,6 @@ REGEXP_TOO_SLOW = ("Variable `{name}` could not be checked against the compiled 
                    "expression from the specified pattern `{pattern}`: the match took longer "
                    "than {seconds} seconds and was stopped (patterns like this one can take "
                    "very long on some values, mostly on values they do not match)")
-REGEXP_STOPPED = ("Variable `{name}` could not be checked against the compiled regular "
-                  "expression from the specified pattern `{pattern}`: {reason}")
 SIZED_TYPES = (str, list, tuple, range, dict, set, frozenset, bytes, bytearray, memoryview)
 ABBREVIATION_LENGTH = 10
 # The keys of a failed test's debug (free-form, spec/codeability.md §7) that hold excerpts of the
@@ -190,13 +188,12 @@ class PendingMatch:
 @dataclass(frozen=True)
 class MatchOutcome:
     """How one re.match ended: matched or not, stopped at the time limit (too_slow: its
-    seconds), raised (exception name and message), or not tried as its sandbox was stopped."""
+    seconds), or raised (exception name and message)."""
 
     matched: bool = False
     too_slow: float | None = None
     error: str | None = None
     message: str = ""
-    stopped: str | None = None
 
 
 def match_verdict(pending: PendingMatch, outcome: MatchOutcome) -> Verdict:
@@ -209,7 +206,4 @@ def match_verdict(pending: PendingMatch, outcome: MatchOutcome) -> Verdict:
     if outcome.too_slow is not None:
         return _pattern_failed("regexp", name, text, pattern, None, REGEXP_TOO_SLOW.format(
             name=name, pattern=pattern, seconds=float(outcome.too_slow)), "TimeoutError")
-    if outcome.stopped is not None:
-        return _pattern_failed("regexp", name, text, pattern, None, REGEXP_STOPPED.format(
-            name=name, pattern=pattern, reason=outcome.stopped), "Failed")
     return _pattern_failed("regexp", name, text, pattern, None)

@@ -1,8 +1,9 @@
 """In-sandbox matcher of the `regexp` qualification: re.match of each check, under a time limit.
 
 Run as a script inside a sandbox of its own, never with the student's code: ``python -I -S
-regexp_runner.py``. It reads ``{"seconds": s, "checks": [[pattern, text], ...]}`` as JSON on
-stdin and writes one JSON line per check, in order, to stdout: ``{"matched": true|false}``,
+regexp_runner.py``. It reads ``{"seconds": s, "texts": [text, ...], "checks": [[pattern,
+index of its text], ...]}`` as JSON on stdin and writes one JSON line per check, in order, to
+stdout: ``{"matched": true|false}``,
 ``{"timeout": true}`` when the match took more than s seconds (an interval timer interrupts
 re.match, which checks for signals as it backtracks), or ``{"error": name, "message": text}``.
 """
@@ -42,8 +43,9 @@ def main():
     """Match every check of the request on stdin and print each outcome as it is known."""
     request = json.loads(sys.stdin.buffer.read())
     signal.signal(signal.SIGALRM, _expire)
-    for pattern, text in request["checks"]:
-        print(json.dumps(_check(pattern, text, request["seconds"])), flush=True)
+    texts = request["texts"]
+    for pattern, index in request["checks"]:
+        print(json.dumps(_check(pattern, texts[index], request["seconds"])), flush=True)
 
 
 if __name__ == "__main__":

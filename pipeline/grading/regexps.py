@@ -4,7 +4,10 @@ re.match backtracks without bound on some patterns: `^(\\w+\\s?)+$` on a sentenc
 `!` runs for hours, holding the GIL. Run in the worker, it would stop every thread of that process
 until a time limit killed the task. So the matches of a collection's regexp tests run together in
 one sandbox, apart from the student's code (which could otherwise replace `re`), each stopped
-after MATCH_SECONDS. The stdlib `re` keeps the semantics of spec/codeability.md §3.5.
+after MATCH_SECONDS. The stdlib `re` keeps the semantics of spec/codeability.md §3.5. Each
+distinct value is handed over once, however many tests match it: the matcher holds no more than
+the student's run held. A matcher that does not hand back every outcome is our failure, never a
+verdict: each match has its own time limit, so only a limit of the sandbox can stop it.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ RUNNER_PATH = f"{SANDBOX_PYTHONPATH}/pipeline/grading/regexp_runner.py"
 # milliseconds.
 MATCH_SECONDS = 5.0
 STARTUP_GRACE_SECONDS = 2.0
-MATCHER_STOPPED = "the sandbox matching it was stopped: {reason}"
+MATCHER_STOPPED = "the regexp matcher stopped before matching every test: {reason}"
 MATCHER_TIMED_OUT = "time limit of {seconds} seconds exceeded"
 MATCHER_FAILED = "the regexp matcher ended unexpectedly ({how}): {stderr}"
 STDERR_SHOWN = 2000
@@ -40,8 +43,10 @@ def match_all(checks: Sequence[PendingMatch], *, workdir: Path, limits: SandboxL
     if not checks:
         return []
     seconds = MATCH_SECONDS
-    document = json.dumps({"seconds": seconds,
-                           "checks": [[check.pattern, check.text] for check in checks]})
+    texts = list(dict.fromkeys(check.text for check in checks))
+    where = {text: index for index, text in enumerate(texts)}
+    document = json.dumps({"seconds": seconds, "texts": texts,
+                           "checks": [[check.pattern, where[check.text]] for check in checks]})
     limits = limits.with_overrides(
         timeout_seconds=seconds * len(checks) + STARTUP_GRACE_SECONDS)
     workdir.mkdir(parents=True, exist_ok=True)
@@ -51,9 +56,7 @@ def match_all(checks: Sequence[PendingMatch], *, workdir: Path, limits: SandboxL
     outcomes = [_outcome(line, result, seconds)
                 for line in result.stdout.splitlines()[:len(checks)]]
     if len(outcomes) < len(checks):
-        stopped = MatchOutcome(stopped=MATCHER_STOPPED.format(reason=_why_stopped(result,
-                                                                                  limits)))
-        outcomes += [stopped] * (len(checks) - len(outcomes))
+        raise EngineError(MATCHER_STOPPED.format(reason=_why_stopped(result, limits)))
     return outcomes
 
 
@@ -72,7 +75,7 @@ def _outcome(line: bytes, result: SandboxResult, seconds: float) -> MatchOutcome
 
 
 def _why_stopped(result: SandboxResult, limits: SandboxLimits) -> str:
-    """Name the limit that stopped the matcher; any other end is our failure, not a verdict."""
+    """Name the limit that stopped the matcher, or how it ended."""
     if result.timed_out or result.killed_reason == "timeout":
         return MATCHER_TIMED_OUT.format(seconds=float(limits.timeout_seconds))
     if result.killed_reason in KILLED_REASONS:
@@ -80,7 +83,7 @@ def _why_stopped(result: SandboxResult, limits: SandboxLimits) -> str:
             memory_mb=limits.memory_mb, output_bytes=limits.max_output_bytes,
             processes=limits.max_processes, workdir_mb=limits.workdir_size_mb)
     how = f"signal {result.signal}" if result.signal else f"exit code {result.exit_code}"
-    raise EngineError(_failed(result, how))
+    return _failed(result, how)
 
 
 def _failed(result: SandboxResult, how: str) -> str:

@@ -3,7 +3,6 @@ student's code (§3.5)."""
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import pytest
@@ -40,9 +39,7 @@ def test_a_match_that_backtracks_for_ever_fails_at_its_time_limit(tmp_path: Path
         sentence = "hello world this is my answer to the exercise number one!"
         number = 42
     """})
-    started = time.perf_counter()
     report = grade(student, reference)
-    assert time.perf_counter() - started < 20
     assert details(report) == [
         ("FAILED", "E   TimeoutError: Variable `sentence` could not be checked against the "
                    r"compiled regular expression from the specified pattern `^(\w+\s?)+$`: the "
@@ -65,3 +62,16 @@ def test_the_student_code_cannot_replace_the_matcher(tmp_path: Path):
     """})
     assert [result for result, _ in details(grade(student, reference))] == [
         "FAILED", "FAILED", "PASSED", "FAILED"]
+
+
+def test_one_large_value_many_tests_match_is_handed_to_the_matcher_once(tmp_path: Path):
+    # Twenty tests of one 4 MB value under a course's 100 MB: twenty copies would not fit.
+    tests = "\n".join(f"        - {{name: s, qualification: regexp, pattern: \"a{{{n}}}\"}}"
+                      for n in range(1, 21))
+    meta = "properties:\n  executionBackend:\n    settings:\n      memoryLimitMB: 100\n"
+    student, reference = make_assignment(
+        tmp_path, f"properties:\n  tests:\n    - name: answers\n      entryPoint: ex.py\n"
+                  f"      tests:\n{tests}\n", {"ex.py": "s = ''\n"},
+        {"ex.py": f"s = 'a' * {4 * 1024 * 1024}\n"}, meta)
+    report = grade(student, reference)
+    assert [t.result for c in report.tests for t in c.tests] == ["PASSED"] * 20
