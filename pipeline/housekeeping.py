@@ -27,6 +27,7 @@ log = logging.getLogger(__name__)
 
 WORKSPACE_PREFIX = "run-"
 IN_USE = ".in-use"
+MAKING_MARK = ".in-use.making"
 LOCK_NAME = ".housekeeping.lock"
 DAY_SECONDS = 86400.0
 
@@ -47,17 +48,23 @@ class SweepReport:
 
 
 @contextlib.contextmanager
-def run_workspace(folder: Path, run_id: str) -> Iterator[Path]:
+def run_workspace(folder: Path, run_id: str, attempt: int) -> Iterator[Path]:
     """Make a run's work folder, mark it in use while the block runs, then remove it.
 
-    The mark is a shared lock on a file inside: the kernel drops it when the process dies, so
-    housekeeping tells a live run's folder from one a killed worker left behind.
+    The mark is a shared lock on a file inside, naming the run's attempt: the kernel drops the
+    lock when the process dies, so housekeeping tells a live run's folder from one a killed
+    worker left behind, and a worker starting tells which attempt died. The mark is locked and
+    written under another name first: under its own name it is never seen unlocked while its
+    run lives.
     """
     folder.mkdir(parents=True, exist_ok=True)
     root = Path(tempfile.mkdtemp(prefix=f"{WORKSPACE_PREFIX}{run_id}-", dir=folder))
     try:
-        with open(root / IN_USE, "w") as mark:
+        with open(root / MAKING_MARK, "w") as mark:
             fcntl.flock(mark, fcntl.LOCK_SH)
+            mark.write(str(attempt))
+            mark.flush()
+            os.rename(root / MAKING_MARK, root / IN_USE)
             yield root
     finally:
         shutil.rmtree(root, ignore_errors=True)
@@ -69,7 +76,7 @@ class RunWorkspace:
 
     run_id: str
     held: bool  # a live process holds its mark; False: the process that made it died
-    made_at: float  # when the mark was made (the run's attempt started just before)
+    attempt: int | None  # the run's attempt that made it (None: a mark of an older gradehook)
 
 
 def run_workspaces(folder: Path) -> list[RunWorkspace]:
@@ -87,8 +94,10 @@ def run_workspaces(folder: Path) -> list[RunWorkspace]:
             run_id = entry.name[len(WORKSPACE_PREFIX):].rsplit("-", 1)[0]
             try:
                 with open(Path(entry.path) / IN_USE) as mark:
-                    made_at = os.fstat(mark.fileno()).st_mtime
-                    found.append(RunWorkspace(run_id, _held(mark), made_at))
+                    held = _held(mark)
+                    written = mark.read().strip()
+                    found.append(RunWorkspace(run_id, held,
+                                              int(written) if written.isdigit() else None))
             except FileNotFoundError:
                 continue
     return found

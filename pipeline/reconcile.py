@@ -41,9 +41,6 @@ REREPORT_AFTER = dt.timedelta(minutes=10)
 REREPORT_WITHIN = dt.timedelta(days=1)
 STALLED_REASON = ("stopped: its worker was lost or the hard time limit of {limit:g} s was "
                   "exceeded")
-# A run's attempt claims it moments before it makes its workspace; a claim later than the
-# workspace's mark by more than this is a newer attempt, not the one whose worker died.
-CLAIM_SLACK = dt.timedelta(seconds=1)
 ABANDONED_REASON = ("queued again: the worker grading it stopped (attempt {attempts} of "
                     "{most})")
 ABANDONED_TOO_OFTEN = "stopped: its worker stopped while grading it, {attempts} times"
@@ -115,10 +112,11 @@ def requeue_abandoned_runs(settings: Settings, sessions: sessionmaker[Session]) 
     for workspace in run_workspaces(settings.workspace):
         if workspace.held:
             continue
-        made = dt.datetime.fromtimestamp(workspace.made_at, dt.timezone.utc)
+        if workspace.attempt is None:
+            continue  # made before marks named their attempt: the reconciler ends such a run
         with transaction(sessions) as session:
-            # A run claimed again since is another worker's now.
-            run = runs.claimed_before(session, workspace.run_id, made + CLAIM_SLACK)
+            # A run claimed again since (its message handed out again) is another process's.
+            run = runs.running_attempt(session, workspace.run_id, workspace.attempt)
             if run is None:
                 continue
             attempts = run.attempts

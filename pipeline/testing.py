@@ -93,7 +93,7 @@ class _CourseError(Exception):
 
 
 def _grade_run(resources: Resources, run: TestRun) -> Outcome:
-    with run_workspace(resources.settings.workspace, run.id) as root:
+    with run_workspace(resources.settings.workspace, run.id, run.attempts) as root:
         _enter(resources, run.id, "clone")
         try:
             student, refusal = _fetch_student(resources, run, root / "student")

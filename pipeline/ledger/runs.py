@@ -79,12 +79,12 @@ def finish(session: Session, run_id: str, status: RunStatus, reason: str | None 
     return result.rowcount == 1
 
 
-def claimed_before(session: Session, run_id: str, moment: dt.datetime) -> TestRun | None:
-    """Return a run, locked, if it is still running from a claim made before a moment."""
+def running_attempt(session: Session, run_id: str, attempt: int) -> TestRun | None:
+    """Return a run, locked, if it is still running in the given attempt (no later one)."""
     return session.scalars(
         select(TestRun)
         .where(TestRun.id == run_id, TestRun.status == RunStatus.RUNNING,
-               TestRun.started_at <= moment)
+               TestRun.attempts == attempt)
         .with_for_update()).one_or_none()
 
 

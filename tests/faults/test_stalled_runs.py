@@ -45,28 +45,33 @@ def test_runs_whose_worker_died_in_their_workspace_are_queued_again_before_work_
     resources = migrated_resources(settings)
     runs = {name: queue_run(resources, commit_sha=sha * 40)
             for name, sha in (("abandoned", "a"), ("live", "b"), ("reclaimed", "c"),
-                              ("too_often", "d"), ("ended", "e"))}
+                              ("too_often", "d"), ("ended", "e"), ("making", "f"),
+                              ("older", "0"))}
+    # The attempt each run is in; the reclaimed run's message was handed out again at once
+    # (its pool process died) and a second attempt grades it now, in a workspace of its own.
+    attempts = {"too_often": 3, "reclaimed": 2}
     with transaction(resources.sessions) as session:
         for name, run in runs.items():
             row = session.get(TestRun, run.id)
             row.status, row.started_at, row.stage = RunStatus.RUNNING, utcnow(), "tests"
-            row.attempts = 3 if name == "too_often" else 1
+            row.attempts = attempts.get(name, 1)
             if name == "ended":
                 row.status = RunStatus.PASSED
     holder = "import fcntl, sys, time\nf = open(sys.argv[1])\nfcntl.flock(f, fcntl.LOCK_SH)\n" \
              "print('held', flush=True)\ntime.sleep(60)\n"
+    # Each folder's mark names the attempt that made it: the dead ones, that is, but for the
+    # live run's; a worker making its mark has not named it .in-use yet; an older gradehook's
+    # marks named no attempt.
+    marks = {"too_often": "3", "older": "", "making": None}
     for name, run in runs.items():
         folder = settings.workspace / f"run-{run.id}-{name[:8]}"
         folder.mkdir(parents=True)
-        (folder / ".in-use").write_text("")
+        mark = marks.get(name, "1")
+        (folder / (".in-use.making" if mark is None else ".in-use")).write_text(mark or "")
     live = subprocess.Popen([sys.executable, "-c", holder, str(
         settings.workspace / f"run-{runs['live'].id}-live" / ".in-use")], stdout=subprocess.PIPE)
     try:
         assert live.stdout.readline() == b"held\n"  # a worker process grading it still lives
-        with transaction(resources.sessions) as session:  # another worker took it up since
-            session.get(TestRun, runs["reclaimed"].id).started_at = utcnow() + \
-                dt.timedelta(seconds=5)
-
         done = requeue_abandoned_runs(settings, resources.sessions)
     finally:
         live.kill()
@@ -83,7 +88,7 @@ def test_runs_whose_worker_died_in_their_workspace_are_queued_again_before_work_
     assert abandoned.celery_task_id != runs["abandoned"].celery_task_id  # the old message: no-op
     assert (rows["too_often"].status, rows["too_often"].status_reason) == (
         RunStatus.ERROR, "stopped: its worker stopped while grading it, 3 times")
-    for name in ("live", "reclaimed"):
+    for name in ("live", "reclaimed", "making", "older"):
         assert (rows[name].status, rows[name].celery_task_id) == \
             (RunStatus.RUNNING, runs[name].celery_task_id)
     assert rows["ended"].status is RunStatus.PASSED

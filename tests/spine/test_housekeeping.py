@@ -95,7 +95,7 @@ def test_workspaces_no_live_run_holds_are_removed(settings, cache):
     # Younger than the hard time limit plus the retries' waits: a run may still be in it.
     _age(unmarked_young, time.time() - settings.worker.student_testing_time_limit)
 
-    with run_workspace(settings.workspace, "r4") as live:
+    with run_workspace(settings.workspace, "r4", 1) as live:
         _age(live)  # however old, a run holds it
         report = sweep(settings, cache)
         assert live.is_dir()
