@@ -19,7 +19,7 @@ from pipeline.grading.linting import LintResult, output_file_name, run_flake8
 from pipeline.grading.plan import REFERENCE, STUDENT, RunOutcome, RunRequest, Stage
 from pipeline.grading.regexps import match_all
 from pipeline.grading.report import COMPLETED, FAILED_STATUS, PASSED, SKIPPED_STATUS, \
-    TEST_SKIPPED, TESTS_SKIPPED, CollectionReport, Summary, TestCaseReport
+    TEST_SKIPPED, TESTS_SKIPPED, TIMEDOUT, CollectionReport, Summary, TestCaseReport
 from pipeline.grading.spec import CollectionSpec, SuiteSpec, TestSpec
 from pipeline.grading.staging import contained_file
 from pipeline.grading.static_checks import check_exist, check_structural
@@ -95,8 +95,10 @@ class CodeAbilityGrader:
         self.namespaces: dict[str, dict[int, _Namespace]] = {STUDENT: {}, REFERENCE: {}}
         self.runs: dict[tuple[str, str], list[tuple[RunRequest, Future]]] = {}
         self.lints: dict[tuple[int, int], Future] = {}
-        # Tests whose expected value the reference could not give, described for staff.
+        # Tests whose expected value the reference could not give, described for staff, and
+        # the first of them whose reference ran out of time (perhaps only on a busy host).
         self.reference_gaps: list[str] = []
+        self.reference_timeout: str | None = None
 
     def grade(self) -> list[CollectionReport]:
         """Run every collection in file order and return their reports."""
@@ -423,8 +425,10 @@ class CodeAbilityGrader:
             why = REFERENCE_RUN_ENDED.format(status=outcome.status, message=outcome.message)
         else:
             why = lookup_failed
-        self.reference_gaps.append(REFERENCE_GAP.format(test=test.name,
-                                                        collection=collection.name, why=why))
+        gap = REFERENCE_GAP.format(test=test.name, collection=collection.name, why=why)
+        self.reference_gaps.append(gap)
+        if outcome.status == TIMEDOUT and self.reference_timeout is None:
+            self.reference_timeout = gap
 
     def _lint_result(self, collection: CollectionSpec, test: TestSpec) -> LintResult:
         file_name = output_file_name(collection.name, test.name)

@@ -42,6 +42,7 @@ TIMESTAMP_FORMAT = "%Y-%m-%d %H:%M:%S.%f"
 SANDBOX_FAILED = "the sandbox could not run the solutions: {detail}"
 COURSE_ERROR_STATUS = "FAILED"
 MORE_REFERENCE_GAPS = " (and {count} more tests without an expected value)"
+REFERENCE_TIMED_OUT = "the reference ran out of time, which a busy host may cause: {gap}"
 # A suite without collections grades nothing: the course's failure, not a score of 0.
 NO_COLLECTIONS = {
     MODE_CODEABILITY: f"{TEST_FILE_NAME}: properties.tests: lists no test collections, so "
@@ -172,6 +173,10 @@ def _grade_staged(work: Path, student_dir: Path, reference_dir: Path, assignment
             collections = grader.grade() if refusal is None else grader.refuse(refusal)
             seconds = context.sandbox_seconds
             reference_gaps = grader.reference_gaps
+            if grader.reference_timeout is not None:
+                # Ours to try again (a busy host): a reference too slow every time ends the
+                # run as error after the last attempt, unscored either way.
+                raise EngineError(REFERENCE_TIMED_OUT.format(gap=grader.reference_timeout))
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
     clock.lap("grading")
