@@ -218,7 +218,8 @@ class AssignmentSettings:
 
 @dataclass(frozen=True)
 class CourseSettings:
-    name: str = env_field("", nonempty=True)
+    # The ledger keeps a course's name in 128 characters.
+    name: str = env_field("", nonempty=True, max_length=128)
     student_projects: tuple[str, ...] = ()
     reference_project: str = env_field("", nonempty=True)
     reference_branch: str = env_field("main", nonempty=True)
@@ -503,6 +504,9 @@ def _scalar(f: dataclasses.Field, value: Any, key: str) -> Any:
             value = value.strip("/")
         if meta.get("nonempty") and not value:
             raise ConfigError(f"{key}: must not be empty")
+        if "max_length" in meta and len(value) > meta["max_length"]:
+            raise ConfigError(f"{key}: must be at most {meta['max_length']} characters, "
+                              f"got {len(value)}")
         if meta.get("directory") and not is_directory_name(value):
             raise ConfigError(f"{key}: {value!r} is not an assignment directory: it must be "
                               f"{DIRECTORY_RULE}, 255 characters at most")

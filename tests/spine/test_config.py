@@ -95,6 +95,8 @@ def test_embedded_default_needs_no_server(tmp_path):
     ("[[courses]]\nname = \"c\"\nreference_project = \"r\"\nexecution_backend = \"prefect\"\n",
      {}, "courses[0].execution_backend: must be one of celery, local, got 'prefect'"),
     ("[[courses]]\nname = \"c\"\n", {}, "courses[0].reference_project: must be set"),
+    (f"[[courses]]\nname = \"{'c' * 129}\"\nreference_project = \"r\"\n", {},
+     "courses[0].name: must be at most 128 characters, got 129"),
     ("[[courses]]\nname = \"c\"\nreference_project = \"r\"\n[[courses.assignments]]\n"
      "directory = \"a\"\ndeadline = 2026-12-01T23:59:00\n", {},
      "courses[0].assignments[0].deadline: must name its time zone offset, e.g. +01:00"),
