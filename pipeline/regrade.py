@@ -17,7 +17,7 @@ from pipeline.config import CourseSettings, Settings
 from pipeline.context import Resources
 from pipeline.dispatch import new_task_id, send_runs
 from pipeline.ledger.db import transaction
-from pipeline.ledger.locks import lock_name
+from pipeline.ledger.locks import lock_name_for_ledger_work
 from pipeline.ledger.models import RunStatus, TestRun, new_id, utcnow
 from pipeline.repos import InvalidInputError, RepositoryError, check_ref, check_sha
 
@@ -238,11 +238,9 @@ def _known_branch(session: Session, target: GradingTarget) -> str | None:
 
 
 def _lock_commit(session: Session, target: GradingTarget) -> None:
-    """Serialise requests for one (project, commit, assignment) until the transaction ends.
-
-    PostgreSQL takes a transaction-scoped advisory lock; SQLite already lets one writer at a time.
-    """
-    lock_name(session, target.project_path, target.commit_sha, target.assignment)
+    """Serialise requests for one (project, commit, assignment) until the transaction ends,
+    so that two at once find or create one run."""
+    lock_name_for_ledger_work(session, target.project_path, target.commit_sha, target.assignment)
 
 
 def _latest_graded(sessions: sessionmaker[Session], assignment: str, *,

@@ -8,13 +8,16 @@ import hashlib
 from pathlib import Path
 from typing import Iterator
 
-from sqlalchemy import text
+from sqlalchemy import false, text, update
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import Session
 
+from pipeline.ledger.models import TestRun
 from pipeline.lock_files import open_lock_file
 
 _LOCK = text("SELECT pg_advisory_xact_lock(:key)")
+# A write of no row: enough for SQLite to make the transaction its writer.
+_NOTHING_WRITTEN = update(TestRun).where(false()).values(status=TestRun.status)
 # Names share this many lock files beside an embedded ledger: two names on one file take turns
 # needlessly, which is rare with a few reporters at a time and costs a wait, never a result.
 EMBEDDED_LOCK_FILES = 256
@@ -30,6 +33,21 @@ def lock_name(executor: Session | Connection, *name: str) -> None:
     if bind.dialect.name != "postgresql":
         return
     executor.execute(_LOCK, {"key": int.from_bytes(_digest(name)[:8], "big", signed=True)})
+
+
+def lock_name_for_ledger_work(session: Session, *name: str) -> None:
+    """Lock a name (its parts) until the transaction ends, in one that touches only the ledger.
+
+    On PostgreSQL that is lock_name's advisory lock. The embedded SQLite ledger has one writer
+    at a time: a write that changes nothing makes this transaction that writer before it reads
+    anything, so a second transaction waits (its busy timeout) instead of reading what this
+    one is about to change. Call it first, and never where the transaction waits on GitLab:
+    every other writer of the host would wait too.
+    """
+    if session.get_bind().dialect.name == "sqlite":
+        session.execute(_NOTHING_WRITTEN)
+        return
+    lock_name(session, *name)
 
 
 @contextlib.contextmanager

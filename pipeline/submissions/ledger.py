@@ -5,14 +5,14 @@ from __future__ import annotations
 import datetime as dt
 from typing import Iterable, Sequence
 
-from sqlalchemy import false, func, select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session, sessionmaker
 
 from pipeline.dispatch import new_task_id
 from pipeline.ledger.db import transaction
-from pipeline.ledger.locks import lock_name
+from pipeline.ledger.locks import lock_name, lock_name_for_ledger_work
 from pipeline.ledger.models import RunStatus, Submission, TestRun, new_id, utcnow
 from pipeline.submissions.verdict import ACCEPTED, ERROR, PENDING
 
@@ -20,6 +20,7 @@ SUBMISSIONS = Submission.__table__
 API_SOURCE, MERGE_REQUEST_SOURCE = "api", "merge_request"
 GRADED_STATUSES = (RunStatus.PASSED, RunStatus.FAILED)
 UNIQUE_COLUMNS = ("project_path", "assignment", "commit_sha")
+SUBMISSION_LOCK = "submission"
 
 
 def submission_row(run: TestRun | dict, *, source: str, received_at: dt.datetime,
@@ -76,21 +77,16 @@ def lock_student_assignment(session: Session, project_path: str, assignment: str
     PostgreSQL takes a transaction-scoped advisory lock; the embedded SQLite ledger (one host)
     takes none here: see lock_for_judging for the step that must not run twice at once.
     """
-    lock_name(session, "submission", project_path, assignment)
+    lock_name(session, SUBMISSION_LOCK, project_path, assignment)
 
 
 def lock_for_judging(session: Session, project_path: str, assignment: str) -> None:
     """Lock as lock_student_assignment does before counting a student's submissions.
 
-    Call it first in a transaction that touches nothing but the ledger. On SQLite, which has
-    one writer at a time, a write that changes nothing makes this transaction that writer
-    before it reads anything, so a second judge waits (its busy timeout) instead of counting
-    figures this one is about to change.
+    Call it first in a transaction that touches nothing but the ledger: on SQLite a second
+    judge then waits instead of counting figures this one is about to change.
     """
-    if session.get_bind().dialect.name == "sqlite":
-        session.execute(update(Submission).where(false()).values(outcome=Submission.outcome))
-        return
-    lock_student_assignment(session, project_path, assignment)
+    lock_name_for_ledger_work(session, SUBMISSION_LOCK, project_path, assignment)
 
 
 def counted_time(session: Session, submission: Submission) -> dt.datetime:
