@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import textwrap
 from pathlib import Path
 from typing import Callable
@@ -47,3 +48,17 @@ def assert_contained(result: SandboxResult) -> None:
     assert result.killed_reason is None, report
     assert (result.exit_code, result.stderr) == (0, b""), report
     assert result.stdout.endswith(CONTAINED), report
+
+
+def host_processes_with(marker: str) -> list[int]:
+    """Return the host pids whose command line contains marker."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                cmdline = Path(f"/proc/{entry}/cmdline").read_bytes()
+            except OSError:
+                continue
+            if marker.encode() in cmdline:
+                found.append(int(entry))
+    return found

@@ -19,7 +19,8 @@ import pytest
 
 import pipeline
 from pipeline.sandbox import Mount, run_sandboxed
-from tests.sandbox.conftest import RESULT_PATH, SMALL_LIMITS, Runner, assert_contained
+from tests.sandbox.conftest import RESULT_PATH, SMALL_LIMITS, Runner, assert_contained, \
+    host_processes_with
 
 PRELUDE = """\
 import ctypes, errno, os, sys
@@ -45,20 +46,6 @@ REFUSED_WRITE = (errno.EROFS, errno.EACCES, errno.EPERM, errno.ENOENT)
 def hostile(body: str) -> str:
     """Return a program: the prelude, the body, and the line printed when all was refused."""
     return PRELUDE + body.strip("\n") + "\nprint('CONTAINED')\n"
-
-
-def host_processes_with(marker: str) -> list[int]:
-    """Return the host pids whose command line contains marker."""
-    found = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                cmdline = Path(f"/proc/{entry}/cmdline").read_bytes()
-            except OSError:
-                continue
-            if marker.encode() in cmdline:
-                found.append(int(entry))
-    return found
 
 
 def assert_worker_healthy(run: Runner) -> None:

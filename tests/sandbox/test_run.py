@@ -25,7 +25,8 @@ from pipeline.sandbox import layout as layout_module
 from pipeline.sandbox import run as run_module
 from pipeline.sandbox.interpreter import resolve_interpreter
 from pipeline.sandbox.layout import sandbox_executable
-from tests.sandbox.conftest import RESULT_PATH, SMALL_LIMITS, Runner
+from tests.infra.processes import wait_for
+from tests.sandbox.conftest import RESULT_PATH, SMALL_LIMITS, Runner, host_processes_with
 
 AS_ROOT_ONLY = pytest.mark.skipif(os.geteuid() != 0,
                                   reason="only a root worker starts bwrap as another user")
@@ -375,3 +376,35 @@ def test_a_root_worker_without_setpriv_gets_our_error_naming_it(workdir: Path,
             run_sandboxed(["python", "-c", "pass"], workdir=workdir, limits=SMALL_LIMITS)
     finally:
         run_module._util_linux.cache_clear()
+
+
+def test_a_sandbox_dies_with_the_worker_that_started_it(tmp_path: Path) -> None:
+    """A worker killed (SIGKILL: nothing of it runs again) while a student's program sleeps
+    must not leave that sandbox running past every limit: bwrap's --die-with-parent."""
+    marker = f"sleeping-{os.getpid()}-{tmp_path.name}"
+    script = tmp_path / "worker.py"
+    script.write_text(textwrap.dedent(f"""
+        import sys
+        from pathlib import Path
+        sys.path.insert(0, {str(Path(__file__).resolve().parents[2])!r})
+        from pipeline.sandbox import run_sandboxed
+        from tests.sandbox.conftest import SMALL_LIMITS
+        work = Path({str(tmp_path)!r}) / "work"
+        work.mkdir()
+        (work / "prog.py").write_text("import time\\ntime.sleep(600)\\n")
+        print("starting", flush=True)
+        run_sandboxed(["python", "prog.py", {marker!r}], workdir=work, limits=SMALL_LIMITS)
+        """))
+    worker = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE)
+    try:
+        assert worker.stdout.readline() == b"starting\n"
+        wait_for(lambda: host_processes_with(marker), what="the sandboxed program to start")
+        worker.kill()
+        worker.wait()
+        wait_for(lambda: not host_processes_with(marker), timeout=30,
+                 what="the sandbox to go with its worker")
+    finally:
+        worker.kill()
+        worker.wait()
+        for pid in host_processes_with(marker):
+            os.kill(pid, signal.SIGKILL)
