@@ -74,6 +74,15 @@ def grade_slowly(resources, settings, git_server, seconds: float) -> str:
     return run.id
 
 
+def graded_again_at_next_start(config: Path, resources, run_id: str, log: Path) -> None:
+    """Start gradehook again and check the run it left is graded, in its second attempt."""
+    with gradehook_run(config, log):
+        wait_for(lambda: ledger_run(resources, run_id).status.final, timeout=90,
+                 what="the abandoned run to be graded again")
+    run = ledger_run(resources, run_id)
+    assert (run.status, run.attempts) == (RunStatus.PASSED, 2)
+
+
 def ledger_run(resources, run_id: str) -> TestRun:
     with resources.sessions() as session:
         return session.get(TestRun, run_id)
@@ -138,11 +147,7 @@ def test_a_second_ctrl_c_stops_at_once_and_the_run_is_graded_at_the_next_start(
            "next starts\n" in log.read_text()
     # Stopped at once: the run (its program sleeps 12 s) did not end.
     assert ledger_run(resources, run_id).status is RunStatus.RUNNING
-    with gradehook_run(config, tmp_path / "again.log"):
-        wait_for(lambda: ledger_run(resources, run_id).status.final, timeout=90,
-                 what="the abandoned run to be graded again")
-    run = ledger_run(resources, run_id)
-    assert (run.status, run.attempts) == (RunStatus.PASSED, 2)
+    graded_again_at_next_start(config, resources, run_id, tmp_path / "again.log")
 
 
 def test_a_worker_that_does_not_stop_is_killed_with_its_processes_and_its_run_regraded(
@@ -167,10 +172,6 @@ def test_a_worker_that_does_not_stop_is_killed_with_its_processes_and_its_run_re
     assert re.search(r"gradehook: the worker process did not stop within \d+ s and was "
                      r"killed\n", text)
     assert ledger_run(resources, run_id).status is RunStatus.RUNNING
-    with gradehook_run(config, tmp_path / "again.log"):
-        wait_for(lambda: ledger_run(resources, run_id).status.final, timeout=90,
-                 what="the abandoned run to be graded again")
-    run = ledger_run(resources, run_id)
-    assert (run.status, run.attempts) == (RunStatus.PASSED, 2)
+    graded_again_at_next_start(config, resources, run_id, tmp_path / "again.log")
     assert f"run {run_id}: its worker stopped while grading it; queued again" in \
         (tmp_path / "again.log").read_text()
