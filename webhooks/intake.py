@@ -13,6 +13,7 @@ from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError, SQL
 from sqlalchemy.orm import Session, sessionmaker
 
 from pipeline.dispatch import send_delivery
+from pipeline.ledger.locks import lock_names_for_ledger_work
 from pipeline.ledger.models import Delivery, RunStatus, TestRun
 from pipeline.publisher import Publisher
 from pipeline.submissions.ledger import MERGE_REQUEST_SOURCE, record_submissions, submission_row
@@ -23,6 +24,8 @@ log = logging.getLogger(__name__)
 
 # Merge request actions after which GitLab shows a merge request that had no comment yet.
 NEW_MERGE_REQUEST_ACTIONS = ("open", "reopen")
+# Lock names of the runs of a branch (project, branch, assignment) and of a merge request.
+BRANCH_LOCK, MERGE_REQUEST_LOCK = "intake branch", "intake merge request"
 DELIVERIES = Delivery.__table__
 RUNS = TestRun.__table__
 KNOWN_COLUMNS = (RUNS.c.id, RUNS.c.project_path, RUNS.c.ref, RUNS.c.assignment,
@@ -182,6 +185,14 @@ def _known_runs(connection: Connection, batch: Sequence[Delivered]) -> list[Know
                 commits.add((event.project_path, request.commit_sha, request.assignment))
     if not (branches or merge_requests or commits):
         return []
+    # Another process may be recording a delivery for the same branch, merge request or
+    # commit at this moment: whichever locks it first writes first, and the other then reads
+    # what it wrote (row locks alone would not show it the other's new runs). A commit's lock
+    # is the one API regrades of that commit take.
+    lock_names_for_ledger_work(connection, [
+        *((BRANCH_LOCK, *key) for key in branches),
+        *((MERGE_REQUEST_LOCK, path, str(iid)) for path, iid in merge_requests),
+        *commits])
     rows = connection.execute(
         _select_known(bool(branches), bool(merge_requests), bool(commits)),
         dict(branches=sorted(branches), merge_requests=sorted(merge_requests),

@@ -6,7 +6,7 @@ import contextlib
 import fcntl
 import hashlib
 from pathlib import Path
-from typing import Iterator
+from typing import Iterable, Iterator
 
 from sqlalchemy import false, text, update
 from sqlalchemy.engine import Connection, Engine
@@ -15,7 +15,10 @@ from sqlalchemy.orm import Session
 from pipeline.ledger.models import TestRun
 from pipeline.lock_files import open_lock_file
 
-_LOCK = text("SELECT pg_advisory_xact_lock(:key)")
+# Locks taken in ascending key order: two transactions wanting overlapping sets of names then
+# wait for each other instead of deadlocking.
+_LOCKS = text("SELECT count(pg_advisory_xact_lock(key)) FROM "
+              "(SELECT unnest(CAST(:keys AS bigint[])) AS key ORDER BY key) AS keys")
 # A write of no row: enough for SQLite to make the transaction its writer.
 _NOTHING_WRITTEN = update(TestRun).where(false()).values(status=TestRun.status)
 # Names share this many lock files beside an embedded ledger: two names on one file take turns
@@ -29,10 +32,16 @@ def lock_name(executor: Session | Connection, *name: str) -> None:
     Only PostgreSQL has such locks; on the embedded SQLite ledger nothing is taken (see
     embedded_turn). The key is the first 64 bits of the name's SHA-256.
     """
-    bind = executor.get_bind() if isinstance(executor, Session) else executor
-    if bind.dialect.name != "postgresql":
+    lock_names(executor, [name])
+
+
+def lock_names(executor: Session | Connection, names: Iterable[tuple[str, ...]]) -> None:
+    """Wait for the locks of several names, in one round trip, and hold them as lock_name."""
+    if _dialect_name(executor) != "postgresql":
         return
-    executor.execute(_LOCK, {"key": int.from_bytes(_digest(name)[:8], "big", signed=True)})
+    keys = sorted({int.from_bytes(_digest(name)[:8], "big", signed=True) for name in names})
+    if keys:
+        executor.execute(_LOCKS, {"keys": keys})
 
 
 def lock_name_for_ledger_work(session: Session, *name: str) -> None:
@@ -44,10 +53,21 @@ def lock_name_for_ledger_work(session: Session, *name: str) -> None:
     one is about to change. Call it first, and never where the transaction waits on GitLab:
     every other writer of the host would wait too.
     """
-    if session.get_bind().dialect.name == "sqlite":
-        session.execute(_NOTHING_WRITTEN)
+    lock_names_for_ledger_work(session, [name])
+
+
+def lock_names_for_ledger_work(executor: Session | Connection,
+                               names: Iterable[tuple[str, ...]]) -> None:
+    """Lock several names as lock_name_for_ledger_work does one."""
+    if _dialect_name(executor) == "sqlite":
+        executor.execute(_NOTHING_WRITTEN)
         return
-    lock_name(session, *name)
+    lock_names(executor, names)
+
+
+def _dialect_name(executor: Session | Connection) -> str:
+    bind = executor.get_bind() if isinstance(executor, Session) else executor
+    return bind.dialect.name
 
 
 @contextlib.contextmanager

@@ -29,6 +29,8 @@ COURSE = {"name": "prog1", "student_projects": ["prog1-2026/students/"],
           "reference_project": "prog1-2026/reference", "discover_assignments": False,
           "assignments": [{"directory": d} for d in ASSIGNMENTS]}
 PUSH = "push_hook__assignment_commits"
+# The head commit of the merge request in merge_request_hook__update_with_oldrev.
+MERGE_REQUEST_HEAD = "0c14c6b2019d0329b451bb2634462926a5687afe"
 
 
 @pytest.fixture
@@ -169,6 +171,58 @@ def test_a_key_committed_by_another_process_meanwhile_gets_its_answer(ledger):
     assert len(runs(resources)) == 2
     with resources.sessions() as session:
         assert session.scalar(select(func.count()).select_from(Delivery)) == 1
+
+
+def _recorded_alongside(settings, resources, first: Delivered, second: Delivered):
+    """Record `first` in another process's transaction and, before it commits, `second`.
+
+    Return both answers. Two gunicorn processes each write their own batches: only the
+    ledger can make the second see what the first wrote.
+    """
+    other_process = make_engine(settings.database_url)
+    answers = []
+    try:
+        with other_process.begin() as connection:
+            earlier, = _record(connection, [first])
+            racer = threading.Thread(target=lambda: answers.extend(record_deliveries(
+                resources.engine, [second])))
+            racer.start()
+            wait_for(lambda: not racer.is_alive() or _waiting_on_a_lock(resources.engine),
+                     timeout=30, what="the second delivery to be recorded or to wait")
+        racer.join(timeout=30)
+    finally:
+        other_process.dispose()
+    return earlier, answers[0]
+
+
+def test_a_push_recorded_by_another_process_meanwhile_is_superseded(ledger):
+    settings, resources = ledger
+    newer_sha = "2" * 40
+    earlier, later = _recorded_alongside(
+        settings, resources, delivered(settings, PUSH, "push-1"),
+        delivered(settings, PUSH, "push-2", body=newer_push(newer_sha)))
+    assert len(earlier.body["runs"]) == 2
+    assert sorted(later.body["superseded"]) == sorted(earlier.body["runs"])
+    stored = runs(resources)
+    assert {(stored[run_id].status, stored[run_id].superseded_by)
+            for run_id in earlier.body["runs"]} == {(RunStatus.SUPERSEDED, newer_sha)}
+    assert {stored[run_id].status for run_id in later.body["runs"]} == {RunStatus.QUEUED}
+
+
+def test_a_commit_recorded_by_another_process_meanwhile_is_graded_once(ledger):
+    """A push and its merge request's update name the same commit at the same moment."""
+    settings, resources = ledger
+    update = delivered(settings, "merge_request_hook__update_with_oldrev", "mr-update")
+    payload = payload_of(PUSH)
+    payload.update(ref="refs/heads/week2-draft", after=MERGE_REQUEST_HEAD,
+                   checkout_sha=MERGE_REQUEST_HEAD)
+    payload["commits"][-1]["id"] = MERGE_REQUEST_HEAD
+    push = delivered(settings, PUSH, "push", body=json.dumps(payload).encode())
+    earlier, later = _recorded_alongside(settings, resources, push, update)
+    assert len(earlier.body["runs"]) == 2
+    assert later.body["runs"] == []
+    assert sorted(later.body["existing_runs"]) == sorted(earlier.body["runs"])
+    assert len(runs(resources)) == 2
 
 
 def test_a_delivery_the_ledger_refuses_does_not_fail_the_others(ledger):
