@@ -174,25 +174,31 @@ def _record(connection: Connection, batch: Sequence[Delivered]) -> list[Answer]:
 def _known_runs(connection: Connection, batch: Sequence[Delivered]) -> list[KnownRun]:
     """Lock the runs the batch may end or reuse and return them, oldest first."""
     branches, merge_requests, commits = set(), set(), set()
+    # A merge request's new runs, which a close being recorded meanwhile must see.
+    merge_request_runs = set()
     for delivered in batch:
         event, decision = delivered.event, delivered.decision
         if getattr(decision, "cancel", None):
             merge_requests.add((event.project_path, decision.cancel.merge_request_iid))
         for request in getattr(decision, "requests", ()):
+            if request.merge_request_iid is not None:
+                merge_request_runs.add((event.project_path, request.merge_request_iid))
             if request.supersedes:
                 branches.add((event.project_path, request.branch, request.assignment))
             if event.kind != "note":
                 commits.add((event.project_path, request.commit_sha, request.assignment))
-    if not (branches or merge_requests or commits):
-        return []
     # Another process may be recording a delivery for the same branch, merge request or
     # commit at this moment: whichever locks it first writes first, and the other then reads
     # what it wrote (row locks alone would not show it the other's new runs). A commit's lock
     # is the one API regrades of that commit take.
-    lock_names_for_ledger_work(connection, [
-        *((BRANCH_LOCK, *key) for key in branches),
-        *((MERGE_REQUEST_LOCK, path, str(iid)) for path, iid in merge_requests),
-        *commits])
+    names = [*((BRANCH_LOCK, *key) for key in branches),
+             *((MERGE_REQUEST_LOCK, path, str(iid))
+               for path, iid in merge_requests | merge_request_runs),
+             *commits]
+    if names:
+        lock_names_for_ledger_work(connection, names)
+    if not (branches or merge_requests or commits):
+        return []
     rows = connection.execute(
         _select_known(bool(branches), bool(merge_requests), bool(commits)),
         dict(branches=sorted(branches), merge_requests=sorted(merge_requests),

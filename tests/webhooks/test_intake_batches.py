@@ -225,6 +225,26 @@ def test_a_commit_recorded_by_another_process_meanwhile_is_graded_once(ledger):
     assert len(runs(resources)) == 2
 
 
+def test_a_close_cancels_the_runs_another_process_is_recording_meanwhile(ledger):
+    settings, resources = ledger
+    update, close = _recorded_alongside(
+        settings, resources,
+        delivered(settings, "merge_request_hook__update_with_oldrev", "mr-update"),
+        delivered(settings, "merge_request_hook__close", "mr-close"))
+    assert len(update.body["runs"]) == 2
+    assert sorted(close.body["cancelled"]) == sorted(update.body["runs"])
+    assert {run.status for run in runs(resources).values()} == {RunStatus.CANCELLED}
+
+
+def test_a_retest_recorded_meanwhile_is_cancelled_by_a_close(ledger):
+    settings, resources = ledger
+    retest, close = _recorded_alongside(
+        settings, resources, delivered(settings, "note_hook__retest_command", "note-1"),
+        delivered(settings, "merge_request_hook__close", "mr-close"))
+    assert len(retest.body["runs"]) == 2
+    assert sorted(close.body["cancelled"]) == sorted(retest.body["runs"])
+
+
 def test_a_delivery_the_ledger_refuses_does_not_fail_the_others(ledger):
     settings, resources = ledger
     app = create_app(settings)
