@@ -14,6 +14,9 @@ from pipeline.sandbox import PYTHON_PLACEHOLDER, SandboxLimits, run_sandboxed
 
 LINT_ERRORS = "{count} Syntax Error{plural} in file `{file}` (see: {output})"
 LINT_STDERR = "Linting Error occurred: {stderr}"
+# flake8's error, the last line it wrote to stderr (a traceback's last line names the error),
+# is cut to this many characters.
+LINT_STDERR_CHARACTERS = 300
 # The sandbox's interpreter lacks flake8: the operator's failure, never the student's skip.
 FLAKE8_MISSING = ("the sandbox interpreter {python} has no flake8 module, which linting tests "
                   "run: install flake8 into it (the `runtime` extra pins it) or set [sandbox] "
@@ -56,13 +59,21 @@ def run_flake8(file: str | None, pattern: str | None, *, student_base: Path, lim
     if result.exit_code != 0 and NO_FLAKE8.search(result.stderr):
         raise EngineError(FLAKE8_MISSING.format(python=python or sys.executable))
     if result.stderr:
-        return LintResult(skip(LINT_STDERR.format(stderr=result.stderr)), findings)
+        return LintResult(skip(LINT_STDERR.format(stderr=_last_line(result.stderr))), findings)
     if findings:
         count = len(findings)
         return LintResult(fail("SyntaxError", LINT_ERRORS.format(
             count=count, plural="" if count == 1 else "s", file=file, output=shown_output)),
             findings)
     return LintResult(PASS, findings)
+
+
+def _last_line(stderr: bytes) -> str:
+    """Return the last line with text that a program wrote to stderr, decoded and cut short."""
+    lines = [line.strip() for line in stderr.decode("utf-8", "replace").splitlines()]
+    last = next((line for line in reversed(lines) if line), "")
+    return last if len(last) <= LINT_STDERR_CHARACTERS \
+        else last[:LINT_STDERR_CHARACTERS - 1] + "…"
 
 
 def _finding(line: str) -> str:

@@ -324,6 +324,15 @@ def test_linting_findings_go_to_the_collection_debug(tmp_path: Path):
                                      "(see: lint-style-linting.txt)")
 
 
+def test_a_file_flake8_cannot_read_is_skipped_with_flake8s_error(tmp_path: Path):
+    """flake8 stops with a traceback on a NUL byte: students read its error, not the bytes."""
+    student, reference = make_assignment(tmp_path, LINT_BAD_PY, {}, {"bad.py": "x = '\0'\n"})
+    test = grade(student, reference).tests[0].tests[0]
+    assert (test.result, test.details) == (
+        "SKIPPED", "Skipped: Linting Error occurred: ValueError: source code string cannot "
+                   "contain null bytes")
+
+
 def test_a_student_flake8_module_or_config_does_not_replace_flake8(tmp_path: Path):
     student, reference = make_assignment(tmp_path, LINT_BAD_PY, {}, {
         "bad.py": "import os\nx=1\n", "flake8.py": "import sys\nsys.exit(0)\n",
