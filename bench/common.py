@@ -193,7 +193,18 @@ def scratch_database(env: ServiceEnv) -> Iterator[str]:
     try:
         yield name
     finally:
+        # An autovacuum worker PostgreSQL started on the database's new rows cannot be
+        # terminated by its owner: the drop waits for it to finish.
+        wait_until(lambda: _dropped(env, name), timeout=SERVICE_START_SECONDS,
+                   what=f"autovacuum to leave database {name}")
+
+
+def _dropped(env: ServiceEnv, name: str) -> bool:
+    try:
         _admin(env, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    except psycopg2.errors.InsufficientPrivilege:
+        return False
+    return True
 
 
 def _admin(env: ServiceEnv, statement: str) -> None:
