@@ -188,14 +188,16 @@ def _fetch_reference(resources: Resources, run: TestRun) -> tuple[str, Path]:
 def _grade(resources: Resources, run: TestRun, workspace: Workspace, reference_sha: str,
            refusal: str | None) -> Report:
     assignment_dir = workspace.reference(run.assignment)
-    # Messages name the student's and the reference's files by their place in the repository,
-    # not on this host.
+    # Messages name the student's and the reference's files, and the linting outputs (beside
+    # test.yaml, as the original keeps them), by their place in the repository, not on this host.
     options = GradeOptions(work_root=workspace.root / "grading", reference_version=reference_sha,
                            assignment_id=f"{run.reference_project}:{run.assignment}",
                            dependency_root=workspace.reference_root,
                            output_dir=workspace.root / "output",
                            shown_student_dir=Path("/", run.assignment),
-                           shown_reference_dir=Path("/", run.assignment), student_refusal=refusal)
+                           shown_reference_dir=Path("/", run.assignment),
+                           shown_output_dir=Path("/", run.assignment, "output"),
+                           student_refusal=refusal)
     return grade(workspace.student, assignment_dir, assignment_dir,
                  settings=resources.settings.sandbox, reference_cache=resources.reference_cache,
                  options=options)

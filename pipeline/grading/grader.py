@@ -71,7 +71,8 @@ class GradeOptions:
     (default: the assignment directory). dependency_root: the reference repository's root, where
     meta.yaml testDependencies are found. parallel_runs: sandboxes at once (0: one per CPU).
     shown_student_dir: the student's directory as messages name it (default: where it is);
-    shown_reference_dir: the same for the reference's directory.
+    shown_reference_dir: the same for the reference's directory; shown_output_dir: the same for
+    output_dir.
     student_refusal: why the student's files could not be handed over (too large, unsafe
     links): nothing is run, and every test fails with it.
     """
@@ -86,6 +87,7 @@ class GradeOptions:
     store_graphics_artifacts: bool | None = None
     shown_student_dir: Path | None = None
     shown_reference_dir: Path | None = None
+    shown_output_dir: Path | None = None
     student_refusal: str | None = None
 
 
@@ -235,6 +237,7 @@ def _context(executor: SandboxExecutor, staged: StagedAssignment, student_dir: P
         shown_student_dir=options.shown_student_dir or student_dir, pool=pool,
         fetch_reference=fetch_reference, lint_limits=limits, python=python, user=user,
         output_dir=output_dir, artifact_dir=Path(artifact_dir) if artifact_dir else None,
+        shown_output_dir=options.shown_output_dir or output_dir,
         empty_dir=executor.env.work / "empty",
         store_graphics_override=options.store_graphics_artifacts)
 

@@ -324,6 +324,18 @@ def test_linting_findings_go_to_the_collection_debug(tmp_path: Path):
                                      "(see: lint-style-linting.txt)")
 
 
+def test_a_linting_failure_names_its_output_file_as_shown_not_where_it_lies(tmp_path: Path):
+    student, reference = make_assignment(tmp_path, LINT_BAD_PY, {}, {"bad.py": "import os\n"})
+    output = tmp_path / "worker-workspace" / "output"
+    report = grade(student, reference, options=GradeOptions(
+        output_dir=output, shown_output_dir=Path("/week1/output")))
+    assert report.tests[0].tests[0].details == (
+        "E   SyntaxError: 1 Syntax Error in file `bad.py` "
+        "(see: /week1/output/lint-style-linting.txt)")
+    assert (output / "lint-style-linting.txt").read_text() == \
+        "bad.py:1:1: F401 'os' imported but unused\n"
+
+
 def test_a_file_flake8_cannot_read_is_skipped_with_flake8s_error(tmp_path: Path):
     """flake8 stops with a traceback on a NUL byte: students read its error, not the bytes."""
     student, reference = make_assignment(tmp_path, LINT_BAD_PY, {}, {"bad.py": "x = '\0'\n"})

@@ -9,6 +9,7 @@ import threading
 import pytest
 import sqlalchemy as sa
 
+from pipeline import testing
 from pipeline.broker_marker import waiting_messages
 from pipeline.celery_app import create_celery
 from pipeline.dispatch import send_runs
@@ -170,3 +171,28 @@ def test_a_students_nul_and_lone_surrogate_are_graded_and_stored(
     # file by its place in the repository, not on the worker's host.
     assert "Execution of /week1/hello/hello.py failed, ERROR: bad\u2400value\ufffd" in \
         json.dumps(done.report, ensure_ascii=False)
+
+
+LINTED = ONE_TEST + """\
+    - type: linting
+      name: Style
+      file: hello.py
+      tests:
+        - name: flake8
+"""
+
+
+def test_a_linting_failure_names_its_output_by_the_repository_not_the_workspace(
+        service_settings, git_server):
+    _, settings = service_settings()
+    resources = migrated_resources(settings)
+    git_server.commit("staff/reference", {
+        "week1/hello/hello.py": HELLO % "hello", "week1/hello/test.yaml": LINTED})
+    run = queue_run(resources, commit_sha=git_server.commit("students/alice", {
+        "week1/hello/hello.py": "import os\n" + HELLO % "hello"}))
+
+    testing.run_student_testing(resources, run.id, run.celery_task_id)
+
+    lint = _final_run(resources, run.id).report["tests"][1]["tests"][0]
+    assert lint["details"] == ("E   SyntaxError: 1 Syntax Error in file `hello.py` "
+                               "(see: /week1/hello/output/Style-flake8-linting.txt)")
