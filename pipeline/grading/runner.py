@@ -196,17 +196,27 @@ def shorten(text):
     return text[:MESSAGE_LIMIT - len(note)] + note
 
 
+def error_text(exc):
+    """Return str(exc), or the exception's class name when that is empty or str() itself fails
+    (`raise RuntimeError`, `assert False`): what Python's traceback ends with, not nothing."""
+    try:
+        text = str(exc)
+    except BaseException:
+        text = ""
+    return shorten(text or type(exc).__name__)
+
+
 def last_frame(exc):
     """Return the last traceback frame of an exception as the report's traceback dict."""
     import traceback
 
     frames = traceback.extract_tb(exc.__traceback__)
     if not frames:
-        return {"errormsg": shorten(str(exc))}
+        return {"errormsg": error_text(exc)}
     frame = frames[-1]
     return {"name": shorten(frame.name), "filename": shorten(frame.filename),
             "lineno": frame.lineno, "line": None if frame.line is None else shorten(frame.line),
-            "errormsg": shorten(str(exc))}
+            "errormsg": error_text(exc)}
 
 
 def run_code(code_list, namespace):
@@ -251,7 +261,7 @@ def run_stage(stage, namespace, capture_limit):
     except RunTimedOut:
         error = {"step": step, "kind": "timeout"}
     except BaseException as exc:
-        error = {"step": step, "kind": "exception", "message": shorten(str(exc))}
+        error = {"step": step, "kind": "exception", "message": error_text(exc)}
     finally:
         sys.stdout = real_stdout
     return error, timing["entry"], captured
@@ -271,7 +281,7 @@ def run_entry(path, namespace, timing):
             return {"step": "entry", "kind": "exception",
                     "message": shorten(EXITED_WITH.format(code=exc.code))}
     except BaseException as exc:
-        return {"step": "entry", "kind": "exception", "message": shorten(str(exc)),
+        return {"step": "entry", "kind": "exception", "message": error_text(exc),
                 "traceback": last_frame(exc)}
     finally:
         timing["entry"] = time.perf_counter() - started

@@ -100,6 +100,20 @@ def test_an_exception_crashes_with_its_message_and_last_frame(tmp_path):
                                       "errormsg": "name 'z' is not defined"}
 
 
+@pytest.mark.parametrize(("code", "shown"), [
+    ("raise RuntimeError\n", "RuntimeError"),
+    ("assert x == 2\n", "AssertionError"),
+    ("raise KeyboardInterrupt\n", "KeyboardInterrupt"),
+    ("class Odd(Exception):\n    def __str__(self):\n        raise ValueError('no')\n\n"
+     "raise Odd()\n", "Odd"),
+])
+def test_an_exception_without_a_message_is_named_by_its_class(tmp_path, code, shown):
+    run, student = one_collection(tmp_path, "x = 1\n" + code)
+    assert first(run) == ("CRASHED", "FAILED",
+                          f"E   Failed: Execution of {student / 'ex.py'} failed, ERROR: {shown}")
+    assert run.debug["traceback"]["errormsg"] == shown
+
+
 def test_an_infinite_loop_times_out(tmp_path):
     run, _ = one_collection(tmp_path, "x = 1\nwhile True:\n    pass\n", extra="timeout: 0.5")
     assert first(run) == ("TIMEDOUT", "FAILED",
