@@ -65,7 +65,14 @@ def crash_message(report):
     crash = getattr(longrepr, "reprcrash", None)
     if crash is not None:
         return first_line(crash.message)
-    return first_line(longrepr)
+    return error_line(str(longrepr))
+
+
+def error_line(text):
+    """Return the first `E` line of a report's text, pytest's error (a fixture not found), else
+    its first line: the text starts with where the error lies, a path in the sandbox."""
+    errors = [line[1:].strip() for line in text.splitlines() if line.startswith("E ")]
+    return first_line(errors[0] if errors else text)
 
 
 def collect_message(report):

@@ -103,6 +103,22 @@ def test_a_student_module_named_pytest_does_not_replace_pytest(tmp_path: Path):
     assert report.gradehook.score == 0.0
 
 
+def test_a_fixture_not_found_shows_pytests_error_not_where_the_test_lies(tmp_path: Path):
+    test_file = """
+        from calc import add
+
+        def test_add(numbers):
+            assert add(*numbers) == 3
+    """
+    student, reference = make_assignment(
+        tmp_path, None,
+        {"calc.py": "def add(a, b):\n    return a + b\n", "test_calc.py": test_file},
+        {"calc.py": "def add(a, b):\n    return a + b\n"})
+    (calc,) = grade(student, reference).tests
+    assert [(t.name, t.result, t.details) for t in calc.tests] == [
+        ("test_add", "FAILED", "E   fixture 'numbers' not found")]
+
+
 def test_forged_outcomes_count_only_for_the_tests_the_test_file_defines(tmp_path: Path):
     forging = """
         import json, os
