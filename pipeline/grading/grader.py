@@ -36,7 +36,7 @@ from pipeline.sandbox import SandboxError, SandboxLimits
 log = logging.getLogger(__name__)
 
 # Part of every reference cache key: a new version computes the reference runs again.
-ENGINE_VERSION = "1.1.0"
+ENGINE_VERSION = "1.2.0"
 RUNNER_FILES = ("runner.py", "pytest_runner.py")
 TIMESTAMP_FORMAT = "%Y-%m-%d %H:%M:%S.%f"
 SANDBOX_FAILED = "the sandbox could not run the solutions: {detail}"
