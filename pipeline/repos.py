@@ -47,6 +47,10 @@ EXTRACTING, REMOVING = ".extract-", ".remove-"
 STAGING_PREFIXES = (EXTRACTING, REMOVING)
 
 
+# The repository cache as git's messages in our errors name it, instead of its host path.
+SHOWN_CACHE = "<repository cache>"
+
+
 class RepositoryError(Exception):
     """Git could not do its part; a failure of ours, worth a retry."""
 
@@ -312,7 +316,7 @@ class RepositoryCache:
         if failed is not None:
             if "did not match any files" in failed.stderr:
                 raise PathMissingError(f"{what} is not in {sha}") from None
-            raise RepositoryError(f"git archive of {what} at {sha} failed: {failed.reason}")
+            raise self._git_error(f"git archive of {what} at {sha} failed: {failed.reason}")
         if unreadable is not None:
             raise RepositoryError(f"git archive of {what} at {sha} was unreadable: {unreadable}")
 
@@ -323,7 +327,7 @@ class RepositoryCache:
             out = _git(self.mirror_path(project_path), "ls-tree", "-r", "-z", "--name-only",
                        "--full-tree", sha)
         except _GitFailed as exc:
-            raise RepositoryError(f"git ls-tree of {sha} failed: {exc.reason}") from None
+            raise self._git_error(f"git ls-tree of {sha} failed: {exc.reason}") from None
         return _paths(out)
 
     def changed_paths(self, project_path: str, base: str, head: str) -> list[str]:
@@ -334,7 +338,7 @@ class RepositoryCache:
             out = _git(self.mirror_path(project_path), "diff", "--name-only", "--no-renames",
                        "-z", base, head, "--")
         except _GitFailed as exc:
-            raise RepositoryError(f"git diff failed: {exc.reason}") from None
+            raise self._git_error(f"git diff failed: {exc.reason}") from None
         return _paths(out)
 
     def merge_base(self, project_path: str, a: str, b: str) -> str | None:
@@ -361,7 +365,8 @@ class RepositoryCache:
         try:
             _git(path.parent, "init", "--bare", "--quiet", "--template=", path.name)
         except _GitFailed as exc:
-            raise RepositoryError(f"git init of {project_path} failed: {exc.reason}") from None
+            raise self._git_error(f"git init of {project_path} failed: {exc.reason}") \
+                from None
         config = git.GitConfigParser(str(path / "config"), read_only=False)
         with config:  # writes the file; no git process
             config.set_value('remote "origin"', "url", self.url_for(project_path))
@@ -396,10 +401,12 @@ class RepositoryCache:
             raise RepositoryError(f"fetching {project_path} took over {self.timeout:g} s") \
                 from None
         except _GitFailed as exc:
-            lines = exc.stderr.strip().splitlines()
-            # git's own reason is its first "fatal:" line; advice lines follow it.
-            detail = next((line for line in lines if line.startswith("fatal:")), exc.reason)
-            raise RepositoryError(f"fetching {project_path} failed: {detail[:300]}") from None
+            raise self._git_error(f"fetching {project_path} failed: {exc.reason}") from None
+
+    def _git_error(self, message: str) -> RepositoryError:
+        """Return our error for a failure of git, naming the cache without its place on this
+        host: a run's reason reaches students."""
+        return RepositoryError(message.replace(str(self.root), SHOWN_CACHE))
 
     @staticmethod
     def _has_object(mirror: Path, name: str) -> bool:
@@ -435,7 +442,12 @@ class _GitFailed(Exception):
         super().__init__(stderr)
         self.stderr = stderr
         text = stderr.strip().replace("stderr: ", "", 1).strip("'\" \n")
-        self.reason = text.splitlines()[-1][:300] if text else f"exit code {returncode}"
+        lines = text.splitlines()
+        # git's own reason is its first "fatal:" line, else its first "error:" line; advice
+        # lines follow them.
+        reason = next((line for prefix in ("fatal:", "error:") for line in lines
+                       if line.startswith(prefix)), lines[-1] if lines else "")
+        self.reason = reason[:300] or f"exit code {returncode}"
 
 
 def _paths(out: bytes) -> list[str]:

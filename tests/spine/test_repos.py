@@ -7,8 +7,8 @@ import tarfile
 
 import pytest
 
-from pipeline.repos import MissingCommitError, RepositoryCache, UngradableTreeError, \
-    _extract_stream
+from pipeline.repos import MissingCommitError, RepositoryCache, RepositoryError, \
+    UngradableTreeError, _extract_stream
 from tests.infra.gitrepos import git
 
 
@@ -114,6 +114,22 @@ def test_an_unknown_commit_is_missing_after_a_fetch(cache, git_server):
     git_server.commit("students/alice", {"README.md": "r\n"})
     with pytest.raises(MissingCommitError, match="is not in project students/alice"):
         cache.ensure_commit("students/alice", "f" * 40)
+
+
+def test_a_failed_fetch_names_gits_error_and_not_where_the_cache_lies(cache, git_server):
+    """A run's reason reaches students: git's error, without this host's paths."""
+    git_server.commit("students/alice", {"README.md": "r\n"})
+    cache.resolve_branch("students/alice", "main", max_age=0)
+    newer = git_server.commit("students/alice", {"README.md": "r2\n"})
+    # What a git process killed in the middle of a fetch leaves behind.
+    (cache.mirror_path("students/alice") / "refs" / "heads" / "main.lock").touch()
+    with pytest.raises(RepositoryError) as caught:
+        cache.ensure_commit("students/alice", newer)
+    message = str(caught.value)
+    assert message.startswith("fetching students/alice failed: error: cannot lock ref "
+                              "'refs/heads/main': Unable to create "
+                              "'<repository cache>/")
+    assert str(cache.root) not in message
 
 
 def test_a_recently_fetched_branch_is_not_fetched_again_within_max_age(cache, git_server):
