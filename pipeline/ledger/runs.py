@@ -119,9 +119,14 @@ def unreported_runs(session: Session, finished_between: tuple[dt.datetime, dt.da
 
 
 def stalled_runs(session: Session, older_than: dt.datetime) -> list[TestRun]:
-    """Return runs still running that started before a moment: their worker is gone."""
+    """Return runs still running that started before a moment, locked: their worker is gone.
+
+    Locked, so that a run another process claims or queues again meanwhile is either ended
+    before that process sees it, or seen as it left it (started now, or queued), not ended.
+    """
     return list(session.scalars(select(TestRun).where(TestRun.status == RunStatus.RUNNING,
-                                                      TestRun.started_at < older_than)))
+                                                      TestRun.started_at < older_than)
+                                .with_for_update()))
 
 
 def unsent_runs(session: Session, limit: int = 500) -> list[TestRun]:
