@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import uuid
 from typing import Sequence
@@ -96,19 +97,20 @@ def _leave_unsent(sessions: sessionmaker[Session], run_ids: list[str], exc: Exce
         session.execute(update(TestRun).where(TestRun.id.in_(run_ids)).values(sent_at=None))
 
 
-def resend_run(celery: Celery, sessions: sessionmaker[Session], run_id: str, *,
-               broker_has_none: bool = False) -> bool | None:
-    """Publish a still-queued run again.
+def resend_run(celery: Celery, sessions: sessionmaker[Session], run_id: str,
+               sent_at: dt.datetime | None, *, broker_has_none: bool = False) -> bool | None:
+    """Publish a still-queued run again, unless it was sent since the caller read `sent_at`.
 
     When the broker cannot hold a message of the run (its publish failed, or the broker lost
     its data: `broker_has_none`), the run keeps its task id, so callers following that id are
     not lost. Otherwise an old message may still be waiting: the run gets a fresh task id and
-    the old message becomes a no-op. Return True when sent, False when the broker refused, None
-    when the run is no longer queued.
+    the old message becomes a no-op. A run sent meanwhile (by another sweep) has its message:
+    a second one under a kept task id would claim it too. Return True when sent, False when
+    the broker refused, None when the run is no longer queued or was sent meanwhile.
     """
     with transaction(sessions) as session:
         run = session.get(TestRun, run_id, with_for_update=True)
-        if run is None or run.status != RunStatus.QUEUED:
+        if run is None or run.status != RunStatus.QUEUED or run.sent_at != sent_at:
             return None
         if run.sent_at is not None and not broker_has_none:
             run.celery_task_id = new_task_id()

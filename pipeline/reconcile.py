@@ -73,8 +73,9 @@ def _rereport(resources: Resources, celery: Celery, now: dt.datetime) -> int:
 
 
 def _runs_to_send(resources: Resources, celery: Celery, sent_before: dt.datetime, *,
-                  check_marks: bool) -> list[str]:
-    """Return queued runs to send (again): those never sent, then those the broker lost.
+                  check_marks: bool) -> list[tuple[str, dt.datetime | None]]:
+    """Return queued runs to send (again), with when each was sent: those never sent, then
+    those the broker lost.
 
     A long-queued run whose message is still marked as waiting is in the broker, behind a
     backlog: sending it again would put it at the back of the queue, every LOST_MESSAGE_AGE,
@@ -82,14 +83,14 @@ def _runs_to_send(resources: Resources, celery: Celery, sent_before: dt.datetime
     on whose message is gone are still found, however many wait ahead of them.
     """
     with transaction(resources.sessions) as session:
-        chosen = [run.id for run in runs.unsent_runs(session, limit=RESEND_LIMIT)]
+        chosen = [(run.id, run.sent_at) for run in runs.unsent_runs(session, limit=RESEND_LIMIT)]
     after = None
     while len(chosen) < RESEND_LIMIT:
         with transaction(resources.sessions) as session:
             page = runs.long_queued_runs(session, sent_before, after, limit=RESEND_LIMIT)
         waiting = waiting_messages(celery.conf.broker_url, [run.celery_task_id for run in page]) \
             if check_marks else set()
-        chosen += [run.id for run in page if run.celery_task_id not in waiting]
+        chosen += [(run.id, run.sent_at) for run in page if run.celery_task_id not in waiting]
         if len(page) < RESEND_LIMIT:
             break
         after = (page[-1].queued_at, page[-1].id)
@@ -139,8 +140,8 @@ def reconcile_ledger(resources: Resources, celery: Celery) -> ReconcileReport:
     forgot = broker_forgot(resources.settings)
     unsent = _runs_to_send(resources, celery, now if forgot else now - LOST_MESSAGE_AGE,
                            check_marks=not forgot)
-    for index, run_id in enumerate(unsent):
-        sent = resend_run(celery, resources.sessions, run_id, broker_has_none=forgot)
+    for index, (run_id, sent_at) in enumerate(unsent):
+        sent = resend_run(celery, resources.sessions, run_id, sent_at, broker_has_none=forgot)
         if sent is False:
             report.still_unsent = len(unsent) - index
             break
