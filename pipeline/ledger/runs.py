@@ -123,10 +123,11 @@ def stalled_runs(session: Session, older_than: dt.datetime) -> list[TestRun]:
 
     Locked, so that a run another process claims or queues again meanwhile is either ended
     before that process sees it, or seen as it left it (started now, or queued), not ended.
+    Locked in id order, as the intake locks the runs it may reuse, so neither deadlocks.
     """
     return list(session.scalars(select(TestRun).where(TestRun.status == RunStatus.RUNNING,
                                                       TestRun.started_at < older_than)
-                                .with_for_update()))
+                                .order_by(TestRun.id).with_for_update()))
 
 
 def unsent_runs(session: Session, limit: int = 500) -> list[TestRun]:
