@@ -5,21 +5,18 @@ from __future__ import annotations
 import datetime as dt
 import subprocess
 import sys
-import threading
 
 import pytest
-from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from pipeline.celery_app import create_celery, visibility_timeout_seconds
 from pipeline.dispatch import new_task_id
 from pipeline.ledger import runs as ledger_runs
-from pipeline.ledger.db import make_engine, transaction
+from pipeline.ledger.db import transaction
 from pipeline.ledger.models import RunStatus, TestRun, utcnow
 from pipeline.reconcile import STALL_MARGIN, reconcile_ledger, requeue_abandoned_runs
 from tests.faults.service import SHORT_LIMITS
-from tests.infra.ledger import migrated_resources, queue_run
-from tests.infra.processes import wait_for
+from tests.infra.ledger import migrated_resources, queue_run, while_another_process_holds
 
 
 def test_a_running_run_is_ended_only_past_the_visibility_timeout_and_margin(service_settings):
@@ -106,13 +103,6 @@ def test_runs_whose_worker_died_in_their_workspace_are_queued_again_before_work_
     assert report.resent == 1
 
 
-def _waiting_on_a_lock(engine) -> bool:
-    with engine.connect() as connection:
-        return bool(connection.scalar(text(
-            "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
-            "AND datname = current_database()")))
-
-
 @pytest.mark.parametrize("meanwhile", ["claimed again", "queued again"])
 def test_a_run_taken_up_again_as_the_sweep_ends_stalled_runs_is_left_to_its_new_attempt(
         service_settings, meanwhile):
@@ -126,23 +116,18 @@ def test_a_run_taken_up_again_as_the_sweep_ends_stalled_runs_is_left_to_its_new_
         row = session.get(TestRun, stalled.id)
         row.status, row.attempts = RunStatus.RUNNING, 1
         row.started_at = utcnow() - patience - dt.timedelta(seconds=30)
-    other_process = make_engine(settings.database_url)
-    reports = []
-    try:
-        with other_process.begin() as connection, Session(bind=connection) as session:
+
+    def take_up_again(connection):
+        with Session(bind=connection) as session:
             if meanwhile == "claimed again":
                 assert ledger_runs.claim_run(session, stalled.id, stalled.celery_task_id)
             else:
                 ledger_runs.requeue(session, stalled.id, new_task_id(), "queued again")
-            sweep = threading.Thread(target=lambda: reports.append(
-                reconcile_ledger(resources, create_celery(settings))))
-            sweep.start()
-            wait_for(lambda: not sweep.is_alive() or _waiting_on_a_lock(resources.engine),
-                     timeout=30, what="the sweep to end or to wait for the other process")
-        sweep.join(timeout=30)
-    finally:
-        other_process.dispose()
-    assert reports[0].stalled_ended == 0
+
+    _, report = while_another_process_holds(
+        settings, resources.engine, take_up_again,
+        lambda: reconcile_ledger(resources, create_celery(settings)))
+    assert report.stalled_ended == 0
     with resources.sessions() as session:
         assert session.get(TestRun, stalled.id).status is (
             RunStatus.RUNNING if meanwhile == "claimed again" else RunStatus.QUEUED)

@@ -1,13 +1,23 @@
-"""Ledger helpers for tests: a migrated database and runs inserted as the receiver would."""
+"""Ledger helpers for tests: a migrated database, runs inserted as the receiver would, races."""
 
 from __future__ import annotations
+
+import threading
+from typing import Callable, TypeVar
+
+from sqlalchemy import text
+from sqlalchemy.engine import Connection, Engine
 
 from pipeline.config import Settings
 from pipeline.context import Resources, build_resources
 from pipeline.dispatch import new_task_id
-from pipeline.ledger.db import transaction
+from pipeline.ledger.db import make_engine, transaction
 from pipeline.ledger.migrate import upgrade
 from pipeline.ledger.models import TestRun, utcnow
+from tests.infra.processes import wait_for
+
+T = TypeVar("T")
+R = TypeVar("R")
 
 
 def migrated_resources(settings: Settings) -> Resources:
@@ -26,3 +36,34 @@ def queue_run(resources: Resources, **fields) -> TestRun:
         run = TestRun(**values)
         session.add(run)
     return run
+
+
+def waiting_on_a_lock(engine: Engine) -> bool:
+    """Tell whether a session of the engine's database waits for a lock another one holds."""
+    with engine.connect() as connection:
+        return bool(connection.scalar(text(
+            "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+            "AND datname = current_database()")))
+
+
+def while_another_process_holds(settings: Settings, engine: Engine,
+                                hold: Callable[[Connection], T], act: Callable[[], R],
+                                *, must_wait: bool = False) -> tuple[T, R]:
+    """Run `hold` in a transaction of another engine (another process's), then `act` in a
+    thread, committing that transaction once `act` has ended or waits for a lock on `engine`'s
+    database (only the latter when `must_wait`). Return what `hold` and `act` returned."""
+    other_process = make_engine(settings.database_url)
+    acted: list[R] = []
+    try:
+        with other_process.begin() as connection:
+            held = hold(connection)
+            actor = threading.Thread(target=lambda: acted.append(act()))
+            actor.start()
+            wait_for(lambda: (not must_wait and not actor.is_alive())
+                     or waiting_on_a_lock(engine), timeout=30,
+                     what="the action to end or to wait for the other process's transaction")
+        actor.join(timeout=30)
+    finally:
+        other_process.dispose()
+    assert acted, "the action raised or did not end"
+    return held, acted[0]

@@ -5,20 +5,18 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import json
-import threading
 
-from sqlalchemy import select, text, update
+from sqlalchemy import select, update
 
 from pipeline import reconcile
 from pipeline.broker_marker import broker_forgot
 from pipeline.celery_app import create_celery
 from pipeline.dispatch import send_runs
-from pipeline.ledger.db import make_engine, transaction
+from pipeline.ledger.db import transaction
 from pipeline.ledger.models import CourseAssignment, RunStatus, TestRun, utcnow
 from pipeline.reconcile import LOST_MESSAGE_AGE, REREPORT_AFTER, reconcile_ledger
 from tests.infra.assignments import ONE_TEST
-from tests.infra.ledger import migrated_resources, queue_run
-from tests.infra.processes import wait_for
+from tests.infra.ledger import migrated_resources, queue_run, while_another_process_holds
 from tests.infra.services import redis_client
 from tests.support.gitlab_standin import gitlab_standin  # noqa: F401  a fixture
 
@@ -116,13 +114,6 @@ def test_one_courses_failing_discovery_leaves_the_other_courses_refreshed(
     assert failed.exc_info[0] is RuntimeError
 
 
-def _waiting_on_a_lock(engine) -> bool:
-    with engine.connect() as connection:
-        return bool(connection.scalar(text(
-            "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
-            "AND datname = current_database()")))
-
-
 def test_a_run_another_sweep_sends_meanwhile_is_not_sent_twice_under_its_task_id(
         service_settings, redis_db):
     """Two sweeps at once (the beat's and a starting worker's), one of them the first since
@@ -131,25 +122,16 @@ def test_a_run_another_sweep_sends_meanwhile_is_not_sent_twice_under_its_task_id
     _, settings = service_settings()
     resources, celery = migrated_resources(settings), create_celery(settings)
     unsent = queue_run(resources, commit_sha="a" * 40, sent_at=None)
-    other_process = make_engine(settings.database_url)
-    reports = []
-    try:
-        with other_process.begin() as connection:
-            # The other sweep sends the run under the task id it has: sent now, in its
-            # transaction; its message follows the commit.
-            connection.execute(update(TestRun).where(TestRun.id == unsent.id)
-                               .values(sent_at=utcnow()))
-            sweep = threading.Thread(target=lambda: reports.append(
-                reconcile_ledger(resources, celery)))
-            sweep.start()
-            wait_for(lambda: not sweep.is_alive() or _waiting_on_a_lock(resources.engine),
-                     timeout=30, what="the sweep to end or to wait for the other one")
-        sweep.join(timeout=30)
-    finally:
-        other_process.dispose()
+    # The other sweep sends the run under the task id it has: sent now, in its transaction;
+    # its message follows the commit.
+    _, report = while_another_process_holds(
+        settings, resources.engine,
+        lambda connection: connection.execute(update(TestRun).where(TestRun.id == unsent.id)
+                                              .values(sent_at=utcnow())),
+        lambda: reconcile_ledger(resources, celery))
     assert send_runs(celery, resources.sessions, [(unsent.id, unsent.celery_task_id)])
 
-    assert reports[0].resent == 0
+    assert report.resent == 0
     sent = [json.loads(m)["headers"]["id"] for m in redis_client(redis_db).lrange(
         "high_priority", 0, -1)]
     assert sent == [unsent.celery_task_id]

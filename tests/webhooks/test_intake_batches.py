@@ -4,17 +4,15 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import threading
 
 import pytest
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select
 
 from pipeline.celery_app import QUEUES
 from pipeline.config import load_settings
-from pipeline.ledger.db import make_engine
 from pipeline.ledger.models import Delivery, RunStatus, TestRun
-from tests.infra.ledger import migrated_resources
-from tests.infra.processes import wait_for, write_config
+from tests.infra.ledger import migrated_resources, while_another_process_holds
+from tests.infra.processes import write_config
 from tests.infra.services import SERVICE_VARIABLES
 from tests.webhooks.deliveries import body_of, headers_for, payload_of
 from webhooks.app import create_app
@@ -153,21 +151,13 @@ def test_a_key_repeated_in_the_batch_is_answered_as_the_first(ledger):
 def test_a_key_committed_by_another_process_meanwhile_gets_its_answer(ledger):
     """The unique key decides: the later transaction waits, fails, and answers as the first."""
     settings, resources = ledger
-    other_process = make_engine(settings.database_url)
-    answers = []
-    try:
-        with other_process.begin() as connection:
-            first, = _record(connection, [delivered(settings, PUSH, "raced")])
-            racer = threading.Thread(target=lambda: answers.extend(record_deliveries(
-                resources.engine, [delivered(settings, PUSH, "raced")])))
-            racer.start()
-            wait_for(lambda: _waiting_on_a_lock(resources.engine), timeout=30,
-                     what="the second transaction to wait for the first one's key")
-        racer.join(timeout=30)
-    finally:
-        other_process.dispose()
-    assert len(answers) == 1 and answers[0].duplicate
-    assert answers[0].body == first.body
+    (first,), (answer,) = while_another_process_holds(
+        settings, resources.engine,
+        lambda connection: _record(connection, [delivered(settings, PUSH, "raced")]),
+        lambda: record_deliveries(resources.engine, [delivered(settings, PUSH, "raced")]),
+        must_wait=True)
+    assert answer.duplicate
+    assert answer.body == first.body
     assert len(runs(resources)) == 2
     with resources.sessions() as session:
         assert session.scalar(select(func.count()).select_from(Delivery)) == 1
@@ -179,20 +169,10 @@ def _recorded_alongside(settings, resources, first: Delivered, second: Delivered
     Return both answers. Two gunicorn processes each write their own batches: only the
     ledger can make the second see what the first wrote.
     """
-    other_process = make_engine(settings.database_url)
-    answers = []
-    try:
-        with other_process.begin() as connection:
-            earlier, = _record(connection, [first])
-            racer = threading.Thread(target=lambda: answers.extend(record_deliveries(
-                resources.engine, [second])))
-            racer.start()
-            wait_for(lambda: not racer.is_alive() or _waiting_on_a_lock(resources.engine),
-                     timeout=30, what="the second delivery to be recorded or to wait")
-        racer.join(timeout=30)
-    finally:
-        other_process.dispose()
-    return earlier, answers[0]
+    (earlier,), (later,) = while_another_process_holds(
+        settings, resources.engine, lambda connection: _record(connection, [first]),
+        lambda: record_deliveries(resources.engine, [second]))
+    return earlier, later
 
 
 def test_a_push_recorded_by_another_process_meanwhile_is_superseded(ledger):
@@ -259,13 +239,6 @@ def test_a_delivery_the_ledger_refuses_does_not_fail_the_others(ledger):
     assert isinstance(answers[1], Exception)
     assert {run.delivery_id for run in runs(resources).values()} == {
         answers[0].body["delivery_id"]}
-
-
-def _waiting_on_a_lock(engine) -> bool:
-    with engine.connect() as connection:
-        return bool(connection.scalar(text(
-            "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
-            "AND datname = current_database()")))
 
 
 def test_intake_on_the_embedded_database_and_broker(tmp_path, monkeypatch):
