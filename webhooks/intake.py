@@ -38,12 +38,9 @@ END_RUN = (
     .values(status=bindparam("end_status"), superseded_by=bindparam("end_superseded_by"),
             status_reason=bindparam("end_reason"), stage="done",
             finished_at=bindparam("end_at")))
-BRANCH_RUNS = tuple_(RUNS.c.project_path, RUNS.c.ref, RUNS.c.assignment).in_(
-    bindparam("branches", expanding=True))
-MERGE_REQUEST_RUNS = tuple_(RUNS.c.project_path, RUNS.c.merge_request_iid).in_(
-    bindparam("merge_requests", expanding=True))
-COMMIT_RUNS = tuple_(RUNS.c.project_path, RUNS.c.commit_sha, RUNS.c.assignment).in_(
-    bindparam("commits", expanding=True))
+BRANCH_KEY = (RUNS.c.project_path, RUNS.c.ref, RUNS.c.assignment)
+MERGE_REQUEST_KEY = (RUNS.c.project_path, RUNS.c.merge_request_iid)
+COMMIT_KEY = (RUNS.c.project_path, RUNS.c.commit_sha, RUNS.c.assignment)
 SELECT_ANSWERS = select(DELIVERIES.c.delivery_key, DELIVERIES.c.response_status,
                         DELIVERIES.c.response_body)
 
@@ -199,10 +196,10 @@ def _known_runs(connection: Connection, batch: Sequence[Delivered]) -> list[Know
         lock_names_for_ledger_work(connection, names)
     if not (branches or merge_requests or commits):
         return []
-    rows = connection.execute(
-        _select_known(bool(branches), bool(merge_requests), bool(commits)),
-        dict(branches=sorted(branches), merge_requests=sorted(merge_requests),
-             commits=sorted(commits)))
+    keys = [_padded(sorted(group)) for group in (branches, merge_requests, commits)]
+    rows = connection.execute(_select_known(*map(len, keys)), {
+        f"{name}{n}_{m}": value for name, group in zip(("branch", "merge_request", "commit"), keys)
+        for n, key in enumerate(group) for m, value in enumerate(key)})
     return [KnownRun(*row[:-1]) for row in sorted(rows, key=_oldest_first)]
 
 
@@ -211,21 +208,38 @@ def _oldest_first(row) -> tuple:
     return (queued_at is not None, queued_at or 0, row[0])
 
 
+def _padded(keys: list[tuple]) -> list[tuple]:
+    """Repeat the last key up to the next power of two: a few statement shapes serve all."""
+    if not keys:
+        return keys
+    return keys + [keys[-1]] * ((1 << (len(keys) - 1).bit_length()) - len(keys))
+
+
+def _keys_in(name: str, columns: tuple, count: int):
+    """Return `columns IN (...)` over `count` tuples, a bound parameter per value."""
+    return tuple_(*columns).in_([
+        tuple_(*(bindparam(f"{name}{n}_{m}", type_=column.type)
+                 for m, column in enumerate(columns))) for n in range(count)])
+
+
 @functools.cache
-def _select_known(branches: bool, merge_requests: bool, commits: bool) -> Select:
+def _select_known(branches: int, merge_requests: int, commits: int) -> Select:
     """Return the statement that locks the runs a batch may end or reuse.
 
     Those it may end are the queued runs of pushed branches and closed merge requests; those
     it may reuse grade a requested commit already. Rows are locked in id order, so that two
-    batches sharing runs wait for each other instead of deadlocking.
+    batches sharing runs wait for each other instead of deadlocking. Each key value has a
+    bound parameter of its own, not an expanding list: a shape's SQL text never changes, so
+    SQLAlchemy compiles it once and the driver prepares it once.
     """
-    ending = [*([BRANCH_RUNS] if branches else []),
-              *([MERGE_REQUEST_RUNS] if merge_requests else [])]
+    ending = [*([_keys_in("branch", BRANCH_KEY, branches)] if branches else []),
+              *([_keys_in("merge_request", MERGE_REQUEST_KEY, merge_requests)]
+                if merge_requests else [])]
     return (select(*KNOWN_COLUMNS, RUNS.c.queued_at)
             .where(or_(*([and_(RUNS.c.status == RunStatus.QUEUED, or_(*ending))]
                          if ending else []),
-                       *([and_(RUNS.c.status.in_(REUSABLE_STATUSES), COMMIT_RUNS)]
-                         if commits else [])))
+                       *([and_(or_(*(RUNS.c.status == status for status in REUSABLE_STATUSES)),
+                               _keys_in("commit", COMMIT_KEY, commits))] if commits else [])))
             .order_by(RUNS.c.id).with_for_update())
 
 
