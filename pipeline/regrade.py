@@ -19,6 +19,7 @@ from pipeline.dispatch import new_task_id, send_runs
 from pipeline.ledger.db import transaction
 from pipeline.ledger.locks import lock_name_for_ledger_work
 from pipeline.ledger.models import RunStatus, TestRun, new_id, utcnow
+from pipeline.ledger.run_locks import commit_lock
 from pipeline.repos import InvalidInputError, RepositoryError, check_ref, check_sha
 
 log = logging.getLogger(__name__)
@@ -240,7 +241,8 @@ def _known_branch(session: Session, target: GradingTarget) -> str | None:
 def _lock_commit(session: Session, target: GradingTarget) -> None:
     """Serialise requests for one (project, commit, assignment) until the transaction ends,
     so that two at once find or create one run."""
-    lock_name_for_ledger_work(session, target.project_path, target.commit_sha, target.assignment)
+    lock_name_for_ledger_work(
+        session, *commit_lock(target.project_path, target.commit_sha, target.assignment))
 
 
 def _latest_graded(sessions: sessionmaker[Session], assignment: str, *,

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from pipeline.dispatch import send_delivery
 from pipeline.ledger.locks import lock_names_for_ledger_work
 from pipeline.ledger.models import Delivery, RunStatus, TestRun
+from pipeline.ledger.run_locks import branch_lock, commit_lock, merge_request_lock
 from pipeline.publisher import Publisher
 from pipeline.submissions.ledger import MERGE_REQUEST_SOURCE, record_submissions, submission_row
 from webhooks.group_commit import GroupCommit
@@ -24,8 +25,6 @@ log = logging.getLogger(__name__)
 
 # Merge request actions after which GitLab shows a merge request that had no comment yet.
 NEW_MERGE_REQUEST_ACTIONS = ("open", "reopen")
-# Lock names of the runs of a branch (project, branch, assignment) and of a merge request.
-BRANCH_LOCK, MERGE_REQUEST_LOCK = "intake branch", "intake merge request"
 DELIVERIES = Delivery.__table__
 RUNS = TestRun.__table__
 KNOWN_COLUMNS = (RUNS.c.id, RUNS.c.project_path, RUNS.c.ref, RUNS.c.assignment,
@@ -188,10 +187,9 @@ def _known_runs(connection: Connection, batch: Sequence[Delivered]) -> list[Know
     # commit at this moment: whichever locks it first writes first, and the other then reads
     # what it wrote (row locks alone would not show it the other's new runs). A commit's lock
     # is the one API regrades of that commit take.
-    names = [*((BRANCH_LOCK, *key) for key in branches),
-             *((MERGE_REQUEST_LOCK, path, str(iid))
-               for path, iid in merge_requests | merge_request_runs),
-             *commits]
+    names = [*(branch_lock(*key) for key in branches),
+             *(merge_request_lock(*key) for key in merge_requests | merge_request_runs),
+             *(commit_lock(*key) for key in commits)]
     if names:
         lock_names_for_ledger_work(connection, names)
     if not (branches or merge_requests or commits):

@@ -11,6 +11,7 @@ from pipeline.ledger.db import make_engine, make_sessionmaker, transaction
 from pipeline.ledger.locks import lock_name_for_ledger_work
 from pipeline.ledger.migrate import upgrade
 from pipeline.ledger.models import TestRun
+from pipeline.ledger.run_locks import commit_lock
 from pipeline.regrade import GradingTarget, request_grading
 from tests.infra.processes import wait_for
 
@@ -36,7 +37,8 @@ def test_a_second_request_waits_for_the_first_and_finds_its_run(tmp_path):
     try:
         with transaction(sessions) as first:
             # The first request has taken its lock, found no run and made one, not committed.
-            lock_name_for_ledger_work(first, TARGET.project_path, SHA, TARGET.assignment)
+            lock_name_for_ledger_work(first, *commit_lock(TARGET.project_path, SHA,
+                                                          TARGET.assignment))
             made = TestRun(course="prog1", assignment=TARGET.assignment,
                            project_path=TARGET.project_path, commit_sha=SHA,
                            reference_project="staff/reference", reference_ref="main")
