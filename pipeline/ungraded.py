@@ -27,7 +27,9 @@ from pipeline.config import CourseSettings
 from pipeline.context import Resources
 from pipeline.dispatch import new_task_id, send_runs
 from pipeline.ledger.db import transaction
+from pipeline.ledger.locks import lock_names_for_ledger_work
 from pipeline.ledger.models import Delivery, RunStatus, TestRun, new_id, utcnow
+from pipeline.ledger.run_locks import branch_lock, commit_lock
 from pipeline.repos import InvalidInputError, check_ref, check_sha
 
 log = logging.getLogger(__name__)
@@ -146,6 +148,15 @@ def _queue_unseen(resources: Resources, project: _Project, delivery_id: str,
         return [], []
     created, first_met = [], []
     with transaction(resources.sessions) as session:
+        # A push of one of these branches, or a request for one of these commits, recorded at
+        # this moment waits for this transaction, or this one for it: the later sees the runs
+        # the earlier made (the intake's and regrades' locks).
+        lock_names_for_ledger_work(session, [
+            name for branch in branches
+            if (project.path, branch.name, branch.commit_sha) in met_before
+            for assignment in assignments
+            for name in (branch_lock(project.path, branch.name, assignment),
+                         commit_lock(project.path, branch.commit_sha, assignment))])
         graded = _GradedHeads(session.execute(
             select(TestRun.ref, TestRun.commit_sha).distinct()
             .where(TestRun.project_path == project.path)).all())

@@ -185,8 +185,8 @@ def _known_runs(connection: Connection, batch: Sequence[Delivered]) -> list[Know
                 commits.add((event.project_path, request.commit_sha, request.assignment))
     # Another process may be recording a delivery for the same branch, merge request or
     # commit at this moment: whichever locks it first writes first, and the other then reads
-    # what it wrote (row locks alone would not show it the other's new runs). A commit's lock
-    # is the one API regrades of that commit take.
+    # what it wrote (row locks alone would not show it the other's new runs). Regrades of a
+    # commit and the reconciler's sweep of unseen branch heads take the same locks.
     names = [*(branch_lock(*key) for key in branches),
              *(merge_request_lock(*key) for key in merge_requests | merge_request_runs),
              *(commit_lock(*key) for key in commits)]

@@ -1,4 +1,4 @@
-"""Deliveries recorded together in one transaction behave as if each had been recorded alone."""
+"""Deliveries recorded together, or beside another process's writes, act as if each were alone."""
 
 from __future__ import annotations
 
@@ -8,12 +8,17 @@ import json
 import pytest
 from sqlalchemy import func, select
 
-from pipeline.celery_app import QUEUES
+from pipeline import ungraded
+from pipeline.celery_app import QUEUES, create_celery
 from pipeline.config import load_settings
-from pipeline.ledger.models import Delivery, RunStatus, TestRun
+from pipeline.context import Resources
+from pipeline.ledger.db import make_sessionmaker, transaction
+from pipeline.ledger.models import Delivery, RunStatus, TestRun, utcnow
 from tests.infra.ledger import migrated_resources, while_another_process_holds
 from tests.infra.processes import write_config
 from tests.infra.services import SERVICE_VARIABLES
+from tests.support.gitlab_standin import DEVELOPER
+from tests.support.gitlab_standin import gitlab_standin  # noqa: F401  a fixture
 from tests.webhooks.deliveries import body_of, headers_for, payload_of
 from webhooks.app import create_app
 from webhooks.events import parse_delivery
@@ -223,6 +228,67 @@ def test_a_retest_recorded_meanwhile_is_cancelled_by_a_close(ledger):
         delivered(settings, "merge_request_hook__close", "mr-close"))
     assert len(retest.body["runs"]) == 2
     assert sorted(close.body["cancelled"]) == sorted(retest.body["runs"])
+
+
+SWEEP_PERIOD = 7
+
+
+@pytest.fixture
+def sweep(service_settings, gitlab_standin, monkeypatch):  # noqa: F811
+    """Settings, a ledger and a sweep of unseen heads that met the pushed head last period.
+
+    The sweep is a function of the resources it writes with; GitLab shows the head of the
+    push fixture's branch, which no webhook brought yet.
+    """
+    _, settings = service_settings({"courses": [COURSE], "gitlab": {
+        "url": gitlab_standin.url, "token": gitlab_standin.bot.token}})
+    resources = migrated_resources(settings)
+    push = payload_of(PUSH)
+    head = (push["project"]["path_with_namespace"], push["ref"].removeprefix("refs/heads/"),
+            push["after"])
+    gitlab_standin.add_project(head[0], branches={head[1]: head[2]},
+                               members={gitlab_standin.bot.id: DEVELOPER})
+    monkeypatch.setattr(ungraded, "_current_period", lambda _: SWEEP_PERIOD)
+    with transaction(resources.sessions) as session:
+        session.add(Delivery(
+            delivery_key=ungraded.SWEEP_KEY.format(period=SWEEP_PERIOD - 1),
+            source=ungraded.SWEEP_SOURCE, event=ungraded.SWEEP_EVENT, received_at=utcnow(),
+            response_status=200, response_body={ungraded.UNSEEN_FIELD: [list(head)]}))
+    celery = create_celery(settings)
+    return settings, resources, lambda writing: ungraded.grade_unseen_heads(writing, celery)
+
+
+def test_a_head_the_sweep_meets_while_its_push_is_recorded_is_graded_once(sweep):
+    settings, resources, grade_unseen_heads = sweep
+    (push,), queued = while_another_process_holds(
+        settings, resources.engine,
+        lambda connection: _record(connection, [delivered(settings, PUSH, "push")]),
+        lambda: grade_unseen_heads(resources))
+    assert len(push.body["runs"]) == 2
+    assert queued == 0
+    assert sorted(runs(resources)) == sorted(push.body["runs"])
+
+
+def test_a_push_recorded_while_the_sweep_queues_the_head_before_it_supersedes_its_runs(sweep):
+    settings, resources, grade_unseen_heads = sweep
+    newer_sha = "2" * 40
+    queued, push = while_another_process_holds(
+        settings, resources.engine,
+        lambda connection: grade_unseen_heads(_writing_on(resources, connection)),
+        lambda: record_deliveries(resources.engine, [
+            delivered(settings, PUSH, "push-2", body=newer_push(newer_sha))])[0])
+    assert queued == 2
+    swept = [run_id for run_id, run in runs(resources).items() if run.commit_sha != newer_sha]
+    assert len(swept) == 2
+    assert sorted(push.body["superseded"]) == sorted(swept)
+    stored = runs(resources)
+    assert {(stored[run_id].status, stored[run_id].superseded_by) for run_id in swept} == {
+        (RunStatus.SUPERSEDED, newer_sha)}
+
+
+def _writing_on(resources: Resources, connection) -> Resources:
+    """Return resources whose sessions write in a connection's transaction."""
+    return dataclasses.replace(resources, sessions=make_sessionmaker(connection))
 
 
 def test_a_delivery_the_ledger_refuses_does_not_fail_the_others(ledger):
