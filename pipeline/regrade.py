@@ -17,7 +17,7 @@ from pipeline.config import CourseSettings, Settings
 from pipeline.context import Resources
 from pipeline.dispatch import new_task_id, send_runs
 from pipeline.ledger.db import transaction
-from pipeline.ledger.locks import lock_name_for_ledger_work
+from pipeline.ledger.locks import lock_names_for_ledger_work
 from pipeline.ledger.models import RunStatus, TestRun, new_id, utcnow
 from pipeline.ledger.run_locks import commit_lock
 from pipeline.repos import InvalidInputError, RepositoryError, check_ref, check_sha
@@ -102,6 +102,7 @@ def request_grading(sessions: sessionmaker[Session], target: GradingTarget, *, k
     """
     reusable = tuple(s for s in GRADED_STATUSES if not (retry and s in RETRYABLE_STATUSES))
     with transaction(sessions) as session:
+        _lock_commits(session, [target])
         return _find_or_create(session, target, reusable, kind, requested_by)
 
 
@@ -191,9 +192,9 @@ class _Rerouted:
 
 def _regrade(sessions: sessionmaker[Session], targets: Iterable[GradingTarget]) -> Queued:
     queued = Queued()
-    # One order for every request, so two regrades never wait on each other's locks in a cycle.
     ordered = sorted(targets, key=lambda t: (t.project_path, t.assignment, t.commit_sha))
     with transaction(sessions) as session:
+        _lock_commits(session, ordered)
         for target in ordered:
             run, created = _find_or_create(session, target, PENDING_STATUSES, REGRADE_KIND, None)
             if created:
@@ -205,7 +206,6 @@ def _regrade(sessions: sessionmaker[Session], targets: Iterable[GradingTarget]) 
 
 def _find_or_create(session: Session, target: GradingTarget, reusable: tuple[RunStatus, ...],
                     kind: str, requested_by: int | None) -> tuple[TestRun, bool]:
-    _lock_commit(session, target)
     existing = session.scalars(
         select(TestRun)
         .where(TestRun.project_path == target.project_path,
@@ -238,11 +238,17 @@ def _known_branch(session: Session, target: GradingTarget) -> str | None:
         .order_by(TestRun.received_at.desc()).limit(1))
 
 
-def _lock_commit(session: Session, target: GradingTarget) -> None:
-    """Serialise requests for one (project, commit, assignment) until the transaction ends,
-    so that two at once find or create one run."""
-    lock_name_for_ledger_work(
-        session, *commit_lock(target.project_path, target.commit_sha, target.assignment))
+def _lock_commits(session: Session, targets: Sequence[GradingTarget]) -> None:
+    """Serialise requests for each (project, commit, assignment) until the transaction ends,
+    so that two at once find or create one run.
+
+    All at once, in the one order the intake and the sweep of unseen heads take them too: a
+    regrade taking them one by one could hold one a push is waiting for while it waits for
+    another that push holds (a deadlock, and the push's webhook failed).
+    """
+    lock_names_for_ledger_work(session, [
+        commit_lock(target.project_path, target.commit_sha, target.assignment)
+        for target in targets])
 
 
 def _latest_graded(sessions: sessionmaker[Session], assignment: str, *,

@@ -38,10 +38,10 @@ def queue_run(resources: Resources, **fields) -> TestRun:
     return run
 
 
-def waiting_on_a_lock(engine: Engine) -> bool:
-    """Tell whether a session of the engine's database waits for a lock another one holds."""
+def lock_waiters(engine: Engine) -> int:
+    """Return how many sessions of the engine's database wait for a lock another one holds."""
     with engine.connect() as connection:
-        return bool(connection.scalar(text(
+        return int(connection.scalar(text(
             "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
             "AND datname = current_database()")))
 
@@ -60,7 +60,7 @@ def while_another_process_holds(settings: Settings, engine: Engine,
             actor = threading.Thread(target=lambda: acted.append(act()))
             actor.start()
             wait_for(lambda: (not must_wait and not actor.is_alive())
-                     or waiting_on_a_lock(engine), timeout=30,
+                     or lock_waiters(engine), timeout=30,
                      what="the action to end or to wait for the other process's transaction")
         actor.join(timeout=30)
     finally:

@@ -4,18 +4,20 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import threading
 
 import pytest
 from sqlalchemy import func, select
 
-from pipeline import ungraded
+from pipeline import regrade, ungraded
 from pipeline.celery_app import QUEUES, create_celery
 from pipeline.config import load_settings
 from pipeline.context import Resources
-from pipeline.ledger.db import make_sessionmaker, transaction
+from pipeline.ledger.db import make_engine, make_sessionmaker, transaction
 from pipeline.ledger.models import Delivery, RunStatus, TestRun, utcnow
-from tests.infra.ledger import migrated_resources, while_another_process_holds
-from tests.infra.processes import write_config
+from pipeline.regrade import GradingTarget
+from tests.infra.ledger import lock_waiters, migrated_resources, while_another_process_holds
+from tests.infra.processes import wait_for, write_config
 from tests.infra.services import SERVICE_VARIABLES
 from tests.support.gitlab_standin import DEVELOPER
 from tests.support.gitlab_standin import gitlab_standin  # noqa: F401  a fixture
@@ -228,6 +230,49 @@ def test_a_retest_recorded_meanwhile_is_cancelled_by_a_close(ledger):
         delivered(settings, "merge_request_hook__close", "mr-close"))
     assert len(retest.body["runs"]) == 2
     assert sorted(close.body["cancelled"]) == sorted(retest.body["runs"])
+
+
+def test_a_regrade_of_a_commit_a_push_records_meanwhile_does_not_deadlock_with_it(ledger):
+    """A teacher's regrade of a branch head's assignments and the head's push at one moment.
+
+    A request for the head's first assignment holds its lock; the regrade waits for it, and
+    the push (its intake takes its locks in key order, the second assignment's first) waits
+    too. Once the request commits, neither the regrade nor the push fails on a deadlock.
+    """
+    settings, resources = ledger
+    sha = "1" * 40  # its second assignment's lock key sorts before the first's
+    push = delivered(settings, PUSH, "push", body=newer_push(sha))
+    project = push.event.project_path
+    targets = [GradingTarget(course=settings.courses[0], project_path=project, commit_sha=sha,
+                             assignment=assignment, ref="main") for assignment in ASSIGNMENTS]
+    other_process = make_engine(settings.database_url)
+    outcomes: dict[str, object] = {}
+
+    def outcome(name, action):
+        try:
+            outcomes[name] = action()
+        except Exception as exc:  # noqa: BLE001  the failure is the test's finding
+            outcomes[name] = exc
+
+    regrading = threading.Thread(target=outcome, args=(
+        "regrade", lambda: regrade._regrade(resources.sessions, targets)))
+    recording = threading.Thread(target=outcome, args=(
+        "push", lambda: record_deliveries(resources.engine, [push])))
+    try:
+        with other_process.begin() as connection:
+            regrade.request_grading(make_sessionmaker(connection), targets[0], kind="api")
+            regrading.start()
+            wait_for(lambda: lock_waiters(resources.engine) == 1, timeout=30,
+                     what="the regrade to wait for the request")
+            recording.start()
+            wait_for(lambda: lock_waiters(resources.engine) == 2, timeout=30,
+                     what="the push to wait too")
+        regrading.join(timeout=30)
+        recording.join(timeout=30)
+    finally:
+        other_process.dispose()
+    assert not isinstance(outcomes["regrade"], Exception), outcomes["regrade"]
+    assert not isinstance(outcomes["push"], Exception), outcomes["push"]
 
 
 SWEEP_PERIOD = 7
