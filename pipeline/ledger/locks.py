@@ -59,10 +59,21 @@ def lock_name_for_ledger_work(session: Session, *name: str) -> None:
 def lock_names_for_ledger_work(executor: Session | Connection,
                                names: Iterable[tuple[str, ...]]) -> None:
     """Lock several names as lock_name_for_ledger_work does one."""
-    if _dialect_name(executor) == "sqlite":
-        executor.execute(_NOTHING_WRITTEN)
-        return
-    lock_names(executor, names)
+    if not write_first(executor):
+        lock_names(executor, names)
+
+
+def write_first(executor: Session | Connection) -> bool:
+    """On the embedded SQLite ledger, make this transaction its writer before it reads; tell
+    whether it did (PostgreSQL needs no such thing: lock rows or names instead).
+
+    A read that decides a write then sees every write committed before it, and none until this
+    transaction ends: SQLite has no row locks. Never where the transaction waits on GitLab.
+    """
+    if _dialect_name(executor) != "sqlite":
+        return False
+    executor.execute(_NOTHING_WRITTEN)
+    return True
 
 
 def _dialect_name(executor: Session | Connection) -> str:

@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import or_, select, tuple_, update
 from sqlalchemy.orm import Session
 
+from pipeline.ledger.locks import write_first
 from pipeline.ledger.models import RunStatus, TestRun, utcnow
 
 # Stage name -> (progress percentage, phase timestamp column set on entering it).
@@ -123,8 +124,10 @@ def stalled_runs(session: Session, older_than: dt.datetime) -> list[TestRun]:
 
     Locked, so that a run another process claims or queues again meanwhile is either ended
     before that process sees it, or seen as it left it (started now, or queued), not ended.
-    Locked in id order, as the intake locks the runs it may reuse, so neither deadlocks.
+    Locked in id order, as the intake locks the runs it may reuse, so neither deadlocks. The
+    embedded SQLite ledger has no row locks: the transaction becomes its writer first.
     """
+    write_first(session)
     return list(session.scalars(select(TestRun).where(TestRun.status == RunStatus.RUNNING,
                                                       TestRun.started_at < older_than)
                                 .order_by(TestRun.id).with_for_update()))

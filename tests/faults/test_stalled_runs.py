@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy.orm import Session
 
 from pipeline.celery_app import create_celery, visibility_timeout_seconds
+from pipeline.config import load_settings
 from pipeline.dispatch import new_task_id
 from pipeline.ledger import runs as ledger_runs
 from pipeline.ledger.db import transaction
@@ -17,6 +18,7 @@ from pipeline.ledger.models import RunStatus, TestRun, utcnow
 from pipeline.reconcile import STALL_MARGIN, reconcile_ledger, requeue_abandoned_runs
 from tests.faults.service import SHORT_LIMITS
 from tests.infra.ledger import migrated_resources, queue_run, while_another_process_holds
+from tests.infra.processes import write_config
 
 
 def test_a_running_run_is_ended_only_past_the_visibility_timeout_and_margin(service_settings):
@@ -131,3 +133,35 @@ def test_a_run_taken_up_again_as_the_sweep_ends_stalled_runs_is_left_to_its_new_
     with resources.sessions() as session:
         assert session.get(TestRun, stalled.id).status is (
             RunStatus.RUNNING if meanwhile == "claimed again" else RunStatus.QUEUED)
+
+
+def test_on_the_embedded_ledger_a_run_queued_again_as_the_sweep_ends_stalled_runs_is_left(
+        tmp_path, monkeypatch):
+    """The embedded SQLite ledger has no row locks: the sweep writes first instead, so a
+    worker restarting that queues the run again at that moment has committed before it reads."""
+    for name in ("POSTGRES_HOST", "REDIS_HOST"):
+        monkeypatch.delenv(name, raising=False)
+    settings = load_settings(write_config(tmp_path, {"data_dir": str(tmp_path / "data"),
+                                                     "worker": SHORT_LIMITS}))
+    assert settings.database_url.startswith("sqlite:")
+    resources = migrated_resources(settings)
+    patience = dt.timedelta(seconds=visibility_timeout_seconds(settings.worker)) + STALL_MARGIN
+    stalled = queue_run(resources, commit_sha="a" * 40)
+    with transaction(resources.sessions) as session:
+        row = session.get(TestRun, stalled.id)
+        row.status, row.attempts = RunStatus.RUNNING, 1
+        row.started_at = utcnow() - patience - dt.timedelta(seconds=30)
+
+    def queue_again(connection):
+        with Session(bind=connection) as session:
+            ledger_runs.requeue(session, stalled.id, new_task_id(), "queued again")
+
+    try:
+        _, report = while_another_process_holds(
+            settings, resources.engine, queue_again,
+            lambda: reconcile_ledger(resources, create_celery(settings)))
+    finally:
+        resources.engine.dispose()
+    assert report.stalled_ended == 0
+    with resources.sessions() as session:
+        assert session.get(TestRun, stalled.id).status is RunStatus.QUEUED

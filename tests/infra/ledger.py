@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 from typing import Callable, TypeVar
 
-from sqlalchemy import text
+from sqlalchemy import event, text
 from sqlalchemy.engine import Connection, Engine
 
 from pipeline.config import Settings
@@ -51,19 +51,33 @@ def while_another_process_holds(settings: Settings, engine: Engine,
                                 *, must_wait: bool = False) -> tuple[T, R]:
     """Run `hold` in a transaction of another engine (another process's), then `act` in a
     thread, committing that transaction once `act` has ended or waits for a lock on `engine`'s
-    database (only the latter when `must_wait`). Return what `hold` and `act` returned."""
+    database (only the latter when `must_wait`). Return what `hold` and `act` returned.
+
+    SQLite shows no one waiting: there `act` waits once it writes (the other transaction
+    holds the one write lock), so the transaction commits as `act` starts its first write.
+    """
     other_process = make_engine(settings.database_url)
     acted: list[R] = []
+    writing = threading.Event()
+
+    def on_statement(_connection, _cursor, statement, *_args) -> None:
+        if statement.lstrip().split(None, 1)[0].upper() in ("INSERT", "UPDATE", "DELETE"):
+            writing.set()
+    embedded = engine.dialect.name == "sqlite"
+    if embedded:
+        event.listen(engine, "before_cursor_execute", on_statement)
     try:
         with other_process.begin() as connection:
             held = hold(connection)
             actor = threading.Thread(target=lambda: acted.append(act()))
             actor.start()
             wait_for(lambda: (not must_wait and not actor.is_alive())
-                     or lock_waiters(engine), timeout=30,
+                     or (writing.is_set() if embedded else lock_waiters(engine)), timeout=30,
                      what="the action to end or to wait for the other process's transaction")
         actor.join(timeout=30)
     finally:
         other_process.dispose()
+        if embedded:
+            event.remove(engine, "before_cursor_execute", on_statement)
     assert acted, "the action raised or did not end"
     return held, acted[0]
