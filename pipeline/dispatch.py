@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from pipeline.broker_marker import mark_waiting
 from pipeline.celery_app import REPORT, STUDENT_TESTING
 from pipeline.ledger.db import transaction
+from pipeline.ledger.locks import write_first
 from pipeline.ledger.models import RunStatus, TestRun, utcnow
 from pipeline.publisher import Publisher, TaskMessage
 
@@ -109,6 +110,7 @@ def resend_run(celery: Celery, sessions: sessionmaker[Session], run_id: str,
     the broker refused, None when the run is no longer queued or was sent meanwhile.
     """
     with transaction(sessions) as session:
+        write_first(session)  # the embedded SQLite ledger locks no row
         run = session.get(TestRun, run_id, with_for_update=True)
         if run is None or run.status != RunStatus.QUEUED or run.sent_at != sent_at:
             return None

@@ -10,6 +10,7 @@ from sqlalchemy import select, update
 
 from pipeline import reconcile
 from pipeline.broker_marker import broker_forgot
+from pipeline.config import load_settings
 from pipeline.celery_app import create_celery
 from pipeline.dispatch import send_runs
 from pipeline.ledger.db import transaction
@@ -17,6 +18,7 @@ from pipeline.ledger.models import CourseAssignment, RunStatus, TestRun, utcnow
 from pipeline.reconcile import LOST_MESSAGE_AGE, REREPORT_AFTER, reconcile_ledger
 from tests.infra.assignments import ONE_TEST
 from tests.infra.ledger import migrated_resources, queue_run, while_another_process_holds
+from tests.infra.processes import write_config
 from tests.infra.services import redis_client
 from tests.support.gitlab_standin import gitlab_standin  # noqa: F401  a fixture
 
@@ -135,3 +137,21 @@ def test_a_run_another_sweep_sends_meanwhile_is_not_sent_twice_under_its_task_id
     sent = [json.loads(m)["headers"]["id"] for m in redis_client(redis_db).lrange(
         "high_priority", 0, -1)]
     assert sent == [unsent.celery_task_id]
+
+
+def test_on_the_embedded_ledger_a_run_another_sweep_sends_meanwhile_is_not_sent_again(
+        tmp_path, monkeypatch):
+    """SQLite has no row locks: the sweep becomes the ledger's writer before it reads the run,
+    so it sees the other sweep's send once that commits."""
+    for name in ("POSTGRES_HOST", "REDIS_HOST"):
+        monkeypatch.delenv(name, raising=False)
+    settings = load_settings(write_config(tmp_path, {"data_dir": str(tmp_path / "data")}))
+    assert settings.database_url.startswith("sqlite:")
+    resources, celery = migrated_resources(settings), create_celery(settings)
+    unsent = queue_run(resources, commit_sha="a" * 40, sent_at=None)
+    _, report = while_another_process_holds(
+        settings, resources.engine,
+        lambda connection: connection.execute(update(TestRun).where(TestRun.id == unsent.id)
+                                              .values(sent_at=utcnow())),
+        lambda: reconcile_ledger(resources, celery))
+    assert report.resent == 0
