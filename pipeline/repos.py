@@ -49,6 +49,7 @@ STAGING_PREFIXES = (EXTRACTING, REMOVING)
 
 # The repository cache as git's messages in our errors name it, instead of its host path.
 SHOWN_CACHE = "<repository cache>"
+GIT_ERROR_CHARACTERS = 400
 
 
 class RepositoryError(Exception):
@@ -405,8 +406,10 @@ class RepositoryCache:
 
     def _git_error(self, message: str) -> RepositoryError:
         """Return our error for a failure of git, naming the cache without its place on this
-        host: a run's reason reaches students."""
-        return RepositoryError(message.replace(str(self.root), SHOWN_CACHE))
+        host (as given or resolved), cut short: a run's reason reaches students."""
+        for place in {str(self.root.resolve()), str(self.root)}:
+            message = message.replace(place, SHOWN_CACHE)
+        return RepositoryError(message[:GIT_ERROR_CHARACTERS])
 
     @staticmethod
     def _has_object(mirror: Path, name: str) -> bool:
@@ -447,7 +450,7 @@ class _GitFailed(Exception):
         # lines follow them.
         reason = next((line for prefix in ("fatal:", "error:") for line in lines
                        if line.startswith(prefix)), lines[-1] if lines else "")
-        self.reason = reason[:300] or f"exit code {returncode}"
+        self.reason = reason or f"exit code {returncode}"
 
 
 def _paths(out: bytes) -> list[str]:

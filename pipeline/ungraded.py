@@ -151,12 +151,15 @@ def _queue_unseen(resources: Resources, project: _Project, delivery_id: str,
         # A push of one of these branches, or a request for one of these commits, recorded at
         # this moment waits for this transaction, or this one for it: the later sees the runs
         # the earlier made (the intake's and regrades' locks).
-        lock_names_for_ledger_work(session, [
-            name for branch in branches
-            if (project.path, branch.name, branch.commit_sha) in met_before
-            for assignment in assignments
-            for name in (branch_lock(project.path, branch.name, assignment),
-                         commit_lock(project.path, branch.commit_sha, assignment))])
+        # Only heads met unseen last period get runs: with none, nothing is locked (and the
+        # embedded ledger's one writer is not taken).
+        names = [name for branch in branches
+                 if (project.path, branch.name, branch.commit_sha) in met_before
+                 for assignment in assignments
+                 for name in (branch_lock(project.path, branch.name, assignment),
+                              commit_lock(project.path, branch.commit_sha, assignment))]
+        if names:
+            lock_names_for_ledger_work(session, names)
         graded = _GradedHeads(session.execute(
             select(TestRun.ref, TestRun.commit_sha).distinct()
             .where(TestRun.project_path == project.path)).all())

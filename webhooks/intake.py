@@ -7,7 +7,7 @@ import functools
 import logging
 from typing import Sequence
 
-from sqlalchemy import Select, and_, bindparam, insert, or_, select, tuple_, update
+from sqlalchemy import ColumnElement, Select, and_, bindparam, insert, or_, select, tuple_, update
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
@@ -213,7 +213,7 @@ def _padded(keys: list[tuple]) -> list[tuple]:
     return keys + [keys[-1]] * ((1 << (len(keys) - 1).bit_length()) - len(keys))
 
 
-def _keys_in(name: str, columns: tuple, count: int):
+def _keys_in(name: str, columns: tuple, count: int) -> ColumnElement[bool]:
     """Return `columns IN (...)` over `count` tuples, a bound parameter per value."""
     return tuple_(*columns).in_([
         tuple_(*(bindparam(f"{name}{n}_{m}", type_=column.type)

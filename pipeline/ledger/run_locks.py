@@ -3,19 +3,20 @@
 from __future__ import annotations
 
 # Kept as they are: processes of two releases running side by side must lock the same names.
-BRANCH_LOCK, MERGE_REQUEST_LOCK = "intake branch", "intake merge request"
+_BRANCH_LOCK, _MERGE_REQUEST_LOCK = "intake branch", "intake merge request"
 
 
 def branch_lock(project_path: str, branch: str, assignment: str) -> tuple[str, ...]:
     """Name the queued runs of a branch: whoever adds one or supersedes them holds it."""
-    return (BRANCH_LOCK, project_path, branch, assignment)
+    return (_BRANCH_LOCK, project_path, branch, assignment)
 
 
 def merge_request_lock(project_path: str, iid: int) -> tuple[str, ...]:
     """Name the runs of a merge request: whoever adds one or cancels them holds it."""
-    return (MERGE_REQUEST_LOCK, project_path, str(iid))
+    return (_MERGE_REQUEST_LOCK, project_path, str(iid))
 
 
 def commit_lock(project_path: str, commit_sha: str, assignment: str) -> tuple[str, ...]:
-    """Name the runs grading a commit: whoever looks for one to reuse, or adds one, holds it."""
+    """Name the runs grading a commit: whoever looks for one to reuse holds it (the intake,
+    regrades, the sweep of unseen branch heads; a retest, which always makes a new run, not)."""
     return (project_path, commit_sha, assignment)
