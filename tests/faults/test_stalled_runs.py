@@ -105,20 +105,20 @@ def test_runs_whose_worker_died_in_their_workspace_are_queued_again_before_work_
     assert report.resent == 1
 
 
-@pytest.mark.parametrize("meanwhile", ["claimed again", "queued again"])
-def test_a_run_taken_up_again_as_the_sweep_ends_stalled_runs_is_left_to_its_new_attempt(
-        service_settings, meanwhile):
-    """Another process claims the run (its message handed out again) or queues it again (a
-    worker restarting) just as the sweep ends it: the sweep sees that and leaves it be."""
-    _, settings = service_settings({"worker": SHORT_LIMITS})
-    resources = migrated_resources(settings)
+def _stalled(settings, resources) -> TestRun:
+    """Return a run left running since before the sweep's patience ran out."""
     patience = dt.timedelta(seconds=visibility_timeout_seconds(settings.worker)) + STALL_MARGIN
     stalled = queue_run(resources, commit_sha="a" * 40)
     with transaction(resources.sessions) as session:
         row = session.get(TestRun, stalled.id)
         row.status, row.attempts = RunStatus.RUNNING, 1
         row.started_at = utcnow() - patience - dt.timedelta(seconds=30)
+    return stalled
 
+
+def _swept_while_taken_up(settings, resources, stalled: TestRun, meanwhile: str):
+    """Sweep while another process claims the stalled run again or queues it again; return
+    the sweep's report."""
     def take_up_again(connection):
         with Session(bind=connection) as session:
             if meanwhile == "claimed again":
@@ -129,6 +129,18 @@ def test_a_run_taken_up_again_as_the_sweep_ends_stalled_runs_is_left_to_its_new_
     _, report = while_another_process_holds(
         settings, resources.engine, take_up_again,
         lambda: reconcile_ledger(resources, create_celery(settings)))
+    return report
+
+
+@pytest.mark.parametrize("meanwhile", ["claimed again", "queued again"])
+def test_a_run_taken_up_again_as_the_sweep_ends_stalled_runs_is_left_to_its_new_attempt(
+        service_settings, meanwhile):
+    """Another process claims the run (its message handed out again) or queues it again (a
+    worker restarting) just as the sweep ends it: the sweep sees that and leaves it be."""
+    _, settings = service_settings({"worker": SHORT_LIMITS})
+    resources = migrated_resources(settings)
+    stalled = _stalled(settings, resources)
+    report = _swept_while_taken_up(settings, resources, stalled, meanwhile)
     assert report.stalled_ended == 0
     with resources.sessions() as session:
         assert session.get(TestRun, stalled.id).status is (
@@ -145,21 +157,9 @@ def test_on_the_embedded_ledger_a_run_queued_again_as_the_sweep_ends_stalled_run
                                                      "worker": SHORT_LIMITS}))
     assert settings.database_url.startswith("sqlite:")
     resources = migrated_resources(settings)
-    patience = dt.timedelta(seconds=visibility_timeout_seconds(settings.worker)) + STALL_MARGIN
-    stalled = queue_run(resources, commit_sha="a" * 40)
-    with transaction(resources.sessions) as session:
-        row = session.get(TestRun, stalled.id)
-        row.status, row.attempts = RunStatus.RUNNING, 1
-        row.started_at = utcnow() - patience - dt.timedelta(seconds=30)
-
-    def queue_again(connection):
-        with Session(bind=connection) as session:
-            ledger_runs.requeue(session, stalled.id, new_task_id(), "queued again")
-
+    stalled = _stalled(settings, resources)
     try:
-        _, report = while_another_process_holds(
-            settings, resources.engine, queue_again,
-            lambda: reconcile_ledger(resources, create_celery(settings)))
+        report = _swept_while_taken_up(settings, resources, stalled, "queued again")
     finally:
         resources.engine.dispose()
     assert report.stalled_ended == 0

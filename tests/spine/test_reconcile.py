@@ -116,6 +116,17 @@ def test_one_courses_failing_discovery_leaves_the_other_courses_refreshed(
     assert failed.exc_info[0] is RuntimeError
 
 
+def _swept_while_another_sweep_sends(settings, resources, celery, unsent):
+    """Sweep while another sweep sends the unsent run under the task id it has: sent now, in
+    its transaction (its message follows the commit). Return the sweep's report."""
+    _, report = while_another_process_holds(
+        settings, resources.engine,
+        lambda connection: connection.execute(update(TestRun).where(TestRun.id == unsent.id)
+                                              .values(sent_at=utcnow())),
+        lambda: reconcile_ledger(resources, celery))
+    return report
+
+
 def test_a_run_another_sweep_sends_meanwhile_is_not_sent_twice_under_its_task_id(
         service_settings, redis_db):
     """Two sweeps at once (the beat's and a starting worker's), one of them the first since
@@ -124,13 +135,7 @@ def test_a_run_another_sweep_sends_meanwhile_is_not_sent_twice_under_its_task_id
     _, settings = service_settings()
     resources, celery = migrated_resources(settings), create_celery(settings)
     unsent = queue_run(resources, commit_sha="a" * 40, sent_at=None)
-    # The other sweep sends the run under the task id it has: sent now, in its transaction;
-    # its message follows the commit.
-    _, report = while_another_process_holds(
-        settings, resources.engine,
-        lambda connection: connection.execute(update(TestRun).where(TestRun.id == unsent.id)
-                                              .values(sent_at=utcnow())),
-        lambda: reconcile_ledger(resources, celery))
+    report = _swept_while_another_sweep_sends(settings, resources, celery, unsent)
     assert send_runs(celery, resources.sessions, [(unsent.id, unsent.celery_task_id)])
 
     assert report.resent == 0
@@ -149,9 +154,5 @@ def test_on_the_embedded_ledger_a_run_another_sweep_sends_meanwhile_is_not_sent_
     assert settings.database_url.startswith("sqlite:")
     resources, celery = migrated_resources(settings), create_celery(settings)
     unsent = queue_run(resources, commit_sha="a" * 40, sent_at=None)
-    _, report = while_another_process_holds(
-        settings, resources.engine,
-        lambda connection: connection.execute(update(TestRun).where(TestRun.id == unsent.id)
-                                              .values(sent_at=utcnow())),
-        lambda: reconcile_ledger(resources, celery))
+    report = _swept_while_another_sweep_sends(settings, resources, celery, unsent)
     assert report.resent == 0
