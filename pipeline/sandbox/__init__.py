@@ -60,6 +60,10 @@ Limits and ``killed_reason``
       with it (``--die-with-parent``), and the kernel kills every process in that namespace:
       background, ``setsid`` and double-forked processes included. The same happens when the
       program itself exits. With cgroups, leftovers are also killed through the cgroup.
+    * A worker killed while it starts a sandbox, before bwrap and the sandbox's init have
+      asked to die with it, leaves no program running: the program waits behind a start guard
+      (``/bin/sh`` in the sandbox) for a word the worker writes once the sandbox is ready, and
+      never starts on end of file.
 
 Exit status: ``exit_code`` is the program's exit status; a program killed by a signal has
 ``exit_code None`` and ``signal`` set. bwrap reports a signal N as status 128+N, so a program that

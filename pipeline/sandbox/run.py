@@ -43,6 +43,14 @@ UTIL_LINUX_MISSING = "{program} (util-linux) is not installed in {path}"
 # through as the sandbox user.
 UTIL_LINUX_PATH = "/usr/local/bin:/usr/bin:/bin"
 BWRAP_FAILED = "the sandbox could not be set up: {detail}"
+# The program's first line of input, which the start guard waits for; this process writes it
+# last when starting a sandbox. bwrap asks to die with its parent only after it has started,
+# the sandbox's init only after its block ends, and a block ends at end of file too: a worker
+# killed in between would leave the program running unsupervised. Killed before this word,
+# the guard reads end of file and the program never starts. `read` takes the word's bytes one
+# at a time: the program's own input follows untouched.
+START_WORD = b"go\n"
+START_GUARD = ("/bin/sh", "-c", 'read -r word && [ "$word" = go ] && exec "$@"', "start-guard")
 LIMIT_ABOVE_HARD = ("the sandbox's {name} limit {wanted} is above this worker's hard limit "
                     "{hard}: lower [sandbox] {setting} or raise the worker's limit")
 # prlimit's name of each limit the sandbox sets: the resource, and the setting it comes from.
@@ -182,7 +190,7 @@ class _Sandbox:
     def start(self, layout, command: list[str], workdir: Path) -> None:
         """Start bwrap held at its block descriptor, prepare the sandbox, then let it run."""
         launcher = [*_as_user(self.user), _bwrap()]
-        program = _limited(command, self.limits, self.cgroup is not None)
+        program = [*START_GUARD, *_limited(command, self.limits, self.cgroup is not None)]
         info_read, info_write = os.pipe()
         block_read, block_write = os.pipe()
         # Options go through a descriptor, so the sandbox's /proc/1/cmdline shows no host path.
@@ -211,8 +219,12 @@ class _Sandbox:
             raise
         finally:
             os.close(info_read)
+        # The sandbox's init asks to die with bwrap once the block ends, and bwrap asked to die
+        # with this process before it wrote the child's pid. Should this process die before the
+        # start word, its end of file ends the block and the guard ends the program unstarted.
         os.write(block_write, b"go")
         os.close(block_write)
+        os.write(self.process.stdin.fileno(), START_WORD)
 
     def _read_child_pid(self, info_read: int) -> int:
         data = b""

@@ -378,9 +378,26 @@ def test_a_root_worker_without_setpriv_gets_our_error_naming_it(workdir: Path,
         run_module._util_linux.cache_clear()
 
 
-def test_a_sandbox_dies_with_the_worker_that_started_it(tmp_path: Path) -> None:
-    """A worker killed (SIGKILL: nothing of it runs again) while a student's program sleeps
-    must not leave that sandbox running past every limit: bwrap's --die-with-parent."""
+# Where a worker is killed: while the student's program sleeps, or while it prepares the
+# sandbox (copying the student's files in), before the program may start.
+WORKER_KILLED = {
+    "while the program runs": "",
+    "while the sandbox is prepared": """
+        import threading
+        import pipeline.sandbox.run
+        def copy_and_stop(*args):
+            print("preparing", flush=True)
+            threading.Event().wait()
+        pipeline.sandbox.run.copy_tree = copy_and_stop
+        """,
+}
+
+
+@pytest.mark.parametrize("moment", WORKER_KILLED)
+def test_a_sandbox_dies_with_the_worker_that_started_it(tmp_path: Path, moment: str) -> None:
+    """A worker killed (SIGKILL: nothing of it runs again) must not leave its sandbox running
+    past every limit: bwrap's --die-with-parent once the program runs, and before that the
+    start guard, which never starts a program its worker did not release."""
     marker = f"sleeping-{os.getpid()}-{tmp_path.name}"
     script = tmp_path / "worker.py"
     script.write_text(textwrap.dedent(f"""
@@ -389,16 +406,20 @@ def test_a_sandbox_dies_with_the_worker_that_started_it(tmp_path: Path) -> None:
         sys.path.insert(0, {str(Path(__file__).resolve().parents[2])!r})
         from pipeline.sandbox import run_sandboxed
         from tests.sandbox.conftest import SMALL_LIMITS
+        """) + textwrap.dedent(WORKER_KILLED[moment]) + textwrap.dedent(f"""
         work = Path({str(tmp_path)!r}) / "work"
         work.mkdir()
-        (work / "prog.py").write_text("import time\\ntime.sleep(600)\\n")
         print("starting", flush=True)
-        run_sandboxed(["python", "prog.py", {marker!r}], workdir=work, limits=SMALL_LIMITS)
+        run_sandboxed(["python", "-c", "import time; time.sleep(600)", {marker!r}],
+                      workdir=work, limits=SMALL_LIMITS)
         """))
     worker = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE)
     try:
         assert worker.stdout.readline() == b"starting\n"
-        wait_for(lambda: host_processes_with(marker), what="the sandboxed program to start")
+        if moment == "while the program runs":
+            wait_for(lambda: _programs_with(marker), what="the sandboxed program to start")
+        else:
+            assert worker.stdout.readline() == b"preparing\n"
         worker.kill()
         worker.wait()
         wait_for(lambda: not host_processes_with(marker), timeout=30,
@@ -408,3 +429,9 @@ def test_a_sandbox_dies_with_the_worker_that_started_it(tmp_path: Path) -> None:
         worker.wait()
         for pid in host_processes_with(marker):
             os.kill(pid, signal.SIGKILL)
+
+
+def _programs_with(marker: str) -> list[int]:
+    """Return the pids of programs running with marker: not bwrap, the guard or prlimit."""
+    return [pid for pid in host_processes_with(marker)
+            if Path(f"/proc/{pid}/comm").read_text().startswith("python")]
