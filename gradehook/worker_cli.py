@@ -9,12 +9,12 @@ import click
 from gradehook.processes import worker
 from gradehook.settings import settings_from
 from gradehook.tables import format_table
+from pipeline.assignments import AssignmentDirectory
 from pipeline.celery_app import STUDENT_TESTING, create_celery
 from pipeline.context import build_resources
 from pipeline.dispatch import send_runs
 from pipeline.ledger.models import RunStatus, TestRun
 from pipeline.regrade import GradingTarget, request_grading
-from pipeline.assignments import AssignmentDirectory
 from pipeline.repos import InvalidInputError, check_directory, check_project_path, check_sha
 from webhooks.api.auth import Caller
 from webhooks.api.errors import ApiError

@@ -85,32 +85,26 @@ def run_workspaces(folder: Path) -> list[RunWorkspace]:
     A folder without a mark (a run's very first moment, or a crash before it) is left out.
     """
     found = []
-    with contextlib.suppress(FileNotFoundError):
-        for entry in os.scandir(folder):
-            if not (entry.name.startswith(WORKSPACE_PREFIX)
-                    and entry.is_dir(follow_symlinks=False)):
-                continue
-            # mkdtemp's suffix holds no '-'; a run id may.
-            run_id = entry.name[len(WORKSPACE_PREFIX):].rsplit("-", 1)[0]
-            try:
-                with open(Path(entry.path) / IN_USE) as mark:
-                    held = _held(mark)
-                    written = mark.read().strip()
-                    found.append(RunWorkspace(run_id, held,
-                                              int(written) if written.isdigit() else None))
-            except FileNotFoundError:
-                continue
+    for entry in _workspace_entries(folder):
+        # mkdtemp's suffix holds no '-'; a run id may.
+        run_id = entry.name[len(WORKSPACE_PREFIX):].rsplit("-", 1)[0]
+        try:
+            with open(Path(entry.path) / IN_USE) as mark:
+                held = _held(mark)
+                written = mark.read().strip()
+                found.append(RunWorkspace(run_id, held,
+                                          int(written) if written.isdigit() else None))
+        except FileNotFoundError:
+            continue
     return found
 
 
 def grading_processes(folder: Path, locks: Path = Path("/proc/locks")) -> set[int]:
     """Return the processes that hold a run workspace's mark: those grading a run now."""
     marks = set()
-    with contextlib.suppress(FileNotFoundError):
-        for entry in os.scandir(folder):
-            if entry.name.startswith(WORKSPACE_PREFIX):
-                with contextlib.suppress(OSError):
-                    marks.add(os.stat(Path(entry.path) / IN_USE).st_ino)
+    for entry in _workspace_entries(folder):
+        with contextlib.suppress(OSError):
+            marks.add(os.stat(Path(entry.path) / IN_USE).st_ino)
     holders = set()
     with contextlib.suppress(OSError):
         # "1: FLOCK  ADVISORY  READ 1234 08:01:5678 0 EOF"; waiters' lines hold "->" too.
@@ -120,6 +114,15 @@ def grading_processes(folder: Path, locks: Path = Path("/proc/locks")) -> set[in
                     and int(fields[5].rsplit(":", 1)[1]) in marks:
                 holders.add(int(fields[4]))
     return holders
+
+
+def _workspace_entries(folder: Path) -> list[os.DirEntry]:
+    """Return the run workspaces' folders in a host's workspace folder (none if it is gone)."""
+    try:
+        return [entry for entry in os.scandir(folder) if entry.name.startswith(WORKSPACE_PREFIX)
+                and entry.is_dir(follow_symlinks=False)]
+    except FileNotFoundError:
+        return []
 
 
 def _held(mark) -> bool:

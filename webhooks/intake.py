@@ -37,9 +37,11 @@ END_RUN = (
     .values(status=bindparam("end_status"), superseded_by=bindparam("end_superseded_by"),
             status_reason=bindparam("end_reason"), stage="done",
             finished_at=bindparam("end_at")))
-BRANCH_KEY = (RUNS.c.project_path, RUNS.c.ref, RUNS.c.assignment)
-MERGE_REQUEST_KEY = (RUNS.c.project_path, RUNS.c.merge_request_iid)
-COMMIT_KEY = (RUNS.c.project_path, RUNS.c.commit_sha, RUNS.c.assignment)
+# The keys the locking read looks runs up by, named in its bound parameters, in the order the
+# batch's groups of keys come: branches, merge requests, commits.
+KEY_GROUPS = (("branch", (RUNS.c.project_path, RUNS.c.ref, RUNS.c.assignment)),
+              ("merge_request", (RUNS.c.project_path, RUNS.c.merge_request_iid)),
+              ("commit", (RUNS.c.project_path, RUNS.c.commit_sha, RUNS.c.assignment)))
 SELECT_ANSWERS = select(DELIVERIES.c.delivery_key, DELIVERIES.c.response_status,
                         DELIVERIES.c.response_body)
 
@@ -196,7 +198,7 @@ def _known_runs(connection: Connection, batch: Sequence[Delivered]) -> list[Know
         return []
     keys = [_padded(sorted(group)) for group in (branches, merge_requests, commits)]
     rows = connection.execute(_select_known(*map(len, keys)), {
-        f"{name}{n}_{m}": value for name, group in zip(("branch", "merge_request", "commit"), keys)
+        f"{name}{n}_{m}": value for (name, _), group in zip(KEY_GROUPS, keys)
         for n, key in enumerate(group) for m, value in enumerate(key)})
     return [KnownRun(*row[:-1]) for row in sorted(rows, key=_oldest_first)]
 
@@ -230,14 +232,15 @@ def _select_known(branches: int, merge_requests: int, commits: int) -> Select:
     bound parameter of its own, not an expanding list: a shape's SQL text never changes, so
     SQLAlchemy compiles it once and the driver prepares it once.
     """
-    ending = [*([_keys_in("branch", BRANCH_KEY, branches)] if branches else []),
-              *([_keys_in("merge_request", MERGE_REQUEST_KEY, merge_requests)]
-                if merge_requests else [])]
+    branch_keys, merge_request_keys, commit_keys = (
+        _keys_in(name, columns, count) if count else None
+        for (name, columns), count in zip(KEY_GROUPS, (branches, merge_requests, commits)))
+    ending = [keys for keys in (branch_keys, merge_request_keys) if keys is not None]
     return (select(*KNOWN_COLUMNS, RUNS.c.queued_at)
             .where(or_(*([and_(RUNS.c.status == RunStatus.QUEUED, or_(*ending))]
                          if ending else []),
                        *([and_(or_(*(RUNS.c.status == status for status in REUSABLE_STATUSES)),
-                               _keys_in("commit", COMMIT_KEY, commits))] if commits else [])))
+                               commit_keys)] if commit_keys is not None else [])))
             .order_by(RUNS.c.id).with_for_update())
 
 

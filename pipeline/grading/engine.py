@@ -71,7 +71,8 @@ class GradingContext:
     artifact_dir: Path | None
     # An empty directory: the regexp matcher's sandbox starts with a copy of it.
     empty_dir: Path
-    # output_dir as messages name it (a linting failure points at its output file).
+    # output_dir as messages name it (a linting failure points at its output file); set
+    # whenever output_dir is.
     shown_output_dir: Path | None = None
     store_graphics_override: bool | None = None
     sandbox_seconds: dict[str, float] = field(
@@ -435,8 +436,7 @@ class CodeAbilityGrader:
     def _lint_result(self, collection: CollectionSpec, test: TestSpec) -> LintResult:
         file_name = output_file_name(collection.name, test.name)
         output_path = None if self.ctx.output_dir is None else self.ctx.output_dir / file_name
-        shown_dir = self.ctx.shown_output_dir or self.ctx.output_dir
-        shown = file_name if output_path is None else str(shown_dir / file_name)
+        shown = file_name if output_path is None else str(self.ctx.shown_output_dir / file_name)
         return run_flake8(collection.file, test.pattern, student_base=self.ctx.student_base,
                           limits=self.ctx.lint_limits, python=self.ctx.python, user=self.ctx.user,
                           output_path=output_path, shown_output=shown)
