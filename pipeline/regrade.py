@@ -19,7 +19,7 @@ from pipeline.dispatch import new_task_id, send_runs
 from pipeline.ledger.db import transaction
 from pipeline.ledger.locks import lock_names_for_ledger_work
 from pipeline.ledger.models import RunStatus, TestRun, new_id, utcnow
-from pipeline.ledger.run_locks import commit_lock
+from pipeline.ledger.run_locks import branch_lock, commit_lock
 from pipeline.repos import InvalidInputError, RepositoryError, check_ref, check_sha
 
 log = logging.getLogger(__name__)
@@ -102,7 +102,7 @@ def request_grading(sessions: sessionmaker[Session], target: GradingTarget, *, k
     """
     reusable = tuple(s for s in GRADED_STATUSES if not (retry and s in RETRYABLE_STATUSES))
     with transaction(sessions) as session:
-        _lock_commits(session, [target])
+        _lock_runs(session, [target])
         return _find_or_create(session, target, reusable, kind, requested_by)
 
 
@@ -194,7 +194,7 @@ def _regrade(sessions: sessionmaker[Session], targets: Iterable[GradingTarget]) 
     queued = Queued()
     ordered = sorted(targets, key=lambda t: (t.project_path, t.assignment, t.commit_sha))
     with transaction(sessions) as session:
-        _lock_commits(session, ordered)
+        _lock_runs(session, ordered)
         for target in ordered:
             run, created = _find_or_create(session, target, PENDING_STATUSES, REGRADE_KIND, None)
             if created:
@@ -238,17 +238,24 @@ def _known_branch(session: Session, target: GradingTarget) -> str | None:
         .order_by(TestRun.received_at.desc()).limit(1))
 
 
-def _lock_commits(session: Session, targets: Sequence[GradingTarget]) -> None:
+def _lock_runs(session: Session, targets: Sequence[GradingTarget]) -> None:
     """Serialise requests for each (project, commit, assignment) until the transaction ends,
-    so that two at once find or create one run.
+    so that two at once find or create one run; and the recording of runs on each target's
+    branch, so that a push of a newer commit at once supersedes the run made here, as it does
+    when the regrade is recorded first. A regrade of a run or of a branch head names its
+    branch; a request that names none (the API's, the command line's, a submission's) gets the
+    branch its commit was last seen on, unlocked: known only once read, it could be locked only
+    in a second round, which could deadlock with the intake.
 
     All at once, in the one order the intake and the sweep of unseen heads take them too: a
     regrade taking them one by one could hold one a push is waiting for while it waits for
     another that push holds (a deadlock, and the push's webhook failed).
     """
     lock_names_for_ledger_work(session, [
-        commit_lock(target.project_path, target.commit_sha, target.assignment)
-        for target in targets])
+        name for target in targets
+        for name in (commit_lock(target.project_path, target.commit_sha, target.assignment),
+                     *([branch_lock(target.project_path, target.ref, target.assignment)]
+                       if target.ref else []))])
 
 
 def _latest_graded(sessions: sessionmaker[Session], assignment: str, *,

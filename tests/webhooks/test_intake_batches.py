@@ -275,6 +275,29 @@ def test_a_regrade_of_a_commit_a_push_records_meanwhile_does_not_deadlock_with_i
     assert not isinstance(outcomes["push"], Exception), outcomes["push"]
 
 
+def test_a_regrade_recorded_by_another_process_meanwhile_is_superseded_by_a_newer_push(ledger):
+    """A teacher regrades a branch's head as its student pushes a newer commit: as when the
+    regrade is recorded first, the push supersedes the regrade's runs still queued (graded,
+    the old commit would post its status after the new one)."""
+    settings, resources = ledger
+    newer_sha = "2" * 40
+    push = payload_of(PUSH)
+    targets = [GradingTarget(course=settings.courses[0],
+                             project_path=push["project"]["path_with_namespace"],
+                             commit_sha=push["after"], assignment=assignment,
+                             ref=push["ref"].removeprefix("refs/heads/"))
+               for assignment in ASSIGNMENTS]
+    regraded, newer = while_another_process_holds(
+        settings, resources.engine,
+        lambda connection: regrade._regrade(make_sessionmaker(connection), targets),
+        lambda: record_deliveries(resources.engine, [
+            delivered(settings, PUSH, "push-2", body=newer_push(newer_sha))])[0])
+    assert len(regraded.created) == 2
+    assert sorted(newer.body["superseded"]) == sorted(regraded.created_ids)
+    stored = runs(resources)
+    assert {stored[run_id].status for run_id in regraded.created_ids} == {RunStatus.SUPERSEDED}
+
+
 SWEEP_PERIOD = 7
 
 
