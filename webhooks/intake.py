@@ -171,27 +171,35 @@ def _record(connection: Connection, batch: Sequence[Delivered]) -> list[Answer]:
 
 def _known_runs(connection: Connection, batch: Sequence[Delivered]) -> list[KnownRun]:
     """Lock the runs the batch may end or reuse and return them, oldest first."""
+    # The keys whose runs the batch may end (a push's branch, a closed merge request) or reuse.
     branches, merge_requests, commits = set(), set(), set()
-    # A merge request's new runs, which a close being recorded meanwhile must see.
-    merge_request_runs = set()
+    # The keys of the runs the batch may add, which whoever ends or reuses runs must see: a
+    # push superseding its branch's, a close cancelling its merge request's, a request for a
+    # commit reusing its runs (a retest's too, though a retest itself reuses none).
+    new_branches, new_merge_requests, new_commits = set(), set(), set()
     for delivered in batch:
         event, decision = delivered.event, delivered.decision
         if getattr(decision, "cancel", None):
             merge_requests.add((event.project_path, decision.cancel.merge_request_iid))
         for request in getattr(decision, "requests", ()):
+            branch = (event.project_path, request.branch, request.assignment)
+            commit = (event.project_path, request.commit_sha, request.assignment)
+            new_branches.add(branch)
+            new_commits.add(commit)
             if request.merge_request_iid is not None:
-                merge_request_runs.add((event.project_path, request.merge_request_iid))
+                new_merge_requests.add((event.project_path, request.merge_request_iid))
             if request.supersedes:
-                branches.add((event.project_path, request.branch, request.assignment))
+                branches.add(branch)
             if event.kind != "note":
-                commits.add((event.project_path, request.commit_sha, request.assignment))
+                commits.add(commit)
     # Another process may be recording a delivery for the same branch, merge request or
     # commit at this moment: whichever locks it first writes first, and the other then reads
-    # what it wrote (row locks alone would not show it the other's new runs). Regrades of a
-    # commit and the reconciler's sweep of unseen branch heads take the same locks.
-    names = [*(branch_lock(*key) for key in branches),
-             *(merge_request_lock(*key) for key in merge_requests | merge_request_runs),
-             *(commit_lock(*key) for key in commits)]
+    # what it wrote (row locks alone would not show it the other's new runs). Regrades and the
+    # reconciler's sweep of unseen branch heads take the same locks, all in one sorted
+    # statement as here, so that none of them deadlocks with another.
+    names = [*(branch_lock(*key) for key in new_branches),
+             *(merge_request_lock(*key) for key in merge_requests | new_merge_requests),
+             *(commit_lock(*key) for key in new_commits)]
     if names:
         lock_names_for_ledger_work(connection, names)
     if not (branches or merge_requests or commits):

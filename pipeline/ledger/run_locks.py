@@ -7,7 +7,8 @@ _BRANCH_LOCK, _MERGE_REQUEST_LOCK = "intake branch", "intake merge request"
 
 
 def branch_lock(project_path: str, branch: str, assignment: str) -> tuple[str, ...]:
-    """Name the queued runs of a branch: whoever adds one or supersedes them holds it."""
+    """Name the queued runs of a branch: whoever adds one or supersedes them holds it (but a
+    request to grade a commit naming no branch: see pipeline.regrade._lock_runs)."""
     return (_BRANCH_LOCK, project_path, branch, assignment)
 
 
@@ -17,6 +18,6 @@ def merge_request_lock(project_path: str, iid: int) -> tuple[str, ...]:
 
 
 def commit_lock(project_path: str, commit_sha: str, assignment: str) -> tuple[str, ...]:
-    """Name the runs grading a commit: whoever looks for one to reuse holds it (the intake,
-    regrades, the sweep of unseen branch heads; a retest, which always makes a new run, not)."""
+    """Name the runs grading a commit: whoever adds one or looks for one to reuse holds it (the
+    intake, a retest's delivery too, regrades, the sweep of unseen branch heads)."""
     return (project_path, commit_sha, assignment)

@@ -34,8 +34,10 @@ COURSE = {"name": "prog1", "student_projects": ["prog1-2026/students/"],
           "reference_project": "prog1-2026/reference", "discover_assignments": False,
           "assignments": [{"directory": d} for d in ASSIGNMENTS]}
 PUSH = "push_hook__assignment_commits"
-# The head commit of the merge request in merge_request_hook__update_with_oldrev.
+# The head commit and source branch of the merge request in merge_request_hook__update_with_oldrev
+# and note_hook__retest_command.
 MERGE_REQUEST_HEAD = "0c14c6b2019d0329b451bb2634462926a5687afe"
+MERGE_REQUEST_BRANCH = "week2-draft"
 
 
 @pytest.fixture
@@ -196,15 +198,19 @@ def test_a_push_recorded_by_another_process_meanwhile_is_superseded(ledger):
     assert {stored[run_id].status for run_id in later.body["runs"]} == {RunStatus.QUEUED}
 
 
+def push_to_merge_request_branch(sha: str) -> bytes:
+    """Return a push of a commit onto the source branch of the fixtures' merge request."""
+    payload = payload_of(PUSH)
+    payload.update(ref=f"refs/heads/{MERGE_REQUEST_BRANCH}", after=sha, checkout_sha=sha)
+    payload["commits"][-1]["id"] = sha
+    return json.dumps(payload).encode()
+
+
 def test_a_commit_recorded_by_another_process_meanwhile_is_graded_once(ledger):
     """A push and its merge request's update name the same commit at the same moment."""
     settings, resources = ledger
     update = delivered(settings, "merge_request_hook__update_with_oldrev", "mr-update")
-    payload = payload_of(PUSH)
-    payload.update(ref="refs/heads/week2-draft", after=MERGE_REQUEST_HEAD,
-                   checkout_sha=MERGE_REQUEST_HEAD)
-    payload["commits"][-1]["id"] = MERGE_REQUEST_HEAD
-    push = delivered(settings, PUSH, "push", body=json.dumps(payload).encode())
+    push = delivered(settings, PUSH, "push", body=push_to_merge_request_branch(MERGE_REQUEST_HEAD))
     earlier, later = _recorded_alongside(settings, resources, push, update)
     assert len(earlier.body["runs"]) == 2
     assert later.body["runs"] == []
@@ -230,6 +236,47 @@ def test_a_retest_recorded_meanwhile_is_cancelled_by_a_close(ledger):
         delivered(settings, "merge_request_hook__close", "mr-close"))
     assert len(retest.body["runs"]) == 2
     assert sorted(close.body["cancelled"]) == sorted(retest.body["runs"])
+
+
+def test_a_push_of_the_commit_a_retest_records_meanwhile_reuses_its_runs(ledger):
+    """As when the retest is recorded first: its runs grade the commit for the push too."""
+    settings, resources = ledger
+    retest, push = _recorded_alongside(
+        settings, resources, delivered(settings, "note_hook__retest_command", "note-1"),
+        delivered(settings, PUSH, "push", body=push_to_merge_request_branch(MERGE_REQUEST_HEAD)))
+    assert len(retest.body["runs"]) == 2
+    assert push.body["runs"] == []
+    assert sorted(push.body["existing_runs"]) == sorted(retest.body["runs"])
+    assert len(runs(resources)) == 2
+
+
+def test_a_regrade_of_the_commit_a_retest_records_meanwhile_finds_its_runs(ledger):
+    settings, resources = ledger
+    targets = [GradingTarget(course=settings.courses[0],
+                             project_path=payload_of(PUSH)["project"]["path_with_namespace"],
+                             commit_sha=MERGE_REQUEST_HEAD, assignment=assignment,
+                             ref=MERGE_REQUEST_BRANCH) for assignment in ASSIGNMENTS]
+    (retest,), queued = while_another_process_holds(
+        settings, resources.engine,
+        lambda connection: _record(connection, [
+            delivered(settings, "note_hook__retest_command", "note-1")]),
+        lambda: regrade._regrade(resources.sessions, targets))
+    assert queued.created == []
+    assert sorted(queued.existing) == sorted(retest.body["runs"])
+
+
+@pytest.mark.parametrize("stem", ["note_hook__retest_command",
+                                  "merge_request_hook__update_with_oldrev"])
+def test_runs_a_merge_request_records_meanwhile_are_superseded_by_a_newer_push(ledger, stem):
+    """As when the merge request's delivery is recorded first: the push of a newer commit onto
+    its branch supersedes the runs still queued there."""
+    settings, resources = ledger
+    newer_sha = "2" * 40
+    earlier, push = _recorded_alongside(
+        settings, resources, delivered(settings, stem, "mr-delivery"),
+        delivered(settings, PUSH, "push", body=push_to_merge_request_branch(newer_sha)))
+    assert len(earlier.body["runs"]) == 2
+    assert sorted(push.body["superseded"]) == sorted(earlier.body["runs"])
 
 
 def test_a_regrade_of_a_commit_a_push_records_meanwhile_does_not_deadlock_with_it(ledger):
