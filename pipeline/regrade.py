@@ -19,7 +19,7 @@ from pipeline.dispatch import new_task_id, send_runs
 from pipeline.ledger.db import transaction
 from pipeline.ledger.locks import lock_names_for_ledger_work
 from pipeline.ledger.models import RunStatus, TestRun, new_id, utcnow
-from pipeline.ledger.run_locks import branch_lock, commit_lock
+from pipeline.ledger.run_locks import branch_lock, commit_lock, merge_request_lock
 from pipeline.repos import InvalidInputError, RepositoryError, check_ref, check_sha
 
 log = logging.getLogger(__name__)
@@ -241,11 +241,12 @@ def _known_branch(session: Session, target: GradingTarget) -> str | None:
 def _lock_runs(session: Session, targets: Sequence[GradingTarget]) -> None:
     """Serialise requests for each (project, commit, assignment) until the transaction ends,
     so that two at once find or create one run; and the recording of runs on each target's
-    branch, so that a push of a newer commit at once supersedes the run made here, as it does
-    when the regrade is recorded first. A regrade of a run or of a branch head names its
-    branch; a request that names none (the API's, the command line's, a submission's) gets the
-    branch its commit was last seen on, unlocked: known only once read, it could be locked only
-    in a second round, which could deadlock with the intake.
+    branch and merge request, so that a push of a newer commit, or a close, at once supersedes
+    or cancels the run made here, as it does when the regrade is recorded first. A regrade of
+    a run or of a branch head names its branch; a request that names none (the API's, the
+    command line's, a submission's) gets the branch its commit was last seen on, unlocked:
+    known only once read, it could be locked only in a second round, which could deadlock
+    with the intake.
 
     All at once, in the one order the intake and the sweep of unseen heads take them too: a
     regrade taking them one by one could hold one a push is waiting for while it waits for
@@ -255,7 +256,9 @@ def _lock_runs(session: Session, targets: Sequence[GradingTarget]) -> None:
         name for target in targets
         for name in (commit_lock(target.project_path, target.commit_sha, target.assignment),
                      *([branch_lock(target.project_path, target.ref, target.assignment)]
-                       if target.ref else []))])
+                       if target.ref else []),
+                     *([merge_request_lock(target.project_path, target.merge_request_iid)]
+                       if target.merge_request_iid is not None else []))])
 
 
 def _latest_graded(sessions: sessionmaker[Session], assignment: str, *,

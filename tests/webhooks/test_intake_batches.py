@@ -38,6 +38,7 @@ PUSH = "push_hook__assignment_commits"
 # and note_hook__retest_command.
 MERGE_REQUEST_HEAD = "0c14c6b2019d0329b451bb2634462926a5687afe"
 MERGE_REQUEST_BRANCH = "week2-draft"
+MERGE_REQUEST_IID = 3
 
 
 @pytest.fixture
@@ -343,6 +344,24 @@ def test_a_regrade_recorded_by_another_process_meanwhile_is_superseded_by_a_newe
     assert sorted(newer.body["superseded"]) == sorted(regraded.created_ids)
     stored = runs(resources)
     assert {stored[run_id].status for run_id in regraded.created_ids} == {RunStatus.SUPERSEDED}
+
+
+def test_a_regrade_of_a_merge_request_run_recorded_meanwhile_is_cancelled_by_a_close(ledger):
+    """As when the regrade is recorded first: a close cancels its merge request's runs still
+    queued, the regrade's among them."""
+    settings, resources = ledger
+    targets = [GradingTarget(course=settings.courses[0],
+                             project_path=payload_of(PUSH)["project"]["path_with_namespace"],
+                             commit_sha=MERGE_REQUEST_HEAD, assignment=assignment,
+                             ref=MERGE_REQUEST_BRANCH, merge_request_iid=MERGE_REQUEST_IID)
+               for assignment in ASSIGNMENTS]
+    regraded, close = while_another_process_holds(
+        settings, resources.engine,
+        lambda connection: regrade._regrade(make_sessionmaker(connection), targets),
+        lambda: record_deliveries(resources.engine, [
+            delivered(settings, "merge_request_hook__close", "mr-close")])[0])
+    assert len(regraded.created) == 2
+    assert sorted(close.body["cancelled"]) == sorted(regraded.created_ids)
 
 
 SWEEP_PERIOD = 7
