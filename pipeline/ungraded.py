@@ -16,9 +16,9 @@ import dataclasses
 import logging
 
 from celery import Celery
-from sqlalchemy import insert, select, update
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from gitlab_client import DEVELOPER_ACCESS, GitLabError
 from gitlab_client.models import Branch
@@ -138,15 +138,24 @@ def _queue_unseen(resources: Resources, project: _Project, delivery_id: str,
                   ) -> tuple[list[tuple[str, str]], list[tuple[str, str, str]]]:
     """Make runs for a project's heads unseen now and last period.
 
-    Return the (run id, task id) pairs made, and the heads met unseen for the first time.
+    Return the (run id, task id) pairs made, and the heads met unseen that the next period
+    grades if they are still unseen then.
     """
+    # GitLab's listing is older news than a webhook recorded after it: a push of a newer
+    # commit, recorded before this transaction locks its branch, leaves the listed head behind,
+    # and its runs would be graded after the newer commit's and post their status and comment
+    # after theirs. The ledger is the one clock: runs are never deleted, so a branch with more
+    # runs under the locks than before the listing had one recorded after GitLab was asked,
+    # and its head waits for the next period. Counted only where a head may be queued.
+    counted = _runs_per_branch(resources.sessions, project.path) \
+        if any(path == project.path for path, _, _ in met_before) else {}
     branches = [b for b in resources.gitlab.list_branches(
         project.id if project.id is not None else project.path) if _acceptable(project, b)]
     default = next((b.name for b in branches if b.default), None)
     assignments = AssignmentDirectory(resources.sessions, max_age=0).known(project.course)
     if not branches or not assignments:
         return [], []
-    created, first_met = [], []
+    created, left_unseen = [], []
     with transaction(resources.sessions) as session:
         # A push of one of these branches, or a request for one of these commits, recorded at
         # this moment waits for this transaction, or this one for it: the later sees the runs
@@ -160,16 +169,21 @@ def _queue_unseen(resources: Resources, project: _Project, delivery_id: str,
                               commit_lock(project.path, branch.commit_sha, assignment))]
         if names:
             lock_names_for_ledger_work(session, names)
-        graded = _GradedHeads(session.execute(
-            select(TestRun.ref, TestRun.commit_sha).distinct()
-            .where(TestRun.project_path == project.path)).all())
+        runs = _runs_per_head(session, project.path)
+        graded, counted_now = _GradedHeads(runs), _per_branch(runs)
         for branch in branches:
             head = (project.path, branch.name, branch.commit_sha)
             if graded.covers(branch.name, branch.commit_sha):
                 continue
             graded.add(branch.name, branch.commit_sha)
             if head not in met_before:
-                first_met.append(head)
+                left_unseen.append(head)
+                continue
+            if counted_now.get(branch.name) != counted.get(branch.name):
+                log.info("reconcile: %s %s had a run recorded since its head %s was listed; "
+                         "left to the next period", project.path, branch.name,
+                         branch.commit_sha[:12])
+                left_unseen.append(head)
                 continue
             before = _last_seen_commit(session, project.path, branch.name)
             base = default if before is None and default != branch.name else None
@@ -179,7 +193,7 @@ def _queue_unseen(resources: Resources, project: _Project, delivery_id: str,
             created.extend((row["id"], row["celery_task_id"]) for row in rows)
             log.info("reconcile: %s %s at %s was never graded; %d run(s) queued", project.path,
                      branch.name, branch.commit_sha[:12], len(rows))
-    return created, first_met
+    return created, left_unseen
 
 
 class _GradedHeads:
@@ -207,6 +221,27 @@ class _GradedHeads:
         """Tell whether a branch head needs no run of its own."""
         return (branch, sha) in self._pairs or \
             (sha in self._commits and branch not in self._branches)
+
+
+def _runs_per_head(session: Session, project_path: str) -> dict[tuple[str | None, str], int]:
+    """Return how many runs a project has of each (branch, commit)."""
+    return {(ref, sha): count for ref, sha, count in session.execute(
+        select(TestRun.ref, TestRun.commit_sha, func.count())
+        .where(TestRun.project_path == project_path)
+        .group_by(TestRun.ref, TestRun.commit_sha))}
+
+
+def _runs_per_branch(sessions: sessionmaker[Session], project_path: str) -> dict[str | None, int]:
+    """Return how many runs a project has on each branch."""
+    with sessions() as session:
+        return _per_branch(_runs_per_head(session, project_path))
+
+
+def _per_branch(runs: dict[tuple[str | None, str], int]) -> dict[str | None, int]:
+    counts: dict[str | None, int] = {}
+    for (branch, _), count in runs.items():
+        counts[branch] = counts.get(branch, 0) + count
+    return counts
 
 
 def _acceptable(project: _Project, branch: Branch) -> bool:

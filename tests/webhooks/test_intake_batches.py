@@ -376,12 +376,29 @@ def sweep(service_settings, gitlab_standin, monkeypatch):  # noqa: F811
     """
     _, settings = service_settings({"courses": [COURSE], "gitlab": {
         "url": gitlab_standin.url, "token": gitlab_standin.bot.token}})
+    return _sweep_of(settings, gitlab_standin, monkeypatch)
+
+
+@pytest.fixture
+def embedded_sweep(tmp_path, gitlab_standin, monkeypatch):  # noqa: F811
+    """As sweep, on the embedded SQLite ledger and broker."""
+    for name in SERVICE_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    settings = load_settings(write_config(tmp_path, {
+        "data_dir": str(tmp_path / "data"), "courses": [COURSE],
+        "gitlab": {"url": gitlab_standin.url, "token": gitlab_standin.bot.token}}))
+    assert settings.embedded
+    return _sweep_of(settings, gitlab_standin, monkeypatch)
+
+
+def _sweep_of(settings, standin, monkeypatch):
+    """Return settings, a migrated ledger and the sweep, as the sweep fixture describes."""
     resources = migrated_resources(settings)
     push = payload_of(PUSH)
     head = (push["project"]["path_with_namespace"], push["ref"].removeprefix("refs/heads/"),
             push["after"])
-    gitlab_standin.add_project(head[0], branches={head[1]: head[2]},
-                               members={gitlab_standin.bot.id: DEVELOPER})
+    standin.add_project(head[0], branches={head[1]: head[2]},
+                        members={standin.bot.id: DEVELOPER})
     monkeypatch.setattr(ungraded, "_current_period", lambda _: SWEEP_PERIOD)
     with transaction(resources.sessions) as session:
         session.add(Delivery(
@@ -418,6 +435,27 @@ def test_a_push_recorded_while_the_sweep_queues_the_head_before_it_supersedes_it
     stored = runs(resources)
     assert {(stored[run_id].status, stored[run_id].superseded_by) for run_id in swept} == {
         (RunStatus.SUPERSEDED, newer_sha)}
+
+
+@pytest.mark.parametrize("ledger_sweep", ["sweep", "embedded_sweep"])
+def test_a_push_recorded_after_the_sweep_listed_the_branch_leaves_the_listed_head_unqueued(
+        request, ledger_sweep, monkeypatch):
+    """GitLab listed the branch at the head the sweep met unseen last period; the webhook of a
+    push onto a newer commit is recorded before the sweep locks the branch. The webhook is the
+    newer news: queued beside the newer commit's runs, the listed head would be graded after
+    them and post its status and comment after theirs."""
+    settings, resources, grade_unseen_heads = request.getfixturevalue(ledger_sweep)
+    newer_sha = "2" * 40
+    list_branches = resources.gitlab.list_branches
+
+    def listed_then_pushed(project):
+        listed = list_branches(project)
+        record_deliveries(resources.engine, [
+            delivered(settings, PUSH, "push-2", body=newer_push(newer_sha))])
+        return listed
+    monkeypatch.setattr(resources.gitlab, "list_branches", listed_then_pushed)
+    assert grade_unseen_heads(resources) == 0
+    assert {run.commit_sha for run in runs(resources).values()} == {newer_sha}
 
 
 def _writing_on(resources: Resources, connection) -> Resources:
