@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 
@@ -20,14 +21,31 @@ class FieldProblem:
     path: str
     problem: str
 
+    def describe(self, file_name: str) -> str:
+        """Word the problem on one line: `test.yaml: properties.timeout: must be ...`."""
+        return f"{file_name}: {self.path}: {self.problem}"
+
+
+@dataclass(frozen=True)
+class TextProblem:
+    """A problem at a place in a file's text (its YAML syntax): line and column from 1."""
+
+    line: int
+    column: int
+    problem: str
+
+    def describe(self, file_name: str) -> str:
+        """Word the problem on one line: `test.yaml line 3, column 5: mapping values ...`."""
+        return f"{file_name} line {self.line}, column {self.column}: {self.problem}"
+
 
 class SpecError(CourseError):
-    """An assignment file (test.yaml, meta.yaml) is invalid: names file, field paths, problems."""
+    """An assignment file (test.yaml, meta.yaml) is invalid: names file, places, problems."""
 
-    def __init__(self, file_name: str, problems: list[FieldProblem]) -> None:
+    def __init__(self, file_name: str, problems: Sequence[FieldProblem | TextProblem]) -> None:
         self.file_name = file_name
         self.problems = tuple(problems)
-        super().__init__("\n".join(f"{file_name}: {p.path}: {p.problem}" for p in self.problems))
+        super().__init__("\n".join(p.describe(file_name) for p in self.problems))
 
 
 class EngineError(GradingError):

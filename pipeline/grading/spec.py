@@ -9,13 +9,20 @@ from typing import Any
 
 import yaml
 
-from pipeline.grading.errors import FieldProblem, SpecError
+from pipeline.grading.errors import FieldProblem, SpecError, TextProblem
 from pipeline.grading.fields import INVALID, IS_REQUIRED, FieldChecker, join_path
 
 TEST_FILE_NAME = "test.yaml"
 NOT_READABLE = "cannot be read: {reason}"
 NOT_YAML = "is not valid YAML: {reason}"
 NESTED_TOO_DEEPLY = "it is nested too deeply to be read"
+# A syntax error at its place (pipeline.grading.errors.TextProblem), in the parser's words, with
+# what it was reading and from where: `expected ',' or ']', but got '<stream end>' (while
+# parsing a flow sequence at line 1, column 4)`.
+IN_CONTEXT = "{problem} ({context}{where})"
+IN_CONTEXT_AT = " at line {line}, column {column}"
+NOT_ALLOWED_CHARACTER = "unacceptable character #x{code:04x}: {reason}"
+YAML_LINE_BREAKS = "[\n\x85\u2028\u2029]"
 NOT_A_REGEXP = "is not a valid regular expression: {reason}"
 NEEDED_FOR = "is required for qualification {qualification}"
 # libyaml's parser when PyYAML was built with it: ten times faster on a course's test.yaml, and
@@ -157,16 +164,36 @@ def read_yaml(path: Path) -> Any:
     except yaml.YAMLError:
         pass
     except (ValueError, RecursionError) as exc:
-        raise _not_yaml(path, exc) from None
+        raise _not_yaml(path, text, exc) from None
     try:
         return yaml.load(text, Loader=yaml.SafeLoader)
     except (yaml.YAMLError, ValueError, RecursionError) as exc:
-        raise _not_yaml(path, exc) from None
+        raise _not_yaml(path, text, exc) from None
 
 
-def _not_yaml(path: Path, exc: Exception) -> SpecError:
-    reason = NESTED_TOO_DEEPLY if isinstance(exc, RecursionError) else " ".join(str(exc).split())
+def _not_yaml(path: Path, text: str, exc: Exception) -> SpecError:
+    """Word why a file is not YAML on one line, at its line and column where the parser says."""
+    if isinstance(exc, yaml.MarkedYAMLError) and exc.problem_mark is not None:
+        mark, problem = exc.problem_mark, _one_line(exc.problem or "")
+        if exc.context:
+            at = exc.context_mark
+            where = "" if at is None or (at.line, at.column) == (mark.line, mark.column) \
+                else IN_CONTEXT_AT.format(line=at.line + 1, column=at.column + 1)
+            problem = IN_CONTEXT.format(problem=problem, context=_one_line(exc.context),
+                                        where=where)
+        return SpecError(path.name, [TextProblem(mark.line + 1, mark.column + 1, problem)])
+    if isinstance(exc, yaml.reader.ReaderError) and isinstance(exc.character, int):
+        # The reader gives the character's position in the text; YAML's line breaks place it.
+        lines = re.split(YAML_LINE_BREAKS, text[:exc.position])
+        return SpecError(path.name, [TextProblem(len(lines), len(lines[-1]) + 1,
+                                                 NOT_ALLOWED_CHARACTER.format(
+                                                     code=exc.character, reason=exc.reason))])
+    reason = NESTED_TOO_DEEPLY if isinstance(exc, RecursionError) else _one_line(str(exc))
     return SpecError(path.name, [FieldProblem("(file)", NOT_YAML.format(reason=reason))])
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
 
 
 def parse_test_suite(data: Any, file_name: str = TEST_FILE_NAME) -> SuiteSpec:

@@ -311,22 +311,32 @@ def test_every_problem_of_a_file_is_reported():
                      "test.yaml: properties.tests[0].tests[0].name: is required"]
 
 
-def test_a_yaml_syntax_error_names_the_file(tmp_path: Path):
-    path = tmp_path / "test.yaml"
-    path.write_text("properties: [\n", encoding="utf-8")
+@pytest.mark.parametrize("text, expected", [
+    ("name: x\nproperties:\n  a: b: c\n",
+     "line 3, column 7: mapping values are not allowed here"),
+    ("properties:\n\t- name: values\n",
+     "line 2, column 1: found character '\\t' that cannot start any token "
+     "(while scanning for the next token)"),
+    ("properties: [\n",
+     "line 2, column 1: expected the node content, but found '<stream end>' "
+     "(while parsing a flow node)"),
+    ("values: [1, 2\n",
+     "line 2, column 1: expected ',' or ']', but got '<stream end>' "
+     "(while parsing a flow sequence at line 1, column 9)"),
+    ("a:\n  - x\n  y: 1\n",
+     "line 3, column 3: expected <block end>, but found '?' "
+     "(while parsing a block collection at line 2, column 3)"),
+    ("name: one\nvalue: \"bell \x07\"\n",
+     "line 2, column 14: unacceptable character #x0007: special characters are not allowed"),
+])
+@pytest.mark.parametrize("file_name", ["test.yaml", "meta.yaml"])
+def test_a_yaml_syntax_error_is_one_line_naming_file_line_and_column(
+        tmp_path: Path, file_name: str, text: str, expected: str):
+    path = tmp_path / file_name
+    path.write_text(text, encoding="utf-8")
     with pytest.raises(SpecError) as caught:
-        load_test_suite(path)
-    assert str(caught.value).startswith("test.yaml: (file): is not valid YAML: ")
-    assert caught.value.problems[0].path == "(file)"
-
-
-def test_a_yaml_syntax_error_quotes_the_character_at_fault(tmp_path: Path):
-    path = tmp_path / "test.yaml"
-    path.write_text("properties:\n\t- name: values\n", encoding="utf-8")
-    with pytest.raises(SpecError) as caught:
-        load_test_suite(path)
-    assert "found character '\\t' that cannot start any token" in str(caught.value)
-    assert "line 2, column 1" in str(caught.value)
+        (load_test_suite if file_name == "test.yaml" else load_meta)(path)
+    assert str(caught.value) == f"{file_name} {expected}"
 
 
 @pytest.mark.timeout(30)

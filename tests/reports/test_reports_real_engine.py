@@ -153,6 +153,20 @@ def test_a_course_error_names_the_course_folder_not_where_it_lies_on_the_host(tm
     assert str(tmp_path) not in comment + page + status
 
 
+def test_a_yaml_syntax_error_reads_as_one_line_with_file_line_and_column(tmp_path):
+    report = json.loads(report_to_json(graded_report(
+        tmp_path, "x = 3\n", test_yaml="name: demo\nproperties:\n  a: b: c\n")))
+
+    status = commit_status_payload(run("error"), report)["description"]
+    page = result_page_html(run("error"), report)
+
+    assert status == ("Not graded: the course's tests for this assignment have a problem: "
+                      "test.yaml line 3, column 7: mapping values are not allowed here")
+    assert ("<p class=\"headline\">⚠️ Not graded: the course&#x27;s tests for this assignment "
+            "have a problem: test.yaml line 3, column 7: mapping values are not allowed here"
+            "</p>") in page
+
+
 @pytest.fixture(scope="module")
 def feedback(tmp_path_factory) -> tuple[Report, dict]:
     report = graded_report(tmp_path_factory.mktemp("feedback"), FEEDBACK_STUDENT,
