@@ -21,6 +21,7 @@ import git
 
 from pipeline.branch_names import is_branch_name
 from pipeline.directory_names import is_directory_name
+from pipeline.host_places import SHOWN_REPOSITORY_CACHE, hide_places
 from pipeline.project_paths import is_project_path
 
 log = logging.getLogger(__name__)
@@ -45,10 +46,6 @@ NEUTRAL_ATTRIBUTES = "* -export-subst -export-ignore\n"
 TREE_TOUCH_SLACK_SECONDS = 60.0
 EXTRACTING, REMOVING = ".extract-", ".remove-"
 STAGING_PREFIXES = (EXTRACTING, REMOVING)
-
-
-# The repository cache as git's messages in our errors name it, instead of its host path.
-SHOWN_CACHE = "<repository cache>"
 GIT_ERROR_CHARACTERS = 400
 
 
@@ -407,9 +404,8 @@ class RepositoryCache:
     def _git_error(self, message: str) -> RepositoryError:
         """Return our error for a failure of git, naming the cache without its place on this
         host (as given or resolved), cut short: a run's reason reaches students."""
-        for place in {str(self.root.resolve()), str(self.root)}:
-            message = message.replace(place, SHOWN_CACHE)
-        return RepositoryError(message[:GIT_ERROR_CHARACTERS])
+        return RepositoryError(hide_places(message, {SHOWN_REPOSITORY_CACHE: self.root})
+                               [:GIT_ERROR_CHARACTERS])
 
     @staticmethod
     def _has_object(mirror: Path, name: str) -> bool:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
+import os
 import random
+from collections.abc import Mapping
 from typing import Callable, TypeVar
 
 from celery import Task
@@ -12,6 +14,7 @@ from sqlalchemy.exc import OperationalError, InterfaceError
 
 from gitlab_client import TransientGitLabError
 from pipeline.grading.errors import EngineError
+from pipeline.host_places import hide_places
 from pipeline.repos import InvalidInputError, MissingCommitError, RepositoryError
 
 log = logging.getLogger(__name__)
@@ -36,14 +39,16 @@ def is_transient(exc: BaseException) -> bool:
 
 
 def drive(task: Task, work: Callable[[], T], end: Callable[[str], T], *, soft_limit: float,
-          max_attempts: int, what: str, expected: tuple[type[Exception], ...] = (),
+          max_attempts: int, what: str, places: Mapping[str, str | os.PathLike],
+          expected: tuple[type[Exception], ...] = (),
           retrying: Callable[[str], None] | None = None) -> T:
     """Run a task's work under the one retry layer, so that it always ends with a reason.
 
     At the soft time limit, `end` records why; a passing fault of ours is retried with back-off
     until the last attempt (`retrying` is told why and when), then ended; an `expected` error
     ends with its own message; anything else is ended as an unexpected error, logged with its
-    traceback and raised again.
+    traceback and raised again. The reasons name this host's `places` by their roles
+    (pipeline.host_places): students read them; the log keeps the error as it was.
     """
     try:
         return work()
@@ -52,17 +57,20 @@ def drive(task: Task, work: Callable[[], T], end: Callable[[str], T], *, soft_li
     except Exception as exc:
         attempts = task.request.retries + 1
         if is_transient(exc):
+            error = hide_places(str(exc), places)
             if attempts < max_attempts:
                 log.warning("%s: attempt %d failed, retrying: %s", what, attempts, exc)
                 countdown = backoff_seconds(task.request.retries)
-                _tell_retrying(retrying, RETRYING_REASON.format(attempt=attempts, error=exc,
+                _tell_retrying(retrying, RETRYING_REASON.format(attempt=attempts, error=error,
                                                                 seconds=countdown), what)
                 # This layer counts the attempts: Celery's own limit (max_retries, 3 unless
                 # told) would raise the error instead, and leave the run without an end.
                 raise task.retry(exc=exc, countdown=countdown, max_retries=max_attempts)
-            return end(GAVE_UP_REASON.format(attempts=attempts, error=exc))
+            log.warning("%s: attempt %d failed, giving up: %s", what, attempts, exc)
+            return end(GAVE_UP_REASON.format(attempts=attempts, error=error))
         if isinstance(exc, expected):
-            return end(str(exc))
+            log.warning("%s: ended by %s: %s", what, type(exc).__name__, exc)
+            return end(hide_places(str(exc), places))
         log.exception("%s: unexpected error", what)
         end(UNEXPECTED_REASON.format(error=type(exc).__name__))
         raise

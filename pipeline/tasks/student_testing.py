@@ -9,6 +9,7 @@ from celery import shared_task
 from pipeline.broker_marker import message_taken
 from pipeline.celery_app import STUDENT_TESTING
 from pipeline.context import resources_for
+from pipeline.host_places import host_places
 from pipeline.tasks.reporting import report_now_or_later
 from pipeline.tasks.retry import drive
 from pipeline.testing import end_with_error, note_retry, run_student_testing
@@ -34,6 +35,7 @@ def student_testing(self, run_id: str) -> dict:
 
     outcome = drive(self, lambda: run_student_testing(resources, run_id, self.request.id, report),
                     end, soft_limit=settings.worker.student_testing_soft_time_limit,
-                    max_attempts=settings.worker.max_attempts, what=f"run {run_id}",
+                    max_attempts=settings.worker.max_attempts, places=host_places(settings),
+                    what=f"run {run_id}",
                     retrying=lambda reason: note_retry(resources, run_id, reason))
     return dataclasses.asdict(outcome)

@@ -9,6 +9,7 @@ from celery import shared_task
 from gitlab_client import GitLabError
 from pipeline.celery_app import SUBMISSION_PROCESSING
 from pipeline.context import resources_for
+from pipeline.host_places import host_places
 from pipeline.repos import RepositoryError
 from pipeline.submissions.processing import end_with_error, process_submission
 from pipeline.tasks.retry import drive
@@ -22,6 +23,6 @@ def submission_processing(self, submission_id: str) -> dict:
     outcome = drive(self, lambda: process_submission(resources, self.app, submission_id),
                     lambda reason: end_with_error(resources, submission_id, reason),
                     soft_limit=settings.worker.submission_processing_soft_time_limit,
-                    max_attempts=settings.worker.max_attempts,
+                    max_attempts=settings.worker.max_attempts, places=host_places(settings),
                     what=f"submission {submission_id}", expected=(GitLabError, RepositoryError))
     return dataclasses.asdict(outcome)

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from celery import Celery
 
 from gitlab_client import TransientGitLabError
-from pipeline.celery_app import REGRADE, REPORT, create_celery
+from pipeline.celery_app import REGRADE, REPORT, STUDENT_TESTING, create_celery
+from pipeline.ledger.models import RunStatus, TestRun
 from pipeline.repos import RepositoryError
 from pipeline.tasks.retry import GAVE_UP_REASON, drive
+from tests.infra.assignments import ONE_TEST
 from tests.infra.ledger import migrated_resources, queue_run
 from tests.support.gitlab_standin import FaultPlan, gitlab_standin  # noqa: F401 (a fixture)
 
@@ -23,7 +27,7 @@ def always_failing(self, max_attempts: int) -> str:
         tried.append(self.request.retries)
         raise RepositoryError("git is down")
     return drive(self, work, lambda reason: reason, soft_limit=60, max_attempts=max_attempts,
-                 what="always_failing")
+                 what="always_failing", places={})
 
 
 @pytest.mark.parametrize("max_attempts", [1, 2, 5, 8])
@@ -70,3 +74,34 @@ def test_a_branch_head_sweep_gitlab_keeps_refusing_is_tried_max_attempts_times(
         celery.tasks[REGRADE].apply(args=["prog1"]).get()
 
     assert len(gitlab_standin.requests_to("GET", r"/groups/")) == 5
+
+
+def test_a_run_that_gave_up_names_no_place_on_the_host_in_its_reason(
+        service_settings, git_server, caplog):
+    # The course's additional file fills the sandbox's 1 MB work directory on every attempt:
+    # the sandbox's error names the folder it copied, in this host's workspace.
+    git_server.commit("staff/reference", {
+        "week1/hello/hello.py": "greeting = 'hello'\n", "week1/hello/test.yaml": ONE_TEST,
+        "week1/hello/meta.yaml": "properties: {additionalFiles: [words.txt]}\n",
+        "week1/hello/words.txt": "word\n" * 300_000})
+    _, settings = service_settings({"worker": {"max_attempts": 2},
+                                    "sandbox": {"workdir_size_mb": 1}})
+    resources = migrated_resources(settings)
+    run = queue_run(resources, commit_sha=git_server.commit(
+        "students/alice", {"week1/hello/hello.py": "greeting = 'hello'\n"}))
+    celery = create_celery(settings)
+    celery.loader.import_default_modules()
+
+    celery.tasks[STUDENT_TESTING].apply(args=[run.id], task_id=run.celery_task_id).get()
+
+    with resources.sessions() as session:
+        ended = session.get(TestRun, run.id)
+    assert ended.status == RunStatus.ERROR
+    assert re.fullmatch(
+        r"gave up after 2 attempts: the sandbox could not run the solutions: work directory "
+        rf"<workspace>/run-{re.escape(run.id)}-\w+/grading/gradehook-grade-\w+/student-base "
+        r"does not fit into the sandbox's 1 MB work directory", ended.status_reason), \
+        ended.status_reason
+    # Staff find the place in the worker's log.
+    assert f"giving up: the sandbox could not run the solutions: work directory " \
+        f"{settings.workspace}/run-{run.id}-" in caplog.text
