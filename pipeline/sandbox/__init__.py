@@ -66,8 +66,10 @@ Limits and ``killed_reason``
       never starts on end of file.
 
 Exit status: ``exit_code`` is the program's exit status; a program killed by a signal has
-``exit_code None`` and ``signal`` set. bwrap reports a signal N as status 128+N, so a program that
-calls ``sys.exit(128 + N)`` is reported as killed by signal N.
+``exit_code None`` and ``signal`` set. bwrap reports a signal N as status 128+N, and so does
+``--json-status-fd``; the kernel keeps the program's own wait status for a pidfd the worker opens
+on it before it starts (Linux 6.15 and later), which tells ``os._exit(128 + N)`` from signal N.
+On an older kernel such an exit is reported as killed by signal N (N = SIGXCPU: a timeout).
 
 The result channel
     If ``result_path`` (an absolute path inside the sandbox outside the reserved directories, e.g.

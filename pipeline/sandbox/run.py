@@ -20,6 +20,7 @@ from typing import Mapping, Sequence
 from pipeline.sandbox.capture import Budget, Collector
 from pipeline.sandbox.cgroup import RunCgroup
 from pipeline.sandbox.channel import ResultChannel
+from pipeline.sandbox.exit_status import children, wait_status
 from pipeline.sandbox.hostuser import DEFAULT_SANDBOX_USER, HostUser, sandbox_user
 from pipeline.sandbox.interpreter import resolve_interpreter
 from pipeline.sandbox.layout import PYTHON_PLACEHOLDER, SANDBOX_ROOT, SANDBOX_WORKDIR, \
@@ -184,6 +185,7 @@ class _Sandbox:
         self.user = user
         self.process: subprocess.Popen | None = None
         self.pidfd = -1
+        self.program_fd = -1
         self.tmpfs_fd = -1
         self.reason: str | None = None
 
@@ -224,6 +226,7 @@ class _Sandbox:
         # start word, its end of file ends the block and the guard ends the program unstarted.
         os.write(block_write, b"go")
         os.close(block_write)
+        self._watch_program(init_pid)
         os.write(self.process.stdin.fileno(), START_WORD)
 
     def _read_child_pid(self, info_read: int) -> int:
@@ -254,6 +257,18 @@ class _Sandbox:
                       self.user)
             if attached is not None:
                 attached.result()
+
+    def _watch_program(self, init_pid: int) -> None:
+        """Open a pidfd on the program, the sandbox init's one child once the block ends, while
+        the start guard holds it: the kernel then keeps its wait status (pipeline.sandbox
+        .exit_status). Without a listing of children, the status is bwrap's alone."""
+        deadline = time.monotonic() + READY_DEADLINE_SECONDS
+        while not (found := children(init_pid)):
+            if found is None or self.process.poll() is not None or time.monotonic() > deadline:
+                return
+            time.sleep(READY_POLL_SECONDS)
+        with contextlib.suppress(ProcessLookupError):
+            self.program_fd = os.pidfd_open(found[0])
 
     def _wait_until_ready(self, workdir_inside: str) -> None:
         """Wait until bwrap has built the sandbox's root and blocks before running the program."""
@@ -369,13 +384,7 @@ class _Sandbox:
 
     def _result(self, stdout: Collector, stderr: Collector, result: Collector | None,
                 duration: float) -> SandboxResult:
-        code = self.process.returncode
-        exit_code: int | None = code
-        signal_number: int | None = None
-        if code < 0:
-            exit_code, signal_number = None, -code
-        elif 128 < code < 128 + signal.NSIG:
-            exit_code, signal_number = None, code - 128
+        exit_code, signal_number = self._exit_status()
         if signal_number == signal.SIGXCPU and self.reason is None:
             self.reason = KILLED_TIMEOUT
         if result is not None and result.budget.exceeded and self.reason is None:
@@ -388,6 +397,21 @@ class _Sandbox:
             result_data=result.data() if result is not None else None,
             result_truncated=result is not None and result.budget.exceeded)
 
+    def _exit_status(self) -> tuple[int | None, int | None]:
+        """Return the program's exit code, or the signal that killed it: the kernel's word when
+        it kept the program's wait status, else bwrap's (which gives a signal N as 128+N)."""
+        status = wait_status(self.program_fd) if self.program_fd >= 0 else None
+        if status is not None:
+            if os.WIFSIGNALED(status):
+                return None, os.WTERMSIG(status)
+            return os.WEXITSTATUS(status), None
+        code = self.process.returncode
+        if code < 0:
+            return None, -code
+        if 128 < code < 128 + signal.NSIG:
+            return None, code - 128
+        return code, None
+
     def close(self) -> None:
         """Make sure the process tree is gone and release every descriptor."""
         if self.process is not None:
@@ -396,7 +420,7 @@ class _Sandbox:
             for stream in (self.process.stdin, self.process.stdout, self.process.stderr):
                 with contextlib.suppress(OSError):
                     stream.close()
-        for fd in (self.pidfd, self.tmpfs_fd):
+        for fd in (self.pidfd, self.program_fd, self.tmpfs_fd):
             if fd >= 0:
                 os.close(fd)
-        self.pidfd = self.tmpfs_fd = -1
+        self.pidfd = self.program_fd = self.tmpfs_fd = -1

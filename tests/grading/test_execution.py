@@ -10,6 +10,7 @@ import pytest
 from pipeline.config import SandboxSettings
 from pipeline.grading import grade
 from tests.grading.builders import collection, make_assignment, write_files
+from tests.sandbox.conftest import KEEPS_EXIT_STATUS
 
 
 def one_value_yaml(extra: str = "", tests: str = "") -> str:
@@ -73,6 +74,14 @@ def test_os_exit_crashes_and_the_report_is_written(tmp_path):
     assert first(run) == ("CRASHED", "FAILED",
                           f"E   Failed: Execution of {student / 'ex.py'} failed, ERROR: process "
                           f"ended unexpectedly with exit code 1")
+
+
+@KEEPS_EXIT_STATUS
+def test_an_exit_code_that_bwrap_gives_for_sigxcpu_is_a_crash_not_a_timeout(tmp_path):
+    run, student = one_collection(tmp_path, "import os\nx = 1\nos._exit(152)\n")
+    assert first(run) == ("CRASHED", "FAILED",
+                          f"E   Failed: Execution of {student / 'ex.py'} failed, ERROR: process "
+                          f"ended unexpectedly with exit code 152")
 
 
 def test_killing_its_own_process_crashes(tmp_path):

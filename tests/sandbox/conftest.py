@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import platform
+import re
 import textwrap
 from pathlib import Path
 from typing import Callable
@@ -20,6 +22,12 @@ SMALL_LIMITS = SandboxLimits(timeout_seconds=10.0, cpu_seconds=10, memory_mb=256
                              max_result_bytes=64 * 1024)
 
 Runner = Callable[..., SandboxResult]
+
+# Linux 6.15 keeps a reaped process's wait status for its pidfds (pipeline.sandbox.exit_status):
+# before, an exit code 128+N reads as a death by signal N.
+KEEPS_EXIT_STATUS = pytest.mark.skipif(
+    tuple(map(int, re.match(r"(\d+)\.(\d+)", platform.release()).groups())) < (6, 15),
+    reason="the kernel keeps no wait status for pidfds before Linux 6.15")
 
 
 @pytest.fixture

@@ -26,7 +26,8 @@ from pipeline.sandbox import run as run_module
 from pipeline.sandbox.interpreter import resolve_interpreter
 from pipeline.sandbox.layout import sandbox_executable
 from tests.infra.processes import wait_for
-from tests.sandbox.conftest import RESULT_PATH, SMALL_LIMITS, Runner, host_processes_with
+from tests.sandbox.conftest import KEEPS_EXIT_STATUS, RESULT_PATH, SMALL_LIMITS, Runner, \
+    host_processes_with
 
 AS_ROOT_ONLY = pytest.mark.skipif(os.geteuid() != 0,
                                   reason="only a root worker starts bwrap as another user")
@@ -45,6 +46,32 @@ def test_death_by_signal_is_reported_as_signal(run: Runner) -> None:
     result = run("import os, signal\nos.kill(os.getpid(), signal.SIGTERM)\n")
     assert (result.exit_code, result.signal, result.killed_reason) == \
         (None, signal.SIGTERM, None)
+
+
+@KEEPS_EXIT_STATUS
+@pytest.mark.parametrize("code", [129, 137, 152, 192, 255])
+def test_an_exit_code_above_128_is_an_exit_code_not_a_signal(run: Runner, code: int) -> None:
+    result = run(f"import os\nos._exit({code})\n")
+    assert (result.exit_code, result.signal, result.timed_out, result.killed_reason) == \
+        (code, None, False, None)
+
+
+@KEEPS_EXIT_STATUS
+def test_a_signal_the_program_sends_itself_is_a_signal(run: Runner) -> None:
+    result = run("import os, signal\nos.kill(os.getpid(), signal.SIGXCPU)\n")
+    assert (result.exit_code, result.signal) == (None, signal.SIGXCPU)
+
+
+@pytest.mark.parametrize("source, ended", [
+    ("import sys\nsys.exit(4)\n", (4, None)),
+    ("import os, signal\nos.kill(os.getpid(), signal.SIGTERM)\n", (None, signal.SIGTERM)),
+    ("import os\nos._exit(152)\n", (None, signal.SIGXCPU)),
+])
+def test_without_the_kernels_wait_status_bwraps_exit_status_is_decoded(
+        run: Runner, monkeypatch: pytest.MonkeyPatch, source: str, ended: tuple) -> None:
+    monkeypatch.setattr(run_module, "children", lambda pid: None)  # no listing of children
+    result = run(source)
+    assert (result.exit_code, result.signal) == ended
 
 
 def test_large_stdin_is_fed_completely(run: Runner) -> None:
