@@ -30,6 +30,12 @@ EXECUTION_BACKEND_TYPES = ("celery", "local")
 # `submission` beside branches under `submission/`, so no target branch may be named so.
 SUBMISSION_BRANCH_PREFIX = "submission/"
 SHA256_HEX = re.compile(r"[0-9a-f]{64}")
+# A course that could grade nothing is a mistake in config.toml: say so at start-up.
+NO_STUDENT_PROJECTS = ("must list at least one group (ending in '/') or project pattern, e.g. "
+                       "[\"prog1-2026/students/\"]")
+NO_ASSIGNMENTS = ("the course has none: list them in [[courses.assignments]] tables, or set "
+                  "discover_assignments = true to grade the reference's folders holding "
+                  "test.yaml")
 
 
 class ConfigError(Exception):
@@ -553,6 +559,15 @@ def _check_cross_fields(settings: Settings) -> None:
             if assignment.submission_branch:
                 _check_submission_branch(f"courses[{i}].assignments[{j}].submission_branch",
                                          assignment.submission_branch)
+        _check_grades_something(f"courses[{i}]", course)
+
+
+def _check_grades_something(key: str, course: CourseSettings) -> None:
+    """Refuse a course that could grade nothing: no student project, or no assignment."""
+    if not course.student_projects:
+        raise ConfigError(f"{key}.student_projects: {NO_STUDENT_PROJECTS}")
+    if not course.assignments and not course.discover_assignments:
+        raise ConfigError(f"{key}.assignments: {NO_ASSIGNMENTS}")
 
 
 def _check_project_path(key: str, path: str) -> None:

@@ -123,6 +123,16 @@ def test_embedded_default_needs_no_server(tmp_path):
      "student_projects = [\"https://gitlab.example.com/prog1/\"]\n", {},
      "courses[0].student_projects[0]: 'https://gitlab.example.com/prog1/' is not a GitLab "
      "group path"),
+    ("[[courses]]\nname = \"c\"\nreference_project = \"r\"\n", {},
+     "courses[0].student_projects: must list at least one group (ending in '/') or project "
+     "pattern, e.g. [\"prog1-2026/students/\"]"),
+    ("[[courses]]\nname = \"c\"\nreference_project = \"r\"\nstudent_projects = []\n", {},
+     "courses[0].student_projects: must list at least one group"),
+    ("[[courses]]\nname = \"c\"\nreference_project = \"r\"\nstudent_projects = [\"s/\"]\n"
+     "discover_assignments = false\n", {},
+     "courses[0].assignments: the course has none: list them in [[courses.assignments]] "
+     "tables, or set discover_assignments = true to grade the reference's folders holding "
+     "test.yaml"),
     ("port = [", {}, "c.toml: not valid TOML"),
 ])
 def test_bad_values_name_the_key(tmp_path, text, env, message):

@@ -16,6 +16,7 @@ from tests.infra.ledger import migrated_resources
 def test_a_target_branch_colliding_with_submission_branches_stops_start_up(tmp_path, branch):
     config = tmp_path / "config.toml"
     config.write_text(f'[[courses]]\nname = "prog1"\nreference_project = "staff/ref"\n'
+                      'student_projects = ["students/"]\n'
                       f'submission_branch = "{branch}"\n')
     with pytest.raises(ConfigError) as error:
         load_settings(config, environ={})
@@ -26,7 +27,8 @@ def test_a_target_branch_colliding_with_submission_branches_stops_start_up(tmp_p
 
 def test_the_default_target_branch_is_submissions(tmp_path):
     config = tmp_path / "config.toml"
-    config.write_text('[[courses]]\nname = "prog1"\nreference_project = "staff/ref"\n')
+    config.write_text('[[courses]]\nname = "prog1"\nreference_project = "staff/ref"\n'
+                      'student_projects = ["students/"]\n')
     course, = load_settings(config, environ={}).courses
     assert (course.submission_branch, course.submission_scope_only) == ("submissions", True)
 
@@ -34,6 +36,7 @@ def test_the_default_target_branch_is_submissions(tmp_path):
 def test_a_configured_directory_keeps_its_rules_whatever_slashes_surround_it(tmp_path):
     config = tmp_path / "config.toml"
     config.write_text('[[courses]]\nname = "prog1"\nreference_project = "staff/ref"\n'
+                      'student_projects = ["students/"]\n'
                       '[[courses.assignments]]\ndirectory = "/week1/hello/"\n'
                       'deadline = 2026-12-01T23:59:00+01:00\nmax_submissions = 1\n')
     course, = load_settings(config, environ={}).courses
