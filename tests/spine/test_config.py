@@ -133,6 +133,20 @@ def test_embedded_default_needs_no_server(tmp_path):
      "courses[0].assignments: the course has none: list them in [[courses.assignments]] "
      "tables, or set discover_assignments = true to grade the reference's folders holding "
      "test.yaml"),
+    ("[[courses]]\nname = \"c\"\nreference_project = \"r\"\n"
+     "student_projects = [\"prog1/*\", \"https://gitlab.example.com/prog1/*\"]\n", {},
+     "courses[0].student_projects[1]: 'https://gitlab.example.com/prog1/*' matches no GitLab "
+     "project: a pattern is a GitLab project path such as group/name, as in the project's "
+     "address after the host, with shell wildcards (*, ?, [abc]) where names vary"),
+    ("[[courses]]\nname = \"c\"\nreference_project = \"r\"\n"
+     "student_projects = [\"prog1 2026/*\"]\n", {},
+     "courses[0].student_projects[0]: 'prog1 2026/*' matches no GitLab project"),
+    ("[[courses]]\nname = \"c\"\nreference_project = \"r\"\n"
+     "student_projects = [\"prog1/[ab\"]\n", {},
+     "courses[0].student_projects[0]: 'prog1/[ab' matches no GitLab project"),
+    ("[[courses]]\nname = \"c\"\nreference_project = \"r\"\n"
+     "student_projects = [\"prog1/*.git\"]\n", {},
+     "courses[0].student_projects[0]: 'prog1/*.git' matches no GitLab project"),
     ("port = [", {}, "c.toml: not valid TOML"),
 ])
 def test_bad_values_name_the_key(tmp_path, text, env, message):
@@ -156,7 +170,8 @@ def test_student_projects_may_be_groups_patterns_or_projects(tmp_path):
     settings = load_settings(_write(tmp_path, (
         '[[courses]]\nname = "c"\nreference_project = "prog1/reference"\n'
         'reference_branch = "release/2026"\nstudent_projects = ["prog1/students/", '
-        '"prog1/team-*", "prog1/[ab]*/x", "prog1/extra.student"]\n')), environ={})
+        '"prog1/team-*", "prog1/[ab]*/x", "prog1/extra.student", "*/alice?", "[!p]*/bob"]\n')),
+        environ={})
     course, = settings.courses
     assert course.reference_branch == "release/2026"
     assert [course.claims(p) for p in ("prog1/students/alice", "prog1/team-3", "prog1/a1/x",
