@@ -1,4 +1,4 @@
-"""Health probes measured for real, each with a short timeout: broker, database, workers."""
+"""Health probes, each with a short timeout: broker, database, workers; course problems seen."""
 
 from __future__ import annotations
 
@@ -9,8 +9,11 @@ import redis
 from celery import Celery
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session
 
 from pipeline.config import Settings
+from pipeline.reference_checks import reference_problems
 
 PROBE_TIMEOUT_SECONDS = 1.0
 
@@ -26,6 +29,8 @@ class Health:
     database_error: str | None
     workers: int
     worker_names: tuple[str, ...]
+    # Course problems change neither the status nor the code: webhooks are still taken.
+    problems: tuple[str, ...]
 
     @property
     def healthy(self) -> bool:
@@ -38,7 +43,7 @@ class Health:
                 "broker": self.broker, "broker_status": self.broker_status,
                 "broker_error": self.broker_error, "database": self.database,
                 "database_error": self.database_error, "workers": self.workers,
-                "worker_names": list(self.worker_names)}
+                "worker_names": list(self.worker_names), "problems": list(self.problems)}
 
 
 def check_health(settings: Settings, engine: Engine, celery: Celery) -> Health:
@@ -49,7 +54,8 @@ def check_health(settings: Settings, engine: Engine, celery: Celery) -> Health:
     return Health(broker="filesystem" if settings.embedded else "redis",
                   broker_status="down" if broker_error else "up", broker_error=broker_error,
                   database="down" if database_error else "up", database_error=database_error,
-                  workers=len(workers), worker_names=workers)
+                  workers=len(workers), worker_names=workers,
+                  problems=() if database_error else _problems(settings, engine))
 
 
 def _broker_error(settings: Settings) -> str | None:
@@ -78,6 +84,14 @@ def _database_error(engine: Engine) -> str | None:
         return None
     except Exception as exc:  # any driver error means the database is unusable
         return type(exc).__name__
+
+
+def _problems(settings: Settings, engine: Engine) -> tuple[str, ...]:
+    try:
+        with Session(engine) as session:
+            return tuple(reference_problems(session, settings.courses))
+    except SQLAlchemyError:  # a ledger not yet upgraded: no problem is known
+        return ()
 
 
 def _worker_names(celery: Celery) -> tuple[str, ...]:

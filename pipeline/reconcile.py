@@ -13,12 +13,13 @@ from pipeline.assignments import discover
 from pipeline.broker_marker import broker_forgot, waiting_messages
 from pipeline.celery_app import visibility_timeout_seconds
 from pipeline.context import Resources
-from pipeline.config import Settings
+from pipeline.config import CourseSettings, Settings
 from pipeline.dispatch import new_task_id, request_reports, resend_run
 from pipeline.housekeeping import run_workspaces
 from pipeline.ledger import runs
 from pipeline.ledger.db import transaction
 from pipeline.ledger.models import RunStatus, utcnow
+from pipeline.reference_checks import NO_ASSIGNMENT, UNFETCHABLE, record_check
 from pipeline.repos import RepositoryError
 from pipeline.submissions.dispatch import resend_lost_submissions
 from pipeline.ungraded import grade_unseen_heads
@@ -133,6 +134,34 @@ def requeue_abandoned_runs(settings: Settings, sessions: sessionmaker[Session]) 
     return done
 
 
+def _check_reference(resources: Resources, course: CourseSettings) -> int:
+    """Fetch a course's reference, finding its assignments if it discovers them; keep the
+    problem met (it cannot be fetched, it holds no assignment) for the health answer, or that
+    there was none. Return how many assignments were found."""
+    repositories, found = resources.repositories, []
+    try:
+        if course.discover_assignments:
+            found = discover(repositories, resources.sessions, course)
+        else:  # fetched as discovery fetches it: a fixed reference is seen at the next sweep
+            repositories.resolve_branch(course.reference_project, course.reference_branch)
+    except RepositoryError as exc:
+        log.warning("reconcile: reference of course %s not fetched: %s", course.name, exc)
+        record_check(resources.sessions, course, UNFETCHABLE.format(
+            project=course.reference_project, branch=course.reference_branch, error=exc))
+        return 0
+    except Exception:  # one course's surprise leaves the other courses refreshed
+        log.exception("reconcile: assignments of course %s not refreshed", course.name)
+        return 0
+    problem = None
+    if course.discover_assignments and not found and not course.assignments:
+        sha = repositories.resolve_branch(course.reference_project, course.reference_branch,
+                                          fetch=False)
+        problem = NO_ASSIGNMENT.format(project=course.reference_project,
+                                       branch=course.reference_branch, sha=sha[:12])
+    record_check(resources.sessions, course, problem)
+    return len(found)
+
+
 def reconcile_ledger(resources: Resources, celery: Celery) -> ReconcileReport:
     """Re-send queued runs the broker does not have, and end runs abandoned while running."""
     report = ReconcileReport()
@@ -157,16 +186,7 @@ def reconcile_ledger(resources: Resources, celery: Celery) -> ReconcileReport:
     report.unseen_heads_queued = grade_unseen_heads(resources, celery)
     report.reports_requested = _rereport(resources, celery, now)
     for course in resources.settings.courses:
-        if course.discover_assignments:
-            try:
-                report.assignments_found += len(
-                    discover(resources.repositories, resources.sessions, course))
-            except RepositoryError as exc:
-                log.warning("reconcile: assignments of course %s not refreshed: %s",
-                            course.name, exc)
-            except Exception:  # one course's surprise leaves the other courses refreshed
-                log.exception("reconcile: assignments of course %s not refreshed",
-                              course.name)
+        report.assignments_found += _check_reference(resources, course)
     if report.resent or report.stalled_ended or report.submissions_resent:
         log.info("reconcile: %s", report.as_dict())
     return report

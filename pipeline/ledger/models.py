@@ -152,6 +152,19 @@ class CourseAssignment(Base):
     seen_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
+class ReferenceCheck(Base):
+    """What the reconciler last met fetching a course's reference: a problem for staff, or none."""
+
+    __tablename__ = "reference_checks"
+
+    course: Mapped[str] = mapped_column(String(128), primary_key=True)
+    # The reference checked: a check of another one (config.toml changed since) says nothing.
+    reference_project: Mapped[str] = mapped_column(String(255))
+    reference_branch: Mapped[str] = mapped_column(String(255))
+    checked_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    problem: Mapped[str | None] = mapped_column(Text)
+
+
 class MergeRequestComment(Base):
     """gradehook's one comment on a merge request; its row serialises concurrent updates."""
 

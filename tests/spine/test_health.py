@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from tests.infra.assignments import ONE_TEST
 from tests.infra.ledger import migrated_resources
 from tests.infra.ports import free_port
 from tests.infra.processes import wait_for, worker_process
@@ -34,9 +35,10 @@ def test_database_down_is_reported_down(service_settings, monkeypatch):
 
 
 @pytest.mark.slow
-def test_running_worker_makes_the_service_healthy(tmp_path, service_settings):
+def test_running_worker_makes_the_service_healthy(tmp_path, service_settings, git_server):
     config, settings = service_settings()
     migrated_resources(settings)
+    git_server.commit("staff/reference", {"week1/hello/test.yaml": ONE_TEST})
     client = create_app(settings).test_client()
     assert client.get("/api/tests-celery/health").get_json()["workers"] == 0
     with worker_process(config, log_path=tmp_path / "worker.log"):
@@ -47,5 +49,5 @@ def test_running_worker_makes_the_service_healthy(tmp_path, service_settings):
     assert body == {"status": "healthy", "backend": "celery", "broker": "redis",
                     "broker_status": "up", "broker_error": None, "database": "up",
                     "database_error": None, "workers": 1,
-                    "worker_names": body["worker_names"]}
+                    "worker_names": body["worker_names"], "problems": []}
     assert body["worker_names"][0].startswith("gradehook@")

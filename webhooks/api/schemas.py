@@ -317,3 +317,6 @@ class HealthSchema(Schema):
     database_error = fields.String(required=True, allow_none=True)
     workers = fields.Integer(required=True)
     worker_names = fields.List(fields.String(), required=True)
+    problems = fields.List(fields.String(), required=True, metadata={
+        "description": "one line per course whose reference the workers could not fetch, or "
+                       "which has no assignment; these leave the status as it is"})

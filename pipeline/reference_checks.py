@@ -1,0 +1,55 @@
+"""Problems the reconciler met with each course's reference, kept for the health answer."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Sequence
+
+from sqlalchemy import select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session, sessionmaker
+
+from pipeline.config import CourseSettings
+from pipeline.ledger.db import single_statements
+from pipeline.ledger.models import ReferenceCheck, utcnow
+
+UNFETCHABLE = "its reference {project} (branch {branch}) cannot be fetched: {error}"
+NO_ASSIGNMENT = ("it has no assignment: its reference {project} (branch {branch}, commit "
+                 "{sha}) holds no test.yaml, and config.toml lists none")
+PROBLEM = "course {course}: {problem} (seen {seen} UTC)"
+# git's error is cut short already (pipeline.repos); this bounds whatever else a problem holds.
+MAX_PROBLEM_CHARACTERS = 1000
+
+
+def record_check(sessions: sessionmaker[Session], course: CourseSettings,
+                 problem: str | None) -> None:
+    """Keep what checking a course's reference met now: a problem, or None when all was well."""
+    values = {"course": course.name, "reference_project": course.reference_project,
+              "reference_branch": course.reference_branch, "checked_at": utcnow(),
+              "problem": problem[:MAX_PROBLEM_CHARACTERS] if problem else None}
+    with single_statements(sessions) as session:
+        dialect = session.connection().dialect.name
+        insert = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(ReferenceCheck)
+        # Two sweeps at once (the beat's and a starting worker's) both write: the later wins.
+        session.execute(insert.values(values).on_conflict_do_update(
+            index_elements=["course"],
+            set_={name: insert.excluded[name] for name in values if name != "course"}))
+
+
+def reference_problems(session: Session, courses: Sequence[CourseSettings]) -> list[str]:
+    """Return one line per configured course whose reference had a problem at its last check."""
+    checks = {check.course: check for check in session.scalars(
+        select(ReferenceCheck).where(ReferenceCheck.problem.is_not(None)))}
+    lines = []
+    for course in courses:
+        check = checks.get(course.name)
+        if check is None or (check.reference_project, check.reference_branch) != \
+                (course.reference_project, course.reference_branch):
+            continue
+        seen = check.checked_at
+        # SQLite keeps no time zone: the embedded ledger gives stored times back naive (UTC).
+        seen = seen.replace(tzinfo=dt.timezone.utc) if seen.tzinfo is None else seen
+        lines.append(PROBLEM.format(course=course.name, problem=check.problem,
+                                    seen=seen.astimezone(dt.timezone.utc)
+                                    .strftime("%Y-%m-%d %H:%M:%S")))
+    return lines
