@@ -292,7 +292,8 @@ class Settings:
         """Return Celery's broker URL: Redis if configured, else the filesystem transport."""
         r = self.redis
         if not r.host:
-            return "filesystem://"
+            # Named host: kombu warns on every connection to a URL without one.
+            return "filesystem://localhost/"
         auth = f":{urllib.parse.quote(r.password, safe='')}@" if r.password else ""
         return f"redis://{auth}{r.host}:{r.port}/{r.db}"
 

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import logging
 
 import pytest
 
 from pipeline.celery_app import ROUTES, create_celery
+from pipeline.config import load_settings
 from tests.infra.services import redis_client
 
 
@@ -50,3 +52,15 @@ def test_reliability_settings(service_settings):
     assert conf.task_annotations["submission_processing"] == {"soft_time_limit": 540.0,
                                                               "time_limit": 600.0}
     assert ROUTES["student_testing"] == {"queue": "high_priority", "priority": 8}
+
+
+def test_the_embedded_broker_connects_without_a_warning(tmp_path, caplog):
+    """Before, kombu warned 'No hostname was supplied' at every connection: some eight
+    warnings at each start of `gradehook run`, for a broker needing none."""
+    (tmp_path / "config.toml").write_text("")
+    settings = load_settings(tmp_path / "config.toml", environ={})
+    with caplog.at_level(logging.WARNING), \
+            create_celery(settings).connection_for_write() as connection:
+        # Control pings (the health answer's, `worker status`) and pools clone connections.
+        connection.clone().info()
+    assert [record.getMessage() for record in caplog.records] == []

@@ -70,7 +70,7 @@ def test_environment_overrides_the_file(tmp_path):
 def test_embedded_default_needs_no_server(tmp_path):
     settings = load_settings(environ={}, path=_write(tmp_path, ""))
     assert settings.embedded
-    assert settings.broker_url == "filesystem://"
+    assert settings.broker_url == "filesystem://localhost/"
     assert settings.database_url == f"sqlite:///{tmp_path / 'var' / 'gradehook.sqlite'}"
 
 
