@@ -10,9 +10,12 @@ import click
 from gradehook.settings import settings_from
 from gradehook.supervisor import STOP_GRACE_SECONDS, Child, start_child, supervise
 from pipeline.celery_app import QUEUES, create_celery
-from pipeline.config import CONFIG_ENV, PORT_ENV
+from pipeline.config import CONFIG_ENV, PORT_ENV, ConfigError
 from pipeline.ledger.db import make_engine
 from pipeline.ledger.migrate import upgrade
+from pipeline.sandbox.hostuser import sandbox_user
+from pipeline.sandbox.interpreter import resolve_interpreter
+from pipeline.sandbox.model import SandboxError
 
 APP_FACTORY = "webhooks.app:create_app()"
 PORT = click.IntRange(1, 65535)
@@ -44,6 +47,7 @@ def worker() -> None:
 def worker_start(ctx: click.Context, concurrency: int | None, beat: bool, pool: str) -> None:
     """Consume the notify, high_priority, default and low_priority queues."""
     settings = settings_from(ctx)
+    check_sandbox(settings)
     app = create_celery(settings)
     argv = ["worker", "--queues", ",".join(QUEUES), "--loglevel", settings.log_level,
             "--concurrency", str(concurrency or settings.worker.processes),
@@ -88,6 +92,7 @@ def run(ctx: click.Context, port: int | None, stop_grace: float) -> None:
     to be killed.
     """
     settings = settings_from(ctx)
+    check_sandbox(settings)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     engine = make_engine(settings.database_url)
     upgrade(engine)
@@ -99,6 +104,16 @@ def run(ctx: click.Context, port: int | None, stop_grace: float) -> None:
     worker = Child("worker", start_child([sys.executable, "-m", "gradehook", "worker", "start",
                                           "--beat"], env), workspace=settings.workspace)
     sys.exit(supervise([web, worker], grace=stop_grace))
+
+
+def check_sandbox(settings) -> None:
+    """Refuse to start a worker that could run no sandbox: its sandbox.python is no interpreter,
+    or its sandbox.user no user of this host (a root worker's). Every run would end as error."""
+    try:
+        resolve_interpreter(settings.sandbox.python or None)
+        sandbox_user(settings.sandbox.user)
+    except SandboxError as exc:
+        raise ConfigError(str(exc)) from None
 
 
 def _child_env(ctx: click.Context, port: int | None = None) -> dict[str, str]:

@@ -114,6 +114,27 @@ def test_run_on_a_port_in_use_says_so_instead_of_announcing_it(tmp_path, monkeyp
                      r"\(exit code \d+; is the port in use\?\); stopping$", done.stderr, re.M)
 
 
+@pytest.mark.parametrize("command", [["run", "--port", "1"], ["worker", "start"]])
+@pytest.mark.parametrize("sandbox, complaint", [
+    ({"python": "/opt/none/bin/python3"},
+     "sandbox python '/opt/none/bin/python3': not an absolute path to an executable file"),
+    pytest.param({"user": "no-such-sandbox-user"},
+                 "sandbox user 'no-such-sandbox-user': no such user on this host",
+                 marks=pytest.mark.skipif(os.geteuid() != 0, reason="only root switches users")),
+])
+def test_a_sandbox_no_run_could_use_stops_a_worker_at_start(tmp_path, monkeypatch, command,
+                                                            sandbox, complaint):
+    """Before, the worker started and every run ended as error after its five attempts."""
+    for name in SERVICE_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    config = write_config(tmp_path, {"data_dir": str(tmp_path / "data"), "sandbox": sandbox})
+
+    done = subprocess.run(gradehook_argv(config, *command), capture_output=True, text=True,
+                          timeout=60)
+
+    assert (done.returncode, done.stderr) == (2, f"gradehook: configuration error: {complaint}\n")
+
+
 @contextlib.contextmanager
 def _other_server():
     """Serve 200 with a JSON body to every GET on a free port, as another service would."""
