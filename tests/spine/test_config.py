@@ -166,6 +166,19 @@ def test_cli_stops_with_one_line_and_no_traceback(tmp_path):
                              "number, got 'five'\n")
 
 
+@pytest.mark.parametrize("data_dir, complaint", [
+    ("{tmp}/c.toml", "data_dir: {tmp}/c.toml is a file, not a folder"),
+    ("/proc/gradehook-data", "data_dir: /proc/gradehook-data cannot be made: No such file or "
+                             "directory"),
+])
+def test_a_data_dir_that_cannot_be_made_is_named_in_one_line(tmp_path, data_dir, complaint):
+    config = _write(tmp_path, f'data_dir = "{data_dir.format(tmp=tmp_path)}"\n')
+    result = subprocess.run([sys.executable, "-m", "gradehook", "--config", str(config),
+                             "results"], capture_output=True, text=True, timeout=60)
+    assert (result.returncode, result.stderr) == (
+        2, f"gradehook: configuration error: {complaint.format(tmp=tmp_path)}\n")
+
+
 def test_student_projects_may_be_groups_patterns_or_projects(tmp_path):
     settings = load_settings(_write(tmp_path, (
         '[[courses]]\nname = "c"\nreference_project = "prog1/reference"\n'
