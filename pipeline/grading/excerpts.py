@@ -22,6 +22,9 @@ CONTEXT_BEFORE_CHARS = 80
 # Values other than strings and sequences are compared by this much of their text at most.
 SCANNED_CHARS = 1_000_000
 ELISION = "…"
+# What stands for a value Python refuses to write: an int of more decimal digits than
+# sys.get_int_max_str_digits() allows (4300), alone or inside an array or frame.
+TOO_LONG_TO_WRITE = "<{kind} too long to write>"
 _ESCAPES = {"\\": "\\\\", "'": "\\'", "\n": "\\n", "\r": "\\r", "\t": "\\t"}
 
 
@@ -74,7 +77,9 @@ def _same(left: Any, right: Any, rel: float, abs_tol: float) -> bool:
         return left == right
     try:
         return approx_equal(left, right, rel, abs_tol)
-    except (TypeError, ValueError):  # approx refuses sets (they compare exactly) and odd mixes
+    # approx refuses sets (they compare exactly) and odd mixes, and an int too large for a float
+    # cannot be subtracted from one
+    except (TypeError, ValueError, ArithmeticError):
         return isinstance(left, (set, frozenset)) and left == right
 
 
@@ -145,7 +150,14 @@ def _pieces(value: Any) -> Iterator[str]:
         yield from _joined(items, _pieces)
         yield "}" if isinstance(value, set) else "})"
     else:
-        yield repr(value)
+        yield _repr(value)
+
+
+def _repr(value: Any) -> str:
+    try:
+        return repr(value)
+    except ValueError:
+        return TOO_LONG_TO_WRITE.format(kind=type(value).__name__)
 
 
 def _entry_pieces(entry: tuple[Any, Any]) -> Iterator[str]:
