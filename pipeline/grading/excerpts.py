@@ -145,9 +145,11 @@ def _pieces(value: Any) -> Iterator[str]:
         yield from _joined(value.items(), _entry_pieces)
         yield "}"
     elif isinstance(value, (set, frozenset)) and value:
-        items = sorted(value, key=lambda item: "".join(_pieces(item)))
+        # Each item is written once, its text both sorted and shown: writing it again after
+        # sorting by it would write a set nested in sets twice per level, 2 ** depth times.
+        texts = sorted("".join(_pieces(item)) for item in value)
         yield "{" if isinstance(value, set) else "frozenset({"
-        yield from _joined(items, _pieces)
+        yield ", ".join(texts)
         yield "}" if isinstance(value, set) else "})"
     else:
         yield _repr(value)

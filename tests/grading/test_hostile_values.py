@@ -37,3 +37,10 @@ def test_an_int_too_large_for_a_float_fails_against_a_float(tmp_path):
     assert (test.result, test.details) == (
         "FAILED", "E   OverflowError: int too large to convert to float")  # as pytest.approx
     assert test.debug["actual"].startswith(f"[{str(2 ** 2000)[:100]}")
+
+
+def test_sets_nested_in_sets_are_written_once_each_for_the_excerpts(tmp_path):
+    # Each level used to be written twice (to sort it, then to show it): 2 ** 90 writes.
+    test = graded_x(tmp_path, "x = frozenset({1})\nfor _ in range(90):\n    x = frozenset({x})\n")
+    assert test.result == "FAILED"
+    assert test.debug["actual"].startswith("frozenset({frozenset({")
