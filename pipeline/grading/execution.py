@@ -57,6 +57,12 @@ MALFORMED_RESULT = "the run handed back a malformed result: {problem}"
 # the cap keeps one parse within the ~300 MB a worker process may use (docs/scaling.md); the
 # sandbox's result channel (DEFAULT_MAX_RESULT_BYTES) holds no more by default.
 MAX_RESULT_LINE_BYTES = 8 * 1024 * 1024
+# Figures are saved on the host, one file each, named by its number: a run hands back at most
+# MAX_FIGURES of them (real PNGs fill the result size limit long before) with numbers of at most
+# FIGURE_NUMBER_DIGITS digits, so that a result cannot flood the host with files, nor name one
+# longer than a file name may be (pyplot takes any int as a figure's number).
+MAX_FIGURES = 1000
+FIGURE_NUMBER_DIGITS = 9
 ERROR_STEPS = ("entry", "setup", "teardown")
 ERROR_KINDS = ("timeout", "exception")
 TRACEBACK_TEXTS = ("name", "filename", "line", "errormsg")
@@ -288,18 +294,21 @@ def _text_entry(key: str, entry: Any) -> dict[str, Any]:
 
 
 def _figures(raw: Any) -> list[tuple[int, bytes]]:
-    if not isinstance(raw, list):
-        raise MalformedResult("figures must be a list")
+    if not isinstance(raw, list) or len(raw) > MAX_FIGURES:
+        raise MalformedResult(f"figures must be a list of at most {MAX_FIGURES}")
     figures = []
+    malformed = MalformedResult(f"a figure must have a number of at most {FIGURE_NUMBER_DIGITS}"
+                                " digits and a base64 PNG")
     for item in raw:
         number = item.get("number") if isinstance(item, dict) else None
         png = item.get("png") if isinstance(item, dict) else None
-        if isinstance(number, bool) or not isinstance(number, int) or not isinstance(png, str):
-            raise MalformedResult("a figure must have a number and a base64 PNG")
+        if isinstance(number, bool) or not isinstance(number, int) or not isinstance(png, str) \
+                or abs(number) >= 10 ** FIGURE_NUMBER_DIGITS:
+            raise malformed
         try:
             figures.append((number, base64.b64decode(png, validate=True)))
         except binascii.Error:
-            raise MalformedResult("a figure must have a number and a base64 PNG") from None
+            raise malformed from None
     return figures
 
 

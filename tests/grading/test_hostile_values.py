@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pipeline.grading import grade
+import pytest
+
+from pipeline.grading import GradeOptions, grade
 from tests.grading.builders import make_assignment
 
 ONE_VALUE = """
@@ -15,6 +17,30 @@ ONE_VALUE = """
           tests:
             - name: x
 """
+
+GRAPHICS = """
+    properties:
+      tests:
+        - type: graphics
+          name: plot
+          entryPoint: ex.py
+          storeGraphicsArtifacts: true
+          tests:
+            - name: gcf().number
+"""
+# A whole result document written to the channel, after which the process ends: the runner
+# never writes its own.
+FORGED = """
+    import json, os
+    channel = os.open("/opt/gradehook/result", os.O_WRONLY)
+    os.write(channel, ("\\n" + json.dumps({{
+        "error": None, "entry_seconds": {seconds}, "stdout": "", "stdout_truncated": False,
+        "figures": {figures}, "values": {{}}, "texts": {{}}, "evals": {{}}}}) + "\\n").encode())
+    os._exit(0)
+"""
+PLOT = "import matplotlib.pyplot as plt\nplt.plot([1, 2])\n"
+CRASHED_BECAUSE = "E   Failed: Execution of {entry} failed, ERROR: the run handed back a " \
+    "malformed result: "
 
 
 def graded_x(tmp_path: Path, student_code: str, reference_code: str = "x = 5\n"):
@@ -44,3 +70,22 @@ def test_sets_nested_in_sets_are_written_once_each_for_the_excerpts(tmp_path):
     test = graded_x(tmp_path, "x = frozenset({1})\nfor _ in range(90):\n    x = frozenset({x})\n")
     assert test.result == "FAILED"
     assert test.debug["actual"].startswith("frozenset({frozenset({")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("student_code, problem", [
+    # pyplot takes any int as a figure's number; its file name would be too long for the host.
+    ("import matplotlib.pyplot as plt\nplt.figure(num=10 ** 300)\n",
+     "a figure must have a number of at most 9 digits and a base64 PNG"),
+    (FORGED.format(seconds=0, figures='[{"number": n, "png": ""} for n in range(200_000)]'),
+     "figures must be a list of at most 1000"),
+], ids=["long number", "200000 files"])
+def test_figures_cannot_flood_the_host_or_overrun_a_file_name(tmp_path, student_code, problem):
+    student, reference = make_assignment(tmp_path, GRAPHICS, {"ex.py": PLOT},
+                                         {"ex.py": student_code})
+    output = tmp_path / "output"
+    [run] = grade(student, reference, options=GradeOptions(output_dir=output)).tests
+    assert (run.status, run.tests[0].details) == (
+        "CRASHED", CRASHED_BECAUSE.format(entry=student / "ex.py") + problem)
+    assert sorted(path.name for path in (output / "artifacts").iterdir()) == [
+        "reference_test_0_figure_1.png"]

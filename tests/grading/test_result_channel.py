@@ -108,9 +108,9 @@ def test_a_well_formed_document_is_read():
      "an untransferable entry of evals must name its type as text"),
     ({"texts": {"x": {"found": True, "text": 1}}},
      "a found entry of texts must hold a text or an error"),
-    ({"figures": {}}, "figures must be a list"),
+    ({"figures": {}}, "figures must be a list of at most 1000"),
     ({"figures": [{"number": 1, "png": "not base64!"}]},
-     "a figure must have a number and a base64 PNG"),
+     "a figure must have a number of at most 9 digits and a base64 PNG"),
 ])
 def test_a_malformed_document_is_a_crash_of_the_program(fields, problem):
     outcome = _interpret(_channel(json.dumps(_document(**fields))))
