@@ -7,7 +7,6 @@ import binascii
 import itertools
 import json
 import logging
-import math
 import re
 import signal
 import threading
@@ -50,6 +49,7 @@ KILLED_BY_SIGNAL = "process was killed by signal {name}"
 EXITED_UNEXPECTEDLY = "process ended unexpectedly with exit code {code}"
 RESULT_TOO_LARGE = "the values to compare exceed the result size limit"
 MALFORMED_RESULT = "the run handed back a malformed result: {problem}"
+ENTRY_SECONDS_UNREAL = "entry_seconds must be a number of seconds no longer than the run took"
 # The longest result line that is parsed. A legitimate result is one JSON document: the captured
 # stdout (at most max_output_bytes characters, 1 MiB by default) plus the encoded values the tests
 # look up (pipeline.sandbox.values caps each at a million parts and 256 MB, far more than a test
@@ -220,7 +220,7 @@ def interpret(result: SandboxResult, request: RunRequest, timeout: float, shown_
     if data is None:
         return _died(result, timeout, shown_entry, limits)
     try:
-        outcome = _read_outcome(data)
+        outcome = _read_outcome(data, result.duration_seconds)
         error = _read_error(data["error"])
     except MalformedResult as exc:
         return _crashed(shown_entry, MALFORMED_RESULT.format(problem=exc))
@@ -233,12 +233,16 @@ def _crashed(shown_entry: str, reason: str) -> RunOutcome:
     return RunOutcome(CRASHED, EXECUTION_FAILED.format(path=shown_entry, reason=reason), ran=True)
 
 
-def _read_outcome(data: dict[str, Any]) -> RunOutcome:
-    """Check the fields of a result document and build the outcome they describe."""
+def _read_outcome(data: dict[str, Any], run_seconds: float) -> RunOutcome:
+    """Check the fields of a result document and build the outcome they describe.
+
+    The entry point ran within the run's run_seconds: a longer time (summed with others, it
+    could reach infinity, which no JSON and so no ledger holds) is a forgery.
+    """
     seconds = data.get("entry_seconds")
     if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) \
-            or not math.isfinite(seconds) or seconds < 0:
-        raise MalformedResult("entry_seconds must be a finite number of seconds")
+            or not 0 <= seconds <= run_seconds:
+        raise MalformedResult(ENTRY_SECONDS_UNREAL)
     stdout = data.get("stdout")
     if stdout is not None and not isinstance(stdout, str):
         raise MalformedResult("stdout must be text")

@@ -493,7 +493,8 @@ def test_a_result_document_of_the_wrong_shape_is_graded_as_a_crash(tmp_path):
     assert first(run) == (
         "CRASHED", "FAILED",
         f"E   Failed: Execution of {student / 'ex.py'} failed, ERROR: the run handed back a "
-        f"malformed result: entry_seconds must be a finite number of seconds")
+        f"malformed result: entry_seconds must be a number of seconds no longer than the run "
+        f"took")
 
 
 def test_nan_and_infinity_the_program_computes_are_compared_as_the_spec_says(tmp_path):

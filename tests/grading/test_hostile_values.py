@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -70,6 +71,28 @@ def test_sets_nested_in_sets_are_written_once_each_for_the_excerpts(tmp_path):
     test = graded_x(tmp_path, "x = frozenset({1})\nfor _ in range(90):\n    x = frozenset({x})\n")
     assert test.result == "FAILED"
     assert test.debug["actual"].startswith("frozenset({frozenset({")
+
+
+def test_forged_run_times_cannot_add_up_to_infinity(tmp_path):
+    # PostgreSQL refuses JSON holding Infinity: the report could not have been recorded.
+    student, reference = make_assignment(tmp_path, """
+        properties:
+          tests:
+            - name: first
+              entryPoint: ex.py
+              tests:
+                - name: x
+            - name: second
+              entryPoint: ex.py
+              setUpCode: y = 1
+              tests:
+                - name: x
+    """, {"ex.py": "x = 5\n"}, {"ex.py": FORGED.format(seconds=1.7e308, figures=[])})
+    report = grade(student, reference)
+    assert [run.tests[0].details for run in report.tests] == [
+        CRASHED_BECAUSE.format(entry=student / "ex.py") + "entry_seconds must be a number of "
+        "seconds no longer than the run took"] * 2
+    json.dumps(report.to_dict(), allow_nan=False)
 
 
 @pytest.mark.slow

@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from pipeline.grading.execution import MAX_RESULT_LINE_BYTES, ResultTooLarge, _last_document, \
-    interpret
+from pipeline.grading.execution import ENTRY_SECONDS_UNREAL, MAX_RESULT_LINE_BYTES, \
+    ResultTooLarge, _last_document, interpret
 from pipeline.grading.plan import RunRequest, Stage
 from pipeline.grading.pytest_mode import _events
 from pipeline.grading import runner
@@ -85,9 +85,12 @@ def test_a_well_formed_document_is_read():
 
 
 @pytest.mark.parametrize("fields, problem", [
-    ({"entry_seconds": "abc"}, "entry_seconds must be a finite number of seconds"),
-    ({"entry_seconds": -1}, "entry_seconds must be a finite number of seconds"),
-    ({"entry_seconds": True}, "entry_seconds must be a finite number of seconds"),
+    ({"entry_seconds": "abc"}, ENTRY_SECONDS_UNREAL),
+    ({"entry_seconds": -1}, ENTRY_SECONDS_UNREAL),
+    ({"entry_seconds": True}, ENTRY_SECONDS_UNREAL),
+    ({"entry_seconds": 0.75}, ENTRY_SECONDS_UNREAL),  # the run took 0.5 s
+    ({"entry_seconds": 1.7e308}, ENTRY_SECONDS_UNREAL),
+    ({"entry_seconds": 10 ** 400}, ENTRY_SECONDS_UNREAL),  # too large for a float
     ({"error": "boom"}, "error must be null or name a step and a kind the runner uses"),
     ({"error": {"step": "entry", "kind": "crash"}},
      "error must be null or name a step and a kind the runner uses"),
@@ -129,7 +132,7 @@ def test_a_number_too_large_for_a_float_is_no_duration():
     line = json.dumps(_document(entry_seconds=0)).replace('"entry_seconds": 0',
                                                           '"entry_seconds": 1e400')
     outcome = _interpret(_channel(line))
-    assert outcome.message == MALFORMED + "entry_seconds must be a finite number of seconds"
+    assert outcome.message == MALFORMED + ENTRY_SECONDS_UNREAL
 
 
 def test_messages_and_traceback_texts_the_program_controls_are_cut():
