@@ -304,6 +304,9 @@ class _Decoder:
                 array[position] = item
             return array.reshape(shape)
         dtype = _dtype(data["dtype"])
+        if dtype.itemsize == 0 and count:
+            # No bytes would bound its size: a shape of 2**60 such elements takes years to copy.
+            raise ValueDecodeError("an array whose elements take no bytes cannot be rebuilt")
         raw = _unb64(data["v"])
         self.budget.spend(len(raw))
         if len(raw) != count * dtype.itemsize:

@@ -73,6 +73,17 @@ def test_sets_nested_in_sets_are_written_once_each_for_the_excerpts(tmp_path):
     assert test.debug["actual"].startswith("frozenset({frozenset({")
 
 
+@pytest.mark.parametrize("shape", ["10 ** 12", "(2 ** 40, 2 ** 20)"])
+def test_an_array_of_elements_without_bytes_is_refused_whatever_its_shape(tmp_path, shape):
+    # Such arrays take no memory in the sandbox; each element would be a Python object on the
+    # host (the excerpt lists them all), and the second took years to copy there.
+    test = graded_x(tmp_path, f"import numpy as np\nx = np.empty({shape}, dtype=[])\n",
+                    reference_code="import numpy as np\nx = np.zeros(3)\n")
+    assert (test.result, test.details) == (
+        "FAILED", "E   Failed: Variable `x` came back from the sandbox in an unreadable form: "
+        "an array whose elements take no bytes cannot be rebuilt")
+
+
 def test_forged_run_times_cannot_add_up_to_infinity(tmp_path):
     # PostgreSQL refuses JSON holding Infinity: the report could not have been recorded.
     student, reference = make_assignment(tmp_path, """
