@@ -5,8 +5,9 @@ of the same type. Every node is a dict with a tag ``"t"``, except a value that c
 which encodes to ``{"untransferable": "<module.qualname>", "repr": "<cut repr>"}`` and decodes to an
 ``Untransferable`` marker. Exact types only: subclasses (bool aside) are untransferable, because the
 receiving side could not rebuild them. numpy and pandas are imported only for values (or data) that
-need them. Depth, node count and byte size are limited on both sides; decoding never unpickles and
-never builds object arrays from raw bytes, so hostile data can only fail with ``ValueDecodeError``.
+need them. Depth, node count and byte size are limited on both sides; decoding never unpickles,
+never builds object arrays from raw bytes nor arrays of elements without bytes, and never reads a
+time zone from a file, so hostile data can only fail with ``ValueDecodeError``.
 """
 
 from __future__ import annotations
@@ -336,7 +337,7 @@ class _Decoder:
             return pandas.Categorical.from_codes(codes, categories=categories,
                                                  ordered=bool(data["ordered"]))
         if kind == "extension":
-            dtype = pandas.api.types.pandas_dtype(_text(data["dtype"]))
+            dtype = pandas.api.types.pandas_dtype(_no_zone_file(data["dtype"]))
             return pandas.array(self._ndarray(data["v"], depth), dtype=dtype)
         raise ValueDecodeError(f"unknown column kind {kind!r}")
 
@@ -395,7 +396,7 @@ class _Decoder:
 
         stamp = pandas.Timestamp(_text(data["iso"]))
         if data["tz"] is not None:
-            stamp = stamp.tz_convert(_text(data["tz"]))
+            stamp = stamp.tz_convert(_no_zone_file(data["tz"]))
         return stamp.as_unit(_text(data["unit"]))
 
 
@@ -403,6 +404,18 @@ def _text(value: object) -> str:
     if not isinstance(value, str):
         raise ValueDecodeError(f"expected a string, got {type(value).__name__}")
     return value
+
+
+def _no_zone_file(value: object) -> str:
+    """Return the text of a time zone or dtype, refusing one that names a zone file.
+
+    pandas reads `dateutil/<path>` as a time zone from the file at that path: on the host,
+    decoding would open any path the data names, and tell by its error whether a file is there.
+    """
+    text = _text(value)
+    if "dateutil/" in text:
+        raise ValueDecodeError("a time zone is named, never read from a file")
+    return text
 
 
 def _unb64(value: object) -> bytes:

@@ -7,6 +7,7 @@ import json
 import math
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy
 import pandas
@@ -241,6 +242,22 @@ def test_depth_limit_on_both_sides() -> None:
 ])
 def test_hostile_data_fails_with_a_decode_error(data: object) -> None:
     with pytest.raises(ValueDecodeError):
+        decode(data)
+
+
+@pytest.mark.parametrize("zone", ["dateutil/{file}", "dateutil/{missing}"])
+@pytest.mark.parametrize("make", [
+    lambda zone: {"t": "timestamp", "iso": "2024-01-01T00:00:00+00:00", "unit": "ns",
+                  "tz": zone},
+    lambda zone: {"t": "index", "name": {"t": "none"},
+                  "data": {"kind": "extension", "dtype": f"datetime64[ns, {zone}]",
+                           "v": {"t": "ndarray", "dtype": "object", "shape": [0], "items": []}}},
+], ids=["timestamp", "dtype"])
+def test_a_time_zone_is_never_read_from_a_host_file(tmp_path: Path, make, zone: str) -> None:
+    # Read, it told whether a file is there (an error of its contents, or none at all).
+    (tmp_path / "file").write_text("not a zone\n")
+    data = make(zone.format(file=tmp_path / "file", missing=tmp_path / "missing"))
+    with pytest.raises(ValueDecodeError, match="^a time zone is named, never read from a file$"):
         decode(data)
 
 
