@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from pipeline.grading import GradeOptions, grade
+from pipeline.grading.engine import MAX_IMPORT_CHECK_BYTES
 from tests.grading.builders import make_assignment
 
 ONE_VALUE = """
@@ -82,6 +83,19 @@ def test_an_array_of_elements_without_bytes_is_refused_whatever_its_shape(tmp_pa
     assert (test.result, test.details) == (
         "FAILED", "E   Failed: Variable `x` came back from the sandbox in an unreadable form: "
         "an array whose elements take no bytes cannot be rebuilt")
+
+
+def test_an_entry_point_too_large_to_parse_safely_fails_a_blacklist_it_was_not_checked_against(
+        tmp_path):
+    # Its syntax tree would be built in the worker: 10 MB of `x=1` lines took 6 GB there.
+    lines = MAX_IMPORT_CHECK_BYTES // len("x = 5\n") + 1
+    student, reference = make_assignment(tmp_path, ONE_VALUE.replace(
+        "entryPoint: ex.py", "entryPoint: ex.py\n          moduleBlacklist: [os]"),
+        {"ex.py": "x = 5\n"}, {"ex.py": "x = 5\n" * lines})
+    [run] = grade(student, reference).tests
+    assert (run.status, run.tests[0].details) == (
+        "FAILED", "E   Failed: entryPoint ex.py is too large to check its imports against the "
+        f"moduleBlacklist: {6 * lines} bytes, more than {MAX_IMPORT_CHECK_BYTES}")
 
 
 def test_forged_run_times_cannot_add_up_to_infinity(tmp_path):
