@@ -22,7 +22,7 @@ from pipeline.grading.report import COMPLETED, FAILED_STATUS, PASSED, SKIPPED_ST
     TEST_SKIPPED, TESTS_SKIPPED, TIMEDOUT, CollectionReport, Summary, TestCaseReport
 from pipeline.grading.spec import CollectionSpec, SuiteSpec, TestSpec
 from pipeline.grading.staging import contained_file
-from pipeline.grading.static_checks import check_exist, check_structural
+from pipeline.grading.static_checks import MAX_SOURCE_BYTES, check_exist, check_structural
 from pipeline.grading.values import decode_entry
 from pipeline.sandbox import SandboxLimits
 
@@ -36,12 +36,11 @@ SETUP_DEPENDENCY_INVALID = "Setup-Code-Dependency `{dep}` not valid"
 SETUP_DEPENDENCY_NOT_FOUND = "ERROR: Setup-Code-Dependency `{dep}` not found"
 ENTRY_POINT_NOT_FOUND = "entryPoint {entry} not found"
 IMPORT_NOT_ALLOWED = "Import not allowed for: {modules}"
+# An entry point whose imports cannot be checked (parsed in the worker, its syntax tree would take
+# up to 600 times its size: 10 MB of `x=1` lines took 6 GB) fails the collection, which never runs:
+# unchecked, it would slip past the blacklist.
 IMPORTS_UNCHECKED = ("entryPoint {entry} is too large to check its imports against the "
                      "moduleBlacklist: {size} bytes, more than {limit}")
-# The largest entry point whose imports are checked (parsed in the worker, whose syntax tree takes
-# up to 600 times the file's size: 10 MB of `x=1` lines took 6 GB). Larger ones fail the collection,
-# which never runs: unchecked, they would slip past the blacklist.
-MAX_IMPORT_CHECK_BYTES = 256 * 1024
 STUDENT_NOT_FOUND = "Variable `{name}` not found in student namespace"
 REFERENCE_NOT_FOUND = "Variable `{name}` not found in reference namespace"
 EVALUATION_NOT_POSSIBLE = "Evaluation of `{expression}` not possible"
@@ -251,9 +250,9 @@ class CodeAbilityGrader:
             entry = None
         if entry is not None and collection.module_blacklist:
             size = entry_file.stat().st_size
-            if size > MAX_IMPORT_CHECK_BYTES:
+            if size > MAX_SOURCE_BYTES:
                 return RunOutcome(FAILED_STATUS, IMPORTS_UNCHECKED.format(
-                    entry=entry, size=size, limit=MAX_IMPORT_CHECK_BYTES))
+                    entry=entry, size=size, limit=MAX_SOURCE_BYTES))
             banned = forbidden_imports(entry_file, collection.module_blacklist)
             if banned:
                 return RunOutcome(FAILED_STATUS, IMPORT_NOT_ALLOWED.format(modules=banned))

@@ -17,6 +17,11 @@ FOUND_TOO_FEW = "`{name}` found {count}-times, minimum required: {minimum}"
 FOUND_TOO_MANY = "`{name}` found {count}-times, maximum required: {maximum}"
 UNKNOWN_TOKEN_TYPE = "occuranceType `{kind}` is not a token type"
 FILE_NOT_FOUND = "File with pattern `{pattern}` not found in {side} namespace"
+TOO_LARGE_TO_COUNT = "{file} is too large to count its tokens: {size} bytes, more than {limit}"
+# The largest student file the worker reads as Python: tokenizing takes about 1.5 s per MB for
+# each test (256 MB of code, which a sandbox's work directory holds, 6 minutes), and a syntax
+# tree up to 600 times the file's size in memory.
+MAX_SOURCE_BYTES = 256 * 1024
 
 
 def check_structural(test: TestSpec, file: str | None, staged_dir: Path,
@@ -26,7 +31,12 @@ def check_structural(test: TestSpec, file: str | None, staged_dir: Path,
     if not isinstance(token_type, int):
         return skip(UNKNOWN_TOKEN_TYPE.format(kind=test.occurance_type))
     try:
-        count = count_tokens(_student_file(file, staged_dir, shown_dir), token_type, test.name)
+        path = _student_file(file, staged_dir, shown_dir)
+        size = path.stat().st_size
+        if size > MAX_SOURCE_BYTES:
+            return fail("Failed", TOO_LARGE_TO_COUNT.format(file=file, size=size,
+                                                            limit=MAX_SOURCE_BYTES))
+        count = count_tokens(path, token_type, test.name)
     except Exception as exc:
         return fail_with(exc)
     minimum, maximum = test.allowed_occurance_range

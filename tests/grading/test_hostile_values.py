@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from pipeline.grading import GradeOptions, grade
-from pipeline.grading.engine import MAX_IMPORT_CHECK_BYTES
+from pipeline.grading.static_checks import MAX_SOURCE_BYTES
 from tests.grading.builders import make_assignment
 
 ONE_VALUE = """
@@ -88,14 +88,33 @@ def test_an_array_of_elements_without_bytes_is_refused_whatever_its_shape(tmp_pa
 def test_an_entry_point_too_large_to_parse_safely_fails_a_blacklist_it_was_not_checked_against(
         tmp_path):
     # Its syntax tree would be built in the worker: 10 MB of `x=1` lines took 6 GB there.
-    lines = MAX_IMPORT_CHECK_BYTES // len("x = 5\n") + 1
+    lines = MAX_SOURCE_BYTES // len("x = 5\n") + 1
     student, reference = make_assignment(tmp_path, ONE_VALUE.replace(
         "entryPoint: ex.py", "entryPoint: ex.py\n          moduleBlacklist: [os]"),
         {"ex.py": "x = 5\n"}, {"ex.py": "x = 5\n" * lines})
     [run] = grade(student, reference).tests
     assert (run.status, run.tests[0].details) == (
         "FAILED", "E   Failed: entryPoint ex.py is too large to check its imports against the "
-        f"moduleBlacklist: {6 * lines} bytes, more than {MAX_IMPORT_CHECK_BYTES}")
+        f"moduleBlacklist: {6 * lines} bytes, more than {MAX_SOURCE_BYTES}")
+
+
+def test_a_file_too_large_to_tokenize_quickly_fails_its_structural_tests(tmp_path):
+    # Each test tokenized it again, at about 1.5 s a megabyte: 20 MB and two tests took 55 s.
+    lines = MAX_SOURCE_BYTES // len("x = 5\n") + 1
+    student, reference = make_assignment(tmp_path, """
+        properties:
+          tests:
+            - type: structural
+              name: loops
+              file: ex.py
+              tests:
+                - name: while
+                  allowedOccuranceRange: [0, 0]
+    """, {"ex.py": "x = 5\n"}, {"ex.py": "x = 5\n" * lines})
+    [run] = grade(student, reference).tests
+    assert run.tests[0].details == (
+        f"E   Failed: ex.py is too large to count its tokens: {6 * lines} bytes, more than "
+        f"{MAX_SOURCE_BYTES}")
 
 
 def test_forged_run_times_cannot_add_up_to_infinity(tmp_path):
