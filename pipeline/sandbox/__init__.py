@@ -86,8 +86,10 @@ The result channel
     reference runs in another sandbox and verdicts are computed outside.
 
 Errors: a bad argument, a missing interpreter, bwrap, prlimit or (for a root worker) setpriv, an
-interpreter or package the host user cannot reach, or a sandbox that cannot be built raises
-``SandboxError``; it is never a verdict on the program.
+interpreter or package the host user cannot reach, a work directory, mount or temporary folder
+that lies in a folder every sandbox shows (``/usr``, the interpreter's installation: every program
+could read it and what lies beside it, other runs included), or a sandbox that cannot be built
+raises ``SandboxError``; it is never a verdict on the program.
 
 A seccomp filter (x86_64) refuses ptrace, mount, unshare, setns, keyrings, BPF, perf, io_uring and
 similar calls with EPERM; other architectures run without it (logged).

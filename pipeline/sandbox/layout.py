@@ -69,6 +69,10 @@ UNREACHABLE = ("{what} {path}: bwrap runs as the sandbox user {user} (uid {uid})
 INTERPRETER_INSTEAD = "set sandbox.python to an interpreter installed where that user can read"
 PACKAGES_INSTEAD = "install gradehook where that user can read"
 UNCOPIED_MOUNT = "Mount.host_path {path}: cannot be copied for the sandbox user: {reason}"
+SHOWN_PLACE = ("{what} {path}: lies in {shown}, which every sandbox shows, so that any program "
+               "could read it and all beside it (other runs, reference solutions, result "
+               "channels); keep gradehook's data directory and the temporary folder out of the "
+               "system folders and the sandbox python's installation")
 
 
 @dataclass
@@ -125,6 +129,31 @@ class Layout:
         if self.copies_dir is not None:
             shutil.rmtree(self.copies_dir, ignore_errors=True)
             self.copies_dir = None
+
+
+def check_unshown(interpreter: Interpreter, workdir: Path, mounts: Sequence[Mount]) -> None:
+    """Raise SandboxError if a host place of the run lies in a folder every sandbox shows.
+
+    The work directory and the mounts are those of a run in gradehook's data directory, beside
+    the other runs' and the reference solutions; the temporary folder holds every run's mount
+    copies and result channels.
+    """
+    places = [("work directory", str(workdir)), ("temporary folder", tempfile.gettempdir()),
+              *(("Mount.host_path", str(mount.host_path)) for mount in mounts)]
+    for what, path in places:
+        real = os.path.realpath(path)
+        for shown in _shown_folders(interpreter):
+            if is_within(real, shown):
+                raise SandboxError(SHOWN_PLACE.format(what=what, path=path, shown=shown))
+
+
+@functools.lru_cache(maxsize=8)
+def _shown_folders(interpreter: Interpreter) -> tuple[str, ...]:
+    """Return the real paths of the host folders and files every sandbox shows."""
+    folders = [*SYSTEM_DIRS, *(f"/etc/{name}" for name in HOST_ETC_FILES),
+               *(host for host, _ in interpreter_binds(interpreter)),
+               *(host for host, _ in shared_packages())]
+    return tuple(dict.fromkeys(os.path.realpath(folder) for folder in folders))
 
 
 def build_layout(interpreter: Interpreter, mounts: Sequence[Mount], workdir_size_mb: int,

@@ -24,7 +24,7 @@ from pipeline.sandbox.exit_status import children, wait_status
 from pipeline.sandbox.hostuser import DEFAULT_SANDBOX_USER, HostUser, sandbox_user
 from pipeline.sandbox.interpreter import resolve_interpreter
 from pipeline.sandbox.layout import PYTHON_PLACEHOLDER, SANDBOX_ROOT, SANDBOX_WORKDIR, \
-    build_layout, sandbox_executable
+    build_layout, check_unshown, sandbox_executable
 from pipeline.sandbox.model import KILLED_DISK, KILLED_MEMORY, KILLED_OUTPUT, \
     KILLED_PROCESSES, KILLED_TIMEOUT, Mount, SandboxError, SandboxLimits, SandboxResult
 from pipeline.sandbox.workdir import copy_tree
@@ -80,6 +80,8 @@ def run_sandboxed(argv: Sequence[str], *, workdir: Path, mounts: Sequence[Mount]
     if not workdir.is_dir():
         raise SandboxError(BAD_WORKDIR.format(path=workdir))
     interpreter = resolve_interpreter(python)
+    mounts = tuple(mounts)
+    check_unshown(interpreter, workdir, mounts)
     host_user = sandbox_user(user)
     # By its file name, found first on PATH: the command line shows no host path.
     command = [os.path.basename(sandbox_executable(interpreter))

@@ -13,12 +13,13 @@ import tempfile
 import threading
 import time
 import uuid
+import venv as venv_module
 from pathlib import Path
 
 import pytest
 
 import pipeline
-from pipeline.sandbox import Mount, run_sandboxed
+from pipeline.sandbox import Mount, SandboxError, run_sandboxed
 from tests.sandbox.conftest import RESULT_PATH, SMALL_LIMITS, Runner, assert_contained, \
     host_processes_with
 
@@ -159,6 +160,27 @@ refused(lambda: open("shadow"), errno.ENOENT)
 refused(lambda: open("secret"), errno.ENOENT)
 """))
     assert_contained(result)
+
+
+def test_runs_kept_inside_the_interpreters_installation_are_refused() -> None:
+    # A data directory beside the config in a virtualenv's folder: the sandbox shows the whole
+    # installation, so each program could read every other run's files there.
+    with tempfile.TemporaryDirectory() as folder:
+        os.chmod(folder, 0o755)  # a root worker's sandbox user must reach the interpreter
+        venv = Path(folder) / "venv"
+        venv_module.EnvBuilder(with_pip=False, symlinks=True).create(venv)
+        runs = venv / "var" / "work"
+        (runs / "alice").mkdir(parents=True)
+        (runs / "alice" / "secret.txt").write_text("other-student-secret")
+        (runs / "bob").mkdir()
+        (runs / "bob" / "prog.py").write_text(hostile("""
+import glob
+assert glob.glob("/opt/gradehook/python/*/var/work/alice/*") == []
+"""))
+        with pytest.raises(SandboxError, match=f"^work directory {runs / 'bob'}: lies in "
+                                               f"{venv}, which every sandbox shows"):
+            run_sandboxed(["python", "prog.py"], workdir=runs / "bob", limits=SMALL_LIMITS,
+                          python=str(venv / "bin" / "python"))
 
 
 # --- writing outside the work directory ----------------------------------------------------
