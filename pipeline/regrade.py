@@ -100,10 +100,21 @@ def request_grading(sessions: sessionmaker[Session], target: GradingTarget, *, k
     With `retry`, a commit whose latest result is failed or error is graded again. The caller
     publishes a created run (True in the answer) after this returns.
     """
-    reusable = tuple(s for s in GRADED_STATUSES if not (retry and s in RETRYABLE_STATUSES))
     with transaction(sessions) as session:
-        _lock_runs(session, [target])
-        return _find_or_create(session, target, reusable, kind, requested_by)
+        return grading_in(session, target, kind=kind, retry=retry, requested_by=requested_by)
+
+
+def grading_in(session: Session, target: GradingTarget, *, kind: str, retry: bool = False,
+               requested_by: int | None = None, lock: bool = False) -> tuple[TestRun, bool]:
+    """Do what request_grading does in the caller's transaction, which then publishes a created
+    run once it has committed.
+
+    With `lock`, a run found is locked until the transaction ends: whatever the transaction
+    records about it is then committed before that run can end.
+    """
+    reusable = tuple(s for s in GRADED_STATUSES if not (retry and s in RETRYABLE_STATUSES))
+    _lock_runs(session, [target])
+    return _find_or_create(session, target, reusable, kind, requested_by, lock=lock)
 
 
 def regrade_run(sessions: sessionmaker[Session], settings: Settings, run_id: str) -> Queued:
@@ -205,13 +216,14 @@ def _regrade(sessions: sessionmaker[Session], targets: Iterable[GradingTarget]) 
 
 
 def _find_or_create(session: Session, target: GradingTarget, reusable: tuple[RunStatus, ...],
-                    kind: str, requested_by: int | None) -> tuple[TestRun, bool]:
-    existing = session.scalars(
-        select(TestRun)
-        .where(TestRun.project_path == target.project_path,
-               TestRun.commit_sha == target.commit_sha,
-               TestRun.assignment == target.assignment, TestRun.status.in_(reusable))
-        .order_by(TestRun.received_at.desc(), TestRun.id).limit(1)).first()
+                    kind: str, requested_by: int | None,
+                    lock: bool = False) -> tuple[TestRun, bool]:
+    query = (select(TestRun)
+             .where(TestRun.project_path == target.project_path,
+                    TestRun.commit_sha == target.commit_sha,
+                    TestRun.assignment == target.assignment, TestRun.status.in_(reusable))
+             .order_by(TestRun.received_at.desc(), TestRun.id).limit(1))
+    existing = session.scalars(query.with_for_update() if lock else query).first()
     if existing is not None:
         return existing, False
     now = utcnow()

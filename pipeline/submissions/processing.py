@@ -22,7 +22,7 @@ from pipeline.feedback import result_url
 from pipeline.grading.errors import SpecError
 from pipeline.ledger.db import transaction
 from pipeline.ledger.models import RunStatus, Submission, TestRun, utcnow
-from pipeline.regrade import GradingTarget, request_grading
+from pipeline.regrade import GradingTarget, grading_in
 from pipeline.reports.comment import comment_marker
 from pipeline.reports.model import read_report
 from pipeline.reports.submission import (SubmissionAllowance, SubmissionSummary,
@@ -205,9 +205,11 @@ def _grade_again(resources: Resources, celery: Celery, course: CourseSettings,
                            commit_sha=submission.commit_sha, assignment=submission.assignment,
                            project_id=submission.project_id,
                            merge_request_iid=submission.merge_request_iid)
-    run, created = request_grading(resources.sessions, target, kind=SUBMISSION_RUN_KIND,
-                                   requested_by=submission.requested_by_user_id)
     with transaction(resources.sessions) as session:
+        # Moved in the transaction that finds (and locks) or makes the run: a run ending now
+        # has ended when it is read here, or its hand-off waits for the move and sends it on.
+        run, created = grading_in(session, target, kind=SUBMISSION_RUN_KIND,
+                                  requested_by=submission.requested_by_user_id, lock=True)
         session.execute(update(Submission).where(Submission.id == submission.id,
                                                  Submission.outcome == PENDING)
                         .values(run_id=run.id))
