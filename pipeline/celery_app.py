@@ -102,8 +102,14 @@ def visibility_timeout_seconds(worker: WorkerSettings) -> int:
     it, the message of a worker that died is delivered again.
     """
     longest_limit = max(worker.student_testing_time_limit, worker.submission_processing_time_limit)
-    return math.ceil(longest_backoff_seconds(worker.max_attempts) + DELIVERY_SLACK_SECONDS
-                     + longest_limit)
+    return math.ceil(retry_patience_seconds(worker) + longest_limit)
+
+
+def retry_patience_seconds(worker: WorkerSettings) -> float:
+    """Return how long after a retry's message is sent its task starts at the latest: the
+    longest wait before a retry, and a little slack. Past it, the worker holding the message
+    has died (the broker would hand it out again only after the visibility timeout)."""
+    return longest_backoff_seconds(worker.max_attempts) + DELIVERY_SLACK_SECONDS
 
 
 def create_celery(settings: Settings) -> Celery:

@@ -1,4 +1,4 @@
-"""Reconciliation: re-send queued runs the broker lost or never got, end runs left running."""
+"""Reconciliation: re-send queued runs and retries the broker lost, end runs left running."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from pipeline.assignments import discover
 from pipeline.broker_marker import broker_forgot, waiting_messages
-from pipeline.celery_app import visibility_timeout_seconds
+from pipeline.celery_app import retry_patience_seconds, visibility_timeout_seconds
 from pipeline.context import Resources
 from pipeline.config import CourseSettings, Settings
 from pipeline.dispatch import new_task_id, request_reports, resend_run
@@ -45,12 +45,16 @@ STALLED_REASON = ("stopped: its worker was lost or the hard time limit of {limit
 ABANDONED_REASON = ("queued again: the worker grading it stopped (attempt {attempts} of "
                     "{most})")
 ABANDONED_TOO_OFTEN = "stopped: its worker stopped while grading it, {attempts} times"
+RETRY_LOST_REASON = "queued again: the worker that was to make attempt {attempt} stopped"
+RETRY_LOST_TOO_OFTEN = ("stopped: the worker that was to make attempt {attempt} stopped, and "
+                        "no attempts are left")
 
 
 @dataclasses.dataclass
 class ReconcileReport:
     """What one sweep did."""
 
+    retries_lost: int = 0
     resent: int = 0
     still_unsent: int = 0
     stalled_ended: int = 0
@@ -162,10 +166,44 @@ def _check_reference(resources: Resources, course: CourseSettings) -> int:
     return len(found)
 
 
+def requeue_lost_retries(resources: Resources, now: dt.datetime) -> int:
+    """Queue again the runs whose next attempt has not started by the latest it would have:
+    the worker holding its message died. Return how many were found.
+
+    Redis would hand the message out again only after the visibility timeout, half an hour
+    on. Each run gets a new task id and no sent_at, for the sweep to send: the old message, if
+    it ever comes, claims nothing; had it claimed the run first, the run is left to it. A run
+    that has had max_attempts attempts ends as error instead.
+    """
+    worker = resources.settings.worker
+    patience = dt.timedelta(seconds=retry_patience_seconds(worker))
+    with resources.sessions() as session:
+        waiting = [(run.id, run.attempts) for run in runs.waiting_for_retry(session,
+                                                                            now - patience)]
+    lost = 0
+    for run_id, attempts in waiting:
+        with transaction(resources.sessions) as session:
+            if runs.still_waiting_for_retry(session, run_id, attempts) is None:
+                continue
+            if attempts >= worker.max_attempts:
+                runs.finish(session, run_id, RunStatus.ERROR,
+                            RETRY_LOST_TOO_OFTEN.format(attempt=attempts + 1))
+            else:
+                runs.requeue(session, run_id, new_task_id(),
+                             RETRY_LOST_REASON.format(attempt=attempts + 1))
+        log.warning("run %s: the worker that was to make attempt %d stopped; %s", run_id,
+                    attempts + 1, "ended as error" if attempts >= worker.max_attempts
+                    else "queued again")
+        lost += 1
+    return lost
+
+
 def reconcile_ledger(resources: Resources, celery: Celery) -> ReconcileReport:
-    """Re-send queued runs the broker does not have, and end runs abandoned while running."""
+    """Re-send queued runs and retries the broker does not have, and end runs abandoned while
+    running."""
     report = ReconcileReport()
     now = utcnow()
+    report.retries_lost = requeue_lost_retries(resources, now)
     forgot = broker_forgot(resources.settings)
     unsent = _runs_to_send(resources, celery, now if forgot else now - LOST_MESSAGE_AGE,
                            check_marks=not forgot)
@@ -187,6 +225,7 @@ def reconcile_ledger(resources: Resources, celery: Celery) -> ReconcileReport:
     report.reports_requested = _rereport(resources, celery, now)
     for course in resources.settings.courses:
         report.assignments_found += _check_reference(resources, course)
-    if report.resent or report.stalled_ended or report.submissions_resent:
+    if report.retries_lost or report.resent or report.stalled_ended \
+            or report.submissions_resent:
         log.info("reconcile: %s", report.as_dict())
     return report

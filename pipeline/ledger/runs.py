@@ -60,10 +60,19 @@ def advance(session: Session, run_id: str, stage: str, progress: int | None = No
 
 
 def note_retry(session: Session, run_id: str, reason: str) -> None:
-    """Give a running run the reason it waits for another attempt; its claim clears it."""
+    """Give a running run the reason it waits for another attempt (its claim clears it), and
+    as `sent_at` the moment that attempt's message is sent."""
     session.execute(update(TestRun).where(TestRun.id == run_id,
                                           TestRun.status == RunStatus.RUNNING)
-                    .values(status_reason=reason))
+                    .values(status_reason=reason, sent_at=utcnow()))
+
+
+def waiting_for_retry(session: Session, sent_before: dt.datetime) -> list[TestRun]:
+    """Return running runs waiting for another attempt whose message was sent before a moment
+    (no task has claimed them since)."""
+    return list(session.scalars(select(TestRun).where(
+        TestRun.status == RunStatus.RUNNING, TestRun.status_reason.is_not(None),
+        TestRun.sent_at < sent_before).order_by(TestRun.id)))
 
 
 def finish(session: Session, run_id: str, status: RunStatus, reason: str | None = None,
@@ -86,6 +95,18 @@ def running_attempt(session: Session, run_id: str, attempt: int) -> TestRun | No
         select(TestRun)
         .where(TestRun.id == run_id, TestRun.status == RunStatus.RUNNING,
                TestRun.attempts == attempt)
+        .with_for_update()).one_or_none()
+
+
+def still_waiting_for_retry(session: Session, run_id: str, attempt: int) -> TestRun | None:
+    """Return a run, locked, if it still waits for the attempt after `attempt`: no task has
+    claimed it since. The embedded SQLite ledger has no row locks: the transaction becomes its
+    writer first."""
+    write_first(session)
+    return session.scalars(
+        select(TestRun)
+        .where(TestRun.id == run_id, TestRun.status == RunStatus.RUNNING,
+               TestRun.attempts == attempt, TestRun.status_reason.is_not(None))
         .with_for_update()).one_or_none()
 
 
