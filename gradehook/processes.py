@@ -10,14 +10,18 @@ import click
 from gradehook.settings import settings_from
 from gradehook.supervisor import STOP_GRACE_SECONDS, Child, start_child, supervise
 from pipeline.celery_app import QUEUES, create_celery
-from pipeline.config import CONFIG_ENV, PORT_ENV, ConfigError
+from pipeline.config import CONFIG_ENV, PORT_ENV, ConfigError, config_file
 from pipeline.ledger.db import make_engine
 from pipeline.ledger.migrate import upgrade
-from pipeline.sandbox.hostuser import sandbox_user
+from pipeline.sandbox.hostuser import can_read, sandbox_user
 from pipeline.sandbox.interpreter import resolve_interpreter
+from pipeline.sandbox.layout import shown_folder_of
 from pipeline.sandbox.model import SandboxError
 
 APP_FACTORY = "webhooks.app:create_app()"
+CONFIG_SHOWN = ("config file {path}: lies in {shown}, which every sandbox shows, and the sandbox "
+                "user may read it: any student's program could read the secrets it holds; move "
+                "it elsewhere or make it unreadable to that user")
 PORT = click.IntRange(1, 65535)
 
 
@@ -47,7 +51,7 @@ def worker() -> None:
 def worker_start(ctx: click.Context, concurrency: int | None, beat: bool, pool: str) -> None:
     """Consume the notify, high_priority, default and low_priority queues."""
     settings = settings_from(ctx)
-    check_sandbox(settings)
+    check_sandbox(ctx, settings)
     app = create_celery(settings)
     argv = ["worker", "--queues", ",".join(QUEUES), "--loglevel", settings.log_level,
             "--concurrency", str(concurrency or settings.worker.processes),
@@ -92,7 +96,7 @@ def run(ctx: click.Context, port: int | None, stop_grace: float) -> None:
     to be killed.
     """
     settings = settings_from(ctx)
-    check_sandbox(settings)
+    check_sandbox(ctx, settings)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     engine = make_engine(settings.database_url)
     upgrade(engine)
@@ -106,14 +110,19 @@ def run(ctx: click.Context, port: int | None, stop_grace: float) -> None:
     sys.exit(supervise([web, worker], grace=stop_grace))
 
 
-def check_sandbox(settings) -> None:
+def check_sandbox(ctx: click.Context, settings) -> None:
     """Refuse to start a worker that could run no sandbox: its sandbox.python is no interpreter,
-    or its sandbox.user no user of this host (a root worker's). Every run would end as error."""
+    or its sandbox.user no user of this host (a root worker's), so every run would end as
+    error; or one whose config file, with its secrets, every student's program could read."""
     try:
-        resolve_interpreter(settings.sandbox.python or None)
-        sandbox_user(settings.sandbox.user)
+        interpreter = resolve_interpreter(settings.sandbox.python or None)
+        user = sandbox_user(settings.sandbox.user)
     except SandboxError as exc:
         raise ConfigError(str(exc)) from None
+    config = config_file(ctx.find_root().obj.get("config_path"), os.environ)
+    shown = shown_folder_of(config, interpreter) if config else None
+    if shown is not None and can_read(user, config):
+        raise ConfigError(CONFIG_SHOWN.format(path=config, shown=shown))
 
 
 def _child_env(ctx: click.Context, port: int | None = None) -> dict[str, str]:

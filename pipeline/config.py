@@ -332,7 +332,7 @@ def load_settings(path: str | os.PathLike | None = None,
                   overrides: Mapping[str, Any] | None = None) -> Settings:
     """Read the config file and environment into validated Settings, or raise ConfigError."""
     environ = os.environ if environ is None else environ
-    config_path = _config_path(path, environ)
+    config_path = config_file(path, environ)
     raw: dict[str, Any] = {}
     if config_path is not None:
         raw = _read_toml(config_path)
@@ -347,7 +347,9 @@ def load_settings(path: str | os.PathLike | None = None,
     return settings
 
 
-def _config_path(path: str | os.PathLike | None, environ: Mapping[str, str]) -> Path | None:
+def config_file(path: str | os.PathLike | None, environ: Mapping[str, str]) -> Path | None:
+    """Return the config file read: the one named (--config, then GRADEHOOK_CONFIG), else
+    config.toml in the working directory if there is one."""
     if path is None and environ.get(CONFIG_ENV):
         path = environ[CONFIG_ENV]
     if path is not None:

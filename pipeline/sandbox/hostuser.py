@@ -32,6 +32,16 @@ class HostUser:
     gid: int
 
 
+def can_read(user: HostUser | None, path: Path) -> bool:
+    """Tell whether the sandbox's user (None: this process's) may read a file, by its mode."""
+    if user is None:
+        return os.access(path, os.R_OK)
+    info = path.stat()
+    return bool(info.st_mode & stat.S_IROTH
+                or (info.st_uid == user.uid and info.st_mode & stat.S_IRUSR)
+                or (info.st_gid == user.gid and info.st_mode & stat.S_IRGRP))
+
+
 def sandbox_user(name: str) -> HostUser | None:
     """Return the user to start bwrap as if this process is root; None: bwrap runs as this user."""
     if os.geteuid() != 0:

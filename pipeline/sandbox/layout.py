@@ -141,10 +141,16 @@ def check_unshown(interpreter: Interpreter, workdir: Path, mounts: Sequence[Moun
     places = [("work directory", str(workdir)), ("temporary folder", tempfile.gettempdir()),
               *(("Mount.host_path", str(mount.host_path)) for mount in mounts)]
     for what, path in places:
-        real = os.path.realpath(path)
-        for shown in _shown_folders(interpreter):
-            if is_within(real, shown):
-                raise SandboxError(SHOWN_PLACE.format(what=what, path=path, shown=shown))
+        shown = shown_folder_of(path, interpreter)
+        if shown is not None:
+            raise SandboxError(SHOWN_PLACE.format(what=what, path=path, shown=shown))
+
+
+def shown_folder_of(path: str | os.PathLike, interpreter: Interpreter) -> str | None:
+    """Return the folder every sandbox shows (read-only) that a host path lies in, if any."""
+    real = os.path.realpath(path)
+    return next((shown for shown in _shown_folders(interpreter) if is_within(real, shown)),
+                None)
 
 
 @functools.lru_cache(maxsize=8)

@@ -7,11 +7,15 @@ import http.server
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
+import sys
+import tempfile
 import threading
 import urllib.error
 import urllib.request
+from pathlib import Path
 
 import pytest
 
@@ -133,6 +137,28 @@ def test_a_sandbox_no_run_could_use_stops_a_worker_at_start(tmp_path, monkeypatc
                           timeout=60)
 
     assert (done.returncode, done.stderr) == (2, f"gradehook: configuration error: {complaint}\n")
+
+
+def test_a_config_file_every_sandbox_could_read_stops_a_worker_at_start(tmp_path, monkeypatch):
+    """Before, a config.toml inside the sandbox python's installation (or /usr/local/etc), as
+    its owner left it readable, let every student's program read its GitLab token."""
+    for name in SERVICE_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    shown_folder = Path(tempfile.mkdtemp(prefix="gradehook-test-config-", dir=sys.prefix))
+    try:
+        config = write_config(shown_folder, {"data_dir": str(tmp_path / "data")})
+        config.chmod(0o644)
+
+        done = subprocess.run(gradehook_argv(config, "worker", "start"), capture_output=True,
+                              text=True, timeout=60)
+    finally:
+        shutil.rmtree(shown_folder)
+
+    assert (done.returncode, done.stderr) == (2, (
+        f"gradehook: configuration error: config file {config.resolve()}: lies in "
+        f"{os.path.realpath(sys.prefix)}, which every sandbox shows, and the sandbox user may "
+        "read it: any student's program could read the secrets it holds; move it elsewhere or "
+        "make it unreadable to that user\n"))
 
 
 @contextlib.contextmanager
