@@ -190,6 +190,9 @@ class _Sandbox:
         self.program_fd = -1
         self.tmpfs_fd = -1
         self.reason: str | None = None
+        # When the program was let run: its own clock can count no more time than has passed
+        # since (the duration reported, which a result's entry_seconds must not exceed).
+        self.released_at = 0.0
 
     def start(self, layout, command: list[str], workdir: Path) -> None:
         """Start bwrap held at its block descriptor, prepare the sandbox, then let it run."""
@@ -229,6 +232,7 @@ class _Sandbox:
         os.write(block_write, b"go")
         os.close(block_write)
         self._watch_program(init_pid)
+        self.released_at = time.monotonic()
         os.write(self.process.stdin.fileno(), START_WORD)
 
     def _read_child_pid(self, info_read: int) -> int:
@@ -282,7 +286,7 @@ class _Sandbox:
 
     def supervise(self, stdin: bytes) -> SandboxResult:
         """Feed stdin, collect output and the result channel, and enforce the limits."""
-        started = time.monotonic()
+        started = self.released_at
         deadline = started + self.limits.effective_timeout
         output_budget = Budget(self.limits.max_output_bytes)
         stdout = Collector(self.process.stdout.fileno(), output_budget)

@@ -7,6 +7,7 @@ import hashlib
 import json
 import os
 import re
+import select
 import signal
 import subprocess
 import sys
@@ -40,6 +41,30 @@ def test_output_and_exit_code_are_reported(run: Runner) -> None:
     assert (result.timed_out, result.killed_reason, result.output_truncated) == \
         (False, None, False)
     assert result.duration_seconds > 0  # measured
+
+
+def test_the_duration_covers_all_the_program_ran_however_late_the_worker_looks(
+        run: Runner, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A result's entry_seconds may be no longer than the duration: a worker held up (a busy
+    host) between letting the program run and timing it must not make the program look
+    faster than its own clock, which would read as a forged result."""
+    start = run_module._Sandbox.start
+
+    def start_then_held_up(sandbox, *args) -> None:
+        start(sandbox, *args)
+        # The worker resumes only once the program has run to its end.
+        assert select.select([sandbox.pidfd], [], [], 30)[0], "the program never ended"
+    monkeypatch.setattr(run_module._Sandbox, "start", start_then_held_up)
+
+    result = run("""
+import time
+started = time.perf_counter()
+time.sleep(0.2)
+print(time.perf_counter() - started)
+""")
+
+    assert result.exit_code == 0, result
+    assert result.duration_seconds >= float(result.stdout)
 
 
 def test_death_by_signal_is_reported_as_signal(run: Runner) -> None:
