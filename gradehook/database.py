@@ -19,7 +19,6 @@ def db() -> None:
 def db_upgrade(ctx: click.Context) -> None:
     """Bring the database schema to the newest revision."""
     settings = settings_from(ctx)
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
     engine = make_engine(settings.database_url)
     try:
         before, after = upgrade(engine)

@@ -10,7 +10,7 @@ import click
 from gradehook.settings import settings_from
 from gradehook.supervisor import STOP_GRACE_SECONDS, Child, start_child, supervise
 from pipeline.celery_app import QUEUES, create_celery
-from pipeline.config import CONFIG_ENV, PORT_ENV, ConfigError, config_file
+from pipeline.config import CONFIG_ENV, PORT_ENV, ConfigError, Settings, config_file
 from pipeline.ledger.db import make_engine
 from pipeline.ledger.migrate import upgrade
 from pipeline.sandbox.hostuser import can_read, sandbox_user
@@ -97,7 +97,6 @@ def run(ctx: click.Context, port: int | None, stop_grace: float) -> None:
     """
     settings = settings_from(ctx)
     check_sandbox(ctx, settings)
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
     engine = make_engine(settings.database_url)
     upgrade(engine)
     engine.dispose()
@@ -110,7 +109,7 @@ def run(ctx: click.Context, port: int | None, stop_grace: float) -> None:
     sys.exit(supervise([web, worker], grace=stop_grace))
 
 
-def check_sandbox(ctx: click.Context, settings) -> None:
+def check_sandbox(ctx: click.Context, settings: Settings) -> None:
     """Refuse to start a worker that could run no sandbox: its sandbox.python is no interpreter,
     or its sandbox.user no user of this host (a root worker's), so every run would end as
     error; or one whose config file, with its secrets, every student's program could read."""
