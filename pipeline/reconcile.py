@@ -142,10 +142,16 @@ def _check_reference(resources: Resources, course: CourseSettings) -> int:
     """Fetch a course's reference, finding its assignments if it discovers them; keep the
     problem met (it cannot be fetched, it holds no assignment) for the health answer, or that
     there was none. Return how many assignments were found."""
-    repositories, found = resources.repositories, []
+    repositories, found, problem = resources.repositories, [], None
     try:
         if course.discover_assignments:
             found = discover(repositories, resources.sessions, course)
+            if not found and not course.assignments:
+                # Read again: another process's fetch may have moved or removed the branch.
+                sha = repositories.resolve_branch(course.reference_project,
+                                                  course.reference_branch, fetch=False)
+                problem = NO_ASSIGNMENT.format(project=course.reference_project,
+                                               branch=course.reference_branch, sha=sha[:12])
         else:  # fetched as discovery fetches it: a fixed reference is seen at the next sweep
             repositories.resolve_branch(course.reference_project, course.reference_branch)
     except RepositoryError as exc:
@@ -156,12 +162,6 @@ def _check_reference(resources: Resources, course: CourseSettings) -> int:
     except Exception:  # one course's surprise leaves the other courses refreshed
         log.exception("reconcile: assignments of course %s not refreshed", course.name)
         return 0
-    problem = None
-    if course.discover_assignments and not found and not course.assignments:
-        sha = repositories.resolve_branch(course.reference_project, course.reference_branch,
-                                          fetch=False)
-        problem = NO_ASSIGNMENT.format(project=course.reference_project,
-                                       branch=course.reference_branch, sha=sha[:12])
     record_check(resources.sessions, course, problem)
     return len(found)
 

@@ -6,6 +6,7 @@ import re
 
 from pipeline.celery_app import create_celery
 from pipeline.reconcile import reconcile_ledger
+from pipeline.repos import MissingCommitError
 from tests.infra.assignments import ONE_TEST
 from tests.infra.ledger import migrated_resources
 from webhooks.app import create_app
@@ -72,6 +73,28 @@ def test_a_reference_holding_no_assignment_shows_in_the_health_answer(
                                                "assignments": [{"directory": "week1/hello"}]}]})
     reconcile_ledger(migrated_resources(listed), create_celery(listed))
     assert _problems(listed) == []
+
+
+def test_a_reference_branch_removed_as_the_sweep_looks_at_it_is_a_problem_not_a_crash(
+        service_settings, git_server, monkeypatch):
+    """Another process's fetch removes the branch between discovery and the sweep's second
+    look at it: the sweep names the problem and goes on, instead of raising out of itself."""
+    _, settings = service_settings({"courses": [DISCOVERING]})
+    resources = migrated_resources(settings)
+    git_server.commit("staff/reference", {"week1/hello/hello.py": "x = 1\n"})
+    resolve = resources.repositories.resolve_branch
+
+    def removed_once_fetched(project, branch, *, fetch=True, **options):
+        if not fetch:
+            raise MissingCommitError(f"branch {branch} does not exist in project {project}")
+        return resolve(project, branch, fetch=fetch, **options)
+    monkeypatch.setattr(resources.repositories, "resolve_branch", removed_once_fetched)
+
+    reconcile_ledger(resources, create_celery(settings))
+
+    assert re.fullmatch(_unfetchable("prog1", "staff/reference", "main",
+                                     "branch main does not exist in project staff/reference"),
+                        *_problems(settings))
 
 
 def test_a_problem_of_a_reference_no_longer_configured_is_not_shown(
