@@ -126,16 +126,23 @@ def requeue_abandoned_runs(settings: Settings, sessions: sessionmaker[Session]) 
             if run is None:
                 continue
             attempts = run.attempts
-            if attempts >= most:
-                runs.finish(session, run.id, RunStatus.ERROR,
-                            ABANDONED_TOO_OFTEN.format(attempts=attempts))
-            else:
-                runs.requeue(session, run.id, new_task_id(),
-                             ABANDONED_REASON.format(attempts=attempts + 1, most=most))
-        log.warning("run %s: its worker stopped while grading it; %s", workspace.run_id,
-                    "ended as error" if attempts >= most else "queued again")
+            fate = _requeue_or_end(session, run.id, attempts >= most,
+                                   ABANDONED_REASON.format(attempts=attempts + 1, most=most),
+                                   ABANDONED_TOO_OFTEN.format(attempts=attempts))
+        log.warning("run %s: its worker stopped while grading it; %s", workspace.run_id, fate)
         done.append(workspace.run_id)
     return done
+
+
+def _requeue_or_end(session: Session, run_id: str, spent: bool, requeued: str,
+                    ended: str) -> str:
+    """Queue a running run again under a new task id, unsent (its old message then claims
+    nothing), or end it as error when its attempts are `spent`; return which, for the log."""
+    if spent:
+        runs.finish(session, run_id, RunStatus.ERROR, ended)
+        return "ended as error"
+    runs.requeue(session, run_id, new_task_id(), requeued)
+    return "queued again"
 
 
 def _check_reference(resources: Resources, course: CourseSettings) -> int:
@@ -185,15 +192,11 @@ def requeue_lost_retries(resources: Resources, now: dt.datetime) -> int:
         with transaction(resources.sessions) as session:
             if runs.still_waiting_for_retry(session, run_id, attempts) is None:
                 continue
-            if attempts >= worker.max_attempts:
-                runs.finish(session, run_id, RunStatus.ERROR,
-                            RETRY_LOST_TOO_OFTEN.format(attempt=attempts + 1))
-            else:
-                runs.requeue(session, run_id, new_task_id(),
-                             RETRY_LOST_REASON.format(attempt=attempts + 1))
+            fate = _requeue_or_end(session, run_id, attempts >= worker.max_attempts,
+                                   RETRY_LOST_REASON.format(attempt=attempts + 1),
+                                   RETRY_LOST_TOO_OFTEN.format(attempt=attempts + 1))
         log.warning("run %s: the worker that was to make attempt %d stopped; %s", run_id,
-                    attempts + 1, "ended as error" if attempts >= worker.max_attempts
-                    else "queued again")
+                    attempts + 1, fate)
         lost += 1
     return lost
 
