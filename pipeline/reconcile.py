@@ -45,9 +45,12 @@ STALLED_REASON = ("stopped: its worker was lost or the hard time limit of {limit
 ABANDONED_REASON = ("queued again: the worker grading it stopped (attempt {attempts} of "
                     "{most})")
 ABANDONED_TOO_OFTEN = "stopped: its worker stopped while grading it, {attempts} times"
-RETRY_LOST_REASON = "queued again: the worker that was to make attempt {attempt} stopped"
-RETRY_LOST_TOO_OFTEN = ("stopped: the worker that was to make attempt {attempt} stopped, and "
-                        "no attempts are left")
+# The worker holding a retry's message stopped, or every one of its processes stayed busy past
+# the retry's time: from the ledger the two look alike.
+RETRY_LOST_REASON = ("queued again: attempt {attempt} did not start in time (its worker stopped, "
+                     "or had no process free)")
+RETRY_LOST_TOO_OFTEN = ("stopped: attempt {attempt} did not start in time (its worker stopped, "
+                        "or had no process free), and no attempts are left")
 
 
 @dataclasses.dataclass
@@ -175,7 +178,8 @@ def _check_reference(resources: Resources, course: CourseSettings) -> int:
 
 def requeue_lost_retries(resources: Resources, now: dt.datetime) -> int:
     """Queue again the runs whose next attempt has not started by the latest it would have:
-    the worker holding its message died. Return how many were found.
+    the worker holding its message died (or, alive, had no process free all that time).
+    Return how many were found.
 
     Redis would hand the message out again only after the visibility timeout, half an hour
     on. Each run gets a new task id and no sent_at, for the sweep to send: the old message, if
@@ -195,8 +199,8 @@ def requeue_lost_retries(resources: Resources, now: dt.datetime) -> int:
             fate = _requeue_or_end(session, run_id, attempts >= worker.max_attempts,
                                    RETRY_LOST_REASON.format(attempt=attempts + 1),
                                    RETRY_LOST_TOO_OFTEN.format(attempt=attempts + 1))
-        log.warning("run %s: the worker that was to make attempt %d stopped; %s", run_id,
-                    attempts + 1, fate)
+        log.warning("run %s: attempt %d did not start in time (its worker stopped, or had no "
+                    "process free); %s", run_id, attempts + 1, fate)
         lost += 1
     return lost
 

@@ -66,7 +66,7 @@ def test_a_run_whose_worker_died_holding_its_retry_is_sent_again_and_graded_once
         assert (run.status, run.attempts) == (RunStatus.PASSED, 2)
         assert run.celery_task_id != first_task  # the held retry, if it ever comes, is a no-op
         log = (service.logs / "second.log").read_text()
-        assert f"run {run_id}: the worker that was to make attempt 2 stopped" in log
+        assert f"run {run_id}: attempt 2 did not start in time" in log
         assert log.count(f"run {run_id}: passed") == 1
         assert [s for s in service.posted_states(sha) if s in FINAL_STATES] == ["success"]
 
@@ -103,12 +103,13 @@ def test_only_runs_whose_retry_is_overdue_are_queued_again_and_sent(service_sett
     with resources.sessions() as session:
         requeued = session.get(TestRun, lost.id)
         assert (requeued.status, requeued.status_reason) == (
-            RunStatus.QUEUED, "queued again: the worker that was to make attempt 2 stopped")
+            RunStatus.QUEUED, "queued again: attempt 2 did not start in time (its worker "
+                              "stopped, or had no process free)")
         assert requeued.celery_task_id != lost.celery_task_id and requeued.sent_at is not None
         ended = session.get(TestRun, spent.id)
         assert (ended.status, ended.status_reason) == (
-            RunStatus.ERROR, "stopped: the worker that was to make attempt 3 stopped, and no "
-                             "attempts are left")
+            RunStatus.ERROR, "stopped: attempt 3 did not start in time (its worker stopped, "
+                             "or had no process free), and no attempts are left")
         for run in (due, grading):
             left = session.get(TestRun, run.id)
             assert (left.status, left.celery_task_id) == (RunStatus.RUNNING, run.celery_task_id)

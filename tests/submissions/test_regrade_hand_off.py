@@ -43,6 +43,7 @@ def test_a_run_ending_as_a_submission_moves_to_it_hands_the_submission_off(world
                      what="the run to end, or to wait for the submission's move")
         for thread in (processing, ending):
             thread.join(timeout=30)
+            assert not thread.is_alive()
     finally:
         other_process.dispose()
 
