@@ -7,21 +7,15 @@ import sys
 
 import click
 
+from gradehook.sandbox_checks import check_sandbox
 from gradehook.settings import settings_from
 from gradehook.supervisor import STOP_GRACE_SECONDS, Child, start_child, supervise
 from pipeline.celery_app import QUEUES, create_celery
-from pipeline.config import CONFIG_ENV, PORT_ENV, ConfigError, Settings, config_file
+from pipeline.config import CONFIG_ENV, PORT_ENV
 from pipeline.ledger.db import make_engine
 from pipeline.ledger.migrate import upgrade
-from pipeline.sandbox.hostuser import can_read, sandbox_user
-from pipeline.sandbox.interpreter import resolve_interpreter
-from pipeline.sandbox.layout import shown_folder_of
-from pipeline.sandbox.model import SandboxError
 
 APP_FACTORY = "webhooks.app:create_app()"
-CONFIG_SHOWN = ("config file {path}: lies in {shown}, which every sandbox shows, and the sandbox "
-                "user may read it: any student's program could read the secrets it holds; move "
-                "it elsewhere or make it unreadable to that user")
 PORT = click.IntRange(1, 65535)
 
 
@@ -107,21 +101,6 @@ def run(ctx: click.Context, port: int | None, stop_grace: float) -> None:
     worker = Child("worker", start_child([sys.executable, "-m", "gradehook", "worker", "start",
                                           "--beat"], env), workspace=settings.workspace)
     sys.exit(supervise([web, worker], grace=stop_grace))
-
-
-def check_sandbox(ctx: click.Context, settings: Settings) -> None:
-    """Refuse to start a worker that could run no sandbox: its sandbox.python is no interpreter,
-    or its sandbox.user no user of this host (a root worker's), so every run would end as
-    error; or one whose config file, with its secrets, every student's program could read."""
-    try:
-        interpreter = resolve_interpreter(settings.sandbox.python or None)
-        user = sandbox_user(settings.sandbox.user)
-    except SandboxError as exc:
-        raise ConfigError(str(exc)) from None
-    config = config_file(ctx.find_root().obj.get("config_path"), os.environ)
-    shown = shown_folder_of(config, interpreter) if config else None
-    if shown is not None and can_read(user, config):
-        raise ConfigError(CONFIG_SHOWN.format(path=config, shown=shown))
 
 
 def _child_env(ctx: click.Context, port: int | None = None) -> dict[str, str]:

@@ -161,6 +161,27 @@ def test_a_config_file_every_sandbox_could_read_stops_a_worker_at_start(tmp_path
         "make it unreadable to that user\n"))
 
 
+def test_data_every_sandbox_could_read_stops_a_worker_at_start(tmp_path, monkeypatch):
+    """Before, the worker started and refused every run, each after its attempts, one by one."""
+    for name in SERVICE_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    shown_folder = Path(tempfile.mkdtemp(prefix="gradehook-test-data-", dir=sys.prefix))
+    try:
+        config = write_config(tmp_path, {"data_dir": str(shown_folder / "data")})
+
+        done = subprocess.run(gradehook_argv(config, "worker", "start"), capture_output=True,
+                              text=True, timeout=60)
+    finally:
+        shutil.rmtree(shown_folder)
+
+    assert (done.returncode, done.stderr) == (2, (
+        f"gradehook: configuration error: data_dir {shown_folder.resolve() / 'data'}: lies in "
+        f"{os.path.realpath(sys.prefix)}, which every sandbox shows, so that any program could "
+        "read it and all beside it (other runs, reference solutions, result channels); keep "
+        "gradehook's data directory and the temporary folder out of the system folders and the "
+        "sandbox python's installation\n"))
+
+
 @contextlib.contextmanager
 def _other_server():
     """Serve 200 with a JSON body to every GET on a free port, as another service would."""
