@@ -139,20 +139,29 @@ def test_a_sandbox_no_run_could_use_stops_a_worker_at_start(tmp_path, monkeypatc
     assert (done.returncode, done.stderr) == (2, f"gradehook: configuration error: {complaint}\n")
 
 
-def test_a_config_file_every_sandbox_could_read_stops_a_worker_at_start(tmp_path, monkeypatch):
-    """Before, a config.toml inside the sandbox python's installation (or /usr/local/etc), as
-    its owner left it readable, let every student's program read its GitLab token."""
+@pytest.fixture
+def shown_folder():
+    """A folder inside the sandbox python's installation, which every sandbox shows."""
+    folder = Path(tempfile.mkdtemp(prefix="gradehook-test-", dir=sys.prefix))
+    yield folder
+    shutil.rmtree(folder)
+
+
+def _start_worker_without_services(config: Path, monkeypatch) -> subprocess.CompletedProcess:
     for name in SERVICE_VARIABLES:
         monkeypatch.delenv(name, raising=False)
-    shown_folder = Path(tempfile.mkdtemp(prefix="gradehook-test-config-", dir=sys.prefix))
-    try:
-        config = write_config(shown_folder, {"data_dir": str(tmp_path / "data")})
-        config.chmod(0o644)
+    return subprocess.run(gradehook_argv(config, "worker", "start"), capture_output=True,
+                          text=True, timeout=60)
 
-        done = subprocess.run(gradehook_argv(config, "worker", "start"), capture_output=True,
-                              text=True, timeout=60)
-    finally:
-        shutil.rmtree(shown_folder)
+
+def test_a_config_file_every_sandbox_could_read_stops_a_worker_at_start(
+        tmp_path, monkeypatch, shown_folder):
+    """Before, a config.toml inside the sandbox python's installation (or /usr/local/etc), as
+    its owner left it readable, let every student's program read its GitLab token."""
+    config = write_config(shown_folder, {"data_dir": str(tmp_path / "data")})
+    config.chmod(0o644)
+
+    done = _start_worker_without_services(config, monkeypatch)
 
     assert (done.returncode, done.stderr) == (2, (
         f"gradehook: configuration error: config file {config.resolve()}: lies in "
@@ -161,18 +170,12 @@ def test_a_config_file_every_sandbox_could_read_stops_a_worker_at_start(tmp_path
         "make it unreadable to that user\n"))
 
 
-def test_data_every_sandbox_could_read_stops_a_worker_at_start(tmp_path, monkeypatch):
+def test_data_every_sandbox_could_read_stops_a_worker_at_start(
+        tmp_path, monkeypatch, shown_folder):
     """Before, the worker started and refused every run, each after its attempts, one by one."""
-    for name in SERVICE_VARIABLES:
-        monkeypatch.delenv(name, raising=False)
-    shown_folder = Path(tempfile.mkdtemp(prefix="gradehook-test-data-", dir=sys.prefix))
-    try:
-        config = write_config(tmp_path, {"data_dir": str(shown_folder / "data")})
+    config = write_config(tmp_path, {"data_dir": str(shown_folder / "data")})
 
-        done = subprocess.run(gradehook_argv(config, "worker", "start"), capture_output=True,
-                              text=True, timeout=60)
-    finally:
-        shutil.rmtree(shown_folder)
+    done = _start_worker_without_services(config, monkeypatch)
 
     assert (done.returncode, done.stderr) == (2, (
         f"gradehook: configuration error: data_dir {shown_folder.resolve() / 'data'}: lies in "
