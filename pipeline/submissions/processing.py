@@ -210,9 +210,13 @@ def _grade_again(resources: Resources, celery: Celery, course: CourseSettings,
         # has ended when it is read here, or its hand-off waits for the move and sends it on.
         run, created = grading_in(session, target, kind=SUBMISSION_RUN_KIND,
                                   requested_by=submission.requested_by_user_id, lock=True)
+        # A submission waiting on a run that has not ended has no message on its way: the
+        # run's end sends one, and if the run ends without a hand-off (a newer push supersedes
+        # it) the reconciler's next sweep does, instead of taking it for sent 15 minutes.
+        unsent = {} if run.status.final else {"sent_at": None}
         session.execute(update(Submission).where(Submission.id == submission.id,
                                                  Submission.outcome == PENDING)
-                        .values(run_id=run.id))
+                        .values(run_id=run.id, **unsent))
     if created:
         log.info("submission %s: its run never graded the commit; run %s sent", submission.id,
                  run.id)

@@ -157,6 +157,21 @@ def test_a_superseded_run_is_replaced_by_one_that_grades_the_commit(world):
     assert new_run.sent_at is not None
 
 
+def test_a_submission_whose_new_run_is_superseded_too_is_sent_at_the_next_sweep(world):
+    """Before, it kept the time it was first sent, and the reconciler took it for sent, so on
+    its way, for a quarter of an hour."""
+    sha = world.push(solution("hello"))
+    submission = world.submit(sha, RunStatus.SUPERSEDED)
+    hand_off_submissions(world.resources, submission.run_id)  # as its run's end did
+    outcome = world.process(submission.id)
+    assert outcome.outcome == "pending" and outcome.run_id != submission.run_id
+    with transaction(world.resources.sessions) as session:  # a newer push supersedes it too
+        session.get(TestRun, outcome.run_id).status = RunStatus.SUPERSEDED
+
+    assert resend_lost_submissions(world.resources, world.celery) == 1
+    assert world.process(submission.id).run_id not in (submission.run_id, outcome.run_id)
+
+
 def test_gitlab_failing_half_way_is_completed_by_the_retry(world):
     sha = world.push(solution("hello"))
     submission = world.submit(sha)
