@@ -108,7 +108,8 @@ def visibility_timeout_seconds(worker: WorkerSettings) -> int:
 def retry_patience_seconds(worker: WorkerSettings) -> float:
     """Return how long after a retry's message is sent its task starts at the latest: the
     longest wait before a retry, and a little slack. Past it, the worker holding the message
-    has died (the broker would hand it out again only after the visibility timeout)."""
+    has died (the broker would hand it out again only after the visibility timeout), or has
+    had no process free all that time."""
     return longest_backoff_seconds(worker.max_attempts) + DELIVERY_SLACK_SECONDS
 
 
