@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+from typing import Iterable
 
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session, sessionmaker
@@ -25,6 +26,11 @@ TOO_LONG = "its path has {length} characters, more than the {most} an assignment
 NOT_A_DIRECTORY = "an assignment directory must be " + DIRECTORY_RULE
 
 
+def spec_directories(files: Iterable[str]) -> list[str]:
+    """Return the directories holding a test.yaml among a commit's files, sorted."""
+    return sorted(path.rsplit("/", 1)[0] for path in files if path.endswith("/" + SPEC_FILE))
+
+
 def discover(repositories: RepositoryCache, sessions: sessionmaker[Session],
              course: CourseSettings) -> list[str]:
     """Fetch the reference and record the directories that hold test.yaml; return them.
@@ -33,9 +39,7 @@ def discover(repositories: RepositoryCache, sessions: sessionmaker[Session],
     a warning the first time a reference commit is seen, not on every sweep.
     """
     sha = repositories.resolve_branch(course.reference_project, course.reference_branch)
-    found = sorted(path.rsplit("/", 1)[0] for path in
-                   repositories.list_files(course.reference_project, sha)
-                   if path.endswith("/" + SPEC_FILE))
+    found = spec_directories(repositories.list_files(course.reference_project, sha))
     with sessions() as session:
         seen = session.scalar(select(CourseAssignment.reference_sha)
                               .where(CourseAssignment.course == course.name).limit(1))

@@ -9,7 +9,7 @@ import logging
 from celery import Celery
 from sqlalchemy.orm import Session, sessionmaker
 
-from pipeline.assignments import discover
+from pipeline.assignments import discover, spec_directories
 from pipeline.broker_marker import broker_forgot, waiting_messages
 from pipeline.celery_app import retry_patience_seconds, visibility_timeout_seconds
 from pipeline.context import Resources
@@ -19,7 +19,7 @@ from pipeline.housekeeping import run_workspaces
 from pipeline.ledger import runs
 from pipeline.ledger.db import transaction
 from pipeline.ledger.models import RunStatus, utcnow
-from pipeline.reference_checks import NO_ASSIGNMENT, UNFETCHABLE, record_check
+from pipeline.reference_checks import LISTED_MISSING, NO_ASSIGNMENT, UNFETCHABLE, record_check
 from pipeline.repos import RepositoryError
 from pipeline.submissions.dispatch import resend_lost_submissions
 from pipeline.ungraded import grade_unseen_heads
@@ -150,30 +150,39 @@ def _requeue_or_end(session: Session, run_id: str, spent: bool, requeued: str,
 
 def _check_reference(resources: Resources, course: CourseSettings) -> int:
     """Fetch a course's reference, finding its assignments if it discovers them; keep the
-    problem met (it cannot be fetched, it holds no assignment) for the health answer, or that
-    there was none. Return how many assignments were found."""
-    repositories, found, problem = resources.repositories, [], None
+    problem met (it cannot be fetched, it holds no assignment, it lacks a listed one's
+    test.yaml) for the health answer, or that there was none. Return how many assignments
+    were found."""
+    repositories, project, found = resources.repositories, course.reference_project, []
     try:
         if course.discover_assignments:
             found = discover(repositories, resources.sessions, course)
-            if not found and not course.assignments:
-                # Read again: another process's fetch may have moved or removed the branch.
-                sha = repositories.resolve_branch(course.reference_project,
-                                                  course.reference_branch, fetch=False)
-                problem = NO_ASSIGNMENT.format(project=course.reference_project,
-                                               branch=course.reference_branch, sha=sha[:12])
-        else:  # fetched as discovery fetches it: a fixed reference is seen at the next sweep
-            repositories.resolve_branch(course.reference_project, course.reference_branch)
+        # Read again after discovery: another process's fetch may have moved or removed the
+        # branch. A course that lists its assignments is fetched here, as discovery fetches.
+        sha = repositories.resolve_branch(project, course.reference_branch,
+                                          fetch=not course.discover_assignments)
+        holding = found if course.discover_assignments else \
+            spec_directories(repositories.list_files(project, sha))
     except RepositoryError as exc:
         log.warning("reconcile: reference of course %s not fetched: %s", course.name, exc)
         record_check(resources.sessions, course, UNFETCHABLE.format(
-            project=course.reference_project, branch=course.reference_branch, error=exc))
+            project=project, branch=course.reference_branch, error=exc))
         return 0
     except Exception:  # one course's surprise leaves the other courses refreshed
         log.exception("reconcile: assignments of course %s not refreshed", course.name)
         return 0
-    record_check(resources.sessions, course, problem)
+    record_check(resources.sessions, course, _assignment_problem(course, sha, holding))
     return len(found)
+
+
+def _assignment_problem(course: CourseSettings, sha: str, holding: list[str]) -> str | None:
+    """Say what the reference lacks: any assignment at all, or the test.yaml of listed ones."""
+    where = {"project": course.reference_project, "branch": course.reference_branch,
+             "sha": sha[:12]}
+    if not course.assignments:
+        return None if holding else NO_ASSIGNMENT.format(**where)
+    missing = [a.directory for a in course.assignments if a.directory not in holding]
+    return LISTED_MISSING.format(directories=", ".join(missing), **where) if missing else None
 
 
 def requeue_lost_retries(resources: Resources, now: dt.datetime) -> int:

@@ -51,7 +51,7 @@ def test_an_unfetchable_reference_shows_in_the_health_answer_until_a_sweep_fetch
                                      "branch ws2026 does not exist in project algo/reference"),
                         *_problems(settings))
 
-    git_server.commit("algo/reference", {"week1/hello/hello.py": "x = 1\n"}, branch="ws2026")
+    git_server.commit("algo/reference", {"week1/hello/test.yaml": ONE_TEST}, branch="ws2026")
     reconcile_ledger(resources, celery)
     assert _problems(settings) == []
 
@@ -68,11 +68,32 @@ def test_a_reference_holding_no_assignment_shows_in_the_health_answer(
     assert re.fullmatch(f"course prog1: it has no assignment: its reference staff/reference "
                         f"\\(branch main, commit {sha[:12]}\\) holds no test.yaml, and "
                         f"config.toml lists none{SEEN}", problem)
-    # A course that lists its assignments has them, whatever the reference holds.
-    _, listed = service_settings({"courses": [{**DISCOVERING,
-                                               "assignments": [{"directory": "week1/hello"}]}]})
-    reconcile_ledger(migrated_resources(listed), create_celery(listed))
-    assert _problems(listed) == []
+
+
+def test_a_listed_assignment_the_reference_lacks_shows_in_the_health_answer(
+        service_settings, git_server):
+    """Before, each of its runs ended as a course error, and the health answer said nothing."""
+    listed = [{"directory": "week1/hello"}, {"directory": "week2/loops"}]
+    _, settings = service_settings({"courses": [{**LISTING, "assignments": listed},
+                                                {**DISCOVERING, "assignments": listed}]})
+    resources, celery = migrated_resources(settings), create_celery(settings)
+    algo = git_server.commit("algo/reference", {"week1/hello/test.yaml": ONE_TEST,
+                                                "week2/loops/loops.py": "x = 1\n"},
+                             branch="ws2026")
+    prog1 = git_server.commit("staff/reference", {"week1/hello/hello.py": "x = 1\n",
+                                                  "week2/loops/test.yaml": ONE_TEST})
+
+    reconcile_ledger(resources, celery)
+
+    assert [re.sub(SEEN, "", problem) for problem in _problems(settings)] == [
+        f"course algo: its reference algo/reference (branch ws2026, commit {algo[:12]}) has no "
+        "test.yaml in week2/loops, which config.toml lists: their runs end as course errors",
+        f"course prog1: its reference staff/reference (branch main, commit {prog1[:12]}) has no "
+        "test.yaml in week1/hello, which config.toml lists: their runs end as course errors"]
+    git_server.commit("algo/reference", {"week2/loops/test.yaml": ONE_TEST}, branch="ws2026")
+    git_server.commit("staff/reference", {"week1/hello/test.yaml": ONE_TEST})
+    reconcile_ledger(resources, celery)
+    assert _problems(settings) == []
 
 
 def test_a_reference_branch_removed_as_the_sweep_looks_at_it_is_a_problem_not_a_crash(

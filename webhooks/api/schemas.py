@@ -318,5 +318,6 @@ class HealthSchema(Schema):
     workers = fields.Integer(required=True)
     worker_names = fields.List(fields.String(), required=True)
     problems = fields.List(fields.String(), required=True, metadata={
-        "description": "one line per course whose reference the workers could not fetch, or "
-                       "which has no assignment; these leave the status as it is"})
+        "description": "one line per course whose reference the workers could not fetch, "
+                       "which has no assignment, or which lacks a listed assignment's "
+                       "test.yaml; these leave the status as it is"})
