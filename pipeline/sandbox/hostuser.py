@@ -33,13 +33,11 @@ class HostUser:
 
 
 def can_read(user: HostUser | None, path: Path) -> bool:
-    """Tell whether the sandbox's user (None: this process's) may read a file, by its mode."""
+    """Tell whether the sandbox's user (None: this process's) may read a file, by its mode
+    bits as denied_on_the_way judges them."""
     if user is None:
         return os.access(path, os.R_OK)
-    info = path.stat()
-    return bool(info.st_mode & stat.S_IROTH
-                or (info.st_uid == user.uid and info.st_mode & stat.S_IRUSR)
-                or (info.st_gid == user.gid and info.st_mode & stat.S_IRGRP))
+    return _allows(path.stat(), user, os.R_OK)
 
 
 def sandbox_user(name: str) -> HostUser | None:
