@@ -6,12 +6,10 @@ import datetime as dt
 
 import pytest
 
-from pipeline.config import load_settings
 from pipeline.ledger.models import RunStatus
 from tests.api.world import (ASSIGNMENT, OTHER_ASSIGNMENT, SHA_A, SHA_B, SHA_C, STAFF_TOKEN,
                              bearer, end_run, staff_digest)
-from tests.infra.ledger import migrated_resources, queue_run
-from tests.infra.processes import write_config
+from tests.infra.ledger import embedded_settings, migrated_resources, queue_run
 from webhooks.app import create_app
 
 T0 = dt.datetime(2026, 3, 1, 10, 0, tzinfo=dt.timezone.utc)
@@ -110,11 +108,8 @@ def test_unknown_run_is_404(world, run_id):
 
 def test_times_from_the_embedded_sqlite_ledger_carry_their_utc_offset(tmp_path, monkeypatch):
     """SQLite gives stored times back without a zone; the API names them as the UTC they are."""
-    for name in ("POSTGRES_HOST", "REDIS_HOST"):
-        monkeypatch.delenv(name, raising=False)
-    settings = load_settings(write_config(tmp_path, {
-        "data_dir": str(tmp_path / "data"), "api": {"staff_token_hashes": staff_digest()}}))
-    assert settings.database_url.startswith("sqlite:")
+    settings = embedded_settings(tmp_path, monkeypatch,
+                                 {"api": {"staff_token_hashes": staff_digest()}})
     resources = migrated_resources(settings)
     run = queue_run(resources, commit_sha=SHA_A, received_at=T0)
     end_run(resources, run.id, RunStatus.PASSED, started_at=T0 + dt.timedelta(seconds=1))

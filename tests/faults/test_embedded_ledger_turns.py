@@ -9,13 +9,12 @@ from typing import Callable
 
 import pytest
 
-from pipeline.config import load_settings
 from pipeline.feedback import sync_commit_status, update_merge_request_comments
 from pipeline.ledger.db import transaction
 from pipeline.ledger.models import RunStatus, TestRun
 from tests.api.world import end_run
-from tests.infra.ledger import migrated_resources, queue_run
-from tests.infra.processes import wait_for, write_config
+from tests.infra.ledger import embedded_settings, migrated_resources, queue_run
+from tests.infra.processes import wait_for
 from tests.support.gitlab_standin import FaultPlan, GitLabStandIn
 
 SHA = "5" * 40
@@ -25,13 +24,9 @@ NEWER_SHA = "6" * 40
 @pytest.fixture
 def embedded(tmp_path, monkeypatch):
     """Resources on the embedded SQLite ledger, reporting to a GitLab stand-in."""
-    for name in ("POSTGRES_HOST", "REDIS_HOST"):
-        monkeypatch.delenv(name, raising=False)
     with GitLabStandIn() as gitlab:
-        settings = load_settings(write_config(tmp_path, {
-            "data_dir": str(tmp_path / "data"),
-            "gitlab": {"url": gitlab.url, "token": gitlab.bot.token}}))
-        assert settings.database_url.startswith("sqlite:")
+        settings = embedded_settings(tmp_path, monkeypatch, {
+            "gitlab": {"url": gitlab.url, "token": gitlab.bot.token}})
         resources = migrated_resources(settings)
         project = gitlab.add_project("students/alice", branches={"main": "4" * 40, "work": SHA})
         yield resources, gitlab, project

@@ -12,15 +12,15 @@ import redis
 from sqlalchemy.orm import Session
 
 from pipeline.celery_app import create_celery, retry_patience_seconds
-from pipeline.config import load_settings
 from pipeline.ledger import runs as ledger_runs
 from pipeline.ledger.db import transaction
 from pipeline.ledger.models import RunStatus, TestRun, utcnow
 from pipeline.reconcile import reconcile_ledger
 from tests.e2e.scenario import STUDENT
 from tests.faults.service import FINAL_STATES, fault_service, solution
-from tests.infra.ledger import migrated_resources, queue_run, while_another_process_holds
-from tests.infra.processes import wait_for, write_config
+from tests.infra.ledger import (embedded_settings, migrated_resources, queue_run,
+                                while_another_process_holds)
+from tests.infra.processes import wait_for
 
 # Task limits long enough that the broker's visibility timeout, after which it would hand the
 # dead worker's retry out again, lies far beyond every wait here (over ten minutes).
@@ -144,11 +144,7 @@ def test_a_retry_claiming_its_run_as_the_sweep_queues_it_again_keeps_it(service_
 def test_on_the_embedded_ledger_a_retry_claiming_its_run_as_the_sweep_runs_keeps_it(
         tmp_path, monkeypatch):
     """The embedded SQLite ledger has no row locks: the sweep writes first instead."""
-    for name in ("POSTGRES_HOST", "REDIS_HOST"):
-        monkeypatch.delenv(name, raising=False)
-    settings = load_settings(write_config(tmp_path, {"data_dir": str(tmp_path / "data"),
-                                                     "worker": LONG_LIMITS}))
-    assert settings.database_url.startswith("sqlite:")
+    settings = embedded_settings(tmp_path, monkeypatch, {"worker": LONG_LIMITS})
     resources = migrated_resources(settings)
     try:
         assert _swept_while_claimed(settings, resources).retries_lost == 0

@@ -10,15 +10,14 @@ import pytest
 from sqlalchemy.orm import Session
 
 from pipeline.celery_app import create_celery, visibility_timeout_seconds
-from pipeline.config import load_settings
 from pipeline.dispatch import new_task_id
 from pipeline.ledger import runs as ledger_runs
 from pipeline.ledger.db import transaction
 from pipeline.ledger.models import RunStatus, TestRun, utcnow
 from pipeline.reconcile import STALL_MARGIN, reconcile_ledger, requeue_abandoned_runs
 from tests.faults.service import SHORT_LIMITS
-from tests.infra.ledger import migrated_resources, queue_run, while_another_process_holds
-from tests.infra.processes import write_config
+from tests.infra.ledger import (embedded_settings, migrated_resources, queue_run,
+                                while_another_process_holds)
 
 
 def test_a_running_run_is_ended_only_past_the_visibility_timeout_and_margin(service_settings):
@@ -151,11 +150,7 @@ def test_on_the_embedded_ledger_a_run_queued_again_as_the_sweep_ends_stalled_run
         tmp_path, monkeypatch):
     """The embedded SQLite ledger has no row locks: the sweep writes first instead, so a
     worker restarting that queues the run again at that moment has committed before it reads."""
-    for name in ("POSTGRES_HOST", "REDIS_HOST"):
-        monkeypatch.delenv(name, raising=False)
-    settings = load_settings(write_config(tmp_path, {"data_dir": str(tmp_path / "data"),
-                                                     "worker": SHORT_LIMITS}))
-    assert settings.database_url.startswith("sqlite:")
+    settings = embedded_settings(tmp_path, monkeypatch, {"worker": SHORT_LIMITS})
     resources = migrated_resources(settings)
     stalled = _stalled(settings, resources)
     try:

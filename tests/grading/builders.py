@@ -44,3 +44,17 @@ def outcomes(report: Report) -> dict[tuple[str, str], tuple[str, str | None]]:
 def collection(report: Report, name: str):
     """Return the collection report with the given name."""
     return next(c for c in report.tests if c.name == name)
+
+
+def one_value_yaml(extra: str = "", tests: str = "") -> str:
+    """Return a test.yaml of one collection `run` (entry point ex.py) testing `x`."""
+    return f"""
+        properties:
+          tests:
+            - name: run
+              entryPoint: ex.py
+              {extra}
+              tests:
+                - name: x
+                {tests}
+    """

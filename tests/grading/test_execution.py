@@ -9,22 +9,8 @@ import pytest
 
 from pipeline.config import SandboxSettings
 from pipeline.grading import grade
-from tests.grading.builders import collection, make_assignment, write_files
+from tests.grading.builders import collection, make_assignment, one_value_yaml, write_files
 from tests.sandbox.conftest import KEEPS_EXIT_STATUS
-
-
-def one_value_yaml(extra: str = "", tests: str = "") -> str:
-    """Return a test.yaml of one collection `run` (entry point ex.py) testing `x`."""
-    return f"""
-        properties:
-          tests:
-            - name: run
-              entryPoint: ex.py
-              {extra}
-              tests:
-                - name: x
-                {tests}
-    """
 
 
 def one_collection(tmp_path: Path, student_code: str, *, extra: str = "", tests: str = "",

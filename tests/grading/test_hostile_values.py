@@ -9,16 +9,9 @@ import pytest
 
 from pipeline.grading import GradeOptions, grade
 from pipeline.grading.static_checks import MAX_SOURCE_BYTES
-from tests.grading.builders import make_assignment
+from tests.grading.builders import make_assignment, one_value_yaml
 
-ONE_VALUE = """
-    properties:
-      tests:
-        - name: run
-          entryPoint: ex.py
-          tests:
-            - name: x
-"""
+ONE_VALUE = one_value_yaml()
 
 GRAPHICS = """
     properties:
@@ -89,9 +82,8 @@ def test_an_entry_point_too_large_to_parse_safely_fails_a_blacklist_it_was_not_c
         tmp_path):
     # Its syntax tree would be built in the worker: 10 MB of `x=1` lines took 6 GB there.
     lines = MAX_SOURCE_BYTES // len("x = 5\n") + 1
-    student, reference = make_assignment(tmp_path, ONE_VALUE.replace(
-        "entryPoint: ex.py", "entryPoint: ex.py\n          moduleBlacklist: [os]"),
-        {"ex.py": "x = 5\n"}, {"ex.py": "x = 5\n" * lines})
+    student, reference = make_assignment(tmp_path, one_value_yaml(extra="moduleBlacklist: [os]"),
+                                         {"ex.py": "x = 5\n"}, {"ex.py": "x = 5\n" * lines})
     [run] = grade(student, reference).tests
     assert (run.status, run.tests[0].details) == (
         "FAILED", "E   Failed: entryPoint ex.py is too large to check its imports against the "

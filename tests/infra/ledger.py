@@ -3,21 +3,33 @@
 from __future__ import annotations
 
 import threading
-from typing import Callable, TypeVar
+from pathlib import Path
+from typing import Any, Callable, TypeVar
 
 from sqlalchemy import event, text
 from sqlalchemy.engine import Connection, Engine
 
-from pipeline.config import Settings
+from pipeline.config import Settings, load_settings
 from pipeline.context import Resources, build_resources
 from pipeline.dispatch import new_task_id
 from pipeline.ledger.db import make_engine, transaction
 from pipeline.ledger.migrate import upgrade
 from pipeline.ledger.models import TestRun, utcnow
-from tests.infra.processes import wait_for
+from tests.infra.processes import wait_for, write_config
 
 T = TypeVar("T")
 R = TypeVar("R")
+
+
+def embedded_settings(folder: Path, monkeypatch, extra: dict[str, Any] | None = None) -> Settings:
+    """Return settings of the embedded default (the SQLite ledger, the filesystem broker) with
+    data under `folder`: the services' hosts are unset for the test."""
+    for name in ("POSTGRES_HOST", "REDIS_HOST"):
+        monkeypatch.delenv(name, raising=False)
+    settings = load_settings(write_config(folder, {"data_dir": str(folder / "data"),
+                                                   **(extra or {})}))
+    assert settings.database_url.startswith("sqlite:")
+    return settings
 
 
 def migrated_resources(settings: Settings) -> Resources:

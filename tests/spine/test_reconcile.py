@@ -10,15 +10,14 @@ from sqlalchemy import select, update
 
 from pipeline import reconcile
 from pipeline.broker_marker import broker_forgot
-from pipeline.config import load_settings
 from pipeline.celery_app import create_celery
 from pipeline.dispatch import send_runs
 from pipeline.ledger.db import transaction
 from pipeline.ledger.models import CourseAssignment, RunStatus, TestRun, utcnow
 from pipeline.reconcile import LOST_MESSAGE_AGE, REREPORT_AFTER, reconcile_ledger
 from tests.infra.assignments import ONE_TEST
-from tests.infra.ledger import migrated_resources, queue_run, while_another_process_holds
-from tests.infra.processes import write_config
+from tests.infra.ledger import (embedded_settings, migrated_resources, queue_run,
+                                while_another_process_holds)
 from tests.infra.services import redis_client
 from tests.support.gitlab_standin import gitlab_standin  # noqa: F401  a fixture
 
@@ -148,10 +147,7 @@ def test_on_the_embedded_ledger_a_run_another_sweep_sends_meanwhile_is_not_sent_
         tmp_path, monkeypatch):
     """SQLite has no row locks: the sweep becomes the ledger's writer before it reads the run,
     so it sees the other sweep's send once that commits."""
-    for name in ("POSTGRES_HOST", "REDIS_HOST"):
-        monkeypatch.delenv(name, raising=False)
-    settings = load_settings(write_config(tmp_path, {"data_dir": str(tmp_path / "data")}))
-    assert settings.database_url.startswith("sqlite:")
+    settings = embedded_settings(tmp_path, monkeypatch)
     resources, celery = migrated_resources(settings), create_celery(settings)
     unsent = queue_run(resources, commit_sha="a" * 40, sent_at=None)
     report = _swept_while_another_sweep_sends(settings, resources, celery, unsent)
