@@ -11,10 +11,11 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import Session, sessionmaker
 
-# A pooled connection back in use within this many seconds is used without a ping: a restart
-# of PostgreSQL takes longer, so a connection it cut has sat idle longer than this. A backend
-# killed on its own within that time fails its next statement instead, which the pool then
-# drops, and the work is retried like any other passing database fault.
+# A pooled connection back in use within this many seconds is used without a ping. A restart
+# of PostgreSQL usually takes longer, so a connection it cut has sat idle longer than this. One
+# cut within that time (a quick immediate restart, a backend killed on its own) fails its next
+# statement instead: SQLAlchemy then drops every connection the pool held before it, and the
+# work is retried like any other passing database fault.
 PING_AFTER_IDLE_SECONDS = 0.5
 _CHECKED_IN = "gradehook_checked_in"
 

@@ -54,6 +54,10 @@ def test_workers_recover_from_a_postgres_restart_and_grade_each_delivery_once(
             wait_for(lambda: met_outage(service.logs / "worker.log"), timeout=60,
                      what="a worker to meet the stopped database")
             private_postgres.start()
+            # The test reads the ledger too: its own pooled connections were cut like the
+            # workers', and an immediate restart of this small cluster can be over before the
+            # pool's idle ping would notice them.
+            service.scenario.resources.engine.dispose()
             for index in range(3, 6):
                 deliver(index)
             service.wait_ended([run_id for _, run_id in deliveries.values()], timeout=150)
