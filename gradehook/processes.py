@@ -123,9 +123,11 @@ def gunicorn_argv(settings, port: int | None, app: str = APP_FACTORY) -> list[st
     # A worker holds at most twice as many connections as it has threads and closes surplus
     # keep-alive connections after their answer: a client's reconnect then goes to whichever
     # worker has room, so one worker cannot take every keep-alive connection of a proxy or
-    # load generator while the others idle.
+    # load generator while the others idle. No control socket: gunicorn's default is one path
+    # per user, which a second gunicorn of that user (a second course, the tests) takes over,
+    # so `gunicornc` would reach and stop the wrong service. Signals control gradehook's.
     return ["-m", "gunicorn", "--bind", f"{s.host}:{s.port if port is None else port}",
             "--workers", str(s.web_workers), "--threads", str(s.web_threads),
             "--worker-connections", str(WORKER_CONNECTIONS_PER_THREAD * s.web_threads),
             "--worker-class", "gthread", "--timeout", "30", "--graceful-timeout", "10",
-            "--access-logfile", "-", app]
+            "--access-logfile", "-", "--no-control-socket", app]

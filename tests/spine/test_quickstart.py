@@ -35,6 +35,9 @@ from tests.infra.services import SERVICE_VARIABLES
 def test_run_serves_grades_and_stops_on_ctrl_c(tmp_path, git_server, monkeypatch):
     for name in SERVICE_VARIABLES:
         monkeypatch.delenv(name, raising=False)
+    runtime = tmp_path / "runtime"  # where gunicorn would put its per-user control socket
+    runtime.mkdir()
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(runtime))
     config = write_config(tmp_path, {
         "data_dir": str(tmp_path / "data"), "gitlab": {"clone_base": git_server.base_url},
         "api": {"staff_token_hashes": staff_digest()}})
@@ -47,6 +50,7 @@ def test_run_serves_grades_and_stops_on_ctrl_c(tmp_path, git_server, monkeypatch
                           timeout=90, what="embedded service to be healthy")
         assert health["status"] == "healthy"
         assert health["broker"] == "filesystem" and health["broker_status"] == "up"
+        assert list(runtime.iterdir()) == []
 
         settings = load_settings(config)
         assert settings.embedded and settings.database_url.startswith("sqlite")
