@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 
 class GradingError(Exception):
@@ -16,14 +17,22 @@ class CourseError(GradingError):
 
 @dataclass(frozen=True)
 class FieldProblem:
-    """One invalid field: its path inside the file and what is wrong with it."""
+    """One invalid field: its path inside the file, what is wrong with it and its line (from 1).
+
+    steps lead to the field through the file's data (pipeline.grading.fields.FieldPath); the
+    line is found from them in the file's text (pipeline.grading.places), where the text has one.
+    """
 
     path: str
     problem: str
+    steps: tuple[Any, ...] = ()
+    line: int | None = None
 
     def describe(self, file_name: str) -> str:
-        """Word the problem on one line: `test.yaml: properties.timeout: must be ...`."""
-        return f"{file_name}: {self.path}: {self.problem}"
+        """Word the problem on one line: `test.yaml line 57: properties.timeout: must be ...`,
+        or `test.yaml: (file): cannot be read: ...` where it has no line."""
+        place = file_name if self.line is None else f"{file_name} line {self.line}"
+        return f"{place}: {self.path}: {self.problem}"
 
 
 @dataclass(frozen=True)

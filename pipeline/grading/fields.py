@@ -6,6 +6,7 @@ import builtins
 import math
 import re
 import reprlib
+from dataclasses import dataclass
 from typing import Any, Callable
 
 from pipeline.grading.errors import FieldProblem
@@ -62,11 +63,43 @@ def describe(value: Any) -> str:
     return text if len(text) <= DESCRIBED_LENGTH else text[:DESCRIBED_LENGTH - 3] + "..."
 
 
-def join_path(prefix: str, name: str | int) -> str:
-    """Return the path of a field or list item below prefix."""
-    if isinstance(name, int):
-        return f"{prefix}[{name}]"
-    return f"{prefix}.{name}" if prefix else name
+@dataclass(frozen=True)
+class OtherKey:
+    """A step of a path: a key that YAML read as another value than a string (`2024:`, `yes:`)."""
+
+    value: Any
+
+
+# Where a field lies in a file's data, step by step from the top: a field's name, a list item's
+# index (an int) or an OtherKey. Problems name it as text (path_text), and the steps find its
+# line in the file's text (pipeline.grading.places) even where the text is ambiguous.
+FieldPath = tuple[str | int | OtherKey, ...]
+TOP: FieldPath = ()
+
+
+def join_path(prefix: FieldPath, name: str | int) -> FieldPath:
+    """Return the path of a field (a name) or a list item (an index) below prefix."""
+    return prefix + (name,)
+
+
+def key_path(prefix: FieldPath, key: Any) -> FieldPath:
+    """Return the path of a mapping's key as YAML read it, whatever its type."""
+    return prefix + (key if isinstance(key, str) else OtherKey(key),)
+
+
+def path_text(path: FieldPath) -> str:
+    """Word a path as problems name it: `properties.tests[3].name`.
+
+    A key is written as it is, dots and brackets included, and another value as str() gives it.
+    """
+    text = ""
+    for step in path:
+        if isinstance(step, int):
+            text += f"[{step}]"
+        else:
+            name = step.value if isinstance(step, OtherKey) else step
+            text = f"{text}.{name}" if text else str(name)
+    return text
 
 
 class FieldChecker:
@@ -75,12 +108,12 @@ class FieldChecker:
     def __init__(self) -> None:
         self.problems: list[FieldProblem] = []
 
-    def fail(self, path: str, problem: str) -> object:
+    def fail(self, path: FieldPath, problem: str) -> object:
         """Record a problem and return the INVALID marker."""
-        self.problems.append(FieldProblem(path or "(top level)", problem))
+        self.problems.append(FieldProblem(path_text(path) or "(top level)", problem, path))
         return INVALID
 
-    def mapping(self, value: Any, path: str, allowed: tuple[str, ...] | None) -> dict | None:
+    def mapping(self, value: Any, path: FieldPath, allowed: tuple[str, ...] | None) -> dict | None:
         """Check that value is a mapping with only allowed keys (None: any key at all, even one
         YAML reads as a number or a boolean, like `2024:` or `yes:`)."""
         if not isinstance(value, dict):
@@ -90,10 +123,10 @@ class FieldChecker:
             return value
         for key in value:
             if not isinstance(key, str) or key not in allowed:
-                self.fail(join_path(path, str(key)), UNKNOWN_FIELD)
+                self.fail(key_path(path, key), UNKNOWN_FIELD)
         return value
 
-    def string(self, value: Any, path: str) -> Any:
+    def string(self, value: Any, path: FieldPath) -> Any:
         """Return a non-empty string; numbers become strings, booleans are invalid."""
         if isinstance(value, bool) or not isinstance(value, (str, int, float)):
             return self.fail(path, MUST_BE_STRING.format(got=describe(value)))
@@ -102,7 +135,7 @@ class FieldChecker:
             return self.fail(path, MUST_NOT_BE_EMPTY)
         return text
 
-    def string_list(self, value: Any, path: str) -> Any:
+    def string_list(self, value: Any, path: FieldPath) -> Any:
         """Return a tuple of strings from one string or a list of strings."""
         if isinstance(value, list):
             items = [self.string(item, join_path(path, i)) for i, item in enumerate(value)]
@@ -112,7 +145,7 @@ class FieldChecker:
         item = self.string(value, path)
         return INVALID if item is INVALID else (item,)
 
-    def dependency_list(self, value: Any, path: str) -> Any:
+    def dependency_list(self, value: Any, path: FieldPath) -> Any:
         """Return a tuple of ids (strings) and indices (integers) from one entry or a list."""
         entries = value if isinstance(value, list) else [value]
         result = []
@@ -127,7 +160,7 @@ class FieldChecker:
                 result.append(self.string(entry, where))
         return INVALID if INVALID in result else tuple(result)
 
-    def number(self, value: Any, path: str, *, above: float | None = None,
+    def number(self, value: Any, path: FieldPath, *, above: float | None = None,
                at_least: float | None = None) -> Any:
         """Return a finite float within the given bound; numeric strings are accepted."""
         if isinstance(value, bool):
@@ -148,7 +181,7 @@ class FieldChecker:
             return self.fail(path, MUST_BE_AT_LEAST.format(limit=at_least, got=describe(value)))
         return number
 
-    def integer(self, value: Any, path: str, *, at_least: int | None = None,
+    def integer(self, value: Any, path: FieldPath, *, at_least: int | None = None,
                 at_most: int | None = None) -> Any:
         """Return an integer within the given bounds; integral strings are accepted."""
         if isinstance(value, str) and re.fullmatch(r"[+-]?\d+", value.strip()):
@@ -161,34 +194,34 @@ class FieldChecker:
             return self.fail(path, MUST_BE_AT_MOST.format(limit=at_most, got=value))
         return value
 
-    def boolean(self, value: Any, path: str) -> Any:
+    def boolean(self, value: Any, path: FieldPath) -> Any:
         """Return a boolean; anything else is invalid."""
         if not isinstance(value, bool):
             return self.fail(path, MUST_BE_BOOLEAN.format(got=describe(value)))
         return value
 
-    def choice(self, value: Any, path: str, choices: tuple[str, ...]) -> Any:
+    def choice(self, value: Any, path: FieldPath, choices: tuple[str, ...]) -> Any:
         """Return one of the allowed strings."""
         if not isinstance(value, str) or value not in choices:
             return self.fail(path, MUST_BE_ONE_OF.format(choices=", ".join(choices),
                                                          got=describe(value)))
         return value
 
-    def int_pair(self, value: Any, path: str) -> Any:
+    def int_pair(self, value: Any, path: FieldPath) -> Any:
         """Return a (min, max) pair of integers."""
         if (not isinstance(value, list) or len(value) != 2
                 or any(isinstance(v, bool) or not isinstance(v, int) for v in value)):
             return self.fail(path, MUST_BE_RANGE.format(got=describe(value)))
         return (value[0], value[1])
 
-    def version(self, value: Any, path: str) -> Any:
+    def version(self, value: Any, path: FieldPath) -> Any:
         """Return a version string such as 1.0."""
         text = self.string(value, path)
         if text is not INVALID and not VERSION_PATTERN.match(text):
             return self.fail(path, MUST_BE_VERSION.format(got=describe(value)))
         return text
 
-    def items(self, value: Any, path: str, parse: Callable[[Any, str], Any]) -> Any:
+    def items(self, value: Any, path: FieldPath, parse: Callable[[Any, FieldPath], Any]) -> Any:
         """Parse each item of a list with parse(item, item_path)."""
         if not isinstance(value, list):
             return self.fail(path, MUST_BE_LIST.format(got=describe(value)))

@@ -7,13 +7,17 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from pipeline.grading.errors import SpecError
-from pipeline.grading.fields import INVALID, FieldChecker, describe, join_path
+from pipeline.grading.fields import INVALID, TOP, FieldChecker, FieldPath, describe, join_path
+from pipeline.grading.places import with_lines
 from pipeline.grading.spec import read_yaml
 
 META_FILE_NAME = "meta.yaml"
 DEFAULT_BACKEND_SLUG = "python-itp"
 MUST_BE_RELATIVE = "must be a relative path inside the assignment directory, got {got}"
 MUST_BE_DEPENDENCY_ENTRY = "must be a path or a {{slug, version}} mapping, got {got}"
+PROPERTIES = join_path(TOP, "properties")
+BACKEND = join_path(PROPERTIES, "executionBackend")
+SETTINGS = join_path(BACKEND, "settings")
 FILE_LISTS = {"studentSubmissionFiles": "student_submission_files",
               "additionalFiles": "additional_files", "testFiles": "test_files",
               "studentTemplates": "student_templates", "hiddenTests": "hidden_tests"}
@@ -50,32 +54,34 @@ def load_meta(path: Path) -> MetaSpec:
     """Read meta.yaml if it exists (defaults otherwise), or raise SpecError."""
     if not path.is_file():
         return MetaSpec()
-    return parse_meta(read_yaml(path), path.name)
+    text, data = read_yaml(path)
+    return parse_meta(data, path.name, text)
 
 
-def parse_meta(data: Any, file_name: str = META_FILE_NAME) -> MetaSpec:
-    """Validate the fields of loaded meta.yaml data that the engine uses."""
+def parse_meta(data: Any, file_name: str = META_FILE_NAME, text: str | None = None) -> MetaSpec:
+    """Validate the fields of loaded meta.yaml data that the engine uses (naming each problem's
+    line when given the file's text)."""
     check = FieldChecker()
     meta = _parse(check, {} if data is None else data)
     if check.problems:
-        raise SpecError(file_name, check.problems)
+        raise SpecError(file_name, with_lines(check.problems, text))
     return meta
 
 
 def _parse(check: FieldChecker, data: Any) -> MetaSpec:
-    raw = check.mapping(data, "", None)
+    raw = check.mapping(data, TOP, None)
     if raw is None:
         return MetaSpec()
     props = raw.get("properties")
-    props = {} if props is None else (check.mapping(props, "properties", None) or {})
+    props = {} if props is None else (check.mapping(props, PROPERTIES, None) or {})
     values: dict[str, Any] = {}
     for key, attr in FILE_LISTS.items():
         if props.get(key) is not None:
-            path = join_path("properties", key)
+            path = join_path(PROPERTIES, key)
             parse = _name if key == "hiddenTests" else _relative_path
             values[attr] = check.items(props[key], path, lambda v, p, f=parse: f(check, v, p))
     if raw.get("testDependencies") is not None:
-        entries = check.items(raw["testDependencies"], "testDependencies",
+        entries = check.items(raw["testDependencies"], join_path(TOP, "testDependencies"),
                               lambda v, p: _dependency(check, v, p))
         if entries is not INVALID:
             values["test_dependencies"] = tuple(e for e in entries if isinstance(e, str))
@@ -85,7 +91,7 @@ def _parse(check: FieldChecker, data: Any) -> MetaSpec:
     for key, attr in (("maxTestRuns", "max_test_runs"), ("maxSubmissions", "max_submissions"),
                       ("maxGroupSize", "max_group_size")):
         if props.get(key) is not None:
-            values[attr] = check.integer(props[key], join_path("properties", key), at_least=0)
+            values[attr] = check.integer(props[key], join_path(PROPERTIES, key), at_least=0)
     if INVALID in values.values():
         return MetaSpec()
     return MetaSpec(**values)
@@ -95,36 +101,35 @@ def _backend(check: FieldChecker, props: dict) -> dict[str, Any]:
     values: dict[str, Any] = {}
     if props.get("executionBackendSlug") is not None:
         values["backend_slug"] = check.string(props["executionBackendSlug"],
-                                              "properties.executionBackendSlug")
+                                              join_path(PROPERTIES, "executionBackendSlug"))
     backend = props.get("executionBackend")
     if backend is None:
         return values
-    backend = check.mapping(backend, "properties.executionBackend", None)
+    backend = check.mapping(backend, BACKEND, None)
     if backend is None:
         return values
     if backend.get("slug") is not None:
-        values["backend_slug"] = check.string(backend["slug"], "properties.executionBackend.slug")
+        values["backend_slug"] = check.string(backend["slug"], join_path(BACKEND, "slug"))
     settings = backend.get("settings")
     if settings is None:
         return values
-    settings = check.mapping(settings, "properties.executionBackend.settings", None)
+    settings = check.mapping(settings, SETTINGS, None)
     if settings is None:
         return values
     if settings.get("timeout") is not None:
         values["timeout_seconds"] = check.number(
-            settings["timeout"], "properties.executionBackend.settings.timeout", at_least=0)
+            settings["timeout"], join_path(SETTINGS, "timeout"), at_least=0)
     if settings.get("memoryLimitMB") is not None:
         values["memory_mb"] = check.integer(
-            settings["memoryLimitMB"], "properties.executionBackend.settings.memoryLimitMB",
-            at_least=16)
+            settings["memoryLimitMB"], join_path(SETTINGS, "memoryLimitMB"), at_least=16)
     return values
 
 
-def _name(check: FieldChecker, value: Any, path: str) -> Any:
+def _name(check: FieldChecker, value: Any, path: FieldPath) -> Any:
     return check.string(value, path)
 
 
-def _relative_path(check: FieldChecker, value: Any, path: str) -> Any:
+def _relative_path(check: FieldChecker, value: Any, path: FieldPath) -> Any:
     text = check.string(value, path)
     if text is INVALID:
         return INVALID
@@ -134,7 +139,7 @@ def _relative_path(check: FieldChecker, value: Any, path: str) -> Any:
     return text
 
 
-def _dependency(check: FieldChecker, value: Any, path: str) -> Any:
+def _dependency(check: FieldChecker, value: Any, path: FieldPath) -> Any:
     if isinstance(value, dict):
         mapping = check.mapping(value, path, ("slug", "version"))
         if mapping is None or mapping.get("slug") is None:

@@ -10,7 +10,8 @@ from typing import Any
 import yaml
 
 from pipeline.grading.errors import FieldProblem, SpecError, TextProblem
-from pipeline.grading.fields import INVALID, IS_REQUIRED, FieldChecker, join_path
+from pipeline.grading.fields import INVALID, IS_REQUIRED, TOP, FieldChecker, FieldPath, join_path
+from pipeline.grading.places import with_lines
 
 TEST_FILE_NAME = "test.yaml"
 NOT_READABLE = "cannot be read: {reason}"
@@ -141,12 +142,13 @@ class SuiteSpec:
 
 
 def load_test_suite(path: Path) -> SuiteSpec:
-    """Read and validate a test.yaml file, or raise SpecError naming file, field and problem."""
-    return parse_test_suite(read_yaml(path), path.name)
+    """Read and validate a test.yaml file, or raise SpecError naming file, line, field, problem."""
+    text, data = read_yaml(path)
+    return parse_test_suite(data, path.name, text)
 
 
-def read_yaml(path: Path) -> Any:
-    """Load one YAML file, turning unreadable or malformed files into SpecError.
+def read_yaml(path: Path) -> tuple[str, Any]:
+    """Load one YAML file: its text and its data. Unreadable or malformed files are SpecError.
 
     Besides YAML's own errors, a value YAML cannot build (`2024-02-30`, an integer of more
     digits than Python converts) raises ValueError, and nesting deeper than the parser's
@@ -160,13 +162,13 @@ def read_yaml(path: Path) -> Any:
         raise SpecError(path.name, [FieldProblem("(file)", NOT_READABLE.format(reason=reason))]) \
             from None
     try:
-        return yaml.load(text, Loader=FAST_SAFE_LOADER)
+        return text, yaml.load(text, Loader=FAST_SAFE_LOADER)
     except yaml.YAMLError:
         pass
     except (ValueError, RecursionError) as exc:
         raise _not_yaml(path, text, exc) from None
     try:
-        return yaml.load(text, Loader=yaml.SafeLoader)
+        return text, yaml.load(text, Loader=yaml.SafeLoader)
     except (yaml.YAMLError, ValueError, RecursionError) as exc:
         raise _not_yaml(path, text, exc) from None
 
@@ -196,12 +198,14 @@ def _one_line(text: str) -> str:
     return " ".join(text.split())
 
 
-def parse_test_suite(data: Any, file_name: str = TEST_FILE_NAME) -> SuiteSpec:
-    """Validate loaded test.yaml data and resolve inheritance, or raise SpecError."""
+def parse_test_suite(data: Any, file_name: str = TEST_FILE_NAME,
+                     text: str | None = None) -> SuiteSpec:
+    """Validate loaded test.yaml data and resolve inheritance, or raise SpecError (naming each
+    problem's line when given the file's text)."""
     checker = FieldChecker()
     suite = _SuiteParser(checker).parse(data)
     if checker.problems:
-        raise SpecError(file_name, checker.problems)
+        raise SpecError(file_name, with_lines(checker.problems, text))
     return suite
 
 
@@ -212,21 +216,23 @@ class _SuiteParser:
         self.check = checker
 
     def parse(self, data: Any) -> SuiteSpec | None:
-        raw = {} if data is None else self.check.mapping(data, "", SUITE_FIELDS)
+        raw = {} if data is None else self.check.mapping(data, TOP, SUITE_FIELDS)
         if raw is None:
             return None
-        top = self._fields(raw, "", SUITE_FIELDS[:4])
+        top = self._fields(raw, TOP, SUITE_FIELDS[:4])
         top = {key: SUITE_DEFAULTS[key] if value is None else value for key, value in top.items()}
         props_raw = raw.get("properties")
-        props_raw = {} if props_raw is None else self.check.mapping(props_raw, "properties",
+        props_path = join_path(TOP, "properties")
+        props_raw = {} if props_raw is None else self.check.mapping(props_raw, props_path,
                                                                     PROPERTY_FIELDS)
         if props_raw is None:
             return None
-        props = self._fields(props_raw, "properties", COMMON_FIELDS + COLLECTION_ONLY_INHERITED)
+        props = self._fields(props_raw, props_path, COMMON_FIELDS + COLLECTION_ONLY_INHERITED)
         props = {**PROPERTY_DEFAULTS, **{k: v for k, v in props.items() if v is not None}}
         tests_raw = props_raw.get("tests")
         collections = () if tests_raw is None else self.check.items(
-            tests_raw, "properties.tests", lambda item, path: self._collection(item, path, props))
+            tests_raw, join_path(props_path, "tests"),
+            lambda item, path: self._collection(item, path, props))
         if INVALID in top.values() or INVALID in props.values() or collections is INVALID:
             return None
         return SuiteSpec(
@@ -239,7 +245,7 @@ class _SuiteParser:
             competency=props.get("competency"), verbosity=props.get("verbosity"),
             collections=collections)
 
-    def _collection(self, item: Any, path: str, props: dict) -> Any:
+    def _collection(self, item: Any, path: FieldPath, props: dict) -> Any:
         raw = self.check.mapping(item, path, COLLECTION_FIELDS)
         if raw is None:
             return INVALID
@@ -276,7 +282,7 @@ class _SuiteParser:
             has_set_up_code=resolved.get("setUpCode") is not None,
             has_tear_down_code=resolved.get("tearDownCode") is not None)
 
-    def _test(self, item: Any, path: str, collection: dict) -> Any:
+    def _test(self, item: Any, path: FieldPath, collection: dict) -> Any:
         raw = self.check.mapping(item, path, TEST_FIELDS)
         if raw is None:
             return INVALID
@@ -308,7 +314,7 @@ class _SuiteParser:
             shape_check=own["shapeCheck"], verbosity=own.get("verbosity"),
             success_message=own.get("successMessage"), failure_message=own.get("failureMessage"))
 
-    def _pattern(self, qualification: str, pattern: str | None, path: str) -> Any:
+    def _pattern(self, qualification: str, pattern: str | None, path: FieldPath) -> Any:
         """Return the pattern a qualification other than verifyEqual tests against; a missing
         one, or a regexp pattern re cannot compile, is the course's error."""
         if pattern is None:
@@ -321,13 +327,13 @@ class _SuiteParser:
             return self.check.fail(path, NOT_A_REGEXP.format(reason=exc))
         return pattern
 
-    def _fields(self, raw: dict, path: str, names: tuple[str, ...],
+    def _fields(self, raw: dict, path: FieldPath, names: tuple[str, ...],
                 collection: bool = False) -> dict:
         """Convert the present, non-null fields among names; absent ones stay None."""
         return {name: self._convert(name, raw.get(name), join_path(path, name), collection)
                 for name in names if name != "value"}
 
-    def _convert(self, name: str, value: Any, path: str, collection: bool) -> Any:
+    def _convert(self, name: str, value: Any, path: FieldPath, collection: bool) -> Any:
         if value is None:
             return None
         check = self.check

@@ -8,8 +8,10 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.config import CourseSettings
-from pipeline.grading.errors import FieldProblem, SpecError
-from pipeline.grading.meta import META_FILE_NAME, load_meta
+from pipeline.grading.errors import SpecError
+from pipeline.grading.fields import FieldChecker, join_path
+from pipeline.grading.meta import META_FILE_NAME, PROPERTIES, load_meta
+from pipeline.grading.places import with_lines
 from pipeline.grading.spec import read_yaml
 
 DEADLINE_KEY = "deadline"
@@ -58,15 +60,16 @@ def _meta_deadline(path: Path) -> dt.datetime | None:
     """Read `properties.deadline` of meta.yaml, if there is one."""
     if not path.is_file():
         return None
-    data = read_yaml(path)
+    text, data = read_yaml(path)
     properties = data.get("properties") if isinstance(data, dict) else None
     value = properties.get(DEADLINE_KEY) if isinstance(properties, dict) else None
     if value is None:
         return None
     moment = _as_datetime(value)
     if moment is None:
-        raise SpecError(path.name, [FieldProblem(f"properties.{DEADLINE_KEY}",
-                                                 BAD_DEADLINE.format(got=value))])
+        check = FieldChecker()
+        check.fail(join_path(PROPERTIES, DEADLINE_KEY), BAD_DEADLINE.format(got=value))
+        raise SpecError(path.name, with_lines(check.problems, text))
     return moment
 
 

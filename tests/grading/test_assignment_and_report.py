@@ -45,7 +45,7 @@ def test_an_invalid_test_yaml_is_a_course_error_never_a_zero(tmp_path: Path):
                   qualification: equal
     """, {"ex.py": "x = 1\n"}, {"ex.py": "x = 1\n"})
     report = grade(student, reference)
-    expected = ("test.yaml: properties.tests[2].tests[0].qualification: must be one of "
+    expected = ("test.yaml line 11: properties.tests[2].tests[0].qualification: must be one of "
                 "verifyEqual, matches, contains, startsWith, endsWith, count, regexp, "
                 "got 'equal'")
     assert report.course_error == expected
@@ -62,8 +62,8 @@ def test_an_invalid_meta_yaml_is_a_course_error(tmp_path: Path):
                                          {"ex.py": "x = 1\n"},
                                          meta_yaml="properties:\n  additionalFiles: [../x]\n")
     report = grade(student, reference)
-    assert report.course_error == ("meta.yaml: properties.additionalFiles[0]: must be a relative "
-                                   "path inside the assignment directory, got '../x'")
+    assert report.course_error == ("meta.yaml line 2: properties.additionalFiles[0]: must be a "
+                                   "relative path inside the assignment directory, got '../x'")
 
 
 def test_a_missing_reference_or_course_file_is_a_course_error_naming_it_in_the_repository(

@@ -87,7 +87,8 @@ def test_an_invalid_test_yaml_exits_two_with_the_course_error(tmp_path: Path):
     assert done.returncode == 2, done.stderr
     assert done.stdout.splitlines() == [
         "Course error (the assignment cannot be graded):",
-        "test.yaml: properties.tests[0].tests[0].typeCheck: must be true or false, got 'maybe'",
+        "test.yaml line 8: properties.tests[0].tests[0].typeCheck: must be true or false, "
+        "got 'maybe'",
     ]
     assert done.stderr == ""  # said once, in the report
 

@@ -352,10 +352,12 @@ def test_a_billion_laughs_in_a_field_is_refused_without_being_expanded(tmp_path:
         load_test_suite(path)
     problems = str(caught.value).splitlines()
     assert len(problems) == 9
-    assert problems[0] == ("test.yaml: properties.tests[0].inputAnswers[0]: must be a string, "
-                           "got ['lol', 'lol', 'lol', 'lol', 'lol', 'lol', 'lol', 'lol', ...")
-    assert problems[8] == ("test.yaml: properties.tests[0].inputAnswers[8]: must be a string, "
-                           "got [[[[...], [...], [...], [...], [...], [...], [...], [...]...")
+    assert problems[0] == ("test.yaml line 5: properties.tests[0].inputAnswers[0]: must be a "
+                           "string, got ['lol', 'lol', 'lol', 'lol', 'lol', 'lol', 'lol', 'lol', "
+                           "...")
+    assert problems[8] == ("test.yaml line 13: properties.tests[0].inputAnswers[8]: must be a "
+                           "string, got [[[[...], [...], [...], [...], [...], [...], [...], "
+                           "[...]...")
 
 
 @pytest.mark.parametrize("text, reason", [

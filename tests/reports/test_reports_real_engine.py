@@ -167,6 +167,22 @@ def test_a_yaml_syntax_error_reads_as_one_line_with_file_line_and_column(tmp_pat
             "</p>") in page
 
 
+def test_an_invalid_field_reads_as_one_line_with_file_line_and_path(tmp_path):
+    test_yaml = TEST_YAML.replace("        - name: y\n",
+                                  "        - name: y\n          qualification: equal\n")
+    report = json.loads(report_to_json(graded_report(tmp_path, "x = 3\n", test_yaml=test_yaml)))
+
+    status = commit_status_payload(run("error"), report)["description"]
+    comment = mr_comment_markdown([(run("error"), report)], comment_marker("mr-1"))
+
+    assert status == ("Not graded: the course's tests for this assignment have a problem: "
+                      "test.yaml line 11: properties.tests[0].tests[1].qualification: must be "
+                      "one of verifyEqual, matches, contains, startsWith, endsWith, count, "
+                      "regexp, got 'equal'")
+    assert ("test\\.yaml line 11\\: properties\\.tests\\[0\\]\\.tests\\[1\\]\\.qualification\\: "
+            "must be one of verifyEqual") in comment
+
+
 @pytest.fixture(scope="module")
 def feedback(tmp_path_factory) -> tuple[Report, dict]:
     report = graded_report(tmp_path_factory.mktemp("feedback"), FEEDBACK_STUDENT,

@@ -51,7 +51,8 @@ def test_no_meta_yaml_and_no_configuration_sets_no_rule(tmp_path):
 
 @pytest.mark.parametrize("deadline", ["'next friday'", "2026-12-01T23:59:00", "17"])
 def test_a_deadline_without_time_zone_or_date_is_a_course_error(tmp_path, deadline):
-    with pytest.raises(SpecError, match=r"properties\.deadline: must be a date and time"):
+    with pytest.raises(SpecError,
+                       match=r"^meta\.yaml line 2: properties\.deadline: must be a date and time"):
         load_rules(course(), "week1/hello",
                    write_meta(tmp_path, f"properties:\n  deadline: {deadline}\n"))
 

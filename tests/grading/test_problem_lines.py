@@ -1,0 +1,156 @@
+"""Problems of test.yaml and meta.yaml fields name the line of the field in the file."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from pipeline.grading import SpecError, load_meta, load_test_suite
+
+QUALIFICATIONS = "verifyEqual, matches, contains, startsWith, endsWith, count, regexp"
+
+
+def problems(tmp_path: Path, text: str, file_name: str = "test.yaml") -> list[str]:
+    path = tmp_path / file_name
+    path.write_text(textwrap.dedent(text).lstrip("\n"), encoding="utf-8")
+    with pytest.raises(SpecError) as caught:
+        (load_test_suite if file_name == "test.yaml" else load_meta)(path)
+    return str(caught.value).splitlines()
+
+
+def many_tests(bad: tuple[int, int]) -> str:
+    """Four collections of twenty tests each, two lines a test; the bad one is mistyped."""
+    lines = ["properties:", "  tests:"]
+    for collection in range(4):
+        lines += [f"    - name: c{collection}", "      tests:"]
+        for test in range(20):
+            field = "qualification: equal" if (collection, test) == bad else f"value: {test}"
+            lines += [f"        - name: t{test}", f"          {field}"]
+    return "\n".join(lines) + "\n"
+
+
+def test_a_field_deep_in_nested_lists_names_its_line(tmp_path: Path):
+    # Collection 3 starts on line 3 + 3 * 42 = 129, its test 17 on 131 + 2 * 17 = 165.
+    assert problems(tmp_path, many_tests(bad=(3, 17))) == [
+        f"test.yaml line 166: properties.tests[3].tests[17].qualification: must be one of "
+        f"{QUALIFICATIONS}, got 'equal'"]
+
+
+def test_an_unknown_field_names_the_line_of_its_key(tmp_path: Path):
+    assert problems(tmp_path, """
+        name: demo
+        properties:
+          tests:
+            - name: c
+              tests:
+                - name: x
+                  value: 1
+                - name: y
+                  value:
+                    - 1
+                    - 2
+                  valu: 3
+    """) == ["test.yaml line 12: properties.tests[0].tests[1].valu: unknown field"]
+
+
+def test_a_missing_field_names_the_line_of_its_mapping(tmp_path: Path):
+    assert problems(tmp_path, """
+        properties:
+          tests:
+            - name: c
+              tests:
+                - name: x
+            - entryPoint: ex.py
+              tests:
+                - name: y
+                - value: 3
+                  typeCheck: false
+            - name: d
+    """) == ["test.yaml line 6: properties.tests[1].name: is required",
+             "test.yaml line 9: properties.tests[1].tests[1].name: is required",
+             "test.yaml line 11: properties.tests[2].tests: is required"]
+
+
+def test_a_mistyped_value_names_the_line_of_its_key_or_list_item(tmp_path: Path):
+    assert problems(tmp_path, """
+        properties:
+          timeout: 10
+          tests:
+            - name: c
+              timeout: soon
+              inputAnswers:
+                - 1
+                - [2]
+              tests: {name: x}
+    """) == ["test.yaml line 8: properties.tests[0].inputAnswers[1]: must be a string, got [2]",
+             "test.yaml line 5: properties.tests[0].timeout: must be a number, got 'soon'",
+             "test.yaml line 9: properties.tests[0].tests: must be a list, got {'name': 'x'}"]
+
+
+def test_keys_with_dots_or_brackets_or_of_other_types_name_their_own_line(tmp_path: Path):
+    """The path's text is the same for `a.b:` and `b:` inside `a:`: the line is still exact."""
+    assert problems(tmp_path, """
+        properties:
+          tests:
+            - name: c
+              tests:
+                - name: x
+                  a:
+                    b: 1
+                  "a.b": 2
+                  "tests[0]": 3
+                  yes: 4
+                  "True": 5
+              tests.name: 6
+    """) == ["test.yaml line 12: properties.tests[0].tests.name: unknown field",
+             "test.yaml line 6: properties.tests[0].tests[0].a: unknown field",
+             "test.yaml line 8: properties.tests[0].tests[0].a.b: unknown field",
+             "test.yaml line 9: properties.tests[0].tests[0].tests[0]: unknown field",
+             "test.yaml line 10: properties.tests[0].tests[0].True: unknown field",
+             "test.yaml line 11: properties.tests[0].tests[0].True: unknown field"]
+
+
+def test_a_field_merged_in_from_an_anchor_names_the_anchors_line(tmp_path: Path):
+    assert problems(tmp_path, """
+        properties:
+          tests:
+            - name: c
+              tests:
+                - &strict
+                  name: x
+                  typeCheck: maybe
+                - <<: *strict
+                  name: y
+                  shapeCheck: no
+    """) == [
+        "test.yaml line 7: properties.tests[0].tests[0].typeCheck: must be true or false, "
+        "got 'maybe'",
+        "test.yaml line 7: properties.tests[0].tests[1].typeCheck: must be true or false, "
+        "got 'maybe'"]
+
+
+def test_meta_yaml_fields_name_their_line(tmp_path: Path):
+    assert problems(tmp_path, """
+        slug: week1
+        testDependencies:
+          - week0/helper.py
+          - /etc/passwd
+        properties:
+          maxSubmissions: 3
+          executionBackend:
+            slug: python
+            settings:
+              memoryLimitMB: 256
+              timeout: -1
+    """, "meta.yaml") == [
+        "meta.yaml line 4: testDependencies[1]: must be a relative path inside the assignment "
+        "directory, got '/etc/passwd'",
+        "meta.yaml line 11: properties.executionBackend.settings.timeout: must be at least 0, "
+        "got -1"]
+
+
+def test_problems_of_the_whole_file_have_no_line(tmp_path: Path):
+    assert problems(tmp_path, "- 1\n") == [
+        "test.yaml: (top level): must be a mapping of fields, got [1]"]
