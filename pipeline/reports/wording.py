@@ -18,6 +18,7 @@ SUPERSEDED_TEXT = "Not graded: a newer push to this branch replaced this commit"
 CANCELLED_TEXT = "Grading was cancelled"
 ERROR_TEXT = "Not graded: gradehook ran into a problem"
 COURSE_ERROR_TEXT = "Not graded: the course's tests for this assignment have a problem"
+REASON_LINES_SEPARATOR = "; "
 # The score is the fraction of collections that passed (spec/codeability.md §8). Its basis names
 # the tests, and first the collections when their counts differ from the tests'.
 GRADED_TEXT = "{basis}, score {percent}"
@@ -156,4 +157,8 @@ def is_scored(run: RunSummary, report: ReportView | None) -> bool:
 
 
 def _with_reason(text: str, reason: str | None) -> str:
+    """Append a reason on the same line; a reason of several lines (each of a test.yaml's
+    problems) reads as one list, its lines separated by semicolons."""
+    lines = [" ".join(line.split()) for line in (reason or "").splitlines()]
+    reason = REASON_LINES_SEPARATOR.join(line for line in lines if line)
     return f"{text}: {reason}" if reason else text

@@ -109,10 +109,22 @@ def test_a_course_error_is_not_a_zero_score():
         "target_url": RESULT_URL, "coverage": None}
 
 
+def test_a_course_error_of_several_problems_lists_them_apart():
+    broken = report([], course_error="test.yaml line 4: properties.timeout: must be a number\n"
+                                     "test.yaml line 9:  properties.tests[0].name: is required\n")
+
+    payload = commit_status_payload(run("failed"), broken)
+
+    assert payload["description"] == (
+        "Not graded: the course's tests for this assignment have a problem: "
+        "test.yaml line 4: properties.timeout: must be a number; "
+        "test.yaml line 9: properties.tests[0].name: is required")
+
+
 def test_description_fits_255_characters_on_one_line():
     payload = commit_status_payload(run("error", status_reason="boom\n" * 200), None)
 
-    whole = "Not graded: gradehook ran into a problem: " + " ".join(["boom"] * 200)
+    whole = "Not graded: gradehook ran into a problem: " + "; ".join(["boom"] * 200)
     assert payload["description"] == whole[:254] + "…"
     assert len(payload["description"]) == 255
 
