@@ -7,6 +7,7 @@ import dataclasses
 import datetime as dt
 import fnmatch
 import functools
+import itertools
 import math
 import os
 import re
@@ -19,6 +20,7 @@ from typing import Any, Mapping
 from pipeline.branch_names import is_branch_name
 from pipeline.directory_names import DIRECTORY_RULE, is_directory_name
 from pipeline.project_paths import PROJECT_PATH_RULE, is_project_path
+from pipeline.project_patterns import common_project
 
 CONFIG_ENV = "GRADEHOOK_CONFIG"
 # The web port `gradehook run` and `gradehook web --port` hand their children, so that the
@@ -38,6 +40,11 @@ NO_STUDENT_PROJECTS = ("must list at least one group (ending in '/') or project 
 NO_ASSIGNMENTS = ("the course has none: list them in [[courses.assignments]] tables, or set "
                   "discover_assignments = true to grade the reference's folders holding "
                   "test.yaml")
+# A project is graded by the first course claiming it: two courses claiming one is a mistake.
+SHARED_PROJECTS = ("{key}: {entry!r} (course {course!r}) and {other!r} ({other_key}, course "
+                   "{other_course!r}) both claim projects such as {example!r}; only the first "
+                   "course claiming a project grades it, so course {course!r} would never grade "
+                   "these: give the courses student_projects that claim no project in common")
 
 
 class ConfigError(Exception):
@@ -565,6 +572,7 @@ def _check_cross_fields(settings: Settings) -> None:
                 _check_submission_branch(f"courses[{i}].assignments[{j}].submission_branch",
                                          assignment.submission_branch)
         _check_grades_something(f"courses[{i}]", course)
+    _check_claims_apart(settings.courses)
 
 
 def _check_grades_something(key: str, course: CourseSettings) -> None:
@@ -573,6 +581,18 @@ def _check_grades_something(key: str, course: CourseSettings) -> None:
         raise ConfigError(f"{key}.student_projects: {NO_STUDENT_PROJECTS}")
     if not course.assignments and not course.discover_assignments:
         raise ConfigError(f"{key}.assignments: {NO_ASSIGNMENTS}")
+
+
+def _check_claims_apart(courses: tuple[CourseSettings, ...]) -> None:
+    """Refuse an entry of a course that claims a project an earlier course claims."""
+    entries = [(i, f"courses[{i}].student_projects[{j}]", entry)
+               for i, course in enumerate(courses)
+               for j, entry in enumerate(course.student_projects)]
+    for (i, other_key, other), (k, key, entry) in itertools.combinations(entries, 2):
+        if i != k and (example := common_project(other, entry)) is not None:
+            raise ConfigError(SHARED_PROJECTS.format(
+                key=key, entry=entry, course=courses[k].name, other_key=other_key, other=other,
+                other_course=courses[i].name, example=example))
 
 
 def _check_project_path(key: str, path: str) -> None:

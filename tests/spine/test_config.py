@@ -147,6 +147,19 @@ def test_embedded_default_needs_no_server(tmp_path):
     ("[[courses]]\nname = \"c\"\nreference_project = \"r\"\n"
      "student_projects = [\"prog1/*.git\"]\n", {},
      "courses[0].student_projects[0]: 'prog1/*.git' matches no GitLab project"),
+    ("[[courses]]\nname = \"prog\"\nreference_project = \"r\"\n"
+     "student_projects = [\"prog/students/\"]\n"
+     "[[courses]]\nname = \"algo\"\nreference_project = \"r\"\n"
+     "student_projects = [\"algo/*\", \"prog/students/algo-*\"]\n", {},
+     "courses[1].student_projects[1]: 'prog/students/algo-*' (course 'algo') and "
+     "'prog/students/' (courses[0].student_projects[0], course 'prog') both claim projects such "
+     "as 'prog/students/algo-'; only the first course claiming a project grades it, so course "
+     "'algo' would never grade these: give the courses student_projects that claim no project "
+     "in common"),
+    ("[[courses]]\nname = \"a\"\nreference_project = \"r\"\nstudent_projects = [\"x/*-a\"]\n"
+     "[[courses]]\nname = \"b\"\nreference_project = \"r\"\nstudent_projects = [\"x/b-*\"]\n",
+     {}, "courses[1].student_projects[0]: 'x/b-*' (course 'b') and 'x/*-a' "
+         "(courses[0].student_projects[0], course 'a') both claim projects such as 'x/b-a'"),
     ("port = [", {}, "c.toml: not valid TOML"),
 ])
 def test_bad_values_name_the_key(tmp_path, text, env, message):
@@ -208,6 +221,18 @@ def test_courses_claim_projects_by_group_or_pattern(tmp_path):
     assert settings.course_for("prog1/studentsx/alice") is None
     assert settings.course_for("prog2/bob-2026").name == "b"
     assert settings.course_for("prog2/bob-2025") is None
+
+
+def test_courses_may_claim_projects_by_patterns_that_share_none(tmp_path):
+    """Patterns of two courses claiming no project alike load; one course's may overlap."""
+    settings = load_settings(_write(tmp_path, (
+        "[[courses]]\nname = \"a\"\nreference_project = \"staff/a\"\n"
+        "student_projects = [\"prog/students/\", \"prog/students/algo-*\", \"x/*-a\"]\n"
+        "[[courses]]\nname = \"b\"\nreference_project = \"staff/b\"\n"
+        "student_projects = [\"prog/studentsx/\", \"x/*-b\", \"y/[!a-z]\"]\n")),
+        environ={})
+    claimed = ("prog/students/algo-1", "x/c-a", "x/c-b", "prog/studentsx/bob", "y/Z")
+    assert [settings.course_for(p).name for p in claimed] == ["a", "a", "b", "b", "b"]
 
 
 def _write(tmp_path: Path, text: str) -> Path:
