@@ -468,6 +468,7 @@ def _extract_stream(stream, dest: Path, max_bytes: int | None, what: str) -> Non
     """
     root = os.path.realpath(dest)
     total = 0
+    links: list[tuple[str, tarfile.TarInfo]] = []
     with tarfile.open(fileobj=stream, mode="r|") as tar:
         for member in tar:
             total += member.size
@@ -481,9 +482,11 @@ def _extract_stream(stream, dest: Path, max_bytes: int | None, what: str) -> Non
                 _write_member(tar, member, path, what)
             elif member.issym():
                 _link_member(root, member, path, what)
+                links.append((path, member))
             else:
                 raise UngradableTreeError(UNSAFE_TREE.format(
                     what=what, detail=f"{member.name} is neither a file, a folder nor a link"))
+    _check_links_resolve_inside(root, links, what)
 
 
 def _neutralise_attributes(mirror: Path) -> None:
@@ -529,6 +532,21 @@ def _link_member(root: str, member: tarfile.TarInfo, path: str, what: str) -> No
             what=what, detail=f"{member.name} links to {member.linkname}, outside the files "
                               "extracted"))
     os.symlink(member.linkname, path)
+
+
+def _check_links_resolve_inside(root: str, links: list[tuple[str, tarfile.TarInfo]],
+                                what: str) -> None:
+    """Refuse a link that the kernel resolves outside root once every member is written.
+
+    Each link's target was checked as written, but `..` after another link climbs from where
+    that link leads, not from where it lies: `d/p -> ../x` then `d/q -> p/../../../y` reads as
+    inside and leads out. Only the finished tree tells where each link leads.
+    """
+    for path, member in links:
+        if not os.path.realpath(path).startswith(root + os.sep):
+            raise UngradableTreeError(UNSAFE_TREE.format(
+                what=what, detail=f"{member.name} links to {member.linkname}, outside the files "
+                                  "extracted"))
 
 
 def _english_env(env: dict[str, str] | None = None) -> dict[str, str]:

@@ -101,8 +101,14 @@ def _member(name: str, kind: bytes = tarfile.REGTYPE, link: str = "") -> tarfile
     [(_member("a/hard", tarfile.LNKTYPE, "a/x"), b"")],
     [(_member("a/fifo", tarfile.FIFOTYPE), b"")],
     [(_member("a/x.txt"), b"1"), (_member("a/x.txt"), b"2")],
+    # `..` after a link climbs from where the link leads: q reads as a/y but leads to ../y.
+    [(_member("a/x", tarfile.DIRTYPE), b""), (_member("a/d/p", tarfile.SYMTYPE, "../x"), b""),
+     (_member("a/d/q", tarfile.SYMTYPE, "p/../../../elsewhere"), b"")],
+    # The same with the link q passes through written after q.
+    [(_member("a/d/q", tarfile.SYMTYPE, "p/../../../elsewhere"), b""),
+     (_member("a/d/p", tarfile.SYMTYPE, "../x"), b""), (_member("a/x", tarfile.DIRTYPE), b"")],
 ], ids=["dot-dot", "absolute", "absolute-link", "link-out", "through-a-link", "hard-link",
-        "fifo", "twice"])
+        "fifo", "twice", "out-through-a-link", "out-through-a-later-link"])
 def test_members_leaving_the_folder_or_of_other_kinds_are_refused(tmp_path, members):
     outside = tmp_path / "elsewhere"
     with pytest.raises(UngradableTreeError, match="cannot be graded safely"):
