@@ -80,15 +80,17 @@ def _rereport(resources: Resources, celery: Celery, now: dt.datetime) -> int:
     return len(run_ids) if run_ids and request_reports(celery, run_ids) else 0
 
 
-def _runs_to_send(resources: Resources, celery: Celery, sent_before: dt.datetime, *,
-                  check_marks: bool) -> list[tuple[str, dt.datetime | None]]:
+def _runs_to_send(resources: Resources, celery: Celery,
+                  sent_before: dt.datetime) -> list[tuple[str, dt.datetime | None]]:
     """Return queued runs to send (again), with when each was sent: those never sent, then
     those the broker lost.
 
     A long-queued run whose message is still marked as waiting is in the broker, behind a
     backlog: sending it again would put it at the back of the queue, every LOST_MESSAGE_AGE,
     for as long as the backlog lasts. Such runs are passed over page by page, so runs further
-    on whose message is gone are still found, however many wait ahead of them.
+    on whose message is gone are still found, however many wait ahead of them. After the broker
+    lost its data the marks tell the same: a run sent to it since (before this sweep) is marked
+    there, and sent again under its kept task id it would have two messages, both claiming it.
     """
     with transaction(resources.sessions) as session:
         chosen = [(run.id, run.sent_at) for run in runs.unsent_runs(session, limit=RESEND_LIMIT)]
@@ -96,8 +98,7 @@ def _runs_to_send(resources: Resources, celery: Celery, sent_before: dt.datetime
     while len(chosen) < RESEND_LIMIT:
         with transaction(resources.sessions) as session:
             page = runs.long_queued_runs(session, sent_before, after, limit=RESEND_LIMIT)
-        waiting = waiting_messages(celery.conf.broker_url, [run.celery_task_id for run in page]) \
-            if check_marks else set()
+        waiting = waiting_messages(celery.conf.broker_url, [run.celery_task_id for run in page])
         chosen += [(run.id, run.sent_at) for run in page if run.celery_task_id not in waiting]
         if len(page) < RESEND_LIMIT:
             break
@@ -221,8 +222,7 @@ def reconcile_ledger(resources: Resources, celery: Celery) -> ReconcileReport:
     now = utcnow()
     report.retries_lost = requeue_lost_retries(resources, now)
     forgot = broker_forgot(resources.settings)
-    unsent = _runs_to_send(resources, celery, now if forgot else now - LOST_MESSAGE_AGE,
-                           check_marks=not forgot)
+    unsent = _runs_to_send(resources, celery, now if forgot else now - LOST_MESSAGE_AGE)
     for index, (run_id, sent_at) in enumerate(unsent):
         sent = resend_run(celery, resources.sessions, run_id, sent_at, broker_has_none=forgot)
         if sent is False:

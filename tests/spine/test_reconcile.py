@@ -87,6 +87,26 @@ def test_runs_whose_message_is_gone_are_found_behind_a_backlog_still_waiting(
                                    never_sent.celery_task_id])
 
 
+def test_after_the_broker_lost_its_data_runs_sent_since_are_not_sent_twice(
+        service_settings, redis_db):
+    """Redis came back empty (the test's database is fresh: no marker) and the web process sent
+    a run to it before the first sweep since: that run's message waits there, marked; only the
+    run whose message was lost is sent again. Sent again under its kept task id, the waiting
+    run would have two messages, and two worker processes would both claim it."""
+    _, settings = service_settings()
+    resources, celery = migrated_resources(settings), create_celery(settings)
+    lost = queue_run(resources, commit_sha="a" * 40, sent_at=utcnow() - dt.timedelta(minutes=1))
+    since = queue_run(resources, commit_sha="b" * 40)
+    assert send_runs(celery, resources.sessions, [(since.id, since.celery_task_id)])
+
+    report = reconcile_ledger(resources, celery)
+
+    assert report.resent == 1
+    sent = [json.loads(m)["headers"]["id"] for m in redis_client(redis_db).lrange(
+        "high_priority", 0, -1)]
+    assert sorted(sent) == sorted([lost.celery_task_id, since.celery_task_id])
+
+
 def test_one_courses_failing_discovery_leaves_the_other_courses_refreshed(
         service_settings, git_server, monkeypatch, caplog):
     courses = [{"name": name, "student_projects": [f"{name}/students/"],
