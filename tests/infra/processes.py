@@ -6,7 +6,6 @@ import contextlib
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -87,8 +86,8 @@ def web_process(config: Path, port: int, *, log_path: Path) -> Iterator[subproce
         process = subprocess.Popen(gradehook_argv(config, "web", "--port", str(port)),
                                    stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     try:
-        wait_for(lambda: _listening(port) or process.poll() is not None, timeout=60,
-                 what=f"web process to listen on port {port}")
+        wait_for(lambda: _answers(port) or process.poll() is not None, timeout=60,
+                 what=f"web process to answer on port {port}")
         if process.poll() is not None:
             raise AssertionError(f"web process exited with {process.returncode}")
         yield process
@@ -96,10 +95,19 @@ def web_process(config: Path, port: int, *, log_path: Path) -> Iterator[subproce
         stop_process_group(process)
 
 
-def _listening(port: int) -> bool:
-    with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=1):
+def _answers(port: int) -> bool:
+    """Tell whether an HTTP server answers on a port (any status).
+
+    gunicorn listens before its workers have loaded the app: a test's first request would wait
+    for their start, on a busy host longer than that request's timeout.
+    """
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5):
+            return True
+    except urllib.error.HTTPError:
         return True
-    return False
+    except OSError:
+        return False
 
 
 def service_health(port: int) -> dict | None:
