@@ -65,6 +65,11 @@ class RunCgroup:
         name = f"gradehook-sandbox-{os.getpid()}-{next(_names)}"
         group = cls({c: parents[c] / name for c in CONTROLLERS})
         try:
+            if any(path.exists() for path in group.dirs.values()):
+                # Only this process makes groups of its pid: these are a killed process's,
+                # whose pid it now has (a worker process killed while its sandbox ran).
+                log.warning("removing sandbox cgroup %s left by a killed process", name)
+                group.remove()
             for path in group.dirs.values():
                 path.mkdir()
             group._write("memory", "memory.limit_in_bytes", memory_bytes)

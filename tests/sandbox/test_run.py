@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import itertools
 import json
 import os
 import re
@@ -256,6 +257,33 @@ def test_no_cgroups_result_fifos_or_mount_copies_are_left_behind(run: Runner,
     run("import os\nos.fork()\n", mounts=(Mount(workdir, "/mnt/work"),))
     run("while True: pass", limits=SMALL_LIMITS.with_overrides(timeout_seconds=0.2))
     assert leftovers() == before
+
+
+def test_cgroups_a_killed_process_of_the_same_pid_left_are_removed_and_made_again(
+        run: Runner, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A sandbox's cgroups are named by its process's pid. A worker process killed while its
+    sandbox ran leaves them, with anything of the sandbox still in them; a later process given
+    that pid failed to set up its sandbox on them ('File exists'), an attempt lost."""
+    parents = cgroup_module.controller_dirs()
+    if parents is None:
+        pytest.skip("no writable cgroup v1 memory and pids controllers: no cgroups are made")
+    monkeypatch.setattr(cgroup_module, "_names", itertools.count(7))
+    left = [parent / f"gradehook-sandbox-{os.getpid()}-7" for parent in parents.values()]
+    orphan = subprocess.Popen(["sleep", "60"])
+    try:
+        for folder in left:
+            folder.mkdir()
+            (folder / "cgroup.procs").write_text(str(orphan.pid))
+        result = run("print(6 * 7)")
+        assert (result.exit_code, result.stdout, result.stderr) == (0, b"42\n", b"")
+        assert orphan.wait(timeout=30) == -signal.SIGKILL
+    finally:
+        orphan.kill()
+        orphan.wait()
+        for folder in left:
+            if folder.exists():
+                folder.rmdir()
+    assert not any(folder.exists() for folder in left)  # the run removed its own, as ever
 
 
 def test_mount_copies_are_removed_when_setting_up_is_interrupted(
