@@ -277,7 +277,8 @@ def test_status_409_from_the_server_is_retried_by_the_client(gitlab, client, pro
 def test_a_slow_answer_times_out_as_transient(gitlab, project):
     gitlab.inject_faults(FaultPlan(status=None, delay_seconds=2.0, every=1, limit=1))
 
-    with GitLabClient(gitlab.url, gitlab.bot.token, timeout=0.2) as impatient:
+    # A second is long for a local answer even on a busy host, and short against the delay.
+    with GitLabClient(gitlab.url, gitlab.bot.token, timeout=1.0) as impatient:
         # The request went out: GitLab may have carried it out, which callers need to know.
         with pytest.raises(UnansweredGitLabError, match="ReadTimeout"):
             impatient.get_project(project["id"])
