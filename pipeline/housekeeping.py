@@ -1,4 +1,4 @@
-"""Housekeeping of a worker host: unused reference trees and results, old workspaces, mirrors."""
+"""Housekeeping of a worker host: unused trees and results, old workspaces and cgroups, mirrors."""
 
 from __future__ import annotations
 
@@ -22,6 +22,7 @@ from pipeline.celery_app import visibility_timeout_seconds
 from pipeline.config import Settings
 from pipeline.grading.cache import ReferenceCache
 from pipeline.repos import RepositoryCache
+from pipeline.sandbox.cgroup import remove_left_groups
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +40,7 @@ class SweepReport:
     trees_removed: int = 0
     reference_results_removed: int = 0
     workspaces_removed: int = 0
+    sandbox_cgroups_removed: int = 0  # one per controller (memory, pids)
     mirrors_checked: int = 0
     skipped: bool = False
 
@@ -150,6 +152,7 @@ def sweep(settings: Settings, repositories: RepositoryCache, *,
             workspaces_removed=_remove_abandoned_workspaces(
                 # No run of a Celery worker holds its message, nor its workspace, longer.
                 settings.workspace, now - visibility_timeout_seconds(settings.worker)),
+            sandbox_cgroups_removed=remove_left_groups(),
             mirrors_checked=repositories.pack_mirrors())
 
 

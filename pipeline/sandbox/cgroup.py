@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import errno
 import functools
 import itertools
 import logging
 import os
+import re
 import signal
 import time
 from pathlib import Path
@@ -14,6 +16,10 @@ log = logging.getLogger(__name__)
 
 CONTROLLERS = ("memory", "pids")
 REMOVE_DEADLINE_SECONDS = 2.0
+MAX_NAME_TRIES = 100
+# A run's cgroups are named by the process that makes them and a number it counts.
+GROUP_NAME = "gradehook-sandbox-{pid}-{number}"
+GROUP_NAME_PATTERN = re.compile(r"gradehook-sandbox-(\d+)-\d+")
 _names = itertools.count()
 
 
@@ -62,16 +68,8 @@ class RunCgroup:
         parents = controller_dirs()
         if parents is None:
             return None
-        name = f"gradehook-sandbox-{os.getpid()}-{next(_names)}"
-        group = cls({c: parents[c] / name for c in CONTROLLERS})
+        group = cls._make(parents)
         try:
-            if any(path.exists() for path in group.dirs.values()):
-                # Only this process makes groups of its pid: these are a killed process's,
-                # whose pid it now has (a worker process killed while its sandbox ran).
-                log.warning("removing sandbox cgroup %s left by a killed process", name)
-                group.remove()
-            for path in group.dirs.values():
-                path.mkdir()
             group._write("memory", "memory.limit_in_bytes", memory_bytes)
             swap_limit = group.dirs["memory"] / "memory.memsw.limit_in_bytes"
             if swap_limit.exists():
@@ -81,6 +79,31 @@ class RunCgroup:
             group.remove()
             raise
         return group
+
+    @classmethod
+    def _make(cls, parents: dict[str, Path]) -> RunCgroup:
+        """Make one group per controller under a name no group has yet.
+
+        A name is taken when a process killed while its sandbox ran left its groups and its pid
+        came round to this process (or a process of another pid namespace sharing the cgroup
+        has it): such groups are passed over, never used or emptied (housekeeping removes the
+        empty ones, remove_left_groups).
+        """
+        for _ in range(MAX_NAME_TRIES):
+            name = GROUP_NAME.format(pid=os.getpid(), number=next(_names))
+            made: list[str] = []
+            try:
+                for controller in CONTROLLERS:
+                    (parents[controller] / name).mkdir()
+                    made.append(controller)
+            except OSError as exc:
+                cls({c: parents[c] / name for c in made}).remove()
+                if isinstance(exc, FileExistsError):
+                    continue
+                raise
+            return cls({c: parents[c] / name for c in CONTROLLERS})
+        raise FileExistsError(errno.EEXIST, f"{MAX_NAME_TRIES} sandbox cgroup names of process "
+                                            f"{os.getpid()} in a row are taken")
 
     def _write(self, controller: str, name: str, value: int) -> None:
         (self.dirs[controller] / name).write_text(str(value))
@@ -139,3 +162,41 @@ class RunCgroup:
                         log.error("cannot remove sandbox cgroup %s: %s", path, exc)
                         break
                     time.sleep(0.005)
+
+
+def remove_left_groups() -> int:
+    """Remove the empty cgroups of runs whose process is gone; return how many went.
+
+    A process killed while its sandbox ran (a worker SIGKILLed or stopped at once, the OOM
+    killer) cannot remove its run's groups, and each memory cgroup keeps kernel memory. Groups
+    that still hold a process are left: the process that made them may live in another pid
+    namespace sharing this cgroup.
+    """
+    parents = controller_dirs()
+    if parents is None:
+        return 0
+    removed = 0
+    for parent in parents.values():
+        for entry in os.scandir(parent):
+            if entry.is_dir(follow_symlinks=False) and _maker_gone(entry.name):
+                try:
+                    os.rmdir(entry.path)  # the kernel refuses a cgroup that holds a process
+                except OSError:
+                    continue
+                log.warning("removed sandbox cgroup %s left by a killed process", entry.path)
+                removed += 1
+    return removed
+
+
+def _maker_gone(name: str) -> bool:
+    """Tell whether a name is a run's cgroup whose process no longer exists."""
+    match = GROUP_NAME_PATTERN.fullmatch(name)
+    if match is None:
+        return False
+    try:
+        os.kill(int(match.group(1)), 0)
+    except ProcessLookupError:
+        return True
+    except OSError:
+        return False
+    return False

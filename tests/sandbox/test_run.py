@@ -259,31 +259,33 @@ def test_no_cgroups_result_fifos_or_mount_copies_are_left_behind(run: Runner,
     assert leftovers() == before
 
 
-def test_cgroups_a_killed_process_of_the_same_pid_left_are_removed_and_made_again(
+def test_cgroups_of_the_same_name_left_by_a_killed_process_are_passed_over(
         run: Runner, monkeypatch: pytest.MonkeyPatch) -> None:
     """A sandbox's cgroups are named by its process's pid. A worker process killed while its
-    sandbox ran leaves them, with anything of the sandbox still in them; a later process given
-    that pid failed to set up its sandbox on them ('File exists'), an attempt lost."""
+    sandbox ran leaves them; a later process given that pid failed to set up its sandbox on
+    them ('File exists'), an attempt lost. What they hold is not the new run's to touch."""
     parents = cgroup_module.controller_dirs()
     if parents is None:
         pytest.skip("no writable cgroup v1 memory and pids controllers: no cgroups are made")
     monkeypatch.setattr(cgroup_module, "_names", itertools.count(7))
-    left = [parent / f"gradehook-sandbox-{os.getpid()}-7" for parent in parents.values()]
-    orphan = subprocess.Popen(["sleep", "60"])
+    taken = cgroup_module.GROUP_NAME.format(pid=os.getpid(), number=7)
+    left = [parent / taken for parent in parents.values()]
+    holder = subprocess.Popen(["sleep", "60"])
     try:
         for folder in left:
             folder.mkdir()
-            (folder / "cgroup.procs").write_text(str(orphan.pid))
+            (folder / "cgroup.procs").write_text(str(holder.pid))
         result = run("print(6 * 7)")
         assert (result.exit_code, result.stdout, result.stderr) == (0, b"42\n", b"")
-        assert orphan.wait(timeout=30) == -signal.SIGKILL
+        assert holder.poll() is None
+        assert all(str(holder.pid) in (folder / "cgroup.procs").read_text().split()
+                   for folder in left)
     finally:
-        orphan.kill()
-        orphan.wait()
+        holder.kill()
+        holder.wait()
         for folder in left:
             if folder.exists():
                 folder.rmdir()
-    assert not any(folder.exists() for folder in left)  # the run removed its own, as ever
 
 
 def test_mount_copies_are_removed_when_setting_up_is_interrupted(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import subprocess
 import time
 from pathlib import Path
 
@@ -14,6 +15,7 @@ from pipeline.grading.cache import ReferenceCache
 from pipeline.housekeeping import (DAY_SECONDS, HousekeepingTimer, _host_lock, run_workspace,
                                    sweep)
 from pipeline.repos import RepositoryCache
+from pipeline.sandbox import cgroup
 from tests.infra.gitrepos import git
 from tests.infra.processes import wait_for, worker_process, write_config
 
@@ -208,3 +210,38 @@ def test_a_worker_cleans_its_host_when_it_starts(tmp_path, service_settings):
     with worker_process(config, log_path=tmp_path / "worker.log"):
         wait_for(lambda: not abandoned.exists(), timeout=60,
                  what="the worker to remove the abandoned workspace")
+
+
+def test_empty_sandbox_cgroups_of_processes_gone_are_removed(settings, cache):
+    """A worker process killed while its sandbox ran leaves the run's cgroups behind."""
+    parents = cgroup.controller_dirs()
+    if parents is None:
+        pytest.skip("no writable cgroup v1 memory and pids controllers: no cgroups are made")
+    ended = subprocess.Popen(["true"])
+    ended.wait()
+    gone, held = (cgroup.GROUP_NAME.format(pid=ended.pid, number=n) for n in (0, 1))
+    live = cgroup.GROUP_NAME.format(pid=os.getpid(), number=999_999)
+    folders = {name: [parent / name for parent in parents.values()]
+               for name in (gone, held, live, "another-group")}
+    holder = subprocess.Popen(["sleep", "60"])
+    try:
+        for group in folders.values():
+            for folder in group:
+                folder.mkdir()
+        for folder in folders[held]:
+            (folder / "cgroup.procs").write_text(str(holder.pid))
+
+        report = sweep(settings, cache)
+
+        assert report.sandbox_cgroups_removed >= 2  # and any other killed process's on the host
+        assert not any(folder.exists() for folder in folders[gone])
+        assert all(folder.is_dir() for name in (held, live, "another-group")
+                   for folder in folders[name])
+        assert holder.poll() is None  # left alone: it may be another pid namespace's run
+    finally:
+        holder.kill()
+        holder.wait()
+        for group in folders.values():
+            for folder in group:
+                if folder.exists():
+                    folder.rmdir()
