@@ -65,26 +65,29 @@ class _Entries:
 
     def __init__(self) -> None:
         self.loader = yaml.SafeLoader("")
+        # Each mapping's entries by key (its type beside it: 1, 1.0 and true are apart), read
+        # once: a file with thousands of problems would read a large mapping thousands of times.
+        self.by_key: dict[int, dict[tuple[type, Any], tuple[Node, Node]]] = {}
 
     def entry(self, mapping: MappingNode, key: Any) -> tuple[Node, Node] | None:
         """Return the key and value nodes that give the mapping's key its value: the last of
         its entries once the mappings it merges in (`<<: *base`) are in it, as SafeLoader
         merges them."""
+        if id(mapping) not in self.by_key:
+            self.by_key[id(mapping)] = self._read(mapping)
+        return self.by_key[id(mapping)].get((type(key), key))
+
+    def _read(self, mapping: MappingNode) -> dict[tuple[type, Any], tuple[Node, Node]]:
         try:
             self.loader.flatten_mapping(mapping)
         except (yaml.YAMLError, RecursionError):
-            return None
-        found = None
+            return {}
+        entries = {}
         for key_node, value_node in mapping.value:
-            if self._reads_as(key_node, key):
-                found = (key_node, value_node)
-        return found
-
-    def _reads_as(self, node: Node, key: Any) -> bool:
-        if not isinstance(node, ScalarNode):
-            return False
-        try:
-            value = self.loader.construct_object(node)
-        except (yaml.YAMLError, ValueError):
-            return False
-        return type(value) is type(key) and value == key
+            if isinstance(key_node, ScalarNode):
+                try:
+                    key = self.loader.construct_object(key_node)
+                except (yaml.YAMLError, ValueError):
+                    continue
+                entries[(type(key), key)] = (key_node, value_node)
+        return entries

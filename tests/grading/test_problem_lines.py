@@ -6,6 +6,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
+import yaml
 
 from pipeline.grading import SpecError, load_meta, load_test_suite
 
@@ -154,3 +155,17 @@ def test_meta_yaml_fields_name_their_line(tmp_path: Path):
 def test_problems_of_the_whole_file_have_no_line(tmp_path: Path):
     assert problems(tmp_path, "- 1\n") == [
         "test.yaml: (top level): must be a mapping of fields, got [1]"]
+
+
+def test_a_file_of_many_problems_reads_each_key_once(tmp_path: Path, monkeypatch):
+    """Each problem's line is looked up in a mapping read once, not once a problem: a file of
+    16,000 unknown fields took 90 s so, where reading it takes 0.3 s."""
+    keys = 2000
+    reads = []
+    construct = yaml.SafeLoader.construct_object
+    monkeypatch.setattr(yaml.SafeLoader, "construct_object",
+                        lambda loader, node, deep=False: reads.append(node)
+                        or construct(loader, node, deep))
+    lines = problems(tmp_path, "".join(f"k{i}: 1\n" for i in range(keys)))
+    assert len(lines) == keys and lines[-1] == f"test.yaml line {keys}: k{keys - 1}: unknown field"
+    assert len(reads) <= 2 * keys
