@@ -145,14 +145,14 @@ def sweep(settings: Settings, repositories: RepositoryCache, *,
         if not held:
             return SweepReport(skipped=True)
         unused_since = now - settings.worker.tree_max_idle_days * DAY_SECONDS
+        live_runs_since = now - visibility_timeout_seconds(settings.worker)
         return SweepReport(
             trees_removed=repositories.remove_unused_trees(unused_since),
             reference_results_removed=ReferenceCache(settings.reference_cache).remove_unused(
                 unused_since),
-            workspaces_removed=_remove_abandoned_workspaces(
-                # No run of a Celery worker holds its message, nor its workspace, longer.
-                settings.workspace, now - visibility_timeout_seconds(settings.worker)),
-            sandbox_cgroups_removed=remove_left_groups(),
+            # No run of a Celery worker holds its message, its workspace or its cgroups longer.
+            workspaces_removed=_remove_abandoned_workspaces(settings.workspace, live_runs_since),
+            sandbox_cgroups_removed=remove_left_groups(live_runs_since),
             mirrors_checked=repositories.pack_mirrors())
 
 

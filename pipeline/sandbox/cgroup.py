@@ -164,13 +164,16 @@ class RunCgroup:
                     time.sleep(0.005)
 
 
-def remove_left_groups() -> int:
-    """Remove the empty cgroups of runs whose process is gone; return how many went.
+def remove_left_groups(made_before: float) -> int:
+    """Remove the empty cgroups, made before a time, of runs whose process is gone; return how
+    many went.
 
     A process killed while its sandbox ran (a worker SIGKILLed or stopped at once, the OOM
     killer) cannot remove its run's groups, and each memory cgroup keeps kernel memory. Groups
     that still hold a process are left: the process that made them may live in another pid
-    namespace sharing this cgroup.
+    namespace sharing this cgroup. Such a run's groups are also empty before its processes
+    join them and after they end, while it reads them: only groups older than any run are
+    removed (a cgroup folder's time is when it was made).
     """
     parents = controller_dirs()
     if parents is None:
@@ -178,7 +181,8 @@ def remove_left_groups() -> int:
     removed = 0
     for parent in parents.values():
         for entry in os.scandir(parent):
-            if entry.is_dir(follow_symlinks=False) and _maker_gone(entry.name):
+            if (entry.is_dir(follow_symlinks=False) and _maker_gone(entry.name)
+                    and entry.stat(follow_symlinks=False).st_mtime < made_before):
                 try:
                     os.rmdir(entry.path)  # the kernel refuses a cgroup that holds a process
                 except OSError:

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from pipeline import repos
+from pipeline.celery_app import visibility_timeout_seconds
 from pipeline.config import load_settings
 from pipeline.grading.cache import ReferenceCache
 from pipeline.housekeeping import (DAY_SECONDS, HousekeepingTimer, _host_lock, run_workspace,
@@ -231,7 +232,8 @@ def test_empty_sandbox_cgroups_of_processes_gone_are_removed(settings, cache):
         for folder in folders[held]:
             (folder / "cgroup.procs").write_text(str(holder.pid))
 
-        report = sweep(settings, cache)
+        report = sweep(settings, cache, now=time.time() + visibility_timeout_seconds(
+            settings.worker) + 1)
 
         assert report.sandbox_cgroups_removed >= 2  # and any other killed process's on the host
         assert not any(folder.exists() for folder in folders[gone])
@@ -245,3 +247,26 @@ def test_empty_sandbox_cgroups_of_processes_gone_are_removed(settings, cache):
             for folder in group:
                 if folder.exists():
                     folder.rmdir()
+
+
+def test_sandbox_cgroups_younger_than_a_run_are_left(settings, cache):
+    """A run of another pid namespace sharing the cgroup has empty groups before its processes
+    join them and after they end: its maker's pid is not seen here, and the groups must stay."""
+    parents = cgroup.controller_dirs()
+    if parents is None:
+        pytest.skip("no writable cgroup v1 memory and pids controllers: no cgroups are made")
+    ended = subprocess.Popen(["true"])
+    ended.wait()
+    folders = [parent / cgroup.GROUP_NAME.format(pid=ended.pid, number=0)
+               for parent in parents.values()]
+    try:
+        for folder in folders:
+            folder.mkdir()
+
+        sweep(settings, cache)
+
+        assert all(folder.is_dir() for folder in folders)
+    finally:
+        for folder in folders:
+            if folder.exists():
+                folder.rmdir()
