@@ -201,6 +201,6 @@ def _maker_gone(name: str) -> bool:
         os.kill(int(match.group(1)), 0)
     except ProcessLookupError:
         return True
-    except OSError:
+    except (OSError, OverflowError):  # another's process, or a number no pid can be
         return False
     return False

@@ -270,3 +270,22 @@ def test_sandbox_cgroups_younger_than_a_run_are_left(settings, cache):
         for folder in folders:
             if folder.exists():
                 folder.rmdir()
+
+
+def test_a_cgroup_named_with_a_number_no_pid_can_be_is_left(settings, cache):
+    parents = cgroup.controller_dirs()
+    if parents is None:
+        pytest.skip("no writable cgroup v1 memory and pids controllers: no cgroups are made")
+    folders = [parent / cgroup.GROUP_NAME.format(pid=10 ** 20, number=0)
+               for parent in parents.values()]
+    try:
+        for folder in folders:
+            folder.mkdir()
+
+        report = sweep(settings, cache, now=time.time() + DAY_SECONDS)
+
+        assert not report.skipped and all(folder.is_dir() for folder in folders)
+    finally:
+        for folder in folders:
+            if folder.exists():
+                folder.rmdir()
