@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import datetime as dt
-import fnmatch
 import functools
 import itertools
 import math
@@ -20,7 +19,7 @@ from typing import Any, Mapping
 from pipeline.branch_names import is_branch_name
 from pipeline.directory_names import DIRECTORY_RULE, is_directory_name
 from pipeline.project_paths import PROJECT_PATH_RULE, is_project_path
-from pipeline.project_patterns import common_project
+from pipeline.project_patterns import common_project, entry_claims
 
 CONFIG_ENV = "GRADEHOOK_CONFIG"
 # The web port `gradehook run` and `gradehook web --port` hand their children, so that the
@@ -246,13 +245,7 @@ class CourseSettings:
 
     def claims(self, project_path: str) -> bool:
         """Tell whether a GitLab project path is one of this course's student projects."""
-        for pattern in self.student_projects:
-            if pattern.endswith("/"):
-                if project_path.startswith(pattern):
-                    return True
-            elif fnmatch.fnmatchcase(project_path, pattern):
-                return True
-        return False
+        return any(entry_claims(entry, project_path) for entry in self.student_projects)
 
     def assignment(self, directory: str) -> AssignmentSettings | None:
         """Return the configured settings of one assignment directory, if any."""

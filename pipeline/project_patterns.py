@@ -8,7 +8,7 @@ import glob
 import re
 
 from pipeline.project_paths import (MAX_PROJECT_PATH_LENGTH, NAME_CHARS, NAME_STARTS,
-                                    RESERVED_ENDINGS)
+                                    RESERVED_ENDINGS, is_project_path)
 
 # The characters of project paths, in the order an example path prefers them.
 ALPHABET = NAME_CHARS + "/"
@@ -18,6 +18,15 @@ STAR = None
 # state is the longest end of the name that begins a reserved ending (Aho-Corasick).
 _NAME_START = "/"
 _State = tuple[int, int, str]
+_WILDCARDS = frozenset("*?[")
+
+
+def entry_claims(entry: str, project_path: str) -> bool:
+    """Tell whether one student_projects entry claims a project path: a group path ending in
+    "/" claims the paths below it, any other entry is an fnmatchcase pattern."""
+    if entry.endswith("/"):
+        return project_path.startswith(entry)
+    return fnmatch.fnmatchcase(project_path, entry)
 
 
 def common_project(first: str, second: str) -> str | None:
@@ -27,6 +36,9 @@ def common_project(first: str, second: str) -> str | None:
     pattern (CourseSettings.claims). Exact: a breadth-first search over pairs of positions in
     the two entries and the state of the path spelt so far (is_project_path's rules).
     """
+    for one, other in ((first, second), (second, first)):
+        if _is_one_project(one):  # most entries name a project: no search needed
+            return one if is_project_path(one) and entry_claims(other, one) else None
     a, b = _tokens(first), _tokens(second)
     start: _State = (0, 0, _NAME_START)
     came_from: dict[_State, tuple[_State, str] | None] = {start: None}
@@ -43,6 +55,11 @@ def common_project(first: str, second: str) -> str | None:
                     reached.append(step)
         frontier = reached
     return None
+
+
+def _is_one_project(entry: str) -> bool:
+    """Tell whether an entry claims one path only, itself: no group, no wildcard."""
+    return not entry.endswith("/") and _WILDCARDS.isdisjoint(entry)
 
 
 @functools.cache

@@ -56,6 +56,11 @@ def test_a_common_project_is_claimed_by_both_and_none_is_missed(first, second):
     ("p/[!z-a]", "p/?", "p/a"),
     ("p/a" + "?" * 252, "p/*", "p/a" + "a" * 252),
     ("p/a" + "?" * 253, "p/*", None),  # longer than a GitLab path
+    ("p/alice", "p/alice", "p/alice"),  # an entry naming one project claims only it
+    ("p/alice", "p/bob", None),
+    ("p/a*", "p/alice", "p/alice"),
+    ("p/", "p/alice.git", None),  # a path GitLab reserves is no project
+    ("p/alice", "q/", None),
 ])
 def test_edges_of_fnmatch_and_of_project_paths(first, second, example):
     assert common_project(first, second) == example
