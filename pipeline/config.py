@@ -31,8 +31,6 @@ EXECUTION_BACKEND_TYPES = ("celery", "local")
 # `submission` beside branches under `submission/`, so no target branch may be named so.
 SUBMISSION_BRANCH_PREFIX = "submission/"
 SHA256_HEX = re.compile(r"[0-9a-f]{64}")
-# A wildcard of a student_projects pattern, or a [...] set: one character of a name stands in.
-_WILDCARD = re.compile(r"\[[^\]/]+\]|[*?]")
 # A course that could grade nothing is a mistake in config.toml: say so at start-up.
 NO_STUDENT_PROJECTS = ("must list at least one group (ending in '/') or project pattern, e.g. "
                        "[\"prog1-2026/students/\"]")
@@ -601,7 +599,7 @@ def _check_student_projects(key: str, pattern: str) -> None:
                               "prog1-2026/students/, as in the group's address after the host")
     elif not any(wildcard in pattern for wildcard in "*?["):
         _check_project_path(key, pattern)
-    elif not is_project_path(_WILDCARD.sub("x", pattern)):
+    elif common_project(pattern, pattern) is None:
         # A URL, a space or a '.git' ending, or a '[' left open, matches no project: the
         # course would claim none of its students' pushes.
         raise ConfigError(f"{key}: {pattern!r} matches no GitLab project: a pattern is "
