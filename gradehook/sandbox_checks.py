@@ -10,7 +10,7 @@ import click
 from pipeline.config import ConfigError, Settings, config_file
 from pipeline.sandbox.hostuser import can_read, sandbox_user
 from pipeline.sandbox.interpreter import resolve_interpreter
-from pipeline.sandbox.layout import SHOWN_PLACE, shown_folder_of
+from pipeline.sandbox.layout import shown_folder_of, shown_place
 from pipeline.sandbox.model import SandboxError
 
 CONFIG_SHOWN = ("config file {path}: lies in {shown}, which every sandbox shows, and the sandbox "
@@ -33,14 +33,12 @@ def check_sandbox(ctx: click.Context, settings: Settings) -> None:
         user = sandbox_user(settings.sandbox.user)
     except SandboxError as exc:
         raise ConfigError(str(exc)) from None
-    places = {"data_dir": settings.data_dir, "workspace": settings.workspace,
-              "repository cache": settings.repository_cache,
-              "reference cache": settings.reference_cache,
-              "temporary folder": tempfile.gettempdir()}
-    for what, place in places.items():
-        shown = shown_folder_of(place, interpreter)
-        if shown is not None:
-            raise ConfigError(SHOWN_PLACE.format(what=what, path=place, shown=shown))
+    problem = shown_place([("data_dir", settings.data_dir), ("workspace", settings.workspace),
+                           ("repository cache", settings.repository_cache),
+                           ("reference cache", settings.reference_cache),
+                           ("temporary folder", tempfile.gettempdir())], interpreter)
+    if problem is not None:
+        raise ConfigError(problem)
     config = config_file(ctx.find_root().obj.get("config_path"), os.environ)
     shown = shown_folder_of(config, interpreter) if config else None
     if shown is not None and can_read(user, config):

@@ -138,12 +138,22 @@ def check_unshown(interpreter: Interpreter, workdir: Path, mounts: Sequence[Moun
     the other runs' and the reference solutions; the temporary folder holds every run's mount
     copies and result channels.
     """
-    places = [("work directory", str(workdir)), ("temporary folder", tempfile.gettempdir()),
-              *(("Mount.host_path", str(mount.host_path)) for mount in mounts)]
+    problem = shown_place([("work directory", str(workdir)),
+                           ("temporary folder", tempfile.gettempdir()),
+                           *(("Mount.host_path", str(mount.host_path)) for mount in mounts)],
+                          interpreter)
+    if problem is not None:
+        raise SandboxError(problem)
+
+
+def shown_place(places: Sequence[tuple[str, str | os.PathLike]],
+                interpreter: Interpreter) -> str | None:
+    """Word the first of (what, path) places that lies in a folder every sandbox shows."""
     for what, path in places:
         shown = shown_folder_of(path, interpreter)
         if shown is not None:
-            raise SandboxError(SHOWN_PLACE.format(what=what, path=path, shown=shown))
+            return SHOWN_PLACE.format(what=what, path=path, shown=shown)
+    return None
 
 
 def shown_folder_of(path: str | os.PathLike, interpreter: Interpreter) -> str | None:
