@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from pipeline.config import CourseSettings
 from pipeline.ledger.db import single_statements
 from pipeline.ledger.models import ReferenceCheck, utcnow
+from pipeline.submissions.ledger import aware
 
 UNFETCHABLE = "its reference {project} (branch {branch}) cannot be fetched: {error}"
 NO_ASSIGNMENT = ("it has no assignment: its reference {project} (branch {branch}, commit "
@@ -48,10 +49,7 @@ def reference_problems(session: Session, courses: Sequence[CourseSettings]) -> l
         if check is None or (check.reference_project, check.reference_branch) != \
                 (course.reference_project, course.reference_branch):
             continue
-        seen = check.checked_at
-        # SQLite keeps no time zone: the embedded ledger gives stored times back naive (UTC).
-        seen = seen.replace(tzinfo=dt.timezone.utc) if seen.tzinfo is None else seen
+        seen = aware(check.checked_at).astimezone(dt.timezone.utc)
         lines.append(PROBLEM.format(course=course.name, problem=check.problem,
-                                    seen=seen.astimezone(dt.timezone.utc)
-                                    .strftime("%Y-%m-%d %H:%M:%S")))
+                                    seen=seen.strftime("%Y-%m-%d %H:%M:%S")))
     return lines
