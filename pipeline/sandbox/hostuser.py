@@ -33,8 +33,9 @@ class HostUser:
 
 
 def can_read(user: HostUser | None, path: Path) -> bool:
-    """Tell whether the sandbox's user (None: this process's) may read a file, by its mode
-    bits as denied_on_the_way judges them."""
+    """Tell whether the sandbox's user (None: this process's) may read a file, by the file's
+    own mode bits, judged as denied_on_the_way judges each step; the folders on the way are not
+    looked at, so a file they hide still counts as readable (the safe side for a check)."""
     if user is None:
         return os.access(path, os.R_OK)
     return _allows(path.stat(), user, os.R_OK)
