@@ -7,6 +7,7 @@ import math
 from celery import Celery
 from kombu import Queue
 
+from pipeline.broker_files import TRANSPORT as EMBEDDED_TRANSPORT
 from pipeline.config import Settings, WorkerSettings
 from pipeline.tasks.retry import longest_backoff_seconds
 
@@ -59,6 +60,7 @@ def celery_config(settings: Settings) -> dict:
                                   "unacked_restore_throttle": 1})
     return {
         "broker_url": settings.broker_url,
+        **({"broker_transport": EMBEDDED_TRANSPORT} if settings.embedded else {}),
         "broker_transport_options": transport_options,
         "broker_connection_retry_on_startup": True,
         "broker_connection_timeout": 5,
