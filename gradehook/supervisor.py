@@ -159,6 +159,9 @@ def supervise(children: list[Child], *, grace: float) -> int:
                     _say(RUNNING.format(url=child.url))
         time.sleep(POLL_SECONDS)
     asked, stopping_since = bool(stops), time.monotonic()
+    # The stops each wait answers to are counted before its announcement: a Ctrl-C landing
+    # between the announcement and the wait is a further stop, not one already answered.
+    answered = min(len(stops), 1)
     in_progress = sum(w.held for child in children if child.workspace
                       for w in run_workspaces(child.workspace))
     _say(STOPPING_RUNS.format(grace=grace, count=in_progress,
@@ -167,12 +170,13 @@ def supervise(children: list[Child], *, grace: float) -> int:
     for child in children:
         if not child.exited():
             child.signal(signal.SIGTERM)
-    if not _wait_for(children, stops, grace):
+    if not _wait_for(children, stops, grace, answered):
+        answered = min(len(stops), answered + 1)
         _say(STOPPING_NOW)
         for child in children:
             if not child.exited():
                 child.stop_now()
-        _wait_for(children, stops, STOP_NOW_SECONDS)
+        _wait_for(children, stops, STOP_NOW_SECONDS, answered)
     killed = [child for child in children if not child.exited()]
     for child in children:
         child.kill_group()
@@ -184,11 +188,12 @@ def supervise(children: list[Child], *, grace: float) -> int:
     return 0 if asked and not killed else 1
 
 
-def _wait_for(children: list[Child], stops: list[int], seconds: float) -> bool:
-    """Wait until every child has exited (True), or for the seconds or another stop (False)."""
-    seen, deadline = len(stops), time.monotonic() + seconds
+def _wait_for(children: list[Child], stops: list[int], seconds: float, answered: int) -> bool:
+    """Wait until every child has exited (True), or for the seconds or a stop beyond the first
+    `answered` (False)."""
+    deadline = time.monotonic() + seconds
     while not all(child.exited() for child in children):
-        if len(stops) > seen or time.monotonic() > deadline:
+        if len(stops) > answered or time.monotonic() > deadline:
             return False
         time.sleep(POLL_SECONDS)
     return True

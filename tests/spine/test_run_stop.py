@@ -13,6 +13,7 @@ from typing import Iterator
 
 import pytest
 
+from gradehook import supervisor
 from pipeline.celery_app import create_celery
 from pipeline.config import load_settings
 from pipeline.dispatch import send_runs
@@ -115,7 +116,7 @@ def test_a_stop_lets_the_run_in_progress_finish_signalling_each_process_once(
         run_id = grade_slowly(resources, settings, git_server, 6)
         family = descendants(process.pid)
         os.killpg(process.pid, signal.SIGTERM)  # a process manager stopping the whole group
-        assert process.wait(timeout=60) == 0
+        assert process.wait(timeout=60) == 0, log.read_text()[-4000:]
 
     run = ledger_run(resources, run_id)
     assert (run.status, run.attempts) == (RunStatus.PASSED, 1)
@@ -140,7 +141,7 @@ def test_a_second_ctrl_c_stops_at_once_and_the_run_is_graded_at_the_next_start(
         wait_for(lambda: "Ctrl-C again to stop now" in log.read_text(), timeout=10,
                  what="the stop to be announced")
         os.killpg(process.pid, signal.SIGINT)
-        assert process.wait(timeout=60) == 0
+        assert process.wait(timeout=60) == 0, log.read_text()[-4000:]
 
     assert [pid for pid in family if alive(pid)] == []
     assert "gradehook: stopping now; runs still in progress are graded again when the worker " \
@@ -175,3 +176,34 @@ def test_a_worker_that_does_not_stop_is_killed_with_its_processes_and_its_run_re
     graded_again_at_next_start(config, resources, run_id, tmp_path / "again.log")
     assert f"run {run_id}: its worker stopped while grading it; queued again" in \
         (tmp_path / "again.log").read_text()
+
+
+@pytest.mark.timeout(60)
+def test_each_stop_after_its_announcement_moves_the_stop_on_however_soon_it_comes(
+        monkeypatch):
+    """Before, a Ctrl-C between a stop's announcement and its wait counted as answered: the
+    wait went on for the whole grace. Here each announcement is followed by a stop at once;
+    the child exits by itself first and the other ignores SIGTERM, as a busy worker would."""
+    said = []
+
+    def say_and_stop_again(text, err=False):
+        said.append(text)
+        if text.startswith("gradehook: stopping"):
+            os.kill(os.getpid(), signal.SIGINT)
+
+    handlers = {signum: signal.getsignal(signum)
+                for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
+    monkeypatch.setattr(supervisor, "_say", say_and_stop_again)
+    exiting = supervisor.Child("web", subprocess.Popen(["true"], start_new_session=True))
+    stubborn = supervisor.Child("worker", subprocess.Popen(
+        ["sh", "-c", "trap '' TERM; exec sleep 3600"], start_new_session=True))
+    try:
+        assert supervisor.supervise([exiting, stubborn], grace=3600) == 1
+    finally:
+        for signum, handler in handlers.items():
+            signal.signal(signum, handler)
+        stubborn.kill_group()
+    assert said[:3] == [supervisor.EXITED.format(name="web", code=0), supervisor.STOPPING,
+                        supervisor.STOPPING_NOW]
+    assert len(said) == 4 and re.fullmatch(
+        r"gradehook: the worker process did not stop within \d+ s and was killed", said[3])
