@@ -88,6 +88,12 @@ class MergeRequest:
     oldrev: str | None
     url: str | None
 
+    @property
+    def comes_from_fork(self) -> bool:
+        """Tell whether the source branch lives in another project than the target branch."""
+        return None not in (self.source_project_id, self.target_project_id) and \
+            self.source_project_id != self.target_project_id
+
 
 @dataclass(frozen=True)
 class Note:

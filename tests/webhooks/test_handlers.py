@@ -199,6 +199,22 @@ def test_merge_request_into_the_submission_branch_is_a_submission():
         for a in (W1, W2)))
 
 
+def fork_payload(stem: str, attributes: str) -> dict:
+    """Return a fixture payload whose merge request comes from another project (a fork)."""
+    payload = payload_of(stem)
+    payload[attributes]["source_project_id"] = 77
+    payload[attributes]["source"]["path_with_namespace"] = "mallory/alice-fork"
+    return payload
+
+
+@pytest.mark.parametrize("stem", ["merge_request_hook__open_into_submission_branch",
+                                  "merge_request_hook__update_with_oldrev",
+                                  "merge_request_hook__reopen"])
+def test_a_merge_request_from_a_fork_is_not_graded(stem):
+    assert decide_payload(stem, fork_payload(stem, "object_attributes")) == \
+        Ignored(merge_request.REASON_FROM_FORK)
+
+
 @pytest.mark.parametrize("action", ["approved", "unapproved", "approval", "merge"])
 def test_other_merge_request_actions_are_ignored(action):
     payload = payload_of("merge_request_hook__approved")
@@ -246,6 +262,12 @@ def test_the_command_inside_other_text_is_not_a_command():
 
 def test_a_note_on_a_commit_is_ignored():
     assert decide_fixture("note_hook__on_commit") == Ignored(note.REASON_NOT_ON_MERGE_REQUEST)
+
+
+def test_the_command_on_a_merge_request_from_a_fork_is_not_graded():
+    payload = fork_payload("note_hook__retest_command", "merge_request")
+    assert decide_payload("note_hook__retest_command", payload) == \
+        Ignored(merge_request.REASON_FROM_FORK)
 
 
 def test_the_command_on_a_closed_merge_request_is_ignored():

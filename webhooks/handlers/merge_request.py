@@ -11,6 +11,8 @@ from webhooks.handlers.routing import Router
 REASON_NO_CODE_CHANGE = "the merge request was updated without new code"
 REASON_NOT_GRADING_ACTION = "merge request action {action} does not grade"
 REASON_CLOSED = "the merge request was closed"
+REASON_FROM_FORK = ("the merge request comes from another project (a fork): its commits are "
+                    "graded by the pushes to that project, if a course claims it")
 
 router = Router()
 
@@ -50,7 +52,13 @@ def merge_request_jobs(merge_request: MergeRequest, context: Context,
     The payload does not list the merge request's changed files, so the worker diffs the head
     against the target branch. A merge request into an assignment's submission branch (its
     own, else the course's) is a submission of that assignment.
+
+    A merge request from a fork is not graded: its head belongs to the fork, yet the run would
+    be the target project's, its status posted on the target's branch of the source branch's
+    name, and a submission credited to the target's owner.
     """
+    if merge_request.comes_from_fork:
+        return Ignored(REASON_FROM_FORK)
     assignments = known_assignments(context.assignments)
     if not assignments:
         return Ignored(REASON_NO_ASSIGNMENTS)
