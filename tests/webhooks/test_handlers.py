@@ -119,6 +119,17 @@ def test_docs_push_example_with_an_incomplete_list_diffs_every_known_assignment(
         for a in (W1, W2)))
 
 
+def test_push_moving_the_branch_without_new_commits_diffs_every_known_assignment():
+    # A forced push back to an older commit lists no commits, yet the branch's files changed.
+    payload = payload_of("push_hook__assignment_commits")
+    payload.update(commits=[], total_commits_count=0)
+    assert decide_payload("push_hook__assignment_commits", payload) == Jobs(tuple(
+        JobRequest(task=STUDENT_TESTING, assignment=a, commit_sha=payload["after"],
+                   ref="refs/heads/main", branch="main", before_sha=payload["before"],
+                   needs_diff=True, supersedes=True)
+        for a in (W1, W2)))
+
+
 def test_new_branch_is_diffed_against_the_default_branch():
     assert decide_fixture("push_hook__new_branch") == Jobs(tuple(
         JobRequest(task=STUDENT_TESTING, assignment=a,

@@ -33,7 +33,9 @@ def push(event: Event, context: Context) -> Decision:
         return Ignored(REASON_BRANCH_DELETED)
     if is_zero_sha(event.before):
         return _new_branch(event, context)
-    if event.changed_paths is None:
+    # A push listing no commits moved the branch back or aside (a forced push to an older
+    # commit): the commits' files cannot tell what changed, a diff with `before` can.
+    if event.changed_paths is None or not event.commit_ids:
         return _jobs(event, known_assignments(context.assignments), needs_diff=True,
                      before_sha=event.before)
     touched = touched_assignments(event.changed_paths, context.assignments)
