@@ -127,6 +127,7 @@ class Event:
     commit_ids: tuple[str, ...] = ()
     merge_request: MergeRequest | None = None
     changes_present: bool = False
+    target_branch_changed: bool = False
     note: Note | None = None
 
 
@@ -249,6 +250,7 @@ def _parse_merge_request(payload: Mapping[str, Any]) -> dict[str, Any]:
         "action": _action(attributes),
         "merge_request": _merge_request(attributes, "object_attributes"),
         "changes_present": bool(changes),
+        "target_branch_changed": bool(changes) and "target_branch" in changes,
     }
 
 

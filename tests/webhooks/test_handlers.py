@@ -196,6 +196,16 @@ def test_merge_request_update_without_oldrev_is_ignored():
         Ignored(merge_request.REASON_NO_CODE_CHANGE)
 
 
+def test_merge_request_retargeted_onto_the_submission_branch_is_a_submission():
+    # Editing the target branch sends no oldrev: the head is unchanged, what it is graded as not.
+    payload = payload_of("merge_request_hook__update_without_oldrev")
+    payload["object_attributes"]["target_branch"] = "submission"
+    payload["changes"]["target_branch"] = {"previous": "main", "current": "submission"}
+    decision = decide_payload("merge_request_hook__update_without_oldrev", payload)
+    assert decision == Jobs((mr3_request(W1, task=SUBMISSION_PROCESSING, base_branch="submission"),
+                             mr3_request(W2, task=SUBMISSION_PROCESSING, base_branch="submission")))
+
+
 def test_merge_request_close_cancels_its_queued_runs():
     assert decide_fixture("merge_request_hook__close") == Jobs(
         (), cancel=CancelRuns(merge_request_iid=3, reason=merge_request.REASON_CLOSED))

@@ -8,7 +8,7 @@ from webhooks.handlers.decisions import (STUDENT_TESTING, SUBMISSION_PROCESSING,
                                          Context, Decision, Ignored, JobRequest, Jobs)
 from webhooks.handlers.routing import Router
 
-REASON_NO_CODE_CHANGE = "the merge request was updated without new code"
+REASON_NO_CODE_CHANGE = "the merge request was updated without new code or target branch"
 REASON_NOT_GRADING_ACTION = "merge request action {action} does not grade"
 REASON_CLOSED = "the merge request was closed"
 REASON_FROM_FORK = ("the merge request comes from another project (a fork): its commits are "
@@ -26,8 +26,9 @@ def opened(event: Event, context: Context) -> Decision:
 
 @router.register("merge_request", "update")
 def updated(event: Event, context: Context) -> Decision:
-    """Grade the new head when code changed; GitLab sends `oldrev` only then (spec §3)."""
-    if event.merge_request.oldrev is None:
+    """Grade the head when its code changed (`oldrev`, spec §3) or its target branch did."""
+    # A new target is a new diff base, and onto a submission branch it makes a submission.
+    if event.merge_request.oldrev is None and not event.target_branch_changed:
         return Ignored(REASON_NO_CODE_CHANGE)
     return merge_request_jobs(event.merge_request, context)
 
