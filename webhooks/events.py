@@ -87,6 +87,7 @@ class MergeRequest:
     state: str | None
     oldrev: str | None
     url: str | None
+    updated_at: str | None = None
 
     @property
     def comes_from_fork(self) -> bool:
@@ -201,7 +202,10 @@ def _derived_key(kind: str, fields: Mapping[str, Any]) -> str:
     """Derive a delivery key from what makes the payload unique, for GitLab before 17.4."""
     if kind == "merge_request":
         mr = fields["merge_request"]
-        parts = [fields["project_id"], mr.iid, mr.last_commit_sha, fields["action"] or ""]
+        # Each change of a merge request saves it anew: a retarget, a second reopen or the
+        # update that brought its head share the rest.
+        parts = [fields["project_id"], mr.iid, mr.last_commit_sha, fields["action"] or "",
+                 mr.updated_at or ""]
     elif kind == "note":
         parts = [fields["project_id"], fields["note"].id]
     else:
@@ -347,6 +351,7 @@ def _merge_request(attributes: Mapping[str, Any], where: str) -> MergeRequest:
         state=field("state", str, required=False),
         oldrev=_sha(attributes, f"{where}.oldrev", required=False),
         url=field("url", str, required=False),
+        updated_at=field("updated_at", str, required=False),
     )
 
 

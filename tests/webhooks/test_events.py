@@ -101,10 +101,11 @@ def test_docs_merge_request_example():
         iid=1, source_branch="ms-viewport", target_branch="master",
         last_commit_sha="da1560886d4f094c3e6c9ef40349f7d38b5d27d7", source_project_id=14,
         target_project_id=14, state="opened", oldrev=None,
-        url="http://example.com/diaspora/merge_requests/1")
+        url="http://example.com/diaspora/merge_requests/1", updated_at="2013-12-03T17:23:34Z")
     assert event.changes_present is True
     assert event.delivery_key == ("payload:merge_request:1:1:"
-                                  "da1560886d4f094c3e6c9ef40349f7d38b5d27d7:open")
+                                  "da1560886d4f094c3e6c9ef40349f7d38b5d27d7:open:"
+                                  "2013-12-03T17:23:34Z")
 
 
 def test_merge_request_update_carries_oldrev_only_when_code_changed():
@@ -123,7 +124,7 @@ def test_note_on_a_merge_request():
                                   iid=3, source_branch="week2-draft", target_branch="main",
                                   last_commit_sha=MR3_HEAD, source_project_id=42,
                                   target_project_id=42, state="opened", oldrev=None,
-                                  url=None))
+                                  url=None, updated_at="2013-12-03T17:23:34Z"))
     assert event.delivery_key == "payload:note:42:5001"
 
 

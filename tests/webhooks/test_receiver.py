@@ -9,7 +9,7 @@ import threading
 import pytest
 from sqlalchemy import func, select
 
-from pipeline.ledger.models import Delivery, RunStatus, TestRun
+from pipeline.ledger.models import Delivery, RunStatus, Submission, TestRun
 from tests.infra.ledger import migrated_resources
 from tests.infra.ports import free_port
 from tests.infra.services import redis_client
@@ -144,6 +144,24 @@ def test_merge_request_update_then_close_cancels_its_queued_runs(intake):
     assert closed.status_code == 200
     assert sorted(closed.get_json()["cancelled"]) == sorted(r.id for r in runs)
     assert {r.status for r in runs_of(resources)} == {RunStatus.CANCELLED}
+
+
+def test_retargeting_onto_the_submission_branch_submits_without_delivery_ids(intake):
+    # GitLab before 17.4 sends no Idempotency-Key: the retarget keeps the head and the action
+    # of the update that brought the head, so the derived key must still tell them apart.
+    client, resources = intake
+    assert deliver(client, "merge_request_hook__update_with_oldrev").status_code == 202
+    payload = payload_of("merge_request_hook__update_without_oldrev")
+    payload["object_attributes"].update(target_branch="submissions",
+                                        updated_at="2013-12-03T17:30:00Z")
+    payload["changes"]["target_branch"] = {"previous": "main", "current": "submissions"}
+    response = deliver(client, "merge_request_hook__update_without_oldrev",
+                       body=json.dumps(payload).encode())
+    assert "X-Gradehook-Duplicate" not in response.headers
+    with resources.sessions() as session:
+        submitted = session.scalars(select(Submission.assignment).where(
+            Submission.merge_request_iid == 3)).all()
+    assert sorted(submitted) == ASSIGNMENTS
 
 
 def test_retest_note_regrades_and_names_the_requester(intake):
