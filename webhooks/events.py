@@ -11,11 +11,13 @@ from typing import Any, Mapping
 from pipeline.branch_names import is_branch_name
 
 # GitLab docs, "Webhook events": the X-Gitlab-Event header of each kind we grade from.
+# Internal notes (on merge requests since 16.9) come as Confidential Note Hooks, same body.
 EVENT_KINDS = {
     "Push Hook": "push",
     "Tag Push Hook": "tag_push",
     "Merge Request Hook": "merge_request",
     "Note Hook": "note",
+    "Confidential Note Hook": "note",
 }
 OTHER_KIND = "other"
 ZERO_SHA_LENGTHS = (40, 64)

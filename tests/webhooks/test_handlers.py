@@ -285,6 +285,18 @@ def test_a_note_on_a_commit_is_ignored():
     assert decide_fixture("note_hook__on_commit") == Ignored(note.REASON_NOT_ON_MERGE_REQUEST)
 
 
+def test_the_command_in_an_internal_note_regrades_like_any_note():
+    # Internal notes on merge requests (GitLab 16.9+) arrive as Confidential Note Hooks.
+    payload = payload_of("note_hook__retest_command")
+    payload["event_type"] = "confidential_note"
+    payload["object_attributes"]["internal"] = True
+    event = parse_delivery(headers_for("note_hook__retest_command",
+                                       **{"X-Gitlab-Event": "Confidential Note Hook"}),
+                           json.dumps(payload).encode())
+    assert decide(event, context_for(event)) == Jobs(
+        (mr3_request(W1, requested_by_user_id=101), mr3_request(W2, requested_by_user_id=101)))
+
+
 def test_the_command_on_a_merge_request_from_a_fork_is_not_graded():
     payload = fork_payload("note_hook__retest_command", "merge_request")
     assert decide_payload("note_hook__retest_command", payload) == \
