@@ -20,6 +20,10 @@ EVENT_KINDS = {
     "Confidential Note Hook": "note",
 }
 OTHER_KIND = "other"
+# GitLab docs, "System hooks": an instance's system hook sends these kinds with their webhook
+# bodies, under one header for every event.
+SYSTEM_HOOK = "System Hook"
+SYSTEM_HOOK_KINDS = ("push", "tag_push", "merge_request")
 ZERO_SHA_LENGTHS = (40, 64)
 BRANCH_PREFIX = "refs/heads/"
 MAX_PROJECT_PATH_LENGTH = 255
@@ -146,7 +150,7 @@ def parse_delivery(headers: Mapping[str, str], body: bytes) -> Event:
     event_header = _event_header(lowered.get("x-gitlab-event"))
     payload = _load_json(body)
     header_key = _header_delivery_key(lowered)
-    kind = EVENT_KINDS.get(event_header, OTHER_KIND)
+    kind = _kind(event_header, payload)
     if kind == OTHER_KIND:
         key = header_key or BODY_KEY_PREFIX + hashlib.sha256(body).hexdigest()
         return Event(kind=OTHER_KIND, event_header=event_header, delivery_key=key)
@@ -170,6 +174,14 @@ def _event_header(value: Any) -> str:
     if not isinstance(value, str) or not _EVENT_HEADER.fullmatch(value.strip()):
         raise DeliveryError(400, ERR_BAD_EVENT_HEADER, "X-Gitlab-Event")
     return value.strip()
+
+
+def _kind(event_header: str, payload: Mapping[str, Any]) -> str:
+    """Return the kind of event a header names; a system hook's body names its own."""
+    if event_header == SYSTEM_HOOK:
+        object_kind = payload.get("object_kind")
+        return object_kind if object_kind in SYSTEM_HOOK_KINDS else OTHER_KIND
+    return EVENT_KINDS.get(event_header, OTHER_KIND)
 
 
 def _load_json(body: bytes) -> dict[str, Any]:

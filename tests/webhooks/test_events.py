@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 
@@ -152,6 +153,25 @@ def test_other_event_kinds_keep_the_raw_header_and_a_body_key():
                             "X-Gitlab-Event": "Pipeline Hook"}, body)
     assert event == Event(kind="other", event_header="Pipeline Hook",
                           delivery_key="body-sha256:" + hashlib.sha256(body).hexdigest())
+
+
+@pytest.mark.parametrize("stem", ["push_hook__assignment_commits", "tag_push_hook__create",
+                                  "merge_request_hook__update_with_oldrev"])
+def test_a_system_hook_delivering_a_project_event_is_read_as_that_event(stem):
+    # An instance's system hook (the one hook for every project on GitLab without group
+    # hooks) sends pushes, tag pushes and merge requests with their webhook bodies.
+    event = parse_delivery(headers_for(stem, **{"X-Gitlab-Event": "System Hook"}),
+                           body_of(stem))
+    assert dataclasses.replace(event, event_header=event_header_for(stem)) == parse_fixture(stem)
+    assert event.event_header == "System Hook"
+
+
+@pytest.mark.parametrize("body", [b'{"event_name": "repository_update"}',
+                                  b'{"object_kind": "note"}', b'{"object_kind": 7}'])
+def test_a_system_hook_delivering_anything_else_is_another_kind(body):
+    event = parse_delivery({"Content-Type": "application/json",
+                            "X-Gitlab-Event": "System Hook"}, body)
+    assert event.kind == "other"
 
 
 def test_sixty_four_character_shas_are_accepted_and_lowercased():
