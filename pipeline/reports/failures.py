@@ -13,13 +13,16 @@ from pipeline.reports.wording import (ALL_TESTS, CRASH_LOCATION, CRASH_PLACE,
 
 # CodeAbility's message shapes (spec/codeability.md §7 "details").
 _DETAIL_PREFIX = re.compile(r"^E {3}")
-_INCORRECT_VALUE = re.compile(
-    r"^AssertionError: Variable `(?P<name>.*)` has (?P<problem>incorrect value) "
-    r"\(`(?P<actual>.*)` instead of `(?P<expected>.*)`\)$", re.DOTALL)
-_INCORRECT_PROPERTY = re.compile(
-    r"^AssertionError: Variable `(?P<name>.*)` has (?P<problem>incorrect "
-    r"(?P<property>type|len|shape)), "
-    r"expected: (?P<expected>.*), obtained (?P<actual>.*)$", re.DOTALL)
+# `Variable `name` has incorrect value (`actual` instead of `expected`)` and `Variable `name` has
+# incorrect len, expected: 2, obtained 3`: names and values may hold these very phrases (a
+# student's value or exception message can be any text), so each part is as long as it can be.
+_VARIABLE = "AssertionError: Variable `"
+_INCORRECT_VALUE = "incorrect value"
+_INCORRECT_VALUE_PHRASES = (f"` has {_INCORRECT_VALUE} (`", "` instead of `")
+_INCORRECT_VALUE_END = "`)"
+_PROPERTIES = ("type", "len", "shape")
+_INCORRECT_PROPERTY = "incorrect {property}"
+_INCORRECT_PROPERTY_PHRASES = (f"` has {_INCORRECT_PROPERTY}, expected: ", ", obtained ")
 _CLASS = re.compile(r"^<class '(?P<name>.+)'>$")
 # The student's program raised (spec §3.2); its run's debug.traceback says where.
 _EXECUTION_FAILED = re.compile(r"^Failed: Execution of (?P<entry>.+?) failed, ERROR: ")
@@ -123,19 +126,55 @@ def describe_failure(test: TestView) -> FailureView:
 
 def _values_failure(message: str, test: TestView, more: str) -> FailureView | None:
     """Read an incorrect value, type, length or shape from an assertion message, if it is one."""
-    incorrect_value = _INCORRECT_VALUE.match(message)
-    if incorrect_value:
-        return FailureView(problem=incorrect_value["problem"],
-                           expected=test.expected_excerpt or incorrect_value["expected"],
-                           actual=test.actual_excerpt or incorrect_value["actual"], more=more)
-    incorrect = _INCORRECT_PROPERTY.match(message)
-    if incorrect:
-        checked = incorrect["property"]
-        return FailureView(
-            problem=incorrect["problem"],
-            expected=_labelled(checked, incorrect["expected"], test.expected_excerpt),
-            actual=_labelled(checked, incorrect["actual"], test.actual_excerpt), more=more)
-    return None
+    if not message.startswith(_VARIABLE):
+        return None
+    variable = message[len(_VARIABLE):]
+    if variable.endswith(_INCORRECT_VALUE_END):
+        parts = _longest_parts(variable[:-len(_INCORRECT_VALUE_END)], _INCORRECT_VALUE_PHRASES)
+        if parts is not None:
+            _, actual, expected = parts
+            return FailureView(problem=_INCORRECT_VALUE, more=more,
+                               expected=test.expected_excerpt or expected,
+                               actual=test.actual_excerpt or actual)
+    incorrect = _incorrect_property(variable)
+    if incorrect is None:
+        return None
+    checked, expected, actual = incorrect
+    return FailureView(problem=_INCORRECT_PROPERTY.format(property=checked), more=more,
+                       expected=_labelled(checked, expected, test.expected_excerpt),
+                       actual=_labelled(checked, actual, test.actual_excerpt))
+
+
+def _incorrect_property(variable: str) -> tuple[str, str, str] | None:
+    """Return the property, expected and obtained of "x` has incorrect len, expected: 2, obtained
+    3"; of several properties named, the last, as the name is as long as it can be."""
+    readings = []
+    for checked in _PROPERTIES:
+        phrases = [phrase.format(property=checked) for phrase in _INCORRECT_PROPERTY_PHRASES]
+        parts = _longest_parts(variable, phrases)
+        if parts is not None:
+            readings.append((len(parts[0]), checked, parts[1], parts[2]))
+    if not readings:
+        return None
+    _, checked, expected, actual = max(readings)
+    return checked, expected, actual
+
+
+def _longest_parts(text: str, phrases: Sequence[str]) -> list[str] | None:
+    """Split text around the phrases in order, each part as long as it can be (as `(.*)` between
+    them in a regular expression would take it), or None when they do not all occur in order.
+
+    Found from the right in one pass: a backtracking expression takes cubic time on a text
+    that repeats the phrases.
+    """
+    parts: list[str] = []
+    for phrase in reversed(phrases):
+        at = text.rfind(phrase)
+        if at < 0:
+            return None
+        parts.insert(0, text[at + len(phrase):])
+        text = text[:at]
+    return [text] + parts
 
 
 def _labelled(checked: str, shown: str, excerpt: str | None) -> str:

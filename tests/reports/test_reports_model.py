@@ -13,7 +13,8 @@ from hypothesis import strategies as st
 from pipeline.reports import (ReportInputError, RunSummary, badge_svg, commit_status_payload,
                               comment_marker, mr_comment_markdown, read_report,
                               result_page_html, score_badge)
-from tests.reports.report_samples import SHA, START, mixed_report, run
+from tests.reports.report_samples import (SHA, START, case, collection, mixed_report, report,
+                                          run, value_details)
 
 
 def test_read_report_uses_gradehooks_section():
@@ -115,3 +116,25 @@ def test_builders_never_crash_on_malformed_reports(raw, status):
 
 def test_badge_of_empty_text_is_still_valid():
     assert 'width="20"' in badge_svg("", "", "blue")
+
+
+@pytest.mark.timeout(20)
+def test_a_message_repeating_the_engines_phrases_is_read_in_linear_time():
+    """A student's exception message (pytest mode) can start like the engine's and repeat its
+    phrases: read by backtracking, 110,000 characters of them took many minutes, per page view."""
+    phrases = "` has incorrect value (`` instead of `" * 3000
+    given = report([collection("Values", [
+        case("x", "FAILED", f"E   AssertionError: Variable `x` has incorrect value (`{phrases}"),
+        case("y", "FAILED", f"E   AssertionError: Variable `y` has incorrect len, expected: 2"
+                            f"{phrases}"),
+        case("z", "FAILED", value_details("z", f"1{phrases}", "2"))])])
+
+    lines = mr_comment_markdown([(run(), given)], comment_marker("mr")).split("\n")
+    page = result_page_html(run(), given)
+
+    rows = [line for line in lines if line.startswith("| ❌ | ` ")]
+    assert [row.split(" | ")[4][:46] for row in rows[:2]] == [
+        "``` AssertionError: Variable `x` has incorrect",
+        "``` AssertionError: Variable `y` has incorrect"]
+    assert rows[2] == "| ❌ | ` z ` (Values) | ` 2 ` | `` ` instead of ` `` | ` incorrect value ` |"
+    assert page.count("<dt>Expected</dt>") == 1
