@@ -368,7 +368,7 @@ class RepositoryCache:
         config = git.GitConfigParser(str(path / "config"), read_only=False)
         with config:  # writes the file; no git process
             config.set_value('remote "origin"', "url", self.url_for(project_path))
-            # Branches, and merge request heads so a fork's merge request is gradable.
+            # Branches, and merge request heads, which GitLab keeps after a source branch goes.
             config.set_value('remote "origin"', "fetch", "+refs/heads/*:refs/heads/*")
             config.add_value('remote "origin"', "fetch",
                              "+refs/merge-requests/*/head:refs/merge-requests/*/head")
