@@ -87,7 +87,7 @@ class MergeRequest:
     iid: int
     source_branch: str
     target_branch: str
-    last_commit_sha: str
+    last_commit_sha: str | None  # None: GitLab knows no head commit (an empty merge request)
     source_project_id: int | None
     target_project_id: int | None
     state: str | None
@@ -218,7 +218,7 @@ def _derived_key(kind: str, fields: Mapping[str, Any]) -> str:
         mr = fields["merge_request"]
         # Each change of a merge request saves it anew: a retarget, a second reopen or the
         # update that brought its head share the rest.
-        parts = [fields["project_id"], mr.iid, mr.last_commit_sha, fields["action"] or "",
+        parts = [fields["project_id"], mr.iid, mr.last_commit_sha or "", fields["action"] or "",
                  mr.updated_at or ""]
     elif kind == "note":
         parts = [fields["project_id"], fields["note"].id]
@@ -354,12 +354,15 @@ def _merge_request(attributes: Mapping[str, Any], where: str) -> MergeRequest:
     target_branch = field("target_branch", str)
     _check_ref_name(source_branch, f"{where}.source_branch")
     _check_ref_name(target_branch, f"{where}.target_branch")
-    last_commit = field("last_commit", dict)
+    # GitLab sends null when the merge request has no diff head (no commits, a source branch
+    # gone); a close must still cancel, so only grading needs it.
+    last_commit = field("last_commit", dict, required=False)
     return MergeRequest(
         iid=field("iid", int, maximum=MAX_IID),
         source_branch=source_branch,
         target_branch=target_branch,
-        last_commit_sha=_sha(last_commit, f"{where}.last_commit.id"),
+        last_commit_sha=(None if last_commit is None
+                         else _sha(last_commit, f"{where}.last_commit.id")),
         source_project_id=field("source_project_id", int, required=False),
         target_project_id=field("target_project_id", int, required=False),
         state=field("state", str, required=False),

@@ -211,6 +211,19 @@ def test_merge_request_close_cancels_its_queued_runs():
         (), cancel=CancelRuns(merge_request_iid=3, reason=merge_request.REASON_CLOSED))
 
 
+@pytest.mark.parametrize("stem, decision", [
+    ("merge_request_hook__close",
+     Jobs((), cancel=CancelRuns(merge_request_iid=3, reason=merge_request.REASON_CLOSED))),
+    ("merge_request_hook__reopen", Ignored(merge_request.REASON_NO_HEAD_COMMIT)),
+])
+def test_a_merge_request_without_a_head_commit_is_closed_but_not_graded(stem, decision):
+    """GitLab sends `last_commit: null` for a merge request with no diff head; before, that
+    was a 400, and a close failed to cancel the merge request's queued runs."""
+    payload = payload_of(stem)
+    payload["object_attributes"]["last_commit"] = None
+    assert decide_payload(stem, payload) == decision
+
+
 def test_merge_request_into_the_submission_branch_is_a_submission():
     assert decide_fixture("merge_request_hook__open_into_submission_branch") == Jobs(tuple(
         JobRequest(task=SUBMISSION_PROCESSING, assignment=a,

@@ -11,6 +11,7 @@ from webhooks.handlers.routing import Router
 REASON_NO_CODE_CHANGE = "the merge request was updated without new code or target branch"
 REASON_NOT_GRADING_ACTION = "merge request action {action} does not grade"
 REASON_CLOSED = "the merge request was closed"
+REASON_NO_HEAD_COMMIT = "the merge request has no head commit"
 REASON_FROM_FORK = ("the merge request comes from another project (a fork): its commits are "
                     "graded by the pushes to that project, if a course claims it")
 
@@ -60,6 +61,8 @@ def merge_request_jobs(merge_request: MergeRequest, context: Context,
     """
     if merge_request.comes_from_fork:
         return Ignored(REASON_FROM_FORK)
+    if merge_request.last_commit_sha is None:
+        return Ignored(REASON_NO_HEAD_COMMIT)
     assignments = known_assignments(context.assignments)
     if not assignments:
         return Ignored(REASON_NO_ASSIGNMENTS)
