@@ -4,13 +4,26 @@ from __future__ import annotations
 
 import re
 
-# Control characters, lone surrogates and non-characters: they break rendering or XML.
-_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f\ud800-\udfff\ufffe\uffff]")
+# Terminal escape sequences (colours, cursor moves, hyperlinks), 7-bit and 8-bit: a program
+# writing coloured output would otherwise show `[31m` around its words.
+_TERMINAL_ESCAPE = re.compile(
+    "(?:\x1b\\[|\x9b)[0-?]*[ -/]*[@-~]"              # CSI: colours, cursor
+    "|(?:\x1b\\]|\x9d)[^\x07\x1b\x9c\x9d]*(?:\x07|\x1b\\\\|\x9c)"  # OSC: titles, links
+    "|\x1b[ -/]*[0-~]")                                 # the other escapes
+# Control characters (C0 but newline and tab, C1), lone surrogates and non-characters: they
+# break rendering or XML.
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]")
+# Invisible characters that hide a difference or reorder what is shown (zero-width spaces,
+# byte order marks, direction marks, overrides and isolates): shown by their code point, so
+# `ab\u200bc` does not read as `abc`, nor `\u202e` turn a value around.
+_INVISIBLE = re.compile("[\u061c\u200b\u200e\u200f\u202a-\u202e\u2060\u2066-\u2069\ufeff]")
 
 
 def clean(text: str) -> str:
-    """Drop characters that break rendering (controls except newline and tab, surrogates)."""
-    return _CONTROL.sub("", text.replace("\r\n", "\n").replace("\r", "\n"))
+    """Drop what breaks rendering (terminal escapes, controls but newline and tab, surrogates)
+    and name the invisible characters that would hide a difference."""
+    text = _TERMINAL_ESCAPE.sub("", text.replace("\r\n", "\n").replace("\r", "\n"))
+    return _INVISIBLE.sub(lambda found: f"⟨U+{ord(found[0]):04X}⟩", _CONTROL.sub("", text))
 
 
 def shorten(text: str, limit: int) -> str:
