@@ -1,7 +1,9 @@
 """Build gradehook's one merge request comment: every assignment's outcome, tests and failures.
 
-Text that students or their code produced (values, messages, details) only ever appears inside
-code spans or fenced code blocks, so it shows literally: no HTML, no links, no @mentions.
+Text that students or their code produced (values, messages, details) appears inside code spans
+or fenced code blocks, so it shows literally: no HTML, no links, no @mentions. The one exception
+is the file name in where a program raised ("at lib/helper.py, line 2"), written as Markdown text
+with every punctuation character backslash-escaped (md_text), which GitLab shows literally too.
 """
 
 from __future__ import annotations
