@@ -6,11 +6,10 @@ import datetime as dt
 from typing import Sequence
 
 from sqlalchemy import select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
 from pipeline.config import CourseSettings
-from pipeline.ledger.db import single_statements
+from pipeline.ledger.db import conflict_insert, single_statements
 from pipeline.ledger.models import ReferenceCheck, utcnow
 from pipeline.submissions.ledger import aware
 
@@ -31,8 +30,7 @@ def record_check(sessions: sessionmaker[Session], course: CourseSettings,
               "reference_branch": course.reference_branch, "checked_at": utcnow(),
               "problem": problem[:MAX_PROBLEM_CHARACTERS] if problem else None}
     with single_statements(sessions) as session:
-        dialect = session.connection().dialect.name
-        insert = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(ReferenceCheck)
+        insert = conflict_insert(session.connection(), ReferenceCheck.__table__)
         # Two sweeps at once (the beat's and a starting worker's) both write: the later wins.
         session.execute(insert.values(values).on_conflict_do_update(
             index_elements=["course"],

@@ -6,8 +6,9 @@ import contextlib
 import time
 from typing import Iterator
 
-from sqlalchemy import create_engine, event
-from sqlalchemy.engine import Engine
+from sqlalchemy import Table, create_engine, event
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -87,3 +88,9 @@ def single_statements(factory: sessionmaker[Session]) -> Iterator[Session]:
         if session.new or session.dirty or session.deleted:
             # Nothing flushes or commits here: changes to ORM objects would be lost.
             raise RuntimeError("single_statements takes statements, not changes to objects")
+
+
+def conflict_insert(connection: Connection, table: Table) -> postgresql.Insert | sqlite.Insert:
+    """Return an INSERT into a table that takes ON CONFLICT clauses, in the ledger's dialect."""
+    dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
+    return dialect.insert(table)

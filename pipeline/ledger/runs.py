@@ -89,12 +89,14 @@ def finish(session: Session, run_id: str, status: RunStatus, reason: str | None 
     return result.rowcount == 1
 
 
-def running_attempt(session: Session, run_id: str, attempt: int) -> TestRun | None:
-    """Return a run, locked, if it is still running in the given attempt (no later one)."""
+def running_attempt(session: Session, run_id: str, attempt: int, *conditions
+                    ) -> TestRun | None:
+    """Return a run, locked, if it is still running in the given attempt (no later one) and
+    meets the further conditions."""
     return session.scalars(
         select(TestRun)
         .where(TestRun.id == run_id, TestRun.status == RunStatus.RUNNING,
-               TestRun.attempts == attempt)
+               TestRun.attempts == attempt, *conditions)
         .with_for_update()).one_or_none()
 
 
@@ -103,11 +105,7 @@ def still_waiting_for_retry(session: Session, run_id: str, attempt: int) -> Test
     claimed it since. The embedded SQLite ledger has no row locks: the transaction becomes its
     writer first."""
     write_first(session)
-    return session.scalars(
-        select(TestRun)
-        .where(TestRun.id == run_id, TestRun.status == RunStatus.RUNNING,
-               TestRun.attempts == attempt, TestRun.status_reason.is_not(None))
-        .with_for_update()).one_or_none()
+    return running_attempt(session, run_id, attempt, TestRun.status_reason.is_not(None))
 
 
 def requeue(session: Session, run_id: str, task_id: str, reason: str) -> None:

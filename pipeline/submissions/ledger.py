@@ -6,12 +6,11 @@ import datetime as dt
 from typing import Iterable, Sequence
 
 from sqlalchemy import func, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session, sessionmaker
 
 from pipeline.dispatch import new_task_id
-from pipeline.ledger.db import transaction
+from pipeline.ledger.db import conflict_insert, transaction
 from pipeline.ledger.locks import lock_name, lock_name_for_ledger_work
 from pipeline.ledger.models import RunStatus, Submission, TestRun, new_id, utcnow
 from pipeline.submissions.verdict import ACCEPTED, ERROR, PENDING
@@ -45,8 +44,7 @@ def record_submissions(connection: Connection, rows: Sequence[dict]) -> list[str
     """
     if not rows:
         return []
-    insert = (postgresql.insert if connection.dialect.name == "postgresql" else sqlite.insert)
-    connection.execute(insert(SUBMISSIONS).on_conflict_do_nothing(
+    connection.execute(conflict_insert(connection, SUBMISSIONS).on_conflict_do_nothing(
         index_elements=list(UNIQUE_COLUMNS)), list(rows))
     ids = []
     for row in rows:
