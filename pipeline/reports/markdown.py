@@ -6,7 +6,7 @@ import html
 import re
 import urllib.parse
 
-from pipeline.reports.text import clean, one_line, shorten
+from pipeline.reports.text import clean, clean_value, one_line, shorten
 from pipeline.reports.wording import EMPTY_VALUE, LINE_BREAK_SIGN
 
 _PUNCTUATION = re.compile(r"([!-/:-@\[-`{-~])")  # every ASCII punctuation character
@@ -40,7 +40,7 @@ def value_cell_code(text: str, limit: int) -> str:
     shows as `\\n`, and every second space of a run is a no-break space, so the run keeps its
     width in GitLab (and a space at either end stays), while single spaces still wrap.
     """
-    lines = clean(text).split("\n")
+    lines = clean_value(text).split("\n")
     shown = shorten(LINE_BREAK_SIGN.join(line.expandtabs(4) for line in lines), limit)
     return _in_cell(_code_span(_SPACE_RUNS.sub(_keep_spaces, shown) if shown else EMPTY_VALUE))
 

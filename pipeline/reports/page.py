@@ -8,7 +8,7 @@ from typing import Any, Mapping, Sequence
 
 from pipeline.reports.failures import ListedFailure, describe_failure, listed_failures
 from pipeline.reports.model import PHASES, CollectionView, ReportView, RunSummary, read_report
-from pipeline.reports.text import clean, shorten
+from pipeline.reports.text import clean, clean_value, shorten
 from pipeline.reports.wording import (ACTUAL_LABEL, CRASH_LABEL, DETAILS_LABEL, EXPECTED_LABEL,
                                       FAILURES_HEADING, HIDDEN_CELL, HIDDEN_NOTE, MESSAGE_LABEL,
                                       PAGE_COLLECTION_HEADERS, PAGE_COLLECTIONS_HEADING,
@@ -116,15 +116,19 @@ def _failure_card(listed: ListedFailure) -> str:
     if failure.more:
         facts.append((DETAILS_LABEL, test.details))
     entries = "".join(
-        f"<dt>{_esc(label)}</dt><dd><pre>{_esc(shorten(value, _limit(label)))}</pre></dd>"
+        f"<dt>{_esc(label)}</dt><dd><pre>{_shown(label, value)}</pre></dd>"
         for label, value in facts if value)
     name = _esc(listed.name) if listed.count > 1 else f"<code>{_esc(test.name)}</code>"
     return (f"<article><h3>{RESULT_ICONS[test.result]} {_esc(listed.collection.name)} › "
             f"{name}</h3><dl>{entries}</dl></article>\n")
 
 
-def _limit(label: str) -> int:
-    return MAX_DETAILS_CHARS if label == DETAILS_LABEL else MAX_VALUE_CHARS
+def _shown(label: str, text: str) -> str:
+    """Return a failure's fact for HTML; an expected or actual value with every character that
+    would not show named, so values that differ do not look alike."""
+    text = shorten(text, MAX_DETAILS_CHARS if label == DETAILS_LABEL else MAX_VALUE_CHARS)
+    return html.escape(clean_value(text) if label in (EXPECTED_LABEL, ACTUAL_LABEL)
+                       else clean(text))
 
 
 def _passed(collections: Sequence[CollectionView]) -> str:

@@ -12,18 +12,33 @@ _TERMINAL_ESCAPE = re.compile(
     "|\x1b[ -/]*[0-~]")                                 # the other escapes
 # Control characters (C0 but newline and tab, C1), lone surrogates and non-characters: they
 # break rendering or XML.
-_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]")
+_CONTROL_CHARACTERS = "\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff"
+_CONTROL = re.compile(f"[{_CONTROL_CHARACTERS}]")
 # Invisible characters that hide a difference or reorder what is shown (zero-width spaces,
 # byte order marks, direction marks, overrides and isolates): shown by their code point, so
 # `ab\u200bc` does not read as `abc`, nor `\u202e` turn a value around.
-_INVISIBLE = re.compile("[\u061c\u200b\u200e\u200f\u202a-\u202e\u2060\u2066-\u2069\ufeff]")
+_INVISIBLE_CHARACTERS = "\u061c\u200b\u200e\u200f\u202a-\u202e\u2060\u2066-\u2069\ufeff"
+_INVISIBLE = re.compile(f"[{_INVISIBLE_CHARACTERS}]")
+# In a value every character that would not show is named, escapes and carriage returns too:
+# values that differ must not look alike.
+_UNSHOWN_IN_VALUE = re.compile(f"[{_CONTROL_CHARACTERS}{_INVISIBLE_CHARACTERS}]")
 
 
 def clean(text: str) -> str:
     """Drop what breaks rendering (terminal escapes, controls but newline and tab, surrogates)
     and name the invisible characters that would hide a difference."""
     text = _TERMINAL_ESCAPE.sub("", text.replace("\r\n", "\n").replace("\r", "\n"))
-    return _INVISIBLE.sub(lambda found: f"⟨U+{ord(found[0]):04X}⟩", _CONTROL.sub("", text))
+    return _INVISIBLE.sub(_named, _CONTROL.sub("", text))
+
+
+def clean_value(text: str) -> str:
+    """Name, by code point, every character of a value that would not show (controls but
+    newline and tab, escapes, surrogates, invisible characters): `\x1b[32mHi` is not `Hi`."""
+    return _UNSHOWN_IN_VALUE.sub(_named, text)
+
+
+def _named(found: re.Match[str]) -> str:
+    return f"⟨U+{ord(found[0]):04X}⟩"
 
 
 def shorten(text: str, limit: int) -> str:

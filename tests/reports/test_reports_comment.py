@@ -484,3 +484,15 @@ def test_one_more_failure_than_fits_is_one_test():
 def test_no_runs_is_an_error():
     with pytest.raises(ReportInputError):
         mr_comment_markdown([], MARKER)
+
+
+def test_values_that_differ_by_characters_that_do_not_show_do_not_look_alike():
+    """Escapes, carriage returns and zero-width spaces in a value are named, not dropped."""
+    given = report([collection("Greeting", [
+        case("out", "FAILED", value_details("out", "\x1b[32mHello\x1b[0m\r", "Hel\u200blo"))],
+        kind="stdout")])
+
+    text = mr_comment_markdown([(run(), given)], MARKER)
+
+    assert "| ❌ | ` out ` (Greeting) | ` Hel⟨U+200B⟩lo ` " \
+        "| ` ⟨U+001B⟩[32mHello⟨U+001B⟩[0m⟨U+000D⟩ ` | ` incorrect value ` |" in text.split("\n")

@@ -224,3 +224,14 @@ def test_long_details_are_cut():
 
     details = max(page.texts_in("pre"), key=len)
     assert len(details) == 20_000 and details.endswith("…")
+
+
+def test_values_that_differ_by_characters_that_do_not_show_do_not_look_alike():
+    given = report([collection("Greeting", [
+        case("out", "FAILED", value_details("out", "\x1b[32mHello\x1b[0m\r", "Hello"))],
+        kind="stdout")])
+
+    page = parsed(result_page_html(run(), given))
+
+    assert page.texts_in("pre") == ["Hello", "⟨U+001B⟩[32mHello⟨U+001B⟩[0m⟨U+000D⟩",
+                                    "incorrect value"]
