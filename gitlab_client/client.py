@@ -188,13 +188,14 @@ class GitLabClient:
         filters = {"state": "opened", "source_branch": source_branch}
         if target_branch is not None:
             filters["target_branch"] = target_branch
-        return self._merge_requests(project_id, filters)
+        return _from_own_branch(self._merge_requests(project_id, filters))
 
     def find_merge_requests(self, project_id: int | str, source_branch: str,
                             target_branch: str, state: str) -> list[MergeRequest]:
         """Return the merge requests from one branch into another in a state (or `all`)."""
-        return self._merge_requests(project_id, {"state": state, "source_branch": source_branch,
-                                                 "target_branch": target_branch})
+        return _from_own_branch(self._merge_requests(
+            project_id, {"state": state, "source_branch": source_branch,
+                         "target_branch": target_branch}))
 
     def reopen_merge_request(self, project_id: int | str, mr_iid: int) -> MergeRequest:
         """Reopen a closed merge request and return it."""
@@ -332,6 +333,12 @@ class GitLabClient:
                 from exc
         except requests.exceptions.RequestException as exc:
             raise GitLabError(f"{action}: {type(exc).__name__} talking to GitLab") from exc
+
+
+def _from_own_branch(merge_requests: list[MergeRequest]) -> list[MergeRequest]:
+    """Keep the merge requests whose source branch is the project's own: GitLab's source_branch
+    filter also matches forks' branches of that name, whose commits gradehook never grades."""
+    return [mr for mr in merge_requests if mr.source_project_id == mr.target_project_id]
 
 
 def _record(cls: Callable[..., T], data: Any) -> T:

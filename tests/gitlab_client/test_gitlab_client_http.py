@@ -348,6 +348,20 @@ def test_find_open_merge_requests_filters_on_the_server(mocked, client):
         updated_at=dt.datetime(2026, 3, 1, 10, tzinfo=dt.timezone.utc))]
 
 
+@pytest.mark.parametrize("find", [
+    lambda client: client.find_open_merge_requests(12, "main"),
+    lambda client: client.find_merge_requests(12, "main", "main", "merged"),
+])
+def test_merge_requests_from_a_branch_leave_out_a_forks_branch_of_that_name(mocked, client, find):
+    """Before, a fork's merge request from its `main` was the project's own `main`'s: the
+    project's results were commented into it, and a fork's merge request from a submission
+    branch was taken (reused, reopened, or found merged) for the student's submission."""
+    mocked.get(f"{API}/projects/12/merge_requests", json=[
+        merge_request(4, "main", source_project_id=77), merge_request(3, "main")])
+
+    assert [mr.iid for mr in find(client)] == [3]
+
+
 def test_list_updated_after_sends_iso_time_and_follows_pages(mocked, client):
     since = dt.datetime(2026, 3, 1, 9, 30, tzinfo=dt.timezone.utc)
     query = {"state": "opened", "updated_after": "2026-03-01T09:30:00+00:00",
