@@ -206,6 +206,16 @@ def test_merge_request_retargeted_onto_the_submission_branch_is_a_submission():
                              mr3_request(W2, task=SUBMISSION_PROCESSING, base_branch="submission")))
 
 
+def test_a_closed_merge_request_retargeted_is_not_graded():
+    """Before, editing a closed merge request's target onto the submission branch made a
+    submission, which then failed as closed."""
+    payload = payload_of("merge_request_hook__update_without_oldrev")
+    payload["object_attributes"].update(target_branch="submission", state="closed")
+    payload["changes"]["target_branch"] = {"previous": "main", "current": "submission"}
+    decision = decide_payload("merge_request_hook__update_without_oldrev", payload)
+    assert decision == Ignored(merge_request.REASON_NOT_OPEN)
+
+
 def test_merge_request_close_cancels_its_queued_runs():
     assert decide_fixture("merge_request_hook__close") == Jobs(
         (), cancel=CancelRuns(merge_request_iid=3, reason=merge_request.REASON_CLOSED))
@@ -320,7 +330,7 @@ def test_the_command_on_a_closed_merge_request_is_ignored():
     payload = payload_of("note_hook__retest_command")
     payload["merge_request"]["state"] = "closed"
     assert decide_payload("note_hook__retest_command", payload) == \
-        Ignored(note.REASON_MERGE_REQUEST_NOT_OPEN)
+        Ignored(merge_request.REASON_NOT_OPEN)
 
 
 def test_an_edited_note_is_ignored():

@@ -11,6 +11,8 @@ from webhooks.handlers.routing import Router
 REASON_NO_CODE_CHANGE = "the merge request was updated without new code or target branch"
 REASON_NOT_GRADING_ACTION = "merge request action {action} does not grade"
 REASON_CLOSED = "the merge request was closed"
+REASON_NOT_OPEN = "the merge request is not open"
+OPEN_STATE = "opened"
 REASON_NO_HEAD_COMMIT = "the merge request has no head commit"
 REASON_FROM_FORK = ("the merge request comes from another project (a fork): its commits are "
                     "graded by the pushes to that project, if a course claims it")
@@ -31,7 +33,14 @@ def updated(event: Event, context: Context) -> Decision:
     # A new target is a new diff base, and onto a submission branch it makes a submission.
     if event.merge_request.oldrev is None and not event.target_branch_changed:
         return Ignored(REASON_NO_CODE_CHANGE)
+    if not is_open(event.merge_request):
+        return Ignored(REASON_NOT_OPEN)
     return merge_request_jobs(event.merge_request, context)
+
+
+def is_open(merge_request: MergeRequest) -> bool:
+    """Tell whether a merge request is open (a payload without its state counts as open)."""
+    return merge_request.state in (None, OPEN_STATE)
 
 
 @router.register("merge_request", "close")

@@ -4,15 +4,13 @@ from __future__ import annotations
 
 from webhooks.events import Event
 from webhooks.handlers.decisions import Context, Decision, Ignored
-from webhooks.handlers.merge_request import merge_request_jobs
+from webhooks.handlers.merge_request import REASON_NOT_OPEN, is_open, merge_request_jobs
 from webhooks.handlers.routing import Router
 
 REASON_BOT_NOTE = "the note was written by the bot itself"
 REASON_NOT_ON_MERGE_REQUEST = "the note is not on a merge request"
 REASON_NOT_A_COMMAND = "the note is not a command"
-REASON_MERGE_REQUEST_NOT_OPEN = "the merge request is not open"
 REASON_NOTE_EDITED = "edited notes do not trigger commands"
-OPEN_STATE = "opened"
 
 router = Router()
 
@@ -33,8 +31,8 @@ def created(event: Event, context: Context) -> Decision:
         return Ignored(REASON_NOT_ON_MERGE_REQUEST)
     if event.note.text.strip() != context.retest_command:
         return Ignored(REASON_NOT_A_COMMAND)
-    if merge_request.state not in (None, OPEN_STATE):
-        return Ignored(REASON_MERGE_REQUEST_NOT_OPEN)
+    if not is_open(merge_request):
+        return Ignored(REASON_NOT_OPEN)
     return merge_request_jobs(merge_request, context, requested_by_user_id=event.user_id)
 
 
