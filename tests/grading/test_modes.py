@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
-from pipeline.grading import grade
+import pytest
+
+from pipeline.config import SandboxSettings
+from pipeline.grading import EngineError, grade
 from pipeline.grading.pytest_mode import defined_tests
 from tests.grading.builders import make_assignment
 
@@ -227,3 +232,27 @@ def test_a_comparison_passes_for_an_identical_solution(tmp_path: Path):
     student, reference = make_assignment(tmp_path, None, files, files)
     report = grade(student, reference)
     assert (report.result, report.gradehook.score) == ("PASSED", 1.0)
+
+
+def _lacks_pytest(python: str) -> bool:
+    return subprocess.run([python, "-I", "-c", "import pytest"],
+                          capture_output=True).returncode != 0
+
+
+# The interpreter this virtual environment was made from, which lacks the runtime extra.
+BARE_PYTHON = getattr(sys, "_base_executable", sys.executable)
+
+
+@pytest.mark.skipif(not _lacks_pytest(BARE_PYTHON), reason=f"{BARE_PYTHON} has pytest")
+def test_a_sandbox_interpreter_without_pytest_is_our_error_not_a_zero(tmp_path: Path):
+    student, reference = make_assignment(
+        tmp_path, None,
+        {"calc.py": "def add(a, b):\n    return a + b\n",
+         "test_calc.py": "from calc import add\n\ndef test_add():\n    assert add(1, 2) == 3\n"},
+        {"calc.py": "def add(a, b):\n    return a + b\n"})
+    with pytest.raises(EngineError) as caught:
+        grade(student, reference, settings=SandboxSettings(python=BARE_PYTHON))
+    assert str(caught.value) == (
+        f"the sandbox interpreter {BARE_PYTHON} has no pytest module, which assignments without "
+        f"test.yaml run: install pytest into it (the `runtime` extra has it) or set [sandbox] "
+        f"python to an interpreter that has it")
