@@ -40,13 +40,15 @@ PYTEST_CRASHED = "Execution of pytest failed, ERROR: {reason}"
 PROCESS_ENDED = "process ended before all tests ran (exit code {code}, signal {signal})"
 NOT_RUN = "the test did not run"
 # The sandbox's interpreter lacks pytest: the operator's failure, never the student's zero. The
-# runner imports pytest before anything of the student's can run (no event has been sent).
+# runner announces it started once pytest is imported, before anything of the student's runs:
+# without that event, what the process wrote to stderr is the runner's own.
 PYTEST_MISSING = ("the sandbox interpreter {python} has no pytest module, which assignments "
                   "without test.yaml run: install pytest into it (the `runtime` extra has it) "
                   "or set [sandbox] python to an interpreter that has it")
 NO_PYTEST = re.compile(rb"ModuleNotFoundError: No module named 'pytest'")
 OUTCOMES = {"passed": PASSED, "failed": FAILED, "skipped": SKIPPED}
 EVENT_FIELDS: dict[str, dict[str, type]] = {
+    "started": {},
     "collected": {"tests": list},
     "test": {"nodeid": str, "outcome": str, "message": str},
     "collecterror": {"nodeid": str, "message": str},

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
+import os
+import tempfile
+import venv as venv_module
 from pathlib import Path
 
 import pytest
@@ -234,25 +235,35 @@ def test_a_comparison_passes_for_an_identical_solution(tmp_path: Path):
     assert (report.result, report.gradehook.score) == ("PASSED", 1.0)
 
 
-def _lacks_pytest(python: str) -> bool:
-    return subprocess.run([python, "-I", "-c", "import pytest"],
-                          capture_output=True).returncode != 0
+CALC = {"calc.py": "def add(a, b):\n    return a + b\n"}
+TEST_CALC = "from calc import add\n\ndef test_add():\n    assert add(1, 2) == 3\n"
 
 
-# The interpreter this virtual environment was made from, which lacks the runtime extra.
-BARE_PYTHON = getattr(sys, "_base_executable", sys.executable)
-
-
-@pytest.mark.skipif(not _lacks_pytest(BARE_PYTHON), reason=f"{BARE_PYTHON} has pytest")
 def test_a_sandbox_interpreter_without_pytest_is_our_error_not_a_zero(tmp_path: Path):
-    student, reference = make_assignment(
-        tmp_path, None,
-        {"calc.py": "def add(a, b):\n    return a + b\n",
-         "test_calc.py": "from calc import add\n\ndef test_add():\n    assert add(1, 2) == 3\n"},
-        {"calc.py": "def add(a, b):\n    return a + b\n"})
-    with pytest.raises(EngineError) as caught:
-        grade(student, reference, settings=SandboxSettings(python=BARE_PYTHON))
+    student, reference = make_assignment(tmp_path, None, {**CALC, "test_calc.py": TEST_CALC},
+                                         CALC)
+    with tempfile.TemporaryDirectory() as folder:
+        os.chmod(folder, 0o755)  # a root worker's sandbox user must reach the interpreter
+        venv = Path(folder) / "venv"
+        venv_module.EnvBuilder(with_pip=False, symlinks=True).create(venv)  # no pytest in it
+        python = str(venv / "bin" / "python")
+        with pytest.raises(EngineError) as caught:
+            grade(student, reference, settings=SandboxSettings(python=python))
     assert str(caught.value) == (
-        f"the sandbox interpreter {BARE_PYTHON} has no pytest module, which assignments without "
+        f"the sandbox interpreter {python} has no pytest module, which assignments without "
         f"test.yaml run: install pytest into it (the `runtime` extra has it) or set [sandbox] "
         f"python to an interpreter that has it")
+
+
+def test_student_code_saying_pytest_is_missing_is_graded_not_taken_for_our_error(
+        tmp_path: Path):
+    """The runner announces it started before any of the student's code runs: a module that
+    prints pytest's missing-module error and exits cannot pass for a missing pytest."""
+    # Past pytest's capture: to every descriptor, the saved stderr among them.
+    forged = ("import os\nfor fd in range(64):\n    try:\n        os.write(fd, b\"\\n"
+              "ModuleNotFoundError: No module named 'pytest'\\n\")\n    except OSError:\n"
+              "        pass\nos._exit(1)\n")
+    student, reference = make_assignment(
+        tmp_path, None, {**CALC, "test_calc.py": TEST_CALC}, {"calc.py": forged})
+    report = grade(student, reference)
+    assert (report.result, report.gradehook.score) == ("FAILED", 0.0)
