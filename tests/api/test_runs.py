@@ -84,6 +84,18 @@ def test_bad_queries_are_400_naming_the_parameter(world, query, field):
     assert response.status_code == 400 and response.get_json()["field"] == field
 
 
+@pytest.mark.parametrize("query, field", [
+    ("?status=passed&status=failed", "status"), ("?page=1&page=2", "page"),
+    ("?project=students/alice&project=students/bob", "project"), ("?course=a&course=a", "course"),
+])
+def test_a_parameter_given_twice_is_400_not_its_first_value_alone(world, seeded, query, field):
+    response = world.get(f"/api/runs{query}")
+
+    assert response.status_code == 400
+    assert response.get_json()["field"] == field
+    assert response.get_json()["reason"] == f"{field}: give this parameter once"
+
+
 def test_one_run_with_every_field(world, seeded):
     answer = world.get(f"/api/runs/{seeded[0]}").get_json()
     run = world.run(seeded[0])

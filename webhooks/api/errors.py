@@ -16,6 +16,7 @@ log = logging.getLogger(__name__)
 BODY_NOT_JSON = "the body must be a JSON document"
 JSON_REQUIRED = "send the body as application/json"
 DATABASE_DOWN = "the ledger database is unavailable; try again shortly"
+PARAMETER_REPEATED = "{name}: give this parameter once"
 BODY_FIELD = "body"
 
 
@@ -41,6 +42,18 @@ def load_json_body(schema: Schema) -> dict[str, Any]:
     except (ValueError, RecursionError):  # UnicodeDecodeError is a ValueError
         raise ApiError(400, BODY_NOT_JSON, field=BODY_FIELD) from None
     return load(schema, data)
+
+
+def load_query(schema: Schema) -> dict[str, Any]:
+    """Validate the request's query string with a schema, or raise ApiError 400.
+
+    A parameter given twice is refused: taking one of its values would answer another question
+    than the one asked (status=passed&status=failed is not "either").
+    """
+    for name, values in request.args.lists():
+        if len(values) > 1:
+            raise ApiError(400, PARAMETER_REPEATED.format(name=name), field=name)
+    return load(schema, request.args.to_dict())
 
 
 def load(schema: Schema, data: Any) -> dict[str, Any]:

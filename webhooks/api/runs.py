@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import re
 
-from flask import Blueprint, jsonify, request
+from flask import Blueprint, jsonify
 
 from pipeline.feedback import result_url
 from pipeline.ledger.models import TestRun
 from webhooks.api.auth import PROJECT_FORBIDDEN, Caller
 from webhooks.api.docs import error_responses, json_response
-from webhooks.api.errors import ApiError, load
+from webhooks.api.errors import ApiError, load_query
 from webhooks.api.run_queries import RunFilter, find_runs
 from webhooks.api.schemas import (ID_PATTERN, RunDetailSchema, RunPageSchema, RunQuerySchema,
                                   RunSchema)
@@ -45,7 +45,7 @@ PATHS = {
 def list_runs():
     """Answer with one page of the runs the caller may see."""
     caller = current_caller()
-    query = load(RunQuerySchema(), request.args.to_dict())
+    query = load_query(RunQuerySchema())
     limits = services().settings.api
     per_page = query.get("per_page") or limits.default_page_size
     if per_page > limits.max_page_size:
