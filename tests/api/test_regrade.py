@@ -7,10 +7,13 @@ import datetime as dt
 import re
 
 import pytest
+from sqlalchemy import text
 
 from pipeline.ledger.models import RunStatus
 from pipeline.regrade import GradingTarget, regrade_branch_heads, regrade_run, request_grading
-from tests.api.world import ASSIGNMENT, OTHER_ASSIGNMENT, SHA_A, SHA_B, SHA_C, end_run
+from tests.api.world import ASSIGNMENT, OTHER_ASSIGNMENT, SHA_A, SHA_B, SHA_C, build_world, \
+    end_run
+from tests.infra.ports import free_port
 from tests.infra.ledger import queue_run
 from tests.support.gitlab_standin import DEVELOPER, GUEST, ApiError
 
@@ -117,6 +120,10 @@ def test_branch_heads_are_found_by_a_regrade_task_on_low_priority(world):
     [message] = world.queued("low_priority")
     assert (message["headers"]["task"], message["headers"]["id"]) == ("regrade", task_id)
     assert message["headers"]["kwargsrepr"] == "{'course': 'prog1'}"
+    # Before, the task id answered 404 "no task" until a worker started the task.
+    progress = world.get(f"/api/tasks/{task_id}")
+    assert progress.status_code == 200
+    assert (progress.get_json()["state"], progress.get_json()["ready"]) == ("PENDING", False)
 
 
 def add_group_projects_endpoint(gitlab) -> None:
@@ -181,3 +188,16 @@ def test_concurrent_requests_for_one_commit_make_one_run(world):
     assert len({run_id for q in regrades for run_id in q.created_ids + q.existing}) == 1
     assert [created for _, created in requests].count(True) == 1
     assert len({run.id for run, _ in requests}) == 1
+
+
+def test_a_branch_heads_regrade_the_broker_refuses_leaves_no_mark(
+        service_settings, gitlab_standin, redis_db, monkeypatch):
+    monkeypatch.setenv("REDIS_PORT", str(free_port()))  # nothing listens there
+    world = build_world(service_settings, gitlab_standin, redis_db)
+
+    response = world.post("/api/regrade", {"scope": "branch_heads"})
+
+    assert response.status_code == 503
+    with world.resources.engine.connect() as connection:
+        assert connection.execute(text("SELECT count(*) FROM celery_taskmeta "
+                                       "WHERE status = 'SENT'")).scalar() == 0

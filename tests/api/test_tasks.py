@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import json
 
+from celery import states
 from sqlalchemy import update
 
+from pipeline.celery_app import create_celery
+from pipeline.dispatch import new_task_id
 from pipeline.ledger.db import single_statements, transaction
 from pipeline.ledger.models import RunStatus, Submission, TestRun, utcnow
 from pipeline.ledger.runs import claim_run
 from tests.api.world import ASSIGNMENT, SHA_A, SHA_B, end_run
 from tests.infra.ledger import queue_run
 from webhooks.api.events import task_events
-from webhooks.api.task_state import TaskProgress, task_progress
+from webhooks.api.task_state import TaskProgress, mark_sent, task_progress
 
 
 def advance(world, run_id, stage, progress, **values):
@@ -231,3 +234,16 @@ def test_workers_status_without_workers_is_an_empty_list(world):
 
     assert response.status_code == 200
     assert response.get_json() == {"workers": [], "timeout_seconds": 0.3}
+
+
+def test_a_task_marked_sent_reads_pending_until_its_worker_stores_a_state(world):
+    """The mark lives in Celery's result backend, where the worker's states replace it."""
+    celery = create_celery(world.settings)
+    task_id = new_task_id()
+    mark_sent(celery, task_id)
+    sent = world.get(f"/api/tasks/{task_id}").get_json()
+    assert (sent["state"], sent["ready"]) == ("PENDING", False)
+
+    celery.backend.store_result(task_id, {"queued": 2}, states.SUCCESS)
+    done = world.get(f"/api/tasks/{task_id}").get_json()
+    assert (done["state"], done["ready"], done["result"]) == ("SUCCESS", True, {"queued": 2})

@@ -7,6 +7,7 @@ import logging
 from flask import Blueprint, jsonify
 
 from pipeline.celery_app import REGRADE
+from pipeline.dispatch import new_task_id
 from pipeline.regrade import (NoSuchRunError, Queued, RegradeError, publish_regrades,
                               regrade_assignment, regrade_run, regrade_student)
 from webhooks.api.docs import error_responses, json_body, json_response
@@ -14,6 +15,7 @@ from webhooks.api.errors import ApiError, load_json_body
 from webhooks.api.schemas import RegradeRequestSchema, RegradeResponseSchema
 from webhooks.api.state import current_caller
 from webhooks.api.targets import resolve_project
+from webhooks.api.task_state import mark_sent
 from webhooks.app import services
 
 log = logging.getLogger(__name__)
@@ -71,12 +73,17 @@ def regrade():
 
 
 def _send_branch_heads_task(course: str | None):
+    celery = services().celery
+    task_id = new_task_id()
+    # Before it is sent: GET /api/tasks/<id> answers PENDING, not "no task", until it starts.
+    mark_sent(celery, task_id)
     try:
-        result = services().celery.send_task(REGRADE, kwargs={"course": course})
+        celery.send_task(REGRADE, kwargs={"course": course}, task_id=task_id)
     except Exception as exc:  # kombu raises many types for an unreachable broker
         log.warning("regrade task not sent: %s", type(exc).__name__)
+        celery.backend.forget(task_id)
         raise ApiError(503, BROKER_DOWN) from None
-    return _answer("branch_heads", Queued(), result.id), 202
+    return _answer("branch_heads", Queued(), task_id), 202
 
 
 def _answer(scope: str, queued: Queued, task_id: str | None):

@@ -15,6 +15,9 @@ from pipeline.submissions.verdict import PENDING
 
 STAGE_ORDER = tuple(STAGES)
 PROGRESS_STATE = "PROGRESS"
+# What the result backend holds for a task the API sent and no worker has started: Celery's
+# own PENDING is also what it says of a task it never heard of.
+SENT_STATE = "SENT"
 
 
 @dataclass(frozen=True)
@@ -58,8 +61,16 @@ def task_progress(sessions: sessionmaker[Session], celery: Celery,
         return _submission_progress(task_id, submission, state)
     if state == states.PENDING:
         return None
+    if state == SENT_STATE:
+        return TaskProgress(task_id=task_id, state=states.PENDING, ready=False)
     return TaskProgress(task_id=task_id, state=state, ready=state in states.READY_STATES,
                         result=_as_result(meta.get("result")))
+
+
+def mark_sent(celery: Celery, task_id: str) -> None:
+    """Record that a task is about to be sent, so that its progress reads PENDING until a
+    worker starts it (the worker's states replace the mark)."""
+    celery.backend.store_result(task_id, None, SENT_STATE)
 
 
 def _task_state_of(run: TestRun) -> str:
