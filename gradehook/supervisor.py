@@ -29,9 +29,11 @@ READY_POLL_SECONDS, READY_TIMEOUT_SECONDS = 0.5, 3.0
 RUNNING = "gradehook running on {url} (Ctrl-C stops it)"
 NOT_SERVING = ("gradehook: the web process could not serve on {url} (exit code {code}; is the "
                "port in use?); stopping")
-STOPPING = "gradehook: stopping (Ctrl-C again stops at once)"
+# "again" only after a Ctrl-C: a stop because a process exited asks nothing of the user yet.
+STOPPING = "gradehook: stopping (Ctrl-C {again}stops at once)"
 STOPPING_RUNS = ("gradehook: stopping: waiting up to {grace:g} s for {count} {runs} in progress; "
-                 "Ctrl-C again to stop now")
+                 "Ctrl-C {again}to stop now")
+AGAIN = "again "
 STOPPING_NOW = ("gradehook: stopping now; runs still in progress are graded again when the "
                 "worker next starts")
 EXITED = "gradehook: the {name} process exited with code {code}; stopping"
@@ -164,9 +166,10 @@ def supervise(children: list[Child], *, grace: float) -> int:
     answered = min(len(stops), 1)
     in_progress = sum(w.held for child in children if child.workspace
                       for w in run_workspaces(child.workspace))
-    _say(STOPPING_RUNS.format(grace=grace, count=in_progress,
+    again = AGAIN if asked else ""
+    _say(STOPPING_RUNS.format(grace=grace, count=in_progress, again=again,
                               runs="run" if in_progress == 1 else "runs")
-         if in_progress else STOPPING)
+         if in_progress else STOPPING.format(again=again))
     for child in children:
         if not child.exited():
             child.signal(signal.SIGTERM)
