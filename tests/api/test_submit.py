@@ -118,6 +118,16 @@ def test_a_project_named_by_path_gets_its_id_from_gitlab(world):
     assert [run["id"] for run in listed["items"]] == [answer["id"]]
 
 
+def test_a_project_path_in_other_letter_case_is_graded_as_gitlabs_own(world):
+    """GitLab finds `students/BOB` as `students/bob`; before, the run was recorded under the
+    caller's spelling, a second project of the ledger beside the first."""
+    first = world.post("/api/tests-celery", body(project="students/bob")).get_json()
+    again = world.post("/api/tests-celery", body(project="students/BOB")).get_json()
+
+    assert (again["project"], again["project_id"]) == ("students/bob", world.bob_project["id"])
+    assert (again["id"], again["created"]) == (first["id"], False)
+
+
 def test_a_project_path_gitlab_does_not_have_is_422(world):
     response = world.post("/api/tests-celery", body(project="students/nobody"))
 

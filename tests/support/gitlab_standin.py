@@ -179,12 +179,15 @@ class GitLabState:
         return OWNER if user.admin else self.members.get(project_id, {}).get(user.id, 0)
 
     def project_for(self, key: str, user: StandInUser, min_level: int = GUEST) -> dict[str, Any]:
-        """Find a project by id or path as the user may see it, else 404 (or 403 for writes)."""
+        """Find a project by id or path as the user may see it, else 404 (or 403 for writes).
+
+        GitLab finds a path whatever its letters' case (its routes compare lower-cased paths).
+        """
         if key.isdigit():
             project = self.projects.get(int(key))
         else:
             project = next((p for p in self.projects.values()
-                            if p["path_with_namespace"] == key), None)
+                            if p["path_with_namespace"].lower() == key.lower()), None)
         if project is None or self.access_level(project["id"], user) < GUEST:
             raise _not_found("Project")
         if self.access_level(project["id"], user) < min_level:

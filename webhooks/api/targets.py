@@ -41,8 +41,8 @@ def resolve_project(caller: Caller, reference: int | str | None, settings: Setti
         return _only_project(caller, settings)
     if isinstance(reference, str):
         caller.require_project(reference)
-        return reference, (caller.projects.get(reference) or _known_id(sessions, reference)
-                           or _id_on_gitlab(gitlab, reference))
+        known = caller.projects.get(reference) or _known_id(sessions, reference)
+        return (reference, known) if known is not None else _on_gitlab(gitlab, reference)
     if not caller.staff:
         path = next((p for p, i in caller.projects.items() if i == reference), None)
         if path is None:
@@ -102,22 +102,25 @@ def _known_id(sessions: sessionmaker[Session], project_path: str) -> int | None:
                               .where(TestRun.project_path == project_path))
 
 
-def _id_on_gitlab(gitlab: GitLabClient | None, project_path: str) -> int | None:
-    """Return a project's id as GitLab knows it: runs by id and score badges find its runs.
+def _on_gitlab(gitlab: GitLabClient | None, project_path: str) -> tuple[str, int | None]:
+    """Return a project's path and id as GitLab knows them: runs by id and score badges find
+    its runs, and a path spelt in other letter case (GitLab finds it all the same) does not
+    make a second project of the ledger.
 
-    Without GitLab, or while it cannot answer, the run is made without an id (the path is
-    what it is fetched and reported by); a project GitLab does not have is refused.
+    Without GitLab, or while it cannot answer, the run is made as named and without an id (the
+    path is what it is fetched and reported by); a project GitLab does not have is refused.
     """
     if gitlab is None:
-        return None
+        return project_path, None
     try:
-        return gitlab.get_project(project_path).id
+        project = gitlab.get_project(project_path)
     except NotFoundGitLabError:
         raise ApiError(422, PROJECT_PATH_NOT_ON_GITLAB.format(project=project_path),
                        field=PROJECT_FIELD) from None
     except GitLabError as exc:
         log.warning("the id of project %s was not looked up on GitLab: %s", project_path, exc)
-        return None
+        return project_path, None
+    return project.path_with_namespace, project.id
 
 
 def _path_of_id(sessions: sessionmaker[Session], gitlab: GitLabClient | None,
