@@ -26,7 +26,7 @@ PUBLISH_RETRY_POLICY = {"max_retries": 1, "interval_start": 0, "interval_step": 
 
 
 def new_task_id() -> str:
-    """Return a fresh Celery task id for one hand-off of a run."""
+    """Return a fresh Celery task id: for one hand-off of a run, or a task the API sends."""
     return str(uuid.uuid4())
 
 

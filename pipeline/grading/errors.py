@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -59,3 +60,17 @@ class SpecError(CourseError):
 
 class EngineError(GradingError):
     """The engine itself could not do its work (sandbox unusable): ours to retry, never a score."""
+
+
+# The sandbox's interpreter lacks a module a kind of test runs: the operator's failure.
+MODULE_MISSING = ("the sandbox interpreter {python} has no {module} module, which {needed_by} "
+                  "run: install {module} into it (the `runtime` extra {extra_verb} it) or set "
+                  "[sandbox] python to an interpreter that has it")
+
+
+def module_missing(python: str | None, module: str, needed_by: str,
+                   extra_verb: str) -> EngineError:
+    """Return the error of a sandbox interpreter (None: the one running gradehook) without a
+    module: never the student's failure or skip."""
+    return EngineError(MODULE_MISSING.format(python=python or sys.executable, module=module,
+                                             needed_by=needed_by, extra_verb=extra_verb))

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import os
 import re
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 from pipeline.grading.checks import PASS, Verdict, fail, skip
-from pipeline.grading.errors import EngineError
+from pipeline.grading.errors import module_missing
 from pipeline.sandbox import PYTHON_PLACEHOLDER, SandboxLimits, run_sandboxed
 
 LINT_ERRORS = "{count} Syntax Error{plural} in file `{file}` (see: {output})"
@@ -17,10 +16,6 @@ LINT_STDERR = "Linting Error occurred: {stderr}"
 # flake8's error, the last line it wrote to stderr (a traceback's last line names the error),
 # is cut to this many characters.
 LINT_STDERR_CHARACTERS = 300
-# The sandbox's interpreter lacks flake8: the operator's failure, never the student's skip.
-FLAKE8_MISSING = ("the sandbox interpreter {python} has no flake8 module, which linting tests "
-                  "run: install flake8 into it (the `runtime` extra pins it) or set [sandbox] "
-                  "python to an interpreter that has it")
 NO_FLAKE8 = re.compile(rb": No module named flake8\b")
 OUTPUT_FILE_NAME = "{collection}-{test}-linting.txt"
 
@@ -57,7 +52,7 @@ def run_flake8(file: str | None, pattern: str | None, *, student_base: Path, lim
         output_path.write_text(output, encoding="utf-8")
     findings = [_finding(line) for line in output.splitlines() if line.strip()]
     if result.exit_code != 0 and NO_FLAKE8.search(result.stderr):
-        raise EngineError(FLAKE8_MISSING.format(python=python or sys.executable))
+        raise module_missing(python, "flake8", needed_by="linting tests", extra_verb="pins")
     if result.stderr:
         return LintResult(skip(LINT_STDERR.format(stderr=_last_line(result.stderr))), findings)
     if findings:

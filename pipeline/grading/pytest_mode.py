@@ -15,14 +15,13 @@ from __future__ import annotations
 import ast
 import re
 import shutil
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from pipeline.grading.assignment import Assignment
 from pipeline.grading.checks import FAILED, PASSED, SKIPPED
-from pipeline.grading.errors import EngineError
+from pipeline.grading.errors import module_missing
 from pipeline.grading.execution import CONTROL_DIR, MAX_RESULT_LINE_BYTES, RESULT_PATH, \
     TESTS_DIR, strict_json, timeout_message
 from pipeline.grading.report import COMPLETED, CRASHED, FAILED_STATUS, TEST_SKIPPED, \
@@ -39,12 +38,8 @@ COLLECTION_ERROR_TEST = "collection"
 PYTEST_CRASHED = "Execution of pytest failed, ERROR: {reason}"
 PROCESS_ENDED = "process ended before all tests ran (exit code {code}, signal {signal})"
 NOT_RUN = "the test did not run"
-# The sandbox's interpreter lacks pytest: the operator's failure, never the student's zero. The
-# runner announces it started once pytest is imported, before anything of the student's runs:
-# without that event, what the process wrote to stderr is the runner's own.
-PYTEST_MISSING = ("the sandbox interpreter {python} has no pytest module, which assignments "
-                  "without test.yaml run: install pytest into it (the `runtime` extra has it) "
-                  "or set [sandbox] python to an interpreter that has it")
+# The runner announces it started once pytest is imported, before anything of the student's
+# runs: without that event, what the process wrote to stderr is the runner's own.
 NO_PYTEST = re.compile(rb"ModuleNotFoundError: No module named 'pytest'")
 OUTCOMES = {"passed": PASSED, "failed": FAILED, "skipped": SKIPPED}
 EVENT_FIELDS: dict[str, dict[str, type]] = {
@@ -159,7 +154,8 @@ class PytestGrader:
     def _reports(self, result: SandboxResult) -> list[CollectionReport]:
         events = _events(result.result_data)
         if not events and result.exit_code != 0 and NO_PYTEST.search(result.stderr):
-            raise EngineError(PYTEST_MISSING.format(python=self.python or sys.executable))
+            raise module_missing(self.python, "pytest", needed_by="assignments without "
+                                 "test.yaml", extra_verb="has")
         finished = any(event.get("event") == "done" for event in events)
         status, problem = COMPLETED, None
         if not finished:
