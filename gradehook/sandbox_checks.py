@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
+from pathlib import Path
 
 import click
 
 from pipeline.config import ConfigError, Settings, config_file
+from pipeline.grading.errors import SANDBOX_MODULES, SandboxModule, module_missing
+from pipeline.sandbox import PYTHON_PLACEHOLDER, SandboxLimits, run_sandboxed
 from pipeline.sandbox.hostuser import can_read, sandbox_user
 from pipeline.sandbox.interpreter import resolve_interpreter
 from pipeline.sandbox.layout import shown_folder_of, shown_place
@@ -16,6 +20,13 @@ from pipeline.sandbox.model import SandboxError
 CONFIG_SHOWN = ("config file {path}: lies in {shown}, which every sandbox shows, and the sandbox "
                 "user may read it: any student's program could read the secrets it holds; move "
                 "it elsewhere or make it unreadable to that user")
+NO_SANDBOX = ("sandbox: a program cannot run in it, so every run would end as error: {reason}; "
+              "check that bubblewrap is installed and may create namespaces for the sandbox "
+              "user {user!r}")
+# Lists the modules of SANDBOX_MODULES that the sandbox's interpreter cannot import.
+MODULES_PROBE = ("import importlib.util, json; "
+                 "print(json.dumps([m for m in {names!r} if importlib.util.find_spec(m) is None]))")
+PROBE_TIMEOUT_SECONDS = 60.0
 
 
 def check_sandbox(ctx: click.Context, settings: Settings) -> None:
@@ -26,7 +37,10 @@ def check_sandbox(ctx: click.Context, settings: Settings) -> None:
     worker's): every run would end as error after its attempts. Its data (runs, repositories,
     reference solutions) or temporary folder lies where every sandbox looks: every run would
     be refused. Its config file lies there and the sandbox user may read it: every student's
-    program could read the tokens and passwords it holds.
+    program could read the tokens and passwords it holds. No program runs in its sandbox
+    (bwrap missing, or refused its namespaces by the host): every run would end as error.
+    Its sandbox's interpreter lacks pytest or flake8: only some kinds of test need them, so
+    this is said as a warning on stderr.
     """
     try:
         interpreter = resolve_interpreter(settings.sandbox.python or None)
@@ -43,3 +57,39 @@ def check_sandbox(ctx: click.Context, settings: Settings) -> None:
     shown = shown_folder_of(config, interpreter) if config else None
     if shown is not None and can_read(user, config):
         raise ConfigError(CONFIG_SHOWN.format(path=config, shown=shown))
+    for module in _modules_missing_in_sandbox(settings):
+        click.echo(f"gradehook: warning: {module_missing(settings.sandbox.python or None, module)}",
+                   err=True)
+
+
+def _modules_missing_in_sandbox(settings: Settings) -> list[SandboxModule]:
+    """Run one program in a sandbox as runs do; return the SANDBOX_MODULES it cannot import.
+
+    Raises ConfigError when no program runs there (bwrap missing or refused its namespaces).
+    """
+    names = tuple(module.name for module in SANDBOX_MODULES)
+    limits = SandboxLimits.from_settings(settings.sandbox).with_overrides(
+        timeout_seconds=PROBE_TIMEOUT_SECONDS)
+    settings.workspace.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="probe-", dir=settings.workspace) as workdir:
+        try:
+            result = run_sandboxed([PYTHON_PLACEHOLDER, "-c", MODULES_PROBE.format(names=names)],
+                                   workdir=Path(workdir), limits=limits,
+                                   python=settings.sandbox.python or None,
+                                   user=settings.sandbox.user)
+        except SandboxError as exc:
+            raise ConfigError(NO_SANDBOX.format(reason=exc, user=settings.sandbox.user)) from None
+    try:
+        missing = json.loads(result.stdout) if result.exit_code == 0 else None
+    except ValueError:
+        missing = None
+    if not isinstance(missing, list):
+        reason = result.killed_reason or _last_line(result.stderr) or \
+            f"the probe exited with {result.exit_code}"
+        raise ConfigError(NO_SANDBOX.format(reason=reason, user=settings.sandbox.user))
+    return [module for module in SANDBOX_MODULES if module.name in missing]
+
+
+def _last_line(output: bytes) -> str:
+    lines = output.decode(errors="replace").strip().splitlines()
+    return lines[-1] if lines else ""

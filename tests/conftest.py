@@ -1,8 +1,12 @@
-"""Fixtures shared by the whole suite: real PostgreSQL databases, Redis, git repositories."""
+"""Fixtures shared by the whole suite: real PostgreSQL, Redis, git repositories, interpreters."""
 
 from __future__ import annotations
 
+import os
+import tempfile
+import venv as venv_module
 from pathlib import Path
+from typing import Iterator
 
 import pytest
 
@@ -55,3 +59,14 @@ def service_settings(tmp_path: Path, pg_database: str, redis_db: int, git_server
         path = write_config(tmp_path / "etc", config)
         return path, load_settings(path)
     return build
+
+
+@pytest.fixture
+def bare_python() -> Iterator[str]:
+    """Return an interpreter without the runtime extra (no pytest, no flake8) that a root
+    worker's sandbox user can run: a fresh virtualenv in a folder others may enter."""
+    with tempfile.TemporaryDirectory() as folder:
+        os.chmod(folder, 0o755)
+        venv = Path(folder) / "venv"
+        venv_module.EnvBuilder(with_pip=False, symlinks=True).create(venv)
+        yield str(venv / "bin" / "python")

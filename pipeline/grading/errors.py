@@ -62,15 +62,28 @@ class EngineError(GradingError):
     """The engine itself could not do its work (sandbox unusable): ours to retry, never a score."""
 
 
+@dataclass(frozen=True)
+class SandboxModule:
+    """A module the sandbox's interpreter needs for one kind of test."""
+
+    name: str
+    needed_by: str
+    extra_verb: str  # what the `runtime` extra does for it: "has" (a dependency) or "pins"
+
+
+PYTEST = SandboxModule("pytest", needed_by="assignments without test.yaml", extra_verb="has")
+FLAKE8 = SandboxModule("flake8", needed_by="linting tests", extra_verb="pins")
+SANDBOX_MODULES = (PYTEST, FLAKE8)
+
 # The sandbox's interpreter lacks a module a kind of test runs: the operator's failure.
 MODULE_MISSING = ("the sandbox interpreter {python} has no {module} module, which {needed_by} "
                   "run: install {module} into it (the `runtime` extra {extra_verb} it) or set "
                   "[sandbox] python to an interpreter that has it")
 
 
-def module_missing(python: str | None, module: str, needed_by: str,
-                   extra_verb: str) -> EngineError:
+def module_missing(python: str | None, module: SandboxModule) -> EngineError:
     """Return the error of a sandbox interpreter (None: the one running gradehook) without a
     module: never the student's failure or skip."""
-    return EngineError(MODULE_MISSING.format(python=python or sys.executable, module=module,
-                                             needed_by=needed_by, extra_verb=extra_verb))
+    return EngineError(MODULE_MISSING.format(python=python or sys.executable, module=module.name,
+                                             needed_by=module.needed_by,
+                                             extra_verb=module.extra_verb))

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pipeline.grading.checks import PASS, Verdict, fail, skip
-from pipeline.grading.errors import module_missing
+from pipeline.grading.errors import FLAKE8, module_missing
 from pipeline.sandbox import PYTHON_PLACEHOLDER, SandboxLimits, run_sandboxed
 
 LINT_ERRORS = "{count} Syntax Error{plural} in file `{file}` (see: {output})"
@@ -52,7 +52,7 @@ def run_flake8(file: str | None, pattern: str | None, *, student_base: Path, lim
         output_path.write_text(output, encoding="utf-8")
     findings = [_finding(line) for line in output.splitlines() if line.strip()]
     if result.exit_code != 0 and NO_FLAKE8.search(result.stderr):
-        raise module_missing(python, "flake8", needed_by="linting tests", extra_verb="pins")
+        raise module_missing(python, FLAKE8)
     if result.stderr:
         return LintResult(skip(LINT_STDERR.format(stderr=_last_line(result.stderr))), findings)
     if findings:

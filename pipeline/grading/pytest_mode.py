@@ -21,7 +21,7 @@ from typing import Any
 
 from pipeline.grading.assignment import Assignment
 from pipeline.grading.checks import FAILED, PASSED, SKIPPED
-from pipeline.grading.errors import module_missing
+from pipeline.grading.errors import PYTEST, module_missing
 from pipeline.grading.execution import CONTROL_DIR, MAX_RESULT_LINE_BYTES, RESULT_PATH, \
     TESTS_DIR, strict_json, timeout_message
 from pipeline.grading.report import COMPLETED, CRASHED, FAILED_STATUS, TEST_SKIPPED, \
@@ -154,8 +154,7 @@ class PytestGrader:
     def _reports(self, result: SandboxResult) -> list[CollectionReport]:
         events = _events(result.result_data)
         if not events and result.exit_code != 0 and NO_PYTEST.search(result.stderr):
-            raise module_missing(self.python, "pytest", needed_by="assignments without "
-                                 "test.yaml", extra_verb="has")
+            raise module_missing(self.python, PYTEST)
         finished = any(event.get("event") == "done" for event in events)
         status, problem = COMPLETED, None
         if not finished:

@@ -26,7 +26,7 @@ from pipeline.ledger.models import TestRun
 from tests.infra.ledger import migrated_resources, queue_run
 from tests.infra.ports import free_port
 from tests.infra.processes import alive, descendants, gradehook_argv, service_health, \
-    stop_process_group, wait_for, write_config
+    stop_process_group, wait_for, worker_process, write_config
 from tests.api.world import STAFF_TOKEN, staff_digest
 from tests.infra.services import SERVICE_VARIABLES
 
@@ -141,6 +141,56 @@ def test_a_sandbox_no_run_could_use_stops_a_worker_at_start(tmp_path, monkeypatc
                           timeout=60)
 
     assert (done.returncode, done.stderr) == (2, f"gradehook: configuration error: {complaint}\n")
+
+
+def test_a_host_that_refuses_bwrap_stops_a_worker_at_start(tmp_path, monkeypatch):
+    """Before, the worker started and every run ended as error after its attempts: as on a
+    host whose kernel or AppArmor refuses unprivileged user namespaces to bwrap."""
+    refusing = Path(tempfile.mkdtemp(prefix="refusing-bwrap-"))  # the sandbox user runs it
+    refusing.chmod(0o755)
+    (refusing / "bwrap").write_text("#!/bin/sh\necho 'bwrap: setting up uid map: Permission "
+                                    "denied' >&2\nexit 1\n")
+    (refusing / "bwrap").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{refusing}:{os.environ['PATH']}")
+    config = write_config(tmp_path, {"data_dir": str(tmp_path / "data")})
+
+    try:
+        done = _start_worker_without_services(config, monkeypatch)
+    finally:
+        shutil.rmtree(refusing)
+
+    assert (done.returncode, done.stderr) == (2, (
+        "gradehook: configuration error: sandbox: a program cannot run in it, so every run "
+        "would end as error: the sandbox could not be set up: bwrap: setting up uid map: "
+        "Permission denied; check that bubblewrap is installed and may create namespaces for "
+        "the sandbox user 'nobody'\n"))
+
+
+def test_a_sandbox_python_without_pytest_or_flake8_is_named_when_a_worker_starts(
+        tmp_path, service_settings, bare_python):
+    """Before, nothing said so until a run of an assignment without test.yaml, or with a
+    linting test, ended as error after its attempts."""
+    config, _ = service_settings({"sandbox": {"python": bare_python}})
+    log = tmp_path / "worker.log"
+
+    with worker_process(config, log_path=log) as worker:
+        warnings = wait_for(lambda: _lines_with(log, "gradehook: warning: ", 2), timeout=60,
+                            what="both warnings in the worker's log")
+        assert worker.poll() is None
+
+    assert warnings == [
+        f"gradehook: warning: the sandbox interpreter {bare_python} has no pytest module, which "
+        "assignments without test.yaml run: install pytest into it (the `runtime` extra has it) "
+        "or set [sandbox] python to an interpreter that has it",
+        f"gradehook: warning: the sandbox interpreter {bare_python} has no flake8 module, which "
+        "linting tests run: install flake8 into it (the `runtime` extra pins it) or set "
+        "[sandbox] python to an interpreter that has it"]
+
+
+def _lines_with(path: Path, prefix: str, count: int) -> list[str] | None:
+    """Return the lines of a file starting with prefix once there are count of them."""
+    lines = [line for line in path.read_text().splitlines() if line.startswith(prefix)]
+    return lines if len(lines) >= count else None
 
 
 @pytest.fixture
