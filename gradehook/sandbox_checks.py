@@ -11,6 +11,7 @@ import click
 
 from pipeline.config import ConfigError, Settings, config_file
 from pipeline.grading.errors import SANDBOX_MODULES, SandboxModule, module_missing
+from pipeline.housekeeping import WORKSPACE_PREFIX
 from pipeline.sandbox import PYTHON_PLACEHOLDER, SandboxLimits, run_sandboxed
 from pipeline.sandbox.hostuser import can_read, sandbox_user
 from pipeline.sandbox.interpreter import resolve_interpreter
@@ -71,7 +72,9 @@ def _modules_missing_in_sandbox(settings: Settings) -> list[SandboxModule]:
     limits = SandboxLimits.from_settings(settings.sandbox).with_overrides(
         timeout_seconds=PROBE_TIMEOUT_SECONDS)
     settings.workspace.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix="probe-", dir=settings.workspace) as workdir:
+    # Named as a run's workspace: housekeeping removes it by its age if this process dies.
+    with tempfile.TemporaryDirectory(prefix=f"{WORKSPACE_PREFIX}probe-",
+                                     dir=settings.workspace) as workdir:
         try:
             result = run_sandboxed([PYTHON_PLACEHOLDER, "-c", MODULES_PROBE.format(names=names)],
                                    workdir=Path(workdir), limits=limits,
