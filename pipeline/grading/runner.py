@@ -219,6 +219,18 @@ def last_frame(exc):
             "errormsg": error_text(exc)}
 
 
+def close_figures():
+    """Close every pyplot figure, if the solution's code imported pyplot (§4: before and after
+    each collection's run, so that its figure numbers start at 1 after a replayed one)."""
+    pyplot = sys.modules.get("matplotlib.pyplot")
+    if pyplot is None:
+        return
+    try:
+        pyplot.close("all")
+    except BaseException:
+        pass
+
+
 def run_code(code_list, namespace):
     """Execute each code string in the namespace."""
     for code in code_list:
@@ -229,6 +241,7 @@ def run_stage(stage, namespace, capture_limit):
     """Run one collection's code steps; return (error or None, entry seconds, captured output)."""
     import random
 
+    close_figures()
     random.seed(1)
     numpy = sys.modules.get("numpy")
     if numpy is not None:
@@ -264,6 +277,7 @@ def run_stage(stage, namespace, capture_limit):
         error = {"step": step, "kind": "exception", "message": error_text(exc)}
     finally:
         sys.stdout = real_stdout
+    close_figures()
     return error, timing["entry"], captured
 
 

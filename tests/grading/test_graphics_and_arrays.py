@@ -107,3 +107,29 @@ def test_numpy_and_pandas_values_come_back_typed(graded):
                    "<class 'float'>, obtained <class 'numpy.float64'>"),
         ("PASSED", None),
     ]
+
+
+@pytest.mark.slow
+def test_a_collection_starting_in_a_plotting_collections_namespace_numbers_its_figures_from_1(
+        tmp_path):
+    """§4: all figures are closed before and after each collection's run, the replayed ones
+    of a setUpCodeDependency included."""
+    code = {"first.py": "import matplotlib.pyplot as plt\nplt.figure()\nplt.title('first')\n",
+            "second.py": "import matplotlib.pyplot as plt\nplt.figure()\nplt.title('second')\n"}
+    student, reference = make_assignment(tmp_path, """
+        properties:
+          tests:
+            - {id: first, type: graphics, name: first, entryPoint: first.py,
+               tests: [{name: get_fignums()}]}
+            - type: graphics
+              name: second
+              entryPoint: second.py
+              setUpCodeDependency: first
+              tests:
+                - name: get_fignums()
+                  value: [1]
+                - name: figure(1).axes[0].get_title()
+                  value: second
+    """, code, code)
+    second = collection(grade(student, reference), "second")
+    assert [(t.result, t.details) for t in second.tests] == [("PASSED", None), ("PASSED", None)]
