@@ -207,16 +207,24 @@ def error_text(exc):
 
 
 def last_frame(exc):
-    """Return the last traceback frame of an exception as the report's traceback dict."""
+    """Return the last traceback frame of the solution's code as the report's traceback dict.
+
+    This runner's own frames are left out (its input() raises for the solution's line that read
+    input); a syntax error, raised while this runner compiles the entry point, is at its place.
+    """
     import traceback
 
-    frames = traceback.extract_tb(exc.__traceback__)
-    if not frames:
+    frames = [frame for frame in traceback.extract_tb(exc.__traceback__)
+              if frame.filename != __file__]
+    if frames:
+        frame = frames[-1]
+        name, filename, lineno, line = frame.name, frame.filename, frame.lineno, frame.line
+    elif isinstance(exc, SyntaxError) and isinstance(exc.lineno, int):
+        name, filename, lineno, line = "<module>", str(exc.filename), exc.lineno, exc.text
+    else:
         return {"errormsg": error_text(exc)}
-    frame = frames[-1]
-    return {"name": shorten(frame.name), "filename": shorten(frame.filename),
-            "lineno": frame.lineno, "line": None if frame.line is None else shorten(frame.line),
-            "errormsg": error_text(exc)}
+    return {"name": shorten(name), "filename": shorten(filename), "lineno": lineno,
+            "line": None if line is None else shorten(line.strip()), "errormsg": error_text(exc)}
 
 
 def close_figures():

@@ -188,8 +188,7 @@ def _labelled(checked: str, shown: str, excerpt: str | None) -> str:
 def _crash_location(frame: CrashFrame, entry: str) -> CrashLocation | None:
     """Place a crash frame among the student's files; None when it lies outside them.
 
-    The entry point's folder holds the student's files; a frame elsewhere is gradehook's own
-    (a SyntaxError raised while compiling the entry point) or a library's.
+    The entry point's folder holds the student's files; a frame elsewhere is a library's.
     """
     entry_path, frame_path = PurePosixPath(entry), PurePosixPath(frame.filename)
     if frame_path == entry_path:

@@ -510,3 +510,18 @@ def test_nan_and_infinity_the_program_computes_are_compared_as_the_spec_says(tmp
     ]
     text = json.dumps(run.to_dict())
     assert "NaN" not in text and "Infinity" not in text
+
+
+@pytest.mark.parametrize(("code", "frame"), [
+    ("def ask():\n    return input('a? ')\n\nx = ask()\n",
+     {"name": "ask", "lineno": 2, "line": "return input('a? ')",
+      "errormsg": "program reads input, but the test provides no inputAnswers"}),
+    ("x = 1\ny = (\n",
+     {"name": "<module>", "lineno": 2, "line": "y = (",
+      "errormsg": "'(' was never closed (ex.py, line 2)"}),
+])
+def test_the_last_frame_is_the_students_line_never_the_runners(tmp_path, code, frame):
+    """§3.2: debug.traceback is the last frame of the student's code, as the original gives
+    it for the builtin input(), which the runner replaces; a syntax error is at its place."""
+    run, student = one_collection(tmp_path, code)
+    assert run.debug["traceback"] == {**frame, "filename": str(student / "ex.py")}
