@@ -26,6 +26,7 @@ NOT_ALLOWED_CHARACTER = "unacceptable character #x{code:04x}: {reason}"
 YAML_LINE_BREAKS = "[\n\x85\u2028\u2029]"
 NOT_A_REGEXP = "is not a valid regular expression: {reason}"
 NEEDED_FOR = "is required for qualification {qualification}"
+NEEDED_FOR_TYPE = "is required for collection type {type}"
 # libyaml's parser when PyYAML was built with it: ten times faster on a course's test.yaml, and
 # it builds the same safe objects. It also takes tabs where YAML allows them and PyYAML's own
 # parser does not (`key:<tab>value`). PyYAML's parser reads a file libyaml refuses, for its
@@ -35,6 +36,8 @@ FAST_SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 COLLECTION_TYPES = ("variable", "error", "warning", "help", "stdout", "graphics", "structural",
                     "linting", "exist")
 NAMESPACE_TYPES = ("variable", "error", "warning", "help", "stdout", "graphics")
+# The types that check the student's `file` (§3.4): without one they have nothing to check.
+FILE_TYPES = ("structural", "linting", "exist")
 QUALIFICATIONS = ("verifyEqual", "matches", "contains", "startsWith", "endsWith", "count",
                   "regexp")
 
@@ -252,6 +255,9 @@ class _SuiteParser:
         own = self._fields(raw, path, COLLECTION_FIELDS[:-1], collection=True)
         if own.get("name") is None:
             own["name"] = self.check.fail(join_path(path, "name"), IS_REQUIRED)
+        if own.get("type") in FILE_TYPES and own.get("file") is None:
+            own["file"] = self.check.fail(join_path(path, "file"),
+                                          NEEDED_FOR_TYPE.format(type=own["type"]))
         resolved = dict(own)
         for key in TEST_INHERITED + COLLECTION_ONLY_INHERITED:
             if resolved.get(key) is None:

@@ -283,6 +283,31 @@ def test_an_empty_input_answers_list_counts_as_absent():
                pattern: a
      """, "test.yaml: properties.tests[0].tests[0].countRequirement: is required for "
           "qualification count"),
+    ("""
+     properties:
+       tests:
+         - name: c
+           type: structural
+           tests:
+             - name: for
+     """, "test.yaml: properties.tests[0].file: is required for collection type structural"),
+    ("""
+     properties:
+       tests:
+         - name: c
+           type: linting
+           entryPoint: ex.py
+           tests:
+             - name: style
+     """, "test.yaml: properties.tests[0].file: is required for collection type linting"),
+    ("""
+     properties:
+       tests:
+         - name: c
+           type: exist
+           tests:
+             - name: ex.py
+     """, "test.yaml: properties.tests[0].file: is required for collection type exist"),
     ("properties: [1]", "test.yaml: properties: must be a mapping of fields, got [1]"),
     ("- 1", "test.yaml: (top level): must be a mapping of fields, got [1]"),
     ("""
