@@ -20,9 +20,10 @@ student's code; else the default comparison (entry point output, reference files
 Isolation: every (collection, side) run is its own bubblewrap sandbox process; runs that execute
 exactly the same code share one. The student's sandbox holds a copy of the student's directory
 plus meta.yaml additionalFiles and testDependencies, and only those testFiles that its own test
-code (setUpCode, tearDownCode, test names) names; never the reference solution, test.yaml or the
-other test files. Values leave as tagged JSON through the result channel and are compared here;
-regexp tests are matched in a sandbox of their own, each match stopped after 5 seconds.
+code (setUpCode, tearDownCode, test names) names, or that the Python code of those names in turn;
+never the reference solution, test.yaml or the other test files. Values leave as tagged JSON
+through the result channel and are compared here; regexp tests are matched in a sandbox of their
+own, each match stopped after 5 seconds.
 Limits: SandboxSettings (operator), which meta.yaml executionBackend.settings (timeout,
 memoryLimitMB) may lower but never raise; a collection's timeout covers its entry point, setUpCode
 and tearDownCode. Student files larger than the sandbox's work directory are not run: every test

@@ -7,7 +7,6 @@ import binascii
 import itertools
 import json
 import logging
-import re
 import signal
 import threading
 from dataclasses import asdict, dataclass, field
@@ -18,7 +17,7 @@ from pipeline.grading.fontcache import font_cache_dir
 from pipeline.grading.plan import REFERENCE, RunOutcome, RunRequest, Stage
 from pipeline.grading.report import COMPLETED, CRASHED, FAILED_STATUS, TIMEDOUT
 from pipeline.grading.runner import shorten
-from pipeline.grading.staging import StagedAssignment, select_test_files
+from pipeline.grading.staging import StagedAssignment, code_names, select_test_files
 from pipeline.sandbox import PYTHON_PLACEHOLDER, SANDBOX_PYTHONPATH, SANDBOX_WORKDIR, Mount, \
     SandboxLimits, SandboxResult, run_sandboxed
 
@@ -143,9 +142,7 @@ class SandboxExecutor:
         code = [*request.values, *request.texts]
         for stage in request.stages:
             code += [*stage.set_up_code, *stage.tear_down_code]
-        names = frozenset(re.findall(r"[A-Za-z_][A-Za-z0-9_.]*", "\n".join(code)))
-        names |= frozenset(part for name in names for part in name.split("."))
-        return select_test_files(staged, self.env.work, names)
+        return select_test_files(staged, self.env.work, code_names("\n".join(code)))
 
     def _document(self, request: RunRequest, with_tests: bool, with_mpl: bool) -> dict[str, Any]:
         def sandbox_path(entry: str | None) -> str | None:

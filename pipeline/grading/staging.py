@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +20,7 @@ NO_DEPENDENCY_ROOT = ("meta.yaml: testDependencies: {path} needs the reference r
                       "which was not given")
 REFERENCE_MISSING = "the reference directory {path} does not exist"
 REPOSITORY_ROOT = "the reference repository's root"
+CODE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.]*")
 
 
 @dataclass(frozen=True)
@@ -153,11 +155,25 @@ def _copy_file(source: Path, target: Path) -> None:
         shutil.copy2(source, target)
 
 
+def code_names(code: str) -> frozenset[str]:
+    """Return the dotted names code mentions and each of their parts: what it may import or open."""
+    names = frozenset(CODE_NAME.findall(code))
+    return names | frozenset(part for name in names for part in name.split("."))
+
+
 def select_test_files(staged: StagedAssignment, work: Path, names: frozenset[str]) -> Path | None:
-    """Return a directory holding only the test files whose module or file name is in names."""
-    chosen = sorted(rel for rel in staged.test_files if _names_of(rel) & names)
-    if not chosen:
+    """Return a directory holding only the test files whose module or file name is in names,
+    and those that the Python code of the chosen ones names in turn (a helper's own imports)."""
+    found: set[str] = set()
+    pending = _named_test_files(staged, names)
+    while pending:
+        found |= pending
+        named = frozenset().union(*(code_names(_python_code(staged.tests_dir / relative))
+                                    for relative in pending))
+        pending = _named_test_files(staged, named) - found
+    if not found:
         return None
+    chosen = sorted(found)
     digest = hashlib.sha256("\0".join(chosen).encode()).hexdigest()[:16]
     target = work / f"tests-{digest}"
     if not target.exists():
@@ -169,8 +185,20 @@ def select_test_files(staged: StagedAssignment, work: Path, names: frozenset[str
     return target
 
 
+def _named_test_files(staged: StagedAssignment, names: frozenset[str]) -> set[str]:
+    return {relative for relative in staged.test_files if _names_of(relative) & names}
+
+
 def _names_of(name: str) -> set[str]:
     return {name, Path(name).stem}
+
+
+def _python_code(path: Path) -> str:
+    """Return the text of a test file's Python code: the file, or a folder's .py files (links
+    are not followed)."""
+    files = sorted(path.rglob("*.py")) if path.is_dir() else [path]
+    return "\n".join(file.read_text(encoding="utf-8", errors="replace") for file in files
+                     if file.suffix == ".py" and file.is_file() and not file.is_symlink())
 
 
 def contained_file(base: Path, relative: str) -> Path | None:

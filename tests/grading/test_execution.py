@@ -525,3 +525,26 @@ def test_the_last_frame_is_the_students_line_never_the_runners(tmp_path, code, f
     it for the builtin input(), which the runner replaces; a syntax error is at its place."""
     run, student = one_collection(tmp_path, code)
     assert run.debug["traceback"] == {**frame, "filename": str(student / "ex.py")}
+
+
+def test_the_test_files_a_needed_test_file_imports_are_there_too(tmp_path):
+    """§5: testFiles are on sys.path; a helper the tests import may import another one."""
+    student, reference = make_assignment(tmp_path, """
+        properties:
+          tests:
+            - name: helper
+              entryPoint: ex.py
+              setUpCode: from checker import check
+              tests:
+                - name: check(x)
+    """, {"ex.py": "x = 2\n",
+          "tests/checker.py": "from rules import double\n\n\ndef check(v):\n"
+                              "    return double(v)\n",
+          "tests/rules/__init__.py": "from rules.factor import FACTOR\n\n\ndef double(v):\n"
+                                     "    return FACTOR * v\n",
+          "tests/rules/factor.py": "FACTOR = 2\n"},
+        {"ex.py": "x = 2\n"},
+        meta_yaml="properties:\n  testFiles: [tests/checker.py, tests/rules]\n")
+    run = grade(student, reference).tests[0]
+    assert (run.status, [(t.result, t.details) for t in run.tests]) == (
+        "COMPLETED", [("PASSED", None)])
