@@ -412,9 +412,12 @@ class CodeAbilityGrader:
                     expression=test.eval_string))
                 return skip(EVALUATION_NOT_POSSIBLE.format(expression=test.eval_string))
         elif collection.type == "stdout":
-            if outcome.stdout is None:
+            if outcome.stdout is None or self._reference_entry_missing(collection):
+                # Without its entry point the reference printed nothing to compare with: the
+                # test is judged against that, as the original did, but it is the course's.
                 self._reference_gap(collection, test, outcome,
                                     REFERENCE_LACKS_NAME.format(name=test.name))
+            if outcome.stdout is None:
                 return skip(REFERENCE_NOT_FOUND.format(name=test.name))
             return outcome.stdout
         else:
@@ -430,9 +433,8 @@ class CodeAbilityGrader:
                        lookup_failed: str) -> None:
         """Note for staff why the reference gave no expected value (its results stay as the
         original's: the test is skipped), most telling cause first."""
-        entry = collection.entry_point
-        if entry is not None and contained_file(self.ctx.reference_base, entry) is None:
-            why = REFERENCE_ENTRY_MISSING.format(entry=entry)
+        if self._reference_entry_missing(collection):
+            why = REFERENCE_ENTRY_MISSING.format(entry=collection.entry_point)
         elif outcome.status != COMPLETED:
             why = REFERENCE_RUN_ENDED.format(status=outcome.status, message=outcome.message)
         else:
@@ -441,6 +443,10 @@ class CodeAbilityGrader:
         self.reference_gaps.append(gap)
         if outcome.status == TIMEDOUT and self.reference_timeout is None:
             self.reference_timeout = gap
+
+    def _reference_entry_missing(self, collection: CollectionSpec) -> bool:
+        entry = collection.entry_point
+        return entry is not None and contained_file(self.ctx.reference_base, entry) is None
 
     def _lint_result(self, collection: CollectionSpec, test: TestSpec) -> LintResult:
         file_name = output_file_name(collection.name, test.name)

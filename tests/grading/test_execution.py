@@ -188,6 +188,18 @@ def test_a_missing_reference_entry_point_is_skipped_silently(tmp_path):
               "its entryPoint ex.py does not exist")
 
 
+def test_output_compared_with_a_reference_lacking_its_entry_point_is_a_course_error(tmp_path):
+    student, reference = make_assignment(tmp_path, ONE_OUTPUT, {}, {"ex.py": "print('hi')\n"})
+    report = grade(student, reference)
+    # The result is the original's: the output is compared with the nothing the reference printed.
+    assert first(report.tests[0]) == (
+        "COMPLETED", "FAILED", "E   AssertionError: Variable `stdout` has incorrect len, "
+                               "expected: 0, obtained 3")
+    assert (report.score, report.course_error) == (
+        None, "the reference solution gives no expected value for `stdout` in collection "
+              "`out`: its entryPoint ex.py does not exist")
+
+
 def test_a_crashing_reference_that_gave_every_value_is_reported_in_debug_only(tmp_path):
     student, reference = make_assignment(tmp_path, ONE_VALUE,
                                          {"ex.py": "x = 1\nraise ValueError('no')\n"},
