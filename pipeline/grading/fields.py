@@ -126,23 +126,25 @@ class FieldChecker:
                 self.fail(key_path(path, key), UNKNOWN_FIELD)
         return value
 
-    def string(self, value: Any, path: FieldPath) -> Any:
-        """Return a non-empty string; numbers become strings, booleans are invalid."""
+    def string(self, value: Any, path: FieldPath, *, may_be_empty: bool = False) -> Any:
+        """Return a string, non-empty unless allowed; numbers become strings, booleans are
+        invalid."""
         if isinstance(value, bool) or not isinstance(value, (str, int, float)):
             return self.fail(path, MUST_BE_STRING.format(got=describe(value)))
         text = value if isinstance(value, str) else str(value)
-        if not text:
+        if not text and not may_be_empty:
             return self.fail(path, MUST_NOT_BE_EMPTY)
         return text
 
-    def string_list(self, value: Any, path: FieldPath) -> Any:
+    def string_list(self, value: Any, path: FieldPath, *, may_be_empty: bool = False) -> Any:
         """Return a tuple of strings from one string or a list of strings."""
         if isinstance(value, list):
-            items = [self.string(item, join_path(path, i)) for i, item in enumerate(value)]
+            items = [self.string(item, join_path(path, i), may_be_empty=may_be_empty)
+                     for i, item in enumerate(value)]
             return INVALID if INVALID in items else tuple(items)
         if isinstance(value, bool) or not isinstance(value, (str, int, float)):
             return self.fail(path, MUST_BE_STRING_OR_LIST.format(got=describe(value)))
-        item = self.string(value, path)
+        item = self.string(value, path, may_be_empty=may_be_empty)
         return INVALID if item is INVALID else (item,)
 
     def dependency_list(self, value: Any, path: FieldPath) -> Any:

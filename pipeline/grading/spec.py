@@ -361,7 +361,10 @@ class _SuiteParser:
             return check.integer(value, path, at_least=0, at_most=3)
         if name == "countRequirement":
             return check.integer(value, path, at_least=0)
-        if name in ("setUpCode", "tearDownCode", "inputAnswers", "moduleBlacklist"):
+        if name == "inputAnswers":
+            # An empty answer is an empty line the program reads (the original never refused it).
+            return check.string_list(value, path, may_be_empty=True)
+        if name in ("setUpCode", "tearDownCode", "moduleBlacklist"):
             return check.string_list(value, path)
         if name == "successDependency":
             return check.dependency_list(value, path)

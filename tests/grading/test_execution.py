@@ -560,3 +560,10 @@ def test_the_test_files_a_needed_test_file_imports_are_there_too(tmp_path):
     run = grade(student, reference).tests[0]
     assert (run.status, [(t.result, t.details) for t in run.tests]) == (
         "COMPLETED", [("PASSED", None)])
+
+
+def test_an_empty_input_answer_is_an_empty_line(tmp_path):
+    run, _ = one_collection(tmp_path, "name = input('name? ') or 'nobody'\nx = int(input())\n",
+                            extra="inputAnswers: ['', 1]",
+                            tests="- name: name\n                  value: nobody")
+    assert [(t.result, t.details) for t in run.tests] == [("PASSED", None), ("PASSED", None)]
