@@ -66,7 +66,11 @@ class Branch:
 
 @dataclass(frozen=True)
 class MergeRequest:
-    """A merge request; `sha` is the head of its source branch."""
+    """A merge request; `sha` is the head of its source branch.
+
+    `base_sha` is where its changes start (GitLab's `diff_refs.base_sha`), which stays known
+    after the merge; only the single merge request's answer carries it.
+    """
 
     iid: int
     project_id: int
@@ -80,6 +84,7 @@ class MergeRequest:
     author_username: str | None
     web_url: str | None
     updated_at: dt.datetime | None
+    base_sha: str | None = None
 
     @classmethod
     def from_api(cls, data: Mapping[str, Any]) -> MergeRequest:
@@ -92,4 +97,5 @@ class MergeRequest:
             source_project_id=int(data.get("source_project_id") or data["project_id"]),
             target_project_id=int(data.get("target_project_id") or data["project_id"]),
             sha=data.get("sha"), author_username=author.get("username"),
-            web_url=data.get("web_url"), updated_at=_timestamp(data.get("updated_at")))
+            web_url=data.get("web_url"), updated_at=_timestamp(data.get("updated_at")),
+            base_sha=(data.get("diff_refs") or {}).get("base_sha"))

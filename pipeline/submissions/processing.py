@@ -155,6 +155,7 @@ def _inspect(resources: Resources, course: CourseSettings, submission: Submissio
         return Inspection(problem=NO_GITLAB)
     project, path = _project(submission), submission.project_path
     blocked: list[str] = []
+    merged_base = None  # where a merged merge request's changes started
     if submission.source == API_SOURCE:
         branch = gitlab_side.submission_branch(submission.assignment)
         target = course.submission_branch_for(submission.assignment)
@@ -170,13 +171,17 @@ def _inspect(resources: Resources, course: CourseSettings, submission: Submissio
     else:
         merge_request = gitlab.get_merge_request(project, submission.merge_request_iid)
         target = course.submission_branch_for(submission.assignment)
-        blocked += _merge_request_blocks(merge_request, submission.assignment, target)
+        blocked += _merge_request_blocks(merge_request, target)
+        if merge_request.state == gitlab_side.MERGED:
+            # The target holds the commit now: its changes start where the merge request's did.
+            merged_base = merge_request.base_sha
     target_sha = gitlab_side.branch_head(gitlab, project, target)
     if target_sha is None:
         return Inspection(problem=TARGET_MISSING.format(branch=target))
     repos.ensure_commit(path, submission.commit_sha)
-    repos.ensure_commit(path, target_sha)
-    base = repos.merge_base(path, target_sha, submission.commit_sha)
+    base_from = merged_base or target_sha
+    repos.ensure_commit(path, base_from)
+    base = repos.merge_base(path, base_from, submission.commit_sha)
     changed = (repos.changed_paths(path, base, submission.commit_sha) if base
                else repos.list_files(path, submission.commit_sha))
     return Inspection(changed=tuple(changed),
@@ -184,16 +189,17 @@ def _inspect(resources: Resources, course: CourseSettings, submission: Submissio
                       blocked=tuple(blocked))
 
 
-def _merge_request_blocks(merge_request: MergeRequest, assignment: str,
-                          submission_branch: str) -> list[str]:
+def _merge_request_blocks(merge_request: MergeRequest, submission_branch: str) -> list[str]:
+    """Return why a student's merge request no longer hands its commit in, if it does not.
+
+    Merged into the submission branch, it handed it in: the merge is the student's hand-in.
+    """
     if merge_request.target_branch != submission_branch:
         # Retargeted since it was opened (and maybe merged there): it hands nothing in.
         return [MERGE_REQUEST_RETARGETED.format(iid=merge_request.iid,
                                                 target=merge_request.target_branch,
                                                 branch=submission_branch)]
-    if merge_request.state == gitlab_side.MERGED:
-        return [MERGE_REQUEST_MERGED.format(iid=merge_request.iid, assignment=assignment)]
-    if merge_request.state != gitlab_side.OPENED:
+    if merge_request.state not in (gitlab_side.OPENED, gitlab_side.MERGED):
         return [MERGE_REQUEST_CLOSED.format(iid=merge_request.iid)]
     return []
 

@@ -392,6 +392,15 @@ def test_get_merge_request(mocked, client):
     assert client.get_merge_request(12, 3).sha is None
 
 
+def test_get_merge_request_reads_where_its_changes_start(mocked, client):
+    base = "c" * 40
+    mocked.get(f"{API}/projects/12/merge_requests/3", json={
+        **merge_request(3), "diff_refs": {"base_sha": base, "head_sha": "d" * 40,
+                                          "start_sha": "e" * 40}})
+
+    assert client.get_merge_request(12, 3).base_sha == base
+
+
 def test_open_merge_request_sends_the_fields(mocked, client):
     mocked.post(f"{API}/projects/12/merge_requests", status=201, json=merge_request(6))
 

@@ -239,3 +239,20 @@ def test_a_resubmission_failing_between_delete_and_create_is_completed(world):
     assert (outcome.outcome, outcome.merge_request_iid) == ("accepted", iid)
     assert world.branches()[SUBMISSION_BRANCH] == second_sha
     assert [(mr["iid"], mr["state"]) for mr in world.merge_requests()] == [(iid, "opened")]
+
+
+def test_a_merge_request_merged_before_it_was_processed_is_its_submission(world):
+    """A student merges the merge request into the submission branch while its run still
+    grades (GitLab's fast-forward merge: the target moves to the head). Before, the target then
+    held the commit, so the submission seemed to change nothing and was dropped without a word;
+    after a squash merge it was refused as 'already merged: final', for its own merge."""
+    mr, submission = passed_merge_request_submission(world)
+    world.gitlab.set_branch(world.project_id, TARGET, submission.commit_sha)
+    world.gitlab.set_merge_request_state(world.project_id, mr["iid"], "merged")
+
+    outcome = world.process(submission.id)
+
+    assert (outcome.outcome, outcome.reason, outcome.merge_request_iid) == (
+        "accepted", None, mr["iid"])
+    note, = world.notes(mr["iid"])
+    assert "**✅ Accepted**" in note["body"]

@@ -456,7 +456,14 @@ class GitLabApi:
 
     def get_merge_request(self, user: StandInUser, params: dict[str, Any], project: str,
                           iid: str) -> tuple[int, Any]:
-        return 200, self.state.merge_request_json(self._merge_request(user, project, iid))
+        mr = self._merge_request(user, project, iid)
+        # Only the single merge request's answer has diff_refs. Its base is the target's head
+        # when the merge request was opened (GitLab's is their merge base: the same for a
+        # source branch made from the target's head).
+        shown = self.state.merge_request_json(mr)
+        return 200, {**shown, "diff_refs": {"base_sha": mr["_base_sha"],
+                                            "start_sha": mr["_base_sha"],
+                                            "head_sha": shown["sha"]}}
 
     def create_merge_request(self, user: StandInUser, params: dict[str, Any],
                              project: str) -> tuple[int, Any]:
@@ -576,7 +583,8 @@ def add_merge_request(state: GitLabState, project_id: int, source_branch: str,
           "sha": heads[source_branch], "draft": False, "work_in_progress": False,
           "merge_status": "can_be_merged", "detailed_merge_status": "mergeable",
           "web_url": f"{project['web_url']}/-/merge_requests/{iid}",
-          "references": {"short": f"!{iid}", "full": f"{project['path_with_namespace']}!{iid}"}}
+          "references": {"short": f"!{iid}", "full": f"{project['path_with_namespace']}!{iid}"},
+          "_base_sha": heads[target_branch]}
     mrs[iid] = mr
     return mr
 
