@@ -31,6 +31,9 @@ EXECUTION_BACKEND_TYPES = ("celery", "local")
 # `submission` beside branches under `submission/`, so no target branch may be named so.
 SUBMISSION_BRANCH_PREFIX = "submission/"
 SHA256_HEX = re.compile(r"[0-9a-f]{64}")
+# The most submissions or test runs an assignment may allow: the ledger records a submission's
+# limit in a 32-bit column.
+MAX_SUBMISSION_LIMIT = 2**31 - 1
 # A course that could grade nothing is a mistake in config.toml: say so at start-up.
 NO_STUDENT_PROJECTS = ("must list at least one group (ending in '/') or project pattern, e.g. "
                        "[\"prog1-2026/students/\"]")
@@ -221,8 +224,8 @@ class AssignmentSettings:
     # Surrounding slashes are dropped: "week1/hello/" is the assignment week1/hello.
     directory: str = env_field("", nonempty=True, directory=True)
     deadline: dt.datetime | None = None
-    max_submissions: int | None = env_field(None, min=0)
-    max_test_runs: int | None = env_field(None, min=0)
+    max_submissions: int | None = env_field(None, min=0, max=MAX_SUBMISSION_LIMIT)
+    max_test_runs: int | None = env_field(None, min=0, max=MAX_SUBMISSION_LIMIT)
     accept_late: bool = False
     # The branch this assignment's submission merge requests target; empty: the course's.
     submission_branch: str = ""

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from pipeline.config import MAX_SUBMISSION_LIMIT
 from pipeline.grading.errors import SpecError
 from pipeline.grading.fields import INVALID, TOP, FieldChecker, FieldPath, describe, join_path
 from pipeline.grading.places import with_lines
@@ -91,7 +92,8 @@ def _parse(check: FieldChecker, data: Any) -> MetaSpec:
     for key, attr in (("maxTestRuns", "max_test_runs"), ("maxSubmissions", "max_submissions"),
                       ("maxGroupSize", "max_group_size")):
         if props.get(key) is not None:
-            values[attr] = check.integer(props[key], join_path(PROPERTIES, key), at_least=0)
+            values[attr] = check.integer(props[key], join_path(PROPERTIES, key), at_least=0,
+                                         at_most=MAX_SUBMISSION_LIMIT)
     if INVALID in values.values():
         return MetaSpec()
     return MetaSpec(**values)

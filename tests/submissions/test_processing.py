@@ -264,3 +264,16 @@ def test_a_commit_beyond_the_allowed_test_runs_is_refused(make_world):
     assert (outcome.outcome, outcome.reason) == (
         "refused", f"this commit is test run 3 of {ASSIGNMENT}; only the first 2 test runs may "
                    "be handed in")
+
+
+def test_a_limit_too_large_to_record_is_a_course_error(make_world):
+    """Before, the ledger refused to record it, and the submission ended as 'unexpected error
+    in gradehook (DataError)', with no comment and no word to staff about meta.yaml."""
+    world = make_world(meta_yaml="properties:\n  maxSubmissions: 3000000000\n")
+    sha = world.push(solution("hello"))
+
+    outcome = world.process(world.submit(sha).id)
+
+    assert (outcome.outcome, outcome.reason) == (
+        "error", "course error: meta.yaml line 2: properties.maxSubmissions: must be at most "
+                 "2147483647, got 3000000000")

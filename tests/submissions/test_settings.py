@@ -52,3 +52,15 @@ def test_the_migrations_build_exactly_the_models(service_settings):
     with resources.engine.connect() as connection:
         differences = compare_metadata(MigrationContext.configure(connection), Base.metadata)
     assert differences == []
+
+
+@pytest.mark.parametrize("key", ["max_submissions", "max_test_runs"])
+def test_a_limit_too_large_to_record_stops_start_up(tmp_path, key):
+    config = tmp_path / "config.toml"
+    config.write_text('[[courses]]\nname = "prog1"\nreference_project = "staff/ref"\n'
+                      'student_projects = ["students/"]\n'
+                      f'[[courses.assignments]]\ndirectory = "week1/hello"\n{key} = 3000000000\n')
+    with pytest.raises(ConfigError) as error:
+        load_settings(config, environ={})
+    assert str(error.value) == (f"courses[0].assignments[0].{key}: must be at most 2147483647, "
+                                "got 3000000000")
