@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
+from pipeline.reports.wording import counted
 from pipeline.submissions.rules import SubmissionRules
 
 ACCEPTED, REFUSED, ERROR, PENDING = "accepted", "refused", "error", "pending"
@@ -16,9 +17,11 @@ LATE_REFUSED = ("handed in after the deadline of {deadline}: gradehook received 
                 "{counted}, and this assignment accepts no late submissions")
 LATE_ACCEPTED = ("accepted late: gradehook received this commit at {counted}, after the "
                  "deadline of {deadline}")
-OVER_SUBMISSIONS = "the limit of {limit} accepted submissions of {assignment} is reached"
+OVER_SUBMISSIONS = "the limit of {limit} accepted {submissions} of {assignment} is reached"
+SUBMISSION_NOUNS = ("submission", "submissions")
 OVER_TEST_RUNS = ("this commit is test run {number} of {assignment}; only the first {limit} "
-                  "test runs may be handed in")
+                  "{test_runs} may be handed in")
+TEST_RUN_NOUNS = ("test run", "test runs")
 OUTSIDE_SCOPE = "the submission changes files outside {assignment}/: {paths}"
 MORE_PATHS = " and {count} more"
 NOT_PRESENT = "{assignment} does not exist in this commit"
@@ -75,11 +78,13 @@ def judge(facts: SubmissionFacts, rules: SubmissionRules) -> Verdict:
         refusals.append(OUTSIDE_SCOPE.format(assignment=assignment,
                                              paths=_listed(facts.outside_paths)))
     if rules.max_test_runs is not None and facts.test_run_number > rules.max_test_runs:
-        refusals.append(OVER_TEST_RUNS.format(number=facts.test_run_number,
-                                              assignment=assignment, limit=rules.max_test_runs))
+        refusals.append(OVER_TEST_RUNS.format(
+            number=facts.test_run_number, assignment=assignment, limit=rules.max_test_runs,
+            test_runs=counted(rules.max_test_runs, TEST_RUN_NOUNS)))
     if rules.max_submissions is not None and facts.accepted_before >= rules.max_submissions:
-        refusals.append(OVER_SUBMISSIONS.format(limit=rules.max_submissions,
-                                                assignment=assignment))
+        refusals.append(OVER_SUBMISSIONS.format(
+            limit=rules.max_submissions, assignment=assignment,
+            submissions=counted(rules.max_submissions, SUBMISSION_NOUNS)))
     late = rules.deadline is not None and facts.counted_at > rules.deadline
     notes = []
     if late:

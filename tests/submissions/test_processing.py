@@ -112,7 +112,7 @@ def test_a_submission_over_the_limit_is_refused_on_the_open_merge_request(make_w
     outcome = world.process(second.id)
 
     assert (outcome.outcome, outcome.merge_request_iid) == ("refused", iid)
-    assert outcome.reason == f"the limit of 1 accepted submissions of {ASSIGNMENT} is reached"
+    assert outcome.reason == f"the limit of 1 accepted submission of {ASSIGNMENT} is reached"
     assert world.branches()[SUBMISSION_BRANCH] == first_sha
     note, = world.notes(iid)
     assert "**⛔ Refused**" in note["body"] and "the limit of 1 accepted" in note["body"]

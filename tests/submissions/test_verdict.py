@@ -51,6 +51,13 @@ def test_limits_refuse_only_beyond_them():
         "this commit is test run 4 of week1/hello; only the first 3 test runs may be handed in",)
 
 
+def test_a_limit_of_one_is_worded_in_the_singular():
+    rules = SubmissionRules(max_submissions=1, max_test_runs=1)
+    assert judge(facts(accepted_before=1, test_run_number=2), rules).reasons == (
+        "this commit is test run 2 of week1/hello; only the first 1 test run may be handed in",
+        "the limit of 1 accepted submission of week1/hello is reached")
+
+
 def test_a_limit_of_zero_refuses_everything():
     assert judge(facts(), SubmissionRules(max_submissions=0)).outcome == "refused"
 
