@@ -34,6 +34,9 @@ SHA256_HEX = re.compile(r"[0-9a-f]{64}")
 # The most submissions or test runs an assignment may allow: the ledger records a submission's
 # limit in a 32-bit column.
 MAX_SUBMISSION_LIMIT = 2**31 - 1
+# A student reads the key of their own project in its badge URL and could try secrets offline
+# against it: the secret must be too long to guess.
+BADGE_KEY_MIN_CHARS = 32
 # A course that could grade nothing is a mistake in config.toml: say so at start-up.
 NO_STUDENT_PROJECTS = ("must list at least one group (ending in '/') or project pattern, e.g. "
                        "[\"prog1-2026/students/\"]")
@@ -66,6 +69,9 @@ class ServerSettings:
     host: str = "127.0.0.1"
     port: int = env_field(8000, PORT_ENV, min=1, max=65535)
     public_url: str = env_field("", "GRADEHOOK_PUBLIC_URL", url=True)
+    # Empty: badges are public. Set: a badge URL must carry its project's key (badge_keys.py).
+    badge_key: str = env_field("", "GRADEHOOK_BADGE_KEY", secret=True,
+                               min_length=BADGE_KEY_MIN_CHARS)
     max_body_bytes: int = env_field(26214400, min=1024)
     web_workers: int = env_field(2, min=1)
     web_threads: int = env_field(4, min=1)
@@ -519,6 +525,9 @@ def _scalar(f: dataclasses.Field, value: Any, key: str) -> Any:
         if "max_length" in meta and len(value) > meta["max_length"]:
             raise ConfigError(f"{key}: must be at most {meta['max_length']} characters, "
                               f"got {len(value)}")
+        if "min_length" in meta and value and len(value) < meta["min_length"]:
+            raise ConfigError(f"{key}: must be empty or at least {meta['min_length']} "
+                              f"characters, got {len(value)}")
         if meta.get("directory") and not is_directory_name(value):
             raise ConfigError(f"{key}: {value!r} is not an assignment directory: it must be "
                               f"{DIRECTORY_RULE}, 255 characters at most")

@@ -1,4 +1,5 @@
-"""Result pages `/results/<run id>` and score badges `/badges/<project id>/<assignment>.svg`."""
+"""Result pages `/results/<run id>`, score badges `/badges/<project id>/<assignment>.svg` and
+the latest result behind a badge."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import re
 from flask import Blueprint, Response, request
 from sqlalchemy import select
 
+from pipeline.badge_keys import badge_key_matches
 from pipeline.branch_names import is_branch_name
 from pipeline.directory_names import is_directory_name
 from pipeline.feedback import COMMENTED_STATUSES, result_url
@@ -43,8 +45,7 @@ def result_page(run_id: str) -> Response:
     with svc.resources.sessions() as session:
         run = session.get(TestRun, run_id) if _RUN_ID.fullmatch(run_id) else None
         if run is None:
-            return Response(NOT_FOUND_PAGE, 404, mimetype="text/html",
-                            headers=PAGE_SECURITY_HEADERS)
+            return _not_found()
         body = result_page_html(RunSummary.from_record(run, result_url(svc.resources, run.id)),
                                 run.report)
         final = run.status.final
@@ -56,19 +57,59 @@ def result_page(run_id: str) -> Response:
 @pages.get("/badges/<int:project_id>/<path:assignment>.svg")
 def score_badge_svg(project_id: int, assignment: str) -> Response:
     """Show the latest score of an assignment on a branch (?ref=, default main) as a badge."""
+    if _key_refused(project_id):
+        return _not_found()
     ref = request.args.get("ref", DEFAULT_BADGE_REF)
     # No run has a project beyond the ledger's column, an assignment gradehook would not grade
     # or a ref git would not take: their badge shows no result, with no query (a NUL byte,
     # say, is more than PostgreSQL takes in text).
-    if project_id > MAX_ID or not is_directory_name(assignment) or not is_branch_name(ref):
+    if not _addressable(project_id, assignment, ref):
         return _badge(None)
+    return _badge(_latest(TestRun.report, project_id, assignment, ref))
+
+
+@pages.get("/results/latest/<int:project_id>/<path:assignment>")
+def latest_result(project_id: int, assignment: str) -> Response:
+    """Send to the result page behind a badge: the latest run of its assignment and ref.
+
+    Only with a badge key: without one, anyone could reach every student's result page.
+    """
+    ref = request.args.get("ref", DEFAULT_BADGE_REF)
+    if not services().settings.server.badge_key or _key_refused(project_id) \
+            or not _addressable(project_id, assignment, ref):
+        return _not_found()
+    run_id = _latest(TestRun.id, project_id, assignment, ref)
+    if run_id is None:
+        return _not_found()
+    return Response(status=302, headers={**PAGE_SECURITY_HEADERS, "Location": f"/results/{run_id}",
+                                         "Cache-Control": "no-store"})
+
+
+def _key_refused(project_id: int) -> bool:
+    """Tell whether badges need a key and the request lacks the project's (?key=)."""
+    secret = services().settings.server.badge_key
+    return bool(secret) and not badge_key_matches(secret, project_id, request.args.get("key"))
+
+
+def _addressable(project_id: int, assignment: str, ref: str) -> bool:
+    """Tell whether a run could have this project id, assignment and ref."""
+    return project_id <= MAX_ID and is_directory_name(assignment) and is_branch_name(ref)
+
+
+def _latest(column, project_id: int, assignment: str, ref: str):
+    """Return a column of the latest reported run of an assignment on a ref, else None."""
     with services().resources.sessions() as session:
-        report = session.scalar(
-            select(TestRun.report)
+        return session.scalar(
+            select(column)
             .where(TestRun.project_id == project_id, TestRun.assignment == assignment,
                    TestRun.ref == ref, TestRun.status.in_(COMMENTED_STATUSES))
             .order_by(TestRun.finished_at.desc()).limit(1))
-    return _badge(report)
+
+
+def _not_found() -> Response:
+    """Answer as for an address with no result: the same for a wrong key and an unknown project."""
+    return Response(NOT_FOUND_PAGE, 404, mimetype="text/html",
+                    headers={**PAGE_SECURITY_HEADERS, "Cache-Control": "no-store"})
 
 
 def _badge(report: dict | None) -> Response:

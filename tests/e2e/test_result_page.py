@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 import subprocess
 import threading
@@ -11,6 +12,7 @@ from html.parser import HTMLParser
 import pytest
 from werkzeug.serving import make_server
 
+from pipeline.badge_keys import badge_key
 from pipeline.grading.grader import grade
 from pipeline.ledger.db import transaction
 from pipeline.ledger.models import RunStatus, TestRun, utcnow
@@ -128,3 +130,66 @@ def test_a_badge_of_a_project_id_beyond_any_projects_shows_no_result(graded_run,
 
 def _badge_texts(svg: bytes) -> set[str]:
     return {t.text for t in ElementTree.fromstring(svg).iter("{http://www.w3.org/2000/svg}text")}
+
+
+BADGE_SECRET = "badge-" + "k" * 40
+
+
+def keyed(settings):
+    """Return the settings with a badge key, so that badges need their project's key."""
+    return dataclasses.replace(settings, server=dataclasses.replace(settings.server,
+                                                                    badge_key=BADGE_SECRET))
+
+
+def _answer(response) -> tuple:
+    return response.status_code, response.data, sorted(response.headers.items())
+
+
+def test_a_keyed_badge_shows_with_its_projects_key(graded_run):
+    settings, _, _ = graded_run
+    client = create_app(keyed(settings)).test_client()
+    key = badge_key(BADGE_SECRET, 77)
+    response = client.get(f"/badges/77/week1/hello.svg?ref=main&key={key}")
+    assert response.status_code == 200
+    assert _badge_texts(response.data) == {"grade", "0%"}
+    assert len(key) == 22 and "=" not in key
+
+
+@pytest.mark.parametrize("query", ["ref=main", "ref=main&key=", "ref=main&key=nope",
+                                   "ref=main&key=%C3%A9%F0%9F%98%80", f"ref=main&key={'A' * 22}",
+                                   "ref=main&key={other}", "ref=main&key={upper}"])
+def test_a_keyed_badge_without_its_key_answers_as_an_unknown_project(graded_run, query):
+    settings, _, _ = graded_run
+    client = create_app(keyed(settings)).test_client()
+    query = query.format(other=badge_key(BADGE_SECRET, 78),
+                         upper=badge_key(BADGE_SECRET, 77).upper())
+    refused = client.get(f"/badges/77/week1/hello.svg?{query}")
+    unknown = client.get(f"/badges/79/week1/hello.svg?{query}")
+    beyond = client.get(f"/badges/{2**64}/week1/hello.svg?{query}")
+    assert refused.status_code == 404
+    assert _answer(refused) == _answer(unknown) == _answer(beyond)
+    assert b"0%" not in refused.data
+
+
+def test_without_a_badge_key_badges_stay_public_and_no_latest_result_is_shown(graded_run):
+    settings, _, _ = graded_run
+    client = create_app(settings).test_client()
+    for query in ("ref=main", f"ref=main&key={badge_key(BADGE_SECRET, 77)}"):
+        assert _badge_texts(client.get(f"/badges/77/week1/hello.svg?{query}").data) == \
+            {"grade", "0%"}
+        latest = client.get(f"/results/latest/77/week1/hello?{query}")
+        assert latest.status_code == 404 and b"Result not found" in latest.data
+
+
+def test_the_latest_result_behind_a_keyed_badge_is_its_runs_page(graded_run):
+    settings, _, run_id = graded_run
+    client = create_app(keyed(settings)).test_client()
+    key = badge_key(BADGE_SECRET, 77)
+    latest = client.get(f"/results/latest/77/week1/hello?ref=main&key={key}")
+    assert latest.status_code == 302 and latest.headers["Location"] == f"/results/{run_id}"
+    assert latest.headers["Cache-Control"] == "no-store"
+    assert client.get(latest.headers["Location"]).status_code == 200
+    refused = client.get("/results/latest/77/week1/hello?ref=main&key=nope")
+    nothing = client.get(f"/results/latest/77/week1/hello?ref=other-branch&key={key}")
+    assert _answer(refused) == _answer(nothing) == _answer(client.get("/results/nope"))
+    assert refused.status_code == 404

@@ -160,6 +160,11 @@ def test_embedded_default_needs_no_server(tmp_path):
      "[[courses]]\nname = \"b\"\nreference_project = \"r\"\nstudent_projects = [\"x/b-*\"]\n",
      {}, "courses[1].student_projects[0]: 'x/b-*' (course 'b') and 'x/*-a' "
          "(courses[0].student_projects[0], course 'a') both claim projects such as 'x/b-a'"),
+    ("[server]\nbadge_key = \"too-short\"\n", {},
+     "server.badge_key: must be empty or at least 32 characters, got 9"),
+    ("", {"GRADEHOOK_BADGE_KEY": "s" * 31},
+     "server.badge_key (from GRADEHOOK_BADGE_KEY): must be empty or at least 32 characters, "
+     "got 31"),
     ("port = [", {}, "c.toml: not valid TOML"),
 ])
 def test_bad_values_name_the_key(tmp_path, text, env, message):
