@@ -17,7 +17,7 @@ import requests
 from gitlab_client.errors import (GitLabError, RejectedGitLabError, TransientGitLabError,
                                   NotFoundGitLabError, UnansweredGitLabError, error_for_status,
                                   safe_message)
-from gitlab_client.models import Branch, MergeRequest, Project, User
+from gitlab_client.models import BadgeChange, Branch, MergeRequest, Project, User
 
 log = logging.getLogger(__name__)
 
@@ -173,6 +173,35 @@ class GitLabClient:
         with self._translated("create merge request note"):
             return int(self._gl.http_post(notes_path, post_data={"body": body},
                                           **self._limits)["id"])
+
+    # Project badges (spec/gitlab.md §5)
+
+    def set_project_badge(self, project_id: int | str, *, name: str, link_url: str,
+                          image_url: str) -> BadgeChange:
+        """Point the project's badge called `name` at these URLs, adding it if there is none.
+
+        GitLab lists a project's group badges with its own: only a project badge is ours.
+        """
+        badges_path = f"{_project_path(project_id)}/badges"
+        data = {"name": name, "link_url": link_url, "image_url": image_url}
+        with self._translated("list project badges"):
+            badges = self._gl.http_list(badges_path, query_data={"name": name}, iterator=True,
+                                        per_page=_PAGE_SIZE, **self._limits)
+            ours = next((badge for badge in badges
+                         if badge.get("kind") == "project" and badge.get("name") == name), None)
+        if ours is not None:
+            if (ours.get("link_url"), ours.get("image_url")) == (link_url, image_url):
+                return BadgeChange.UNCHANGED
+            try:
+                with self._translated("update project badge"):
+                    self._gl.http_put(f"{badges_path}/{int(ours['id'])}", post_data=data,
+                                      **self._limits)
+                return BadgeChange.UPDATED
+            except NotFoundGitLabError:
+                log.info("badge %s vanished before its update; adding it again", ours["id"])
+        with self._translated("add project badge"):
+            self._gl.http_post(badges_path, post_data=data, **self._limits)
+        return BadgeChange.ADDED
 
     # Merge requests and branches (spec/gitlab.md §7)
 

@@ -1,8 +1,9 @@
-"""Plain records of the GitLab objects gradehook reads, built from API JSON."""
+"""Plain records of the GitLab objects gradehook reads, built from API JSON, and what writes did."""
 
 from __future__ import annotations
 
 import datetime as dt
+import enum
 from dataclasses import dataclass
 from typing import Any, Mapping
 
@@ -15,6 +16,14 @@ def _timestamp(value: Any) -> dt.datetime | None:
         return dt.datetime.fromisoformat(value)
     except ValueError:
         return None
+
+
+class BadgeChange(str, enum.Enum):
+    """What setting a project badge did: added it, pointed it at new URLs, or nothing."""
+
+    ADDED = "added"
+    UPDATED = "updated"
+    UNCHANGED = "unchanged"
 
 
 @dataclass(frozen=True)

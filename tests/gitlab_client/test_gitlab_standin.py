@@ -8,10 +8,11 @@ import threading
 import pytest
 import requests
 
-from gitlab_client import (AuthGitLabError, GitLabClient, NotFoundGitLabError,
+from gitlab_client import (AuthGitLabError, BadgeChange, GitLabClient, NotFoundGitLabError,
                            RejectedGitLabError, TransientGitLabError, UnansweredGitLabError)
 from tests.support import gitlab_standin as standin_support
-from tests.support.gitlab_standin import DEVELOPER, REPORTER, FaultPlan, GitLabStandIn
+from tests.support.gitlab_standin import (DEVELOPER, MAINTAINER, REPORTER, FaultPlan,
+                                          GitLabStandIn)
 
 MAIN_SHA = "1" * 40
 WORK_SHA = "2" * 40
@@ -234,6 +235,76 @@ def test_wrong_token_is_refused(gitlab, project):
             stranger.get_project(project["id"])
     assert err.value.status_code == 401
     assert "glpat-wrong" not in str(err.value)
+
+
+# Project badges (spec/gitlab.md §5)
+
+BADGE = "gradehook score week1"
+IMAGE = "https://grades.example.org/badges/{id}/week1.svg?ref=%{{default_branch}}&key=first"
+LINK = "https://grades.example.org/results/latest/{id}/week1?ref=%{{default_branch}}&key=first"
+
+
+def set_badge(client, project, image=IMAGE, link=LINK):
+    return client.set_project_badge(project["id"], name=BADGE, link_url=link.format(**project),
+                                    image_url=image.format(**project))
+
+
+def test_a_badge_is_added_once_then_updated_in_place(gitlab, client, project):
+    gitlab.add_badge(project["id"], name="coverage", link_url="https://x.example/",
+                     image_url="https://x.example/c.svg")
+    gitlab.add_badge(project["id"], name=BADGE, link_url="https://group.example/",
+                     image_url="https://group.example/b.svg", kind="group")
+
+    first = set_badge(client, project)
+    again = set_badge(client, project)
+    moved = set_badge(client, project, image=IMAGE.replace("first", "second"))
+
+    assert (first, again, moved) == (BadgeChange.ADDED, BadgeChange.UNCHANGED,
+                                     BadgeChange.UPDATED)
+    ours = [b for b in gitlab.badges(project["id"]) if b["kind"] == "project"
+            and b["name"] == BADGE]
+    assert len(ours) == 1 and ours[0]["image_url"].endswith("key=second")
+    assert ours[0]["rendered_image_url"] == \
+        f"https://grades.example.org/badges/{project['id']}/week1.svg?ref=main&key=second"
+    group = next(b for b in gitlab.badges(project["id"]) if b["kind"] == "group")
+    assert group["link_url"] == "https://group.example/", "a group badge is not ours to change"
+    assert len(gitlab.requests_to("POST", r"/badges$")) == 1
+    assert len(gitlab.requests_to("PUT", r"/badges/\d+$")) == 1
+
+
+def test_a_badge_removed_before_its_update_is_added_again(gitlab, client, project):
+    set_badge(client, project)
+    plan = gitlab.inject_faults(FaultPlan(status=None, every=1, limit=1, method="PUT",
+                                          path_pattern=r"/badges/\d+$",
+                                          hold=threading.Event()))
+    outcome = []
+    moving = threading.Thread(target=lambda: outcome.append(
+        set_badge(client, project, link=LINK.replace("first", "second"))))
+    moving.start()
+    assert plan.arrived.wait(10)
+    [badge] = gitlab.badges(project["id"])
+    with gitlab.state.lock:
+        gitlab.state.badges[project["id"]].clear()
+    plan.hold.set()
+    moving.join(10)
+
+    assert outcome == [BadgeChange.ADDED]
+    [again] = gitlab.badges(project["id"])
+    assert again["id"] != badge["id"] and again["link_url"].endswith("key=second")
+
+
+def test_only_a_maintainer_may_set_badges_and_urls_must_be_http(
+        gitlab, client, project, student):
+    with pytest.raises(AuthGitLabError):
+        set_badge(client.with_token(student.token), project)
+    gitlab.add_member(project["id"], student.id, MAINTAINER)
+    assert set_badge(client.with_token(student.token), project) == BadgeChange.ADDED
+    with pytest.raises(RejectedGitLabError) as error:
+        set_badge(client, project, image="javascript:alert(1)")
+    assert error.value.status_code == 400 and "image_url" in str(error.value)
+    with pytest.raises(NotFoundGitLabError):
+        client.set_project_badge(10**6, name=BADGE, link_url="https://a.example/",
+                                 image_url="https://a.example/b.svg")
 
 
 # Faults

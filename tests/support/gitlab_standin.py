@@ -1,11 +1,11 @@
 """A local HTTP server on 127.0.0.1 that answers as GitLab's REST API v4, with fault injection.
 
 Covers what gradehook uses, as GitLab's docs describe it (spec/gitlab.md): projects, commit
-statuses with their transition rules, merge requests, MR notes, branches, project members and
-the current user; token auth (PRIVATE-TOKEN or Authorization: Bearer); offset pagination headers;
-404 for unknown or invisible objects. Tests seed users, projects, branches and merge requests,
-read the state back, inspect every recorded request, and make chosen requests fail
-deterministically (429 with Retry-After, 5xx, 409, or a slow answer).
+statuses with their transition rules, merge requests, MR notes, branches, project badges,
+project members and the current user; token auth (PRIVATE-TOKEN or Authorization: Bearer);
+offset pagination headers; 404 for unknown or invisible objects. Tests seed users, projects,
+branches, merge requests and badges, read the state back, inspect every recorded request, and
+make chosen requests fail deterministically (429 with Retry-After, 5xx, 409, or a slow answer).
 
     with GitLabStandIn() as gl:
         project = gl.add_project("course/alice", branches={"main": SHA})
@@ -43,6 +43,7 @@ COMMIT_STATES = ("pending", "running", "success", "failed", "canceled", "skipped
 MR_STATES = ("opened", "closed", "locked", "merged")
 _SHA = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
 _BAD_BRANCH_NAME = re.compile(r"(^[-/.])|(\.\.)|([\s~^:?*\[\\])|(/$)|(\.lock$)|(@\{)")
+BADGE_KINDS = ("project", "group")
 
 # Commit-status events and the states each may leave (GitLab's CommitStatus state machine).
 _STATE_EVENT = {"pending": "enqueue", "running": "run", "success": "success", "failed": "drop",
@@ -163,6 +164,7 @@ class GitLabState:
         self.merge_requests: dict[int, dict[int, dict[str, Any]]] = {}
         self.notes: dict[tuple[int, int], list[dict[str, Any]]] = {}
         self.statuses: dict[tuple[int, str], list[dict[str, Any]]] = {}
+        self.badges: dict[int, list[dict[str, Any]]] = {}
         self._ids = itertools.count(1)
 
     def next_id(self) -> int:
@@ -204,6 +206,19 @@ class GitLabState:
                 "web_url": f"{project['web_url']}/-/tree/{name}",
                 "commit": {"id": sha, "short_id": sha[:8], "title": "commit", "message": "commit",
                            "parent_ids": [], "created_at": _iso(self.clock())}}
+
+    def badge_json(self, project_id: int, badge: dict[str, Any]) -> dict[str, Any]:
+        """Return a badge as the Project badges API shows it, its placeholders rendered."""
+        project = self.projects[project_id]
+        values = {"project_path": project["path_with_namespace"], "project_id": str(project_id),
+                  "project_name": project["name"], "project_title": project["name"],
+                  "project_namespace": project["namespace"]["full_path"],
+                  "default_branch": project["default_branch"] or ""}
+
+        def render(url: str) -> str:
+            return re.sub(r"%\{(\w+)\}", lambda m: values.get(m[1], m[0]), url)
+        return {**badge, "rendered_link_url": render(badge["link_url"]),
+                "rendered_image_url": render(badge["image_url"])}
 
     def merge_request_json(self, mr: dict[str, Any]) -> dict[str, Any]:
         """Return a merge request with `sha` taken from its source branch's current head."""
@@ -253,6 +268,13 @@ class GitLabApi:
                     r"(?P<note_id>\d+)", self.update_note),
             ("DELETE", r"/projects/(?P<project>[^/]+)/merge_requests/(?P<iid>\d+)/notes/"
                        r"(?P<note_id>\d+)", self.delete_note),
+            ("GET", r"/projects/(?P<project>[^/]+)/badges", self.list_badges),
+            ("POST", r"/projects/(?P<project>[^/]+)/badges", self.create_badge),
+            ("GET", r"/projects/(?P<project>[^/]+)/badges/(?P<badge_id>\d+)", self.get_badge),
+            ("PUT", r"/projects/(?P<project>[^/]+)/badges/(?P<badge_id>\d+)",
+             self.update_badge),
+            ("DELETE", r"/projects/(?P<project>[^/]+)/badges/(?P<badge_id>\d+)",
+             self.delete_badge),
         ):
             self.routes.append((method, re.compile(pattern + "$"), handler))
 
@@ -552,6 +574,67 @@ class GitLabApi:
         if note is None:
             raise _not_found("Note")
         return note
+
+    # Project badges (spec/gitlab.md §5)
+
+    def list_badges(self, user: StandInUser, params: dict[str, Any],
+                    project: str) -> tuple[int, Any]:
+        """List the project's badges and its group's; `name` filters case-sensitively."""
+        found = self.state.project_for(project, user)
+        badges = self.state.badges.get(found["id"], [])
+        if params.get("name"):
+            badges = [b for b in badges if b["name"] == params["name"]]
+        return 200, [self.state.badge_json(found["id"], b) for b in badges]
+
+    def get_badge(self, user: StandInUser, params: dict[str, Any], project: str,
+                  badge_id: str) -> tuple[int, Any]:
+        found = self.state.project_for(project, user)
+        return 200, self.state.badge_json(found["id"], self._badge(found, badge_id))
+
+    def create_badge(self, user: StandInUser, params: dict[str, Any],
+                     project: str) -> tuple[int, Any]:
+        found = self.state.project_for(project, user, MAINTAINER)
+        for required in ("link_url", "image_url"):
+            if not params.get(required):
+                raise _missing(required)
+        badge = {"id": self.state.next_id(), "name": str(params.get("name") or ""),
+                 "kind": "project"}
+        badge.update(_badge_urls(params))
+        self.state.badges.setdefault(found["id"], []).append(badge)
+        return 201, self.state.badge_json(found["id"], badge)
+
+    def update_badge(self, user: StandInUser, params: dict[str, Any], project: str,
+                     badge_id: str) -> tuple[int, Any]:
+        found = self.state.project_for(project, user, MAINTAINER)
+        badge = self._badge(found, badge_id)
+        badge.update(_badge_urls(params))
+        if params.get("name") is not None:
+            badge["name"] = str(params["name"])
+        return 200, self.state.badge_json(found["id"], badge)
+
+    def delete_badge(self, user: StandInUser, params: dict[str, Any], project: str,
+                     badge_id: str) -> tuple[int, Any]:
+        found = self.state.project_for(project, user, MAINTAINER)
+        self.state.badges[found["id"]].remove(self._badge(found, badge_id))
+        return 204, None
+
+    def _badge(self, project: dict[str, Any], badge_id: str) -> dict[str, Any]:
+        """Find a project badge by id; the project's group badges are not reached here."""
+        badge = next((b for b in self.state.badges.get(project["id"], [])
+                      if b["id"] == int(badge_id) and b["kind"] == "project"), None)
+        if badge is None:
+            raise _not_found("Badge")
+        return badge
+
+
+def _badge_urls(params: dict[str, Any]) -> dict[str, str]:
+    """Return the badge URLs given, refusing any that is not http(s) as GitLab does."""
+    urls = {key: str(params[key]) for key in ("link_url", "image_url") if params.get(key)}
+    for key, url in urls.items():
+        if urllib.parse.urlsplit(url).scheme not in ("http", "https"):
+            raise ApiError(400, {"message": {key: ["is blocked: Only allowed schemes are "
+                                                   "http, https"]}})
+    return urls
 
 
 def add_merge_request(state: GitLabState, project_id: int, source_branch: str,
@@ -871,6 +954,24 @@ class GitLabStandIn:
         """Return a merge request's notes, oldest first."""
         with self.state.lock:
             return [_public(n) for n in self.state.notes.get((project_id, mr_iid), [])]
+
+    def add_badge(self, project_id: int, *, name: str, link_url: str, image_url: str,
+                  kind: str = "project") -> dict[str, Any]:
+        """Give a project a badge as staff would in its settings (kind project), or show it
+        one of its group's (kind group)."""
+        if kind not in BADGE_KINDS:
+            raise ValueError(f"badge kind must be one of {BADGE_KINDS}")
+        with self.state.lock:
+            badge = {"id": self.state.next_id(), "name": name, "link_url": link_url,
+                     "image_url": image_url, "kind": kind}
+            self.state.badges.setdefault(project_id, []).append(badge)
+            return self.state.badge_json(project_id, badge)
+
+    def badges(self, project_id: int) -> list[dict[str, Any]]:
+        """Return a project's badges, its group's included, oldest first."""
+        with self.state.lock:
+            return [self.state.badge_json(project_id, b)
+                    for b in self.state.badges.get(project_id, [])]
 
     def commit_statuses(self, project_id: int, sha: str,
                         include_retried: bool = False) -> list[dict[str, Any]]:
