@@ -67,13 +67,14 @@ def _ledger_problem(exc: DBAPIError) -> str | None:
 
 def _register_commands() -> None:
     from gradehook import worker_cli  # noqa: F401  adds worker status and worker test-job
+    from gradehook.badges_cli import badges
     from gradehook.database import db
     from gradehook.maintenance_cli import reconcile, regrade, token_hash
     from gradehook.processes import beat, flower, run, web, worker
     from gradehook.results_cli import results
     from pipeline.grading.cli import grade_command
     for command in (db, run, web, worker, beat, flower, reconcile, regrade, results, token_hash,
-                    grade_command):
+                    badges, grade_command):
         cli.add_command(command)
 
 

@@ -329,6 +329,10 @@ class Settings:
         """Return the folder of the host's grading slots (docs/scaling.md)."""
         return self.data_dir / "grading-slots"
 
+    def course_named(self, name: str) -> CourseSettings | None:
+        """Return the course of a name, if one is configured."""
+        return next((c for c in self.courses if c.name == name), None)
+
     def course_for(self, project_path: str) -> CourseSettings | None:
         """Return the course that claims a student project path, if any."""
         return next((c for c in self.courses if c.claims(project_path)), None)

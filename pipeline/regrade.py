@@ -21,6 +21,7 @@ from pipeline.ledger.locks import lock_names_for_ledger_work
 from pipeline.ledger.models import RunStatus, TestRun, new_id, utcnow
 from pipeline.ledger.run_locks import branch_lock, commit_lock, merge_request_lock
 from pipeline.repos import InvalidInputError, RepositoryError, check_ref, check_sha
+from pipeline.student_projects import course_projects
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +33,6 @@ RETRYABLE_STATUSES = (RunStatus.FAILED, RunStatus.ERROR)
 PENDING_STATUSES = (RunStatus.QUEUED, RunStatus.RUNNING)
 # A superseded or cancelled run never graded its commit: it is no source for a regrade.
 UNGRADED_STATUSES = (RunStatus.SUPERSEDED, RunStatus.CANCELLED)
-WILDCARDS = frozenset("*?[")
 
 NO_GITLAB_TOKEN = "regrading branch heads reads GitLab: set gitlab.token (GITLAB_TOKEN)"
 NO_SUCH_RUN = "no run {run_id}"
@@ -161,8 +161,10 @@ def regrade_branch_heads(resources: Resources, course: str | None = None) -> Bra
     report = BranchHeadsReport()
     for each in courses:
         assignments = AssignmentDirectory(resources.sessions, max_age=0).known(each)
-        for project_path, project_id in sorted(_student_projects(resources.sessions, gitlab,
-                                                                 each).items()):
+        listed = course_projects(resources.sessions, gitlab, each)
+        for group, reason in listed.unlisted_groups.items():
+            log.warning("regrade: projects of group %s not listed: %s", group, reason)
+        for project_path, project_id in sorted(listed.projects.items()):
             try:
                 targets, branches = _ungraded_heads(resources, gitlab, each, project_path,
                                                     project_id, assignments)
@@ -299,51 +301,10 @@ def _target_of(settings: Settings, run: TestRun) -> GradingTarget:
 
 
 def _course_named(settings: Settings, name: str) -> CourseSettings:
-    course = next((c for c in settings.courses if c.name == name), None)
+    course = settings.course_named(name)
     if course is None:
         raise RegradeError(UNKNOWN_COURSE.format(course=name))
     return course
-
-
-def _student_projects(sessions: sessionmaker[Session], gitlab: GitLabClient,
-                      course: CourseSettings) -> dict[str, int | None]:
-    """Return a course's student projects (path -> id if known): the ledger's and GitLab's."""
-    with sessions() as session:
-        projects: dict[str, int | None] = dict(session.execute(
-            select(TestRun.project_path, func.max(TestRun.project_id))
-            .where(TestRun.course == course.name).group_by(TestRun.project_path)).all())
-    for pattern in course.student_projects:
-        group, exact = _group_of(pattern)
-        if exact:
-            projects.setdefault(exact, None)
-        if not group:
-            continue
-        try:
-            listed = gitlab.list_group_projects(group)
-        except TransientGitLabError:
-            raise
-        except GitLabError as exc:
-            log.warning("regrade: projects of group %s not listed: %s", group, exc)
-            continue
-        for project in listed:
-            if course.claims(project.path_with_namespace):
-                projects[project.path_with_namespace] = project.id
-    return projects
-
-
-def _group_of(pattern: str) -> tuple[str | None, str | None]:
-    """Split a student_projects pattern into (group to list, exact project path)."""
-    if pattern.endswith("/"):
-        return pattern.rstrip("/") or None, None
-    segments = pattern.split("/")
-    if not any(WILDCARDS & set(segment) for segment in segments):
-        return None, pattern
-    leading = []
-    for segment in segments:
-        if WILDCARDS & set(segment):
-            break
-        leading.append(segment)
-    return "/".join(leading) or None, None
 
 
 def _ungraded_heads(resources: Resources, gitlab: GitLabClient, course: CourseSettings,

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import concurrent.futures
 import datetime as dt
-import re
 
 import pytest
 from sqlalchemy import text
@@ -15,7 +14,7 @@ from tests.api.world import ASSIGNMENT, OTHER_ASSIGNMENT, SHA_A, SHA_B, SHA_C, b
     end_run
 from tests.infra.ports import free_port
 from tests.infra.ledger import queue_run
-from tests.support.gitlab_standin import DEVELOPER, GUEST, ApiError
+from tests.support.gitlab_standin import DEVELOPER
 
 T0 = dt.datetime(2026, 3, 1, 10, 0, tzinfo=dt.timezone.utc)
 
@@ -126,22 +125,7 @@ def test_branch_heads_are_found_by_a_regrade_task_on_low_priority(world):
     assert (progress.get_json()["state"], progress.get_json()["ready"]) == ("PENDING", False)
 
 
-def add_group_projects_endpoint(gitlab) -> None:
-    """Teach the stand-in GET /groups/:id/projects as GitLab's Groups API answers it."""
-    def list_group_projects(user, params, group):
-        subgroups = str(params.get("include_subgroups")).lower() == "true"
-        inside = [p for p in gitlab.state.projects.values()
-                  if p["namespace"]["full_path"] == group
-                  or (subgroups and p["namespace"]["full_path"].startswith(group + "/"))]
-        if not inside:
-            raise ApiError(404, {"message": "404 Group Not Found"})
-        return 200, [p for p in inside if gitlab.state.access_level(p["id"], user) >= GUEST]
-    gitlab.api.routes.append(("GET", re.compile(r"/groups/(?P<group>[^/]+)/projects$"),
-                              list_group_projects))
-
-
 def test_ungraded_branch_heads_are_queued_for_the_assignments_they_hold(world, git_server):
-    add_group_projects_endpoint(world.gitlab)
     hello, loops = f"{ASSIGNMENT}/main.py", f"{OTHER_ASSIGNMENT}/main.py"
     graded = git_server.commit("students/alice", {hello: "x = 1\n"})
     feature = git_server.commit("students/alice", {loops: "y = 2\n"}, branch="feature")

@@ -2,10 +2,11 @@
 
 Covers what gradehook uses, as GitLab's docs describe it (spec/gitlab.md): projects, commit
 statuses with their transition rules, merge requests, MR notes, branches, project badges,
-project members and the current user; token auth (PRIVATE-TOKEN or Authorization: Bearer);
-offset pagination headers; 404 for unknown or invisible objects. Tests seed users, projects,
-branches, merge requests and badges, read the state back, inspect every recorded request, and
-make chosen requests fail deterministically (429 with Retry-After, 5xx, 409, or a slow answer).
+project members, group projects and the current user; token auth (PRIVATE-TOKEN or
+Authorization: Bearer); offset pagination headers; 404 for unknown or invisible objects. Tests
+seed users, projects, branches, merge requests and badges, read the state back, inspect every
+recorded request, and make chosen requests fail deterministically (429 with Retry-After, 5xx,
+409, or a slow answer).
 
     with GitLabStandIn() as gl:
         project = gl.add_project("course/alice", branches={"main": SHA})
@@ -242,6 +243,7 @@ class GitLabApi:
             ("GET", r"/projects/(?P<project>[^/]+)", self.get_project),
             ("GET", r"/projects/(?P<project>[^/]+)/members/all/(?P<user_id>\d+)",
              self.get_member),
+            ("GET", r"/groups/(?P<group>[^/]+)/projects", self.list_group_projects),
             ("POST", r"/projects/(?P<project>[^/]+)/statuses/(?P<sha>[^/]+)",
              self.post_status),
             ("GET", r"/projects/(?P<project>[^/]+)/repository/commits/(?P<sha>[^/]+)/statuses",
@@ -325,6 +327,17 @@ class GitLabApi:
             raise ApiError(404, {"message": "404 Not found"})
         return 200, {**self.state.user_json(member), "access_level": level,
                      "expires_at": None, "membership_state": "active"}
+
+    def list_group_projects(self, user: StandInUser, params: dict[str, Any],
+                            group: str) -> tuple[int, Any]:
+        """List a group's projects the user sees, its subgroups' with include_subgroups."""
+        subgroups = _flag(params.get("include_subgroups"))
+        inside = [p for p in self.state.projects.values()
+                  if p["namespace"]["full_path"] == group
+                  or (subgroups and p["namespace"]["full_path"].startswith(group + "/"))]
+        if not inside:
+            raise _not_found("Group")
+        return 200, [p for p in inside if self.state.access_level(p["id"], user) >= GUEST]
 
     # Commit statuses (spec/gitlab.md §4)
 

@@ -1,0 +1,67 @@
+"""A course's student projects: those with runs in the ledger and those GitLab lists in groups."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from gitlab_client import GitLabClient, GitLabError, TransientGitLabError
+from pipeline.config import CourseSettings
+from pipeline.ledger.models import TestRun
+
+WILDCARDS = frozenset("*?[")
+
+
+@dataclass
+class CourseProjects:
+    """Student projects by path (their id when known), and the groups GitLab did not list."""
+
+    projects: dict[str, int | None] = field(default_factory=dict)
+    unlisted_groups: dict[str, str] = field(default_factory=dict)  # group -> GitLab's answer
+
+
+def course_projects(sessions: sessionmaker[Session], gitlab: GitLabClient,
+                    course: CourseSettings) -> CourseProjects:
+    """Return a course's student projects, the ledger's and GitLab's.
+
+    A group GitLab refuses to list is named in the answer; GitLab being unreachable raises
+    TransientGitLabError.
+    """
+    with sessions() as session:
+        found = CourseProjects(dict(session.execute(
+            select(TestRun.project_path, func.max(TestRun.project_id))
+            .where(TestRun.course == course.name).group_by(TestRun.project_path)).all()))
+    for pattern in course.student_projects:
+        group, exact = _group_of(pattern)
+        if exact:
+            found.projects.setdefault(exact, None)
+        if not group:
+            continue
+        try:
+            listed = gitlab.list_group_projects(group)
+        except TransientGitLabError:
+            raise
+        except GitLabError as exc:
+            found.unlisted_groups[group] = str(exc)
+            continue
+        for project in listed:
+            if course.claims(project.path_with_namespace):
+                found.projects[project.path_with_namespace] = project.id
+    return found
+
+
+def _group_of(pattern: str) -> tuple[str | None, str | None]:
+    """Split a student_projects pattern into (group to list, exact project path)."""
+    if pattern.endswith("/"):
+        return pattern.rstrip("/") or None, None
+    segments = pattern.split("/")
+    if not any(WILDCARDS & set(segment) for segment in segments):
+        return None, pattern
+    leading = []
+    for segment in segments:
+        if WILDCARDS & set(segment):
+            break
+        leading.append(segment)
+    return "/".join(leading) or None, None
