@@ -115,6 +115,9 @@ def _child_env(ctx: click.Context, port: int | None = None) -> dict[str, str]:
 
 
 WORKER_CONNECTIONS_PER_THREAD = 2
+# gunicorn's default access log line with the path in place of the whole target: a query string
+# may carry a key (a private badge's, server.badge_key), which no log may hold.
+ACCESS_LOG_FORMAT = '%(h)s %(l)s %(u)s %(t)s "%(m)s %(U)s %(H)s" %(s)s %(b)s "%(f)s" "%(a)s"'
 
 
 def gunicorn_argv(settings, port: int | None, app: str = APP_FACTORY) -> list[str]:
@@ -130,4 +133,5 @@ def gunicorn_argv(settings, port: int | None, app: str = APP_FACTORY) -> list[st
             "--workers", str(s.web_workers), "--threads", str(s.web_threads),
             "--worker-connections", str(WORKER_CONNECTIONS_PER_THREAD * s.web_threads),
             "--worker-class", "gthread", "--timeout", "30", "--graceful-timeout", "10",
-            "--access-logfile", "-", "--no-control-socket", app]
+            "--access-logfile", "-", "--access-logformat", ACCESS_LOG_FORMAT,
+            "--no-control-socket", app]
