@@ -7,18 +7,21 @@ import json
 import pytest
 
 from pipeline.celery_app import create_celery
-from pipeline.config import GitLabSettings, PostgresSettings, RedisSettings, Settings
+from pipeline.config import (GitLabSettings, PostgresSettings, RedisSettings, ServerSettings,
+                             Settings)
 from tests.infra.processes import wait_for, worker_process
 
 GITLAB_SECRETS = {"token": "glpat-worker-conf-token-1234", "webhook_secret": "hook-secret-5678",
                   "signing_token": "whsec_c2lnbmluZy1zZWNyZXQtOTAxMg=="}
+BADGE_KEY = "badge-key-of-the-course-" + "b" * 16
 
 
 @pytest.mark.slow
 def test_a_workers_reported_configuration_holds_no_secret(tmp_path, service_settings):
-    config, settings = service_settings({"gitlab": GITLAB_SECRETS})
+    config, settings = service_settings({"gitlab": GITLAB_SECRETS,
+                                         "server": {"badge_key": BADGE_KEY}})
     # The service passwords would show inside the broker and database URLs.
-    secrets = [*GITLAB_SECRETS.values(), *(f":{password}@" for password in (
+    secrets = [*GITLAB_SECRETS.values(), BADGE_KEY, *(f":{password}@" for password in (
         settings.postgres.password, settings.redis.password) if password)]
     celery = create_celery(settings)
     with worker_process(config, log_path=tmp_path / "worker.log"):
@@ -32,9 +35,10 @@ def test_a_workers_reported_configuration_holds_no_secret(tmp_path, service_sett
 
 def test_the_settings_repr_holds_no_secret():
     settings = Settings(gitlab=GitLabSettings(**GITLAB_SECRETS),
+                        server=ServerSettings(badge_key=BADGE_KEY),
                         redis=RedisSettings(host="redis.example", password="redis-pw-3456"),
                         postgres=PostgresSettings(host="db.example", password="pg-pw-7890"))
     text = repr(settings)
     assert "redis.example" in text and "db.example" in text and settings.gitlab.url in text
-    secrets = [*GITLAB_SECRETS.values(), "redis-pw-3456", "pg-pw-7890"]
+    secrets = [*GITLAB_SECRETS.values(), BADGE_KEY, "redis-pw-3456", "pg-pw-7890"]
     assert [secret for secret in secrets if secret in text] == []
