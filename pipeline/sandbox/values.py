@@ -4,16 +4,25 @@
 of the same type. Every node is a dict with a tag ``"t"``, except a value that cannot be carried,
 which encodes to ``{"untransferable": "<module.qualname>", "repr": "<cut repr>"}`` and decodes to an
 ``Untransferable`` marker. Exact types only: subclasses (bool aside) are untransferable, because the
-receiving side could not rebuild them. numpy and pandas are imported only for values (or data) that
-need them. Depth, node count and byte size are limited on both sides; decoding never unpickles,
-never builds object arrays from raw bytes nor arrays of elements without bytes, and never reads a
-time zone from a file, so hostile data can only fail with ``ValueDecodeError``.
+receiving side could not rebuild them. A namedtuple is the exception: its class, if it changes
+nothing of tuple's but its repr, travels as its name and fields, and is rebuilt once per name and
+fields, so values of one shape have one type. A known type in a form that cannot be rebuilt (a
+memoryview that ``memoryview.cast`` cannot make, a time zone other than a ``datetime.timezone`` or a
+keyed ``ZoneInfo``) fails to encode, saying why. Standard library modules, numpy and pandas are
+imported only for values (or data) that need them. Depth, node count, byte size and the work of
+reducing fractions are limited on both sides; decoding never unpickles, never builds object arrays
+from raw bytes nor arrays of elements without bytes, never calls what a value names (a defaultdict's
+default_factory is kept only if it is a builtin type such as list, else it is None) and never reads
+a time zone from a file (a ZoneInfo is rebuilt by a key of the host's zone database), so hostile
+data can only fail with ``ValueDecodeError``.
 """
 
 from __future__ import annotations
 
 import base64
+import functools
 import math
+import sys
 
 MAX_DEPTH = 100
 MAX_NODES = 1_000_000
@@ -24,10 +33,29 @@ UNTRANSFERABLE = "untransferable"
 TOO_DEEP = "value nested deeper than {limit} levels"
 TOO_MANY = "value has more than {limit} parts"
 TOO_BIG = "value larger than {limit} bytes"
+# Reducing a fraction to lowest terms (math.gcd) takes time quadratic in the bits of its longer
+# term: the sum of these squares over a value's fractions is limited to about a second's work.
+MAX_REDUCING = 2 ** 40
+TOO_HARD = "value has fractions whose numerators or denominators are too long to rebuild"
+ZONE_UNTRANSFERABLE = "the time zone of a {kind}, a {zone}, cannot be rebuilt: only " \
+    "datetime.timezone and zoneinfo.ZoneInfo zones can"
+ZONE_WITHOUT_KEY = "a zoneinfo.ZoneInfo read from a file has no key to rebuild it by"
+VIEW_UNREBUILDABLE = "a memoryview of format {format!r} and shape {shape} cannot be rebuilt: " \
+    "{reason}"
+# The default_factory a defaultdict keeps; any other is dropped (it never takes part in comparing).
+DEFAULT_FACTORIES = (int, float, str, list, dict, set, tuple, bool)
+# A namedtuple class defines these of tuple's and object's attributes; defining any other would
+# change how its values compare, measure or print, which the rebuilt class could not.
+NAMEDTUPLE_OWN = {"__new__", "__repr__", "__getnewargs__", "__doc__"}
+_TUPLE_BEHAVIOUR = frozenset(name for name in {*vars(tuple), *vars(object)}
+                             if name.startswith("__")) - NAMEDTUPLE_OWN
+NAMEDTUPLE_REPR = "namedtuple.<locals>.__repr__"
+# The module of a rebuilt namedtuple class: as for one made in a run's entry point.
+NAMEDTUPLE_MODULE = "__main__"
 
 
 class ValueEncodeError(ValueError):
-    """A value exceeds the depth, part or size limits."""
+    """A value exceeds the limits, or holds a known type in a form that cannot be rebuilt."""
 
 
 class ValueDecodeError(ValueError):
@@ -57,6 +85,7 @@ class _Budget:
         self.error = error
         self.nodes = 0
         self.bytes = 0
+        self.reducing = 0
 
     def node(self, depth: int) -> None:
         if depth > MAX_DEPTH:
@@ -70,6 +99,19 @@ class _Budget:
         if self.bytes > MAX_BYTES:
             raise self.error(TOO_BIG.format(limit=MAX_BYTES))
 
+    def names(self, names: tuple[str, ...], depth: int) -> None:
+        """Count each name (of a namedtuple's type and fields) as a part of its size."""
+        for name in names:
+            self.node(depth)
+            self.spend(len(name))
+
+    def fraction(self, numerator: int, denominator: int) -> None:
+        """Count the work of reducing a fraction to lowest terms."""
+        bits = max(numerator.bit_length(), denominator.bit_length())
+        self.reducing += bits * bits
+        if self.reducing > MAX_REDUCING:
+            raise self.error(TOO_HARD)
+
 
 def encode(value: object) -> object:
     """Return the tagged, JSON-serialisable form of value."""
@@ -82,7 +124,7 @@ def decode(data: object) -> object:
         return _Decoder().decode(data, 0)
     except ValueDecodeError:
         raise
-    except (ValueError, TypeError, KeyError, IndexError, OverflowError, AttributeError,
+    except (ValueError, TypeError, KeyError, IndexError, ArithmeticError, AttributeError,
             ImportError, MemoryError, RecursionError) as exc:
         raise ValueDecodeError(f"invalid encoded value: {type(exc).__name__}: {exc}") from None
 
@@ -122,9 +164,12 @@ class _Encoder:
     def encode(self, value: object, depth: int) -> object:
         self.budget.node(depth)
         kind = type(value)
-        simple = _SIMPLE_ENCODERS.get(kind)
+        simple = _SIMPLE_ENCODERS.get(kind) or _STANDARD_ENCODERS.get(_standard_name(kind))
         if simple is not None:
             return simple(self, value, depth + 1)
+        fields = _namedtuple_fields(kind)
+        if fields is not None:
+            return self._namedtuple(value, fields, depth + 1)
         module = getattr(kind, "__module__", "") or ""
         root = module.partition(".")[0]
         if root == "numpy":
@@ -136,9 +181,9 @@ class _Encoder:
     def _items(self, items, depth: int) -> list:
         return [self.encode(item, depth) for item in items]
 
-    def _str(self, value: str, depth: int) -> dict:
-        self.budget.spend(len(value))
-        return {TAG: "str", "v": value}
+    def _string(self, tag: str, text: str) -> dict:
+        self.budget.spend(len(text))
+        return {TAG: tag, "v": text}
 
     def _bytes(self, value: bytes | bytearray, depth: int) -> dict:
         self.budget.spend(len(value))
@@ -148,9 +193,51 @@ class _Encoder:
         self.budget.spend(value.bit_length() // 8)
         return {TAG: "int", "v": _int(value)}
 
-    def _dict(self, value: dict, depth: int) -> dict:
-        return {TAG: "dict", "v": [[self.encode(k, depth), self.encode(v, depth)]
-                                   for k, v in value.items()]}
+    def _namedtuple(self, value: tuple, fields: tuple[str, ...], depth: int) -> dict:
+        name = type(value).__name__
+        self.budget.names((name, *fields), depth)
+        return {TAG: "namedtuple", "name": name, "fields": list(fields),
+                "v": self._items(value, depth)}
+
+    def _pairs(self, value: dict, depth: int) -> list:
+        return [[self.encode(k, depth), self.encode(v, depth)] for k, v in value.items()]
+
+    def _defaultdict(self, value, depth: int) -> dict:
+        factory = value.default_factory
+        kept = next((kind.__name__ for kind in DEFAULT_FACTORIES if factory is kind), None)
+        return {TAG: "defaultdict", "factory": kept, "v": self._pairs(value, depth)}
+
+    def _fraction(self, value, depth: int) -> dict:
+        terms = value.numerator, value.denominator
+        self.budget.spend(sum(term.bit_length() for term in terms) // 8)
+        self.budget.fraction(*terms)
+        return {TAG: "fraction", "v": [_int(term) for term in terms]}
+
+    def _zone(self, value, depth: int) -> dict:
+        """Encode a time's or datetime's tzinfo: None, a datetime.timezone or a keyed ZoneInfo."""
+        zone = self.encode(value.tzinfo, depth)
+        if UNTRANSFERABLE in zone:
+            raise ValueEncodeError(ZONE_UNTRANSFERABLE.format(kind=qualified_name(type(value)),
+                                                              zone=zone[UNTRANSFERABLE]))
+        return zone
+
+    def _zoneinfo(self, value, depth: int) -> dict:
+        if value.key is None:
+            raise ValueEncodeError(ZONE_WITHOUT_KEY)
+        self.budget.spend(len(value.key))
+        return {TAG: "zoneinfo", "key": value.key}
+
+    def _memoryview(self, value: memoryview, depth: int) -> dict:
+        raw = value.tobytes()
+        self.budget.spend(len(raw))
+        shape = list(value.shape)
+        try:
+            _view(raw, value.readonly, value.format, shape)
+        except (ValueError, TypeError) as exc:
+            raise ValueEncodeError(VIEW_UNREBUILDABLE.format(
+                format=value.format, shape=tuple(shape), reason=exc)) from None
+        return {TAG: "memoryview", "format": value.format, "shape": shape,
+                "readonly": value.readonly, "v": _b64(raw)}
 
     def _numpy(self, value: object, depth: int) -> object:
         import numpy
@@ -227,16 +314,66 @@ _SIMPLE_ENCODERS = {
     int: _Encoder._int,
     float: lambda self, v, d: {TAG: "float", "v": _float(v)},
     complex: lambda self, v, d: {TAG: "complex", "v": [_float(v.real), _float(v.imag)]},
-    str: _Encoder._str,
+    str: lambda self, v, d: self._string("str", v),
     bytes: _Encoder._bytes,
     bytearray: _Encoder._bytes,
     list: lambda self, v, d: {TAG: "list", "v": self._items(v, d)},
     tuple: lambda self, v, d: {TAG: "tuple", "v": self._items(v, d)},
     set: lambda self, v, d: {TAG: "set", "v": self._items(v, d)},
     frozenset: lambda self, v, d: {TAG: "frozenset", "v": self._items(v, d)},
-    dict: _Encoder._dict,
+    dict: lambda self, v, d: {TAG: "dict", "v": self._pairs(v, d)},
     range: lambda self, v, d: {TAG: "range", "v": [_int(v.start), _int(v.stop), _int(v.step)]},
+    memoryview: _Encoder._memoryview,
 }
+# Standard library types, by module.qualname: found without importing their modules (a value of
+# one exists only once its module is imported).
+_STANDARD_ENCODERS = {
+    "collections.Counter": lambda self, v, d: {TAG: "counter", "v": self._pairs(v, d)},
+    "collections.OrderedDict": lambda self, v, d: {TAG: "ordereddict", "v": self._pairs(v, d)},
+    "collections.defaultdict": _Encoder._defaultdict,
+    "collections.deque": lambda self, v, d: {TAG: "deque", "maxlen": v.maxlen,
+                                             "v": self._items(v, d)},
+    "datetime.date": lambda self, v, d: {TAG: "date", "v": [v.year, v.month, v.day]},
+    "datetime.time": lambda self, v, d: {
+        TAG: "time", "v": [v.hour, v.minute, v.second, v.microsecond, v.fold],
+        "tz": self._zone(v, d)},
+    "datetime.datetime": lambda self, v, d: {
+        TAG: "datetime", "v": [v.year, v.month, v.day, v.hour, v.minute, v.second,
+                               v.microsecond, v.fold], "tz": self._zone(v, d)},
+    "datetime.timedelta": lambda self, v, d: {TAG: "timedelta",
+                                              "v": [v.days, v.seconds, v.microseconds]},
+    # (offset,) or (offset, name): the name only when one was given.
+    "datetime.timezone": lambda self, v, d: {TAG: "timezone",
+                                             "v": self._items(v.__getinitargs__(), d)},
+    "zoneinfo.ZoneInfo": _Encoder._zoneinfo,
+    "decimal.Decimal": lambda self, v, d: self._string("decimal", str(v)),
+    "fractions.Fraction": _Encoder._fraction,
+}
+
+
+def _standard_name(kind: type) -> str | None:
+    """Return the module.qualname of kind if it is one of the standard library types carried."""
+    name = qualified_name(kind)
+    if name not in _STANDARD_ENCODERS:
+        return None
+    module, _, qualname = name.rpartition(".")
+    return name if getattr(sys.modules.get(module), qualname, None) is kind else None
+
+
+def _namedtuple_fields(kind: type) -> tuple[str, ...] | None:
+    """Return the fields of a namedtuple class (collections.namedtuple, typing.NamedTuple) that
+    changes nothing of tuple's but its repr, namedtuple's own; else None."""
+    namespace = kind.__dict__
+    fields = namespace.get("_fields")
+    if kind.__bases__ != (tuple,) or type(fields) is not tuple \
+            or not all(type(field) is str for field in fields):
+        return None
+    code = getattr(namespace.get("__repr__"), "__code__", None)
+    if getattr(code, "co_qualname", None) != NAMEDTUPLE_REPR:
+        return None
+    if any(name in namespace for name in _TUPLE_BEHAVIOUR):
+        return None
+    return fields
 
 
 def _descr(dtype) -> object:
@@ -272,15 +409,18 @@ class _Decoder:
         self.budget.spend(len(text))
         return text
 
+    def _hex(self, value: object) -> int:
+        text = _text(value)
+        self.budget.spend(len(text) // 2)
+        return int(text, 16)
+
     def _bytes(self, data: dict, depth: int) -> bytes:
         raw = _unb64(data["v"])
         self.budget.spend(len(raw))
         return raw
 
     def _int(self, data: dict, depth: int) -> int:
-        text = _text(data["v"])
-        self.budget.spend(len(text) // 2)
-        return int(text, 16)
+        return self._hex(data["v"])
 
     def _dict(self, data: dict, depth: int) -> dict:
         pairs = data["v"]
@@ -289,12 +429,68 @@ class _Decoder:
             raise ValueDecodeError("'v' of a dict must be a list of pairs")
         return {self.decode(k, depth): self.decode(v, depth) for k, v in pairs}
 
+    def _defaultdict(self, data: dict, depth: int):
+        from collections import defaultdict
+
+        factory = data["factory"]
+        if factory is not None and factory not in _FACTORIES_BY_NAME:
+            raise ValueDecodeError(f"a defaultdict's factory must be one of "
+                                   f"{', '.join(_FACTORIES_BY_NAME)}, or null")
+        return defaultdict(_FACTORIES_BY_NAME.get(factory), self._dict(data, depth))
+
+    def _deque(self, data: dict, depth: int):
+        from collections import deque
+
+        maxlen = data["maxlen"]
+        if maxlen is not None and type(maxlen) is not int:
+            raise ValueDecodeError("'maxlen' of a deque must be an integer or null")
+        return deque(self._items(data, depth), maxlen)
+
+    def _namedtuple(self, data: dict, depth: int) -> tuple:
+        fields = data["fields"]
+        if not isinstance(fields, list):
+            raise ValueDecodeError("'fields' of a namedtuple must be a list")
+        name, fields = _text(data["name"]), tuple(_text(field) for field in fields)
+        self.budget.names((name, *fields), depth)
+        return _namedtuple_class(name, fields)._make(self._items(data, depth))
+
+    def _datetime(self, data: dict, depth: int):
+        from datetime import datetime
+
+        *parts, fold = _ints(data["v"], 8)
+        return datetime(*parts, tzinfo=self.decode(data["tz"], depth), fold=fold)
+
+    def _time(self, data: dict, depth: int):
+        from datetime import time
+
+        *parts, fold = _ints(data["v"], 5)
+        return time(*parts, tzinfo=self.decode(data["tz"], depth), fold=fold)
+
+    def _zoneinfo(self, data: dict, depth: int):
+        from zoneinfo import ZoneInfo
+
+        key = _text(data["key"])
+        self.budget.spend(len(key))
+        if key not in _zone_keys():
+            raise ValueDecodeError(f"no time zone {key[:REPR_LIMIT]!r} in the time zone database")
+        return ZoneInfo(key)
+
+    def _fraction(self, data: dict, depth: int):
+        from fractions import Fraction
+
+        numerator, denominator = (self._hex(text) for text in data["v"])
+        self.budget.fraction(numerator, denominator)
+        return Fraction(numerator, denominator)
+
+    def _memoryview(self, data: dict, depth: int) -> memoryview:
+        raw = _unb64(data["v"])
+        self.budget.spend(len(raw))
+        return _view(raw, _check_bool(data["readonly"]), _text(data["format"]), _shape(data))
+
     def _ndarray(self, data: dict, depth: int):
         import numpy
 
-        shape = data["shape"]
-        if not isinstance(shape, list) or not all(type(n) is int and n >= 0 for n in shape):
-            raise ValueDecodeError("'shape' must be a list of counts")
+        shape = _shape(data)
         count = math.prod(shape)
         if data["dtype"] == "object":
             items = self._items(data, depth, "items")
@@ -400,6 +596,71 @@ class _Decoder:
         return stamp.as_unit(_text(data["unit"]))
 
 
+def _shape(data: dict) -> list[int]:
+    shape = data["shape"]
+    if not isinstance(shape, list) or not all(type(n) is int and n >= 0 for n in shape):
+        raise ValueDecodeError("'shape' must be a list of counts")
+    return shape
+
+
+def _ints(value: object, count: int) -> list[int]:
+    if not isinstance(value, list) or len(value) != count \
+            or not all(type(n) is int for n in value):
+        raise ValueDecodeError(f"expected a list of {count} integers")
+    return value
+
+
+def _view(raw: bytes, readonly: bool, item_format: str, shape: list[int]) -> memoryview:
+    """Return a memoryview of raw's bytes (a copy of them if writable), of that format and shape."""
+    view = memoryview(raw if readonly else bytearray(raw))
+    # cast() refuses shapes with a zero in them: a flat view's shape follows from the length.
+    view = view.cast(item_format) if len(shape) == 1 else view.cast(item_format, shape)
+    if list(view.shape) != shape:
+        raise ValueDecodeError("memoryview bytes do not match its shape and format")
+    return view
+
+
+def _namedtuple_class(name: str, fields: tuple[str, ...]) -> type:
+    """Return the namedtuple class of this name and fields: the same one while any value of it
+    lives, so that a student's and a reference's values of one shape have one type."""
+    classes = _namedtuple_classes()
+    kind = classes.get((name, fields))
+    if kind is None:
+        from collections import namedtuple
+
+        try:
+            # rename=True accepts the _0, _1 ... that it gives to invalid names in the sandbox;
+            # any other invalid name is renamed, and refused below.
+            kind = namedtuple(name, fields, rename=True, module=NAMEDTUPLE_MODULE)
+        except SyntaxError:  # names that differ but are the same identifier once normalised
+            raise ValueDecodeError("namedtuple field names must be distinct identifiers") from None
+        if kind._fields != fields:
+            raise ValueDecodeError("namedtuple field names must be distinct identifiers, "
+                                   "not keywords, not starting with '_'")
+        kind = classes.setdefault((name, fields), kind)
+    return kind
+
+
+@functools.cache
+def _namedtuple_classes():
+    """Return the namedtuple classes rebuilt so far, by name and fields, held while in use."""
+    import weakref
+
+    return weakref.WeakValueDictionary()
+
+
+@functools.cache
+def _zone_keys() -> frozenset[str]:
+    """Return the keys of the host's time zone database: a ZoneInfo is only rebuilt by one.
+
+    available_timezones() leaves out the posix/ and right/ (leap seconds) copies of its zones.
+    """
+    from zoneinfo import available_timezones
+
+    return frozenset(f"{folder}{key}" for key in available_timezones()
+                     for folder in ("", "posix/", "right/"))
+
+
 def _text(value: object) -> str:
     if not isinstance(value, str):
         raise ValueDecodeError(f"expected a string, got {type(value).__name__}")
@@ -456,6 +717,7 @@ def _fromhex(value: object) -> float:
     return float.fromhex(_text(value))
 
 
+_FACTORIES_BY_NAME = {kind.__name__: kind for kind in DEFAULT_FACTORIES}
 _DECODERS = {
     "none": lambda self, d, depth: None,
     "bool": lambda self, d, depth: _check_bool(d["v"]),
@@ -470,6 +732,21 @@ _DECODERS = {
     "set": lambda self, d, depth: set(self._items(d, depth)),
     "frozenset": lambda self, d, depth: frozenset(self._items(d, depth)),
     "dict": _Decoder._dict,
+    "counter": lambda self, d, depth: __import__("collections").Counter(self._dict(d, depth)),
+    "ordereddict": lambda self, d, depth: __import__("collections").OrderedDict(
+        self._dict(d, depth)),
+    "defaultdict": _Decoder._defaultdict,
+    "deque": _Decoder._deque,
+    "namedtuple": _Decoder._namedtuple,
+    "date": lambda self, d, depth: __import__("datetime").date(*_ints(d["v"], 3)),
+    "time": _Decoder._time,
+    "datetime": _Decoder._datetime,
+    "timedelta": lambda self, d, depth: __import__("datetime").timedelta(*_ints(d["v"], 3)),
+    "timezone": lambda self, d, depth: __import__("datetime").timezone(*self._items(d, depth)),
+    "zoneinfo": _Decoder._zoneinfo,
+    "decimal": lambda self, d, depth: __import__("decimal").Decimal(self._str(d, depth)),
+    "fraction": _Decoder._fraction,
+    "memoryview": _Decoder._memoryview,
     "range": lambda self, d, depth: range(*(int(_text(x), 16) for x in d["v"])),
     "ndarray": _Decoder._ndarray,
     "npscalar": _Decoder._npscalar,
@@ -486,5 +763,5 @@ _DECODERS = {
 
 def _check_bool(value: object) -> bool:
     if not isinstance(value, bool):
-        raise ValueDecodeError("'v' of a bool must be true or false")
+        raise ValueDecodeError(f"expected true or false, got {type(value).__name__}")
     return value

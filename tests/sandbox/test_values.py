@@ -7,7 +7,16 @@ import json
 import math
 import subprocess
 import sys
+import time as clock
+import zoneinfo
+from array import array as flat_array
+from collections import Counter, OrderedDict, defaultdict, deque, namedtuple
+from datetime import date, datetime, time, timedelta, timezone, tzinfo
+from decimal import Decimal
+from fractions import Fraction
 from pathlib import Path
+from typing import NamedTuple
+from zoneinfo import ZoneInfo
 
 import numpy
 import pandas
@@ -17,8 +26,9 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as npst
 from hypothesis.extra import pandas as pdst
 
-from pipeline.sandbox.values import MAX_DEPTH, REPR_LIMIT, Untransferable, ValueDecodeError, \
-    ValueEncodeError, decode, encode
+from pipeline.sandbox import values
+from pipeline.sandbox.values import DEFAULT_FACTORIES, MAX_DEPTH, REPR_LIMIT, TOO_HARD, \
+    Untransferable, ValueDecodeError, ValueEncodeError, decode, encode
 
 FAST = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -29,8 +39,25 @@ def round_trip(value: object) -> object:
 
 
 def same(a: object, b: object) -> bool:
-    """Tell whether b is a and of a's exact type, down to NaN, -0.0 and container element types."""
+    """Tell whether b is a and of a's exact type, down to NaN, -0.0 and container element types.
+
+    A namedtuple is rebuilt as a class of the same name and fields.
+    """
+    if is_namedtuple(a):
+        return is_namedtuple(b) and (type(a).__name__, a._fields) == (type(b).__name__, b._fields) \
+            and same(tuple(a), tuple(b))
     if type(a) is not type(b):
+        return False
+    if isinstance(a, Decimal):
+        return str(a) == str(b)  # its exact form: sign, digits, exponent, NaN payload
+    if isinstance(a, (date, time, timedelta, tzinfo)):
+        return repr(a) == repr(b)  # with fold, and a time zone's key, offset and name
+    if isinstance(a, memoryview):
+        return (a.format, a.shape, a.readonly, a.tobytes()) == \
+            (b.format, b.shape, b.readonly, b.tobytes())
+    if isinstance(a, deque):
+        return a.maxlen == b.maxlen and same(list(a), list(b))
+    if isinstance(a, defaultdict) and a.default_factory is not b.default_factory:
         return False
     if isinstance(a, float):
         return (math.isnan(a) and math.isnan(b)) or (a == b and math.copysign(1, a) ==
@@ -261,6 +288,312 @@ def test_a_time_zone_is_never_read_from_a_host_file(tmp_path: Path, make, zone: 
         decode(data)
 
 
+def is_namedtuple(value: object) -> bool:
+    """Tell whether value is of a namedtuple class."""
+    return isinstance(value, tuple) and hasattr(type(value), "_fields")
+
+
+Pair = namedtuple("Pair", "left right")
+Renamed = namedtuple("Renamed", ["ok", "class", "ok", "_x"], rename=True)  # ok, _1, _2, _3
+
+
+class Point(NamedTuple):
+    """A typing.NamedTuple with a method: methods do not change how its values compare."""
+
+    x: object
+    y: object = 0
+
+    def norm(self) -> object:
+        return abs(self.x) + abs(self.y)
+
+
+DAY = timedelta(days=1) - timedelta(microseconds=1)
+fixed_zones = st.builds(timezone, st.timedeltas(-DAY, DAY)) \
+    | st.builds(timezone, st.timedeltas(-DAY, DAY), st.text(max_size=5))
+zones = st.none() | fixed_zones | st.timezones()
+standard_scalars = (
+    st.decimals() | st.decimals(allow_nan=True, allow_infinity=True) | st.fractions()
+    | st.builds(Fraction, st.integers(), st.integers(1, 2 ** 100)) | st.dates()
+    | st.times(timezones=zones) | st.datetimes(timezones=zones) | st.timedeltas() | fixed_zones
+    | st.timezones() | st.binary().map(memoryview) | st.binary().map(bytearray).map(memoryview)
+    | st.lists(st.floats()).map(lambda xs: memoryview(flat_array("d", xs)))
+    | st.integers(1, 3).flatmap(lambda rows: st.binary(min_size=8 * rows, max_size=8 * rows).map(
+        lambda raw: memoryview(raw).cast("i", [rows, 2]))))
+
+
+def standard_containers(inner: st.SearchStrategy) -> st.SearchStrategy:
+    """Return the standard library's containers (and lists) of values that inner draws."""
+    return (st.builds(Counter, st.dictionaries(hashables, st.integers(), max_size=4))
+            | st.lists(st.tuples(hashables, inner), max_size=4).map(OrderedDict)
+            | st.builds(defaultdict, st.sampled_from(DEFAULT_FACTORIES),
+                        st.dictionaries(hashables, inner, max_size=4))
+            | st.builds(deque, st.lists(inner, max_size=4), st.none() | st.integers(4, 10))
+            | st.builds(Pair, inner, inner) | st.builds(Point, inner, inner)
+            | st.builds(Renamed, inner, inner, inner, inner) | st.lists(inner, max_size=4))
+
+
+standard_values = st.recursive(standard_scalars | hashables, standard_containers, max_leaves=12)
+
+
+@FAST
+@given(standard_values)
+def test_standard_library_values_round_trip(value: object) -> None:
+    assert same(value, round_trip(value))
+
+
+@pytest.mark.parametrize("value", [
+    Decimal("sNaN"), Decimal("-sNaN12"), Decimal("-NaN7"), Decimal("-0"), Decimal("-0E-7"),
+    Decimal("Infinity"), Decimal("-Infinity"), Decimal("1.000000000000000000000000000000000001"),
+    Decimal("1.50"), Decimal("1E+999999999999999999"), Fraction(-7, 3),
+    Fraction(2 ** 200, 3 ** 100),
+    datetime(2024, 10, 27, 2, 30, fold=1, tzinfo=ZoneInfo("Europe/Vienna")),
+    datetime(2024, 3, 31, 2, 30, tzinfo=ZoneInfo("Europe/Vienna")),  # in the gap
+    datetime.max, date.min, timedelta.min, time(23, 59, 59, 999999, fold=1),
+    timezone.utc, timezone(timedelta(0), "UTC"), timezone(timedelta(hours=1), "UTC+01:00"),
+    timezone(-timedelta(seconds=1)), deque([1, 2], maxlen=2), deque(maxlen=0),
+    Counter({"a": -2, "b": 0, "c": 1.5}), defaultdict(None, {1: 2}),
+    OrderedDict([("b", 1), ("a", 2)]), memoryview(bytes(8)).cast("d", []),
+    memoryview(b"ab").cast("c"), memoryview(b"\x00\x01").cast("?"), memoryview(flat_array("d")),
+    Pair(Pair(1, 2), [Point(1.5, "y")]), Renamed(1, 2, 3, 4)],
+    ids=repr)
+def test_standard_edge_values_round_trip(value: object) -> None:
+    assert same(value, round_trip(value))
+
+
+def test_values_of_one_namedtuple_name_and_fields_have_one_type() -> None:
+    # The student's class and the reference's are different classes of the same shape.
+    student, reference = round_trip(Pair(1, 2)), round_trip(namedtuple("Pair", "left right")(1, 2))
+    assert type(student) is type(reference)
+    assert repr(type(student)) == "<class '__main__.Pair'>"
+    assert repr(student) == "Pair(left=1, right=2)"
+    assert type(round_trip(namedtuple("Pair", "x y")(1, 2))) is not type(student)
+    assert type(round_trip(namedtuple("Other", "left right")(1, 2))) is not type(student)
+    assert type(round_trip(Point(1, 2))).__name__ == "Point"
+
+
+class Shown(NamedTuple):
+    """A NamedTuple that prints differently: its values could not be rebuilt as they are."""
+
+    x: int
+
+    def __str__(self) -> str:
+        return "shown"
+
+
+class Measured(Pair):
+    """A subclass of a namedtuple class."""
+
+
+class Fake(tuple):
+    """A tuple that claims a namedtuple's fields."""
+
+    _fields = ("a",)
+
+
+def test_namedtuple_classes_that_change_tuple_behaviour_are_untransferable() -> None:
+    ordered = namedtuple("Ordered", "x")
+    ordered.__lt__ = lambda self, other: True
+    printed = namedtuple("Printed", "x")
+    printed.__repr__ = lambda self: "printed"
+    for value in (Shown(1), Measured(1, 2), Fake((1,)), ordered(1), printed(1),
+                  clock.gmtime(0)):
+        assert isinstance(round_trip(value), Untransferable), value
+
+
+def test_a_defaultdict_keeps_only_a_builtin_type_as_its_factory() -> None:
+    for factory in DEFAULT_FACTORIES:
+        assert round_trip(defaultdict(factory, {"k": 1})).default_factory is factory
+    for factory in (lambda: 0, Counter, Point):
+        back = round_trip(defaultdict(factory, {"k": 1}))
+        assert type(back) is defaultdict and back.default_factory is None and back == {"k": 1}
+
+
+class OwnZone(tzinfo):
+    """A time zone class of the program's own."""
+
+    def utcoffset(self, moment: object) -> timedelta:
+        return timedelta(hours=2)
+
+
+def unkeyed_zone() -> ZoneInfo:
+    """Return a ZoneInfo read from a file: it has no key."""
+    path = next(Path(folder, "UTC") for folder in zoneinfo.TZPATH if Path(folder, "UTC").is_file())
+    with path.open("rb") as handle:
+        return ZoneInfo.from_file(handle)
+
+
+@pytest.mark.parametrize("make, reason", [
+    (lambda: memoryview(numpy.zeros(2, ">f8")),
+     "a memoryview of format '>d' and shape (2,) cannot be rebuilt: memoryview: destination "
+     "format must be a native single character format prefixed with an optional '@'"),
+    (lambda: memoryview(numpy.zeros((0, 3))),
+     "a memoryview of format 'd' and shape (0, 3) cannot be rebuilt: memoryview: cannot cast "
+     "view with zeros in shape or strides"),
+    (lambda: datetime(2024, 1, 1, tzinfo=OwnZone()),
+     f"the time zone of a datetime.datetime, a {__name__}.OwnZone, cannot be rebuilt: only "
+     "datetime.timezone and zoneinfo.ZoneInfo zones can"),
+    (lambda: [time(1, tzinfo=OwnZone())],
+     f"the time zone of a datetime.time, a {__name__}.OwnZone, cannot be rebuilt: only "
+     "datetime.timezone and zoneinfo.ZoneInfo zones can"),
+    (lambda: datetime(2024, 1, 1, tzinfo=unkeyed_zone()),
+     "a zoneinfo.ZoneInfo read from a file has no key to rebuild it by"),
+    (lambda: Fraction(2 ** 1_100_000 + 1, 3), TOO_HARD),
+    (lambda: [Fraction(1, 2 ** 800_000 + 1), Fraction(1, 2 ** 800_000 + 3)], TOO_HARD),
+], ids=["big-endian", "no rows", "own zone", "own zone of a time", "unkeyed zone",
+        "long fraction", "long fractions"])
+def test_forms_that_cannot_be_rebuilt_fail_to_encode_saying_why(make, reason: str) -> None:
+    with pytest.raises(ValueEncodeError) as raised:
+        encode(make())
+    assert str(raised.value) == reason
+
+
+def named(name: object, fields: object, count: int | None = None) -> dict:
+    """Return the data of a namedtuple of that name and fields, with as many items as fields."""
+    count = len(fields) if count is None else count
+    return {"t": "namedtuple", "name": name, "fields": fields, "v": [{"t": "none"}] * count}
+
+
+def stamp(parts: object, tz: object = None) -> dict:
+    """Return the data of a datetime of those parts and time zone."""
+    return {"t": "datetime", "v": parts, "tz": tz or {"t": "none"}}
+
+
+def view(form: str, shape: object, raw: str = "AAAAAAAAAAA=", readonly: object = True) -> dict:
+    """Return the data of a memoryview (of eight zero bytes unless told)."""
+    return {"t": "memoryview", "format": form, "shape": shape, "readonly": readonly, "v": raw}
+
+
+MANY_FIELDS = [f"f{n}" for n in range(10_000)]
+HOSTILE_STANDARD_DATA = {
+    "decimal exponent": {"t": "decimal", "v": "1e9999999999999999999999"},
+    "decimal text": {"t": "decimal", "v": "12 apples"},
+    "decimal number": {"t": "decimal", "v": 12},
+    "fraction over zero": {"t": "fraction", "v": ["0x1", "0x0"]},
+    "fraction of one term": {"t": "fraction", "v": ["0x1"]},
+    "fraction too long": {"t": "fraction", "v": ["0x1" + "0" * 275_000, "0x3"]},
+    "namedtuple name": named("1Point", ["x"]),
+    "namedtuple keyword name": named("class", ["x"]),
+    "namedtuple dotted name": named("os.system", ["x"]),
+    "namedtuple field": named("P", ["not valid"]),
+    "namedtuple keyword field": named("P", ["x", "def"]),
+    "namedtuple dunder field": named("P", ["__class__"]),
+    "namedtuple private field": named("P", ["_x"]),
+    "namedtuple renamed field elsewhere": named("P", ["x", "_0"]),
+    "namedtuple duplicate": named("P", ["x", "x"]),
+    "namedtuple same once normalised": named("P", ["\uff58", "x"]),
+    "namedtuple field number": named("P", [1]),
+    "namedtuple fields text": named("P", "x y"),
+    "namedtuple name list": named(["P"], ["x"]),
+    "namedtuple items short": named("P", ["x", "y"], 1),
+    "namedtuple items long": named("P", ["x"], 2),
+    "10,000 fields, one item short": named("Wide", MANY_FIELDS, 9_999),
+    "10,000 fields, one a duplicate": named("Wide", [*MANY_FIELDS[:-1], "f0"]),
+    "deque maxlen negative": {"t": "deque", "maxlen": -1, "v": []},
+    "deque maxlen text": {"t": "deque", "maxlen": "3", "v": []},
+    "deque maxlen bool": {"t": "deque", "maxlen": True, "v": []},
+    "deque maxlen huge": {"t": "deque", "maxlen": 10 ** 30, "v": []},
+    "defaultdict factory": {"t": "defaultdict", "factory": "eval", "v": []},
+    "defaultdict factory path": {"t": "defaultdict", "factory": "os.system", "v": []},
+    "defaultdict factory number": {"t": "defaultdict", "factory": 1, "v": []},
+    "counter pairs": {"t": "counter", "v": [[{"t": "str", "v": "a"}]]},
+    "ordereddict unhashable key": {"t": "ordereddict",
+                                   "v": [[{"t": "list", "v": []}, {"t": "none"}]]},
+    "date month": {"t": "date", "v": [2024, 13, 1]},
+    "date parts": {"t": "date", "v": [2024, 1]},
+    "date bool": {"t": "date", "v": [2024, True, 1]},
+    "date text": {"t": "date", "v": ["2024", 1, 1]},
+    "date huge year": {"t": "date", "v": [10 ** 30, 1, 1]},
+    "datetime fold": stamp([2024, 1, 1, 0, 0, 0, 0, 2]),
+    "datetime zone list": stamp([2024, 1, 1, 0, 0, 0, 0, 0], {"t": "list", "v": []}),
+    "datetime zone date": stamp([2024, 1, 1, 0, 0, 0, 0, 0], {"t": "date", "v": [2024, 1, 1]}),
+    "time hour": {"t": "time", "v": [24, 0, 0, 0, 0], "tz": {"t": "none"}},
+    "timedelta huge": {"t": "timedelta", "v": [10 ** 12, 0, 0]},
+    "timezone a day off": {"t": "timezone", "v": [{"t": "timedelta", "v": [1, 0, 0]}]},
+    "timezone offset int": {"t": "timezone", "v": [{"t": "int", "v": "0x1"}]},
+    "timezone three parts": {"t": "timezone", "v": [{"t": "timedelta", "v": [0, 0, 0]}] * 3},
+    "zone path": {"t": "zoneinfo", "key": "/etc/passwd"},
+    "zone up": {"t": "zoneinfo", "key": "../../../etc/passwd"},
+    "zone folder": {"t": "zoneinfo", "key": "Europe"},
+    "zone number": {"t": "zoneinfo", "key": 1},
+    "memoryview object": view("O", [1]),
+    "memoryview struct": view("T{i:a:}", [2]),
+    "memoryview big-endian": view(">d", [1]),
+    "memoryview shape": view("d", [2]),
+    "memoryview negative shape": view("d", [-1]),
+    "memoryview 65 dimensions": view("B", [1] * 65, "AA=="),
+    "memoryview readonly": view("d", [1], readonly="yes"),
+    "memoryview huge shape": view("d", [2 ** 62, 2 ** 62]),
+}
+
+
+@pytest.mark.parametrize("data", HOSTILE_STANDARD_DATA.values(), ids=HOSTILE_STANDARD_DATA)
+def test_hostile_standard_library_data_fails_with_a_decode_error(data: object) -> None:
+    with pytest.raises(ValueDecodeError):
+        decode(data)
+
+
+def test_a_namedtuple_of_10000_fields_round_trips() -> None:
+    wide = namedtuple("Wide", MANY_FIELDS)(*range(10_000))
+    assert same(wide, round_trip(wide))
+
+
+@pytest.mark.parametrize("key", ["zone.tab", "tzdata.zi", "posixrules", "leapseconds"])
+def test_a_zone_key_outside_the_zone_list_is_refused_unread(key: str) -> None:
+    # These files sit in the zone folder: opened, each would tell that it is there.
+    with pytest.raises(ValueDecodeError, match=f"^no time zone '{key}' in the time zone database$"):
+        decode({"t": "zoneinfo", "key": key})
+
+
+STANDARD_TAGS = ["counter", "ordereddict", "defaultdict", "deque", "namedtuple", "date", "time",
+                 "datetime", "timedelta", "timezone", "zoneinfo", "decimal", "fraction",
+                 "memoryview"]
+
+
+@FAST
+@given(st.fixed_dictionaries({"t": st.sampled_from(STANDARD_TAGS)}, optional={
+    key: st.deferred(lambda: json_data) for key in
+    ("v", "name", "fields", "maxlen", "factory", "tz", "key", "format", "shape", "readonly")}))
+def test_arbitrary_standard_library_data_decodes_or_fails_cleanly(data: dict) -> None:
+    try:
+        decode(data)
+    except ValueDecodeError:
+        pass
+
+
+@pytest.mark.parametrize("limit, size, value", [
+    # 51 parts, and 51 more for the names of its type and fields
+    ("MAX_NODES", 80, namedtuple("Wide", MANY_FIELDS[:50])(*range(50))),
+    ("MAX_NODES", 80, Counter(range(50))),
+    ("MAX_BYTES", 1000, Decimal("1" * 2000)),
+    ("MAX_BYTES", 1000, memoryview(bytes(2000))),
+    ("MAX_BYTES", 1000, Fraction(10 ** 5000, 7)),
+    ("MAX_BYTES", 1000, namedtuple("Long", ["x" * 2000])(1)),
+    ("MAX_BYTES", 1000, datetime(2024, 1, 1, tzinfo=timezone(timedelta(0), "x" * 2000))),
+], ids=["namedtuple fields", "counter", "decimal", "memoryview", "fraction", "namedtuple name",
+        "zone name"])
+def test_limits_hold_for_standard_library_values(monkeypatch, limit: str, size: int,
+                                                 value: object) -> None:
+    data = encode(value)
+    monkeypatch.setattr(values, limit, size)
+    with pytest.raises(ValueEncodeError):
+        encode(value)
+    with pytest.raises(ValueDecodeError):
+        decode(data)
+
+
+def test_standard_library_values_nested_too_deep_fail_on_both_sides() -> None:
+    deep: object = deque()
+    for level in range(MAX_DEPTH + 5):
+        deep = Pair(deep, level) if level % 2 else Counter({level: deep})
+    with pytest.raises(ValueEncodeError):
+        encode(deep)
+    data: dict = {"t": "none"}
+    for _ in range(MAX_DEPTH + 5):
+        data = {"t": "deque", "maxlen": None, "v": [data]}
+    with pytest.raises(ValueDecodeError):
+        decode(data)
+
+
 json_data = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=5),
     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(
@@ -278,10 +611,12 @@ def test_arbitrary_json_decodes_or_fails_cleanly(data: object) -> None:
         pass
 
 
-def test_plain_values_do_not_import_numpy_or_pandas() -> None:
+def test_plain_values_do_not_import_numpy_pandas_or_standard_library_modules() -> None:
+    # The encoder runs in every sandboxed run: importing these would slow each one down.
     code = ("import sys; from pipeline.sandbox.values import encode, decode; "
-            "decode(encode([1, 2.5, {'a': (b'x', {3})}])); "
-            "print(sorted(m for m in ('numpy', 'pandas') if m in sys.modules))")
+            "decode(encode([1, 2.5, {'a': (b'x', {3})}, memoryview(b'x')])); "
+            "print(sorted(m for m in ('numpy', 'pandas', 'datetime', 'decimal', 'fractions', "
+            "'zoneinfo', 'weakref') if m in sys.modules))")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           check=True)
     assert done.stdout == "[]\n"
