@@ -5,7 +5,8 @@ values that differ late look the same there. These excerpts keep up to EXCERPT_C
 as Python would write it, with strings quoted and escaped and set items sorted (stable across
 runs). Strings, lists, tuples and numpy arrays are cut around their first differing part (a
 character, an item, a row); other values around the first character where their texts differ.
-`…` marks what was left out.
+Subclasses of these (a namedtuple, a Counter, an OrderedDict) are written as their repr, which
+names their type. `…` marks what was left out.
 """
 
 from __future__ import annotations
@@ -55,9 +56,9 @@ def text_excerpt(text: str, *, from_end: bool = False) -> str:
 def _layout(value: Any) -> _Layout:
     if isinstance(value, str):
         return _Layout("'", value, "", "'", lambda char, _: _escape(char))
-    if isinstance(value, list):
+    if type(value) is list:
         return _Layout("[", value, ", ", "]", _literal)
-    if isinstance(value, tuple):
+    if type(value) is tuple:
         return _Layout("(", value, ", ", ",)" if len(value) == 1 else ")", _literal)
     if is_ndarray(value) and value.ndim > 0:
         return _Layout("array([", value.tolist(), ", ", "])", _literal)
@@ -135,16 +136,16 @@ def _pieces(value: Any) -> Iterator[str]:
         yield "'"
         yield from map(_escape, value)
         yield "'"
-    elif isinstance(value, (list, tuple)):
+    elif type(value) in (list, tuple):
         layout = _layout(value)
         yield layout.opening
         yield from _joined(value, _pieces)
         yield layout.closing
-    elif isinstance(value, dict):
+    elif type(value) is dict:
         yield "{"
         yield from _joined(value.items(), _entry_pieces)
         yield "}"
-    elif isinstance(value, (set, frozenset)) and value:
+    elif type(value) in (set, frozenset) and value:
         # Each item is written once, its text both sorted and shown: writing it again after
         # sorting by it would write a set nested in sets twice per level, 2 ** depth times.
         texts = sorted("".join(_pieces(item)) for item in value)

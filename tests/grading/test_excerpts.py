@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections import Counter, OrderedDict, defaultdict, namedtuple
+
 import numpy as np
 
 from pipeline.grading.checks import check_pattern, verify_equal
@@ -18,6 +20,16 @@ def test_short_values_are_shown_whole_as_python_writes_them():
     assert excerpts((1,), [1]) == ("(1,)", "[1]")
     assert excerpts(3, 3.0) == ("3", "3.0")
     assert excerpts({"a": [1, "x"]}, {}) == ("{'a': [1, 'x']}", "{}")
+
+
+def test_namedtuples_and_dict_subclasses_are_written_with_their_type():
+    point = namedtuple("Point", "x y")
+    assert excerpts(point(1, 2), (1, 2)) == ("Point(x=1, y=2)", "(1, 2)")
+    assert excerpts([point(1, 2)], []) == ("[Point(x=1, y=2)]", "[]")
+    assert excerpts(Counter("aab"), OrderedDict(a=2)) == (
+        "Counter({'a': 2, 'b': 1})", repr(OrderedDict(a=2)))
+    assert excerpts({"k": defaultdict(list)}, {}) == ("{'k': defaultdict(<class 'list'>, {})}",
+                                                      "{}")
 
 
 def test_strings_are_quoted_and_escaped_so_whitespace_and_controls_show():

@@ -151,3 +151,12 @@ def graded(tmp_path_factory: pytest.TempPathFactory):
 @pytest.mark.parametrize("test", EXPECTED, ids="/".join)
 def test_standard_library_values_compare_as_in_one_process(graded, test) -> None:
     assert outcomes(graded)[test] == EXPECTED[test]
+
+
+def test_failed_values_are_shown_as_python_writes_them(graded) -> None:
+    shown = {test.name: (test.debug["actual"], test.debug["expected"])
+             for test in graded.tests[0].tests if test.debug}
+    assert shown["counts_off"] == ("Counter({'a': 2})", "Counter({'a': 3})")
+    assert shown["pair"] == ("Pair(x=1, y=2)", "Point(x=1, y=2)")
+    assert shown["late"] == ("datetime.datetime(2024, 3, 1, 9, 1)",
+                             "datetime.datetime(2024, 3, 1, 9, 0)")
