@@ -32,11 +32,14 @@ from pipeline.grading.spec import PROPERTY_DEFAULTS, SUITE_DEFAULTS, TEST_FILE_N
 from pipeline.grading.staging import IGNORED_NAMES, StagedAssignment, stage_assignment, \
     tree_digest
 from pipeline.sandbox import SandboxError, SandboxLimits
+from pipeline.sandbox import values as value_format
 
 log = logging.getLogger(__name__)
 
 # Part of every reference cache key: a new version computes the reference runs again.
 ENGINE_VERSION = "1.2.0"
+# So are these files of the code that sandboxed runs execute, and the value encoder they load:
+# a change to any of them may change what a reference run hands back.
 RUNNER_FILES = ("runner.py", "pytest_runner.py")
 TIMESTAMP_FORMAT = "%Y-%m-%d %H:%M:%S.%f"
 SANDBOX_FAILED = "the sandbox could not run the solutions: {detail}"
@@ -248,8 +251,9 @@ def _global_key(assignment: Assignment, staged: StagedAssignment, limits: Sandbo
     version = options.reference_version or "content:" + tree_digest(staged.reference_base,
                                                                     staged.tests_dir)
     runner = hashlib.sha256()
-    for name in RUNNER_FILES:
-        runner.update((Path(__file__).parent / name).read_bytes())
+    for path in (*(Path(__file__).parent / name for name in RUNNER_FILES),
+                 Path(value_format.__file__)):
+        runner.update(path.read_bytes())
     return json.dumps([ENGINE_VERSION, runner.hexdigest(), version,
                        options.assignment_id or str(assignment.directory), assignment.digest,
                        repr(limits), python or sys.executable])

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from pipeline.grading import EngineError, GradeOptions, ReferenceCache, grade
+from pipeline.sandbox import values as value_format
 from tests.grading.builders import make_assignment
 
 TEST_YAML = """
@@ -77,6 +78,21 @@ def test_a_changed_spec_is_a_new_key(tmp_path: Path):
     assert grade(student, reference, reference_cache=cache, options=options).result == "PASSED"
     (reference / "test.yaml").write_text(TEST_YAML + "        - name: y\n")
     assert grade(student, reference, reference_cache=cache, options=options).result == "FAILED"
+
+
+def test_another_value_encoder_is_a_new_key(tmp_path: Path, monkeypatch):
+    # Entries the encoder wrote before it carried Counters held them as untransferable: kept,
+    # every student failed "cannot be transferred" after the encoder learnt them.
+    code = {"ex.py": "from collections import Counter\nx = Counter('aab')\n"}
+    student, reference = make_assignment(tmp_path, TEST_YAML, code, code)
+    cache = ReferenceCache(tmp_path / "cache")
+    options = GradeOptions(reference_version="commit-1")
+    assert grade(student, reference, reference_cache=cache, options=options).result == "PASSED"
+    changed = tmp_path / "values.py"
+    changed.write_bytes(Path(value_format.__file__).read_bytes() + b"\n# changed\n")
+    monkeypatch.setattr(value_format, "__file__", str(changed))
+    assert grade(student, reference, reference_cache=cache, options=options).result == "PASSED"
+    assert (cache.misses, cache.hits) == (2, 0)
 
 
 def _grade_once(paths: tuple[str, str, str]) -> tuple[str, int, int]:
