@@ -7,6 +7,7 @@ from typing import Any
 
 from pipeline.grading.approx import approx_equal, is_ndarray
 from pipeline.grading.excerpts import difference_excerpts, text_excerpt
+from pipeline.grading.runner import shorten
 
 PASSED = "PASSED"
 FAILED = "FAILED"
@@ -103,8 +104,10 @@ def verify_equal(name: str, obtained: Any, expected: Any, *, type_check: bool, s
 def _verify_equal(name: str, obtained: Any, expected: Any, type_check: bool, shape_check: bool,
                   rel: float, abs_tol: float) -> Verdict:
     if type_check and type(obtained) is not type(expected):
+        # A namedtuple's type is named by the program that made it: its name may be any length.
         return fail("AssertionError", INCORRECT_TYPE.format(
-            name=name, expected=type(expected), obtained=type(obtained)))
+            name=name, expected=shorten(str(type(expected))),
+            obtained=shorten(str(type(obtained)))))
     if shape_check:
         if isinstance(obtained, SIZED_TYPES):
             if len(obtained) != len(expected):

@@ -60,6 +60,19 @@ def test_an_int_too_large_for_a_float_fails_against_a_float(tmp_path):
     assert test.debug["actual"].startswith(f"[{str(2 ** 2000)[:100]}")
 
 
+def test_a_namedtuple_type_of_any_name_length_is_cut_in_the_type_message(tmp_path):
+    # The student's program names its namedtuple type: a megabyte long, so was the message.
+    test = graded_x(tmp_path, "from collections import namedtuple\n"
+                              "x = namedtuple('P' * 1_000_000, 'x y')(1, 2)\n",
+                    reference_code="from collections import namedtuple\n"
+                                   "x = namedtuple('Point', 'x y')(1, 2)\n")
+    note = " [... cut: 1000019 characters in all]"
+    assert (test.result, test.details) == (
+        "FAILED", "E   AssertionError: Variable `x` has incorrect type, expected: <class "
+        "'__main__.Point'>, obtained " + ("<class '__main__." + "P" * 2000)[:2000 - len(note)]
+        + note)
+
+
 def test_sets_nested_in_sets_are_written_once_each_for_the_excerpts(tmp_path):
     # Each level used to be written twice (to sort it, then to show it): 2 ** 90 writes.
     test = graded_x(tmp_path, "x = frozenset({1})\nfor _ in range(90):\n    x = frozenset({x})\n")
