@@ -68,12 +68,16 @@ def fail(exception: str, message: str) -> Verdict:
 
 
 def fail_with(exc: BaseException) -> Verdict:
-    """Return a failed verdict for an exception raised while checking, named as pytest shows it."""
+    """Return a failed verdict for an exception raised while checking, named as pytest shows it.
+
+    Its message is cut as other texts the student's code controls are: it may quote the
+    student's value whole (`cannot compare '[[1], [1, 2], ...]' to numpy.ndarray`).
+    """
     cls = type(exc)
     name = cls.__qualname__
     if cls.__module__ != "builtins":
         name = f"{cls.__module__}.{name}"
-    return Verdict(FAILED, name, str(exc))
+    return Verdict(FAILED, name, shorten(str(exc)))
 
 
 def skip(reason: str) -> Verdict:

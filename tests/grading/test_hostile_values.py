@@ -73,6 +73,17 @@ def test_a_namedtuple_type_of_any_name_length_is_cut_in_the_type_message(tmp_pat
         + note)
 
 
+def test_an_error_quoting_the_whole_value_is_cut(tmp_path):
+    # Rows of two lengths cannot be an array: the error quoted all 40,000 of them.
+    value = [[1], [1, 2]] * 20_000
+    test = graded_x(tmp_path, f"x = [{value}]\n",
+                    reference_code="import numpy as np\nx = [np.zeros(3)]\n")
+    message = f"cannot compare '{value}' to numpy.ndarray"
+    note = f" [... cut: {len(message)} characters in all]"
+    assert (test.result, test.details) == (
+        "FAILED", "E   TypeError: " + message[:2000 - len(note)] + note)
+
+
 def test_sets_nested_in_sets_are_written_once_each_for_the_excerpts(tmp_path):
     # Each level used to be written twice (to sort it, then to show it): 2 ** 90 writes.
     test = graded_x(tmp_path, "x = frozenset({1})\nfor _ in range(90):\n    x = frozenset({x})\n")
