@@ -207,6 +207,12 @@ class Submission(Base):
     # the student had used with it: what its comment says, however often it is written.
     submission_limit: Mapped[int | None] = mapped_column(Integer)
     submissions_used: Mapped[int | None] = mapped_column(Integer)
+    # Refused only because its merge request was closed or pointed elsewhere when processed:
+    # reopening it (or pointing it back) at the same commit processes it again.
+    withdrawn: Mapped[bool] = mapped_column(Boolean, default=False)
+    # How often the commit was handed in: a judge that finds it grown since it looked at GitLab
+    # knows that a reopen came meanwhile.
+    hand_ins: Mapped[int] = mapped_column(Integer, default=0)
 
     __table_args__ = (UniqueConstraint("project_path", "assignment", "commit_sha",
                                        name="uq_submissions_commit"),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Iterable, Sequence
 
-from sqlalchemy import func, select, update
+from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -13,7 +13,7 @@ from pipeline.dispatch import new_task_id
 from pipeline.ledger.db import conflict_insert, transaction
 from pipeline.ledger.locks import lock_name, lock_name_for_ledger_work
 from pipeline.ledger.models import RunStatus, Submission, TestRun, new_id, utcnow
-from pipeline.submissions.verdict import ACCEPTED, ERROR, PENDING
+from pipeline.submissions.verdict import ACCEPTED, ERROR, PENDING, REFUSED
 
 SUBMISSIONS = Submission.__table__
 API_SOURCE, MERGE_REQUEST_SOURCE = "api", "merge_request"
@@ -38,9 +38,11 @@ def submission_row(run: TestRun | dict, *, source: str, received_at: dt.datetime
 def record_submissions(connection: Connection, rows: Sequence[dict]) -> list[str]:
     """Insert submissions; a commit already submitted keeps its first row. Return the row ids.
 
-    The same (project, assignment, commit) is one submission. A repeat leaves an accepted,
-    refused or pending submission as it is; one that ended in error (a failure of ours or of the
-    course, never the student's) is processed again with the repeat's run and a new task id.
+    The same (project, assignment, commit) is one submission, received when it was first. A
+    repeat leaves an accepted, refused or pending submission as it is; one that ended in error
+    (a failure of ours or of the course, never the student's), or was withdrawn and comes again
+    through its merge request (reopened, or pointed back at the submission branch), is processed
+    again with the repeat's run and a new task id.
     """
     if not rows:
         return []
@@ -49,11 +51,21 @@ def record_submissions(connection: Connection, rows: Sequence[dict]) -> list[str
     ids = []
     for row in rows:
         key = [SUBMISSIONS.c[name] == row[name] for name in UNIQUE_COLUMNS]
+        handed_in = SUBMISSIONS.c.hand_ins + 1
+        # A pending one first: a judge holding its row now (it may be withdrawing it) is waited
+        # for, and once it has committed the next statement sees its decision. A judge yet to
+        # lock the row waits for this transaction and finds the hand-in counted.
+        connection.execute(update(SUBMISSIONS).where(*key, SUBMISSIONS.c.outcome == PENDING)
+                           .values(hand_ins=handed_in))
+        again = or_(SUBMISSIONS.c.outcome == ERROR,
+                    and_(SUBMISSIONS.c.outcome == REFUSED, SUBMISSIONS.c.withdrawn,
+                         SUBMISSIONS.c.merge_request_iid == row["merge_request_iid"]))
         connection.execute(
-            update(SUBMISSIONS).where(*key, SUBMISSIONS.c.outcome == ERROR)
-            .values(outcome=PENDING, reason=None, late=False, run_id=row["run_id"],
-                    celery_task_id=new_task_id(), decided_at=None, finished_at=None,
-                    sent_at=None))
+            update(SUBMISSIONS).where(*key, again)
+            .values(outcome=PENDING, reason=None, late=False, withdrawn=False,
+                    run_id=row["run_id"], celery_task_id=new_task_id(), decided_at=None,
+                    finished_at=None, sent_at=None, submission_limit=None,
+                    submissions_used=None, hand_ins=handed_in))
         ids.append(connection.execute(select(SUBMISSIONS.c.id).where(*key)).scalar_one())
     return ids
 

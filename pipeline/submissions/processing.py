@@ -78,6 +78,7 @@ class Inspection:
     changed: tuple[str, ...] = ()
     present: bool = False
     blocked: tuple[str, ...] = ()
+    withdrawn: tuple[str, ...] = ()  # the merge request is closed or points elsewhere
     problem: str | None = None  # the course's or gradehook's side is broken: an error
 
     def touches(self, assignment: str) -> bool:
@@ -144,7 +145,10 @@ def _decide_and_publish(resources: Resources, celery: Celery,
         rules = _rules(resources, course, run)
     except (SpecError, MissingCommitError) as exc:
         return _publish_error(resources, submission, COURSE_RULES.format(detail=exc))
-    _judge_and_record(resources, submission, inspection, rules)
+    if not _judge_and_record(resources, submission, inspection, rules):
+        log.info("submission %s: handed in again while it was inspected; inspecting again",
+                 submission.id)
+        return process_submission(resources, celery, submission.id)
     return _publish(resources, submission.id)
 
 
@@ -155,6 +159,7 @@ def _inspect(resources: Resources, course: CourseSettings, submission: Submissio
         return Inspection(problem=NO_GITLAB)
     project, path = _project(submission), submission.project_path
     blocked: list[str] = []
+    withdrawn: list[str] = []
     merged_base = None  # where a merged merge request's changes started
     if submission.source == API_SOURCE:
         branch = gitlab_side.submission_branch(submission.assignment)
@@ -171,7 +176,7 @@ def _inspect(resources: Resources, course: CourseSettings, submission: Submissio
     else:
         merge_request = gitlab.get_merge_request(project, submission.merge_request_iid)
         target = course.submission_branch_for(submission.assignment)
-        blocked += _merge_request_blocks(merge_request, target)
+        withdrawn += _withdrawals(merge_request, target)
         if merge_request.state == gitlab_side.MERGED:
             # The target holds the commit now: its changes start where the merge request's did.
             merged_base = merge_request.base_sha
@@ -186,10 +191,10 @@ def _inspect(resources: Resources, course: CourseSettings, submission: Submissio
                else repos.list_files(path, submission.commit_sha))
     return Inspection(changed=tuple(changed),
                       present=repos.has_path(path, submission.commit_sha, submission.assignment),
-                      blocked=tuple(blocked))
+                      blocked=tuple(blocked), withdrawn=tuple(withdrawn))
 
 
-def _merge_request_blocks(merge_request: MergeRequest, submission_branch: str) -> list[str]:
+def _withdrawals(merge_request: MergeRequest, submission_branch: str) -> list[str]:
     """Return why a student's merge request no longer hands its commit in, if it does not.
 
     Merged into the submission branch, it handed it in: the merge is the student's hand-in.
@@ -249,22 +254,30 @@ def _rules(resources: Resources, course: CourseSettings, run: TestRun) -> Submis
 
 
 def _judge_and_record(resources: Resources, submission: Submission, inspection: Inspection,
-                      rules: SubmissionRules) -> None:
-    """Judge and record a pending submission, with its allowance when the rules limit it."""
+                      rules: SubmissionRules) -> bool:
+    """Judge and record a pending submission, with its allowance when the rules limit it.
+
+    Return False, recording nothing, when the verdict is a withdrawal but the commit was handed
+    in again since `submission` was read: a reopen of its merge request came while GitLab was
+    inspected, and its state then is not the state now.
+    """
     with transaction(resources.sessions) as session:
         lock_for_judging(session, submission.project_path, submission.assignment)
         current = session.get(Submission, submission.id, with_for_update=True,
                               populate_existing=True)
         if current is None or current.outcome != PENDING:
-            return None
+            return True
         counted = counted_time(session, current)
         facts = SubmissionFacts(
             assignment=current.assignment, counted_at=counted, present=inspection.present,
             outside_paths=tuple(p for p in inspection.changed
                                 if not _inside(p, current.assignment)),
             test_run_number=graded_commit_number(session, current),
-            accepted_before=accepted_count(session, current), blocked=inspection.blocked)
+            accepted_before=accepted_count(session, current), blocked=inspection.blocked,
+            withdrawn=inspection.withdrawn)
         verdict = judge(facts, rules)
+        if verdict.withdrawn and current.hand_ins != submission.hand_ins:
+            return False
         _apply(current, verdict)
         current.counted_at, current.deadline = counted, rules.deadline
         if rules.max_submissions is not None:
@@ -274,6 +287,7 @@ def _judge_and_record(resources: Resources, submission: Submission, inspection: 
     log.info("submission %s (%s %s %s): %s%s", submission.id, submission.project_path,
              submission.assignment, submission.commit_sha[:12], verdict.outcome,
              " (late)" if verdict.late else "")
+    return True
 
 
 def _publish_error(resources: Resources, submission: Submission,
@@ -298,6 +312,7 @@ def _as_error(submission: Submission, reason: str) -> None:
 def _apply(submission: Submission, verdict: Verdict) -> None:
     submission.outcome, submission.reason, submission.late = (verdict.outcome, verdict.reason,
                                                               verdict.late)
+    submission.withdrawn = verdict.withdrawn
     submission.decided_at = utcnow()
 
 

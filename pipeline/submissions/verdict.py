@@ -27,9 +27,11 @@ MORE_PATHS = " and {count} more"
 NOT_PRESENT = "{assignment} does not exist in this commit"
 MERGE_REQUEST_MERGED = ("the submission merge request !{iid} was already merged: the "
                         "submission of {assignment} is final")
-MERGE_REQUEST_CLOSED = "the merge request !{iid} was closed before it was processed"
+MERGE_REQUEST_CLOSED = ("the merge request !{iid} was closed before it was processed: reopen it "
+                        "to hand this commit in")
 MERGE_REQUEST_RETARGETED = ("the merge request !{iid} now targets {target}, not the submission "
-                            "branch {branch}: it hands nothing in")
+                            "branch {branch}: it hands nothing in until it targets {branch} "
+                            "again")
 NOT_FAST_FORWARD = ("the branch {branch} is at commit {head}, which is not an ancestor of this "
                     "commit; gradehook only moves it forward")
 TIME_FORMAT = "%Y-%m-%d %H:%M:%S UTC"
@@ -41,8 +43,9 @@ class SubmissionFacts:
 
     `test_run_number` counts the distinct commits of the assignment graded up to this one;
     `accepted_before` counts the student's other accepted submissions of the assignment.
-    `blocked` holds refusals found on GitLab (merged or closed merge request, a branch that
-    cannot move forward).
+    `blocked` holds refusals found on GitLab (a merged submission merge request, a branch that
+    cannot move forward); `withdrawn` those of a student's merge request closed or pointed at
+    another branch, which reopening it (or pointing it back) undoes.
     """
 
     assignment: str
@@ -52,15 +55,20 @@ class SubmissionFacts:
     test_run_number: int
     accepted_before: int
     blocked: tuple[str, ...] = ()
+    withdrawn: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
 class Verdict:
-    """The outcome of judging: accepted or refused, every reason, and whether it was late."""
+    """The outcome of judging: accepted or refused, every reason, and whether it was late.
+
+    `withdrawn`: refused only because the merge request was closed or pointed elsewhere.
+    """
 
     outcome: str
     reasons: tuple[str, ...]
     late: bool
+    withdrawn: bool = False
 
     @property
     def reason(self) -> str | None:
@@ -71,7 +79,7 @@ class Verdict:
 def judge(facts: SubmissionFacts, rules: SubmissionRules) -> Verdict:
     """Decide a submission: every failed check is a reason to refuse; lateness is always noted."""
     assignment = facts.assignment
-    refusals = list(facts.blocked)
+    refusals = [*facts.blocked, *facts.withdrawn]
     if not facts.present:
         refusals.append(NOT_PRESENT.format(assignment=assignment))
     if rules.scope_only and facts.outside_paths:
@@ -94,7 +102,8 @@ def judge(facts: SubmissionFacts, rules: SubmissionRules) -> Verdict:
         else:
             refusals.insert(0, LATE_REFUSED.format(**times))
     if refusals:
-        return Verdict(REFUSED, tuple(refusals), late)
+        withdrawn = all(reason in facts.withdrawn for reason in refusals)
+        return Verdict(REFUSED, tuple(refusals), late, withdrawn)
     return Verdict(ACCEPTED, tuple(notes), late)
 
 

@@ -1,13 +1,15 @@
-"""`gradehook db upgrade` builds the ledger on PostgreSQL and SQLite; a second run is a no-op."""
+"""`gradehook db upgrade` builds the ledger on PostgreSQL and SQLite, a second run is a no-op, and
+revisions carry rows over."""
 
 from __future__ import annotations
 
 import subprocess
 
 import sqlalchemy as sa
+from alembic import command
 
 from pipeline.ledger.db import make_engine
-from pipeline.ledger.migrate import head_revision
+from pipeline.ledger.migrate import alembic_config, head_revision, upgrade
 from tests.infra.processes import gradehook_argv, write_config
 
 LEDGER_TABLES = {"alembic_version", "deliveries", "test_runs", "submissions", "execution_backends",
@@ -58,3 +60,40 @@ def test_upgrade_twice_on_sqlite(tmp_path, monkeypatch):
         monkeypatch.delenv(name, raising=False)
     config = write_config(tmp_path, {"data_dir": str(tmp_path / "data")})
     _check_twice(config, f"sqlite:///{tmp_path / 'data' / 'gradehook.sqlite'}")
+
+
+OLD_REFUSALS = {
+    "closed": ("refused", "the merge request !3 was closed before it was processed"),
+    "retargeted": ("refused", "the merge request !4 now targets main, not the submission branch "
+                              "submissions: it hands nothing in"),
+    "closed and late": ("refused", "handed in after the deadline of 2026-12-01 22:59:00 UTC: "
+                                   "gradehook received this commit at 2026-12-02 08:00:00 UTC, "
+                                   "and this assignment accepts no late submissions; the merge "
+                                   "request !5 was closed before it was processed"),
+    "error": ("error", "the merge request !6 was closed before it was processed"),
+}
+
+
+def test_refusals_only_for_the_merge_requests_state_become_withdrawn(service_settings):
+    """Revision 0009: a reopen hands in again what was refused before the upgrade too."""
+    _, settings = service_settings()
+    engine = make_engine(settings.database_url)
+    config = alembic_config()
+    try:
+        with engine.begin() as connection:
+            config.attributes["connection"] = connection
+            command.upgrade(config, "0008")
+            for sha, (outcome, reason) in OLD_REFUSALS.items():
+                connection.execute(sa.text(
+                    "INSERT INTO submissions (id, course, assignment, project_path, commit_sha, "
+                    "received_at, outcome, reason, late, source) VALUES (:sha, 'prog1', "
+                    "'week1/hello', 'students/alice', :sha, now(), :outcome, :reason, false, "
+                    "'merge_request')"), {"sha": sha, "outcome": outcome, "reason": reason})
+        upgrade(engine)
+        with engine.connect() as connection:
+            withdrawn = dict(connection.execute(sa.text(
+                "SELECT commit_sha, withdrawn FROM submissions")).all())
+    finally:
+        engine.dispose()
+    assert withdrawn == {"closed": True, "retargeted": True, "closed and late": False,
+                         "error": False}

@@ -22,19 +22,22 @@ from tests.webhooks.deliveries import payload_of
 from webhooks.app import create_app
 
 
-def deliver_merge_request(world, iid: int, sha: str, source_branch: str):
-    """Deliver GitLab's hook for a merge request alice opened into the submission branch."""
+def deliver_merge_request(world, iid: int, sha: str, source_branch: str, action: str = "open",
+                          changes: dict | None = None):
+    """Deliver GitLab's hook for a merge request alice opened (or reopened, or updated with
+    `changes`) into the submission branch."""
     payload = payload_of("merge_request_hook__open_into_submission_branch")
     payload["project"].update(id=world.project_id, path_with_namespace=STUDENT)
     payload["object_attributes"].update(iid=iid, source_branch=source_branch,
                                         target_branch=TARGET, source_project_id=world.project_id,
-                                        target_project_id=world.project_id)
+                                        target_project_id=world.project_id, action=action)
     payload["object_attributes"]["last_commit"]["id"] = sha
+    payload["changes"] = changes or {}
     client = create_app(world.resources.settings).test_client()
     return client.post("/webhooks/gitlab", data=json.dumps(payload),
                        headers={"Content-Type": "application/json",
                                 "X-Gitlab-Event": "Merge Request Hook",
-                                "Idempotency-Key": f"mr-{iid}-{sha}"})
+                                "Idempotency-Key": f"mr-{iid}-{sha}-{action}"})
 
 
 def submissions_of(world) -> dict[str, Submission]:
@@ -97,24 +100,90 @@ def test_a_closed_student_merge_request_is_refused(world):
     outcome = world.process(submission.id)
 
     assert (outcome.outcome, outcome.reason) == (
-        "refused", f"the merge request !{mr['iid']} was closed before it was processed")
+        "refused", f"the merge request !{mr['iid']} was closed before it was processed: reopen "
+                   "it to hand this commit in")
 
 
 def test_a_merge_request_retargeted_away_from_the_submission_branch_is_refused(world):
     mr, submission = passed_merge_request_submission(world)
     # The student points the merge request at main through GitLab's API before it is processed.
-    answer = requests.put(
-        f"{world.gitlab.url}/api/v4/projects/{world.project_id}/merge_requests/{mr['iid']}",
-        json={"target_branch": "main"}, headers={"PRIVATE-TOKEN": world.alice.token}, timeout=10)
-    assert answer.status_code == 200 and answer.json()["target_branch"] == "main"
+    retarget(world, mr["iid"], "main")
 
     outcome = world.process(submission.id)
 
     assert (outcome.outcome, outcome.reason) == (
         "refused", f"the merge request !{mr['iid']} now targets main, not the submission branch "
-                   f"{TARGET}: it hands nothing in")
+                   f"{TARGET}: it hands nothing in until it targets {TARGET} again")
     note, = world.notes(mr["iid"])
     assert "now targets main" in note["body"]
+
+
+def retarget(world, iid: int, target: str) -> None:
+    """Point alice's merge request at another branch through GitLab's API, as she would."""
+    answer = requests.put(
+        f"{world.gitlab.url}/api/v4/projects/{world.project_id}/merge_requests/{iid}",
+        json={"target_branch": target}, headers={"PRIVATE-TOKEN": world.alice.token},
+        timeout=10)
+    assert answer.status_code == 200 and answer.json()["target_branch"] == target
+
+
+def _accepted_once_processed_again(world, mr, submission) -> None:
+    """Check that the withdrawn submission is pending again, sent, kept its receipt time, and
+    is accepted on its merge request."""
+    again = world.submission(submission.id)
+    assert (again.outcome, again.reason, again.finished_at) == ("pending", None, None)
+    assert again.received_at == submission.received_at
+    assert again.sent_at is not None  # released at once: its run had ended
+    outcome = world.process(submission.id)
+    assert (outcome.outcome, outcome.reason) == ("accepted", None)
+    assert world.submission(submission.id).counted_at == submission.received_at
+    note, = world.notes(mr["iid"])
+    assert "**✅ Accepted**" in note["body"]
+
+
+def test_a_merge_request_closed_before_processing_and_reopened_is_processed_again(world):
+    """Before, the reopen at the same commit did nothing: the refusal stood, and the student
+    had to push a new commit, late if the deadline had passed meanwhile."""
+    mr, submission = passed_merge_request_submission(world)
+    world.gitlab.set_merge_request_state(world.project_id, mr["iid"], "closed")
+    assert world.process(submission.id).outcome == "refused"
+
+    world.gitlab.set_merge_request_state(world.project_id, mr["iid"], "opened")
+    answer = deliver_merge_request(world, mr["iid"], submission.commit_sha, "week1-done",
+                                   action="reopen")
+
+    assert answer.status_code == 200 and answer.json["existing_runs"]
+    _accepted_once_processed_again(world, mr, submission)
+
+
+def test_a_merge_request_pointed_back_at_the_submission_branch_is_processed_again(world):
+    mr, submission = passed_merge_request_submission(world)
+    retarget(world, mr["iid"], "main")
+    assert world.process(submission.id).outcome == "refused"
+
+    retarget(world, mr["iid"], TARGET)
+    deliver_merge_request(world, mr["iid"], submission.commit_sha, "week1-done",
+                          action="update",
+                          changes={"target_branch": {"previous": "main", "current": TARGET}})
+
+    _accepted_once_processed_again(world, mr, submission)
+
+
+def test_a_refusal_for_more_than_the_closed_merge_request_stays_on_reopening(make_world):
+    world = make_world(assignment={"deadline": "2020-01-01T00:00:00+00:00"})
+    mr, submission = passed_merge_request_submission(world)
+    world.gitlab.set_merge_request_state(world.project_id, mr["iid"], "closed")
+    assert world.process(submission.id).outcome == "refused"  # late, and closed
+    refused = world.submission(submission.id)
+
+    world.gitlab.set_merge_request_state(world.project_id, mr["iid"], "opened")
+    deliver_merge_request(world, mr["iid"], submission.commit_sha, "week1-done",
+                          action="reopen")
+
+    kept = world.submission(submission.id)
+    assert (kept.outcome, kept.reason, kept.finished_at) == (
+        "refused", refused.reason, refused.finished_at)
+    assert kept.reason.startswith("handed in after the deadline")
 
 
 def test_a_submission_waits_for_its_run_and_is_handed_off_when_it_ends(world):

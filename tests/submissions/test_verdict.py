@@ -71,9 +71,18 @@ def test_scope_lists_at_most_ten_paths_and_can_be_switched_off():
         "accepted"
 
 
+def test_a_refusal_for_the_merge_requests_state_alone_is_a_withdrawal():
+    closed = ("the merge request !3 was closed before it was processed",)
+    alone = judge(facts(withdrawn=closed), SubmissionRules(deadline=DEADLINE))
+    late_too = judge(facts(withdrawn=closed, counted_at=LATE), SubmissionRules(deadline=DEADLINE))
+    assert (alone.outcome, alone.reasons, alone.withdrawn) == ("refused", closed, True)
+    assert (late_too.outcome, late_too.withdrawn) == ("refused", False)
+    assert judge(facts(), SubmissionRules()).withdrawn is False
+
+
 def test_every_failed_check_is_a_reason_lateness_first():
     verdict = judge(facts(counted_at=LATE, present=False, accepted_before=1,
-                          blocked=("the merge request !3 was closed before it was processed",)),
+                          withdrawn=("the merge request !3 was closed before it was processed",)),
                     SubmissionRules(deadline=DEADLINE, max_submissions=1))
     assert verdict.outcome == "refused" and verdict.late is True
     assert [reason.split(" ")[0:3] for reason in verdict.reasons] == [
