@@ -178,6 +178,7 @@ class WorkerSettings:
     submission_processing_time_limit: float = env_field(600.0, min=0.01)
     max_attempts: int = env_field(5, min=1)
     reconcile_interval_seconds: float = env_field(60.0, min=1)
+    submission_retry_hours: float = env_field(24.0, min=1)
     repository_cache: str = "repos"
     workspace: str = "work"
     housekeeping_interval_seconds: float = env_field(3600.0, min=1)

@@ -22,6 +22,7 @@ from pipeline.ledger.models import RunStatus, utcnow
 from pipeline.reference_checks import LISTED_MISSING, NO_ASSIGNMENT, UNFETCHABLE, record_check
 from pipeline.repos import RepositoryError
 from pipeline.submissions.dispatch import resend_lost_submissions
+from pipeline.submissions.recovery import retry_failed_submissions
 from pipeline.ungraded import grade_unseen_heads
 
 log = logging.getLogger(__name__)
@@ -61,6 +62,7 @@ class ReconcileReport:
     resent: int = 0
     still_unsent: int = 0
     stalled_ended: int = 0
+    submissions_retried: int = 0
     submissions_resent: int = 0
     assignments_found: int = 0
     unseen_heads_queued: int = 0
@@ -236,12 +238,13 @@ def reconcile_ledger(resources: Resources, celery: Celery) -> ReconcileReport:
         for run in runs.stalled_runs(session, cutoff):
             if runs.finish(session, run.id, RunStatus.ERROR, STALLED_REASON.format(limit=limit)):
                 report.stalled_ended += 1
+    report.submissions_retried = retry_failed_submissions(resources, celery)
     report.submissions_resent = resend_lost_submissions(resources, celery)
     report.unseen_heads_queued = grade_unseen_heads(resources, celery)
     report.reports_requested = _rereport(resources, celery, now)
     for course in resources.settings.courses:
         report.assignments_found += _check_reference(resources, course)
     if report.retries_lost or report.resent or report.stalled_ended \
-            or report.submissions_resent:
+            or report.submissions_retried or report.submissions_resent:
         log.info("reconcile: %s", report.as_dict())
     return report

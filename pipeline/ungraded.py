@@ -17,7 +17,6 @@ import logging
 
 from celery import Celery
 from sqlalchemy import func, insert, select, update
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from gitlab_client import DEVELOPER_ACCESS, GitLabError
@@ -31,13 +30,13 @@ from pipeline.ledger.locks import lock_names_for_ledger_work
 from pipeline.ledger.models import Delivery, RunStatus, TestRun, new_id, utcnow
 from pipeline.ledger.run_locks import branch_lock, commit_lock
 from pipeline.repos import InvalidInputError, check_ref, check_sha
+from pipeline.sweeps import claim_sweep
 
 log = logging.getLogger(__name__)
 
 # The sweep lists every student project's branches: once per this many reconciler intervals.
 RECONCILE_INTERVALS_PER_SWEEP = 10
 SWEEP_KEY = "reconciler:branch-heads:{period}"
-SWEEP_SOURCE = "reconciler"
 SWEEP_EVENT = "Branch Heads Sweep"
 UNSEEN_FIELD = "unseen_heads"
 RUN_KIND = "push"
@@ -60,7 +59,7 @@ def grade_unseen_heads(resources: Resources, celery: Celery) -> int:
     if resources.gitlab is None or not resources.settings.courses:
         return 0
     period = _current_period(resources)
-    delivery_id = _claim_period(resources, period)
+    delivery_id = claim_sweep(resources.sessions, SWEEP_KEY.format(period=period), SWEEP_EVENT)
     if delivery_id is None:
         return 0
     met_before = _unseen_heads_of(resources, period - 1)
@@ -84,20 +83,6 @@ def grade_unseen_heads(resources: Resources, celery: Celery) -> int:
 def _current_period(resources: Resources) -> int:
     interval = resources.settings.worker.reconcile_interval_seconds
     return int(utcnow().timestamp() // (interval * RECONCILE_INTERVALS_PER_SWEEP))
-
-
-def _claim_period(resources: Resources, period: int) -> str | None:
-    """Record this period's sweep; None when another worker already made it."""
-    delivery_id = new_id()
-    try:
-        with transaction(resources.sessions) as session:
-            session.execute(insert(Delivery).values(
-                id=delivery_id, delivery_key=SWEEP_KEY.format(period=period),
-                source=SWEEP_SOURCE, event=SWEEP_EVENT, received_at=utcnow(),
-                response_status=200, response_body={}))
-    except IntegrityError:
-        return None
-    return delivery_id
 
 
 def _unseen_heads_of(resources: Resources, period: int) -> set[tuple[str, str, str]]:

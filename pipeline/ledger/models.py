@@ -213,11 +213,16 @@ class Submission(Base):
     # How often the commit was handed in: a judge that finds it grown since it looked at GitLab
     # knows that a reopen came meanwhile.
     hand_ins: Mapped[int] = mapped_column(Integer, default=0)
+    # Ended in an error of ours: when it first did, and when the reconciler processes it again
+    # (None: not again, as after the course's errors).
+    failing_since: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    retry_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
 
     __table_args__ = (UniqueConstraint("project_path", "assignment", "commit_sha",
                                        name="uq_submissions_commit"),
                       Index("ix_submissions_run", "run_id", "outcome"),
-                      Index("ix_submissions_student", "project_path", "assignment", "outcome"))
+                      Index("ix_submissions_student", "project_path", "assignment", "outcome"),
+                      Index("ix_submissions_retry_at", "retry_at"))
 
 
 class ExecutionBackend(Base):

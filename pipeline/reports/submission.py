@@ -17,12 +17,13 @@ from pipeline.reports.wording import FULL_REPORT_LINK, format_percent, score_bas
 
 SUBMISSION_OUTCOMES = ("pending", "accepted", "refused", "error")
 SUBMISSION_TITLE = "Submission of {assignment}"
-OUTCOME_HEADLINES = {"accepted": "✅ Accepted", "refused": "⛔ Refused",
-                     "error": "⚠️ Not processed", "pending": "⏳ Waiting for its test run"}
-LATE_HEADLINE = "✅ Accepted late"
-OUTCOME_WORDS = {"accepted": "accepted", "refused": "refused", "error": "not processed",
-                 "pending": "waiting"}
-LATE_WORD = "accepted late"
+# Keyed by a submission's state: its outcome, or "late" (accepted late) or "retrying" (an
+# error of gradehook's that is to be processed again).
+STATE_HEADLINES = {"accepted": "✅ Accepted", "refused": "⛔ Refused",
+                   "error": "⚠️ Not processed", "pending": "⏳ Waiting for its test run",
+                   "late": "✅ Accepted late", "retrying": "⏳ Not processed yet"}
+STATE_WORDS = {"accepted": "accepted", "refused": "refused", "error": "not processed",
+               "pending": "waiting", "late": "accepted late", "retrying": "not processed yet"}
 COMMIT_LINE = "Commit {sha} · received {received}"
 DEADLINE_PART = " · deadline {deadline}"
 SCORE_LINE = "Score **{percent}**"
@@ -30,6 +31,11 @@ SCORE_BASIS_PART = " ({basis})"
 ALLOWANCE_LINE = "Submissions used: {used} of {limit} (only accepted ones count), {left} left"
 ERROR_NOTE = ("This is a problem on gradehook's or the course's side, not in your code: no "
               "score was recorded. Submit the same commit again once it is fixed.")
+RETRYING_NOTE = ("gradehook received this commit at {received} but could not process it yet, "
+                 "because of a problem on gradehook's side, not in your code. The submission is "
+                 "not lost: gradehook will process it again automatically and update this "
+                 "comment.")
+NOTHING_HANDED_IN = "Nothing of it is handed in: {reason}."
 HISTORY_HEADING = "Submissions through this merge request"
 HISTORY_HEADERS = ("#", "Commit", "Received", "Outcome", "Score")
 NO_SCORE = "–"
@@ -57,7 +63,8 @@ class SubmissionAllowance:
 class SubmissionSummary:
     """The facts about one submission that its comment shows, independent of the ledger.
 
-    The comment shows the latest submission's `allowance`; the history shows none.
+    The comment shows the latest submission's `allowance`; the history shows none. `retrying`:
+    an error of gradehook's that is to be processed again.
     """
 
     assignment: str
@@ -71,11 +78,14 @@ class SubmissionSummary:
     basis: ScoreBasis | None = None
     result_url: str | None = None
     allowance: SubmissionAllowance | None = None
+    retrying: bool = False
 
     def __post_init__(self) -> None:
         if self.outcome not in SUBMISSION_OUTCOMES:
             raise ReportInputError(f"submission outcome {self.outcome!r} is not one of "
                                    f"{', '.join(SUBMISSION_OUTCOMES)}")
+        if self.retrying and self.outcome != "error":
+            raise ReportInputError("only a submission in error is processed again")
         for moment in (self.received_at, self.deadline):
             if moment is not None and (not isinstance(moment, dt.datetime)
                                        or moment.tzinfo is None):
@@ -89,13 +99,10 @@ class SubmissionSummary:
 
 def submission_comment_markdown(submissions: Sequence[SubmissionSummary], marker: str) -> str:
     """Return the comment for the submissions through one merge request; the last is the latest."""
-    if not _MARKER.fullmatch(marker):
-        raise ReportInputError("the marker must come from comment_marker()")
     if not submissions:
         raise ReportInputError("a submission comment needs at least one submission")
     latest = submissions[-1]
-    lines = [marker, "### " + md_text(SUBMISSION_TITLE.format(assignment=latest.assignment),
-                                      MAX_NAME_CHARS + 20), "", f"**{_headline(latest)}**", ""]
+    lines = [*_heading(latest.assignment, marker), f"**{STATE_HEADLINES[_state(latest)]}**", ""]
     commit_line = COMMIT_LINE.format(sha=inline_code(latest.commit_sha[:12], 12),
                                      received=_time(latest.received_at))
     if latest.deadline is not None:
@@ -114,24 +121,38 @@ def submission_comment_markdown(submissions: Sequence[SubmissionSummary], marker
     if latest.reasons:
         lines += [f"- {md_text(reason, MAX_REASON_CHARS)}" for reason in latest.reasons]
         lines.append("")
-    if latest.outcome == "error":
+    if latest.retrying:
+        lines += [md_text(RETRYING_NOTE.format(received=_time(latest.received_at)), 300), ""]
+    elif latest.outcome == "error":
         lines += [md_text(ERROR_NOTE, 300), ""]
     if len(submissions) > 1:
         lines += _history(submissions)
     return "\n".join(lines)
 
 
-def _headline(submission: SubmissionSummary) -> str:
+def nothing_handed_in_markdown(assignment: str, reason: str, marker: str) -> str:
+    """Return the comment of an assignment that a merge request turned out not to hand in."""
+    return "\n".join([*_heading(assignment, marker),
+                      md_text(NOTHING_HANDED_IN.format(reason=reason), MAX_REASON_CHARS)])
+
+
+def _heading(assignment: str, marker: str) -> list[str]:
+    if not _MARKER.fullmatch(marker):
+        raise ReportInputError("the marker must come from comment_marker()")
+    return [marker, "### " + md_text(SUBMISSION_TITLE.format(assignment=assignment),
+                                     MAX_NAME_CHARS + 20), ""]
+
+
+def _state(submission: SubmissionSummary) -> str:
     if submission.outcome == "accepted" and submission.late:
-        return LATE_HEADLINE
-    return OUTCOME_HEADLINES[submission.outcome]
+        return "late"
+    return "retrying" if submission.retrying else submission.outcome
 
 
 def _history(submissions: Sequence[SubmissionSummary]) -> list[str]:
     shown = list(enumerate(submissions, start=1))[-MAX_HISTORY_ROWS:]
     rows = [_row([str(number), cell_code(s.commit_sha[:12], 12), _time(s.received_at),
-                  LATE_WORD if s.outcome == "accepted" and s.late else OUTCOME_WORDS[s.outcome],
-                  format_percent(s.score) if s.scored else NO_SCORE])
+                  STATE_WORDS[_state(s)], format_percent(s.score) if s.scored else NO_SCORE])
             for number, s in reversed(shown)]
     return [f"**{md_text(HISTORY_HEADING, 100)}**", "", _row(list(HISTORY_HEADERS)),
             _row(["---"] * len(HISTORY_HEADERS)), *rows, ""]

@@ -60,14 +60,18 @@ def record_submissions(connection: Connection, rows: Sequence[dict]) -> list[str
         again = or_(SUBMISSIONS.c.outcome == ERROR,
                     and_(SUBMISSIONS.c.outcome == REFUSED, SUBMISSIONS.c.withdrawn,
                          SUBMISSIONS.c.merge_request_iid == row["merge_request_iid"]))
-        connection.execute(
-            update(SUBMISSIONS).where(*key, again)
-            .values(outcome=PENDING, reason=None, late=False, withdrawn=False,
-                    run_id=row["run_id"], celery_task_id=new_task_id(), decided_at=None,
-                    finished_at=None, sent_at=None, submission_limit=None,
-                    submissions_used=None, hand_ins=handed_in))
+        connection.execute(update(SUBMISSIONS).where(*key, again).values(
+            **pending_again(), run_id=row["run_id"], hand_ins=handed_in, failing_since=None))
         ids.append(connection.execute(select(SUBMISSIONS.c.id).where(*key)).scalar_one())
     return ids
+
+
+def pending_again() -> dict:
+    """Return the values that make a decided submission pending, to be processed anew under a
+    new task id; it keeps its receipt time, so the deadline is judged as before."""
+    return dict(outcome=PENDING, reason=None, late=False, withdrawn=False, retry_at=None,
+                celery_task_id=new_task_id(), decided_at=None, finished_at=None, sent_at=None,
+                submission_limit=None, submissions_used=None)
 
 
 def request_submission(sessions: sessionmaker[Session], run_id: str, *,

@@ -7,14 +7,16 @@ or move a branch. Both steps hold a lock per student and assignment, so limits c
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from dataclasses import dataclass
 
 from celery import Celery
 from sqlalchemy import delete, update
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from gitlab_client import MergeRequest
+from gitlab_client import GitLabError, MergeRequest
 from pipeline.config import CourseSettings
 from pipeline.context import Resources
 from pipeline.dispatch import send_runs
@@ -26,12 +28,14 @@ from pipeline.regrade import GradingTarget, grading_in
 from pipeline.reports.comment import comment_marker
 from pipeline.reports.model import read_report
 from pipeline.reports.submission import (SubmissionAllowance, SubmissionSummary,
+                                         nothing_handed_in_markdown,
                                          submission_comment_markdown)
-from pipeline.repos import MissingCommitError
+from pipeline.repos import MissingCommitError, RepositoryError
 from pipeline.submissions import gitlab_side
 from pipeline.submissions.ledger import (API_SOURCE, accepted_count, aware, counted_time,
                                          graded_commit_number, lock_for_judging,
                                          lock_student_assignment, merge_request_history)
+from pipeline.submissions.recovery import schedule_retry
 from pipeline.submissions.rules import SubmissionRules, load_rules
 from pipeline.submissions.verdict import (ACCEPTED, ERROR, MERGE_REQUEST_CLOSED,
                                           MERGE_REQUEST_MERGED, MERGE_REQUEST_RETARGETED,
@@ -102,22 +106,40 @@ def process_submission(resources: Resources, celery: Celery,
 
 
 def end_with_error(resources: Resources, submission_id: str, reason: str) -> SubmissionOutcome:
-    """Finish a submission as error with a reason (time limit, retries exhausted, refused call)."""
+    """End a submission in an error of ours (time limit, retries exhausted, refused call) and
+    publish it.
+
+    Within `submission_retry_hours` of its first such error the reconciler processes it again
+    later (pipeline.submissions.recovery), and its comment says so. GitLab failing here too
+    leaves the error decided but not published, which the reconciler sends on to be published
+    (a lost submission's resend) while it is to be tried again; after that, it ends unpublished.
+    """
     with transaction(resources.sessions) as session:
         submission = session.get(Submission, submission_id, with_for_update=True,
                                  populate_existing=True)
         if submission is None:
             return SubmissionOutcome(submission_id, MISSING,
                                      NO_SUCH_SUBMISSION.format(submission_id=submission_id))
-        if submission.finished_at is None:
-            if submission.outcome == ACCEPTED:
-                reason = PUBLISH_FAILED.format(detail=reason)
-            now = utcnow()
-            _as_error(submission, reason)
-            submission.decided_at = submission.decided_at or now
-            submission.finished_at = now
-    log.warning("submission %s: error: %s", submission_id, reason)
-    return _outcome_of(submission)
+        if submission.finished_at is not None:
+            return _outcome_of(submission)
+        if submission.outcome == ACCEPTED:
+            reason = PUBLISH_FAILED.format(detail=reason)
+        now = utcnow()
+        _as_error(submission, reason)
+        submission.decided_at = submission.decided_at or now
+        schedule_retry(submission, now, dt.timedelta(
+            hours=resources.settings.worker.submission_retry_hours))
+    log.warning("submission %s: error: %s; %s", submission_id, reason,
+                f"to be processed again at {submission.retry_at:%Y-%m-%d %H:%M:%S}"
+                if submission.retry_at else "not to be processed again")
+    try:
+        return _publish(resources, submission_id)
+    except (GitLabError, RepositoryError, SQLAlchemyError) as exc:  # failing still
+        if submission.retry_at is not None:
+            log.warning("submission %s: its error is not on GitLab yet: %s", submission_id, exc)
+            return _outcome_of(submission)
+        log.warning("submission %s: its error could not be published: %s", submission_id, exc)
+        return _finish(resources, submission_id)
 
 
 def _decide_and_publish(resources: Resources, celery: Celery,
@@ -317,15 +339,34 @@ def _apply(submission: Submission, verdict: Verdict) -> None:
 
 
 def _discard(resources: Resources, submission: Submission) -> SubmissionOutcome:
-    """Drop a pending submission that its merge request turned out not to hand in."""
+    """Drop a pending submission that its merge request turned out not to hand in.
+
+    One that ended in an error of ours before may have its comment on the merge request,
+    promising to process it again: that comment is written again without it first.
+    """
+    reason = NOT_IN_MERGE_REQUEST.format(assignment=submission.assignment)
+    if submission.failing_since is not None and resources.gitlab is not None:
+        with resources.sessions() as session:
+            history = merge_request_history(session, submission, submission.merge_request_iid)
+            _write_comment(resources, submission, [
+                _summary(resources, session, each) for each in history
+                if each.id != submission.id], reason)
     with transaction(resources.sessions) as session:
         session.execute(delete(Submission).where(Submission.id == submission.id,
                                                  Submission.outcome == PENDING))
-    reason = NOT_IN_MERGE_REQUEST.format(assignment=submission.assignment)
     log.info("submission %s discarded: %s", submission.id, reason)
     return SubmissionOutcome(submission.id, DISCARDED, reason,
                              merge_request_iid=submission.merge_request_iid,
                              run_id=submission.run_id)
+
+
+def _finish(resources: Resources, submission_id: str) -> SubmissionOutcome:
+    """Record a submission as finished without publishing it."""
+    with transaction(resources.sessions) as session:
+        submission = session.get(Submission, submission_id, with_for_update=True,
+                                 populate_existing=True)
+        submission.finished_at = submission.finished_at or utcnow()
+    return _outcome_of(submission)
 
 
 def _publish(resources: Resources, submission_id: str) -> SubmissionOutcome:
@@ -381,11 +422,19 @@ def _hand_in(resources: Resources, submission: Submission, target: str) -> Merge
 
 def _comment(resources: Resources, session: Session, submission: Submission) -> None:
     """Write the submission comment of the merge request, with every submission through it."""
+    history = merge_request_history(session, submission, submission.merge_request_iid)
+    _write_comment(resources, submission,
+                   [_summary(resources, session, each) for each in history])
+
+
+def _write_comment(resources: Resources, submission: Submission,
+                   summaries: list[SubmissionSummary], reason: str | None = None) -> None:
+    """Write the comment of the submission's assignment on its merge request: the submissions
+    through it, or when there are none the reason why nothing is handed in."""
     iid = submission.merge_request_iid
-    history = merge_request_history(session, submission, iid)
-    summaries = [_summary(resources, session, each) for each in history]
     marker = comment_marker(f"submission:{submission.project_path}!{iid}:{submission.assignment}")
-    body = submission_comment_markdown(summaries, marker)
+    body = submission_comment_markdown(summaries, marker) if summaries \
+        else nothing_handed_in_markdown(submission.assignment, reason, marker)
     resources.gitlab.upsert_mr_note(_project(submission), iid, body, marker=marker)
     log.info("submission %s: comment on merge request !%d written", submission.id, iid)
 
@@ -398,6 +447,7 @@ def _summary(resources: Resources, session: Session, submission: Submission
     return SubmissionSummary(
         assignment=submission.assignment, commit_sha=submission.commit_sha,
         outcome=submission.outcome,
+        retrying=submission.outcome == ERROR and submission.retry_at is not None,
         received_at=aware(submission.counted_at or submission.received_at),
         reasons=tuple(submission.reason.split(REASON_SEPARATOR)) if submission.reason else (),
         late=submission.late,

@@ -10,6 +10,7 @@ from markdown_it import MarkdownIt
 from pipeline.reports import ReportInputError, comment_marker
 from pipeline.reports.model import ScoreBasis
 from pipeline.reports.submission import (SubmissionAllowance, SubmissionSummary,
+                                         nothing_handed_in_markdown,
                                          submission_comment_markdown)
 
 MARKER = comment_marker("submission:students/alice!3:week1/hello")
@@ -68,6 +69,30 @@ def test_a_refusal_lists_each_reason_and_an_error_never_shows_a_score():
     assert "no score was recorded" in errored
 
 
+def test_an_error_to_be_processed_again_says_when_it_was_received_and_that_it_is_not_lost():
+    body = submission_comment_markdown(
+        [summary(outcome="error", retrying=True, deadline=None, score=None,
+                 reasons=("gave up after 5 attempts: GitLab answered 503",))], MARKER)
+    assert body.replace("\\", "").splitlines()[3:] == [
+        "**⏳ Not processed yet**", "",
+        "Commit ` 0123456789ab ` · received 2026-12-01 22:00:05 UTC", "",
+        "- gave up after 5 attempts: GitLab answered 503", "",
+        "gradehook received this commit at 2026-12-01 22:00:05 UTC but could not process it "
+        "yet, because of a problem on gradehook's side, not in your code. The submission is not "
+        "lost: gradehook will process it again automatically and update this comment."]
+    history = submission_comment_markdown(
+        [summary(outcome="error", retrying=True, score=None), summary()], MARKER)
+    assert "| 1 | ` 0123456789ab ` | 2026-12-01 22:00:05 UTC | not processed yet | – |" in history
+
+
+def test_an_assignment_not_handed_in_after_all_says_why():
+    body = nothing_handed_in_markdown("week1/hello", "the merge request does not change "
+                                      "week1/hello", MARKER)
+    assert body.splitlines() == [
+        MARKER, "### Submission of week1\\/hello", "",
+        "Nothing of it is handed in\\: the merge request does not change week1\\/hello\\."]
+
+
 def test_a_late_acceptance_says_so():
     assert "**✅ Accepted late**" in submission_comment_markdown([summary(late=True)], MARKER)
 
@@ -97,6 +122,8 @@ def test_reasons_quoting_student_file_names_render_as_plain_text():
     lambda: submission_comment_markdown([], MARKER),
     lambda: submission_comment_markdown([summary()], "<!-- not ours -->"),
     lambda: summary(outcome="graded"),
+    lambda: summary(outcome="accepted", retrying=True),
+    lambda: nothing_handed_in_markdown("week1/hello", "no change", "<!-- not ours -->"),
     lambda: summary(received_at=dt.datetime(2026, 1, 1))])
 def test_bad_input_is_a_report_input_error(call):
     with pytest.raises(ReportInputError):

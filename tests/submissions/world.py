@@ -112,7 +112,7 @@ class World:
 
 def build_world(service_settings, gitlab: GitLabStandIn, git: GitServer, *,
                 assignment: dict | None = None, course: dict | None = None,
-                meta_yaml: str | None = None) -> World:
+                meta_yaml: str | None = None, worker: dict | None = None) -> World:
     """Seed git and GitLab with alice's project and the reference; build gradehook on them."""
     reference = {**solution("hello"), f"{ASSIGNMENT}/test.yaml": TEST_YAML,
                  f"{OTHER_ASSIGNMENT}/test.yaml": TEST_YAML}
@@ -130,7 +130,7 @@ def build_world(service_settings, gitlab: GitLabStandIn, git: GitServer, *,
                                      {"directory": OTHER_ASSIGNMENT}], **(course or {})}
     config, settings = service_settings({
         "gitlab": {"url": gitlab.url, "token": gitlab.bot.token, "clone_base": git.base_url},
-        "courses": [config_course]})
+        "courses": [config_course], "worker": worker or {}})
     resources = migrated_resources(settings)
     return World(gitlab=gitlab, git=git, resources=resources, celery=create_celery(settings),
                  project_id=project["id"], alice=alice, template_sha=template, config=config)

@@ -16,6 +16,7 @@ from pipeline.context import Resources
 from pipeline.ledger.db import make_engine, make_sessionmaker, transaction
 from pipeline.ledger.models import Delivery, RunStatus, TestRun, utcnow
 from pipeline.regrade import GradingTarget
+from pipeline.sweeps import SWEEP_SOURCE
 from tests.infra.ledger import lock_waiters, migrated_resources, while_another_process_holds
 from tests.infra.processes import wait_for, write_config
 from tests.infra.services import SERVICE_VARIABLES
@@ -403,7 +404,7 @@ def _sweep_of(settings, standin, monkeypatch):
     with transaction(resources.sessions) as session:
         session.add(Delivery(
             delivery_key=ungraded.SWEEP_KEY.format(period=SWEEP_PERIOD - 1),
-            source=ungraded.SWEEP_SOURCE, event=ungraded.SWEEP_EVENT, received_at=utcnow(),
+            source=SWEEP_SOURCE, event=ungraded.SWEEP_EVENT, received_at=utcnow(),
             response_status=200, response_body={ungraded.UNSEEN_FIELD: [list(head)]}))
     celery = create_celery(settings)
     return settings, resources, lambda writing: ungraded.grade_unseen_heads(writing, celery)

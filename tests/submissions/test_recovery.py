@@ -1,0 +1,195 @@
+"""A submission ending in an error of ours is told so on its merge request and processed again."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import sessionmaker
+
+from pipeline.celery_app import SUBMISSION_PROCESSING
+from pipeline.ledger.db import transaction
+from pipeline.ledger.models import Delivery, RunStatus, Submission, utcnow
+from pipeline.reports.submission import ERROR_NOTE
+from pipeline.submissions.recovery import RETRY_WAIT_MIN, retry_failed_submissions
+from pipeline.submissions.verdict import format_time
+from tests.infra.ledger import while_another_process_holds
+from tests.submissions.test_flow import end_run, passed_merge_request_submission, submissions_of
+from tests.submissions.world import ASSIGNMENT, OTHER_ASSIGNMENT, STUDENT, TARGET, solution
+from tests.support.gitlab_standin import FaultPlan
+
+GITLAB_DOWN = FaultPlan(status=503, every=1, method="GET", path_pattern=r"/merge_requests/\d+$")
+NOTES_DOWN = FaultPlan(status=503, every=1, path_pattern=r"/notes")
+BRANCHES_DOWN = FaultPlan(status=503, every=1, method="GET", path_pattern=r"/repository/branches/")
+# One sweep per reconciler interval: with a year's interval, every sweep of a test shares one.
+ONE_PERIOD = {"reconcile_interval_seconds": 365 * 24 * 3600}
+
+
+def processing_task(world, submission_id: str) -> dict:
+    """Run submission_processing as a worker does, every attempt at once (Celery's apply)."""
+    world.celery.loader.import_default_modules()
+    return world.celery.tasks[SUBMISSION_PROCESSING].apply(args=[submission_id]).get()
+
+
+def wait_passed(world, submission_id: str) -> None:
+    """Move the submission's next try to now, as if its wait had passed."""
+    with transaction(world.resources.sessions) as session:
+        session.execute(update(Submission).where(Submission.id == submission_id)
+                        .values(retry_at=utcnow() - dt.timedelta(seconds=1)))
+
+
+def received(submission) -> str:
+    return format_time(submission.received_at)
+
+
+def comment(world, iid: int, assignment: str = ASSIGNMENT) -> str:
+    """Return the comment of an assignment's submissions on a merge request as it reads
+    (without Markdown's escapes)."""
+    note, = (n for n in world.notes(iid) if n["body"].startswith(
+        f"<!-- gradehook:submission:{STUDENT}_{iid}:{assignment} -->"))
+    return note["body"].replace("\\", "")
+
+
+def test_gitlab_failing_every_attempt_is_told_on_the_merge_request_and_processed_again(world):
+    """Before, the submission ended as error with no comment, and nothing processed it again:
+    the student had to submit the same commit again, perhaps after the deadline."""
+    mr, submission = passed_merge_request_submission(world)
+    world.gitlab.inject_faults(dataclasses.replace(GITLAB_DOWN))
+
+    ended = processing_task(world, submission.id)
+
+    failed = world.submission(submission.id)
+    assert (ended["outcome"], failed.finished_at is not None) == ("error", True)
+    assert failed.retry_at - failed.failing_since == RETRY_WAIT_MIN
+    body = comment(world, mr["iid"])
+    assert "**⏳ Not processed yet**" in body
+    assert (f"gradehook received this commit at {received(submission)} but could not process "
+            "it yet") in body
+    assert "not lost: gradehook will process it again automatically" in body
+    world.gitlab.clear_faults()
+    wait_passed(world, submission.id)
+
+    assert retry_failed_submissions(world.resources, world.celery) == 1
+
+    again = world.submission(submission.id)
+    assert (again.outcome, again.finished_at, again.retry_at) == ("pending", None, None)
+    assert again.sent_at is not None and again.celery_task_id != failed.celery_task_id
+    assert processing_task(world, submission.id)["outcome"] == "accepted"
+    assert world.submission(submission.id).counted_at == submission.received_at
+    body = comment(world, mr["iid"])
+    assert "**✅ Accepted**" in body and "Not processed" not in body
+
+
+def test_gitlab_failing_for_the_comment_too_loses_nothing(world):
+    mr, submission = passed_merge_request_submission(world)
+    world.gitlab.inject_faults(dataclasses.replace(GITLAB_DOWN))
+    world.gitlab.inject_faults(dataclasses.replace(NOTES_DOWN))
+
+    assert processing_task(world, submission.id)["outcome"] == "error"
+
+    unpublished = world.submission(submission.id)
+    assert (unpublished.finished_at, unpublished.retry_at is not None) == (None, True)
+    assert world.notes(mr["iid"]) == []
+    world.gitlab.clear_faults()
+    # Unfinished, it is a lost submission to the reconciler, which sends it to be published.
+    assert world.process(submission.id).outcome == "error"
+    body = comment(world, mr["iid"])
+    assert "not lost: gradehook will process it again automatically" in body
+    wait_passed(world, submission.id)
+    assert retry_failed_submissions(world.resources, world.celery) == 1
+    assert world.process(submission.id).outcome == "accepted"
+
+
+def test_after_the_window_the_error_stays_and_the_comment_says_to_submit_again(world):
+    mr, submission = passed_merge_request_submission(world)
+    world.gitlab.inject_faults(dataclasses.replace(GITLAB_DOWN))
+    processing_task(world, submission.id)
+    with transaction(world.resources.sessions) as session:  # failing for 23 hours and more
+        session.execute(update(Submission).where(Submission.id == submission.id).values(
+            failing_since=utcnow() - dt.timedelta(hours=23)))
+    wait_passed(world, submission.id)
+    assert retry_failed_submissions(world.resources, world.celery) == 1
+
+    assert processing_task(world, submission.id)["outcome"] == "error"
+
+    final = world.submission(submission.id)
+    assert (final.retry_at, final.finished_at is not None) == (None, True)
+    body = comment(world, mr["iid"])
+    assert "**⚠️ Not processed**" in body and "process it again" not in body
+    assert ERROR_NOTE in body
+
+
+def test_a_course_error_is_not_processed_again(world):
+    del world.gitlab.state.branches[world.project_id][TARGET]
+    submission = world.submit(world.push(solution("hello")))
+
+    assert processing_task(world, submission.id)["outcome"] == "error"
+
+    assert world.submission(submission.id).retry_at is None
+    assert retry_failed_submissions(world.resources, world.celery) == 0
+
+
+def test_an_assignment_the_merge_request_turns_out_not_to_change_has_its_promise_withdrawn(
+        world):
+    """The merge request hook asks for a submission of every assignment, and GitLab failing
+    before one is known not to be changed ends it in error, with its comment. Processed again,
+    it is discarded: its comment must not go on promising it."""
+    mr, _ = passed_merge_request_submission(world)
+    other = submissions_of(world)[OTHER_ASSIGNMENT]
+    end_run(world, other.run_id, RunStatus.CANCELLED,
+            status_reason=f"this push did not change {OTHER_ASSIGNMENT}")
+    world.gitlab.inject_faults(dataclasses.replace(GITLAB_DOWN))
+    assert processing_task(world, other.id)["outcome"] == "error"
+    assert "process it again automatically" in comment(world, mr["iid"], OTHER_ASSIGNMENT)
+    world.gitlab.clear_faults()
+    wait_passed(world, other.id)
+    retry_failed_submissions(world.resources, world.celery)
+
+    assert world.process(other.id).outcome == "discarded"
+
+    assert comment(world, mr["iid"], OTHER_ASSIGNMENT).splitlines()[1:] == [
+        "### Submission of week2/loops", "",
+        "Nothing of it is handed in: the merge request does not change week2/loops."]
+
+
+def _failed_submissions(make_world, count: int) -> tuple:
+    world = make_world(worker=ONE_PERIOD)
+    world.gitlab.inject_faults(dataclasses.replace(BRANCHES_DOWN))
+    failed = [world.submit(world.push(solution(f"try {n}"))) for n in range(count)]
+    for submission in failed:
+        processing_task(world, submission.id)
+    world.gitlab.clear_faults()
+    return world, failed
+
+
+def test_one_sweep_per_reconciler_interval_processes_them_again(make_world):
+    world, (first, second) = _failed_submissions(make_world, 2)
+    wait_passed(world, first.id)
+
+    assert retry_failed_submissions(world.resources, world.celery) == 1
+    wait_passed(world, second.id)
+    assert retry_failed_submissions(world.resources, world.celery) == 0  # this interval's: done
+
+    assert (world.submission(first.id).outcome, world.submission(second.id).outcome) == (
+        "pending", "error")
+
+
+def test_a_sweep_of_another_worker_meanwhile_leaves_them_to_it(make_world):
+    world, (failed,) = _failed_submissions(make_world, 1)
+    wait_passed(world, failed.id)
+
+    def sweep_in_another_transaction(connection):
+        held = dataclasses.replace(world.resources,
+                                   sessions=sessionmaker(connection, expire_on_commit=False))
+        return retry_failed_submissions(held, world.celery)
+
+    theirs, ours = while_another_process_holds(
+        world.resources.settings, world.resources.engine, sweep_in_another_transaction,
+        lambda: retry_failed_submissions(world.resources, world.celery), must_wait=True)
+
+    assert (theirs, ours) == (1, 0)
+    with world.resources.sessions() as session:
+        assert session.scalar(select(func.count()).select_from(Delivery).where(
+            Delivery.delivery_key.like("reconciler:submission-retries:%"))) == 1
+    assert world.submission(failed.id).outcome == "pending"
