@@ -130,7 +130,7 @@ def gunicorn_argv(settings, port: int | None, app: str = APP_FACTORY) -> list[st
     # per user, which a second gunicorn of that user (a second course, the tests) takes over,
     # so `gunicornc` would reach and stop the wrong service. Signals control gradehook's.
     return ["-m", "gunicorn", "--bind", f"{s.host}:{s.port if port is None else port}",
-            "--workers", str(s.web_workers), "--threads", str(s.web_threads),
+            "--workers", str(s.web_processes), "--threads", str(s.web_threads),
             "--worker-connections", str(WORKER_CONNECTIONS_PER_THREAD * s.web_threads),
             "--worker-class", "gthread", "--timeout", "30", "--graceful-timeout", "10",
             "--access-logfile", "-", "--access-logformat", ACCESS_LOG_FORMAT,

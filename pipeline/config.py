@@ -73,8 +73,14 @@ class ServerSettings:
     badge_key: str = env_field("", "GRADEHOOK_BADGE_KEY", secret=True,
                                min_length=BADGE_KEY_MIN_CHARS)
     max_body_bytes: int = env_field(26214400, min=1024)
-    web_workers: int = env_field(2, min=1)
+    # 0: default_web_processes(), which depends on the host.
+    web_workers: int = env_field(0, min=0)
     web_threads: int = env_field(4, min=1)
+
+    @property
+    def web_processes(self) -> int:
+        """Return how many gunicorn worker processes to run: the setting, else the default."""
+        return self.web_workers or default_web_processes()
 
     @property
     def base_url(self) -> str:
@@ -156,6 +162,15 @@ def _cpu_quota(cgroup_root: Path, proc_cgroup: str) -> float | None:
 
 
 @functools.cache
+def default_web_processes() -> int:
+    """Return how many web processes to run when the setting leaves it open (0).
+
+    One more than the cores: a delivery's thread waits on PostgreSQL's commit while holding no
+    core, and each process's threads share one interpreter lock (docs/benchmarks.md, "Intake").
+    """
+    return usable_cores() + 1
+
+
 def default_grading_slots() -> int:
     """Return how many runs of this host grade at once when the setting leaves it open (0).
 

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from gradehook.processes import gunicorn_argv
 from pipeline.celery_app import celery_config
 from pipeline.config import ConfigError, Settings, load_settings, usable_cores
 
@@ -244,6 +245,19 @@ def _write(tmp_path: Path, text: str) -> Path:
     path = tmp_path / "c.toml"
     path.write_text(text)
     return path
+
+
+def test_web_processes_default_to_the_cores_plus_one(tmp_path):
+    cores = len(os.sched_getaffinity(0))
+    default = load_settings(environ={}, path=_write(tmp_path, ""))
+    chosen = load_settings(environ={}, path=_write(tmp_path, "[server]\nweb_workers = 2\n"))
+
+    assert _option(gunicorn_argv(default, None), "--workers") == str(cores + 1)
+    assert _option(gunicorn_argv(chosen, None), "--workers") == "2"
+
+
+def _option(argv: list[str], name: str) -> str:
+    return argv[argv.index(name) + 1]
 
 
 def test_grading_slots_default_to_the_cores_plus_one_and_processes_to_twice_the_slots(tmp_path):
