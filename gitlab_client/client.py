@@ -16,7 +16,7 @@ import requests
 
 from gitlab_client.errors import (GitLabError, RejectedGitLabError, TransientGitLabError,
                                   NotFoundGitLabError, UnansweredGitLabError, error_for_status,
-                                  safe_message)
+                                  answer_text, safe_message)
 from gitlab_client.models import BadgeChange, Branch, MergeRequest, Project, User
 
 log = logging.getLogger(__name__)
@@ -351,7 +351,8 @@ class GitLabClient:
         try:
             yield
         except gitlab.exceptions.GitlabError as exc:
-            detail = safe_message(str(exc.error_message), (self._token,))
+            detail = safe_message(answer_text(str(exc.error_message), exc.response_code),
+                                  (self._token,))
             raise error_for_status(exc.response_code, f"{action}: {detail}") from exc
         except requests.exceptions.ReadTimeout as exc:
             raise UnansweredGitLabError(f"{action}: {type(exc).__name__}, no answer from GitLab "

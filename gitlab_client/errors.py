@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import re
 
 # A 409 that means "someone else is writing this right now", so the same request may succeed later.
@@ -10,6 +11,10 @@ import re
 _IN_PROGRESS = re.compile(r"in progress|resource lock", re.IGNORECASE)
 _MAX_MESSAGE_CHARS = 300
 _REDACTED = "[REDACTED]"
+# An error page of a proxy in front of GitLab (nginx's 502, a load balancer's 503): HTML, whose
+# title says what its markup would only clutter.
+_HTML_PAGE = re.compile(r"^\s*<(?:!doctype\b|html\b|head\b|body\b)", re.IGNORECASE)
+_TITLE = re.compile(r"<title[^>]*>(.*?)</title>", re.IGNORECASE | re.DOTALL)
 
 
 class GitLabError(Exception):
@@ -55,6 +60,17 @@ def error_for_status(status_code: int | None, message: str) -> GitLabError:
     if 400 <= status_code < 500:
         return RejectedGitLabError(message, status_code)
     return GitLabError(message, status_code)
+
+
+def answer_text(body: str, status_code: int | None) -> str:
+    """Return what an error answer says: its text, or for an HTML page its title (else its
+    HTTP status), as students and staff read it in a run's reason."""
+    if not _HTML_PAGE.match(body):
+        return body
+    title = _TITLE.search(body)
+    if title is not None and title.group(1).strip():
+        return html.unescape(title.group(1))
+    return f"HTTP {status_code}, an HTML page" if status_code else "an HTML page"
 
 
 def safe_message(text: str, secrets: tuple[str, ...]) -> str:

@@ -226,6 +226,27 @@ def test_status_codes_map_to_our_errors_without_retrying(mocked, client, status,
     assert len(mocked.calls) == 1  # one retry layer: 5xx go back to the caller's queue
 
 
+NGINX_502 = ("<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n<center>"
+             "<h1>502 Bad Gateway</h1></center>\r\n<hr><center>nginx</center>\r\n</body>\r\n"
+             "</html>\r\n")
+
+
+@pytest.mark.parametrize("page, said", [
+    (NGINX_502, "502 Bad Gateway"),
+    ("<!DOCTYPE html><html><body><p>Service &amp; more</p></body></html>",
+     "HTTP 502, an HTML page"),
+    ("<!doctype html><title>We&#39;ll be back soon</title>", "We'll be back soon"),
+])
+def test_a_proxys_html_error_page_is_named_by_its_title_not_its_markup(
+        mocked, client, page, said):
+    """Before, a run's reason read `get project: <html> <head><title>502 Bad Gateway</title>…`."""
+    mocked.get(f"{API}/projects/12", status=502, body=page, content_type="text/html")
+
+    with pytest.raises(TransientGitLabError) as err:
+        client.get_project(12)
+    assert str(err.value) == f"get project: {said}"
+
+
 def test_error_messages_never_carry_the_token(mocked, client):
     mocked.get(f"{API}/projects/12", status=401,
                json={"message": f"401 Unauthorized: token {TOKEN} is revoked"})
