@@ -370,14 +370,18 @@ def _finish(resources: Resources, submission_id: str) -> SubmissionOutcome:
 
 
 def _publish(resources: Resources, submission_id: str) -> SubmissionOutcome:
-    """Bring GitLab in line with a decided submission: branch, merge request and comment."""
+    """Bring GitLab in line with a decided submission: branch, merge request and comment.
+
+    One made pending again meanwhile (a reopen, the reconciler's retry) is left to the
+    processing that its new task id does.
+    """
     with resources.sessions() as session:
         peek = session.get(Submission, submission_id)
     with transaction(resources.sessions) as session:
         lock_student_assignment(session, peek.project_path, peek.assignment)
         submission = session.get(Submission, submission_id, with_for_update=True,
                                  populate_existing=True)
-        if submission.finished_at is not None:
+        if submission.finished_at is not None or submission.outcome == PENDING:
             return _outcome_of(submission)
         if resources.gitlab is not None:
             _publish_on_gitlab(resources, session, submission)

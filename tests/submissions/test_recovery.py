@@ -39,6 +39,15 @@ def wait_passed(world, submission_id: str) -> None:
                         .values(retry_at=utcnow() - dt.timedelta(seconds=1)))
 
 
+def sweep_in_another_transaction(world):
+    """Return the reconciler's retry sweep as another process runs it, in its transaction."""
+    def sweep(connection):
+        held = dataclasses.replace(world.resources,
+                                   sessions=sessionmaker(connection, expire_on_commit=False))
+        return retry_failed_submissions(held, world.celery)
+    return sweep
+
+
 def received(submission) -> str:
     return format_time(submission.received_at)
 
@@ -179,13 +188,8 @@ def test_a_sweep_of_another_worker_meanwhile_leaves_them_to_it(make_world):
     world, (failed,) = _failed_submissions(make_world, 1)
     wait_passed(world, failed.id)
 
-    def sweep_in_another_transaction(connection):
-        held = dataclasses.replace(world.resources,
-                                   sessions=sessionmaker(connection, expire_on_commit=False))
-        return retry_failed_submissions(held, world.celery)
-
     theirs, ours = while_another_process_holds(
-        world.resources.settings, world.resources.engine, sweep_in_another_transaction,
+        world.resources.settings, world.resources.engine, sweep_in_another_transaction(world),
         lambda: retry_failed_submissions(world.resources, world.celery), must_wait=True)
 
     assert (theirs, ours) == (1, 0)
@@ -193,3 +197,25 @@ def test_a_sweep_of_another_worker_meanwhile_leaves_them_to_it(make_world):
         assert session.scalar(select(func.count()).select_from(Delivery).where(
             Delivery.delivery_key.like("reconciler:submission-retries:%"))) == 1
     assert world.submission(failed.id).outcome == "pending"
+
+
+def test_a_retry_made_while_its_error_is_being_published_is_processed(world):
+    """The reconciler makes the submission pending while a worker, which read it unpublished,
+    waits to publish its error: that worker leaves it to the retry. Before, it published the
+    pending submission and marked it finished, so nothing processed it again: stuck pending."""
+    mr, submission = passed_merge_request_submission(world)
+    world.gitlab.inject_faults(dataclasses.replace(GITLAB_DOWN))
+    world.gitlab.inject_faults(dataclasses.replace(NOTES_DOWN))
+    assert processing_task(world, submission.id)["outcome"] == "error"
+    world.gitlab.clear_faults()
+    wait_passed(world, submission.id)
+
+    retried, _ = while_another_process_holds(
+        world.resources.settings, world.resources.engine, sweep_in_another_transaction(world),
+        lambda: world.process(submission.id), must_wait=True)
+
+    assert retried == 1
+    again = world.submission(submission.id)
+    assert (again.outcome, again.finished_at) == ("pending", None)
+    assert world.process(submission.id).outcome == "accepted"
+    assert "**✅ Accepted**" in comment(world, mr["iid"])
