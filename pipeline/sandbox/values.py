@@ -9,12 +9,12 @@ nothing of tuple's but its repr, travels as its name and fields, and is rebuilt 
 fields, so values of one shape have one type. A known type in a form that cannot be rebuilt (a
 memoryview that ``memoryview.cast`` cannot make, a time zone other than a ``datetime.timezone`` or a
 keyed ``ZoneInfo``) fails to encode, saying why. Standard library modules, numpy and pandas are
-imported only for values (or data) that need them. Depth, node count, byte size and the work of
-reducing fractions are limited on both sides; decoding never unpickles, never builds object arrays
-from raw bytes nor arrays of elements without bytes, never calls what a value names (a defaultdict's
-default_factory is kept only if it is a builtin type such as list, else it is None) and never reads
-a time zone from a file (a ZoneInfo is rebuilt by a key of the host's zone database), so hostile
-data can only fail with ``ValueDecodeError``.
+imported only for values (or data) that need them. Depth, node count, byte size, the work of
+reducing fractions and the namedtuple types to make are limited on both sides; decoding never
+unpickles, never builds object arrays from raw bytes nor arrays of elements without bytes, never
+calls what a value names (a defaultdict's default_factory is kept only if it is a builtin type
+such as list, else it is None) and never reads a time zone from a file (a ZoneInfo is rebuilt by
+a key of the host's zone database), so hostile data can only fail with ``ValueDecodeError``.
 """
 
 from __future__ import annotations
@@ -37,6 +37,13 @@ TOO_BIG = "value larger than {limit} bytes"
 # term: the sum of these squares over a value's fractions is limited to about a second's work.
 MAX_REDUCING = 2 ** 40
 TOO_HARD = "value has fractions whose numerators or denominators are too long to rebuild"
+# Each namedtuple type a value holds is made anew on the host, at a cost in time and memory that
+# grows with its names (a hundred thousand types took 8 seconds and 700 MB): a value may hold so
+# many types, of so many type and field names in all.
+MAX_NAMEDTUPLE_TYPES = 100
+MAX_NAMEDTUPLE_NAMES = 20_000
+TOO_MANY_TYPES = "value has namedtuples of more than {limit} types"
+TOO_MANY_TYPE_NAMES = "value has namedtuple types of more than {limit} names in all"
 ZONE_UNTRANSFERABLE = "the time zone of a {kind}, a {zone}, cannot be rebuilt: only " \
     "datetime.timezone and zoneinfo.ZoneInfo zones can"
 ZONE_WITHOUT_KEY = "a zoneinfo.ZoneInfo read from a file has no key to rebuild it by"
@@ -86,6 +93,8 @@ class _Budget:
         self.nodes = 0
         self.bytes = 0
         self.reducing = 0
+        self.namedtuple_types: set[tuple[str, ...]] = set()
+        self.namedtuple_names = 0
 
     def node(self, depth: int) -> None:
         if depth > MAX_DEPTH:
@@ -99,11 +108,20 @@ class _Budget:
         if self.bytes > MAX_BYTES:
             raise self.error(TOO_BIG.format(limit=MAX_BYTES))
 
-    def names(self, names: tuple[str, ...], depth: int) -> None:
-        """Count each name (of a namedtuple's type and fields) as a part of its size."""
+    def namedtuple(self, names: tuple[str, ...], depth: int) -> None:
+        """Count each name of a namedtuple's type and fields as a part of its size, and a type
+        not met before against the types a value may hold."""
         for name in names:
             self.node(depth)
             self.spend(len(name))
+        if names in self.namedtuple_types:
+            return
+        self.namedtuple_types.add(names)
+        self.namedtuple_names += len(names)
+        if len(self.namedtuple_types) > MAX_NAMEDTUPLE_TYPES:
+            raise self.error(TOO_MANY_TYPES.format(limit=MAX_NAMEDTUPLE_TYPES))
+        if self.namedtuple_names > MAX_NAMEDTUPLE_NAMES:
+            raise self.error(TOO_MANY_TYPE_NAMES.format(limit=MAX_NAMEDTUPLE_NAMES))
 
     def fraction(self, numerator: int, denominator: int) -> None:
         """Count the work of reducing a fraction to lowest terms."""
@@ -195,7 +213,7 @@ class _Encoder:
 
     def _namedtuple(self, value: tuple, fields: tuple[str, ...], depth: int) -> dict:
         name = type(value).__name__
-        self.budget.names((name, *fields), depth)
+        self.budget.namedtuple((name, *fields), depth)
         return {TAG: "namedtuple", "name": name, "fields": list(fields),
                 "v": self._items(value, depth)}
 
@@ -451,7 +469,7 @@ class _Decoder:
         if not isinstance(fields, list):
             raise ValueDecodeError("'fields' of a namedtuple must be a list")
         name, fields = _text(data["name"]), tuple(_text(field) for field in fields)
-        self.budget.names((name, *fields), depth)
+        self.budget.namedtuple((name, *fields), depth)
         return _namedtuple_class(name, fields)._make(self._items(data, depth))
 
     def _datetime(self, data: dict, depth: int):
