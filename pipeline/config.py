@@ -171,6 +171,7 @@ def default_web_processes() -> int:
     return usable_cores() + 1
 
 
+@functools.cache
 def default_grading_slots() -> int:
     """Return how many runs of this host grade at once when the setting leaves it open (0).
 
