@@ -292,7 +292,7 @@ def _latest_graded(sessions: sessionmaker[Session], assignment: str, *,
 
 
 def _target_of(settings: Settings, run: TestRun) -> GradingTarget:
-    course = next((c for c in settings.courses if c.name == run.course), None)
+    course = settings.course_named(run.course)
     if course is None:
         raise RegradeError(COURSE_GONE.format(course=run.course, run_id=run.id))
     return GradingTarget(course=course, project_path=run.project_path, commit_sha=run.commit_sha,

@@ -149,7 +149,7 @@ def _decide_and_publish(resources: Resources, celery: Celery,
         run = session.get(TestRun, submission.run_id)
     if not run.status.final:
         return _waiting(submission, run.id)
-    course = _course(resources, submission.course)
+    course = resources.settings.course_named(submission.course)
     if course is None:
         return _publish_error(resources, submission, COURSE_GONE.format(course=submission.course))
     inspection = _inspect(resources, course, submission)
@@ -392,7 +392,7 @@ def _publish(resources: Resources, submission_id: str) -> SubmissionOutcome:
 def _publish_on_gitlab(resources: Resources, session: Session, submission: Submission) -> None:
     gitlab, project = resources.gitlab, _project(submission)
     if submission.source == API_SOURCE:
-        course = _course(resources, submission.course)
+        course = resources.settings.course_named(submission.course)
         target = course.submission_branch_for(submission.assignment) if course else None
         merge_request = None
         if submission.outcome == ACCEPTED and target is not None:
@@ -479,10 +479,6 @@ def _waiting(submission: Submission, run_id: str) -> SubmissionOutcome:
 def _outcome_of(submission: Submission) -> SubmissionOutcome:
     return SubmissionOutcome(submission.id, submission.outcome, submission.reason,
                              submission.late, submission.merge_request_iid, submission.run_id)
-
-
-def _course(resources: Resources, name: str) -> CourseSettings | None:
-    return next((c for c in resources.settings.courses if c.name == name), None)
 
 
 def _project(submission: Submission) -> int | str:

@@ -48,7 +48,7 @@ def regrade():
     body = load_json_body(RegradeRequestSchema())
     svc = services()
     scope, course = body["scope"], body.get("course")
-    if course is not None and not any(c.name == course for c in svc.settings.courses):
+    if course is not None and svc.settings.course_named(course) is None:
         raise ApiError(422, UNKNOWN_COURSE.format(course=course), field="course")
     if scope == "branch_heads":
         return _send_branch_heads_task(course)
