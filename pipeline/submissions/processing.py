@@ -348,9 +348,9 @@ def _discard(resources: Resources, submission: Submission) -> SubmissionOutcome:
     if submission.failing_since is not None and resources.gitlab is not None:
         with resources.sessions() as session:
             history = merge_request_history(session, submission, submission.merge_request_iid)
-            _write_comment(resources, submission, [
-                _summary(resources, session, each) for each in history
-                if each.id != submission.id], reason)
+            summaries = [_summary(resources, session, each) for each in history
+                         if each.id != submission.id]
+        _write_comment(resources, submission, summaries, reason)
     with transaction(resources.sessions) as session:
         session.execute(delete(Submission).where(Submission.id == submission.id,
                                                  Submission.outcome == PENDING))
