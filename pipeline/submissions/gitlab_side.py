@@ -16,6 +16,9 @@ MERGE_REQUEST_DESCRIPTION = ("gradehook hands in `{directory}` from this branch.
                              "submission moves the branch forward to the submitted commit; the "
                              "comment below records every submission and its result.")
 OPENED, CLOSED, MERGED = "opened", "closed", "merged"
+# GitLab's state of a merge request while it merges it (spec/gitlab.md §7): merged, or open
+# again should the merge fail.
+LOCKED = "locked"
 
 
 class BranchMoveError(Exception):

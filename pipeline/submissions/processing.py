@@ -57,6 +57,7 @@ COURSE_RULES = "course error: {detail}"
 NO_GITLAB = "submissions need GitLab: gitlab.token (GITLAB_TOKEN) is not set"
 PUBLISH_FAILED = "accepted, but GitLab could not be updated: {detail}"
 REGRADE_STATUSES = (RunStatus.SUPERSEDED, RunStatus.CANCELLED)
+MERGING_STATES = (gitlab_side.LOCKED, gitlab_side.MERGED)
 
 
 @dataclass(frozen=True)
@@ -199,8 +200,9 @@ def _inspect(resources: Resources, course: CourseSettings, submission: Submissio
         merge_request = gitlab.get_merge_request(project, submission.merge_request_iid)
         target = course.submission_branch_for(submission.assignment)
         withdrawn += _withdrawals(merge_request, target)
-        if merge_request.state == gitlab_side.MERGED:
-            # The target holds the commit now: its changes start where the merge request's did.
+        if merge_request.state in MERGING_STATES:
+            # The target holds the commit now (or is about to): its changes start where the
+            # merge request's did.
             merged_base = merge_request.base_sha
     target_sha = gitlab_side.branch_head(gitlab, project, target)
     if target_sha is None:
@@ -219,14 +221,15 @@ def _inspect(resources: Resources, course: CourseSettings, submission: Submissio
 def _withdrawals(merge_request: MergeRequest, submission_branch: str) -> list[str]:
     """Return why a student's merge request no longer hands its commit in, if it does not.
 
-    Merged into the submission branch, it handed it in: the merge is the student's hand-in.
+    Merged (or being merged) into the submission branch, it handed it in: the merge is the
+    student's hand-in.
     """
     if merge_request.target_branch != submission_branch:
         # Retargeted since it was opened (and maybe merged there): it hands nothing in.
         return [MERGE_REQUEST_RETARGETED.format(iid=merge_request.iid,
                                                 target=merge_request.target_branch,
                                                 branch=submission_branch)]
-    if merge_request.state not in (gitlab_side.OPENED, gitlab_side.MERGED):
+    if merge_request.state not in (gitlab_side.OPENED, *MERGING_STATES):
         return [MERGE_REQUEST_CLOSED.format(iid=merge_request.iid)]
     return []
 

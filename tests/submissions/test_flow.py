@@ -325,3 +325,18 @@ def test_a_merge_request_merged_before_it_was_processed_is_its_submission(world)
         "accepted", None, mr["iid"])
     note, = world.notes(mr["iid"])
     assert "**✅ Accepted**" in note["body"]
+
+
+@pytest.mark.parametrize("target_moved", [False, True], ids=["target not yet moved", "moved"])
+def test_a_merge_request_being_merged_when_processed_is_its_submission(world, target_moved):
+    """GitLab shows a merge request as `locked` while it merges it. Before, that was taken for
+    closed: refused, telling the student to reopen a merge request that was merged a moment
+    later and could never be reopened."""
+    mr, submission = passed_merge_request_submission(world)
+    if target_moved:
+        world.gitlab.set_branch(world.project_id, TARGET, submission.commit_sha)
+    world.gitlab.set_merge_request_state(world.project_id, mr["iid"], "locked")
+
+    outcome = world.process(submission.id)
+
+    assert (outcome.outcome, outcome.reason) == ("accepted", None)
