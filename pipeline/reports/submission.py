@@ -35,7 +35,7 @@ RETRYING_NOTE = ("gradehook received this commit at {received} but could not pro
                  "because of a problem on gradehook's side, not in your code. The submission is "
                  "not lost: gradehook will process it again automatically and update this "
                  "comment.")
-NOTHING_HANDED_IN = "Nothing of it is handed in: {reason}."
+NOTHING_HANDED_IN = "Nothing is handed in for this assignment: {reason}."
 HISTORY_HEADING = "Submissions through this merge request"
 HISTORY_HEADERS = ("#", "Commit", "Received", "Outcome", "Score")
 NO_SCORE = "–"

@@ -159,7 +159,7 @@ def test_an_assignment_the_merge_request_turns_out_not_to_change_has_its_promise
 
     assert comment(world, mr["iid"], OTHER_ASSIGNMENT).splitlines()[1:] == [
         "### Submission of week2/loops", "",
-        "Nothing of it is handed in: the merge request does not change week2/loops."]
+        "Nothing is handed in for this assignment: the merge request does not change week2/loops."]
 
 
 def _failed_submissions(make_world, count: int) -> tuple:

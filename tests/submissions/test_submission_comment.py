@@ -90,7 +90,8 @@ def test_an_assignment_not_handed_in_after_all_says_why():
                                       "week1/hello", MARKER)
     assert body.splitlines() == [
         MARKER, "### Submission of week1\\/hello", "",
-        "Nothing of it is handed in\\: the merge request does not change week1\\/hello\\."]
+        "Nothing is handed in for this assignment\\: the merge request does not change "
+        "week1\\/hello\\."]
 
 
 def test_a_late_acceptance_says_so():
