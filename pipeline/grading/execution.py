@@ -367,17 +367,21 @@ def _died(result: SandboxResult, timeout: float, shown_entry: str,
           limits: SandboxLimits) -> RunOutcome:
     if result.timed_out or result.killed_reason == "timeout":
         return RunOutcome(TIMEDOUT, timeout_message(timeout or limits.effective_timeout), ran=True)
+    return _crashed(shown_entry, killed_reason(result, limits)
+                    or EXITED_UNEXPECTEDLY.format(code=result.exit_code))
+
+
+def killed_reason(result: SandboxResult, limits: SandboxLimits) -> str | None:
+    """Return why the sandbox stopped a process (a limit it hit, a signal), None if it exited."""
     if result.result_truncated:
-        reason = RESULT_TOO_LARGE
-    elif result.killed_reason in KILLED_REASONS:
-        reason = KILLED_REASONS[result.killed_reason].format(
+        return RESULT_TOO_LARGE
+    if result.killed_reason in KILLED_REASONS:
+        return KILLED_REASONS[result.killed_reason].format(
             memory_mb=limits.memory_mb, output_bytes=limits.max_output_bytes,
             processes=limits.max_processes, workdir_mb=limits.workdir_size_mb)
-    elif result.signal:
-        reason = KILLED_BY_SIGNAL.format(name=_signal_name(result.signal))
-    else:
-        reason = EXITED_UNEXPECTEDLY.format(code=result.exit_code)
-    return _crashed(shown_entry, reason)
+    if result.signal:
+        return KILLED_BY_SIGNAL.format(name=_signal_name(result.signal))
+    return None
 
 
 def _signal_name(number: int) -> str:

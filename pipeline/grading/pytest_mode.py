@@ -23,7 +23,7 @@ from pipeline.grading.assignment import Assignment
 from pipeline.grading.checks import FAILED, PASSED, SKIPPED
 from pipeline.grading.errors import PYTEST, module_missing
 from pipeline.grading.execution import CONTROL_DIR, MAX_RESULT_LINE_BYTES, RESULT_PATH, \
-    TESTS_DIR, strict_json, timeout_message
+    TESTS_DIR, killed_reason, strict_json, timeout_message
 from pipeline.grading.report import COMPLETED, CRASHED, FAILED_STATUS, TEST_SKIPPED, \
     TESTS_SKIPPED, TIMEDOUT, CollectionReport, Summary, TestCaseReport
 from pipeline.grading.runner import shorten
@@ -36,7 +36,7 @@ INI_NAME = "pytest.ini"
 COLLECTION_TYPE = "pytest"
 COLLECTION_ERROR_TEST = "collection"
 PYTEST_CRASHED = "Execution of pytest failed, ERROR: {reason}"
-PROCESS_ENDED = "process ended before all tests ran (exit code {code}, signal {signal})"
+PROCESS_ENDED = "process ended before all tests ran (exit code {code})"
 NOT_RUN = "the test did not run"
 # The runner announces it started once pytest is imported, before anything of the student's
 # runs: without that event, what the process wrote to stderr is the runner's own.
@@ -193,8 +193,8 @@ class PytestGrader:
     def _failure(self, result: SandboxResult) -> tuple[str, str]:
         if result.timed_out or result.killed_reason == "timeout":
             return TIMEDOUT, timeout_message(self.limits.effective_timeout)
-        return CRASHED, PYTEST_CRASHED.format(reason=PROCESS_ENDED.format(
-            code=result.exit_code, signal=result.signal))
+        return CRASHED, PYTEST_CRASHED.format(reason=killed_reason(result, self.limits)
+                                              or PROCESS_ENDED.format(code=result.exit_code))
 
     @staticmethod
     def _line(nodeid: str, outcomes: dict[str, tuple[str, str]],

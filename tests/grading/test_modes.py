@@ -260,3 +260,25 @@ def test_student_code_saying_pytest_is_missing_is_graded_not_taken_for_our_error
         tmp_path, None, {**CALC, "test_calc.py": TEST_CALC}, {"calc.py": forged})
     report = grade(student, reference)
     assert (report.result, report.gradehook.score) == ("FAILED", 0.0)
+
+
+def test_a_pytest_run_the_sandbox_stops_names_the_limit_or_signal(tmp_path: Path):
+    tests = (f"{TEST_CALC}\ndef test_big():\n    assert add(200 * 1024 * 1024, 0)\n"
+             f"\ndef test_abort():\n    assert add(-1, 0) == -1\n")
+    student_code = ("import os\n\ndef add(a, b):\n    if a < 0:\n        os.abort()\n"
+                    "    return len(bytearray(a)) + b if a > 10 else a + b\n")
+    meta = "properties:\n  executionBackend:\n    settings: {memoryLimitMB: 64}\n"
+    student, reference = make_assignment(
+        tmp_path, None, {**CALC, "test_calc.py": tests, "meta.yaml": meta},
+        {"calc.py": student_code})
+    memory = grade(student, reference).tests[0]
+    prefix = "E   Failed: Execution of pytest failed, ERROR: "
+    # With cgroups the sandbox stops the run; with rlimits only, the allocation fails.
+    assert [(t.name, t.details) for t in memory.tests][:2] in (
+        [("test_add", None), ("test_big", prefix + "memory limit of 64 MB exceeded")],
+        [("test_add", None), ("test_big", "E   MemoryError")])
+    (tmp_path / "reference" / "test_calc.py").write_text(
+        f"{TEST_CALC}\ndef test_abort():\n    assert add(-1, 0) == -1\n", encoding="utf-8")
+    aborted = grade(student, reference).tests[0]
+    assert [(t.name, t.details) for t in aborted.tests] == [
+        ("test_add", None), ("test_abort", prefix + "process was killed by signal SIGABRT")]
