@@ -37,6 +37,7 @@ COLLECTION_TYPE = "pytest"
 COLLECTION_ERROR_TEST = "collection"
 PYTEST_CRASHED = "Execution of pytest failed, ERROR: {reason}"
 PROCESS_ENDED = "process ended before all tests ran (exit code {code})"
+PYTEST_STOPPED = "pytest stopped on {message}"
 NOT_RUN = "the test did not run"
 # The runner announces it started once pytest is imported, before anything of the student's
 # runs: without that event, what the process wrote to stderr is the runner's own.
@@ -47,6 +48,7 @@ EVENT_FIELDS: dict[str, dict[str, type]] = {
     "collected": {"tests": list},
     "test": {"nodeid": str, "outcome": str, "message": str},
     "collecterror": {"nodeid": str, "message": str},
+    "stopped": {"message": str},
     "done": {"exit": int},
 }
 
@@ -156,8 +158,12 @@ class PytestGrader:
         if not events and result.exit_code != 0 and NO_PYTEST.search(result.stderr):
             raise module_missing(self.python, PYTEST)
         finished = any(event.get("event") == "done" for event in events)
+        stopped = [event["message"] for event in events if event["event"] == "stopped"]
         status, problem = COMPLETED, None
-        if not finished:
+        if stopped:
+            status, problem = CRASHED, PYTEST_CRASHED.format(
+                reason=PYTEST_STOPPED.format(message=shorten(stopped[0])))
+        elif not finished:
             status, problem = self._failure(result)
         collected: list[str] = []
         outcomes: dict[str, tuple[str, str]] = {}

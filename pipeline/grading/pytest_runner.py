@@ -46,6 +46,14 @@ class Recorder:
             self.emit({"event": "collecterror", "nodeid": report.nodeid,
                        "message": collect_message(report)})
 
+    def pytest_internalerror(self, excinfo):
+        """Report what stopped pytest itself (a SystemExit raised while a test file imported)."""
+        self.emit({"event": "stopped", "message": first_line(excinfo.exconly())})
+
+    def pytest_keyboard_interrupt(self, excinfo):
+        """Report a KeyboardInterrupt, which ends pytest's session."""
+        self.emit({"event": "stopped", "message": first_line(excinfo.exconly())})
+
     def pytest_runtest_logreport(self, report):
         """Report a test once its outcome is decided."""
         decided = report.when == "call" or (report.when == "setup" and not report.passed) \
