@@ -8,11 +8,13 @@ from pathlib import Path
 
 from pipeline.grading.meta import META_FILE_NAME, MetaSpec, load_meta
 from pipeline.grading.spec import TEST_FILE_NAME, SuiteSpec, load_test_suite
+from pipeline.grading.staging import IGNORED_NAMES
 
 MODE_CODEABILITY = "codeability"
 MODE_PYTEST = "pytest"
 MODE_COMPARISON = "comparison"
 PYTEST_PATTERN = "test_*.py"
+CONFTEST_NAME = "conftest.py"
 SPECIFICATION_FILE_NAME = "specification.yaml"
 
 
@@ -48,10 +50,22 @@ def load_assignment(directory: Path, reference_dir: Path | None = None) -> Assig
                           digest.hexdigest())
     search = [directory] + ([Path(reference_dir)] if reference_dir is not None else [])
     for folder in search:
-        found = tuple(sorted(p.name for p in folder.glob(PYTEST_PATTERN) if p.is_file()))
+        found = course_paths(folder, PYTEST_PATTERN)
         if found:
             for name in found:
                 digest.update(name.encode() + b"\0" + (folder / name).read_bytes())
             return Assignment(directory, None, meta, MODE_PYTEST, digest.hexdigest(), folder,
                               found)
     return Assignment(directory, None, meta, MODE_COMPARISON, digest.hexdigest())
+
+
+def course_paths(folder: Path, pattern: str) -> tuple[str, ...]:
+    """Return the files at any depth of a folder whose names match pattern, as sorted relative
+    paths; VCS, cache and hidden folders are left out."""
+    found = []
+    for path in folder.rglob(pattern):
+        relative = path.relative_to(folder)
+        if path.is_file() and not any(part in IGNORED_NAMES or part.startswith(".")
+                                      for part in relative.parts):
+            found.append(relative.as_posix())
+    return tuple(sorted(found))

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import glob
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
-from pipeline.grading.assignment import PYTEST_PATTERN, SPECIFICATION_FILE_NAME
+from pipeline.grading.assignment import CONFTEST_NAME, PYTEST_PATTERN, SPECIFICATION_FILE_NAME, \
+    course_paths
 from pipeline.grading.meta import META_FILE_NAME, MetaSpec
 from pipeline.grading.spec import PROPERTY_DEFAULTS, TEST_FILE_NAME, CollectionSpec, SuiteSpec, \
     TestSpec
-from pipeline.grading.staging import IGNORED_NAMES
 
 SUITE_NAME = "Output comparison"
 SUITE_DESCRIPTION = "Runs both solutions and compares their output; checks the files exist"
@@ -17,7 +17,7 @@ OUTPUT_COLLECTION = "Program output"
 OUTPUT_TEST = "stdout"
 FILE_COLLECTION = "File {path}"
 ENTRY_CANDIDATES = ("main.py", "__main__.py")
-SKIPPED_FILES = (TEST_FILE_NAME, META_FILE_NAME, SPECIFICATION_FILE_NAME, "conftest.py")
+SKIPPED_FILES = (TEST_FILE_NAME, META_FILE_NAME, SPECIFICATION_FILE_NAME, CONFTEST_NAME)
 
 
 def comparison_suite(reference_dir: Path, meta: MetaSpec) -> SuiteSpec:
@@ -44,17 +44,9 @@ def comparison_suite(reference_dir: Path, meta: MetaSpec) -> SuiteSpec:
 def reference_files(reference_dir: Path, meta: MetaSpec) -> list[str]:
     """Return the reference's files a student must also have, as relative paths."""
     excluded = set(SKIPPED_FILES) | set(meta.test_files) | set(meta.additional_files)
-    found = []
-    for path in sorted(reference_dir.rglob("*")):
-        relative = path.relative_to(reference_dir)
-        if not path.is_file() or any(part in IGNORED_NAMES or part.startswith(".")
-                                     for part in relative.parts):
-            continue
-        name = relative.as_posix()
-        if name in excluded or relative.match(PYTEST_PATTERN) or path.suffix == ".pyc":
-            continue
-        found.append(name)
-    return found
+    return [name for name in course_paths(reference_dir, "*")
+            if name not in excluded and not PurePosixPath(name).match(PYTEST_PATTERN)
+            and not name.endswith(".pyc")]
 
 
 def entry_point(reference_dir: Path, meta: MetaSpec, files: list[str]) -> str | None:

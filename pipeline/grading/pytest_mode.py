@@ -14,12 +14,11 @@ from __future__ import annotations
 
 import ast
 import re
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pipeline.grading.assignment import Assignment
+from pipeline.grading.assignment import CONFTEST_NAME, Assignment, course_paths
 from pipeline.grading.checks import FAILED, PASSED, SKIPPED
 from pipeline.grading.errors import PYTEST, module_missing
 from pipeline.grading.execution import CONTROL_DIR, MAX_RESULT_LINE_BYTES, RESULT_PATH, \
@@ -129,9 +128,8 @@ class PytestGrader:
         tests = self.work / "pytest-tests"
         tests.mkdir()
         source = self.assignment.pytest_dir
-        for name in (*self.assignment.pytest_files, "conftest.py"):
-            if (source / name).is_file():
-                shutil.copy2(source / name, tests / name)
+        for name in (*self.assignment.pytest_files, *course_paths(source, CONFTEST_NAME)):
+            copy_path(source / name, tests / name)
         for name in self.staged.test_files:
             copy_path(self.staged.tests_dir / name, tests / name)
         control = self.work / "pytest-control"
@@ -233,7 +231,7 @@ def _collection(file: str, lines: list[TestCaseReport], status: str,
 
 
 def _file_of(nodeid: str) -> str:
-    return nodeid.split("::", 1)[0].rsplit("/", 1)[-1]
+    return nodeid.split("::", 1)[0]
 
 
 def _test_of(nodeid: str) -> str:

@@ -297,3 +297,17 @@ def test_student_code_that_stops_pytest_is_named_as_the_reason(
     assert [(t.name, t.details) for t in calc.tests] == [
         (name, f"E   Failed: Execution of pytest failed, ERROR: pytest stopped on {reason}")
         for name, reason in shown]
+
+
+def test_pytest_files_and_conftest_files_in_subfolders_run(tmp_path: Path):
+    student, reference = make_assignment(
+        tmp_path, None,
+        {**CALC, "tests/conftest.py": "import pytest\n\n@pytest.fixture\ndef one():\n"
+                                      "    return 1\n",
+         "tests/unit/test_deep.py": "from calc import add\n\ndef test_deep(one):\n"
+                                    "    assert add(one, 2) == 3\n"},
+        {"calc.py": "def add(a, b):\n    return a - b\n"})
+    report = grade(student, reference)
+    assert report.gradehook.mode == "pytest"
+    assert [(c.name, [(t.name, t.details) for t in c.tests]) for c in report.tests] == [
+        ("tests/unit/test_deep.py", [("test_deep", "E   AssertionError: assert -1 == 3")])]
