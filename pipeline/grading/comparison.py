@@ -7,6 +7,7 @@ from pathlib import Path, PurePosixPath
 
 from pipeline.grading.assignment import CONFTEST_NAME, PYTEST_PATTERN, SPECIFICATION_FILE_NAME, \
     course_paths
+from pipeline.grading.errors import CourseError
 from pipeline.grading.meta import META_FILE_NAME, MetaSpec
 from pipeline.grading.spec import PROPERTY_DEFAULTS, TEST_FILE_NAME, CollectionSpec, SuiteSpec, \
     TestSpec
@@ -18,6 +19,12 @@ OUTPUT_TEST = "stdout"
 FILE_COLLECTION = "File {path}"
 ENTRY_CANDIDATES = ("main.py", "__main__.py")
 SKIPPED_FILES = (TEST_FILE_NAME, META_FILE_NAME, SPECIFICATION_FILE_NAME, CONFTEST_NAME)
+# Several programs and none named: running none would pass every student who has the files.
+NO_ENTRY_POINT = ("the default comparison cannot tell which program to run: the reference has "
+                  "{count} Python files at its top ({names}) and no main.py; name the program "
+                  "main.py, list it first in meta.yaml's studentSubmissionFiles, or add test.yaml "
+                  "or pytest files")
+NAMES_SHOWN = 5
 
 
 def comparison_suite(reference_dir: Path, meta: MetaSpec) -> SuiteSpec:
@@ -50,7 +57,8 @@ def reference_files(reference_dir: Path, meta: MetaSpec) -> list[str]:
 
 
 def entry_point(reference_dir: Path, meta: MetaSpec, files: list[str]) -> str | None:
-    """Choose the program to run: the first submitted .py file, main.py, or the only .py file."""
+    """Choose the program to run: the first submitted .py file, main.py, or the only .py file;
+    None when the reference has no Python file at its top. Several and none chosen: CourseError."""
     for name in meta.student_submission_files:
         if name.endswith(".py") and (reference_dir / name).is_file():
             return name
@@ -58,7 +66,11 @@ def entry_point(reference_dir: Path, meta: MetaSpec, files: list[str]) -> str | 
         if (reference_dir / name).is_file():
             return name
     top_level = [name for name in files if "/" not in name and name.endswith(".py")]
-    return top_level[0] if len(top_level) == 1 else None
+    if len(top_level) > 1:
+        more = ", ..." if len(top_level) > NAMES_SHOWN else ""
+        shown = ", ".join(top_level[:NAMES_SHOWN]) + more
+        raise CourseError(NO_ENTRY_POINT.format(count=len(top_level), names=shown))
+    return top_level[0] if top_level else None
 
 
 def _collection(kind: str, name: str, *, tests: tuple[TestSpec, ...], entry: str | None = None,

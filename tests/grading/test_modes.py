@@ -232,6 +232,18 @@ def test_a_comparison_passes_for_an_identical_solution(tmp_path: Path):
     assert (report.result, report.gradehook.score) == ("PASSED", 1.0)
 
 
+def test_a_comparison_with_several_programs_and_none_named_is_a_course_error(tmp_path: Path):
+    """Before, no program ran and every student who had the files passed."""
+    files = {"shapes.py": "print('square')\n", "util.py": "print('helper')\n"}
+    student, reference = make_assignment(tmp_path, None, {"shapes.py": "print('circle')\n",
+                                                          "util.py": ""}, files)
+    report = grade(student, reference)
+    assert (report.gradehook.score, report.course_error) == (None, (
+        "the default comparison cannot tell which program to run: the reference has 2 Python "
+        "files at its top (shapes.py, util.py) and no main.py; name the program main.py, list "
+        "it first in meta.yaml's studentSubmissionFiles, or add test.yaml or pytest files"))
+
+
 CALC = {"calc.py": "def add(a, b):\n    return a + b\n"}
 TEST_CALC = "from calc import add\n\ndef test_add():\n    assert add(1, 2) == 3\n"
 
