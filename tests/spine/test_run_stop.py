@@ -195,8 +195,7 @@ def test_each_stop_after_its_announcement_moves_the_stop_on_however_soon_it_come
                 for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
     monkeypatch.setattr(supervisor, "_say", say_and_stop_again)
     exiting = supervisor.Child("web", subprocess.Popen(["true"], start_new_session=True))
-    stubborn = supervisor.Child("worker", subprocess.Popen(
-        ["sh", "-c", "trap '' TERM; exec sleep 3600"], start_new_session=True))
+    stubborn = supervisor.Child("worker", _ignoring_sigterm())
     try:
         assert supervisor.supervise([exiting, stubborn], grace=3600) == 1
     finally:
@@ -209,3 +208,13 @@ def test_each_stop_after_its_announcement_moves_the_stop_on_however_soon_it_come
                         supervisor.STOPPING_NOW]
     assert len(said) == 4 and re.fullmatch(
         r"gradehook: the worker process did not stop within \d+ s and was killed", said[3])
+
+
+def _ignoring_sigterm() -> subprocess.Popen:
+    """Start a process that ignores SIGTERM, once it does: a SIGTERM sent before its shell set
+    the trap (a busy host) would end it, and the stop would need no kill."""
+    process = subprocess.Popen(["sh", "-c", "trap '' TERM; echo ready; exec sleep 3600"],
+                               stdout=subprocess.PIPE, start_new_session=True)
+    assert process.stdout.readline() == b"ready\n"
+    process.stdout.close()
+    return process
