@@ -72,10 +72,12 @@ class Scenario:
         with urllib.request.urlopen(request, timeout=10) as answer:
             return json.load(answer)
 
-    def states(self, sha: str) -> list[str]:
-        """Return the states gradehook posted for a commit, in order."""
+    def states(self, sha: str, project_id: int | None = None) -> list[str]:
+        """Return the states gradehook posted for a commit (of the student's project, or of
+        another), in order."""
         return [r.json["state"] for r in self.gitlab.requests_to(
-            "POST", rf"/projects/{self.project_id}/statuses/{sha}$") if r.status == 201]
+            "POST", rf"/projects/{project_id or self.project_id}/statuses/{sha}$")
+            if r.status == 201]
 
 
 @contextlib.contextmanager

@@ -106,17 +106,21 @@ class FaultService:
 
     def deliver(self, branch: str, files: dict[str, str], *, key: str, timeout: float = 60,
                 sign: Callable[[bytes], dict[str, str]] | None = None) -> tuple[str, dict]:
-        """Push and deliver the hook, sending it again while gradehook answers 503, as GitLab does.
-
-        The hook carries the secret token, or the headers `sign(body)` returns. Return (commit
-        SHA, the 2xx answer).
-        """
+        """Push a commit and deliver its hook (deliver_hook); return (commit SHA, the answer)."""
         sha = self.scenario.git.commit(STUDENT, files, branch=branch)
         before = self.gitlab.branches(self.scenario.project_id).get(branch)
         self.gitlab.set_branch(self.scenario.project_id, branch, sha)
-        answer = wait_for(lambda: self._send_push(branch, before, sha, files, key, sign),
-                          timeout=timeout, interval=0.5, what=f"a 2xx answer to delivery {key}")
-        return sha, answer
+        return sha, self.deliver_hook("Push Hook", self._push_payload(branch, before, sha, files),
+                                      key=key, timeout=timeout, sign=sign)
+
+    def deliver_hook(self, event: str, payload: dict, *, key: str, timeout: float = 60,
+                     sign: Callable[[bytes], dict[str, str]] | None = None) -> dict:
+        """Deliver a hook, sending it again while gradehook answers 503, as GitLab does; return
+        the 2xx answer. It carries the secret token, or the headers `sign(body)` returns."""
+        body = json.dumps(payload).encode()
+        credentials = sign(body) if sign else {"X-Gitlab-Token": SECRET, "Idempotency-Key": key}
+        return wait_for(lambda: self._send(event, body, credentials), timeout=timeout,
+                        interval=0.5, what=f"a 2xx answer to delivery {key}")
 
     def run(self, run_id: str) -> TestRun:
         """Return a run as the ledger has it now."""
@@ -149,9 +153,9 @@ class FaultService:
         """Return the commit states GitLab accepted for a commit, in the order they arrived."""
         return self.scenario.states(sha)
 
-    def _send_push(self, branch: str, before: str | None, sha: str, files: dict[str, str],
-                   key: str, sign: Callable[[bytes], dict[str, str]] | None) -> dict | None:
-        """Deliver a push hook once; return the answer, or None when gradehook answered 503."""
+    def _push_payload(self, branch: str, before: str | None, sha: str,
+                      files: dict[str, str]) -> dict:
+        """Return GitLab's push hook of one commit to a branch of the student's project."""
         scenario = self.scenario
         payload = payload_of("push_hook__assignment_commits")
         payload.update(ref=f"refs/heads/{branch}", before=before or "0" * 40, after=sha,
@@ -159,11 +163,13 @@ class FaultService:
         payload["project"].update(id=scenario.project_id, path_with_namespace=STUDENT)
         payload["commits"] = [{**payload["commits"][0], "id": sha, "added": [],
                                "modified": sorted(files), "removed": []}]
-        body = json.dumps(payload).encode()
-        credentials = sign(body) if sign else {"X-Gitlab-Token": SECRET, "Idempotency-Key": key}
+        return payload
+
+    def _send(self, event: str, body: bytes, credentials: dict[str, str]) -> dict | None:
+        """Deliver a hook once; return the answer, or None when gradehook answered 503."""
         request = urllib.request.Request(
-            f"http://127.0.0.1:{scenario.port}/webhooks/gitlab", data=body,
-            headers={"Content-Type": "application/json", "X-Gitlab-Event": "Push Hook",
+            f"http://127.0.0.1:{self.scenario.port}/webhooks/gitlab", data=body,
+            headers={"Content-Type": "application/json", "X-Gitlab-Event": event,
                      **credentials}, method="POST")
         try:
             with urllib.request.urlopen(request, timeout=10) as answer:
