@@ -12,19 +12,17 @@ import logging
 from dataclasses import dataclass
 
 from celery import Celery
-from sqlalchemy import delete, update
+from sqlalchemy import delete
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from gitlab_client import GitLabError, MergeRequest
 from pipeline.config import CourseSettings
 from pipeline.context import Resources
-from pipeline.dispatch import send_runs
 from pipeline.feedback import result_url
 from pipeline.grading.errors import SpecError
 from pipeline.ledger.db import transaction
 from pipeline.ledger.models import RunStatus, Submission, TestRun, utcnow
-from pipeline.regrade import GradingTarget, grading_in
 from pipeline.reports.comment import comment_marker
 from pipeline.reports.model import read_report
 from pipeline.reports.submission import (SubmissionAllowance, SubmissionSummary,
@@ -36,6 +34,7 @@ from pipeline.submissions.ledger import (API_SOURCE, accepted_count, aware, coun
                                          graded_commit_number, lock_for_judging,
                                          lock_student_assignment, merge_request_history)
 from pipeline.submissions.recovery import schedule_retry
+from pipeline.submissions.regrading import ended_in_our_error, grade_again
 from pipeline.submissions.rules import SubmissionRules, load_rules
 from pipeline.submissions.verdict import (ACCEPTED, ERROR, MERGE_REQUEST_CLOSED,
                                           MERGE_REQUEST_MERGED, MERGE_REQUEST_RETARGETED,
@@ -44,7 +43,6 @@ from pipeline.submissions.verdict import (ACCEPTED, ERROR, MERGE_REQUEST_CLOSED,
 
 log = logging.getLogger(__name__)
 
-SUBMISSION_RUN_KIND = "submission"
 DISCARDED, MISSING = "discarded", "missing"
 NO_SUCH_SUBMISSION = "no submission {submission_id}"
 NOT_IN_MERGE_REQUEST = "the merge request does not change {assignment}"
@@ -107,8 +105,8 @@ def process_submission(resources: Resources, celery: Celery,
 
 
 def end_with_error(resources: Resources, submission_id: str, reason: str) -> SubmissionOutcome:
-    """End a submission in an error of ours (time limit, retries exhausted, refused call) and
-    publish it.
+    """End a submission in an error of ours (time limit, retries exhausted, refused call, its
+    run failing on us) and publish it.
 
     Within `submission_retry_hours` of its first such error the reconciler processes it again
     later (pipeline.submissions.recovery), and its comment says so. GitLab failing here too
@@ -158,9 +156,12 @@ def _decide_and_publish(resources: Resources, celery: Celery,
             and not inspection.touches(submission.assignment):
         return _discard(resources, submission)
     if run.status in REGRADE_STATUSES:
-        run = _grade_again(resources, celery, course, submission)
+        run = grade_again(resources, celery, course, submission)
         if not run.status.final:
             return _waiting(submission, run.id)
+    if inspection.problem is None and ended_in_our_error(run):
+        # The reconciler grades the commit again when it processes the submission again.
+        return end_with_error(resources, submission.id, _run_problem(run))
     problem = inspection.problem or _run_problem(run)
     if problem is not None:
         return _publish_error(resources, submission, problem)
@@ -232,32 +233,6 @@ def _withdrawals(merge_request: MergeRequest, submission_branch: str) -> list[st
     if merge_request.state not in (gitlab_side.OPENED, *MERGING_STATES):
         return [MERGE_REQUEST_CLOSED.format(iid=merge_request.iid)]
     return []
-
-
-def _grade_again(resources: Resources, celery: Celery, course: CourseSettings,
-                 submission: Submission) -> TestRun:
-    """Give a submission whose run never graded its commit (superseded, cancelled) a new run."""
-    target = GradingTarget(course=course, project_path=submission.project_path,
-                           commit_sha=submission.commit_sha, assignment=submission.assignment,
-                           project_id=submission.project_id,
-                           merge_request_iid=submission.merge_request_iid)
-    with transaction(resources.sessions) as session:
-        # Moved in the transaction that finds (and locks) or makes the run: a run ending now
-        # has ended when it is read here, or its hand-off waits for the move and sends it on.
-        run, created = grading_in(session, target, kind=SUBMISSION_RUN_KIND,
-                                  requested_by=submission.requested_by_user_id, lock=True)
-        # A submission waiting on a run that has not ended has no message on its way: the
-        # run's end sends one, and if the run ends without a hand-off (a newer push supersedes
-        # it) the reconciler's next sweep does, instead of taking it for sent 15 minutes.
-        unsent = {} if run.status.final else {"sent_at": None}
-        session.execute(update(Submission).where(Submission.id == submission.id,
-                                                 Submission.outcome == PENDING)
-                        .values(run_id=run.id, **unsent))
-    if created:
-        log.info("submission %s: its run never graded the commit; run %s sent", submission.id,
-                 run.id)
-        send_runs(celery, resources.sessions, [(run.id, run.celery_task_id)])
-    return run
 
 
 def _run_problem(run: TestRun) -> str | None:

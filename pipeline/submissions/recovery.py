@@ -11,9 +11,10 @@ from sqlalchemy import select, update
 from pipeline.context import Resources
 from pipeline.ledger.db import transaction
 from pipeline.ledger.locks import write_first
-from pipeline.ledger.models import Submission, utcnow
+from pipeline.ledger.models import Submission, TestRun, utcnow
 from pipeline.submissions.dispatch import release_submissions
 from pipeline.submissions.ledger import aware, pending_again
+from pipeline.submissions.regrading import ended_in_our_error, grade_again
 from pipeline.submissions.verdict import ERROR
 from pipeline.sweeps import claim_sweep
 
@@ -64,5 +65,23 @@ def retry_failed_submissions(resources: Resources, celery: Celery) -> int:
                             .values(**pending_again()))
     log.info("reconcile: %d submission(s) that ended in an error of ours processed again",
              len(chosen))
+    _grade_again_after_our_errors(resources, celery, [submission_id for submission_id, _ in chosen])
     release_submissions(celery, resources.sessions, [run_id for _, run_id in chosen])
     return len(chosen)
+
+
+def _grade_again_after_our_errors(resources: Resources, celery: Celery,
+                                  submission_ids: list[str]) -> None:
+    """Give each of these submissions whose run ended in an error of ours a new run of its
+    commit: once per time it is processed again, so a run failing on us again waits for the
+    next try."""
+    if not submission_ids:
+        return
+    with resources.sessions() as session:
+        failed = session.execute(select(Submission, TestRun)
+                                 .join(TestRun, TestRun.id == Submission.run_id)
+                                 .where(Submission.id.in_(submission_ids))).all()
+    for submission, run in failed:
+        course = resources.settings.course_named(submission.course)
+        if course is not None and ended_in_our_error(run):
+            grade_again(resources, celery, course, submission, retry=True)

@@ -5,17 +5,19 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import sessionmaker
 
 from pipeline.celery_app import SUBMISSION_PROCESSING
 from pipeline.ledger.db import transaction
+from pipeline.grading.grader import course_error_report
 from pipeline.ledger.models import Delivery, RunStatus, Submission, utcnow
 from pipeline.reports.submission import ERROR_NOTE
 from pipeline.submissions.recovery import RETRY_WAIT_MIN, retry_failed_submissions
 from pipeline.submissions.verdict import format_time
 from tests.infra.ledger import while_another_process_holds
-from tests.submissions.test_flow import end_run, passed_merge_request_submission, submissions_of
+from tests.submissions.test_flow import deliver_merge_request, end_run, \
+    passed_merge_request_submission, submissions_of
 from tests.submissions.world import ASSIGNMENT, OTHER_ASSIGNMENT, STUDENT, TARGET, solution
 from tests.support.gitlab_standin import FaultPlan
 
@@ -46,6 +48,13 @@ def sweep_in_another_transaction(world):
                                    sessions=sessionmaker(connection, expire_on_commit=False))
         return retry_failed_submissions(held, world.celery)
     return sweep
+
+
+def next_interval(world) -> None:
+    """Let the next retry sweep run, as if the reconciler's next interval had come."""
+    with transaction(world.resources.sessions) as session:
+        session.execute(delete(Delivery).where(
+            Delivery.delivery_key.like("reconciler:submission-retries:%")))
 
 
 def received(submission) -> str:
@@ -219,3 +228,54 @@ def test_a_retry_made_while_its_error_is_being_published_is_processed(world):
     assert (again.outcome, again.finished_at) == ("pending", None)
     assert world.process(submission.id).outcome == "accepted"
     assert "**✅ Accepted**" in comment(world, mr["iid"])
+
+
+def errored_merge_request_submission(world, **run_values):
+    """Return alice's merge request into the submission branch and its submission, run ended
+    in error."""
+    sha = world.push(solution("hello"), branch="week1-done")
+    mr = world.gitlab.add_merge_request(world.project_id, "week1-done", TARGET,
+                                        author=world.alice)
+    deliver_merge_request(world, mr["iid"], sha, "week1-done")
+    submission = submissions_of(world)[ASSIGNMENT]
+    end_run(world, submission.run_id, RunStatus.ERROR, **run_values)
+    return mr, submission
+
+
+def test_a_run_that_failed_on_us_is_graded_again_when_its_submission_is_processed_again(world):
+    """Before, the submission ended in error telling the student to submit the commit again,
+    and nothing graded it again."""
+    mr, submission = errored_merge_request_submission(
+        world, status_reason="gave up after 5 attempts: fetching students/alice failed")
+
+    assert world.process(submission.id).outcome == "error"
+    assert world.submission(submission.id).retry_at is not None
+    assert "not lost: gradehook will process it again automatically" in comment(world, mr["iid"])
+    wait_passed(world, submission.id)
+    assert retry_failed_submissions(world.resources, world.celery) == 1
+
+    again = world.submission(submission.id)
+    assert (again.outcome, again.run_id != submission.run_id) == ("pending", True)
+    assert world.run(again.run_id).status == RunStatus.QUEUED
+    # The new run fails on us too: the next try, not this one, grades the commit again.
+    end_run(world, again.run_id, RunStatus.ERROR, status_reason="gave up after 5 attempts")
+    assert world.process(submission.id).outcome == "error"
+    assert world.submission(submission.id).run_id == again.run_id
+    wait_passed(world, submission.id)
+    next_interval(world)
+    assert retry_failed_submissions(world.resources, world.celery) == 1
+    last = world.submission(submission.id)
+    end_run(world, last.run_id, RunStatus.PASSED, score=1.0, tests_passed=1, tests_total=1)
+    assert world.process(submission.id).outcome == "accepted"
+    assert world.submission(submission.id).counted_at == submission.received_at
+    assert len({submission.run_id, again.run_id, last.run_id}) == 3
+
+
+def test_a_run_that_ended_in_a_course_error_is_not_tried_again(world):
+    reason = "test.yaml line 3: properties.tests: must be a list"
+    _, submission = errored_merge_request_submission(
+        world, status_reason=f"course error: {reason}",
+        report=course_error_report(reason).to_dict())
+
+    assert world.process(submission.id).outcome == "error"
+    assert world.submission(submission.id).retry_at is None
