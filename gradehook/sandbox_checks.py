@@ -11,6 +11,7 @@ import click
 
 from pipeline.config import ConfigError, Settings, config_file
 from pipeline.grading.errors import SANDBOX_MODULES, SandboxModule, module_missing
+from pipeline.grading.linting import last_stderr_line
 from pipeline.housekeeping import WORKSPACE_PREFIX
 from pipeline.sandbox import PYTHON_PLACEHOLDER, SandboxLimits, run_sandboxed
 from pipeline.sandbox.hostuser import can_read, sandbox_user
@@ -87,12 +88,7 @@ def _modules_missing_in_sandbox(settings: Settings) -> list[SandboxModule]:
     except ValueError:
         missing = None
     if not isinstance(missing, list):
-        reason = result.killed_reason or _last_line(result.stderr) or \
+        reason = result.killed_reason or last_stderr_line(result.stderr) or \
             f"the probe exited with {result.exit_code}"
         raise ConfigError(NO_SANDBOX.format(reason=reason, user=settings.sandbox.user))
     return [module for module in SANDBOX_MODULES if module.name in missing]
-
-
-def _last_line(output: bytes) -> str:
-    lines = output.decode(errors="replace").strip().splitlines()
-    return lines[-1] if lines else ""

@@ -54,7 +54,8 @@ def run_flake8(file: str | None, pattern: str | None, *, student_base: Path, lim
     if result.exit_code != 0 and NO_FLAKE8.search(result.stderr):
         raise module_missing(python, FLAKE8)
     if result.stderr:
-        return LintResult(skip(LINT_STDERR.format(stderr=_last_line(result.stderr))), findings)
+        return LintResult(skip(LINT_STDERR.format(stderr=last_stderr_line(result.stderr))),
+                          findings)
     if findings:
         count = len(findings)
         return LintResult(fail("SyntaxError", LINT_ERRORS.format(
@@ -63,7 +64,7 @@ def run_flake8(file: str | None, pattern: str | None, *, student_base: Path, lim
     return LintResult(PASS, findings)
 
 
-def _last_line(stderr: bytes) -> str:
+def last_stderr_line(stderr: bytes) -> str:
     """Return the last line with text that a program wrote to stderr, decoded and cut short."""
     lines = [line.strip() for line in stderr.decode("utf-8", "replace").splitlines()]
     last = next((line for line in reversed(lines) if line), "")

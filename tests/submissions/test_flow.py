@@ -84,12 +84,19 @@ def test_a_merge_request_a_student_opens_is_validated_and_answered_on_it(world):
 
 def passed_merge_request_submission(world):
     """Return alice's merge request into the submission branch and its submission, run passed."""
+    return merge_request_submission(world, RunStatus.PASSED, score=1.0, tests_passed=1,
+                                    tests_total=1)
+
+
+def merge_request_submission(world, status: RunStatus, **run_values):
+    """Return alice's merge request into the submission branch and its submission, its run
+    ended with a status and values."""
     sha = world.push(solution("hello"), branch="week1-done")
     mr = world.gitlab.add_merge_request(world.project_id, "week1-done", TARGET,
                                         author=world.alice)
     deliver_merge_request(world, mr["iid"], sha, "week1-done")
     submission = submissions_of(world)[ASSIGNMENT]
-    end_run(world, submission.run_id, RunStatus.PASSED, score=1.0, tests_passed=1, tests_total=1)
+    end_run(world, submission.run_id, status, **run_values)
     return mr, submission
 
 

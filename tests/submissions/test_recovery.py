@@ -16,7 +16,7 @@ from pipeline.reports.submission import ERROR_NOTE
 from pipeline.submissions.recovery import RETRY_WAIT_MIN, retry_failed_submissions
 from pipeline.submissions.verdict import format_time
 from tests.infra.ledger import while_another_process_holds
-from tests.submissions.test_flow import deliver_merge_request, end_run, \
+from tests.submissions.test_flow import end_run, merge_request_submission, \
     passed_merge_request_submission, submissions_of
 from tests.submissions.world import ASSIGNMENT, OTHER_ASSIGNMENT, STUDENT, TARGET, solution
 from tests.support.gitlab_standin import FaultPlan
@@ -230,23 +230,12 @@ def test_a_retry_made_while_its_error_is_being_published_is_processed(world):
     assert "**✅ Accepted**" in comment(world, mr["iid"])
 
 
-def errored_merge_request_submission(world, **run_values):
-    """Return alice's merge request into the submission branch and its submission, run ended
-    in error."""
-    sha = world.push(solution("hello"), branch="week1-done")
-    mr = world.gitlab.add_merge_request(world.project_id, "week1-done", TARGET,
-                                        author=world.alice)
-    deliver_merge_request(world, mr["iid"], sha, "week1-done")
-    submission = submissions_of(world)[ASSIGNMENT]
-    end_run(world, submission.run_id, RunStatus.ERROR, **run_values)
-    return mr, submission
-
-
 def test_a_run_that_failed_on_us_is_graded_again_when_its_submission_is_processed_again(world):
     """Before, the submission ended in error telling the student to submit the commit again,
     and nothing graded it again."""
-    mr, submission = errored_merge_request_submission(
-        world, status_reason="gave up after 5 attempts: fetching students/alice failed")
+    mr, submission = merge_request_submission(
+        world, RunStatus.ERROR,
+        status_reason="gave up after 5 attempts: fetching students/alice failed")
 
     assert world.process(submission.id).outcome == "error"
     assert world.submission(submission.id).retry_at is not None
@@ -273,8 +262,8 @@ def test_a_run_that_failed_on_us_is_graded_again_when_its_submission_is_processe
 
 def test_a_run_that_ended_in_a_course_error_is_not_tried_again(world):
     reason = "test.yaml line 3: properties.tests: must be a list"
-    _, submission = errored_merge_request_submission(
-        world, status_reason=f"course error: {reason}",
+    _, submission = merge_request_submission(
+        world, RunStatus.ERROR, status_reason=f"course error: {reason}",
         report=course_error_report(reason).to_dict())
 
     assert world.process(submission.id).outcome == "error"
