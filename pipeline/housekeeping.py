@@ -1,4 +1,5 @@
-"""Housekeeping of a worker host: unused trees and results, old workspaces and cgroups, mirrors."""
+"""Housekeeping of a worker host: unused trees and results, old workspaces, scratch and cgroups,
+mirrors."""
 
 from __future__ import annotations
 
@@ -8,7 +9,6 @@ import json
 import logging
 import os
 import pickle
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -21,14 +21,19 @@ from typing import Iterator
 from pipeline.celery_app import visibility_timeout_seconds
 from pipeline.config import Settings
 from pipeline.grading.cache import ReferenceCache
+from pipeline.grading.grader import GRADING_PREFIX
 from pipeline.repos import RepositoryCache
 from pipeline.sandbox.cgroup import remove_left_groups
+from pipeline.sandbox.channel import RESULT_CHANNEL_PREFIX
+from pipeline.sandbox.layout import MOUNT_COPIES_PREFIX
+from pipeline.sandbox.scratch import IN_USE, ScratchFolder, read_mark, remove_abandoned, \
+    scratch_entries
 
 log = logging.getLogger(__name__)
 
 WORKSPACE_PREFIX = "run-"
-IN_USE = ".in-use"
-MAKING_MARK = ".in-use.making"
+# What sandboxes and gradings make in the temporary folder: a killed process leaves it there.
+TEMPORARY_SCRATCH_PREFIXES = (MOUNT_COPIES_PREFIX, RESULT_CHANNEL_PREFIX, GRADING_PREFIX)
 LOCK_NAME = ".housekeeping.lock"
 DAY_SECONDS = 86400.0
 
@@ -40,6 +45,7 @@ class SweepReport:
     trees_removed: int = 0
     reference_results_removed: int = 0
     workspaces_removed: int = 0
+    scratch_folders_removed: int = 0  # sandboxes' and gradings', in the temporary folder
     sandbox_cgroups_removed: int = 0  # one per controller (memory, pids)
     mirrors_checked: int = 0
     skipped: bool = False
@@ -53,23 +59,12 @@ class SweepReport:
 def run_workspace(folder: Path, run_id: str, attempt: int) -> Iterator[Path]:
     """Make a run's work folder, mark it in use while the block runs, then remove it.
 
-    The mark is a shared lock on a file inside, naming the run's attempt: the kernel drops the
-    lock when the process dies, so housekeeping tells a live run's folder from one a killed
-    worker left behind, and a worker starting tells which attempt died. The mark is locked and
-    written under another name first: under its own name it is never seen unlocked while its
-    run lives.
+    Its mark (a ScratchFolder's) names the run's attempt: housekeeping tells a live run's
+    folder from one a killed worker left behind, and a worker starting tells which attempt died.
     """
     folder.mkdir(parents=True, exist_ok=True)
-    root = Path(tempfile.mkdtemp(prefix=f"{WORKSPACE_PREFIX}{run_id}-", dir=folder))
-    try:
-        with open(root / MAKING_MARK, "w") as mark:
-            fcntl.flock(mark, fcntl.LOCK_SH)
-            mark.write(str(attempt))
-            mark.flush()
-            os.rename(root / MAKING_MARK, root / IN_USE)
-            yield root
-    finally:
-        shutil.rmtree(root, ignore_errors=True)
+    with ScratchFolder(f"{WORKSPACE_PREFIX}{run_id}-", folder, note=str(attempt)) as root:
+        yield root
 
 
 @dataclass(frozen=True)
@@ -87,24 +82,20 @@ def run_workspaces(folder: Path) -> list[RunWorkspace]:
     A folder without a mark (a run's very first moment, or a crash before it) is left out.
     """
     found = []
-    for entry in _workspace_entries(folder):
+    for entry in scratch_entries(folder, (WORKSPACE_PREFIX,)):
         # mkdtemp's suffix holds no '-'; a run id may.
         run_id = entry.name[len(WORKSPACE_PREFIX):].rsplit("-", 1)[0]
-        try:
-            with open(Path(entry.path) / IN_USE) as mark:
-                held = _held(mark)
-                written = mark.read().strip()
-                found.append(RunWorkspace(run_id, held,
-                                          int(written) if written.isdigit() else None))
-        except FileNotFoundError:
-            continue
+        mark = read_mark(Path(entry.path))
+        if mark is not None:
+            found.append(RunWorkspace(run_id, mark.held,
+                                      int(mark.note) if mark.note.isdigit() else None))
     return found
 
 
 def grading_processes(folder: Path, locks: Path = Path("/proc/locks")) -> set[int]:
     """Return the processes that hold a run workspace's mark: those grading a run now."""
     marks = set()
-    for entry in _workspace_entries(folder):
+    for entry in scratch_entries(folder, (WORKSPACE_PREFIX,)):
         with contextlib.suppress(OSError):
             marks.add(os.stat(Path(entry.path) / IN_USE).st_ino)
     holders = set()
@@ -116,25 +107,6 @@ def grading_processes(folder: Path, locks: Path = Path("/proc/locks")) -> set[in
                     and int(fields[5].rsplit(":", 1)[1]) in marks:
                 holders.add(int(fields[4]))
     return holders
-
-
-def _workspace_entries(folder: Path) -> list[os.DirEntry]:
-    """Return the run workspaces' folders in a host's workspace folder (none if it is gone)."""
-    try:
-        return [entry for entry in os.scandir(folder) if entry.name.startswith(WORKSPACE_PREFIX)
-                and entry.is_dir(follow_symlinks=False)]
-    except FileNotFoundError:
-        return []
-
-
-def _held(mark) -> bool:
-    """Tell whether a live process holds a workspace's mark (a lock taken here is dropped)."""
-    try:
-        fcntl.flock(mark, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        return True
-    fcntl.flock(mark, fcntl.LOCK_UN)
-    return False
 
 
 def sweep(settings: Settings, repositories: RepositoryCache, *,
@@ -151,31 +123,12 @@ def sweep(settings: Settings, repositories: RepositoryCache, *,
             reference_results_removed=ReferenceCache(settings.reference_cache).remove_unused(
                 unused_since),
             # No run of a Celery worker holds its message, its workspace or its cgroups longer.
-            workspaces_removed=_remove_abandoned_workspaces(settings.workspace, live_runs_since),
+            workspaces_removed=remove_abandoned(settings.workspace, (WORKSPACE_PREFIX,),
+                                                live_runs_since),
+            scratch_folders_removed=remove_abandoned(Path(tempfile.gettempdir()),
+                                                     TEMPORARY_SCRATCH_PREFIXES, live_runs_since),
             sandbox_cgroups_removed=remove_left_groups(live_runs_since),
             mirrors_checked=repositories.pack_mirrors())
-
-
-def _remove_abandoned_workspaces(workspace: Path, older_than: float) -> int:
-    """Remove run workspaces that no live run holds: a worker died in the middle of them."""
-    removed = 0
-    with contextlib.suppress(FileNotFoundError):
-        for entry in os.scandir(workspace):
-            if (entry.name.startswith(WORKSPACE_PREFIX) and entry.is_dir(follow_symlinks=False)
-                    and _abandoned(Path(entry.path), older_than)):
-                shutil.rmtree(entry.path, ignore_errors=True)
-                removed += 1
-    return removed
-
-
-def _abandoned(root: Path, older_than: float) -> bool:
-    """Tell whether no process holds a workspace's mark; without a mark, go by its age."""
-    try:
-        mark = open(root / IN_USE)
-    except FileNotFoundError:
-        return root.stat().st_mtime < older_than
-    with mark:
-        return not _held(mark)
 
 
 @contextlib.contextmanager

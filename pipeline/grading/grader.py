@@ -9,7 +9,6 @@ import logging
 import os
 import platform
 import sys
-import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -33,6 +32,7 @@ from pipeline.grading.staging import IGNORED_NAMES, StagedAssignment, stage_assi
     tree_digest
 from pipeline.sandbox import SandboxError, SandboxLimits
 from pipeline.sandbox import values as value_format
+from pipeline.sandbox.scratch import ScratchFolder
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +42,8 @@ ENGINE_VERSION = "1.2.0"
 # a change to any of them may change what a reference run hands back.
 RUNNER_FILES = ("runner.py", "pytest_runner.py")
 TIMESTAMP_FORMAT = "%Y-%m-%d %H:%M:%S.%f"
+# A grading's work folder: in its run's workspace, else (gradehook grade) the temporary folder.
+GRADING_PREFIX = "gradehook-grade-"
 SANDBOX_FAILED = "the sandbox could not run the solutions: {detail}"
 COURSE_ERROR_STATUS = "FAILED"
 MORE_REFERENCE_GAPS = " (and {count} more tests without an expected value)"
@@ -119,9 +121,9 @@ def grade(student_dir: Path | str, reference_dir: Path | str,
     limits = course_limits(SandboxLimits.from_settings(settings), loaded.meta)
     if options.work_root is not None:
         Path(options.work_root).mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix="gradehook-grade-", dir=options.work_root) as work:
+    with ScratchFolder(GRADING_PREFIX, options.work_root) as work:
         try:
-            return _grade_staged(Path(work), student_dir, reference_dir, loaded, limits,
+            return _grade_staged(work, student_dir, reference_dir, loaded, limits,
                                  settings.python or None, settings.user, reference_cache,
                                  options, clock)
         except CourseError as exc:

@@ -108,7 +108,10 @@ The host user
     is writable by that group; the work directory's copy is created as the sandbox user. A user
     and group of its own that nothing else runs as are best: any other process of that user or
     group could read a run's mount copies, or write into its result FIFO, while the run lasts.
-    Prefer a dedicated unprivileged worker user in production.
+    Prefer a dedicated unprivileged worker user in production. The copies and the FIFO lie in
+    folders of the temporary folder that the process running the sandbox marks in use
+    (``pipeline.sandbox.scratch``): should it be killed, the worker host's next housekeeping
+    sweep removes them.
 """
 
 import importlib

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import os
-import shutil
-import tempfile
 
+from pipeline.sandbox.scratch import ScratchFolder
+
+RESULT_CHANNEL_PREFIX = "gradehook-result-"
 # With a sandbox user (a root worker), its group may reach the FIFO and write to it, not read it.
 GROUP_SEARCH_DIR_MODE = 0o710
 GROUP_WRITE_FIFO_MODE = 0o620
@@ -17,11 +18,11 @@ class ResultChannel:
     def __init__(self, sandbox_path: str, group: int | None) -> None:
         """Make the FIFO; group (None: only this process's user) is the sandbox user's group."""
         self.sandbox_path = sandbox_path
-        self._dir = tempfile.mkdtemp(prefix="gradehook-result-")
-        self.host_path = os.path.join(self._dir, "result")
+        self._folder = ScratchFolder(RESULT_CHANNEL_PREFIX)
+        self.host_path = str(self._folder.path / "result")
         os.mkfifo(self.host_path, 0o600)
         if group is not None:
-            for path, mode in ((self._dir, GROUP_SEARCH_DIR_MODE),
+            for path, mode in ((self._folder.path, GROUP_SEARCH_DIR_MODE),
                                (self.host_path, GROUP_WRITE_FIFO_MODE)):
                 os.chown(path, -1, group)
                 os.chmod(path, mode)
@@ -39,4 +40,4 @@ class ResultChannel:
         """Close both ends and remove the FIFO."""
         os.close(self.read_fd)
         os.close(self._writer_fd)
-        shutil.rmtree(self._dir, ignore_errors=True)
+        self._folder.close()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import functools
 import os
-import shutil
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -13,6 +12,7 @@ from typing import Mapping, Sequence
 from pipeline.sandbox.hostuser import SEARCH, HostUser, denied_on_the_way
 from pipeline.sandbox.interpreter import Interpreter, is_within
 from pipeline.sandbox.model import Mount, SandboxError, check_sandbox_path
+from pipeline.sandbox.scratch import ScratchFolder
 from pipeline.sandbox.seccomp import seccomp_program
 from pipeline.sandbox.workdir import copy_for_group
 
@@ -37,6 +37,7 @@ DEVICES = ("null", "zero", "full", "random", "urandom")
 PROC_COVERS = ("/proc/sys", "/proc/sysrq-trigger", "/proc/irq", "/proc/bus")
 # The per-run folder of mount copies: the sandbox user's group may reach the copies in it.
 COPIES_DIR_MODE = 0o710
+MOUNT_COPIES_PREFIX = "gradehook-mounts-"
 RESERVED_PATHS = (*SYSTEM_DIRS, "/etc", "/proc", "/dev", "/tmp", SANDBOX_ROOT,
                   SANDBOX_PYTHONPATH)
 GENERATED_ETC = {
@@ -81,7 +82,7 @@ class Layout:
 
     options: list[str] = field(default_factory=list)
     pass_fds: list[int] = field(default_factory=list)
-    copies_dir: str | None = None
+    copies: ScratchFolder | None = None
 
     def add(self, *options: str) -> None:
         """Append bwrap options."""
@@ -102,12 +103,12 @@ class Layout:
         """
         if not mounts:
             return []
-        self.copies_dir = tempfile.mkdtemp(prefix="gradehook-mounts-")
-        os.chown(self.copies_dir, -1, group)
-        os.chmod(self.copies_dir, COPIES_DIR_MODE)
+        self.copies = ScratchFolder(MOUNT_COPIES_PREFIX)
+        os.chown(self.copies.path, -1, group)
+        os.chmod(self.copies.path, COPIES_DIR_MODE)
         copies = []
         for number, mount in enumerate(mounts):
-            copy = os.path.join(self.copies_dir, str(number))
+            copy = str(self.copies.path / str(number))
             try:
                 copy_for_group(str(mount.host_path.resolve()), copy, group)
             except OSError as exc:
@@ -126,9 +127,9 @@ class Layout:
     def close(self) -> None:
         """Close the descriptors and remove the mount copies."""
         self.close_descriptors()
-        if self.copies_dir is not None:
-            shutil.rmtree(self.copies_dir, ignore_errors=True)
-            self.copies_dir = None
+        if self.copies is not None:
+            self.copies.close()
+            self.copies = None
 
 
 def check_unshown(interpreter: Interpreter, workdir: Path, mounts: Sequence[Mount]) -> None:

@@ -70,3 +70,9 @@ def host_processes_with(marker: str) -> list[int]:
             if marker.encode() in cmdline:
                 found.append(int(entry))
     return found
+
+
+def programs_with(marker: str) -> list[int]:
+    """Return the pids of Python programs running with marker: not bwrap, the guard or prlimit."""
+    return [pid for pid in host_processes_with(marker)
+            if Path(f"/proc/{pid}/comm").read_text().startswith("python")]

@@ -29,7 +29,7 @@ from pipeline.sandbox.interpreter import resolve_interpreter
 from pipeline.sandbox.layout import sandbox_executable
 from tests.infra.processes import wait_for
 from tests.sandbox.conftest import KEEPS_EXIT_STATUS, RESULT_PATH, SMALL_LIMITS, Runner, \
-    host_processes_with
+    host_processes_with, programs_with
 
 AS_ROOT_ONLY = pytest.mark.skipif(os.geteuid() != 0,
                                   reason="only a root worker starts bwrap as another user")
@@ -499,7 +499,7 @@ def test_a_sandbox_dies_with_the_worker_that_started_it(tmp_path: Path, moment: 
     try:
         assert worker.stdout.readline() == b"starting\n"
         if moment == "while the program runs":
-            wait_for(lambda: _programs_with(marker), what="the sandboxed program to start")
+            wait_for(lambda: programs_with(marker), what="the sandboxed program to start")
         else:
             assert worker.stdout.readline() == b"preparing\n"
         worker.kill()
@@ -511,9 +511,3 @@ def test_a_sandbox_dies_with_the_worker_that_started_it(tmp_path: Path, moment: 
         worker.wait()
         for pid in host_processes_with(marker):
             os.kill(pid, signal.SIGKILL)
-
-
-def _programs_with(marker: str) -> list[int]:
-    """Return the pids of programs running with marker: not bwrap, the guard or prlimit."""
-    return [pid for pid in host_processes_with(marker)
-            if Path(f"/proc/{pid}/comm").read_text().startswith("python")]

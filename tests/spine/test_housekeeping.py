@@ -1,11 +1,17 @@
-"""Housekeeping of a worker host: unused trees and abandoned workspaces go, mirrors get packed."""
+"""Housekeeping of a worker host: unused trees, abandoned workspaces and scratch go, mirrors
+get packed."""
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import subprocess
+import sys
+import tempfile
 import time
 from pathlib import Path
+from typing import Iterator
 
 import pytest
 
@@ -17,17 +23,51 @@ from pipeline.housekeeping import (DAY_SECONDS, HousekeepingTimer, _host_lock, r
                                    sweep)
 from pipeline.repos import RepositoryCache
 from pipeline.sandbox import cgroup
+from tests.grading.builders import make_assignment
 from tests.infra.gitrepos import git
-from tests.infra.processes import wait_for, worker_process, write_config
+from tests.infra.processes import gradehook_argv, wait_for, worker_process, write_config
+from tests.sandbox.conftest import RESULT_PATH, host_processes_with, programs_with
 
 OLD = time.time() - 30 * DAY_SECONDS
+SCRATCH_KINDS = {"gradehook-mounts", "gradehook-result"} if os.geteuid() == 0 else \
+    {"gradehook-result"}  # mounts are copied only for a root worker's sandbox user
+# A process running a sandbox, as a worker's pool process does, until it is killed.
+SANDBOX_PROCESS = """
+import sys
+from pathlib import Path
+sys.path.insert(0, {root!r})
+from pipeline.sandbox import Mount, run_sandboxed
+from tests.sandbox.conftest import SMALL_LIMITS
+result = run_sandboxed(["python", "-c", "import time; time.sleep(600)", {marker!r}],
+                       workdir=Path({work!r}), mounts=[Mount(Path({tests!r}), "/mnt/tests")],
+                       limits=SMALL_LIMITS.with_overrides(timeout_seconds=600),
+                       result_path={result_path!r})
+print(result.signal, flush=True)
+"""
+
+
+@pytest.fixture(autouse=True)
+def temporary_folder(tmp_path, monkeypatch) -> Iterator[Path]:
+    """Give this test and the processes it starts a temporary folder of their own, which its
+    sweeps look in; the sandbox user may pass through it, as through /tmp (tmp_path is made
+    first: pytest makes the session's folders in the temporary folder it first sees)."""
+    with tempfile.TemporaryDirectory() as folder:
+        os.chmod(folder, 0o711)
+        monkeypatch.setenv("TMPDIR", folder)
+        monkeypatch.setattr(tempfile, "tempdir", folder)
+        yield Path(folder)
 
 
 @pytest.fixture
-def settings(tmp_path, git_server):
-    return load_settings(write_config(tmp_path / "etc", {
+def config(tmp_path, git_server):
+    return write_config(tmp_path / "etc", {
         "data_dir": str(tmp_path / "data"), "gitlab": {"clone_base": git_server.base_url},
-        "worker": {"tree_max_idle_days": 7}}), environ={})
+        "worker": {"tree_max_idle_days": 7}})
+
+
+@pytest.fixture
+def settings(config):
+    return load_settings(config, environ={})
 
 
 @pytest.fixture
@@ -41,6 +81,37 @@ def _age(path: Path, moment: float = OLD) -> None:
 
 def _packs(mirror: Path) -> int:
     return len(list((mirror / "objects" / "pack").glob("*.pack")))
+
+
+def _kinds(folder: Path) -> set[str]:
+    """Return the kinds of scratch in a temporary folder: their names without mkdtemp's suffix."""
+    return {name.rsplit("-", 1)[0] for name in os.listdir(folder)}
+
+
+@contextlib.contextmanager
+def _sandbox_process(tmp_path: Path, name: str) -> Iterator[tuple[subprocess.Popen, str]]:
+    """Run a process whose sandbox runs until killed; yield it, once the program runs, and the
+    marker on the program's command line."""
+    marker = f"sleeping-{os.getpid()}-{tmp_path.name}-{name}"
+    work, tests = tmp_path / name / "work", tmp_path / name / "tests"
+    for folder in (work, tests):
+        folder.mkdir(parents=True)
+    (tests / "test_hidden.py").write_text("EXPECTED = 42\n")
+    script = tmp_path / name / "sandbox_process.py"  # not on the command line: the marker is
+    script.write_text(SANDBOX_PROCESS.format(
+        root=str(Path(__file__).resolve().parents[2]), marker=marker, work=str(work),
+        tests=str(tests), result_path=RESULT_PATH))
+    process = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE)
+    try:
+        wait_for(lambda: programs_with(marker) or process.poll() is not None,
+                 what="the sandboxed program to start")
+        assert process.poll() is None, "the sandbox process ended before its program ran"
+        yield process, marker
+    finally:
+        process.kill()
+        process.wait()
+        for pid in host_processes_with(marker):
+            os.kill(pid, signal.SIGKILL)
 
 
 def test_trees_unused_for_the_idle_days_are_removed_and_used_ones_kept(settings, cache,
@@ -107,6 +178,77 @@ def test_workspaces_no_live_run_holds_are_removed(settings, cache):
     assert report.workspaces_removed == 2
     assert not killed.exists() and not unmarked_old.exists()
     assert unmarked_young.exists() and other.exists()
+
+
+def test_the_scratch_of_a_sandbox_whose_process_was_killed_is_removed(
+        settings, cache, tmp_path, temporary_folder):
+    """A worker's process killed while its sandbox ran (SIGKILL, the OOM killer) cannot remove
+    the copies of the run's mounts (test files among them) and the result channel it made in
+    the temporary folder; they stayed there for ever."""
+    with _sandbox_process(tmp_path, "killed") as (process, _):
+        process.kill()
+        process.wait()
+    assert _kinds(temporary_folder) == SCRATCH_KINDS
+
+    report = sweep(settings, cache)
+
+    assert os.listdir(temporary_folder) == []
+    assert report.scratch_folders_removed == len(SCRATCH_KINDS)
+
+
+def test_a_sweep_beside_a_live_sandbox_removes_only_a_killed_ones_scratch(
+        settings, cache, tmp_path, temporary_folder):
+    """Another worker on the host, or another pool process of the same worker, may be running
+    a sandbox while the sweep runs: its scratch stays, however old, and the run ends as usual."""
+    with _sandbox_process(tmp_path, "killed") as (process, _):
+        process.kill()
+        process.wait()
+    left = set(os.listdir(temporary_folder))
+    with _sandbox_process(tmp_path, "live") as (process, marker):
+        live = set(os.listdir(temporary_folder)) - left
+        assert len(live) == len(SCRATCH_KINDS)
+        for name in live:
+            _age(temporary_folder / name)  # however old, a live process holds it
+
+        report = sweep(settings, cache)
+
+        assert set(os.listdir(temporary_folder)) == live
+        assert report.scratch_folders_removed == len(SCRATCH_KINDS)
+        for pid in programs_with(marker):
+            os.kill(pid, signal.SIGKILL)
+        assert process.stdout.readline() == f"{signal.SIGKILL.value}\n".encode()
+        assert process.wait() == 0
+    assert os.listdir(temporary_folder) == []  # the live run removed its own at its end
+
+
+def test_the_scratch_of_a_gradehook_grade_that_was_killed_is_removed(
+        config, settings, cache, tmp_path, temporary_folder):
+    """Staff's `gradehook grade` grades in the temporary folder: killed while a sandbox ran,
+    it leaves its work folder (reference solution and test files) and the sandbox's scratch."""
+    marker = f"student-{os.getpid()}-{tmp_path.name}"
+    student, reference = make_assignment(
+        tmp_path, "properties:\n  tests:\n    - name: values\n      entryPoint: ex.py\n"
+                  "      tests:\n        - name: x\n",
+        {"ex.py": "x = 1\n"}, {"ex.py": f"import os\nos.system('sleep 600 # {marker}')\n"})
+    grading = subprocess.Popen(gradehook_argv(config, "grade", "--student", str(student),
+                                              "--reference", str(reference)),
+                               stdout=subprocess.DEVNULL)
+    try:
+        wait_for(lambda: host_processes_with(marker) or grading.poll() is not None, timeout=60,
+                 what="the student's program to run")
+        assert grading.poll() is None, "the grading ended before the student's program ran"
+    finally:
+        grading.kill()
+        grading.wait()
+        for pid in host_processes_with(marker):
+            os.kill(pid, signal.SIGKILL)
+    left = os.listdir(temporary_folder)  # a sandbox's scratch for each run in progress
+    assert _kinds(temporary_folder) == {"gradehook-grade", *SCRATCH_KINDS}
+
+    report = sweep(settings, cache)
+
+    assert os.listdir(temporary_folder) == []
+    assert report.scratch_folders_removed == len(left)
 
 
 def test_a_tree_a_run_touched_while_it_was_being_removed_is_put_back(settings, cache,
