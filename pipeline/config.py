@@ -536,6 +536,9 @@ def _scalar(f: dataclasses.Field, value: Any, key: str) -> Any:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ConfigError(f"{key}: must be a number, got {value!r}")
         value = float(value)
+        # TOML and float() read nan and inf, which no bound below refuses.
+        if not math.isfinite(value):
+            raise ConfigError(f"{key}: must be a finite number, got {value!r}")
     elif annotation == "str":
         if not isinstance(value, str):
             raise ConfigError(f"{key}: must be a string, got {value!r}")

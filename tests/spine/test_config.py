@@ -167,6 +167,10 @@ def test_embedded_default_needs_no_server(tmp_path):
      "server.badge_key (from GRADEHOOK_BADGE_KEY): must be empty or at least 32 characters, "
      "got 31"),
     ("port = [", {}, "c.toml: not valid TOML"),
+    ("[sandbox]\ntimeout_seconds = nan\n", {},
+     "sandbox.timeout_seconds: must be a finite number, got nan"),
+    ("[gitlab]\nrequest_timeout_seconds = inf\n", {},
+     "gitlab.request_timeout_seconds: must be a finite number, got inf"),
 ])
 def test_bad_values_name_the_key(tmp_path, text, env, message):
     with pytest.raises(ConfigError) as error:
