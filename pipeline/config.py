@@ -20,6 +20,7 @@ from pipeline.branch_names import is_branch_name
 from pipeline.directory_names import DIRECTORY_RULE, is_directory_name
 from pipeline.project_paths import PROJECT_PATH_RULE, is_project_path
 from pipeline.project_patterns import common_project, entry_claims
+from pipeline.sandbox.model import HARD_TIMEOUT_SECONDS
 
 CONFIG_ENV = "GRADEHOOK_CONFIG"
 # The web port `gradehook run` and `gradehook web --port` hand their children, so that the
@@ -216,6 +217,9 @@ class SandboxSettings:
     python: str = env_field("", "GRADEHOOK_SANDBOX_PYTHON")
     user: str = env_field("nobody", "GRADEHOOK_SANDBOX_USER", nonempty=True)
     timeout_seconds: float = env_field(180.0, min=0)
+    # pytest mode: each test's own limit within the run's; above the engine-wide cap it means
+    # nothing.
+    test_timeout_seconds: float = env_field(10.0, min=0, max=HARD_TIMEOUT_SECONDS)
     memory_mb: int = env_field(1024, min=16)
     cpu_seconds: int = env_field(300, min=1)
     max_processes: int = env_field(64, min=1)

@@ -26,12 +26,14 @@ through the result channel and are compared here; regexp tests are matched in a 
 own, each match stopped after 5 seconds.
 Limits: SandboxSettings (operator), which meta.yaml executionBackend.settings (timeout,
 memoryLimitMB) may lower but never raise; a collection's timeout covers its entry point, setUpCode
-and tearDownCode. Student files larger than the sandbox's work directory are not run: every test
-fails with their size (graded). Messages the student's code controls are cut to 2,000 characters;
-a result document over 8 MiB, or one of the wrong shape, is a crash of the program. A student's
-file over 256 KiB fails the structural tests that count its tokens, and as an entry point a
-collection with a moduleBlacklist, unrun: the worker reads them as Python. pytest mode trusts
-outcomes reported from inside the student's process (see pytest_mode).
+and tearDownCode. In pytest mode the timeout covers the whole pytest run, and each test has a limit
+of its own (SandboxSettings.test_timeout_seconds, or its timeout marker): a test over it fails and
+the tests after it run (pytest_watchdog). Student files larger than the sandbox's work directory
+are not run: every test fails with their size (graded). Messages the student's code controls are
+cut to 2,000 characters; a result document over 8 MiB, or one of the wrong shape, is a crash of
+the program. A student's file over 256 KiB fails the structural tests that count its tokens, and
+as an entry point a collection with a moduleBlacklist, unrun: the worker reads them as Python.
+pytest mode trusts outcomes reported from inside the student's process (see pytest_mode).
 
 Errors: a broken assignment never raises from grade(); it returns a report with course_error set
 (SpecError and CourseError are raised by the loaders). EngineError means the sandbox could not

@@ -40,7 +40,7 @@ log = logging.getLogger(__name__)
 ENGINE_VERSION = "1.2.0"
 # So are these files of the code that sandboxed runs execute, and the value encoder they load:
 # a change to any of them may change what a reference run hands back.
-RUNNER_FILES = ("runner.py", "pytest_runner.py")
+RUNNER_FILES = ("runner.py", "pytest_runner.py", "pytest_limits.py", "pytest_watchdog.py")
 TIMESTAMP_FORMAT = "%Y-%m-%d %H:%M:%S.%f"
 # A grading's work folder: in its run's workspace, else (gradehook grade) the temporary folder.
 GRADING_PREFIX = "gradehook-grade-"
@@ -124,8 +124,7 @@ def grade(student_dir: Path | str, reference_dir: Path | str,
     with ScratchFolder(GRADING_PREFIX, options.work_root) as work:
         try:
             return _grade_staged(work, student_dir, reference_dir, loaded, limits,
-                                 settings.python or None, settings.user, reference_cache,
-                                 options, clock)
+                                 settings, reference_cache, options, clock)
         except CourseError as exc:
             return _course_error_report(clock, loaded.suite, str(exc), loaded.mode)
         except SandboxError as exc:
@@ -147,8 +146,9 @@ def course_limits(operator: SandboxLimits, meta: MetaSpec) -> SandboxLimits:
 
 
 def _grade_staged(work: Path, student_dir: Path, reference_dir: Path, assignment: Assignment,
-                  limits: SandboxLimits, python: str | None, user: str,
+                  limits: SandboxLimits, settings: SandboxSettings,
                   cache: ReferenceCache | None, options: GradeOptions, clock: _Clock) -> Report:
+    python, user = settings.python or None, settings.user
     refusal = options.student_refusal or _oversized_files(
         student_dir, options.shown_student_dir or student_dir, limits.workdir_size_mb)
     staged = stage_assignment(work, student_dir if refusal is None else work / NO_STUDENT_FILES,
@@ -166,7 +166,8 @@ def _grade_staged(work: Path, student_dir: Path, reference_dir: Path, assignment
     try:
         if assignment.mode == MODE_PYTEST:
             suite = None
-            pytest_grader = PytestGrader(assignment, staged, limits, python, user, work)
+            pytest_grader = PytestGrader(assignment, staged, limits,
+                                         settings.test_timeout_seconds, python, user, work)
             collections = pytest_grader.grade() if refusal is None else \
                 pytest_grader.refuse(refusal)
             seconds = {STUDENT: 0.0, REFERENCE: 0.0}

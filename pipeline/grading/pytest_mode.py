@@ -2,7 +2,8 @@
 
 Each test file is one collection and each test one line. The test files run in the student's
 sandbox (they must import the student's code), so they are visible to it; the reference
-solution is not. Outcomes come back through the result channel, never from stdout.
+solution is not. Outcomes come back through the result channel, never from stdout. Each test has
+a time limit of its own within the run's (pytest_limits, pytest_watchdog).
 
 The outcomes are only as trustworthy as the student's process: the assertions run in it, so code
 the tests import can write forged outcomes to the channel. What is checked outside it: a
@@ -115,10 +116,11 @@ class PytestGrader:
     """Run the assignment's pytest files in the student's sandbox and report per file."""
 
     def __init__(self, assignment: Assignment, staged: StagedAssignment, limits: SandboxLimits,
-                 python: str | None, user: str, work: Path) -> None:
+                 test_seconds: float, python: str | None, user: str, work: Path) -> None:
         self.assignment = assignment
         self.staged = staged
         self.limits = limits
+        self.test_seconds = test_seconds
         self.python = python
         self.user = user
         self.work = work
@@ -137,7 +139,7 @@ class PytestGrader:
         (control / INI_NAME).write_text("[pytest]\n", encoding="utf-8")
         result = run_sandboxed(
             [PYTHON_PLACEHOLDER, "-s", RUNNER_PATH, TESTS_DIR, f"{CONTROL_DIR}/{INI_NAME}",
-             RESULT_PATH],
+             RESULT_PATH, repr(self.test_seconds)],
             workdir=self.staged.student_base,
             mounts=[Mount(tests, TESTS_DIR), Mount(control, CONTROL_DIR)], limits=self.limits,
             python=self.python, user=self.user, result_path=RESULT_PATH,

@@ -1,12 +1,14 @@
 """In-sandbox pytest runner: the assignment's test files against the student's code.
 
-Run as ``python -s pytest_runner.py <tests dir> <ini file> <result path>`` with the student's
-solution as the working directory (and HOME, hence -s: no user site-packages from it). Each
-outcome is written as one JSON line to the result channel as soon as it is known, so a crash or a
-timeout keeps what finished before it. pytest is imported before the solution's folder goes on
-sys.path, and that folder goes last, so the solution can neither replace pytest nor shadow an
-installed package or the standard library. Messages are cut as the runner of test.yaml
-collections cuts them.
+Run as ``python -s pytest_runner.py <tests dir> <ini file> <result path> <seconds>`` with the
+student's solution as the working directory (and HOME, hence -s: no user site-packages from it).
+Each outcome is written as one JSON line to the result channel as soon as it is known, so a crash
+or a timeout keeps what finished before it. pytest is imported before the solution's folder goes
+on sys.path, and that folder goes last, so the solution can neither replace pytest nor shadow an
+installed package or the standard library. pytest runs in a child process under a watchdog that
+ends a test running longer than its time limit (seconds, unless its timeout marker says
+otherwise; 0: none) and runs the tests after it (pytest_watchdog, pytest_limits). Messages are
+cut as the runner of test.yaml collections cuts them.
 """
 
 import json
@@ -23,22 +25,30 @@ def first_line(text):
     return shorten(str(text).strip().splitlines()[0]) if str(text).strip() else ""
 
 
+def write_event(fd, event):
+    """Write one event as a JSON line to the result channel."""
+    data = ("\n" + json.dumps(event) + "\n").encode("utf-8", "surrogatepass")
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
+
+
 class Recorder:
     """A pytest plugin that streams collection and test outcomes to a descriptor."""
 
-    def __init__(self, fd):
+    def __init__(self, fd, announce_collection):
         self.fd = fd
+        self.announce_collection = announce_collection
 
     def emit(self, event):
         """Write one event as a JSON line."""
-        data = ("\n" + json.dumps(event) + "\n").encode("utf-8", "surrogatepass")
-        view = memoryview(data)
-        while view:
-            view = view[os.write(self.fd, view):]
+        write_event(self.fd, event)
 
     def pytest_collection_finish(self, session):
-        """Announce every collected test."""
-        self.emit({"event": "collected", "tests": [item.nodeid for item in session.items]})
+        """Announce every collected test (once a run: not again for the tests after one that
+        overran its limit)."""
+        if self.announce_collection:
+            self.emit({"event": "collected", "tests": [item.nodeid for item in session.items]})
 
     def pytest_collectreport(self, report):
         """Report a test file that could not be collected."""
@@ -89,24 +99,34 @@ def collect_message(report):
     return shorten(lines[-1]) if lines else crash_message(report)
 
 
-def main(tests_dir, ini_path, result_path):
-    """Run pytest on the test directory and stream its outcomes."""
+def main(tests_dir, ini_path, result_path, seconds):
+    """Run pytest on the test directory under the watchdog and stream its outcomes."""
     fd = os.open(result_path, os.O_WRONLY)
     import pytest
 
-    recorder = Recorder(fd)
     # Before any code of the student's runs: the channel is a pipe, so no code can take it back.
-    recorder.emit({"event": "started"})
+    write_event(fd, {"event": "started"})
+    # Found while this script's folder is still first on sys.path.
+    from pytest_limits import TimeLimits
+    from pytest_watchdog import supervise
+
     own = {os.path.dirname(os.path.abspath(__file__)),
            *os.environ.get("PYTHONPATH", "").split(os.pathsep)}
     sys.path[:] = [path for path in sys.path if path and os.path.abspath(path) not in own]
     sys.path.append(os.getcwd())
-    code = pytest.main([tests_dir, "-c", ini_path, "--rootdir", tests_dir, "-q",
-                        "-p", "no:cacheprovider", "--continue-on-collection-errors"],
-                       plugins=[recorder])
-    recorder.emit({"event": "done", "exit": int(code)})
-    os._exit(0)
+    folders = (os.getcwd(), tests_dir)
+    default_seconds = float(seconds)
+
+    def run_pytest(finished, watchdog_fd):
+        recorder = Recorder(fd, announce_collection=not finished)
+        limits = TimeLimits(default_seconds, watchdog_fd, folders, finished)
+        code = pytest.main([tests_dir, "-c", ini_path, "--rootdir", tests_dir, "-q",
+                            "-p", "no:cacheprovider", "--continue-on-collection-errors"],
+                           plugins=[recorder, limits])
+        recorder.emit({"event": "done", "exit": int(code)})
+
+    supervise(run_pytest, lambda event: write_event(fd, event))
 
 
 if __name__ == "__main__":
-    main(sys.argv[1], sys.argv[2], sys.argv[3])
+    main(sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4])

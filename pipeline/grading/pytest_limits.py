@@ -1,0 +1,150 @@
+"""In-sandbox pytest plugin: each test's time limit, and the test stopped where it is stuck.
+
+A test's limit is its closest `timeout` marker, spelt as pytest-timeout spells it
+(``@pytest.mark.timeout(5)`` on the test, on its class, or as its module's ``pytestmark``;
+``timeout(0)``: no limit of its own), else the default the runner is given. It covers the test's
+setup, call and teardown. The plugin tells the watchdog (the process that started this pytest,
+see pytest_watchdog) when each test begins, with its limit, and when it ends. At the limit the
+watchdog sends STOP_SIGNAL, whose handler here fails the test with pytest.fail, naming the
+innermost line of the student's files or of the test files that it was running, and tells the
+watchdog that line. The signal is SIGUSR1, not SIGALRM: a solution's own signal.alarm timeouts
+neither reach this handler nor are taken over by it. A handler the student's code replaces, or a
+failure it catches, only leaves the test to the watchdog, which then ends this process.
+pytest-timeout itself is not used: the sandbox's interpreter need not have it (plugins are not
+loaded by themselves there either), its signal method lives in the student's process alone, and
+its thread method ends the whole pytest run, the tests after the slow one with it.
+"""
+
+import json
+import math
+import os
+import signal
+import time
+
+import pytest
+from runner import shorten
+
+MARKER = "timeout"
+MARKER_HELP = "timeout(seconds): the test's time limit in seconds; 0: none of its own"
+BAD_MARKER = ("@pytest.mark.timeout takes one number of seconds, 0 or more, as timeout(5) or "
+              "timeout(timeout=5), got timeout({got})")
+TIMED_OUT = "Timeout: the test took longer than its time limit of {limit}"
+STOPPED_IN = "; it was stopped in {place}"
+PLACE = "{file}, line {line}"
+STOP_SIGNAL = signal.SIGUSR1
+
+
+def over_limit(seconds):
+    """Return the failure of a test that ran longer than its limit."""
+    return TIMED_OUT.format(limit=f"{seconds:g} second" + ("" if seconds == 1 else "s"))
+
+
+def timed_out(seconds, place):
+    """Return the failure of a test stopped at its limit while it ran place."""
+    return over_limit(seconds) + STOPPED_IN.format(place=place)
+
+
+def limit_of(item, default):
+    """Return a test's limit in seconds and what is wrong with its timeout marker (or None)."""
+    marker = item.get_closest_marker(MARKER)
+    if marker is None:
+        return default, None
+    values = [*marker.args, *marker.kwargs.values()]
+    seconds = values[0] if len(values) == 1 and set(marker.kwargs) <= {MARKER} else None
+    if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) \
+            or not math.isfinite(seconds) or seconds < 0:
+        got = ", ".join([*map(repr, marker.args),
+                         *(f"{name}={value!r}" for name, value in marker.kwargs.items())])
+        return default, BAD_MARKER.format(got=shorten(got))
+    return float(seconds), None
+
+
+def stuck_in(frame, folders):
+    """Return the innermost line of a stack that lies in one of the folders, as `file, line n`
+    with the file relative to its folder; None when the stack holds none (pytest's own code)."""
+    while frame is not None:
+        path = frame.f_code.co_filename
+        for folder in folders:
+            if path.startswith(folder + os.sep):
+                return shorten(PLACE.format(file=path[len(folder) + 1:], line=frame.f_lineno))
+        frame = frame.f_back
+    return None
+
+
+class RunningTest:
+    """The test this pytest is running: its limit, its marker's error and its start."""
+
+    def __init__(self, seconds, problem):
+        self.seconds = seconds
+        self.problem = problem
+        self.started = time.monotonic()
+
+    def over_limit(self):
+        """Tell whether the test has a limit and has run longer than it."""
+        return self.seconds > 0 and time.monotonic() - self.started >= self.seconds
+
+
+class TimeLimits:
+    """Give each test its time limit: tell the watchdog, and fail the test it interrupts.
+
+    folders: where the student's files and the test files lie, to name where a test is stuck.
+    finished: the tests an earlier pytest of the same run finished, left out of this one.
+    """
+
+    def __init__(self, default, watchdog_fd, folders, finished):
+        self.default = default
+        self.watchdog_fd = watchdog_fd
+        self.folders = folders
+        self.finished = finished
+        self.running = None
+
+    def tell(self, message):
+        """Write one message to the watchdog (gone, or its descriptor closed: nothing to do)."""
+        try:
+            os.write(self.watchdog_fd, (json.dumps(message) + "\n").encode("ascii"))
+        except OSError:
+            pass
+
+    def pytest_configure(self, config):
+        """Declare the timeout marker."""
+        config.addinivalue_line("markers", MARKER_HELP)
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_collection_modifyitems(self, config, items):
+        """Leave out the tests that an earlier pytest of this run finished."""
+        done = [item for item in items if item.nodeid in self.finished]
+        if done:
+            items[:] = [item for item in items if item.nodeid not in self.finished]
+            config.hook.pytest_deselected(items=done)
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_protocol(self, item, nextitem):
+        """Run one test under its limit: the watchdog hears of its beginning and its end."""
+        seconds, problem = limit_of(item, self.default)
+        self.running = RunningTest(seconds, problem)
+        signal.signal(STOP_SIGNAL, self.interrupt)
+        self.tell({"begin": item.nodeid, "seconds": seconds})
+        try:
+            return (yield)
+        finally:
+            self.running = None
+            self.tell({"end": item.nodeid})
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_setup(self, item):
+        """Fail a test whose timeout marker is wrong before it runs."""
+        if self.running is not None and self.running.problem is not None:
+            pytest.fail(self.running.problem, pytrace=False)
+
+    def interrupt(self, signum, frame):
+        """Fail the running test where it is stuck, if it is over its limit and stuck in code
+        of the student's or of the tests (a late signal, or one that comes while pytest itself
+        reports, is left alone: the watchdog ends a test that goes on)."""
+        running = self.running
+        if running is None or not running.over_limit():
+            return
+        place = stuck_in(frame, self.folders)
+        if place is None:
+            return
+        self.tell({"stuck": place})
+        pytest.fail(timed_out(running.seconds, place), pytrace=False)

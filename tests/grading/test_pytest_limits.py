@@ -1,0 +1,159 @@
+"""pytest mode's time limit of each test: a test over it fails where it was stuck, the rest run."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pipeline.config import SandboxSettings
+from pipeline.grading import grade
+from tests.grading.builders import make_assignment
+
+# The run's own limit, far above the tests' limits: a run that reached it would be TIMEDOUT.
+META = "properties:\n  executionBackend:\n    settings: {timeout: 60}\n"
+STOPPED = ("E   Failed: Timeout: the test took longer than its time limit of {limit}; it was "
+           "stopped in {place}")
+ENDED = "E   Failed: Timeout: the test took longer than its time limit of 1 second; it {how}"
+
+
+def _graded(tmp_path: Path, student_code: str, test_file: str,
+            **settings: float) -> tuple[str, list[tuple[str, str, str | None]]]:
+    """Grade the student's calc.py with the test file; return its collection's status and lines
+    as (name, result, details)."""
+    student, reference = make_assignment(
+        tmp_path, None, {"calc.py": "", "test_calc.py": test_file, "meta.yaml": META},
+        {"calc.py": student_code})
+    (calc,) = grade(student, reference, settings=SandboxSettings(**settings)).tests
+    return calc.status, [(t.name, t.result, t.details) for t in calc.tests]
+
+
+def test_an_endless_test_fails_on_its_limit_naming_the_students_line_and_the_rest_run(
+        tmp_path: Path):
+    student_code = "def one():\n    return 1\n\ndef spin():\n    while True: pass\n"
+    test_file = """
+        import calc
+
+        def test_first():
+            assert calc.one() == 1
+
+        def test_endless():
+            assert calc.spin() == 1
+
+        def test_after():
+            assert calc.one() == 1
+    """
+    assert _graded(tmp_path, student_code, test_file, test_timeout_seconds=1) == ("COMPLETED", [
+        ("test_first", "PASSED", None),
+        ("test_endless", "FAILED", STOPPED.format(limit="1 second", place="calc.py, line 5")),
+        ("test_after", "PASSED", None),
+    ])
+
+
+def test_a_tests_timeout_marker_sets_its_limit_and_a_wrong_one_fails_it(tmp_path: Path):
+    student_code = "def one():\n    return 1\n\ndef spin():\n    while True: pass\n"
+    test_file = """
+        import pytest
+        import calc
+
+        pytestmark = pytest.mark.timeout(0.5)
+
+        def test_module_limit():
+            assert calc.spin() == 1
+
+        @pytest.mark.timeout(1)
+        class TestClass:
+            def test_class_limit(self):
+                while True: pass
+
+        @pytest.mark.timeout("ten")
+        def test_wrong_marker():
+            assert calc.one() == 1
+
+        @pytest.mark.timeout(timeout=0.5, method="thread")
+        def test_unknown_argument():
+            assert calc.one() == 1
+    """
+    # The default would let every endless test reach the run's limit.
+    assert _graded(tmp_path, student_code, test_file, test_timeout_seconds=600) == (
+        "COMPLETED", [
+            ("test_module_limit", "FAILED",
+             STOPPED.format(limit="0.5 seconds", place="calc.py, line 5")),
+            ("TestClass::test_class_limit", "FAILED",
+             STOPPED.format(limit="1 second", place="test_calc.py, line 13")),
+            ("test_wrong_marker", "FAILED",
+             "E   Failed: @pytest.mark.timeout takes one number of seconds, 0 or more, as "
+             "timeout(5) or timeout(timeout=5), got timeout('ten')"),
+            ("test_unknown_argument", "FAILED",
+             "E   Failed: @pytest.mark.timeout takes one number of seconds, 0 or more, as "
+             "timeout(5) or timeout(timeout=5), got timeout(timeout=0.5, method='thread')"),
+        ])
+
+
+def test_a_test_that_goes_on_when_stopped_is_ended_and_the_rest_run(tmp_path: Path):
+    """Code that catches the failure and goes on, or ignores every signal, is ended GRACE_SECONDS
+    after its limit; pytest starts again for the tests after it. One that catches the failure
+    and returns still fails on its limit. Resetting the alarm changes nothing."""
+    student_code = """\
+import signal
+import time
+
+def one():
+    return 1
+
+def swallows():
+    while True:
+        try:
+            time.sleep(60)
+        except BaseException:
+            pass
+
+def ignores_signals():
+    for number in signal.valid_signals():
+        try:
+            signal.signal(number, signal.SIG_IGN)
+        except (OSError, ValueError):
+            pass
+    while True: pass
+
+def resets_the_alarm():
+    signal.signal(signal.SIGALRM, signal.SIG_IGN)
+    signal.alarm(0)
+    while True: pass
+
+def recovers():
+    try:
+        while True: pass
+    except BaseException:
+        return 1
+"""
+    test_file = """
+        import calc
+
+        def test_swallows():
+            assert calc.swallows() == 1
+
+        def test_after_swallows():
+            assert calc.one() == 1
+
+        def test_ignores_signals():
+            assert calc.ignores_signals() == 1
+
+        def test_resets_the_alarm():
+            assert calc.resets_the_alarm() == 1
+
+        def test_recovers():
+            assert calc.recovers() == 1
+
+        def test_last():
+            assert calc.one() == 1
+    """
+    assert _graded(tmp_path, student_code, test_file, test_timeout_seconds=1) == ("COMPLETED", [
+        ("test_swallows", "FAILED", ENDED.format(
+            how="was stopped in calc.py, line 10, but went on, so its process was ended")),
+        ("test_after_swallows", "PASSED", None),
+        ("test_ignores_signals", "FAILED", ENDED.format(
+            how="did not stop when told to, so its process was ended")),
+        ("test_resets_the_alarm", "FAILED",
+         STOPPED.format(limit="1 second", place="calc.py, line 25")),
+        ("test_recovers", "FAILED", STOPPED.format(limit="1 second", place="calc.py, line 29")),
+        ("test_last", "PASSED", None),
+    ])
