@@ -23,6 +23,7 @@ from pipeline.sandbox import PYTHON_PLACEHOLDER, SANDBOX_PYTHONPATH, SANDBOX_WOR
 
 log = logging.getLogger(__name__)
 
+MB = 1024 * 1024
 RUNNER_PATH = f"{SANDBOX_PYTHONPATH}/pipeline/grading/runner.py"
 CONTROL_DIR = "/opt/gradehook/run"
 REQUEST_PATH = f"{CONTROL_DIR}/request.json"
@@ -45,6 +46,14 @@ KILLED_REASONS = {
     "disk": "work directory limit of {workdir_mb} MB exceeded",
 }
 KILLED_BY_SIGNAL = "process was killed by signal {name}"
+# A stage may print this many times max_output_bytes (16 MB by default) to stdout and stderr
+# together before it is stopped: far more than the finite output of any assignment (which is
+# compared only up to max_output_bytes, but kept running as the original engine does), while an
+# endless print loop passes it within a second or two instead of holding a grading slot until
+# its timeout.
+OUTPUT_STOP_FACTOR = 16
+PRINTED_WITHOUT_END = "the program printed more than {size} and was stopped, likely in an " \
+                      "endless loop"
 EXITED_UNEXPECTEDLY = "process ended unexpectedly with exit code {code}"
 RESULT_TOO_LARGE = "the values to compare exceed the result size limit"
 MALFORMED_RESULT = "the run handed back a malformed result: {problem}"
@@ -63,7 +72,7 @@ MAX_RESULT_LINE_BYTES = 8 * 1024 * 1024
 MAX_FIGURES = 1000
 FIGURE_NUMBER_DIGITS = 9
 ERROR_STEPS = ("entry", "setup", "teardown")
-ERROR_KINDS = ("timeout", "exception")
+ERROR_KINDS = ("timeout", "output", "exception")
 TRACEBACK_TEXTS = ("name", "filename", "line", "errormsg")
 
 
@@ -160,6 +169,7 @@ class SandboxExecutor:
                 "python_path": [SANDBOX_PYTHONPATH], "mpl_config": MPL_DIR if with_mpl else None,
                 "namespace_file": sandbox_path(request.namespace_file),
                 "capture_limit": self.env.capture_limit,
+                "stop_limit": output_stop_limit(self.env.limits),
                 "capture_stdout": request.capture_stdout, "preload": list(request.preload),
                 "stages": stages,
                 "evaluate": {"values": list(request.values), "texts": list(request.texts),
@@ -183,6 +193,16 @@ def _show_host_paths(traceback: dict[str, Any], shown_dir: Path) -> None:
 def timeout_message(seconds: float) -> str:
     """Return the TIMEDOUT message, the limit printed as a Python float."""
     return TIMEOUT_MESSAGE.format(seconds=float(seconds))
+
+
+def output_stop_limit(limits: SandboxLimits) -> int:
+    """Return how many characters a stage may print before it is stopped."""
+    return OUTPUT_STOP_FACTOR * limits.max_output_bytes
+
+
+def printed_without_end(limits: SandboxLimits) -> str:
+    """Return why a run that printed past its stop limit was stopped."""
+    return PRINTED_WITHOUT_END.format(size=f"{output_stop_limit(limits) / MB:g} MB")
 
 
 class ResultTooLarge(Exception):
@@ -222,7 +242,7 @@ def interpret(result: SandboxResult, request: RunRequest, timeout: float, shown_
     except MalformedResult as exc:
         return _crashed(shown_entry, MALFORMED_RESULT.format(problem=exc))
     if error is not None:
-        _apply_error(outcome, error, request.stage, timeout, shown_entry)
+        _apply_error(outcome, error, request.stage, timeout, shown_entry, limits)
     return outcome
 
 
@@ -320,7 +340,7 @@ def _read_error(raw: Any) -> RunError | None:
     if not isinstance(raw, dict) or raw.get("step") not in ERROR_STEPS \
             or raw.get("kind") not in ERROR_KINDS:
         raise MalformedResult("error must be null or name a step and a kind the runner uses")
-    if raw["kind"] == "timeout":
+    if raw["kind"] in ("timeout", "output"):
         return RunError(raw["step"], raw["kind"])
     message = raw.get("message")
     if not isinstance(message, str):
@@ -348,9 +368,13 @@ def _read_traceback(error: dict[str, Any]) -> dict[str, Any]:
 
 
 def _apply_error(outcome: RunOutcome, error: RunError, stage: Stage, timeout: float,
-                 shown_entry: str) -> None:
+                 shown_entry: str, limits: SandboxLimits) -> None:
     if error.kind == "timeout":
         outcome.status, outcome.message = TIMEDOUT, timeout_message(timeout)
+    elif error.kind == "output":
+        outcome.status = CRASHED
+        outcome.message = EXECUTION_FAILED.format(path=shown_entry,
+                                                  reason=printed_without_end(limits))
     elif error.step == "entry":
         outcome.status = CRASHED
         outcome.message = EXECUTION_FAILED.format(path=shown_entry, reason=error.message)

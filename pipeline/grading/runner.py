@@ -6,6 +6,8 @@ only the standard library until the student's code has run (numpy and matplotlib
 made headless through import hooks only if the code imports them), then evaluates the requested
 names and writes tagged JSON to the result channel; never to stdout. Messages the solution
 controls (exception texts, traceback lines, sys.exit codes) are cut to MESSAGE_LIMIT characters.
+What a stage prints to sys.stdout and sys.stderr is counted: past the request's stop_limit the
+stage is stopped (OutputMeter), as its timer stops it.
 """
 
 import builtins
@@ -31,6 +33,34 @@ class RunTimedOut(BaseException):
     """Raised by the interval timer when a run exceeds its timeout."""
 
 
+class PrintedWithoutEnd(BaseException):
+    """Raised in the solution's code on the write that takes its output past the stop limit."""
+
+
+class OutputMeter:
+    """Count what a stage prints to stdout and stderr together, and stop it past a limit.
+
+    The write that passes stop_limit raises PrintedWithoutEnd, a BaseException as the timer's. A
+    write after that means the code caught it and prints on: end_run is called, which ends the
+    whole run and does not return.
+    """
+
+    def __init__(self, stop_limit, end_run):
+        self.stop_limit = stop_limit
+        self.end_run = end_run
+        self.printed = 0
+        self.stopped = False
+
+    def count(self, text):
+        """Add a written text to the count; stop the code once the count passes the limit."""
+        if self.stopped:
+            self.end_run()
+        self.printed += len(text)
+        if self.printed > self.stop_limit:
+            self.stopped = True
+            raise PrintedWithoutEnd()
+
+
 class BytesSink:
     """The binary side of a captured stream: bytes written are decoded into its text."""
 
@@ -47,13 +77,15 @@ class BytesSink:
 
 
 class CappedWriter(io.TextIOBase):
-    """A text stream that keeps at most a fixed number of characters of what is written."""
+    """A text stream that keeps at most a fixed number of characters of what is written and
+    counts all of it on a meter."""
 
     encoding = "utf-8"
 
-    def __init__(self, limit):
+    def __init__(self, limit, meter):
         super().__init__()
         self.limit = limit
+        self.meter = meter
         self.parts = []
         self.size = 0
         self.truncated = False
@@ -64,8 +96,9 @@ class CappedWriter(io.TextIOBase):
         return True
 
     def write(self, text):
-        """Keep text up to the limit and report it all as written."""
+        """Count the text, keep it up to the limit and report it all as written."""
         text = str(text)
+        self.meter.count(text)
         room = self.limit - self.size
         if room > 0:
             kept = text[:room]
@@ -245,8 +278,13 @@ def run_code(code_list, namespace):
         exec(code, namespace)
 
 
-def run_stage(stage, namespace, capture_limit):
-    """Run one collection's code steps; return (error or None, entry seconds, captured output)."""
+def run_stage(stage, namespace, capture_limit, stop_limit, send):
+    """Run one collection's code steps; return (error or None, entry seconds, captured output).
+
+    A stage that prints more than stop_limit characters ends with an "output" error, even if
+    its code caught the stop; should the code print on after catching it, send gets that error
+    as the whole run's outcome at once.
+    """
     import random
 
     close_figures()
@@ -258,11 +296,12 @@ def run_stage(stage, namespace, capture_limit):
     sys.stdin = io.StringIO("\n".join(answers))
     builtins.input = make_input(bool(answers))
     sys.argv = [stage["entry_point"] or ""]
-    captured = CappedWriter(capture_limit)
-    real_stdout = sys.stdout
-    sys.stdout = captured
     timing = {"entry": 0.0}
     step = "entry"
+    meter = OutputMeter(stop_limit, lambda: send(stopped_outcome(step)))
+    captured = CappedWriter(capture_limit, meter)
+    real_streams = sys.stdout, sys.stderr
+    sys.stdout, sys.stderr = captured, CappedWriter(0, meter)
     try:
         try:
             arm_timer(stage["timeout"])
@@ -284,9 +323,17 @@ def run_stage(stage, namespace, capture_limit):
     except BaseException as exc:
         error = {"step": step, "kind": "exception", "message": error_text(exc)}
     finally:
-        sys.stdout = real_stdout
+        sys.stdout, sys.stderr = real_streams
+    if meter.stopped:
+        error = {"step": step, "kind": "output"}
     close_figures()
     return error, timing["entry"], captured
+
+
+def stopped_outcome(step):
+    """Return the outcome of a run whose code printed on after its output was stopped."""
+    return {"error": {"step": step, "kind": "output"}, "entry_seconds": 0.0, "stdout": None,
+            "stdout_truncated": False, "figures": [], "values": {}, "texts": {}, "evals": {}}
 
 
 def run_entry(path, namespace, timing):
@@ -427,22 +474,34 @@ def write_all(fd, data, write=os.write):
         view = view[write(fd, view):]
 
 
+def result_sender(fd, dumps=json.dumps, leave=os._exit):
+    """Return a function that writes an outcome to the result channel and ends the process
+    (with the functions it uses bound before any solution ran)."""
+
+    def send(outcome):
+        write_all(fd, ("\n" + dumps(outcome) + "\n").encode("utf-8", "surrogatepass"))
+        leave(0)
+
+    return send
+
+
 def main(request_path, result_path):
     """Run the requested stages and write the outcome of the last one to the result channel."""
     with open(request_path, encoding="utf-8") as handle:
         request = json.load(handle)
-    result_fd = os.open(result_path, os.O_WRONLY)
-    dumps, leave = json.dumps, os._exit
+    send = result_sender(os.open(result_path, os.O_WRONLY))
     encode = load_encoder(request["python_path"])
     prepare_process(request)
     preload(request["preload"])
     root = request["namespace_file"]
     namespace = {} if root is None else {"__file__": root}
     stages = request["stages"]
+    stop_limit = request["stop_limit"]
     for stage in stages[:-1]:
-        run_stage(stage, namespace, 0)
+        run_stage(stage, namespace, 0, stop_limit, send)
     current = stages[-1]
-    error, entry_seconds, captured = run_stage(current, namespace, request["capture_limit"])
+    error, entry_seconds, captured = run_stage(current, namespace, request["capture_limit"],
+                                               stop_limit, send)
     graphics = current.get("graphics_values")
     outcome = {"error": error, "entry_seconds": entry_seconds,
                "stdout": captured.getvalue() if request["capture_stdout"] else None,
@@ -452,8 +511,7 @@ def main(request_path, result_path):
     if current["graphics"] is not None:
         graphics_values = graphics["values"] if graphics else {}
     outcome.update(evaluate(request["evaluate"], namespace, graphics_values, encode))
-    write_all(result_fd, ("\n" + dumps(outcome) + "\n").encode("utf-8", "surrogatepass"))
-    leave(0)
+    send(outcome)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,93 @@
+"""A program that prints without end is stopped soon, not at its timeout."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from pipeline.config import SandboxSettings
+from pipeline.grading import grade
+from tests.grading.builders import make_assignment, one_value_yaml
+
+# Output kept up to 64 KB, so a run is stopped past 1 MB.
+STOPS_AT_1_MB = SandboxSettings(max_output_bytes=64 * 1024)
+PRINTED = "the program printed more than 1 MB and was stopped, likely in an endless loop"
+# A timeout far beyond the stop, which only a run that is not stopped reaches.
+META_TIMEOUT = "properties:\n  executionBackend:\n    slug: python\n    settings: {timeout: 10}\n"
+SUITE = """
+    properties:
+      tests:
+        - name: first
+          entryPoint: ex.py
+          timeout: 10
+          tests: [{name: x}]
+        - name: after
+          setUpCodeDependency: 1
+          setUpCode: ["y = 2"]
+          tests: [{name: y}]
+        - name: fresh
+          entryPoint: other.py
+          tests: [{name: z}]
+        - name: needs
+          successDependency: 1
+          entryPoint: other.py
+          tests: [{name: z}]
+"""
+
+
+def shown(report) -> list:
+    """Return each collection's name, status and (test, result, details)."""
+    return [(c.name, c.status, [(t.name, t.result, t.details) for t in c.tests])
+            for c in report.tests]
+
+
+@pytest.mark.parametrize("stream", ["stdout", "stderr"])
+def test_an_endless_print_loop_is_stopped_and_the_others_see_what_a_timeout_leaves(
+        tmp_path: Path, stream: str):
+    student, reference = make_assignment(
+        tmp_path, SUITE, {"ex.py": "x = 1\n", "other.py": "z = 3\n"},
+        {"ex.py": f"import sys\nx = 1\nwhile True:\n    print('hello', file=sys.{stream})\n",
+         "other.py": "z = 3\n"})
+    report = grade(student, reference, settings=STOPS_AT_1_MB)
+    # As after a timeout: the collection that reuses the namespace runs the program again (and
+    # it is stopped again), then its own code; one that needs the first to pass is skipped.
+    assert shown(report) == [
+        ("first", "CRASHED", [("x", "FAILED", f"E   Failed: Execution of {student / 'ex.py'} "
+                                              f"failed, ERROR: {PRINTED}")]),
+        ("after", "COMPLETED", [("y", "PASSED", None)]),
+        ("fresh", "COMPLETED", [("z", "PASSED", None)]),
+        ("needs", "SKIPPED",
+         [("z", "SKIPPED", "Skipped: Success-Dependency `[1]` not satisfied")])]
+
+
+@pytest.mark.parametrize("code", [
+    "while True:\n    try:\n        print('hello')\n    except BaseException:\n        pass\n",
+    "try:\n    while True:\n        print('hello')\nexcept BaseException:\n    pass\n",
+], ids=["prints-on", "ends-normally"])
+def test_an_endless_print_that_catches_the_stop_is_stopped_all_the_same(
+        tmp_path: Path, code: str):
+    student, reference = make_assignment(tmp_path, one_value_yaml("timeout: 10"),
+                                         {"ex.py": "x = 1\n"}, {"ex.py": "x = 1\n" + code})
+    report = grade(student, reference, settings=STOPS_AT_1_MB)
+    assert shown(report) == [("run", "CRASHED", [
+        ("x", "FAILED", f"E   Failed: Execution of {student / 'ex.py'} failed, ERROR: {PRINTED}")])]
+
+
+@pytest.mark.parametrize("stream", ["stdout", "stderr"])
+def test_a_program_printing_2_mb_then_ending_is_graded_on_its_values(
+        tmp_path: Path, stream: str):
+    code = f"import sys\nfor _ in range(2048):\n    print('x' * 1023, file=sys.{stream})\nx = 1\n"
+    student, reference = make_assignment(tmp_path, one_value_yaml(), {"ex.py": "x = 1\n"},
+                                         {"ex.py": code})
+    assert shown(grade(student, reference)) == [("run", "COMPLETED", [("x", "PASSED", None)])]
+
+
+def test_a_compared_program_printing_without_end_is_stopped(tmp_path: Path):
+    student, reference = make_assignment(
+        tmp_path, None, {"main.py": "print('hi')\n", "meta.yaml": META_TIMEOUT},
+        {"main.py": "while True:\n    print('hi')\n"})
+    report = grade(student, reference, settings=STOPS_AT_1_MB)
+    assert shown(report)[0] == ("Program output", "CRASHED", [
+        ("stdout", "FAILED",
+         f"E   Failed: Execution of {student / 'main.py'} failed, ERROR: {PRINTED}")])
