@@ -23,7 +23,8 @@ from pipeline.grading.assignment import CONFTEST_NAME, Assignment, course_paths
 from pipeline.grading.checks import FAILED, PASSED, SKIPPED
 from pipeline.grading.errors import PYTEST, module_missing
 from pipeline.grading.execution import CONTROL_DIR, MAX_RESULT_LINE_BYTES, RESULT_PATH, \
-    TESTS_DIR, killed_reason, strict_json, timeout_message
+    TESTS_DIR, killed_reason, output_stop_limit, printed_without_end, strict_json, \
+    timeout_message
 from pipeline.grading.report import COMPLETED, CRASHED, FAILED_STATUS, TEST_SKIPPED, \
     TESTS_SKIPPED, TIMEDOUT, CollectionReport, Summary, TestCaseReport
 from pipeline.grading.runner import shorten
@@ -49,6 +50,8 @@ EVENT_FIELDS: dict[str, dict[str, type]] = {
     "test": {"nodeid": str, "outcome": str, "message": str},
     "collecterror": {"nodeid": str, "message": str},
     "stopped": {"message": str},
+    "printed": {"nodeid": str},
+    "printed_on": {"nodeid": str},
     "done": {"exit": int},
 }
 
@@ -139,7 +142,7 @@ class PytestGrader:
         (control / INI_NAME).write_text("[pytest]\n", encoding="utf-8")
         result = run_sandboxed(
             [PYTHON_PLACEHOLDER, "-s", RUNNER_PATH, TESTS_DIR, f"{CONTROL_DIR}/{INI_NAME}",
-             RESULT_PATH, repr(self.test_seconds)],
+             RESULT_PATH, repr(self.test_seconds), str(output_stop_limit(self.limits))],
             workdir=self.staged.student_base,
             mounts=[Mount(tests, TESTS_DIR), Mount(control, CONTROL_DIR)], limits=self.limits,
             python=self.python, user=self.user, result_path=RESULT_PATH,
@@ -159,10 +162,18 @@ class PytestGrader:
             raise module_missing(self.python, PYTEST)
         finished = any(event.get("event") == "done" for event in events)
         stopped = [event["message"] for event in events if event["event"] == "stopped"]
+        # Tests and test files that printed past the stop limit fail saying so, whatever their
+        # outcome; one that printed on after the stop ended the run.
+        printed = {event["nodeid"] for event in events if event["event"] == "printed"}
+        printed_on = any(event["event"] == "printed_on" for event in events)
+        printed_failure = f"Failed: {printed_without_end(self.limits)}"
         status, problem = COMPLETED, None
         if stopped:
             status, problem = CRASHED, PYTEST_CRASHED.format(
                 reason=PYTEST_STOPPED.format(message=shorten(stopped[0])))
+        elif printed_on:
+            status, problem = CRASHED, PYTEST_CRASHED.format(
+                reason=printed_without_end(self.limits))
         elif not finished:
             status, problem = self._failure(result)
         collected: list[str] = []
@@ -173,10 +184,12 @@ class PytestGrader:
             if kind == "collected":
                 collected = event["tests"]
             elif kind == "test":
-                outcomes[event["nodeid"]] = (OUTCOMES.get(event["outcome"], FAILED),
-                                             shorten(event["message"]))
+                outcomes[event["nodeid"]] = (FAILED, printed_failure) \
+                    if event["nodeid"] in printed else (OUTCOMES.get(event["outcome"], FAILED),
+                                                        shorten(event["message"]))
             elif kind == "collecterror":
-                errors[_file_of(event["nodeid"])] = shorten(event["message"])
+                errors[_file_of(event["nodeid"])] = printed_failure \
+                    if event["nodeid"] in printed else shorten(event["message"])
         reports = []
         for file in self.assignment.pytest_files:
             defined = defined_tests((self.assignment.pytest_dir / file).read_bytes())

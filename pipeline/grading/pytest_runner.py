@@ -1,23 +1,29 @@
 """In-sandbox pytest runner: the assignment's test files against the student's code.
 
-Run as ``python -s pytest_runner.py <tests dir> <ini file> <result path> <seconds>`` with the
-student's solution as the working directory (and HOME, hence -s: no user site-packages from it).
-Each outcome is written as one JSON line to the result channel as soon as it is known, so a crash
-or a timeout keeps what finished before it. pytest is imported before the solution's folder goes
-on sys.path, and that folder goes last, so the solution can neither replace pytest nor shadow an
-installed package or the standard library. pytest runs in a child process under a watchdog that
-ends a test running longer than its time limit (seconds, unless its timeout marker says
-otherwise; 0: none) and runs the tests after it (pytest_watchdog, pytest_limits). Messages are
-cut as the runner of test.yaml collections cuts them.
+Run as ``python -s pytest_runner.py <tests dir> <ini file> <result path> <seconds> <stop limit>``
+with the student's solution as the working directory (and HOME, hence -s: no user site-packages
+from it). Each outcome is written as one JSON line to the result channel as soon as it is known, so
+a crash or a timeout keeps what finished before it. pytest is imported before the solution's folder
+goes on sys.path, and that folder goes last, so the solution can neither replace pytest nor shadow
+an installed package or the standard library. pytest runs in a child process under a watchdog that
+ends a test running longer than its time limit (seconds, unless its timeout marker says otherwise;
+0: none) and runs the tests after it (pytest_watchdog, pytest_limits). Messages are cut, and a test
+or a test file's import that prints more than the stop limit is stopped, as the runner of test.yaml
+collections does.
 """
 
 import json
 import os
 import sys
 
-# The runner of test.yaml collections lies beside this script, found while this script's folder
-# is still first on sys.path: both cut messages alike.
-from runner import shorten
+import pytest
+
+# The runner of test.yaml collections and the time limits' modules lie beside this script, found
+# while this script's folder is still first on sys.path; both runners cut messages and stop
+# endless printing alike.
+from pytest_limits import TimeLimits
+from pytest_watchdog import supervise
+from runner import OutputMeter, shorten
 
 
 def first_line(text):
@@ -73,6 +79,73 @@ class Recorder:
                        "when": report.when, "message": crash_message(report)})
 
 
+class MeteredStream:
+    """A text stream that writes to another and counts what it writes on a meter."""
+
+    def __init__(self, stream, meter):
+        self.stream = stream
+        self.meter = meter
+
+    def write(self, text):
+        """Write the text, then count it."""
+        written = self.stream.write(text)
+        self.meter.count(text)
+        return written
+
+    def __getattr__(self, name):
+        return getattr(self.stream, name)
+
+
+class OutputStop:
+    """A pytest plugin that stops a test, or a test file's import, printing past the stop limit.
+
+    sys.stdout and sys.stderr are metered inside pytest's capture of each phase. A phase that
+    printed past the limit is reported with a "printed" event (it fails, even if its code caught
+    the stop); code that prints on after catching it ends the run with a "printed_on" event.
+    """
+
+    def __init__(self, recorder, stop_limit):
+        self.recorder = recorder
+        self.stop_limit = stop_limit
+
+    @pytest.hookimpl(wrapper=True, trylast=True)
+    def pytest_make_collect_report(self, collector):
+        """Meter a collector's output (a test file's import)."""
+        return (yield from self.metered(collector.nodeid))
+
+    @pytest.hookimpl(wrapper=True, trylast=True)
+    def pytest_runtest_setup(self, item):
+        """Meter a test's setup."""
+        return (yield from self.metered(item.nodeid))
+
+    @pytest.hookimpl(wrapper=True, trylast=True)
+    def pytest_runtest_call(self, item):
+        """Meter a test's call."""
+        return (yield from self.metered(item.nodeid))
+
+    @pytest.hookimpl(wrapper=True, trylast=True)
+    def pytest_runtest_teardown(self, item):
+        """Meter a test's teardown."""
+        return (yield from self.metered(item.nodeid))
+
+    def metered(self, nodeid):
+        """Run a phase with its stdout and stderr counted on one meter (a hook wrapper's body)."""
+        meter = OutputMeter(self.stop_limit, lambda: self.end_run(nodeid))
+        saved = sys.stdout, sys.stderr
+        sys.stdout, sys.stderr = MeteredStream(saved[0], meter), MeteredStream(saved[1], meter)
+        try:
+            return (yield)
+        finally:
+            sys.stdout, sys.stderr = saved
+            if meter.stopped:
+                self.recorder.emit({"event": "printed", "nodeid": nodeid})
+
+    def end_run(self, nodeid, leave=os._exit):
+        """End the run: the code of nodeid caught the stop and printed on."""
+        self.recorder.emit({"event": "printed_on", "nodeid": nodeid})
+        leave(0)
+
+
 def crash_message(report):
     """Return the one-line reason of a failed or skipped report."""
     longrepr = report.longrepr
@@ -99,17 +172,11 @@ def collect_message(report):
     return shorten(lines[-1]) if lines else crash_message(report)
 
 
-def main(tests_dir, ini_path, result_path, seconds):
+def main(tests_dir, ini_path, result_path, seconds, stop_limit):
     """Run pytest on the test directory under the watchdog and stream its outcomes."""
     fd = os.open(result_path, os.O_WRONLY)
-    import pytest
-
     # Before any code of the student's runs: the channel is a pipe, so no code can take it back.
     write_event(fd, {"event": "started"})
-    # Found while this script's folder is still first on sys.path.
-    from pytest_limits import TimeLimits
-    from pytest_watchdog import supervise
-
     own = {os.path.dirname(os.path.abspath(__file__)),
            *os.environ.get("PYTHONPATH", "").split(os.pathsep)}
     sys.path[:] = [path for path in sys.path if path and os.path.abspath(path) not in own]
@@ -120,13 +187,16 @@ def main(tests_dir, ini_path, result_path, seconds):
     def run_pytest(finished, watchdog_fd):
         recorder = Recorder(fd, announce_collection=not finished)
         limits = TimeLimits(default_seconds, watchdog_fd, folders, finished)
+        # Captured output is not shown: pytest's own output is never read, and a failed test's
+        # (up to the stop limit) would pass the sandbox's output limit and end the run after it.
         code = pytest.main([tests_dir, "-c", ini_path, "--rootdir", tests_dir, "-q",
-                            "-p", "no:cacheprovider", "--continue-on-collection-errors"],
-                           plugins=[recorder, limits])
+                            "-p", "no:cacheprovider", "--continue-on-collection-errors",
+                            "--show-capture=no"],
+                           plugins=[recorder, limits, OutputStop(recorder, stop_limit)])
         recorder.emit({"event": "done", "exit": int(code)})
 
     supervise(run_pytest, lambda event: write_event(fd, event))
 
 
 if __name__ == "__main__":
-    main(sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4])
+    main(sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4], int(sys.argv[5]))

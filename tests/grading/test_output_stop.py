@@ -1,4 +1,4 @@
-"""A program that prints without end is stopped soon, not at its timeout."""
+"""A program that prints without end is stopped soon, not at its timeout, in every mode."""
 
 from __future__ import annotations
 
@@ -34,6 +34,9 @@ SUITE = """
           entryPoint: other.py
           tests: [{name: z}]
 """
+CALC = "def add(a, b):\n    return a + b\n\n"
+TEST_CALC = ("from calc import add, shout\n\ndef test_shout():\n    assert shout() == 2\n\n"
+             "def test_add():\n    assert add(1, 2) == 3\n")
 
 
 def shown(report) -> list:
@@ -91,3 +94,40 @@ def test_a_compared_program_printing_without_end_is_stopped(tmp_path: Path):
     assert shown(report)[0] == ("Program output", "CRASHED", [
         ("stdout", "FAILED",
          f"E   Failed: Execution of {student / 'main.py'} failed, ERROR: {PRINTED}")])
+
+
+@pytest.mark.parametrize("shout, status, details", [
+    ("def shout():\n    while True:\n        print('hello')\n", "COMPLETED",
+     [f"E   Failed: {PRINTED}", None]),
+    ("import sys\n\ndef shout():\n    while True:\n        sys.stderr.write('hello')\n",
+     "COMPLETED", [f"E   Failed: {PRINTED}", None]),
+    ("def shout():\n    while True:\n        try:\n            print('hello')\n"
+     "        except BaseException:\n            pass\n", "CRASHED",
+     [f"E   Failed: Execution of pytest failed, ERROR: {PRINTED}"] * 2),
+], ids=["stdout", "stderr", "prints-on"])
+def test_a_pytest_test_printing_without_end_fails_saying_so(
+        tmp_path: Path, shout: str, status: str, details: list):
+    student, reference = make_assignment(
+        tmp_path, None, {"calc.py": CALC, "test_calc.py": TEST_CALC, "meta.yaml": META_TIMEOUT},
+        {"calc.py": CALC + shout})
+    (calc,) = grade(student, reference, settings=STOPS_AT_1_MB).tests
+    assert (calc.status, [(t.name, t.details) for t in calc.tests]) == (
+        status, list(zip(["test_shout", "test_add"], details)))
+
+
+def test_a_test_file_whose_import_prints_without_end_fails_saying_so(tmp_path: Path):
+    student, reference = make_assignment(
+        tmp_path, None, {"calc.py": CALC, "test_calc.py": TEST_CALC, "meta.yaml": META_TIMEOUT},
+        {"calc.py": "while True:\n    print('hello')\n"})
+    (calc,) = grade(student, reference, settings=STOPS_AT_1_MB).tests
+    assert [(t.name, t.details) for t in calc.tests] == [
+        ("collection", f"E   Failed: {PRINTED}")]
+
+
+def test_a_pytest_test_printing_2_mb_is_graded_on_its_assertion(tmp_path: Path):
+    shout = "def shout():\n    for _ in range(2048):\n        print('x' * 1023)\n    return 1\n"
+    student, reference = make_assignment(
+        tmp_path, None, {"calc.py": CALC, "test_calc.py": TEST_CALC}, {"calc.py": CALC + shout})
+    (calc,) = grade(student, reference).tests
+    assert (calc.status, [(t.name, t.details) for t in calc.tests]) == (
+        "COMPLETED", [("test_shout", "E   AssertionError: assert 1 == 2"), ("test_add", None)])
