@@ -62,6 +62,19 @@ def service_settings(tmp_path: Path, pg_database: str, redis_db: int, git_server
 
 
 @pytest.fixture
+def own_temporary_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """Give a test and the processes it starts a temporary folder of their own, so that what
+    other processes of the host make or remove in theirs meanwhile cannot change what the test
+    sees; the sandbox user may pass through it, as through /tmp (tmp_path is made first: pytest
+    makes the session's folders in the temporary folder it first sees)."""
+    with tempfile.TemporaryDirectory() as folder:
+        os.chmod(folder, 0o711)
+        monkeypatch.setenv("TMPDIR", folder)
+        monkeypatch.setattr(tempfile, "tempdir", folder)
+        yield Path(folder)
+
+
+@pytest.fixture
 def bare_python() -> Iterator[str]:
     """Return an interpreter without the runtime extra (no pytest, no flake8) that a root
     worker's sandbox user can run: a fresh virtualenv in a folder others may enter."""

@@ -8,7 +8,6 @@ import os
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Iterator
@@ -47,15 +46,9 @@ print(result.signal, flush=True)
 
 
 @pytest.fixture(autouse=True)
-def temporary_folder(tmp_path, monkeypatch) -> Iterator[Path]:
-    """Give this test and the processes it starts a temporary folder of their own, which its
-    sweeps look in; the sandbox user may pass through it, as through /tmp (tmp_path is made
-    first: pytest makes the session's folders in the temporary folder it first sees)."""
-    with tempfile.TemporaryDirectory() as folder:
-        os.chmod(folder, 0o711)
-        monkeypatch.setenv("TMPDIR", folder)
-        monkeypatch.setattr(tempfile, "tempdir", folder)
-        yield Path(folder)
+def temporary_folder(own_temporary_folder: Path) -> Path:
+    """Sweep a temporary folder of this test's own."""
+    return own_temporary_folder
 
 
 @pytest.fixture
