@@ -219,7 +219,7 @@ class SandboxSettings:
     timeout_seconds: float = env_field(180.0, min=0)
     # pytest mode: each test's own limit within the run's; above the engine-wide cap it means
     # nothing.
-    test_timeout_seconds: float = env_field(10.0, min=0, max=HARD_TIMEOUT_SECONDS)
+    test_timeout_seconds: float = env_field(30.0, min=0, max=HARD_TIMEOUT_SECONDS)
     memory_mb: int = env_field(1024, min=16)
     cpu_seconds: int = env_field(300, min=1)
     max_processes: int = env_field(64, min=1)
