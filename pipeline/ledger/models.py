@@ -213,6 +213,9 @@ class Submission(Base):
     # How often the commit was handed in: a judge that finds it grown since it looked at GitLab
     # knows that a reopen came meanwhile.
     hand_ins: Mapped[int] = mapped_column(Integer, default=0)
+    # The merge request it was handed in through before its current one (closed, retargeted,
+    # or left for a newer one): that one's comment is written again to name the current one.
+    previous_merge_request_iid: Mapped[int | None] = mapped_column(Integer)
     # Ended in an error of ours: when it first did, and when the reconciler processes it again
     # (None: not again, as after the course's errors).
     failing_since: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))

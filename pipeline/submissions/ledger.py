@@ -38,11 +38,13 @@ def submission_row(run: TestRun | dict, *, source: str, received_at: dt.datetime
 def record_submissions(connection: Connection, rows: Sequence[dict]) -> list[str]:
     """Insert submissions; a commit already submitted keeps its first row. Return the row ids.
 
-    The same (project, assignment, commit) is one submission, received when it was first. A
-    repeat leaves an accepted, refused or pending submission as it is; one that ended in error
-    (a failure of ours or of the course, never the student's), or was withdrawn and comes again
-    through its merge request (reopened, or pointed back at the submission branch), is processed
-    again with the repeat's run and a new task id.
+    The same (project, assignment, commit) is one submission. A repeat leaves an accepted or
+    refused submission as it is; one that ended in error (a failure of ours or of the course,
+    never the student's), or was withdrawn with its merge request and comes again through a
+    merge request (that one reopened or pointed back at the submission branch, or a new one), is
+    processed again with the repeat's run and a new task id. A repeat through another merge
+    request that finds it waiting to be processed, or makes it so, takes it over: it is handed
+    in through that one, received when that one's hand-in was.
     """
     if not rows:
         return []
@@ -52,16 +54,26 @@ def record_submissions(connection: Connection, rows: Sequence[dict]) -> list[str
     for row in rows:
         key = [SUBMISSIONS.c[name] == row[name] for name in UNIQUE_COLUMNS]
         handed_in = SUBMISSIONS.c.hand_ins + 1
+        through_merge_request = row["merge_request_iid"] is not None
         # A pending one first: a judge holding its row now (it may be withdrawing it) is waited
         # for, and once it has committed the next statement sees its decision. A judge yet to
         # lock the row waits for this transaction and finds the hand-in counted.
         connection.execute(update(SUBMISSIONS).where(*key, SUBMISSIONS.c.outcome == PENDING)
                            .values(hand_ins=handed_in))
-        again = or_(SUBMISSIONS.c.outcome == ERROR,
-                    and_(SUBMISSIONS.c.outcome == REFUSED, SUBMISSIONS.c.withdrawn,
-                         SUBMISSIONS.c.merge_request_iid == row["merge_request_iid"]))
-        connection.execute(update(SUBMISSIONS).where(*key, again).values(
+        again = [SUBMISSIONS.c.outcome == ERROR]
+        if through_merge_request:
+            again.append(and_(SUBMISSIONS.c.outcome == REFUSED, SUBMISSIONS.c.withdrawn))
+        connection.execute(update(SUBMISSIONS).where(*key, or_(*again)).values(
             **pending_again(), run_id=row["run_id"], hand_ins=handed_in, failing_since=None))
+        if through_merge_request:
+            # Waiting to be processed through another merge request: this one takes it over.
+            connection.execute(update(SUBMISSIONS).where(
+                *key, SUBMISSIONS.c.outcome == PENDING,
+                SUBMISSIONS.c.source == MERGE_REQUEST_SOURCE,
+                SUBMISSIONS.c.merge_request_iid != row["merge_request_iid"]).values(
+                previous_merge_request_iid=SUBMISSIONS.c.merge_request_iid,
+                merge_request_iid=row["merge_request_iid"], branch=row["branch"],
+                received_at=row["received_at"]))
         ids.append(connection.execute(select(SUBMISSIONS.c.id).where(*key)).scalar_one())
     return ids
 
@@ -136,13 +148,24 @@ def accepted_count(session: Session, submission: Submission) -> int:
 
 def merge_request_history(session: Session, submission: Submission,
                           merge_request_iid: int) -> list[Submission]:
-    """Return the decided submissions of the assignment through one merge request, oldest first."""
-    rows = session.scalars(select(Submission).where(
+    """Return the decided submissions of the assignment through one merge request and
+    `submission`, oldest first."""
+    return _oldest_first([*others_through(session, submission, merge_request_iid), submission])
+
+
+def others_through(session: Session, submission: Submission,
+                   merge_request_iid: int) -> list[Submission]:
+    """Return the other decided submissions of the assignment through one merge request,
+    oldest first."""
+    return _oldest_first(session.scalars(select(Submission).where(
         Submission.project_path == submission.project_path,
         Submission.assignment == submission.assignment,
         Submission.merge_request_iid == merge_request_iid,
-        Submission.outcome != PENDING, Submission.id != submission.id))
-    return sorted([*rows, submission], key=lambda s: (aware(s.decided_at or utcnow()), s.id))
+        Submission.outcome != PENDING, Submission.id != submission.id)))
+
+
+def _oldest_first(submissions: Iterable[Submission]) -> list[Submission]:
+    return sorted(submissions, key=lambda s: (aware(s.decided_at or utcnow()), s.id))
 
 
 def waiting_on(session: Session, run_ids: Iterable[str]) -> list[tuple[str, str]]:

@@ -32,7 +32,8 @@ from pipeline.repos import MissingCommitError, RepositoryError
 from pipeline.submissions import gitlab_side
 from pipeline.submissions.ledger import (API_SOURCE, accepted_count, aware, counted_time,
                                          graded_commit_number, lock_for_judging,
-                                         lock_student_assignment, merge_request_history)
+                                         lock_student_assignment, merge_request_history,
+                                         others_through)
 from pipeline.submissions.recovery import schedule_retry
 from pipeline.submissions.regrading import ended_in_our_error, grade_again
 from pipeline.submissions.rules import SubmissionRules, load_rules
@@ -46,6 +47,8 @@ log = logging.getLogger(__name__)
 DISCARDED, MISSING = "discarded", "missing"
 NO_SUCH_SUBMISSION = "no submission {submission_id}"
 NOT_IN_MERGE_REQUEST = "the merge request does not change {assignment}"
+HANDED_IN_INSTEAD = ("commit {sha} is handed in through the merge request !{iid} instead, whose "
+                     "comment shows its outcome")
 RUN_ERROR = "the test run of this commit ended in error: {reason}"
 RUN_ERROR_UNEXPLAINED = "the test run of this commit ended in error"
 TARGET_MISSING = ("the project has no branch {branch}, which submissions target; course staff "
@@ -258,8 +261,8 @@ def _judge_and_record(resources: Resources, submission: Submission, inspection: 
     """Judge and record a pending submission, with its allowance when the rules limit it.
 
     Return False, recording nothing, when the verdict is a withdrawal but the commit was handed
-    in again since `submission` was read: a reopen of its merge request came while GitLab was
-    inspected, and its state then is not the state now.
+    in again since `submission` was read: a reopen of its merge request, or a new one, came
+    while GitLab was inspected, and its state then is not the state now.
     """
     with transaction(resources.sessions) as session:
         lock_for_judging(session, submission.project_path, submission.assignment)
@@ -324,11 +327,11 @@ def _discard(resources: Resources, submission: Submission) -> SubmissionOutcome:
     """
     reason = NOT_IN_MERGE_REQUEST.format(assignment=submission.assignment)
     if submission.failing_since is not None and resources.gitlab is not None:
+        iid = submission.merge_request_iid
         with resources.sessions() as session:
-            history = merge_request_history(session, submission, submission.merge_request_iid)
-            summaries = [_summary(resources, session, each) for each in history
-                         if each.id != submission.id]
-        _write_comment(resources, submission, summaries, reason)
+            summaries = [_summary(resources, session, each)
+                         for each in others_through(session, submission, iid)]
+        _write_comment(resources, submission, iid, summaries, reason)
     with transaction(resources.sessions) as session:
         session.execute(delete(Submission).where(Submission.id == submission.id,
                                                  Submission.outcome == PENDING))
@@ -403,17 +406,26 @@ def _hand_in(resources: Resources, submission: Submission, target: str) -> Merge
 
 
 def _comment(resources: Resources, session: Session, submission: Submission) -> None:
-    """Write the submission comment of the merge request, with every submission through it."""
-    history = merge_request_history(session, submission, submission.merge_request_iid)
-    _write_comment(resources, submission,
+    """Write the submission comment of the merge request, with every submission through it.
+
+    The merge request the commit was handed in through before, if any, has its comment written
+    again without it: its other submissions, else where the commit went.
+    """
+    iid, previous = submission.merge_request_iid, submission.previous_merge_request_iid
+    history = merge_request_history(session, submission, iid)
+    _write_comment(resources, submission, iid,
                    [_summary(resources, session, each) for each in history])
+    if previous is not None:
+        _write_comment(resources, submission, previous,
+                       [_summary(resources, session, each)
+                        for each in others_through(session, submission, previous)],
+                       HANDED_IN_INSTEAD.format(sha=submission.commit_sha[:12], iid=iid))
 
 
-def _write_comment(resources: Resources, submission: Submission,
+def _write_comment(resources: Resources, submission: Submission, iid: int,
                    summaries: list[SubmissionSummary], reason: str | None = None) -> None:
-    """Write the comment of the submission's assignment on its merge request: the submissions
+    """Write the comment of the submission's assignment on a merge request: the submissions
     through it, or when there are none the reason why nothing is handed in."""
-    iid = submission.merge_request_iid
     marker = comment_marker(f"submission:{submission.project_path}!{iid}:{submission.assignment}")
     body = submission_comment_markdown(summaries, marker) if summaries \
         else nothing_handed_in_markdown(submission.assignment, reason, marker)

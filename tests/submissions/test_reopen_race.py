@@ -1,10 +1,12 @@
-"""A reopen recorded while the processing that withdraws its submission runs: the ledger decides."""
+"""A reopen, or a new merge request of the commit, recorded while the processing that withdraws
+its submission runs: the ledger decides."""
 
 from __future__ import annotations
 
 import dataclasses
 import threading
 
+import pytest
 from sqlalchemy.orm import sessionmaker
 
 from pipeline.submissions.processing import process_submission
@@ -14,15 +16,33 @@ from tests.submissions.world import TARGET
 from tests.support.gitlab_standin import FaultPlan
 
 
-def _reopen(world, mr, submission):
+def _reopen(world, mr, submission) -> int:
     world.gitlab.set_merge_request_state(world.project_id, mr["iid"], "opened")
-    return deliver_merge_request(world, mr["iid"], submission.commit_sha, "week1-done",
-                                 action="reopen")
+    answer = deliver_merge_request(world, mr["iid"], submission.commit_sha, "week1-done",
+                                   action="reopen")
+    assert answer.status_code == 200
+    return mr["iid"]
 
 
-def test_a_reopen_recorded_while_the_refusal_is_being_committed_processes_it_again(world):
+def _open_new(world, mr, submission) -> int:
+    new = world.gitlab.add_merge_request(world.project_id, "week1-done", TARGET,
+                                         author=world.alice)
+    answer = deliver_merge_request(world, new["iid"], submission.commit_sha, "week1-done")
+    assert answer.status_code == 200
+    return new["iid"]
+
+
+# How alice hands the commit of her closed merge request in again; each returns the merge
+# request it is handed in through now.
+HAND_IN_AGAIN = pytest.mark.parametrize("hand_in_again", [_reopen, _open_new],
+                                        ids=["reopened", "new merge request"])
+
+
+@HAND_IN_AGAIN
+def test_a_hand_in_recorded_while_the_refusal_is_being_committed_processes_it_again(
+        world, hand_in_again):
     """The judge of another process holds the submission, refusing it for the closed merge
-    request, when the reopen is recorded: the reopen waits for it, then finds the refusal."""
+    request, when the hand-in is recorded: it waits for the judge, then finds the refusal."""
     mr, submission = passed_merge_request_submission(world)
     world.gitlab.set_merge_request_state(world.project_id, mr["iid"], "closed")
 
@@ -31,36 +51,40 @@ def test_a_reopen_recorded_while_the_refusal_is_being_committed_processes_it_aga
                                    sessions=sessionmaker(connection, expire_on_commit=False))
         return process_submission(held, world.celery, submission.id)
 
-    refused, answer = while_another_process_holds(
+    refused, iid = while_another_process_holds(
         world.resources.settings, world.resources.engine, judge_in_another_transaction,
-        lambda: _reopen(world, mr, submission), must_wait=True)
+        lambda: hand_in_again(world, mr, submission), must_wait=True)
 
-    assert refused.outcome == "refused" and answer.status_code == 200
+    assert refused.outcome == "refused"
     again = world.submission(submission.id)
-    assert (again.outcome, again.hand_ins) == ("pending", 2)
-    assert world.process(submission.id).outcome == "accepted"
+    assert (again.outcome, again.hand_ins, again.merge_request_iid) == ("pending", 2, iid)
+    outcome = world.process(submission.id)
+    assert (outcome.outcome, outcome.merge_request_iid) == ("accepted", iid)
 
 
-def test_a_reopen_recorded_while_gitlab_is_inspected_is_seen_by_the_judge(world):
-    """GitLab answered 'closed' before the reopen; the judge, finding the commit handed in
+@HAND_IN_AGAIN
+def test_a_hand_in_recorded_while_gitlab_is_inspected_is_seen_by_the_judge(world,
+                                                                           hand_in_again):
+    """GitLab answered 'closed' before the hand-in; the judge, finding the commit handed in
     again since, inspects again instead of refusing it for a state that is no more."""
     mr, submission = passed_merge_request_submission(world)
     world.gitlab.set_merge_request_state(world.project_id, mr["iid"], "closed")
-    # The target branch is read after the merge request: hold that answer while alice reopens.
+    # The target branch is read after the merge request: hold that answer while alice hands in.
     held = world.gitlab.inject_faults(FaultPlan(
         status=None, every=1, limit=1, method="GET", hold=threading.Event(),
         path_pattern=rf"/repository/branches/{TARGET}$"))
-    outcomes = []
+    outcomes, handed_in_through = [], []
     processing = threading.Thread(target=lambda: outcomes.append(world.process(submission.id)))
     processing.start()
     try:
         assert held.arrived.wait(30), "the processing did not inspect the target branch"
-        assert _reopen(world, mr, submission).status_code == 200
+        handed_in_through.append(hand_in_again(world, mr, submission))
     finally:
         held.hold.set()
         processing.join(60)
 
     outcome, = outcomes
-    assert (outcome.outcome, outcome.reason) == ("accepted", None)
-    note, = world.notes(mr["iid"])
+    iid, = handed_in_through
+    assert (outcome.outcome, outcome.reason, outcome.merge_request_iid) == ("accepted", None, iid)
+    note, = world.notes(iid)
     assert "**✅ Accepted**" in note["body"]
