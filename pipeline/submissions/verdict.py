@@ -27,11 +27,12 @@ MORE_PATHS = " and {count} more"
 NOT_PRESENT = "{assignment} does not exist in this commit"
 MERGE_REQUEST_MERGED = ("the submission merge request !{iid} was already merged: the "
                         "submission of {assignment} is final")
-MERGE_REQUEST_CLOSED = ("the merge request !{iid} was closed before it was processed: reopen it "
-                        "to hand this commit in")
+MERGE_REQUEST_CLOSED = ("the merge request !{iid} was closed before it was processed: reopen it, "
+                        "or open a new merge request with this commit into {branch}, to hand "
+                        "this commit in")
 MERGE_REQUEST_RETARGETED = ("the merge request !{iid} now targets {target}, not the submission "
-                            "branch {branch}: it hands nothing in until it targets {branch} "
-                            "again")
+                            "branch {branch}: point it back at {branch}, or open a new merge "
+                            "request with this commit into {branch}, to hand this commit in")
 NOT_FAST_FORWARD = ("the branch {branch} is at commit {head}, which is not an ancestor of this "
                     "commit; gradehook only moves it forward")
 TIME_FORMAT = "%Y-%m-%d %H:%M:%S UTC"

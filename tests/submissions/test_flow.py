@@ -110,7 +110,8 @@ def test_a_closed_student_merge_request_is_refused(world):
 
     assert (outcome.outcome, outcome.reason) == (
         "refused", f"the merge request !{mr['iid']} was closed before it was processed: reopen "
-                   "it to hand this commit in")
+                   f"it, or open a new merge request with this commit into {TARGET}, to hand "
+                   "this commit in")
 
 
 def test_a_merge_request_retargeted_away_from_the_submission_branch_is_refused(world):
@@ -122,7 +123,8 @@ def test_a_merge_request_retargeted_away_from_the_submission_branch_is_refused(w
 
     assert (outcome.outcome, outcome.reason) == (
         "refused", f"the merge request !{mr['iid']} now targets main, not the submission branch "
-                   f"{TARGET}: it hands nothing in until it targets {TARGET} again")
+                   f"{TARGET}: point it back at {TARGET}, or open a new merge request with "
+                   f"this commit into {TARGET}, to hand this commit in")
     note, = world.notes(mr["iid"])
     assert "now targets main" in note["body"]
 
