@@ -20,7 +20,7 @@ from tests.infra.ledger import migrated_resources
 from tests.infra.ports import free_port
 from tests.infra.processes import gradehook_argv, stop_process_group, wait_for, web_process, \
     worker_process
-from tests.support.gitlab_standin import GitLabStandIn
+from tests.support.gitlab_standin import DEVELOPER, GitLabStandIn
 from tests.webhooks.deliveries import payload_of
 
 FINAL_STATES = {"success", "failed"}
@@ -33,6 +33,54 @@ SHORT_LIMITS = {"student_testing_soft_time_limit": 15.0, "student_testing_time_l
                 "submission_processing_soft_time_limit": 15.0,
                 "submission_processing_time_limit": 20.0, "max_attempts": 2}
 RECONCILE_EVERY_SECOND = {**SHORT_LIMITS, "reconcile_interval_seconds": 1.0}
+# Students hand in by a merge request from this branch into the course's submission branch.
+TARGET = "submissions"
+BRANCH = "week1-done"
+
+
+def submission_course(**assignment) -> dict:
+    """Return the course whose students hand the assignment (with these settings) in to the
+    submission branch."""
+    return {"name": "prog1", "student_projects": ["prog1-2026/students/"],
+            "reference_project": REFERENCE, "discover_assignments": False,
+            "submission_branch": TARGET,
+            "assignments": [{"directory": ASSIGNMENT, **assignment}]}
+
+
+def student_with_merge_request(gitlab: GitLabStandIn, git_server,
+                               number: int) -> tuple[int, str, int, str]:
+    """Give student `number` a project with a solution and a merge request into the submission
+    branch; return (project id, path, merge request iid, head SHA)."""
+    path = f"prog1-2026/students/s{number:02d}"
+    template = git_server.commit(path, {"README.md": "Programming 1\n"})
+    user = gitlab.add_user(f"s{number:02d}")
+    project = gitlab.add_project(path, branches={"main": template, TARGET: template},
+                                 members={user.id: DEVELOPER})
+    sha = git_server.commit(path, solution("hello"), branch=BRANCH)
+    gitlab.set_branch(project["id"], BRANCH, sha)
+    mr = gitlab.add_merge_request(project["id"], BRANCH, TARGET, author=user)
+    return project["id"], path, mr["iid"], sha
+
+
+def merge_request_hook(project_id: int, path: str, iid: int, sha: str,
+                       action: str = "open") -> dict:
+    """Return GitLab's hook of a student's merge request into the submission branch, opened
+    (or reopened) at a commit."""
+    payload = payload_of("merge_request_hook__open_into_submission_branch")
+    payload["project"].update(id=project_id, path_with_namespace=path)
+    payload["object_attributes"].update(iid=iid, source_branch=BRANCH, target_branch=TARGET,
+                                        source_project_id=project_id,
+                                        target_project_id=project_id, action=action)
+    payload["object_attributes"]["last_commit"]["id"] = sha
+    return payload
+
+
+def comment_writes(gitlab: GitLabStandIn, project_id: int, iid: int) -> list[str]:
+    """Return the comment bodies GitLab took for a merge request, in order."""
+    return [r.json["body"] for r in gitlab.requests_to(
+        "POST", rf"/projects/{project_id}/merge_requests/{iid}/notes$")
+        + gitlab.requests_to("PUT", rf"/projects/{project_id}/merge_requests/{iid}/notes/\d+$")
+        if 200 <= r.status < 300]
 
 
 def greeting_of(index: int) -> str:

@@ -14,53 +14,20 @@ from pipeline.reconcile import REREPORT_AFTER, reconcile_ledger
 from pipeline.reports.comment import comment_marker
 from pipeline.submissions.ledger import aware
 from pipeline.submissions.verdict import ERROR, format_time
-from tests.e2e.scenario import ASSIGNMENT, REFERENCE, solution
-from tests.faults.service import SHORT_LIMITS, STATE_RANK, fault_service
+from tests.e2e.scenario import ASSIGNMENT
+from tests.faults.service import SHORT_LIMITS, STATE_RANK, comment_writes, fault_service, \
+    merge_request_hook, student_with_merge_request, submission_course
 from tests.infra.processes import wait_for
-from tests.support.gitlab_standin import DEVELOPER, FaultPlan
-from tests.webhooks.deliveries import payload_of
+from tests.support.gitlab_standin import FaultPlan
 
 pytestmark = pytest.mark.slow
 STUDENTS = 30
-TARGET = "submissions"
-BRANCH = "week1-done"
 # Far enough ahead for the service to start and every merge request to be received.
 DEADLINE_AHEAD = dt.timedelta(seconds=30)
 # Accepted before the outage: the rest meet it while graded or processed.
 BEFORE_OUTAGE = 5
 ACCEPTED = "**✅ Accepted**"
 NOT_PROCESSED = "Not processed"
-
-
-def _course(deadline: dt.datetime) -> dict:
-    return {"name": "prog1", "student_projects": ["prog1-2026/students/"],
-            "reference_project": REFERENCE, "discover_assignments": False,
-            "submission_branch": TARGET,
-            "assignments": [{"directory": ASSIGNMENT, "deadline": deadline.isoformat()}]}
-
-
-def _student(gitlab, git_server, number: int) -> tuple[int, str, int, str]:
-    """Give student `number` a project with a solution and a merge request into the submission
-    branch; return (project id, path, merge request iid, head SHA)."""
-    path = f"prog1-2026/students/s{number:02d}"
-    template = git_server.commit(path, {"README.md": "Programming 1\n"})
-    user = gitlab.add_user(f"s{number:02d}")
-    project = gitlab.add_project(path, branches={"main": template, TARGET: template},
-                                 members={user.id: DEVELOPER})
-    sha = git_server.commit(path, solution("hello"), branch=BRANCH)
-    gitlab.set_branch(project["id"], BRANCH, sha)
-    mr = gitlab.add_merge_request(project["id"], BRANCH, TARGET, author=user)
-    return project["id"], path, mr["iid"], sha
-
-
-def _open_hook(project_id: int, path: str, iid: int, sha: str) -> dict:
-    payload = payload_of("merge_request_hook__open_into_submission_branch")
-    payload["project"].update(id=project_id, path_with_namespace=path)
-    payload["object_attributes"].update(iid=iid, source_branch=BRANCH, target_branch=TARGET,
-                                        source_project_id=project_id,
-                                        target_project_id=project_id, action="open")
-    payload["object_attributes"]["last_commit"]["id"] = sha
-    return payload
 
 
 def _submissions(resources) -> dict[str, Submission]:
@@ -84,14 +51,6 @@ def _as_if_waited(resources) -> None:
                         .values(finished_at=TestRun.finished_at - REREPORT_AFTER))
 
 
-def _comment_writes(gitlab, project_id: int, iid: int) -> list[str]:
-    """Return the comment bodies GitLab took for a merge request, in order."""
-    return [r.json["body"] for r in gitlab.requests_to(
-        "POST", rf"/projects/{project_id}/merge_requests/{iid}/notes$")
-        + gitlab.requests_to("PUT", rf"/projects/{project_id}/merge_requests/{iid}/notes/\d+$")
-        if 200 <= r.status < 300]
-
-
 def _assert_answered_once_and_forward(service, student: tuple[int, str, int, str],
                                       received: dt.datetime) -> None:
     """Check a student's merge request: one comment of each kind, the submission's showing it
@@ -104,7 +63,7 @@ def _assert_answered_once_and_forward(service, student: tuple[int, str, int, str
     body = note["body"].replace("\\", "")
     assert ACCEPTED in body and NOT_PROCESSED not in body, path
     assert format_time(received) in body, path
-    writes = _comment_writes(gitlab, project_id, iid)
+    writes = comment_writes(gitlab, project_id, iid)
     first_accepted = next(i for i, written in enumerate(writes) if ACCEPTED in written)
     assert all(NOT_PROCESSED not in written for written in writes[first_accepted:]), path
     states = service.scenario.states(sha, project_id)
@@ -115,18 +74,19 @@ def _assert_answered_once_and_forward(service, student: tuple[int, str, int, str
 def test_thirty_merge_requests_at_the_deadline_are_all_accepted_in_time_through_an_outage(
         tmp_path, service_settings, git_server, monkeypatch):
     deadline = (utcnow() + DEADLINE_AHEAD).replace(microsecond=0)
-    extra = {"courses": [_course(deadline)],
+    extra = {"courses": [submission_course(deadline=deadline.isoformat())],
              "worker": {**SHORT_LIMITS, "reconcile_interval_seconds": 1.0}}
     with fault_service(tmp_path, service_settings, git_server, monkeypatch,
                        extra=extra) as service:
         gitlab, resources = service.gitlab, service.scenario.resources
-        students = [_student(gitlab, git_server, n) for n in range(STUDENTS)]
+        students = [student_with_merge_request(gitlab, git_server, n) for n in range(STUDENTS)]
         # Every 8th request is rate limited (Retry-After: 1 s), every 5th of the rest a 502.
         rate_limited = gitlab.inject_faults(FaultPlan(status=429, every=8, retry_after=1))
         failing = gitlab.inject_faults(FaultPlan(status=502, every=5))
         with service.worker("worker", concurrency=3):
             for project_id, path, iid, sha in students:
-                service.deliver_hook("Merge Request Hook", _open_hook(project_id, path, iid, sha),
+                service.deliver_hook("Merge Request Hook",
+                                     merge_request_hook(project_id, path, iid, sha),
                                      key=f"open-{path}")
             received = {path: s.received_at for path, s in _submissions(resources).items()}
             assert len(received) == STUDENTS
