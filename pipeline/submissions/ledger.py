@@ -45,6 +45,10 @@ def record_submissions(connection: Connection, rows: Sequence[dict]) -> list[str
     processed again with the repeat's run and a new task id. A repeat through another merge
     request that finds it waiting to be processed, or makes it so, takes it over: it is handed
     in through that one, received when that one's hand-in was.
+
+    The webhook intake records here: nothing may hold a submission's row while it calls GitLab
+    (publishing leaves the row unlocked, and leaves one made pending again to its new task), so
+    these statements wait for others' ledger work at most, never for GitLab.
     """
     if not rows:
         return []

@@ -12,7 +12,7 @@ import logging
 from dataclasses import dataclass
 
 from celery import Celery
-from sqlalchemy import delete
+from sqlalchemy import delete, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
@@ -59,6 +59,9 @@ NO_GITLAB = "submissions need GitLab: gitlab.token (GITLAB_TOKEN) is not set"
 PUBLISH_FAILED = "accepted, but GitLab could not be updated: {detail}"
 REGRADE_STATUSES = (RunStatus.SUPERSEDED, RunStatus.CANCELLED)
 MERGING_STATES = (gitlab_side.LOCKED, gitlab_side.MERGED)
+# What publishing may change on a submission, written once GitLab has been brought in line.
+PUBLISHED_COLUMNS = ("branch", "merge_request_iid", "outcome", "reason", "submission_limit",
+                     "submissions_used", "finished_at")
 
 
 @dataclass(frozen=True)
@@ -115,10 +118,11 @@ def end_with_error(resources: Resources, submission_id: str, reason: str) -> Sub
     later (pipeline.submissions.recovery), and its comment says so. GitLab failing here too
     leaves the error decided but not published, which the reconciler sends on to be published
     (a lost submission's resend) while it is to be tried again; after that, it ends unpublished.
+    A publish of the submission under way (another worker's, for a duplicate message) ends
+    first, and one that finished stands.
     """
     with transaction(resources.sessions) as session:
-        submission = session.get(Submission, submission_id, with_for_update=True,
-                                 populate_existing=True)
+        submission = _in_publishing_turn(session, submission_id, for_update=True)
         if submission is None:
             return SubmissionOutcome(submission_id, MISSING,
                                      NO_SUCH_SUBMISSION.format(submission_id=submission_id))
@@ -353,21 +357,54 @@ def _finish(resources: Resources, submission_id: str) -> SubmissionOutcome:
 def _publish(resources: Resources, submission_id: str) -> SubmissionOutcome:
     """Bring GitLab in line with a decided submission: branch, merge request and comment.
 
-    One made pending again meanwhile (a reopen, the reconciler's retry) is left to the
-    processing that its new task id does.
+    Publishers of a student's assignment take turns, but the submission's row is not locked
+    while GitLab is called: a delivery handing the commit in again (a reopen of its merge
+    request) updates that row, and a slow or rate-limited GitLab must not hold up webhook
+    answers. What publishing changed is written at the end, if the submission still holds the
+    decision published; one made pending again meanwhile (a reopen, the reconciler's retry) is
+    left to the processing that its new task id does, which publishes in the next turn.
     """
-    with resources.sessions() as session:
-        peek = session.get(Submission, submission_id)
     with transaction(resources.sessions) as session:
-        lock_student_assignment(session, peek.project_path, peek.assignment)
-        submission = session.get(Submission, submission_id, with_for_update=True,
-                                 populate_existing=True)
+        submission = _in_publishing_turn(session, submission_id)
         if submission.finished_at is not None or submission.outcome == PENDING:
             return _outcome_of(submission)
+        task_id, outcome = submission.celery_task_id, submission.outcome
+        session.expunge(submission)  # no flush may lock its row: _record_published writes it
         if resources.gitlab is not None:
             _publish_on_gitlab(resources, session, submission)
         submission.finished_at = utcnow()
+        if not _record_published(session, submission, task_id, outcome):
+            log.info("submission %s: handed in again while it was published; left to its "
+                     "new processing", submission_id)
+            return SubmissionOutcome(submission_id, PENDING)
     return _outcome_of(submission)
+
+
+def _in_publishing_turn(session: Session, submission_id: str, *,
+                        for_update: bool = False) -> Submission | None:
+    """Take the publishing turn of a submission's student and assignment, then read the
+    submission (its row locked if `for_update`); None when there is no such submission."""
+    found = session.get(Submission, submission_id)
+    if found is None:
+        return None
+    lock_student_assignment(session, found.project_path, found.assignment)
+    return session.get(Submission, submission_id, with_for_update=for_update,
+                       populate_existing=True)
+
+
+def _record_published(session: Session, submission: Submission, task_id: str | None,
+                      outcome: str) -> bool:
+    """Write what publishing changed, and that it finished, if the submission still holds the
+    outcome it was published with under the same task (no reopen or retry made it pending
+    again since); tell whether it did."""
+    written = session.execute(
+        update(Submission)
+        .where(Submission.id == submission.id,
+               Submission.celery_task_id.is_not_distinct_from(task_id),
+               Submission.outcome == outcome, Submission.finished_at.is_(None))
+        .values({name: getattr(submission, name) for name in PUBLISHED_COLUMNS})
+        .execution_options(synchronize_session=False))
+    return written.rowcount == 1
 
 
 def _publish_on_gitlab(resources: Resources, session: Session, submission: Submission) -> None:

@@ -1,0 +1,87 @@
+"""Publishing holds no ledger row or writer while GitLab is called; what comes meanwhile waits
+only when it would change what is being published."""
+
+from __future__ import annotations
+
+import threading
+
+from pipeline.submissions.processing import end_with_error
+from pipeline.tasks.retry import TIME_LIMIT_REASON
+from tests.infra.ledger import embedded_settings, lock_waiters
+from tests.infra.processes import wait_for
+from tests.submissions.test_flow import deliver_merge_request
+from tests.submissions.world import TARGET, build_world, solution
+from tests.support.gitlab_standin import HOLD_LIMIT_SECONDS, FaultPlan
+
+NOTES = r"/merge_requests/\d+/notes$"
+ACCEPTED = "**✅ Accepted**"
+
+
+def _hold_the_first_comment(world) -> FaultPlan:
+    """Hold the first comment posted on a merge request until the plan's `hold` is set."""
+    return world.gitlab.inject_faults(FaultPlan(status=None, every=1, limit=1, method="POST",
+                                                path_pattern=NOTES, hold=threading.Event()))
+
+
+def _in_thread(work) -> tuple[threading.Thread, list]:
+    """Start `work` in a thread; the list gets what it returned."""
+    returned: list = []
+    thread = threading.Thread(target=lambda: returned.append(work()))
+    thread.start()
+    return thread, returned
+
+
+def test_a_time_limit_meeting_a_publish_under_way_leaves_its_acceptance(world):
+    """A duplicate message's processing stopped by its time limit while another worker posts
+    the acceptance: the error waits for that publish and finds it done, instead of turning the
+    published acceptance into 'accepted, but GitLab could not be updated'."""
+    submission = world.submit(world.push(solution("hello")))
+    held = _hold_the_first_comment(world)
+    publishing, published = _in_thread(lambda: world.process(submission.id))
+    try:
+        assert held.arrived.wait(30), "the acceptance was never posted"
+        stopping, stopped = _in_thread(lambda: end_with_error(
+            world.resources, submission.id, TIME_LIMIT_REASON.format(limit=15)))
+        wait_for(lambda: lock_waiters(world.resources.engine) or not stopping.is_alive(),
+                 what="the time limit's end to wait for the publish or to end")
+    finally:
+        held.hold.set()
+        publishing.join(60)
+    stopping.join(60)
+
+    assert [outcome.outcome for outcome in (*published, *stopped)] == ["accepted", "accepted"]
+    recorded = world.submission(submission.id)
+    assert (recorded.outcome, recorded.reason, recorded.retry_at) == ("accepted", None, None)
+    note, = world.notes(recorded.merge_request_iid)
+    assert ACCEPTED in note["body"]
+
+
+def test_on_the_embedded_ledger_a_delivery_is_recorded_while_gitlab_holds_a_comment(
+        tmp_path, monkeypatch, gitlab_standin, git_server):
+    """Before, the API hand-in's publish had written its branch and merge request to the
+    ledger before posting the comment: SQLite's one writer stayed taken while GitLab held the
+    post, and every webhook of the host waited for it (answered 503 after the busy timeout)."""
+    def embedded(extra: dict):
+        # GitLab answers within the client's timeout, however long it takes.
+        patient = {**extra, "gitlab": {**extra["gitlab"],
+                                       "request_timeout_seconds": HOLD_LIMIT_SECONDS}}
+        return tmp_path / "config.toml", embedded_settings(tmp_path, monkeypatch, patient)
+    world = build_world(embedded, gitlab_standin, git_server)
+    submission = world.submit(world.push(solution("hello")))
+    sha = world.push(solution("hi"), branch="week1-retry")
+    mr = world.gitlab.add_merge_request(world.project_id, "week1-retry", TARGET,
+                                        author=world.alice)
+    held = _hold_the_first_comment(world)
+    publishing, published = _in_thread(lambda: world.process(submission.id))
+    try:
+        assert held.arrived.wait(30), "the acceptance was never posted"
+        answer = deliver_merge_request(world, mr["iid"], sha, "week1-retry")
+        assert answer.status_code == 202 and answer.json["runs"]
+        assert publishing.is_alive() and not world.gitlab.requests_to("POST", NOTES)
+    finally:
+        held.hold.set()
+        publishing.join(60)
+
+    outcome, = published
+    assert outcome.outcome == "accepted"
+    assert ACCEPTED in world.notes(outcome.merge_request_iid)[0]["body"]
