@@ -346,11 +346,13 @@ def _discard(resources: Resources, submission: Submission) -> SubmissionOutcome:
 
 
 def _finish(resources: Resources, submission_id: str) -> SubmissionOutcome:
-    """Record a submission as finished without publishing it."""
+    """Record a submission as finished without publishing it; one made pending again meanwhile
+    (handed in again) is left to the processing that its new task id does."""
     with transaction(resources.sessions) as session:
         submission = session.get(Submission, submission_id, with_for_update=True,
                                  populate_existing=True)
-        submission.finished_at = submission.finished_at or utcnow()
+        if submission.outcome != PENDING:
+            submission.finished_at = submission.finished_at or utcnow()
     return _outcome_of(submission)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import threading
 
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import sessionmaker
@@ -13,11 +14,12 @@ from pipeline.ledger.db import transaction
 from pipeline.grading.grader import course_error_report
 from pipeline.ledger.models import Delivery, RunStatus, Submission, utcnow
 from pipeline.reports.submission import ERROR_NOTE
+from pipeline.submissions.processing import end_with_error
 from pipeline.submissions.recovery import RETRY_WAIT_MIN, retry_failed_submissions
 from pipeline.submissions.verdict import format_time
 from tests.infra.ledger import while_another_process_holds
-from tests.submissions.test_flow import end_run, merge_request_submission, \
-    passed_merge_request_submission, submissions_of
+from tests.submissions.test_flow import deliver_merge_request, end_run, \
+    merge_request_submission, passed_merge_request_submission, submissions_of
 from tests.submissions.world import ASSIGNMENT, OTHER_ASSIGNMENT, STUDENT, TARGET, solution
 from tests.support.gitlab_standin import FaultPlan
 
@@ -136,6 +138,33 @@ def test_after_the_window_the_error_stays_and_the_comment_says_to_submit_again(w
     body = comment(world, mr["iid"])
     assert "**⚠️ Not processed**" in body and "process it again" not in body
     assert ERROR_NOTE in body
+
+
+def test_a_reopen_while_the_last_error_fails_to_be_published_is_processed(world):
+    """Past its window, an error GitLab does not take is finished unpublished. A reopen
+    recorded while that publish failed made it pending again; before, it was finished all the
+    same, and no processing ever took it up: stuck pending."""
+    mr, submission = passed_merge_request_submission(world)
+    with transaction(world.resources.sessions) as session:  # failing for a day: its last try
+        session.execute(update(Submission).where(Submission.id == submission.id).values(
+            failing_since=utcnow() - dt.timedelta(hours=24)))
+    held = world.gitlab.inject_faults(dataclasses.replace(
+        NOTES_DOWN, method="POST", limit=1, hold=threading.Event()))
+    ending = threading.Thread(target=lambda: end_with_error(
+        world.resources, submission.id, "gave up after 2 attempts: GitLab unavailable"))
+    ending.start()
+    try:
+        assert held.arrived.wait(30), "the error was never posted"
+        assert deliver_merge_request(world, mr["iid"], submission.commit_sha, "week1-done",
+                                     action="reopen").status_code == 200
+    finally:
+        held.hold.set()
+        ending.join(60)
+
+    again = world.submission(submission.id)
+    assert (again.outcome, again.finished_at, again.hand_ins) == ("pending", None, 2)
+    assert world.process(submission.id).outcome == "accepted"
+    assert "**✅ Accepted**" in comment(world, mr["iid"])
 
 
 def test_a_course_error_is_not_processed_again(world):
