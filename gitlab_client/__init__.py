@@ -4,11 +4,12 @@ from gitlab_client.client import COMMIT_STATES, DEVELOPER_ACCESS, GitLabClient
 from gitlab_client.errors import (AuthGitLabError, GitLabError, NotFoundGitLabError,
                                   RejectedGitLabError, TransientGitLabError,
                                   UnansweredGitLabError)
-from gitlab_client.models import BadgeChange, Branch, MergeRequest, Project, User
+from gitlab_client.models import (BadgeChange, Branch, MergeRequest, MergeRequestVersion,
+                                  Project, User)
 
 __all__ = [
     "COMMIT_STATES", "DEVELOPER_ACCESS", "GitLabClient", "AuthGitLabError", "GitLabError",
     "NotFoundGitLabError", "RejectedGitLabError", "TransientGitLabError",
     "UnansweredGitLabError", "BadgeChange", "Branch",
-    "MergeRequest", "Project", "User",
+    "MergeRequest", "MergeRequestVersion", "Project", "User",
 ]

@@ -17,7 +17,8 @@ import requests
 from gitlab_client.errors import (GitLabError, RejectedGitLabError, TransientGitLabError,
                                   NotFoundGitLabError, UnansweredGitLabError, error_for_status,
                                   answer_text, safe_message)
-from gitlab_client.models import BadgeChange, Branch, MergeRequest, Project, User
+from gitlab_client.models import (BadgeChange, Branch, MergeRequest, MergeRequestVersion,
+                                  Project, User)
 
 log = logging.getLogger(__name__)
 
@@ -234,13 +235,25 @@ class GitLabClient:
             mr.save(**self._limits)
             return _record(MergeRequest, mr.attributes)
 
-    def list_open_merge_requests_updated_after(self, project_id: int | str,
-                                               since: dt.datetime) -> list[MergeRequest]:
-        """Return the open merge requests updated after `since` (timezone-aware)."""
-        if since.tzinfo is None:
-            raise RejectedGitLabError("since must carry a time zone")
-        return self._merge_requests(project_id, {"state": "opened",
-                                                 "updated_after": since.isoformat()})
+    def list_merge_requests_into(self, project_id: int | str, target_branch: str, *,
+                                 updated_after: dt.datetime | None = None) -> list[MergeRequest]:
+        """Return the merge requests from the project's own branches into a branch, in every
+        state; with `updated_after` (timezone-aware), only those GitLab updated since then."""
+        filters = {"state": "all", "target_branch": target_branch}
+        if updated_after is not None:
+            if updated_after.tzinfo is None:
+                raise RejectedGitLabError("updated_after must carry a time zone")
+            filters["updated_after"] = updated_after.isoformat()
+        return _from_own_branch(self._merge_requests(project_id, filters))
+
+    def merge_request_versions(self, project_id: int | str,
+                               mr_iid: int) -> list[MergeRequestVersion]:
+        """Return the diff versions of a merge request, newest first (GitLab's order)."""
+        path = f"{_project_path(project_id)}/merge_requests/{int(mr_iid)}/versions"
+        with self._translated("list merge request versions"):
+            versions = self._gl.http_list(path, iterator=True, per_page=_PAGE_SIZE,
+                                          **self._limits)
+            return [_record(MergeRequestVersion, version) for version in versions]
 
     def open_merge_request(self, project_id: int | str, source_branch: str, target_branch: str,
                            title: str, description: str = "") -> MergeRequest:

@@ -78,7 +78,8 @@ class MergeRequest:
     """A merge request; `sha` is the head of its source branch.
 
     `base_sha` is where its changes start (GitLab's `diff_refs.base_sha`), which stays known
-    after the merge; only the single merge request's answer carries it.
+    after the merge; only the single merge request's answer carries it. `merged_at` is when
+    GitLab merged it (None unless merged).
     """
 
     iid: int
@@ -94,6 +95,7 @@ class MergeRequest:
     web_url: str | None
     updated_at: dt.datetime | None
     base_sha: str | None = None
+    merged_at: dt.datetime | None = None
 
     @classmethod
     def from_api(cls, data: Mapping[str, Any]) -> MergeRequest:
@@ -107,4 +109,24 @@ class MergeRequest:
             target_project_id=int(data.get("target_project_id") or data["project_id"]),
             sha=data.get("sha"), author_username=author.get("username"),
             web_url=data.get("web_url"), updated_at=_timestamp(data.get("updated_at")),
-            base_sha=(data.get("diff_refs") or {}).get("base_sha"))
+            base_sha=(data.get("diff_refs") or {}).get("base_sha"),
+            merged_at=_timestamp(data.get("merged_at")))
+
+
+@dataclass(frozen=True)
+class MergeRequestVersion:
+    """One diff version of a merge request: a head commit GitLab recorded for it, and when.
+
+    GitLab makes a version when the merge request is opened and at each push to its source
+    branch; `head_commit_sha` is None for a version GitLab could not make.
+    """
+
+    id: int
+    head_commit_sha: str | None
+    created_at: dt.datetime | None
+
+    @classmethod
+    def from_api(cls, data: Mapping[str, Any]) -> MergeRequestVersion:
+        """Build from a merge request diff version JSON object."""
+        return cls(id=int(data["id"]), head_commit_sha=data.get("head_commit_sha"),
+                   created_at=_timestamp(data.get("created_at")))

@@ -11,8 +11,8 @@ import responses
 from responses import matchers
 
 from gitlab_client import (AuthGitLabError, Branch, GitLabClient, GitLabError, MergeRequest,
-                           NotFoundGitLabError, Project, RejectedGitLabError,
-                           TransientGitLabError, User)
+                           MergeRequestVersion, NotFoundGitLabError, Project,
+                           RejectedGitLabError, TransientGitLabError, User)
 
 GITLAB = "https://gitlab.example.com"
 API = f"{GITLAB}/api/v4"
@@ -383,28 +383,66 @@ def test_merge_requests_from_a_branch_leave_out_a_forks_branch_of_that_name(mock
     assert [mr.iid for mr in find(client)] == [3]
 
 
-def test_list_updated_after_sends_iso_time_and_follows_pages(mocked, client):
+def test_merge_requests_into_a_branch_since_a_time_follow_pages(mocked, client):
     since = dt.datetime(2026, 3, 1, 9, 30, tzinfo=dt.timezone.utc)
-    query = {"state": "opened", "updated_after": "2026-03-01T09:30:00+00:00",
-             "per_page": "100"}
-    next_url = (f"{API}/projects/12/merge_requests?state=opened&"
+    query = {"state": "all", "target_branch": "submissions",
+             "updated_after": "2026-03-01T09:30:00+00:00", "per_page": "100"}
+    next_url = (f"{API}/projects/12/merge_requests?state=all&target_branch=submissions&"
                 "updated_after=2026-03-01T09%3A30%3A00%2B00%3A00&page=2&per_page=100")
     mocked.get(f"{API}/projects/12/merge_requests",
                match=[matchers.query_param_matcher(query)],
-               json=[merge_request(5), merge_request(4)],
+               json=[merge_request(5, state="merged", merged_at="2026-03-01T11:00:00.000Z"),
+                     merge_request(4, source_project_id=77)],
                headers={"Link": f'<{next_url}>; rel="next"'})
     mocked.get(f"{API}/projects/12/merge_requests",
                match=[matchers.query_param_matcher({**query, "page": "2"})],
-               json=[merge_request(2)])
+               json=[merge_request(2, state="closed")])
 
-    found = client.list_open_merge_requests_updated_after(12, since)
+    found = client.list_merge_requests_into(12, "submissions", updated_after=since)
 
-    assert [mr.iid for mr in found] == [5, 4, 2]
+    assert [(mr.iid, mr.state, mr.merged_at) for mr in found] == [
+        (5, "merged", dt.datetime(2026, 3, 1, 11, tzinfo=dt.timezone.utc)), (2, "closed", None)]
 
 
-def test_list_updated_after_refuses_a_naive_time(mocked, client):
+def test_merge_requests_into_a_branch_refuse_a_naive_time(mocked, client):
     with pytest.raises(RejectedGitLabError, match="time zone"):
-        client.list_open_merge_requests_updated_after(12, dt.datetime(2026, 3, 1))
+        client.list_merge_requests_into(12, "submissions", updated_after=dt.datetime(2026, 3, 1))
+
+
+def test_merge_request_versions(mocked, client):
+    # GitLab's documented answer (Merge requests API, "Get merge request diff versions").
+    mocked.get(f"{API}/projects/12/merge_requests/3/versions",
+               match=[matchers.query_param_matcher({"per_page": "100"})], json=[
+                   {"id": 110, "head_commit_sha": "33e2ee8579fda5bc36accc9c6fbd0b4fefda9e30",
+                    "base_commit_sha": "eeb57dffe83deb686a60a71c16c32f71046868fd",
+                    "start_commit_sha": "eeb57dffe83deb686a60a71c16c32f71046868fd",
+                    "created_at": "2016-07-26T14:44:48.926Z", "merge_request_id": 105,
+                    "state": "collected", "real_size": "1",
+                    "patch_id_sha": "d504412d5b6e6739647e752aff8e468dde093f2f"},
+                   {"id": 108, "head_commit_sha": "3eed087b29835c48015768f839d76e5ea8f07a24",
+                    "base_commit_sha": "eeb57dffe83deb686a60a71c16c32f71046868fd",
+                    "start_commit_sha": "eeb57dffe83deb686a60a71c16c32f71046868fd",
+                    "created_at": "2016-07-25T14:21:33.028Z", "merge_request_id": 105,
+                    "state": "collected", "real_size": "1",
+                    "patch_id_sha": "72c30d1f0115fc1d2bb0b29b24dc2982cbcdfd32"}])
+
+    versions = client.merge_request_versions(12, 3)
+
+    assert versions == [
+        MergeRequestVersion(id=110, head_commit_sha="33e2ee8579fda5bc36accc9c6fbd0b4fefda9e30",
+                            created_at=dt.datetime(2016, 7, 26, 14, 44, 48, 926000,
+                                                   tzinfo=dt.timezone.utc)),
+        MergeRequestVersion(id=108, head_commit_sha="3eed087b29835c48015768f839d76e5ea8f07a24",
+                            created_at=dt.datetime(2016, 7, 25, 14, 21, 33, 28000,
+                                                   tzinfo=dt.timezone.utc))]
+
+
+def test_merge_request_versions_of_a_missing_merge_request(mocked, client):
+    mocked.get(f"{API}/projects/12/merge_requests/3/versions", status=404,
+               json={"message": "404 Not found"})
+
+    with pytest.raises(NotFoundGitLabError, match="list merge request versions"):
+        client.merge_request_versions(12, 3)
 
 
 def test_get_merge_request(mocked, client):

@@ -168,18 +168,58 @@ def test_merge_request_lifecycle_and_filters(gitlab, client, project, clock):
     opened = client.open_merge_request(project["id"], "submission", "main", "Week 1")
     clock.now = START + dt.timedelta(hours=1)
     later = client.open_merge_request(project["id"], "week2", "main", "Week 2")
+    client.open_merge_request(project["id"], "week2", "submission", "Elsewhere")
 
     assert client.find_open_merge_requests(project["id"], "submission") == [opened]
     since = START + dt.timedelta(minutes=30)
-    assert client.list_open_merge_requests_updated_after(project["id"], since) == [later]
+    assert client.list_merge_requests_into(project["id"], "main", updated_after=since) == [later]
     clock.now = START + dt.timedelta(hours=2)
     gitlab.set_branch(project["id"], "submission", "4" * 40)  # a push touches its MR
-    touched = client.list_open_merge_requests_updated_after(
-        project["id"], START + dt.timedelta(minutes=90))
+    touched = client.list_merge_requests_into(
+        project["id"], "main", updated_after=START + dt.timedelta(minutes=90))
     assert [(mr.iid, mr.sha) for mr in touched] == [(opened.iid, "4" * 40)]
+    clock.now = START + dt.timedelta(hours=3)
     gitlab.set_merge_request_state(project["id"], later.iid, "merged")
-    assert client.find_open_merge_requests(project["id"], "week2") == []
-    assert client.get_merge_request(project["id"], later.iid).state == "merged"
+    assert client.find_open_merge_requests(project["id"], "week2", "main") == []
+    merged = client.get_merge_request(project["id"], later.iid)
+    assert (merged.state, merged.merged_at) == ("merged", clock.now)
+    assert [(mr.iid, mr.state) for mr in client.list_merge_requests_into(project["id"], "main")] \
+        == [(later.iid, "merged"), (opened.iid, "opened")]
+
+
+def test_merge_request_versions_name_each_head_and_when_gitlab_recorded_it(
+        gitlab, client, project, clock):
+    opened = client.open_merge_request(project["id"], "submission", "main", "Week 1")
+    clock.now = START + dt.timedelta(minutes=20)
+    gitlab.set_branch(project["id"], "submission", "4" * 40)
+    gitlab.set_branch(project["id"], "submission", "4" * 40)  # no new head: no new version
+    clock.now = START + dt.timedelta(minutes=40)
+    gitlab.set_merge_request_state(project["id"], opened.iid, "closed")
+    gitlab.set_branch(project["id"], "submission", "5" * 40)  # closed: no new version
+
+    versions = client.merge_request_versions(project["id"], opened.iid)
+
+    assert [(v.head_commit_sha, v.created_at) for v in versions] == [
+        ("4" * 40, START + dt.timedelta(minutes=20)), (WORK_SHA, START)]
+    assert versions[0].id > versions[1].id
+    with pytest.raises(NotFoundGitLabError):
+        client.merge_request_versions(project["id"], opened.iid + 1)
+
+
+def test_a_forks_merge_request_is_listed_by_gitlab_and_left_out_by_the_client(
+        gitlab, client, project, student):
+    fork = gitlab.add_project("students/alice-fork", branches={"main": "6" * 40},
+                              members={student.id: DEVELOPER})
+    from_fork = gitlab.add_merge_request(project["id"], "main", "submission",
+                                         source_project_id=fork["id"])
+    own = gitlab.add_merge_request(project["id"], "main", "submission")
+
+    answer = requests.get(f"{gitlab.url}/api/v4/projects/{project['id']}/merge_requests",
+                          headers={"PRIVATE-TOKEN": gitlab.bot.token}, timeout=5).json()
+    assert {(mr["iid"], mr["source_project_id"], mr["sha"]) for mr in answer} == {
+        (from_fork["iid"], fork["id"], "6" * 40), (own["iid"], project["id"], MAIN_SHA)}
+    assert [mr.iid for mr in client.list_merge_requests_into(project["id"], "submission")] == \
+        [own["iid"]]
 
 
 def test_a_second_open_merge_request_for_a_branch_is_rejected(client, project):

@@ -1,7 +1,8 @@
 """A local HTTP server on 127.0.0.1 that answers as GitLab's REST API v4, with fault injection.
 
 Covers what gradehook uses, as GitLab's docs describe it (spec/gitlab.md): projects, commit
-statuses with their transition rules, merge requests, MR notes, branches, project badges,
+statuses with their transition rules, merge requests (from forks too) and their diff versions,
+MR notes, branches, project badges,
 project members, group projects and the current user; token auth (PRIVATE-TOKEN or
 Authorization: Bearer); offset pagination headers; 404 for unknown or invisible objects. Tests
 seed users, projects, branches, merge requests and badges, read the state back, inspect every
@@ -16,6 +17,7 @@ recorded request, and make chosen requests fail deterministically (429 with Retr
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import http.server
 import itertools
 import json
@@ -260,6 +262,8 @@ class GitLabApi:
              self.get_merge_request),
             ("PUT", r"/projects/(?P<project>[^/]+)/merge_requests/(?P<iid>\d+)",
              self.update_merge_request),
+            ("GET", r"/projects/(?P<project>[^/]+)/merge_requests/(?P<iid>\d+)/versions",
+             self.list_versions),
             ("GET", r"/projects/(?P<project>[^/]+)/merge_requests/(?P<iid>\d+)/notes",
              self.list_notes),
             ("POST", r"/projects/(?P<project>[^/]+)/merge_requests/(?P<iid>\d+)/notes",
@@ -531,6 +535,12 @@ class GitLabApi:
         mr["updated_at"] = now
         return 200, self.state.merge_request_json(mr)
 
+    def list_versions(self, user: StandInUser, params: dict[str, Any], project: str,
+                      iid: str) -> tuple[int, Any]:
+        """List a merge request's diff versions newest first, as GitLab orders them."""
+        mr = self._merge_request(user, project, iid)
+        return 200, list(reversed(mr["_versions"]))
+
     def _merge_request(self, user: StandInUser, project: str, iid: str) -> dict[str, Any]:
         found = self.state.project_for(project, user)
         mr = self.state.merge_requests.get(found["id"], {}).get(int(iid))
@@ -652,17 +662,22 @@ def _badge_urls(params: dict[str, Any]) -> dict[str, str]:
 
 def add_merge_request(state: GitLabState, project_id: int, source_branch: str,
                       target_branch: str, *, title: str, author: StandInUser,
-                      description: str = "", mr_state: str = "opened") -> dict[str, Any]:
-    """Open a merge request in the state as GitLab would, enforcing its branch rules."""
+                      description: str = "", mr_state: str = "opened",
+                      source_project_id: int | None = None) -> dict[str, Any]:
+    """Open a merge request in the state as GitLab would, enforcing its branch rules; its source
+    branch is in another project (a fork) when `source_project_id` names one."""
     heads = state.branches[project_id]
-    if source_branch == target_branch:
+    source_project_id = project_id if source_project_id is None else source_project_id
+    source_heads = state.branches[source_project_id]
+    if source_project_id == project_id and source_branch == target_branch:
         raise ApiError(422, {"message": ["You can't use same project/branch for source and "
                                          "target"]})
-    for branch in (source_branch, target_branch):
-        if branch not in heads:
+    for branch, branches in ((source_branch, source_heads), (target_branch, heads)):
+        if branch not in branches:
             raise ApiError(422, {"message": [f"Branch \"{branch}\" does not exist"]})
     mrs = state.merge_requests.setdefault(project_id, {})
     duplicate = next((mr for mr in mrs.values() if mr["state"] == "opened"
+                      and mr["source_project_id"] == source_project_id
                       and mr["source_branch"] == source_branch
                       and mr["target_branch"] == target_branch), None)
     if mr_state == "opened" and duplicate is not None:
@@ -674,15 +689,30 @@ def add_merge_request(state: GitLabState, project_id: int, source_branch: str,
     mr = {"id": state.next_id(), "iid": iid, "project_id": project_id, "title": title,
           "description": description, "state": mr_state, "created_at": now, "updated_at": now,
           "merged_at": None, "closed_at": None, "source_branch": source_branch,
-          "target_branch": target_branch, "source_project_id": project_id,
+          "target_branch": target_branch, "source_project_id": source_project_id,
           "target_project_id": project_id, "author": state.user_json(author),
-          "sha": heads[source_branch], "draft": False, "work_in_progress": False,
+          "sha": source_heads[source_branch], "draft": False, "work_in_progress": False,
           "merge_status": "can_be_merged", "detailed_merge_status": "mergeable",
           "web_url": f"{project['web_url']}/-/merge_requests/{iid}",
           "references": {"short": f"!{iid}", "full": f"{project['path_with_namespace']}!{iid}"},
-          "_base_sha": heads[target_branch]}
+          "_base_sha": heads[target_branch], "_versions": []}
+    if mr_state == "merged":
+        mr["merged_at"] = _iso(now)
+    add_version(state, mr)
     mrs[iid] = mr
     return mr
+
+
+def add_version(state: GitLabState, mr: dict[str, Any]) -> None:
+    """Record a diff version of a merge request at its source branch's head, as GitLab does
+    when it is opened and at each push to that branch."""
+    head = state.branches[mr["source_project_id"]].get(mr["source_branch"], mr["sha"])
+    start = state.branches[mr["project_id"]].get(mr["target_branch"], mr["_base_sha"])
+    mr["_versions"].append({
+        "id": state.next_id(), "head_commit_sha": head, "base_commit_sha": mr["_base_sha"],
+        "start_commit_sha": start, "created_at": _iso(state.clock()),
+        "merge_request_id": mr["id"], "state": "collected", "real_size": "1",
+        "patch_id_sha": hashlib.sha1(f"{mr['_base_sha']}..{head}".encode()).hexdigest()})
 
 
 def _refs_clash(existing: str, new: str) -> bool:
@@ -929,32 +959,44 @@ class GitLabStandIn:
             self.state.members[project_id][user_id] = access_level
 
     def set_branch(self, project_id: int, branch: str, sha: str) -> None:
-        """Create or move a branch (a push), touching merge requests from it."""
+        """Create or move a branch (a push), touching merge requests from it: an open one gets a
+        diff version at the new head."""
         with self.state.lock:
             self.state.branches[project_id][branch] = sha
             now = self.state.clock()
-            for mr in self.state.merge_requests.get(project_id, {}).values():
-                if mr["source_branch"] == branch:
+            for mrs in self.state.merge_requests.values():
+                for mr in mrs.values():
+                    if (mr["source_project_id"], mr["source_branch"]) != (project_id, branch):
+                        continue
+                    moved = mr["sha"] != sha
                     mr.update(sha=sha, updated_at=now)
+                    if moved and mr["state"] == "opened":
+                        add_version(self.state, mr)
 
     def add_merge_request(self, project_id: int, source_branch: str, target_branch: str, *,
                           title: str = "Submission", author: StandInUser | None = None,
-                          state: str = "opened") -> dict[str, Any]:
-        """Create a merge request (state opened, closed or merged) and return its JSON."""
+                          state: str = "opened",
+                          source_project_id: int | None = None) -> dict[str, Any]:
+        """Create a merge request (state opened, closed or merged) and return its JSON; from a
+        fork's branch when `source_project_id` names the fork."""
         if state not in MR_STATES:
             raise ValueError(f"merge request state must be one of {MR_STATES}")
         with self.state.lock:
             mr = add_merge_request(self.state, project_id, source_branch, target_branch,
-                                   title=title, author=author or self.bot, mr_state=state)
+                                   title=title, author=author or self.bot, mr_state=state,
+                                   source_project_id=source_project_id)
             return self.state.merge_request_json(mr)
 
     def set_merge_request_state(self, project_id: int, iid: int, state: str) -> None:
-        """Close, merge or reopen a merge request."""
+        """Close, merge or reopen a merge request (merging records when)."""
         if state not in MR_STATES:
             raise ValueError(f"merge request state must be one of {MR_STATES}")
         with self.state.lock:
-            self.state.merge_requests[project_id][iid].update(state=state,
-                                                              updated_at=self.state.clock())
+            now = self.state.clock()
+            mr = self.state.merge_requests[project_id][iid]
+            mr.update(state=state, updated_at=now)
+            if state == "merged":
+                mr["merged_at"] = _iso(now)
 
     def add_note(self, project_id: int, mr_iid: int, body: str,
                  author: StandInUser) -> dict[str, Any]:
@@ -993,6 +1035,11 @@ class GitLabStandIn:
             jobs = self.state.statuses.get((project_id, sha), [])
             return [{**_public(j), "retried": j["_retried"]} for j in jobs
                     if include_retried or not j["_retried"]]
+
+    def merge_request_versions(self, project_id: int, iid: int) -> list[dict[str, Any]]:
+        """Return a merge request's diff versions, oldest first."""
+        with self.state.lock:
+            return [dict(v) for v in self.state.merge_requests[project_id][iid]["_versions"]]
 
     def merge_requests(self, project_id: int) -> list[dict[str, Any]]:
         """Return a project's merge requests by iid."""
