@@ -1,15 +1,20 @@
-"""Claim a periodic sweep for one process of all: a ledger delivery under the period's key."""
+"""Periodic sweeps: claim one for one process of all, a ledger delivery under the period's key,
+and keep in it what the sweep of the next period needs."""
 
 from __future__ import annotations
 
-from sqlalchemy import insert
+from sqlalchemy import insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
+from pipeline.config import Settings
 from pipeline.ledger.db import transaction
 from pipeline.ledger.models import Delivery, new_id, utcnow
 
 SWEEP_SOURCE = "reconciler"
+# A sweep that reads every student project on GitLab runs once per this many reconciler
+# intervals.
+INTERVALS_PER_GITLAB_SWEEP = 10
 
 
 def claim_sweep(sessions: sessionmaker[Session], key: str, event: str) -> str | None:
@@ -24,3 +29,24 @@ def claim_sweep(sessions: sessionmaker[Session], key: str, event: str) -> str | 
     except IntegrityError:
         return None
     return delivery_id
+
+
+def gitlab_sweep_period(settings: Settings) -> int:
+    """Return the number of the period that a sweep over GitLab's student projects is in now."""
+    length = settings.worker.reconcile_interval_seconds * INTERVALS_PER_GITLAB_SWEEP
+    return int(utcnow().timestamp() // length)
+
+
+def sweep_record(sessions: sessionmaker[Session], key: str) -> dict:
+    """Return what the sweep claimed under a key kept for the next one; {} if it kept nothing
+    (it failed, is still running, or never ran)."""
+    with sessions() as session:
+        return session.scalar(select(Delivery.response_body)
+                              .where(Delivery.delivery_key == key)) or {}
+
+
+def keep_sweep_record(sessions: sessionmaker[Session], delivery_id: str, record: dict) -> None:
+    """Keep what a sweep leaves the next one in its delivery's answer."""
+    with transaction(sessions) as session:
+        session.execute(update(Delivery).where(Delivery.id == delivery_id)
+                        .values(response_body=record))

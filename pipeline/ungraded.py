@@ -16,7 +16,7 @@ import dataclasses
 import logging
 
 from celery import Celery
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from gitlab_client import DEVELOPER_ACCESS, GitLabError
@@ -27,15 +27,13 @@ from pipeline.context import Resources
 from pipeline.dispatch import new_task_id, send_runs
 from pipeline.ledger.db import transaction
 from pipeline.ledger.locks import lock_names_for_ledger_work
-from pipeline.ledger.models import Delivery, RunStatus, TestRun, new_id, utcnow
+from pipeline.ledger.models import RunStatus, TestRun, new_id, utcnow
 from pipeline.ledger.run_locks import branch_lock, commit_lock
 from pipeline.repos import InvalidInputError, check_ref, check_sha
-from pipeline.sweeps import claim_sweep
+from pipeline.sweeps import claim_sweep, gitlab_sweep_period, keep_sweep_record, sweep_record
 
 log = logging.getLogger(__name__)
 
-# The sweep lists every student project's branches: once per this many reconciler intervals.
-RECONCILE_INTERVALS_PER_SWEEP = 10
 SWEEP_KEY = "reconciler:branch-heads:{period}"
 SWEEP_EVENT = "Branch Heads Sweep"
 UNSEEN_FIELD = "unseen_heads"
@@ -81,23 +79,19 @@ def grade_unseen_heads(resources: Resources, celery: Celery) -> int:
 
 
 def _current_period(resources: Resources) -> int:
-    interval = resources.settings.worker.reconcile_interval_seconds
-    return int(utcnow().timestamp() // (interval * RECONCILE_INTERVALS_PER_SWEEP))
+    return gitlab_sweep_period(resources.settings)
 
 
 def _unseen_heads_of(resources: Resources, period: int) -> set[tuple[str, str, str]]:
     """Return the (project, branch, commit) heads the sweep of a period met unseen."""
-    with resources.sessions() as session:
-        body = session.scalar(select(Delivery.response_body).where(
-            Delivery.delivery_key == SWEEP_KEY.format(period=period)))
-    return {tuple(head) for head in (body or {}).get(UNSEEN_FIELD, [])}
+    record = sweep_record(resources.sessions, SWEEP_KEY.format(period=period))
+    return {tuple(head) for head in record.get(UNSEEN_FIELD, [])}
 
 
 def _keep_unseen_heads(resources: Resources, delivery_id: str,
                        heads: list[tuple[str, str, str]]) -> None:
-    with transaction(resources.sessions) as session:
-        session.execute(update(Delivery).where(Delivery.id == delivery_id).values(
-            response_body={UNSEEN_FIELD: [list(head) for head in sorted(heads)]}))
+    keep_sweep_record(resources.sessions, delivery_id,
+                      {UNSEEN_FIELD: [list(head) for head in sorted(heads)]})
 
 
 def _student_projects(resources: Resources) -> list[_Project]:
