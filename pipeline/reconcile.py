@@ -1,4 +1,5 @@
-"""Reconciliation: re-send queued runs and retries the broker lost, end runs left running."""
+"""Reconciliation: re-send queued runs and retries the broker lost, end runs left running, and
+grade or hand in through GitLab's API what lost webhooks left out."""
 
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ from pipeline.reference_checks import LISTED_MISSING, NO_ASSIGNMENT, UNFETCHABLE
 from pipeline.repos import RepositoryError
 from pipeline.submissions.dispatch import resend_lost_submissions
 from pipeline.submissions.recovery import retry_failed_submissions
+from pipeline.submissions.unseen_merge_requests import hand_in_unseen_merge_requests
 from pipeline.ungraded import grade_unseen_heads
 
 log = logging.getLogger(__name__)
@@ -66,6 +68,7 @@ class ReconcileReport:
     submissions_resent: int = 0
     assignments_found: int = 0
     unseen_heads_queued: int = 0
+    unseen_merge_requests_handed_in: int = 0
     reports_requested: int = 0
 
     def as_dict(self) -> dict:
@@ -218,8 +221,8 @@ def requeue_lost_retries(resources: Resources, now: dt.datetime) -> int:
 
 
 def reconcile_ledger(resources: Resources, celery: Celery) -> ReconcileReport:
-    """Re-send queued runs and retries the broker does not have, and end runs abandoned while
-    running."""
+    """Re-send queued runs and retries the broker does not have, end runs abandoned while
+    running, and grade the branch heads and hand in the merge requests no webhook brought."""
     report = ReconcileReport()
     now = utcnow()
     report.retries_lost = requeue_lost_retries(resources, now)
@@ -241,10 +244,12 @@ def reconcile_ledger(resources: Resources, celery: Celery) -> ReconcileReport:
     report.submissions_retried = retry_failed_submissions(resources, celery)
     report.submissions_resent = resend_lost_submissions(resources, celery)
     report.unseen_heads_queued = grade_unseen_heads(resources, celery)
+    report.unseen_merge_requests_handed_in = hand_in_unseen_merge_requests(resources, celery)
     report.reports_requested = _rereport(resources, celery, now)
     for course in resources.settings.courses:
         report.assignments_found += _check_reference(resources, course)
     if report.retries_lost or report.resent or report.stalled_ended \
-            or report.submissions_retried or report.submissions_resent:
+            or report.submissions_retried or report.submissions_resent \
+            or report.unseen_merge_requests_handed_in:
         log.info("reconcile: %s", report.as_dict())
     return report

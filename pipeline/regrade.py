@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from dataclasses import dataclass, field
 from typing import Iterable, Sequence
@@ -31,6 +32,14 @@ GRADED_STATUSES = (RunStatus.QUEUED, RunStatus.RUNNING, RunStatus.PASSED, RunSta
                    RunStatus.ERROR)
 RETRYABLE_STATUSES = (RunStatus.FAILED, RunStatus.ERROR)
 PENDING_STATUSES = (RunStatus.QUEUED, RunStatus.RUNNING)
+# Runs that already grade a commit for a webhook's request, or the reconciler's hand-in of a
+# merge request whose webhook was lost: a second request for the same commit and assignment (a
+# push and its merge request update, say) reuses one. The intake takes the branch's own run
+# first, and a push that moves an existing branch onto a commit graded on another branch (a
+# fast-forward of main onto a graded feature branch) gets a run of its own: GitLab shows a
+# branch's pipeline and badges by the statuses posted for that branch. A retest always makes a
+# new run.
+REUSABLE_STATUSES = (RunStatus.QUEUED, RunStatus.RUNNING, RunStatus.PASSED, RunStatus.FAILED)
 # A superseded or cancelled run never graded its commit: it is no source for a regrade.
 UNGRADED_STATUSES = (RunStatus.SUPERSEDED, RunStatus.CANCELLED)
 
@@ -52,7 +61,11 @@ class NoSuchRunError(RegradeError):
 
 @dataclass(frozen=True)
 class GradingTarget:
-    """One commit of a student project to grade for one assignment of a course."""
+    """One commit of a student project to grade for one assignment of a course.
+
+    With `base_branch` (a merge request's target), the worker diffs the commit against its merge
+    base with that branch and cancels the run when the assignment is unchanged.
+    """
 
     course: CourseSettings
     project_path: str
@@ -61,6 +74,7 @@ class GradingTarget:
     project_id: int | None = None
     ref: str | None = None
     merge_request_iid: int | None = None
+    base_branch: str | None = None
 
 
 @dataclass
@@ -115,6 +129,20 @@ def grading_in(session: Session, target: GradingTarget, *, kind: str, retry: boo
     reusable = tuple(s for s in GRADED_STATUSES if not (retry and s in RETRYABLE_STATUSES))
     _lock_runs(session, [target])
     return _find_or_create(session, target, reusable, kind, requested_by, lock=lock)
+
+
+def gradings_in(session: Session, targets: Sequence[GradingTarget], *, kind: str,
+                reusable: tuple[RunStatus, ...], received_at: dt.datetime | None = None,
+                lock: bool = False) -> list[tuple[TestRun, bool]]:
+    """Return, in the caller's transaction, a run grading each target: one in a `reusable`
+    status, else a new one (True in its pair: the caller publishes it once committed),
+    received at `received_at` (by default now). With `lock`, as for grading_in.
+
+    Every target's locks are taken at once first (see _lock_runs).
+    """
+    _lock_runs(session, targets)
+    return [_find_or_create(session, target, reusable, kind, None, lock=lock,
+                            received_at=received_at) for target in targets]
 
 
 def regrade_run(sessions: sessionmaker[Session], settings: Settings, run_id: str) -> Queued:
@@ -207,9 +235,8 @@ def _regrade(sessions: sessionmaker[Session], targets: Iterable[GradingTarget]) 
     queued = Queued()
     ordered = sorted(targets, key=lambda t: (t.project_path, t.assignment, t.commit_sha))
     with transaction(sessions) as session:
-        _lock_runs(session, ordered)
-        for target in ordered:
-            run, created = _find_or_create(session, target, PENDING_STATUSES, REGRADE_KIND, None)
+        for run, created in gradings_in(session, ordered, kind=REGRADE_KIND,
+                                        reusable=PENDING_STATUSES):
             if created:
                 queued.created.append((run.id, run.celery_task_id))
             else:
@@ -218,8 +245,8 @@ def _regrade(sessions: sessionmaker[Session], targets: Iterable[GradingTarget]) 
 
 
 def _find_or_create(session: Session, target: GradingTarget, reusable: tuple[RunStatus, ...],
-                    kind: str, requested_by: int | None,
-                    lock: bool = False) -> tuple[TestRun, bool]:
+                    kind: str, requested_by: int | None, lock: bool = False,
+                    received_at: dt.datetime | None = None) -> tuple[TestRun, bool]:
     query = (select(TestRun)
              .where(TestRun.project_path == target.project_path,
                     TestRun.commit_sha == target.commit_sha,
@@ -235,9 +262,10 @@ def _find_or_create(session: Session, target: GradingTarget, reusable: tuple[Run
         project_id=target.project_id, project_path=target.project_path,
         ref=target.ref or _known_branch(session, target),
         commit_sha=target.commit_sha, merge_request_iid=target.merge_request_iid,
+        base_branch=target.base_branch, needs_diff=target.base_branch is not None,
         requested_by_user_id=requested_by, reference_project=course.reference_project,
-        reference_ref=course.reference_branch, status=RunStatus.QUEUED, received_at=now,
-        queued_at=now, sent_at=now, celery_task_id=new_task_id())
+        reference_ref=course.reference_branch, status=RunStatus.QUEUED,
+        received_at=received_at or now, queued_at=now, sent_at=now, celery_task_id=new_task_id())
     session.add(run)
     session.flush()
     return run, True

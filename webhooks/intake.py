@@ -17,9 +17,10 @@ from pipeline.ledger.locks import lock_names_for_ledger_work
 from pipeline.ledger.models import Delivery, RunStatus, TestRun
 from pipeline.ledger.run_locks import branch_lock, commit_lock, merge_request_lock
 from pipeline.publisher import Publisher
+from pipeline.regrade import REUSABLE_STATUSES
 from pipeline.submissions.ledger import MERGE_REQUEST_SOURCE, record_submissions, submission_row
 from webhooks.group_commit import GroupCommit
-from webhooks.intake_plan import REUSABLE_STATUSES, Answer, BatchPlan, Delivered, KnownRun
+from webhooks.intake_plan import Answer, BatchPlan, Delivered, KnownRun
 
 log = logging.getLogger(__name__)
 

@@ -9,18 +9,13 @@ from typing import Iterable
 from pipeline.config import CourseSettings
 from pipeline.dispatch import new_task_id
 from pipeline.ledger.models import RunStatus, new_id, utcnow
+from pipeline.regrade import REUSABLE_STATUSES
 from webhooks.events import Event, is_zero_sha
 from webhooks.handlers.decisions import SUBMISSION_PROCESSING, Decision, Ignored, JobRequest
 
 SUPERSEDED_REASON = "superseded by a newer push ({sha})"
 RUN_KINDS = {"push": "push", "merge_request": "merge_request", "note": "retest"}
 SUBMISSION_KIND = "submission"
-# Runs that already grade a commit: a second request for the same commit and assignment (a
-# push and its merge request update, say) reuses them, the branch's own run first. A push that
-# moves an existing branch onto a commit graded on another branch (a fast-forward of main onto
-# a graded feature branch) gets a run of its own: GitLab shows a branch's pipeline and badges by
-# the statuses posted for that branch. A retest always makes a new run.
-REUSABLE_STATUSES = (RunStatus.QUEUED, RunStatus.RUNNING, RunStatus.PASSED, RunStatus.FAILED)
 
 
 @dataclass(frozen=True)
