@@ -4,8 +4,8 @@ through GitLab's API.
 A merge request hands its head commit in while it is open (or being merged: locked), and once
 merged, its merge being the hand-in; a closed one is withdrawn. As for webhooks, only one from a
 branch of the student project itself counts, not one from a fork. Its head is unseen while the
-ledger has no submission of that commit, or has one withdrawn through this merge request (which
-the lost webhook of a reopen, or of a retarget back, would have processed again), and no sweep
+ledger has no submission of that commit, or has one withdrawn (which the lost webhook of a
+reopen, of a retarget back, or of a new merge request would have processed again), and no sweep
 handed it in. The sweep runs once per period across all workers, as the one of unseen branch
 heads does (pipeline.ungraded), and hands a head in when the sweep of the period before met it
 unseen too, so a webhook still queued at GitLab is not raced; one arriving during the hand-in
@@ -185,21 +185,21 @@ def _merge_requests_into(resources: Resources, course: CourseSettings, project_p
 def _not_handed_in(session: Session, project_path: str,
                    found: list[tuple[MergeRequestHead, MergeRequest]]
                    ) -> list[tuple[MergeRequestHead, MergeRequest]]:
-    """Keep the heads the ledger has no hand-in of: no submission of the commit, or one
-    withdrawn through the same merge request, and no sweep's hand-in delivery."""
+    """Keep the heads the ledger has no hand-in of: no submission of the commit, or a
+    withdrawn one, and no sweep's hand-in delivery."""
     if not found:
         return []
     rows = session.execute(
-        select(Submission.commit_sha, Submission.merge_request_iid, Submission.withdrawn)
+        select(Submission.commit_sha, Submission.withdrawn)
         .where(Submission.project_path == project_path,
                Submission.commit_sha.in_({head.commit_sha for head, _ in found}))).all()
-    submitted = {sha for sha, _, _ in rows}
-    withdrawn = {(sha, iid) for sha, iid, was_withdrawn in rows if was_withdrawn}
+    submitted = {sha for sha, _ in rows}
+    withdrawn = {sha for sha, was_withdrawn in rows if was_withdrawn}
     delivered = set(session.scalars(select(Delivery.delivery_key).where(
         Delivery.delivery_key.in_([head.delivery_key for head, _ in found]))))
     return [(head, merge_request) for head, merge_request in found
             if head.delivery_key not in delivered
-            and (head.commit_sha not in submitted or (head.commit_sha, head.iid) in withdrawn)]
+            and (head.commit_sha not in submitted or head.commit_sha in withdrawn)]
 
 
 def _hand_in_met_before(resources: Resources, celery: Celery, head: MergeRequestHead,

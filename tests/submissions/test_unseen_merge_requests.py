@@ -269,6 +269,21 @@ def test_a_reopen_whose_webhook_was_lost_processes_the_withdrawn_submission_agai
     assert world.process(submission.id).outcome == "accepted"
 
 
+def test_a_new_merge_request_whose_webhook_was_lost_hands_the_withdrawn_commit_in(
+        world, sweep):
+    first, submission = passed_merge_request_submission(world)
+    world.gitlab.set_merge_request_state(world.project_id, first["iid"], "closed")
+    assert world.process(submission.id).outcome == "refused"
+    second = world.gitlab.add_merge_request(world.project_id, first["source_branch"], TARGET,
+                                            author=world.alice)
+
+    assert (sweep(), sweep()) == (0, 1)
+
+    again = world.submission(submission.id)
+    assert (again.outcome, again.merge_request_iid) == ("pending", second["iid"])
+    assert world.process(submission.id).outcome == "accepted"
+
+
 @pytest.mark.parametrize("failing, status", [(r"/merge_requests$", 503), (r"/versions$", 503),
                                              (r"/merge_requests$", 401)],
                          ids=["listing unreachable", "versions unreachable", "token refused"])
