@@ -16,7 +16,9 @@ A hand-in is received when GitLab recorded the commit as the merge request's hea
 its diff versions naming it. A merged merge request whose versions do not name its head was
 handed in when GitLab merged it. Neither the commit's dates (the student sets them) nor the
 sweep's time (which would make a lost webhook late) counts. An open one without such a version
-waits for the next period.
+waits for the next period. A merge request merged before gradehook graded anything of its course
+was merged before gradehook watched the course (a course taking up gradehook, or submission
+branches, part-way through a term): no webhook of it was lost, and it is not handed in.
 
 Each sweep lists only the merge requests GitLab updated since the previous sweep listed them
 (less a margin for the clocks of GitLab and gradehook), and no later than the last update of a
@@ -34,17 +36,18 @@ from dataclasses import dataclass, field
 from typing import Iterable, Sequence
 
 from celery import Celery
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from gitlab_client import GitLabError, MergeRequest, MergeRequestVersion, TransientGitLabError
 from pipeline.assignments import AssignmentDirectory
 from pipeline.config import CourseSettings
 from pipeline.context import Resources
-from pipeline.ledger.models import Delivery, Submission, utcnow
+from pipeline.ledger.models import Delivery, Submission, TestRun, utcnow
 from pipeline.repos import InvalidInputError, check_ref, check_sha
 from pipeline.student_projects import course_projects
 from pipeline.submissions.gitlab_side import LOCKED, MERGED, OPENED
+from pipeline.submissions.ledger import aware
 from pipeline.submissions.merge_request_hand_in import MergeRequestHead, hand_in
 from pipeline.sweeps import claim_sweep, gitlab_sweep_period, keep_sweep_record, sweep_record
 
@@ -222,8 +225,23 @@ def _hand_in_met_before(resources: Resources, celery: Celery, head: MergeRequest
                  "period", head.project_path, head.iid, head.commit_sha[:12])
         sweep.unseen[key] = merge_request.updated_at
         return
+    if merge_request.state == MERGED and not _watched_when_merged(resources, head.course,
+                                                                  merge_request, received_at):
+        log.info("reconcile: %s !%d was merged before gradehook graded anything of course %s; "
+                 "not handed in", head.project_path, head.iid, head.course.name)
+        return
     if hand_in(resources, celery, head, assignments, received_at):
         sweep.handed_in += 1
+
+
+def _watched_when_merged(resources: Resources, course: CourseSettings,
+                         merge_request: MergeRequest, received_at: dt.datetime) -> bool:
+    """Tell whether gradehook had graded anything of the course when the merge request was
+    merged (GitLab not telling when: when its head was recorded)."""
+    with resources.sessions() as session:
+        first = session.scalar(select(func.min(TestRun.received_at))
+                               .where(TestRun.course == course.name))
+    return first is not None and aware(first) <= (merge_request.merged_at or received_at)
 
 
 def _stops_the_sweep(exc: GitLabError) -> bool:

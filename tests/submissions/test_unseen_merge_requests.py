@@ -243,6 +243,8 @@ def test_a_merge_request_from_a_fork_is_not_handed_in(world, sweep):
 def test_a_merge_request_merged_before_any_webhook_is_handed_in(world, sweep):
     opened_at = an_hour_ago()
     mr, sha = open_merge_request(world, at=opened_at)
+    world.graded_run(world.push(solution("earlier"), branch="week1-earlier"),
+                     received_at=opened_at)  # gradehook watched the course then
     world.gitlab.set_branch(world.project_id, TARGET, sha)  # GitLab's fast-forward merge
     world.gitlab.set_merge_request_state(world.project_id, mr["iid"], "merged")
 
@@ -254,6 +256,19 @@ def test_a_merge_request_merged_before_any_webhook_is_handed_in(world, sweep):
             tests_total=1)
     outcome = world.process(submission.id)
     assert (outcome.outcome, outcome.reason) == ("accepted", None)
+
+
+def test_a_merge_request_merged_before_gradehook_graded_anything_of_the_course_is_left(
+        world, sweep):
+    merged, sha = open_merge_request(world, branch="week1-old", at=an_hour_ago())
+    world.gitlab.set_branch(world.project_id, TARGET, sha)
+    world.gitlab.set_merge_request_state(world.project_id, merged["iid"], "merged")
+    world.graded_run(world.push(solution("later")), received_at=utcnow())
+    still_open, _ = open_merge_request(world, greeting="today")
+
+    assert (sweep(), sweep()) == (0, 1)
+
+    assert {s.merge_request_iid for s in submissions_of(world).values()} == {still_open["iid"]}
 
 
 def test_a_reopen_whose_webhook_was_lost_processes_the_withdrawn_submission_again(world, sweep):
