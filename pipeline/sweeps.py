@@ -7,6 +7,7 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
+from gitlab_client import GitLabError, TransientGitLabError
 from pipeline.config import Settings
 from pipeline.ledger.db import transaction
 from pipeline.ledger.models import Delivery, new_id, utcnow
@@ -15,6 +16,8 @@ SWEEP_SOURCE = "reconciler"
 # A sweep that reads every student project on GitLab runs once per this many reconciler
 # intervals.
 INTERVALS_PER_GITLAB_SWEEP = 10
+# GitLab refuses the token itself: no other project would be read either.
+TOKEN_REFUSED = 401
 
 
 def claim_sweep(sessions: sessionmaker[Session], key: str, event: str) -> str | None:
@@ -50,3 +53,9 @@ def keep_sweep_record(sessions: sessionmaker[Session], delivery_id: str, record:
     with transaction(sessions) as session:
         session.execute(update(Delivery).where(Delivery.id == delivery_id)
                         .values(response_body=record))
+
+
+def stops_the_sweep(exc: GitLabError) -> bool:
+    """Tell whether a GitLab error fails a whole sweep over GitLab's student projects (GitLab
+    unreachable, or refusing the token), not only the project it came from."""
+    return isinstance(exc, TransientGitLabError) or exc.status_code == TOKEN_REFUSED

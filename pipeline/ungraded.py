@@ -30,7 +30,8 @@ from pipeline.ledger.locks import lock_names_for_ledger_work
 from pipeline.ledger.models import RunStatus, TestRun, new_id, utcnow
 from pipeline.ledger.run_locks import branch_lock, commit_lock
 from pipeline.repos import InvalidInputError, check_ref, check_sha
-from pipeline.sweeps import claim_sweep, gitlab_sweep_period, keep_sweep_record, sweep_record
+from pipeline.sweeps import claim_sweep, gitlab_sweep_period, keep_sweep_record, stops_the_sweep, \
+    sweep_record
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +53,9 @@ class _Project:
 def grade_unseen_heads(resources: Resources, celery: Celery) -> int:
     """Queue runs for student branch heads the ledger never saw, once per period; return how many.
 
-    GitLab being unreachable or refusing leaves the sweep to the next period.
+    GitLab being unreachable, or refusing the token, leaves the sweep to the next period; a
+    project GitLab refuses to show (deleted, say) is skipped, and the heads of it met unseen
+    before are kept for the next period.
     """
     if resources.gitlab is None or not resources.settings.courses:
         return 0
@@ -64,10 +67,16 @@ def grade_unseen_heads(resources: Resources, celery: Celery) -> int:
     created, unseen = [], []
     try:
         for project in _student_projects(resources):
-            runs, heads = _queue_unseen(resources, project, delivery_id, met_before)
+            try:
+                runs, heads = _queue_unseen(resources, project, delivery_id, met_before)
+            except GitLabError as exc:
+                if stops_the_sweep(exc):
+                    raise
+                log.warning("reconcile: branch heads of %s not checked: %s", project.path, exc)
+                runs, heads = [], [head for head in met_before if head[0] == project.path]
             created.extend(runs)
             unseen.extend(heads)
-    except GitLabError as exc:
+    except GitLabError as exc:  # only those stops_the_sweep lets through
         log.warning("reconcile: branch heads not all checked: %s", exc)
     else:
         _keep_unseen_heads(resources, delivery_id, unseen)

@@ -39,7 +39,7 @@ from celery import Celery
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from gitlab_client import GitLabError, MergeRequest, MergeRequestVersion, TransientGitLabError
+from gitlab_client import GitLabError, MergeRequest, MergeRequestVersion
 from pipeline.assignments import AssignmentDirectory
 from pipeline.config import CourseSettings
 from pipeline.context import Resources
@@ -49,7 +49,8 @@ from pipeline.student_projects import course_projects
 from pipeline.submissions.gitlab_side import LOCKED, MERGED, OPENED
 from pipeline.submissions.ledger import aware
 from pipeline.submissions.merge_request_hand_in import MergeRequestHead, hand_in
-from pipeline.sweeps import claim_sweep, gitlab_sweep_period, keep_sweep_record, sweep_record
+from pipeline.sweeps import claim_sweep, gitlab_sweep_period, keep_sweep_record, stops_the_sweep, \
+    sweep_record
 
 log = logging.getLogger(__name__)
 
@@ -61,8 +62,6 @@ UNSEEN_FIELD, LIST_FROM_FIELD = "unseen_merge_requests", "list_merge_requests_fr
 HANDING_IN_STATES = (OPENED, LOCKED, MERGED)
 # Listing starts this much before the previous sweep began.
 LISTING_OVERLAP = dt.timedelta(minutes=10)
-# GitLab refuses the token itself: no other project would be read either.
-TOKEN_REFUSED = 401
 
 Key = tuple[str, int, str]  # project path, merge request iid, head commit
 
@@ -100,7 +99,7 @@ def hand_in_unseen_merge_requests(resources: Resources, celery: Celery) -> int:
     try:
         for course in resources.settings.courses:
             _sweep_course(resources, celery, course, _moment(since), sweep)
-    except GitLabError as exc:  # only those _stops_the_sweep lets through
+    except GitLabError as exc:  # only those stops_the_sweep lets through
         failed = True
         log.warning("reconcile: merge requests into submission branches not all checked, "
                     "left to the next period: %s", exc)
@@ -142,7 +141,7 @@ def _sweep_course(resources: Resources, celery: Celery, course: CourseSettings,
             found = _merge_requests_into(resources, course, project_path, project_id, branches,
                                          since)
         except GitLabError as exc:
-            if _stops_the_sweep(exc):
+            if stops_the_sweep(exc):
                 raise
             log.warning("reconcile: merge requests of %s not listed: %s", project_path, exc)
             sweep.skipped.add(project_path)
@@ -213,7 +212,7 @@ def _hand_in_met_before(resources: Resources, celery: Celery, head: MergeRequest
     try:
         versions = resources.gitlab.merge_request_versions(head.project_id, head.iid)
     except GitLabError as exc:
-        if _stops_the_sweep(exc):
+        if stops_the_sweep(exc):
             raise
         log.warning("reconcile: versions of %s !%d not read, left to the next period: %s",
                     head.project_path, head.iid, exc)
@@ -242,11 +241,6 @@ def _watched_when_merged(resources: Resources, course: CourseSettings,
         first = session.scalar(select(func.min(TestRun.received_at))
                                .where(TestRun.course == course.name))
     return first is not None and aware(first) <= (merge_request.merged_at or received_at)
-
-
-def _stops_the_sweep(exc: GitLabError) -> bool:
-    """Tell whether a GitLab error fails the whole sweep, not one project's merge requests."""
-    return isinstance(exc, TransientGitLabError) or exc.status_code == TOKEN_REFUSED
 
 
 def _record_for_next(sweep: _Sweep, failed: bool, since: str | None,

@@ -17,7 +17,8 @@ from pipeline.ledger.db import make_engine, make_sessionmaker, transaction
 from pipeline.ledger.models import Delivery, RunStatus, TestRun, utcnow
 from pipeline.regrade import GradingTarget
 from pipeline.sweeps import SWEEP_SOURCE
-from tests.infra.ledger import lock_waiters, migrated_resources, while_another_process_holds
+from tests.infra.ledger import lock_waiters, migrated_resources, queue_run, \
+    while_another_process_holds
 from tests.infra.processes import wait_for, write_config
 from tests.infra.services import SERVICE_VARIABLES
 from tests.support.gitlab_standin import DEVELOPER
@@ -457,6 +458,18 @@ def test_a_push_recorded_after_the_sweep_listed_the_branch_leaves_the_listed_hea
     monkeypatch.setattr(resources.gitlab, "list_branches", listed_then_pushed)
     assert grade_unseen_heads(resources) == 0
     assert {run.commit_sha for run in runs(resources).values()} == {newer_sha}
+
+
+def test_a_project_gitlab_no_longer_shows_holds_up_no_other_projects_heads(sweep):
+    """A project the ledger has runs of was deleted on GitLab (404): its branches cannot be
+    listed, and the other projects' heads are graded all the same."""
+    settings, resources, grade_unseen_heads = sweep
+    queue_run(resources, course="prog1", project_path="prog1-2026/students/aaron",
+              project_id=999, commit_sha="3" * 40)
+
+    assert grade_unseen_heads(resources) == 2
+    assert {run.commit_sha for run in runs(resources).values()} == {
+        "3" * 40, payload_of(PUSH)["after"]}
 
 
 def _writing_on(resources: Resources, connection) -> Resources:
