@@ -2,17 +2,18 @@
 
 A test's limit is its closest `timeout` marker, spelt as pytest-timeout spells it
 (``@pytest.mark.timeout(5)`` on the test, on its class, or as its module's ``pytestmark``;
-``timeout(0)``: no limit of its own), else the default the runner is given. It covers the test's
-setup, call and teardown. The plugin tells the watchdog (the process that started this pytest,
-see pytest_watchdog) when each test begins, with its limit, and when it ends. At the limit the
-watchdog sends STOP_SIGNAL, whose handler here fails the test with pytest.fail, naming the
-innermost line of the student's files or of the test files that it was running, and tells the
-watchdog that line. The signal is SIGUSR1, not SIGALRM: a solution's own signal.alarm timeouts
-neither reach this handler nor are taken over by it. A handler the student's code replaces, or a
-failure it catches, only leaves the test to the watchdog, which then ends this process.
-pytest-timeout itself is not used: the sandbox's interpreter need not have it (plugins are not
-loaded by themselves there either), its signal method lives in the student's process alone, and
-its thread method ends the whole pytest run, the tests after the slow one with it.
+``timeout(0)``: no limit of its own; ``method`` and ``func_only`` are taken and change nothing),
+else the default the runner is given. It covers the test's setup, call and teardown. The plugin
+tells the watchdog (the process that started this pytest, see pytest_watchdog) when each test
+begins, with its limit, and when it ends. At the limit the watchdog sends STOP_SIGNAL, whose
+handler here fails the test with pytest.fail, naming the innermost line of the student's files or
+of the test files that it was running, and tells the watchdog that line. The signal is SIGUSR1, not
+SIGALRM: a solution's own signal.alarm timeouts neither reach this handler nor are taken over by
+it. A handler the student's code replaces, or a failure it catches, only leaves the test to the
+watchdog, which then ends this process. pytest-timeout itself is not used: the sandbox's
+interpreter need not have it (plugins are not loaded by themselves there either), its signal method
+lives in the student's process alone, and its thread method ends the whole pytest run, the tests
+after the slow one with it.
 """
 
 import json
@@ -26,7 +27,7 @@ from runner import shorten
 
 MARKER = "timeout"
 MARKER_HELP = "timeout(seconds): the test's time limit in seconds; 0: none of its own"
-BAD_MARKER = ("@pytest.mark.timeout takes one number of seconds, 0 or more, as timeout(5) or "
+BAD_MARKER = ("@pytest.mark.timeout takes a number of seconds, 0 or more, as timeout(5) or "
               "timeout(timeout=5), got timeout({got})")
 TIMED_OUT = "Timeout: the test took longer than its time limit of {limit}"
 STOPPED_IN = "; it was stopped in {place}"
@@ -49,14 +50,25 @@ def limit_of(item, default):
     marker = item.get_closest_marker(MARKER)
     if marker is None:
         return default, None
-    values = [*marker.args, *marker.kwargs.values()]
-    seconds = values[0] if len(values) == 1 and set(marker.kwargs) <= {MARKER} else None
-    if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) \
-            or not math.isfinite(seconds) or seconds < 0:
+    try:
+        given = marker_seconds(*marker.args, **marker.kwargs)
+        if given is None:
+            return default, None
+        seconds = None if isinstance(given, bool) else float(given)
+    except (TypeError, ValueError, OverflowError):
+        seconds = None
+    if seconds is None or not math.isfinite(seconds) or seconds < 0:
         got = ", ".join([*map(repr, marker.args),
                          *(f"{name}={value!r}" for name, value in marker.kwargs.items())])
         return default, BAD_MARKER.format(got=shorten(got))
-    return float(seconds), None
+    return seconds, None
+
+
+def marker_seconds(timeout=None, method=None, func_only=None):
+    """Return the seconds of a timeout marker's arguments, which are pytest-timeout's (None: the
+    default). Its method and func_only change nothing: the watchdog is the one method, and the
+    limit covers the test's setup and teardown too."""
+    return timeout
 
 
 def stuck_in(frame, folders):

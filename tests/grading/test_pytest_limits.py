@@ -68,7 +68,7 @@ def test_a_tests_timeout_marker_sets_its_limit_and_a_wrong_one_fails_it(tmp_path
         def test_wrong_marker():
             assert calc.one() == 1
 
-        @pytest.mark.timeout(timeout=0.5, method="thread")
+        @pytest.mark.timeout(seconds=0.5)
         def test_unknown_argument():
             assert calc.one() == 1
     """
@@ -80,12 +80,46 @@ def test_a_tests_timeout_marker_sets_its_limit_and_a_wrong_one_fails_it(tmp_path
             ("TestClass::test_class_limit", "FAILED",
              STOPPED.format(limit="1 second", place="test_calc.py, line 13")),
             ("test_wrong_marker", "FAILED",
-             "E   Failed: @pytest.mark.timeout takes one number of seconds, 0 or more, as "
+             "E   Failed: @pytest.mark.timeout takes a number of seconds, 0 or more, as "
              "timeout(5) or timeout(timeout=5), got timeout('ten')"),
             ("test_unknown_argument", "FAILED",
-             "E   Failed: @pytest.mark.timeout takes one number of seconds, 0 or more, as "
-             "timeout(5) or timeout(timeout=5), got timeout(timeout=0.5, method='thread')"),
+             "E   Failed: @pytest.mark.timeout takes a number of seconds, 0 or more, as "
+             "timeout(5) or timeout(timeout=5), got timeout(seconds=0.5)"),
         ])
+
+
+def test_a_marker_spelt_for_pytest_timeout_sets_the_limit(tmp_path: Path):
+    """A course's tests written for pytest-timeout name its method or func_only, or give the
+    seconds as text, or None for the default. Before, each such marker failed its test for
+    every student, saying the marker was wrong."""
+    student_code = "def spin():\n    while True: pass\n"
+    test_file = """
+        import pytest
+        import calc
+
+        @pytest.mark.timeout(0.5, method="thread")
+        def test_method():
+            calc.spin()
+
+        @pytest.mark.timeout(0.5, "signal")
+        def test_method_given_second():
+            calc.spin()
+
+        @pytest.mark.timeout(timeout="0.5", func_only=True)
+        def test_func_only():
+            calc.spin()
+
+        @pytest.mark.timeout(None, method="thread")
+        def test_default():
+            calc.spin()
+    """
+    stopped = STOPPED.format(limit="0.5 seconds", place="calc.py, line 2")
+    assert _graded(tmp_path, student_code, test_file, test_timeout_seconds=1) == ("COMPLETED", [
+        ("test_method", "FAILED", stopped),
+        ("test_method_given_second", "FAILED", stopped),
+        ("test_func_only", "FAILED", stopped),
+        ("test_default", "FAILED", STOPPED.format(limit="1 second", place="calc.py, line 2")),
+    ])
 
 
 def test_a_test_that_goes_on_when_stopped_is_ended_and_the_rest_run(tmp_path: Path):
