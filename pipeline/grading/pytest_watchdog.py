@@ -24,6 +24,9 @@ import traceback
 from pytest_limits import STOP_SIGNAL, over_limit, timed_out
 
 GRACE_SECONDS = 3.0
+# The longest select waits at once: it refuses a wait of 292 years or more, which a course's
+# timeout(sys.maxsize) asks for.
+LONGEST_WAIT_SECONDS = 3600.0
 READ_BYTES = 65536
 # A longer line than this from the child is no message of the plugin's: it is dropped.
 MAX_MESSAGE_BYTES = 65536
@@ -44,8 +47,11 @@ class WatchedTest:
         self.place = None
 
     def remaining(self):
-        """Return the seconds until the deadline (0 when past), None without a limit."""
-        return None if self.deadline is None else max(0.0, self.deadline - time.monotonic())
+        """Return the seconds until the deadline (0 when past), at most LONGEST_WAIT_SECONDS;
+        None without a limit."""
+        if self.deadline is None:
+            return None
+        return min(LONGEST_WAIT_SECONDS, max(0.0, self.deadline - time.monotonic()))
 
     def stopped_message(self):
         """Return the failure of a test that its handler stopped at its limit."""

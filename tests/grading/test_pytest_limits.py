@@ -10,17 +10,19 @@ from tests.grading.builders import make_assignment
 
 # The run's own limit, far above the tests' limits: a run that reached it would be TIMEDOUT.
 META = "properties:\n  executionBackend:\n    settings: {timeout: 60}\n"
+# A run's limit that the test reaches, stopping the run.
+SHORT_RUN_META = "properties:\n  executionBackend:\n    settings: {timeout: 2}\n"
 STOPPED = ("E   Failed: Timeout: the test took longer than its time limit of {limit}; it was "
            "stopped in {place}")
 ENDED = "E   Failed: Timeout: the test took longer than its time limit of 1 second; it {how}"
 
 
-def _graded(tmp_path: Path, student_code: str, test_file: str,
+def _graded(tmp_path: Path, student_code: str, test_file: str, meta: str = META,
             **settings: float) -> tuple[str, list[tuple[str, str, str | None]]]:
     """Grade the student's calc.py with the test file; return its collection's status and lines
     as (name, result, details)."""
     student, reference = make_assignment(
-        tmp_path, None, {"calc.py": "", "test_calc.py": test_file, "meta.yaml": META},
+        tmp_path, None, {"calc.py": "", "test_calc.py": test_file, "meta.yaml": meta},
         {"calc.py": student_code})
     (calc,) = grade(student, reference, settings=SandboxSettings(**settings)).tests
     return calc.status, [(t.name, t.result, t.details) for t in calc.tests]
@@ -120,6 +122,35 @@ def test_a_marker_spelt_for_pytest_timeout_sets_the_limit(tmp_path: Path):
         ("test_func_only", "FAILED", stopped),
         ("test_default", "FAILED", STOPPED.format(limit="1 second", place="calc.py, line 2")),
     ])
+
+
+def test_a_limit_longer_than_any_run_leaves_the_test_to_the_runs_limit(tmp_path: Path):
+    """timeout(sys.maxsize), a course's way to say 'no limit': before, the watchdog could not
+    wait that long and ended, and with it the run, every test failing 'process ended before all
+    tests ran (exit code 1)'."""
+    student_code = "def one():\n    return 1\n\ndef spin():\n    while True: pass\n"
+    test_file = """
+        import sys
+        import pytest
+        import calc
+
+        def test_first():
+            assert calc.one() == 1
+
+        @pytest.mark.timeout(sys.maxsize)
+        def test_unlimited():
+            assert calc.spin() == 1
+
+        def test_after():
+            assert calc.one() == 1
+    """
+    run_limit = "E   Failed: Maximum execution time of 2.0 seconds exceeded"
+    assert _graded(tmp_path, student_code, test_file, meta=SHORT_RUN_META,
+                   test_timeout_seconds=1) == ("TIMEDOUT", [
+                       ("test_first", "PASSED", None),
+                       ("test_unlimited", "FAILED", run_limit),
+                       ("test_after", "FAILED", run_limit),
+                   ])
 
 
 def test_a_test_that_goes_on_when_stopped_is_ended_and_the_rest_run(tmp_path: Path):
