@@ -117,9 +117,9 @@ def end_with_error(resources: Resources, submission_id: str, reason: str) -> Sub
     Within `submission_retry_hours` of its first such error the reconciler processes it again
     later (pipeline.submissions.recovery), and its comment says so. GitLab failing here too
     leaves the error decided but not published, which the reconciler sends on to be published
-    (a lost submission's resend) while it is to be tried again; after that, it ends unpublished.
-    A publish of the submission under way (another worker's, for a duplicate message) ends
-    first, and one that finished stands.
+    (a lost submission's resend) while it is to be tried again; after that, it ends unpublished,
+    unless it was handed in again meanwhile. A publish of the submission under way (another
+    worker's, for a duplicate message) ends first, and one that finished stands.
     """
     with transaction(resources.sessions) as session:
         submission = _in_publishing_turn(session, submission_id, for_update=True)
@@ -145,7 +145,7 @@ def end_with_error(resources: Resources, submission_id: str, reason: str) -> Sub
             log.warning("submission %s: its error is not on GitLab yet: %s", submission_id, exc)
             return _outcome_of(submission)
         log.warning("submission %s: its error could not be published: %s", submission_id, exc)
-        return _finish(resources, submission_id)
+        return _finish(resources, submission)
 
 
 def _decide_and_publish(resources: Resources, celery: Celery,
@@ -345,14 +345,16 @@ def _discard(resources: Resources, submission: Submission) -> SubmissionOutcome:
                              run_id=submission.run_id)
 
 
-def _finish(resources: Resources, submission_id: str) -> SubmissionOutcome:
-    """Record a submission as finished without publishing it; one made pending again meanwhile
-    (handed in again) is left to the processing that its new task id does."""
+def _finish(resources: Resources, errored: Submission) -> SubmissionOutcome:
+    """Record a submission's error as finished without publishing it, if the submission still
+    holds that error; one handed in again meanwhile (pending, or decided anew) is left to the
+    processing that its new task id does."""
     with transaction(resources.sessions) as session:
-        submission = session.get(Submission, submission_id, with_for_update=True,
-                                 populate_existing=True)
-        if submission.outcome != PENDING:
-            submission.finished_at = submission.finished_at or utcnow()
+        session.execute(update(Submission)
+                        .where(*_holding(errored.id, errored.celery_task_id, ERROR))
+                        .values(finished_at=utcnow())
+                        .execution_options(synchronize_session=False))
+        submission = session.get(Submission, errored.id, populate_existing=True)
     return _outcome_of(submission)
 
 
@@ -397,16 +399,21 @@ def _in_publishing_turn(session: Session, submission_id: str, *,
 def _record_published(session: Session, submission: Submission, task_id: str | None,
                       outcome: str) -> bool:
     """Write what publishing changed, and that it finished, if the submission still holds the
-    outcome it was published with under the same task (no reopen or retry made it pending
-    again since); tell whether it did."""
+    outcome it was published with; tell whether it did."""
     written = session.execute(
         update(Submission)
-        .where(Submission.id == submission.id,
-               Submission.celery_task_id.is_not_distinct_from(task_id),
-               Submission.outcome == outcome, Submission.finished_at.is_(None))
+        .where(*_holding(submission.id, task_id, outcome))
         .values({name: getattr(submission, name) for name in PUBLISHED_COLUMNS})
         .execution_options(synchronize_session=False))
     return written.rowcount == 1
+
+
+def _holding(submission_id: str, task_id: str | None, outcome: str) -> tuple:
+    """Return the conditions under which a submission still holds an unfinished outcome decided
+    under a task: no reopen or retry made it pending again, to be decided anew, since."""
+    return (Submission.id == submission_id,
+            Submission.celery_task_id.is_not_distinct_from(task_id),
+            Submission.outcome == outcome, Submission.finished_at.is_(None))
 
 
 def _publish_on_gitlab(resources: Resources, session: Session, submission: Submission) -> None:

@@ -14,10 +14,11 @@ from pipeline.ledger.db import transaction
 from pipeline.grading.grader import course_error_report
 from pipeline.ledger.models import Delivery, RunStatus, Submission, utcnow
 from pipeline.reports.submission import ERROR_NOTE
-from pipeline.submissions.processing import end_with_error
+from pipeline.submissions.processing import TARGET_MISSING, end_with_error
 from pipeline.submissions.recovery import RETRY_WAIT_MIN, retry_failed_submissions
 from pipeline.submissions.verdict import format_time
-from tests.infra.ledger import while_another_process_holds
+from tests.infra.ledger import lock_waiters, while_another_process_holds
+from tests.infra.processes import wait_for
 from tests.submissions.test_flow import deliver_merge_request, end_run, \
     merge_request_submission, passed_merge_request_submission, submissions_of
 from tests.submissions.world import ASSIGNMENT, OTHER_ASSIGNMENT, STUDENT, TARGET, solution
@@ -165,6 +166,52 @@ def test_a_reopen_while_the_last_error_fails_to_be_published_is_processed(world)
     assert (again.outcome, again.finished_at, again.hand_ins) == ("pending", None, 2)
     assert world.process(submission.id).outcome == "accepted"
     assert "**✅ Accepted**" in comment(world, mr["iid"])
+
+
+def test_a_decision_made_after_a_reopen_is_published_though_the_last_error_was_not(world):
+    """Past its window, an error GitLab does not take is finished unpublished. A reopen came
+    while that publish failed, and the reopen's processing decided the submission anew (an
+    error of the course: its submission branch is gone) and waited for its turn to publish.
+    Before, the unpublished error was finished with the new decision in its place: the new
+    processing then found it finished and published nothing, or published it and reported the
+    submission pending."""
+    mr, submission = passed_merge_request_submission(world)
+    with transaction(world.resources.sessions) as session:  # failing for a day: its last try
+        session.execute(update(Submission).where(Submission.id == submission.id).values(
+            failing_since=utcnow() - dt.timedelta(hours=24)))
+    last_error = world.gitlab.inject_faults(dataclasses.replace(
+        NOTES_DOWN, method="POST", limit=1, hold=threading.Event()))
+    # The new decision's comment waits until the last error's end has run.
+    new_decision = world.gitlab.inject_faults(FaultPlan(
+        status=None, every=1, limit=1, method="POST", path_pattern=r"/notes",
+        hold=threading.Event()))
+    ending = threading.Thread(target=lambda: end_with_error(
+        world.resources, submission.id, "gave up after 2 attempts: GitLab unavailable"))
+    outcomes: list = []
+    processing = threading.Thread(target=lambda: outcomes.append(world.process(submission.id)))
+    ending.start()
+    try:
+        assert last_error.arrived.wait(30), "the error was never posted"
+        assert deliver_merge_request(world, mr["iid"], submission.commit_sha, "week1-done",
+                                     action="reopen").status_code == 200
+        del world.gitlab.state.branches[world.project_id][TARGET]
+        processing.start()
+        wait_for(lambda: lock_waiters(world.resources.engine) or not processing.is_alive(),
+                 what="the new decision to wait for its turn to publish")
+    finally:
+        last_error.hold.set()
+        ending.join(60)
+        new_decision.hold.set()
+        if processing.ident is not None:  # started
+            processing.join(60)
+
+    missing = TARGET_MISSING.format(branch=TARGET)
+    outcome, = outcomes
+    assert (outcome.outcome, outcome.reason) == ("error", missing)
+    decided = world.submission(submission.id)
+    assert (decided.outcome, decided.reason, decided.finished_at is not None) == (
+        "error", missing, True)
+    assert f"the project has no branch {TARGET}" in comment(world, mr["iid"])
 
 
 def test_a_course_error_is_not_processed_again(world):
