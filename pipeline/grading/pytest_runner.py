@@ -12,31 +12,22 @@ or a test file's import that prints more than the stop limit is stopped, as the 
 collections does.
 """
 
-import json
 import os
 import sys
 
 import pytest
 
 # The runner of test.yaml collections and the time limits' modules lie beside this script, found
-# while this script's folder is still first on sys.path; both runners cut messages and stop
-# endless printing alike.
+# while this script's folder is still first on sys.path; both runners cut messages, stop endless
+# printing and write result lines alike.
 from pytest_limits import TimeLimits
 from pytest_watchdog import supervise
-from runner import OutputMeter, shorten
+from runner import OutputMeter, shorten, write_line
 
 
 def first_line(text):
     """Return the first line of a text, shortened."""
     return shorten(str(text).strip().splitlines()[0]) if str(text).strip() else ""
-
-
-def write_event(fd, event):
-    """Write one event as a JSON line to the result channel."""
-    data = ("\n" + json.dumps(event) + "\n").encode("utf-8", "surrogatepass")
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view):]
 
 
 class Recorder:
@@ -48,7 +39,7 @@ class Recorder:
 
     def emit(self, event):
         """Write one event as a JSON line."""
-        write_event(self.fd, event)
+        write_line(self.fd, event)
 
     def pytest_collection_finish(self, session):
         """Announce every collected test (once a run: not again for the tests after one that
@@ -176,7 +167,7 @@ def main(tests_dir, ini_path, result_path, seconds, stop_limit):
     """Run pytest on the test directory under the watchdog and stream its outcomes."""
     fd = os.open(result_path, os.O_WRONLY)
     # Before any code of the student's runs: the channel is a pipe, so no code can take it back.
-    write_event(fd, {"event": "started"})
+    write_line(fd, {"event": "started"})
     own = {os.path.dirname(os.path.abspath(__file__)),
            *os.environ.get("PYTHONPATH", "").split(os.pathsep)}
     sys.path[:] = [path for path in sys.path if path and os.path.abspath(path) not in own]
@@ -195,7 +186,7 @@ def main(tests_dir, ini_path, result_path, seconds, stop_limit):
                            plugins=[recorder, limits, OutputStop(recorder, stop_limit)])
         recorder.emit({"event": "done", "exit": int(code)})
 
-    supervise(run_pytest, lambda event: write_event(fd, event))
+    supervise(run_pytest, lambda event: write_line(fd, event))
 
 
 if __name__ == "__main__":

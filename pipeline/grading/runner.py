@@ -474,12 +474,18 @@ def write_all(fd, data, write=os.write):
         view = view[write(fd, view):]
 
 
-def result_sender(fd, dumps=json.dumps, leave=os._exit):
+def write_line(fd, value, dumps=json.dumps):
+    """Write a value as one JSON line to the result channel (with the json.dumps bound before
+    any solution ran)."""
+    write_all(fd, ("\n" + dumps(value) + "\n").encode("utf-8", "surrogatepass"))
+
+
+def result_sender(fd, leave=os._exit):
     """Return a function that writes an outcome to the result channel and ends the process
-    (with the functions it uses bound before any solution ran)."""
+    (with the os._exit bound before any solution ran)."""
 
     def send(outcome):
-        write_all(fd, ("\n" + dumps(outcome) + "\n").encode("utf-8", "surrogatepass"))
+        write_line(fd, outcome)
         leave(0)
 
     return send
