@@ -78,14 +78,20 @@ class BytesSink:
 
 class CappedWriter(io.TextIOBase):
     """A text stream that keeps at most a fixed number of characters of what is written and
-    counts all of it on a meter."""
+    counts all of it on a meter.
+
+    fd, if given, is the descriptor of the stream it stands in for, which fileno() hands out
+    (faulthandler, a subprocess's stderr): what is written there goes past it, to the sandbox's
+    own output limit.
+    """
 
     encoding = "utf-8"
 
-    def __init__(self, limit, meter):
+    def __init__(self, limit, meter, fd=None):
         super().__init__()
         self.limit = limit
         self.meter = meter
+        self.fd = fd
         self.parts = []
         self.size = 0
         self.truncated = False
@@ -94,6 +100,10 @@ class CappedWriter(io.TextIOBase):
     def writable(self):
         """Tell io that this stream accepts writes."""
         return True
+
+    def fileno(self):
+        """Return the descriptor of the stream this one stands in for; without one, refuse."""
+        return super().fileno() if self.fd is None else self.fd
 
     def write(self, text):
         """Count the text, keep it up to the limit and report it all as written."""
@@ -301,7 +311,9 @@ def run_stage(stage, namespace, capture_limit, stop_limit, send):
     meter = OutputMeter(stop_limit, lambda: send(stopped_outcome(step)))
     captured = CappedWriter(capture_limit, meter)
     real_streams = sys.stdout, sys.stderr
-    sys.stdout, sys.stderr = captured, CappedWriter(0, meter)
+    # Text written to sys.stderr is counted, not kept: nothing reads the sandbox's stderr. Its
+    # descriptor stays the sandbox's, for code that asks for one.
+    sys.stdout, sys.stderr = captured, CappedWriter(0, meter, real_streams[1].fileno())
     try:
         try:
             arm_timer(stage["timeout"])

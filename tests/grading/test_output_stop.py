@@ -86,6 +86,16 @@ def test_a_program_printing_2_mb_then_ending_is_graded_on_its_values(
     assert shown(grade(student, reference)) == [("run", "COMPLETED", [("x", "PASSED", None)])]
 
 
+def test_a_program_asking_for_the_descriptor_of_stderr_is_graded_on_its_values(tmp_path: Path):
+    """faulthandler, and a subprocess given sys.stderr, write to its descriptor. Since the
+    output stop counted sys.stderr, asking for it failed the program with 'ERROR: fileno'."""
+    code = ("import faulthandler, os, sys\nfaulthandler.enable()\n"
+            "os.write(sys.stderr.fileno(), b'warning\\n')\nx = 1\n")
+    student, reference = make_assignment(tmp_path, one_value_yaml(), {"ex.py": "x = 1\n"},
+                                         {"ex.py": code})
+    assert shown(grade(student, reference)) == [("run", "COMPLETED", [("x", "PASSED", None)])]
+
+
 def test_a_compared_program_printing_without_end_is_stopped(tmp_path: Path):
     student, reference = make_assignment(
         tmp_path, None, {"main.py": "print('hi')\n", "meta.yaml": META_TIMEOUT},
