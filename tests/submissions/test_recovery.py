@@ -141,12 +141,10 @@ def test_after_the_window_the_error_stays_and_the_comment_says_to_submit_again(w
     assert ERROR_NOTE in body
 
 
-def test_a_reopen_while_the_last_error_fails_to_be_published_is_processed(world):
-    """Past its window, an error GitLab does not take is finished unpublished. A reopen
-    recorded while that publish failed made it pending again; before, it was finished all the
-    same, and no processing ever took it up: stuck pending."""
-    mr, submission = passed_merge_request_submission(world)
-    with transaction(world.resources.sessions) as session:  # failing for a day: its last try
+def end_on_the_last_try(world, submission) -> tuple[FaultPlan, threading.Thread]:
+    """Start ending a submission failing for a day (its last try) in an error, whose comment
+    GitLab holds and then refuses; return the comment's plan and the ending's thread."""
+    with transaction(world.resources.sessions) as session:
         session.execute(update(Submission).where(Submission.id == submission.id).values(
             failing_since=utcnow() - dt.timedelta(hours=24)))
     held = world.gitlab.inject_faults(dataclasses.replace(
@@ -154,6 +152,15 @@ def test_a_reopen_while_the_last_error_fails_to_be_published_is_processed(world)
     ending = threading.Thread(target=lambda: end_with_error(
         world.resources, submission.id, "gave up after 2 attempts: GitLab unavailable"))
     ending.start()
+    return held, ending
+
+
+def test_a_reopen_while_the_last_error_fails_to_be_published_is_processed(world):
+    """Past its window, an error GitLab does not take is finished unpublished. A reopen
+    recorded while that publish failed made it pending again; before, it was finished all the
+    same, and no processing ever took it up: stuck pending."""
+    mr, submission = passed_merge_request_submission(world)
+    held, ending = end_on_the_last_try(world, submission)
     try:
         assert held.arrived.wait(30), "the error was never posted"
         assert deliver_merge_request(world, mr["iid"], submission.commit_sha, "week1-done",
@@ -176,20 +183,13 @@ def test_a_decision_made_after_a_reopen_is_published_though_the_last_error_was_n
     processing then found it finished and published nothing, or published it and reported the
     submission pending."""
     mr, submission = passed_merge_request_submission(world)
-    with transaction(world.resources.sessions) as session:  # failing for a day: its last try
-        session.execute(update(Submission).where(Submission.id == submission.id).values(
-            failing_since=utcnow() - dt.timedelta(hours=24)))
-    last_error = world.gitlab.inject_faults(dataclasses.replace(
-        NOTES_DOWN, method="POST", limit=1, hold=threading.Event()))
+    last_error, ending = end_on_the_last_try(world, submission)
     # The new decision's comment waits until the last error's end has run.
     new_decision = world.gitlab.inject_faults(FaultPlan(
         status=None, every=1, limit=1, method="POST", path_pattern=r"/notes",
         hold=threading.Event()))
-    ending = threading.Thread(target=lambda: end_with_error(
-        world.resources, submission.id, "gave up after 2 attempts: GitLab unavailable"))
     outcomes: list = []
     processing = threading.Thread(target=lambda: outcomes.append(world.process(submission.id)))
-    ending.start()
     try:
         assert last_error.arrived.wait(30), "the error was never posted"
         assert deliver_merge_request(world, mr["iid"], submission.commit_sha, "week1-done",
