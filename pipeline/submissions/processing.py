@@ -110,9 +110,13 @@ def process_submission(resources: Resources, celery: Celery,
     return _publish(resources, submission_id)
 
 
-def end_with_error(resources: Resources, submission_id: str, reason: str) -> SubmissionOutcome:
+def end_with_error(resources: Resources, submission_id: str, reason: str,
+                   task_id: str | None) -> SubmissionOutcome:
     """End a submission in an error of ours (time limit, retries exhausted, refused call, its
-    run failing on us) and publish it.
+    run failing on us) and publish it, as the processing of task_id.
+
+    One handed in again since that processing took it up (a reopen made it pending under a new
+    task id) is left as it is to its new processing, which may have decided it already.
 
     Within `submission_retry_hours` of its first such error the reconciler processes it again
     later (pipeline.submissions.recovery), and its comment says so. GitLab failing here too
@@ -127,6 +131,10 @@ def end_with_error(resources: Resources, submission_id: str, reason: str) -> Sub
             return SubmissionOutcome(submission_id, MISSING,
                                      NO_SUCH_SUBMISSION.format(submission_id=submission_id))
         if submission.finished_at is not None:
+            return _outcome_of(submission)
+        if submission.celery_task_id != task_id:
+            log.info("submission %s: handed in again while it was processed; its error (%s) "
+                     "is left out", submission_id, reason)
             return _outcome_of(submission)
         if submission.outcome == ACCEPTED:
             reason = PUBLISH_FAILED.format(detail=reason)
@@ -168,7 +176,8 @@ def _decide_and_publish(resources: Resources, celery: Celery,
             return _waiting(submission, run.id)
     if inspection.problem is None and ended_in_our_error(run):
         # The reconciler grades the commit again when it processes the submission again.
-        return end_with_error(resources, submission.id, _run_problem(run))
+        return end_with_error(resources, submission.id, _run_problem(run),
+                              submission.celery_task_id)
     problem = inspection.problem or _run_problem(run)
     if problem is not None:
         return _publish_error(resources, submission, problem)

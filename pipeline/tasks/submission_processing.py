@@ -21,7 +21,8 @@ def submission_processing(self, submission_id: str) -> dict:
     settings = self.app.gradehook_settings
     resources = resources_for(settings)
     outcome = drive(self, lambda: process_submission(resources, self.app, submission_id),
-                    lambda reason: end_with_error(resources, submission_id, reason),
+                    lambda reason: end_with_error(resources, submission_id, reason,
+                                                  self.request.id),
                     soft_limit=settings.worker.submission_processing_soft_time_limit,
                     max_attempts=settings.worker.max_attempts, places=host_places(settings),
                     what=f"submission {submission_id}", expected=(GitLabError, RepositoryError))

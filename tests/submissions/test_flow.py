@@ -294,7 +294,8 @@ def test_an_accepted_submission_ending_in_error_counts_toward_no_limit(make_worl
     world, submission = _judged_with_its_comment_refused(make_world)
     assert world.submission(submission.id).submissions_used == 1  # judged: it counted itself
 
-    end_with_error(world.resources, submission.id, "attempts exhausted")
+    end_with_error(world.resources, submission.id, "attempts exhausted",
+                   submission.celery_task_id)
 
     ended = world.submission(submission.id)
     assert (ended.outcome, ended.submissions_used, ended.submission_limit) == ("error", None,

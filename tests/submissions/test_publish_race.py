@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import threading
 
+from gitlab_client import TransientGitLabError
 from pipeline.submissions.processing import end_with_error
-from pipeline.tasks.retry import TIME_LIMIT_REASON
+from pipeline.tasks.retry import GAVE_UP_REASON, TIME_LIMIT_REASON
 from tests.infra.ledger import embedded_settings, lock_waiters
 from tests.infra.processes import wait_for
-from tests.submissions.test_flow import deliver_merge_request
+from tests.submissions.test_flow import deliver_merge_request, passed_merge_request_submission
 from tests.submissions.world import TARGET, build_world, solution
 from tests.support.gitlab_standin import HOLD_LIMIT_SECONDS, FaultPlan
 
@@ -41,7 +42,8 @@ def test_a_time_limit_meeting_a_publish_under_way_leaves_its_acceptance(world):
     try:
         assert held.arrived.wait(30), "the acceptance was never posted"
         stopping, stopped = _in_thread(lambda: end_with_error(
-            world.resources, submission.id, TIME_LIMIT_REASON.format(limit=15)))
+            world.resources, submission.id, TIME_LIMIT_REASON.format(limit=15),
+            submission.celery_task_id))
         wait_for(lambda: lock_waiters(world.resources.engine) or not stopping.is_alive(),
                  what="the time limit's end to wait for the publish or to end")
     finally:
@@ -53,6 +55,46 @@ def test_a_time_limit_meeting_a_publish_under_way_leaves_its_acceptance(world):
     recorded = world.submission(submission.id)
     assert (recorded.outcome, recorded.reason, recorded.retry_at) == ("accepted", None, None)
     note, = world.notes(recorded.merge_request_iid)
+    assert ACCEPTED in note["body"]
+
+
+def test_the_end_of_a_processing_a_reopen_replaced_leaves_the_reopen_to_its_own(world):
+    """The processing of a closed merge request's submission fails to post its refusal at its
+    last attempt, and the merge request was reopened while GitLab held the post. Before, that
+    processing's end turned the reopened submission into its error ('gave up after 3
+    attempts'), which the reopen's processing then published instead of judging the commit."""
+    mr, submission = passed_merge_request_submission(world)
+    world.gitlab.set_merge_request_state(world.project_id, mr["iid"], "closed")
+    first_task = world.submission(submission.id).celery_task_id
+    held = world.gitlab.inject_faults(FaultPlan(status=503, every=1, limit=1, method="POST",
+                                                path_pattern=NOTES, hold=threading.Event()))
+    refused: list = []
+
+    def last_attempt() -> None:
+        try:
+            world.process(submission.id)
+        except TransientGitLabError as exc:
+            refused.append(exc)
+    attempt = threading.Thread(target=last_attempt)
+    attempt.start()
+    try:
+        assert held.arrived.wait(30), "the refusal was never posted"
+        world.gitlab.set_merge_request_state(world.project_id, mr["iid"], "opened")
+        assert deliver_merge_request(world, mr["iid"], submission.commit_sha, "week1-done",
+                                     action="reopen").status_code == 200
+    finally:
+        held.hold.set()
+        attempt.join(60)
+    assert refused, "GitLab took the refusal"
+
+    ended = end_with_error(world.resources, submission.id,
+                           GAVE_UP_REASON.format(attempts=3, error="HTTP 503"), first_task)
+
+    assert ended.outcome == "pending"
+    assert world.submission(submission.id).hand_ins == 2
+    outcome = world.process(submission.id)
+    assert (outcome.outcome, outcome.reason) == ("accepted", None)
+    note, = world.notes(mr["iid"])
     assert ACCEPTED in note["body"]
 
 

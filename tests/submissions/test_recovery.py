@@ -32,9 +32,11 @@ ONE_PERIOD = {"reconcile_interval_seconds": 365 * 24 * 3600}
 
 
 def processing_task(world, submission_id: str) -> dict:
-    """Run submission_processing as a worker does, every attempt at once (Celery's apply)."""
+    """Run submission_processing as a worker does, under the submission's task id, every
+    attempt at once (Celery's apply)."""
     world.celery.loader.import_default_modules()
-    return world.celery.tasks[SUBMISSION_PROCESSING].apply(args=[submission_id]).get()
+    return world.celery.tasks[SUBMISSION_PROCESSING].apply(
+        args=[submission_id], task_id=world.submission(submission_id).celery_task_id).get()
 
 
 def wait_passed(world, submission_id: str) -> None:
@@ -149,8 +151,9 @@ def end_on_the_last_try(world, submission) -> tuple[FaultPlan, threading.Thread]
             failing_since=utcnow() - dt.timedelta(hours=24)))
     held = world.gitlab.inject_faults(dataclasses.replace(
         NOTES_DOWN, method="POST", limit=1, hold=threading.Event()))
+    task_id = world.submission(submission.id).celery_task_id
     ending = threading.Thread(target=lambda: end_with_error(
-        world.resources, submission.id, "gave up after 2 attempts: GitLab unavailable"))
+        world.resources, submission.id, "gave up after 2 attempts: GitLab unavailable", task_id))
     ending.start()
     return held, ending
 
