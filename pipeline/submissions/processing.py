@@ -498,13 +498,23 @@ def _summary(resources: Resources, session: Session, submission: Submission
         outcome=submission.outcome,
         retrying=submission.outcome == ERROR and submission.retry_at is not None,
         received_at=aware(submission.counted_at or submission.received_at),
-        reasons=tuple(submission.reason.split(REASON_SEPARATOR)) if submission.reason else (),
+        reasons=_reasons(submission),
         late=submission.late,
         deadline=aware(submission.deadline) if submission.deadline else None,
         score=run.score if graded else None,
         basis=report.basis if report is not None else None,
         result_url=result_url(resources, run.id) if run is not None else None,
         allowance=_allowance(submission))
+
+
+def _reasons(submission: Submission) -> tuple[str, ...]:
+    """Return a submission's reasons: a verdict's, kept joined in one text, or an error's one
+    (whose own text may hold the separator: a git or sandbox message, say)."""
+    if not submission.reason:
+        return ()
+    if submission.outcome == ERROR:
+        return (submission.reason,)
+    return tuple(submission.reason.split(REASON_SEPARATOR))
 
 
 def _allowance(submission: Submission) -> SubmissionAllowance | None:

@@ -11,7 +11,8 @@ from pipeline.submissions.rules import SubmissionRules
 ACCEPTED, REFUSED, ERROR, PENDING = "accepted", "refused", "error", "pending"
 OUTCOMES = (PENDING, ACCEPTED, REFUSED, ERROR)
 MAX_LISTED_PATHS = 10
-REASON_SEPARATOR = "; "  # the ledger keeps a submission's reasons as one text
+# The ledger keeps a refusal's reasons as one text, joined by this: no reason may hold it.
+REASON_SEPARATOR = "; "
 
 LATE_REFUSED = ("handed in after the deadline of {deadline}: gradehook received this commit at "
                 "{counted}, and this assignment accepts no late submissions")
@@ -19,8 +20,8 @@ LATE_ACCEPTED = ("accepted late: gradehook received this commit at {counted}, af
                  "deadline of {deadline}")
 OVER_SUBMISSIONS = "the limit of {limit} accepted {submissions} of {assignment} is reached"
 SUBMISSION_NOUNS = ("submission", "submissions")
-OVER_TEST_RUNS = ("this commit is test run {number} of {assignment}; only the first {limit} "
-                  "{test_runs} may be handed in")
+OVER_TEST_RUNS = ("this commit is test run {number} of {assignment}, and only the first "
+                  "{limit} {test_runs} may be handed in")
 TEST_RUN_NOUNS = ("test run", "test runs")
 OUTSIDE_SCOPE = "the submission changes files outside {assignment}/: {paths}"
 MORE_PATHS = " and {count} more"
@@ -34,7 +35,7 @@ MERGE_REQUEST_RETARGETED = ("the merge request !{iid} now targets {target}, not 
                             "branch {branch}: point it back at {branch}, or open a new merge "
                             "request with this commit into {branch}, to hand this commit in")
 NOT_FAST_FORWARD = ("the branch {branch} is at commit {head}, which is not an ancestor of this "
-                    "commit; gradehook only moves it forward")
+                    "commit, and gradehook only moves it forward")
 TIME_FORMAT = "%Y-%m-%d %H:%M:%S UTC"
 
 

@@ -206,7 +206,8 @@ def test_a_branch_that_cannot_move_forward_is_a_refusal(world):
 
     assert outcome.outcome == "refused"
     assert outcome.reason == (f"the branch {SUBMISSION_BRANCH} is at commit {stray[:12]}, which "
-                              "is not an ancestor of this commit; gradehook only moves it forward")
+                              "is not an ancestor of this commit, and gradehook only moves it "
+                              "forward")
     assert world.branches()[SUBMISSION_BRANCH] == stray and world.merge_requests() == []
 
 
@@ -262,7 +263,7 @@ def test_a_commit_beyond_the_allowed_test_runs_is_refused(make_world):
     outcome = world.process(world.submit(third).id)
 
     assert (outcome.outcome, outcome.reason) == (
-        "refused", f"this commit is test run 3 of {ASSIGNMENT}; only the first 2 test runs may "
+        "refused", f"this commit is test run 3 of {ASSIGNMENT}, and only the first 2 test runs may "
                    "be handed in")
 
 

@@ -227,6 +227,17 @@ def test_a_course_error_is_not_processed_again(world):
     assert retry_failed_submissions(world.resources, world.celery) == 0
 
 
+def test_an_error_whose_reason_holds_a_semicolon_reads_as_one_reason(world):
+    """The ledger keeps a refusal's reasons as one text, joined by '; ': an error has one
+    reason, which must not be cut into several where its own text has one."""
+    mr, submission = passed_merge_request_submission(world)
+    del world.gitlab.state.branches[world.project_id][TARGET]
+
+    assert processing_task(world, submission.id)["outcome"] == "error"
+
+    assert f"- {TARGET_MISSING.format(branch=TARGET)}\n" in comment(world, mr["iid"])
+
+
 def test_an_assignment_the_merge_request_turns_out_not_to_change_has_its_promise_withdrawn(
         world):
     """The merge request hook asks for a submission of every assignment, and GitLab failing

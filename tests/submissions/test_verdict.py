@@ -7,7 +7,9 @@ import datetime as dt
 import pytest
 
 from pipeline.submissions.rules import SubmissionRules
-from pipeline.submissions.verdict import SubmissionFacts, Verdict, judge
+from pipeline.submissions.verdict import (MERGE_REQUEST_CLOSED, MERGE_REQUEST_RETARGETED,
+                                          NOT_FAST_FORWARD, REASON_SEPARATOR, SubmissionFacts,
+                                          Verdict, judge)
 
 DEADLINE = dt.datetime(2026, 12, 1, 23, 59, tzinfo=dt.timezone(dt.timedelta(hours=1)))
 IN_TIME = DEADLINE - dt.timedelta(seconds=1)
@@ -48,13 +50,14 @@ def test_limits_refuse_only_beyond_them():
     assert judge(facts(accepted_before=2), rules).reasons == (
         "the limit of 2 accepted submissions of week1/hello is reached",)
     assert judge(facts(test_run_number=4), rules).reasons == (
-        "this commit is test run 4 of week1/hello; only the first 3 test runs may be handed in",)
+        "this commit is test run 4 of week1/hello, and only the first 3 test runs may be handed "
+        "in",)
 
 
 def test_a_limit_of_one_is_worded_in_the_singular():
     rules = SubmissionRules(max_submissions=1, max_test_runs=1)
     assert judge(facts(accepted_before=1, test_run_number=2), rules).reasons == (
-        "this commit is test run 2 of week1/hello; only the first 1 test run may be handed in",
+        "this commit is test run 2 of week1/hello, and only the first 1 test run may be handed in",
         "the limit of 1 accepted submission of week1/hello is reached")
 
 
@@ -89,3 +92,17 @@ def test_every_failed_check_is_a_reason_lateness_first():
         ["handed", "in", "after"], ["the", "merge", "request"], ["week1/hello", "does", "not"],
         ["the", "limit", "of"]]
     assert verdict.reason == "; ".join(verdict.reasons)
+
+
+def test_no_reason_holds_the_separator_the_ledger_joins_reasons_by():
+    """A reason holding it would be read back from the ledger as two, and shown so."""
+    every_check = judge(facts(counted_at=LATE, present=False, accepted_before=1,
+                              test_run_number=2, outside_paths=("other.py",),
+                              blocked=(NOT_FAST_FORWARD.format(branch="submissions",
+                                                               head="0" * 12),),
+                              withdrawn=(MERGE_REQUEST_CLOSED.format(iid=3, branch="subs"),
+                                         MERGE_REQUEST_RETARGETED.format(
+                                             iid=3, target="main", branch="subs"))),
+                        SubmissionRules(deadline=DEADLINE, max_submissions=1, max_test_runs=1))
+    assert len(every_check.reasons) == 8
+    assert every_check.reason.split(REASON_SEPARATOR) == list(every_check.reasons)
