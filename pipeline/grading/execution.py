@@ -20,10 +20,10 @@ from pipeline.grading.runner import shorten
 from pipeline.grading.staging import StagedAssignment, code_names, select_test_files
 from pipeline.sandbox import PYTHON_PLACEHOLDER, SANDBOX_PYTHONPATH, SANDBOX_WORKDIR, Mount, \
     SandboxLimits, SandboxResult, run_sandboxed
+from pipeline.sandbox.model import MB
 
 log = logging.getLogger(__name__)
 
-MB = 1024 * 1024
 RUNNER_PATH = f"{SANDBOX_PYTHONPATH}/pipeline/grading/runner.py"
 CONTROL_DIR = "/opt/gradehook/run"
 REQUEST_PATH = f"{CONTROL_DIR}/request.json"

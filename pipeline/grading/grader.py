@@ -32,6 +32,7 @@ from pipeline.grading.staging import IGNORED_NAMES, StagedAssignment, stage_assi
     tree_digest
 from pipeline.sandbox import SandboxError, SandboxLimits
 from pipeline.sandbox import values as value_format
+from pipeline.sandbox.model import MB
 from pipeline.sandbox.scratch import ScratchFolder
 
 log = logging.getLogger(__name__)
@@ -61,7 +62,6 @@ STUDENT_FILES_TOO_LARGE = ("the files in {folder} take {size_mb:.1f} MB, more th
                            "{largest}, {largest_mb:.1f} MB)")
 # Where the student's files are staged when they are too large to grade: a folder never made.
 NO_STUDENT_FILES = "student-files-refused"
-MB = 1024 * 1024
 # The sandbox's work directory is a tmpfs: a file takes whole memory pages.
 PAGE_BYTES = 4096
 

@@ -26,12 +26,11 @@ from pipeline.sandbox.interpreter import resolve_interpreter
 from pipeline.sandbox.layout import PYTHON_PLACEHOLDER, SANDBOX_ROOT, SANDBOX_WORKDIR, \
     build_layout, check_unshown, sandbox_executable
 from pipeline.sandbox.model import KILLED_DISK, KILLED_MEMORY, KILLED_OUTPUT, \
-    KILLED_PROCESSES, KILLED_TIMEOUT, Mount, SandboxError, SandboxLimits, SandboxResult
+    KILLED_PROCESSES, KILLED_TIMEOUT, MB, Mount, SandboxError, SandboxLimits, SandboxResult
 from pipeline.sandbox.workdir import copy_tree
 
 log = logging.getLogger(__name__)
 
-MB = 1024 * 1024
 POLL_SECONDS = 0.02
 READY_DEADLINE_SECONDS = 10.0
 READY_POLL_SECONDS = 0.0005
