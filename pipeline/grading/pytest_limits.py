@@ -9,11 +9,14 @@ begins, with its limit, and when it ends. At the limit the watchdog sends STOP_S
 handler here fails the test with pytest.fail, naming the innermost line of the student's files or
 of the test files that it was running, and tells the watchdog that line. The signal is SIGUSR1, not
 SIGALRM: a solution's own signal.alarm timeouts neither reach this handler nor are taken over by
-it. A handler the student's code replaces, or a failure it catches, only leaves the test to the
+it. A test stopped there fails on its limit even if the student's code caught the failure: this
+plugin makes its report say so, so that this process alone writes the outcome of every test that
+ends in it (the watchdog writes to the result channel only once this process is gone). A handler
+the student's code replaces, or a test that goes on after catching the failure, is left to the
 watchdog, which then ends this process. pytest-timeout itself is not used: the sandbox's
-interpreter need not have it (plugins are not loaded by themselves there either), its signal method
-lives in the student's process alone, and its thread method ends the whole pytest run, the tests
-after the slow one with it.
+interpreter need not have it (plugins are not loaded by themselves there either), its signal
+method lives in the student's process alone, and its thread method ends the whole pytest run, the
+tests after the slow one with it.
 """
 
 import json
@@ -31,6 +34,8 @@ BAD_MARKER = ("@pytest.mark.timeout takes a number of seconds, 0 or more, as tim
               "timeout(timeout=5), got timeout({got})")
 TIMED_OUT = "Timeout: the test took longer than its time limit of {limit}"
 STOPPED_IN = "; it was stopped in {place}"
+# As pytest names the failure that pytest.fail raises in a test.
+FAILURE = "Failed: {text}"
 PLACE = "{file}, line {line}"
 STOP_SIGNAL = signal.SIGUSR1
 
@@ -84,12 +89,15 @@ def stuck_in(frame, folders):
 
 
 class RunningTest:
-    """The test this pytest is running: its limit, its marker's error and its start."""
+    """The test this pytest is running: its limit, its marker's error, its start, and where it
+    was stopped at its limit (None: not stopped)."""
 
     def __init__(self, seconds, problem):
         self.seconds = seconds
         self.problem = problem
         self.started = time.monotonic()
+        self.stopped_in = None
+        self.stop_reported = False
 
     def over_limit(self):
         """Tell whether the test has a limit and has run longer than it."""
@@ -158,5 +166,19 @@ class TimeLimits:
         place = stuck_in(frame, self.folders)
         if place is None:
             return
+        running.stopped_in = place
         self.tell({"stuck": place})
         pytest.fail(timed_out(running.seconds, place), pytrace=False)
+
+    @pytest.hookimpl(wrapper=True, tryfirst=True)
+    def pytest_runtest_makereport(self, item, call):
+        """Fail a stopped test on its limit, whatever its code made of the stop (caught it and
+        returned, skipped): the report of the phase it was stopped in, and any failure after."""
+        report = yield
+        running = self.running
+        if running is not None and running.stopped_in is not None \
+                and (report.failed or not running.stop_reported):
+            running.stop_reported = True
+            report.outcome = "failed"
+            report.longrepr = FAILURE.format(text=timed_out(running.seconds, running.stopped_in))
+        return report

@@ -4,14 +4,16 @@ its time limit is ended there, so that the tests after it still run.
 The watchdog runs none of the student's code: only the child does, which tells it through a pipe
 when each test begins (with its limit), where a test is stuck, and when it ends (pytest_limits).
 At a test's limit the watchdog sends the child STOP_SIGNAL, whose handler fails the test where it
-is stuck. A test that ends after that is reported failed on its limit even if the student's code
-caught the failure. One that does not end within GRACE_SECONDS (the student's code caught the
-failure and went on, replaced the handler, or runs C code that never looks at signals) has its
-child's process group killed: the test fails on its limit, and pytest starts again in a new child
-without the tests that ended. Student code can still write to the pipe, or stop or kill this
-process (the same user): what it writes, or a stopped watchdog, leaves the run to the sandbox's own
-time limit; a killed one ends the sandbox. A child that ends by itself ends the watchdog the same
-way (its exit code or signal).
+is stuck; the child reports a test that ends after that (failed on its limit, even if the
+student's code caught the failure). One that does not end within GRACE_SECONDS (the student's code
+caught the failure and went on, replaced the handler, or runs C code that never looks at signals)
+has its child's process group killed: the watchdog reports the test failed on its limit, and
+pytest starts again in a new child without the tests that ended. That is the one line the watchdog
+writes to the result channel, and only once the child is gone: a line longer than PIPE_BUF is not
+written to a pipe at once, so a second writer could split the child's, losing both lines. Student
+code can still write to the pipe, or stop or kill this process (the same user): what it writes, or
+a stopped watchdog, leaves the run to the sandbox's own time limit; a killed one ends the sandbox.
+A child that ends by itself ends the watchdog the same way (its exit code or signal).
 """
 
 import json
@@ -21,7 +23,7 @@ import signal
 import time
 import traceback
 
-from pytest_limits import STOP_SIGNAL, over_limit, timed_out
+from pytest_limits import FAILURE, STOP_SIGNAL, over_limit, timed_out
 
 GRACE_SECONDS = 3.0
 # The longest select waits at once: it refuses a wait of 292 years or more, which a course's
@@ -30,8 +32,6 @@ LONGEST_WAIT_SECONDS = 3600.0
 READ_BYTES = 65536
 # A longer line than this from the child is no message of the plugin's: it is dropped.
 MAX_MESSAGE_BYTES = 65536
-# As pytest names the failure that pytest.fail raises in a test.
-FAILURE = "Failed: {text}"
 WENT_ON = ", but went on, so its process was ended"
 DID_NOT_STOP = "; it did not stop when told to, so its process was ended"
 
@@ -53,10 +53,6 @@ class WatchedTest:
             return None
         return min(LONGEST_WAIT_SECONDS, max(0.0, self.deadline - time.monotonic()))
 
-    def stopped_message(self):
-        """Return the failure of a test that its handler stopped at its limit."""
-        return FAILURE.format(text=timed_out(self.seconds, self.place))
-
     def ended_message(self):
         """Return the failure of a test whose process was killed at its limit."""
         if self.place is None:
@@ -69,12 +65,12 @@ def supervise(run_pytest, emit):
     did; never return.
 
     finished is the set of tests that earlier children ended; emit writes an event to the result
-    channel.
+    channel, called only once the child has ended (see the module's docstring).
     """
     finished = set()
     while True:
         pid, reader = _start(run_pytest, finished)
-        watch = _Watch(pid, reader, finished, emit)
+        watch = _Watch(pid, reader, finished)
         status, killed = watch.wait()
         os.close(reader)
         if killed is None:
@@ -122,11 +118,10 @@ def _exit_as(status):
 class _Watch:
     """Watch one child: interrupt, then kill, the test that outlives its limit."""
 
-    def __init__(self, pid, reader, finished, emit):
+    def __init__(self, pid, reader, finished):
         self.pid = pid
         self.reader = reader
         self.finished = finished
-        self.emit = emit
         self.pending = b""
         self.test = None
 
@@ -204,6 +199,4 @@ class _Watch:
             test.place = message["stuck"]
         if message.get("end") == test.nodeid:
             self.finished.add(test.nodeid)
-            if test.place is not None:
-                self.emit(_failed(test.nodeid, test.stopped_message()))
             self.test = None

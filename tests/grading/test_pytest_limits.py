@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from pipeline.config import SandboxSettings
-from pipeline.grading import grade
+from pipeline.grading import grade, pytest_mode
+from pipeline.grading.runner import shorten
 from tests.grading.builders import make_assignment
 
 # The run's own limit, far above the tests' limits: a run that reached it would be TIMEDOUT.
@@ -222,3 +225,61 @@ def recovers():
         ("test_recovers", "FAILED", STOPPED.format(limit="1 second", place="calc.py, line 29")),
         ("test_last", "PASSED", None),
     ])
+
+
+@pytest.mark.parametrize("stopped_test", [
+    """
+        @pytest.mark.timeout(0.5)
+        def test_recovers():
+            assert calc.recovers() == 1
+    """,
+    """
+        @pytest.fixture
+        def recovered():
+            return calc.recovers()
+
+        @pytest.mark.timeout(0.5)
+        def test_recovers(recovered):
+            assert recovered == 1
+    """,
+], ids=["in-the-test", "in-its-fixture"])
+def test_a_long_failure_right_after_a_test_that_caught_its_stop_arrives_whole(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, stopped_test: str):
+    """The test after one stopped at its limit fails with a message of 2,000 non-ASCII characters,
+    a line of about 12 KB: more than a pipe takes at once (PIPE_BUF, 4 KB). The watchdog wrote the
+    stopped test's failure while the child ran on into the next test, so the two lines could
+    interleave and the host drop both. Each outcome must come from the child alone, one line a
+    test, the watchdog writing nothing while the child runs."""
+    student_code = """\
+def recovers():
+    try:
+        while True: pass
+    except BaseException:
+        return 1
+
+def word():
+    return "\u00e9" * 3000
+"""
+    test_file = f"""
+        import pytest
+        import calc
+        {stopped_test}
+        def test_word():
+            assert calc.word() == "done", calc.word()
+    """
+    channel_events: list[dict] = []
+
+    def recorded_events(raw: bytes | None) -> list[dict]:
+        events = read_events(raw)
+        channel_events.extend(events)
+        return events
+
+    read_events = pytest_mode._events
+    monkeypatch.setattr(pytest_mode, "_events", recorded_events)
+    assert _graded(tmp_path, student_code, test_file) == ("COMPLETED", [
+        ("test_recovers", "FAILED", STOPPED.format(limit="0.5 seconds", place="calc.py, line 3")),
+        ("test_word", "FAILED", "E   " + shorten("AssertionError: " + "\u00e9" * 3000)),
+    ])
+    assert [(event["nodeid"], event["outcome"]) for event in channel_events
+            if event["event"] == "test"] == [("test_calc.py::test_recovers", "failed"),
+                                             ("test_calc.py::test_word", "failed")]
