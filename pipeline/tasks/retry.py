@@ -10,7 +10,7 @@ from typing import Callable, TypeVar
 
 from celery import Task
 from celery.exceptions import SoftTimeLimitExceeded
-from sqlalchemy.exc import OperationalError, InterfaceError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
 from gitlab_client import TransientGitLabError
 from pipeline.grading.errors import EngineError
@@ -24,6 +24,9 @@ TIME_LIMIT_REASON = "stopped by the time limit of {limit:g} s"
 GAVE_UP_REASON = "gave up after {attempts} attempts: {error}"
 RETRYING_REASON = "attempt {attempt} failed ({error}); trying again in {seconds:.0f} s"
 UNEXPECTED_REASON = "unexpected error in gradehook ({error}); it has been logged"
+# Students read the reason: the driver's text (the statement, the server's address, a link to
+# SQLAlchemy's documentation) is for the log.
+DATABASE_FAILED = "the database failed ({error}); it has been logged"
 
 BACKOFF_BASE_SECONDS = 5.0
 BACKOFF_MAX_SECONDS = 600.0
@@ -55,9 +58,15 @@ def drive(task: Task, work: Callable[[], T], end: Callable[[str], T], *, soft_li
     except SoftTimeLimitExceeded:
         return end(TIME_LIMIT_REASON.format(limit=task.soft_time_limit or soft_limit))
     except Exception as exc:
+        if _behind(exc, SoftTimeLimitExceeded):
+            # The limit struck inside a call that then failed on it (a database query cut
+            # short raises the driver's error while the limit is handled).
+            log.warning("%s: the time limit struck inside a call that failed on it: %s",
+                        what, exc)
+            return end(TIME_LIMIT_REASON.format(limit=task.soft_time_limit or soft_limit))
         attempts = task.request.retries + 1
         if is_transient(exc):
-            error = hide_places(str(exc), places)
+            error = _shown_error(exc, places)
             if attempts < max_attempts:
                 log.warning("%s: attempt %d failed, retrying: %s", what, attempts, exc)
                 countdown = backoff_seconds(task.request.retries)
@@ -74,6 +83,24 @@ def drive(task: Task, work: Callable[[], T], end: Callable[[str], T], *, soft_li
         log.exception("%s: unexpected error", what)
         end(UNEXPECTED_REASON.format(error=type(exc).__name__))
         raise
+
+
+def _behind(exc: BaseException, kind: type[BaseException]) -> bool:
+    """Tell whether an error is, or was raised while handling or because of, one of a kind."""
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        if isinstance(exc, kind):
+            return True
+        seen.add(id(exc))
+        exc = exc.__cause__ or exc.__context__
+    return False
+
+
+def _shown_error(exc: Exception, places: Mapping[str, str | os.PathLike]) -> str:
+    """Word a passing fault for the reason students read: a database error by its kind."""
+    if isinstance(exc, DBAPIError):
+        return DATABASE_FAILED.format(error=type(exc).__name__)
+    return hide_places(str(exc), places)
 
 
 def _tell_retrying(retrying: Callable[[str], None] | None, reason: str, what: str) -> None:

@@ -6,12 +6,14 @@ import re
 
 import pytest
 from celery import Celery
+from celery.exceptions import SoftTimeLimitExceeded
+from sqlalchemy import create_engine
 
 from gitlab_client import TransientGitLabError
 from pipeline.celery_app import REGRADE, REPORT, STUDENT_TESTING, create_celery
 from pipeline.ledger.models import RunStatus, TestRun
 from pipeline.repos import RepositoryError
-from pipeline.tasks.retry import GAVE_UP_REASON, drive
+from pipeline.tasks.retry import DATABASE_FAILED, GAVE_UP_REASON, TIME_LIMIT_REASON, drive
 from tests.infra.assignments import ONE_TEST
 from tests.infra.ledger import migrated_resources, queue_run
 from tests.support.gitlab_standin import FaultPlan, gitlab_standin  # noqa: F401 (a fixture)
@@ -38,6 +40,43 @@ def test_a_passing_fault_is_tried_max_attempts_times_then_the_run_ends(max_attem
     outcome = always_failing.apply(args=(max_attempts,)).get()
     assert outcome == GAVE_UP_REASON.format(attempts=max_attempts, error="git is down")
     assert tried == list(range(max_attempts))
+
+
+# Nothing listens on port 1: connecting fails at once, with the driver's own error.
+UNREACHABLE_DATABASE = "postgresql+psycopg://gradehook@127.0.0.1:1/gradehook"
+
+
+def query_an_unreachable_database() -> None:
+    with create_engine(UNREACHABLE_DATABASE).connect():
+        pass
+
+
+@app.task(bind=True)
+def failing_on_the_database(self, after_time_limit: bool) -> str:
+    """Fail as a database query does, or as one the soft time limit cut short does."""
+    def work() -> str:
+        if not after_time_limit:
+            query_an_unreachable_database()
+        try:
+            raise SoftTimeLimitExceeded()
+        except SoftTimeLimitExceeded:
+            query_an_unreachable_database()  # raised while the limit is handled
+        return "finished"
+    return drive(self, work, lambda reason: reason, soft_limit=60, max_attempts=1,
+                 what="failing_on_the_database", places={})
+
+
+def test_a_database_error_is_worded_for_students_without_the_drivers_text():
+    outcome = failing_on_the_database.apply(args=(False,)).get()
+    assert outcome == GAVE_UP_REASON.format(
+        attempts=1, error=DATABASE_FAILED.format(error="OperationalError"))
+
+
+def test_a_call_the_time_limit_cut_short_ends_by_the_time_limit():
+    """Before, the driver's error raised while the limit was handled hid it: the run was
+    tried again as after a database outage, and its last attempt named the driver's error."""
+    assert failing_on_the_database.apply(args=(True,)).get() == \
+        TIME_LIMIT_REASON.format(limit=60)
 
 
 def test_a_report_gitlab_keeps_refusing_is_tried_max_attempts_times(
