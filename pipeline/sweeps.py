@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from gitlab_client import GitLabError, TransientGitLabError
 from pipeline.config import Settings
+from pipeline.context import Resources
 from pipeline.ledger.db import transaction
 from pipeline.ledger.models import Delivery, new_id, utcnow
 
@@ -32,6 +33,15 @@ def claim_sweep(sessions: sessionmaker[Session], key: str, event: str) -> str | 
     except IntegrityError:
         return None
     return delivery_id
+
+
+def claim_gitlab_sweep(resources: Resources, key: str, event: str, period: int) -> str | None:
+    """Claim the sweep over GitLab's student projects of a period (its key a template of
+    `period`) and return its delivery id; None when there is nothing to sweep (no GitLab, or no
+    course) or another process claimed it."""
+    if resources.gitlab is None or not resources.settings.courses:
+        return None
+    return claim_sweep(resources.sessions, key.format(period=period), event)
 
 
 def gitlab_sweep_period(settings: Settings) -> int:

@@ -30,8 +30,8 @@ from pipeline.ledger.locks import lock_names_for_ledger_work
 from pipeline.ledger.models import RunStatus, TestRun, new_id, utcnow
 from pipeline.ledger.run_locks import branch_lock, commit_lock
 from pipeline.repos import InvalidInputError, check_ref, check_sha
-from pipeline.sweeps import claim_sweep, gitlab_sweep_period, keep_sweep_record, stops_the_sweep, \
-    sweep_record
+from pipeline.sweeps import claim_gitlab_sweep, gitlab_sweep_period, keep_sweep_record, \
+    stops_the_sweep, sweep_record
 
 log = logging.getLogger(__name__)
 
@@ -57,10 +57,8 @@ def grade_unseen_heads(resources: Resources, celery: Celery) -> int:
     project GitLab refuses to show (deleted, say) is skipped, and the heads of it met unseen
     before are kept for the next period.
     """
-    if resources.gitlab is None or not resources.settings.courses:
-        return 0
     period = _current_period(resources)
-    delivery_id = claim_sweep(resources.sessions, SWEEP_KEY.format(period=period), SWEEP_EVENT)
+    delivery_id = claim_gitlab_sweep(resources, SWEEP_KEY, SWEEP_EVENT, period)
     if delivery_id is None:
         return 0
     met_before = _unseen_heads_of(resources, period - 1)

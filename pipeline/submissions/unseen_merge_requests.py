@@ -49,8 +49,8 @@ from pipeline.student_projects import course_projects
 from pipeline.submissions.gitlab_side import LOCKED, MERGED, OPENED
 from pipeline.submissions.ledger import aware
 from pipeline.submissions.merge_request_hand_in import MergeRequestHead, hand_in
-from pipeline.sweeps import claim_sweep, gitlab_sweep_period, keep_sweep_record, stops_the_sweep, \
-    sweep_record
+from pipeline.sweeps import claim_gitlab_sweep, gitlab_sweep_period, keep_sweep_record, \
+    stops_the_sweep, sweep_record
 
 log = logging.getLogger(__name__)
 
@@ -85,10 +85,8 @@ def hand_in_unseen_merge_requests(resources: Resources, celery: Celery) -> int:
     which hands in what this one's predecessor met unseen; a project or merge request GitLab
     refuses to show is skipped.
     """
-    if resources.gitlab is None or not resources.settings.courses:
-        return 0
     period = _current_period(resources)
-    delivery_id = claim_sweep(resources.sessions, SWEEP_KEY.format(period=period), SWEEP_EVENT)
+    delivery_id = claim_gitlab_sweep(resources, SWEEP_KEY, SWEEP_EVENT, period)
     if delivery_id is None:
         return 0
     before = sweep_record(resources.sessions, SWEEP_KEY.format(period=period - 1))
