@@ -12,7 +12,7 @@ from sqlalchemy import update
 from sqlalchemy.orm import Session, sessionmaker
 
 from pipeline.broker_marker import mark_waiting
-from pipeline.celery_app import REPORT, STUDENT_TESTING
+from pipeline.celery_app import REPORT, STUDENT_TESTING, SUBMISSION_PROCESSING
 from pipeline.ledger.db import transaction
 from pipeline.ledger.locks import write_first
 from pipeline.ledger.models import RunStatus, TestRun, utcnow
@@ -55,17 +55,22 @@ def send_runs(celery: Celery, sessions: sessionmaker[Session],
 
 
 def send_delivery(publisher: Publisher, sessions: sessionmaker[Session],
-                  runs: Sequence[tuple[str, str]], reports: Sequence[Sequence[str]]) -> list[str]:
-    """Publish report requests, then runs, in one round trip to the broker.
+                  runs: Sequence[tuple[str, str]], reports: Sequence[Sequence[str]],
+                  decided_elsewhere: Sequence[tuple[str, int]] = ()) -> list[str]:
+    """Publish report requests, then runs, then notices, in one round trip to the broker.
 
     `reports` holds one group of run ids per delivery, each a `report_runs` task, so the
-    pending statuses of different deliveries are posted side by side. If the broker refuses,
-    the report requests are lost (the workers report when they run) and the runs get `sent_at`
-    cleared for the reconciler. Return the run ids that were sent.
+    pending statuses of different deliveries are posted side by side. `decided_elsewhere`
+    holds (submission id, merge request iid) of merge requests that handed in a commit already
+    decided through another: each a `submission_processing` task that writes that merge
+    request's comment alone. If the broker refuses, the report requests and notices are lost
+    and the runs get `sent_at` cleared for the reconciler. Return the run ids that were sent.
     """
     reports = [list(group) for group in reports if group]
     messages = [*(TaskMessage(REPORT, (group,), new_task_id()) for group in reports),
-                *(TaskMessage(STUDENT_TESTING, (run_id,), task_id) for run_id, task_id in runs)]
+                *(TaskMessage(STUDENT_TESTING, (run_id,), task_id) for run_id, task_id in runs),
+                *(TaskMessage(SUBMISSION_PROCESSING, notice, new_task_id())
+                  for notice in decided_elsewhere)]
     if not messages:
         return []
     try:

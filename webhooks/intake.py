@@ -83,7 +83,9 @@ class Intake:
         send_delivery(self._publisher, self._sessions,
                       [run for _, answer in recorded for run in answer.to_send],
                       [reported_runs(delivered, answer) for delivered, answer in recorded
-                       if not answer.duplicate])
+                       if not answer.duplicate],
+                      [notice for _, answer in recorded if not answer.duplicate
+                       for notice in answer.decided_elsewhere])
         return answers
 
     def _write_alone(self, delivered: Delivered) -> Answer | BaseException:
@@ -141,7 +143,8 @@ def record_deliveries(engine: Engine, batch: Sequence[Delivered]) -> list[Answer
                     answers[index] = stored[key]
             pending = [index for index in pending if index not in answers]
     for index, repeated in repeats.items():
-        answers[index] = dataclasses.replace(answers[repeated], to_send=(), duplicate=True)
+        answers[index] = dataclasses.replace(answers[repeated], to_send=(), duplicate=True,
+                                             decided_elsewhere=())
     return [answers[index] for index in range(len(batch))]
 
 
@@ -158,7 +161,7 @@ def _record(connection: Connection, batch: Sequence[Delivered]) -> list[Answer]:
             dict(run_id=run_id, end_status=values["status"],
                  end_superseded_by=values["superseded_by"], end_reason=values["status_reason"],
                  end_at=values["finished_at"]) for run_id, values in plan.ended.items()])
-    record_submissions(connection, [
+    recorded = record_submissions(connection, [
         submission_row(dict(id=run_id, course=delivered.course.name,
                             assignment=request.assignment, project_id=delivered.event.project_id,
                             project_path=delivered.event.project_path,
@@ -167,6 +170,13 @@ def _record(connection: Connection, batch: Sequence[Delivered]) -> list[Answer]:
                        requested_by=request.requested_by_user_id, branch=request.branch,
                        merge_request_iid=request.merge_request_iid)
         for delivered, request, run_id, received_at in plan.submissions])
+    positions = {id(delivered): index for index, delivered in enumerate(batch)}
+    for row in recorded.decided_elsewhere:
+        delivered, request, _, _ = plan.submissions[row]
+        index = positions[id(delivered)]
+        answers[index] = dataclasses.replace(answers[index], decided_elsewhere=(
+            *answers[index].decided_elsewhere,
+            (recorded.ids[row], request.merge_request_iid)))
     return answers
 
 

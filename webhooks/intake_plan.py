@@ -30,12 +30,18 @@ class Delivered:
 
 @dataclass(frozen=True)
 class Answer:
-    """The HTTP answer to a delivery, and the runs to publish once it is committed."""
+    """The HTTP answer to a delivery, and the runs to publish once it is committed.
+
+    `decided_elsewhere`: (submission id, merge request iid) of each merge request of the
+    delivery that handed in a commit already decided through another, whose comment is to
+    say so.
+    """
 
     status: int
     body: dict
     to_send: tuple[tuple[str, str], ...] = ()
     duplicate: bool = False
+    decided_elsewhere: tuple[tuple[str, int], ...] = ()
 
 
 @dataclass

@@ -36,6 +36,12 @@ RETRYING_NOTE = ("gradehook received this commit at {received} but could not pro
                  "not lost: gradehook will process it again automatically and update this "
                  "comment.")
 NOTHING_HANDED_IN = "Nothing is handed in for this assignment: {reason}."
+DECIDED_THROUGH = ("Commit {sha} is already handed in through the merge request !{iid}, where "
+                   "it was {state}.")
+DECIDED_THROUGH_API = "Commit {sha} is already handed in, and was {state}."
+HANDED_IN_ONCE = ("A commit is handed in once: this merge request hands nothing in again, and "
+                  "the submission above is unchanged. To hand in something else, push a new "
+                  "commit to this merge request.")
 HISTORY_HEADING = "Submissions through this merge request"
 HISTORY_HEADERS = ("#", "Commit", "Received", "Outcome", "Score")
 NO_SCORE = "–"
@@ -134,6 +140,25 @@ def nothing_handed_in_markdown(assignment: str, reason: str, marker: str) -> str
     """Return the comment of an assignment that a merge request turned out not to hand in."""
     return "\n".join([*_heading(assignment, marker),
                       md_text(NOTHING_HANDED_IN.format(reason=reason), MAX_REASON_CHARS)])
+
+
+def decided_elsewhere_markdown(decided: SubmissionSummary, through: int | None,
+                               history: Sequence[SubmissionSummary], marker: str) -> str:
+    """Return the comment of a merge request that handed in a commit already decided through
+    another (`through`, None when handed in through the API without one): where, its outcome
+    and reasons, and what to do instead; `history` holds the submissions through this one."""
+    state = STATE_WORDS[_state(decided)]
+    sha = decided.commit_sha[:12]
+    where = DECIDED_THROUGH.format(sha=sha, iid=through, state=state) if through is not None \
+        else DECIDED_THROUGH_API.format(sha=sha, state=state)
+    lines = [*_heading(decided.assignment, marker), md_text(where, 200), ""]
+    lines += [f"- {md_text(reason, MAX_REASON_CHARS)}" for reason in decided.reasons]
+    if decided.reasons:
+        lines.append("")
+    lines += [md_text(HANDED_IN_ONCE, 300), ""]
+    if history:
+        lines += _history(history)
+    return "\n".join(lines)
 
 
 def _heading(assignment: str, marker: str) -> list[str]:

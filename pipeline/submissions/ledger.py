@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 from typing import Iterable, Sequence
 
 from sqlalchemy import and_, func, or_, select, update
@@ -35,8 +36,18 @@ def submission_row(run: TestRun | dict, *, source: str, received_at: dt.datetime
                 requested_by_user_id=requested_by)
 
 
-def record_submissions(connection: Connection, rows: Sequence[dict]) -> list[str]:
-    """Insert submissions; a commit already submitted keeps its first row. Return the row ids.
+@dataclass(frozen=True)
+class RecordedSubmissions:
+    """What record_submissions did: each row's submission id, and the rows (their positions)
+    whose merge request handed in a commit already decided through another one (or the API):
+    that merge request's comment is to say so."""
+
+    ids: list[str]
+    decided_elsewhere: list[int]
+
+
+def record_submissions(connection: Connection, rows: Sequence[dict]) -> RecordedSubmissions:
+    """Insert submissions; a commit already submitted keeps its first row.
 
     The same (project, assignment, commit) is one submission. A repeat leaves an accepted or
     refused submission as it is; one that ended in error (a failure of ours or of the course,
@@ -44,18 +55,20 @@ def record_submissions(connection: Connection, rows: Sequence[dict]) -> list[str
     merge request (that one reopened or pointed back at the submission branch, or a new one), is
     processed again with the repeat's run and a new task id. A repeat through another merge
     request that finds it waiting to be processed, or makes it so, takes it over: it is handed
-    in through that one, received when that one's hand-in was.
+    in through that one, received when that one's hand-in was. One accepted or refused through
+    another merge request (or the API) stays so: that repeat is returned among the decided
+    elsewhere, handing nothing in.
 
     The webhook intake records here: nothing may hold a submission's row while it calls GitLab
     (publishing leaves the row unlocked, and leaves one made pending again to its new task), so
     these statements wait for others' ledger work at most, never for GitLab.
     """
     if not rows:
-        return []
+        return RecordedSubmissions([], [])
     connection.execute(conflict_insert(connection, SUBMISSIONS).on_conflict_do_nothing(
         index_elements=list(UNIQUE_COLUMNS)), list(rows))
-    ids = []
-    for row in rows:
+    ids, decided_elsewhere = [], []
+    for position, row in enumerate(rows):
         key = [SUBMISSIONS.c[name] == row[name] for name in UNIQUE_COLUMNS]
         handed_in = SUBMISSIONS.c.hand_ins + 1
         through_merge_request = row["merge_request_iid"] is not None
@@ -78,8 +91,14 @@ def record_submissions(connection: Connection, rows: Sequence[dict]) -> list[str
                 previous_merge_request_iid=SUBMISSIONS.c.merge_request_iid,
                 merge_request_iid=row["merge_request_iid"], branch=row["branch"],
                 received_at=row["received_at"]))
-        ids.append(connection.execute(select(SUBMISSIONS.c.id).where(*key)).scalar_one())
-    return ids
+        submission_id, outcome, merge_request_iid = connection.execute(
+            select(SUBMISSIONS.c.id, SUBMISSIONS.c.outcome, SUBMISSIONS.c.merge_request_iid)
+            .where(*key)).one()
+        ids.append(submission_id)
+        if through_merge_request and outcome in (ACCEPTED, REFUSED) \
+                and merge_request_iid != row["merge_request_iid"]:
+            decided_elsewhere.append(position)
+    return RecordedSubmissions(ids, decided_elsewhere)
 
 
 def pending_again() -> dict:
@@ -97,7 +116,7 @@ def request_submission(sessions: sessionmaker[Session], run_id: str, *,
         run = session.get(TestRun, run_id)
         row = submission_row(run, source=API_SOURCE, received_at=utcnow(),
                              requested_by=requested_by)
-        submission_id, = record_submissions(session.connection(), [row])
+        submission_id, = record_submissions(session.connection(), [row]).ids
         return session.get(Submission, submission_id)
 
 

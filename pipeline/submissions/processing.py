@@ -26,6 +26,7 @@ from pipeline.ledger.models import RunStatus, Submission, TestRun, utcnow
 from pipeline.reports.comment import comment_marker
 from pipeline.reports.model import read_report
 from pipeline.reports.submission import (SubmissionAllowance, SubmissionSummary,
+                                         decided_elsewhere_markdown,
                                          nothing_handed_in_markdown,
                                          submission_comment_markdown)
 from pipeline.repos import MissingCommitError, RepositoryError
@@ -39,8 +40,8 @@ from pipeline.submissions.regrading import ended_in_our_error, grade_again
 from pipeline.submissions.rules import SubmissionRules, load_rules
 from pipeline.submissions.verdict import (ACCEPTED, ERROR, MERGE_REQUEST_CLOSED,
                                           MERGE_REQUEST_MERGED, MERGE_REQUEST_RETARGETED,
-                                          PENDING, REASON_SEPARATOR, SubmissionFacts, Verdict,
-                                          judge)
+                                          PENDING, REASON_SEPARATOR, REFUSED,
+                                          SubmissionFacts, Verdict, judge)
 
 log = logging.getLogger(__name__)
 
@@ -108,6 +109,53 @@ def process_submission(resources: Resources, celery: Celery,
     if submission.outcome == PENDING:
         return _decide_and_publish(resources, celery, submission)
     return _publish(resources, submission_id)
+
+
+def tell_decided_elsewhere(resources: Resources, submission_id: str,
+                           merge_request_iid: int) -> SubmissionOutcome:
+    """Write the comment of a merge request that handed in a commit already decided through
+    another: where and how it was decided; the submission is left as it is.
+
+    It takes the publishing turn of the student's assignment (the submission's row unlocked),
+    so a submission of a newer commit through that merge request writes its comment before or
+    after, never alongside; a merge request whose head moved on since is left to that newer
+    submission's comment, as one that took the submission over since is to its processing.
+    """
+    with transaction(resources.sessions) as session:
+        submission = _in_publishing_turn(session, submission_id)
+        if submission is None:
+            return SubmissionOutcome(submission_id, MISSING,
+                                     NO_SUCH_SUBMISSION.format(submission_id=submission_id))
+        if resources.gitlab is None or submission.outcome not in (ACCEPTED, REFUSED) \
+                or submission.merge_request_iid == merge_request_iid:
+            return _outcome_of(submission)
+        merge_request = resources.gitlab.get_merge_request(_project(submission), merge_request_iid)
+        if merge_request.sha != submission.commit_sha:
+            log.info("submission %s: merge request !%d has moved on from its commit; not told",
+                     submission_id, merge_request_iid)
+            return _outcome_of(submission)
+        marker = _comment_marker(submission, merge_request_iid)
+        body = decided_elsewhere_markdown(
+            _summary(resources, session, submission), submission.merge_request_iid,
+            [_summary(resources, session, each)
+             for each in others_through(session, submission, merge_request_iid)], marker)
+        resources.gitlab.upsert_mr_note(_project(submission), merge_request_iid, body,
+                                        marker=marker)
+    log.info("submission %s: merge request !%d told that its commit is handed in already",
+             submission_id, merge_request_iid)
+    return _outcome_of(submission)
+
+
+def not_told(resources: Resources, submission_id: str, merge_request_iid: int,
+             reason: str) -> SubmissionOutcome:
+    """Log that a merge request could not be told where its commit was handed in; the
+    submission is left as it is."""
+    log.warning("submission %s: merge request !%d not told that its commit is handed in "
+                "already: %s", submission_id, merge_request_iid, reason)
+    with resources.sessions() as session:
+        submission = session.get(Submission, submission_id)
+    return _outcome_of(submission) if submission is not None else SubmissionOutcome(
+        submission_id, MISSING, NO_SUCH_SUBMISSION.format(submission_id=submission_id))
 
 
 def end_with_error(resources: Resources, submission_id: str, reason: str,
@@ -481,11 +529,16 @@ def _write_comment(resources: Resources, submission: Submission, iid: int,
                    summaries: list[SubmissionSummary], reason: str | None = None) -> None:
     """Write the comment of the submission's assignment on a merge request: the submissions
     through it, or when there are none the reason why nothing is handed in."""
-    marker = comment_marker(f"submission:{submission.project_path}!{iid}:{submission.assignment}")
+    marker = _comment_marker(submission, iid)
     body = submission_comment_markdown(summaries, marker) if summaries \
         else nothing_handed_in_markdown(submission.assignment, reason, marker)
     resources.gitlab.upsert_mr_note(_project(submission), iid, body, marker=marker)
     log.info("submission %s: comment on merge request !%d written", submission.id, iid)
+
+
+def _comment_marker(submission: Submission, iid: int) -> str:
+    """Return the marker of the comment of the submission's assignment on a merge request."""
+    return comment_marker(f"submission:{submission.project_path}!{iid}:{submission.assignment}")
 
 
 def _summary(resources: Resources, session: Session, submission: Submission

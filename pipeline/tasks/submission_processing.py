@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 
 from celery import shared_task
 
@@ -11,18 +12,31 @@ from pipeline.celery_app import SUBMISSION_PROCESSING
 from pipeline.context import resources_for
 from pipeline.host_places import host_places
 from pipeline.repos import RepositoryError
-from pipeline.submissions.processing import end_with_error, process_submission
+from pipeline.submissions.processing import (end_with_error, not_told, process_submission,
+                                             tell_decided_elsewhere)
 from pipeline.tasks.retry import drive
 
 
 @shared_task(name=SUBMISSION_PROCESSING, bind=True)
-def submission_processing(self, submission_id: str) -> dict:
-    """Validate, record and publish one submission; GitLab and git faults are retried."""
+def submission_processing(self, submission_id: str,
+                          decided_elsewhere_for: int | None = None) -> dict:
+    """Validate, record and publish one submission; GitLab and git faults are retried.
+
+    With `decided_elsewhere_for` (a merge request that handed in its commit again), write that
+    merge request's comment alone: a fault that outlasts the retries leaves the submission as
+    it is.
+    """
     settings = self.app.gradehook_settings
     resources = resources_for(settings)
-    outcome = drive(self, lambda: process_submission(resources, self.app, submission_id),
-                    lambda reason: end_with_error(resources, submission_id, reason,
-                                                  self.request.id),
+    if decided_elsewhere_for is None:
+        work = functools.partial(process_submission, resources, self.app, submission_id)
+        end = functools.partial(end_with_error, resources, submission_id,
+                                task_id=self.request.id)
+    else:
+        work = functools.partial(tell_decided_elsewhere, resources, submission_id,
+                                 decided_elsewhere_for)
+        end = functools.partial(not_told, resources, submission_id, decided_elsewhere_for)
+    outcome = drive(self, work, end,
                     soft_limit=settings.worker.submission_processing_soft_time_limit,
                     max_attempts=settings.worker.max_attempts, places=host_places(settings),
                     what=f"submission {submission_id}", expected=(GitLabError, RepositoryError))

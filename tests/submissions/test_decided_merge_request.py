@@ -1,0 +1,99 @@
+"""A new merge request of a commit whose submission is decided already is told so in its comment."""
+
+from __future__ import annotations
+
+import base64
+import json
+
+from pipeline.celery_app import SUBMISSION_PROCESSING
+from pipeline.ledger.models import RunStatus
+from pipeline.submissions.processing import tell_decided_elsewhere
+from tests.infra.services import redis_client
+from tests.submissions.test_flow import (deliver_merge_request, merge_request_submission,
+                                         passed_merge_request_submission)
+from tests.submissions.test_new_merge_request import (open_new_merge_request, plain,
+                                                      submissions_of_commit)
+
+SUBMISSION_QUEUE = "default"
+
+
+def queued_notices(redis_db: int) -> list[tuple[str, int]]:
+    """Take the submission_processing messages that write a merge request's comment alone off
+    the broker's queue; return their (submission id, merge request iid)."""
+    client = redis_client(redis_db)
+    notices = []
+    while (envelope := client.rpop(SUBMISSION_QUEUE)) is not None:
+        message = json.loads(envelope)
+        args, _, _ = json.loads(base64.b64decode(message["body"]))
+        if message["headers"]["task"] == SUBMISSION_PROCESSING and len(args) == 2:
+            notices.append(tuple(args))
+    return notices
+
+
+def tell(world, redis_db: int) -> list[tuple[str, int]]:
+    """Do what the queued notices ask, as a worker would; return them."""
+    notices = queued_notices(redis_db)
+    for submission_id, iid in notices:
+        tell_decided_elsewhere(world.resources, submission_id, iid)
+    return notices
+
+
+def test_a_new_merge_request_of_an_accepted_commit_says_where_it_was_accepted(world, redis_db):
+    """Alice's commit was accepted through !1; she closes it and opens a new merge request at
+    the same commit to hand it in again. Before, the new one got no comment at all."""
+    old, submission = passed_merge_request_submission(world)
+    assert world.process(submission.id).outcome == "accepted"
+    accepted = world.submission(submission.id)
+    old_note, = world.notes(old["iid"])
+    world.gitlab.set_merge_request_state(world.project_id, old["iid"], "closed")
+
+    new, answer = open_new_merge_request(world, submission.commit_sha)
+
+    assert answer.status_code == 200
+    assert tell(world, redis_db) == [(submission.id, new["iid"])]
+    note, = world.notes(new["iid"])
+    sha = submission.commit_sha[:12]
+    assert (f"Commit {sha} is already handed in through the merge request !{old['iid']}, where "
+            "it was accepted.") in plain(note)
+    assert "To hand in something else, push a new commit to this merge request." in plain(note)
+    kept = world.submission(submission.id)
+    assert (kept.outcome, kept.merge_request_iid, kept.hand_ins, kept.submissions_used,
+            kept.finished_at) == ("accepted", old["iid"], accepted.hand_ins,
+                                  accepted.submissions_used, accepted.finished_at)
+    assert [s.id for s in submissions_of_commit(world, submission.commit_sha)] == [submission.id]
+    assert world.notes(old["iid"]) == [old_note]
+
+
+def test_a_new_merge_request_of_a_commit_refused_as_late_gives_the_reason(make_world, redis_db):
+    """The commit came after the deadline and was refused through !1; the new merge request's
+    comment says so, with the refusal's reason. Before, it got no comment."""
+    world = make_world(assignment={"deadline": "2020-01-01T00:00:00+00:00"})
+    old, submission = merge_request_submission(world, RunStatus.PASSED, score=1.0,
+                                               tests_passed=1, tests_total=1)
+    refused = world.process(submission.id)
+    assert refused.outcome == "refused" and "after the deadline" in refused.reason
+    world.gitlab.set_merge_request_state(world.project_id, old["iid"], "closed")
+
+    new, _ = open_new_merge_request(world, submission.commit_sha)
+
+    assert tell(world, redis_db) == [(submission.id, new["iid"])]
+    note, = world.notes(new["iid"])
+    assert f"through the merge request !{old['iid']}, where it was refused." in plain(note)
+    assert f"- {refused.reason}" in plain(note)
+    assert world.submission(submission.id).outcome == "refused"
+
+
+def test_a_repeated_webhook_of_the_new_merge_request_writes_its_comment_once(world, redis_db):
+    """GitLab delivers the new merge request's hook twice: one notice, one comment."""
+    old, submission = passed_merge_request_submission(world)
+    world.process(submission.id)
+    world.gitlab.set_merge_request_state(world.project_id, old["iid"], "closed")
+    new, _ = open_new_merge_request(world, submission.commit_sha)
+    repeated = deliver_merge_request(world, new["iid"], submission.commit_sha, "week1-done")
+
+    assert repeated.status_code == 200
+    notices = tell(world, redis_db)
+    assert notices == [(submission.id, new["iid"])]
+    tell_decided_elsewhere(world.resources, *notices[0])  # a redelivered message changes nothing
+    note, = world.notes(new["iid"])
+    assert "is already handed in through the merge request" in plain(note)
