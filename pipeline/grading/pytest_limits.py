@@ -3,11 +3,13 @@
 A test's limit is its closest `timeout` marker, spelt as pytest-timeout spells it
 (``@pytest.mark.timeout(5)`` on the test, on its class, or as its module's ``pytestmark``;
 ``timeout(0)``: no limit of its own; ``method`` and ``func_only`` are taken and change nothing),
-else the default the runner is given. It covers the test's setup, call and teardown. The plugin
-tells the watchdog (the process that started this pytest, see pytest_watchdog) when each test
-begins, with its limit, and when it ends. At the limit the watchdog sends STOP_SIGNAL, whose
-handler here fails the test with pytest.fail, naming the innermost line of the student's files or
-of the test files that it was running, and tells the watchdog that line. The signal is SIGUSR1, not
+else the default the runner is given. It covers the test's setup, call and teardown. Each test
+file's import (its collection) has the default limit: a module's own `pytestmark` is not known
+before its import. The plugin tells the watchdog (the process that started this pytest, see
+pytest_watchdog) when each test or import begins, with its limit, and when it ends. At the limit
+the watchdog sends STOP_SIGNAL, whose handler here fails the test (or the import, failing its test
+file's collection) with pytest.fail, naming the innermost line of the student's files or of the
+test files that it was running, and tells the watchdog that line. The signal is SIGUSR1, not
 SIGALRM: a solution's own signal.alarm timeouts neither reach this handler nor are taken over by
 it. A test stopped there fails on its limit even if the student's code caught the failure: this
 plugin makes its report say so, so that this process alone writes the outcome of every test that
@@ -19,6 +21,7 @@ method lives in the student's process alone, and its thread method ends the whol
 tests after the slow one with it.
 """
 
+import contextlib
 import json
 import math
 import os
@@ -32,7 +35,9 @@ MARKER = "timeout"
 MARKER_HELP = "timeout(seconds): the test's time limit in seconds; 0: none of its own"
 BAD_MARKER = ("@pytest.mark.timeout takes a number of seconds, 0 or more, as timeout(5) or "
               "timeout(timeout=5), got timeout({got})")
-TIMED_OUT = "Timeout: the test took longer than its time limit of {limit}"
+TIMED_OUT = "Timeout: {subject} took longer than its time limit of {limit}"
+THE_TEST = "the test"
+IMPORTING = "importing {file}"
 STOPPED_IN = "; it was stopped in {place}"
 # As pytest names the failure that pytest.fail raises in a test.
 FAILURE = "Failed: {text}"
@@ -40,14 +45,20 @@ PLACE = "{file}, line {line}"
 STOP_SIGNAL = signal.SIGUSR1
 
 
-def over_limit(seconds):
-    """Return the failure of a test that ran longer than its limit."""
-    return TIMED_OUT.format(limit=f"{seconds:g} second" + ("" if seconds == 1 else "s"))
+def subject_of(nodeid, importing):
+    """Return what ran over its limit: the test, or the import of the test file nodeid."""
+    return IMPORTING.format(file=nodeid) if importing else THE_TEST
 
 
-def timed_out(seconds, place):
-    """Return the failure of a test stopped at its limit while it ran place."""
-    return over_limit(seconds) + STOPPED_IN.format(place=place)
+def over_limit(seconds, subject):
+    """Return the failure of a test (or an import) that ran longer than its limit."""
+    return TIMED_OUT.format(subject=subject,
+                            limit=f"{seconds:g} second" + ("" if seconds == 1 else "s"))
+
+
+def timed_out(seconds, subject, place):
+    """Return the failure of a test (or an import) stopped at its limit while it ran place."""
+    return over_limit(seconds, subject) + STOPPED_IN.format(place=place)
 
 
 def limit_of(item, default):
@@ -89,12 +100,14 @@ def stuck_in(frame, folders):
 
 
 class RunningTest:
-    """The test this pytest is running: its limit, its marker's error, its start, and where it
-    was stopped at its limit (None: not stopped)."""
+    """The test (or test file's import) this pytest is running: its limit, its marker's error,
+    what it is called in a failure, its start, and where it was stopped at its limit (None: not
+    stopped)."""
 
-    def __init__(self, seconds, problem):
+    def __init__(self, seconds, problem, subject):
         self.seconds = seconds
         self.problem = problem
+        self.subject = subject
         self.started = time.monotonic()
         self.stopped_in = None
         self.stop_reported = False
@@ -103,12 +116,17 @@ class RunningTest:
         """Tell whether the test has a limit and has run longer than it."""
         return self.seconds > 0 and time.monotonic() - self.started >= self.seconds
 
+    def failure(self):
+        """Return the failure of the test stopped at its limit."""
+        return FAILURE.format(text=timed_out(self.seconds, self.subject, self.stopped_in))
+
 
 class TimeLimits:
     """Give each test its time limit: tell the watchdog, and fail the test it interrupts.
 
     folders: where the student's files and the test files lie, to name where a test is stuck.
-    finished: the tests an earlier pytest of the same run finished, left out of this one.
+    finished: the tests an earlier pytest of the same run finished, and the test files whose
+    import it ended, left out of this one.
     """
 
     def __init__(self, default, watchdog_fd, folders, finished):
@@ -129,6 +147,28 @@ class TimeLimits:
         """Declare the timeout marker."""
         config.addinivalue_line("markers", MARKER_HELP)
 
+    def pytest_ignore_collect(self, collection_path, config):
+        """Leave out the test files whose import an earlier pytest of this run ended."""
+        try:
+            nodeid = collection_path.relative_to(config.rootpath).as_posix()
+        except ValueError:
+            return None
+        return True if nodeid in self.finished else None
+
+    @pytest.hookimpl(wrapper=True, tryfirst=True)
+    def pytest_make_collect_report(self, collector):
+        """Import a test file under the default limit, which fails its collection (whatever its
+        code made of the stop) if it is stopped."""
+        if not isinstance(collector, pytest.Module):
+            return (yield)
+        with self.watched(collector.nodeid, self.default, importing=True):
+            report = yield
+            if self.running.stopped_in is not None:
+                report.outcome = "failed"
+                report.longrepr = self.running.failure()
+                report.result = []
+            return report
+
     @pytest.hookimpl(trylast=True)
     def pytest_collection_modifyitems(self, config, items):
         """Leave out the tests that an earlier pytest of this run finished."""
@@ -141,14 +181,20 @@ class TimeLimits:
     def pytest_runtest_protocol(self, item, nextitem):
         """Run one test under its limit: the watchdog hears of its beginning and its end."""
         seconds, problem = limit_of(item, self.default)
-        self.running = RunningTest(seconds, problem)
-        signal.signal(STOP_SIGNAL, self.interrupt)
-        self.tell({"begin": item.nodeid, "seconds": seconds})
-        try:
+        with self.watched(item.nodeid, seconds, problem):
             return (yield)
+
+    @contextlib.contextmanager
+    def watched(self, nodeid, seconds, problem=None, importing=False):
+        """Run a test, or a test file's import, as the running one that the watchdog hears of."""
+        self.running = RunningTest(seconds, problem, subject_of(nodeid, importing))
+        signal.signal(STOP_SIGNAL, self.interrupt)
+        self.tell({"begin": nodeid, "seconds": seconds, "importing": importing})
+        try:
+            yield
         finally:
             self.running = None
-            self.tell({"end": item.nodeid})
+            self.tell({"end": nodeid})
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtest_setup(self, item):
@@ -168,7 +214,7 @@ class TimeLimits:
             return
         running.stopped_in = place
         self.tell({"stuck": place})
-        pytest.fail(timed_out(running.seconds, place), pytrace=False)
+        pytest.fail(timed_out(running.seconds, running.subject, place), pytrace=False)
 
     @pytest.hookimpl(wrapper=True, tryfirst=True)
     def pytest_runtest_makereport(self, item, call):
@@ -180,5 +226,5 @@ class TimeLimits:
                 and (report.failed or not running.stop_reported):
             running.stop_reported = True
             report.outcome = "failed"
-            report.longrepr = FAILURE.format(text=timed_out(running.seconds, running.stopped_in))
+            report.longrepr = running.failure()
         return report

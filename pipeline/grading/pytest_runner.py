@@ -6,10 +6,10 @@ from it). Each outcome is written as one JSON line to the result channel as soon
 a crash or a timeout keeps what finished before it. pytest is imported before the solution's folder
 goes on sys.path, and that folder goes last, so the solution can neither replace pytest nor shadow
 an installed package or the standard library. pytest runs in a child process under a watchdog that
-ends a test running longer than its time limit (seconds, unless its timeout marker says otherwise;
-0: none) and runs the tests after it (pytest_watchdog, pytest_limits). Messages are cut, and a test
-or a test file's import that prints more than the stop limit is stopped, as the runner of test.yaml
-collections does.
+ends a test, or a test file's import, running longer than its time limit (seconds, unless a test's
+timeout marker says otherwise; 0: none) and runs the tests after it (pytest_watchdog,
+pytest_limits). Messages are cut, and a test or a test file's import that prints more than the
+stop limit is stopped, as the runner of test.yaml collections does.
 """
 
 import os
@@ -176,7 +176,10 @@ def main(tests_dir, ini_path, result_path, seconds, stop_limit):
     default_seconds = float(seconds)
 
     def run_pytest(finished, watchdog_fd):
-        recorder = Recorder(fd, announce_collection=not finished)
+        # Test files are imported before any test runs: a pytest after one whose import was
+        # ended (a test file's node id, without "::") has announced no tests yet.
+        recorder = Recorder(fd, announce_collection=not any("::" in nodeid
+                                                            for nodeid in finished))
         limits = TimeLimits(default_seconds, watchdog_fd, folders, finished)
         # Captured output is not shown: pytest's own output is never read, and a failed test's
         # (up to the stop limit) would pass the sandbox's output limit and end the run after it.

@@ -1,5 +1,5 @@
-"""In-sandbox watchdog of pytest mode: pytest runs in a child process, and a test that outlives
-its time limit is ended there, so that the tests after it still run.
+"""In-sandbox watchdog of pytest mode: pytest runs in a child process, and a test (or a test
+file's import) that outlives its time limit is ended there, so that the tests after it still run.
 
 The watchdog runs none of the student's code: only the child does, which tells it through a pipe
 when each test begins (with its limit), where a test is stuck, and when it ends (pytest_limits).
@@ -7,8 +7,9 @@ At a test's limit the watchdog sends the child STOP_SIGNAL, whose handler fails 
 is stuck; the child reports a test that ends after that (failed on its limit, even if the
 student's code caught the failure). One that does not end within GRACE_SECONDS (the student's code
 caught the failure and went on, replaced the handler, or runs C code that never looks at signals)
-has its child's process group killed: the watchdog reports the test failed on its limit, and
-pytest starts again in a new child without the tests that ended. That is the one line the watchdog
+has its child's process group killed: the watchdog reports the test failed on its limit (an
+import: its test file's collection failed), and pytest starts again in a new child without the
+tests that ended and the test files whose import was ended. That is the one line the watchdog
 writes to the result channel, and only once the child is gone: a line longer than PIPE_BUF is not
 written to a pipe at once, so a second writer could split the child's, losing both lines. Student
 code can still write to the pipe, or stop or kill this process (the same user): what it writes, or
@@ -23,7 +24,7 @@ import signal
 import time
 import traceback
 
-from pytest_limits import FAILURE, STOP_SIGNAL, over_limit, timed_out
+from pytest_limits import FAILURE, STOP_SIGNAL, over_limit, subject_of, timed_out
 
 GRACE_SECONDS = 3.0
 # The longest select waits at once: it refuses a wait of 292 years or more, which a course's
@@ -37,11 +38,13 @@ DID_NOT_STOP = "; it did not stop when told to, so its process was ended"
 
 
 class WatchedTest:
-    """A test the child runs: its limit's deadline, whether it was interrupted, where it was."""
+    """A test (or a test file's import) the child runs: its limit's deadline, whether it was
+    interrupted, where it was."""
 
-    def __init__(self, nodeid, seconds):
+    def __init__(self, nodeid, seconds, importing):
         self.nodeid = nodeid
         self.seconds = seconds
+        self.importing = importing
         self.deadline = time.monotonic() + seconds if seconds > 0 else None
         self.interrupted = False
         self.place = None
@@ -53,19 +56,28 @@ class WatchedTest:
             return None
         return min(LONGEST_WAIT_SECONDS, max(0.0, self.deadline - time.monotonic()))
 
-    def ended_message(self):
-        """Return the failure of a test whose process was killed at its limit."""
+    def ended_event(self):
+        """Return the result event of a test (or an import) whose process was killed at its
+        limit."""
+        subject = subject_of(self.nodeid, self.importing)
         if self.place is None:
-            return FAILURE.format(text=over_limit(self.seconds) + DID_NOT_STOP)
-        return FAILURE.format(text=timed_out(self.seconds, self.place) + WENT_ON)
+            text = over_limit(self.seconds, subject) + DID_NOT_STOP
+        else:
+            text = timed_out(self.seconds, subject, self.place) + WENT_ON
+        if self.importing:
+            return {"event": "collecterror", "nodeid": self.nodeid,
+                    "message": FAILURE.format(text=text)}
+        return {"event": "test", "nodeid": self.nodeid, "outcome": "failed", "when": "call",
+                "message": FAILURE.format(text=text)}
 
 
 def supervise(run_pytest, emit):
     """Run run_pytest(finished, watchdog_fd) in a child until one ends by itself, and end as it
     did; never return.
 
-    finished is the set of tests that earlier children ended; emit writes an event to the result
-    channel, called only once the child has ended (see the module's docstring).
+    finished is the set of tests that earlier children ended, and of test files whose import they
+    ended; emit writes an event to the result channel, called only once the child has ended (see
+    the module's docstring).
     """
     finished = set()
     while True:
@@ -75,7 +87,7 @@ def supervise(run_pytest, emit):
         os.close(reader)
         if killed is None:
             _exit_as(status)
-        emit(_failed(killed.nodeid, killed.ended_message()))
+        emit(killed.ended_event())
         finished.add(killed.nodeid)
 
 
@@ -97,11 +109,6 @@ def _start(run_pytest, finished):
             os._exit(code)
     os.close(writer)
     return pid, reader
-
-
-def _failed(nodeid, message):
-    return {"event": "test", "nodeid": nodeid, "outcome": "failed", "when": "call",
-            "message": message}
 
 
 def _exit_as(status):
@@ -191,12 +198,14 @@ class _Watch:
         nodeid, seconds = message.get("begin"), message.get("seconds")
         if isinstance(nodeid, str) and isinstance(seconds, (int, float)) \
                 and not isinstance(seconds, bool) and 0 <= seconds < float("inf"):
-            self.test = WatchedTest(nodeid, seconds)
+            self.test = WatchedTest(nodeid, seconds, message.get("importing") is True)
         test = self.test
         if test is None:
             return
         if isinstance(message.get("stuck"), str) and test.interrupted:
             test.place = message["stuck"]
         if message.get("end") == test.nodeid:
-            self.finished.add(test.nodeid)
+            # A test file imported whole is imported again by the next child, if one is started.
+            if not test.importing:
+                self.finished.add(test.nodeid)
             self.test = None

@@ -24,11 +24,22 @@ def _graded(tmp_path: Path, student_code: str, test_file: str, meta: str = META,
             **settings: float) -> tuple[str, list[tuple[str, str, str | None]]]:
     """Grade the student's calc.py with the test file; return its collection's status and lines
     as (name, result, details)."""
+    return _graded_files(tmp_path, student_code, {"test_calc.py": test_file}, meta,
+                         **settings)["test_calc.py"]
+
+
+def _graded_files(tmp_path: Path, student_code: str, test_files: dict[str, str],
+                  meta: str = META, **settings: float
+                  ) -> dict[str, tuple[str, list[tuple[str, str, str | None]]]]:
+    """Grade the student's calc.py with the test files; return each collection's status and
+    lines as (name, result, details), by file."""
     student, reference = make_assignment(
-        tmp_path, None, {"calc.py": "", "test_calc.py": test_file, "meta.yaml": meta},
+        tmp_path, None, {"calc.py": "", **test_files, "meta.yaml": meta},
         {"calc.py": student_code})
-    (calc,) = grade(student, reference, settings=SandboxSettings(**settings)).tests
-    return calc.status, [(t.name, t.result, t.details) for t in calc.tests]
+    report = grade(student, reference, settings=SandboxSettings(**settings))
+    return {collection.name: (collection.status,
+                              [(t.name, t.result, t.details) for t in collection.tests])
+            for collection in report.tests}
 
 
 def test_an_endless_test_fails_on_its_limit_naming_the_students_line_and_the_rest_run(
@@ -283,3 +294,40 @@ def word():
     assert [(event["nodeid"], event["outcome"]) for event in channel_events
             if event["event"] == "test"] == [("test_calc.py::test_recovers", "failed"),
                                              ("test_calc.py::test_word", "failed")]
+
+
+CALC_TESTS = """
+    import calc
+
+    def test_one():
+        assert calc.one() == 1
+"""
+OTHER_TESTS = """
+    def test_sum():
+        assert sum([1, 2]) == 3
+"""
+IMPORT_STOPPED = ("E   Failed: Timeout: importing test_calc.py took longer than its time limit "
+                  "of 1 second; it was stopped in calc.py, line {line}")
+
+
+@pytest.mark.parametrize("student_code, failure", [
+    ("def one():\n    return 1\n\nwhile True: pass\n", IMPORT_STOPPED.format(line=4)),
+    ("import time\n\ndef one():\n    return 1\n\ntry:\n    time.sleep(60)\n"
+     "except BaseException:\n    pass\n", IMPORT_STOPPED.format(line=7)),
+    ("import time\n\ndef one():\n    return 1\n\nwhile True:\n    try:\n"
+     "        time.sleep(60)\n    except BaseException:\n        pass\n",
+     IMPORT_STOPPED.format(line=8) + ", but went on, so its process was ended"),
+], ids=["loops", "catches-the-stop", "catches-the-stop-and-loops-on"])
+def test_a_student_module_stuck_in_its_import_fails_its_test_file_and_the_others_run(
+        tmp_path: Path, student_code: str, failure: str):
+    """A module that loops at its top level hung the test file importing it until the run's
+    limit: every test of every file failed 'Maximum execution time of 60.0 seconds exceeded',
+    naming neither the import nor the student's line. The import has the default limit of a test;
+    one that catches the stop still fails, and one that goes on is ended with its process, the
+    other test files run in a new one."""
+    assert _graded_files(tmp_path, student_code,
+                         {"test_calc.py": CALC_TESTS, "test_other.py": OTHER_TESTS},
+                         test_timeout_seconds=1) == {
+        "test_calc.py": ("COMPLETED", [("collection", "FAILED", failure)]),
+        "test_other.py": ("COMPLETED", [("test_sum", "PASSED", None)]),
+    }
