@@ -304,6 +304,28 @@ def test_the_command_inside_other_text_is_not_a_command():
     assert decide_payload("note_hook__other_text", payload) == Ignored(note.REASON_NOT_A_COMMAND)
 
 
+@pytest.mark.parametrize("text", [
+    "/retest", "  /retest  ", "/Retest", "Fixed the empty list case.\n/retest",
+    "/retest\nThanks!", "> the tests fail\n\n/retest", "```\nprint()\n```\n/retest",
+    "~~~~\n/retest\n~~~~\n/retest", ">>>\nquoted\n>>>\n/retest"])
+def test_the_command_on_a_line_of_its_own_regrades(text):
+    payload = payload_of("note_hook__retest_command")
+    payload["object_attributes"]["note"] = text
+    decision = decide_payload("note_hook__retest_command", payload)
+    assert [r.requested_by_user_id for r in decision.requests] == [101, 101]
+
+
+@pytest.mark.parametrize("text", [
+    "/retests", "/retest please", "> /retest", "   > /retest", "    /retest", "\t/retest",
+    "```\n/retest\n```", "```sh\n/retest\n``` \n", "~~~\n/retest\n```\n", "````\n```\n/retest",
+    ">>>\n/retest\n>>>", "Write `/retest` to grade again"])
+def test_the_command_in_a_quote_code_or_sentence_is_not_a_command(text):
+    payload = payload_of("note_hook__retest_command")
+    payload["object_attributes"]["note"] = text
+    assert decide_payload("note_hook__retest_command", payload) == \
+        Ignored(note.REASON_NOT_A_COMMAND)
+
+
 def test_a_note_on_a_commit_is_ignored():
     assert decide_fixture("note_hook__on_commit") == Ignored(note.REASON_NOT_ON_MERGE_REQUEST)
 

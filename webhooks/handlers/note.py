@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from webhooks.events import Event
+from webhooks.handlers.commands import gives_command
 from webhooks.handlers.decisions import Context, Decision, Ignored
 from webhooks.handlers.merge_request import REASON_NOT_OPEN, is_open, merge_request_jobs
 from webhooks.handlers.routing import Router
@@ -18,7 +19,7 @@ router = Router()
 @router.register("note", "create")
 @router.register("note", None)  # GitLab before 16.11 sends no action, only new notes
 def created(event: Event, context: Context) -> Decision:
-    """Regrade a merge request's head when a person writes exactly the retest command.
+    """Regrade a merge request's head when a person writes the retest command on a line of its own.
 
     The worker checks that the requesting user may ask for it: that needs the API.
     """
@@ -29,7 +30,7 @@ def created(event: Event, context: Context) -> Decision:
     merge_request = event.note.merge_request
     if merge_request is None:
         return Ignored(REASON_NOT_ON_MERGE_REQUEST)
-    if event.note.text.strip() != context.retest_command:
+    if not gives_command(event.note.text, context.retest_command):
         return Ignored(REASON_NOT_A_COMMAND)
     if not is_open(merge_request):
         return Ignored(REASON_NOT_OPEN)
