@@ -37,6 +37,9 @@ ABBREVIATION_LENGTH = 10
 # values compared, since its message abbreviates them to ten characters.
 EXPECTED_EXCERPT = "expected"
 ACTUAL_EXCERPT = "actual"
+# The key of a failed test's debug holding what evaluating its name in the student's namespace
+# raised: the error as Python words it, and where in the student's files (file, lineno, line).
+RAISED = "raised"
 
 
 @dataclass(frozen=True)
@@ -47,7 +50,7 @@ class Verdict:
     result: str
     exception: str | None = None
     message: str | None = None
-    debug: dict[str, str] | None = None
+    debug: dict[str, Any] | None = None
 
     @property
     def details(self) -> str | None:
@@ -65,6 +68,13 @@ PASS = Verdict(PASSED)
 def fail(exception: str, message: str) -> Verdict:
     """Return a failed verdict with the exception name and message shown in details."""
     return Verdict(FAILED, exception, message)
+
+
+def not_found(message: str, raised: dict[str, Any] | None) -> Verdict:
+    """Return the KeyError verdict of a name not found; its debug keeps what evaluating the
+    name raised, which the message of the original engine does not say."""
+    verdict = fail_with(KeyError(message))
+    return verdict if raised is None else replace(verdict, debug={RAISED: raised})
 
 
 def fail_with(exc: BaseException) -> Verdict:

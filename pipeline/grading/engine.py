@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from pipeline.grading.checks import FAILED, SKIPPED, PendingMatch, Verdict, check_pattern, \
-    fail, fail_with, match_verdict, skip, verify_equal
+    fail, match_verdict, not_found, skip, verify_equal
 from pipeline.grading.execution import SandboxExecutor
 from pipeline.grading.linting import LintResult, output_file_name, run_flake8
 from pipeline.grading.plan import REFERENCE, STUDENT, RunOutcome, RunRequest, Stage
@@ -378,7 +378,7 @@ class CodeAbilityGrader:
         else:
             entry = (student.values if verify else student.texts).get(name, {})
             if not entry.get("found"):
-                return fail_with(KeyError(STUDENT_NOT_FOUND.format(name=name)))
+                return not_found(STUDENT_NOT_FOUND.format(name=name), entry.get("raised"))
             if not verify:
                 if "text" not in entry:
                     return fail("Failed", STR_FAILED.format(name=name, error=entry.get("error")))

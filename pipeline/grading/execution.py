@@ -74,6 +74,9 @@ FIGURE_NUMBER_DIGITS = 9
 ERROR_STEPS = ("entry", "setup", "teardown")
 ERROR_KINDS = ("timeout", "output", "exception")
 TRACEBACK_TEXTS = ("name", "filename", "line", "errormsg")
+# Where in the solution's files a test's expression raised: a file relative to the solution's
+# folder, its line number and line.
+RAISED_AT = ("file", "lineno", "line")
 
 
 @dataclass(frozen=True)
@@ -288,10 +291,32 @@ def _found(key: str, entry: Any) -> bool:
     return entry["found"]
 
 
+def _not_found_entry(key: str, entry: dict[str, Any]) -> dict[str, Any]:
+    """Return the entry of a name not found, with what its evaluation raised and where in the
+    solution's files, if the runner says."""
+    raised = entry.get("raised")
+    if raised is None:
+        return {"found": False}
+    malformed = MalformedResult(f"what an entry of {key} raised must be an error's text, with "
+                                "a file, line number and line of the solution or none")
+    if not isinstance(raised, dict) or not set(raised) <= {"error", *RAISED_AT} \
+            or not isinstance(raised.get("error"), str):
+        raise malformed
+    checked = {"error": shorten(raised["error"])}
+    if "file" in raised:
+        file, lineno, line = (raised.get(name) for name in RAISED_AT)
+        if not isinstance(file, str) or isinstance(lineno, bool) or not isinstance(lineno, int) \
+                or lineno < 1 or not isinstance(line, (str, type(None))):
+            raise malformed
+        checked.update(file=shorten(file), lineno=lineno,
+                       line=None if line is None else shorten(line))
+    return {"found": False, "raised": checked}
+
+
 def _value_entry(key: str, entry: Any) -> dict[str, Any]:
     """Return a looked-up value's entry: not found, its encoded value, or why it stayed inside."""
     if not _found(key, entry):
-        return {"found": False}
+        return _not_found_entry(key, entry)
     if "untransferable" in entry:
         kind, reason = entry["untransferable"], entry.get("reason")
         if not isinstance(kind, str) or not isinstance(reason, (str, type(None))):
@@ -306,7 +331,7 @@ def _value_entry(key: str, entry: Any) -> dict[str, Any]:
 def _text_entry(key: str, entry: Any) -> dict[str, Any]:
     """Return a str() text's entry: not found, the text, or the error str() raised."""
     if not _found(key, entry):
-        return {"found": False}
+        return _not_found_entry(key, entry)
     if isinstance(entry.get("text"), str):
         return {"found": True, "text": entry["text"]}
     if isinstance(entry.get("error"), str):

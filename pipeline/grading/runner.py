@@ -391,14 +391,40 @@ def evaluate_graphics(names, store_figures):
     return {"values": values, "figures": figures}
 
 
-def lookup(name, namespace):
-    """Return (found, value): the namespace entry, else the expression evaluated in it."""
+def lookup(name, namespace, solution_dir):
+    """Return (found, value): the namespace entry, else the expression evaluated in it. Not
+    found, the value is what the evaluation raised (raised_entry), or None for a NameError of
+    the name itself: a variable the solution does not define."""
     if name in namespace:
         return True, namespace[name]
     try:
         return True, eval(name, namespace)
-    except BaseException:
-        return False, None
+    except BaseException as exc:
+        if isinstance(exc, NameError) and exc.name == name:
+            return False, None
+        return False, raised_entry(exc, solution_dir)
+
+
+def raised_entry(exc, solution_dir):
+    """Return an exception as Python's traceback ends with it (`TypeError: message`) and the
+    innermost line of the solution's files it passed through, if any."""
+    import traceback
+
+    kind, text = type(exc).__name__, error_text(exc)
+    entry = {"error": text if text == kind else shorten(f"{kind}: {text}")}
+    prefix = solution_dir + "/"
+    frames = [frame for frame in traceback.extract_tb(exc.__traceback__)
+              if frame.filename.startswith(prefix)]
+    if frames:
+        frame = frames[-1]
+        entry.update(file=shorten(frame.filename[len(prefix):]), lineno=frame.lineno,
+                     line=None if frame.line is None else shorten(frame.line.strip()))
+    return entry
+
+
+def not_found(raised):
+    """Return the entry of a name or expression not found, with what its evaluation raised."""
+    return {"found": False} if raised is None else {"found": False, "raised": raised}
 
 
 def graphics_lookup(name, values):
@@ -423,19 +449,19 @@ def describe(value):
         return {"found": True, "error": shorten(f"{type(exc).__name__}: {exc}")}
 
 
-def evaluate(wanted, namespace, graphics_values, encode):
+def evaluate(wanted, namespace, graphics_values, encode, solution_dir):
     """Evaluate the requested names (as values and as text) and expressions after the run."""
     if graphics_values is None:
-        find = lambda name: lookup(name, namespace)  # noqa: E731
+        find = lambda name: lookup(name, namespace, solution_dir)  # noqa: E731
     else:
         find = lambda name: graphics_lookup(name, graphics_values)  # noqa: E731
     results = {"values": {}, "texts": {}, "evals": {}}
     for name in wanted["values"]:
         found, value = find(name)
-        results["values"][name] = transfer(value, encode) if found else {"found": False}
+        results["values"][name] = transfer(value, encode) if found else not_found(value)
     for name in wanted["texts"]:
         found, value = find(name)
-        results["texts"][name] = describe(value) if found else {"found": False}
+        results["texts"][name] = describe(value) if found else not_found(value)
     for expression in wanted["evals"]:
         found, value = True, None
         try:
@@ -528,7 +554,8 @@ def main(request_path, result_path):
     graphics_values = None
     if current["graphics"] is not None:
         graphics_values = graphics["values"] if graphics else {}
-    outcome.update(evaluate(request["evaluate"], namespace, graphics_values, encode))
+    outcome.update(evaluate(request["evaluate"], namespace, graphics_values, encode,
+                            request["solution_dir"]))
     send(outcome)
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pipeline.grading.checks import ACTUAL_EXCERPT, EXPECTED_EXCERPT
+from pipeline.grading.checks import ACTUAL_EXCERPT, EXPECTED_EXCERPT, RAISED
 from pipeline.grading.report import PASSED, Report, TestCaseReport
 
 HEADER = "{name}: {result} ({passed}/{total} collections passed, score {score})"
@@ -12,6 +12,9 @@ STATUS_LINE = "    run: {message}"
 HIDDEN_MARK = " [hidden from students]"
 # The values a failed test compared, aligned under each other so that their difference shows.
 EXCERPT_LABELS = ((EXPECTED_EXCERPT, "    expected: "), (ACTUAL_EXCERPT, "    actual:   "))
+# What evaluating a test's name raised in the student's namespace, and where in their files.
+RAISED_LINE = "    raised:   {error}"
+RAISED_AT = " ({file}, line {lineno}: {line})"
 RESULT_WIDTH = 7
 
 
@@ -39,7 +42,7 @@ def render_text(report: Report) -> str:
             if test.result != PASSED and test.details:
                 line += "  " + test.details.splitlines()[0]
             lines.append(line.rstrip())
-            lines += _excerpt_lines(test)
+            lines += _excerpt_lines(test) + _raised_lines(test)
         message = (collection.debug or {}).get("referenceMessage")
         if message:
             lines.append(STATUS_LINE.format(message=f"reference: {message}"))
@@ -51,3 +54,13 @@ def _excerpt_lines(test: TestCaseReport) -> list[str]:
     debug = test.debug or {}
     return [label + debug[key].replace("\n", "\n" + " " * len(label))
             for key, label in EXCERPT_LABELS if key in debug]
+
+
+def _raised_lines(test: TestCaseReport) -> list[str]:
+    """Return what evaluating a test's name raised, if its debug holds it."""
+    raised = (test.debug or {}).get(RAISED)
+    if raised is None:
+        return []
+    where = RAISED_AT.format(file=raised["file"], lineno=raised["lineno"],
+                             line=raised["line"] or "") if "file" in raised else ""
+    return [RAISED_LINE.format(error=raised["error"]) + where]

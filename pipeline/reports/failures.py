@@ -108,6 +108,9 @@ def describe_failure(test: TestView) -> FailureView:
     lines.
     """
     details = test.details.strip("\n")
+    if test.raised is not None:
+        return FailureView(problem=test.raised, expected=None, actual=None, more="",
+                           crash=_raised_location(test.raised_at))
     whole = _values_failure(_DETAIL_PREFIX.sub("", details).strip(), test, more="")
     if whole is not None:
         return whole
@@ -183,6 +186,16 @@ def _labelled(checked: str, shown: str, excerpt: str | None) -> str:
         shown = _CLASS.sub(r"\g<name>", shown)
     label = PROPERTY_LABELS[checked].format(value=shown)
     return LABELLED_VALUE.format(label=label, value=excerpt) if excerpt else label
+
+
+def _raised_location(frame: CrashFrame | None) -> CrashLocation | None:
+    """Place the frame where a test's expression raised, its file named relative to the
+    student's folder, as `helper.py, line 2`."""
+    if frame is None:
+        return None
+    return CrashLocation(place=CRASH_PLACE_IN_FILE.format(file=frame.filename,
+                                                          lineno=frame.lineno),
+                         code=frame.line.strip())
 
 
 def _crash_location(frame: CrashFrame, entry: str) -> CrashLocation | None:

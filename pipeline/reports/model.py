@@ -70,7 +70,10 @@ class TestView:
     """One test of a collection as a report lists it, with the crash frame of its run if any.
 
     The excerpts are the engine's texts of the values a failed test compared (its `debug`): the
-    message abbreviates them to ten characters.
+    message abbreviates them to ten characters. `raised` is the error that evaluating the test's
+    name raised in the student's namespace (`TypeError: f() missing 1 required positional
+    argument: 'b'`), which the message words as not found; `raised_at` is where in the
+    student's files, its file named relative to their folder.
     """
 
     __test__ = False  # not a pytest class
@@ -82,6 +85,8 @@ class TestView:
     crash: CrashFrame | None = None
     expected_excerpt: str | None = None
     actual_excerpt: str | None = None
+    raised: str | None = None
+    raised_at: CrashFrame | None = None
 
 
 @dataclass(frozen=True)
@@ -199,20 +204,27 @@ def _collection(raw: Mapping[str, Any], hidden: set[str]) -> CollectionView:
 
 def _test(raw: Mapping[str, Any], collection_crash: CrashFrame | None) -> TestView:
     debug = _mapping(raw.get("debug"))
+    raised = _mapping(debug.get("raised"))
     return TestView(name=_text(raw.get("name")), result=_result(raw.get("result")),
                     message=_text(raw.get("resultMessage")), details=_text(raw.get("details")),
                     crash=_crash(raw) or collection_crash,
                     expected_excerpt=_optional_text(debug.get("expected")),
-                    actual_excerpt=_optional_text(debug.get("actual")))
+                    actual_excerpt=_optional_text(debug.get("actual")),
+                    raised=_optional_text(raised.get("error")),
+                    raised_at=_frame(raised, "file"))
 
 
 def _crash(raw: Mapping[str, Any]) -> CrashFrame | None:
     """Read `debug.traceback` (spec §7): a frame with a line number, else None."""
-    frame = _mapping(_mapping(raw.get("debug")).get("traceback"))
+    return _frame(_mapping(_mapping(raw.get("debug")).get("traceback")), "filename")
+
+
+def _frame(frame: Mapping[str, Any], file_key: str) -> CrashFrame | None:
+    """Read a frame's file (under file_key), line number and line; None without a line number."""
     lineno = frame.get("lineno")
     if not isinstance(lineno, int) or isinstance(lineno, bool) or lineno < 1:
         return None
-    return CrashFrame(filename=_text(frame.get("filename")), lineno=lineno,
+    return CrashFrame(filename=_text(frame.get(file_key)), lineno=lineno,
                       line=_text(frame.get("line")))
 
 

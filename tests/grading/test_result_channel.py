@@ -19,6 +19,8 @@ DOCUMENT = {"error": None, "values": {"greeting": "hi\x00there\udc80"}, "stdout"
 SHOWN_ENTRY = "/week1/ex/ex.py"
 CRASHED_BECAUSE = f"Execution of {SHOWN_ENTRY} failed, ERROR: "
 MALFORMED = CRASHED_BECAUSE + "the run handed back a malformed result: "
+RAISED_PROBLEM = ("what an entry of {key} raised must be an error's text, with a file, line "
+                  "number and line of the solution or none")
 REQUEST = RunRequest("student", 0, (Stage("ex.py", ("y = 1",), (), (), 2.0),), "ex.py", True,
                      values=("x",), texts=("x",))
 LIMITS = SandboxLimits(timeout_seconds=2, cpu_seconds=5, memory_mb=64, max_processes=4,
@@ -111,6 +113,15 @@ def test_a_well_formed_document_is_read():
      "an untransferable entry of evals must name its type as text"),
     ({"texts": {"x": {"found": True, "text": 1}}},
      "a found entry of texts must hold a text or an error"),
+    ({"values": {"x": {"found": False, "raised": "boom"}}},
+     RAISED_PROBLEM.format(key="values")),
+    ({"texts": {"x": {"found": False, "raised": {"error": 3}}}},
+     RAISED_PROBLEM.format(key="texts")),
+    ({"values": {"x": {"found": False, "raised": {
+        "error": "E", "file": "a.py", "lineno": True, "line": None}}}},
+     RAISED_PROBLEM.format(key="values")),
+    ({"values": {"x": {"found": False, "raised": {"error": "E", "path": "/etc"}}}},
+     RAISED_PROBLEM.format(key="values")),
     ({"figures": {}}, "figures must be a list of at most 1000"),
     ({"figures": [{"number": 1, "png": "not base64!"}]},
      "a figure must have a number of at most 9 digits and a base64 PNG"),
@@ -144,12 +155,16 @@ def test_messages_and_traceback_texts_the_program_controls_are_cut():
                            "line": long_text, "errormsg": long_text}}
     outcome = _interpret(_channel(json.dumps(_document(
         error=error, texts={"x": {"found": True, "error": long_text}},
-        values={"x": {"found": True, "untransferable": long_text, "reason": long_text}}))))
+        values={"x": {"found": True, "untransferable": long_text, "reason": long_text},
+                "y": {"found": False, "raised": {"error": long_text, "file": long_text,
+                                                 "lineno": 2, "line": long_text}}}))))
     assert (outcome.status, outcome.message) == ("CRASHED", CRASHED_BECAUSE + cut)
     assert outcome.traceback == {"name": cut, "filename": "/sandbox/work/ex.py", "lineno": 3,
                                  "line": cut, "errormsg": cut}
     assert outcome.texts["x"]["error"] == cut
     assert outcome.values["x"] == {"found": True, "untransferable": cut, "reason": cut}
+    assert outcome.values["y"] == {"found": False, "raised": {"error": cut, "file": cut,
+                                                              "lineno": 2, "line": cut}}
 
 
 def test_pytest_events_of_the_wrong_shape_are_left_out():

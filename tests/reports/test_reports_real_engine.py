@@ -248,3 +248,67 @@ def test_a_failed_output_pattern_shows_what_the_program_printed_escaped(feedback
     assert "<script>" not in page
     assert "    actual:   'Hello World <script>alert(1)</script> | `x`\\n'" in \
         render_text(report).split("\n")
+
+
+CALLS_YAML = """\
+type: python
+name: calls
+properties:
+  tests:
+    - type: variable
+      name: Functions
+      entryPoint: main.py
+      tests:
+        - name: mean([2, 4])
+        - name: total([2, 4])
+        - name: scale(2)
+        - name: missing
+"""
+CALLS_REFERENCE = """\
+def mean(values):
+    return sum(values) / len(values)
+
+def total(values):
+    return sum(values)
+
+def scale(n):
+    return n * 10
+
+missing = 1
+"""
+CALLS_STUDENT = """\
+def mean(values):
+    count = 0
+    return sum(values) / count
+
+def scale(n, factor):
+    return n * factor
+"""
+
+
+def test_a_test_whose_call_raised_names_the_error_and_the_students_line(tmp_path):
+    report = graded_report(tmp_path, CALLS_STUDENT, test_yaml=CALLS_YAML,
+                           reference_main=CALLS_REFERENCE)
+    data = json.loads(report_to_json(report))
+
+    comment = mr_comment_markdown([(run(), data)], comment_marker("mr-1"))
+    page = result_page_html(run(), data)
+
+    assert _failure_cells(comment, "mean([2, 4])")[2] == (
+        "` ZeroDivisionError: division by zero ` at main\\.py\\, line 3: "
+        "` return sum(values) / count `")
+    assert _failure_cells(comment, "total([2, 4])")[2] == (
+        "` NameError: name 'total' is not defined `")
+    assert _failure_cells(comment, "scale(2)")[2] == (
+        "` TypeError: scale() missing 1 required positional argument: 'factor' `")
+    assert _failure_cells(comment, "missing")[2] == (
+        "`` KeyError: 'Variable `missing` not found in student namespace' ``")
+    assert ("<dt>Message</dt><dd><pre>ZeroDivisionError: division by zero</pre></dd>"
+            "<dt>Crashed at</dt><dd><pre>main.py, line 3: return sum(values) / count</pre></dd>"
+            ) in page
+    assert str(tmp_path) not in comment + page
+    # testSummary.json keeps the original's message (spec §3.3); the text report adds the cause.
+    assert data["tests"][0]["tests"][0]["details"] == (
+        "E   KeyError: 'Variable `mean([2, 4])` not found in student namespace'")
+    assert ("    raised:   ZeroDivisionError: division by zero (main.py, line 3: "
+            "return sum(values) / count)") in render_text(report).splitlines()
