@@ -193,18 +193,21 @@ def disable_show(module):
     module.show = lambda *args, **kwargs: None
 
 
-TIMER = {"armed": False}
+# fired: the stage ran past its timeout, whatever its code made of the RunTimedOut raised in it.
+TIMER = {"armed": False, "fired": False}
 
 
 def on_alarm(signum, frame):
     """Interrupt the running code once when its time is up."""
     if TIMER["armed"]:
         TIMER["armed"] = False
+        TIMER["fired"] = True
         raise RunTimedOut()
 
 
 def arm_timer(seconds):
     """Start the one-shot run timer (0 means no limit)."""
+    TIMER["fired"] = False
     if seconds > 0:
         TIMER["armed"] = True
         signal.setitimer(signal.ITIMER_REAL, seconds)
@@ -291,9 +294,9 @@ def run_code(code_list, namespace):
 def run_stage(stage, namespace, capture_limit, stop_limit, send):
     """Run one collection's code steps; return (error or None, entry seconds, captured output).
 
-    A stage that prints more than stop_limit characters ends with an "output" error, even if
-    its code caught the stop; should the code print on after catching it, send gets that error
-    as the whole run's outcome at once.
+    A stage that runs past its timeout ends with a "timeout" error, and one that prints more
+    than stop_limit characters with an "output" error, even if its code caught the stop; should
+    the code print on after catching it, send gets that error as the whole run's outcome at once.
     """
     import random
 
@@ -330,12 +333,12 @@ def run_stage(stage, namespace, capture_limit, stop_limit, send):
                 run_code(stage["tear_down_code"], namespace)
         finally:
             disarm_timer()
-    except RunTimedOut:
-        error = {"step": step, "kind": "timeout"}
     except BaseException as exc:
         error = {"step": step, "kind": "exception", "message": error_text(exc)}
     finally:
         sys.stdout, sys.stderr = real_streams
+    if TIMER["fired"]:
+        error = {"step": step, "kind": "timeout"}
     if meter.stopped:
         error = {"step": step, "kind": "output"}
     close_figures()

@@ -121,6 +121,19 @@ def test_a_sleeping_program_times_out_too(tmp_path):
                           "E   Failed: Maximum execution time of 1.0 seconds exceeded")
 
 
+@pytest.mark.parametrize("after_catching", ["pass", "sys.exit(0)", "raise ValueError('late')"],
+                         ids=["ends-normally", "exits-with-0", "raises-another-error"])
+def test_a_program_that_catches_its_timeout_still_times_out(tmp_path, after_catching):
+    """The timer's stop is a BaseException that the program can catch; one that caught it and
+    then ended normally was graded as completed (its values compared), though it ran past its
+    timeout."""
+    run, _ = one_collection(tmp_path, "import sys, time\nx = 1\ntry:\n    time.sleep(30)\n"
+                                      f"except BaseException:\n    {after_catching}\n",
+                            extra="timeout: 0.5")
+    assert first(run) == ("TIMEDOUT", "FAILED",
+                          "E   Failed: Maximum execution time of 0.5 seconds exceeded")
+
+
 def test_the_timeout_covers_set_up_code(tmp_path):
     run, _ = one_collection(tmp_path, "x = 1\n", extra="timeout: 0.3\n              "
                                                        "setUpCode: 'while True: pass'")
