@@ -2,23 +2,25 @@
 
 A test's limit is its closest `timeout` marker, spelt as pytest-timeout spells it
 (``@pytest.mark.timeout(5)`` on the test, on its class, or as its module's ``pytestmark``;
-``timeout(0)``: no limit of its own; ``method`` and ``func_only`` are taken and change nothing),
-else the default the runner is given. It covers the test's setup, call and teardown. Each test
-file's import (its collection) has the default limit: a module's own `pytestmark` is not known
-before its import. The plugin tells the watchdog (the process that started this pytest, see
-pytest_watchdog) when each test or import begins, with its limit, and when it ends. At the limit
-the watchdog sends STOP_SIGNAL, whose handler here fails the test (or the import, failing its test
-file's collection) with pytest.fail, naming the innermost line of the student's files or of the
-test files that it was running, and tells the watchdog that line. The signal is SIGUSR1, not
-SIGALRM: a solution's own signal.alarm timeouts neither reach this handler nor are taken over by
-it. A test stopped there fails on its limit even if the student's code caught the failure: this
-plugin makes its report say so, so that this process alone writes the outcome of every test that
-ends in it (the watchdog writes to the result channel only once this process is gone). A handler
-the student's code replaces, or a test that goes on after catching the failure, is left to the
-watchdog, which then ends this process. pytest-timeout itself is not used: the sandbox's
-interpreter need not have it (plugins are not loaded by themselves there either), its signal
-method lives in the student's process alone, and its thread method ends the whole pytest run, the
-tests after the slow one with it.
+``timeout(0)``: no limit of its own; ``method`` is taken and changes nothing), else the default
+the runner is given. It covers the test's setup, call and teardown; with ``func_only=True``, as
+pytest-timeout's, the test function alone (its call): its fixtures' setup and teardown then have
+no limit of their own. Each test file's import (its collection) has the default limit: a module's
+own `pytestmark` is not known before its import. The plugin tells the watchdog (the process that
+started this pytest, see pytest_watchdog) when each test or import begins, with its limit, and
+when it ends; of a func_only test, also when its call begins and ends, its limit counting only in
+between. At the limit the watchdog sends STOP_SIGNAL, whose handler here fails the test (or the
+import, failing its test file's collection) with pytest.fail, naming the innermost line of the
+student's files or of the test files that it was running, and tells the watchdog that line. The
+signal is SIGUSR1, not SIGALRM: a solution's own signal.alarm timeouts neither reach this handler
+nor are taken over by it. A test stopped there fails on its limit even if the student's code caught
+the failure: this plugin makes its report say so, so that this process alone writes the outcome of
+every test that ends in it (the watchdog writes to the result channel only once this process is
+gone). A handler the student's code replaces, or a test that goes on after catching the failure, is
+left to the watchdog, which then ends this process. pytest-timeout itself is not used: the
+sandbox's interpreter need not have it (plugins are not loaded by themselves there either), its
+signal method lives in the student's process alone, and its thread method ends the whole pytest
+run, the tests after the slow one with it.
 """
 
 import contextlib
@@ -32,9 +34,11 @@ import pytest
 from runner import shorten
 
 MARKER = "timeout"
-MARKER_HELP = "timeout(seconds): the test's time limit in seconds; 0: none of its own"
+MARKER_HELP = ("timeout(seconds, func_only=False): the test's time limit in seconds (func_only: "
+               "of its function alone, not its fixtures); 0: none of its own")
 BAD_MARKER = ("@pytest.mark.timeout takes a number of seconds, 0 or more, as timeout(5) or "
               "timeout(timeout=5), got timeout({got})")
+BAD_FUNC_ONLY = "@pytest.mark.timeout takes func_only=True or func_only=False, got timeout({got})"
 TIMED_OUT = "Timeout: {subject} took longer than its time limit of {limit}"
 THE_TEST = "the test"
 IMPORTING = "importing {file}"
@@ -62,29 +66,32 @@ def timed_out(seconds, subject, place):
 
 
 def limit_of(item, default):
-    """Return a test's limit in seconds and what is wrong with its timeout marker (or None)."""
+    """Return a test's limit in seconds, whether it covers the test function alone (func_only),
+    and what is wrong with its timeout marker (or None)."""
     marker = item.get_closest_marker(MARKER)
     if marker is None:
-        return default, None
+        return default, False, None
+    got = ", ".join([*map(repr, marker.args),
+                     *(f"{name}={value!r}" for name, value in marker.kwargs.items())])
     try:
-        given = marker_seconds(*marker.args, **marker.kwargs)
+        given, func_only = marker_settings(*marker.args, **marker.kwargs)
         if given is None:
-            return default, None
-        seconds = None if isinstance(given, bool) else float(given)
+            seconds = default
+        else:
+            seconds = None if isinstance(given, bool) else float(given)
     except (TypeError, ValueError, OverflowError):
         seconds = None
     if seconds is None or not math.isfinite(seconds) or seconds < 0:
-        got = ", ".join([*map(repr, marker.args),
-                         *(f"{name}={value!r}" for name, value in marker.kwargs.items())])
-        return default, BAD_MARKER.format(got=shorten(got))
-    return seconds, None
+        return default, False, BAD_MARKER.format(got=shorten(got))
+    if func_only is not None and not isinstance(func_only, bool):
+        return default, False, BAD_FUNC_ONLY.format(got=shorten(got))
+    return seconds, func_only is True, None
 
 
-def marker_seconds(timeout=None, method=None, func_only=None):
-    """Return the seconds of a timeout marker's arguments, which are pytest-timeout's (None: the
-    default). Its method and func_only change nothing: the watchdog is the one method, and the
-    limit covers the test's setup and teardown too."""
-    return timeout
+def marker_settings(timeout=None, method=None, func_only=None):
+    """Return the seconds (None: the default) and func_only of a timeout marker's arguments,
+    which are pytest-timeout's. Its method changes nothing: the watchdog is the one method."""
+    return timeout, func_only
 
 
 def stuck_in(frame, folders):
@@ -100,21 +107,28 @@ def stuck_in(frame, folders):
 
 
 class RunningTest:
-    """The test (or test file's import) this pytest is running: its limit, its marker's error,
-    what it is called in a failure, its start, and where it was stopped at its limit (None: not
-    stopped)."""
+    """The test (or test file's import) this pytest is running: its limit, whether that covers
+    its call alone (func_only), its marker's error, what it is called in a failure, when its limit
+    began to count (None: it does not count now), and where it was stopped at its limit (None:
+    not stopped)."""
 
-    def __init__(self, seconds, problem, subject):
+    def __init__(self, seconds, problem, subject, func_only=False):
         self.seconds = seconds
+        self.func_only = func_only
         self.problem = problem
         self.subject = subject
-        self.started = time.monotonic()
+        self.started = None if func_only else time.monotonic()
         self.stopped_in = None
         self.stop_reported = False
 
+    def counted_seconds(self):
+        """Return the limit the watchdog is to count now: 0 (none) while it does not count."""
+        return 0 if self.started is None else self.seconds
+
     def over_limit(self):
-        """Tell whether the test has a limit and has run longer than it."""
-        return self.seconds > 0 and time.monotonic() - self.started >= self.seconds
+        """Tell whether the test's limit counts now and the test has run longer than it."""
+        return self.started is not None and self.seconds > 0 \
+            and time.monotonic() - self.started >= self.seconds
 
     def failure(self):
         """Return the failure of the test stopped at its limit."""
@@ -180,16 +194,31 @@ class TimeLimits:
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_protocol(self, item, nextitem):
         """Run one test under its limit: the watchdog hears of its beginning and its end."""
-        seconds, problem = limit_of(item, self.default)
-        with self.watched(item.nodeid, seconds, problem):
+        seconds, func_only, problem = limit_of(item, self.default)
+        with self.watched(item.nodeid, seconds, problem, func_only=func_only):
             return (yield)
 
+    @pytest.hookimpl(wrapper=True, tryfirst=True)
+    def pytest_runtest_call(self, item):
+        """Count a func_only test's limit over its call alone: the watchdog starts it again."""
+        running = self.running
+        if running is None or not running.func_only:
+            return (yield)
+        running.started = time.monotonic()
+        self.tell({"begin": item.nodeid, "seconds": running.counted_seconds()})
+        try:
+            return (yield)
+        finally:
+            running.started = None
+            self.tell({"begin": item.nodeid, "seconds": running.counted_seconds()})
+
     @contextlib.contextmanager
-    def watched(self, nodeid, seconds, problem=None, importing=False):
+    def watched(self, nodeid, seconds, problem=None, importing=False, func_only=False):
         """Run a test, or a test file's import, as the running one that the watchdog hears of."""
-        self.running = RunningTest(seconds, problem, subject_of(nodeid, importing))
+        self.running = RunningTest(seconds, problem, subject_of(nodeid, importing), func_only)
         signal.signal(STOP_SIGNAL, self.interrupt)
-        self.tell({"begin": nodeid, "seconds": seconds, "importing": importing})
+        self.tell({"begin": nodeid, "seconds": self.running.counted_seconds(),
+                   "importing": importing})
         try:
             yield
         finally:

@@ -158,6 +158,63 @@ def test_a_marker_spelt_for_pytest_timeout_sets_the_limit(tmp_path: Path):
     ])
 
 
+def test_a_func_only_limit_covers_the_test_function_alone(tmp_path: Path):
+    """pytest-timeout's func_only=True limits the test function only, not its fixtures' setup and
+    teardown. Before, the marker's limit covered them too: a slow fixture failed its test on a
+    limit that pytest-timeout would not have counted it against."""
+    student_code = "import time\n\ndef slow():\n    time.sleep(1.5)\n\n" \
+                   "def spin():\n    while True: pass\n"
+    test_file = """
+        import pytest
+        import calc
+
+        @pytest.fixture
+        def slow_setup():
+            calc.slow()
+
+        @pytest.fixture
+        def slow_teardown():
+            yield
+            calc.slow()
+
+        @pytest.mark.timeout(0.5, func_only=True)
+        def test_slow_setup(slow_setup):
+            pass
+
+        @pytest.mark.timeout(0.5, func_only=True)
+        def test_slow_teardown(slow_teardown):
+            pass
+
+        @pytest.mark.timeout(None, func_only=True)
+        def test_slow_setup_default_limit(slow_setup):
+            pass
+
+        @pytest.mark.timeout(0.5, func_only=True)
+        def test_endless_function(slow_setup):
+            calc.spin()
+
+        @pytest.mark.timeout(0.5, func_only=False)
+        def test_slow_setup_counted(slow_setup):
+            pass
+
+        @pytest.mark.timeout(0.5, func_only="yes")
+        def test_wrong_func_only():
+            pass
+    """
+    assert _graded(tmp_path, student_code, test_file, test_timeout_seconds=1) == ("COMPLETED", [
+        ("test_slow_setup", "PASSED", None),
+        ("test_slow_teardown", "PASSED", None),
+        ("test_slow_setup_default_limit", "PASSED", None),
+        ("test_endless_function", "FAILED",
+         STOPPED.format(limit="0.5 seconds", place="calc.py, line 7")),
+        ("test_slow_setup_counted", "FAILED",
+         STOPPED.format(limit="0.5 seconds", place="calc.py, line 4")),
+        ("test_wrong_func_only", "FAILED",
+         "E   Failed: @pytest.mark.timeout takes func_only=True or func_only=False, got "
+         "timeout(0.5, func_only='yes')"),
+    ])
+
+
 def test_a_limit_longer_than_any_run_leaves_the_test_to_the_runs_limit(tmp_path: Path):
     """timeout(sys.maxsize), a course's way to say 'no limit': before, the watchdog could not
     wait that long and ended, and with it the run, every test failing 'process ended before all
