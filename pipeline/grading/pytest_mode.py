@@ -31,6 +31,7 @@ from pipeline.grading.runner import shorten
 from pipeline.grading.staging import StagedAssignment, copy_path
 from pipeline.sandbox import PYTHON_PLACEHOLDER, SANDBOX_PYTHONPATH, Mount, SandboxLimits, \
     SandboxResult, run_sandboxed
+from pipeline.sandbox.model import MB
 
 RUNNER_PATH = f"{SANDBOX_PYTHONPATH}/pipeline/grading/pytest_runner.py"
 INI_NAME = "pytest.ini"
@@ -40,6 +41,13 @@ PYTEST_CRASHED = "Execution of pytest failed, ERROR: {reason}"
 PROCESS_ENDED = "process ended before all tests ran (exit code {code})"
 PYTEST_STOPPED = "pytest stopped on {message}"
 NOT_RUN = "the test did not run"
+LOGGED_WITHOUT_END = ("the program logged more than {size} and was stopped, likely in an endless "
+                      "loop")
+# A phase of a test may log at most memory_mb / LOG_STOP_DIVISOR MB, and no more than it may print:
+# pytest keeps every log record of a test in memory with its line, up to 40 bytes for each
+# character of the shortest lines ('WARNING  a:calc.py:8 '), so the log of a phase that logs
+# without end stays within a third of the sandbox's memory limit.
+LOG_STOP_DIVISOR = 128
 # The runner announces it started once pytest is imported, before anything of the student's
 # runs: without that event, what the process wrote to stderr is the runner's own.
 NO_PYTEST = re.compile(rb"ModuleNotFoundError: No module named 'pytest'")
@@ -51,6 +59,7 @@ EVENT_FIELDS: dict[str, dict[str, type]] = {
     "collecterror": {"nodeid": str, "message": str},
     "stopped": {"message": str},
     "printed": {"nodeid": str},
+    "logged": {"nodeid": str},
     "printed_on": {"nodeid": str},
     "done": {"exit": int},
 }
@@ -142,7 +151,8 @@ class PytestGrader:
         (control / INI_NAME).write_text("[pytest]\n", encoding="utf-8")
         result = run_sandboxed(
             [PYTHON_PLACEHOLDER, "-s", RUNNER_PATH, TESTS_DIR, f"{CONTROL_DIR}/{INI_NAME}",
-             RESULT_PATH, repr(self.test_seconds), str(output_stop_limit(self.limits))],
+             RESULT_PATH, repr(self.test_seconds), str(output_stop_limit(self.limits)),
+             str(log_stop_limit(self.limits))],
             workdir=self.staged.student_base,
             mounts=[Mount(tests, TESTS_DIR), Mount(control, CONTROL_DIR)], limits=self.limits,
             python=self.python, user=self.user, result_path=RESULT_PATH,
@@ -162,11 +172,13 @@ class PytestGrader:
             raise module_missing(self.python, PYTEST)
         finished = any(event.get("event") == "done" for event in events)
         stopped = [event["message"] for event in events if event["event"] == "stopped"]
-        # Tests and test files that printed past the stop limit fail saying so, whatever their
-        # outcome; one that printed on after the stop ended the run.
-        printed = {event["nodeid"] for event in events if event["event"] == "printed"}
+        # Tests and test files that printed or logged past their stop limit fail saying so,
+        # whatever their outcome; one that printed on after the stop ended the run.
+        output_stops = {"printed": printed_without_end(self.limits),
+                        "logged": logged_without_end(self.limits)}
+        stopped_output = {event["nodeid"]: f"Failed: {output_stops[event['event']]}"
+                          for event in events if event["event"] in output_stops}
         printed_on = any(event["event"] == "printed_on" for event in events)
-        printed_failure = f"Failed: {printed_without_end(self.limits)}"
         status, problem = COMPLETED, None
         if stopped:
             status, problem = CRASHED, PYTEST_CRASHED.format(
@@ -184,12 +196,12 @@ class PytestGrader:
             if kind == "collected":
                 collected = event["tests"]
             elif kind == "test":
-                outcomes[event["nodeid"]] = (FAILED, printed_failure) \
-                    if event["nodeid"] in printed else (OUTCOMES.get(event["outcome"], FAILED),
-                                                        shorten(event["message"]))
+                outcomes[event["nodeid"]] = (FAILED, stopped_output[event["nodeid"]]) \
+                    if event["nodeid"] in stopped_output \
+                    else (OUTCOMES.get(event["outcome"], FAILED), shorten(event["message"]))
             elif kind == "collecterror":
-                errors[_file_of(event["nodeid"])] = printed_failure \
-                    if event["nodeid"] in printed else shorten(event["message"])
+                errors[_file_of(event["nodeid"])] = stopped_output.get(
+                    event["nodeid"], shorten(event["message"]))
         reports = []
         for file in self.assignment.pytest_files:
             defined = defined_tests((self.assignment.pytest_dir / file).read_bytes())
@@ -229,6 +241,17 @@ class PytestGrader:
         if message.startswith("assert "):
             message = f"AssertionError: {message}"
         return TestCaseReport(name, FAILED, details=f"E   {message}")
+
+
+def log_stop_limit(limits: SandboxLimits) -> int:
+    """Return how many characters of log lines a phase of a pytest test may log before it is
+    stopped."""
+    return min(output_stop_limit(limits), limits.memory_mb * MB // LOG_STOP_DIVISOR)
+
+
+def logged_without_end(limits: SandboxLimits) -> str:
+    """Return why a test that logged past its log stop limit was stopped."""
+    return LOGGED_WITHOUT_END.format(size=f"{log_stop_limit(limits) / MB:g} MB")
 
 
 def _collection(file: str, lines: list[TestCaseReport], status: str,

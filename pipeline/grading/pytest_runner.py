@@ -1,17 +1,19 @@
 """In-sandbox pytest runner: the assignment's test files against the student's code.
 
-Run as ``python -s pytest_runner.py <tests dir> <ini file> <result path> <seconds> <stop limit>``
-with the student's solution as the working directory (and HOME, hence -s: no user site-packages
-from it). Each outcome is written as one JSON line to the result channel as soon as it is known, so
-a crash or a timeout keeps what finished before it. pytest is imported before the solution's folder
-goes on sys.path, and that folder goes last, so the solution can neither replace pytest nor shadow
-an installed package or the standard library. pytest runs in a child process under a watchdog that
-ends a test, or a test file's import, running longer than its time limit (seconds, unless a test's
-timeout marker says otherwise; 0: none) and runs the tests after it (pytest_watchdog,
-pytest_limits). Messages are cut, and a test or a test file's import that prints more than the
-stop limit is stopped, as the runner of test.yaml collections does.
+Run as ``python -s pytest_runner.py <tests dir> <ini file> <result path> <seconds> <stop limit>
+<log stop limit>`` with the student's solution as the working directory (and HOME, hence -s: no
+user site-packages from it). Each outcome is written as one JSON line to the result channel as soon
+as it is known, so a crash or a timeout keeps what finished before it. pytest is imported before
+the solution's folder goes on sys.path, and that folder goes last, so the solution can neither
+replace pytest nor shadow an installed package or the standard library. pytest runs in a child
+process under a watchdog that ends a test, or a test file's import, running longer than its time
+limit (seconds, unless a test's timeout marker says otherwise; 0: none) and runs the tests after it
+(pytest_watchdog, pytest_limits). Messages are cut, and a test or a test file's import that prints
+more than the stop limit is stopped, as the runner of test.yaml collections does; one that logs
+more than the log stop limit is stopped alike (pytest keeps every log record of a test in memory).
 """
 
+import logging
 import os
 import sys
 
@@ -22,7 +24,10 @@ import pytest
 # printing and write result lines alike.
 from pytest_limits import TimeLimits
 from pytest_watchdog import supervise
-from runner import OutputMeter, shorten, write_line
+from runner import OutputMeter, PrintedWithoutEnd, shorten, write_line
+
+# The lines pytest's log capture keeps of each record: its default log_format.
+CAPTURED_LOG_FORMAT = "%(levelname)-8s %(name)s:%(filename)s:%(lineno)d %(message)s"
 
 
 def first_line(text):
@@ -87,17 +92,47 @@ class MeteredStream:
         return getattr(self.stream, name)
 
 
-class OutputStop:
-    """A pytest plugin that stops a test, or a test file's import, printing past the stop limit.
+class LogMeter(logging.Handler):
+    """A handler, the root logger's first, that counts the lines pytest's log capture keeps on a
+    meter: the record that passes its limit, and every one after it, raises PrintedWithoutEnd in
+    the code that logs it before the capture (a later handler) keeps it."""
 
-    sys.stdout and sys.stderr are metered inside pytest's capture of each phase. A phase that
-    printed past the limit is reported with a "printed" event (it fails, even if its code caught
-    the stop); code that prints on after catching it ends the run with a "printed_on" event.
+    def __init__(self, meter):
+        super().__init__()
+        self.meter = meter
+        self.setFormatter(logging.Formatter(CAPTURED_LOG_FORMAT))
+
+    def emit(self, record):
+        """Count the record's line."""
+        try:
+            line = self.format(record)
+        except Exception:
+            # Its message cannot be formatted: pytest's capture fails the test on that itself.
+            line = ""
+        self.meter.count(line + "\n")
+
+
+def refuse_log():
+    """Refuse a record logged after the log stop: the capture keeps no more."""
+    raise PrintedWithoutEnd()
+
+
+class OutputStop:
+    """A pytest plugin that stops a test, or a test file's import, printing or logging past its
+    stop limit.
+
+    sys.stdout and sys.stderr are metered inside pytest's capture of each phase, and the records
+    that reach the root logger's handlers (pytest's log capture) on a meter of their own. A phase
+    that printed past the limit is reported with a "printed" event, one that logged past the log
+    limit with a "logged" event (it fails, even if its code caught the stop); code that prints on
+    after catching it ends the run with a "printed_on" event, and a record logged after the stop
+    is refused again.
     """
 
-    def __init__(self, recorder, stop_limit):
+    def __init__(self, recorder, stop_limit, log_stop_limit):
         self.recorder = recorder
         self.stop_limit = stop_limit
+        self.log_stop_limit = log_stop_limit
 
     @pytest.hookimpl(wrapper=True, trylast=True)
     def pytest_make_collect_report(self, collector):
@@ -120,16 +155,25 @@ class OutputStop:
         return (yield from self.metered(item.nodeid))
 
     def metered(self, nodeid):
-        """Run a phase with its stdout and stderr counted on one meter (a hook wrapper's body)."""
+        """Run a phase with its stdout and stderr counted on one meter and its log records on
+        another (a hook wrapper's body)."""
         meter = OutputMeter(self.stop_limit, lambda: self.end_run(nodeid))
+        log_meter = OutputMeter(self.log_stop_limit, refuse_log)
+        log_handler = LogMeter(log_meter)
+        root = logging.getLogger()
         saved = sys.stdout, sys.stderr
         sys.stdout, sys.stderr = MeteredStream(saved[0], meter), MeteredStream(saved[1], meter)
+        # First of the root logger's handlers: it refuses a record before pytest's capture keeps it.
+        root.handlers.insert(0, log_handler)
         try:
             return (yield)
         finally:
             sys.stdout, sys.stderr = saved
+            root.removeHandler(log_handler)
             if meter.stopped:
                 self.recorder.emit({"event": "printed", "nodeid": nodeid})
+            if log_meter.stopped:
+                self.recorder.emit({"event": "logged", "nodeid": nodeid})
 
     def end_run(self, nodeid, leave=os._exit):
         """End the run: the code of nodeid caught the stop and printed on."""
@@ -163,7 +207,7 @@ def collect_message(report):
     return shorten(lines[-1]) if lines else crash_message(report)
 
 
-def main(tests_dir, ini_path, result_path, seconds, stop_limit):
+def main(tests_dir, ini_path, result_path, seconds, stop_limit, log_stop_limit):
     """Run pytest on the test directory under the watchdog and stream its outcomes."""
     fd = os.open(result_path, os.O_WRONLY)
     # Before any code of the student's runs: the channel is a pipe, so no code can take it back.
@@ -186,11 +230,12 @@ def main(tests_dir, ini_path, result_path, seconds, stop_limit):
         code = pytest.main([tests_dir, "-c", ini_path, "--rootdir", tests_dir, "-q",
                             "-p", "no:cacheprovider", "--continue-on-collection-errors",
                             "--show-capture=no"],
-                           plugins=[recorder, limits, OutputStop(recorder, stop_limit)])
+                           plugins=[recorder, limits,
+                                    OutputStop(recorder, stop_limit, log_stop_limit)])
         recorder.emit({"event": "done", "exit": int(code)})
 
     supervise(run_pytest, lambda event: write_line(fd, event))
 
 
 if __name__ == "__main__":
-    main(sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4], int(sys.argv[5]))
+    main(sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4], int(sys.argv[5]), int(sys.argv[6]))

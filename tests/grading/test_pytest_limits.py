@@ -407,3 +407,67 @@ def test_a_student_module_stuck_in_its_import_fails_its_test_file_and_the_others
         "test_calc.py": ("COMPLETED", [("collection", "FAILED", failure)]),
         "test_other.py": ("COMPLETED", [("test_sum", "PASSED", None)]),
     }
+
+
+def test_a_test_logging_without_end_fails_saying_so_and_the_rest_run(tmp_path: Path):
+    """pytest keeps a test's log records in memory: endless logging filled the sandbox's memory,
+    which ended the whole run, every test from that one on failing 'Execution of pytest failed,
+    ERROR: memory limit of 128 MB exceeded'. A test that logs past the stop is stopped like one
+    that prints past it, also when its code catches the stop; code that goes on logging keeps
+    nothing more and is ended at its time limit."""
+    student_code = """\
+import logging
+
+def one():
+    return 1
+
+def chatter():
+    while True:
+        logging.warning("still here")
+
+def chatter_then_return():
+    try:
+        chatter()
+    except BaseException:
+        return 1
+
+def chatter_on():
+    while True:
+        try:
+            chatter()
+        except BaseException:
+            pass
+"""
+    test_file = """
+        import pytest
+        import calc
+
+        def test_first():
+            assert calc.one() == 1
+
+        def test_chatter():
+            calc.chatter()
+
+        def test_chatter_then_return():
+            assert calc.chatter_then_return() == 1
+
+        @pytest.mark.timeout(1)
+        def test_chatter_on():
+            calc.chatter_on()
+
+        def test_after():
+            assert calc.one() == 1
+    """
+    # A phase may log memoryLimitMB / 128 MB, here 1 MB.
+    meta = "properties:\n  executionBackend:\n    settings: {timeout: 60, memoryLimitMB: 128}\n"
+    logged = ("E   Failed: the program logged more than 1 MB and was stopped, likely in an "
+              "endless loop")
+    status, lines = _graded(tmp_path, student_code, test_file, meta=meta, test_timeout_seconds=20)
+    went_on = lines[3][2]
+    assert (status, lines[:3], lines[4:]) == ("COMPLETED", [
+        ("test_first", "PASSED", None),
+        ("test_chatter", "FAILED", logged),
+        ("test_chatter_then_return", "FAILED", logged),
+    ], [("test_after", "PASSED", None)])
+    assert went_on.startswith(ENDED.format(how="was stopped in calc.py, line ")) \
+        and went_on.endswith(", but went on, so its process was ended"), went_on
