@@ -8,6 +8,8 @@ from typing import Any
 from pipeline.grading.approx import approx_equal, is_ndarray
 from pipeline.grading.excerpts import difference_excerpts, text_excerpt
 from pipeline.grading.runner import shorten
+from pipeline.grading.values import Uncomparable
+from pipeline.sandbox.values import qualified_name
 
 PASSED = "PASSED"
 FAILED = "FAILED"
@@ -17,6 +19,14 @@ INCORRECT_TYPE = "Variable `{name}` has incorrect type, expected: {expected}, ob
 INCORRECT_LEN = "Variable `{name}` has incorrect len, expected: {expected}, obtained {obtained}"
 INCORRECT_SHAPE = "Variable `{name}` has incorrect shape, expected: {expected}, obtained {obtained}"
 INCORRECT_VALUE = "Variable `{name}` has incorrect value (`{obtained}` instead of `{expected}`)"
+# A value that could not leave its run's sandbox, of the same type as the other one (or with
+# typeCheck off): it cannot be compared, as other types could, on the host.
+STUDENT_UNCOMPARABLE = "Variable `{name}` of type {kind} cannot be compared with the expected " \
+                       "value: {why}"
+EXPECTED_UNCOMPARABLE = "Variable `{name}` cannot be compared with the expected value, of type " \
+                        "{kind}: {why}"
+UNCOMPARABLE_TYPE = "only values such as numbers, strings, lists, tuples, dicts, sets, numpy " \
+                    "arrays and pandas objects can be compared"
 PATTERN_MESSAGES = {
     "matches": "Variable `{name}` does not match the specified pattern `{pattern}`",
     "contains": "Variable `{name}` does not contain the specified pattern `{pattern}`",
@@ -111,17 +121,23 @@ def verify_equal(name: str, obtained: Any, expected: Any, *, type_check: bool, s
     if verdict.result == PASSED:
         return verdict
     actual_excerpt, expected_excerpt = difference_excerpts(obtained, expected, rel, abs_tol)
-    return replace(verdict, debug={EXPECTED_EXCERPT: expected_excerpt,
-                                   ACTUAL_EXCERPT: actual_excerpt})
+    excerpts = ((EXPECTED_EXCERPT, expected_excerpt, expected),
+                (ACTUAL_EXCERPT, actual_excerpt, obtained))
+    return replace(verdict, debug={key: excerpt for key, excerpt, value in excerpts
+                                   if not (isinstance(value, Uncomparable) and value.text is None)})
 
 
 def _verify_equal(name: str, obtained: Any, expected: Any, type_check: bool, shape_check: bool,
                   rel: float, abs_tol: float) -> Verdict:
-    if type_check and type(obtained) is not type(expected):
+    if type_check and not _same_type(obtained, expected):
         # A namedtuple's type is named by the program that made it: its name may be any length.
         return fail("AssertionError", INCORRECT_TYPE.format(
-            name=name, expected=shorten(str(type(expected))),
-            obtained=shorten(str(type(obtained)))))
+            name=name, expected=shorten(_type_text(expected)),
+            obtained=shorten(_type_text(obtained))))
+    for value, message in ((obtained, STUDENT_UNCOMPARABLE), (expected, EXPECTED_UNCOMPARABLE)):
+        if isinstance(value, Uncomparable):
+            return fail("Failed", message.format(name=name, kind=value.type_name,
+                                                 why=value.reason or UNCOMPARABLE_TYPE))
     if shape_check:
         if isinstance(obtained, SIZED_TYPES):
             if len(obtained) != len(expected):
@@ -135,6 +151,25 @@ def _verify_equal(name: str, obtained: Any, expected: Any, type_check: bool, sha
         return PASS
     return fail("AssertionError", INCORRECT_VALUE.format(
         name=name, obtained=abbreviate(obtained), expected=abbreviate(expected)))
+
+
+def _same_type(obtained: Any, expected: Any) -> bool:
+    """Tell whether two values are of one type; one that stayed in the sandbox by its type's
+    module.qualname."""
+    if isinstance(obtained, Uncomparable) or isinstance(expected, Uncomparable):
+        return _qualname(obtained) == _qualname(expected)
+    return type(obtained) is type(expected)
+
+
+def _qualname(value: Any) -> str:
+    return value.qualname if isinstance(value, Uncomparable) else qualified_name(type(value))
+
+
+def _type_text(value: Any) -> str:
+    """Return str(type(value)) as the program that made the value would write it."""
+    if isinstance(value, Uncomparable):
+        return f"<class '{value.type_name}'>"
+    return str(type(value))
 
 
 def _value_equal(obtained: Any, expected: Any, rel: float, abs_tol: float) -> bool:

@@ -435,12 +435,13 @@ def graphics_lookup(name, values):
     return (True, values[name]) if name in values else (False, None)
 
 
-def transfer(value, encode):
-    """Return the tagged JSON form of a value, or a note that it cannot leave the sandbox."""
+def transfer(value, values):
+    """Return the tagged JSON form of a value, or a note that it cannot leave the sandbox: its
+    type's module.qualname and why."""
     try:
-        return {"found": True, "value": encode(value)}
+        return {"found": True, "value": values.encode(value)}
     except BaseException as exc:
-        return {"found": True, "untransferable": shorten(type(value).__name__),
+        return {"found": True, "untransferable": shorten(values.qualified_name(type(value))),
                 "reason": shorten(str(exc))}
 
 
@@ -452,7 +453,7 @@ def describe(value):
         return {"found": True, "error": shorten(f"{type(exc).__name__}: {exc}")}
 
 
-def evaluate(wanted, namespace, graphics_values, encode, solution_dir):
+def evaluate(wanted, namespace, graphics_values, values, solution_dir):
     """Evaluate the requested names (as values and as text) and expressions after the run."""
     if graphics_values is None:
         find = lambda name: lookup(name, namespace, solution_dir)  # noqa: E731
@@ -461,7 +462,7 @@ def evaluate(wanted, namespace, graphics_values, encode, solution_dir):
     results = {"values": {}, "texts": {}, "evals": {}}
     for name in wanted["values"]:
         found, value = find(name)
-        results["values"][name] = transfer(value, encode) if found else not_found(value)
+        results["values"][name] = transfer(value, values) if found else not_found(value)
     for name in wanted["texts"]:
         found, value = find(name)
         results["texts"][name] = describe(value) if found else not_found(value)
@@ -471,19 +472,20 @@ def evaluate(wanted, namespace, graphics_values, encode, solution_dir):
             value = eval(expression, namespace)
         except BaseException:
             found = False
-        results["evals"][expression] = transfer(value, encode) if found else {"found": False}
+        results["evals"][expression] = transfer(value, values) if found else {"found": False}
     return results
 
 
 def load_encoder(python_path):
-    """Import the value encoder before any solution code, then hide its package again."""
+    """Import the value encoder's module before any solution code, then hide its package
+    again."""
     sys.path[:0] = python_path
-    from pipeline.sandbox.values import encode
+    from pipeline.sandbox import values
 
     del sys.path[:len(python_path)]
     for name in [m for m in sys.modules if m == "pipeline" or m.startswith("pipeline.")]:
         del sys.modules[name]
-    return encode
+    return values
 
 
 def prepare_process(request):
@@ -537,7 +539,7 @@ def main(request_path, result_path):
     with open(request_path, encoding="utf-8") as handle:
         request = json.load(handle)
     send = result_sender(os.open(result_path, os.O_WRONLY))
-    encode = load_encoder(request["python_path"])
+    values = load_encoder(request["python_path"])
     prepare_process(request)
     preload(request["preload"])
     root = request["namespace_file"]
@@ -557,7 +559,7 @@ def main(request_path, result_path):
     graphics_values = None
     if current["graphics"] is not None:
         graphics_values = graphics["values"] if graphics else {}
-    outcome.update(evaluate(request["evaluate"], namespace, graphics_values, encode,
+    outcome.update(evaluate(request["evaluate"], namespace, graphics_values, values,
                             request["solution_dir"]))
     send(outcome)
 

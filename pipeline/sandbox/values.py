@@ -70,7 +70,8 @@ class ValueDecodeError(ValueError):
 
 
 class Untransferable:
-    """Stands for a value that could not leave the sandbox."""
+    """Stands for a value that could not leave the sandbox, written as its repr was there (cut to
+    REPR_LIMIT): messages quote it as the original engine quoted the value."""
 
     def __init__(self, qualname: str, text: str) -> None:
         self.qualname = qualname
@@ -84,7 +85,7 @@ class Untransferable:
         return hash((self.qualname, self.repr))
 
     def __repr__(self) -> str:
-        return f"<untransferable {self.qualname}: {self.repr}>"
+        return self.repr
 
 
 class _Budget:

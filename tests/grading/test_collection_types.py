@@ -157,8 +157,9 @@ def test_variable_values(graded):
     assert found[("values", "ghost")] == (
         "SKIPPED", "Skipped: Variable `ghost` not found in reference namespace")
     assert found[("values", "p")] == (
-        "FAILED", "E   Failed: Variable `p` of type builtins.Point cannot be transferred out of "
-                  "the sandbox")
+        "FAILED", "E   Failed: Variable `p` of type Point cannot be compared with the expected "
+                  "value: only values such as numbers, strings, lists, tuples, dicts, sets, numpy "
+                  "arrays and pandas objects can be compared")
     assert found[("values", "__name__")] == ("PASSED", None)
 
 
