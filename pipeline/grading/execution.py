@@ -73,7 +73,9 @@ MAX_FIGURES = 1000
 FIGURE_NUMBER_DIGITS = 9
 ERROR_STEPS = ("entry", "setup", "teardown")
 ERROR_KINDS = ("timeout", "output", "exception")
-TRACEBACK_TEXTS = ("name", "filename", "line", "errormsg")
+# The last frame's function, file and line, the exception's text and the exception as Python's
+# traceback ends with it (`NameError: name 'x' is not defined`).
+TRACEBACK_TEXTS = ("name", "filename", "line", "errormsg", "raised")
 # Where in the solution's files a test's expression raised: a file relative to the solution's
 # folder, its line number and line.
 RAISED_AT = ("file", "lineno", "line")

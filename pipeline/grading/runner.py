@@ -252,8 +252,15 @@ def error_text(exc):
     return shorten(text or type(exc).__name__)
 
 
+def error_line(exc):
+    """Return an exception as Python's traceback ends with it: `TypeError: message`."""
+    kind, text = type(exc).__name__, error_text(exc)
+    return text if text == kind else shorten(f"{kind}: {text}")
+
+
 def last_frame(exc):
-    """Return the last traceback frame of the solution's code as the report's traceback dict.
+    """Return the last traceback frame of the solution's code as the report's traceback dict,
+    with the exception as Python's traceback ends with it (raised).
 
     This runner's own frames are left out (its input() raises for the solution's line that read
     input); a syntax error, raised while this runner compiles the entry point, is at its place.
@@ -268,9 +275,10 @@ def last_frame(exc):
     elif isinstance(exc, SyntaxError) and isinstance(exc.lineno, int):
         name, filename, lineno, line = "<module>", str(exc.filename), exc.lineno, exc.text
     else:
-        return {"errormsg": error_text(exc)}
+        return {"errormsg": error_text(exc), "raised": error_line(exc)}
     return {"name": shorten(name), "filename": shorten(filename), "lineno": lineno,
-            "line": None if line is None else shorten(line.strip()), "errormsg": error_text(exc)}
+            "line": None if line is None else shorten(line.strip()), "errormsg": error_text(exc),
+            "raised": error_line(exc)}
 
 
 def close_figures():
@@ -413,8 +421,7 @@ def raised_entry(exc, solution_dir):
     innermost line of the solution's files it passed through, if any."""
     import traceback
 
-    kind, text = type(exc).__name__, error_text(exc)
-    entry = {"error": text if text == kind else shorten(f"{kind}: {text}")}
+    entry = {"error": error_line(exc)}
     prefix = solution_dir + "/"
     frames = [frame for frame in traceback.extract_tb(exc.__traceback__)
               if frame.filename.startswith(prefix)]

@@ -9,7 +9,8 @@ from typing import Sequence
 
 from pipeline.reports.model import CollectionView, CrashFrame, TestView
 from pipeline.reports.wording import (ALL_TESTS, CRASH_LOCATION, CRASH_PLACE,
-                                      CRASH_PLACE_IN_FILE, LABELLED_VALUE, PROPERTY_LABELS)
+                                      CRASH_PLACE_IN_FILE, LABELLED_VALUE, PROGRAM_RAISED,
+                                      PROPERTY_LABELS)
 
 # CodeAbility's message shapes (spec/codeability.md §7 "details").
 _DETAIL_PREFIX = re.compile(r"^E {3}")
@@ -123,7 +124,13 @@ def describe_failure(test: TestView) -> FailureView:
     execution_failed = _EXECUTION_FAILED.match(first)
     crash = _crash_location(test.crash, execution_failed["entry"]) \
         if execution_failed and test.crash else None
-    return FailureView(problem=first or test.message, expected=test.expected_excerpt,
+    problem = first or test.message
+    if execution_failed and test.crash and test.crash.raised:
+        # The original's message leaves out the exception's type, which the report keeps; its
+        # further lines are the details' too.
+        problem = PROGRAM_RAISED.format(entry=execution_failed["entry"],
+                                        raised=test.crash.raised.splitlines()[0])
+    return FailureView(problem=problem, expected=test.expected_excerpt,
                        actual=test.actual_excerpt, more=more, crash=crash)
 
 

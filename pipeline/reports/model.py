@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Mapping
 
 RUN_STATUSES = ("queued", "running", "passed", "failed", "error", "superseded", "cancelled")
@@ -58,11 +58,13 @@ class RunSummary:
 
 @dataclass(frozen=True)
 class CrashFrame:
-    """The last frame of the student's program when it raised (a report's `debug.traceback`)."""
+    """The last frame of the student's program when it raised (a report's `debug.traceback`),
+    with the exception as Python's traceback ends with it, if the report says."""
 
     filename: str
     lineno: int
     line: str
+    raised: str | None = None
 
 
 @dataclass(frozen=True)
@@ -215,8 +217,13 @@ def _test(raw: Mapping[str, Any], collection_crash: CrashFrame | None) -> TestVi
 
 
 def _crash(raw: Mapping[str, Any]) -> CrashFrame | None:
-    """Read `debug.traceback` (spec §7): a frame with a line number, else None."""
-    return _frame(_mapping(_mapping(raw.get("debug")).get("traceback")), "filename")
+    """Read `debug.traceback` (spec §7, and gradehook's `raised`): a frame with a line number,
+    else None."""
+    traceback = _mapping(_mapping(raw.get("debug")).get("traceback"))
+    frame = _frame(traceback, "filename")
+    if frame is None:
+        return None
+    return replace(frame, raised=_optional_text(traceback.get("raised")))
 
 
 def _frame(frame: Mapping[str, Any], file_key: str) -> CrashFrame | None:

@@ -60,6 +60,8 @@ CRASH_PLACE = "line {lineno}"
 CRASH_PLACE_IN_FILE = "{file}, line {lineno}"
 CRASH_LOCATION = "{place}: {code}"
 CRASH_IN_MESSAGE = "at {place}"
+# A program that raised: the exception as Python's traceback ends with it.
+PROGRAM_RAISED = "{entry} raised {raised}"
 PASSED_SUMMARY = "Passed tests ({count})"
 DETAILS_SUMMARY = "Details: {name}"
 MORE_FAILURES = "…and {count} more {tests} that did not pass: see the full report."

@@ -92,7 +92,8 @@ def test_an_exception_crashes_with_its_message_and_last_frame(tmp_path):
                           f"'z' is not defined")
     assert run.debug["traceback"] == {"name": "<module>", "filename": str(student / "ex.py"),
                                       "lineno": 3, "line": "y = z + 1",
-                                      "errormsg": "name 'z' is not defined"}
+                                      "errormsg": "name 'z' is not defined",
+                                      "raised": "NameError: name 'z' is not defined"}
 
 
 @pytest.mark.parametrize(("code", "shown"), [
@@ -106,7 +107,7 @@ def test_an_exception_without_a_message_is_named_by_its_class(tmp_path, code, sh
     run, student = one_collection(tmp_path, "x = 1\n" + code)
     assert first(run) == ("CRASHED", "FAILED",
                           f"E   Failed: Execution of {student / 'ex.py'} failed, ERROR: {shown}")
-    assert run.debug["traceback"]["errormsg"] == shown
+    assert run.debug["traceback"]["errormsg"] == run.debug["traceback"]["raised"] == shown
 
 
 def test_an_infinite_loop_times_out(tmp_path):
@@ -540,10 +541,12 @@ def test_nan_and_infinity_the_program_computes_are_compared_as_the_spec_says(tmp
 @pytest.mark.parametrize(("code", "frame"), [
     ("def ask():\n    return input('a? ')\n\nx = ask()\n",
      {"name": "ask", "lineno": 2, "line": "return input('a? ')",
-      "errormsg": "program reads input, but the test provides no inputAnswers"}),
+      "errormsg": "program reads input, but the test provides no inputAnswers",
+      "raised": "EOFError: program reads input, but the test provides no inputAnswers"}),
     ("x = 1\ny = (\n",
      {"name": "<module>", "lineno": 2, "line": "y = (",
-      "errormsg": "'(' was never closed (ex.py, line 2)"}),
+      "errormsg": "'(' was never closed (ex.py, line 2)",
+      "raised": "SyntaxError: '(' was never closed (ex.py, line 2)"}),
 ])
 def test_the_last_frame_is_the_students_line_never_the_runners(tmp_path, code, frame):
     """§3.2: debug.traceback is the last frame of the student's code, as the original gives

@@ -152,7 +152,7 @@ def test_messages_and_traceback_texts_the_program_controls_are_cut():
     cut = "A" * (MESSAGE_LIMIT - len(note)) + note
     error = {"step": "entry", "kind": "exception", "message": long_text,
              "traceback": {"name": long_text, "filename": "/sandbox/work/ex.py", "lineno": 3,
-                           "line": long_text, "errormsg": long_text}}
+                           "line": long_text, "errormsg": long_text, "raised": long_text}}
     outcome = _interpret(_channel(json.dumps(_document(
         error=error, texts={"x": {"found": True, "error": long_text}},
         values={"x": {"found": True, "untransferable": long_text, "reason": long_text},
@@ -160,7 +160,7 @@ def test_messages_and_traceback_texts_the_program_controls_are_cut():
                                                  "lineno": 2, "line": long_text}}}))))
     assert (outcome.status, outcome.message) == ("CRASHED", CRASHED_BECAUSE + cut)
     assert outcome.traceback == {"name": cut, "filename": "/sandbox/work/ex.py", "lineno": 3,
-                                 "line": cut, "errormsg": cut}
+                                 "line": cut, "errormsg": cut, "raised": cut}
     assert outcome.texts["x"]["error"] == cut
     assert outcome.values["x"] == {"found": True, "untransferable": cut, "reason": cut}
     assert outcome.values["y"] == {"found": False, "raised": {"error": cut, "file": cut,

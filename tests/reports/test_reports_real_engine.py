@@ -127,11 +127,15 @@ def test_a_crash_in_the_engine_report_shows_its_line(tmp_path):
     page = result_page_html(run(), crash)
 
     rows = [line for line in comment.split("\n") if line.startswith("| ❌ | ")
-            and line.endswith("failed, ERROR: name 'greetin' is not defined ` at line 5: "
-                              "` print(greetin) ` |")]
+            and line.endswith("main.py raised NameError: name 'greetin' is not defined ` at "
+                              "line 5: ` print(greetin) ` |")]
     assert [row.split(" | ")[1] for row in rows] == ["all 3 tests (Values)", "` out ` (Output)"]
-    assert page.count("<dt>Crashed at</dt><dd><pre>line 5: print(greetin)</pre></dd>") == 2
+    assert page.count("main.py raised NameError: name &#x27;greetin&#x27; is not defined</pre>"
+                      "</dd><dt>Crashed at</dt><dd><pre>line 5: print(greetin)</pre></dd>") == 2
     assert "<h3>❌ Values › all 3 tests</h3>" in page
+    # testSummary.json keeps the original's message (spec §3.2), which leaves the type out.
+    assert crash["tests"][0]["tests"][0]["details"].endswith(
+        "main.py failed, ERROR: name 'greetin' is not defined")
 
 
 def test_a_course_error_names_the_course_folder_not_where_it_lies_on_the_host(tmp_path):
