@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import base64
 import binascii
+import errno
 import itertools
 import json
 import logging
+import os
 import signal
 import threading
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable
 
@@ -20,7 +22,7 @@ from pipeline.grading.runner import shorten
 from pipeline.grading.staging import StagedAssignment, code_names, select_test_files
 from pipeline.sandbox import PYTHON_PLACEHOLDER, SANDBOX_PYTHONPATH, SANDBOX_WORKDIR, Mount, \
     SandboxLimits, SandboxResult, run_sandboxed
-from pipeline.sandbox.model import MB
+from pipeline.sandbox.model import KILLED_PROCESSES, MB
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +48,10 @@ KILLED_REASONS = {
     "disk": "work directory limit of {workdir_mb} MB exceeded",
 }
 KILLED_BY_SIGNAL = "process was killed by signal {name}"
+# What a program that could not start a process raises (os.fork, subprocess): when the sandbox
+# reports that its process limit refused one, the run failed on that limit, whether the sandbox
+# stopped it first or the program ended on the error first.
+REFUSED_PROCESS = f"[Errno {errno.EAGAIN}] {os.strerror(errno.EAGAIN)}"
 # A stage may print this many times max_output_bytes (16 MB by default) to stdout and stderr
 # together before it is stopped: far more than the finite output of any assignment (which is
 # compared only up to max_output_bytes, but kept running as the original engine does), while an
@@ -247,8 +253,18 @@ def interpret(result: SandboxResult, request: RunRequest, timeout: float, shown_
     except MalformedResult as exc:
         return _crashed(shown_entry, MALFORMED_RESULT.format(problem=exc))
     if error is not None:
-        _apply_error(outcome, error, request.stage, timeout, shown_entry, limits)
+        _apply_error(outcome, _limit_behind(error, result, limits), request.stage, timeout,
+                     shown_entry, limits)
     return outcome
+
+
+def _limit_behind(error: RunError, result: SandboxResult, limits: SandboxLimits) -> RunError:
+    """Return the error, or the process limit's, as the sandbox's stop gives it (no frame), if
+    that limit refused the process whose start the entry point failed on."""
+    if error.step == "entry" and error.kind == "exception" and error.message == REFUSED_PROCESS \
+            and result.killed_reason == KILLED_PROCESSES:
+        return replace(error, message=killed_reason(result, limits), traceback={})
+    return error
 
 
 def _crashed(shown_entry: str, reason: str) -> RunOutcome:

@@ -12,8 +12,8 @@ import dataclasses
 import re
 from typing import Any, Iterable, Mapping, Sequence
 
-from pipeline.reports.failures import (CrashLocation, ListedFailure, describe_failure,
-                                       listed_failures)
+from pipeline.reports.failures import (CrashLocation, FailureView, ListedFailure,
+                                       describe_failure, listed_failures)
 from pipeline.reports.markdown import (cell_code, code_block, html_inline, inline_code, link,
                                        md_text, value_cell_code)
 from pipeline.reports.model import (CollectionView, ReportInputError, ReportView, RunSummary,
@@ -218,10 +218,7 @@ def _listed_row(listed: ListedFailure) -> str:
         return _failure_row(listed.collection, listed.test)
     failure = describe_failure(listed.test)
     name = f"{md_text(listed.name, 40)} ({md_text(listed.collection.name, MAX_NAME_CHARS)})"
-    problem = cell_code(failure.problem, MAX_PROBLEM_CHARS)
-    if failure.crash is not None:
-        problem += " " + _crash_cell_part(failure.crash)
-    return _row([RESULT_ICONS[listed.test.result], name, "", "", problem])
+    return _row([RESULT_ICONS[listed.test.result], name, "", "", _message_cell(failure)])
 
 
 def _failure_row(collection: CollectionView, test: TestView) -> str:
@@ -231,10 +228,18 @@ def _failure_row(collection: CollectionView, test: TestView) -> str:
         if failure.expected is not None else ""
     actual = value_cell_code(failure.actual, MAX_VALUE_CHARS) if failure.actual is not None \
         else ""
-    problem = cell_code(failure.problem, MAX_PROBLEM_CHARS) if failure.problem else ""
+    return _row([RESULT_ICONS[test.result], name, expected, actual, _message_cell(failure)])
+
+
+def _message_cell(failure: FailureView) -> str:
+    """Return a failure's Message cell: the problem, where the program raised, and what the
+    sandbox had to do with it."""
+    parts = [cell_code(failure.problem, MAX_PROBLEM_CHARS)] if failure.problem else []
     if failure.crash is not None:
-        problem += " " + _crash_cell_part(failure.crash)
-    return _row([RESULT_ICONS[test.result], name, expected, actual, problem])
+        parts.append(_crash_cell_part(failure.crash))
+    if failure.explanation is not None:
+        parts.append(md_text(failure.explanation, MAX_PROBLEM_CHARS))
+    return " ".join(parts)
 
 
 def _crash_cell_part(crash: CrashLocation) -> str:

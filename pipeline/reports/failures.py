@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+import signal
+from dataclasses import dataclass, replace
 from pathlib import PurePosixPath
 from typing import Sequence
 
 from pipeline.reports.model import CollectionView, CrashFrame, TestView
 from pipeline.reports.wording import (ALL_TESTS, CRASH_LOCATION, CRASH_PLACE,
-                                      CRASH_PLACE_IN_FILE, LABELLED_VALUE, PROGRAM_RAISED,
-                                      PROPERTY_LABELS)
+                                      CRASH_PLACE_IN_FILE, CRASH_SIGNAL_EXPLANATION,
+                                      LABELLED_VALUE, NO_NETWORK_EXPLANATION,
+                                      PROCESS_LIMIT_EXPLANATION, PROGRAM_RAISED, PROPERTY_LABELS)
 
 # CodeAbility's message shapes (spec/codeability.md §7 "details").
 _DETAIL_PREFIX = re.compile(r"^E {3}")
@@ -32,6 +34,15 @@ _EXECUTION_FAILED = re.compile(r"^Failed: Execution of (?P<entry>.+?) failed, ER
 # gate: `Failed: <message>`); a report without a status shows it by that message alone.
 _RUN_COMPLETED = ("", "COMPLETED")
 _RUN_FAILED = re.compile(r"^Failed: ")
+# What the sandbox reports of a run it stopped (pipeline/grading/execution.py's KILLED_BY_SIGNAL
+# and KILLED_REASONS): a signal that only a crash sends, and the process limit.
+_CRASH_SIGNALS = ("SIGSEGV", "SIGBUS", "SIGFPE", "SIGILL", "SIGABRT")
+_KILLED_BY_CRASH_SIGNAL = re.compile(
+    rf"ERROR: process was killed by signal (?P<name>{'|'.join(_CRASH_SIGNALS)})$")
+_PROCESS_LIMIT = re.compile(r"ERROR: process limit of (?P<count>\d+) exceeded$")
+# What looking up a host name, and connecting to an address, raise in a sandbox without network.
+_NO_NETWORK = re.compile(r"\[Errno (-3\] Temporary failure in name resolution|101\] Network is "
+                         r"unreachable)")
 
 
 @dataclass(frozen=True)
@@ -62,6 +73,7 @@ class FailureView:
     actual: str | None
     more: str
     crash: CrashLocation | None = None
+    explanation: str | None = None
 
 
 @dataclass(frozen=True)
@@ -102,6 +114,30 @@ def _run_failed_all(collection: CollectionView) -> bool:
 
 
 def describe_failure(test: TestView) -> FailureView:
+    """Explain why a test did not pass, from its details and resultMessage, with what the
+    sandbox's limits had to do with it."""
+    failure = _described(test)
+    return replace(failure, explanation=_explanation(test, failure.problem))
+
+
+def _explanation(test: TestView, problem: str) -> str | None:
+    """Say in plain words what a crash signal, the process limit or the missing network did,
+    when the problem shows it for sure (a program's own exception is not the sandbox's word)."""
+    if _NO_NETWORK.search(problem):
+        return NO_NETWORK_EXPLANATION
+    if test.raised is not None or (test.crash is not None and test.crash.raised):
+        return None
+    killed = _KILLED_BY_CRASH_SIGNAL.search(problem)
+    if killed:
+        name = killed["name"]
+        description = signal.strsignal(signal.Signals[name])
+        return CRASH_SIGNAL_EXPLANATION.format(description=description[:1].lower()
+                                               + description[1:], name=name)
+    limit = _PROCESS_LIMIT.search(problem)
+    return PROCESS_LIMIT_EXPLANATION.format(count=limit["count"]) if limit else None
+
+
+def _described(test: TestView) -> FailureView:
     """Explain why a test did not pass, from its details and resultMessage.
 
     The engine's assertion messages quote the values, which may span lines (printed output),

@@ -10,7 +10,8 @@ from pipeline.reports.failures import ListedFailure, describe_failure, listed_fa
 from pipeline.reports.model import PHASES, CollectionView, ReportView, RunSummary, read_report
 from pipeline.reports.text import clean, clean_value, shorten
 from pipeline.reports.wording import (ACTUAL_LABEL, CRASH_LABEL, DETAILS_LABEL, EXPECTED_LABEL,
-                                      FAILURES_HEADING, HIDDEN_CELL, HIDDEN_NOTE, MESSAGE_LABEL,
+                                      EXPLANATION_LABEL, FAILURES_HEADING, HIDDEN_CELL,
+                                      HIDDEN_NOTE, MESSAGE_LABEL,
                                       PAGE_COLLECTION_HEADERS, PAGE_COLLECTIONS_HEADING,
                                       PAGE_ENGINE_LINE, PAGE_META_LABELS, PAGE_STAGE_HEADERS,
                                       PAGE_STAGE_NAMES, PAGE_STEP_HEADERS, PAGE_STEP_NAMES,
@@ -113,6 +114,7 @@ def _failure_card(listed: ListedFailure) -> str:
              (MESSAGE_LABEL, failure.problem)]
     if failure.crash is not None:
         facts.append((CRASH_LABEL, failure.crash.text))
+    facts.append((EXPLANATION_LABEL, failure.explanation))
     if failure.more:
         facts.append((DETAILS_LABEL, test.details))
     entries = "".join(

@@ -62,6 +62,12 @@ CRASH_LOCATION = "{place}: {code}"
 CRASH_IN_MESSAGE = "at {place}"
 # A program that raised: the exception as Python's traceback ends with it.
 PROGRAM_RAISED = "{entry} raised {raised}"
+# What the sandbox had to do with a failure, where its report tells it for sure.
+EXPLANATION_LABEL = "Why"
+CRASH_SIGNAL_EXPLANATION = "The program crashed ({description}, signal {name})."
+PROCESS_LIMIT_EXPLANATION = ("Programs cannot run more than {count} processes (threads included) "
+                             "at once while they are graded.")
+NO_NETWORK_EXPLANATION = "Programs have no network access while they are graded."
 PASSED_SUMMARY = "Passed tests ({count})"
 DETAILS_SUMMARY = "Details: {name}"
 MORE_FAILURES = "…and {count} more {tests} that did not pass: see the full report."

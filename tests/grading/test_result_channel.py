@@ -40,10 +40,10 @@ def _document(**fields) -> dict:
     return document
 
 
-def _interpret(channel: bytes, exit_code: int = 0):
-    result = SandboxResult(exit_code=exit_code, signal=None, timed_out=False, killed_reason=None,
-                           stdout=b"", stderr=b"", output_truncated=False, duration_seconds=0.5,
-                           result_data=channel)
+def _interpret(channel: bytes, exit_code: int = 0, killed_reason: str | None = None):
+    result = SandboxResult(exit_code=exit_code, signal=None, timed_out=False,
+                           killed_reason=killed_reason, stdout=b"", stderr=b"",
+                           output_truncated=False, duration_seconds=0.5, result_data=channel)
     return interpret(result, REQUEST, 2.0, SHOWN_ENTRY, LIMITS)
 
 
@@ -187,3 +187,22 @@ def test_a_cut_message_is_as_long_as_the_limit_and_cut_once():
     text = "x" * (MESSAGE_LIMIT + 1)
     assert len(runner.shorten(text)) == MESSAGE_LIMIT
     assert runner.shorten(runner.shorten(text)) == runner.shorten(text)
+
+
+def test_a_process_the_process_limit_refused_fails_the_run_on_that_limit():
+    def outcome(message: str, killed_reason: str | None):
+        error = {"step": "entry", "kind": "exception", "message": message,
+                 "traceback": {"lineno": 3, "line": "os.fork()"}}
+        found = _interpret(_channel(json.dumps(_document(error=error))),
+                           killed_reason=killed_reason)
+        return found.status, found.message, found.traceback
+
+    refused = "[Errno 11] Resource temporarily unavailable"
+    # The program ended on os.fork's error before the sandbox stopped it: as if it had.
+    assert outcome(refused, "processes") == (
+        "CRASHED", CRASHED_BECAUSE + "process limit of 4 exceeded", {})
+    # Without the sandbox's word, or on another error, the error is the program's own.
+    frame = {"lineno": 3, "line": "os.fork()"}
+    assert outcome(refused, None) == ("CRASHED", CRASHED_BECAUSE + refused, frame)
+    assert outcome("name 'x' is not defined", "processes") == (
+        "CRASHED", CRASHED_BECAUSE + "name 'x' is not defined", frame)

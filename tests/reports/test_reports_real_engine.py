@@ -316,3 +316,68 @@ def test_a_test_whose_call_raised_names_the_error_and_the_students_line(tmp_path
         "E   KeyError: 'Variable `mean([2, 4])` not found in student namespace'")
     assert ("    raised:   ZeroDivisionError: division by zero (main.py, line 3: "
             "return sum(values) / count)") in render_text(report).splitlines()
+
+
+SANDBOX_YAML = """\
+type: python
+name: sandbox
+properties:
+  timeout: 20
+  tests:
+    - {name: Crash, entryPoint: crash.py, tests: [{name: x}]}
+    - {name: Fork, entryPoint: fork.py, tests: [{name: x}]}
+    - {name: Lookup, entryPoint: lookup.py, tests: [{name: x}]}
+    - {name: Connect, entryPoint: connect.py, tests: [{name: x}]}
+    - {name: Own, entryPoint: own.py, tests: [{name: x}]}
+"""
+SANDBOX_STUDENT = {
+    "crash.py": "import ctypes\nctypes.string_at(0)\nx = 1\n",
+    "fork.py": "import os, time\nwhile True:\n    if os.fork() == 0:\n        time.sleep(60)\n",
+    "lookup.py": "import socket\nsocket.getaddrinfo('example.com', 80)\nx = 1\n",
+    "connect.py": "import socket\nsocket.create_connection(('192.0.2.1', 80), timeout=5)\n",
+    # The program's own exception, worded as the sandbox's stop: no explanation.
+    "own.py": "raise RuntimeError('process was killed by signal SIGSEGV')\n",
+}
+
+
+@pytest.fixture(scope="module")
+def sandbox_stops(tmp_path_factory) -> tuple[str, str, Path]:
+    root = tmp_path_factory.mktemp("sandbox")
+    reference, student = root / "reference", root / "student"
+    for folder, files in ((reference, {name: "x = 1\n" for name in SANDBOX_STUDENT}),
+                          (student, SANDBOX_STUDENT)):
+        folder.mkdir()
+        for name, code in files.items():
+            (folder / name).write_text(code)
+    (reference / "test.yaml").write_text(SANDBOX_YAML)
+    data = json.loads(report_to_json(grade(student, reference)))
+    return (mr_comment_markdown([(run(), data)], comment_marker("mr-1")),
+            result_page_html(run(), data), student)
+
+
+@pytest.mark.parametrize(("collection", "message"), [
+    ("Crash", "` Failed: Execution of {entry}crash.py failed, ERROR: process was killed by signal "
+              "SIGSEGV ` The program crashed \\(segmentation fault\\, signal SIGSEGV\\)\\."),
+    ("Fork", "` Failed: Execution of {entry}fork.py failed, ERROR: process limit of 64 exceeded ` "
+             "Programs cannot run more than 64 processes \\(threads included\\) at once while "
+             "they are graded\\."),
+    ("Lookup", "` {entry}lookup.py raised gaierror: [Errno -3] Temporary failure in name "
+               "resolution ` Programs have no network access while they are graded\\."),
+    ("Connect", "` {entry}connect.py raised OSError: [Errno 101] Network is unreachable ` "
+                "Programs have no network access while they are graded\\."),
+])
+def test_what_the_sandbox_had_to_do_with_a_crash_is_explained(sandbox_stops, collection, message):
+    comment, _, student = sandbox_stops
+    row = next(line for line in comment.split("\n")
+               if line.startswith(f"| ❌ | ` x ` ({collection}) |"))
+    assert row.removesuffix(" |").split(" | ")[4] == message.format(entry=f"{student}/")
+
+
+def test_the_page_explains_it_under_the_message_but_not_a_programs_own_error(sandbox_stops):
+    comment, page, _ = sandbox_stops
+    assert ("<dt>Why</dt><dd><pre>The program crashed (segmentation fault, signal SIGSEGV)."
+            "</pre></dd>") in page
+    assert page.count("<dt>Why</dt>") == 4
+    assert next(line for line in comment.split("\n") if "(Own)" in line).endswith(
+        "own.py raised RuntimeError: process was killed by signal SIGSEGV ` at line 1: "
+        "` raise RuntimeError('process was killed by signal SIGSEGV') ` |")
