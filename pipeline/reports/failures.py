@@ -12,7 +12,8 @@ from pipeline.reports.model import CollectionView, CrashFrame, TestView
 from pipeline.reports.wording import (ALL_TESTS, CRASH_LOCATION, CRASH_PLACE,
                                       CRASH_PLACE_IN_FILE, CRASH_SIGNAL_EXPLANATION,
                                       LABELLED_VALUE, NO_NETWORK_EXPLANATION,
-                                      PROCESS_LIMIT_EXPLANATION, PROGRAM_RAISED, PROPERTY_LABELS)
+                                      PROCESS_LIMIT_EXPLANATION, PROGRAM_RAISED, PROPERTY_LABELS,
+                                      PROPERTY_PROBLEMS)
 
 # CodeAbility's message shapes (spec/codeability.md §7 "details").
 _DETAIL_PREFIX = re.compile(r"^E {3}")
@@ -186,7 +187,7 @@ def _values_failure(message: str, test: TestView, more: str) -> FailureView | No
     if incorrect is None:
         return None
     checked, expected, actual = incorrect
-    return FailureView(problem=_INCORRECT_PROPERTY.format(property=checked), more=more,
+    return FailureView(problem=PROPERTY_PROBLEMS[checked], more=more,
                        expected=_labelled(checked, expected, test.expected_excerpt),
                        actual=_labelled(checked, actual, test.actual_excerpt))
 

@@ -54,6 +54,9 @@ FAILURES_HEADING = "Tests that did not pass"
 ALL_TESTS = "all {count} tests"
 # What a value failed on, named before the value: "length 3: [1, 2, 3]".
 PROPERTY_LABELS = {"type": "type {value}", "len": "length {value}", "shape": "shape {value}"}
+# What did not pass when a value's type, length or shape differs (CodeAbility's "incorrect len").
+PROPERTY_PROBLEMS = {"type": "incorrect type", "len": "incorrect length",
+                     "shape": "incorrect shape"}
 LABELLED_VALUE = "{label}: {value}"
 CRASH_LABEL = "Crashed at"
 CRASH_PLACE = "line {lineno}"

@@ -10,7 +10,7 @@ from tests.e2e.scenario import ASSIGNMENT, running_service, solution
 pytestmark = pytest.mark.slow
 FINAL = {"success", "failed"}
 GREETING_ROW = ("| ❌ | ` greeting ` (Greeting) | ` length 5: 'hello' ` | ` length 2: 'hi' ` "
-                "| ` incorrect len ` |")
+                "| ` incorrect length ` |")
 
 
 def test_push_ends_in_statuses_and_one_comment_updated_in_place(

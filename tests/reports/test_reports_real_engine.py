@@ -106,7 +106,7 @@ def test_engine_failures_become_expected_and_actual_rows(engine_report):
     assert ("| ❌ | ` y ` (Values) | ` type float: 1.5 ` | ` type int: 1 ` "
             "| ` incorrect type ` |") in lines
     assert ("| ❌ | ` s ` (Values) | ` length 5: 'hello' ` "
-            "| `` length 12: '<b>\\|`x`\\|</b>' `` | ` incorrect len ` |") in lines
+            "| `` length 12: '<b>\\|`x`\\|</b>' `` | ` incorrect length ` |") in lines
     assert "- ` out ` (Output)" in lines
 
 
@@ -228,10 +228,11 @@ def test_length_and_type_failures_name_what_differs(feedback):
     page = result_page_html(run(), data)
 
     assert _failure_cells(comment, "word") == [
-        "` length 5: 'hello' `", "` length 12: 'hello world!' `", "` incorrect len `"]
+        "` length 5: 'hello' `", "` length 12: 'hello world!' `", "` incorrect length `"]
     assert _failure_cells(comment, "pair") == [
         "` type list: [1, 2] `", "` type tuple: (1, 2) `", "` incorrect type `"]
     assert "<pre>length 12: &#x27;hello world!&#x27;</pre>" in page
+    assert "<dt>Message</dt><dd><pre>incorrect length</pre></dd>" in page
     assert "<pre>type tuple: (1, 2)</pre>" in page
     word = next(test for test in report.tests[0].tests if test.name == "word")
     assert word.details == ("E   AssertionError: Variable `word` has incorrect len, expected: 5, "
