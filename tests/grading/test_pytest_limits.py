@@ -469,5 +469,10 @@ def chatter_on():
         ("test_chatter", "FAILED", logged),
         ("test_chatter_then_return", "FAILED", logged),
     ], [("test_after", "PASSED", None)])
-    assert went_on.startswith(ENDED.format(how="was stopped in calc.py, line ")) \
-        and went_on.endswith(", but went on, so its process was ended"), went_on
+    # Code that catches every stop is ended 3 seconds after its time limit. The time limit's stop
+    # can also land on the loop's jump back, outside the `try` (CPython checks for signals
+    # there, and looks the handler up outside the loop: python/cpython#108214); the test then
+    # ends at once, having logged past its stop, which is what it fails on.
+    assert went_on == logged or (
+        went_on.startswith(ENDED.format(how="was stopped in calc.py, line "))
+        and went_on.endswith(", but went on, so its process was ended")), went_on
