@@ -226,7 +226,12 @@ class MalformedResult(Exception):
 
 @dataclass(frozen=True)
 class RunError:
-    """The error a result document reports: the step, timeout or exception, and its message."""
+    """The error a result document reports: the step, timeout or exception, and its message.
+
+    The traceback is a crash's last frame, with the exception as Python's traceback ends with
+    it (`raised`), or the line of the solution's files (its file named relative to the
+    solution's folder) that its timer stopped, which raised nothing of its own.
+    """
 
     step: str
     kind: str
@@ -383,8 +388,10 @@ def _read_error(raw: Any) -> RunError | None:
     if not isinstance(raw, dict) or raw.get("step") not in ERROR_STEPS \
             or raw.get("kind") not in ERROR_KINDS:
         raise MalformedResult("error must be null or name a step and a kind the runner uses")
-    if raw["kind"] in ("timeout", "output"):
+    if raw["kind"] == "output":
         return RunError(raw["step"], raw["kind"])
+    if raw["kind"] == "timeout":
+        return RunError(raw["step"], raw["kind"], traceback=_read_traceback(raw))
     message = raw.get("message")
     if not isinstance(message, str):
         raise MalformedResult("the message of an error must be text")
@@ -414,6 +421,9 @@ def _apply_error(outcome: RunOutcome, error: RunError, stage: Stage, timeout: fl
                  shown_entry: str, limits: SandboxLimits) -> None:
     if error.kind == "timeout":
         outcome.status, outcome.message = TIMEDOUT, timeout_message(timeout)
+        if error.traceback:
+            stopped_at = {key: value for key, value in error.traceback.items() if key != "raised"}
+            outcome.traceback = {**stopped_at, "errormsg": outcome.message}
     elif error.kind == "output":
         outcome.status = CRASHED
         outcome.message = EXECUTION_FAILED.format(path=shown_entry,

@@ -31,7 +31,7 @@ import signal
 import time
 
 import pytest
-from runner import shorten
+from runner import innermost_in, shorten
 
 MARKER = "timeout"
 MARKER_HELP = ("timeout(seconds, func_only=False): the test's time limit in seconds (func_only: "
@@ -97,13 +97,11 @@ def marker_settings(timeout=None, method=None, func_only=None):
 def stuck_in(frame, folders):
     """Return the innermost line of a stack that lies in one of the folders, as `file, line n`
     with the file relative to its folder; None when the stack holds none (pytest's own code)."""
-    while frame is not None:
-        path = frame.f_code.co_filename
-        for folder in folders:
-            if path.startswith(folder + os.sep):
-                return shorten(PLACE.format(file=path[len(folder) + 1:], line=frame.f_lineno))
-        frame = frame.f_back
-    return None
+    found = innermost_in(frame, folders)
+    if found is None:
+        return None
+    file, lineno, _ = found
+    return shorten(PLACE.format(file=file, line=lineno))
 
 
 class RunningTest:

@@ -193,21 +193,36 @@ def disable_show(module):
     module.show = lambda *args, **kwargs: None
 
 
-# fired: the stage ran past its timeout, whatever its code made of the RunTimedOut raised in it.
-TIMER = {"armed": False, "fired": False}
+# fired: the stage ran past its timeout, whatever its code made of the RunTimedOut raised in it;
+# stopped_at: where in the files of the solution's folder its code was then (innermost_in).
+TIMER = {"armed": False, "fired": False, "folder": None, "stopped_at": None}
+
+
+def innermost_in(frame, folders):
+    """Return where the innermost frame of a stack that lies in one of the folders is: its file
+    relative to its folder, its line number and its function's name; None when none does."""
+    while frame is not None:
+        path = frame.f_code.co_filename
+        for folder in folders:
+            if path.startswith(folder + os.sep):
+                return path[len(folder) + 1:], frame.f_lineno, frame.f_code.co_name
+        frame = frame.f_back
+    return None
 
 
 def on_alarm(signum, frame):
-    """Interrupt the running code once when its time is up."""
+    """Interrupt the running code once when its time is up, noting where it was."""
     if TIMER["armed"]:
         TIMER["armed"] = False
         TIMER["fired"] = True
+        TIMER["stopped_at"] = innermost_in(frame, [TIMER["folder"]])
         raise RunTimedOut()
 
 
 def arm_timer(seconds):
     """Start the one-shot run timer (0 means no limit)."""
     TIMER["fired"] = False
+    TIMER["stopped_at"] = None
     if seconds > 0:
         TIMER["armed"] = True
         signal.setitimer(signal.ITIMER_REAL, seconds)
@@ -217,6 +232,20 @@ def disarm_timer():
     """Stop the run timer; a signal already on its way is ignored."""
     TIMER["armed"] = False
     signal.setitimer(signal.ITIMER_REAL, 0)
+
+
+def timed_out(step):
+    """Return the error of a stage its timer stopped, with the line of the solution's files it
+    was running then (as a crash's last frame), if it was in them."""
+    import linecache
+
+    error = {"step": step, "kind": "timeout"}
+    if TIMER["stopped_at"] is not None:
+        file, lineno, name = TIMER["stopped_at"]
+        line = linecache.getline(os.path.join(TIMER["folder"], file), lineno).strip()
+        error["traceback"] = {"name": shorten(name), "filename": shorten(file), "lineno": lineno,
+                              "line": shorten(line) if line else None}
+    return error
 
 
 def make_input(answers_given):
@@ -346,7 +375,7 @@ def run_stage(stage, namespace, capture_limit, stop_limit, send):
     finally:
         sys.stdout, sys.stderr = real_streams
     if TIMER["fired"]:
-        error = {"step": step, "kind": "timeout"}
+        error = timed_out(step)
     if meter.stopped:
         error = {"step": step, "kind": "output"}
     close_figures()
@@ -505,6 +534,7 @@ def prepare_process(request):
     os.chdir(request["solution_dir"])
     os.environ["MPLBACKEND"] = "Agg"
     sys.meta_path.insert(0, ImportHooks(request["mpl_config"]))
+    TIMER["folder"] = request["solution_dir"]
     signal.signal(signal.SIGALRM, on_alarm)
 
 

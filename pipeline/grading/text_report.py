@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pipeline.grading.checks import ACTUAL_EXCERPT, EXPECTED_EXCERPT, RAISED
-from pipeline.grading.report import PASSED, Report, TestCaseReport
+from pipeline.grading.report import PASSED, TIMEDOUT, CollectionReport, Report, TestCaseReport
 
 HEADER = "{name}: {result} ({passed}/{total} collections passed, score {score})"
 COURSE_ERROR = "Course error (the assignment cannot be graded):\n{message}"
@@ -15,6 +15,8 @@ EXCERPT_LABELS = ((EXPECTED_EXCERPT, "    expected: "), (ACTUAL_EXCERPT, "    ac
 # What evaluating a test's name raised in the student's namespace, and where in their files.
 RAISED_LINE = "    raised:   {error}"
 RAISED_AT = " ({file}, line {lineno}: {line})"
+# Where in the student's files their run was when its timeout stopped it.
+STOPPED_AT = "stopped at {file}, line {lineno}: {line}"
 RESULT_WIDTH = 7
 
 
@@ -43,6 +45,7 @@ def render_text(report: Report) -> str:
                 line += "  " + test.details.splitlines()[0]
             lines.append(line.rstrip())
             lines += _excerpt_lines(test) + _raised_lines(test)
+        lines += _stopped_lines(collection)
         message = (collection.debug or {}).get("referenceMessage")
         if message:
             lines.append(STATUS_LINE.format(message=f"reference: {message}"))
@@ -64,3 +67,12 @@ def _raised_lines(test: TestCaseReport) -> list[str]:
     where = RAISED_AT.format(file=raised["file"], lineno=raised["lineno"],
                              line=raised["line"] or "") if "file" in raised else ""
     return [RAISED_LINE.format(error=raised["error"]) + where]
+
+
+def _stopped_lines(collection: CollectionReport) -> list[str]:
+    """Return where the student's run was stopped at its timeout, if its debug says."""
+    frame = (collection.debug or {}).get("traceback") or {}
+    if collection.status != TIMEDOUT or not frame.get("lineno"):
+        return []
+    return [STATUS_LINE.format(message=STOPPED_AT.format(
+        file=frame.get("filename") or "", lineno=frame["lineno"], line=frame.get("line") or ""))]

@@ -20,7 +20,7 @@ from pipeline.reports.model import (CollectionView, ReportInputError, ReportView
                                     TestView, read_report)
 from pipeline.reports.wording import (COLLECTION_HEADERS, COMMENT_COMMIT_LINE, COMMENT_TITLE,
                                       COMMENT_ASSIGNMENT_HEADING, COMMENT_RESULT_HEADING,
-                                      CRASH_IN_MESSAGE, CRASH_LOCATION, DETAILS_SUMMARY,
+                                      CRASH_LOCATION, DETAILS_SUMMARY,
                                       FAILURE_HEADERS, FAILURES_HEADING, FULL_REPORT_LINK,
                                       HIDDEN_CELL, HIDDEN_NOTE, MORE_DETAILS, MORE_FAILURES,
                                       MORE_PASSED, NOT_LISTED, PASSED_SUMMARY, RESULT_ICONS,
@@ -243,8 +243,9 @@ def _message_cell(failure: FailureView) -> str:
 
 
 def _crash_cell_part(crash: CrashLocation) -> str:
-    """Return where the program raised, its code in a code span, safe inside a table cell."""
-    place = md_text(CRASH_IN_MESSAGE.format(place=crash.place), MAX_NAME_CHARS)
+    """Return where the program raised or was stopped, its code in a code span, safe inside a
+    table cell."""
+    place = md_text(crash.in_message, MAX_NAME_CHARS)
     if not crash.code:
         return place
     return CRASH_LOCATION.format(place=place, code=cell_code(crash.code, MAX_VALUE_CHARS))

@@ -9,11 +9,11 @@ from pathlib import PurePosixPath
 from typing import Sequence
 
 from pipeline.reports.model import CollectionView, CrashFrame, TestView
-from pipeline.reports.wording import (ALL_TESTS, CRASH_LOCATION, CRASH_PLACE,
-                                      CRASH_PLACE_IN_FILE, CRASH_SIGNAL_EXPLANATION,
+from pipeline.reports.wording import (ALL_TESTS, CRASH_IN_MESSAGE, CRASH_LABEL, CRASH_LOCATION,
+                                      CRASH_PLACE, CRASH_PLACE_IN_FILE, CRASH_SIGNAL_EXPLANATION,
                                       LABELLED_VALUE, NO_NETWORK_EXPLANATION,
                                       PROCESS_LIMIT_EXPLANATION, PROGRAM_RAISED, PROPERTY_LABELS,
-                                      PROPERTY_PROBLEMS)
+                                      PROPERTY_PROBLEMS, STOPPED_IN_MESSAGE, STOPPED_LABEL)
 
 # CodeAbility's message shapes (spec/codeability.md §7 "details").
 _DETAIL_PREFIX = re.compile(r"^E {3}")
@@ -30,6 +30,9 @@ _INCORRECT_PROPERTY_PHRASES = (f"` has {_INCORRECT_PROPERTY}, expected: ", ", ob
 _CLASS = re.compile(r"^<class '(?P<name>.+)'>$")
 # The student's program raised (spec §3.2); its run's debug.traceback says where.
 _EXECUTION_FAILED = re.compile(r"^Failed: Execution of (?P<entry>.+?) failed, ERROR: ")
+# The student's program ran past its timeout (spec §3.2); its run's debug.traceback says where
+# it was stopped, its file named relative to the student's folder.
+_TIMED_OUT = re.compile(r"^Failed: Maximum execution time of \S+ seconds exceeded$")
 # A collection's run that did not complete (crashed, timed out, exited, read input, ran out of
 # memory, failed to set up, was skipped) fails or skips every test with its message (spec §3.2's
 # gate: `Failed: <message>`); a report without a status shows it by that message alone.
@@ -48,10 +51,12 @@ _NO_NETWORK = re.compile(r"\[Errno (-3\] Temporary failure in name resolution|10
 
 @dataclass(frozen=True)
 class CrashLocation:
-    """Where in the student's files a program raised: "line 5" or "helper.py, line 2", the code."""
+    """Where in the student's files a program raised, or was stopped at its time limit
+    (`stopped`): "line 5" or "helper.py, line 2", the code."""
 
     place: str
     code: str
+    stopped: bool = False
 
     @property
     def text(self) -> str:
@@ -59,14 +64,26 @@ class CrashLocation:
         return CRASH_LOCATION.format(place=self.place, code=self.code) if self.code \
             else self.place
 
+    @property
+    def label(self) -> str:
+        """Return what the location is called on its own: "Crashed at" or "Stopped at"."""
+        return STOPPED_LABEL if self.stopped else CRASH_LABEL
+
+    @property
+    def in_message(self) -> str:
+        """Return how the place follows a message: "at line 5" or "stopped at line 5"."""
+        template = STOPPED_IN_MESSAGE if self.stopped else CRASH_IN_MESSAGE
+        return template.format(place=self.place)
+
 
 @dataclass(frozen=True)
 class FailureView:
     """A not-passed test explained: what was wrong, the two values if known, further lines.
 
     The values are the engine's excerpts where the report has them, labelled with the property
-    that differs ("length 3: [1, 2, 3]"). `crash` is where the student's program raised, when
-    that is why the test did not pass.
+    that differs ("length 3: [1, 2, 3]"). `crash` is where the student's program raised, or was
+    stopped at its time limit, when that is why the test did not pass; `explanation` what the
+    sandbox had to do with it.
     """
 
     problem: str
@@ -148,7 +165,7 @@ def _described(test: TestView) -> FailureView:
     details = test.details.strip("\n")
     if test.raised is not None:
         return FailureView(problem=test.raised, expected=None, actual=None, more="",
-                           crash=_raised_location(test.raised_at))
+                           crash=_place_in_files(test.raised_at))
     whole = _values_failure(_DETAIL_PREFIX.sub("", details).strip(), test, more="")
     if whole is not None:
         return whole
@@ -159,14 +176,17 @@ def _described(test: TestView) -> FailureView:
     if by_first_line is not None:
         return by_first_line
     execution_failed = _EXECUTION_FAILED.match(first)
-    crash = _crash_location(test.crash, execution_failed["entry"]) \
-        if execution_failed and test.crash else None
+    crash = None
     problem = first or test.message
-    if execution_failed and test.crash and test.crash.raised:
-        # The original's message leaves out the exception's type, which the report keeps; its
-        # further lines are the details' too.
-        problem = PROGRAM_RAISED.format(entry=execution_failed["entry"],
-                                        raised=test.crash.raised.splitlines()[0])
+    if execution_failed and test.crash:
+        crash = _crash_location(test.crash, execution_failed["entry"])
+        if test.crash.raised:
+            # The original's message leaves out the exception's type, which the report keeps;
+            # its further lines are the details' too.
+            problem = PROGRAM_RAISED.format(entry=execution_failed["entry"],
+                                            raised=test.crash.raised.splitlines()[0])
+    elif _TIMED_OUT.match(first):
+        crash = _place_in_files(test.crash, stopped=True)
     return FailureView(problem=problem, expected=test.expected_excerpt,
                        actual=test.actual_excerpt, more=more, crash=crash)
 
@@ -232,14 +252,14 @@ def _labelled(checked: str, shown: str, excerpt: str | None) -> str:
     return LABELLED_VALUE.format(label=label, value=excerpt) if excerpt else label
 
 
-def _raised_location(frame: CrashFrame | None) -> CrashLocation | None:
-    """Place the frame where a test's expression raised, its file named relative to the
-    student's folder, as `helper.py, line 2`."""
+def _place_in_files(frame: CrashFrame | None, stopped: bool = False) -> CrashLocation | None:
+    """Place a frame whose file is named relative to the student's folder (where a test's
+    expression raised, or where a run was stopped) as `helper.py, line 2`."""
     if frame is None:
         return None
     return CrashLocation(place=CRASH_PLACE_IN_FILE.format(file=frame.filename,
                                                           lineno=frame.lineno),
-                         code=frame.line.strip())
+                         code=frame.line.strip(), stopped=stopped)
 
 
 def _crash_location(frame: CrashFrame, entry: str) -> CrashLocation | None:

@@ -58,8 +58,11 @@ class RunSummary:
 
 @dataclass(frozen=True)
 class CrashFrame:
-    """The last frame of the student's program when it raised (a report's `debug.traceback`),
-    with the exception as Python's traceback ends with it, if the report says."""
+    """A line of the student's program: its last frame when it raised (a report's
+    `debug.traceback`, with the exception as Python's traceback ends with it if the report
+    says), the line it was stopped at when it ran past its timeout (`debug.traceback` too), or
+    where a test's expression raised (a test's `debug.raised`); in the last two its file is
+    named relative to their folder."""
 
     filename: str
     lineno: int
@@ -69,7 +72,8 @@ class CrashFrame:
 
 @dataclass(frozen=True)
 class TestView:
-    """One test of a collection as a report lists it, with the crash frame of its run if any.
+    """One test of a collection as a report lists it, with the frame its run raised or was
+    stopped at (`crash`), if any.
 
     The excerpts are the engine's texts of the values a failed test compared (its `debug`): the
     message abbreviates them to ten characters. `raised` is the error that evaluating the test's

@@ -9,7 +9,7 @@ from typing import Any, Mapping, Sequence
 from pipeline.reports.failures import ListedFailure, describe_failure, listed_failures
 from pipeline.reports.model import PHASES, CollectionView, ReportView, RunSummary, read_report
 from pipeline.reports.text import clean, clean_value, shorten
-from pipeline.reports.wording import (ACTUAL_LABEL, CRASH_LABEL, DETAILS_LABEL, EXPECTED_LABEL,
+from pipeline.reports.wording import (ACTUAL_LABEL, DETAILS_LABEL, EXPECTED_LABEL,
                                       EXPLANATION_LABEL, FAILURES_HEADING, HIDDEN_CELL,
                                       HIDDEN_NOTE, MESSAGE_LABEL,
                                       PAGE_COLLECTION_HEADERS, PAGE_COLLECTIONS_HEADING,
@@ -113,7 +113,7 @@ def _failure_card(listed: ListedFailure) -> str:
     facts = [(EXPECTED_LABEL, failure.expected), (ACTUAL_LABEL, failure.actual),
              (MESSAGE_LABEL, failure.problem)]
     if failure.crash is not None:
-        facts.append((CRASH_LABEL, failure.crash.text))
+        facts.append((failure.crash.label, failure.crash.text))
     facts.append((EXPLANATION_LABEL, failure.explanation))
     if failure.more:
         facts.append((DETAILS_LABEL, test.details))

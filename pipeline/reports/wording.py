@@ -63,6 +63,9 @@ CRASH_PLACE = "line {lineno}"
 CRASH_PLACE_IN_FILE = "{file}, line {lineno}"
 CRASH_LOCATION = "{place}: {code}"
 CRASH_IN_MESSAGE = "at {place}"
+# Where a program that ran past its time limit was stopped, worded as the crash's place.
+STOPPED_LABEL = "Stopped at"
+STOPPED_IN_MESSAGE = "stopped at {place}"
 # A program that raised: the exception as Python's traceback ends with it.
 PROGRAM_RAISED = "{entry} raised {raised}"
 # What the sandbox had to do with a failure, where its report tells it for sure.

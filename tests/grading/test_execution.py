@@ -135,11 +135,43 @@ def test_a_program_that_catches_its_timeout_still_times_out(tmp_path, after_catc
                           "E   Failed: Maximum execution time of 0.5 seconds exceeded")
 
 
+STOPPED_AT = {"name": "<module>", "filename": "ex.py", "lineno": 2, "line": "while True: pass",
+              "errormsg": "Maximum execution time of 0.5 seconds exceeded"}
+
+
+@pytest.mark.parametrize(("student_files", "extra", "stopped_at"), [
+    ({"ex.py": "x = 1\nwhile True: pass\n"}, "", STOPPED_AT),
+    ({"ex.py": "import sys\nx = 1\ntry:\n    y = 0\n    while True: y += 1\n"
+               "except BaseException:\n    sys.exit(0)\n"},
+     "", {**STOPPED_AT, "lineno": 5, "line": "while True: y += 1"}),
+    ({"ex.py": "from lib.wait import wait\nx = 1\nwait()\n",
+      "lib/__init__.py": "",
+      "lib/wait.py": "import queue\n\n\ndef wait():\n    return queue.Queue().get()\n"},
+     "", {**STOPPED_AT, "name": "wait", "filename": "lib/wait.py", "lineno": 5,
+          "line": "return queue.Queue().get()"}),
+    ({"ex.py": "def spin():\n    while True: pass\n\n\nx = 1\n"},
+     "setUpCode: 'spin()'", {**STOPPED_AT, "name": "spin"}),
+], ids=["in-the-entry-point", "caught-and-exited", "waiting-in-a-module", "called-by-setup"])
+def test_a_timed_out_run_names_the_students_line_it_was_stopped_at(tmp_path, student_files,
+                                                                   extra, stopped_at):
+    """A run past its timeout said only that the time was exceeded, not where the student's
+    program was; the innermost line of their files is its debug's traceback, their file named
+    relative to their folder. The message and details keep the original's wording."""
+    student, reference = make_assignment(
+        tmp_path, one_value_yaml("timeout: 0.5\n              " + extra),
+        {"ex.py": "x = 1\n"}, student_files)
+    run = grade(student, reference).tests[0]
+    assert first(run) == ("TIMEDOUT", "FAILED",
+                          "E   Failed: Maximum execution time of 0.5 seconds exceeded")
+    assert run.debug["traceback"] == stopped_at
+
+
 def test_the_timeout_covers_set_up_code(tmp_path):
     run, _ = one_collection(tmp_path, "x = 1\n", extra="timeout: 0.3\n              "
                                                        "setUpCode: 'while True: pass'")
     assert first(run) == ("TIMEDOUT", "FAILED",
                           "E   Failed: Maximum execution time of 0.3 seconds exceeded")
+    assert run.debug["traceback"] == {}
 
 
 def test_set_up_and_tear_down_code_run_in_order_in_the_namespace(tmp_path):

@@ -167,6 +167,35 @@ def test_messages_and_traceback_texts_the_program_controls_are_cut():
                                                               "lineno": 2, "line": cut}}
 
 
+@pytest.mark.parametrize("traceback, problem", [
+    ("calc.py", "a traceback must be an object of the last frame's fields"),
+    ({"filename": "calc.py", "lineno": 5, "path": "/etc/passwd"},
+     "a traceback must be an object of the last frame's fields"),
+    ({"filename": "calc.py", "lineno": True}, "the lineno of a traceback must be a whole number"),
+    ({"filename": ["calc.py"], "lineno": 5}, "the filename of a traceback must be text"),
+])
+def test_where_a_timed_out_run_was_stopped_is_checked_as_a_crash_frame(traceback, problem):
+    """The line a run's timer stopped comes through the channel the program can write to: it
+    is refused when malformed, as a crash's last frame is (it was not read at all)."""
+    error = {"step": "entry", "kind": "timeout", "traceback": traceback}
+    outcome = _interpret(_channel(json.dumps(_document(error=error))))
+    assert (outcome.status, outcome.message) == ("CRASHED", MALFORMED + problem)
+
+
+def test_where_a_timed_out_run_was_stopped_is_cut_and_keeps_the_timeout_message():
+    """A timeout is no exception of the program's: a `raised` in its frame is left out."""
+    long_text = "A" * (MESSAGE_LIMIT * 5)
+    cut = runner.shorten(long_text)
+    error = {"step": "setup", "kind": "timeout",
+             "traceback": {"name": "spin", "filename": long_text, "lineno": 7, "line": long_text,
+                           "errormsg": "forged", "raised": "NameError: forged"}}
+    outcome = _interpret(_channel(json.dumps(_document(error=error))))
+    message = "Maximum execution time of 2.0 seconds exceeded"
+    assert (outcome.status, outcome.message) == ("TIMEDOUT", message)
+    assert outcome.traceback == {"name": "spin", "filename": cut, "lineno": 7, "line": cut,
+                                 "errormsg": message}
+
+
 def test_pytest_events_of_the_wrong_shape_are_left_out():
     good = {"event": "test", "nodeid": "test_a.py::test_b", "outcome": "passed", "message": ""}
     lines = [

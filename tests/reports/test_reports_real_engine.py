@@ -382,3 +382,52 @@ def test_the_page_explains_it_under_the_message_but_not_a_programs_own_error(san
     assert next(line for line in comment.split("\n") if "(Own)" in line).endswith(
         "own.py raised RuntimeError: process was killed by signal SIGSEGV ` at line 1: "
         "` raise RuntimeError('process was killed by signal SIGSEGV') ` |")
+
+
+LOOP_YAML = """\
+type: python
+name: loop
+properties:
+  tests:
+    - type: variable
+      name: Counting
+      entryPoint: main.py
+      timeout: 0.5
+      tests:
+        - name: total
+        - name: count
+"""
+LOOP_REFERENCE = """\
+def count_to(n):
+    total = 0
+    while n != 0: total += n; n -= 1
+    return total
+
+count = 3
+total = count_to(count)
+"""
+
+
+def test_a_timed_out_run_names_the_line_the_students_program_was_stopped_at(tmp_path):
+    report = graded_report(tmp_path, LOOP_REFERENCE.replace("n -= 1", "n -= 2"),
+                           test_yaml=LOOP_YAML, reference_main=LOOP_REFERENCE)
+    data = json.loads(report_to_json(report))
+
+    comment = mr_comment_markdown([(run(), data)], comment_marker("mr-1"))
+    page = result_page_html(run(), data)
+
+    assert ("| ❌ | all 2 tests (Counting) |  |  | ` Failed: Maximum execution time of 0.5 seconds "
+            "exceeded ` stopped at main\\.py\\, line 3: ` while n != 0: total += n; n -= 2 ` |"
+            ) in comment.split("\n")
+    assert ("<dt>Stopped at</dt><dd><pre>main.py, line 3: while n != 0: total += n; n -= 2"
+            "</pre></dd>") in page
+    assert str(tmp_path) not in comment + page
+    assert "    run: stopped at main.py, line 3: while n != 0: total += n; n -= 2" in \
+        render_text(report).splitlines()
+    # testSummary.json keeps the original's message (spec §3.2); its debug says where.
+    assert data["tests"][0]["tests"][0]["details"] == (
+        "E   Failed: Maximum execution time of 0.5 seconds exceeded")
+    assert data["tests"][0]["debug"]["traceback"] == {
+        "name": "count_to", "filename": "main.py", "lineno": 3,
+        "line": "while n != 0: total += n; n -= 2",
+        "errormsg": "Maximum execution time of 0.5 seconds exceeded"}
