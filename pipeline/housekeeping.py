@@ -21,6 +21,7 @@ from typing import Iterator
 from pipeline.celery_app import visibility_timeout_seconds
 from pipeline.config import Settings
 from pipeline.grading.cache import ReferenceCache
+from pipeline.grading.fontcache import FONT_CACHE_BUILD_PREFIX
 from pipeline.grading.grader import GRADING_PREFIX
 from pipeline.repos import RepositoryCache
 from pipeline.sandbox.cgroup import remove_left_groups
@@ -32,8 +33,10 @@ from pipeline.sandbox.scratch import IN_USE, ScratchFolder, read_mark, remove_ab
 log = logging.getLogger(__name__)
 
 WORKSPACE_PREFIX = "run-"
-# What sandboxes and gradings make in the temporary folder: a killed process leaves it there.
-TEMPORARY_SCRATCH_PREFIXES = (MOUNT_COPIES_PREFIX, RESULT_CHANNEL_PREFIX, GRADING_PREFIX)
+# What sandboxes, gradings and font cache builds make in the temporary folder: a killed process
+# leaves it there.
+TEMPORARY_SCRATCH_PREFIXES = (MOUNT_COPIES_PREFIX, RESULT_CHANNEL_PREFIX, GRADING_PREFIX,
+                              FONT_CACHE_BUILD_PREFIX)
 LOCK_NAME = ".housekeeping.lock"
 DAY_SECONDS = 86400.0
 
@@ -45,7 +48,7 @@ class SweepReport:
     trees_removed: int = 0
     reference_results_removed: int = 0
     workspaces_removed: int = 0
-    scratch_folders_removed: int = 0  # sandboxes' and gradings', in the temporary folder
+    scratch_folders_removed: int = 0  # in the temporary folder (TEMPORARY_SCRATCH_PREFIXES)
     sandbox_cgroups_removed: int = 0  # one per controller (memory, pids)
     mirrors_checked: int = 0
     skipped: bool = False

@@ -5,17 +5,21 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-import shutil
 import subprocess
 import sys
 import tempfile
 import threading
 from pathlib import Path
 
+from pipeline.sandbox.scratch import ScratchFolder
+
 log = logging.getLogger(__name__)
 
 BUILD_TIMEOUT_SECONDS = 120
 FONT_LIST_PATTERN = "fontlist-*.json"
+# The scratch folder a font cache is built in, in the temporary folder: a process killed while it
+# builds leaves it there, for housekeeping to remove.
+FONT_CACHE_BUILD_PREFIX = "gradehook-mpl-build-"
 BUILD_FAILED = "matplotlib font cache for %s not built, runs will build their own: %s"
 _lock = threading.Lock()
 
@@ -32,22 +36,22 @@ def font_cache_dir(python: str | None) -> Path | None:
     with _lock:
         if any(target.glob(FONT_LIST_PATTERN)):
             return target
-        building = Path(tempfile.mkdtemp(prefix="gradehook-mpl-build-"))
-        try:
-            subprocess.run([interpreter, "-c", "import matplotlib.font_manager"],
-                           env={"MPLCONFIGDIR": str(building), "HOME": str(building),
-                                "PATH": os.defpath},
-                           capture_output=True, timeout=BUILD_TIMEOUT_SECONDS, check=True)
-            if not any(building.glob(FONT_LIST_PATTERN)):
-                raise OSError("no font list was written")
+        with ScratchFolder(FONT_CACHE_BUILD_PREFIX) as scratch:
+            building = scratch / "cache"
             try:
-                os.replace(building, target)
-            except OSError:
-                if not any(target.glob(FONT_LIST_PATTERN)):
-                    raise
-        except (OSError, subprocess.SubprocessError) as exc:
-            log.warning(BUILD_FAILED, interpreter, exc)
-            return None
-        finally:
-            shutil.rmtree(building, ignore_errors=True)
+                building.mkdir()
+                subprocess.run([interpreter, "-c", "import matplotlib.font_manager"],
+                               env={"MPLCONFIGDIR": str(building), "HOME": str(building),
+                                    "PATH": os.defpath},
+                               capture_output=True, timeout=BUILD_TIMEOUT_SECONDS, check=True)
+                if not any(building.glob(FONT_LIST_PATTERN)):
+                    raise OSError("no font list was written")
+                try:
+                    os.replace(building, target)
+                except OSError:
+                    if not any(target.glob(FONT_LIST_PATTERN)):
+                        raise
+            except (OSError, subprocess.SubprocessError) as exc:
+                log.warning(BUILD_FAILED, interpreter, exc)
+                return None
     return target

@@ -44,6 +44,15 @@ result = run_sandboxed(["python", "-c", "import time; time.sleep(600)", {marker!
 print(result.signal, flush=True)
 """
 
+# A process building matplotlib's font cache for an interpreter, as a worker's pool process does
+# before a run that plots, until it is killed.
+FONT_CACHE_PROCESS = """
+import sys
+sys.path.insert(0, {root!r})
+from pipeline.grading.fontcache import font_cache_dir
+font_cache_dir({python!r})
+"""
+
 
 @pytest.fixture(autouse=True)
 def temporary_folder(own_temporary_folder: Path) -> Path:
@@ -242,6 +251,35 @@ def test_the_scratch_of_a_gradehook_grade_that_was_killed_is_removed(
 
     assert os.listdir(temporary_folder) == []
     assert report.scratch_folders_removed == len(left)
+
+
+def test_the_scratch_of_a_process_killed_while_it_built_the_font_cache_is_removed(
+        settings, cache, tmp_path, temporary_folder):
+    """A worker's process builds matplotlib's font cache for the sandbox's interpreter in the
+    temporary folder before a run that plots: killed meanwhile, it left that folder for ever."""
+    marker = f"fonts-{os.getpid()}-{tmp_path.name}"
+    interpreter = tmp_path / f"python-{marker}"  # builds for as long as it is let
+    interpreter.write_text(f"#!{sys.executable}\nimport time\ntime.sleep(600)\n")
+    interpreter.chmod(0o755)
+    script = tmp_path / "font_cache_process.py"  # not on the command line: the marker is
+    script.write_text(FONT_CACHE_PROCESS.format(root=str(Path(__file__).resolve().parents[2]),
+                                                python=str(interpreter)))
+    process = subprocess.Popen([sys.executable, str(script)])
+    try:
+        wait_for(lambda: host_processes_with(marker) or process.poll() is not None,
+                 what="the font cache's build to start")
+        assert process.poll() is None, "the process ended before it built the font cache"
+    finally:
+        process.kill()
+        process.wait()
+        for pid in host_processes_with(marker):
+            os.kill(pid, signal.SIGKILL)
+    assert _kinds(temporary_folder) == {"gradehook-mpl-build"}
+
+    report = sweep(settings, cache)
+
+    assert os.listdir(temporary_folder) == []
+    assert report.scratch_folders_removed == 1
 
 
 def test_a_tree_a_run_touched_while_it_was_being_removed_is_put_back(settings, cache,
