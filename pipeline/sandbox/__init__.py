@@ -85,8 +85,9 @@ The result channel
     anything unparsable as a crash. Forged values only ever describe the student's own run: the
     reference runs in another sandbox and verdicts are computed outside.
 
-Errors: a bad argument, a missing interpreter, bwrap, prlimit or (for a root worker) setpriv, an
-interpreter or package the host user cannot reach, a work directory, mount or temporary folder
+Errors: a bad argument, a missing interpreter or one older than Python 3.9
+(``pipeline.sandbox.interpreter.MINIMUM_VERSION``), bwrap, prlimit or (for a root worker) setpriv,
+an interpreter or package the host user cannot reach, a work directory, mount or temporary folder
 that lies in a folder every sandbox shows (``/usr``, the interpreter's installation: every program
 could read it and what lies beside it, other runs included), or a sandbox that cannot be built
 raises ``SandboxError``; it is never a verdict on the program.

@@ -11,11 +11,18 @@ from dataclasses import dataclass
 
 from pipeline.sandbox.model import SandboxError
 
-PROBE = ("import json, os, sys; print(json.dumps([sys.prefix, sys.base_prefix, sys.exec_prefix,"
-         " sys.base_exec_prefix, os.path.realpath(sys.executable)]))")
+PROBE = ("import json, os, sys; print(json.dumps([list(sys.version_info[:3]), sys.prefix,"
+         " sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix,"
+         " os.path.realpath(sys.executable)]))")
 PROBE_TIMEOUT_SECONDS = 30
+# The oldest Python that gradehook's programs in the sandbox run on: pytest mode's watchdog uses
+# os.pidfd_open and os.waitstatus_to_exitcode, both new in Python 3.9 (pidfd needs Linux 5.3,
+# which the worker's own sandbox supervision needs too).
+MINIMUM_VERSION = (3, 9)
 NOT_AN_INTERPRETER = "sandbox python {path!r}: not an absolute path to an executable file"
 PROBE_FAILED = "sandbox python {path!r}: cannot be started to find its installation: {reason}"
+TOO_OLD = ("sandbox python {path!r}: is Python {found}, older than Python {minimum}, the oldest "
+           "that gradehook's programs in the sandbox run on")
 
 
 @dataclass(frozen=True)
@@ -38,9 +45,12 @@ def _probe(python: str) -> Interpreter:
     try:
         done = subprocess.run([python, "-I", "-c", PROBE], capture_output=True,
                               timeout=PROBE_TIMEOUT_SECONDS, env={}, check=True)
-        prefixes = json.loads(done.stdout)
+        version, *prefixes = json.loads(done.stdout)
     except (OSError, subprocess.SubprocessError, ValueError) as exc:
         raise SandboxError(PROBE_FAILED.format(path=python, reason=exc)) from None
+    if tuple(version) < MINIMUM_VERSION:
+        raise SandboxError(TOO_OLD.format(path=python, found=".".join(map(str, version)),
+                                          minimum=".".join(map(str, MINIMUM_VERSION))))
     real_executable = prefixes.pop()
     candidates = [*prefixes, os.path.dirname(real_executable),
                   os.path.dirname(os.path.abspath(python))]

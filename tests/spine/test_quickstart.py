@@ -143,6 +143,40 @@ def test_a_sandbox_no_run_could_use_stops_a_worker_at_start(tmp_path, monkeypatc
     assert (done.returncode, done.stderr) == (2, f"gradehook: configuration error: {complaint}\n")
 
 
+# The interpreter that runs gradehook, telling whoever asks that it is Python 3.8.
+PYTHON_3_8 = """#!{python}
+import sys
+sys.version_info = (3, 8, 10, "final", 0)
+exec(sys.argv[sys.argv.index("-c") + 1])
+"""
+
+
+@pytest.mark.parametrize("command", [["run", "--port", "1"], ["worker", "start"]])
+def test_a_sandbox_python_older_than_the_runners_need_stops_a_worker_at_start(
+        tmp_path, monkeypatch, command):
+    """Before, the worker started and every pytest run ended with the watchdog's crash in the
+    sandbox (os.pidfd_open is Python 3.9's): 'process ended before all tests ran'."""
+    folder = Path(tempfile.mkdtemp(prefix="old-python-"))  # the sandbox user runs it
+    folder.chmod(0o755)
+    old_python = folder / "python3.8"
+    old_python.write_text(PYTHON_3_8.format(python=os.path.realpath(sys.executable)))
+    old_python.chmod(0o755)
+    for name in SERVICE_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    config = write_config(tmp_path, {"data_dir": str(tmp_path / "data"),
+                                     "sandbox": {"python": str(old_python)}})
+
+    try:
+        done = subprocess.run(gradehook_argv(config, *command), capture_output=True, text=True,
+                              timeout=60)
+    finally:
+        shutil.rmtree(folder)
+
+    assert (done.returncode, done.stderr) == (2, (
+        f"gradehook: configuration error: sandbox python '{old_python}': is Python 3.8.10, "
+        "older than Python 3.9, the oldest that gradehook's programs in the sandbox run on\n"))
+
+
 def test_a_host_that_refuses_bwrap_stops_a_worker_at_start(tmp_path, monkeypatch):
     """Before, the worker started and every run ended as error after its attempts: as on a
     host whose kernel or AppArmor refuses unprivileged user namespaces to bwrap."""
