@@ -53,10 +53,10 @@ KILLED_BY_SIGNAL = "process was killed by signal {name}"
 # stopped it first or the program ended on the error first.
 REFUSED_PROCESS = f"[Errno {errno.EAGAIN}] {os.strerror(errno.EAGAIN)}"
 # A stage may print this many times max_output_bytes (16 MB by default) to stdout and stderr
-# together before it is stopped: far more than the finite output of any assignment (which is
-# compared only up to max_output_bytes, but kept running as the original engine does), while an
-# endless print loop passes it within a second or two instead of holding a grading slot until
-# its timeout.
+# together, by any way (the runners' OutputMeter), before it is stopped: far more than the finite
+# output of any assignment (which is compared only up to max_output_bytes, but kept running as
+# the original engine does), while an endless print loop passes it within a second or two
+# instead of holding a grading slot until its timeout.
 OUTPUT_STOP_FACTOR = 16
 PRINTED_WITHOUT_END = "the program printed more than {size} and was stopped, likely in an " \
                       "endless loop"

@@ -9,22 +9,26 @@ replace pytest nor shadow an installed package or the standard library. pytest r
 process under a watchdog that ends a test, or a test file's import, running longer than its time
 limit (seconds, unless a test's timeout marker says otherwise; 0: none) and runs the tests after it
 (pytest_watchdog, pytest_limits). Messages are cut, and a test or a test file's import that prints
-more than the stop limit is stopped, as the runner of test.yaml collections does; one that logs
-more than the log stop limit is stopped alike (pytest keeps every log record of a test in memory).
+more than the stop limit, through sys.stdout and sys.stderr or straight to the descriptors 1 and 2,
+is stopped, as the runner of test.yaml collections does: pytest captures sys.stdout and sys.stderr
+alone, so that what reaches the descriptors is counted (descriptor_meter). One that logs more than
+the log stop limit is stopped alike (pytest keeps every log record of a test in memory).
 """
 
 import logging
 import os
 import sys
+import threading
 
 import pytest
 
 # The runner of test.yaml collections and the time limits' modules lie beside this script, found
 # while this script's folder is still first on sys.path; both runners cut messages, stop endless
 # printing and write result lines alike.
+from descriptor_meter import DescriptorMeter
 from pytest_limits import TimeLimits
 from pytest_watchdog import supervise
-from runner import OutputMeter, PrintedWithoutEnd, shorten, write_line
+from runner import OUTPUT_STOP_SIGNAL, OutputMeter, PrintedWithoutEnd, shorten, write_line
 
 # The lines pytest's log capture keeps of each record: its default log_format.
 CAPTURED_LOG_FORMAT = "%(levelname)-8s %(name)s:%(filename)s:%(lineno)d %(message)s"
@@ -41,10 +45,14 @@ class Recorder:
     def __init__(self, fd, announce_collection):
         self.fd = fd
         self.announce_collection = announce_collection
+        # The descriptor meter's thread may end the run while the main thread writes an event:
+        # a line longer than PIPE_BUF is not written at once.
+        self.writing = threading.Lock()
 
     def emit(self, event):
         """Write one event as a JSON line."""
-        write_line(self.fd, event)
+        with self.writing:
+            write_line(self.fd, event)
 
     def pytest_collection_finish(self, session):
         """Announce every collected test (once a run: not again for the tests after one that
@@ -76,17 +84,28 @@ class Recorder:
 
 
 class MeteredStream:
-    """A text stream that writes to another and counts what it writes on a meter."""
+    """A stream that writes to another and counts what it writes on a meter (text in characters,
+    and bytes through its buffer)."""
 
     def __init__(self, stream, meter):
         self.stream = stream
         self.meter = meter
 
-    def write(self, text):
-        """Write the text, then count it."""
-        written = self.stream.write(text)
-        self.meter.count(text)
+    def write(self, data):
+        """Write the text (or bytes), then count it."""
+        written = self.stream.write(data)
+        self.meter.count(len(data))
         return written
+
+    def writelines(self, lines):
+        """Write each line as write does."""
+        for line in lines:
+            self.write(line)
+
+    @property
+    def buffer(self):
+        """Return the binary side of the stream, metered on the same meter."""
+        return MeteredStream(self.stream.buffer, self.meter)
 
     def __getattr__(self, name):
         return getattr(self.stream, name)
@@ -109,7 +128,7 @@ class LogMeter(logging.Handler):
         except Exception:
             # Its message cannot be formatted: pytest's capture fails the test on that itself.
             line = ""
-        self.meter.count(line + "\n")
+        self.meter.count(len(line) + 1)
 
 
 def refuse_log():
@@ -121,18 +140,20 @@ class OutputStop:
     """A pytest plugin that stops a test, or a test file's import, printing or logging past its
     stop limit.
 
-    sys.stdout and sys.stderr are metered inside pytest's capture of each phase, and the records
-    that reach the root logger's handlers (pytest's log capture) on a meter of their own. A phase
-    that printed past the limit is reported with a "printed" event, one that logged past the log
-    limit with a "logged" event (it fails, even if its code caught the stop); code that prints on
-    after catching it ends the run with a "printed_on" event, and a record logged after the stop
-    is refused again.
+    sys.stdout and sys.stderr are metered inside pytest's capture of each phase, what reaches the
+    descriptors 1 and 2 on the same meter (the descriptor meter's), and the records that reach
+    the root logger's handlers (pytest's log capture) on a meter of their own. A phase that
+    printed past the limit is reported with a "printed" event, one that logged past the log limit
+    with a "logged" event (it fails, even if its code caught the stop); code that prints on after
+    catching it (through the streams, or as much again to the descriptors) ends the run with a
+    "printed_on" event, and a record logged after the stop is refused again.
     """
 
-    def __init__(self, recorder, stop_limit, log_stop_limit):
+    def __init__(self, recorder, stop_limit, log_stop_limit, descriptors):
         self.recorder = recorder
         self.stop_limit = stop_limit
         self.log_stop_limit = log_stop_limit
+        self.descriptors = descriptors
 
     @pytest.hookimpl(wrapper=True, trylast=True)
     def pytest_make_collect_report(self, collector):
@@ -155,8 +176,8 @@ class OutputStop:
         return (yield from self.metered(item.nodeid))
 
     def metered(self, nodeid):
-        """Run a phase with its stdout and stderr counted on one meter and its log records on
-        another (a hook wrapper's body)."""
+        """Run a phase with its stdout and stderr, streams and descriptors, counted on one meter
+        and its log records on another (a hook wrapper's body)."""
         meter = OutputMeter(self.stop_limit, lambda: self.end_run(nodeid))
         log_meter = OutputMeter(self.log_stop_limit, refuse_log)
         log_handler = LogMeter(log_meter)
@@ -165,9 +186,12 @@ class OutputStop:
         sys.stdout, sys.stderr = MeteredStream(saved[0], meter), MeteredStream(saved[1], meter)
         # First of the root logger's handlers: it refuses a record before pytest's capture keeps it.
         root.handlers.insert(0, log_handler)
+        self.descriptors.meter = meter
         try:
-            return (yield)
+            with meter.stoppable():
+                return (yield)
         finally:
+            self.descriptors.meter = None
             sys.stdout, sys.stderr = saved
             root.removeHandler(log_handler)
             if meter.stopped:
@@ -225,13 +249,14 @@ def main(tests_dir, ini_path, result_path, seconds, stop_limit, log_stop_limit):
         recorder = Recorder(fd, announce_collection=not any("::" in nodeid
                                                             for nodeid in finished))
         limits = TimeLimits(default_seconds, watchdog_fd, folders, finished)
-        # Captured output is not shown: pytest's own output is never read, and a failed test's
-        # (up to the stop limit) would pass the sandbox's output limit and end the run after it.
+        descriptors = DescriptorMeter(OUTPUT_STOP_SIGNAL)
+        # Captured output is not shown: pytest's own output is never read (it goes to the
+        # descriptor meter, which keeps none).
         code = pytest.main([tests_dir, "-c", ini_path, "--rootdir", tests_dir, "-q",
                             "-p", "no:cacheprovider", "--continue-on-collection-errors",
-                            "--show-capture=no"],
-                           plugins=[recorder, limits,
-                                    OutputStop(recorder, stop_limit, log_stop_limit)])
+                            "--capture=sys", "--show-capture=no"],
+                           plugins=[recorder, limits, OutputStop(recorder, stop_limit,
+                                                                 log_stop_limit, descriptors)])
         recorder.emit({"event": "done", "exit": int(code)})
 
     supervise(run_pytest, lambda event: write_line(fd, event))

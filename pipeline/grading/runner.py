@@ -6,16 +6,19 @@ only the standard library until the student's code has run (numpy and matplotlib
 made headless through import hooks only if the code imports them), then evaluates the requested
 names and writes tagged JSON to the result channel; never to stdout. Messages the solution
 controls (exception texts, traceback lines, sys.exit codes) are cut to MESSAGE_LIMIT characters.
-What a stage prints to sys.stdout and sys.stderr is counted: past the request's stop_limit the
-stage is stopped (OutputMeter), as its timer stops it.
+What a stage prints is counted, through sys.stdout and sys.stderr or straight to the descriptors 1
+and 2 (descriptor_meter): past the request's stop_limit the stage is stopped (OutputMeter), as its
+timer stops it. What the tests' lookups print once the stages have run is counted the same way.
 """
 
 import builtins
+import contextlib
 import io
 import json
 import os
 import signal
 import sys
+import threading
 import time
 
 STATUS_COMPLETED = "COMPLETED"
@@ -27,6 +30,12 @@ NO_MORE_INPUT_ANSWERS = "program reads input, but the test provides no more inpu
 EXITED_WITH = "program exited with sys.exit({code!r})"
 MESSAGE_LIMIT = 2000
 CUT_NOTE = " [... cut: {total} characters in all]"
+# What the descriptor meter sends the main thread to stop code that printed past the limit (the
+# timer has SIGALRM, pytest mode's time limits SIGUSR1).
+OUTPUT_STOP_SIGNAL = signal.SIGUSR2
+# The tests' lookups run after the stage's last step: an "output" error while they run names it.
+LOOKUP_STEP = "teardown"
+NOTHING_LOOKED_UP = {"values": {}, "texts": {}, "evals": {}}
 
 
 class RunTimedOut(BaseException):
@@ -38,26 +47,66 @@ class PrintedWithoutEnd(BaseException):
 
 
 class OutputMeter:
-    """Count what a stage prints to stdout and stderr together, and stop it past a limit.
+    """Count what a stage prints to stdout and stderr together, by any way, and stop it past a
+    limit.
 
-    The write that passes stop_limit raises PrintedWithoutEnd, a BaseException as the timer's. A
-    write after that means the code caught it and prints on: end_run is called, which ends the
-    whole run and does not return.
+    Text written through sys.stdout or sys.stderr is counted as it is written, in characters
+    (count): the write that takes the count past stop_limit raises PrintedWithoutEnd, a
+    BaseException as the timer's. Bytes that reach the descriptors some other way are counted by
+    the descriptor meter's thread as it reads them (count_written): when they come past the
+    limit, that thread stops what writes to them, the stage's thread where it is (stop_here
+    raises PrintedWithoutEnd there while the stage's code runs). Code that prints on after the stop
+    caught it: a write through the streams after it, or as much again as the limit reaching the
+    descriptors, calls end_run, which ends the whole run and does not return.
     """
 
     def __init__(self, stop_limit, end_run):
         self.stop_limit = stop_limit
         self.end_run = end_run
-        self.printed = 0
+        # Each changed by one thread alone: room by the stage's (the limit less what the streams
+        # took), written by the descriptor meter's.
+        self.room = stop_limit
+        self.written = 0
+        self.running = False  # the stage's code runs: stop_here may stop it
         self.stopped = False
+        self.raised = False
+        self.writers_stopped = False
 
-    def count(self, text):
-        """Add a written text to the count; stop the code once the count passes the limit."""
-        if self.stopped:
+    def count(self, size):
+        """Count text of size characters written through the streams; stop the code once the
+        count passes the limit."""
+        self.room -= size
+        if self.room < self.written:
+            if self.raised:
+                self.end_run()
+            self.stopped = self.raised = True
+            raise PrintedWithoutEnd()
+
+    def count_written(self, size):
+        """Count bytes that reached the descriptors; return True once they are past the limit:
+        then what writes to them is to be stopped."""
+        self.written += size
+        if self.written > self.room + self.stop_limit:
             self.end_run()
-        self.printed += len(text)
-        if self.printed > self.stop_limit:
-            self.stopped = True
+        if self.writers_stopped or self.written <= self.room:
+            return False
+        self.stopped = self.writers_stopped = True
+        return True
+
+    @contextlib.contextmanager
+    def stoppable(self):
+        """Let stop_here stop the code while the block runs."""
+        self.running = True
+        try:
+            yield
+        finally:
+            self.running = False
+
+    def stop_here(self):
+        """Raise PrintedWithoutEnd in the stage's code if the descriptors decided the stop and
+        it was not raised yet."""
+        if self.stopped and self.running and not self.raised:
+            self.raised = True
             raise PrintedWithoutEnd()
 
 
@@ -81,19 +130,18 @@ class CappedWriter(io.TextIOBase):
     counts all of it on a meter.
 
     fd, if given, is the descriptor of the stream it stands in for, which fileno() hands out
-    (faulthandler, a subprocess's stderr): what is written there goes past it, to the sandbox's
-    own output limit.
+    (faulthandler, a subprocess's stderr): what is written there goes past it, to the descriptor
+    meter, which counts it on the same meter.
     """
 
     encoding = "utf-8"
 
     def __init__(self, limit, meter, fd=None):
         super().__init__()
-        self.limit = limit
+        self.space = limit
         self.meter = meter
         self.fd = fd
         self.parts = []
-        self.size = 0
         self.truncated = False
         self.buffer = BytesSink(self)
 
@@ -106,17 +154,24 @@ class CappedWriter(io.TextIOBase):
         return super().fileno() if self.fd is None else self.fd
 
     def write(self, text):
-        """Count the text, keep it up to the limit and report it all as written."""
-        text = str(text)
-        self.meter.count(text)
-        room = self.limit - self.size
-        if room > 0:
-            kept = text[:room]
+        """Count the text, keep it up to the limit and report it all as written.
+
+        Once the limit is kept, a write only counts: an endless loop printing one character
+        at a time calls this millions of times.
+        """
+        if text.__class__ is not str:
+            text = str(text)
+        size = len(text)
+        self.meter.count(size)
+        if self.space > 0:
+            kept = text[:self.space]
             self.parts.append(kept)
-            self.size += len(kept)
-        if len(text) > max(room, 0):
+            self.space -= len(kept)
+            if len(kept) < size:
+                self.truncated = True
+        elif size:
             self.truncated = True
-        return len(text)
+        return size
 
     def getvalue(self):
         """Return everything kept so far."""
@@ -328,12 +383,30 @@ def run_code(code_list, namespace):
         exec(code, namespace)
 
 
-def run_stage(stage, namespace, capture_limit, stop_limit, send):
+@contextlib.contextmanager
+def metered_output(meter, capture_limit, descriptors):
+    """Count everything printed while the block runs on meter; yield sys.stdout's stand-in,
+    which keeps up to capture_limit characters of it."""
+    captured = CappedWriter(capture_limit, meter)
+    real_streams = sys.stdout, sys.stderr
+    # Text written to sys.stderr is counted, not kept: nothing reads the sandbox's stderr. Its
+    # descriptor stays the process's, for code that asks for one.
+    sys.stdout, sys.stderr = captured, CappedWriter(0, meter, real_streams[1].fileno())
+    descriptors.meter = meter
+    try:
+        yield captured
+    finally:
+        descriptors.meter = None
+        sys.stdout, sys.stderr = real_streams
+
+
+def run_stage(stage, namespace, capture_limit, stop_limit, send, descriptors):
     """Run one collection's code steps; return (error or None, entry seconds, captured output).
 
     A stage that runs past its timeout ends with a "timeout" error, and one that prints more
-    than stop_limit characters with an "output" error, even if its code caught the stop; should
-    the code print on after catching it, send gets that error as the whole run's outcome at once.
+    than stop_limit characters or bytes with an "output" error (that one, should both come),
+    even if its code caught the stop; should the code print on after catching the output stop,
+    send gets that error as the whole run's outcome at once.
     """
     import random
 
@@ -349,31 +422,26 @@ def run_stage(stage, namespace, capture_limit, stop_limit, send):
     timing = {"entry": 0.0}
     step = "entry"
     meter = OutputMeter(stop_limit, lambda: send(stopped_outcome(step)))
-    captured = CappedWriter(capture_limit, meter)
-    real_streams = sys.stdout, sys.stderr
-    # Text written to sys.stderr is counted, not kept: nothing reads the sandbox's stderr. Its
-    # descriptor stays the sandbox's, for code that asks for one.
-    sys.stdout, sys.stderr = captured, CappedWriter(0, meter, real_streams[1].fileno())
-    try:
+    with metered_output(meter, capture_limit, descriptors) as captured:
         try:
-            arm_timer(stage["timeout"])
-            error = None
-            if stage["entry_point"] is not None:
-                error = run_entry(stage["entry_point"], namespace, timing)
-                if error is None and stage["graphics"] is not None:
-                    stage["graphics_values"] = evaluate_graphics(stage["graphics"],
-                                                                 stage["store_figures"])
-            if error is None:
-                step = "setup"
-                run_code(stage["set_up_code"], namespace)
-                step = "teardown"
-                run_code(stage["tear_down_code"], namespace)
-        finally:
-            disarm_timer()
-    except BaseException as exc:
-        error = {"step": step, "kind": "exception", "message": error_text(exc)}
-    finally:
-        sys.stdout, sys.stderr = real_streams
+            try:
+                arm_timer(stage["timeout"])
+                with meter.stoppable():
+                    error = None
+                    if stage["entry_point"] is not None:
+                        error = run_entry(stage["entry_point"], namespace, timing)
+                        if error is None and stage["graphics"] is not None:
+                            stage["graphics_values"] = evaluate_graphics(stage["graphics"],
+                                                                         stage["store_figures"])
+                    if error is None:
+                        step = "setup"
+                        run_code(stage["set_up_code"], namespace)
+                        step = "teardown"
+                        run_code(stage["tear_down_code"], namespace)
+            finally:
+                disarm_timer()
+        except BaseException as exc:
+            error = {"step": step, "kind": "exception", "message": error_text(exc)}
     if TIMER["fired"]:
         error = timed_out(step)
     if meter.stopped:
@@ -434,11 +502,14 @@ def evaluate_graphics(names, store_figures):
 def lookup(name, namespace, solution_dir):
     """Return (found, value): the namespace entry, else the expression evaluated in it. Not
     found, the value is what the evaluation raised (raised_entry), or None for a NameError of
-    the name itself: a variable the solution does not define."""
+    the name itself: a variable the solution does not define. The output stop is no error of
+    the solution's to report: it goes on, and ends the lookups (evaluate_metered)."""
     if name in namespace:
         return True, namespace[name]
     try:
         return True, eval(name, namespace)
+    except PrintedWithoutEnd:
+        raise
     except BaseException as exc:
         if isinstance(exc, NameError) and exc.name == name:
             return False, None
@@ -487,6 +558,21 @@ def describe(value):
         return {"found": True, "text": str(value)}
     except BaseException as exc:
         return {"found": True, "error": shorten(f"{type(exc).__name__}: {exc}")}
+
+
+def evaluate_metered(wanted, namespace, graphics_values, values, solution_dir, stop_limit,
+                     send, descriptors):
+    """Evaluate as evaluate does, what the lookups print counted as a stage's output; return
+    the results and whether they printed past stop_limit (then the results are empty if the
+    stop reached the lookups themselves: it ends them)."""
+    meter = OutputMeter(stop_limit, lambda: send(stopped_outcome(LOOKUP_STEP)))
+    with metered_output(meter, 0, descriptors):
+        try:
+            with meter.stoppable():
+                results = evaluate(wanted, namespace, graphics_values, values, solution_dir)
+        except PrintedWithoutEnd:
+            results = NOTHING_LOOKED_UP
+    return results, meter.stopped
 
 
 def evaluate(wanted, namespace, graphics_values, values, solution_dir):
@@ -562,21 +648,31 @@ def write_line(fd, value, dumps=json.dumps):
 
 def result_sender(fd, leave=os._exit):
     """Return a function that writes an outcome to the result channel and ends the process
-    (with the os._exit bound before any solution ran)."""
+    (with the os._exit bound before any solution ran).
+
+    One outcome is written: the descriptor meter's thread may end the run while the main thread
+    sends its outcome.
+    """
+    sending = threading.Lock()
 
     def send(outcome):
-        write_line(fd, outcome)
-        leave(0)
+        with sending:
+            write_line(fd, outcome)
+            leave(0)
 
     return send
 
 
 def main(request_path, result_path):
     """Run the requested stages and write the outcome of the last one to the result channel."""
+    # Beside this script, found while its folder is first on sys.path: only the sandbox runs it.
+    from descriptor_meter import DescriptorMeter
+
     with open(request_path, encoding="utf-8") as handle:
         request = json.load(handle)
     send = result_sender(os.open(result_path, os.O_WRONLY))
     values = load_encoder(request["python_path"])
+    descriptors = DescriptorMeter(OUTPUT_STOP_SIGNAL)
     prepare_process(request)
     preload(request["preload"])
     root = request["namespace_file"]
@@ -584,10 +680,10 @@ def main(request_path, result_path):
     stages = request["stages"]
     stop_limit = request["stop_limit"]
     for stage in stages[:-1]:
-        run_stage(stage, namespace, 0, stop_limit, send)
+        run_stage(stage, namespace, 0, stop_limit, send, descriptors)
     current = stages[-1]
     error, entry_seconds, captured = run_stage(current, namespace, request["capture_limit"],
-                                               stop_limit, send)
+                                               stop_limit, send, descriptors)
     graphics = current.get("graphics_values")
     outcome = {"error": error, "entry_seconds": entry_seconds,
                "stdout": captured.getvalue() if request["capture_stdout"] else None,
@@ -596,8 +692,11 @@ def main(request_path, result_path):
     graphics_values = None
     if current["graphics"] is not None:
         graphics_values = graphics["values"] if graphics else {}
-    outcome.update(evaluate(request["evaluate"], namespace, graphics_values, values,
-                            request["solution_dir"]))
+    results, printed = evaluate_metered(request["evaluate"], namespace, graphics_values, values,
+                                        request["solution_dir"], stop_limit, send, descriptors)
+    outcome.update(results)
+    if printed:
+        outcome["error"] = {"step": LOOKUP_STEP, "kind": "output"}
     send(outcome)
 
 

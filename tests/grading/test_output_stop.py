@@ -86,6 +86,85 @@ def test_a_program_printing_2_mb_then_ending_is_graded_on_its_values(
     assert shown(grade(student, reference)) == [("run", "COMPLETED", [("x", "PASSED", None)])]
 
 
+# Ways a program writes past sys.stdout's text, straight to the descriptors 1 and 2: each an
+# endless loop, as one body of statements.
+PAST_PRINT = {
+    "os.write": "import os\nwhile True:\n    os.write(1, b'hello\\n')\n",
+    "os.write-stderr": "import os\nwhile True:\n    os.write(2, b'hello\\n')\n",
+    "sys.stdout.buffer": "import sys\nwhile True:\n    sys.stdout.buffer.write(b'hello\\n')\n",
+    "sys.__stdout__": "import sys\nwhile True:\n    print('hello', file=sys.__stdout__)\n",
+    "subprocess": "import subprocess\nsubprocess.run(['yes'])\n",
+    "os.system": "import os\nos.system('yes')\n",
+}
+
+
+def indented(code: str) -> str:
+    """Return code as the body of a function."""
+    return "".join(f"    {line}\n" for line in code.splitlines())
+
+
+@pytest.mark.parametrize("code", [code for way, code in PAST_PRINT.items()
+                                  if way != "sys.stdout.buffer"],
+                         ids=[way for way in PAST_PRINT if way != "sys.stdout.buffer"])
+def test_a_program_writing_to_its_descriptors_without_end_is_stopped_as_print_is(
+        tmp_path: Path, code: str):
+    """Before, such output met the sandbox's cap on what it keeps, 64 KB here: 'ERROR: output
+    limit of 65536 bytes exceeded' (sys.stdout.buffer was counted as print is already)."""
+    student, reference = make_assignment(
+        tmp_path, SUITE, {"ex.py": "x = 1\n", "other.py": "z = 3\n"},
+        {"ex.py": "x = 1\n" + code, "other.py": "z = 3\n"})
+    report = grade(student, reference, settings=STOPS_AT_1_MB)
+    assert shown(report) == [
+        ("first", "CRASHED", [("x", "FAILED", f"E   Failed: Execution of {student / 'ex.py'} "
+                                              f"failed, ERROR: {PRINTED}")]),
+        ("after", "COMPLETED", [("y", "PASSED", None)]),
+        ("fresh", "COMPLETED", [("z", "PASSED", None)]),
+        ("needs", "SKIPPED",
+         [("z", "SKIPPED", "Skipped: Success-Dependency `[1]` not satisfied")])]
+
+
+@pytest.mark.parametrize("code", PAST_PRINT.values(), ids=PAST_PRINT.keys())
+def test_a_pytest_test_writing_to_its_descriptors_without_end_fails_as_print_does(
+        tmp_path: Path, code: str):
+    """Before, such output went to pytest's capture file until the file size limit: the test
+    failed 'OSError: [Errno 27] File too large' after 64 MB (a subprocess was ended by it and
+    the test went on), or, with sys.stdout.buffer, pytest held it all in memory."""
+    student, reference = make_assignment(
+        tmp_path, None, {"calc.py": CALC, "test_calc.py": TEST_CALC, "meta.yaml": META_TIMEOUT},
+        {"calc.py": CALC + "def shout():\n" + indented(code)})
+    (calc,) = grade(student, reference, settings=STOPS_AT_1_MB).tests
+    assert (calc.status, [(t.name, t.details) for t in calc.tests]) == (
+        "COMPLETED", [("test_shout", f"E   Failed: {PRINTED}"), ("test_add", None)])
+
+
+@pytest.mark.parametrize("code", [
+    "import os\nwhile True:\n    try:\n        os.write(1, b'hello\\n')\n"
+    "    except BaseException:\n        pass\n",
+    "import subprocess\nsubprocess.Popen(['yes'])\nwhile True:\n    pass\n",
+], ids=["prints-on", "left-running"])
+def test_a_program_writing_on_to_its_descriptors_after_the_stop_is_stopped_as_print_is(
+        tmp_path: Path, code: str):
+    student, reference = make_assignment(tmp_path, one_value_yaml("timeout: 10"),
+                                         {"ex.py": "x = 1\n"}, {"ex.py": "x = 1\n" + code})
+    report = grade(student, reference, settings=STOPS_AT_1_MB)
+    assert shown(report) == [("run", "CRASHED", [
+        ("x", "FAILED", f"E   Failed: Execution of {student / 'ex.py'} failed, ERROR: {PRINTED}")])]
+
+
+def test_a_value_whose_lookup_prints_without_end_is_stopped_as_the_program_is(tmp_path: Path):
+    """Before, what the code printed once the program had run (while the tests' names were
+    looked up in its namespace) went to the sandbox's output: 'ERROR: output limit of 65536
+    bytes exceeded'."""
+    student, reference = make_assignment(
+        tmp_path, one_value_yaml(tests="  value: 1").replace("name: x", "name: shout()"),
+        {"ex.py": "def shout():\n    return 1\n"},
+        {"ex.py": "def shout():\n    while True:\n        print('hello')\n"})
+    report = grade(student, reference, settings=STOPS_AT_1_MB)
+    assert shown(report) == [("run", "CRASHED", [
+        ("shout()", "FAILED",
+         f"E   Failed: Execution of {student / 'ex.py'} failed, ERROR: {PRINTED}")])]
+
+
 def test_a_program_asking_for_the_descriptor_of_stderr_is_graded_on_its_values(tmp_path: Path):
     """faulthandler, and a subprocess given sys.stderr, write to its descriptor. Since the
     output stop counted sys.stderr, asking for it failed the program with 'ERROR: fileno'."""
@@ -132,6 +211,23 @@ def test_a_test_file_whose_import_prints_without_end_fails_saying_so(tmp_path: P
     (calc,) = grade(student, reference, settings=STOPS_AT_1_MB).tests
     assert [(t.name, t.details) for t in calc.tests] == [
         ("collection", f"E   Failed: {PRINTED}")]
+
+
+def test_a_pytest_test_printing_one_character_at_a_time_makes_no_system_call_for_each(
+        tmp_path: Path):
+    """Before, pytest kept each test's output in a file written through, one write(2) for each
+    print: `while True: print('x', end='')` took 22 s to reach the stop (16 MB), not 10."""
+    counting = ("def shout():\n    def writes():\n"
+                "        with open('/proc/self/io') as io:\n"
+                "            return int(next(line for line in io if line.startswith('syscw:'))"
+                ".split()[1])\n"
+                "    before = writes()\n    for _ in range(10000):\n        print('x', end='')\n"
+                "    return writes() - before\n")
+    test = "from calc import shout\n\ndef test_shout():\n    assert shout() < 100\n"
+    student, reference = make_assignment(
+        tmp_path, None, {"calc.py": CALC, "test_calc.py": test}, {"calc.py": counting})
+    (calc,) = grade(student, reference).tests
+    assert [(t.name, t.result, t.details) for t in calc.tests] == [("test_shout", "PASSED", None)]
 
 
 def test_a_pytest_test_printing_2_mb_is_graded_on_its_assertion(tmp_path: Path):

@@ -1,0 +1,63 @@
+"""In-sandbox meter of what reaches the standard output and error descriptors by any way.
+
+Run only in the sandbox, beside the runners. Descriptors 1 and 2 become one pipe, which a thread of
+this process reads as it fills and counts on the output meter of the code running now (a stage,
+a test's phase), keeping none of it: os.write, a subprocess, C code and sys.__stdout__ are
+counted as print() is, and nothing of it grows anywhere. When the count passes the meter's limit,
+the thread puts a new pipe in place and closes the old one, so that a program still writing to it
+(a subprocess, a shell command that os.system waits for) ends on EPIPE or SIGPIPE, and sends the
+process's main thread stop_signal, whose handler stops the code there (OutputMeter.stop_here).
+"""
+
+import os
+import signal
+import threading
+
+READ_BYTES = 65536
+STANDARD_DESCRIPTORS = (1, 2)
+
+
+class DescriptorMeter:
+    """Descriptors 1 and 2 made one pipe, read by a thread that counts it on the meter set."""
+
+    def __init__(self, stop_signal, read=os.read, tell=signal.pthread_kill):
+        """Put the pipe in place and start reading it (with os.read and signal.pthread_kill
+        bound before any solution ran)."""
+        self.meter = None  # the meter of the code running now, if any
+        self.read_end = self.new_pipe()
+        self.stop_signal = stop_signal
+        self.main_thread = threading.main_thread().ident
+        self.read = read
+        self.tell = tell
+        signal.signal(stop_signal, self.on_stop_signal)
+        threading.Thread(target=self.drain, name="descriptor-meter", daemon=True).start()
+
+    @staticmethod
+    def new_pipe():
+        """Point descriptors 1 and 2 at a new pipe; return its reading end."""
+        read_end, write_end = os.pipe()
+        for fd in STANDARD_DESCRIPTORS:
+            os.dup2(write_end, fd)
+        os.close(write_end)
+        return read_end
+
+    def drain(self):
+        """Read the pipe until every descriptor to it is closed; count what comes on the meter
+        set (what comes while none is, between stages or tests, goes uncounted)."""
+        while data := self.read(self.read_end, READ_BYTES):
+            meter = self.meter
+            if meter is not None and meter.count_written(len(data)):
+                self.cut_off()
+                self.tell(self.main_thread, self.stop_signal)
+
+    def cut_off(self):
+        """Leave the programs writing to the pipe a closed one, and the descriptors a new one."""
+        old = self.read_end
+        self.read_end = self.new_pipe()
+        os.close(old)
+
+    def on_stop_signal(self, signum, frame):
+        """Stop the running code where it is, if its meter decided so."""
+        meter = self.meter
+        if meter is not None:
+            meter.stop_here()
