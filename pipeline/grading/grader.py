@@ -41,7 +41,8 @@ log = logging.getLogger(__name__)
 ENGINE_VERSION = "1.2.0"
 # So are these files of the code that sandboxed runs execute, and the value encoder they load:
 # a change to any of them may change what a reference run hands back.
-RUNNER_FILES = ("runner.py", "pytest_runner.py", "pytest_limits.py", "pytest_watchdog.py")
+RUNNER_FILES = ("runner.py", "pytest_runner.py", "pytest_limits.py", "pytest_watchdog.py",
+                "descriptor_meter.py")
 TIMESTAMP_FORMAT = "%Y-%m-%d %H:%M:%S.%f"
 # A grading's work folder: in its run's workspace, else (gradehook grade) the temporary folder.
 GRADING_PREFIX = "gradehook-grade-"

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import ast
 import multiprocessing
 from pathlib import Path
 
 import pytest
 
-from pipeline.grading import EngineError, GradeOptions, ReferenceCache, grade
+from pipeline.grading import EngineError, GradeOptions, ReferenceCache, grade, grader
 from pipeline.sandbox import values as value_format
 from tests.grading.builders import make_assignment
 
@@ -93,6 +94,21 @@ def test_another_value_encoder_is_a_new_key(tmp_path: Path, monkeypatch):
     monkeypatch.setattr(value_format, "__file__", str(changed))
     assert grade(student, reference, reference_cache=cache, options=options).result == "PASSED"
     assert (cache.misses, cache.hits) == (2, 0)
+
+
+def test_every_module_the_sandboxed_runners_import_keys_the_cache():
+    # A module of the runners left out of the key would keep reference runs computed by its
+    # old code after it changed.
+    folder = Path(grader.__file__).parent
+    imported = set()
+    for name in grader.RUNNER_FILES:
+        for node in ast.walk(ast.parse((folder / name).read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and node.module and not node.level:
+                imported.add(node.module)
+            elif isinstance(node, ast.Import):
+                imported.update(alias.name for alias in node.names)
+    siblings = {name + ".py" for name in imported if (folder / f"{name}.py").is_file()}
+    assert siblings and siblings <= set(grader.RUNNER_FILES)
 
 
 def _grade_once(paths: tuple[str, str, str]) -> tuple[str, int, int]:
