@@ -55,9 +55,10 @@ def record_submissions(connection: Connection, rows: Sequence[dict]) -> Recorded
     merge request (that one reopened or pointed back at the submission branch, or a new one), is
     processed again with the repeat's run and a new task id. A repeat through another merge
     request that finds it waiting to be processed, or makes it so, takes it over: it is handed
-    in through that one, received when that one's hand-in was. One accepted or refused through
-    another merge request (or the API) stays so: that repeat is returned among the decided
-    elsewhere, handing nothing in.
+    in through that one, received when that one's hand-in was. A repeat through the API takes
+    a withdrawn one over the same way: it is handed in through the API, received when the API
+    was asked. One accepted or refused through another merge request (or the API) stays so:
+    that repeat is returned among the decided elsewhere, handing nothing in.
 
     The webhook intake records here: nothing may hold a submission's row while it calls GitLab
     (publishing leaves the row unlocked, and leaves one made pending again to its new task), so
@@ -77,12 +78,20 @@ def record_submissions(connection: Connection, rows: Sequence[dict]) -> Recorded
         # lock the row waits for this transaction and finds the hand-in counted.
         connection.execute(update(SUBMISSIONS).where(*key, SUBMISSIONS.c.outcome == PENDING)
                            .values(hand_ins=handed_in))
-        again = [SUBMISSIONS.c.outcome == ERROR]
-        if through_merge_request:
-            again.append(and_(SUBMISSIONS.c.outcome == REFUSED, SUBMISSIONS.c.withdrawn))
+        withdrawn = and_(SUBMISSIONS.c.outcome == REFUSED, SUBMISSIONS.c.withdrawn)
+        again = [SUBMISSIONS.c.outcome == ERROR, *([withdrawn] if through_merge_request else [])]
         connection.execute(update(SUBMISSIONS).where(*key, or_(*again)).values(
             **pending_again(), run_id=row["run_id"], hand_ins=handed_in, failing_since=None))
-        if through_merge_request:
+        if not through_merge_request:
+            # Withdrawn with its merge request: the API hands it in instead, as a new merge
+            # request would, through the submission branch once it is accepted.
+            connection.execute(update(SUBMISSIONS).where(*key, withdrawn).values(
+                **pending_again(), run_id=row["run_id"], hand_ins=handed_in,
+                failing_since=None, source=API_SOURCE, branch=None, merge_request_iid=None,
+                previous_merge_request_iid=SUBMISSIONS.c.merge_request_iid,
+                requested_by_user_id=row["requested_by_user_id"],
+                received_at=row["received_at"]))
+        else:
             # Waiting to be processed through another merge request: this one takes it over.
             connection.execute(update(SUBMISSIONS).where(
                 *key, SUBMISSIONS.c.outcome == PENDING,

@@ -134,13 +134,7 @@ def tell_decided_elsewhere(resources: Resources, submission_id: str,
             log.info("submission %s: merge request !%d has moved on from its commit; not told",
                      submission_id, merge_request_iid)
             return _outcome_of(submission)
-        marker = _comment_marker(submission, merge_request_iid)
-        body = decided_elsewhere_markdown(
-            _summary(resources, session, submission), submission.merge_request_iid,
-            [_summary(resources, session, each)
-             for each in others_through(session, submission, merge_request_iid)], marker)
-        resources.gitlab.upsert_mr_note(_project(submission), merge_request_iid, body,
-                                        marker=marker)
+        _tell_where_decided(resources, session, submission, merge_request_iid)
     log.info("submission %s: merge request !%d told that its commit is handed in already",
              submission_id, merge_request_iid)
     return _outcome_of(submission)
@@ -486,8 +480,7 @@ def _publish_on_gitlab(resources: Resources, session: Session, submission: Submi
                 gitlab, project, gitlab_side.submission_branch(submission.assignment), target)
         submission.branch = gitlab_side.submission_branch(submission.assignment)
         submission.merge_request_iid = merge_request.iid if merge_request else None
-    if submission.merge_request_iid is not None:
-        _comment(resources, session, submission)
+    _comment(resources, session, submission)
 
 
 def _hand_in(resources: Resources, submission: Submission, target: str) -> MergeRequest | None:
@@ -512,9 +505,15 @@ def _comment(resources: Resources, session: Session, submission: Submission) -> 
     """Write the submission comment of the merge request, with every submission through it.
 
     The merge request the commit was handed in through before, if any, has its comment written
-    again without it: its other submissions, else where the commit went.
+    again without it: its other submissions, else where the commit went. One handed in
+    through the API without a merge request (refused, say) has that one's comment alone, saying
+    how it was decided.
     """
     iid, previous = submission.merge_request_iid, submission.previous_merge_request_iid
+    if iid is None:
+        if previous is not None:
+            _tell_where_decided(resources, session, submission, previous)
+        return
     history = merge_request_history(session, submission, iid)
     _write_comment(resources, submission, iid,
                    [_summary(resources, session, each) for each in history])
@@ -523,6 +522,18 @@ def _comment(resources: Resources, session: Session, submission: Submission) -> 
                        [_summary(resources, session, each)
                         for each in others_through(session, submission, previous)],
                        HANDED_IN_INSTEAD.format(sha=submission.commit_sha[:12], iid=iid))
+
+
+def _tell_where_decided(resources: Resources, session: Session, submission: Submission,
+                        iid: int) -> None:
+    """Write the comment of a merge request that no longer hands the submission's commit in:
+    where and how the commit was decided, and the submissions through that merge request."""
+    marker = _comment_marker(submission, iid)
+    body = decided_elsewhere_markdown(
+        _summary(resources, session, submission), submission.merge_request_iid,
+        [_summary(resources, session, each) for each in others_through(session, submission, iid)],
+        marker)
+    resources.gitlab.upsert_mr_note(_project(submission), iid, body, marker=marker)
 
 
 def _write_comment(resources: Resources, submission: Submission, iid: int,

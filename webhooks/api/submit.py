@@ -30,7 +30,8 @@ SUBMIT_NOTE = ("`submit: true` also hands the commit in: once its run has ended,
                "`submission_task_id` validates the submission, records it and opens or updates "
                "the merge request of the branch `submission/<directory>`; its result says "
                "whether it was accepted and why not. The same commit submitted again is the "
-               "same submission.")
+               "same submission; one refused only because its merge request was closed (or "
+               "retargeted) before it was processed is handed in again, through the API.")
 _ANSWERS = {
     202: json_response("a run was created and sent", TestRunResponseSchema),
     200: json_response("the commit is already graded or being graded: its run",
