@@ -378,18 +378,20 @@ def _discard(resources: Resources, submission: Submission) -> SubmissionOutcome:
     """Drop a pending submission that its merge request turned out not to hand in.
 
     One that ended in an error of ours before may have its comment on the merge request,
-    promising to process it again: that comment is written again without it first.
+    promising to process it again: that comment is written again without it first, in the
+    publishing turn of the student's assignment, as every comment of a submission is.
     """
     reason = NOT_IN_MERGE_REQUEST.format(assignment=submission.assignment)
-    if submission.failing_since is not None and resources.gitlab is not None:
-        iid = submission.merge_request_iid
-        with resources.sessions() as session:
-            summaries = [_summary(resources, session, each)
-                         for each in others_through(session, submission, iid)]
-        _write_comment(resources, submission, iid, summaries, reason)
     with transaction(resources.sessions) as session:
-        session.execute(delete(Submission).where(Submission.id == submission.id,
-                                                 Submission.outcome == PENDING))
+        current = _in_publishing_turn(session, submission.id)
+        if current is not None and current.outcome == PENDING:
+            if current.failing_since is not None and resources.gitlab is not None:
+                iid = current.merge_request_iid
+                _write_comment(resources, current, iid,
+                               [_summary(resources, session, each)
+                                for each in others_through(session, current, iid)], reason)
+            session.execute(delete(Submission).where(Submission.id == submission.id,
+                                                     Submission.outcome == PENDING))
     log.info("submission %s discarded: %s", submission.id, reason)
     return SubmissionOutcome(submission.id, DISCARDED, reason,
                              merge_request_iid=submission.merge_request_iid,

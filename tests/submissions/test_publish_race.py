@@ -6,12 +6,18 @@ from __future__ import annotations
 import threading
 
 from gitlab_client import TransientGitLabError
+from pipeline.ledger.db import make_engine, transaction
+from pipeline.ledger.locks import lock_name
+from pipeline.ledger.models import RunStatus, Submission, utcnow
+from pipeline.submissions.ledger import SUBMISSION_LOCK
 from pipeline.submissions.processing import end_with_error
 from pipeline.tasks.retry import GAVE_UP_REASON, TIME_LIMIT_REASON
 from tests.infra.ledger import embedded_settings, lock_waiters
 from tests.infra.processes import wait_for
-from tests.submissions.test_flow import deliver_merge_request, passed_merge_request_submission
-from tests.submissions.world import TARGET, build_world, solution
+from tests.submissions.test_flow import (deliver_merge_request, end_run,
+                                         passed_merge_request_submission, submissions_of)
+from tests.submissions.world import (OTHER_ASSIGNMENT, STUDENT, TARGET, build_world,
+                                     solution)
 from tests.support.gitlab_standin import HOLD_LIMIT_SECONDS, FaultPlan
 
 NOTES = r"/merge_requests/\d+/notes$"
@@ -127,3 +133,30 @@ def test_on_the_embedded_ledger_a_delivery_is_recorded_while_gitlab_holds_a_comm
     outcome, = published
     assert outcome.outcome == "accepted"
     assert ACCEPTED in world.notes(outcome.merge_request_iid)[0]["body"]
+
+
+def test_a_discard_rewrites_its_comment_in_the_students_publishing_turn(world):
+    """A submission that ended in an error of ours is discarded (its merge request does not
+    change the assignment) while another processing of alice's assignment holds the publishing
+    turn. Before, the discard wrote its comment at once, alongside that publisher's."""
+    mr, _ = passed_merge_request_submission(world)
+    other = submissions_of(world)[OTHER_ASSIGNMENT]
+    end_run(world, other.run_id, RunStatus.CANCELLED,
+            status_reason=f"this push did not change {OTHER_ASSIGNMENT}")
+    with transaction(world.resources.sessions) as session:
+        session.get(Submission, other.id).failing_since = utcnow()
+    other_process = make_engine(world.resources.settings.database_url)
+    try:
+        with other_process.begin() as turn:
+            lock_name(turn, SUBMISSION_LOCK, STUDENT, OTHER_ASSIGNMENT)
+            discarding, discarded = _in_thread(lambda: world.process(other.id))
+            wait_for(lambda: lock_waiters(world.resources.engine) or not discarding.is_alive(),
+                     what="the discard to wait for the turn or to end")
+            assert discarding.is_alive() and world.notes(mr["iid"]) == []
+        discarding.join(60)
+    finally:
+        other_process.dispose()
+
+    assert discarded[0].outcome == "discarded" and world.submission(other.id) is None
+    note, = world.notes(mr["iid"])
+    assert "the merge request does not change week2/loops" in note["body"].replace("\\", "")
