@@ -17,6 +17,7 @@ from pipeline.ledger.db import transaction
 from pipeline.ledger.locks import write_first
 from pipeline.ledger.models import RunStatus, TestRun, utcnow
 from pipeline.publisher import Publisher, TaskMessage
+from pipeline.submissions.notices import mark_sent
 
 log = logging.getLogger(__name__)
 
@@ -63,8 +64,9 @@ def send_delivery(publisher: Publisher, sessions: sessionmaker[Session],
     pending statuses of different deliveries are posted side by side. `decided_elsewhere`
     holds (submission id, merge request iid) of merge requests that handed in a commit already
     decided through another: each a `submission_processing` task that writes that merge
-    request's comment alone. If the broker refuses, the report requests and notices are lost
-    and the runs get `sent_at` cleared for the reconciler. Return the run ids that were sent.
+    request's comment alone, recorded as sent with its hand-in. If the broker refuses, the
+    report requests are lost, and the runs and notices get `sent_at` cleared for the
+    reconciler. Return the run ids that were sent.
     """
     reports = [list(group) for group in reports if group]
     messages = [*(TaskMessage(REPORT, (group,), new_task_id()) for group in reports),
@@ -81,6 +83,11 @@ def send_delivery(publisher: Publisher, sessions: sessionmaker[Session],
                         sum(map(len, reports)), type(exc).__name__)
         if runs:
             _leave_unsent(sessions, [run_id for run_id, _ in runs], exc)
+        if decided_elsewhere:
+            log.warning("broker unavailable, %d notice(s) wait for the reconciler: %s",
+                        len(decided_elsewhere), type(exc).__name__)
+            with transaction(sessions) as session:
+                mark_sent(session.connection(), decided_elsewhere, None)
         return []
     return [run_id for run_id, _ in runs]
 

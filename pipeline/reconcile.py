@@ -22,7 +22,7 @@ from pipeline.ledger.db import transaction
 from pipeline.ledger.models import RunStatus, utcnow
 from pipeline.reference_checks import LISTED_MISSING, NO_ASSIGNMENT, UNFETCHABLE, record_check
 from pipeline.repos import RepositoryError
-from pipeline.submissions.dispatch import resend_lost_submissions
+from pipeline.submissions.dispatch import resend_lost_notices, resend_lost_submissions
 from pipeline.submissions.recovery import retry_failed_submissions
 from pipeline.submissions.unseen_merge_requests import hand_in_unseen_merge_requests
 from pipeline.ungraded import grade_unseen_heads
@@ -66,6 +66,7 @@ class ReconcileReport:
     stalled_ended: int = 0
     submissions_retried: int = 0
     submissions_resent: int = 0
+    notices_resent: int = 0
     assignments_found: int = 0
     unseen_heads_queued: int = 0
     unseen_merge_requests_handed_in: int = 0
@@ -243,13 +244,14 @@ def reconcile_ledger(resources: Resources, celery: Celery) -> ReconcileReport:
                 report.stalled_ended += 1
     report.submissions_retried = retry_failed_submissions(resources, celery)
     report.submissions_resent = resend_lost_submissions(resources, celery)
+    report.notices_resent = resend_lost_notices(resources, celery)
     report.unseen_heads_queued = grade_unseen_heads(resources, celery)
     report.unseen_merge_requests_handed_in = hand_in_unseen_merge_requests(resources, celery)
     report.reports_requested = _rereport(resources, celery, now)
     for course in resources.settings.courses:
         report.assignments_found += _check_reference(resources, course)
     if report.retries_lost or report.resent or report.stalled_ended \
-            or report.submissions_retried or report.submissions_resent \
+            or report.submissions_retried or report.submissions_resent or report.notices_resent \
             or report.unseen_merge_requests_handed_in:
         log.info("reconcile: %s", report.as_dict())
     return report

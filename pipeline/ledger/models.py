@@ -228,6 +228,27 @@ class Submission(Base):
                       Index("ix_submissions_retry_at", "retry_at"))
 
 
+class MergeRequestNotice(Base):
+    """A merge request that handed in a commit whose submission is held by another (or the
+    API): its comment is to say where and how that submission was decided."""
+
+    __tablename__ = "merge_request_notices"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    submission_id: Mapped[str] = mapped_column(
+        ForeignKey("submissions.id", ondelete="CASCADE"))
+    merge_request_iid: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    # When its message went to the broker (None: not yet, or the broker refused it).
+    sent_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    # When its comment was first written (or found not to be needed any more).
+    told_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (UniqueConstraint("submission_id", "merge_request_iid",
+                                       name="uq_merge_request_notices"),
+                      Index("ix_merge_request_notices_untold", "told_at", "created_at"))
+
+
 class ExecutionBackend(Base):
     """How a course's runs are executed: `celery` workers by default, or `local`."""
 

@@ -1,4 +1,5 @@
-"""Send submissions to `submission_processing` once their run has ended; resend lost ones."""
+"""Send submissions to `submission_processing` once their run has ended, and merge requests'
+notices; resend lost ones."""
 
 from __future__ import annotations
 
@@ -15,10 +16,11 @@ from sqlalchemy.orm import Session, sessionmaker
 from pipeline.celery_app import SUBMISSION_PROCESSING, celery_config
 from pipeline.config import Settings
 from pipeline.context import Resources
-from pipeline.dispatch import PUBLISH_RETRY_POLICY
+from pipeline.dispatch import PUBLISH_RETRY_POLICY, new_task_id
 from pipeline.ledger.db import single_statements, transaction
 from pipeline.ledger.models import FINAL_STATUSES, Submission, TestRun, utcnow
 from pipeline.submissions.ledger import waiting_on
+from pipeline.submissions.notices import Notice, lost_notices, mark_sent
 from pipeline.submissions.verdict import PENDING
 
 log = logging.getLogger(__name__)
@@ -26,6 +28,10 @@ log = logging.getLogger(__name__)
 # A submission sent this long ago and still not finished is assumed lost and sent again; a
 # duplicate is harmless, as processing is serialised per student and assignment and idempotent.
 LOST_MESSAGE_AGE = dt.timedelta(minutes=15)
+# A merge request's notice not told is sent again for a day at the most: GitLab may have lost
+# the merge request for good.
+NOTICE_RESEND_WITHIN = dt.timedelta(days=1)
+RESEND_LIMIT = 500
 
 
 def send_submissions(celery: Celery, sessions: sessionmaker[Session],
@@ -81,8 +87,38 @@ def resend_lost_submissions(resources: Resources, celery: Celery) -> int:
             .join(TestRun, TestRun.id == Submission.run_id)
             .where(Submission.finished_at.is_(None), TestRun.status.in_(FINAL_STATUSES),
                    or_(Submission.sent_at.is_(None), Submission.sent_at < stale))
-            .order_by(Submission.received_at).limit(500)).all())
+            .order_by(Submission.received_at).limit(RESEND_LIMIT)).all())
     return len(send_submissions(celery, resources.sessions, lost))
+
+
+def send_notices(celery: Celery, sessions: sessionmaker[Session],
+                 notices: Sequence[Notice]) -> int:
+    """Send merge requests' notices to `submission_processing`, each writing that merge
+    request's comment alone; leave those the broker refused to the reconciler. Return how
+    many were sent."""
+    sent = 0
+    for submission_id, iid in notices:
+        try:
+            celery.send_task(SUBMISSION_PROCESSING, args=[submission_id, iid],
+                             task_id=new_task_id(), retry_policy=PUBLISH_RETRY_POLICY)
+        except Exception as exc:  # kombu raises many types for an unreachable broker
+            log.warning("broker unavailable, %d notice(s) wait for the reconciler: %s",
+                        len(notices) - sent, type(exc).__name__)
+            break
+        sent += 1
+    with transaction(sessions) as session:
+        mark_sent(session.connection(), notices[:sent], utcnow())
+        mark_sent(session.connection(), notices[sent:], None)
+    return sent
+
+
+def resend_lost_notices(resources: Resources, celery: Celery) -> int:
+    """Send again the notices not told whose submission is decided: never sent, or long ago."""
+    now = utcnow()
+    with resources.sessions() as session:
+        lost = lost_notices(session, now - LOST_MESSAGE_AGE, now - NOTICE_RESEND_WITHIN,
+                            RESEND_LIMIT)
+    return send_notices(celery, resources.sessions, lost) if lost else 0
 
 
 def publisher(settings: Settings) -> Celery:

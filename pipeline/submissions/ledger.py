@@ -14,6 +14,7 @@ from pipeline.dispatch import new_task_id
 from pipeline.ledger.db import conflict_insert, transaction
 from pipeline.ledger.locks import lock_name, lock_name_for_ledger_work
 from pipeline.ledger.models import RunStatus, Submission, TestRun, new_id, utcnow
+from pipeline.submissions.notices import record_notices
 from pipeline.submissions.verdict import ACCEPTED, ERROR, PENDING, REFUSED
 
 SUBMISSIONS = Submission.__table__
@@ -58,7 +59,10 @@ def record_submissions(connection: Connection, rows: Sequence[dict]) -> Recorded
     in through that one, received when that one's hand-in was. A repeat through the API takes
     a withdrawn one over the same way: it is handed in through the API, received when the API
     was asked. One accepted or refused through another merge request (or the API) stays so:
-    that repeat is returned among the decided elsewhere, handing nothing in.
+    that repeat is returned among the decided elsewhere, handing nothing in. Every repeat
+    through a merge request that does not hold the submission gets a notice (its comment is to
+    say where and how the commit was decided): to be sent now when it is decided, else told once
+    it is, by its publishing.
 
     The webhook intake records here: nothing may hold a submission's row while it calls GitLab
     (publishing leaves the row unlocked, and leaves one made pending again to its new task), so
@@ -68,7 +72,7 @@ def record_submissions(connection: Connection, rows: Sequence[dict]) -> Recorded
         return RecordedSubmissions([], [])
     connection.execute(conflict_insert(connection, SUBMISSIONS).on_conflict_do_nothing(
         index_elements=list(UNIQUE_COLUMNS)), list(rows))
-    ids, decided_elsewhere = [], []
+    ids, decided_elsewhere, waiting_elsewhere = [], [], []
     for position, row in enumerate(rows):
         key = [SUBMISSIONS.c[name] == row[name] for name in UNIQUE_COLUMNS]
         handed_in = SUBMISSIONS.c.hand_ins + 1
@@ -104,9 +108,14 @@ def record_submissions(connection: Connection, rows: Sequence[dict]) -> Recorded
             select(SUBMISSIONS.c.id, SUBMISSIONS.c.outcome, SUBMISSIONS.c.merge_request_iid)
             .where(*key)).one()
         ids.append(submission_id)
-        if through_merge_request and outcome in (ACCEPTED, REFUSED) \
-                and merge_request_iid != row["merge_request_iid"]:
-            decided_elsewhere.append(position)
+        if through_merge_request and merge_request_iid != row["merge_request_iid"]:
+            if outcome in (ACCEPTED, REFUSED):
+                decided_elsewhere.append(position)
+            else:
+                waiting_elsewhere.append(position)
+    record_notices(connection, *([(ids[position], rows[position]["merge_request_iid"])
+                                  for position in positions]
+                                 for positions in (decided_elsewhere, waiting_elsewhere)))
     return RecordedSubmissions(ids, decided_elsewhere)
 
 

@@ -17,7 +17,7 @@ from pipeline.dispatch import request_reports, send_runs
 from pipeline.ledger.db import transaction
 from pipeline.ledger.models import Delivery, new_id, utcnow
 from pipeline.regrade import REUSABLE_STATUSES, GradingTarget, gradings_in
-from pipeline.submissions.dispatch import release_submissions
+from pipeline.submissions.dispatch import release_submissions, send_notices
 from pipeline.submissions.ledger import MERGE_REQUEST_SOURCE, record_submissions, submission_row
 from pipeline.submissions.regrading import SUBMISSION_RUN_KIND
 from pipeline.sweeps import SWEEP_SOURCE
@@ -78,7 +78,7 @@ def hand_in(resources: Resources, celery: Celery, head: MergeRequestHead,
             for run, created in runs:
                 if created:
                     run.delivery_id = delivery_id
-            record_submissions(session.connection(), [
+            recorded = record_submissions(session.connection(), [
                 submission_row(run, source=MERGE_REQUEST_SOURCE, received_at=received_at,
                                branch=head.source_branch, merge_request_iid=head.iid)
                 for run, _ in runs])
@@ -98,4 +98,6 @@ def hand_in(resources: Resources, celery: Celery, head: MergeRequestHead,
     request_reports(celery, [*(run_id for run_id, _ in new), *existing])
     send_runs(celery, resources.sessions, new)
     release_submissions(celery, resources.sessions, existing)
+    send_notices(celery, resources.sessions,
+                 [(recorded.ids[row], head.iid) for row in recorded.decided_elsewhere])
     return True

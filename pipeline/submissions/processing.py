@@ -16,7 +16,7 @@ from sqlalchemy import delete, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from gitlab_client import GitLabError, MergeRequest
+from gitlab_client import GitLabError, MergeRequest, NotFoundGitLabError
 from pipeline.config import CourseSettings
 from pipeline.context import Resources
 from pipeline.feedback import result_url
@@ -35,12 +35,13 @@ from pipeline.submissions.ledger import (API_SOURCE, accepted_count, aware, coun
                                          graded_commit_number, lock_for_judging,
                                          lock_student_assignment, merge_request_history,
                                          others_through)
+from pipeline.submissions.notices import mark_told, notified_merge_requests
 from pipeline.submissions.recovery import schedule_retry
 from pipeline.submissions.regrading import ended_in_our_error, grade_again
 from pipeline.submissions.rules import SubmissionRules, load_rules
 from pipeline.submissions.verdict import (ACCEPTED, ERROR, MERGE_REQUEST_CLOSED,
                                           MERGE_REQUEST_MERGED, MERGE_REQUEST_RETARGETED,
-                                          PENDING, REASON_SEPARATOR, REFUSED,
+                                          PENDING, REASON_SEPARATOR,
                                           SubmissionFacts, Verdict, judge)
 
 log = logging.getLogger(__name__)
@@ -113,8 +114,9 @@ def process_submission(resources: Resources, celery: Celery,
 
 def tell_decided_elsewhere(resources: Resources, submission_id: str,
                            merge_request_iid: int) -> SubmissionOutcome:
-    """Write the comment of a merge request that handed in a commit already decided through
-    another: where and how it was decided; the submission is left as it is.
+    """Write the comment of a merge request that handed in a commit whose submission another
+    merge request (or the API) holds: where and how it was decided; the submission is left as
+    it is. A pending submission is left to its publishing, which tells every such merge request.
 
     It takes the publishing turn of the student's assignment (the submission's row unlocked),
     so a submission of a newer commit through that merge request writes its comment before or
@@ -126,17 +128,11 @@ def tell_decided_elsewhere(resources: Resources, submission_id: str,
         if submission is None:
             return SubmissionOutcome(submission_id, MISSING,
                                      NO_SUCH_SUBMISSION.format(submission_id=submission_id))
-        if resources.gitlab is None or submission.outcome not in (ACCEPTED, REFUSED) \
-                or submission.merge_request_iid == merge_request_iid:
+        if resources.gitlab is None or submission.outcome == PENDING:
             return _outcome_of(submission)
-        merge_request = resources.gitlab.get_merge_request(_project(submission), merge_request_iid)
-        if merge_request.sha != submission.commit_sha:
-            log.info("submission %s: merge request !%d has moved on from its commit; not told",
-                     submission_id, merge_request_iid)
-            return _outcome_of(submission)
-        _tell_where_decided(resources, session, submission, merge_request_iid)
-    log.info("submission %s: merge request !%d told that its commit is handed in already",
-             submission_id, merge_request_iid)
+        if submission.merge_request_iid != merge_request_iid:
+            _tell_at_its_commit(resources, session, submission, merge_request_iid)
+        mark_told(session, submission_id, [merge_request_iid])
     return _outcome_of(submission)
 
 
@@ -429,6 +425,7 @@ def _publish(resources: Resources, submission_id: str) -> SubmissionOutcome:
         session.expunge(submission)  # no flush may lock its row: _record_published writes it
         if resources.gitlab is not None:
             _publish_on_gitlab(resources, session, submission)
+            _tell_notified(resources, session, submission)
         submission.finished_at = utcnow()
         if not _record_published(session, submission, task_id, outcome):
             log.info("submission %s: handed in again while it was published; left to its "
@@ -524,6 +521,39 @@ def _comment(resources: Resources, session: Session, submission: Submission) -> 
                        [_summary(resources, session, each)
                         for each in others_through(session, submission, previous)],
                        HANDED_IN_INSTEAD.format(sha=submission.commit_sha[:12], iid=iid))
+
+
+def _tell_notified(resources: Resources, session: Session, submission: Submission) -> None:
+    """Tell the merge requests with a notice of the submission (they handed its commit in while
+    another held it) where and how it was decided; the one it is handed in through now, and
+    the one it was before (whose comment _comment writes), need no notice any more. One that
+    GitLab no longer shows is passed over: it fails no submission.
+    """
+    notified = notified_merge_requests(session, submission.id)
+    for iid in notified:
+        if iid in (submission.merge_request_iid, submission.previous_merge_request_iid):
+            continue
+        try:
+            _tell_at_its_commit(resources, session, submission, iid)
+        except NotFoundGitLabError as exc:
+            log.warning("submission %s: merge request !%d not told: %s", submission.id, iid,
+                        exc)
+    if notified:
+        mark_told(session, submission.id, notified)
+
+
+def _tell_at_its_commit(resources: Resources, session: Session, submission: Submission,
+                        iid: int) -> None:
+    """Tell a merge request where and how its head commit was decided, unless its head has
+    moved on since (a newer submission's comment is its own)."""
+    merge_request = resources.gitlab.get_merge_request(_project(submission), iid)
+    if merge_request.sha != submission.commit_sha:
+        log.info("submission %s: merge request !%d has moved on from its commit; not told",
+                 submission.id, iid)
+        return
+    _tell_where_decided(resources, session, submission, iid)
+    log.info("submission %s: merge request !%d told that its commit is handed in already",
+             submission.id, iid)
 
 
 def _tell_where_decided(resources: Resources, session: Session, submission: Submission,

@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import base64
+import dataclasses
 import json
 
 from pipeline.celery_app import SUBMISSION_PROCESSING
 from pipeline.ledger.models import RunStatus
+from pipeline.reconcile import reconcile_ledger
 from pipeline.submissions.processing import tell_decided_elsewhere
+from tests.infra.ports import free_port
 from tests.infra.services import redis_client
 from tests.submissions.test_flow import (deliver_merge_request, merge_request_submission,
                                          passed_merge_request_submission)
-from tests.submissions.test_new_merge_request import (open_new_merge_request, plain,
+from tests.submissions.test_new_merge_request import (BRANCH, open_new_merge_request, plain,
                                                       submissions_of_commit)
+from tests.submissions.world import TARGET, solution
+from tests.support.gitlab_standin import FaultPlan
 
 SUBMISSION_QUEUE = "default"
 
@@ -97,3 +102,69 @@ def test_a_repeated_webhook_of_the_new_merge_request_writes_its_comment_once(wor
     tell_decided_elsewhere(world.resources, *notices[0])  # a redelivered message changes nothing
     note, = world.notes(new["iid"])
     assert "is already handed in through the merge request" in plain(note)
+
+
+def test_a_notice_the_broker_refused_is_sent_by_the_reconciler(world, redis_db):
+    """The broker is down when the new merge request's hook arrives. Before, its notice was
+    lost with the message (no ledger row to send it from again): the new merge request never
+    got a comment."""
+    old, submission = passed_merge_request_submission(world)
+    assert world.process(submission.id).outcome == "accepted"
+    world.gitlab.set_merge_request_state(world.project_id, old["iid"], "closed")
+    new = world.gitlab.add_merge_request(world.project_id, BRANCH, TARGET, author=world.alice)
+    settings = world.resources.settings
+    broker_down = dataclasses.replace(settings, redis=dataclasses.replace(
+        settings.redis, port=free_port()))  # nothing listens there
+
+    answer = deliver_merge_request(world, new["iid"], submission.commit_sha, BRANCH,
+                                   settings=broker_down)
+
+    assert answer.status_code == 200 and queued_notices(redis_db) == []
+    reconcile_ledger(world.resources, world.celery)
+    assert tell(world, redis_db) == [(submission.id, new["iid"])]
+    note, = world.notes(new["iid"])
+    assert f"through the merge request !{old['iid']}, where it was accepted." in plain(note)
+    reconcile_ledger(world.resources, world.celery)
+    assert queued_notices(redis_db) == []  # told: not sent again
+
+
+def test_a_merge_request_of_a_commit_the_api_is_handing_in_is_told_once_it_is_decided(
+        world, redis_db):
+    """Alice hands a commit in through the API, then opens a merge request at it before the
+    API's submission is processed. Before, the merge request got no comment: the submission
+    was pending at that moment, so nothing was to be told, and nothing told it later."""
+    sha = world.push(solution("hello"), branch=BRANCH)
+    submission = world.submit(sha)
+    mr = world.gitlab.add_merge_request(world.project_id, BRANCH, TARGET, author=world.alice)
+    deliver_merge_request(world, mr["iid"], sha, BRANCH)
+    assert tell(world, redis_db) == []  # nothing decided yet
+
+    outcome = world.process(submission.id)
+
+    assert outcome.outcome == "accepted" and outcome.merge_request_iid != mr["iid"]
+    note, = world.notes(mr["iid"])
+    assert (f"Commit {sha[:12]} is already handed in through the merge request "
+            f"!{outcome.merge_request_iid}, where it was accepted.") in plain(note)
+    kept = world.submission(submission.id)
+    assert (kept.source, kept.merge_request_iid) == ("api", outcome.merge_request_iid)
+    reconcile_ledger(world.resources, world.celery)
+    assert queued_notices(redis_db) == []  # told with the decision: not sent again
+
+
+def test_a_notified_merge_request_gitlab_no_longer_shows_fails_no_submission(world, redis_db):
+    """The merge request waiting to be told is gone from GitLab (404) when the API's submission
+    is published: the acceptance is published all the same, and the notice is not sent again."""
+    sha = world.push(solution("hello"), branch=BRANCH)
+    submission = world.submit(sha)
+    mr = world.gitlab.add_merge_request(world.project_id, BRANCH, TARGET, author=world.alice)
+    deliver_merge_request(world, mr["iid"], sha, BRANCH)
+    world.gitlab.inject_faults(FaultPlan(status=404, every=1, method="GET",
+                                         path_pattern=rf"/merge_requests/{mr['iid']}$"))
+
+    outcome = world.process(submission.id)
+
+    assert outcome.outcome == "accepted"
+    assert world.submission(submission.id).finished_at is not None
+    assert world.notes(mr["iid"]) == []
+    reconcile_ledger(world.resources, world.celery)
+    assert queued_notices(redis_db) == []

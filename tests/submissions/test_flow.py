@@ -23,9 +23,11 @@ from webhooks.app import create_app
 
 
 def deliver_merge_request(world, iid: int, sha: str, source_branch: str, action: str = "open",
-                          changes: dict | None = None, oldrev: str | None = None):
+                          changes: dict | None = None, oldrev: str | None = None,
+                          settings=None):
     """Deliver GitLab's hook for a merge request alice opened (or reopened, or updated with
-    `changes`, or with a new head after `oldrev`) into the submission branch."""
+    `changes`, or with a new head after `oldrev`) into the submission branch, to gradehook
+    with the world's settings or others."""
     payload = payload_of("merge_request_hook__open_into_submission_branch")
     payload["project"].update(id=world.project_id, path_with_namespace=STUDENT)
     payload["object_attributes"].update(iid=iid, source_branch=source_branch,
@@ -35,7 +37,7 @@ def deliver_merge_request(world, iid: int, sha: str, source_branch: str, action:
     if oldrev is not None:
         payload["object_attributes"]["oldrev"] = oldrev
     payload["changes"] = changes or {}
-    client = create_app(world.resources.settings).test_client()
+    client = create_app(settings or world.resources.settings).test_client()
     return client.post("/webhooks/gitlab", data=json.dumps(payload),
                        headers={"Content-Type": "application/json",
                                 "X-Gitlab-Event": "Merge Request Hook",
