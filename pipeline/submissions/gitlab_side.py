@@ -19,6 +19,9 @@ OPENED, CLOSED, MERGED = "opened", "closed", "merged"
 # GitLab's state of a merge request while it merges it (spec/gitlab.md §7): merged, or open
 # again should the merge fail.
 LOCKED = "locked"
+# The states in which a merge request into a submission branch hands its head commit in: open,
+# being merged, or merged (its merge being the hand-in).
+HANDING_IN_STATES = (OPENED, LOCKED, MERGED)
 
 
 class BranchMoveError(Exception):

@@ -55,8 +55,11 @@ def record_submissions(connection: Connection, rows: Sequence[dict]) -> Recorded
     never the student's), or was withdrawn with its merge request and comes again through a
     merge request (that one reopened or pointed back at the submission branch, or a new one), is
     processed again with the repeat's run and a new task id. A repeat through another merge
-    request that finds it waiting to be processed, or makes it so, takes it over: it is handed
-    in through that one, received when that one's hand-in was. A repeat through the API takes
+    request that makes it so takes it over: it is handed in through that one, received when
+    that one's hand-in was. One that finds it waiting to be processed leaves it to the merge
+    request (or the API) holding it, whatever the order of their hooks; its processing hands it
+    over to the first later one still handing the commit in if that one no longer does
+    (pipeline.submissions.succession). A repeat through the API takes
     a withdrawn one over the same way: it is handed in through the API, received when the API
     was asked. One accepted or refused through another merge request (or the API) stays so:
     that repeat is returned among the decided elsewhere, handing nothing in. Every repeat
@@ -84,21 +87,23 @@ def record_submissions(connection: Connection, rows: Sequence[dict]) -> Recorded
                            .values(hand_ins=handed_in))
         withdrawn = and_(SUBMISSIONS.c.outcome == REFUSED, SUBMISSIONS.c.withdrawn)
         again = [SUBMISSIONS.c.outcome == ERROR, *([withdrawn] if through_merge_request else [])]
-        connection.execute(update(SUBMISSIONS).where(*key, or_(*again)).values(
-            **pending_again(), run_id=row["run_id"], hand_ins=handed_in, failing_since=None))
+        handed_in_again = dict(**pending_again(), run_id=row["run_id"], hand_ins=handed_in,
+                               failing_since=None)
+        connection.execute(update(SUBMISSIONS).where(*key, or_(*again))
+                           .values(**handed_in_again))
         if not through_merge_request:
             # Withdrawn with its merge request: the API hands it in instead, as a new merge
             # request would, through the submission branch once it is accepted.
             connection.execute(update(SUBMISSIONS).where(*key, withdrawn).values(
-                **pending_again(), run_id=row["run_id"], hand_ins=handed_in,
-                failing_since=None, source=API_SOURCE, branch=None, merge_request_iid=None,
+                **handed_in_again, source=API_SOURCE, branch=None, merge_request_iid=None,
                 previous_merge_request_iid=SUBMISSIONS.c.merge_request_iid,
                 requested_by_user_id=row["requested_by_user_id"],
                 received_at=row["received_at"]))
         else:
-            # Waiting to be processed through another merge request: this one takes it over.
+            # Made pending again just now, by this hand-in through another merge request: this
+            # one takes it over. One already pending stays with the merge request holding it.
             connection.execute(update(SUBMISSIONS).where(
-                *key, SUBMISSIONS.c.outcome == PENDING,
+                *key, SUBMISSIONS.c.celery_task_id == handed_in_again["celery_task_id"],
                 SUBMISSIONS.c.source == MERGE_REQUEST_SOURCE,
                 SUBMISSIONS.c.merge_request_iid != row["merge_request_iid"]).values(
                 previous_merge_request_iid=SUBMISSIONS.c.merge_request_iid,

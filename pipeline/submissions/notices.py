@@ -34,11 +34,13 @@ def record_notices(connection: Connection, to_send: Sequence[Notice],
             index_elements=["submission_id", "merge_request_iid"]), rows)
 
 
-def notified_merge_requests(session: Session, submission_id: str) -> list[int]:
-    """Return the merge requests with a notice of a submission."""
-    return list(session.scalars(select(MergeRequestNotice.merge_request_iid).where(
-        MergeRequestNotice.submission_id == submission_id)
-        .order_by(MergeRequestNotice.merge_request_iid)))
+def notices_of(session: Session, submission_id: str) -> list[tuple[int, dt.datetime]]:
+    """Return the merge requests with a notice of a submission, with when each handed its
+    commit in (the notice's recording), first first."""
+    return [tuple(row) for row in session.execute(
+        select(MergeRequestNotice.merge_request_iid, MergeRequestNotice.created_at)
+        .where(MergeRequestNotice.submission_id == submission_id)
+        .order_by(MergeRequestNotice.created_at, MergeRequestNotice.merge_request_iid))]
 
 
 def mark_told(session: Session, submission_id: str, iids: Sequence[int]) -> None:

@@ -35,10 +35,11 @@ from pipeline.submissions.ledger import (API_SOURCE, accepted_count, aware, coun
                                          graded_commit_number, lock_for_judging,
                                          lock_student_assignment, merge_request_history,
                                          others_through)
-from pipeline.submissions.notices import mark_told, notified_merge_requests
+from pipeline.submissions.notices import mark_told, notices_of
 from pipeline.submissions.recovery import schedule_retry
 from pipeline.submissions.regrading import ended_in_our_error, grade_again
 from pipeline.submissions.rules import SubmissionRules, load_rules
+from pipeline.submissions.succession import hand_over
 from pipeline.submissions.verdict import (ACCEPTED, ERROR, MERGE_REQUEST_CLOSED,
                                           MERGE_REQUEST_MERGED, MERGE_REQUEST_RETARGETED,
                                           PENDING, REASON_SEPARATOR,
@@ -205,6 +206,8 @@ def _decide_and_publish(resources: Resources, celery: Celery,
     if course is None:
         return _publish_error(resources, submission, COURSE_GONE.format(course=submission.course))
     inspection = _inspect(resources, course, submission)
+    if inspection.withdrawn and hand_over(resources, course, submission):
+        return process_submission(resources, celery, submission.id)
     if submission.source != API_SOURCE and inspection.problem is None \
             and not inspection.touches(submission.assignment):
         return _discard(resources, submission)
@@ -529,7 +532,7 @@ def _tell_notified(resources: Resources, session: Session, submission: Submissio
     the one it was before (whose comment _comment writes), need no notice any more. One that
     GitLab no longer shows is passed over: it fails no submission.
     """
-    notified = notified_merge_requests(session, submission.id)
+    notified = [iid for iid, _ in notices_of(session, submission.id)]
     for iid in notified:
         if iid in (submission.merge_request_iid, submission.previous_merge_request_iid):
             continue

@@ -46,7 +46,7 @@ from pipeline.context import Resources
 from pipeline.ledger.models import Delivery, Submission, TestRun, utcnow
 from pipeline.repos import InvalidInputError, check_ref, check_sha
 from pipeline.student_projects import course_projects
-from pipeline.submissions.gitlab_side import LOCKED, MERGED, OPENED
+from pipeline.submissions.gitlab_side import HANDING_IN_STATES, MERGED
 from pipeline.submissions.ledger import aware
 from pipeline.submissions.merge_request_hand_in import MergeRequestHead, hand_in
 from pipeline.sweeps import claim_gitlab_sweep, gitlab_sweep_period, keep_sweep_record, \
@@ -59,7 +59,6 @@ SWEEP_EVENT = "Merge Requests Sweep"
 # What a sweep keeps for the next: the heads met unseen, which the next hands in if they still
 # are, and the time from which the next lists merge requests (none: all of them).
 UNSEEN_FIELD, LIST_FROM_FIELD = "unseen_merge_requests", "list_merge_requests_from"
-HANDING_IN_STATES = (OPENED, LOCKED, MERGED)
 # Listing starts this much before the previous sweep began.
 LISTING_OVERLAP = dt.timedelta(minutes=10)
 

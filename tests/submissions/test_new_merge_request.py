@@ -57,19 +57,25 @@ def test_a_new_merge_request_hands_in_the_commit_of_the_closed_one(world, refuse
     new, answer = open_new_merge_request(world, sha)
 
     assert answer.status_code == 200 and answer.json["existing_runs"]
-    moved = world.submission(submission.id)
-    assert (moved.outcome, moved.merge_request_iid, moved.previous_merge_request_iid,
-            moved.branch) == ("pending", new["iid"], old["iid"], BRANCH)
-    assert moved.received_at > submission.received_at  # the new merge request's hand-in
-    assert moved.sent_at is not None  # released at once: its run had ended
+    recorded = world.submission(submission.id)
+    if refused_first:  # the new merge request makes it pending again, through itself
+        assert (recorded.outcome, recorded.merge_request_iid,
+                recorded.previous_merge_request_iid, recorded.branch) == (
+            "pending", new["iid"], old["iid"], BRANCH)
+        assert recorded.sent_at is not None  # released at once: its run had ended
+    else:  # still the closed one's, which hands it over when it is processed
+        assert (recorded.outcome, recorded.merge_request_iid) == ("pending", old["iid"])
     repeated = deliver_merge_request(world, new["iid"], sha, BRANCH)
     assert repeated.headers.get(DUPLICATE_HEADER) == "1"
-    assert world.submission(submission.id).hand_ins == moved.hand_ins
+    assert world.submission(submission.id).hand_ins == recorded.hand_ins
 
     outcome = world.process(submission.id)
 
     assert (outcome.outcome, outcome.reason, outcome.merge_request_iid) == (
         "accepted", None, new["iid"])
+    moved = world.submission(submission.id)
+    assert (moved.previous_merge_request_iid, moved.branch) == (old["iid"], BRANCH)
+    assert moved.received_at > submission.received_at  # the new merge request's hand-in
     assert world.submission(submission.id).counted_at == submission.received_at
     assert [s.id for s in submissions_of_commit(world, sha)] == [submission.id]
     note, = world.notes(new["iid"])
@@ -153,3 +159,26 @@ def test_the_closed_merge_request_reopened_after_the_new_one_handed_the_commit_i
     assert plain(old_note).endswith(handed_in_instead(submission.commit_sha, new["iid"]))
     note, = world.notes(new["iid"])
     assert "**✅ Accepted**" in note["body"]
+
+
+def test_two_open_merge_requests_at_one_commit_leave_its_submission_with_the_first(world):
+    """Alice opens a second merge request, from another branch at the same commit, before the
+    first one's submission is processed, and its hooks come again (it is reopened). Before,
+    each hook moved the pending submission to its merge request, back and forth, and the
+    merge request whose hook came last was the one it was handed in through."""
+    first, submission = passed_merge_request_submission(world)
+    sha = submission.commit_sha
+    world.gitlab.set_branch(world.project_id, "week1-copy", sha)
+    second = world.gitlab.add_merge_request(world.project_id, "week1-copy", TARGET,
+                                            author=world.alice)
+
+    for action in ("open", "reopen"):
+        deliver_merge_request(world, second["iid"], sha, "week1-copy", action=action)
+        assert world.submission(submission.id).merge_request_iid == first["iid"]
+    outcome = world.process(submission.id)
+
+    assert (outcome.outcome, outcome.merge_request_iid) == ("accepted", first["iid"])
+    assert "**✅ Accepted**" in world.notes(first["iid"])[0]["body"]
+    note, = world.notes(second["iid"])
+    assert (f"Commit {sha[:12]} is already handed in through the merge request "
+            f"!{first['iid']}, where it was accepted.") in plain(note)
