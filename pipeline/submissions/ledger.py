@@ -214,6 +214,28 @@ def _oldest_first(submissions: Iterable[Submission]) -> list[Submission]:
     return sorted(submissions, key=lambda s: (aware(s.decided_at or utcnow()), s.id))
 
 
+@dataclass(frozen=True)
+class CommitHandIns:
+    """What the ledger holds of the hand-ins of a commit: how many (of all its assignments),
+    and whether a submission of it was withdrawn with its merge request."""
+
+    hand_ins: int
+    withdrawn: bool
+
+
+def commit_hand_ins(session: Session, project_path: str,
+                    shas: Iterable[str]) -> dict[str, CommitHandIns]:
+    """Return the hand-ins of those of a project's commits that have submissions."""
+    found: dict[str, CommitHandIns] = {}
+    for sha, hand_ins, withdrawn in session.execute(
+            select(Submission.commit_sha, Submission.hand_ins, Submission.withdrawn)
+            .where(Submission.project_path == project_path,
+                   Submission.commit_sha.in_(set(shas)))):
+        before = found.get(sha, CommitHandIns(0, False))
+        found[sha] = CommitHandIns(before.hand_ins + hand_ins, before.withdrawn or withdrawn)
+    return found
+
+
 def waiting_on(session: Session, run_ids: Iterable[str]) -> list[tuple[str, str]]:
     """Return (submission id, task id) of the pending submissions of some runs."""
     return list(session.execute(

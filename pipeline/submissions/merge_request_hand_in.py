@@ -18,15 +18,18 @@ from pipeline.ledger.db import transaction
 from pipeline.ledger.models import Delivery, new_id, utcnow
 from pipeline.regrade import REUSABLE_STATUSES, GradingTarget, gradings_in
 from pipeline.submissions.dispatch import release_submissions, send_notices
-from pipeline.submissions.ledger import MERGE_REQUEST_SOURCE, record_submissions, submission_row
+from pipeline.submissions.ledger import (MERGE_REQUEST_SOURCE, CommitHandIns, commit_hand_ins,
+                                         record_submissions, submission_row)
 from pipeline.submissions.regrading import SUBMISSION_RUN_KIND
 from pipeline.sweeps import SWEEP_SOURCE
 
 log = logging.getLogger(__name__)
 
-# One hand-in per merge request head: its unique delivery key keeps any later sweep (or one
-# running beside this one) from handing that head in again.
+# One hand-in per merge request head and count of its commit's hand-ins: its unique delivery
+# key keeps any later sweep (or one running beside this one) from handing that head in again,
+# until it is handed in (and withdrawn) again since.
 HAND_IN_KEY = "reconciler:merge-request:{project_id}!{iid}@{sha}"
+AGAIN_SUFFIX = "+{hand_ins}"
 # The event the delivery stands for; its source says that the reconciler delivered it.
 HAND_IN_EVENT = "Merge Request Hook"
 
@@ -42,17 +45,30 @@ class MergeRequestHead:
     source_branch: str
     target_branch: str
     commit_sha: str
+    hand_ins: int = 0  # how often the ledger had its commit handed in when it was met
 
     @property
     def delivery_key(self) -> str:
         """Return the key of the delivery that hands this head in."""
-        return HAND_IN_KEY.format(project_id=self.project_id, iid=self.iid, sha=self.commit_sha)
+        key = HAND_IN_KEY.format(project_id=self.project_id, iid=self.iid, sha=self.commit_sha)
+        return key + AGAIN_SUFFIX.format(hand_ins=self.hand_ins) if self.hand_ins else key
+
+
+def unseen(hand_ins: CommitHandIns | None) -> bool:
+    """Tell whether a head whose commit the ledger has these hand-ins of is not handed in: no
+    submission of it, or one withdrawn with its merge request."""
+    return hand_ins is None or hand_ins.withdrawn
+
+
+class _HandedInMeanwhile(Exception):
+    """The head was handed in (a webhook) since it was met unseen."""
 
 
 def hand_in(resources: Resources, celery: Celery, head: MergeRequestHead,
             assignments: Sequence[str], received_at: dt.datetime) -> bool:
     """Hand in a merge request's head for the assignments it submits, received at a time GitLab
-    recorded, as the merge request's webhook would; return False if a sweep handed it in before.
+    recorded, as the merge request's webhook would; return False, handing nothing in, if a sweep
+    handed it in before, or anything did since it was met unseen (its webhook came after all).
 
     The runs and submissions are the webhook's: a run already grading the commit is reused,
     else one is queued that the worker diffs against the target branch, under the intake's
@@ -75,6 +91,11 @@ def hand_in(resources: Resources, celery: Celery, head: MergeRequestHead,
                 received_at=utcnow(), response_status=200, response_body={}))
             runs = gradings_in(session, targets, kind=SUBMISSION_RUN_KIND,
                                reusable=REUSABLE_STATUSES, received_at=received_at, lock=True)
+            # Under the intake's locks: a webhook recorded before is seen now.
+            now = commit_hand_ins(session, head.project_path,
+                                  [head.commit_sha]).get(head.commit_sha)
+            if not unseen(now) or (now.hand_ins if now else 0) != head.hand_ins:
+                raise _HandedInMeanwhile
             for run, created in runs:
                 if created:
                     run.delivery_id = delivery_id
@@ -91,6 +112,10 @@ def hand_in(resources: Resources, celery: Celery, head: MergeRequestHead,
     except IntegrityError:
         log.info("reconcile: %s !%d at %s was handed in by another sweep", head.project_path,
                  head.iid, head.commit_sha[:12])
+        return False
+    except _HandedInMeanwhile:
+        log.info("reconcile: %s !%d at %s was handed in meanwhile, by its webhook; left to it",
+                 head.project_path, head.iid, head.commit_sha[:12])
         return False
     log.info("reconcile: %s !%d at %s handed in, received %s: %d run(s) queued, %d reused",
              head.project_path, head.iid, head.commit_sha[:12], received_at.isoformat(),

@@ -6,11 +6,12 @@ merged, its merge being the hand-in; a closed one is withdrawn. As for webhooks,
 branch of the student project itself counts, not one from a fork. Its head is unseen while the
 ledger has no submission of that commit, or has one withdrawn (which the lost webhook of a
 reopen, of a retarget back, or of a new merge request would have processed again), and no sweep
-handed it in. The sweep runs once per period across all workers, as the one of unseen branch
-heads does (pipeline.ungraded), and hands a head in when the sweep of the period before met it
-unseen too, so a webhook still queued at GitLab is not raced; one arriving during the hand-in
-all the same finds its runs and submissions (the intake's locks and unique keys), or they find
-its.
+handed it in since its commit was last handed in (a second lost reopen is handed in again). The
+sweep runs once per period across all workers, as the one of unseen branch heads does
+(pipeline.ungraded), and hands a head in when the sweep of the period before met it unseen too,
+so a webhook still queued at GitLab is not raced; one recorded during the hand-in all the same
+finds its runs and submissions (the intake's locks and unique keys), or the hand-in finds them
+and hands nothing in.
 
 A hand-in is received when GitLab recorded the commit as the merge request's head: the first of
 its diff versions naming it. A merged merge request whose versions do not name its head was
@@ -30,6 +31,7 @@ heads met before there if they are still unseen.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import logging
 from dataclasses import dataclass, field
@@ -43,12 +45,12 @@ from gitlab_client import GitLabError, MergeRequest, MergeRequestVersion
 from pipeline.assignments import AssignmentDirectory
 from pipeline.config import CourseSettings
 from pipeline.context import Resources
-from pipeline.ledger.models import Delivery, Submission, TestRun, utcnow
+from pipeline.ledger.models import Delivery, TestRun, utcnow
 from pipeline.repos import InvalidInputError, check_ref, check_sha
 from pipeline.student_projects import course_projects
 from pipeline.submissions.gitlab_side import HANDING_IN_STATES, MERGED
-from pipeline.submissions.ledger import aware
-from pipeline.submissions.merge_request_hand_in import MergeRequestHead, hand_in
+from pipeline.submissions.ledger import aware, commit_hand_ins
+from pipeline.submissions.merge_request_hand_in import MergeRequestHead, hand_in, unseen
 from pipeline.sweeps import claim_gitlab_sweep, gitlab_sweep_period, keep_sweep_record, \
     stops_the_sweep, sweep_record
 
@@ -185,20 +187,18 @@ def _not_handed_in(session: Session, project_path: str,
                    found: list[tuple[MergeRequestHead, MergeRequest]]
                    ) -> list[tuple[MergeRequestHead, MergeRequest]]:
     """Keep the heads the ledger has no hand-in of: no submission of the commit, or a
-    withdrawn one, and no sweep's hand-in delivery."""
+    withdrawn one, and no sweep's hand-in delivery since the commit was last handed in; each
+    with how often its commit was handed in."""
     if not found:
         return []
-    rows = session.execute(
-        select(Submission.commit_sha, Submission.withdrawn)
-        .where(Submission.project_path == project_path,
-               Submission.commit_sha.in_({head.commit_sha for head, _ in found}))).all()
-    submitted = {sha for sha, _ in rows}
-    withdrawn = {sha for sha, was_withdrawn in rows if was_withdrawn}
+    hand_ins = commit_hand_ins(session, project_path, [head.commit_sha for head, _ in found])
+    counted = [(dataclasses.replace(head, hand_ins=hand_ins[head.commit_sha].hand_ins)
+                if head.commit_sha in hand_ins else head, merge_request)
+               for head, merge_request in found if unseen(hand_ins.get(head.commit_sha))]
     delivered = set(session.scalars(select(Delivery.delivery_key).where(
-        Delivery.delivery_key.in_([head.delivery_key for head, _ in found]))))
-    return [(head, merge_request) for head, merge_request in found
-            if head.delivery_key not in delivered
-            and (head.commit_sha not in submitted or head.commit_sha in withdrawn)]
+        Delivery.delivery_key.in_([head.delivery_key for head, _ in counted]))))
+    return [(head, merge_request) for head, merge_request in counted
+            if head.delivery_key not in delivered]
 
 
 def _hand_in_met_before(resources: Resources, celery: Celery, head: MergeRequestHead,

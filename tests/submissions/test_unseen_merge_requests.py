@@ -170,7 +170,9 @@ def test_a_merge_request_its_webhook_handed_in_is_left_alone(world, sweep):
 
 def test_the_webhook_arriving_while_the_sweep_hands_in_leaves_one_submission(world, sweep):
     """The sweep found the head unseen and asks GitLab when it was recorded; the webhook is
-    recorded meanwhile. The hand-in then finds the webhook's runs and submissions."""
+    recorded meanwhile. The hand-in then finds the webhook's submissions and hands nothing in.
+    Before, it recorded its delivery, counted each submission handed in once more, and the
+    sweep counted the head among those it handed in."""
     mr, sha = open_merge_request(world)
     sweep()
     held = world.gitlab.inject_faults(FaultPlan(
@@ -183,14 +185,14 @@ def test_the_webhook_arriving_while_the_sweep_hands_in_leaves_one_submission(wor
             answer = deliver_merge_request(world, mr["iid"], sha, SOURCE)
         finally:
             held.hold.set()
-        assert handing_in.result(timeout=60) == 1
+        assert handing_in.result(timeout=60) == 0
 
-    delivery, = hand_in_deliveries(world)
-    assert (delivery.response_body["runs"], sorted(delivery.response_body["existing_runs"])) \
-        == ([], sorted(answer.json["runs"]))
+    assert hand_in_deliveries(world) == []
     found = submissions_of(world)
     assert set(found) == {ASSIGNMENT, OTHER_ASSIGNMENT}
     assert {s.run_id for s in found.values()} == set(answer.json["runs"])
+    assert {s.hand_ins for s in found.values()} == {1}
+    assert sweep() == 0
 
 
 def test_a_webhook_recorded_while_the_hand_in_is_written_waits_for_it_and_adds_nothing(world):
@@ -282,6 +284,23 @@ def test_a_reopen_whose_webhook_was_lost_processes_the_withdrawn_submission_agai
     again = world.submission(submission.id)
     assert (again.outcome, again.received_at) == ("pending", submission.received_at)
     assert world.process(submission.id).outcome == "accepted"
+
+
+def test_a_second_lost_reopen_of_the_same_head_is_handed_in_again(world, sweep):
+    """Alice closes and reopens her merge request twice, both reopens' webhooks lost. Before,
+    the sweep handed the head in the first time only: the second reopen left the submission
+    refused as withdrawn for good."""
+    mr, submission = passed_merge_request_submission(world)
+    for _ in range(2):
+        world.gitlab.set_merge_request_state(world.project_id, mr["iid"], "closed")
+        assert world.process(submission.id).outcome == "refused"
+        world.gitlab.set_merge_request_state(world.project_id, mr["iid"], "opened")
+
+        assert (sweep(), sweep()) == (0, 1)
+
+        assert world.submission(submission.id).outcome == "pending"
+    assert world.process(submission.id).outcome == "accepted"
+    assert len(hand_in_deliveries(world)) == 2
 
 
 def test_a_new_merge_request_whose_webhook_was_lost_hands_the_withdrawn_commit_in(
