@@ -37,16 +37,9 @@ RESEND_LIMIT = 500
 def send_submissions(celery: Celery, sessions: sessionmaker[Session],
                      submissions: Sequence[tuple[str, str]]) -> list[str]:
     """Publish (submission id, task id) pairs; return the ids sent (the rest wait to be resent)."""
-    sent = []
-    for submission_id, task_id in submissions:
-        try:
-            celery.send_task(SUBMISSION_PROCESSING, args=[submission_id], task_id=task_id,
-                             retry_policy=PUBLISH_RETRY_POLICY)
-        except Exception as exc:  # kombu raises many types for an unreachable broker
-            log.warning("broker unavailable, %d submission(s) wait for the reconciler: %s",
-                        len(submissions) - len(sent), type(exc).__name__)
-            break
-        sent.append(submission_id)
+    count = _send_in_turn(celery, [([submission_id], task_id)
+                                   for submission_id, task_id in submissions], "submission(s)")
+    sent = [submission_id for submission_id, _ in submissions[:count]]
     if sent:
         with transaction(sessions) as session:
             session.execute(update(Submission).where(Submission.id.in_(sent))
@@ -96,16 +89,10 @@ def send_notices(celery: Celery, sessions: sessionmaker[Session],
     """Send merge requests' notices to `submission_processing`, each writing that merge
     request's comment alone; leave those the broker refused to the reconciler. Return how
     many were sent."""
-    sent = 0
-    for submission_id, iid in notices:
-        try:
-            celery.send_task(SUBMISSION_PROCESSING, args=[submission_id, iid],
-                             task_id=new_task_id(), retry_policy=PUBLISH_RETRY_POLICY)
-        except Exception as exc:  # kombu raises many types for an unreachable broker
-            log.warning("broker unavailable, %d notice(s) wait for the reconciler: %s",
-                        len(notices) - sent, type(exc).__name__)
-            break
-        sent += 1
+    if not notices:
+        return 0
+    sent = _send_in_turn(celery, [(list(notice), new_task_id()) for notice in notices],
+                         "notice(s)")
     with transaction(sessions) as session:
         mark_sent(session.connection(), notices[:sent], utcnow())
         mark_sent(session.connection(), notices[sent:], None)
@@ -118,7 +105,21 @@ def resend_lost_notices(resources: Resources, celery: Celery) -> int:
     with resources.sessions() as session:
         lost = lost_notices(session, now - LOST_MESSAGE_AGE, now - NOTICE_RESEND_WITHIN,
                             RESEND_LIMIT)
-    return send_notices(celery, resources.sessions, lost) if lost else 0
+    return send_notices(celery, resources.sessions, lost)
+
+
+def _send_in_turn(celery: Celery, tasks: Sequence[tuple[list, str]], what: str) -> int:
+    """Send `submission_processing` tasks (arguments, task id) in order until the broker
+    refuses one; return how many were sent."""
+    for sent, (args, task_id) in enumerate(tasks):
+        try:
+            celery.send_task(SUBMISSION_PROCESSING, args=args, task_id=task_id,
+                             retry_policy=PUBLISH_RETRY_POLICY)
+        except Exception as exc:  # kombu raises many types for an unreachable broker
+            log.warning("broker unavailable, %d %s wait for the reconciler: %s",
+                        len(tasks) - sent, what, type(exc).__name__)
+            return sent
+    return len(tasks)
 
 
 def publisher(settings: Settings) -> Celery:

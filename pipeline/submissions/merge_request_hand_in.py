@@ -92,9 +92,9 @@ def hand_in(resources: Resources, celery: Celery, head: MergeRequestHead,
             runs = gradings_in(session, targets, kind=SUBMISSION_RUN_KIND,
                                reusable=REUSABLE_STATUSES, received_at=received_at, lock=True)
             # Under the intake's locks: a webhook recorded before is seen now.
-            now = commit_hand_ins(session, head.project_path,
-                                  [head.commit_sha]).get(head.commit_sha)
-            if not unseen(now) or (now.hand_ins if now else 0) != head.hand_ins:
+            current = commit_hand_ins(session, head.project_path,
+                                      [head.commit_sha]).get(head.commit_sha)
+            if not unseen(current) or (current.hand_ins if current else 0) != head.hand_ins:
                 raise _HandedInMeanwhile
             for run, created in runs:
                 if created:
