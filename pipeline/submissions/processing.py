@@ -315,8 +315,10 @@ def _judge_and_record(resources: Resources, submission: Submission, inspection: 
     """Judge and record a pending submission, with its allowance when the rules limit it.
 
     Return False, recording nothing, when the verdict is a withdrawal but the commit was handed
-    in again since `submission` was read: a reopen of its merge request, or a new one, came
-    while GitLab was inspected, and its state then is not the state now.
+    in again since `submission` was read (a reopen of its merge request, or a new one, came
+    while GitLab was inspected, and its state then is not the state now), or was handed over
+    to another merge request (a duplicate processing's succession): the withdrawal inspected
+    is not that of the merge request holding it now.
     """
     with transaction(resources.sessions) as session:
         lock_for_judging(session, submission.project_path, submission.assignment)
@@ -333,7 +335,8 @@ def _judge_and_record(resources: Resources, submission: Submission, inspection: 
             accepted_before=accepted_count(session, current), blocked=inspection.blocked,
             withdrawn=inspection.withdrawn)
         verdict = judge(facts, rules)
-        if verdict.withdrawn and current.hand_ins != submission.hand_ins:
+        if verdict.withdrawn and (current.hand_ins != submission.hand_ins
+                                  or current.merge_request_iid != submission.merge_request_iid):
             return False
         _apply(current, verdict)
         current.counted_at, current.deadline = counted, rules.deadline
