@@ -23,15 +23,19 @@ def record_notices(connection: Connection, to_send: Sequence[Notice],
                    waiting: Sequence[Notice]) -> None:
     """Record notices of merge requests: those `to_send` now (their submission is decided; the
     caller sends them once committed), and those `waiting` for their pending submission's
-    decision, whose publishing tells them. A merge request's notice is recorded once."""
+    decision, whose publishing tells them. A merge request's notice is recorded once; one
+    handed in again is to be told again (its comment may show another commit's submission
+    since, its head having moved away and back), keeping when it first handed the commit in."""
     now = utcnow()
     rows = [dict(id=new_id(), submission_id=submission_id, merge_request_iid=iid,
                  created_at=now, sent_at=sent_at)
             for notices, sent_at in ((to_send, now), (waiting, None))
             for submission_id, iid in notices]
     if rows:
-        connection.execute(conflict_insert(connection, NOTICES).on_conflict_do_nothing(
-            index_elements=["submission_id", "merge_request_iid"]), rows)
+        insert = conflict_insert(connection, NOTICES)
+        connection.execute(insert.on_conflict_do_update(
+            index_elements=["submission_id", "merge_request_iid"],
+            set_=dict(sent_at=insert.excluded.sent_at, told_at=None)), rows)
 
 
 def notices_of(session: Session, submission_id: str) -> list[tuple[int, dt.datetime]]:

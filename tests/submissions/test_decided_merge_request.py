@@ -12,7 +12,8 @@ from pipeline.reconcile import reconcile_ledger
 from pipeline.submissions.processing import tell_decided_elsewhere
 from tests.infra.ports import free_port
 from tests.infra.services import redis_client
-from tests.submissions.test_flow import (deliver_merge_request, merge_request_submission,
+from tests.submissions.test_flow import (deliver_merge_request, end_run,
+                                         merge_request_submission,
                                          passed_merge_request_submission)
 from tests.submissions.test_new_merge_request import (BRANCH, open_new_merge_request, plain,
                                                       submissions_of_commit)
@@ -168,3 +169,41 @@ def test_a_notified_merge_request_gitlab_no_longer_shows_fails_no_submission(wor
     assert world.notes(mr["iid"]) == []
     reconcile_ledger(world.resources, world.celery)
     assert queued_notices(redis_db) == []
+
+
+def test_a_merge_request_back_at_a_commit_it_was_told_of_is_told_again_when_the_broker_is_down(
+        world, redis_db):
+    """Alice's second merge request was told that its commit is handed in through the first;
+    she pushes a new commit to it (its comment then shows that one's submission), then moves
+    its branch back to the first commit while the broker is down. Before, the notice, told
+    already, was not sent again by the reconciler: the comment kept showing the newer
+    commit's submission."""
+    first, submission = passed_merge_request_submission(world)
+    assert world.process(submission.id).outcome == "accepted"
+    sha = submission.commit_sha
+    world.gitlab.set_branch(world.project_id, "week1-copy", sha)
+    second = world.gitlab.add_merge_request(world.project_id, "week1-copy", TARGET,
+                                            author=world.alice)
+    deliver_merge_request(world, second["iid"], sha, "week1-copy")
+    assert tell(world, redis_db) == [(submission.id, second["iid"])]
+    newer = world.push(solution("hi"), branch="week1-copy")
+    deliver_merge_request(world, second["iid"], newer, "week1-copy", action="update",
+                          oldrev=sha)
+    newer_submission, = submissions_of_commit(world, newer)
+    end_run(world, newer_submission.run_id, RunStatus.PASSED, score=1.0, tests_passed=1,
+            tests_total=1)
+    assert world.process(newer_submission.id).outcome == "accepted"
+    queued_notices(redis_db)
+    world.gitlab.set_branch(world.project_id, "week1-copy", sha)
+    settings = world.resources.settings
+    broker_down = dataclasses.replace(settings, redis=dataclasses.replace(
+        settings.redis, port=free_port()))
+
+    deliver_merge_request(world, second["iid"], sha, "week1-copy", action="update",
+                          oldrev=newer, settings=broker_down)
+    reconcile_ledger(world.resources, world.celery)
+
+    assert tell(world, redis_db) == [(submission.id, second["iid"])]
+    note, = world.notes(second["iid"])
+    assert (f"Commit {sha[:12]} is already handed in through the merge request "
+            f"!{first['iid']}, where it was accepted.") in plain(note)
