@@ -7,14 +7,23 @@ counted as print() is, and nothing of it grows anywhere. When the count passes t
 the thread puts a new pipe in place and closes the old one, so that a program still writing to it
 (a subprocess, a shell command that os.system waits for) ends on EPIPE or SIGPIPE, and sends the
 process's main thread stop_signal, whose handler stops the code there (OutputMeter.stop_here).
+The thread needs the interpreter's lock to read on, which C code that writes (faulthandler's dump
+of every thread's stack) holds while it writes: the pipe holds PIPE_BYTES, not Linux's 64 KB, so
+that such a write is not left waiting for the thread for ever.
 """
 
+import fcntl
 import os
 import signal
 import threading
 
 READ_BYTES = 65536
 STANDARD_DESCRIPTORS = (1, 2)
+# What the pipe holds: Linux's largest for a user without privileges (/proc/sys/fs/pipe-max-size),
+# above what faulthandler dumps of the 64 threads a program may have (100 frames each).
+PIPE_BYTES = 1024 * 1024
+# fcntl.F_SETPIPE_SZ, which Python names from 3.10 on.
+F_SETPIPE_SZ = getattr(fcntl, "F_SETPIPE_SZ", 1031)
 
 
 class DescriptorMeter:
@@ -36,6 +45,10 @@ class DescriptorMeter:
     def new_pipe():
         """Point descriptors 1 and 2 at a new pipe; return its reading end."""
         read_end, write_end = os.pipe()
+        try:
+            fcntl.fcntl(write_end, F_SETPIPE_SZ, PIPE_BYTES)
+        except OSError:
+            pass  # a lower pipe-max-size: the pipe stays as it is
         for fd in STANDARD_DESCRIPTORS:
             os.dup2(write_end, fd)
         os.close(write_end)

@@ -226,3 +226,19 @@ def test_a_pytest_test_printing_2_mb_is_graded_on_its_assertion(tmp_path: Path):
     (calc,) = grade(student, reference).tests
     assert (calc.status, [(t.name, t.details) for t in calc.tests]) == (
         "COMPLETED", [("test_shout", "E   AssertionError: assert 1 == 2"), ("test_add", None)])
+
+
+def test_a_program_dumping_its_threads_with_faulthandler_is_graded_on_its_values(tmp_path: Path):
+    """faulthandler writes what it dumps to the descriptor without letting another thread run:
+    with the descriptor meter's pipe of 64 KB, a dump of 40 threads' stacks (about 150 KB)
+    filled it, and the program waited on it for ever: 'Maximum execution time of 5.0 seconds
+    exceeded'."""
+    code = ("import faulthandler, sys, threading\nready = threading.Barrier(41)\n"
+            "done = threading.Event()\n\ndef deep(n):\n    if n:\n        return deep(n - 1)\n"
+            "    ready.wait()\n    done.wait()\n\nfor _ in range(40):\n"
+            "    threading.Thread(target=deep, args=(150,), daemon=True).start()\n"
+            "ready.wait()\nfaulthandler.dump_traceback(sys.stderr, all_threads=True)\n"
+            "done.set()\nx = 1\n")
+    student, reference = make_assignment(tmp_path, one_value_yaml("timeout: 5"),
+                                         {"ex.py": "x = 1\n"}, {"ex.py": code})
+    assert shown(grade(student, reference)) == [("run", "COMPLETED", [("x", "PASSED", None)])]
