@@ -533,17 +533,13 @@ def _tell_notified(resources: Resources, session: Session, submission: Submissio
     """Tell the merge requests with a notice of the submission (they handed its commit in while
     another held it) where and how it was decided; the one it is handed in through now, and
     the one it was before (whose comment _comment writes), need no notice any more. One that
-    GitLab no longer shows is passed over: it fails no submission.
+    GitLab no longer shows is passed over (_tell_at_its_commit): it fails no submission.
     """
     notified = [iid for iid, _ in notices_of(session, submission.id)]
     for iid in notified:
         if iid in (submission.merge_request_iid, submission.previous_merge_request_iid):
             continue
-        try:
-            _tell_at_its_commit(resources, session, submission, iid)
-        except NotFoundGitLabError as exc:
-            log.warning("submission %s: merge request !%d not told: %s", submission.id, iid,
-                        exc)
+        _tell_at_its_commit(resources, session, submission, iid)
     if notified:
         mark_told(session, submission.id, notified)
 
@@ -551,8 +547,13 @@ def _tell_notified(resources: Resources, session: Session, submission: Submissio
 def _tell_at_its_commit(resources: Resources, session: Session, submission: Submission,
                         iid: int) -> None:
     """Tell a merge request where and how its head commit was decided, unless its head has
-    moved on since (a newer submission's comment is its own)."""
-    merge_request = resources.gitlab.get_merge_request(_project(submission), iid)
+    moved on since (a newer submission's comment is its own) or GitLab no longer shows it
+    (deleted: there is no one to tell)."""
+    try:
+        merge_request = resources.gitlab.get_merge_request(_project(submission), iid)
+    except NotFoundGitLabError as exc:
+        log.warning("submission %s: merge request !%d not told: %s", submission.id, iid, exc)
+        return
     if merge_request.sha != submission.commit_sha:
         log.info("submission %s: merge request !%d has moved on from its commit; not told",
                  submission.id, iid)

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import base64
 import dataclasses
+import datetime as dt
 import json
 
 from pipeline.celery_app import SUBMISSION_PROCESSING
-from pipeline.ledger.models import RunStatus
+from pipeline.ledger.models import RunStatus, utcnow
 from pipeline.reconcile import reconcile_ledger
+from pipeline.submissions.notices import lost_notices
 from pipeline.submissions.processing import tell_decided_elsewhere
 from tests.infra.ports import free_port
 from tests.infra.services import redis_client
@@ -169,6 +171,27 @@ def test_a_notified_merge_request_gitlab_no_longer_shows_fails_no_submission(wor
     assert world.notes(mr["iid"]) == []
     reconcile_ledger(world.resources, world.celery)
     assert queued_notices(redis_db) == []
+
+
+def test_a_merge_request_deleted_before_it_is_told_is_not_told_again_and_again(world, redis_db):
+    """Alice opened a second merge request at her accepted commit and deleted it before its
+    notice was written. Before, the notice failed on GitLab's 404 and stayed untold: the
+    reconciler sent it again every 15 minutes for a day, each time failing the same way."""
+    _, submission = passed_merge_request_submission(world)
+    assert world.process(submission.id).outcome == "accepted"
+    world.gitlab.set_branch(world.project_id, "week1-copy", submission.commit_sha)
+    second = world.gitlab.add_merge_request(world.project_id, "week1-copy", TARGET,
+                                            author=world.alice)
+    deliver_merge_request(world, second["iid"], submission.commit_sha, "week1-copy")
+    world.gitlab.inject_faults(FaultPlan(status=404, every=1, method="GET",
+                                         path_pattern=rf"/merge_requests/{second['iid']}$"))
+
+    assert tell(world, redis_db) == [(submission.id, second["iid"])]
+
+    assert world.notes(second["iid"]) == []
+    with world.resources.sessions() as session:
+        assert lost_notices(session, utcnow() + dt.timedelta(days=1),
+                            utcnow() - dt.timedelta(days=1), 10) == []
 
 
 def test_a_merge_request_back_at_a_commit_it_was_told_of_is_told_again_when_the_broker_is_down(
