@@ -7,6 +7,7 @@ counted as print() is, and nothing of it grows anywhere. When the count passes t
 the thread puts a new pipe in place and closes the old one, so that a program still writing to it
 (a subprocess, a shell command that os.system waits for) ends on EPIPE or SIGPIPE, and sends the
 process's main thread stop_signal, whose handler stops the code there (OutputMeter.stop_here).
+The runner's own uncaught errors go to a copy of the sandbox's stderr (report_errors_to).
 The thread needs the interpreter's lock to read on, which C code that writes (faulthandler's dump
 of every thread's stack) holds while it writes: the pipe holds PIPE_BYTES, not Linux's 64 KB, so
 that such a write is not left waiting for the thread for ever.
@@ -15,6 +16,7 @@ that such a write is not left waiting for the thread for ever.
 import fcntl
 import os
 import signal
+import sys
 import threading
 
 READ_BYTES = 65536
@@ -26,6 +28,21 @@ PIPE_BYTES = 1024 * 1024
 F_SETPIPE_SZ = getattr(fcntl, "F_SETPIPE_SZ", 1031)
 
 
+def report_errors_to(fd):
+    """Print an uncaught exception of the runner on fd, a copy of the sandbox's stderr, which the
+    host logs when a run ends without its result: descriptor 2 is the meter's, which keeps
+    nothing."""
+    stream = os.fdopen(fd, "w", encoding="utf-8", errors="replace")
+
+    def excepthook(kind, value, traceback):
+        import traceback as tracebacks
+
+        tracebacks.print_exception(kind, value, traceback, file=stream)
+        stream.flush()
+
+    sys.excepthook = excepthook
+
+
 class DescriptorMeter:
     """Descriptors 1 and 2 made one pipe, read by a thread that counts it on the meter set."""
 
@@ -33,6 +50,7 @@ class DescriptorMeter:
         """Put the pipe in place and start reading it (with os.read and signal.pthread_kill
         bound before any solution ran)."""
         self.meter = None  # the meter of the code running now, if any
+        report_errors_to(os.dup(2))
         self.read_end = self.new_pipe()
         self.stop_signal = stop_signal
         self.main_thread = threading.main_thread().ident

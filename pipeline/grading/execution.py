@@ -82,6 +82,8 @@ ERROR_KINDS = ("timeout", "output", "exception")
 # The last frame's function, file and line, the exception's text and the exception as Python's
 # traceback ends with it (`NameError: name 'x' is not defined`).
 TRACEBACK_TEXTS = ("name", "filename", "line", "errormsg", "raised")
+# How much of a run's stderr is logged when it ended without its result: a traceback's end.
+RUNNER_ERROR_BYTES = 4000
 # Where in the solution's files a test's expression raised: a file relative to the solution's
 # folder, its line number and line.
 RAISED_AT = ("file", "lineno", "line")
@@ -444,8 +446,19 @@ def _died(result: SandboxResult, timeout: float, shown_entry: str,
           limits: SandboxLimits) -> RunOutcome:
     if result.timed_out or result.killed_reason == "timeout":
         return RunOutcome(TIMEDOUT, timeout_message(timeout or limits.effective_timeout), ran=True)
+    log_runner_errors(result)
     return _crashed(shown_entry, killed_reason(result, limits)
                     or EXITED_UNEXPECTEDLY.format(code=result.exit_code))
+
+
+def log_runner_errors(result: SandboxResult) -> None:
+    """Log the end of what a run that ended without its result wrote to the sandbox's stderr:
+    the runners' own uncaught errors, there for the staff (the solution's output is metered on
+    the descriptors 1 and 2 and kept nowhere)."""
+    tail = result.stderr[-RUNNER_ERROR_BYTES:].decode("utf-8", "replace").strip()
+    if tail:
+        log.warning("a sandboxed run ended without its result (exit code %s); its stderr "
+                    "ended:\n%s", result.exit_code, tail)
 
 
 def killed_reason(result: SandboxResult, limits: SandboxLimits) -> str | None:

@@ -23,8 +23,8 @@ from pipeline.grading.assignment import CONFTEST_NAME, Assignment, course_paths
 from pipeline.grading.checks import FAILED, PASSED, SKIPPED
 from pipeline.grading.errors import PYTEST, module_missing
 from pipeline.grading.execution import CONTROL_DIR, MAX_RESULT_LINE_BYTES, RESULT_PATH, \
-    TESTS_DIR, killed_reason, output_stop_limit, printed_without_end, strict_json, \
-    timeout_message
+    TESTS_DIR, killed_reason, log_runner_errors, output_stop_limit, printed_without_end, \
+    strict_json, timeout_message
 from pipeline.grading.report import COMPLETED, CRASHED, FAILED_STATUS, TEST_SKIPPED, \
     TESTS_SKIPPED, TIMEDOUT, CollectionReport, Summary, TestCaseReport
 from pipeline.grading.runner import shorten
@@ -224,6 +224,7 @@ class PytestGrader:
     def _failure(self, result: SandboxResult) -> tuple[str, str]:
         if result.timed_out or result.killed_reason == "timeout":
             return TIMEDOUT, timeout_message(self.limits.effective_timeout)
+        log_runner_errors(result)
         return CRASHED, PYTEST_CRASHED.format(reason=killed_reason(result, self.limits)
                                               or PROCESS_ENDED.format(code=result.exit_code))
 

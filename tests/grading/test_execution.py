@@ -9,6 +9,7 @@ import pytest
 
 from pipeline.config import SandboxSettings
 from pipeline.grading import grade
+from pipeline.grading.execution import SandboxExecutor
 from tests.grading.builders import collection, make_assignment, one_value_yaml, write_files
 from tests.sandbox.conftest import KEEPS_EXIT_STATUS
 
@@ -615,3 +616,22 @@ def test_an_empty_input_answer_is_an_empty_line(tmp_path):
                             extra="inputAnswers: ['', 1]",
                             tests="- name: name\n                  value: nobody")
     assert [(t.result, t.details) for t in run.tests] == [("PASSED", None), ("PASSED", None)]
+
+
+def test_an_error_of_the_runner_itself_reaches_the_log(tmp_path: Path, monkeypatch, caplog):
+    """The runner's own uncaught error (here a request it cannot read) is written to the
+    sandbox's stderr and logged for the staff; since descriptor 2 became the output meter's, it
+    was read and dropped with the solution's output, and the run only 'exited unexpectedly'."""
+    document = SandboxExecutor._document
+
+    def without_stages(self, *args):
+        return {key: value for key, value in document(self, *args).items() if key != "stages"}
+
+    monkeypatch.setattr(SandboxExecutor, "_document", without_stages)
+    with caplog.at_level("WARNING", logger="pipeline.grading.execution"):
+        run, _ = one_collection(tmp_path, "x = 1\n")
+    assert run.status == "CRASHED"
+    logged = [record.getMessage() for record in caplog.records
+              if record.name == "pipeline.grading.execution"]
+    assert any("ended without its result" in message and "KeyError: 'stages'" in message
+               for message in logged), logged
