@@ -45,6 +45,19 @@ def shown(report) -> list:
             for c in report.tests]
 
 
+def stopped_first(student: Path) -> list:
+    """Return what the suite shows when its first collection's program is stopped for printing:
+    as after a timeout, the collection that reuses the namespace runs the program again (and it
+    is stopped again), then its own code; one that needs the first to pass is skipped."""
+    return [
+        ("first", "CRASHED", [("x", "FAILED", f"E   Failed: Execution of {student / 'ex.py'} "
+                                              f"failed, ERROR: {PRINTED}")]),
+        ("after", "COMPLETED", [("y", "PASSED", None)]),
+        ("fresh", "COMPLETED", [("z", "PASSED", None)]),
+        ("needs", "SKIPPED",
+         [("z", "SKIPPED", "Skipped: Success-Dependency `[1]` not satisfied")])]
+
+
 @pytest.mark.parametrize("stream", ["stdout", "stderr"])
 def test_an_endless_print_loop_is_stopped_and_the_others_see_what_a_timeout_leaves(
         tmp_path: Path, stream: str):
@@ -53,15 +66,7 @@ def test_an_endless_print_loop_is_stopped_and_the_others_see_what_a_timeout_leav
         {"ex.py": f"import sys\nx = 1\nwhile True:\n    print('hello', file=sys.{stream})\n",
          "other.py": "z = 3\n"})
     report = grade(student, reference, settings=STOPS_AT_1_MB)
-    # As after a timeout: the collection that reuses the namespace runs the program again (and
-    # it is stopped again), then its own code; one that needs the first to pass is skipped.
-    assert shown(report) == [
-        ("first", "CRASHED", [("x", "FAILED", f"E   Failed: Execution of {student / 'ex.py'} "
-                                              f"failed, ERROR: {PRINTED}")]),
-        ("after", "COMPLETED", [("y", "PASSED", None)]),
-        ("fresh", "COMPLETED", [("z", "PASSED", None)]),
-        ("needs", "SKIPPED",
-         [("z", "SKIPPED", "Skipped: Success-Dependency `[1]` not satisfied")])]
+    assert shown(report) == stopped_first(student)
 
 
 @pytest.mark.parametrize("code", [
@@ -117,13 +122,7 @@ def test_a_program_writing_to_its_descriptors_without_end_is_stopped_as_print_is
         tmp_path, SUITE, {"ex.py": "x = 1\n", "other.py": "z = 3\n"},
         {"ex.py": "x = 1\n" + code, "other.py": "z = 3\n"})
     report = grade(student, reference, settings=STOPS_AT_1_MB)
-    assert shown(report) == [
-        ("first", "CRASHED", [("x", "FAILED", f"E   Failed: Execution of {student / 'ex.py'} "
-                                              f"failed, ERROR: {PRINTED}")]),
-        ("after", "COMPLETED", [("y", "PASSED", None)]),
-        ("fresh", "COMPLETED", [("z", "PASSED", None)]),
-        ("needs", "SKIPPED",
-         [("z", "SKIPPED", "Skipped: Success-Dependency `[1]` not satisfied")])]
+    assert shown(report) == stopped_first(student)
 
 
 @pytest.mark.parametrize("code", PAST_PRINT.values(), ids=PAST_PRINT.keys())
