@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import threading
-
 from pipeline.submissions.succession import hand_over
 from tests.submissions.test_flow import deliver_merge_request, passed_merge_request_submission
+from tests.submissions.test_reopen_race import while_the_target_branch_is_read
 from tests.submissions.world import TARGET
-from tests.support.gitlab_standin import FaultPlan
 
 COPY = "week1-copy"  # alice's second branch, at the commit of her first merge request
 
@@ -26,23 +24,13 @@ def test_a_processing_that_inspected_the_closed_holder_does_not_refuse_it_once_h
     deliver_merge_request(world, second["iid"], sha, COPY)
     world.gitlab.set_merge_request_state(world.project_id, first["iid"], "closed")
     course = world.resources.settings.course_named(submission.course)
-    # The target branch is read after the merge request: hold that answer while the duplicate
-    # processing, which read the submission too, hands it over.
-    held = world.gitlab.inject_faults(FaultPlan(
-        status=None, every=1, limit=1, method="GET", hold=threading.Event(),
-        path_pattern=rf"/repository/branches/{TARGET}$"))
-    outcomes, handed_over = [], []
-    processing = threading.Thread(target=lambda: outcomes.append(world.process(submission.id)))
-    processing.start()
-    try:
-        assert held.arrived.wait(30), "the processing did not inspect the target branch"
-        handed_over.append(hand_over(world.resources, course, world.submission(submission.id)))
-    finally:
-        held.hold.set()
-        processing.join(60)
+    # The target branch is read after the merge request: the duplicate processing, which read
+    # the submission too, hands it over while it is.
+    outcome, handed_over = while_the_target_branch_is_read(
+        world, submission.id,
+        lambda: hand_over(world.resources, course, world.submission(submission.id)))
 
-    assert handed_over == [True]
-    outcome, = outcomes
+    assert handed_over is True
     assert (outcome.outcome, outcome.reason, outcome.merge_request_iid) == (
         "accepted", None, second["iid"])
     recorded = world.submission(submission.id)

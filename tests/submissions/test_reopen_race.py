@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import threading
+from typing import Callable, TypeVar
 
 import pytest
 from sqlalchemy.orm import sessionmaker
@@ -14,6 +15,29 @@ from tests.infra.ledger import while_another_process_holds
 from tests.submissions.test_flow import deliver_merge_request, passed_merge_request_submission
 from tests.submissions.world import TARGET
 from tests.support.gitlab_standin import FaultPlan
+
+T = TypeVar("T")
+
+
+def while_the_target_branch_is_read(world, submission_id: str, act: Callable[[], T]
+                                    ) -> tuple[object, T]:
+    """Process a submission, holding GitLab's answer about its target branch (read after its
+    merge request) while `act` runs; return the processing's outcome and what `act` returned."""
+    held = world.gitlab.inject_faults(FaultPlan(
+        status=None, every=1, limit=1, method="GET", hold=threading.Event(),
+        path_pattern=rf"/repository/branches/{TARGET}$"))
+    outcomes, acted = [], []
+    processing = threading.Thread(target=lambda: outcomes.append(world.process(submission_id)))
+    processing.start()
+    try:
+        assert held.arrived.wait(30), "the processing did not inspect the target branch"
+        acted.append(act())
+    finally:
+        held.hold.set()
+        processing.join(60)
+    outcome, = outcomes
+    result, = acted
+    return outcome, result
 
 
 def _reopen(world, mr, submission) -> int:
@@ -69,22 +93,9 @@ def test_a_hand_in_recorded_while_gitlab_is_inspected_is_seen_by_the_judge(world
     again since, inspects again instead of refusing it for a state that is no more."""
     mr, submission = passed_merge_request_submission(world)
     world.gitlab.set_merge_request_state(world.project_id, mr["iid"], "closed")
-    # The target branch is read after the merge request: hold that answer while alice hands in.
-    held = world.gitlab.inject_faults(FaultPlan(
-        status=None, every=1, limit=1, method="GET", hold=threading.Event(),
-        path_pattern=rf"/repository/branches/{TARGET}$"))
-    outcomes, handed_in_through = [], []
-    processing = threading.Thread(target=lambda: outcomes.append(world.process(submission.id)))
-    processing.start()
-    try:
-        assert held.arrived.wait(30), "the processing did not inspect the target branch"
-        handed_in_through.append(hand_in_again(world, mr, submission))
-    finally:
-        held.hold.set()
-        processing.join(60)
-
-    outcome, = outcomes
-    iid, = handed_in_through
+    # The target branch is read after the merge request: alice hands in while it is.
+    outcome, iid = while_the_target_branch_is_read(
+        world, submission.id, lambda: hand_in_again(world, mr, submission))
     assert (outcome.outcome, outcome.reason, outcome.merge_request_iid) == ("accepted", None, iid)
     note, = world.notes(iid)
     assert "**✅ Accepted**" in note["body"]
