@@ -50,6 +50,9 @@ ACTUAL_EXCERPT = "actual"
 # The key of a failed test's debug holding what evaluating its name in the student's namespace
 # raised: the error as Python words it, and where in the student's files (file, lineno, line).
 RAISED = "raised"
+# The key of a not-found test's debug holding where in the student's files their program ended
+# with sys.exit(0) or sys.exit(None) before the name was looked up (file, lineno, line).
+EXITED = "exited"
 
 
 @dataclass(frozen=True)
@@ -80,11 +83,14 @@ def fail(exception: str, message: str) -> Verdict:
     return Verdict(FAILED, exception, message)
 
 
-def not_found(message: str, raised: dict[str, Any] | None) -> Verdict:
+def not_found(message: str, raised: dict[str, Any] | None,
+              exited: dict[str, Any] | None) -> Verdict:
     """Return the KeyError verdict of a name not found; its debug keeps what evaluating the
-    name raised, which the message of the original engine does not say."""
-    verdict = fail_with(KeyError(message))
-    return verdict if raised is None else replace(verdict, debug={RAISED: raised})
+    name raised and where the program ended with sys.exit(0), which the message of the
+    original engine does not say."""
+    debug = {key: value for key, value in ((RAISED, raised), (EXITED, exited))
+             if value is not None}
+    return replace(fail_with(KeyError(message)), debug=debug or None)
 
 
 def fail_with(exc: BaseException) -> Verdict:

@@ -378,7 +378,8 @@ class CodeAbilityGrader:
         else:
             entry = (student.values if verify else student.texts).get(name, {})
             if not entry.get("found"):
-                return not_found(STUDENT_NOT_FOUND.format(name=name), entry.get("raised"))
+                return not_found(STUDENT_NOT_FOUND.format(name=name), entry.get("raised"),
+                                 student.exited_at)
             if not verify:
                 if "text" not in entry:
                     return fail("Failed", STR_FAILED.format(name=name, error=entry.get("error")))

@@ -84,8 +84,8 @@ ERROR_KINDS = ("timeout", "output", "exception")
 TRACEBACK_TEXTS = ("name", "filename", "line", "errormsg", "raised")
 # How much of a run's stderr is logged when it ended without its result: a traceback's end.
 RUNNER_ERROR_BYTES = 4000
-# Where in the solution's files a test's expression raised: a file relative to the solution's
-# folder, its line number and line.
+# Where in the solution's files a test's expression raised, or its entry point ended with
+# sys.exit(0) (exited_at): a file relative to the solution's folder, its line number and line.
 RAISED_AT = ("file", "lineno", "line")
 
 
@@ -294,8 +294,12 @@ def _read_outcome(data: dict[str, Any], run_seconds: float) -> RunOutcome:
     stdout_truncated = data.get("stdout_truncated", False)
     if not isinstance(stdout_truncated, bool):
         raise MalformedResult("stdout_truncated must be true or false")
+    exited_at = data.get("exited_at")
+    if exited_at is not None:
+        exited_at = _place_in_files(exited_at, MalformedResult(
+            "exited_at must be null or a file, line number and line of the solution"))
     return RunOutcome(
-        status=COMPLETED, entry_seconds=float(seconds), stdout=stdout,
+        status=COMPLETED, entry_seconds=float(seconds), exited_at=exited_at, stdout=stdout,
         stdout_truncated=stdout_truncated,
         values=_entries(data, "values", _value_entry), texts=_entries(data, "texts", _text_entry),
         evals=_entries(data, "evals", _value_entry), figures=_figures(data.get("figures")),
@@ -324,18 +328,25 @@ def _not_found_entry(key: str, entry: dict[str, Any]) -> dict[str, Any]:
         return {"found": False}
     malformed = MalformedResult(f"what an entry of {key} raised must be an error's text, with "
                                 "a file, line number and line of the solution or none")
-    if not isinstance(raised, dict) or not set(raised) <= {"error", *RAISED_AT} \
-            or not isinstance(raised.get("error"), str):
+    if not isinstance(raised, dict) or not isinstance(raised.get("error"), str):
         raise malformed
-    checked = {"error": shorten(raised["error"])}
-    if "file" in raised:
-        file, lineno, line = (raised.get(name) for name in RAISED_AT)
-        if not isinstance(file, str) or isinstance(lineno, bool) or not isinstance(lineno, int) \
-                or lineno < 1 or not isinstance(line, (str, type(None))):
-            raise malformed
-        checked.update(file=shorten(file), lineno=lineno,
-                       line=None if line is None else shorten(line))
-    return {"found": False, "raised": checked}
+    place = {name: value for name, value in raised.items() if name != "error"}
+    return {"found": False, "raised": {"error": shorten(raised["error"]),
+                                       **(_place_in_files(place, malformed) if place else {})}}
+
+
+def _place_in_files(raw: Any, malformed: MalformedResult) -> dict[str, Any]:
+    """Return a line of the solution's files (its file relative to the solution's folder, line
+    number and line, as the runner's place_in_files gives it) with its texts cut; raise
+    malformed when it is not one."""
+    if not isinstance(raw, dict) or set(raw) != set(RAISED_AT):
+        raise malformed
+    file, lineno, line = (raw[name] for name in RAISED_AT)
+    if not isinstance(file, str) or isinstance(lineno, bool) or not isinstance(lineno, int) \
+            or lineno < 1 or not isinstance(line, (str, type(None))):
+        raise malformed
+    return {"file": shorten(file), "lineno": lineno,
+            "line": None if line is None else shorten(line)}
 
 
 def _value_entry(key: str, entry: Any) -> dict[str, Any]:

@@ -85,12 +85,17 @@ def _digest(data: Any) -> str:
 
 @dataclass
 class RunOutcome:
-    """How a solution run ended: status and message as §3.2 words them, and what it produced."""
+    """How a solution run ended: status and message as §3.2 words them, and what it produced.
+
+    `exited_at` is where in the solution's files its entry point ended with sys.exit(0) or
+    sys.exit(None) (§9: a normal completion), if it did: file, lineno and line.
+    """
 
     status: str
     message: str = ""
     traceback: dict[str, Any] = field(default_factory=dict)
     entry_seconds: float = 0.0
+    exited_at: dict[str, Any] | None = None
     stdout: str | None = None
     stdout_truncated: bool = False
     values: dict[str, dict[str, Any]] = field(default_factory=dict)

@@ -400,8 +400,9 @@ def metered_output(meter, capture_limit, descriptors):
         sys.stdout, sys.stderr = real_streams
 
 
-def run_stage(stage, namespace, capture_limit, stop_limit, send, descriptors):
-    """Run one collection's code steps; return (error or None, entry seconds, captured output).
+def run_stage(stage, namespace, capture_limit, stop_limit, send, descriptors, solution_dir):
+    """Run one collection's code steps; return (error or None, how the entry point ran (as
+    run_entry notes it), captured output).
 
     A stage that runs past its timeout ends with a "timeout" error, and one that prints more
     than stop_limit characters or bytes with an "output" error (that one, should both come),
@@ -419,7 +420,7 @@ def run_stage(stage, namespace, capture_limit, stop_limit, send, descriptors):
     sys.stdin = io.StringIO("\n".join(answers))
     builtins.input = make_input(bool(answers))
     sys.argv = [stage["entry_point"] or ""]
-    timing = {"entry": 0.0}
+    entry = {"seconds": 0.0, "exited_at": None}
     step = "entry"
     meter = OutputMeter(stop_limit, lambda: send(stopped_outcome(step)))
     with metered_output(meter, capture_limit, descriptors) as captured:
@@ -429,7 +430,7 @@ def run_stage(stage, namespace, capture_limit, stop_limit, send, descriptors):
                 with meter.stoppable():
                     error = None
                     if stage["entry_point"] is not None:
-                        error = run_entry(stage["entry_point"], namespace, timing)
+                        error = run_entry(stage["entry_point"], namespace, entry, solution_dir)
                         if error is None and stage["graphics"] is not None:
                             stage["graphics_values"] = evaluate_graphics(stage["graphics"],
                                                                          stage["store_figures"])
@@ -447,7 +448,7 @@ def run_stage(stage, namespace, capture_limit, stop_limit, send, descriptors):
     if meter.stopped:
         error = {"step": step, "kind": "output"}
     close_figures()
-    return error, timing["entry"], captured
+    return error, entry, captured
 
 
 def stopped_outcome(step):
@@ -456,8 +457,13 @@ def stopped_outcome(step):
             "stdout_truncated": False, "figures": [], "values": {}, "texts": {}, "evals": {}}
 
 
-def run_entry(path, namespace, timing):
-    """Execute the entry point file in the namespace; return an error or None."""
+def run_entry(path, namespace, entry, solution_dir):
+    """Execute the entry point file in the namespace; return an error or None.
+
+    entry gets how long it ran (seconds) and, when it ended with sys.exit(0) or sys.exit(None),
+    a normal completion, the innermost line of the solution's files that exit passed through
+    (exited_at): the names it did not define by then are not found.
+    """
     started = time.perf_counter()
     try:
         with open(path, "rb") as handle:
@@ -469,11 +475,12 @@ def run_entry(path, namespace, timing):
         if exc.code not in (None, 0):
             return {"step": "entry", "kind": "exception",
                     "message": shorten(EXITED_WITH.format(code=exc.code))}
+        entry["exited_at"] = place_in_files(exc, solution_dir)
     except BaseException as exc:
         return {"step": "entry", "kind": "exception", "message": error_text(exc),
                 "traceback": last_frame(exc)}
     finally:
-        timing["entry"] = time.perf_counter() - started
+        entry["seconds"] = time.perf_counter() - started
     return None
 
 
@@ -519,17 +526,22 @@ def lookup(name, namespace, solution_dir):
 def raised_entry(exc, solution_dir):
     """Return an exception as Python's traceback ends with it (`TypeError: message`) and the
     innermost line of the solution's files it passed through, if any."""
+    return {"error": error_line(exc), **(place_in_files(exc, solution_dir) or {})}
+
+
+def place_in_files(exc, solution_dir):
+    """Return the innermost line of the solution's files an exception passed through: its file
+    relative to the solution's folder, line number and line; None when it passed through none."""
     import traceback
 
-    entry = {"error": error_line(exc)}
     prefix = solution_dir + "/"
     frames = [frame for frame in traceback.extract_tb(exc.__traceback__)
               if frame.filename.startswith(prefix)]
-    if frames:
-        frame = frames[-1]
-        entry.update(file=shorten(frame.filename[len(prefix):]), lineno=frame.lineno,
-                     line=None if frame.line is None else shorten(frame.line.strip()))
-    return entry
+    if not frames:
+        return None
+    frame = frames[-1]
+    return {"file": shorten(frame.filename[len(prefix):]), "lineno": frame.lineno,
+            "line": None if frame.line is None else shorten(frame.line.strip())}
 
 
 def not_found(raised):
@@ -679,13 +691,14 @@ def main(request_path, result_path):
     namespace = {} if root is None else {"__file__": root}
     stages = request["stages"]
     stop_limit = request["stop_limit"]
+    solution_dir = request["solution_dir"]
     for stage in stages[:-1]:
-        run_stage(stage, namespace, 0, stop_limit, send, descriptors)
+        run_stage(stage, namespace, 0, stop_limit, send, descriptors, solution_dir)
     current = stages[-1]
-    error, entry_seconds, captured = run_stage(current, namespace, request["capture_limit"],
-                                               stop_limit, send, descriptors)
+    error, entry, captured = run_stage(current, namespace, request["capture_limit"], stop_limit,
+                                       send, descriptors, solution_dir)
     graphics = current.get("graphics_values")
-    outcome = {"error": error, "entry_seconds": entry_seconds,
+    outcome = {"error": error, "entry_seconds": entry["seconds"], "exited_at": entry["exited_at"],
                "stdout": captured.getvalue() if request["capture_stdout"] else None,
                "stdout_truncated": captured.truncated,
                "figures": graphics["figures"] if graphics else []}
@@ -693,7 +706,7 @@ def main(request_path, result_path):
     if current["graphics"] is not None:
         graphics_values = graphics["values"] if graphics else {}
     results, printed = evaluate_metered(request["evaluate"], namespace, graphics_values, values,
-                                        request["solution_dir"], stop_limit, send, descriptors)
+                                        solution_dir, stop_limit, send, descriptors)
     outcome.update(results)
     if printed:
         outcome["error"] = {"step": LOOKUP_STEP, "kind": "output"}

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pipeline.grading.checks import ACTUAL_EXCERPT, EXPECTED_EXCERPT, RAISED
+from pipeline.grading.checks import ACTUAL_EXCERPT, EXITED, EXPECTED_EXCERPT, RAISED
 from pipeline.grading.report import PASSED, TIMEDOUT, CollectionReport, Report, TestCaseReport
 
 HEADER = "{name}: {result} ({passed}/{total} collections passed, score {score})"
@@ -15,6 +15,8 @@ EXCERPT_LABELS = ((EXPECTED_EXCERPT, "    expected: "), (ACTUAL_EXCERPT, "    ac
 # What evaluating a test's name raised in the student's namespace, and where in their files.
 RAISED_LINE = "    raised:   {error}"
 RAISED_AT = " ({file}, line {lineno}: {line})"
+# Where in the student's files their program ended with sys.exit(0) before a name was looked up.
+EXITED_LINE = "    the program exited at {file}, line {lineno}: {line}"
 # Where in the student's files their run was when its timeout stopped it.
 STOPPED_AT = "stopped at {file}, line {lineno}: {line}"
 RESULT_WIDTH = 7
@@ -44,7 +46,7 @@ def render_text(report: Report) -> str:
             if test.result != PASSED and test.details:
                 line += "  " + test.details.splitlines()[0]
             lines.append(line.rstrip())
-            lines += _excerpt_lines(test) + _raised_lines(test)
+            lines += _excerpt_lines(test) + _raised_lines(test) + _exited_lines(test)
         lines += _stopped_lines(collection)
         message = (collection.debug or {}).get("referenceMessage")
         if message:
@@ -67,6 +69,15 @@ def _raised_lines(test: TestCaseReport) -> list[str]:
     where = RAISED_AT.format(file=raised["file"], lineno=raised["lineno"],
                              line=raised["line"] or "") if "file" in raised else ""
     return [RAISED_LINE.format(error=raised["error"]) + where]
+
+
+def _exited_lines(test: TestCaseReport) -> list[str]:
+    """Return where the student's program ended with sys.exit(0), if the test's debug says."""
+    exited = (test.debug or {}).get(EXITED)
+    if exited is None:
+        return []
+    return [EXITED_LINE.format(file=exited["file"], lineno=exited["lineno"],
+                               line=exited["line"] or "")]
 
 
 def _stopped_lines(collection: CollectionReport) -> list[str]:

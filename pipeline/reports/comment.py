@@ -232,19 +232,21 @@ def _failure_row(collection: CollectionView, test: TestView) -> str:
 
 
 def _message_cell(failure: FailureView) -> str:
-    """Return a failure's Message cell: the problem, where the program raised, and what the
-    sandbox had to do with it."""
+    """Return a failure's Message cell: the problem, where the program raised, what the
+    sandbox had to do with it, and where the program exited."""
     parts = [cell_code(failure.problem, MAX_PROBLEM_CHARS)] if failure.problem else []
     if failure.crash is not None:
         parts.append(_crash_cell_part(failure.crash))
     if failure.explanation is not None:
         parts.append(md_text(failure.explanation, MAX_PROBLEM_CHARS))
+    if failure.exited is not None:
+        parts.append(_crash_cell_part(failure.exited))
     return " ".join(parts)
 
 
 def _crash_cell_part(crash: CrashLocation) -> str:
-    """Return where the program raised or was stopped, its code in a code span, safe inside a
-    table cell."""
+    """Return where the program raised, was stopped or ended, its code in a code span, safe
+    inside a table cell."""
     place = md_text(crash.in_message, MAX_NAME_CHARS)
     if not crash.code:
         return place

@@ -11,7 +11,8 @@ from typing import Sequence
 from pipeline.reports.model import CollectionView, CrashFrame, TestView
 from pipeline.reports.wording import (ALL_TESTS, CRASH_IN_MESSAGE, CRASH_LABEL, CRASH_LOCATION,
                                       CRASH_PLACE, CRASH_PLACE_IN_FILE, CRASH_SIGNAL_EXPLANATION,
-                                      LABELLED_VALUE, NO_NETWORK_EXPLANATION,
+                                      EXITED_IN_MESSAGE, EXITED_LABEL, LABELLED_VALUE,
+                                      NO_NETWORK_EXPLANATION,
                                       PROCESS_LIMIT_EXPLANATION, PROGRAM_RAISED, PROPERTY_LABELS,
                                       PROPERTY_PROBLEMS, STOPPED_IN_MESSAGE, STOPPED_LABEL)
 
@@ -47,16 +48,22 @@ _PROCESS_LIMIT = re.compile(r"ERROR: process limit of (?P<count>\d+) exceeded$")
 # What looking up a host name, and connecting to an address, raise in a sandbox without network.
 _NO_NETWORK = re.compile(r"\[Errno (-3\] Temporary failure in name resolution|101\] Network is "
                          r"unreachable)")
+# What a place in the student's files is called on its own, and how it follows a message, by
+# what the program did there: raised, was stopped at its time limit, ended with sys.exit(0).
+_PLACE_WORDING = {"raised": (CRASH_LABEL, CRASH_IN_MESSAGE),
+                  "stopped": (STOPPED_LABEL, STOPPED_IN_MESSAGE),
+                  "exited": (EXITED_LABEL, EXITED_IN_MESSAGE)}
 
 
 @dataclass(frozen=True)
 class CrashLocation:
-    """Where in the student's files a program raised, or was stopped at its time limit
-    (`stopped`): "line 5" or "helper.py, line 2", the code."""
+    """Where in the student's files a program raised, was stopped at its time limit or ended
+    with sys.exit(0) (`kind`: raised, stopped, exited): "line 5" or "helper.py, line 2", the
+    code."""
 
     place: str
     code: str
-    stopped: bool = False
+    kind: str = "raised"
 
     @property
     def text(self) -> str:
@@ -66,14 +73,13 @@ class CrashLocation:
 
     @property
     def label(self) -> str:
-        """Return what the location is called on its own: "Crashed at" or "Stopped at"."""
-        return STOPPED_LABEL if self.stopped else CRASH_LABEL
+        """Return what the location is called on its own: "Crashed at", "Stopped at"..."""
+        return _PLACE_WORDING[self.kind][0]
 
     @property
     def in_message(self) -> str:
-        """Return how the place follows a message: "at line 5" or "stopped at line 5"."""
-        template = STOPPED_IN_MESSAGE if self.stopped else CRASH_IN_MESSAGE
-        return template.format(place=self.place)
+        """Return how the place follows a message: "at line 5", "stopped at line 5"..."""
+        return _PLACE_WORDING[self.kind][1].format(place=self.place)
 
 
 @dataclass(frozen=True)
@@ -83,7 +89,8 @@ class FailureView:
     The values are the engine's excerpts where the report has them, labelled with the property
     that differs ("length 3: [1, 2, 3]"). `crash` is where the student's program raised, or was
     stopped at its time limit, when that is why the test did not pass; `explanation` what the
-    sandbox had to do with it.
+    sandbox had to do with it; `exited` where the program ended with sys.exit(0) before a name
+    not found was looked up.
     """
 
     problem: str
@@ -92,6 +99,7 @@ class FailureView:
     more: str
     crash: CrashLocation | None = None
     explanation: str | None = None
+    exited: CrashLocation | None = None
 
 
 @dataclass(frozen=True)
@@ -133,9 +141,10 @@ def _run_failed_all(collection: CollectionView) -> bool:
 
 def describe_failure(test: TestView) -> FailureView:
     """Explain why a test did not pass, from its details and resultMessage, with what the
-    sandbox's limits had to do with it."""
+    sandbox's limits had to do with it and where the program exited."""
     failure = _described(test)
-    return replace(failure, explanation=_explanation(test, failure.problem))
+    return replace(failure, explanation=_explanation(test, failure.problem),
+                   exited=_place_in_files(test.exited_at, "exited"))
 
 
 def _explanation(test: TestView, problem: str) -> str | None:
@@ -186,7 +195,7 @@ def _described(test: TestView) -> FailureView:
             problem = PROGRAM_RAISED.format(entry=execution_failed["entry"],
                                             raised=test.crash.raised.splitlines()[0])
     elif _TIMED_OUT.match(first):
-        crash = _place_in_files(test.crash, stopped=True)
+        crash = _place_in_files(test.crash, "stopped")
     return FailureView(problem=problem, expected=test.expected_excerpt,
                        actual=test.actual_excerpt, more=more, crash=crash)
 
@@ -252,14 +261,14 @@ def _labelled(checked: str, shown: str, excerpt: str | None) -> str:
     return LABELLED_VALUE.format(label=label, value=excerpt) if excerpt else label
 
 
-def _place_in_files(frame: CrashFrame | None, stopped: bool = False) -> CrashLocation | None:
+def _place_in_files(frame: CrashFrame | None, kind: str = "raised") -> CrashLocation | None:
     """Place a frame whose file is named relative to the student's folder (where a test's
-    expression raised, or where a run was stopped) as `helper.py, line 2`."""
+    expression raised, a run was stopped or a program exited) as `helper.py, line 2`."""
     if frame is None:
         return None
     return CrashLocation(place=CRASH_PLACE_IN_FILE.format(file=frame.filename,
                                                           lineno=frame.lineno),
-                         code=frame.line.strip(), stopped=stopped)
+                         code=frame.line.strip(), kind=kind)
 
 
 def _crash_location(frame: CrashFrame, entry: str) -> CrashLocation | None:

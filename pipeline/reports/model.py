@@ -60,9 +60,10 @@ class RunSummary:
 class CrashFrame:
     """A line of the student's program: its last frame when it raised (a report's
     `debug.traceback`, with the exception as Python's traceback ends with it if the report
-    says), the line it was stopped at when it ran past its timeout (`debug.traceback` too), or
-    where a test's expression raised (a test's `debug.raised`); in the last two its file is
-    named relative to their folder."""
+    says), the line it was stopped at when it ran past its timeout (`debug.traceback` too),
+    where a test's expression raised (a test's `debug.raised`), or where it ended with
+    sys.exit(0) (a test's `debug.exited`); in the last three its file is named relative to
+    their folder."""
 
     filename: str
     lineno: int
@@ -79,7 +80,8 @@ class TestView:
     message abbreviates them to ten characters. `raised` is the error that evaluating the test's
     name raised in the student's namespace (`TypeError: f() missing 1 required positional
     argument: 'b'`), which the message words as not found; `raised_at` is where in the
-    student's files, its file named relative to their folder.
+    student's files, its file named relative to their folder. `exited_at` is where in those
+    files the student's program ended with sys.exit(0) before a name not found was looked up.
     """
 
     __test__ = False  # not a pytest class
@@ -93,6 +95,7 @@ class TestView:
     actual_excerpt: str | None = None
     raised: str | None = None
     raised_at: CrashFrame | None = None
+    exited_at: CrashFrame | None = None
 
 
 @dataclass(frozen=True)
@@ -217,7 +220,8 @@ def _test(raw: Mapping[str, Any], collection_crash: CrashFrame | None) -> TestVi
                     expected_excerpt=_optional_text(debug.get("expected")),
                     actual_excerpt=_optional_text(debug.get("actual")),
                     raised=_optional_text(raised.get("error")),
-                    raised_at=_frame(raised, "file"))
+                    raised_at=_frame(raised, "file"),
+                    exited_at=_frame(_mapping(debug.get("exited")), "file"))
 
 
 def _crash(raw: Mapping[str, Any]) -> CrashFrame | None:

@@ -115,6 +115,8 @@ def _failure_card(listed: ListedFailure) -> str:
     if failure.crash is not None:
         facts.append((failure.crash.label, failure.crash.text))
     facts.append((EXPLANATION_LABEL, failure.explanation))
+    if failure.exited is not None:
+        facts.append((failure.exited.label, failure.exited.text))
     if failure.more:
         facts.append((DETAILS_LABEL, test.details))
     entries = "".join(

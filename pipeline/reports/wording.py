@@ -66,6 +66,10 @@ CRASH_IN_MESSAGE = "at {place}"
 # Where a program that ran past its time limit was stopped, worded as the crash's place.
 STOPPED_LABEL = "Stopped at"
 STOPPED_IN_MESSAGE = "stopped at {place}"
+# Where a program ended with sys.exit(0) before a name the tests look up was defined (a normal
+# completion, so the test only says the name was not found).
+EXITED_LABEL = "Exited at"
+EXITED_IN_MESSAGE = "The program exited at {place}"
 # A program that raised: the exception as Python's traceback ends with it.
 PROGRAM_RAISED = "{entry} raised {raised}"
 # What the sandbox had to do with a failure, where its report tells it for sure.

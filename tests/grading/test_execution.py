@@ -50,6 +50,31 @@ def test_sys_exit_none_completes_normally(tmp_path):
     assert first(run) == ("COMPLETED", "PASSED", None)
 
 
+@pytest.mark.parametrize(("student_files", "exited"), [
+    ({"ex.py": "import sys\nsys.exit(0)\nx = 1\n"},
+     {"file": "ex.py", "lineno": 2, "line": "sys.exit(0)"}),
+    ({"ex.py": "choice = 'q'\nwhile True:\n    if choice == 'q':\n        exit()\nx = 1\n"},
+     {"file": "ex.py", "lineno": 4, "line": "exit()"}),
+    ({"ex.py": "quit()\nx = 1\n"}, {"file": "ex.py", "lineno": 1, "line": "quit()"}),
+    ({"ex.py": "try:\n    raise SystemExit\nfinally:\n    y = 2\nx = 1\n"},
+     {"file": "ex.py", "lineno": 2, "line": "raise SystemExit"}),
+    ({"ex.py": "from lib.menu import menu\nmenu()\nx = 1\n", "lib/__init__.py": "",
+      "lib/menu.py": "import sys\n\n\ndef menu():\n    sys.exit()\n"},
+     {"file": "lib/menu.py", "lineno": 5, "line": "sys.exit()"}),
+], ids=["sys-exit-0", "exit-in-a-loop", "quit", "raise-through-finally", "in-a-module"])
+def test_an_exit_with_code_0_before_a_name_is_defined_says_where_the_program_ended(
+        tmp_path, student_files, exited):
+    """A program that exited with code 0 or None before defining the name completes (§9) and
+    the test reads only 'not found'; its debug names the innermost line of the student's files
+    the exit passed through, their file named relative to their folder."""
+    student, reference = make_assignment(tmp_path, ONE_VALUE, {"ex.py": "x = 1\n"},
+                                         student_files)
+    run = grade(student, reference).tests[0]
+    assert first(run) == ("COMPLETED", "FAILED",
+                          "E   KeyError: 'Variable `x` not found in student namespace'")
+    assert run.tests[0].debug == {"exited": exited}
+
+
 def test_sys_exit_with_a_code_crashes(tmp_path):
     run, student = one_collection(tmp_path, "import sys\nx = 1\nsys.exit(3)\n")
     assert first(run) == ("CRASHED", "FAILED", f"E   Failed: Execution of {student / 'ex.py'} "

@@ -21,6 +21,7 @@ CRASHED_BECAUSE = f"Execution of {SHOWN_ENTRY} failed, ERROR: "
 MALFORMED = CRASHED_BECAUSE + "the run handed back a malformed result: "
 RAISED_PROBLEM = ("what an entry of {key} raised must be an error's text, with a file, line "
                   "number and line of the solution or none")
+EXITED_PROBLEM = "exited_at must be null or a file, line number and line of the solution"
 REQUEST = RunRequest("student", 0, (Stage("ex.py", ("y = 1",), (), (), 2.0),), "ex.py", True,
                      values=("x",), texts=("x",))
 LIMITS = SandboxLimits(timeout_seconds=2, cpu_seconds=5, memory_mb=64, max_processes=4,
@@ -122,6 +123,12 @@ def test_a_well_formed_document_is_read():
      RAISED_PROBLEM.format(key="values")),
     ({"values": {"x": {"found": False, "raised": {"error": "E", "path": "/etc"}}}},
      RAISED_PROBLEM.format(key="values")),
+    ({"exited_at": "ex.py, line 2"}, EXITED_PROBLEM),
+    ({"exited_at": {"file": "ex.py", "lineno": 0, "line": "exit()"}}, EXITED_PROBLEM),
+    ({"exited_at": {"file": "ex.py", "lineno": 2}}, EXITED_PROBLEM),
+    ({"exited_at": {"file": "ex.py", "lineno": 2, "line": "exit()", "error": "E"}},
+     EXITED_PROBLEM),
+    ({"exited_at": {"file": None, "lineno": 2, "line": "exit()"}}, EXITED_PROBLEM),
     ({"figures": {}}, "figures must be a list of at most 1000"),
     ({"figures": [{"number": 1, "png": "not base64!"}]},
      "a figure must have a number of at most 9 digits and a base64 PNG"),
@@ -165,6 +172,20 @@ def test_messages_and_traceback_texts_the_program_controls_are_cut():
     assert outcome.values["x"] == {"found": True, "untransferable": cut, "reason": cut}
     assert outcome.values["y"] == {"found": False, "raised": {"error": cut, "file": cut,
                                                               "lineno": 2, "line": cut}}
+
+
+def test_where_the_program_exited_is_read_and_cut():
+    """Where the entry point ended with sys.exit(0) comes through the channel the program can
+    write to: its texts are cut as a raised entry's are, and the run still completes."""
+    long_text = "A" * (MESSAGE_LIMIT * 5)
+    cut = runner.shorten(long_text)
+    outcome = _interpret(_channel(json.dumps(_document(
+        exited_at={"file": long_text, "lineno": 4, "line": long_text}))))
+    assert outcome.status == "COMPLETED"
+    assert outcome.exited_at == {"file": cut, "lineno": 4, "line": cut}
+    assert _interpret(_channel(json.dumps(_document(
+        exited_at={"file": "ex.py", "lineno": 4, "line": None})))).exited_at == {
+        "file": "ex.py", "lineno": 4, "line": None}
 
 
 @pytest.mark.parametrize("traceback, problem", [

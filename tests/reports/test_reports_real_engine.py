@@ -431,3 +431,65 @@ def test_a_timed_out_run_names_the_line_the_students_program_was_stopped_at(tmp_
         "name": "count_to", "filename": "main.py", "lineno": 3,
         "line": "while n != 0: total += n; n -= 2",
         "errormsg": "Maximum execution time of 0.5 seconds exceeded"}
+
+
+MENU_YAML = """\
+type: python
+name: menu
+properties:
+  tests:
+    - type: variable
+      name: Totals
+      entryPoint: main.py
+      tests:
+        - name: count
+        - name: total
+"""
+MENU_REFERENCE = "count = 3\ntotal = 6\n"
+MENU_STUDENT = """\
+count = 3
+while True:
+    choice = 'q'
+    if choice == 'q': exit()
+total = 6
+"""
+
+
+def test_a_program_that_exited_with_0_before_a_name_says_where_it_ended(tmp_path):
+    early, at_end = tmp_path / "early", tmp_path / "end"
+    early.mkdir()
+    at_end.mkdir()
+    report = graded_report(early, MENU_STUDENT, test_yaml=MENU_YAML,
+                           reference_main=MENU_REFERENCE)
+    data = json.loads(report_to_json(report))
+
+    comment = mr_comment_markdown([(run(), data)], comment_marker("mr-1"))
+    page = result_page_html(run(), data)
+
+    assert ("| ❌ | ` total ` (Totals) |  |  | `` KeyError: 'Variable `total` not found in student "
+            "namespace' `` The program exited at main\\.py\\, line 4: ` if choice == 'q': "
+            "exit() ` |") in comment.split("\n")
+    assert ("<dt>Exited at</dt><dd><pre>main.py, line 4: if choice == &#x27;q&#x27;: exit()"
+            "</pre></dd>") in page
+    assert str(tmp_path) not in comment + page
+    assert "    the program exited at main.py, line 4: if choice == 'q': exit()" in \
+        render_text(report).splitlines()
+    # testSummary.json grades it as spec §9 says, with the original's message; the failed
+    # test's debug says where.
+    collection = data["tests"][0]
+    assert (collection["status"], collection["result"], collection["debug"]["traceback"]) == (
+        "COMPLETED", "FAILED", {})
+    assert collection["tests"][1]["details"] == (
+        "E   KeyError: 'Variable `total` not found in student namespace'")
+    assert collection["tests"][1]["debug"] == {
+        "exited": {"file": "main.py", "lineno": 4, "line": "if choice == 'q': exit()"}}
+
+    # An exit after everything ran, its names found, shows nothing new.
+    finished = graded_report(at_end, MENU_REFERENCE + "import sys\nsys.exit(0)\n",
+                             test_yaml=MENU_YAML, reference_main=MENU_REFERENCE)
+    finished_data = json.loads(report_to_json(finished))
+    assert finished_data["result"] == "PASSED"
+    assert "exited at" not in (mr_comment_markdown([(run(), finished_data)],
+                                                   comment_marker("mr-1"))
+                               + result_page_html(run(), finished_data)
+                               + render_text(finished)).lower()
