@@ -287,7 +287,7 @@ def _withdrawals(merge_request: MergeRequest, submission_branch: str) -> list[st
         return [MERGE_REQUEST_RETARGETED.format(iid=merge_request.iid,
                                                 target=merge_request.target_branch,
                                                 branch=submission_branch)]
-    if merge_request.state not in (gitlab_side.OPENED, *MERGING_STATES):
+    if merge_request.state not in gitlab_side.HANDING_IN_STATES:
         return [MERGE_REQUEST_CLOSED.format(iid=merge_request.iid, branch=submission_branch)]
     return []
 
