@@ -75,7 +75,7 @@ def record_submissions(connection: Connection, rows: Sequence[dict]) -> Recorded
         return RecordedSubmissions([], [])
     connection.execute(conflict_insert(connection, SUBMISSIONS).on_conflict_do_nothing(
         index_elements=list(UNIQUE_COLUMNS)), list(rows))
-    ids, decided_elsewhere, waiting_elsewhere = [], [], []
+    ids, decided_elsewhere, to_tell, waiting = [], [], [], []
     for position, row in enumerate(rows):
         key = [SUBMISSIONS.c[name] == row[name] for name in UNIQUE_COLUMNS]
         handed_in = SUBMISSIONS.c.hand_ins + 1
@@ -114,13 +114,13 @@ def record_submissions(connection: Connection, rows: Sequence[dict]) -> Recorded
             .where(*key)).one()
         ids.append(submission_id)
         if through_merge_request and merge_request_iid != row["merge_request_iid"]:
+            notice = (submission_id, row["merge_request_iid"])
             if outcome in (ACCEPTED, REFUSED):
                 decided_elsewhere.append(position)
+                to_tell.append(notice)
             else:
-                waiting_elsewhere.append(position)
-    record_notices(connection, *([(ids[position], rows[position]["merge_request_iid"])
-                                  for position in positions]
-                                 for positions in (decided_elsewhere, waiting_elsewhere)))
+                waiting.append(notice)
+    record_notices(connection, to_tell, waiting)
     return RecordedSubmissions(ids, decided_elsewhere)
 
 
