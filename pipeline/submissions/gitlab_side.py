@@ -6,6 +6,7 @@ import logging
 
 from gitlab_client import GitLabClient, MergeRequest, NotFoundGitLabError, RejectedGitLabError
 from pipeline.config import SUBMISSION_BRANCH_PREFIX
+from pipeline.ledger.models import Submission
 from pipeline.repos import RepositoryCache
 from pipeline.submissions.verdict import NOT_FAST_FORWARD
 
@@ -22,6 +23,12 @@ LOCKED = "locked"
 # The states in which a merge request into a submission branch hands its head commit in: open,
 # being merged, or merged (its merge being the hand-in).
 HANDING_IN_STATES = (OPENED, LOCKED, MERGED)
+
+
+def project_of(submission: Submission) -> int | str:
+    """Return how to name a submission's project to GitLab: its id, else its path."""
+    return submission.project_id if submission.project_id is not None \
+        else submission.project_path
 
 
 class BranchMoveError(Exception):

@@ -238,7 +238,7 @@ def _inspect(resources: Resources, course: CourseSettings, submission: Submissio
     gitlab, repos = resources.gitlab, resources.repositories
     if gitlab is None:
         return Inspection(problem=NO_GITLAB)
-    project, path = _project(submission), submission.project_path
+    project, path = gitlab_side.project_of(submission), submission.project_path
     blocked: list[str] = []
     withdrawn: list[str] = []
     merged_base = None  # where a merged merge request's changes started
@@ -473,7 +473,7 @@ def _holding(submission_id: str, task_id: str | None, outcome: str) -> tuple:
 
 
 def _publish_on_gitlab(resources: Resources, session: Session, submission: Submission) -> None:
-    gitlab, project = resources.gitlab, _project(submission)
+    gitlab, project = resources.gitlab, gitlab_side.project_of(submission)
     if submission.source == API_SOURCE:
         course = resources.settings.course_named(submission.course)
         target = course.submission_branch_for(submission.assignment) if course else None
@@ -493,7 +493,7 @@ def _hand_in(resources: Resources, submission: Submission, target: str) -> Merge
 
     A branch that moved elsewhere since the decision turns the submission into an error.
     """
-    gitlab, project = resources.gitlab, _project(submission)
+    gitlab, project = resources.gitlab, gitlab_side.project_of(submission)
     branch = gitlab_side.submission_branch(submission.assignment)
     try:
         gitlab_side.put_branch_at(gitlab, resources.repositories, project,
@@ -550,7 +550,7 @@ def _tell_at_its_commit(resources: Resources, session: Session, submission: Subm
     moved on since (a newer submission's comment is its own) or GitLab no longer shows it
     (deleted: there is no one to tell)."""
     try:
-        merge_request = resources.gitlab.get_merge_request(_project(submission), iid)
+        merge_request = resources.gitlab.get_merge_request(gitlab_side.project_of(submission), iid)
     except NotFoundGitLabError as exc:
         log.warning("submission %s: merge request !%d not told: %s", submission.id, iid, exc)
         return
@@ -572,7 +572,7 @@ def _tell_where_decided(resources: Resources, session: Session, submission: Subm
         _summary(resources, session, submission), submission.merge_request_iid,
         [_summary(resources, session, each) for each in others_through(session, submission, iid)],
         marker)
-    resources.gitlab.upsert_mr_note(_project(submission), iid, body, marker=marker)
+    resources.gitlab.upsert_mr_note(gitlab_side.project_of(submission), iid, body, marker=marker)
 
 
 def _write_comment(resources: Resources, submission: Submission, iid: int,
@@ -582,7 +582,7 @@ def _write_comment(resources: Resources, submission: Submission, iid: int,
     marker = _comment_marker(submission, iid)
     body = submission_comment_markdown(summaries, marker) if summaries \
         else nothing_handed_in_markdown(submission.assignment, reason, marker)
-    resources.gitlab.upsert_mr_note(_project(submission), iid, body, marker=marker)
+    resources.gitlab.upsert_mr_note(gitlab_side.project_of(submission), iid, body, marker=marker)
     log.info("submission %s: comment on merge request !%d written", submission.id, iid)
 
 
@@ -637,11 +637,6 @@ def _waiting(submission: Submission, run_id: str) -> SubmissionOutcome:
 def _outcome_of(submission: Submission) -> SubmissionOutcome:
     return SubmissionOutcome(submission.id, submission.outcome, submission.reason,
                              submission.late, submission.merge_request_iid, submission.run_id)
-
-
-def _project(submission: Submission) -> int | str:
-    return submission.project_id if submission.project_id is not None \
-        else submission.project_path
 
 
 def _inside(path: str, directory: str) -> bool:

@@ -12,7 +12,7 @@ from pipeline.config import CourseSettings
 from pipeline.context import Resources
 from pipeline.ledger.db import transaction
 from pipeline.ledger.models import Submission
-from pipeline.submissions.gitlab_side import HANDING_IN_STATES
+from pipeline.submissions.gitlab_side import HANDING_IN_STATES, project_of
 from pipeline.submissions.notices import notices_of
 from pipeline.submissions.verdict import PENDING
 
@@ -28,8 +28,7 @@ def hand_over(resources: Resources, course: CourseSettings, submission: Submissi
     changes when the submission was handed in again, or decided, since it was read.
     """
     target = course.submission_branch_for(submission.assignment)
-    project = submission.project_id if submission.project_id is not None \
-        else submission.project_path
+    project = project_of(submission)
     with resources.sessions() as session:
         notified = notices_of(session, submission.id)
     for iid, handed_in_at in notified:
