@@ -104,8 +104,7 @@ def process_submission(resources: Resources, celery: Celery,
     with resources.sessions() as session:
         submission = session.get(Submission, submission_id)
     if submission is None:
-        return SubmissionOutcome(submission_id, MISSING,
-                                 NO_SUCH_SUBMISSION.format(submission_id=submission_id))
+        return _missing(submission_id)
     if submission.finished_at is not None:
         return _outcome_of(submission)
     if submission.outcome == PENDING:
@@ -127,8 +126,7 @@ def tell_decided_elsewhere(resources: Resources, submission_id: str,
     with transaction(resources.sessions) as session:
         submission = _in_publishing_turn(session, submission_id)
         if submission is None:
-            return SubmissionOutcome(submission_id, MISSING,
-                                     NO_SUCH_SUBMISSION.format(submission_id=submission_id))
+            return _missing(submission_id)
         if resources.gitlab is None or submission.outcome == PENDING:
             return _outcome_of(submission)
         if submission.merge_request_iid != merge_request_iid:
@@ -145,8 +143,7 @@ def not_told(resources: Resources, submission_id: str, merge_request_iid: int,
                 "already: %s", submission_id, merge_request_iid, reason)
     with resources.sessions() as session:
         submission = session.get(Submission, submission_id)
-    return _outcome_of(submission) if submission is not None else SubmissionOutcome(
-        submission_id, MISSING, NO_SUCH_SUBMISSION.format(submission_id=submission_id))
+    return _outcome_of(submission) if submission is not None else _missing(submission_id)
 
 
 def end_with_error(resources: Resources, submission_id: str, reason: str,
@@ -167,8 +164,7 @@ def end_with_error(resources: Resources, submission_id: str, reason: str,
     with transaction(resources.sessions) as session:
         submission = _in_publishing_turn(session, submission_id, for_update=True)
         if submission is None:
-            return SubmissionOutcome(submission_id, MISSING,
-                                     NO_SUCH_SUBMISSION.format(submission_id=submission_id))
+            return _missing(submission_id)
         if submission.finished_at is not None:
             return _outcome_of(submission)
         if submission.celery_task_id != task_id:
@@ -632,6 +628,11 @@ def _waiting(submission: Submission, run_id: str) -> SubmissionOutcome:
     log.info("submission %s waits for run %s", submission.id, run_id)
     return SubmissionOutcome(submission.id, PENDING, run_id=run_id,
                              merge_request_iid=submission.merge_request_iid)
+
+
+def _missing(submission_id: str) -> SubmissionOutcome:
+    return SubmissionOutcome(submission_id, MISSING,
+                             NO_SUCH_SUBMISSION.format(submission_id=submission_id))
 
 
 def _outcome_of(submission: Submission) -> SubmissionOutcome:
