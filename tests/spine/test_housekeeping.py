@@ -235,15 +235,8 @@ def test_the_scratch_of_a_gradehook_grade_that_was_killed_is_removed(
     grading = subprocess.Popen(gradehook_argv(config, "grade", "--student", str(student),
                                               "--reference", str(reference)),
                                stdout=subprocess.DEVNULL)
-    try:
-        wait_for(lambda: host_processes_with(marker) or grading.poll() is not None, timeout=60,
-                 what="the student's program to run")
-        assert grading.poll() is None, "the grading ended before the student's program ran"
-    finally:
-        grading.kill()
-        grading.wait()
-        for pid in host_processes_with(marker):
-            os.kill(pid, signal.SIGKILL)
+    _kill_once_running(grading, marker, what="the student's program to run",
+                       ended="the grading ended before the student's program ran")
     left = os.listdir(temporary_folder)  # a sandbox's scratch for each run in progress
     assert _kinds(temporary_folder) == {"gradehook-grade", *SCRATCH_KINDS}
 
@@ -251,6 +244,21 @@ def test_the_scratch_of_a_gradehook_grade_that_was_killed_is_removed(
 
     assert os.listdir(temporary_folder) == []
     assert report.scratch_folders_removed == len(left)
+
+
+def _kill_once_running(process: subprocess.Popen, marker: str, *, what: str,
+                       ended: str) -> None:
+    """Wait until a host process whose command line holds marker runs (started by process),
+    then kill process and every such process, as the OOM killer would."""
+    try:
+        wait_for(lambda: host_processes_with(marker) or process.poll() is not None, timeout=60,
+                 what=what)
+        assert process.poll() is None, ended
+    finally:
+        process.kill()
+        process.wait()
+        for pid in host_processes_with(marker):
+            os.kill(pid, signal.SIGKILL)
 
 
 def test_the_scratch_of_a_process_killed_while_it_built_the_font_cache_is_removed(
@@ -265,15 +273,8 @@ def test_the_scratch_of_a_process_killed_while_it_built_the_font_cache_is_remove
     script.write_text(FONT_CACHE_PROCESS.format(root=str(Path(__file__).resolve().parents[2]),
                                                 python=str(interpreter)))
     process = subprocess.Popen([sys.executable, str(script)])
-    try:
-        wait_for(lambda: host_processes_with(marker) or process.poll() is not None,
-                 what="the font cache's build to start")
-        assert process.poll() is None, "the process ended before it built the font cache"
-    finally:
-        process.kill()
-        process.wait()
-        for pid in host_processes_with(marker):
-            os.kill(pid, signal.SIGKILL)
+    _kill_once_running(process, marker, what="the font cache's build to start",
+                       ended="the process ended before it built the font cache")
     assert _kinds(temporary_folder) == {"gradehook-mpl-build"}
 
     report = sweep(settings, cache)
