@@ -307,7 +307,10 @@ def test_the_command_inside_other_text_is_not_a_command():
 @pytest.mark.parametrize("text", [
     "/retest", "  /retest  ", "/Retest", "Fixed the empty list case.\n/retest",
     "/retest\nThanks!", "> the tests fail\n\n/retest", "```\nprint()\n```\n/retest",
-    "~~~~\n/retest\n~~~~\n/retest", ">>>\nquoted\n>>>\n/retest"])
+    "~~~~\n/retest\n~~~~\n/retest", ">>>\nquoted\n>>>\n/retest",
+    # GitLab skips only closed blocks: one left open hides nothing.
+    "```\n/retest", "~~~\n/retest\n```\n", "````\n```\n/retest", ">>>\n/retest",
+    "```\ncode\n```\n```\n/retest"])
 def test_the_command_on_a_line_of_its_own_regrades(text):
     payload = payload_of("note_hook__retest_command")
     payload["object_attributes"]["note"] = text
@@ -317,8 +320,8 @@ def test_the_command_on_a_line_of_its_own_regrades(text):
 
 @pytest.mark.parametrize("text", [
     "/retests", "/retest please", "> /retest", "   > /retest", "    /retest", "\t/retest",
-    "```\n/retest\n```", "```sh\n/retest\n``` \n", "~~~\n/retest\n```\n", "````\n```\n/retest",
-    ">>>\n/retest\n>>>", "Write `/retest` to grade again"])
+    "```\n/retest\n```", "```sh\n/retest\n``` \n", "~~~\n/retest\n```\n~~~",
+    "````\n```\n/retest\n````", ">>>\n/retest\n>>>", "```\n> /retest", "Write `/retest` to grade again"])
 def test_the_command_in_a_quote_code_or_sentence_is_not_a_command(text):
     payload = payload_of("note_hook__retest_command")
     payload["object_attributes"]["note"] = text

@@ -17,25 +17,31 @@ QUOTED = re.compile(r" {0,3}>")
 def gives_command(text: str, command: str) -> bool:
     """Return whether a line of the note is the command and nothing else, in any letter case.
 
-    Lines in code blocks, in quotes and in indented code do not count, so quoting an earlier
-    `/retest` in a reply, or showing it as an example, asks for nothing.
+    Lines in closed code blocks, in quotes and in indented code do not count, so quoting an
+    earlier `/retest` in a reply, or showing it as an example, asks for nothing.
     """
-    wanted = command.strip().casefold()
+    return _gives(text.splitlines(), command.strip().casefold())
+
+
+def _gives(lines: list[str], wanted: str) -> bool:
+    """Return whether one of the lines is the command; a block left open hides nothing, since
+    GitLab skips only closed ones, so the lines after its opening are read again as text."""
     closing_fence: str | None = None
-    for line in text.splitlines():
+    opened_at = 0
+    for index, line in enumerate(lines):
         fence = FENCE.match(line)
         if closing_fence is not None:
             if fence and _closes(fence.group(1), closing_fence, line):
                 closing_fence = None
             continue
         if fence:
-            closing_fence = fence.group(1)
+            closing_fence, opened_at = fence.group(1), index
             continue
         if INDENTED_CODE.match(line) or QUOTED.match(line):
             continue
         if line.strip().casefold() == wanted:
             return True
-    return False
+    return closing_fence is not None and _gives(lines[opened_at + 1:], wanted)
 
 
 def _closes(fence: str, opening: str, line: str) -> bool:
