@@ -82,6 +82,10 @@ ERROR_KINDS = ("timeout", "output", "exception")
 # The last frame's function, file and line, the exception's text and the exception as Python's
 # traceback ends with it (`NameError: name 'x' is not defined`).
 TRACEBACK_TEXTS = ("name", "filename", "line", "errormsg", "raised")
+# With a last frame in a library's file, the innermost frame of the solution's files: its file,
+# line number and line.
+SOLUTION_FRAME = "solutionFrame"
+SOLUTION_FRAME_TEXTS = ("filename", "line")
 # How much of a run's stderr is logged when it ended without its result: a traceback's end.
 RUNNER_ERROR_BYTES = 4000
 # Where in the solution's files a test's expression raised, or its entry point ended with
@@ -197,10 +201,11 @@ class SandboxExecutor:
 
 def _show_host_paths(traceback: dict[str, Any], shown_dir: Path) -> None:
     """Name the solution's files in a traceback by their host paths, as the messages do."""
-    filename = traceback.get("filename")
-    prefix = SANDBOX_WORKDIR + "/"
-    if isinstance(filename, str) and filename.startswith(prefix):
-        traceback["filename"] = str(shown_dir / filename[len(prefix):])
+    for frame in (traceback, traceback.get(SOLUTION_FRAME) or {}):
+        filename = frame.get("filename")
+        prefix = SANDBOX_WORKDIR + "/"
+        if isinstance(filename, str) and filename.startswith(prefix):
+            frame["filename"] = str(shown_dir / filename[len(prefix):])
 
 
 def timeout_message(seconds: float) -> str:
@@ -413,16 +418,21 @@ def _read_error(raw: Any) -> RunError | None:
 
 def _read_traceback(error: dict[str, Any]) -> dict[str, Any]:
     raw = error.get("traceback")
-    if raw is None:
-        return {}
-    if not isinstance(raw, dict) or not set(raw) <= {*TRACEBACK_TEXTS, "lineno"}:
+    return {} if raw is None else _read_frame(raw, TRACEBACK_TEXTS, inner=SOLUTION_FRAME)
+
+
+def _read_frame(raw: Any, texts: tuple[str, ...], inner: str | None = None) -> dict[str, Any]:
+    """Check a frame's fields (texts, a whole lineno, and the frame named `inner` in it)."""
+    if not isinstance(raw, dict) or not set(raw) <= {*texts, "lineno", *([inner] if inner else [])}:
         raise MalformedResult("a traceback must be an object of the last frame's fields")
     lineno = raw.get("lineno")
     if isinstance(lineno, bool) or not isinstance(lineno, (int, type(None))):
         raise MalformedResult("the lineno of a traceback must be a whole number")
     frame: dict[str, Any] = {}
     for name, value in raw.items():
-        if name in TRACEBACK_TEXTS and value is not None:
+        if name == inner:
+            value = _read_frame(value, SOLUTION_FRAME_TEXTS)
+        elif name in texts and value is not None:
             if not isinstance(value, str):
                 raise MalformedResult(f"the {name} of a traceback must be text")
             value = shorten(value)
@@ -435,7 +445,8 @@ def _apply_error(outcome: RunOutcome, error: RunError, stage: Stage, timeout: fl
     if error.kind == "timeout":
         outcome.status, outcome.message = TIMEDOUT, timeout_message(timeout)
         if error.traceback:
-            stopped_at = {key: value for key, value in error.traceback.items() if key != "raised"}
+            stopped_at = {key: value for key, value in error.traceback.items()
+                          if key not in ("raised", SOLUTION_FRAME)}
             outcome.traceback = {**stopped_at, "errormsg": outcome.message}
     elif error.kind == "output":
         outcome.status = CRASHED

@@ -342,12 +342,14 @@ def error_line(exc):
     return text if text == kind else shorten(f"{kind}: {text}")
 
 
-def last_frame(exc):
+def last_frame(exc, solution_dir):
     """Return the last traceback frame of the solution's code as the report's traceback dict,
     with the exception as Python's traceback ends with it (raised).
 
     This runner's own frames are left out (its input() raises for the solution's line that read
     input); a syntax error, raised while this runner compiles the entry point, is at its place.
+    When the last frame is a library's (`statistics.mean([])`), the innermost frame of the
+    solution's files goes with it (solutionFrame): the line the student can change.
     """
     import traceback
 
@@ -360,9 +362,16 @@ def last_frame(exc):
         name, filename, lineno, line = "<module>", str(exc.filename), exc.lineno, exc.text
     else:
         return {"errormsg": error_text(exc), "raised": error_line(exc)}
-    return {"name": shorten(name), "filename": shorten(filename), "lineno": lineno,
-            "line": None if line is None else shorten(line.strip()), "errormsg": error_text(exc),
-            "raised": error_line(exc)}
+    found = {"name": shorten(name), "filename": shorten(filename), "lineno": lineno,
+             "line": None if line is None else shorten(line.strip()), "errormsg": error_text(exc),
+             "raised": error_line(exc)}
+    own = [frame for frame in frames if frame.filename.startswith(solution_dir + "/")]
+    if own and own[-1] is not frames[-1]:
+        found["solutionFrame"] = {"filename": shorten(own[-1].filename),
+                                  "lineno": own[-1].lineno,
+                                  "line": None if own[-1].line is None
+                                  else shorten(own[-1].line.strip())}
+    return found
 
 
 def close_figures():
@@ -478,7 +487,7 @@ def run_entry(path, namespace, entry, solution_dir):
         entry["exited_at"] = place_in_files(exc, solution_dir)
     except BaseException as exc:
         return {"step": "entry", "kind": "exception", "message": error_text(exc),
-                "traceback": last_frame(exc)}
+                "traceback": last_frame(exc, solution_dir)}
     finally:
         entry["seconds"] = time.perf_counter() - started
     return None

@@ -226,9 +226,11 @@ def _test(raw: Mapping[str, Any], collection_crash: CrashFrame | None) -> TestVi
 
 def _crash(raw: Mapping[str, Any]) -> CrashFrame | None:
     """Read `debug.traceback` (spec §7, and gradehook's `raised`): a frame with a line number,
-    else None."""
+    else None; the innermost frame of the student's files (`solutionFrame`) when the last one is
+    a library's."""
     traceback = _mapping(_mapping(raw.get("debug")).get("traceback"))
-    frame = _frame(traceback, "filename")
+    frame = _frame(_mapping(traceback.get("solutionFrame")), "filename") \
+        or _frame(traceback, "filename")
     if frame is None:
         return None
     return replace(frame, raised=_optional_text(traceback.get("raised")))

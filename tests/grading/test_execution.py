@@ -122,6 +122,20 @@ def test_an_exception_crashes_with_its_message_and_last_frame(tmp_path):
                                       "raised": "NameError: name 'z' is not defined"}
 
 
+def test_a_crash_in_a_library_keeps_its_frame_and_names_the_solutions_innermost_line(tmp_path):
+    run, student = one_collection(tmp_path, "import json\n\ndef load(text):\n"
+                                            "    return json.loads(text)\n\nx = load('{')\n")
+    traceback = run.debug["traceback"]
+    assert traceback["filename"].endswith("json/decoder.py")
+    assert traceback["solutionFrame"] == {"filename": str(student / "ex.py"), "lineno": 4,
+                                          "line": "return json.loads(text)"}
+
+
+def test_a_crash_in_the_solutions_own_line_has_no_second_frame(tmp_path):
+    run, _ = one_collection(tmp_path, "def f():\n    return 1 / 0\n\nx = f()\n")
+    assert "solutionFrame" not in run.debug["traceback"]
+
+
 @pytest.mark.parametrize(("code", "shown"), [
     ("raise RuntimeError\n", "RuntimeError"),
     ("assert x == 2\n", "AssertionError"),

@@ -104,6 +104,16 @@ def test_a_well_formed_document_is_read():
                 "traceback": {"lineno": "3"}}}, "the lineno of a traceback must be a whole number"),
     ({"error": {"step": "entry", "kind": "exception", "message": "m",
                 "traceback": {"line": ["x"]}}}, "the line of a traceback must be text"),
+    ({"error": {"step": "entry", "kind": "exception", "message": "m",
+                "traceback": {"solutionFrame": "ex.py"}}},
+     "a traceback must be an object of the last frame's fields"),
+    ({"error": {"step": "entry", "kind": "exception", "message": "m",
+                "traceback": {"solutionFrame": {"filename": "ex.py", "lineno": 2,
+                                                "solutionFrame": {}}}}},
+     "a traceback must be an object of the last frame's fields"),
+    ({"error": {"step": "entry", "kind": "exception", "message": "m",
+                "traceback": {"solutionFrame": {"lineno": 2.5}}}},
+     "the lineno of a traceback must be a whole number"),
     ({"stdout": 5}, "stdout must be text"),
     ({"values": []}, "values must be an object"),
     ({"values": {"x": 5}}, "an entry of values must be an object with found true or false"),
@@ -159,7 +169,9 @@ def test_messages_and_traceback_texts_the_program_controls_are_cut():
     cut = "A" * (MESSAGE_LIMIT - len(note)) + note
     error = {"step": "entry", "kind": "exception", "message": long_text,
              "traceback": {"name": long_text, "filename": "/sandbox/work/ex.py", "lineno": 3,
-                           "line": long_text, "errormsg": long_text, "raised": long_text}}
+                           "line": long_text, "errormsg": long_text, "raised": long_text,
+                           "solutionFrame": {"filename": long_text, "lineno": 2,
+                                             "line": long_text}}}
     outcome = _interpret(_channel(json.dumps(_document(
         error=error, texts={"x": {"found": True, "error": long_text}},
         values={"x": {"found": True, "untransferable": long_text, "reason": long_text},
@@ -167,7 +179,8 @@ def test_messages_and_traceback_texts_the_program_controls_are_cut():
                                                  "lineno": 2, "line": long_text}}}))))
     assert (outcome.status, outcome.message) == ("CRASHED", CRASHED_BECAUSE + cut)
     assert outcome.traceback == {"name": cut, "filename": "/sandbox/work/ex.py", "lineno": 3,
-                                 "line": cut, "errormsg": cut, "raised": cut}
+                                 "line": cut, "errormsg": cut, "raised": cut,
+                                 "solutionFrame": {"filename": cut, "lineno": 2, "line": cut}}
     assert outcome.texts["x"]["error"] == cut
     assert outcome.values["x"] == {"found": True, "untransferable": cut, "reason": cut}
     assert outcome.values["y"] == {"found": False, "raised": {"error": cut, "file": cut,
@@ -204,12 +217,14 @@ def test_where_a_timed_out_run_was_stopped_is_checked_as_a_crash_frame(traceback
 
 
 def test_where_a_timed_out_run_was_stopped_is_cut_and_keeps_the_timeout_message():
-    """A timeout is no exception of the program's: a `raised` in its frame is left out."""
+    """A timeout is no exception of the program's: a `raised` or `solutionFrame` in its frame is
+    left out."""
     long_text = "A" * (MESSAGE_LIMIT * 5)
     cut = runner.shorten(long_text)
     error = {"step": "setup", "kind": "timeout",
              "traceback": {"name": "spin", "filename": long_text, "lineno": 7, "line": long_text,
-                           "errormsg": "forged", "raised": "NameError: forged"}}
+                           "errormsg": "forged", "raised": "NameError: forged",
+                           "solutionFrame": {"filename": "ex.py", "lineno": 1, "line": "x"}}}
     outcome = _interpret(_channel(json.dumps(_document(error=error))))
     message = "Maximum execution time of 2.0 seconds exceeded"
     assert (outcome.status, outcome.message) == ("TIMEDOUT", message)

@@ -138,6 +138,22 @@ def test_a_crash_in_the_engine_report_shows_its_line(tmp_path):
         "main.py failed, ERROR: name 'greetin' is not defined")
 
 
+def test_a_crash_inside_a_library_shows_the_students_line_that_called_it(tmp_path):
+    crash = graded(tmp_path, "import statistics\n\ndef average(values):\n"
+                             "    return statistics.mean(values)\n\nx = average([])\n")
+
+    comment = mr_comment_markdown([(run(), crash)], comment_marker("mr-1"))
+    page = result_page_html(run(), crash)
+
+    assert ("raised StatisticsError: mean requires at least one data point ` at line 4: "
+            "` return statistics.mean(values) ` |") in comment
+    assert ("</dd><dt>Crashed at</dt><dd><pre>line 4: return statistics.mean(values)</pre>"
+            "</dd>") in page
+    assert "statistics.py" not in comment + page
+    # testSummary.json's last frame is still the library's (spec §3.2).
+    assert crash["tests"][0]["debug"]["traceback"]["filename"].endswith("statistics.py")
+
+
 def test_a_course_error_names_the_course_folder_not_where_it_lies_on_the_host(tmp_path):
     repository, student = tmp_path / "reference-repository", tmp_path / "student"
     (repository / "week1").mkdir(parents=True)
@@ -362,10 +378,13 @@ def sandbox_stops(tmp_path_factory) -> tuple[str, str, Path]:
     ("Fork", "` Failed: Execution of {entry}fork.py failed, ERROR: process limit of 64 exceeded ` "
              "Programs cannot run more than 64 processes \\(threads included\\) at once while "
              "they are graded\\."),
+    # Raised in the socket library: the student's line that called it is named.
     ("Lookup", "` {entry}lookup.py raised gaierror: [Errno -3] Temporary failure in name "
-               "resolution ` Programs have no network access while they are graded\\."),
-    ("Connect", "` {entry}connect.py raised OSError: [Errno 101] Network is unreachable ` "
-                "Programs have no network access while they are graded\\."),
+               "resolution ` at line 2: ` socket.getaddrinfo('example.com', 80) ` Programs "
+               "have no network access while they are graded\\."),
+    ("Connect", "` {entry}connect.py raised OSError: [Errno 101] Network is unreachable ` at "
+                "line 2: ` socket.create_connection(('192.0.2.1', 80), timeout=5) ` Programs "
+                "have no network access while they are graded\\."),
 ])
 def test_what_the_sandbox_had_to_do_with_a_crash_is_explained(sandbox_stops, collection, message):
     comment, _, student = sandbox_stops
