@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from pipeline.grading.checks import ACTUAL_EXCERPT, EXITED, EXPECTED_EXCERPT, RAISED
-from pipeline.grading.report import PASSED, TIMEDOUT, CollectionReport, Report, TestCaseReport
+from pipeline.grading.report import (CRASHED, PASSED, TIMEDOUT, CollectionReport, Report,
+                                     TestCaseReport)
 
 HEADER = "{name}: {result} ({passed}/{total} collections passed, score {score})"
 COURSE_ERROR = "Course error (the assignment cannot be graded):\n{message}"
@@ -19,6 +20,9 @@ RAISED_AT = " ({file}, line {lineno}: {line})"
 EXITED_LINE = "    the program exited at {file}, line {lineno}: {line}"
 # Where in the student's files their run was when its timeout stopped it.
 STOPPED_AT = "stopped at {file}, line {lineno}: {line}"
+# What the student's program raised, and the innermost line of their files it passed through.
+CRASHED_WITH = "raised {raised}"
+CRASHED_AT = " at {file}, line {lineno}: {line}"
 RESULT_WIDTH = 7
 
 
@@ -47,7 +51,7 @@ def render_text(report: Report) -> str:
                 line += "  " + test.details.splitlines()[0]
             lines.append(line.rstrip())
             lines += _excerpt_lines(test) + _raised_lines(test) + _exited_lines(test)
-        lines += _stopped_lines(collection)
+        lines += _stopped_lines(collection) + _crashed_lines(collection)
         message = (collection.debug or {}).get("referenceMessage")
         if message:
             lines.append(STATUS_LINE.format(message=f"reference: {message}"))
@@ -87,3 +91,15 @@ def _stopped_lines(collection: CollectionReport) -> list[str]:
         return []
     return [STATUS_LINE.format(message=STOPPED_AT.format(
         file=frame.get("filename") or "", lineno=frame["lineno"], line=frame.get("line") or ""))]
+
+
+def _crashed_lines(collection: CollectionReport) -> list[str]:
+    """Return what the student's run raised and where, if it crashed with an exception: the
+    original's message leaves out the exception's type."""
+    frame = (collection.debug or {}).get("traceback") or {}
+    if collection.status != CRASHED or not frame.get("raised"):
+        return []
+    place = frame.get("solutionFrame") or frame
+    where = CRASHED_AT.format(file=place.get("filename") or "", lineno=place["lineno"],
+                              line=place.get("line") or "") if place.get("lineno") else ""
+    return [STATUS_LINE.format(message=CRASHED_WITH.format(raised=frame["raised"]) + where)]

@@ -139,8 +139,9 @@ def test_a_crash_in_the_engine_report_shows_its_line(tmp_path):
 
 
 def test_a_crash_inside_a_library_shows_the_students_line_that_called_it(tmp_path):
-    crash = graded(tmp_path, "import statistics\n\ndef average(values):\n"
-                             "    return statistics.mean(values)\n\nx = average([])\n")
+    report = graded_report(tmp_path, "import statistics\n\ndef average(values):\n"
+                                     "    return statistics.mean(values)\n\nx = average([])\n")
+    crash = json.loads(report_to_json(report))
 
     comment = mr_comment_markdown([(run(), crash)], comment_marker("mr-1"))
     page = result_page_html(run(), crash)
@@ -152,6 +153,9 @@ def test_a_crash_inside_a_library_shows_the_students_line_that_called_it(tmp_pat
     assert "statistics.py" not in comment + page
     # testSummary.json's last frame is still the library's (spec §3.2).
     assert crash["tests"][0]["debug"]["traceback"]["filename"].endswith("statistics.py")
+    assert ("    run: raised StatisticsError: mean requires at least one data point at "
+            f"{tmp_path / 'student' / 'main.py'}, line 4: return statistics.mean(values)"
+            ) in render_text(report).splitlines()
 
 
 def test_a_course_error_names_the_course_folder_not_where_it_lies_on_the_host(tmp_path):
