@@ -72,9 +72,10 @@ def _register_commands() -> None:
     from gradehook.maintenance_cli import reconcile, regrade, token_hash
     from gradehook.processes import beat, flower, run, web, worker
     from gradehook.results_cli import results
+    from gradehook.submissions_cli import submissions
     from pipeline.grading.cli import grade_command
-    for command in (db, run, web, worker, beat, flower, reconcile, regrade, results, token_hash,
-                    badges, grade_command):
+    for command in (db, run, web, worker, beat, flower, reconcile, regrade, results, submissions,
+                    token_hash, badges, grade_command):
         cli.add_command(command)
 
 

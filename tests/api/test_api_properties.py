@@ -10,9 +10,9 @@ from hypothesis import HealthCheck, example, given, settings, strategies as st
 from sqlalchemy import func, select
 
 from pipeline.ledger.models import RunStatus, TestRun
-from tests.api.world import (ASSIGNMENT, OTHER_ASSIGNMENT, SHA_A, SHA_B, SHA_C, STAFF_TOKEN,
-                             World, build_world, end_run)
-from tests.infra.ledger import queue_run
+from tests.api.world import (ASSIGNMENT, OTHER_ASSIGNMENT, SHA_A, SHA_B, SHA_C, STAFF_TOKEN, World,
+                             build_world)
+from tests.infra.ledger import end_run, queue_run
 from tests.support.gitlab_standin import gitlab_standin  # noqa: F401  a fixture
 
 # The health check answers 503 while no worker runs, as documented; nothing else may 5xx here.

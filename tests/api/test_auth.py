@@ -8,8 +8,8 @@ import pytest
 
 from pipeline.config import ConfigError, load_settings
 from pipeline.ledger.models import RunStatus
-from tests.api.world import ASSIGNMENT, SHA_A, SHA_B, STAFF_TOKEN, end_run
-from tests.infra.ledger import queue_run
+from tests.api.world import ASSIGNMENT, SHA_A, SHA_B, STAFF_TOKEN
+from tests.infra.ledger import end_run, queue_run
 from tests.support.gitlab_standin import FaultPlan
 from webhooks.api.auth import TokenChecker
 

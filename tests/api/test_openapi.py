@@ -11,9 +11,9 @@ from schemathesis.specs.openapi.checks import (content_type_conformance,
                                                response_schema_conformance,
                                                status_code_conformance)
 
-from pipeline.ledger.models import RunStatus
-from tests.api.world import ASSIGNMENT, SHA_A, SHA_B, STAFF_TOKEN, bearer, end_run
-from tests.infra.ledger import queue_run
+from pipeline.ledger.models import RunStatus, utcnow
+from tests.api.world import ASSIGNMENT, SHA_A, SHA_B, STAFF_TOKEN, bearer
+from tests.infra.ledger import add_submission, end_run, queue_run
 
 EXAMPLES = 20
 
@@ -31,7 +31,8 @@ OPERATIONS = {
     "/api/tests-celery": {"post"}, "/api/tests": {"post"}, "/api/tasks/{task_id}": {"get"},
     "/api/tasks/{task_id}/events": {"get"}, "/api/tasks/workers/status": {"get"},
     "/api/runs": {"get"}, "/api/runs/{run_id}": {"get"}, "/api/regrade": {"post"},
-    "/api/tests-celery/health": {"get"}, "/api/openapi.json": {"get"},
+    "/api/submissions": {"get"}, "/api/tests-celery/health": {"get"},
+    "/api/openapi.json": {"get"},
 }
 
 
@@ -90,6 +91,7 @@ def test_successful_answers_keep_to_the_document(world, api_schema):
                                                "project": "students/alice"})
     run_id, task_id = created.get_json()["id"], created.get_json()["test_system_id"]
     [passed] = world.get("/api/runs?status=passed").get_json()["items"]
+    add_submission(world.resources, commit_sha=SHA_A, counted_at=utcnow(), score=0.5)
     answers = [
         ("/api/tests-celery", "POST", created),
         ("/api/tests", "POST", world.post("/api/tests", {"directory": ASSIGNMENT,
@@ -97,6 +99,7 @@ def test_successful_answers_keep_to_the_document(world, api_schema):
                                                          "project": "students/alice"})),
         ("/api/runs", "GET", world.get("/api/runs")),
         ("/api/runs/{run_id}", "GET", world.get(f"/api/runs/{run_id}")),
+        ("/api/submissions", "GET", world.get("/api/submissions?final=true")),
         ("/api/tasks/{task_id}", "GET", world.get(f"/api/tasks/{task_id}")),
         ("/api/tasks/workers/status", "GET", world.get("/api/tasks/workers/status")),
         ("/api/regrade", "POST",
@@ -105,7 +108,8 @@ def test_successful_answers_keep_to_the_document(world, api_schema):
         ("/api/tests-celery/health", "GET", world.get("/api/tests-celery/health")),
     ]
     assert [response.status_code for _, _, response in answers] == \
-        [202, 200, 200, 200, 200, 200, 202, 202, 503]
-    assert world.get("/api/runs").get_json()["total"] == 3
+        [202, 200, 200, 200, 200, 200, 200, 202, 202, 503]
+    assert world.get("/api/runs").get_json()["total"] == 4
+    assert world.get("/api/submissions").get_json()["items"][0]["score"] == 0.5
     for path, method, response in answers:
         api_schema[path][method].validate_response(response)

@@ -10,10 +10,9 @@ from sqlalchemy import text
 
 from pipeline.ledger.models import RunStatus
 from pipeline.regrade import GradingTarget, regrade_branch_heads, regrade_run, request_grading
-from tests.api.world import ASSIGNMENT, OTHER_ASSIGNMENT, SHA_A, SHA_B, SHA_C, build_world, \
-    end_run
+from tests.api.world import ASSIGNMENT, OTHER_ASSIGNMENT, SHA_A, SHA_B, SHA_C, build_world
 from tests.infra.ports import free_port
-from tests.infra.ledger import queue_run
+from tests.infra.ledger import end_run, queue_run
 from tests.support.gitlab_standin import DEVELOPER
 
 T0 = dt.datetime(2026, 3, 1, 10, 0, tzinfo=dt.timezone.utc)

@@ -7,9 +7,9 @@ import datetime as dt
 import pytest
 
 from pipeline.ledger.models import RunStatus
-from tests.api.world import (ASSIGNMENT, OTHER_ASSIGNMENT, SHA_A, SHA_B, SHA_C, STAFF_TOKEN,
-                             bearer, end_run, staff_digest)
-from tests.infra.ledger import embedded_settings, migrated_resources, queue_run
+from tests.api.world import (ASSIGNMENT, OTHER_ASSIGNMENT, SHA_A, SHA_B, SHA_C, STAFF_TOKEN, bearer,
+                             staff_digest)
+from tests.infra.ledger import embedded_settings, end_run, migrated_resources, queue_run
 from webhooks.app import create_app
 
 T0 = dt.datetime(2026, 3, 1, 10, 0, tzinfo=dt.timezone.utc)

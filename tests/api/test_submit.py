@@ -8,8 +8,8 @@ from pipeline.ledger.db import transaction
 from sqlalchemy import select
 
 from pipeline.ledger.models import ExecutionBackend, RunStatus, Submission
-from tests.api.world import ASSIGNMENT, SHA_A, SHA_B, STAFF_TOKEN, build_world, end_run
-from tests.infra.ledger import queue_run
+from tests.api.world import ASSIGNMENT, SHA_A, SHA_B, STAFF_TOKEN, build_world
+from tests.infra.ledger import end_run, queue_run
 from tests.infra.processes import wait_for
 from tests.support.gitlab_standin import DEVELOPER
 

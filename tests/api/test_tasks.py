@@ -12,8 +12,8 @@ from pipeline.dispatch import new_task_id
 from pipeline.ledger.db import single_statements, transaction
 from pipeline.ledger.models import RunStatus, Submission, TestRun, utcnow
 from pipeline.ledger.runs import claim_run
-from tests.api.world import ASSIGNMENT, SHA_A, SHA_B, end_run
-from tests.infra.ledger import queue_run
+from tests.api.world import ASSIGNMENT, SHA_A, SHA_B
+from tests.infra.ledger import end_run, queue_run
 from webhooks.api.events import task_events
 from webhooks.api.task_state import TaskProgress, mark_sent, task_progress
 

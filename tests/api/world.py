@@ -12,8 +12,7 @@ from flask.testing import FlaskClient
 
 from pipeline.config import Settings
 from pipeline.context import Resources
-from pipeline.ledger.db import transaction
-from pipeline.ledger.models import RunStatus, TestRun, utcnow
+from pipeline.ledger.models import TestRun
 from tests.infra.ledger import migrated_resources
 from tests.infra.services import redis_client
 from tests.support.gitlab_standin import DEVELOPER, REPORTER, GitLabStandIn, StandInUser
@@ -96,12 +95,3 @@ def build_world(service_settings, gitlab: GitLabStandIn, redis_db: int,
                  resources=resources,
                  gitlab=gitlab, redis_db=redis_db, alice=alice, bob=bob, carol=carol,
                  alice_project=alice_project, bob_project=bob_project)
-
-
-def end_run(resources: Resources, run_id: str, status: RunStatus, **values) -> None:
-    """Give a run a final status, as a worker would."""
-    with transaction(resources.sessions) as session:
-        run = session.get(TestRun, run_id)
-        run.status, run.stage, run.progress, run.finished_at = status, "done", 100, utcnow()
-        for name, value in values.items():
-            setattr(run, name, value)

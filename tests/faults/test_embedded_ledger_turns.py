@@ -12,8 +12,7 @@ import pytest
 from pipeline.feedback import sync_commit_status, update_merge_request_comments
 from pipeline.ledger.db import transaction
 from pipeline.ledger.models import RunStatus, TestRun
-from tests.api.world import end_run
-from tests.infra.ledger import embedded_settings, migrated_resources, queue_run
+from tests.infra.ledger import embedded_settings, end_run, migrated_resources, queue_run
 from tests.infra.processes import wait_for
 from tests.support.gitlab_standin import FaultPlan, GitLabStandIn
 

@@ -9,12 +9,13 @@ from webhooks.api.openapi import openapi
 from webhooks.api.regrades import regrades
 from webhooks.api.runs import runs
 from webhooks.api.state import install_api_state
+from webhooks.api.submissions import submissions
 from webhooks.api.submit import submit
 from webhooks.api.tasks import tasks
 from webhooks.app import services
 
 api = Blueprint("api", __name__)
-for _feature in (submit, tasks, runs, regrades, openapi):
+for _feature in (submit, tasks, runs, submissions, regrades, openapi):
     api.register_blueprint(_feature)
 register_error_handlers(api)
 

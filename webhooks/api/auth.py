@@ -58,6 +58,28 @@ class Caller:
         """Return how the caller is named in reasons and logs."""
         return "a staff token" if self.staff else f"GitLab user {self.username}"
 
+    def scope(self, project: int | str | None) -> ProjectScope:
+        """Return which projects a listing asked about a project (path, id or none) may show;
+        raise 403 when the caller may not reach the project it names."""
+        if isinstance(project, str):
+            self.require_project(project)
+        elif project is not None and not self.staff and project not in self.projects.values():
+            raise ApiError(403, PROJECT_FORBIDDEN.format(who=self.describe(),
+                                                         project=f"id {project}"))
+        return ProjectScope(project_path=project if isinstance(project, str) else None,
+                            project_id=project if isinstance(project, int) else None,
+                            within=None if self.staff else frozenset(self.projects))
+
+
+@dataclass(frozen=True)
+class ProjectScope:
+    """The projects a listing shows: one by path or id, or any; `within` limits them to the
+    caller's (None: every project)."""
+
+    project_path: str | None
+    project_id: int | None
+    within: frozenset[str] | None
+
 
 class TokenChecker:
     """Authenticate bearer tokens; GitLab's verdict is cached briefly under the token's digest."""

@@ -10,7 +10,7 @@ from apispec import APISpec
 from apispec.ext.marshmallow import MarshmallowPlugin
 from flask import Blueprint, jsonify
 
-from webhooks.api import regrades, runs, submit, tasks
+from webhooks.api import regrades, runs, submissions, submit, tasks
 from webhooks.api.docs import json_response
 from webhooks.api.schemas import HealthSchema
 
@@ -43,7 +43,8 @@ def openapi_document() -> dict:
                    openapi_version="3.0.3", plugins=[MarshmallowPlugin()],
                    info={"description": DESCRIPTION})
     spec.components.security_scheme("bearer", SECURITY_SCHEME)
-    for paths in (submit.PATHS, tasks.PATHS, runs.PATHS, regrades.PATHS, PUBLIC_PATHS):
+    for paths in (submit.PATHS, tasks.PATHS, runs.PATHS, submissions.PATHS, regrades.PATHS,
+                  PUBLIC_PATHS):
         for path, operations in paths.items():
             spec.path(path=path, operations=copy.deepcopy(operations))
     document = spec.to_dict()

@@ -8,9 +8,10 @@ from flask import Blueprint, jsonify
 
 from pipeline.feedback import result_url
 from pipeline.ledger.models import TestRun
-from webhooks.api.auth import PROJECT_FORBIDDEN, Caller
+from webhooks.api.auth import Caller
 from webhooks.api.docs import error_responses, json_response
 from webhooks.api.errors import ApiError, load_query
+from webhooks.api.paging import page_size
 from webhooks.api.run_queries import RunFilter, find_runs
 from webhooks.api.schemas import (ID_PATTERN, RunDetailSchema, RunPageSchema, RunQuerySchema,
                                   RunSchema)
@@ -20,7 +21,6 @@ from webhooks.app import services
 runs = Blueprint("runs", __name__)
 
 NO_SUCH_RUN = "no run {run_id}"
-PAGE_TOO_LARGE = "per_page: must be at most {limit}"
 _RUN_ID = re.compile(ID_PATTERN)
 
 
@@ -46,10 +46,7 @@ def list_runs():
     """Answer with one page of the runs the caller may see."""
     caller = current_caller()
     query = load_query(RunQuerySchema())
-    limits = services().settings.api
-    per_page = query.get("per_page") or limits.default_page_size
-    if per_page > limits.max_page_size:
-        raise ApiError(400, PAGE_TOO_LARGE.format(limit=limits.max_page_size), field="per_page")
+    per_page = page_size(query)
     wanted = _filter(caller, query)
     found, total = find_runs(services().resources.sessions, wanted, page=query["page"],
                              per_page=per_page)
@@ -72,18 +69,11 @@ def show_run(run_id: str):
 
 
 def _filter(caller: Caller, query: dict) -> RunFilter:
-    project = query.get("project")
-    project_path = project if isinstance(project, str) else None
-    project_id = project if isinstance(project, int) else None
-    if project_path is not None:
-        caller.require_project(project_path)
-    if project_id is not None and not caller.staff and project_id not in caller.projects.values():
-        raise ApiError(403, PROJECT_FORBIDDEN.format(who=caller.describe(),
-                                                     project=f"id {project_id}"))
-    return RunFilter(project_path=project_path, project_id=project_id,
+    scope = caller.scope(query.get("project"))
+    return RunFilter(project_path=scope.project_path, project_id=scope.project_id,
                      course=query.get("course"), assignment=query.get("assignment"),
                      commit_prefix=query.get("commit"), status=query.get("status"),
-                     within=None if caller.staff else frozenset(caller.projects))
+                     within=scope.within)
 
 
 def _shown(run: TestRun, *, staff: bool) -> dict:

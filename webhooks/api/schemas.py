@@ -11,6 +11,7 @@ from marshmallow import Schema, ValidationError, fields, validate, validates_sch
 from pipeline.ledger.models import RunStatus
 from pipeline.directory_names import DIRECTORY_PATTERN, DIRECTORY_RULE, MAX_DIRECTORY_LENGTH
 from pipeline.repos import InvalidInputError, check_directory, check_project_path, check_sha
+from pipeline.submissions.verdict import ACCEPTED, OUTCOMES as SUBMISSION_OUTCOMES
 
 MAX_PROJECT_ID = 2 ** 63 - 1
 MAX_PAGE = 1_000_000
@@ -25,6 +26,7 @@ PROJECT_INVALID = "must be a project id (a positive whole number) or a path like
 NOT_A_BOOLEAN = "must be true or false"
 CONTROL_CHARACTERS = "must not hold control characters"
 REQUIRED_FOR_SCOPE = "required when scope is {scope}"
+FINAL_IS_ACCEPTED = "final submissions are accepted ones: leave outcome out, or ask for accepted"
 REGRADE_SCOPES = ("run", "student", "assignment", "branch_heads")
 SCOPE_FIELDS = {"run": ("run_id",), "student": ("project", "assignment"),
                 "assignment": ("assignment",), "branch_heads": ()}
@@ -234,6 +236,68 @@ class RunQuerySchema(Schema):
     status = fields.Enum(RunStatus, by_value=True)
     page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=MAX_PAGE))
     per_page = fields.Integer(validate=validate.Range(min=1))
+
+
+class SubmissionSchema(Schema):
+    """One submission as the API shows it, with its test run's score."""
+
+    id = fields.String(required=True)
+    course = fields.String(required=True)
+    assignment = fields.String(required=True)
+    project_id = fields.Integer(required=True, allow_none=True)
+    project_path = fields.String(required=True)
+    commit_sha = fields.String(required=True)
+    branch = fields.String(required=True, allow_none=True)
+    merge_request_iid = fields.Integer(required=True, allow_none=True)
+    source = fields.String(required=True, validate=validate.OneOf(("api", "merge_request")))
+    outcome = fields.String(required=True, validate=validate.OneOf(SUBMISSION_OUTCOMES))
+    reason = fields.String(required=True, allow_none=True)
+    late = fields.Boolean(required=True)
+    counted_at = UtcDateTime(required=True, allow_none=True, metadata={
+        "description": "when gradehook first received the commit: what the deadline is "
+                       "judged by"})
+    deadline = UtcDateTime(required=True, allow_none=True)
+    decided_at = UtcDateTime(required=True, allow_none=True)
+    submissions_used = fields.Integer(required=True, allow_none=True, metadata={
+        "description": "accepted submissions of the assignment with this one, when judged"})
+    submission_limit = fields.Integer(required=True, allow_none=True)
+    run_id = fields.String(required=True, allow_none=True)
+    score = fields.Float(required=True, allow_none=True, metadata={
+        "description": "the test run's score, 0 to 1"})
+    tests_passed = fields.Integer(required=True, allow_none=True)
+    tests_total = fields.Integer(required=True, allow_none=True)
+    result_url = fields.String(required=True, allow_none=True)
+
+
+class SubmissionPageSchema(Schema):
+    """A page of submissions."""
+
+    items = fields.List(fields.Nested(SubmissionSchema), required=True)
+    page = fields.Integer(required=True)
+    per_page = fields.Integer(required=True)
+    total = fields.Integer(required=True)
+
+
+class SubmissionQuerySchema(Schema):
+    """Query string of GET /api/submissions."""
+
+    project = ProjectRef()
+    course = _course()
+    assignment = _directory()
+    outcome = fields.String(validate=validate.OneOf(SUBMISSION_OUTCOMES))
+    late = fields.Boolean(truthy={"true"}, falsy={"false"}, metadata={"type": "boolean"})
+    final = fields.Boolean(load_default=False, truthy={"true"}, falsy={"false"}, metadata={
+        "type": "boolean",
+        "description": "true: each student's last accepted submission of each assignment "
+                       "(by when gradehook first received its commit), the one a gradebook "
+                       "takes, listed by project and assignment"})
+    page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=MAX_PAGE))
+    per_page = fields.Integer(validate=validate.Range(min=1))
+
+    @validates_schema
+    def _final_is_accepted(self, data: dict, **kwargs: Any) -> None:
+        if data.get("final") and data.get("outcome") not in (None, ACCEPTED):
+            raise ValidationError(FINAL_IS_ACCEPTED, "outcome")
 
 
 class RegradeRequestSchema(Schema):

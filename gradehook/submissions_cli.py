@@ -1,0 +1,96 @@
+"""`gradehook submissions`: submissions with their scores, or each student's final one, as a
+table or as CSV for a gradebook."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import sys
+
+import click
+
+from gradehook.settings import settings_from
+from gradehook.tables import format_table
+from pipeline.context import build_resources
+from pipeline.feedback import result_url
+from pipeline.ledger.models import Submission, TestRun
+from pipeline.reports.wording import format_percent
+from pipeline.submissions.verdict import ACCEPTED, OUTCOMES
+from webhooks.api.submission_queries import SubmissionFilter, find_submissions
+
+HEADER = ("PROJECT", "ASSIGNMENT", "COMMIT", "OUTCOME", "LATE", "SCORE", "TESTS", "RECEIVED")
+CSV_HEADER = ("project", "assignment", "commit", "outcome", "late", "score", "tests_passed",
+              "tests_total", "received_at", "deadline", "merge_request", "reason", "result_url")
+SHOWN = "{shown} of {total} submission(s)"
+SHORT_SHA = 12
+
+
+@click.command("submissions")
+@click.option("--course", help="Course name.")
+@click.option("--assignment", help="Assignment directory.")
+@click.option("--project", help="Student project path.")
+@click.option("--outcome", type=click.Choice(OUTCOMES))
+@click.option("--late/--on-time", default=None, help="Only late ones, or only those on time.")
+@click.option("--final", is_flag=True,
+              help="Each student's last accepted submission of each assignment (by when "
+                   "gradehook first received its commit), by project and assignment.")
+@click.option("--csv", "as_csv", is_flag=True,
+              help="Every matching submission as CSV (no pages), scores from 0 to 1.")
+@click.option("--limit", type=click.IntRange(1, 10_000), default=50, show_default=True)
+@click.option("--page", type=click.IntRange(1), default=1, show_default=True)
+@click.pass_context
+def submissions(ctx: click.Context, course: str | None, assignment: str | None,
+                project: str | None, outcome: str | None, late: bool | None, final: bool,
+                as_csv: bool, limit: int, page: int) -> None:
+    """Show submissions with their scores, newest first, or each student's final one."""
+    if final and outcome not in (None, ACCEPTED):
+        raise click.UsageError("--final lists accepted submissions: leave --outcome out")
+    resources = build_resources(settings_from(ctx))
+    wanted = SubmissionFilter(course=course, assignment=assignment, project_path=project,
+                              outcome=outcome, late=late, final=final)
+    if as_csv:
+        _write_csv(resources, wanted)
+        return
+    found, total = find_submissions(resources.sessions, wanted, page=page, per_page=limit)
+    rows = [(s.project_path, s.assignment, s.commit_sha[:SHORT_SHA], s.outcome,
+             "late" if s.late else None,
+             None if run is None or run.score is None else format_percent(run.score),
+             _tests(run), _time(s.counted_at or s.received_at))
+            for s, run in found]
+    click.echo(format_table(HEADER, rows))
+    click.echo(SHOWN.format(shown=len(rows), total=total))
+
+
+def _write_csv(resources, wanted: SubmissionFilter) -> None:
+    """Write every matching submission."""
+    writer = csv.writer(sys.stdout, lineterminator="\n")
+    writer.writerow(CSV_HEADER)
+    found, _ = find_submissions(resources.sessions, wanted)
+    writer.writerows(_csv_row(resources, submission, run) for submission, run in found)
+
+
+def _csv_row(resources, s: Submission, run: TestRun | None) -> list[object]:
+    return [s.project_path, s.assignment, s.commit_sha, s.outcome, str(s.late).lower(),
+            "" if run is None or run.score is None else round(run.score, 4),
+            "" if run is None or run.tests_passed is None else run.tests_passed,
+            "" if run is None or run.tests_total is None else run.tests_total,
+            _iso(s.counted_at or s.received_at), _iso(s.deadline),
+            "" if s.merge_request_iid is None else s.merge_request_iid, s.reason or "",
+            "" if run is None else result_url(resources, run.id)]
+
+
+def _tests(run: TestRun | None) -> str | None:
+    if run is None or run.tests_total is None:
+        return None
+    return f"{run.tests_passed}/{run.tests_total}"
+
+
+def _time(moment) -> str | None:
+    return moment.strftime("%Y-%m-%d %H:%M") if moment else None
+
+
+def _iso(moment) -> str:
+    """Return a ledger time as RFC 3339 UTC (SQLite gives them back without their zone)."""
+    if moment is None:
+        return ""
+    return (moment if moment.tzinfo else moment.replace(tzinfo=dt.timezone.utc)).isoformat()

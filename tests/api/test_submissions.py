@@ -1,0 +1,135 @@
+"""GET /api/submissions: filters, newest first, each student's final submission, access."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from tests.api.world import (ASSIGNMENT, OTHER_ASSIGNMENT, SHA_A, SHA_B, SHA_C, STAFF_TOKEN, bearer,
+                             staff_digest)
+from tests.infra.ledger import add_submission, embedded_settings, migrated_resources
+from webhooks.app import create_app
+
+T0 = dt.datetime(2026, 3, 1, 10, 0, tzinfo=dt.timezone.utc)
+SHA_D, SHA_E = "d" * 40, "e" * 40
+
+
+@pytest.fixture
+def seeded(world):
+    """alice: week1 accepted at 10:00 (50 %) and 12:00 (100 %, late), refused at 13:00, week2
+    accepted; bob: week1 accepted at 11:00 (75 %) and a pending one at 14:00."""
+    r = world.resources
+    return [
+        add_submission(r, commit_sha=SHA_A, counted_at=T0, score=0.5),
+        add_submission(r, commit_sha=SHA_B, counted_at=T0 + dt.timedelta(hours=2), score=1.0,
+                       late=True),
+        add_submission(r, commit_sha=SHA_C, counted_at=T0 + dt.timedelta(hours=3),
+                       outcome="refused", reason="the limit of 2 accepted submissions of "
+                                                 "week1/hello is reached"),
+        add_submission(r, commit_sha=SHA_D, counted_at=T0 + dt.timedelta(minutes=30),
+                       assignment=OTHER_ASSIGNMENT, score=0.25),
+        add_submission(r, commit_sha=SHA_A, counted_at=T0 + dt.timedelta(hours=1), score=0.75,
+                       project_path="students/bob"),
+        add_submission(r, commit_sha=SHA_E, counted_at=T0 + dt.timedelta(hours=4),
+                       outcome="pending", project_path="students/bob"),
+    ]
+
+
+def ids(response):
+    assert response.status_code == 200, response.get_json()
+    return [item["id"] for item in response.get_json()["items"]]
+
+
+@pytest.mark.parametrize("query, expected", [
+    ("", [5, 2, 1, 4, 3, 0]),
+    ("?project=students/bob", [5, 4]),
+    (f"?assignment={OTHER_ASSIGNMENT}", [3]),
+    ("?outcome=refused", [2]),
+    ("?late=true", [1]),
+    ("?late=false&project=students/alice", [2, 3, 0]),
+    ("?course=other", []),
+    # Each student's last accepted submission of each assignment, by project and assignment:
+    # alice's late one at 12:00 (not the refused one after it), her week2 one, bob's at 11:00
+    # (not his pending one).
+    ("?final=true", [1, 3, 4]),
+    (f"?final=true&assignment={ASSIGNMENT}", [1, 4]),
+    ("?final=true&outcome=accepted&project=students/bob", [4]),
+])
+def test_filters_and_final_submissions(world, seeded, query, expected):
+    assert ids(world.get(f"/api/submissions{query}")) == [seeded[i] for i in expected]
+
+
+def test_a_submission_shows_its_decision_and_its_runs_score(world, seeded):
+    items = world.get("/api/submissions?final=true").get_json()["items"]
+    late = items[0]
+    run_id = late.pop("run_id")
+
+    assert late == {
+        "id": seeded[1], "course": "prog1", "assignment": ASSIGNMENT, "project_id": None,
+        "project_path": "students/alice", "commit_sha": SHA_B, "branch": "submission/week1",
+        "merge_request_iid": 3, "source": "merge_request", "outcome": "accepted",
+        "reason": None, "late": True, "counted_at": "2026-03-01T12:00:00+00:00",
+        "deadline": None, "decided_at": "2026-03-01T12:01:00+00:00", "submissions_used": None,
+        "submission_limit": None, "score": 1.0, "tests_passed": 4, "tests_total": 4,
+        "result_url": f"{world.settings.server.base_url}/results/{run_id}"}
+    assert world.run(run_id).commit_sha == SHA_B
+
+
+def test_a_submission_without_a_run_shows_no_score(world, seeded):
+    pending = world.get("/api/submissions?outcome=pending").get_json()["items"][0]
+
+    assert (pending["run_id"], pending["score"], pending["tests_total"],
+            pending["result_url"]) == (None, None, None, None)
+
+
+def test_pages_of_final_submissions(world, seeded):
+    first = world.get("/api/submissions?final=true&per_page=2").get_json()
+    second = world.get("/api/submissions?final=true&per_page=2&page=2").get_json()
+
+    assert [i["id"] for i in first["items"] + second["items"]] == [seeded[i] for i in (1, 3, 4)]
+    assert (first["total"], second["total"], second["page"]) == (3, 3, 2)
+
+
+def test_a_gitlab_token_sees_its_own_projects_submissions_only(world, seeded):
+    mine = world.get("/api/submissions", token=world.bob.token)
+    other = world.get("/api/submissions?project=students/alice", token=world.bob.token)
+
+    assert ids(mine) == [seeded[5], seeded[4]]
+    assert other.status_code == 403
+    assert other.get_json()["reason"] == \
+        "GitLab user bob does not have Developer access to project students/alice"
+
+
+@pytest.mark.parametrize("query, field", [
+    ("?final=yes", "final"), ("?late=1", "late"), ("?outcome=great", "outcome"),
+    ("?final=true&outcome=refused", "outcome"), ("?per_page=201", "per_page"),
+    ("?project=alice", "project"), ("?colour=red", "colour"),
+])
+def test_bad_queries_are_400_naming_the_parameter(world, query, field):
+    response = world.get(f"/api/submissions{query}")
+
+    assert response.status_code == 400
+    assert response.get_json()["field"] == field
+
+
+def test_no_token_is_401(world):
+    assert world.get("/api/submissions", token=None).status_code == 401
+
+
+def test_final_submissions_from_the_embedded_sqlite_ledger(tmp_path, monkeypatch):
+    """The window that picks each student's last accepted submission works on SQLite too."""
+    settings = embedded_settings(tmp_path, monkeypatch,
+                                 {"api": {"staff_token_hashes": staff_digest()}})
+    resources = migrated_resources(settings)
+    first = add_submission(resources, commit_sha=SHA_A, counted_at=T0, score=0.5)
+    last = add_submission(resources, commit_sha=SHA_B, counted_at=T0 + dt.timedelta(hours=1),
+                          score=1.0)
+    client = create_app(settings).test_client()
+
+    listed = client.get("/api/submissions?final=true", headers=bearer(STAFF_TOKEN)).get_json()
+    every = client.get("/api/submissions", headers=bearer(STAFF_TOKEN)).get_json()
+
+    assert [(i["id"], i["score"], i["counted_at"]) for i in listed["items"]] == [
+        (last, 1.0, "2026-03-01T11:00:00+00:00")]
+    assert [i["id"] for i in every["items"]] == [last, first]

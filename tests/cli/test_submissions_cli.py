@@ -1,0 +1,71 @@
+"""`gradehook submissions`: a table of submissions, each student's final one, and CSV."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+
+from tests.cli.commands import ASSIGNMENT, COURSE, gradehook
+from tests.infra.ledger import add_submission, migrated_resources
+
+T0 = dt.datetime(2026, 3, 1, 10, 0, tzinfo=dt.timezone.utc)
+
+
+def seed(settings) -> list[str]:
+    """alice: accepted 10:00 (50 %), accepted late 12:00 (100 %), refused 13:00; bob: accepted
+    11:00 (75 %)."""
+    resources = migrated_resources(settings)
+    return [
+        add_submission(resources, commit_sha="a" * 40, counted_at=T0, score=0.5),
+        add_submission(resources, commit_sha="b" * 40, counted_at=T0 + dt.timedelta(hours=2),
+                       score=1.0, late=True),
+        add_submission(resources, commit_sha="c" * 40, counted_at=T0 + dt.timedelta(hours=3),
+                       outcome="refused", reason="handed in after the deadline"),
+        add_submission(resources, commit_sha="d" * 40, counted_at=T0 + dt.timedelta(hours=1),
+                       score=0.75, project_path="students/bob", merge_request_iid=None),
+    ]
+
+
+def test_submissions_are_listed_newest_first_with_their_scores(service_settings):
+    config, settings = service_settings({"courses": [COURSE]})
+    seed(settings)
+
+    everything = gradehook(config, "submissions")
+    late = gradehook(config, "submissions", "--late")
+
+    assert [line.split() for line in everything.output.splitlines()] == [
+        ["PROJECT", "ASSIGNMENT", "COMMIT", "OUTCOME", "LATE", "SCORE", "TESTS", "RECEIVED"],
+        ["students/alice", ASSIGNMENT, "c" * 12, "refused", "-", "-", "-", "2026-03-01",
+         "13:00"],
+        ["students/alice", ASSIGNMENT, "b" * 12, "accepted", "late", "100%", "4/4",
+         "2026-03-01", "12:00"],
+        ["students/bob", ASSIGNMENT, "d" * 12, "accepted", "-", "75%", "3/4", "2026-03-01",
+         "11:00"],
+        ["students/alice", ASSIGNMENT, "a" * 12, "accepted", "-", "50%", "2/4", "2026-03-01",
+         "10:00"],
+        ["4", "of", "4", "submission(s)"]]
+    assert late.output.splitlines()[-1] == "1 of 1 submission(s)"
+
+
+def test_final_submissions_as_csv_for_a_gradebook(service_settings):
+    config, settings = service_settings({"courses": [COURSE]})
+    seed(settings)
+
+    exported = gradehook(config, "submissions", "--final", "--csv", "--course", "prog1")
+
+    rows = list(csv.DictReader(io.StringIO(exported.output)))
+    assert [(r["project"], r["commit"][:1], r["score"], r["tests_passed"], r["late"],
+             r["received_at"], r["merge_request"]) for r in rows] == [
+        ("students/alice", "b", "1.0", "4", "true", "2026-03-01T12:00:00+00:00", "3"),
+        ("students/bob", "d", "0.75", "3", "false", "2026-03-01T11:00:00+00:00", "")]
+    assert rows[0]["result_url"].startswith(settings.server.base_url + "/results/")
+
+
+def test_final_with_another_outcome_is_a_usage_error(service_settings):
+    config, _ = service_settings({"courses": [COURSE]})
+
+    refused = gradehook(config, "submissions", "--final", "--outcome", "refused")
+
+    assert refused.exit_code == 2
+    assert "--final lists accepted submissions: leave --outcome out" in refused.output

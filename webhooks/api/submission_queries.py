@@ -1,0 +1,78 @@
+"""Find submissions, with their test runs' scores, by course, assignment, project and outcome."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import false, func, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from pipeline.ledger.models import Submission, TestRun
+from pipeline.submissions.verdict import ACCEPTED
+
+
+@dataclass(frozen=True)
+class SubmissionFilter:
+    """Which submissions to list; `final`: each student's last accepted one of an assignment
+    (the one a gradebook takes); `within` limits them to some projects (None: every project)."""
+
+    course: str | None = None
+    assignment: str | None = None
+    project_path: str | None = None
+    project_id: int | None = None
+    outcome: str | None = None
+    late: bool | None = None
+    final: bool = False
+    within: frozenset[str] | None = None
+
+
+def find_submissions(sessions: sessionmaker[Session], wanted: SubmissionFilter, *, page: int = 1,
+                     per_page: int | None = None
+                     ) -> tuple[list[tuple[Submission, TestRun | None]], int]:
+    """Return one page of matching submissions with their runs (every one without per_page),
+    and how many match in all.
+
+    All submissions come newest first (by when gradehook first received the commit); final ones
+    by project and assignment, as a gradebook lists students.
+    """
+    chosen = select(Submission.id).where(*_conditions(wanted))
+    if wanted.final:
+        chosen = _last_accepted(chosen)
+    chosen = chosen.subquery()
+    counted = func.coalesce(Submission.counted_at, Submission.received_at)
+    order = (Submission.project_path, Submission.assignment) if wanted.final \
+        else (counted.desc(), Submission.id)
+    with sessions() as session:
+        total = session.scalar(select(func.count()).select_from(chosen))
+        rows = session.execute(
+            select(Submission, TestRun)
+            .join(chosen, chosen.c.id == Submission.id)
+            .outerjoin(TestRun, TestRun.id == Submission.run_id)
+            .order_by(*order).offset((page - 1) * (per_page or 0)).limit(per_page)).all()
+    return [(submission, run) for submission, run in rows], total
+
+
+def _last_accepted(chosen):
+    """Keep, of the accepted submissions chosen, each project's last one of each assignment."""
+    counted = func.coalesce(Submission.counted_at, Submission.received_at)
+    ranked = chosen.where(Submission.outcome == ACCEPTED).add_columns(
+        func.row_number().over(partition_by=(Submission.project_path, Submission.assignment),
+                               order_by=(counted.desc(), Submission.id.desc())).label("rank")
+    ).subquery()
+    return select(ranked.c.id).where(ranked.c.rank == 1)
+
+
+def _conditions(wanted: SubmissionFilter) -> list:
+    conditions = []
+    for column, value in ((Submission.course, wanted.course),
+                          (Submission.assignment, wanted.assignment),
+                          (Submission.project_path, wanted.project_path),
+                          (Submission.project_id, wanted.project_id),
+                          (Submission.outcome, wanted.outcome),
+                          (Submission.late, wanted.late)):
+        if value is not None:
+            conditions.append(column == value)
+    if wanted.within is not None:
+        conditions.append(Submission.project_path.in_(sorted(wanted.within)) if wanted.within
+                          else false())
+    return conditions

@@ -1,0 +1,60 @@
+"""`GET /api/submissions`: submissions with their scores, and each student's final one."""
+
+from __future__ import annotations
+
+from flask import Blueprint, jsonify
+
+from pipeline.feedback import result_url
+from pipeline.ledger.models import Submission, TestRun
+from webhooks.api.docs import error_responses, json_response
+from webhooks.api.errors import load_query
+from webhooks.api.paging import page_size
+from webhooks.api.schemas import SubmissionPageSchema, SubmissionQuerySchema, SubmissionSchema
+from webhooks.api.state import current_caller
+from webhooks.api.submission_queries import SubmissionFilter, find_submissions
+from webhooks.app import services
+
+submissions = Blueprint("submissions", __name__)
+
+# What a submission shows of its test run.
+FROM_THE_RUN = ("score", "tests_passed", "tests_total", "result_url")
+
+PATHS = {
+    "/api/submissions": {"get": {
+        "summary": "Submissions with their scores, by course, assignment, project, outcome "
+                   "or lateness; or each student's final one (final=true)",
+        "description": "All submissions come newest first, final ones by project and "
+                       "assignment. A GitLab token sees the submissions of the projects it "
+                       "reaches as Developer.",
+        "parameters": [{"in": "query", "schema": SubmissionQuerySchema}],
+        "responses": {200: json_response("a page of submissions", SubmissionPageSchema),
+                      **error_responses(400, 401, 403, 503)}}},
+}
+
+
+@submissions.get("/api/submissions")
+def list_submissions():
+    """Answer with one page of the submissions the caller may see."""
+    caller = current_caller()
+    query = load_query(SubmissionQuerySchema())
+    per_page = page_size(query)
+    scope = caller.scope(query.get("project"))
+    wanted = SubmissionFilter(
+        course=query.get("course"), assignment=query.get("assignment"),
+        project_path=scope.project_path, project_id=scope.project_id,
+        outcome=query.get("outcome"), late=query.get("late"), final=query["final"],
+        within=scope.within)
+    found, total = find_submissions(services().resources.sessions, wanted, page=query["page"],
+                                    per_page=per_page)
+    return jsonify({"items": [_shown(submission, run) for submission, run in found],
+                    "page": query["page"], "per_page": per_page, "total": total})
+
+
+def _shown(submission: Submission, run: TestRun | None) -> dict:
+    """Show a submission with its run's score and result page (None before it has a run)."""
+    shown = SubmissionSchema(exclude=FROM_THE_RUN).dump(submission)
+    shown.update(score=run.score if run else None,
+                 tests_passed=run.tests_passed if run else None,
+                 tests_total=run.tests_total if run else None,
+                 result_url=result_url(services().resources, run.id) if run else None)
+    return shown
