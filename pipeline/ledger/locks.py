@@ -30,7 +30,7 @@ def lock_name(executor: Session | Connection, *name: str) -> None:
     """Wait for the lock of a name (its parts) and hold it until the transaction ends.
 
     Only PostgreSQL has such locks; on the embedded SQLite ledger nothing is taken (see
-    embedded_turn). The key is the first 64 bits of the name's SHA-256.
+    embedded_turn). The key is lock_key's.
     """
     lock_names(executor, [name])
 
@@ -39,9 +39,15 @@ def lock_names(executor: Session | Connection, names: Iterable[tuple[str, ...]])
     """Wait for the locks of several names, in one round trip, and hold them as lock_name."""
     if _dialect_name(executor) != "postgresql":
         return
-    keys = sorted({int.from_bytes(_digest(name)[:8], "big", signed=True) for name in names})
+    keys = sorted({lock_key(name) for name in names})
     if keys:
         executor.execute(_LOCKS, {"keys": keys})
+
+
+def lock_key(name: tuple[str, ...]) -> int:
+    """Return the PostgreSQL advisory lock key of a name (its parts): its SHA-256's first 64
+    bits."""
+    return int.from_bytes(_digest(name)[:8], "big", signed=True)
 
 
 def lock_name_for_ledger_work(session: Session, *name: str) -> None:

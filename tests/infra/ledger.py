@@ -14,6 +14,7 @@ from pipeline.config import Settings, load_settings
 from pipeline.context import Resources, build_resources
 from pipeline.dispatch import new_task_id
 from pipeline.ledger.db import make_engine, transaction
+from pipeline.ledger.locks import lock_key
 from pipeline.ledger.migrate import upgrade
 from pipeline.ledger.models import RunStatus, Submission, TestRun, utcnow
 from tests.infra.processes import wait_for, write_config
@@ -51,20 +52,37 @@ def queue_run(resources: Resources, **fields) -> TestRun:
     return run
 
 
-def lock_waiters(engine: Engine) -> int:
-    """Return how many sessions of the engine's database wait for a lock another one holds."""
+def waiters_for_name(engine: Engine, *name: str) -> int:
+    """Return how many sessions of the engine's database wait for the advisory lock of a name
+    (its parts, as pipeline.ledger.locks.lock_name takes it)."""
+    key = lock_key(name) & 0xFFFFFFFFFFFFFFFF  # PostgreSQL shows a bigint key's two halves
     with engine.connect() as connection:
         return int(connection.scalar(text(
-            "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
-            "AND datname = current_database()")))
+            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted "
+            "AND database = (SELECT oid FROM pg_database WHERE datname = current_database()) "
+            "AND classid = CAST(:high AS oid) AND objid = CAST(:low AS oid) AND objsubid = 1"),
+            {"high": key >> 32, "low": key & 0xFFFFFFFF}))
+
+
+def waiters_on(engine: Engine, holder: Connection) -> int:
+    """Return how many sessions of the engine's database wait, directly or behind another
+    waiter, for a lock that the holder's transaction holds."""
+    holder_pid = holder.scalar(text("SELECT pg_backend_pid()"))
+    with engine.connect() as connection:
+        return int(connection.scalar(text(
+            "WITH RECURSIVE held_up(pid) AS ("
+            " SELECT pid FROM pg_stat_activity WHERE :holder = ANY(pg_blocking_pids(pid))"
+            " UNION SELECT waiting.pid FROM pg_stat_activity AS waiting JOIN held_up"
+            " ON held_up.pid = ANY(pg_blocking_pids(waiting.pid))) "
+            "SELECT count(*) FROM held_up"), {"holder": holder_pid}))
 
 
 def while_another_process_holds(settings: Settings, engine: Engine,
                                 hold: Callable[[Connection], T], act: Callable[[], R],
                                 *, must_wait: bool = False) -> tuple[T, R]:
     """Run `hold` in a transaction of another engine (another process's), then `act` in a
-    thread, committing that transaction once `act` has ended or waits for a lock on `engine`'s
-    database (only the latter when `must_wait`). Return what `hold` and `act` returned.
+    thread, committing that transaction once `act` has ended or waits for a lock that
+    transaction holds (only the latter when `must_wait`). Return what `hold` and `act` returned.
 
     SQLite shows no one waiting: there `act` waits once it writes (the other transaction
     holds the one write lock), so the transaction commits as `act` starts its first write.
@@ -85,7 +103,8 @@ def while_another_process_holds(settings: Settings, engine: Engine,
             actor = threading.Thread(target=lambda: acted.append(act()))
             actor.start()
             wait_for(lambda: (not must_wait and not actor.is_alive())
-                     or (writing.is_set() if embedded else lock_waiters(engine)), timeout=30,
+                     or (writing.is_set() if embedded else waiters_on(engine, connection)),
+                     timeout=30,
                      what="the action to end or to wait for the other process's transaction")
         actor.join(timeout=30)
     finally:

@@ -12,11 +12,11 @@ from pipeline.ledger.models import RunStatus, Submission, utcnow
 from pipeline.submissions.ledger import SUBMISSION_LOCK
 from pipeline.submissions.processing import end_with_error
 from pipeline.tasks.retry import GAVE_UP_REASON, TIME_LIMIT_REASON
-from tests.infra.ledger import embedded_settings, lock_waiters
+from tests.infra.ledger import embedded_settings, waiters_for_name, waiters_on
 from tests.infra.processes import wait_for
 from tests.submissions.test_flow import (deliver_merge_request, end_run,
                                          passed_merge_request_submission, submissions_of)
-from tests.submissions.world import (OTHER_ASSIGNMENT, STUDENT, TARGET, build_world,
+from tests.submissions.world import (ASSIGNMENT, OTHER_ASSIGNMENT, STUDENT, TARGET, build_world,
                                      solution)
 from tests.support.gitlab_standin import HOLD_LIMIT_SECONDS, FaultPlan
 
@@ -50,7 +50,8 @@ def test_a_time_limit_meeting_a_publish_under_way_leaves_its_acceptance(world):
         stopping, stopped = _in_thread(lambda: end_with_error(
             world.resources, submission.id, TIME_LIMIT_REASON.format(limit=15),
             submission.celery_task_id))
-        wait_for(lambda: lock_waiters(world.resources.engine) or not stopping.is_alive(),
+        wait_for(lambda: waiters_for_name(world.resources.engine, SUBMISSION_LOCK, STUDENT,
+                                          ASSIGNMENT) or not stopping.is_alive(),
                  what="the time limit's end to wait for the publish or to end")
     finally:
         held.hold.set()
@@ -150,7 +151,7 @@ def test_a_discard_rewrites_its_comment_in_the_students_publishing_turn(world):
         with other_process.begin() as turn:
             lock_name(turn, SUBMISSION_LOCK, STUDENT, OTHER_ASSIGNMENT)
             discarding, discarded = _in_thread(lambda: world.process(other.id))
-            wait_for(lambda: lock_waiters(world.resources.engine) or not discarding.is_alive(),
+            wait_for(lambda: waiters_on(world.resources.engine, turn) or not discarding.is_alive(),
                      what="the discard to wait for the turn or to end")
             assert discarding.is_alive() and world.notes(mr["iid"]) == []
         discarding.join(60)

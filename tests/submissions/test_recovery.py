@@ -14,10 +14,11 @@ from pipeline.ledger.db import transaction
 from pipeline.grading.grader import course_error_report
 from pipeline.ledger.models import Delivery, RunStatus, Submission, utcnow
 from pipeline.reports.submission import ERROR_NOTE
+from pipeline.submissions.ledger import SUBMISSION_LOCK
 from pipeline.submissions.processing import TARGET_MISSING, end_with_error
 from pipeline.submissions.recovery import RETRY_WAIT_MIN, retry_failed_submissions
 from pipeline.submissions.verdict import format_time
-from tests.infra.ledger import lock_waiters, while_another_process_holds
+from tests.infra.ledger import waiters_for_name, while_another_process_holds
 from tests.infra.processes import wait_for
 from tests.submissions.test_flow import deliver_merge_request, end_run, \
     merge_request_submission, passed_merge_request_submission, submissions_of
@@ -199,7 +200,8 @@ def test_a_decision_made_after_a_reopen_is_published_though_the_last_error_was_n
                                      action="reopen").status_code == 200
         del world.gitlab.state.branches[world.project_id][TARGET]
         processing.start()
-        wait_for(lambda: lock_waiters(world.resources.engine) or not processing.is_alive(),
+        wait_for(lambda: waiters_for_name(world.resources.engine, SUBMISSION_LOCK, STUDENT,
+                                          ASSIGNMENT) or not processing.is_alive(),
                  what="the new decision to wait for its turn to publish")
     finally:
         last_error.hold.set()

@@ -10,7 +10,7 @@ from pipeline import testing
 from pipeline.ledger.db import make_engine, transaction
 from pipeline.ledger.models import RunStatus, Submission, TestRun
 from pipeline.submissions.dispatch import hand_off_submissions
-from tests.infra.ledger import lock_waiters
+from tests.infra.ledger import waiters_on
 from tests.infra.processes import wait_for
 from tests.submissions.world import solution
 
@@ -35,11 +35,12 @@ def test_a_run_ending_as_a_submission_moves_to_it_hands_the_submission_off(world
                                .with_for_update())
             processing = threading.Thread(target=world.process, args=(submission.id,))
             processing.start()
-            wait_for(lambda: lock_waiters(engine) == 1, what="processing to move the submission")
+            wait_for(lambda: waiters_on(engine, connection) == 1,
+                     what="processing to move the submission")
             ending = threading.Thread(target=testing.end_with_error,
                                       args=(world.resources, running.id, "sandbox unavailable"))
             ending.start()
-            wait_for(lambda: not ending.is_alive() or lock_waiters(engine) == 2,
+            wait_for(lambda: not ending.is_alive() or waiters_on(engine, connection) == 2,
                      what="the run to end, or to wait for the submission's move")
         for thread in (processing, ending):
             thread.join(timeout=30)

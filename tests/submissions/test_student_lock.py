@@ -10,7 +10,9 @@ from sqlalchemy.exc import OperationalError
 
 from pipeline.ledger.db import make_engine, make_sessionmaker, transaction
 from pipeline.ledger.migrate import upgrade
-from pipeline.submissions.ledger import lock_for_judging, lock_student_assignment
+from pipeline.submissions.ledger import SUBMISSION_LOCK, lock_for_judging, \
+    lock_student_assignment
+from tests.infra.ledger import waiters_for_name
 from tests.infra.processes import wait_for
 
 ALICE, WEEK1 = "students/alice", "week1/hello"
@@ -32,12 +34,6 @@ def test_postgresql_makes_a_second_judge_of_the_same_assignment_wait(service_set
             lock_student_assignment(session, ALICE, WEEK1)
             entered.set()
 
-    def second_is_waiting() -> bool:
-        with engine.connect() as connection:
-            return connection.execute(text(
-                "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
-                "AND wait_event = 'advisory' AND datname = current_database()")).scalar() == 1
-
     try:
         with transaction(sessions) as first:
             lock_student_assignment(first, ALICE, WEEK1)
@@ -45,7 +41,8 @@ def test_postgresql_makes_a_second_judge_of_the_same_assignment_wait(service_set
                 lock_student_assignment(other_assignment, ALICE, "week2/other")
             waiter = threading.Thread(target=second_judge)
             waiter.start()
-            wait_for(second_is_waiting, timeout=30, what="the second judge to wait")
+            wait_for(lambda: waiters_for_name(engine, SUBMISSION_LOCK, ALICE, WEEK1) == 1,
+                     timeout=30, what="the second judge to wait")
             assert not entered.is_set()
         waiter.join(timeout=30)
         assert entered.is_set()

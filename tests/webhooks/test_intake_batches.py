@@ -17,7 +17,7 @@ from pipeline.ledger.db import make_engine, make_sessionmaker, transaction
 from pipeline.ledger.models import Delivery, RunStatus, TestRun, utcnow
 from pipeline.regrade import GradingTarget
 from pipeline.sweeps import SWEEP_SOURCE
-from tests.infra.ledger import lock_waiters, migrated_resources, queue_run, \
+from tests.infra.ledger import waiters_on, migrated_resources, queue_run, \
     while_another_process_holds
 from tests.infra.processes import wait_for, write_config
 from tests.infra.services import SERVICE_VARIABLES
@@ -312,10 +312,10 @@ def test_a_regrade_of_a_commit_a_push_records_meanwhile_does_not_deadlock_with_i
         with other_process.begin() as connection:
             regrade.request_grading(make_sessionmaker(connection), targets[0], kind="api")
             regrading.start()
-            wait_for(lambda: lock_waiters(resources.engine) == 1, timeout=30,
+            wait_for(lambda: waiters_on(resources.engine, connection) == 1, timeout=30,
                      what="the regrade to wait for the request")
             recording.start()
-            wait_for(lambda: lock_waiters(resources.engine) == 2, timeout=30,
+            wait_for(lambda: waiters_on(resources.engine, connection) == 2, timeout=30,
                      what="the push to wait too")
         regrading.join(timeout=30)
         recording.join(timeout=30)
