@@ -24,6 +24,9 @@ log = logging.getLogger(__name__)
 # Retries of one publish before the run is left to the reconciler: keep the webhook answer fast.
 PUBLISH_RETRY_POLICY = {"max_retries": 1, "interval_start": 0, "interval_step": 0.2,
                         "interval_max": 0.2}
+# Messages of one kind (runs, submissions, merge requests' notices) that one reconciler sweep
+# sends again at the most; the next sweep sends more.
+RESENDS_PER_SWEEP = 500
 
 
 def new_task_id() -> str:

@@ -15,7 +15,7 @@ from pipeline.broker_marker import broker_forgot, waiting_messages
 from pipeline.celery_app import retry_patience_seconds, visibility_timeout_seconds
 from pipeline.context import Resources
 from pipeline.config import CourseSettings, Settings
-from pipeline.dispatch import new_task_id, request_reports, resend_run
+from pipeline.dispatch import RESENDS_PER_SWEEP, new_task_id, request_reports, resend_run
 from pipeline.housekeeping import run_workspaces
 from pipeline.ledger import runs
 from pipeline.ledger.db import transaction
@@ -37,8 +37,6 @@ LOST_MESSAGE_AGE = dt.timedelta(minutes=15)
 # A run still running this long after the broker would have handed its message out again (the
 # visibility timeout: past the hard time limit) was neither finished nor redelivered: end it.
 STALL_MARGIN = dt.timedelta(minutes=5)
-# Runs sent (again) by one sweep at the most; the next sweep sends more.
-RESEND_LIMIT = 500
 # An ended run whose final status GitLab still lacks after this long is reported again (its
 # report_runs task gave up), for a day at the most.
 REREPORT_AFTER = dt.timedelta(minutes=10)
@@ -99,17 +97,18 @@ def _runs_to_send(resources: Resources, celery: Celery,
     there, and sent again under its kept task id it would have two messages, both claiming it.
     """
     with transaction(resources.sessions) as session:
-        chosen = [(run.id, run.sent_at) for run in runs.unsent_runs(session, limit=RESEND_LIMIT)]
+        chosen = [(run.id, run.sent_at)
+                  for run in runs.unsent_runs(session, limit=RESENDS_PER_SWEEP)]
     after = None
-    while len(chosen) < RESEND_LIMIT:
+    while len(chosen) < RESENDS_PER_SWEEP:
         with transaction(resources.sessions) as session:
-            page = runs.long_queued_runs(session, sent_before, after, limit=RESEND_LIMIT)
+            page = runs.long_queued_runs(session, sent_before, after, limit=RESENDS_PER_SWEEP)
         waiting = waiting_messages(celery.conf.broker_url, [run.celery_task_id for run in page])
         chosen += [(run.id, run.sent_at) for run in page if run.celery_task_id not in waiting]
-        if len(page) < RESEND_LIMIT:
+        if len(page) < RESENDS_PER_SWEEP:
             break
         after = (page[-1].queued_at, page[-1].id)
-    return chosen[:RESEND_LIMIT]
+    return chosen[:RESENDS_PER_SWEEP]
 
 
 def requeue_abandoned_runs(settings: Settings, sessions: sessionmaker[Session]) -> list[str]:

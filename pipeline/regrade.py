@@ -19,7 +19,7 @@ from pipeline.context import Resources
 from pipeline.dispatch import new_task_id, send_runs
 from pipeline.ledger.db import transaction
 from pipeline.ledger.locks import lock_names_for_ledger_work
-from pipeline.ledger.models import RunStatus, TestRun, new_id, utcnow
+from pipeline.ledger.models import UNGRADED_STATUSES, RunStatus, TestRun, new_id, utcnow
 from pipeline.ledger.run_locks import branch_lock, commit_lock, merge_request_lock
 from pipeline.repos import InvalidInputError, RepositoryError, check_ref, check_sha
 from pipeline.student_projects import course_projects
@@ -40,8 +40,6 @@ PENDING_STATUSES = (RunStatus.QUEUED, RunStatus.RUNNING)
 # branch's pipeline and badges by the statuses posted for that branch. A retest always makes a
 # new run.
 REUSABLE_STATUSES = (RunStatus.QUEUED, RunStatus.RUNNING, RunStatus.PASSED, RunStatus.FAILED)
-# A superseded or cancelled run never graded its commit: it is no source for a regrade.
-UNGRADED_STATUSES = (RunStatus.SUPERSEDED, RunStatus.CANCELLED)
 
 NO_GITLAB_TOKEN = "regrading branch heads reads GitLab: set gitlab.token (GITLAB_TOKEN)"
 NO_SUCH_RUN = "no run {run_id}"

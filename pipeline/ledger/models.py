@@ -55,6 +55,9 @@ class RunStatus(str, enum.Enum):
 
 
 FINAL_STATUSES = tuple(s for s in RunStatus if s.final)
+# Final statuses of a run withdrawn before it graded its commit (a newer push superseded it, a
+# close cancelled it): it gives no grade, to regrade from or to judge a submission by.
+UNGRADED_STATUSES = (RunStatus.SUPERSEDED, RunStatus.CANCELLED)
 
 
 class Delivery(Base):

@@ -9,7 +9,7 @@ from sqlalchemy import or_, select, tuple_, update
 from sqlalchemy.orm import Session
 
 from pipeline.ledger.locks import write_first
-from pipeline.ledger.models import RunStatus, TestRun, utcnow
+from pipeline.ledger.models import UNGRADED_STATUSES, RunStatus, TestRun, utcnow
 
 # Stage name -> (progress percentage, phase timestamp column set on entering it).
 STAGES: dict[str, tuple[int, str | None]] = {
@@ -126,7 +126,6 @@ def unreported_runs(session: Session, finished_between: tuple[dt.datetime, dt.da
     written, and a withdrawn run GitLab still shows as pending or running.
     """
     graded = (RunStatus.PASSED, RunStatus.FAILED, RunStatus.ERROR)
-    withdrawn = (RunStatus.SUPERSEDED, RunStatus.CANCELLED)
     shown = ("pending", "running")
     return list(session.scalars(
         select(TestRun.id)
@@ -134,7 +133,7 @@ def unreported_runs(session: Session, finished_between: tuple[dt.datetime, dt.da
                or_(TestRun.status.in_(graded) & (TestRun.reported_status.is_(None)
                                                  | TestRun.reported_status.in_(shown)
                                                  | TestRun.commented_at.is_(None)),
-                   TestRun.status.in_(withdrawn) & TestRun.reported_status.in_(shown)))
+                   TestRun.status.in_(UNGRADED_STATUSES) & TestRun.reported_status.in_(shown)))
         .order_by(TestRun.finished_at).limit(limit)))
 
 

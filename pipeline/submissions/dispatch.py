@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from pipeline.celery_app import SUBMISSION_PROCESSING, celery_config
 from pipeline.config import Settings
 from pipeline.context import Resources
-from pipeline.dispatch import PUBLISH_RETRY_POLICY, new_task_id
+from pipeline.dispatch import PUBLISH_RETRY_POLICY, RESENDS_PER_SWEEP, new_task_id
 from pipeline.ledger.db import single_statements, transaction
 from pipeline.ledger.models import FINAL_STATUSES, Submission, TestRun, utcnow
 from pipeline.submissions.ledger import waiting_on
@@ -31,7 +31,6 @@ LOST_MESSAGE_AGE = dt.timedelta(minutes=15)
 # A merge request's notice not told is sent again for a day at the most: GitLab may have lost
 # the merge request for good.
 NOTICE_RESEND_WITHIN = dt.timedelta(days=1)
-RESEND_LIMIT = 500
 
 
 def send_submissions(celery: Celery, sessions: sessionmaker[Session],
@@ -80,7 +79,7 @@ def resend_lost_submissions(resources: Resources, celery: Celery) -> int:
             .join(TestRun, TestRun.id == Submission.run_id)
             .where(Submission.finished_at.is_(None), TestRun.status.in_(FINAL_STATUSES),
                    or_(Submission.sent_at.is_(None), Submission.sent_at < stale))
-            .order_by(Submission.received_at).limit(RESEND_LIMIT)).all())
+            .order_by(Submission.received_at).limit(RESENDS_PER_SWEEP)).all())
     return len(send_submissions(celery, resources.sessions, lost))
 
 
@@ -104,7 +103,7 @@ def resend_lost_notices(resources: Resources, celery: Celery) -> int:
     now = utcnow()
     with resources.sessions() as session:
         lost = lost_notices(session, now - LOST_MESSAGE_AGE, now - NOTICE_RESEND_WITHIN,
-                            RESEND_LIMIT)
+                            RESENDS_PER_SWEEP)
     return send_notices(celery, resources.sessions, lost)
 
 

@@ -22,7 +22,7 @@ from pipeline.context import Resources
 from pipeline.feedback import result_url
 from pipeline.grading.errors import SpecError
 from pipeline.ledger.db import transaction
-from pipeline.ledger.models import RunStatus, Submission, TestRun, utcnow
+from pipeline.ledger.models import UNGRADED_STATUSES, RunStatus, Submission, TestRun, utcnow
 from pipeline.reports.comment import comment_marker
 from pipeline.reports.model import read_report
 from pipeline.reports.submission import (SubmissionAllowance, SubmissionSummary,
@@ -60,7 +60,6 @@ COURSE_GONE = "course {course!r} is no longer configured"
 COURSE_RULES = "course error: {detail}"
 NO_GITLAB = "submissions need GitLab: gitlab.token (GITLAB_TOKEN) is not set"
 PUBLISH_FAILED = "accepted, but GitLab could not be updated: {detail}"
-REGRADE_STATUSES = (RunStatus.SUPERSEDED, RunStatus.CANCELLED)
 MERGING_STATES = (gitlab_side.LOCKED, gitlab_side.MERGED)
 # What publishing may change on a submission, written once GitLab has been brought in line.
 PUBLISHED_COLUMNS = ("branch", "merge_request_iid", "outcome", "reason", "submission_limit",
@@ -207,7 +206,7 @@ def _decide_and_publish(resources: Resources, celery: Celery,
     if submission.source != API_SOURCE and inspection.problem is None \
             and not inspection.touches(submission.assignment):
         return _discard(resources, submission)
-    if run.status in REGRADE_STATUSES:
+    if run.status in UNGRADED_STATUSES:
         run = grade_again(resources, celery, course, submission)
         if not run.status.final:
             return _waiting(submission, run.id)

@@ -58,7 +58,7 @@ def test_ended_runs_gitlab_never_heard_of_are_reported_again(
 
 def test_runs_whose_message_is_gone_are_found_behind_a_backlog_still_waiting(
         service_settings, redis_db, monkeypatch):
-    monkeypatch.setattr(reconcile, "RESEND_LIMIT", 3)
+    monkeypatch.setattr(reconcile, "RESENDS_PER_SWEEP", 3)
     _, settings = service_settings()
     resources, celery = migrated_resources(settings), create_celery(settings)
     broker_forgot(settings)  # the broker's data is known: waiting messages are still there
