@@ -85,25 +85,24 @@ def resend_lost_submissions(resources: Resources, celery: Celery) -> int:
 
 def send_notices(celery: Celery, sessions: sessionmaker[Session],
                  notices: Sequence[Notice]) -> int:
-    """Send merge requests' notices to `submission_processing`, each writing that merge
-    request's comment alone; leave those the broker refused to the reconciler. Return how
-    many were sent."""
-    if not notices:
-        return 0
+    """Send merge requests' notices, recorded as sent, to `submission_processing`, each writing
+    that merge request's comment alone; mark those the broker refused as not sent, for the
+    reconciler. Return how many were sent."""
     sent = _send_in_turn(celery, [(list(notice), new_task_id()) for notice in notices],
                          "notice(s)")
-    with transaction(sessions) as session:
-        mark_sent(session.connection(), notices[:sent], utcnow())
-        mark_sent(session.connection(), notices[sent:], None)
+    if sent < len(notices):
+        with transaction(sessions) as session:
+            mark_sent(session.connection(), notices[sent:], None)
     return sent
 
 
 def resend_lost_notices(resources: Resources, celery: Celery) -> int:
     """Send again the notices not told whose submission is decided: never sent, or long ago."""
     now = utcnow()
-    with resources.sessions() as session:
+    with transaction(resources.sessions) as session:
         lost = lost_notices(session, now - LOST_MESSAGE_AGE, now - NOTICE_RESEND_WITHIN,
                             RESENDS_PER_SWEEP)
+        mark_sent(session.connection(), lost, now)
     return send_notices(celery, resources.sessions, lost)
 
 

@@ -130,6 +130,7 @@ def _sweep_course(resources: Resources, celery: Celery, course: CourseSettings,
     branches = sorted({course.submission_branch_for(assignment) for assignment in assignments})
     if not branches:
         return
+    watched_since = _first_graded(resources, course)
     listed = course_projects(resources.sessions, resources.gitlab, course)
     for group, reason in listed.unlisted_groups.items():
         log.warning("reconcile: projects of group %s not listed: %s", group, reason)
@@ -154,7 +155,8 @@ def _sweep_course(resources: Resources, celery: Celery, course: CourseSettings,
                 continue
             submitted = [assignment for assignment in assignments
                          if course.submission_branch_for(assignment) == head.target_branch]
-            _hand_in_met_before(resources, celery, head, merge_request, submitted, sweep)
+            _hand_in_met_before(resources, celery, head, merge_request, submitted,
+                                watched_since, sweep)
 
 
 def _merge_requests_into(resources: Resources, course: CourseSettings, project_path: str,
@@ -203,8 +205,9 @@ def _not_handed_in(session: Session, project_path: str,
 
 def _hand_in_met_before(resources: Resources, celery: Celery, head: MergeRequestHead,
                         merge_request: MergeRequest, assignments: list[str],
-                        sweep: _Sweep) -> None:
-    """Hand in a head the sweep before met unseen too, received when GitLab recorded it."""
+                        watched_since: dt.datetime | None, sweep: _Sweep) -> None:
+    """Hand in a head the sweep before met unseen too, received when GitLab recorded it,
+    unless it was merged before `watched_since` (or gradehook graded nothing of its course)."""
     key = (head.project_path, head.iid, head.commit_sha)
     try:
         versions = resources.gitlab.merge_request_versions(head.project_id, head.iid)
@@ -221,8 +224,8 @@ def _hand_in_met_before(resources: Resources, celery: Celery, head: MergeRequest
                  "period", head.project_path, head.iid, head.commit_sha[:12])
         sweep.unseen[key] = merge_request.updated_at
         return
-    if merge_request.state == MERGED and not _watched_when_merged(resources, head.course,
-                                                                  merge_request, received_at):
+    if merge_request.state == MERGED and not _watched_when_merged(watched_since, merge_request,
+                                                                  received_at):
         log.info("reconcile: %s !%d was merged before gradehook graded anything of course %s; "
                  "not handed in", head.project_path, head.iid, head.course.name)
         return
@@ -230,14 +233,22 @@ def _hand_in_met_before(resources: Resources, celery: Celery, head: MergeRequest
         sweep.handed_in += 1
 
 
-def _watched_when_merged(resources: Resources, course: CourseSettings,
-                         merge_request: MergeRequest, received_at: dt.datetime) -> bool:
-    """Tell whether gradehook had graded anything of the course when the merge request was
-    merged (GitLab not telling when: when its head was recorded)."""
+def _first_graded(resources: Resources, course: CourseSettings) -> dt.datetime | None:
+    """Return when gradehook received its first run of a course, read once per sweep before
+    it hands anything in: its hand-ins' runs are received when GitLab recorded their heads,
+    which may be before then."""
     with resources.sessions() as session:
         first = session.scalar(select(func.min(TestRun.received_at))
                                .where(TestRun.course == course.name))
-    return first is not None and aware(first) <= (merge_request.merged_at or received_at)
+    return aware(first) if first is not None else None
+
+
+def _watched_when_merged(watched_since: dt.datetime | None, merge_request: MergeRequest,
+                         received_at: dt.datetime) -> bool:
+    """Tell whether gradehook had graded anything of the course when the merge request was
+    merged (GitLab not telling when: when its head was recorded)."""
+    return watched_since is not None and watched_since <= (merge_request.merged_at
+                                                           or received_at)
 
 
 def _record_for_next(sweep: _Sweep, failed: bool, since: str | None,

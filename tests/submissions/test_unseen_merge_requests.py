@@ -273,6 +273,29 @@ def test_a_merge_request_merged_before_gradehook_graded_anything_of_the_course_i
     assert {s.merge_request_iid for s in submissions_of(world).values()} == {still_open["iid"]}
 
 
+def test_a_hand_in_of_the_sweep_does_not_make_another_merge_request_merged_before_watched(
+        world, sweep):
+    """Alice's merge request !1 was merged before gradehook graded anything of the course; !2,
+    opened before that too, was merged later, and the sweep hands it in first (GitLab lists
+    the newest first), received when GitLab recorded its head. Before, that hand-in's run,
+    received then, moved when gradehook seemed to have watched the course back before !1's
+    merge, and the same sweep handed !1 in too."""
+    now = utcnow().replace(microsecond=0)
+    merged_early, _ = open_merge_request(world, branch="week1-old", greeting="old",
+                                         at=now - dt.timedelta(hours=4))
+    merged_later, sha = open_merge_request(world, at=now - dt.timedelta(hours=3))
+    with gitlab_time(world, now - dt.timedelta(hours=2)):
+        world.gitlab.set_merge_request_state(world.project_id, merged_early["iid"], "merged")
+    world.graded_run(world.push(solution("first")), received_at=now - dt.timedelta(hours=1))
+    world.gitlab.set_branch(world.project_id, TARGET, sha)
+    world.gitlab.set_merge_request_state(world.project_id, merged_later["iid"], "merged")
+
+    assert (sweep(), sweep()) == (0, 1)
+
+    assert {s.merge_request_iid for s in submissions_of(world).values()} == {
+        merged_later["iid"]}
+
+
 def test_a_reopen_whose_webhook_was_lost_processes_the_withdrawn_submission_again(world, sweep):
     mr, submission = passed_merge_request_submission(world)
     world.gitlab.set_merge_request_state(world.project_id, mr["iid"], "closed")
