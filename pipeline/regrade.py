@@ -109,24 +109,30 @@ def request_grading(sessions: sessionmaker[Session], target: GradingTarget, *, k
                     requested_by: int | None = None) -> tuple[TestRun, bool]:
     """Return the run grading a commit, creating one unless it is graded or being graded.
 
-    With `retry`, a commit whose latest result is failed or error is graded again. The caller
-    publishes a created run (True in the answer) after this returns.
+    With `retry`, a commit whose latest result is failed or error is graded again. A request
+    naming a branch (`target.ref`) is answered by a run of that branch only, else a new run is
+    made there: a run of another branch shows on that branch's badge, not on this one's. The
+    caller publishes a created run (True in the answer) after this returns.
     """
     with transaction(sessions) as session:
-        return grading_in(session, target, kind=kind, retry=retry, requested_by=requested_by)
+        return grading_in(session, target, kind=kind, retry=retry, requested_by=requested_by,
+                          same_branch=target.ref is not None)
 
 
 def grading_in(session: Session, target: GradingTarget, *, kind: str, retry: bool = False,
-               requested_by: int | None = None, lock: bool = False) -> tuple[TestRun, bool]:
+               requested_by: int | None = None, lock: bool = False,
+               same_branch: bool = False) -> tuple[TestRun, bool]:
     """Do what request_grading does in the caller's transaction, which then publishes a created
     run once it has committed.
 
     With `lock`, a run found is locked until the transaction ends: whatever the transaction
-    records about it is then committed before that run can end.
+    records about it is then committed before that run can end. With `same_branch`, only a
+    run of the target's branch is taken.
     """
     reusable = tuple(s for s in GRADED_STATUSES if not (retry and s in RETRYABLE_STATUSES))
     _lock_runs(session, [target])
-    return _find_or_create(session, target, reusable, kind, requested_by, lock=lock)
+    return _find_or_create(session, target, reusable, kind, requested_by, lock=lock,
+                           same_branch=same_branch)
 
 
 def gradings_in(session: Session, targets: Sequence[GradingTarget], *, kind: str,
@@ -244,11 +250,13 @@ def _regrade(sessions: sessionmaker[Session], targets: Iterable[GradingTarget]) 
 
 def _find_or_create(session: Session, target: GradingTarget, reusable: tuple[RunStatus, ...],
                     kind: str, requested_by: int | None, lock: bool = False,
-                    received_at: dt.datetime | None = None) -> tuple[TestRun, bool]:
+                    received_at: dt.datetime | None = None,
+                    same_branch: bool = False) -> tuple[TestRun, bool]:
     query = (select(TestRun)
              .where(TestRun.project_path == target.project_path,
                     TestRun.commit_sha == target.commit_sha,
-                    TestRun.assignment == target.assignment, TestRun.status.in_(reusable))
+                    TestRun.assignment == target.assignment, TestRun.status.in_(reusable),
+                    *([TestRun.ref == target.ref] if same_branch else []))
              .order_by(TestRun.received_at.desc(), TestRun.id).limit(1))
     existing = session.scalars(query.with_for_update() if lock else query).first()
     if existing is not None:

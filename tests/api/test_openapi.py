@@ -79,7 +79,8 @@ def test_the_document_describes_every_operation(world):
     test_create = document["components"]["schemas"]["TestCreate"]
     assert test_create["required"] == ["directory", "version_identifier"]
     assert set(test_create["properties"]) == {"directory", "version_identifier", "submit",
-                                              "project", "retry"}
+                                              "project", "retry", "branch"}
+    assert test_create["properties"]["branch"]["maxLength"] == 255
     assert test_create["additionalProperties"] is False
     answer = document["components"]["schemas"]["TestRunResponse"]["properties"]
     assert {"id", "test_system_id", "status", "submission_task_id"} <= set(answer)

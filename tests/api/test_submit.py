@@ -9,6 +9,7 @@ from sqlalchemy import select
 
 from pipeline.ledger.models import ExecutionBackend, RunStatus, Submission
 from tests.api.world import ASSIGNMENT, SHA_A, SHA_B, STAFF_TOKEN, build_world
+from tests.infra.badges import badge_texts
 from tests.infra.ledger import end_run, queue_run
 from tests.infra.processes import wait_for
 from tests.support.gitlab_standin import DEVELOPER
@@ -72,6 +73,58 @@ def test_a_superseded_run_does_not_count_as_graded_but_names_the_branch(world):
 
     assert response.status_code == 202 and response.get_json()["id"] != old.id
     assert world.run(response.get_json()["id"]).ref == "feature/x"
+
+
+def badge(world, ref: str | None = None) -> set[str]:
+    """Return what the score badge of alice's assignment says on a branch (by default, the
+    badge's default branch)."""
+    response = world.client.get(f"/badges/{world.alice_project['id']}/{ASSIGNMENT}.svg",
+                                query_string={} if ref is None else {"ref": ref})
+    return badge_texts(response.data)
+
+
+def passed_with(world, run_id: str, score: float) -> None:
+    """End a run as passed with a score, as a worker would."""
+    end_run(world.resources, run_id, RunStatus.PASSED, score=score, tests_passed=1,
+            tests_total=1, report={"gradehook": {"score": score, "testsPassed": 1,
+                                                 "testsTotal": 1}})
+
+
+@pytest.mark.parametrize("branch, ref", [("main", None), ("feature/x", "feature/x")])
+def test_a_run_staff_request_for_a_branch_shows_on_that_branchs_badge(world, branch, ref):
+    """Before, the API named no branch: a commit never pushed through a webhook was graded
+    on no branch, and its score showed on no badge."""
+    response = world.post("/api/tests-celery", body(branch=branch))
+
+    assert response.status_code == 202
+    run_id = response.get_json()["id"]
+    assert world.run(run_id).ref == branch
+    passed_with(world, run_id, 0.75)
+    assert badge(world, ref) == {"grade", "75%"}
+
+
+def test_a_branch_named_gets_a_run_of_its_own_when_the_commit_was_graded_on_another(world):
+    """Before, the run of another branch (or of none) answered, and the branch's badge did not
+    follow."""
+    other = queue_run(world.resources, commit_sha=SHA_A, ref="feature/x",
+                      project_id=world.alice_project["id"])
+    passed_with(world, other.id, 0.5)
+    first = world.post("/api/tests-celery", body(branch="main"))
+    again = world.post("/api/tests-celery", body(branch="main"))
+
+    assert first.status_code == 202 and first.get_json()["id"] != other.id
+    assert again.status_code == 200 and again.get_json()["id"] == first.get_json()["id"]
+    assert world.run(first.get_json()["id"]).ref == "main"
+    assert world.post("/api/tests-celery", body()).get_json()["id"] == first.get_json()["id"]
+
+
+def test_only_staff_may_name_the_branch_a_run_is_recorded_on(world):
+    response = world.post("/api/tests-celery", body(branch="main"), token=world.alice.token)
+
+    assert response.status_code == 403
+    assert response.get_json()["reason"] == \
+        "only a staff token may name the branch a run is recorded on"
+    assert world.queued("high_priority") == []
 
 
 def test_a_student_token_with_one_project_may_leave_the_project_out(world):
@@ -174,6 +227,10 @@ def test_an_unknown_assignment_is_422(world):
     (body(project="alice"), "project", "project: must be a project id (a positive whole "
                                        "number) or a path like group/project"),
     (body(colour="red"), "colour", "colour: Unknown field."),
+    (body(branch="feature..x"), "branch", "branch: not a valid branch name: 'feature..x'"),
+    (body(branch="-f"), "branch", "branch: not a valid branch name: '-f'"),
+    (body(branch=""), "branch", "branch: not a valid branch name: ''"),
+    (body(branch=7), "branch", "branch: Not a valid string."),
     ([SHA_A], "body", "body: Invalid input type."),
 ])
 def test_malformed_bodies_are_400_naming_the_field(world, sent, field, reason):

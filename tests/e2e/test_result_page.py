@@ -6,7 +6,6 @@ import dataclasses
 import shutil
 import subprocess
 import threading
-import xml.etree.ElementTree as ElementTree
 from html.parser import HTMLParser
 
 import pytest
@@ -17,6 +16,7 @@ from pipeline.grading.grader import grade
 from pipeline.ledger.db import transaction
 from pipeline.ledger.models import RunStatus, TestRun, utcnow
 from tests.e2e.scenario import TEST_YAML
+from tests.infra.badges import badge_texts
 from tests.infra.ledger import migrated_resources, queue_run
 from webhooks.app import create_app
 
@@ -104,9 +104,9 @@ def test_badge_shows_latest_score_of_the_ref(graded_run):
     client = create_app(settings).test_client()
     response = client.get("/badges/77/week1/hello.svg?ref=main")
     assert response.status_code == 200 and response.mimetype == "image/svg+xml"
-    assert _badge_texts(response.data) == {"grade", "0%"}
+    assert badge_texts(response.data) == {"grade", "0%"}
     other = client.get("/badges/77/week1/hello.svg?ref=other-branch")
-    assert _badge_texts(other.data) == {"grade", "no result"}
+    assert badge_texts(other.data) == {"grade", "no result"}
 
 
 @pytest.mark.parametrize("path", ["/badges/77/week1%00/hello.svg",
@@ -117,7 +117,7 @@ def test_a_badge_of_what_no_run_could_have_shows_no_result(graded_run, path):
     settings, _, _ = graded_run
     response = create_app(settings).test_client().get(path)
     assert response.status_code == 200
-    assert _badge_texts(response.data) == {"grade", "no result"}
+    assert badge_texts(response.data) == {"grade", "no result"}
 
 
 @pytest.mark.parametrize("project_id", [2**63, 10**30])
@@ -125,11 +125,7 @@ def test_a_badge_of_a_project_id_beyond_any_projects_shows_no_result(graded_run,
     settings, _, _ = graded_run
     response = create_app(settings).test_client().get(f"/badges/{project_id}/week1/hello.svg")
     assert response.status_code == 200
-    assert _badge_texts(response.data) == {"grade", "no result"}
-
-
-def _badge_texts(svg: bytes) -> set[str]:
-    return {t.text for t in ElementTree.fromstring(svg).iter("{http://www.w3.org/2000/svg}text")}
+    assert badge_texts(response.data) == {"grade", "no result"}
 
 
 BADGE_SECRET = "badge-" + "k" * 40
@@ -151,7 +147,7 @@ def test_a_keyed_badge_shows_with_its_projects_key(graded_run):
     key = badge_key(BADGE_SECRET, 77)
     response = client.get(f"/badges/77/week1/hello.svg?ref=main&key={key}")
     assert response.status_code == 200
-    assert _badge_texts(response.data) == {"grade", "0%"}
+    assert badge_texts(response.data) == {"grade", "0%"}
     assert len(key) == 22 and "=" not in key
 
 
@@ -175,7 +171,7 @@ def test_without_a_badge_key_badges_stay_public_and_no_latest_result_is_shown(gr
     settings, _, _ = graded_run
     client = create_app(settings).test_client()
     for query in ("ref=main", f"ref=main&key={badge_key(BADGE_SECRET, 77)}"):
-        assert _badge_texts(client.get(f"/badges/77/week1/hello.svg?{query}").data) == \
+        assert badge_texts(client.get(f"/badges/77/week1/hello.svg?{query}").data) == \
             {"grade", "0%"}
         latest = client.get(f"/results/latest/77/week1/hello?{query}")
         assert latest.status_code == 404 and b"Result not found" in latest.data

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 import urllib.parse
-import xml.etree.ElementTree as ElementTree
 
 import pytest
 from sqlalchemy import select
@@ -17,6 +16,7 @@ from pipeline.repos import InvalidInputError, check_directory
 from pipeline.submissions.gitlab_side import submission_branch
 from pipeline.tasks.reporting import report_run
 from tests.infra.assignments import ONE_TEST
+from tests.infra.badges import badge_texts
 from tests.infra.ledger import migrated_resources, queue_run
 from tests.support.gitlab_standin import gitlab_standin  # noqa: F401  a fixture
 from tests.webhooks.deliveries import headers_for, payload_of
@@ -56,10 +56,6 @@ def _push(client, project_id: int, before: str, after: str, added: list[str]):
                                 "X-Gitlab-Token": SECRET})
 
 
-def _badge_texts(svg: bytes) -> set[str]:
-    return {t.text for t in ElementTree.fromstring(svg).iter("{http://www.w3.org/2000/svg}text")}
-
-
 def test_an_assignment_named_with_umlauts_is_discovered_graded_and_shown(
         service_settings, git_server, gitlab_standin):  # noqa: F811
     settings = _course_settings(service_settings, gitlab_standin)
@@ -86,7 +82,7 @@ def test_an_assignment_named_with_umlauts_is_discovered_graded_and_shown(
     assert (status["name"], status["status"]) == (f"gradehook/{UMLAUT}", "success")
     badge = app.test_client().get(
         f"/badges/{project['id']}/{urllib.parse.quote(UMLAUT)}.svg?ref=main")
-    assert _badge_texts(badge.data) == {"grade", "100%"}
+    assert badge_texts(badge.data) == {"grade", "100%"}
     assert is_branch_name(submission_branch(UMLAUT))
 
 

@@ -10,7 +10,9 @@ from marshmallow import Schema, ValidationError, fields, validate, validates_sch
 
 from pipeline.ledger.models import RunStatus
 from pipeline.directory_names import DIRECTORY_PATTERN, DIRECTORY_RULE, MAX_DIRECTORY_LENGTH
-from pipeline.repos import InvalidInputError, check_directory, check_project_path, check_sha
+from pipeline.branch_names import MAX_BRANCH_NAME_LENGTH
+from pipeline.repos import InvalidInputError, check_directory, check_project_path, check_ref, \
+    check_sha
 from pipeline.submissions.verdict import ACCEPTED, OUTCOMES as SUBMISSION_OUTCOMES
 
 MAX_PROJECT_ID = 2 ** 63 - 1
@@ -21,6 +23,9 @@ SHA_SCHEMA_PATTERN = r"^[0-9a-fA-F]{40}([0-9a-fA-F]{24})?$"
 COMMIT_PREFIX_PATTERN = r"^[0-9a-fA-F]{7,64}$"
 ID_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
 PRINTABLE_PATTERN = r"^[^\x00-\x1F\x7F-\x9F]*$"  # no control character (C0, DEL, C1)
+BRANCH_DOC = ("staff only: the branch to record the run on, so that the branch's score badge "
+              "shows its result; a run of another branch does not answer. The caller vouches "
+              "that the commit is on that branch: gradehook does not check")
 DIRECTORY_DOC = DIRECTORY_RULE + " (letters and digits of any script, combining marks after them)"
 PROJECT_INVALID = "must be a project id (a positive whole number) or a path like group/project"
 NOT_A_BOOLEAN = "must be true or false"
@@ -136,6 +141,9 @@ class TestCreateSchema(Schema):
     project = ProjectRef(load_default=None, allow_none=True)
     retry = StrictBoolean(load_default=False, metadata={
         "description": "grade again a commit whose latest result is failed or error"})
+    branch = fields.String(load_default=None, allow_none=True, validate=_checked(check_ref),
+                           metadata={"description": BRANCH_DOC,
+                                     "maxLength": MAX_BRANCH_NAME_LENGTH})
 
 
 class TestRunResponseSchema(Schema):

@@ -25,6 +25,7 @@ log = logging.getLogger(__name__)
 submit = Blueprint("submit", __name__)
 
 API_KIND = "api"
+BRANCH_ACTION = "name the branch a run is recorded on"
 CELERY, LOCAL = "celery", "local"
 SUBMIT_NOTE = ("`submit: true` also hands the commit in: once its run has ended, the task "
                "`submission_task_id` validates the submission, records it and opens or updates "
@@ -32,6 +33,13 @@ SUBMIT_NOTE = ("`submit: true` also hands the commit in: once its run has ended,
                "whether it was accepted and why not. The same commit submitted again is the "
                "same submission; one refused only because its merge request was closed (or "
                "retargeted) before it was processed is handed in again, through the API.")
+BRANCH_NOTE = ("A staff token may name the `branch` to record the run on: the branch's score "
+               "badge, the commit's status on it and the comment of the branch's open merge "
+               "requests then show its result, and only a run of that branch is returned as "
+               "the commit's (a run of another branch, or of none, is not). "
+               "Without a branch, the run is recorded on the branch an earlier run saw the "
+               "commit on, if any. gradehook does not check that the commit is on the branch "
+               "named: the caller vouches for it.")
 _ANSWERS = {
     202: json_response("a run was created and sent", TestRunResponseSchema),
     200: json_response("the commit is already graded or being graded: its run",
@@ -44,7 +52,7 @@ PATHS = {
         "description": "A commit already graded or being graded is not graded again: its run "
                        "is returned (`retry: true` grades a failed or errored one again). "
                        "The project is required when the token reaches more than one. "
-                       + SUBMIT_NOTE,
+                       + BRANCH_NOTE + " " + SUBMIT_NOTE,
         "requestBody": json_body(TestCreateSchema), "responses": _ANSWERS}},
     "/api/tests": {"post": {
         "summary": "Grade a commit on the course's execution backend",
@@ -70,6 +78,8 @@ def create_test():
 def _create_test(backend: str | None):
     caller = current_caller()
     body = load_json_body(TestCreateSchema())
+    if body["branch"] is not None:
+        caller.require_staff(BRANCH_ACTION)
     svc, state = services(), api_state()
     sessions = svc.resources.sessions
     path, project_id = resolve_project(caller, body["project"], svc.settings, sessions,
@@ -79,7 +89,8 @@ def _create_test(backend: str | None):
     backend = backend or execution_backend(sessions, course)
     target = GradingTarget(course=course, project_path=path,
                            commit_sha=body["version_identifier"],
-                           assignment=body["directory"], project_id=project_id)
+                           assignment=body["directory"], project_id=project_id,
+                           ref=body["branch"])
     run, created = request_grading(sessions, target, kind=API_KIND, retry=body["retry"],
                                    requested_by=caller.user_id)
     if created:
