@@ -321,7 +321,8 @@ def test_the_command_on_a_line_of_its_own_regrades(text):
 @pytest.mark.parametrize("text", [
     "/retests", "/retest please", "> /retest", "   > /retest", "    /retest", "\t/retest",
     "```\n/retest\n```", "```sh\n/retest\n``` \n", "~~~\n/retest\n```\n~~~",
-    "````\n```\n/retest\n````", ">>>\n/retest\n>>>", "```\n> /retest", "Write `/retest` to grade again"])
+    "````\n```\n/retest\n````", ">>>\n/retest\n>>>", "```\n> /retest",
+    "Write `/retest` to grade again"])
 def test_the_command_in_a_quote_code_or_sentence_is_not_a_command(text):
     payload = payload_of("note_hook__retest_command")
     payload["object_attributes"]["note"] = text
