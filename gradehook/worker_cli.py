@@ -15,7 +15,8 @@ from pipeline.context import build_resources
 from pipeline.dispatch import send_runs
 from pipeline.ledger.models import RunStatus, TestRun
 from pipeline.regrade import GradingTarget, request_grading
-from pipeline.repos import InvalidInputError, check_directory, check_project_path, check_sha
+from pipeline.repos import (InvalidInputError, check_directory, check_project_path, check_ref,
+                            check_sha)
 from webhooks.api.auth import Caller
 from webhooks.api.errors import ApiError
 from webhooks.api.targets import check_assignment, resolve_project
@@ -70,6 +71,8 @@ def worker_status(ctx: click.Context, timeout: float | None) -> None:
 @click.option("--project", required=True, help="Student project path, e.g. group/alice.")
 @click.option("--sha", required=True, help="Full commit SHA to grade.")
 @click.option("--directory", required=True, help="Assignment directory, e.g. week1/hello.")
+@click.option("--branch", help="Record the run on this branch, so that its score badge and open "
+              "merge requests show the result (the commit is taken to be on it).")
 @click.option("--retry", is_flag=True, help="Grade again a commit whose result is failed/error.")
 @click.option("--wait", is_flag=True, help="Show progress until the run ends; exit 0 passed, "
               "1 failed, 2 otherwise.")
@@ -77,13 +80,15 @@ def worker_status(ctx: click.Context, timeout: float | None) -> None:
               help="Seconds --wait waits at most.")
 @click.pass_context
 def worker_test_job(ctx: click.Context, task: str, project: str, sha: str, directory: str,
-                    retry: bool, wait: bool, timeout: float) -> None:
+                    branch: str | None, retry: bool, wait: bool, timeout: float) -> None:
     """Send a student_testing job for a commit, and optionally wait for its outcome."""
     settings = settings_from(ctx)
     try:
         check_project_path(project)
         sha = check_sha(sha.lower())
         check_directory(directory)
+        if branch is not None:
+            check_ref(branch)
     except InvalidInputError as exc:
         raise click.BadParameter(str(exc)) from None
     course = settings.course_for(project)
@@ -105,7 +110,7 @@ def worker_test_job(ctx: click.Context, task: str, project: str, sha: str, direc
     except ApiError as exc:
         raise _bad_parameter(exc) from None
     target = GradingTarget(course=course, project_path=project, commit_sha=sha,
-                           assignment=directory, project_id=project_id)
+                           assignment=directory, project_id=project_id, ref=branch)
     run, created = request_grading(resources.sessions, target, kind=CLI_KIND, retry=retry)
     if created:
         send_runs(create_celery(settings), resources.sessions, [(run.id, run.celery_task_id)])

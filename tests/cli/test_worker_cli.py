@@ -128,6 +128,29 @@ def test_test_job_refuses_what_the_api_refuses_before_queueing(service_settings,
         assert session.query(TestRun).count() == 0
 
 
+def test_test_job_records_the_run_on_the_branch_it_names(service_settings):
+    """As the API's `branch`: the run is the branch's, so its badge follows; a run of the
+    commit on another branch does not answer for it; a malformed name is refused."""
+    with GitLabStandIn() as gitlab:
+        gitlab.add_project("students/alice")
+        config, settings = service_settings({
+            "gitlab": {"url": gitlab.url, "token": gitlab.bot.token}, "courses": [COURSE]})
+        resources = migrated_resources(settings)
+        job = ("worker", "test-job", "--sha", "a" * 40, "--project", "students/alice",
+               "--directory", ASSIGNMENT)
+
+        on_main = gradehook(config, *job, "--branch", "main")
+        on_feature = gradehook(config, *job, "--branch", "feature/x")
+        again = gradehook(config, *job, "--branch", "feature/x")
+        bad = gradehook(config, *job, "--branch", "-rf")
+
+    runs = [_run(resources, result.output.split()[1]) for result in (on_main, on_feature, again)]
+    assert [run.ref for run in runs] == ["main", "feature/x", "feature/x"]
+    assert runs[0].id != runs[1].id == runs[2].id
+    assert again.output.startswith(f"run {runs[1].id} already grades this commit")
+    assert bad.exit_code == 2 and "not a valid branch name: '-rf'" in bad.output
+
+
 def _idle_status(config) -> Result | None:
     """Return `worker status` once a worker answers holding no task.
 
