@@ -231,6 +231,7 @@ class PytestGrader:
     @staticmethod
     def _line(nodeid: str, outcomes: dict[str, tuple[str, str]],
               problem: str | None) -> TestCaseReport:
+        """Report a test: a failure's message, with pytest's explanation on further lines."""
         name = nodeid.split("::", 1)[-1]
         if nodeid not in outcomes:
             return TestCaseReport(name, FAILED, details=f"E   Failed: {problem or NOT_RUN}")
@@ -241,7 +242,8 @@ class PytestGrader:
             return TestCaseReport(name, SKIPPED, TEST_SKIPPED, message)
         if message.startswith("assert "):
             message = f"AssertionError: {message}"
-        return TestCaseReport(name, FAILED, details=f"E   {message}")
+        details = "\n".join(f"E   {line}" for line in message.split("\n"))
+        return TestCaseReport(name, FAILED, details=details)
 
 
 def log_stop_limit(limits: SandboxLimits) -> int:

@@ -12,11 +12,13 @@ limit (seconds, unless a test's timeout marker says otherwise; 0: none) and runs
 more than the stop limit, through sys.stdout and sys.stderr or straight to the descriptors 1 and 2,
 is stopped, as the runner of test.yaml collections does: pytest captures sys.stdout and sys.stderr
 alone, so that what reaches the descriptors is counted (descriptor_meter). One that logs more than
-the log stop limit is stopped alike (pytest keeps every log record of a test in memory).
+the log stop limit is stopped alike (pytest keeps every log record of a test in memory). A failed
+test's message keeps pytest's assertion explanation (which items differ, what a call returned).
 """
 
 import logging
 import os
+import re
 import sys
 import threading
 
@@ -28,10 +30,18 @@ import pytest
 from descriptor_meter import DescriptorMeter
 from pytest_limits import TimeLimits
 from pytest_watchdog import supervise
-from runner import OUTPUT_STOP_SIGNAL, OutputMeter, PrintedWithoutEnd, shorten, write_line
+from runner import MESSAGE_LIMIT, OUTPUT_STOP_SIGNAL, OutputMeter, PrintedWithoutEnd, shorten, \
+    write_line
 
 # The lines pytest's log capture keeps of each record: its default log_format.
 CAPTURED_LOG_FORMAT = "%(levelname)-8s %(name)s:%(filename)s:%(lineno)d %(message)s"
+# pytest's advice to run it again more verbosely, which a student cannot do: a line of the
+# explanation that is only that advice goes, and the advice that ends a line.
+VERBOSE_ADVICE_LINE = "Use -v to get more diff"
+VERBOSE_ADVICE_ENDING = re.compile(r", use '?-vv?'? to show$")
+# The fewest characters a line of the explanation is cut to: less shows little beside the note
+# saying it was cut.
+SHORTEST_CUT_LINE = 100
 
 
 def first_line(text):
@@ -214,8 +224,25 @@ def crash_message(report):
         return first_line(longrepr[2])
     crash = getattr(longrepr, "reprcrash", None)
     if crash is not None:
-        return first_line(crash.message)
+        return explained(crash.message)
     return error_line(str(longrepr))
+
+
+def explained(message):
+    """Return a failure's first line, cut as every message is, then pytest's explanation of an
+    assertion (the lines after it: which items differ, what a call returned), without blank lines
+    and advice to run pytest more verbosely, as far as it fits within the same limit (the line
+    that does not fit cut to what is left, unless that is too little to read)."""
+    text = first_line(message)
+    for line in str(message).strip().splitlines()[1:]:
+        line = VERBOSE_ADVICE_ENDING.sub("", line.rstrip())
+        if not line.strip() or line.strip() == VERBOSE_ADVICE_LINE:
+            continue
+        room = MESSAGE_LIMIT - len(text) - 1
+        if len(line) > room:
+            return text + "\n" + shorten(line, room) if room >= SHORTEST_CUT_LINE else text
+        text += "\n" + line
+    return text
 
 
 def error_line(text):

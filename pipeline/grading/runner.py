@@ -318,12 +318,13 @@ def make_input(answers_given):
     return answer_input
 
 
-def shorten(text):
-    """Return text cut to MESSAGE_LIMIT characters, ending in a note of how long it was."""
-    if len(text) <= MESSAGE_LIMIT:
+def shorten(text, limit=MESSAGE_LIMIT):
+    """Return text cut to limit characters (MESSAGE_LIMIT), ending in a note of how long it
+    was."""
+    if len(text) <= limit:
         return text
     note = CUT_NOTE.format(total=len(text))
-    return text[:MESSAGE_LIMIT - len(note)] + note
+    return text[:limit - len(note)] + note
 
 
 def error_text(exc):

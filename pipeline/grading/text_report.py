@@ -46,10 +46,12 @@ def render_text(report: Report) -> str:
             hidden=HIDDEN_MARK if collection.name in hidden else ""))
         width = max((len(test.name) for test in collection.tests), default=0)
         for test in collection.tests:
-            line = f"  {test.result:<{RESULT_WIDTH}} {test.name:<{width}}"
-            if test.result != PASSED and test.details:
-                line += "  " + test.details.splitlines()[0]
-            lines.append(line.rstrip())
+            line = f"  {test.result:<{RESULT_WIDTH}} {test.name:<{width}}  "
+            details = test.details.splitlines() if test.result != PASSED and test.details else []
+            # Further lines of details (pytest's explanation of an assertion) stand under the
+            # first.
+            lines += [(line + details[0]).rstrip()] if details else [line.rstrip()]
+            lines += [" " * len(line) + further for further in details[1:]]
             lines += _excerpt_lines(test) + _raised_lines(test) + _exited_lines(test)
         lines += _stopped_lines(collection) + _crashed_lines(collection)
         message = (collection.debug or {}).get("referenceMessage")

@@ -45,7 +45,7 @@ def test_pytest_files_run_against_the_student_code(tmp_path: Path):
     assert [c.name for c in report.tests] == ["test_broken.py", "test_calc.py"]
     assert [(t.name, t.result, t.details) for t in calc.tests] == [
         ("test_small", "PASSED", None),
-        ("test_big", "FAILED", "E   AssertionError: assert 8 == 12"),
+        ("test_big", "FAILED", "E   AssertionError: assert 8 == 12\nE    +  where 8 = add(10, 2)"),
         ("test_skipped", "SKIPPED", "Skipped: not today"),
         ("test_param[1]", "PASSED", None),
         ("test_param[2]", "PASSED", None),
@@ -100,8 +100,8 @@ def test_a_student_module_named_pytest_does_not_replace_pytest(tmp_path: Path):
     report = grade(student, reference)
     (calc,) = report.tests
     assert [(t.name, t.result, t.details) for t in calc.tests] == [
-        ("test_a", "FAILED", "E   AssertionError: assert 0 == 3"),
-        ("test_b", "FAILED", "E   AssertionError: assert 0 == 4"),
+        ("test_a", "FAILED", "E   AssertionError: assert 0 == 3\nE    +  where 0 = add(1, 2)"),
+        ("test_b", "FAILED", "E   AssertionError: assert 0 == 4\nE    +  where 0 = add(2, 2)"),
     ]
     assert report.gradehook.score == 0.0
 
@@ -322,4 +322,5 @@ def test_pytest_files_and_conftest_files_in_subfolders_run(tmp_path: Path):
     report = grade(student, reference)
     assert report.gradehook.mode == "pytest"
     assert [(c.name, [(t.name, t.details) for t in c.tests]) for c in report.tests] == [
-        ("tests/unit/test_deep.py", [("test_deep", "E   AssertionError: assert -1 == 3")])]
+        ("tests/unit/test_deep.py",
+         [("test_deep", "E   AssertionError: assert -1 == 3\nE    +  where -1 = add(1, 2)")])]

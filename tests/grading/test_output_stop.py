@@ -224,7 +224,9 @@ def test_a_pytest_test_printing_2_mb_is_graded_on_its_assertion(tmp_path: Path):
         tmp_path, None, {"calc.py": CALC, "test_calc.py": TEST_CALC}, {"calc.py": CALC + shout})
     (calc,) = grade(student, reference).tests
     assert (calc.status, [(t.name, t.details) for t in calc.tests]) == (
-        "COMPLETED", [("test_shout", "E   AssertionError: assert 1 == 2"), ("test_add", None)])
+        "COMPLETED", [("test_shout",
+                       "E   AssertionError: assert 1 == 2\nE    +  where 1 = shout()"),
+                      ("test_add", None)])
 
 
 def test_a_program_dumping_its_threads_with_faulthandler_is_graded_on_its_values(tmp_path: Path):

@@ -516,3 +516,70 @@ def test_a_program_that_exited_with_0_before_a_name_says_where_it_ended(tmp_path
                                                    comment_marker("mr-1"))
                                + result_page_html(run(), finished_data)
                                + render_text(finished)).lower()
+
+
+PYTEST_REFERENCE = """\
+def squares(n):
+    return [i * i for i in range(n)]
+
+
+def mean(values):
+    return sum(values) / len(values)
+"""
+PYTEST_TESTS = """\
+from stats import mean, squares
+
+
+def test_squares():
+    assert squares(50) == [i * i for i in range(50)]
+
+
+def test_mean():
+    assert mean([1, 2, 3, 4]) == 2.5
+"""
+PYTEST_STUDENT = """\
+def squares(n):
+    result = [i * i for i in range(n)]
+    result[37] = 0
+    return result
+
+
+def mean(values):
+    return sum(values) / helper(values)
+
+
+def helper(values):
+    return len(values) - 4
+"""
+
+
+def test_a_pytest_failure_shows_where_values_differ(tmp_path):
+    """Before, a failed pytest test showed its first line alone, `assert [0, 1, 4, 9, 16, 25,
+    ...] == [0, 1, 4, 9, 16, 25, ...]`, not where the two lists differ."""
+    reference, student = tmp_path / "reference", tmp_path / "student"
+    for folder, files in ((reference, {"stats.py": PYTEST_REFERENCE,
+                                       "test_stats.py": PYTEST_TESTS}),
+                          (student, {"stats.py": PYTEST_STUDENT})):
+        folder.mkdir()
+        for name, code in files.items():
+            (folder / name).write_text(code)
+    report = grade(student, reference)
+    data = json.loads(report_to_json(report))
+
+    comment = mr_comment_markdown([(run(), data)], comment_marker("mr-1")).split("\n")
+    page = result_page_html(run(), data)
+    text = render_text(report).split("\n")
+
+    assert ("| ❌ | ` test_squares ` (test\\_stats\\.py) |  |  | ` AssertionError: assert "
+            "[0, 1, 4, 9, 16, 25, ...] == [0, 1, 4, 9, 16, 25, ...] ` |") in comment
+    details = comment.index("<details><summary>Details: <code>test_stats.py</code> › "
+                            "<code>test_squares</code></summary>")
+    assert comment[details + 2:details + 6] == [
+        "```text", "E   AssertionError: assert [0, 1, 4, 9, 16, 25, ...] == "
+        "[0, 1, 4, 9, 16, 25, ...]", "E     At index 37 diff: 0 != 1369", "```"]
+    assert "E     At index 37 diff: 0 != 1369" in page
+    test_line = "  FAILED  test_squares  "
+    at = text.index(test_line + "E   AssertionError: assert [0, 1, 4, 9, 16, 25, ...] == "
+                                "[0, 1, 4, 9, 16, 25, ...]")
+    assert text[at + 1] == " " * len(test_line) + "E     At index 37 diff: 0 != 1369"
+    assert str(tmp_path) not in "\n".join(comment) + page
