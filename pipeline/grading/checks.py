@@ -48,7 +48,8 @@ ABBREVIATION_LENGTH = 10
 EXPECTED_EXCERPT = "expected"
 ACTUAL_EXCERPT = "actual"
 # The key of a failed test's debug holding what evaluating its name in the student's namespace
-# raised: the error as Python words it, and where in the student's files (file, lineno, line).
+# raised (in pytest mode: what failed the test, raised in the student's code): the error as
+# Python words it, and where in the student's files (file, lineno, line).
 RAISED = "raised"
 # The key of a not-found test's debug holding where in the student's files their program ended
 # with sys.exit(0) or sys.exit(None) before the name was looked up (file, lineno, line).

@@ -301,7 +301,7 @@ def _read_outcome(data: dict[str, Any], run_seconds: float) -> RunOutcome:
         raise MalformedResult("stdout_truncated must be true or false")
     exited_at = data.get("exited_at")
     if exited_at is not None:
-        exited_at = _place_in_files(exited_at, MalformedResult(
+        exited_at = checked_place(exited_at, MalformedResult(
             "exited_at must be null or a file, line number and line of the solution"))
     return RunOutcome(
         status=COMPLETED, entry_seconds=float(seconds), exited_at=exited_at, stdout=stdout,
@@ -337,10 +337,10 @@ def _not_found_entry(key: str, entry: dict[str, Any]) -> dict[str, Any]:
         raise malformed
     place = {name: value for name, value in raised.items() if name != "error"}
     return {"found": False, "raised": {"error": shorten(raised["error"]),
-                                       **(_place_in_files(place, malformed) if place else {})}}
+                                       **(checked_place(place, malformed) if place else {})}}
 
 
-def _place_in_files(raw: Any, malformed: MalformedResult) -> dict[str, Any]:
+def checked_place(raw: Any, malformed: MalformedResult) -> dict[str, Any]:
     """Return a line of the solution's files (its file relative to the solution's folder, line
     number and line, as the runner's place_in_files gives it) with its texts cut; raise
     malformed when it is not one."""

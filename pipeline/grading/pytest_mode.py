@@ -20,11 +20,11 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.grading.assignment import CONFTEST_NAME, Assignment, course_paths
-from pipeline.grading.checks import FAILED, PASSED, SKIPPED
+from pipeline.grading.checks import FAILED, PASSED, RAISED, SKIPPED
 from pipeline.grading.errors import PYTEST, module_missing
 from pipeline.grading.execution import CONTROL_DIR, MAX_RESULT_LINE_BYTES, RESULT_PATH, \
-    TESTS_DIR, killed_reason, log_runner_errors, output_stop_limit, printed_without_end, \
-    strict_json, timeout_message
+    TESTS_DIR, MalformedResult, checked_place, killed_reason, log_runner_errors, \
+    output_stop_limit, printed_without_end, strict_json, timeout_message
 from pipeline.grading.report import COMPLETED, CRASHED, FAILED_STATUS, TEST_SKIPPED, \
     TESTS_SKIPPED, TIMEDOUT, CollectionReport, Summary, TestCaseReport
 from pipeline.grading.runner import shorten
@@ -52,6 +52,8 @@ LOG_STOP_DIVISOR = 128
 # runs: without that event, what the process wrote to stderr is the runner's own.
 NO_PYTEST = re.compile(rb"ModuleNotFoundError: No module named 'pytest'")
 OUTCOMES = {"passed": PASSED, "failed": FAILED, "skipped": SKIPPED}
+NOT_A_PLACE = MalformedResult("a test's place must be a file, line number and line of the "
+                              "solution")
 EVENT_FIELDS: dict[str, dict[str, type]] = {
     "started": {},
     "collected": {"tests": list},
@@ -63,6 +65,10 @@ EVENT_FIELDS: dict[str, dict[str, type]] = {
     "printed_on": {"nodeid": str},
     "done": {"exit": int},
 }
+
+
+# A test's result, message and where its error passed last through the student's files.
+Outcome = tuple[str, str, dict[str, Any] | None]
 
 
 @dataclass(frozen=True)
@@ -189,16 +195,17 @@ class PytestGrader:
         elif not finished:
             status, problem = self._failure(result)
         collected: list[str] = []
-        outcomes: dict[str, tuple[str, str]] = {}
+        outcomes: dict[str, Outcome] = {}
         errors: dict[str, str] = {}
         for event in events:
             kind = event["event"]
             if kind == "collected":
                 collected = event["tests"]
             elif kind == "test":
-                outcomes[event["nodeid"]] = (FAILED, stopped_output[event["nodeid"]]) \
+                outcomes[event["nodeid"]] = (FAILED, stopped_output[event["nodeid"]], None) \
                     if event["nodeid"] in stopped_output \
-                    else (OUTCOMES.get(event["outcome"], FAILED), shorten(event["message"]))
+                    else (OUTCOMES.get(event["outcome"], FAILED), shorten(event["message"]),
+                          _place(event))
             elif kind == "collecterror":
                 errors[_file_of(event["nodeid"])] = stopped_output.get(
                     event["nodeid"], shorten(event["message"]))
@@ -229,21 +236,23 @@ class PytestGrader:
                                               or PROCESS_ENDED.format(code=result.exit_code))
 
     @staticmethod
-    def _line(nodeid: str, outcomes: dict[str, tuple[str, str]],
-              problem: str | None) -> TestCaseReport:
-        """Report a test: a failure's message, with pytest's explanation on further lines."""
+    def _line(nodeid: str, outcomes: dict[str, Outcome], problem: str | None) -> TestCaseReport:
+        """Report a test: a failure's message, with pytest's explanation on further lines, and
+        where its error passed last through the student's files (its debug's `raised`)."""
         name = nodeid.split("::", 1)[-1]
         if nodeid not in outcomes:
             return TestCaseReport(name, FAILED, details=f"E   Failed: {problem or NOT_RUN}")
-        result, message = outcomes[nodeid]
+        result, message, place = outcomes[nodeid]
         if result == PASSED:
             return TestCaseReport(name, PASSED)
         if result == SKIPPED:
             return TestCaseReport(name, SKIPPED, TEST_SKIPPED, message)
         if message.startswith("assert "):
             message = f"AssertionError: {message}"
-        details = "\n".join(f"E   {line}" for line in message.split("\n"))
-        return TestCaseReport(name, FAILED, details=details)
+        lines = message.split("\n")
+        details = "\n".join(f"E   {line}" for line in lines)
+        return TestCaseReport(name, FAILED, details=details,
+                              debug={RAISED: {"error": lines[0], **place}} if place else None)
 
 
 def log_stop_limit(limits: SandboxLimits) -> int:
@@ -269,6 +278,17 @@ def _collection(file: str, lines: list[TestCaseReport], status: str,
     return CollectionReport(type=COLLECTION_TYPE, name=file, status=status, result=result,
                             summary=summary, result_message=message, duration=duration,
                             debug={"lintingErrors": []}, tests=lines)
+
+
+def _place(event: dict[str, Any]) -> dict[str, Any] | None:
+    """Return where a test's error passed last through the student's files, as the runner noted
+    it; None when it noted none, or something else (the student's process writes the events)."""
+    if event.get("place") is None:
+        return None
+    try:
+        return checked_place(event["place"], NOT_A_PLACE)
+    except MalformedResult:
+        return None
 
 
 def _file_of(nodeid: str) -> str:

@@ -13,7 +13,8 @@ more than the stop limit, through sys.stdout and sys.stderr or straight to the d
 is stopped, as the runner of test.yaml collections does: pytest captures sys.stdout and sys.stderr
 alone, so that what reaches the descriptors is counted (descriptor_meter). One that logs more than
 the log stop limit is stopped alike (pytest keeps every log record of a test in memory). A failed
-test's message keeps pytest's assertion explanation (which items differ, what a call returned).
+test's message keeps pytest's assertion explanation (which items differ, what a call returned),
+and an error its code raised names the innermost line of the student's files it passed through.
 """
 
 import logging
@@ -30,8 +31,8 @@ import pytest
 from descriptor_meter import DescriptorMeter
 from pytest_limits import TimeLimits
 from pytest_watchdog import supervise
-from runner import MESSAGE_LIMIT, OUTPUT_STOP_SIGNAL, OutputMeter, PrintedWithoutEnd, shorten, \
-    write_line
+from runner import MESSAGE_LIMIT, OUTPUT_STOP_SIGNAL, OutputMeter, PrintedWithoutEnd, \
+    place_in_files, shorten, write_line
 
 # The lines pytest's log capture keeps of each record: its default log_format.
 CAPTURED_LOG_FORMAT = "%(levelname)-8s %(name)s:%(filename)s:%(lineno)d %(message)s"
@@ -42,6 +43,9 @@ VERBOSE_ADVICE_ENDING = re.compile(r", use '?-vv?'? to show$")
 # The fewest characters a line of the explanation is cut to: less shows little beside the note
 # saying it was cut.
 SHORTEST_CUT_LINE = 100
+# What fails a test on behalf of pytest or gradehook (a time limit, the output stop, a skip), not
+# an error of the student's code: its place in their files is not where they went wrong.
+NOT_THE_STUDENTS = (pytest.fail.Exception, pytest.skip.Exception, PrintedWithoutEnd)
 
 
 def first_line(text):
@@ -52,9 +56,13 @@ def first_line(text):
 class Recorder:
     """A pytest plugin that streams collection and test outcomes to a descriptor."""
 
-    def __init__(self, fd, announce_collection):
+    def __init__(self, fd, announce_collection, solution_dir):
         self.fd = fd
         self.announce_collection = announce_collection
+        self.solution_dir = solution_dir
+        # Where the error of each failed phase (node id, setup, call or teardown) passed last
+        # through the student's files, with the failure its report showed then.
+        self.places = {}
         # The descriptor meter's thread may end the run while the main thread writes an event:
         # a line longer than PIPE_BUF is not written at once.
         self.writing = threading.Lock()
@@ -84,13 +92,26 @@ class Recorder:
         """Report a KeyboardInterrupt, which ends pytest's session."""
         self.emit({"event": "stopped", "message": first_line(excinfo.exconly())})
 
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_makereport(self, item, call):
+        """Note where a phase's error passed last through the student's files, if it did."""
+        report = yield
+        error = call.excinfo.value if call.excinfo is not None else None
+        if error is not None and not isinstance(error, NOT_THE_STUDENTS):
+            self.places[item.nodeid, call.when] = (report.longrepr,
+                                                   place_in_files(error, self.solution_dir))
+        return report
+
     def pytest_runtest_logreport(self, report):
         """Report a test once its outcome is decided."""
         decided = report.when == "call" or (report.when == "setup" and not report.passed) \
             or (report.when == "teardown" and report.failed)
+        failure, place = self.places.pop((report.nodeid, report.when), (None, None))
         if decided:
+            # A test stopped at its time limit fails on that, whatever its code raised after.
             self.emit({"event": "test", "nodeid": report.nodeid, "outcome": report.outcome,
-                       "when": report.when, "message": crash_message(report)})
+                       "when": report.when, "message": crash_message(report),
+                       "place": place if failure is report.longrepr else None})
 
 
 class MeteredStream:
@@ -274,7 +295,8 @@ def main(tests_dir, ini_path, result_path, seconds, stop_limit, log_stop_limit):
         # Test files are imported before any test runs: a pytest after one whose import was
         # ended (a test file's node id, without "::") has announced no tests yet.
         recorder = Recorder(fd, announce_collection=not any("::" in nodeid
-                                                            for nodeid in finished))
+                                                            for nodeid in finished),
+                            solution_dir=folders[0])
         limits = TimeLimits(default_seconds, watchdog_fd, folders, finished)
         descriptors = DescriptorMeter(OUTPUT_STOP_SIGNAL)
         # Captured output is not shown: pytest's own output is never read (it goes to the

@@ -1,10 +1,14 @@
-"""What a failed pytest-mode test tells the student: pytest's explanation of a failed assertion."""
+"""What a failed pytest-mode test tells the student: pytest's explanation of a failed assertion,
+and the line of their files that an error of their code came from."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from pipeline.grading import grade
+from pipeline.grading import pytest_mode
 from pipeline.grading.runner import MESSAGE_LIMIT
 from tests.grading.builders import make_assignment
 
@@ -98,6 +102,51 @@ def test_a_failed_assertion_keeps_pytests_explanation_without_its_advice_to_reru
     }
 
 
+HELPER = "def divide(total, count):\n    return total / count\n"
+
+
+@pytest.mark.parametrize("mean, files, error, place", [
+    ("def mean(values):\n    return divide(sum(values), len(values) - 4)\n",
+     {"calc/ops.py": HELPER}, "ZeroDivisionError: division by zero",
+     ("calc/ops.py", 2, "return total / count")),
+    ("def mean(values):\n    return mean(values) + 1\n", {},
+     "RecursionError: maximum recursion depth exceeded",
+     ("stats.py", 14, "return mean(values) + 1")),
+    ("import sys\n\n\ndef mean(values):\n    sys.exit(0)\n", {},
+     "SystemExit: 0", ("stats.py", 17, "sys.exit(0)")),
+])
+def test_an_error_of_the_students_code_names_their_line(tmp_path, mean, files, error, place):
+    """Before, a test whose call into the student's code raised showed the error alone
+    (`ZeroDivisionError: division by zero`), not which of their lines raised it."""
+    prefix = REFERENCE[:REFERENCE.index("def mean")]
+    imports = "from calc.ops import divide\n" if files else ""
+    graded = _graded(tmp_path, {"stats.py": imports + prefix + mean, **files})
+
+    file, lineno, line = place
+    assert graded["test_mean"] == ("FAILED", f"E   {error}", {
+        "raised": {"error": error, "file": file, "lineno": lineno, "line": line}})
+    assert {name: result for name, (result, _, _) in graded.items()} == {
+        "test_squares": "PASSED", "test_shout": "PASSED", "test_counts": "PASSED",
+        "test_mean": "FAILED"}
+
+
+def test_a_place_that_is_not_a_line_of_the_students_files_is_left_out():
+    """The events come from the student's process: a place of another shape is no runner's."""
+    def place_of(place):
+        return pytest_mode._place({"event": "test", "nodeid": "test_stats.py::test_mean",
+                                   "outcome": "failed", "message": "ValueError: no",
+                                   "place": place})
+
+    assert place_of({"file": "stats.py", "lineno": 2, "line": None}) == {
+        "file": "stats.py", "lineno": 2, "line": None}
+    assert place_of({"file": "stats.py", "lineno": 2, "line": "x" * 3000})["line"].endswith(
+        "[... cut: 3000 characters in all]")
+    for forged in (None, "stats.py, line 2", {"file": "stats.py", "lineno": 0, "line": "x"},
+                   {"file": "stats.py", "lineno": 2}, {"file": "stats.py", "lineno": True,
+                                                       "line": "x"}):
+        assert place_of(forged) is None
+
+
 def test_an_explanation_too_long_for_the_message_limit_is_cut_after_its_first_line(tmp_path):
     """A course's own message for an assertion may quote the student's value whole: the lines
     that fit stay, the first that does not is cut to the room left, with the note saying so."""
@@ -112,3 +161,22 @@ def test_an_explanation_too_long_for_the_message_limit_is_cut_after_its_first_li
     assert first == "E   AssertionError: shout gave:"
     assert cut.startswith("E     AB AB AB ") and cut.endswith(" [... cut: 6003 characters in all]")
     assert len(first) + 1 + len(cut) - 2 * len("E   ") == MESSAGE_LIMIT
+
+
+def test_a_test_stopped_at_its_time_limit_names_no_line_of_an_error_raised_after(tmp_path):
+    """Code that catches the stop and raises another error still fails on its time limit: the
+    line of that error is not why the test failed."""
+    student = REFERENCE + ("\n\ndef spins():\n    try:\n        count = 0\n        while True:\n"
+                           "            count += 1\n    except BaseException:\n"
+                           "        raise ValueError('gave up')\n")
+    student_dir, reference = make_assignment(
+        tmp_path, None,
+        {"stats.py": REFERENCE, "test_stats.py": "import pytest\nfrom stats import spins\n\n\n"
+                                                 "@pytest.mark.timeout(0.5)\ndef test_spins():\n"
+                                                 "    spins()\n"},
+        {"stats.py": student})
+    (stats,) = grade(student_dir, reference).tests
+
+    assert [(test.name, test.details, test.debug) for test in stats.tests] == [
+        ("test_spins", "E   Failed: Timeout: the test took longer than its time limit of 0.5 "
+                       "seconds; it was stopped in stats.py, line 20", None)]

@@ -553,9 +553,9 @@ def helper(values):
 """
 
 
-def test_a_pytest_failure_shows_where_values_differ(tmp_path):
+def test_a_pytest_failure_shows_where_values_differ_and_the_students_line(tmp_path):
     """Before, a failed pytest test showed its first line alone, `assert [0, 1, 4, 9, 16, 25,
-    ...] == [0, 1, 4, 9, 16, 25, ...]`, not where the two lists differ."""
+    ...] == [0, 1, 4, 9, 16, 25, ...]`, and an error of the student's code no line of theirs."""
     reference, student = tmp_path / "reference", tmp_path / "student"
     for folder, files in ((reference, {"stats.py": PYTEST_REFERENCE,
                                        "test_stats.py": PYTEST_TESTS}),
@@ -570,16 +570,24 @@ def test_a_pytest_failure_shows_where_values_differ(tmp_path):
     page = result_page_html(run(), data)
     text = render_text(report).split("\n")
 
-    assert ("| ❌ | ` test_squares ` (test\\_stats\\.py) |  |  | ` AssertionError: assert "
-            "[0, 1, 4, 9, 16, 25, ...] == [0, 1, 4, 9, 16, 25, ...] ` |") in comment
+    squares = comment.index("| ❌ | ` test_squares ` (test\\_stats\\.py) |  |  | ` AssertionError: "
+                            "assert [0, 1, 4, 9, 16, 25, ...] == [0, 1, 4, 9, 16, 25, ...] ` |")
+    assert comment[squares + 1] == (
+        "| ❌ | ` test_mean ` (test\\_stats\\.py) |  |  | ` ZeroDivisionError: division by zero ` "
+        "at stats\\.py\\, line 8: ` return sum(values) / helper(values) ` |")
     details = comment.index("<details><summary>Details: <code>test_stats.py</code> › "
                             "<code>test_squares</code></summary>")
     assert comment[details + 2:details + 6] == [
         "```text", "E   AssertionError: assert [0, 1, 4, 9, 16, 25, ...] == "
         "[0, 1, 4, 9, 16, 25, ...]", "E     At index 37 diff: 0 != 1369", "```"]
+    assert ("<dt>Message</dt><dd><pre>ZeroDivisionError: division by zero</pre></dd>"
+            "<dt>Crashed at</dt><dd><pre>stats.py, line 8: return sum(values) / helper(values)"
+            "</pre></dd>") in page
     assert "E     At index 37 diff: 0 != 1369" in page
     test_line = "  FAILED  test_squares  "
     at = text.index(test_line + "E   AssertionError: assert [0, 1, 4, 9, 16, 25, ...] == "
                                 "[0, 1, 4, 9, 16, 25, ...]")
     assert text[at + 1] == " " * len(test_line) + "E     At index 37 diff: 0 != 1369"
+    assert ("    raised:   ZeroDivisionError: division by zero (stats.py, line 8: "
+            "return sum(values) / helper(values))") in text
     assert str(tmp_path) not in "\n".join(comment) + page
