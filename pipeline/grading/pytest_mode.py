@@ -67,7 +67,9 @@ EVENT_FIELDS: dict[str, dict[str, type]] = {
 }
 
 
-# A test's result, message and where its error passed last through the student's files.
+# A failure's message and where its error passed last through the student's files, if it did.
+Failure = tuple[str, dict[str, Any] | None]
+# A test's result, message and place.
 Outcome = tuple[str, str, dict[str, Any] | None]
 
 
@@ -196,19 +198,17 @@ class PytestGrader:
             status, problem = self._failure(result)
         collected: list[str] = []
         outcomes: dict[str, Outcome] = {}
-        errors: dict[str, str] = {}
+        errors: dict[str, Failure] = {}
         for event in events:
             kind = event["event"]
             if kind == "collected":
                 collected = event["tests"]
             elif kind == "test":
-                outcomes[event["nodeid"]] = (FAILED, stopped_output[event["nodeid"]], None) \
-                    if event["nodeid"] in stopped_output \
-                    else (OUTCOMES.get(event["outcome"], FAILED), shorten(event["message"]),
-                          _place(event))
+                verdict = FAILED if event["nodeid"] in stopped_output \
+                    else OUTCOMES.get(event["outcome"], FAILED)
+                outcomes[event["nodeid"]] = (verdict, *_failure(event, stopped_output))
             elif kind == "collecterror":
-                errors[_file_of(event["nodeid"])] = stopped_output.get(
-                    event["nodeid"], shorten(event["message"]))
+                errors[_file_of(event["nodeid"])] = _failure(event, stopped_output)
         reports = []
         for file in self.assignment.pytest_files:
             defined = defined_tests((self.assignment.pytest_dir / file).read_bytes())
@@ -216,8 +216,7 @@ class PytestGrader:
                         and (defined is None or defined.defines(_test_of(nodeid)))]
             lines = [self._line(nodeid, outcomes, problem) for nodeid in file_ids]
             if file in errors:
-                lines.append(TestCaseReport(COLLECTION_ERROR_TEST, FAILED,
-                                            details=f"E   {errors[file]}"))
+                lines.append(_failed(COLLECTION_ERROR_TEST, *errors[file]))
             elif not collected and problem is not None:
                 lines.append(TestCaseReport(COLLECTION_ERROR_TEST, FAILED,
                                             details=f"E   Failed: {problem}"))
@@ -237,8 +236,7 @@ class PytestGrader:
 
     @staticmethod
     def _line(nodeid: str, outcomes: dict[str, Outcome], problem: str | None) -> TestCaseReport:
-        """Report a test: a failure's message, with pytest's explanation on further lines, and
-        where its error passed last through the student's files (its debug's `raised`)."""
+        """Report a test by its outcome, if it has one."""
         name = nodeid.split("::", 1)[-1]
         if nodeid not in outcomes:
             return TestCaseReport(name, FAILED, details=f"E   Failed: {problem or NOT_RUN}")
@@ -249,10 +247,7 @@ class PytestGrader:
             return TestCaseReport(name, SKIPPED, TEST_SKIPPED, message)
         if message.startswith("assert "):
             message = f"AssertionError: {message}"
-        lines = message.split("\n")
-        details = "\n".join(f"E   {line}" for line in lines)
-        return TestCaseReport(name, FAILED, details=details,
-                              debug={RAISED: {"error": lines[0], **place}} if place else None)
+        return _failed(name, message, place)
 
 
 def log_stop_limit(limits: SandboxLimits) -> int:
@@ -278,6 +273,23 @@ def _collection(file: str, lines: list[TestCaseReport], status: str,
     return CollectionReport(type=COLLECTION_TYPE, name=file, status=status, result=result,
                             summary=summary, result_message=message, duration=duration,
                             debug={"lintingErrors": []}, tests=lines)
+
+
+def _failed(name: str, message: str, place: dict[str, Any] | None) -> TestCaseReport:
+    """Report a failed test (or a test file's import): its message, with pytest's explanation on
+    further lines, and where its error passed last through the student's files (its debug's
+    `raised`)."""
+    lines = message.split("\n")
+    return TestCaseReport(name, FAILED, details="\n".join(f"E   {line}" for line in lines),
+                          debug={RAISED: {"error": lines[0], **place}} if place else None)
+
+
+def _failure(event: dict[str, Any], stopped_output: dict[str, str]) -> Failure:
+    """Return what failed a test or a test file's import, as its event says; one that printed or
+    logged past its stop limit fails on that."""
+    if event["nodeid"] in stopped_output:
+        return stopped_output[event["nodeid"]], None
+    return shorten(event["message"]), _place(event)
 
 
 def _place(event: dict[str, Any]) -> dict[str, Any] | None:

@@ -14,7 +14,8 @@ is stopped, as the runner of test.yaml collections does: pytest captures sys.std
 alone, so that what reaches the descriptors is counted (descriptor_meter). One that logs more than
 the log stop limit is stopped alike (pytest keeps every log record of a test in memory). A failed
 test's message keeps pytest's assertion explanation (which items differ, what a call returned),
-and an error its code raised names the innermost line of the student's files it passed through.
+and an error its code raised (or a test file's import: a syntax error too) names the innermost line
+of the student's files it passed through.
 """
 
 import logging
@@ -46,6 +47,8 @@ SHORTEST_CUT_LINE = 100
 # What fails a test on behalf of pytest or gradehook (a time limit, the output stop, a skip), not
 # an error of the student's code: its place in their files is not where they went wrong.
 NOT_THE_STUDENTS = (pytest.fail.Exception, pytest.skip.Exception, PrintedWithoutEnd)
+# The phase of a test file's import, beside a test's setup, call and teardown.
+COLLECT = "collect"
 
 
 def first_line(text):
@@ -60,8 +63,9 @@ class Recorder:
         self.fd = fd
         self.announce_collection = announce_collection
         self.solution_dir = solution_dir
-        # Where the error of each failed phase (node id, setup, call or teardown) passed last
-        # through the student's files, with the failure its report showed then.
+        # Where the error of each failed phase (node id, and setup, call, teardown or collect: a
+        # test file's import) passed last through the student's files, with the failure its
+        # report showed then.
         self.places = {}
         # The descriptor meter's thread may end the run while the main thread writes an event:
         # a line longer than PIPE_BUF is not written at once.
@@ -82,7 +86,8 @@ class Recorder:
         """Report a test file that could not be collected."""
         if report.failed:
             self.emit({"event": "collecterror", "nodeid": report.nodeid,
-                       "message": collect_message(report)})
+                       "message": collect_message(report),
+                       "place": self.place_of(report, COLLECT)})
 
     def pytest_internalerror(self, excinfo):
         """Report what stopped pytest itself (a SystemExit raised while a test file imported)."""
@@ -96,22 +101,50 @@ class Recorder:
     def pytest_runtest_makereport(self, item, call):
         """Note where a phase's error passed last through the student's files, if it did."""
         report = yield
-        error = call.excinfo.value if call.excinfo is not None else None
-        if error is not None and not isinstance(error, NOT_THE_STUDENTS):
-            self.places[item.nodeid, call.when] = (report.longrepr,
-                                                   place_in_files(error, self.solution_dir))
+        if call.excinfo is not None:
+            self.note_place(item.nodeid, call.when, report.longrepr, call.excinfo.value)
         return report
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_make_collect_report(self, collector):
+        """Note the failure of a test file's import as pytest reports it (its error comes with
+        pytest_exception_interact)."""
+        report = yield
+        if report.failed:
+            self.places[collector.nodeid, COLLECT] = (report.longrepr, None)
+        return report
+
+    def pytest_exception_interact(self, node, call, report):
+        """Note where the error that failed a test file's import passed last through the
+        student's files (pytest's collection error says it came from that error)."""
+        if isinstance(report, pytest.CollectReport) and call.excinfo is not None:
+            failure, _ = self.places.get((report.nodeid, COLLECT), (None, None))
+            error = call.excinfo.value
+            if isinstance(error, pytest.Collector.CollectError) and error.__cause__ is not None:
+                error = error.__cause__
+            self.note_place(report.nodeid, COLLECT, failure, error)
+
+    def note_place(self, nodeid, phase, failure, error):
+        """Note where the error of a phase passed last through the student's files, with the
+        failure its report showed then."""
+        if not isinstance(error, NOT_THE_STUDENTS):
+            self.places[nodeid, phase] = (failure, place_in_files(error, self.solution_dir))
+
+    def place_of(self, report, phase):
+        """Return where the error of a phase's report passed last through the student's files;
+        None when its report shows another failure now (a test, or a test file's import, stopped
+        at its time limit fails on that, whatever its code raised after)."""
+        failure, place = self.places.pop((report.nodeid, phase), (None, None))
+        return place if failure is report.longrepr else None
 
     def pytest_runtest_logreport(self, report):
         """Report a test once its outcome is decided."""
         decided = report.when == "call" or (report.when == "setup" and not report.passed) \
             or (report.when == "teardown" and report.failed)
-        failure, place = self.places.pop((report.nodeid, report.when), (None, None))
+        place = self.place_of(report, report.when)
         if decided:
-            # A test stopped at its time limit fails on that, whatever its code raised after.
             self.emit({"event": "test", "nodeid": report.nodeid, "outcome": report.outcome,
-                       "when": report.when, "message": crash_message(report),
-                       "place": place if failure is report.longrepr else None})
+                       "when": report.when, "message": crash_message(report), "place": place})
 
 
 class MeteredStream:

@@ -540,11 +540,16 @@ def raised_entry(exc, solution_dir):
 
 
 def place_in_files(exc, solution_dir):
-    """Return the innermost line of the solution's files an exception passed through: its file
-    relative to the solution's folder, line number and line; None when it passed through none."""
+    """Return the innermost line of the solution's files an exception passed through (a syntax
+    error of one of them: the line it lies on): its file relative to the solution's folder, line
+    number and line; None when it passed through none."""
     import traceback
 
     prefix = solution_dir + "/"
+    if isinstance(exc, SyntaxError) and isinstance(exc.filename, str) \
+            and exc.filename.startswith(prefix) and isinstance(exc.lineno, int) and exc.lineno > 0:
+        return {"file": shorten(exc.filename[len(prefix):]), "lineno": exc.lineno,
+                "line": None if exc.text is None else shorten(exc.text.strip())}
     frames = [frame for frame in traceback.extract_tb(exc.__traceback__)
               if frame.filename.startswith(prefix)]
     if not frames:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from pipeline.config import SandboxSettings
 from pipeline.grading import grade
 from pipeline.grading import pytest_mode
 from pipeline.grading.runner import MESSAGE_LIMIT
@@ -180,3 +181,51 @@ def test_a_test_stopped_at_its_time_limit_names_no_line_of_an_error_raised_after
     assert [(test.name, test.details, test.debug) for test in stats.tests] == [
         ("test_spins", "E   Failed: Timeout: the test took longer than its time limit of 0.5 "
                        "seconds; it was stopped in stats.py, line 20", None)]
+
+
+@pytest.mark.parametrize("files, error, place", [
+    ({"stats.py": "def mean(values)\n    return 0\n"},
+     "SyntaxError: expected ':'", ("stats.py", 1, "def mean(values)")),
+    ({"stats.py": "from calc.ops import divide\n",
+      "calc/ops.py": "def divide(a, b):\n  return (a\n"},
+     "SyntaxError: '(' was never closed", ("calc/ops.py", 2, "return (a")),
+    ({"stats.py": "import numpyy\n"},
+     "ModuleNotFoundError: No module named 'numpyy'", ("stats.py", 1, "import numpyy")),
+    ({"stats.py": "\ntotal = undefined_name + 1\n"},
+     "NameError: name 'undefined_name' is not defined",
+     ("stats.py", 2, "total = undefined_name + 1")),
+])
+def test_a_test_file_whose_import_failed_in_the_students_code_names_their_line(
+        tmp_path, files, error, place):
+    """Before, a syntax error in the student's module failed the test file's import with
+    `SyntaxError: expected ':'` alone: no file, no line."""
+    graded = _graded(tmp_path, files)
+
+    file, lineno, line = place
+    assert graded == {"collection": ("FAILED", f"E   {error}", {
+        "raised": {"error": error, "file": file, "lineno": lineno, "line": line}})}
+
+
+def test_a_test_file_whose_own_import_failed_names_no_line_of_the_students(tmp_path):
+    """The student's module lacks a function the test file imports: the error is raised in the
+    test file, whose lines are not the student's."""
+    graded = _graded(tmp_path, {"stats.py": "def mean(values):\n    return 0\n"})
+
+    assert graded == {"collection": (
+        "FAILED", "E   ImportError: cannot import name 'counts' from 'stats' "
+                  "(/sandbox/work/stats.py)", None)}
+
+
+def test_an_import_stopped_at_its_time_limit_names_no_line_of_an_error_raised_after(tmp_path):
+    """A module that catches the stop of its import and raises another error fails its test
+    file's collection on the time limit: that error's line is not why."""
+    student = ("try:\n    count = 0\n    while True:\n        count += 1\nexcept BaseException:\n"
+               "    raise ValueError('gave up')\n")
+    student_dir, reference = make_assignment(
+        tmp_path, None, {"stats.py": REFERENCE, "test_stats.py": TESTS}, {"stats.py": student})
+    (stats,) = grade(student_dir, reference,
+                     settings=SandboxSettings(test_timeout_seconds=0.5)).tests
+
+    assert [(test.name, test.details, test.debug) for test in stats.tests] == [
+        ("collection", "E   Failed: Timeout: importing test_stats.py took longer than its time "
+                       "limit of 0.5 seconds; it was stopped in stats.py, line 3", None)]
