@@ -15,9 +15,11 @@ alone, so that what reaches the descriptors is counted (descriptor_meter). One t
 the log stop limit is stopped alike (pytest keeps every log record of a test in memory). A failed
 test's message keeps pytest's assertion explanation (which items differ, what a call returned),
 and an error its code raised (or a test file's import: a syntax error too) names the innermost line
-of the student's files it passed through.
+of the student's files it passed through. Standard input has nothing to read: reading it raises
+EOFError (as input() does at the end of an input), saying that the tests give the program none.
 """
 
+import io
 import logging
 import os
 import re
@@ -49,6 +51,8 @@ SHORTEST_CUT_LINE = 100
 NOT_THE_STUDENTS = (pytest.fail.Exception, pytest.skip.Exception, PrintedWithoutEnd)
 # The phase of a test file's import, beside a test's setup, call and teardown.
 COLLECT = "collect"
+# Why reading standard input failed.
+NO_INPUT = "the program reads input, but the tests give it none"
 
 
 def first_line(text):
@@ -195,6 +199,23 @@ class LogMeter(logging.Handler):
         self.meter.count(len(line) + 1)
 
 
+class NoInput(io.TextIOBase):
+    """Standard input with nothing to read: reading it raises EOFError, as input() does at the
+    end of an input, saying why (pytest's own raises OSError, saying to run pytest with -s)."""
+
+    def readable(self):
+        """Tell that this stream is read from."""
+        return True
+
+    def read(self, size=-1):
+        """End reading: there is no input."""
+        raise EOFError(NO_INPUT)
+
+    def readline(self, size=-1):
+        """End reading: there is no input (input() reads here)."""
+        raise EOFError(NO_INPUT)
+
+
 def refuse_log():
     """Refuse a record logged after the log stop: the capture keeps no more."""
     raise PrintedWithoutEnd()
@@ -204,13 +225,14 @@ class OutputStop:
     """A pytest plugin that stops a test, or a test file's import, printing or logging past its
     stop limit.
 
-    sys.stdout and sys.stderr are metered inside pytest's capture of each phase, what reaches the
-    descriptors 1 and 2 on the same meter (the descriptor meter's), and the records that reach
-    the root logger's handlers (pytest's log capture) on a meter of their own. A phase that
-    printed past the limit is reported with a "printed" event, one that logged past the log limit
-    with a "logged" event (it fails, even if its code caught the stop); code that prints on after
-    catching it (through the streams, or as much again to the descriptors) ends the run with a
-    "printed_on" event, and a record logged after the stop is refused again.
+    sys.stdout and sys.stderr are metered inside pytest's capture of each phase (whose sys.stdin
+    has nothing to read, NoInput), what reaches the descriptors 1 and 2 on the same meter (the
+    descriptor meter's), and the records that reach the root logger's handlers (pytest's log
+    capture) on a meter of their own. A phase that printed past the limit is reported with a
+    "printed" event, one that logged past the log limit with a "logged" event (it fails, even if
+    its code caught the stop); code that prints on after catching it (through the streams, or as
+    much again to the descriptors) ends the run with a "printed_on" event, and a record logged
+    after the stop is refused again.
     """
 
     def __init__(self, recorder, stop_limit, log_stop_limit, descriptors):
@@ -241,13 +263,14 @@ class OutputStop:
 
     def metered(self, nodeid):
         """Run a phase with its stdout and stderr, streams and descriptors, counted on one meter
-        and its log records on another (a hook wrapper's body)."""
+        and its log records on another, and no input (a hook wrapper's body)."""
         meter = OutputMeter(self.stop_limit, lambda: self.end_run(nodeid))
         log_meter = OutputMeter(self.log_stop_limit, refuse_log)
         log_handler = LogMeter(log_meter)
         root = logging.getLogger()
-        saved = sys.stdout, sys.stderr
+        saved = sys.stdout, sys.stderr, sys.stdin
         sys.stdout, sys.stderr = MeteredStream(saved[0], meter), MeteredStream(saved[1], meter)
+        sys.stdin = NoInput()
         # First of the root logger's handlers: it refuses a record before pytest's capture keeps it.
         root.handlers.insert(0, log_handler)
         self.descriptors.meter = meter
@@ -256,7 +279,7 @@ class OutputStop:
                 return (yield)
         finally:
             self.descriptors.meter = None
-            sys.stdout, sys.stderr = saved
+            sys.stdout, sys.stderr, sys.stdin = saved
             root.removeHandler(log_handler)
             if meter.stopped:
                 self.recorder.emit({"event": "printed", "nodeid": nodeid})

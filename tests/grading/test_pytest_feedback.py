@@ -229,3 +229,60 @@ def test_an_import_stopped_at_its_time_limit_names_no_line_of_an_error_raised_af
     assert [(test.name, test.details, test.debug) for test in stats.tests] == [
         ("collection", "E   Failed: Timeout: importing test_stats.py took longer than its time "
                        "limit of 0.5 seconds; it was stopped in stats.py, line 3", None)]
+
+
+READS_INPUT = """\
+import sys
+
+
+def ask():
+    return int(input("How many? "))
+
+
+def whole():
+    return sys.stdin.read()
+"""
+INPUT_TESTS = """\
+import io
+import sys
+
+import stats
+
+
+def test_ask():
+    assert stats.ask() == 3
+
+
+def test_whole():
+    assert stats.whole() == "3"
+
+
+def test_ask_given_input(monkeypatch):
+    monkeypatch.setattr(sys, "stdin", io.StringIO("3\\n"))
+    assert stats.ask() == 3
+
+
+def test_ask_given_answers(monkeypatch):
+    monkeypatch.setattr("builtins.input", lambda prompt: "3")
+    assert stats.ask() == 3
+"""
+
+
+def test_reading_input_the_tests_do_not_give_says_so_plainly(tmp_path):
+    """Before, input() failed with pytest's own words, `OSError: pytest: reading from stdin while
+    output is captured!  Consider using `-s`.`, advice the student cannot follow."""
+    student_dir, reference = make_assignment(
+        tmp_path, None, {"stats.py": READS_INPUT, "test_stats.py": INPUT_TESTS},
+        {"stats.py": READS_INPUT})
+    (stats,) = grade(student_dir, reference).tests
+
+    error = "EOFError: the program reads input, but the tests give it none"
+    assert [(test.name, test.result, test.details, test.debug) for test in stats.tests] == [
+        ("test_ask", "FAILED", f"E   {error}", {"raised": {
+            "error": error, "file": "stats.py", "lineno": 5,
+            "line": 'return int(input("How many? "))'}}),
+        ("test_whole", "FAILED", f"E   {error}", {"raised": {
+            "error": error, "file": "stats.py", "lineno": 9, "line": "return sys.stdin.read()"}}),
+        ("test_ask_given_input", "PASSED", None, None),
+        ("test_ask_given_answers", "PASSED", None, None),
+    ]
