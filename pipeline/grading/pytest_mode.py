@@ -41,6 +41,7 @@ PYTEST_CRASHED = "Execution of pytest failed, ERROR: {reason}"
 PROCESS_ENDED = "process ended before all tests ran (exit code {code})"
 PYTEST_STOPPED = "pytest stopped on {message}"
 NOT_RUN = "the test did not run"
+NOT_RUN_AFTER_END = "the test did not run, as the run ended during an earlier test: {problem}"
 LOGGED_WITHOUT_END = ("the program logged more than {size} and was stopped, likely in an endless "
                       "loop")
 # A phase of a test may log at most memory_mb / LOG_STOP_DIVISOR MB, and no more than it may print:
@@ -209,12 +210,15 @@ class PytestGrader:
                 outcomes[event["nodeid"]] = (verdict, *_failure(event, stopped_output))
             elif kind == "collecterror":
                 errors[_file_of(event["nodeid"])] = _failure(event, stopped_output)
+        # A run that ended early ended during the first collected test without an outcome.
+        running = next((nodeid for nodeid in collected if nodeid not in outcomes), None)
         reports = []
         for file in self.assignment.pytest_files:
             defined = defined_tests((self.assignment.pytest_dir / file).read_bytes())
             file_ids = [nodeid for nodeid in collected if _file_of(nodeid) == file
                         and (defined is None or defined.defines(_test_of(nodeid)))]
-            lines = [self._line(nodeid, outcomes, problem) for nodeid in file_ids]
+            lines = [self._line(nodeid, outcomes, self._unrun(nodeid, running, problem))
+                     for nodeid in file_ids]
             if file in errors:
                 lines.append(_failed(COLLECTION_ERROR_TEST, *errors[file]))
             elif not collected and problem is not None:
@@ -235,11 +239,19 @@ class PytestGrader:
                                               or PROCESS_ENDED.format(code=result.exit_code))
 
     @staticmethod
-    def _line(nodeid: str, outcomes: dict[str, Outcome], problem: str | None) -> TestCaseReport:
-        """Report a test by its outcome, if it has one."""
+    def _unrun(nodeid: str, running: str | None, problem: str | None) -> str:
+        """Return why a test without an outcome failed: what ended the run early, if it ended
+        during the test, else that it did not run."""
+        if problem is None:
+            return NOT_RUN
+        return problem if nodeid == running else NOT_RUN_AFTER_END.format(problem=problem)
+
+    @staticmethod
+    def _line(nodeid: str, outcomes: dict[str, Outcome], unrun: str) -> TestCaseReport:
+        """Report a test by its outcome, else as failed for the reason it has none."""
         name = nodeid.split("::", 1)[-1]
         if nodeid not in outcomes:
-            return TestCaseReport(name, FAILED, details=f"E   Failed: {problem or NOT_RUN}")
+            return TestCaseReport(name, FAILED, details=f"E   Failed: {unrun}")
         result, message, place = outcomes[nodeid]
         if result == PASSED:
             return TestCaseReport(name, PASSED)

@@ -180,7 +180,9 @@ def test_a_compared_program_printing_without_end_is_stopped(tmp_path: Path):
      "COMPLETED", [f"E   Failed: {PRINTED}", None]),
     ("def shout():\n    while True:\n        try:\n            print('hello')\n"
      "        except BaseException:\n            pass\n", "CRASHED",
-     [f"E   Failed: Execution of pytest failed, ERROR: {PRINTED}"] * 2),
+     [f"E   Failed: Execution of pytest failed, ERROR: {PRINTED}",
+      "E   Failed: the test did not run, as the run ended during an earlier test: Execution of "
+      f"pytest failed, ERROR: {PRINTED}"]),
 ], ids=["stdout", "stderr", "prints-on"])
 def test_a_pytest_test_printing_without_end_fails_saying_so(
         tmp_path: Path, shout: str, status: str, details: list):

@@ -1,17 +1,19 @@
 """What a failed pytest-mode test tells the student: pytest's explanation of a failed assertion,
-and the line of their files that an error of their code came from."""
+the line of their files that an error of their code came from, and which test ended the run."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 
 from pipeline.config import SandboxSettings
-from pipeline.grading import grade
-from pipeline.grading import pytest_mode
+from pipeline.grading import grade, pytest_mode, report_to_json
 from pipeline.grading.runner import MESSAGE_LIMIT
+from pipeline.reports import comment_marker, mr_comment_markdown
 from tests.grading.builders import make_assignment
+from tests.reports.report_samples import run
 
 REFERENCE = """\
 def squares(n):
@@ -286,3 +288,30 @@ def test_reading_input_the_tests_do_not_give_says_so_plainly(tmp_path):
         ("test_ask_given_input", "PASSED", None, None),
         ("test_ask_given_answers", "PASSED", None, None),
     ]
+
+
+def test_a_test_that_ended_the_run_stands_out_from_those_that_did_not_run(tmp_path):
+    """Before, every test from the one whose code crashed the run on failed alike, 'Execution of
+    pytest failed, ERROR: process was killed by signal SIGABRT': the student could not tell which
+    of their functions crashed."""
+    tests = ("import stats\n\n\ndef test_squares():\n    assert stats.squares(3) == [0, 1, 4]\n\n\n"
+             "def test_mean():\n    assert stats.mean([1]) == 1\n\n\n"
+             "def test_shout():\n    assert stats.shout('a') == 'A!'\n")
+    student = REFERENCE.replace("def mean(values):\n",
+                                "def mean(values):\n    import os\n    os.abort()\n")
+    student_dir, reference = make_assignment(
+        tmp_path, None, {"stats.py": REFERENCE, "test_stats.py": tests}, {"stats.py": student})
+    report = grade(student_dir, reference)
+    (stats,) = report.tests
+
+    crashed = "Execution of pytest failed, ERROR: process was killed by signal SIGABRT"
+    assert [(test.name, test.details) for test in stats.tests] == [
+        ("test_squares", None), ("test_mean", f"E   Failed: {crashed}"),
+        ("test_shout", "E   Failed: the test did not run, as the run ended during an earlier test: "
+                       f"{crashed}")]
+    comment = mr_comment_markdown([(run(), json.loads(report_to_json(report)))],
+                                  comment_marker("mr-1")).split("\n")
+    mean = comment.index("| ❌ | ` test_mean ` (test\\_stats\\.py) |  |  | ` Failed: "
+                         f"{crashed} ` The program crashed \\(aborted\\, signal SIGABRT\\)\\. |")
+    assert comment[mean + 1].startswith(
+        "| ❌ | ` test_shout ` (test\\_stats\\.py) |  |  | ` Failed: the test did not run")

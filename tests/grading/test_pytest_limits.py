@@ -235,12 +235,13 @@ def test_a_limit_longer_than_any_run_leaves_the_test_to_the_runs_limit(tmp_path:
         def test_after():
             assert calc.one() == 1
     """
-    run_limit = "E   Failed: Maximum execution time of 2.0 seconds exceeded"
+    run_limit = "Maximum execution time of 2.0 seconds exceeded"
     assert _graded(tmp_path, student_code, test_file, meta=SHORT_RUN_META,
                    test_timeout_seconds=1) == ("TIMEDOUT", [
                        ("test_first", "PASSED", None),
-                       ("test_unlimited", "FAILED", run_limit),
-                       ("test_after", "FAILED", run_limit),
+                       ("test_unlimited", "FAILED", f"E   Failed: {run_limit}"),
+                       ("test_after", "FAILED", "E   Failed: the test did not run, as the run "
+                                                f"ended during an earlier test: {run_limit}"),
                    ])
 
 
