@@ -207,6 +207,11 @@ class NoInput(io.TextIOBase):
         """Tell that this stream is read from."""
         return True
 
+    @property
+    def buffer(self):
+        """Return the binary side of the stream: this one, which has nothing to read either."""
+        return self
+
     def read(self, size=-1):
         """End reading: there is no input."""
         raise EOFError(NO_INPUT)

@@ -243,6 +243,10 @@ def ask():
 
 def whole():
     return sys.stdin.read()
+
+
+def whole_bytes():
+    return sys.stdin.buffer.read()
 """
 INPUT_TESTS = """\
 import io
@@ -257,6 +261,10 @@ def test_ask():
 
 def test_whole():
     assert stats.whole() == "3"
+
+
+def test_whole_bytes():
+    assert stats.whole_bytes() == b"3"
 
 
 def test_ask_given_input(monkeypatch):
@@ -285,6 +293,9 @@ def test_reading_input_the_tests_do_not_give_says_so_plainly(tmp_path):
             "line": 'return int(input("How many? "))'}}),
         ("test_whole", "FAILED", f"E   {error}", {"raised": {
             "error": error, "file": "stats.py", "lineno": 9, "line": "return sys.stdin.read()"}}),
+        ("test_whole_bytes", "FAILED", f"E   {error}", {"raised": {
+            "error": error, "file": "stats.py", "lineno": 13,
+            "line": "return sys.stdin.buffer.read()"}}),
         ("test_ask_given_input", "PASSED", None, None),
         ("test_ask_given_answers", "PASSED", None, None),
     ]
