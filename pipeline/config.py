@@ -226,6 +226,7 @@ class SandboxSettings:
     max_file_size_mb: int = env_field(64, min=1)
     max_open_files: int = env_field(256, min=16)
     workdir_size_mb: int = env_field(256, min=1)
+    max_files: int = env_field(10000, min=1)
     max_output_bytes: int = env_field(1048576, min=1024)
 
 

@@ -23,6 +23,7 @@ from pipeline.branch_names import is_branch_name
 from pipeline.directory_names import is_directory_name
 from pipeline.host_places import SHOWN_REPOSITORY_CACHE, hide_places
 from pipeline.project_paths import is_project_path
+from pipeline.tree_paths import path_problem
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +37,8 @@ GC_AUTO_PACK_LIMIT = 50
 GC_TIMEOUT_FACTOR = 10  # times the fetch timeout: packing a big mirror takes a while
 MIB = 1024 * 1024
 TREE_TOO_LARGE = "the files of {what} add up to more than {size_mb} MB, the most a run can grade"
+TOO_MANY_FILES = "{what} holds more than {limit} files, the most a run can grade"
+UNGRADABLE_PATH = "{what} cannot be graded: {detail}"
 UNSAFE_TREE = "{what} cannot be graded safely: {detail}"
 NOT_A_FOLDER = "{what} is a {kind} in this commit, not a folder"
 DIR_MODE, FILE_MODE, EXECUTABLE_MODE = 0o755, 0o644, 0o755
@@ -257,21 +260,23 @@ class RepositoryCache:
         return checked
 
     def extract(self, project_path: str, sha: str, directory: str, dest: Path, *,
-                missing_ok: bool = True, max_bytes: int | None = None) -> Path:
+                missing_ok: bool = True, max_bytes: int | None = None,
+                max_files: int | None = None) -> Path:
         """Write one directory of a commit into dest/directory and return that path.
 
         A directory the commit lacks is made empty, or raises PathMissingError when not
         `missing_ok`: one git process answers both whether it exists and what it holds.
-        Files adding up to more than `max_bytes`, a path or link leading out of the files
-        extracted, anything but files, folders and links, or a directory that is itself a file
-        or a link raise UngradableTreeError.
+        Files adding up to more than `max_bytes`, more than `max_files` files and links, a path
+        or link leading out of the files extracted or beyond what a file system holds
+        (tree_paths), anything but files, folders and links, or a directory that is itself a
+        file or a link raise UngradableTreeError.
         """
         check_sha(sha)
         check_directory(directory)
         target = Path(dest) / directory
         try:
             self._untar(self.mirror_path(project_path), sha, [directory], Path(dest),
-                        max_bytes=max_bytes)
+                        max_bytes=max_bytes, max_files=max_files)
         except PathMissingError:
             if not missing_ok:
                 raise
@@ -284,7 +289,7 @@ class RepositoryCache:
         return target
 
     def _untar(self, mirror: Path, sha: str, paths: list[str], dest: Path, *,
-               max_bytes: int | None = None) -> None:
+               max_bytes: int | None = None, max_files: int | None = None) -> None:
         """Stream `git archive` of paths at a commit into dest, member by member.
 
         Nothing is held in memory whole: a small commit of a huge file of zeros costs disk up
@@ -298,7 +303,7 @@ class RepositoryCache:
                                        stdout=subprocess.PIPE, stderr=errors, env=_english_env())
             unreadable = None
             try:
-                _extract_stream(archive.stdout, dest, max_bytes, what)
+                _extract_stream(archive.stdout, dest, max_bytes, what, max_files)
                 archive.stdout.read()  # the archive's closing padding: let git finish writing
             except tarfile.ReadError as exc:  # no archive at all: git's failure tells why
                 unreadable = exc
@@ -458,16 +463,19 @@ def _paths(out: bytes) -> list[str]:
     return [path for path in out.decode(errors="replace").split("\0") if path]
 
 
-def _extract_stream(stream, dest: Path, max_bytes: int | None, what: str) -> None:
-    """Write a tar stream's files, folders and links into dest, up to max_bytes of files.
+def _extract_stream(stream, dest: Path, max_bytes: int | None, what: str,
+                    max_files: int | None = None) -> None:
+    """Write a tar stream's files, folders and links into dest, up to max_bytes of files and
+    max_files files and links.
 
     Members are checked here, not by tarfile's extraction filters (which not every Python 3.11
     has): a path must stay inside dest and pass through no link, a link must point inside
     dest, and nothing but files, folders and links is written. Files get mode 0644 (0755 when
-    executable) and this process as their owner.
+    executable) and this process as their owner. Each path is checked before anything is
+    written for it: the tree written never holds a path the copies for the sandbox would fail on.
     """
     root = os.path.realpath(dest)
-    total = 0
+    total = files = 0
     links: list[tuple[str, tarfile.TarInfo]] = []
     with tarfile.open(fileobj=stream, mode="r|") as tar:
         for member in tar:
@@ -475,6 +483,12 @@ def _extract_stream(stream, dest: Path, max_bytes: int | None, what: str) -> Non
             if max_bytes is not None and total > max_bytes:
                 raise UngradableTreeError(TREE_TOO_LARGE.format(what=what,
                                                                 size_mb=max_bytes // MIB))
+            files += not member.isdir()
+            if max_files is not None and files > max_files:
+                raise UngradableTreeError(TOO_MANY_FILES.format(what=what, limit=max_files))
+            problem = path_problem(member.name, member.linkname if member.issym() else None)
+            if problem is not None:
+                raise UngradableTreeError(UNGRADABLE_PATH.format(what=what, detail=problem))
             path = _member_path(root, member.name, what)
             if member.isdir():
                 os.makedirs(path, mode=DIR_MODE, exist_ok=True)

@@ -149,9 +149,10 @@ def _fetch_student(resources: Resources, run: TestRun, dest: Path) -> tuple[Path
     must_exist = run.needs_diff and base is None
     try:
         # Files that cannot fit into the sandbox's work directory are never extracted whole.
+        sandbox = resources.settings.sandbox
         return repos.extract(run.project_path, run.commit_sha, run.assignment, dest,
-                             missing_ok=not must_exist,
-                             max_bytes=resources.settings.sandbox.workdir_size_mb * MIB), None
+                             missing_ok=not must_exist, max_bytes=sandbox.workdir_size_mb * MIB,
+                             max_files=sandbox.max_files), None
     except PathMissingError:
         raise _NothingToGrade(NOT_PRESENT.format(assignment=run.assignment)) from None
     except UngradableTreeError as exc:

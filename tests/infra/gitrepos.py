@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 from pathlib import Path
 
@@ -67,6 +68,30 @@ class GitServer:
         git("commit", "-q", "--allow-empty", "-m", message, cwd=work)
         git("push", "-q", "origin", f"HEAD:refs/heads/{branch}", cwd=work)
         return git("rev-parse", "HEAD", cwd=work)
+
+    def commit_entries(self, project_path: str, entries: dict[bytes, tuple[str, bytes]], *,
+                       branch: str = "main") -> str:
+        """Commit tree entries (path -> (mode, content)) on top of a branch, through git's
+        plumbing, which takes paths and links no working tree could hold; return the SHA."""
+        bare = self.bare(project_path)
+        index = bare / "plumbing-index"
+        env = {**os.environ, "GIT_INDEX_FILE": str(index)}
+
+        def plumbing(*args: str, data: bytes = b"") -> str:
+            return subprocess.run(["git", *GIT_IDENTITY, *args], cwd=bare, env=env, input=data,
+                                  capture_output=True, check=True).stdout.decode().strip()
+        parent = subprocess.run(["git", "rev-parse", "--verify", "-q", f"refs/heads/{branch}"],
+                                cwd=bare, capture_output=True, text=True).stdout.strip()
+        if parent:
+            plumbing("read-tree", parent)
+        listing = b"".join(f"{mode} {plumbing('hash-object', '-w', '--stdin', data=content)}\t"
+                           .encode() + path + b"\0" for path, (mode, content) in entries.items())
+        plumbing("update-index", "--add", "-z", "--index-info", data=listing)
+        tree = plumbing("write-tree")
+        index.unlink()
+        sha = plumbing("commit-tree", tree, "-m", "update", *(["-p", parent] if parent else []))
+        plumbing("update-ref", f"refs/heads/{branch}", sha)
+        return sha
 
 
 def _has_head(work: Path) -> bool:

@@ -80,3 +80,66 @@ def test_an_assignment_folder_committed_as_a_file_or_a_link_is_graded_as_failing
     assert outcome.status == "failed"
     assert _graded_failing_with(resources, run.id) == (
         f"E   Failed: week1/hello is a {kind} in this commit, not a folder")
+
+
+def _shown(path: str) -> str:
+    return f"{path[:120]}... ({len(path)} characters)"
+
+
+LONG_NAME = "week1/hello/" + "x" * 300 + ".py"
+LONG_PATH = "week1/hello/" + ("n" * 69 + "/") * 60 + "x.py"
+DEEP_PATH = "week1/hello/" + "d/" * 500 + "x.py"
+# Folders come before what they hold: the first one beyond the limit is named.
+FIRST_FOLDER_TOO_LONG = "week1/hello/" + "/".join(["n" * 69] * 15)
+FIRST_FOLDER_TOO_DEEP = "week1/hello/" + "/".join(["d"] * 64)
+FILE, LINK = "100644", "120000"
+
+
+@pytest.mark.parametrize("entry, detail", [
+    ((LONG_NAME, FILE, b"x = 1\n"),
+     f"{_shown(LONG_NAME)} has a name of 303 bytes, longer than the 255 a file system allows"),
+    ((LONG_PATH, FILE, b"x = 1\n"),
+     f"{_shown(FIRST_FOLDER_TOO_LONG)} is a path of 1061 bytes, longer than the 1024 a run "
+     "can grade"),
+    ((DEEP_PATH, FILE, b"x = 1\n"),
+     f"{_shown(FIRST_FOLDER_TOO_DEEP)} lies 65 folders deep, deeper than the 64 a run can grade"),
+    (("week1/hello/alias.py", LINK, b""),
+     "week1/hello/alias.py is a link to nothing (an empty path)"),
+    (("week1/hello/alias.py", LINK, b"a/" * 2600 + b"hello.py"),
+     "week1/hello/alias.py links to a path of 5208 bytes, longer than the 1024 a run can grade"),
+], ids=["long-name", "long-path", "deep-path", "empty-link", "long-link"])
+def test_a_path_no_copy_for_the_sandbox_could_hold_is_graded_as_failing(
+        tmp_path, service_settings, git_server, entry, detail):
+    _, settings = service_settings()
+    resources = migrated_resources(settings)
+    _reference(git_server)
+    path, mode, content = entry
+    sha = git_server.commit_entries("students/alice", {
+        b"week1/hello/hello.py": (FILE, b"greeting = 'hello'\n"), path.encode(): (mode, content)})
+    run = queue_run(resources, commit_sha=sha)
+
+    outcome = testing.run_student_testing(resources, run.id, run.celery_task_id)
+
+    assert outcome.status == "failed"
+    assert _graded_failing_with(resources, run.id) == (
+        f"E   Failed: week1/hello cannot be graded: {detail}")
+
+
+def test_an_assignment_folder_with_more_files_than_allowed_is_graded_as_failing(
+        tmp_path, service_settings, git_server):
+    _, settings = service_settings({"sandbox": {"max_files": 3}})
+    resources = migrated_resources(settings)
+    _reference(git_server)
+    at_the_limit = queue_run(resources, commit_sha=git_server.commit("students/alice", {
+        "week1/hello/hello.py": "greeting = 'hello'\n", "week1/hello/a.txt": "a\n",
+        "week1/hello/b.txt": "b\n"}))
+    assert testing.run_student_testing(resources, at_the_limit.id,
+                                       at_the_limit.celery_task_id).status == "passed"
+    # A link counts as a file.
+    beyond = queue_run(resources, commit_sha=git_server.commit(
+        "students/alice", {}, links={"week1/hello/c.txt": "a.txt"}))
+
+    testing.run_student_testing(resources, beyond.id, beyond.celery_task_id)
+
+    assert _graded_failing_with(resources, beyond.id) == (
+        "E   Failed: week1/hello holds more than 3 files, the most a run can grade")
