@@ -47,6 +47,10 @@ DIR_MODE, FILE_MODE, EXECUTABLE_MODE = 0o755, 0o644, 0o755
 NEUTRAL_ATTRIBUTES = "* -export-subst -export-ignore\n"
 # A tree touched this recently when housekeeping had just renamed it away is put back.
 TREE_TOUCH_SLACK_SECONDS = 60.0
+# git holds each blob smaller than core.bigFileThreshold (512 MiB unless set) in memory whole to
+# fetch, archive or pack it: a push of some KB (a file of zeros) would cost a worker that much.
+# Above this threshold git streams a blob instead.
+STREAMING_GIT = ("git", "-c", "core.bigFileThreshold=1m")
 EXTRACTING, REMOVING = ".extract-", ".remove-"
 STAGING_PREFIXES = (EXTRACTING, REMOVING)
 GIT_ERROR_CHARACTERS = 400
@@ -292,13 +296,14 @@ class RepositoryCache:
                max_bytes: int | None = None, max_files: int | None = None) -> None:
         """Stream `git archive` of paths at a commit into dest, member by member.
 
-        Nothing is held in memory whole: a small commit of a huge file of zeros costs disk up
-        to `max_bytes` at the most, never the worker's memory.
+        Nothing is held in memory whole, by git or here: a small commit of a huge file of zeros
+        costs disk up to `max_bytes` at the most, never the worker's memory.
         """
         what = " ".join(paths) or "the tree"
         _neutralise_attributes(mirror)
         with tempfile.TemporaryFile() as errors:
-            archive = subprocess.Popen(["git", "archive", "--format=tar", sha, "--", *paths],
+            archive = subprocess.Popen([*STREAMING_GIT, "archive", "--format=tar", sha, "--",
+                                        *paths],
                                        cwd=mirror, stdin=subprocess.DEVNULL,
                                        stdout=subprocess.PIPE, stderr=errors, env=_english_env())
             unreadable = None
@@ -576,7 +581,7 @@ def _git(cwd: Path, *args: str, timeout: float | None = None,
     At the timeout, or any interruption (a task's time limit), git is killed before this
     returns: no git process outlives its caller.
     """
-    result = subprocess.run(["git", *args], cwd=cwd, capture_output=True,
+    result = subprocess.run([*STREAMING_GIT, *args], cwd=cwd, capture_output=True,
                             stdin=subprocess.DEVNULL, timeout=timeout, env=_english_env(env))
     if result.returncode != 0:
         raise _GitFailed(result.returncode, result.stderr.decode(errors="replace"))

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import io
+import subprocess
+import sys
 import tarfile
 
 import pytest
@@ -172,3 +174,27 @@ def test_merge_request_heads_are_fetched(cache, git_server):
     git("fetch", "-q", fork, f"{fork_commit}:refs/merge-requests/7/head", cwd=bare)
     assert cache.ensure_commit("students/alice", fork_commit)
     assert cache.has_commit("students/alice", sha)
+
+
+def test_a_huge_file_of_a_small_push_is_never_held_in_memory_by_git(tmp_path, git_server):
+    """git holds a blob under 512 MiB whole to fetch or archive it, unless told to stream it."""
+    sha = git_server.commit_entries("students/alice", {
+        b"week1/a/zeros.bin": ("100644", bytes(200 * 1024 * 1024))})
+    # Packed, as GitLab keeps a repository: the serving side sends the blob as packed.
+    git("repack", "-adq", cwd=git_server.bare("students/alice"))
+    # A fresh process, whose children are only the git processes of the fetch and extraction.
+    measure = (
+        "import resource, sys\n"
+        "from pathlib import Path\n"
+        "from pipeline.repos import RepositoryCache, UngradableTreeError\n"
+        "cache = RepositoryCache(Path(sys.argv[1]), sys.argv[2])\n"
+        "cache.ensure_commit('students/alice', sys.argv[3])\n"
+        "try:\n"
+        "    cache.extract('students/alice', sys.argv[3], 'week1/a', Path(sys.argv[4]),\n"
+        "                  max_bytes=1024 * 1024)\n"
+        "except UngradableTreeError:\n"
+        "    print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)\n")
+    largest_kib = subprocess.run(
+        [sys.executable, "-c", measure, str(tmp_path / "cache"), git_server.base_url, sha,
+         str(tmp_path / "out")], capture_output=True, text=True, check=True).stdout
+    assert int(largest_kib) < 64 * 1024
