@@ -43,8 +43,10 @@ UNSAFE_TREE = "{what} cannot be graded safely: {detail}"
 NOT_A_FOLDER = "{what} is a {kind} in this commit, not a folder"
 DIR_MODE, FILE_MODE, EXECUTABLE_MODE = 0o755, 0o644, 0o755
 # Attributes that override a commit's own .gitattributes when it is archived: export-subst
-# could make git build huge files in memory from a small commit, export-ignore hide files.
-NEUTRAL_ATTRIBUTES = "* -export-subst -export-ignore\n"
+# could make git build huge files in memory from a small commit, export-ignore hide files, and
+# filter run on its files a program that the worker's git knows (git-lfs, which then fails the
+# archive: it cannot fetch the objects).
+NEUTRAL_ATTRIBUTES = "* -export-subst -export-ignore -filter\n"
 # A tree touched this recently when housekeeping had just renamed it away is put back.
 TREE_TOUCH_SLACK_SECONDS = 60.0
 # git holds each blob smaller than core.bigFileThreshold (512 MiB unless set) in memory whole to
@@ -509,15 +511,18 @@ def _extract_stream(stream, dest: Path, max_bytes: int | None, what: str,
 
 
 def _neutralise_attributes(mirror: Path) -> None:
-    """Make the mirror's own attributes, which outrank a commit's, switch off export rules."""
+    """Make the mirror's own attributes, which outrank a commit's, switch off export rules and
+    filters (again where an older gradehook wrote fewer)."""
     attributes = mirror / "info" / "attributes"
-    if not attributes.exists():
-        attributes.parent.mkdir(exist_ok=True)
-        # Written aside and renamed: a git archiving meanwhile reads the old file or the new.
-        fd, written = tempfile.mkstemp(dir=attributes.parent, prefix=".attributes-")
-        with os.fdopen(fd, "w") as handle:
-            handle.write(NEUTRAL_ATTRIBUTES)
-        os.replace(written, attributes)
+    with contextlib.suppress(FileNotFoundError):
+        if attributes.read_text() == NEUTRAL_ATTRIBUTES:
+            return
+    attributes.parent.mkdir(exist_ok=True)
+    # Written aside and renamed: a git archiving meanwhile reads the old file or the new.
+    fd, written = tempfile.mkstemp(dir=attributes.parent, prefix=".attributes-")
+    with os.fdopen(fd, "w") as handle:
+        handle.write(NEUTRAL_ATTRIBUTES)
+    os.replace(written, attributes)
 
 
 def _member_path(root: str, name: str, what: str) -> str:

@@ -78,6 +78,24 @@ def test_a_commits_own_export_attributes_are_not_applied(tmp_path, cache, git_se
     assert (folder / "hidden.py").read_text() == "x = 1\n"
 
 
+def test_a_commits_attributes_run_no_filter_the_workers_git_knows(tmp_path, cache, git_server,
+                                                                  monkeypatch):
+    """`git lfs install` gives a host's git a filter that a commit's attributes could name."""
+    ran = tmp_path / "filter-ran"
+    config = tmp_path / "gitconfig"
+    config.write_text(f'[filter "lfs"]\n\tsmudge = "touch {ran}; cat"\n\trequired = true\n')
+    sha = git_server.commit("students/alice", {".gitattributes": "*.py filter=lfs\n",
+                                               "week1/a/main.py": "x = 1\n"})
+    monkeypatch.setenv("GIT_CONFIG_GLOBAL", str(config))
+    mirror = cache.ensure_commit("students/alice", sha)
+    # What an older gradehook wrote in its mirrors.
+    (mirror / "info").mkdir(exist_ok=True)
+    (mirror / "info" / "attributes").write_text("* -export-subst -export-ignore\n")
+    folder = cache.extract("students/alice", sha, "week1/a", tmp_path / "out")
+    assert (folder / "main.py").read_text() == "x = 1\n"
+    assert not ran.exists()
+
+
 def _tar(*members: tuple[tarfile.TarInfo, bytes]) -> io.BytesIO:
     stream = io.BytesIO()
     with tarfile.open(fileobj=stream, mode="w") as tar:
