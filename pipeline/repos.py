@@ -310,7 +310,8 @@ class RepositoryCache:
                                        stdout=subprocess.PIPE, stderr=errors, env=_english_env())
             unreadable = None
             try:
-                _extract_stream(archive.stdout, dest, max_bytes, what, max_files)
+                _extract_stream(archive.stdout, dest, max_bytes, what, max_files,
+                                folder=paths[0] if paths else "")
                 archive.stdout.read()  # the archive's closing padding: let git finish writing
             except tarfile.ReadError as exc:  # no archive at all: git's failure tells why
                 unreadable = exc
@@ -471,19 +472,21 @@ def _paths(out: bytes) -> list[str]:
 
 
 def _extract_stream(stream, dest: Path, max_bytes: int | None, what: str,
-                    max_files: int | None = None) -> None:
+                    max_files: int | None = None, folder: str = "") -> None:
     """Write a tar stream's files, folders and links into dest, up to max_bytes of files and
     max_files files and links.
 
     Members are checked here, not by tarfile's extraction filters (which not every Python 3.11
     has): a path must stay inside dest and pass through no link, a link must point inside
-    dest, and nothing but files, folders and links is written. Files get mode 0644 (0755 when
+    dest, and inside dest/folder when it lies there (the files graded are that folder's alone),
+    and nothing but files, folders and links is written. Files get mode 0644 (0755 when
     executable) and this process as their owner. Each path is checked before anything is
     written for it: the tree written never holds a path the copies for the sandbox would fail on.
     """
     root = os.path.realpath(dest)
+    within = os.path.join(root, folder) if folder else root
     total = files = 0
-    links: list[tuple[str, tarfile.TarInfo]] = []
+    links: list[tuple[str, str, tarfile.TarInfo]] = []
     with tarfile.open(fileobj=stream, mode="r|") as tar:
         for member in tar:
             total += member.size
@@ -502,12 +505,13 @@ def _extract_stream(stream, dest: Path, max_bytes: int | None, what: str,
             elif member.isfile():
                 _write_member(tar, member, path, what)
             elif member.issym():
-                _link_member(root, member, path, what)
-                links.append((path, member))
+                region = within if path.startswith(within + os.sep) else root
+                _link_member(region, member, path, what)
+                links.append((region, path, member))
             else:
                 raise UngradableTreeError(UNSAFE_TREE.format(
                     what=what, detail=f"{member.name} is neither a file, a folder nor a link"))
-    _check_links_resolve_inside(root, links, what)
+    _check_links_resolve_inside(links, what)
 
 
 def _neutralise_attributes(mirror: Path) -> None:
@@ -549,28 +553,34 @@ def _write_member(tar: tarfile.TarFile, member: tarfile.TarInfo, path: str, what
         shutil.copyfileobj(tar.extractfile(member), target)
 
 
-def _link_member(root: str, member: tarfile.TarInfo, path: str, what: str) -> None:
+def _link_member(region: str, member: tarfile.TarInfo, path: str, what: str) -> None:
     points_to = os.path.normpath(os.path.join(os.path.dirname(path), member.linkname))
-    if os.path.isabs(member.linkname) or not points_to.startswith(root + os.sep):
+    if os.path.isabs(member.linkname) or not _inside(points_to, region):
         raise UngradableTreeError(UNSAFE_TREE.format(
             what=what, detail=f"{member.name} links to {member.linkname}, outside the files "
                               "extracted"))
     os.symlink(member.linkname, path)
 
 
-def _check_links_resolve_inside(root: str, links: list[tuple[str, tarfile.TarInfo]],
+def _check_links_resolve_inside(links: list[tuple[str, str, tarfile.TarInfo]],
                                 what: str) -> None:
-    """Refuse a link that the kernel resolves outside root once every member is written.
+    """Refuse a link (region, path, member) that the kernel resolves outside its region once
+    every member is written.
 
     Each link's target was checked as written, but `..` after another link climbs from where
     that link leads, not from where it lies: `d/p -> ../x` then `d/q -> p/../../../y` reads as
     inside and leads out. Only the finished tree tells where each link leads.
     """
-    for path, member in links:
-        if not os.path.realpath(path).startswith(root + os.sep):
+    for region, path, member in links:
+        if not _inside(os.path.realpath(path), region):
             raise UngradableTreeError(UNSAFE_TREE.format(
                 what=what, detail=f"{member.name} links to {member.linkname}, outside the files "
                                   "extracted"))
+
+
+def _inside(path: str, folder: str) -> bool:
+    """Tell whether a normalised absolute path is a folder or lies in it."""
+    return path == folder or path.startswith(folder + os.sep)
 
 
 def _english_env(env: dict[str, str] | None = None) -> dict[str, str]:

@@ -61,10 +61,11 @@ def test_a_link_out_of_the_extracted_folder_is_refused(tmp_path, cache, git_serv
 
 def test_a_link_within_the_folder_is_extracted_as_a_link(tmp_path, cache, git_server):
     sha = git_server.commit("students/alice", {"week1/a/main.py": "x = 1\n"},
-                            links={"week1/a/alias.py": "main.py"})
+                            links={"week1/a/alias.py": "main.py", "week1/a/sub/up": ".."})
     cache.ensure_commit("students/alice", sha)
     folder = cache.extract("students/alice", sha, "week1/a", tmp_path / "out")
     assert (folder / "alias.py").is_symlink() and (folder / "alias.py").read_text() == "x = 1\n"
+    assert (folder / "sub" / "up" / "main.py").read_text() == "x = 1\n"
 
 
 def test_a_commits_own_export_attributes_are_not_applied(tmp_path, cache, git_server):

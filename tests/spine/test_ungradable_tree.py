@@ -31,21 +31,27 @@ def _reference(git_server) -> None:
                                           "week1/hello/test.yaml": ONE_TEST})
 
 
-def test_a_link_to_a_host_file_is_graded_as_failing_with_the_reason(
-        tmp_path, service_settings, git_server):
+@pytest.mark.parametrize("target", [
+    "/etc/shadow",
+    # A file of the student's repository, but not of the assignment's folder: never graded.
+    "../../notes/secrets.txt",
+], ids=["host-file", "file-outside-the-assignment"])
+def test_a_link_out_of_the_assignment_is_graded_as_failing_with_the_reason(
+        tmp_path, service_settings, git_server, target):
     _, settings = service_settings()
     resources = migrated_resources(settings)
     _reference(git_server)
-    sha = git_server.commit("students/alice", {"week1/hello/hello.py": "greeting = 'hello'\n"},
-                            links={"week1/hello/secrets.txt": "/etc/shadow"})
+    sha = git_server.commit("students/alice", {"week1/hello/hello.py": "greeting = 'hello'\n",
+                                               "notes/secrets.txt": "s\n"},
+                            links={"week1/hello/secrets.txt": target})
     run = queue_run(resources, commit_sha=sha)
 
     outcome = testing.run_student_testing(resources, run.id, run.celery_task_id)
 
     assert outcome.status == "failed"
     assert _graded_failing_with(resources, run.id) == (
-        "E   Failed: week1/hello cannot be graded safely: week1/hello/secrets.txt links to "
-        "/etc/shadow, outside the files extracted")
+        f"E   Failed: week1/hello cannot be graded safely: week1/hello/secrets.txt links to "
+        f"{target}, outside the files extracted")
 
 
 def test_files_too_large_for_the_sandbox_are_graded_as_failing_with_the_reason(
