@@ -41,6 +41,8 @@ TOO_MANY_FILES = "{what} holds more than {limit} files, the most a run can grade
 UNGRADABLE_PATH = "{what} cannot be graded: {detail}"
 UNSAFE_TREE = "{what} cannot be graded safely: {detail}"
 NOT_A_FOLDER = "{what} is a {kind} in this commit, not a folder"
+SUBMODULE_FOLDER = ("{what} is a submodule in this commit, not a folder: its files are in "
+                    "another git repository (a `git init` inside the folder makes one)")
 DIR_MODE, FILE_MODE, EXECUTABLE_MODE = 0o755, 0o644, 0o755
 # Attributes that override a commit's own .gitattributes when it is archived: export-subst
 # could make git build huge files in memory from a small commit, export-ignore hide files, and
@@ -275,7 +277,7 @@ class RepositoryCache:
         Files adding up to more than `max_bytes`, more than `max_files` files and links, a path
         or link leading out of the files extracted or beyond what a file system holds
         (tree_paths), anything but files, folders and links, or a directory that is itself a
-        file or a link raise UngradableTreeError.
+        file, a link or a submodule raise UngradableTreeError.
         """
         check_sha(sha)
         check_directory(directory)
@@ -291,8 +293,20 @@ class RepositoryCache:
             if not stat.S_ISDIR(mode):  # the commit holds a file or a link by that name
                 raise UngradableTreeError(NOT_A_FOLDER.format(
                     what=directory, kind="link" if stat.S_ISLNK(mode) else "file"))
+            # git archives a submodule as an empty folder, and git keeps no other empty folder.
+            if not any(target.iterdir()) and self._is_submodule(project_path, sha, directory):
+                raise UngradableTreeError(SUBMODULE_FOLDER.format(what=directory))
         target.mkdir(parents=True, exist_ok=True)
         return target
+
+    def _is_submodule(self, project_path: str, sha: str, path: str) -> bool:
+        """Tell whether a path of a commit is a submodule (a gitlink)."""
+        try:
+            entry = _git(self.mirror_path(project_path), "ls-tree", "-z", sha, "--", path)
+        except _GitFailed as exc:
+            raise self._git_error(f"git ls-tree of {path} at {sha} failed: {exc.reason}") \
+                from None
+        return entry.startswith(b"160000 ")
 
     def _untar(self, mirror: Path, sha: str, paths: list[str], dest: Path, *,
                max_bytes: int | None = None, max_files: int | None = None) -> None:

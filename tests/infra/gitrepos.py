@@ -6,6 +6,7 @@ import os
 import subprocess
 from pathlib import Path
 
+SUBMODULE_MODE = "160000"
 GIT_IDENTITY = ["-c", "user.name=Test Student", "-c", "user.email=student@example.com",
                 "-c", "init.defaultBranch=main", "-c", "commit.gpgsign=false"]
 
@@ -72,7 +73,10 @@ class GitServer:
     def commit_entries(self, project_path: str, entries: dict[bytes, tuple[str, bytes]], *,
                        branch: str = "main") -> str:
         """Commit tree entries (path -> (mode, content)) on top of a branch, through git's
-        plumbing, which takes paths and links no working tree could hold; return the SHA."""
+        plumbing, which takes paths and links no working tree could hold; return the SHA.
+
+        content is a file's bytes, a link's target, or a submodule's commit SHA (mode 160000).
+        """
         bare = self.bare(project_path)
         index = bare / "plumbing-index"
         env = {**os.environ, "GIT_INDEX_FILE": str(index)}
@@ -84,8 +88,12 @@ class GitServer:
                                 cwd=bare, capture_output=True, text=True).stdout.strip()
         if parent:
             plumbing("read-tree", parent)
-        listing = b"".join(f"{mode} {plumbing('hash-object', '-w', '--stdin', data=content)}\t"
-                           .encode() + path + b"\0" for path, (mode, content) in entries.items())
+
+        def object_id(mode: str, content: bytes) -> str:
+            return content.decode() if mode == SUBMODULE_MODE else \
+                plumbing("hash-object", "-w", "--stdin", data=content)
+        listing = b"".join(f"{mode} {object_id(mode, content)}\t".encode() + path + b"\0"
+                           for path, (mode, content) in entries.items())
         plumbing("update-index", "--add", "-z", "--index-info", data=listing)
         tree = plumbing("write-tree")
         index.unlink()

@@ -7,6 +7,7 @@ import pytest
 from pipeline import testing
 from pipeline.ledger.models import RunStatus, TestRun
 from tests.infra.assignments import ONE_TEST
+from tests.infra.gitrepos import SUBMODULE_MODE
 from tests.infra.ledger import migrated_resources, queue_run
 
 
@@ -69,23 +70,30 @@ def test_files_too_large_for_the_sandbox_are_graded_as_failing_with_the_reason(
         "E   Failed: the files of week1/hello add up to more than 1 MB, the most a run can grade")
 
 
-@pytest.mark.parametrize("kind, files, links", [
-    ("file", {"week1/hello": "greeting = 'hello'\n"}, {}),
-    ("link", {"other/hello.py": "greeting = 'hello'\n"}, {"week1/hello": "../other"}),
-])
-def test_an_assignment_folder_committed_as_a_file_or_a_link_is_graded_as_failing(
-        tmp_path, service_settings, git_server, kind, files, links):
+FILE, LINK = "100644", "120000"
+SUBMODULE = ("submodule in this commit, not a folder: its files are in another git repository "
+             "(a `git init` inside the folder makes one)")
+
+
+@pytest.mark.parametrize("mode, content, what", [
+    (FILE, b"greeting = 'hello'\n", "file in this commit, not a folder"),
+    (LINK, b"../other", "link in this commit, not a folder"),
+    # What `git add` makes of a folder in which the student ran `git init`.
+    (SUBMODULE_MODE, b"1" * 40, SUBMODULE),
+], ids=["file", "link", "submodule"])
+def test_an_assignment_folder_committed_as_a_file_a_link_or_a_submodule_is_graded_as_failing(
+        tmp_path, service_settings, git_server, mode, content, what):
     _, settings = service_settings()
     resources = migrated_resources(settings)
     _reference(git_server)
-    sha = git_server.commit("students/alice", files, links=links)
+    sha = git_server.commit_entries("students/alice", {
+        b"other/hello.py": (FILE, b"greeting = 'hello'\n"), b"week1/hello": (mode, content)})
     run = queue_run(resources, commit_sha=sha)
 
     outcome = testing.run_student_testing(resources, run.id, run.celery_task_id)
 
     assert outcome.status == "failed"
-    assert _graded_failing_with(resources, run.id) == (
-        f"E   Failed: week1/hello is a {kind} in this commit, not a folder")
+    assert _graded_failing_with(resources, run.id) == f"E   Failed: week1/hello is a {what}"
 
 
 def _shown(path: str) -> str:
@@ -98,7 +106,6 @@ DEEP_PATH = "week1/hello/" + "d/" * 500 + "x.py"
 # Folders come before what they hold: the first one beyond the limit is named.
 FIRST_FOLDER_TOO_LONG = "week1/hello/" + "/".join(["n" * 69] * 15)
 FIRST_FOLDER_TOO_DEEP = "week1/hello/" + "/".join(["d"] * 64)
-FILE, LINK = "100644", "120000"
 
 
 @pytest.mark.parametrize("entry, detail", [
