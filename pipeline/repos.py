@@ -23,7 +23,7 @@ from pipeline.branch_names import is_branch_name
 from pipeline.directory_names import is_directory_name
 from pipeline.host_places import SHOWN_REPOSITORY_CACHE, hide_places
 from pipeline.project_paths import is_project_path
-from pipeline.tree_paths import path_problem
+from pipeline.tree_paths import path_problem, shown_path
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +41,9 @@ TOO_MANY_FILES = "{what} holds more than {limit} files, the most a run can grade
 UNGRADABLE_PATH = "{what} cannot be graded: {detail}"
 UNSAFE_TREE = "{what} cannot be graded safely: {detail}"
 NOT_A_FOLDER = "{what} is a {kind} in this commit, not a folder"
+GIT_REFUSED_PATH = "{path} is a path git does not allow"
+# How git archive names a tree entry it will not write ("." or "..", which git fsck refuses).
+INVALID_PATH = re.compile(r"^error: invalid path '(.*)'$", re.MULTILINE)
 SUBMODULE_FOLDER = ("{what} is a submodule in this commit, not a folder: its files are in "
                     "another git repository (a `git init` inside the folder makes one)")
 DIR_MODE, FILE_MODE, EXECUTABLE_MODE = 0o755, 0o644, 0o755
@@ -341,6 +344,10 @@ class RepositoryCache:
         if failed is not None:
             if "did not match any files" in failed.stderr:
                 raise PathMissingError(f"{what} is not in {sha}") from None
+            invalid = INVALID_PATH.search(failed.stderr)
+            if invalid is not None:  # the commit's, for good: no retry would change it
+                detail = GIT_REFUSED_PATH.format(path=shown_path(invalid.group(1)))
+                raise UngradableTreeError(UNSAFE_TREE.format(what=what, detail=detail))
             raise self._git_error(f"git archive of {what} at {sha} failed: {failed.reason}")
         if unreadable is not None:
             raise RepositoryError(f"git archive of {what} at {sha} was unreadable: {unreadable}")

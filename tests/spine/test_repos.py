@@ -97,6 +97,36 @@ def test_a_commits_attributes_run_no_filter_the_workers_git_knows(tmp_path, cach
     assert not ran.exists()
 
 
+def _stored(bare, data: bytes, kind: str = "blob") -> str:
+    """Store an object as it is, unchecked (a tree git fsck refuses too); return its id."""
+    return subprocess.run(["git", "hash-object", "-t", kind, "--literally", "-w", "--stdin"],
+                          cwd=bare, input=data, capture_output=True, check=True
+                          ).stdout.decode().strip()
+
+
+def _tree(bare, *entries: tuple[bytes, bytes, str]) -> str:
+    return _stored(bare, b"".join(mode + b" " + name + b"\0" + bytes.fromhex(sha)
+                                  for mode, name, sha in entries), "tree")
+
+
+@pytest.mark.parametrize("name, shown", [(b".", "week1/a/."), (b"..", "week1/a/../x.py")])
+def test_a_path_git_does_not_allow_is_refused_not_failed_on(tmp_path, cache, git_server, name,
+                                                            shown):
+    """GitLab refuses such a tree on push; one that got there anyway is the commit's failure,
+    which no retry would change."""
+    bare = git_server.bare("students/alice")
+    entry = (b"40000", name, _tree(bare, (b"100644", b"x.py", _stored(bare, b"x\n")))) \
+        if name == b".." else (b"100644", name, _stored(bare, b"x\n"))
+    root = _tree(bare, (b"40000", b"week1", _tree(bare, (b"40000", b"a", _tree(bare, entry)))))
+    sha = git("commit-tree", root, "-m", "hostile", cwd=bare)
+    git("update-ref", "refs/heads/main", sha, cwd=bare)
+    cache.ensure_commit("students/alice", sha)
+    with pytest.raises(UngradableTreeError) as caught:
+        cache.extract("students/alice", sha, "week1/a", tmp_path / "out")
+    assert str(caught.value) == (
+        f"week1/a cannot be graded safely: {shown} is a path git does not allow")
+
+
 def _tar(*members: tuple[tarfile.TarInfo, bytes]) -> io.BytesIO:
     stream = io.BytesIO()
     with tarfile.open(fileobj=stream, mode="w") as tar:
