@@ -37,7 +37,7 @@ GC_AUTO_PACK_LIMIT = 50
 GC_TIMEOUT_FACTOR = 10  # times the fetch timeout: packing a big mirror takes a while
 MIB = 1024 * 1024
 TREE_TOO_LARGE = "the files of {what} add up to more than {size_mb} MB, the most a run can grade"
-TOO_MANY_FILES = "{what} holds more than {limit} files, the most a run can grade"
+TOO_MANY_FILES = "{what} holds more than {limit} files and folders, the most a run can grade"
 UNGRADABLE_PATH = "{what} cannot be graded: {detail}"
 UNSAFE_TREE = "{what} cannot be graded safely: {detail}"
 NOT_A_FOLDER = "{what} is a {kind} in this commit, not a folder"
@@ -277,7 +277,7 @@ class RepositoryCache:
 
         A directory the commit lacks is made empty, or raises PathMissingError when not
         `missing_ok`: one git process answers both whether it exists and what it holds.
-        Files adding up to more than `max_bytes`, more than `max_files` files and links, a path
+        Files adding up to more than `max_bytes`, more than `max_files` files and folders, a path
         or link leading out of the files extracted or beyond what a file system holds
         (tree_paths), anything but files, folders and links, or a directory that is itself a
         file, a link or a submodule raise UngradableTreeError.
@@ -495,7 +495,7 @@ def _paths(out: bytes) -> list[str]:
 def _extract_stream(stream, dest: Path, max_bytes: int | None, what: str,
                     max_files: int | None = None, folder: str = "") -> None:
     """Write a tar stream's files, folders and links into dest, up to max_bytes of files and
-    max_files files and links.
+    max_files files, folders and links in dest/folder.
 
     Members are checked here, not by tarfile's extraction filters (which not every Python 3.11
     has): a path must stay inside dest and pass through no link, a link must point inside
@@ -506,7 +506,7 @@ def _extract_stream(stream, dest: Path, max_bytes: int | None, what: str,
     """
     root = os.path.realpath(dest)
     within = os.path.join(root, folder) if folder else root
-    total = files = 0
+    total = entries = 0
     links: list[tuple[str, str, tarfile.TarInfo]] = []
     with tarfile.open(fileobj=stream, mode="r|") as tar:
         for member in tar:
@@ -514,13 +514,13 @@ def _extract_stream(stream, dest: Path, max_bytes: int | None, what: str,
             if max_bytes is not None and total > max_bytes:
                 raise UngradableTreeError(TREE_TOO_LARGE.format(what=what,
                                                                 size_mb=max_bytes // MIB))
-            files += not member.isdir()
-            if max_files is not None and files > max_files:
-                raise UngradableTreeError(TOO_MANY_FILES.format(what=what, limit=max_files))
             problem = path_problem(member.name, member.linkname if member.issym() else None)
             if problem is not None:
                 raise UngradableTreeError(UNGRADABLE_PATH.format(what=what, detail=problem))
             path = _member_path(root, member.name, what)
+            entries += path.startswith(within + os.sep)  # not the folders above folder
+            if max_files is not None and entries > max_files:
+                raise UngradableTreeError(TOO_MANY_FILES.format(what=what, limit=max_files))
             if member.isdir():
                 os.makedirs(path, mode=DIR_MODE, exist_ok=True)
             elif member.isfile():

@@ -138,8 +138,12 @@ def test_a_path_no_copy_for_the_sandbox_could_hold_is_graded_as_failing(
         f"E   Failed: week1/hello cannot be graded: {detail}")
 
 
+@pytest.mark.parametrize("beyond, links", [
+    ({}, {"week1/hello/c.txt": "a.txt"}),
+    ({"week1/hello/b.txt": None, "week1/hello/sub/b.txt": "b\n"}, {}),
+], ids=["a-link-counts-as-a-file", "a-folder-counts"])
 def test_an_assignment_folder_with_more_files_than_allowed_is_graded_as_failing(
-        tmp_path, service_settings, git_server):
+        tmp_path, service_settings, git_server, beyond, links):
     _, settings = service_settings({"sandbox": {"max_files": 3}})
     resources = migrated_resources(settings)
     _reference(git_server)
@@ -148,11 +152,10 @@ def test_an_assignment_folder_with_more_files_than_allowed_is_graded_as_failing(
         "week1/hello/b.txt": "b\n"}))
     assert testing.run_student_testing(resources, at_the_limit.id,
                                        at_the_limit.celery_task_id).status == "passed"
-    # A link counts as a file.
-    beyond = queue_run(resources, commit_sha=git_server.commit(
-        "students/alice", {}, links={"week1/hello/c.txt": "a.txt"}))
+    over = queue_run(resources, commit_sha=git_server.commit("students/alice", beyond,
+                                                             links=links))
 
-    testing.run_student_testing(resources, beyond.id, beyond.celery_task_id)
+    testing.run_student_testing(resources, over.id, over.celery_task_id)
 
-    assert _graded_failing_with(resources, beyond.id) == (
-        "E   Failed: week1/hello holds more than 3 files, the most a run can grade")
+    assert _graded_failing_with(resources, over.id) == (
+        "E   Failed: week1/hello holds more than 3 files and folders, the most a run can grade")
