@@ -50,8 +50,9 @@ DIR_MODE, FILE_MODE, EXECUTABLE_MODE = 0o755, 0o644, 0o755
 # Attributes that override a commit's own .gitattributes when it is archived: export-subst
 # could make git build huge files in memory from a small commit, export-ignore hide files, and
 # filter run on its files a program that the worker's git knows (git-lfs, which then fails the
-# archive: it cannot fetch the objects).
-NEUTRAL_ATTRIBUTES = "* -export-subst -export-ignore -filter\n"
+# archive: it cannot fetch the objects). The conversions (end of line, $Id$, encoding) git skips
+# for a file it streams (over core.bigFileThreshold) are off for all: files are as committed.
+NEUTRAL_ATTRIBUTES = "* -export-subst -export-ignore -filter -text -ident -working-tree-encoding\n"
 # A tree touched this recently when housekeeping had just renamed it away is put back.
 TREE_TOUCH_SLACK_SECONDS = 60.0
 # git holds each blob smaller than core.bigFileThreshold (512 MiB unless set) in memory whole to

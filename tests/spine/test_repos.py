@@ -68,15 +68,21 @@ def test_a_link_within_the_folder_is_extracted_as_a_link(tmp_path, cache, git_se
     assert (folder / "sub" / "up" / "main.py").read_text() == "x = 1\n"
 
 
-def test_a_commits_own_export_attributes_are_not_applied(tmp_path, cache, git_server):
-    """export-subst could make git build huge files from a small commit; export-ignore hide."""
+def test_a_commits_own_attributes_are_not_applied(tmp_path, cache, git_server):
+    """export-subst could make git build huge files from a small commit, export-ignore hide
+    files; the conversions git skips for a file over core.bigFileThreshold are skipped for all,
+    so that every file comes out as committed."""
     sha = git_server.commit("students/alice", {
-        ".gitattributes": "week1/a/*.txt export-subst\nweek1/a/hidden.py export-ignore\n",
-        "week1/a/format.txt": "$Format:%H%n%<(4000)%H$\n", "week1/a/hidden.py": "x = 1\n"})
+        ".gitattributes": "week1/a/*.txt export-subst\nweek1/a/hidden.py export-ignore\n"
+                          "*.csv text eol=crlf\n*.id ident\n",
+        "week1/a/format.txt": "$Format:%H%n%<(4000)%H$\n", "week1/a/hidden.py": "x = 1\n",
+        "week1/a/data.csv": "a,b\n1,2\n", "week1/a/version.id": "$Id$\n"})
     cache.ensure_commit("students/alice", sha)
     folder = cache.extract("students/alice", sha, "week1/a", tmp_path / "out")
     assert (folder / "format.txt").read_text() == "$Format:%H%n%<(4000)%H$\n"
     assert (folder / "hidden.py").read_text() == "x = 1\n"
+    assert (folder / "data.csv").read_bytes() == b"a,b\n1,2\n"
+    assert (folder / "version.id").read_text() == "$Id$\n"
 
 
 def test_a_commits_attributes_run_no_filter_the_workers_git_knows(tmp_path, cache, git_server,
