@@ -41,6 +41,7 @@ TOO_MANY_FILES = "{what} holds more than {limit} files and folders, the most a r
 UNGRADABLE_PATH = "{what} cannot be graded: {detail}"
 UNSAFE_TREE = "{what} cannot be graded safely: {detail}"
 NOT_A_FOLDER = "{what} is a {kind} in this commit, not a folder"
+SUBMODULE_MODE = "160000"
 GIT_REFUSED_PATH = "{path} is a path git does not allow"
 # How git archive names a tree entry it will not write ("." or "..", which git fsck refuses).
 INVALID_PATH = re.compile(r"^error: invalid path '(.*)'$", re.MULTILINE)
@@ -280,15 +281,16 @@ class RepositoryCache:
         `missing_ok`: one git process answers both whether it exists and what it holds.
         Files adding up to more than `max_bytes`, more than `max_files` files and folders, a path
         or link leading out of the files extracted or beyond what a file system holds
-        (tree_paths), anything but files, folders and links, or a directory that is itself a
-        file, a link or a submodule raise UngradableTreeError.
+        (tree_paths), anything but files, folders and links, a directory that is itself a file
+        or a link, or a submodule there or in it raise UngradableTreeError.
         """
         check_sha(sha)
         check_directory(directory)
         target = Path(dest) / directory
+        hollow = False
         try:
-            self._untar(self.mirror_path(project_path), sha, [directory], Path(dest),
-                        max_bytes=max_bytes, max_files=max_files)
+            hollow = self._untar(self.mirror_path(project_path), sha, [directory], Path(dest),
+                                 max_bytes=max_bytes, max_files=max_files)
         except PathMissingError:
             if not missing_ok:
                 raise
@@ -297,24 +299,28 @@ class RepositoryCache:
             if not stat.S_ISDIR(mode):  # the commit holds a file or a link by that name
                 raise UngradableTreeError(NOT_A_FOLDER.format(
                     what=directory, kind="link" if stat.S_ISLNK(mode) else "file"))
-            # git archives a submodule as an empty folder, and git keeps no other empty folder.
-            if not any(target.iterdir()) and self._is_submodule(project_path, sha, directory):
-                raise UngradableTreeError(SUBMODULE_FOLDER.format(what=directory))
+        # git archives a submodule as an empty folder, and git keeps no other empty folder.
+        submodules = self._submodules(project_path, sha, directory) if hollow else []
+        if submodules:
+            raise UngradableTreeError(SUBMODULE_FOLDER.format(what=shown_path(submodules[0])))
         target.mkdir(parents=True, exist_ok=True)
         return target
 
-    def _is_submodule(self, project_path: str, sha: str, path: str) -> bool:
-        """Tell whether a path of a commit is a submodule (a gitlink)."""
+    def _submodules(self, project_path: str, sha: str, directory: str) -> list[str]:
+        """Return the paths of the submodules (gitlinks) of a directory at a commit, itself too."""
         try:
-            entry = _git(self.mirror_path(project_path), "ls-tree", "-z", sha, "--", path)
+            out = _git(self.mirror_path(project_path), "ls-tree", "-r", "-z", sha, "--",
+                       directory)
         except _GitFailed as exc:
-            raise self._git_error(f"git ls-tree of {path} at {sha} failed: {exc.reason}") \
+            raise self._git_error(f"git ls-tree of {directory} at {sha} failed: {exc.reason}") \
                 from None
-        return entry.startswith(b"160000 ")
+        return [entry.split("\t", 1)[1] for entry in _paths(out)
+                if entry.startswith(SUBMODULE_MODE + " ")]
 
     def _untar(self, mirror: Path, sha: str, paths: list[str], dest: Path, *,
-               max_bytes: int | None = None, max_files: int | None = None) -> None:
-        """Stream `git archive` of paths at a commit into dest, member by member.
+               max_bytes: int | None = None, max_files: int | None = None) -> bool:
+        """Stream `git archive` of paths at a commit into dest, member by member; return
+        whether a folder came out empty.
 
         Nothing is held in memory whole, by git or here: a small commit of a huge file of zeros
         costs disk up to `max_bytes` at the most, never the worker's memory.
@@ -326,10 +332,10 @@ class RepositoryCache:
                                         *paths],
                                        cwd=mirror, stdin=subprocess.DEVNULL,
                                        stdout=subprocess.PIPE, stderr=errors, env=_english_env())
-            unreadable = None
+            unreadable, hollow = None, False
             try:
-                _extract_stream(archive.stdout, dest, max_bytes, what, max_files,
-                                folder=paths[0] if paths else "")
+                hollow = _extract_stream(archive.stdout, dest, max_bytes, what, max_files,
+                                         folder=paths[0] if paths else "")
                 archive.stdout.read()  # the archive's closing padding: let git finish writing
             except tarfile.ReadError as exc:  # no archive at all: git's failure tells why
                 unreadable = exc
@@ -352,6 +358,7 @@ class RepositoryCache:
             raise self._git_error(f"git archive of {what} at {sha} failed: {failed.reason}")
         if unreadable is not None:
             raise RepositoryError(f"git archive of {what} at {sha} was unreadable: {unreadable}")
+        return hollow
 
     def list_files(self, project_path: str, sha: str) -> list[str]:
         """Return every file path of a commit of a mirrored project."""
@@ -494,9 +501,10 @@ def _paths(out: bytes) -> list[str]:
 
 
 def _extract_stream(stream, dest: Path, max_bytes: int | None, what: str,
-                    max_files: int | None = None, folder: str = "") -> None:
+                    max_files: int | None = None, folder: str = "") -> bool:
     """Write a tar stream's files, folders and links into dest, up to max_bytes of files and
-    max_files files, folders and links in dest/folder.
+    max_files files, folders and links in dest/folder; return whether a folder written holds
+    nothing.
 
     Members are checked here, not by tarfile's extraction filters (which not every Python 3.11
     has): a path must stay inside dest and pass through no link, a link must point inside
@@ -509,6 +517,8 @@ def _extract_stream(stream, dest: Path, max_bytes: int | None, what: str,
     within = os.path.join(root, folder) if folder else root
     total = entries = 0
     links: list[tuple[str, str, tarfile.TarInfo]] = []
+    folders: set[str] = set()
+    filled: set[str] = set()
     with tarfile.open(fileobj=stream, mode="r|") as tar:
         for member in tar:
             total += member.size
@@ -522,7 +532,9 @@ def _extract_stream(stream, dest: Path, max_bytes: int | None, what: str,
             entries += path.startswith(within + os.sep)  # not the folders above folder
             if max_files is not None and entries > max_files:
                 raise UngradableTreeError(TOO_MANY_FILES.format(what=what, limit=max_files))
+            filled.add(os.path.dirname(path))
             if member.isdir():
+                folders.add(path)
                 os.makedirs(path, mode=DIR_MODE, exist_ok=True)
             elif member.isfile():
                 _write_member(tar, member, path, what)
@@ -534,6 +546,7 @@ def _extract_stream(stream, dest: Path, max_bytes: int | None, what: str,
                 raise UngradableTreeError(UNSAFE_TREE.format(
                     what=what, detail=f"{member.name} is neither a file, a folder nor a link"))
     _check_links_resolve_inside(links, what)
+    return not folders <= filled
 
 
 def _neutralise_attributes(mirror: Path) -> None:

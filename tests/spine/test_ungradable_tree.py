@@ -71,29 +71,34 @@ def test_files_too_large_for_the_sandbox_are_graded_as_failing_with_the_reason(
 
 
 FILE, LINK = "100644", "120000"
-SUBMODULE = ("submodule in this commit, not a folder: its files are in another git repository "
-             "(a `git init` inside the folder makes one)")
+SUBMODULE = ("is a submodule in this commit, not a folder: its files are in another git "
+             "repository (a `git init` inside the folder makes one)")
 
 
-@pytest.mark.parametrize("mode, content, what", [
-    (FILE, b"greeting = 'hello'\n", "file in this commit, not a folder"),
-    (LINK, b"../other", "link in this commit, not a folder"),
+@pytest.mark.parametrize("path, mode, content, what", [
+    ("week1/hello", FILE, b"greeting = 'hello'\n",
+     "week1/hello is a file in this commit, not a folder"),
+    ("week1/hello", LINK, b"../other", "week1/hello is a link in this commit, not a folder"),
     # What `git add` makes of a folder in which the student ran `git init`.
-    (SUBMODULE_MODE, b"1" * 40, SUBMODULE),
-], ids=["file", "link", "submodule"])
+    ("week1/hello", SUBMODULE_MODE, b"1" * 40, f"week1/hello {SUBMODULE}"),
+    ("week1/hello/lib", SUBMODULE_MODE, b"1" * 40, f"week1/hello/lib {SUBMODULE}"),
+], ids=["file", "link", "submodule", "submodule-inside"])
 def test_an_assignment_folder_committed_as_a_file_a_link_or_a_submodule_is_graded_as_failing(
-        tmp_path, service_settings, git_server, mode, content, what):
+        tmp_path, service_settings, git_server, path, mode, content, what):
     _, settings = service_settings()
     resources = migrated_resources(settings)
     _reference(git_server)
     sha = git_server.commit_entries("students/alice", {
-        b"other/hello.py": (FILE, b"greeting = 'hello'\n"), b"week1/hello": (mode, content)})
+        b"other/hello.py": (FILE, b"greeting = 'hello'\n"), path.encode(): (mode, content),
+        # Where the folder is one, what the student wrote in it, using the submodule's files.
+        **({b"week1/hello/hello.py": (FILE, b"from lib.words import greeting\n")}
+           if path != "week1/hello" else {})})
     run = queue_run(resources, commit_sha=sha)
 
     outcome = testing.run_student_testing(resources, run.id, run.celery_task_id)
 
     assert outcome.status == "failed"
-    assert _graded_failing_with(resources, run.id) == f"E   Failed: week1/hello is a {what}"
+    assert _graded_failing_with(resources, run.id) == f"E   Failed: {what}"
 
 
 def _shown(path: str) -> str:
