@@ -280,9 +280,10 @@ class RepositoryCache:
         A directory the commit lacks is made empty, or raises PathMissingError when not
         `missing_ok`: one git process answers both whether it exists and what it holds.
         Files adding up to more than `max_bytes`, more than `max_files` files and folders, a path
-        or link leading out of the files extracted or beyond what a file system holds
-        (tree_paths), anything but files, folders and links, a directory that is itself a file
-        or a link, or a submodule there or in it raise UngradableTreeError.
+        leading out of the files extracted, a link leading out of the directory, a path or link
+        beyond what a file system holds (tree_paths), anything but files, folders and links, a
+        directory that is itself a file or a link, or a submodule there or in it raise
+        UngradableTreeError.
         """
         check_sha(sha)
         check_directory(directory)
@@ -529,7 +530,8 @@ def _extract_stream(stream, dest: Path, max_bytes: int | None, what: str,
             if problem is not None:
                 raise UngradableTreeError(UNGRADABLE_PATH.format(what=what, detail=problem))
             path = _member_path(root, member.name, what)
-            entries += path.startswith(within + os.sep)  # not the folders above folder
+            in_folder = path.startswith(within + os.sep)  # not the folder, nor those above it
+            entries += in_folder
             if max_files is not None and entries > max_files:
                 raise UngradableTreeError(TOO_MANY_FILES.format(what=what, limit=max_files))
             filled.add(os.path.dirname(path))
@@ -539,7 +541,7 @@ def _extract_stream(stream, dest: Path, max_bytes: int | None, what: str,
             elif member.isfile():
                 _write_member(tar, member, path, what)
             elif member.issym():
-                region = within if path.startswith(within + os.sep) else root
+                region = within if in_folder else root
                 _link_member(region, member, path, what)
                 links.append((region, path, member))
             else:
@@ -550,8 +552,8 @@ def _extract_stream(stream, dest: Path, max_bytes: int | None, what: str,
 
 
 def _neutralise_attributes(mirror: Path) -> None:
-    """Make the mirror's own attributes, which outrank a commit's, switch off export rules and
-    filters (again where an older gradehook wrote fewer)."""
+    """Make the mirror's own attributes, which outrank a commit's, switch off export rules,
+    filters and conversions (again where an older gradehook wrote fewer)."""
     attributes = mirror / "info" / "attributes"
     with contextlib.suppress(FileNotFoundError):
         if attributes.read_text() == NEUTRAL_ATTRIBUTES:
