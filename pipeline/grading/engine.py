@@ -14,6 +14,7 @@ from typing import Any, Callable
 
 from pipeline.grading.checks import FAILED, SKIPPED, PendingMatch, Verdict, check_pattern, \
     fail, match_verdict, not_found, skip, verify_equal
+from pipeline.grading.dependencies import resolve_dependency
 from pipeline.grading.execution import SandboxExecutor
 from pipeline.grading.linting import LintResult, output_file_name, run_flake8
 from pipeline.grading.plan import REFERENCE, STUDENT, RunOutcome, RunRequest, Stage
@@ -466,18 +467,6 @@ class CodeAbilityGrader:
                 self.ctx.artifact_dir.mkdir(parents=True, exist_ok=True)
                 name = ARTIFACT_NAME.format(side=side, index=index, number=number)
                 (self.ctx.artifact_dir / name).write_bytes(png)
-
-
-def resolve_dependency(collections: tuple[CollectionSpec, ...], dependency: Any) -> int | None:
-    """Return the 0-based index a dependency names: a collection id first, else a 1-based index."""
-    for index, collection in enumerate(collections):
-        if collection.id is not None and dependency == collection.id:
-            return index
-    try:
-        number = int(dependency)
-    except (TypeError, ValueError):
-        return None
-    return number - 1 if 0 < number <= len(collections) else None
 
 
 def forbidden_imports(path: Path, blacklist: tuple[str, ...]) -> list[str]:

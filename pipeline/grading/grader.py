@@ -286,7 +286,9 @@ def _report(clock: _Clock, suite: SuiteSpec | None, collections: list[Collection
     """Build the suite level (§7) and gradehook's section (§8) from the collection reports.
 
     Tests the reference gave no expected value for keep the original's results (skipped), but
-    the run is the course's failure, which is not scored: the section names the first of them.
+    the run is the course's failure, which is not scored: the section names the first of them,
+    after the suite's own course problems (dependencies no run can meet), which are graded as
+    the original graded them too.
     A suite without collections keeps the original's result too ("No Tests specified"), and is
     the course's failure as well.
     """
@@ -306,13 +308,14 @@ def _report(clock: _Clock, suite: SuiteSpec | None, collections: list[Collection
                             for c in collections)
     tests = [t.result for c in collections for t in c.tests]
     clock.timings["total"] = clock.total()
-    course_error = None
+    problems = list(suite.course_problems) if suite else []
     if not collections:
-        course_error = NO_COLLECTIONS.get(assignment.mode)
+        problems.append(NO_COLLECTIONS.get(assignment.mode))
     elif reference_gaps:
-        course_error = reference_gaps[0] + (
+        problems.append(reference_gaps[0] + (
             MORE_REFERENCE_GAPS.format(count=len(reference_gaps) - 1)
-            if len(reference_gaps) > 1 else "")
+            if len(reference_gaps) > 1 else ""))
+    course_error = "\n".join(problem for problem in problems if problem) or None
     if course_error is not None:
         log.info("course error: %s", course_error)
     section = GradehookSection(

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from pipeline.grading.dependencies import unmet_dependencies
 from pipeline.grading.errors import FieldProblem, SpecError, TextProblem
 from pipeline.grading.fields import INVALID, IS_REQUIRED, TOP, FieldChecker, FieldPath, join_path
 from pipeline.grading.places import with_lines
@@ -67,6 +68,7 @@ COLLECTION_FIELDS = (("type", "name", "description", "id", "entryPoint", "file",
                       "setUpCodeDependency") + COLLECTION_ONLY_INHERITED + COMMON_FIELDS
                      + ("tests",))
 TEST_FIELDS = ("name", "value", "evalString", "pattern", "countRequirement") + COMMON_FIELDS
+COLLECTIONS_PATH: FieldPath = ("properties", "tests")
 
 
 @dataclass(frozen=True)
@@ -142,6 +144,9 @@ class SuiteSpec:
     competency: str | None
     verbosity: int | None
     collections: tuple[CollectionSpec, ...] = field(default=())
+    # The course's mistakes that leave the file gradable as the original graded it, but make its
+    # runs the course's failure, never scored (dependencies no run can meet), one line each.
+    course_problems: tuple[str, ...] = ()
 
 
 def load_test_suite(path: Path) -> SuiteSpec:
@@ -209,7 +214,9 @@ def parse_test_suite(data: Any, file_name: str = TEST_FILE_NAME,
     suite = _SuiteParser(checker).parse(data)
     if checker.problems:
         raise SpecError(file_name, with_lines(checker.problems, text))
-    return suite
+    unmet = unmet_dependencies(suite.collections, COLLECTIONS_PATH)
+    return replace(suite, course_problems=tuple(
+        problem.describe(file_name) for problem in with_lines(unmet, text)))
 
 
 class _SuiteParser:
@@ -234,7 +241,7 @@ class _SuiteParser:
         props = {**PROPERTY_DEFAULTS, **{k: v for k, v in props.items() if v is not None}}
         tests_raw = props_raw.get("tests")
         collections = () if tests_raw is None else self.check.items(
-            tests_raw, join_path(props_path, "tests"),
+            tests_raw, COLLECTIONS_PATH,
             lambda item, path: self._collection(item, path, props))
         if INVALID in top.values() or INVALID in props.values() or collections is INVALID:
             return None

@@ -92,3 +92,46 @@ def test_a_collection_without_tests_satisfies_dependencies(report):
 def test_scores_count_collections(report):
     assert (report.summary.total, report.summary.passed, report.summary.failed,
             report.summary.skipped) == (15, 7, 5, 3)
+
+
+def test_dependencies_no_run_can_meet_are_the_courses_failure_named_at_their_lines(report):
+    # The results above stay the original's; but every student's run of these collections
+    # fails or is skipped, so the run is the course's failure, not scored, each mistake named.
+    assert report.score is None
+    assert report.course_error.splitlines() == [
+        "test.yaml line 9: properties.tests[4].successDependency: `99` names no collection: it "
+        "is neither a collection's id (setup, self, empty) nor a number from 1 to 15",
+        "test.yaml line 10: properties.tests[5].successDependency: `12` names collection 12 "
+        "(`later`), which runs after this one and so has no results yet: this collection's "
+        "tests are skipped for every student; name a collection above it",
+        "test.yaml line 11: properties.tests[6].successDependency: `self` names this "
+        "collection, which has no results yet when its tests run, so they are skipped for "
+        "every student; name a collection above it",
+        "test.yaml line 15: properties.tests[9].setUpCodeDependency: `nothing` names no "
+        "collection: it is neither a collection's id (setup, self, empty) nor a number from 1 "
+        "to 15",
+        "test.yaml line 16: properties.tests[10].setUpCodeDependency: `12` names collection 12 "
+        "(`later`), which runs after this one and so has no namespace yet: this collection's "
+        "tests fail for every student; name a collection above it",
+        "test.yaml line 20: properties.tests[14].setUpCodeDependency: `empty` names collection "
+        "13 (`empty`), which has no tests and so never runs to make a namespace: this "
+        "collection's tests fail for every student; name a collection with tests"]
+
+
+def test_a_misspelt_dependency_id_is_a_course_error_even_where_every_test_has_its_value(
+        tmp_path):
+    student, reference = make_assignment(tmp_path, """
+        properties:
+          tests:
+            - {id: setup, name: setup, entryPoint: ex.py, tests: [{name: x, value: 1}]}
+            - name: after setup
+              successDependency: [setup, stup]
+              entryPoint: ex.py
+              tests: [{name: y, value: 2}]
+    """, CODE, CODE)
+    report = grade(student, reference)
+    assert [test.details for test in report.tests[1].tests] == [
+        "E   Failed: Success-Dependency `['setup', 'stup']` not valid"]
+    assert (report.score, report.course_error) == (
+        None, "test.yaml line 6: properties.tests[1].successDependency: `stup` names no "
+              "collection: it is neither a collection's id (setup) nor a number from 1 to 2")

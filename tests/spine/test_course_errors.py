@@ -70,3 +70,26 @@ def test_a_reference_solution_that_crashes_before_giving_a_value_is_not_scored(
     assert collection["tests"][0]["result"] == "SKIPPED"
     assert _status_description(ended).startswith(
         "Not graded: the course's tests for this assignment have a problem")
+
+
+def test_a_dependency_no_run_can_meet_is_not_scored_and_names_its_line(
+        service_settings, git_server):
+    _, settings = service_settings()
+    resources = migrated_resources(settings)
+    git_server.commit("staff/reference", {
+        "week1/hello/hello.py": "greeting = 'hello'\n",
+        "week1/hello/test.yaml": ONE_TEST + (
+            "    - name: After greeting\n"
+            "      successDependency: greting\n"
+            "      tests:\n"
+            "        - name: greeting\n")})
+
+    ended = _graded(resources, git_server)
+
+    assert (ended.status, ended.score) == (RunStatus.ERROR, None)
+    assert ended.status_reason == (
+        "course error: test.yaml line 11: properties.tests[1].successDependency: `greting` "
+        "names no collection: no collection has an id, and it is not a number from 1 to 2")
+    # The report keeps the original engine's results.
+    assert [c["tests"][0].get("details") for c in ended.report["tests"]] == [
+        None, "E   Failed: Success-Dependency `['greting']` not valid"]
