@@ -347,6 +347,7 @@ class CodeAbilityGrader:
         if student.status == SKIPPED_STATUS:
             return skip(student.message)
         if student.status != COMPLETED:
+            self._note_gap_behind_failure(collection, test, reference)
             return fail("Failed", student.message)
         if collection.uses_namespace:
             return self._compare(collection, test, student, reference)
@@ -359,6 +360,16 @@ class CodeAbilityGrader:
             linting[:] = result.findings
             return result.verdict
         return check_exist(collection.file, self.ctx.student_base, self.ctx.reference_base)
+
+    def _note_gap_behind_failure(self, collection: CollectionSpec, test: TestSpec,
+                                 reference: RunOutcome | None) -> None:
+        """Note, as comparing would, a reference that gives no expected value where the
+        student's run failed first (an entryPoint misspelt in test.yaml that neither solution
+        has): the course's failure all the same. A reference stopped before running, by the
+        dependencies that stopped the student's run, adds nothing to those."""
+        if collection.uses_namespace and test.qualification == VERIFY_EQUAL \
+                and (reference is None or reference.ran):
+            self._expected(collection, test, reference)
 
     def _compare(self, collection: CollectionSpec, test: TestSpec, student: RunOutcome,
                  reference: RunOutcome | None) -> Verdict | PendingMatch:

@@ -286,6 +286,31 @@ def test_output_compared_with_a_reference_lacking_its_entry_point_is_a_course_er
               "`out`: its entryPoint ex.py does not exist")
 
 
+def test_an_entry_point_misspelt_in_test_yaml_is_a_course_error_not_the_students_zero(
+        tmp_path):
+    # Neither solution has `exp.py`: the student's run fails first, as the original's did, but
+    # no student could pass, and the reference could give no expected value.
+    student, reference = make_assignment(tmp_path, ONE_VALUE.replace("ex.py", "exp.py"),
+                                         {"ex.py": "x = 1\n"}, {"ex.py": "x = 1\n"})
+    report = grade(student, reference)
+    assert first(report.tests[0]) == (
+        "FAILED", "FAILED", "E   Failed: entryPoint exp.py not found")
+    assert (report.score, report.course_error) == (
+        None, "the reference solution gives no expected value for `x` in collection `run`: "
+              "its entryPoint exp.py does not exist")
+
+
+def test_a_reference_that_crashes_as_the_students_run_does_is_a_course_error(tmp_path):
+    code = {"ex.py": "raise ValueError('no')\nx = 1\n"}
+    student, reference = make_assignment(tmp_path, ONE_VALUE, code, code)
+    report = grade(student, reference)
+    assert first(report.tests[0])[:2] == ("CRASHED", "FAILED")
+    assert report.score is None
+    assert report.course_error.startswith(
+        "the reference solution gives no expected value for `x` in collection `run`: "
+        "its run ended CRASHED: Execution of ")
+
+
 def test_a_crashing_reference_that_gave_every_value_is_reported_in_debug_only(tmp_path):
     student, reference = make_assignment(tmp_path, ONE_VALUE,
                                          {"ex.py": "x = 1\nraise ValueError('no')\n"},

@@ -72,6 +72,25 @@ def test_a_reference_solution_that_crashes_before_giving_a_value_is_not_scored(
         "Not graded: the course's tests for this assignment have a problem")
 
 
+def test_an_entry_point_misspelt_in_test_yaml_is_not_scored_as_the_students_zero(
+        service_settings, git_server):
+    _, settings = service_settings()
+    resources = migrated_resources(settings)
+    git_server.commit("staff/reference", {
+        "week1/hello/hello.py": "greeting = 'hello'\n",
+        "week1/hello/test.yaml": ONE_TEST.replace("hello.py", "helo.py")})
+
+    ended = _graded(resources, git_server)
+
+    # The student's run fails first (no helo.py), but no student could pass: staff are told.
+    assert (ended.status, ended.score) == (RunStatus.ERROR, None)
+    assert ended.status_reason == (
+        "course error: the reference solution gives no expected value for `greeting` in "
+        "collection `Greeting`: its entryPoint helo.py does not exist")
+    assert _status_description(ended).startswith(
+        "Not graded: the course's tests for this assignment have a problem")
+
+
 def test_a_dependency_no_run_can_meet_is_not_scored_and_names_its_line(
         service_settings, git_server):
     _, settings = service_settings()
