@@ -18,6 +18,7 @@ from typing import Any, Mapping
 
 from pipeline.branch_names import is_branch_name
 from pipeline.directory_names import DIRECTORY_RULE, is_directory_name
+from pipeline.likely_names import did_you_mean
 from pipeline.project_paths import PROJECT_PATH_RULE, is_project_path
 from pipeline.project_patterns import common_project, entry_claims
 from pipeline.sandbox.model import HARD_TIMEOUT_SECONDS
@@ -422,7 +423,8 @@ def _build(cls: type, raw: Any, prefix: str, environ: Mapping[str, str]) -> Any:
     fields = {f.name: f for f in dataclasses.fields(cls)}
     unknown = sorted(set(raw) - set(fields))
     if unknown:
-        raise ConfigError(f"{_key(prefix, unknown[0])}: unknown setting")
+        raise ConfigError(f"{_key(prefix, unknown[0])}: unknown setting"
+                          f"{did_you_mean(unknown[0], fields)}")
     values = {}
     for name, f in fields.items():
         key = _key(prefix, name)

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from pipeline.grading.errors import FieldProblem
+from pipeline.likely_names import did_you_mean
 
 INVALID = object()
 VERSION_PATTERN = re.compile(r"^(0|[1-9]\d*)(\.(0|[1-9]\d*)){0,3}$")
@@ -123,7 +124,7 @@ class FieldChecker:
             return value
         for key in value:
             if not isinstance(key, str) or key not in allowed:
-                self.fail(key_path(path, key), UNKNOWN_FIELD)
+                self.fail(key_path(path, key), UNKNOWN_FIELD + did_you_mean(key, allowed))
         return value
 
     def string(self, value: Any, path: FieldPath, *, may_be_empty: bool = False) -> Any:

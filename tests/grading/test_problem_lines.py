@@ -53,7 +53,36 @@ def test_an_unknown_field_names_the_line_of_its_key(tmp_path: Path):
                     - 1
                     - 2
                   valu: 3
-    """) == ["test.yaml line 12: properties.tests[0].tests[1].valu: unknown field"]
+    """) == ["test.yaml line 12: properties.tests[0].tests[1].valu: unknown field; did you mean "
+             "value?"]
+
+
+def test_an_unknown_field_like_a_field_of_its_place_names_that_field(tmp_path: Path):
+    assert problems(tmp_path, f"""
+        properties:
+          qualifcation: verifyEqual
+          tests:
+            - name: c
+              entrypoint: ex.py
+              setupCode: x = 1
+              allowedOccurrenceRange: [1, 2]
+              tests:
+                - name: x
+                  type: stdout
+                  eval: x + 1
+                  {"q" * 41}: 1
+    """) == ["test.yaml line 2: properties.qualifcation: unknown field; did you mean "
+             "qualification?",
+             "test.yaml line 5: properties.tests[0].entrypoint: unknown field; did you mean "
+             "entryPoint?",
+             "test.yaml line 6: properties.tests[0].setupCode: unknown field; did you mean "
+             "setUpCode?",
+             "test.yaml line 7: properties.tests[0].allowedOccurrenceRange: unknown field; did "
+             "you mean allowedOccuranceRange?",
+             # A collection's field in a test, and a key like no field, are named alone.
+             "test.yaml line 10: properties.tests[0].tests[0].type: unknown field",
+             "test.yaml line 11: properties.tests[0].tests[0].eval: unknown field",
+             f"test.yaml line 12: properties.tests[0].tests[0].{'q' * 41}: unknown field"]
 
 
 def test_a_missing_field_names_the_line_of_its_mapping(tmp_path: Path):

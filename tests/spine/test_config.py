@@ -89,7 +89,12 @@ def test_embedded_default_needs_no_server(tmp_path):
      "gitlab.url (from GITLAB_URL): must be an http:// or https:// URL, got 'gitlab.local'"),
     ("[gitlab]\nurl = \"gitlab.local\"\n", {},
      "gitlab.url: must be an http:// or https:// URL, got 'gitlab.local'"),
-    ("[gitlab]\ntokn = \"x\"\n", {}, "gitlab.tokn: unknown setting"),
+    ("[gitlab]\ntokn = \"x\"\n", {}, "gitlab.tokn: unknown setting; did you mean token?"),
+    ("[gitlab]\napi_key = \"x\"\n", {}, "gitlab.api_key: unknown setting"),
+    ("[[courses]]\nname = \"c\"\nreference_project = \"r\"\nstudent_project = [\"g/\"]\n", {},
+     "courses[0].student_project: unknown setting; did you mean student_projects?"),
+    ("[sandbox]\nTimeout_Second = 5\n", {},
+     "sandbox.Timeout_Second: unknown setting; did you mean timeout_seconds?"),
     ("[worker]\nstudent_testing_soft_time_limit = 1800\n", {},
      "worker.student_testing_soft_time_limit: must be below worker.student_testing_time_limit "
      "(1800), got 1800"),
