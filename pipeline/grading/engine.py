@@ -425,9 +425,11 @@ class CodeAbilityGrader:
                     expression=test.eval_string))
                 return skip(EVALUATION_NOT_POSSIBLE.format(expression=test.eval_string))
         elif collection.type == "stdout":
-            if outcome.stdout is None or self._reference_entry_missing(collection):
-                # Without its entry point the reference printed nothing to compare with: the
-                # test is judged against that, as the original did, but it is the course's.
+            if outcome.stdout is None or outcome.status != COMPLETED \
+                    or self._reference_entry_missing(collection):
+                # Without its entry point the reference printed nothing to compare with, and a
+                # run that crashed or ran out of time only the start of its output: the test is
+                # judged against that, as the original did, but it is the course's.
                 self._reference_gap(collection, test, outcome,
                                     REFERENCE_LACKS_NAME.format(name=test.name))
             if outcome.stdout is None:

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from pipeline.config import SandboxSettings
-from pipeline.grading import grade
+from pipeline.grading import EngineError, grade
 from pipeline.grading.execution import SandboxExecutor
 from tests.grading.builders import collection, make_assignment, one_value_yaml, write_files
 from tests.sandbox.conftest import KEEPS_EXIT_STATUS
@@ -284,6 +284,31 @@ def test_output_compared_with_a_reference_lacking_its_entry_point_is_a_course_er
     assert (report.score, report.course_error) == (
         None, "the reference solution gives no expected value for `stdout` in collection "
               "`out`: its entryPoint ex.py does not exist")
+
+
+def test_output_compared_with_a_reference_that_crashed_part_way_is_a_course_error(tmp_path):
+    student, reference = make_assignment(
+        tmp_path, ONE_OUTPUT, {"ex.py": "print('a')\nraise ValueError('no')\nprint('b')\n"},
+        {"ex.py": "print('a')\n"})
+    report = grade(student, reference)
+    # The result is the original's, against the start of the output the reference printed.
+    assert first(report.tests[0]) == ("COMPLETED", "PASSED", None)
+    assert report.score is None
+    assert report.course_error.startswith(
+        "the reference solution gives no expected value for `stdout` in collection `out`: "
+        "its run ended CRASHED: Execution of ")
+    assert report.course_error.endswith("ex.py failed, ERROR: no")
+
+
+def test_output_of_a_reference_that_ran_out_of_time_part_way_is_ours_to_grade_again(tmp_path):
+    student, reference = make_assignment(
+        tmp_path, ONE_OUTPUT.replace("entryPoint: ex.py", "entryPoint: ex.py\n      timeout: 0.5"),
+        {"ex.py": "print('a', flush=True)\nwhile True:\n    pass\n"}, {"ex.py": "print('a')\n"})
+    with pytest.raises(EngineError, match="the reference ran out of time, which a busy host may "
+                                          "cause: the reference solution gives no expected value "
+                                          "for `stdout` in collection `out`: its run ended "
+                                          "TIMEDOUT: Maximum execution time of 0.5 seconds"):
+        grade(student, reference)
 
 
 def test_an_entry_point_misspelt_in_test_yaml_is_a_course_error_not_the_students_zero(
