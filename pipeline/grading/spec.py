@@ -11,6 +11,7 @@ import yaml
 
 from pipeline.grading.dependencies import unmet_dependencies
 from pipeline.grading.errors import FieldProblem, SpecError, TextProblem
+from pipeline.grading.expressions import unreadable_names
 from pipeline.grading.fields import INVALID, IS_REQUIRED, TOP, FieldChecker, FieldPath, join_path
 from pipeline.grading.places import with_lines
 
@@ -145,7 +146,8 @@ class SuiteSpec:
     verbosity: int | None
     collections: tuple[CollectionSpec, ...] = field(default=())
     # The course's mistakes that leave the file gradable as the original graded it, but make its
-    # runs the course's failure, never scored (dependencies no run can meet), one line each.
+    # runs the course's failure, never scored (dependencies no run can meet, test names that
+    # are not Python), one line each.
     course_problems: tuple[str, ...] = ()
 
 
@@ -214,9 +216,11 @@ def parse_test_suite(data: Any, file_name: str = TEST_FILE_NAME,
     suite = _SuiteParser(checker).parse(data)
     if checker.problems:
         raise SpecError(file_name, with_lines(checker.problems, text))
-    unmet = unmet_dependencies(suite.collections, COLLECTIONS_PATH)
+    found = with_lines(unmet_dependencies(suite.collections, COLLECTIONS_PATH)
+                       + unreadable_names(suite.collections, COLLECTIONS_PATH), text)
     return replace(suite, course_problems=tuple(
-        problem.describe(file_name) for problem in with_lines(unmet, text)))
+        problem.describe(file_name)
+        for problem in sorted(found, key=lambda problem: problem.line or 0)))
 
 
 class _SuiteParser:

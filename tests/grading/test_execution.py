@@ -336,6 +336,49 @@ def test_a_reference_that_crashes_as_the_students_run_does_is_a_course_error(tmp
         "its run ended CRASHED: Execution of ")
 
 
+def test_a_looked_up_test_name_that_is_not_python_is_a_course_error_named_at_its_line(
+        tmp_path):
+    student, reference = make_assignment(tmp_path, """
+        properties:
+          tests:
+            - name: run
+              entryPoint: ex.py
+              tests:
+                - name: x
+                - name: add(1,
+                  value: 2
+                - name: x = 1
+                  value: 1
+            - type: graphics
+              name: plot
+              tests:
+                - name: figure(1).axes[0].get_title(
+                  value: t
+            - type: stdout
+              name: out
+              entryPoint: ex.py
+              tests:
+                - name: what it prints (
+    """, {"ex.py": "x = 1\n"}, {"ex.py": "x = 1\n"})
+    report = grade(student, reference)
+    # The results are the original's; no student could pass those tests, and staff are told.
+    assert [test.details for test in report.tests[0].tests] == [
+        None, "E   KeyError: 'Variable `add(1,` not found in student namespace'",
+        "E   KeyError: 'Variable `x = 1` not found in student namespace'"]
+    assert report.tests[2].result == "PASSED"
+    assert report.score is None
+    assert report.course_error.splitlines() == [
+        "test.yaml line 8: properties.tests[0].tests[1].name: `add(1,` is not a Python "
+        "expression, so no solution can give its value and the test fails for every student: "
+        "'(' was never closed",
+        "test.yaml line 10: properties.tests[0].tests[2].name: `x = 1` is not a Python "
+        "expression, so no solution can give its value and the test fails for every student: "
+        "invalid syntax",
+        "test.yaml line 15: properties.tests[1].tests[0].name: `figure(1).axes[0].get_title(` "
+        "is not a Python expression, so no solution can give its value and the test fails for "
+        "every student: '(' was never closed"]
+
+
 def test_a_crashing_reference_that_gave_every_value_is_reported_in_debug_only(tmp_path):
     student, reference = make_assignment(tmp_path, ONE_VALUE,
                                          {"ex.py": "x = 1\nraise ValueError('no')\n"},
