@@ -17,6 +17,9 @@ from pipeline.grading.places import with_lines
 
 TEST_FILE_NAME = "test.yaml"
 NOT_READABLE = "cannot be read: {reason}"
+# Latin-1 or Windows-1252 text (an editor's default on some systems) shows here: `é` is 0xe9.
+NOT_UTF8 = "the file is not UTF-8 text: byte 0x{byte:02x} here is not valid UTF-8; save the " \
+    "file in the UTF-8 encoding"
 NOT_YAML = "is not valid YAML: {reason}"
 NESTED_TOO_DEEPLY = "it is nested too deeply to be read"
 # A syntax error at its place (pipeline.grading.errors.TextProblem), in the parser's words, with
@@ -165,12 +168,15 @@ def read_yaml(path: Path) -> tuple[str, Any]:
     recursion allows raises RecursionError: the file is as invalid.
     """
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
+        data = path.read_bytes()
+    except OSError as exc:
         # An OSError's text names the file where it lies on this host; its strerror does not.
-        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
-        raise SpecError(path.name, [FieldProblem("(file)", NOT_READABLE.format(reason=reason))]) \
-            from None
+        raise SpecError(path.name, [FieldProblem("(file)", NOT_READABLE.format(
+            reason=exc.strerror or exc))]) from None
+    try:
+        text = _universal_newlines(data.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise SpecError(path.name, [_not_utf8(data, exc)]) from None
     try:
         return text, yaml.load(text, Loader=FAST_SAFE_LOADER)
     except yaml.YAMLError:
@@ -181,6 +187,17 @@ def read_yaml(path: Path) -> tuple[str, Any]:
         return text, yaml.load(text, Loader=yaml.SafeLoader)
     except (yaml.YAMLError, ValueError, RecursionError) as exc:
         raise _not_yaml(path, text, exc) from None
+
+
+def _universal_newlines(text: str) -> str:
+    """Return text with its line breaks as a file read in text mode has them."""
+    return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
+def _not_utf8(data: bytes, exc: UnicodeDecodeError) -> TextProblem:
+    """Place the first byte that is not UTF-8 at its line and column, as an editor shows them."""
+    lines = _universal_newlines(data[:exc.start].decode("utf-8")).split("\n")
+    return TextProblem(len(lines), len(lines[-1]) + 1, NOT_UTF8.format(byte=data[exc.start]))
 
 
 def _not_yaml(path: Path, text: str, exc: Exception) -> SpecError:

@@ -85,6 +85,25 @@ def test_an_unknown_field_like_a_field_of_its_place_names_that_field(tmp_path: P
              f"test.yaml line 12: properties.tests[0].tests[0].{'q' * 41}: unknown field"]
 
 
+@pytest.mark.parametrize("file_name", ["test.yaml", "meta.yaml"])
+@pytest.mark.parametrize("content, place, byte", [
+    (b"properties:\n  tests:\n    - name: caf\xe9\n", "line 3, column 16", "0xe9"),
+    # Windows line breaks are one break; columns count characters, not bytes.
+    (b"properties:\r\n  tests:\r\n    - name: \xc3\xa4 caf\xe9\r\n", "line 3, column 18", "0xe9"),
+    (b"\xff\xfep\x00r\x00", "line 1, column 1", "0xff"),  # UTF-16, some editors' "Unicode"
+    (b"#" * 9000 + b"\nk: \xe9\n", "line 2, column 4", "0xe9"),
+])
+def test_a_file_that_is_not_utf8_names_the_place_of_its_first_such_byte(
+        tmp_path: Path, content: bytes, place: str, byte: str, file_name: str):
+    path = tmp_path / file_name
+    path.write_bytes(content)
+    with pytest.raises(SpecError) as caught:
+        (load_test_suite if file_name == "test.yaml" else load_meta)(path)
+    assert str(caught.value) == (
+        f"{file_name} {place}: the file is not UTF-8 text: byte {byte} here is not valid UTF-8; "
+        "save the file in the UTF-8 encoding")
+
+
 def test_a_missing_field_names_the_line_of_its_mapping(tmp_path: Path):
     assert problems(tmp_path, """
         properties:
