@@ -51,6 +51,13 @@ SHARED_PROJECTS = ("{key}: {entry!r} (course {course!r}) and {other!r} ({other_k
                    "course claiming a project grades it, so course {course!r} would never grade "
                    "these: give the courses student_projects that claim no project in common")
 
+# A reference repository claimed as a student project would be graded as one: its pushes, the
+# reconciler's sweeps of branch heads and merge requests, score badges. Too wide an entry (the
+# course's whole group, `*`) does that.
+CLAIMS_REFERENCE = ("{key}: {entry!r} claims {reference!r}, the reference_project of course "
+                    "{course!r}, whose pushes would then be graded as a student's: name the "
+                    "students' group or projects alone, e.g. \"prog1-2026/students/\"")
+
 
 class ConfigError(Exception):
     """A setting is wrong or missing; the message is one line naming the key."""
@@ -607,6 +614,7 @@ def _check_cross_fields(settings: Settings) -> None:
                                          assignment.submission_branch)
         _check_grades_something(f"courses[{i}]", course)
     _check_claims_apart(settings.courses)
+    _check_references_unclaimed(settings.courses)
 
 
 def _check_grades_something(key: str, course: CourseSettings) -> None:
@@ -627,6 +635,17 @@ def _check_claims_apart(courses: tuple[CourseSettings, ...]) -> None:
             raise ConfigError(SHARED_PROJECTS.format(
                 key=key, entry=entry, course=courses[k].name, other_key=other_key, other=other,
                 other_course=courses[i].name, example=example))
+
+
+def _check_references_unclaimed(courses: tuple[CourseSettings, ...]) -> None:
+    """Refuse a student_projects entry that claims a course's reference project."""
+    for owner in courses:
+        for i, course in enumerate(courses):
+            for j, entry in enumerate(course.student_projects):
+                if entry_claims(entry, owner.reference_project):
+                    raise ConfigError(CLAIMS_REFERENCE.format(
+                        key=f"courses[{i}].student_projects[{j}]", entry=entry,
+                        reference=owner.reference_project, course=owner.name))
 
 
 def _check_project_path(key: str, path: str) -> None:

@@ -95,6 +95,17 @@ def test_embedded_default_needs_no_server(tmp_path):
      "courses[0].student_project: unknown setting; did you mean student_projects?"),
     ("[sandbox]\nTimeout_Second = 5\n", {},
      "sandbox.Timeout_Second: unknown setting; did you mean timeout_seconds?"),
+    ("[[courses]]\nname = \"prog1\"\nreference_project = \"prog1-2026/reference\"\n"
+     "student_projects = [\"prog1-2026/students/\", \"prog1-2026/\"]\n", {},
+     "courses[0].student_projects[1]: 'prog1-2026/' claims 'prog1-2026/reference', the "
+     "reference_project of course 'prog1', whose pushes would then be graded as a student's: "
+     "name the students' group or projects alone, e.g. \"prog1-2026/students/\""),
+    ("[[courses]]\nname = \"prog1\"\nreference_project = \"shared/prog1-reference\"\n"
+     "student_projects = [\"prog1/students/\"]\n"
+     "[[courses]]\nname = \"prog2\"\nreference_project = \"prog2/reference\"\n"
+     "student_projects = [\"shared/\"]\n", {},
+     "courses[1].student_projects[0]: 'shared/' claims 'shared/prog1-reference', the "
+     "reference_project of course 'prog1'"),
     ("[worker]\nstudent_testing_soft_time_limit = 1800\n", {},
      "worker.student_testing_soft_time_limit: must be below worker.student_testing_time_limit "
      "(1800), got 1800"),
