@@ -52,6 +52,9 @@ REFERENCE_ENTRY_MISSING = "its entryPoint {entry} does not exist"
 REFERENCE_RUN_ENDED = "its run ended {status}: {message}"
 REFERENCE_LACKS_NAME = "its run defines no `{name}`"
 REFERENCE_CANNOT_EVALUATE = "`{expression}` cannot be evaluated in its namespace"
+# What evaluating a name or evalString raised in the reference's namespace, and where in its files.
+REFERENCE_RAISED = "evaluating `{expression}` in its namespace raised {error}{place}"
+REFERENCE_RAISED_AT = " ({file}, line {lineno}: {line})"
 STR_FAILED = "str() of variable `{name}` failed: {error}"
 STDOUT_CUT = "{message} (the program printed more than the {kept} characters kept)"
 ARTIFACT_NAME = "{side}_test_{index}_figure_{number}.png"
@@ -347,7 +350,10 @@ class CodeAbilityGrader:
         if student.status == SKIPPED_STATUS:
             return skip(student.message)
         if student.status != COMPLETED:
-            self._note_gap_behind_failure(collection, test, reference)
+            # A reference stopped before running, by the dependencies that stopped the
+            # student's run, adds nothing to those.
+            if reference is None or reference.ran:
+                self._note_reference_gap(collection, test, reference)
             return fail("Failed", student.message)
         if collection.uses_namespace:
             return self._compare(collection, test, student, reference)
@@ -361,14 +367,13 @@ class CodeAbilityGrader:
             return result.verdict
         return check_exist(collection.file, self.ctx.student_base, self.ctx.reference_base)
 
-    def _note_gap_behind_failure(self, collection: CollectionSpec, test: TestSpec,
-                                 reference: RunOutcome | None) -> None:
-        """Note, as comparing would, a reference that gives no expected value where the
-        student's run failed first (an entryPoint misspelt in test.yaml that neither solution
-        has): the course's failure all the same. A reference stopped before running, by the
-        dependencies that stopped the student's run, adds nothing to those."""
-        if collection.uses_namespace and test.qualification == VERIFY_EQUAL \
-                and (reference is None or reference.ran):
+    def _note_reference_gap(self, collection: CollectionSpec, test: TestSpec,
+                            reference: RunOutcome | None) -> None:
+        """Note, as comparing would, a reference that gives no expected value for a test the
+        student failed first (an entryPoint misspelt in test.yaml that neither solution has, a
+        name called with arguments neither solution's function takes): the course's failure
+        all the same."""
+        if collection.uses_namespace and test.qualification == VERIFY_EQUAL:
             self._expected(collection, test, reference)
 
     def _compare(self, collection: CollectionSpec, test: TestSpec, student: RunOutcome,
@@ -390,6 +395,7 @@ class CodeAbilityGrader:
         else:
             entry = (student.values if verify else student.texts).get(name, {})
             if not entry.get("found"):
+                self._note_reference_gap(collection, test, reference)
                 return not_found(STUDENT_NOT_FOUND.format(name=name), entry.get("raised"),
                                  student.exited_at)
             if not verify:
@@ -421,7 +427,8 @@ class CodeAbilityGrader:
         if test.eval_string is not None:
             entry = outcome.evals.get(test.eval_string, {})
             if not entry.get("found"):
-                self._reference_gap(collection, test, outcome, REFERENCE_CANNOT_EVALUATE.format(
+                self._reference_gap(collection, test, outcome, _lookup_failed(
+                    test.eval_string, entry) or REFERENCE_CANNOT_EVALUATE.format(
                     expression=test.eval_string))
                 return skip(EVALUATION_NOT_POSSIBLE.format(expression=test.eval_string))
         elif collection.type == "stdout":
@@ -438,8 +445,8 @@ class CodeAbilityGrader:
         else:
             entry = outcome.values.get(test.name, {})
             if not entry.get("found"):
-                self._reference_gap(collection, test, outcome,
-                                    REFERENCE_LACKS_NAME.format(name=test.name))
+                self._reference_gap(collection, test, outcome, _lookup_failed(
+                    test.name, entry) or REFERENCE_LACKS_NAME.format(name=test.name))
                 return skip(REFERENCE_NOT_FOUND.format(name=test.name))
         value, problem = decode_entry(test.name, entry)
         return fail("Failed", problem) if problem is not None else value
@@ -480,6 +487,16 @@ class CodeAbilityGrader:
                 self.ctx.artifact_dir.mkdir(parents=True, exist_ok=True)
                 name = ARTIFACT_NAME.format(side=side, index=index, number=number)
                 (self.ctx.artifact_dir / name).write_bytes(png)
+
+
+def _lookup_failed(expression: str, entry: dict[str, Any]) -> str | None:
+    """Word what evaluating an expression raised in the reference's namespace, if it raised."""
+    raised = entry.get("raised")
+    if raised is None:
+        return None
+    place = REFERENCE_RAISED_AT.format(file=raised["file"], lineno=raised["lineno"],
+                                       line=raised["line"] or "") if "file" in raised else ""
+    return REFERENCE_RAISED.format(expression=expression, error=raised["error"], place=place)
 
 
 def forbidden_imports(path: Path, blacklist: tuple[str, ...]) -> list[str]:

@@ -616,12 +616,8 @@ def evaluate(wanted, namespace, graphics_values, values, solution_dir):
         found, value = find(name)
         results["texts"][name] = describe(value) if found else not_found(value)
     for expression in wanted["evals"]:
-        found, value = True, None
-        try:
-            value = eval(expression, namespace)
-        except BaseException:
-            found = False
-        results["evals"][expression] = transfer(value, values) if found else {"found": False}
+        found, value = lookup(expression, namespace, solution_dir)
+        results["evals"][expression] = transfer(value, values) if found else not_found(value)
     return results
 
 

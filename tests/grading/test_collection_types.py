@@ -285,11 +285,12 @@ def test_suite_summary_counts_collections_and_withholds_the_score_of_reference_g
     assert (report.result, report.result_message) == ("FAILED", "Some or all tests failed")
     assert report.gradehook.collections_passed == 4
     assert report.gradehook.mode == "codeability"
-    # `ghost` and `undefined_name` have no expected value: the course's failure, not scored.
+    # `missing` (which the student lacks too), `ghost` and `undefined_name` have no expected
+    # value: the course's failure, not scored.
     assert report.gradehook.score is None
     assert report.course_error == (
-        "the reference solution gives no expected value for `ghost` in collection `values`: "
-        "its run defines no `ghost` (and 1 more tests without an expected value)")
+        "the reference solution gives no expected value for `missing` in collection `values`: "
+        "its run defines no `missing` (and 2 more tests without an expected value)")
     assert '"gradehook": {' in report_to_json(report)
 
 

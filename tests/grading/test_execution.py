@@ -336,6 +336,35 @@ def test_a_reference_that_crashes_as_the_students_run_does_is_a_course_error(tmp
         "its run ended CRASHED: Execution of ")
 
 
+def test_a_call_that_raises_in_both_solutions_is_a_course_error_saying_what_it_raised(
+        tmp_path):
+    code = {"ex.py": "def add(a, b):\n    return a + b\n"}
+    student, reference = make_assignment(tmp_path, one_value_yaml().replace(
+        "name: x", "name: add(1)"), code, code)
+    report = grade(student, reference)
+    # The result is the original's; but no solution's add takes one argument, the reference's
+    # neither, so no student could pass.
+    assert first(report.tests[0]) == (
+        "COMPLETED", "FAILED", "E   KeyError: 'Variable `add(1)` not found in student namespace'")
+    assert (report.score, report.course_error) == (
+        None, "the reference solution gives no expected value for `add(1)` in collection `run`: "
+              "evaluating `add(1)` in its namespace raised TypeError: add() missing 1 required "
+              "positional argument: 'b'")
+
+
+def test_an_eval_string_that_raises_in_the_reference_names_the_error_and_its_line(tmp_path):
+    student, reference = make_assignment(
+        tmp_path, one_value_yaml(tests="  evalString: half(2)"),
+        {"ex.py": "def half(a):\n    return a / 0\n"}, {"ex.py": "x = 1\n"})
+    report = grade(student, reference)
+    assert first(report.tests[0]) == (
+        "COMPLETED", "SKIPPED", "Skipped: Evaluation of `half(2)` not possible")
+    assert (report.score, report.course_error) == (
+        None, "the reference solution gives no expected value for `x` in collection `run`: "
+              "evaluating `half(2)` in its namespace raised ZeroDivisionError: division by zero "
+              "(ex.py, line 2: return a / 0)")
+
+
 def test_a_looked_up_test_name_that_is_not_python_is_a_course_error_named_at_its_line(
         tmp_path):
     student, reference = make_assignment(tmp_path, """
