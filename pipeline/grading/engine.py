@@ -23,7 +23,8 @@ from pipeline.grading.report import COMPLETED, FAILED_STATUS, PASSED, SKIPPED_ST
     TEST_SKIPPED, TESTS_SKIPPED, TIMEDOUT, CollectionReport, Summary, TestCaseReport
 from pipeline.grading.spec import CollectionSpec, SuiteSpec, TestSpec
 from pipeline.grading.staging import contained_file
-from pipeline.grading.static_checks import MAX_SOURCE_BYTES, check_exist, check_structural
+from pipeline.grading.static_checks import MAX_SOURCE_BYTES, check_exist, check_structural, \
+    matches_in
 from pipeline.grading.values import decode_entry
 from pipeline.sandbox import SandboxLimits
 
@@ -49,6 +50,10 @@ EVALUATION_NOT_POSSIBLE = "Evaluation of `{expression}` not possible"
 REFERENCE_GAP = "the reference solution gives no expected value for `{test}` in collection " \
     "`{collection}`: {why}"
 REFERENCE_ENTRY_MISSING = "its entryPoint {entry} does not exist"
+# A structural, linting or exist collection checks the student's `file`; where the reference
+# solution has none, it would fail that check too: the course's failure, which is not scored.
+REFERENCE_LACKS_FILE = "collection `{collection}` checks the file `{file}`, which the reference " \
+    "solution does not have, so the reference would fail it too"
 REFERENCE_RUN_ENDED = "its run ended {status}: {message}"
 REFERENCE_LACKS_NAME = "its run defines no `{name}`"
 REFERENCE_CANNOT_EVALUATE = "`{expression}` cannot be evaluated in its namespace"
@@ -111,6 +116,8 @@ class CodeAbilityGrader:
         # the first of them whose reference ran out of time (perhaps only on a busy host).
         self.reference_gaps: list[str] = []
         self.reference_timeout: str | None = None
+        # Collections checking a file the reference solution does not have, described for staff.
+        self.files_missing_in_reference: list[str] = []
 
     def grade(self) -> list[CollectionReport]:
         """Run every collection in file order and return their reports."""
@@ -172,6 +179,9 @@ class CodeAbilityGrader:
         if not collection.tests:
             self.results[index] = []
             return _collection_report(collection, [], None, None, started, [])
+        if collection.file is not None and self._reference_lacks_file(collection):
+            self.files_missing_in_reference.append(REFERENCE_LACKS_FILE.format(
+                collection=collection.name, file=collection.file))
         student = self._run(index, STUDENT)
         reference = self._run(index, REFERENCE)
         linting: list[str] = []
@@ -465,6 +475,16 @@ class CodeAbilityGrader:
         self.reference_gaps.append(gap)
         if outcome.status == TIMEDOUT and self.reference_timeout is None:
             self.reference_timeout = gap
+
+    def _reference_lacks_file(self, collection: CollectionSpec) -> bool:
+        """Tell whether the reference solution lacks the file a collection checks (for an exist
+        collection, any file its glob matches)."""
+        if collection.type == "exist":
+            try:
+                return not matches_in(collection.file, self.ctx.reference_base)
+            except (OSError, ValueError):
+                return True
+        return contained_file(self.ctx.reference_base, collection.file) is None
 
     def _reference_entry_missing(self, collection: CollectionSpec) -> bool:
         entry = collection.entry_point

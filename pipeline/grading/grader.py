@@ -172,7 +172,7 @@ def _grade_staged(work: Path, student_dir: Path, reference_dir: Path, assignment
             collections = pytest_grader.grade() if refusal is None else \
                 pytest_grader.refuse(refusal)
             seconds = {STUDENT: 0.0, REFERENCE: 0.0}
-            reference_gaps = []
+            reference_gaps, missing_files = [], []
         else:
             suite = assignment.suite if assignment.mode == MODE_CODEABILITY else \
                 comparison_suite(staged.reference_base, assignment.meta)
@@ -182,6 +182,7 @@ def _grade_staged(work: Path, student_dir: Path, reference_dir: Path, assignment
             collections = grader.grade() if refusal is None else grader.refuse(refusal)
             seconds = context.sandbox_seconds
             reference_gaps = grader.reference_gaps
+            missing_files = grader.files_missing_in_reference
             if grader.reference_timeout is not None:
                 # Ours to try again (a busy host): a reference too slow every time ends the
                 # run as error after the last attempt, unscored either way.
@@ -192,7 +193,7 @@ def _grade_staged(work: Path, student_dir: Path, reference_dir: Path, assignment
     clock.timings["studentSandbox"] = seconds[STUDENT]
     clock.timings["referenceSandbox"] = seconds[REFERENCE]
     hidden = [c.name for c in collections if c.name in set(assignment.meta.hidden_tests)]
-    return _report(clock, suite, collections, assignment, hidden, reference_gaps)
+    return _report(clock, suite, collections, assignment, hidden, reference_gaps, missing_files)
 
 
 def _oversized_files(student_dir: Path, shown_dir: Path, workdir_size_mb: int) -> str | None:
@@ -282,13 +283,15 @@ class _Clock:
 
 
 def _report(clock: _Clock, suite: SuiteSpec | None, collections: list[CollectionReport],
-            assignment: Assignment, hidden: list[str], reference_gaps: list[str]) -> Report:
+            assignment: Assignment, hidden: list[str], reference_gaps: list[str],
+            missing_files: list[str]) -> Report:
     """Build the suite level (§7) and gradehook's section (§8) from the collection reports.
 
     Tests the reference gave no expected value for keep the original's results (skipped), but
     the run is the course's failure, which is not scored: the section names the first of them,
-    after the suite's own course problems (dependencies no run can meet), which are graded as
-    the original graded them too.
+    after the suite's own course problems (dependencies no run can meet, names that are not
+    Python) and the collections checking a file the reference lacks, all graded as the original
+    graded them too.
     A suite without collections keeps the original's result too ("No Tests specified"), and is
     the course's failure as well.
     """
@@ -308,7 +311,7 @@ def _report(clock: _Clock, suite: SuiteSpec | None, collections: list[Collection
                             for c in collections)
     tests = [t.result for c in collections for t in c.tests]
     clock.timings["total"] = clock.total()
-    problems = list(suite.course_problems) if suite else []
+    problems = [*(suite.course_problems if suite else ()), *missing_files]
     if not collections:
         problems.append(NO_COLLECTIONS.get(assignment.mode))
     elif reference_gaps:

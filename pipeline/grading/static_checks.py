@@ -65,11 +65,16 @@ def count_tokens(path: Path, token_type: int, text: str) -> int:
                    if item.type == token_type and item.string == text)
 
 
+def matches_in(pattern: str | None, root: Path) -> bool:
+    """Tell whether an exist test's non-recursive glob matches anything in a directory."""
+    return bool(glob.glob(pattern, root_dir=root))
+
+
 def check_exist(pattern: str | None, student_dir: Path, reference_dir: Path) -> Verdict:
     """Require a non-recursive glob match in the student directory, then in the reference's."""
     try:
         for side, root in (("student", student_dir), ("reference", reference_dir)):
-            if not glob.glob(pattern, root_dir=root):
+            if not matches_in(pattern, root):
                 return fail("FileNotFoundError", FILE_NOT_FOUND.format(pattern=pattern,
                                                                        side=side))
     except Exception as exc:

@@ -286,12 +286,40 @@ def test_suite_summary_counts_collections_and_withholds_the_score_of_reference_g
     assert report.gradehook.collections_passed == 4
     assert report.gradehook.mode == "codeability"
     # `missing` (which the student lacks too), `ghost` and `undefined_name` have no expected
-    # value: the course's failure, not scored.
+    # value, and three collections check files the reference lacks: the course's failure, not
+    # scored.
     assert report.gradehook.score is None
-    assert report.course_error == (
+    assert report.course_error.splitlines() == [
+        "collection `structure of a missing file` checks the file `nothere.py`, which the "
+        "reference solution does not have, so the reference would fail it too",
+        "collection `data` checks the file `data*.csv`, which the reference solution does not "
+        "have, so the reference would fail it too",
+        "collection `lint it` checks the file `lint_me.py`, which the reference solution does "
+        "not have, so the reference would fail it too",
         "the reference solution gives no expected value for `missing` in collection `values`: "
-        "its run defines no `missing` (and 2 more tests without an expected value)")
+        "its run defines no `missing` (and 2 more tests without an expected value)"]
     assert '"gradehook": {' in report_to_json(report)
+
+
+def test_a_collection_checking_a_file_the_reference_lacks_is_a_course_error(tmp_path: Path):
+    # `calcs.py` misspelt for `calc.py`: neither solution has it, and every student would fail.
+    student, reference = make_assignment(tmp_path, """
+        properties:
+          tests:
+            - {type: structural, name: loops, file: calcs.py, tests: [{name: while}]}
+            - {type: exist, name: data, file: "*.csv", tests: [{name: data}]}
+            - {type: structural, name: present, file: calc.py, tests: [{name: while}]}
+            - {type: exist, name: sources, file: "*.py", tests: [{name: sources}]}
+    """, {"calc.py": "x = 1\n"}, {"calc.py": "x = 1\n"})
+    report = grade(student, reference)
+    # The results are the original's.
+    assert [c.result for c in report.tests] == ["FAILED", "FAILED", "PASSED", "PASSED"]
+    assert report.score is None
+    assert report.course_error.splitlines() == [
+        "collection `loops` checks the file `calcs.py`, which the reference solution does not "
+        "have, so the reference would fail it too",
+        "collection `data` checks the file `*.csv`, which the reference solution does not have, "
+        "so the reference would fail it too"]
 
 
 LINT_BAD_PY = """
