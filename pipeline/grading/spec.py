@@ -28,6 +28,9 @@ NESTED_TOO_DEEPLY = "it is nested too deeply to be read"
 IN_CONTEXT = "{problem} ({context}{where})"
 IN_CONTEXT_AT = " at line {line}, column {column}"
 NOT_ALLOWED_CHARACTER = "unacceptable character #x{code:04x}: {reason}"
+# A tab where YAML reads indentation, in PyYAML's words, and as staff are told it.
+TAB_FOUND = "found character '\\t' that cannot start any token"
+TAB_EXPLAINED = "a tab character, which YAML does not take as indentation: indent with spaces"
 YAML_LINE_BREAKS = "[\n\x85\u2028\u2029]"
 NOT_A_REGEXP = "is not a valid regular expression: {reason}"
 NEEDED_FOR = "is required for qualification {qualification}"
@@ -204,6 +207,9 @@ def _not_yaml(path: Path, text: str, exc: Exception) -> SpecError:
     """Word why a file is not YAML on one line, at its line and column where the parser says."""
     if isinstance(exc, yaml.MarkedYAMLError) and exc.problem_mark is not None:
         mark, problem = exc.problem_mark, _one_line(exc.problem or "")
+        if problem == TAB_FOUND:
+            return SpecError(path.name, [TextProblem(mark.line + 1, mark.column + 1,
+                                                     TAB_EXPLAINED)])
         if exc.context:
             at = exc.context_mark
             where = "" if at is None or (at.line, at.column) == (mark.line, mark.column) \

@@ -340,8 +340,11 @@ def test_every_problem_of_a_file_is_reported():
     ("name: x\nproperties:\n  a: b: c\n",
      "line 3, column 7: mapping values are not allowed here"),
     ("properties:\n\t- name: values\n",
-     "line 2, column 1: found character '\\t' that cannot start any token "
-     "(while scanning for the next token)"),
+     "line 2, column 1: a tab character, which YAML does not take as indentation: indent with "
+     "spaces"),
+    ("properties:\n  tests:\n    - name: values\n  \t  tests: []\n",
+     "line 4, column 3: a tab character, which YAML does not take as indentation: indent with "
+     "spaces"),
     ("properties: [\n",
      "line 2, column 1: expected the node content, but found '<stream end>' "
      "(while parsing a flow node)"),
