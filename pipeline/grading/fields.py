@@ -29,6 +29,8 @@ MUST_BE_INTEGER = "must be an integer, got {got}"
 MUST_BE_BOOLEAN = "must be true or false, got {got}"
 MUST_BE_ONE_OF = "must be one of {choices}, got {got}"
 MUST_BE_RANGE = "must be a list of two integers [min, max], got {got}"
+# A structural test passes when min <= count <= max: with min above max, no count ever does.
+MUST_BE_ORDERED = "must be [min, max] with min at most max, or no count passes, got {got}"
 MUST_BE_VERSION = "must be a version like 1.0 or 2.1.3, got {got}"
 MUST_BE_LIST = "must be a list, got {got}"
 IS_REQUIRED = "is required"
@@ -211,10 +213,12 @@ class FieldChecker:
         return value
 
     def int_pair(self, value: Any, path: FieldPath) -> Any:
-        """Return a (min, max) pair of integers."""
+        """Return a (min, max) pair of integers, min at most max."""
         if (not isinstance(value, list) or len(value) != 2
                 or any(isinstance(v, bool) or not isinstance(v, int) for v in value)):
             return self.fail(path, MUST_BE_RANGE.format(got=describe(value)))
+        if value[0] > value[1]:
+            return self.fail(path, MUST_BE_ORDERED.format(got=describe(value)))
         return (value[0], value[1])
 
     def version(self, value: Any, path: FieldPath) -> Any:

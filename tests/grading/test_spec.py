@@ -214,6 +214,13 @@ def test_an_empty_input_answers_list_counts_as_absent():
     ("""
      properties:
        tests:
+         - {type: structural, name: loops, file: ex.py,
+            tests: [{name: while, allowedOccuranceRange: [3, 1]}]}
+     """, "test.yaml: properties.tests[0].tests[0].allowedOccuranceRange: must be [min, max] "
+          "with min at most max, or no count passes, got [3, 1]"),
+    ("""
+     properties:
+       tests:
          - name: ''
            tests: []
      """, "test.yaml: properties.tests[0].name: must not be empty"),
