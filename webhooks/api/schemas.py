@@ -224,13 +224,18 @@ class RunDetailSchema(RunSchema):
     report = fields.Dict(allow_none=True, metadata={"description": "staff tokens only"})
 
 
-class RunPageSchema(Schema):
-    """A page of runs, newest first."""
+class PageSchema(Schema):
+    """Where a page of a listing is in it: a subclass says what its items are."""
 
-    items = fields.List(fields.Nested(RunSchema), required=True)
     page = fields.Integer(required=True)
     per_page = fields.Integer(required=True)
     total = fields.Integer(required=True)
+
+
+class RunPageSchema(PageSchema):
+    """A page of runs, newest first."""
+
+    items = fields.List(fields.Nested(RunSchema), required=True)
 
 
 class RunQuerySchema(Schema):
@@ -277,13 +282,10 @@ class SubmissionSchema(Schema):
     result_url = fields.String(required=True, allow_none=True)
 
 
-class SubmissionPageSchema(Schema):
+class SubmissionPageSchema(PageSchema):
     """A page of submissions."""
 
     items = fields.List(fields.Nested(SubmissionSchema), required=True)
-    page = fields.Integer(required=True)
-    per_page = fields.Integer(required=True)
-    total = fields.Integer(required=True)
 
 
 class SubmissionQuerySchema(Schema):
