@@ -330,6 +330,17 @@ def test_the_command_in_a_quote_code_or_sentence_is_not_a_command(text):
         Ignored(note.REASON_NOT_A_COMMAND)
 
 
+# GitLab keeps notes of up to 1,000,000 characters: fences left open by the thousand are read in
+# time and without deep recursion.
+@pytest.mark.timeout(20)
+@pytest.mark.parametrize("fences", ["```sh\n", "~~~ x\n>>>>\n", ">>> see\n"])
+def test_a_huge_note_of_fences_left_open_is_read_in_time(fences):
+    payload = payload_of("note_hook__retest_command")
+    payload["object_attributes"]["note"] = fences * (999_000 // len(fences)) + "/retest"
+    decision = decide_payload("note_hook__retest_command", payload)
+    assert [r.requested_by_user_id for r in decision.requests] == [101, 101]
+
+
 def test_a_note_on_a_commit_is_ignored():
     assert decide_fixture("note_hook__on_commit") == Ignored(note.REASON_NOT_ON_MERGE_REQUEST)
 
