@@ -62,8 +62,10 @@ def submissions(ctx: click.Context, course: str | None, assignment: str | None,
 
 
 def _write_csv(resources, wanted: SubmissionFilter) -> None:
-    """Write every matching submission."""
-    writer = csv.writer(sys.stdout, lineterminator="\n")
+    """Write every matching submission, lines ended with CRLF as RFC 4180 says: Python's csv
+    quotes a field for the line breaks of its line ending only, and a file name in a reason may
+    hold a lone carriage return."""
+    writer = csv.writer(sys.stdout, lineterminator="\r\n")
     writer.writerow(CSV_HEADER)
     found, _ = find_submissions(resources.sessions, wanted)
     writer.writerows(_csv_row(resources, submission, run) for submission, run in found)

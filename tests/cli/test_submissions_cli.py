@@ -69,3 +69,20 @@ def test_final_with_another_outcome_is_a_usage_error(service_settings):
 
     assert refused.exit_code == 2
     assert "--final lists accepted submissions: leave --outcome out" in refused.output
+
+
+def test_a_reason_naming_a_students_file_stays_in_its_cell(service_settings):
+    # Git lets a file name hold a carriage return, a line feed, a comma or a quote: each stays
+    # inside the quoted reason, so a spreadsheet reads one row per submission.
+    config, settings = service_settings({"courses": [COURSE]})
+    reasons = ["the submission changes files outside week1/hello/: notes\r.txt",
+               'the submission changes files outside week1/hello/: a\nb.py, "c,d".py']
+    resources = migrated_resources(settings)
+    for sha, reason in zip(("a" * 40, "b" * 40), reasons):
+        add_submission(resources, commit_sha=sha, counted_at=T0, outcome="refused",
+                       reason=reason)
+
+    exported = gradehook(config, "submissions", "--csv")
+
+    rows = list(csv.DictReader(io.StringIO(exported.output, newline="")))
+    assert sorted(r["reason"] for r in rows) == sorted(reasons)
