@@ -55,6 +55,9 @@ def ids(response):
     ("?final=true", [1, 3, 4]),
     (f"?final=true&assignment={ASSIGNMENT}", [1, 4]),
     ("?final=true&outcome=accepted&project=students/bob", [4]),
+    # Lateness is that of the final submission: alice's on-time one at 10:00 is not her final.
+    ("?final=true&late=false", [3, 4]),
+    ("?final=true&late=true", [1]),
 ])
 def test_filters_and_final_submissions(world, seeded, query, expected):
     assert ids(world.get(f"/api/submissions{query}")) == [seeded[i] for i in expected]

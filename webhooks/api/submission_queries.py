@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from sqlalchemy import false, func, select
 from sqlalchemy.orm import Session, sessionmaker
@@ -35,9 +35,12 @@ def find_submissions(sessions: sessionmaker[Session], wanted: SubmissionFilter, 
     All submissions come newest first (by when gradehook first received the commit); final ones
     by project and assignment, as a gradebook lists students.
     """
-    chosen = select(Submission.id).where(*_conditions(wanted))
     if wanted.final:
-        chosen = _last_accepted(chosen)
+        # Lateness is the final submission's: an earlier one on time is not final.
+        chosen = _last_accepted(select(Submission.id).where(*_conditions(
+            replace(wanted, late=None))), late=wanted.late)
+    else:
+        chosen = select(Submission.id).where(*_conditions(wanted))
     chosen = chosen.subquery()
     counted = func.coalesce(Submission.counted_at, Submission.received_at)
     order = (Submission.project_path, Submission.assignment) if wanted.final \
@@ -52,14 +55,17 @@ def find_submissions(sessions: sessionmaker[Session], wanted: SubmissionFilter, 
     return [(submission, run) for submission, run in rows], total
 
 
-def _last_accepted(chosen):
-    """Keep, of the accepted submissions chosen, each project's last one of each assignment."""
+def _last_accepted(chosen, *, late: bool | None):
+    """Keep, of the accepted submissions chosen, each project's last one of each assignment;
+    only those late (or on time) when `late` is given."""
     counted = func.coalesce(Submission.counted_at, Submission.received_at)
     ranked = chosen.where(Submission.outcome == ACCEPTED).add_columns(
+        Submission.late,
         func.row_number().over(partition_by=(Submission.project_path, Submission.assignment),
                                order_by=(counted.desc(), Submission.id.desc())).label("rank")
     ).subquery()
-    return select(ranked.c.id).where(ranked.c.rank == 1)
+    final = select(ranked.c.id).where(ranked.c.rank == 1)
+    return final if late is None else final.where(ranked.c.late == late)
 
 
 def _conditions(wanted: SubmissionFilter) -> list:
