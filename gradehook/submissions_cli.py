@@ -15,6 +15,7 @@ from pipeline.context import build_resources
 from pipeline.feedback import result_url
 from pipeline.ledger.models import Submission, TestRun
 from pipeline.reports.wording import format_percent
+from pipeline.submissions.ledger import aware
 from pipeline.submissions.verdict import ACCEPTED, OUTCOMES
 from webhooks.api.submission_queries import SubmissionFilter, find_submissions
 
@@ -88,11 +89,15 @@ def _tests(run: TestRun | None) -> str | None:
 
 
 def _time(moment) -> str | None:
-    return moment.strftime("%Y-%m-%d %H:%M") if moment else None
+    return _in_utc(moment).strftime("%Y-%m-%d %H:%M") if moment else None
 
 
 def _iso(moment) -> str:
-    """Return a ledger time as RFC 3339 UTC (SQLite gives them back without their zone)."""
-    if moment is None:
-        return ""
-    return (moment if moment.tzinfo else moment.replace(tzinfo=dt.timezone.utc)).isoformat()
+    """Return a ledger time as RFC 3339 UTC."""
+    return _in_utc(moment).isoformat() if moment else ""
+
+
+def _in_utc(moment: dt.datetime) -> dt.datetime:
+    """Return a ledger time in UTC: SQLite gives them back without their zone, PostgreSQL in
+    its session's time zone, which need not be UTC."""
+    return aware(moment).astimezone(dt.timezone.utc)

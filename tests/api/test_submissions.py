@@ -79,6 +79,15 @@ def test_a_submission_shows_its_decision_and_its_runs_score(world, seeded):
     assert world.run(run_id).commit_sha == SHA_B
 
 
+def test_times_are_in_utc_whatever_postgresqls_time_zone(world, seeded, monkeypatch):
+    monkeypatch.setenv("PGTZ", "Asia/Kathmandu")  # libpq's session time zone: UTC+05:45
+
+    late = world.get("/api/submissions?final=true&late=true").get_json()["items"][0]
+
+    assert (late["counted_at"], late["decided_at"]) == ("2026-03-01T12:00:00+00:00",
+                                                        "2026-03-01T12:01:00+00:00")
+
+
 def test_a_submission_without_a_run_shows_no_score(world, seeded):
     pending = world.get("/api/submissions?outcome=pending").get_json()["items"][0]
 

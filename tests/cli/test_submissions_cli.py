@@ -86,3 +86,16 @@ def test_a_reason_naming_a_students_file_stays_in_its_cell(service_settings):
 
     rows = list(csv.DictReader(io.StringIO(exported.output, newline="")))
     assert sorted(r["reason"] for r in rows) == sorted(reasons)
+
+
+def test_times_are_in_utc_whatever_postgresqls_time_zone(service_settings, monkeypatch):
+    config, settings = service_settings({"courses": [COURSE]})
+    seed(settings)
+    monkeypatch.setenv("PGTZ", "Asia/Kathmandu")  # libpq's session time zone: UTC+05:45
+
+    table = gradehook(config, "submissions", "--project", "students/bob")
+    exported = gradehook(config, "submissions", "--csv", "--project", "students/bob")
+
+    assert table.output.splitlines()[1].split()[-2:] == ["2026-03-01", "11:00"]
+    assert [r["received_at"] for r in csv.DictReader(io.StringIO(exported.output))] == \
+        ["2026-03-01T11:00:00+00:00"]

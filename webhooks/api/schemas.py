@@ -13,6 +13,7 @@ from pipeline.directory_names import DIRECTORY_PATTERN, DIRECTORY_RULE, MAX_DIRE
 from pipeline.branch_names import MAX_BRANCH_NAME_LENGTH
 from pipeline.repos import InvalidInputError, check_directory, check_project_path, check_ref, \
     check_sha
+from pipeline.submissions.ledger import aware
 from pipeline.submissions.verdict import ACCEPTED, OUTCOMES as SUBMISSION_OUTCOMES
 
 MAX_PROJECT_ID = 2 ** 63 - 1
@@ -59,14 +60,15 @@ class StrictBoolean(fields.Boolean):
 
 
 class UtcDateTime(fields.DateTime):
-    """An RFC 3339 date-time with its offset; a naive datetime is UTC, as the ledger stores it.
+    """An RFC 3339 date-time in UTC; a naive datetime is UTC, as the ledger stores it.
 
-    SQLite keeps no time zone, so the embedded ledger gives stored times back naive.
+    SQLite keeps no time zone, so the embedded ledger gives stored times back naive; PostgreSQL
+    gives them in its session's time zone, which need not be UTC.
     """
 
     def _serialize(self, value: dt.datetime | None, attr, obj, **kwargs) -> str | None:
-        if value is not None and value.tzinfo is None:
-            value = value.replace(tzinfo=dt.timezone.utc)
+        if value is not None:
+            value = aware(value).astimezone(dt.timezone.utc)
         return super()._serialize(value, attr, obj, **kwargs)
 
 
