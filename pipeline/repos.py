@@ -27,6 +27,8 @@ from pipeline.tree_paths import path_problem, shown_path
 
 log = logging.getLogger(__name__)
 
+# Full refs GitLab refuses as a branch's name: a branch so named could never be pushed there.
+GITLAB_REFUSED_PREFIXES = ("refs/heads/", "refs/remotes/")
 SHA_PATTERN = re.compile(r"^[0-9a-f]{40}([0-9a-f]{24})?$")
 MIRRORS = "mirrors"
 TREES = "trees"
@@ -100,8 +102,9 @@ def check_project_path(path: str) -> str:
 
 
 def check_ref(ref: str) -> str:
-    """Return a branch name unchanged if git would accept it and it cannot pass as an option."""
-    if not is_branch_name(ref):
+    """Return a branch name unchanged if git would accept it, it cannot pass as an option and
+    GitLab could have such a branch (Gitlab::GitRefValidator refuses `HEAD` and full refs)."""
+    if not is_branch_name(ref) or ref == "HEAD" or ref.startswith(GITLAB_REFUSED_PREFIXES):
         raise InvalidInputError(f"not a valid branch name: {ref!r:.80}")
     return ref
 

@@ -230,6 +230,10 @@ def test_an_unknown_assignment_is_422(world):
     (body(branch="feature..x"), "branch", "branch: not a valid branch name: 'feature..x'"),
     (body(branch="-f"), "branch", "branch: not a valid branch name: '-f'"),
     (body(branch=""), "branch", "branch: not a valid branch name: ''"),
+    # GitLab has no such branch: the run would show on no badge.
+    (body(branch="refs/heads/main"), "branch",
+     "branch: not a valid branch name: 'refs/heads/main'"),
+    (body(branch="HEAD"), "branch", "branch: not a valid branch name: 'HEAD'"),
     (body(branch=7), "branch", "branch: Not a valid string."),
     ([SHA_A], "body", "body: Invalid input type."),
 ])
