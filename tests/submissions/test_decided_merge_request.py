@@ -14,7 +14,8 @@ from pipeline.submissions.notices import lost_notices
 from pipeline.submissions.processing import tell_decided_elsewhere
 from tests.infra.ports import free_port
 from tests.infra.services import redis_client
-from tests.submissions.test_flow import (deliver_merge_request, end_run,
+from tests.infra.ledger import end_run
+from tests.submissions.test_flow import (deliver_merge_request,
                                          merge_request_submission,
                                          passed_merge_request_submission)
 from tests.submissions.test_new_merge_request import (BRANCH, open_new_merge_request, plain,
@@ -213,7 +214,7 @@ def test_a_merge_request_back_at_a_commit_it_was_told_of_is_told_again_when_the_
     deliver_merge_request(world, second["iid"], newer, "week1-copy", action="update",
                           oldrev=sha)
     newer_submission, = submissions_of_commit(world, newer)
-    end_run(world, newer_submission.run_id, RunStatus.PASSED, score=1.0, tests_passed=1,
+    end_run(world.resources, newer_submission.run_id, RunStatus.PASSED, score=1.0, tests_passed=1,
             tests_total=1)
     assert world.process(newer_submission.id).outcome == "accepted"
     queued_notices(redis_db)

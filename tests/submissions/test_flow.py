@@ -15,6 +15,7 @@ from pipeline.ledger.models import RunStatus, Submission, TestRun
 from pipeline.submissions.dispatch import hand_off_submissions, resend_lost_submissions
 from pipeline.submissions.ledger import request_submission
 from pipeline.submissions.processing import end_with_error
+from tests.infra.ledger import end_run
 from tests.submissions.world import (ASSIGNMENT, OTHER_ASSIGNMENT, STUDENT, SUBMISSION_BRANCH,
                                      TARGET, solution)
 from tests.support.gitlab_standin import FaultPlan
@@ -49,14 +50,6 @@ def submissions_of(world) -> dict[str, Submission]:
         return {s.assignment: s for s in session.scalars(select(Submission))}
 
 
-def end_run(world, run_id: str, status: RunStatus, **values) -> None:
-    with transaction(world.resources.sessions) as session:
-        run = session.get(TestRun, run_id)
-        run.status, run.stage, run.progress = status, "done", 100
-        for name, value in values.items():
-            setattr(run, name, value)
-
-
 def test_a_merge_request_a_student_opens_is_validated_and_answered_on_it(world):
     sha = world.push(solution("hello"), branch="week1-done")
     mr = world.gitlab.add_merge_request(world.project_id, "week1-done", TARGET,
@@ -69,9 +62,9 @@ def test_a_merge_request_a_student_opens_is_validated_and_answered_on_it(world):
     assert set(found) == {ASSIGNMENT, OTHER_ASSIGNMENT}
     assert {(s.source, s.outcome, s.merge_request_iid, s.branch, s.commit_sha)
             for s in found.values()} == {("merge_request", "pending", mr["iid"], "week1-done", sha)}
-    end_run(world, found[ASSIGNMENT].run_id, RunStatus.PASSED, score=1.0, tests_passed=1,
+    end_run(world.resources, found[ASSIGNMENT].run_id, RunStatus.PASSED, score=1.0, tests_passed=1,
             tests_total=1)
-    end_run(world, found[OTHER_ASSIGNMENT].run_id, RunStatus.CANCELLED,
+    end_run(world.resources, found[OTHER_ASSIGNMENT].run_id, RunStatus.CANCELLED,
             status_reason=f"this push did not change {OTHER_ASSIGNMENT}")
 
     accepted = world.process(found[ASSIGNMENT].id)
@@ -100,7 +93,7 @@ def merge_request_submission(world, status: RunStatus, **run_values):
                                         author=world.alice)
     deliver_merge_request(world, mr["iid"], sha, "week1-done")
     submission = submissions_of(world)[ASSIGNMENT]
-    end_run(world, submission.run_id, status, **run_values)
+    end_run(world.resources, submission.run_id, status, **run_values)
     return mr, submission
 
 

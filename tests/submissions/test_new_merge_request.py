@@ -9,7 +9,8 @@ from sqlalchemy import select
 
 from pipeline.ledger.models import RunStatus, Submission
 from pipeline.submissions.verdict import format_time
-from tests.submissions.test_flow import (deliver_merge_request, end_run,
+from tests.infra.ledger import end_run
+from tests.submissions.test_flow import (deliver_merge_request,
                                          merge_request_submission,
                                          passed_merge_request_submission)
 from tests.submissions.world import ASSIGNMENT, TARGET, solution
@@ -122,7 +123,8 @@ def test_the_withdrawn_commit_counts_once_and_a_new_commit_after_it_counts_too(m
     deliver_merge_request(world, new["iid"], second_sha, BRANCH, action="update",
                           oldrev=first.commit_sha)
     second, = submissions_of_commit(world, second_sha)
-    end_run(world, second.run_id, RunStatus.PASSED, score=1.0, tests_passed=1, tests_total=1)
+    end_run(world.resources, second.run_id, RunStatus.PASSED, score=1.0, tests_passed=1,
+            tests_total=1)
     outcome = world.process(second.id)
 
     assert (outcome.outcome, outcome.merge_request_iid) == ("accepted", new["iid"])

@@ -12,10 +12,10 @@ from pipeline.ledger.models import RunStatus, Submission, utcnow
 from pipeline.submissions.ledger import SUBMISSION_LOCK
 from pipeline.submissions.processing import end_with_error
 from pipeline.tasks.retry import GAVE_UP_REASON, TIME_LIMIT_REASON
-from tests.infra.ledger import embedded_settings, waiters_for_name, waiters_on
+from tests.infra.ledger import embedded_settings, end_run, waiters_for_name, waiters_on
 from tests.infra.processes import wait_for
-from tests.submissions.test_flow import (deliver_merge_request, end_run,
-                                         passed_merge_request_submission, submissions_of)
+from tests.submissions.test_flow import (deliver_merge_request, passed_merge_request_submission,
+                                         submissions_of)
 from tests.submissions.world import (ASSIGNMENT, OTHER_ASSIGNMENT, STUDENT, TARGET, build_world,
                                      solution)
 from tests.support.gitlab_standin import HOLD_LIMIT_SECONDS, FaultPlan
@@ -142,7 +142,7 @@ def test_a_discard_rewrites_its_comment_in_the_students_publishing_turn(world):
     turn. Before, the discard wrote its comment at once, alongside that publisher's."""
     mr, _ = passed_merge_request_submission(world)
     other = submissions_of(world)[OTHER_ASSIGNMENT]
-    end_run(world, other.run_id, RunStatus.CANCELLED,
+    end_run(world.resources, other.run_id, RunStatus.CANCELLED,
             status_reason=f"this push did not change {OTHER_ASSIGNMENT}")
     with transaction(world.resources.sessions) as session:
         session.get(Submission, other.id).failing_since = utcnow()

@@ -18,9 +18,9 @@ from pipeline.submissions.ledger import SUBMISSION_LOCK
 from pipeline.submissions.processing import TARGET_MISSING, end_with_error
 from pipeline.submissions.recovery import RETRY_WAIT_MIN, retry_failed_submissions
 from pipeline.submissions.verdict import format_time
-from tests.infra.ledger import waiters_for_name, while_another_process_holds
+from tests.infra.ledger import end_run, waiters_for_name, while_another_process_holds
 from tests.infra.processes import wait_for
-from tests.submissions.test_flow import deliver_merge_request, end_run, \
+from tests.submissions.test_flow import deliver_merge_request, \
     merge_request_submission, passed_merge_request_submission, submissions_of
 from tests.submissions.world import ASSIGNMENT, OTHER_ASSIGNMENT, STUDENT, TARGET, solution
 from tests.support.gitlab_standin import FaultPlan
@@ -247,7 +247,7 @@ def test_an_assignment_the_merge_request_turns_out_not_to_change_has_its_promise
     it is discarded: its comment must not go on promising it."""
     mr, _ = passed_merge_request_submission(world)
     other = submissions_of(world)[OTHER_ASSIGNMENT]
-    end_run(world, other.run_id, RunStatus.CANCELLED,
+    end_run(world.resources, other.run_id, RunStatus.CANCELLED,
             status_reason=f"this push did not change {OTHER_ASSIGNMENT}")
     world.gitlab.inject_faults(dataclasses.replace(GITLAB_DOWN))
     assert processing_task(world, other.id)["outcome"] == "error"
@@ -339,14 +339,16 @@ def test_a_run_that_failed_on_us_is_graded_again_when_its_submission_is_processe
     assert (again.outcome, again.run_id != submission.run_id) == ("pending", True)
     assert world.run(again.run_id).status == RunStatus.QUEUED
     # The new run fails on us too: the next try, not this one, grades the commit again.
-    end_run(world, again.run_id, RunStatus.ERROR, status_reason="gave up after 5 attempts")
+    end_run(world.resources, again.run_id, RunStatus.ERROR,
+            status_reason="gave up after 5 attempts")
     assert world.process(submission.id).outcome == "error"
     assert world.submission(submission.id).run_id == again.run_id
     wait_passed(world, submission.id)
     next_interval(world)
     assert retry_failed_submissions(world.resources, world.celery) == 1
     last = world.submission(submission.id)
-    end_run(world, last.run_id, RunStatus.PASSED, score=1.0, tests_passed=1, tests_total=1)
+    end_run(world.resources, last.run_id, RunStatus.PASSED, score=1.0, tests_passed=1,
+            tests_total=1)
     assert world.process(submission.id).outcome == "accepted"
     assert world.submission(submission.id).counted_at == submission.received_at
     assert len({submission.run_id, again.run_id, last.run_id}) == 3

@@ -21,9 +21,9 @@ from pipeline.submissions import unseen_merge_requests
 from pipeline.submissions.ledger import aware
 from pipeline.submissions.merge_request_hand_in import MergeRequestHead, hand_in
 from pipeline.submissions.unseen_merge_requests import receipt_time
-from tests.submissions.test_flow import (deliver_merge_request, end_run,
-                                         passed_merge_request_submission, submissions_of)
-from tests.infra.ledger import while_another_process_holds
+from tests.submissions.test_flow import (deliver_merge_request, passed_merge_request_submission,
+                                         submissions_of)
+from tests.infra.ledger import end_run, while_another_process_holds
 from tests.submissions.world import ASSIGNMENT, OTHER_ASSIGNMENT, STUDENT, TARGET, solution
 from tests.support.gitlab_standin import FaultPlan
 
@@ -124,8 +124,8 @@ def test_a_merge_request_whose_open_webhook_was_lost_is_handed_in_and_judged_in_
     delivery, = hand_in_deliveries(world)
     assert (delivery.id, delivery.source, delivery.event, delivery.response_status) == (
         run.delivery_id, "reconciler", "Merge Request Hook", 202)
-    end_run(world, run.id, RunStatus.PASSED, score=1.0, tests_passed=1, tests_total=1)
-    end_run(world, found[OTHER_ASSIGNMENT].run_id, RunStatus.CANCELLED,
+    end_run(world.resources, run.id, RunStatus.PASSED, score=1.0, tests_passed=1, tests_total=1)
+    end_run(world.resources, found[OTHER_ASSIGNMENT].run_id, RunStatus.CANCELLED,
             status_reason=f"this push did not change {OTHER_ASSIGNMENT}")
 
     accepted = world.process(found[ASSIGNMENT].id)
@@ -254,7 +254,7 @@ def test_a_merge_request_merged_before_any_webhook_is_handed_in(world, sweep):
 
     submission = submissions_of(world)[ASSIGNMENT]
     assert (submission.merge_request_iid, aware(submission.received_at)) == (mr["iid"], opened_at)
-    end_run(world, submission.run_id, RunStatus.PASSED, score=1.0, tests_passed=1,
+    end_run(world.resources, submission.run_id, RunStatus.PASSED, score=1.0, tests_passed=1,
             tests_total=1)
     outcome = world.process(submission.id)
     assert (outcome.outcome, outcome.reason) == ("accepted", None)
