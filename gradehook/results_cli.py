@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from gradehook.settings import settings_from
-from gradehook.tables import format_table
+from gradehook.tables import format_minute, format_table
 from pipeline.context import build_resources
 from pipeline.ledger.models import RunStatus
 from pipeline.reports.wording import format_percent
@@ -36,7 +36,7 @@ def results(ctx: click.Context, project: str | None, course: str | None,
     rows = [(run.id, run.project_path, run.assignment, run.commit_sha[:SHORT_SHA],
              run.status.value, None if run.score is None else format_percent(run.score),
              f"{run.tests_passed}/{run.tests_total}" if run.tests_total is not None else None,
-             run.finished_at.strftime("%Y-%m-%d %H:%M") if run.finished_at else None)
+             format_minute(run.finished_at))
             for run in runs]
     click.echo(format_table(HEADER, rows))
     click.echo(SHOWN.format(shown=len(rows), total=total))

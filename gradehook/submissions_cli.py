@@ -4,18 +4,16 @@ table or as CSV for a gradebook."""
 from __future__ import annotations
 
 import csv
-import datetime as dt
 import sys
 
 import click
 
 from gradehook.settings import settings_from
-from gradehook.tables import format_table
+from gradehook.tables import format_minute, format_table, in_utc
 from pipeline.context import build_resources
 from pipeline.feedback import result_url
 from pipeline.ledger.models import Submission, TestRun
 from pipeline.reports.wording import format_percent
-from pipeline.submissions.ledger import aware
 from pipeline.submissions.verdict import ACCEPTED, OUTCOMES
 from webhooks.api.submission_queries import SubmissionFilter, find_submissions
 
@@ -56,7 +54,7 @@ def submissions(ctx: click.Context, course: str | None, assignment: str | None,
     rows = [(s.project_path, s.assignment, s.commit_sha[:SHORT_SHA], s.outcome,
              "late" if s.late else None,
              None if run is None or run.score is None else format_percent(run.score),
-             _tests(run), _time(s.counted_at or s.received_at))
+             _tests(run), format_minute(s.counted_at or s.received_at))
             for s, run in found]
     click.echo(format_table(HEADER, rows))
     click.echo(SHOWN.format(shown=len(rows), total=total))
@@ -88,16 +86,6 @@ def _tests(run: TestRun | None) -> str | None:
     return f"{run.tests_passed}/{run.tests_total}"
 
 
-def _time(moment) -> str | None:
-    return _in_utc(moment).strftime("%Y-%m-%d %H:%M") if moment else None
-
-
 def _iso(moment) -> str:
     """Return a ledger time as RFC 3339 UTC."""
-    return _in_utc(moment).isoformat() if moment else ""
-
-
-def _in_utc(moment: dt.datetime) -> dt.datetime:
-    """Return a ledger time in UTC: SQLite gives them back without their zone, PostgreSQL in
-    its session's time zone, which need not be UTC."""
-    return aware(moment).astimezone(dt.timezone.utc)
+    return in_utc(moment).isoformat() if moment else ""

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Sequence
+
+from pipeline.submissions.ledger import aware
 
 
 def format_table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
@@ -12,3 +15,14 @@ def format_table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> str
     widths = [max(len(row[i]) for row in cells) for i in range(len(header))]
     return "\n".join("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip()
                      for row in cells)
+
+
+def in_utc(moment: dt.datetime) -> dt.datetime:
+    """Return a ledger time in UTC: SQLite gives them back without their zone, PostgreSQL in
+    its session's time zone, which need not be UTC."""
+    return aware(moment).astimezone(dt.timezone.utc)
+
+
+def format_minute(moment: dt.datetime | None) -> str | None:
+    """Return a ledger time as its UTC minute for a table (None shows as '-')."""
+    return in_utc(moment).strftime("%Y-%m-%d %H:%M") if moment else None

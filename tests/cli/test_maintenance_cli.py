@@ -60,6 +60,19 @@ def test_results_lists_runs_newest_first_with_filters(service_settings):
     assert none.output.splitlines()[-1] == "0 of 0 run(s)"
 
 
+def test_results_show_when_runs_finished_in_utc_whatever_postgresqls_time_zone(
+        service_settings, monkeypatch):
+    config, settings = service_settings({"courses": [COURSE]})
+    run = queue_run(migrated_resources(settings), commit_sha="a" * 40, received_at=T0)
+    finish(migrated_resources(settings), run.id, RunStatus.PASSED,
+           finished_at=T0 + dt.timedelta(minutes=3))
+    monkeypatch.setenv("PGTZ", "Asia/Kathmandu")  # libpq's session time zone: UTC+05:45
+
+    listed = gradehook(config, "results")
+
+    assert listed.output.splitlines()[1].split()[-2:] == ["2026-03-01", "10:03"]
+
+
 def test_regrade_run_queues_once_on_low_priority(service_settings, redis_db):
     config, settings = service_settings({"courses": [COURSE]})
     resources = migrated_resources(settings)
