@@ -179,7 +179,7 @@ class CodeAbilityGrader:
         if not collection.tests:
             self.results[index] = []
             return _collection_report(collection, [], None, None, started, [])
-        if collection.file is not None and self._reference_lacks_file(collection):
+        if collection.checks_file and self._reference_lacks_file(collection):
             self.files_missing_in_reference.append(REFERENCE_LACKS_FILE.format(
                 collection=collection.name, file=collection.file))
         student = self._run(index, STUDENT)

@@ -132,6 +132,11 @@ class CollectionSpec:
         """Tell whether the tests read values from the solution namespace or output."""
         return self.type in NAMESPACE_TYPES
 
+    @property
+    def checks_file(self) -> bool:
+        """Tell whether the tests check the student's `file` (other types leave it unused)."""
+        return self.type in FILE_TYPES
+
 
 @dataclass(frozen=True)
 class SuiteSpec:

@@ -322,6 +322,18 @@ def test_a_collection_checking_a_file_the_reference_lacks_is_a_course_error(tmp_
         "so the reference would fail it too"]
 
 
+def test_a_file_field_of_a_collection_that_checks_no_file_is_no_course_error(tmp_path: Path):
+    # A variable collection reads its entryPoint's namespace and leaves `file` unused: a file
+    # the reference lacks there fails no one.
+    student, reference = make_assignment(tmp_path, """
+        properties:
+          tests:
+            - {name: values, entryPoint: calc.py, file: solution.py, tests: [{name: x}]}
+    """, {"calc.py": "x = 1\n"}, {"calc.py": "x = 1\n"})
+    report = grade(student, reference)
+    assert (report.score, report.course_error) == (1.0, None)
+
+
 LINT_BAD_PY = """
     properties:
       tests:
