@@ -47,6 +47,8 @@ def unmet_dependencies(collections: Sequence[CollectionSpec],
     list of collections)."""
     checker = FieldChecker()
     for index, collection in enumerate(collections):
+        if not collection.tests:  # never gated: its dependencies stop nothing
+            continue
         where = join_path(path, index)
         for dependency in collection.success_dependency:
             problem = _success_problem(collections, index, dependency)
@@ -64,6 +66,8 @@ def _success_problem(collections: Sequence[CollectionSpec], index: int,
     target = resolve_dependency(collections, dependency)
     if target is None:
         return _names_no_collection(collections, dependency)
+    if not collections[target].tests:  # no results, so none that did not pass: always met
+        return None
     if target == index:
         return NAMES_ITSELF.format(dependency=dependency)
     if target > index:

@@ -135,3 +135,19 @@ def test_a_misspelt_dependency_id_is_a_course_error_even_where_every_test_has_it
     assert (report.score, report.course_error) == (
         None, "test.yaml line 6: properties.tests[1].successDependency: `stup` names no "
               "collection: it is neither a collection's id (setup) nor a number from 1 to 2")
+
+
+def test_a_dependency_that_gates_no_tests_or_on_a_collection_without_tests_is_no_course_error(
+        tmp_path):
+    # A success dependency on a collection without tests, even a later one, is met (none of its
+    # results failed to pass); a collection without tests is never gated.
+    student, reference = make_assignment(tmp_path, """
+        properties:
+          tests:
+            - {name: run, successDependency: notes, entryPoint: ex.py, tests: [{name: x}]}
+            - {id: notes, name: notes, tests: []}
+            - {id: later, name: later, successDependency: [later, stup], tests: []}
+    """, CODE, CODE)
+    report = grade(student, reference)
+    assert [test.result for test in report.tests[0].tests] == ["PASSED"]
+    assert (report.score, report.course_error) == (1.0, None)
