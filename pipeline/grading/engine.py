@@ -112,6 +112,9 @@ class CodeAbilityGrader:
         self.namespaces: dict[str, dict[int, _Namespace]] = {STUDENT: {}, REFERENCE: {}}
         self.runs: dict[tuple[str, str], list[tuple[RunRequest, Future]]] = {}
         self.lints: dict[tuple[int, int], Future] = {}
+        # Collections whose runs their dependencies stopped: both sides' alike, as both are
+        # gated by the same results.
+        self.gated: set[int] = set()
         # Tests whose expected value the reference could not give, described for staff, and
         # the first of them whose reference ran out of time (perhaps only on a busy host).
         self.reference_gaps: list[str] = []
@@ -196,6 +199,7 @@ class CodeAbilityGrader:
         """Gate, plan and run a (collection, side); None when the reference is not needed."""
         namespace = self._gate(index, side)
         if isinstance(namespace, RunOutcome):
+            self.gated.add(index)
             return namespace
         stage = self._stage(index, side)
         if isinstance(stage, RunOutcome):
@@ -360,9 +364,10 @@ class CodeAbilityGrader:
         if student.status == SKIPPED_STATUS:
             return skip(student.message)
         if student.status != COMPLETED:
-            # A reference stopped before running, by the dependencies that stopped the
-            # student's run, adds nothing to those.
-            if reference is None or reference.ran:
+            # A reference stopped by the dependencies that stopped the student's run adds
+            # nothing to those; one stopped by its own checks (a moduleBlacklist it breaks)
+            # gives no expected value.
+            if index not in self.gated:
                 self._note_reference_gap(collection, test, reference)
             return fail("Failed", student.message)
         if collection.uses_namespace:

@@ -408,6 +408,19 @@ def test_a_looked_up_test_name_that_is_not_python_is_a_course_error_named_at_its
         "every student: '(' was never closed"]
 
 
+def test_a_reference_breaking_its_module_blacklist_is_a_course_error_though_the_student_crashed(
+        tmp_path):
+    # The reference never runs, so it gives no expected value: no student can pass, and one
+    # whose own run crashed is not scored either (one whose run completed never was).
+    student, reference = make_assignment(
+        tmp_path, one_value_yaml("moduleBlacklist: [random]"),
+        {"ex.py": "import random\nx = 1\n"}, {"ex.py": "x = 1 / 0\n"})
+    report = grade(student, reference)
+    assert (report.score, report.course_error) == (
+        None, "the reference solution gives no expected value for `x` in collection `run`: "
+              "its run ended FAILED: Import not allowed for: ['random']")
+
+
 def test_a_crashing_reference_that_gave_every_value_is_reported_in_debug_only(tmp_path):
     student, reference = make_assignment(tmp_path, ONE_VALUE,
                                          {"ex.py": "x = 1\nraise ValueError('no')\n"},
