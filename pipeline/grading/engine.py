@@ -22,7 +22,7 @@ from pipeline.grading.regexps import match_all
 from pipeline.grading.report import COMPLETED, FAILED_STATUS, PASSED, SKIPPED_STATUS, \
     TEST_SKIPPED, TESTS_SKIPPED, TIMEDOUT, CollectionReport, Summary, TestCaseReport
 from pipeline.grading.spec import CollectionSpec, SuiteSpec, TestSpec
-from pipeline.grading.staging import contained_file
+from pipeline.grading.staging import contained_file, contained_path
 from pipeline.grading.static_checks import MAX_SOURCE_BYTES, check_exist, check_structural, \
     matches_in
 from pipeline.grading.values import decode_entry
@@ -483,12 +483,14 @@ class CodeAbilityGrader:
 
     def _reference_lacks_file(self, collection: CollectionSpec) -> bool:
         """Tell whether the reference solution lacks the file a collection checks (for an exist
-        collection, any file its glob matches)."""
+        collection, any file its glob matches; for a linting one, a folder does too)."""
         if collection.type == "exist":
             try:
                 return not matches_in(collection.file, self.ctx.reference_base)
             except (OSError, ValueError):
                 return True
+        if collection.type == "linting":  # flake8 lints the files of a folder too
+            return contained_path(self.ctx.reference_base, collection.file) is None
         return contained_file(self.ctx.reference_base, collection.file) is None
 
     def _reference_entry_missing(self, collection: CollectionSpec) -> bool:

@@ -203,14 +203,17 @@ def _python_code(path: Path) -> str:
 
 def contained_file(base: Path, relative: str) -> Path | None:
     """Return base/relative if it is a file that resolves inside base (links may not leave it)."""
-    path = base / relative
+    resolved = contained_path(base, relative)
+    return resolved if resolved is not None and resolved.is_file() else None
+
+
+def contained_path(base: Path, relative: str) -> Path | None:
+    """Return base/relative, of any kind, if it exists and resolves inside base."""
     try:
-        resolved = path.resolve(strict=True)
+        resolved = (base / relative).resolve(strict=True)
     except (OSError, RuntimeError):
         return None
-    if not resolved.is_relative_to(base.resolve()) or not resolved.is_file():
-        return None
-    return resolved
+    return resolved if resolved.is_relative_to(base.resolve()) else None
 
 
 def tree_digest(*roots: Path) -> str:

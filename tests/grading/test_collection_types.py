@@ -334,6 +334,18 @@ def test_a_file_field_of_a_collection_that_checks_no_file_is_no_course_error(tmp
     assert (report.score, report.course_error) == (1.0, None)
 
 
+def test_linting_a_folder_the_reference_has_grades_the_students_style(tmp_path: Path):
+    # flake8 lints every file of a folder: the student's style mistake there is theirs.
+    student, reference = make_assignment(tmp_path, """
+        properties:
+          tests:
+            - {type: linting, name: style, file: ., tests: [{name: all, pattern: E501}]}
+    """, {"calc.py": "x = 1\n"}, {"calc.py": "x=1\n"})
+    report = grade(student, reference)
+    assert [c.result for c in report.tests] == ["FAILED"]
+    assert (report.score, report.course_error) == (0.0, None)
+
+
 LINT_BAD_PY = """
     properties:
       tests:
