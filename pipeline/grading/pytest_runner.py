@@ -220,6 +220,21 @@ class NoInput(io.TextIOBase):
         """End reading: there is no input (input() reads here)."""
         raise EOFError(NO_INPUT)
 
+    def close(self):
+        """Stay open, as pytest's own does: the stream serves every test after this one."""
+
+
+class NoInputGiven:
+    """A pytest plugin that gives the whole session standard input with nothing to read, in place
+    of pytest's own: input that a test file or a fixture gives stays until it is taken back, as
+    it did with pytest's."""
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_sessionstart(self, session):
+        """Replace pytest's standard input, set once its capture has begun (which puts the
+        original back when it ends)."""
+        sys.stdin = NoInput()
+
 
 def refuse_log():
     """Refuse a record logged after the log stop: the capture keeps no more."""
@@ -230,14 +245,13 @@ class OutputStop:
     """A pytest plugin that stops a test, or a test file's import, printing or logging past its
     stop limit.
 
-    sys.stdout and sys.stderr are metered inside pytest's capture of each phase (whose sys.stdin
-    has nothing to read, NoInput), what reaches the descriptors 1 and 2 on the same meter (the
-    descriptor meter's), and the records that reach the root logger's handlers (pytest's log
-    capture) on a meter of their own. A phase that printed past the limit is reported with a
-    "printed" event, one that logged past the log limit with a "logged" event (it fails, even if
-    its code caught the stop); code that prints on after catching it (through the streams, or as
-    much again to the descriptors) ends the run with a "printed_on" event, and a record logged
-    after the stop is refused again.
+    sys.stdout and sys.stderr are metered inside pytest's capture of each phase, what reaches the
+    descriptors 1 and 2 on the same meter (the descriptor meter's), and the records that reach
+    the root logger's handlers (pytest's log capture) on a meter of their own. A phase that
+    printed past the limit is reported with a "printed" event, one that logged past the log limit
+    with a "logged" event (it fails, even if its code caught the stop); code that prints on after
+    catching it (through the streams, or as much again to the descriptors) ends the run with a
+    "printed_on" event, and a record logged after the stop is refused again.
     """
 
     def __init__(self, recorder, stop_limit, log_stop_limit, descriptors):
@@ -268,14 +282,13 @@ class OutputStop:
 
     def metered(self, nodeid):
         """Run a phase with its stdout and stderr, streams and descriptors, counted on one meter
-        and its log records on another, and no input (a hook wrapper's body)."""
+        and its log records on another (a hook wrapper's body)."""
         meter = OutputMeter(self.stop_limit, lambda: self.end_run(nodeid))
         log_meter = OutputMeter(self.log_stop_limit, refuse_log)
         log_handler = LogMeter(log_meter)
         root = logging.getLogger()
-        saved = sys.stdout, sys.stderr, sys.stdin
+        saved = sys.stdout, sys.stderr
         sys.stdout, sys.stderr = MeteredStream(saved[0], meter), MeteredStream(saved[1], meter)
-        sys.stdin = NoInput()
         # First of the root logger's handlers: it refuses a record before pytest's capture keeps it.
         root.handlers.insert(0, log_handler)
         self.descriptors.meter = meter
@@ -284,7 +297,7 @@ class OutputStop:
                 return (yield)
         finally:
             self.descriptors.meter = None
-            sys.stdout, sys.stderr, sys.stdin = saved
+            sys.stdout, sys.stderr = saved
             root.removeHandler(log_handler)
             if meter.stopped:
                 self.recorder.emit({"event": "printed", "nodeid": nodeid})
@@ -365,8 +378,9 @@ def main(tests_dir, ini_path, result_path, seconds, stop_limit, log_stop_limit):
         code = pytest.main([tests_dir, "-c", ini_path, "--rootdir", tests_dir, "-q",
                             "-p", "no:cacheprovider", "--continue-on-collection-errors",
                             "--capture=sys", "--show-capture=no"],
-                           plugins=[recorder, limits, OutputStop(recorder, stop_limit,
-                                                                 log_stop_limit, descriptors)])
+                           plugins=[recorder, limits, NoInputGiven(),
+                                    OutputStop(recorder, stop_limit, log_stop_limit,
+                                               descriptors)])
         recorder.emit({"event": "done", "exit": int(code)})
 
     supervise(run_pytest, lambda event: write_line(fd, event))

@@ -326,3 +326,41 @@ def test_a_test_that_ended_the_run_stands_out_from_those_that_did_not_run(tmp_pa
                          f"{crashed} ` The program crashed \\(aborted\\, signal SIGABRT\\)\\. |")
     assert comment[mean + 1].startswith(
         "| ❌ | ` test_shout ` (test\\_stats\\.py) |  |  | ` Failed: the test did not run")
+
+
+def test_input_a_fixture_or_the_test_file_gives_is_read_by_the_test(tmp_path):
+    """Before, standard input was replaced again at each phase of a test, so input a fixture gave
+    (its setup) or the test file gave as it was imported was gone by the test's call: the test
+    failed with `EOFError: the program reads input, but the tests give it none`."""
+    tests = ("import io\nimport sys\n\nimport pytest\n\nimport stats\n\n"
+             "sys.stdin = io.StringIO('4\\n')\n\n\n"
+             "@pytest.fixture\ndef three(monkeypatch):\n"
+             "    monkeypatch.setattr(sys, 'stdin', io.StringIO('3\\n'))\n\n\n"
+             "def test_ask_given_input_by_a_fixture(three):\n    assert stats.ask() == 3\n\n\n"
+             "def test_ask_given_input_by_the_test_file():\n    assert stats.ask() == 4\n")
+    student_dir, reference = make_assignment(
+        tmp_path, None, {"stats.py": READS_INPUT, "test_stats.py": tests},
+        {"stats.py": READS_INPUT})
+    (stats,) = grade(student_dir, reference).tests
+
+    assert [(test.name, test.result, test.details) for test in stats.tests] == [
+        ("test_ask_given_input_by_a_fixture", "PASSED", None),
+        ("test_ask_given_input_by_the_test_file", "PASSED", None)]
+
+
+def test_input_closed_by_one_test_is_input_with_nothing_to_read_for_the_next(tmp_path):
+    """Standard input stays for the session: one that a test's code closed would fail the next
+    test's reading with `ValueError: I/O operation on closed file.`, not saying that the tests
+    give the program no input."""
+    student = READS_INPUT + "\n\ndef done():\n    sys.stdin.close()\n\n\n" \
+        "def lines():\n    return [line for line in sys.stdin]\n"
+    tests = ("import stats\n\n\ndef test_done():\n    stats.done()\n\n\n"
+             "def test_lines():\n    assert stats.lines() == ['3\\n']\n")
+    student_dir, reference = make_assignment(
+        tmp_path, None, {"stats.py": student, "test_stats.py": tests}, {"stats.py": student})
+    (stats,) = grade(student_dir, reference).tests
+
+    assert [(test.name, test.result, test.details) for test in stats.tests] == [
+        ("test_done", "PASSED", None),
+        ("test_lines", "FAILED",
+         "E   EOFError: the program reads input, but the tests give it none")]
