@@ -58,6 +58,7 @@ NOT_A_PLACE = MalformedResult("a test's place must be a file, line number and li
 EVENT_FIELDS: dict[str, dict[str, type]] = {
     "started": {},
     "collected": {"tests": list},
+    "began": {"nodeid": str},
     "test": {"nodeid": str, "outcome": str, "message": str},
     "collecterror": {"nodeid": str, "message": str},
     "stopped": {"message": str},
@@ -210,15 +211,13 @@ class PytestGrader:
                 outcomes[event["nodeid"]] = (verdict, *_failure(event, stopped_output))
             elif kind == "collecterror":
                 errors[_file_of(event["nodeid"])] = _failure(event, stopped_output)
-        # A run that ended early ended during the first collected test without an outcome.
-        running = next((nodeid for nodeid in collected if nodeid not in outcomes), None)
+        unrun = _unrun_reasons(collected, events, outcomes, problem)
         reports = []
         for file in self.assignment.pytest_files:
             defined = defined_tests((self.assignment.pytest_dir / file).read_bytes())
             file_ids = [nodeid for nodeid in collected if _file_of(nodeid) == file
                         and (defined is None or defined.defines(_test_of(nodeid)))]
-            lines = [self._line(nodeid, outcomes, self._unrun(nodeid, running, problem))
-                     for nodeid in file_ids]
+            lines = [self._line(nodeid, outcomes, unrun) for nodeid in file_ids]
             if file in errors:
                 lines.append(_failed(COLLECTION_ERROR_TEST, *errors[file]))
             elif not collected and problem is not None:
@@ -239,19 +238,13 @@ class PytestGrader:
                                               or PROCESS_ENDED.format(code=result.exit_code))
 
     @staticmethod
-    def _unrun(nodeid: str, running: str | None, problem: str | None) -> str:
-        """Return why a test without an outcome failed: what ended the run early, if it ended
-        during the test, else that it did not run."""
-        if problem is None:
-            return NOT_RUN
-        return problem if nodeid == running else NOT_RUN_AFTER_END.format(problem=problem)
-
-    @staticmethod
-    def _line(nodeid: str, outcomes: dict[str, Outcome], unrun: str) -> TestCaseReport:
-        """Report a test by its outcome, else as failed for the reason it has none."""
+    def _line(nodeid: str, outcomes: dict[str, Outcome],
+              unrun: dict[str, str]) -> TestCaseReport:
+        """Report a test by its outcome, else as failed for the reason it has none (or what ended
+        the run during it, after its call passed)."""
         name = nodeid.split("::", 1)[-1]
-        if nodeid not in outcomes:
-            return TestCaseReport(name, FAILED, details=f"E   Failed: {unrun}")
+        if nodeid in unrun:
+            return TestCaseReport(name, FAILED, details=f"E   Failed: {unrun[nodeid]}")
         result, message, place = outcomes[nodeid]
         if result == PASSED:
             return TestCaseReport(name, PASSED)
@@ -260,6 +253,23 @@ class PytestGrader:
         if message.startswith("assert "):
             message = f"AssertionError: {message}"
         return _failed(name, message, place)
+
+
+def _unrun_reasons(collected: list[str], events: list[dict[str, Any]],
+                   outcomes: dict[str, Outcome], problem: str | None) -> dict[str, str]:
+    """Return why each collected test that has no outcome failed, and the test the run ended
+    during if its outcome is not a failure (its call passed, then its teardown ended the run):
+    what ended the run, for that test; that they did not run after it, for the tests after it."""
+    if problem is None:
+        return {nodeid: NOT_RUN for nodeid in collected if nodeid not in outcomes}
+    began = [event["nodeid"] for event in events if event["event"] == "began"]
+    ended_in = began[-1] if began and began[-1] in collected else None
+    after = set(collected[collected.index(ended_in) + 1:]) if ended_in is not None else set()
+    reasons = {nodeid: NOT_RUN_AFTER_END.format(problem=problem) if nodeid in after else problem
+               for nodeid in collected if nodeid not in outcomes}
+    if ended_in in outcomes and outcomes[ended_in][0] != FAILED:
+        reasons[ended_in] = problem
+    return reasons
 
 
 def log_stop_limit(limits: SandboxLimits) -> int:

@@ -101,6 +101,11 @@ class Recorder:
         """Report a KeyboardInterrupt, which ends pytest's session."""
         self.emit({"event": "stopped", "message": first_line(excinfo.exconly())})
 
+    def pytest_runtest_logstart(self, nodeid, location):
+        """Report that a test begins: a run that ends before the next one begins ended during
+        it, its teardown too (where the fixtures of its file or session may be torn down)."""
+        self.emit({"event": "began", "nodeid": nodeid})
+
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_makereport(self, item, call):
         """Note where a phase's error passed last through the student's files, if it did."""

@@ -364,3 +364,25 @@ def test_input_closed_by_one_test_is_input_with_nothing_to_read_for_the_next(tmp
         ("test_done", "PASSED", None),
         ("test_lines", "FAILED",
          "E   EOFError: the program reads input, but the tests give it none")]
+
+
+def test_a_run_ended_in_a_tests_teardown_fails_that_test_not_the_next_one(tmp_path):
+    """Before, a run that the student's code ended in a fixture's teardown (here a module-scoped
+    one, torn down after the file's last test) failed the first test of the next file with the
+    crash, a test that never began, and the test whose teardown crashed passed."""
+    closes = REFERENCE + "\n\ndef close():\n    import os\n    os.abort()\n"
+    first = ("import pytest\n\nimport stats\n\n\n@pytest.fixture(scope='module')\n"
+             "def table():\n    yield [0, 1, 4]\n    stats.close()\n\n\n"
+             "def test_squares(table):\n    assert stats.squares(3) == table\n")
+    second = "import stats\n\n\ndef test_shout():\n    assert stats.shout('a') == 'A!'\n"
+    student_dir, reference = make_assignment(
+        tmp_path, None, {"stats.py": REFERENCE, "test_a.py": first, "test_b.py": second},
+        {"stats.py": closes})
+    report = grade(student_dir, reference)
+
+    crashed = "Execution of pytest failed, ERROR: process was killed by signal SIGABRT"
+    assert {collection.name: [(test.name, test.result, test.details)
+                              for test in collection.tests] for collection in report.tests} == {
+        "test_a.py": [("test_squares", "FAILED", f"E   Failed: {crashed}")],
+        "test_b.py": [("test_shout", "FAILED", "E   Failed: the test did not run, as the run "
+                                               f"ended during an earlier test: {crashed}")]}
