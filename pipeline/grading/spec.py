@@ -28,9 +28,16 @@ NESTED_TOO_DEEPLY = "it is nested too deeply to be read"
 IN_CONTEXT = "{problem} ({context}{where})"
 IN_CONTEXT_AT = " at line {line}, column {column}"
 NOT_ALLOWED_CHARACTER = "unacceptable character #x{code:04x}: {reason}"
-# A tab where YAML reads indentation, in PyYAML's words, and as staff are told it.
-TAB_FOUND = "found character '\\t' that cannot start any token"
-TAB_EXPLAINED = "a tab character, which YAML does not take as indentation: indent with spaces"
+# The commonest YAML mistakes, as PyYAML's words for them start and as staff are told them: a tab
+# where YAML reads indentation, and a line indented otherwise than the lines above it lead to (the
+# parser found a field, a list item or a value where the block above had to end).
+PLAIN_YAML_PROBLEMS = (
+    ("found character '\\t' that cannot start any token",
+     "a tab character, which YAML does not take as indentation: indent with spaces"),
+    ("expected <block end>, but found ",
+     "this line is not indented as the lines above it: a field starts exactly under the other "
+     "fields it belongs with, a list item (`- `) under the other items of its list"),
+)
 YAML_LINE_BREAKS = "[\n\x85\u2028\u2029]"
 NOT_A_REGEXP = "is not a valid regular expression: {reason}"
 NEEDED_FOR = "is required for qualification {qualification}"
@@ -212,9 +219,10 @@ def _not_yaml(path: Path, text: str, exc: Exception) -> SpecError:
     """Word why a file is not YAML on one line, at its line and column where the parser says."""
     if isinstance(exc, yaml.MarkedYAMLError) and exc.problem_mark is not None:
         mark, problem = exc.problem_mark, _one_line(exc.problem or "")
-        if problem == TAB_FOUND:
-            return SpecError(path.name, [TextProblem(mark.line + 1, mark.column + 1,
-                                                     TAB_EXPLAINED)])
+        plain = next((plain for words, plain in PLAIN_YAML_PROBLEMS if problem.startswith(words)),
+                     None)
+        if plain is not None:
+            return SpecError(path.name, [TextProblem(mark.line + 1, mark.column + 1, plain)])
         if exc.context:
             at = exc.context_mark
             where = "" if at is None or (at.line, at.column) == (mark.line, mark.column) \

@@ -343,6 +343,13 @@ def test_every_problem_of_a_file_is_reported():
                      "test.yaml: properties.tests[0].tests[0].name: is required"]
 
 
+# A line indented otherwise than the lines above it lead to, as staff are told it (PyYAML's words:
+# "expected <block end>, but found '<block mapping start>'").
+NOT_INDENTED_AS_ABOVE = ("this line is not indented as the lines above it: a field starts exactly "
+                         "under the other fields it belongs with, a list item (`- `) under the "
+                         "other items of its list")
+
+
 @pytest.mark.parametrize("text, expected", [
     ("name: x\nproperties:\n  a: b: c\n",
      "line 3, column 7: mapping values are not allowed here"),
@@ -358,9 +365,10 @@ def test_every_problem_of_a_file_is_reported():
     ("values: [1, 2\n",
      "line 2, column 1: expected ',' or ']', but got '<stream end>' "
      "(while parsing a flow sequence at line 1, column 9)"),
-    ("a:\n  - x\n  y: 1\n",
-     "line 3, column 3: expected <block end>, but found '?' "
-     "(while parsing a block collection at line 2, column 3)"),
+    ("a:\n  - x\n  y: 1\n", f"line 3, column 3: {NOT_INDENTED_AS_ABOVE}"),
+    ("properties:\n    tests: []\n  timeout: 3\n", f"line 3, column 3: {NOT_INDENTED_AS_ABOVE}"),
+    ("properties:\n  tests:\n    - name: a\n   - name: b\n",
+     f"line 4, column 4: {NOT_INDENTED_AS_ABOVE}"),
     ("name: one\nvalue: \"bell \x07\"\n",
      "line 2, column 14: unacceptable character #x0007: special characters are not allowed"),
 ])
