@@ -29,8 +29,8 @@ from pipeline.grading.report import COMPLETED, CRASHED, FAILED_STATUS, TEST_SKIP
     TESTS_SKIPPED, TIMEDOUT, CollectionReport, Summary, TestCaseReport
 from pipeline.grading.runner import shorten
 from pipeline.grading.staging import StagedAssignment, copy_path
-from pipeline.sandbox import PYTHON_PLACEHOLDER, SANDBOX_PYTHONPATH, Mount, SandboxLimits, \
-    SandboxResult, run_sandboxed
+from pipeline.sandbox import PYTHON_PLACEHOLDER, SANDBOX_PYTHONPATH, SANDBOX_WORKDIR, Mount, \
+    SandboxLimits, SandboxResult, run_sandboxed
 from pipeline.sandbox.model import MB
 
 RUNNER_PATH = f"{SANDBOX_PYTHONPATH}/pipeline/grading/pytest_runner.py"
@@ -53,6 +53,11 @@ LOG_STOP_DIVISOR = 128
 # runs: without that event, what the process wrote to stderr is the runner's own.
 NO_PYTEST = re.compile(rb"ModuleNotFoundError: No module named 'pytest'")
 OUTCOMES = {"passed": PASSED, "failed": FAILED, "skipped": SKIPPED}
+# A file of the student's folder or of the tests' in a message (Python names the file a name was
+# not found in: `cannot import name 'shout' from 'stats' (/sandbox/work/stats.py)`), named by its
+# path in its folder, as a place names it (`stats.py`).
+SANDBOX_FILE_PREFIX = re.compile(r"(?<![\w./-])(?:{})".format(
+    "|".join(re.escape(f"{folder}/") for folder in (SANDBOX_WORKDIR, TESTS_DIR))))
 NOT_A_PLACE = MalformedResult("a test's place must be a file, line number and line of the "
                               "solution")
 EVENT_FIELDS: dict[str, dict[str, type]] = {
@@ -311,7 +316,7 @@ def _failure(event: dict[str, Any], stopped_output: dict[str, str]) -> Failure:
     logged past its stop limit fails on that."""
     if event["nodeid"] in stopped_output:
         return stopped_output[event["nodeid"]], None
-    return shorten(event["message"]), _place(event)
+    return shorten(SANDBOX_FILE_PREFIX.sub("", event["message"])), _place(event)
 
 
 def _place(event: dict[str, Any]) -> dict[str, Any] | None:

@@ -210,12 +210,12 @@ def test_a_test_file_whose_import_failed_in_the_students_code_names_their_line(
 
 def test_a_test_file_whose_own_import_failed_names_no_line_of_the_students(tmp_path):
     """The student's module lacks a function the test file imports: the error is raised in the
-    test file, whose lines are not the student's."""
+    test file, whose lines are not the student's. The module is named as the student knows it:
+    before, Python's message named it by its path in the sandbox, `(/sandbox/work/stats.py)`."""
     graded = _graded(tmp_path, {"stats.py": "def mean(values):\n    return 0\n"})
 
     assert graded == {"collection": (
-        "FAILED", "E   ImportError: cannot import name 'counts' from 'stats' "
-                  "(/sandbox/work/stats.py)", None)}
+        "FAILED", "E   ImportError: cannot import name 'counts' from 'stats' (stats.py)", None)}
 
 
 def test_an_import_stopped_at_its_time_limit_names_no_line_of_an_error_raised_after(tmp_path):
