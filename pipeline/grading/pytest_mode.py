@@ -1,9 +1,10 @@
 """Assignments without test.yaml: the reference's pytest files run against the student's code.
 
-Each test file is one collection and each test one line. The test files run in the student's
-sandbox (they must import the student's code), so they are visible to it; the reference
-solution is not. Outcomes come back through the result channel, never from stdout. Each test has
-a time limit of its own within the run's (pytest_limits, pytest_watchdog).
+Each test file is one collection and each test one line; a test file that could not be imported
+(or run) has one line named by the file. The test files run in the student's sandbox (they must
+import the student's code), so they are visible to it; the reference solution is not. Outcomes
+come back through the result channel, never from stdout. Each test has a time limit of its own
+within the run's (pytest_limits, pytest_watchdog).
 
 The outcomes are only as trustworthy as the student's process: the assertions run in it, so code
 the tests import can write forged outcomes to the channel. What is checked outside it: a
@@ -36,7 +37,6 @@ from pipeline.sandbox.model import MB
 RUNNER_PATH = f"{SANDBOX_PYTHONPATH}/pipeline/grading/pytest_runner.py"
 INI_NAME = "pytest.ini"
 COLLECTION_TYPE = "pytest"
-COLLECTION_ERROR_TEST = "collection"
 PYTEST_CRASHED = "Execution of pytest failed, ERROR: {reason}"
 PROCESS_ENDED = "process ended before all tests ran (exit code {code})"
 PYTEST_STOPPED = "pytest stopped on {message}"
@@ -176,8 +176,7 @@ class PytestGrader:
 
     def refuse(self, reason: str) -> list[CollectionReport]:
         """Fail every test file with the reason, running nothing: the solution cannot be graded."""
-        return [_collection(file, [TestCaseReport(COLLECTION_ERROR_TEST, FAILED,
-                                                  details=f"E   Failed: {reason}")],
+        return [_collection(file, [TestCaseReport(file, FAILED, details=f"E   Failed: {reason}")],
                             FAILED_STATUS, 0.0)
                 for file in self.assignment.pytest_files]
 
@@ -224,10 +223,9 @@ class PytestGrader:
                         and (defined is None or defined.defines(_test_of(nodeid)))]
             lines = [self._line(nodeid, outcomes, unrun) for nodeid in file_ids]
             if file in errors:
-                lines.append(_failed(COLLECTION_ERROR_TEST, *errors[file]))
+                lines.append(_failed(file, *errors[file]))
             elif not collected and problem is not None:
-                lines.append(TestCaseReport(COLLECTION_ERROR_TEST, FAILED,
-                                            details=f"E   Failed: {problem}"))
+                lines.append(TestCaseReport(file, FAILED, details=f"E   Failed: {problem}"))
             elif defined is not None:
                 present = {_test_of(nodeid) for nodeid in file_ids}
                 lines += [TestCaseReport(test, FAILED, details=f"E   Failed: {problem or NOT_RUN}")

@@ -238,7 +238,7 @@ def test_student_files_too_large_fail_every_pytest_file(tmp_path: Path):
     report = grade(student, reference, settings=SandboxSettings(workdir_size_mb=2))
     (calc,) = report.tests
     assert [(t.name, t.result, t.details.split(" take ")[0]) for t in calc.tests] == [
-        ("collection", "FAILED", f"E   Failed: the files in {student}")]
+        ("test_calc.py", "FAILED", f"E   Failed: the files in {student}")]
 
 
 def test_hidden_collections_are_listed(tmp_path: Path):

@@ -52,7 +52,8 @@ def test_pytest_files_run_against_the_student_code(tmp_path: Path):
     ]
     assert (calc.type, calc.status, calc.result) == ("pytest", "COMPLETED", "SKIPPED")
     assert [(t.name, t.result, t.details) for t in broken.tests] == [
-        ("collection", "FAILED", "E   ModuleNotFoundError: No module named 'nonexistent_module'")]
+        ("test_broken.py", "FAILED",
+         "E   ModuleNotFoundError: No module named 'nonexistent_module'")]
     assert (report.gradehook.tests_passed, report.gradehook.tests_total) == (3, 6)
     assert report.gradehook.score == 0.0
 
@@ -297,7 +298,7 @@ def test_a_pytest_run_the_sandbox_stops_names_the_limit_or_signal(tmp_path: Path
 
 
 @pytest.mark.parametrize("student_code, shown", [
-    ("import sys\nsys.exit('bye')\n", [("collection", "SystemExit: bye")]),
+    ("import sys\nsys.exit('bye')\n", [("test_calc.py", "SystemExit: bye")]),
     ("def add(a, b):\n    raise KeyboardInterrupt\n", [("test_add", "KeyboardInterrupt")]),
 ])
 def test_student_code_that_stops_pytest_is_named_as_the_reason(

@@ -204,7 +204,7 @@ def test_a_test_file_whose_import_failed_in_the_students_code_names_their_line(
     graded = _graded(tmp_path, files)
 
     file, lineno, line = place
-    assert graded == {"collection": ("FAILED", f"E   {error}", {
+    assert graded == {"test_stats.py": ("FAILED", f"E   {error}", {
         "raised": {"error": error, "file": file, "lineno": lineno, "line": line}})}
 
 
@@ -214,7 +214,7 @@ def test_a_test_file_whose_own_import_failed_names_no_line_of_the_students(tmp_p
     before, Python's message named it by its path in the sandbox, `(/sandbox/work/stats.py)`."""
     graded = _graded(tmp_path, {"stats.py": "def mean(values):\n    return 0\n"})
 
-    assert graded == {"collection": (
+    assert graded == {"test_stats.py": (
         "FAILED", "E   ImportError: cannot import name 'counts' from 'stats' (stats.py)", None)}
 
 
@@ -229,8 +229,8 @@ def test_an_import_stopped_at_its_time_limit_names_no_line_of_an_error_raised_af
                      settings=SandboxSettings(test_timeout_seconds=0.5)).tests
 
     assert [(test.name, test.details, test.debug) for test in stats.tests] == [
-        ("collection", "E   Failed: Timeout: importing test_stats.py took longer than its time "
-                       "limit of 0.5 seconds; it was stopped in stats.py, line 3", None)]
+        ("test_stats.py", "E   Failed: Timeout: importing test_stats.py took longer than its "
+                          "time limit of 0.5 seconds; it was stopped in stats.py, line 3", None)]
 
 
 READS_INPUT = """\

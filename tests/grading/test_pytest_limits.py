@@ -405,7 +405,7 @@ def test_a_student_module_stuck_in_its_import_fails_its_test_file_and_the_others
     assert _graded_files(tmp_path, student_code,
                          {"test_calc.py": CALC_TESTS, "test_other.py": OTHER_TESTS},
                          test_timeout_seconds=1) == {
-        "test_calc.py": ("COMPLETED", [("collection", "FAILED", failure)]),
+        "test_calc.py": ("COMPLETED", [("test_calc.py", "FAILED", failure)]),
         "test_other.py": ("COMPLETED", [("test_sum", "PASSED", None)]),
     }
 
