@@ -42,6 +42,8 @@ PROCESS_ENDED = "process ended before all tests ran (exit code {code})"
 PYTEST_STOPPED = "pytest stopped on {message}"
 NOT_RUN = "the test did not run"
 NOT_RUN_AFTER_END = "the test did not run, as the run ended during an earlier test: {problem}"
+NOT_RUN_IMPORTING_ANOTHER = ("the tests did not run, as the run ended while another test file was "
+                             "imported: {problem}")
 LOGGED_WITHOUT_END = ("the program logged more than {size} and was stopped, likely in an endless "
                       "loop")
 # A phase of a test may log at most memory_mb / LOG_STOP_DIVISOR MB, and no more than it may print:
@@ -215,7 +217,10 @@ class PytestGrader:
                 outcomes[event["nodeid"]] = (verdict, *_failure(event, stopped_output))
             elif kind == "collecterror":
                 errors[_file_of(event["nodeid"])] = _failure(event, stopped_output)
-        unrun = _unrun_reasons(collected, events, outcomes, problem)
+        # What began last (a test, or a test file's import) is what the run ended during.
+        began = [event["nodeid"] for event in events if event["event"] == "began"]
+        ended_in = began[-1] if began else None
+        unrun = _unrun_reasons(collected, ended_in, outcomes, problem)
         reports = []
         for file in self.assignment.pytest_files:
             defined = defined_tests((self.assignment.pytest_dir / file).read_bytes())
@@ -225,7 +230,9 @@ class PytestGrader:
             if file in errors:
                 lines.append(_failed(file, *errors[file]))
             elif not collected and problem is not None:
-                lines.append(TestCaseReport(file, FAILED, details=f"E   Failed: {problem}"))
+                unimported = NOT_RUN_IMPORTING_ANOTHER.format(problem=problem) \
+                    if ended_in in self.assignment.pytest_files and ended_in != file else problem
+                lines.append(TestCaseReport(file, FAILED, details=f"E   Failed: {unimported}"))
             elif defined is not None:
                 present = {_test_of(nodeid) for nodeid in file_ids}
                 lines += [TestCaseReport(test, FAILED, details=f"E   Failed: {problem or NOT_RUN}")
@@ -258,16 +265,14 @@ class PytestGrader:
         return _failed(name, message, place)
 
 
-def _unrun_reasons(collected: list[str], events: list[dict[str, Any]],
-                   outcomes: dict[str, Outcome], problem: str | None) -> dict[str, str]:
+def _unrun_reasons(collected: list[str], ended_in: str | None, outcomes: dict[str, Outcome],
+                   problem: str | None) -> dict[str, str]:
     """Return why each collected test that has no outcome failed, and the test the run ended
     during if its outcome is not a failure (its call passed, then its teardown ended the run):
     what ended the run, for that test; that they did not run after it, for the tests after it."""
     if problem is None:
         return {nodeid: NOT_RUN for nodeid in collected if nodeid not in outcomes}
-    began = [event["nodeid"] for event in events if event["event"] == "began"]
-    ended_in = began[-1] if began and began[-1] in collected else None
-    after = set(collected[collected.index(ended_in) + 1:]) if ended_in is not None else set()
+    after = set(collected[collected.index(ended_in) + 1:]) if ended_in in collected else set()
     reasons = {nodeid: NOT_RUN_AFTER_END.format(problem=problem) if nodeid in after else problem
                for nodeid in collected if nodeid not in outcomes}
     if ended_in in outcomes and outcomes[ended_in][0] != FAILED:

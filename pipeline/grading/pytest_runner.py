@@ -101,6 +101,12 @@ class Recorder:
         """Report a KeyboardInterrupt, which ends pytest's session."""
         self.emit({"event": "stopped", "message": first_line(excinfo.exconly())})
 
+    def pytest_collectstart(self, collector):
+        """Report that a test file's import begins (or a folder's, with its conftest.py): a run
+        that ends before the next one begins, and before any test, ended during it."""
+        if isinstance(collector, (pytest.Module, pytest.Directory)):
+            self.emit({"event": "began", "nodeid": collector.nodeid})
+
     def pytest_runtest_logstart(self, nodeid, location):
         """Report that a test begins: a run that ends before the next one begins ended during
         it, its teardown too (where the fixtures of its file or session may be torn down)."""

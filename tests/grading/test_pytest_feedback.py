@@ -386,3 +386,25 @@ def test_a_run_ended_in_a_tests_teardown_fails_that_test_not_the_next_one(tmp_pa
         "test_a.py": [("test_squares", "FAILED", f"E   Failed: {crashed}")],
         "test_b.py": [("test_shout", "FAILED", "E   Failed: the test did not run, as the run "
                                                f"ended during an earlier test: {crashed}")]}
+
+
+def test_a_run_ended_importing_a_test_file_fails_that_file_and_says_why_the_others_did_not_run(
+        tmp_path):
+    """Before, a run that the student's code ended while one test file imported it (a crash at
+    its top level) failed every test file alike with the crash, the files imported before it
+    too: the student could not tell which of their modules crashed."""
+    shapes = "import os\n\nos.abort()\n"
+    first = "import stats\n\n\ndef test_shout():\n    assert stats.shout('a') == 'A!'\n"
+    second = "import shapes\n\n\ndef test_shapes():\n    assert shapes\n"
+    student_dir, reference = make_assignment(
+        tmp_path, None, {"stats.py": REFERENCE, "shapes.py": "", "test_a.py": first,
+                         "test_b.py": second}, {"stats.py": REFERENCE, "shapes.py": shapes})
+    report = grade(student_dir, reference)
+
+    crashed = "Execution of pytest failed, ERROR: process was killed by signal SIGABRT"
+    assert {collection.name: [(test.name, test.result, test.details)
+                              for test in collection.tests] for collection in report.tests} == {
+        "test_a.py": [("test_a.py", "FAILED", "E   Failed: the tests did not run, as the run "
+                                              "ended while another test file was imported: "
+                                              f"{crashed}")],
+        "test_b.py": [("test_b.py", "FAILED", f"E   Failed: {crashed}")]}
