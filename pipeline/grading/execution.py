@@ -9,11 +9,12 @@ import itertools
 import json
 import logging
 import os
+import re
 import signal
 import threading
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
 from pipeline.grading.fontcache import font_cache_dir
 from pipeline.grading.plan import REFERENCE, RunOutcome, RunRequest, Stage
@@ -139,7 +140,7 @@ class SandboxExecutor:
                                user=env.user, result_path=RESULT_PATH)
         outcome = interpret(result, request, self.stage_timeout(request.stage),
                             self._shown_entry(request), env.limits)
-        _show_host_paths(outcome.traceback, env.shown_dirs[request.side])
+        _show_host_paths(outcome, env.shown_dirs[request.side])
         log.debug("run %s/%d: %s in %.3fs", request.side, request.collection_index,
                   outcome.status, result.duration_seconds)
         return outcome
@@ -199,13 +200,29 @@ class SandboxExecutor:
         return str(self.env.shown_dirs[request.side] / entry)
 
 
-def _show_host_paths(traceback: dict[str, Any], shown_dir: Path) -> None:
-    """Name the solution's files in a traceback by their host paths, as the messages do."""
+def _show_host_paths(outcome: RunOutcome, shown_dir: Path) -> None:
+    """Name the solution's files by their host paths, as the message names its entry point, in
+    the message, the traceback and what the lookups raised."""
+    shown = {SANDBOX_WORKDIR: f"{shown_dir}/"}
+    outcome.message = shown_paths(outcome.message, shown)
+    traceback = outcome.traceback
     for frame in (traceback, traceback.get(SOLUTION_FRAME) or {}):
-        filename = frame.get("filename")
-        prefix = SANDBOX_WORKDIR + "/"
-        if isinstance(filename, str) and filename.startswith(prefix):
-            frame["filename"] = str(shown_dir / filename[len(prefix):])
+        for key in ("filename", "errormsg", "raised"):
+            if isinstance(frame.get(key), str):
+                frame[key] = shown_paths(frame[key], shown)
+    for entries in (outcome.values, outcome.texts, outcome.evals):
+        for entry in entries.values():
+            if "raised" in entry:
+                entry["raised"]["error"] = shown_paths(entry["raised"]["error"], shown)
+
+
+def shown_paths(text: str, shown: Mapping[str, str]) -> str:
+    """Return a message of the sandbox with each path inside one of its folders (a key of shown)
+    named from the start shown for that folder instead ("" names it inside the folder): Python
+    names the file a name was not found in by its path in the sandbox, `cannot import name
+    'shout' from 'stats' (/sandbox/work/stats.py)`."""
+    folders = "|".join(re.escape(folder) for folder in shown)
+    return re.sub(rf"(?<![\w./-])({folders})/", lambda match: shown[match.group(1)], text)
 
 
 def timeout_message(seconds: float) -> str:

@@ -25,7 +25,7 @@ from pipeline.grading.checks import FAILED, PASSED, RAISED, SKIPPED
 from pipeline.grading.errors import PYTEST, module_missing
 from pipeline.grading.execution import CONTROL_DIR, MAX_RESULT_LINE_BYTES, RESULT_PATH, \
     TESTS_DIR, MalformedResult, checked_place, killed_reason, log_runner_errors, \
-    output_stop_limit, printed_without_end, strict_json, timeout_message
+    output_stop_limit, printed_without_end, shown_paths, strict_json, timeout_message
 from pipeline.grading.report import COMPLETED, CRASHED, FAILED_STATUS, TEST_SKIPPED, \
     TESTS_SKIPPED, TIMEDOUT, CollectionReport, Summary, TestCaseReport
 from pipeline.grading.runner import shorten
@@ -55,11 +55,9 @@ LOG_STOP_DIVISOR = 128
 # runs: without that event, what the process wrote to stderr is the runner's own.
 NO_PYTEST = re.compile(rb"ModuleNotFoundError: No module named 'pytest'")
 OUTCOMES = {"passed": PASSED, "failed": FAILED, "skipped": SKIPPED}
-# A file of the student's folder or of the tests' in a message (Python names the file a name was
-# not found in: `cannot import name 'shout' from 'stats' (/sandbox/work/stats.py)`), named by its
-# path in its folder, as a place names it (`stats.py`).
-SANDBOX_FILE_PREFIX = re.compile(r"(?<![\w./-])(?:{})".format(
-    "|".join(re.escape(f"{folder}/") for folder in (SANDBOX_WORKDIR, TESTS_DIR))))
+# A file of the student's folder or of the tests' in a message is named by its path in its
+# folder, as a place names it (`stats.py`).
+SHOWN_FOLDERS = {SANDBOX_WORKDIR: "", TESTS_DIR: ""}
 NOT_A_PLACE = MalformedResult("a test's place must be a file, line number and line of the "
                               "solution")
 EVENT_FIELDS: dict[str, dict[str, type]] = {
@@ -319,7 +317,7 @@ def _failure(event: dict[str, Any], stopped_output: dict[str, str]) -> Failure:
     logged past its stop limit fails on that."""
     if event["nodeid"] in stopped_output:
         return stopped_output[event["nodeid"]], None
-    return shorten(SANDBOX_FILE_PREFIX.sub("", event["message"])), _place(event)
+    return shorten(shown_paths(event["message"], SHOWN_FOLDERS)), _place(event)
 
 
 def _place(event: dict[str, Any]) -> dict[str, Any] | None:

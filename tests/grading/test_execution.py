@@ -809,3 +809,33 @@ def test_an_error_of_the_runner_itself_reaches_the_log(tmp_path: Path, monkeypat
               if record.name == "pipeline.grading.execution"]
     assert any("ended without its result" in message and "KeyError: 'stages'" in message
                for message in logged), logged
+
+
+def test_a_message_names_the_students_files_as_they_know_them(tmp_path):
+    """Before, Python's message named the module a name was not found in by its path in the
+    sandbox, which the student never sees: `cannot import name 'shout' from 'stats'
+    (/sandbox/work/stats.py)`."""
+    student, reference = make_assignment(
+        tmp_path, one_value_yaml(), {"ex.py": "from stats import shout\nx = 1\n",
+                                     "stats.py": "def shout():\n    pass\n"},
+        {"ex.py": "from stats import shout\nx = 1\n", "stats.py": "def shou():\n    pass\n"})
+    run = grade(student, reference).tests[0]
+
+    error = f"cannot import name 'shout' from 'stats' ({student / 'stats.py'})"
+    assert first(run) == ("CRASHED", "FAILED",
+                          f"E   Failed: Execution of {student / 'ex.py'} failed, ERROR: {error}")
+    assert (run.debug["traceback"]["errormsg"], run.debug["traceback"]["raised"]) == (
+        error, f"ImportError: {error}")
+
+
+def test_what_a_tests_name_raised_names_the_students_files_as_they_know_them(tmp_path):
+    """Before, what evaluating `shout()` raised named the module by its path in the sandbox."""
+    shout = "def shout():\n    from helpers import yell\n    return yell()\n"
+    student, reference = make_assignment(
+        tmp_path, one_value_yaml().replace("- name: x", "- name: shout()"),
+        {"ex.py": shout, "helpers.py": "def yell():\n    return 'A!'\n"},
+        {"ex.py": shout, "helpers.py": "def shout():\n    return 'A!'\n"})
+    (test,) = grade(student, reference).tests[0].tests
+
+    assert test.debug["raised"]["error"] == (
+        f"ImportError: cannot import name 'yell' from 'helpers' ({student / 'helpers.py'})")
