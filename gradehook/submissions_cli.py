@@ -1,5 +1,4 @@
-"""`gradehook submissions`: submissions with their scores, or each student's final one, as a
-table or as CSV for a gradebook."""
+"""`gradehook submissions`: submissions and their scores as a table, or a gradebook as CSV."""
 
 from __future__ import annotations
 

@@ -1,5 +1,4 @@
-"""What a failed pytest-mode test tells the student: pytest's explanation of a failed assertion,
-the line of their files that an error of their code came from, and which test ended the run."""
+"""What a failed pytest-mode test tells the student: the assertion explained, their line, why."""
 
 from __future__ import annotations
 
