@@ -240,17 +240,22 @@ class RunPageSchema(PageSchema):
     items = fields.List(fields.Nested(RunSchema), required=True)
 
 
-class RunQuerySchema(Schema):
-    """Query string of GET /api/runs."""
+class ListingQuerySchema(Schema):
+    """What every listing's query string may say: a project, course and assignment, a page."""
 
     project = ProjectRef()
     course = _course()
     assignment = _directory()
+    page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=MAX_PAGE))
+    per_page = fields.Integer(validate=validate.Range(min=1))
+
+
+class RunQuerySchema(ListingQuerySchema):
+    """Query string of GET /api/runs."""
+
     commit = fields.String(validate=validate.Regexp(COMMIT_PREFIX_PATTERN), metadata={
         "description": "a commit SHA or its first 7 or more characters"})
     status = fields.Enum(RunStatus, by_value=True)
-    page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=MAX_PAGE))
-    per_page = fields.Integer(validate=validate.Range(min=1))
 
 
 class SubmissionSchema(Schema):
@@ -290,12 +295,9 @@ class SubmissionPageSchema(PageSchema):
     items = fields.List(fields.Nested(SubmissionSchema), required=True)
 
 
-class SubmissionQuerySchema(Schema):
+class SubmissionQuerySchema(ListingQuerySchema):
     """Query string of GET /api/submissions."""
 
-    project = ProjectRef()
-    course = _course()
-    assignment = _directory()
     outcome = fields.String(validate=validate.OneOf(SUBMISSION_OUTCOMES))
     late = fields.Boolean(truthy={"true"}, falsy={"false"}, metadata={"type": "boolean"})
     final = fields.Boolean(load_default=False, truthy={"true"}, falsy={"false"}, metadata={
@@ -303,8 +305,6 @@ class SubmissionQuerySchema(Schema):
         "description": "true: each student's last accepted submission of each assignment "
                        "(by when gradehook first received its commit), the one a gradebook "
                        "takes, listed by project and assignment"})
-    page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=MAX_PAGE))
-    per_page = fields.Integer(validate=validate.Range(min=1))
 
     @validates_schema
     def _final_is_accepted(self, data: dict, **kwargs: Any) -> None:
