@@ -30,6 +30,12 @@ log = logging.getLogger(__name__)
 # Full refs GitLab refuses as a branch's name: a branch so named could never be pushed there.
 GITLAB_REFUSED_PREFIXES = ("refs/heads/", "refs/remotes/")
 SHA_PATTERN = re.compile(r"^[0-9a-f]{40}([0-9a-f]{24})?$")
+# The rules trees are extracted by (which attributes are off, which paths refused): part of a
+# reference tree's name and, through it, of every cached reference result, so that a tree or
+# result kept on disk by a gradehook extracting otherwise is never reused, but made anew.
+EXTRACTION_RULES = "2"
+# A tree's folder: its commit, then the extraction rules (none in the name of an older tree).
+TREE_NAME = re.compile(r"^[0-9a-f]{40}([0-9a-f]{24})?(@[0-9]+)?$")
 MIRRORS = "mirrors"
 TREES = "trees"
 LOCK_SUFFIX = ".lock"
@@ -92,6 +98,11 @@ def check_sha(sha: str) -> str:
     if not isinstance(sha, str) or not SHA_PATTERN.fullmatch(sha):
         raise InvalidInputError(f"not a full commit SHA: {sha!r:.80}")
     return sha
+
+
+def tree_name(sha: str) -> str:
+    """Return what names a commit's tree as extracted: the commit and the extraction rules."""
+    return f"{check_sha(sha)}@{EXTRACTION_RULES}"
 
 
 def check_project_path(path: str) -> str:
@@ -189,8 +200,7 @@ class RepositoryCache:
 
         Treat the folder as read-only: every run of the same commit gets the same one.
         """
-        check_sha(sha)
-        target = self.root / TREES / check_project_path(project_path) / sha
+        target = self.root / TREES / check_project_path(project_path) / tree_name(sha)
         with contextlib.suppress(FileNotFoundError):  # gone: housekeeping took it, extract again
             os.utime(target)  # its last use, which housekeeping goes by
             return target
@@ -217,7 +227,7 @@ class RepositoryCache:
         removed = 0
         for parent, folders, _ in os.walk(self.root / TREES):
             candidates = [name for name in folders
-                          if SHA_PATTERN.fullmatch(name) or name.startswith(STAGING_PREFIXES)]
+                          if TREE_NAME.fullmatch(name) or name.startswith(STAGING_PREFIXES)]
             # Walk down the project paths only: never into a tree or a staging folder.
             folders[:] = [name for name in folders
                           if name not in candidates and not name.startswith(".")]

@@ -18,7 +18,7 @@ from pipeline.ledger.db import single_statements
 from pipeline.ledger.models import RunStatus, TestRun, utcnow
 from pipeline.ledger.storable import storable
 from pipeline.repos import (MIB, InvalidInputError, MissingCommitError, PathMissingError,
-                            UngradableTreeError)
+                            UngradableTreeError, tree_name)
 from pipeline.submissions.dispatch import hand_off_submissions
 
 log = logging.getLogger(__name__)
@@ -191,7 +191,8 @@ def _grade(resources: Resources, run: TestRun, workspace: Workspace, reference_s
     assignment_dir = workspace.reference(run.assignment)
     # Messages name the student's and the reference's files, and the linting outputs (beside
     # test.yaml, as the original keeps them), by their place in the repository, not on this host.
-    options = GradeOptions(work_root=workspace.root / "grading", reference_version=reference_sha,
+    options = GradeOptions(work_root=workspace.root / "grading",
+                           reference_version=tree_name(reference_sha),
                            assignment_id=f"{run.reference_project}:{run.assignment}",
                            dependency_root=workspace.reference_root,
                            output_dir=workspace.root / "output",

@@ -72,10 +72,11 @@ class GradeOptions:
     """How to grade beyond the sandbox limits: outputs, work area, cache identity, parallelism.
 
     output_dir: where linting outputs go (and artifacts, unless artifact_dir is given); without
-    it they are not kept. reference_version: the reference commit, used in cache keys (without
-    it the reference files are hashed). assignment_id: names the assignment in cache keys
-    (default: the assignment directory). dependency_root: the reference repository's root, where
-    meta.yaml testDependencies are found. parallel_runs: sandboxes at once (0: one per CPU).
+    it they are not kept. reference_version: what identifies the reference's files, used in cache
+    keys: its commit and how it was extracted (without it the reference files are hashed).
+    assignment_id: names the assignment in cache keys (default: the assignment directory).
+    dependency_root: the reference repository's root, where meta.yaml testDependencies are
+    found. parallel_runs: sandboxes at once (0: one per CPU).
     shown_student_dir: the student's directory as messages name it (default: where it is);
     shown_reference_dir: the same for the reference's directory; shown_output_dir: the same for
     output_dir.

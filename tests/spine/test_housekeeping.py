@@ -124,15 +124,17 @@ def test_trees_unused_for_the_idle_days_are_removed_and_used_ones_kept(settings,
     new_sha = git_server.commit("staff/reference", {"week1/a/test.yaml": "2\n"})
     cache.ensure_commit("staff/reference", new_sha)
     used = cache.tree("staff/reference", new_sha)
-    _age(unused)
-    _age(used)
+    older = unused.parent / old_sha  # as a gradehook extracting by older rules named it
+    (older / "week1").mkdir(parents=True)
+    for tree in (unused, used, older):
+        _age(tree)
     assert cache.tree("staff/reference", new_sha) == used  # a run takes it again: it is used
 
     report = sweep(settings, cache)
 
-    assert report.trees_removed == 1 and not unused.exists()
+    assert report.trees_removed == 2 and not unused.exists() and not older.exists()
     assert (used / "week1" / "a" / "test.yaml").read_text() == "2\n"
-    assert [p.name for p in unused.parent.iterdir()] == [new_sha]  # nothing half-removed left
+    assert [p.name for p in used.parent.iterdir()] == [used.name]  # nothing half-removed left
 
 
 def test_reference_results_unused_for_the_idle_days_are_removed(settings, cache):
@@ -291,7 +293,7 @@ def test_a_tree_a_run_touched_while_it_was_being_removed_is_put_back(settings, c
 
     assert cache._remove_tree(tree) == 0
     assert (tree / "week1" / "a" / "test.yaml").read_text() == "1\n"
-    assert [p.name for p in tree.parent.iterdir()] == [sha]
+    assert [p.name for p in tree.parent.iterdir()] == [tree.name]
 
 
 def test_a_tree_removed_under_a_run_is_extracted_again(settings, cache, git_server):

@@ -212,6 +212,19 @@ def test_a_tree_is_extracted_once_and_shared(cache, git_server):
     assert sorted(cache.list_files("staff/reference", sha)) == ["w1/a/test.yaml", "w2/b/x.py"]
 
 
+def test_a_tree_an_older_gradehook_extracted_is_not_reused(cache, git_server):
+    """Before its attributes were switched off, `eol=crlf` data came out converted; such a tree,
+    kept on disk under its commit's name, would give expected values a fresh worker does not."""
+    sha = git_server.commit("staff/reference", {".gitattributes": "*.csv text eol=crlf\n",
+                                                "w1/a/data.csv": "a,b\n1,2\n"})
+    cache.resolve_branch("staff/reference", "main")
+    older = cache.root / "trees" / "staff" / "reference" / sha
+    (older / "w1" / "a").mkdir(parents=True)
+    (older / "w1" / "a" / "data.csv").write_bytes(b"a,b\r\n1,2\r\n")
+    tree = cache.tree("staff/reference", sha)
+    assert (tree / "w1" / "a" / "data.csv").read_bytes() == b"a,b\n1,2\n"
+
+
 def test_changed_paths_and_merge_base(cache, git_server):
     base = git_server.commit("students/alice", {"w1/a/x.py": "1\n"})
     head = git_server.commit("students/alice", {"w2/b/y.py": "2\n", "w1/a/x.py": None})
