@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import fcntl
+import json
 import logging
 import os
 import re
@@ -14,8 +15,8 @@ import subprocess
 import tarfile
 import tempfile
 import time
-from pathlib import Path
-from typing import Iterator
+from pathlib import Path, PurePosixPath
+from typing import Iterable, Iterator
 
 import git
 
@@ -33,9 +34,11 @@ SHA_PATTERN = re.compile(r"^[0-9a-f]{40}([0-9a-f]{24})?$")
 # The rules trees are extracted by (which attributes are off, which paths refused): part of a
 # reference tree's name and, through it, of every cached reference result, so that a tree or
 # result kept on disk by a gradehook extracting otherwise is never reused, but made anew.
-EXTRACTION_RULES = "2"
+EXTRACTION_RULES = "3"
 # A tree's folder: its commit, then the extraction rules (none in the name of an older tree).
+# It holds the commit's files, and the paths left out of them with why (a JSON object).
 TREE_NAME = re.compile(r"^[0-9a-f]{40}([0-9a-f]{24})?(@[0-9]+)?$")
+TREE_FILES, TREE_LEFT_OUT = "files", "left-out.json"
 MIRRORS = "mirrors"
 TREES = "trees"
 LOCK_SUFFIX = ".lock"
@@ -196,25 +199,32 @@ class RepositoryCache:
         return mirror.exists() and self._has_object(mirror, f"{check_sha(sha)}^{{commit}}")
 
     def tree(self, project_path: str, sha: str) -> Path:
-        """Return a whole commit extracted once under the cache and shared by later runs.
+        """Return the folder of a whole commit's files, extracted once under the cache and
+        shared by later runs.
 
-        Treat the folder as read-only: every run of the same commit gets the same one.
+        Treat the folder as read-only: every run of the same commit gets the same one. A path
+        that cannot be laid out (tree_paths) is left out, and refused by `check_tree_paths` only
+        to a run that uses it: one in another assignment's folder stops no run.
         """
         target = self.root / TREES / check_project_path(project_path) / tree_name(sha)
         with contextlib.suppress(FileNotFoundError):  # gone: housekeeping took it, extract again
             os.utime(target)  # its last use, which housekeeping goes by
-            return target
+            return target / TREE_FILES
         target.parent.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=EXTRACTING, dir=target.parent))
         try:
-            self._untar(self.mirror_path(project_path), sha, [], staging)
+            left_out: dict[str, str] = {}
+            (staging / TREE_FILES).mkdir()
+            self._untar(self.mirror_path(project_path), sha, [], staging / TREE_FILES,
+                        left_out=left_out)
+            (staging / TREE_LEFT_OUT).write_text(json.dumps(left_out))
             os.rename(staging, target)
         except OSError:
             if not target.is_dir():
                 raise
         finally:
             shutil.rmtree(staging, ignore_errors=True)
-        return target
+        return target / TREE_FILES
 
     def remove_unused_trees(self, unused_since: float) -> int:
         """Remove extracted trees not used since a moment (seconds since the epoch); count them.
@@ -332,9 +342,11 @@ class RepositoryCache:
                 if entry.startswith(SUBMODULE_MODE + " ")]
 
     def _untar(self, mirror: Path, sha: str, paths: list[str], dest: Path, *,
-               max_bytes: int | None = None, max_files: int | None = None) -> bool:
+               max_bytes: int | None = None, max_files: int | None = None,
+               left_out: dict[str, str] | None = None) -> bool:
         """Stream `git archive` of paths at a commit into dest, member by member; return
-        whether a folder came out empty.
+        whether a folder came out empty. With `left_out`, a path that cannot be laid out is
+        recorded there (path -> why) and skipped, not refused.
 
         Nothing is held in memory whole, by git or here: a small commit of a huge file of zeros
         costs disk up to `max_bytes` at the most, never the worker's memory.
@@ -349,7 +361,7 @@ class RepositoryCache:
             unreadable, hollow = None, False
             try:
                 hollow = _extract_stream(archive.stdout, dest, max_bytes, what, max_files,
-                                         folder=paths[0] if paths else "")
+                                         folder=paths[0] if paths else "", left_out=left_out)
                 archive.stdout.read()  # the archive's closing padding: let git finish writing
             except tarfile.ReadError as exc:  # no archive at all: git's failure tells why
                 unreadable = exc
@@ -515,7 +527,8 @@ def _paths(out: bytes) -> list[str]:
 
 
 def _extract_stream(stream, dest: Path, max_bytes: int | None, what: str,
-                    max_files: int | None = None, folder: str = "") -> bool:
+                    max_files: int | None = None, folder: str = "",
+                    left_out: dict[str, str] | None = None) -> bool:
     """Write a tar stream's files, folders and links into dest, up to max_bytes of files and
     max_files files, folders and links in dest/folder; return whether a folder written holds
     nothing.
@@ -525,7 +538,8 @@ def _extract_stream(stream, dest: Path, max_bytes: int | None, what: str,
     dest, and inside dest/folder when it lies there (the files graded are that folder's alone),
     and nothing but files, folders and links is written. Files get mode 0644 (0755 when
     executable) and this process as their owner. Each path is checked before anything is
-    written for it: the tree written never holds a path the copies for the sandbox would fail on.
+    written for it: the tree written never holds a path the copies for the sandbox would fail on
+    (one is refused, or with `left_out` recorded there, path -> why, and skipped).
     """
     root = os.path.realpath(dest)
     within = os.path.join(root, folder) if folder else root
@@ -540,6 +554,9 @@ def _extract_stream(stream, dest: Path, max_bytes: int | None, what: str,
                 raise UngradableTreeError(TREE_TOO_LARGE.format(what=what,
                                                                 size_mb=max_bytes // MIB))
             problem = path_problem(member.name, member.linkname if member.issym() else None)
+            if problem is not None and left_out is not None:
+                left_out[member.name] = problem
+                continue
             if problem is not None:
                 raise UngradableTreeError(UNGRADABLE_PATH.format(what=what, detail=problem))
             path = _member_path(root, member.name, what)
@@ -562,6 +579,18 @@ def _extract_stream(stream, dest: Path, max_bytes: int | None, what: str,
                     what=what, detail=f"{member.name} is neither a file, a folder nor a link"))
     _check_links_resolve_inside(links, what)
     return not folders <= filled
+
+
+def check_tree_paths(files: Path, used: Iterable[str]) -> None:
+    """Raise UngradableTreeError when a path left out of a tree's files (RepositoryCache.tree)
+    lies in, or holds, a path a run uses (relative to the tree)."""
+    left_out = json.loads((files.parent / TREE_LEFT_OUT).read_text())
+    for path in used:
+        wanted = PurePosixPath(path).parts
+        for missing, problem in left_out.items():
+            common = min(len(wanted), len(PurePosixPath(missing).parts))
+            if PurePosixPath(missing).parts[:common] == wanted[:common]:
+                raise UngradableTreeError(UNGRADABLE_PATH.format(what=path, detail=problem))
 
 
 def _neutralise_attributes(mirror: Path) -> None:

@@ -10,7 +10,9 @@ from typing import Callable
 
 from pipeline.context import Resources
 from pipeline.housekeeping import run_workspace
+from pipeline.grading.errors import CourseError
 from pipeline.grading.grader import GradeOptions, course_error_report, grade
+from pipeline.grading.meta import META_FILE_NAME, load_meta
 from pipeline.grading.report import Report
 from pipeline.grading_slots import grading_slot
 from pipeline.ledger import runs
@@ -18,7 +20,7 @@ from pipeline.ledger.db import single_statements
 from pipeline.ledger.models import RunStatus, TestRun, utcnow
 from pipeline.ledger.storable import storable
 from pipeline.repos import (MIB, InvalidInputError, MissingCommitError, PathMissingError,
-                            UngradableTreeError, tree_name)
+                            UngradableTreeError, check_tree_paths, tree_name)
 from pipeline.submissions.dispatch import hand_off_submissions
 
 log = logging.getLogger(__name__)
@@ -181,9 +183,21 @@ def _fetch_reference(resources: Resources, run: TestRun) -> tuple[str, Path]:
     try:
         reference_sha = repos.resolve_branch(run.reference_project, run.reference_ref,
                                              max_age=REFERENCE_FRESH_SECONDS)
-        return reference_sha, repos.tree(run.reference_project, reference_sha)
+        reference_root = repos.tree(run.reference_project, reference_sha)
+        check_tree_paths(reference_root, _used_reference_paths(reference_root, run.assignment))
+        return reference_sha, reference_root
     except (MissingCommitError, InvalidInputError, UngradableTreeError) as exc:
         raise _CourseError(REFERENCE_MISSING.format(detail=exc)) from None
+
+
+def _used_reference_paths(reference_root: Path, assignment: str) -> list[str]:
+    """Return the reference's paths a run of an assignment uses: its folder and the test
+    dependencies its meta.yaml names (none when meta.yaml is broken: grading tells how)."""
+    try:
+        meta = load_meta(reference_root / assignment / META_FILE_NAME)
+    except CourseError:
+        return [assignment]
+    return [assignment, *meta.test_dependencies]
 
 
 def _grade(resources: Resources, run: TestRun, workspace: Workspace, reference_sha: str,

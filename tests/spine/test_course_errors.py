@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from pipeline import testing
 from pipeline.ledger.models import RunStatus, TestRun
 from pipeline.reports import commit_status_payload
@@ -10,6 +12,10 @@ from tests.infra.assignments import ONE_TEST
 from tests.infra.ledger import migrated_resources, queue_run
 
 SOLUTION = {"week1/hello/hello.py": "greeting = 'hello'\n"}
+FILE = "100644"
+# A file name no file system holds, in a folder of the reference repository.
+LONG_NAME = "x" * 300 + ".csv"
+NAME_TOO_LONG = "has a name of 304 bytes, longer than the 255 a file system allows"
 
 
 def _ended(resources, run_id) -> TestRun:
@@ -112,3 +118,39 @@ def test_a_dependency_no_run_can_meet_is_not_scored_and_names_its_line(
     # The report keeps the original engine's results.
     assert [c["tests"][0].get("details") for c in ended.report["tests"]] == [
         None, "E   Failed: Success-Dependency `['greting']` not valid"]
+
+
+def _reference_with_long_name(git_server, folder: str) -> None:
+    git_server.commit_entries("staff/reference", {
+        b"week1/hello/hello.py": (FILE, b"greeting = 'hello'\n"),
+        b"week1/hello/test.yaml": (FILE, ONE_TEST.encode()),
+        b"week1/hello/meta.yaml": (FILE, b"testDependencies:\n  - shared/data\n"),
+        b"shared/data/a.csv": (FILE, b"a\n"),
+        f"{folder}/{LONG_NAME}".encode(): (FILE, b"a\n")})
+
+
+def test_a_path_no_run_uses_stops_no_run(service_settings, git_server):
+    _, settings = service_settings()
+    resources = migrated_resources(settings)
+    _reference_with_long_name(git_server, "week2/other")
+
+    ended = _graded(resources, git_server)
+
+    assert (ended.status, ended.score) == (RunStatus.PASSED, 1.0)
+
+
+@pytest.mark.parametrize("folder", ["week1/hello", "shared/data"],
+                         ids=["in-the-assignment", "in-a-test-dependency"])
+def test_a_path_a_run_uses_that_cannot_be_laid_out_is_a_course_error(
+        service_settings, git_server, folder):
+    _, settings = service_settings()
+    resources = migrated_resources(settings)
+    _reference_with_long_name(git_server, folder)
+
+    ended = _graded(resources, git_server)
+
+    assert (ended.status, ended.score) == (RunStatus.ERROR, None)
+    path = f"{folder}/{LONG_NAME}"
+    assert ended.status_reason == (
+        f"course error: the reference repository could not be read: {folder} cannot be graded: "
+        f"{path[:120]}... ({len(path)} characters) {NAME_TOO_LONG}")

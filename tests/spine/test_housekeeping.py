@@ -81,6 +81,12 @@ def _age(path: Path, moment: float = OLD) -> None:
     os.utime(path, (moment, moment))
 
 
+def _tree_folder(cache: RepositoryCache, sha: str) -> Path:
+    """Return the folder of a reference commit's tree, as a run takes it: its files, and the
+    paths left out of them."""
+    return cache.tree("staff/reference", sha).parent
+
+
 def _packs(mirror: Path) -> int:
     return len(list((mirror / "objects" / "pack").glob("*.pack")))
 
@@ -120,20 +126,20 @@ def test_trees_unused_for_the_idle_days_are_removed_and_used_ones_kept(settings,
                                                                        git_server):
     old_sha = git_server.commit("staff/reference", {"week1/a/test.yaml": "1\n"})
     cache.ensure_commit("staff/reference", old_sha)
-    unused = cache.tree("staff/reference", old_sha)
+    unused = _tree_folder(cache, old_sha)
     new_sha = git_server.commit("staff/reference", {"week1/a/test.yaml": "2\n"})
     cache.ensure_commit("staff/reference", new_sha)
-    used = cache.tree("staff/reference", new_sha)
+    used = _tree_folder(cache, new_sha)
     older = unused.parent / old_sha  # as a gradehook extracting by older rules named it
     (older / "week1").mkdir(parents=True)
     for tree in (unused, used, older):
         _age(tree)
-    assert cache.tree("staff/reference", new_sha) == used  # a run takes it again: it is used
+    assert _tree_folder(cache, new_sha) == used  # a run takes it again: it is used
 
     report = sweep(settings, cache)
 
     assert report.trees_removed == 2 and not unused.exists() and not older.exists()
-    assert (used / "week1" / "a" / "test.yaml").read_text() == "2\n"
+    assert (used / "files" / "week1" / "a" / "test.yaml").read_text() == "2\n"
     assert [p.name for p in used.parent.iterdir()] == [used.name]  # nothing half-removed left
 
 
@@ -289,17 +295,17 @@ def test_a_tree_a_run_touched_while_it_was_being_removed_is_put_back(settings, c
                                                                      git_server):
     sha = git_server.commit("staff/reference", {"week1/a/test.yaml": "1\n"})
     cache.ensure_commit("staff/reference", sha)
-    tree = cache.tree("staff/reference", sha)  # touched now, as a run would
+    tree = _tree_folder(cache, sha)  # touched now, as a run would
 
     assert cache._remove_tree(tree) == 0
-    assert (tree / "week1" / "a" / "test.yaml").read_text() == "1\n"
+    assert (tree / "files" / "week1" / "a" / "test.yaml").read_text() == "1\n"
     assert [p.name for p in tree.parent.iterdir()] == [tree.name]
 
 
 def test_a_tree_removed_under_a_run_is_extracted_again(settings, cache, git_server):
     sha = git_server.commit("staff/reference", {"week1/a/test.yaml": "1\n"})
     cache.ensure_commit("staff/reference", sha)
-    tree = cache.tree("staff/reference", sha)
+    tree = _tree_folder(cache, sha)
     _age(tree)
     sweep(settings, cache)
     assert not tree.exists()
@@ -310,7 +316,7 @@ def test_a_tree_removed_under_a_run_is_extracted_again(settings, cache, git_serv
 def test_stale_staging_folders_go_and_project_folders_stay(settings, cache, git_server):
     sha = git_server.commit("staff/reference", {"week1/a/test.yaml": "1\n"})
     cache.ensure_commit("staff/reference", sha)
-    tree = cache.tree("staff/reference", sha)
+    tree = _tree_folder(cache, sha)
     stale = tree.parent / ".extract-died"
     (stale / "week1").mkdir(parents=True)
     for folder in (stale, tree.parent, tree.parent.parent):

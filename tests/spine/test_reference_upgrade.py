@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import shutil
 
-from pipeline import repos, testing
+from pipeline import testing
 from pipeline.ledger.models import RunStatus, TestRun
 from tests.infra.assignments import ONE_TEST
 from tests.infra.ledger import migrated_resources, queue_run
@@ -30,17 +30,14 @@ def test_a_reference_result_cached_before_attributes_were_switched_off_is_comput
         "week1/hello/hello.py": READS_DATA, "week1/hello/test.yaml": ONE_TEST})
     student = git_server.commit("students/alice", {"week1/hello/data.csv": DATA,
                                                    "week1/hello/hello.py": READS_DATA})
-    # An older gradehook: its tree named by the commit alone, with the data converted, and the
-    # reference's result computed from that tree cached under a key naming the commit alone.
-    older = resources.repositories.root / "trees" / "staff" / "reference" / sha
-    (older / "week1" / "hello").mkdir(parents=True)
-    (older / "week1" / "hello" / "data.csv").write_bytes(DATA.replace("\n", "\r\n").encode())
-    (older / "week1" / "hello" / "hello.py").write_text(READS_DATA)
-    (older / "week1" / "hello" / "test.yaml").write_text(ONE_TEST)
-    monkeypatch.setattr(repos, "tree_name", lambda commit: commit, raising=False)
+    # An older gradehook: the reference's result computed from files converted as the
+    # attributes asked, and cached under a key naming the commit alone.
+    resources.repositories.ensure_commit("staff/reference", sha)
+    files = resources.repositories.tree("staff/reference", sha)
+    (files / "week1" / "hello" / "data.csv").write_bytes(DATA.replace("\n", "\r\n").encode())
     monkeypatch.setattr(testing, "tree_name", lambda commit: commit, raising=False)
     assert _status(resources, student) == RunStatus.FAILED
     monkeypatch.undo()
-    shutil.rmtree(older)  # even with the old tree gone, its result stays cached
+    shutil.rmtree(files.parent)  # the tree goes, as housekeeping takes it; its result stays
 
     assert _status(resources, student) == RunStatus.PASSED
