@@ -16,7 +16,7 @@ import tarfile
 import tempfile
 import time
 from pathlib import Path, PurePosixPath
-from typing import Iterable, Iterator
+from typing import Iterable, Iterator, NamedTuple
 
 import git
 
@@ -54,6 +54,8 @@ UNSAFE_TREE = "{what} cannot be graded safely: {detail}"
 NOT_A_FOLDER = "{what} is a {kind} in this commit, not a folder"
 SUBMODULE_MODE = "160000"
 GIT_REFUSED_PATH = "{path} is a path git does not allow"
+LINK_LEAVES = "{path} is a link to {target}, outside {region}: commit the file itself instead"
+WHOLE_REPOSITORY = "the repository"
 # How git archive names a tree entry it will not write ("." or "..", which git fsck refuses).
 INVALID_PATH = re.compile(r"^error: invalid path '(.*)'$", re.MULTILINE)
 SUBMODULE_FOLDER = ("{what} is a submodule in this commit, not a folder: its files are in "
@@ -74,6 +76,13 @@ STREAMING_GIT = ("git", "-c", "core.bigFileThreshold=1m")
 EXTRACTING, REMOVING = ".extract-", ".remove-"
 STAGING_PREFIXES = (EXTRACTING, REMOVING)
 GIT_ERROR_CHARACTERS = 400
+
+
+class _LinkRegion(NamedTuple):
+    """Where a link must lead: a folder on this host, and that folder as messages name it."""
+
+    place: str
+    shown: str
 
 
 class RepositoryError(Exception):
@@ -544,7 +553,7 @@ def _extract_stream(stream, dest: Path, max_bytes: int | None, what: str,
     root = os.path.realpath(dest)
     within = os.path.join(root, folder) if folder else root
     total = entries = 0
-    links: list[tuple[str, str, tarfile.TarInfo]] = []
+    links: list[tuple[_LinkRegion, str, tarfile.TarInfo]] = []
     folders: set[str] = set()
     filled: set[str] = set()
     with tarfile.open(fileobj=stream, mode="r|") as tar:
@@ -571,7 +580,8 @@ def _extract_stream(stream, dest: Path, max_bytes: int | None, what: str,
             elif member.isfile():
                 _write_member(tar, member, path, what)
             elif member.issym():
-                region = within if in_folder else root
+                region = _LinkRegion(within, shown_path(folder)) if in_folder and folder \
+                    else _LinkRegion(root, WHOLE_REPOSITORY)
                 _link_member(region, member, path, what)
                 links.append((region, path, member))
             else:
@@ -632,16 +642,20 @@ def _write_member(tar: tarfile.TarFile, member: tarfile.TarInfo, path: str, what
         shutil.copyfileobj(tar.extractfile(member), target)
 
 
-def _link_member(region: str, member: tarfile.TarInfo, path: str, what: str) -> None:
+def _link_member(region: _LinkRegion, member: tarfile.TarInfo, path: str, what: str) -> None:
     points_to = os.path.normpath(os.path.join(os.path.dirname(path), member.linkname))
-    if os.path.isabs(member.linkname) or not _inside(points_to, region):
-        raise UngradableTreeError(UNSAFE_TREE.format(
-            what=what, detail=f"{member.name} links to {member.linkname}, outside the files "
-                              "extracted"))
+    if os.path.isabs(member.linkname) or not _inside(points_to, region.place):
+        raise _link_leaves(region, member, what)
     os.symlink(member.linkname, path)
 
 
-def _check_links_resolve_inside(links: list[tuple[str, str, tarfile.TarInfo]],
+def _link_leaves(region: _LinkRegion, member: tarfile.TarInfo, what: str) -> UngradableTreeError:
+    """Return the refusal of a link that leads out of its region."""
+    return UngradableTreeError(UNSAFE_TREE.format(what=what, detail=LINK_LEAVES.format(
+        path=shown_path(member.name), target=shown_path(member.linkname), region=region.shown)))
+
+
+def _check_links_resolve_inside(links: list[tuple[_LinkRegion, str, tarfile.TarInfo]],
                                 what: str) -> None:
     """Refuse a link (region, path, member) that the kernel resolves outside its region once
     every member is written.
@@ -651,10 +665,8 @@ def _check_links_resolve_inside(links: list[tuple[str, str, tarfile.TarInfo]],
     inside and leads out. Only the finished tree tells where each link leads.
     """
     for region, path, member in links:
-        if not _inside(os.path.realpath(path), region):
-            raise UngradableTreeError(UNSAFE_TREE.format(
-                what=what, detail=f"{member.name} links to {member.linkname}, outside the files "
-                                  "extracted"))
+        if not _inside(os.path.realpath(path), region.place):
+            raise _link_leaves(region, member, what)
 
 
 def _inside(path: str, folder: str) -> bool:

@@ -173,6 +173,30 @@ def test_members_leaving_the_folder_or_of_other_kinds_are_refused(tmp_path, memb
     assert not outside.exists() and not (tmp_path / "out" / "escape.txt").exists()
 
 
+FAR_TARGET = "../" * 100 + "data.csv"
+
+
+@pytest.mark.parametrize("members, folder, detail", [
+    ([(_member("week1/calc/data.csv", tarfile.SYMTYPE, "../../shared/data.csv"), b"")],
+     "week1/calc", "week1/calc/data.csv is a link to ../../shared/data.csv, outside week1/calc"),
+    # Read after every link is written: q leads out through p, which leads up.
+    ([(_member("week1/calc/d/p", tarfile.SYMTYPE, ".."), b""),
+      (_member("week1/calc/d/q", tarfile.SYMTYPE, "p/../x"), b"")],
+     "week1/calc", "week1/calc/d/q is a link to p/../x, outside week1/calc"),
+    ([(_member("week1/calc/data.csv", tarfile.SYMTYPE, FAR_TARGET), b"")], "week1/calc",
+     f"week1/calc/data.csv is a link to {FAR_TARGET[:120]}... (308 characters), outside "
+     "week1/calc"),
+    ([(_member("week1/calc/data.csv", tarfile.SYMTYPE, "/etc/passwd"), b"")], "",
+     "week1/calc/data.csv is a link to /etc/passwd, outside the repository"),
+], ids=["up-and-out", "through-a-link", "far-target-cut", "whole-repository"])
+def test_a_link_leading_out_names_where_it_points_and_what_to_do(
+        tmp_path, members, folder, detail):
+    with pytest.raises(UngradableTreeError) as caught:
+        _extract_stream(_tar(*members), tmp_path / "out", None, "week1/calc", folder=folder)
+    assert str(caught.value) == (f"week1/calc cannot be graded safely: {detail}: commit the "
+                                 "file itself instead")
+
+
 def test_an_unknown_commit_is_missing_after_a_fetch(cache, git_server):
     git_server.commit("students/alice", {"README.md": "r\n"})
     with pytest.raises(MissingCommitError, match="is not in project students/alice"):

@@ -51,8 +51,8 @@ def test_a_link_out_of_the_assignment_is_graded_as_failing_with_the_reason(
 
     assert outcome.status == "failed"
     assert _graded_failing_with(resources, run.id) == (
-        f"E   Failed: week1/hello cannot be graded safely: week1/hello/secrets.txt links to "
-        f"{target}, outside the files extracted")
+        f"E   Failed: week1/hello cannot be graded safely: week1/hello/secrets.txt is a link to "
+        f"{target}, outside week1/hello: commit the file itself instead")
 
 
 def test_files_too_large_for_the_sandbox_are_graded_as_failing_with_the_reason(
