@@ -5,15 +5,13 @@ from __future__ import annotations
 import click
 
 from gradehook.settings import settings_from
-from gradehook.tables import format_minute, format_table
+from gradehook.tables import SHORT_SHA, format_minute, format_table, score_cell, tests_cell
 from pipeline.context import build_resources
 from pipeline.ledger.models import RunStatus
-from pipeline.reports.wording import format_percent
 from webhooks.api.run_queries import RunFilter, find_runs
 
 HEADER = ("RUN", "PROJECT", "ASSIGNMENT", "COMMIT", "STATUS", "SCORE", "TESTS", "FINISHED")
 SHOWN = "{shown} of {total} run(s)"
-SHORT_SHA = 12
 
 
 @click.command("results")
@@ -34,9 +32,7 @@ def results(ctx: click.Context, project: str | None, course: str | None,
                        commit_prefix=commit, status=RunStatus(status) if status else None)
     runs, total = find_runs(resources.sessions, wanted, page=page, per_page=limit)
     rows = [(run.id, run.project_path, run.assignment, run.commit_sha[:SHORT_SHA],
-             run.status.value, None if run.score is None else format_percent(run.score),
-             f"{run.tests_passed}/{run.tests_total}" if run.tests_total is not None else None,
-             format_minute(run.finished_at))
+             run.status.value, score_cell(run), tests_cell(run), format_minute(run.finished_at))
             for run in runs]
     click.echo(format_table(HEADER, rows))
     click.echo(SHOWN.format(shown=len(rows), total=total))

@@ -8,11 +8,11 @@ import sys
 import click
 
 from gradehook.settings import settings_from
-from gradehook.tables import format_minute, format_table, in_utc
+from gradehook.tables import SHORT_SHA, format_minute, format_table, in_utc, score_cell, \
+    tests_cell
 from pipeline.context import build_resources
 from pipeline.feedback import result_url
 from pipeline.ledger.models import Submission, TestRun
-from pipeline.reports.wording import format_percent
 from pipeline.submissions.verdict import ACCEPTED, OUTCOMES
 from webhooks.api.submission_queries import SubmissionFilter, find_submissions
 
@@ -20,7 +20,6 @@ HEADER = ("PROJECT", "ASSIGNMENT", "COMMIT", "OUTCOME", "LATE", "SCORE", "TESTS"
 CSV_HEADER = ("project", "assignment", "commit", "outcome", "late", "score", "tests_passed",
               "tests_total", "received_at", "deadline", "merge_request", "reason", "result_url")
 SHOWN = "{shown} of {total} submission(s)"
-SHORT_SHA = 12
 
 
 @click.command("submissions")
@@ -52,8 +51,7 @@ def submissions(ctx: click.Context, course: str | None, assignment: str | None,
     found, total = find_submissions(resources.sessions, wanted, page=page, per_page=limit)
     rows = [(s.project_path, s.assignment, s.commit_sha[:SHORT_SHA], s.outcome,
              "late" if s.late else None,
-             None if run is None or run.score is None else format_percent(run.score),
-             _tests(run), format_minute(s.counted_at or s.received_at))
+             score_cell(run), tests_cell(run), format_minute(s.counted_at or s.received_at))
             for s, run in found]
     click.echo(format_table(HEADER, rows))
     click.echo(SHOWN.format(shown=len(rows), total=total))
@@ -77,12 +75,6 @@ def _csv_row(resources, s: Submission, run: TestRun | None) -> list[object]:
             _iso(s.counted_at or s.received_at), _iso(s.deadline),
             "" if s.merge_request_iid is None else s.merge_request_iid, s.reason or "",
             "" if run is None else result_url(resources, run.id)]
-
-
-def _tests(run: TestRun | None) -> str | None:
-    if run is None or run.tests_total is None:
-        return None
-    return f"{run.tests_passed}/{run.tests_total}"
 
 
 def _iso(moment) -> str:

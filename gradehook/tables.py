@@ -5,7 +5,10 @@ from __future__ import annotations
 import datetime as dt
 from typing import Sequence
 
+from pipeline.reports.wording import format_percent
 from pipeline.submissions.ledger import aware
+
+SHORT_SHA = 12
 
 
 def format_table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
@@ -26,3 +29,15 @@ def in_utc(moment: dt.datetime) -> dt.datetime:
 def format_minute(moment: dt.datetime | None) -> str | None:
     """Return a ledger time as its UTC minute for a table (None shows as '-')."""
     return in_utc(moment).strftime("%Y-%m-%d %H:%M") if moment else None
+
+
+def score_cell(run) -> str | None:
+    """Return a test run's score as a percentage for a table (None shows as '-')."""
+    return None if run is None or run.score is None else format_percent(run.score)
+
+
+def tests_cell(run) -> str | None:
+    """Return a test run's passed/total tests for a table (None shows as '-')."""
+    if run is None or run.tests_total is None:
+        return None
+    return f"{run.tests_passed}/{run.tests_total}"
