@@ -20,9 +20,10 @@ OPENED, CLOSED, MERGED = "opened", "closed", "merged"
 # GitLab's state of a merge request while it merges it (spec/gitlab.md §7): merged, or open
 # again should the merge fail.
 LOCKED = "locked"
+MERGING_STATES = (LOCKED, MERGED)
 # The states in which a merge request into a submission branch hands its head commit in: open,
 # being merged, or merged (its merge being the hand-in).
-HANDING_IN_STATES = (OPENED, LOCKED, MERGED)
+HANDING_IN_STATES = (OPENED, *MERGING_STATES)
 
 
 def project_of(submission: Submission) -> int | str:

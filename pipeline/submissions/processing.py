@@ -60,7 +60,6 @@ COURSE_GONE = "course {course!r} is no longer configured"
 COURSE_RULES = "course error: {detail}"
 NO_GITLAB = "submissions need GitLab: gitlab.token (GITLAB_TOKEN) is not set"
 PUBLISH_FAILED = "accepted, but GitLab could not be updated: {detail}"
-MERGING_STATES = (gitlab_side.LOCKED, gitlab_side.MERGED)
 # What publishing may change on a submission, written once GitLab has been brought in line.
 PUBLISHED_COLUMNS = ("branch", "merge_request_iid", "outcome", "reason", "submission_limit",
                      "submissions_used", "finished_at")
@@ -253,7 +252,7 @@ def _inspect(resources: Resources, course: CourseSettings, submission: Submissio
         merge_request = gitlab.get_merge_request(project, submission.merge_request_iid)
         target = course.submission_branch_for(submission.assignment)
         withdrawn += _withdrawals(merge_request, target)
-        if merge_request.state in MERGING_STATES:
+        if merge_request.state in gitlab_side.MERGING_STATES:
             # The target holds the commit now (or is about to): its changes start where the
             # merge request's did.
             merged_base = merge_request.base_sha
