@@ -10,6 +10,9 @@ from sqlalchemy.orm import Session, sessionmaker
 from pipeline.ledger.models import Submission, TestRun
 from pipeline.submissions.verdict import ACCEPTED
 
+# When gradehook first received a submission's commit: what both orders go by.
+COUNTED_AT = func.coalesce(Submission.counted_at, Submission.received_at)
+
 
 @dataclass(frozen=True)
 class SubmissionFilter:
@@ -42,9 +45,8 @@ def find_submissions(sessions: sessionmaker[Session], wanted: SubmissionFilter, 
     else:
         chosen = select(Submission.id).where(*_conditions(wanted))
     chosen = chosen.subquery()
-    counted = func.coalesce(Submission.counted_at, Submission.received_at)
     order = (Submission.project_path, Submission.assignment) if wanted.final \
-        else (counted.desc(), Submission.id)
+        else (COUNTED_AT.desc(), Submission.id)
     with sessions() as session:
         total = session.scalar(select(func.count()).select_from(chosen))
         rows = session.execute(
@@ -58,11 +60,10 @@ def find_submissions(sessions: sessionmaker[Session], wanted: SubmissionFilter, 
 def _last_accepted(chosen, *, late: bool | None):
     """Keep, of the accepted submissions chosen, each project's last one of each assignment;
     only those late (or on time) when `late` is given."""
-    counted = func.coalesce(Submission.counted_at, Submission.received_at)
     ranked = chosen.where(Submission.outcome == ACCEPTED).add_columns(
         Submission.late,
         func.row_number().over(partition_by=(Submission.project_path, Submission.assignment),
-                               order_by=(counted.desc(), Submission.id.desc())).label("rank")
+                               order_by=(COUNTED_AT.desc(), Submission.id.desc())).label("rank")
     ).subquery()
     final = select(ranked.c.id).where(ranked.c.rank == 1)
     return final if late is None else final.where(ranked.c.late == late)
