@@ -11,10 +11,9 @@ from gradehook.settings import settings_from
 from gradehook.tables import SHORT_SHA, format_minute, format_table, in_utc, score_cell, \
     tests_cell
 from pipeline.context import build_resources
-from pipeline.feedback import result_url
 from pipeline.ledger.models import Submission, TestRun
 from pipeline.submissions.verdict import ACCEPTED, OUTCOMES
-from webhooks.api.submission_queries import SubmissionFilter, find_submissions
+from webhooks.api.submission_queries import SubmissionFilter, find_submissions, run_fields
 
 HEADER = ("PROJECT", "ASSIGNMENT", "COMMIT", "OUTCOME", "LATE", "SCORE", "TESTS", "RECEIVED")
 CSV_HEADER = ("project", "assignment", "commit", "outcome", "late", "score", "tests_passed",
@@ -68,13 +67,14 @@ def _write_csv(resources, wanted: SubmissionFilter) -> None:
 
 
 def _csv_row(resources, s: Submission, run: TestRun | None) -> list[object]:
+    shown = {name: "" if value is None else value
+             for name, value in run_fields(resources, run).items()}
+    score = shown["score"] if shown["score"] == "" else round(shown["score"], 4)
     return [s.project_path, s.assignment, s.commit_sha, s.outcome, str(s.late).lower(),
-            "" if run is None or run.score is None else round(run.score, 4),
-            "" if run is None or run.tests_passed is None else run.tests_passed,
-            "" if run is None or run.tests_total is None else run.tests_total,
+            score, shown["tests_passed"], shown["tests_total"],
             _iso(s.counted_at or s.received_at), _iso(s.deadline),
             "" if s.merge_request_iid is None else s.merge_request_iid, s.reason or "",
-            "" if run is None else result_url(resources, run.id)]
+            shown["result_url"]]
 
 
 def _iso(moment) -> str:

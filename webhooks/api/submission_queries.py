@@ -7,11 +7,15 @@ from dataclasses import dataclass, replace
 from sqlalchemy import false, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from pipeline.context import Resources
+from pipeline.feedback import result_url
 from pipeline.ledger.models import Submission, TestRun
 from pipeline.submissions.verdict import ACCEPTED
 
 # When gradehook first received a submission's commit: what both orders go by.
 COUNTED_AT = func.coalesce(Submission.counted_at, Submission.received_at)
+# What a submission shows of its test run.
+FROM_THE_RUN = ("score", "tests_passed", "tests_total", "result_url")
 
 
 @dataclass(frozen=True)
@@ -83,3 +87,12 @@ def _conditions(wanted: SubmissionFilter) -> list:
         conditions.append(Submission.project_path.in_(sorted(wanted.within)) if wanted.within
                           else false())
     return conditions
+
+
+def run_fields(resources: Resources, run: TestRun | None) -> dict:
+    """Return what a submission shows of its test run: score, tests passed and in all, and the
+    result page (each None before the submission has a run)."""
+    if run is None:
+        return dict.fromkeys(FROM_THE_RUN)
+    return {"score": run.score, "tests_passed": run.tests_passed, "tests_total": run.tests_total,
+            "result_url": result_url(resources, run.id)}

@@ -4,20 +4,18 @@ from __future__ import annotations
 
 from flask import Blueprint, jsonify
 
-from pipeline.feedback import result_url
 from pipeline.ledger.models import Submission, TestRun
 from webhooks.api.docs import error_responses, json_response
 from webhooks.api.errors import load_query
 from webhooks.api.paging import page_size
 from webhooks.api.schemas import SubmissionPageSchema, SubmissionQuerySchema, SubmissionSchema
 from webhooks.api.state import current_caller
-from webhooks.api.submission_queries import SubmissionFilter, find_submissions
+from webhooks.api.submission_queries import (FROM_THE_RUN, SubmissionFilter, find_submissions,
+                                             run_fields)
 from webhooks.app import services
 
 submissions = Blueprint("submissions", __name__)
 
-# What a submission shows of its test run.
-FROM_THE_RUN = ("score", "tests_passed", "tests_total", "result_url")
 
 PATHS = {
     "/api/submissions": {"get": {
@@ -53,8 +51,5 @@ def list_submissions():
 def _shown(submission: Submission, run: TestRun | None) -> dict:
     """Show a submission with its run's score and result page (None before it has a run)."""
     shown = SubmissionSchema(exclude=FROM_THE_RUN).dump(submission)
-    shown.update(score=run.score if run else None,
-                 tests_passed=run.tests_passed if run else None,
-                 tests_total=run.tests_total if run else None,
-                 result_url=result_url(services().resources, run.id) if run else None)
+    shown.update(run_fields(services().resources, run))
     return shown
