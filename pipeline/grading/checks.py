@@ -51,6 +51,8 @@ ACTUAL_EXCERPT = "actual"
 # raised (in pytest mode: what failed the test, raised in the student's code): the error as
 # Python words it, and where in the student's files (file, lineno, line).
 RAISED = "raised"
+# How such a place follows the error: ` (stats.py, line 3: return x / 0)`.
+RAISED_AT = " ({file}, line {lineno}: {line})"
 # The key of a not-found test's debug holding where in the student's files their program ended
 # with sys.exit(0) or sys.exit(None) before the name was looked up (file, lineno, line).
 EXITED = "exited"
@@ -92,6 +94,12 @@ def not_found(message: str, raised: dict[str, Any] | None,
     debug = {key: value for key, value in ((RAISED, raised), (EXITED, exited))
              if value is not None}
     return replace(fail_with(KeyError(message)), debug=debug or None)
+
+
+def raised_place(raised: dict[str, Any]) -> str:
+    """Return where in a solution's files an error was raised, as it follows the error, or ""."""
+    return RAISED_AT.format(file=raised["file"], lineno=raised["lineno"],
+                            line=raised["line"] or "") if "file" in raised else ""
 
 
 def fail_with(exc: BaseException) -> Verdict:

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from pipeline.grading.checks import FAILED, SKIPPED, PendingMatch, Verdict, check_pattern, \
-    fail, match_verdict, not_found, skip, verify_equal
+    fail, match_verdict, not_found, raised_place, skip, verify_equal
 from pipeline.grading.dependencies import resolve_dependency
 from pipeline.grading.execution import SandboxExecutor
 from pipeline.grading.linting import LintResult, output_file_name, run_flake8
@@ -59,7 +59,6 @@ REFERENCE_LACKS_NAME = "its run defines no `{name}`"
 REFERENCE_CANNOT_EVALUATE = "`{expression}` cannot be evaluated in its namespace"
 # What evaluating a name or evalString raised in the reference's namespace, and where in its files.
 REFERENCE_RAISED = "evaluating `{expression}` in its namespace raised {error}{place}"
-REFERENCE_RAISED_AT = " ({file}, line {lineno}: {line})"
 STR_FAILED = "str() of variable `{name}` failed: {error}"
 STDOUT_CUT = "{message} (the program printed more than the {kept} characters kept)"
 ARTIFACT_NAME = "{side}_test_{index}_figure_{number}.png"
@@ -521,9 +520,8 @@ def _lookup_failed(expression: str, entry: dict[str, Any]) -> str | None:
     raised = entry.get("raised")
     if raised is None:
         return None
-    place = REFERENCE_RAISED_AT.format(file=raised["file"], lineno=raised["lineno"],
-                                       line=raised["line"] or "") if "file" in raised else ""
-    return REFERENCE_RAISED.format(expression=expression, error=raised["error"], place=place)
+    return REFERENCE_RAISED.format(expression=expression, error=raised["error"],
+                                   place=raised_place(raised))
 
 
 def forbidden_imports(path: Path, blacklist: tuple[str, ...]) -> list[str]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pipeline.grading.checks import ACTUAL_EXCERPT, EXITED, EXPECTED_EXCERPT, RAISED
+from pipeline.grading.checks import ACTUAL_EXCERPT, EXITED, EXPECTED_EXCERPT, RAISED, raised_place
 from pipeline.grading.report import (CRASHED, PASSED, TIMEDOUT, CollectionReport, Report,
                                      TestCaseReport)
 
@@ -15,7 +15,6 @@ HIDDEN_MARK = " [hidden from students]"
 EXCERPT_LABELS = ((EXPECTED_EXCERPT, "    expected: "), (ACTUAL_EXCERPT, "    actual:   "))
 # What evaluating a test's name raised in the student's namespace, and where in their files.
 RAISED_LINE = "    raised:   {error}"
-RAISED_AT = " ({file}, line {lineno}: {line})"
 # Where in the student's files their program ended with sys.exit(0) before a name was looked up.
 EXITED_LINE = "    the program exited at {file}, line {lineno}: {line}"
 # Where in the student's files their run was when its timeout stopped it.
@@ -72,9 +71,7 @@ def _raised_lines(test: TestCaseReport) -> list[str]:
     raised = (test.debug or {}).get(RAISED)
     if raised is None:
         return []
-    where = RAISED_AT.format(file=raised["file"], lineno=raised["lineno"],
-                             line=raised["line"] or "") if "file" in raised else ""
-    return [RAISED_LINE.format(error=raised["error"]) + where]
+    return [RAISED_LINE.format(error=raised["error"]) + raised_place(raised)]
 
 
 def _exited_lines(test: TestCaseReport) -> list[str]:
