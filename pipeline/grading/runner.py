@@ -343,6 +343,11 @@ def error_line(exc):
     return text if text == kind else shorten(f"{kind}: {text}")
 
 
+def code_line(line):
+    """Return a line of code as a traceback shows it, stripped and cut; None stays None."""
+    return None if line is None else shorten(line.strip())
+
+
 def last_frame(exc, solution_dir):
     """Return the last traceback frame of the solution's code as the report's traceback dict,
     with the exception as Python's traceback ends with it (raised).
@@ -364,14 +369,13 @@ def last_frame(exc, solution_dir):
     else:
         return {"errormsg": error_text(exc), "raised": error_line(exc)}
     found = {"name": shorten(name), "filename": shorten(filename), "lineno": lineno,
-             "line": None if line is None else shorten(line.strip()), "errormsg": error_text(exc),
+             "line": code_line(line), "errormsg": error_text(exc),
              "raised": error_line(exc)}
     own = [frame for frame in frames if frame.filename.startswith(solution_dir + "/")]
     if own and own[-1] is not frames[-1]:
         found["solutionFrame"] = {"filename": shorten(own[-1].filename),
                                   "lineno": own[-1].lineno,
-                                  "line": None if own[-1].line is None
-                                  else shorten(own[-1].line.strip())}
+                                  "line": code_line(own[-1].line)}
     return found
 
 
@@ -549,14 +553,14 @@ def place_in_files(exc, solution_dir):
     if isinstance(exc, SyntaxError) and isinstance(exc.filename, str) \
             and exc.filename.startswith(prefix) and isinstance(exc.lineno, int) and exc.lineno > 0:
         return {"file": shorten(exc.filename[len(prefix):]), "lineno": exc.lineno,
-                "line": None if exc.text is None else shorten(exc.text.strip())}
+                "line": code_line(exc.text)}
     frames = [frame for frame in traceback.extract_tb(exc.__traceback__)
               if frame.filename.startswith(prefix)]
     if not frames:
         return None
     frame = frames[-1]
     return {"file": shorten(frame.filename[len(prefix):]), "lineno": frame.lineno,
-            "line": None if frame.line is None else shorten(frame.line.strip())}
+            "line": code_line(frame.line)}
 
 
 def not_found(raised):
