@@ -21,10 +21,6 @@ import sys
 import threading
 import time
 
-STATUS_COMPLETED = "COMPLETED"
-STATUS_TIMEDOUT = "TIMEDOUT"
-STATUS_CRASHED = "CRASHED"
-STATUS_FAILED = "FAILED"
 NO_INPUT_ANSWERS = "program reads input, but the test provides no inputAnswers"
 NO_MORE_INPUT_ANSWERS = "program reads input, but the test provides no more inputAnswers"
 EXITED_WITH = "program exited with sys.exit({code!r})"

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from pipeline.reports.model import ReportView, RunSummary, ScoreBasis
 
-PRODUCT = "gradehook"
-
 # How each run status reads, with the icon the comment and the page put in front of it.
 STATUS_ICONS = {"queued": "⏳", "running": "🔄", "passed": "✅", "failed": "❌",
                 "error": "⚠️", "superseded": "⏭️", "cancelled": "🚫"}
@@ -44,7 +42,6 @@ COMMENT_ASSIGNMENT_HEADING = "Assignment"
 COMMENT_RESULT_HEADING = "Result"
 COMMENT_COMMIT_LINE = "Commit {sha} on {ref}"
 FULL_REPORT_LINK = "Full report"
-REASON_LABEL = "Reason"
 COLLECTION_HEADERS = ("", "Collection", "Type", "Tests passed")
 EXPECTED_LABEL, ACTUAL_LABEL, MESSAGE_LABEL, DETAILS_LABEL = (
     "Expected", "Actual", "Message", "Details")

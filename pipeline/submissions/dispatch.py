@@ -27,7 +27,7 @@ log = logging.getLogger(__name__)
 
 # A submission sent this long ago and still not finished is assumed lost and sent again; a
 # duplicate is harmless, as processing is serialised per student and assignment and idempotent.
-LOST_MESSAGE_AGE = dt.timedelta(minutes=15)
+RESEND_AFTER = dt.timedelta(minutes=15)
 # A merge request's notice not told is sent again for a day at the most: GitLab may have lost
 # the merge request for good.
 NOTICE_RESEND_WITHIN = dt.timedelta(days=1)
@@ -72,7 +72,7 @@ def hand_off_submissions(resources: Resources, run_id: str) -> list[str]:
 
 def resend_lost_submissions(resources: Resources, celery: Celery) -> int:
     """Send again unfinished submissions whose run ended: never sent, or sent long ago."""
-    stale = utcnow() - LOST_MESSAGE_AGE
+    stale = utcnow() - RESEND_AFTER
     with resources.sessions() as session:
         lost = list(session.execute(
             select(Submission.id, Submission.celery_task_id)
@@ -100,7 +100,7 @@ def resend_lost_notices(resources: Resources, celery: Celery) -> int:
     """Send again the notices not told whose submission is decided: never sent, or long ago."""
     now = utcnow()
     with transaction(resources.sessions) as session:
-        lost = lost_notices(session, now - LOST_MESSAGE_AGE, now - NOTICE_RESEND_WITHIN,
+        lost = lost_notices(session, now - RESEND_AFTER, now - NOTICE_RESEND_WITHIN,
                             RESENDS_PER_SWEEP)
         mark_sent(session.connection(), lost, now)
     return send_notices(celery, resources.sessions, lost)
