@@ -8,8 +8,7 @@ import sys
 import click
 
 from gradehook.settings import settings_from
-from gradehook.tables import SHORT_SHA, format_minute, format_table, in_utc, score_cell, \
-    tests_cell
+from gradehook.tables import SHORT_SHA, format_minute, format_table, score_cell, tests_cell
 from pipeline.context import build_resources
 from pipeline.ledger.models import Submission, TestRun
 from pipeline.submissions.verdict import ACCEPTED, OUTCOMES
@@ -79,4 +78,4 @@ def _csv_row(resources, s: Submission, run: TestRun | None) -> list[object]:
 
 def _iso(moment) -> str:
     """Return a ledger time as RFC 3339 UTC."""
-    return in_utc(moment).isoformat() if moment else ""
+    return moment.isoformat() if moment else ""

@@ -6,7 +6,6 @@ import datetime as dt
 from typing import Sequence
 
 from pipeline.reports.wording import format_percent
-from pipeline.submissions.ledger import aware
 
 SHORT_SHA = 12
 
@@ -20,15 +19,9 @@ def format_table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> str
                      for row in cells)
 
 
-def in_utc(moment: dt.datetime) -> dt.datetime:
-    """Return a ledger time in UTC: SQLite gives them back without their zone, PostgreSQL in
-    its session's time zone, which need not be UTC."""
-    return aware(moment).astimezone(dt.timezone.utc)
-
-
 def format_minute(moment: dt.datetime | None) -> str | None:
     """Return a ledger time as its UTC minute for a table (None shows as '-')."""
-    return in_utc(moment).strftime("%Y-%m-%d %H:%M") if moment else None
+    return moment.strftime("%Y-%m-%d %H:%M") if moment else None
 
 
 def score_cell(run) -> str | None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Sequence
 
 from sqlalchemy import select
@@ -11,7 +10,6 @@ from sqlalchemy.orm import Session, sessionmaker
 from pipeline.config import CourseSettings
 from pipeline.ledger.db import conflict_insert, single_statements
 from pipeline.ledger.models import ReferenceCheck, utcnow
-from pipeline.submissions.ledger import aware
 
 UNFETCHABLE = "its reference {project} (branch {branch}) cannot be fetched: {error}"
 NO_ASSIGNMENT = ("it has no assignment: its reference {project} (branch {branch}, commit "
@@ -47,7 +45,6 @@ def reference_problems(session: Session, courses: Sequence[CourseSettings]) -> l
         if check is None or (check.reference_project, check.reference_branch) != \
                 (course.reference_project, course.reference_branch):
             continue
-        seen = aware(check.checked_at).astimezone(dt.timezone.utc)
         lines.append(PROBLEM.format(course=course.name, problem=check.problem,
-                                    seen=seen.strftime("%Y-%m-%d %H:%M:%S")))
+                                    seen=check.checked_at.strftime("%Y-%m-%d %H:%M:%S")))
     return lines

@@ -8,7 +8,7 @@ import secrets
 from typing import Any
 
 from sqlalchemy import (JSON, BigInteger, Boolean, DateTime, Enum, Float, ForeignKey, Index,
-                        Integer, MetaData, String, Text, UniqueConstraint)
+                        Integer, MetaData, String, Text, TypeDecorator, UniqueConstraint)
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -26,6 +26,30 @@ JSONType = JSON().with_variant(JSONB(), "postgresql")
 def utcnow() -> dt.datetime:
     """Return the current time, timezone-aware in UTC."""
     return dt.datetime.now(dt.timezone.utc)
+
+
+def in_utc(moment: dt.datetime) -> dt.datetime:
+    """Return a moment in UTC; a naive one is taken to be UTC already, as the ledger stores it."""
+    if moment.tzinfo is None:
+        return moment.replace(tzinfo=dt.timezone.utc)
+    return moment.astimezone(dt.timezone.utc)
+
+
+class UtcTime(TypeDecorator):
+    """A moment stored in UTC and read back aware, in UTC, from either database.
+
+    SQLite keeps no time zone: it stores a moment's wall-clock time and gives it back naive.
+    PostgreSQL gives moments back in its session's time zone, which need not be UTC.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: dt.datetime | None, dialect: Any) -> dt.datetime | None:
+        return None if value is None else in_utc(value)
+
+    def process_result_value(self, value: dt.datetime | None, dialect: Any) -> dt.datetime | None:
+        return None if value is None else in_utc(value)
 
 
 def new_id() -> str:
@@ -72,7 +96,7 @@ class Delivery(Base):
     project_id: Mapped[int | None] = mapped_column(BigInteger)
     project_path: Mapped[str | None] = mapped_column(String(255))
     ref: Mapped[str | None] = mapped_column(String(255))
-    received_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    received_at: Mapped[dt.datetime] = mapped_column(UtcTime, default=utcnow)
     response_status: Mapped[int] = mapped_column(Integer, default=202)
     response_body: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
 
@@ -121,17 +145,17 @@ class TestRun(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     reported_status: Mapped[str | None] = mapped_column(String(16))
 
-    received_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    queued_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), default=utcnow)
-    sent_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
-    started_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
-    cloned_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
-    tested_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
-    finished_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
-    reported_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    received_at: Mapped[dt.datetime] = mapped_column(UtcTime, default=utcnow)
+    queued_at: Mapped[dt.datetime | None] = mapped_column(UtcTime, default=utcnow)
+    sent_at: Mapped[dt.datetime | None] = mapped_column(UtcTime)
+    started_at: Mapped[dt.datetime | None] = mapped_column(UtcTime)
+    cloned_at: Mapped[dt.datetime | None] = mapped_column(UtcTime)
+    tested_at: Mapped[dt.datetime | None] = mapped_column(UtcTime)
+    finished_at: Mapped[dt.datetime | None] = mapped_column(UtcTime)
+    reported_at: Mapped[dt.datetime | None] = mapped_column(UtcTime)
     # When the comments of the run's merge requests were last brought up to date with it (or
     # it was found to have none): unset on a graded run, the reconciler asks for them again.
-    commented_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    commented_at: Mapped[dt.datetime | None] = mapped_column(UtcTime)
 
     delivery: Mapped[Delivery | None] = relationship(back_populates="runs")
 
@@ -152,7 +176,7 @@ class CourseAssignment(Base):
     course: Mapped[str] = mapped_column(String(128), primary_key=True)
     directory: Mapped[str] = mapped_column(String(255), primary_key=True)
     reference_sha: Mapped[str] = mapped_column(String(64))
-    seen_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    seen_at: Mapped[dt.datetime] = mapped_column(UtcTime, default=utcnow)
 
 
 class ReferenceCheck(Base):
@@ -164,7 +188,7 @@ class ReferenceCheck(Base):
     # The reference checked: a check of another one (config.toml changed since) says nothing.
     reference_project: Mapped[str] = mapped_column(String(255))
     reference_branch: Mapped[str] = mapped_column(String(255))
-    checked_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    checked_at: Mapped[dt.datetime] = mapped_column(UtcTime, default=utcnow)
     problem: Mapped[str | None] = mapped_column(Text)
 
 
@@ -176,7 +200,7 @@ class MergeRequestComment(Base):
     project_path: Mapped[str] = mapped_column(String(255), primary_key=True)
     merge_request_iid: Mapped[int] = mapped_column(Integer, primary_key=True)
     note_id: Mapped[int | None] = mapped_column(BigInteger)
-    updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(UtcTime, default=utcnow)
 
 
 class Submission(Base):
@@ -193,19 +217,19 @@ class Submission(Base):
     commit_sha: Mapped[str] = mapped_column(String(64))
     branch: Mapped[str | None] = mapped_column(String(255))
     merge_request_iid: Mapped[int | None] = mapped_column(Integer)
-    received_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    received_at: Mapped[dt.datetime] = mapped_column(UtcTime, default=utcnow)
     outcome: Mapped[str] = mapped_column(String(16), default="pending")  # accepted, refused, error
     reason: Mapped[str | None] = mapped_column(Text)
     late: Mapped[bool] = mapped_column(Boolean, default=False)
     celery_task_id: Mapped[str | None] = mapped_column(String(64))
-    finished_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[dt.datetime | None] = mapped_column(UtcTime)
     source: Mapped[str] = mapped_column(String(16), default="api")  # api, merge_request
     requested_by_user_id: Mapped[int | None] = mapped_column(BigInteger)
     # When gradehook first received the commit: the moment the deadline is checked against.
-    counted_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
-    deadline: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
-    decided_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
-    sent_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    counted_at: Mapped[dt.datetime | None] = mapped_column(UtcTime)
+    deadline: Mapped[dt.datetime | None] = mapped_column(UtcTime)
+    decided_at: Mapped[dt.datetime | None] = mapped_column(UtcTime)
+    sent_at: Mapped[dt.datetime | None] = mapped_column(UtcTime)
     # The assignment's limit on accepted submissions when this one was judged, and how many
     # the student had used with it: what its comment says, however often it is written.
     submission_limit: Mapped[int | None] = mapped_column(Integer)
@@ -221,8 +245,8 @@ class Submission(Base):
     previous_merge_request_iid: Mapped[int | None] = mapped_column(Integer)
     # Ended in an error of ours: when it first did, and when the reconciler processes it again
     # (None: not again, as after the course's errors).
-    failing_since: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
-    retry_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    failing_since: Mapped[dt.datetime | None] = mapped_column(UtcTime)
+    retry_at: Mapped[dt.datetime | None] = mapped_column(UtcTime)
 
     __table_args__ = (UniqueConstraint("project_path", "assignment", "commit_sha",
                                        name="uq_submissions_commit"),
@@ -241,11 +265,11 @@ class MergeRequestNotice(Base):
     submission_id: Mapped[str] = mapped_column(
         ForeignKey("submissions.id", ondelete="CASCADE"))
     merge_request_iid: Mapped[int] = mapped_column(Integer)
-    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[dt.datetime] = mapped_column(UtcTime, default=utcnow)
     # When its message went to the broker (None: not yet, or the broker refused it).
-    sent_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    sent_at: Mapped[dt.datetime | None] = mapped_column(UtcTime)
     # When its comment was first written (or found not to be needed any more).
-    told_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    told_at: Mapped[dt.datetime | None] = mapped_column(UtcTime)
 
     __table_args__ = (UniqueConstraint("submission_id", "merge_request_iid",
                                        name="uq_merge_request_notices"),

@@ -166,8 +166,8 @@ def counted_time(session: Session, submission: Submission) -> dt.datetime:
     earliest = session.scalar(select(func.min(TestRun.received_at))
                               .where(TestRun.project_path == submission.project_path,
                                      TestRun.commit_sha == submission.commit_sha))
-    requested = aware(submission.received_at)
-    return requested if earliest is None else min(aware(earliest), requested)
+    requested = submission.received_at
+    return requested if earliest is None else min(earliest, requested)
 
 
 def graded_commit_number(session: Session, submission: Submission) -> int:
@@ -181,7 +181,7 @@ def graded_commit_number(session: Session, submission: Submission) -> int:
     own = firsts.get(submission.commit_sha)
     if own is None:
         return len(firsts) + 1
-    return sum(1 for first in firsts.values() if aware(first) <= aware(own))
+    return sum(1 for first in firsts.values() if first <= own)
 
 
 def accepted_count(session: Session, submission: Submission) -> int:
@@ -211,7 +211,7 @@ def others_through(session: Session, submission: Submission,
 
 
 def _oldest_first(submissions: Iterable[Submission]) -> list[Submission]:
-    return sorted(submissions, key=lambda s: (aware(s.decided_at or utcnow()), s.id))
+    return sorted(submissions, key=lambda s: (s.decided_at or utcnow(), s.id))
 
 
 @dataclass(frozen=True)
@@ -241,8 +241,3 @@ def waiting_on(session: Session, run_ids: Iterable[str]) -> list[tuple[str, str]
     return list(session.execute(
         select(Submission.id, Submission.celery_task_id)
         .where(Submission.run_id.in_(list(run_ids)), Submission.outcome == PENDING)).all())
-
-
-def aware(moment: dt.datetime) -> dt.datetime:
-    """Return a stored moment with its time zone; SQLite gives them back without it (UTC)."""
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=dt.timezone.utc)

@@ -31,7 +31,7 @@ from pipeline.reports.submission import (SubmissionAllowance, SubmissionSummary,
                                          submission_comment_markdown)
 from pipeline.repos import MissingCommitError, RepositoryError
 from pipeline.submissions import gitlab_side
-from pipeline.submissions.ledger import (API_SOURCE, accepted_count, aware, counted_time,
+from pipeline.submissions.ledger import (API_SOURCE, accepted_count, counted_time,
                                          graded_commit_number, lock_for_judging,
                                          lock_student_assignment, merge_request_history,
                                          others_through)
@@ -594,10 +594,10 @@ def _summary(resources: Resources, session: Session, submission: Submission
         assignment=submission.assignment, commit_sha=submission.commit_sha,
         outcome=submission.outcome,
         retrying=submission.outcome == ERROR and submission.retry_at is not None,
-        received_at=aware(submission.counted_at or submission.received_at),
+        received_at=submission.counted_at or submission.received_at,
         reasons=_reasons(submission),
         late=submission.late,
-        deadline=aware(submission.deadline) if submission.deadline else None,
+        deadline=submission.deadline,
         score=run.score if graded else None,
         basis=report.basis if report is not None else None,
         result_url=result_url(resources, run.id) if run is not None else None,

@@ -13,7 +13,7 @@ from pipeline.ledger.db import transaction
 from pipeline.ledger.locks import write_first
 from pipeline.ledger.models import Submission, TestRun, utcnow
 from pipeline.submissions.dispatch import release_submissions
-from pipeline.submissions.ledger import aware, pending_again
+from pipeline.submissions.ledger import pending_again
 from pipeline.submissions.regrading import ended_in_our_error, grade_again
 from pipeline.submissions.verdict import ERROR
 from pipeline.sweeps import claim_sweep
@@ -35,7 +35,7 @@ def schedule_retry(submission: Submission, now: dt.datetime, window: dt.timedelt
     A try that would come later than `window` after the submission first failed is not made:
     its error stays.
     """
-    since = aware(submission.failing_since) if submission.failing_since else now
+    since = submission.failing_since or now
     retry_at = now + min(RETRY_WAIT_MAX, max(RETRY_WAIT_MIN, now - since))
     submission.failing_since = since
     submission.retry_at = retry_at if retry_at <= since + window else None

@@ -49,7 +49,7 @@ from pipeline.ledger.models import Delivery, TestRun, utcnow
 from pipeline.repos import InvalidInputError, check_ref, check_sha
 from pipeline.student_projects import course_projects
 from pipeline.submissions.gitlab_side import HANDING_IN_STATES, MERGED
-from pipeline.submissions.ledger import aware, commit_hand_ins
+from pipeline.submissions.ledger import commit_hand_ins
 from pipeline.submissions.merge_request_hand_in import MergeRequestHead, hand_in, unseen
 from pipeline.sweeps import claim_gitlab_sweep, gitlab_sweep_period, keep_sweep_record, \
     stops_the_sweep, sweep_record
@@ -240,7 +240,7 @@ def _first_graded(resources: Resources, course: CourseSettings) -> dt.datetime |
     with resources.sessions() as session:
         first = session.scalar(select(func.min(TestRun.received_at))
                                .where(TestRun.course == course.name))
-    return aware(first) if first is not None else None
+    return first
 
 
 def _watched_when_merged(watched_since: dt.datetime | None, merge_request: MergeRequest,

@@ -12,7 +12,6 @@ from pipeline.ledger.db import transaction
 from pipeline.ledger.models import Submission, TestRun, utcnow
 from pipeline.reconcile import REREPORT_AFTER, reconcile_ledger
 from pipeline.reports.comment import comment_marker
-from pipeline.submissions.ledger import aware
 from pipeline.submissions.verdict import ERROR, format_time
 from tests.e2e.scenario import ASSIGNMENT
 from tests.faults.service import SHORT_LIMITS, STATE_RANK, comment_writes, fault_service, \
@@ -121,6 +120,6 @@ def test_thirty_merge_requests_at_the_deadline_are_all_accepted_in_time_through_
             assert (path, submission.received_at, submission.counted_at, submission.late) == \
                 (path, received[path], received[path], False)
         assert any(s.failing_since is not None for s in final.values())
-        assert any(aware(s.finished_at) > deadline for s in final.values())
+        assert any(s.finished_at > deadline for s in final.values())
         for student in students:
             _assert_answered_once_and_forward(service, student, received[student[1]])

@@ -18,7 +18,6 @@ from pipeline.ledger.db import make_sessionmaker
 from pipeline.ledger.models import Delivery, RunStatus, Submission, utcnow
 from pipeline.reconcile import reconcile_ledger
 from pipeline.submissions import unseen_merge_requests
-from pipeline.submissions.ledger import aware
 from pipeline.submissions.merge_request_hand_in import MergeRequestHead, hand_in
 from pipeline.submissions.unseen_merge_requests import receipt_time
 from tests.submissions.test_flow import (deliver_merge_request, passed_merge_request_submission,
@@ -73,14 +72,14 @@ def hand_in_deliveries(world) -> list[Delivery]:
 
 
 def submission_ids(world) -> dict[str, tuple[str, dt.datetime]]:
-    return {assignment: (s.id, aware(s.received_at))
+    return {assignment: (s.id, s.received_at)
             for assignment, s in submissions_of(world).items()}
 
 
 def every_submission(world) -> set[tuple[str, str, int, dt.datetime]]:
     """Return (id, commit, merge request, receipt time) of every submission."""
     with world.resources.sessions() as session:
-        return {(s.id, s.commit_sha, s.merge_request_iid, aware(s.received_at))
+        return {(s.id, s.commit_sha, s.merge_request_iid, s.received_at)
                 for s in session.scalars(select(Submission))}
 
 
@@ -114,11 +113,11 @@ def test_a_merge_request_whose_open_webhook_was_lost_is_handed_in_and_judged_in_
     found = submissions_of(world)
     assert set(found) == {ASSIGNMENT, OTHER_ASSIGNMENT}
     assert {(s.source, s.outcome, s.merge_request_iid, s.branch, s.commit_sha,
-             aware(s.received_at)) for s in found.values()} == {
+             s.received_at) for s in found.values()} == {
         ("merge_request", "pending", mr["iid"], SOURCE, sha, opened_at)}
     run = world.run(found[ASSIGNMENT].run_id)
     assert (run.kind, run.ref, run.base_branch, run.needs_diff, run.merge_request_iid,
-            aware(run.received_at), run.status) == (
+            run.received_at, run.status) == (
         "submission", SOURCE, TARGET, True, mr["iid"], opened_at, RunStatus.QUEUED)
     assert run.sent_at is not None
     delivery, = hand_in_deliveries(world)
@@ -132,7 +131,7 @@ def test_a_merge_request_whose_open_webhook_was_lost_is_handed_in_and_judged_in_
     discarded = world.process(found[OTHER_ASSIGNMENT].id)
 
     assert (accepted.outcome, accepted.reason, accepted.late) == ("accepted", None, False)
-    assert aware(world.submission(found[ASSIGNMENT].id).counted_at) == opened_at
+    assert world.submission(found[ASSIGNMENT].id).counted_at == opened_at
     assert discarded.outcome == "discarded"
     note, = world.notes(mr["iid"])
     assert "**✅ Accepted**" in note["body"]
@@ -215,7 +214,7 @@ def test_a_webhook_recorded_while_the_hand_in_is_written_waits_for_it_and_adds_n
     assert handed_in and answer.status_code == 200 and answer.json["runs"] == []
     delivery, = hand_in_deliveries(world)
     assert sorted(answer.json["existing_runs"]) == sorted(delivery.response_body["runs"])
-    assert {aware(s.received_at) for s in submissions_of(world).values()} == {received_at}
+    assert {s.received_at for s in submissions_of(world).values()} == {received_at}
     assert len(submissions_of(world)) == 2
 
 
@@ -253,7 +252,7 @@ def test_a_merge_request_merged_before_any_webhook_is_handed_in(world, sweep):
     assert (sweep(), sweep()) == (0, 1)
 
     submission = submissions_of(world)[ASSIGNMENT]
-    assert (submission.merge_request_iid, aware(submission.received_at)) == (mr["iid"], opened_at)
+    assert (submission.merge_request_iid, submission.received_at) == (mr["iid"], opened_at)
     end_run(world.resources, submission.run_id, RunStatus.PASSED, score=1.0, tests_passed=1,
             tests_total=1)
     outcome = world.process(submission.id)
@@ -358,7 +357,7 @@ def test_gitlab_failing_during_the_sweep_records_nothing_and_the_next_period_han
     assert "left to the next period" in caplog.text
     assert submissions_of(world) == {} and hand_in_deliveries(world) == []
     assert sweep() == 1
-    assert {aware(s.received_at) for s in submissions_of(world).values()} == {opened_at}
+    assert {s.received_at for s in submissions_of(world).values()} == {opened_at}
 
 
 def test_a_project_gitlab_does_not_show_holds_up_no_other_and_is_handed_in_later(

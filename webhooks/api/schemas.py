@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import unicodedata
 from typing import Any, Callable
 
@@ -13,7 +12,6 @@ from pipeline.directory_names import DIRECTORY_PATTERN, DIRECTORY_RULE, MAX_DIRE
 from pipeline.branch_names import MAX_BRANCH_NAME_LENGTH
 from pipeline.repos import InvalidInputError, check_directory, check_project_path, check_ref, \
     check_sha
-from pipeline.submissions.ledger import aware
 from pipeline.submissions.verdict import ACCEPTED, OUTCOMES as SUBMISSION_OUTCOMES
 
 MAX_PROJECT_ID = 2 ** 63 - 1
@@ -57,19 +55,6 @@ class StrictBoolean(fields.Boolean):
         if not isinstance(value, bool):
             raise self.make_error("invalid")
         return value
-
-
-class UtcDateTime(fields.DateTime):
-    """An RFC 3339 date-time in UTC; a naive datetime is UTC, as the ledger stores it.
-
-    SQLite keeps no time zone, so the embedded ledger gives stored times back naive; PostgreSQL
-    gives them in its session's time zone, which need not be UTC.
-    """
-
-    def _serialize(self, value: dt.datetime | None, attr, obj, **kwargs) -> str | None:
-        if value is not None:
-            value = aware(value).astimezone(dt.timezone.utc)
-        return super()._serialize(value, attr, obj, **kwargs)
 
 
 class ProjectRef(fields.Field):
@@ -214,9 +199,9 @@ class RunSchema(Schema):
     test_system_id = fields.String(required=True, allow_none=True, attribute="celery_task_id")
     attempts = fields.Integer(required=True)
     reference_sha = fields.String(required=True, allow_none=True)
-    received_at = UtcDateTime(required=True)
-    started_at = UtcDateTime(required=True, allow_none=True)
-    finished_at = UtcDateTime(required=True, allow_none=True)
+    received_at = fields.DateTime(required=True)
+    started_at = fields.DateTime(required=True, allow_none=True)
+    finished_at = fields.DateTime(required=True, allow_none=True)
     result_url = fields.String(required=True)
 
 
@@ -273,11 +258,11 @@ class SubmissionSchema(Schema):
     outcome = fields.String(required=True, validate=validate.OneOf(SUBMISSION_OUTCOMES))
     reason = fields.String(required=True, allow_none=True)
     late = fields.Boolean(required=True)
-    counted_at = UtcDateTime(required=True, allow_none=True, metadata={
+    counted_at = fields.DateTime(required=True, allow_none=True, metadata={
         "description": "when gradehook first received the commit: what the deadline is "
                        "judged by"})
-    deadline = UtcDateTime(required=True, allow_none=True)
-    decided_at = UtcDateTime(required=True, allow_none=True)
+    deadline = fields.DateTime(required=True, allow_none=True)
+    decided_at = fields.DateTime(required=True, allow_none=True)
     submissions_used = fields.Integer(required=True, allow_none=True, metadata={
         "description": "accepted submissions of the assignment with this one, when judged"})
     submission_limit = fields.Integer(required=True, allow_none=True)
@@ -352,7 +337,7 @@ class TaskBriefSchema(Schema):
     id = fields.String(required=True)
     name = fields.String(required=True)
     run_id = fields.String(required=True, allow_none=True)
-    started_at = UtcDateTime(required=True, allow_none=True)
+    started_at = fields.DateTime(required=True, allow_none=True)
 
 
 class WorkerSchema(Schema):
