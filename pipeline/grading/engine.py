@@ -103,13 +103,16 @@ class _Namespace:
 class CodeAbilityGrader:
     """Grade one test suite against the staged student and reference solutions."""
 
-    def __init__(self, suite: SuiteSpec, context: GradingContext) -> None:
+    def __init__(self, suite: SuiteSpec, context: GradingContext,
+                 hidden: frozenset[str] = frozenset()) -> None:
         self.suite = suite
         self.collections = suite.collections
         self.ctx = context
+        # The names of the collections hidden from students (meta.yaml hiddenTests).
+        self.hidden = hidden
         self.results: dict[int, list[str]] = {}
         self.namespaces: dict[str, dict[int, _Namespace]] = {STUDENT: {}, REFERENCE: {}}
-        self.runs: dict[tuple[str, str], list[tuple[RunRequest, Future]]] = {}
+        self.runs: dict[tuple[str, str, bool], list[tuple[RunRequest, Future]]] = {}
         self.lints: dict[tuple[int, int], Future] = {}
         # Collections whose runs their dependencies stopped: both sides' alike, as both are
         # gated by the same results.
@@ -144,7 +147,7 @@ class CodeAbilityGrader:
         Runs that execute the same code (same stages, namespace and preloads) are one process
         that looks up what all of them need: a fresh process would reach the same state.
         """
-        planned: dict[tuple[str, str], RunRequest] = {}
+        planned: dict[tuple[str, str, bool], RunRequest] = {}
         for index, collection in enumerate(self.collections):
             if not collection.tests or collection.success_dependency \
                     or collection.set_up_code_dependency is not None:
@@ -159,15 +162,23 @@ class CodeAbilityGrader:
                     continue
                 request = self._request(index, side, _Namespace(collection.entry_point), stage)
                 if request is not None:
-                    key = (side, request.run_key())
+                    key = self._run_group(request)
                     planned[key] = planned[key].merged(request) if key in planned else request
         for key, request in planned.items():
             self.runs.setdefault(key, []).append(
                 (request, self.ctx.pool.submit(self._execute, request)))
 
+    def _run_group(self, request: RunRequest) -> tuple[str, str, bool]:
+        """Return what runs that may be one process share: side, code and, for the student's
+        side, whether the collection is hidden. The student's code can read what its process
+        looks up and hand it back as a value or output, which a visible collection shows."""
+        collection = self.collections[request.collection_index]
+        return (request.side, request.run_key(),
+                request.side == STUDENT and collection.name in self.hidden)
+
     def _obtain(self, request: RunRequest) -> RunOutcome:
         """Return the outcome of a run already started that covers the request, or run it."""
-        key = (request.side, request.run_key())
+        key = self._run_group(request)
         for known, future in self.runs.get(key, []):
             if known.covers(request):
                 return future.result()

@@ -179,7 +179,7 @@ def _grade_staged(work: Path, student_dir: Path, reference_dir: Path, assignment
                 comparison_suite(staged.reference_base, assignment.meta)
             context = _context(executor, staged, student_dir, pool, limits, python, user, cache,
                                _global_key(assignment, staged, limits, python, options), options)
-            grader = CodeAbilityGrader(suite, context)
+            grader = CodeAbilityGrader(suite, context, frozenset(assignment.meta.hidden_tests))
             collections = grader.grade() if refusal is None else grader.refuse(refusal)
             seconds = context.sandbox_seconds
             reference_gaps = grader.reference_gaps

@@ -14,7 +14,7 @@ from pipeline.grading.grader import course_limits
 from pipeline.grading.meta import parse_meta
 from pipeline.grading.spec import read_yaml
 from pipeline.sandbox import SandboxLimits
-from tests.grading.builders import make_assignment, write_files
+from tests.grading.builders import make_assignment, outcomes, write_files
 
 SIMPLE_TESTS = """
 properties:
@@ -248,6 +248,32 @@ def test_hidden_collections_are_listed(tmp_path: Path):
     report = grade(student, reference)
     assert report.gradehook.hidden == ["more"]
     assert json.loads(report_to_json(report))["gradehook"]["hidden"] == ["more"]
+
+
+def test_a_visible_collections_run_never_looks_up_what_a_hidden_collection_does(tmp_path: Path):
+    # A visible collection shows the student's values: a run it shared with a hidden collection
+    # of the same entry point let the student's code hand back the hidden tests it read.
+    student, reference = make_assignment(tmp_path, """
+        properties:
+          tests:
+            - name: visible
+              entryPoint: ex.py
+              tests:
+                - name: looked_up
+            - name: secret
+              entryPoint: ex.py
+              tests:
+                - name: f(4711)
+    """, {"ex.py": "looked_up = ['looked_up']\ndef f(n):\n    return n\n"}, {"ex.py": """
+        import json
+        with open("/opt/gradehook/run/request.json") as request:
+            looked_up = json.load(request)["evaluate"]["values"]
+        def f(n):
+            return n
+    """}, meta_yaml="properties:\n  hiddenTests: [secret]\n")
+    report = grade(student, reference)
+    assert outcomes(report) == {("visible", "looked_up"): ("PASSED", None),
+                                ("secret", "f(4711)"): ("PASSED", None)}
 
 
 def test_the_assignment_directory_may_differ_from_the_reference(tmp_path: Path):
