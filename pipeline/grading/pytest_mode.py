@@ -153,18 +153,33 @@ class PytestGrader:
         self.work = work
 
     def grade(self) -> list[CollectionReport]:
-        """Run pytest once and build one collection report per test file."""
-        tests = self.work / "pytest-tests"
+        """Run pytest and build one collection report per test file, in the files' order.
+
+        The test files hidden from students (meta.yaml hiddenTests) run in a sandbox of their
+        own: the student's code can read every test file of its run and show it in a visible
+        test's failure.
+        """
+        hidden = set(self.assignment.meta.hidden_tests)
+        files = self.assignment.pytest_files
+        groups = [group for group in ([file for file in files if file not in hidden],
+                                      [file for file in files if file in hidden]) if group]
+        reports = {report.name: report for number, group in enumerate(groups)
+                   for report in self._reports(self._run(group, f"pytest-{number}"), group)}
+        return [reports[file] for file in files]
+
+    def _run(self, files: list[str], name: str) -> SandboxResult:
+        """Run pytest on some of the test files, in a sandbox whose folders are named by name."""
+        tests = self.work / f"{name}-tests"
         tests.mkdir()
         source = self.assignment.pytest_dir
-        for name in (*self.assignment.pytest_files, *course_paths(source, CONFTEST_NAME)):
-            copy_path(source / name, tests / name)
-        for name in self.staged.test_files:
-            copy_path(self.staged.tests_dir / name, tests / name)
-        control = self.work / "pytest-control"
+        for file in (*files, *course_paths(source, CONFTEST_NAME)):
+            copy_path(source / file, tests / file)
+        for file in self.staged.test_files:
+            copy_path(self.staged.tests_dir / file, tests / file)
+        control = self.work / f"{name}-control"
         control.mkdir()
         (control / INI_NAME).write_text("[pytest]\n", encoding="utf-8")
-        result = run_sandboxed(
+        return run_sandboxed(
             [PYTHON_PLACEHOLDER, "-s", RUNNER_PATH, TESTS_DIR, f"{CONTROL_DIR}/{INI_NAME}",
              RESULT_PATH, repr(self.test_seconds), str(output_stop_limit(self.limits)),
              str(log_stop_limit(self.limits))],
@@ -172,7 +187,6 @@ class PytestGrader:
             mounts=[Mount(tests, TESTS_DIR), Mount(control, CONTROL_DIR)], limits=self.limits,
             python=self.python, user=self.user, result_path=RESULT_PATH,
             extra_env={"PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"})
-        return self._reports(result)
 
     def refuse(self, reason: str) -> list[CollectionReport]:
         """Fail every test file with the reason, running nothing: the solution cannot be graded."""
@@ -180,7 +194,8 @@ class PytestGrader:
                             FAILED_STATUS, 0.0)
                 for file in self.assignment.pytest_files]
 
-    def _reports(self, result: SandboxResult) -> list[CollectionReport]:
+    def _reports(self, result: SandboxResult, files: list[str]) -> list[CollectionReport]:
+        """Build the reports of the test files a run ran."""
         events = _events(result.result_data)
         if not events and result.exit_code != 0 and NO_PYTEST.search(result.stderr):
             raise module_missing(self.python, PYTEST)
@@ -220,7 +235,7 @@ class PytestGrader:
         ended_in = began[-1] if began else None
         unrun = _unrun_reasons(collected, ended_in, outcomes, problem)
         reports = []
-        for file in self.assignment.pytest_files:
+        for file in files:
             defined = defined_tests((self.assignment.pytest_dir / file).read_bytes())
             file_ids = [nodeid for nodeid in collected if _file_of(nodeid) == file
                         and (defined is None or defined.defines(_test_of(nodeid)))]
@@ -229,7 +244,7 @@ class PytestGrader:
                 lines.append(_failed(file, *errors[file]))
             elif not collected and problem is not None:
                 unimported = NOT_RUN_IMPORTING_ANOTHER.format(problem=problem) \
-                    if ended_in in self.assignment.pytest_files and ended_in != file else problem
+                    if ended_in in files and ended_in != file else problem
                 lines.append(TestCaseReport(file, FAILED, details=f"E   Failed: {unimported}"))
             elif defined is not None:
                 present = {_test_of(nodeid) for nodeid in file_ids}

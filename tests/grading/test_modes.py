@@ -156,6 +156,28 @@ def test_forged_outcomes_count_only_for_the_tests_the_test_file_defines(tmp_path
     assert (calc.result, report.gradehook.score) == ("FAILED", 0.0)
 
 
+def test_hidden_test_files_run_apart_from_the_visible_ones(tmp_path: Path):
+    # The student's code reads the test files of its run: in a visible test's failure it
+    # showed a hidden test file to the student.
+    student, reference = make_assignment(
+        tmp_path, None,
+        {"calc.py": "",
+         "test_shown.py": "from calc import seen\ndef test_shown():\n"
+                          "    assert seen() == ['test_shown.py', 'test_spare.py']\n",
+         "test_secret.py": "from calc import seen\ndef test_secret():\n"
+                           "    assert seen() == ['test_secret.py']\n",
+         "test_spare.py": "from calc import seen\ndef test_spare():\n"
+                          "    assert seen() == ['test_shown.py', 'test_spare.py']\n"},
+        {"calc.py": "import os\ndef seen():\n    return sorted(os.listdir('/opt/gradehook/tests'))\n"},
+        meta_yaml="properties:\n  hiddenTests: [test_secret.py]\n")
+    report = grade(student, reference)
+    assert [(c.name, [(t.name, t.result) for t in c.tests]) for c in report.tests] == [
+        ("test_secret.py", [("test_secret", "PASSED")]),
+        ("test_shown.py", [("test_shown", "PASSED")]),
+        ("test_spare.py", [("test_spare", "PASSED")])]
+    assert report.gradehook.hidden == ["test_secret.py"]
+
+
 def test_test_classes_fixtures_and_imported_tests_are_collected_as_defined(tmp_path: Path):
     test_file = """
         import pytest
