@@ -17,7 +17,7 @@ from __future__ import annotations
 import ast
 import re
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from pipeline.grading.assignment import CONFTEST_NAME, Assignment, course_paths
@@ -172,7 +172,7 @@ class PytestGrader:
         tests = self.work / f"{name}-tests"
         tests.mkdir()
         source = self.assignment.pytest_dir
-        for file in (*files, *course_paths(source, CONFTEST_NAME)):
+        for file in (*files, *_conftests_of(source, files)):
             copy_path(source / file, tests / file)
         for file in self.staged.test_files:
             copy_path(self.staged.tests_dir / file, tests / file)
@@ -276,6 +276,14 @@ class PytestGrader:
         if message.startswith("assert "):
             message = f"AssertionError: {message}"
         return _failed(name, message, place)
+
+
+def _conftests_of(source: Path, files: list[str]) -> list[str]:
+    """Return the conftest.py files pytest loads for some test files: those of their folders and
+    of the folders above them (a hidden file's own folder stays out of the visible files' run)."""
+    folders = {parent for file in files for parent in PurePosixPath(file).parents}
+    return [conftest for conftest in course_paths(source, CONFTEST_NAME)
+            if PurePosixPath(conftest).parent in folders]
 
 
 def _unrun_reasons(collected: list[str], ended_in: str | None, outcomes: dict[str, Outcome],

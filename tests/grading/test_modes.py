@@ -158,24 +158,33 @@ def test_forged_outcomes_count_only_for_the_tests_the_test_file_defines(tmp_path
 
 def test_hidden_test_files_run_apart_from_the_visible_ones(tmp_path: Path):
     # The student's code reads the test files of its run: in a visible test's failure it
-    # showed a hidden test file to the student.
+    # showed a hidden test file (or its folder's conftest.py) to the student.
+    seen = """
+        import os
+        def seen():
+            return sorted(os.path.relpath(os.path.join(folder, file), "/opt/gradehook/tests")
+                          for folder, _, files in os.walk("/opt/gradehook/tests") for file in files)
+    """
     student, reference = make_assignment(
         tmp_path, None,
         {"calc.py": "",
+         "conftest.py": "",
          "test_shown.py": "from calc import seen\ndef test_shown():\n"
-                          "    assert seen() == ['test_shown.py', 'test_spare.py']\n",
-         "test_secret.py": "from calc import seen\ndef test_secret():\n"
-                           "    assert seen() == ['test_secret.py']\n",
-         "test_spare.py": "from calc import seen\ndef test_spare():\n"
-                          "    assert seen() == ['test_shown.py', 'test_spare.py']\n"},
-        {"calc.py": "import os\ndef seen():\n    return sorted(os.listdir('/opt/gradehook/tests'))\n"},
-        meta_yaml="properties:\n  hiddenTests: [test_secret.py]\n")
+                          "    assert seen() == ['conftest.py', 'test_shown.py', "
+                          "'test_spare.py']\n",
+         "secret/conftest.py": "",
+         "secret/test_secret.py": "from calc import seen\ndef test_secret():\n"
+                                  "    assert seen() == ['conftest.py', 'secret/conftest.py',\n"
+                                  "                      'secret/test_secret.py']\n",
+         "test_spare.py": "def test_spare():\n    pass\n"},
+        {"calc.py": seen},
+        meta_yaml="properties:\n  hiddenTests: [secret/test_secret.py]\n")
     report = grade(student, reference)
     assert [(c.name, [(t.name, t.result) for t in c.tests]) for c in report.tests] == [
-        ("test_secret.py", [("test_secret", "PASSED")]),
+        ("secret/test_secret.py", [("test_secret", "PASSED")]),
         ("test_shown.py", [("test_shown", "PASSED")]),
         ("test_spare.py", [("test_spare", "PASSED")])]
-    assert report.gradehook.hidden == ["test_secret.py"]
+    assert report.gradehook.hidden == ["secret/test_secret.py"]
 
 
 def test_test_classes_fixtures_and_imported_tests_are_collected_as_defined(tmp_path: Path):
