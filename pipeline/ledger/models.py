@@ -45,6 +45,13 @@ class UtcTime(TypeDecorator):
     impl = DateTime(timezone=True)
     cache_ok = True
 
+    def coerce_compared_value(self, op: Any, value: Any) -> Any:
+        """Bind moments compared with a ledger time as ledger times; others (the interval of
+        `finished_at - interval`) as their own type."""
+        if isinstance(value, dt.datetime):
+            return self
+        return self.impl.coerce_compared_value(op, value)
+
     def process_bind_param(self, value: dt.datetime | None, dialect: Any) -> dt.datetime | None:
         return None if value is None else in_utc(value)
 
