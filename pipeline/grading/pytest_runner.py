@@ -53,6 +53,8 @@ NOT_THE_STUDENTS = (pytest.fail.Exception, pytest.skip.Exception, PrintedWithout
 COLLECT = "collect"
 # Why reading standard input failed.
 NO_INPUT = "the program reads input, but the tests give it none"
+# The encoding standard input names: the sandbox's locale's (LANG=C.UTF-8).
+STDIN_ENCODING = "utf-8"
 
 
 def first_line(text):
@@ -217,6 +219,12 @@ class NoInput(io.TextIOBase):
     def readable(self):
         """Tell that this stream is read from."""
         return True
+
+    @property
+    def encoding(self):
+        """Name the encoding a program may read its input in, as a terminal's is (io's stand-in
+        names none, and sys.stdin.encoding.lower() failed)."""
+        return STDIN_ENCODING
 
     @property
     def buffer(self):

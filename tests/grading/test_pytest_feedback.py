@@ -327,6 +327,20 @@ def test_a_test_that_ended_the_run_stands_out_from_those_that_did_not_run(tmp_pa
         "| ❌ | ` test_shout ` (test\\_stats\\.py) |  |  | ` Failed: the test did not run")
 
 
+def test_a_program_reading_the_encoding_of_its_input_is_told_one(tmp_path):
+    """Before, standard input named no encoding (None): a module reading
+    `sys.stdin.encoding.lower()` as it was imported failed its test file with `AttributeError:
+    'NoneType' object has no attribute 'lower'`, which a terminal never gives."""
+    student = "import sys\n\nENCODING = sys.stdin.encoding.lower()\n\n\n" + READS_INPUT
+    tests = "import stats\n\n\ndef test_encoding():\n    assert stats.ENCODING == 'utf-8'\n"
+    student_dir, reference = make_assignment(
+        tmp_path, None, {"stats.py": READS_INPUT, "test_stats.py": tests}, {"stats.py": student})
+    (stats,) = grade(student_dir, reference).tests
+
+    assert [(test.name, test.result, test.details) for test in stats.tests] == [
+        ("test_encoding", "PASSED", None)]
+
+
 def test_input_a_fixture_or_the_test_file_gives_is_read_by_the_test(tmp_path):
     """Before, standard input was replaced again at each phase of a test, so input a fixture gave
     (its setup) or the test file gave as it was imported was gone by the test's call: the test
