@@ -193,10 +193,13 @@ class PytestGrader:
         stopped_output = {event["nodeid"]: f"Failed: {output_stops[event['event']]}"
                           for event in events if event["event"] in output_stops}
         printed_on = any(event["event"] == "printed_on" for event in events)
+        # What began last (a test, or a test file's import) is what the run ended during.
+        began = [event["nodeid"] for event in events if event["event"] == "began"]
+        ended_in = began[-1] if began else None
         status, problem = COMPLETED, None
         if stopped:
-            status, problem = CRASHED, PYTEST_CRASHED.format(
-                reason=PYTEST_STOPPED.format(message=shorten(stopped[0])))
+            status, problem = CRASHED, PYTEST_CRASHED.format(reason=PYTEST_STOPPED.format(
+                message=shorten(self._shown_stop(stopped[0], ended_in))))
         elif printed_on:
             status, problem = CRASHED, PYTEST_CRASHED.format(
                 reason=printed_without_end(self.limits))
@@ -215,9 +218,6 @@ class PytestGrader:
                 outcomes[event["nodeid"]] = (verdict, *_failure(event, stopped_output))
             elif kind == "collecterror":
                 errors[_file_of(event["nodeid"])] = _failure(event, stopped_output)
-        # What began last (a test, or a test file's import) is what the run ended during.
-        began = [event["nodeid"] for event in events if event["event"] == "began"]
-        ended_in = began[-1] if began else None
         unrun = _unrun_reasons(collected, ended_in, outcomes, problem)
         reports = []
         for file in self.assignment.pytest_files:
@@ -237,6 +237,13 @@ class PytestGrader:
                           for test in defined.required if test not in present]
             reports.append(_collection(file, lines, status, result.duration_seconds))
         return reports
+
+    def _shown_stop(self, message: str, ended_in: str | None) -> str:
+        """Return what stopped pytest as every test file's line may show it: a stop during a
+        hidden test file names its error alone (`KeyboardInterrupt`), not that file's words."""
+        if ended_in is not None and _file_of(ended_in) in self.assignment.meta.hidden_tests:
+            return message.split(":", 1)[0]
+        return message
 
     def _failure(self, result: SandboxResult) -> tuple[str, str]:
         if result.timed_out or result.killed_reason == "timeout":

@@ -312,6 +312,26 @@ def test_student_code_that_stops_pytest_is_named_as_the_reason(
         for name, reason in shown]
 
 
+def test_a_hidden_test_that_stops_pytest_shows_the_visible_tests_none_of_its_words(
+        tmp_path: Path):
+    """Before, a hidden test file's test raising KeyboardInterrupt('the answer is 42') stopped
+    pytest, and the visible tests not run after it read `... pytest stopped on
+    KeyboardInterrupt: the answer is 42`, the hidden test's words."""
+    hidden = "def test_hidden():\n    raise KeyboardInterrupt('the answer is 42')\n"
+    student, reference = make_assignment(
+        tmp_path, None, {**CALC, "test_a_hidden.py": hidden, "test_calc.py": TEST_CALC},
+        CALC, meta_yaml="properties:\n  hiddenTests: [test_a_hidden.py]\n")
+    report = grade(student, reference)
+
+    stopped = "Execution of pytest failed, ERROR: pytest stopped on KeyboardInterrupt"
+    assert report.gradehook.hidden == ["test_a_hidden.py"]
+    assert {collection.name: {test.details for test in collection.tests}
+            for collection in report.tests} == {
+        "test_a_hidden.py": {f"E   Failed: {stopped}"},
+        "test_calc.py": {"E   Failed: the test did not run, as the run ended during an earlier "
+                         f"test: {stopped}"}}
+
+
 def test_pytest_files_and_conftest_files_in_subfolders_run(tmp_path: Path):
     student, reference = make_assignment(
         tmp_path, None,
