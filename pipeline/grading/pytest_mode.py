@@ -44,6 +44,11 @@ NOT_RUN = "the test did not run"
 NOT_RUN_AFTER_END = "the test did not run, as the run ended during an earlier test: {problem}"
 NOT_RUN_IMPORTING_ANOTHER = ("the tests did not run, as the run ended while another test file was "
                              "imported: {problem}")
+# A test passed or was skipped, then a fixture torn down after it (its own, its file's, or the
+# session's after the last test) failed.
+TEARDOWN = "teardown"
+TEARDOWN_FAILED = "the test {outcome}, but tearing down a fixture after it failed: {message}"
+TEARDOWN_AFTER = {PASSED: "passed", SKIPPED: "was skipped"}
 LOGGED_WITHOUT_END = ("the program logged more than {size} and was stopped, likely in an endless "
                       "loop")
 # A phase of a test may log at most memory_mb / LOG_STOP_DIVISOR MB, and no more than it may print:
@@ -212,6 +217,8 @@ class PytestGrader:
             kind = event["event"]
             if kind == "collected":
                 collected = event["tests"]
+            elif kind == "test" and event.get("when") == TEARDOWN:
+                _note_teardown(outcomes, event, _failure(event, stopped_output))
             elif kind == "test":
                 verdict = FAILED if event["nodeid"] in stopped_output \
                     else OUTCOMES.get(event["outcome"], FAILED)
@@ -268,6 +275,20 @@ class PytestGrader:
         if message.startswith("assert "):
             message = f"AssertionError: {message}"
         return _failed(name, message, place)
+
+
+def _note_teardown(outcomes: dict[str, Outcome], event: dict[str, Any],
+                   failure: Failure) -> None:
+    """Fail a test whose teardown failed (a fixture of its own, or of its file or session torn
+    down after it), saying the test itself passed or was skipped; one that failed already keeps
+    its own failure."""
+    earlier = outcomes.get(event["nodeid"])
+    if earlier is not None and earlier[0] == FAILED:
+        return
+    message, place = failure
+    if earlier is not None:
+        message = TEARDOWN_FAILED.format(outcome=TEARDOWN_AFTER[earlier[0]], message=message)
+    outcomes[event["nodeid"]] = (FAILED, message, place)
 
 
 def _unrun_reasons(collected: list[str], ended_in: str | None, outcomes: dict[str, Outcome],

@@ -401,6 +401,32 @@ def test_a_run_ended_in_a_tests_teardown_fails_that_test_not_the_next_one(tmp_pa
                                                f"ended during an earlier test: {crashed}")]}
 
 
+def test_a_failed_teardown_says_so_and_keeps_a_failure_of_the_test_itself(tmp_path):
+    """Before, a fixture torn down after a passing test (a session's after the last test) that
+    raised failed that test with its error alone, `RuntimeError: not open`, as if the test had
+    failed; and a test whose own assertion failed showed that error in place of its own."""
+    closes = REFERENCE + "\n\ndef close():\n    raise RuntimeError('not open')\n"
+    conftest = ("import pytest\n\nimport stats\n\n\n@pytest.fixture(scope='session')\n"
+                "def table():\n    yield [0, 1, 4]\n    stats.close()\n\n\n"
+                "@pytest.fixture\ndef mean_table():\n    yield [2.5]\n    stats.close()\n")
+    tests = ("from stats import mean, squares\n\n\ndef test_mean(mean_table):\n"
+             "    assert mean([1, 2, 3, 4]) == 3\n\n\n"
+             "def test_squares(table):\n    assert squares(3) == table\n")
+    student_dir, reference = make_assignment(
+        tmp_path, None, {"stats.py": REFERENCE, "conftest.py": conftest, "test_stats.py": tests},
+        {"stats.py": closes})
+    (stats,) = grade(student_dir, reference).tests
+
+    teardown = ("the test passed, but tearing down a fixture after it failed: "
+                "RuntimeError: not open")
+    assert [(test.name, test.result, test.details, test.debug) for test in stats.tests] == [
+        ("test_mean", "FAILED", "E   AssertionError: assert 2.5 == 3\n"
+                                "E    +  where 2.5 = mean([1, 2, 3, 4])", None),
+        ("test_squares", "FAILED", f"E   {teardown}", {"raised": {
+            "error": teardown, "file": "stats.py", "lineno": 18,
+            "line": "raise RuntimeError('not open')"}})]
+
+
 def test_a_run_ended_importing_a_test_file_fails_that_file_and_says_why_the_others_did_not_run(
         tmp_path):
     """Before, a run that the student's code ended while one test file imported it (a crash at
