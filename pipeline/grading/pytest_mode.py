@@ -1,10 +1,11 @@
 """Assignments without test.yaml: the reference's pytest files run against the student's code.
 
-Each test file is one collection and each test one line; a test file that could not be imported
-(or run) has one line named by the file. The test files run in the student's sandbox (they must
-import the student's code), so they are visible to it; the reference solution is not. Outcomes
-come back through the result channel, never from stdout. Each test has a time limit of its own
-within the run's (pytest_limits, pytest_watchdog).
+Each test file is one collection and each test one line; each test of a test file that could not
+be imported fails saying so, and a test file that could not run has one line named by the file.
+The test files run in the student's sandbox (they must import the student's code), so they are
+visible to it; the reference solution is not. Outcomes come back through the result channel,
+never from stdout. Each test has a time limit of its own within the run's (pytest_limits,
+pytest_watchdog).
 
 The outcomes are only as trustworthy as the student's process: the assertions run in it, so code
 the tests import can write forged outcomes to the channel. What is checked outside it: a
@@ -42,6 +43,9 @@ PROCESS_ENDED = "process ended before all tests ran (exit code {code})"
 PYTEST_STOPPED = "pytest stopped on {message}"
 NOT_RUN = "the test did not run"
 NOT_RUN_AFTER_END = "the test did not run, as the run ended during an earlier test: {problem}"
+IMPORT_FAILED = "the test did not run, as importing {file} failed: {message}"
+# How the runner (or pytest.fail) words a failure of its own: said once, before the reason.
+FAILED_BY = "Failed: "
 NOT_RUN_IMPORTING_ANOTHER = ("the tests did not run, as the run ended while another test file was "
                              "imported: {problem}")
 # A test passed or was skipped, then a fixture torn down after it (its own, its file's, or the
@@ -233,7 +237,7 @@ class PytestGrader:
                         and (defined is None or defined.defines(_test_of(nodeid)))]
             lines = [self._line(nodeid, outcomes, unrun) for nodeid in file_ids]
             if file in errors:
-                lines.append(_failed(file, *errors[file]))
+                lines += _unimported(file, defined, *errors[file])
             elif not collected and problem is not None:
                 unimported = NOT_RUN_IMPORTING_ANOTHER.format(problem=problem) \
                     if ended_in in self.assignment.pytest_files and ended_in != file else problem
@@ -338,6 +342,16 @@ def _failed(name: str, message: str, place: dict[str, Any] | None) -> TestCaseRe
     lines = message.split("\n")
     return TestCaseReport(name, FAILED, details="\n".join(f"E   {line}" for line in lines),
                           debug={RAISED: {"error": lines[0], **place}} if place else None)
+
+
+def _unimported(file: str, defined: DefinedTests | None, message: str,
+                place: dict[str, Any] | None) -> list[TestCaseReport]:
+    """Fail each test a test file defines, that could not be imported, saying why (one line named
+    by the file when none is known), so that its tests count as many as they are."""
+    if defined is None or not defined.required:
+        return [_failed(file, message, place)]
+    reason = shorten(IMPORT_FAILED.format(file=file, message=message.removeprefix(FAILED_BY)))
+    return [_failed(test, reason, place) for test in defined.required]
 
 
 def _failure(event: dict[str, Any], stopped_output: dict[str, str]) -> Failure:

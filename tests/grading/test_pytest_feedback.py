@@ -51,6 +51,7 @@ def test_counts():
 def test_mean():
     assert mean([1, 2, 3, 4]) == 2.5
 """
+ALL_TESTS = ("test_squares", "test_shout", "test_counts", "test_mean")
 WRONG_VALUES = """\
 def squares(n):
     result = [i * i for i in range(n)]
@@ -203,8 +204,10 @@ def test_a_test_file_whose_import_failed_in_the_students_code_names_their_line(
     graded = _graded(tmp_path, files)
 
     file, lineno, line = place
-    assert graded == {"test_stats.py": ("FAILED", f"E   {error}", {
-        "raised": {"error": error, "file": file, "lineno": lineno, "line": line}})}
+    reason = f"the test did not run, as importing test_stats.py failed: {error}"
+    assert graded == {test: ("FAILED", f"E   {reason}", {
+        "raised": {"error": reason, "file": file, "lineno": lineno, "line": line}})
+        for test in ALL_TESTS}
 
 
 def test_a_test_file_whose_own_import_failed_names_no_line_of_the_students(tmp_path):
@@ -213,8 +216,23 @@ def test_a_test_file_whose_own_import_failed_names_no_line_of_the_students(tmp_p
     before, Python's message named it by its path in the sandbox, `(/sandbox/work/stats.py)`."""
     graded = _graded(tmp_path, {"stats.py": "def mean(values):\n    return 0\n"})
 
-    assert graded == {"test_stats.py": (
-        "FAILED", "E   ImportError: cannot import name 'counts' from 'stats' (stats.py)", None)}
+    assert graded == {test: ("FAILED", "E   the test did not run, as importing test_stats.py "
+                                       "failed: ImportError: cannot import name 'counts' from "
+                                       "'stats' (stats.py)", None) for test in ALL_TESTS}
+
+
+def test_each_test_of_a_test_file_that_could_not_be_imported_fails_saying_why(tmp_path):
+    """Before, a test file whose import failed (a student who has not written one function yet)
+    was one failed line named by the file: 0 of 1 tests passed, where the file has four."""
+    student_dir, reference = make_assignment(
+        tmp_path, None, {"stats.py": REFERENCE, "test_stats.py": TESTS},
+        {"stats.py": REFERENCE[:REFERENCE.index("def mean")]})
+    (stats,) = grade(student_dir, reference).tests
+
+    assert (stats.summary.passed, stats.summary.total) == (0, 4)
+    assert {test.details for test in stats.tests} == {
+        "E   the test did not run, as importing test_stats.py failed: ImportError: cannot import "
+        "name 'mean' from 'stats' (stats.py)"}
 
 
 def test_an_import_stopped_at_its_time_limit_names_no_line_of_an_error_raised_after(tmp_path):
@@ -228,8 +246,9 @@ def test_an_import_stopped_at_its_time_limit_names_no_line_of_an_error_raised_af
                      settings=SandboxSettings(test_timeout_seconds=0.5)).tests
 
     assert [(test.name, test.details, test.debug) for test in stats.tests] == [
-        ("test_stats.py", "E   Failed: Timeout: importing test_stats.py took longer than its "
-                          "time limit of 0.5 seconds; it was stopped in stats.py, line 3", None)]
+        (test, "E   the test did not run, as importing test_stats.py failed: Timeout: importing "
+               "test_stats.py took longer than its time limit of 0.5 seconds; it was stopped in "
+               "stats.py, line 3", None) for test in ALL_TESTS]
 
 
 READS_INPUT = """\

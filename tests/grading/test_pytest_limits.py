@@ -383,8 +383,9 @@ OTHER_TESTS = """
     def test_sum():
         assert sum([1, 2]) == 3
 """
-IMPORT_STOPPED = ("E   Failed: Timeout: importing test_calc.py took longer than its time limit "
-                  "of 1 second; it was stopped in calc.py, line {line}")
+IMPORT_STOPPED = ("E   the test did not run, as importing test_calc.py failed: Timeout: importing "
+                  "test_calc.py took longer than its time limit of 1 second; it was stopped in "
+                  "calc.py, line {line}")
 
 
 @pytest.mark.parametrize("student_code, failure", [
@@ -405,7 +406,7 @@ def test_a_student_module_stuck_in_its_import_fails_its_test_file_and_the_others
     assert _graded_files(tmp_path, student_code,
                          {"test_calc.py": CALC_TESTS, "test_other.py": OTHER_TESTS},
                          test_timeout_seconds=1) == {
-        "test_calc.py": ("COMPLETED", [("test_calc.py", "FAILED", failure)]),
+        "test_calc.py": ("COMPLETED", [("test_one", "FAILED", failure)]),
         "test_other.py": ("COMPLETED", [("test_sum", "PASSED", None)]),
     }
 
