@@ -18,7 +18,7 @@ from __future__ import annotations
 import ast
 import re
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from pipeline.grading.assignment import CONFTEST_NAME, Assignment, course_paths
@@ -216,7 +216,7 @@ class PytestGrader:
             status, problem = self._failure(result)
         collected: list[str] = []
         outcomes: dict[str, Outcome] = {}
-        errors: dict[str, Failure] = {}
+        failed_imports: dict[str, Failure] = {}
         for event in events:
             kind = event["event"]
             if kind == "collected":
@@ -228,7 +228,7 @@ class PytestGrader:
                     else OUTCOMES.get(event["outcome"], FAILED)
                 outcomes[event["nodeid"]] = (verdict, *_failure(event, stopped_output))
             elif kind == "collecterror":
-                errors[_file_of(event["nodeid"])] = _failure(event, stopped_output)
+                failed_imports[_file_of(event["nodeid"])] = _failure(event, stopped_output)
         unrun = _unrun_reasons(collected, ended_in, outcomes, problem)
         reports = []
         for file in self.assignment.pytest_files:
@@ -236,8 +236,9 @@ class PytestGrader:
             file_ids = [nodeid for nodeid in collected if _file_of(nodeid) == file
                         and (defined is None or defined.defines(_test_of(nodeid)))]
             lines = [self._line(nodeid, outcomes, unrun) for nodeid in file_ids]
-            if file in errors:
-                lines += _unimported(file, defined, *errors[file])
+            failed_import = _failed_import(file, failed_imports)
+            if failed_import is not None:
+                lines += _unimported(file, defined, *failed_import)
             elif not collected and problem is not None:
                 unimported = NOT_RUN_IMPORTING_ANOTHER.format(problem=problem) \
                     if ended_in in self.assignment.pytest_files and ended_in != file else problem
@@ -344,13 +345,28 @@ def _failed(name: str, message: str, place: dict[str, Any] | None) -> TestCaseRe
                           debug={RAISED: {"error": lines[0], **place}} if place else None)
 
 
-def _unimported(file: str, defined: DefinedTests | None, message: str,
-                place: dict[str, Any] | None) -> list[TestCaseReport]:
-    """Fail each test a test file defines, that could not be imported, saying why (one line named
-    by the file when none is known), so that its tests count as many as they are."""
+def _failed_import(file: str, failed_imports: dict[str, Failure]) -> tuple[str, Failure] | None:
+    """Return what could not be imported before a test file's tests, and why: the file itself,
+    else the conftest.py of the innermost folder holding it whose import failed; None if none."""
+    if file in failed_imports:
+        return file, failed_imports[file]
+    folders = [folder for folder in failed_imports if folder == "" or file.startswith(f"{folder}/")]
+    if not folders:
+        return None
+    folder = max(folders, key=len)
+    return str(PurePosixPath(folder, CONFTEST_NAME)), failed_imports[folder]
+
+
+def _unimported(file: str, defined: DefinedTests | None, imported: str,
+                failure: Failure) -> list[TestCaseReport]:
+    """Fail each test a test file defines, whose import (or its folder's conftest.py's) failed,
+    saying why (one line named by the file when none is known), so that its tests count as many
+    as they are."""
+    message, place = failure
+    reason = shorten(IMPORT_FAILED.format(file=imported,
+                                          message=message.removeprefix(FAILED_BY)))
     if defined is None or not defined.required:
-        return [_failed(file, message, place)]
-    reason = shorten(IMPORT_FAILED.format(file=file, message=message.removeprefix(FAILED_BY)))
+        return [_failed(file, message if imported == file else reason, place)]
     return [_failed(test, reason, place) for test in defined.required]
 
 

@@ -27,6 +27,7 @@ import sys
 import threading
 
 import pytest
+from _pytest.config import ConftestImportFailure
 
 # The runner of test.yaml collections and the time limits' modules lie beside this script, found
 # while this script's folder is still first on sys.path; both runners cut messages, stop endless
@@ -49,6 +50,9 @@ SHORTEST_CUT_LINE = 100
 # What fails a test on behalf of pytest or gradehook (a time limit, the output stop, a skip), not
 # an error of the student's code: its place in their files is not where they went wrong.
 NOT_THE_STUDENTS = (pytest.fail.Exception, pytest.skip.Exception, PrintedWithoutEnd)
+# What pytest raises in place of the error that failed a test file's import, or a folder's
+# conftest.py's, which it says it came from.
+WRAPPED_IMPORT_ERRORS = (pytest.Collector.CollectError, ConftestImportFailure)
 # The phase of a test file's import, beside a test's setup, call and teardown.
 COLLECT = "collect"
 # Why reading standard input failed.
@@ -132,12 +136,12 @@ class Recorder:
         return report
 
     def pytest_exception_interact(self, node, call, report):
-        """Note where the error that failed a test file's import passed last through the
-        student's files (pytest's collection error says it came from that error)."""
+        """Note where the error that failed a test file's import (or a folder's conftest.py's)
+        passed last through the student's files."""
         if isinstance(report, pytest.CollectReport) and call.excinfo is not None:
             failure, _ = self.places.get((report.nodeid, COLLECT), (None, None))
             error = call.excinfo.value
-            if isinstance(error, pytest.Collector.CollectError) and error.__cause__ is not None:
+            if isinstance(error, WRAPPED_IMPORT_ERRORS) and error.__cause__ is not None:
                 error = error.__cause__
             self.note_place(report.nodeid, COLLECT, failure, error)
 

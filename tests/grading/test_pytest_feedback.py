@@ -466,3 +466,25 @@ def test_a_run_ended_importing_a_test_file_fails_that_file_and_says_why_the_othe
                                               "ended while another test file was imported: "
                                               f"{crashed}")],
         "test_b.py": [("test_b.py", "FAILED", f"E   Failed: {crashed}")]}
+
+
+def test_a_folders_conftest_that_could_not_be_imported_fails_the_tests_of_that_folder_saying_so(
+        tmp_path):
+    """Before, a conftest.py of a subfolder whose import failed on the student's code (here a
+    module it imports raising at its top level) failed each test of the folder with `the test
+    did not run`, never saying why nor naming the student's line; the tests of other folders
+    run as before."""
+    tests = "import stats\n\n\ndef test_shout():\n    assert stats.shout('a') == 'A!'\n"
+    student_dir, reference = make_assignment(
+        tmp_path, None, {"stats.py": REFERENCE, "shapes.py": "", "a/test_a.py": tests,
+                         "b/conftest.py": "import shapes\n", "b/test_b.py": tests},
+        {"stats.py": REFERENCE, "shapes.py": "raise ValueError('no shapes yet')\n"})
+    report = grade(student_dir, reference)
+
+    reason = "the test did not run, as importing b/conftest.py failed: ValueError: no shapes yet"
+    assert {collection.name: [(test.name, test.result, test.details, test.debug)
+                              for test in collection.tests] for collection in report.tests} == {
+        "a/test_a.py": [("test_shout", "PASSED", None, None)],
+        "b/test_b.py": [("test_shout", "FAILED", f"E   {reason}", {"raised": {
+            "error": reason, "file": "shapes.py", "lineno": 1,
+            "line": "raise ValueError('no shapes yet')"}})]}
