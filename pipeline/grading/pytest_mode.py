@@ -46,6 +46,8 @@ NOT_RUN_AFTER_END = "the test did not run, as the run ended during an earlier te
 IMPORT_FAILED = "the test did not run, as importing {file} failed: {message}"
 # How the runner (or pytest.fail) words a failure of its own: said once, before the reason.
 FAILED_BY = "Failed: "
+NOT_RUN_IMPORTING_CONFTEST = ("the tests did not run, as the run ended while {conftest} was "
+                              "imported: {problem}")
 NOT_RUN_IMPORTING_ANOTHER = ("the tests did not run, as the run ended while another test file was "
                              "imported: {problem}")
 # A test passed or was skipped, then a fixture torn down after it (its own, its file's, or the
@@ -240,8 +242,7 @@ class PytestGrader:
             if failed_import is not None:
                 lines += _unimported(file, defined, *failed_import)
             elif not collected and problem is not None:
-                unimported = NOT_RUN_IMPORTING_ANOTHER.format(problem=problem) \
-                    if ended_in in self.assignment.pytest_files and ended_in != file else problem
+                unimported = self._import_ended(file, ended_in, problem)
                 lines.append(TestCaseReport(file, FAILED, details=f"E   Failed: {unimported}"))
             elif defined is not None:
                 present = {_test_of(nodeid) for nodeid in file_ids}
@@ -249,6 +250,19 @@ class PytestGrader:
                           for test in defined.required if test not in present]
             reports.append(_collection(file, lines, status, result.duration_seconds))
         return reports
+
+    def _import_ended(self, file: str, ended_in: str | None, problem: str) -> str:
+        """Return why a test file has no tests in a run that ended before they were collected:
+        the reason, for the file (or a folder holding it) whose import the run ended during;
+        that the run ended while another was imported, for the others."""
+        if ended_in is None or ended_in == file or _holds(ended_in, file):
+            return problem
+        if ended_in in self.assignment.pytest_files:
+            return NOT_RUN_IMPORTING_ANOTHER.format(problem=problem)
+        if not ended_in.endswith(".py"):
+            return NOT_RUN_IMPORTING_CONFTEST.format(
+                conftest=PurePosixPath(ended_in, CONFTEST_NAME), problem=problem)
+        return problem
 
     def _shown_stop(self, message: str, ended_in: str | None) -> str:
         """Return what stopped pytest as every test file's line may show it: a stop during a
@@ -350,7 +364,7 @@ def _failed_import(file: str, failed_imports: dict[str, Failure]) -> tuple[str, 
     else the conftest.py of the innermost folder holding it whose import failed; None if none."""
     if file in failed_imports:
         return file, failed_imports[file]
-    folders = [folder for folder in failed_imports if folder == "" or file.startswith(f"{folder}/")]
+    folders = [folder for folder in failed_imports if _holds(folder, file)]
     if not folders:
         return None
     folder = max(folders, key=len)
@@ -387,6 +401,11 @@ def _place(event: dict[str, Any]) -> dict[str, Any] | None:
         return checked_place(event["place"], NOT_A_PLACE)
     except MalformedResult:
         return None
+
+
+def _holds(folder: str, file: str) -> bool:
+    """Tell whether a node id is that of a folder holding the file ("" holds them all)."""
+    return folder == "" or file.startswith(f"{folder}/")
 
 
 def _file_of(nodeid: str) -> str:

@@ -488,3 +488,24 @@ def test_a_folders_conftest_that_could_not_be_imported_fails_the_tests_of_that_f
         "b/test_b.py": [("test_shout", "FAILED", f"E   {reason}", {"raised": {
             "error": reason, "file": "shapes.py", "lineno": 1,
             "line": "raise ValueError('no shapes yet')"}})]}
+
+
+def test_a_run_ended_importing_a_folders_conftest_fails_that_folders_files_not_the_others(
+        tmp_path):
+    """Before, a run that the student's code ended while a subfolder's conftest.py imported it
+    (a crash at its top level) failed every test file alike with the crash, those of other
+    folders too: the student could not tell which of their modules crashed."""
+    tests = "import stats\n\n\ndef test_shout():\n    assert stats.shout('a') == 'A!'\n"
+    student_dir, reference = make_assignment(
+        tmp_path, None, {"stats.py": REFERENCE, "shapes.py": "", "a/test_a.py": tests,
+                         "b/conftest.py": "import shapes\n", "b/test_b.py": tests},
+        {"stats.py": REFERENCE, "shapes.py": "import os\n\nos.abort()\n"})
+    report = grade(student_dir, reference)
+
+    crashed = "Execution of pytest failed, ERROR: process was killed by signal SIGABRT"
+    assert {collection.name: [(test.name, test.result, test.details)
+                              for test in collection.tests] for collection in report.tests} == {
+        "a/test_a.py": [("a/test_a.py", "FAILED", "E   Failed: the tests did not run, as the run "
+                                                  "ended while b/conftest.py was imported: "
+                                                  f"{crashed}")],
+        "b/test_b.py": [("b/test_b.py", "FAILED", f"E   Failed: {crashed}")]}
