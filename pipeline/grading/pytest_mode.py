@@ -65,7 +65,11 @@ LOG_STOP_DIVISOR = 128
 # The runner announces it started once pytest is imported, before anything of the student's
 # runs: without that event, what the process wrote to stderr is the runner's own.
 NO_PYTEST = re.compile(rb"ModuleNotFoundError: No module named 'pytest'")
-OUTCOMES = {"passed": PASSED, "failed": FAILED, "skipped": SKIPPED}
+OUTCOMES = {"passed": PASSED, "failed": FAILED, "skipped": SKIPPED, "xfailed": PASSED}
+# A test marked xfail that failed, as the marker expects: pytest counts it a success.
+XFAILED = "xfailed"
+EXPECTED_FAILURE = "failed, as the tests expect of it (xfail)"
+EXPECTED_FAILURE_REASON = EXPECTED_FAILURE + ": {reason}"
 # A file of the student's folder or of the tests' in a message is named by its path in its
 # folder, as a place names it (`stats.py`).
 SHOWN_FOLDERS = {SANDBOX_WORKDIR: "", TESTS_DIR: ""}
@@ -228,7 +232,10 @@ class PytestGrader:
             elif kind == "test":
                 verdict = FAILED if event["nodeid"] in stopped_output \
                     else OUTCOMES.get(event["outcome"], FAILED)
-                outcomes[event["nodeid"]] = (verdict, *_failure(event, stopped_output))
+                failure = _failure(event, stopped_output)
+                if verdict == PASSED and event["outcome"] == XFAILED:
+                    failure = _expected_failure(failure[0]), None
+                outcomes[event["nodeid"]] = (verdict, *failure)
             elif kind == "collecterror":
                 failed_imports[_file_of(event["nodeid"])] = _failure(event, stopped_output)
         unrun = _unrun_reasons(collected, ended_in, outcomes, problem)
@@ -288,7 +295,7 @@ class PytestGrader:
             return TestCaseReport(name, FAILED, details=f"E   Failed: {unrun[nodeid]}")
         result, message, place = outcomes[nodeid]
         if result == PASSED:
-            return TestCaseReport(name, PASSED)
+            return TestCaseReport(name, PASSED, message or None)
         if result == SKIPPED:
             return TestCaseReport(name, SKIPPED, TEST_SKIPPED, message)
         if message.startswith("assert "):
@@ -401,6 +408,11 @@ def _place(event: dict[str, Any]) -> dict[str, Any] | None:
         return checked_place(event["place"], NOT_A_PLACE)
     except MalformedResult:
         return None
+
+
+def _expected_failure(reason: str) -> str:
+    """Return what a test marked xfail that failed, as expected, shows beside its pass."""
+    return EXPECTED_FAILURE_REASON.format(reason=reason) if reason else EXPECTED_FAILURE
 
 
 def _holds(folder: str, file: str) -> bool:

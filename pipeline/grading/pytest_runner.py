@@ -53,6 +53,9 @@ NOT_THE_STUDENTS = (pytest.fail.Exception, pytest.skip.Exception, PrintedWithout
 # What pytest raises in place of the error that failed a test file's import, or a folder's
 # conftest.py's, which it says it came from.
 WRAPPED_IMPORT_ERRORS = (pytest.Collector.CollectError, ConftestImportFailure)
+# The outcome of a test marked xfail that failed, as expected (pytest reports it skipped, noting
+# the marker's reason); its message is that reason.
+XFAILED = "xfailed"
 # The phase of a test file's import, beside a test's setup, call and teardown.
 COLLECT = "collect"
 # Why reading standard input failed.
@@ -163,7 +166,11 @@ class Recorder:
         decided = report.when == "call" or (report.when == "setup" and not report.passed) \
             or (report.when == "teardown" and report.failed)
         place = self.place_of(report, report.when)
-        if decided:
+        if decided and report.skipped and hasattr(report, "wasxfail"):
+            self.emit({"event": "test", "nodeid": report.nodeid, "outcome": XFAILED,
+                       "when": report.when, "message": first_line(report.wasxfail),
+                       "place": None})
+        elif decided:
             self.emit({"event": "test", "nodeid": report.nodeid, "outcome": report.outcome,
                        "when": report.when, "message": crash_message(report), "place": place})
 
