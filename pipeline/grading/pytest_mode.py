@@ -44,7 +44,8 @@ PYTEST_STOPPED = "pytest stopped on {message}"
 NOT_RUN = "the test did not run"
 NOT_RUN_AFTER_END = "the test did not run, as the run ended during an earlier test: {problem}"
 IMPORT_FAILED = "the test did not run, as importing {file} failed: {message}"
-# How the runner (or pytest.fail) words a failure of its own: said once, before the reason.
+# How the runner (or pytest.fail) words a failure of its own, as a test that did not run reads:
+# said once, before the reason.
 FAILED_BY = "Failed: "
 NOT_RUN_IMPORTING_CONFTEST = ("the tests did not run, as the run ended while {conftest} was "
                               "imported: {problem}")
@@ -384,8 +385,8 @@ def _unimported(file: str, defined: DefinedTests | None, imported: str,
     saying why (one line named by the file when none is known), so that its tests count as many
     as they are."""
     message, place = failure
-    reason = shorten(IMPORT_FAILED.format(file=imported,
-                                          message=message.removeprefix(FAILED_BY)))
+    reason = shorten(FAILED_BY + IMPORT_FAILED.format(file=imported,
+                                                      message=message.removeprefix(FAILED_BY)))
     if defined is None or not defined.required:
         return [_failed(file, message if imported == file else reason, place)]
     return [_failed(test, reason, place) for test in defined.required]

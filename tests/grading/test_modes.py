@@ -52,8 +52,8 @@ def test_pytest_files_run_against_the_student_code(tmp_path: Path):
     ]
     assert (calc.type, calc.status, calc.result) == ("pytest", "COMPLETED", "SKIPPED")
     assert [(t.name, t.result, t.details) for t in broken.tests] == [
-        ("test_x", "FAILED", "E   the test did not run, as importing test_broken.py failed: "
-                             "ModuleNotFoundError: No module named 'nonexistent_module'")]
+        ("test_x", "FAILED", "E   Failed: the test did not run, as importing test_broken.py "
+                             "failed: ModuleNotFoundError: No module named 'nonexistent_module'")]
     assert (report.gradehook.tests_passed, report.gradehook.tests_total) == (3, 6)
     assert report.gradehook.score == 0.0
 

@@ -204,7 +204,7 @@ def test_a_test_file_whose_import_failed_in_the_students_code_names_their_line(
     graded = _graded(tmp_path, files)
 
     file, lineno, line = place
-    reason = f"the test did not run, as importing test_stats.py failed: {error}"
+    reason = f"Failed: the test did not run, as importing test_stats.py failed: {error}"
     assert graded == {test: ("FAILED", f"E   {reason}", {
         "raised": {"error": reason, "file": file, "lineno": lineno, "line": line}})
         for test in ALL_TESTS}
@@ -216,9 +216,10 @@ def test_a_test_file_whose_own_import_failed_names_no_line_of_the_students(tmp_p
     before, Python's message named it by its path in the sandbox, `(/sandbox/work/stats.py)`."""
     graded = _graded(tmp_path, {"stats.py": "def mean(values):\n    return 0\n"})
 
-    assert graded == {test: ("FAILED", "E   the test did not run, as importing test_stats.py "
-                                       "failed: ImportError: cannot import name 'counts' from "
-                                       "'stats' (stats.py)", None) for test in ALL_TESTS}
+    assert graded == {test: ("FAILED", "E   Failed: the test did not run, as importing "
+                                       "test_stats.py failed: ImportError: cannot import name "
+                                       "'counts' from 'stats' (stats.py)", None)
+                      for test in ALL_TESTS}
 
 
 def test_each_test_of_a_test_file_that_could_not_be_imported_fails_saying_why(tmp_path):
@@ -227,12 +228,17 @@ def test_each_test_of_a_test_file_that_could_not_be_imported_fails_saying_why(tm
     student_dir, reference = make_assignment(
         tmp_path, None, {"stats.py": REFERENCE, "test_stats.py": TESTS},
         {"stats.py": REFERENCE[:REFERENCE.index("def mean")]})
-    (stats,) = grade(student_dir, reference).tests
+    report = grade(student_dir, reference)
+    (stats,) = report.tests
 
+    reason = ("Failed: the test did not run, as importing test_stats.py failed: ImportError: "
+              "cannot import name 'mean' from 'stats' (stats.py)")
     assert (stats.summary.passed, stats.summary.total) == (0, 4)
-    assert {test.details for test in stats.tests} == {
-        "E   the test did not run, as importing test_stats.py failed: ImportError: cannot import "
-        "name 'mean' from 'stats' (stats.py)"}
+    assert {test.details for test in stats.tests} == {f"E   {reason}"}
+    # The comment lists them in one row, as other tests that did not run.
+    comment = mr_comment_markdown([(run(), json.loads(report_to_json(report)))],
+                                  comment_marker("mr-1")).split("\n")
+    assert f"| ❌ | all 4 tests (test\\_stats\\.py) |  |  | ` {reason} ` |" in comment
 
 
 def test_an_import_stopped_at_its_time_limit_names_no_line_of_an_error_raised_after(tmp_path):
@@ -246,9 +252,9 @@ def test_an_import_stopped_at_its_time_limit_names_no_line_of_an_error_raised_af
                      settings=SandboxSettings(test_timeout_seconds=0.5)).tests
 
     assert [(test.name, test.details, test.debug) for test in stats.tests] == [
-        (test, "E   the test did not run, as importing test_stats.py failed: Timeout: importing "
-               "test_stats.py took longer than its time limit of 0.5 seconds; it was stopped in "
-               "stats.py, line 3", None) for test in ALL_TESTS]
+        (test, "E   Failed: the test did not run, as importing test_stats.py failed: Timeout: "
+               "importing test_stats.py took longer than its time limit of 0.5 seconds; it was "
+               "stopped in stats.py, line 3", None) for test in ALL_TESTS]
 
 
 READS_INPUT = """\
@@ -481,7 +487,8 @@ def test_a_folders_conftest_that_could_not_be_imported_fails_the_tests_of_that_f
         {"stats.py": REFERENCE, "shapes.py": "raise ValueError('no shapes yet')\n"})
     report = grade(student_dir, reference)
 
-    reason = "the test did not run, as importing b/conftest.py failed: ValueError: no shapes yet"
+    reason = ("Failed: the test did not run, as importing b/conftest.py failed: ValueError: no "
+              "shapes yet")
     assert {collection.name: [(test.name, test.result, test.details, test.debug)
                               for test in collection.tests] for collection in report.tests} == {
         "a/test_a.py": [("test_shout", "PASSED", None, None)],

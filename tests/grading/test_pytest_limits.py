@@ -383,9 +383,9 @@ OTHER_TESTS = """
     def test_sum():
         assert sum([1, 2]) == 3
 """
-IMPORT_STOPPED = ("E   the test did not run, as importing test_calc.py failed: Timeout: importing "
-                  "test_calc.py took longer than its time limit of 1 second; it was stopped in "
-                  "calc.py, line {line}")
+IMPORT_STOPPED = ("E   Failed: the test did not run, as importing test_calc.py failed: Timeout: "
+                  "importing test_calc.py took longer than its time limit of 1 second; it was "
+                  "stopped in calc.py, line {line}")
 
 
 @pytest.mark.parametrize("student_code, failure", [
@@ -424,9 +424,9 @@ def test_a_folders_conftest_stuck_importing_the_students_code_fails_that_folders
     of 60.0 seconds exceeded', the tests of other folders too. The conftest's import has the
     default limit of a test, and the tests of other folders run."""
     line = 4 if not went_on else 8
-    failure = ("E   the test did not run, as importing slow/conftest.py failed: Timeout: importing "
-               "slow/conftest.py took longer than its time limit of 1 second; it was stopped in "
-               f"calc.py, line {line}{went_on}")
+    failure = ("E   Failed: the test did not run, as importing slow/conftest.py failed: Timeout: "
+               "importing slow/conftest.py took longer than its time limit of 1 second; it was "
+               f"stopped in calc.py, line {line}{went_on}")
     assert _graded_files(tmp_path, student_code,
                          {"slow/conftest.py": "import calc\n", "slow/test_calc.py": CALC_TESTS,
                           "test_other.py": OTHER_TESTS}, test_timeout_seconds=1) == {
