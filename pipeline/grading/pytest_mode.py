@@ -70,7 +70,12 @@ OUTCOMES = {"passed": PASSED, "failed": FAILED, "skipped": SKIPPED, "xfailed": P
 # A test marked xfail that failed, as the marker expects: pytest counts it a success.
 XFAILED = "xfailed"
 EXPECTED_FAILURE = "failed, as the tests expect of it (xfail)"
-EXPECTED_FAILURE_REASON = EXPECTED_FAILURE + ": {reason}"
+# pytest's notes of an xfail test it did not run (run=False), and of a strict one that passed,
+# before the marker's reason.
+XFAIL_NOT_RUN = "[NOTRUN]"
+EXPECTED_NOT_RUN = "not run, as the tests expect it to fail (xfail)"
+XPASS_STRICT = re.compile(r"^\[XPASS\(strict\)\] ?")
+UNEXPECTED_PASS = "Failed: the test passed, but the tests expect it to fail (xfail, strict)"
 # A file of the student's folder or of the tests' in a message is named by its path in its
 # folder, as a place names it (`stats.py`).
 SHOWN_FOLDERS = {SANDBOX_WORKDIR: "", TESTS_DIR: ""}
@@ -301,6 +306,8 @@ class PytestGrader:
             return TestCaseReport(name, SKIPPED, TEST_SKIPPED, message)
         if message.startswith("assert "):
             message = f"AssertionError: {message}"
+        if XPASS_STRICT.match(message):
+            message = _with_reason(UNEXPECTED_PASS, XPASS_STRICT.sub("", message))
         return _failed(name, message, place)
 
 
@@ -412,8 +419,15 @@ def _place(event: dict[str, Any]) -> dict[str, Any] | None:
 
 
 def _expected_failure(reason: str) -> str:
-    """Return what a test marked xfail that failed, as expected, shows beside its pass."""
-    return EXPECTED_FAILURE_REASON.format(reason=reason) if reason else EXPECTED_FAILURE
+    """Return what a test marked xfail that failed, as expected (or was not run), shows beside
+    its pass."""
+    shown = EXPECTED_NOT_RUN if reason.startswith(XFAIL_NOT_RUN) else EXPECTED_FAILURE
+    return _with_reason(shown, reason.removeprefix(XFAIL_NOT_RUN).strip())
+
+
+def _with_reason(text: str, reason: str) -> str:
+    """Return a text followed by the xfail marker's reason, if it gives one."""
+    return f"{text}: {reason}" if reason else text
 
 
 def _holds(folder: str, file: str) -> bool:

@@ -539,3 +539,23 @@ def test_a_test_marked_xfail_that_fails_passes_saying_it_was_expected_to(tmp_pat
                                            "nothing is not required yet", None),
         ("test_shout_empty", "PASSED", "failed, as the tests expect of it (xfail)", None),
         ("test_shout", "PASSED", None, None)]
+
+
+def test_an_xfail_test_not_run_or_passing_against_a_strict_marker_says_so_in_words(tmp_path):
+    """Before, these read in pytest's notation: `failed, as the tests expect of it (xfail):
+    [NOTRUN] hangs` for an xfail test not run (run=False), `[XPASS(strict)]` alone for a strict
+    one that passed."""
+    tests = ("import pytest\n\nfrom stats import shout\n\n\n"
+             "@pytest.mark.xfail(run=False, reason='hangs')\n"
+             "def test_shout_forever():\n    assert shout('a' * 10 ** 12)\n\n\n"
+             "@pytest.mark.xfail(strict=True)\ndef test_shout():\n    assert shout('a') == 'A!'\n")
+    student_dir, reference = make_assignment(
+        tmp_path, None, {"stats.py": REFERENCE, "test_stats.py": tests}, {"stats.py": REFERENCE})
+    (stats,) = grade(student_dir, reference).tests
+
+    assert [(test.name, test.result, test.result_message, test.details)
+            for test in stats.tests] == [
+        ("test_shout_forever", "PASSED", "not run, as the tests expect it to fail (xfail): hangs",
+         None),
+        ("test_shout", "FAILED", None, "E   Failed: the test passed, but the tests expect it to "
+                                       "fail (xfail, strict)")]
