@@ -2,31 +2,32 @@
 
 A test's limit is its closest `timeout` marker, spelt as pytest-timeout spells it
 (``@pytest.mark.timeout(5)`` on the test, on its class, or as its module's ``pytestmark``;
-``timeout(0)``: no limit of its own; ``method`` is taken and changes nothing), else the default
-the runner is given. It covers the test's setup, call and teardown; with ``func_only=True``, as
-pytest-timeout's, the test function alone (its call): its fixtures' setup and teardown then have
-no limit of their own. Each test file's import (its collection) has the default limit: a module's
-own `pytestmark` is not known before its import. The plugin tells the watchdog (the process that
-started this pytest, see pytest_watchdog) when each test or import begins, with its limit, and
-when it ends; of a func_only test, also when its call begins and ends, its limit counting only in
-between. At the limit the watchdog sends STOP_SIGNAL, whose handler here fails the test (or the
-import, failing its test file's collection) with pytest.fail, naming the innermost line of the
-student's files or of the test files that it was running, and tells the watchdog that line. The
-signal is SIGUSR1, not SIGALRM: a solution's own signal.alarm timeouts neither reach this handler
-nor are taken over by it. A test stopped there fails on its limit even if the student's code caught
-the failure: this plugin makes its report say so, so that this process alone writes the outcome of
-every test that ends in it (the watchdog writes to the result channel only once this process is
-gone). A handler the student's code replaces, or a test that goes on after catching the failure, is
-left to the watchdog, which then ends this process. pytest-timeout itself is not used: the
-sandbox's interpreter need not have it (plugins are not loaded by themselves there either), its
-signal method lives in the student's process alone, and its thread method ends the whole pytest
-run, the tests after the slow one with it.
+``timeout(0)``: no limit of its own; ``method`` is taken and changes nothing), else the default the
+runner is given. It covers the test's setup, call and teardown; with ``func_only=True``, as
+pytest-timeout's, the test function alone (its call): its fixtures' setup and teardown then have no
+limit of their own. Each test file's import (its collection), and each folder's conftest.py's, has
+the default limit: a module's own `pytestmark` is not known before its import. The plugin tells the
+watchdog (the process that started this pytest, see pytest_watchdog) when each test or import
+begins, with its limit, and when it ends; of a func_only test, also when its call begins and ends,
+its limit counting only in between. At the limit the watchdog sends STOP_SIGNAL, whose handler here
+fails the test (or the import, failing its test file's collection) with pytest.fail, naming the
+innermost line of the student's files or of the test files that it was running, and tells the
+watchdog that line. The signal is SIGUSR1, not SIGALRM: a solution's own signal.alarm timeouts
+neither reach this handler nor are taken over by it. A test stopped there fails on its limit even if
+the student's code caught the failure: this plugin makes its report say so, so that this process
+alone writes the outcome of every test that ends in it (the watchdog writes to the result channel
+only once this process is gone). A handler the student's code replaces, or a test that goes on after
+catching the failure, is left to the watchdog, which then ends this process. pytest-timeout itself
+is not used: the sandbox's interpreter need not have it (plugins are not loaded by themselves there
+either), its signal method lives in the student's process alone, and its thread method ends the
+whole pytest run, the tests after the slow one with it.
 """
 
 import contextlib
 import json
 import math
 import os
+import posixpath
 import signal
 import time
 
@@ -42,6 +43,8 @@ BAD_FUNC_ONLY = "@pytest.mark.timeout takes func_only=True or func_only=False, g
 TIMED_OUT = "Timeout: {subject} took longer than its time limit of {limit}"
 THE_TEST = "the test"
 IMPORTING = "importing {file}"
+# What a folder's collection imports.
+CONFTEST = "conftest.py"
 STOPPED_IN = "; it was stopped in {place}"
 # As pytest names the failure that pytest.fail raises in a test.
 FAILURE = "Failed: {text}"
@@ -50,8 +53,12 @@ STOP_SIGNAL = signal.SIGUSR1
 
 
 def subject_of(nodeid, importing):
-    """Return what ran over its limit: the test, or the import of the test file nodeid."""
-    return IMPORTING.format(file=nodeid) if importing else THE_TEST
+    """Return what ran over its limit: the test, or the import of the test file nodeid (of the
+    folder nodeid: its conftest.py)."""
+    if not importing:
+        return THE_TEST
+    return IMPORTING.format(file=nodeid if nodeid.endswith(".py")
+                            else posixpath.join(nodeid, CONFTEST))
 
 
 def over_limit(seconds, subject):
@@ -169,9 +176,9 @@ class TimeLimits:
 
     @pytest.hookimpl(wrapper=True, tryfirst=True)
     def pytest_make_collect_report(self, collector):
-        """Import a test file under the default limit, which fails its collection (whatever its
-        code made of the stop) if it is stopped."""
-        if not isinstance(collector, pytest.Module):
+        """Import a test file (or a folder's conftest.py) under the default limit, which fails
+        its collection (whatever its code made of the stop) if it is stopped."""
+        if not isinstance(collector, (pytest.Module, pytest.Directory)):
             return (yield)
         with self.watched(collector.nodeid, self.default, importing=True):
             report = yield

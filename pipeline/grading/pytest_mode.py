@@ -1,10 +1,11 @@
 """Assignments without test.yaml: the reference's pytest files run against the student's code.
 
-Each test file is one collection and each test one line; a test file that could not be imported
-(or run) has one line named by the file. The test files run in the student's sandbox (they must
-import the student's code), so they are visible to it; the reference solution is not. Outcomes
-come back through the result channel, never from stdout. Each test has a time limit of its own
-within the run's (pytest_limits, pytest_watchdog).
+Each test file is one collection and each test one line; each test of a test file that could not
+be imported fails saying so, and a test file that could not run has one line named by the file.
+The test files run in the student's sandbox (they must import the student's code), so they are
+visible to it; the reference solution is not. Outcomes come back through the result channel,
+never from stdout. Each test has a time limit of its own within the run's (pytest_limits,
+pytest_watchdog).
 
 The outcomes are only as trustworthy as the student's process: the assertions run in it, so code
 the tests import can write forged outcomes to the channel. What is checked outside it: a
@@ -42,8 +43,19 @@ PROCESS_ENDED = "process ended before all tests ran (exit code {code})"
 PYTEST_STOPPED = "pytest stopped on {message}"
 NOT_RUN = "the test did not run"
 NOT_RUN_AFTER_END = "the test did not run, as the run ended during an earlier test: {problem}"
+IMPORT_FAILED = "the test did not run, as importing {file} failed: {message}"
+# How the runner (or pytest.fail) words a failure of its own, as a test that did not run reads:
+# said once, before the reason.
+FAILED_BY = "Failed: "
+NOT_RUN_IMPORTING_CONFTEST = ("the tests did not run, as the run ended while {conftest} was "
+                              "imported: {problem}")
 NOT_RUN_IMPORTING_ANOTHER = ("the tests did not run, as the run ended while another test file was "
                              "imported: {problem}")
+# A test passed or was skipped, then a fixture torn down after it (its own, its file's, or the
+# session's after the last test) failed.
+TEARDOWN = "teardown"
+TEARDOWN_FAILED = "the test {outcome}, but tearing down a fixture after it failed: {message}"
+TEARDOWN_AFTER = {PASSED: "passed", SKIPPED: "was skipped"}
 LOGGED_WITHOUT_END = ("the program logged more than {size} and was stopped, likely in an endless "
                       "loop")
 # A phase of a test may log at most memory_mb / LOG_STOP_DIVISOR MB, and no more than it may print:
@@ -54,7 +66,16 @@ LOG_STOP_DIVISOR = 128
 # The runner announces it started once pytest is imported, before anything of the student's
 # runs: without that event, what the process wrote to stderr is the runner's own.
 NO_PYTEST = re.compile(rb"ModuleNotFoundError: No module named 'pytest'")
-OUTCOMES = {"passed": PASSED, "failed": FAILED, "skipped": SKIPPED}
+OUTCOMES = {"passed": PASSED, "failed": FAILED, "skipped": SKIPPED, "xfailed": PASSED}
+# A test marked xfail that failed, as the marker expects: pytest counts it a success.
+XFAILED = "xfailed"
+EXPECTED_FAILURE = "failed, as the tests expect of it (xfail)"
+# pytest's notes of an xfail test it did not run (run=False), and of a strict one that passed,
+# before the marker's reason.
+XFAIL_NOT_RUN = "[NOTRUN]"
+EXPECTED_NOT_RUN = "not run, as the tests expect it to fail (xfail)"
+XPASS_STRICT = re.compile(r"^\[XPASS\(strict\)\] ?")
+UNEXPECTED_PASS = "Failed: the test passed, but the tests expect it to fail (xfail, strict)"
 # A file of the student's folder or of the tests' in a message is named by its path in its
 # folder, as a place names it (`stats.py`).
 SHOWN_FOLDERS = {SANDBOX_WORKDIR: "", TESTS_DIR: ""}
@@ -208,6 +229,9 @@ class PytestGrader:
         stopped_output = {event["nodeid"]: f"Failed: {output_stops[event['event']]}"
                           for event in events if event["event"] in output_stops}
         printed_on = any(event["event"] == "printed_on" for event in events)
+        # What began last (a test, or a test file's import) is what the run ended during.
+        began = [event["nodeid"] for event in events if event["event"] == "began"]
+        ended_in = began[-1] if began else None
         status, problem = COMPLETED, None
         if stopped:
             status, problem = CRASHED, PYTEST_CRASHED.format(
@@ -219,20 +243,22 @@ class PytestGrader:
             status, problem = self._failure(result)
         collected: list[str] = []
         outcomes: dict[str, Outcome] = {}
-        errors: dict[str, Failure] = {}
+        failed_imports: dict[str, Failure] = {}
         for event in events:
             kind = event["event"]
             if kind == "collected":
                 collected = event["tests"]
+            elif kind == "test" and event.get("when") == TEARDOWN:
+                _note_teardown(outcomes, event, _failure(event, stopped_output))
             elif kind == "test":
                 verdict = FAILED if event["nodeid"] in stopped_output \
                     else OUTCOMES.get(event["outcome"], FAILED)
-                outcomes[event["nodeid"]] = (verdict, *_failure(event, stopped_output))
+                failure = _failure(event, stopped_output)
+                if verdict == PASSED and event["outcome"] == XFAILED:
+                    failure = _expected_failure(failure[0]), None
+                outcomes[event["nodeid"]] = (verdict, *failure)
             elif kind == "collecterror":
-                errors[_file_of(event["nodeid"])] = _failure(event, stopped_output)
-        # What began last (a test, or a test file's import) is what the run ended during.
-        began = [event["nodeid"] for event in events if event["event"] == "began"]
-        ended_in = began[-1] if began else None
+                failed_imports[_file_of(event["nodeid"])] = _failure(event, stopped_output)
         unrun = _unrun_reasons(collected, ended_in, outcomes, problem)
         reports = []
         for file in files:
@@ -240,11 +266,11 @@ class PytestGrader:
             file_ids = [nodeid for nodeid in collected if _file_of(nodeid) == file
                         and (defined is None or defined.defines(_test_of(nodeid)))]
             lines = [self._line(nodeid, outcomes, unrun) for nodeid in file_ids]
-            if file in errors:
-                lines.append(_failed(file, *errors[file]))
+            failed_import = _failed_import(file, failed_imports)
+            if failed_import is not None:
+                lines += _unimported(file, defined, *failed_import)
             elif not collected and problem is not None:
-                unimported = NOT_RUN_IMPORTING_ANOTHER.format(problem=problem) \
-                    if ended_in in files and ended_in != file else problem
+                unimported = self._import_ended(file, ended_in, problem)
                 lines.append(TestCaseReport(file, FAILED, details=f"E   Failed: {unimported}"))
             elif defined is not None:
                 present = {_test_of(nodeid) for nodeid in file_ids}
@@ -252,6 +278,19 @@ class PytestGrader:
                           for test in defined.required if test not in present]
             reports.append(_collection(file, lines, status, result.duration_seconds))
         return reports
+
+    def _import_ended(self, file: str, ended_in: str | None, problem: str) -> str:
+        """Return why a test file has no tests in a run that ended before they were collected:
+        the reason, for the file (or a folder holding it) whose import the run ended during;
+        that the run ended while another was imported, for the others."""
+        if ended_in is None or ended_in == file or _holds(ended_in, file):
+            return problem
+        if ended_in in self.assignment.pytest_files:
+            return NOT_RUN_IMPORTING_ANOTHER.format(problem=problem)
+        if not ended_in.endswith(".py"):
+            return NOT_RUN_IMPORTING_CONFTEST.format(
+                conftest=PurePosixPath(ended_in, CONFTEST_NAME), problem=problem)
+        return problem
 
     def _failure(self, result: SandboxResult) -> tuple[str, str]:
         if result.timed_out or result.killed_reason == "timeout":
@@ -270,11 +309,13 @@ class PytestGrader:
             return TestCaseReport(name, FAILED, details=f"E   Failed: {unrun[nodeid]}")
         result, message, place = outcomes[nodeid]
         if result == PASSED:
-            return TestCaseReport(name, PASSED)
+            return TestCaseReport(name, PASSED, message or None)
         if result == SKIPPED:
             return TestCaseReport(name, SKIPPED, TEST_SKIPPED, message)
         if message.startswith("assert "):
             message = f"AssertionError: {message}"
+        if XPASS_STRICT.match(message):
+            message = _with_reason(UNEXPECTED_PASS, XPASS_STRICT.sub("", message))
         return _failed(name, message, place)
 
 
@@ -284,6 +325,20 @@ def _conftests_of(source: Path, files: list[str]) -> list[str]:
     folders = {parent for file in files for parent in PurePosixPath(file).parents}
     return [conftest for conftest in course_paths(source, CONFTEST_NAME)
             if PurePosixPath(conftest).parent in folders]
+
+
+def _note_teardown(outcomes: dict[str, Outcome], event: dict[str, Any],
+                   failure: Failure) -> None:
+    """Fail a test whose teardown failed (a fixture of its own, or of its file or session torn
+    down after it), saying the test itself passed or was skipped; one that failed already keeps
+    its own failure."""
+    earlier = outcomes.get(event["nodeid"])
+    if earlier is not None and earlier[0] == FAILED:
+        return
+    message, place = failure
+    if earlier is not None:
+        message = TEARDOWN_FAILED.format(outcome=TEARDOWN_AFTER[earlier[0]], message=message)
+    outcomes[event["nodeid"]] = (FAILED, message, place)
 
 
 def _unrun_reasons(collected: list[str], ended_in: str | None, outcomes: dict[str, Outcome],
@@ -335,6 +390,31 @@ def _failed(name: str, message: str, place: dict[str, Any] | None) -> TestCaseRe
                           debug={RAISED: {"error": lines[0], **place}} if place else None)
 
 
+def _failed_import(file: str, failed_imports: dict[str, Failure]) -> tuple[str, Failure] | None:
+    """Return what could not be imported before a test file's tests, and why: the file itself,
+    else the conftest.py of the innermost folder holding it whose import failed; None if none."""
+    if file in failed_imports:
+        return file, failed_imports[file]
+    folders = [folder for folder in failed_imports if _holds(folder, file)]
+    if not folders:
+        return None
+    folder = max(folders, key=len)
+    return str(PurePosixPath(folder, CONFTEST_NAME)), failed_imports[folder]
+
+
+def _unimported(file: str, defined: DefinedTests | None, imported: str,
+                failure: Failure) -> list[TestCaseReport]:
+    """Fail each test a test file defines, whose import (or its folder's conftest.py's) failed,
+    saying why (one line named by the file when none is known), so that its tests count as many
+    as they are."""
+    message, place = failure
+    reason = shorten(FAILED_BY + IMPORT_FAILED.format(file=imported,
+                                                      message=message.removeprefix(FAILED_BY)))
+    if defined is None or not defined.required:
+        return [_failed(file, message if imported == file else reason, place)]
+    return [_failed(test, reason, place) for test in defined.required]
+
+
 def _failure(event: dict[str, Any], stopped_output: dict[str, str]) -> Failure:
     """Return what failed a test or a test file's import, as its event says; one that printed or
     logged past its stop limit fails on that."""
@@ -352,6 +432,23 @@ def _place(event: dict[str, Any]) -> dict[str, Any] | None:
         return checked_place(event["place"], NOT_A_PLACE)
     except MalformedResult:
         return None
+
+
+def _expected_failure(reason: str) -> str:
+    """Return what a test marked xfail that failed, as expected (or was not run), shows beside
+    its pass."""
+    shown = EXPECTED_NOT_RUN if reason.startswith(XFAIL_NOT_RUN) else EXPECTED_FAILURE
+    return _with_reason(shown, reason.removeprefix(XFAIL_NOT_RUN).strip())
+
+
+def _with_reason(text: str, reason: str) -> str:
+    """Return a text followed by the xfail marker's reason, if it gives one."""
+    return f"{text}: {reason}" if reason else text
+
+
+def _holds(folder: str, file: str) -> bool:
+    """Tell whether a node id is that of a folder holding the file ("" holds them all)."""
+    return folder == "" or file.startswith(f"{folder}/")
 
 
 def _file_of(nodeid: str) -> str:

@@ -27,6 +27,7 @@ import sys
 import threading
 
 import pytest
+from _pytest.config import ConftestImportFailure
 
 # The runner of test.yaml collections and the time limits' modules lie beside this script, found
 # while this script's folder is still first on sys.path; both runners cut messages, stop endless
@@ -49,10 +50,18 @@ SHORTEST_CUT_LINE = 100
 # What fails a test on behalf of pytest or gradehook (a time limit, the output stop, a skip), not
 # an error of the student's code: its place in their files is not where they went wrong.
 NOT_THE_STUDENTS = (pytest.fail.Exception, pytest.skip.Exception, PrintedWithoutEnd)
+# What pytest raises in place of the error that failed a test file's import, or a folder's
+# conftest.py's, which it says it came from.
+WRAPPED_IMPORT_ERRORS = (pytest.Collector.CollectError, ConftestImportFailure)
+# The outcome of a test marked xfail that failed, as expected (pytest reports it skipped, noting
+# the marker's reason); its message is that reason.
+XFAILED = "xfailed"
 # The phase of a test file's import, beside a test's setup, call and teardown.
 COLLECT = "collect"
 # Why reading standard input failed.
 NO_INPUT = "the program reads input, but the tests give it none"
+# The encoding standard input names: the sandbox's locale's (LANG=C.UTF-8).
+STDIN_ENCODING = "utf-8"
 
 
 def first_line(text):
@@ -130,12 +139,12 @@ class Recorder:
         return report
 
     def pytest_exception_interact(self, node, call, report):
-        """Note where the error that failed a test file's import passed last through the
-        student's files (pytest's collection error says it came from that error)."""
+        """Note where the error that failed a test file's import (or a folder's conftest.py's)
+        passed last through the student's files."""
         if isinstance(report, pytest.CollectReport) and call.excinfo is not None:
             failure, _ = self.places.get((report.nodeid, COLLECT), (None, None))
             error = call.excinfo.value
-            if isinstance(error, pytest.Collector.CollectError) and error.__cause__ is not None:
+            if isinstance(error, WRAPPED_IMPORT_ERRORS) and error.__cause__ is not None:
                 error = error.__cause__
             self.note_place(report.nodeid, COLLECT, failure, error)
 
@@ -157,7 +166,11 @@ class Recorder:
         decided = report.when == "call" or (report.when == "setup" and not report.passed) \
             or (report.when == "teardown" and report.failed)
         place = self.place_of(report, report.when)
-        if decided:
+        if decided and report.skipped and hasattr(report, "wasxfail"):
+            self.emit({"event": "test", "nodeid": report.nodeid, "outcome": XFAILED,
+                       "when": report.when, "message": first_line(report.wasxfail),
+                       "place": None})
+        elif decided:
             self.emit({"event": "test", "nodeid": report.nodeid, "outcome": report.outcome,
                        "when": report.when, "message": crash_message(report), "place": place})
 
@@ -217,6 +230,12 @@ class NoInput(io.TextIOBase):
     def readable(self):
         """Tell that this stream is read from."""
         return True
+
+    @property
+    def encoding(self):
+        """Name the encoding a program may read its input in, as a terminal's is (io's stand-in
+        names none, and sys.stdin.encoding.lower() failed)."""
+        return STDIN_ENCODING
 
     @property
     def buffer(self):

@@ -52,8 +52,8 @@ def test_pytest_files_run_against_the_student_code(tmp_path: Path):
     ]
     assert (calc.type, calc.status, calc.result) == ("pytest", "COMPLETED", "SKIPPED")
     assert [(t.name, t.result, t.details) for t in broken.tests] == [
-        ("test_broken.py", "FAILED",
-         "E   ModuleNotFoundError: No module named 'nonexistent_module'")]
+        ("test_x", "FAILED", "E   Failed: the test did not run, as importing test_broken.py "
+                             "failed: ModuleNotFoundError: No module named 'nonexistent_module'")]
     assert (report.gradehook.tests_passed, report.gradehook.tests_total) == (3, 6)
     assert report.gradehook.score == 0.0
 
@@ -341,6 +341,26 @@ def test_student_code_that_stops_pytest_is_named_as_the_reason(
     assert [(t.name, t.details) for t in calc.tests] == [
         (name, f"E   Failed: Execution of pytest failed, ERROR: pytest stopped on {reason}")
         for name, reason in shown]
+
+
+def test_a_hidden_test_that_stops_pytest_leaves_the_visible_tests_graded_without_its_words(
+        tmp_path: Path):
+    """Before, a hidden test file's test raising KeyboardInterrupt('the answer is 42') stopped
+    pytest, and the visible tests not run after it read `... pytest stopped on
+    KeyboardInterrupt: the answer is 42`, the hidden test's words. Hidden test files now run in
+    a sandbox of their own: the visible tests run and pass."""
+    hidden = "def test_hidden():\n    raise KeyboardInterrupt('the answer is 42')\n"
+    student, reference = make_assignment(
+        tmp_path, None, {**CALC, "test_a_hidden.py": hidden, "test_calc.py": TEST_CALC},
+        CALC, meta_yaml="properties:\n  hiddenTests: [test_a_hidden.py]\n")
+    report = grade(student, reference)
+
+    assert report.gradehook.hidden == ["test_a_hidden.py"]
+    assert {collection.name: {(test.result, test.details) for test in collection.tests}
+            for collection in report.tests} == {
+        "test_a_hidden.py": {("FAILED", "E   Failed: Execution of pytest failed, ERROR: pytest "
+                                        "stopped on KeyboardInterrupt: the answer is 42")},
+        "test_calc.py": {("PASSED", None)}}
 
 
 def test_pytest_files_and_conftest_files_in_subfolders_run(tmp_path: Path):

@@ -200,7 +200,9 @@ def test_a_test_file_whose_import_prints_without_end_fails_saying_so(tmp_path: P
         {"calc.py": "while True:\n    print('hello')\n"})
     (calc,) = grade(student, reference, settings=STOPS_AT_1_MB).tests
     assert [(t.name, t.details) for t in calc.tests] == [
-        ("test_calc.py", f"E   Failed: {PRINTED}")]
+        (test, "E   Failed: the test did not run, as importing test_calc.py failed: "
+               f"{PRINTED}")
+        for test in ("test_shout", "test_add")]
 
 
 def test_a_pytest_test_printing_one_character_at_a_time_makes_no_system_call_for_each(

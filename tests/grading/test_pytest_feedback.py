@@ -51,6 +51,7 @@ def test_counts():
 def test_mean():
     assert mean([1, 2, 3, 4]) == 2.5
 """
+ALL_TESTS = ("test_squares", "test_shout", "test_counts", "test_mean")
 WRONG_VALUES = """\
 def squares(n):
     result = [i * i for i in range(n)]
@@ -203,8 +204,10 @@ def test_a_test_file_whose_import_failed_in_the_students_code_names_their_line(
     graded = _graded(tmp_path, files)
 
     file, lineno, line = place
-    assert graded == {"test_stats.py": ("FAILED", f"E   {error}", {
-        "raised": {"error": error, "file": file, "lineno": lineno, "line": line}})}
+    reason = f"Failed: the test did not run, as importing test_stats.py failed: {error}"
+    assert graded == {test: ("FAILED", f"E   {reason}", {
+        "raised": {"error": reason, "file": file, "lineno": lineno, "line": line}})
+        for test in ALL_TESTS}
 
 
 def test_a_test_file_whose_own_import_failed_names_no_line_of_the_students(tmp_path):
@@ -213,8 +216,29 @@ def test_a_test_file_whose_own_import_failed_names_no_line_of_the_students(tmp_p
     before, Python's message named it by its path in the sandbox, `(/sandbox/work/stats.py)`."""
     graded = _graded(tmp_path, {"stats.py": "def mean(values):\n    return 0\n"})
 
-    assert graded == {"test_stats.py": (
-        "FAILED", "E   ImportError: cannot import name 'counts' from 'stats' (stats.py)", None)}
+    assert graded == {test: ("FAILED", "E   Failed: the test did not run, as importing "
+                                       "test_stats.py failed: ImportError: cannot import name "
+                                       "'counts' from 'stats' (stats.py)", None)
+                      for test in ALL_TESTS}
+
+
+def test_each_test_of_a_test_file_that_could_not_be_imported_fails_saying_why(tmp_path):
+    """Before, a test file whose import failed (a student who has not written one function yet)
+    was one failed line named by the file: 0 of 1 tests passed, where the file has four."""
+    student_dir, reference = make_assignment(
+        tmp_path, None, {"stats.py": REFERENCE, "test_stats.py": TESTS},
+        {"stats.py": REFERENCE[:REFERENCE.index("def mean")]})
+    report = grade(student_dir, reference)
+    (stats,) = report.tests
+
+    reason = ("Failed: the test did not run, as importing test_stats.py failed: ImportError: "
+              "cannot import name 'mean' from 'stats' (stats.py)")
+    assert (stats.summary.passed, stats.summary.total) == (0, 4)
+    assert {test.details for test in stats.tests} == {f"E   {reason}"}
+    # The comment lists them in one row, as other tests that did not run.
+    comment = mr_comment_markdown([(run(), json.loads(report_to_json(report)))],
+                                  comment_marker("mr-1")).split("\n")
+    assert f"| ❌ | all 4 tests (test\\_stats\\.py) |  |  | ` {reason} ` |" in comment
 
 
 def test_an_import_stopped_at_its_time_limit_names_no_line_of_an_error_raised_after(tmp_path):
@@ -228,8 +252,9 @@ def test_an_import_stopped_at_its_time_limit_names_no_line_of_an_error_raised_af
                      settings=SandboxSettings(test_timeout_seconds=0.5)).tests
 
     assert [(test.name, test.details, test.debug) for test in stats.tests] == [
-        ("test_stats.py", "E   Failed: Timeout: importing test_stats.py took longer than its "
-                          "time limit of 0.5 seconds; it was stopped in stats.py, line 3", None)]
+        (test, "E   Failed: the test did not run, as importing test_stats.py failed: Timeout: "
+               "importing test_stats.py took longer than its time limit of 0.5 seconds; it was "
+               "stopped in stats.py, line 3", None) for test in ALL_TESTS]
 
 
 READS_INPUT = """\
@@ -327,6 +352,20 @@ def test_a_test_that_ended_the_run_stands_out_from_those_that_did_not_run(tmp_pa
         "| ❌ | ` test_shout ` (test\\_stats\\.py) |  |  | ` Failed: the test did not run")
 
 
+def test_a_program_reading_the_encoding_of_its_input_is_told_one(tmp_path):
+    """Before, standard input named no encoding (None): a module reading
+    `sys.stdin.encoding.lower()` as it was imported failed its test file with `AttributeError:
+    'NoneType' object has no attribute 'lower'`, which a terminal never gives."""
+    student = "import sys\n\nENCODING = sys.stdin.encoding.lower()\n\n\n" + READS_INPUT
+    tests = "import stats\n\n\ndef test_encoding():\n    assert stats.ENCODING == 'utf-8'\n"
+    student_dir, reference = make_assignment(
+        tmp_path, None, {"stats.py": READS_INPUT, "test_stats.py": tests}, {"stats.py": student})
+    (stats,) = grade(student_dir, reference).tests
+
+    assert [(test.name, test.result, test.details) for test in stats.tests] == [
+        ("test_encoding", "PASSED", None)]
+
+
 def test_input_a_fixture_or_the_test_file_gives_is_read_by_the_test(tmp_path):
     """Before, standard input was replaced again at each phase of a test, so input a fixture gave
     (its setup) or the test file gave as it was imported was gone by the test's call: the test
@@ -387,6 +426,32 @@ def test_a_run_ended_in_a_tests_teardown_fails_that_test_not_the_next_one(tmp_pa
                                                f"ended during an earlier test: {crashed}")]}
 
 
+def test_a_failed_teardown_says_so_and_keeps_a_failure_of_the_test_itself(tmp_path):
+    """Before, a fixture torn down after a passing test (a session's after the last test) that
+    raised failed that test with its error alone, `RuntimeError: not open`, as if the test had
+    failed; and a test whose own assertion failed showed that error in place of its own."""
+    closes = REFERENCE + "\n\ndef close():\n    raise RuntimeError('not open')\n"
+    conftest = ("import pytest\n\nimport stats\n\n\n@pytest.fixture(scope='session')\n"
+                "def table():\n    yield [0, 1, 4]\n    stats.close()\n\n\n"
+                "@pytest.fixture\ndef mean_table():\n    yield [2.5]\n    stats.close()\n")
+    tests = ("from stats import mean, squares\n\n\ndef test_mean(mean_table):\n"
+             "    assert mean([1, 2, 3, 4]) == 3\n\n\n"
+             "def test_squares(table):\n    assert squares(3) == table\n")
+    student_dir, reference = make_assignment(
+        tmp_path, None, {"stats.py": REFERENCE, "conftest.py": conftest, "test_stats.py": tests},
+        {"stats.py": closes})
+    (stats,) = grade(student_dir, reference).tests
+
+    teardown = ("the test passed, but tearing down a fixture after it failed: "
+                "RuntimeError: not open")
+    assert [(test.name, test.result, test.details, test.debug) for test in stats.tests] == [
+        ("test_mean", "FAILED", "E   AssertionError: assert 2.5 == 3\n"
+                                "E    +  where 2.5 = mean([1, 2, 3, 4])", None),
+        ("test_squares", "FAILED", f"E   {teardown}", {"raised": {
+            "error": teardown, "file": "stats.py", "lineno": 18,
+            "line": "raise RuntimeError('not open')"}})]
+
+
 def test_a_run_ended_importing_a_test_file_fails_that_file_and_says_why_the_others_did_not_run(
         tmp_path):
     """Before, a run that the student's code ended while one test file imported it (a crash at
@@ -407,3 +472,90 @@ def test_a_run_ended_importing_a_test_file_fails_that_file_and_says_why_the_othe
                                               "ended while another test file was imported: "
                                               f"{crashed}")],
         "test_b.py": [("test_b.py", "FAILED", f"E   Failed: {crashed}")]}
+
+
+def test_a_folders_conftest_that_could_not_be_imported_fails_the_tests_of_that_folder_saying_so(
+        tmp_path):
+    """Before, a conftest.py of a subfolder whose import failed on the student's code (here a
+    module it imports raising at its top level) failed each test of the folder with `the test
+    did not run`, never saying why nor naming the student's line; the tests of other folders
+    run as before."""
+    tests = "import stats\n\n\ndef test_shout():\n    assert stats.shout('a') == 'A!'\n"
+    student_dir, reference = make_assignment(
+        tmp_path, None, {"stats.py": REFERENCE, "shapes.py": "", "a/test_a.py": tests,
+                         "b/conftest.py": "import shapes\n", "b/test_b.py": tests},
+        {"stats.py": REFERENCE, "shapes.py": "raise ValueError('no shapes yet')\n"})
+    report = grade(student_dir, reference)
+
+    reason = ("Failed: the test did not run, as importing b/conftest.py failed: ValueError: no "
+              "shapes yet")
+    assert {collection.name: [(test.name, test.result, test.details, test.debug)
+                              for test in collection.tests] for collection in report.tests} == {
+        "a/test_a.py": [("test_shout", "PASSED", None, None)],
+        "b/test_b.py": [("test_shout", "FAILED", f"E   {reason}", {"raised": {
+            "error": reason, "file": "shapes.py", "lineno": 1,
+            "line": "raise ValueError('no shapes yet')"}})]}
+
+
+def test_a_run_ended_importing_a_folders_conftest_fails_that_folders_files_not_the_others(
+        tmp_path):
+    """Before, a run that the student's code ended while a subfolder's conftest.py imported it
+    (a crash at its top level) failed every test file alike with the crash, those of other
+    folders too: the student could not tell which of their modules crashed."""
+    tests = "import stats\n\n\ndef test_shout():\n    assert stats.shout('a') == 'A!'\n"
+    student_dir, reference = make_assignment(
+        tmp_path, None, {"stats.py": REFERENCE, "shapes.py": "", "a/test_a.py": tests,
+                         "b/conftest.py": "import shapes\n", "b/test_b.py": tests},
+        {"stats.py": REFERENCE, "shapes.py": "import os\n\nos.abort()\n"})
+    report = grade(student_dir, reference)
+
+    crashed = "Execution of pytest failed, ERROR: process was killed by signal SIGABRT"
+    assert {collection.name: [(test.name, test.result, test.details)
+                              for test in collection.tests] for collection in report.tests} == {
+        "a/test_a.py": [("a/test_a.py", "FAILED", "E   Failed: the tests did not run, as the run "
+                                                  "ended while b/conftest.py was imported: "
+                                                  f"{crashed}")],
+        "b/test_b.py": [("b/test_b.py", "FAILED", f"E   Failed: {crashed}")]}
+
+
+def test_a_test_marked_xfail_that_fails_passes_saying_it_was_expected_to(tmp_path):
+    """Before, a test the course marked xfail, failing as it expects, showed as SKIPPED, 'Test
+    skipped' with its assertion, and made its file SKIPPED: a student who passed every other test
+    lost the file's share of the score. pytest counts such a test a success, and so does this."""
+    tests = ("import pytest\n\nfrom stats import mean, shout\n\n\n"
+             "@pytest.mark.xfail(reason='mean of nothing is not required yet')\n"
+             "def test_mean_of_nothing():\n    assert mean([]) == 0\n\n\n"
+             "@pytest.mark.xfail\ndef test_shout_empty():\n    assert shout('') == ''\n\n\n"
+             "def test_shout():\n    assert shout('a') == 'A!'\n")
+    student_dir, reference = make_assignment(
+        tmp_path, None, {"stats.py": REFERENCE, "test_stats.py": tests}, {"stats.py": REFERENCE})
+    report = grade(student_dir, reference)
+    (stats,) = report.tests
+
+    assert (stats.result, report.gradehook.score) == ("PASSED", 1.0)
+    assert [(test.name, test.result, test.result_message, test.details)
+            for test in stats.tests] == [
+        ("test_mean_of_nothing", "PASSED", "failed, as the tests expect of it (xfail): mean of "
+                                           "nothing is not required yet", None),
+        ("test_shout_empty", "PASSED", "failed, as the tests expect of it (xfail)", None),
+        ("test_shout", "PASSED", None, None)]
+
+
+def test_an_xfail_test_not_run_or_passing_against_a_strict_marker_says_so_in_words(tmp_path):
+    """Before, these read in pytest's notation: `failed, as the tests expect of it (xfail):
+    [NOTRUN] hangs` for an xfail test not run (run=False), `[XPASS(strict)]` alone for a strict
+    one that passed."""
+    tests = ("import pytest\n\nfrom stats import shout\n\n\n"
+             "@pytest.mark.xfail(run=False, reason='hangs')\n"
+             "def test_shout_forever():\n    assert shout('a' * 10 ** 12)\n\n\n"
+             "@pytest.mark.xfail(strict=True)\ndef test_shout():\n    assert shout('a') == 'A!'\n")
+    student_dir, reference = make_assignment(
+        tmp_path, None, {"stats.py": REFERENCE, "test_stats.py": tests}, {"stats.py": REFERENCE})
+    (stats,) = grade(student_dir, reference).tests
+
+    assert [(test.name, test.result, test.result_message, test.details)
+            for test in stats.tests] == [
+        ("test_shout_forever", "PASSED", "not run, as the tests expect it to fail (xfail): hangs",
+         None),
+        ("test_shout", "FAILED", None, "E   Failed: the test passed, but the tests expect it to "
+                                       "fail (xfail, strict)")]

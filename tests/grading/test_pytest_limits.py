@@ -383,8 +383,9 @@ OTHER_TESTS = """
     def test_sum():
         assert sum([1, 2]) == 3
 """
-IMPORT_STOPPED = ("E   Failed: Timeout: importing test_calc.py took longer than its time limit "
-                  "of 1 second; it was stopped in calc.py, line {line}")
+IMPORT_STOPPED = ("E   Failed: the test did not run, as importing test_calc.py failed: Timeout: "
+                  "importing test_calc.py took longer than its time limit of 1 second; it was "
+                  "stopped in calc.py, line {line}")
 
 
 @pytest.mark.parametrize("student_code, failure", [
@@ -405,7 +406,31 @@ def test_a_student_module_stuck_in_its_import_fails_its_test_file_and_the_others
     assert _graded_files(tmp_path, student_code,
                          {"test_calc.py": CALC_TESTS, "test_other.py": OTHER_TESTS},
                          test_timeout_seconds=1) == {
-        "test_calc.py": ("COMPLETED", [("test_calc.py", "FAILED", failure)]),
+        "test_calc.py": ("COMPLETED", [("test_one", "FAILED", failure)]),
+        "test_other.py": ("COMPLETED", [("test_sum", "PASSED", None)]),
+    }
+
+
+@pytest.mark.parametrize("student_code, went_on", [
+    ("def one():\n    return 1\n\nwhile True: pass\n", ""),
+    ("import time\n\ndef one():\n    return 1\n\nwhile True:\n    try:\n"
+     "        time.sleep(60)\n    except BaseException:\n        pass\n",
+     ", but went on, so its process was ended"),
+], ids=["loops", "catches-the-stop-and-loops-on"])
+def test_a_folders_conftest_stuck_importing_the_students_code_fails_that_folders_tests(
+        tmp_path: Path, student_code: str, went_on: str):
+    """Before, a folder's conftest.py that imported a module of the student's looping at its top
+    level hung the run until its limit, every test of every file failing 'Maximum execution time
+    of 60.0 seconds exceeded', the tests of other folders too. The conftest's import has the
+    default limit of a test, and the tests of other folders run."""
+    line = 4 if not went_on else 8
+    failure = ("E   Failed: the test did not run, as importing slow/conftest.py failed: Timeout: "
+               "importing slow/conftest.py took longer than its time limit of 1 second; it was "
+               f"stopped in calc.py, line {line}{went_on}")
+    assert _graded_files(tmp_path, student_code,
+                         {"slow/conftest.py": "import calc\n", "slow/test_calc.py": CALC_TESTS,
+                          "test_other.py": OTHER_TESTS}, test_timeout_seconds=1) == {
+        "slow/test_calc.py": ("COMPLETED", [("test_one", "FAILED", failure)]),
         "test_other.py": ("COMPLETED", [("test_sum", "PASSED", None)]),
     }
 
