@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import random
@@ -27,6 +28,10 @@ UNEXPECTED_REASON = "unexpected error in gradehook ({error}); it has been logged
 # Students read the reason: the driver's text (the statement, the server's address, a link to
 # SQLAlchemy's documentation) is for the log.
 DATABASE_FAILED = "the database failed ({error}); it has been logged"
+STORAGE_FAILED = "the grading server could not write to its disk ({error}); it has been logged"
+# The host's disk full, over its quota or read-only: the run's files could not be written, which
+# passes once staff make room.
+STORAGE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS})
 
 BACKOFF_BASE_SECONDS = 5.0
 BACKOFF_MAX_SECONDS = 600.0
@@ -34,11 +39,17 @@ BACKOFF_JITTER = 0.5  # each wait is its base times a random factor in 1 ± this
 
 
 def is_transient(exc: BaseException) -> bool:
-    """Tell whether an error is ours and passing: git, sandbox, database or broker trouble."""
+    """Tell whether an error is ours and passing: git, sandbox, database, disk or broker faults."""
     if isinstance(exc, (InvalidInputError, MissingCommitError)):
         return False
-    return isinstance(exc, (RepositoryError, EngineError, TransientGitLabError,
-                            OperationalError, InterfaceError, ConnectionError, TimeoutError))
+    return _is_storage_error(exc) or isinstance(
+        exc, (RepositoryError, EngineError, TransientGitLabError, OperationalError,
+              InterfaceError, ConnectionError, TimeoutError))
+
+
+def _is_storage_error(exc: BaseException) -> bool:
+    """Tell whether an error is the host's disk refusing a write (full, over quota, read-only)."""
+    return isinstance(exc, OSError) and exc.errno in STORAGE_ERRNOS
 
 
 def drive(task: Task, work: Callable[[], T], end: Callable[[str], T], *, soft_limit: float,
@@ -97,9 +108,11 @@ def _behind(exc: BaseException, kind: type[BaseException]) -> bool:
 
 
 def _shown_error(exc: Exception, places: Mapping[str, str | os.PathLike]) -> str:
-    """Word a passing fault for the reason students read: a database error by its kind."""
+    """Word a passing fault for the reason students read: a database or disk error by its kind."""
     if isinstance(exc, DBAPIError):
         return DATABASE_FAILED.format(error=type(exc).__name__)
+    if _is_storage_error(exc):
+        return STORAGE_FAILED.format(error=os.strerror(exc.errno))
     return hide_places(str(exc), places)
 
 

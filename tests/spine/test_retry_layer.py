@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import errno
+import os
 import re
 
 import pytest
@@ -13,7 +15,8 @@ from gitlab_client import TransientGitLabError
 from pipeline.celery_app import REGRADE, REPORT, STUDENT_TESTING, create_celery
 from pipeline.ledger.models import RunStatus, TestRun
 from pipeline.repos import RepositoryError
-from pipeline.tasks.retry import DATABASE_FAILED, GAVE_UP_REASON, TIME_LIMIT_REASON, drive
+from pipeline.tasks.retry import DATABASE_FAILED, GAVE_UP_REASON, STORAGE_FAILED, \
+    TIME_LIMIT_REASON, drive
 from tests.infra.assignments import ONE_TEST
 from tests.infra.ledger import migrated_resources, queue_run
 from tests.support.gitlab_standin import FaultPlan, gitlab_standin  # noqa: F401 (a fixture)
@@ -40,6 +43,27 @@ def test_a_passing_fault_is_tried_max_attempts_times_then_the_run_ends(max_attem
     outcome = always_failing.apply(args=(max_attempts,)).get()
     assert outcome == GAVE_UP_REASON.format(attempts=max_attempts, error="git is down")
     assert tried == list(range(max_attempts))
+
+
+@app.task(bind=True)
+def failing_on_the_disk(self, code: int) -> str:
+    """Fail as writing a file does on a disk full, over its quota or read-only."""
+    def work() -> str:
+        tried.append(self.request.retries)
+        raise OSError(code, os.strerror(code), "/srv/gradehook/work/run-1/mark")
+    return drive(self, work, lambda reason: reason, soft_limit=60, max_attempts=2,
+                 what="failing_on_the_disk", places={})
+
+
+@pytest.mark.parametrize("code", [errno.ENOSPC, errno.EDQUOT, errno.EROFS])
+def test_a_disk_refusing_writes_is_tried_again_and_worded_without_the_path(code):
+    """Before, such an error ended the run at once as 'unexpected error in gradehook
+    (OSError)': a disk full for a moment failed every push it met."""
+    tried.clear()
+    outcome = failing_on_the_disk.apply(args=(code,)).get()
+    assert outcome == GAVE_UP_REASON.format(
+        attempts=2, error=STORAGE_FAILED.format(error=os.strerror(code)))
+    assert tried == [0, 1]
 
 
 # Nothing listens on port 1: connecting fails at once, with the driver's own error.
