@@ -3,10 +3,12 @@ the latest result behind a badge."""
 
 from __future__ import annotations
 
+import logging
 import re
 
 from flask import Blueprint, Response, request
 from sqlalchemy import select
+from sqlalchemy.exc import InterfaceError, OperationalError
 
 from pipeline.badge_keys import badge_key_matches
 from pipeline.branch_names import is_branch_name
@@ -20,14 +22,28 @@ from webhooks.api.schemas import ID_PATTERN
 from webhooks.app import services
 from webhooks.events import MAX_ID
 
+log = logging.getLogger(__name__)
+
 pages = Blueprint("pages", __name__)
 
 DEFAULT_BADGE_REF = "main"
 _RUN_ID = re.compile(ID_PATTERN)
-NOT_FOUND_PAGE = ("<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">"
-                  "<title>Result not found</title></head><body><main><h1>Result not found</h1>"
-                  "<p>There is no result at this address. Check the link in GitLab.</p>"
-                  "</main></body></html>\n")
+
+
+def _message_page(title: str, text: str) -> str:
+    """Return a page of a heading and one paragraph."""
+    return (f"<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">"
+            f"<title>{title}</title></head><body><main><h1>{title}</h1><p>{text}</p>"
+            f"</main></body></html>\n")
+
+
+NOT_FOUND_PAGE = _message_page("Result not found",
+                               "There is no result at this address. Check the link in GitLab.")
+UNAVAILABLE_PAGE = _message_page("Results unavailable for a moment",
+                                 "The results cannot be read right now. Reload this page in a "
+                                 "minute.")
+# Seconds a browser or GitLab's image proxy is asked to wait before asking again.
+UNAVAILABLE_RETRY_AFTER = "60"
 # The page holds only inline CSS and no scripts; forbid everything else outright.
 PAGE_SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; "
@@ -110,6 +126,16 @@ def _not_found() -> Response:
     """Answer as for an address with no result: the same for a wrong key and an unknown project."""
     return Response(NOT_FOUND_PAGE, 404, mimetype="text/html",
                     headers={**PAGE_SECURITY_HEADERS, "Cache-Control": "no-store"})
+
+
+@pages.errorhandler(OperationalError)
+@pages.errorhandler(InterfaceError)
+def _database_down(exc: Exception) -> Response:
+    """Answer a page or badge the ledger cannot serve now with 503, as for a moment."""
+    log.error("%s: database unavailable: %s", request.endpoint, type(exc).__name__)
+    return Response(UNAVAILABLE_PAGE, 503, mimetype="text/html",
+                    headers={**PAGE_SECURITY_HEADERS, "Cache-Control": "no-store",
+                             "Retry-After": UNAVAILABLE_RETRY_AFTER})
 
 
 def _badge(report: dict | None) -> Response:

@@ -18,6 +18,7 @@ from pipeline.ledger.models import RunStatus, TestRun, utcnow
 from tests.e2e.scenario import TEST_YAML
 from tests.infra.badges import badge_texts
 from tests.infra.ledger import migrated_resources, queue_run
+from tests.infra.ports import free_port
 from webhooks.app import create_app
 
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
@@ -189,3 +190,22 @@ def test_the_latest_result_behind_a_keyed_badge_is_its_runs_page(graded_run):
     nothing = client.get(f"/results/latest/77/week1/hello?ref=other-branch&key={key}")
     assert _answer(refused) == _answer(nothing) == _answer(client.get("/results/nope"))
     assert refused.status_code == 404
+
+
+def test_a_page_or_badge_while_the_database_is_down_is_503_for_a_moment(graded_run):
+    """Before, the page and the badge answered 500 with gradehook's JSON 'unexpected error;
+    it has been logged', and the log held a traceback of an 'unhandled error'."""
+    settings, _, run_id = graded_run
+    # Nothing listens on a free port: the ledger refuses every connection.
+    down = dataclasses.replace(settings, postgres=dataclasses.replace(settings.postgres,
+                                                                      port=free_port()))
+    client = create_app(keyed(down)).test_client()
+    key = badge_key(BADGE_SECRET, 77)
+    for path in (f"/results/{run_id}", f"/badges/77/week1/hello.svg?key={key}",
+                 f"/results/latest/77/week1/hello?key={key}"):
+        response = client.get(path)
+        assert (path, response.status_code, response.mimetype) == (path, 503, "text/html")
+        assert b"Results unavailable for a moment" in response.data
+        assert response.headers["Retry-After"] == "60"
+        assert response.headers["Cache-Control"] == "no-store"
+        assert "default-src 'none'" in response.headers["Content-Security-Policy"]
