@@ -38,7 +38,8 @@ LOST_MESSAGE_AGE = dt.timedelta(minutes=15)
 # visibility timeout: past the hard time limit) was neither finished nor redelivered: end it.
 STALL_MARGIN = dt.timedelta(minutes=5)
 # An ended run whose final status GitLab still lacks after this long is reported again (its
-# report_runs task gave up), for a day at the most.
+# report_runs task gave up), for a day at the most. The sweep at a worker's start does not wait:
+# a worker stopped between ending a run and reporting it left GitLab showing it running.
 REREPORT_AFTER = dt.timedelta(minutes=10)
 REREPORT_WITHIN = dt.timedelta(days=1)
 STALLED_REASON = ("stopped: its worker was lost or the hard time limit of {limit:g} s was "
@@ -75,12 +76,15 @@ class ReconcileReport:
         return dataclasses.asdict(self)
 
 
-def _rereport(resources: Resources, celery: Celery, now: dt.datetime) -> int:
-    """Ask again for the GitLab updates of ended runs whose reporting gave up."""
+def _rereport(resources: Resources, celery: Celery, now: dt.datetime,
+              worker_started: bool) -> int:
+    """Ask again for the GitLab updates of ended runs whose reporting gave up, or, at a
+    worker's start, of every ended run GitLab lacks an update of."""
     if resources.gitlab is None:
         return 0
+    latest = now if worker_started else now - REREPORT_AFTER
     with resources.sessions() as session:
-        run_ids = runs.unreported_runs(session, (now - REREPORT_WITHIN, now - REREPORT_AFTER))
+        run_ids = runs.unreported_runs(session, (now - REREPORT_WITHIN, latest))
     return len(run_ids) if run_ids and request_reports(celery, run_ids) else 0
 
 
@@ -220,9 +224,11 @@ def requeue_lost_retries(resources: Resources, now: dt.datetime) -> int:
     return lost
 
 
-def reconcile_ledger(resources: Resources, celery: Celery) -> ReconcileReport:
+def reconcile_ledger(resources: Resources, celery: Celery,
+                     worker_started: bool = False) -> ReconcileReport:
     """Re-send queued runs and retries the broker does not have, end runs abandoned while
-    running, and grade the branch heads and hand in the merge requests no webhook brought."""
+    running, report again what GitLab lacks, and grade the branch heads and hand in the merge
+    requests no webhook brought; `worker_started` for the sweep at a worker's start."""
     report = ReconcileReport()
     now = utcnow()
     report.retries_lost = requeue_lost_retries(resources, now)
@@ -246,7 +252,7 @@ def reconcile_ledger(resources: Resources, celery: Celery) -> ReconcileReport:
     report.notices_resent = resend_lost_notices(resources, celery)
     report.unseen_heads_queued = grade_unseen_heads(resources, celery)
     report.unseen_merge_requests_handed_in = hand_in_unseen_merge_requests(resources, celery)
-    report.reports_requested = _rereport(resources, celery, now)
+    report.reports_requested = _rereport(resources, celery, now, worker_started)
     for course in resources.settings.courses:
         report.assignments_found += _check_reference(resources, course)
     if report.retries_lost or report.resent or report.stalled_ended \

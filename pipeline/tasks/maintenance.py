@@ -17,10 +17,10 @@ log = logging.getLogger(__name__)
 
 
 @shared_task(name=RECONCILE, bind=True)
-def reconcile(self) -> dict:
-    """Run one reconciliation sweep over the ledger."""
+def reconcile(self, worker_started: bool = False) -> dict:
+    """Run one reconciliation sweep over the ledger (`worker_started`: the one at a start)."""
     settings = self.app.gradehook_settings
-    return reconcile_ledger(resources_for(settings), self.app).as_dict()
+    return reconcile_ledger(resources_for(settings), self.app, worker_started).as_dict()
 
 
 @celeryd_after_setup.connect
@@ -40,8 +40,9 @@ def requeue_runs_of_dead_workers(sender, instance, **_) -> None:
 
 @worker_ready.connect
 def reconcile_on_start(sender, **_) -> None:
-    """Sweep as soon as a worker is up: runs queued while no broker or worker was there."""
-    sender.app.send_task(RECONCILE)
+    """Sweep as soon as a worker is up: runs queued while no broker or worker was there, and
+    runs a stopped worker ended without showing GitLab."""
+    sender.app.send_task(RECONCILE, kwargs={"worker_started": True})
 
 
 _housekeeping: list[HousekeepingTimer] = []

@@ -1,20 +1,26 @@
-"""A worker killed with SIGKILL mid-grading: its run is delivered again and ends exactly once."""
+"""A worker killed with SIGKILL mid-grading: its run is delivered again and ends exactly once;
+killed while showing GitLab a run's end: the next worker to start shows it."""
 
 from __future__ import annotations
 
 import os
 import signal
+import threading
 
 import pytest
 
 from pipeline.ledger.models import RunStatus
 from tests.e2e.scenario import STUDENT
-from tests.faults.service import SHORT_LIMITS, fault_service, slow_solution
+from tests.faults.service import SHORT_LIMITS, assert_each_graded_once, deliver_numbered, \
+    fault_service, slow_solution
 from tests.infra.processes import wait_for
+from tests.support.gitlab_standin import FaultPlan
 
 pytestmark = pytest.mark.slow
 # Seconds the student's program sleeps in the sandbox: the window in which the worker dies.
 GRADING_SLEEP = 4
+# Well within the reconciler's REREPORT_AFTER (ten minutes), after which any sweep would report.
+SHOWN_WITHIN_SECONDS = 90
 
 
 def test_run_of_a_killed_worker_is_delivered_again_and_ends_once(
@@ -53,3 +59,36 @@ def test_run_of_a_killed_worker_is_delivered_again_and_ends_once(
         assert "1/2" in note["body"]
         second_log = (service.logs / "second.log").read_text()
         assert second_log.count(f"run {run_id}: failed") == 1
+
+
+def test_a_run_whose_worker_died_while_posting_its_end_is_shown_when_a_worker_starts(
+        tmp_path, service_settings, git_server, monkeypatch):
+    """Before, GitLab showed such a run running for ten minutes after it was graded, until a
+    reconciler sweep took it for a report that gave up: its message, handed out again, found
+    the run ended and did nothing."""
+    with fault_service(tmp_path, service_settings, git_server, monkeypatch,
+                       extra={"worker": SHORT_LIMITS}) as service:
+        deliveries: dict[int, tuple[str, str]] = {}
+        with service.worker("first") as first:
+            deliver_numbered(service, deliveries, 0, seconds=GRADING_SLEEP)
+            sha, run_id = deliveries[0]
+            wait_for(lambda: service.run(run_id).stage == "tests", timeout=60,
+                     what="the run to reach its tests")
+            # The next status is the final one: GitLab holds it, then fails it.
+            held = threading.Event()
+            final = service.gitlab.inject_faults(FaultPlan(
+                status=502, every=1, hold=held, method="POST", path_pattern=r"/statuses/"))
+            assert final.arrived.wait(60), "the final status was never posted"
+            os.killpg(first.pid, signal.SIGKILL)
+            first.wait(timeout=10)
+            held.set()
+            service.gitlab.clear_faults()
+        ended = service.run(run_id)
+        assert (ended.status, ended.reported_status) == (RunStatus.PASSED, "running")
+        assert service.posted_states(sha) == ["pending", "running"]
+
+        with service.worker("second"):
+            service.wait_ended([run_id], timeout=SHOWN_WITHIN_SECONDS)
+
+        assert_each_graded_once(service, deliveries)
+        assert service.run(run_id).attempts == 1
