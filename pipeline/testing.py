@@ -31,6 +31,8 @@ COURSE_ERROR = "course error: {detail}"
 INVALID_INPUT = "refused before reaching git: {detail}"
 NOT_TOUCHED = "this push did not change {assignment}"
 NOT_PRESENT = "{assignment} does not exist in this commit"
+NOT_QUEUED = "not queued for this task"
+ALREADY_ENDED = "ended already under this task: reported again"
 # A reference fetched this recently is used as it is: in a deadline rush every run would
 # otherwise fetch it again; a staff push to the reference is seen within these seconds.
 REFERENCE_FRESH_SECONDS = 5.0
@@ -69,14 +71,28 @@ def run_student_testing(resources: Resources, run_id: str, task_id: str,
     with single_statements(resources.sessions) as session:
         run = runs.claim_run(session, run_id, task_id)
     if run is None:
-        log.info("run %s: not queued for task %s, nothing to do", run_id, task_id)
-        return Outcome(run_id, "skipped", "not queued for this task")
+        return _skip(resources, run_id, task_id, report)
     if report:
         report(run_id)
     outcome = _grade_run(resources, run)
     if report:
         report(run_id)
     return outcome
+
+
+def _skip(resources: Resources, run_id: str, task_id: str,
+          report: Callable[[str], None] | None) -> Outcome:
+    """Leave alone a run that is not this task's to run; if it ended under this task (which
+    stopped, or failed, while showing GitLab the end), show GitLab the end now."""
+    if report:
+        with single_statements(resources.sessions) as session:
+            ended = runs.ended_under(session, run_id, task_id)
+        if ended:
+            log.info("run %s: ended under task %s; reporting it", run_id, task_id)
+            report(run_id)
+            return Outcome(run_id, "skipped", ALREADY_ENDED)
+    log.info("run %s: not queued for task %s, nothing to do", run_id, task_id)
+    return Outcome(run_id, "skipped", NOT_QUEUED)
 
 
 def note_retry(resources: Resources, run_id: str, reason: str) -> None:

@@ -9,7 +9,8 @@ from sqlalchemy import or_, select, tuple_, update
 from sqlalchemy.orm import Session
 
 from pipeline.ledger.locks import write_first
-from pipeline.ledger.models import UNGRADED_STATUSES, RunStatus, TestRun, utcnow
+from pipeline.ledger.models import FINAL_STATUSES, UNGRADED_STATUSES, RunStatus, TestRun, \
+    utcnow
 
 # Stage name -> (progress percentage, phase timestamp column set on entering it).
 STAGES: dict[str, tuple[int, str | None]] = {
@@ -39,6 +40,14 @@ def claim_run(session: Session, run_id: str, task_id: str) -> TestRun | None:
                 started_at=utcnow())
         .returning(TestRun)
         .execution_options(synchronize_session=False, populate_existing=True)).one_or_none()
+
+
+def ended_under(session: Session, run_id: str, task_id: str) -> bool:
+    """Tell whether a run ended under this task id: its own task, retried or handed out again
+    after the end was recorded."""
+    return session.scalar(
+        select(TestRun.id).where(TestRun.id == run_id, TestRun.celery_task_id == task_id,
+                                 TestRun.status.in_(FINAL_STATUSES))) is not None
 
 
 def advance(session: Session, run_id: str, stage: str, progress: int | None = None, *,

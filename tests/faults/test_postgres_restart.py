@@ -1,19 +1,26 @@
-"""PostgreSQL restarted while workers grade: they recover, and nothing is lost or graded twice."""
+"""PostgreSQL restarted while workers grade: they recover, and nothing is lost or graded twice;
+stopped while a worker shows GitLab a run's end: the end is shown once it is back."""
 
 from __future__ import annotations
 
+import re
+import threading
 import urllib.error
 
 import pytest
 
 from tests.infra.servers import PrivatePostgres
-from tests.faults.service import RECONCILE_EVERY_SECOND, assert_each_graded_once, \
+from tests.faults.service import RECONCILE_EVERY_SECOND, SHORT_LIMITS, assert_each_graded_once, \
     deliver_numbered, fault_service
 from tests.infra.processes import wait_for
+from tests.support.gitlab_standin import FaultPlan
 
 pytestmark = pytest.mark.slow
 # What a worker logs when the database is away: Celery storing a task state, or our retry.
 OUTAGE_MARKERS = ("Failed operation _store_result", "failed, retrying")
+# Well within the reconciler's REREPORT_AFTER (ten minutes), after which any sweep would report.
+SHOWN_WITHIN_SECONDS = 60
+START_SWEEP_DONE = re.compile(r"Task reconcile\[[^]]+\] succeeded")
 
 
 def met_outage(log) -> bool:
@@ -63,3 +70,39 @@ def test_workers_recover_from_a_postgres_restart_and_grade_each_delivery_once(
             service.wait_ended([run_id for _, run_id in deliveries.values()], timeout=150)
 
         assert_each_graded_once(service, deliveries)
+
+
+def test_a_run_whose_end_met_the_database_away_is_shown_when_it_is_back(
+        tmp_path, service_settings, git_server, monkeypatch, private_postgres):
+    """Before, the worker's next attempt found the run ended and did nothing: GitLab showed it
+    running for ten minutes after it was graded, until a reconciler sweep reported it."""
+    with fault_service(tmp_path, service_settings, git_server, monkeypatch,
+                       extra={"worker": SHORT_LIMITS}, postgres=private_postgres) as service:
+        deliveries: dict[int, tuple[str, str]] = {}
+        log = service.logs / "worker.log"
+        with service.worker("worker"):
+            # The sweep at the worker's start reports every ended run GitLab lacks: let it
+            # pass first.
+            wait_for(lambda: START_SWEEP_DONE.search(log.read_text()), timeout=60,
+                     what="the sweep at the worker's start")
+            deliver_numbered(service, deliveries, 0, seconds=2)
+            sha, run_id = deliveries[0]
+            wait_for(lambda: service.run(run_id).stage == "tests", timeout=60,
+                     what="the run to reach its tests")
+            # The next status is the final one: GitLab holds it while the database stops,
+            # then fails it.
+            held = threading.Event()
+            final = service.gitlab.inject_faults(FaultPlan(
+                status=502, every=1, hold=held, method="POST", path_pattern=r"/statuses/"))
+            assert final.arrived.wait(60), "the final status was never posted"
+            private_postgres.stop()
+            held.set()
+            service.gitlab.clear_faults()
+            wait_for(lambda: "attempt 1 failed, retrying" in log.read_text(), timeout=60,
+                     what="the worker to meet the stopped database")
+            private_postgres.start()
+            service.scenario.resources.engine.dispose()
+            service.wait_ended([run_id], timeout=SHOWN_WITHIN_SECONDS)
+
+        assert_each_graded_once(service, deliveries)
+        assert service.posted_states(sha) == ["pending", "running", "success"]
