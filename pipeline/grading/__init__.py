@@ -10,6 +10,8 @@ Public interface::
                                         output_dir=..., dependency_root=repo_root))
     report.score          # passed collections / all (§8); None on a course error
     report.course_error   # None, or the message for staff (invalid test.yaml, missing reference)
+    report.gradehook.course_error_for_students   # what students read of it (no reference code,
+                                                 # nothing of a hidden collection)
     report.gradehook      # tests/collections passed, timings, mode, hidden collection names
     report.to_dict(), report_to_json(report)   # testSummary.json (§7) + "gradehook" section
 

@@ -46,8 +46,8 @@ def load_assignment(directory: Path, reference_dir: Path | None = None) -> Assig
             digest.update(path.read_bytes())
     test_file = directory / TEST_FILE_NAME
     if test_file.is_file():
-        return Assignment(directory, load_test_suite(test_file), meta, MODE_CODEABILITY,
-                          digest.hexdigest())
+        return Assignment(directory, load_test_suite(test_file, meta.hidden_tests), meta,
+                          MODE_CODEABILITY, digest.hexdigest())
     search = [directory] + ([Path(reference_dir)] if reference_dir is not None else [])
     for folder in search:
         found = course_paths(folder, PYTEST_PATTERN)

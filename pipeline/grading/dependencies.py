@@ -41,10 +41,11 @@ def resolve_dependency(collections: Sequence[CollectionSpec], dependency: Any) -
     return number - 1 if 0 < number <= len(collections) else None
 
 
-def unmet_dependencies(collections: Sequence[CollectionSpec],
-                       path: FieldPath) -> list[FieldProblem]:
+def unmet_dependencies(collections: Sequence[CollectionSpec], path: FieldPath,
+                       hidden: frozenset[str] = frozenset()) -> list[FieldProblem]:
     """Return a problem for each dependency that no student's run can meet (path leads to the
-    list of collections)."""
+    list of collections); one naming a collection in hidden, or listing the ids among which
+    one of them is, tells of a hidden test."""
     checker = FieldChecker()
     for index, collection in enumerate(collections):
         if not collection.tests:  # never gated: its dependencies stop nothing
@@ -53,12 +54,26 @@ def unmet_dependencies(collections: Sequence[CollectionSpec],
         for dependency in collection.success_dependency:
             problem = _success_problem(collections, index, dependency)
             if problem is not None:
-                checker.fail(join_path(where, "successDependency"), problem)
-        if collection.set_up_code_dependency is not None:
-            problem = _namespace_problem(collections, index, collection.set_up_code_dependency)
+                checker.fail(join_path(where, "successDependency"), problem,
+                             hidden=_names_hidden(collections, dependency, hidden))
+        dependency = collection.set_up_code_dependency
+        if dependency is not None:
+            problem = _namespace_problem(collections, index, dependency)
             if problem is not None:
-                checker.fail(join_path(where, "setUpCodeDependency"), problem)
+                checker.fail(join_path(where, "setUpCodeDependency"), problem,
+                             hidden=_names_hidden(collections, dependency, hidden))
     return checker.problems
+
+
+def _names_hidden(collections: Sequence[CollectionSpec], dependency: Any,
+                  hidden: frozenset[str]) -> bool:
+    """Tell whether the problem of a dependency names a hidden collection: the one it leads
+    to, or, when it leads to none, one whose id the problem lists."""
+    target = resolve_dependency(collections, dependency)
+    if target is not None:
+        return collections[target].name in hidden
+    return any(collection.id is not None and collection.name in hidden
+               for collection in collections)
 
 
 def _success_problem(collections: Sequence[CollectionSpec], index: int,

@@ -14,6 +14,7 @@ from typing import Any, Callable
 
 from pipeline.grading.checks import FAILED, SKIPPED, PendingMatch, Verdict, check_pattern, \
     fail, match_verdict, not_found, raised_place, skip, verify_equal
+from pipeline.grading.course_problems import CourseProblem
 from pipeline.grading.dependencies import resolve_dependency
 from pipeline.grading.execution import SandboxExecutor
 from pipeline.grading.linting import LintResult, output_file_name, run_flake8
@@ -47,13 +48,20 @@ STUDENT_NOT_FOUND = "Variable `{name}` not found in student namespace"
 REFERENCE_NOT_FOUND = "Variable `{name}` not found in reference namespace"
 EVALUATION_NOT_POSSIBLE = "Evaluation of `{expression}` not possible"
 # Why the reference gave no expected value: the course's failure, which gradehook does not score.
-REFERENCE_GAP = "the reference solution gives no expected value for `{test}` in collection " \
-    "`{collection}`: {why}"
+# Students read why only where the course's files say it, never what the reference's run raised
+# or printed (its code, its values), and nothing of a hidden collection.
+REFERENCE_GAP_AT = "the reference solution gives no expected value for `{test}` in collection " \
+    "`{collection}`"
+REFERENCE_GAP = REFERENCE_GAP_AT + ": {why}"
+HIDDEN_REFERENCE_GAP = "the reference solution gives no expected value for a test of a hidden " \
+    "collection"
 REFERENCE_ENTRY_MISSING = "its entryPoint {entry} does not exist"
 # A structural, linting or exist collection checks the student's `file`; where the reference
 # solution has none, it would fail that check too: the course's failure, which is not scored.
 REFERENCE_LACKS_FILE = "collection `{collection}` checks the file `{file}`, which the reference " \
     "solution does not have, so the reference would fail it too"
+HIDDEN_LACKS_FILE = "a hidden collection checks a file which the reference solution does not " \
+    "have, so the reference would fail it too"
 REFERENCE_RUN_ENDED = "its run ended {status}: {message}"
 REFERENCE_LACKS_NAME = "its run defines no `{name}`"
 REFERENCE_CANNOT_EVALUATE = "`{expression}` cannot be evaluated in its namespace"
@@ -117,12 +125,13 @@ class CodeAbilityGrader:
         # Collections whose runs their dependencies stopped: both sides' alike, as both are
         # gated by the same results.
         self.gated: set[int] = set()
-        # Tests whose expected value the reference could not give, described for staff, and
-        # the first of them whose reference ran out of time (perhaps only on a busy host).
-        self.reference_gaps: list[str] = []
+        # Tests whose expected value the reference could not give, described for staff and
+        # students, and the first of them whose reference ran out of time (perhaps only on a
+        # busy host), for staff.
+        self.reference_gaps: list[CourseProblem] = []
         self.reference_timeout: str | None = None
-        # Collections checking a file the reference solution does not have, described for staff.
-        self.files_missing_in_reference: list[str] = []
+        # Collections checking a file the reference solution does not have.
+        self.files_missing_in_reference: list[CourseProblem] = []
 
     def grade(self) -> list[CollectionReport]:
         """Run every collection in file order and return their reports."""
@@ -193,8 +202,9 @@ class CodeAbilityGrader:
             self.results[index] = []
             return _collection_report(collection, [], None, None, started, [])
         if collection.checks_file and self._reference_lacks_file(collection):
-            self.files_missing_in_reference.append(REFERENCE_LACKS_FILE.format(
-                collection=collection.name, file=collection.file))
+            lacks = REFERENCE_LACKS_FILE.format(collection=collection.name, file=collection.file)
+            self.files_missing_in_reference.append(CourseProblem(
+                lacks, HIDDEN_LACKS_FILE if collection.name in self.hidden else lacks))
         student = self._run(index, STUDENT)
         reference = self._run(index, REFERENCE)
         linting: list[str] = []
@@ -452,9 +462,9 @@ class CodeAbilityGrader:
         if test.eval_string is not None:
             entry = outcome.evals.get(test.eval_string, {})
             if not entry.get("found"):
-                self._reference_gap(collection, test, outcome, _lookup_failed(
-                    test.eval_string, entry) or REFERENCE_CANNOT_EVALUATE.format(
-                    expression=test.eval_string))
+                self._reference_gap(collection, test, outcome, *_lookup_failed(
+                    test.eval_string, entry,
+                    REFERENCE_CANNOT_EVALUATE.format(expression=test.eval_string)))
                 return skip(EVALUATION_NOT_POSSIBLE.format(expression=test.eval_string))
         elif collection.type == "stdout":
             if outcome.stdout is None or outcome.status != COMPLETED \
@@ -462,32 +472,40 @@ class CodeAbilityGrader:
                 # Without its entry point the reference printed nothing to compare with, and a
                 # run that crashed or ran out of time only the start of its output: the test is
                 # judged against that, as the original did, but it is the course's.
-                self._reference_gap(collection, test, outcome,
-                                    REFERENCE_LACKS_NAME.format(name=test.name))
+                lacks = REFERENCE_LACKS_NAME.format(name=test.name)
+                self._reference_gap(collection, test, outcome, lacks, lacks)
             if outcome.stdout is None:
                 return skip(REFERENCE_NOT_FOUND.format(name=test.name))
             return outcome.stdout
         else:
             entry = outcome.values.get(test.name, {})
             if not entry.get("found"):
-                self._reference_gap(collection, test, outcome, _lookup_failed(
-                    test.name, entry) or REFERENCE_LACKS_NAME.format(name=test.name))
+                self._reference_gap(collection, test, outcome, *_lookup_failed(
+                    test.name, entry, REFERENCE_LACKS_NAME.format(name=test.name)))
                 return skip(REFERENCE_NOT_FOUND.format(name=test.name))
         value, problem = decode_entry(test.name, entry)
         return fail("Failed", problem) if problem is not None else value
 
     def _reference_gap(self, collection: CollectionSpec, test: TestSpec, outcome: RunOutcome,
-                       lookup_failed: str) -> None:
-        """Note for staff why the reference gave no expected value (its results stay as the
-        original's: the test is skipped), most telling cause first."""
+                       lookup_failed: str, shown_lookup_failed: str | None) -> None:
+        """Note why the reference gave no expected value (its results stay as the original's:
+        the test is skipped), most telling cause first: all of it for staff, for students
+        what the course's files say (shown_lookup_failed: of the lookup's failure; None, none)."""
         if self._reference_entry_missing(collection):
-            why = REFERENCE_ENTRY_MISSING.format(entry=collection.entry_point)
+            why = shown_why = REFERENCE_ENTRY_MISSING.format(entry=collection.entry_point)
         elif outcome.status != COMPLETED:
             why = REFERENCE_RUN_ENDED.format(status=outcome.status, message=outcome.message)
+            shown_why = None
         else:
-            why = lookup_failed
+            why, shown_why = lookup_failed, shown_lookup_failed
         gap = REFERENCE_GAP.format(test=test.name, collection=collection.name, why=why)
-        self.reference_gaps.append(gap)
+        if collection.name in self.hidden:
+            shown = HIDDEN_REFERENCE_GAP
+        elif shown_why is None:
+            shown = REFERENCE_GAP_AT.format(test=test.name, collection=collection.name)
+        else:
+            shown = REFERENCE_GAP.format(test=test.name, collection=collection.name, why=shown_why)
+        self.reference_gaps.append(CourseProblem(gap, shown))
         if outcome.status == TIMEDOUT and self.reference_timeout is None:
             self.reference_timeout = gap
 
@@ -526,13 +544,15 @@ class CodeAbilityGrader:
                 (self.ctx.artifact_dir / name).write_bytes(png)
 
 
-def _lookup_failed(expression: str, entry: dict[str, Any]) -> str | None:
-    """Word what evaluating an expression raised in the reference's namespace, if it raised."""
+def _lookup_failed(expression: str, entry: dict[str, Any],
+                   otherwise: str) -> tuple[str, str | None]:
+    """Word why an expression has no value in the reference's namespace, for staff and for
+    students: what evaluating it raised (for staff only), else otherwise."""
     raised = entry.get("raised")
     if raised is None:
-        return None
+        return otherwise, otherwise
     return REFERENCE_RAISED.format(expression=expression, error=raised["error"],
-                                   place=raised_place(raised))
+                                   place=raised_place(raised)), None
 
 
 def forbidden_imports(path: Path, blacklist: tuple[str, ...]) -> list[str]:

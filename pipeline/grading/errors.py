@@ -4,8 +4,14 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
+
+from pipeline.grading.course_problems import CourseProblem
+
+# What students read of a problem that tells of a hidden test (meta.yaml hiddenTests), in place
+# of what it says.
+HIDDEN_TEST_PROBLEM = "a problem with a hidden test"
 
 
 class GradingError(Exception):
@@ -13,7 +19,16 @@ class GradingError(Exception):
 
 
 class CourseError(GradingError):
-    """The course's side is broken (invalid test.yaml, missing reference): never scored."""
+    """The course's side is broken (invalid test.yaml, missing reference): never scored.
+
+    Its problems say what students may read of it; by default they read the whole message.
+    """
+
+    def __init__(self, message: str,
+                 problems: Sequence[CourseProblem] | None = None) -> None:
+        super().__init__(message)
+        self.course_problems = tuple(problems) if problems is not None \
+            else (CourseProblem.open(message),)
 
 
 @dataclass(frozen=True)
@@ -22,18 +37,26 @@ class FieldProblem:
 
     steps lead to the field through the file's data (pipeline.grading.fields.FieldPath); the
     line is found from them in the file's text (pipeline.grading.places), where the text has one.
+    hidden: the problem tells of a hidden test (a field of a hidden collection, one naming it, a
+    meta.yaml hiddenTests entry), which students read only the place of.
     """
 
     path: str
     problem: str
     steps: tuple[Any, ...] = ()
     line: int | None = None
+    hidden: bool = False
 
     def describe(self, file_name: str) -> str:
         """Word the problem on one line: `test.yaml line 57: properties.timeout: must be ...`,
         or `test.yaml: (file): cannot be read: ...` where it has no line."""
         place = file_name if self.line is None else f"{file_name} line {self.line}"
         return f"{place}: {self.path}: {self.problem}"
+
+    def course_problem(self, file_name: str) -> CourseProblem:
+        """Return the problem as staff and students read it."""
+        shown = replace(self, problem=HIDDEN_TEST_PROBLEM) if self.hidden else self
+        return CourseProblem(self.describe(file_name), shown.describe(file_name))
 
 
 @dataclass(frozen=True)
@@ -48,6 +71,10 @@ class TextProblem:
         """Word the problem on one line: `test.yaml line 3, column 5: mapping values ...`."""
         return f"{file_name} line {self.line}, column {self.column}: {self.problem}"
 
+    def course_problem(self, file_name: str) -> CourseProblem:
+        """Return the problem as staff and students read it: alike."""
+        return CourseProblem.open(self.describe(file_name))
+
 
 class SpecError(CourseError):
     """An assignment file (test.yaml, meta.yaml) is invalid: names file, places, problems."""
@@ -55,7 +82,8 @@ class SpecError(CourseError):
     def __init__(self, file_name: str, problems: Sequence[FieldProblem | TextProblem]) -> None:
         self.file_name = file_name
         self.problems = tuple(problems)
-        super().__init__("\n".join(p.describe(file_name) for p in self.problems))
+        super().__init__("\n".join(p.describe(file_name) for p in self.problems),
+                         [p.course_problem(file_name) for p in self.problems])
 
 
 class EngineError(GradingError):

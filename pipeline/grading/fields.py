@@ -6,7 +6,8 @@ import builtins
 import math
 import re
 import reprlib
-from dataclasses import dataclass
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass, replace
 from typing import Any, Callable
 
 from pipeline.grading.errors import FieldProblem
@@ -90,6 +91,14 @@ def key_path(prefix: FieldPath, key: Any) -> FieldPath:
     return prefix + (key if isinstance(key, str) else OtherKey(key),)
 
 
+def hidden_below(problems: Sequence[FieldProblem],
+                 paths: Collection[FieldPath]) -> list[FieldProblem]:
+    """Mark the problems of the fields at or below any of paths as telling of a hidden test."""
+    return [replace(problem, hidden=True)
+            if any(problem.steps[:len(path)] == path for path in paths) else problem
+            for problem in problems]
+
+
 def path_text(path: FieldPath) -> str:
     """Word a path as problems name it: `properties.tests[3].name`.
 
@@ -111,9 +120,10 @@ class FieldChecker:
     def __init__(self) -> None:
         self.problems: list[FieldProblem] = []
 
-    def fail(self, path: FieldPath, problem: str) -> object:
-        """Record a problem and return the INVALID marker."""
-        self.problems.append(FieldProblem(path_text(path) or "(top level)", problem, path))
+    def fail(self, path: FieldPath, problem: str, *, hidden: bool = False) -> object:
+        """Record a problem (hidden: it tells of a hidden test) and return the INVALID marker."""
+        self.problems.append(FieldProblem(path_text(path) or "(top level)", problem, path,
+                                          hidden=hidden))
         return INVALID
 
     def mapping(self, value: Any, path: FieldPath, allowed: tuple[str, ...] | None) -> dict | None:

@@ -10,6 +10,7 @@ import os
 import platform
 import sys
 import time
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +20,7 @@ from pipeline.grading.assignment import MODE_CODEABILITY, MODE_COMPARISON, MODE_
     Assignment, load_assignment
 from pipeline.grading.cache import ReferenceCache
 from pipeline.grading.comparison import comparison_suite
+from pipeline.grading.course_problems import CourseProblem, course_error_text
 from pipeline.grading.engine import CodeAbilityGrader, GradingContext
 from pipeline.grading.errors import CourseError, EngineError
 from pipeline.grading.execution import RunEnvironment, SandboxExecutor
@@ -118,7 +120,7 @@ def grade(student_dir: Path | str, reference_dir: Path | str,
             Path(assignment).resolve() if assignment is not None else reference_dir,
             reference_dir)
     except CourseError as exc:
-        return _course_error_report(clock, None, str(exc), MODE_CODEABILITY)
+        return _course_error_report(clock, None, exc.course_problems, MODE_CODEABILITY)
     clock.lap("load")
     limits = course_limits(SandboxLimits.from_settings(settings), loaded.meta)
     if options.work_root is not None:
@@ -128,7 +130,7 @@ def grade(student_dir: Path | str, reference_dir: Path | str,
             return _grade_staged(work, student_dir, reference_dir, loaded, limits,
                                  settings, reference_cache, options, clock)
         except CourseError as exc:
-            return _course_error_report(clock, loaded.suite, str(exc), loaded.mode)
+            return _course_error_report(clock, loaded.suite, exc.course_problems, loaded.mode)
         except SandboxError as exc:
             raise EngineError(SANDBOX_FAILED.format(detail=exc)) from exc
 
@@ -284,8 +286,8 @@ class _Clock:
 
 
 def _report(clock: _Clock, suite: SuiteSpec | None, collections: list[CollectionReport],
-            assignment: Assignment, hidden: list[str], reference_gaps: list[str],
-            missing_files: list[str]) -> Report:
+            assignment: Assignment, hidden: list[str], reference_gaps: list[CourseProblem],
+            missing_files: list[CourseProblem]) -> Report:
     """Build the suite level (§7) and gradehook's section (§8) from the collection reports.
 
     Tests the reference gave no expected value for keep the original's results (skipped), but
@@ -314,17 +316,20 @@ def _report(clock: _Clock, suite: SuiteSpec | None, collections: list[Collection
     clock.timings["total"] = clock.total()
     problems = [*(suite.course_problems if suite else ()), *missing_files]
     if not collections:
-        problems.append(NO_COLLECTIONS.get(assignment.mode))
+        if assignment.mode in NO_COLLECTIONS:
+            problems.append(CourseProblem.open(NO_COLLECTIONS[assignment.mode]))
     elif reference_gaps:
-        problems.append(reference_gaps[0] + (
-            MORE_REFERENCE_GAPS.format(count=len(reference_gaps) - 1)
-            if len(reference_gaps) > 1 else ""))
-    course_error = "\n".join(problem for problem in problems if problem) or None
+        more = MORE_REFERENCE_GAPS.format(count=len(reference_gaps) - 1) \
+            if len(reference_gaps) > 1 else ""
+        first = reference_gaps[0]
+        problems.append(CourseProblem(first.text + more, first.shown + more))
+    course_error = course_error_text(problems) if problems else None
     if course_error is not None:
-        log.info("course error: %s", course_error)
+        log.info("course error: %s", course_error.full)
     section = GradehookSection(
         score=None if course_error else summary.passed / summary.total if summary.total else 0.0,
-        course_error=course_error,
+        course_error=course_error.full if course_error else None,
+        course_error_for_students=course_error.shown if course_error else None,
         tests_passed=tests.count(PASSED), tests_total=len(tests),
         collections_passed=summary.passed, collections_total=summary.total,
         engine_version=ENGINE_VERSION, mode=assignment.mode, hidden=hidden,
@@ -347,19 +352,24 @@ def _report(clock: _Clock, suite: SuiteSpec | None, collections: list[Collection
 
 
 def course_error_report(message: str) -> Report:
-    """Return the report of a run whose course side failed before its grading began."""
-    return _course_error_report(_Clock(), None, message, MODE_CODEABILITY)
+    """Return the report of a run whose course side failed before its grading began (students
+    read the message too)."""
+    return _course_error_report(_Clock(), None, [CourseProblem.open(message)], MODE_CODEABILITY)
 
 
-def _course_error_report(clock: _Clock, suite: SuiteSpec | None, message: str,
-                         mode: str) -> Report:
-    """Return the report of an assignment that cannot be graded: no score, the error for staff."""
+def _course_error_report(clock: _Clock, suite: SuiteSpec | None,
+                         problems: Sequence[CourseProblem], mode: str) -> Report:
+    """Return the report of an assignment that cannot be graded: no score, the error for staff
+    and what students read of it."""
+    error = course_error_text(problems)
+    message = error.full
     # Information, not a warning: the report carries it to staff, and a worker logs the run's end.
     log.info("course error: %s", message)
     clock.timings["total"] = clock.total()
     section = GradehookSection(score=None, tests_passed=0, tests_total=0, collections_passed=0,
                                collections_total=0, engine_version=ENGINE_VERSION, mode=mode,
-                               course_error=message, timings=dict(clock.timings))
+                               course_error=message, course_error_for_students=error.shown,
+                               timings=dict(clock.timings))
     return Report(
         timestamp=clock.started_at.strftime(TIMESTAMP_FORMAT),
         type=suite.type if suite else SUITE_DEFAULTS["type"],

@@ -8,7 +8,8 @@ from typing import Any
 
 from pipeline.config import MAX_SUBMISSION_LIMIT
 from pipeline.grading.errors import SpecError
-from pipeline.grading.fields import INVALID, TOP, FieldChecker, FieldPath, describe, join_path
+from pipeline.grading.fields import INVALID, TOP, FieldChecker, FieldPath, describe, \
+    hidden_below, join_path
 from pipeline.grading.places import with_lines
 from pipeline.grading.spec import read_yaml
 
@@ -65,7 +66,10 @@ def parse_meta(data: Any, file_name: str = META_FILE_NAME, text: str | None = No
     check = FieldChecker()
     meta = _parse(check, {} if data is None else data)
     if check.problems:
-        raise SpecError(file_name, with_lines(check.problems, text))
+        # A hiddenTests entry that is not a name may still spell one out (`hiddenTests:
+        # test_secret.py`): students read only where it is.
+        raise SpecError(file_name, with_lines(
+            hidden_below(check.problems, [join_path(PROPERTIES, "hiddenTests")]), text))
     return meta
 
 

@@ -107,7 +107,10 @@ class GradehookSection:
     collections_total: int
     engine_version: str
     mode: str
+    # The course error as staff read it, and as students read it (without the reference's code
+    # and what it raised, without hidden tests).
     course_error: str | None = None
+    course_error_for_students: str | None = None
     hidden: list[str] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
 
@@ -126,7 +129,9 @@ class GradehookSection:
                 "collectionsTotal": self.collections_total,
                 "timings": {phase: round(seconds, 6) for phase, seconds in self.timings.items()},
                 "engineVersion": self.engine_version, "mode": self.mode,
-                "courseError": self.course_error, "hidden": list(self.hidden)}
+                "courseError": self.course_error,
+                "courseErrorForStudents": self.course_error_for_students,
+                "hidden": list(self.hidden)}
 
 
 @dataclass

@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Collection
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from pipeline.grading.course_problems import CourseProblem
 from pipeline.grading.dependencies import unmet_dependencies
 from pipeline.grading.errors import FieldProblem, SpecError, TextProblem
 from pipeline.grading.expressions import unreadable_names
-from pipeline.grading.fields import INVALID, IS_REQUIRED, TOP, FieldChecker, FieldPath, join_path
+from pipeline.grading.fields import INVALID, IS_REQUIRED, TOP, FieldChecker, FieldPath, \
+    hidden_below, join_path
 from pipeline.grading.places import with_lines
 
 TEST_FILE_NAME = "test.yaml"
@@ -165,14 +168,16 @@ class SuiteSpec:
     collections: tuple[CollectionSpec, ...] = field(default=())
     # The course's mistakes that leave the file gradable as the original graded it, but make its
     # runs the course's failure, never scored (dependencies no run can meet, test names that
-    # are not Python), one line each.
-    course_problems: tuple[str, ...] = ()
+    # are not Python), one each.
+    course_problems: tuple[CourseProblem, ...] = ()
 
 
-def load_test_suite(path: Path) -> SuiteSpec:
-    """Read and validate a test.yaml file, or raise SpecError naming file, line, field, problem."""
+def load_test_suite(path: Path, hidden: Collection[str] = ()) -> SuiteSpec:
+    """Read and validate a test.yaml file, or raise SpecError naming file, line, field, problem
+    (hidden: the names of the collections hidden from students, whose problems they read only
+    the place of)."""
     text, data = read_yaml(path)
-    return parse_test_suite(data, path.name, text)
+    return parse_test_suite(data, path.name, text, hidden)
 
 
 def read_yaml(path: Path) -> tuple[str, Any]:
@@ -244,19 +249,37 @@ def _one_line(text: str) -> str:
     return " ".join(text.split())
 
 
-def parse_test_suite(data: Any, file_name: str = TEST_FILE_NAME,
-                     text: str | None = None) -> SuiteSpec:
+def parse_test_suite(data: Any, file_name: str = TEST_FILE_NAME, text: str | None = None,
+                     hidden: Collection[str] = ()) -> SuiteSpec:
     """Validate loaded test.yaml data and resolve inheritance, or raise SpecError (naming each
-    problem's line when given the file's text)."""
+    problem's line when given the file's text; a problem in a collection named in hidden, or
+    naming one, tells of a hidden test)."""
     checker = FieldChecker()
     suite = _SuiteParser(checker).parse(data)
+    hidden_collections = [join_path(COLLECTIONS_PATH, index)
+                          for index, name in enumerate(_collection_names(data))
+                          if name in hidden]
     if checker.problems:
-        raise SpecError(file_name, with_lines(checker.problems, text))
-    found = with_lines(unmet_dependencies(suite.collections, COLLECTIONS_PATH)
-                       + unreadable_names(suite.collections, COLLECTIONS_PATH), text)
+        raise SpecError(file_name, with_lines(hidden_below(checker.problems,
+                                                           hidden_collections), text))
+    found = with_lines(hidden_below(
+        unmet_dependencies(suite.collections, COLLECTIONS_PATH, frozenset(hidden))
+        + unreadable_names(suite.collections, COLLECTIONS_PATH), hidden_collections), text)
     return replace(suite, course_problems=tuple(
-        problem.describe(file_name)
+        problem.course_problem(file_name)
         for problem in sorted(found, key=lambda problem: problem.line or 0)))
+
+
+def _collection_names(data: Any) -> list[str | None]:
+    """Return the name of each collection of test.yaml data as meta.yaml hiddenTests names it
+    (a number as its text), None where it has none."""
+    properties = data.get("properties") if isinstance(data, dict) else None
+    collections = properties.get("tests") if isinstance(properties, dict) else None
+    if not isinstance(collections, list):
+        return []
+    names = [item.get("name") if isinstance(item, dict) else None for item in collections]
+    return [str(name) if isinstance(name, (str, int, float)) and not isinstance(name, bool)
+            else None for name in names]
 
 
 class _SuiteParser:

@@ -151,7 +151,10 @@ class ReportView:
     timings: tuple[tuple[str, float], ...]
     engine_version: str
     mode: str
+    # The course error as staff read it; as students read it (None in a report written before
+    # the engine wrote one apart: students read none of it).
     course_error: str | None
+    course_error_for_students: str | None
 
     @property
     def scored(self) -> bool:
@@ -181,6 +184,7 @@ def read_report(report: Mapping[str, Any] | None) -> ReportView | None:
     collections_passed = _count(ours.get("collectionsPassed"), _count(
         summary.get("passed"), sum(1 for c in collections if c.result == "PASSED")))
     course_error = ours.get("courseError")
+    for_students = ours.get("courseErrorForStudents")
     return ReportView(
         result=_result(report.get("result")),
         message=_text(report.get("resultMessage")),
@@ -197,6 +201,7 @@ def read_report(report: Mapping[str, Any] | None) -> ReportView | None:
         engine_version=_text(ours.get("engineVersion")),
         mode=_text(ours.get("mode")),
         course_error=str(course_error) if course_error else None,
+        course_error_for_students=str(for_students) if course_error and for_students else None,
     )
 
 

@@ -130,7 +130,7 @@ def outcome_text(run: RunSummary, report: ReportView | None) -> str:
     if run.status == "cancelled":
         return _with_reason(CANCELLED_TEXT, run.status_reason)
     if report is not None and report.course_error:
-        return _with_reason(COURSE_ERROR_TEXT, report.course_error)
+        return _with_reason(COURSE_ERROR_TEXT, report.course_error_for_students)
     if run.status == "error" or report is None or report.score is None:
         return _with_reason(ERROR_TEXT, run.status_reason)
     percent = format_percent(report.score)

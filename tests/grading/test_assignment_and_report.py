@@ -309,7 +309,8 @@ def test_report_json_has_testsummary_key_order_and_no_nulls(tmp_path: Path):
     assert "null" not in text.split('"gradehook"')[0]
     assert list(data["gradehook"]) == ["score", "testsPassed", "testsTotal", "testFraction",
                                        "collectionsPassed", "collectionsTotal", "timings",
-                                       "engineVersion", "mode", "courseError", "hidden"]
+                                       "engineVersion", "mode", "courseError",
+                                       "courseErrorForStudents", "hidden"]
     assert (data["gradehook"]["score"], data["gradehook"]["testFraction"]) == (0.5, 0.5)
 
 

@@ -55,8 +55,10 @@ def crashed(name: str, test_names: list[str], *, entry: str, frame: dict[str, An
 
 
 def report(collections: list[dict[str, Any]], *, hidden: Iterable[str] = (),
-           course_error: str | None = None) -> dict[str, Any]:
-    """Return a suite report with gradehook's section computed from its collections."""
+           course_error: str | None = None,
+           course_error_for_students: str | None = None) -> dict[str, Any]:
+    """Return a suite report with gradehook's section computed from its collections; students
+    read a course error whole unless told what they read of it (as of a test.yaml mistake)."""
     passed = sum(1 for c in collections if c["result"] == "PASSED")
     tests = [t for c in collections for t in c["tests"]]
     tests_passed = sum(1 for t in tests if t["result"] == "PASSED")
@@ -73,6 +75,7 @@ def report(collections: list[dict[str, Any]], *, hidden: Iterable[str] = (),
                       "collectionsPassed": passed, "collectionsTotal": total,
                       "timings": {"clone": 0.25, "tests": 3.5}, "engineVersion": "1.2.0",
                       "mode": "test.yaml", "courseError": course_error,
+                      "courseErrorForStudents": course_error_for_students or course_error,
                       "hidden": list(hidden)},
     }
 

@@ -121,6 +121,23 @@ def test_a_course_error_of_several_problems_lists_them_apart():
         "test.yaml line 9: properties.tests[0].name: is required")
 
 
+def test_students_read_of_a_course_error_only_what_the_engine_wrote_for_them():
+    cause = "the reference solution gives no expected value for `f(4711)` in collection `Secret`"
+    kept = report([], course_error=cause + ": ... (ex.py, line 4: return secret_formula / 0)",
+                  course_error_for_students="a test of a hidden collection has no value")
+    older = report([], course_error=cause)
+    del older["gradehook"]["courseErrorForStudents"]
+
+    descriptions = [commit_status_payload(run("error"), given)["description"]
+                    for given in (kept, older)]
+
+    # A report written before the engine wrote the students' text apart shows none of it.
+    assert descriptions == [
+        "Not graded: the course's tests for this assignment have a problem: a test of a hidden "
+        "collection has no value",
+        "Not graded: the course's tests for this assignment have a problem"]
+
+
 def test_description_fits_255_characters_on_one_line():
     payload = commit_status_payload(run("error", status_reason="boom\n" * 200), None)
 

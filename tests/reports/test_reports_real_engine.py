@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import json
 from pathlib import Path
 
@@ -74,14 +75,15 @@ print("Hello World <script>alert(1)</script> | `x`")
 
 
 def graded_report(root: Path, student_main: str, *, test_yaml: str = TEST_YAML,
-                  reference_main: str = REFERENCE_MAIN) -> Report:
-    """Grade a student's main.py against a reference main.py and test.yaml."""
+                  reference_main: str = REFERENCE_MAIN, meta_yaml: str = "title: demo\n"
+                  ) -> Report:
+    """Grade a student's main.py against a reference main.py, test.yaml and meta.yaml."""
     reference, student = root / "reference", root / "student"
     reference.mkdir()
     student.mkdir()
     (reference / "main.py").write_text(reference_main)
     (reference / "test.yaml").write_text(test_yaml)
-    (reference / "meta.yaml").write_text("title: demo\n")
+    (reference / "meta.yaml").write_text(meta_yaml)
     (student / "main.py").write_text(student_main)
     return grade(Path(student), Path(reference))
 
@@ -205,6 +207,76 @@ def test_an_invalid_field_reads_as_one_line_with_file_line_and_path(tmp_path):
                       "regexp, got 'equal'")
     assert ("test\\.yaml line 11\\: properties\\.tests\\[0\\]\\.tests\\[1\\]\\.qualification\\: "
             "must be one of verifyEqual") in comment
+
+
+# A visible collection and one hidden from students (meta.yaml hiddenTests), each with a fault of
+# the course's that tells of the hidden collection: its secret, in what staff read.
+HIDDEN_META = "properties:\n  hiddenTests:\n    - Secret\n"
+VISIBLE_COLLECTION = """\
+type: python
+name: demo
+properties:
+  tests:
+    - type: variable
+      name: Values
+      entryPoint: main.py
+{dependency}      tests:
+        - name: x
+"""
+HIDDEN_COLLECTION = """\
+    - type: {type}
+      name: Secret
+      id: hidden-one
+      entryPoint: main.py
+      file: {file}
+      tests:
+        - name: {test}
+"""
+WITHHELD_NOTE = "the course's staff see the whole cause in `gradehook results` and GET /api/runs"
+COURSE_ERROR = "Not graded: the course's tests for this assignment have a problem: "
+
+
+def _hidden_fault(fault: str) -> tuple[str, str]:
+    """Return the test.yaml and meta.yaml of an assignment whose fault tells of `secret`."""
+    dependency = "      successDependency: hidden-one\n" if fault == "dependency" else ""
+    hidden = {"field": dict(type="variable", file="main.py",
+                            test="x\n          countRequirement: secret"),
+              "expression": dict(type="variable", file="main.py", test="'secret(1'"),
+              "dependency": dict(type="variable", file="main.py", test="x"),
+              "file": dict(type="exist", file="secret.py", test="secret.py"),
+              "meta": dict(type="variable", file="main.py", test="x")}[fault]
+    meta = "properties:\n  hiddenTests: secret\n" if fault == "meta" else HIDDEN_META
+    return VISIBLE_COLLECTION.format(dependency=dependency) + HIDDEN_COLLECTION.format(
+        **hidden), meta
+
+
+@pytest.mark.parametrize("fault, shown", [
+    ("field", "test.yaml line 17: properties.tests[1].tests[0].countRequirement: a problem "
+              "with a hidden test"),
+    ("expression", "test.yaml line 16: properties.tests[1].tests[0].name: a problem with a "
+                   "hidden test; the reference solution gives no expected value for a test of a "
+                   "hidden collection"),
+    ("dependency", "test.yaml line 8: properties.tests[0].successDependency: a problem with a "
+                   "hidden test"),
+    ("file", "a hidden collection checks a file which the reference solution does not have, so "
+             "the reference would fail it too"),
+    ("meta", "meta.yaml line 2: properties.hiddenTests: a problem with a hidden test"),
+])
+def test_a_course_error_telling_of_a_hidden_collection_shows_students_only_where_it_is(
+        tmp_path, fault, shown):
+    test_yaml, meta_yaml = _hidden_fault(fault)
+    report = json.loads(report_to_json(graded_report(
+        tmp_path, "x = 3\n", test_yaml=test_yaml, meta_yaml=meta_yaml)))
+
+    status = commit_status_payload(run("error"), report)["description"]
+    comment = mr_comment_markdown([(run("error"), report)], comment_marker("mr-1"))
+    page = result_page_html(run("error"), report)
+
+    assert "secret" in report["gradehook"]["courseError"].lower()
+    # The page and the comment show all of it; the commit status what fits in 255 characters.
+    assert f"{COURSE_ERROR}{shown}; {WITHHELD_NOTE}" in html.unescape(page)
+    assert status.startswith(f"{COURSE_ERROR}{shown}")
+    assert "secret" not in (status + comment + page).lower()
 
 
 @pytest.fixture(scope="module")

@@ -6,10 +6,13 @@ import pytest
 
 from pipeline import testing
 from pipeline.ledger.models import RunStatus, TestRun
-from pipeline.reports import commit_status_payload
+from pipeline.reports import comment_marker, commit_status_payload, mr_comment_markdown, \
+    result_page_html
 from pipeline.reports.model import RunSummary
+from tests.api.world import STAFF_TOKEN, bearer, staff_digest
 from tests.infra.assignments import ONE_TEST
 from tests.infra.ledger import migrated_resources, queue_run
+from webhooks.app import create_app
 
 SOLUTION = {"week1/hello/hello.py": "greeting = 'hello'\n"}
 FILE = "100644"
@@ -154,3 +157,57 @@ def test_a_path_a_run_uses_that_cannot_be_laid_out_is_a_course_error(
     assert ended.status_reason == (
         f"course error: the reference repository could not be read: {folder} cannot be graded: "
         f"{path[:120]}... ({len(path)} characters) {NAME_TOO_LONG}")
+
+
+# A reference whose function raises when a test looks it up, on a line naming its secret.
+CRASHING_REFERENCE = {
+    "week1/hello/hello.py": ("greeting = 'hello'\n"
+                             "secret_formula = 4711\n\n\n"
+                             "def f(x):\n"
+                             "    return secret_formula / 0\n"),
+    "week1/hello/meta.yaml": "properties:\n  hiddenTests:\n    - Secret\n"}
+REFERENCE_LINE = "return secret_formula / 0"
+LOOKED_UP_IN = {"visible": ("Formula", "f(2)"), "hidden": ("Secret", "f(4711)")}
+WITHHELD_NOTE = "the course's staff see the whole cause in `gradehook results` and GET /api/runs"
+
+
+def _student_outputs(run: TestRun) -> str:
+    summary = RunSummary.from_record(run, "https://grade.example/r")
+    return "\n".join([commit_status_payload(summary, run.report)["description"],
+                      mr_comment_markdown([(summary, run.report)], comment_marker("mr-1")),
+                      result_page_html(summary, run.report)])
+
+
+@pytest.mark.parametrize("collection", ["visible", "hidden"])
+def test_a_reference_crashing_in_a_look_up_shows_students_neither_its_code_nor_hidden_tests(
+        service_settings, git_server, collection):
+    _, settings = service_settings({"api": {"staff_token_hashes": staff_digest()}})
+    resources = migrated_resources(settings)
+    name, expression = LOOKED_UP_IN[collection]
+    git_server.commit("staff/reference", {**CRASHING_REFERENCE, "week1/hello/test.yaml": (
+        ONE_TEST + f"    - type: variable\n      name: {name}\n      entryPoint: hello.py\n"
+                   f"      tests:\n        - name: '{expression}'\n")})
+
+    ended = _graded(resources, git_server)
+
+    # Staff read the whole cause: the ledger's reason, the report and GET /api/runs.
+    cause = (f"the reference solution gives no expected value for `{expression}` in collection "
+             f"`{name}`: evaluating `{expression}` in its namespace raised ZeroDivisionError: "
+             f"division by zero (hello.py, line 6: {REFERENCE_LINE})")
+    assert (ended.status, ended.status_reason) == (RunStatus.ERROR, f"course error: {cause}")
+    assert ended.report["gradehook"]["courseError"] == cause
+    response = create_app(settings).test_client().get(f"/api/runs/{ended.id}",
+                                                      headers=bearer(STAFF_TOKEN))
+    assert response.get_json()["status_reason"] == f"course error: {cause}"
+    # Students read which test lacks its value, unless it is hidden, and where staff read why.
+    shown = {"visible": f"the reference solution gives no expected value for `{expression}` in "
+                        f"collection `{name}`",
+             "hidden": "the reference solution gives no expected value for a test of a hidden "
+                       "collection"}[collection]
+    assert _status_description(ended) == (
+        f"Not graded: the course's tests for this assignment have a problem: {shown}; "
+        f"{WITHHELD_NOTE}")
+    students_read = _student_outputs(ended)
+    assert REFERENCE_LINE not in students_read and "ZeroDivisionError" not in students_read
+    if collection == "hidden":
+        assert expression not in students_read and name not in students_read
