@@ -57,7 +57,7 @@ RUN_ERROR_UNEXPLAINED = "the test run of this commit ended in error"
 TARGET_MISSING = ("the project has no branch {branch}, which submissions target; course staff "
                   "must create it")
 COURSE_GONE = "course {course!r} is no longer configured"
-COURSE_RULES = "course error: {detail}"
+COURSE_ERROR = "course error: {detail}"
 NO_GITLAB = "submissions need GitLab: gitlab.token (GITLAB_TOKEN) is not set"
 PUBLISH_FAILED = "accepted, but GitLab could not be updated: {detail}"
 # What publishing may change on a submission, written once GitLab has been brought in line.
@@ -218,8 +218,15 @@ def _decide_and_publish(resources: Resources, celery: Celery,
         return _publish_error(resources, submission, problem)
     try:
         rules = _rules(resources, course, run)
-    except (SpecError, MissingCommitError) as exc:
-        return _publish_error(resources, submission, COURSE_RULES.format(detail=exc))
+    except SpecError as exc:
+        # The student reads it, of a hiddenTests entry only where it is: staff read it whole in
+        # meta.yaml at that place, and in the log.
+        log.info("submission %s: the rules of %s cannot be read: %s", submission.id,
+                 run.assignment, exc)
+        return _publish_error(resources, submission, COURSE_ERROR.format(
+            detail="\n".join(problem.shown for problem in exc.course_problems)))
+    except MissingCommitError as exc:
+        return _publish_error(resources, submission, COURSE_ERROR.format(detail=exc))
     if not _judge_and_record(resources, submission, inspection, rules):
         log.info("submission %s: handed in again while it was inspected; inspecting again",
                  submission.id)
@@ -287,11 +294,17 @@ def _withdrawals(merge_request: MergeRequest, submission_branch: str) -> list[st
 
 
 def _run_problem(run: TestRun) -> str | None:
-    """Return why a final run gives no grade to hand in (an error), or None."""
+    """Return why a final run gives no grade to hand in (an error), or None: of a course error,
+    what students read of it (the run's reason, for staff, may quote hidden tests)."""
     if run.status != RunStatus.ERROR:
         return None
-    return RUN_ERROR.format(reason=run.status_reason) if run.status_reason \
-        else RUN_ERROR_UNEXPLAINED
+    view = read_report(run.report)
+    if view is not None and view.course_error:
+        reason = view.course_error_for_students and COURSE_ERROR.format(
+            detail=view.course_error_for_students)
+    else:
+        reason = run.status_reason
+    return RUN_ERROR.format(reason=reason) if reason else RUN_ERROR_UNEXPLAINED
 
 
 def _rules(resources: Resources, course: CourseSettings, run: TestRun) -> SubmissionRules:

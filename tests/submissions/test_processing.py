@@ -222,6 +222,34 @@ def test_a_test_run_in_error_is_not_a_zero_score(world):
     assert world.merge_requests() == []
 
 
+def test_an_invalid_hidden_tests_entry_of_meta_yaml_is_a_course_error_naming_only_its_place(
+        make_world):
+    world = make_world(meta_yaml="properties:\n  hiddenTests: test_secret.py\n")
+    sha = world.push(solution("hello"))
+
+    outcome = world.process(world.submit(sha).id)
+
+    assert (outcome.outcome, outcome.reason) == (
+        "error", "course error: meta.yaml line 2: properties.hiddenTests: a problem with a "
+                 "hidden test")
+
+
+def test_a_test_run_in_a_course_error_gives_students_only_what_they_may_read_of_it(world):
+    sha = world.push(solution("hello"))
+    cause = ("the reference solution gives no expected value for `f(4711)` in collection "
+             "`Secret`: evaluating `f(4711)` in its namespace raised ZeroDivisionError: division "
+             "by zero (ex.py, line 4: return secret_formula / 0)")
+    shown = "the reference solution gives no expected value for a test of a hidden collection"
+    submission = world.submit(sha, RunStatus.ERROR, reason=f"course error: {cause}", report={
+        "gradehook": {"score": None, "courseError": cause, "courseErrorForStudents": shown}})
+
+    outcome = world.process(submission.id)
+
+    assert (outcome.outcome, outcome.reason) == (
+        "error", f"the test run of this commit ended in error: course error: {shown}")
+    assert world.run(submission.run_id).status_reason == f"course error: {cause}"
+
+
 def test_a_missing_target_branch_is_an_error_for_course_staff(world):
     del world.gitlab.state.branches[world.project_id][TARGET]
     sha = world.push(solution("hello"))
