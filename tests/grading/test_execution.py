@@ -311,6 +311,26 @@ def test_output_of_a_reference_that_ran_out_of_time_part_way_is_ours_to_grade_ag
         grade(student, reference)
 
 
+def test_a_reference_out_of_time_in_a_hidden_collection_leaves_its_test_unnamed(tmp_path):
+    # The run's reason, once it ends in error, is what students read.
+    student, reference = make_assignment(tmp_path, """
+properties:
+  tests:
+    - type: variable
+      name: Secret
+      entryPoint: ex.py
+      timeout: 0.5
+      tests:
+        - name: f(4711)
+""", {"ex.py": "def f(x):\n    while True:\n        pass\n"},
+        {"ex.py": "def f(x):\n    return x\n"}, meta_yaml="properties:\n  hiddenTests: [Secret]\n")
+    with pytest.raises(EngineError) as raised:
+        grade(student, reference)
+    assert str(raised.value) == ("the reference ran out of time, which a busy host may cause: "
+                                 "the reference solution gives no expected value for a test of "
+                                 "a hidden collection")
+
+
 def test_an_entry_point_misspelt_in_test_yaml_is_a_course_error_not_the_students_zero(
         tmp_path):
     # Neither solution has `exp.py`: the student's run fails first, as the original's did, but
