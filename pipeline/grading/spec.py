@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import yaml
 
@@ -83,6 +83,22 @@ COLLECTION_FIELDS = (("type", "name", "description", "id", "entryPoint", "file",
                      + ("tests",))
 TEST_FIELDS = ("name", "value", "evalString", "pattern", "countRequirement") + COMMON_FIELDS
 COLLECTIONS_PATH: FieldPath = ("properties", "tests")
+TEST_ONLY_FIELDS = ("value", "evalString", "pattern", "countRequirement")
+# Where a field put one level off belongs: staff most often write a collection's `type` on a test.
+ON_THE_COLLECTION = "on the collection, beside its `name` and `tests`, not on one of its tests"
+ON_A_TEST = "on a test, an item of the collection's `tests`"
+MISPLACED_ON_TEST = {name: ON_THE_COLLECTION for name in COLLECTION_FIELDS
+                     if name not in TEST_FIELDS}
+MISPLACED_ON_COLLECTION = {name: ON_A_TEST for name in TEST_ONLY_FIELDS}
+# Fields the engine would ignore where they stand: a grade then is not what staff meant.
+NAME_TAKEN = "`{name}` is also the name of collection {number}: give each collection its own " \
+    "name, as hiddenTests and the linting output files tell collections apart by it"
+PATTERN_UNUSED = "is used by the qualifications matches, contains, startsWith, endsWith, count " \
+    "and regexp, but this test's qualification is verifyEqual, which compares with the " \
+    "reference's value and ignores the pattern: set the qualification the pattern is for, " \
+    "or remove the pattern"
+EVAL_STRING_UNUSED = "is ignored when the test also has a `value`, which is the expected value " \
+    "then: keep only one of them"
 
 
 @dataclass(frozen=True)
@@ -259,11 +275,17 @@ def parse_test_suite(data: Any, file_name: str = TEST_FILE_NAME,
         for problem in sorted(found, key=lambda problem: problem.line or 0)))
 
 
+def _given(value: Any) -> bool:
+    """Tell whether a converted field was given a valid value."""
+    return value is not None and value is not INVALID
+
+
 class _SuiteParser:
     """Turn raw YAML data into specs, recording every problem in the checker."""
 
     def __init__(self, checker: FieldChecker) -> None:
         self.check = checker
+        self.numbers_by_name: dict[str, int] = {}
 
     def parse(self, data: Any) -> SuiteSpec | None:
         raw = {} if data is None else self.check.mapping(data, TOP, SUITE_FIELDS)
@@ -296,12 +318,14 @@ class _SuiteParser:
             collections=collections)
 
     def _collection(self, item: Any, path: FieldPath, props: dict) -> Any:
-        raw = self.check.mapping(item, path, COLLECTION_FIELDS)
+        raw = self.check.mapping(item, path, COLLECTION_FIELDS, MISPLACED_ON_COLLECTION)
         if raw is None:
             return INVALID
         own = self._fields(raw, path, COLLECTION_FIELDS[:-1], collection=True)
         if own.get("name") is None:
             own["name"] = self.check.fail(join_path(path, "name"), IS_REQUIRED)
+        elif own["name"] is not INVALID:
+            own["name"] = self._own_name(own["name"], path)
         if own.get("type") in FILE_TYPES and own.get("file") is None:
             own["file"] = self.check.fail(join_path(path, "file"),
                                           NEEDED_FOR_TYPE.format(type=own["type"]))
@@ -336,7 +360,7 @@ class _SuiteParser:
             has_tear_down_code=resolved.get("tearDownCode") is not None)
 
     def _test(self, item: Any, path: FieldPath, collection: dict) -> Any:
-        raw = self.check.mapping(item, path, TEST_FIELDS)
+        raw = self.check.mapping(item, path, TEST_FIELDS, MISPLACED_ON_TEST)
         if raw is None:
             return INVALID
         own = self._fields(raw, path, TEST_FIELDS)
@@ -352,6 +376,11 @@ class _SuiteParser:
                 and own.get("pattern") is not INVALID:
             own["pattern"] = self._pattern(qualification, own.get("pattern"),
                                            join_path(path, "pattern"))
+        if compared and qualification == "verifyEqual" and _given(own.get("pattern")):
+            own["pattern"] = self.check.fail(join_path(path, "pattern"), PATTERN_UNUSED)
+        if raw.get("value") is not None and _given(own.get("evalString")):
+            own["evalString"] = self.check.fail(join_path(path, "evalString"),
+                                                EVAL_STRING_UNUSED)
         if compared and qualification == "count" and own.get("countRequirement") is None:
             own["countRequirement"] = self.check.fail(
                 join_path(path, "countRequirement"), NEEDED_FOR.format(qualification="count"))
@@ -366,6 +395,16 @@ class _SuiteParser:
             occurance_type=own["occuranceType"], type_check=own["typeCheck"],
             shape_check=own["shapeCheck"], verbosity=own.get("verbosity"),
             success_message=own.get("successMessage"), failure_message=own.get("failureMessage"))
+
+    def _own_name(self, name: str, path: FieldPath) -> Any:
+        """Return the name of the collection at path, or fail it where a collection above has
+        it already."""
+        number = cast(int, path[-1]) + 1
+        first = self.numbers_by_name.setdefault(name, number)
+        if first != number:
+            return self.check.fail(join_path(path, "name"), NAME_TAKEN.format(name=name,
+                                                                              number=first))
+        return name
 
     def _pattern(self, qualification: str, pattern: str | None, path: FieldPath) -> Any:
         """Return the pattern a qualification other than verifyEqual tests against; a missing
