@@ -87,13 +87,27 @@ def test_a_missing_reference_or_course_file_is_a_course_error_naming_it_in_the_r
     errors.append(grade(student, reference, options=options).course_error)
 
     assert errors == [
-        "meta.yaml: properties.additionalFiles: data.csv does not exist in week1/ex",
+        "meta.yaml line 2: properties.additionalFiles[0]: data.csv does not exist in week1/ex",
         "the reference directory week1/nowhere does not exist",
         "the reference directory nowhere does not exist",
-        "meta.yaml: testDependencies: week0/helper.py does not exist in the reference "
+        "meta.yaml line 3: testDependencies[0]: week0/helper.py does not exist in the reference "
         "repository's root",
-        "meta.yaml: properties.testFiles: tests/check.py does not exist in week1/ex",
+        "meta.yaml line 2: properties.testFiles[0]: tests/check.py does not exist in week1/ex",
     ]
+
+
+def test_a_missing_course_file_among_several_is_named_at_its_entrys_line(tmp_path: Path):
+    repository = tmp_path / "course-reference"
+    student = write_files(tmp_path / "student", {"ex.py": "x = 1\n"})
+    reference = write_files(repository / "week1" / "ex", {
+        "ex.py": "x = 1\n", "test.yaml": SIMPLE_TESTS, "prices.csv": "1\n",
+        "meta.yaml": "slug: ex\nproperties:\n  additionalFiles:\n    - prices.csv\n"
+                     "    - data/prices.csv\n"})
+
+    report = grade(student, reference, options=GradeOptions(dependency_root=repository))
+
+    assert report.course_error == ("meta.yaml line 5: properties.additionalFiles[1]: "
+                                   "data/prices.csv does not exist in week1/ex")
 
 
 def test_an_unreadable_test_yaml_is_named_without_its_place_on_the_host(tmp_path: Path):
