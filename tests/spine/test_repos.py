@@ -173,6 +173,30 @@ def test_members_leaving_the_folder_or_of_other_kinds_are_refused(tmp_path, memb
     assert not outside.exists() and not (tmp_path / "out" / "escape.txt").exists()
 
 
+def test_a_whole_tree_records_and_leaves_out_what_it_cannot_write_safely(tmp_path):
+    """A reference's tree (left_out given) is extracted whole; only runs using those paths
+    are refused (check_tree_paths)."""
+    left_out: dict[str, str] = {}
+    members = [(_member("week1/a/x.py"), b"x = 1\n"),
+               (_member("week2/fifo", tarfile.FIFOTYPE), b""),
+               (_member("week2/out", tarfile.SYMTYPE, "../../elsewhere"), b""),
+               (_member("week3/x", tarfile.DIRTYPE), b""),
+               (_member("week3/d/p", tarfile.SYMTYPE, "../x"), b""),
+               (_member("week3/d/q", tarfile.SYMTYPE, "p/../../../../elsewhere"), b"")]
+
+    _extract_stream(_tar(*members), tmp_path / "out", None, "the tree", left_out=left_out)
+
+    assert left_out == {
+        "week2/fifo": "week2/fifo is neither a file, a folder nor a link",
+        "week2/out": "week2/out is a link to ../../elsewhere, outside the repository: commit the "
+                     "file itself instead",
+        "week3/d/q": "week3/d/q is a link to p/../../../../elsewhere, outside the repository: "
+                     "commit the file itself instead"}
+    assert (tmp_path / "out" / "week1" / "a" / "x.py").read_text() == "x = 1\n"
+    assert (tmp_path / "out" / "week3" / "d" / "p").is_symlink()
+    assert not any((tmp_path / "out" / path).is_symlink() for path in left_out)
+
+
 FAR_TARGET = "../" * 100 + "data.csv"
 
 
