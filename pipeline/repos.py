@@ -58,7 +58,8 @@ LINK_LEAVES = "{path} is a link to {target}, outside {region}: commit the file i
 WHOLE_REPOSITORY = "the repository"
 NEITHER_KIND = "{path} is neither a file, a folder nor a link"
 # How git archive names a tree entry it will not write ("." or "..", which git fsck refuses).
-INVALID_PATH = re.compile(r"^error: invalid path '(.*)'$", re.MULTILINE)
+# A path may hold a line break, which git writes as it is.
+INVALID_PATH = re.compile(r"^error: invalid path '(.*?)'$", re.MULTILINE | re.DOTALL)
 SUBMODULE_FOLDER = ("{what} is a submodule in this commit, not a folder: its files are in "
                     "another git repository (a `git init` inside the folder makes one)")
 DIR_MODE, FILE_MODE, EXECUTABLE_MODE = 0o755, 0o644, 0o755
@@ -692,7 +693,7 @@ def _member_path(root: str, name: str, what: str) -> str:
     if os.path.isabs(name) or not path.startswith(root + os.sep) \
             or os.path.realpath(parent) != parent:
         raise UngradableTreeError(UNSAFE_TREE.format(
-            what=what, detail=f"{name} would be written outside the files extracted"))
+            what=what, detail=f"{shown_path(name)} would be written outside the files extracted"))
     os.makedirs(parent, mode=DIR_MODE, exist_ok=True)
     return path
 
@@ -704,7 +705,7 @@ def _write_member(tar: tarfile.TarFile, member: tarfile.TarInfo, path: str, what
                      mode)
     except FileExistsError:
         raise UngradableTreeError(UNSAFE_TREE.format(
-            what=what, detail=f"{member.name} appears twice")) from None
+            what=what, detail=f"{shown_path(member.name)} appears twice")) from None
     with os.fdopen(fd, "wb") as target:
         shutil.copyfileobj(tar.extractfile(member), target)
 

@@ -40,7 +40,14 @@ def path_problem(path: str, link_target: str | None = None) -> str | None:
 
 
 def shown_path(path: str) -> str:
-    """Return a path as a message names it: cut after SHOWN_PATH_CHARACTERS characters."""
+    """Return a path as a message names it, on one line: a character no one can see (a line
+    break, a tab, an escape) as Python writes it in a string (`\\n`), cut after
+    SHOWN_PATH_CHARACTERS characters."""
     if len(path) <= SHOWN_PATH_CHARACTERS:
-        return path
-    return path[:SHOWN_PATH_CHARACTERS] + f"... ({len(path)} characters)"
+        return _visible(path)
+    return _visible(path[:SHOWN_PATH_CHARACTERS]) + f"... ({len(path)} characters)"
+
+
+def _visible(text: str) -> str:
+    return "".join(character if character.isprintable() else repr(character)[1:-1]
+                   for character in text)

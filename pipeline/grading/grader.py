@@ -34,6 +34,7 @@ from pipeline.sandbox import SandboxError, SandboxLimits
 from pipeline.sandbox import values as value_format
 from pipeline.sandbox.model import MB
 from pipeline.sandbox.scratch import ScratchFolder
+from pipeline.tree_paths import shown_path
 
 log = logging.getLogger(__name__)
 
@@ -221,8 +222,9 @@ def _oversized_files(student_dir: Path, shown_dir: Path, workdir_size_mb: int) -
     if total <= workdir_size_mb * MB:
         return None
     return STUDENT_FILES_TOO_LARGE.format(
-        folder=shown_dir, size_mb=total / MB, limit_mb=workdir_size_mb,
-        largest=shown_dir / largest.relative_to(student_dir), largest_mb=largest_size / MB)
+        folder=shown_path(str(shown_dir)), size_mb=total / MB, limit_mb=workdir_size_mb,
+        largest=shown_path(str(shown_dir / largest.relative_to(student_dir))),
+        largest_mb=largest_size / MB)
 
 
 def _context(executor: SandboxExecutor, staged: StagedAssignment, student_dir: Path,

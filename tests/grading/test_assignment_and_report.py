@@ -229,14 +229,14 @@ def test_meta_timeout_cannot_lift_the_configured_timeout(tmp_path: Path):
 def test_student_files_too_large_for_the_sandbox_are_a_graded_failure(tmp_path: Path):
     student, reference = make_assignment(tmp_path, SIMPLE_TESTS, {"ex.py": "x = 1\n"},
                                          {"ex.py": "x = 1\n"})
-    with open(student / "blob.bin", "wb") as blob:
+    with open(student / "blob\n.bin", "wb") as blob:  # a line break in its name
         blob.truncate(3 * 1024 * 1024)
     (student / ".git").mkdir()
     (student / ".git" / "pack").write_bytes(b"\0" * 4 * 1024 * 1024)
     report = grade(student, reference, settings=SandboxSettings(workdir_size_mb=2),
                    options=GradeOptions(shown_student_dir=Path("/week1/ex")))
     message = ("E   Failed: the files in /week1/ex take 3.0 MB, more than the 2 MB work "
-               "directory of the sandbox holds (the largest: /week1/ex/blob.bin, 3.0 MB)")
+               "directory of the sandbox holds (the largest: /week1/ex/blob\\n.bin, 3.0 MB)")
     assert [(c.status, c.result, [t.details for t in c.tests]) for c in report.tests] == [
         ("FAILED", "FAILED", [message])] * 2
     assert (report.course_error, report.score) == (None, 0.0)
@@ -247,7 +247,7 @@ def test_student_files_too_large_fail_every_pytest_file(tmp_path: Path):
     student, reference = make_assignment(
         tmp_path, None, {"calc.py": "", "test_calc.py": "def test_a():\n    pass\n"},
         {"calc.py": ""})
-    with open(student / "blob.bin", "wb") as blob:
+    with open(student / "blob\n.bin", "wb") as blob:  # a line break in its name
         blob.truncate(3 * 1024 * 1024)
     report = grade(student, reference, settings=SandboxSettings(workdir_size_mb=2))
     (calc,) = report.tests
