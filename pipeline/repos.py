@@ -24,7 +24,7 @@ from pipeline.branch_names import is_branch_name
 from pipeline.directory_names import is_directory_name
 from pipeline.host_places import SHOWN_REPOSITORY_CACHE, hide_places
 from pipeline.project_paths import is_project_path
-from pipeline.tree_paths import path_problem, shown_path
+from pipeline.tree_paths import UNGRADABLE_PATH, path_problem, shown_path
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +49,6 @@ GC_TIMEOUT_FACTOR = 10  # times the fetch timeout: packing a big mirror takes a 
 MIB = 1024 * 1024
 TREE_TOO_LARGE = "the files of {what} add up to more than {size_mb} MB, the most a run can grade"
 TOO_MANY_FILES = "{what} holds more than {limit} files and folders, the most a run can grade"
-UNGRADABLE_PATH = "{what} cannot be graded: {detail}"
 UNSAFE_TREE = "{what} cannot be graded safely: {detail}"
 NOT_A_FOLDER = "{what} is a {kind} in this commit, not a folder"
 SUBMODULE_MODE = "160000"

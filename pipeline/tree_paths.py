@@ -10,6 +10,7 @@ MAX_NAME_BYTES = 255
 MAX_PATH_BYTES = 1024
 MAX_PATH_DEPTH = 64
 SHOWN_PATH_CHARACTERS = 120
+UNGRADABLE_PATH = "{what} cannot be graded: {detail}"
 NAME_TOO_LONG = "{path} has a name of {size} bytes, longer than the {limit} a file system allows"
 PATH_TOO_LONG = "{path} is a path of {size} bytes, longer than the {limit} a run can grade"
 PATH_TOO_DEEP = "{path} lies {depth} folders deep, deeper than the {limit} a run can grade"

@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.grading.builders import make_assignment, write_files
 
 GRADEHOOK = str(Path(sys.executable).parent / "gradehook")
@@ -91,6 +93,48 @@ def test_an_invalid_test_yaml_exits_two_with_the_course_error(tmp_path: Path):
         "got 'maybe'",
     ]
     assert done.stderr == ""  # said once, in the report
+
+
+@pytest.fixture
+def nest():
+    """Make folders `a` depth deep in a folder, one at a time (os.makedirs recurses), and
+    remove them afterwards from the deepest up: pytest's removal of old temporary folders
+    recurses too, and would fail on them."""
+    made: list[tuple[Path, Path]] = []
+
+    def make(folder: Path, depth: int) -> None:
+        deepest = folder
+        for _ in range(depth):
+            deepest = deepest / "a"
+            deepest.mkdir()
+        made.append((folder, deepest))
+    yield make
+    for folder, deepest in made:
+        while deepest != folder:
+            deepest.rmdir()
+            deepest = deepest.parent
+
+
+DEEP = 1200  # deeper than Python's recursion limit lets a recursive copy go
+TOO_DEEP = (f"cannot be graded: {'a/' * 60}... (131 characters) lies 65 folders deep, deeper "
+            "than the 64 a run can grade")
+
+
+def test_a_student_folder_too_deep_to_copy_fails_with_why(tmp_path: Path, nest):
+    student, reference = make_assignment(tmp_path, TEST_YAML, REFERENCE, REFERENCE)
+    nest(student, DEEP)
+    done = run_cli("--student", str(student), "--reference", str(reference), cwd=tmp_path)
+    assert done.returncode == 1, done.stderr[-2000:]
+    assert f"  FAILED  x            E   Failed: {student} {TOO_DEEP}" in done.stdout.splitlines()
+
+
+def test_a_reference_folder_too_deep_to_copy_is_a_course_error(tmp_path: Path, nest):
+    student, reference = make_assignment(tmp_path, TEST_YAML, REFERENCE, REFERENCE)
+    nest(reference, DEEP)
+    done = run_cli("--student", str(student), "--reference", str(reference), cwd=tmp_path)
+    assert done.returncode == 2, done.stderr[-2000:]
+    assert done.stdout.splitlines() == ["Course error (the assignment cannot be graded):",
+                                        f"{reference} {TOO_DEEP}"]
 
 
 def test_a_separate_assignment_directory(tmp_path: Path):
