@@ -14,6 +14,7 @@ from pipeline.grading.errors import FieldProblem, SpecError, TextProblem
 from pipeline.grading.expressions import unreadable_names
 from pipeline.grading.fields import INVALID, IS_REQUIRED, TOP, FieldChecker, FieldPath, join_path
 from pipeline.grading.places import with_lines
+from pipeline.grading.yaml_loaders import FastUniqueKeyLoader, UniqueKeyLoader
 
 TEST_FILE_NAME = "test.yaml"
 NOT_READABLE = "cannot be read: {reason}"
@@ -42,11 +43,6 @@ YAML_LINE_BREAKS = "[\n\x85\u2028\u2029]"
 NOT_A_REGEXP = "is not a valid regular expression: {reason}"
 NEEDED_FOR = "is required for qualification {qualification}"
 NEEDED_FOR_TYPE = "is required for collection type {type}"
-# libyaml's parser when PyYAML was built with it: ten times faster on a course's test.yaml, and
-# it builds the same safe objects. It also takes tabs where YAML allows them and PyYAML's own
-# parser does not (`key:<tab>value`). PyYAML's parser reads a file libyaml refuses, for its
-# clearer message (it quotes the line and the character at fault).
-FAST_SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 COLLECTION_TYPES = ("variable", "error", "warning", "help", "stdout", "graphics", "structural",
                     "linting", "exist")
@@ -209,13 +205,13 @@ def read_yaml(path: Path) -> tuple[str, Any]:
     except UnicodeDecodeError as exc:
         raise SpecError(path.name, [_not_utf8(data, exc)]) from None
     try:
-        return text, yaml.load(text, Loader=FAST_SAFE_LOADER)
+        return text, yaml.load(text, Loader=FastUniqueKeyLoader)
     except yaml.YAMLError:
         pass
     except (ValueError, RecursionError) as exc:
         raise _not_yaml(path, text, exc) from None
     try:
-        return text, yaml.load(text, Loader=yaml.SafeLoader)
+        return text, yaml.load(text, Loader=UniqueKeyLoader)
     except (yaml.YAMLError, ValueError, RecursionError) as exc:
         raise _not_yaml(path, text, exc) from None
 

@@ -144,6 +144,36 @@ def test_fields_the_engine_would_ignore_are_refused_at_their_line(tmp_path: Path
 
 
 @pytest.mark.parametrize("file_name", ["test.yaml", "meta.yaml"])
+def test_a_key_given_twice_is_refused_at_its_second_place(tmp_path: Path, file_name: str):
+    """YAML keeps the last of two equal keys: a second `value` would silently be expected."""
+    assert problems(tmp_path, """
+        properties:
+          tests:
+            - name: c
+              tests:
+                - name: average([2, 4])
+                  value: 3.0
+                  value: 4.0
+    """, file_name) == [
+        f"{file_name} line 7, column 11: `value` is given twice in this mapping (first at line "
+        "6): YAML keeps only the last one and ignores the other, so give it once"]
+
+
+def test_a_key_merged_in_may_be_given_again_to_override_it(tmp_path: Path):
+    path = tmp_path / "test.yaml"
+    path.write_text(textwrap.dedent("""
+        properties:
+          tests:
+            - &first
+              name: c
+              tests: [{name: x}]
+            - <<: *first
+              name: d
+    """), encoding="utf-8")
+    assert [c.name for c in load_test_suite(path).collections] == ["c", "d"]
+
+
+@pytest.mark.parametrize("file_name", ["test.yaml", "meta.yaml"])
 @pytest.mark.parametrize("content, place, byte", [
     (b"properties:\n  tests:\n    - name: caf\xe9\n", "line 3, column 16", "0xe9"),
     # Windows line breaks are one break; columns count characters, not bytes.
