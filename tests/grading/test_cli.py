@@ -95,6 +95,38 @@ def test_an_invalid_test_yaml_exits_two_with_the_course_error(tmp_path: Path):
     assert done.stderr == ""  # said once, in the report
 
 
+def test_a_course_error_shows_every_test_as_it_ran(tmp_path: Path):
+    """The error names the first test the reference gives no value for; staff see the others
+    in the tests below it, and correct them all at once."""
+    student, reference = make_assignment(tmp_path, """
+        properties:
+          tests:
+            - name: values
+              entryPoint: ex.py
+              tests:
+                - name: x
+                - name: totl(2, 3)
+                - name: y
+    """, REFERENCE, REFERENCE)
+    done = run_cli("--student", str(student), "--reference", str(reference), cwd=tmp_path)
+    assert done.returncode == 2, done.stderr
+    assert done.stdout.splitlines() == [
+        "Course error (the assignment cannot be graded):",
+        "the reference solution gives no expected value for `totl(2, 3)` in collection "
+        "`values`: evaluating `totl(2, 3)` in its namespace raised NameError: name 'totl' is not "
+        "defined (and 1 more tests without an expected value)",
+        "",
+        "The tests as they ran, not scored:",
+        "",
+        "[FAILED] values (variable, COMPLETED) 1/3 tests passed",
+        "  PASSED  x",
+        "  FAILED  totl(2, 3)  E   KeyError: 'Variable `totl(2, 3)` not found in student "
+        "namespace'",
+        "    raised:   NameError: name 'totl' is not defined",
+        "  FAILED  y           E   KeyError: 'Variable `y` not found in student namespace'",
+    ]
+
+
 @pytest.fixture
 def nest():
     """Make folders `a` depth deep in a folder, one at a time (os.makedirs recurses), and
