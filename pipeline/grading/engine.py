@@ -55,6 +55,10 @@ REFERENCE_ENTRY_MISSING = "its entryPoint {entry} does not exist"
 REFERENCE_LACKS_FILE = "collection `{collection}` checks the file `{file}`, which the reference " \
     "solution does not have, so the reference would fail it too"
 REFERENCE_RUN_ENDED = "its run ended {status}: {message}"
+# A reference stopped part way gives the values it had then, which students would be held to.
+REFERENCE_STOPPED_PART_WAY = "the reference solution's run for collection `{collection}` ended " \
+    "TIMEDOUT ({message}), so the values expected of students would be those of a run stopped " \
+    "part way; if it does so every time, the collection's timeout is too small for the reference"
 REFERENCE_LACKS_NAME = "its run defines no `{name}`"
 REFERENCE_CANNOT_EVALUATE = "`{expression}` cannot be evaluated in its namespace"
 # What evaluating a name or evalString raised in the reference's namespace, and where in its files.
@@ -190,6 +194,10 @@ class CodeAbilityGrader:
         verdicts = self._settle_matches([
             self._judge(index, position, test, student, reference, linting)
             for position, test in enumerate(collection.tests)])
+        if reference is not None and reference.status == TIMEDOUT \
+                and self.reference_timeout is None:
+            self.reference_timeout = REFERENCE_STOPPED_PART_WAY.format(
+                collection=collection.name, message=reference.message)
         self.results[index] = [verdict.result for verdict in verdicts]
         self._store_artifacts(index, collection, student, reference)
         return _collection_report(collection, verdicts, student, reference, started, linting)
