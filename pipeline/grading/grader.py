@@ -10,7 +10,6 @@ import os
 import platform
 import sys
 import time
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +22,7 @@ from pipeline.grading.comparison import comparison_suite
 from pipeline.grading.engine import CodeAbilityGrader, GradingContext
 from pipeline.grading.errors import CourseError, EngineError
 from pipeline.grading.execution import RunEnvironment, SandboxExecutor
+from pipeline.grading.folder_entries import folder_entries
 from pipeline.grading.meta import MetaSpec
 from pipeline.grading.plan import REFERENCE, STUDENT, RunOutcome, RunRequest
 from pipeline.grading.pytest_mode import PytestGrader
@@ -212,7 +212,7 @@ def _student_refusal(student_dir: Path, shown_dir: Path, workdir_size_mb: int) -
     and not the sandbox's.
     """
     total, largest, largest_size = 0, student_dir, 0
-    for entry, relative in _entries(student_dir):
+    for entry, relative in folder_entries(student_dir, IGNORED_NAMES):
         problem = _path_problem(entry, relative, shown_dir)
         if problem is not None:
             return problem
@@ -231,9 +231,9 @@ def _student_refusal(student_dir: Path, shown_dir: Path, workdir_size_mb: int) -
 
 def _reference_refusal(reference_dir: Path, shown_dir: Path) -> str | None:
     """Return why the reference's files cannot be graded: a path the copies could not hold."""
-    return next((problem for problem in (_path_problem(entry, relative, shown_dir)
-                                         for entry, relative in _entries(reference_dir))
-                 if problem is not None), None)
+    problems = (_path_problem(entry, relative, shown_dir)
+                for entry, relative in folder_entries(reference_dir, IGNORED_NAMES))
+    return next((problem for problem in problems if problem is not None), None)
 
 
 def _path_problem(entry: os.DirEntry, relative: str, shown_dir: Path) -> str | None:
@@ -241,24 +241,6 @@ def _path_problem(entry: os.DirEntry, relative: str, shown_dir: Path) -> str | N
     problem = path_problem(relative, target)
     return None if problem is None else UNGRADABLE_PATH.format(what=shown_path(str(shown_dir)),
                                                                detail=problem)
-
-
-def _entries(folder: Path) -> Iterator[tuple[os.DirEntry, str]]:
-    """Yield a folder's entries at any depth with their paths in it, a folder before what it
-    holds (links not followed; VCS and cache folders left out), without recursion: a folder
-    thousands deep is walked as any other, as far as its reader goes."""
-    pending = [(folder, "")] if folder.is_dir() else []
-    while pending:
-        path, prefix = pending.pop()
-        with os.scandir(path) as listing:
-            entries = sorted(listing, key=lambda entry: entry.name)
-        for entry in entries:
-            if entry.name in IGNORED_NAMES:
-                continue
-            relative = prefix + entry.name
-            yield entry, relative
-            if entry.is_dir(follow_symlinks=False):
-                pending.append((Path(entry.path), relative + "/"))
 
 
 def _context(executor: SandboxExecutor, staged: StagedAssignment, student_dir: Path,
