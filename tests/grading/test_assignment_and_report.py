@@ -107,7 +107,27 @@ def test_a_missing_course_file_among_several_is_named_at_its_entrys_line(tmp_pat
     report = grade(student, reference, options=GradeOptions(dependency_root=repository))
 
     assert report.course_error == ("meta.yaml line 5: properties.additionalFiles[1]: "
-                                   "data/prices.csv does not exist in week1/ex")
+                                   "data/prices.csv does not exist in week1/ex; did you mean "
+                                   "prices.csv?")
+
+
+def test_a_course_file_listed_by_another_path_names_the_one_the_folder_has(tmp_path: Path):
+    repository = tmp_path / "course-reference"
+    student = write_files(tmp_path / "student", {"ex.py": "x = 1\n"})
+    reference = write_files(repository / "week2" / "ex", {
+        "ex.py": "x = 1\n", "test.yaml": SIMPLE_TESTS, "data/prices.csv": "1\n",
+        "tests/check.py": "",
+        "meta.yaml": "properties:\n  additionalFiles: [prices.csv]\n"})
+    options = GradeOptions(dependency_root=repository)
+    errors = [grade(student, reference, options=options).course_error]
+    (reference / "meta.yaml").write_text("properties:\n  testFiles: [check.py]\n")
+    errors.append(grade(student, reference, options=options).course_error)
+
+    assert errors == [
+        "meta.yaml line 2: properties.additionalFiles[0]: prices.csv does not exist in week2/ex; "
+        "did you mean data/prices.csv?",
+        "meta.yaml line 2: properties.testFiles[0]: check.py does not exist in week2/ex; did "
+        "you mean tests/check.py?"]
 
 
 def test_an_unreadable_test_yaml_is_named_without_its_place_on_the_host(tmp_path: Path):
