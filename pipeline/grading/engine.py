@@ -16,6 +16,7 @@ from pipeline.grading.checks import FAILED, SKIPPED, PendingMatch, Verdict, chec
     fail, match_verdict, not_found, raised_place, skip, verify_equal
 from pipeline.grading.dependencies import resolve_dependency
 from pipeline.grading.execution import SandboxExecutor
+from pipeline.grading.expressions import syntax_error
 from pipeline.grading.linting import LintResult, output_file_name, run_flake8
 from pipeline.grading.plan import REFERENCE, STUDENT, RunOutcome, RunRequest, Stage
 from pipeline.grading.regexps import match_all
@@ -50,6 +51,12 @@ EVALUATION_NOT_POSSIBLE = "Evaluation of `{expression}` not possible"
 REFERENCE_GAP = "the reference solution gives no expected value for `{test}` in collection " \
     "`{collection}`: {why}"
 REFERENCE_ENTRY_MISSING = "its entryPoint {entry} does not exist"
+# A test whose expected value is its `value` (or a pattern) that the student failed as the
+# reference solution would: a name misspelt in test.yaml fails every student.
+REFERENCE_FAILS_TOO = "the reference solution would fail `{test}` in collection `{collection}` " \
+    "too: {why}"
+# The types whose test names are looked up in a solution's namespace.
+NAMED_TYPES = ("variable", "error", "warning", "help")
 # A structural, linting or exist collection checks the student's `file`; where the reference
 # solution has none, it would fail that check too: the course's failure, which is not scored.
 REFERENCE_LACKS_FILE = "collection `{collection}` checks the file `{file}`, which the reference " \
@@ -294,7 +301,7 @@ class CodeAbilityGrader:
         collection = self.collections[index]
         values, texts, evals, capture = self._lookups(collection, side)
         has_code = stage.has_code or bool(namespace.stages)
-        if side == REFERENCE and not (values or evals or capture):
+        if side == REFERENCE and not (values or texts or evals or capture):
             return None
         if not has_code and not collection.uses_namespace:
             return None
@@ -325,6 +332,8 @@ class CodeAbilityGrader:
                     capture = True
                 else:
                     values[test.name] = None
+            elif collection.type in NAMED_TYPES:
+                texts[test.name] = None  # whether the reference has it: a typo fails both
         return tuple(values), tuple(texts), tuple(evals), capture
 
     def _preload(self, side: str, stages: tuple[Stage, ...],
@@ -395,8 +404,17 @@ class CodeAbilityGrader:
         student failed first (an entryPoint misspelt in test.yaml that neither solution has, a
         name called with arguments neither solution's function takes): the course's failure
         all the same."""
-        if collection.uses_namespace and test.qualification == VERIFY_EQUAL:
+        if collection.uses_namespace and test.qualification == VERIFY_EQUAL \
+                and test.value is None:
             self._expected(collection, test, reference)
+        elif collection.type in NAMED_TYPES and syntax_error(test.name) is None:
+            # (a name that is no expression is the course's problem already, named at its line)
+            outcome = reference or RunOutcome(COMPLETED)
+            entry = outcome.texts.get(test.name, {})
+            if not entry.get("found"):
+                self._reference_gap(collection, test, outcome, _lookup_failed(
+                    test.name, entry) or REFERENCE_LACKS_NAME.format(name=test.name),
+                    template=REFERENCE_FAILS_TOO)
 
     def _compare(self, collection: CollectionSpec, test: TestSpec, student: RunOutcome,
                  reference: RunOutcome | None) -> Verdict | PendingMatch:
@@ -474,7 +492,7 @@ class CodeAbilityGrader:
         return fail("Failed", problem) if problem is not None else value
 
     def _reference_gap(self, collection: CollectionSpec, test: TestSpec, outcome: RunOutcome,
-                       lookup_failed: str) -> None:
+                       lookup_failed: str, template: str = REFERENCE_GAP) -> None:
         """Note for staff why the reference gave no expected value (its results stay as the
         original's: the test is skipped), most telling cause first."""
         if self._reference_entry_missing(collection):
@@ -483,7 +501,7 @@ class CodeAbilityGrader:
             why = REFERENCE_RUN_ENDED.format(status=outcome.status, message=outcome.message)
         else:
             why = lookup_failed
-        gap = REFERENCE_GAP.format(test=test.name, collection=collection.name, why=why)
+        gap = template.format(test=test.name, collection=collection.name, why=why)
         self.reference_gaps.append(gap)
         if outcome.status == TIMEDOUT and self.reference_timeout is None:
             self.reference_timeout = gap

@@ -331,6 +331,31 @@ def test_a_reference_that_ran_out_of_time_after_giving_its_values_is_ours_to_gra
         "way; if it does so every time, the collection's timeout is too small for the reference")
 
 
+def test_a_name_misspelt_in_a_test_not_compared_with_the_reference_is_a_course_error(tmp_path):
+    """A test with a `value` or a pattern needs no value of the reference; a name misspelt there
+    fails every student, as it would fail the reference solution."""
+    student, reference = make_assignment(tmp_path, """
+        properties:
+          tests:
+            - name: values
+              entryPoint: ex.py
+              tests:
+                - name: x
+                  value: 1
+                - name: totl
+                  value: 3
+                - name: totl + 1
+                  qualification: contains
+                  pattern: "4"
+    """, {"ex.py": "x = 1\ntotal = 3\n"}, {"ex.py": "x = 1\ntotal = 3\n"})
+    report = grade(student, reference)
+    assert [t.result for t in report.tests[0].tests] == ["PASSED", "FAILED", "FAILED"]
+    assert report.score is None
+    assert report.course_error == (
+        "the reference solution would fail `totl` in collection `values` too: its run defines "
+        "no `totl` (and 1 more tests without an expected value)")
+
+
 def test_an_entry_point_misspelt_in_test_yaml_is_a_course_error_not_the_students_zero(
         tmp_path):
     # Neither solution has `exp.py`: the student's run fails first, as the original's did, but
