@@ -24,7 +24,7 @@ from pipeline.branch_names import is_branch_name
 from pipeline.directory_names import is_directory_name
 from pipeline.host_places import SHOWN_REPOSITORY_CACHE, hide_places
 from pipeline.project_paths import is_project_path
-from pipeline.tree_paths import path_problem, shown_path
+from pipeline.tree_paths import UNGRADABLE_PATH, path_problem, shown_path
 
 log = logging.getLogger(__name__)
 
@@ -49,15 +49,16 @@ GC_TIMEOUT_FACTOR = 10  # times the fetch timeout: packing a big mirror takes a 
 MIB = 1024 * 1024
 TREE_TOO_LARGE = "the files of {what} add up to more than {size_mb} MB, the most a run can grade"
 TOO_MANY_FILES = "{what} holds more than {limit} files and folders, the most a run can grade"
-UNGRADABLE_PATH = "{what} cannot be graded: {detail}"
 UNSAFE_TREE = "{what} cannot be graded safely: {detail}"
 NOT_A_FOLDER = "{what} is a {kind} in this commit, not a folder"
 SUBMODULE_MODE = "160000"
 GIT_REFUSED_PATH = "{path} is a path git does not allow"
 LINK_LEAVES = "{path} is a link to {target}, outside {region}: commit the file itself instead"
 WHOLE_REPOSITORY = "the repository"
+NEITHER_KIND = "{path} is neither a file, a folder nor a link"
 # How git archive names a tree entry it will not write ("." or "..", which git fsck refuses).
-INVALID_PATH = re.compile(r"^error: invalid path '(.*)'$", re.MULTILINE)
+# A path may hold a line break, which git writes as it is.
+INVALID_PATH = re.compile(r"^error: invalid path '(.*?)'$", re.MULTILINE | re.DOTALL)
 SUBMODULE_FOLDER = ("{what} is a submodule in this commit, not a folder: its files are in "
                     "another git repository (a `git init` inside the folder makes one)")
 DIR_MODE, FILE_MODE, EXECUTABLE_MODE = 0o755, 0o644, 0o755
@@ -103,6 +104,15 @@ class MissingCommitError(RepositoryError):
 
 class UngradableTreeError(RepositoryError):
     """The commit's files cannot be laid out for grading: too large, or unsafe links."""
+
+
+class RefusedPathError(UngradableTreeError):
+    """git refuses to write one of the commit's paths (`..`, `.git`): it archives none."""
+
+    def __init__(self, message: str, path: str, detail: str) -> None:
+        super().__init__(message)
+        self.path = path
+        self.detail = detail
 
 
 def check_sha(sha: str) -> str:
@@ -222,10 +232,8 @@ class RepositoryCache:
         target.parent.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=EXTRACTING, dir=target.parent))
         try:
-            left_out: dict[str, str] = {}
-            (staging / TREE_FILES).mkdir()
-            self._untar(self.mirror_path(project_path), sha, [], staging / TREE_FILES,
-                        left_out=left_out)
+            left_out = self._untar_all(self.mirror_path(project_path), sha,
+                                       staging / TREE_FILES)
             (staging / TREE_LEFT_OUT).write_text(json.dumps(left_out))
             os.rename(staging, target)
         except OSError:
@@ -339,6 +347,29 @@ class RepositoryCache:
         target.mkdir(parents=True, exist_ok=True)
         return target
 
+    def _untar_all(self, mirror: Path, sha: str, dest: Path) -> dict[str, str]:
+        """Extract a whole commit into dest, leaving out each path that cannot be laid out or
+        that git refuses to write; return those paths with why (path -> why).
+
+        git archives nothing of a tree holding a path it refuses, so such a path is taken out
+        of a copy of the tree (written to the mirror, as a tree object no ref keeps), and the
+        copy is archived instead.
+        """
+        left_out: dict[str, str] = {}
+        tree = sha
+        while True:
+            dest.mkdir()
+            try:
+                self._untar(mirror, tree, [], dest, left_out=left_out)
+                return left_out
+            except RefusedPathError as exc:
+                smaller = _tree_without(mirror, tree, exc.path.split("/"))
+                if smaller is None:
+                    raise
+                left_out[exc.path] = exc.detail
+                tree = smaller
+                shutil.rmtree(dest)
+
     def _submodules(self, project_path: str, sha: str, directory: str) -> list[str]:
         """Return the paths of the submodules (gitlinks) of a directory at a commit, itself too."""
         try:
@@ -389,7 +420,8 @@ class RepositoryCache:
             invalid = INVALID_PATH.search(failed.stderr)
             if invalid is not None:  # the commit's, for good: no retry would change it
                 detail = GIT_REFUSED_PATH.format(path=shown_path(invalid.group(1)))
-                raise UngradableTreeError(UNSAFE_TREE.format(what=what, detail=detail))
+                raise RefusedPathError(UNSAFE_TREE.format(what=what, detail=detail),
+                                       invalid.group(1), detail)
             raise self._git_error(f"git archive of {what} at {sha} failed: {failed.reason}")
         if unreadable is not None:
             raise RepositoryError(f"git archive of {what} at {sha} was unreadable: {unreadable}")
@@ -582,13 +614,48 @@ def _extract_stream(stream, dest: Path, max_bytes: int | None, what: str,
             elif member.issym():
                 region = _LinkRegion(within, shown_path(folder)) if in_folder and folder \
                     else _LinkRegion(root, WHOLE_REPOSITORY)
-                _link_member(region, member, path, what)
+                points_to = os.path.normpath(os.path.join(os.path.dirname(path),
+                                                          member.linkname))
+                if os.path.isabs(member.linkname) or not _inside(points_to, region.place):
+                    _refuse_unsafe(member, _link_leaves(region, member), what, left_out)
+                    continue
+                os.symlink(member.linkname, path)
                 links.append((region, path, member))
             else:
-                raise UngradableTreeError(UNSAFE_TREE.format(
-                    what=what, detail=f"{member.name} is neither a file, a folder nor a link"))
-    _check_links_resolve_inside(links, what)
+                _refuse_unsafe(member, NEITHER_KIND.format(path=shown_path(member.name)), what,
+                               left_out)
+    _check_links_resolve_inside(links, what, left_out)
     return not folders <= filled
+
+
+def _refuse_unsafe(member: tarfile.TarInfo, detail: str, what: str,
+                   left_out: dict[str, str] | None) -> None:
+    """Refuse a member that cannot be written safely, or with `left_out` record it there."""
+    if left_out is None:
+        raise UngradableTreeError(UNSAFE_TREE.format(what=what, detail=detail))
+    left_out[member.name] = detail
+
+
+def _tree_without(mirror: Path, tree: str, parts: list[str]) -> str | None:
+    """Write a copy of a tree without the entry that parts lead to; return its id, or None
+    where parts lead to no entry."""
+    listing = [entry for entry in _git(mirror, "ls-tree", "-z", tree).split(b"\0") if entry]
+    name, kept, found = os.fsencode(parts[0]), [], False
+    for entry in listing:
+        info, entry_name = entry.split(b"\t", 1)
+        if entry_name == name and len(parts) == 1:
+            found = True
+            continue
+        if entry_name == name and info.split(b" ")[1] == b"tree":
+            inner = _tree_without(mirror, info.split(b" ")[2].decode(), parts[1:])
+            if inner is not None:
+                found = True
+                entry = b" ".join(info.split(b" ")[:2] + [inner.encode()]) + b"\t" + entry_name
+        kept.append(entry)
+    if not found:
+        return None
+    return _git(mirror, "mktree", "-z", input=b"".join(entry + b"\0" for entry in kept)
+                ).decode().strip()
 
 
 def check_tree_paths(files: Path, used: Iterable[str]) -> None:
@@ -625,7 +692,7 @@ def _member_path(root: str, name: str, what: str) -> str:
     if os.path.isabs(name) or not path.startswith(root + os.sep) \
             or os.path.realpath(parent) != parent:
         raise UngradableTreeError(UNSAFE_TREE.format(
-            what=what, detail=f"{name} would be written outside the files extracted"))
+            what=what, detail=f"{shown_path(name)} would be written outside the files extracted"))
     os.makedirs(parent, mode=DIR_MODE, exist_ok=True)
     return path
 
@@ -637,36 +704,35 @@ def _write_member(tar: tarfile.TarFile, member: tarfile.TarInfo, path: str, what
                      mode)
     except FileExistsError:
         raise UngradableTreeError(UNSAFE_TREE.format(
-            what=what, detail=f"{member.name} appears twice")) from None
+            what=what, detail=f"{shown_path(member.name)} appears twice")) from None
     with os.fdopen(fd, "wb") as target:
         shutil.copyfileobj(tar.extractfile(member), target)
 
 
-def _link_member(region: _LinkRegion, member: tarfile.TarInfo, path: str, what: str) -> None:
-    points_to = os.path.normpath(os.path.join(os.path.dirname(path), member.linkname))
-    if os.path.isabs(member.linkname) or not _inside(points_to, region.place):
-        raise _link_leaves(region, member, what)
-    os.symlink(member.linkname, path)
-
-
-def _link_leaves(region: _LinkRegion, member: tarfile.TarInfo, what: str) -> UngradableTreeError:
-    """Return the refusal of a link that leads out of its region."""
-    return UngradableTreeError(UNSAFE_TREE.format(what=what, detail=LINK_LEAVES.format(
-        path=shown_path(member.name), target=shown_path(member.linkname), region=region.shown)))
+def _link_leaves(region: _LinkRegion, member: tarfile.TarInfo) -> str:
+    """Word why a link that leads out of its region is refused."""
+    return LINK_LEAVES.format(path=shown_path(member.name), target=shown_path(member.linkname),
+                              region=region.shown)
 
 
 def _check_links_resolve_inside(links: list[tuple[_LinkRegion, str, tarfile.TarInfo]],
-                                what: str) -> None:
+                                what: str, left_out: dict[str, str] | None) -> None:
     """Refuse a link (region, path, member) that the kernel resolves outside its region once
-    every member is written.
+    every member is written, or with `left_out` record and remove it.
 
     Each link's target was checked as written, but `..` after another link climbs from where
     that link leads, not from where it lies: `d/p -> ../x` then `d/q -> p/../../../y` reads as
-    inside and leads out. Only the finished tree tells where each link leads.
+    inside and leads out. Only the finished tree tells where each link leads, and a link
+    removed changes where others lead: they are read again until none leads out.
     """
-    for region, path, member in links:
-        if not _inside(os.path.realpath(path), region.place):
-            raise _link_leaves(region, member, what)
+    while links:
+        leaving = [link for link in links if not _inside(os.path.realpath(link[1]), link[0].place)]
+        for region, path, member in leaving:
+            _refuse_unsafe(member, _link_leaves(region, member), what, left_out)
+            os.unlink(path)
+        if not leaving:
+            return
+        links = [link for link in links if link not in leaving]
 
 
 def _inside(path: str, folder: str) -> bool:
@@ -681,14 +747,14 @@ def _english_env(env: dict[str, str] | None = None) -> dict[str, str]:
 
 
 def _git(cwd: Path, *args: str, timeout: float | None = None,
-         env: dict[str, str] | None = None) -> bytes:
+         env: dict[str, str] | None = None, input: bytes = b"") -> bytes:
     """Run git in a folder and return its output; raise _GitFailed when it fails.
 
     At the timeout, or any interruption (a task's time limit), git is killed before this
     returns: no git process outlives its caller.
     """
-    result = subprocess.run([*STREAMING_GIT, *args], cwd=cwd, capture_output=True,
-                            stdin=subprocess.DEVNULL, timeout=timeout, env=_english_env(env))
+    result = subprocess.run([*STREAMING_GIT, *args], cwd=cwd, capture_output=True, input=input,
+                            timeout=timeout, env=_english_env(env))
     if result.returncode != 0:
         raise _GitFailed(result.returncode, result.stderr.decode(errors="replace"))
     return result.stdout

@@ -10,6 +10,7 @@ MAX_NAME_BYTES = 255
 MAX_PATH_BYTES = 1024
 MAX_PATH_DEPTH = 64
 SHOWN_PATH_CHARACTERS = 120
+UNGRADABLE_PATH = "{what} cannot be graded: {detail}"
 NAME_TOO_LONG = "{path} has a name of {size} bytes, longer than the {limit} a file system allows"
 PATH_TOO_LONG = "{path} is a path of {size} bytes, longer than the {limit} a run can grade"
 PATH_TOO_DEEP = "{path} lies {depth} folders deep, deeper than the {limit} a run can grade"
@@ -40,7 +41,14 @@ def path_problem(path: str, link_target: str | None = None) -> str | None:
 
 
 def shown_path(path: str) -> str:
-    """Return a path as a message names it: cut after SHOWN_PATH_CHARACTERS characters."""
+    """Return a path as a message names it, on one line: a character no one can see (a line
+    break, a tab, an escape) as Python writes it in a string (`\\n`), cut after
+    SHOWN_PATH_CHARACTERS characters."""
     if len(path) <= SHOWN_PATH_CHARACTERS:
-        return path
-    return path[:SHOWN_PATH_CHARACTERS] + f"... ({len(path)} characters)"
+        return _visible(path)
+    return _visible(path[:SHOWN_PATH_CHARACTERS]) + f"... ({len(path)} characters)"
+
+
+def _visible(text: str) -> str:
+    return "".join(character if character.isprintable() else repr(character)[1:-1]
+                   for character in text)

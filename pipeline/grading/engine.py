@@ -17,6 +17,7 @@ from pipeline.grading.checks import FAILED, SKIPPED, PendingMatch, Verdict, chec
 from pipeline.grading.course_problems import CourseProblem
 from pipeline.grading.dependencies import resolve_dependency
 from pipeline.grading.execution import SandboxExecutor
+from pipeline.grading.expressions import syntax_error
 from pipeline.grading.linting import LintResult, output_file_name, run_flake8
 from pipeline.grading.plan import REFERENCE, STUDENT, RunOutcome, RunRequest, Stage
 from pipeline.grading.regexps import match_all
@@ -56,6 +57,13 @@ REFERENCE_GAP = REFERENCE_GAP_AT + ": {why}"
 HIDDEN_REFERENCE_GAP = "the reference solution gives no expected value for a test of a hidden " \
     "collection"
 REFERENCE_ENTRY_MISSING = "its entryPoint {entry} does not exist"
+# A test whose expected value is its `value` (or a pattern) that the student failed as the
+# reference solution would: a name misspelt in test.yaml fails every student.
+REFERENCE_FAILS_TOO_AT = "the reference solution would fail `{test}` in collection " \
+    "`{collection}` too"
+REFERENCE_FAILS_TOO = REFERENCE_FAILS_TOO_AT + ": {why}"
+# The types whose test names are looked up in a solution's namespace.
+NAMED_TYPES = ("variable", "error", "warning", "help")
 # A structural, linting or exist collection checks the student's `file`; where the reference
 # solution has none, it would fail that check too: the course's failure, which is not scored.
 REFERENCE_LACKS_FILE = "collection `{collection}` checks the file `{file}`, which the reference " \
@@ -63,6 +71,10 @@ REFERENCE_LACKS_FILE = "collection `{collection}` checks the file `{file}`, whic
 HIDDEN_LACKS_FILE = "a hidden collection checks a file which the reference solution does not " \
     "have, so the reference would fail it too"
 REFERENCE_RUN_ENDED = "its run ended {status}: {message}"
+# A reference stopped part way gives the values it had then, which students would be held to.
+REFERENCE_STOPPED_PART_WAY = "the reference solution's run for collection `{collection}` ended " \
+    "TIMEDOUT ({message}), so the values expected of students would be those of a run stopped " \
+    "part way; if it does so every time, the collection's timeout is too small for the reference"
 REFERENCE_LACKS_NAME = "its run defines no `{name}`"
 REFERENCE_CANNOT_EVALUATE = "`{expression}` cannot be evaluated in its namespace"
 # What evaluating a name or evalString raised in the reference's namespace, and where in its files.
@@ -211,6 +223,10 @@ class CodeAbilityGrader:
         verdicts = self._settle_matches([
             self._judge(index, position, test, student, reference, linting)
             for position, test in enumerate(collection.tests)])
+        if reference is not None and reference.status == TIMEDOUT \
+                and self.reference_timeout is None:
+            self.reference_timeout = REFERENCE_STOPPED_PART_WAY.format(
+                collection=collection.name, message=reference.message)
         self.results[index] = [verdict.result for verdict in verdicts]
         self._store_artifacts(index, collection, student, reference)
         return _collection_report(collection, verdicts, student, reference, started, linting)
@@ -307,7 +323,7 @@ class CodeAbilityGrader:
         collection = self.collections[index]
         values, texts, evals, capture = self._lookups(collection, side)
         has_code = stage.has_code or bool(namespace.stages)
-        if side == REFERENCE and not (values or evals or capture):
+        if side == REFERENCE and not (values or texts or evals or capture):
             return None
         if not has_code and not collection.uses_namespace:
             return None
@@ -338,6 +354,8 @@ class CodeAbilityGrader:
                     capture = True
                 else:
                     values[test.name] = None
+            elif collection.type in NAMED_TYPES:
+                texts[test.name] = None  # whether the reference has it: a typo fails both
         return tuple(values), tuple(texts), tuple(evals), capture
 
     def _preload(self, side: str, stages: tuple[Stage, ...],
@@ -408,8 +426,17 @@ class CodeAbilityGrader:
         student failed first (an entryPoint misspelt in test.yaml that neither solution has, a
         name called with arguments neither solution's function takes): the course's failure
         all the same."""
-        if collection.uses_namespace and test.qualification == VERIFY_EQUAL:
+        if collection.uses_namespace and test.qualification == VERIFY_EQUAL \
+                and test.value is None:
             self._expected(collection, test, reference)
+        elif collection.type in NAMED_TYPES and syntax_error(test.name) is None:
+            # (a name that is no expression is the course's problem already, named at its line)
+            outcome = reference or RunOutcome(COMPLETED)
+            entry = outcome.texts.get(test.name, {})
+            if not entry.get("found"):
+                self._reference_gap(collection, test, outcome, *_lookup_failed(
+                    test.name, entry, REFERENCE_LACKS_NAME.format(name=test.name)),
+                    wording=(REFERENCE_FAILS_TOO_AT, REFERENCE_FAILS_TOO))
 
     def _compare(self, collection: CollectionSpec, test: TestSpec, student: RunOutcome,
                  reference: RunOutcome | None) -> Verdict | PendingMatch:
@@ -487,10 +514,12 @@ class CodeAbilityGrader:
         return fail("Failed", problem) if problem is not None else value
 
     def _reference_gap(self, collection: CollectionSpec, test: TestSpec, outcome: RunOutcome,
-                       lookup_failed: str, shown_lookup_failed: str | None) -> None:
+                       lookup_failed: str, shown_lookup_failed: str | None,
+                       wording: tuple[str, str] = (REFERENCE_GAP_AT, REFERENCE_GAP)) -> None:
         """Note why the reference gave no expected value (its results stay as the original's:
         the test is skipped), most telling cause first: all of it for staff, for students
-        what the course's files say (shown_lookup_failed: of the lookup's failure; None, none)."""
+        what the course's files say (shown_lookup_failed: of the lookup's failure; None, none).
+        The wording is the note's without a cause and with one."""
         if self._reference_entry_missing(collection):
             why = shown_why = REFERENCE_ENTRY_MISSING.format(entry=collection.entry_point)
         elif outcome.status != COMPLETED:
@@ -498,13 +527,14 @@ class CodeAbilityGrader:
             shown_why = None
         else:
             why, shown_why = lookup_failed, shown_lookup_failed
-        gap = REFERENCE_GAP.format(test=test.name, collection=collection.name, why=why)
+        without_cause, with_cause = wording
+        gap = with_cause.format(test=test.name, collection=collection.name, why=why)
         if collection.name in self.hidden:
             shown = HIDDEN_REFERENCE_GAP
         elif shown_why is None:
-            shown = REFERENCE_GAP_AT.format(test=test.name, collection=collection.name)
+            shown = without_cause.format(test=test.name, collection=collection.name)
         else:
-            shown = REFERENCE_GAP.format(test=test.name, collection=collection.name, why=shown_why)
+            shown = with_cause.format(test=test.name, collection=collection.name, why=shown_why)
         self.reference_gaps.append(CourseProblem(gap, shown))
         if outcome.status == TIMEDOUT and self.reference_timeout is None:
             # Ours to grade again, and the reason of a run that ends in error, which students

@@ -31,14 +31,14 @@ def unreadable_names(collections: Sequence[CollectionSpec],
         prefix = GRAPHICS_PREFIX if collection.type == "graphics" else ""
         tests = join_path(join_path(path, index), "tests")
         for position, test in enumerate(collection.tests):
-            reason = _syntax_error(prefix + test.name)
+            reason = syntax_error(prefix + test.name)
             if reason is not None:
                 checker.fail(join_path(join_path(tests, position), "name"),
                              NOT_AN_EXPRESSION.format(name=test.name, reason=reason))
     return checker.problems
 
 
-def _syntax_error(expression: str) -> str | None:
+def syntax_error(expression: str) -> str | None:
     """Return why Python cannot read the expression as eval() reads it, or None."""
     try:
         # eval() drops the spaces and tabs a string starts with; compile() does not.

@@ -8,7 +8,7 @@ import re
 import reprlib
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, replace
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
 from pipeline.grading.errors import FieldProblem
 from pipeline.likely_names import did_you_mean
@@ -36,6 +36,7 @@ MUST_BE_VERSION = "must be a version like 1.0 or 2.1.3, got {got}"
 MUST_BE_LIST = "must be a list, got {got}"
 IS_REQUIRED = "is required"
 UNKNOWN_FIELD = "unknown field"
+MISPLACED_FIELD = "is not a field here: it belongs {where}"
 DESCRIBED_LENGTH = 60
 
 
@@ -126,16 +127,20 @@ class FieldChecker:
                                           hidden=hidden))
         return INVALID
 
-    def mapping(self, value: Any, path: FieldPath, allowed: tuple[str, ...] | None) -> dict | None:
+    def mapping(self, value: Any, path: FieldPath, allowed: tuple[str, ...] | None,
+                misplaced: Mapping[str, str] | None = None) -> dict | None:
         """Check that value is a mapping with only allowed keys (None: any key at all, even one
-        YAML reads as a number or a boolean, like `2024:` or `yes:`)."""
+        YAML reads as a number or a boolean, like `2024:` or `yes:`); misplaced words where a
+        known field that is not allowed here belongs instead."""
         if not isinstance(value, dict):
             self.fail(path, MUST_BE_MAPPING.format(got=describe(value)))
             return None
         if allowed is None:
             return value
         for key in value:
-            if not isinstance(key, str) or key not in allowed:
+            if isinstance(key, str) and key not in allowed and key in (misplaced or {}):
+                self.fail(key_path(path, key), MISPLACED_FIELD.format(where=misplaced[key]))
+            elif not isinstance(key, str) or key not in allowed:
                 self.fail(key_path(path, key), UNKNOWN_FIELD + did_you_mean(key, allowed))
         return value
 

@@ -24,6 +24,7 @@ from pipeline.grading.course_problems import CourseProblem, course_error_text
 from pipeline.grading.engine import CodeAbilityGrader, GradingContext
 from pipeline.grading.errors import CourseError, EngineError
 from pipeline.grading.execution import RunEnvironment, SandboxExecutor
+from pipeline.grading.folder_entries import folder_entries
 from pipeline.grading.meta import MetaSpec
 from pipeline.grading.plan import REFERENCE, STUDENT, RunOutcome, RunRequest
 from pipeline.grading.pytest_mode import PytestGrader
@@ -36,6 +37,7 @@ from pipeline.sandbox import SandboxError, SandboxLimits
 from pipeline.sandbox import values as value_format
 from pipeline.sandbox.model import MB
 from pipeline.sandbox.scratch import ScratchFolder
+from pipeline.tree_paths import UNGRADABLE_PATH, path_problem, shown_path
 
 log = logging.getLogger(__name__)
 
@@ -153,7 +155,11 @@ def _grade_staged(work: Path, student_dir: Path, reference_dir: Path, assignment
                   limits: SandboxLimits, settings: SandboxSettings,
                   cache: ReferenceCache | None, options: GradeOptions, clock: _Clock) -> Report:
     python, user = settings.python or None, settings.user
-    refusal = options.student_refusal or _oversized_files(
+    reference_problem = _reference_refusal(reference_dir,
+                                           options.shown_reference_dir or reference_dir)
+    if reference_problem is not None:
+        raise CourseError(reference_problem)
+    refusal = options.student_refusal or _student_refusal(
         student_dir, options.shown_student_dir or student_dir, limits.workdir_size_mb)
     staged = stage_assignment(work, student_dir if refusal is None else work / NO_STUDENT_FILES,
                               reference_dir, assignment.directory, assignment.meta,
@@ -199,32 +205,44 @@ def _grade_staged(work: Path, student_dir: Path, reference_dir: Path, assignment
     return _report(clock, suite, collections, assignment, hidden, reference_gaps, missing_files)
 
 
-def _oversized_files(student_dir: Path, shown_dir: Path, workdir_size_mb: int) -> str | None:
-    """Return why the student's files cannot be graded when they overfill the work directory.
+def _student_refusal(student_dir: Path, shown_dir: Path, workdir_size_mb: int) -> str | None:
+    """Return why the student's files cannot be graded: a path the copies for the sandbox could
+    not hold (tree_paths), or files that overfill the work directory.
 
     They are measured as the sandbox will hold them (links not followed, VCS and cache folders
     left out, whole pages), so that a solution too large to copy is the student's failure, graded,
     and not the sandbox's.
     """
     total, largest, largest_size = 0, student_dir, 0
-    pending = [student_dir] if student_dir.is_dir() else []
-    while pending:
-        with os.scandir(pending.pop()) as entries:
-            for entry in entries:
-                if entry.name in IGNORED_NAMES:
-                    continue
-                if entry.is_dir(follow_symlinks=False):
-                    pending.append(Path(entry.path))
-                elif entry.is_file(follow_symlinks=False):
-                    size = entry.stat(follow_symlinks=False).st_size
-                    total += -(-size // PAGE_BYTES) * PAGE_BYTES
-                    if size > largest_size:
-                        largest, largest_size = Path(entry.path), size
+    for entry, relative in folder_entries(student_dir, IGNORED_NAMES):
+        problem = _path_problem(entry, relative, shown_dir)
+        if problem is not None:
+            return problem
+        if entry.is_file(follow_symlinks=False):
+            size = entry.stat(follow_symlinks=False).st_size
+            total += -(-size // PAGE_BYTES) * PAGE_BYTES
+            if size > largest_size:
+                largest, largest_size = Path(entry.path), size
     if total <= workdir_size_mb * MB:
         return None
     return STUDENT_FILES_TOO_LARGE.format(
-        folder=shown_dir, size_mb=total / MB, limit_mb=workdir_size_mb,
-        largest=shown_dir / largest.relative_to(student_dir), largest_mb=largest_size / MB)
+        folder=shown_path(str(shown_dir)), size_mb=total / MB, limit_mb=workdir_size_mb,
+        largest=shown_path(str(shown_dir / largest.relative_to(student_dir))),
+        largest_mb=largest_size / MB)
+
+
+def _reference_refusal(reference_dir: Path, shown_dir: Path) -> str | None:
+    """Return why the reference's files cannot be graded: a path the copies could not hold."""
+    problems = (_path_problem(entry, relative, shown_dir)
+                for entry, relative in folder_entries(reference_dir, IGNORED_NAMES))
+    return next((problem for problem in problems if problem is not None), None)
+
+
+def _path_problem(entry: os.DirEntry, relative: str, shown_dir: Path) -> str | None:
+    target = os.readlink(entry.path) if entry.is_symlink() else None
+    problem = path_problem(relative, target)
+    return None if problem is None else UNGRADABLE_PATH.format(what=shown_path(str(shown_dir)),
+                                                               detail=problem)
 
 
 def _context(executor: SandboxExecutor, staged: StagedAssignment, student_dir: Path,

@@ -7,9 +7,9 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from pipeline.config import MAX_SUBMISSION_LIMIT
-from pipeline.grading.errors import SpecError
+from pipeline.grading.errors import FieldProblem, SpecError
 from pipeline.grading.fields import INVALID, TOP, FieldChecker, FieldPath, describe, \
-    hidden_below, join_path
+    hidden_below, join_path, path_text
 from pipeline.grading.places import with_lines
 from pipeline.grading.spec import read_yaml
 
@@ -18,6 +18,9 @@ DEFAULT_BACKEND_SLUG = "python-itp"
 MUST_BE_RELATIVE = "must be a relative path inside the assignment directory, got {got}"
 MUST_BE_DEPENDENCY_ENTRY = "must be a path or a {{slug, version}} mapping, got {got}"
 PROPERTIES = join_path(TOP, "properties")
+ADDITIONAL_FILES = join_path(PROPERTIES, "additionalFiles")
+TEST_FILES = join_path(PROPERTIES, "testFiles")
+TEST_DEPENDENCIES = join_path(TOP, "testDependencies")
 BACKEND = join_path(PROPERTIES, "executionBackend")
 SETTINGS = join_path(BACKEND, "settings")
 FILE_LISTS = {"studentSubmissionFiles": "student_submission_files",
@@ -73,6 +76,20 @@ def parse_meta(data: Any, file_name: str = META_FILE_NAME, text: str | None = No
     return meta
 
 
+def entry_problem(path: Path, list_path: FieldPath, entry: str, problem: str) -> str:
+    """Word a problem of one path listed in meta.yaml on one line, at the line of its entry:
+    `meta.yaml line 3: properties.additionalFiles[1]: data.csv does not exist in week1/calc`."""
+    text, data = read_yaml(path)
+    items = data
+    for step in list_path:
+        items = items.get(step) if isinstance(items, dict) else None
+    index = next((index for index, item in enumerate(items if isinstance(items, list) else [])
+                  if isinstance(item, (str, int, float)) and str(item) == entry), None)
+    steps = list_path if index is None else join_path(list_path, index)
+    return with_lines([FieldProblem(path_text(steps), problem, steps)], text)[0].describe(
+        path.name)
+
+
 def _parse(check: FieldChecker, data: Any) -> MetaSpec:
     raw = check.mapping(data, TOP, None)
     if raw is None:
@@ -86,7 +103,7 @@ def _parse(check: FieldChecker, data: Any) -> MetaSpec:
             parse = _name if key == "hiddenTests" else _relative_path
             values[attr] = check.items(props[key], path, lambda v, p, f=parse: f(check, v, p))
     if raw.get("testDependencies") is not None:
-        entries = check.items(raw["testDependencies"], join_path(TOP, "testDependencies"),
+        entries = check.items(raw["testDependencies"], TEST_DEPENDENCIES,
                               lambda v, p: _dependency(check, v, p))
         if entries is not INVALID:
             values["test_dependencies"] = tuple(e for e in entries if isinstance(e, str))

@@ -6,7 +6,7 @@ import re
 from collections.abc import Collection
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import yaml
 
@@ -17,6 +17,7 @@ from pipeline.grading.expressions import unreadable_names
 from pipeline.grading.fields import INVALID, IS_REQUIRED, TOP, FieldChecker, FieldPath, \
     hidden_below, join_path
 from pipeline.grading.places import with_lines
+from pipeline.grading.yaml_loaders import FastUniqueKeyLoader, UniqueKeyLoader
 
 TEST_FILE_NAME = "test.yaml"
 NOT_READABLE = "cannot be read: {reason}"
@@ -45,11 +46,6 @@ YAML_LINE_BREAKS = "[\n\x85\u2028\u2029]"
 NOT_A_REGEXP = "is not a valid regular expression: {reason}"
 NEEDED_FOR = "is required for qualification {qualification}"
 NEEDED_FOR_TYPE = "is required for collection type {type}"
-# libyaml's parser when PyYAML was built with it: ten times faster on a course's test.yaml, and
-# it builds the same safe objects. It also takes tabs where YAML allows them and PyYAML's own
-# parser does not (`key:<tab>value`). PyYAML's parser reads a file libyaml refuses, for its
-# clearer message (it quotes the line and the character at fault).
-FAST_SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 COLLECTION_TYPES = ("variable", "error", "warning", "help", "stdout", "graphics", "structural",
                     "linting", "exist")
@@ -86,6 +82,22 @@ COLLECTION_FIELDS = (("type", "name", "description", "id", "entryPoint", "file",
                      + ("tests",))
 TEST_FIELDS = ("name", "value", "evalString", "pattern", "countRequirement") + COMMON_FIELDS
 COLLECTIONS_PATH: FieldPath = ("properties", "tests")
+TEST_ONLY_FIELDS = ("value", "evalString", "pattern", "countRequirement")
+# Where a field put one level off belongs: staff most often write a collection's `type` on a test.
+ON_THE_COLLECTION = "on the collection, beside its `name` and `tests`, not on one of its tests"
+ON_A_TEST = "on a test, an item of the collection's `tests`"
+MISPLACED_ON_TEST = {name: ON_THE_COLLECTION for name in COLLECTION_FIELDS
+                     if name not in TEST_FIELDS}
+MISPLACED_ON_COLLECTION = {name: ON_A_TEST for name in TEST_ONLY_FIELDS}
+# Fields the engine would ignore where they stand: a grade then is not what staff meant.
+NAME_TAKEN = "`{name}` is also the name of collection {number}: give each collection its own " \
+    "name, as hiddenTests and the linting output files tell collections apart by it"
+PATTERN_UNUSED = "is used by the qualifications matches, contains, startsWith, endsWith, count " \
+    "and regexp, but this test's qualification is verifyEqual, which compares with the " \
+    "reference's value and ignores the pattern: set the qualification the pattern is for, " \
+    "or remove the pattern"
+EVAL_STRING_UNUSED = "is ignored when the test also has a `value`, which is the expected value " \
+    "then: keep only one of them"
 
 
 @dataclass(frozen=True)
@@ -198,13 +210,13 @@ def read_yaml(path: Path) -> tuple[str, Any]:
     except UnicodeDecodeError as exc:
         raise SpecError(path.name, [_not_utf8(data, exc)]) from None
     try:
-        return text, yaml.load(text, Loader=FAST_SAFE_LOADER)
+        return text, yaml.load(text, Loader=FastUniqueKeyLoader)
     except yaml.YAMLError:
         pass
     except (ValueError, RecursionError) as exc:
         raise _not_yaml(path, text, exc) from None
     try:
-        return text, yaml.load(text, Loader=yaml.SafeLoader)
+        return text, yaml.load(text, Loader=UniqueKeyLoader)
     except (yaml.YAMLError, ValueError, RecursionError) as exc:
         raise _not_yaml(path, text, exc) from None
 
@@ -282,11 +294,17 @@ def _collection_names(data: Any) -> list[str | None]:
             else None for name in names]
 
 
+def _given(value: Any) -> bool:
+    """Tell whether a converted field was given a valid value."""
+    return value is not None and value is not INVALID
+
+
 class _SuiteParser:
     """Turn raw YAML data into specs, recording every problem in the checker."""
 
     def __init__(self, checker: FieldChecker) -> None:
         self.check = checker
+        self.numbers_by_name: dict[str, int] = {}
 
     def parse(self, data: Any) -> SuiteSpec | None:
         raw = {} if data is None else self.check.mapping(data, TOP, SUITE_FIELDS)
@@ -319,12 +337,14 @@ class _SuiteParser:
             collections=collections)
 
     def _collection(self, item: Any, path: FieldPath, props: dict) -> Any:
-        raw = self.check.mapping(item, path, COLLECTION_FIELDS)
+        raw = self.check.mapping(item, path, COLLECTION_FIELDS, MISPLACED_ON_COLLECTION)
         if raw is None:
             return INVALID
         own = self._fields(raw, path, COLLECTION_FIELDS[:-1], collection=True)
         if own.get("name") is None:
             own["name"] = self.check.fail(join_path(path, "name"), IS_REQUIRED)
+        elif own["name"] is not INVALID:
+            own["name"] = self._own_name(own["name"], path)
         if own.get("type") in FILE_TYPES and own.get("file") is None:
             own["file"] = self.check.fail(join_path(path, "file"),
                                           NEEDED_FOR_TYPE.format(type=own["type"]))
@@ -359,7 +379,7 @@ class _SuiteParser:
             has_tear_down_code=resolved.get("tearDownCode") is not None)
 
     def _test(self, item: Any, path: FieldPath, collection: dict) -> Any:
-        raw = self.check.mapping(item, path, TEST_FIELDS)
+        raw = self.check.mapping(item, path, TEST_FIELDS, MISPLACED_ON_TEST)
         if raw is None:
             return INVALID
         own = self._fields(raw, path, TEST_FIELDS)
@@ -375,6 +395,11 @@ class _SuiteParser:
                 and own.get("pattern") is not INVALID:
             own["pattern"] = self._pattern(qualification, own.get("pattern"),
                                            join_path(path, "pattern"))
+        if compared and qualification == "verifyEqual" and _given(own.get("pattern")):
+            own["pattern"] = self.check.fail(join_path(path, "pattern"), PATTERN_UNUSED)
+        if raw.get("value") is not None and _given(own.get("evalString")):
+            own["evalString"] = self.check.fail(join_path(path, "evalString"),
+                                                EVAL_STRING_UNUSED)
         if compared and qualification == "count" and own.get("countRequirement") is None:
             own["countRequirement"] = self.check.fail(
                 join_path(path, "countRequirement"), NEEDED_FOR.format(qualification="count"))
@@ -389,6 +414,16 @@ class _SuiteParser:
             occurance_type=own["occuranceType"], type_check=own["typeCheck"],
             shape_check=own["shapeCheck"], verbosity=own.get("verbosity"),
             success_message=own.get("successMessage"), failure_message=own.get("failureMessage"))
+
+    def _own_name(self, name: str, path: FieldPath) -> Any:
+        """Return the name of the collection at path, or fail it where a collection above has
+        it already."""
+        number = cast(int, path[-1]) + 1
+        first = self.numbers_by_name.setdefault(name, number)
+        if first != number:
+            return self.check.fail(join_path(path, "name"), NAME_TAKEN.format(name=name,
+                                                                              number=first))
+        return name
 
     def _pattern(self, qualification: str, pattern: str | None, path: FieldPath) -> Any:
         """Return the pattern a qualification other than verifyEqual tests against; a missing

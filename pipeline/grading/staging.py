@@ -7,17 +7,18 @@ import os
 import re
 import shutil
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from pipeline.grading.errors import CourseError
-from pipeline.grading.meta import MetaSpec
+from pipeline.grading.fields import FieldPath
+from pipeline.grading.folder_entries import folder_entries
+from pipeline.grading.meta import ADDITIONAL_FILES, META_FILE_NAME, TEST_DEPENDENCIES, TEST_FILES, \
+    MetaSpec, entry_problem
+from pipeline.likely_names import DID_YOU_MEAN
 
 IGNORED_NAMES = (".git", "__pycache__", ".pytest_cache")
-MISSING_ADDITIONAL_FILE = "meta.yaml: properties.additionalFiles: {path} does not exist in {where}"
-MISSING_TEST_FILE = "meta.yaml: properties.testFiles: {path} does not exist in {where}"
-MISSING_DEPENDENCY = "meta.yaml: testDependencies: {path} does not exist in {where}"
-NO_DEPENDENCY_ROOT = ("meta.yaml: testDependencies: {path} needs the reference repository's root, "
-                      "which was not given")
+MISSING_COURSE_FILE = "{path} does not exist in {where}"
+NO_DEPENDENCY_ROOT = "{path} needs the reference repository's root, which was not given"
 REFERENCE_MISSING = "the reference directory {path} does not exist"
 REPOSITORY_ROOT = "the reference repository's root"
 CODE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.]*")
@@ -60,8 +61,8 @@ def stage_assignment(work: Path, student_dir: Path, reference_dir: Path, assignm
     for relative in meta.test_files:
         source = assignment_dir / relative
         if not source.exists():
-            raise CourseError(MISSING_TEST_FILE.format(
-                path=relative, where=shown_course_path(assignment_dir, dependency_root)))
+            raise _listed_error(assignment_dir, TEST_FILES, relative,
+                                _missing_in_assignment(assignment_dir, relative, dependency_root))
         copy_path(source, tests_dir / source.name)
         names.append(source.name)
     return StagedAssignment(student_base, reference_base, tests_dir, tuple(names))
@@ -73,17 +74,37 @@ def _extra_files(assignment_dir: Path, meta: MetaSpec,
     for relative in meta.additional_files:
         source = assignment_dir / relative
         if not source.exists():
-            raise CourseError(MISSING_ADDITIONAL_FILE.format(
-                path=relative, where=shown_course_path(assignment_dir, dependency_root)))
+            raise _listed_error(assignment_dir, ADDITIONAL_FILES, relative,
+                                _missing_in_assignment(assignment_dir, relative, dependency_root))
         extras.append((source, relative))
     for relative in meta.test_dependencies:
         if dependency_root is None:
-            raise CourseError(NO_DEPENDENCY_ROOT.format(path=relative))
+            raise _listed_error(assignment_dir, TEST_DEPENDENCIES, relative,
+                                NO_DEPENDENCY_ROOT.format(path=relative))
         source = dependency_root / relative
         if not source.exists():
-            raise CourseError(MISSING_DEPENDENCY.format(path=relative, where=REPOSITORY_ROOT))
+            raise _listed_error(assignment_dir, TEST_DEPENDENCIES, relative,
+                                MISSING_COURSE_FILE.format(path=relative, where=REPOSITORY_ROOT))
         extras.append((source, relative))
     return extras
+
+
+def _missing_in_assignment(assignment_dir: Path, relative: str,
+                           dependency_root: Path | None) -> str:
+    """Word a path meta.yaml lists that the assignment's folder lacks, naming the file of the
+    same name it holds elsewhere, if one: the likely path meant (`data/prices.csv`)."""
+    name = PurePosixPath(relative).name
+    elsewhere = next((path for entry, path in folder_entries(assignment_dir, IGNORED_NAMES)
+                      if entry.name == name), None)
+    missing = MISSING_COURSE_FILE.format(
+        path=relative, where=shown_course_path(assignment_dir, dependency_root))
+    return missing + (DID_YOU_MEAN.format(name=elsewhere) if elsewhere else "")
+
+
+def _listed_error(assignment_dir: Path, list_path: FieldPath, entry: str,
+                  problem: str) -> CourseError:
+    """Return the course error of a path meta.yaml lists, named at the line of its entry."""
+    return CourseError(entry_problem(assignment_dir / META_FILE_NAME, list_path, entry, problem))
 
 
 def shown_course_path(folder: Path, repository_root: Path | None) -> str:

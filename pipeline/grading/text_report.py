@@ -8,6 +8,7 @@ from pipeline.grading.report import (CRASHED, PASSED, TIMEDOUT, CollectionReport
 
 HEADER = "{name}: {result} ({passed}/{total} collections passed, score {score})"
 COURSE_ERROR = "Course error (the assignment cannot be graded):\n{message}"
+AS_THEY_RAN = "The tests as they ran, not scored:"
 COLLECTION_LINE = "[{result}] {name} ({type}, {status}) {passed}/{total} tests passed{hidden}"
 STATUS_LINE = "    run: {message}"
 HIDDEN_MARK = " [hidden from students]"
@@ -26,16 +27,27 @@ RESULT_WIDTH = 7
 
 
 def render_text(report: Report) -> str:
-    """Return the report as text: a header, then one block per collection."""
+    """Return the report as text: a header, then one block per collection; for a course error,
+    the error, then the collections as they ran where they did (each test the reference gave no
+    expected value for shows why)."""
     if report.course_error is not None:
-        return COURSE_ERROR.format(message=report.course_error)
+        lines = [COURSE_ERROR.format(message=report.course_error)]
+        if report.tests:
+            lines += ["", AS_THEY_RAN]
+        return "\n".join(lines + _collection_lines(report))
     section = report.gradehook
     lines = [HEADER.format(name=report.name, result=report.result,
                            passed=section.collections_passed, total=section.collections_total,
                            score=f"{section.score:.2f}")]
     if report.result_message:
         lines.append(report.result_message)
-    hidden = set(section.hidden)
+    return "\n".join(lines + _collection_lines(report))
+
+
+def _collection_lines(report: Report) -> list[str]:
+    """Return one block per collection: its line, then each test's, failures shown."""
+    lines: list[str] = []
+    hidden = set(report.gradehook.hidden)
     for collection in report.tests:
         lines.append("")
         lines.append(COLLECTION_LINE.format(
@@ -56,7 +68,7 @@ def render_text(report: Report) -> str:
         message = (collection.debug or {}).get("referenceMessage")
         if message:
             lines.append(STATUS_LINE.format(message=f"reference: {message}"))
-    return "\n".join(lines)
+    return lines
 
 
 def _excerpt_lines(test: TestCaseReport) -> list[str]:

@@ -87,13 +87,47 @@ def test_a_missing_reference_or_course_file_is_a_course_error_naming_it_in_the_r
     errors.append(grade(student, reference, options=options).course_error)
 
     assert errors == [
-        "meta.yaml: properties.additionalFiles: data.csv does not exist in week1/ex",
+        "meta.yaml line 2: properties.additionalFiles[0]: data.csv does not exist in week1/ex",
         "the reference directory week1/nowhere does not exist",
         "the reference directory nowhere does not exist",
-        "meta.yaml: testDependencies: week0/helper.py does not exist in the reference "
+        "meta.yaml line 3: testDependencies[0]: week0/helper.py does not exist in the reference "
         "repository's root",
-        "meta.yaml: properties.testFiles: tests/check.py does not exist in week1/ex",
+        "meta.yaml line 2: properties.testFiles[0]: tests/check.py does not exist in week1/ex",
     ]
+
+
+def test_a_missing_course_file_among_several_is_named_at_its_entrys_line(tmp_path: Path):
+    repository = tmp_path / "course-reference"
+    student = write_files(tmp_path / "student", {"ex.py": "x = 1\n"})
+    reference = write_files(repository / "week1" / "ex", {
+        "ex.py": "x = 1\n", "test.yaml": SIMPLE_TESTS, "prices.csv": "1\n",
+        "meta.yaml": "slug: ex\nproperties:\n  additionalFiles:\n    - prices.csv\n"
+                     "    - data/prices.csv\n"})
+
+    report = grade(student, reference, options=GradeOptions(dependency_root=repository))
+
+    assert report.course_error == ("meta.yaml line 5: properties.additionalFiles[1]: "
+                                   "data/prices.csv does not exist in week1/ex; did you mean "
+                                   "prices.csv?")
+
+
+def test_a_course_file_listed_by_another_path_names_the_one_the_folder_has(tmp_path: Path):
+    repository = tmp_path / "course-reference"
+    student = write_files(tmp_path / "student", {"ex.py": "x = 1\n"})
+    reference = write_files(repository / "week2" / "ex", {
+        "ex.py": "x = 1\n", "test.yaml": SIMPLE_TESTS, "data/prices.csv": "1\n",
+        "tests/check.py": "",
+        "meta.yaml": "properties:\n  additionalFiles: [prices.csv]\n"})
+    options = GradeOptions(dependency_root=repository)
+    errors = [grade(student, reference, options=options).course_error]
+    (reference / "meta.yaml").write_text("properties:\n  testFiles: [check.py]\n")
+    errors.append(grade(student, reference, options=options).course_error)
+
+    assert errors == [
+        "meta.yaml line 2: properties.additionalFiles[0]: prices.csv does not exist in week2/ex; "
+        "did you mean data/prices.csv?",
+        "meta.yaml line 2: properties.testFiles[0]: check.py does not exist in week2/ex; did "
+        "you mean tests/check.py?"]
 
 
 def test_an_unreadable_test_yaml_is_named_without_its_place_on_the_host(tmp_path: Path):
@@ -215,14 +249,14 @@ def test_meta_timeout_cannot_lift_the_configured_timeout(tmp_path: Path):
 def test_student_files_too_large_for_the_sandbox_are_a_graded_failure(tmp_path: Path):
     student, reference = make_assignment(tmp_path, SIMPLE_TESTS, {"ex.py": "x = 1\n"},
                                          {"ex.py": "x = 1\n"})
-    with open(student / "blob.bin", "wb") as blob:
+    with open(student / "blob\n.bin", "wb") as blob:  # a line break in its name
         blob.truncate(3 * 1024 * 1024)
     (student / ".git").mkdir()
     (student / ".git" / "pack").write_bytes(b"\0" * 4 * 1024 * 1024)
     report = grade(student, reference, settings=SandboxSettings(workdir_size_mb=2),
                    options=GradeOptions(shown_student_dir=Path("/week1/ex")))
     message = ("E   Failed: the files in /week1/ex take 3.0 MB, more than the 2 MB work "
-               "directory of the sandbox holds (the largest: /week1/ex/blob.bin, 3.0 MB)")
+               "directory of the sandbox holds (the largest: /week1/ex/blob\\n.bin, 3.0 MB)")
     assert [(c.status, c.result, [t.details for t in c.tests]) for c in report.tests] == [
         ("FAILED", "FAILED", [message])] * 2
     assert (report.course_error, report.score) == (None, 0.0)
@@ -233,7 +267,7 @@ def test_student_files_too_large_fail_every_pytest_file(tmp_path: Path):
     student, reference = make_assignment(
         tmp_path, None, {"calc.py": "", "test_calc.py": "def test_a():\n    pass\n"},
         {"calc.py": ""})
-    with open(student / "blob.bin", "wb") as blob:
+    with open(student / "blob\n.bin", "wb") as blob:  # a line break in its name
         blob.truncate(3 * 1024 * 1024)
     report = grade(student, reference, settings=SandboxSettings(workdir_size_mb=2))
     (calc,) = report.tests

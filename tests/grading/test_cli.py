@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.grading.builders import make_assignment, write_files
 
 GRADEHOOK = str(Path(sys.executable).parent / "gradehook")
@@ -91,6 +93,80 @@ def test_an_invalid_test_yaml_exits_two_with_the_course_error(tmp_path: Path):
         "got 'maybe'",
     ]
     assert done.stderr == ""  # said once, in the report
+
+
+def test_a_course_error_shows_every_test_as_it_ran(tmp_path: Path):
+    """The error names the first test the reference gives no value for; staff see the others
+    in the tests below it, and correct them all at once."""
+    student, reference = make_assignment(tmp_path, """
+        properties:
+          tests:
+            - name: values
+              entryPoint: ex.py
+              tests:
+                - name: x
+                - name: totl(2, 3)
+                - name: y
+    """, REFERENCE, REFERENCE)
+    done = run_cli("--student", str(student), "--reference", str(reference), cwd=tmp_path)
+    assert done.returncode == 2, done.stderr
+    assert done.stdout.splitlines() == [
+        "Course error (the assignment cannot be graded):",
+        "the reference solution gives no expected value for `totl(2, 3)` in collection "
+        "`values`: evaluating `totl(2, 3)` in its namespace raised NameError: name 'totl' is not "
+        "defined (and 1 more tests without an expected value)",
+        "",
+        "The tests as they ran, not scored:",
+        "",
+        "[FAILED] values (variable, COMPLETED) 1/3 tests passed",
+        "  PASSED  x",
+        "  FAILED  totl(2, 3)  E   KeyError: 'Variable `totl(2, 3)` not found in student "
+        "namespace'",
+        "    raised:   NameError: name 'totl' is not defined",
+        "  FAILED  y           E   KeyError: 'Variable `y` not found in student namespace'",
+    ]
+
+
+@pytest.fixture
+def nest():
+    """Make folders `a` depth deep in a folder, one at a time (os.makedirs recurses), and
+    remove them afterwards from the deepest up: pytest's removal of old temporary folders
+    recurses too, and would fail on them."""
+    made: list[tuple[Path, Path]] = []
+
+    def make(folder: Path, depth: int) -> None:
+        deepest = folder
+        for _ in range(depth):
+            deepest = deepest / "a"
+            deepest.mkdir()
+        made.append((folder, deepest))
+    yield make
+    for folder, deepest in made:
+        while deepest != folder:
+            deepest.rmdir()
+            deepest = deepest.parent
+
+
+DEEP = 1200  # deeper than Python's recursion limit lets a recursive copy go
+TOO_DEEP = (f"cannot be graded: {'a/' * 60}... (131 characters) lies 65 folders deep, deeper "
+            "than the 64 a run can grade")
+
+
+def test_a_student_folder_too_deep_to_copy_fails_with_why(tmp_path: Path, nest):
+    student, reference = make_assignment(tmp_path, TEST_YAML, REFERENCE, REFERENCE)
+    nest(student, DEEP)
+    done = run_cli("--student", str(student), "--reference", str(reference), cwd=tmp_path)
+    assert done.returncode == 1, done.stderr[-2000:]
+    assert f"  FAILED  x            E   Failed: {student} {TOO_DEEP}" in done.stdout.splitlines()
+
+
+def test_a_reference_folder_too_deep_to_copy_is_a_course_error(tmp_path: Path, nest):
+    student, reference = make_assignment(tmp_path, TEST_YAML, REFERENCE, REFERENCE)
+    nest(reference, DEEP)
+    done = run_cli("--student", str(student), "--reference", str(reference), cwd=tmp_path)
+    assert done.returncode == 2, done.stderr[-2000:]
+    assert done.stdout.splitlines() == ["Course error (the assignment cannot be graded):",
+                                        f"{reference} {TOO_DEEP}"]
 
 
 def test_a_separate_assignment_directory(tmp_path: Path):

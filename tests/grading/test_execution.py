@@ -207,8 +207,10 @@ def test_a_timed_out_run_names_the_students_line_it_was_stopped_at(tmp_path, stu
 
 
 def test_the_timeout_covers_set_up_code(tmp_path):
-    run, _ = one_collection(tmp_path, "x = 1\n", extra="timeout: 0.3\n              "
-                                                       "setUpCode: 'while True: pass'")
+    # Only the student's run loops there: a reference that ran out of time would be ours.
+    run, _ = one_collection(tmp_path, "x = 1\nslow = True\n",
+                            extra="timeout: 0.3\n              "
+                                  "setUpCode: 'while globals().get(\"slow\"): pass'")
     assert first(run) == ("TIMEDOUT", "FAILED",
                           "E   Failed: Maximum execution time of 0.3 seconds exceeded")
     assert run.debug["traceback"] == {}
@@ -329,6 +331,49 @@ properties:
     assert str(raised.value) == ("the reference ran out of time, which a busy host may cause: "
                                  "the reference solution gives no expected value for a test of "
                                  "a hidden collection")
+
+
+@pytest.mark.parametrize("student_code", ["x = 1\n", "x = 1\nwhile True:\n    pass\n"],
+                         ids=["student-in-time", "student-out-of-time-too"])
+def test_a_reference_that_ran_out_of_time_after_giving_its_values_is_ours_to_grade_again(
+        tmp_path, student_code):
+    """Its values are those of a run stopped part way; a timeout too small for the reference
+    would fail every student's run that also stops, and score it."""
+    student, reference = make_assignment(
+        tmp_path, one_value_yaml(extra="timeout: 0.5"),
+        {"ex.py": "x = 1\nwhile True:\n    pass\n"}, {"ex.py": student_code})
+    with pytest.raises(EngineError) as caught:
+        grade(student, reference)
+    assert str(caught.value) == (
+        "the reference ran out of time, which a busy host may cause: the reference solution's "
+        "run for collection `run` ended TIMEDOUT (Maximum execution time of 0.5 seconds "
+        "exceeded), so the values expected of students would be those of a run stopped part "
+        "way; if it does so every time, the collection's timeout is too small for the reference")
+
+
+def test_a_name_misspelt_in_a_test_not_compared_with_the_reference_is_a_course_error(tmp_path):
+    """A test with a `value` or a pattern needs no value of the reference; a name misspelt there
+    fails every student, as it would fail the reference solution."""
+    student, reference = make_assignment(tmp_path, """
+        properties:
+          tests:
+            - name: values
+              entryPoint: ex.py
+              tests:
+                - name: x
+                  value: 1
+                - name: totl
+                  value: 3
+                - name: totl + 1
+                  qualification: contains
+                  pattern: "4"
+    """, {"ex.py": "x = 1\ntotal = 3\n"}, {"ex.py": "x = 1\ntotal = 3\n"})
+    report = grade(student, reference)
+    assert [t.result for t in report.tests[0].tests] == ["PASSED", "FAILED", "FAILED"]
+    assert report.score is None
+    assert report.course_error == (
+        "the reference solution would fail `totl` in collection `values` too: its run defines "
+        "no `totl` (and 1 more tests without an expected value)")
 
 
 def test_an_entry_point_misspelt_in_test_yaml_is_a_course_error_not_the_students_zero(

@@ -79,10 +79,98 @@ def test_an_unknown_field_like_a_field_of_its_place_names_that_field(tmp_path: P
              "setUpCode?",
              "test.yaml line 7: properties.tests[0].allowedOccurrenceRange: unknown field; did "
              "you mean allowedOccuranceRange?",
-             # A collection's field in a test, and a key like no field, are named alone.
-             "test.yaml line 10: properties.tests[0].tests[0].type: unknown field",
+             # A collection's field in a test is sent to its place; a key like no field is
+             # named alone.
+             "test.yaml line 10: properties.tests[0].tests[0].type: is not a field here: it "
+             "belongs on the collection, beside its `name` and `tests`, not on one of its tests",
              "test.yaml line 11: properties.tests[0].tests[0].eval: unknown field",
              f"test.yaml line 12: properties.tests[0].tests[0].{'q' * 41}: unknown field"]
+
+
+def test_a_field_a_level_off_names_the_level_it_belongs_on(tmp_path: Path):
+    assert problems(tmp_path, """
+        properties:
+          tests:
+            - name: c
+              evalString: x + 1
+              tests:
+                - name: x
+                  timeout: 3
+                  entryPoint: ex.py
+    """) == ["test.yaml line 4: properties.tests[0].evalString: is not a field here: it belongs "
+             "on a test, an item of the collection's `tests`",
+             "test.yaml line 7: properties.tests[0].tests[0].timeout: is not a field here: it "
+             "belongs on the collection, beside its `name` and `tests`, not on one of its tests",
+             "test.yaml line 8: properties.tests[0].tests[0].entryPoint: is not a field here: "
+             "it belongs on the collection, beside its `name` and `tests`, not on one of its "
+             "tests"]
+
+
+def test_fields_the_engine_would_ignore_are_refused_at_their_line(tmp_path: Path):
+    assert problems(tmp_path, """
+        properties:
+          tests:
+            - name: style
+              type: linting
+              file: ex.py
+              tests:
+                - name: flake8
+                  pattern: E501
+            - name: values
+              tests:
+                - name: x
+                  pattern: "5"
+                - name: y
+                  value: 3
+                  evalString: x + 1
+                - name: z
+                  qualification: contains
+                  pattern: "5"
+            - name: style
+              type: linting
+              file: other.py
+              tests:
+                - name: flake8
+    """) == ["test.yaml line 12: properties.tests[1].tests[0].pattern: is used by the "
+             "qualifications matches, contains, startsWith, endsWith, count and regexp, but this "
+             "test's qualification is verifyEqual, which compares with the reference's value and "
+             "ignores the pattern: set the qualification the pattern is for, or remove the "
+             "pattern",
+             "test.yaml line 15: properties.tests[1].tests[1].evalString: is ignored when the "
+             "test also has a `value`, which is the expected value then: keep only one of them",
+             "test.yaml line 19: properties.tests[2].name: `style` is also the name of "
+             "collection 1: give each collection its own name, as hiddenTests and the linting "
+             "output files tell collections apart by it"]
+
+
+@pytest.mark.parametrize("file_name", ["test.yaml", "meta.yaml"])
+def test_a_key_given_twice_is_refused_at_its_second_place(tmp_path: Path, file_name: str):
+    """YAML keeps the last of two equal keys: a second `value` would silently be expected."""
+    assert problems(tmp_path, """
+        properties:
+          tests:
+            - name: c
+              tests:
+                - name: average([2, 4])
+                  value: 3.0
+                  value: 4.0
+    """, file_name) == [
+        f"{file_name} line 7, column 11: `value` is given twice in this mapping (first at line "
+        "6): YAML keeps only the last one and ignores the other, so give it once"]
+
+
+def test_a_key_merged_in_may_be_given_again_to_override_it(tmp_path: Path):
+    path = tmp_path / "test.yaml"
+    path.write_text(textwrap.dedent("""
+        properties:
+          tests:
+            - &first
+              name: c
+              tests: [{name: x}]
+            - <<: *first
+              name: d
+    """), encoding="utf-8")
+    assert [c.name for c in load_test_suite(path).collections] == ["c", "d"]
 
 
 @pytest.mark.parametrize("file_name", ["test.yaml", "meta.yaml"])

@@ -110,6 +110,7 @@ def test_numbers_in_string_fields_become_strings_and_value_is_never_coerced():
               moduleBlacklist: os
               tests:
                 - name: 12
+                  qualification: contains
                   pattern: 42
                   value: 42
                 - name: y

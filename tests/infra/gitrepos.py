@@ -101,6 +101,36 @@ class GitServer:
         plumbing("update-ref", f"refs/heads/{branch}", sha)
         return sha
 
+    def commit_refused_name(self, project_path: str, folder: str, name: bytes, *,
+                            branch: str = "main") -> str:
+        """Commit a file whose name git refuses to write (`..`, `.git`) into a folder on top
+        of a branch, through trees written as they are, as only a hostile push makes them;
+        return the SHA."""
+        bare = self.bare(project_path)
+
+        def plumbing(*args: str, data: bytes = b"") -> bytes:
+            return subprocess.run(["git", *GIT_IDENTITY, *args], cwd=bare, input=data,
+                                  capture_output=True, check=True).stdout.strip()
+        blob = plumbing("hash-object", "-w", "--stdin", data=b"x\n")
+
+        def rebuilt(tree: bytes | None, parts: list[str]) -> bytes:
+            entries = [] if tree is None else \
+                [e for e in plumbing("ls-tree", "-z", tree.decode()).split(b"\0") if e]
+            if not parts:
+                entries.append(b"100644 blob " + blob + b"\t" + name)
+            else:
+                step = parts[0].encode()
+                inner = next((e.split(b" ")[2].split(b"\t")[0] for e in entries
+                              if e.split(b"\t", 1)[1] == step), None)
+                entries = [e for e in entries if e.split(b"\t", 1)[1] != step]
+                entries.append(b"040000 tree " + rebuilt(inner, parts[1:]) + b"\t" + step)
+            return plumbing("mktree", "-z", data=b"".join(e + b"\0" for e in entries))
+        parent = plumbing("rev-parse", f"refs/heads/{branch}").decode()
+        root = rebuilt(f"{parent}^{{tree}}".encode(), folder.split("/")).decode()
+        sha = plumbing("commit-tree", root, "-m", "hostile", "-p", parent).decode()
+        plumbing("update-ref", f"refs/heads/{branch}", sha)
+        return sha
+
 
 def _has_head(work: Path) -> bool:
     return subprocess.run(["git", "rev-parse", "--verify", "-q", "HEAD"], cwd=work,

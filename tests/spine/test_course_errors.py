@@ -15,7 +15,7 @@ from tests.infra.ledger import migrated_resources, queue_run
 from webhooks.app import create_app
 
 SOLUTION = {"week1/hello/hello.py": "greeting = 'hello'\n"}
-FILE = "100644"
+FILE, LINK = "100644", "120000"
 # A file name no file system holds, in a folder of the reference repository.
 LONG_NAME = "x" * 300 + ".csv"
 NAME_TOO_LONG = "has a name of 304 bytes, longer than the 255 a file system allows"
@@ -211,3 +211,50 @@ def test_a_reference_crashing_in_a_look_up_shows_students_neither_its_code_nor_h
     assert REFERENCE_LINE not in students_read and "ZeroDivisionError" not in students_read
     if collection == "hidden":
         assert expression not in students_read and name not in students_read
+
+
+def _reference_with_unsafe_entry(git_server, folder: str, unsafe: str) -> None:
+    """Commit the reference with a path that cannot be extracted safely into folder: a link
+    leading out of the repository, or a name git refuses to write."""
+    git_server.commit_entries("staff/reference", {
+        b"week1/hello/hello.py": (FILE, b"greeting = 'hello'\n"),
+        b"week1/hello/test.yaml": (FILE, ONE_TEST.encode()),
+        b"week1/hello/meta.yaml": (FILE, b"testDependencies:\n  - shared/data\n"),
+        b"shared/data/a.csv": (FILE, b"a\n"),
+        **({f"{folder}/data.csv".encode(): (LINK, b"../../../../etc/passwd")}
+           if unsafe == "link" else {})})
+    if unsafe == "refused":
+        git_server.commit_refused_name("staff/reference", folder, b"..")
+
+
+UNSAFE = {"link": "{folder}/data.csv is a link to ../../../../etc/passwd, outside the "
+                  "repository: commit the file itself instead",
+          "refused": "{folder}/.. is a path git does not allow"}
+
+
+@pytest.mark.parametrize("unsafe", UNSAFE)
+def test_an_unsafe_path_no_run_uses_stops_no_run(service_settings, git_server, unsafe):
+    _, settings = service_settings()
+    resources = migrated_resources(settings)
+    _reference_with_unsafe_entry(git_server, "week2/other", unsafe)
+
+    ended = _graded(resources, git_server)
+
+    assert (ended.status, ended.score) == (RunStatus.PASSED, 1.0)
+
+
+@pytest.mark.parametrize("unsafe", UNSAFE)
+@pytest.mark.parametrize("folder", ["week1/hello", "shared/data"],
+                         ids=["in-the-assignment", "in-a-test-dependency"])
+def test_an_unsafe_path_a_run_uses_is_a_course_error(service_settings, git_server, folder,
+                                                     unsafe):
+    _, settings = service_settings()
+    resources = migrated_resources(settings)
+    _reference_with_unsafe_entry(git_server, folder, unsafe)
+
+    ended = _graded(resources, git_server)
+
+    assert (ended.status, ended.score) == (RunStatus.ERROR, None)
+    assert ended.status_reason == (
+        f"course error: the reference repository could not be read: {folder} cannot be graded: "
+        + UNSAFE[unsafe].format(folder=folder))

@@ -133,6 +133,23 @@ def test_a_path_git_does_not_allow_is_refused_not_failed_on(tmp_path, cache, git
         f"week1/a cannot be graded safely: {shown} is a path git does not allow")
 
 
+def test_a_path_git_does_not_allow_under_a_name_with_a_line_break_is_refused(
+        tmp_path, cache, git_server):
+    """git writes such a path as it is, over two lines; it is still the commit's failure, and
+    named on one line."""
+    bare = git_server.bare("students/alice")
+    inner = _tree(bare, (b"100644", b"..", _stored(bare, b"x\n")))
+    root = _tree(bare, (b"40000", b"week1", _tree(bare, (b"40000", b"a", _tree(
+        bare, (b"40000", b"b\nc", inner))))))
+    sha = git("commit-tree", root, "-m", "hostile", cwd=bare)
+    git("update-ref", "refs/heads/main", sha, cwd=bare)
+    cache.ensure_commit("students/alice", sha)
+    with pytest.raises(UngradableTreeError) as caught:
+        cache.extract("students/alice", sha, "week1/a", tmp_path / "out")
+    assert str(caught.value) == (
+        "week1/a cannot be graded safely: week1/a/b\\nc/.. is a path git does not allow")
+
+
 def _tar(*members: tuple[tarfile.TarInfo, bytes]) -> io.BytesIO:
     stream = io.BytesIO()
     with tarfile.open(fileobj=stream, mode="w") as tar:
@@ -173,6 +190,30 @@ def test_members_leaving_the_folder_or_of_other_kinds_are_refused(tmp_path, memb
     assert not outside.exists() and not (tmp_path / "out" / "escape.txt").exists()
 
 
+def test_a_whole_tree_records_and_leaves_out_what_it_cannot_write_safely(tmp_path):
+    """A reference's tree (left_out given) is extracted whole; only runs using those paths
+    are refused (check_tree_paths)."""
+    left_out: dict[str, str] = {}
+    members = [(_member("week1/a/x.py"), b"x = 1\n"),
+               (_member("week2/fifo", tarfile.FIFOTYPE), b""),
+               (_member("week2/out", tarfile.SYMTYPE, "../../elsewhere"), b""),
+               (_member("week3/x", tarfile.DIRTYPE), b""),
+               (_member("week3/d/p", tarfile.SYMTYPE, "../x"), b""),
+               (_member("week3/d/q", tarfile.SYMTYPE, "p/../../../../elsewhere"), b"")]
+
+    _extract_stream(_tar(*members), tmp_path / "out", None, "the tree", left_out=left_out)
+
+    assert left_out == {
+        "week2/fifo": "week2/fifo is neither a file, a folder nor a link",
+        "week2/out": "week2/out is a link to ../../elsewhere, outside the repository: commit the "
+                     "file itself instead",
+        "week3/d/q": "week3/d/q is a link to p/../../../../elsewhere, outside the repository: "
+                     "commit the file itself instead"}
+    assert (tmp_path / "out" / "week1" / "a" / "x.py").read_text() == "x = 1\n"
+    assert (tmp_path / "out" / "week3" / "d" / "p").is_symlink()
+    assert not any((tmp_path / "out" / path).is_symlink() for path in left_out)
+
+
 FAR_TARGET = "../" * 100 + "data.csv"
 
 
@@ -188,7 +229,10 @@ FAR_TARGET = "../" * 100 + "data.csv"
      "week1/calc"),
     ([(_member("week1/calc/data.csv", tarfile.SYMTYPE, "/etc/passwd"), b"")], "",
      "week1/calc/data.csv is a link to /etc/passwd, outside the repository"),
-], ids=["up-and-out", "through-a-link", "far-target-cut", "whole-repository"])
+    # A message stays on one line: a line break or a tab in a name shows as Python writes it.
+    ([(_member("week1/calc/da\nta.csv", tarfile.SYMTYPE, "../x\ty"), b"")], "week1/calc",
+     "week1/calc/da\\nta.csv is a link to ../x\\ty, outside week1/calc"),
+], ids=["up-and-out", "through-a-link", "far-target-cut", "whole-repository", "line-break"])
 def test_a_link_leading_out_names_where_it_points_and_what_to_do(
         tmp_path, members, folder, detail):
     with pytest.raises(UngradableTreeError) as caught:
