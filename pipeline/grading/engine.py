@@ -72,9 +72,11 @@ HIDDEN_LACKS_FILE = "a hidden collection checks a file which the reference solut
     "have, so the reference would fail it too"
 REFERENCE_RUN_ENDED = "its run ended {status}: {message}"
 # A reference stopped part way gives the values it had then, which students would be held to.
-REFERENCE_STOPPED_PART_WAY = "the reference solution's run for collection `{collection}` ended " \
-    "TIMEDOUT ({message}), so the values expected of students would be those of a run stopped " \
-    "part way; if it does so every time, the collection's timeout is too small for the reference"
+REFERENCE_STOPPED_PART_WAY = "the reference solution's run for {collection} ended TIMEDOUT " \
+    "({message}), so the values expected of students would be those of a run stopped part way; " \
+    "if it does so every time, the collection's timeout is too small for the reference"
+NAMED_COLLECTION = "collection `{name}`"
+A_HIDDEN_COLLECTION = "a hidden collection"
 REFERENCE_LACKS_NAME = "its run defines no `{name}`"
 REFERENCE_CANNOT_EVALUATE = "`{expression}` cannot be evaluated in its namespace"
 # What evaluating a name or evalString raised in the reference's namespace, and where in its files.
@@ -225,11 +227,20 @@ class CodeAbilityGrader:
             for position, test in enumerate(collection.tests)])
         if reference is not None and reference.status == TIMEDOUT \
                 and self.reference_timeout is None:
-            self.reference_timeout = REFERENCE_STOPPED_PART_WAY.format(
-                collection=collection.name, message=reference.message)
+            self.reference_timeout = self._stopped_part_way(collection, reference.message)
         self.results[index] = [verdict.result for verdict in verdicts]
         self._store_artifacts(index, collection, student, reference)
         return _collection_report(collection, verdicts, student, reference, started, linting)
+
+    def _stopped_part_way(self, collection: CollectionSpec, message: str) -> str:
+        """Word a reference run stopped part way: the reason of a run that ends in error, which
+        students read, so a hidden collection stays unnamed there, and is named in the log."""
+        named = REFERENCE_STOPPED_PART_WAY.format(
+            collection=NAMED_COLLECTION.format(name=collection.name), message=message)
+        if collection.name not in self.hidden:
+            return named
+        log.info("the reference ran out of time: %s", named)
+        return REFERENCE_STOPPED_PART_WAY.format(collection=A_HIDDEN_COLLECTION, message=message)
 
     def _run(self, index: int, side: str) -> RunOutcome | None:
         """Gate, plan and run a (collection, side); None when the reference is not needed."""

@@ -351,6 +351,21 @@ def test_a_reference_that_ran_out_of_time_after_giving_its_values_is_ours_to_gra
         "way; if it does so every time, the collection's timeout is too small for the reference")
 
 
+def test_a_reference_stopped_part_way_in_a_hidden_collection_leaves_it_unnamed(tmp_path):
+    # The run's reason, once it ends in error, is what students read.
+    student, reference = make_assignment(
+        tmp_path, one_value_yaml(extra="timeout: 0.5"),
+        {"ex.py": "x = 1\nwhile True:\n    pass\n"}, {"ex.py": "x = 1\n"},
+        meta_yaml="properties:\n  hiddenTests: [run]\n")
+    with pytest.raises(EngineError) as caught:
+        grade(student, reference)
+    assert str(caught.value) == (
+        "the reference ran out of time, which a busy host may cause: the reference solution's "
+        "run for a hidden collection ended TIMEDOUT (Maximum execution time of 0.5 seconds "
+        "exceeded), so the values expected of students would be those of a run stopped part "
+        "way; if it does so every time, the collection's timeout is too small for the reference")
+
+
 def test_a_name_misspelt_in_a_test_not_compared_with_the_reference_is_a_course_error(tmp_path):
     """A test with a `value` or a pattern needs no value of the reference; a name misspelt there
     fails every student, as it would fail the reference solution."""
