@@ -19,6 +19,7 @@ from pipeline.ledger import runs
 from pipeline.ledger.db import single_statements
 from pipeline.ledger.models import RunStatus, TestRun, utcnow
 from pipeline.ledger.storable import storable
+from pipeline.reports.model import COURSE_ERROR_REASON
 from pipeline.repos import (MIB, InvalidInputError, MissingCommitError, PathMissingError,
                             UngradableTreeError, check_tree_paths, tree_name)
 from pipeline.submissions.dispatch import hand_off_submissions
@@ -27,7 +28,6 @@ log = logging.getLogger(__name__)
 
 STUDENT_COMMIT_MISSING = "the commit to grade is not in the student's project: {detail}"
 REFERENCE_MISSING = "the reference repository could not be read: {detail}"
-COURSE_ERROR = "course error: {detail}"
 INVALID_INPUT = "refused before reaching git: {detail}"
 NOT_TOUCHED = "this push did not change {assignment}"
 NOT_PRESENT = "{assignment} does not exist in this commit"
@@ -241,7 +241,7 @@ def _record(resources: Resources, run_id: str, result: Report) -> Outcome:
               "tests_passed": section.tests_passed, "tests_total": section.tests_total}
     if result.course_error is not None:
         return _end(resources, run_id, RunStatus.ERROR,
-                    COURSE_ERROR.format(detail=result.course_error), **values)
+                    COURSE_ERROR_REASON.format(detail=result.course_error), **values)
     status = RunStatus.PASSED if result.all_passed else RunStatus.FAILED
     return _end(resources, run_id, status, result.result_message, **values)
 

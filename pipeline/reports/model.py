@@ -168,6 +168,24 @@ class ReportView:
                           self.collections_total)
 
 
+# The ledger's reason of a run that a course error ended: the cause written for staff.
+COURSE_ERROR_REASON = "course error: {detail}"
+
+
+def reason_for_students(status_reason: str | None,
+                        report: Mapping[str, Any] | None) -> str | None:
+    """Return a run's reason as students may read it: of a course error, the cause as the engine
+    words it for them (the reason itself, for staff, may quote the reference's code and hidden
+    tests; a report older than those words gives None); any other reason as it is."""
+    if status_reason is None or not status_reason.startswith(COURSE_ERROR_REASON.format(detail="")):
+        return status_reason
+    view = read_report(report)
+    if view is None or not view.course_error:
+        return status_reason
+    shown = view.course_error_for_students
+    return COURSE_ERROR_REASON.format(detail=shown) if shown else None
+
+
 def read_report(report: Mapping[str, Any] | None) -> ReportView | None:
     """Read a testSummary.json dict with gradehook's section; None stays None."""
     if report is None:

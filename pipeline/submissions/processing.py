@@ -24,7 +24,7 @@ from pipeline.grading.errors import SpecError
 from pipeline.ledger.db import transaction
 from pipeline.ledger.models import UNGRADED_STATUSES, RunStatus, Submission, TestRun, utcnow
 from pipeline.reports.comment import comment_marker
-from pipeline.reports.model import read_report
+from pipeline.reports.model import COURSE_ERROR_REASON, read_report, reason_for_students
 from pipeline.reports.submission import (SubmissionAllowance, SubmissionSummary,
                                          decided_elsewhere_markdown,
                                          nothing_handed_in_markdown,
@@ -57,7 +57,6 @@ RUN_ERROR_UNEXPLAINED = "the test run of this commit ended in error"
 TARGET_MISSING = ("the project has no branch {branch}, which submissions target; course staff "
                   "must create it")
 COURSE_GONE = "course {course!r} is no longer configured"
-COURSE_ERROR = "course error: {detail}"
 NO_GITLAB = "submissions need GitLab: gitlab.token (GITLAB_TOKEN) is not set"
 PUBLISH_FAILED = "accepted, but GitLab could not be updated: {detail}"
 # What publishing may change on a submission, written once GitLab has been brought in line.
@@ -223,10 +222,10 @@ def _decide_and_publish(resources: Resources, celery: Celery,
         # meta.yaml at that place, and in the log.
         log.info("submission %s: the rules of %s cannot be read: %s", submission.id,
                  run.assignment, exc)
-        return _publish_error(resources, submission, COURSE_ERROR.format(
+        return _publish_error(resources, submission, COURSE_ERROR_REASON.format(
             detail="\n".join(problem.shown for problem in exc.course_problems)))
     except MissingCommitError as exc:
-        return _publish_error(resources, submission, COURSE_ERROR.format(detail=exc))
+        return _publish_error(resources, submission, COURSE_ERROR_REASON.format(detail=exc))
     if not _judge_and_record(resources, submission, inspection, rules):
         log.info("submission %s: handed in again while it was inspected; inspecting again",
                  submission.id)
@@ -298,12 +297,7 @@ def _run_problem(run: TestRun) -> str | None:
     what students read of it (the run's reason, for staff, may quote hidden tests)."""
     if run.status != RunStatus.ERROR:
         return None
-    view = read_report(run.report)
-    if view is not None and view.course_error:
-        reason = view.course_error_for_students and COURSE_ERROR.format(
-            detail=view.course_error_for_students)
-    else:
-        reason = run.status_reason
+    reason = reason_for_students(run.status_reason, run.report)
     return RUN_ERROR.format(reason=reason) if reason else RUN_ERROR_UNEXPLAINED
 
 

@@ -134,3 +134,31 @@ def test_times_from_the_embedded_sqlite_ledger_carry_their_utc_offset(tmp_path, 
         "2026-03-01T10:00:00+00:00", "2026-03-01T10:00:01+00:00")
     assert dt.datetime.fromisoformat(answer["finished_at"]).utcoffset() == dt.timedelta(0)
     assert listed["received_at"] == "2026-03-01T10:00:00+00:00"
+
+
+FOR_STAFF = ("the reference solution gives no expected value for `f(4711)` in collection "
+             "`Secret`: evaluating `f(4711)` in its namespace raised ZeroDivisionError: division "
+             "by zero (ex.py, line 4: return secret_formula / 0)")
+FOR_STUDENTS = "the reference solution gives no expected value for a test of a hidden collection"
+
+
+def test_a_course_errors_cause_is_whole_for_staff_and_as_worded_for_students_to_others(world):
+    """Before, a student's own token read the reason written for staff, which quotes the
+    reference's code and hidden tests, from the runs and the task of their project."""
+    run = queue_run(world.resources, commit_sha=SHA_A)
+    end_run(world.resources, run.id, RunStatus.ERROR, status_reason=f"course error: {FOR_STAFF}",
+            report={"tests": [], "gradehook": {"courseError": FOR_STAFF,
+                                               "courseErrorForStudents": FOR_STUDENTS}})
+    student = world.alice.token
+
+    listed = world.get("/api/runs?project=students/alice", token=student).get_json()["items"]
+    one = world.get(f"/api/runs/{run.id}", token=student).get_json()
+    task = world.get(f"/api/tasks/{run.celery_task_id}", token=student).get_json()
+    staff_one = world.get(f"/api/runs/{run.id}").get_json()
+    staff_task = world.get(f"/api/tasks/{run.celery_task_id}").get_json()
+
+    assert ([item["status_reason"] for item in listed], one["status_reason"], task["reason"]) \
+        == ([f"course error: {FOR_STUDENTS}"], f"course error: {FOR_STUDENTS}",
+            f"course error: {FOR_STUDENTS}")
+    assert (staff_one["status_reason"], staff_task["reason"]) == (f"course error: {FOR_STAFF}",
+                                                                  f"course error: {FOR_STAFF}")

@@ -48,7 +48,7 @@ def test_worker_consumes_student_testing(tmp_path, service_settings, git_server)
     with worker_process(config, log_path=tmp_path / "worker.log"):
         assert send_runs(celery, resources.sessions, [(run.id, run.celery_task_id)]) == [run.id]
         done = wait_for(lambda: _final_run(resources, run.id), timeout=60, what="run to end")
-        task = task_progress(resources.sessions, celery, run.celery_task_id)
+        task = task_progress(resources.sessions, celery, run.celery_task_id, staff=True)
         wait_for(lambda: _idle(celery), timeout=30, what="the worker to finish the task")
     with resources.engine.connect() as connection:
         stored = connection.execute(sa.text("SELECT count(*) FROM celery_taskmeta "
@@ -142,7 +142,7 @@ def test_a_run_waiting_for_another_attempt_shows_retry_with_the_reason(tmp_path,
     with worker_process(config, log_path=tmp_path / "worker.log"):
         send_runs(celery, resources.sessions, [(run.id, run.celery_task_id)])
         waiting = wait_for(waiting_for_retry, timeout=60, what="the first attempt to fail")
-        task = task_progress(resources.sessions, celery, run.celery_task_id)
+        task = task_progress(resources.sessions, celery, run.celery_task_id, staff=True)
 
     assert waiting.status == RunStatus.RUNNING and waiting.attempts == 1
     assert waiting.status_reason.startswith("attempt 1 failed (fetching students/alice failed")

@@ -8,6 +8,7 @@ from flask import Blueprint, jsonify
 
 from pipeline.feedback import result_url
 from pipeline.ledger.models import TestRun
+from pipeline.reports.model import reason_for_students
 from webhooks.api.auth import Caller
 from webhooks.api.docs import error_responses, json_response
 from webhooks.api.errors import ApiError, load_query
@@ -50,7 +51,8 @@ def list_runs():
     wanted = _filter(caller, query)
     found, total = find_runs(services().resources.sessions, wanted, page=query["page"],
                              per_page=per_page)
-    return jsonify({"items": [_shown(run, staff=False) for run in found],
+    return jsonify({"items": [_shown(run, with_report=False, staff=caller.staff)
+                              for run in found],
                     "page": query["page"], "per_page": per_page, "total": total})
 
 
@@ -65,7 +67,7 @@ def show_run(run_id: str):
     if run is None:
         raise ApiError(404, NO_SUCH_RUN.format(run_id=run_id[:64]))
     caller.require_project(run.project_path)
-    return jsonify(_shown(run, staff=caller.staff))
+    return jsonify(_shown(run, with_report=caller.staff, staff=caller.staff))
 
 
 def _filter(caller: Caller, query: dict) -> RunFilter:
@@ -76,7 +78,11 @@ def _filter(caller: Caller, query: dict) -> RunFilter:
                      within=scope.within)
 
 
-def _shown(run: TestRun, *, staff: bool) -> dict:
-    shown = (RunDetailSchema() if staff else RunSchema()).dump(run)
+def _shown(run: TestRun, *, with_report: bool, staff: bool) -> dict:
+    """Return a run as the API shows it: its reason as students may read it unless to staff (of
+    a course error, the whole cause may quote the reference's code and hidden tests)."""
+    shown = (RunDetailSchema() if with_report else RunSchema()).dump(run)
+    if not staff:
+        shown["status_reason"] = reason_for_students(run.status_reason, run.report)
     shown["result_url"] = result_url(services().resources, run.id)
     return shown

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from pipeline.ledger.models import RunStatus, Submission, TestRun
 from pipeline.ledger.runs import STAGES
+from pipeline.reports.model import reason_for_students
 from pipeline.submissions.verdict import PENDING
 
 STAGE_ORDER = tuple(STAGES)
@@ -41,9 +42,10 @@ class TaskProgress:
     reached: tuple[str, ...] = ()
 
 
-def task_progress(sessions: sessionmaker[Session], celery: Celery,
-                  task_id: str) -> TaskProgress | None:
-    """Return a task's progress; None when neither the ledger nor Celery knows the task.
+def task_progress(sessions: sessionmaker[Session], celery: Celery, task_id: str, *,
+                  staff: bool) -> TaskProgress | None:
+    """Return a task's progress; None when neither the ledger nor Celery knows the task. A run's
+    reason is the whole of it for staff, else as students may read it.
 
     A student_testing task stores nothing in Celery's result backend: the ledger records its
     run's stages and outcome, so the task's state is the run's.
@@ -54,7 +56,7 @@ def task_progress(sessions: sessionmaker[Session], celery: Celery,
         submission = None if run is not None else session.scalars(
             select(Submission).where(Submission.celery_task_id == task_id).limit(1)).first()
     if run is not None:
-        return _run_progress(task_id, run)
+        return _run_progress(task_id, run, staff)
     meta = celery.backend.get_task_meta(task_id)
     state = meta.get("status") or states.PENDING
     if submission is not None:
@@ -103,10 +105,11 @@ def reached_stages(run: TestRun) -> tuple[str, ...]:
                  if index <= last and (evidence[stage] or stage == current))
 
 
-def _run_progress(task_id: str, run: TestRun) -> TaskProgress:
+def _run_progress(task_id: str, run: TestRun, staff: bool) -> TaskProgress:
+    reason = run.status_reason if staff else reason_for_students(run.status_reason, run.report)
     return TaskProgress(task_id=task_id, state=_task_state_of(run), ready=run.status.final,
                         run_id=run.id, project_path=run.project_path, status=run.status,
-                        stage=run.stage, percentage=run.progress, reason=run.status_reason,
+                        stage=run.stage, percentage=run.progress, reason=reason,
                         reached=reached_stages(run))
 
 

@@ -64,12 +64,14 @@ def task_state(task_id: str):
 @tasks.get("/api/tasks/<task_id>/events")
 def task_event_stream(task_id: str):
     """Stream a task's progress until it ends."""
-    _visible_task(current_caller(), task_id)
+    caller = current_caller()
+    _visible_task(caller, task_id)
     svc, state = services(), api_state()
     if not state.event_streams.acquire(blocking=False):
         raise ApiError(503, STREAMS_BUSY.format(task_id=task_id))
     api = svc.settings.api
-    events = task_events(lambda: task_progress(svc.resources.sessions, svc.celery, task_id),
+    events = task_events(lambda: task_progress(svc.resources.sessions, svc.celery, task_id,
+                                               staff=caller.staff),
                          poll_seconds=api.event_poll_seconds,
                          max_seconds=api.event_stream_max_seconds)
     response = Response(events, mimetype="text/event-stream",
@@ -97,7 +99,7 @@ def _visible_task(caller: Caller, task_id: str) -> TaskProgress:
     if not _TASK_ID.fullmatch(task_id):
         raise missing
     svc = services()
-    progress = task_progress(svc.resources.sessions, svc.celery, task_id)
+    progress = task_progress(svc.resources.sessions, svc.celery, task_id, staff=caller.staff)
     if progress is None or (progress.project_path is None and not caller.staff):
         raise missing
     if progress.project_path is not None:
