@@ -20,7 +20,7 @@ from typing import Iterable, Iterator, NamedTuple
 
 import git
 
-from pipeline.branch_names import is_branch_name
+from pipeline.branch_names import branch_name_problem
 from pipeline.directory_names import is_directory_name
 from pipeline.host_places import SHOWN_REPOSITORY_CACHE, hide_places
 from pipeline.project_paths import is_project_path
@@ -30,6 +30,8 @@ log = logging.getLogger(__name__)
 
 # Full refs GitLab refuses as a branch's name: a branch so named could never be pushed there.
 GITLAB_REFUSED_PREFIXES = ("refs/heads/", "refs/remotes/")
+FULL_REF = "name the branch without {prefix} ({short!r}), as GitLab does"
+HEAD_REF = "GitLab has no branch named HEAD: name the branch itself"
 SHA_PATTERN = re.compile(r"^[0-9a-f]{40}([0-9a-f]{24})?$")
 # The rules trees are extracted by (which attributes are off, which paths refused): part of a
 # reference tree's name and, through it, of every cached reference result, so that a tree or
@@ -137,9 +139,20 @@ def check_project_path(path: str) -> str:
 def check_ref(ref: str) -> str:
     """Return a branch name unchanged if git would accept it, it cannot pass as an option and
     GitLab could have such a branch (Gitlab::GitRefValidator refuses `HEAD` and full refs)."""
-    if not is_branch_name(ref) or ref == "HEAD" or ref.startswith(GITLAB_REFUSED_PREFIXES):
-        raise InvalidInputError(f"not a valid branch name: {ref!r:.80}")
+    problem = branch_name_problem(ref) or _gitlab_ref_problem(ref)
+    if problem:
+        raise InvalidInputError(f"not a valid branch name: {ref!r:.80}: {problem}")
     return ref
+
+
+def _gitlab_ref_problem(ref: str) -> str | None:
+    """Say why GitLab could have no branch of a name git accepts; None when it could."""
+    if ref == "HEAD":
+        return HEAD_REF
+    for prefix in GITLAB_REFUSED_PREFIXES:
+        if ref.startswith(prefix):
+            return FULL_REF.format(prefix=prefix, short=ref.removeprefix(prefix))
+    return None
 
 
 def check_directory(directory: str) -> str:

@@ -227,13 +227,31 @@ def test_an_unknown_assignment_is_422(world):
     (body(project="alice"), "project", "project: must be a project id (a positive whole "
                                        "number) or a path like group/project"),
     (body(colour="red"), "colour", "colour: Unknown field."),
-    (body(branch="feature..x"), "branch", "branch: not a valid branch name: 'feature..x'"),
-    (body(branch="-f"), "branch", "branch: not a valid branch name: '-f'"),
-    (body(branch=""), "branch", "branch: not a valid branch name: ''"),
+    # Each refused branch name says why, so that the caller knows what to send instead.
+    (body(branch="feature..x"), "branch",
+     "branch: not a valid branch name: 'feature..x': git does not allow '..' in a branch name"),
+    (body(branch="week 1"), "branch",
+     "branch: not a valid branch name: 'week 1': git does not allow a space in a branch name"),
+    (body(branch="-f"), "branch",
+     "branch: not a valid branch name: '-f': it or a part of it between slashes starts with "
+     "'-', which would read as an option"),
+    (body(branch="x/.hidden"), "branch",
+     "branch: not a valid branch name: 'x/.hidden': it or a part of it between slashes starts "
+     "with '.'"),
+    (body(branch="main.lock"), "branch",
+     "branch: not a valid branch name: 'main.lock': it or a part of it between slashes ends "
+     "with '.lock'"),
+    (body(branch="ma\u202ein"), "branch",
+     "branch: not a valid branch name: 'ma\\u202ein': it holds U+202E, an invisible or unusual "
+     "character"),
+    (body(branch=""), "branch", "branch: not a valid branch name: '': it is empty"),
     # GitLab has no such branch: the run would show on no badge.
     (body(branch="refs/heads/main"), "branch",
-     "branch: not a valid branch name: 'refs/heads/main'"),
-    (body(branch="HEAD"), "branch", "branch: not a valid branch name: 'HEAD'"),
+     "branch: not a valid branch name: 'refs/heads/main': name the branch without "
+     "refs/heads/ ('main'), as GitLab does"),
+    (body(branch="HEAD"), "branch",
+     "branch: not a valid branch name: 'HEAD': GitLab has no branch named HEAD: name the "
+     "branch itself"),
     (body(branch=7), "branch", "branch: Not a valid string."),
     ([SHA_A], "body", "body: Invalid input type."),
 ])
