@@ -83,14 +83,16 @@ def worker_test_job(ctx: click.Context, task: str, project: str, sha: str, direc
                     branch: str | None, retry: bool, wait: bool, timeout: float) -> None:
     """Send a student_testing job for a commit, and optionally wait for its outcome."""
     settings = settings_from(ctx)
-    try:
-        check_project_path(project)
-        sha = check_sha(sha.lower())
-        check_directory(directory)
-        if branch is not None:
-            check_ref(branch)
-    except InvalidInputError as exc:
-        raise click.BadParameter(str(exc)) from None
+    sha = sha.lower()
+    for option, check, value in (("--project", check_project_path, project),
+                                 ("--sha", check_sha, sha),
+                                 ("--directory", check_directory, directory),
+                                 ("--branch", check_ref, branch)):
+        try:
+            if value is not None:
+                check(value)
+        except InvalidInputError as exc:
+            raise click.BadParameter(str(exc), param_hint=option) from None
     course = settings.course_for(project)
     if course is None:
         raise click.BadParameter(NOT_A_STUDENT_PROJECT.format(project=project),

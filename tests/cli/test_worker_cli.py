@@ -89,13 +89,23 @@ def test_status_shows_the_worker_and_test_jobs_exit_with_their_outcome(
 def test_test_job_refuses_bad_input_before_queueing(service_settings):
     config, _ = service_settings({"courses": [COURSE]})
 
-    bad_sha = gradehook(config, "worker", "test-job", "--project", "students/alice",
-                        "--sha", "abc", "--directory", ASSIGNMENT)
-    stranger = gradehook(config, "worker", "test-job", "--project", "other/alice",
-                         "--sha", "a" * 40, "--directory", ASSIGNMENT)
+    job = ("worker", "test-job", "--project")
+    bad_sha = gradehook(config, *job, "students/alice", "--sha", "abc", "--directory", ASSIGNMENT)
+    bad_path = gradehook(config, *job, "students/al ice", "--sha", "a" * 40,
+                         "--directory", ASSIGNMENT)
+    bad_directory = gradehook(config, *job, "students/alice", "--sha", "a" * 40,
+                              "--directory", "../etc")
+    stranger = gradehook(config, *job, "other/alice", "--sha", "a" * 40,
+                         "--directory", ASSIGNMENT)
 
-    assert bad_sha.exit_code == stranger.exit_code == 2
-    assert "not a full commit SHA: 'abc'" in bad_sha.output
+    assert bad_sha.exit_code == bad_path.exit_code == bad_directory.exit_code == \
+        stranger.exit_code == 2
+    # Each refusal names the option it refuses, as the API names the field.
+    assert "Error: Invalid value for --sha: not a full commit SHA: 'abc'\n" in bad_sha.output
+    assert ("Error: Invalid value for --project: not a GitLab project path: 'students/al ice'\n"
+            in bad_path.output)
+    assert ("Error: Invalid value for --directory: not an assignment directory: '../etc'\n"
+            in bad_directory.output)
     assert "other/alice is not a student project of any configured course" in stranger.output
 
 
@@ -148,7 +158,10 @@ def test_test_job_records_the_run_on_the_branch_it_names(service_settings):
     assert [run.ref for run in runs] == ["main", "feature/x", "feature/x"]
     assert runs[0].id != runs[1].id == runs[2].id
     assert again.output.startswith(f"run {runs[1].id} already grades this commit")
-    assert bad.exit_code == 2 and "not a valid branch name: '-rf'" in bad.output
+    assert bad.exit_code == 2
+    assert ("Error: Invalid value for --branch: not a valid branch name: '-rf': it or a part of "
+            "it between slashes starts with '-', which would read as an option\n"
+            in " ".join(bad.output.split("\n  ")))
 
 
 def _idle_status(config) -> Result | None:
