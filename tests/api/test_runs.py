@@ -54,11 +54,22 @@ def test_filters_and_newest_first(world, seeded, query, expected):
 
 
 def test_filter_by_project_id(world, seeded):
-    queue_run(world.resources, commit_sha=SHA_C, project_id=77, received_at=T0)
+    queue_run(world.resources, commit_sha=SHA_C, project_id=77, project_path="students/carl",
+              received_at=T0)
 
     response = world.get("/api/runs?project=77")
 
     assert len(ids(response)) == 1 and response.get_json()["items"][0]["project_id"] == 77
+
+
+def test_a_project_id_finds_the_projects_runs_recorded_without_it(world, seeded):
+    """Before, ?project=<id> listed only the runs recorded with the id: alice's runs made while
+    GitLab did not say her project's id (the API's, with GitLab away) were left out."""
+    with_id = queue_run(world.resources, commit_sha=SHA_C, project_id=77,
+                        received_at=T0 + dt.timedelta(hours=4))
+
+    assert ids(world.get("/api/runs?project=77")) == \
+        [with_id.id, *(seeded[i] for i in (3, 1, 0))]
 
 
 def test_pages(world, seeded):

@@ -63,6 +63,19 @@ def test_filters_and_final_submissions(world, seeded, query, expected):
     assert ids(world.get(f"/api/submissions{query}")) == [seeded[i] for i in expected]
 
 
+def test_a_project_id_finds_the_projects_submissions_recorded_without_it(world, seeded):
+    """Before, ?project=<id> listed only the submissions recorded with the id: alice's handed
+    in while GitLab did not say her project's id were missing from her list, and a gradebook."""
+    alice = world.alice_project["id"]
+    with_id = add_submission(world.resources, commit_sha=SHA_E, project_id=alice,
+                             counted_at=T0 + dt.timedelta(hours=5))
+
+    assert ids(world.get(f"/api/submissions?project={alice}")) == \
+        [with_id, *(seeded[i] for i in (2, 1, 3, 0))]
+    assert ids(world.get(f"/api/submissions?project={alice}&final=true")) == \
+        [with_id, seeded[3]]
+
+
 def test_a_submission_shows_its_decision_and_its_runs_score(world, seeded):
     items = world.get("/api/submissions?final=true").get_json()["items"]
     late = items[0]

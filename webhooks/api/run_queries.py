@@ -8,6 +8,7 @@ from sqlalchemy import false, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from pipeline.ledger.models import RunStatus, TestRun
+from webhooks.api.project_ids import of_project_id
 
 
 @dataclass(frozen=True)
@@ -41,7 +42,8 @@ def _conditions(wanted: RunFilter) -> list:
     if wanted.project_path is not None:
         conditions.append(TestRun.project_path == wanted.project_path)
     if wanted.project_id is not None:
-        conditions.append(TestRun.project_id == wanted.project_id)
+        conditions.append(of_project_id(TestRun.project_id, TestRun.project_path,
+                                        wanted.project_id))
     if wanted.course is not None:
         conditions.append(TestRun.course == wanted.course)
     if wanted.assignment is not None:

@@ -11,6 +11,7 @@ from pipeline.context import Resources
 from pipeline.feedback import result_url
 from pipeline.ledger.models import Submission, TestRun
 from pipeline.submissions.verdict import ACCEPTED
+from webhooks.api.project_ids import of_project_id
 
 # When gradehook first received a submission's commit: what both orders go by.
 COUNTED_AT = func.coalesce(Submission.counted_at, Submission.received_at)
@@ -78,11 +79,13 @@ def _conditions(wanted: SubmissionFilter) -> list:
     for column, value in ((Submission.course, wanted.course),
                           (Submission.assignment, wanted.assignment),
                           (Submission.project_path, wanted.project_path),
-                          (Submission.project_id, wanted.project_id),
                           (Submission.outcome, wanted.outcome),
                           (Submission.late, wanted.late)):
         if value is not None:
             conditions.append(column == value)
+    if wanted.project_id is not None:
+        conditions.append(of_project_id(Submission.project_id, Submission.project_path,
+                                        wanted.project_id))
     if wanted.within is not None:
         conditions.append(Submission.project_path.in_(sorted(wanted.within)) if wanted.within
                           else false())
