@@ -18,6 +18,7 @@ from pipeline.ledger.models import TestRun
 from pipeline.reports.badge import score_badge
 from pipeline.reports.model import RunSummary
 from pipeline.reports.page import result_page_html
+from webhooks.api.project_ids import of_project_id
 from webhooks.api.schemas import ID_PATTERN
 from webhooks.app import services
 from webhooks.events import MAX_ID
@@ -117,7 +118,8 @@ def _latest(column, project_id: int, assignment: str, ref: str):
     with services().resources.sessions() as session:
         return session.scalar(
             select(column)
-            .where(TestRun.project_id == project_id, TestRun.assignment == assignment,
+            .where(of_project_id(TestRun.project_id, TestRun.project_path, project_id),
+                   TestRun.assignment == assignment,
                    TestRun.ref == ref, TestRun.status.in_(COMMENTED_STATUSES))
             .order_by(TestRun.finished_at.desc()).limit(1))
 

@@ -12,7 +12,7 @@ from tests.api.world import ASSIGNMENT, SHA_A, SHA_B, STAFF_TOKEN, build_world
 from tests.infra.badges import badge_texts
 from tests.infra.ledger import end_run, queue_run
 from tests.infra.processes import wait_for
-from tests.support.gitlab_standin import DEVELOPER
+from tests.support.gitlab_standin import DEVELOPER, FaultPlan
 
 
 def body(**fields):
@@ -101,6 +101,21 @@ def test_a_run_staff_request_for_a_branch_shows_on_that_branchs_badge(world, bra
     assert world.run(run_id).ref == branch
     passed_with(world, run_id, 0.75)
     assert badge(world, ref) == {"grade", "75%"}
+
+
+def test_a_run_made_while_gitlab_did_not_say_the_projects_id_shows_on_its_badge(world):
+    """Before, the badge found runs by project id alone: a run the API made while GitLab could
+    not be asked (recorded without the id) never showed, though it was the branch's latest."""
+    world.gitlab.inject_faults(FaultPlan(status=503, every=1, method="GET",
+                                         path_pattern=r"^/api/v4/projects/students%2Falice$"))
+    response = world.post("/api/tests-celery", body(branch="main"))
+    world.gitlab.clear_faults()
+    pushed = queue_run(world.resources, commit_sha=SHA_B, project_id=world.alice_project["id"])
+    passed_with(world, pushed.id, 0.5)
+    passed_with(world, response.get_json()["id"], 0.75)
+
+    assert response.status_code == 202 and response.get_json()["project_id"] is None
+    assert badge(world) == {"grade", "75%"}
 
 
 def test_a_branch_named_gets_a_run_of_its_own_when_the_commit_was_graded_on_another(world):
