@@ -46,6 +46,7 @@ def worker_start(ctx: click.Context, concurrency: int | None, beat: bool, pool: 
     """Consume the notify, high_priority, default and low_priority queues."""
     settings = settings_from(ctx)
     check_sandbox(ctx, settings)
+    check_ledger_answers(settings)
     app = create_celery(settings)
     argv = ["worker", "--queues", ",".join(QUEUES), "--loglevel", settings.log_level,
             "--concurrency", str(concurrency or settings.worker.processes),
@@ -101,6 +102,18 @@ def run(ctx: click.Context, port: int | None, stop_grace: float) -> None:
     worker = Child("worker", start_child([sys.executable, "-m", "gradehook", "worker", "start",
                                           "--beat"], env), workspace=settings.workspace)
     sys.exit(supervise([web, worker], grace=stop_grace))
+
+
+def check_ledger_answers(settings) -> None:
+    """Refuse to start a worker whose ledger does not answer: it would take runs it cannot
+    record, its result store failing with a traceback every few seconds. The error, raised
+    here, is one line (gradehook.cli.main)."""
+    engine = make_engine(settings.database_url)
+    try:
+        with engine.connect():
+            pass
+    finally:
+        engine.dispose()
 
 
 def _child_env(ctx: click.Context, port: int | None = None) -> dict[str, str]:

@@ -294,3 +294,17 @@ def _other_server():
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_a_ledger_that_does_not_answer_stops_a_worker_at_start(tmp_path, monkeypatch):
+    """Before, the worker started and its result store failed with a traceback every two
+    seconds while it took runs it could not record."""
+    closed_port = free_port()
+    config = write_config(tmp_path, {"data_dir": str(tmp_path / "data"),
+                                     "postgres": {"host": "127.0.0.1", "port": closed_port}})
+
+    done = _start_worker_without_services(config, monkeypatch)
+
+    assert (done.returncode, done.stderr) == (2, (
+        "gradehook: the ledger database is unavailable: connection failed: connection to server "
+        f"at \"127.0.0.1\", port {closed_port} failed: Connection refused\n"))
