@@ -396,7 +396,8 @@ def config_file(path: str | os.PathLike | None, environ: Mapping[str, str]) -> P
     if path is not None:
         p = Path(path)
         if not p.is_file():
-            raise ConfigError(f"config file {str(p)!r} does not exist (named by --config or "
+            problem = "is not a file" if p.exists() else "does not exist"
+            raise ConfigError(f"config file {str(p)!r} {problem} (named by --config or "
                               f"{CONFIG_ENV})")
         return p.resolve()
     default = Path.cwd() / DEFAULT_CONFIG_NAME

@@ -237,6 +237,15 @@ def test_missing_config_file_is_named(tmp_path):
         load_settings(tmp_path / "nope.toml", environ={})
 
 
+def test_a_config_path_that_is_no_file_is_named_as_such(tmp_path):
+    """Before, a folder (or /dev/null) named as the config file 'did not exist'."""
+    named = (f"config file '{tmp_path}' is not a file (named by --config or "
+             "GRADEHOOK_CONFIG)")
+    with pytest.raises(ConfigError) as raised:
+        load_settings(tmp_path, environ={})
+    assert str(raised.value) == named
+
+
 def test_courses_claim_projects_by_group_or_pattern(tmp_path):
     settings = load_settings(_write(tmp_path, (
         "[[courses]]\nname = \"a\"\nreference_project = \"staff/a\"\n"
