@@ -57,6 +57,13 @@ SHARED_PROJECTS = ("{key}: {entry!r} (course {course!r}) and {other!r} ({other_k
 CLAIMS_REFERENCE = ("{key}: {entry!r} claims {reference!r}, the reference_project of course "
                     "{course!r}, whose pushes would then be graded as a student's: name the "
                     "students' group or projects alone, e.g. \"prog1-2026/students/\"")
+# Why a URL of gitlab.url or server.public_url is refused though its scheme is right.
+URL_NO_HOST = "it names no host"
+URL_SPACE = "it holds a space; write a space in a path as %20"
+URL_CREDENTIALS = ("it holds a user name or password, which would show wherever the URL does; "
+                   "gradehook signs in with gitlab.token")
+URL_BAD_PORT = "its port is not a number from 1 to 65535"
+URL_QUERY = "it holds a query (?) or fragment (#), which the addresses made from it cannot"
 
 
 class ConfigError(Exception):
@@ -570,9 +577,8 @@ def _scalar(f: dataclasses.Field, value: Any, key: str) -> Any:
         if meta.get("directory") and not is_directory_name(value):
             raise ConfigError(f"{key}: {value!r} is not an assignment directory: it must be "
                               f"{DIRECTORY_RULE}, 255 characters at most")
-        if meta.get("url") and value and \
-                urllib.parse.urlsplit(value).scheme not in ("http", "https"):
-            raise ConfigError(f"{key}: must be an http:// or https:// URL, got {value!r}")
+        if meta.get("url") and value:
+            _check_url(key, value)
         if "choices" in meta and value not in meta["choices"]:
             raise ConfigError(f"{key}: must be one of {', '.join(meta['choices'])}, "
                               f"got {value!r}")
@@ -668,6 +674,27 @@ def _check_student_projects(key: str, pattern: str) -> None:
         raise ConfigError(f"{key}: {pattern!r} matches no GitLab project: a pattern is "
                           f"{PROJECT_PATH_RULE}, with shell wildcards (*, ?, [abc]) where names "
                           "vary")
+
+
+def _check_url(key: str, url: str) -> None:
+    """Refuse a URL that no request could go to, or that would carry a password in the clear;
+    a user name or password in it is not shown."""
+    parts = urllib.parse.urlsplit(url)
+    shown = parts._replace(netloc="***@" + parts.netloc.rpartition("@")[2]).geturl() \
+        if "@" in parts.netloc else url
+    if parts.scheme not in ("http", "https"):
+        raise ConfigError(f"{key}: must be an http:// or https:// URL, got {shown!r}")
+    try:
+        port_refused = parts.port == 0
+    except ValueError:
+        port_refused = True
+    problem = (URL_BAD_PORT if port_refused
+               else URL_NO_HOST if not parts.hostname
+               else URL_SPACE if any(c.isspace() for c in url)
+               else URL_CREDENTIALS if "@" in parts.netloc
+               else URL_QUERY if parts.query or parts.fragment else None)
+    if problem:
+        raise ConfigError(f"{key}: must be an http:// or https:// URL, got {shown!r}: {problem}")
 
 
 def _check_submission_branch(key: str, branch: str) -> None:

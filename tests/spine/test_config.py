@@ -89,6 +89,24 @@ def test_embedded_default_needs_no_server(tmp_path):
      "gitlab.url (from GITLAB_URL): must be an http:// or https:// URL, got 'gitlab.local'"),
     ("[gitlab]\nurl = \"gitlab.local\"\n", {},
      "gitlab.url: must be an http:// or https:// URL, got 'gitlab.local'"),
+    # A URL no request could go to; one carrying a password, not shown.
+    ("", {"GITLAB_URL": "https://"},
+     "gitlab.url (from GITLAB_URL): must be an http:// or https:// URL, got 'https://': it "
+     "names no host"),
+    ("[gitlab]\nurl = \"https://gitlab.example.com:99999\"\n", {},
+     "gitlab.url: must be an http:// or https:// URL, got 'https://gitlab.example.com:99999': "
+     "its port is not a number from 1 to 65535"),
+    ("[gitlab]\nurl = \"https://gitlab.example.com/my gitlab\"\n", {},
+     "gitlab.url: must be an http:// or https:// URL, got 'https://gitlab.example.com/my "
+     "gitlab': it holds a space; write a space in a path as %20"),
+    ("", {"GITLAB_URL": "https://bot:s3cret@gitlab.example.com"},
+     "gitlab.url (from GITLAB_URL): must be an http:// or https:// URL, got "
+     "'https://***@gitlab.example.com': it holds a user name or password, which would show "
+     "wherever the URL does; gradehook signs in with gitlab.token"),
+    ("[server]\npublic_url = \"https://grades.example.com/?x=1\"\n", {},
+     "server.public_url: must be an http:// or https:// URL, got "
+     "'https://grades.example.com/?x=1': it holds a query (?) or fragment (#), which the "
+     "addresses made from it cannot"),
     ("[gitlab]\ntokn = \"x\"\n", {}, "gitlab.tokn: unknown setting; did you mean token?"),
     ("[gitlab]\napi_key = \"x\"\n", {}, "gitlab.api_key: unknown setting"),
     ("[[courses]]\nname = \"c\"\nreference_project = \"r\"\nstudent_project = [\"g/\"]\n", {},
