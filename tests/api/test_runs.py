@@ -95,6 +95,14 @@ def test_bad_queries_are_400_naming_the_parameter(world, query, field):
     assert response.status_code == 400 and response.get_json()["field"] == field
 
 
+def test_a_commit_that_is_no_sha_says_what_is_expected(world):
+    """Before, marshmallow's words: 'commit: String does not match expected pattern.'"""
+    response = world.get("/api/runs?commit=main")
+
+    assert response.status_code == 400 and response.get_json()["reason"] == \
+        "commit: must be a commit SHA or its first 7 or more characters, got 'main'"
+
+
 @pytest.mark.parametrize("query, field", [
     ("?status=passed&status=failed", "status"), ("?page=1&page=2", "page"),
     ("?project=students/alice&project=students/bob", "project"), ("?course=a&course=a", "course"),

@@ -138,6 +138,17 @@ def test_bad_queries_are_400_naming_the_parameter(world, query, field):
     assert response.get_json()["field"] == field
 
 
+@pytest.mark.parametrize("query, reason", [
+    ("?late=maybe", "late: must be true or false"),
+    ("?final=yes", "final: must be true or false"),
+])
+def test_a_flag_that_is_neither_true_nor_false_says_so(world, query, reason):
+    """Before, marshmallow's words: 'late: Not a valid boolean.'"""
+    response = world.get(f"/api/submissions{query}")
+
+    assert response.status_code == 400 and response.get_json()["reason"] == reason
+
+
 def test_no_token_is_401(world):
     assert world.get("/api/submissions", token=None).status_code == 401
 

@@ -20,6 +20,7 @@ MAX_PAGE = 1_000_000
 NAMESPACED_PROJECT_PATTERN = r"^[A-Za-z0-9_][A-Za-z0-9_.+-]*(/[A-Za-z0-9_][A-Za-z0-9_.+-]*)+$"
 SHA_SCHEMA_PATTERN = r"^[0-9a-fA-F]{40}([0-9a-fA-F]{24})?$"
 COMMIT_PREFIX_PATTERN = r"^[0-9a-fA-F]{7,64}$"
+COMMIT_PREFIX_REFUSED = "must be a commit SHA or its first 7 or more characters, got {input!r:.80}"
 ID_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
 PRINTABLE_PATTERN = r"^[^\x00-\x1F\x7F-\x9F]*$"  # no control character (C0, DEL, C1)
 BRANCH_DOC = ("staff only: the branch to record the run on, so that the branch's score badge "
@@ -238,7 +239,8 @@ class ListingQuerySchema(Schema):
 class RunQuerySchema(ListingQuerySchema):
     """Query string of GET /api/runs."""
 
-    commit = fields.String(validate=validate.Regexp(COMMIT_PREFIX_PATTERN), metadata={
+    commit = fields.String(validate=validate.Regexp(COMMIT_PREFIX_PATTERN,
+                                                    error=COMMIT_PREFIX_REFUSED), metadata={
         "description": "a commit SHA or its first 7 or more characters"})
     status = fields.Enum(RunStatus, by_value=True)
 
@@ -284,8 +286,10 @@ class SubmissionQuerySchema(ListingQuerySchema):
     """Query string of GET /api/submissions."""
 
     outcome = fields.String(validate=validate.OneOf(SUBMISSION_OUTCOMES))
-    late = fields.Boolean(truthy={"true"}, falsy={"false"}, metadata={"type": "boolean"})
-    final = fields.Boolean(load_default=False, truthy={"true"}, falsy={"false"}, metadata={
+    late = fields.Boolean(truthy={"true"}, falsy={"false"}, metadata={"type": "boolean"},
+                          error_messages={"invalid": NOT_A_BOOLEAN})
+    final = fields.Boolean(load_default=False, truthy={"true"}, falsy={"false"},
+                           error_messages={"invalid": NOT_A_BOOLEAN}, metadata={
         "type": "boolean",
         "description": "true: each student's last accepted submission of each assignment "
                        "(by when gradehook first received its commit), the one a gradebook "
