@@ -308,3 +308,23 @@ def test_a_ledger_that_does_not_answer_stops_a_worker_at_start(tmp_path, monkeyp
     assert (done.returncode, done.stderr) == (2, (
         "gradehook: the ledger database is unavailable: connection failed: connection to server "
         f"at \"127.0.0.1\", port {closed_port} failed: Connection refused\n"))
+
+
+def test_dev_test_asks_for_the_browser_the_result_page_test_needs(tmp_path):
+    """Before, `./dev test` on a fresh machine installed everything but chromium, and the result
+    page's test then failed for want of it. Here no apt-get is on the PATH: it says what to
+    install instead."""
+    tools = tmp_path / "bin"
+    tools.mkdir()
+    for tool in ("dirname", "id", "git", "bwrap", "redis-server", "pg_ctlcluster"):
+        (tools / tool).symlink_to(shutil.which(tool))
+    checkout = tmp_path / "checkout"
+    checkout.mkdir()
+    shutil.copy(Path(__file__).resolve().parents[2] / "dev", checkout / "dev")
+
+    done = subprocess.run(["/bin/bash", str(checkout / "dev"), "test"], capture_output=True,
+                          text=True, env={"PATH": str(tools)}, timeout=120)
+
+    assert (done.returncode, done.stderr) == (1, (
+        "gradehook: missing system packages; install them with: sudo apt-get install -y "
+        "chromium\n"))
