@@ -5,7 +5,8 @@ from __future__ import annotations
 import click
 
 from gradehook.settings import settings_from
-from gradehook.tables import SHORT_SHA, format_minute, format_table, score_cell, tests_cell
+from gradehook.tables import (PAGE, SHORT_SHA, format_minute, format_table, score_cell,
+                              tests_cell)
 from pipeline.context import build_resources
 from pipeline.ledger.models import RunStatus
 from webhooks.api.run_queries import RunFilter, find_runs
@@ -21,7 +22,7 @@ SHOWN = "{shown} of {total} run(s)"
 @click.option("--commit", help="Commit SHA or its first characters.")
 @click.option("--status", type=click.Choice([s.value for s in RunStatus]))
 @click.option("--limit", type=click.IntRange(1, 10_000), default=50, show_default=True)
-@click.option("--page", type=click.IntRange(1), default=1, show_default=True)
+@click.option("--page", type=PAGE, default=1, show_default=True)
 @click.pass_context
 def results(ctx: click.Context, project: str | None, course: str | None,
             assignment: str | None, commit: str | None, status: str | None, limit: int,

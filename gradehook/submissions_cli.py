@@ -8,7 +8,7 @@ import sys
 import click
 
 from gradehook.settings import settings_from
-from gradehook.tables import SHORT_SHA, format_minute, format_table, score_cell, tests_cell
+from gradehook.tables import PAGE, SHORT_SHA, format_minute, format_table, score_cell, tests_cell
 from pipeline.context import build_resources
 from pipeline.ledger.models import Submission, TestRun
 from pipeline.submissions.verdict import ACCEPTED, OUTCOMES
@@ -32,7 +32,7 @@ SHOWN = "{shown} of {total} submission(s)"
 @click.option("--csv", "as_csv", is_flag=True,
               help="Every matching submission as CSV (no pages), scores from 0 to 1.")
 @click.option("--limit", type=click.IntRange(1, 10_000), default=50, show_default=True)
-@click.option("--page", type=click.IntRange(1), default=1, show_default=True)
+@click.option("--page", type=PAGE, default=1, show_default=True)
 @click.pass_context
 def submissions(ctx: click.Context, course: str | None, assignment: str | None,
                 project: str | None, outcome: str | None, late: bool | None, final: bool,

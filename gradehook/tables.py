@@ -5,9 +5,14 @@ from __future__ import annotations
 import datetime as dt
 from typing import Sequence
 
+import click
+
 from pipeline.reports.wording import format_percent
+from webhooks.api.schemas import MAX_PAGE
 
 SHORT_SHA = 12
+# A table's --page: the pages the API's listings take, none beyond what the ledger can count to.
+PAGE = click.IntRange(1, MAX_PAGE)
 
 
 def format_table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> str:

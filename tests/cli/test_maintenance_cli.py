@@ -7,6 +7,8 @@ import hashlib
 import json
 import subprocess
 
+import pytest
+
 from pipeline.ledger.db import transaction
 from pipeline.ledger.models import RunStatus, TestRun, utcnow
 from pipeline.broker_marker import broker_forgot
@@ -180,6 +182,21 @@ def test_token_hash_prints_the_digest_to_configure(tmp_path):
 
     assert result.output == hashlib.sha256(b"s3cret-staff-token").hexdigest() + "\n"
     assert empty.exit_code == 1 and empty.output == "Error: no token on stdin\n"
+
+
+@pytest.mark.parametrize("command", ["results", "submissions"])
+def test_a_page_beyond_any_listing_is_refused_naming_the_option(service_settings, command):
+    """Before, a page past what the database counts to ended in its traceback ('bigint out of
+    range'; on SQLite 'Python int too large to convert to SQLite INTEGER')."""
+    config, settings = service_settings()
+    migrated_resources(settings)
+
+    done = gradehook(config, command, "--page", "100000000000000000000")
+
+    assert done.exit_code == 2
+    assert done.output.splitlines()[-1] == ("Error: Invalid value for '--page': "
+                                            "100000000000000000000 is not in the range "
+                                            "1<=x<=1000000.")
 
 
 def test_a_ledger_without_tables_is_one_line_naming_the_fix(service_settings):
