@@ -35,9 +35,9 @@ def worker() -> None:
 
 
 @worker.command("start")
-@click.option("--concurrency", type=int,
-              help="Worker processes (default: worker.concurrency, else twice the grading "
-                   "slots).")
+@click.option("--concurrency", type=click.IntRange(min=0),
+              help="Worker processes (default, or 0: worker.concurrency, else twice the "
+                   "grading slots).")
 @click.option("--beat", is_flag=True, help="Also run the scheduler (reconciler) in this worker.")
 @click.option("--pool", default="prefork", show_default=True,
               type=click.Choice(["prefork", "solo", "threads"]))

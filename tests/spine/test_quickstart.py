@@ -106,6 +106,24 @@ def test_a_port_out_of_range_is_refused_naming_the_option(tmp_path, monkeypatch,
         done.stderr
 
 
+def test_a_negative_worker_concurrency_is_refused_naming_the_option(tmp_path, monkeypatch):
+    """Before, Celery refused it in its own words, naming options gradehook does not have:
+    "Usage: gradehook worker [OPTIONS] ... Invalid value for '-c' / '--concurrency': must be a
+    non-negative integer or 'auto', got '-1'"."""
+    for name in SERVICE_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    config = write_config(tmp_path, {"data_dir": str(tmp_path / "data")})
+
+    done = subprocess.run(gradehook_argv(config, "worker", "start", "--concurrency", "-1"),
+                          capture_output=True, text=True, timeout=60)
+
+    assert done.returncode == 2
+    assert done.stderr.splitlines() == [
+        "Usage: python -m gradehook worker start [OPTIONS]",
+        "Try 'python -m gradehook worker start --help' for help.", "",
+        "Error: Invalid value for '--concurrency': -1 is not in the range x>=0."]
+
+
 @pytest.mark.slow
 def test_run_on_a_port_in_use_says_so_instead_of_announcing_it(tmp_path, monkeypatch):
     """Another server on the port answers the health check too: it is not gradehook's."""
