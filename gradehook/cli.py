@@ -8,13 +8,11 @@ import click
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
 from pipeline.config import ConfigError
+from pipeline.ledger.migrate import lacks_schema
 
 NO_LEDGER_TABLES = ("gradehook: the ledger's tables are missing or out of date: run `gradehook db "
                     "upgrade` first, or name the service's configuration with --config or "
                     "GRADEHOOK_CONFIG")
-# What SQLite and PostgreSQL say of a table or column the ledger's schema lacks.
-MISSING_SCHEMA_MESSAGES = ("no such table", "no such column")
-MISSING_SCHEMA_ERRORS = ("UndefinedTable", "UndefinedColumn")
 LEDGER_UNAVAILABLE = "gradehook: the ledger database is unavailable: {reason}"
 
 
@@ -56,8 +54,7 @@ def main() -> None:
 def _ledger_problem(exc: DBAPIError) -> str | None:
     """Say in one line why a command could not use the ledger; None for a fault of ours."""
     reason = str(exc.orig).strip()
-    if any(message in reason for message in MISSING_SCHEMA_MESSAGES) \
-            or type(exc.orig).__name__ in MISSING_SCHEMA_ERRORS:
+    if lacks_schema(exc):
         return NO_LEDGER_TABLES
     if isinstance(exc, (OperationalError, InterfaceError)):
         return LEDGER_UNAVAILABLE.format(reason=reason.splitlines()[0] if reason else

@@ -13,6 +13,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from pipeline.config import Settings
+from pipeline.ledger.migrate import schema_problem
 from pipeline.reference_checks import reference_problems
 
 PROBE_TIMEOUT_SECONDS = 1.0
@@ -81,7 +82,7 @@ def _database_error(engine: Engine) -> str | None:
     try:
         with engine.connect() as connection:
             connection.execute(text("SELECT 1"))
-        return None
+            return schema_problem(connection)
     except Exception as exc:  # any driver error means the database is unusable
         return type(exc).__name__
 

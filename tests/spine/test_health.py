@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from pipeline.ledger.migrate import head_revision
+from tests.api.world import STAFF_TOKEN, bearer, staff_digest
 from tests.infra.assignments import ONE_TEST
 from tests.infra.ledger import migrated_resources
 from tests.infra.ports import free_port
@@ -15,6 +17,7 @@ def test_broker_down_is_reported_down(service_settings, monkeypatch):
     port = free_port()
     monkeypatch.setenv("REDIS_PORT", str(port))
     _, settings = service_settings()
+    migrated_resources(settings)
     assert settings.redis.port == port
     response = create_app(settings).test_client().get("/api/tests-celery/health")
     assert response.status_code == 503
@@ -32,6 +35,25 @@ def test_database_down_is_reported_down(service_settings, monkeypatch):
     body = create_app(settings).test_client().get("/api/tests-celery/health").get_json()
     assert body["database"] == "down" and body["broker_status"] == "up"
     assert body["status"] == "unhealthy"
+
+
+def test_a_ledger_never_upgraded_is_reported_naming_the_fix(service_settings):
+    """Before, health said the database was up while every API call failed: a 500 on
+    PostgreSQL (UndefinedTable), 'the ledger database is unavailable; try again shortly' on the
+    embedded ledger, where trying again never helps."""
+    _, settings = service_settings({"api": {"staff_token_hashes": staff_digest()}})
+    client = create_app(settings).test_client()
+
+    health = client.get("/api/tests-celery/health")
+    listing = client.get("/api/runs", headers=bearer(STAFF_TOKEN))
+
+    assert health.status_code == 503
+    assert (health.get_json()["database"], health.get_json()["database_error"]) == (
+        "down", f"the ledger's tables are at revision none (no tables), not {head_revision()}: "
+                "run `gradehook db upgrade`")
+    assert listing.status_code == 503
+    assert listing.get_json()["reason"] == ("the ledger's tables are missing or out of date: the "
+                                            "service's operator must run `gradehook db upgrade`")
 
 
 @pytest.mark.slow

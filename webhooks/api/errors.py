@@ -8,7 +8,9 @@ from typing import Any
 
 from flask import Blueprint, jsonify, request
 from marshmallow import Schema, ValidationError
-from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+
+from pipeline.ledger.migrate import lacks_schema
 from werkzeug.http import HTTP_STATUS_CODES
 
 log = logging.getLogger(__name__)
@@ -16,6 +18,8 @@ log = logging.getLogger(__name__)
 BODY_NOT_JSON = "the body must be a JSON document"
 JSON_REQUIRED = "send the body as application/json"
 DATABASE_DOWN = "the ledger database is unavailable; try again shortly"
+LEDGER_NOT_UPGRADED = ("the ledger's tables are missing or out of date: the service's operator "
+                       "must run `gradehook db upgrade`")
 PARAMETER_REPEATED = "{name}: give this parameter once"
 BODY_FIELD = "body"
 
@@ -77,8 +81,7 @@ def bad_request(messages: Any) -> ApiError:
 def register_error_handlers(blueprint: Blueprint) -> None:
     """Answer ApiError and database outages of this blueprint's routes as JSON."""
     blueprint.register_error_handler(ApiError, _api_error)
-    blueprint.register_error_handler(OperationalError, _database_down)
-    blueprint.register_error_handler(InterfaceError, _database_down)
+    blueprint.register_error_handler(DBAPIError, _database_down)
 
 
 def error_body(status: int, reason: str, field: str | None = None,
@@ -94,7 +97,12 @@ def _api_error(exc: ApiError):
     return response, exc.status
 
 
-def _database_down(exc: Exception):
+def _database_down(exc: DBAPIError):
+    if lacks_schema(exc):
+        log.error("API request %s %s: %s", request.method, request.path, LEDGER_NOT_UPGRADED)
+        return jsonify(error_body(503, LEDGER_NOT_UPGRADED)), 503
+    if not isinstance(exc, (OperationalError, InterfaceError)):
+        raise exc  # a fault of ours: logged with its traceback, a 500
     log.error("API request %s %s: database unavailable: %s", request.method, request.path,
               type(exc).__name__)
     return jsonify(error_body(503, DATABASE_DOWN)), 503
