@@ -56,6 +56,11 @@ RAISED_AT = " ({file}, line {lineno}: {line})"
 # The key of a not-found test's debug holding where in the student's files their program ended
 # with sys.exit(0) or sys.exit(None) before the name was looked up (file, lineno, line).
 EXITED = "exited"
+# The key of a failed test's debug (and of a crash's traceback) holding the module of the
+# student's folder that its ImportError or AttributeError is about, which Python passed over for
+# another of its name (the runner's shadowed_module): its name (module), whether it is a folder
+# (folder) and whether the other is a standard module (standard).
+SHADOWED = "shadowed"
 
 
 @dataclass(frozen=True)
@@ -89,10 +94,13 @@ def fail(exception: str, message: str) -> Verdict:
 def not_found(message: str, raised: dict[str, Any] | None,
               exited: dict[str, Any] | None) -> Verdict:
     """Return the KeyError verdict of a name not found; its debug keeps what evaluating the
-    name raised and where the program ended with sys.exit(0), which the message of the
-    original engine does not say."""
-    debug = {key: value for key, value in ((RAISED, raised), (EXITED, exited))
-             if value is not None}
+    name raised (and the module of the student's it is about that Python passed over) and where
+    the program ended with sys.exit(0), which the message of the original engine does not
+    say."""
+    raised, shadowed = (None, None) if raised is None else (
+        {key: value for key, value in raised.items() if key != SHADOWED}, raised.get(SHADOWED))
+    debug = {key: value for key, value in ((RAISED, raised), (SHADOWED, shadowed),
+                                           (EXITED, exited)) if value is not None}
     return replace(fail_with(KeyError(message)), debug=debug or None)
 
 

@@ -16,6 +16,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
+from pipeline.grading.checks import SHADOWED
 from pipeline.grading.fontcache import font_cache_dir
 from pipeline.grading.plan import REFERENCE, RunOutcome, RunRequest, Stage
 from pipeline.grading.report import COMPLETED, CRASHED, FAILED_STATUS, TIMEDOUT
@@ -87,6 +88,8 @@ TRACEBACK_TEXTS = ("name", "filename", "line", "errormsg", "raised")
 # line number and line.
 SOLUTION_FRAME = "solutionFrame"
 SOLUTION_FRAME_TEXTS = ("filename", "line")
+# The fields of a module of the solution's folder that Python passed over (checks.SHADOWED).
+SHADOWED_FIELDS = {"module": str, "folder": bool, "standard": bool}
 # How much of a run's stderr is logged when it ended without its result: a traceback's end.
 RUNNER_ERROR_BYTES = 4000
 # Where in the solution's files a test's expression raised, or its entry point ended with
@@ -352,9 +355,11 @@ def _not_found_entry(key: str, entry: dict[str, Any]) -> dict[str, Any]:
                                 "a file, line number and line of the solution or none")
     if not isinstance(raised, dict) or not isinstance(raised.get("error"), str):
         raise malformed
-    place = {name: value for name, value in raised.items() if name != "error"}
-    return {"found": False, "raised": {"error": shorten(raised["error"]),
-                                       **(checked_place(place, malformed) if place else {})}}
+    place = {name: value for name, value in raised.items() if name not in ("error", SHADOWED)}
+    shadowed = raised.get(SHADOWED)
+    return {"found": False, "raised": {
+        "error": shorten(raised["error"]), **(checked_place(place, malformed) if place else {}),
+        **({} if shadowed is None else {SHADOWED: checked_shadowed(shadowed, malformed)})}}
 
 
 def checked_place(raw: Any, malformed: MalformedResult) -> dict[str, Any]:
@@ -369,6 +374,16 @@ def checked_place(raw: Any, malformed: MalformedResult) -> dict[str, Any]:
         raise malformed
     return {"file": shorten(file), "lineno": lineno,
             "line": None if line is None else shorten(line)}
+
+
+def checked_shadowed(raw: Any, malformed: MalformedResult) -> dict[str, Any]:
+    """Return a module of the solution's folder Python passed over, as the runner's
+    shadowed_module gives it; raise malformed when it is not one."""
+    if not isinstance(raw, dict) or set(raw) != set(SHADOWED_FIELDS) \
+            or any(type(raw[name]) is not kind for name, kind in SHADOWED_FIELDS.items()) \
+            or not raw["module"].isidentifier():
+        raise malformed
+    return dict(raw)
 
 
 def _value_entry(key: str, entry: Any) -> dict[str, Any]:
@@ -439,8 +454,10 @@ def _read_traceback(error: dict[str, Any]) -> dict[str, Any]:
 
 
 def _read_frame(raw: Any, texts: tuple[str, ...], inner: str | None = None) -> dict[str, Any]:
-    """Check a frame's fields (texts, a whole lineno, and the frame named `inner` in it)."""
-    if not isinstance(raw, dict) or not set(raw) <= {*texts, "lineno", *([inner] if inner else [])}:
+    """Check a frame's fields (texts, a whole lineno, and with the frame named `inner` in it,
+    the module the error is about that Python passed over)."""
+    extra = [inner, SHADOWED] if inner else []
+    if not isinstance(raw, dict) or not set(raw) <= {*texts, "lineno", *extra}:
         raise MalformedResult("a traceback must be an object of the last frame's fields")
     lineno = raw.get("lineno")
     if isinstance(lineno, bool) or not isinstance(lineno, (int, type(None))):
@@ -449,6 +466,9 @@ def _read_frame(raw: Any, texts: tuple[str, ...], inner: str | None = None) -> d
     for name, value in raw.items():
         if name == inner:
             value = _read_frame(value, SOLUTION_FRAME_TEXTS)
+        elif name == SHADOWED:
+            value = checked_shadowed(value, MalformedResult(
+                "what a traceback's shadowed module is must be a module's name and two flags"))
         elif name in texts and value is not None:
             if not isinstance(value, str):
                 raise MalformedResult(f"the {name} of a traceback must be text")
@@ -463,7 +483,7 @@ def _apply_error(outcome: RunOutcome, error: RunError, stage: Stage, timeout: fl
         outcome.status, outcome.message = TIMEDOUT, timeout_message(timeout)
         if error.traceback:
             stopped_at = {key: value for key, value in error.traceback.items()
-                          if key not in ("raised", SOLUTION_FRAME)}
+                          if key not in ("raised", SOLUTION_FRAME, SHADOWED)}
             outcome.traceback = {**stopped_at, "errormsg": outcome.message}
     elif error.kind == "output":
         outcome.status = CRASHED

@@ -22,11 +22,12 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from pipeline.grading.assignment import CONFTEST_NAME, Assignment, course_paths
-from pipeline.grading.checks import FAILED, PASSED, RAISED, SKIPPED
+from pipeline.grading.checks import FAILED, PASSED, RAISED, SHADOWED, SKIPPED
 from pipeline.grading.errors import PYTEST, module_missing
 from pipeline.grading.execution import CONTROL_DIR, MAX_RESULT_LINE_BYTES, RESULT_PATH, \
-    TESTS_DIR, MalformedResult, checked_place, killed_reason, log_runner_errors, \
-    output_stop_limit, printed_without_end, shown_paths, strict_json, timeout_message
+    TESTS_DIR, MalformedResult, checked_place, checked_shadowed, killed_reason, \
+    log_runner_errors, output_stop_limit, printed_without_end, shown_paths, strict_json, \
+    timeout_message
 from pipeline.grading.report import COMPLETED, CRASHED, FAILED_STATUS, TEST_SKIPPED, \
     TESTS_SKIPPED, TIMEDOUT, CollectionReport, Summary, TestCaseReport
 from pipeline.grading.runner import shorten
@@ -81,6 +82,7 @@ UNEXPECTED_PASS = "Failed: the test passed, but the tests expect it to fail (xfa
 SHOWN_FOLDERS = {SANDBOX_WORKDIR: "", TESTS_DIR: ""}
 NOT_A_PLACE = MalformedResult("a test's place must be a file, line number and line of the "
                               "solution")
+NOT_SHADOWED = MalformedResult("a module passed over must be a module's name and two flags")
 EVENT_FIELDS: dict[str, dict[str, type]] = {
     "started": {},
     "collected": {"tests": list},
@@ -95,10 +97,11 @@ EVENT_FIELDS: dict[str, dict[str, type]] = {
 }
 
 
-# A failure's message and where its error passed last through the student's files, if it did.
-Failure = tuple[str, dict[str, Any] | None]
-# A test's result, message and place.
-Outcome = tuple[str, str, dict[str, Any] | None]
+# A failure's message, where its error passed last through the student's files, if it did, and
+# the module of theirs it is about that Python passed over, if it is (checks.SHADOWED).
+Failure = tuple[str, dict[str, Any] | None, dict[str, Any] | None]
+# A test's result, message, place and module passed over.
+Outcome = tuple[str, str, dict[str, Any] | None, dict[str, Any] | None]
 
 
 @dataclass(frozen=True)
@@ -255,7 +258,7 @@ class PytestGrader:
                     else OUTCOMES.get(event["outcome"], FAILED)
                 failure = _failure(event, stopped_output)
                 if verdict == PASSED and event["outcome"] == XFAILED:
-                    failure = _expected_failure(failure[0]), None
+                    failure = _expected_failure(failure[0]), None, None
                 outcomes[event["nodeid"]] = (verdict, *failure)
             elif kind == "collecterror":
                 failed_imports[_file_of(event["nodeid"])] = _failure(event, stopped_output)
@@ -307,7 +310,7 @@ class PytestGrader:
         name = nodeid.split("::", 1)[-1]
         if nodeid in unrun:
             return TestCaseReport(name, FAILED, details=f"E   Failed: {unrun[nodeid]}")
-        result, message, place = outcomes[nodeid]
+        result, message, place, shadowed = outcomes[nodeid]
         if result == PASSED:
             return TestCaseReport(name, PASSED, message or None)
         if result == SKIPPED:
@@ -316,7 +319,7 @@ class PytestGrader:
             message = f"AssertionError: {message}"
         if XPASS_STRICT.match(message):
             message = _with_reason(UNEXPECTED_PASS, XPASS_STRICT.sub("", message))
-        return _failed(name, message, place)
+        return _failed(name, message, place, shadowed)
 
 
 def _conftests_of(source: Path, files: list[str]) -> list[str]:
@@ -335,10 +338,10 @@ def _note_teardown(outcomes: dict[str, Outcome], event: dict[str, Any],
     earlier = outcomes.get(event["nodeid"])
     if earlier is not None and earlier[0] == FAILED:
         return
-    message, place = failure
+    message, place, shadowed = failure
     if earlier is not None:
         message = TEARDOWN_FAILED.format(outcome=TEARDOWN_AFTER[earlier[0]], message=message)
-    outcomes[event["nodeid"]] = (FAILED, message, place)
+    outcomes[event["nodeid"]] = (FAILED, message, place, shadowed)
 
 
 def _unrun_reasons(collected: list[str], ended_in: str | None, outcomes: dict[str, Outcome],
@@ -381,13 +384,17 @@ def _collection(file: str, lines: list[TestCaseReport], status: str,
                             debug={"lintingErrors": []}, tests=lines)
 
 
-def _failed(name: str, message: str, place: dict[str, Any] | None) -> TestCaseReport:
+def _failed(name: str, message: str, place: dict[str, Any] | None,
+            shadowed: dict[str, Any] | None) -> TestCaseReport:
     """Report a failed test (or a test file's import): its message, with pytest's explanation on
-    further lines, and where its error passed last through the student's files (its debug's
-    `raised`)."""
+    further lines, where its error passed last through the student's files (its debug's
+    `raised`) and the module of theirs it is about that Python passed over (`shadowed`)."""
     lines = message.split("\n")
+    debug = {key: value for key, value in (
+        (RAISED, {"error": lines[0], **place} if place else None), (SHADOWED, shadowed))
+        if value is not None}
     return TestCaseReport(name, FAILED, details="\n".join(f"E   {line}" for line in lines),
-                          debug={RAISED: {"error": lines[0], **place}} if place else None)
+                          debug=debug or None)
 
 
 def _failed_import(file: str, failed_imports: dict[str, Failure]) -> tuple[str, Failure] | None:
@@ -407,20 +414,21 @@ def _unimported(file: str, defined: DefinedTests | None, imported: str,
     """Fail each test a test file defines, whose import (or its folder's conftest.py's) failed,
     saying why (one line named by the file when none is known), so that its tests count as many
     as they are."""
-    message, place = failure
+    message, place, shadowed = failure
     reason = shorten(FAILED_BY + IMPORT_FAILED.format(file=imported,
                                                       message=message.removeprefix(FAILED_BY)))
     if defined is None or not defined.required:
-        return [_failed(file, message if imported == file else reason, place)]
-    return [_failed(test, reason, place) for test in defined.required]
+        return [_failed(file, message if imported == file else reason, place, shadowed)]
+    return [_failed(test, reason, place, shadowed) for test in defined.required]
 
 
 def _failure(event: dict[str, Any], stopped_output: dict[str, str]) -> Failure:
     """Return what failed a test or a test file's import, as its event says; one that printed or
     logged past its stop limit fails on that."""
     if event["nodeid"] in stopped_output:
-        return stopped_output[event["nodeid"]], None
-    return shorten(shown_paths(event["message"], SHOWN_FOLDERS)), _place(event)
+        return stopped_output[event["nodeid"]], None, None
+    return shorten(shown_paths(event["message"], SHOWN_FOLDERS)), _place(event), \
+        _shadowed(event)
 
 
 def _place(event: dict[str, Any]) -> dict[str, Any] | None:
@@ -430,6 +438,17 @@ def _place(event: dict[str, Any]) -> dict[str, Any] | None:
         return None
     try:
         return checked_place(event["place"], NOT_A_PLACE)
+    except MalformedResult:
+        return None
+
+
+def _shadowed(event: dict[str, Any]) -> dict[str, Any] | None:
+    """Return the module of the student's files a test's error is about that Python passed
+    over, as the runner noted it; None when it noted none, or something else."""
+    if event.get(SHADOWED) is None:
+        return None
+    try:
+        return checked_shadowed(event[SHADOWED], NOT_SHADOWED)
     except MalformedResult:
         return None
 

@@ -15,8 +15,10 @@ alone, so that what reaches the descriptors is counted (descriptor_meter). One t
 the log stop limit is stopped alike (pytest keeps every log record of a test in memory). A failed
 test's message keeps pytest's assertion explanation (which items differ, what a call returned),
 and an error its code raised (or a test file's import: a syntax error too) names the innermost line
-of the student's files it passed through. Standard input has nothing to read: reading it raises
-EOFError (as input() does at the end of an input), saying that the tests give the program none.
+of the student's files it passed through, and the module of theirs it is about that Python passed
+over for one of that name it already had (runner.shadowed_module). Standard input has nothing to
+read: reading it raises EOFError (as input() does at the end of an input), saying that the tests
+give the program none.
 """
 
 import io
@@ -36,7 +38,7 @@ from descriptor_meter import DescriptorMeter
 from pytest_limits import TimeLimits
 from pytest_watchdog import supervise
 from runner import MESSAGE_LIMIT, OUTPUT_STOP_SIGNAL, OutputMeter, PrintedWithoutEnd, \
-    place_in_files, shorten, write_line
+    place_in_files, shadowed_module, shorten, write_line
 
 # The lines pytest's log capture keeps of each record: its default log_format.
 CAPTURED_LOG_FORMAT = "%(levelname)-8s %(name)s:%(filename)s:%(lineno)d %(message)s"
@@ -58,6 +60,8 @@ WRAPPED_IMPORT_ERRORS = (pytest.Collector.CollectError, ConftestImportFailure)
 XFAILED = "xfailed"
 # The phase of a test file's import, beside a test's setup, call and teardown.
 COLLECT = "collect"
+# What an event says of a failure whose error was not the student's code's, or is not known.
+NOTHING_TRACED = {"place": None, "shadowed": None}
 # Why reading standard input failed.
 NO_INPUT = "the program reads input, but the tests give it none"
 # The encoding standard input names: the sandbox's locale's (LANG=C.UTF-8).
@@ -77,8 +81,8 @@ class Recorder:
         self.announce_collection = announce_collection
         self.solution_dir = solution_dir
         # Where the error of each failed phase (node id, and setup, call, teardown or collect: a
-        # test file's import) passed last through the student's files, with the failure its
-        # report showed then.
+        # test file's import) passed last through the student's files and the module of theirs
+        # it is about that Python passed over, with the failure its report showed then.
         self.places = {}
         # The descriptor meter's thread may end the run while the main thread writes an event:
         # a line longer than PIPE_BUF is not written at once.
@@ -99,8 +103,7 @@ class Recorder:
         """Report a test file that could not be collected."""
         if report.failed:
             self.emit({"event": "collecterror", "nodeid": report.nodeid,
-                       "message": collect_message(report),
-                       "place": self.place_of(report, COLLECT)})
+                       "message": collect_message(report), **self.traced(report, COLLECT)})
 
     def pytest_internalerror(self, excinfo):
         """Report what stopped pytest itself (a SystemExit raised while a test file imported)."""
@@ -149,30 +152,35 @@ class Recorder:
             self.note_place(report.nodeid, COLLECT, failure, error)
 
     def note_place(self, nodeid, phase, failure, error):
-        """Note where the error of a phase passed last through the student's files, with the
-        failure its report showed then."""
+        """Note where the error of a phase passed last through the student's files and the
+        module of theirs it is about that Python passed over, with the failure its report showed
+        then."""
         if not isinstance(error, NOT_THE_STUDENTS):
-            self.places[nodeid, phase] = (failure, place_in_files(error, self.solution_dir))
+            self.places[nodeid, phase] = (failure, {
+                "place": place_in_files(error, self.solution_dir),
+                "shadowed": shadowed_module(error, self.solution_dir)})
 
-    def place_of(self, report, phase):
-        """Return where the error of a phase's report passed last through the student's files;
-        None when its report shows another failure now (a test, or a test file's import, stopped
-        at its time limit fails on that, whatever its code raised after)."""
-        failure, place = self.places.pop((report.nodeid, phase), (None, None))
-        return place if failure is report.longrepr else None
+    def traced(self, report, phase):
+        """Return where the error of a phase's report passed last through the student's files
+        and the module of theirs it is about that Python passed over (an event's "place" and
+        "shadowed"); None each when its report shows another failure now (a test, or a test
+        file's import, stopped at its time limit fails on that, whatever its code raised
+        after)."""
+        failure, found = self.places.pop((report.nodeid, phase), (None, None))
+        return found if found is not None and failure is report.longrepr else NOTHING_TRACED
 
     def pytest_runtest_logreport(self, report):
         """Report a test once its outcome is decided."""
         decided = report.when == "call" or (report.when == "setup" and not report.passed) \
             or (report.when == "teardown" and report.failed)
-        place = self.place_of(report, report.when)
+        traced = self.traced(report, report.when)
         if decided and report.skipped and hasattr(report, "wasxfail"):
             self.emit({"event": "test", "nodeid": report.nodeid, "outcome": XFAILED,
                        "when": report.when, "message": first_line(report.wasxfail),
-                       "place": None})
+                       **NOTHING_TRACED})
         elif decided:
             self.emit({"event": "test", "nodeid": report.nodeid, "outcome": report.outcome,
-                       "when": report.when, "message": crash_message(report), "place": place})
+                       "when": report.when, "message": crash_message(report), **traced})
 
 
 class MeteredStream:

@@ -20,6 +20,7 @@ import signal
 import sys
 import threading
 import time
+import types
 
 NO_INPUT_ANSWERS = "program reads input, but the test provides no inputAnswers"
 NO_MORE_INPUT_ANSWERS = "program reads input, but the test provides no more inputAnswers"
@@ -351,7 +352,8 @@ def last_frame(exc, solution_dir):
     This runner's own frames are left out (its input() raises for the solution's line that read
     input); a syntax error, raised while this runner compiles the entry point, is at its place.
     When the last frame is a library's (`statistics.mean([])`), the innermost frame of the
-    solution's files goes with it (solutionFrame): the line the student can change.
+    solution's files goes with it (solutionFrame): the line the student can change. An error
+    about a module of theirs that Python passed over names it (shadowing).
     """
     import traceback
 
@@ -363,16 +365,56 @@ def last_frame(exc, solution_dir):
     elif isinstance(exc, SyntaxError) and isinstance(exc.lineno, int):
         name, filename, lineno, line = "<module>", str(exc.filename), exc.lineno, exc.text
     else:
-        return {"errormsg": error_text(exc), "raised": error_line(exc)}
+        return {"errormsg": error_text(exc), "raised": error_line(exc),
+                **shadowing(exc, solution_dir)}
     found = {"name": shorten(name), "filename": shorten(filename), "lineno": lineno,
              "line": code_line(line), "errormsg": error_text(exc),
-             "raised": error_line(exc)}
+             "raised": error_line(exc), **shadowing(exc, solution_dir)}
     own = [frame for frame in frames if frame.filename.startswith(solution_dir + "/")]
     if own and own[-1] is not frames[-1]:
         found["solutionFrame"] = {"filename": shorten(own[-1].filename),
                                   "lineno": own[-1].lineno,
                                   "line": code_line(own[-1].line)}
     return found
+
+
+def shadowing(exc, solution_dir):
+    """Return {"shadowed": ...} when an ImportError or AttributeError is about a module of the
+    solution's folder that Python passed over (shadowed_module), else {}."""
+    shadowed = shadowed_module(exc, solution_dir)
+    return {} if shadowed is None else {"shadowed": shadowed}
+
+
+def shadowed_module(exc, solution_dir):
+    """Return the module of the solution's folder (a file name.py, or a folder) that an
+    ImportError or AttributeError is about, when the module Python imported under that name is
+    another one (a standard module, or one the grader already had): the folder comes last on
+    sys.path. As {"module": name, "folder": whether it is a folder, "standard": whether the
+    other is a standard module}; None when the error is about no such module."""
+    try:
+        if isinstance(exc, ImportError):
+            name = exc.name
+        elif isinstance(exc, AttributeError) and isinstance(exc.obj, types.ModuleType):
+            name = exc.obj.__name__
+        else:
+            return None
+        top = name.partition(".")[0] if isinstance(name, str) else ""
+        module = sys.modules.get(top)
+        if not top.isidentifier() or module is None:
+            return None
+        places = [module.__file__] if getattr(module, "__file__", None) \
+            else list(getattr(module, "__path__", None) or [])
+        if any(str(place).startswith(solution_dir + "/") for place in places):
+            return None
+        folder = os.path.join(solution_dir, top)
+        is_folder = os.path.isdir(folder) and any(entry.endswith(".py")
+                                                  for entry in os.listdir(folder))
+        if not is_folder and not os.path.isfile(folder + ".py"):
+            return None
+        return {"module": top, "folder": is_folder,
+                "standard": top in sys.stdlib_module_names}
+    except Exception:
+        return None
 
 
 def close_figures():
@@ -534,9 +576,11 @@ def lookup(name, namespace, solution_dir):
 
 
 def raised_entry(exc, solution_dir):
-    """Return an exception as Python's traceback ends with it (`TypeError: message`) and the
-    innermost line of the solution's files it passed through, if any."""
-    return {"error": error_line(exc), **(place_in_files(exc, solution_dir) or {})}
+    """Return an exception as Python's traceback ends with it (`TypeError: message`), the
+    innermost line of the solution's files it passed through, if any, and the module of theirs
+    it is about that Python passed over, if it is (shadowing)."""
+    return {"error": error_line(exc), **(place_in_files(exc, solution_dir) or {}),
+            **shadowing(exc, solution_dir)}
 
 
 def place_in_files(exc, solution_dir):

@@ -14,7 +14,9 @@ from pipeline.reports.wording import (ALL_TESTS, CRASH_IN_MESSAGE, CRASH_LABEL, 
                                       EXITED_IN_MESSAGE, EXITED_LABEL, LABELLED_VALUE,
                                       NO_NETWORK_EXPLANATION,
                                       PROCESS_LIMIT_EXPLANATION, PROGRAM_RAISED, PROPERTY_LABELS,
-                                      PROPERTY_PROBLEMS, STOPPED_IN_MESSAGE, STOPPED_LABEL)
+                                      PROPERTY_PROBLEMS, SHADOWED_EXPLANATION, SHADOWED_KIND,
+                                      SHADOWED_OTHER, SHADOWED_OWN, STOPPED_IN_MESSAGE,
+                                      STOPPED_LABEL)
 
 # CodeAbility's message shapes (spec/codeability.md §7 "details").
 _DETAIL_PREFIX = re.compile(r"^E {3}")
@@ -149,7 +151,13 @@ def describe_failure(test: TestView) -> FailureView:
 
 def _explanation(test: TestView, problem: str) -> str | None:
     """Say in plain words what a crash signal, the process limit or the missing network did,
-    when the problem shows it for sure (a program's own exception is not the sandbox's word)."""
+    when the problem shows it for sure (a program's own exception is not the sandbox's word),
+    or that Python imported another module in place of the student's."""
+    shadowed = test.shadowed
+    if shadowed is not None:
+        return SHADOWED_EXPLANATION.format(
+            own=SHADOWED_OWN[shadowed.folder].format(module=shadowed.module),
+            other=SHADOWED_OTHER[shadowed.standard], kind=SHADOWED_KIND[shadowed.folder])
     if _NO_NETWORK.search(problem):
         return NO_NETWORK_EXPLANATION
     if test.raised is not None or (test.crash is not None and test.crash.raised):

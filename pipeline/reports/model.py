@@ -72,6 +72,18 @@ class CrashFrame:
 
 
 @dataclass(frozen=True)
+class ShadowedModule:
+    """A module of the student's folder (a file name.py, or a folder) that an import or an
+    attribute of a module failed on, whose name Python imported from elsewhere in its place: a
+    standard module's, or one the grader already had (a report's `debug.shadowed`, or its
+    `debug.traceback.shadowed`)."""
+
+    module: str
+    folder: bool
+    standard: bool
+
+
+@dataclass(frozen=True)
 class TestView:
     """One test of a collection as a report lists it, with the frame its run raised or was
     stopped at (`crash`), if any.
@@ -82,6 +94,7 @@ class TestView:
     argument: 'b'`), which the message words as not found; `raised_at` is where in the
     student's files, its file named relative to their folder. `exited_at` is where in those
     files the student's program ended with sys.exit(0) before a name not found was looked up.
+    `shadowed` is the student's module that the failure is about, which Python passed over.
     """
 
     __test__ = False  # not a pytest class
@@ -96,6 +109,7 @@ class TestView:
     raised: str | None = None
     raised_at: CrashFrame | None = None
     exited_at: CrashFrame | None = None
+    shadowed: ShadowedModule | None = None
 
 
 @dataclass(frozen=True)
@@ -226,15 +240,17 @@ def read_report(report: Mapping[str, Any] | None) -> ReportView | None:
 def _collection(raw: Mapping[str, Any], hidden: set[str]) -> CollectionView:
     name = _text(raw.get("name"))
     collection_crash = _crash(raw)
+    collection_shadowed = _shadowed(_mapping(_mapping(raw.get("debug")).get("traceback")))
     return CollectionView(
         name=name, type=_text(raw.get("type")), result=_result(raw.get("result")),
         message=_text(raw.get("resultMessage")),
-        tests=tuple(_test(t, collection_crash) for t in _list(raw.get("tests"))
-                    if isinstance(t, Mapping)),
+        tests=tuple(_test(t, collection_crash, collection_shadowed)
+                    for t in _list(raw.get("tests")) if isinstance(t, Mapping)),
         hidden=name in hidden, status=_text(raw.get("status")))
 
 
-def _test(raw: Mapping[str, Any], collection_crash: CrashFrame | None) -> TestView:
+def _test(raw: Mapping[str, Any], collection_crash: CrashFrame | None,
+          collection_shadowed: ShadowedModule | None) -> TestView:
     debug = _mapping(raw.get("debug"))
     raised = _mapping(debug.get("raised"))
     return TestView(name=_text(raw.get("name")), result=_result(raw.get("result")),
@@ -244,7 +260,18 @@ def _test(raw: Mapping[str, Any], collection_crash: CrashFrame | None) -> TestVi
                     actual_excerpt=_optional_text(debug.get("actual")),
                     raised=_optional_text(raised.get("error")),
                     raised_at=_frame(raised, "file"),
-                    exited_at=_frame(_mapping(debug.get("exited")), "file"))
+                    exited_at=_frame(_mapping(debug.get("exited")), "file"),
+                    shadowed=_shadowed(debug) or collection_shadowed)
+
+
+def _shadowed(debug: Mapping[str, Any]) -> ShadowedModule | None:
+    """Read a debug's `shadowed` module: a name and two flags, else None."""
+    shadowed = _mapping(debug.get("shadowed"))
+    module, folder, standard = (shadowed.get(key) for key in ("module", "folder", "standard"))
+    if not isinstance(module, str) or not module.isidentifier() \
+            or not isinstance(folder, bool) or not isinstance(standard, bool):
+        return None
+    return ShadowedModule(module, folder, standard)
 
 
 def _crash(raw: Mapping[str, Any]) -> CrashFrame | None:

@@ -75,6 +75,13 @@ CRASH_SIGNAL_EXPLANATION = "The program crashed ({description}, signal {name})."
 PROCESS_LIMIT_EXPLANATION = ("Programs cannot run more than {count} processes (threads included) "
                              "at once while they are graded.")
 NO_NETWORK_EXPLANATION = "Programs have no network access while they are graded."
+# A module of the student's folder that Python passed over for another of its name.
+SHADOWED_EXPLANATION = ("Your {own} has the name of {other}, which was imported instead of "
+                        "yours: rename your {kind} (and your imports).")
+SHADOWED_OWN = {False: "{module}.py", True: "{module} folder"}
+SHADOWED_KIND = {False: "file", True: "folder"}
+SHADOWED_OTHER = {True: "a Python standard module",
+                  False: "a module the grader already uses"}
 PASSED_SUMMARY = "Passed tests ({count})"
 DETAILS_SUMMARY = "Details: {name}"
 MORE_FAILURES = "…and {count} more {tests} that did not pass: see the full report."

@@ -87,7 +87,28 @@ def test_a_well_formed_document_is_read():
     assert outcome.texts == {"x": {"found": True, "text": "1"}}
 
 
+SHADOWED = {"module": "random", "folder": False, "standard": True}
+SHADOWED_PROBLEM = "what a traceback's shadowed module is must be a module's name and two flags"
+
+
+def test_a_module_of_the_solutions_python_passed_over_is_read():
+    """The module an error is about that Python passed over for another of its name comes with
+    a crash's last frame, or with what a test's name raised."""
+    error = {"step": "entry", "kind": "exception", "message": "cannot import name 'pick'",
+             "traceback": {"filename": "ex.py", "lineno": 1, "shadowed": SHADOWED}}
+    raised = {"error": "AttributeError: module 'random' has no attribute 'pick'",
+              "shadowed": SHADOWED}
+    outcome = _interpret(_channel(json.dumps(_document(
+        error=error, values={"x": {"found": False, "raised": raised}}))))
+    assert outcome.traceback == {"filename": "ex.py", "lineno": 1, "shadowed": SHADOWED}
+    assert outcome.values == {"x": {"found": False, "raised": raised}}
+
+
 @pytest.mark.parametrize("fields, problem", [
+    *[({"error": {"step": "entry", "kind": "exception", "message": "m",
+                  "traceback": {"shadowed": shadowed}}}, SHADOWED_PROBLEM)
+      for shadowed in ("random", {**SHADOWED, "standard": 1}, {**SHADOWED, "module": "a b"},
+                       {"module": "random", "folder": False})],
     ({"entry_seconds": "abc"}, ENTRY_SECONDS_UNREAL),
     ({"entry_seconds": -1}, ENTRY_SECONDS_UNREAL),
     ({"entry_seconds": True}, ENTRY_SECONDS_UNREAL),
@@ -217,14 +238,15 @@ def test_where_a_timed_out_run_was_stopped_is_checked_as_a_crash_frame(traceback
 
 
 def test_where_a_timed_out_run_was_stopped_is_cut_and_keeps_the_timeout_message():
-    """A timeout is no exception of the program's: a `raised` or `solutionFrame` in its frame is
-    left out."""
+    """A timeout is no exception of the program's: a `raised`, `solutionFrame` or `shadowed` in
+    its frame is left out."""
     long_text = "A" * (MESSAGE_LIMIT * 5)
     cut = runner.shorten(long_text)
     error = {"step": "setup", "kind": "timeout",
              "traceback": {"name": "spin", "filename": long_text, "lineno": 7, "line": long_text,
                            "errormsg": "forged", "raised": "NameError: forged",
-                           "solutionFrame": {"filename": "ex.py", "lineno": 1, "line": "x"}}}
+                           "solutionFrame": {"filename": "ex.py", "lineno": 1, "line": "x"},
+                           "shadowed": SHADOWED}}
     outcome = _interpret(_channel(json.dumps(_document(error=error))))
     message = "Maximum execution time of 2.0 seconds exceeded"
     assert (outcome.status, outcome.message) == ("TIMEDOUT", message)
