@@ -5,7 +5,8 @@ Run as ``python -s pytest_runner.py <tests dir> <ini file> <result path> <second
 user site-packages from it). Each outcome is written as one JSON line to the result channel as soon
 as it is known, so a crash or a timeout keeps what finished before it. pytest is imported before
 the solution's folder goes on sys.path, and that folder goes last, so the solution can neither
-replace pytest nor shadow an installed package or the standard library. pytest runs in a child
+replace pytest nor shadow an installed package or the standard library; the runners' own modules
+leave sys.modules, so that the solution's modules of their names are its own. pytest runs in a child
 process under a watchdog that ends a test, or a test file's import, running longer than its time
 limit (seconds, unless a test's timeout marker says otherwise; 0: none) and runs the tests after it
 (pytest_watchdog, pytest_limits). Messages are cut, and a test or a test file's import that prints
@@ -38,7 +39,7 @@ from descriptor_meter import DescriptorMeter
 from pytest_limits import TimeLimits
 from pytest_watchdog import supervise
 from runner import MESSAGE_LIMIT, OUTPUT_STOP_SIGNAL, OutputMeter, PrintedWithoutEnd, \
-    place_in_files, shadowed_module, shorten, write_line
+    forget_runner_modules, place_in_files, shadowed_module, shorten, write_line
 
 # The lines pytest's log capture keeps of each record: its default log_format.
 CAPTURED_LOG_FORMAT = "%(levelname)-8s %(name)s:%(filename)s:%(lineno)d %(message)s"
@@ -399,6 +400,7 @@ def main(tests_dir, ini_path, result_path, seconds, stop_limit, log_stop_limit):
     own = {os.path.dirname(os.path.abspath(__file__)),
            *os.environ.get("PYTHONPATH", "").split(os.pathsep)}
     sys.path[:] = [path for path in sys.path if path and os.path.abspath(path) not in own]
+    forget_runner_modules()
     sys.path.append(os.getcwd())
     folders = (os.getcwd(), tests_dir)
     default_seconds = float(seconds)

@@ -30,6 +30,10 @@ CUT_NOTE = " [... cut: {total} characters in all]"
 # What the descriptor meter sends the main thread to stop code that printed past the limit (the
 # timer has SIGALRM, pytest mode's time limits SIGUSR1).
 OUTPUT_STOP_SIGNAL = signal.SIGUSR2
+# The modules the runners import from their own folder (this one too, when the pytest runner
+# imports it): once imported, they leave sys.modules, as their folder leaves sys.path, so that a
+# module of the solution's of one of their names (runner.py) is imported as its own.
+RUNNER_MODULES = ("runner", "descriptor_meter", "pytest_limits", "pytest_watchdog")
 # The tests' lookups run after the stage's last step: an "output" error while they run names it.
 LOOKUP_STEP = "teardown"
 NOTHING_LOOKED_UP = {"values": {}, "texts": {}, "evals": {}}
@@ -677,10 +681,17 @@ def load_encoder(python_path):
     return values
 
 
+def forget_runner_modules():
+    """Take the runners' own modules out of sys.modules (RUNNER_MODULES)."""
+    for name in RUNNER_MODULES:
+        sys.modules.pop(name, None)
+
+
 def prepare_process(request):
     """Set up sys.path, cwd and the import hooks before any solution code runs."""
     runner_dir = os.path.dirname(os.path.abspath(__file__))
     sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != runner_dir]
+    forget_runner_modules()
     if request["test_dir"]:
         sys.path.append(request["test_dir"])
     sys.path.append(request["solution_dir"])

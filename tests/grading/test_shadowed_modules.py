@@ -137,3 +137,25 @@ def test_a_module_passed_over_that_is_not_a_runners_note_is_left_out(shadowed):
     assert pytest_mode._shadowed({**event, "shadowed": {
         "module": "random", "folder": False, "standard": True}}) == {
         "module": "random", "folder": False, "standard": True}
+
+
+@pytest.mark.parametrize("test_yaml, reference, student", [
+    (None, {"runner.py": "def pick():\n    return 4\n",
+            "test_pick.py": PICK_TESTS.replace("from random", "from runner")},
+     {"runner.py": "def pick():\n    return 4\n"}),
+    ("properties:\n  tests:\n    - {name: run, entryPoint: ex.py, tests: [{name: x}]}\n",
+     {"ex.py": "x = 4\n"},
+     {"ex.py": "from descriptor_meter import level\n\nx = level()\n",
+      "descriptor_meter.py": "def level():\n    return 4\n"}),
+])
+def test_a_module_named_like_one_of_the_runners_own_is_the_students(
+        tmp_path, test_yaml, reference, student):
+    """Before, the sandbox's runners kept their own modules (runner, descriptor_meter,
+    pytest_limits, pytest_watchdog) imported, so a student's runner.py in pytest mode, or
+    descriptor_meter.py in test.yaml mode, was passed over for the grader's: `ImportError:
+    cannot import name 'pick' from 'runner' (/opt/gradehook/lib/pipeline/grading/runner.py)`."""
+    report = grade(*make_assignment(tmp_path, test_yaml, reference, student))
+
+    results = [(test.result, test.details) for collection in report.tests
+               for test in collection.tests]
+    assert results and set(results) == {("PASSED", None)}
