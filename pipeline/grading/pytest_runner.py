@@ -19,6 +19,7 @@ of the student's files it passed through. Standard input has nothing to read: re
 EOFError (as input() does at the end of an input), saying that the tests give the program none.
 """
 
+import ast
 import io
 import logging
 import os
@@ -33,7 +34,7 @@ from _pytest.config import ConftestImportFailure
 # while this script's folder is still first on sys.path; both runners cut messages, stop endless
 # printing and write result lines alike.
 from descriptor_meter import DescriptorMeter
-from pytest_limits import TimeLimits
+from pytest_limits import CONFTEST, TimeLimits
 from pytest_watchdog import supervise
 from runner import MESSAGE_LIMIT, OUTPUT_STOP_SIGNAL, OutputMeter, PrintedWithoutEnd, \
     place_in_files, shorten, write_line
@@ -60,6 +61,8 @@ XFAILED = "xfailed"
 COLLECT = "collect"
 # Why reading standard input failed.
 NO_INPUT = "the program reads input, but the tests give it none"
+# The name by which a conftest.py names the plugins pytest loads.
+PLUGINS_NAME = "pytest_plugins"
 # The encoding standard input names: the sandbox's locale's (LANG=C.UTF-8).
 STDIN_ENCODING = "utf-8"
 
@@ -266,6 +269,52 @@ class NoInputGiven:
         sys.stdin = NoInput()
 
 
+class FolderConftestsAtCollection:
+    """A pytest plugin that leaves the conftest.py of each folder of the tests to be imported as
+    its folder is collected: under the import's time limit, a failure failing that folder's tests.
+
+    pytest imports, as it starts and before anything is collected, the conftest.py of the tests'
+    folder and of each folder in it whose name starts with "test" (a course's `tests/`): one of
+    those stuck in the student's code hung the whole run, and one whose import failed ended it
+    with every test of every folder not run. The tests' own folder's conftest.py is still imported
+    as pytest starts, and so is one that names plugins (`pytest_plugins`), which pytest takes
+    from no conftest.py imported later.
+    """
+
+    def __init__(self, tests_dir):
+        self.tests_dir = os.path.abspath(tests_dir)
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_load_initial_conftests(self, early_config):
+        """Let pytest import at its start the conftest.py of the tests' folder, and those naming
+        plugins, alone."""
+        manager = early_config.pluginmanager
+        load = manager._loadconftestmodules
+
+        def load_at_start(path, *args, **kwargs):
+            if os.path.abspath(path) == self.tests_dir \
+                    or names_plugins(os.path.join(path, CONFTEST)):
+                load(path, *args, **kwargs)
+
+        manager._loadconftestmodules = load_at_start
+        try:
+            return (yield)
+        finally:
+            del manager._loadconftestmodules
+
+
+def names_plugins(conftest):
+    """Tell whether a conftest.py assigns `pytest_plugins` at its top level."""
+    try:
+        with open(conftest, "rb") as source:
+            module = ast.parse(source.read())
+    except (OSError, SyntaxError, ValueError):
+        return False
+    return any(isinstance(target, ast.Name) and target.id == PLUGINS_NAME
+               for node in module.body if isinstance(node, (ast.Assign, ast.AnnAssign))
+               for target in (node.targets if isinstance(node, ast.Assign) else [node.target]))
+
+
 def refuse_log():
     """Refuse a record logged after the log stop: the capture keeps no more."""
     raise PrintedWithoutEnd()
@@ -409,6 +458,7 @@ def main(tests_dir, ini_path, result_path, seconds, stop_limit, log_stop_limit):
                             "-p", "no:cacheprovider", "--continue-on-collection-errors",
                             "--capture=sys", "--show-capture=no"],
                            plugins=[recorder, limits, NoInputGiven(),
+                                    FolderConftestsAtCollection(tests_dir),
                                     OutputStop(recorder, stop_limit, log_stop_limit,
                                                descriptors)])
         recorder.emit({"event": "done", "exit": int(code)})
