@@ -278,7 +278,8 @@ class FolderConftestsAtCollection:
     those stuck in the student's code hung the whole run, and one whose import failed ended it
     with every test of every folder not run. The tests' own folder's conftest.py is still imported
     as pytest starts, and so is one that names plugins (`pytest_plugins`), which pytest takes
-    from no conftest.py imported later.
+    from no conftest.py imported later; one of those whose import fails is left to be imported
+    again as its folder is collected, where its failure fails the folder's tests.
     """
 
     def __init__(self, tests_dir):
@@ -292,9 +293,13 @@ class FolderConftestsAtCollection:
         load = manager._loadconftestmodules
 
         def load_at_start(path, *args, **kwargs):
-            if os.path.abspath(path) == self.tests_dir \
-                    or names_plugins(os.path.join(path, CONFTEST)):
+            if os.path.abspath(path) != self.tests_dir \
+                    and not names_plugins(os.path.join(path, CONFTEST)):
+                return
+            try:
                 load(path, *args, **kwargs)
+            except ConftestImportFailure:
+                pass  # imported again, failing again, as its folder is collected
 
         manager._loadconftestmodules = load_at_start
         try:

@@ -501,6 +501,27 @@ def test_a_folders_conftest_that_could_not_be_imported_fails_the_tests_of_that_f
             "line": "raise ValueError('no shapes yet')"}})]}
 
 
+def test_a_top_conftest_that_could_not_be_imported_fails_every_test_saying_so(tmp_path):
+    """Before, the conftest.py beside the test files, which pytest imports as it starts, whose
+    import failed on the student's code ended the run before anything was collected: every
+    test failed `the test did not run`, never saying why nor naming the student's line."""
+    tests = "import stats\n\n\ndef test_shout():\n    assert stats.shout('a') == 'A!'\n"
+    student_dir, reference = make_assignment(
+        tmp_path, None, {"stats.py": REFERENCE, "shapes.py": "", "conftest.py": "import shapes\n",
+                         "test_a.py": tests, "b/test_b.py": tests},
+        {"stats.py": REFERENCE, "shapes.py": "raise ValueError('no shapes yet')\n"})
+    report = grade(student_dir, reference)
+
+    reason = ("Failed: the test did not run, as importing conftest.py failed: ValueError: no "
+              "shapes yet")
+    failed = [("test_shout", "FAILED", f"E   {reason}", {"raised": {
+        "error": reason, "file": "shapes.py", "lineno": 1,
+        "line": "raise ValueError('no shapes yet')"}})]
+    assert {collection.name: [(test.name, test.result, test.details, test.debug)
+                              for test in collection.tests] for collection in report.tests} == {
+        "b/test_b.py": failed, "test_a.py": failed}
+
+
 def test_a_test_folders_conftest_naming_plugins_is_imported_as_pytest_starts(tmp_path):
     """pytest takes `pytest_plugins` from a conftest.py it imports as it starts alone: a test*
     folder's naming plugins is imported then, as pytest would, and its plugins' fixtures work."""
