@@ -61,8 +61,9 @@ XFAILED = "xfailed"
 COLLECT = "collect"
 # Why reading standard input failed.
 NO_INPUT = "the program reads input, but the tests give it none"
-# The name by which a conftest.py names the plugins pytest loads.
-PLUGINS_NAME = "pytest_plugins"
+# What pytest takes only from a conftest.py imported as it starts: the plugins it names, and the
+# hook it calls as the session starts.
+NEEDED_AT_START = frozenset({"pytest_plugins", "pytest_sessionstart"})
 # The encoding standard input names: the sandbox's locale's (LANG=C.UTF-8).
 STDIN_ENCODING = "utf-8"
 
@@ -277,9 +278,10 @@ class FolderConftestsAtCollection:
     folder and of each folder in it whose name starts with "test" (a course's `tests/`): one of
     those stuck in the student's code hung the whole run, and one whose import failed ended it
     with every test of every folder not run. The tests' own folder's conftest.py is still imported
-    as pytest starts, and so is one that names plugins (`pytest_plugins`), which pytest takes
-    from no conftest.py imported later; one of those whose import fails is left to be imported
-    again as its folder is collected, where its failure fails the folder's tests.
+    as pytest starts, and so is one that names plugins (`pytest_plugins`) or hooks the session's
+    start, which pytest takes from no conftest.py imported later; one of those whose import fails
+    is left to be imported again as its folder is collected, where its failure fails the folder's
+    tests.
     """
 
     def __init__(self, tests_dir):
@@ -287,14 +289,14 @@ class FolderConftestsAtCollection:
 
     @pytest.hookimpl(wrapper=True)
     def pytest_load_initial_conftests(self, early_config):
-        """Let pytest import at its start the conftest.py of the tests' folder, and those naming
-        plugins, alone."""
+        """Let pytest import at its start the conftest.py of the tests' folder, and those it
+        needs then, alone."""
         manager = early_config.pluginmanager
         load = manager._loadconftestmodules
 
         def load_at_start(path, *args, **kwargs):
             if os.path.abspath(path) != self.tests_dir \
-                    and not names_plugins(os.path.join(path, CONFTEST)):
+                    and not needed_at_start(os.path.join(path, CONFTEST)):
                 return
             try:
                 load(path, *args, **kwargs)
@@ -308,16 +310,19 @@ class FolderConftestsAtCollection:
             del manager._loadconftestmodules
 
 
-def names_plugins(conftest):
-    """Tell whether a conftest.py assigns `pytest_plugins` at its top level."""
+def needed_at_start(conftest):
+    """Tell whether pytest needs a conftest.py as it starts: it assigns `pytest_plugins`, or
+    defines a hook pytest calls at its start alone, at its top level."""
     try:
         with open(conftest, "rb") as source:
             module = ast.parse(source.read())
     except (OSError, SyntaxError, ValueError):
         return False
-    return any(isinstance(target, ast.Name) and target.id == PLUGINS_NAME
-               for node in module.body if isinstance(node, (ast.Assign, ast.AnnAssign))
-               for target in (node.targets if isinstance(node, ast.Assign) else [node.target]))
+    names = {target.id for node in module.body if isinstance(node, (ast.Assign, ast.AnnAssign))
+             for target in (node.targets if isinstance(node, ast.Assign) else [node.target])
+             if isinstance(target, ast.Name)}
+    names.update(node.name for node in module.body if isinstance(node, ast.FunctionDef))
+    return not names.isdisjoint(NEEDED_AT_START)
 
 
 def refuse_log():

@@ -522,14 +522,22 @@ def test_a_top_conftest_that_could_not_be_imported_fails_every_test_saying_so(tm
         "b/test_b.py": failed, "test_a.py": failed}
 
 
-def test_a_test_folders_conftest_naming_plugins_is_imported_as_pytest_starts(tmp_path):
-    """pytest takes `pytest_plugins` from a conftest.py it imports as it starts alone: a test*
-    folder's naming plugins is imported then, as pytest would, and its plugins' fixtures work."""
-    tests = ("import stats\n\n\ndef test_shout(pytester):\n"
-             "    assert stats.shout('a') == 'A!'\n")
+# What pytest takes from a conftest.py it imports as it starts alone: the plugins it names, the
+# hook it calls as the session starts.
+@pytest.mark.parametrize("conftest, argument", [
+    ("import os\n\nos.environ['WORD'] = 'a'\npytest_plugins = ['pytester']\n", "pytester"),
+    ("import os\n\n\ndef pytest_sessionstart(session):\n    os.environ['WORD'] = 'a'\n",
+     "monkeypatch"),
+], ids=["plugins", "session-start"])
+def test_a_test_folders_conftest_that_pytest_needs_as_it_starts_is_imported_then(
+        tmp_path, conftest, argument):
+    """A test* folder's conftest.py naming plugins, or hooking the session's start, is imported
+    as pytest starts, as pytest would: its plugins' fixtures work, its hook is called."""
+    tests = (f"import os\n\nimport stats\n\n\ndef test_shout({argument}):\n"
+             "    assert stats.shout(os.environ['WORD']) == 'A!'\n")
     student_dir, reference = make_assignment(
         tmp_path, None, {"stats.py": REFERENCE, "tests/test_b.py": tests,
-                         "tests/conftest.py": "pytest_plugins = ['pytester']\n"},
+                         "tests/conftest.py": conftest},
         {"stats.py": REFERENCE})
     (collection,) = grade(student_dir, reference).tests
 
