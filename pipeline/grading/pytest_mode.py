@@ -52,6 +52,8 @@ NOT_RUN_IMPORTING_CONFTEST = ("the tests did not run, as the run ended while {co
                               "imported: {problem}")
 NOT_RUN_IMPORTING_ANOTHER = ("the tests did not run, as the run ended while another test file was "
                              "imported: {problem}")
+# The node ids of the tests' own folder: pytest's for it (".") and the session's ("").
+TESTS_FOLDER_IDS = (".", "")
 # A test passed or was skipped, then a fixture torn down after it (its own, its file's, or the
 # session's after the last test) failed.
 TEARDOWN = "teardown"
@@ -466,8 +468,9 @@ def _with_reason(text: str, reason: str) -> str:
 
 
 def _holds(folder: str, file: str) -> bool:
-    """Tell whether a node id is that of a folder holding the file ("" holds them all)."""
-    return folder == "" or file.startswith(f"{folder}/")
+    """Tell whether a node id is that of a folder holding the file (the tests' own folder, "."
+    as pytest names it, holds them all)."""
+    return folder in TESTS_FOLDER_IDS or file.startswith(f"{folder}/")
 
 
 def _file_of(nodeid: str) -> str:

@@ -22,6 +22,7 @@ read: reading it raises EOFError (as input() does at the end of an input), sayin
 give the program none.
 """
 
+import ast
 import io
 import logging
 import os
@@ -36,7 +37,7 @@ from _pytest.config import ConftestImportFailure
 # while this script's folder is still first on sys.path; both runners cut messages, stop endless
 # printing and write result lines alike.
 from descriptor_meter import DescriptorMeter
-from pytest_limits import TimeLimits
+from pytest_limits import CONFTEST, TimeLimits
 from pytest_watchdog import supervise
 from runner import MESSAGE_LIMIT, OUTPUT_STOP_SIGNAL, OutputMeter, PrintedWithoutEnd, \
     forget_runner_modules, place_in_files, shadowed_module, shorten, write_line
@@ -65,6 +66,9 @@ COLLECT = "collect"
 NOTHING_TRACED = {"place": None, "shadowed": None}
 # Why reading standard input failed.
 NO_INPUT = "the program reads input, but the tests give it none"
+# What pytest takes only from a conftest.py imported as it starts: the plugins it names, and the
+# hook it calls as the session starts.
+NEEDED_AT_START = frozenset({"pytest_plugins", "pytest_sessionstart"})
 # The encoding standard input names: the sandbox's locale's (LANG=C.UTF-8).
 STDIN_ENCODING = "utf-8"
 
@@ -275,6 +279,61 @@ class NoInputGiven:
         sys.stdin = NoInput()
 
 
+class FolderConftestsAtCollection:
+    """A pytest plugin that leaves the conftest.py of each folder of the tests to be imported as
+    its folder is collected: under the import's time limit, a failure failing that folder's tests.
+
+    pytest imports, as it starts and before anything is collected, the conftest.py of the tests'
+    folder and of each folder in it whose name starts with "test" (a course's `tests/`): one of
+    those stuck in the student's code hung the whole run, and one whose import failed ended it
+    with every test of every folder not run. The tests' own folder's conftest.py is still imported
+    as pytest starts, and so is one that names plugins (`pytest_plugins`) or hooks the session's
+    start, which pytest takes from no conftest.py imported later; one of those whose import fails
+    is left to be imported again as its folder is collected, where its failure fails the folder's
+    tests.
+    """
+
+    def __init__(self, tests_dir):
+        self.tests_dir = os.path.abspath(tests_dir)
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_load_initial_conftests(self, early_config):
+        """Let pytest import at its start the conftest.py of the tests' folder, and those it
+        needs then, alone."""
+        manager = early_config.pluginmanager
+        load = manager._loadconftestmodules
+
+        def load_at_start(path, *args, **kwargs):
+            if os.path.abspath(path) != self.tests_dir \
+                    and not needed_at_start(os.path.join(path, CONFTEST)):
+                return
+            try:
+                load(path, *args, **kwargs)
+            except ConftestImportFailure:
+                pass  # imported again, failing again, as its folder is collected
+
+        manager._loadconftestmodules = load_at_start
+        try:
+            return (yield)
+        finally:
+            del manager._loadconftestmodules
+
+
+def needed_at_start(conftest):
+    """Tell whether pytest needs a conftest.py as it starts: it assigns `pytest_plugins`, or
+    defines a hook pytest calls at its start alone, at its top level."""
+    try:
+        with open(conftest, "rb") as source:
+            module = ast.parse(source.read())
+    except (OSError, SyntaxError, ValueError):
+        return False
+    names = {target.id for node in module.body if isinstance(node, (ast.Assign, ast.AnnAssign))
+             for target in (node.targets if isinstance(node, ast.Assign) else [node.target])
+             if isinstance(target, ast.Name)}
+    names.update(node.name for node in module.body if isinstance(node, ast.FunctionDef))
+    return not names.isdisjoint(NEEDED_AT_START)
+
+
 def refuse_log():
     """Refuse a record logged after the log stop: the capture keeps no more."""
     raise PrintedWithoutEnd()
@@ -419,6 +478,7 @@ def main(tests_dir, ini_path, result_path, seconds, stop_limit, log_stop_limit):
                             "-p", "no:cacheprovider", "--continue-on-collection-errors",
                             "--capture=sys", "--show-capture=no"],
                            plugins=[recorder, limits, NoInputGiven(),
+                                    FolderConftestsAtCollection(tests_dir),
                                     OutputStop(recorder, stop_limit, log_stop_limit,
                                                descriptors)])
         recorder.emit({"event": "done", "exit": int(code)})

@@ -121,9 +121,34 @@ def shown_course_path(folder: Path, repository_root: Path | None) -> str:
     return folder.name
 
 
+class _CopyFailed(Exception):
+    """A file of a tree could not be copied: carries its OSError past shutil.copytree."""
+
+    def __init__(self, error: OSError) -> None:
+        super().__init__(error)
+        self.error = error
+
+
 def copy_tree(source: Path, target: Path) -> None:
-    """Copy a directory tree, keeping symlinks as links and leaving out VCS and cache folders."""
-    shutil.copytree(source, target, symlinks=True, ignore=shutil.ignore_patterns(*IGNORED_NAMES))
+    """Copy a directory tree, keeping symlinks as links and leaving out VCS and cache folders.
+
+    A file that cannot be copied stops the copy with its own OSError: shutil.copytree would go
+    on and raise its Error, which keeps each file's error as text alone, so a full disk's
+    ENOSPC could not be known as a passing fault of the host (pipeline.tasks.retry).
+    """
+    try:
+        shutil.copytree(source, target, symlinks=True, copy_function=_copy_or_stop,
+                        ignore=shutil.ignore_patterns(*IGNORED_NAMES))
+    except _CopyFailed as failed:
+        raise failed.error from None
+
+
+def _copy_or_stop(source: str, target: str) -> str:
+    """Copy one file of a tree as shutil.copytree does, stopping the whole copy if it fails."""
+    try:
+        return shutil.copy2(source, target)
+    except OSError as exc:
+        raise _CopyFailed(exc) from exc
 
 
 def copy_path(source: Path, target: Path) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import subprocess
+import threading
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
@@ -20,7 +21,7 @@ from tests.infra.ledger import migrated_resources
 from tests.infra.ports import free_port
 from tests.infra.processes import gradehook_argv, stop_process_group, wait_for, web_process, \
     worker_process
-from tests.support.gitlab_standin import DEVELOPER, GitLabStandIn
+from tests.support.gitlab_standin import DEVELOPER, FaultPlan, GitLabStandIn
 from tests.webhooks.deliveries import payload_of
 
 FINAL_STATES = {"success", "failed"}
@@ -119,6 +120,23 @@ def assert_each_graded_once(service: FaultService, deliveries: dict[int, tuple[s
         finals = [state for state in service.posted_states(sha) if state in FINAL_STATES]
         assert (index, finals) == \
             (index, ["success" if expected is RunStatus.PASSED else "failed"])
+
+
+@contextlib.contextmanager
+def final_status_held(service: FaultService, run_id: str) -> Iterator[None]:
+    """Once a run reaches its tests, hold GitLab's answer to its next (final) commit status
+    while the block runs (a test stops the database or the worker meanwhile), then fail it."""
+    wait_for(lambda: service.run(run_id).stage == "tests", timeout=60,
+             what="the run to reach its tests")
+    held = threading.Event()
+    final = service.gitlab.inject_faults(FaultPlan(
+        status=502, every=1, hold=held, method="POST", path_pattern=r"/statuses/"))
+    assert final.arrived.wait(60), "the final status was never posted"
+    try:
+        yield
+    finally:
+        held.set()
+        service.gitlab.clear_faults()
 
 
 @dataclass

@@ -4,16 +4,14 @@ stopped while a worker shows GitLab a run's end: the end is shown once it is bac
 from __future__ import annotations
 
 import re
-import threading
 import urllib.error
 
 import pytest
 
 from tests.infra.servers import PrivatePostgres
 from tests.faults.service import RECONCILE_EVERY_SECOND, SHORT_LIMITS, assert_each_graded_once, \
-    deliver_numbered, fault_service
+    deliver_numbered, fault_service, final_status_held
 from tests.infra.processes import wait_for
-from tests.support.gitlab_standin import FaultPlan
 
 pytestmark = pytest.mark.slow
 # What a worker logs when the database is away: Celery storing a task state, or our retry.
@@ -87,17 +85,9 @@ def test_a_run_whose_end_met_the_database_away_is_shown_when_it_is_back(
                      what="the sweep at the worker's start")
             deliver_numbered(service, deliveries, 0, seconds=2)
             sha, run_id = deliveries[0]
-            wait_for(lambda: service.run(run_id).stage == "tests", timeout=60,
-                     what="the run to reach its tests")
-            # The next status is the final one: GitLab holds it while the database stops,
-            # then fails it.
-            held = threading.Event()
-            final = service.gitlab.inject_faults(FaultPlan(
-                status=502, every=1, hold=held, method="POST", path_pattern=r"/statuses/"))
-            assert final.arrived.wait(60), "the final status was never posted"
-            private_postgres.stop()
-            held.set()
-            service.gitlab.clear_faults()
+            # GitLab holds the final status while the database stops, then fails it.
+            with final_status_held(service, run_id):
+                private_postgres.stop()
             wait_for(lambda: "attempt 1 failed, retrying" in log.read_text(), timeout=60,
                      what="the worker to meet the stopped database")
             private_postgres.start()

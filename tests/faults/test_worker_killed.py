@@ -5,16 +5,14 @@ from __future__ import annotations
 
 import os
 import signal
-import threading
 
 import pytest
 
 from pipeline.ledger.models import RunStatus
 from tests.e2e.scenario import STUDENT
 from tests.faults.service import SHORT_LIMITS, assert_each_graded_once, deliver_numbered, \
-    fault_service, slow_solution
+    fault_service, final_status_held, slow_solution
 from tests.infra.processes import wait_for
-from tests.support.gitlab_standin import FaultPlan
 
 pytestmark = pytest.mark.slow
 # Seconds the student's program sleeps in the sandbox: the window in which the worker dies.
@@ -72,17 +70,10 @@ def test_a_run_whose_worker_died_while_posting_its_end_is_shown_when_a_worker_st
         with service.worker("first") as first:
             deliver_numbered(service, deliveries, 0, seconds=GRADING_SLEEP)
             sha, run_id = deliveries[0]
-            wait_for(lambda: service.run(run_id).stage == "tests", timeout=60,
-                     what="the run to reach its tests")
-            # The next status is the final one: GitLab holds it, then fails it.
-            held = threading.Event()
-            final = service.gitlab.inject_faults(FaultPlan(
-                status=502, every=1, hold=held, method="POST", path_pattern=r"/statuses/"))
-            assert final.arrived.wait(60), "the final status was never posted"
-            os.killpg(first.pid, signal.SIGKILL)
-            first.wait(timeout=10)
-            held.set()
-            service.gitlab.clear_faults()
+            # GitLab holds the final status while the worker is killed, then fails it.
+            with final_status_held(service, run_id):
+                os.killpg(first.pid, signal.SIGKILL)
+                first.wait(timeout=10)
         ended = service.run(run_id)
         assert (ended.status, ended.reported_status) == (RunStatus.PASSED, "running")
         assert service.posted_states(sha) == ["pending", "running"]

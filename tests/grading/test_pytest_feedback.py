@@ -474,27 +474,75 @@ def test_a_run_ended_importing_a_test_file_fails_that_file_and_says_why_the_othe
         "test_b.py": [("test_b.py", "FAILED", f"E   Failed: {crashed}")]}
 
 
+# pytest imports the conftest.py of a top folder named test* as it starts, before it collects
+# anything: such a folder's must read as any other folder's.
+@pytest.mark.parametrize("folder", ["b", "tests"])
 def test_a_folders_conftest_that_could_not_be_imported_fails_the_tests_of_that_folder_saying_so(
-        tmp_path):
+        tmp_path, folder):
     """Before, a conftest.py of a subfolder whose import failed on the student's code (here a
     module it imports raising at its top level) failed each test of the folder with `the test
     did not run`, never saying why nor naming the student's line; the tests of other folders
-    run as before."""
+    run as before. A folder named test* failed every test of every folder so."""
     tests = "import stats\n\n\ndef test_shout():\n    assert stats.shout('a') == 'A!'\n"
     student_dir, reference = make_assignment(
         tmp_path, None, {"stats.py": REFERENCE, "shapes.py": "", "a/test_a.py": tests,
-                         "b/conftest.py": "import shapes\n", "b/test_b.py": tests},
+                         f"{folder}/conftest.py": "import shapes\n",
+                         f"{folder}/test_b.py": tests},
         {"stats.py": REFERENCE, "shapes.py": "raise ValueError('no shapes yet')\n"})
     report = grade(student_dir, reference)
 
-    reason = ("Failed: the test did not run, as importing b/conftest.py failed: ValueError: no "
-              "shapes yet")
+    reason = (f"Failed: the test did not run, as importing {folder}/conftest.py failed: "
+              "ValueError: no shapes yet")
     assert {collection.name: [(test.name, test.result, test.details, test.debug)
                               for test in collection.tests] for collection in report.tests} == {
         "a/test_a.py": [("test_shout", "PASSED", None, None)],
-        "b/test_b.py": [("test_shout", "FAILED", f"E   {reason}", {"raised": {
+        f"{folder}/test_b.py": [("test_shout", "FAILED", f"E   {reason}", {"raised": {
             "error": reason, "file": "shapes.py", "lineno": 1,
             "line": "raise ValueError('no shapes yet')"}})]}
+
+
+def test_a_top_conftest_that_could_not_be_imported_fails_every_test_saying_so(tmp_path):
+    """Before, the conftest.py beside the test files, which pytest imports as it starts, whose
+    import failed on the student's code ended the run before anything was collected: every
+    test failed `the test did not run`, never saying why nor naming the student's line."""
+    tests = "import stats\n\n\ndef test_shout():\n    assert stats.shout('a') == 'A!'\n"
+    student_dir, reference = make_assignment(
+        tmp_path, None, {"stats.py": REFERENCE, "shapes.py": "", "conftest.py": "import shapes\n",
+                         "test_a.py": tests, "b/test_b.py": tests},
+        {"stats.py": REFERENCE, "shapes.py": "raise ValueError('no shapes yet')\n"})
+    report = grade(student_dir, reference)
+
+    reason = ("Failed: the test did not run, as importing conftest.py failed: ValueError: no "
+              "shapes yet")
+    failed = [("test_shout", "FAILED", f"E   {reason}", {"raised": {
+        "error": reason, "file": "shapes.py", "lineno": 1,
+        "line": "raise ValueError('no shapes yet')"}})]
+    assert {collection.name: [(test.name, test.result, test.details, test.debug)
+                              for test in collection.tests] for collection in report.tests} == {
+        "b/test_b.py": failed, "test_a.py": failed}
+
+
+# What pytest takes from a conftest.py it imports as it starts alone: the plugins it names, the
+# hook it calls as the session starts.
+@pytest.mark.parametrize("conftest, argument", [
+    ("import os\n\nos.environ['WORD'] = 'a'\npytest_plugins = ['pytester']\n", "pytester"),
+    ("import os\n\n\ndef pytest_sessionstart(session):\n    os.environ['WORD'] = 'a'\n",
+     "monkeypatch"),
+], ids=["plugins", "session-start"])
+def test_a_test_folders_conftest_that_pytest_needs_as_it_starts_is_imported_then(
+        tmp_path, conftest, argument):
+    """A test* folder's conftest.py naming plugins, or hooking the session's start, is imported
+    as pytest starts, as pytest would: its plugins' fixtures work, its hook is called."""
+    tests = (f"import os\n\nimport stats\n\n\ndef test_shout({argument}):\n"
+             "    assert stats.shout(os.environ['WORD']) == 'A!'\n")
+    student_dir, reference = make_assignment(
+        tmp_path, None, {"stats.py": REFERENCE, "tests/test_b.py": tests,
+                         "tests/conftest.py": conftest},
+        {"stats.py": REFERENCE})
+    (collection,) = grade(student_dir, reference).tests
+
+    assert [(test.name, test.result, test.details) for test in collection.tests] == [
+        ("test_shout", "PASSED", None)]
 
 
 def test_a_run_ended_importing_a_folders_conftest_fails_that_folders_files_not_the_others(

@@ -417,20 +417,24 @@ def test_a_student_module_stuck_in_its_import_fails_its_test_file_and_the_others
      "        time.sleep(60)\n    except BaseException:\n        pass\n",
      ", but went on, so its process was ended"),
 ], ids=["loops", "catches-the-stop-and-loops-on"])
+# pytest imports the conftest.py of a top folder named test* as it starts, before it collects
+# anything: such a folder's must be stopped as any other folder's.
+@pytest.mark.parametrize("folder", ["slow", "tests"])
 def test_a_folders_conftest_stuck_importing_the_students_code_fails_that_folders_tests(
-        tmp_path: Path, student_code: str, went_on: str):
+        tmp_path: Path, student_code: str, went_on: str, folder: str):
     """Before, a folder's conftest.py that imported a module of the student's looping at its top
     level hung the run until its limit, every test of every file failing 'Maximum execution time
     of 60.0 seconds exceeded', the tests of other folders too. The conftest's import has the
     default limit of a test, and the tests of other folders run."""
     line = 4 if not went_on else 8
-    failure = ("E   Failed: the test did not run, as importing slow/conftest.py failed: Timeout: "
-               "importing slow/conftest.py took longer than its time limit of 1 second; it was "
-               f"stopped in calc.py, line {line}{went_on}")
+    failure = (f"E   Failed: the test did not run, as importing {folder}/conftest.py failed: "
+               f"Timeout: importing {folder}/conftest.py took longer than its time limit of 1 "
+               f"second; it was stopped in calc.py, line {line}{went_on}")
     assert _graded_files(tmp_path, student_code,
-                         {"slow/conftest.py": "import calc\n", "slow/test_calc.py": CALC_TESTS,
+                         {f"{folder}/conftest.py": "import calc\n",
+                          f"{folder}/test_calc.py": CALC_TESTS,
                           "test_other.py": OTHER_TESTS}, test_timeout_seconds=1) == {
-        "slow/test_calc.py": ("COMPLETED", [("test_one", "FAILED", failure)]),
+        f"{folder}/test_calc.py": ("COMPLETED", [("test_one", "FAILED", failure)]),
         "test_other.py": ("COMPLETED", [("test_sum", "PASSED", None)]),
     }
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import errno
 import os
 import re
+from pathlib import Path
 
 import pytest
 from celery import Celery
@@ -13,11 +14,13 @@ from sqlalchemy import create_engine
 
 from gitlab_client import TransientGitLabError
 from pipeline.celery_app import REGRADE, REPORT, STUDENT_TESTING, create_celery
+from pipeline.grading.staging import copy_tree
 from pipeline.ledger.models import RunStatus, TestRun
 from pipeline.repos import RepositoryError
 from pipeline.tasks.retry import DATABASE_FAILED, GAVE_UP_REASON, STORAGE_FAILED, \
     TIME_LIMIT_REASON, drive
 from tests.infra.assignments import ONE_TEST
+from tests.infra.disks import fill, small_disk
 from tests.infra.ledger import migrated_resources, queue_run
 from tests.support.gitlab_standin import FaultPlan, gitlab_standin  # noqa: F401 (a fixture)
 
@@ -63,6 +66,34 @@ def test_a_disk_refusing_writes_is_tried_again_and_worded_without_the_path(code)
     outcome = failing_on_the_disk.apply(args=(code,)).get()
     assert outcome == GAVE_UP_REASON.format(
         attempts=2, error=STORAGE_FAILED.format(error=os.strerror(code)))
+    assert tried == [0, 1]
+
+
+@app.task(bind=True)
+def staging_on_a_full_disk(self, source: str, disk: str) -> str:
+    """Copy a solution's folder as staging does, onto a disk with no room left (each attempt
+    into a folder of its own, as each attempt of a run has its own workspace)."""
+    def work() -> str:
+        tried.append(self.request.retries)
+        copy_tree(Path(source), Path(disk, f"attempt-{self.request.retries}"))
+        return "copied"
+    return drive(self, work, lambda reason: reason, soft_limit=60, max_attempts=2,
+                 what="staging_on_a_full_disk", places={})
+
+
+def test_a_folder_copied_onto_a_full_disk_is_tried_again(tmp_path):
+    """Before, a full disk met while a folder was copied (staging the solutions) ended the run
+    at once as 'unexpected error in gradehook (Error)': shutil's copy keeps each file's error as
+    text alone, so it was not known as the disk's."""
+    solution = tmp_path / "solution"
+    solution.mkdir()
+    (solution / "calc.py").write_bytes(b"x = 1\n" * 2 ** 16)
+    tried.clear()
+    with small_disk(tmp_path / "work") as work:
+        fill(work)
+        outcome = staging_on_a_full_disk.apply(args=(str(solution), str(work))).get()
+    assert outcome == GAVE_UP_REASON.format(
+        attempts=2, error=STORAGE_FAILED.format(error=os.strerror(errno.ENOSPC)))
     assert tried == [0, 1]
 
 
