@@ -301,7 +301,9 @@ class FolderConftestsAtCollection:
         """Let pytest import at its start the conftest.py of the tests' folder, and those it
         needs then, alone."""
         manager = early_config.pluginmanager
-        load = manager._loadconftestmodules
+        load = getattr(manager, "_loadconftestmodules", None)
+        if load is None:  # a pytest other than those known: its own way, all of them at start
+            return (yield)
 
         def load_at_start(path, *args, **kwargs):
             if os.path.abspath(path) != self.tests_dir \
