@@ -8,7 +8,7 @@ from dataclasses import dataclass
 # Students read a course error in the commit status, the comment and the result page; what it
 # keeps from them (a hidden test, the reference solution's code and what it raised), staff read
 # in the run's report.
-WITHHELD_NOTE = "the course's staff see the whole cause in `gradehook results` and GET /api/runs"
+WITHHELD_NOTE = "the course's staff see the whole cause in GET /api/runs"
 
 
 @dataclass(frozen=True)

@@ -232,7 +232,7 @@ HIDDEN_COLLECTION = """\
       tests:
         - name: {test}
 """
-WITHHELD_NOTE = "the course's staff see the whole cause in `gradehook results` and GET /api/runs"
+WITHHELD_NOTE = "the course's staff see the whole cause in GET /api/runs"
 COURSE_ERROR = "Not graded: the course's tests for this assignment have a problem: "
 
 

@@ -10,6 +10,7 @@ from pipeline.reports import comment_marker, commit_status_payload, mr_comment_m
     result_page_html
 from pipeline.reports.model import RunSummary
 from tests.api.world import STAFF_TOKEN, bearer, staff_digest
+from tests.cli.commands import gradehook
 from tests.infra.assignments import ONE_TEST
 from tests.infra.ledger import migrated_resources, queue_run
 from webhooks.app import create_app
@@ -168,7 +169,7 @@ CRASHING_REFERENCE = {
     "week1/hello/meta.yaml": "properties:\n  hiddenTests:\n    - Secret\n"}
 REFERENCE_LINE = "return secret_formula / 0"
 LOOKED_UP_IN = {"visible": ("Formula", "f(2)"), "hidden": ("Secret", "f(4711)")}
-WITHHELD_NOTE = "the course's staff see the whole cause in `gradehook results` and GET /api/runs"
+WITHHELD_NOTE = "the course's staff see the whole cause in GET /api/runs"
 
 
 def _student_outputs(run: TestRun) -> str:
@@ -211,6 +212,27 @@ def test_a_reference_crashing_in_a_look_up_shows_students_neither_its_code_nor_h
     assert REFERENCE_LINE not in students_read and "ZeroDivisionError" not in students_read
     if collection == "hidden":
         assert expression not in students_read and name not in students_read
+
+
+def test_the_places_students_are_told_staff_read_a_course_error_show_staff_all_of_it(
+        service_settings, git_server):
+    config, settings = service_settings({"api": {"staff_token_hashes": staff_digest()}})
+    resources = migrated_resources(settings)
+    name, expression = LOOKED_UP_IN["hidden"]
+    git_server.commit("staff/reference", {**CRASHING_REFERENCE, "week1/hello/test.yaml": (
+        ONE_TEST + f"    - type: variable\n      name: {name}\n      entryPoint: hello.py\n"
+                   f"      tests:\n        - name: '{expression}'\n")})
+
+    ended = _graded(resources, git_server)
+
+    note = ended.report["gradehook"]["courseErrorForStudents"].splitlines()[-1]
+    listed = create_app(settings).test_client().get("/api/runs", headers=bearer(STAFF_TOKEN))
+    shown_by_place = {"`gradehook results`": gradehook(config, "results").output,
+                      "GET /api/runs": listed.get_json()["items"][0]["status_reason"]}
+    named = [place for place in shown_by_place if place in note]
+    assert named
+    for place in named:
+        assert REFERENCE_LINE in shown_by_place[place], place
 
 
 def _reference_with_unsafe_entry(git_server, folder: str, unsafe: str) -> None:
