@@ -115,3 +115,16 @@ def module_missing(python: str | None, module: SandboxModule) -> EngineError:
     return EngineError(MODULE_MISSING.format(python=python or sys.executable, module=module.name,
                                              needed_by=module.needed_by,
                                              extra_verb=module.extra_verb))
+
+
+# The sandbox's interpreter has a pytest older than the pytest runner's plugins work with.
+PYTEST_TOO_OLD = ("the sandbox interpreter {python} has pytest {version}, older than pytest 8, "
+                  "which {needed_by} need: install pytest 8 or newer into it (the `runtime` extra "
+                  "has it) or set [sandbox] python to an interpreter that has it")
+
+
+def pytest_too_old(python: str | None, version: str) -> EngineError:
+    """Return the error of a sandbox interpreter (None: the one running gradehook) whose pytest
+    is older than 8: never the student's failure."""
+    return EngineError(PYTEST_TOO_OLD.format(python=python or sys.executable, version=version,
+                                             needed_by=PYTEST.needed_by))

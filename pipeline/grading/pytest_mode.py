@@ -23,7 +23,7 @@ from typing import Any
 
 from pipeline.grading.assignment import CONFTEST_NAME, Assignment, course_paths
 from pipeline.grading.checks import FAILED, PASSED, RAISED, SHADOWED, SKIPPED
-from pipeline.grading.errors import PYTEST, module_missing
+from pipeline.grading.errors import PYTEST, module_missing, pytest_too_old
 from pipeline.grading.execution import CONTROL_DIR, MAX_RESULT_LINE_BYTES, RESULT_PATH, \
     TESTS_DIR, MalformedResult, checked_place, checked_shadowed, killed_reason, \
     log_runner_errors, output_stop_limit, printed_without_end, shown_paths, strict_json, \
@@ -69,6 +69,7 @@ LOG_STOP_DIVISOR = 128
 # The runner announces it started once pytest is imported, before anything of the student's
 # runs: without that event, what the process wrote to stderr is the runner's own.
 NO_PYTEST = re.compile(rb"ModuleNotFoundError: No module named 'pytest'")
+OLD_PYTEST = re.compile(rb"gradehook's pytest runner needs pytest 8 or newer, not pytest (\S+)")
 OUTCOMES = {"passed": PASSED, "failed": FAILED, "skipped": SKIPPED, "xfailed": PASSED}
 # A test marked xfail that failed, as the marker expects: pytest counts it a success.
 XFAILED = "xfailed"
@@ -223,8 +224,12 @@ class PytestGrader:
     def _reports(self, result: SandboxResult, files: list[str]) -> list[CollectionReport]:
         """Build the reports of the test files a run ran."""
         events = _events(result.result_data)
-        if not events and result.exit_code != 0 and NO_PYTEST.search(result.stderr):
-            raise module_missing(self.python, PYTEST)
+        if not events and result.exit_code != 0:
+            if NO_PYTEST.search(result.stderr):
+                raise module_missing(self.python, PYTEST)
+            old = OLD_PYTEST.search(result.stderr)
+            if old:
+                raise pytest_too_old(self.python, old.group(1).decode("utf-8", "replace"))
         finished = any(event.get("event") == "done" for event in events)
         stopped = [event["message"] for event in events if event["event"] == "stopped"]
         # Tests and test files that printed or logged past their stop limit fail saying so,

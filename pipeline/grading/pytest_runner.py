@@ -31,6 +31,12 @@ import sys
 import threading
 
 import pytest
+
+# The plugins below need pytest 8 (pytest.Directory, new-style hook wrappers): an older one is
+# the operator's to replace, said before anything else runs (pytest_mode.OLD_PYTEST).
+if int(pytest.__version__.split(".")[0]) < 8:
+    sys.exit(f"gradehook's pytest runner needs pytest 8 or newer, not pytest {pytest.__version__}")
+
 from _pytest.config import ConftestImportFailure
 
 # The runner of test.yaml collections and the time limits' modules lie beside this script, found

@@ -292,6 +292,24 @@ def test_a_sandbox_interpreter_without_pytest_is_our_error_not_a_zero(tmp_path: 
         f"python to an interpreter that has it")
 
 
+def test_a_sandbox_interpreter_with_a_pytest_older_than_8_is_our_error_not_a_zero(
+        tmp_path: Path, bare_python: str):
+    """Before, the runner ran on a sandbox interpreter's pytest 7 (older than the `runtime`
+    extra's pytest>=8) and every test of every file failed with the runner's own crash,
+    'pytest stopped on AttributeError: module pytest has no attribute Directory', scored 0."""
+    (site_packages,) = Path(bare_python).parent.parent.glob("lib/python*/site-packages")
+    (site_packages / "pytest").mkdir()
+    (site_packages / "pytest" / "__init__.py").write_text("__version__ = '7.4.4'\n")
+    student, reference = make_assignment(tmp_path, None, {**CALC, "test_calc.py": TEST_CALC},
+                                         CALC)
+    with pytest.raises(EngineError) as caught:
+        grade(student, reference, settings=SandboxSettings(python=bare_python))
+    assert str(caught.value) == (
+        f"the sandbox interpreter {bare_python} has pytest 7.4.4, older than pytest 8, which "
+        f"assignments without test.yaml need: install pytest 8 or newer into it (the `runtime` "
+        f"extra has it) or set [sandbox] python to an interpreter that has it")
+
+
 def test_student_code_saying_pytest_is_missing_is_graded_not_taken_for_our_error(
         tmp_path: Path):
     """The runner announces it started before any of the student's code runs: a module that
