@@ -8,7 +8,7 @@ import re
 
 from flask import Blueprint, Response, request
 from sqlalchemy import select
-from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import DBAPIError
 
 from pipeline.badge_keys import badge_key_matches
 from pipeline.branch_names import is_branch_name
@@ -22,6 +22,7 @@ from webhooks.api.project_ids import of_project_id
 from webhooks.api.schemas import ID_PATTERN
 from webhooks.app import services
 from webhooks.events import MAX_ID
+from webhooks.ledger_faults import ledger_fault
 
 log = logging.getLogger(__name__)
 
@@ -130,11 +131,14 @@ def _not_found() -> Response:
                     headers={**PAGE_SECURITY_HEADERS, "Cache-Control": "no-store"})
 
 
-@pages.errorhandler(OperationalError)
-@pages.errorhandler(InterfaceError)
-def _database_down(exc: Exception) -> Response:
-    """Answer a page or badge the ledger cannot serve now with 503, as for a moment."""
-    log.error("%s: database unavailable: %s", request.endpoint, type(exc).__name__)
+@pages.errorhandler(DBAPIError)
+def _database_down(exc: DBAPIError) -> Response:
+    """Answer a page or badge the ledger cannot serve now with 503, as for a moment (students
+    read it: what the operator must do is in the log)."""
+    fault = ledger_fault(exc)
+    if fault is None:
+        raise exc  # a fault of ours: logged with its traceback, a 500
+    log.error("%s: %s", request.endpoint, fault.logged)
     return Response(UNAVAILABLE_PAGE, 503, mimetype="text/html",
                     headers={**PAGE_SECURITY_HEADERS, "Cache-Control": "no-store",
                              "Retry-After": UNAVAILABLE_RETRY_AFTER})

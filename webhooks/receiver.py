@@ -6,7 +6,7 @@ import logging
 import time
 
 from flask import Blueprint, jsonify, request
-from sqlalchemy.exc import OperationalError, InterfaceError
+from sqlalchemy.exc import DBAPIError
 
 from pipeline.submissions.dispatch import release_submissions
 from webhooks.app import services
@@ -15,6 +15,7 @@ from webhooks.events import DeliveryError, parse_delivery
 from webhooks.handlers.decisions import Context
 from webhooks.handlers.router import decide
 from webhooks.intake_plan import Delivered
+from webhooks.ledger_faults import LEDGER_NOT_UPGRADED, ledger_fault
 
 log = logging.getLogger(__name__)
 
@@ -51,10 +52,13 @@ def gitlab_webhook():
                           bot_username=gitlab.bot_username, retest_command=gitlab.retest_command)
         decision = decide(event, context)
         answer = svc.intake.submit(Delivered(event, decision, course))
-    except (OperationalError, InterfaceError) as exc:
-        log.error("webhook %s: database unavailable: %s", event.delivery_key,
-                  type(exc).__name__)
-        return jsonify(error="service unavailable", reason=DATABASE_DOWN), 503
+    except DBAPIError as exc:
+        fault = ledger_fault(exc)
+        if fault is None:
+            raise
+        log.error("webhook %s: %s", event.delivery_key, fault.logged)
+        return jsonify(error="service unavailable",
+                       reason=DATABASE_DOWN if fault.passing else LEDGER_NOT_UPGRADED), 503
     if not answer.duplicate and answer.body.get("existing_runs"):
         # Submissions of runs that had ended already get no hand-off when a run ends: send now.
         release_submissions(svc.celery, svc.resources.sessions, answer.body["existing_runs"])

@@ -9,6 +9,7 @@ from tests.api.world import STAFF_TOKEN, bearer, staff_digest
 from tests.infra.assignments import ONE_TEST
 from tests.infra.ledger import migrated_resources
 from tests.infra.ports import free_port
+from tests.webhooks.test_receiver import COURSE, SECRET, deliver
 from tests.infra.processes import wait_for, worker_process
 from webhooks.app import create_app
 
@@ -73,3 +74,24 @@ def test_running_worker_makes_the_service_healthy(tmp_path, service_settings, gi
                     "database_error": None, "workers": 1,
                     "worker_names": body["worker_names"], "problems": []}
     assert body["worker_names"][0].startswith("gradehook@")
+
+
+def test_a_webhook_or_a_result_page_on_a_ledger_never_upgraded_is_503_naming_the_fix(
+        service_settings, caplog):
+    """Before, only the API said so (44fd111): a GitLab delivery on PostgreSQL answered 500 and
+    logged an UndefinedTable traceback (on the embedded ledger 'the ledger database is
+    unavailable; try again shortly'), and a result page answered 500 with gradehook's JSON."""
+    _, settings = service_settings({"gitlab": {"webhook_secret": SECRET}, "courses": [COURSE]})
+    client = create_app(settings).test_client()
+
+    delivery = deliver(client, "push_hook__assignment_commits", key="never-upgraded")
+    page = client.get("/results/" + "a" * 22)
+
+    assert (delivery.status_code, delivery.get_json()["reason"]) == (
+        503, "the ledger's tables are missing or out of date: the service's operator must run "
+             "`gradehook db upgrade`")
+    assert (page.status_code, page.mimetype) == (503, "text/html")
+    assert b"Results unavailable for a moment" in page.data
+    errors = [record for record in caplog.records if record.levelname == "ERROR"]
+    assert [record.exc_info for record in errors] == [None, None]
+    assert all("`gradehook db upgrade`" in record.getMessage() for record in errors)

@@ -8,18 +8,16 @@ from typing import Any
 
 from flask import Blueprint, jsonify, request
 from marshmallow import Schema, ValidationError
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
-
-from pipeline.ledger.migrate import lacks_schema
+from sqlalchemy.exc import DBAPIError
 from werkzeug.http import HTTP_STATUS_CODES
+
+from webhooks.ledger_faults import LEDGER_NOT_UPGRADED, ledger_fault
 
 log = logging.getLogger(__name__)
 
 BODY_NOT_JSON = "the body must be a JSON document"
 JSON_REQUIRED = "send the body as application/json"
 DATABASE_DOWN = "the ledger database is unavailable; try again shortly"
-LEDGER_NOT_UPGRADED = ("the ledger's tables are missing or out of date: the service's operator "
-                       "must run `gradehook db upgrade`")
 PARAMETER_REPEATED = "{name}: give this parameter once"
 BODY_FIELD = "body"
 
@@ -98,14 +96,11 @@ def _api_error(exc: ApiError):
 
 
 def _database_down(exc: DBAPIError):
-    if lacks_schema(exc):
-        log.error("API request %s %s: %s", request.method, request.path, LEDGER_NOT_UPGRADED)
-        return jsonify(error_body(503, LEDGER_NOT_UPGRADED)), 503
-    if not isinstance(exc, (OperationalError, InterfaceError)):
+    fault = ledger_fault(exc)
+    if fault is None:
         raise exc  # a fault of ours: logged with its traceback, a 500
-    log.error("API request %s %s: database unavailable: %s", request.method, request.path,
-              type(exc).__name__)
-    return jsonify(error_body(503, DATABASE_DOWN)), 503
+    log.error("API request %s %s: %s", request.method, request.path, fault.logged)
+    return jsonify(error_body(503, DATABASE_DOWN if fault.passing else LEDGER_NOT_UPGRADED)), 503
 
 
 def _first_message(messages: Any) -> str:
