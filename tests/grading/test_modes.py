@@ -280,13 +280,18 @@ CALC = {"calc.py": "def add(a, b):\n    return a + b\n"}
 TEST_CALC = "from calc import add\n\ndef test_add():\n    assert add(1, 2) == 3\n"
 
 
-def test_a_sandbox_interpreter_without_pytest_is_our_error_not_a_zero(tmp_path: Path,
-                                                                      bare_python: str):
+def _engine_error_grading_calc(tmp_path: Path, python: str) -> str:
+    """Grade a pytest-mode assignment on a sandbox interpreter; return the engine's error."""
     student, reference = make_assignment(tmp_path, None, {**CALC, "test_calc.py": TEST_CALC},
                                          CALC)
     with pytest.raises(EngineError) as caught:
-        grade(student, reference, settings=SandboxSettings(python=bare_python))
-    assert str(caught.value) == (
+        grade(student, reference, settings=SandboxSettings(python=python))
+    return str(caught.value)
+
+
+def test_a_sandbox_interpreter_without_pytest_is_our_error_not_a_zero(tmp_path: Path,
+                                                                      bare_python: str):
+    assert _engine_error_grading_calc(tmp_path, bare_python) == (
         f"the sandbox interpreter {bare_python} has no pytest module, which assignments without "
         f"test.yaml run: install pytest into it (the `runtime` extra has it) or set [sandbox] "
         f"python to an interpreter that has it")
@@ -300,11 +305,7 @@ def test_a_sandbox_interpreter_with_a_pytest_older_than_8_is_our_error_not_a_zer
     (site_packages,) = Path(bare_python).parent.parent.glob("lib/python*/site-packages")
     (site_packages / "pytest").mkdir()
     (site_packages / "pytest" / "__init__.py").write_text("__version__ = '7.4.4'\n")
-    student, reference = make_assignment(tmp_path, None, {**CALC, "test_calc.py": TEST_CALC},
-                                         CALC)
-    with pytest.raises(EngineError) as caught:
-        grade(student, reference, settings=SandboxSettings(python=bare_python))
-    assert str(caught.value) == (
+    assert _engine_error_grading_calc(tmp_path, bare_python) == (
         f"the sandbox interpreter {bare_python} has pytest 7.4.4, older than pytest 8, which "
         f"assignments without test.yaml need: install pytest 8 or newer into it (the `runtime` "
         f"extra has it) or set [sandbox] python to an interpreter that has it")
