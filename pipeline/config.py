@@ -680,8 +680,7 @@ def _check_url(key: str, url: str) -> None:
     """Refuse a URL that no request could go to, or that would carry a password in the clear;
     a user name or password in it is not shown."""
     parts = urllib.parse.urlsplit(url)
-    shown = parts._replace(netloc="***@" + parts.netloc.rpartition("@")[2]).geturl() \
-        if "@" in parts.netloc else url
+    shown = _without_credentials(url)
     if parts.scheme not in ("http", "https"):
         raise ConfigError(f"{key}: must be an http:// or https:// URL, got {shown!r}")
     try:
@@ -695,6 +694,15 @@ def _check_url(key: str, url: str) -> None:
                else URL_QUERY if parts.query or parts.fragment else None)
     if problem:
         raise ConfigError(f"{key}: must be an http:// or https:// URL, got {shown!r}: {problem}")
+
+
+def _without_credentials(url: str) -> str:
+    """Return a URL with what may be a user name and password (all before its last '@') as ***,
+    read as text: one holding a '/' or written without its scheme parses as no user name."""
+    scheme, separator, rest = url.partition("://")
+    if not separator:
+        scheme, rest = "", url
+    return f"{scheme}{separator}***@{rest.rpartition('@')[2]}" if "@" in rest else url
 
 
 def _check_submission_branch(key: str, branch: str) -> None:

@@ -103,6 +103,13 @@ def test_embedded_default_needs_no_server(tmp_path):
      "gitlab.url (from GITLAB_URL): must be an http:// or https:// URL, got "
      "'https://***@gitlab.example.com': it holds a user name or password, which would show "
      "wherever the URL does; gradehook signs in with gitlab.token"),
+    # A password with a '/' (the host then read as ending before it), or without the scheme.
+    ("", {"GITLAB_URL": "https://bot:s3/cret@gitlab.example.com"},
+     "gitlab.url (from GITLAB_URL): must be an http:// or https:// URL, got "
+     "'https://***@gitlab.example.com': its port is not a number from 1 to 65535"),
+    ("", {"GITLAB_URL": "bot:s3cret@gitlab.example.com"},
+     "gitlab.url (from GITLAB_URL): must be an http:// or https:// URL, got "
+     "'***@gitlab.example.com'"),
     ("[server]\npublic_url = \"https://grades.example.com/?x=1\"\n", {},
      "server.public_url: must be an http:// or https:// URL, got "
      "'https://grades.example.com/?x=1': it holds a query (?) or fragment (#), which the "
