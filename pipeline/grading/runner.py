@@ -392,7 +392,7 @@ def shadowing(exc, solution_dir):
 def shadowed_module(exc, solution_dir):
     """Return the module of the solution's folder (a file name.py, or a folder) that an
     ImportError or AttributeError is about, when the module Python imported under that name is
-    another one (a standard module, or one the grader already had): the folder comes last on
+    another one (a standard module, or one installed with the grader): the folder comes last on
     sys.path. As {"module": name, "folder": whether it is a folder, "standard": whether the
     other is a standard module}; None when the error is about no such module."""
     try:

@@ -75,7 +75,7 @@ class CrashFrame:
 class ShadowedModule:
     """A module of the student's folder (a file name.py, or a folder) that an import or an
     attribute of a module failed on, whose name Python imported from elsewhere in its place: a
-    standard module's, or one the grader already had (a report's `debug.shadowed`, or its
+    standard module's, or one installed with the grader (a report's `debug.shadowed`, or its
     `debug.traceback.shadowed`)."""
 
     module: str

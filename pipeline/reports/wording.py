@@ -81,7 +81,7 @@ SHADOWED_EXPLANATION = ("Your {own} has the name of {other}, which was imported 
 SHADOWED_OWN = {False: "{module}.py", True: "{module} folder"}
 SHADOWED_KIND = {False: "file", True: "folder"}
 SHADOWED_OTHER = {True: "a Python standard module",
-                  False: "a module the grader already uses"}
+                  False: "a module installed with the grader"}
 PASSED_SUMMARY = "Passed tests ({count})"
 DETAILS_SUMMARY = "Details: {name}"
 MORE_FAILURES = "…and {count} more {tests} that did not pass: see the full report."

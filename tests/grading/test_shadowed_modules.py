@@ -60,8 +60,8 @@ def test_a_pytest_mode_failure_on_a_module_python_had_says_the_students_was_pass
 
     assert whys == {
         "test_pick.py › all 2 tests": STANDARD_FILE,
-        "test_total.py › test_total": "Your pluggy.py has the name of a module the grader "
-                                      "already uses, which was imported instead of yours: "
+        "test_total.py › test_total": "Your pluggy.py has the name of a module installed with "
+                                      "the grader, which was imported instead of yours: "
                                       "rename your file (and your imports).",
         "test_stats.py › test_mean": None,
     }
@@ -70,6 +70,20 @@ def test_a_pytest_mode_failure_on_a_module_python_had_says_the_students_was_pass
     assert row.endswith(
         "/random.py) ` Your random\\.py has the name of a Python standard module\\, which was "
         "imported instead of yours\\: rename your file \\(and your imports\\)\\. |")
+
+
+def test_a_module_installed_beside_the_grader_that_it_never_imports_is_named_so(tmp_path):
+    """Before, a student's click.py passed over for the click package installed with gradehook
+    (which no runner imports) read 'Your click.py has the name of a module the grader already
+    uses', which it does not."""
+    tests = "from click import clicks\n\n\ndef test_clicks():\n    assert clicks() == 3\n"
+    student = {"click.py": "def clicks():\n    return 3\n"}
+    whys, _ = _explained(*make_assignment(tmp_path, None, {**student, "test_clicks.py": tests},
+                                          student))
+
+    assert whys == {"test_clicks.py › test_clicks": (
+        "Your click.py has the name of a module installed with the grader, which was imported "
+        "instead of yours: rename your file (and your imports).")}
 
 
 SHADOWING_YAML = """\
