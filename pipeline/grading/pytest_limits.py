@@ -54,11 +54,11 @@ STOP_SIGNAL = signal.SIGUSR1
 
 def subject_of(nodeid, importing):
     """Return what ran over its limit: the test, or the import of the test file nodeid (of the
-    folder nodeid: its conftest.py)."""
+    folder nodeid: its conftest.py; the tests' own folder's is "." to pytest)."""
     if not importing:
         return THE_TEST
     return IMPORTING.format(file=nodeid if nodeid.endswith(".py")
-                            else posixpath.join(nodeid, CONFTEST))
+                            else posixpath.normpath(posixpath.join(nodeid, CONFTEST)))
 
 
 def over_limit(seconds, subject):

@@ -292,28 +292,23 @@ class FolderConftestsAtCollection:
     pytest imports, as it starts and before anything is collected, the conftest.py of the tests'
     folder and of each folder in it whose name starts with "test" (a course's `tests/`): one of
     those stuck in the student's code hung the whole run, and one whose import failed ended it
-    with every test of every folder not run. The tests' own folder's conftest.py is still imported
-    as pytest starts, and so is one that names plugins (`pytest_plugins`) or hooks the session's
-    start, which pytest takes from no conftest.py imported later; one of those whose import fails
-    is left to be imported again as its folder is collected, where its failure fails the folder's
-    tests.
+    with every test of every folder not run. A conftest.py that names plugins (`pytest_plugins`)
+    or hooks the session's start, which pytest takes from no conftest.py imported later, is still
+    imported as pytest starts (with those of the folders above it); one of those whose import
+    fails is left to be imported again as its folder is collected, where its failure fails the
+    folder's tests.
     """
-
-    def __init__(self, tests_dir):
-        self.tests_dir = os.path.abspath(tests_dir)
 
     @pytest.hookimpl(wrapper=True)
     def pytest_load_initial_conftests(self, early_config):
-        """Let pytest import at its start the conftest.py of the tests' folder, and those it
-        needs then, alone."""
+        """Let pytest import at its start only the conftest.py files it needs then."""
         manager = early_config.pluginmanager
         load = getattr(manager, "_loadconftestmodules", None)
         if load is None:  # a pytest other than those known: its own way, all of them at start
             return (yield)
 
         def load_at_start(path, *args, **kwargs):
-            if os.path.abspath(path) != self.tests_dir \
-                    and not needed_at_start(os.path.join(path, CONFTEST)):
+            if not needed_at_start(os.path.join(path, CONFTEST)):
                 return
             try:
                 load(path, *args, **kwargs)
@@ -486,7 +481,7 @@ def main(tests_dir, ini_path, result_path, seconds, stop_limit, log_stop_limit):
                             "-p", "no:cacheprovider", "--continue-on-collection-errors",
                             "--capture=sys", "--show-capture=no"],
                            plugins=[recorder, limits, NoInputGiven(),
-                                    FolderConftestsAtCollection(tests_dir),
+                                    FolderConftestsAtCollection(),
                                     OutputStop(recorder, stop_limit, log_stop_limit,
                                                descriptors)])
         recorder.emit({"event": "done", "exit": int(code)})

@@ -439,6 +439,23 @@ def test_a_folders_conftest_stuck_importing_the_students_code_fails_that_folders
     }
 
 
+def test_the_top_conftest_stuck_importing_the_students_code_fails_the_tests_at_its_limit(
+        tmp_path: Path):
+    """Before, the conftest.py beside the test files (the usual place), imported as pytest
+    started, that imported a module of the student's looping at its top level hung the run until
+    its limit: every test failed 'Maximum execution time of 60.0 seconds exceeded', never
+    saying where. Its import has the default limit of a test, as a subfolder's conftest.py."""
+    failure = ("E   Failed: the test did not run, as importing conftest.py failed: Timeout: "
+               "importing conftest.py took longer than its time limit of 1 second; it was "
+               "stopped in calc.py, line 4")
+    assert _graded_files(tmp_path, "def one():\n    return 1\n\nwhile True: pass\n",
+                         {"conftest.py": "import calc\n", "test_calc.py": CALC_TESTS,
+                          "more/test_other.py": OTHER_TESTS}, test_timeout_seconds=1) == {
+        "test_calc.py": ("COMPLETED", [("test_one", "FAILED", failure)]),
+        "more/test_other.py": ("COMPLETED", [("test_sum", "FAILED", failure)]),
+    }
+
+
 def test_a_test_logging_without_end_fails_saying_so_and_the_rest_run(tmp_path: Path):
     """pytest keeps a test's log records in memory: endless logging filled the sandbox's memory,
     which ended the whole run, every test from that one on failing 'Execution of pytest failed,
