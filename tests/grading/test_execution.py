@@ -333,37 +333,29 @@ properties:
                                  "a hidden collection")
 
 
-@pytest.mark.parametrize("student_code", ["x = 1\n", "x = 1\nwhile True:\n    pass\n"],
-                         ids=["student-in-time", "student-out-of-time-too"])
+HIDDEN_RUN = "properties:\n  hiddenTests: [run]\n"
+
+
+@pytest.mark.parametrize("student_code, meta_yaml, named", [
+    ("x = 1\n", None, "collection `run`"),
+    ("x = 1\nwhile True:\n    pass\n", None, "collection `run`"),
+    # The run's reason, once it ends in error, is what students read.
+    ("x = 1\n", HIDDEN_RUN, "a hidden collection"),
+], ids=["student-in-time", "student-out-of-time-too", "hidden-collection-unnamed"])
 def test_a_reference_that_ran_out_of_time_after_giving_its_values_is_ours_to_grade_again(
-        tmp_path, student_code):
+        tmp_path, student_code, meta_yaml, named):
     """Its values are those of a run stopped part way; a timeout too small for the reference
     would fail every student's run that also stops, and score it."""
     student, reference = make_assignment(
         tmp_path, one_value_yaml(extra="timeout: 0.5"),
-        {"ex.py": "x = 1\nwhile True:\n    pass\n"}, {"ex.py": student_code})
+        {"ex.py": "x = 1\nwhile True:\n    pass\n"}, {"ex.py": student_code}, meta_yaml=meta_yaml)
     with pytest.raises(EngineError) as caught:
         grade(student, reference)
     assert str(caught.value) == (
-        "the reference ran out of time, which a busy host may cause: the reference solution's "
-        "run for collection `run` ended TIMEDOUT (Maximum execution time of 0.5 seconds "
-        "exceeded), so the values expected of students would be those of a run stopped part "
-        "way; if it does so every time, the collection's timeout is too small for the reference")
-
-
-def test_a_reference_stopped_part_way_in_a_hidden_collection_leaves_it_unnamed(tmp_path):
-    # The run's reason, once it ends in error, is what students read.
-    student, reference = make_assignment(
-        tmp_path, one_value_yaml(extra="timeout: 0.5"),
-        {"ex.py": "x = 1\nwhile True:\n    pass\n"}, {"ex.py": "x = 1\n"},
-        meta_yaml="properties:\n  hiddenTests: [run]\n")
-    with pytest.raises(EngineError) as caught:
-        grade(student, reference)
-    assert str(caught.value) == (
-        "the reference ran out of time, which a busy host may cause: the reference solution's "
-        "run for a hidden collection ended TIMEDOUT (Maximum execution time of 0.5 seconds "
-        "exceeded), so the values expected of students would be those of a run stopped part "
-        "way; if it does so every time, the collection's timeout is too small for the reference")
+        f"the reference ran out of time, which a busy host may cause: the reference solution's "
+        f"run for {named} ended TIMEDOUT (Maximum execution time of 0.5 seconds exceeded), so "
+        "the values expected of students would be those of a run stopped part way; if it does "
+        "so every time, the collection's timeout is too small for the reference")
 
 
 def test_a_name_misspelt_in_a_test_not_compared_with_the_reference_is_a_course_error(tmp_path):
