@@ -43,11 +43,12 @@ def claim_run(session: Session, run_id: str, task_id: str) -> TestRun | None:
 
 
 def ended_under(session: Session, run_id: str, task_id: str) -> bool:
-    """Tell whether a run ended under this task id: its own task, retried or handed out again
-    after the end was recorded."""
+    """Tell whether a run ended under this task id (its own task, retried or handed out again
+    after the end was recorded) and GitLab still lacks an update of it."""
     return session.scalar(
         select(TestRun.id).where(TestRun.id == run_id, TestRun.celery_task_id == task_id,
-                                 TestRun.status.in_(FINAL_STATUSES))) is not None
+                                 TestRun.status.in_(FINAL_STATUSES),
+                                 _gitlab_lacks_update())) is not None
 
 
 def advance(session: Session, run_id: str, stage: str, progress: int | None = None, *,
@@ -134,16 +135,22 @@ def unreported_runs(session: Session, finished_between: tuple[dt.datetime, dt.da
     That is a graded run whose final commit status or merge request comments were not
     written, and a withdrawn run GitLab still shows as pending or running.
     """
-    graded = (RunStatus.PASSED, RunStatus.FAILED, RunStatus.ERROR)
-    shown = ("pending", "running")
     return list(session.scalars(
         select(TestRun.id)
-        .where(TestRun.finished_at.between(*finished_between),
-               or_(TestRun.status.in_(graded) & (TestRun.reported_status.is_(None)
-                                                 | TestRun.reported_status.in_(shown)
-                                                 | TestRun.commented_at.is_(None)),
-                   TestRun.status.in_(UNGRADED_STATUSES) & TestRun.reported_status.in_(shown)))
+        .where(TestRun.finished_at.between(*finished_between), _gitlab_lacks_update())
         .order_by(TestRun.finished_at).limit(limit)))
+
+
+def _gitlab_lacks_update():
+    """The condition of an ended run GitLab lacks an update of: a graded run whose final commit
+    status or merge request comments were not written, a withdrawn run still shown as pending
+    or running."""
+    graded = (RunStatus.PASSED, RunStatus.FAILED, RunStatus.ERROR)
+    shown = ("pending", "running")
+    return or_(TestRun.status.in_(graded) & (TestRun.reported_status.is_(None)
+                                             | TestRun.reported_status.in_(shown)
+                                             | TestRun.commented_at.is_(None)),
+               TestRun.status.in_(UNGRADED_STATUSES) & TestRun.reported_status.in_(shown))
 
 
 def stalled_runs(session: Session, older_than: dt.datetime) -> list[TestRun]:
