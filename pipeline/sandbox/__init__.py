@@ -51,6 +51,8 @@ Limits and ``killed_reason``
       run with ``"processes"``. Without them (logged once): ``RLIMIT_AS`` and ``RLIMIT_NPROC``
       (per sandbox, since each has its own user namespace), which make allocations and forks
       fail inside the program instead (``MemoryError``, ``BlockingIOError``).
+    * With a writable cgroup v1 cpu controller too: a cpu cgroup per run, so that a run weighs
+      as one on the CPU whatever the number of its processes or of the sessions they start.
     * ``RLIMIT_FSIZE`` (``max_file_size_mb``: writes beyond fail with ``EFBIG``),
       ``RLIMIT_NOFILE`` (``max_open_files``: ``EMFILE``), ``RLIMIT_CORE`` 0.
     * The rlimits are set inside the sandbox by util-linux ``prlimit``, which then starts the

@@ -1,4 +1,4 @@
-"""Per-run cgroups (v1 memory and pids): exact memory and process caps, and when they hit."""
+"""Per-run cgroups (v1): exact memory and process caps, when they hit, and a fair CPU share."""
 
 from __future__ import annotations
 
@@ -15,6 +15,11 @@ from pathlib import Path
 log = logging.getLogger(__name__)
 
 CONTROLLERS = ("memory", "pids")
+# Optional: in a cpu group of its own a run weighs as much as any other run, however many
+# processes it starts or sessions they make (the kernel's autogroups weigh each session alike, so
+# a program whose processes each call setsid() would otherwise take the CPU from other runs and
+# make their tests time out).
+SHARE_CONTROLLER = "cpu"
 REMOVE_DEADLINE_SECONDS = 2.0
 MAX_NAME_TRIES = 100
 # A run's cgroups are named by the process that makes them and a number it counts.
@@ -25,21 +30,26 @@ _names = itertools.count()
 
 @functools.lru_cache(maxsize=1)
 def controller_dirs() -> dict[str, Path] | None:
-    """Return this process's writable cgroup v1 directory per controller, or None if any lacks."""
+    """Return this process's writable cgroup v1 directory per controller, or None if memory or
+    pids lacks one (the cpu controller is used where it is writable)."""
     found: dict[str, Path] = {}
     mounts = _v1_mounts()
     for line in Path("/proc/self/cgroup").read_text().splitlines():
         _, names, path = line.split(":", 2)
         for name in names.split(","):
-            if name in CONTROLLERS and name in mounts:
+            if name in mounts:
                 mount_root, mount_point = mounts[name]
                 relative = path[len(mount_root):] if path.startswith(mount_root) else path
                 found[name] = Path(mount_point + "/" + relative.strip("/"))
-    if set(found) != set(CONTROLLERS) or not all(os.access(d, os.W_OK) for d in found.values()):
+    writable = {name: folder for name, folder in found.items() if os.access(folder, os.W_OK)}
+    if not all(name in writable for name in CONTROLLERS):
         log.warning("no writable cgroup v1 memory and pids controllers: the sandbox falls back "
                     "to rlimits (memory as RLIMIT_AS, processes as RLIMIT_NPROC)")
         return None
-    return found
+    if SHARE_CONTROLLER not in writable:
+        log.warning("no writable cgroup v1 cpu controller: a sandboxed program that starts many "
+                    "processes takes a larger share of the CPU from other runs")
+    return writable
 
 
 def _v1_mounts() -> dict[str, tuple[str, str]]:
@@ -51,13 +61,13 @@ def _v1_mounts() -> dict[str, tuple[str, str]]:
         if fstype != "cgroup":
             continue
         for option in options.split(","):
-            if option in CONTROLLERS:
+            if option in (*CONTROLLERS, SHARE_CONTROLLER):
                 mounts[option] = (fields[3], fields[4])
     return mounts
 
 
 class RunCgroup:
-    """One cgroup per controller for one sandbox run."""
+    """One cgroup per controller for one sandbox run: memory, pids and, where it can, cpu."""
 
     def __init__(self, dirs: dict[str, Path]) -> None:
         self.dirs = dirs
@@ -93,7 +103,7 @@ class RunCgroup:
             name = GROUP_NAME.format(pid=os.getpid(), number=next(_names))
             made: list[str] = []
             try:
-                for controller in CONTROLLERS:
+                for controller in parents:
                     (parents[controller] / name).mkdir()
                     made.append(controller)
             except OSError as exc:
@@ -101,7 +111,7 @@ class RunCgroup:
                 if isinstance(exc, FileExistsError):
                     continue
                 raise
-            return cls({c: parents[c] / name for c in CONTROLLERS})
+            return cls({c: parents[c] / name for c in parents})
         raise FileExistsError(errno.EEXIST, f"{MAX_NAME_TRIES} sandbox cgroup names of process "
                                             f"{os.getpid()} in a row are taken")
 
@@ -110,7 +120,7 @@ class RunCgroup:
 
     def attach(self, pid: int) -> None:
         """Move a process (and so all it starts later) into the run's cgroups."""
-        for controller in CONTROLLERS:
+        for controller in self.dirs:
             self._write(controller, "cgroup.procs", pid)
 
     def oom_kills(self) -> int:

@@ -290,6 +290,31 @@ def test_cgroups_of_the_same_name_left_by_a_killed_process_are_passed_over(
                 folder.rmdir()
 
 
+def test_a_run_and_the_sessions_it_starts_share_one_cpu_group(run: Runner) -> None:
+    """The kernel gives each session an equal share of the CPU (autogroups): a program whose 16
+    processes each called setsid() made another student's run beside it take ten times as long,
+    and its tests time out. In a cpu cgroup of its own the whole run weighs as one."""
+    parents = cgroup_module.controller_dirs()
+    if parents is None or cgroup_module.SHARE_CONTROLLER not in parents:
+        pytest.skip("no writable cgroup v1 cpu controller: no cpu groups are made")
+    result = run("""
+import os, sys
+def cpu_group():
+    lines = open("/proc/self/cgroup").read().splitlines()
+    return next(line.split(":", 2)[2] for line in lines if line.split(":")[1] == "cpu")
+print(cpu_group(), flush=True)
+if os.fork() == 0:
+    os.setsid()
+    print(cpu_group(), flush=True)
+    os._exit(0)
+os.wait()
+""")
+    assert result.exit_code == 0, result.stderr
+    group, new_session_group = result.stdout.decode().split()
+    assert cgroup_module.GROUP_NAME_PATTERN.fullmatch(group.rsplit("/", 1)[-1]), group
+    assert new_session_group == group
+
+
 def test_mount_copies_are_removed_when_setting_up_is_interrupted(
         run: Runner, workdir: Path, monkeypatch: pytest.MonkeyPatch,
         own_temporary_folder: Path) -> None:
