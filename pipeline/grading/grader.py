@@ -187,7 +187,7 @@ def _grade_staged(work: Path, student_dir: Path, reference_dir: Path, assignment
                 comparison_suite(staged.reference_base, assignment.meta)
             context = _context(executor, staged, student_dir, pool, limits, python, user, cache,
                                _global_key(assignment, staged, limits, python, options), options)
-            grader = CodeAbilityGrader(suite, context, frozenset(assignment.meta.hidden_tests))
+            grader = CodeAbilityGrader(suite, context, assignment.hidden)
             collections = grader.grade() if refusal is None else grader.refuse(refusal)
             seconds = context.sandbox_seconds
             reference_gaps = grader.reference_gaps
@@ -201,7 +201,7 @@ def _grade_staged(work: Path, student_dir: Path, reference_dir: Path, assignment
     clock.lap("grading")
     clock.timings["studentSandbox"] = seconds[STUDENT]
     clock.timings["referenceSandbox"] = seconds[REFERENCE]
-    hidden = [c.name for c in collections if c.name in set(assignment.meta.hidden_tests)]
+    hidden = [c.name for c in collections if c.name in assignment.hidden]
     return _report(clock, suite, collections, assignment, hidden, reference_gaps, missing_files)
 
 

@@ -20,6 +20,7 @@ MUST_BE_DEPENDENCY_ENTRY = "must be a path or a {{slug, version}} mapping, got {
 PROPERTIES = join_path(TOP, "properties")
 ADDITIONAL_FILES = join_path(PROPERTIES, "additionalFiles")
 TEST_FILES = join_path(PROPERTIES, "testFiles")
+HIDDEN_TESTS = join_path(PROPERTIES, "hiddenTests")
 TEST_DEPENDENCIES = join_path(TOP, "testDependencies")
 BACKEND = join_path(PROPERTIES, "executionBackend")
 SETTINGS = join_path(BACKEND, "settings")
@@ -72,7 +73,7 @@ def parse_meta(data: Any, file_name: str = META_FILE_NAME, text: str | None = No
         # A hiddenTests entry that is not a name may still spell one out (`hiddenTests:
         # test_secret.py`): students read only where it is.
         raise SpecError(file_name, with_lines(
-            hidden_below(check.problems, [join_path(PROPERTIES, "hiddenTests")]), text))
+            hidden_below(check.problems, [HIDDEN_TESTS]), text))
     return meta
 
 

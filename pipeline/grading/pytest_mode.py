@@ -186,7 +186,7 @@ class PytestGrader:
         own: the student's code can read every test file of its run and show it in a visible
         test's failure.
         """
-        hidden = set(self.assignment.meta.hidden_tests)
+        hidden = self.assignment.hidden
         files = self.assignment.pytest_files
         groups = [group for group in ([file for file in files if file not in hidden],
                                       [file for file in files if file in hidden]) if group]

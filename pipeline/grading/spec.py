@@ -269,7 +269,7 @@ def parse_test_suite(data: Any, file_name: str = TEST_FILE_NAME, text: str | Non
     checker = FieldChecker()
     suite = _SuiteParser(checker).parse(data)
     hidden_collections = [join_path(COLLECTIONS_PATH, index)
-                          for index, name in enumerate(_collection_names(data))
+                          for index, name in enumerate(collection_names(data))
                           if name in hidden]
     if checker.problems:
         raise SpecError(file_name, with_lines(hidden_below(checker.problems,
@@ -282,7 +282,7 @@ def parse_test_suite(data: Any, file_name: str = TEST_FILE_NAME, text: str | Non
         for problem in sorted(found, key=lambda problem: problem.line or 0)))
 
 
-def _collection_names(data: Any) -> list[str | None]:
+def collection_names(data: Any) -> list[str | None]:
     """Return the name of each collection of test.yaml data as meta.yaml hiddenTests names it
     (a number as its text), None where it has none."""
     properties = data.get("properties") if isinstance(data, dict) else None

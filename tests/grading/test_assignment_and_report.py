@@ -278,10 +278,45 @@ def test_student_files_too_large_fail_every_pytest_file(tmp_path: Path):
 def test_hidden_collections_are_listed(tmp_path: Path):
     student, reference = make_assignment(tmp_path, SIMPLE_TESTS, {"ex.py": "x = 1\n"},
                                          {"ex.py": "x = 1\n"},
-                                         meta_yaml="properties:\n  hiddenTests: [more, absent]\n")
+                                         meta_yaml="properties:\n  hiddenTests: [more]\n")
     report = grade(student, reference)
     assert report.gradehook.hidden == ["more"]
     assert json.loads(report_to_json(report))["gradehook"]["hidden"] == ["more"]
+
+
+def test_a_hidden_tests_entry_naming_no_collection_is_a_course_error_showing_students_its_place(
+        tmp_path: Path):
+    """Before, an entry naming no collection (`mre` for `more`) hid nothing: the collection
+    staff meant to hide was graded and shown to students, its tests and expected values with it.
+    It is now the course's mistake, named at its line with the collection it likely means."""
+    student, reference = make_assignment(
+        tmp_path, SIMPLE_TESTS, {"ex.py": "x = 5\n"}, {"ex.py": "x = 1\n"},
+        meta_yaml="properties:\n  hiddenTests:\n    - values\n    - mre\n    - absent\n")
+    report = grade(student, reference)
+    assert (report.gradehook.score, report.tests) == (None, [])
+    assert report.gradehook.course_error.splitlines() == [
+        "meta.yaml line 4: properties.hiddenTests[1]: test.yaml has no collection named 'mre', "
+        "so this entry hides nothing; did you mean more?",
+        "meta.yaml line 5: properties.hiddenTests[2]: test.yaml has no collection named "
+        "'absent', so this entry hides nothing"]
+    assert report.gradehook.course_error_for_students.splitlines() == [
+        "meta.yaml line 4: properties.hiddenTests[1]: a problem with a hidden test",
+        "meta.yaml line 5: properties.hiddenTests[2]: a problem with a hidden test",
+        "the course's staff see the whole cause in GET /api/runs"]
+
+
+def test_a_hidden_tests_entry_naming_no_collection_is_refused_before_test_yamls_own_problems(
+        tmp_path: Path):
+    """A problem of test.yaml in a collection reads whole for students unless the collection is
+    hidden: with the entry misspelt, the hidden collection's would have read whole."""
+    student, reference = make_assignment(
+        tmp_path, SIMPLE_TESTS.replace("value: 5", "value: 5\n          typeCheck: secret"),
+        {"ex.py": "x = 5\n"}, {"ex.py": "x = 1\n"},
+        meta_yaml="properties:\n  hiddenTests: [mre]\n")
+    report = grade(student, reference)
+    assert report.gradehook.course_error_for_students.splitlines() == [
+        "meta.yaml line 2: properties.hiddenTests[0]: a problem with a hidden test",
+        "the course's staff see the whole cause in GET /api/runs"]
 
 
 def test_a_visible_collections_run_never_looks_up_what_a_hidden_collection_does(tmp_path: Path):

@@ -95,6 +95,18 @@ def test_an_invalid_test_yaml_exits_two_with_the_course_error(tmp_path: Path):
     assert done.stderr == ""  # said once, in the report
 
 
+def test_a_hidden_tests_entry_naming_no_collection_exits_two_naming_it(tmp_path: Path):
+    student, reference = make_assignment(tmp_path, TEST_YAML, REFERENCE, REFERENCE,
+                                         meta_yaml="properties:\n  hiddenTests: [valeus]\n")
+    done = run_cli("--student", str(student), "--reference", str(reference), cwd=tmp_path)
+    assert done.returncode == 2, done.stderr
+    assert done.stdout.splitlines() == [
+        "Course error (the assignment cannot be graded):",
+        "meta.yaml line 2: properties.hiddenTests[0]: test.yaml has no collection named "
+        "'valeus', so this entry hides nothing; did you mean values?",
+    ]
+
+
 def test_a_course_error_shows_every_test_as_it_ran(tmp_path: Path):
     """The error names the first test the reference gives no value for; staff see the others
     in the tests below it, and correct them all at once."""

@@ -156,9 +156,11 @@ def test_forged_outcomes_count_only_for_the_tests_the_test_file_defines(tmp_path
     assert (calc.result, report.gradehook.score) == ("FAILED", 0.0)
 
 
-def test_hidden_test_files_run_apart_from_the_visible_ones(tmp_path: Path):
+@pytest.mark.parametrize("entry", ["secret/test_secret.py", "secret", "./secret/"])
+def test_hidden_test_files_run_apart_from_the_visible_ones(tmp_path: Path, entry: str):
     # The student's code reads the test files of its run: in a visible test's failure it
-    # showed a hidden test file (or its folder's conftest.py) to the student.
+    # showed a hidden test file (or its folder's conftest.py) to the student. An entry naming
+    # the folder of hidden test files hid none of them.
     seen = """
         import os
         def seen():
@@ -178,13 +180,41 @@ def test_hidden_test_files_run_apart_from_the_visible_ones(tmp_path: Path):
                                   "                      'secret/test_secret.py']\n",
          "test_spare.py": "def test_spare():\n    pass\n"},
         {"calc.py": seen},
-        meta_yaml="properties:\n  hiddenTests: [secret/test_secret.py]\n")
+        meta_yaml=f"properties:\n  hiddenTests: [{entry}]\n")
     report = grade(student, reference)
     assert [(c.name, [(t.name, t.result) for t in c.tests]) for c in report.tests] == [
         ("secret/test_secret.py", [("test_secret", "PASSED")]),
         ("test_shown.py", [("test_shown", "PASSED")]),
         ("test_spare.py", [("test_spare", "PASSED")])]
     assert report.gradehook.hidden == ["secret/test_secret.py"]
+
+
+def test_a_hidden_tests_entry_naming_no_test_file_is_a_course_error_showing_students_its_place(
+        tmp_path: Path):
+    """Before, an entry naming no test file (a typo, a single test's node id) hid nothing: the
+    test file staff meant to hide ran beside the visible ones and was shown to students."""
+    student, reference = make_assignment(
+        tmp_path, None, {**CALC, "test_calc.py": TEST_CALC,
+                         "secret/test_secret.py": "def test_secret():\n    pass\n"},
+        CALC, meta_yaml="properties:\n  hiddenTests:\n    - secret/test_secert.py\n"
+                        "    - secrte\n    - test_calc.py::test_add\n")
+    report = grade(student, reference)
+    assert (report.gradehook.score, report.tests) == (None, [])
+    assert report.gradehook.course_error.splitlines() == [
+        "meta.yaml line 3: properties.hiddenTests[0]: no test file (test_*.py) is named "
+        "'secret/test_secert.py' or lies in a folder of that name, so this entry hides nothing; "
+        "did you mean secret/test_secret.py?",
+        "meta.yaml line 4: properties.hiddenTests[1]: no test file (test_*.py) is named "
+        "'secrte' or lies in a folder of that name, so this entry hides nothing; did you mean "
+        "secret?",
+        "meta.yaml line 5: properties.hiddenTests[2]: hiddenTests hides whole test files, not "
+        "single tests: name the test file test_calc.py, or move the tests to hide into a test "
+        "file of their own"]
+    assert report.gradehook.course_error_for_students.splitlines() == [
+        "meta.yaml line 3: properties.hiddenTests[0]: a problem with a hidden test",
+        "meta.yaml line 4: properties.hiddenTests[1]: a problem with a hidden test",
+        "meta.yaml line 5: properties.hiddenTests[2]: a problem with a hidden test",
+        "the course's staff see the whole cause in GET /api/runs"]
 
 
 def test_test_classes_fixtures_and_imported_tests_are_collected_as_defined(tmp_path: Path):

@@ -244,8 +244,10 @@ def _hidden_fault(fault: str) -> tuple[str, str]:
               "expression": dict(type="variable", file="main.py", test="'secret(1'"),
               "dependency": dict(type="variable", file="main.py", test="x"),
               "file": dict(type="exist", file="secret.py", test="secret.py"),
-              "meta": dict(type="variable", file="main.py", test="x")}[fault]
-    meta = "properties:\n  hiddenTests: secret\n" if fault == "meta" else HIDDEN_META
+              "meta": dict(type="variable", file="main.py", test="x"),
+              "misspelt": dict(type="variable", file="main.py", test="x")}[fault]
+    meta = {"meta": "properties:\n  hiddenTests: secret\n",
+            "misspelt": HIDDEN_META.replace("Secret", "Secert")}.get(fault, HIDDEN_META)
     return VISIBLE_COLLECTION.format(dependency=dependency) + HIDDEN_COLLECTION.format(
         **hidden), meta
 
@@ -261,6 +263,7 @@ def _hidden_fault(fault: str) -> tuple[str, str]:
     ("file", "a hidden collection checks a file which the reference solution does not have, so "
              "the reference would fail it too"),
     ("meta", "meta.yaml line 2: properties.hiddenTests: a problem with a hidden test"),
+    ("misspelt", "meta.yaml line 3: properties.hiddenTests[0]: a problem with a hidden test"),
 ])
 def test_a_course_error_telling_of_a_hidden_collection_shows_students_only_where_it_is(
         tmp_path, fault, shown):

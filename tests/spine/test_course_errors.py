@@ -165,8 +165,8 @@ CRASHING_REFERENCE = {
     "week1/hello/hello.py": ("greeting = 'hello'\n"
                              "secret_formula = 4711\n\n\n"
                              "def f(x):\n"
-                             "    return secret_formula / 0\n"),
-    "week1/hello/meta.yaml": "properties:\n  hiddenTests:\n    - Secret\n"}
+                             "    return secret_formula / 0\n")}
+HIDDEN_META = {"week1/hello/meta.yaml": "properties:\n  hiddenTests:\n    - Secret\n"}
 REFERENCE_LINE = "return secret_formula / 0"
 LOOKED_UP_IN = {"visible": ("Formula", "f(2)"), "hidden": ("Secret", "f(4711)")}
 WITHHELD_NOTE = "the course's staff see the whole cause in GET /api/runs"
@@ -185,9 +185,11 @@ def test_a_reference_crashing_in_a_look_up_shows_students_neither_its_code_nor_h
     _, settings = service_settings({"api": {"staff_token_hashes": staff_digest()}})
     resources = migrated_resources(settings)
     name, expression = LOOKED_UP_IN[collection]
-    git_server.commit("staff/reference", {**CRASHING_REFERENCE, "week1/hello/test.yaml": (
-        ONE_TEST + f"    - type: variable\n      name: {name}\n      entryPoint: hello.py\n"
-                   f"      tests:\n        - name: '{expression}'\n")})
+    git_server.commit("staff/reference", {
+        **CRASHING_REFERENCE, **(HIDDEN_META if collection == "hidden" else {}),
+        "week1/hello/test.yaml": (
+            ONE_TEST + f"    - type: variable\n      name: {name}\n      entryPoint: hello.py\n"
+                       f"      tests:\n        - name: '{expression}'\n")})
 
     ended = _graded(resources, git_server)
 
@@ -219,9 +221,11 @@ def test_the_places_students_are_told_staff_read_a_course_error_show_staff_all_o
     config, settings = service_settings({"api": {"staff_token_hashes": staff_digest()}})
     resources = migrated_resources(settings)
     name, expression = LOOKED_UP_IN["hidden"]
-    git_server.commit("staff/reference", {**CRASHING_REFERENCE, "week1/hello/test.yaml": (
-        ONE_TEST + f"    - type: variable\n      name: {name}\n      entryPoint: hello.py\n"
-                   f"      tests:\n        - name: '{expression}'\n")})
+    git_server.commit("staff/reference", {
+        **CRASHING_REFERENCE, **HIDDEN_META,
+        "week1/hello/test.yaml": (
+            ONE_TEST + f"    - type: variable\n      name: {name}\n      entryPoint: hello.py\n"
+                       f"      tests:\n        - name: '{expression}'\n")})
 
     ended = _graded(resources, git_server)
 
