@@ -3,7 +3,8 @@
 Each test file is one collection and each test one line; each test of a test file that could not
 be imported fails saying so, and a test file that could not run has one line named by the file.
 The test files run in the student's sandbox (they must import the student's code), so they are
-visible to it; the reference solution is not. Outcomes come back through the result channel,
+visible to it; the reference solution is not, nor to the visible test files' run the hidden ones
+and the testFiles only these name. Outcomes come back through the result channel,
 never from stdout. Each test has a time limit of its own within the run's (pytest_limits,
 pytest_watchdog).
 
@@ -31,7 +32,7 @@ from pipeline.grading.execution import CONTROL_DIR, MAX_RESULT_LINE_BYTES, RESUL
 from pipeline.grading.report import COMPLETED, CRASHED, FAILED_STATUS, TEST_SKIPPED, \
     TESTS_SKIPPED, TIMEDOUT, CollectionReport, Summary, TestCaseReport
 from pipeline.grading.runner import shorten
-from pipeline.grading.staging import StagedAssignment, copy_path
+from pipeline.grading.staging import StagedAssignment, code_names, copy_path, test_files_named
 from pipeline.sandbox import PYTHON_PLACEHOLDER, SANDBOX_PYTHONPATH, SANDBOX_WORKDIR, Mount, \
     SandboxLimits, SandboxResult, run_sandboxed
 from pipeline.sandbox.model import MB
@@ -184,25 +185,41 @@ class PytestGrader:
 
         The test files hidden from students (meta.yaml hiddenTests) run in a sandbox of their
         own: the student's code can read every test file of its run and show it in a visible
-        test's failure.
+        test's failure. The visible ones' run lacks the meta.yaml testFiles that only hidden test
+        files name (their data, their helpers).
         """
         hidden = self.assignment.hidden
         files = self.assignment.pytest_files
-        groups = [group for group in ([file for file in files if file not in hidden],
-                                      [file for file in files if file in hidden]) if group]
-        reports = {report.name: report for number, group in enumerate(groups)
-                   for report in self._reports(self._run(group, f"pytest-{number}"), group)}
+        visible = [file for file in files if file not in hidden]
+        hidden_files = [file for file in files if file in hidden]
+        withheld = self._helpers_named_by(hidden_files) - self._helpers_named_by(visible) \
+            if hidden_files else set()
+        groups = [(group, left_out) for group, left_out in ((visible, withheld),
+                                                            (hidden_files, set())) if group]
+        reports = {report.name: report for number, (group, left_out) in enumerate(groups)
+                   for report in self._reports(self._run(group, f"pytest-{number}", left_out),
+                                               group)}
         return [reports[file] for file in files]
 
-    def _run(self, files: list[str], name: str) -> SandboxResult:
-        """Run pytest on some of the test files, in a sandbox whose folders are named by name."""
+    def _helpers_named_by(self, files: list[str]) -> set[str]:
+        """Return the meta.yaml testFiles that test files, or their folders' conftest.py files,
+        name (or that the testFiles they name name in turn)."""
+        source = self.assignment.pytest_dir
+        code = "\n".join((source / file).read_text(encoding="utf-8", errors="replace")
+                         for file in (*files, *_conftests_of(source, files)))
+        return test_files_named(self.staged, code_names(code))
+
+    def _run(self, files: list[str], name: str, left_out: set[str]) -> SandboxResult:
+        """Run pytest on some of the test files and the testFiles but those left out, in a
+        sandbox whose folders are named by name."""
         tests = self.work / f"{name}-tests"
         tests.mkdir()
         source = self.assignment.pytest_dir
         for file in (*files, *_conftests_of(source, files)):
             copy_path(source / file, tests / file)
         for file in self.staged.test_files:
-            copy_path(self.staged.tests_dir / file, tests / file)
+            if file not in left_out:
+                copy_path(self.staged.tests_dir / file, tests / file)
         control = self.work / f"{name}-control"
         control.mkdir()
         (control / INI_NAME).write_text("[pytest]\n", encoding="utf-8")

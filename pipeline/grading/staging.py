@@ -210,13 +210,7 @@ def code_names(code: str) -> frozenset[str]:
 def select_test_files(staged: StagedAssignment, work: Path, names: frozenset[str]) -> Path | None:
     """Return a directory holding only the test files whose module or file name is in names,
     and those that the Python code of the chosen ones names in turn (a helper's own imports)."""
-    found: set[str] = set()
-    pending = _named_test_files(staged, names)
-    while pending:
-        found |= pending
-        named = frozenset().union(*(code_names(_python_code(staged.tests_dir / relative))
-                                    for relative in pending))
-        pending = _named_test_files(staged, named) - found
+    found = test_files_named(staged, names)
     if not found:
         return None
     chosen = sorted(found)
@@ -229,6 +223,19 @@ def select_test_files(staged: StagedAssignment, work: Path, names: frozenset[str
             copy_path(staged.tests_dir / relative, partial / relative)
         os.replace(partial, target)
     return target
+
+
+def test_files_named(staged: StagedAssignment, names: frozenset[str]) -> set[str]:
+    """Return the test files whose module or file name is in names, and those that the Python
+    code of these names in turn (a helper's own imports)."""
+    found: set[str] = set()
+    pending = _named_test_files(staged, names)
+    while pending:
+        found |= pending
+        named = frozenset().union(*(code_names(_python_code(staged.tests_dir / relative))
+                                    for relative in pending))
+        pending = _named_test_files(staged, named) - found
+    return found
 
 
 def _named_test_files(staged: StagedAssignment, names: frozenset[str]) -> set[str]:
