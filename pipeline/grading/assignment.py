@@ -25,7 +25,8 @@ class Assignment:
     """A loaded assignment: directory, test suite (if any), meta data, grading mode, digest.
 
     hidden: the collections hidden from students (meta.yaml hiddenTests), by name; in pytest
-    mode the test files, a folder's entry standing for each test file in it.
+    mode the test files, a folder's entry standing for each test file in it; none yet in
+    comparison mode, whose collections are known once the reference is staged.
     """
 
     directory: Path
@@ -69,8 +70,7 @@ def load_assignment(directory: Path, reference_dir: Path | None = None) -> Assig
                 digest.update(name.encode() + b"\0" + (folder / name).read_bytes())
             return Assignment(directory, None, meta, MODE_PYTEST, digest.hexdigest(), folder,
                               found, hidden_test_files(meta_path, meta.hidden_tests, found))
-    return Assignment(directory, None, meta, MODE_COMPARISON, digest.hexdigest(),
-                      hidden=frozenset(meta.hidden_tests))
+    return Assignment(directory, None, meta, MODE_COMPARISON, digest.hexdigest())
 
 
 def course_paths(folder: Path, pattern: str) -> tuple[str, ...]:

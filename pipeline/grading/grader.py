@@ -25,7 +25,8 @@ from pipeline.grading.engine import CodeAbilityGrader, GradingContext
 from pipeline.grading.errors import CourseError, EngineError
 from pipeline.grading.execution import RunEnvironment, SandboxExecutor
 from pipeline.grading.folder_entries import folder_entries
-from pipeline.grading.meta import MetaSpec
+from pipeline.grading.hidden_tests import COMPARISON_SUITE, hidden_collections
+from pipeline.grading.meta import META_FILE_NAME, MetaSpec
 from pipeline.grading.plan import REFERENCE, STUDENT, RunOutcome, RunRequest
 from pipeline.grading.pytest_mode import PytestGrader
 from pipeline.grading.report import COMPLETED, FAILED, NO_TESTS_SPECIFIED, PASSED, \
@@ -182,12 +183,13 @@ def _grade_staged(work: Path, student_dir: Path, reference_dir: Path, assignment
                 pytest_grader.refuse(refusal)
             seconds = {STUDENT: 0.0, REFERENCE: 0.0}
             reference_gaps, missing_files = [], []
+            hidden = assignment.hidden
         else:
-            suite = assignment.suite if assignment.mode == MODE_CODEABILITY else \
-                comparison_suite(staged.reference_base, assignment.meta)
+            suite, hidden = (assignment.suite, assignment.hidden) \
+                if assignment.mode == MODE_CODEABILITY else _comparison(staged, assignment)
             context = _context(executor, staged, student_dir, pool, limits, python, user, cache,
                                _global_key(assignment, staged, limits, python, options), options)
-            grader = CodeAbilityGrader(suite, context, assignment.hidden)
+            grader = CodeAbilityGrader(suite, context, hidden)
             collections = grader.grade() if refusal is None else grader.refuse(refusal)
             seconds = context.sandbox_seconds
             reference_gaps = grader.reference_gaps
@@ -201,8 +203,20 @@ def _grade_staged(work: Path, student_dir: Path, reference_dir: Path, assignment
     clock.lap("grading")
     clock.timings["studentSandbox"] = seconds[STUDENT]
     clock.timings["referenceSandbox"] = seconds[REFERENCE]
-    hidden = [c.name for c in collections if c.name in assignment.hidden]
-    return _report(clock, suite, collections, assignment, hidden, reference_gaps, missing_files)
+    hidden_names = [c.name for c in collections if c.name in hidden]
+    return _report(clock, suite, collections, assignment, hidden_names, reference_gaps,
+                   missing_files)
+
+
+def _comparison(staged: StagedAssignment, assignment: Assignment) -> \
+        tuple[SuiteSpec, frozenset[str]]:
+    """Return the default comparison's suite and the collections meta.yaml hides of it, or raise
+    SpecError for a hiddenTests entry naming none."""
+    suite = comparison_suite(staged.reference_base, assignment.meta)
+    return suite, hidden_collections(assignment.directory / META_FILE_NAME,
+                                     assignment.meta.hidden_tests,
+                                     [collection.name for collection in suite.collections],
+                                     COMPARISON_SUITE)
 
 
 def _student_refusal(student_dir: Path, shown_dir: Path, workdir_size_mb: int) -> str | None:

@@ -14,7 +14,10 @@ from pipeline.likely_names import did_you_mean
 
 # An entry that hides nothing shows students the collection staff meant to hide (a typo:
 # `secret_tets`), with its test names and expected values: refused as the course's mistake.
-NO_COLLECTION = "test.yaml has no collection named {entry}, so this entry hides nothing"
+NO_COLLECTION = "{suite} has no collection named {entry}, so this entry hides nothing"
+# The suites whose collections an entry names: test.yaml's, or the default comparison's.
+TEST_YAML_SUITE = "test.yaml"
+COMPARISON_SUITE = "the output comparison"
 NO_TEST_FILE = ("no test file (test_*.py) is named {entry} or lies in a folder of that name, "
                 "so this entry hides nothing")
 # pytest mode hides a test file whole (one collection); an entry may name a single test of it.
@@ -22,11 +25,12 @@ ONE_TEST = ("hiddenTests hides whole test files, not single tests: name the test
             "move the tests to hide into a test file of their own")
 
 
-def hidden_collections(meta_path: Path, entries: Sequence[str], names: Collection[str]) -> \
-        frozenset[str]:
-    """Return the test.yaml collections the entries hide, or raise SpecError at the line of
-    each entry that names none of them."""
-    unknown = [(index, NO_COLLECTION.format(entry=describe(entry)) + did_you_mean(entry, names))
+def hidden_collections(meta_path: Path, entries: Sequence[str], names: Collection[str],
+                       suite: str = TEST_YAML_SUITE) -> frozenset[str]:
+    """Return the collections of a suite (by their names) the entries hide, or raise SpecError
+    at the line of each entry that names none of them."""
+    unknown = [(index, NO_COLLECTION.format(suite=suite, entry=describe(entry))
+                + did_you_mean(entry, names))
                for index, entry in enumerate(entries) if entry not in names]
     _refuse(meta_path, unknown)
     return frozenset(entries)

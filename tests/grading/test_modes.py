@@ -287,6 +287,26 @@ def test_without_tests_the_outputs_and_files_are_compared(tmp_path: Path):
     assert report.name == "Output comparison"
 
 
+def test_a_comparison_hides_the_collections_meta_yaml_names_and_refuses_an_entry_naming_none(
+        tmp_path: Path):
+    """Before, an entry naming none of the comparison's collections (`Program outptu`) hid
+    nothing: the reference's output was shown to students in the output's failure."""
+    reference = {"main.py": "print(4711)\n"}
+    hidden = make_assignment(tmp_path / "hidden", None, reference, {"main.py": "print(1)\n"},
+                             meta_yaml="properties:\n  hiddenTests: [Program output]\n")
+    assert grade(*hidden).gradehook.hidden == ["Program output"]
+    misspelt = make_assignment(tmp_path / "misspelt", None, reference,
+                               {"main.py": "print(1)\n"},
+                               meta_yaml="properties:\n  hiddenTests: [Program outptu]\n")
+    report = grade(*misspelt)
+    assert (report.gradehook.score, report.tests) == (None, [])
+    assert report.gradehook.course_error == (
+        "meta.yaml line 2: properties.hiddenTests[0]: the output comparison has no collection "
+        "named 'Program outptu', so this entry hides nothing; did you mean Program output?")
+    assert report.gradehook.course_error_for_students.splitlines()[0] == (
+        "meta.yaml line 2: properties.hiddenTests[0]: a problem with a hidden test")
+
+
 def test_a_comparison_passes_for_an_identical_solution(tmp_path: Path):
     files = {"main.py": "import sys\nprint(sys.argv[0].endswith('main.py'))\n"}
     student, reference = make_assignment(tmp_path, None, files, files)
