@@ -1,6 +1,6 @@
 """The only code that talks to GitLab's API: domain verbs with gradehook's own error types."""
 
-from gitlab_client.client import COMMIT_STATES, DEVELOPER_ACCESS, GitLabClient
+from gitlab_client.client import COMMIT_STATES, DEVELOPER_ACCESS, GitLabClient, id_or_path
 from gitlab_client.errors import (AuthGitLabError, GitLabError, NotFoundGitLabError,
                                   RejectedGitLabError, TransientGitLabError,
                                   UnansweredGitLabError)
@@ -8,8 +8,8 @@ from gitlab_client.models import (BadgeChange, Branch, MergeRequest, MergeReques
                                   Project, User)
 
 __all__ = [
-    "COMMIT_STATES", "DEVELOPER_ACCESS", "GitLabClient", "AuthGitLabError", "GitLabError",
-    "NotFoundGitLabError", "RejectedGitLabError", "TransientGitLabError",
+    "COMMIT_STATES", "DEVELOPER_ACCESS", "GitLabClient", "id_or_path", "AuthGitLabError",
+    "GitLabError", "NotFoundGitLabError", "RejectedGitLabError", "TransientGitLabError",
     "UnansweredGitLabError", "BadgeChange", "Branch",
     "MergeRequest", "MergeRequestVersion", "Project", "User",
 ]

@@ -401,6 +401,11 @@ def _is_marked_by(note: Mapping[str, Any], bot: str, marker: str) -> bool:
             and marker in str(note.get("body", "")))
 
 
+def id_or_path(project_id: int | None, project_path: str) -> int | str:
+    """Return how to name a project to GitLab: its id when known, else its path."""
+    return project_id if project_id is not None else project_path
+
+
 def _project_path(project_id: int | str) -> str:
     """Return the API path of a project, by id or URL-encoded path."""
     return f"/projects/{gitlab.utils.EncodedId(project_id)}"

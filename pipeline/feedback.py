@@ -7,7 +7,7 @@ import logging
 from sqlalchemy import Row, bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from gitlab_client import UnansweredGitLabError
+from gitlab_client import UnansweredGitLabError, id_or_path
 from pipeline.context import Resources
 from pipeline.ledger.db import transaction
 from pipeline.ledger.locks import embedded_turn, lock_name
@@ -144,4 +144,5 @@ def _latest_results(session, run: Row) -> list[TestRun]:
 
 
 def _project(run: Row) -> int | str:
-    return run.project_id if run.project_id is not None else run.project_path
+    """Return how to name a run's project to GitLab."""
+    return id_or_path(run.project_id, run.project_path)

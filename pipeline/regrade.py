@@ -11,7 +11,7 @@ from celery import Celery
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from gitlab_client import GitLabClient, GitLabError, TransientGitLabError
+from gitlab_client import GitLabClient, GitLabError, TransientGitLabError, id_or_path
 from pipeline.assignments import AssignmentDirectory
 from pipeline.celery_app import REGRADE, ROUTES
 from pipeline.config import CourseSettings, Settings
@@ -345,7 +345,7 @@ def _ungraded_heads(resources: Resources, gitlab: GitLabClient, course: CourseSe
                     project_path: str, project_id: int | None,
                     assignments: Sequence[str]) -> tuple[list[GradingTarget], int]:
     """Return targets at branch heads without a result, and how many heads were looked at."""
-    branches = gitlab.list_branches(project_id if project_id is not None else project_path)
+    branches = gitlab.list_branches(id_or_path(project_id, project_path))
     with resources.sessions() as session:
         graded = set(session.execute(
             select(TestRun.commit_sha, TestRun.assignment)

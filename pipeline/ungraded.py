@@ -19,7 +19,7 @@ from celery import Celery
 from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from gitlab_client import DEVELOPER_ACCESS, GitLabError
+from gitlab_client import DEVELOPER_ACCESS, GitLabError, id_or_path
 from gitlab_client.models import Branch
 from pipeline.assignments import AssignmentDirectory
 from pipeline.config import CourseSettings
@@ -135,8 +135,8 @@ def _queue_unseen(resources: Resources, project: _Project, delivery_id: str,
     # and its head waits for the next period. Counted only where a head may be queued.
     counted = _runs_per_branch(resources.sessions, project.path) \
         if any(path == project.path for path, _, _ in met_before) else {}
-    branches = [b for b in resources.gitlab.list_branches(
-        project.id if project.id is not None else project.path) if _acceptable(project, b)]
+    branches = [b for b in resources.gitlab.list_branches(id_or_path(project.id, project.path))
+                if _acceptable(project, b)]
     default = next((b.name for b in branches if b.default), None)
     assignments = AssignmentDirectory(resources.sessions, max_age=0).known(project.course)
     if not branches or not assignments:

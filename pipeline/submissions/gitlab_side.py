@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import logging
 
-from gitlab_client import GitLabClient, MergeRequest, NotFoundGitLabError, RejectedGitLabError
+from gitlab_client import (GitLabClient, MergeRequest, NotFoundGitLabError, RejectedGitLabError,
+                           id_or_path)
 from pipeline.config import SUBMISSION_BRANCH_PREFIX
 from pipeline.ledger.models import Submission
 from pipeline.repos import RepositoryCache
@@ -28,8 +29,7 @@ HANDING_IN_STATES = (OPENED, *MERGING_STATES)
 
 def project_of(submission: Submission) -> int | str:
     """Return how to name a submission's project to GitLab: its id, else its path."""
-    return submission.project_id if submission.project_id is not None \
-        else submission.project_path
+    return id_or_path(submission.project_id, submission.project_path)
 
 
 class BranchMoveError(Exception):

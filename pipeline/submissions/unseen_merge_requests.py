@@ -41,7 +41,7 @@ from celery import Celery
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from gitlab_client import GitLabError, MergeRequest, MergeRequestVersion
+from gitlab_client import GitLabError, MergeRequest, MergeRequestVersion, id_or_path
 from pipeline.assignments import AssignmentDirectory
 from pipeline.config import CourseSettings
 from pipeline.context import Resources
@@ -166,8 +166,7 @@ def _merge_requests_into(resources: Resources, course: CourseSettings, project_p
     found = []
     for branch in branches:
         for merge_request in resources.gitlab.list_merge_requests_into(
-                project_id if project_id is not None else project_path, branch,
-                updated_after=since):
+                id_or_path(project_id, project_path), branch, updated_after=since):
             if merge_request.state not in HANDING_IN_STATES or merge_request.sha is None:
                 continue
             try:
