@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 
+import pytest
+
 from pipeline.ledger.models import RunStatus, utcnow
 from pipeline.submissions.gitlab_side import MERGE_REQUEST_TITLE
 from tests.submissions.world import (ASSIGNMENT, OTHER_ASSIGNMENT, SUBMISSION_BRANCH, TARGET,
@@ -222,16 +224,24 @@ def test_a_test_run_in_error_is_not_a_zero_score(world):
     assert world.merge_requests() == []
 
 
-def test_an_invalid_hidden_tests_entry_of_meta_yaml_is_a_course_error_naming_only_its_place(
-        make_world):
-    world = make_world(meta_yaml="properties:\n  hiddenTests: test_secret.py\n")
+@pytest.mark.parametrize("meta_yaml, reason", [
+    # An invalid hidden tests entry is named by its place alone.
+    ("properties:\n  hiddenTests: test_secret.py\n",
+     "properties.hiddenTests: a problem with a hidden test"),
+    # Before, the ledger refused to record a limit too large for it, and the submission ended
+    # as 'unexpected error in gradehook (DataError)', with no comment and no word to staff
+    # about meta.yaml.
+    ("properties:\n  maxSubmissions: 3000000000\n",
+     "properties.maxSubmissions: must be at most 2147483647, got 3000000000"),
+], ids=["hidden-tests-entry-named-by-place", "limit-too-large-to-record"])
+def test_a_fault_of_meta_yaml_is_a_course_error_naming_its_line(make_world, meta_yaml, reason):
+    world = make_world(meta_yaml=meta_yaml)
     sha = world.push(solution("hello"))
 
     outcome = world.process(world.submit(sha).id)
 
     assert (outcome.outcome, outcome.reason) == (
-        "error", "course error: meta.yaml line 2: properties.hiddenTests: a problem with a "
-                 "hidden test")
+        "error", f"course error: meta.yaml line 2: {reason}")
 
 
 def test_a_test_run_in_a_course_error_gives_students_only_what_they_may_read_of_it(world):
@@ -293,16 +303,3 @@ def test_a_commit_beyond_the_allowed_test_runs_is_refused(make_world):
     assert (outcome.outcome, outcome.reason) == (
         "refused", f"this commit is test run 3 of {ASSIGNMENT}, and only the first 2 test runs may "
                    "be handed in")
-
-
-def test_a_limit_too_large_to_record_is_a_course_error(make_world):
-    """Before, the ledger refused to record it, and the submission ended as 'unexpected error
-    in gradehook (DataError)', with no comment and no word to staff about meta.yaml."""
-    world = make_world(meta_yaml="properties:\n  maxSubmissions: 3000000000\n")
-    sha = world.push(solution("hello"))
-
-    outcome = world.process(world.submit(sha).id)
-
-    assert (outcome.outcome, outcome.reason) == (
-        "error", "course error: meta.yaml line 2: properties.maxSubmissions: must be at most "
-                 "2147483647, got 3000000000")
