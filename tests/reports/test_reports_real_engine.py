@@ -14,7 +14,8 @@ from pipeline.reports import (commit_status_payload, comment_marker, mr_comment_
                               result_page_html, score_badge)
 from tests.reports.report_samples import run
 
-TEST_YAML = """\
+# The head of a test.yaml up to its first collection's tests: variables of main.py.
+VALUES_COLLECTION_HEAD = """\
 type: python
 name: demo
 properties:
@@ -22,6 +23,8 @@ properties:
     - type: variable
       name: Values
       entryPoint: main.py
+"""
+TEST_YAML = VALUES_COLLECTION_HEAD + """\
       tests:
         - name: x
         - name: y
@@ -212,14 +215,7 @@ def test_an_invalid_field_reads_as_one_line_with_file_line_and_path(tmp_path):
 # A visible collection and one hidden from students (meta.yaml hiddenTests), each with a fault of
 # the course's that tells of the hidden collection: its secret, in what staff read.
 HIDDEN_META = "properties:\n  hiddenTests:\n    - Secret\n"
-VISIBLE_COLLECTION = """\
-type: python
-name: demo
-properties:
-  tests:
-    - type: variable
-      name: Values
-      entryPoint: main.py
+VISIBLE_COLLECTION = VALUES_COLLECTION_HEAD + """\
 {dependency}      tests:
         - name: x
 """
