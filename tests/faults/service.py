@@ -25,7 +25,6 @@ from tests.support.gitlab_standin import DEVELOPER, FaultPlan, GitLabStandIn
 from tests.webhooks.deliveries import payload_of
 
 FINAL_STATES = {"success", "failed"}
-GRADED = {"passed", "failed"}
 # Commit states in the order GitLab shows a pipeline: a later post never ranks lower.
 STATE_RANK = {"pending": 0, "running": 1, "success": 2, "failed": 2}
 # Short task limits make the broker's visibility timeout short too: a lost worker's run is
