@@ -117,12 +117,11 @@ class Recorder:
                        "message": collect_message(report), **self.traced(report, COLLECT)})
 
     def pytest_internalerror(self, excinfo):
-        """Report what stopped pytest itself (a SystemExit raised while a test file imported)."""
+        """Report what stopped pytest itself (a SystemExit raised while a test file imported),
+        or a KeyboardInterrupt, which ends pytest's session."""
         self.emit({"event": "stopped", "message": first_line(excinfo.exconly())})
 
-    def pytest_keyboard_interrupt(self, excinfo):
-        """Report a KeyboardInterrupt, which ends pytest's session."""
-        self.emit({"event": "stopped", "message": first_line(excinfo.exconly())})
+    pytest_keyboard_interrupt = pytest_internalerror
 
     def pytest_collectstart(self, collector):
         """Report that a test file's import begins (or a folder's, with its conftest.py): a run
