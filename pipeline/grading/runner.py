@@ -374,12 +374,17 @@ def last_frame(exc, solution_dir):
     found = {"name": shorten(name), "filename": shorten(filename), "lineno": lineno,
              "line": code_line(line), "errormsg": error_text(exc),
              "raised": error_line(exc), **shadowing(exc, solution_dir)}
-    own = [frame for frame in frames if frame.filename.startswith(solution_dir + "/")]
-    if own and own[-1] is not frames[-1]:
-        found["solutionFrame"] = {"filename": shorten(own[-1].filename),
-                                  "lineno": own[-1].lineno,
-                                  "line": code_line(own[-1].line)}
+    own = innermost_frame_in_files(frames, solution_dir)
+    if own is not None and own is not frames[-1]:
+        found["solutionFrame"] = {"filename": shorten(own.filename), "lineno": own.lineno,
+                                  "line": code_line(own.line)}
     return found
+
+
+def innermost_frame_in_files(frames, solution_dir):
+    """Return the innermost of a traceback's frames that lies in the solution's files, or None."""
+    prefix = solution_dir + "/"
+    return next((frame for frame in reversed(frames) if frame.filename.startswith(prefix)), None)
 
 
 def shadowing(exc, solution_dir):
@@ -598,11 +603,9 @@ def place_in_files(exc, solution_dir):
             and exc.filename.startswith(prefix) and isinstance(exc.lineno, int) and exc.lineno > 0:
         return {"file": shorten(exc.filename[len(prefix):]), "lineno": exc.lineno,
                 "line": code_line(exc.text)}
-    frames = [frame for frame in traceback.extract_tb(exc.__traceback__)
-              if frame.filename.startswith(prefix)]
-    if not frames:
+    frame = innermost_frame_in_files(traceback.extract_tb(exc.__traceback__), solution_dir)
+    if frame is None:
         return None
-    frame = frames[-1]
     return {"file": shorten(frame.filename[len(prefix):]), "lineno": frame.lineno,
             "line": code_line(frame.line)}
 
