@@ -15,7 +15,7 @@ from pipeline.branch_names import is_branch_name
 from pipeline.directory_names import is_directory_name
 from pipeline.feedback import COMMENTED_STATUSES, result_url
 from pipeline.ledger.models import TestRun
-from pipeline.reports.badge import score_badge
+from pipeline.reports.badge import score_badge, unavailable_badge
 from pipeline.reports.model import RunSummary
 from pipeline.reports.page import result_page_html
 from webhooks.api.project_ids import of_project_id
@@ -46,6 +46,7 @@ UNAVAILABLE_PAGE = _message_page("Results unavailable for a moment",
                                  "minute.")
 # Seconds a browser or GitLab's image proxy is asked to wait before asking again.
 UNAVAILABLE_RETRY_AFTER = "60"
+BADGE_HEADERS = {"X-Content-Type-Options": "nosniff"}
 # The page holds only inline CSS and no scripts; forbid everything else outright.
 PAGE_SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; "
@@ -139,12 +140,15 @@ def _database_down(exc: DBAPIError) -> Response:
     if fault is None:
         raise exc  # a fault of ours: logged with its traceback, a 500
     log.error("%s: %s", request.endpoint, fault.logged)
+    unavailable = {"Cache-Control": "no-store", "Retry-After": UNAVAILABLE_RETRY_AFTER}
+    if request.endpoint == "pages.score_badge_svg":
+        # An image, so that GitLab's project page shows a badge rather than a broken one.
+        return Response(unavailable_badge(), 503, mimetype="image/svg+xml",
+                        headers={**BADGE_HEADERS, **unavailable})
     return Response(UNAVAILABLE_PAGE, 503, mimetype="text/html",
-                    headers={**PAGE_SECURITY_HEADERS, "Cache-Control": "no-store",
-                             "Retry-After": UNAVAILABLE_RETRY_AFTER})
+                    headers={**PAGE_SECURITY_HEADERS, **unavailable})
 
 
 def _badge(report: dict | None) -> Response:
     return Response(score_badge(report), 200, mimetype="image/svg+xml",
-                    headers={"Cache-Control": "no-cache, max-age=0",
-                             "X-Content-Type-Options": "nosniff"})
+                    headers={**BADGE_HEADERS, "Cache-Control": "no-cache, max-age=0"})

@@ -9,7 +9,7 @@ from xml.sax.saxutils import escape
 from pipeline.reports.text import one_line
 from pipeline.reports.model import ReportInputError, read_report
 from pipeline.reports.wording import (BADGE_LABEL, BADGE_NO_RESULT, BADGE_NOT_GRADED,
-                                      format_percent)
+                                      BADGE_UNAVAILABLE, format_percent)
 
 NAMED_COLORS = {"brightgreen": "#4c1", "green": "#97ca00", "yellowgreen": "#a4a61d",
                 "yellow": "#dfb317", "orange": "#fe7d37", "red": "#e05d44",
@@ -75,6 +75,11 @@ def score_badge(report: Mapping[str, Any] | None, *, label: str = BADGE_LABEL) -
         return badge_svg(label, BADGE_NOT_GRADED, "lightgrey")
     color = next(name for lowest, name in SCORE_COLORS if view.score >= lowest)
     return badge_svg(label, format_percent(view.score), color)
+
+
+def unavailable_badge() -> str:
+    """Return the badge shown while no score can be read (the ledger down for a moment)."""
+    return badge_svg(BADGE_LABEL, BADGE_UNAVAILABLE, "lightgrey")
 
 
 def _text(text: str, center: float) -> str:

@@ -114,6 +114,7 @@ PAGE_ENGINE_LINE = "Engine {version}, mode {mode}"
 BADGE_LABEL = "grade"
 BADGE_NO_RESULT = "no result"
 BADGE_NOT_GRADED = "not graded"
+BADGE_UNAVAILABLE = "unavailable"
 
 
 def format_percent(fraction: float) -> str:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import shutil
 import subprocess
 import threading
+import xml.etree.ElementTree as ElementTree
 from html.parser import HTMLParser
 
 import pytest
@@ -46,14 +48,23 @@ def graded_run(tmp_path, service_settings):
     return settings, resources, run.id
 
 
-@pytest.fixture
-def live_app(graded_run):
-    settings, _, _ = graded_run
+@contextlib.contextmanager
+def serving(settings):
+    """Serve gradehook's web application on a free port; yield its base URL."""
     server = make_server("127.0.0.1", 0, create_app(settings), threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+
+
+@pytest.fixture
+def live_app(graded_run):
+    settings, _, _ = graded_run
+    with serving(settings) as url:
+        yield url
 
 
 class _Text(HTMLParser):
@@ -192,20 +203,51 @@ def test_the_latest_result_behind_a_keyed_badge_is_its_runs_page(graded_run):
     assert refused.status_code == 404
 
 
-def test_a_page_or_badge_while_the_database_is_down_is_503_for_a_moment(graded_run):
-    """Before, the page and the badge answered 500 with gradehook's JSON 'unexpected error;
-    it has been logged', and the log held a traceback of an 'unhandled error'."""
+def database_down(settings):
+    """Return keyed settings whose ledger refuses every connection (nothing listens on a free
+    port)."""
+    return keyed(dataclasses.replace(settings, postgres=dataclasses.replace(settings.postgres,
+                                                                            port=free_port())))
+
+
+def test_a_page_while_the_database_is_down_is_503_for_a_moment(graded_run):
+    """Before, the page answered 500 with gradehook's JSON 'unexpected error; it has been
+    logged', and the log held a traceback of an 'unhandled error'."""
     settings, _, run_id = graded_run
-    # Nothing listens on a free port: the ledger refuses every connection.
-    down = dataclasses.replace(settings, postgres=dataclasses.replace(settings.postgres,
-                                                                      port=free_port()))
-    client = create_app(keyed(down)).test_client()
+    client = create_app(database_down(settings)).test_client()
     key = badge_key(BADGE_SECRET, 77)
-    for path in (f"/results/{run_id}", f"/badges/77/week1/hello.svg?key={key}",
-                 f"/results/latest/77/week1/hello?key={key}"):
+    for path in (f"/results/{run_id}", f"/results/latest/77/week1/hello?key={key}"):
         response = client.get(path)
         assert (path, response.status_code, response.mimetype) == (path, 503, "text/html")
         assert b"Results unavailable for a moment" in response.data
         assert response.headers["Retry-After"] == "60"
         assert response.headers["Cache-Control"] == "no-store"
         assert "default-src 'none'" in response.headers["Content-Security-Policy"]
+
+
+def test_a_badge_while_the_database_is_down_is_a_503_badge_a_browser_shows(tmp_path,
+                                                                           graded_run):
+    """Before, the badge answered the 503 page 'Results unavailable for a moment' as HTML,
+    which GitLab's project page (an <img>) showed as a broken image."""
+    settings, _, _ = graded_run
+    badge = f"/badges/77/week1/hello.svg?key={badge_key(BADGE_SECRET, 77)}"
+    response = create_app(database_down(settings)).test_client().get(badge)
+    assert (response.status_code, response.mimetype) == (503, "image/svg+xml")
+    assert badge_texts(response.data) == {"grade", "unavailable"}
+    assert response.headers["Retry-After"] == "60"
+    assert response.headers["Cache-Control"] == "no-store"
+    chromium = shutil.which("chromium")
+    assert chromium, "chromium is installed by ./dev test and .ci/run"
+    page = tmp_path / "project.html"
+    with serving(database_down(settings)) as url:
+        # What the image says of itself once loaded, or that it could not be shown.
+        page.write_text(f'<!DOCTYPE html><html><head><title>pending</title></head><body>'
+                        f'<img src="{url}{badge}" onload="document.title = \'shown \' + '
+                        f'this.naturalWidth + \'x\' + this.naturalHeight" '
+                        f'onerror="document.title = \'broken\'"></body></html>')
+        dom = subprocess.run([chromium, *CHROMIUM_FLAGS,
+                              f"--user-data-dir={tmp_path / 'profile'}", "--dump-dom",
+                              page.as_uri()],
+                             capture_output=True, text=True, timeout=120, check=True).stdout
+    width = ElementTree.fromstring(response.data).get("width")
+    assert f"<title>shown {width}x20</title>" in dom
