@@ -4,19 +4,21 @@ from __future__ import annotations
 
 import click
 
+from gradehook.api_checks import STAFF, load_options
 from gradehook.settings import settings_from
 from gradehook.tables import (PAGE, SHORT_SHA, format_minute, format_table, score_cell,
                               tests_cell)
 from pipeline.context import build_resources
 from pipeline.ledger.models import RunStatus
 from webhooks.api.run_queries import RunFilter, find_runs
+from webhooks.api.schemas import RunQuerySchema
 
 HEADER = ("RUN", "PROJECT", "ASSIGNMENT", "COMMIT", "STATUS", "SCORE", "TESTS", "FINISHED")
 SHOWN = "{shown} of {total} run(s)"
 
 
 @click.command("results")
-@click.option("--project", help="Student project path.")
+@click.option("--project", help="Student project path, or its GitLab project id.")
 @click.option("--course", help="Course name.")
 @click.option("--assignment", help="Assignment directory.")
 @click.option("--commit", help="Commit SHA or its first characters.")
@@ -28,9 +30,15 @@ def results(ctx: click.Context, project: str | None, course: str | None,
             assignment: str | None, commit: str | None, status: str | None, limit: int,
             page: int) -> None:
     """Show test runs, newest first."""
+    # Checked as GET /api/runs checks them: a value no run could have lists nothing.
+    checked = load_options(RunQuerySchema(only=("project", "course", "assignment", "commit")),
+                           project=project, course=course, assignment=assignment, commit=commit)
+    scope = STAFF.scope(checked.get("project"))
     resources = build_resources(settings_from(ctx))
-    wanted = RunFilter(project_path=project, course=course, assignment=assignment,
-                       commit_prefix=commit, status=RunStatus(status) if status else None)
+    wanted = RunFilter(project_path=scope.project_path, project_id=scope.project_id,
+                       course=checked.get("course"), assignment=checked.get("assignment"),
+                       commit_prefix=checked.get("commit"),
+                       status=RunStatus(status) if status else None)
     runs, total = find_runs(resources.sessions, wanted, page=page, per_page=limit)
     rows = [(run.id, run.project_path, run.assignment, run.commit_sha[:SHORT_SHA],
              run.status.value, score_cell(run), tests_cell(run), format_minute(run.finished_at))

@@ -7,11 +7,13 @@ import sys
 
 import click
 
+from gradehook.api_checks import STAFF, load_options
 from gradehook.settings import settings_from
 from gradehook.tables import PAGE, SHORT_SHA, format_minute, format_table, score_cell, tests_cell
 from pipeline.context import build_resources
 from pipeline.ledger.models import Submission, TestRun
 from pipeline.submissions.verdict import ACCEPTED, OUTCOMES
+from webhooks.api.schemas import SubmissionQuerySchema
 from webhooks.api.submission_queries import SubmissionFilter, find_submissions, run_fields
 
 HEADER = ("PROJECT", "ASSIGNMENT", "COMMIT", "OUTCOME", "LATE", "SCORE", "TESTS", "RECEIVED")
@@ -23,7 +25,7 @@ SHOWN = "{shown} of {total} submission(s)"
 @click.command("submissions")
 @click.option("--course", help="Course name.")
 @click.option("--assignment", help="Assignment directory.")
-@click.option("--project", help="Student project path.")
+@click.option("--project", help="Student project path, or its GitLab project id.")
 @click.option("--outcome", type=click.Choice(OUTCOMES))
 @click.option("--late/--on-time", default=None, help="Only late ones, or only those on time.")
 @click.option("--final", is_flag=True,
@@ -40,8 +42,14 @@ def submissions(ctx: click.Context, course: str | None, assignment: str | None,
     """Show submissions with their scores, newest first, or each student's final one."""
     if final and outcome not in (None, ACCEPTED):
         raise click.UsageError("--final lists accepted submissions: leave --outcome out")
+    # Checked as GET /api/submissions checks them: a value no submission could have lists
+    # nothing.
+    checked = load_options(SubmissionQuerySchema(only=("project", "course", "assignment")),
+                           project=project, course=course, assignment=assignment)
+    scope = STAFF.scope(checked.get("project"))
     resources = build_resources(settings_from(ctx))
-    wanted = SubmissionFilter(course=course, assignment=assignment, project_path=project,
+    wanted = SubmissionFilter(course=checked.get("course"), assignment=checked.get("assignment"),
+                              project_path=scope.project_path, project_id=scope.project_id,
                               outcome=outcome, late=late, final=final)
     if as_csv:
         _write_csv(resources, wanted)

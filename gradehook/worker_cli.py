@@ -6,6 +6,7 @@ import time
 
 import click
 
+from gradehook.api_checks import STAFF, bad_parameter
 from gradehook.processes import worker
 from gradehook.settings import settings_from
 from gradehook.tables import format_table
@@ -17,7 +18,6 @@ from pipeline.ledger.models import RunStatus, TestRun
 from pipeline.regrade import GradingTarget, request_grading
 from pipeline.repos import (InvalidInputError, check_directory, check_project_path, check_ref,
                             check_sha)
-from webhooks.api.auth import Caller
 from webhooks.api.errors import ApiError
 from webhooks.api.targets import check_assignment, resolve_project
 from webhooks.api.workers import BrokerUnavailable, inspect_workers
@@ -28,9 +28,6 @@ BROKER_DOWN = "the broker could not be reached: {error}"
 NOT_A_STUDENT_PROJECT = "{project} is not a student project of any configured course"
 DISCOVERY_HINT = ("; assignments found in the reference are those of the last reconciler sweep "
                   "(`gradehook reconcile` looks again)")
-# The API's checks, made as for a staff token; the field an API refusal names is the option.
-STAFF = Caller(staff=True)
-OPTION_OF_FIELD = {"project": "--project", "directory": "--directory"}
 QUEUED = "run {run_id} queued as task {task_id}"
 EXISTING = "run {run_id} already grades this commit ({status}); --retry grades a failed one again"
 OUTCOME = "run {run_id}: {status}{reason}"
@@ -104,13 +101,13 @@ def worker_test_job(ctx: click.Context, task: str, project: str, sha: str, direc
         check_assignment(AssignmentDirectory(resources.sessions).known(course), course,
                          directory)
     except ApiError as exc:
-        raise _bad_parameter(exc, DISCOVERY_HINT if course.discover_assignments else "") \
+        raise bad_parameter(exc, DISCOVERY_HINT if course.discover_assignments else "") \
             from None
     try:
         project, project_id = resolve_project(STAFF, project, settings, resources.sessions,
                                               resources.gitlab)
     except ApiError as exc:
-        raise _bad_parameter(exc) from None
+        raise bad_parameter(exc) from None
     target = GradingTarget(course=course, project_path=project, commit_sha=sha,
                            assignment=directory, project_id=project_id, ref=branch)
     run, created = request_grading(resources.sessions, target, kind=CLI_KIND, retry=retry)
@@ -121,12 +118,6 @@ def worker_test_job(ctx: click.Context, task: str, project: str, sha: str, direc
         click.echo(EXISTING.format(run_id=run.id, status=run.status.value))
     if wait:
         ctx.exit(_wait_for_outcome(resources.sessions, run.id, timeout))
-
-
-def _bad_parameter(exc: ApiError, hint: str = "") -> click.BadParameter:
-    """Return the API's refusal as a complaint about the option it names."""
-    reason = exc.reason.removeprefix(f"{exc.field}: ") if exc.field else exc.reason
-    return click.BadParameter(reason + hint, param_hint=OPTION_OF_FIELD.get(exc.field or ""))
 
 
 def _wait_for_outcome(sessions, run_id: str, timeout: float) -> int:

@@ -62,6 +62,42 @@ def test_results_lists_runs_newest_first_with_filters(service_settings):
     assert none.output.splitlines()[-1] == "0 of 0 run(s)"
 
 
+REFUSED_PROJECT = ("--project", "alice",
+                   "must be a project id (a positive whole number) or a path like group/project")
+REFUSED_ASSIGNMENT = ("--assignment", "../week1", "not an assignment directory: '../week1'")
+
+
+@pytest.mark.parametrize("command, option, value, reason", [
+    ("results", "--commit", "zz",
+     "must be a commit SHA or its first 7 or more characters, got 'zz'"),
+    ("results", *REFUSED_PROJECT), ("results", *REFUSED_ASSIGNMENT),
+    ("submissions", *REFUSED_PROJECT), ("submissions", *REFUSED_ASSIGNMENT)])
+def test_a_listing_option_no_row_could_match_is_refused_in_the_apis_words(
+        service_settings, command, option, value, reason):
+    """Before, `gradehook results --commit zz` (or --project alice) listed '0 of 0 run(s)'
+    where GET /api/runs refuses the value saying why."""
+    config, settings = service_settings()
+    migrated_resources(settings)
+
+    done = gradehook(config, command, option, value)
+
+    assert done.exit_code == 2
+    assert done.output.splitlines()[-1] == f"Error: Invalid value for {option}: {reason}"
+
+
+def test_results_of_a_project_by_its_id_lists_its_runs(service_settings):
+    """Before, --project 3 was taken for a path '3', listing no run, where GET /api/runs takes
+    it for project id 3."""
+    config, settings = service_settings({"courses": [COURSE]})
+    resources = migrated_resources(settings)
+    alice = queue_run(resources, commit_sha="a" * 40, project_id=3)
+    queue_run(resources, commit_sha="b" * 40, project_path="students/bob", project_id=4)
+
+    listed = gradehook(config, "results", "--project", "3")
+
+    assert [line.split()[0] for line in listed.output.splitlines()[1:-1]] == [alice.id]
+
+
 def test_results_show_when_runs_finished_in_utc_whatever_postgresqls_time_zone(
         service_settings, monkeypatch):
     config, settings = service_settings({"courses": [COURSE]})
