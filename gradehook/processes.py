@@ -13,7 +13,7 @@ from gradehook.supervisor import STOP_GRACE_SECONDS, Child, start_child, supervi
 from pipeline.celery_app import QUEUES, create_celery
 from pipeline.config import CONFIG_ENV, PORT_ENV
 from pipeline.ledger.db import make_engine
-from pipeline.ledger.migrate import upgrade
+from pipeline.ledger.migrate import schema_problem, upgrade
 
 APP_FACTORY = "webhooks.app:create_app()"
 PORT = click.IntRange(1, 65535)
@@ -105,15 +105,18 @@ def run(ctx: click.Context, port: int | None, stop_grace: float) -> None:
 
 
 def check_ledger_answers(settings) -> None:
-    """Refuse to start a worker whose ledger does not answer: it would take runs it cannot
-    record, its result store failing with a traceback every few seconds. The error, raised
-    here, is one line (gradehook.cli.main)."""
+    """Refuse to start a worker whose ledger does not answer, or lacks this release's tables:
+    it would take runs it cannot record, each failing as the ledger's error. Either is said in
+    one line (a database error raised here, by gradehook.cli.main)."""
     engine = make_engine(settings.database_url)
     try:
-        with engine.connect():
-            pass
+        with engine.connect() as connection:
+            problem = schema_problem(connection)
     finally:
         engine.dispose()
+    if problem is not None:
+        click.echo(f"gradehook: {problem}", err=True)
+        raise click.exceptions.Exit(2)
 
 
 def _child_env(ctx: click.Context, port: int | None = None) -> dict[str, str]:

@@ -9,6 +9,7 @@ import pytest
 from pipeline.celery_app import create_celery
 from pipeline.config import (GitLabSettings, PostgresSettings, RedisSettings, ServerSettings,
                              Settings)
+from tests.infra.ledger import migrated_resources
 from tests.infra.processes import wait_for, worker_process
 
 GITLAB_SECRETS = {"token": "glpat-worker-conf-token-1234", "webhook_secret": "hook-secret-5678",
@@ -20,6 +21,7 @@ BADGE_KEY = "badge-key-of-the-course-" + "b" * 16
 def test_a_workers_reported_configuration_holds_no_secret(tmp_path, service_settings):
     config, settings = service_settings({"gitlab": GITLAB_SECRETS,
                                          "server": {"badge_key": BADGE_KEY}})
+    migrated_resources(settings)
     # The service passwords would show inside the broker and database URLs.
     secrets = [*GITLAB_SECRETS.values(), BADGE_KEY, *(f":{password}@" for password in (
         settings.postgres.password, settings.redis.password) if password)]

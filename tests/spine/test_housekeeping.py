@@ -24,6 +24,7 @@ from pipeline.repos import RepositoryCache
 from pipeline.sandbox import cgroup
 from tests.grading.builders import make_assignment
 from tests.infra.gitrepos import git
+from tests.infra.ledger import migrated_resources
 from tests.infra.processes import gradehook_argv, wait_for, worker_process, write_config
 from tests.sandbox.conftest import RESULT_PATH, host_processes_with, programs_with
 
@@ -386,6 +387,7 @@ def test_the_timer_sweeps_at_once_in_a_process_of_its_own(settings):
 @pytest.mark.slow
 def test_a_worker_cleans_its_host_when_it_starts(tmp_path, service_settings):
     config, settings = service_settings()
+    migrated_resources(settings)
     settings.workspace.mkdir(parents=True)
     abandoned = settings.workspace / "run-left-by-a-killed-worker"
     (abandoned / "student").mkdir(parents=True)

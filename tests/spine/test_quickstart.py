@@ -22,6 +22,7 @@ import pytest
 from pipeline.celery_app import create_celery
 from pipeline.config import load_settings
 from pipeline.dispatch import send_runs
+from pipeline.ledger.migrate import head_revision
 from pipeline.ledger.models import TestRun
 from tests.infra.ledger import migrated_resources, queue_run
 from tests.infra.ports import free_port
@@ -222,7 +223,8 @@ def test_a_sandbox_python_without_pytest_or_flake8_is_named_when_a_worker_starts
         tmp_path, service_settings, bare_python):
     """Before, nothing said so until a run of an assignment without test.yaml, or with a
     linting test, ended as error after its attempts."""
-    config, _ = service_settings({"sandbox": {"python": bare_python}})
+    config, settings = service_settings({"sandbox": {"python": bare_python}})
+    migrated_resources(settings)
     log = tmp_path / "worker.log"
 
     with worker_process(config, log_path=log) as worker:
@@ -326,6 +328,20 @@ def test_a_ledger_that_does_not_answer_stops_a_worker_at_start(tmp_path, monkeyp
     assert (done.returncode, done.stderr) == (2, (
         "gradehook: the ledger database is unavailable: connection failed: connection to server "
         f"at \"127.0.0.1\", port {closed_port} failed: Connection refused\n"))
+
+
+def test_a_ledger_without_its_tables_stops_a_worker_at_start_naming_the_upgrade(
+        service_settings):
+    """Before, the worker started on a database never upgraded (the wrong one, or a release
+    deployed without `gradehook db upgrade`) and took runs it could not record."""
+    config, _ = service_settings()  # a fresh PostgreSQL database: no tables
+
+    done = subprocess.run(gradehook_argv(config, "worker", "start"), capture_output=True,
+                          text=True, timeout=60)
+
+    assert (done.returncode, done.stderr) == (2, (
+        f"gradehook: the ledger's tables are at revision none (no tables), not {head_revision()}: "
+        "run `gradehook db upgrade`\n"))
 
 
 def test_dev_test_asks_for_the_browser_the_result_page_test_needs(tmp_path):
