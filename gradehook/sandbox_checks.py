@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import tempfile
 from pathlib import Path
 
 import click
 
 from pipeline.config import ConfigError, Settings, config_file
-from pipeline.grading.errors import SANDBOX_MODULES, SandboxModule, module_missing
+from pipeline.grading.errors import (SANDBOX_MODULES, SandboxModule, module_missing,
+                                     pytest_too_old)
 from pipeline.grading.linting import last_stderr_line
 from pipeline.housekeeping import WORKSPACE_PREFIX
 from pipeline.sandbox import PYTHON_PLACEHOLDER, SandboxLimits, run_sandboxed
@@ -25,9 +27,20 @@ CONFIG_SHOWN = ("config file {path}: lies in {shown}, which every sandbox shows,
 NO_SANDBOX = ("sandbox: a program cannot run in it, so every run would end as error: {reason}; "
               "check that bubblewrap is installed and may create namespaces for the sandbox "
               "user {user!r}")
-# Lists the modules of SANDBOX_MODULES that the sandbox's interpreter cannot import.
-MODULES_PROBE = ("import importlib.util, json; "
-                 "print(json.dumps([m for m in {names!r} if importlib.util.find_spec(m) is None]))")
+# Tells the modules of SANDBOX_MODULES that the sandbox's interpreter cannot import, and the
+# version of its pytest (None: none that imports).
+SANDBOX_PROBE = """
+import importlib.util, json
+missing = [m for m in {names!r} if importlib.util.find_spec(m) is None]
+try:
+    import pytest
+    version = str(pytest.__version__)
+except Exception:
+    version = None
+print(json.dumps({{"missing": missing, "pytest": version}}))
+"""
+# The oldest pytest whose major version the pytest runner works with.
+OLDEST_PYTEST_MAJOR = 8
 PROBE_TIMEOUT_SECONDS = 60.0
 
 
@@ -41,8 +54,8 @@ def check_sandbox(ctx: click.Context, settings: Settings) -> None:
     be refused. Its config file lies there and the sandbox user may read it: every student's
     program could read the tokens and passwords it holds. No program runs in its sandbox
     (bwrap missing, or refused its namespaces by the host): every run would end as error.
-    Its sandbox's interpreter lacks pytest or flake8: only some kinds of test need them, so
-    this is said as a warning on stderr.
+    Its sandbox's interpreter lacks pytest or flake8, or has a pytest older than 8: only some
+    kinds of test need them, so this is said as a warning on stderr.
     """
     try:
         interpreter = resolve_interpreter(settings.sandbox.python or None)
@@ -59,13 +72,24 @@ def check_sandbox(ctx: click.Context, settings: Settings) -> None:
     shown = shown_folder_of(config, interpreter) if config else None
     if shown is not None and can_read(user, config):
         raise ConfigError(CONFIG_SHOWN.format(path=config, shown=shown))
-    for module in _modules_missing_in_sandbox(settings):
-        click.echo(f"gradehook: warning: {module_missing(settings.sandbox.python or None, module)}",
-                   err=True)
+    python = settings.sandbox.python or None
+    missing, pytest_version = _probe_sandbox(settings)
+    unfit = [module_missing(python, module) for module in missing]
+    if pytest_version is not None and _older_than_runner_needs(pytest_version):
+        unfit.append(pytest_too_old(python, pytest_version))
+    for problem in unfit:
+        click.echo(f"gradehook: warning: {problem}", err=True)
 
 
-def _modules_missing_in_sandbox(settings: Settings) -> list[SandboxModule]:
-    """Run one program in a sandbox as runs do; return the SANDBOX_MODULES it cannot import.
+def _older_than_runner_needs(version: str) -> bool:
+    """Tell whether a pytest version is older than the pytest runner works with."""
+    major = re.match(r"\d+", version)
+    return major is not None and int(major.group()) < OLDEST_PYTEST_MAJOR
+
+
+def _probe_sandbox(settings: Settings) -> tuple[list[SandboxModule], str | None]:
+    """Run one program in a sandbox as runs do; return the SANDBOX_MODULES it cannot import,
+    and the version of its pytest (None: none that imports).
 
     Raises ConfigError when no program runs there (bwrap missing or refused its namespaces).
     """
@@ -77,18 +101,19 @@ def _modules_missing_in_sandbox(settings: Settings) -> list[SandboxModule]:
     with tempfile.TemporaryDirectory(prefix=f"{WORKSPACE_PREFIX}probe-",
                                      dir=settings.workspace) as workdir:
         try:
-            result = run_sandboxed([PYTHON_PLACEHOLDER, "-c", MODULES_PROBE.format(names=names)],
+            result = run_sandboxed([PYTHON_PLACEHOLDER, "-c", SANDBOX_PROBE.format(names=names)],
                                    workdir=Path(workdir), limits=limits,
                                    python=settings.sandbox.python or None,
                                    user=settings.sandbox.user)
         except SandboxError as exc:
             raise ConfigError(NO_SANDBOX.format(reason=exc, user=settings.sandbox.user)) from None
     try:
-        missing = json.loads(result.stdout) if result.exit_code == 0 else None
+        found = json.loads(result.stdout) if result.exit_code == 0 else None
     except ValueError:
-        missing = None
-    if not isinstance(missing, list):
+        found = None
+    if not isinstance(found, dict):
         reason = result.killed_reason or last_stderr_line(result.stderr) or \
             f"the probe exited with {result.exit_code}"
         raise ConfigError(NO_SANDBOX.format(reason=reason, user=settings.sandbox.user))
-    return [module for module in SANDBOX_MODULES if module.name in missing]
+    return [module for module in SANDBOX_MODULES if module.name in found["missing"]], \
+        found["pytest"]

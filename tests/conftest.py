@@ -89,3 +89,13 @@ def bare_python() -> Iterator[str]:
         venv = Path(folder) / "venv"
         venv_module.EnvBuilder(with_pip=False, symlinks=True).create(venv)
         yield str(venv / "bin" / "python")
+
+
+@pytest.fixture
+def old_pytest_python(bare_python: str) -> str:
+    """Return an interpreter whose pytest is 7.4.4, older than the pytest runner needs (a
+    stand-in: a pytest package telling that version, without flake8)."""
+    (site_packages,) = Path(bare_python).parent.parent.glob("lib/python*/site-packages")
+    (site_packages / "pytest").mkdir()
+    (site_packages / "pytest" / "__init__.py").write_text("__version__ = '7.4.4'\n")
+    return bare_python

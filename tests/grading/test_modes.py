@@ -348,15 +348,12 @@ def test_a_sandbox_interpreter_without_pytest_is_our_error_not_a_zero(tmp_path: 
 
 
 def test_a_sandbox_interpreter_with_a_pytest_older_than_8_is_our_error_not_a_zero(
-        tmp_path: Path, bare_python: str):
+        tmp_path: Path, old_pytest_python: str):
     """Before, the runner ran on a sandbox interpreter's pytest 7 (older than the `runtime`
     extra's pytest>=8) and every test of every file failed with the runner's own crash,
     'pytest stopped on AttributeError: module pytest has no attribute Directory', scored 0."""
-    (site_packages,) = Path(bare_python).parent.parent.glob("lib/python*/site-packages")
-    (site_packages / "pytest").mkdir()
-    (site_packages / "pytest" / "__init__.py").write_text("__version__ = '7.4.4'\n")
-    assert _engine_error_grading_calc(tmp_path, bare_python) == (
-        f"the sandbox interpreter {bare_python} has pytest 7.4.4, older than pytest 8, which "
+    assert _engine_error_grading_calc(tmp_path, old_pytest_python) == (
+        f"the sandbox interpreter {old_pytest_python} has pytest 7.4.4, older than pytest 8, which "
         f"assignments without test.yaml need: install pytest 8 or newer into it (the `runtime` "
         f"extra has it) or set [sandbox] python to an interpreter that has it")
 

@@ -241,6 +241,29 @@ def test_a_sandbox_python_without_pytest_or_flake8_is_named_when_a_worker_starts
         "[sandbox] python to an interpreter that has it"]
 
 
+def test_a_sandbox_python_with_a_pytest_older_than_8_is_named_when_a_worker_starts(
+        tmp_path, service_settings, old_pytest_python):
+    """Before, nothing said so until a run of an assignment without test.yaml ended as our
+    error after its attempts."""
+    config, settings = service_settings({"sandbox": {"python": old_pytest_python}})
+    migrated_resources(settings)
+    log = tmp_path / "worker.log"
+
+    with worker_process(config, log_path=log) as worker:
+        warnings = wait_for(lambda: _lines_with(log, "gradehook: warning: ", 2), timeout=60,
+                            what="both warnings in the worker's log")
+        assert worker.poll() is None
+
+    assert warnings == [
+        f"gradehook: warning: the sandbox interpreter {old_pytest_python} has no flake8 module, "
+        "which linting tests run: install flake8 into it (the `runtime` extra pins it) or set "
+        "[sandbox] python to an interpreter that has it",
+        f"gradehook: warning: the sandbox interpreter {old_pytest_python} has pytest 7.4.4, "
+        "older than pytest 8, which assignments without test.yaml need: install pytest 8 or "
+        "newer into it (the `runtime` extra has it) or set [sandbox] python to an interpreter "
+        "that has it"]
+
+
 def _lines_with(path: Path, prefix: str, count: int) -> list[str] | None:
     """Return the lines of a file starting with prefix once there are count of them."""
     lines = [line for line in path.read_text().splitlines() if line.startswith(prefix)]
