@@ -383,6 +383,16 @@ def test_report_json_has_testsummary_key_order_and_no_nulls(tmp_path: Path):
     assert (data["gradehook"]["score"], data["gradehook"]["testFraction"]) == (0.5, 0.5)
 
 
+def test_a_report_names_its_test_yaml_within_the_assignment_not_on_the_host(tmp_path: Path):
+    """Before, properties.test held test.yaml's place on the grading host (the reference
+    cache's folder), which the ledger kept and GET /api/runs showed."""
+    student, reference = make_assignment(tmp_path, SIMPLE_TESTS, {"ex.py": "x = 1\n"},
+                                         {"ex.py": "x = 1\n"})
+    text = report_to_json(grade(student, reference))
+    assert json.loads(text)["properties"]["test"] == "test.yaml"
+    assert str(tmp_path) not in text
+
+
 @pytest.mark.parametrize("test_yaml", ["", "name: empty\n", "properties:\n  tests: []\n"])
 def test_no_collections_is_skipped_with_no_tests_specified_and_a_course_error(
         tmp_path: Path, test_yaml: str):
