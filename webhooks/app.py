@@ -6,7 +6,7 @@ import logging
 from dataclasses import dataclass
 
 from celery import Celery
-from flask import Flask, current_app, jsonify
+from flask import Flask, current_app, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from pipeline.assignments import AssignmentDirectory
@@ -15,6 +15,7 @@ from pipeline.config import Settings, load_settings
 from pipeline.context import Resources, resources_for
 from pipeline.logs import configure_logging
 from pipeline.publisher import Publisher
+from webhooks.error_answers import error_body, refusal_reason
 from webhooks.intake import Intake
 
 log = logging.getLogger(__name__)
@@ -62,7 +63,13 @@ def services() -> Services:
 
 
 def _http_error(exc: HTTPException):
-    return jsonify(error=exc.name, reason=exc.description), exc.code
+    reason = refusal_reason(exc, method=request.method, path=request.path,
+                            body_limit=current_app.config["MAX_CONTENT_LENGTH"])
+    response = jsonify(error_body(exc.code, reason))
+    # The refusal's own headers (Allow, for a method the route does not take) but its HTML's type.
+    response.headers.extend((name, value) for name, value in exc.get_headers()
+                            if name != "Content-Type")
+    return response, exc.code
 
 
 def _unexpected_error(exc: Exception):

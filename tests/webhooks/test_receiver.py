@@ -8,6 +8,7 @@ import threading
 
 import pytest
 from sqlalchemy import func, select
+from werkzeug.http import HTTP_STATUS_CODES
 
 from pipeline.ledger.models import Delivery, RunStatus, Submission, TestRun
 from tests.infra.ledger import migrated_resources
@@ -247,14 +248,39 @@ def test_wrong_content_type_is_415(intake):
     assert response.status_code == 415
 
 
-def test_oversized_body_is_413(service_settings):
+TOO_LARGE = {"error": "Request Entity Too Large",
+             "reason": "the body is larger than the 2048 bytes this service takes "
+                       "(server.max_body_bytes)", "field": None, "fields": None}
+
+
+def test_oversized_body_is_413_saying_the_cap(service_settings):
+    """Before, the reason was Werkzeug's 'The data value transmitted exceeds the capacity
+    limit.', naming no limit."""
     _, settings = service_settings({"server": {"max_body_bytes": 2048},
                                     "gitlab": {"webhook_secret": SECRET}})
     client = create_app(settings).test_client()
     response = client.post("/webhooks/gitlab", data=b"{" + b" " * 4096 + b"}",
                            headers={**headers_for("push_hook__assignment_commits"),
                                     "X-Gitlab-Token": SECRET})
-    assert response.status_code == 413
+    assert (response.status_code, response.get_json()) == (413, TOO_LARGE)
+
+
+@pytest.mark.parametrize("method, path, status, reason, allowed", [
+    ("GET", "/webhooks/gitlab", 405, "/webhooks/gitlab does not take GET: use POST",
+     {"OPTIONS", "POST"}),
+    ("PUT", "/api/runs", 405, "/api/runs does not take PUT: use GET", {"GET", "HEAD", "OPTIONS"}),
+    ("GET", "/api/nope", 404, "there is nothing at /api/nope", None)])
+def test_what_no_route_takes_is_refused_in_gradehooks_json(service_settings, method, path,
+                                                           status, reason, allowed):
+    """Before, the reason was Werkzeug's ('The method is not allowed for the requested URL.'),
+    the body without the API's field and fields, and a 405 without Allow."""
+    _, settings = service_settings()
+    response = create_app(settings).test_client().open(path, method=method)
+    assert (response.status_code, response.mimetype, response.get_json()) == (
+        status, "application/json",
+        {"error": HTTP_STATUS_CODES[status], "reason": reason, "field": None, "fields": None})
+    allow = response.headers.get("Allow")
+    assert (set(allow.split(", ")) if allow else None) == allowed
 
 
 def test_database_down_is_503(service_settings, monkeypatch):

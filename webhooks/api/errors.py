@@ -9,8 +9,8 @@ from typing import Any
 from flask import Blueprint, jsonify, request
 from marshmallow import Schema, ValidationError
 from sqlalchemy.exc import DBAPIError
-from werkzeug.http import HTTP_STATUS_CODES
 
+from webhooks.error_answers import error_body
 from webhooks.ledger_faults import LEDGER_NOT_UPGRADED, ledger_fault
 
 log = logging.getLogger(__name__)
@@ -80,13 +80,6 @@ def register_error_handlers(blueprint: Blueprint) -> None:
     """Answer ApiError and database outages of this blueprint's routes as JSON."""
     blueprint.register_error_handler(ApiError, _api_error)
     blueprint.register_error_handler(DBAPIError, _database_down)
-
-
-def error_body(status: int, reason: str, field: str | None = None,
-               fields: dict | None = None) -> dict[str, Any]:
-    """Return the JSON body of an error answer."""
-    return {"error": HTTP_STATUS_CODES.get(status, "Error"), "reason": reason, "field": field,
-            "fields": fields}
 
 
 def _api_error(exc: ApiError):
