@@ -16,6 +16,7 @@ from webhooks.handlers.decisions import Context
 from webhooks.handlers.router import decide
 from webhooks.intake_plan import Delivered
 from webhooks.ledger_faults import LEDGER_NOT_UPGRADED, ledger_fault
+from webhooks.request_bodies import whole_body
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +31,7 @@ def gitlab_webhook():
     """Answer one GitLab webhook delivery."""
     svc = services()
     gitlab = svc.settings.gitlab
-    body = request.get_data(cache=False)
+    body = whole_body(cache=False)
     headers = dict(request.headers)
     try:
         verify_delivery(headers, body, secret_token=gitlab.webhook_secret,

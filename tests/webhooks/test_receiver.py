@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import concurrent.futures
+import http.client
 import json
 import threading
 
@@ -13,6 +14,7 @@ from werkzeug.http import HTTP_STATUS_CODES
 from pipeline.ledger.models import Delivery, RunStatus, Submission, TestRun
 from tests.infra.ledger import migrated_resources
 from tests.infra.ports import free_port
+from tests.infra.processes import web_process
 from tests.infra.services import redis_client
 from tests.webhooks.deliveries import body_of, headers_for, payload_of
 from webhooks.app import create_app
@@ -263,6 +265,28 @@ def test_oversized_body_is_413_saying_the_cap(service_settings):
                            headers={**headers_for("push_hook__assignment_commits"),
                                     "X-Gitlab-Token": SECRET})
     assert (response.status_code, response.get_json()) == (413, TOO_LARGE)
+
+
+def test_a_streamed_body_over_the_cap_is_413_not_read_cut_at_it(tmp_path, service_settings):
+    """Before, gunicorn's chunked body past the cap was read up to the cap alone, without a
+    word: the delivery was answered 400 'body is not valid JSON'."""
+    config, settings = service_settings({"server": {"max_body_bytes": 2048},
+                                         "gitlab": {"webhook_secret": SECRET}})
+    migrated_resources(settings)
+    port = free_port()
+    chunk = b"[" + b" " * 4096 + b"]"
+    with web_process(config, port, log_path=tmp_path / "web.log"):
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        connection.putrequest("POST", "/webhooks/gitlab")
+        for name, value in {**headers_for("push_hook__assignment_commits"),
+                            "X-Gitlab-Token": SECRET, "Transfer-Encoding": "chunked"}.items():
+            connection.putheader(name, value)
+        connection.endheaders()
+        connection.send(b"%x\r\n%s\r\n0\r\n\r\n" % (len(chunk), chunk))
+        response = connection.getresponse()
+        answer = response.status, json.loads(response.read())
+        connection.close()
+    assert answer == (413, TOO_LARGE)
 
 
 @pytest.mark.parametrize("method, path, status, reason, allowed", [

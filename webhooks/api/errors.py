@@ -12,6 +12,7 @@ from sqlalchemy.exc import DBAPIError
 
 from webhooks.error_answers import error_body
 from webhooks.ledger_faults import LEDGER_NOT_UPGRADED, ledger_fault
+from webhooks.request_bodies import whole_body
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +41,7 @@ def load_json_body(schema: Schema) -> dict[str, Any]:
     if not request.is_json:
         raise ApiError(415, JSON_REQUIRED)
     try:
-        data = json.loads(request.get_data(cache=True))
+        data = json.loads(whole_body(cache=True))
     except (ValueError, RecursionError):  # UnicodeDecodeError is a ValueError
         raise ApiError(400, BODY_NOT_JSON, field=BODY_FIELD) from None
     return load(schema, data)
