@@ -112,7 +112,8 @@ def retry_patience_seconds(worker: WorkerSettings) -> float:
     longest wait before a retry, and a little slack. Past it, the worker holding the message
     has died (the broker would hand it out again only after the visibility timeout), or has
     had no process free all that time."""
-    return longest_backoff_seconds(worker.max_attempts) + DELIVERY_SLACK_SECONDS
+    return longest_backoff_seconds(worker.max_attempts, worker.database_wait_seconds) \
+        + DELIVERY_SLACK_SECONDS
 
 
 def create_celery(settings: Settings) -> Celery:

@@ -209,6 +209,9 @@ class WorkerSettings:
     submission_processing_soft_time_limit: float = env_field(540.0, min=0.01)
     submission_processing_time_limit: float = env_field(600.0, min=0.01)
     max_attempts: int = env_field(5, min=1)
+    # A task meeting the ledger's database away tries it again about this often, for as long
+    # as it stays away, without using up an attempt.
+    database_wait_seconds: float = env_field(10.0, min=0.1)
     reconcile_interval_seconds: float = env_field(60.0, min=1)
     submission_retry_hours: float = env_field(24.0, min=1)
     repository_cache: str = "repos"

@@ -24,6 +24,8 @@ T = TypeVar("T")
 TIME_LIMIT_REASON = "stopped by the time limit of {limit:g} s"
 GAVE_UP_REASON = "gave up after {attempts} attempts: {error}"
 RETRYING_REASON = "attempt {attempt} failed ({error}); trying again in {seconds:.0f} s"
+DATABASE_WAIT_REASON = ("the database did not answer; attempt {attempt} waits for it and starts "
+                        "again in {seconds:.0f} s")
 UNEXPECTED_REASON = "unexpected error in gradehook ({error}); it has been logged"
 # Students read the reason: the driver's text (the statement, the server's address, a link to
 # SQLAlchemy's documentation) is for the log.
@@ -32,6 +34,11 @@ STORAGE_FAILED = "the grading server could not write to its disk ({error}); it h
 # The host's disk full, over its quota or read-only: the run's files could not be written, which
 # passes once staff make room.
 STORAGE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS})
+# PostgreSQL's errors of a server that cannot be reached or is going away: a connection
+# exception (class 08), or the server shutting down, crashed, or starting up (57P01-57P03).
+# The driver's own connection failures carry no code at all.
+DATABASE_AWAY_CLASS = "08"
+DATABASE_AWAY_CODES = frozenset({"57P01", "57P02", "57P03"})
 
 BACKOFF_BASE_SECONDS = 5.0
 BACKOFF_MAX_SECONDS = 600.0
@@ -47,6 +54,20 @@ def is_transient(exc: BaseException) -> bool:
               InterfaceError, ConnectionError, TimeoutError))
 
 
+def is_database_away(exc: BaseException) -> bool:
+    """Tell whether an error is the ledger's database not answering (stopped, restarting,
+    unreachable), as opposed to one query failing on a database that answers."""
+    if not isinstance(exc, DBAPIError):
+        return False
+    if exc.connection_invalidated:
+        return True
+    # SQLite's errors carry no SQLSTATE: the embedded ledger is a file, never away.
+    if not hasattr(exc.orig, "sqlstate"):
+        return False
+    code = exc.orig.sqlstate
+    return code is None or code.startswith(DATABASE_AWAY_CLASS) or code in DATABASE_AWAY_CODES
+
+
 def _is_storage_error(exc: BaseException) -> bool:
     """Tell whether an error is the host's disk refusing a write (full, over quota, read-only)."""
     return isinstance(exc, OSError) and exc.errno in STORAGE_ERRNOS
@@ -54,12 +75,16 @@ def _is_storage_error(exc: BaseException) -> bool:
 
 def drive(task: Task, work: Callable[[], T], end: Callable[[str], T], *, soft_limit: float,
           max_attempts: int, what: str, places: Mapping[str, str | os.PathLike],
+          database_wait: float, database_waits: int = 0,
           expected: tuple[type[Exception], ...] = (),
           retrying: Callable[[str], None] | None = None) -> T:
     """Run a task's work under the one retry layer, so that it always ends with a reason.
 
-    At the soft time limit, `end` records why; a passing fault of ours is retried with back-off
-    until the last attempt (`retrying` is told why and when), then ended; an `expected` error
+    At the soft time limit, `end` records why; a database that does not answer is waited for,
+    tried again every `database_wait` seconds or so for as long as it stays away, without using
+    up an attempt (the task was handed `database_waits`, the waits so far, and is handed one
+    more); another passing fault of ours is retried with back-off until the last attempt
+    (`retrying` is told why and when), then ended; an `expected` error
     ends with its own message; anything else is ended as an unexpected error, logged with its
     traceback and raised again. The reasons name this host's `places` by their roles
     (pipeline.host_places): students read them; the log keeps the error as it was.
@@ -75,7 +100,16 @@ def drive(task: Task, work: Callable[[], T], end: Callable[[str], T], *, soft_li
             log.warning("%s: the time limit struck inside a call that failed on it: %s",
                         what, exc)
             return end(TIME_LIMIT_REASON.format(limit=task.soft_time_limit or soft_limit))
-        attempts = task.request.retries + 1
+        attempts = task.request.retries + 1 - database_waits
+        if is_database_away(exc):
+            log.warning("%s: attempt %d met the database away, waiting for it: %s", what,
+                        attempts, exc)
+            countdown = _jittered(database_wait)
+            # Written only if the database came back meanwhile: the API then shows why.
+            _tell_retrying(retrying, DATABASE_WAIT_REASON.format(attempt=attempts,
+                                                                 seconds=countdown), what)
+            raise task.retry(kwargs={**task.request.kwargs, "database_waits": database_waits + 1},
+                             exc=exc, countdown=countdown, max_retries=task.request.retries + 1)
         if is_transient(exc):
             error = _shown_error(exc, places)
             if attempts < max_attempts:
@@ -85,7 +119,8 @@ def drive(task: Task, work: Callable[[], T], end: Callable[[str], T], *, soft_li
                                                                 seconds=countdown), what)
                 # This layer counts the attempts: Celery's own limit (max_retries, 3 unless
                 # told) would raise the error instead, and leave the run without an end.
-                raise task.retry(exc=exc, countdown=countdown, max_retries=max_attempts)
+                raise task.retry(exc=exc, countdown=countdown,
+                                 max_retries=max_attempts + database_waits)
             log.warning("%s: attempt %d failed, giving up: %s", what, attempts, exc)
             return end(GAVE_UP_REASON.format(attempts=attempts, error=error))
         if isinstance(exc, expected):
@@ -129,12 +164,18 @@ def _tell_retrying(retrying: Callable[[str], None] | None, reason: str, what: st
 
 def backoff_seconds(retries: int) -> float:
     """Return the wait before retry number `retries` + 1: exponential, capped, with jitter."""
-    return _backoff_base(retries) * random.uniform(1 - BACKOFF_JITTER, 1 + BACKOFF_JITTER)
+    return _jittered(_backoff_base(retries))
 
 
-def longest_backoff_seconds(max_attempts: int) -> float:
-    """Return the longest wait before any retry when a task makes at most `max_attempts`."""
-    return _backoff_base(max(0, max_attempts - 2)) * (1 + BACKOFF_JITTER)
+def longest_backoff_seconds(max_attempts: int, database_wait: float) -> float:
+    """Return the longest wait before any retry when a task makes at most `max_attempts`, or
+    waits `database_wait` seconds between its tries of a database that does not answer."""
+    return max(_backoff_base(max(0, max_attempts - 2)), database_wait) * (1 + BACKOFF_JITTER)
+
+
+def _jittered(seconds: float) -> float:
+    """Return a wait of about `seconds`: a random factor of 1 ± BACKOFF_JITTER apart."""
+    return seconds * random.uniform(1 - BACKOFF_JITTER, 1 + BACKOFF_JITTER)
 
 
 def _backoff_base(retries: int) -> float:

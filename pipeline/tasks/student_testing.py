@@ -19,8 +19,9 @@ from pipeline.testing import end_with_error, note_retry, run_student_testing
 # run's task state from it; Celery's result backend would only hold copies (a STARTED row, one
 # write per stage, the result), each a transaction of its own in the grading slot.
 @shared_task(name=STUDENT_TESTING, bind=True, ignore_result=True, track_started=False)
-def student_testing(self, run_id: str) -> dict:
-    """Grade one test run; its stages and outcome are in the ledger."""
+def student_testing(self, run_id: str, database_waits: int = 0) -> dict:
+    """Grade one test run; its stages and outcome are in the ledger (`database_waits`: how
+    often it has waited for the database so far)."""
     settings = self.app.gradehook_settings
     message_taken(self.app.conf.broker_url, self.request.id)
     resources = resources_for(settings)
@@ -36,6 +37,7 @@ def student_testing(self, run_id: str) -> dict:
     outcome = drive(self, lambda: run_student_testing(resources, run_id, self.request.id, report),
                     end, soft_limit=settings.worker.student_testing_soft_time_limit,
                     max_attempts=settings.worker.max_attempts, places=host_places(settings),
-                    what=f"run {run_id}",
+                    database_wait=settings.worker.database_wait_seconds,
+                    database_waits=database_waits, what=f"run {run_id}",
                     retrying=lambda reason: note_retry(resources, run_id, reason))
     return dataclasses.asdict(outcome)

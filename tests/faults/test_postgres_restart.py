@@ -15,7 +15,7 @@ from tests.infra.processes import wait_for
 
 pytestmark = pytest.mark.slow
 # What a worker logs when the database is away: Celery storing a task state, or our retry.
-OUTAGE_MARKERS = ("Failed operation _store_result", "failed, retrying")
+OUTAGE_MARKERS = ("Failed operation _store_result", "failed, retrying", "met the database away")
 # Well within the reconciler's REREPORT_AFTER (ten minutes), after which any sweep would report.
 SHOWN_WITHIN_SECONDS = 60
 START_SWEEP_DONE = re.compile(r"Task reconcile\[[^]]+\] succeeded")
@@ -88,8 +88,40 @@ def test_a_run_whose_end_met_the_database_away_is_shown_when_it_is_back(
             # GitLab holds the final status while the database stops, then fails it.
             with final_status_held(service, run_id):
                 private_postgres.stop()
-            wait_for(lambda: "attempt 1 failed, retrying" in log.read_text(), timeout=60,
+            wait_for(lambda: "attempt 1 met the database away" in log.read_text(), timeout=60,
                      what="the worker to meet the stopped database")
+            private_postgres.start()
+            service.scenario.resources.engine.dispose()
+            service.wait_ended([run_id], timeout=SHOWN_WITHIN_SECONDS)
+
+        assert_each_graded_once(service, deliveries)
+        assert service.posted_states(sha) == ["pending", "running", "success"]
+
+
+def test_a_run_meeting_the_database_away_past_its_attempts_is_graded_once_it_is_back(
+        tmp_path, service_settings, git_server, monkeypatch, private_postgres):
+    """Before, every try that met the database away used up an attempt: an outage longer than
+    their back-off ended the run as error ('gave up after 2 attempts: the database failed'),
+    or, the database still away at the last, left it running until the stall sweep."""
+    most = SHORT_LIMITS["max_attempts"]
+    with fault_service(tmp_path, service_settings, git_server, monkeypatch,
+                       extra={"worker": {**SHORT_LIMITS, "database_wait_seconds": 0.5}},
+                       postgres=private_postgres) as service:
+        deliveries: dict[int, tuple[str, str]] = {}
+        log = service.logs / "worker.log"
+        with service.worker("worker"):
+            # The sweep at the worker's start would hold its one process while it stores its
+            # state in the database away: let it pass first.
+            wait_for(lambda: START_SWEEP_DONE.search(log.read_text()), timeout=60,
+                     what="the sweep at the worker's start")
+            deliver_numbered(service, deliveries, 0, seconds=2)
+            sha, run_id = deliveries[0]
+            wait_for(lambda: service.run(run_id).stage == "tests", timeout=60,
+                     what="the run to reach its tests")
+            private_postgres.stop()
+            tries = re.compile(rf"run {run_id}: attempt \d+ (failed|met the database away)")
+            wait_for(lambda: len(tries.findall(log.read_text())) > most, timeout=60,
+                     what=f"the run to meet the database away more than {most} times")
             private_postgres.start()
             service.scenario.resources.engine.dispose()
             service.wait_ended([run_id], timeout=SHOWN_WITHIN_SECONDS)

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from celery import Celery
 from celery.exceptions import SoftTimeLimitExceeded
-from sqlalchemy import create_engine
+from sqlalchemy import create_engine, text
 
 from gitlab_client import TransientGitLabError
 from pipeline.celery_app import REGRADE, REPORT, STUDENT_TESTING, create_celery
@@ -35,7 +35,7 @@ def always_failing(self, max_attempts: int) -> str:
         tried.append(self.request.retries)
         raise RepositoryError("git is down")
     return drive(self, work, lambda reason: reason, soft_limit=60, max_attempts=max_attempts,
-                 what="always_failing", places={})
+                 database_wait=0.1, what="always_failing", places={})
 
 
 @pytest.mark.parametrize("max_attempts", [1, 2, 5, 8])
@@ -55,7 +55,7 @@ def failing_on_the_disk(self, code: int) -> str:
         tried.append(self.request.retries)
         raise OSError(code, os.strerror(code), "/srv/gradehook/work/run-1/mark")
     return drive(self, work, lambda reason: reason, soft_limit=60, max_attempts=2,
-                 what="failing_on_the_disk", places={})
+                 database_wait=0.1, what="failing_on_the_disk", places={})
 
 
 @pytest.mark.parametrize("code", [errno.ENOSPC, errno.EDQUOT, errno.EROFS])
@@ -78,7 +78,7 @@ def staging_on_a_full_disk(self, source: str, disk: str) -> str:
         copy_tree(Path(source), Path(disk, f"attempt-{self.request.retries}"))
         return "copied"
     return drive(self, work, lambda reason: reason, soft_limit=60, max_attempts=2,
-                 what="staging_on_a_full_disk", places={})
+                 database_wait=0.1, what="staging_on_a_full_disk", places={})
 
 
 def test_a_folder_copied_onto_a_full_disk_is_tried_again(tmp_path):
@@ -106,23 +106,32 @@ def query_an_unreachable_database() -> None:
         pass
 
 
+def query_cut_short_by_the_database(url: str) -> None:
+    """Run a query the database, which answers, cancels (its statement timeout)."""
+    with create_engine(url).connect() as connection:
+        connection.execute(text("SET statement_timeout = 1"))
+        connection.execute(text("SELECT pg_sleep(1)"))
+
+
 @app.task(bind=True)
-def failing_on_the_database(self, after_time_limit: bool) -> str:
-    """Fail as a database query does, or as one the soft time limit cut short does."""
+def failing_on_the_database(self, database_url: str | None) -> str:
+    """Fail as a query the database at `database_url` cancels does, or without one, as the
+    database unreachable does while the soft time limit is handled."""
     def work() -> str:
-        if not after_time_limit:
-            query_an_unreachable_database()
+        if database_url is not None:
+            query_cut_short_by_the_database(database_url)
         try:
             raise SoftTimeLimitExceeded()
         except SoftTimeLimitExceeded:
             query_an_unreachable_database()  # raised while the limit is handled
         return "finished"
     return drive(self, work, lambda reason: reason, soft_limit=60, max_attempts=1,
-                 what="failing_on_the_database", places={})
+                 database_wait=0.1, what="failing_on_the_database", places={})
 
 
-def test_a_database_error_is_worded_for_students_without_the_drivers_text():
-    outcome = failing_on_the_database.apply(args=(False,)).get()
+def test_a_database_error_is_worded_for_students_without_the_drivers_text(service_settings):
+    _, settings = service_settings()
+    outcome = failing_on_the_database.apply(args=(settings.database_url,)).get()
     assert outcome == GAVE_UP_REASON.format(
         attempts=1, error=DATABASE_FAILED.format(error="OperationalError"))
 
@@ -130,8 +139,41 @@ def test_a_database_error_is_worded_for_students_without_the_drivers_text():
 def test_a_call_the_time_limit_cut_short_ends_by_the_time_limit():
     """Before, the driver's error raised while the limit was handled hid it: the run was
     tried again as after a database outage, and its last attempt named the driver's error."""
-    assert failing_on_the_database.apply(args=(True,)).get() == \
+    assert failing_on_the_database.apply(args=(None,)).get() == \
         TIME_LIMIT_REASON.format(limit=60)
+
+
+@app.task(bind=True)
+def meeting_the_database_away(self, times_away: int, then_fail: bool,
+                              database_waits: int = 0) -> str:
+    """Find the database unreachable `times_away` times, then fail with a passing fault of
+    another kind every time (`then_fail`), or finish."""
+    def work() -> str:
+        tried.append(self.request.retries)
+        if len(tried) <= times_away:
+            query_an_unreachable_database()
+        if then_fail:
+            raise RepositoryError("git is down")
+        return "finished"
+    return drive(self, work, lambda reason: reason, soft_limit=60, max_attempts=2,
+                 database_wait=0.1, database_waits=database_waits,
+                 what="meeting_the_database_away", places={})
+
+
+def test_a_database_away_is_waited_for_without_using_up_the_attempts():
+    """Before, each try that met the database away was an attempt: an outage longer than the
+    attempts' back-off (about 37 s) ended the run as 'gave up after 5 attempts: the database
+    failed', or, the database still away, left it running until the stall sweep."""
+    tried.clear()
+    assert meeting_the_database_away.apply(args=(4, False)).get() == "finished"
+    assert tried == [0, 1, 2, 3, 4]
+
+
+def test_other_faults_still_end_after_the_last_attempt_once_the_database_is_back():
+    tried.clear()
+    outcome = meeting_the_database_away.apply(args=(3, True)).get()
+    assert outcome == GAVE_UP_REASON.format(attempts=2, error="git is down")
+    assert tried == [0, 1, 2, 3, 4]
 
 
 def test_a_report_gitlab_keeps_refusing_is_tried_max_attempts_times(
