@@ -42,6 +42,9 @@ STALL_MARGIN = dt.timedelta(minutes=5)
 # a worker stopped between ending a run and reporting it left GitLab showing it running.
 REREPORT_AFTER = dt.timedelta(minutes=10)
 REREPORT_WITHIN = dt.timedelta(days=1)
+# A run asked for again waits this long before the next request, twice as long after each, up
+# to REREPORT_MOST_WAIT: one GitLab keeps failing yields its place to the others.
+REREPORT_MOST_WAIT = dt.timedelta(hours=1)
 STALLED_REASON = ("stopped: its worker was lost or the hard time limit of {limit:g} s was "
                   "exceeded")
 ABANDONED_REASON = ("queued again: the worker grading it stopped (attempt {attempts} of "
@@ -79,13 +82,25 @@ class ReconcileReport:
 def _rereport(resources: Resources, celery: Celery, now: dt.datetime,
               worker_started: bool) -> int:
     """Ask again for the GitLab updates of ended runs whose reporting gave up, or, at a
-    worker's start, of every ended run GitLab lacks an update of."""
+    worker's start, of every ended run GitLab lacks an update of; each run asked for again
+    waits longer before the next request."""
     if resources.gitlab is None:
         return 0
     latest = now if worker_started else now - REREPORT_AFTER
     with resources.sessions() as session:
-        run_ids = runs.unreported_runs(session, (now - REREPORT_WITHIN, latest))
-    return len(run_ids) if run_ids and request_reports(celery, run_ids) else 0
+        due = runs.unreported_runs(session, (now - REREPORT_WITHIN, latest), now)
+    if not due or not request_reports(celery, [run_id for run_id, _ in due]):
+        return 0
+    with transaction(resources.sessions) as session:
+        runs.schedule_rereports(session, [(run_id, requests + 1, now + rereport_wait(requests))
+                                          for run_id, requests in due])
+    return len(due)
+
+
+def rereport_wait(requests: int) -> dt.timedelta:
+    """Return how long a run whose update was asked for again `requests` times before waits
+    after this request."""
+    return min(REREPORT_MOST_WAIT, REREPORT_AFTER * 2 ** requests)
 
 
 def _runs_to_send(resources: Resources, celery: Celery,

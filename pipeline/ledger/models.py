@@ -163,6 +163,12 @@ class TestRun(Base):
     # When the comments of the run's merge requests were last brought up to date with it (or
     # it was found to have none): unset on a graded run, the reconciler asks for them again.
     commented_at: Mapped[dt.datetime | None] = mapped_column(UtcTime)
+    # How often the reconciler asked again for the run's GitLab update, and when it may next;
+    # why GitLab refused that update for good (the project gone, or the token's access to it),
+    # after which nobody asks again.
+    report_requests: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    report_due_at: Mapped[dt.datetime | None] = mapped_column(UtcTime)
+    report_refused: Mapped[str | None] = mapped_column(Text)
 
     delivery: Mapped[Delivery | None] = relationship(back_populates="runs")
 

@@ -129,16 +129,37 @@ def requeue(session: Session, run_id: str, task_id: str, reason: str) -> None:
 
 
 def unreported_runs(session: Session, finished_between: tuple[dt.datetime, dt.datetime],
-                    limit: int = 200) -> list[str]:
-    """Return ended runs GitLab lacks an update of: reporting gave up, or its worker was lost.
+                    now: dt.datetime, limit: int = 200) -> list[tuple[str, int]]:
+    """Return ended runs GitLab lacks an update of that are due to be asked for again, with
+    how often they were: reporting gave up, or its worker was lost.
 
     That is a graded run whose final commit status or merge request comments were not
-    written, and a withdrawn run GitLab still shows as pending or running.
+    written, and a withdrawn run GitLab still shows as pending or running. Runs never asked for
+    come first, then the longest due: runs GitLab keeps failing never keep newer ones out. A run
+    GitLab refused for good is left out.
     """
-    return list(session.scalars(
-        select(TestRun.id)
-        .where(TestRun.finished_at.between(*finished_between), _gitlab_lacks_update())
-        .order_by(TestRun.finished_at).limit(limit)))
+    return [(run_id, requests) for run_id, requests in session.execute(
+        select(TestRun.id, TestRun.report_requests)
+        .where(TestRun.finished_at.between(*finished_between), _gitlab_lacks_update(),
+               TestRun.report_refused.is_(None),
+               or_(TestRun.report_due_at.is_(None), TestRun.report_due_at <= now))
+        .order_by(TestRun.report_due_at.asc().nulls_first(), TestRun.finished_at)
+        .limit(limit))]
+
+
+def schedule_rereports(session: Session, due: list[tuple[str, int, dt.datetime]]) -> None:
+    """Record, for each (run id, requests, moment), how often the run's GitLab update has been
+    asked for again, and when it may be next."""
+    session.execute(update(TestRun), [
+        {"id": run_id, "report_requests": requests, "report_due_at": due_at}
+        for run_id, requests, due_at in due])
+
+
+def refuse_report(session: Session, run_id: str, reason: str) -> None:
+    """Record why GitLab refused a run's update for good: nobody asks for it again."""
+    session.execute(update(TestRun).where(TestRun.id == run_id)
+                    .values(report_refused=reason)
+                    .execution_options(synchronize_session=False))
 
 
 def _gitlab_lacks_update():

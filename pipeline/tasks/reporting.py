@@ -10,9 +10,16 @@ from gitlab_client.errors import GitLabError, TransientGitLabError
 from pipeline.celery_app import REPORT
 from pipeline.context import Resources, resources_for
 from pipeline.feedback import sync_commit_status, update_merge_request_comments
+from pipeline.ledger import runs
+from pipeline.ledger.db import single_statements
 from pipeline.tasks.retry import backoff_seconds
 
 log = logging.getLogger(__name__)
+
+# GitLab's answers that no later request changes: the project is gone (or the commit with it),
+# or the token lost its access to it.
+REFUSED_FOR_GOOD = (403, 404)
+REPORT_REFUSED = "GitLab refused the run's update for good: {error}"
 
 
 def report_run(resources: Resources, run_id: str) -> None:
@@ -30,7 +37,16 @@ def report_now_or_later(resources: Resources, celery: Celery, run_id: str) -> No
         log.warning("run %s: GitLab unavailable (%s); reporting later", run_id, exc)
         celery.send_task(REPORT, args=[[run_id]], countdown=backoff_seconds(0))
     except GitLabError as exc:
-        log.error("run %s: GitLab refused the report: %s", run_id, exc)
+        refused(resources, run_id, exc)
+
+
+def refused(resources: Resources, run_id: str, exc: GitLabError) -> None:
+    """Log that GitLab refused a run's report; keep why on the run when it always will, so
+    that nobody asks for it again."""
+    log.error("run %s: GitLab refused the report: %s", run_id, exc)
+    if exc.status_code in REFUSED_FOR_GOOD:
+        with single_statements(resources.sessions) as session:
+            runs.refuse_report(session, run_id, REPORT_REFUSED.format(error=exc))
 
 
 # No result stored, no STARTED state and no monitoring events: nobody follows a report's task
@@ -48,7 +64,7 @@ def report_runs(self, run_ids: list[str]) -> dict:
             log.warning("run %s: GitLab unavailable (%s)", run_id, exc)
             failed.append(run_id)
         except GitLabError as exc:
-            log.error("run %s: GitLab refused the report: %s", run_id, exc)
+            refused(resources, run_id, exc)
     if failed:
         if self.request.retries + 1 >= resources.settings.worker.max_attempts:
             log.error("giving up reporting runs %s after %d attempts", failed,

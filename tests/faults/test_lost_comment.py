@@ -41,7 +41,8 @@ def reporting(service_settings, gitlab_standin):  # noqa: F811
 def _unreported(resources) -> list[str]:
     now = utcnow()
     with resources.sessions() as session:
-        return runs.unreported_runs(session, (now - dt.timedelta(hours=1), now))
+        return [run_id for run_id, _ in runs.unreported_runs(
+            session, (now - dt.timedelta(hours=1), now), now)]
 
 
 def test_a_comment_gitlab_refused_is_written_when_the_run_is_reported_again(

@@ -22,8 +22,8 @@ from tests.infra.services import redis_client
 from tests.support.gitlab_standin import gitlab_standin  # noqa: F401  a fixture
 
 
-def _ended(resources, status, reported, finished_ago, commented=True):
-    run = queue_run(resources, commit_sha="d" * 40)
+def _ended(resources, status, reported, finished_ago, commented=True, **fields):
+    run = queue_run(resources, commit_sha="d" * 40, **fields)
     with transaction(resources.sessions) as session:
         row = session.get(TestRun, run.id)
         row.status, row.reported_status = status, reported
@@ -54,6 +54,57 @@ def test_ended_runs_gitlab_never_heard_of_are_reported_again(
     assert message["headers"]["task"] == "report_runs"
     args, _, _ = json.loads(base64.b64decode(message["body"]))
     assert sorted(args[0]) == sorted([lost, half_shown, withdrawn, uncommented])
+
+
+def _requested_reports(redis_index: int) -> list[list[str]]:
+    """Return the run ids of each report_runs message sent so far, in order, and take them."""
+    client = redis_client(redis_index)
+    messages = [json.loads(m) for m in client.lrange("notify", 0, -1)]
+    client.delete("notify")
+    return [json.loads(base64.b64decode(m["body"]))[0][0] for m in messages]
+
+
+def test_runs_gitlab_keeps_failing_leave_newer_runs_their_turn(
+        service_settings, redis_db, gitlab_standin):  # noqa: F811
+    """Before, each sweep asked again for the 200 runs that ended first: more than 200 runs
+    GitLab never takes (their project deleted) kept every newer run out for a day."""
+    _, settings = service_settings({"gitlab": {"url": gitlab_standin.url,
+                                               "token": gitlab_standin.bot.token}})
+    resources = migrated_resources(settings)
+    celery = create_celery(settings)
+    long_ago = REREPORT_AFTER + dt.timedelta(minutes=30)
+    stuck = {_ended(resources, RunStatus.FAILED, None, long_ago - dt.timedelta(seconds=index))
+             for index in range(200)}
+    newer = _ended(resources, RunStatus.PASSED, None, REREPORT_AFTER + dt.timedelta(minutes=1))
+
+    assert reconcile_ledger(resources, celery).reports_requested == 200
+    assert set(*_requested_reports(redis_db)) == stuck
+    assert reconcile_ledger(resources, celery).reports_requested == 1
+    assert _requested_reports(redis_db) == [[newer]]
+
+
+def test_a_run_gitlab_refuses_for_good_is_not_asked_for_again(
+        service_settings, redis_db, gitlab_standin):  # noqa: F811
+    """Before, a run whose project was deleted (GitLab answers 404) or whose project the
+    token lost (403) was asked for again on every sweep for a day."""
+    _, settings = service_settings({"gitlab": {"url": gitlab_standin.url,
+                                               "token": gitlab_standin.bot.token}})
+    resources = migrated_resources(settings)
+    celery = create_celery(settings)
+    celery.loader.import_default_modules()
+    long_ago = REREPORT_AFTER + dt.timedelta(minutes=1)
+    gone = _ended(resources, RunStatus.FAILED, None, long_ago, project_id=404404)
+    assert reconcile_ledger(resources, celery).reports_requested == 1
+    assert _requested_reports(redis_db) == [[gone]]
+
+    celery.tasks["report_runs"].apply(args=[[gone]]).get()
+
+    with transaction(resources.sessions) as session:
+        run = session.get(TestRun, gone)
+        assert run.report_refused.startswith("GitLab refused the run's update for good: ")
+        assert "404" in run.report_refused
+        run.report_due_at = utcnow() - dt.timedelta(seconds=1)  # due again
+    assert reconcile_ledger(resources, celery).reports_requested == 0
 
 
 def test_runs_whose_message_is_gone_are_found_behind_a_backlog_still_waiting(
