@@ -9,7 +9,7 @@ from kombu import Queue
 
 from pipeline.broker_files import TRANSPORT as EMBEDDED_TRANSPORT
 from pipeline.config import Settings, WorkerSettings
-from pipeline.tasks.retry import longest_backoff_seconds
+from pipeline.tasks.retry import all_backoffs_seconds, longest_backoff_seconds
 
 STUDENT_TESTING = "student_testing"
 SUBMISSION_PROCESSING = "submission_processing"
@@ -114,6 +114,13 @@ def retry_patience_seconds(worker: WorkerSettings) -> float:
     had no process free all that time."""
     return longest_backoff_seconds(worker.max_attempts, worker.database_wait_seconds) \
         + DELIVERY_SLACK_SECONDS
+
+
+def report_patience_seconds(worker: WorkerSettings) -> float:
+    """Return how long after a run's end its report_runs task has given up at the latest: its
+    attempts' waits, and a little slack for each message to start."""
+    return all_backoffs_seconds(worker.max_attempts) \
+        + DELIVERY_SLACK_SECONDS * worker.max_attempts
 
 
 def create_celery(settings: Settings) -> Celery:

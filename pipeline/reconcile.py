@@ -10,9 +10,11 @@ import logging
 from celery import Celery
 from sqlalchemy.orm import Session, sessionmaker
 
+from gitlab_client import GitLabClient, GitLabError, TransientGitLabError
 from pipeline.assignments import discover, spec_directories
 from pipeline.broker_marker import broker_forgot, waiting_messages
-from pipeline.celery_app import retry_patience_seconds, visibility_timeout_seconds
+from pipeline.celery_app import report_patience_seconds, retry_patience_seconds, \
+    visibility_timeout_seconds
 from pipeline.context import Resources
 from pipeline.config import CourseSettings, Settings
 from pipeline.dispatch import RESENDS_PER_SWEEP, new_task_id, request_reports, resend_run
@@ -37,13 +39,13 @@ LOST_MESSAGE_AGE = dt.timedelta(minutes=15)
 # A run still running this long after the broker would have handed its message out again (the
 # visibility timeout: past the hard time limit) was neither finished nor redelivered: end it.
 STALL_MARGIN = dt.timedelta(minutes=5)
-# An ended run whose final status GitLab still lacks after this long is reported again (its
-# report_runs task gave up), for a day at the most. The sweep at a worker's start does not wait:
-# a worker stopped between ending a run and reporting it left GitLab showing it running.
-REREPORT_AFTER = dt.timedelta(minutes=10)
+# An ended run whose final status GitLab still lacks once its report_runs task has given up
+# (report_patience_seconds) is reported again, for a day at the most, as soon as GitLab answers:
+# while it does not, one request a sweep asks whether it is back. The sweep at a worker's start
+# does not wait: a worker stopped between ending a run and reporting it left GitLab showing it
+# running. A run asked for again waits as long before the next request, twice as long after
+# each, up to REREPORT_MOST_WAIT: one GitLab keeps failing yields its place to the others.
 REREPORT_WITHIN = dt.timedelta(days=1)
-# A run asked for again waits this long before the next request, twice as long after each, up
-# to REREPORT_MOST_WAIT: one GitLab keeps failing yields its place to the others.
 REREPORT_MOST_WAIT = dt.timedelta(hours=1)
 STALLED_REASON = ("stopped: its worker was lost or the hard time limit of {limit:g} s was "
                   "exceeded")
@@ -81,26 +83,42 @@ class ReconcileReport:
 
 def _rereport(resources: Resources, celery: Celery, now: dt.datetime,
               worker_started: bool) -> int:
-    """Ask again for the GitLab updates of ended runs whose reporting gave up, or, at a
-    worker's start, of every ended run GitLab lacks an update of; each run asked for again
-    waits longer before the next request."""
+    """Ask again, once GitLab answers, for the GitLab updates of ended runs whose reporting
+    gave up, or, at a worker's start, of every ended run GitLab lacks an update of; each run
+    asked for again waits longer before the next request."""
     if resources.gitlab is None:
         return 0
-    latest = now if worker_started else now - REREPORT_AFTER
+    patience = dt.timedelta(seconds=report_patience_seconds(resources.settings.worker))
+    latest = now if worker_started else now - patience
     with resources.sessions() as session:
         due = runs.unreported_runs(session, (now - REREPORT_WITHIN, latest), now)
-    if not due or not request_reports(celery, [run_id for run_id, _ in due]):
+    if not due or not _gitlab_answers(resources.gitlab) \
+            or not request_reports(celery, [run_id for run_id, _ in due]):
         return 0
     with transaction(resources.sessions) as session:
-        runs.schedule_rereports(session, [(run_id, requests + 1, now + rereport_wait(requests))
-                                          for run_id, requests in due])
+        runs.schedule_rereports(session, [
+            (run_id, requests + 1, now + rereport_wait(patience, requests))
+            for run_id, requests in due])
     return len(due)
 
 
-def rereport_wait(requests: int) -> dt.timedelta:
+def _gitlab_answers(gitlab: GitLabClient) -> bool:
+    """Tell whether GitLab answers (with one request), as reports asked for now may be taken;
+    a rate limit's Retry-After is waited out first."""
+    try:
+        gitlab.current_user()
+    except TransientGitLabError as exc:
+        log.info("reconcile: GitLab does not answer (%s); its lacking updates wait", exc)
+        return False
+    except GitLabError:
+        pass  # it answered: the reports say what it refuses
+    return True
+
+
+def rereport_wait(patience: dt.timedelta, requests: int) -> dt.timedelta:
     """Return how long a run whose update was asked for again `requests` times before waits
-    after this request."""
-    return min(REREPORT_MOST_WAIT, REREPORT_AFTER * 2 ** requests)
+    after this request: the report task's `patience`, doubled for each earlier request."""
+    return min(REREPORT_MOST_WAIT, patience * 2 ** requests)
 
 
 def _runs_to_send(resources: Resources, celery: Celery,

@@ -173,6 +173,12 @@ def longest_backoff_seconds(max_attempts: int, database_wait: float) -> float:
     return max(_backoff_base(max(0, max_attempts - 2)), database_wait) * (1 + BACKOFF_JITTER)
 
 
+def all_backoffs_seconds(max_attempts: int) -> float:
+    """Return the longest a task making at most `max_attempts` waits between them, in all."""
+    return sum(_backoff_base(retries) for retries in range(max_attempts - 1)) \
+        * (1 + BACKOFF_JITTER)
+
+
 def _jittered(seconds: float) -> float:
     """Return a wait of about `seconds`: a random factor of 1 ± BACKOFF_JITTER apart."""
     return seconds * random.uniform(1 - BACKOFF_JITTER, 1 + BACKOFF_JITTER)

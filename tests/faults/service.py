@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 import subprocess
 import threading
 import urllib.error
@@ -33,6 +34,8 @@ SHORT_LIMITS = {"student_testing_soft_time_limit": 15.0, "student_testing_time_l
                 "submission_processing_soft_time_limit": 15.0,
                 "submission_processing_time_limit": 20.0, "max_attempts": 2}
 RECONCILE_EVERY_SECOND = {**SHORT_LIMITS, "reconcile_interval_seconds": 1.0}
+# A worker's log once the sweep at its start is done.
+START_SWEEP_DONE = re.compile(r"Task reconcile\[[^]]+\] succeeded")
 # Students hand in by a merge request from this branch into the course's submission branch.
 TARGET = "submissions"
 BRANCH = "week1-done"

@@ -7,10 +7,10 @@ import datetime as dt
 import pytest
 from sqlalchemy import select, update
 
-from pipeline.celery_app import create_celery
+from pipeline.celery_app import create_celery, report_patience_seconds
 from pipeline.ledger.db import transaction
 from pipeline.ledger.models import Submission, TestRun, utcnow
-from pipeline.reconcile import REREPORT_AFTER, reconcile_ledger
+from pipeline.reconcile import reconcile_ledger
 from pipeline.reports.comment import comment_marker
 from pipeline.submissions.verdict import ERROR, format_time
 from tests.e2e.scenario import ASSIGNMENT
@@ -40,14 +40,17 @@ def _settled(submission: Submission) -> bool:
 
 
 def _as_if_waited(resources) -> None:
-    """Move every scheduled retry to now, and every run's end to before the reconciler reports
-    it again, as if their waits had passed."""
+    """Move every scheduled retry to now, and every run's end and next report request to before
+    the reconciler reports it again, as if their waits had passed."""
     with transaction(resources.sessions) as session:
         session.execute(update(Submission).where(Submission.outcome == ERROR,
                                                  Submission.retry_at.is_not(None))
                         .values(retry_at=utcnow() - dt.timedelta(seconds=1)))
-        session.execute(update(TestRun).where(TestRun.finished_at > utcnow() - REREPORT_AFTER)
-                        .values(finished_at=TestRun.finished_at - REREPORT_AFTER))
+        waited = dt.timedelta(seconds=report_patience_seconds(resources.settings.worker))
+        session.execute(update(TestRun).where(TestRun.finished_at > utcnow() - waited)
+                        .values(finished_at=TestRun.finished_at - waited))
+        session.execute(update(TestRun).where(TestRun.report_due_at.is_not(None))
+                        .values(report_due_at=utcnow() - dt.timedelta(seconds=1)))
 
 
 def _assert_answered_once_and_forward(service, student: tuple[int, str, int, str],

@@ -17,7 +17,8 @@ from tests.infra.processes import wait_for
 pytestmark = pytest.mark.slow
 # Seconds the student's program sleeps in the sandbox: the window in which the worker dies.
 GRADING_SLEEP = 4
-# Well within the reconciler's REREPORT_AFTER (ten minutes), after which any sweep would report.
+# The tests waiting this long run no sweep but the one at the worker's start: the worker itself
+# shows the end.
 SHOWN_WITHIN_SECONDS = 90
 
 

@@ -14,12 +14,16 @@ from pipeline.celery_app import create_celery
 from pipeline.dispatch import send_runs
 from pipeline.ledger.db import transaction
 from pipeline.ledger.models import CourseAssignment, RunStatus, TestRun, utcnow
-from pipeline.reconcile import LOST_MESSAGE_AGE, REREPORT_AFTER, reconcile_ledger
+from pipeline.reconcile import LOST_MESSAGE_AGE, reconcile_ledger
 from tests.infra.assignments import ONE_TEST
 from tests.infra.ledger import (embedded_settings, migrated_resources, queue_run,
                                 while_another_process_holds)
 from tests.infra.services import redis_client
 from tests.support.gitlab_standin import gitlab_standin  # noqa: F401  a fixture
+
+
+# Long past the report task's giving up (report_patience_seconds, minutes), within a day.
+REPORTING_GAVE_UP = dt.timedelta(hours=1)
 
 
 def _ended(resources, status, reported, finished_ago, commented=True, **fields):
@@ -37,7 +41,7 @@ def test_ended_runs_gitlab_never_heard_of_are_reported_again(
     _, settings = service_settings({"gitlab": {"url": gitlab_standin.url,
                                                "token": gitlab_standin.bot.token}})
     resources = migrated_resources(settings)
-    long_ago = REREPORT_AFTER + dt.timedelta(minutes=1)
+    long_ago = REPORTING_GAVE_UP
     lost = _ended(resources, RunStatus.FAILED, None, long_ago)
     half_shown = _ended(resources, RunStatus.PASSED, "running", long_ago)
     withdrawn = _ended(resources, RunStatus.SUPERSEDED, "pending", long_ago)
@@ -72,10 +76,10 @@ def test_runs_gitlab_keeps_failing_leave_newer_runs_their_turn(
                                                "token": gitlab_standin.bot.token}})
     resources = migrated_resources(settings)
     celery = create_celery(settings)
-    long_ago = REREPORT_AFTER + dt.timedelta(minutes=30)
+    long_ago = REPORTING_GAVE_UP + dt.timedelta(minutes=30)
     stuck = {_ended(resources, RunStatus.FAILED, None, long_ago - dt.timedelta(seconds=index))
              for index in range(200)}
-    newer = _ended(resources, RunStatus.PASSED, None, REREPORT_AFTER + dt.timedelta(minutes=1))
+    newer = _ended(resources, RunStatus.PASSED, None, REPORTING_GAVE_UP)
 
     assert reconcile_ledger(resources, celery).reports_requested == 200
     assert set(*_requested_reports(redis_db)) == stuck
@@ -92,7 +96,7 @@ def test_a_run_gitlab_refuses_for_good_is_not_asked_for_again(
     resources = migrated_resources(settings)
     celery = create_celery(settings)
     celery.loader.import_default_modules()
-    long_ago = REREPORT_AFTER + dt.timedelta(minutes=1)
+    long_ago = REPORTING_GAVE_UP
     gone = _ended(resources, RunStatus.FAILED, None, long_ago, project_id=404404)
     assert reconcile_ledger(resources, celery).reports_requested == 1
     assert _requested_reports(redis_db) == [[gone]]
