@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from typing import Callable, TypeVar
 
 from celery import Task
-from celery.exceptions import SoftTimeLimitExceeded
+from celery.exceptions import Retry, SoftTimeLimitExceeded
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
 from gitlab_client import TransientGitLabError
@@ -75,7 +75,7 @@ def _is_storage_error(exc: BaseException) -> bool:
 
 def drive(task: Task, work: Callable[[], T], end: Callable[[str], T], *, soft_limit: float,
           max_attempts: int, what: str, places: Mapping[str, str | os.PathLike],
-          database_wait: float, database_waits: int = 0,
+          database_wait: float, database_waits: int = 0, ending: str | None = None,
           expected: tuple[type[Exception], ...] = (),
           retrying: Callable[[str], None] | None = None) -> T:
     """Run a task's work under the one retry layer, so that it always ends with a reason.
@@ -83,23 +83,37 @@ def drive(task: Task, work: Callable[[], T], end: Callable[[str], T], *, soft_li
     At the soft time limit, `end` records why; a database that does not answer is waited for,
     tried again every `database_wait` seconds or so for as long as it stays away, without using
     up an attempt (the task was handed `database_waits`, the waits so far, and is handed one
-    more); another passing fault of ours is retried with back-off until the last attempt
-    (`retrying` is told why and when), then ended; an `expected` error
-    ends with its own message; anything else is ended as an unexpected error, logged with its
-    traceback and raised again. The reasons name this host's `places` by their roles
-    (pipeline.host_places): students read them; the log keeps the error as it was.
+    more; when it was away as `end` recorded a reason, the task is handed that reason as
+    `ending`, and records it without working again); another passing fault of ours is retried
+    with back-off until the last attempt (`retrying` is told why and when), then ended; an
+    `expected` error ends with its own message; anything else is ended as an unexpected error,
+    logged with its traceback and raised again. The reasons name this host's `places` by their
+    roles (pipeline.host_places): students read them; the log keeps the error as it was.
     """
+    def record_end(reason: str) -> T:
+        try:
+            return end(reason)
+        except Exception as exc:
+            if not is_database_away(exc):
+                raise
+            log.warning("%s: recording its end met the database away, waiting for it: %s",
+                        what, exc)
+            raise _wait_for_database(task, exc, _jittered(database_wait), database_waits,
+                                     ending=reason)
+
+    if ending is not None:
+        return record_end(ending)
     try:
         return work()
     except SoftTimeLimitExceeded:
-        return end(TIME_LIMIT_REASON.format(limit=task.soft_time_limit or soft_limit))
+        return record_end(TIME_LIMIT_REASON.format(limit=task.soft_time_limit or soft_limit))
     except Exception as exc:
         if _behind(exc, SoftTimeLimitExceeded):
             # The limit struck inside a call that then failed on it (a database query cut
             # short raises the driver's error while the limit is handled).
             log.warning("%s: the time limit struck inside a call that failed on it: %s",
                         what, exc)
-            return end(TIME_LIMIT_REASON.format(limit=task.soft_time_limit or soft_limit))
+            return record_end(TIME_LIMIT_REASON.format(limit=task.soft_time_limit or soft_limit))
         attempts = task.request.retries + 1 - database_waits
         if is_database_away(exc):
             log.warning("%s: attempt %d met the database away, waiting for it: %s", what,
@@ -108,8 +122,7 @@ def drive(task: Task, work: Callable[[], T], end: Callable[[str], T], *, soft_li
             # Written only if the database came back meanwhile: the API then shows why.
             _tell_retrying(retrying, DATABASE_WAIT_REASON.format(attempt=attempts,
                                                                  seconds=countdown), what)
-            raise task.retry(kwargs={**task.request.kwargs, "database_waits": database_waits + 1},
-                             exc=exc, countdown=countdown, max_retries=task.request.retries + 1)
+            raise _wait_for_database(task, exc, countdown, database_waits)
         if is_transient(exc):
             error = _shown_error(exc, places)
             if attempts < max_attempts:
@@ -122,13 +135,22 @@ def drive(task: Task, work: Callable[[], T], end: Callable[[str], T], *, soft_li
                 raise task.retry(exc=exc, countdown=countdown,
                                  max_retries=max_attempts + database_waits)
             log.warning("%s: attempt %d failed, giving up: %s", what, attempts, exc)
-            return end(GAVE_UP_REASON.format(attempts=attempts, error=error))
+            return record_end(GAVE_UP_REASON.format(attempts=attempts, error=error))
         if isinstance(exc, expected):
             log.warning("%s: ended by %s: %s", what, type(exc).__name__, exc)
-            return end(hide_places(str(exc), places))
+            return record_end(hide_places(str(exc), places))
         log.exception("%s: unexpected error", what)
         end(UNEXPECTED_REASON.format(error=type(exc).__name__))
         raise
+
+
+def _wait_for_database(task: Task, exc: Exception, countdown: float, database_waits: int,
+                       **handed: str) -> Retry:
+    """Send the task again to start in `countdown` seconds, handed one more wait for the
+    database (and `handed`, what to do then), as the same attempt; return the retry to raise."""
+    return task.retry(kwargs={**task.request.kwargs, "database_waits": database_waits + 1,
+                              **handed},
+                      exc=exc, countdown=countdown, max_retries=task.request.retries + 1)
 
 
 def _behind(exc: BaseException, kind: type[BaseException]) -> bool:

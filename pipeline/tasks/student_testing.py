@@ -19,9 +19,11 @@ from pipeline.testing import end_with_error, note_retry, run_student_testing
 # run's task state from it; Celery's result backend would only hold copies (a STARTED row, one
 # write per stage, the result), each a transaction of its own in the grading slot.
 @shared_task(name=STUDENT_TESTING, bind=True, ignore_result=True, track_started=False)
-def student_testing(self, run_id: str, database_waits: int = 0) -> dict:
+def student_testing(self, run_id: str, database_waits: int = 0,
+                    ending: str | None = None) -> dict:
     """Grade one test run; its stages and outcome are in the ledger (`database_waits`: how
-    often it has waited for the database so far)."""
+    often it has waited for the database so far; `ending`: the error to end the run with, which
+    the database was away to record)."""
     settings = self.app.gradehook_settings
     message_taken(self.app.conf.broker_url, self.request.id)
     resources = resources_for(settings)
@@ -38,6 +40,6 @@ def student_testing(self, run_id: str, database_waits: int = 0) -> dict:
                     end, soft_limit=settings.worker.student_testing_soft_time_limit,
                     max_attempts=settings.worker.max_attempts, places=host_places(settings),
                     database_wait=settings.worker.database_wait_seconds,
-                    database_waits=database_waits, what=f"run {run_id}",
+                    database_waits=database_waits, ending=ending, what=f"run {run_id}",
                     retrying=lambda reason: note_retry(resources, run_id, reason))
     return dataclasses.asdict(outcome)

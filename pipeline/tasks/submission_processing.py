@@ -20,12 +20,13 @@ from pipeline.tasks.retry import drive
 @shared_task(name=SUBMISSION_PROCESSING, bind=True)
 def submission_processing(self, submission_id: str,
                           decided_elsewhere_for: int | None = None,
-                          database_waits: int = 0) -> dict:
+                          database_waits: int = 0, ending: str | None = None) -> dict:
     """Validate, record and publish one submission; GitLab and git faults are retried.
 
     With `decided_elsewhere_for` (a merge request that handed in its commit again), write that
     merge request's comment alone: a fault that outlasts the retries leaves the submission as
-    it is. `database_waits`: how often it has waited for the database so far.
+    it is. `database_waits`: how often it has waited for the database so far; `ending`: the
+    error to end with, which the database was away to record.
     """
     settings = self.app.gradehook_settings
     resources = resources_for(settings)
@@ -41,6 +42,7 @@ def submission_processing(self, submission_id: str,
                     soft_limit=settings.worker.submission_processing_soft_time_limit,
                     max_attempts=settings.worker.max_attempts, places=host_places(settings),
                     database_wait=settings.worker.database_wait_seconds,
-                    database_waits=database_waits, what=f"submission {submission_id}",
+                    database_waits=database_waits, ending=ending,
+                    what=f"submission {submission_id}",
                     expected=(GitLabError, RepositoryError))
     return dataclasses.asdict(outcome)

@@ -176,6 +176,39 @@ def test_other_faults_still_end_after_the_last_attempt_once_the_database_is_back
     assert tried == [0, 1, 2, 3, 4]
 
 
+ends_tried: list[str] = []
+
+
+@app.task(bind=True)
+def ending_while_the_database_is_away(self, times_away: int, database_waits: int = 0,
+                                      ending: str | None = None) -> str:
+    """Fail with a passing fault of another kind; find the database unreachable the first
+    `times_away` times the end is recorded."""
+    def work() -> str:
+        tried.append(self.request.retries)
+        raise RepositoryError("git is down")
+
+    def end(reason: str) -> str:
+        ends_tried.append(reason)
+        if len(ends_tried) <= times_away:
+            query_an_unreachable_database()
+        return reason
+    return drive(self, work, end, soft_limit=60, max_attempts=1, database_wait=0.1,
+                 database_waits=database_waits, ending=ending,
+                 what="ending_while_the_database_is_away", places={})
+
+
+def test_an_end_the_database_was_away_to_record_is_recorded_once_it_is_back():
+    """Before, the database away as the last attempt's error was recorded raised out of the
+    task: the run stayed running until the stall sweep, half an hour on."""
+    tried.clear()
+    ends_tried.clear()
+    reason = GAVE_UP_REASON.format(attempts=1, error="git is down")
+    assert ending_while_the_database_is_away.apply(args=(2,)).get() == reason
+    assert tried == [0]  # not graded again
+    assert ends_tried == [reason] * 3
+
+
 def test_a_report_gitlab_keeps_refusing_is_tried_max_attempts_times(
         service_settings, gitlab_standin):  # noqa: F811 (the fixture)
     project = gitlab_standin.add_project("students/alice", branches={"main": "a" * 40})
