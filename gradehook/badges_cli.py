@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from gitlab_client import BadgeChange, GitLabClient, GitLabError
+from gradehook.assignment_checks import unknown_assignment
 from gradehook.settings import settings_from
 from pipeline.badge_keys import badge_urls
 from pipeline.branch_names import is_branch_name
@@ -48,6 +49,10 @@ def install(ctx: click.Context, course: str, assignment: str, ref: str | None) -
     settings = settings_from(ctx)
     chosen, assignment = _checked(settings, course, assignment, ref)
     resources = build_resources(settings)
+    # A misspelt assignment would put a badge reading `no result` into every project.
+    problem = unknown_assignment(resources.sessions, chosen, assignment)
+    if problem is not None:
+        raise click.ClickException(problem)
     gitlab = resources.gitlab
     try:
         listed = course_projects(resources.sessions, gitlab, chosen)

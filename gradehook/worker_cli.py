@@ -7,10 +7,10 @@ import time
 import click
 
 from gradehook.api_checks import STAFF, bad_parameter
+from gradehook.assignment_checks import unknown_assignment
 from gradehook.processes import worker
 from gradehook.settings import settings_from
 from gradehook.tables import format_table
-from pipeline.assignments import AssignmentDirectory
 from pipeline.celery_app import STUDENT_TESTING, create_celery
 from pipeline.context import build_resources
 from pipeline.dispatch import send_runs
@@ -19,15 +19,13 @@ from pipeline.regrade import GradingTarget, request_grading
 from pipeline.repos import (InvalidInputError, check_directory, check_project_path, check_ref,
                             check_sha)
 from webhooks.api.errors import ApiError
-from webhooks.api.targets import check_assignment, resolve_project
+from webhooks.api.targets import resolve_project
 from webhooks.api.workers import BrokerUnavailable, inspect_workers
 
 CLI_KIND = "cli"
 NO_WORKERS = "no worker answered within {timeout:g} s"
 BROKER_DOWN = "the broker could not be reached: {error}"
 NOT_A_STUDENT_PROJECT = "{project} is not a student project of any configured course"
-DISCOVERY_HINT = ("; assignments found in the reference are those of the last reconciler sweep "
-                  "(`gradehook reconcile` looks again)")
 QUEUED = "run {run_id} queued as task {task_id}"
 EXISTING = "run {run_id} already grades this commit ({status}); --retry grades a failed one again"
 OUTCOME = "run {run_id}: {status}{reason}"
@@ -97,12 +95,9 @@ def worker_test_job(ctx: click.Context, task: str, project: str, sha: str, direc
     resources = build_resources(settings)
     # Checked as POST /api/tests-celery checks them: a typo must not post a failed status on
     # the student's commit, nor a missing project retry its fetch until it gives up.
-    try:
-        check_assignment(AssignmentDirectory(resources.sessions).known(course), course,
-                         directory)
-    except ApiError as exc:
-        raise bad_parameter(exc, DISCOVERY_HINT if course.discover_assignments else "") \
-            from None
+    problem = unknown_assignment(resources.sessions, course, directory)
+    if problem is not None:
+        raise click.BadParameter(problem, param_hint="--directory")
     try:
         project, project_id = resolve_project(STAFF, project, settings, resources.sessions,
                                               resources.gitlab)

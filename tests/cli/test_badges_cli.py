@@ -168,12 +168,15 @@ def test_install_refuses_without_a_key_or_public_address(course, server, problem
 @pytest.mark.parametrize("args, problem", [
     (["--course", "nope", "--assignment", ASSIGNMENT], "no course named 'nope' is configured"),
     (["--course", "prog1", "--assignment", "week1/../x"], "'week1/../x' is not an assignment"),
+    (["--course", "prog1", "--assignment", "week1/helo"],
+     "week1/helo is not an assignment of course prog1\n"),
     (["--course", "prog1", "--assignment", ASSIGNMENT, "--ref", "a..b"],
      "'a..b' is not a branch name git accepts"),
 ])
 def test_install_names_a_wrong_course_assignment_or_ref(course, args, problem):
     gitlab, _, configure = course
-    config, _ = configure()
+    config, settings = configure()
+    migrated_resources(settings)
 
     result = gradehook(config, "badges", "install", *args)
 
