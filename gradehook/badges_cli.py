@@ -16,9 +16,11 @@ from pipeline.student_projects import course_projects
 
 # GitLab finds gradehook's badge of an assignment again by this name.
 BADGE_NAME = "gradehook score {assignment}"
+# README's section whose step 4 tells public badges from private ones.
+BADGE_SETUP_SECTION = "Setting up a course on GitLab"
 NO_BADGE_KEY = ("installing badges needs server.badge_key (GRADEHOOK_BADGE_KEY); without it, "
                 "badges are public and one group badge with placeholders serves every project "
-                "(README, \"score badge\")")
+                f"(README, \"{BADGE_SETUP_SECTION}\", step 4)")
 NO_PUBLIC_URL = ("installing badges needs server.public_url (GRADEHOOK_PUBLIC_URL), the address "
                  "where students' browsers reach gradehook")
 NO_GITLAB_TOKEN = "installing badges changes GitLab projects: set gitlab.token (GITLAB_TOKEN)"

@@ -18,7 +18,8 @@ LEDGER_UNAVAILABLE = "gradehook: the ledger database is unavailable: {reason}"
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--config", "config_path", envvar="GRADEHOOK_CONFIG", type=click.Path(),
-              help="Configuration file (default: ./config.toml, else built-in defaults).")
+              help="Configuration file (default: the one GRADEHOOK_CONFIG names, else "
+                   "./config.toml, else built-in defaults).")
 @click.pass_context
 def cli(ctx: click.Context, config_path: str | None) -> None:
     """gradehook: grade students' GitLab pushes and report back on GitLab."""

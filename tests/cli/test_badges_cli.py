@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
+import re
 import urllib.parse
+from pathlib import Path
 
 import pytest
 
@@ -18,6 +20,7 @@ from webhooks.app import create_app
 SECRET = "course-badge-secret-" + "x" * 20
 PUBLIC_URL = "https://grades.example.org"
 BADGE_NAME = f"gradehook score {ASSIGNMENT}"
+README = Path(__file__).resolve().parents[2] / "README.md"
 
 
 @pytest.fixture
@@ -163,6 +166,17 @@ def test_install_refuses_without_a_key_or_public_address(course, server, problem
 
     assert result.exit_code == 1 and result.output.startswith(problem)
     assert gitlab.requests == []
+
+
+def test_the_refusal_without_a_key_names_a_section_readme_has(course):
+    _, _, configure = course
+    config, _ = configure(badge_key="")
+
+    output = gradehook(config, "badges", "install", "--course", "prog1", "--assignment",
+                       ASSIGNMENT).output
+
+    section = re.search(r'\(README, "([^"]+)"', output)[1]
+    assert f"\n## {section}\n" in README.read_text()
 
 
 @pytest.mark.parametrize("args, problem", [

@@ -10,7 +10,9 @@ import tomllib
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
+from gradehook.cli import cli
 from gradehook.processes import gunicorn_argv
 from pipeline.celery_app import celery_config
 from pipeline.config import ConfigError, Settings, load_settings, usable_cores
@@ -260,6 +262,14 @@ def test_missing_config_file_is_named(tmp_path):
     named = r"config file .*nope.toml' does not exist \(named by --config or GRADEHOOK_CONFIG\)"
     with pytest.raises(ConfigError, match=named):
         load_settings(tmp_path / "nope.toml", environ={})
+
+
+def test_the_config_option_says_gradehook_config_names_the_default():
+    """Before, --help gave ./config.toml as the default, which GRADEHOOK_CONFIG replaces."""
+    result = CliRunner().invoke(cli, ["--help"])
+    described = " ".join(result.output.split())
+    assert ("Configuration file (default: the one GRADEHOOK_CONFIG names, else ./config.toml, "
+            "else built-in defaults).") in described
 
 
 def test_a_config_path_that_is_no_file_is_named_as_such(tmp_path):
