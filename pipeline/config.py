@@ -21,6 +21,7 @@ from pipeline.directory_names import DIRECTORY_RULE, is_directory_name
 from pipeline.likely_names import did_you_mean
 from pipeline.project_paths import PROJECT_PATH_RULE, is_project_path
 from pipeline.project_patterns import common_project, entry_claims
+from pipeline.signing_tokens import signing_key
 from pipeline.sandbox.model import HARD_TIMEOUT_SECONDS
 
 CONFIG_ENV = "GRADEHOOK_CONFIG"
@@ -64,6 +65,13 @@ URL_CREDENTIALS = ("it holds a user name or password, which would show wherever 
                    "gradehook signs in with gitlab.token")
 URL_BAD_PORT = "its port is not a number from 1 to 65535"
 URL_QUERY = "it holds a query (?) or fragment (#), which the addresses made from it cannot"
+# Every signed delivery would be refused (401) until GitLab disables the webhook: say so at
+# start-up instead, without showing the value.
+NOT_A_SIGNING_TOKEN = ("must be the webhook's signing token as GitLab shows it, whsec_ followed "
+                       "by base64")
+SIGNATURE_WITHOUT_TOKEN = ("gitlab.require_signature: needs gitlab.signing_token "
+                           "(GITLAB_SIGNING_TOKEN), the webhook's signing token: without it, "
+                           "every delivery would be refused")
 
 
 class ConfigError(Exception):
@@ -127,7 +135,7 @@ class GitLabSettings:
     token: str = env_field("", "GITLAB_TOKEN", secret=True)
     bot_username: str = env_field("gradehook", "GITLAB_BOT_USERNAME")
     webhook_secret: str = env_field("", "GITLAB_WEBHOOK_SECRET", secret=True)
-    signing_token: str = env_field("", "GITLAB_SIGNING_TOKEN", secret=True)
+    signing_token: str = env_field("", "GITLAB_SIGNING_TOKEN", secret=True, signing_token=True)
     require_signature: bool = False
     signature_tolerance_seconds: int = env_field(300, min=1)
     clone_base: str = env_field("", "GITLAB_CLONE_BASE")
@@ -582,6 +590,8 @@ def _scalar(f: dataclasses.Field, value: Any, key: str) -> Any:
                               f"{DIRECTORY_RULE}, 255 characters at most")
         if meta.get("url") and value:
             _check_url(key, value)
+        if meta.get("signing_token") and value and signing_key(value) is None:
+            raise ConfigError(f"{key}: {NOT_A_SIGNING_TOKEN}")
         if "choices" in meta and value not in meta["choices"]:
             raise ConfigError(f"{key}: must be one of {', '.join(meta['choices'])}, "
                               f"got {value!r}")
@@ -600,6 +610,8 @@ def _check_cross_fields(settings: Settings) -> None:
         if soft >= hard:
             raise ConfigError(f"worker.{task}_soft_time_limit: must be below "
                               f"worker.{task}_time_limit ({hard:g}), got {soft:g}")
+    if settings.gitlab.require_signature and not settings.gitlab.signing_token:
+        raise ConfigError(SIGNATURE_WITHOUT_TOKEN)
     _check_api(settings.api)
     names = [c.name for c in settings.courses]
     for i, name in enumerate(names):

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
 import hmac
 import re
 from typing import Mapping
 
-SIGNING_TOKEN_PREFIX = "whsec_"
+from pipeline.signing_tokens import signing_key, strict_b64decode
+
 SIGNATURE_VERSION = "v1"
 MAX_WEBHOOK_ID_LENGTH = 255
 
@@ -122,7 +121,7 @@ def _signature_digests(signature: str) -> list[bytes]:
             raise AuthError(REASON_SIGNATURE_MALFORMED)
         if version != SIGNATURE_VERSION:
             continue
-        digest = _b64decode(encoded)
+        digest = strict_b64decode(encoded)
         if digest is None:
             raise AuthError(REASON_SIGNATURE_MALFORMED)
         digests.append(digest)
@@ -132,18 +131,10 @@ def _signature_digests(signature: str) -> list[bytes]:
 
 
 def _signing_key(signing_token: str) -> bytes:
-    key = _b64decode(signing_token.removeprefix(SIGNING_TOKEN_PREFIX))
-    if not key:
+    key = signing_key(signing_token)
+    if key is None:
         raise AuthError(REASON_BAD_SIGNING_TOKEN)
     return key
-
-
-def _b64decode(text: str) -> bytes | None:
-    """Decode strict standard base64, or return None when it is not."""
-    try:
-        return base64.b64decode(text, validate=True)
-    except (binascii.Error, ValueError):
-        return None
 
 
 def _utf8(text: str) -> bytes:

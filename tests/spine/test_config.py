@@ -209,6 +209,15 @@ def test_embedded_default_needs_no_server(tmp_path):
     ("", {"GRADEHOOK_BADGE_KEY": "s" * 31},
      "server.badge_key (from GRADEHOOK_BADGE_KEY): must be empty or at least 32 characters, "
      "got 31"),
+    # A signing token every signed delivery would be refused for; the value is not shown.
+    ("", {"GITLAB_SIGNING_TOKEN": "my-webhook-secret"},
+     "gitlab.signing_token (from GITLAB_SIGNING_TOKEN): must be the webhook's signing token as "
+     "GitLab shows it, whsec_ followed by base64"),
+    ("[gitlab]\nsigning_token = \"whsec_\"\n", {},
+     "gitlab.signing_token: must be the webhook's signing token as GitLab shows it"),
+    ("[gitlab]\nrequire_signature = true\nwebhook_secret = \"s\"\n", {},
+     "gitlab.require_signature: needs gitlab.signing_token (GITLAB_SIGNING_TOKEN), the "
+     "webhook's signing token: without it, every delivery would be refused"),
     ("port = [", {}, "c.toml: not valid TOML"),
     ("[sandbox]\ntimeout_seconds = nan\n", {},
      "sandbox.timeout_seconds: must be a finite number, got nan"),
@@ -220,6 +229,14 @@ def test_bad_values_name_the_key(tmp_path, text, env, message):
         load_settings(_write(tmp_path, text), environ=env)
     assert str(error.value).startswith(message)
     assert "\n" not in str(error.value)
+
+
+@pytest.mark.parametrize("token", ["whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+                                   "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"])
+def test_a_signing_token_as_gitlab_shows_it_loads_with_or_without_its_prefix(tmp_path, token):
+    settings = load_settings(_write(tmp_path, "[gitlab]\nrequire_signature = true\n"),
+                             environ={"GITLAB_SIGNING_TOKEN": token})
+    assert settings.gitlab.signing_token == token
 
 
 def test_cli_stops_with_one_line_and_no_traceback(tmp_path):
