@@ -31,6 +31,13 @@ def spec_directories(files: Iterable[str]) -> list[str]:
     return sorted(path.rsplit("/", 1)[0] for path in files if path.endswith("/" + SPEC_FILE))
 
 
+def folders_without_files(files: Iterable[str], directories: Iterable[str]) -> list[str]:
+    """Return the directories, in their order, that hold none of a commit's files."""
+    holding = {path.rsplit("/", depth)[0] for path in files
+               for depth in range(1, path.count("/") + 1)}
+    return [directory for directory in directories if directory not in holding]
+
+
 def discover(repositories: RepositoryCache, sessions: sessionmaker[Session],
              course: CourseSettings) -> list[str]:
     """Fetch the reference and record the directories that hold test.yaml; return them.

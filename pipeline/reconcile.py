@@ -11,7 +11,7 @@ from celery import Celery
 from sqlalchemy.orm import Session, sessionmaker
 
 from gitlab_client import GitLabClient, GitLabError, TransientGitLabError
-from pipeline.assignments import discover, spec_directories
+from pipeline.assignments import discover, folders_without_files
 from pipeline.broker_marker import broker_forgot, waiting_messages
 from pipeline.celery_app import report_patience_seconds, retry_patience_seconds, \
     visibility_timeout_seconds
@@ -194,7 +194,7 @@ def _requeue_or_end(session: Session, run_id: str, spent: bool, requeued: str,
 def _check_reference(resources: Resources, course: CourseSettings) -> int:
     """Fetch a course's reference, finding its assignments if it discovers them; keep the
     problem met (it cannot be fetched, it holds no assignment, it lacks a listed one's
-    test.yaml) for the health answer, or that there was none. Return how many assignments
+    folder) for the health answer, or that there was none. Return how many assignments
     were found."""
     repositories, project, found = resources.repositories, course.reference_project, []
     try:
@@ -204,8 +204,7 @@ def _check_reference(resources: Resources, course: CourseSettings) -> int:
         # branch. A course that lists its assignments is fetched here, as discovery fetches.
         sha = repositories.resolve_branch(project, course.reference_branch,
                                           fetch=not course.discover_assignments)
-        holding = found if course.discover_assignments else \
-            spec_directories(repositories.list_files(project, sha))
+        files = repositories.list_files(project, sha) if course.assignments else []
     except RepositoryError as exc:
         log.warning("reconcile: reference of course %s not fetched: %s", course.name, exc)
         record_check(resources.sessions, course, UNFETCHABLE.format(
@@ -214,17 +213,22 @@ def _check_reference(resources: Resources, course: CourseSettings) -> int:
     except Exception:  # one course's surprise leaves the other courses refreshed
         log.exception("reconcile: assignments of course %s not refreshed", course.name)
         return 0
-    record_check(resources.sessions, course, _assignment_problem(course, sha, holding))
+    record_check(resources.sessions, course, _assignment_problem(course, sha, found, files))
     return len(found)
 
 
-def _assignment_problem(course: CourseSettings, sha: str, holding: list[str]) -> str | None:
-    """Say what the reference lacks: any assignment at all, or the test.yaml of listed ones."""
+def _assignment_problem(course: CourseSettings, sha: str, found: list[str],
+                        files: list[str]) -> str | None:
+    """Say what the reference lacks: any assignment at all, or the folder of listed ones.
+
+    A listed folder without test.yaml is graded all the same, by its pytest files or by
+    comparing the programs' output.
+    """
     where = {"project": course.reference_project, "branch": course.reference_branch,
              "sha": sha[:12]}
     if not course.assignments:
-        return None if holding else NO_ASSIGNMENT.format(**where)
-    missing = [a.directory for a in course.assignments if a.directory not in holding]
+        return None if found else NO_ASSIGNMENT.format(**where)
+    missing = folders_without_files(files, (a.directory for a in course.assignments))
     return LISTED_MISSING.format(directories=", ".join(missing), **where) if missing else None
 
 

@@ -14,7 +14,7 @@ from pipeline.ledger.models import ReferenceCheck, utcnow
 UNFETCHABLE = "its reference {project} (branch {branch}) cannot be fetched: {error}"
 NO_ASSIGNMENT = ("it has no assignment: its reference {project} (branch {branch}, commit "
                  "{sha}) holds no test.yaml, and config.toml lists none")
-LISTED_MISSING = ("its reference {project} (branch {branch}, commit {sha}) has no test.yaml in "
+LISTED_MISSING = ("its reference {project} (branch {branch}, commit {sha}) holds no files in "
                   "{directories}, which config.toml lists: their runs end as course errors")
 PROBLEM = "course {course}: {problem} (seen {seen} UTC)"
 # git's error is cut short already (pipeline.repos); this bounds whatever else a problem holds.

@@ -78,21 +78,42 @@ def test_a_listed_assignment_the_reference_lacks_shows_in_the_health_answer(
                                                 {**DISCOVERING, "assignments": listed}]})
     resources, celery = migrated_resources(settings), create_celery(settings)
     algo = git_server.commit("algo/reference", {"week1/hello/test.yaml": ONE_TEST,
-                                                "week2/loops/loops.py": "x = 1\n"},
+                                                "week2/loop/loop.py": "x = 1\n"},
                              branch="ws2026")
-    prog1 = git_server.commit("staff/reference", {"week1/hello/hello.py": "x = 1\n",
+    prog1 = git_server.commit("staff/reference", {"week1/hello.py": "x = 1\n",
                                                   "week2/loops/test.yaml": ONE_TEST})
 
     reconcile_ledger(resources, celery)
 
     assert [re.sub(SEEN, "", problem) for problem in _problems(settings)] == [
-        f"course algo: its reference algo/reference (branch ws2026, commit {algo[:12]}) has no "
-        "test.yaml in week2/loops, which config.toml lists: their runs end as course errors",
-        f"course prog1: its reference staff/reference (branch main, commit {prog1[:12]}) has no "
-        "test.yaml in week1/hello, which config.toml lists: their runs end as course errors"]
+        f"course algo: its reference algo/reference (branch ws2026, commit {algo[:12]}) holds "
+        "no files in week2/loops, which config.toml lists: their runs end as course errors",
+        f"course prog1: its reference staff/reference (branch main, commit {prog1[:12]}) holds "
+        "no files in week1/hello, which config.toml lists: their runs end as course errors"]
     git_server.commit("algo/reference", {"week2/loops/test.yaml": ONE_TEST}, branch="ws2026")
     git_server.commit("staff/reference", {"week1/hello/test.yaml": ONE_TEST})
     reconcile_ledger(resources, celery)
+    assert _problems(settings) == []
+
+
+def test_listed_assignments_graded_by_pytest_files_or_output_are_no_problem(
+        service_settings, git_server):
+    """Before, the health answer said each ran into a course error for want of test.yaml."""
+    listed = [{"directory": "week1/hello"}, {"directory": "week2/calc"},
+              {"directory": "week3/echo"}]
+    _, settings = service_settings({"courses": [{**LISTING, "assignments": listed},
+                                                {**DISCOVERING, "assignments": listed}]})
+    resources = migrated_resources(settings)
+    files = {"week1/hello/test.yaml": ONE_TEST,
+             "week2/calc/calc.py": "def add(a, b):\n    return a + b\n",
+             "week2/calc/tests/test_calc.py": "from calc import add\n\n\ndef test_add():\n"
+                                              "    assert add(2, 3) == 5\n",
+             "week3/echo/echo.py": "print(input())\n"}
+    git_server.commit("algo/reference", files, branch="ws2026")
+    git_server.commit("staff/reference", files)
+
+    reconcile_ledger(resources, create_celery(settings))
+
     assert _problems(settings) == []
 
 
