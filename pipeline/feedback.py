@@ -59,6 +59,10 @@ def sync_commit_status(resources: Resources, run_id: str) -> Row | None:
             return run
         if state == "canceled" and run.reported_status is None:
             return run  # GitLab never showed this run: nothing to withdraw
+        if state in ("pending", "running") and run.needs_diff and run.cloned_at is None:
+            # A run made for each assignment, as a merge request's are, grades its assignment
+            # only if the diff shows it changed: until its worker knows, GitLab is shown nothing.
+            return run
         if state == "running" and run.reported_status is None:
             # The worker started before the pending status went out: show the pipeline's
             # whole course, as GitLab expects (spec/gitlab.md §4: pending, running, final).

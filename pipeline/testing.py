@@ -66,7 +66,8 @@ def run_student_testing(resources: Resources, run_id: str, task_id: str,
 
     Each stage and its progress are recorded in the ledger, which is where the API reads them.
     `report(run_id)` brings GitLab in line with the ledger (commit status, comment); it is
-    called when the run starts and when it ends.
+    called when the run starts and when it ends, and for a run that diffs its commit when the
+    diff shows its assignment changed: GitLab is shown such a run from then on only.
     """
     with single_statements(resources.sessions) as session:
         run = runs.claim_run(session, run_id, task_id)
@@ -74,7 +75,7 @@ def run_student_testing(resources: Resources, run_id: str, task_id: str,
         return _skip(resources, run_id, task_id, report)
     if report:
         report(run_id)
-    outcome = _grade_run(resources, run)
+    outcome = _grade_run(resources, run, report)
     if report:
         report(run_id)
     return outcome
@@ -110,7 +111,8 @@ class _CourseError(Exception):
     """The course's side is broken: reported to staff, never scored."""
 
 
-def _grade_run(resources: Resources, run: TestRun) -> Outcome:
+def _grade_run(resources: Resources, run: TestRun,
+               report: Callable[[str], None] | None) -> Outcome:
     with run_workspace(resources.settings.workspace, run.id, run.attempts) as root:
         _enter(resources, run.id, "clone")
         try:
@@ -125,6 +127,8 @@ def _grade_run(resources: Resources, run: TestRun) -> Outcome:
         except MissingCommitError as exc:
             return _end(resources, run.id, RunStatus.ERROR,
                         STUDENT_COMMIT_MISSING.format(detail=exc))
+        if run.needs_diff:
+            _show_graded(resources, run.id, report)
         waited = False
 
         def wait_in_environment_stage() -> None:
@@ -143,6 +147,15 @@ def _grade_run(resources: Resources, run: TestRun) -> Outcome:
             result = _grade(resources, run, Workspace(root, student, reference_root),
                             reference_sha, refusal)
         return _record(resources, run.id, result)
+
+
+def _show_graded(resources: Resources, run_id: str,
+                 report: Callable[[str], None] | None) -> None:
+    """Record that a diffed run grades its assignment, which GitLab may then show."""
+    with single_statements(resources.sessions) as session:
+        runs.mark_fetched(session, run_id)
+    if report:
+        report(run_id)
 
 
 class _NothingToGrade(Exception):

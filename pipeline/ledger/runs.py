@@ -69,6 +69,13 @@ def advance(session: Session, run_id: str, stage: str, progress: int | None = No
                                           TestRun.status == RunStatus.RUNNING).values(**values))
 
 
+def mark_fetched(session: Session, run_id: str) -> None:
+    """Record that a running run has fetched the student's commit and the reference."""
+    session.execute(update(TestRun).where(TestRun.id == run_id,
+                                          TestRun.status == RunStatus.RUNNING)
+                    .values(cloned_at=utcnow()))
+
+
 def note_retry(session: Session, run_id: str, reason: str) -> None:
     """Give a running run the reason it waits for another attempt (its claim clears it), and
     as `sent_at` the moment that attempt's message is sent."""

@@ -27,13 +27,15 @@ def test_a_push_supersedes_a_run_whose_pending_status_gitlab_still_holds(
             hold=release))
         try:
             with service.worker("worker"):
-                first_sha, first = service.deliver("work", solution("hi"), key="first")
+                # To a branch GitLab has: the run of the assignment the push changed is shown
+                # as it is queued (a new branch's runs are shown once their diff is made).
+                first_sha, first = service.deliver("main", solution("hi"), key="first")
                 # The only worker process is in the report task, posting the first run's
                 # pending status, which the stand-in holds: the run stays queued meanwhile.
                 assert held.arrived.wait(60), "the pending status was never posted"
                 # The push answers while GitLab still holds that post (before, the intake
                 # waited for the run's row, locked by the report until GitLab answered).
-                _sha, second = service.deliver("work", solution("hello"), key="second",
+                _sha, second = service.deliver("main", solution("hello"), key="second",
                                                timeout=20)
                 release.set()
                 service.wait_ended([*first["runs"], *second["runs"]], timeout=120)
@@ -54,7 +56,8 @@ def test_a_pending_status_gitlab_took_without_answering_is_withdrawn_when_supers
             status=None, every=1, limit=1, method="POST", path_pattern=r"/statuses/",
             hold=release))
         # No worker: the run stays queued, and its pending status is posted from here.
-        first_sha, first = service.deliver("work", solution("hi"), key="first")
+        # To a branch GitLab has, so that the queued run is shown (see above).
+        first_sha, first = service.deliver("main", solution("hi"), key="first")
         run_id, = first["runs"]
         try:
             with pytest.raises(UnansweredGitLabError):
@@ -65,7 +68,7 @@ def test_a_pending_status_gitlab_took_without_answering_is_withdrawn_when_supers
         # GitLab carried the post out after gradehook stopped waiting for the answer.
         assert service.gitlab.wait_for(lambda: service.posted_states(first_sha) == ["pending"],
                                        timeout=30)
-        _sha, second = service.deliver("work", solution("hello"), key="second")
+        _sha, second = service.deliver("main", solution("hello"), key="second")
         assert second["superseded"] == [run_id]
         sync_commit_status(resources, run_id)
         assert service.posted_states(first_sha) == ["pending", "canceled"]

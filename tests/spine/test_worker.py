@@ -14,7 +14,9 @@ from pipeline.broker_marker import waiting_messages
 from pipeline.celery_app import create_celery
 from pipeline.dispatch import send_runs
 from pipeline.ledger.models import RunStatus, TestRun
+from pipeline.tasks.reporting import report_run
 from tests.infra.ledger import migrated_resources, queue_run
+from tests.support.gitlab_standin import gitlab_standin  # noqa: F401  a fixture
 from webhooks.api.task_state import task_progress
 from tests.infra.processes import wait_for, worker_process
 from tests.infra.assignments import ONE_TEST
@@ -196,3 +198,40 @@ def test_a_linting_failure_names_its_output_by_the_repository_not_the_workspace(
     lint = _final_run(resources, run.id).report["tests"][1]["tests"][0]
     assert lint["details"] == ("E   SyntaxError: 1 Syntax Error in file `hello.py` "
                                "(see: /week1/hello/output/Style-flake8-linting.txt)")
+
+
+def test_a_diffed_run_shows_gitlab_its_assignment_only_when_the_commit_changed_it(
+        service_settings, git_server, gitlab_standin):  # noqa: F811
+    """Before, a merge request's run of an assignment it left alone (one is made for each of
+    the course's) posted pending as it was queued and running as it started, then 'canceled':
+    'Grading was cancelled: this push did not change week1/hello', a job of the merge
+    request's pipeline."""
+    _, settings = service_settings({"gitlab": {"url": gitlab_standin.url,
+                                               "token": gitlab_standin.bot.token}})
+    resources = migrated_resources(settings)
+    git_server.commit("staff/reference", {
+        "week1/hello/hello.py": HELLO % "hello", "week1/hello/test.yaml": TEST_YAML})
+    base = git_server.commit("students/alice", {"week1/hello/hello.py": HELLO % "hi"})
+    notes = git_server.commit("students/alice", {"notes.txt": "draft\n"}, branch="work")
+    solved = git_server.commit("students/alice", {"week1/hello/hello.py": HELLO % "hello"},
+                               branch="work")
+    project = gitlab_standin.add_project("students/alice", branches={"main": base,
+                                                                     "work": solved})
+
+    def states(sha: str) -> list[str]:
+        return [r.json["state"] for r in gitlab_standin.requests_to(
+            "POST", rf"/projects/{project['id']}/statuses/{sha}$") if r.status == 201]
+
+    def graded(sha: str) -> TestRun:
+        run = queue_run(resources, commit_sha=sha, ref="work", base_branch="main",
+                        needs_diff=True, project_id=project["id"])
+        report_run(resources, run.id)  # as the intake asks for a queued run
+        testing.run_student_testing(resources, run.id, run.celery_task_id,
+                                    lambda run_id: report_run(resources, run_id))
+        return _final_run(resources, run.id)
+
+    left_alone = graded(notes)
+    assert (left_alone.status, left_alone.status_reason, states(notes)) == \
+        (RunStatus.CANCELLED, "this push did not change week1/hello", [])
+    assert (graded(solved).status, states(solved)) == \
+        (RunStatus.PASSED, ["pending", "running", "success"])
