@@ -113,6 +113,24 @@ def deliver_numbered(service: FaultService, deliveries: dict[int, tuple[str, str
     deliveries[index] = (sha, run_id)
 
 
+def deliver_after_start_sweep(service: FaultService, deliveries: dict[int, tuple[str, str]],
+                              seconds: float) -> tuple[str, str]:
+    """Once the sweep at the worker's start has passed (it reports every ended run GitLab lacks,
+    holding a worker process while it stores its state), deliver student 0's slow solution and
+    return its (sha, run id)."""
+    log = service.logs / "worker.log"
+    wait_for(lambda: START_SWEEP_DONE.search(log.read_text()), timeout=60,
+             what="the sweep at the worker's start")
+    deliver_numbered(service, deliveries, 0, seconds=seconds)
+    return deliveries[0]
+
+
+def wait_for_tests_stage(service: FaultService, run_id: str) -> None:
+    """Wait until a run has reached its tests (fetched, sandbox ready)."""
+    wait_for(lambda: service.run(run_id).stage == "tests", timeout=60,
+             what="the run to reach its tests")
+
+
 def assert_each_graded_once(service: FaultService, deliveries: dict[int, tuple[str, str]]) -> None:
     """Check that each delivery (index -> (sha, run id)) made one run, graded once as expected."""
     for index, (sha, run_id) in sorted(deliveries.items()):
@@ -128,8 +146,7 @@ def assert_each_graded_once(service: FaultService, deliveries: dict[int, tuple[s
 def final_status_held(service: FaultService, run_id: str) -> Iterator[None]:
     """Once a run reaches its tests, hold GitLab's answer to its next (final) commit status
     while the block runs (a test stops the database or the worker meanwhile), then fail it."""
-    wait_for(lambda: service.run(run_id).stage == "tests", timeout=60,
-             what="the run to reach its tests")
+    wait_for_tests_stage(service, run_id)
     held = threading.Event()
     final = service.gitlab.inject_faults(FaultPlan(
         status=502, every=1, hold=held, method="POST", path_pattern=r"/statuses/"))

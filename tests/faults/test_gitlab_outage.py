@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.faults.service import RECONCILE_EVERY_SECOND, START_SWEEP_DONE, \
-    assert_each_graded_once, deliver_numbered, fault_service
+from tests.faults.service import RECONCILE_EVERY_SECOND, assert_each_graded_once, \
+    deliver_after_start_sweep, fault_service, wait_for_tests_stage
 from tests.infra.processes import wait_for
 from tests.support.gitlab_standin import FaultPlan
 
@@ -28,12 +28,8 @@ def test_an_end_whose_reports_gave_up_while_gitlab_was_away_is_shown_once_it_ans
         deliveries: dict[int, tuple[str, str]] = {}
         gitlab, log = service.gitlab, service.logs / "worker.log"
         with service.worker("worker", concurrency=2), service.beat():
-            wait_for(lambda: START_SWEEP_DONE.search(log.read_text()), timeout=60,
-                     what="the sweep at the worker's start")
-            deliver_numbered(service, deliveries, 0, seconds=1)
-            sha, run_id = deliveries[0]
-            wait_for(lambda: service.run(run_id).stage == "tests", timeout=60,
-                     what="the run to reach its tests")
+            sha, run_id = deliver_after_start_sweep(service, deliveries, seconds=1)
+            wait_for_tests_stage(service, run_id)
             gitlab.inject_faults(FaultPlan(status=502, every=1))
             wait_for(lambda: "giving up reporting runs" in log.read_text(), timeout=60,
                      what="the run's report task to give up")

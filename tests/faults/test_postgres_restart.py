@@ -9,8 +9,9 @@ import urllib.error
 import pytest
 
 from tests.infra.servers import PrivatePostgres
-from tests.faults.service import RECONCILE_EVERY_SECOND, SHORT_LIMITS, START_SWEEP_DONE, \
-    assert_each_graded_once, deliver_numbered, fault_service, final_status_held
+from tests.faults.service import RECONCILE_EVERY_SECOND, SHORT_LIMITS, assert_each_graded_once, \
+    deliver_after_start_sweep, deliver_numbered, fault_service, final_status_held, \
+    wait_for_tests_stage
 from tests.infra.processes import wait_for
 
 pytestmark = pytest.mark.slow
@@ -79,12 +80,7 @@ def test_a_run_whose_end_met_the_database_away_is_shown_when_it_is_back(
         deliveries: dict[int, tuple[str, str]] = {}
         log = service.logs / "worker.log"
         with service.worker("worker"):
-            # The sweep at the worker's start reports every ended run GitLab lacks: let it
-            # pass first.
-            wait_for(lambda: START_SWEEP_DONE.search(log.read_text()), timeout=60,
-                     what="the sweep at the worker's start")
-            deliver_numbered(service, deliveries, 0, seconds=2)
-            sha, run_id = deliveries[0]
+            sha, run_id = deliver_after_start_sweep(service, deliveries, seconds=2)
             # GitLab holds the final status while the database stops, then fails it.
             with final_status_held(service, run_id):
                 private_postgres.stop()
@@ -110,14 +106,8 @@ def test_a_run_meeting_the_database_away_past_its_attempts_is_graded_once_it_is_
         deliveries: dict[int, tuple[str, str]] = {}
         log = service.logs / "worker.log"
         with service.worker("worker"):
-            # The sweep at the worker's start would hold its one process while it stores its
-            # state in the database away: let it pass first.
-            wait_for(lambda: START_SWEEP_DONE.search(log.read_text()), timeout=60,
-                     what="the sweep at the worker's start")
-            deliver_numbered(service, deliveries, 0, seconds=2)
-            sha, run_id = deliveries[0]
-            wait_for(lambda: service.run(run_id).stage == "tests", timeout=60,
-                     what="the run to reach its tests")
+            sha, run_id = deliver_after_start_sweep(service, deliveries, seconds=2)
+            wait_for_tests_stage(service, run_id)
             private_postgres.stop()
             tries = re.compile(rf"run {run_id}: attempt \d+ (failed|met the database away)")
             wait_for(lambda: len(tries.findall(log.read_text())) > most, timeout=60,

@@ -11,8 +11,7 @@ import pytest
 from pipeline.ledger.models import RunStatus
 from tests.e2e.scenario import STUDENT
 from tests.faults.service import SHORT_LIMITS, assert_each_graded_once, deliver_numbered, \
-    fault_service, final_status_held, slow_solution
-from tests.infra.processes import wait_for
+    fault_service, final_status_held, slow_solution, wait_for_tests_stage
 
 pytestmark = pytest.mark.slow
 # Seconds the student's program sleeps in the sandbox: the window in which the worker dies.
@@ -34,8 +33,7 @@ def test_run_of_a_killed_worker_is_delivered_again_and_ends_once(
         with service.worker("first") as first:
             sha, answer = service.deliver("work", slow_solution("hi", GRADING_SLEEP), key="k1")
             run_id, = answer["runs"]
-            wait_for(lambda: service.run(run_id).stage == "tests", timeout=60,
-                     what="the run to reach its tests")
+            wait_for_tests_stage(service, run_id)
             os.killpg(first.pid, signal.SIGKILL)
             first.wait(timeout=10)
         killed = service.run(run_id)
