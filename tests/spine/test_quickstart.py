@@ -219,49 +219,44 @@ def test_a_host_that_refuses_bwrap_stops_a_worker_at_start(tmp_path, monkeypatch
         "the sandbox user 'nobody'\n"))
 
 
+NO_FLAKE8 = ("gradehook: warning: the sandbox interpreter {python} has no flake8 module, which "
+             "linting tests run: install flake8 into it (the `runtime` extra pins it) or set "
+             "[sandbox] python to an interpreter that has it")
+
+
 def test_a_sandbox_python_without_pytest_or_flake8_is_named_when_a_worker_starts(
         tmp_path, service_settings, bare_python):
     """Before, nothing said so until a run of an assignment without test.yaml, or with a
     linting test, ended as error after its attempts."""
-    config, settings = service_settings({"sandbox": {"python": bare_python}})
-    migrated_resources(settings)
-    log = tmp_path / "worker.log"
-
-    with worker_process(config, log_path=log) as worker:
-        warnings = wait_for(lambda: _lines_with(log, "gradehook: warning: ", 2), timeout=60,
-                            what="both warnings in the worker's log")
-        assert worker.poll() is None
-
-    assert warnings == [
+    assert _start_warnings(tmp_path, service_settings, bare_python) == [
         f"gradehook: warning: the sandbox interpreter {bare_python} has no pytest module, which "
         "assignments without test.yaml run: install pytest into it (the `runtime` extra has it) "
         "or set [sandbox] python to an interpreter that has it",
-        f"gradehook: warning: the sandbox interpreter {bare_python} has no flake8 module, which "
-        "linting tests run: install flake8 into it (the `runtime` extra pins it) or set "
-        "[sandbox] python to an interpreter that has it"]
+        NO_FLAKE8.format(python=bare_python)]
 
 
 def test_a_sandbox_python_with_a_pytest_older_than_8_is_named_when_a_worker_starts(
         tmp_path, service_settings, old_pytest_python):
     """Before, nothing said so until a run of an assignment without test.yaml ended as our
     error after its attempts."""
-    config, settings = service_settings({"sandbox": {"python": old_pytest_python}})
-    migrated_resources(settings)
-    log = tmp_path / "worker.log"
-
-    with worker_process(config, log_path=log) as worker:
-        warnings = wait_for(lambda: _lines_with(log, "gradehook: warning: ", 2), timeout=60,
-                            what="both warnings in the worker's log")
-        assert worker.poll() is None
-
-    assert warnings == [
-        f"gradehook: warning: the sandbox interpreter {old_pytest_python} has no flake8 module, "
-        "which linting tests run: install flake8 into it (the `runtime` extra pins it) or set "
-        "[sandbox] python to an interpreter that has it",
+    assert _start_warnings(tmp_path, service_settings, old_pytest_python) == [
+        NO_FLAKE8.format(python=old_pytest_python),
         f"gradehook: warning: the sandbox interpreter {old_pytest_python} has pytest 7.4.4, "
         "older than pytest 8, which assignments without test.yaml need: install pytest 8 or "
         "newer into it (the `runtime` extra has it) or set [sandbox] python to an interpreter "
         "that has it"]
+
+
+def _start_warnings(tmp_path: Path, service_settings, python: str) -> list[str]:
+    """Start a worker whose sandbox runs python and return the two warnings it logs at start."""
+    config, settings = service_settings({"sandbox": {"python": python}})
+    migrated_resources(settings)
+    log = tmp_path / "worker.log"
+    with worker_process(config, log_path=log) as worker:
+        warnings = wait_for(lambda: _lines_with(log, "gradehook: warning: ", 2), timeout=60,
+                            what="both warnings in the worker's log")
+        assert worker.poll() is None
+    return warnings
 
 
 def _lines_with(path: Path, prefix: str, count: int) -> list[str] | None:
