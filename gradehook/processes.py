@@ -40,7 +40,10 @@ def worker() -> None:
                    "grading slots).")
 @click.option("--beat", is_flag=True, help="Also run the scheduler (reconciler) in this worker.")
 @click.option("--pool", default="prefork", show_default=True,
-              type=click.Choice(["prefork", "solo", "threads"]))
+              type=click.Choice(["prefork", "solo", "threads"]),
+              help="How the worker runs tasks side by side: prefork (a process each, the only "
+                   "pool that enforces the [worker] time limits), threads (a thread each) or "
+                   "solo (one at a time, in this process).")
 @click.pass_context
 def worker_start(ctx: click.Context, concurrency: int | None, beat: bool, pool: str) -> None:
     """Consume the notify, high_priority, default and low_priority queues."""
@@ -68,7 +71,8 @@ def beat(ctx: click.Context) -> None:
 
 
 @click.command("flower")
-@click.option("--port", type=PORT, default=5555, show_default=True)
+@click.option("--port", type=PORT, default=5555, show_default=True,
+              help="Port Flower's web page listens on.")
 @click.pass_context
 def flower(ctx: click.Context, port: int) -> None:
     """Run Flower, the monitoring UI of the workers."""

@@ -22,9 +22,12 @@ SHOWN = "{shown} of {total} run(s)"
 @click.option("--course", help="Course name.")
 @click.option("--assignment", help="Assignment directory.")
 @click.option("--commit", help="Commit SHA or its first characters.")
-@click.option("--status", type=click.Choice([s.value for s in RunStatus]))
-@click.option("--limit", type=click.IntRange(1, 10_000), default=50, show_default=True)
-@click.option("--page", type=PAGE, default=1, show_default=True)
+@click.option("--status", type=click.Choice([s.value for s in RunStatus]),
+              help="Only runs with this status.")
+@click.option("--limit", type=click.IntRange(1, 10_000), default=50, show_default=True,
+              help="Runs per page.")
+@click.option("--page", type=PAGE, default=1, show_default=True,
+              help="Page of the list to show, from 1.")
 @click.pass_context
 def results(ctx: click.Context, project: str | None, course: str | None,
             assignment: str | None, commit: str | None, status: str | None, limit: int,

@@ -26,15 +26,17 @@ SHOWN = "{shown} of {total} submission(s)"
 @click.option("--course", help="Course name.")
 @click.option("--assignment", help="Assignment directory.")
 @click.option("--project", help="Student project path, or its GitLab project id.")
-@click.option("--outcome", type=click.Choice(OUTCOMES))
+@click.option("--outcome", type=click.Choice(OUTCOMES), help="Only submissions with this outcome.")
 @click.option("--late/--on-time", default=None, help="Only late ones, or only those on time.")
 @click.option("--final", is_flag=True,
               help="Each student's last accepted submission of each assignment (by when "
                    "gradehook first received its commit), by project and assignment.")
 @click.option("--csv", "as_csv", is_flag=True,
               help="Every matching submission as CSV (no pages), scores from 0 to 1.")
-@click.option("--limit", type=click.IntRange(1, 10_000), default=50, show_default=True)
-@click.option("--page", type=PAGE, default=1, show_default=True)
+@click.option("--limit", type=click.IntRange(1, 10_000), default=50, show_default=True,
+              help="Submissions per page (--csv has no pages).")
+@click.option("--page", type=PAGE, default=1, show_default=True,
+              help="Page of the list to show, from 1 (--csv has no pages).")
 @click.pass_context
 def submissions(ctx: click.Context, course: str | None, assignment: str | None,
                 project: str | None, outcome: str | None, late: bool | None, final: bool,
