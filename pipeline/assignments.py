@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+from pathlib import Path
 from typing import Iterable
 
 from sqlalchemy import delete, select
@@ -11,6 +12,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from pipeline.config import CourseSettings
 from pipeline.directory_names import DIRECTORY_RULE, MAX_DIRECTORY_LENGTH, is_directory_name
+from pipeline.grading.errors import CourseError
+from pipeline.grading.gradable import grades_nothing
 from pipeline.ledger.db import transaction
 from pipeline.ledger.models import CourseAssignment, utcnow
 from pipeline.repos import RepositoryCache
@@ -36,6 +39,19 @@ def folders_without_files(files: Iterable[str], directories: Iterable[str]) -> l
     holding = {path.rsplit("/", depth)[0] for path in files
                for depth in range(1, path.count("/") + 1)}
     return [directory for directory in directories if directory not in holding]
+
+
+def folders_grading_nothing(tree: Path, directories: Iterable[str]) -> list[str]:
+    """Return the directories, in their order, of a reference commit's extracted files that give
+    the grading engine nothing to grade (no test.yaml, no test_*.py, no file to compare)."""
+    return [directory for directory in directories if _grades_nothing(tree, directory)]
+
+
+def _grades_nothing(tree: Path, directory: str) -> bool:
+    try:
+        return grades_nothing(tree / directory, tree)
+    except CourseError:
+        return False  # broken in another way, which each run's report names
 
 
 def discover(repositories: RepositoryCache, sessions: sessionmaker[Session],

@@ -14,8 +14,11 @@ from pipeline.ledger.models import ReferenceCheck, utcnow
 UNFETCHABLE = "its reference {project} (branch {branch}) cannot be fetched: {error}"
 NO_ASSIGNMENT = ("it has no assignment: its reference {project} (branch {branch}, commit "
                  "{sha}) holds no test.yaml, and config.toml lists none")
-LISTED_MISSING = ("its reference {project} (branch {branch}, commit {sha}) holds no files in "
-                  "{directories}, which config.toml lists: their runs end as course errors")
+LISTED_UNGRADABLE = ("its reference {project} (branch {branch}, commit {sha}) holds {lacks}, which "
+                     "config.toml lists: their runs end as course errors")
+NO_FILES_IN = "no files in {directories}"
+NOTHING_TO_GRADE_IN = ("nothing to grade in {directories} (no test.yaml, no test_*.py and no file "
+                       "to compare the student's with)")
 PROBLEM = "course {course}: {problem} (seen {seen} UTC)"
 # git's error is cut short already (pipeline.repos); this bounds whatever else a problem holds.
 MAX_PROBLEM_CHARACTERS = 1000

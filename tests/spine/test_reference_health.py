@@ -117,6 +117,41 @@ def test_listed_assignments_graded_by_pytest_files_or_output_are_no_problem(
     assert _problems(settings) == []
 
 
+def test_a_listed_folder_holding_nothing_to_grade_shows_in_the_health_answer(
+        service_settings, git_server):
+    """Before, a listed folder holding meta.yaml alone was no problem to the health answer, and
+    each of its runs ended as a course error: 'the reference holds no test.yaml, no test_*.py and
+    no file to compare the student's with, so there is nothing to grade'."""
+    listed = [{"directory": "week1/hello"}, {"directory": "week2/loops"},
+              {"directory": "week3/echo"}]
+    _, settings = service_settings({"courses": [{**LISTING, "assignments": listed}]})
+    resources, celery = migrated_resources(settings), create_celery(settings)
+    sha = git_server.commit("algo/reference", {"week1/hello/meta.yaml": "properties: {}\n",
+                                               "week1/hello/.gitkeep": "",
+                                               "week3/echo/meta.yaml": "properties: {}\n",
+                                               "week3/echo/echo.py": "print(input())\n"},
+                            branch="ws2026")
+
+    reconcile_ledger(resources, celery)
+
+    assert [re.sub(SEEN, "", problem) for problem in _problems(settings)] == [
+        f"course algo: its reference algo/reference (branch ws2026, commit {sha[:12]}) holds "
+        "no files in week2/loops and nothing to grade in week1/hello (no test.yaml, no "
+        "test_*.py and no file to compare the student's with), which config.toml lists: their "
+        "runs end as course errors"]
+    sha = git_server.commit("algo/reference", {"week2/loops/loops.py": "print(1)\n"},
+                            branch="ws2026")
+    reconcile_ledger(resources, celery)
+    assert [re.sub(SEEN, "", problem) for problem in _problems(settings)] == [
+        f"course algo: its reference algo/reference (branch ws2026, commit {sha[:12]}) holds "
+        "nothing to grade in week1/hello (no test.yaml, no test_*.py and no file to compare the "
+        "student's with), which config.toml lists: their runs end as course errors"]
+    git_server.commit("algo/reference", {"week1/hello/hello.py": "print('hello')\n"},
+                      branch="ws2026")
+    reconcile_ledger(resources, celery)
+    assert _problems(settings) == []
+
+
 def test_a_reference_branch_removed_as_the_sweep_looks_at_it_is_a_problem_not_a_crash(
         service_settings, git_server, monkeypatch):
     """Another process's fetch removes the branch between discovery and the sweep's second
