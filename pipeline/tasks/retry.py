@@ -36,7 +36,9 @@ STORAGE_FAILED = "the grading server could not write to its disk ({error}); it h
 STORAGE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS})
 # PostgreSQL's errors of a server that cannot be reached or is going away: a connection
 # exception (class 08), or the server shutting down, crashed, or starting up (57P01-57P03).
-# The driver's own connection failures carry no code at all.
+# The driver's own connection failures carry no code at all, as do the statements it refuses
+# before sending them (a NUL character in a text value): only its connection errors
+# (OperationalError, InterfaceError) without a code are the database away.
 DATABASE_AWAY_CLASS = "08"
 DATABASE_AWAY_CODES = frozenset({"57P01", "57P02", "57P03"})
 
@@ -65,7 +67,9 @@ def is_database_away(exc: BaseException) -> bool:
     if not hasattr(exc.orig, "sqlstate"):
         return False
     code = exc.orig.sqlstate
-    return code is None or code.startswith(DATABASE_AWAY_CLASS) or code in DATABASE_AWAY_CODES
+    if code is None:
+        return isinstance(exc, (OperationalError, InterfaceError))
+    return code.startswith(DATABASE_AWAY_CLASS) or code in DATABASE_AWAY_CODES
 
 
 def _is_storage_error(exc: BaseException) -> bool:

@@ -18,7 +18,7 @@ from pipeline.grading.staging import copy_tree
 from pipeline.ledger.models import RunStatus, TestRun
 from pipeline.repos import RepositoryError
 from pipeline.tasks.retry import DATABASE_FAILED, GAVE_UP_REASON, STORAGE_FAILED, \
-    TIME_LIMIT_REASON, drive
+    TIME_LIMIT_REASON, UNEXPECTED_REASON, drive
 from tests.infra.assignments import ONE_TEST
 from tests.infra.disks import fill, small_disk
 from tests.infra.ledger import migrated_resources, queue_run
@@ -207,6 +207,39 @@ def test_an_end_the_database_was_away_to_record_is_recorded_once_it_is_back():
     assert ending_while_the_database_is_away.apply(args=(2,)).get() == reason
     assert tried == [0]  # not graded again
     assert ends_tried == [reason] * 3
+
+
+@app.task(bind=True)
+def sending_a_text_the_driver_refuses(self, database_url: str, database_waits: int = 0) -> str:
+    """Send the database at `database_url` a text holding a NUL character, which the driver
+    refuses without sending it, the first time; finish the next."""
+    def work() -> str:
+        tried.append(self.request.retries)
+        if len(tried) == 1:
+            with create_engine(database_url).connect() as connection:
+                connection.execute(text("SELECT CAST(:value AS text)"), {"value": "a\x00b"})
+        return "finished"
+
+    def end(reason: str) -> str:
+        ends_tried.append(reason)
+        return reason
+    return drive(self, work, end, soft_limit=60, max_attempts=2, database_wait=0.1,
+                 database_waits=database_waits, what="sending_a_text_the_driver_refuses",
+                 places={})
+
+
+def test_a_statement_the_driver_refuses_is_not_waited_for_as_the_database_away(
+        service_settings):
+    """Before, the driver's refusal, which carries no SQLSTATE as its connection failures do,
+    was taken for the database away: the task was sent again every database_wait_seconds for
+    as long as it kept making that statement, for ever, and its run stayed running."""
+    _, settings = service_settings()
+    tried.clear()
+    ends_tried.clear()
+    outcome = sending_a_text_the_driver_refuses.apply(args=(settings.database_url,))
+    assert outcome.failed()
+    assert tried == [0]
+    assert ends_tried == [UNEXPECTED_REASON.format(error="DataError")]
 
 
 def test_a_report_gitlab_keeps_refusing_is_tried_max_attempts_times(
