@@ -131,7 +131,7 @@ def drive(task: Task, work: Callable[[], T], end: Callable[[str], T], *, soft_li
             error = _shown_error(exc, places)
             if attempts < max_attempts:
                 log.warning("%s: attempt %d failed, retrying: %s", what, attempts, exc)
-                countdown = backoff_seconds(task.request.retries)
+                countdown = backoff_seconds(attempts - 1)
                 _tell_retrying(retrying, RETRYING_REASON.format(attempt=attempts, error=error,
                                                                 seconds=countdown), what)
                 # This layer counts the attempts: Celery's own limit (max_retries, 3 unless

@@ -17,8 +17,8 @@ from pipeline.celery_app import REGRADE, REPORT, STUDENT_TESTING, create_celery
 from pipeline.grading.staging import copy_tree
 from pipeline.ledger.models import RunStatus, TestRun
 from pipeline.repos import RepositoryError
-from pipeline.tasks.retry import DATABASE_FAILED, GAVE_UP_REASON, STORAGE_FAILED, \
-    TIME_LIMIT_REASON, UNEXPECTED_REASON, drive
+from pipeline.tasks.retry import BACKOFF_BASE_SECONDS, BACKOFF_JITTER, DATABASE_FAILED, \
+    GAVE_UP_REASON, STORAGE_FAILED, TIME_LIMIT_REASON, UNEXPECTED_REASON, drive
 from tests.infra.assignments import ONE_TEST
 from tests.infra.disks import fill, small_disk
 from tests.infra.ledger import migrated_resources, queue_run
@@ -143,11 +143,14 @@ def test_a_call_the_time_limit_cut_short_ends_by_the_time_limit():
         TIME_LIMIT_REASON.format(limit=60)
 
 
+retry_notes: list[str] = []
+
+
 @app.task(bind=True)
 def meeting_the_database_away(self, times_away: int, then_fail: bool,
                               database_waits: int = 0) -> str:
     """Find the database unreachable `times_away` times, then fail with a passing fault of
-    another kind every time (`then_fail`), or finish."""
+    another kind every time (`then_fail`), or finish; note why each retry comes."""
     def work() -> str:
         tried.append(self.request.retries)
         if len(tried) <= times_away:
@@ -157,7 +160,7 @@ def meeting_the_database_away(self, times_away: int, then_fail: bool,
         return "finished"
     return drive(self, work, lambda reason: reason, soft_limit=60, max_attempts=2,
                  database_wait=0.1, database_waits=database_waits,
-                 what="meeting_the_database_away", places={})
+                 what="meeting_the_database_away", places={}, retrying=retry_notes.append)
 
 
 def test_a_database_away_is_waited_for_without_using_up_the_attempts():
@@ -174,6 +177,20 @@ def test_other_faults_still_end_after_the_last_attempt_once_the_database_is_back
     outcome = meeting_the_database_away.apply(args=(3, True)).get()
     assert outcome == GAVE_UP_REASON.format(attempts=2, error="git is down")
     assert tried == [0, 1, 2, 3, 4]
+
+
+def test_the_attempt_after_waits_for_the_database_comes_as_soon_as_a_first_retry():
+    """Before, the back-off counted the waits for the database as attempts: after a minute's
+    outage, a git fault's retry came 3 to 8 minutes on, where the reconciler waits about 75 s
+    for a retry to start (retry_patience_seconds) before it takes it for lost, queues the run
+    again as 'did not start in time', or ends it as error on its last attempt."""
+    tried.clear()
+    retry_notes.clear()
+    meeting_the_database_away.apply(args=(6, True)).get()
+    waits = [int(seconds) for seconds in re.findall(
+        r"attempt 1 failed \(git is down\); trying again in (\d+) s", " ".join(retry_notes))]
+    assert len(waits) == 1
+    assert waits[0] <= round(BACKOFF_BASE_SECONDS * (1 + BACKOFF_JITTER))  # as the reason shows it
 
 
 ends_tried: list[str] = []
