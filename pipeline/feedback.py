@@ -79,6 +79,12 @@ def sync_commit_status(resources: Resources, run_id: str) -> Row | None:
         final = STATE_RANK[state] == 2
         connection.execute(update(RUNS).where(RUNS.c.id == run_id).values(
             reported_status=state, **({"reported_at": utcnow()} if final else {})))
+        if final:
+            # GitLab takes the project's updates: its runs it refused (while gradehook's user
+            # lacked its role there, since given back) are asked for again.
+            connection.execute(update(RUNS).where(
+                RUNS.c.project_path == run.project_path, RUNS.c.report_refused.is_not(None))
+                .values(report_refused=None))
     if unanswered is not None:
         raise unanswered
     log.info("run %s: commit status %s posted", run_id, state)

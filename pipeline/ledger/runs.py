@@ -163,7 +163,8 @@ def schedule_rereports(session: Session, due: list[tuple[str, int, dt.datetime]]
 
 
 def refuse_report(session: Session, run_id: str, reason: str) -> None:
-    """Record why GitLab refused a run's update for good: nobody asks for it again."""
+    """Record why GitLab refused a run's update for good: nobody asks for it again, unless
+    GitLab takes an update of its project later."""
     session.execute(update(TestRun).where(TestRun.id == run_id)
                     .values(report_refused=reason)
                     .execution_options(synchronize_session=False))

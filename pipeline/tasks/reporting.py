@@ -16,8 +16,9 @@ from pipeline.tasks.retry import backoff_seconds
 
 log = logging.getLogger(__name__)
 
-# GitLab's answers that no later request changes: the project is gone (or the commit with it),
-# or the token lost its access to it.
+# GitLab's answers that asking again for the run gets too: the project is gone (or the commit
+# with it), or the token lost its access to it. Such a run is asked for again only once GitLab
+# takes another run's status in its project (pipeline.feedback): the access was given back.
 REFUSED_FOR_GOOD = (403, 404)
 REPORT_REFUSED = "GitLab refused the run's update for good: {error}"
 

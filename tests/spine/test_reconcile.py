@@ -19,6 +19,7 @@ from tests.infra.assignments import ONE_TEST
 from tests.infra.ledger import (embedded_settings, migrated_resources, queue_run,
                                 while_another_process_holds)
 from tests.infra.services import redis_client
+from tests.support.gitlab_standin import DEVELOPER, REPORTER
 from tests.support.gitlab_standin import gitlab_standin  # noqa: F401  a fixture
 
 
@@ -109,6 +110,32 @@ def test_a_run_gitlab_refuses_for_good_is_not_asked_for_again(
         assert "404" in run.report_refused
         run.report_due_at = utcnow() - dt.timedelta(seconds=1)  # due again
     assert reconcile_ledger(resources, celery).reports_requested == 0
+
+
+def test_runs_refused_while_the_token_lacked_its_role_are_asked_for_again_once_it_has_it(
+        service_settings, redis_db, gitlab_standin):  # noqa: F811
+    """Before, a run GitLab refused as staff had given gradehook's user too low a role in its
+    project (403; 404 where it was no member) was never asked for again once staff gave it the
+    role: students saw its pipeline pending or running for good."""
+    bot = gitlab_standin.add_user("grading-bot")
+    project = gitlab_standin.add_project("students/bob", members={bot.id: REPORTER})
+    _, settings = service_settings({"gitlab": {"url": gitlab_standin.url, "token": bot.token}})
+    resources = migrated_resources(settings)
+    celery = create_celery(settings)
+    celery.loader.import_default_modules()
+    refused = _ended(resources, RunStatus.FAILED, None, REPORTING_GAVE_UP,
+                     project_id=project["id"], project_path="students/bob")
+    celery.tasks["report_runs"].apply(args=[[refused]]).get()
+    with transaction(resources.sessions) as session:
+        assert "403" in session.get(TestRun, refused).report_refused
+
+    gitlab_standin.add_member(project["id"], bot.id, DEVELOPER)
+    taken = _ended(resources, RunStatus.PASSED, None, REPORTING_GAVE_UP,
+                   project_id=project["id"], project_path="students/bob")
+    celery.tasks["report_runs"].apply(args=[[taken]]).get()
+
+    assert reconcile_ledger(resources, celery).reports_requested == 1
+    assert _requested_reports(redis_db) == [[refused]]
 
 
 def test_runs_whose_message_is_gone_are_found_behind_a_backlog_still_waiting(
