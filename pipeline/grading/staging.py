@@ -22,6 +22,9 @@ NO_DEPENDENCY_ROOT = "{path} needs the reference repository's root, which was no
 REFERENCE_MISSING = "the reference directory {path} does not exist"
 REPOSITORY_ROOT = "the reference repository's root"
 CODE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.]*")
+# A file's name as code spells it in a string, which need not be a Python name
+# ('secret-answers.txt', "data 2/table.csv"): the text between quotes on one line.
+QUOTED_TEXT = re.compile(r"""(["'])([^"'\n]+)\1""")
 
 
 @dataclass(frozen=True)
@@ -202,9 +205,12 @@ def _copy_file(source: Path, target: Path) -> None:
 
 
 def code_names(code: str) -> frozenset[str]:
-    """Return the dotted names code mentions and each of their parts: what it may import or open."""
+    """Return the dotted names code mentions and each of their parts, and the texts its strings
+    hold and each of their path steps: what it may import or open."""
     names = frozenset(CODE_NAME.findall(code))
-    return names | frozenset(part for name in names for part in name.split("."))
+    texts = frozenset(text for _, text in QUOTED_TEXT.findall(code))
+    return names | texts | frozenset(part for name in names for part in name.split(".")) \
+        | frozenset(step for text in texts for step in text.split("/"))
 
 
 def select_test_files(staged: StagedAssignment, work: Path, names: frozenset[str]) -> Path | None:
@@ -243,7 +249,7 @@ def _named_test_files(staged: StagedAssignment, names: frozenset[str]) -> set[st
 
 
 def _names_of(name: str) -> set[str]:
-    return {name, Path(name).stem}
+    return {name, Path(name).name, Path(name).stem}
 
 
 def _python_code(path: Path) -> str:

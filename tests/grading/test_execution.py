@@ -857,6 +857,27 @@ def test_the_test_files_a_needed_test_file_imports_are_there_too(tmp_path):
         "COMPLETED", [("PASSED", None)])
 
 
+def test_a_test_file_the_tests_name_in_a_string_is_there_though_its_name_is_no_python_name(
+        tmp_path):
+    """A testFile is given to a run whose code names it: a data file such as table-2.csv,
+    named only in a string, was taken for unnamed, and the tests opening it found nothing."""
+    student, reference = make_assignment(tmp_path, """
+        properties:
+          tests:
+            - name: data
+              entryPoint: ex.py
+              setUpCode:
+                - import os, sys
+                - found = [p for p in sys.path if os.path.isfile(os.path.join(p, 'table-2.csv'))]
+              tests:
+                - name: open(os.path.join(found[0], 'table-2.csv')).read()
+                  value: "1,2"
+    """, {"ex.py": "x = 2\n", "tests/table-2.csv": "1,2"}, {"ex.py": "x = 2\n"},
+        meta_yaml="properties:\n  testFiles: [tests/table-2.csv]\n")
+    run = grade(student, reference).tests[0]
+    assert [(t.result, t.details) for t in run.tests] == [("PASSED", None)]
+
+
 def test_an_empty_input_answer_is_an_empty_line(tmp_path):
     run, _ = one_collection(tmp_path, "name = input('name? ') or 'nobody'\nx = int(input())\n",
                             extra="inputAnswers: ['', 1]",
