@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from pipeline.grading.assignment import CONFTEST_NAME, Assignment, course_paths
+from pipeline.grading.assignment import CONFTEST_NAME, PYTEST_PATTERN, Assignment, course_paths
 from pipeline.grading.checks import FAILED, PASSED, RAISED, SHADOWED, SKIPPED
 from pipeline.grading.errors import PYTEST, module_missing, pytest_too_old
 from pipeline.grading.execution import CONTROL_DIR, MAX_RESULT_LINE_BYTES, RESULT_PATH, \
@@ -215,11 +215,14 @@ class PytestGrader:
         tests = self.work / f"{name}-tests"
         tests.mkdir()
         source = self.assignment.pytest_dir
-        for file in (*files, *_conftests_of(source, files)):
-            copy_path(source / file, tests / file)
+        # A testFiles folder may hold test files and conftest.py files too: the run has its own
+        # alone, copied in after.
         for file in self.staged.test_files:
             if file not in left_out:
-                copy_path(self.staged.tests_dir / file, tests / file)
+                copy_path(self.staged.tests_dir / file, tests / file,
+                          leaving_out=(PYTEST_PATTERN, CONFTEST_NAME))
+        for file in (*files, *_conftests_of(source, files)):
+            copy_path(source / file, tests / file)
         control = self.work / f"{name}-control"
         control.mkdir()
         (control / INI_NAME).write_text("[pytest]\n", encoding="utf-8")

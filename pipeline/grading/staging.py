@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fnmatch
 import hashlib
 import os
 import re
@@ -132,8 +133,9 @@ class _CopyFailed(Exception):
         self.error = error
 
 
-def copy_tree(source: Path, target: Path) -> None:
-    """Copy a directory tree, keeping symlinks as links and leaving out VCS and cache folders.
+def copy_tree(source: Path, target: Path, leaving_out: tuple[str, ...] = ()) -> None:
+    """Copy a directory tree, keeping symlinks as links and leaving out VCS and cache folders
+    (and the files whose names match the patterns leaving_out).
 
     A file that cannot be copied stops the copy with its own OSError: shutil.copytree would go
     on and raise its Error, which keeps each file's error as text alone, so a full disk's
@@ -141,7 +143,7 @@ def copy_tree(source: Path, target: Path) -> None:
     """
     try:
         shutil.copytree(source, target, symlinks=True, copy_function=_copy_or_stop,
-                        ignore=shutil.ignore_patterns(*IGNORED_NAMES))
+                        ignore=shutil.ignore_patterns(*IGNORED_NAMES, *leaving_out))
     except _CopyFailed as failed:
         raise failed.error from None
 
@@ -154,11 +156,12 @@ def _copy_or_stop(source: str, target: str) -> str:
         raise _CopyFailed(exc) from exc
 
 
-def copy_path(source: Path, target: Path) -> None:
-    """Copy a file or a directory tree to target."""
+def copy_path(source: Path, target: Path, leaving_out: tuple[str, ...] = ()) -> None:
+    """Copy a file or a directory tree to target, but the files whose names match the patterns
+    leaving_out."""
     if source.is_dir():
-        copy_tree(source, target)
-    else:
+        copy_tree(source, target, leaving_out)
+    elif not any(fnmatch.fnmatch(source.name, pattern) for pattern in leaving_out):
         _copy_file(source, target)
 
 

@@ -189,6 +189,23 @@ def test_hidden_test_files_run_apart_from_the_visible_ones(tmp_path: Path, entry
     assert report.gradehook.hidden == ["secret/test_secret.py"]
 
 
+def test_a_test_files_folder_holding_test_files_runs_them_once(tmp_path: Path):
+    """A meta.yaml testFiles folder that holds test files as well as their data (`checks`,
+    checks/test_calc.py opening checks/cases.txt) was copied over the test files already in the
+    run's folder: 'File exists', and every run of the assignment ended as our error."""
+    student, reference = make_assignment(
+        tmp_path, None,
+        {**CALC, "checks/cases.txt": "3",
+         "checks/test_calc.py": "from pathlib import Path\nfrom calc import add\n\n\n"
+                                "def test_add():\n"
+                                "    cases = Path(__file__).parent / 'cases.txt'\n"
+                                "    assert add(1, 2) == int(cases.read_text())\n"},
+        CALC, meta_yaml="properties:\n  testFiles: [checks]\n")
+    report = grade(student, reference)
+    assert [(c.name, [(t.name, t.result, t.details) for t in c.tests]) for c in report.tests] \
+        == [("checks/test_calc.py", [("test_add", "PASSED", None)])]
+
+
 def test_a_hidden_tests_entry_naming_no_test_file_is_a_course_error_showing_students_its_place(
         tmp_path: Path):
     """Before, an entry naming no test file (a typo, a single test's node id) hid nothing: the
