@@ -186,7 +186,7 @@ class PytestGrader:
         The test files hidden from students (meta.yaml hiddenTests) run in a sandbox of their
         own: the student's code can read every test file of its run and show it in a visible
         test's failure. The visible ones' run lacks the meta.yaml testFiles that only hidden test
-        files name (their data, their helpers).
+        files name or lie in (their data, their helpers).
         """
         hidden = self.assignment.hidden
         files = self.assignment.pytest_files
@@ -203,11 +203,12 @@ class PytestGrader:
 
     def _helpers_named_by(self, files: list[str]) -> set[str]:
         """Return the meta.yaml testFiles that test files, or their folders' conftest.py files,
-        name (or that the testFiles they name name in turn)."""
+        name (or that the testFiles they name name in turn), and the folders they lie in."""
         source = self.assignment.pytest_dir
         code = "\n".join((source / file).read_text(encoding="utf-8", errors="replace")
                          for file in (*files, *_conftests_of(source, files)))
-        return test_files_named(self.staged, code_names(code))
+        folders = frozenset(part for file in files for part in PurePosixPath(file).parent.parts)
+        return test_files_named(self.staged, code_names(code) | folders)
 
     def _run(self, files: list[str], name: str, left_out: set[str]) -> SandboxResult:
         """Run pytest on some of the test files and the testFiles but those left out, in a

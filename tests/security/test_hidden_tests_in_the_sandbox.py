@@ -90,6 +90,22 @@ def _pytest_mode_data_file(
             ("test_secret.py", "test_secret"))
 
 
+def _pytest_mode_tests_folder(
+        tmp_path: Path) -> tuple[Path, Path, tuple[str, str], tuple[str, str]]:
+    student, reference = make_assignment(tmp_path, None, {
+        "probe.py": REFERENCE_PROBE,
+        "test_visible.py": "from probe import found\n\n\ndef test_found():\n"
+                           "    assert found() == []\n",
+        "secret/test_secret.py": "from pathlib import Path\n\n\ndef test_secret():\n"
+                                 "    answers = Path(__file__).parent / 'answers.txt'\n"
+                                 f"    assert answers.read_text() == '{MARK}hidden-data'\n",
+        "secret/answers.txt": f"{MARK}hidden-data",
+    }, {"probe.py": PROBE}, meta_yaml="properties:\n  hiddenTests: [secret]\n"
+                                      "  testFiles: [secret]\n")
+    return (student, reference, ("test_visible.py", "test_found"),
+            ("secret/test_secret.py", "test_secret"))
+
+
 def _test_yaml_mode(tmp_path: Path) -> tuple[Path, Path, tuple[str, str], tuple[str, str]]:
     student, reference = make_assignment(tmp_path, """
         properties:
@@ -110,7 +126,8 @@ def _test_yaml_mode(tmp_path: Path) -> tuple[Path, Path, tuple[str, str], tuple[
     return student, reference, ("visible", "found()"), ("secret", "secret_helper.ANSWER + answer")
 
 
-@pytest.mark.parametrize("assignment", [_pytest_mode, _pytest_mode_data_file, _test_yaml_mode])
+@pytest.mark.parametrize("assignment", [_pytest_mode, _pytest_mode_data_file,
+                                        _pytest_mode_tests_folder, _test_yaml_mode])
 def test_a_student_searching_the_visible_tests_sandbox_finds_nothing_hidden(
         tmp_path: Path, assignment):
     """Before, pytest mode's visible test files ran beside every meta.yaml testFile, also those
