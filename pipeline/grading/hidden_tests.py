@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 from pathlib import Path, PurePosixPath
 
+import yaml
+
 from pipeline.grading.errors import FieldProblem, SpecError
 from pipeline.grading.fields import describe, join_path, path_text
 from pipeline.grading.meta import HIDDEN_TESTS
@@ -23,6 +25,10 @@ NO_TEST_FILE = ("no test file (test_*.py) is named {entry} or lies in a folder o
 # pytest mode hides a test file whole (one collection); an entry may name a single test of it.
 ONE_TEST = ("hiddenTests hides whole test files, not single tests: name the test file {file}, or "
             "move the tests to hide into a test file of their own")
+# A name written as a number (`01`, `1.50`) is that number to YAML without quotes: the entry then
+# names 1 or 1.5, and the collection or folder it is alike as a number is the one it means.
+AS_A_NUMBER = "; did you mean {name}? YAML reads {name} without quotes as the number {entry}: " \
+    "write '{name}'"
 
 
 def hidden_collections(meta_path: Path, entries: Sequence[str], names: Collection[str],
@@ -30,7 +36,7 @@ def hidden_collections(meta_path: Path, entries: Sequence[str], names: Collectio
     """Return the collections of a suite (by their names) the entries hide, or raise SpecError
     at the line of each entry that names none of them."""
     unknown = [(index, NO_COLLECTION.format(suite=suite, entry=describe(entry))
-                + did_you_mean(entry, names))
+                + _likely_meant(entry, names))
                for index, entry in enumerate(entries) if entry not in names]
     _refuse(meta_path, unknown)
     return frozenset(entries)
@@ -63,7 +69,26 @@ def _no_test_file(entry: str, files: Collection[str]) -> str:
     if test and file in files:
         return ONE_TEST.format(file=file)
     folders = {str(parent) for name in files for parent in PurePosixPath(name).parents} - {"."}
-    return NO_TEST_FILE.format(entry=describe(entry)) + did_you_mean(entry, [*files, *folders])
+    return NO_TEST_FILE.format(entry=describe(entry)) + _likely_meant(entry, [*files, *folders])
+
+
+def _likely_meant(entry: str, names: Collection[str]) -> str:
+    """Word the name an entry likely means: one YAML reads as the entry's number when written
+    without quotes, else one it misspells."""
+    alike = next((name for name in sorted(names) if _unquoted(name) == entry), None)
+    return AS_A_NUMBER.format(name=alike, entry=entry) if alike is not None \
+        else did_you_mean(entry, names)
+
+
+def _unquoted(name: str) -> str | None:
+    """Return the text a name becomes in meta.yaml written without quotes where YAML reads it as
+    a number (`01` becomes 1), else None."""
+    try:
+        value = yaml.safe_load(name)
+    except (yaml.YAMLError, ValueError, RecursionError):
+        return None
+    return str(value) if isinstance(value, (int, float)) and not isinstance(value, bool) \
+        else None
 
 
 def _refuse(meta_path: Path, unknown: Sequence[tuple[int, str]]) -> None:

@@ -305,6 +305,20 @@ def test_a_hidden_tests_entry_naming_no_collection_is_a_course_error_showing_stu
         "the course's staff see the whole cause in GET /api/runs"]
 
 
+@pytest.mark.parametrize(("name", "read"), [("01", "1"), ("1.50", "1.5")])
+def test_a_hidden_tests_entry_yaml_reads_as_a_number_names_the_collection_to_quote(
+        tmp_path: Path, name: str, read: str):
+    """A collection named '01' in quotes, and hiddenTests: [01] without: YAML reads the entry
+    as the number 1, and staff were told only that test.yaml has no collection named '1'."""
+    student, reference = make_assignment(
+        tmp_path, SIMPLE_TESTS.replace("name: more", f"name: '{name}'"), {"ex.py": "x = 5\n"},
+        {"ex.py": "x = 1\n"}, meta_yaml=f"properties:\n  hiddenTests: [{name}]\n")
+    assert grade(student, reference).gradehook.course_error == (
+        f"meta.yaml line 2: properties.hiddenTests[0]: test.yaml has no collection named "
+        f"'{read}', so this entry hides nothing; did you mean {name}? YAML reads {name} "
+        f"without quotes as the number {read}: write '{name}'")
+
+
 def test_a_hidden_tests_entry_naming_no_collection_is_refused_before_test_yamls_own_problems(
         tmp_path: Path):
     """A problem of test.yaml in a collection reads whole for students unless the collection is
