@@ -26,6 +26,8 @@ CODE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.]*")
 # A file's name as code spells it in a string, which need not be a Python name
 # ('secret-answers.txt', "data 2/table.csv"): the text between quotes on one line.
 QUOTED_TEXT = re.compile(r"""(["'])([^"'\n]+)\1""")
+# A test file code imports by its name alone: a module, or a folder (a package).
+IMPORTED_SUFFIXES = (".py", "")
 
 
 @dataclass(frozen=True)
@@ -252,7 +254,11 @@ def _named_test_files(staged: StagedAssignment, names: frozenset[str]) -> set[st
 
 
 def _names_of(name: str) -> set[str]:
-    return {name, Path(name).name, Path(name).stem}
+    """Return the names code gives a test file by: its path, its file name, and a Python module's
+    or a folder's name to import (a data file's stem, `expected` of expected.json, is a word any
+    test's code may use)."""
+    path = Path(name)
+    return {name, path.name} | ({path.stem} if path.suffix in IMPORTED_SUFFIXES else set())
 
 
 def _python_code(path: Path) -> str:

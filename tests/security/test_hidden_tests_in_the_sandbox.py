@@ -106,6 +106,22 @@ def _pytest_mode_tests_folder(
             ("secret/test_secret.py", "test_secret"))
 
 
+def _pytest_mode_data_file_named_like_a_variable(
+        tmp_path: Path) -> tuple[Path, Path, tuple[str, str], tuple[str, str]]:
+    student, reference = make_assignment(tmp_path, None, {
+        "probe.py": REFERENCE_PROBE,
+        "test_visible.py": "from probe import found\n\n\ndef test_found():\n"
+                           "    expected = []\n    assert found() == expected\n",
+        "test_secret.py": "import json\nfrom pathlib import Path\n\n\ndef test_secret():\n"
+                          "    expected = Path(__file__).parent / 'expected.json'\n"
+                          f"    assert json.loads(expected.read_text()) == ['{MARK}hidden-data']\n",
+        "expected.json": f'["{MARK}hidden-data"]',
+    }, {"probe.py": PROBE}, meta_yaml="properties:\n  hiddenTests: [test_secret.py]\n"
+                                      "  testFiles: [expected.json]\n")
+    return (student, reference, ("test_visible.py", "test_found"),
+            ("test_secret.py", "test_secret"))
+
+
 def _test_yaml_mode(tmp_path: Path) -> tuple[Path, Path, tuple[str, str], tuple[str, str]]:
     student, reference = make_assignment(tmp_path, """
         properties:
@@ -126,8 +142,34 @@ def _test_yaml_mode(tmp_path: Path) -> tuple[Path, Path, tuple[str, str], tuple[
     return student, reference, ("visible", "found()"), ("secret", "secret_helper.ANSWER + answer")
 
 
+def _test_yaml_mode_data_file_named_like_a_variable(
+        tmp_path: Path) -> tuple[Path, Path, tuple[str, str], tuple[str, str]]:
+    student, reference = make_assignment(tmp_path, """
+        properties:
+          tests:
+            - name: visible
+              entryPoint: probe.py
+              tests:
+                - name: found() + expected
+            - name: secret
+              entryPoint: probe.py
+              setUpCode:
+                - import os, sys
+                - folder = next(p for p in sys.path if os.path.isfile(f'{p}/expected.txt'))
+              tests:
+                - name: open(f'{folder}/expected.txt').read()
+        """, {"probe.py": f"{REFERENCE_PROBE}expected = []\n",
+              "expected.txt": f"{MARK}hidden-data"},
+        {"probe.py": f"{PROBE}\nexpected = []\n"},
+        meta_yaml="properties:\n  hiddenTests: [secret]\n  testFiles: [expected.txt]\n")
+    return (student, reference, ("visible", "found() + expected"),
+            ("secret", "open(f'{folder}/expected.txt').read()"))
+
+
 @pytest.mark.parametrize("assignment", [_pytest_mode, _pytest_mode_data_file,
-                                        _pytest_mode_tests_folder, _test_yaml_mode])
+                                        _pytest_mode_data_file_named_like_a_variable,
+                                        _pytest_mode_tests_folder, _test_yaml_mode,
+                                        _test_yaml_mode_data_file_named_like_a_variable])
 def test_a_student_searching_the_visible_tests_sandbox_finds_nothing_hidden(
         tmp_path: Path, assignment):
     """Before, pytest mode's visible test files ran beside every meta.yaml testFile, also those
