@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import ast
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -32,7 +33,8 @@ from pipeline.grading.execution import CONTROL_DIR, MAX_RESULT_LINE_BYTES, RESUL
 from pipeline.grading.report import COMPLETED, CRASHED, FAILED_STATUS, TEST_SKIPPED, \
     TESTS_SKIPPED, TIMEDOUT, CollectionReport, Summary, TestCaseReport
 from pipeline.grading.runner import shorten
-from pipeline.grading.staging import StagedAssignment, code_names, copy_path, test_files_named
+from pipeline.grading.staging import StagedAssignment, code_names, copy_path, imported_names, \
+    test_files_named
 from pipeline.sandbox import PYTHON_PLACEHOLDER, SANDBOX_PYTHONPATH, SANDBOX_WORKDIR, Mount, \
     SandboxLimits, SandboxResult, run_sandboxed
 from pipeline.sandbox.model import MB
@@ -192,8 +194,10 @@ class PytestGrader:
         files = self.assignment.pytest_files
         visible = [file for file in files if file not in hidden]
         hidden_files = [file for file in files if file in hidden]
-        withheld = self._helpers_named_by(hidden_files) - self._helpers_named_by(visible) \
-            if hidden_files else set()
+        # What hidden test files may name is left out of the visible run, unless the visible
+        # ones surely load it (import it, or write its name in a string).
+        withheld = self._helpers_named_by(hidden_files, code_names) \
+            - self._helpers_named_by(visible, imported_names) if hidden_files else set()
         groups = [(group, left_out) for group, left_out in ((visible, withheld),
                                                             (hidden_files, set())) if group]
         reports = {report.name: report for number, (group, left_out) in enumerate(groups)
@@ -201,14 +205,17 @@ class PytestGrader:
                                                group)}
         return [reports[file] for file in files]
 
-    def _helpers_named_by(self, files: list[str]) -> set[str]:
+    def _helpers_named_by(self, files: list[str],
+                          names_in: Callable[[str], frozenset[str]]) -> set[str]:
         """Return the meta.yaml testFiles that test files, or their folders' conftest.py files,
-        name (or that the testFiles they name name in turn), and the folders they lie in."""
+        name as names_in reads them (or that the testFiles they name name in turn), and the
+        folders they lie in."""
         source = self.assignment.pytest_dir
-        code = "\n".join((source / file).read_text(encoding="utf-8", errors="replace")
-                         for file in (*files, *_conftests_of(source, files)))
+        names = frozenset().union(*(
+            names_in((source / file).read_text(encoding="utf-8", errors="replace"))
+            for file in (*files, *_conftests_of(source, files))))
         folders = frozenset(part for file in files for part in PurePosixPath(file).parent.parts)
-        return test_files_named(self.staged, code_names(code) | folders)
+        return test_files_named(self.staged, names | folders, names_in)
 
     def _run(self, files: list[str], name: str, left_out: set[str]) -> SandboxResult:
         """Run pytest on some of the test files and the testFiles but those left out, in a

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import ast
 import fnmatch
 import hashlib
 import os
 import re
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
@@ -212,10 +214,34 @@ def _copy_file(source: Path, target: Path) -> None:
 def code_names(code: str) -> frozenset[str]:
     """Return the dotted names code mentions and each of their parts, and the texts its strings
     hold and each of their path steps: what it may import or open."""
-    names = frozenset(CODE_NAME.findall(code))
-    texts = frozenset(text for _, text in QUOTED_TEXT.findall(code))
-    return names | texts | frozenset(part for name in names for part in name.split(".")) \
-        | frozenset(step for text in texts for step in text.split("/"))
+    return _with_steps(CODE_NAME.findall(code), ".") \
+        | _with_steps([text for _, text in QUOTED_TEXT.findall(code)], "/")
+
+
+def imported_names(code: str) -> frozenset[str]:
+    """Return what Python code surely loads test files by: the modules it imports and each of
+    their parts, and the texts of its strings and each of their path steps (a word it uses
+    besides, `data`, names no data.py); code that does not parse here (a newer Python's syntax,
+    which the sandbox's interpreter may take), all code_names finds."""
+    try:
+        tree = ast.parse(code)
+    except (SyntaxError, ValueError, RecursionError):
+        return code_names(code)
+    modules: list[str] = []
+    texts: list[str] = []
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            modules += [alias.name for alias in node.names]
+        if isinstance(node, ast.ImportFrom) and node.module:
+            modules.append(node.module)
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str):
+            texts.append(node.value)
+    return _with_steps(modules, ".") | _with_steps(texts, "/")
+
+
+def _with_steps(names: list[str], separator: str) -> frozenset[str]:
+    """Return names and each of their steps between separators."""
+    return frozenset(names) | frozenset(step for name in names for step in name.split(separator))
 
 
 def select_test_files(staged: StagedAssignment, work: Path, names: frozenset[str]) -> Path | None:
@@ -236,15 +262,16 @@ def select_test_files(staged: StagedAssignment, work: Path, names: frozenset[str
     return target
 
 
-def test_files_named(staged: StagedAssignment, names: frozenset[str]) -> set[str]:
+def test_files_named(staged: StagedAssignment, names: frozenset[str],
+                     names_in: Callable[[str], frozenset[str]] = code_names) -> set[str]:
     """Return the test files whose module or file name is in names, and those that the Python
-    code of these names in turn (a helper's own imports)."""
+    code of these names in turn (a helper's own imports), each file's as names_in reads it."""
     found: set[str] = set()
     pending = _named_test_files(staged, names)
     while pending:
         found |= pending
-        named = frozenset().union(*(code_names(_python_code(staged.tests_dir / relative))
-                                    for relative in pending))
+        named = frozenset().union(*(names_in(code) for relative in pending
+                                    for code in _python_codes(staged.tests_dir / relative)))
         pending = _named_test_files(staged, named) - found
     return found
 
@@ -261,12 +288,12 @@ def _names_of(name: str) -> set[str]:
     return {name, path.name} | ({path.stem} if path.suffix in IMPORTED_SUFFIXES else set())
 
 
-def _python_code(path: Path) -> str:
-    """Return the text of a test file's Python code: the file, or a folder's .py files (links
+def _python_codes(path: Path) -> list[str]:
+    """Return the texts of a test file's Python code: the file, or a folder's .py files (links
     are not followed)."""
     files = sorted(path.rglob("*.py")) if path.is_dir() else [path]
-    return "\n".join(file.read_text(encoding="utf-8", errors="replace") for file in files
-                     if file.suffix == ".py" and file.is_file() and not file.is_symlink())
+    return [file.read_text(encoding="utf-8", errors="replace") for file in files
+            if file.suffix == ".py" and file.is_file() and not file.is_symlink()]
 
 
 def contained_file(base: Path, relative: str) -> Path | None:

@@ -122,6 +122,21 @@ def _pytest_mode_data_file_named_like_a_variable(
             ("test_secret.py", "test_secret"))
 
 
+def _pytest_mode_helper_named_like_a_variable(
+        tmp_path: Path) -> tuple[Path, Path, tuple[str, str], tuple[str, str]]:
+    student, reference = make_assignment(tmp_path, None, {
+        "probe.py": REFERENCE_PROBE,
+        "test_visible.py": "from probe import found\n\n\ndef test_found():\n"
+                           "    data = found()\n    assert data == []\n",
+        "test_secret.py": "from data import ANSWER\n\n\ndef test_secret():\n"
+                          f"    assert ANSWER == '{MARK}hidden-data'\n",
+        "data.py": f"ANSWER = '{MARK}hidden-data'\n",
+    }, {"probe.py": PROBE}, meta_yaml="properties:\n  hiddenTests: [test_secret.py]\n"
+                                      "  testFiles: [data.py]\n")
+    return (student, reference, ("test_visible.py", "test_found"),
+            ("test_secret.py", "test_secret"))
+
+
 def _test_yaml_mode(tmp_path: Path) -> tuple[Path, Path, tuple[str, str], tuple[str, str]]:
     student, reference = make_assignment(tmp_path, """
         properties:
@@ -168,6 +183,7 @@ def _test_yaml_mode_data_file_named_like_a_variable(
 
 @pytest.mark.parametrize("assignment", [_pytest_mode, _pytest_mode_data_file,
                                         _pytest_mode_data_file_named_like_a_variable,
+                                        _pytest_mode_helper_named_like_a_variable,
                                         _pytest_mode_tests_folder, _test_yaml_mode,
                                         _test_yaml_mode_data_file_named_like_a_variable])
 def test_a_student_searching_the_visible_tests_sandbox_finds_nothing_hidden(
