@@ -21,6 +21,19 @@ from tests.infra.services import claim_redis_db, create_database, drop_database,
 # the suite passes or fails alike on any machine; none is remembered between runs.
 hypothesis_settings.register_profile("deterministic", derandomize=True, database=None)
 hypothesis_settings.load_profile("deterministic")
+SKIPPED_IN_CI = ("skipped in CI ({reason}): CI has every service and the sandbox's cgroups, so a "
+                 "test skipped there hides a missing one")
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Iterator[None]:
+    """In CI (CI=true, as .ci/run runs), a skipped test fails: it would hide a missing service."""
+    outcome = yield
+    report = outcome.get_result()
+    if os.environ.get("CI") == "true" and report.skipped and not hasattr(report, "wasxfail"):
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else report.longrepr
+        report.outcome = "failed"
+        report.longrepr = SKIPPED_IN_CI.format(reason=reason)
 
 
 @pytest.fixture
