@@ -58,86 +58,73 @@ def found():
     return sorted(seen)
 """
 REFERENCE_PROBE = f"def found():\n    return []  # {MARK}reference-code\n"
+# An assignment to probe: the student's and the reference's folders, and a visible and a
+# hidden test, each (collection or test file, test).
+Case = tuple[Path, Path, tuple[str, str], tuple[str, str]]
 
 
-def _pytest_mode(tmp_path: Path) -> tuple[Path, Path, tuple[str, str], tuple[str, str]]:
+VISIBLE_TEST = "from probe import found\n\n\ndef test_found():\n    {body}\n"
+
+
+def _pytest_case(tmp_path: Path, hidden_files: dict[str, str], hidden_entry: str,
+                 test_files: str, *, visible_body: str = "assert found() == []",
+                 hidden_test: str = "test_secret.py") -> Case:
+    """Build a pytest-mode assignment: the probing visible test (whose body may use a name a
+    hidden test's file also has) beside hidden test files and the testFiles only they use."""
     student, reference = make_assignment(tmp_path, None, {
         "probe.py": REFERENCE_PROBE,
-        "test_visible.py": "from probe import found\n\n\ndef test_found():\n"
-                           "    assert found() == []\n",
+        "test_visible.py": VISIBLE_TEST.format(body=visible_body),
+        **hidden_files,
+    }, {"probe.py": PROBE}, meta_yaml=f"properties:\n  hiddenTests: [{hidden_entry}]\n"
+                                      f"  testFiles: [{test_files}]\n")
+    return (student, reference, ("test_visible.py", "test_found"), (hidden_test, "test_secret"))
+
+
+def _pytest_mode(tmp_path: Path) -> Case:
+    return _pytest_case(tmp_path, {
         "test_secret.py": f"from secret_data import ANSWER\n\n\ndef test_secret():\n"
                           f"    assert ANSWER == '{MARK}hidden-data'  # {MARK}hidden-source\n",
         "secret_data.py": f"ANSWER = '{MARK}hidden-data'\n",
-    }, {"probe.py": PROBE}, meta_yaml="properties:\n  hiddenTests: [test_secret.py]\n"
-                                      "  testFiles: [secret_data.py]\n")
-    return (student, reference, ("test_visible.py", "test_found"),
-            ("test_secret.py", "test_secret"))
+    }, "test_secret.py", "secret_data.py")
 
 
-def _pytest_mode_data_file(
-        tmp_path: Path) -> tuple[Path, Path, tuple[str, str], tuple[str, str]]:
-    student, reference = make_assignment(tmp_path, None, {
-        "probe.py": REFERENCE_PROBE,
-        "test_visible.py": "from probe import found\n\n\ndef test_found():\n"
-                           "    assert found() == []\n",
+def _pytest_mode_data_file(tmp_path: Path) -> Case:
+    return _pytest_case(tmp_path, {
         "test_secret.py": "from pathlib import Path\n\n\ndef test_secret():\n"
                           "    answers = Path(__file__).parent / 'secret-answers.txt'\n"
                           f"    assert answers.read_text() == '{MARK}hidden-data'\n",
         "secret-answers.txt": f"{MARK}hidden-data",
-    }, {"probe.py": PROBE}, meta_yaml="properties:\n  hiddenTests: [test_secret.py]\n"
-                                      "  testFiles: [secret-answers.txt]\n")
-    return (student, reference, ("test_visible.py", "test_found"),
-            ("test_secret.py", "test_secret"))
+    }, "test_secret.py", "secret-answers.txt")
 
 
-def _pytest_mode_tests_folder(
-        tmp_path: Path) -> tuple[Path, Path, tuple[str, str], tuple[str, str]]:
-    student, reference = make_assignment(tmp_path, None, {
-        "probe.py": REFERENCE_PROBE,
-        "test_visible.py": "from probe import found\n\n\ndef test_found():\n"
-                           "    assert found() == []\n",
+def _pytest_mode_tests_folder(tmp_path: Path) -> Case:
+    return _pytest_case(tmp_path, {
         "secret/test_secret.py": "from pathlib import Path\n\n\ndef test_secret():\n"
                                  "    answers = Path(__file__).parent / 'answers.txt'\n"
                                  f"    assert answers.read_text() == '{MARK}hidden-data'\n",
         "secret/answers.txt": f"{MARK}hidden-data",
-    }, {"probe.py": PROBE}, meta_yaml="properties:\n  hiddenTests: [secret]\n"
-                                      "  testFiles: [secret]\n")
-    return (student, reference, ("test_visible.py", "test_found"),
-            ("secret/test_secret.py", "test_secret"))
+    }, "secret", "secret", hidden_test="secret/test_secret.py")
 
 
-def _pytest_mode_data_file_named_like_a_variable(
-        tmp_path: Path) -> tuple[Path, Path, tuple[str, str], tuple[str, str]]:
-    student, reference = make_assignment(tmp_path, None, {
-        "probe.py": REFERENCE_PROBE,
-        "test_visible.py": "from probe import found\n\n\ndef test_found():\n"
-                           "    expected = []\n    assert found() == expected\n",
+def _pytest_mode_data_file_named_like_a_variable(tmp_path: Path) -> Case:
+    return _pytest_case(tmp_path, {
         "test_secret.py": "import json\nfrom pathlib import Path\n\n\ndef test_secret():\n"
                           "    expected = Path(__file__).parent / 'expected.json'\n"
                           f"    assert json.loads(expected.read_text()) == ['{MARK}hidden-data']\n",
         "expected.json": f'["{MARK}hidden-data"]',
-    }, {"probe.py": PROBE}, meta_yaml="properties:\n  hiddenTests: [test_secret.py]\n"
-                                      "  testFiles: [expected.json]\n")
-    return (student, reference, ("test_visible.py", "test_found"),
-            ("test_secret.py", "test_secret"))
+    }, "test_secret.py", "expected.json",
+        visible_body="expected = []\n    assert found() == expected")
 
 
-def _pytest_mode_helper_named_like_a_variable(
-        tmp_path: Path) -> tuple[Path, Path, tuple[str, str], tuple[str, str]]:
-    student, reference = make_assignment(tmp_path, None, {
-        "probe.py": REFERENCE_PROBE,
-        "test_visible.py": "from probe import found\n\n\ndef test_found():\n"
-                           "    data = found()\n    assert data == []\n",
+def _pytest_mode_helper_named_like_a_variable(tmp_path: Path) -> Case:
+    return _pytest_case(tmp_path, {
         "test_secret.py": "from data import ANSWER\n\n\ndef test_secret():\n"
                           f"    assert ANSWER == '{MARK}hidden-data'\n",
         "data.py": f"ANSWER = '{MARK}hidden-data'\n",
-    }, {"probe.py": PROBE}, meta_yaml="properties:\n  hiddenTests: [test_secret.py]\n"
-                                      "  testFiles: [data.py]\n")
-    return (student, reference, ("test_visible.py", "test_found"),
-            ("test_secret.py", "test_secret"))
+    }, "test_secret.py", "data.py", visible_body="data = found()\n    assert data == []")
 
 
-def _test_yaml_mode(tmp_path: Path) -> tuple[Path, Path, tuple[str, str], tuple[str, str]]:
+def _test_yaml_mode(tmp_path: Path) -> Case:
     student, reference = make_assignment(tmp_path, """
         properties:
           tests:
@@ -157,8 +144,7 @@ def _test_yaml_mode(tmp_path: Path) -> tuple[Path, Path, tuple[str, str], tuple[
     return student, reference, ("visible", "found()"), ("secret", "secret_helper.ANSWER + answer")
 
 
-def _test_yaml_mode_data_file_named_like_a_variable(
-        tmp_path: Path) -> tuple[Path, Path, tuple[str, str], tuple[str, str]]:
+def _test_yaml_mode_data_file_named_like_a_variable(tmp_path: Path) -> Case:
     student, reference = make_assignment(tmp_path, """
         properties:
           tests:
