@@ -12,8 +12,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from pipeline.config import CourseSettings
 from pipeline.directory_names import DIRECTORY_RULE, MAX_DIRECTORY_LENGTH, is_directory_name
-from pipeline.grading.errors import CourseError
-from pipeline.grading.gradable import grades_nothing
+from pipeline.grading.gradable import Gradability, gradability
 from pipeline.ledger.db import transaction
 from pipeline.ledger.models import CourseAssignment, utcnow
 from pipeline.repos import RepositoryCache
@@ -41,17 +40,10 @@ def folders_without_files(files: Iterable[str], directories: Iterable[str]) -> l
     return [directory for directory in directories if directory not in holding]
 
 
-def folders_grading_nothing(tree: Path, directories: Iterable[str]) -> list[str]:
-    """Return the directories, in their order, of a reference commit's extracted files that give
-    the grading engine nothing to grade (no test.yaml, no test_*.py, no file to compare)."""
-    return [directory for directory in directories if _grades_nothing(tree, directory)]
-
-
-def _grades_nothing(tree: Path, directory: str) -> bool:
-    try:
-        return grades_nothing(tree / directory, tree)
-    except CourseError:
-        return False  # broken in another way, which each run's report names
+def folder_gradability(tree: Path, directory: str) -> Gradability:
+    """Return what every run of a folder of a reference commit's extracted files meets before a
+    student's files matter (pipeline.grading.gradable)."""
+    return gradability(tree / directory, tree)
 
 
 def discover(repositories: RepositoryCache, sessions: sessionmaker[Session],

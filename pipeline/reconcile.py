@@ -11,7 +11,7 @@ from celery import Celery
 from sqlalchemy.orm import Session, sessionmaker
 
 from gitlab_client import GitLabClient, GitLabError, TransientGitLabError
-from pipeline.assignments import discover, folders_grading_nothing, folders_without_files
+from pipeline.assignments import discover, folder_gradability, folders_without_files
 from pipeline.broker_marker import broker_forgot, waiting_messages
 from pipeline.celery_app import report_patience_seconds, retry_patience_seconds, \
     visibility_timeout_seconds
@@ -22,8 +22,9 @@ from pipeline.housekeeping import run_workspaces
 from pipeline.ledger import runs
 from pipeline.ledger.db import transaction
 from pipeline.ledger.models import RunStatus, utcnow
-from pipeline.reference_checks import LISTED_UNGRADABLE, NO_ASSIGNMENT, NO_FILES_IN, \
-    NOTHING_TO_GRADE_IN, UNFETCHABLE, record_check
+from pipeline.grading.gradable import Gradability
+from pipeline.reference_checks import COURSE_ERROR_IN, COURSE_ERRORS, LISTED_UNGRADABLE, \
+    NO_ASSIGNMENT, NO_FILES_IN, NOTHING_TO_GRADE_IN, UNFETCHABLE, record_check
 from pipeline.repos import RepositoryError
 from pipeline.submissions.dispatch import resend_lost_notices, resend_lost_submissions
 from pipeline.submissions.recovery import retry_failed_submissions
@@ -195,8 +196,8 @@ def _requeue_or_end(session: Session, run_id: str, spent: bool, requeued: str,
 def _check_reference(resources: Resources, course: CourseSettings) -> int:
     """Fetch a course's reference, finding its assignments if it discovers them; keep the
     problem met (it cannot be fetched, it holds no assignment, a listed one's folder is missing
-    or holds nothing to grade) for the health answer, or that there was none. Return how many
-    assignments were found."""
+    or holds nothing to grade, an assignment's test.yaml or meta.yaml is invalid) for the health
+    answer, or that there was none. Return how many assignments were found."""
     repositories, project, found = resources.repositories, course.reference_project, []
     listed = [assignment.directory for assignment in course.assignments]
     try:
@@ -208,9 +209,10 @@ def _check_reference(resources: Resources, course: CourseSettings) -> int:
                                           fetch=not course.discover_assignments)
         empty = folders_without_files(repositories.list_files(project, sha), listed) \
             if listed else []
-        holding = [directory for directory in listed if directory not in empty]
-        hollow = folders_grading_nothing(repositories.tree(project, sha), holding) \
-            if holding else []
+        holding = [directory for directory in dict.fromkeys(listed + found)
+                   if directory not in empty]
+        tree = repositories.tree(project, sha) if holding else None
+        checked = {directory: folder_gradability(tree, directory) for directory in holding}
     except RepositoryError as exc:
         log.warning("reconcile: reference of course %s not fetched: %s", course.name, exc)
         record_check(resources.sessions, course, UNFETCHABLE.format(
@@ -220,26 +222,33 @@ def _check_reference(resources: Resources, course: CourseSettings) -> int:
         log.exception("reconcile: assignments of course %s not refreshed", course.name)
         return 0
     record_check(resources.sessions, course,
-                 _assignment_problem(course, sha, found, empty, hollow))
+                 _assignment_problem(course, sha, found, empty, checked))
     return len(found)
 
 
 def _assignment_problem(course: CourseSettings, sha: str, found: list[str], empty: list[str],
-                        hollow: list[str]) -> str | None:
+                        checked: dict[str, Gradability]) -> str | None:
     """Say what the reference lacks: any assignment at all, or the folder of listed ones, or
-    anything to grade in it.
+    anything to grade in it; and which assignments' test.yaml or meta.yaml every run of them
+    ends in a course error with, in the engine's words.
 
     A listed folder without test.yaml is graded all the same, by its pytest files or by
     comparing the programs' output, unless it holds nothing for either (meta.yaml alone).
     """
     where = {"project": course.reference_project, "branch": course.reference_branch,
              "sha": sha[:12]}
-    if not course.assignments:
-        return None if found else NO_ASSIGNMENT.format(**where)
+    if not course.assignments and not found:
+        return NO_ASSIGNMENT.format(**where)
+    hollow = [directory for directory, verdict in checked.items() if verdict.grades_nothing]
     lacks = [template.format(directories=", ".join(directories))
              for template, directories in ((NO_FILES_IN, empty), (NOTHING_TO_GRADE_IN, hollow))
              if directories]
-    return LISTED_UNGRADABLE.format(lacks=" and ".join(lacks), **where) if lacks else None
+    errors = [COURSE_ERROR_IN.format(directory=directory,
+                                     error="; ".join(verdict.course_error.splitlines()))
+              for directory, verdict in checked.items() if verdict.course_error]
+    problems = ([LISTED_UNGRADABLE.format(lacks=" and ".join(lacks), **where)] if lacks else []) \
+        + ([COURSE_ERRORS.format(errors="; ".join(errors), **where)] if errors else [])
+    return "; ".join(problems) or None
 
 
 def requeue_lost_retries(resources: Resources, now: dt.datetime) -> int:

@@ -19,6 +19,9 @@ LISTED_UNGRADABLE = ("its reference {project} (branch {branch}, commit {sha}) ho
 NO_FILES_IN = "no files in {directories}"
 NOTHING_TO_GRADE_IN = ("nothing to grade in {directories} (no test.yaml, no test_*.py and no file "
                        "to compare the student's with)")
+COURSE_ERRORS = ("its reference {project} (branch {branch}, commit {sha}) holds assignments whose "
+                 "runs all end as course errors: {errors}")
+COURSE_ERROR_IN = "in {directory}, {error}"
 PROBLEM = "course {course}: {problem} (seen {seen} UTC)"
 # git's error is cut short already (pipeline.repos); this bounds whatever else a problem holds.
 MAX_PROBLEM_CHARACTERS = 1000

@@ -184,3 +184,42 @@ def test_a_problem_of_a_reference_no_longer_configured_is_not_shown(
     _, fixed = service_settings({"courses": [{**DISCOVERING,
                                               "reference_project": "staff/reference-2026"}]})
     assert _problems(fixed) == []
+
+
+def test_an_assignment_whose_test_yaml_is_invalid_shows_in_the_health_answer_until_fixed(
+        service_settings, git_server):
+    """Before, the health answer said nothing of it, and staff learnt of it only as each run of
+    the assignment ended as a course error naming these lines."""
+    broken = ONE_TEST.replace("properties:\n", "properties:\n  storeGraphicsArtifacts: maybe\n") \
+        .replace("entryPoint: hello.py\n", "entryPoint: hello.py\n      failureMessage: [1]\n")
+    listed = [{"directory": "week1/hello"}, {"directory": "week2/calc"}]
+    _, settings = service_settings({"courses": [DISCOVERING, {**LISTING, "assignments": listed}]})
+    resources, celery = migrated_resources(settings), create_celery(settings)
+    prog1 = git_server.commit("staff/reference", {"week1/hello/test.yaml": ONE_TEST,
+                                                  "week2/loops/test.yaml": broken})
+    algo = git_server.commit("algo/reference", {
+        "week1/hello/test.yaml": broken, "week2/calc/calc.py": "def add(a, b):\n    return a + b\n",
+        "week2/calc/test_calc.py": "from calc import add\n\n\ndef test_add():\n"
+                                   "    assert add(2, 3) == 5\n",
+        "week2/calc/meta.yaml": "properties:\n  hiddenTests: [test_cal.py]\n"}, branch="ws2026")
+
+    reconcile_ledger(resources, celery)
+
+    errors = ("test.yaml line 4: properties.storeGraphicsArtifacts: must be true or false, got "
+              "'maybe'; test.yaml line 9: properties.tests[0].failureMessage: must be a string, "
+              "got [1]")
+    assert [re.sub(SEEN, "", problem) for problem in _problems(settings)] == [
+        f"course prog1: its reference staff/reference (branch main, commit {prog1[:12]}) holds "
+        f"assignments whose runs all end as course errors: in week2/loops, {errors}",
+        f"course algo: its reference algo/reference (branch ws2026, commit {algo[:12]}) holds "
+        f"assignments whose runs all end as course errors: in week1/hello, {errors}; in "
+        "week2/calc, meta.yaml line 2: properties.hiddenTests[0]: no test file (test_*.py) is "
+        "named 'test_cal.py' or lies in a folder of that name, so this entry hides nothing; did "
+        "you mean test_calc.py?"]
+    git_server.commit("staff/reference", {"week2/loops/test.yaml": ONE_TEST})
+    git_server.commit("algo/reference", {"week1/hello/test.yaml": ONE_TEST,
+                                         "week2/calc/meta.yaml": "properties:\n  hiddenTests: "
+                                                                 "[test_calc.py]\n"},
+                      branch="ws2026")
+    reconcile_ledger(resources, celery)
+    assert _problems(settings) == []
