@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from pathlib import Path
@@ -24,6 +25,9 @@ SPEC_FILE = "test.yaml"
 CACHE_SECONDS = 5.0
 SKIPPED = ("course %s: %r holds %s at reference commit %s but is no assignment: %s; rename "
            "the folder to have it graded")
+# Reference folders whose check (below) a process keeps: a few commits of every course's
+# assignments.
+FOLDERS_REMEMBERED = 4096
 TOO_LONG = "its path has {length} characters, more than the {most} an assignment's may have"
 NOT_A_DIRECTORY = "an assignment directory must be " + DIRECTORY_RULE
 
@@ -40,9 +44,11 @@ def folders_without_files(files: Iterable[str], directories: Iterable[str]) -> l
     return [directory for directory in directories if directory not in holding]
 
 
+@functools.lru_cache(maxsize=FOLDERS_REMEMBERED)
 def folder_gradability(tree: Path, directory: str) -> Gradability:
     """Return what every run of a folder of a reference commit's extracted files meets before a
-    student's files matter (pipeline.grading.gradable)."""
+    student's files matter (pipeline.grading.gradable), checked once per commit and folder in a
+    process: the tree's path names the commit, whose files never change."""
     return gradability(tree / directory, tree)
 
 

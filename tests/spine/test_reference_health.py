@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 
 from pipeline.celery_app import create_celery
+from pipeline.grading import gradable
+from pipeline.grading.staging import stage_assignment
 from pipeline.reconcile import reconcile_ledger
 from pipeline.repos import MissingCommitError
 from tests.infra.assignments import ONE_TEST
@@ -223,3 +225,35 @@ def test_an_assignment_whose_test_yaml_is_invalid_shows_in_the_health_answer_unt
                       branch="ws2026")
     reconcile_ledger(resources, celery)
     assert _problems(settings) == []
+
+
+def test_a_sweep_of_an_unchanged_reference_stages_none_of_its_folders_again(
+        service_settings, git_server, monkeypatch):
+    """Before, every sweep (each minute) staged a scratch copy of each listed folder graded by
+    comparing output, to see it held something to grade, though the commit had not changed."""
+    listed = [{"directory": "week1/hello"}, {"directory": "week3/echo"}]
+    _, settings = service_settings({"courses": [{**LISTING, "assignments": listed}]})
+    resources, celery = migrated_resources(settings), create_celery(settings)
+    staged = []
+
+    def counted(work, student_dir, reference_dir, *rest):
+        staged.append(reference_dir.relative_to(reference_dir.parents[1]).as_posix())
+        return stage_assignment(work, student_dir, reference_dir, *rest)
+    monkeypatch.setattr(gradable, "stage_assignment", counted)
+    git_server.commit("algo/reference", {"week1/hello/test.yaml": ONE_TEST,
+                                         "week3/echo/echo.py": "print(input())\n"},
+                      branch="ws2026")
+
+    reconcile_ledger(resources, celery)
+    reconcile_ledger(resources, celery)
+    assert staged == ["week3/echo"]
+
+    sha = git_server.commit("algo/reference", {"week3/echo/echo.py": None,
+                                               "week3/echo/meta.yaml": "properties: {}\n"},
+                            branch="ws2026")
+    reconcile_ledger(resources, celery)
+    assert staged == ["week3/echo", "week3/echo"]
+    assert [re.sub(SEEN, "", problem) for problem in _problems(settings)] == [
+        f"course algo: its reference algo/reference (branch ws2026, commit {sha[:12]}) holds "
+        "nothing to grade in week3/echo (no test.yaml, no test_*.py and no file to compare the "
+        "student's with), which config.toml lists: their runs end as course errors"]
