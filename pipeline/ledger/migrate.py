@@ -16,6 +16,7 @@ from sqlalchemy.exc import DBAPIError
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 NOT_UPGRADED = "the ledger's tables are at revision {at}, not {head}: run `gradehook db upgrade`"
 NO_TABLES = "none (no tables)"
+UNREADABLE_REVISION = "the ledger's revision could not be read from alembic_version: {error}"
 # What SQLite and PostgreSQL say of a table or column the ledger's schema lacks.
 MISSING_SCHEMA_MESSAGES = ("no such table", "no such column")
 MISSING_SCHEMA_ERRORS = ("UndefinedTable", "UndefinedColumn")
@@ -45,8 +46,10 @@ def schema_problem(connection: Connection) -> str | None:
     they are."""
     try:  # read as Alembic keeps it, without its context, which logs each time it is made
         at = connection.execute(text("SELECT version_num FROM alembic_version")).scalar()
-    except DBAPIError:  # no such table: a database never upgraded
-        at = None
+    except DBAPIError as exc:
+        if not lacks_schema(exc):  # the table is there but was not read: a privilege lacking
+            return UNREADABLE_REVISION.format(error=_first_line(exc.orig))
+        at = None  # a database never upgraded
     head = head_revision()
     if at == head or (at is not None and at not in _known_revisions()):
         return None  # a newer gradehook's revision: it keeps the tables this code reads
@@ -57,6 +60,12 @@ def schema_problem(connection: Connection) -> str | None:
 def _known_revisions() -> frozenset[str]:
     script = ScriptDirectory.from_config(alembic_config())
     return frozenset(revision.revision for revision in script.walk_revisions())
+
+
+def _first_line(error: BaseException) -> str:
+    """Return the first line of a driver's error: its message, without the statement or the
+    link to SQLAlchemy's documentation that follow."""
+    return (str(error).strip().splitlines() or [type(error).__name__])[0]
 
 
 def lacks_schema(exc: DBAPIError) -> bool:

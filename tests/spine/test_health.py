@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from sqlalchemy import text
 
 from pipeline.ledger.migrate import head_revision
 from tests.api.world import STAFF_TOKEN, bearer, staff_digest
@@ -55,6 +56,22 @@ def test_a_ledger_never_upgraded_is_reported_naming_the_fix(service_settings):
     assert listing.status_code == 503
     assert listing.get_json()["reason"] == ("the ledger's tables are missing or out of date: the "
                                             "service's operator must run `gradehook db upgrade`")
+
+
+def test_a_revision_the_database_user_may_not_read_is_reported_as_such(service_settings):
+    """Before, any error reading alembic_version was told as a ledger never upgraded: 'the
+    ledger's tables are at revision none (no tables)', sending staff to upgrade a ledger that
+    is, while its user lacks the privilege to read it."""
+    _, settings = service_settings()
+    resources = migrated_resources(settings)
+    with resources.engine.begin() as connection:
+        connection.execute(text("REVOKE SELECT ON alembic_version FROM CURRENT_USER"))
+
+    body = create_app(settings).test_client().get("/api/tests-celery/health").get_json()
+
+    assert (body["database"], body["database_error"]) == (
+        "down", "the ledger's revision could not be read from alembic_version: permission "
+                "denied for table alembic_version")
 
 
 @pytest.mark.slow
