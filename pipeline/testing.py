@@ -60,8 +60,18 @@ class Workspace:
         return self.reference_root / assignment
 
 
+@dataclass
+class AttemptClaim:
+    """A task's claim of its run: whether this delivery continues an attempt that claimed the
+    run before it waited for the database (`resumed`), and whether this delivery claimed it."""
+
+    resumed: bool = False
+    made: bool = False
+
+
 def run_student_testing(resources: Resources, run_id: str, task_id: str,
-                        report: Callable[[str], None] | None = None) -> Outcome:
+                        report: Callable[[str], None] | None = None,
+                        claim: AttemptClaim | None = None) -> Outcome:
     """Grade one run end to end; a run that is not this task's to run is left alone.
 
     Each stage and its progress are recorded in the ledger, which is where the API reads them.
@@ -69,8 +79,10 @@ def run_student_testing(resources: Resources, run_id: str, task_id: str,
     called when the run starts and when it ends, and for a run that diffs its commit when the
     diff shows its assignment changed: GitLab is shown such a run from then on only.
     """
+    claim = claim or AttemptClaim()
     with single_statements(resources.sessions) as session:
-        run = runs.claim_run(session, run_id, task_id)
+        run = runs.claim_run(session, run_id, task_id, new_attempt=not claim.resumed)
+    claim.made = run is not None
     if run is None:
         return _skip(resources, run_id, task_id, report)
     if report:

@@ -24,8 +24,10 @@ STAGES: dict[str, tuple[int, str | None]] = {
 }
 
 
-def claim_run(session: Session, run_id: str, task_id: str) -> TestRun | None:
-    """Move a run to running for this task; None when it is not this task's to run.
+def claim_run(session: Session, run_id: str, task_id: str,
+              new_attempt: bool = True) -> TestRun | None:
+    """Move a run to running for this task, as a `new_attempt` or as the attempt it is in; None
+    when it is not this task's to run.
 
     Each hand-off to the broker gets a fresh task id recorded on the run, so a stale message
     (one the reconciler has replaced) is a no-op. A run already running under the same task id is
@@ -36,8 +38,8 @@ def claim_run(session: Session, run_id: str, task_id: str) -> TestRun | None:
         .where(TestRun.id == run_id, TestRun.celery_task_id == task_id,
                TestRun.status.in_((RunStatus.QUEUED, RunStatus.RUNNING)))
         .values(status=RunStatus.RUNNING, status_reason=None,
-                attempts=TestRun.attempts + 1, stage="init", progress=STAGES["init"][0],
-                started_at=utcnow())
+                attempts=TestRun.attempts + int(new_attempt), stage="init",
+                progress=STAGES["init"][0], started_at=utcnow())
         .returning(TestRun)
         .execution_options(synchronize_session=False, populate_existing=True)).one_or_none()
 

@@ -81,18 +81,21 @@ def drive(task: Task, work: Callable[[], T], end: Callable[[str], T], *, soft_li
           max_attempts: int, what: str, places: Mapping[str, str | os.PathLike],
           database_wait: float, database_waits: int = 0, ending: str | None = None,
           expected: tuple[type[Exception], ...] = (),
-          retrying: Callable[[str], None] | None = None) -> T:
+          retrying: Callable[[str], None] | None = None,
+          claimed: Callable[[], bool] = lambda: False) -> T:
     """Run a task's work under the one retry layer, so that it always ends with a reason.
 
     At the soft time limit, `end` records why; a database that does not answer is waited for,
     tried again every `database_wait` seconds or so for as long as it stays away, without using
     up an attempt (the task was handed `database_waits`, the waits so far, and is handed one
     more; when it was away as `end` recorded a reason, the task is handed that reason as
-    `ending`, and records it without working again); another passing fault of ours is retried
-    with back-off until the last attempt (`retrying` is told why and when), then ended; an
-    `expected` error ends with its own message; anything else is ended as an unexpected error,
-    logged with its traceback and raised again. The reasons name this host's `places` by their
-    roles (pipeline.host_places): students read them; the log keeps the error as it was.
+    `ending`, and records it without working again; when the work had `claimed` its item, as
+    `resumes`, the attempt it continues: see `resumes_attempt`); another passing fault of ours
+    is retried with back-off until the last attempt (`retrying` is told why and when), then
+    ended; an `expected` error ends with its own message; anything else is ended as an
+    unexpected error, logged with its traceback and raised again. The reasons name this host's
+    `places` by their roles (pipeline.host_places): students read them; the log keeps the error
+    as it was.
     """
     def record_end(reason: str) -> T:
         try:
@@ -118,7 +121,7 @@ def drive(task: Task, work: Callable[[], T], end: Callable[[str], T], *, soft_li
             log.warning("%s: the time limit struck inside a call that failed on it: %s",
                         what, exc)
             return record_end(TIME_LIMIT_REASON.format(limit=task.soft_time_limit or soft_limit))
-        attempts = task.request.retries + 1 - database_waits
+        attempts = attempt_number(task, database_waits)
         if is_database_away(exc):
             log.warning("%s: attempt %d met the database away, waiting for it: %s", what,
                         attempts, exc)
@@ -126,7 +129,8 @@ def drive(task: Task, work: Callable[[], T], end: Callable[[str], T], *, soft_li
             # Written only if the database came back meanwhile: the API then shows why.
             _tell_retrying(retrying, DATABASE_WAIT_REASON.format(attempt=attempts,
                                                                  seconds=countdown), what)
-            raise _wait_for_database(task, exc, countdown, database_waits)
+            raise _wait_for_database(task, exc, countdown, database_waits,
+                                     **({"resumes": attempts} if claimed() else {}))
         if is_transient(exc):
             error = _shown_error(exc, places)
             if attempts < max_attempts:
@@ -148,8 +152,21 @@ def drive(task: Task, work: Callable[[], T], end: Callable[[str], T], *, soft_li
         raise
 
 
+def attempt_number(task: Task, database_waits: int) -> int:
+    """Return the attempt a task's delivery is in: its retries, less its waits for the
+    database, which continue the attempt they interrupted."""
+    return task.request.retries + 1 - database_waits
+
+
+def resumes_attempt(task: Task, database_waits: int, resumes: int | None) -> bool:
+    """Tell whether a task's delivery continues an attempt that claimed its item before it
+    waited for the database (`resumes`, as `drive` handed it): claiming it again is no new
+    attempt."""
+    return resumes == attempt_number(task, database_waits)
+
+
 def _wait_for_database(task: Task, exc: Exception, countdown: float, database_waits: int,
-                       **handed: str) -> Retry:
+                       **handed: str | int) -> Retry:
     """Send the task again to start in `countdown` seconds, handed one more wait for the
     database (and `handed`, what to do then), as the same attempt; return the retry to raise."""
     return task.retry(kwargs={**task.request.kwargs, "database_waits": database_waits + 1,

@@ -11,8 +11,8 @@ from pipeline.celery_app import STUDENT_TESTING
 from pipeline.context import resources_for
 from pipeline.host_places import host_places
 from pipeline.tasks.reporting import report_now_or_later
-from pipeline.tasks.retry import drive
-from pipeline.testing import end_with_error, note_retry, run_student_testing
+from pipeline.tasks.retry import drive, resumes_attempt
+from pipeline.testing import AttemptClaim, end_with_error, note_retry, run_student_testing
 
 
 # The ledger records every stage, the progress and the outcome of the run, and the API reads a
@@ -20,10 +20,11 @@ from pipeline.testing import end_with_error, note_retry, run_student_testing
 # write per stage, the result), each a transaction of its own in the grading slot.
 @shared_task(name=STUDENT_TESTING, bind=True, ignore_result=True, track_started=False)
 def student_testing(self, run_id: str, database_waits: int = 0,
-                    ending: str | None = None) -> dict:
+                    ending: str | None = None, resumes: int | None = None) -> dict:
     """Grade one test run; its stages and outcome are in the ledger (`database_waits`: how
     often it has waited for the database so far; `ending`: the error to end the run with, which
-    the database was away to record)."""
+    the database was away to record; `resumes`: the attempt that claimed the run and then
+    waited for the database, which claims it again without counting another attempt)."""
     settings = self.app.gradehook_settings
     message_taken(self.app.conf.broker_url, self.request.id)
     resources = resources_for(settings)
@@ -36,10 +37,13 @@ def student_testing(self, run_id: str, database_waits: int = 0,
         report(run_id)
         return outcome
 
-    outcome = drive(self, lambda: run_student_testing(resources, run_id, self.request.id, report),
+    claim = AttemptClaim(resumed=resumes_attempt(self, database_waits, resumes))
+    outcome = drive(self,
+                    lambda: run_student_testing(resources, run_id, self.request.id, report, claim),
                     end, soft_limit=settings.worker.student_testing_soft_time_limit,
                     max_attempts=settings.worker.max_attempts, places=host_places(settings),
                     database_wait=settings.worker.database_wait_seconds,
                     database_waits=database_waits, ending=ending, what=f"run {run_id}",
-                    retrying=lambda reason: note_retry(resources, run_id, reason))
+                    retrying=lambda reason: note_retry(resources, run_id, reason),
+                    claimed=lambda: claim.made)
     return dataclasses.asdict(outcome)

@@ -98,7 +98,9 @@ def test_a_run_meeting_the_database_away_past_its_attempts_is_graded_once_it_is_
         tmp_path, service_settings, git_server, monkeypatch, private_postgres):
     """Before, every try that met the database away used up an attempt: an outage longer than
     their back-off ended the run as error ('gave up after 2 attempts: the database failed'),
-    or, the database still away at the last, left it running until the stall sweep."""
+    or, the database still away at the last, left it running until the stall sweep. And the
+    ledger counted the wait that came past the run's claim as an attempt (attempts 2), so a run
+    that lost its worker or a retry after a few such outages ended as 'too often'."""
     most = SHORT_LIMITS["max_attempts"]
     with fault_service(tmp_path, service_settings, git_server, monkeypatch,
                        extra={"worker": {**SHORT_LIMITS, "database_wait_seconds": 0.5}},
@@ -118,3 +120,4 @@ def test_a_run_meeting_the_database_away_past_its_attempts_is_graded_once_it_is_
 
         assert_each_graded_once(service, deliveries)
         assert service.posted_states(sha) == ["pending", "running", "success"]
+        assert service.run(run_id).attempts == 1

@@ -18,7 +18,8 @@ from pipeline.grading.staging import copy_tree
 from pipeline.ledger.models import RunStatus, TestRun
 from pipeline.repos import RepositoryError
 from pipeline.tasks.retry import BACKOFF_BASE_SECONDS, BACKOFF_JITTER, DATABASE_FAILED, \
-    GAVE_UP_REASON, STORAGE_FAILED, TIME_LIMIT_REASON, UNEXPECTED_REASON, drive
+    GAVE_UP_REASON, STORAGE_FAILED, TIME_LIMIT_REASON, UNEXPECTED_REASON, drive, \
+    resumes_attempt
 from tests.infra.assignments import ONE_TEST
 from tests.infra.disks import fill, small_disk
 from tests.infra.ledger import migrated_resources, queue_run
@@ -191,6 +192,35 @@ def test_the_attempt_after_waits_for_the_database_comes_as_soon_as_a_first_retry
         r"attempt 1 failed \(git is down\); trying again in (\d+) s", " ".join(retry_notes))]
     assert len(waits) == 1
     assert waits[0] <= round(BACKOFF_BASE_SECONDS * (1 + BACKOFF_JITTER))  # as the reason shows it
+
+
+resumed: list[bool] = []
+
+
+@app.task(bind=True)
+def claiming_then_meeting_faults(self, database_waits: int = 0, resumes: int | None = None
+                                 ) -> str:
+    """Claim the work each time; find the database unreachable the first time, fail with git
+    the next, finish the third; note whether each delivery continues a claimed attempt."""
+    resumed.append(resumes_attempt(self, database_waits, resumes))
+
+    def work() -> str:
+        if len(resumed) == 1:
+            query_an_unreachable_database()
+        if len(resumed) == 2:
+            raise RepositoryError("git is down")
+        return "finished"
+    return drive(self, work, lambda reason: reason, soft_limit=60, max_attempts=2,
+                 database_wait=0.1, database_waits=database_waits,
+                 what="claiming_then_meeting_faults", places={}, claimed=lambda: True)
+
+
+def test_a_wait_for_the_database_past_the_claim_continues_its_attempt_and_a_retry_does_not():
+    """Before, a delivery after a wait for the database could not tell it continued an attempt
+    that had claimed its run: the claim counted another attempt in the ledger."""
+    resumed.clear()
+    assert claiming_then_meeting_faults.apply().get() == "finished"
+    assert resumed == [False, True, False]
 
 
 ends_tried: list[str] = []
