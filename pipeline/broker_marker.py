@@ -1,13 +1,15 @@
 """Notice a broker that lost messages: marker keys in Redis vanish together with them.
 
 One marker stands for the broker's data as a whole; one per grading message, set as it is
-published and removed when a worker takes it, tells whether that message still waits.
+published and removed when a worker takes it, tells whether that message still waits; one per
+grading task about to try again, lapsing when its try is overdue, tells that its task is alive.
 """
 
 from __future__ import annotations
 
 import functools
 import logging
+import math
 from typing import Sequence
 
 import redis
@@ -22,6 +24,7 @@ MARKER_TIMEOUT_SECONDS = 2.0
 # a worker taking it (a purged queue) is then sent again at the latest a day later.
 MESSAGE_MARKER_PREFIX = "gradehook:waiting:"
 MESSAGE_MARKER_SECONDS = 24 * 3600
+RETRY_MARKER_PREFIX = "gradehook:retry-coming:"
 REDIS_SCHEMES = ("redis://", "rediss://")
 
 
@@ -74,15 +77,44 @@ def waiting_messages(broker_url: str, task_ids: Sequence[str]) -> set[str]:
     The embedded broker keeps no markers and an unreachable Redis answers nothing: both
     return the empty set, and callers fall back to judging a message by its age.
     """
+    return _marked(broker_url, [message_marker(task_id) for task_id in task_ids], task_ids,
+                   "waiting messages")
+
+
+def retry_coming(broker_url: str, task_id: str, within_seconds: float) -> None:
+    """Note that a grading task is alive and tries again within some seconds (after a fault,
+    or a wait for the database); the note lapses then (Redis brokers only)."""
+    if not _is_redis(broker_url):
+        return
+    try:
+        _client(broker_url).set(RETRY_MARKER_PREFIX + task_id, 1,
+                                ex=math.ceil(within_seconds))
+    except redis.RedisError as exc:  # the reconciler judges the retry by its age instead
+        log.warning("coming retry of task %s not noted: %s", task_id, type(exc).__name__)
+
+
+def retries_coming(broker_url: str, task_ids: Sequence[str]) -> set[str]:
+    """Return the task ids whose task noted it tries again soon, a note not yet lapsed.
+
+    The embedded broker keeps no notes and an unreachable Redis answers nothing: both return
+    the empty set, and callers fall back to judging a retry by its age.
+    """
+    return _marked(broker_url, [RETRY_MARKER_PREFIX + task_id for task_id in task_ids],
+                   task_ids, "coming retries")
+
+
+def _marked(broker_url: str, keys: Sequence[str], task_ids: Sequence[str],
+            what: str) -> set[str]:
+    """Return the task ids whose marker key (`keys`, in the same order) is in Redis."""
     if not _is_redis(broker_url) or not task_ids:
         return set()
     try:
         pipeline = _client(broker_url).pipeline(transaction=False)
-        for task_id in task_ids:
-            pipeline.exists(message_marker(task_id))
+        for key in keys:
+            pipeline.exists(key)
         return {task_id for task_id, present in zip(task_ids, pipeline.execute()) if present}
     except redis.RedisError as exc:
-        log.warning("waiting messages not checked: %s", type(exc).__name__)
+        log.warning("%s not checked: %s", what, type(exc).__name__)
         return set()
 
 

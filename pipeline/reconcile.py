@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from gitlab_client import GitLabClient, GitLabError, TransientGitLabError
 from pipeline.assignments import discover, folder_gradability, folders_without_files
-from pipeline.broker_marker import broker_forgot, waiting_messages
+from pipeline.broker_marker import broker_forgot, retries_coming, waiting_messages
 from pipeline.celery_app import report_patience_seconds, retry_patience_seconds, \
     visibility_timeout_seconds
 from pipeline.context import Resources
@@ -259,15 +259,20 @@ def requeue_lost_retries(resources: Resources, now: dt.datetime) -> int:
     Redis would hand the message out again only after the visibility timeout, half an hour
     on. Each run gets a new task id and no sent_at, for the sweep to send: the old message, if
     it ever comes, claims nothing; had it claimed the run first, the run is left to it. A run
-    that has had max_attempts attempts ends as error instead.
+    that has had max_attempts attempts ends as error instead. A run whose task noted it tries
+    again soon is left to it: it waits for the database, which was away past the patience.
     """
     worker = resources.settings.worker
     patience = dt.timedelta(seconds=retry_patience_seconds(worker))
     with resources.sessions() as session:
-        waiting = [(run.id, run.attempts) for run in runs.waiting_for_retry(session,
-                                                                            now - patience)]
+        overdue = [(run.id, run.attempts, run.celery_task_id)
+                   for run in runs.waiting_for_retry(session, now - patience)]
+    coming = retries_coming(resources.settings.broker_url,
+                            [task_id for _, _, task_id in overdue])
     lost = 0
-    for run_id, attempts in waiting:
+    for run_id, attempts, task_id in overdue:
+        if task_id in coming:
+            continue
         with transaction(resources.sessions) as session:
             if runs.still_waiting_for_retry(session, run_id, attempts) is None:
                 continue

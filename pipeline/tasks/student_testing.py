@@ -6,8 +6,8 @@ import dataclasses
 
 from celery import shared_task
 
-from pipeline.broker_marker import message_taken
-from pipeline.celery_app import STUDENT_TESTING
+from pipeline.broker_marker import message_taken, retry_coming
+from pipeline.celery_app import STUDENT_TESTING, retry_patience_seconds
 from pipeline.context import resources_for
 from pipeline.host_places import host_places
 from pipeline.tasks.reporting import report_now_or_later
@@ -32,6 +32,13 @@ def student_testing(self, run_id: str, database_waits: int = 0,
     def report(rid: str) -> None:
         report_now_or_later(resources, self.app, rid)
 
+    def retrying(reason: str) -> None:
+        # Noted first: while the database is away, the reason cannot be written, and the
+        # reconciler would take the retry for lost once the database is back.
+        retry_coming(self.app.conf.broker_url, self.request.id,
+                     retry_patience_seconds(settings.worker))
+        note_retry(resources, run_id, reason)
+
     def end(reason: str):
         outcome = end_with_error(resources, run_id, reason)
         report(run_id)
@@ -44,6 +51,6 @@ def student_testing(self, run_id: str, database_waits: int = 0,
                     max_attempts=settings.worker.max_attempts, places=host_places(settings),
                     database_wait=settings.worker.database_wait_seconds,
                     database_waits=database_waits, ending=ending, what=f"run {run_id}",
-                    retrying=lambda reason: note_retry(resources, run_id, reason),
+                    retrying=retrying,
                     claimed=lambda: claim.made)
     return dataclasses.asdict(outcome)

@@ -3,14 +3,19 @@ stopped while a worker shows GitLab a run's end: the end is shown once it is bac
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 import urllib.error
 
 import pytest
 
+from pipeline.celery_app import create_celery, retry_patience_seconds
+from pipeline.ledger.models import RunStatus, utcnow
+from pipeline.reconcile import reconcile_ledger
+from tests.e2e.scenario import STUDENT
 from tests.infra.servers import PrivatePostgres
 from tests.faults.service import RECONCILE_EVERY_SECOND, SHORT_LIMITS, assert_each_graded_once, \
-    deliver_after_start_sweep, deliver_numbered, fault_service, final_status_held, \
+    deliver_after_start_sweep, deliver_numbered, fault_service, final_status_held, solution, \
     wait_for_tests_stage
 from tests.infra.processes import wait_for
 
@@ -121,3 +126,41 @@ def test_a_run_meeting_the_database_away_past_its_attempts_is_graded_once_it_is_
         assert_each_graded_once(service, deliveries)
         assert service.posted_states(sha) == ["pending", "running", "success"]
         assert service.run(run_id).attempts == 1
+
+
+def test_a_retry_waiting_for_the_database_longer_than_its_patience_is_not_taken_for_lost(
+        tmp_path, service_settings, git_server, monkeypatch, private_postgres):
+    """Before, a run waiting for a git fault's retry as PostgreSQL went away for longer than
+    the retry's patience (retry_patience_seconds) was queued again by the first sweep after
+    the database came back, before the retry, waiting for the database, started: 'queued
+    again: attempt 2 did not start in time', an attempt spent for nothing."""
+    with fault_service(tmp_path, service_settings, git_server, monkeypatch,
+                       extra={"worker": SHORT_LIMITS}, postgres=private_postgres) as service:
+        patience = dt.timedelta(seconds=retry_patience_seconds(service.settings.worker))
+        log = service.logs / "worker.log"
+        sha, answer = service.deliver("work", solution("hello"), key="k1")
+        run_id, = answer["runs"]
+        student = git_server.bare(STUDENT)
+        away = student.with_name("away.git")
+        student.rename(away)  # the first attempt's fetch fails: a fault of ours, retried
+        # Two processes: the sweep at the worker's start, meeting the database away as it
+        # stores its result, holds one for a while.
+        with service.worker("worker", concurrency=2):
+            retry_sent = wait_for(lambda: (run := service.run(run_id)).status_reason is not None
+                                  and run.sent_at, timeout=60, interval=0.02,
+                                  what="the run's first attempt to fail and its retry to be sent")
+            private_postgres.stop()
+            away.rename(student)
+            wait_for(lambda: f"run {run_id}: attempt 2 met the database away" in log.read_text()
+                     and utcnow() > retry_sent + patience, timeout=patience.total_seconds() + 60,
+                     what="the retry to wait for the database past its patience")
+            private_postgres.start()
+            service.scenario.resources.engine.dispose()
+            report = reconcile_ledger(service.scenario.resources,
+                                      create_celery(service.settings))
+            service.wait_ended([run_id], timeout=SHOWN_WITHIN_SECONDS)
+
+        assert report.retries_lost == 0
+        run = service.run(run_id)
+        assert (run.status, run.attempts) == (RunStatus.PASSED, 2)
+        assert service.posted_states(sha)[-1] == "success"
