@@ -41,7 +41,8 @@ def regrade() -> None:
 @click.argument("run_id")
 @click.pass_context
 def regrade_one_run(ctx: click.Context, run_id: str) -> None:
-    """Grade one run's commit again."""
+    """Grade one run's commit again (an id beginning with `-`, which earlier releases could
+    make, goes after `--`: `gradehook regrade run -- -vX3...`)."""
     _regrade(ctx, lambda resources: regrade_run(resources.sessions, resources.settings, run_id))
 
 

@@ -60,8 +60,11 @@ class UtcTime(TypeDecorator):
 
 
 def new_id() -> str:
-    """Return a new unguessable identifier (128 random bits, URL-safe)."""
-    return secrets.token_urlsafe(16)
+    """Return a new unguessable identifier (128 random bits, URL-safe), never beginning with
+    `-`, which a command line would take for an option (`gradehook regrade run <id>`)."""
+    while (identifier := secrets.token_urlsafe(16)).startswith("-"):
+        continue
+    return identifier
 
 
 class Base(DeclarativeBase):

@@ -10,6 +10,7 @@ import subprocess
 import pytest
 
 from pipeline.ledger.db import transaction
+from pipeline.ledger import models
 from pipeline.ledger.models import RunStatus, TestRun, utcnow
 from pipeline.broker_marker import broker_forgot
 from pipeline.celery_app import create_celery
@@ -109,6 +110,31 @@ def test_results_show_when_runs_finished_in_utc_whatever_postgresqls_time_zone(
     listed = gradehook(config, "results")
 
     assert listed.output.splitlines()[1].split()[-2:] == ["2026-03-01", "10:03"]
+
+
+def test_a_new_id_never_begins_with_a_dash(monkeypatch):
+    """Before, one id in 64 began with `-` (secrets.token_urlsafe), and `gradehook regrade run
+    <id>` took it for an option: "Error: No such option '-v'" (seen in CI)."""
+    drawn = iter(["-vQ2wZ8", "_kP0aZ9"])
+    monkeypatch.setattr(models.secrets, "token_urlsafe", lambda nbytes: next(drawn))
+
+    assert models.new_id() == "_kP0aZ9"
+
+
+def test_a_run_id_beginning_with_a_dash_is_regraded_after_a_double_dash(
+        service_settings, redis_db):
+    """An id an earlier release made can begin with `-`: the command's help says to put it after
+    `--`, and then it is taken as the run's id."""
+    config, settings = service_settings({"courses": [COURSE]})
+    resources = migrated_resources(settings)
+    source = queue_run(resources, id="-vOldRunIdFromBefore", commit_sha="a" * 40)
+    finish(resources, source.id, RunStatus.FAILED)
+
+    regraded = gradehook(config, "regrade", "run", "--", source.id)
+    helped = gradehook(config, "regrade", "run", "--help")
+
+    assert regraded.output.startswith("queued 1 run(s) on low_priority: "), regraded.output
+    assert "gradehook regrade run -- -vX3" in " ".join(helped.output.split())
 
 
 def test_regrade_run_queues_once_on_low_priority(service_settings, redis_db):
