@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
-import signal
 import statistics
 import tempfile
 import threading
@@ -56,20 +55,13 @@ def timed_run(folder: Path) -> float:
     return time.monotonic() - start
 
 
-def own_groups() -> list[Path]:
-    """Return this process's sandbox pids cgroups (one per sandbox running)."""
+def own_groups() -> dict[Path, cgroup.RunCgroup]:
+    """Return this process's sandbox cgroups (one per sandbox running), by their pids folder."""
     parent = (cgroup.controller_dirs() or {}).get("pids")
     if parent is None:
         raise BenchError("no writable cgroup v1 memory and pids controllers: run as root")
-    return [path for path in parent.glob(f"gradehook-sandbox-{os.getpid()}-*")]
-
-
-def group_size(group: Path) -> int:
-    """Return how many processes a cgroup holds (0 once it is gone)."""
-    try:
-        return len((group / "cgroup.procs").read_text().split())
-    except FileNotFoundError:
-        return 0
+    pattern = cgroup.GROUP_NAME.format(pid=os.getpid(), number="*")
+    return {path: cgroup.RunCgroup({"pids": path}) for path in parent.glob(pattern)}
 
 
 @contextlib.contextmanager
@@ -79,15 +71,14 @@ def hog(folder: Path, processes: int) -> Iterator[None]:
     thread = threading.Thread(target=run_sandboxed, args=(["python", "hog.py"],),
                               kwargs=dict(workdir=folder, limits=LIMITS), daemon=True)
     thread.start()
-    started = wait_until(lambda: next((g for g in own_groups() if g not in before
-                                       and group_size(g) > processes), None),
+    started = wait_until(lambda: next((group for path, group in own_groups().items()
+                                       if path not in before
+                                       and len(group.pids()) > processes), None),
                          timeout=60, what="the hog's processes to start")
     try:
         yield
     finally:
-        for pid in (started / "cgroup.procs").read_text().split():
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(int(pid), signal.SIGKILL)
+        started.kill_all()
         thread.join(timeout=30)
 
 

@@ -22,8 +22,12 @@ def load_options(schema: Schema, **options: Any) -> dict[str, Any]:
         raise bad_parameter(exc) from None
 
 
-def bad_parameter(exc: ApiError, hint: str = "") -> click.BadParameter:
+def bad_parameter(exc: ApiError) -> click.BadParameter:
     """Return the API's refusal as a complaint about the option named as its field."""
-    reason = exc.reason.removeprefix(f"{exc.field}: ") if exc.field else exc.reason
     option = f"--{exc.field}" if exc.field and exc.field != BODY_FIELD else None
-    return click.BadParameter(reason + hint, param_hint=option)
+    return click.BadParameter(refusal_reason(exc), param_hint=option)
+
+
+def refusal_reason(exc: ApiError) -> str:
+    """Return why the API refused a value, without the field name it starts with."""
+    return exc.reason.removeprefix(f"{exc.field}: ") if exc.field else exc.reason

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from gradehook.api_checks import refusal_reason
 from pipeline.assignments import AssignmentDirectory
 from pipeline.config import CourseSettings
 from webhooks.api.errors import ApiError
@@ -20,6 +21,5 @@ def unknown_assignment(sessions: sessionmaker[Session], course: CourseSettings,
     try:
         check_assignment(AssignmentDirectory(sessions).known(course), course, directory)
     except ApiError as exc:
-        reason = exc.reason.removeprefix(f"{exc.field}: ")
-        return reason + (DISCOVERY_HINT if course.discover_assignments else "")
+        return refusal_reason(exc) + (DISCOVERY_HINT if course.discover_assignments else "")
     return None

@@ -124,12 +124,7 @@ def test_a_path_git_does_not_allow_is_refused_not_failed_on(tmp_path, cache, git
     entry = (b"40000", name, _tree(bare, (b"100644", b"x.py", _stored(bare, b"x\n")))) \
         if name == b".." else (b"100644", name, _stored(bare, b"x\n"))
     root = _tree(bare, (b"40000", b"week1", _tree(bare, (b"40000", b"a", _tree(bare, entry)))))
-    sha = git("commit-tree", root, "-m", "hostile", cwd=bare)
-    git("update-ref", "refs/heads/main", sha, cwd=bare)
-    cache.ensure_commit("students/alice", sha)
-    with pytest.raises(UngradableTreeError) as caught:
-        cache.extract("students/alice", sha, "week1/a", tmp_path / "out")
-    assert str(caught.value) == (
+    assert _refusal_of(cache, bare, root, tmp_path) == (
         f"week1/a cannot be graded safely: {shown} is a path git does not allow")
 
 
@@ -141,13 +136,18 @@ def test_a_path_git_does_not_allow_under_a_name_with_a_line_break_is_refused(
     inner = _tree(bare, (b"100644", b"..", _stored(bare, b"x\n")))
     root = _tree(bare, (b"40000", b"week1", _tree(bare, (b"40000", b"a", _tree(
         bare, (b"40000", b"b\nc", inner))))))
+    assert _refusal_of(cache, bare, root, tmp_path) == (
+        "week1/a cannot be graded safely: week1/a/b\\nc/.. is a path git does not allow")
+
+
+def _refusal_of(cache, bare, root: str, tmp_path) -> str:
+    """Commit a tree to alice's main branch and return why extracting week1/a refuses it."""
     sha = git("commit-tree", root, "-m", "hostile", cwd=bare)
     git("update-ref", "refs/heads/main", sha, cwd=bare)
     cache.ensure_commit("students/alice", sha)
     with pytest.raises(UngradableTreeError) as caught:
         cache.extract("students/alice", sha, "week1/a", tmp_path / "out")
-    assert str(caught.value) == (
-        "week1/a cannot be graded safely: week1/a/b\\nc/.. is a path git does not allow")
+    return str(caught.value)
 
 
 def _tar(*members: tuple[tarfile.TarInfo, bytes]) -> io.BytesIO:
