@@ -7,6 +7,7 @@ from typing import Any
 import click
 from marshmallow import Schema
 
+from gradehook.option_names import quoted_option
 from webhooks.api.auth import Caller
 from webhooks.api.errors import BODY_FIELD, ApiError, load
 
@@ -24,7 +25,7 @@ def load_options(schema: Schema, **options: Any) -> dict[str, Any]:
 
 def bad_parameter(exc: ApiError) -> click.BadParameter:
     """Return the API's refusal as a complaint about the option named as its field."""
-    option = f"--{exc.field}" if exc.field and exc.field != BODY_FIELD else None
+    option = quoted_option(exc.field) if exc.field and exc.field != BODY_FIELD else None
     return click.BadParameter(refusal_reason(exc), param_hint=option)
 
 

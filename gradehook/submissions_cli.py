@@ -8,6 +8,7 @@ import sys
 import click
 
 from gradehook.api_checks import STAFF, load_options
+from gradehook.option_names import quoted_option
 from gradehook.settings import settings_from
 from gradehook.tables import PAGE, SHORT_SHA, format_minute, format_table, score_cell, tests_cell
 from pipeline.context import build_resources
@@ -20,6 +21,8 @@ HEADER = ("PROJECT", "ASSIGNMENT", "COMMIT", "OUTCOME", "LATE", "SCORE", "TESTS"
 CSV_HEADER = ("project", "assignment", "commit", "outcome", "late", "score", "tests_passed",
               "tests_total", "received_at", "deadline", "merge_request", "reason", "result_url")
 SHOWN = "{shown} of {total} submission(s)"
+FINAL_WITH_OUTCOME = (f"{quoted_option('final')} lists accepted submissions: leave "
+                      f"{quoted_option('outcome')} out")
 
 
 @click.command("submissions")
@@ -43,7 +46,7 @@ def submissions(ctx: click.Context, course: str | None, assignment: str | None,
                 as_csv: bool, limit: int, page: int) -> None:
     """Show submissions with their scores, newest first, or each student's final one."""
     if final and outcome not in (None, ACCEPTED):
-        raise click.UsageError("--final lists accepted submissions: leave --outcome out")
+        raise click.UsageError(FINAL_WITH_OUTCOME)
     # Checked as GET /api/submissions checks them: a value no submission could have lists
     # nothing.
     checked = load_options(SubmissionQuerySchema(only=("project", "course", "assignment")),

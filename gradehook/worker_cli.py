@@ -8,6 +8,7 @@ import click
 
 from gradehook.api_checks import STAFF, bad_parameter
 from gradehook.assignment_checks import unknown_assignment
+from gradehook.option_names import quoted_option
 from gradehook.processes import worker
 from gradehook.settings import settings_from
 from gradehook.tables import format_table
@@ -79,25 +80,25 @@ def worker_test_job(ctx: click.Context, task: str, project: str, sha: str, direc
     """Send a student_testing job for a commit, and optionally wait for its outcome."""
     settings = settings_from(ctx)
     sha = sha.lower()
-    for option, check, value in (("--project", check_project_path, project),
-                                 ("--sha", check_sha, sha),
-                                 ("--directory", check_directory, directory),
-                                 ("--branch", check_ref, branch)):
+    for option, check, value in (("project", check_project_path, project),
+                                 ("sha", check_sha, sha),
+                                 ("directory", check_directory, directory),
+                                 ("branch", check_ref, branch)):
         try:
             if value is not None:
                 check(value)
         except InvalidInputError as exc:
-            raise click.BadParameter(str(exc), param_hint=option) from None
+            raise click.BadParameter(str(exc), param_hint=quoted_option(option)) from None
     course = settings.course_for(project)
     if course is None:
         raise click.BadParameter(NOT_A_STUDENT_PROJECT.format(project=project),
-                                 param_hint="--project")
+                                 param_hint=quoted_option("project"))
     resources = build_resources(settings)
     # Checked as POST /api/tests-celery checks them: a typo must not post a failed status on
     # the student's commit, nor a missing project retry its fetch until it gives up.
     problem = unknown_assignment(resources.sessions, course, directory)
     if problem is not None:
-        raise click.BadParameter(problem, param_hint="--directory")
+        raise click.BadParameter(problem, param_hint=quoted_option("directory"))
     try:
         project, project_id = resolve_project(STAFF, project, settings, resources.sessions,
                                               resources.gitlab)

@@ -76,14 +76,15 @@ REFUSED_ASSIGNMENT = ("--assignment", "../week1", "not an assignment directory: 
 def test_a_listing_option_no_row_could_match_is_refused_in_the_apis_words(
         service_settings, command, option, value, reason):
     """Before, `gradehook results --commit zz` (or --project alice) listed '0 of 0 run(s)'
-    where GET /api/runs refuses the value saying why."""
+    where GET /api/runs refuses the value saying why. The option is named as click names its
+    own ('--limit'); it was named unquoted, --commit."""
     config, settings = service_settings()
     migrated_resources(settings)
 
     done = gradehook(config, command, option, value)
 
     assert done.exit_code == 2
-    assert done.output.splitlines()[-1] == f"Error: Invalid value for {option}: {reason}"
+    assert done.output.splitlines()[-1] == f"Error: Invalid value for '{option}': {reason}"
 
 
 def test_results_of_a_project_by_its_id_lists_its_runs(service_settings):

@@ -68,7 +68,7 @@ def test_final_with_another_outcome_is_a_usage_error(service_settings):
     refused = gradehook(config, "submissions", "--final", "--outcome", "refused")
 
     assert refused.exit_code == 2
-    assert "--final lists accepted submissions: leave --outcome out" in refused.output
+    assert "'--final' lists accepted submissions: leave '--outcome' out" in refused.output
 
 
 def test_a_reason_naming_a_students_file_stays_in_its_cell(service_settings):

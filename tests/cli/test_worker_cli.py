@@ -101,10 +101,10 @@ def test_test_job_refuses_bad_input_before_queueing(service_settings):
     assert bad_sha.exit_code == bad_path.exit_code == bad_directory.exit_code == \
         stranger.exit_code == 2
     # Each refusal names the option it refuses, as the API names the field.
-    assert "Error: Invalid value for --sha: not a full commit SHA: 'abc'\n" in bad_sha.output
-    assert ("Error: Invalid value for --project: not a GitLab project path: 'students/al ice'\n"
+    assert "Error: Invalid value for '--sha': not a full commit SHA: 'abc'\n" in bad_sha.output
+    assert ("Error: Invalid value for '--project': not a GitLab project path: 'students/al ice'\n"
             in bad_path.output)
-    assert ("Error: Invalid value for --directory: not an assignment directory: '../etc'\n"
+    assert ("Error: Invalid value for '--directory': not an assignment directory: '../etc'\n"
             in bad_directory.output)
     assert "other/alice is not a student project of any configured course" in stranger.output
 
@@ -127,12 +127,12 @@ def test_test_job_refuses_what_the_api_refuses_before_queueing(service_settings,
         missing = gradehook(config, *job, "students/zed", "--directory", ASSIGNMENT)
 
     assert typo.exit_code == not_found.exit_code == missing.exit_code == 2
-    assert ("Invalid value for --directory: week1/nope is not an assignment of course "
+    assert ("Invalid value for '--directory': week1/nope is not an assignment of course "
             "prog1\n") in typo.output
-    assert ("Invalid value for --directory: week1/later is not an assignment of course prog2; "
+    assert ("Invalid value for '--directory': week1/later is not an assignment of course prog2; "
             "assignments found in the reference are those of the last reconciler sweep "
             "(`gradehook reconcile` looks again)\n") in " ".join(not_found.output.split("\n  "))
-    assert "Invalid value for --project: GitLab has no project students/zed\n" in \
+    assert "Invalid value for '--project': GitLab has no project students/zed\n" in \
         missing.output
     with resources.sessions() as session:
         assert session.query(TestRun).count() == 0
@@ -159,7 +159,7 @@ def test_test_job_records_the_run_on_the_branch_it_names(service_settings):
     assert runs[0].id != runs[1].id == runs[2].id
     assert again.output.startswith(f"run {runs[1].id} already grades this commit")
     assert bad.exit_code == 2
-    assert ("Error: Invalid value for --branch: not a valid branch name: '-rf': it or a part of "
+    assert ("Error: Invalid value for '--branch': not a valid branch name: '-rf': it or a part of "
             "it between slashes starts with '-', which would read as an option\n"
             in " ".join(bad.output.split("\n  ")))
 
