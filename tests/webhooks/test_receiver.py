@@ -274,19 +274,42 @@ def test_a_streamed_body_over_the_cap_is_413_not_read_cut_at_it(tmp_path, servic
                                          "gitlab": {"webhook_secret": SECRET}})
     migrated_resources(settings)
     port = free_port()
-    chunk = b"[" + b" " * 4096 + b"]"
     with web_process(config, port, log_path=tmp_path / "web.log"):
-        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        answer = _post_chunked(port, b"[" + b" " * 4096 + b"]")
+    assert answer == (413, TOO_LARGE)
+
+
+def test_a_streamed_body_of_exactly_the_cap_is_taken(tmp_path, service_settings):
+    """As with a Content-Length, a chunked body of the cap is taken and one byte more refused;
+    before, one of the cap was refused too (413), as if it went past it."""
+    cap = 4096
+    config, settings = service_settings({"server": {"max_body_bytes": cap},
+                                         "gitlab": {"webhook_secret": SECRET}})
+    migrated_resources(settings)
+    body = body_of("push_hook__assignment_commits")
+    port = free_port()
+    with web_process(config, port, log_path=tmp_path / "web.log"):
+        at_cap = _post_chunked(port, body + b" " * (cap - len(body)))
+        past_cap = _post_chunked(port, body + b" " * (cap + 1 - len(body)))
+    assert at_cap[0] == 200, at_cap
+    assert past_cap == (413, {**TOO_LARGE, "reason": TOO_LARGE["reason"].replace("2048", "4096")})
+
+
+def _post_chunked(port: int, body: bytes) -> tuple[int, dict]:
+    """POST a push delivery to the receiver in one chunk (Transfer-Encoding: chunked, no
+    Content-Length); return the answer's status and JSON."""
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    try:
         connection.putrequest("POST", "/webhooks/gitlab")
         for name, value in {**headers_for("push_hook__assignment_commits"),
                             "X-Gitlab-Token": SECRET, "Transfer-Encoding": "chunked"}.items():
             connection.putheader(name, value)
         connection.endheaders()
-        connection.send(b"%x\r\n%s\r\n0\r\n\r\n" % (len(chunk), chunk))
+        connection.send(b"%x\r\n%s\r\n0\r\n\r\n" % (len(body), body))
         response = connection.getresponse()
-        answer = response.status, json.loads(response.read())
+        return response.status, json.loads(response.read())
+    finally:
         connection.close()
-    assert answer == (413, TOO_LARGE)
 
 
 @pytest.mark.parametrize("method, path, status, reason, allowed", [
