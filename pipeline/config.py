@@ -21,7 +21,7 @@ from pipeline.directory_names import DIRECTORY_RULE, is_directory_name
 from pipeline.likely_names import did_you_mean
 from pipeline.project_paths import PROJECT_PATH_RULE, is_project_path
 from pipeline.project_patterns import common_project, entry_claims
-from pipeline.signing_tokens import signing_key
+from pipeline.signing_tokens import is_gitlab_signing_token
 from pipeline.sandbox.model import HARD_TIMEOUT_SECONDS
 
 CONFIG_ENV = "GRADEHOOK_CONFIG"
@@ -68,7 +68,8 @@ URL_QUERY = "it holds a query (?) or fragment (#), which the addresses made from
 # Every signed delivery would be refused (401) until GitLab disables the webhook: say so at
 # start-up instead, without showing the value.
 NOT_A_SIGNING_TOKEN = ("must be the webhook's signing token as GitLab shows it, whsec_ followed "
-                       "by base64")
+                       "by the base64 of a 32-byte key (44 characters); a secret token goes in "
+                       "gitlab.webhook_secret (GITLAB_WEBHOOK_SECRET)")
 SIGNATURE_WITHOUT_TOKEN = ("gitlab.require_signature: needs gitlab.signing_token "
                            "(GITLAB_SIGNING_TOKEN), the webhook's signing token: without it, "
                            "every delivery would be refused")
@@ -590,7 +591,7 @@ def _scalar(f: dataclasses.Field, value: Any, key: str) -> Any:
                               f"{DIRECTORY_RULE}, 255 characters at most")
         if meta.get("url") and value:
             _check_url(key, value)
-        if meta.get("signing_token") and value and signing_key(value) is None:
+        if meta.get("signing_token") and value and not is_gitlab_signing_token(value):
             raise ConfigError(f"{key}: {NOT_A_SIGNING_TOKEN}")
         if "choices" in meta and value not in meta["choices"]:
             raise ConfigError(f"{key}: must be one of {', '.join(meta['choices'])}, "

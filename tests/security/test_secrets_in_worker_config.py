@@ -13,7 +13,7 @@ from tests.infra.ledger import migrated_resources
 from tests.infra.processes import wait_for, worker_process
 
 GITLAB_SECRETS = {"token": "glpat-worker-conf-token-1234", "webhook_secret": "hook-secret-5678",
-                  "signing_token": "whsec_c2lnbmluZy1zZWNyZXQtOTAxMg=="}
+                  "signing_token": "whsec_c2lnbmluZy1zZWNyZXQtOTAxMi1vZi0zMi1ieXRlcyE="}
 BADGE_KEY = "badge-key-of-the-course-" + "b" * 16
 
 

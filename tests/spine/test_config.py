@@ -15,7 +15,8 @@ from click.testing import CliRunner
 from gradehook.cli import cli
 from gradehook.processes import gunicorn_argv
 from pipeline.celery_app import celery_config
-from pipeline.config import ConfigError, Settings, load_settings, usable_cores
+from pipeline.config import (NOT_A_SIGNING_TOKEN, ConfigError, Settings, load_settings,
+                             usable_cores)
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -211,10 +212,14 @@ def test_embedded_default_needs_no_server(tmp_path):
      "got 31"),
     # A signing token every signed delivery would be refused for; the value is not shown.
     ("", {"GITLAB_SIGNING_TOKEN": "my-webhook-secret"},
-     "gitlab.signing_token (from GITLAB_SIGNING_TOKEN): must be the webhook's signing token as "
-     "GitLab shows it, whsec_ followed by base64"),
-    ("[gitlab]\nsigning_token = \"whsec_\"\n", {},
-     "gitlab.signing_token: must be the webhook's signing token as GitLab shows it"),
+     "gitlab.signing_token (from GITLAB_SIGNING_TOKEN): " + NOT_A_SIGNING_TOKEN),
+    ("[gitlab]\nsigning_token = \"whsec_\"\n", {}, "gitlab.signing_token: " + NOT_A_SIGNING_TOKEN),
+    # Base64, but of no 32-byte key: a secret token put here (16 characters read as base64),
+    # and a Standard Webhooks token of a 24-byte key, which GitLab does not take.
+    ("", {"GITLAB_SIGNING_TOKEN": "mysecrettoken123"},
+     "gitlab.signing_token (from GITLAB_SIGNING_TOKEN): " + NOT_A_SIGNING_TOKEN),
+    ("", {"GITLAB_SIGNING_TOKEN": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"},
+     "gitlab.signing_token (from GITLAB_SIGNING_TOKEN): " + NOT_A_SIGNING_TOKEN),
     ("[gitlab]\nrequire_signature = true\nwebhook_secret = \"s\"\n", {},
      "gitlab.require_signature: needs gitlab.signing_token (GITLAB_SIGNING_TOKEN), the "
      "webhook's signing token: without it, every delivery would be refused"),
@@ -231,8 +236,12 @@ def test_bad_values_name_the_key(tmp_path, text, env, message):
     assert "\n" not in str(error.value)
 
 
-@pytest.mark.parametrize("token", ["whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
-                                   "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"])
+# As GitLab's documentation makes one: "whsec_" + base64 of 32 random bytes.
+GITLAB_SIGNING_TOKEN = "whsec_dGVzdHRlc3R0ZXN0dGVzdHRlc3R0ZXN0dGVzdHRlc3Q="
+
+
+@pytest.mark.parametrize("token", [GITLAB_SIGNING_TOKEN,
+                                   GITLAB_SIGNING_TOKEN.removeprefix("whsec_")])
 def test_a_signing_token_as_gitlab_shows_it_loads_with_or_without_its_prefix(tmp_path, token):
     settings = load_settings(_write(tmp_path, "[gitlab]\nrequire_signature = true\n"),
                              environ={"GITLAB_SIGNING_TOKEN": token})
