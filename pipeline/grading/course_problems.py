@@ -5,10 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-# Students read a course error in the commit status, the comment and the result page; what it
-# keeps from them (a hidden test, the reference solution's code and what it raised), staff read
-# in the run's report.
-WITHHELD_NOTE = "the course's staff see the whole cause in GET /api/runs"
+from pipeline.withheld_causes import WITHHELD_NOTE
 
 
 @dataclass(frozen=True)

@@ -6,11 +6,15 @@ from typing import Any, Mapping
 
 from pipeline.reports.text import one_line
 from pipeline.reports.model import ReportInputError, RunSummary, read_report
-from pipeline.reports.wording import is_scored, outcome_text
+from pipeline.reports.wording import REASON_LINES_SEPARATOR, is_scored, outcome_text
+from pipeline.withheld_causes import WITHHELD_NOTE
 
 DEFAULT_STATUS_NAME = "gradehook"
 MAX_DESCRIPTION_CHARS = 255
 MAX_TARGET_URL_CHARS = 255
+# A course error cut to fit is cut in its cause: its last words, where staff read the cause
+# whole, stay.
+KEPT_END = REASON_LINES_SEPARATOR + WITHHELD_NOTE
 
 # Run status -> GitLab commit status state. Errors are "failed" without a score: GitLab has
 # no error state, and a red mark with the reason is what students should see.
@@ -33,7 +37,7 @@ def commit_status_payload(run: RunSummary, report: Mapping[str, Any] | None, *,
         "state": _STATES[run.status],
         "ref": run.ref,
         "name": status_name(run.assignment, prefix),
-        "description": one_line(outcome_text(run, view), MAX_DESCRIPTION_CHARS),
+        "description": one_line(outcome_text(run, view), MAX_DESCRIPTION_CHARS, KEPT_END),
         "target_url": run.result_url if run.result_url and
         len(run.result_url) <= MAX_TARGET_URL_CHARS else None,
         "coverage": None,

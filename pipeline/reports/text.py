@@ -41,11 +41,17 @@ def _named(found: re.Match[str]) -> str:
     return f"⟨U+{ord(found[0]):04X}⟩"
 
 
-def shorten(text: str, limit: int) -> str:
-    """Cut text to at most `limit` characters, marking the cut with an ellipsis."""
-    return text if len(text) <= limit else text[:max(limit - 1, 0)] + "…"
+def shorten(text: str, limit: int, kept_end: str = "") -> str:
+    """Cut text to at most `limit` characters, marking the cut with an ellipsis; text ending in
+    `kept_end` keeps that end whole, cut before it."""
+    if len(text) <= limit:
+        return text
+    if kept_end and text.endswith(kept_end) and len(kept_end) < limit:
+        return shorten(text[:-len(kept_end)], limit - len(kept_end)) + kept_end
+    return text[:max(limit - 1, 0)] + "…"
 
 
-def one_line(text: str, limit: int) -> str:
-    """Return cleaned text on one line (whitespace runs become one space), cut to `limit`."""
-    return shorten(" ".join(clean(text).split()), limit)
+def one_line(text: str, limit: int, kept_end: str = "") -> str:
+    """Return cleaned text on one line (whitespace runs become one space), cut to `limit`
+    before `kept_end` if it ends so."""
+    return shorten(" ".join(clean(text).split()), limit, kept_end)

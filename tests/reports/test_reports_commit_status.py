@@ -146,6 +146,22 @@ def test_description_fits_255_characters_on_one_line():
     assert len(payload["description"]) == 255
 
 
+def test_a_long_course_error_is_cut_in_its_cause_keeping_where_staff_read_it_whole():
+    """Before, the cut at 255 characters fell at the end, where the students' text of a course
+    error says where staff read its whole cause: a long cause cut that pointer off."""
+    pointer = "the course's staff see the whole cause in GET /api/runs"
+    shown = ("test.yaml line 17: properties.tests[1].tests[0].countRequirement: a problem with a "
+             "hidden test\n" * 4 + pointer)
+    broken = report([], course_error="the whole cause", course_error_for_students=shown)
+
+    description = commit_status_payload(run("error"), broken)["description"]
+
+    assert len(description) == 255
+    assert description.startswith("Not graded: the course's tests for this assignment have a "
+                                  "problem: test.yaml line 17: properties.tests[1].tests[0]")
+    assert description.endswith("…; " + pointer)
+
+
 def test_an_overlong_result_url_is_left_out():
     payload = commit_status_payload(run(result_url="https://x.example/" + "a" * 300), None)
 
