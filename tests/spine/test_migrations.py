@@ -3,13 +3,16 @@ revisions carry rows over."""
 
 from __future__ import annotations
 
+import datetime as dt
 import subprocess
 
+import pytest
 import sqlalchemy as sa
 from alembic import command
 
 from pipeline.ledger.db import make_engine
 from pipeline.ledger.migrate import alembic_config, head_revision, upgrade
+from pipeline.ledger.models import JSONType
 from tests.infra.processes import gradehook_argv, write_config
 
 LEDGER_TABLES = {"alembic_version", "deliveries", "test_runs", "submissions", "execution_backends",
@@ -97,3 +100,45 @@ def test_refusals_only_for_the_merge_requests_state_become_withdrawn(service_set
         engine.dispose()
     assert withdrawn == {"closed": True, "retargeted": True, "closed and late": False,
                          "error": False}
+
+
+HOST_TEST_YAML = "/var/lib/gradehook/cache/reference-1a2b/extracted/week1/hello/test.yaml"
+REPORT_TESTS = {"host": HOST_TEST_YAML, "new": "test.yaml", "pytest": ""}
+
+
+@pytest.mark.parametrize("database", ["postgresql", "sqlite"])
+def test_reports_keep_no_host_path_in_properties_test(tmp_path, service_settings, database):
+    """Revision 0014: a report written before 09865ea held in properties.test where test.yaml
+    lay on the grading host, which GET /api/runs showed staff; it reads test.yaml now, as new
+    ones do. Reports of pytest mode (empty), new reports and runs without one are left."""
+    _, settings = service_settings()
+    url = (settings.database_url if database == "postgresql"
+           else f"sqlite:///{tmp_path / 'ledger.sqlite'}")
+    engine = make_engine(url)
+    reports = {run_id: {"status": "COMPLETED", "properties": {
+        "test": test, "specification": "", "pytestflags": "", "exitcode": 1}}
+        for run_id, test in REPORT_TESTS.items()}
+    try:
+        with engine.begin() as connection:
+            config = alembic_config()
+            config.attributes["connection"] = connection
+            command.upgrade(config, "0013")
+            runs = sa.table("test_runs", *(sa.column(name) for name in (
+                "id", "kind", "course", "assignment", "project_path", "commit_sha",
+                "reference_project", "reference_ref", "status", "stage", "progress",
+                "attempts", "needs_diff", "received_at")), sa.column("report", JSONType))
+            connection.execute(runs.insert(), [
+                {"id": run_id, "kind": "push", "course": "prog1", "assignment": "week1/hello",
+                 "project_path": "students/alice", "commit_sha": run_id,
+                 "reference_project": "staff/reference", "reference_ref": "main",
+                 "status": "failed", "stage": "done", "progress": 100, "attempts": 1,
+                 "needs_diff": False, "received_at": dt.datetime.now(dt.timezone.utc),
+                 "report": report} for run_id, report in {**reports, "none": None}.items()])
+        upgrade(engine)
+        with engine.connect() as connection:
+            kept = dict(connection.execute(sa.select(runs.c.id, runs.c.report)).all())
+    finally:
+        engine.dispose()
+    assert kept == {"none": None, **reports,
+                    "host": {**reports["host"], "properties": {
+                        **reports["host"]["properties"], "test": "test.yaml"}}}
