@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import os
 import statistics
 import tempfile
 import threading
@@ -25,6 +24,7 @@ from typing import Iterator
 from bench.common import BenchError, busy_cpu_percent, format_table, machine, wait_until
 from pipeline.sandbox import SandboxLimits, run_sandboxed
 from pipeline.sandbox import cgroup
+from tests.infra.sandbox_groups import groups_made
 
 LIMITS = SandboxLimits(timeout_seconds=120, cpu_seconds=120, memory_mb=512, max_processes=64,
                        max_file_size_mb=8, max_open_files=64, workdir_size_mb=32,
@@ -55,26 +55,16 @@ def timed_run(folder: Path) -> float:
     return time.monotonic() - start
 
 
-def own_groups() -> dict[Path, cgroup.RunCgroup]:
-    """Return this process's sandbox cgroups (one per sandbox running), by their pids folder."""
-    parent = (cgroup.controller_dirs() or {}).get("pids")
-    if parent is None:
-        raise BenchError("no writable cgroup v1 memory and pids controllers: run as root")
-    pattern = cgroup.GROUP_NAME.format(pid=os.getpid(), number="*")
-    return {path: cgroup.RunCgroup({"pids": path}) for path in parent.glob(pattern)}
-
-
 @contextlib.contextmanager
 def hog(folder: Path, processes: int) -> Iterator[None]:
     """Run the hog in a sandbox of its own until the block ends, its processes all spinning."""
-    before = set(own_groups())
-    thread = threading.Thread(target=run_sandboxed, args=(["python", "hog.py"],),
-                              kwargs=dict(workdir=folder, limits=LIMITS), daemon=True)
-    thread.start()
-    started = wait_until(lambda: next((group for path, group in own_groups().items()
-                                       if path not in before
-                                       and len(group.pids()) > processes), None),
-                         timeout=60, what="the hog's processes to start")
+    with groups_made() as made:
+        thread = threading.Thread(target=run_sandboxed, args=(["python", "hog.py"],),
+                                  kwargs=dict(workdir=folder, limits=LIMITS), daemon=True)
+        thread.start()
+        started = wait_until(lambda: next((group for group in made
+                                           if len(group.pids()) > processes), None),
+                             timeout=60, what="the hog's processes to start")
     try:
         yield
     finally:

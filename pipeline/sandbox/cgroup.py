@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import errno
+import fcntl
 import functools
-import itertools
 import logging
 import os
-import re
+import secrets
 import signal
 import time
 from pathlib import Path
@@ -21,11 +20,11 @@ CONTROLLERS = ("memory", "pids")
 # make their tests time out).
 SHARE_CONTROLLER = "cpu"
 REMOVE_DEADLINE_SECONDS = 2.0
-MAX_NAME_TRIES = 100
-# A run's cgroups are named by the process that makes them and a number it counts.
-GROUP_NAME = "gradehook-sandbox-{pid}-{number}"
-GROUP_NAME_PATTERN = re.compile(r"gradehook-sandbox-(\d+)-\d+")
-_names = itertools.count()
+# A run's cgroups are named by a random token: the sandboxed program reads the name in its
+# /proc/self/cgroup, so it tells nothing of the host (earlier releases named them by the
+# worker's pid and a number, gradehook-sandbox-<pid>-<number>).
+GROUP_PREFIX = "gradehook-sandbox-"
+TOKEN_BYTES = 8
 
 
 @functools.lru_cache(maxsize=1)
@@ -67,10 +66,16 @@ def _v1_mounts() -> dict[str, tuple[str, str]]:
 
 
 class RunCgroup:
-    """One cgroup per controller for one sandbox run: memory, pids and, where it can, cpu."""
+    """One cgroup per controller for one sandbox run: memory, pids and, where it can, cpu.
 
-    def __init__(self, dirs: dict[str, Path]) -> None:
+    The process that makes the groups holds a lock on each group's folder until it removes
+    them: the kernel lets the lock go when the process ends, however it ends, so housekeeping
+    knows the groups of a killed process by their lock, free (remove_left_groups).
+    """
+
+    def __init__(self, dirs: dict[str, Path], locks: list[int]) -> None:
         self.dirs = dirs
+        self._locks = locks
 
     @classmethod
     def create(cls, memory_bytes: int, max_pids: int) -> RunCgroup | None:
@@ -92,28 +97,18 @@ class RunCgroup:
 
     @classmethod
     def _make(cls, parents: dict[str, Path]) -> RunCgroup:
-        """Make one group per controller under a name no group has yet.
-
-        A name is taken when a process killed while its sandbox ran left its groups and its pid
-        came round to this process (or a process of another pid namespace sharing the cgroup
-        has it): such groups are passed over, never used or emptied (housekeeping removes the
-        empty ones, remove_left_groups).
-        """
-        for _ in range(MAX_NAME_TRIES):
-            name = GROUP_NAME.format(pid=os.getpid(), number=next(_names))
-            made: list[str] = []
-            try:
-                for controller in parents:
-                    (parents[controller] / name).mkdir()
-                    made.append(controller)
-            except OSError as exc:
-                cls({c: parents[c] / name for c in made}).remove()
-                if isinstance(exc, FileExistsError):
-                    continue
-                raise
-            return cls({c: parents[c] / name for c in parents})
-        raise FileExistsError(errno.EEXIST, f"{MAX_NAME_TRIES} sandbox cgroup names of process "
-                                            f"{os.getpid()} in a row are taken")
+        """Make one group per controller under a new random name, each held locked."""
+        name = GROUP_PREFIX + secrets.token_hex(TOKEN_BYTES)
+        group = cls({}, [])
+        try:
+            for controller, parent in parents.items():
+                (parent / name).mkdir()
+                group.dirs[controller] = parent / name
+                group._locks.append(_locked(parent / name))
+        except OSError:
+            group.remove()
+            raise
+        return group
 
     def _write(self, controller: str, name: str, value: int) -> None:
         (self.dirs[controller] / name).write_text(str(value))
@@ -160,7 +155,8 @@ class RunCgroup:
                 continue
 
     def remove(self) -> None:
-        """Kill what is left and remove the cgroups, waiting briefly for the processes to go."""
+        """Kill what is left and remove the cgroups, waiting briefly for the processes to go;
+        let their locks go."""
         deadline = time.monotonic() + REMOVE_DEADLINE_SECONDS
         for path in self.dirs.values():
             while path.exists():
@@ -172,6 +168,20 @@ class RunCgroup:
                         log.error("cannot remove sandbox cgroup %s: %s", path, exc)
                         break
                     time.sleep(0.005)
+        for lock in self._locks:
+            os.close(lock)
+        self._locks.clear()
+
+
+def _locked(folder: Path) -> int:
+    """Open a cgroup's folder and lock it; return the open descriptor, which holds the lock."""
+    descriptor = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        os.close(descriptor)
+        raise
+    return descriptor
 
 
 def remove_left_groups(made_before: float) -> int:
@@ -179,11 +189,12 @@ def remove_left_groups(made_before: float) -> int:
     many went.
 
     A process killed while its sandbox ran (a worker SIGKILLed or stopped at once, the OOM
-    killer) cannot remove its run's groups, and each memory cgroup keeps kernel memory. Groups
-    that still hold a process are left: the process that made them may live in another pid
-    namespace sharing this cgroup. Such a run's groups are also empty before its processes
-    join them and after they end, while it reads them: only groups older than any run are
-    removed (a cgroup folder's time is when it was made).
+    killer) cannot remove its run's groups, and each memory cgroup keeps kernel memory. Its
+    groups are those whose lock no process holds (groups of an earlier release hold none).
+    Groups that still hold a process are left. A run's groups are also empty before its
+    processes join them and after they end, and free in the moment between their making and
+    their locking: only groups older than any run are removed (a cgroup folder's time is when
+    it was made).
     """
     parents = controller_dirs()
     if parents is None:
@@ -191,26 +202,24 @@ def remove_left_groups(made_before: float) -> int:
     removed = 0
     for parent in parents.values():
         for entry in os.scandir(parent):
-            if (entry.is_dir(follow_symlinks=False) and _maker_gone(entry.name)
-                    and entry.stat(follow_symlinks=False).st_mtime < made_before):
-                try:
-                    os.rmdir(entry.path)  # the kernel refuses a cgroup that holds a process
-                except OSError:
-                    continue
+            if (entry.name.startswith(GROUP_PREFIX) and entry.is_dir(follow_symlinks=False)
+                    and entry.stat(follow_symlinks=False).st_mtime < made_before
+                    and _removed_if_left(entry.path)):
                 log.warning("removed sandbox cgroup %s left by a killed process", entry.path)
                 removed += 1
     return removed
 
 
-def _maker_gone(name: str) -> bool:
-    """Tell whether a name is a run's cgroup whose process no longer exists."""
-    match = GROUP_NAME_PATTERN.fullmatch(name)
-    if match is None:
+def _removed_if_left(folder: str) -> bool:
+    """Remove a run's cgroup that no process holds locked nor is in; tell whether it went."""
+    try:
+        lock = _locked(Path(folder))
+    except OSError:  # its run's process holds it (BlockingIOError), or it went meanwhile
         return False
     try:
-        os.kill(int(match.group(1)), 0)
-    except ProcessLookupError:
-        return True
-    except (OSError, OverflowError):  # another's process, or a number no pid can be
+        os.rmdir(folder)  # the kernel refuses a cgroup that holds a process
+    except OSError:
         return False
-    return False
+    finally:
+        os.close(lock)
+    return True

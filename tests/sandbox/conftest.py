@@ -23,6 +23,9 @@ SMALL_LIMITS = SandboxLimits(timeout_seconds=10.0, cpu_seconds=10, memory_mb=256
 
 Runner = Callable[..., SandboxResult]
 
+# A run's cgroups are named by a random token, never by anything of the host.
+RUN_GROUP_NAME = re.compile(r"gradehook-sandbox-[0-9a-f]{16}")
+
 # Linux 6.15 keeps a reaped process's wait status for its pidfds (pipeline.sandbox.exit_status):
 # before, an exit code 128+N reads as a death by signal N.
 KEEPS_EXIT_STATUS = pytest.mark.skipif(

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import itertools
 import json
 import os
 import re
@@ -28,8 +27,9 @@ from pipeline.sandbox import run as run_module
 from pipeline.sandbox.interpreter import resolve_interpreter
 from pipeline.sandbox.layout import sandbox_executable
 from tests.infra.processes import wait_for
-from tests.sandbox.conftest import KEEPS_EXIT_STATUS, RESULT_PATH, SMALL_LIMITS, Runner, \
-    host_processes_with, programs_with
+from tests.infra.sandbox_groups import groups_made
+from tests.sandbox.conftest import KEEPS_EXIT_STATUS, RESULT_PATH, RUN_GROUP_NAME, SMALL_LIMITS, \
+    Runner, host_processes_with, programs_with
 
 AS_ROOT_ONLY = pytest.mark.skipif(os.geteuid() != 0,
                                   reason="only a root worker starts bwrap as another user")
@@ -249,45 +249,29 @@ def test_no_cgroups_result_fifos_or_mount_copies_are_left_behind(
         run: Runner, workdir: Path, own_temporary_folder: Path) -> None:
     # This process's own: other processes of the host make and remove theirs meanwhile.
     def leftovers() -> set[str]:
-        found = {p for p in os.listdir(own_temporary_folder)
-                 if p.startswith(("gradehook-result", "gradehook-mounts"))}
-        for parent in (cgroup_module.controller_dirs() or {}).values():
-            found |= {p for p in os.listdir(parent)
-                      if p.startswith(f"gradehook-sandbox-{os.getpid()}-")}
-        return found
+        return {p for p in os.listdir(own_temporary_folder)
+                if p.startswith(("gradehook-result", "gradehook-mounts"))}
     before = leftovers()
-    run("import os\nos.fork()\n", mounts=(Mount(workdir, "/mnt/work"),))
-    run("while True: pass", limits=SMALL_LIMITS.with_overrides(timeout_seconds=0.2))
+    with groups_made() as made:
+        run("import os\nos.fork()\n", mounts=(Mount(workdir, "/mnt/work"),))
+        run("while True: pass", limits=SMALL_LIMITS.with_overrides(timeout_seconds=0.2))
     assert leftovers() == before
+    assert [path for group in made for path in group.dirs.values() if path.exists()] == []
 
 
-def test_cgroups_of_the_same_name_left_by_a_killed_process_are_passed_over(
-        run: Runner, monkeypatch: pytest.MonkeyPatch) -> None:
-    """A sandbox's cgroups are named by its process's pid. A worker process killed while its
-    sandbox ran leaves them; a later process given that pid failed to set up its sandbox on
-    them ('File exists'), an attempt lost. What they hold is not the new run's to touch."""
-    parents = cgroup_module.controller_dirs()
-    if parents is None:
+def test_the_cgroup_names_a_program_reads_tell_nothing_of_the_host(run: Runner) -> None:
+    """Before, a sandboxed program read its run's cgroups in /proc/self/cgroup named
+    gradehook-sandbox-<pid>-<number>, the worker's pid on the host. Each run's are named by a
+    random token now."""
+    if cgroup_module.controller_dirs() is None:
         pytest.skip("no writable cgroup v1 memory and pids controllers: no cgroups are made")
-    monkeypatch.setattr(cgroup_module, "_names", itertools.count(7))
-    taken = cgroup_module.GROUP_NAME.format(pid=os.getpid(), number=7)
-    left = [parent / taken for parent in parents.values()]
-    holder = subprocess.Popen(["sleep", "60"])
-    try:
-        for folder in left:
-            folder.mkdir()
-            (folder / "cgroup.procs").write_text(str(holder.pid))
-        result = run("print(6 * 7)")
-        assert (result.exit_code, result.stdout, result.stderr) == (0, b"42\n", b"")
-        assert holder.poll() is None
-        assert all(str(holder.pid) in (folder / "cgroup.procs").read_text().split()
-                   for folder in left)
-    finally:
-        holder.kill()
-        holder.wait()
-        for folder in left:
-            if folder.exists():
-                folder.rmdir()
+    program = "print(open('/proc/self/cgroup').read(), end='')"
+    first, second = ({line.split(":", 2)[2].rsplit("/", 1)[-1]
+                      for line in run(program).stdout.decode().splitlines()
+                      if line.split(":")[1] in ("memory", "pids")} for _ in range(2))
+    assert len(first) == len(second) == 1, (first, second)
+    assert all(RUN_GROUP_NAME.fullmatch(name) for name in first | second), (first, second)
+    assert first != second
 
 
 def test_a_run_and_the_sessions_it_starts_share_one_cpu_group(run: Runner) -> None:
@@ -311,7 +295,7 @@ os.wait()
 """)
     assert result.exit_code == 0, result.stderr
     group, new_session_group = result.stdout.decode().split()
-    assert cgroup_module.GROUP_NAME_PATTERN.fullmatch(group.rsplit("/", 1)[-1]), group
+    assert RUN_GROUP_NAME.fullmatch(group.rsplit("/", 1)[-1]), group
     assert new_session_group == group
 
 

@@ -28,6 +28,18 @@ from tests.infra.ledger import migrated_resources
 from tests.infra.processes import gradehook_argv, wait_for, worker_process, write_config
 from tests.sandbox.conftest import RESULT_PATH, host_processes_with, programs_with
 
+# A process that makes a run's cgroups, as the sandbox does, and is killed holding them.
+MAKE_GROUPS_AND_DIE = """
+import os
+import signal
+import sys
+sys.path.insert(0, {root!r})
+from pipeline.sandbox.cgroup import RunCgroup
+group = RunCgroup.create(64 * 1024 * 1024, 8)
+print(*group.dirs.values(), flush=True)
+os.kill(os.getpid(), signal.SIGKILL)
+"""
+
 OLD = time.time() - 30 * DAY_SECONDS
 SCRATCH_KINDS = {"gradehook-mounts", "gradehook-result"} if os.geteuid() == 0 else \
     {"gradehook-result"}  # mounts are copied only for a root worker's sandbox user
@@ -398,55 +410,48 @@ def test_a_worker_cleans_its_host_when_it_starts(tmp_path, service_settings):
 
 
 def test_empty_sandbox_cgroups_of_processes_gone_are_removed(settings, cache):
-    """A worker process killed while its sandbox ran leaves the run's cgroups behind."""
+    """A worker process killed while its sandbox ran leaves the run's cgroups behind; the groups
+    of a live process (it holds them locked), or that hold a process, stay."""
     parents = cgroup.controller_dirs()
     if parents is None:
         pytest.skip("no writable cgroup v1 memory and pids controllers: no cgroups are made")
     ended = subprocess.Popen(["true"])
     ended.wait()
-    gone, held = (cgroup.GROUP_NAME.format(pid=ended.pid, number=n) for n in (0, 1))
-    live = cgroup.GROUP_NAME.format(pid=os.getpid(), number=999_999)
-    folders = {name: [parent / name for parent in parents.values()]
-               for name in (gone, held, live, "another-group")}
+    # An earlier release named a run's groups by its process's pid.
+    earlier = [parent / f"{cgroup.GROUP_PREFIX}{ended.pid}-0" for parent in parents.values()]
+    others = [parent / "another-group" for parent in parents.values()]
+    gone, held = _groups_of_a_killed_process(), _groups_of_a_killed_process()
+    live = cgroup.RunCgroup.create(64 * 1024 * 1024, 8)
     holder = subprocess.Popen(["sleep", "60"])
     try:
-        for group in folders.values():
-            for folder in group:
-                folder.mkdir()
-        for folder in folders[held]:
+        for folder in earlier + others:
+            folder.mkdir()
+        for folder in held:
             (folder / "cgroup.procs").write_text(str(holder.pid))
 
         report = sweep(settings, cache, now=time.time() + visibility_timeout_seconds(
             settings.worker) + 1)
 
         assert report.sandbox_cgroups_removed >= 2  # and any other killed process's on the host
-        assert not any(folder.exists() for folder in folders[gone])
-        assert all(folder.is_dir() for name in (held, live, "another-group")
-                   for folder in folders[name])
-        assert holder.poll() is None  # left alone: it may be another pid namespace's run
+        assert not any(folder.exists() for folder in gone + earlier)
+        assert all(folder.is_dir() for folder in [*held, *live.dirs.values(), *others])
+        assert holder.poll() is None  # left alone: its group holds it
     finally:
         holder.kill()
         holder.wait()
-        for group in folders.values():
-            for folder in group:
-                if folder.exists():
-                    folder.rmdir()
+        live.remove()
+        for folder in gone + held + earlier + others:
+            if folder.exists():
+                folder.rmdir()
 
 
 def test_sandbox_cgroups_younger_than_a_run_are_left(settings, cache):
-    """A run of another pid namespace sharing the cgroup has empty groups before its processes
-    join them and after they end: its maker's pid is not seen here, and the groups must stay."""
-    parents = cgroup.controller_dirs()
-    if parents is None:
+    """A run's groups are free in the moment between their making and their locking: groups
+    younger than any run stay, however free."""
+    if cgroup.controller_dirs() is None:
         pytest.skip("no writable cgroup v1 memory and pids controllers: no cgroups are made")
-    ended = subprocess.Popen(["true"])
-    ended.wait()
-    folders = [parent / cgroup.GROUP_NAME.format(pid=ended.pid, number=0)
-               for parent in parents.values()]
+    folders = _groups_of_a_killed_process()
     try:
-        for folder in folders:
-            folder.mkdir()
-
         sweep(settings, cache)
 
         assert all(folder.is_dir() for folder in folders)
@@ -456,20 +461,10 @@ def test_sandbox_cgroups_younger_than_a_run_are_left(settings, cache):
                 folder.rmdir()
 
 
-def test_a_cgroup_named_with_a_number_no_pid_can_be_is_left(settings, cache):
-    parents = cgroup.controller_dirs()
-    if parents is None:
-        pytest.skip("no writable cgroup v1 memory and pids controllers: no cgroups are made")
-    folders = [parent / cgroup.GROUP_NAME.format(pid=10 ** 20, number=0)
-               for parent in parents.values()]
-    try:
-        for folder in folders:
-            folder.mkdir()
-
-        report = sweep(settings, cache, now=time.time() + DAY_SECONDS)
-
-        assert not report.skipped and all(folder.is_dir() for folder in folders)
-    finally:
-        for folder in folders:
-            if folder.exists():
-                folder.rmdir()
+def _groups_of_a_killed_process() -> list[Path]:
+    """Return the folders of a run's cgroups whose process was killed as its sandbox ran."""
+    program = MAKE_GROUPS_AND_DIE.format(root=str(Path(__file__).resolve().parents[2]))
+    made = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True,
+                          timeout=60)
+    assert made.returncode == -signal.SIGKILL, made.stderr
+    return [Path(folder) for folder in made.stdout.split()]
