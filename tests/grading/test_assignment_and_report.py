@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import pytest
@@ -10,7 +11,7 @@ import yaml
 
 from pipeline.config import SandboxSettings
 from pipeline.grading import GradeOptions, SpecError, grade, report_to_json
-from pipeline.grading.grader import course_limits
+from pipeline.grading.grader import course_error_report, course_limits
 from pipeline.grading.meta import parse_meta
 from pipeline.grading.spec import read_yaml
 from pipeline.sandbox import SandboxLimits
@@ -405,6 +406,18 @@ def test_a_report_names_its_test_yaml_within_the_assignment_not_on_the_host(tmp_
     text = report_to_json(grade(student, reference))
     assert json.loads(text)["properties"]["test"] == "test.yaml"
     assert str(tmp_path) not in text
+
+
+def test_a_report_names_no_place_of_the_workers_python_on_the_host(tmp_path: Path):
+    """Before, environment.executable held the worker's python on the grading host (its
+    virtual environment's folder), which the ledger kept and GET /api/runs showed; it was not
+    even the python the sandbox ran the solutions with."""
+    student, reference = make_assignment(tmp_path, SIMPLE_TESTS, {"ex.py": "x = 1\n"},
+                                         {"ex.py": "x = 1\n"})
+    for report in (grade(student, reference), course_error_report("test.yaml is missing")):
+        text = report_to_json(report)
+        assert set(json.loads(text)["environment"]) == {"python", "platform", "engine"}
+        assert sys.prefix not in text
 
 
 @pytest.mark.parametrize("test_yaml", ["", "name: empty\n", "properties:\n  tests: []\n"])

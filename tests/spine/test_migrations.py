@@ -104,6 +104,12 @@ def test_refusals_only_for_the_merge_requests_state_become_withdrawn(service_set
 
 HOST_TEST_YAML = "/var/lib/gradehook/cache/reference-1a2b/extracted/week1/hello/test.yaml"
 REPORT_TESTS = {"host": HOST_TEST_YAML, "new": "test.yaml", "pytest": ""}
+ENVIRONMENT = {"python": "3.11.2", "platform": "Linux-6.1.0-x86_64-with-glibc2.36",
+               "engine": "gradehook 1.2.0"}
+RUNS = sa.table("test_runs", *(sa.column(name) for name in (
+    "id", "kind", "course", "assignment", "project_path", "commit_sha", "reference_project",
+    "reference_ref", "status", "stage", "progress", "attempts", "needs_diff", "received_at")),
+    sa.column("report", JSONType))
 
 
 @pytest.mark.parametrize("database", ["postgresql", "sqlite"])
@@ -111,23 +117,48 @@ def test_reports_keep_no_host_path_in_properties_test(tmp_path, service_settings
     """Revision 0014: a report written before 09865ea held in properties.test where test.yaml
     lay on the grading host, which GET /api/runs showed staff; it reads test.yaml now, as new
     ones do. Reports of pytest mode (empty), new reports and runs without one are left."""
-    _, settings = service_settings()
-    url = (settings.database_url if database == "postgresql"
-           else f"sqlite:///{tmp_path / 'ledger.sqlite'}")
-    engine = make_engine(url)
     reports = {run_id: {"status": "COMPLETED", "properties": {
         "test": test, "specification": "", "pytestflags": "", "exitcode": 1}}
         for run_id, test in REPORT_TESTS.items()}
+
+    kept = _reports_after_upgrade(_ledger_url(tmp_path, service_settings, database), "0013",
+                                  reports)
+
+    assert kept == {**reports, "host": {**reports["host"], "properties": {
+        **reports["host"]["properties"], "test": "test.yaml"}}}
+
+
+@pytest.mark.parametrize("database", ["postgresql", "sqlite"])
+def test_reports_keep_no_host_path_of_the_workers_python(tmp_path, service_settings, database):
+    """Revision 0015: a report held in environment.executable the worker's python on the
+    grading host, which GET /api/runs showed staff; it is gone, as from new reports."""
+    reports = {"old": {"status": "COMPLETED", "environment": {
+                   **ENVIRONMENT, "executable": "/opt/gradehook/.venv/bin/python"}},
+               "new": {"status": "COMPLETED", "environment": ENVIRONMENT}}
+
+    kept = _reports_after_upgrade(_ledger_url(tmp_path, service_settings, database), "0014",
+                                  reports)
+
+    assert kept == {**reports, "old": reports["new"]}
+
+
+def _ledger_url(tmp_path, service_settings, database: str) -> str:
+    """Return the URL of an empty ledger on PostgreSQL or SQLite."""
+    if database == "sqlite":
+        return f"sqlite:///{tmp_path / 'ledger.sqlite'}"
+    return service_settings()[1].database_url
+
+
+def _reports_after_upgrade(url: str, revision: str, reports: dict[str, dict]) -> dict:
+    """Keep each report in a run of a ledger at a revision, upgrade it to the newest and
+    return the reports then, by run; a run without a report is kept too, and stays so."""
+    engine = make_engine(url)
     try:
         with engine.begin() as connection:
             config = alembic_config()
             config.attributes["connection"] = connection
-            command.upgrade(config, "0013")
-            runs = sa.table("test_runs", *(sa.column(name) for name in (
-                "id", "kind", "course", "assignment", "project_path", "commit_sha",
-                "reference_project", "reference_ref", "status", "stage", "progress",
-                "attempts", "needs_diff", "received_at")), sa.column("report", JSONType))
-            connection.execute(runs.insert(), [
+            command.upgrade(config, revision)
+            connection.execute(RUNS.insert(), [
                 {"id": run_id, "kind": "push", "course": "prog1", "assignment": "week1/hello",
                  "project_path": "students/alice", "commit_sha": run_id,
                  "reference_project": "staff/reference", "reference_ref": "main",
@@ -136,9 +167,8 @@ def test_reports_keep_no_host_path_in_properties_test(tmp_path, service_settings
                  "report": report} for run_id, report in {**reports, "none": None}.items()])
         upgrade(engine)
         with engine.connect() as connection:
-            kept = dict(connection.execute(sa.select(runs.c.id, runs.c.report)).all())
+            kept = dict(connection.execute(sa.select(RUNS.c.id, RUNS.c.report)).all())
     finally:
         engine.dispose()
-    assert kept == {"none": None, **reports,
-                    "host": {**reports["host"], "properties": {
-                        **reports["host"]["properties"], "test": "test.yaml"}}}
+    assert kept.pop("none") is None
+    return kept
