@@ -12,6 +12,7 @@ import pytest
 from hypothesis import settings as hypothesis_settings
 
 from pipeline.config import Settings, load_settings
+from pipeline.sandbox import cgroup as cgroup_module
 from tests.infra.gitrepos import GitServer
 from tests.infra.processes import write_config
 from tests.infra.services import claim_redis_db, create_database, drop_database, \
@@ -21,6 +22,12 @@ from tests.infra.services import claim_redis_db, create_database, drop_database,
 # the suite passes or fails alike on any machine; none is remembered between runs.
 hypothesis_settings.register_profile("deterministic", derandomize=True, database=None)
 hypothesis_settings.load_profile("deterministic")
+# The share of one CPU a starved run gets (starved_cpu): a program whose work takes half its time
+# limit on a CPU of its own takes one and a half times the limit, and waits the limit's length.
+STARVED_SHARE = 1 / 3
+# How long past its deadline a starved run may still last: the rest of a period its quota is spent
+# in (the kernel's 100 ms), the supervisor's poll, the kill.
+STOP_LATENCY_SECONDS = 0.2
 SKIPPED_IN_CI = ("skipped in CI ({reason}): CI has every service and the sandbox's cgroups, so a "
                  "test skipped there hides a missing one")
 
@@ -78,6 +85,24 @@ def service_settings(tmp_path: Path, pg_database: str, redis_db: int, git_server
         path = write_config(tmp_path / "etc", config)
         return path, load_settings(path)
     return build
+
+
+@pytest.fixture
+def starved_cpu(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Give each sandbox run STARVED_SHARE of one CPU, its cpu cgroup's quota (CFS bandwidth
+    control): it waits for a CPU as on a host with more runs than cores, the same on any host."""
+    parents = cgroup_module.controller_dirs()
+    if parents is None or cgroup_module.SHARE_CONTROLLER not in parents:
+        pytest.skip("no writable cgroup v1 cpu controller: a run's CPU cannot be starved")
+    create = cgroup_module.RunCgroup.create.__func__
+
+    def starved(cls, memory_bytes: int, max_pids: int) -> cgroup_module.RunCgroup | None:
+        group = create(cls, memory_bytes, max_pids)
+        cpu = group.dirs[cgroup_module.SHARE_CONTROLLER]
+        period = int((cpu / "cpu.cfs_period_us").read_text())
+        (cpu / "cpu.cfs_quota_us").write_text(str(int(period * STARVED_SHARE)))
+        return group
+    monkeypatch.setattr(cgroup_module.RunCgroup, "create", classmethod(starved))
 
 
 @pytest.fixture

@@ -2,19 +2,20 @@
 file's import) that outlives its time limit is ended there, so that the tests after it still run.
 
 The watchdog runs none of the student's code: only the child does, which tells it through a pipe
-when each test begins (with its limit), where a test is stuck, and when it ends (pytest_limits).
-At a test's limit the watchdog sends the child STOP_SIGNAL, whose handler fails the test where it
-is stuck; the child reports a test that ends after that (failed on its limit, even if the
-student's code caught the failure). One that does not end within GRACE_SECONDS (the student's code
-caught the failure and went on, replaced the handler, or runs C code that never looks at signals)
-has its child's process group killed: the watchdog reports the test failed on its limit (an
-import: its test file's collection failed), and pytest starts again in a new child without the
-tests that ended and the test files whose import was ended. That is the one line the watchdog
-writes to the result channel, and only once the child is gone: a line longer than PIPE_BUF is not
-written to a pipe at once, so a second writer could split the child's, losing both lines. Student
-code can still write to the pipe, or stop or kill this process (the same user): what it writes, or
-a stopped watchdog, leaves the run to the sandbox's own time limit; a killed one ends the sandbox.
-A child that ends by itself ends the watchdog the same way (its exit code or signal).
+when each test begins (with its limit), where a test is stuck, and when it ends (pytest_limits). A
+limit runs on by the time the sandbox's tasks waited for a CPU since the test began, by at most its
+own length (pipeline.sandbox.cpu_wait). At a test's limit the watchdog sends the child STOP_SIGNAL,
+whose handler fails the test where it is stuck; the child reports a test that ends after that
+(failed on its limit, even if the student's code caught the failure). One that does not end within
+GRACE_SECONDS (the student's code caught the failure and went on, replaced the handler, or runs C
+code that never looks at signals) has its child's process group killed: the watchdog reports the
+test failed on its limit (an import: its test file's collection failed), and pytest starts again in
+a new child without the tests that ended and the test files whose import was ended. That is the one
+line the watchdog writes to the result channel, and only once the child is gone: a line longer than
+PIPE_BUF is not written to a pipe at once, so a second writer could split the child's, losing both
+lines. Student code can still write to the pipe, or stop or kill this process (the same user): what
+it writes, or a stopped watchdog, leaves the run to the sandbox's own time limit; a killed one ends
+the sandbox. A child that ends by itself ends the watchdog the same way (its exit code or signal).
 """
 
 import json
@@ -24,6 +25,7 @@ import signal
 import time
 import traceback
 
+from pipeline.sandbox.cpu_wait import StretchedLimit, sandbox_tasks
 from pytest_limits import FAILURE, STOP_SIGNAL, over_limit, subject_of, timed_out
 
 GRACE_SECONDS = 3.0
@@ -38,16 +40,23 @@ DID_NOT_STOP = "; it did not stop when told to, so its process was ended"
 
 
 class WatchedTest:
-    """A test (or a test file's import) the child runs: its limit's deadline, whether it was
-    interrupted, where it was."""
+    """A test (or a test file's import) the child runs: its limit, stretched by the sandbox's
+    wait for a CPU (cpu_wait), its deadline, whether it was interrupted, where it was."""
 
     def __init__(self, nodeid, seconds, importing):
         self.nodeid = nodeid
         self.seconds = seconds
         self.importing = importing
-        self.deadline = time.monotonic() + seconds if seconds > 0 else None
+        self.limit = StretchedLimit(seconds, sandbox_tasks) if seconds > 0 else None
+        self.deadline = self.limit.started + seconds if self.limit is not None else None
         self.interrupted = False
         self.place = None
+
+    def stretch(self):
+        """Move a deadline not yet reached for the stop on by the sandbox's wait for a CPU so
+        far."""
+        if self.limit is not None and not self.interrupted:
+            self.deadline = self.limit.deadline()
 
     def remaining(self):
         """Return the seconds until the deadline (0 when past), at most LONGEST_WAIT_SECONDS;
@@ -155,6 +164,8 @@ class _Watch:
                     return os.waitpid(self.pid, 0)[1], test
                 if self.test is not None and self.test.remaining() == 0:
                     self._read()
+                if self.test is not None and self.test.remaining() == 0:
+                    self.test.stretch()
                 if self.test is not None and self.test.remaining() == 0:
                     if self.test.interrupted:
                         self._kill()

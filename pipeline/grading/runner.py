@@ -22,6 +22,8 @@ import threading
 import time
 import types
 
+from pipeline.sandbox.cpu_wait import StretchedLimit, sandbox_tasks
+
 NO_INPUT_ANSWERS = "program reads input, but the test provides no inputAnswers"
 NO_MORE_INPUT_ANSWERS = "program reads input, but the test provides no more inputAnswers"
 EXITED_WITH = "program exited with sys.exit({code!r})"
@@ -250,8 +252,9 @@ def disable_show(module):
 
 
 # fired: the stage ran past its timeout, whatever its code made of the RunTimedOut raised in it;
-# stopped_at: where in the files of the solution's folder its code was then (innermost_in).
-TIMER = {"armed": False, "fired": False, "folder": None, "stopped_at": None}
+# stopped_at: where in the files of the solution's folder its code was then (innermost_in);
+# limit: the stage's timeout, stretched by the sandbox's wait for a CPU (cpu_wait).
+TIMER = {"armed": False, "fired": False, "folder": None, "stopped_at": None, "limit": None}
 
 
 def innermost_in(frame, folders):
@@ -267,8 +270,13 @@ def innermost_in(frame, folders):
 
 
 def on_alarm(signum, frame):
-    """Interrupt the running code once when its time is up, noting where it was."""
+    """Interrupt the running code once when its time is up, noting where it was; while the
+    sandbox waited for a CPU, its time runs on."""
     if TIMER["armed"]:
+        left = TIMER["limit"].deadline() - time.monotonic()
+        if left > 0:
+            signal.setitimer(signal.ITIMER_REAL, left)
+            return
         TIMER["armed"] = False
         TIMER["fired"] = True
         TIMER["stopped_at"] = innermost_in(frame, [TIMER["folder"]])
@@ -280,6 +288,7 @@ def arm_timer(seconds):
     TIMER["fired"] = False
     TIMER["stopped_at"] = None
     if seconds > 0:
+        TIMER["limit"] = StretchedLimit(seconds, sandbox_tasks)
         TIMER["armed"] = True
         signal.setitimer(signal.ITIMER_REAL, seconds)
 
@@ -673,20 +682,20 @@ def evaluate(wanted, namespace, graphics_values, values, solution_dir):
 
 
 def load_encoder(python_path):
-    """Import the value encoder's module before any solution code, then hide its package
-    again."""
+    """Import the value encoder's module before any solution code (forget_runner_modules hides
+    its package again)."""
     sys.path[:0] = python_path
     from pipeline.sandbox import values
 
     del sys.path[:len(python_path)]
-    for name in [m for m in sys.modules if m == "pipeline" or m.startswith("pipeline.")]:
-        del sys.modules[name]
     return values
 
 
 def forget_runner_modules():
-    """Take the runners' own modules out of sys.modules (RUNNER_MODULES)."""
-    for name in RUNNER_MODULES:
+    """Take the runners' own modules (RUNNER_MODULES) and gradehook's package, which they
+    import from, out of sys.modules."""
+    for name in [*RUNNER_MODULES,
+                 *(m for m in sys.modules if m == "pipeline" or m.startswith("pipeline."))]:
         sys.modules.pop(name, None)
 
 

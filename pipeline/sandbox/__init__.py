@@ -40,8 +40,10 @@ It is started by its file name from its bin directory, the first on ``PATH`` (an
 
 Limits and ``killed_reason``
     * Wall clock (``timeout_seconds``, 0 = ``HARD_TIMEOUT_SECONDS``, counted from the moment the
-      program is released): the whole tree is killed; ``"timeout"``, ``timed_out``. Exceeding
-      ``cpu_seconds`` (SIGXCPU) is reported the same way.
+      program is released): the whole tree is killed; ``"timeout"``, ``timed_out``. With
+      cgroups the limit runs on by the time the run's tasks waited, ready to run, for a CPU, by
+      at most its own length (``pipeline.sandbox.cpu_wait``). Exceeding ``cpu_seconds``
+      (SIGXCPU) is reported the same way.
     * stdout + stderr beyond ``max_output_bytes`` (shared cap; pipes are read incrementally):
       the tree is killed, ``"output"``, ``output_truncated``; ``stdout``/``stderr`` keep the bytes
       up to the cap.

@@ -146,6 +146,13 @@ class RunCgroup:
                 continue
         return sorted(found)
 
+    def tasks(self) -> list[str]:
+        """Return the ids of the tasks (each thread of each process) in the run's cgroups."""
+        try:
+            return (self.dirs["pids"] / "tasks").read_text().split()
+        except FileNotFoundError:
+            return []
+
     def kill_all(self) -> None:
         """Send SIGKILL to every process in the run's cgroups."""
         for pid in self.pids():

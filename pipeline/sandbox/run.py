@@ -20,6 +20,7 @@ from typing import Mapping, Sequence
 from pipeline.sandbox.capture import Budget, Collector
 from pipeline.sandbox.cgroup import RunCgroup
 from pipeline.sandbox.channel import ResultChannel
+from pipeline.sandbox.cpu_wait import StretchedLimit
 from pipeline.sandbox.exit_status import children, wait_status
 from pipeline.sandbox.hostuser import DEFAULT_SANDBOX_USER, HostUser, sandbox_user
 from pipeline.sandbox.interpreter import resolve_interpreter
@@ -287,6 +288,9 @@ class _Sandbox:
         """Feed stdin, collect output and the result channel, and enforce the limits."""
         started = self.released_at
         deadline = started + self.limits.effective_timeout
+        # Without cgroups the sandbox's tasks are not listed: its limit is not stretched.
+        stretched = None if self.cgroup is None else \
+            StretchedLimit(self.limits.effective_timeout, self.cgroup.tasks, started)
         output_budget = Budget(self.limits.max_output_bytes)
         stdout = Collector(self.process.stdout.fileno(), output_budget)
         stderr = Collector(self.process.stderr.fileno(), output_budget)
@@ -321,7 +325,10 @@ class _Sandbox:
             if output_budget.exceeded or result_budget.exceeded:
                 self._stop(KILLED_OUTPUT)
             elif time.monotonic() >= deadline:
-                self._stop(KILLED_TIMEOUT)
+                if stretched is not None:
+                    deadline = stretched.deadline()
+                if time.monotonic() >= deadline:
+                    self._stop(KILLED_TIMEOUT)
             else:
                 self._check_usage()
         duration = time.monotonic() - started

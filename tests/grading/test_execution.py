@@ -10,6 +10,7 @@ import pytest
 from pipeline.config import SandboxSettings
 from pipeline.grading import EngineError, grade
 from pipeline.grading.execution import SandboxExecutor
+from tests.conftest import STOP_LATENCY_SECONDS
 from tests.grading.builders import collection, make_assignment, one_value_yaml, write_files
 from tests.sandbox.conftest import KEEPS_EXIT_STATUS
 
@@ -160,6 +161,35 @@ def test_a_sleeping_program_times_out_too(tmp_path):
     run, _ = one_collection(tmp_path, "import time\nx = 1\ntime.sleep(30)\n", extra="timeout: 1")
     assert first(run) == ("TIMEDOUT", "FAILED",
                           "E   Failed: Maximum execution time of 1.0 seconds exceeded")
+
+
+# Half a second of work, however long the program waits for a CPU, then the value tested.
+HALF_A_SECOND_OF_WORK = ("import time\nend = time.process_time() + 0.5\n"
+                         "while time.process_time() < end:\n    pass\nx = 1\n")
+
+
+def test_a_collection_starved_of_cpu_has_its_timeout_stretched_by_its_wait(tmp_path, starved_cpu):
+    """A collection of 0.5 s of work under a timeout of 1 s, given a third of a CPU (a host with
+    three runs per core, as at a deadline), took 1.5 s and timed out: a correct solution lost
+    its points for the host's load. Its timeout now runs on by the time it waited, ready to run,
+    for a CPU."""
+    run, _ = one_collection(tmp_path, HALF_A_SECOND_OF_WORK, extra="timeout: 1")
+    assert first(run) == ("COMPLETED", "PASSED", None)
+    assert run.debug["executionDurationStudent"] > 1
+
+
+def test_an_endless_collection_starved_of_cpu_still_times_out_by_twice_its_timeout(
+        tmp_path, starved_cpu):
+    student, reference = make_assignment(tmp_path, one_value_yaml("timeout: 1"),
+                                         {"ex.py": "x = 1\n"},
+                                         {"ex.py": "x = 1\nwhile True: pass\n"})
+    report = grade(student, reference)
+    assert first(report.tests[0]) == ("TIMEDOUT", "FAILED",
+                                      "E   Failed: Maximum execution time of 1.0 seconds exceeded")
+    # Stopped by its own timer, where it looped, not by the sandbox's limit on the whole run.
+    debug = report.tests[0].debug
+    assert debug["traceback"]["line"] == "while True: pass"
+    assert 1 < debug["executionDurationStudent"] < 2 + STOP_LATENCY_SECONDS
 
 
 @pytest.mark.parametrize("after_catching", ["pass", "sys.exit(0)", "raise ValueError('late')"],

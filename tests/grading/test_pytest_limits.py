@@ -84,6 +84,33 @@ def test_an_endless_test_fails_on_its_limit_naming_the_students_line_and_the_res
     ])
 
 
+def test_a_test_starved_of_cpu_has_its_limit_stretched_by_its_wait_and_an_endless_one_stops(
+        tmp_path: Path, starved_cpu: None):
+    """A test of 0.5 s of work under its limit of 1 s, given a third of a CPU (a host with three
+    runs per core, as at a deadline), took 1.5 s and failed on its limit: a correct solution
+    lost its points for the host's load. Its limit now runs on by the time the sandbox waited,
+    ready to run, for a CPU, by at most the limit's length: an endless test still stops."""
+    student_code = ("import time\n\ndef work():\n    end = time.process_time() + 0.5\n"
+                    "    while time.process_time() < end:\n        pass\n    return 1\n\n"
+                    "def spin():\n    while True: pass\n")
+    test_file = """
+        import pytest
+        import calc
+
+        @pytest.mark.timeout(1)
+        def test_work():
+            assert calc.work() == 1
+
+        @pytest.mark.timeout(1)
+        def test_endless():
+            assert calc.spin() == 1
+    """
+    assert _graded(tmp_path, student_code, test_file) == ("COMPLETED", [
+        ("test_work", "PASSED", None),
+        ("test_endless", "FAILED", STOPPED.format(limit="1 second", place="calc.py, line 10")),
+    ])
+
+
 def test_a_tests_timeout_marker_sets_its_limit_and_a_wrong_one_fails_it(tmp_path: Path):
     student_code = "def one():\n    return 1\n\ndef spin():\n    while True: pass\n"
     test_file = """

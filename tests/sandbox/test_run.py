@@ -26,6 +26,7 @@ from pipeline.sandbox import layout as layout_module
 from pipeline.sandbox import run as run_module
 from pipeline.sandbox.interpreter import resolve_interpreter
 from pipeline.sandbox.layout import sandbox_executable
+from tests.conftest import STOP_LATENCY_SECONDS
 from tests.infra.processes import wait_for
 from tests.infra.sandbox_groups import groups_made
 from tests.sandbox.conftest import KEEPS_EXIT_STATUS, RESULT_PATH, RUN_GROUP_NAME, SMALL_LIMITS, \
@@ -297,6 +298,33 @@ os.wait()
     group, new_session_group = result.stdout.decode().split()
     assert RUN_GROUP_NAME.fullmatch(group.rsplit("/", 1)[-1]), group
     assert new_session_group == group
+
+
+# Half a second of work, however long the program waits for a CPU.
+HALF_A_SECOND_OF_WORK = """
+import time
+end = time.process_time() + 0.5
+while time.process_time() < end:
+    pass
+print("done")
+"""
+
+
+def test_a_program_starved_of_cpu_has_its_time_limit_stretched_by_its_wait(
+        run: Runner, starved_cpu: None) -> None:
+    """A program of 0.5 s of work under a 1 s limit, given a third of a CPU (a host with three
+    runs per core), took 1.5 s and was killed at 1 s: a correct solution timed out for the host's
+    load. Its limit now runs on by the time it waited, ready to run, for a CPU."""
+    result = run(HALF_A_SECOND_OF_WORK, limits=SMALL_LIMITS.with_overrides(timeout_seconds=1))
+    assert (result.killed_reason, result.stdout) == (None, b"done\n"), result.stderr
+    assert result.duration_seconds > 1
+
+
+def test_an_endless_program_starved_of_cpu_still_stops_by_twice_its_limit(
+        run: Runner, starved_cpu: None) -> None:
+    result = run("while True: pass", limits=SMALL_LIMITS.with_overrides(timeout_seconds=1))
+    assert result.killed_reason == "timeout"
+    assert 1 < result.duration_seconds < 2 + STOP_LATENCY_SECONDS
 
 
 def test_mount_copies_are_removed_when_setting_up_is_interrupted(
