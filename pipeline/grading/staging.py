@@ -24,6 +24,11 @@ MISSING_COURSE_FILE = "{path} does not exist in {where}"
 NO_DEPENDENCY_ROOT = "{path} needs the reference repository's root, which was not given"
 REFERENCE_MISSING = "the reference directory {path} does not exist"
 REPOSITORY_ROOT = "the reference repository's root"
+# meta.yaml testFiles land at the top of the tests' folder (StagedAssignment): two of one name
+# would be one file there.
+SAME_TEST_FILE_NAME = ("{path} and {other} would both be {name} in the tests' folder, where "
+                       "testFiles are copied by their name alone, without their folders: give one "
+                       "of them another name")
 CODE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.]*")
 # A file's name as code spells it in a string, which need not be a Python name
 # ('secret-answers.txt', "data 2/table.csv"): the text between quotes on one line.
@@ -65,15 +70,21 @@ def stage_assignment(work: Path, student_dir: Path, reference_dir: Path, assignm
             _add_course_files(source, base, relative)
     tests_dir = work / "tests-all"
     tests_dir.mkdir()
-    names = []
+    landed: dict[str, tuple[str, Path]] = {}
     for relative in meta.test_files:
         source = assignment_dir / relative
         if not source.exists():
             raise _listed_error(assignment_dir, TEST_FILES, relative,
                                 _missing_in_assignment(assignment_dir, relative, dependency_root))
+        if source.name in landed:
+            other, other_source = landed[source.name]
+            if other_source.resolve() == source.resolve():
+                continue
+            raise _listed_error(assignment_dir, TEST_FILES, relative, SAME_TEST_FILE_NAME.format(
+                path=relative, other=other, name=source.name))
         copy_path(source, tests_dir / source.name)
-        names.append(source.name)
-    return StagedAssignment(student_base, reference_base, tests_dir, tuple(names))
+        landed[source.name] = relative, source
+    return StagedAssignment(student_base, reference_base, tests_dir, tuple(landed))
 
 
 def _extra_files(assignment_dir: Path, meta: MetaSpec,

@@ -131,6 +131,42 @@ def test_a_course_file_listed_by_another_path_names_the_one_the_folder_has(tmp_p
         "you mean tests/check.py?"]
 
 
+@pytest.mark.parametrize(("listed", "expected"), [
+    ("[data/a/input.txt, data/b/input.txt]",
+     "meta.yaml line 2: properties.testFiles[1]: data/b/input.txt and data/a/input.txt would both "
+     "be input.txt in the tests' folder, where testFiles are copied by their name alone, without "
+     "their folders: give one of them another name"),
+    ("[a/data, b/data]",
+     "meta.yaml line 2: properties.testFiles[1]: b/data and a/data would both be data in the "
+     "tests' folder, where testFiles are copied by their name alone, without their folders: give "
+     "one of them another name")])
+def test_two_test_files_of_one_name_are_a_course_error_naming_both(tmp_path: Path, listed: str,
+                                                                   expected: str):
+    """Before, the second of two files silently replaced the first (a test read b's input where
+    it meant a's), and the second of two folders failed the run as our error ('File exists')."""
+    student, reference = make_assignment(
+        tmp_path, SIMPLE_TESTS,
+        {"ex.py": "x = 1\n", "data/a/input.txt": "a", "data/b/input.txt": "b",
+         "a/data/input.txt": "a", "b/data/input.txt": "b"},
+        {"ex.py": "x = 1\n"}, meta_yaml=f"properties:\n  testFiles: {listed}\n")
+
+    assert grade(student, reference).course_error == expected
+
+
+def test_a_test_files_folder_listed_twice_is_staged_once(tmp_path: Path):
+    """Before, the second entry of one folder failed every run as our error ('File exists')."""
+    student, reference = make_assignment(
+        tmp_path, None,
+        {"calc.py": "", "data/input.txt": "3",
+         "test_input.py": "from pathlib import Path\n\n\ndef test_input():\n"
+                          "    assert (Path(__file__).parent / 'data/input.txt').read_text() "
+                          "== '3'\n"},
+        {"calc.py": ""}, meta_yaml="properties:\n  testFiles: [data, ./data]\n")
+
+    assert outcomes(grade(student, reference)) == {
+        ("test_input.py", "test_input"): ("PASSED", None)}
+
+
 def test_an_unreadable_test_yaml_is_named_without_its_place_on_the_host(tmp_path: Path):
     (tmp_path / "test.yaml").mkdir()
 
