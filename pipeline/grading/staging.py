@@ -8,7 +8,7 @@ import hashlib
 import os
 import re
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
@@ -42,13 +42,16 @@ class StagedAssignment:
     """The prepared directories of one grading: two solution bases and the test files.
 
     meta.yaml testFiles land at the top of tests_dir (the testDirectory on sys.path), so a test
-    helper `tests/checker.py` is imported as `checker`; test_files lists their names there.
+    helper `tests/checker.py` is imported as `checker`; test_files lists their names there, and
+    test_file_paths each one's path in the assignment's folder by its name (where pytest mode's
+    runs place it, as staff running pytest there have it).
     """
 
     student_base: Path
     reference_base: Path
     tests_dir: Path
     test_files: tuple[str, ...]
+    test_file_paths: Mapping[str, str]
 
 
 def stage_assignment(work: Path, student_dir: Path, reference_dir: Path, assignment_dir: Path,
@@ -84,7 +87,9 @@ def stage_assignment(work: Path, student_dir: Path, reference_dir: Path, assignm
                 path=relative, other=other, name=source.name))
         copy_path(source, tests_dir / source.name)
         landed[source.name] = relative, source
-    return StagedAssignment(student_base, reference_base, tests_dir, tuple(landed))
+    return StagedAssignment(student_base, reference_base, tests_dir, tuple(landed),
+                            {name: PurePosixPath(relative).as_posix()
+                             for name, (relative, _) in landed.items()})
 
 
 def _extra_files(assignment_dir: Path, meta: MetaSpec,
@@ -149,8 +154,8 @@ class _CopyFailed(Exception):
 
 
 def copy_tree(source: Path, target: Path, leaving_out: tuple[str, ...] = ()) -> None:
-    """Copy a directory tree, keeping symlinks as links and leaving out VCS and cache folders
-    (and the files whose names match the patterns leaving_out).
+    """Copy a directory tree, into target's folder if it has one, keeping symlinks as links and
+    leaving out VCS and cache folders (and the files whose names match the patterns leaving_out).
 
     A file that cannot be copied stops the copy with its own OSError: shutil.copytree would go
     on and raise its Error, which keeps each file's error as text alone, so a full disk's
@@ -158,7 +163,8 @@ def copy_tree(source: Path, target: Path, leaving_out: tuple[str, ...] = ()) -> 
     """
     try:
         shutil.copytree(source, target, symlinks=True, copy_function=_copy_or_stop,
-                        ignore=shutil.ignore_patterns(*IGNORED_NAMES, *leaving_out))
+                        ignore=shutil.ignore_patterns(*IGNORED_NAMES, *leaving_out),
+                        dirs_exist_ok=True)
     except _CopyFailed as failed:
         raise failed.error from None
 

@@ -206,6 +206,25 @@ def test_a_test_files_folder_holding_test_files_runs_them_once(tmp_path: Path):
         == [("checks/test_calc.py", [("test_add", "PASSED", None)])]
 
 
+@pytest.mark.parametrize("test_files", ["[tests/data, tests/cases.txt]", "[.]"])
+def test_test_files_lie_where_they_lie_in_the_assignments_folder(tmp_path: Path, test_files: str):
+    """As when staff run pytest in the assignment's folder: before, testFiles landed at the top of
+    the tests' folder by their name alone, so a test file opening its data beside it
+    (tests/test_calc.py reading tests/cases.txt and tests/data/more.txt) found nothing."""
+    student, reference = make_assignment(
+        tmp_path, None,
+        {**CALC, "tests/cases.txt": "3", "tests/data/more.txt": "4",
+         "tests/test_calc.py": "from pathlib import Path\nfrom calc import add\n\n"
+                               "HERE = Path(__file__).parent\n\n\ndef test_add():\n"
+                               "    assert add(1, 2) == int((HERE / 'cases.txt').read_text())\n"
+                               "    assert add(2, 2) == int((HERE / 'data/more.txt')"
+                               ".read_text())\n"},
+        CALC, meta_yaml=f"properties:\n  testFiles: {test_files}\n")
+    report = grade(student, reference)
+    assert [(c.name, [(t.name, t.result, t.details) for t in c.tests]) for c in report.tests] \
+        == [("tests/test_calc.py", [("test_add", "PASSED", None)])]
+
+
 def test_a_hidden_tests_entry_naming_no_test_file_is_a_course_error_showing_students_its_place(
         tmp_path: Path):
     """Before, an entry naming no test file (a typo, a single test's node id) hid nothing: the
