@@ -4,7 +4,7 @@ Run as ``python -s pytest_runner.py <tests dir> <ini file> <result path> <second
 <log stop limit>`` with the student's solution as the working directory (and HOME, hence -s: no
 user site-packages from it). Each outcome is written as one JSON line to the result channel as soon
 as it is known, so a crash or a timeout keeps what finished before it. pytest is imported before
-the solution's folder goes on sys.path, and that folder goes last, so the solution can neither
+the solution's folder goes on sys.path, last but for the tests' folder, so the solution can neither
 replace pytest nor shadow an installed package or the standard library; the runners' own modules
 leave sys.modules, so that the solution's modules of their names are its own. pytest runs in a child
 process under a watchdog that ends a test, or a test file's import, running longer than its time
@@ -462,7 +462,9 @@ def main(tests_dir, ini_path, result_path, seconds, stop_limit, log_stop_limit):
            *os.environ.get("PYTHONPATH", "").split(os.pathsep)}
     sys.path[:] = [path for path in sys.path if path and os.path.abspath(path) not in own]
     forget_runner_modules()
-    sys.path.append(os.getcwd())
+    # The tests' folder after it, as `python -m pytest` run in the assignment's folder has it: a
+    # test file in a subfolder imports a testFile at the top (`import helpers`) without a conftest.
+    sys.path += [os.getcwd(), tests_dir]
     folders = (os.getcwd(), tests_dir)
     default_seconds = float(seconds)
 

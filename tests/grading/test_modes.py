@@ -225,6 +225,23 @@ def test_test_files_lie_where_they_lie_in_the_assignments_folder(tmp_path: Path,
         == [("tests/test_calc.py", [("test_add", "PASSED", None)])]
 
 
+def test_a_test_file_in_a_subfolder_imports_a_test_file_at_the_top_without_a_conftest(
+        tmp_path: Path):
+    """As `python -m pytest` in the assignment's folder has it: before, only a test file's own
+    folder was on sys.path, and tests/sub/test_calc.py failed as 'importing tests/sub/test_calc.py
+    failed: ModuleNotFoundError: No module named 'helpers'' unless the course added a conftest.py
+    at the top."""
+    student, reference = make_assignment(
+        tmp_path, None,
+        {**CALC, "helpers.py": "EXPECTED = 3\n",
+         "tests/sub/test_calc.py": "from calc import add\nfrom helpers import EXPECTED\n\n\n"
+                                   "def test_add():\n    assert add(1, 2) == EXPECTED\n"},
+        CALC, meta_yaml="properties:\n  testFiles: [helpers.py]\n")
+    report = grade(student, reference)
+    assert [(c.name, [(t.name, t.result, t.details) for t in c.tests]) for c in report.tests] \
+        == [("tests/sub/test_calc.py", [("test_add", "PASSED", None)])]
+
+
 def test_a_hidden_tests_entry_naming_no_test_file_is_a_course_error_showing_students_its_place(
         tmp_path: Path):
     """Before, an entry naming no test file (a typo, a single test's node id) hid nothing: the
