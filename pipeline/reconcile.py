@@ -196,7 +196,7 @@ def _requeue_or_end(session: Session, run_id: str, spent: bool, requeued: str,
 def _check_reference(resources: Resources, course: CourseSettings) -> int:
     """Fetch a course's reference, finding its assignments if it discovers them; keep the
     problem met (it cannot be fetched, it holds no assignment, a listed one's folder is missing
-    or holds nothing to grade, an assignment's test.yaml or meta.yaml is invalid) for the health
+    or holds nothing to grade, every run of an assignment ends as a course error) for the health
     answer, or that there was none. Return how many assignments were found."""
     repositories, project, found = resources.repositories, course.reference_project, []
     listed = [assignment.directory for assignment in course.assignments]
@@ -229,8 +229,8 @@ def _check_reference(resources: Resources, course: CourseSettings) -> int:
 def _assignment_problem(course: CourseSettings, sha: str, found: list[str], empty: list[str],
                         checked: dict[str, Gradability]) -> str | None:
     """Say what the reference lacks: any assignment at all, or the folder of listed ones, or
-    anything to grade in it; and which assignments' test.yaml or meta.yaml every run of them
-    ends in a course error with, in the engine's words.
+    anything to grade in it; and which assignments every run of ends in a course error before
+    any code runs (pipeline.grading.gradable), in the engine's words.
 
     A listed folder without test.yaml is graded all the same, by its pytest files or by
     comparing the programs' output, unless it holds nothing for either (meta.yaml alone).

@@ -215,10 +215,9 @@ class CodeAbilityGrader:
         if not collection.tests:
             self.results[index] = []
             return _collection_report(collection, [], None, None, started, [])
-        if collection.checks_file and self._reference_lacks_file(collection):
-            lacks = REFERENCE_LACKS_FILE.format(collection=collection.name, file=collection.file)
-            self.files_missing_in_reference.append(CourseProblem(
-                lacks, HIDDEN_LACKS_FILE if collection.name in self.hidden else lacks))
+        lacking = file_missing_in_reference(collection, self.ctx.reference_base, self.hidden)
+        if lacking is not None:
+            self.files_missing_in_reference.append(lacking)
         student = self._run(index, STUDENT)
         reference = self._run(index, REFERENCE)
         linting: list[str] = []
@@ -555,18 +554,6 @@ class CodeAbilityGrader:
                 log.info("the reference ran out of time: %s", gap)
             self.reference_timeout = shown if hidden else gap
 
-    def _reference_lacks_file(self, collection: CollectionSpec) -> bool:
-        """Tell whether the reference solution lacks the file a collection checks (for an exist
-        collection, any file its glob matches; for a linting one, a folder does too)."""
-        if collection.type == "exist":
-            try:
-                return not matches_in(collection.file, self.ctx.reference_base)
-            except (OSError, ValueError):
-                return True
-        if collection.type == "linting":  # flake8 lints the files of a folder too
-            return contained_path(self.ctx.reference_base, collection.file) is None
-        return contained_file(self.ctx.reference_base, collection.file) is None
-
     def _reference_entry_missing(self, collection: CollectionSpec) -> bool:
         entry = collection.entry_point
         return entry is not None and contained_file(self.ctx.reference_base, entry) is None
@@ -643,6 +630,30 @@ def heavy_modules(base: Path, entry: str | None) -> frozenset[str]:
 
 def _heavy_names(data: bytes) -> set[str]:
     return {match.decode() for match in HEAVY_MODULES.findall(data)}
+
+
+def file_missing_in_reference(collection: CollectionSpec, reference_base: Path,
+                              hidden: frozenset[str]) -> CourseProblem | None:
+    """Return the course problem of a collection with tests checking a file the staged
+    reference solution lacks, as staff and students read it; None for any other."""
+    if not (collection.tests and collection.checks_file) \
+            or not _reference_lacks_file(collection, reference_base):
+        return None
+    lacks = REFERENCE_LACKS_FILE.format(collection=collection.name, file=collection.file)
+    return CourseProblem(lacks, HIDDEN_LACKS_FILE if collection.name in hidden else lacks)
+
+
+def _reference_lacks_file(collection: CollectionSpec, reference_base: Path) -> bool:
+    """Tell whether the reference solution lacks the file a collection checks (for an exist
+    collection, any file its glob matches; for a linting one, a folder does too)."""
+    if collection.type == "exist":
+        try:
+            return not matches_in(collection.file, reference_base)
+        except (OSError, ValueError):
+            return True
+    if collection.type == "linting":  # flake8 lints the files of a folder too
+        return contained_path(reference_base, collection.file) is None
+    return contained_file(reference_base, collection.file) is None
 
 
 def _collection_report(collection: CollectionSpec, verdicts: list[Verdict],

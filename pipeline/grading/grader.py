@@ -187,8 +187,7 @@ def _grade_staged(work: Path, student_dir: Path, reference_dir: Path, assignment
             reference_gaps, missing_files = [], []
             hidden = assignment.hidden
         else:
-            suite, hidden = (assignment.suite, assignment.hidden) \
-                if assignment.mode == MODE_CODEABILITY else _comparison(staged, assignment)
+            suite, hidden = graded_suite(staged, assignment)
             context = _context(executor, staged, student_dir, pool, limits, python, user, cache,
                                _global_key(assignment, staged, limits, python, options), options)
             grader = CodeAbilityGrader(suite, context, hidden)
@@ -210,10 +209,13 @@ def _grade_staged(work: Path, student_dir: Path, reference_dir: Path, assignment
                    missing_files)
 
 
-def _comparison(staged: StagedAssignment, assignment: Assignment) -> \
+def graded_suite(staged: StagedAssignment, assignment: Assignment) -> \
         tuple[SuiteSpec, frozenset[str]]:
-    """Return the default comparison's suite and the collections meta.yaml hides of it, or raise
-    SpecError for a hiddenTests entry naming none."""
+    """Return the suite a run of an assignment not in pytest mode grades by, and the collections
+    meta.yaml hides of it: test.yaml's, or the default comparison's (SpecError for a hiddenTests
+    entry naming none of its collections)."""
+    if assignment.mode == MODE_CODEABILITY:
+        return assignment.suite, assignment.hidden
     suite = comparison_suite(staged.reference_base, assignment.meta)
     return suite, hidden_collections(assignment.directory / META_FILE_NAME,
                                      assignment.meta.hidden_tests,

@@ -227,6 +227,51 @@ def test_an_assignment_whose_test_yaml_is_invalid_shows_in_the_health_answer_unt
     assert _problems(settings) == []
 
 
+def test_assignments_whose_course_files_or_dependencies_fail_every_run_show_in_the_health_answer(
+        service_settings, git_server):
+    """Before, the sweep read test.yaml and meta.yaml alone: a testFile the folder lacks, a
+    default comparison of two programs none named, a successDependency naming no collection and
+    a collection checking a file the reference lacks were no problem to the health answer, and
+    staff learnt of each only as every run of it ended as a course error in these words."""
+    listed = [{"directory": "week1/hello"}, {"directory": "week2/calc"},
+              {"directory": "week3/echo"}]
+    _, settings = service_settings({"courses": [{**LISTING, "assignments": listed}]})
+    resources, celery = migrated_resources(settings), create_celery(settings)
+    hello = ONE_TEST.replace("entryPoint: hello.py\n",
+                             "entryPoint: hello.py\n      successDependency: [nowhere]\n") \
+        + "    - type: exist\n      name: Data\n      file: data.txt\n      tests:\n" \
+          "        - name: data.txt\n"
+    sha = git_server.commit("algo/reference", {
+        "week1/hello/test.yaml": hello, "week1/hello/hello.py": "greeting = 'hi'\n",
+        "week2/calc/calc.py": "def add(a, b):\n    return a + b\n",
+        "week2/calc/test_calc.py": "from calc import add\nfrom helpers import CASES\n\n\n"
+                                   "def test_add():\n    assert add(*CASES) == 5\n",
+        "week2/calc/meta.yaml": "properties:\n  testFiles: [helper.py]\n",
+        "week2/calc/helpers.py": "CASES = (2, 3)\n",
+        "week3/echo/echo.py": "print(input())\n", "week3/echo/shout.py": "print('!')\n"},
+        branch="ws2026")
+
+    reconcile_ledger(resources, celery)
+
+    assert [re.sub(SEEN, "", problem) for problem in _problems(settings)] == [
+        f"course algo: its reference algo/reference (branch ws2026, commit {sha[:12]}) holds "
+        "assignments whose runs all end as course errors: in week1/hello, test.yaml line 8: "
+        "properties.tests[0].successDependency: `nowhere` names no collection: no collection "
+        "has an id, and it is not a number from 1 to 2; collection `Data` checks the file "
+        "`data.txt`, which the reference solution does not have, so the reference would fail it "
+        "too; in week2/calc, meta.yaml line 2: properties.testFiles[0]: helper.py does not "
+        "exist in week2/calc; in week3/echo, the default comparison cannot tell which program "
+        "to run: the reference has 2 Python files at its top (echo.py, shout.py) and no main.py; "
+        "name the program main.py, list it first in meta.yaml's studentSubmissionFiles, or add "
+        "test.yaml or pytest files"]
+    git_server.commit("algo/reference", {
+        "week1/hello/test.yaml": ONE_TEST, "week2/calc/meta.yaml": "properties:\n  testFiles: "
+                                                                   "[helpers.py]\n",
+        "week3/echo/shout.py": None}, branch="ws2026")
+    reconcile_ledger(resources, celery)
+    assert _problems(settings) == []
+
+
 def test_a_sweep_of_an_unchanged_reference_stages_none_of_its_folders_again(
         service_settings, git_server, monkeypatch):
     """Before, every sweep (each minute) staged a scratch copy of each listed folder graded by
@@ -246,13 +291,13 @@ def test_a_sweep_of_an_unchanged_reference_stages_none_of_its_folders_again(
 
     reconcile_ledger(resources, celery)
     reconcile_ledger(resources, celery)
-    assert staged == ["week3/echo"]
+    assert staged == ["week1/hello", "week3/echo"]
 
     sha = git_server.commit("algo/reference", {"week3/echo/echo.py": None,
                                                "week3/echo/meta.yaml": "properties: {}\n"},
                             branch="ws2026")
     reconcile_ledger(resources, celery)
-    assert staged == ["week3/echo", "week3/echo"]
+    assert staged == ["week1/hello", "week3/echo", "week1/hello", "week3/echo"]
     assert [re.sub(SEEN, "", problem) for problem in _problems(settings)] == [
         f"course algo: its reference algo/reference (branch ws2026, commit {sha[:12]}) holds "
         "nothing to grade in week3/echo (no test.yaml, no test_*.py and no file to compare the "
