@@ -25,6 +25,9 @@ COURSE_ERROR_IN = "in {directory}, {error}"
 PROBLEM = "course {course}: {problem} (seen {seen} UTC)"
 # git's error is cut short already (pipeline.repos); this bounds whatever else a problem holds.
 MAX_PROBLEM_CHARACTERS = 1000
+# A longer problem loses its middle: its start says whose reference it is and its first place
+# (file and line), its end the last.
+MIDDLE_CUT = " [... cut here: {total} characters in all ...] "
 
 
 def record_check(sessions: sessionmaker[Session], course: CourseSettings,
@@ -32,13 +35,22 @@ def record_check(sessions: sessionmaker[Session], course: CourseSettings,
     """Keep what checking a course's reference met now: a problem, or None when all was well."""
     values = {"course": course.name, "reference_project": course.reference_project,
               "reference_branch": course.reference_branch, "checked_at": utcnow(),
-              "problem": problem[:MAX_PROBLEM_CHARACTERS] if problem else None}
+              "problem": _cut_in_the_middle(problem, MAX_PROBLEM_CHARACTERS) if problem else None}
     with single_statements(sessions) as session:
         insert = conflict_insert(session.connection(), ReferenceCheck.__table__)
         # Two sweeps at once (the beat's and a starting worker's) both write: the later wins.
         session.execute(insert.values(values).on_conflict_do_update(
             index_elements=["course"],
             set_={name: insert.excluded[name] for name in values if name != "course"}))
+
+
+def _cut_in_the_middle(text: str, limit: int) -> str:
+    """Return text cut to at most limit characters by taking out its middle, saying where."""
+    if len(text) <= limit:
+        return text
+    note = MIDDLE_CUT.format(total=len(text))
+    kept = limit - len(note)
+    return text[:kept - kept // 2] + note + text[len(text) - kept // 2:]
 
 
 def reference_problems(session: Session, courses: Sequence[CourseSettings]) -> list[str]:

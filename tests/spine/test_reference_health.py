@@ -272,6 +272,32 @@ def test_assignments_whose_course_files_or_dependencies_fail_every_run_show_in_t
     assert _problems(settings) == []
 
 
+def test_a_problem_too_long_to_keep_loses_its_middle_not_its_last_places(
+        service_settings, git_server):
+    """Before, a problem was cut after 1,000 characters, silently: the course errors of the
+    assignments after the cut, and where they lie, were lost without a word."""
+    _, settings = service_settings({"courses": [LISTING]})
+    resources = migrated_resources(settings)
+    broken = "".join(f"    - name: c{number}\n      entryPoint: hello.py\n      tests:\n"
+                     f"        - name: x\n          qualification: equal\n"
+                     for number in range(12))
+    git_server.commit("algo/reference", {"week1/hello/test.yaml": "properties:\n  tests:\n"
+                                                                  + broken}, branch="ws2026")
+
+    reconcile_ledger(resources, create_celery(settings))
+
+    problem, = _problems(settings)
+    assert len(re.sub(SEEN, "", problem.removeprefix("course algo: "))) == 1000
+    assert problem.startswith("course algo: its reference algo/reference (branch ws2026, "
+                              "commit ")
+    assert re.search(r"in week1/hello, test.yaml line 7: properties.tests\[0\].tests\[0\]"
+                     r"\.qualification: must be one of .* \[\.\.\. cut here: \d+ characters "
+                     r"in all \.\.\.\] .*test\.yaml line 62: properties\.tests\[11\]"
+                     r"\.tests\[0\]\.qualification: must be one of verifyEqual, matches, "
+                     r"contains, startsWith, endsWith, count, regexp, got 'equal'" + SEEN,
+                     problem)
+
+
 def test_a_sweep_of_an_unchanged_reference_stages_none_of_its_folders_again(
         service_settings, git_server, monkeypatch):
     """Before, every sweep (each minute) staged a scratch copy of each listed folder graded by
