@@ -41,7 +41,8 @@ def gradability(assignment_dir: Path, dependency_root: Path | None = None) -> Gr
         assignment = load_assignment(assignment_dir, assignment_dir)
         with ScratchFolder(GRADING_PREFIX) as work:
             staged = stage_assignment(work, work / NO_STUDENT, assignment_dir, assignment_dir,
-                                      assignment.meta, dependency_root)
+                                      assignment.meta, dependency_root,
+                                      assignment.mode == MODE_PYTEST)
             if assignment.mode == MODE_PYTEST:
                 return Gradability()
             suite, hidden = graded_suite(staged, assignment)

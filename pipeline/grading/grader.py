@@ -166,7 +166,7 @@ def _grade_staged(work: Path, student_dir: Path, reference_dir: Path, assignment
         student_dir, options.shown_student_dir or student_dir, limits.workdir_size_mb)
     staged = stage_assignment(work, student_dir if refusal is None else work / NO_STUDENT_FILES,
                               reference_dir, assignment.directory, assignment.meta,
-                              options.dependency_root)
+                              options.dependency_root, assignment.mode == MODE_PYTEST)
     clock.lap("stage")
     shown_dirs = {STUDENT: options.shown_student_dir or student_dir,
                   REFERENCE: options.shown_reference_dir or reference_dir}

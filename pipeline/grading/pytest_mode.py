@@ -223,15 +223,12 @@ class PytestGrader:
         tests = self.work / f"{name}-tests"
         tests.mkdir()
         source = self.assignment.pytest_dir
-        # Each testFile lies where it lies in the assignment's folder, as when staff run pytest
-        # there: a helper beside the test files importing it. A testFiles folder may hold test
-        # files and conftest.py files too: the run has its own alone, copied in after. A folder
-        # goes before the files in it another entry names.
-        kept = sorted((self.staged.test_file_paths[file], file) for file in self.staged.test_files
-                      if file not in left_out)
-        for path, file in kept:
-            copy_path(self.staged.tests_dir / file, tests / path,
-                      leaving_out=(PYTEST_PATTERN, CONFTEST_NAME))
+        # A testFiles folder may hold test files and conftest.py files too: the run has its own
+        # alone, copied in after.
+        for file in self.staged.test_files:
+            if file not in left_out:
+                copy_path(self.staged.tests_dir / file, tests / file,
+                          leaving_out=(PYTEST_PATTERN, CONFTEST_NAME))
         for file in (*files, *_conftests_of(source, files)):
             copy_path(source / file, tests / file)
         control = self.work / f"{name}-control"

@@ -8,7 +8,7 @@ import hashlib
 import os
 import re
 import shutil
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
@@ -24,8 +24,8 @@ MISSING_COURSE_FILE = "{path} does not exist in {where}"
 NO_DEPENDENCY_ROOT = "{path} needs the reference repository's root, which was not given"
 REFERENCE_MISSING = "the reference directory {path} does not exist"
 REPOSITORY_ROOT = "the reference repository's root"
-# meta.yaml testFiles land at the top of the tests' folder (StagedAssignment): two of one name
-# would be one file there.
+# meta.yaml testFiles land at the top of the tests' folder but in pytest mode (StagedAssignment):
+# two of one name would be one file there.
 SAME_TEST_FILE_NAME = ("{path} and {other} would both be {name} in the tests' folder, where "
                        "testFiles are copied by their name alone, without their folders: give one "
                        "of them another name")
@@ -42,20 +42,20 @@ class StagedAssignment:
     """The prepared directories of one grading: two solution bases and the test files.
 
     meta.yaml testFiles land at the top of tests_dir (the testDirectory on sys.path), so a test
-    helper `tests/checker.py` is imported as `checker`; test_files lists their names there, and
-    test_file_paths each one's path in the assignment's folder by its name (where pytest mode's
-    runs place it, as staff running pytest there have it).
+    helper `tests/checker.py` is imported as `checker`; in pytest mode they keep their paths in
+    the assignment's folder, as staff running pytest there have them. test_files lists where
+    they lie in tests_dir.
     """
 
     student_base: Path
     reference_base: Path
     tests_dir: Path
     test_files: tuple[str, ...]
-    test_file_paths: Mapping[str, str]
 
 
 def stage_assignment(work: Path, student_dir: Path, reference_dir: Path, assignment_dir: Path,
-                     meta: MetaSpec, dependency_root: Path | None) -> StagedAssignment:
+                     meta: MetaSpec, dependency_root: Path | None,
+                     keep_test_file_paths: bool = False) -> StagedAssignment:
     """Copy both solutions plus additional files and test dependencies, and the test files."""
     if not reference_dir.is_dir():
         raise CourseError(REFERENCE_MISSING.format(
@@ -79,17 +79,16 @@ def stage_assignment(work: Path, student_dir: Path, reference_dir: Path, assignm
         if not source.exists():
             raise _listed_error(assignment_dir, TEST_FILES, relative,
                                 _missing_in_assignment(assignment_dir, relative, dependency_root))
-        if source.name in landed:
-            other, other_source = landed[source.name]
-            if other_source.resolve() == source.resolve():
+        place = PurePosixPath(relative).as_posix() if keep_test_file_paths else source.name
+        if place in landed:
+            other, other_source = landed[place]
+            if other_source.resolve() == source.resolve():  # one file listed twice
                 continue
             raise _listed_error(assignment_dir, TEST_FILES, relative, SAME_TEST_FILE_NAME.format(
-                path=relative, other=other, name=source.name))
-        copy_path(source, tests_dir / source.name)
-        landed[source.name] = relative, source
-    return StagedAssignment(student_base, reference_base, tests_dir, tuple(landed),
-                            {name: PurePosixPath(relative).as_posix()
-                             for name, (relative, _) in landed.items()})
+                path=relative, other=other, name=place))
+        copy_path(source, tests_dir / place)
+        landed[place] = relative, source
+    return StagedAssignment(student_base, reference_base, tests_dir, tuple(landed))
 
 
 def _extra_files(assignment_dir: Path, meta: MetaSpec,

@@ -225,6 +225,24 @@ def test_test_files_lie_where_they_lie_in_the_assignments_folder(tmp_path: Path,
         == [("tests/test_calc.py", [("test_add", "PASSED", None)])]
 
 
+def test_test_files_of_one_name_in_different_folders_each_lie_beside_their_test_files(
+        tmp_path: Path):
+    """In pytest mode testFiles keep their folders, so two of one name are no clash: each test
+    file reads its own expected.txt, as when staff run pytest in the assignment's folder."""
+    reads = "from pathlib import Path\nfrom calc import add\n\n\ndef test_add():\n" \
+            "    assert str(add({a}, 2)) == (Path(__file__).parent / 'expected.txt').read_text()\n"
+    student, reference = make_assignment(
+        tmp_path, None,
+        {**CALC, "a/expected.txt": "3", "b/expected.txt": "4",
+         "a/test_a.py": reads.format(a=1), "b/test_b.py": reads.format(a=2)},
+        CALC, meta_yaml="properties:\n  testFiles: [a/expected.txt, b/expected.txt]\n")
+    report = grade(student, reference)
+    assert (report.gradehook.course_error, [(c.name, [(t.name, t.result) for t in c.tests])
+                                            for c in report.tests]) == (
+        None, [("a/test_a.py", [("test_add", "PASSED")]),
+               ("b/test_b.py", [("test_add", "PASSED")])])
+
+
 def test_a_test_file_in_a_subfolder_imports_a_test_file_at_the_top_without_a_conftest(
         tmp_path: Path):
     """As `python -m pytest` in the assignment's folder has it: before, only a test file's own
