@@ -285,6 +285,28 @@ def requeue_lost_retries(resources: Resources, now: dt.datetime) -> int:
     return lost
 
 
+def end_stalled_runs(resources: Resources, now: dt.datetime) -> int:
+    """End as error the runs left running past the broker's visibility timeout and a margin:
+    neither finished nor handed out again, their worker is gone. Return how many.
+
+    A run whose task noted it tries again soon is left to it: the task is alive, waiting for
+    the database, which was away for longer than that (or to record the run's end).
+    """
+    worker = resources.settings.worker
+    cutoff = now - dt.timedelta(seconds=visibility_timeout_seconds(worker)) - STALL_MARGIN
+    reason = STALLED_REASON.format(limit=worker.student_testing_time_limit)
+    ended = 0
+    with transaction(resources.sessions) as session:
+        stalled = runs.stalled_runs(session, cutoff)
+        alive = retries_coming(resources.settings.broker_url,
+                               [run.celery_task_id for run in stalled])
+        for run in stalled:
+            if run.celery_task_id not in alive \
+                    and runs.finish(session, run.id, RunStatus.ERROR, reason):
+                ended += 1
+    return ended
+
+
 def reconcile_ledger(resources: Resources, celery: Celery,
                      worker_started: bool = False) -> ReconcileReport:
     """Re-send queued runs and retries the broker does not have, end runs abandoned while
@@ -301,13 +323,7 @@ def reconcile_ledger(resources: Resources, celery: Celery,
             report.still_unsent = len(unsent) - index
             break
         report.resent += bool(sent)
-    limit = resources.settings.worker.student_testing_time_limit
-    cutoff = now - dt.timedelta(seconds=visibility_timeout_seconds(resources.settings.worker)) \
-        - STALL_MARGIN
-    with transaction(resources.sessions) as session:
-        for run in runs.stalled_runs(session, cutoff):
-            if runs.finish(session, run.id, RunStatus.ERROR, STALLED_REASON.format(limit=limit)):
-                report.stalled_ended += 1
+    report.stalled_ended = end_stalled_runs(resources, now)
     report.submissions_retried = retry_failed_submissions(resources, celery)
     report.submissions_resent = resend_lost_submissions(resources, celery)
     report.notices_resent = resend_lost_notices(resources, celery)

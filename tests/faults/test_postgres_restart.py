@@ -9,14 +9,15 @@ import urllib.error
 
 import pytest
 
-from pipeline.celery_app import create_celery, retry_patience_seconds
+from pipeline.celery_app import create_celery, retry_patience_seconds, \
+    visibility_timeout_seconds
 from pipeline.ledger.models import RunStatus, utcnow
-from pipeline.reconcile import reconcile_ledger
+from pipeline.reconcile import STALL_MARGIN, ReconcileReport, reconcile_ledger
 from tests.e2e.scenario import STUDENT
 from tests.infra.servers import PrivatePostgres
-from tests.faults.service import RECONCILE_EVERY_SECOND, SHORT_LIMITS, assert_each_graded_once, \
-    deliver_after_start_sweep, deliver_numbered, fault_service, final_status_held, solution, \
-    wait_for_tests_stage
+from tests.faults.service import RECONCILE_EVERY_SECOND, SHORT_LIMITS, FaultService, \
+    assert_each_graded_once, deliver_after_start_sweep, deliver_numbered, fault_service, \
+    final_status_held, solution, wait_for_tests_stage
 from tests.infra.processes import wait_for
 
 pytestmark = pytest.mark.slow
@@ -31,6 +32,17 @@ def met_outage(log) -> bool:
     """Tell whether a worker's log shows it met the database away."""
     text = log.read_text()
     return any(marker in text for marker in OUTAGE_MARKERS)
+
+
+def swept_past_the_stall_cutoff(service: FaultService, monkeypatch) -> ReconcileReport:
+    """Sweep the ledger (once the database is back) as the reconciler would once the stall
+    sweep's cutoff has passed: the clock moved past the visibility timeout and STALL_MARGIN,
+    as an outage of about 36 minutes leaves it under the default limits."""
+    service.scenario.resources.engine.dispose()
+    moved = utcnow() + dt.timedelta(seconds=visibility_timeout_seconds(service.settings.worker)) \
+        + STALL_MARGIN
+    monkeypatch.setattr("pipeline.reconcile.utcnow", lambda: moved)
+    return reconcile_ledger(service.scenario.resources, create_celery(service.settings))
 
 
 @pytest.fixture
@@ -164,3 +176,31 @@ def test_a_retry_waiting_for_the_database_longer_than_its_patience_is_not_taken_
         run = service.run(run_id)
         assert (run.status, run.attempts) == (RunStatus.PASSED, 2)
         assert service.posted_states(sha)[-1] == "success"
+
+
+def test_a_run_waiting_for_the_database_past_the_stall_cutoff_is_graded_not_ended(
+        tmp_path, service_settings, git_server, monkeypatch, private_postgres):
+    """Before, the first sweep after an outage longer than the stall sweep's cutoff (about 36
+    minutes by default) ended a run whose task was waiting for the database, if it came before
+    the task's next try: 'stopped: its worker was lost or the hard time limit of 20 s was
+    exceeded', an error of ours though the run was fine."""
+    # The task's next try comes 10 s at the earliest after it met the database away: the
+    # sweep comes before the run could be graded.
+    with fault_service(tmp_path, service_settings, git_server, monkeypatch,
+                       extra={"worker": {**SHORT_LIMITS, "database_wait_seconds": 20.0}},
+                       postgres=private_postgres) as service:
+        deliveries: dict[int, tuple[str, str]] = {}
+        log = service.logs / "worker.log"
+        with service.worker("worker"):
+            sha, run_id = deliver_after_start_sweep(service, deliveries, seconds=2)
+            wait_for_tests_stage(service, run_id)
+            private_postgres.stop()
+            wait_for(lambda: f"run {run_id}: attempt 1 met the database away" in log.read_text(),
+                     timeout=60, what="the run to wait for the database")
+            private_postgres.start()
+            report = swept_past_the_stall_cutoff(service, monkeypatch)
+            service.wait_ended([run_id], timeout=SHOWN_WITHIN_SECONDS)
+
+        assert report.stalled_ended == 0
+        assert_each_graded_once(service, deliveries)
+        assert service.run(run_id).attempts == 1

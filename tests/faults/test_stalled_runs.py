@@ -9,7 +9,9 @@ import sys
 import pytest
 from sqlalchemy.orm import Session
 
-from pipeline.celery_app import create_celery, visibility_timeout_seconds
+from pipeline.broker_marker import retry_coming
+from pipeline.celery_app import create_celery, retry_patience_seconds, \
+    visibility_timeout_seconds
 from pipeline.dispatch import new_task_id
 from pipeline.ledger import runs as ledger_runs
 from pipeline.ledger.db import transaction
@@ -104,15 +106,35 @@ def test_runs_whose_worker_died_in_their_workspace_are_queued_again_before_work_
     assert report.resent == 1
 
 
-def _stalled(settings, resources) -> TestRun:
+def _stalled(settings, resources, commit_sha: str = "a" * 40) -> TestRun:
     """Return a run left running since before the sweep's patience ran out."""
     patience = dt.timedelta(seconds=visibility_timeout_seconds(settings.worker)) + STALL_MARGIN
-    stalled = queue_run(resources, commit_sha="a" * 40)
+    stalled = queue_run(resources, commit_sha=commit_sha)
     with transaction(resources.sessions) as session:
         row = session.get(TestRun, stalled.id)
         row.status, row.attempts = RunStatus.RUNNING, 1
         row.started_at = utcnow() - patience - dt.timedelta(seconds=30)
     return stalled
+
+
+def test_a_run_whose_task_notes_it_tries_again_soon_is_left_past_the_stall_cutoff(
+        service_settings):
+    """Its task waits for the database, which was away for longer than the cutoff, and notes
+    in the broker that it tries again soon: the sweep leaves its run to it. Before, the sweep
+    ended it as error. A run whose task noted nothing (its worker died) is still ended."""
+    _, settings = service_settings({"worker": SHORT_LIMITS})
+    resources = migrated_resources(settings)
+    waiting = _stalled(settings, resources, commit_sha="a" * 40)
+    abandoned = _stalled(settings, resources, commit_sha="b" * 40)
+    retry_coming(settings.broker_url, waiting.celery_task_id,
+                 retry_patience_seconds(settings.worker))
+
+    report = reconcile_ledger(resources, create_celery(settings))
+
+    assert report.stalled_ended == 1
+    with resources.sessions() as session:
+        assert session.get(TestRun, waiting.id).status is RunStatus.RUNNING
+        assert session.get(TestRun, abandoned.id).status is RunStatus.ERROR
 
 
 def _swept_while_taken_up(settings, resources, stalled: TestRun, meanwhile: str):
