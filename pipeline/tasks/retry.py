@@ -82,7 +82,8 @@ def drive(task: Task, work: Callable[[], T], end: Callable[[str], T], *, soft_li
           database_wait: float, database_waits: int = 0, ending: str | None = None,
           expected: tuple[type[Exception], ...] = (),
           retrying: Callable[[str], None] | None = None,
-          claimed: Callable[[], bool] = lambda: False) -> T:
+          claimed: Callable[[], bool] = lambda: False,
+          coming: Callable[[], None] = lambda: None) -> T:
     """Run a task's work under the one retry layer, so that it always ends with a reason.
 
     At the soft time limit, `end` records why; a database that does not answer is waited for,
@@ -93,9 +94,11 @@ def drive(task: Task, work: Callable[[], T], end: Callable[[str], T], *, soft_li
     `resumes`, the attempt it continues: see `resumes_attempt`); another passing fault of ours
     is retried with back-off until the last attempt (`retrying` is told why and when), then
     ended; an `expected` error ends with its own message; anything else is ended as an
-    unexpected error, logged with its traceback and raised again. The reasons name this host's
-    `places` by their roles (pipeline.host_places): students read them; the log keeps the error
-    as it was.
+    unexpected error, logged with its traceback and raised again. Before each retry or wait is
+    sent, `coming` notes that the task is alive and tries again soon: neither the reason nor
+    the end may be written while the database is away. The reasons name this host's `places`
+    by their roles (pipeline.host_places): students read them; the log keeps the error as it
+    was.
     """
     def record_end(reason: str) -> T:
         try:
@@ -105,6 +108,7 @@ def drive(task: Task, work: Callable[[], T], end: Callable[[str], T], *, soft_li
                 raise
             log.warning("%s: recording its end met the database away, waiting for it: %s",
                         what, exc)
+            coming()
             raise _wait_for_database(task, exc, _jittered(database_wait), database_waits,
                                      ending=reason)
 
@@ -126,6 +130,7 @@ def drive(task: Task, work: Callable[[], T], end: Callable[[str], T], *, soft_li
             log.warning("%s: attempt %d met the database away, waiting for it: %s", what,
                         attempts, exc)
             countdown = _jittered(database_wait)
+            coming()
             # Written only if the database came back meanwhile: the API then shows why.
             _tell_retrying(retrying, DATABASE_WAIT_REASON.format(attempt=attempts,
                                                                  seconds=countdown), what)
@@ -136,6 +141,7 @@ def drive(task: Task, work: Callable[[], T], end: Callable[[str], T], *, soft_li
             if attempts < max_attempts:
                 log.warning("%s: attempt %d failed, retrying: %s", what, attempts, exc)
                 countdown = backoff_seconds(attempts - 1)
+                coming()
                 _tell_retrying(retrying, RETRYING_REASON.format(attempt=attempts, error=error,
                                                                 seconds=countdown), what)
                 # This layer counts the attempts: Celery's own limit (max_retries, 3 unless

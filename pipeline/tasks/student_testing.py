@@ -32,12 +32,11 @@ def student_testing(self, run_id: str, database_waits: int = 0,
     def report(rid: str) -> None:
         report_now_or_later(resources, self.app, rid)
 
-    def retrying(reason: str) -> None:
-        # Noted first: while the database is away, the reason cannot be written, and the
-        # reconciler would take the retry for lost once the database is back.
+    def coming() -> None:
+        # While the database is away, neither a retry's reason nor the run's end can be
+        # written: the note tells the reconciler, once it is back, that the run's task is alive.
         retry_coming(self.app.conf.broker_url, self.request.id,
                      retry_patience_seconds(settings.worker))
-        note_retry(resources, run_id, reason)
 
     def end(reason: str):
         outcome = end_with_error(resources, run_id, reason)
@@ -51,6 +50,7 @@ def student_testing(self, run_id: str, database_waits: int = 0,
                     max_attempts=settings.worker.max_attempts, places=host_places(settings),
                     database_wait=settings.worker.database_wait_seconds,
                     database_waits=database_waits, ending=ending, what=f"run {run_id}",
-                    retrying=retrying,
+                    retrying=lambda reason: note_retry(resources, run_id, reason),
+                    coming=coming,
                     claimed=lambda: claim.made)
     return dataclasses.asdict(outcome)

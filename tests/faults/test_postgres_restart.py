@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import threading
 import urllib.error
 
 import pytest
@@ -19,6 +20,7 @@ from tests.faults.service import RECONCILE_EVERY_SECOND, SHORT_LIMITS, FaultServ
     assert_each_graded_once, deliver_after_start_sweep, deliver_numbered, fault_service, \
     final_status_held, solution, wait_for_tests_stage
 from tests.infra.processes import wait_for
+from tests.support.gitlab_standin import FaultPlan
 
 pytestmark = pytest.mark.slow
 # What a worker logs when the database is away: Celery storing a task state, or our retry.
@@ -204,3 +206,43 @@ def test_a_run_waiting_for_the_database_past_the_stall_cutoff_is_graded_not_ende
         assert report.stalled_ended == 0
         assert_each_graded_once(service, deliveries)
         assert service.run(run_id).attempts == 1
+
+
+def test_a_run_waiting_for_the_database_to_record_its_end_keeps_its_reason_past_the_cutoff(
+        tmp_path, service_settings, git_server, monkeypatch, private_postgres):
+    """Before, a task waiting for the database only to record its run's end (here its time
+    limit) noted nothing in the broker, so the first sweep after an outage longer than the stall
+    sweep's cutoff took the run for stalled: 'stopped: its worker was lost or the hard time limit
+    of 20 s was exceeded', where the student should read the limit that stopped it."""
+    soft_limit = SHORT_LIMITS["student_testing_soft_time_limit"]
+    # GitLab holds the status showing the run running (the second a run's commit gets, after
+    # pending) until the time limit strikes in it. The task's next try comes 10 s at the
+    # earliest after its end met the database away: the sweep comes before it.
+    with fault_service(tmp_path, service_settings, git_server, monkeypatch,
+                       extra={"worker": {**SHORT_LIMITS, "database_wait_seconds": 20.0},
+                              "gitlab": {"request_timeout_seconds": soft_limit * 4}},
+                       postgres=private_postgres) as service:
+        log = service.logs / "worker.log"
+        held = threading.Event()
+        running = service.gitlab.inject_faults(FaultPlan(
+            status=502, every=2, limit=1, hold=held, method="POST", path_pattern=r"/statuses/"))
+        try:
+            with service.worker("worker"):
+                sha, answer = service.deliver("work", solution("hello"), key="k1")
+                run_id, = answer["runs"]
+                assert running.arrived.wait(60), "the run was never shown running"
+                private_postgres.stop()
+                wait_for(lambda: f"run {run_id}: recording its end met the database away"
+                         in log.read_text(), timeout=60,
+                         what="the run's end to wait for the database")
+                private_postgres.start()
+                report = swept_past_the_stall_cutoff(service, monkeypatch)
+                service.wait_ended([run_id], timeout=SHOWN_WITHIN_SECONDS)
+        finally:
+            held.set()
+
+        assert report.stalled_ended == 0
+        run = service.run(run_id)
+        assert (run.status, run.status_reason) == \
+            (RunStatus.ERROR, f"stopped by the time limit of {soft_limit:g} s")
+        assert service.posted_states(sha)[-1] == "failed"
