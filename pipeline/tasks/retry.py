@@ -154,7 +154,7 @@ def drive(task: Task, work: Callable[[], T], end: Callable[[str], T], *, soft_li
             log.warning("%s: ended by %s: %s", what, type(exc).__name__, exc)
             return record_end(hide_places(str(exc), places))
         log.exception("%s: unexpected error", what)
-        end(UNEXPECTED_REASON.format(error=type(exc).__name__))
+        record_end(UNEXPECTED_REASON.format(error=type(exc).__name__))
         raise
 
 

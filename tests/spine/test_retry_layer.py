@@ -257,6 +257,38 @@ def test_an_end_the_database_was_away_to_record_is_recorded_once_it_is_back():
 
 
 @app.task(bind=True)
+def failing_unexpectedly_as_the_database_goes_away(self, database_waits: int = 0,
+                                                   ending: str | None = None) -> str:
+    """Fail with an error of no known kind; find the database unreachable the first time the
+    end is recorded."""
+    def work() -> str:
+        tried.append(self.request.retries)
+        raise KeyError("config")
+
+    def end(reason: str) -> str:
+        ends_tried.append(reason)
+        if len(ends_tried) == 1:
+            query_an_unreachable_database()
+        return reason
+    return drive(self, work, end, soft_limit=60, max_attempts=2, database_wait=0.1,
+                 database_waits=database_waits, ending=ending,
+                 what="failing_unexpectedly_as_the_database_goes_away", places={})
+
+
+def test_an_unexpected_error_the_database_was_away_to_record_is_recorded_once_it_is_back():
+    """Before, the database away as an unexpected error was recorded raised out of the task:
+    the run stayed running until the stall sweep, half an hour on, which ended it as 'stopped:
+    its worker was lost or the hard time limit of 1800 s was exceeded', not as the error it
+    was."""
+    tried.clear()
+    ends_tried.clear()
+    reason = UNEXPECTED_REASON.format(error="KeyError")
+    assert failing_unexpectedly_as_the_database_goes_away.apply().get() == reason
+    assert tried == [0]  # not graded again
+    assert ends_tried == [reason] * 2
+
+
+@app.task(bind=True)
 def sending_a_text_the_driver_refuses(self, database_url: str, database_waits: int = 0) -> str:
     """Send the database at `database_url` a text holding a NUL character, which the driver
     refuses without sending it, the first time; finish the next."""
