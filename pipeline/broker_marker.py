@@ -1,8 +1,9 @@
 """Notice a broker that lost messages: marker keys in Redis vanish together with them.
 
 One marker stands for the broker's data as a whole; one per grading message, set as it is
-published and removed when a worker takes it, tells whether that message still waits; one per
-grading task about to try again, lapsing when its try is overdue, tells that its task is alive.
+published and removed when a worker takes it, tells whether that message still waits; two per
+grading task about to try again tell that its task is alive: one lapsing when its try is
+overdue, one when the broker would have handed the try's message out again.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ MARKER_TIMEOUT_SECONDS = 2.0
 MESSAGE_MARKER_PREFIX = "gradehook:waiting:"
 MESSAGE_MARKER_SECONDS = 24 * 3600
 RETRY_MARKER_PREFIX = "gradehook:retry-coming:"
+SENT_MARKER_PREFIX = "gradehook:retry-sent:"
 REDIS_SCHEMES = ("redis://", "rediss://")
 
 
@@ -81,14 +83,18 @@ def waiting_messages(broker_url: str, task_ids: Sequence[str]) -> set[str]:
                    "waiting messages")
 
 
-def retry_coming(broker_url: str, task_id: str, within_seconds: float) -> None:
+def retry_coming(broker_url: str, task_id: str, within_seconds: float,
+                 held_seconds: float) -> None:
     """Note that a grading task is alive and tries again within some seconds (after a fault,
-    or a wait for the database); the note lapses then (Redis brokers only)."""
+    or a wait for the database), and that its try's message is held by a worker for
+    `held_seconds` at the most; each note lapses then (Redis brokers only)."""
     if not _is_redis(broker_url):
         return
     try:
-        _client(broker_url).set(RETRY_MARKER_PREFIX + task_id, 1,
-                                ex=math.ceil(within_seconds))
+        pipeline = _client(broker_url).pipeline()
+        pipeline.set(RETRY_MARKER_PREFIX + task_id, 1, ex=math.ceil(within_seconds))
+        pipeline.set(SENT_MARKER_PREFIX + task_id, 1, ex=math.ceil(held_seconds))
+        pipeline.execute()
     except redis.RedisError as exc:  # the reconciler judges the retry by its age instead
         log.warning("coming retry of task %s not noted: %s", task_id, type(exc).__name__)
 
@@ -101,6 +107,17 @@ def retries_coming(broker_url: str, task_ids: Sequence[str]) -> set[str]:
     """
     return _marked(broker_url, [RETRY_MARKER_PREFIX + task_id for task_id in task_ids],
                    task_ids, "coming retries")
+
+
+def retries_sent(broker_url: str, task_ids: Sequence[str]) -> set[str]:
+    """Return the task ids whose task sent its next try recently enough that a worker may
+    hold it still, waiting for a free process: the broker has not handed it out again yet.
+
+    The embedded broker keeps no notes and an unreachable Redis answers nothing: both return
+    the empty set, and callers fall back to judging a run by when its task last started.
+    """
+    return _marked(broker_url, [SENT_MARKER_PREFIX + task_id for task_id in task_ids],
+                   task_ids, "sent retries")
 
 
 def _marked(broker_url: str, keys: Sequence[str], task_ids: Sequence[str],

@@ -35,6 +35,9 @@ TASK_MODULES = ("pipeline.tasks.student_testing", "pipeline.tasks.maintenance",
 RESULT_BACKEND_RETRIES = 20
 # Seconds a message may wait in a worker before its task starts, beyond a retry's countdown.
 DELIVERY_SLACK_SECONDS = 15
+# A run still running this long after the broker would have handed its message out again (the
+# visibility timeout: past the hard time limit) was neither finished nor redelivered.
+STALL_MARGIN_SECONDS = 300
 
 
 def celery_config(settings: Settings) -> dict:
@@ -105,6 +108,13 @@ def visibility_timeout_seconds(worker: WorkerSettings) -> int:
     """
     longest_limit = max(worker.student_testing_time_limit, worker.submission_processing_time_limit)
     return math.ceil(retry_patience_seconds(worker) + longest_limit)
+
+
+def stall_patience_seconds(worker: WorkerSettings) -> float:
+    """Return how long after a run's task last started, or last sent its next try, the run is
+    taken for stalled: the broker has handed the message of a worker that died out again by
+    then (the visibility timeout), and a margin has passed."""
+    return visibility_timeout_seconds(worker) + STALL_MARGIN_SECONDS
 
 
 def retry_patience_seconds(worker: WorkerSettings) -> float:

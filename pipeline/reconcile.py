@@ -12,9 +12,10 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from gitlab_client import GitLabClient, GitLabError, TransientGitLabError
 from pipeline.assignments import discover, folder_gradability, folders_without_files
-from pipeline.broker_marker import broker_forgot, retries_coming, waiting_messages
+from pipeline.broker_marker import broker_forgot, retries_coming, retries_sent, \
+    waiting_messages
 from pipeline.celery_app import report_patience_seconds, retry_patience_seconds, \
-    visibility_timeout_seconds
+    stall_patience_seconds
 from pipeline.context import Resources
 from pipeline.config import CourseSettings, Settings
 from pipeline.dispatch import RESENDS_PER_SWEEP, new_task_id, request_reports, resend_run
@@ -38,9 +39,6 @@ log = logging.getLogger(__name__)
 # which keeps no marks, by age alone); a stale message is harmless: each hand-off has a fresh
 # task id.
 LOST_MESSAGE_AGE = dt.timedelta(minutes=15)
-# A run still running this long after the broker would have handed its message out again (the
-# visibility timeout: past the hard time limit) was neither finished nor redelivered: end it.
-STALL_MARGIN = dt.timedelta(minutes=5)
 # An ended run whose final status GitLab still lacks once its report_runs task has given up
 # (report_patience_seconds) is reported again, for a day at the most, as soon as GitLab answers:
 # while it does not, one request a sweep asks whether it is back. The sweep at a worker's start
@@ -286,22 +284,24 @@ def requeue_lost_retries(resources: Resources, now: dt.datetime) -> int:
 
 
 def end_stalled_runs(resources: Resources, now: dt.datetime) -> int:
-    """End as error the runs left running past the broker's visibility timeout and a margin:
-    neither finished nor handed out again, their worker is gone. Return how many.
+    """End as error the runs left running past the broker's visibility timeout and a margin
+    (stall_patience_seconds): neither finished nor handed out again, their worker is gone.
+    Return how many.
 
-    A run whose task noted it tries again soon is left to it: the task is alive, waiting for
-    the database, which was away for longer than that (or to record the run's end).
+    A run whose task sent its next try (a retry, or a wait for the database or to record the
+    run's end) within that time is left to it: a worker holds that try until a process of it
+    is free, or the broker hands it out again.
     """
     worker = resources.settings.worker
-    cutoff = now - dt.timedelta(seconds=visibility_timeout_seconds(worker)) - STALL_MARGIN
+    cutoff = now - dt.timedelta(seconds=stall_patience_seconds(worker))
     reason = STALLED_REASON.format(limit=worker.student_testing_time_limit)
     ended = 0
     with transaction(resources.sessions) as session:
         stalled = runs.stalled_runs(session, cutoff)
-        alive = retries_coming(resources.settings.broker_url,
-                               [run.celery_task_id for run in stalled])
+        held = retries_sent(resources.settings.broker_url,
+                            [run.celery_task_id for run in stalled])
         for run in stalled:
-            if run.celery_task_id not in alive \
+            if run.celery_task_id not in held \
                     and runs.finish(session, run.id, RunStatus.ERROR, reason):
                 ended += 1
     return ended

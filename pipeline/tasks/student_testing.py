@@ -7,7 +7,8 @@ import dataclasses
 from celery import shared_task
 
 from pipeline.broker_marker import message_taken, retry_coming
-from pipeline.celery_app import STUDENT_TESTING, retry_patience_seconds
+from pipeline.celery_app import STUDENT_TESTING, retry_patience_seconds, \
+    stall_patience_seconds
 from pipeline.context import resources_for
 from pipeline.host_places import host_places
 from pipeline.tasks.reporting import report_now_or_later
@@ -34,9 +35,10 @@ def student_testing(self, run_id: str, database_waits: int = 0,
 
     def coming() -> None:
         # While the database is away, neither a retry's reason nor the run's end can be
-        # written: the note tells the reconciler, once it is back, that the run's task is alive.
+        # written: the notes tell the reconciler, once it is back, that the run's task is alive.
         retry_coming(self.app.conf.broker_url, self.request.id,
-                     retry_patience_seconds(settings.worker))
+                     retry_patience_seconds(settings.worker),
+                     stall_patience_seconds(settings.worker))
 
     def end(reason: str):
         outcome = end_with_error(resources, run_id, reason)

@@ -4,16 +4,18 @@ stopped while a worker shows GitLab a run's end: the end is shown once it is bac
 from __future__ import annotations
 
 import datetime as dt
+import os
 import re
+import signal
 import threading
 import urllib.error
 
 import pytest
 
-from pipeline.celery_app import create_celery, retry_patience_seconds, \
-    visibility_timeout_seconds
+from pipeline.broker_marker import RETRY_MARKER_PREFIX
+from pipeline.celery_app import create_celery, retry_patience_seconds, stall_patience_seconds
 from pipeline.ledger.models import RunStatus, utcnow
-from pipeline.reconcile import STALL_MARGIN, ReconcileReport, reconcile_ledger
+from pipeline.reconcile import ReconcileReport, reconcile_ledger
 from tests.e2e.scenario import STUDENT
 from tests.infra.servers import PrivatePostgres
 from tests.faults.service import RECONCILE_EVERY_SECOND, SHORT_LIMITS, FaultService, \
@@ -38,11 +40,10 @@ def met_outage(log) -> bool:
 
 def swept_past_the_stall_cutoff(service: FaultService, monkeypatch) -> ReconcileReport:
     """Sweep the ledger (once the database is back) as the reconciler would once the stall
-    sweep's cutoff has passed: the clock moved past the visibility timeout and STALL_MARGIN,
-    as an outage of about 36 minutes leaves it under the default limits."""
+    sweep's cutoff has passed: the clock moved on by its patience (stall_patience_seconds), as
+    an outage of about 36 minutes leaves it under the default limits."""
     service.scenario.resources.engine.dispose()
-    moved = utcnow() + dt.timedelta(seconds=visibility_timeout_seconds(service.settings.worker)) \
-        + STALL_MARGIN
+    moved = utcnow() + dt.timedelta(seconds=stall_patience_seconds(service.settings.worker))
     monkeypatch.setattr("pipeline.reconcile.utcnow", lambda: moved)
     return reconcile_ledger(service.scenario.resources, create_celery(service.settings))
 
@@ -246,3 +247,37 @@ def test_a_run_waiting_for_the_database_to_record_its_end_keeps_its_reason_past_
         assert (run.status, run.status_reason) == \
             (RunStatus.ERROR, f"stopped by the time limit of {soft_limit:g} s")
         assert service.posted_states(sha)[-1] == "failed"
+
+
+def test_a_run_whose_next_try_waits_for_a_free_process_after_a_long_outage_is_graded(
+        tmp_path, service_settings, git_server, monkeypatch, private_postgres):
+    """Before, once the database was back after an outage longer than the stall sweep's cutoff,
+    a run whose task's next try waited for a free process of its worker for longer than the
+    retry's patience had no note left in the broker, and the sweep ended it as error: 'stopped:
+    its worker was lost or the hard time limit of 20 s was exceeded'. At a deadline every
+    process grades the runs that waited; here the worker is stopped as long."""
+    with fault_service(tmp_path, service_settings, git_server, monkeypatch,
+                       extra={"worker": {**SHORT_LIMITS, "database_wait_seconds": 1.0}},
+                       postgres=private_postgres) as service:
+        deliveries: dict[int, tuple[str, str]] = {}
+        broker = service.broker.client()
+        with service.worker("worker") as worker:
+            sha, run_id = deliver_after_start_sweep(service, deliveries, seconds=2)
+            coming = RETRY_MARKER_PREFIX + service.run(run_id).celery_task_id
+            wait_for_tests_stage(service, run_id)
+            private_postgres.stop()
+            wait_for(lambda: broker.exists(coming), timeout=60,
+                     what="the run's task to note that it tries again soon")
+            os.killpg(worker.pid, signal.SIGSTOP)
+            try:
+                private_postgres.start()
+                wait_for(lambda: not broker.exists(coming), timeout=60,
+                         what="the note of the coming try to lapse")
+                report = swept_past_the_stall_cutoff(service, monkeypatch)
+            finally:
+                os.killpg(worker.pid, signal.SIGCONT)
+            service.wait_ended([run_id], timeout=SHOWN_WITHIN_SECONDS)
+
+        assert report.stalled_ended == 0
+        assert_each_graded_once(service, deliveries)
+        assert service.run(run_id).attempts == 1

@@ -10,13 +10,12 @@ import pytest
 from sqlalchemy.orm import Session
 
 from pipeline.broker_marker import retry_coming
-from pipeline.celery_app import create_celery, retry_patience_seconds, \
-    visibility_timeout_seconds
+from pipeline.celery_app import create_celery, retry_patience_seconds, stall_patience_seconds
 from pipeline.dispatch import new_task_id
 from pipeline.ledger import runs as ledger_runs
 from pipeline.ledger.db import transaction
 from pipeline.ledger.models import RunStatus, TestRun, utcnow
-from pipeline.reconcile import STALL_MARGIN, reconcile_ledger, requeue_abandoned_runs
+from pipeline.reconcile import reconcile_ledger, requeue_abandoned_runs
 from tests.faults.service import SHORT_LIMITS
 from tests.infra.ledger import (embedded_settings, migrated_resources, queue_run,
                                 while_another_process_holds)
@@ -25,7 +24,7 @@ from tests.infra.ledger import (embedded_settings, migrated_resources, queue_run
 def test_a_running_run_is_ended_only_past_the_visibility_timeout_and_margin(service_settings):
     _, settings = service_settings({"worker": SHORT_LIMITS})
     resources = migrated_resources(settings)
-    patience = dt.timedelta(seconds=visibility_timeout_seconds(settings.worker)) + STALL_MARGIN
+    patience = dt.timedelta(seconds=stall_patience_seconds(settings.worker))
     assert patience > dt.timedelta(seconds=settings.worker.student_testing_time_limit)
     now = utcnow()
     abandoned = queue_run(resources, commit_sha="a" * 40)
@@ -108,7 +107,7 @@ def test_runs_whose_worker_died_in_their_workspace_are_queued_again_before_work_
 
 def _stalled(settings, resources, commit_sha: str = "a" * 40) -> TestRun:
     """Return a run left running since before the sweep's patience ran out."""
-    patience = dt.timedelta(seconds=visibility_timeout_seconds(settings.worker)) + STALL_MARGIN
+    patience = dt.timedelta(seconds=stall_patience_seconds(settings.worker))
     stalled = queue_run(resources, commit_sha=commit_sha)
     with transaction(resources.sessions) as session:
         row = session.get(TestRun, stalled.id)
@@ -127,7 +126,7 @@ def test_a_run_whose_task_notes_it_tries_again_soon_is_left_past_the_stall_cutof
     waiting = _stalled(settings, resources, commit_sha="a" * 40)
     abandoned = _stalled(settings, resources, commit_sha="b" * 40)
     retry_coming(settings.broker_url, waiting.celery_task_id,
-                 retry_patience_seconds(settings.worker))
+                 retry_patience_seconds(settings.worker), stall_patience_seconds(settings.worker))
 
     report = reconcile_ledger(resources, create_celery(settings))
 
