@@ -51,9 +51,9 @@ IMPORT_FAILED = "the test did not run, as importing {file} failed: {message}"
 # How the runner (or pytest.fail) words a failure of its own, as a test that did not run reads:
 # said once, before the reason.
 FAILED_BY = "Failed: "
-NOT_RUN_IMPORTING_CONFTEST = ("the tests did not run, as the run ended while {conftest} was "
+NOT_RUN_IMPORTING_CONFTEST = ("the test did not run, as the run ended while {conftest} was "
                               "imported: {problem}")
-NOT_RUN_IMPORTING_ANOTHER = ("the tests did not run, as the run ended while another test file was "
+NOT_RUN_IMPORTING_ANOTHER = ("the test did not run, as the run ended while another test file was "
                              "imported: {problem}")
 # The node ids of the tests' own folder: pytest's for it (".") and the session's ("").
 TESTS_FOLDER_IDS = (".", "")
@@ -308,8 +308,8 @@ class PytestGrader:
             if failed_import is not None:
                 lines += _unimported(file, defined, *failed_import)
             elif not collected and problem is not None:
-                unimported = self._import_ended(file, ended_in, problem)
-                lines.append(TestCaseReport(file, FAILED, details=f"E   Failed: {unimported}"))
+                unimported = FAILED_BY + self._import_ended(file, ended_in, problem)
+                lines += _failed_each(file, defined, unimported, None, None)
             elif defined is not None:
                 present = {_test_of(nodeid) for nodeid in file_ids}
                 lines += [TestCaseReport(test, FAILED, details=f"E   Failed: {problem or NOT_RUN}")
@@ -452,8 +452,17 @@ def _unimported(file: str, defined: DefinedTests | None, imported: str,
     message, place, shadowed = failure
     reason = shorten(FAILED_BY + IMPORT_FAILED.format(file=imported,
                                                       message=message.removeprefix(FAILED_BY)))
+    return _failed_each(file, defined, reason, place, shadowed,
+                        file_reason=message if imported == file else reason)
+
+
+def _failed_each(file: str, defined: DefinedTests | None, reason: str,
+                 place: dict[str, Any] | None, shadowed: dict[str, Any] | None, *,
+                 file_reason: str | None = None) -> list[TestCaseReport]:
+    """Fail each test a test file defines with the reason, so that its tests count as many as
+    they are; when none is known, one line named by the file, with file_reason if given."""
     if defined is None or not defined.required:
-        return [_failed(file, message if imported == file else reason, place, shadowed)]
+        return [_failed(file, file_reason or reason, place, shadowed)]
     return [_failed(test, reason, place, shadowed) for test in defined.required]
 
 

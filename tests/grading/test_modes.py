@@ -466,7 +466,7 @@ def test_a_pytest_run_the_sandbox_stops_names_the_limit_or_signal(tmp_path: Path
 
 
 @pytest.mark.parametrize("student_code, shown", [
-    ("import sys\nsys.exit('bye')\n", [("test_calc.py", "SystemExit: bye")]),
+    ("import sys\nsys.exit('bye')\n", [("test_add", "SystemExit: bye")]),
     ("def add(a, b):\n    raise KeyboardInterrupt\n", [("test_add", "KeyboardInterrupt")]),
 ])
 def test_student_code_that_stops_pytest_is_named_as_the_reason(

@@ -468,10 +468,31 @@ def test_a_run_ended_importing_a_test_file_fails_that_file_and_says_why_the_othe
     crashed = "Execution of pytest failed, ERROR: process was killed by signal SIGABRT"
     assert {collection.name: [(test.name, test.result, test.details)
                               for test in collection.tests] for collection in report.tests} == {
-        "test_a.py": [("test_a.py", "FAILED", "E   Failed: the tests did not run, as the run "
-                                              "ended while another test file was imported: "
-                                              f"{crashed}")],
-        "test_b.py": [("test_b.py", "FAILED", f"E   Failed: {crashed}")]}
+        "test_a.py": [("test_shout", "FAILED", "E   Failed: the test did not run, as the run "
+                                               "ended while another test file was imported: "
+                                               f"{crashed}")],
+        "test_b.py": [("test_shapes", "FAILED", f"E   Failed: {crashed}")]}
+
+
+def test_each_test_of_a_test_file_whose_import_ended_the_run_fails_saying_why(tmp_path):
+    """Before, a run that the student's module ended as a test file imported it (`os._exit(3)`
+    at its top level; a loop past the run's time limit, the memory limit alike) failed the file
+    as one line named by the file: `0/1 tests passed` where the file has four, the assignment's
+    count of tests changing with the way the student's code failed."""
+    student_dir, reference = make_assignment(
+        tmp_path, None, {"stats.py": REFERENCE, "test_stats.py": TESTS},
+        {"stats.py": "import os\n\nos._exit(3)\n"})
+    report = grade(student_dir, reference)
+    (stats,) = report.tests
+
+    reason = ("Failed: Execution of pytest failed, ERROR: process ended before all tests ran "
+              "(exit code 3)")
+    assert [(test.name, test.result, test.details) for test in stats.tests] == [
+        (test, "FAILED", f"E   {reason}") for test in ALL_TESTS]
+    assert (report.gradehook.tests_passed, report.gradehook.tests_total) == (0, 4)
+    comment = mr_comment_markdown([(run(), json.loads(report_to_json(report)))],
+                                  comment_marker("mr-1")).split("\n")
+    assert f"| ❌ | all 4 tests (test\\_stats\\.py) |  |  | ` {reason} ` |" in comment
 
 
 # pytest imports the conftest.py of a top folder named test* as it starts, before it collects
@@ -560,10 +581,10 @@ def test_a_run_ended_importing_a_folders_conftest_fails_that_folders_files_not_t
     crashed = "Execution of pytest failed, ERROR: process was killed by signal SIGABRT"
     assert {collection.name: [(test.name, test.result, test.details)
                               for test in collection.tests] for collection in report.tests} == {
-        "a/test_a.py": [("a/test_a.py", "FAILED", "E   Failed: the tests did not run, as the run "
-                                                  "ended while b/conftest.py was imported: "
-                                                  f"{crashed}")],
-        "b/test_b.py": [("b/test_b.py", "FAILED", f"E   Failed: {crashed}")]}
+        "a/test_a.py": [("test_shout", "FAILED", "E   Failed: the test did not run, as the run "
+                                                 "ended while b/conftest.py was imported: "
+                                                 f"{crashed}")],
+        "b/test_b.py": [("test_shout", "FAILED", f"E   Failed: {crashed}")]}
 
 
 def test_a_test_marked_xfail_that_fails_passes_saying_it_was_expected_to(tmp_path):
