@@ -46,7 +46,7 @@ from descriptor_meter import DescriptorMeter
 from pytest_limits import CONFTEST, TimeLimits
 from pytest_watchdog import supervise
 from runner import MESSAGE_LIMIT, OUTPUT_STOP_SIGNAL, OutputMeter, PrintedWithoutEnd, \
-    forget_runner_modules, place_in_files, shadowed_module, shorten, write_line
+    exit_message, forget_runner_modules, place_in_files, shadowed_module, shorten, write_line
 
 # The lines pytest's log capture keeps of each record: its default log_format.
 CAPTURED_LOG_FORMAT = "%(levelname)-8s %(name)s:%(filename)s:%(lineno)d %(message)s"
@@ -145,8 +145,17 @@ class Recorder:
     @pytest.hookimpl(wrapper=True)
     def pytest_make_collect_report(self, collector):
         """Note the failure of a test file's import as pytest reports it (its error comes with
-        pytest_exception_interact)."""
-        report = yield
+        pytest_exception_interact). A SystemExit raised as it was imported (the student's
+        module calling sys.exit() at its top level), which would stop pytest, fails that
+        import alone, as any other error of the student's code does."""
+        try:
+            report = yield
+        except SystemExit as exited:
+            # Worded as a test.yaml run's exit is (its `E` line is what collect_message reads).
+            report = pytest.CollectReport(collector.nodeid, "failed",
+                                          f"E   {exit_message(exited.code)}", [])
+            self.note_place(collector.nodeid, COLLECT, report.longrepr, exited)
+            return report
         if report.failed:
             self.places[collector.nodeid, COLLECT] = (report.longrepr, None)
         return report

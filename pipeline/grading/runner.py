@@ -26,7 +26,7 @@ from pipeline.sandbox.cpu_wait import StretchedLimit, sandbox_tasks
 
 NO_INPUT_ANSWERS = "program reads input, but the test provides no inputAnswers"
 NO_MORE_INPUT_ANSWERS = "program reads input, but the test provides no more inputAnswers"
-EXITED_WITH = "program exited with sys.exit({code!r})"
+EXITED_WITH = "program exited with sys.exit({code})"
 MESSAGE_LIMIT = 2000
 CUT_NOTE = " [... cut: {total} characters in all]"
 # What the descriptor meter sends the main thread to stop code that printed past the limit (the
@@ -328,6 +328,12 @@ def make_input(answers_given):
     return answer_input
 
 
+def exit_message(code):
+    """Return how a program that ended with SystemExit is told: by the call that ends so, as its
+    code would write it (`sys.exit()` without a code)."""
+    return shorten(EXITED_WITH.format(code="" if code is None else repr(code)))
+
+
 def shorten(text, limit=MESSAGE_LIMIT):
     """Return text cut to limit characters (MESSAGE_LIMIT), ending in a note of how long it
     was."""
@@ -544,7 +550,7 @@ def run_entry(path, namespace, entry, solution_dir):
     except SystemExit as exc:
         if exc.code not in (None, 0):
             return {"step": "entry", "kind": "exception",
-                    "message": shorten(EXITED_WITH.format(code=exc.code))}
+                    "message": exit_message(exc.code)}
         entry["exited_at"] = place_in_files(exc, solution_dir)
     except BaseException as exc:
         return {"step": "entry", "kind": "exception", "message": error_text(exc),

@@ -465,19 +465,15 @@ def test_a_pytest_run_the_sandbox_stops_names_the_limit_or_signal(tmp_path: Path
         ("test_add", None), ("test_abort", prefix + "process was killed by signal SIGABRT")]
 
 
-@pytest.mark.parametrize("student_code, shown", [
-    ("import sys\nsys.exit('bye')\n", [("test_add", "SystemExit: bye")]),
-    ("def add(a, b):\n    raise KeyboardInterrupt\n", [("test_add", "KeyboardInterrupt")]),
-])
-def test_student_code_that_stops_pytest_is_named_as_the_reason(
-        tmp_path: Path, student_code: str, shown: list[tuple[str, str]]):
-    student, reference = make_assignment(tmp_path, None, {**CALC, "test_calc.py": TEST_CALC},
-                                         {"calc.py": student_code})
+def test_student_code_that_stops_pytest_is_named_as_the_reason(tmp_path: Path):
+    student, reference = make_assignment(
+        tmp_path, None, {**CALC, "test_calc.py": TEST_CALC},
+        {"calc.py": "def add(a, b):\n    raise KeyboardInterrupt\n"})
     (calc,) = grade(student, reference).tests
     assert calc.status == "CRASHED"
     assert [(t.name, t.details) for t in calc.tests] == [
-        (name, f"E   Failed: Execution of pytest failed, ERROR: pytest stopped on {reason}")
-        for name, reason in shown]
+        ("test_add", "E   Failed: Execution of pytest failed, ERROR: pytest stopped on "
+                     "KeyboardInterrupt")]
 
 
 def test_a_hidden_test_that_stops_pytest_leaves_the_visible_tests_graded_without_its_words(

@@ -495,6 +495,35 @@ def test_each_test_of_a_test_file_whose_import_ended_the_run_fails_saying_why(tm
     assert f"| ❌ | all 4 tests (test\\_stats\\.py) |  |  | ` {reason} ` |" in comment
 
 
+@pytest.mark.parametrize("exit_call, error", [
+    ("sys.exit(1)", "program exited with sys.exit(1)"),
+    ("exit()", "program exited with sys.exit()"),
+    ("raise SystemExit('bye')", "program exited with sys.exit('bye')")])
+def test_a_module_exiting_as_a_test_file_imports_it_fails_that_files_tests_naming_the_line(
+        tmp_path, exit_call, error):
+    """Before, a module of the student's calling sys.exit() at its top level (a script's last
+    line) stopped pytest: every test file failed as one line, `Execution of pytest failed, ERROR:
+    pytest stopped on SystemExit: 1`, those that never import it too, naming no line of theirs.
+    The test file importing it now fails each of its tests as any other error of the module's
+    import does, naming the line, and the other test files run."""
+    shapes = f"import sys\n\nSIDES = 4\n{exit_call}\n"
+    first = "import stats\n\n\ndef test_shout():\n    assert stats.shout('a') == 'A!'\n"
+    second = ("import shapes\n\n\ndef test_sides():\n    assert shapes.SIDES == 4\n\n\n"
+              "def test_name():\n    assert shapes.__name__ == 'shapes'\n")
+    student_dir, reference = make_assignment(
+        tmp_path, None, {"stats.py": REFERENCE, "shapes.py": "SIDES = 4\n", "test_a.py": first,
+                         "test_b.py": second}, {"stats.py": REFERENCE, "shapes.py": shapes})
+    report = grade(student_dir, reference)
+
+    reason = f"Failed: the test did not run, as importing test_b.py failed: {error}"
+    exited = {"raised": {"error": reason, "file": "shapes.py", "lineno": 4, "line": exit_call}}
+    assert {collection.name: [(test.name, test.result, test.details, test.debug)
+                              for test in collection.tests] for collection in report.tests} == {
+        "test_a.py": [("test_shout", "PASSED", None, None)],
+        "test_b.py": [(test, "FAILED", f"E   {reason}", exited)
+                      for test in ("test_sides", "test_name")]}
+
+
 # pytest imports the conftest.py of a top folder named test* as it starts, before it collects
 # anything: such a folder's must read as any other folder's.
 @pytest.mark.parametrize("folder", ["b", "tests"])
