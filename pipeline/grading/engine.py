@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from pipeline.grading.checks import FAILED, SKIPPED, PendingMatch, Verdict, check_pattern, \
-    fail, match_verdict, not_found, raised_place, skip, verify_equal
+from pipeline.grading.checks import EXITED, FAILED, SKIPPED, PendingMatch, Verdict, \
+    check_pattern, fail, match_verdict, not_found, raised_place, skip, verify_equal
 from pipeline.grading.course_problems import CourseProblem
 from pipeline.grading.dependencies import resolve_dependency
 from pipeline.grading.execution import SandboxExecutor
@@ -450,12 +450,19 @@ class CodeAbilityGrader:
 
     def _compare(self, collection: CollectionSpec, test: TestSpec, student: RunOutcome,
                  reference: RunOutcome | None) -> Verdict | PendingMatch:
-        """Compare as _compare_values does; a failure on output cut at the limit says so."""
+        """Compare as _compare_values does; a failure on output cut at the limit says so, and one
+        on output that ends where the program exited with code 0 says where (its debug's
+        `exited`, as a name not found does)."""
         verdict = self._compare_values(collection, test, student, reference)
-        if isinstance(verdict, Verdict) and verdict.result == FAILED \
-                and collection.type == "stdout" and student.stdout_truncated:
-            return dataclasses.replace(verdict, message=STDOUT_CUT.format(
+        if not isinstance(verdict, Verdict) or verdict.result != FAILED \
+                or collection.type != "stdout":
+            return verdict
+        if student.stdout_truncated:
+            verdict = dataclasses.replace(verdict, message=STDOUT_CUT.format(
                 message=verdict.message, kept=len(student.stdout or "")))
+        if student.exited_at is not None:
+            verdict = dataclasses.replace(
+                verdict, debug={**(verdict.debug or {}), EXITED: student.exited_at})
         return verdict
 
     def _compare_values(self, collection: CollectionSpec, test: TestSpec, student: RunOutcome,

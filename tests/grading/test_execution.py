@@ -76,6 +76,21 @@ def test_an_exit_with_code_0_before_a_name_is_defined_says_where_the_program_end
     assert run.tests[0].debug == {"exited": exited}
 
 
+def test_output_that_ends_where_the_program_exited_with_code_0_says_where(tmp_path):
+    """Before, a program that exited with code 0 before it printed all its output (a menu's
+    `exit()`) failed its stdout test showing only the output cut short ('Hello' where
+    'Hello\\nBye\\n' was expected), never why: only a test whose name was not found said where
+    the program ended."""
+    student, reference = make_assignment(
+        tmp_path, ONE_OUTPUT, {"ex.py": "print('Hello')\nprint('Bye')\n"},
+        {"ex.py": "print('Hello')\nexit()\nprint('Bye')\n"})
+    run = grade(student, reference).tests[0]
+
+    assert first(run) == ("COMPLETED", "FAILED", "E   AssertionError: Variable `stdout` has "
+                                                 "incorrect len, expected: 10, obtained 6")
+    assert run.tests[0].debug["exited"] == {"file": "ex.py", "lineno": 2, "line": "exit()"}
+
+
 def test_sys_exit_with_a_code_crashes(tmp_path):
     run, student = one_collection(tmp_path, "import sys\nx = 1\nsys.exit(3)\n")
     assert first(run) == ("CRASHED", "FAILED", f"E   Failed: Execution of {student / 'ex.py'} "
