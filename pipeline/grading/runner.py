@@ -549,8 +549,12 @@ def run_entry(path, namespace, entry, solution_dir):
         raise
     except SystemExit as exc:
         if exc.code not in (None, 0):
-            return {"step": "entry", "kind": "exception",
-                    "message": exit_message(exc.code)}
+            # Where it exited, as a crash's frame, without an exception raised: it is no error.
+            message = exit_message(exc.code)
+            frame = {key: value for key, value in last_frame(exc, solution_dir).items()
+                     if key != "raised"}
+            return {"step": "entry", "kind": "exception", "message": message,
+                    "traceback": {**frame, "errormsg": message}}
         entry["exited_at"] = place_in_files(exc, solution_dir)
     except BaseException as exc:
         return {"step": "entry", "kind": "exception", "message": error_text(exc),

@@ -22,6 +22,8 @@ EXITED_LINE = "    the program exited at {file}, line {lineno}: {line}"
 STOPPED_AT = "stopped at {file}, line {lineno}: {line}"
 # What the student's program raised, and the innermost line of their files it passed through.
 CRASHED_WITH = "raised {raised}"
+# A run that ended with sys.exit() and a code other than 0: it raised nothing to name.
+EXITED_RUN = "exited"
 CRASHED_AT = " at {file}, line {lineno}: {line}"
 RESULT_WIDTH = 7
 
@@ -105,12 +107,13 @@ def _stopped_lines(collection: CollectionReport) -> list[str]:
 
 
 def _crashed_lines(collection: CollectionReport) -> list[str]:
-    """Return what the student's run raised and where, if it crashed with an exception: the
-    original's message leaves out the exception's type."""
+    """Return what the student's run raised and where, if it crashed with an exception (the
+    original's message leaves out the exception's type), or where it exited with a code."""
     frame = (collection.debug or {}).get("traceback") or {}
-    if collection.status != CRASHED or not frame.get("raised"):
-        return []
     place = frame.get("solutionFrame") or frame
+    if collection.status != CRASHED or not (frame.get("raised") or place.get("lineno")):
+        return []
     where = CRASHED_AT.format(file=place.get("filename") or "", lineno=place["lineno"],
                               line=place.get("line") or "") if place.get("lineno") else ""
-    return [STATUS_LINE.format(message=CRASHED_WITH.format(raised=frame["raised"]) + where)]
+    what = CRASHED_WITH.format(raised=frame["raised"]) if frame.get("raised") else EXITED_RUN
+    return [STATUS_LINE.format(message=what + where)]

@@ -97,6 +97,21 @@ def test_sys_exit_with_a_code_crashes(tmp_path):
                                                f"failed, ERROR: program exited with sys.exit(3)")
 
 
+@pytest.mark.parametrize("exit_call", ["sys.exit(3)", "exit('bye')"])
+def test_sys_exit_with_a_code_names_the_line_that_exited(tmp_path, exit_call):
+    """Before, a program that exited with a code other than 0 crashed naming no line, where any
+    other crash names the line that raised (and the page and comment show it): a student with
+    several exits could not tell which one ended the program."""
+    run, student = one_collection(
+        tmp_path, f"import sys\n\ndef menu():\n    {exit_call}\n\nx = 1\nmenu()\n")
+    assert run.status == "CRASHED"
+    traceback = run.debug["traceback"]
+    frame = traceback.get("solutionFrame", traceback)
+    assert (frame["filename"], frame["lineno"], frame["line"]) == (
+        str(student / "ex.py"), 4, exit_call)
+    assert "raised" not in traceback
+
+
 def test_os_exit_crashes_and_the_report_is_written(tmp_path):
     run, student = one_collection(tmp_path, "import os\nx = 1\nos._exit(1)\n")
     assert first(run) == ("CRASHED", "FAILED",

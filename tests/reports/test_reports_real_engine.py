@@ -163,6 +163,22 @@ def test_a_crash_inside_a_library_shows_the_students_line_that_called_it(tmp_pat
             ) in render_text(report).splitlines()
 
 
+def test_an_exit_with_a_code_shows_the_line_that_exited(tmp_path):
+    """Before, a program ending with sys.exit(1) crashed naming no line in the comment, the page
+    and gradehook grade, where any other crash names the line that raised."""
+    report = graded_report(tmp_path, "import sys\n\ndef stop():\n    sys.exit(1)\n\nstop()\n")
+    crash = json.loads(report_to_json(report))
+
+    comment = mr_comment_markdown([(run(), crash)], comment_marker("mr-1"))
+    page = result_page_html(run(), crash)
+
+    assert ("main.py failed, ERROR: program exited with sys.exit(1) ` at line 4: ` sys.exit(1) ` |"
+            ) in comment
+    assert "</dd><dt>Crashed at</dt><dd><pre>line 4: sys.exit(1)</pre></dd>" in page
+    assert (f"    run: exited at {tmp_path / 'student' / 'main.py'}, line 4: sys.exit(1)"
+            ) in render_text(report).splitlines()
+
+
 def test_a_course_error_names_the_course_folder_not_where_it_lies_on_the_host(tmp_path):
     repository, student = tmp_path / "reference-repository", tmp_path / "student"
     (repository / "week1").mkdir(parents=True)
