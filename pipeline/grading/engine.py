@@ -200,11 +200,19 @@ class CodeAbilityGrader:
                 request.side == STUDENT and collection.name in self.hidden)
 
     def _obtain(self, request: RunRequest) -> RunOutcome:
-        """Return the outcome of a run already started that covers the request, or run it."""
+        """Return the outcome of a run already started that covers the request, or run it.
+
+        A run that evaluated other collections' names too, and ended in a way their evaluation
+        may have caused (a function of the student's looping for ever in one test), is not taken
+        for this request's: it runs on its own, so that it fails only on what it looks up.
+        """
         key = self._run_group(request)
         for known, future in self.runs.get(key, []):
             if known.covers(request):
-                return future.result()
+                outcome = future.result()
+                if outcome.ended_by_lookups and not request.covers(known):
+                    continue
+                return outcome
         future: Future = Future()
         future.set_result(self._execute(request))
         self.runs.setdefault(key, []).append((request, future))

@@ -20,7 +20,7 @@ from pipeline.grading.checks import SHADOWED
 from pipeline.grading.fontcache import font_cache_dir
 from pipeline.grading.plan import REFERENCE, RunOutcome, RunRequest, Stage
 from pipeline.grading.report import COMPLETED, CRASHED, FAILED_STATUS, TIMEDOUT
-from pipeline.grading.runner import shorten
+from pipeline.grading.runner import LOOKUP_STEP, LOOKUPS_BEGAN, shorten
 from pipeline.grading.staging import StagedAssignment, code_names, select_test_files
 from pipeline.sandbox import PYTHON_PLACEHOLDER, SANDBOX_PYTHONPATH, SANDBOX_WORKDIR, Mount, \
     SandboxLimits, SandboxResult, run_sandboxed
@@ -276,9 +276,10 @@ def interpret(result: SandboxResult, request: RunRequest, timeout: float, shown_
     try:
         data = None if result.result_truncated else _last_document(result.result_data)
     except ResultTooLarge:
-        return _crashed(shown_entry, RESULT_TOO_LARGE)
+        return replace(_crashed(shown_entry, RESULT_TOO_LARGE), ended_by_lookups=True)
     if data is None:
-        return _died(result, timeout, shown_entry, limits)
+        return replace(_died(result, timeout, shown_entry, limits),
+                       ended_by_lookups=_lookups_began(result.result_data))
     try:
         outcome = _read_outcome(data, result.duration_seconds)
         error = _read_error(data["error"])
@@ -287,6 +288,7 @@ def interpret(result: SandboxResult, request: RunRequest, timeout: float, shown_
     if error is not None:
         _apply_error(outcome, _limit_behind(error, result, limits), request.stage, timeout,
                      shown_entry, limits)
+        outcome.ended_by_lookups = error.kind == "output" and error.step == LOOKUP_STEP
     return outcome
 
 
@@ -508,6 +510,16 @@ def _died(result: SandboxResult, timeout: float, shown_entry: str,
     log_runner_errors(result)
     return _crashed(shown_entry, killed_reason(result, limits)
                     or EXITED_UNEXPECTEDLY.format(code=result.exit_code))
+
+
+def _lookups_began(raw: bytes | None) -> bool:
+    """Tell whether a run that ended without its outcome had begun the lookups, its stages
+    ended: the last line of its result channel says so."""
+    lines = (raw or b"").splitlines()
+    try:
+        return bool(lines) and strict_json(lines[-1]) == LOOKUPS_BEGAN
+    except (ValueError, RecursionError):
+        return False
 
 
 def log_runner_errors(result: SandboxResult) -> None:

@@ -89,6 +89,10 @@ class RunOutcome:
 
     `exited_at` is where in the solution's files its entry point ended with sys.exit(0) or
     sys.exit(None) (§9: a normal completion), if it did: file, lineno and line.
+    `ended_by_lookups` tells that the run ended in a way the evaluation of the tests' names may
+    have caused rather than its stages (stopped or killed before it handed back its outcome, an
+    outcome over the size limit, printing past the stop while the names were evaluated): a run
+    that evaluated several collections' names then failed on one of them, maybe.
     """
 
     status: str
@@ -103,6 +107,7 @@ class RunOutcome:
     evals: dict[str, dict[str, Any]] = field(default_factory=dict)
     figures: list[tuple[int, bytes]] = field(default_factory=list)
     ran: bool = False
+    ended_by_lookups: bool = False
 
     def to_json(self) -> dict[str, Any]:
         """Return the outcome as JSON-able data (for the reference cache)."""

@@ -38,6 +38,9 @@ OUTPUT_STOP_SIGNAL = signal.SIGUSR2
 RUNNER_MODULES = ("runner", "descriptor_meter", "pytest_limits", "pytest_watchdog")
 # The tests' lookups run after the stage's last step: an "output" error while they run names it.
 LOOKUP_STEP = "teardown"
+# Written to the result channel as the lookups begin, once the stages have ended: a run that ends
+# without its outcome after it ended during the lookups.
+LOOKUPS_BEGAN = {"event": "lookups began"}
 NOTHING_LOOKED_UP = {"values": {}, "texts": {}, "evals": {}}
 
 
@@ -770,7 +773,8 @@ def main(request_path, result_path):
 
     with open(request_path, encoding="utf-8") as handle:
         request = json.load(handle)
-    send = result_sender(os.open(result_path, os.O_WRONLY))
+    channel = os.open(result_path, os.O_WRONLY)
+    send = result_sender(channel)
     values = load_encoder(request["python_path"])
     descriptors = DescriptorMeter(OUTPUT_STOP_SIGNAL)
     prepare_process(request)
@@ -793,6 +797,7 @@ def main(request_path, result_path):
     graphics_values = None
     if current["graphics"] is not None:
         graphics_values = graphics["values"] if graphics else {}
+    write_line(channel, LOOKUPS_BEGAN)
     results, printed = evaluate_metered(request["evaluate"], namespace, graphics_values, values,
                                         solution_dir, stop_limit, send, descriptors)
     outcome.update(results)

@@ -781,6 +781,39 @@ def test_collections_running_the_same_code_share_one_process(tmp_path, monkeypat
                                 ("student", 3)]
 
 
+@pytest.mark.parametrize("broken, status, details", [
+    ("while True:\n        pass", "TIMEDOUT",
+     "E   Failed: Maximum execution time of 1.0 seconds exceeded"),
+    ("import os\n    os._exit(3)", "CRASHED",
+     "E   Failed: Execution of {entry} failed, ERROR: process ended unexpectedly with exit code 3"),
+], ids=["endless-loop", "os-exit"])
+def test_a_test_that_ends_a_shared_process_fails_its_own_collection_alone(
+        tmp_path, broken, status, details):
+    """Before, collections running the same code share one process (above), which evaluated the
+    tests of all of them: a function of the student's that looped for ever (or ended the
+    process) in one collection's test failed every test of the others too, `x` of `values`
+    included, and the score counted them all failed."""
+    student, reference = make_assignment(tmp_path, """
+        properties:
+          timeout: 1
+          tests:
+            - {name: values, entryPoint: ex.py, tests: [{name: x}, {name: y}]}
+            - {name: calls, entryPoint: ex.py, tests: [{name: twice(2)}, {name: spin()}]}
+            - {type: stdout, name: output, entryPoint: ex.py, tests: [{name: out}]}
+    """, {"ex.py": "x, y = 1, 2\nprint(x)\n\ndef twice(n):\n    return 2 * n\n\n"
+                   "def spin():\n    return 0\n"},
+        {"ex.py": f"x, y = 1, 2\nprint(x)\n\ndef twice(n):\n    return 2 * n\n\n"
+                  f"def spin():\n    {broken}\n"})
+    report = grade(student, reference)
+
+    calls = collection(report, "calls")
+    assert [c.result for c in report.tests] == ["PASSED", "FAILED", "PASSED"]
+    assert calls.status == status
+    assert {test.details for test in calls.tests} == {
+        details.format(entry=student / "ex.py")}
+    assert report.gradehook.score == pytest.approx(2 / 3)
+
+
 def test_links_out_of_the_student_directory_are_never_followed_on_the_host(tmp_path):
     secret = write_files(tmp_path / "host", {"secret.py": "for x in range(3):\n    pass\n"})
     student, reference = make_assignment(tmp_path, """
