@@ -12,7 +12,7 @@ from pipeline.reports.model import CollectionView, CrashFrame, TestView
 from pipeline.reports.wording import (ALL_TESTS, CRASH_IN_MESSAGE, CRASH_LABEL, CRASH_LOCATION,
                                       CRASH_PLACE, CRASH_PLACE_IN_FILE, CRASH_SIGNAL_EXPLANATION,
                                       EXITED_IN_MESSAGE, EXITED_LABEL, LABELLED_VALUE,
-                                      NO_NETWORK_EXPLANATION,
+                                      NO_NETWORK_EXPLANATION, NONE_RETURNED_EXPLANATION,
                                       PROCESS_LIMIT_EXPLANATION, PROGRAM_RAISED, PROPERTY_LABELS,
                                       PROPERTY_PROBLEMS, SHADOWED_EXPLANATION, SHADOWED_KIND,
                                       SHADOWED_OTHER, SHADOWED_OWN, STOPPED_IN_MESSAGE,
@@ -31,6 +31,9 @@ _PROPERTIES = ("type", "len", "shape")
 _INCORRECT_PROPERTY = "incorrect {property}"
 _INCORRECT_PROPERTY_PHRASES = (f"` has {_INCORRECT_PROPERTY}, expected: ", ", obtained ")
 _CLASS = re.compile(r"^<class '(?P<name>.+)'>$")
+# A value of the wrong type that is None, where the test's name is a call of a function.
+_NONE_OBTAINED = re.compile(r"has incorrect type, expected: <class '[^']+'>, obtained "
+                            r"<class 'NoneType'>$")
 # The student's program raised (spec §3.2); its run's debug.traceback says where.
 _EXECUTION_FAILED = re.compile(r"^Failed: Execution of (?P<entry>.+?) failed, ERROR: ")
 # The student's program ran past its timeout (spec §3.2); its run's debug.traceback says where
@@ -152,7 +155,8 @@ def describe_failure(test: TestView) -> FailureView:
 def _explanation(test: TestView, problem: str) -> str | None:
     """Say in plain words what a crash signal, the process limit or the missing network did,
     when the problem shows it for sure (a program's own exception is not the sandbox's word),
-    or that Python imported another module in place of the student's."""
+    that Python imported another module in place of the student's, or that a function a test
+    called returned None where a value of another type was expected (it prints, say)."""
     shadowed = test.shadowed
     if shadowed is not None:
         return SHADOWED_EXPLANATION.format(
@@ -160,6 +164,8 @@ def _explanation(test: TestView, problem: str) -> str | None:
             other=SHADOWED_OTHER[shadowed.standard], kind=SHADOWED_KIND[shadowed.folder])
     if _NO_NETWORK.search(problem):
         return NO_NETWORK_EXPLANATION
+    if test.name.rstrip().endswith(")") and _NONE_OBTAINED.search(test.details.split("\n")[0]):
+        return NONE_RETURNED_EXPLANATION
     if test.raised is not None or (test.crash is not None and test.crash.raised):
         return None
     killed = _KILLED_BY_CRASH_SIGNAL.search(problem)

@@ -75,6 +75,10 @@ CRASH_SIGNAL_EXPLANATION = "The program crashed ({description}, signal {name})."
 PROCESS_LIMIT_EXPLANATION = ("Programs cannot run more than {count} processes (threads included) "
                              "at once while they are graded.")
 NO_NETWORK_EXPLANATION = "Programs have no network access while they are graded."
+# A test calling a function of the student's got None where a value of another type was expected.
+NONE_RETURNED_EXPLANATION = ("The function returned None, which is what a function without a "
+                             "return statement gives: one that prints its result rather than "
+                             "returning it, say.")
 # A module of the student's folder that Python passed over for another of its name.
 SHADOWED_EXPLANATION = ("Your {own} has the name of {other}, which was imported instead of "
                         "yours: rename your {kind} (and your imports).")

@@ -179,6 +179,31 @@ def test_an_exit_with_a_code_shows_the_line_that_exited(tmp_path):
             ) in render_text(report).splitlines()
 
 
+def test_a_function_that_prints_instead_of_returning_is_told_why_it_gave_none(tmp_path):
+    """Before, a test calling a function that prints its result rather than returning it read
+    only `incorrect type`, `type int: 3` expected and `type NoneType: None` obtained, which a
+    beginner does not read as a missing return. A variable that is None is not told so: no
+    function of the test's gave it."""
+    test_yaml = VALUES_COLLECTION_HEAD + "      tests:\n        - name: add(1, 2)\n" \
+                                         "        - name: total\n"
+    report = graded_report(tmp_path, "def add(a, b):\n    print(a + b)\n\ntotal = add(1, 2)\n",
+                           test_yaml=test_yaml,
+                           reference_main="def add(a, b):\n    return a + b\n\ntotal = 3\n")
+    data = json.loads(report_to_json(report))
+
+    comment = mr_comment_markdown([(run(), data)], comment_marker("mr-1"))
+    page = result_page_html(run(), data)
+
+    assert ("| ❌ | ` add(1, 2) ` (Values) | ` type int: 3 ` | ` type NoneType: None ` | "
+            "` incorrect type ` The function returned None\\, which is what a function without a "
+            "return statement gives\\: one that prints its result rather than returning it\\, "
+            "say\\. |") in comment.split("\n")
+    assert ("| ❌ | ` total ` (Values) | ` type int: 3 ` | ` type NoneType: None ` | "
+            "` incorrect type ` |") in comment.split("\n")
+    assert page.count("<dt>Why</dt><dd><pre>The function returned None, which is what a "
+                      "function without a return statement gives") == 1
+
+
 def test_a_course_error_names_the_course_folder_not_where_it_lies_on_the_host(tmp_path):
     repository, student = tmp_path / "reference-repository", tmp_path / "student"
     (repository / "week1").mkdir(parents=True)
