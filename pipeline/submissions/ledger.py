@@ -22,6 +22,8 @@ API_SOURCE, MERGE_REQUEST_SOURCE = "api", "merge_request"
 GRADED_STATUSES = (RunStatus.PASSED, RunStatus.FAILED)
 UNIQUE_COLUMNS = ("project_path", "assignment", "commit_sha")
 SUBMISSION_LOCK = "submission"
+# When gradehook first received a submission's commit: what a student's submissions go by.
+COUNTED_AT = func.coalesce(Submission.counted_at, Submission.received_at)
 
 
 def submission_row(run: TestRun | dict, *, source: str, received_at: dt.datetime,
@@ -241,3 +243,16 @@ def waiting_on(session: Session, run_ids: Iterable[str]) -> list[tuple[str, str]
     return list(session.execute(
         select(Submission.id, Submission.celery_task_id)
         .where(Submission.run_id.in_(list(run_ids)), Submission.outcome == PENDING)).all())
+
+
+def last_accepted(chosen, *, late: bool | None = None):
+    """Keep, of the submissions `chosen` (a select of their ids), the accepted ones that are
+    each project's last of each assignment (a gradebook's); only those late (or on time) when
+    `late` is given."""
+    ranked = chosen.where(Submission.outcome == ACCEPTED).add_columns(
+        Submission.late,
+        func.row_number().over(partition_by=(Submission.project_path, Submission.assignment),
+                               order_by=(COUNTED_AT.desc(), Submission.id.desc())).label("rank")
+    ).subquery()
+    final = select(ranked.c.id).where(ranked.c.rank == 1)
+    return final if late is None else final.where(ranked.c.late == late)

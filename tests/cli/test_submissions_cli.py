@@ -6,8 +6,9 @@ import csv
 import datetime as dt
 import io
 
+from pipeline.ledger.models import RunStatus
 from tests.cli.commands import ASSIGNMENT, COURSE, gradehook
-from tests.infra.ledger import add_submission, migrated_resources
+from tests.infra.ledger import add_submission, end_run, migrated_resources, queue_run
 
 T0 = dt.datetime(2026, 3, 1, 10, 0, tzinfo=dt.timezone.utc)
 
@@ -60,6 +61,27 @@ def test_final_submissions_as_csv_for_a_gradebook(service_settings):
         ("students/alice", "b", "1.0", "4", "true", "2026-03-01T12:00:00+00:00", "3"),
         ("students/bob", "d", "0.75", "3", "false", "2026-03-01T11:00:00+00:00", "")]
     assert rows[0]["result_url"].startswith(settings.server.base_url + "/results/")
+
+
+def test_the_gradebook_shows_a_regrade_of_the_final_commit(service_settings):
+    """Staff fix a test of the reference and regrade the assignment: the final submission's
+    commit is graded again, and the gradebook takes that grade. Before, it kept the score of
+    the run the submission was decided on, the one the faulty test gave."""
+    config, settings = service_settings({"courses": [COURSE]})
+    resources = migrated_resources(settings)
+    add_submission(resources, commit_sha="a" * 40, counted_at=T0, score=0.75)
+    regrade = queue_run(resources, commit_sha="a" * 40, kind="regrade")
+    end_run(resources, regrade.id, RunStatus.PASSED, score=1.0, tests_passed=4, tests_total=4)
+    later_error = queue_run(resources, commit_sha="a" * 40, kind="regrade")
+    end_run(resources, later_error.id, RunStatus.ERROR)
+
+    exported = gradehook(config, "submissions", "--final", "--csv")
+    table = gradehook(config, "submissions")
+
+    row, = csv.DictReader(io.StringIO(exported.output))
+    assert (row["score"], row["tests_passed"], row["result_url"]) == (
+        "1.0", "4", f"{settings.server.base_url}/results/{regrade.id}")
+    assert table.output.splitlines()[1].split()[4:7] == ["-", "100%", "4/4"]
 
 
 def test_final_with_another_outcome_is_a_usage_error(service_settings):

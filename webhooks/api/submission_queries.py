@@ -1,4 +1,4 @@
-"""Find submissions, with their test runs' scores, by course, assignment, project and outcome."""
+"""Find submissions, with their commits' latest grades, by course, assignment, project, outcome."""
 
 from __future__ import annotations
 
@@ -9,14 +9,21 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from pipeline.context import Resources
 from pipeline.feedback import result_url
-from pipeline.ledger.models import Submission, TestRun
-from pipeline.submissions.verdict import ACCEPTED
+from pipeline.ledger.models import RunStatus, Submission, TestRun
+from pipeline.submissions.ledger import COUNTED_AT, last_accepted
 from webhooks.api.project_ids import of_project_id
 
-# When gradehook first received a submission's commit: what both orders go by.
-COUNTED_AT = func.coalesce(Submission.counted_at, Submission.received_at)
 # What a submission shows of its test run.
 FROM_THE_RUN = ("score", "tests_passed", "tests_total", "result_url")
+# The run whose grade a submission shows: the newest that graded its commit for its assignment
+# (a regrade after a fix of the tests, say), else the run it was decided on.
+LATEST_GRADING = (select(TestRun.id)
+                  .where(TestRun.project_path == Submission.project_path,
+                         TestRun.commit_sha == Submission.commit_sha,
+                         TestRun.assignment == Submission.assignment,
+                         TestRun.status.in_((RunStatus.PASSED, RunStatus.FAILED)))
+                  .order_by(TestRun.finished_at.desc(), TestRun.id.desc()).limit(1)
+                  .correlate(Submission).scalar_subquery())
 
 
 @dataclass(frozen=True)
@@ -37,15 +44,15 @@ class SubmissionFilter:
 def find_submissions(sessions: sessionmaker[Session], wanted: SubmissionFilter, *, page: int = 1,
                      per_page: int | None = None
                      ) -> tuple[list[tuple[Submission, TestRun | None]], int]:
-    """Return one page of matching submissions with their runs (every one without per_page),
-    and how many match in all.
+    """Return one page of matching submissions with the runs that last graded their commits
+    (every one without per_page), and how many match in all.
 
     All submissions come newest first (by when gradehook first received the commit); final ones
     by project and assignment, as a gradebook lists students.
     """
     if wanted.final:
         # Lateness is the final submission's: an earlier one on time is not final.
-        chosen = _last_accepted(select(Submission.id).where(*_conditions(
+        chosen = last_accepted(select(Submission.id).where(*_conditions(
             replace(wanted, late=None))), late=wanted.late)
     else:
         chosen = select(Submission.id).where(*_conditions(wanted))
@@ -57,21 +64,9 @@ def find_submissions(sessions: sessionmaker[Session], wanted: SubmissionFilter, 
         rows = session.execute(
             select(Submission, TestRun)
             .join(chosen, chosen.c.id == Submission.id)
-            .outerjoin(TestRun, TestRun.id == Submission.run_id)
+            .outerjoin(TestRun, TestRun.id == func.coalesce(LATEST_GRADING, Submission.run_id))
             .order_by(*order).offset((page - 1) * (per_page or 0)).limit(per_page)).all()
     return [(submission, run) for submission, run in rows], total
-
-
-def _last_accepted(chosen, *, late: bool | None):
-    """Keep, of the accepted submissions chosen, each project's last one of each assignment;
-    only those late (or on time) when `late` is given."""
-    ranked = chosen.where(Submission.outcome == ACCEPTED).add_columns(
-        Submission.late,
-        func.row_number().over(partition_by=(Submission.project_path, Submission.assignment),
-                               order_by=(COUNTED_AT.desc(), Submission.id.desc())).label("rank")
-    ).subquery()
-    final = select(ranked.c.id).where(ranked.c.rank == 1)
-    return final if late is None else final.where(ranked.c.late == late)
 
 
 def _conditions(wanted: SubmissionFilter) -> list:
