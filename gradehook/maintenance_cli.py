@@ -51,7 +51,8 @@ def regrade_one_run(ctx: click.Context, run_id: str) -> None:
 @click.option("--assignment", required=True, help="Assignment directory.")
 @click.pass_context
 def regrade_one_student(ctx: click.Context, project: str, assignment: str) -> None:
-    """Grade again the latest graded commit of one student's assignment."""
+    """Grade again the latest graded commit of one student's assignment and that of their
+    final submission."""
     _regrade(ctx, lambda resources: regrade_student(resources.sessions, resources.settings,
                                                     project, assignment))
 
@@ -61,7 +62,8 @@ def regrade_one_student(ctx: click.Context, project: str, assignment: str) -> No
 @click.option("--course", help="Only this course's projects.")
 @click.pass_context
 def regrade_whole_assignment(ctx: click.Context, assignment: str, course: str | None) -> None:
-    """Grade again, in every student project, the latest graded commit of an assignment."""
+    """Grade again, in every student project, the latest graded commit of an assignment and
+    that of the final submission."""
     _regrade(ctx, lambda resources: regrade_assignment(resources.sessions, resources.settings,
                                                        assignment, course))
 

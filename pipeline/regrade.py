@@ -19,10 +19,12 @@ from pipeline.context import Resources
 from pipeline.dispatch import new_task_id, send_runs
 from pipeline.ledger.db import transaction
 from pipeline.ledger.locks import lock_names_for_ledger_work
-from pipeline.ledger.models import UNGRADED_STATUSES, RunStatus, TestRun, new_id, utcnow
+from pipeline.ledger.models import UNGRADED_STATUSES, RunStatus, Submission, TestRun, new_id, \
+    utcnow
 from pipeline.ledger.run_locks import branch_lock, commit_lock, merge_request_lock
 from pipeline.repos import InvalidInputError, RepositoryError, check_ref, check_sha
 from pipeline.student_projects import course_projects
+from pipeline.submissions.ledger import last_accepted
 
 log = logging.getLogger(__name__)
 
@@ -160,7 +162,8 @@ def regrade_run(sessions: sessionmaker[Session], settings: Settings, run_id: str
 
 def regrade_student(sessions: sessionmaker[Session], settings: Settings, project_path: str,
                     assignment: str) -> Queued:
-    """Grade again the latest graded commit of one student's assignment."""
+    """Grade again the latest graded commit of one student's assignment, and the commit of
+    their final submission of it."""
     sources = _latest_graded(sessions, assignment, project_path=project_path)
     if not sources:
         raise RegradeError(NOTHING_GRADED.format(assignment=assignment, project=project_path))
@@ -169,7 +172,8 @@ def regrade_student(sessions: sessionmaker[Session], settings: Settings, project
 
 def regrade_assignment(sessions: sessionmaker[Session], settings: Settings, assignment: str,
                        course: str | None = None) -> Queued:
-    """Grade again, in every student project, the latest graded commit of an assignment."""
+    """Grade again, in every student project, the latest graded commit of an assignment, and
+    the commit of the project's final submission of it."""
     if course is not None:
         _course_named(settings, course)
     sources = _latest_graded(sessions, assignment, course=course)
@@ -311,7 +315,8 @@ def _lock_runs(session: Session, targets: Sequence[GradingTarget]) -> None:
 
 def _latest_graded(sessions: sessionmaker[Session], assignment: str, *,
                    project_path: str | None = None, course: str | None = None) -> list[TestRun]:
-    """Return each project's most recent run of an assignment that graded its commit."""
+    """Return each project's most recent run of an assignment that graded its commit, and the
+    run of its final submission (the gradebook's) where that is another commit."""
     conditions = [TestRun.assignment == assignment, TestRun.status.not_in(UNGRADED_STATUSES)]
     if project_path is not None:
         conditions.append(TestRun.project_path == project_path)
@@ -320,9 +325,18 @@ def _latest_graded(sessions: sessionmaker[Session], assignment: str, *,
     rank = func.row_number().over(partition_by=TestRun.project_path,
                                   order_by=(TestRun.received_at.desc(), TestRun.id))
     ranked = select(TestRun.id, rank.label("rank")).where(*conditions).subquery()
+    finals = last_accepted(select(Submission.id).where(
+        Submission.assignment == assignment,
+        *([Submission.project_path == project_path] if project_path is not None else []),
+        *([Submission.course == course] if course is not None else []))).subquery()
     with sessions() as session:
-        return list(session.scalars(select(TestRun).join(ranked, ranked.c.id == TestRun.id)
-                                    .where(ranked.c.rank == 1).order_by(TestRun.project_path)))
+        latest = list(session.scalars(select(TestRun).join(ranked, ranked.c.id == TestRun.id)
+                                      .where(ranked.c.rank == 1)))
+        submitted = list(session.scalars(
+            select(TestRun).join(Submission, Submission.run_id == TestRun.id)
+            .join(finals, finals.c.id == Submission.id)))
+    distinct = {(run.project_path, run.commit_sha): run for run in [*submitted, *latest]}
+    return sorted(distinct.values(), key=lambda run: (run.project_path, run.commit_sha))
 
 
 def _target_of(settings: Settings, run: TestRun) -> GradingTarget:

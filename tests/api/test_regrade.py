@@ -12,7 +12,7 @@ from pipeline.ledger.models import RunStatus
 from pipeline.regrade import GradingTarget, regrade_branch_heads, regrade_run, request_grading
 from tests.api.world import ASSIGNMENT, OTHER_ASSIGNMENT, SHA_A, SHA_B, SHA_C, build_world
 from tests.infra.ports import free_port
-from tests.infra.ledger import end_run, queue_run
+from tests.infra.ledger import add_submission, end_run, queue_run
 from tests.support.gitlab_standin import DEVELOPER
 
 T0 = dt.datetime(2026, 3, 1, 10, 0, tzinfo=dt.timezone.utc)
@@ -75,6 +75,26 @@ def test_an_assignment_regrade_covers_every_project_once(world):
     assert sorted((r.project_path, r.commit_sha) for r in runs) == \
         [("students/alice", SHA_B), ("students/bob", SHA_C)]
     assert len(low_priority(world)) == 2
+
+
+def test_a_regrade_takes_the_final_submission_too_when_a_later_commit_was_graded(world):
+    """Alice handed in SHA_A by merge request, then pushed a draft (SHA_B) to main; bob only
+    handed in SHA_C. Before, a regrade after a fix of the tests took the latest graded commit
+    alone, alice's draft, and the gradebook kept her submission's grade from the faulty test."""
+    add_submission(world.resources, commit_sha=SHA_A, counted_at=T0, score=0.5)
+    draft = queue_run(world.resources, commit_sha=SHA_B)
+    end_run(world.resources, draft.id, RunStatus.FAILED)
+    add_submission(world.resources, commit_sha=SHA_C, counted_at=T0, score=0.5,
+                   project_path="students/bob")
+
+    student = world.post("/api/regrade", {"scope": "student", "project": "students/alice",
+                                          "assignment": ASSIGNMENT})
+    assignment = world.post("/api/regrade", {"scope": "assignment", "assignment": ASSIGNMENT})
+
+    regraded = [world.run(run_id) for run_id in student.get_json()["runs"]]
+    assert sorted(r.commit_sha for r in regraded) == sorted([SHA_A, SHA_B])
+    assert [world.run(run_id).commit_sha for run_id in assignment.get_json()["runs"]] == [SHA_C]
+    assert sorted(assignment.get_json()["existing_runs"]) == sorted(r.id for r in regraded)
 
 
 @pytest.mark.parametrize("body, status, field, reason", [

@@ -306,7 +306,8 @@ class RegradeRequestSchema(Schema):
 
     scope = fields.String(required=True, validate=validate.OneOf(REGRADE_SCOPES), metadata={
         "description": "run: one run (run_id); student: the latest graded commit of one "
-                       "project's assignment (project, assignment); assignment: that, in every "
+                       "project's assignment and that of its final submission (project, "
+                       "assignment); assignment: those, in every "
                        "project (assignment, optional course); branch_heads: every student "
                        "branch head without a result (optional course), found through GitLab"})
     run_id = fields.String(validate=validate.Regexp(ID_PATTERN))
