@@ -172,6 +172,25 @@ def counted_time(session: Session, submission: Submission) -> dt.datetime:
     return requested if earliest is None else min(earliest, requested)
 
 
+def earlier_pending(session: Session, submission: Submission) -> Submission | None:
+    """Return a pending submission of the student's assignment whose commit gradehook received
+    before this one's, if there is one: a limit counts submissions in the order received."""
+    counted = counted_time(session, submission)
+    others = session.scalars(select(Submission).where(
+        Submission.project_path == submission.project_path,
+        Submission.assignment == submission.assignment, Submission.outcome == PENDING,
+        Submission.id != submission.id))
+    return next((other for other in others if counted_time(session, other) < counted), None)
+
+
+def pending_runs(session: Session, project_path: str, assignment: str) -> list[str]:
+    """Return the runs of a student's pending submissions of an assignment (a decision of one
+    of them lets the later ones go on)."""
+    return list(session.scalars(select(Submission.run_id).where(
+        Submission.project_path == project_path, Submission.assignment == assignment,
+        Submission.outcome == PENDING, Submission.run_id.is_not(None))))
+
+
 def graded_commit_number(session: Session, submission: Submission) -> int:
     """Return how many distinct commits of the assignment were graded up to this commit's first."""
     firsts = dict(session.execute(

@@ -31,10 +31,12 @@ from pipeline.reports.submission import (SubmissionAllowance, SubmissionSummary,
                                          submission_comment_markdown)
 from pipeline.repos import MissingCommitError, RepositoryError
 from pipeline.submissions import gitlab_side
+from pipeline.submissions.dispatch import release_submissions
 from pipeline.submissions.ledger import (API_SOURCE, accepted_count, counted_time,
-                                         graded_commit_number, lock_for_judging,
-                                         lock_student_assignment, merge_request_history,
-                                         others_through)
+                                         earlier_pending, graded_commit_number,
+                                         lock_for_judging, lock_student_assignment,
+                                         merge_request_history, others_through,
+                                         pending_runs)
 from pipeline.submissions.notices import mark_told, notices_of
 from pipeline.submissions.recovery import schedule_retry
 from pipeline.submissions.regrading import ended_in_our_error, grade_again
@@ -97,7 +99,22 @@ class Inspection:
 
 def process_submission(resources: Resources, celery: Celery,
                        submission_id: str) -> SubmissionOutcome:
-    """Decide a submission once its test run has ended, then publish the decision on GitLab."""
+    """Decide a submission once its test run has ended, then publish the decision on GitLab;
+    once it is finished, send the student's later submissions of the assignment that wait."""
+    with resources.sessions() as session:
+        submission = session.get(Submission, submission_id)
+    if submission is None:
+        return _missing(submission_id)
+    outcome = _process(resources, celery, submission_id)
+    if outcome.outcome != PENDING:
+        with resources.sessions() as session:
+            runs = pending_runs(session, submission.project_path, submission.assignment)
+        release_submissions(celery, resources.sessions, runs)
+    return outcome
+
+
+def _process(resources: Resources, celery: Celery, submission_id: str) -> SubmissionOutcome:
+    """Decide and publish a submission, or tell why it waits."""
     with resources.sessions() as session:
         submission = session.get(Submission, submission_id)
     if submission is None:
@@ -200,7 +217,7 @@ def _decide_and_publish(resources: Resources, celery: Celery,
         return _publish_error(resources, submission, COURSE_GONE.format(course=submission.course))
     inspection = _inspect(resources, course, submission)
     if inspection.withdrawn and hand_over(resources, course, submission):
-        return process_submission(resources, celery, submission.id)
+        return _process(resources, celery, submission.id)
     if submission.source != API_SOURCE and inspection.problem is None \
             and not inspection.touches(submission.assignment):
         return _discard(resources, submission)
@@ -226,10 +243,17 @@ def _decide_and_publish(resources: Resources, celery: Celery,
             detail="\n".join(problem.shown for problem in exc.course_problems)))
     except MissingCommitError as exc:
         return _publish_error(resources, submission, COURSE_ERROR_REASON.format(detail=exc))
+    if rules.max_submissions is not None:
+        with resources.sessions() as session:
+            earlier = earlier_pending(session, submission)
+        if earlier is not None:
+            # Its decision sends this one again (process_submission).
+            return _waiting(submission, run.id, f"submission {earlier.id}, received before it, "
+                                                "to be decided first")
     if not _judge_and_record(resources, submission, inspection, rules):
         log.info("submission %s: handed in again while it was inspected; inspecting again",
                  submission.id)
-        return process_submission(resources, celery, submission.id)
+        return _process(resources, celery, submission.id)
     return _publish(resources, submission.id)
 
 
@@ -629,8 +653,9 @@ def _allowance(submission: Submission) -> SubmissionAllowance | None:
                                limit=submission.submission_limit)
 
 
-def _waiting(submission: Submission, run_id: str) -> SubmissionOutcome:
-    log.info("submission %s waits for run %s", submission.id, run_id)
+def _waiting(submission: Submission, run_id: str,
+             waits_for: str | None = None) -> SubmissionOutcome:
+    log.info("submission %s waits for %s", submission.id, waits_for or f"run {run_id}")
     return SubmissionOutcome(submission.id, PENDING, run_id=run_id,
                              merge_request_iid=submission.merge_request_iid)
 

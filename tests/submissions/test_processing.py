@@ -120,6 +120,27 @@ def test_a_submission_over_the_limit_is_refused_on_the_open_merge_request(make_w
     assert "**⛔ Refused**" in note["body"] and "the limit of 1 accepted" in note["body"]
 
 
+def test_submissions_at_the_limit_are_decided_in_the_order_received(make_world):
+    """Two hand-ins in a row with one submission left, the later one's processing first (its
+    run ended first, or both came at once). Before, the later one took the last submission and
+    the earlier one was refused, whichever process judged first; the later one now waits for
+    the earlier one, whose decision sends it again."""
+    world = make_world(assignment={"max_submissions": 1})
+    earlier = world.submit(world.push(solution("hi")))
+    later = world.submit(world.push(solution("hello")))
+    sent_before = world.submission(later.id).sent_at
+
+    waiting = world.process(later.id)
+    first = world.process(earlier.id)
+    sent_again = world.submission(later.id).sent_at
+    second = world.process(later.id)
+
+    assert (waiting.outcome, first.outcome, second.outcome) == ("pending", "accepted", "refused")
+    assert second.reason == f"the limit of 1 accepted submission of {ASSIGNMENT} is reached"
+    assert sent_again is not None and sent_again != sent_before
+    assert world.branches()[SUBMISSION_BRANCH] == world.submission(earlier.id).commit_sha
+
+
 def test_the_comment_counts_the_allowed_submissions_used_and_left(make_world):
     world = make_world(assignment={"max_submissions": 2})
     iid = world.process(world.submit(world.push(solution("hi"))).id).merge_request_iid
