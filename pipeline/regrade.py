@@ -22,6 +22,7 @@ from pipeline.ledger.locks import lock_names_for_ledger_work
 from pipeline.ledger.models import UNGRADED_STATUSES, RunStatus, Submission, TestRun, new_id, \
     utcnow
 from pipeline.ledger.run_locks import branch_lock, commit_lock, merge_request_lock
+from pipeline.likely_names import did_you_mean
 from pipeline.repos import InvalidInputError, RepositoryError, check_ref, check_sha
 from pipeline.student_projects import course_projects
 from pipeline.submissions.ledger import last_accepted
@@ -49,6 +50,7 @@ COURSE_GONE = "course {course!r} of run {run_id} is no longer configured"
 UNKNOWN_COURSE = "no course named {course!r} is configured"
 NOTHING_GRADED = "no graded commit of {assignment} in {project}"
 NOTHING_GRADED_IN_ASSIGNMENT = "no graded commit of {assignment} in any student project"
+NOT_AN_ASSIGNMENT = "{assignment} is not an assignment of {courses}{likely}"
 
 
 class RegradeError(Exception):
@@ -166,6 +168,8 @@ def regrade_student(sessions: sessionmaker[Session], settings: Settings, project
     their final submission of it."""
     sources = _latest_graded(sessions, assignment, project_path=project_path)
     if not sources:
+        course = settings.course_for(project_path)
+        _refuse_unknown(sessions, assignment, [course] if course else settings.courses)
         raise RegradeError(NOTHING_GRADED.format(assignment=assignment, project=project_path))
     return _regrade(sessions, [_target_of(settings, run) for run in sources])
 
@@ -178,6 +182,8 @@ def regrade_assignment(sessions: sessionmaker[Session], settings: Settings, assi
         _course_named(settings, course)
     sources = _latest_graded(sessions, assignment, course=course)
     if not sources:
+        _refuse_unknown(sessions, assignment,
+                        [_course_named(settings, course)] if course else settings.courses)
         raise RegradeError(NOTHING_GRADED_IN_ASSIGNMENT.format(assignment=assignment))
     return _regrade(sessions, [_target_of(settings, run) for run in sources])
 
@@ -346,6 +352,18 @@ def _target_of(settings: Settings, run: TestRun) -> GradingTarget:
     return GradingTarget(course=course, project_path=run.project_path, commit_sha=run.commit_sha,
                          assignment=run.assignment, project_id=run.project_id, ref=run.ref,
                          merge_request_iid=run.merge_request_iid)
+
+
+def _refuse_unknown(sessions: sessionmaker[Session], assignment: str,
+                    courses: Sequence[CourseSettings]) -> None:
+    """Raise RegradeError naming the likely assignment when no course given has this one (a
+    misspelt directory is no assignment nothing was graded of yet)."""
+    directory = AssignmentDirectory(sessions)
+    known = [name for course in courses for name in directory.known(course)]
+    if assignment not in known:
+        names = " or ".join(f"course {course.name}" for course in courses)
+        raise RegradeError(NOT_AN_ASSIGNMENT.format(assignment=assignment, courses=names,
+                                                    likely=did_you_mean(assignment, known)))
 
 
 def _course_named(settings: Settings, name: str) -> CourseSettings:

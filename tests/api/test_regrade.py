@@ -108,6 +108,11 @@ def test_a_regrade_takes_the_final_submission_too_when_a_later_commit_was_graded
      "no graded commit of week1/hello in any student project"),
     ({"scope": "student", "project": "students/bob", "assignment": ASSIGNMENT}, 422, None,
      "no graded commit of week1/hello in students/bob"),
+    # A misspelt assignment was told as one nothing was graded of yet.
+    ({"scope": "assignment", "assignment": "week1/helo"}, 422, None,
+     "week1/helo is not an assignment of course prog1; did you mean week1/hello?"),
+    ({"scope": "student", "project": "students/bob", "assignment": "week2/loop"}, 422, None,
+     "week2/loop is not an assignment of course prog1; did you mean week2/loops?"),
     ({"scope": "branch_heads", "course": "prog9"}, 422, "course",
      "course: no course named 'prog9' is configured"),
     ({"scope": "branch_heads", "course": "prog1\x00"}, 400, "course",
