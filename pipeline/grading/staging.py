@@ -29,6 +29,12 @@ REPOSITORY_ROOT = "the reference repository's root"
 SAME_TEST_FILE_NAME = ("{path} and {other} would both be {name} in the tests' folder, where "
                        "testFiles are copied by their name alone, without their folders: give one "
                        "of them another name")
+# In pytest mode testFiles lie in the tests' folder, which the student's run reads and imports
+# from (after the student's folder; first for a test file at its top): the whole assignment's
+# folder there would hand the student's code the reference solution, and stand in for it.
+WHOLE_FOLDER_TEST_FILES = ("{path} is the assignment's whole folder, the reference solution with "
+                           "it, which the student's code would import and read in its run: list "
+                           "the files and folders the tests need")
 CODE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.]*")
 # A file's name as code spells it in a string, which need not be a Python name
 # ('secret-answers.txt', "data 2/table.csv"): the text between quotes on one line.
@@ -79,6 +85,9 @@ def stage_assignment(work: Path, student_dir: Path, reference_dir: Path, assignm
         if not source.exists():
             raise _listed_error(assignment_dir, TEST_FILES, relative,
                                 _missing_in_assignment(assignment_dir, relative, dependency_root))
+        if keep_test_file_paths and source.resolve() == assignment_dir.resolve():
+            raise _listed_error(assignment_dir, TEST_FILES, relative,
+                                WHOLE_FOLDER_TEST_FILES.format(path=relative))
         place = PurePosixPath(relative).as_posix() if keep_test_file_paths else source.name
         if place in landed:
             other, other_source = landed[place]

@@ -206,8 +206,7 @@ def test_a_test_files_folder_holding_test_files_runs_them_once(tmp_path: Path):
         == [("checks/test_calc.py", [("test_add", "PASSED", None)])]
 
 
-@pytest.mark.parametrize("test_files", ["[tests/data, tests/cases.txt]", "[.]"])
-def test_test_files_lie_where_they_lie_in_the_assignments_folder(tmp_path: Path, test_files: str):
+def test_test_files_lie_where_they_lie_in_the_assignments_folder(tmp_path: Path):
     """As when staff run pytest in the assignment's folder: before, testFiles landed at the top of
     the tests' folder by their name alone, so a test file opening its data beside it
     (tests/test_calc.py reading tests/cases.txt and tests/data/more.txt) found nothing."""
@@ -219,10 +218,27 @@ def test_test_files_lie_where_they_lie_in_the_assignments_folder(tmp_path: Path,
                                "    assert add(1, 2) == int((HERE / 'cases.txt').read_text())\n"
                                "    assert add(2, 2) == int((HERE / 'data/more.txt')"
                                ".read_text())\n"},
-        CALC, meta_yaml=f"properties:\n  testFiles: {test_files}\n")
+        CALC, meta_yaml="properties:\n  testFiles: [tests/data, tests/cases.txt]\n")
     report = grade(student, reference)
     assert [(c.name, [(t.name, t.result, t.details) for t in c.tests]) for c in report.tests] \
         == [("tests/test_calc.py", [("test_add", "PASSED", None)])]
+
+
+@pytest.mark.parametrize("student_files", [{}, {"calc.py": "def add(a, b):\n    return 0\n"}])
+def test_the_whole_assignment_folder_as_test_files_is_a_course_error(tmp_path: Path,
+                                                                     student_files: dict):
+    """Before, testFiles: [.] put the reference's calc.py at the top of the tests' folder, which is
+    on sys.path (first for a test file there): a student who submitted no calc.py, or a wrong
+    one, passed every test with the reference's."""
+    tests = "from calc import add\n\n\ndef test_add():\n    assert add(1, 2) == 3\n"
+    student, reference = make_assignment(
+        tmp_path, None, {**CALC, "test_top.py": tests, "tests/test_sub.py": tests},
+        student_files, meta_yaml="properties:\n  testFiles: [.]\n")
+    report = grade(student, reference)
+    assert (report.gradehook.course_error, report.gradehook.tests_passed) == (
+        "meta.yaml line 2: properties.testFiles[0]: . is the assignment's whole folder, the "
+        "reference solution with it, which the student's code would import and read in its run: "
+        "list the files and folders the tests need", 0)
 
 
 def test_test_files_of_one_name_in_different_folders_each_lie_beside_their_test_files(
