@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import ast
 import re
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -197,7 +198,8 @@ class PytestGrader:
         # What hidden test files may name is left out of the visible run, unless the visible
         # ones surely load it (import it, or write its name in a string).
         withheld = self._helpers_named_by(hidden_files, code_names) \
-            - self._helpers_named_by(visible, imported_names) if hidden_files else set()
+            - self._helpers_named_by(visible, imported_names, by_folder=True) \
+            if hidden_files else set()
         groups = [(group, left_out) for group, left_out in ((visible, withheld),
                                                             (hidden_files, set())) if group]
         reports = {report.name: report for number, (group, left_out) in enumerate(groups)
@@ -205,17 +207,26 @@ class PytestGrader:
                                                group)}
         return [reports[file] for file in files]
 
-    def _helpers_named_by(self, files: list[str],
-                          names_in: Callable[[str], frozenset[str]]) -> set[str]:
+    def _helpers_named_by(self, files: list[str], names_in: Callable[[str], frozenset[str]],
+                          by_folder: bool = False) -> set[str]:
         """Return the meta.yaml testFiles that test files, or their folders' conftest.py files,
         name as names_in reads them (or that the testFiles they name name in turn), and the
-        folders they lie in."""
+        folders they lie in.
+
+        by_folder: of testFiles sharing a file name, a file names only those whose folders, from
+        its own, it names too (_names_folders_of): a/test_a.py's 'expected.txt' is
+        a/expected.txt, not b/expected.txt.
+        """
         source = self.assignment.pytest_dir
-        names = frozenset().union(*(
-            names_in((source / file).read_text(encoding="utf-8", errors="replace"))
-            for file in (*files, *_conftests_of(source, files))))
-        folders = frozenset(part for file in files for part in PurePosixPath(file).parent.parts)
-        return test_files_named(self.staged, names | folders, names_in)
+        shared = _sharing_a_name(self.staged.test_files) if by_folder else set()
+        named: set[str] = set()
+        for file in (*files, *_conftests_of(source, files)):
+            names = names_in((source / file).read_text(encoding="utf-8", errors="replace"))
+            folders = frozenset(PurePosixPath(file).parent.parts)
+            named |= {test_file for test_file in test_files_named(self.staged, names | folders,
+                                                                  names_in)
+                      if test_file not in shared or _names_folders_of(test_file, file, names)}
+        return named
 
     def _run(self, files: list[str], name: str, left_out: set[str]) -> SandboxResult:
         """Run pytest on some of the test files and the testFiles but those left out, in a
@@ -363,6 +374,21 @@ def _conftests_of(source: Path, files: list[str]) -> list[str]:
     folders = {parent for file in files for parent in PurePosixPath(file).parents}
     return [conftest for conftest in course_paths(source, CONFTEST_NAME)
             if PurePosixPath(conftest).parent in folders]
+
+
+def _sharing_a_name(test_files: tuple[str, ...]) -> set[str]:
+    """Return the testFiles whose file name another testFile has too (a/expected.txt and
+    b/expected.txt)."""
+    names = Counter(PurePosixPath(test_file).name for test_file in test_files)
+    return {test_file for test_file in test_files if names[PurePosixPath(test_file).name] > 1}
+
+
+def _names_folders_of(test_file: str, naming_file: str, names: frozenset[str]) -> bool:
+    """Tell whether the code of naming_file, which names names, names the folders from its own
+    to test_file's (all of test_file's when it lies outside naming_file's folder)."""
+    folder, own = PurePosixPath(test_file).parent, PurePosixPath(naming_file).parent
+    steps = folder.relative_to(own).parts if folder.is_relative_to(own) else folder.parts
+    return set(steps) <= names
 
 
 def _note_teardown(outcomes: dict[str, Outcome], event: dict[str, Any],

@@ -8,6 +8,7 @@ import pytest
 
 from pipeline.config import SandboxSettings
 from pipeline.grading import EngineError, grade
+from pipeline.grading.execution import TESTS_DIR
 from pipeline.grading.pytest_mode import defined_tests
 from tests.grading.builders import make_assignment
 
@@ -257,6 +258,30 @@ def test_test_files_of_one_name_in_different_folders_each_lie_beside_their_test_
                                             for c in report.tests]) == (
         None, [("a/test_a.py", [("test_add", "PASSED")]),
                ("b/test_b.py", [("test_add", "PASSED")])])
+
+
+def test_a_hidden_test_files_test_file_sharing_a_name_with_a_visible_ones_stays_out_of_its_run(
+        tmp_path: Path):
+    """Before, a/test_a.py's 'expected.txt' named b/expected.txt too, which only the hidden
+    b/test_b.py reads: the visible run held it, and the student's code read and showed it."""
+    reads = "from pathlib import Path\nfrom calc import add\n\n\ndef test_add():\n" \
+            "    assert str(add({a}, 2)) == (Path(__file__).parent / 'expected.txt').read_text()\n"
+    lists_tests = f"import os\n\nTESTS = {TESTS_DIR!r}\n\n\ndef add(a, b):\n" \
+                  "    return sorted(os.path.relpath(os.path.join(folder, name), TESTS)\n" \
+                  "                  for folder, _, names in os.walk(TESTS)\n" \
+                  "                  for name in names if name.endswith('.txt'))\n"
+    student, reference = make_assignment(
+        tmp_path, None,
+        {**CALC, "a/expected.txt": "3", "b/expected.txt": "4",
+         "a/test_a.py": reads.format(a=1), "b/test_b.py": reads.format(a=2)},
+        {"calc.py": lists_tests},
+        meta_yaml="properties:\n  testFiles: [a/expected.txt, b/expected.txt]\n"
+                  "  hiddenTests: [b/test_b.py]\n")
+    visible, hidden = grade(student, reference).tests
+    assert [(visible.name, visible.tests[0].details.splitlines()[-1]),
+            (hidden.name, hidden.tests[0].details.splitlines()[-1])] == [
+        ("a/test_a.py", "E     + ['a/expected.txt']"),
+        ("b/test_b.py", "E     + ['a/expected.txt', 'b/expected.txt']")]
 
 
 def test_a_test_file_in_a_subfolder_imports_a_test_file_at_the_top_without_a_conftest(
