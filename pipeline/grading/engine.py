@@ -579,7 +579,8 @@ class CodeAbilityGrader:
         shown = file_name if output_path is None else str(self.ctx.shown_output_dir / file_name)
         return run_flake8(collection.file, test.pattern, student_base=self.ctx.student_base,
                           limits=self.ctx.lint_limits, python=self.ctx.python, user=self.ctx.user,
-                          output_path=output_path, shown_output=shown)
+                          output_path=output_path, shown_output=shown,
+                          stop=self.ctx.executor.env.stop)
 
     def _store_artifacts(self, index: int, collection: CollectionSpec,
                          student: RunOutcome | None, reference: RunOutcome | None) -> None:

@@ -108,6 +108,8 @@ class RunEnvironment:
     python: str | None
     user: str
     capture_limit: int
+    # Set when the grading is abandoned (the task's time limit struck): its sandboxes stop.
+    stop: threading.Event = field(default_factory=threading.Event)
 
 
 class SandboxExecutor:
@@ -140,7 +142,7 @@ class SandboxExecutor:
         limits = env.limits.with_overrides(timeout_seconds=self._wall_limit(request))
         result = run_sandboxed([PYTHON_PLACEHOLDER, "-s", RUNNER_PATH, REQUEST_PATH, RESULT_PATH],
                                workdir=base, mounts=mounts, limits=limits, python=env.python,
-                               user=env.user, result_path=RESULT_PATH)
+                               user=env.user, result_path=RESULT_PATH, stop=env.stop)
         outcome = interpret(result, request, self.stage_timeout(request.stage),
                             self._shown_entry(request), env.limits)
         _show_host_paths(outcome, env.shown_dirs[request.side])

@@ -199,6 +199,11 @@ def _grade_staged(work: Path, student_dir: Path, reference_dir: Path, assignment
                 # Ours to try again (a busy host): a reference too slow every time ends the
                 # run as error after the last attempt, unscored either way.
                 raise EngineError(REFERENCE_TIMED_OUT.format(gap=grader.reference_timeout))
+    except BaseException:
+        # An error here, or the task's time limit striking in this thread, leaves the pool's
+        # sandboxes running: waiting for the pool would wait out their own time limits.
+        environment.stop.set()
+        raise
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
     clock.lap("grading")

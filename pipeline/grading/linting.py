@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,7 +36,7 @@ def output_file_name(collection_name: str, test_name: str) -> str:
 
 def run_flake8(file: str | None, pattern: str | None, *, student_base: Path, limits: SandboxLimits,
                python: str | None, user: str, output_path: Path | None,
-               shown_output: str) -> LintResult:
+               shown_output: str, stop: threading.Event | None = None) -> LintResult:
     """Lint the student's file with flake8 (config files ignored) and judge the findings.
 
     The interpreter runs isolated (-I): the working directory, the student's folder, is not on
@@ -45,7 +46,8 @@ def run_flake8(file: str | None, pattern: str | None, *, student_base: Path, lim
     target = str(file)
     result = run_sandboxed([PYTHON_PLACEHOLDER, "-I", "-m", "flake8", "--isolated",
                             f"--ignore={pattern}", target],
-                           workdir=student_base, limits=limits, python=python, user=user)
+                           workdir=student_base, limits=limits, python=python, user=user,
+                           stop=stop)
     output = result.stdout.decode("utf-8", "replace")
     if output_path is not None:
         output_path.parent.mkdir(parents=True, exist_ok=True)

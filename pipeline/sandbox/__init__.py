@@ -1,8 +1,10 @@
 """Bubblewrap sandbox for untrusted code: run a program under limits and collect what it returns.
 
 Public interface (imported lazily, so that ``import pipeline.sandbox.values`` inside a sandbox stays
-cheap): ``SandboxLimits``, ``Mount``, ``SandboxResult``, ``SandboxError``, ``run_sandboxed`` and the
-in-sandbox paths ``SANDBOX_WORKDIR``, ``SANDBOX_PYTHONPATH`` and ``PYTHON_PLACEHOLDER``.
+cheap): ``SandboxLimits``, ``Mount``, ``SandboxResult``, ``SandboxError``, ``SandboxStopped``,
+``run_sandboxed`` and the in-sandbox paths ``SANDBOX_WORKDIR``, ``SANDBOX_PYTHONPATH`` and
+``PYTHON_PLACEHOLDER``. ``run_sandboxed``'s ``stop``, an event another thread sets, kills the
+program and raises ``SandboxStopped`` (a grading abandoned while its runs go on in threads).
 
 What the program sees
     * ``/sandbox/work`` (``SANDBOX_WORKDIR``): its working directory and ``HOME``. It starts as a
@@ -125,6 +127,7 @@ _EXPORTS = {
     "SandboxLimits": "pipeline.sandbox.model",
     "SandboxResult": "pipeline.sandbox.model",
     "SandboxError": "pipeline.sandbox.model",
+    "SandboxStopped": "pipeline.sandbox.model",
     "Mount": "pipeline.sandbox.model",
     "HARD_TIMEOUT_SECONDS": "pipeline.sandbox.model",
     "run_sandboxed": "pipeline.sandbox.run",

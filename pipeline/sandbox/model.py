@@ -30,6 +30,10 @@ class SandboxError(Exception):
     """The sandbox could not be set up or used: ours or the caller's fault, never the program's."""
 
 
+class SandboxStopped(SandboxError):
+    """The caller stopped the sandbox before its program ended: no verdict on the program."""
+
+
 @dataclass(frozen=True)
 class SandboxLimits:
     """What one sandboxed program may use."""

@@ -13,6 +13,7 @@ import selectors
 import shutil
 import signal
 import subprocess
+import threading
 import time
 from pathlib import Path
 from typing import Mapping, Sequence
@@ -27,7 +28,8 @@ from pipeline.sandbox.interpreter import resolve_interpreter
 from pipeline.sandbox.layout import PYTHON_PLACEHOLDER, SANDBOX_ROOT, SANDBOX_WORKDIR, \
     build_layout, check_unshown, sandbox_executable
 from pipeline.sandbox.model import KILLED_DISK, KILLED_MEMORY, KILLED_OUTPUT, \
-    KILLED_PROCESSES, KILLED_TIMEOUT, MB, Mount, SandboxError, SandboxLimits, SandboxResult
+    KILLED_PROCESSES, KILLED_TIMEOUT, MB, Mount, SandboxError, SandboxLimits, SandboxResult, \
+    SandboxStopped
 from pipeline.sandbox.workdir import copy_tree
 
 log = logging.getLogger(__name__)
@@ -64,13 +66,18 @@ RLIMITS = {"cpu": (resource.RLIMIT_CPU, "cpu_seconds"),
 BAD_ARGV = "argv: must be a non-empty sequence of strings without NUL, got {argv!r}"
 BAD_WORKDIR = "workdir {path}: not an existing directory"
 BAD_STDIN = "stdin: must be bytes"
+STOPPED = "the sandbox was stopped before its program ended"
 
 
 def run_sandboxed(argv: Sequence[str], *, workdir: Path, mounts: Sequence[Mount] = (),
                   stdin: bytes = b"", limits: SandboxLimits, python: str | None = None,
                   result_path: str | None = None, extra_env: Mapping[str, str] | None = None,
-                  user: str = DEFAULT_SANDBOX_USER) -> SandboxResult:
-    """Run argv in a fresh sandbox on a copy of workdir; see the package docstring."""
+                  user: str = DEFAULT_SANDBOX_USER,
+                  stop: threading.Event | None = None) -> SandboxResult:
+    """Run argv in a fresh sandbox on a copy of workdir; see the package docstring.
+
+    Once `stop` is set (by another thread), the program is killed and SandboxStopped raised.
+    """
     if isinstance(argv, (str, bytes)) or not argv or \
             not all(isinstance(a, str) and "\0" not in a for a in argv):
         raise SandboxError(BAD_ARGV.format(argv=argv))
@@ -100,7 +107,7 @@ def run_sandboxed(argv: Sequence[str], *, workdir: Path, mounts: Sequence[Mount]
             raise SandboxError(BWRAP_FAILED.format(detail=f"cgroup: {exc}")) from None
         if cgroup is not None:
             cleanup.callback(cgroup.remove)
-        sandbox = _Sandbox(limits, cgroup, channel, host_user)
+        sandbox = _Sandbox(limits, cgroup, channel, host_user, stop)
         cleanup.callback(sandbox.close)
         sandbox.start(layout, command, workdir)
         return sandbox.supervise(bytes(stdin))
@@ -180,11 +187,13 @@ class _Sandbox:
     """One bwrap process tree from start to reaped, with its descriptors."""
 
     def __init__(self, limits: SandboxLimits, cgroup: RunCgroup | None,
-                 channel: ResultChannel | None, user: HostUser | None) -> None:
+                 channel: ResultChannel | None, user: HostUser | None,
+                 stop: threading.Event | None) -> None:
         self.limits = limits
         self.cgroup = cgroup
         self.channel = channel
         self.user = user
+        self.stop = stop
         self.process: subprocess.Popen | None = None
         self.pidfd = -1
         self.program_fd = -1
@@ -322,6 +331,9 @@ class _Sandbox:
                     key.data.read_available()
                     if key.data.closed:
                         selector.unregister(key.fd)
+            if self.stop is not None and self.stop.is_set():
+                selector.close()
+                raise SandboxStopped(STOPPED)  # run_sandboxed's cleanup kills the tree
             if output_budget.exceeded or result_budget.exceeded:
                 self._stop(KILLED_OUTPUT)
             elif time.monotonic() >= deadline:
