@@ -11,6 +11,7 @@ from pipeline.celery_app import STUDENT_TESTING, retry_patience_seconds, \
     stall_patience_seconds
 from pipeline.context import resources_for
 from pipeline.host_places import host_places
+from pipeline.tasks.hard_limit import EndsAtHardLimit
 from pipeline.tasks.reporting import report_now_or_later
 from pipeline.tasks.retry import drive, resumes_attempt
 from pipeline.testing import AttemptClaim, end_with_error, note_retry, run_student_testing
@@ -19,7 +20,8 @@ from pipeline.testing import AttemptClaim, end_with_error, note_retry, run_stude
 # The ledger records every stage, the progress and the outcome of the run, and the API reads a
 # run's task state from it; Celery's result backend would only hold copies (a STARTED row, one
 # write per stage, the result), each a transaction of its own in the grading slot.
-@shared_task(name=STUDENT_TESTING, bind=True, ignore_result=True, track_started=False)
+@shared_task(name=STUDENT_TESTING, bind=True, base=EndsAtHardLimit, ignore_result=True,
+             track_started=False)
 def student_testing(self, run_id: str, database_waits: int = 0,
                     ending: str | None = None, resumes: int | None = None) -> dict:
     """Grade one test run; its stages and outcome are in the ledger (`database_waits`: how

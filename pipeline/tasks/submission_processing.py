@@ -14,10 +14,11 @@ from pipeline.host_places import host_places
 from pipeline.repos import RepositoryError
 from pipeline.submissions.processing import (end_with_error, not_told, process_submission,
                                              tell_decided_elsewhere)
+from pipeline.tasks.hard_limit import EndsAtHardLimit
 from pipeline.tasks.retry import drive
 
 
-@shared_task(name=SUBMISSION_PROCESSING, bind=True)
+@shared_task(name=SUBMISSION_PROCESSING, bind=True, base=EndsAtHardLimit)
 def submission_processing(self, submission_id: str,
                           decided_elsewhere_for: int | None = None,
                           database_waits: int = 0, ending: str | None = None) -> dict:
