@@ -39,6 +39,14 @@ except Exception:
     version = None
 print(json.dumps({{"missing": missing, "pytest": version}}))
 """
+# A program's time limit runs on by its wait for a CPU, by at most its own length
+# (pipeline.sandbox.cpu_wait): on a busy host one sandbox of a run may take twice its limit.
+STRETCHED_AT_MOST = 2
+SOFT_LIMIT_TOO_TIGHT = ("worker.student_testing_soft_time_limit ({soft:g} s) is not above twice "
+                        "[sandbox] timeout_seconds ({timeout:g} s), the longest one program of a "
+                        "run may take on a busy host: such a run would end as error at the "
+                        "soft limit though its program kept to its own; raise the worker's time "
+                        "limits or lower timeout_seconds")
 # The oldest pytest whose major version the pytest runner works with.
 OLDEST_PYTEST_MAJOR = 8
 PROBE_TIMEOUT_SECONDS = 60.0
@@ -55,7 +63,8 @@ def check_sandbox(ctx: click.Context, settings: Settings) -> None:
     program could read the tokens and passwords it holds. No program runs in its sandbox
     (bwrap missing, or refused its namespaces by the host): every run would end as error.
     Its sandbox's interpreter lacks pytest or flake8, or has a pytest older than 8: only some
-    kinds of test need them, so this is said as a warning on stderr.
+    kinds of test need them, so this is said as a warning on stderr, as is a soft time limit
+    that leaves a run's programs no room for their limits (soft_limit_problem).
     """
     try:
         interpreter = resolve_interpreter(settings.sandbox.python or None)
@@ -77,8 +86,20 @@ def check_sandbox(ctx: click.Context, settings: Settings) -> None:
     unfit = [module_missing(python, module) for module in missing]
     if pytest_version is not None and _older_than_runner_needs(pytest_version):
         unfit.append(pytest_too_old(python, pytest_version))
-    for problem in unfit:
+    tight = soft_limit_problem(settings)
+    for problem in (*unfit, *([tight] if tight else [])):
         click.echo(f"gradehook: warning: {problem}", err=True)
+
+
+def soft_limit_problem(settings: Settings) -> str | None:
+    """Say why the student_testing soft time limit is too short for one sandbox of a run
+    stretched to twice its limit, or return None. A run may need more (several collections in
+    a row): that is the course's to size, and its runs say which limit stopped them."""
+    timeout = SandboxLimits.from_settings(settings.sandbox).effective_timeout
+    soft = settings.worker.student_testing_soft_time_limit
+    if soft > STRETCHED_AT_MOST * timeout:
+        return None
+    return SOFT_LIMIT_TOO_TIGHT.format(soft=soft, timeout=timeout)
 
 
 def _older_than_runner_needs(version: str) -> bool:

@@ -247,6 +247,26 @@ def test_a_sandbox_python_with_a_pytest_older_than_8_is_named_when_a_worker_star
         "that has it"]
 
 
+def test_a_soft_time_limit_too_short_for_a_sandbox_stretched_on_a_busy_host_is_named(
+        tmp_path, service_settings):
+    """Before, nothing said so: on a busy host, where a program's time limit runs on by its
+    wait for a CPU (up to twice the limit), a run whose program kept to its own limit ended as
+    error at the soft limit."""
+    config, settings = service_settings({
+        "worker": {"student_testing_soft_time_limit": 300, "student_testing_time_limit": 330}})
+    migrated_resources(settings)
+    log = tmp_path / "worker.log"
+    with worker_process(config, log_path=log) as worker:
+        warning, = wait_for(lambda: _lines_with(log, "gradehook: warning: ", 1), timeout=60,
+                            what="the warning in the worker's log")
+        assert worker.poll() is None
+    assert warning == (
+        "gradehook: warning: worker.student_testing_soft_time_limit (300 s) is not above twice "
+        "[sandbox] timeout_seconds (180 s), the longest one program of a run may take on a busy "
+        "host: such a run would end as error at the soft limit though its program kept to its "
+        "own; raise the worker's time limits or lower timeout_seconds")
+
+
 def _start_warnings(tmp_path: Path, service_settings, python: str) -> list[str]:
     """Start a worker whose sandbox runs python and return the two warnings it logs at start."""
     config, settings = service_settings({"sandbox": {"python": python}})
