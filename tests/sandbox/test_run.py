@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import concurrent.futures
 import dataclasses
 import hashlib
 import json
@@ -13,6 +14,7 @@ import subprocess
 import sys
 import tempfile
 import textwrap
+import threading
 import venv as venv_module
 from pathlib import Path
 
@@ -20,7 +22,7 @@ import pytest
 
 from pipeline.config import SandboxSettings
 from pipeline.sandbox import HARD_TIMEOUT_SECONDS, SANDBOX_PYTHONPATH, SANDBOX_WORKDIR, Mount, \
-    SandboxError, SandboxLimits, run_sandboxed
+    SandboxError, SandboxLimits, SandboxStopped, run_sandboxed
 from pipeline.sandbox import cgroup as cgroup_module
 from pipeline.sandbox import layout as layout_module
 from pipeline.sandbox import run as run_module
@@ -549,3 +551,25 @@ def test_a_sandbox_dies_with_the_worker_that_started_it(tmp_path: Path, moment: 
         worker.wait()
         for pid in host_processes_with(marker):
             os.kill(pid, signal.SIGKILL)
+
+
+def test_a_sandbox_whose_stop_is_set_kills_its_program_and_says_it_was_stopped(
+        workdir: Path) -> None:
+    """A grading abandoned (its task's time limit) stops the programs its threads still run:
+    before, each ran on to its own time limit, which the grading waited for."""
+    marker = f"stopped-{os.getpid()}-{workdir.parent.name}"
+    stop = threading.Event()
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        running = pool.submit(run_sandboxed, ["python", "-c", "import time; time.sleep(600)",
+                                              marker],
+                              workdir=workdir, limits=SMALL_LIMITS, stop=stop)
+        try:
+            wait_for(lambda: programs_with(marker), what="the sandboxed program to start")
+            stop.set()
+            with pytest.raises(SandboxStopped, match="^the sandbox was stopped before its "
+                                                     "program ended$"):
+                running.result(timeout=30)
+        finally:
+            stop.set()
+    wait_for(lambda: not host_processes_with(marker), timeout=30,
+             what="the sandbox to go with its program")
