@@ -5,6 +5,8 @@ from __future__ import annotations
 import logging
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s [%(process)d] %(message)s"
+# What each line of untrusted text quoted in a record begins with (quoted_lines).
+QUOTE_BAR = "  | "
 
 
 def configure_logging(level: str) -> None:
@@ -16,3 +18,15 @@ def configure_logging(level: str) -> None:
         handler.gradehook = True
         root.addHandler(handler)
     root.setLevel(level)
+
+
+def quoted_lines(text: str) -> str:
+    """Return untrusted text for a log record: each line behind QUOTE_BAR, so that none can pass
+    for a record of its own, and each character that would not print (a terminal's escapes, a
+    carriage return) written as Python escapes it."""
+    return "\n".join(QUOTE_BAR + "".join(map(_printed, line)) for line in text.splitlines())
+
+
+def _printed(character: str) -> str:
+    """Return a character as it may reach a terminal: itself, or its Python escape."""
+    return character if character.isprintable() or character == "\t" else repr(character)[1:-1]

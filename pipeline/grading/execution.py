@@ -22,6 +22,7 @@ from pipeline.grading.plan import REFERENCE, RunOutcome, RunRequest, Stage
 from pipeline.grading.report import COMPLETED, CRASHED, FAILED_STATUS, TIMEDOUT
 from pipeline.grading.runner import LOOKUP_STEP, LOOKUPS_BEGAN, shorten
 from pipeline.grading.staging import StagedAssignment, code_names, select_test_files
+from pipeline.logs import quoted_lines
 from pipeline.sandbox import PYTHON_PLACEHOLDER, SANDBOX_PYTHONPATH, SANDBOX_WORKDIR, Mount, \
     SandboxLimits, SandboxResult, run_sandboxed
 from pipeline.sandbox.model import KILLED_PROCESSES, MB
@@ -527,11 +528,13 @@ def _lookups_began(raw: bytes | None) -> bool:
 def log_runner_errors(result: SandboxResult) -> None:
     """Log the end of what a run that ended without its result wrote to the sandbox's stderr:
     the runners' own uncaught errors, there for the staff (the solution's output is metered on
-    the descriptors 1 and 2 and kept nowhere)."""
+    the descriptors 1 and 2 and kept nowhere). The solution's code can write there too (the
+    runner's copy of the descriptor is open to it): the text is quoted, so that it adds no record
+    of its own making nor a terminal's escapes to the log."""
     tail = result.stderr[-RUNNER_ERROR_BYTES:].decode("utf-8", "replace").strip()
     if tail:
         log.warning("a sandboxed run ended without its result (exit code %s); its stderr "
-                    "ended:\n%s", result.exit_code, tail)
+                    "ended:\n%s", result.exit_code, quoted_lines(tail))
 
 
 def killed_reason(result: SandboxResult, limits: SandboxLimits) -> str | None:
