@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 
+from pipeline.printable import printable
+
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s [%(process)d] %(message)s"
 # What each line of untrusted text quoted in a record begins with (quoted_lines).
 QUOTE_BAR = "  | "
@@ -24,9 +26,4 @@ def quoted_lines(text: str) -> str:
     """Return untrusted text for a log record: each line behind QUOTE_BAR, so that none can pass
     for a record of its own, and each character that would not print (a terminal's escapes, a
     carriage return) written as Python escapes it."""
-    return "\n".join(QUOTE_BAR + "".join(map(_printed, line)) for line in text.splitlines())
-
-
-def _printed(character: str) -> str:
-    """Return a character as it may reach a terminal: itself, or its Python escape."""
-    return character if character.isprintable() or character == "\t" else repr(character)[1:-1]
+    return "\n".join(QUOTE_BAR + printable(line) for line in text.splitlines())

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 
+from pipeline.printable import printable
+
 # Linux file systems refuse a longer name. Deeper or longer paths than these could not be
 # copied for the sandbox (a host path beyond PATH_MAX, copies that recurse once a folder).
 MAX_NAME_BYTES = 255
@@ -45,10 +47,5 @@ def shown_path(path: str) -> str:
     break, a tab, an escape) as Python writes it in a string (`\\n`), cut after
     SHOWN_PATH_CHARACTERS characters."""
     if len(path) <= SHOWN_PATH_CHARACTERS:
-        return _visible(path)
-    return _visible(path[:SHOWN_PATH_CHARACTERS]) + f"... ({len(path)} characters)"
-
-
-def _visible(text: str) -> str:
-    return "".join(character if character.isprintable() else repr(character)[1:-1]
-                   for character in text)
+        return printable(path)
+    return printable(path[:SHOWN_PATH_CHARACTERS]) + f"... ({len(path)} characters)"
