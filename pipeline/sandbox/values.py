@@ -9,8 +9,9 @@ nothing of tuple's but its repr, travels as its name and fields, and is rebuilt 
 fields, so values of one shape have one type. A known type in a form that cannot be rebuilt (a
 memoryview that ``memoryview.cast`` cannot make, a time zone other than a ``datetime.timezone`` or a
 keyed ``ZoneInfo``) fails to encode, saying why. Standard library modules, numpy and pandas are
-imported only for values (or data) that need them. Depth, node count, byte size, the work of
-reducing fractions and the namedtuple types to make are limited on both sides; decoding never
+imported only for values (or data) that need them. Depth, node count (a range's or a RangeIndex's
+elements each count, as the host makes them to compare it), byte size, the work of reducing
+fractions and the namedtuple types to make are limited on both sides; decoding never
 unpickles, never builds object arrays from raw bytes nor arrays of elements without bytes, never
 calls what a value names (a defaultdict's default_factory is kept only if it is a builtin type
 such as list, else it is None) and never reads a time zone from a file (a ZoneInfo is rebuilt by
@@ -101,6 +102,14 @@ class _Budget:
         if depth > MAX_DEPTH:
             raise self.error(TOO_DEEP.format(limit=MAX_DEPTH))
         self.nodes += 1
+        if self.nodes > MAX_NODES:
+            raise self.error(TOO_MANY.format(limit=MAX_NODES))
+
+    def elements(self, sequence: range) -> None:
+        """Count each element a range (or a pandas RangeIndex) stands for as a part of the value:
+        its data holds three numbers, but the host makes its elements to compare it (a RangeIndex
+        of 10 ** 9, as an array, took 8 GB there)."""
+        self.nodes += len(sequence[:MAX_NODES + 1])
         if self.nodes > MAX_NODES:
             raise self.error(TOO_MANY.format(limit=MAX_NODES))
 
@@ -212,6 +221,10 @@ class _Encoder:
         self.budget.spend(value.bit_length() // 8)
         return {TAG: "int", "v": _int(value)}
 
+    def _range(self, value: range, depth: int) -> dict:
+        self.budget.elements(value)
+        return {TAG: "range", "v": [_int(value.start), _int(value.stop), _int(value.step)]}
+
     def _namedtuple(self, value: tuple, fields: tuple[str, ...], depth: int) -> dict:
         name = type(value).__name__
         self.budget.namedtuple((name, *fields), depth)
@@ -292,6 +305,7 @@ class _Encoder:
             return {TAG: "series", "index": self.encode(value.index, depth),
                     "name": self.encode(value.name, depth), "data": self._column(value, depth)}
         if kind is pandas.RangeIndex:
+            self.budget.elements(range(value.start, value.stop, value.step))
             return {TAG: "rangeindex", "v": [_int(value.start), _int(value.stop),
                                              _int(value.step)],
                     "name": self.encode(value.name, depth)}
@@ -341,7 +355,7 @@ _SIMPLE_ENCODERS = {
     set: lambda self, v, d: {TAG: "set", "v": self._items(v, d)},
     frozenset: lambda self, v, d: {TAG: "frozenset", "v": self._items(v, d)},
     dict: lambda self, v, d: {TAG: "dict", "v": self._pairs(v, d)},
-    range: lambda self, v, d: {TAG: "range", "v": [_int(v.start), _int(v.stop), _int(v.step)]},
+    range: _Encoder._range,
     memoryview: _Encoder._memoryview,
 }
 # Standard library types, by module.qualname: found without importing their modules (a value of
@@ -593,11 +607,17 @@ class _Decoder:
         return pandas.Index(self._column(data["data"], depth),
                             name=self.decode(data["name"], depth))
 
+    def _range(self, data: dict, depth: int) -> range:
+        value = range(*(int(_text(x), 16) for x in data["v"]))
+        self.budget.elements(value)
+        return value
+
     def _rangeindex(self, data: dict, depth: int):
         import pandas
 
-        start, stop, step = (int(_text(x), 16) for x in data["v"])
-        return pandas.RangeIndex(start, stop, step, name=self.decode(data["name"], depth))
+        value = self._range(data, depth)
+        return pandas.RangeIndex(value.start, value.stop, value.step,
+                                 name=self.decode(data["name"], depth))
 
     def _multiindex(self, data: dict, depth: int):
         import pandas
@@ -766,7 +786,7 @@ _DECODERS = {
     "decimal": lambda self, d, depth: __import__("decimal").Decimal(self._str(d, depth)),
     "fraction": _Decoder._fraction,
     "memoryview": _Decoder._memoryview,
-    "range": lambda self, d, depth: range(*(int(_text(x), 16) for x in d["v"])),
+    "range": _Decoder._range,
     "ndarray": _Decoder._ndarray,
     "npscalar": _Decoder._npscalar,
     "series": _Decoder._series,
