@@ -29,6 +29,15 @@ def format_minute(moment: dt.datetime | None) -> str | None:
     return moment.strftime("%Y-%m-%d %H:%M") if moment else None
 
 
+def format_wait(seconds: int) -> str:
+    """Return a wait in whole seconds as hours, minutes and seconds: '1 h 05 min', '4 min 20 s'."""
+    hours, rest = divmod(seconds, 3600)
+    minutes, seconds = divmod(rest, 60)
+    if hours:
+        return f"{hours} h {minutes:02d} min"
+    return f"{minutes} min {seconds:02d} s" if minutes else f"{seconds} s"
+
+
 def score_cell(run) -> str | None:
     """Return a test run's score as a percentage for a table (None shows as '-')."""
     return None if run is None or run.score is None else format_percent(run.score)

@@ -5,27 +5,33 @@ from __future__ import annotations
 import time
 
 import click
+from sqlalchemy.exc import DBAPIError
 
 from gradehook.api_checks import STAFF, bad_parameter
 from gradehook.assignment_checks import unknown_assignment
 from gradehook.option_names import quoted_option
 from gradehook.processes import worker
 from gradehook.settings import settings_from
-from gradehook.tables import format_table
+from gradehook.tables import format_table, format_wait
 from pipeline.celery_app import STUDENT_TESTING, create_celery
 from pipeline.context import build_resources
 from pipeline.dispatch import send_runs
-from pipeline.ledger.models import RunStatus, TestRun
+from pipeline.ledger.backlog import measure_backlog
+from pipeline.ledger.models import RunStatus, TestRun, utcnow
 from pipeline.regrade import GradingTarget, request_grading
 from pipeline.repos import (InvalidInputError, check_directory, check_project_path, check_ref,
                             check_sha)
 from webhooks.api.errors import ApiError
 from webhooks.api.targets import resolve_project
 from webhooks.api.workers import BrokerUnavailable, inspect_workers
+from webhooks.ledger_faults import ledger_fault
 
 CLI_KIND = "cli"
 NO_WORKERS = "no worker answered within {timeout:g} s"
 BROKER_DOWN = "the broker could not be reached: {error}"
+BACKLOG = "runs: {queued} queued{oldest}; {running} running"
+OLDEST_WAIT = ", the oldest waiting {wait}"
+BACKLOG_UNKNOWN = "runs: unknown, {fault}"
 NOT_A_STUDENT_PROJECT = "{project} is not a student project of any configured course"
 QUEUED = "run {run_id} queued as task {task_id}"
 EXISTING = "run {run_id} already grades this commit ({status}); --retry grades a failed one again"
@@ -42,9 +48,11 @@ EXIT_OTHERWISE = 2
               help="Seconds to wait for answers (default: api.inspect_timeout_seconds).")
 @click.pass_context
 def worker_status(ctx: click.Context, timeout: float | None) -> None:
-    """Show each worker's queues and its active and reserved tasks."""
+    """Show how many runs are queued and running, then each worker's queues and its active and
+    reserved tasks."""
     settings = settings_from(ctx)
     timeout = timeout or settings.api.inspect_timeout_seconds
+    click.echo(_backlog_line(settings))
     try:
         workers = inspect_workers(create_celery(settings), timeout)
     except BrokerUnavailable as exc:
@@ -52,6 +60,7 @@ def worker_status(ctx: click.Context, timeout: float | None) -> None:
     if not workers:
         click.echo(NO_WORKERS.format(timeout=timeout), err=True)
         ctx.exit(1)
+    click.echo()
     click.echo(format_table(("WORKER", "QUEUES", "ACTIVE", "RESERVED"), [
         (w.name, ",".join(w.queues), len(w.active), len(w.reserved)) for w in workers]))
     tasks = [(w.name, state, t.name, t.id, t.run_id) for w in workers
@@ -59,6 +68,22 @@ def worker_status(ctx: click.Context, timeout: float | None) -> None:
     if tasks:
         click.echo()
         click.echo(format_table(("WORKER", "STATE", "TASK", "TASK ID", "RUN"), tasks))
+
+
+def _backlog_line(settings) -> str:
+    """Say how many runs are queued and running, and how long the oldest queued has waited; a
+    ledger out of reach is said so, and the workers are still shown."""
+    try:
+        with build_resources(settings).sessions() as session:
+            backlog = measure_backlog(session)
+    except DBAPIError as exc:
+        fault = ledger_fault(exc)
+        if fault is None:
+            raise
+        return BACKLOG_UNKNOWN.format(fault=fault.logged)
+    waited = backlog.oldest_wait_seconds(utcnow())
+    oldest = "" if waited is None else OLDEST_WAIT.format(wait=format_wait(waited))
+    return BACKLOG.format(queued=backlog.queued, oldest=oldest, running=backlog.running)
 
 
 @click.command("test-job")

@@ -1,7 +1,9 @@
-"""Health probes, each with a short timeout: broker, database, workers; course problems seen."""
+"""Health probes, each with a short timeout: broker, database, workers; the runs waiting and
+running, and course problems seen."""
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 from dataclasses import dataclass
 
@@ -13,7 +15,9 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from pipeline.config import Settings
+from pipeline.ledger.backlog import Backlog, measure_backlog
 from pipeline.ledger.migrate import schema_problem
+from pipeline.ledger.models import utcnow
 from pipeline.reference_checks import reference_problems
 
 PROBE_TIMEOUT_SECONDS = 1.0
@@ -32,6 +36,9 @@ class Health:
     worker_names: tuple[str, ...]
     # Course problems change neither the status nor the code: webhooks are still taken.
     problems: tuple[str, ...]
+    # Nor does the backlog (None: the ledger could not be read): it is load, not a fault.
+    backlog: Backlog | None
+    measured_at: dt.datetime
 
     @property
     def healthy(self) -> bool:
@@ -44,7 +51,10 @@ class Health:
                 "broker": self.broker, "broker_status": self.broker_status,
                 "broker_error": self.broker_error, "database": self.database,
                 "database_error": self.database_error, "workers": self.workers,
-                "worker_names": list(self.worker_names), "problems": list(self.problems)}
+                "worker_names": list(self.worker_names), "problems": list(self.problems),
+                "runs": None if self.backlog is None else {
+                    "queued": self.backlog.queued, "running": self.backlog.running,
+                    "oldest_queued_seconds": self.backlog.oldest_wait_seconds(self.measured_at)}}
 
 
 def check_health(settings: Settings, engine: Engine, celery: Celery) -> Health:
@@ -56,7 +66,8 @@ def check_health(settings: Settings, engine: Engine, celery: Celery) -> Health:
                   broker_status="down" if broker_error else "up", broker_error=broker_error,
                   database="down" if database_error else "up", database_error=database_error,
                   workers=len(workers), worker_names=workers,
-                  problems=() if database_error else _problems(settings, engine))
+                  problems=() if database_error else _problems(settings, engine),
+                  backlog=None if database_error else _backlog(engine), measured_at=utcnow())
 
 
 def _broker_error(settings: Settings) -> str | None:
@@ -93,6 +104,14 @@ def _problems(settings: Settings, engine: Engine) -> tuple[str, ...]:
             return tuple(reference_problems(session, settings.courses))
     except SQLAlchemyError:  # a ledger not yet upgraded: no problem is known
         return ()
+
+
+def _backlog(engine: Engine) -> Backlog | None:
+    try:
+        with Session(engine) as session:
+            return measure_backlog(session)
+    except SQLAlchemyError:  # the database went away since it answered: nothing is known
+        return None
 
 
 def _worker_names(celery: Celery) -> tuple[str, ...]:

@@ -2,36 +2,73 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import re
 import subprocess
 import sys
 
 from click.testing import Result
 import pytest
 
-from pipeline.ledger.models import RunStatus, TestRun
+from pipeline.ledger.models import RunStatus, TestRun, utcnow
 from tests.cli.commands import ASSIGNMENT, COURSE, commit_reference, gradehook, hello
-from tests.infra.ledger import migrated_resources
+from tests.infra.ledger import migrated_resources, queue_run
+from tests.infra.ports import free_port
 from tests.infra.processes import wait_for, worker_process
 from tests.support.gitlab_standin import GitLabStandIn
 
 
 def test_status_without_workers_says_so_and_fails(service_settings):
+    config, settings = service_settings({"api": {"inspect_timeout_seconds": 0.2}})
+    migrated_resources(settings)
+
+    result = gradehook(config, "worker", "status")
+
+    assert result.exit_code == 1
+    assert result.output == "runs: 0 queued; 0 running\nno worker answered within 0.2 s\n"
+
+
+def test_status_says_first_how_many_runs_wait_and_run_and_how_long_the_oldest_waited(
+        service_settings):
+    """Before, `worker status` showed the workers alone: whether grading kept up at a deadline
+    took a query of the ledger by hand."""
+    config, settings = service_settings({"api": {"inspect_timeout_seconds": 0.2}})
+    resources = migrated_resources(settings)
+    now = utcnow()
+    queue_run(resources, commit_sha="a" * 40, queued_at=now - dt.timedelta(minutes=7, seconds=3))
+    queue_run(resources, commit_sha="b" * 40, queued_at=now)
+    queue_run(resources, commit_sha="c" * 40, status=RunStatus.RUNNING)
+    queue_run(resources, commit_sha="d" * 40, status=RunStatus.PASSED)
+
+    result = gradehook(config, "worker", "status")
+
+    first, second = result.output.splitlines()
+    assert re.fullmatch(r"runs: 2 queued, the oldest waiting 7 min 0[3-9] s; 1 running", first)
+    assert second == "no worker answered within 0.2 s"
+
+
+def test_status_with_the_ledger_out_of_reach_still_shows_the_workers(
+        service_settings, monkeypatch):
+    monkeypatch.setenv("POSTGRES_PORT", str(free_port()))
     config, _ = service_settings({"api": {"inspect_timeout_seconds": 0.2}})
 
     result = gradehook(config, "worker", "status")
 
     assert result.exit_code == 1
-    assert result.output == "no worker answered within 0.2 s\n"
+    assert result.output == ("runs: unknown, database unavailable: OperationalError\n"
+                             "no worker answered within 0.2 s\n")
 
 
 def test_the_installed_command_exits_with_the_commands_code(service_settings):
     """The `gradehook` entry point (not click's test runner) hands the code to the shell."""
-    config, _ = service_settings({"api": {"inspect_timeout_seconds": 0.2}})
+    config, settings = service_settings({"api": {"inspect_timeout_seconds": 0.2}})
+    migrated_resources(settings)
 
     done = subprocess.run([sys.executable, "-m", "gradehook", "--config", str(config), "worker",
                            "status"], capture_output=True, text=True, timeout=60)
 
-    assert (done.returncode, done.stderr) == (1, "no worker answered within 0.2 s\n")
+    assert (done.returncode, done.stdout, done.stderr) == (
+        1, "runs: 0 queued; 0 running\n", "no worker answered within 0.2 s\n")
 
 
 @pytest.mark.slow
@@ -55,21 +92,25 @@ def test_status_shows_the_worker_and_test_jobs_exit_with_their_outcome(
             f"{ASSIGNMENT}/hello.py": "import time\ntime.sleep(3)\ngreeting = 'hello'\n"})
         slow = gradehook(config, *send, "--sha", slow_sha)
         slow_run = slow.output.split()[1]
+        # The ledger is read before the worker is asked: the run is claimed a moment after
+        # its task is active.
         busy = wait_for(lambda: slow_run in (r := gradehook(config, "worker", "status")).output
-                        and r, timeout=30, what="the worker to list the running job")
+                        and r.output.startswith("runs: 0 queued; 1 running\n") and r,
+                        timeout=30, what="the worker to list the running job")
         wait_for(lambda: _run(resources, slow_run).status.final, timeout=60,
                  what="the slow job to end")
 
-    header, row = status.output.splitlines()
+    backlog, _, header, row = status.output.splitlines()
+    assert backlog == "runs: 0 queued; 0 running"
     assert header.split() == ["WORKER", "QUEUES", "ACTIVE", "RESERVED"]
     name, queues, active, reserved = row.split()
     assert name.startswith("gradehook@")
     assert queues == "default,high_priority,low_priority,notify"
     assert (active, reserved) == ("0", "0")
     lines = busy.output.splitlines()
-    assert lines[1].split()[2:] == ["1", "0"]
-    assert lines[3].split() == ["WORKER", "STATE", "TASK", "TASK", "ID", "RUN"]
-    assert lines[4].split() == [name, "active", "student_testing",
+    assert lines[3].split()[2:] == ["1", "0"]
+    assert lines[5].split() == ["WORKER", "STATE", "TASK", "TASK", "ID", "RUN"]
+    assert lines[6].split() == [name, "active", "student_testing",
                                 _run(resources, slow_run).celery_task_id, slow_run]
     outcomes = {}
     for result, exit_code in ((passed, 0), (failed, 1), (missing, 2)):
@@ -171,7 +212,7 @@ def _idle_status(config) -> Result | None:
     run (a task listed below the worker's row) when the worker first answers.
     """
     result = gradehook(config, "worker", "status")
-    return result if result.exit_code == 0 and len(result.output.splitlines()) == 2 else None
+    return result if result.exit_code == 0 and len(result.output.splitlines()) == 4 else None
 
 
 def _run(resources, run_id: str) -> TestRun:

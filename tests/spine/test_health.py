@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pytest
 from sqlalchemy import text
 
 from pipeline.ledger.migrate import head_revision
+from pipeline.ledger.models import RunStatus, utcnow
 from tests.api.world import STAFF_TOKEN, bearer, staff_digest
 from tests.infra.assignments import ONE_TEST
-from tests.infra.ledger import migrated_resources
+from tests.infra.ledger import end_run, migrated_resources, queue_run
 from tests.infra.ports import free_port
 from tests.webhooks.test_receiver import COURSE, SECRET, deliver
 from tests.infra.processes import wait_for, worker_process
@@ -37,6 +40,42 @@ def test_database_down_is_reported_down(service_settings, monkeypatch):
     body = create_app(settings).test_client().get("/api/tests-celery/health").get_json()
     assert body["database"] == "down" and body["broker_status"] == "up"
     assert body["status"] == "unhealthy"
+    assert body["runs"] is None
+
+
+def test_health_says_how_many_runs_wait_and_run_and_how_long_the_oldest_waited(
+        service_settings):
+    """Before, neither health nor `gradehook worker status` said whether grading kept up at a
+    deadline: staff had to query the ledger by hand."""
+    _, settings = service_settings()
+    resources = migrated_resources(settings)
+    before = utcnow()
+    oldest = queue_run(resources, commit_sha="a" * 40, queued_at=before - dt.timedelta(hours=1))
+    queue_run(resources, commit_sha="b" * 40, queued_at=before - dt.timedelta(minutes=5))
+    queue_run(resources, commit_sha="c" * 40, queued_at=before - dt.timedelta(hours=2),
+              status=RunStatus.RUNNING)
+    for status in (RunStatus.PASSED, RunStatus.CANCELLED):
+        ended = queue_run(resources, commit_sha="d" * 40, queued_at=before - dt.timedelta(days=1))
+        end_run(resources, ended.id, status)
+
+    body = create_app(settings).test_client().get("/api/tests-celery/health").get_json()
+    after = utcnow()
+
+    waited = body["runs"].pop("oldest_queued_seconds")
+    assert body["runs"] == {"queued": 2, "running": 1}
+    assert int((before - oldest.queued_at).total_seconds()) <= waited \
+        <= int((after - oldest.queued_at).total_seconds())
+    # No worker runs here: the backlog leaves the status to the broker, database and workers.
+    assert body["status"] == "unhealthy" and body["workers"] == 0
+
+
+def test_health_with_nothing_queued_says_so(service_settings):
+    _, settings = service_settings()
+    migrated_resources(settings)
+
+    body = create_app(settings).test_client().get("/api/tests-celery/health").get_json()
+
+    assert body["runs"] == {"queued": 0, "running": 0, "oldest_queued_seconds": None}
 
 
 def test_a_ledger_never_upgraded_is_reported_naming_the_fix(service_settings):
@@ -89,7 +128,8 @@ def test_running_worker_makes_the_service_healthy(tmp_path, service_settings, gi
     assert body == {"status": "healthy", "backend": "celery", "broker": "redis",
                     "broker_status": "up", "broker_error": None, "database": "up",
                     "database_error": None, "workers": 1,
-                    "worker_names": body["worker_names"], "problems": []}
+                    "worker_names": body["worker_names"], "problems": [],
+                    "runs": {"queued": 0, "running": 0, "oldest_queued_seconds": None}}
     assert body["worker_names"][0].startswith("gradehook@")
 
 

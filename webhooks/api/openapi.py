@@ -25,7 +25,8 @@ SECURITY_SCHEME = {"type": "http", "scheme": "bearer",
                    "description": "a staff token, or a GitLab personal/project access token"}
 PUBLIC_PATHS = {
     "/api/tests-celery/health": {"get": {
-        "summary": "Health of broker, database and workers, each measured with a short timeout",
+        "summary": ("Health of broker, database and workers, each measured with a short "
+                    "timeout, and the runs queued and running"),
         "security": [],
         "responses": {200: json_response("healthy", HealthSchema),
                       503: json_response("unhealthy", HealthSchema)}}},

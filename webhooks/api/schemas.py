@@ -371,6 +371,17 @@ class ErrorSchema(Schema):
                                metadata={"description": "every field's complaints"})
 
 
+class RunBacklogSchema(Schema):
+    """The runs waiting for a worker and those being graded, as health measures them."""
+
+    queued = fields.Integer(required=True)
+    running = fields.Integer(required=True, metadata={
+        "description": "being graded, or waiting to be tried again"})
+    oldest_queued_seconds = fields.Integer(required=True, allow_none=True, metadata={
+        "description": "how long the oldest queued run has waited since it was queued; null "
+                       "when none is queued"})
+
+
 class HealthSchema(Schema):
     """Answer of GET /api/tests-celery/health."""
 
@@ -387,3 +398,8 @@ class HealthSchema(Schema):
         "description": "one line per course whose reference the workers could not fetch, "
                        "which has no assignment, or which lacks a listed assignment's "
                        "test.yaml; these leave the status as it is"})
+    runs = fields.Nested(RunBacklogSchema, required=True, allow_none=True, metadata={
+        "description": "the backlog: null when the database is down. It leaves the status as "
+                       "it is: a backlog is load, not a fault (a whole assignment's regrade "
+                       "queues a run per student at once); alert on oldest_queued_seconds at "
+                       "the wait your courses accept"})
