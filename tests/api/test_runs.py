@@ -53,6 +53,35 @@ def test_filters_and_newest_first(world, seeded, query, expected):
     assert ids(world.get(f"/api/runs{query}")) == [seeded[i] for i in expected]
 
 
+def test_several_statuses_separated_by_commas_list_runs_of_any_of_them(world, seeded):
+    """Before, `status` took one status: a script wanting the graded runs asked once per status,
+    or read every run, the cancelled ones too, which at a deadline outnumber them."""
+    cancelled = queue_run(world.resources, commit_sha=SHA_C, received_at=T0 + dt.timedelta(hours=4))
+    end_run(world.resources, cancelled.id, RunStatus.CANCELLED,
+            status_reason=f"this push did not change {ASSIGNMENT}")
+
+    graded = world.get("/api/runs?status=passed,failed")
+    alices = world.get("/api/runs?status=failed,queued,failed&project=students/alice")
+    everything = world.get("/api/runs")
+
+    assert (ids(graded), graded.get_json()["total"]) == ([seeded[1], seeded[0]], 2)
+    assert ids(alices) == [seeded[3], seeded[1]]
+    # Left out, as before: scripts reading every run still read the cancelled ones.
+    assert ids(everything) == [cancelled.id, *(seeded[i] for i in (3, 2, 1, 0))]
+
+
+@pytest.mark.parametrize("status", ["passed,great", "passed,", ",passed", "passed, failed",
+                                    "PASSED", ""])
+def test_statuses_other_than_a_comma_list_of_statuses_are_400_saying_what_is_expected(
+        world, status):
+    response = world.get(f"/api/runs?status={status}")
+
+    assert response.status_code == 400 and response.get_json()["field"] == "status"
+    assert response.get_json()["reason"] == (
+        "status: must be one or more of queued, running, passed, failed, error, superseded, "
+        f"cancelled, separated by commas; got {status!r}")
+
+
 def test_filter_by_project_id(world, seeded):
     queue_run(world.resources, commit_sha=SHA_C, project_id=77, project_path="students/carl",
               received_at=T0)

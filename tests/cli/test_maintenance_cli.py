@@ -63,6 +63,45 @@ def test_results_lists_runs_newest_first_with_filters(service_settings):
     assert none.output.splitlines()[-1] == "0 of 0 run(s)"
 
 
+def test_results_leave_out_the_runs_that_graded_nothing_unless_asked_for(service_settings):
+    """Before, `gradehook results` listed every run the diff found unchanged among the graded
+    ones (in a deadline drill 93 cancelled against 63 graded), and --status took one status."""
+    config, settings = service_settings({"courses": [COURSE]})
+    resources = migrated_resources(settings)
+    runs = {}
+    for minute, (name, status, reason) in enumerate((
+            ("passed", RunStatus.PASSED, None), ("failed", RunStatus.FAILED, None),
+            ("unchanged", RunStatus.CANCELLED, f"this push did not change {ASSIGNMENT}"),
+            ("superseded", RunStatus.SUPERSEDED, "superseded by a newer push (bbbbbbbbbbbb)"),
+            ("queued", RunStatus.QUEUED, None))):
+        run = queue_run(resources, commit_sha=f"{minute:x}" * 40,
+                        received_at=T0 + dt.timedelta(minutes=minute))
+        if status.final:
+            finish(resources, run.id, status, status_reason=reason)
+        runs[name] = run.id
+
+    listed = gradehook(config, "results")
+    everything = gradehook(config, "results", "--with-ungraded")
+    several = gradehook(config, "results", "--status", "passed", "--status", "cancelled")
+    cancelled = gradehook(config, "results", "--status", "cancelled")
+
+    def listed_ids(result):
+        assert result.exit_code == 0, result.output
+        return [line.split()[0] for line in result.output.splitlines()[1:]
+                if line.split()[0] in runs.values()]
+
+    assert listed_ids(listed) == [runs["queued"], runs["failed"], runs["passed"]]
+    assert listed.output.splitlines()[-2:] == [
+        "3 of 3 run(s)", "2 run(s) that graded nothing (superseded or cancelled) not listed: "
+                         "--with-ungraded lists them"]
+    assert listed_ids(everything) == [runs[name] for name in (
+        "queued", "superseded", "unchanged", "failed", "passed")]
+    assert everything.output.splitlines()[-1] == "5 of 5 run(s)"
+    assert listed_ids(several) == [runs["unchanged"], runs["passed"]]
+    assert several.output.splitlines()[-1] == "2 of 2 run(s)"
+    assert listed_ids(cancelled) == [runs["unchanged"]]
+
+
 REFUSED_PROJECT = ("--project", "alice",
                    "must be a project id (a positive whole number) or a path like group/project")
 REFUSED_ASSIGNMENT = ("--assignment", "../week1", "not an assignment directory: '../week1'")

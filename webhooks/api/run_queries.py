@@ -13,14 +13,15 @@ from webhooks.api.project_ids import of_project_id
 
 @dataclass(frozen=True)
 class RunFilter:
-    """Which runs to list; `within` limits them to some projects (None: every project)."""
+    """Which runs to list; `statuses` and `within` limit them to some statuses and projects
+    (None: any)."""
 
     project_path: str | None = None
     project_id: int | None = None
     course: str | None = None
     assignment: str | None = None
     commit_prefix: str | None = None
-    status: RunStatus | None = None
+    statuses: tuple[RunStatus, ...] | None = None
     within: frozenset[str] | None = None
 
 
@@ -29,12 +30,22 @@ def find_runs(sessions: sessionmaker[Session], wanted: RunFilter, *, page: int,
     """Return one page of matching runs, newest first, and how many match in all."""
     conditions = _conditions(wanted)
     with sessions() as session:
-        total = session.scalar(select(func.count()).select_from(TestRun).where(*conditions))
+        total = _count(session, conditions)
         runs = list(session.scalars(
             select(TestRun).where(*conditions)
             .order_by(TestRun.received_at.desc(), TestRun.id)
             .offset((page - 1) * per_page).limit(per_page)))
     return runs, total
+
+
+def count_runs(sessions: sessionmaker[Session], wanted: RunFilter) -> int:
+    """Return how many runs match."""
+    with sessions() as session:
+        return _count(session, _conditions(wanted))
+
+
+def _count(session: Session, conditions: list) -> int:
+    return session.scalar(select(func.count()).select_from(TestRun).where(*conditions))
 
 
 def _conditions(wanted: RunFilter) -> list:
@@ -50,8 +61,8 @@ def _conditions(wanted: RunFilter) -> list:
         conditions.append(TestRun.assignment == wanted.assignment)
     if wanted.commit_prefix is not None:
         conditions.append(TestRun.commit_sha.startswith(wanted.commit_prefix.lower()))
-    if wanted.status is not None:
-        conditions.append(TestRun.status == wanted.status)
+    if wanted.statuses is not None:
+        conditions.append(TestRun.status.in_(wanted.statuses))
     if wanted.within is not None:
         conditions.append(TestRun.project_path.in_(sorted(wanted.within)) if wanted.within
                           else false())

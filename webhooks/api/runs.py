@@ -27,7 +27,7 @@ _RUN_ID = re.compile(ID_PATTERN)
 
 PATHS = {
     "/api/runs": {"get": {
-        "summary": "Runs, newest first, by project, course, assignment, commit or status",
+        "summary": "Runs, newest first, by project, course, assignment, commit or statuses",
         "description": "A GitLab token sees the runs of the projects it reaches as Developer.",
         "parameters": [{"in": "query", "schema": RunQuerySchema}],
         "responses": {200: json_response("a page of runs", RunPageSchema),
@@ -74,7 +74,7 @@ def _filter(caller: Caller, query: dict) -> RunFilter:
     scope = caller.scope(query.get("project"))
     return RunFilter(project_path=scope.project_path, project_id=scope.project_id,
                      course=query.get("course"), assignment=query.get("assignment"),
-                     commit_prefix=query.get("commit"), status=query.get("status"),
+                     commit_prefix=query.get("commit"), statuses=query.get("status"),
                      within=scope.within)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from typing import Any, Callable
 
@@ -20,6 +21,10 @@ MAX_PAGE = 1_000_000
 NAMESPACED_PROJECT_PATTERN = r"^[A-Za-z0-9_][A-Za-z0-9_.+-]*(/[A-Za-z0-9_][A-Za-z0-9_.+-]*)+$"
 SHA_SCHEMA_PATTERN = r"^[0-9a-fA-F]{40}([0-9a-fA-F]{24})?$"
 COMMIT_PREFIX_PATTERN = r"^[0-9a-fA-F]{7,64}$"
+_STATUS_NAMES = "|".join(status.value for status in RunStatus)
+STATUSES_PATTERN = rf"^({_STATUS_NAMES})(,({_STATUS_NAMES}))*$"
+STATUSES_REFUSED = ("must be one or more of {choices}, separated by commas; "
+                    "got {{input!r:.80}}".format(choices=", ".join(s.value for s in RunStatus)))
 COMMIT_PREFIX_REFUSED = "must be a commit SHA or its first 7 or more characters, got {input!r:.80}"
 ID_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
 PRINTABLE_PATTERN = r"^[^\x00-\x1F\x7F-\x9F]*$"  # no control character (C0, DEL, C1)
@@ -226,6 +231,17 @@ class RunPageSchema(PageSchema):
     items = fields.List(fields.Nested(RunSchema), required=True)
 
 
+class RunStatuses(fields.Field):
+    """One run status or several separated by commas (`passed,failed`): a tuple of them."""
+
+    default_error_messages = {"invalid": STATUSES_REFUSED}
+
+    def _deserialize(self, value: Any, attr, data, **kwargs) -> tuple[RunStatus, ...]:
+        if not isinstance(value, str) or not re.fullmatch(STATUSES_PATTERN, value):
+            raise self.make_error("invalid", input=value)
+        return tuple(RunStatus(name) for name in dict.fromkeys(value.split(",")))
+
+
 class ListingQuerySchema(Schema):
     """What every listing's query string may say: a project, course and assignment, a page."""
 
@@ -242,7 +258,12 @@ class RunQuerySchema(ListingQuerySchema):
     commit = fields.String(validate=validate.Regexp(COMMIT_PREFIX_PATTERN,
                                                     error=COMMIT_PREFIX_REFUSED), metadata={
         "description": "a commit SHA or its first 7 or more characters"})
-    status = fields.Enum(RunStatus, by_value=True)
+    status = RunStatuses(metadata={
+        "type": "string", "pattern": STATUSES_PATTERN, "example": "passed,failed",
+        "description": "a run status, or several separated by commas: runs with any of them. "
+                       "Left out, runs of every status are listed, those that graded nothing "
+                       "too (superseded, or cancelled: the push did not change the "
+                       "assignment, its merge request was closed)"})
 
 
 class SubmissionSchema(Schema):
