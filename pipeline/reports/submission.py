@@ -29,6 +29,8 @@ DEADLINE_PART = " · deadline {deadline}"
 SCORE_LINE = "Score **{percent}**"
 SCORE_BASIS_PART = " ({basis})"
 ALLOWANCE_LINE = "Submissions used: {used} of {limit} (only accepted ones count), {left} left"
+CLOSED_ALLOWANCE_LINE = ("Submissions used: {used} of {limit} (only accepted ones count); none "
+                         "left, as the deadline has passed")
 ERROR_NOTE = ("This is a problem on gradehook's or the course's side, not in your code: no "
               "score was recorded. Submit the same commit again once it is fixed.")
 RETRYING_NOTE = ("gradehook received this commit at {received} but could not process it yet, "
@@ -54,15 +56,24 @@ _MARKER = re.compile(r"<!-- gradehook:[A-Za-z0-9_.:/-]+ -->")
 
 @dataclass(frozen=True)
 class SubmissionAllowance:
-    """How many of an assignment's allowed submissions a student has used (accepted ones)."""
+    """How many of an assignment's allowed submissions a student has used (accepted ones);
+    `closed`: the deadline has passed and accepts no late ones, so none is left."""
 
     used: int
     limit: int
+    closed: bool = False
 
     @property
     def left(self) -> int:
         """Return how many more submissions may be accepted."""
-        return max(self.limit - self.used, 0)
+        return 0 if self.closed else max(self.limit - self.used, 0)
+
+    @property
+    def line(self) -> str:
+        """Return the comment's line counting them."""
+        if self.closed:
+            return CLOSED_ALLOWANCE_LINE.format(used=self.used, limit=self.limit)
+        return ALLOWANCE_LINE.format(used=self.used, limit=self.limit, left=self.left)
 
 
 @dataclass(frozen=True)
@@ -121,9 +132,7 @@ def submission_comment_markdown(submissions: Sequence[SubmissionSummary], marker
         report_link = link(FULL_REPORT_LINK, latest.result_url)
         lines += [f"{score_line} · {report_link}" if report_link else score_line, ""]
     if latest.allowance is not None:
-        allowance = latest.allowance
-        lines += [ALLOWANCE_LINE.format(used=allowance.used, limit=allowance.limit,
-                                        left=allowance.left), ""]
+        lines += [latest.allowance.line, ""]
     if latest.reasons:
         lines += [f"- {md_text(reason, MAX_REASON_CHARS)}" for reason in latest.reasons]
         lines.append("")

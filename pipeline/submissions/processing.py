@@ -45,7 +45,7 @@ from pipeline.submissions.succession import hand_over
 from pipeline.submissions.verdict import (ACCEPTED, ERROR, MERGE_REQUEST_CLOSED,
                                           MERGE_REQUEST_MERGED, MERGE_REQUEST_RETARGETED,
                                           PENDING, REASON_SEPARATOR,
-                                          SubmissionFacts, Verdict, judge)
+                                          SubmissionFacts, Verdict, judge, refused_as_late)
 
 log = logging.getLogger(__name__)
 
@@ -646,11 +646,13 @@ def _reasons(submission: Submission) -> tuple[str, ...]:
 
 
 def _allowance(submission: Submission) -> SubmissionAllowance | None:
-    """Return the allowance recorded when the submission was judged, if the rules set one."""
+    """Return the allowance recorded when the submission was judged, if the rules set one:
+    none is left once it was refused as late."""
     if submission.submission_limit is None or submission.submissions_used is None:
         return None
     return SubmissionAllowance(used=submission.submissions_used,
-                               limit=submission.submission_limit)
+                               limit=submission.submission_limit,
+                               closed=refused_as_late(submission.outcome, _reasons(submission)))
 
 
 def _waiting(submission: Submission, run_id: str,

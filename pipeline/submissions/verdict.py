@@ -14,8 +14,9 @@ MAX_LISTED_PATHS = 10
 # The ledger keeps a refusal's reasons as one text, joined by this: no reason may hold it.
 REASON_SEPARATOR = "; "
 
-LATE_REFUSED = ("handed in after the deadline of {deadline}: gradehook received this commit at "
-                "{counted}, and this assignment accepts no late submissions")
+LATE_REFUSED_START = "handed in after the deadline of "
+LATE_REFUSED = (LATE_REFUSED_START + "{deadline}: gradehook received this commit at {counted}, "
+                "and this assignment accepts no late submissions")
 LATE_ACCEPTED = ("accepted late: gradehook received this commit at {counted}, after the "
                  "deadline of {deadline}")
 OVER_SUBMISSIONS = "the limit of {limit} accepted {submissions} of {assignment} is reached"
@@ -107,6 +108,12 @@ def judge(facts: SubmissionFacts, rules: SubmissionRules) -> Verdict:
         withdrawn = all(reason in facts.withdrawn for reason in refusals)
         return Verdict(REFUSED, tuple(refusals), late, withdrawn)
     return Verdict(ACCEPTED, tuple(notes), late)
+
+
+def refused_as_late(outcome: str, reasons: tuple[str, ...]) -> bool:
+    """Tell whether a decision refused a hand-in for coming after a deadline that accepts no
+    late ones (judge puts that reason first): nothing more can be accepted."""
+    return outcome == REFUSED and bool(reasons) and reasons[0].startswith(LATE_REFUSED_START)
 
 
 def format_time(moment: dt.datetime) -> str:

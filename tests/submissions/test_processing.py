@@ -156,6 +156,24 @@ def test_the_comment_counts_the_allowed_submissions_used_and_left(make_world):
     assert "Submissions used: 2 of 2 (only accepted ones count), 0 left" in after_refusal
 
 
+def test_after_the_deadline_a_late_refusal_leaves_no_submission(make_world):
+    """Before, a hand-in refused as late read 'Submissions used: 1 of 3 ..., 2 left', though
+    no submission can be accepted after the deadline."""
+    deadline = utcnow() - dt.timedelta(hours=1)
+    world = make_world(assignment={"deadline": deadline.isoformat(), "max_submissions": 3})
+    on_time = world.push(solution("hi"))
+    world.graded_run(on_time, received_at=deadline - dt.timedelta(minutes=5))
+    iid = world.process(world.submit(on_time).id).merge_request_iid
+
+    refused = world.process(world.submit(world.push(solution("hello"))).id)
+
+    assert (refused.outcome, refused.late, refused.merge_request_iid) == ("refused", True, iid)
+    body = world.notes(iid)[0]["body"]
+    assert "Submissions used: 1 of 3 (only accepted ones count); none left, as the deadline " \
+        "has passed" in body
+    assert "2 left" not in body
+
+
 def test_without_a_limit_the_comment_counts_no_submissions(world):
     iid = world.process(world.submit(world.push(solution("hello"))).id).merge_request_iid
 

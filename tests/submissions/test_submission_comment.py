@@ -59,6 +59,15 @@ def test_the_allowed_submissions_used_and_left_are_counted():
     assert "Submissions used" not in submission_comment_markdown([summary()], MARKER)
 
 
+def test_a_closed_allowance_says_none_is_left_after_the_deadline():
+    closed = submission_comment_markdown(
+        [summary(outcome="refused", late=True, reasons=("too late",),
+                 allowance=SubmissionAllowance(used=1, limit=3, closed=True))], MARKER)
+
+    assert "Submissions used: 1 of 3 (only accepted ones count); none left, as the deadline " \
+        "has passed" in closed.splitlines()
+
+
 def test_a_refusal_lists_each_reason_and_an_error_never_shows_a_score():
     refused = submission_comment_markdown(
         [summary(outcome="refused", late=True, reasons=("too late", "over the limit"))], MARKER)
