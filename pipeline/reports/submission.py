@@ -28,6 +28,8 @@ COMMIT_LINE = "Commit {sha} · received {received}"
 DEADLINE_PART = " · deadline {deadline}"
 SCORE_LINE = "Score **{percent}**"
 SCORE_BASIS_PART = " ({basis})"
+REGRADED_LINE = "Regraded at {time}: the score above is from the latest test run of this commit."
+REGRADED_CELL = "{percent} (regraded)"
 ALLOWANCE_LINE = "Submissions used: {used} of {limit} (only accepted ones count), {left} left"
 CLOSED_ALLOWANCE_LINE = ("Submissions used: {used} of {limit} (only accepted ones count); none "
                          "left, as the deadline has passed")
@@ -81,7 +83,8 @@ class SubmissionSummary:
     """The facts about one submission that its comment shows, independent of the ledger.
 
     The comment shows the latest submission's `allowance`; the history shows none. `retrying`:
-    an error of gradehook's that is to be processed again.
+    an error of gradehook's that is to be processed again. `regraded_at`: when a later run of
+    the commit than the one it was decided on graded it, whose score it shows.
     """
 
     assignment: str
@@ -96,6 +99,7 @@ class SubmissionSummary:
     result_url: str | None = None
     allowance: SubmissionAllowance | None = None
     retrying: bool = False
+    regraded_at: dt.datetime | None = None
 
     def __post_init__(self) -> None:
         if self.outcome not in SUBMISSION_OUTCOMES:
@@ -103,7 +107,7 @@ class SubmissionSummary:
                                    f"{', '.join(SUBMISSION_OUTCOMES)}")
         if self.retrying and self.outcome != "error":
             raise ReportInputError("only a submission in error is processed again")
-        for moment in (self.received_at, self.deadline):
+        for moment in (self.received_at, self.deadline, self.regraded_at):
             if moment is not None and (not isinstance(moment, dt.datetime)
                                        or moment.tzinfo is None):
                 raise ReportInputError("submission times must be datetimes with a time zone")
@@ -131,6 +135,8 @@ def submission_comment_markdown(submissions: Sequence[SubmissionSummary], marker
             score_line += SCORE_BASIS_PART.format(basis=score_basis_text(latest.basis))
         report_link = link(FULL_REPORT_LINK, latest.result_url)
         lines += [f"{score_line} · {report_link}" if report_link else score_line, ""]
+        if latest.regraded_at is not None:
+            lines += [REGRADED_LINE.format(time=_time(latest.regraded_at)), ""]
     if latest.allowance is not None:
         lines += [latest.allowance.line, ""]
     if latest.reasons:
@@ -186,10 +192,17 @@ def _state(submission: SubmissionSummary) -> str:
 def _history(submissions: Sequence[SubmissionSummary]) -> list[str]:
     shown = list(enumerate(submissions, start=1))[-MAX_HISTORY_ROWS:]
     rows = [_row([str(number), cell_code(s.commit_sha[:12], 12), _time(s.received_at),
-                  STATE_WORDS[_state(s)], format_percent(s.score) if s.scored else NO_SCORE])
+                  STATE_WORDS[_state(s)], _score_cell(s)])
             for number, s in reversed(shown)]
     return [f"**{md_text(HISTORY_HEADING, 100)}**", "", _row(list(HISTORY_HEADERS)),
             _row(["---"] * len(HISTORY_HEADERS)), *rows, ""]
+
+
+def _score_cell(submission: SubmissionSummary) -> str:
+    if not submission.scored:
+        return NO_SCORE
+    percent = format_percent(submission.score)
+    return percent if submission.regraded_at is None else REGRADED_CELL.format(percent=percent)
 
 
 def _time(moment: dt.datetime) -> str:

@@ -264,6 +264,41 @@ def waiting_on(session: Session, run_ids: Iterable[str]) -> list[tuple[str, str]
         .where(Submission.run_id.in_(list(run_ids)), Submission.outcome == PENDING)).all())
 
 
+def gradings_of(project_path, commit_sha, assignment):
+    """Select the runs that graded a commit for an assignment (passed or failed), newest first;
+    of a submission's columns, correlated, or of plain values."""
+    return (select(TestRun.id)
+            .where(TestRun.project_path == project_path, TestRun.commit_sha == commit_sha,
+                   TestRun.assignment == assignment, TestRun.status.in_(GRADED_STATUSES))
+            .order_by(TestRun.finished_at.desc(), TestRun.id.desc()))
+
+
+# The run whose grade a submission shows: the newest that graded its commit for its assignment
+# (a regrade after a fix of the tests, say), else the run it was decided on.
+SHOWN_RUN_ID = func.coalesce(
+    gradings_of(Submission.project_path, Submission.commit_sha, Submission.assignment)
+    .limit(1).correlate(Submission).scalar_subquery(),
+    Submission.run_id)
+
+
+def shown_run(session: Session, submission: Submission) -> TestRun | None:
+    """Return the run whose grade a submission shows (SHOWN_RUN_ID), None if it has none."""
+    latest = session.scalar(gradings_of(submission.project_path, submission.commit_sha,
+                                        submission.assignment).limit(1))
+    run_id = latest or submission.run_id
+    return session.get(TestRun, run_id) if run_id else None
+
+
+def regraded_by(session: Session, run_id: str) -> list[str]:
+    """Return the decided submissions of a run's commit and assignment that another run was
+    decided on: the run graded them again."""
+    run = session.get(TestRun, run_id)
+    return list(session.scalars(select(Submission.id).where(
+        Submission.project_path == run.project_path, Submission.commit_sha == run.commit_sha,
+        Submission.assignment == run.assignment, Submission.finished_at.is_not(None),
+        Submission.run_id.is_distinct_from(run.id))))
+
+
 def last_accepted(chosen, *, late: bool | None = None):
     """Keep, of the submissions `chosen` (a select of their ids), the accepted ones that are
     each project's last of each assignment (a gradebook's); only those late (or on time) when

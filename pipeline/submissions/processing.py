@@ -36,7 +36,7 @@ from pipeline.submissions.ledger import (API_SOURCE, accepted_count, counted_tim
                                          earlier_pending, graded_commit_number,
                                          lock_for_judging, lock_student_assignment,
                                          merge_request_history, others_through,
-                                         pending_runs)
+                                         pending_runs, regraded_by, shown_run)
 from pipeline.submissions.notices import mark_told, notices_of
 from pipeline.submissions.recovery import schedule_retry
 from pipeline.submissions.regrading import ended_in_our_error, grade_again
@@ -147,6 +147,31 @@ def tell_decided_elsewhere(resources: Resources, submission_id: str,
             _tell_at_its_commit(resources, session, submission, merge_request_iid)
         mark_told(session, submission_id, [merge_request_iid])
     return _outcome_of(submission)
+
+
+def show_regrade(resources: Resources, run_id: str) -> None:
+    """Write again the comment of each decided submission that a run graded again (its commit
+    and assignment's, decided on another run): it shows the run's score, saying so.
+
+    It takes each one's publishing turn, as every comment of a submission is written in; one
+    whose merge request GitLab no longer shows is passed over: there is no one to tell.
+    """
+    if resources.gitlab is None:
+        return
+    with resources.sessions() as session:
+        regraded = regraded_by(session, run_id)
+    for submission_id in regraded:
+        with transaction(resources.sessions) as session:
+            submission = _in_publishing_turn(session, submission_id)
+            if submission is None or submission.finished_at is None:
+                continue  # handed in again meanwhile: its publishing writes the comment
+            try:
+                _comment(resources, session, submission)
+            except NotFoundGitLabError as exc:
+                log.warning("submission %s: its comment not written again after run %s: %s",
+                            submission_id, run_id, exc)
+                continue
+        log.info("submission %s: its comment shows run %s's grade", submission_id, run_id)
 
 
 def not_told(resources: Resources, submission_id: str, merge_request_iid: int,
@@ -618,8 +643,12 @@ def _comment_marker(submission: Submission, iid: int) -> str:
 
 def _summary(resources: Resources, session: Session, submission: Submission
              ) -> SubmissionSummary:
-    run = session.get(TestRun, submission.run_id) if submission.run_id else None
+    """Return what a comment shows of a submission, with the latest grading of its commit."""
+    run = shown_run(session, submission)
     graded = run is not None and run.status in (RunStatus.PASSED, RunStatus.FAILED)
+    # Graded again once decided: another run's grade than the decision's own, and later.
+    regraded = (graded and run.id != submission.run_id and submission.decided_at is not None
+                and run.finished_at > submission.decided_at)
     report = read_report(run.report) if graded else None
     return SubmissionSummary(
         assignment=submission.assignment, commit_sha=submission.commit_sha,
@@ -632,7 +661,7 @@ def _summary(resources: Resources, session: Session, submission: Submission
         score=run.score if graded else None,
         basis=report.basis if report is not None else None,
         result_url=result_url(resources, run.id) if run is not None else None,
-        allowance=_allowance(submission))
+        allowance=_allowance(submission), regraded_at=run.finished_at if regraded else None)
 
 
 def _reasons(submission: Submission) -> tuple[str, ...]:

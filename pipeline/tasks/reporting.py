@@ -12,6 +12,8 @@ from pipeline.context import Resources, resources_for
 from pipeline.feedback import sync_commit_status, update_merge_request_comments
 from pipeline.ledger import runs
 from pipeline.ledger.db import single_statements
+from pipeline.submissions.ledger import GRADED_STATUSES
+from pipeline.submissions.processing import show_regrade
 from pipeline.tasks.retry import backoff_seconds
 
 log = logging.getLogger(__name__)
@@ -24,9 +26,12 @@ REPORT_REFUSED = "GitLab refused the run's update for good: {error}"
 
 
 def report_run(resources: Resources, run_id: str) -> None:
-    """Post the run's commit status and, once it has a result, its merge request comments."""
+    """Post the run's commit status and, once it has a result, its merge request comments;
+    a grade of a commit handed in already shows in its submissions' comments too."""
     run = sync_commit_status(resources, run_id)
-    if run is not None:  # the comment update is idempotent: a retry after a fault redoes it
+    if run is not None:  # the comment updates are idempotent: a retry after a fault redoes them
+        if run.status in GRADED_STATUSES:
+            show_regrade(resources, run_id)
         update_merge_request_comments(resources, run)
 
 

@@ -9,21 +9,12 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from pipeline.context import Resources
 from pipeline.feedback import result_url
-from pipeline.ledger.models import RunStatus, Submission, TestRun
-from pipeline.submissions.ledger import COUNTED_AT, last_accepted
+from pipeline.ledger.models import Submission, TestRun
+from pipeline.submissions.ledger import COUNTED_AT, SHOWN_RUN_ID, last_accepted
 from webhooks.api.project_ids import of_project_id
 
 # What a submission shows of its test run.
 FROM_THE_RUN = ("score", "tests_passed", "tests_total", "result_url")
-# The run whose grade a submission shows: the newest that graded its commit for its assignment
-# (a regrade after a fix of the tests, say), else the run it was decided on.
-LATEST_GRADING = (select(TestRun.id)
-                  .where(TestRun.project_path == Submission.project_path,
-                         TestRun.commit_sha == Submission.commit_sha,
-                         TestRun.assignment == Submission.assignment,
-                         TestRun.status.in_((RunStatus.PASSED, RunStatus.FAILED)))
-                  .order_by(TestRun.finished_at.desc(), TestRun.id.desc()).limit(1)
-                  .correlate(Submission).scalar_subquery())
 
 
 @dataclass(frozen=True)
@@ -64,7 +55,7 @@ def find_submissions(sessions: sessionmaker[Session], wanted: SubmissionFilter, 
         rows = session.execute(
             select(Submission, TestRun)
             .join(chosen, chosen.c.id == Submission.id)
-            .outerjoin(TestRun, TestRun.id == func.coalesce(LATEST_GRADING, Submission.run_id))
+            .outerjoin(TestRun, TestRun.id == SHOWN_RUN_ID)
             .order_by(*order).offset((page - 1) * (per_page or 0)).limit(per_page)).all()
     return [(submission, run) for submission, run in rows], total
 
