@@ -14,12 +14,15 @@ from gradehook.tables import PAGE, SHORT_SHA, format_minute, format_table, score
 from pipeline.context import build_resources
 from pipeline.ledger.models import Submission, TestRun
 from pipeline.submissions.verdict import ACCEPTED, OUTCOMES
+from webhooks.api.missing_grades import MissingGrade, find_missing_grades, has_missing_grades
 from webhooks.api.schemas import SubmissionQuerySchema
 from webhooks.api.submission_queries import SubmissionFilter, find_submissions, run_fields
 
 HEADER = ("PROJECT", "ASSIGNMENT", "COMMIT", "OUTCOME", "LATE", "SCORE", "TESTS", "RECEIVED")
+# Scripts read these columns: new ones come at the end.
 CSV_HEADER = ("project", "assignment", "commit", "outcome", "late", "score", "tests_passed",
-              "tests_total", "received_at", "deadline", "merge_request", "reason", "result_url")
+              "tests_total", "received_at", "deadline", "merge_request", "reason", "result_url",
+              "missing")
 SHOWN = "{shown} of {total} submission(s)"
 FINAL_WITH_OUTCOME = (f"{quoted_option('final')} lists accepted submissions: leave "
                       f"{quoted_option('outcome')} out")
@@ -35,7 +38,9 @@ FINAL_WITH_OUTCOME = (f"{quoted_option('final')} lists accepted submissions: lea
               help="Each student's last accepted submission of each assignment (by when "
                    "gradehook first received its commit), by project and assignment.")
 @click.option("--csv", "as_csv", is_flag=True,
-              help="Every matching submission as CSV (no pages), scores from 0 to 1.")
+              help="Every matching submission as CSV (no pages), scores from 0 to 1; with "
+                   "--final, a gradebook: also a line for each known student's assignment "
+                   "without an accepted submission, saying why (its last column, missing).")
 @click.option("--limit", type=click.IntRange(1, 10_000), default=50, show_default=True,
               help="Submissions per page (--csv has no pages).")
 @click.option("--page", type=PAGE, default=1, show_default=True,
@@ -75,7 +80,13 @@ def _write_csv(resources, wanted: SubmissionFilter) -> None:
     writer = csv.writer(sys.stdout, lineterminator="\r\n")
     writer.writerow(CSV_HEADER)
     found, _ = find_submissions(resources.sessions, wanted)
-    writer.writerows(_csv_row(resources, submission, run) for submission, run in found)
+    rows = [_csv_row(resources, submission, run) for submission, run in found]
+    if has_missing_grades(wanted):
+        # A gradebook: every known student's line, by project and assignment.
+        rows += [_missing_row(missing) for missing in find_missing_grades(resources.sessions,
+                                                                          wanted)]
+        rows.sort(key=lambda row: (row[0], row[1]))
+    writer.writerows(rows)
 
 
 def _csv_row(resources, s: Submission, run: TestRun | None) -> list[object]:
@@ -86,7 +97,14 @@ def _csv_row(resources, s: Submission, run: TestRun | None) -> list[object]:
             score, shown["tests_passed"], shown["tests_total"],
             _iso(s.counted_at or s.received_at), _iso(s.deadline),
             "" if s.merge_request_iid is None else s.merge_request_iid, s.reason or "",
-            shown["result_url"]]
+            shown["result_url"], ""]
+
+
+def _missing_row(missing: MissingGrade) -> list[object]:
+    """Return a gradebook's line of a grade it lacks: no submission's columns, and why."""
+    row = [""] * len(CSV_HEADER)
+    row[0], row[1], row[-1] = missing.project_path, missing.assignment, missing.why
+    return row
 
 
 def _iso(moment) -> str:

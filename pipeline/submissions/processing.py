@@ -44,8 +44,8 @@ from pipeline.submissions.rules import SubmissionRules, load_rules
 from pipeline.submissions.succession import hand_over
 from pipeline.submissions.verdict import (ACCEPTED, ERROR, MERGE_REQUEST_CLOSED,
                                           MERGE_REQUEST_MERGED, MERGE_REQUEST_RETARGETED,
-                                          PENDING, REASON_SEPARATOR,
-                                          SubmissionFacts, Verdict, judge, refused_as_late)
+                                          PENDING, SubmissionFacts, Verdict, judge,
+                                          recorded_reasons, refused_as_late)
 
 log = logging.getLogger(__name__)
 
@@ -655,23 +655,13 @@ def _summary(resources: Resources, session: Session, submission: Submission
         outcome=submission.outcome,
         retrying=submission.outcome == ERROR and submission.retry_at is not None,
         received_at=submission.counted_at or submission.received_at,
-        reasons=_reasons(submission),
+        reasons=recorded_reasons(submission.outcome, submission.reason),
         late=submission.late,
         deadline=submission.deadline,
         score=run.score if graded else None,
         basis=report.basis if report is not None else None,
         result_url=result_url(resources, run.id) if run is not None else None,
         allowance=_allowance(submission), regraded_at=run.finished_at if regraded else None)
-
-
-def _reasons(submission: Submission) -> tuple[str, ...]:
-    """Return a submission's reasons: a verdict's, kept joined in one text, or an error's one
-    (whose own text may hold the separator: a git or sandbox message, say)."""
-    if not submission.reason:
-        return ()
-    if submission.outcome == ERROR:
-        return (submission.reason,)
-    return tuple(submission.reason.split(REASON_SEPARATOR))
 
 
 def _allowance(submission: Submission) -> SubmissionAllowance | None:
@@ -681,7 +671,7 @@ def _allowance(submission: Submission) -> SubmissionAllowance | None:
         return None
     return SubmissionAllowance(used=submission.submissions_used,
                                limit=submission.submission_limit,
-                               closed=refused_as_late(submission.outcome, _reasons(submission)))
+                               closed=refused_as_late(submission.outcome, submission.reason))
 
 
 def _waiting(submission: Submission, run_id: str,

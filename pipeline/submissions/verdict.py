@@ -19,7 +19,9 @@ LATE_REFUSED = (LATE_REFUSED_START + "{deadline}: gradehook received this commit
                 "and this assignment accepts no late submissions")
 LATE_ACCEPTED = ("accepted late: gradehook received this commit at {counted}, after the "
                  "deadline of {deadline}")
-OVER_SUBMISSIONS = "the limit of {limit} accepted {submissions} of {assignment} is reached"
+OVER_SUBMISSIONS_START = "the limit of "
+OVER_SUBMISSIONS = (OVER_SUBMISSIONS_START
+                    + "{limit} accepted {submissions} of {assignment} is reached")
 SUBMISSION_NOUNS = ("submission", "submissions")
 OVER_TEST_RUNS = ("this commit is test run {number} of {assignment}, and only the first "
                   "{limit} {test_runs} may be handed in")
@@ -110,10 +112,29 @@ def judge(facts: SubmissionFacts, rules: SubmissionRules) -> Verdict:
     return Verdict(ACCEPTED, tuple(notes), late)
 
 
-def refused_as_late(outcome: str, reasons: tuple[str, ...]) -> bool:
-    """Tell whether a decision refused a hand-in for coming after a deadline that accepts no
-    late ones (judge puts that reason first): nothing more can be accepted."""
+def recorded_reasons(outcome: str, reason: str | None) -> tuple[str, ...]:
+    """Return a decision's reasons as the ledger keeps them: a verdict's joined in one text, or
+    an error's one (whose own text may hold the separator: a git or sandbox message, say)."""
+    if not reason:
+        return ()
+    if outcome == ERROR:
+        return (reason,)
+    return tuple(reason.split(REASON_SEPARATOR))
+
+
+def refused_as_late(outcome: str, reason: str | None) -> bool:
+    """Tell whether a decision (its outcome and recorded reason) refused a hand-in for coming
+    after a deadline that accepts no late ones (judge puts that reason first): nothing more
+    can be accepted."""
+    reasons = recorded_reasons(outcome, reason)
     return outcome == REFUSED and bool(reasons) and reasons[0].startswith(LATE_REFUSED_START)
+
+
+def refused_over_limit(outcome: str, reason: str | None) -> bool:
+    """Tell whether a decision (its outcome and recorded reason) refused a hand-in for the
+    limit of accepted submissions."""
+    return outcome == REFUSED and any(each.startswith(OVER_SUBMISSIONS_START)
+                                      for each in recorded_reasons(outcome, reason))
 
 
 def format_time(moment: dt.datetime) -> str:

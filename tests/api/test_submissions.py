@@ -76,6 +76,29 @@ def test_a_project_id_finds_the_projects_submissions_recorded_without_it(world, 
         [with_id, seeded[3]]
 
 
+def test_a_gradebook_names_each_known_students_missing_grades(world, seeded):
+    """Before, a student without an accepted submission of an assignment had no line at all:
+    bob, who handed in no week2, and carol, whose one hand-in came late."""
+    add_submission(world.resources, commit_sha=SHA_E, counted_at=T0, outcome="refused",
+                   late=True, project_path="students/carol",
+                   reason="handed in after the deadline of 2026-03-01 09:00:00 UTC: ...")
+
+    gradebook = world.get("/api/submissions?final=true&per_page=1").get_json()
+    bobs = world.get("/api/submissions?final=true", token=world.bob.token).get_json()
+
+    assert gradebook["missing"] == [
+        {"course": "prog1", "project_path": "students/bob", "assignment": OTHER_ASSIGNMENT,
+         "why": "no submission"},
+        {"course": "prog1", "project_path": "students/carol", "assignment": ASSIGNMENT,
+         "why": "refused: late"},
+        {"course": "prog1", "project_path": "students/carol", "assignment": OTHER_ASSIGNMENT,
+         "why": "no submission"}]
+    assert (len(gradebook["items"]), gradebook["total"]) == (1, 3)
+    assert [m["project_path"] for m in bobs["missing"]] == ["students/bob"]
+    for query in ("", "?final=true&late=true", "?final=true&outcome=accepted"):
+        assert world.get(f"/api/submissions{query}").get_json()["missing"] is None
+
+
 def test_a_submission_shows_its_decision_and_its_runs_score(world, seeded):
     items = world.get("/api/submissions?final=true").get_json()["items"]
     late = items[0]

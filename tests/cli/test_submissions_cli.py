@@ -63,6 +63,47 @@ def test_final_submissions_as_csv_for_a_gradebook(service_settings):
     assert rows[0]["result_url"].startswith(settings.server.base_url + "/results/")
 
 
+def test_the_gradebook_has_a_line_for_each_known_student_without_a_grade(service_settings):
+    """carol's one hand-in came late, erin's second was over the limit after her first was
+    refused for changing files outside, dave only tested his code. Before, none of them had a
+    line: staff compared the gradebook with the class list by hand."""
+    config, settings = service_settings({"courses": [COURSE]})
+    seed(settings)
+    resources = migrated_resources(settings)
+    add_submission(resources, commit_sha="e" * 40, counted_at=T0, outcome="refused", late=True,
+                   project_path="students/carol",
+                   reason="handed in after the deadline of 2026-03-01 09:00:00 UTC: ...")
+    add_submission(resources, commit_sha="f" * 40, counted_at=T0, outcome="refused",
+                   project_path="students/erin",
+                   reason="the submission changes files outside week1/hello/: x.py")
+    add_submission(resources, commit_sha="1" * 40, counted_at=T0 + dt.timedelta(hours=1),
+                   outcome="refused", project_path="students/erin",
+                   reason="the limit of 1 accepted submission of week1/hello is reached")
+    end_run(resources, queue_run(resources, commit_sha="2" * 40, project_path="students/dave",
+                                 assignment="week2/loops").id, RunStatus.FAILED)
+    queue_run(resources, commit_sha="3" * 40, project_path="students/zoe", course="prog2")
+
+    exported = gradehook(config, "submissions", "--final", "--csv")
+    dave = gradehook(config, "submissions", "--final", "--csv", "--project", "students/dave")
+    on_time = gradehook(config, "submissions", "--final", "--csv", "--on-time")
+
+    rows = list(csv.DictReader(io.StringIO(exported.output)))
+    assert list(rows[0])[:13] == ["project", "assignment", "commit", "outcome", "late",
+                                  "score", "tests_passed", "tests_total", "received_at",
+                                  "deadline", "merge_request", "reason", "result_url"]
+    assert [(r["project"], r["assignment"], r["commit"][:1], r["outcome"], r["score"],
+             r["missing"]) for r in rows] == [
+        ("students/alice", ASSIGNMENT, "b", "accepted", "1.0", ""),
+        ("students/bob", ASSIGNMENT, "d", "accepted", "0.75", ""),
+        ("students/carol", ASSIGNMENT, "", "", "", "refused: late"),
+        ("students/dave", ASSIGNMENT, "", "", "", "no submission"),
+        ("students/erin", ASSIGNMENT, "", "", "", "refused: over the limit")]
+    assert [(r["project"], r["missing"]) for r in csv.DictReader(io.StringIO(dave.output))] == \
+        [("students/dave", "no submission")]
+    assert [r["project"] for r in csv.DictReader(io.StringIO(on_time.output))] == \
+        ["students/bob"]
+
+
 def test_the_gradebook_shows_a_regrade_of_the_final_commit(service_settings):
     """Staff fix a test of the reference and regrade the assignment: the final submission's
     commit is graded again, and the gradebook takes that grade. Before, it kept the score of

@@ -297,10 +297,32 @@ class SubmissionSchema(Schema):
     result_url = fields.String(required=True, allow_none=True)
 
 
+class MissingGradeSchema(Schema):
+    """A student's assignment that a gradebook has no grade of, and why."""
+
+    course = fields.String(required=True)
+    project_path = fields.String(required=True)
+    assignment = fields.String(required=True)
+    why = fields.String(required=True, metadata={
+        "description": "'no submission', else what became of the student's latest "
+                       "submission of the assignment: 'refused: late', 'refused: over the "
+                       "limit', 'refused' (for another reason), 'waiting to be decided' or "
+                       "'not processed' (an error)"})
+
+
 class SubmissionPageSchema(PageSchema):
     """A page of submissions."""
 
     items = fields.List(fields.Nested(SubmissionSchema), required=True)
+    missing = fields.List(fields.Nested(MissingGradeSchema), required=True, allow_none=True,
+                          metadata={"description": "a gradebook's (final=true, without outcome "
+                                                   "or late): each grade it lacks, by project "
+                                                   "and assignment, the same on every page: "
+                                                   "each student the ledger knows of the "
+                                                   "course (a project with any run or "
+                                                   "submission) with no accepted submission of "
+                                                   "an assignment any student handed in; "
+                                                   "null otherwise"})
 
 
 class SubmissionQuerySchema(ListingQuerySchema):

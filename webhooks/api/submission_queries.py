@@ -43,10 +43,10 @@ def find_submissions(sessions: sessionmaker[Session], wanted: SubmissionFilter, 
     """
     if wanted.final:
         # Lateness is the final submission's: an earlier one on time is not final.
-        chosen = last_accepted(select(Submission.id).where(*_conditions(
-            replace(wanted, late=None))), late=wanted.late)
+        chosen = last_accepted(select(Submission.id).where(*conditions_on(
+            Submission, replace(wanted, late=None))), late=wanted.late)
     else:
-        chosen = select(Submission.id).where(*_conditions(wanted))
+        chosen = select(Submission.id).where(*conditions_on(Submission, wanted))
     chosen = chosen.subquery()
     order = (Submission.project_path, Submission.assignment) if wanted.final \
         else (COUNTED_AT.desc(), Submission.id)
@@ -60,20 +60,19 @@ def find_submissions(sessions: sessionmaker[Session], wanted: SubmissionFilter, 
     return [(submission, run) for submission, run in rows], total
 
 
-def _conditions(wanted: SubmissionFilter) -> list:
+def conditions_on(rows, wanted: SubmissionFilter) -> list:
+    """Return the conditions of a filter on a table of submissions or runs (`rows`: its model,
+    whose columns name a project and an assignment of a course; runs have no outcome, nor
+    lateness, to filter on)."""
     conditions = []
-    for column, value in ((Submission.course, wanted.course),
-                          (Submission.assignment, wanted.assignment),
-                          (Submission.project_path, wanted.project_path),
-                          (Submission.outcome, wanted.outcome),
-                          (Submission.late, wanted.late)):
+    for name in ("course", "assignment", "project_path", "outcome", "late"):
+        value = getattr(wanted, name)
         if value is not None:
-            conditions.append(column == value)
+            conditions.append(getattr(rows, name) == value)
     if wanted.project_id is not None:
-        conditions.append(of_project_id(Submission.project_id, Submission.project_path,
-                                        wanted.project_id))
+        conditions.append(of_project_id(rows.project_id, rows.project_path, wanted.project_id))
     if wanted.within is not None:
-        conditions.append(Submission.project_path.in_(sorted(wanted.within)) if wanted.within
+        conditions.append(rows.project_path.in_(sorted(wanted.within)) if wanted.within
                           else false())
     return conditions
 

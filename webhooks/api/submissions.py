@@ -8,7 +8,9 @@ from pipeline.ledger.models import Submission, TestRun
 from webhooks.api.docs import error_responses, json_response
 from webhooks.api.errors import load_query
 from webhooks.api.paging import page_size
-from webhooks.api.schemas import SubmissionPageSchema, SubmissionQuerySchema, SubmissionSchema
+from webhooks.api.missing_grades import find_missing_grades, has_missing_grades
+from webhooks.api.schemas import (MissingGradeSchema, SubmissionPageSchema,
+                                  SubmissionQuerySchema, SubmissionSchema)
 from webhooks.api.state import current_caller
 from webhooks.api.submission_queries import (FROM_THE_RUN, SubmissionFilter, find_submissions,
                                              run_fields)
@@ -22,8 +24,10 @@ PATHS = {
         "summary": "Submissions with their scores, by course, assignment, project, outcome "
                    "or lateness; or each student's final one (final=true)",
         "description": "All submissions come newest first, final ones by project and "
-                       "assignment. A GitLab token sees the submissions of the projects it "
-                       "reaches as Developer.",
+                       "assignment; a gradebook (final=true) also names, in missing, each "
+                       "known student's assignment without an accepted submission, and why. "
+                       "A GitLab token sees the submissions of the projects it reaches as "
+                       "Developer.",
         "parameters": [{"in": "query", "schema": SubmissionQuerySchema}],
         "responses": {200: json_response("a page of submissions", SubmissionPageSchema),
                       **error_responses(400, 401, 403, 503)}}},
@@ -42,10 +46,13 @@ def list_submissions():
         project_path=scope.project_path, project_id=scope.project_id,
         outcome=query.get("outcome"), late=query.get("late"), final=query["final"],
         within=scope.within)
-    found, total = find_submissions(services().resources.sessions, wanted, page=query["page"],
-                                    per_page=per_page)
+    sessions = services().resources.sessions
+    found, total = find_submissions(sessions, wanted, page=query["page"], per_page=per_page)
+    missing = MissingGradeSchema(many=True).dump(find_missing_grades(sessions, wanted)) \
+        if has_missing_grades(wanted) else None
     return jsonify({"items": [_shown(submission, run) for submission, run in found],
-                    "page": query["page"], "per_page": per_page, "total": total})
+                    "page": query["page"], "per_page": per_page, "total": total,
+                    "missing": missing})
 
 
 def _shown(submission: Submission, run: TestRun | None) -> dict:
