@@ -28,7 +28,8 @@ through the result channel and are compared here; regexp tests are matched in a 
 own, each match stopped after 5 seconds.
 Limits: SandboxSettings (operator), which meta.yaml executionBackend.settings (timeout,
 memoryLimitMB) may lower but never raise; a collection's timeout covers its entry point, setUpCode
-and tearDownCode. In pytest mode the timeout covers the whole pytest run, and each test has a limit
+and tearDownCode, and each of its tests' lookups has what remains of it (one past it fails that
+test alone). In pytest mode the timeout covers the whole pytest run, and each test has a limit
 of its own (SandboxSettings.test_timeout_seconds, or its timeout marker): a test over it fails and
 the tests after it run (pytest_watchdog); each test file's import has test_timeout_seconds, and
 one over it fails that file's collection, the other files run. Student files larger than the

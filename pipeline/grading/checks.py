@@ -53,6 +53,10 @@ ACTUAL_EXCERPT = "actual"
 RAISED = "raised"
 # How such a place follows the error: ` (stats.py, line 3: return x / 0)`.
 RAISED_AT = " ({file}, line {lineno}: {line})"
+# The key of a failed test's debug holding where in the student's files the timer stopped its
+# lookup, as a stopped run's collection holds it (spec/codeability.md §7: name, filename, lineno,
+# line, errormsg).
+TRACEBACK = "traceback"
 # The key of a not-found test's debug holding where in the student's files their program ended
 # with sys.exit(0) or sys.exit(None) before the name was looked up (file, lineno, line).
 EXITED = "exited"
@@ -102,6 +106,19 @@ def not_found(message: str, raised: dict[str, Any] | None,
     debug = {key: value for key, value in ((RAISED, raised), (SHADOWED, shadowed),
                                            (EXITED, exited)) if value is not None}
     return replace(fail_with(KeyError(message)), debug=debug or None)
+
+
+def stopped_lookup(stopped: dict[str, Any]) -> Verdict:
+    """Return the failed verdict of a test whose name or expression ran past its collection's
+    time limit: the run's TIMEDOUT message (errormsg), where it was stopped in its debug."""
+    return replace(fail("Failed", stopped["errormsg"]), debug={TRACEBACK: stopped})
+
+
+def stopped_place(stopped: dict[str, Any]) -> str:
+    """Return where in a solution's files a lookup was stopped, as it follows the message, or
+    ""."""
+    return RAISED_AT.format(file=stopped["filename"], lineno=stopped["lineno"],
+                            line=stopped["line"] or "") if "lineno" in stopped else ""
 
 
 def raised_place(raised: dict[str, Any]) -> str:

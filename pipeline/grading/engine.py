@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import Any, Callable
 
 from pipeline.grading.checks import EXITED, FAILED, SKIPPED, PendingMatch, Verdict, \
-    check_pattern, fail, match_verdict, not_found, raised_place, skip, verify_equal
+    check_pattern, fail, match_verdict, not_found, raised_place, skip, stopped_lookup, \
+    stopped_place, verify_equal
 from pipeline.grading.course_problems import CourseProblem
 from pipeline.grading.dependencies import resolve_dependency
 from pipeline.grading.execution import SandboxExecutor
@@ -81,6 +82,8 @@ REFERENCE_LACKS_NAME = "its run defines no `{name}`"
 REFERENCE_CANNOT_EVALUATE = "`{expression}` cannot be evaluated in its namespace"
 # What evaluating a name or evalString raised in the reference's namespace, and where in its files.
 REFERENCE_RAISED = "evaluating `{expression}` in its namespace raised {error}{place}"
+# A name or evalString whose evaluation in the reference's namespace ran past the time limit.
+REFERENCE_STOPPED = "evaluating `{expression}` in its namespace was stopped: {error}{place}"
 STR_FAILED = "str() of variable `{name}` failed: {error}"
 STDOUT_CUT = "{message} (the program printed more than the {kept} characters kept)"
 ARTIFACT_NAME = "{side}_test_{index}_figure_{number}.png"
@@ -454,7 +457,8 @@ class CodeAbilityGrader:
             if not entry.get("found"):
                 self._reference_gap(collection, test, outcome, *_lookup_failed(
                     test.name, entry, REFERENCE_LACKS_NAME.format(name=test.name)),
-                    wording=(REFERENCE_FAILS_TOO_AT, REFERENCE_FAILS_TOO))
+                    wording=(REFERENCE_FAILS_TOO_AT, REFERENCE_FAILS_TOO),
+                    stopped="stopped" in entry)
 
     def _compare(self, collection: CollectionSpec, test: TestSpec, student: RunOutcome,
                  reference: RunOutcome | None) -> Verdict | PendingMatch:
@@ -483,6 +487,8 @@ class CodeAbilityGrader:
             entry = (student.values if verify else student.texts).get(name, {})
             if not entry.get("found"):
                 self._note_reference_gap(collection, test, reference)
+                if "stopped" in entry:
+                    return stopped_lookup(entry["stopped"])
                 return not_found(STUDENT_NOT_FOUND.format(name=name), entry.get("raised"),
                                  student.exited_at)
             if not verify:
@@ -516,7 +522,8 @@ class CodeAbilityGrader:
             if not entry.get("found"):
                 self._reference_gap(collection, test, outcome, *_lookup_failed(
                     test.eval_string, entry,
-                    REFERENCE_CANNOT_EVALUATE.format(expression=test.eval_string)))
+                    REFERENCE_CANNOT_EVALUATE.format(expression=test.eval_string)),
+                    stopped="stopped" in entry)
                 return skip(EVALUATION_NOT_POSSIBLE.format(expression=test.eval_string))
         elif collection.type == "stdout":
             if outcome.stdout is None or outcome.status != COMPLETED \
@@ -533,18 +540,21 @@ class CodeAbilityGrader:
             entry = outcome.values.get(test.name, {})
             if not entry.get("found"):
                 self._reference_gap(collection, test, outcome, *_lookup_failed(
-                    test.name, entry, REFERENCE_LACKS_NAME.format(name=test.name)))
+                    test.name, entry, REFERENCE_LACKS_NAME.format(name=test.name)),
+                    stopped="stopped" in entry)
                 return skip(REFERENCE_NOT_FOUND.format(name=test.name))
         value, problem = decode_entry(test.name, entry)
         return fail("Failed", problem) if problem is not None else value
 
     def _reference_gap(self, collection: CollectionSpec, test: TestSpec, outcome: RunOutcome,
                        lookup_failed: str, shown_lookup_failed: str | None,
-                       wording: tuple[str, str] = (REFERENCE_GAP_AT, REFERENCE_GAP)) -> None:
+                       wording: tuple[str, str] = (REFERENCE_GAP_AT, REFERENCE_GAP),
+                       stopped: bool = False) -> None:
         """Note why the reference gave no expected value (its results stay as the original's:
         the test is skipped), most telling cause first: all of it for staff, for students
         what the course's files say (shown_lookup_failed: of the lookup's failure; None, none).
-        The wording is the note's without a cause and with one."""
+        The wording is the note's without a cause and with one. A run, or a lookup (stopped),
+        that ran out of time is ours to grade again: a busy host may have caused it."""
         if self._reference_entry_missing(collection):
             why = shown_why = REFERENCE_ENTRY_MISSING.format(entry=collection.entry_point)
         elif outcome.status != COMPLETED:
@@ -561,7 +571,7 @@ class CodeAbilityGrader:
         else:
             shown = with_cause.format(test=test.name, collection=collection.name, why=shown_why)
         self.reference_gaps.append(CourseProblem(gap, shown))
-        if outcome.status == TIMEDOUT and self.reference_timeout is None:
+        if (outcome.status == TIMEDOUT or stopped) and self.reference_timeout is None:
             # Ours to grade again, and the reason of a run that ends in error, which students
             # read: a hidden collection's test stays unnamed there, and is named in the log.
             hidden = collection.name in self.hidden
@@ -596,7 +606,12 @@ class CodeAbilityGrader:
 def _lookup_failed(expression: str, entry: dict[str, Any],
                    otherwise: str) -> tuple[str, str | None]:
     """Word why an expression has no value in the reference's namespace, for staff and for
-    students: what evaluating it raised (for staff only), else otherwise."""
+    students: what evaluating it raised or that its time limit stopped it (for staff only), else
+    otherwise."""
+    stopped = entry.get("stopped")
+    if stopped is not None:
+        return REFERENCE_STOPPED.format(expression=expression, error=stopped["errormsg"],
+                                        place=stopped_place(stopped)), None
     raised = entry.get("raised")
     if raised is None:
         return otherwise, otherwise

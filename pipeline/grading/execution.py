@@ -35,7 +35,10 @@ REQUEST_PATH = f"{CONTROL_DIR}/request.json"
 RESULT_PATH = "/opt/gradehook/result"
 TESTS_DIR = "/opt/gradehook/tests"
 MPL_DIR = "/opt/gradehook/mpl"
-# Time a run may take beyond its timeouts: interpreter start, preloads, lookups, result writing.
+# Time a run may take beyond its timeouts: interpreter start, preloads, result writing. Its tests'
+# lookups have what remains of its collection's timeout each (runner.within_time): the run has room
+# for one more timeout, so that a lookup stopped there is its test's failure and the next ones
+# still run.
 STARTUP_GRACE_SECONDS = 2.0
 PRELOAD_GRACE_SECONDS = {"numpy": 1.0, "pandas": 3.0, "matplotlib.pyplot": 4.0}
 
@@ -85,6 +88,9 @@ ERROR_KINDS = ("timeout", "output", "exception")
 # The last frame's function, file and line, the exception's text and the exception as Python's
 # traceback ends with it (`NameError: name 'x' is not defined`).
 TRACEBACK_TEXTS = ("name", "filename", "line", "errormsg", "raised")
+# Where the timer stopped a test's lookup: the innermost frame of the solution's files, its
+# function, file and line.
+STOPPED_TEXTS = ("name", "filename", "line")
 # With a last frame in a library's file, the innermost frame of the solution's files: its file,
 # line number and line.
 SOLUTION_FRAME = "solutionFrame"
@@ -164,7 +170,7 @@ class SandboxExecutor:
             return 0.0
         grace = STARTUP_GRACE_SECONDS + sum(PRELOAD_GRACE_SECONDS.get(m, 0.0)
                                             for m in request.preload)
-        return sum(timeouts) + grace
+        return sum(timeouts) + timeouts[-1] + grace
 
     def _tests_for(self, request: RunRequest) -> Path | None:
         staged = self.env.staged
@@ -288,11 +294,29 @@ def interpret(result: SandboxResult, request: RunRequest, timeout: float, shown_
         error = _read_error(data["error"])
     except MalformedResult as exc:
         return _crashed(shown_entry, MALFORMED_RESULT.format(problem=exc))
+    _word_stopped_lookups(outcome, timeout)
     if error is not None:
         _apply_error(outcome, _limit_behind(error, result, limits), request.stage, timeout,
                      shown_entry, limits)
         outcome.ended_by_lookups = error.kind == "output" and error.step == LOOKUP_STEP
     return outcome
+
+
+def _word_stopped_lookups(outcome: RunOutcome, timeout: float) -> None:
+    """Give each lookup its timer stopped the run's TIMEDOUT message with where it was, as the
+    traceback of a stage its timer stopped is (stopped_traceback)."""
+    for entries in (outcome.values, outcome.texts, outcome.evals):
+        for entry in entries.values():
+            if "stopped" in entry:
+                entry["stopped"] = stopped_traceback(entry["stopped"], timeout_message(timeout))
+
+
+def stopped_traceback(frame: dict[str, Any], message: str) -> dict[str, Any]:
+    """Return the traceback of code its timer stopped: where it was (if in the solution's
+    files), with the timeout's message."""
+    stopped_at = {key: value for key, value in frame.items()
+                  if key not in ("raised", SOLUTION_FRAME, SHADOWED)}
+    return {**stopped_at, "errormsg": message}
 
 
 def _limit_behind(error: RunError, result: SandboxResult, limits: SandboxLimits) -> RunError:
@@ -352,7 +376,9 @@ def _found(key: str, entry: Any) -> bool:
 
 def _not_found_entry(key: str, entry: dict[str, Any]) -> dict[str, Any]:
     """Return the entry of a name not found, with what its evaluation raised and where in the
-    solution's files, if the runner says."""
+    solution's files, if the runner says, or where its timer stopped it (stopped)."""
+    if "stopped" in entry:
+        return {"found": False, "stopped": _read_frame(entry["stopped"], STOPPED_TEXTS)}
     raised = entry.get("raised")
     if raised is None:
         return {"found": False}
@@ -487,9 +513,7 @@ def _apply_error(outcome: RunOutcome, error: RunError, stage: Stage, timeout: fl
     if error.kind == "timeout":
         outcome.status, outcome.message = TIMEDOUT, timeout_message(timeout)
         if error.traceback:
-            stopped_at = {key: value for key, value in error.traceback.items()
-                          if key not in ("raised", SOLUTION_FRAME, SHADOWED)}
-            outcome.traceback = {**stopped_at, "errormsg": outcome.message}
+            outcome.traceback = stopped_traceback(error.traceback, outcome.message)
     elif error.kind == "output":
         outcome.status = CRASHED
         outcome.message = EXECUTION_FAILED.format(path=shown_entry,

@@ -9,6 +9,9 @@ controls (exception texts, traceback lines, sys.exit codes) are cut to MESSAGE_L
 What a stage prints is counted, through sys.stdout and sys.stderr or straight to the descriptors 1
 and 2 (descriptor_meter): past the request's stop_limit the stage is stopped (OutputMeter), as its
 timer stops it. What the tests' lookups print once the stages have run is counted the same way.
+Each lookup (one test's name or expression, evaluated and handed back) has what remains of the
+collection's time limit once its stages ran: one that runs past it is stopped and noted as such,
+with where in the solution's files it was, and the next lookups go on.
 """
 
 import builtins
@@ -42,6 +45,9 @@ LOOKUP_STEP = "teardown"
 # without its outcome after it ended during the lookups.
 LOOKUPS_BEGAN = {"event": "lookups began"}
 NOTHING_LOOKED_UP = {"values": {}, "texts": {}, "evals": {}}
+# The least time a lookup has, when the collection's code took (nearly) all of its limit: the
+# timer takes 0 for no limit.
+LEAST_LOOKUP_SECONDS = 0.1
 
 
 class RunTimedOut(BaseException):
@@ -302,17 +308,34 @@ def disarm_timer():
     signal.setitimer(signal.ITIMER_REAL, 0)
 
 
+def time_left(seconds):
+    """Return what remains of the limit of seconds the timer last ran with, stretched as it was
+    (0: no limit), at least LEAST_LOOKUP_SECONDS."""
+    if seconds <= 0:
+        return 0
+    return max(TIMER["limit"].deadline() - time.monotonic(), LEAST_LOOKUP_SECONDS)
+
+
+def stopped_place():
+    """Return where in the solution's files the timer stopped its code, as a crash's last frame
+    (name, filename, lineno, line), or None when it was in none of them."""
+    import linecache
+
+    if TIMER["stopped_at"] is None:
+        return None
+    file, lineno, name = TIMER["stopped_at"]
+    line = linecache.getline(os.path.join(TIMER["folder"], file), lineno).strip()
+    return {"name": shorten(name), "filename": shorten(file), "lineno": lineno,
+            "line": shorten(line) if line else None}
+
+
 def timed_out(step):
     """Return the error of a stage its timer stopped, with the line of the solution's files it
     was running then (as a crash's last frame), if it was in them."""
-    import linecache
-
     error = {"step": step, "kind": "timeout"}
-    if TIMER["stopped_at"] is not None:
-        file, lineno, name = TIMER["stopped_at"]
-        line = linecache.getline(os.path.join(TIMER["folder"], file), lineno).strip()
-        error["traceback"] = {"name": shorten(name), "filename": shorten(file), "lineno": lineno,
-                              "line": shorten(line) if line else None}
+    place = stopped_place()
+    if place is not None:
+        error["traceback"] = place
     return error
 
 
@@ -592,13 +615,14 @@ def evaluate_graphics(names, store_figures):
 def lookup(name, namespace, solution_dir):
     """Return (found, value): the namespace entry, else the expression evaluated in it. Not
     found, the value is what the evaluation raised (raised_entry), or None for a NameError of
-    the name itself: a variable the solution does not define. The output stop is no error of
-    the solution's to report: it goes on, and ends the lookups (evaluate_metered)."""
+    the name itself: a variable the solution does not define. The output stop and the timer's
+    are no errors of the solution's to report: they go on, the one to end the lookups
+    (evaluate_metered), the other this lookup (within_time)."""
     if name in namespace:
         return True, namespace[name]
     try:
         return True, eval(name, namespace)
-    except PrintedWithoutEnd:
+    except (PrintedWithoutEnd, RunTimedOut):
         raise
     except BaseException as exc:
         if isinstance(exc, NameError) and exc.name == name:
@@ -647,6 +671,8 @@ def transfer(value, values):
     type's module.qualname and why."""
     try:
         return {"found": True, "value": values.encode(value)}
+    except RunTimedOut:
+        raise
     except BaseException as exc:
         return {"found": True, "untransferable": shorten(values.qualified_name(type(value))),
                 "reason": shorten(str(exc))}
@@ -656,12 +682,14 @@ def describe(value):
     """Return str(value), or a note if str() itself fails."""
     try:
         return {"found": True, "text": str(value)}
+    except RunTimedOut:
+        raise
     except BaseException as exc:
         return {"found": True, "error": shorten(f"{type(exc).__name__}: {exc}")}
 
 
 def evaluate_metered(wanted, namespace, graphics_values, values, solution_dir, stop_limit,
-                     send, descriptors):
+                     send, descriptors, seconds):
     """Evaluate as evaluate does, what the lookups print counted as a stage's output; return
     the results and whether they printed past stop_limit (then the results are empty if the
     stop reached the lookups themselves: it ends them)."""
@@ -669,29 +697,54 @@ def evaluate_metered(wanted, namespace, graphics_values, values, solution_dir, s
     with metered_output(meter, 0, descriptors):
         try:
             with meter.stoppable():
-                results = evaluate(wanted, namespace, graphics_values, values, solution_dir)
+                results = evaluate(wanted, namespace, graphics_values, values, solution_dir,
+                                   seconds)
         except PrintedWithoutEnd:
             results = NOTHING_LOOKED_UP
     return results, meter.stopped
 
 
-def evaluate(wanted, namespace, graphics_values, values, solution_dir):
-    """Evaluate the requested names (as values and as text) and expressions after the run."""
+def evaluate(wanted, namespace, graphics_values, values, solution_dir, seconds):
+    """Evaluate the requested names (as values and as text) and expressions after the run, each
+    within seconds (within_time)."""
     if graphics_values is None:
         find = lambda name: lookup(name, namespace, solution_dir)  # noqa: E731
     else:
         find = lambda name: graphics_lookup(name, graphics_values)  # noqa: E731
+
+    def as_value(name, find=find):
+        found, value = find(name)
+        return transfer(value, values) if found else not_found(value)
+
+    def as_text(name):
+        found, value = find(name)
+        return describe(value) if found else not_found(value)
+
+    def as_evaluated(expression):
+        return as_value(expression, lambda code: lookup(code, namespace, solution_dir))
+
     results = {"values": {}, "texts": {}, "evals": {}}
-    for name in wanted["values"]:
-        found, value = find(name)
-        results["values"][name] = transfer(value, values) if found else not_found(value)
-    for name in wanted["texts"]:
-        found, value = find(name)
-        results["texts"][name] = describe(value) if found else not_found(value)
-    for expression in wanted["evals"]:
-        found, value = lookup(expression, namespace, solution_dir)
-        results["evals"][expression] = transfer(value, values) if found else not_found(value)
+    for kind, entry_of in (("values", as_value), ("texts", as_text), ("evals", as_evaluated)):
+        for name in wanted[kind]:
+            results[kind][name] = within_time(lambda: entry_of(name), seconds)
     return results
+
+
+def within_time(look_up, seconds):
+    """Return the entry look_up returns, its timer armed with seconds (0: no limit); stopped
+    there, whatever its code made of the stop, the entry of a lookup not found that says where
+    in the solution's files it was (stopped: a crash's last frame, or {})."""
+    try:
+        try:
+            arm_timer(seconds)
+            entry = look_up()
+        finally:
+            disarm_timer()
+    except RunTimedOut:
+        entry = None
+    if TIMER["fired"]:
+        return {"found": False, "stopped": stopped_place() or {}}
+    return entry
 
 
 def load_encoder(python_path):
@@ -797,9 +850,11 @@ def main(request_path, result_path):
     graphics_values = None
     if current["graphics"] is not None:
         graphics_values = graphics["values"] if graphics else {}
+    lookup_seconds = time_left(current["timeout"])
     write_line(channel, LOOKUPS_BEGAN)
     results, printed = evaluate_metered(request["evaluate"], namespace, graphics_values, values,
-                                        solution_dir, stop_limit, send, descriptors)
+                                        solution_dir, stop_limit, send, descriptors,
+                                        lookup_seconds)
     outcome.update(results)
     if printed:
         outcome["error"] = {"step": LOOKUP_STEP, "kind": "output"}

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from pipeline.grading.checks import ACTUAL_EXCERPT, EXITED, EXPECTED_EXCERPT, RAISED, raised_place
+from pipeline.grading.checks import ACTUAL_EXCERPT, EXITED, EXPECTED_EXCERPT, RAISED, TRACEBACK, \
+    raised_place
 from pipeline.grading.report import (CRASHED, PASSED, TIMEDOUT, CollectionReport, Report,
                                      TestCaseReport)
 
@@ -18,8 +19,10 @@ EXCERPT_LABELS = ((EXPECTED_EXCERPT, "    expected: "), (ACTUAL_EXCERPT, "    ac
 RAISED_LINE = "    raised:   {error}"
 # Where in the student's files their program ended with sys.exit(0) before a name was looked up.
 EXITED_LINE = "    the program exited at {file}, line {lineno}: {line}"
-# Where in the student's files their run was when its timeout stopped it.
+# Where in the student's files their run, or a test's name or expression, was when its timeout
+# stopped it.
 STOPPED_AT = "stopped at {file}, line {lineno}: {line}"
+TEST_STOPPED_LINE = "    " + STOPPED_AT
 # What the student's program raised, and the innermost line of their files it passed through.
 CRASHED_WITH = "raised {raised}"
 # A run that ended with sys.exit() and a code other than 0: it raised nothing to name.
@@ -65,7 +68,8 @@ def _collection_lines(report: Report) -> list[str]:
             # first.
             lines += [(line + details[0]).rstrip()] if details else [line.rstrip()]
             lines += [" " * len(line) + further for further in details[1:]]
-            lines += _excerpt_lines(test) + _raised_lines(test) + _exited_lines(test)
+            lines += _excerpt_lines(test) + _raised_lines(test) + _exited_lines(test) \
+                + _test_stopped_lines(test)
         lines += _stopped_lines(collection) + _crashed_lines(collection)
         message = (collection.debug or {}).get("referenceMessage")
         if message:
@@ -95,6 +99,16 @@ def _exited_lines(test: TestCaseReport) -> list[str]:
         return []
     return [EXITED_LINE.format(file=exited["file"], lineno=exited["lineno"],
                                line=exited["line"] or "")]
+
+
+def _test_stopped_lines(test: TestCaseReport) -> list[str]:
+    """Return where the student's code was when the time limit stopped a test's name or
+    expression, if the test's debug says."""
+    frame = (test.debug or {}).get(TRACEBACK) or {}
+    if not frame.get("lineno"):
+        return []
+    return [TEST_STOPPED_LINE.format(file=frame.get("filename") or "", lineno=frame["lineno"],
+                                     line=frame.get("line") or "")]
 
 
 def _stopped_lines(collection: CollectionReport) -> list[str]:

@@ -10,6 +10,9 @@ import pytest
 from pipeline.config import SandboxSettings
 from pipeline.grading import EngineError, grade
 from pipeline.grading.execution import SandboxExecutor
+from pipeline.grading.text_report import render_text
+from pipeline.reports.failures import describe_failure
+from pipeline.reports.model import read_report
 from tests.conftest import STOP_LATENCY_SECONDS
 from tests.grading.builders import collection, make_assignment, one_value_yaml, write_files
 from tests.sandbox.conftest import KEEPS_EXIT_STATUS
@@ -782,17 +785,19 @@ def test_collections_running_the_same_code_share_one_process(tmp_path, monkeypat
 
 
 @pytest.mark.parametrize("broken, status, details", [
-    ("while True:\n        pass", "TIMEDOUT",
-     "E   Failed: Maximum execution time of 1.0 seconds exceeded"),
+    ("while True:\n        pass", "COMPLETED",
+     [None, "E   Failed: Maximum execution time of 1.0 seconds exceeded"]),
     ("import os\n    os._exit(3)", "CRASHED",
-     "E   Failed: Execution of {entry} failed, ERROR: process ended unexpectedly with exit code 3"),
+     ["E   Failed: Execution of {entry} failed, ERROR: process ended unexpectedly with exit code 3"]
+     * 2),
 ], ids=["endless-loop", "os-exit"])
 def test_a_test_that_ends_a_shared_process_fails_its_own_collection_alone(
         tmp_path, broken, status, details):
     """Before, collections running the same code share one process (above), which evaluated the
     tests of all of them: a function of the student's that looped for ever (or ended the
     process) in one collection's test failed every test of the others too, `x` of `values`
-    included, and the score counted them all failed."""
+    included, and the score counted them all failed. (One that loops fails its own test alone:
+    below.)"""
     student, reference = make_assignment(tmp_path, """
         properties:
           timeout: 1
@@ -809,9 +814,79 @@ def test_a_test_that_ends_a_shared_process_fails_its_own_collection_alone(
     calls = collection(report, "calls")
     assert [c.result for c in report.tests] == ["PASSED", "FAILED", "PASSED"]
     assert calls.status == status
-    assert {test.details for test in calls.tests} == {
-        details.format(entry=student / "ex.py")}
+    assert [test.details for test in calls.tests] == [
+        None if line is None else line.format(entry=student / "ex.py") for line in details]
     assert report.gradehook.score == pytest.approx(2 / 3)
+
+
+COUNTDOWN = """\
+def add(a, b):
+    return a + b
+
+
+def countdown(n):
+    while n > 0: n -= 1
+    return "liftoff"
+"""
+ENDLESS_COUNTDOWN = COUNTDOWN.replace("n -= 1", "n += 1")
+STOPPED_COUNTDOWN = {"name": "countdown", "filename": "calc.py", "lineno": 6,
+                     "line": "while n > 0: n += 1",
+                     "errormsg": "Maximum execution time of 1.0 seconds exceeded"}
+
+
+def test_a_call_that_loops_for_ever_fails_its_own_test_where_it_was_stopped(tmp_path):
+    """A test calling a function of the student's that looped for ever had no time limit of its
+    own: the sandbox's limit on the whole run stopped it, and every test of the collection, the
+    right calls included, failed with 'Maximum execution time of 1.0 seconds exceeded', naming
+    no test and no line. The call has what remains of the collection's limit and fails alone,
+    stopped at the line of the student's it was running; the tests after it are graded."""
+    student, reference = make_assignment(tmp_path, """
+        properties:
+          timeout: 1
+          tests:
+            - name: calls
+              entryPoint: calc.py
+              tests:
+                - {name: 'add(10, 5)'}
+                - {name: countdown(3)}
+                - {name: 'add(1, 2)'}
+                - {name: countdown(0)}
+    """, {"calc.py": COUNTDOWN}, {"calc.py": ENDLESS_COUNTDOWN})
+    report = grade(student, reference)
+
+    calls = report.tests[0]
+    assert (calls.status, calls.result) == ("COMPLETED", "FAILED")
+    assert [(test.result, test.details) for test in calls.tests] == [
+        ("PASSED", None),
+        ("FAILED", "E   Failed: Maximum execution time of 1.0 seconds exceeded"),
+        ("PASSED", None), ("PASSED", None)]
+    assert calls.tests[1].debug == {"traceback": STOPPED_COUNTDOWN}
+    assert (calls.summary.passed, calls.summary.failed, calls.summary.total) == (3, 1, 4)
+    failure = describe_failure(read_report(report.to_dict()).collections[0].tests[1])
+    assert (failure.problem, failure.crash.in_message, failure.crash.code) == (
+        "Failed: Maximum execution time of 1.0 seconds exceeded", "stopped at calc.py, line 6",
+        "while n > 0: n += 1")
+    assert "  FAILED  countdown(3)  E   Failed: Maximum execution time of 1.0 seconds exceeded\n" \
+           "    stopped at calc.py, line 6: while n > 0: n += 1\n" in render_text(report)
+
+
+def test_a_call_that_loops_for_ever_in_the_reference_is_ours_to_grade_again_saying_where(
+        tmp_path):
+    """As a reference run out of time is (a busy host may cause it): a test's call that ran out
+    of time in the reference stopped the reference's whole run, which said where no more."""
+    student, reference = make_assignment(tmp_path, """
+        properties:
+          timeout: 1
+          tests:
+            - {name: calls, entryPoint: calc.py, tests: [{name: 'add(1, 2)'}, {name: countdown(3)}]}
+    """, {"calc.py": ENDLESS_COUNTDOWN}, {"calc.py": COUNTDOWN})
+    with pytest.raises(EngineError) as caught:
+        grade(student, reference)
+    assert str(caught.value) == (
+        "the reference ran out of time, which a busy host may cause: the reference solution "
+        "gives no expected value for `countdown(3)` in collection `calls`: evaluating "
+        "`countdown(3)` in its namespace was stopped: Maximum execution time of 1.0 seconds "
+        "exceeded (calc.py, line 6: while n > 0: n += 1)")
 
 
 def test_links_out_of_the_student_directory_are_never_followed_on_the_host(tmp_path):
