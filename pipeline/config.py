@@ -244,8 +244,8 @@ class SandboxSettings:
     python: str = env_field("", "GRADEHOOK_SANDBOX_PYTHON")
     user: str = env_field("nobody", "GRADEHOOK_SANDBOX_USER", nonempty=True)
     timeout_seconds: float = env_field(180.0, min=0)
-    # pytest mode: each test's own limit within the run's; above the engine-wide cap it means
-    # nothing.
+    # pytest mode: each test's own limit within the run's (half the run's when that is shorter,
+    # pytest_mode.default_test_seconds); above the engine-wide cap it means nothing.
     test_timeout_seconds: float = env_field(30.0, min=0, max=HARD_TIMEOUT_SECONDS)
     memory_mb: int = env_field(1024, min=16)
     cpu_seconds: int = env_field(300, min=1)

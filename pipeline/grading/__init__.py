@@ -29,10 +29,11 @@ own, each match stopped after 5 seconds.
 Limits: SandboxSettings (operator), which meta.yaml executionBackend.settings (timeout,
 memoryLimitMB) may lower but never raise; a collection's timeout covers its entry point, setUpCode
 and tearDownCode, and each of its tests' lookups has what remains of it (one past it fails that
-test alone). In pytest mode the timeout covers the whole pytest run, and each test has a limit
-of its own (SandboxSettings.test_timeout_seconds, or its timeout marker): a test over it fails and
-the tests after it run (pytest_watchdog); each test file's import has test_timeout_seconds, and
-one over it fails that file's collection, the other files run. Student files larger than the
+test alone). In pytest mode the timeout covers the whole pytest run, and each test has a limit of
+its own (SandboxSettings.test_timeout_seconds or half the run's timeout, whichever is shorter, or
+its timeout marker): a test over it fails and the tests after it run (pytest_watchdog); each test
+file's import has that default limit, and one over it fails that file's collection, the other
+files run. Student files larger than the
 sandbox's work directory are not run: every test fails with their size (graded). Messages the
 student's code controls are cut to 2,000 characters; a result document over 8 MiB, or one of the
 wrong shape, is a crash of the program. A student's file over 256 KiB fails the structural tests

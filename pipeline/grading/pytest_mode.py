@@ -56,6 +56,11 @@ NOT_RUN_IMPORTING_CONFTEST = ("the test did not run, as the run ended while {con
                               "imported: {problem}")
 NOT_RUN_IMPORTING_ANOTHER = ("the test did not run, as the run ended while another test file was "
                              "imported: {problem}")
+# A test without a timeout marker has [sandbox] test_timeout_seconds, or this share of the run's
+# limit when that is shorter: a test stuck on it leaves the rest of the run's time to the tests
+# after it, which still run, where a run's limit at or below test_timeout_seconds (a meta.yaml
+# timeout of 20 s) ended the run on the stuck test, naming no line, and the later tests did not run.
+DEFAULT_SHARE_OF_RUN = 0.5
 # The node ids of the tests' own folder: pytest's for it (".") and the session's ("").
 TESTS_FOLDER_IDS = (".", "")
 # A test passed or was skipped, then a fixture torn down after it (its own, its file's, or the
@@ -170,6 +175,15 @@ def _is_test_class(node: ast.ClassDef) -> bool:
         isinstance(item, ast.FunctionDef) and item.name in constructors for item in node.body)
 
 
+def default_test_seconds(test_seconds: float, limits: SandboxLimits) -> float:
+    """Return the time limit of a test without a timeout marker, and of each test file's import:
+    test_seconds, or DEFAULT_SHARE_OF_RUN of the run's limit when that is shorter (0: no limit
+    of its own, as test_seconds 0 says)."""
+    if test_seconds == 0:
+        return 0.0
+    return min(test_seconds, DEFAULT_SHARE_OF_RUN * limits.effective_timeout)
+
+
 class PytestGrader:
     """Run the assignment's pytest files in the student's sandbox and report per file."""
 
@@ -247,7 +261,8 @@ class PytestGrader:
         (control / INI_NAME).write_text("[pytest]\n", encoding="utf-8")
         return run_sandboxed(
             [PYTHON_PLACEHOLDER, "-s", RUNNER_PATH, TESTS_DIR, f"{CONTROL_DIR}/{INI_NAME}",
-             RESULT_PATH, repr(self.test_seconds), str(output_stop_limit(self.limits)),
+             RESULT_PATH, repr(default_test_seconds(self.test_seconds, self.limits)),
+             str(output_stop_limit(self.limits)),
              str(log_stop_limit(self.limits))],
             workdir=self.staged.student_base,
             mounts=[Mount(tests, TESTS_DIR), Mount(control, CONTROL_DIR)], limits=self.limits,

@@ -64,10 +64,13 @@ def test_a_hanging_pytest_run_times_out_and_keeps_finished_tests(tmp_path: Path)
         tmp_path, None,
         {"calc.py": "", "test_calc.py": """
             import calc
+            import pytest
 
             def test_first():
                 assert calc.fast() == 1
 
+            # No limit of its own (without one, a test has half the run's): the run's stops it.
+            @pytest.mark.timeout(0)
             def test_second():
                 assert calc.slow() == 2
         """, "meta.yaml": "properties:\n  executionBackend:\n    slug: python\n"

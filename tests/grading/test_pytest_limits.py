@@ -84,6 +84,30 @@ def test_an_endless_test_fails_on_its_limit_naming_the_students_line_and_the_res
     ])
 
 
+def test_a_run_limit_below_the_default_test_limit_leaves_the_stuck_test_half_of_it(
+        tmp_path: Path):
+    """A meta.yaml run limit at or below test_timeout_seconds (4 s, the default 30 s): the
+    test's own limit never fired, the run's stopped the stuck test, naming no line
+    ('Maximum execution time of 4.0 seconds exceeded'), and the tests after it did not run. A
+    test without a marker now has half the run's limit when that is shorter: it fails where it
+    was stuck, and the rest run."""
+    student_code = "def one():\n    return 1\n\ndef spin():\n    while True: pass\n"
+    test_file = """
+        import calc
+
+        def test_endless():
+            assert calc.spin() == 1
+
+        def test_after():
+            assert calc.one() == 1
+    """
+    run_meta = "properties:\n  executionBackend:\n    settings: {timeout: 4}\n"
+    assert _graded(tmp_path, student_code, test_file, meta=run_meta) == ("COMPLETED", [
+        ("test_endless", "FAILED", STOPPED.format(limit="2 seconds", place="calc.py, line 5")),
+        ("test_after", "PASSED", None),
+    ])
+
+
 def test_a_test_starved_of_cpu_has_its_limit_stretched_by_its_wait_and_an_endless_one_stops(
         tmp_path: Path, starved_cpu: None):
     """A test of 0.5 s of work under its limit of 1 s, given a third of a CPU (a host with three
