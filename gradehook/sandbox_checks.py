@@ -13,6 +13,7 @@ import click
 from pipeline.config import ConfigError, Settings, config_file
 from pipeline.grading.errors import (SANDBOX_MODULES, SandboxModule, module_missing,
                                      pytest_too_old)
+from pipeline.grading.execution import sandbox_wall_seconds
 from pipeline.grading.linting import last_stderr_line
 from pipeline.housekeeping import WORKSPACE_PREFIX
 from pipeline.sandbox import PYTHON_PLACEHOLDER, SandboxLimits, run_sandboxed
@@ -42,10 +43,12 @@ print(json.dumps({{"missing": missing, "pytest": version}}))
 # A program's time limit runs on by its wait for a CPU, by at most its own length
 # (pipeline.sandbox.cpu_wait): on a busy host one sandbox of a run may take twice its limit.
 STRETCHED_AT_MOST = 2
-SOFT_LIMIT_TOO_TIGHT = ("worker.student_testing_soft_time_limit ({soft:g} s) is not above twice "
-                        "[sandbox] timeout_seconds ({timeout:g} s), the longest one program of a "
-                        "run may take on a busy host: such a run would end as error at the "
-                        "soft limit though its program kept to its own; raise the worker's time "
+SOFT_LIMIT_TOO_TIGHT = ("worker.student_testing_soft_time_limit ({soft:g} s) is not above "
+                        "{longest:g} s, the longest one sandbox of a run may take on a busy "
+                        "host with [sandbox] timeout_seconds {timeout:g} s (a collection's "
+                        "program and its tests' calls, each up to that limit, stretched to twice "
+                        "by their wait for a CPU): such a run would end as error at the soft "
+                        "limit though its program kept to its own; raise the worker's time "
                         "limits or lower timeout_seconds")
 # The oldest pytest whose major version the pytest runner works with.
 OLDEST_PYTEST_MAJOR = 8
@@ -92,14 +95,16 @@ def check_sandbox(ctx: click.Context, settings: Settings) -> None:
 
 
 def soft_limit_problem(settings: Settings) -> str | None:
-    """Say why the student_testing soft time limit is too short for one sandbox of a run
-    stretched to twice its limit, or return None. A run may need more (several collections in
-    a row): that is the course's to size, and its runs say which limit stopped them."""
+    """Say why the student_testing soft time limit is too short for one sandbox of a run, one
+    collection at the full timeout stretched to twice its limit, or return None. A run may need
+    more (several collections in a row): that is the course's to size, and its runs say which
+    limit stopped them."""
     timeout = SandboxLimits.from_settings(settings.sandbox).effective_timeout
+    longest = STRETCHED_AT_MOST * sandbox_wall_seconds([timeout])
     soft = settings.worker.student_testing_soft_time_limit
-    if soft > STRETCHED_AT_MOST * timeout:
+    if soft > longest:
         return None
-    return SOFT_LIMIT_TOO_TIGHT.format(soft=soft, timeout=timeout)
+    return SOFT_LIMIT_TOO_TIGHT.format(soft=soft, longest=longest, timeout=timeout)
 
 
 def _older_than_runner_needs(version: str) -> bool:

@@ -119,6 +119,16 @@ class RunEnvironment:
     stop: threading.Event = field(default_factory=threading.Event)
 
 
+def sandbox_wall_seconds(timeouts: list[float], preload=()) -> float:
+    """Return how long a sandbox running stages of these timeouts may take before it is killed
+    (0: no limit): each stage's timeout, the last stage's again for its tests' calls, and the
+    time the interpreter and the preloaded modules take to start."""
+    if any(t == 0 for t in timeouts):
+        return 0.0
+    grace = STARTUP_GRACE_SECONDS + sum(PRELOAD_GRACE_SECONDS.get(m, 0.0) for m in preload)
+    return sum(timeouts) + timeouts[-1] + grace
+
+
 class SandboxExecutor:
     """Execute run requests in the sandbox, one process per (collection, side)."""
 
@@ -165,12 +175,8 @@ class SandboxExecutor:
         return stage.timeout or cap
 
     def _wall_limit(self, request: RunRequest) -> float:
-        timeouts = [self.stage_timeout(stage) for stage in request.stages]
-        if any(t == 0 for t in timeouts):
-            return 0.0
-        grace = STARTUP_GRACE_SECONDS + sum(PRELOAD_GRACE_SECONDS.get(m, 0.0)
-                                            for m in request.preload)
-        return sum(timeouts) + timeouts[-1] + grace
+        return sandbox_wall_seconds([self.stage_timeout(stage) for stage in request.stages],
+                                    request.preload)
 
     def _tests_for(self, request: RunRequest) -> Path | None:
         staged = self.env.staged

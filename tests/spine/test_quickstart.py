@@ -261,10 +261,11 @@ def test_a_soft_time_limit_too_short_for_a_sandbox_stretched_on_a_busy_host_is_n
                             what="the warning in the worker's log")
         assert worker.poll() is None
     assert warning == (
-        "gradehook: warning: worker.student_testing_soft_time_limit (300 s) is not above twice "
-        "[sandbox] timeout_seconds (180 s), the longest one program of a run may take on a busy "
-        "host: such a run would end as error at the soft limit though its program kept to its "
-        "own; raise the worker's time limits or lower timeout_seconds")
+        "gradehook: warning: worker.student_testing_soft_time_limit (300 s) is not above 724 s, "
+        "the longest one sandbox of a run may take on a busy host with [sandbox] timeout_seconds "
+        "180 s (a collection's program and its tests' calls, each up to that limit, stretched to "
+        "twice by their wait for a CPU): such a run would end as error at the soft limit though "
+        "its program kept to its own; raise the worker's time limits or lower timeout_seconds")
 
 
 def _start_warnings(tmp_path: Path, service_settings, python: str) -> list[str]:
