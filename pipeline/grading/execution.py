@@ -20,7 +20,8 @@ from pipeline.grading.checks import SHADOWED
 from pipeline.grading.fontcache import font_cache_dir
 from pipeline.grading.plan import REFERENCE, RunOutcome, RunRequest, Stage
 from pipeline.grading.report import COMPLETED, CRASHED, FAILED_STATUS, TIMEDOUT
-from pipeline.grading.runner import LOOKUP_STEP, LOOKUPS_BEGAN, shorten
+from pipeline.grading.runner import LOOKUP_STEP, LOOKUPS_BEGAN, OS_EXIT_EVENT, OS_EXITED_WITH, \
+    shorten
 from pipeline.grading.staging import StagedAssignment, code_names, select_test_files
 from pipeline.logs import quoted_lines
 from pipeline.sandbox import PYTHON_PLACEHOLDER, SANDBOX_PYTHONPATH, SANDBOX_WORKDIR, Mount, \
@@ -293,8 +294,13 @@ def interpret(result: SandboxResult, request: RunRequest, timeout: float, shown_
     except ResultTooLarge:
         return replace(_crashed(shown_entry, RESULT_TOO_LARGE), ended_by_lookups=True)
     if data is None:
+        lines = _channel_lines(result.result_data)
+        exited = os_exit_of(_parsed(lines[-1]) if lines else None, result)
+        if exited is not None:
+            return replace(_crashed_by_os_exit(shown_entry, *exited),
+                           ended_by_lookups=_lookups_began(lines[:-1]))
         return replace(_died(result, timeout, shown_entry, limits),
-                       ended_by_lookups=_lookups_began(result.result_data))
+                       ended_by_lookups=_lookups_began(lines))
     try:
         outcome = _read_outcome(data, result.duration_seconds)
         error = _read_error(data["error"])
@@ -545,14 +551,61 @@ def _died(result: SandboxResult, timeout: float, shown_entry: str,
                     or EXITED_UNEXPECTEDLY.format(code=result.exit_code))
 
 
-def _lookups_began(raw: bytes | None) -> bool:
+def _channel_lines(raw: bytes | None) -> list[bytes]:
+    """Return the lines of a result channel that hold something."""
+    return [line for line in (raw or b"").splitlines() if line.strip()]
+
+
+def _lookups_began(lines: list[bytes]) -> bool:
     """Tell whether a run that ended without its outcome had begun the lookups, its stages
     ended: the last line of its result channel says so."""
-    lines = (raw or b"").splitlines()
     try:
         return bool(lines) and strict_json(lines[-1]) == LOOKUPS_BEGAN
     except (ValueError, RecursionError):
         return False
+
+
+def _parsed(line: bytes) -> Any:
+    """Return a line of the result channel parsed, None when it is no JSON (or too long)."""
+    if len(line) > MAX_RESULT_LINE_BYTES:
+        return None
+    try:
+        return strict_json(line)
+    except (ValueError, RecursionError):
+        return None
+
+
+def os_exit_of(event: Any, result: SandboxResult) -> tuple[int, dict[str, Any] | None] | None:
+    """Return the code and place (None when it is not one) of the runner's note that the
+    solution called os._exit() (runner.note_exits), if the event is one and the process then
+    ended by itself with that code; else None."""
+    if not isinstance(event, dict) or event.get("event") != OS_EXIT_EVENT \
+            or result.timed_out or result.killed_reason or result.signal:
+        return None
+    code = event.get("code")
+    if type(code) is not int or code % 256 != result.exit_code:
+        return None
+    try:
+        return code, checked_place(event.get("place"), MalformedResult(OS_EXIT_EVENT))
+    except MalformedResult:
+        return code, None
+
+
+def os_exited(code: int) -> str:
+    """Return how a program that ended with os._exit(code) is told."""
+    return shorten(OS_EXITED_WITH.format(code=code))
+
+
+def _crashed_by_os_exit(shown_entry: str, code: int, place: dict[str, Any] | None) -> RunOutcome:
+    """Return the crash of a program that ended with os._exit(), at the line that called it
+    (without 'raised', as sys.exit's: it raised no error)."""
+    message = os_exited(code)
+    outcome = _crashed(shown_entry, message)
+    if place is not None:
+        outcome.traceback = {"filename": f"{SANDBOX_WORKDIR}/{place['file']}",
+                             "lineno": place["lineno"], "line": place["line"],
+                             "errormsg": message}
+    return outcome
 
 
 def log_runner_errors(result: SandboxResult) -> None:

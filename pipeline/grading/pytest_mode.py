@@ -29,11 +29,11 @@ from pipeline.grading.checks import FAILED, PASSED, RAISED, SHADOWED, SKIPPED
 from pipeline.grading.errors import PYTEST, module_missing, pytest_too_old
 from pipeline.grading.execution import CONTROL_DIR, MAX_RESULT_LINE_BYTES, RESULT_PATH, \
     TESTS_DIR, MalformedResult, checked_place, checked_shadowed, killed_reason, \
-    log_runner_errors, output_stop_limit, printed_without_end, shown_paths, strict_json, \
-    timeout_message
+    log_runner_errors, os_exit_of, os_exited, output_stop_limit, printed_without_end, \
+    shown_paths, strict_json, timeout_message
 from pipeline.grading.report import COMPLETED, CRASHED, FAILED_STATUS, TEST_SKIPPED, \
     TESTS_SKIPPED, TIMEDOUT, CollectionReport, Summary, TestCaseReport
-from pipeline.grading.runner import shorten
+from pipeline.grading.runner import OS_EXIT_EVENT, shorten
 from pipeline.grading.staging import StagedAssignment, code_names, copy_path, imported_names, \
     test_files_named
 from pipeline.sandbox import PYTHON_PLACEHOLDER, SANDBOX_PYTHONPATH, SANDBOX_WORKDIR, Mount, \
@@ -106,6 +106,7 @@ EVENT_FIELDS: dict[str, dict[str, type]] = {
     "logged": {"nodeid": str},
     "printed_on": {"nodeid": str},
     "done": {"exit": int},
+    OS_EXIT_EVENT: {"code": int},
 }
 
 
@@ -296,7 +297,7 @@ class PytestGrader:
         # What began last (a test, or a test file's import) is what the run ended during.
         began = [event["nodeid"] for event in events if event["event"] == "began"]
         ended_in = began[-1] if began else None
-        status, problem = COMPLETED, None
+        status, problem, exited_at = COMPLETED, None, None
         if stopped:
             status, problem = CRASHED, PYTEST_CRASHED.format(
                 reason=PYTEST_STOPPED.format(message=shorten(stopped[0])))
@@ -304,7 +305,8 @@ class PytestGrader:
             status, problem = CRASHED, PYTEST_CRASHED.format(
                 reason=printed_without_end(self.limits))
         elif not finished:
-            status, problem = self._failure(result)
+            status, problem, exited_at = self._failure(
+                result, events[-1] if events else None)
         collected: list[str] = []
         outcomes: dict[str, Outcome] = {}
         failed_imports: dict[str, Failure] = {}
@@ -329,13 +331,16 @@ class PytestGrader:
             defined = defined_tests((self.assignment.pytest_dir / file).read_bytes())
             file_ids = [nodeid for nodeid in collected if _file_of(nodeid) == file
                         and (defined is None or defined.defines(_test_of(nodeid)))]
-            lines = [self._line(nodeid, outcomes, unrun) for nodeid in file_ids]
+            lines = [self._line(nodeid, outcomes, unrun,
+                                exited_at if nodeid == ended_in else None)
+                     for nodeid in file_ids]
             failed_import = _failed_import(file, failed_imports)
             if failed_import is not None:
                 lines += _unimported(file, defined, *failed_import)
             elif not collected and problem is not None:
-                unimported = FAILED_BY + self._import_ended(file, ended_in, problem)
-                lines += _failed_each(file, defined, unimported, None, None)
+                why = self._import_ended(file, ended_in, problem)
+                lines += _failed_each(file, defined, FAILED_BY + why,
+                                      exited_at if why == problem else None, None)
             elif defined is not None:
                 present = {_test_of(nodeid) for nodeid in file_ids}
                 lines += [TestCaseReport(test, FAILED, details=f"E   Failed: {problem or NOT_RUN}")
@@ -356,19 +361,30 @@ class PytestGrader:
                 conftest=PurePosixPath(ended_in, CONFTEST_NAME), problem=problem)
         return problem
 
-    def _failure(self, result: SandboxResult) -> tuple[str, str]:
+    def _failure(self, result: SandboxResult,
+                 last_event: dict[str, Any] | None) -> tuple[str, str, dict[str, Any] | None]:
+        """Return the status and problem of a run that ended before pytest did, and where in
+        the student's files it ended if the student's code called os._exit() (the last event
+        says so)."""
         if result.timed_out or result.killed_reason == "timeout":
-            return TIMEDOUT, timeout_message(self.limits.effective_timeout)
+            return TIMEDOUT, timeout_message(self.limits.effective_timeout), None
+        exited = os_exit_of(last_event, result)
+        if exited is not None:
+            code, place = exited
+            return CRASHED, PYTEST_CRASHED.format(reason=os_exited(code)), place
         log_runner_errors(result)
         return CRASHED, PYTEST_CRASHED.format(reason=killed_reason(result, self.limits)
-                                              or PROCESS_ENDED.format(code=result.exit_code))
+                                              or PROCESS_ENDED.format(code=result.exit_code)), None
 
     @staticmethod
-    def _line(nodeid: str, outcomes: dict[str, Outcome],
-              unrun: dict[str, str]) -> TestCaseReport:
+    def _line(nodeid: str, outcomes: dict[str, Outcome], unrun: dict[str, str],
+              exited_at: dict[str, Any] | None) -> TestCaseReport:
         """Report a test by its outcome, else as failed for the reason it has none (or what ended
-        the run during it, after its call passed)."""
+        the run during it, after its call passed, at exited_at when the student's code ended it
+        there with os._exit())."""
         name = nodeid.split("::", 1)[-1]
+        if nodeid in unrun and exited_at is not None:
+            return _failed(name, FAILED_BY + unrun[nodeid], exited_at, None)
         if nodeid in unrun:
             return TestCaseReport(name, FAILED, details=f"E   Failed: {unrun[nodeid]}")
         result, message, place, shadowed = outcomes[nodeid]

@@ -46,7 +46,8 @@ from descriptor_meter import DescriptorMeter
 from pytest_limits import CONFTEST, TimeLimits
 from pytest_watchdog import supervise
 from runner import MESSAGE_LIMIT, OUTPUT_STOP_SIGNAL, OutputMeter, PrintedWithoutEnd, \
-    exit_message, forget_runner_modules, place_in_files, shadowed_module, shorten, write_line
+    exit_message, forget_runner_modules, note_exits, place_in_files, shadowed_module, shorten, \
+    write_line
 
 # The lines pytest's log capture keeps of each record: its default log_format.
 CAPTURED_LOG_FORMAT = "%(levelname)-8s %(name)s:%(filename)s:%(lineno)d %(message)s"
@@ -483,6 +484,7 @@ def main(tests_dir, ini_path, result_path, seconds, stop_limit, log_stop_limit):
         recorder = Recorder(fd, announce_collection=not any("::" in nodeid
                                                             for nodeid in finished),
                             solution_dir=folders[0])
+        note_exits(folders[0], recorder.emit)
         limits = TimeLimits(default_seconds, watchdog_fd, folders, finished)
         descriptors = DescriptorMeter(OUTPUT_STOP_SIGNAL)
         # Captured output is not shown: pytest's own output is never read (it goes to the

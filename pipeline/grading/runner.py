@@ -30,6 +30,10 @@ from pipeline.sandbox.cpu_wait import StretchedLimit, sandbox_tasks
 NO_INPUT_ANSWERS = "program reads input, but the test provides no inputAnswers"
 NO_MORE_INPUT_ANSWERS = "program reads input, but the test provides no more inputAnswers"
 EXITED_WITH = "program exited with sys.exit({code})"
+# A program that ended its process at once with os._exit(), which leaves Python no SystemExit to
+# catch: the call is noted in the result channel just before (note_exits).
+OS_EXITED_WITH = "program exited with os._exit({code})"
+OS_EXIT_EVENT = "os._exit"
 MESSAGE_LIMIT = 2000
 CUT_NOTE = " [... cut: {total} characters in all]"
 # What the descriptor meter sends the main thread to stop code that printed past the limit (the
@@ -327,6 +331,29 @@ def stopped_place():
     line = linecache.getline(os.path.join(TIMER["folder"], file), lineno).strip()
     return {"name": shorten(name), "filename": shorten(file), "lineno": lineno,
             "line": shorten(line) if line else None}
+
+
+def note_exits(folder, emit, real_exit=os._exit):
+    """Make os._exit, called from the solution's files in this process, emit where it was called
+    (its file relative to the folder, line number and line) with its code before it ends the
+    process; its other calls (the runners' own, a child process's) end it as before."""
+    import linecache
+
+    runner_pid = os.getpid()
+
+    def exit_noting_place(code):
+        try:
+            found = innermost_in(sys._getframe(1), [folder])
+            if found is not None and type(code) is int and os.getpid() == runner_pid:
+                file, lineno, _ = found
+                line = linecache.getline(os.path.join(folder, file), lineno)
+                emit({"event": OS_EXIT_EVENT, "code": code,
+                      "place": {"file": shorten(file), "lineno": lineno,
+                                "line": code_line(line) or None}})
+        finally:
+            real_exit(code)
+
+    os._exit = exit_noting_place
 
 
 def timed_out(step):
@@ -831,6 +858,7 @@ def main(request_path, result_path):
     values = load_encoder(request["python_path"])
     descriptors = DescriptorMeter(OUTPUT_STOP_SIGNAL)
     prepare_process(request)
+    note_exits(request["solution_dir"], lambda event: write_line(channel, event))
     preload(request["preload"])
     root = request["namespace_file"]
     namespace = {} if root is None else {"__file__": root}

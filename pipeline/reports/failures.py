@@ -53,18 +53,25 @@ _PROCESS_LIMIT = re.compile(r"ERROR: process limit of (?P<count>\d+) exceeded$")
 # What looking up a host name, and connecting to an address, raise in a sandbox without network.
 _NO_NETWORK = re.compile(r"\[Errno (-3\] Temporary failure in name resolution|101\] Network is "
                          r"unreachable)")
+# A run (or a test file's import) that the student's program ended with sys.exit() and a code
+# other than 0, or with os._exit() (pipeline/grading/runner.py's EXITED_WITH and
+# OS_EXITED_WITH): it exited there, raising nothing.
+_EXITED_WITH = re.compile(
+    r"(?:^|ERROR: |failed: )program exited with (?:sys\.exit|os\._exit)\(.*\)$")
 # What a place in the student's files is called on its own, and how it follows a message, by
-# what the program did there: raised, was stopped at its time limit, ended with sys.exit(0).
+# what the program did there: raised, was stopped at its time limit, ended with sys.exit(0)
+# (the test only misses a name), ended the run with an exit (the message says how).
 _PLACE_WORDING = {"raised": (CRASH_LABEL, CRASH_IN_MESSAGE),
                   "stopped": (STOPPED_LABEL, STOPPED_IN_MESSAGE),
-                  "exited": (EXITED_LABEL, EXITED_IN_MESSAGE)}
+                  "exited": (EXITED_LABEL, EXITED_IN_MESSAGE),
+                  "ended": (EXITED_LABEL, CRASH_IN_MESSAGE)}
 
 
 @dataclass(frozen=True)
 class CrashLocation:
-    """Where in the student's files a program raised, was stopped at its time limit or ended
-    with sys.exit(0) (`kind`: raised, stopped, exited): "line 5" or "helper.py, line 2", the
-    code."""
+    """Where in the student's files a program raised, was stopped at its time limit, ended
+    with sys.exit(0) or ended its run with an exit (`kind`: raised, stopped, exited, ended):
+    "line 5" or "helper.py, line 2", the code."""
 
     place: str
     code: str
@@ -188,7 +195,7 @@ def _described(test: TestView) -> FailureView:
     details = test.details.strip("\n")
     if test.raised is not None:
         return FailureView(problem=test.raised, expected=None, actual=None, more="",
-                           crash=_place_in_files(test.raised_at))
+                           crash=_place_in_files(test.raised_at, _raised_or_ended(test.raised)))
     whole = _values_failure(_DETAIL_PREFIX.sub("", details).strip(), test, more="")
     if whole is not None:
         return whole
@@ -202,7 +209,8 @@ def _described(test: TestView) -> FailureView:
     crash = None
     problem = first or test.message
     if execution_failed and test.crash:
-        crash = _crash_location(test.crash, execution_failed["entry"])
+        crash = _crash_location(test.crash, execution_failed["entry"],
+                                "raised" if test.crash.raised else _raised_or_ended(first))
         if test.crash.raised:
             # The original's message leaves out the exception's type, which the report keeps;
             # its further lines are the details' too.
@@ -212,6 +220,12 @@ def _described(test: TestView) -> FailureView:
         crash = _place_in_files(test.crash, "stopped")
     return FailureView(problem=problem, expected=test.expected_excerpt,
                        actual=test.actual_excerpt, more=more, crash=crash)
+
+
+def _raised_or_ended(problem: str) -> str:
+    """Return what the program did at the place a failure names: ended its run with an exit, if
+    the problem says so, else raised."""
+    return "ended" if _EXITED_WITH.search(problem) else "raised"
 
 
 def _values_failure(message: str, test: TestView, more: str) -> FailureView | None:
@@ -285,8 +299,9 @@ def _place_in_files(frame: CrashFrame | None, kind: str = "raised") -> CrashLoca
                          code=frame.line.strip(), kind=kind)
 
 
-def _crash_location(frame: CrashFrame, entry: str) -> CrashLocation | None:
-    """Place a crash frame among the student's files; None when it lies outside them.
+def _crash_location(frame: CrashFrame, entry: str, kind: str) -> CrashLocation | None:
+    """Place a crash frame (where the program raised, or ended its run with an exit) among the
+    student's files; None when it lies outside them.
 
     The entry point's folder holds the student's files; a frame elsewhere is a library's.
     """
@@ -298,4 +313,4 @@ def _crash_location(frame: CrashFrame, entry: str) -> CrashLocation | None:
                                            lineno=frame.lineno)
     else:
         return None
-    return CrashLocation(place=place, code=frame.line.strip())
+    return CrashLocation(place=place, code=frame.line.strip(), kind=kind)

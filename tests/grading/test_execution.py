@@ -118,16 +118,53 @@ def test_sys_exit_with_a_code_names_the_line_that_exited(tmp_path, exit_call):
 def test_os_exit_crashes_and_the_report_is_written(tmp_path):
     run, student = one_collection(tmp_path, "import os\nx = 1\nos._exit(1)\n")
     assert first(run) == ("CRASHED", "FAILED",
+                          f"E   Failed: Execution of {student / 'ex.py'} failed, ERROR: program "
+                          f"exited with os._exit(1)")
+
+
+@pytest.mark.parametrize("student_files, place", [
+    ({"ex.py": "import os\n\ndef menu():\n    os._exit(3)\n\nx = 1\nmenu()\n"},
+     ("ex.py", 4, "os._exit(3)")),
+    ({"ex.py": "from lib.menu import menu\nx = 1\nmenu()\n", "lib/__init__.py": "",
+      "lib/menu.py": "from os import _exit as leave\n\n\ndef menu():\n    leave(3)\n"},
+     ("lib/menu.py", 5, "leave(3)")),
+], ids=["in-a-function", "in-a-module"])
+def test_os_exit_says_so_at_the_line_that_called_it(tmp_path, student_files, place):
+    """Before, a program that ended with os._exit(3) read 'process ended unexpectedly with exit
+    code 3', naming neither the call the student wrote nor its line, where sys.exit(3) reads
+    'program exited with sys.exit(3)' at its line."""
+    student, reference = make_assignment(tmp_path, ONE_VALUE, {"ex.py": "x = 1\n"},
+                                         student_files)
+    run = grade(student, reference).tests[0]
+    assert first(run) == ("CRASHED", "FAILED",
+                          f"E   Failed: Execution of {student / 'ex.py'} failed, ERROR: program "
+                          f"exited with os._exit(3)")
+    file, lineno, line = place
+    traceback = run.debug["traceback"]
+    assert (traceback["filename"], traceback["lineno"], traceback["line"]) == (
+        str(student / file), lineno, line)
+    assert "raised" not in traceback
+
+
+def test_os_exit_of_a_forked_child_is_not_taken_for_the_programs(tmp_path):
+    """A child process of the student's that ends with os._exit() is not the program's exit:
+    the program that then ends otherwise (its C library's _exit, which nothing notes) is told
+    as an unexpected end, not as the child's os._exit at the child's line."""
+    run, student = one_collection(
+        tmp_path, "import ctypes, os\nif os.fork() == 0:\n    os._exit(0)\nos.wait()\nx = 1\n"
+                  "ctypes.CDLL(None)._exit(0)\n")
+    assert first(run) == ("CRASHED", "FAILED",
                           f"E   Failed: Execution of {student / 'ex.py'} failed, ERROR: process "
-                          f"ended unexpectedly with exit code 1")
+                          f"ended unexpectedly with exit code 0")
+    assert not run.debug["traceback"]
 
 
 @KEEPS_EXIT_STATUS
 def test_an_exit_code_that_bwrap_gives_for_sigxcpu_is_a_crash_not_a_timeout(tmp_path):
     run, student = one_collection(tmp_path, "import os\nx = 1\nos._exit(152)\n")
     assert first(run) == ("CRASHED", "FAILED",
-                          f"E   Failed: Execution of {student / 'ex.py'} failed, ERROR: process "
-                          f"ended unexpectedly with exit code 152")
+                          f"E   Failed: Execution of {student / 'ex.py'} failed, ERROR: program "
+                          f"exited with os._exit(152)")
 
 
 def test_killing_its_own_process_crashes(tmp_path):
@@ -788,8 +825,7 @@ def test_collections_running_the_same_code_share_one_process(tmp_path, monkeypat
     ("while True:\n        pass", "COMPLETED",
      [None, "E   Failed: Maximum execution time of 1.0 seconds exceeded"]),
     ("import os\n    os._exit(3)", "CRASHED",
-     ["E   Failed: Execution of {entry} failed, ERROR: process ended unexpectedly with exit code 3"]
-     * 2),
+     ["E   Failed: Execution of {entry} failed, ERROR: program exited with os._exit(3)"] * 2),
 ], ids=["endless-loop", "os-exit"])
 def test_a_test_that_ends_a_shared_process_fails_its_own_collection_alone(
         tmp_path, broken, status, details):

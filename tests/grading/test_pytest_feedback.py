@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import json
 from pathlib import Path
 
@@ -10,7 +11,7 @@ import pytest
 from pipeline.config import SandboxSettings
 from pipeline.grading import grade, pytest_mode, report_to_json
 from pipeline.grading.runner import MESSAGE_LIMIT
-from pipeline.reports import comment_marker, mr_comment_markdown
+from pipeline.reports import comment_marker, mr_comment_markdown, result_page_html
 from tests.grading.builders import make_assignment
 from tests.reports.report_samples import run
 
@@ -485,14 +486,38 @@ def test_each_test_of_a_test_file_whose_import_ended_the_run_fails_saying_why(tm
     report = grade(student_dir, reference)
     (stats,) = report.tests
 
-    reason = ("Failed: Execution of pytest failed, ERROR: process ended before all tests ran "
-              "(exit code 3)")
-    assert [(test.name, test.result, test.details) for test in stats.tests] == [
-        (test, "FAILED", f"E   {reason}") for test in ALL_TESTS]
+    reason = "Failed: Execution of pytest failed, ERROR: program exited with os._exit(3)"
+    exited = {"raised": {"error": reason, "file": "stats.py", "lineno": 3, "line": "os._exit(3)"}}
+    assert [(test.name, test.result, test.details, test.debug) for test in stats.tests] == [
+        (test, "FAILED", f"E   {reason}", exited) for test in ALL_TESTS]
     assert (report.gradehook.tests_passed, report.gradehook.tests_total) == (0, 4)
     comment = mr_comment_markdown([(run(), json.loads(report_to_json(report)))],
                                   comment_marker("mr-1")).split("\n")
-    assert f"| ❌ | all 4 tests (test\\_stats\\.py) |  |  | ` {reason} ` |" in comment
+    assert (f"| ❌ | all 4 tests (test\\_stats\\.py) |  |  | ` {reason} ` at stats\\.py\\, line 3: "
+            "` os._exit(3) ` |") in comment
+
+
+def test_os_exit_in_a_test_names_the_call_and_the_line_that_ended_the_run(tmp_path):
+    """Before, a function of the student's calling os._exit(3) as a test called it failed that
+    test with 'process ended before all tests ran (exit code 3)', naming neither the call nor
+    its line; the tests after it did not run, for that reason."""
+    student_dir, reference = make_assignment(
+        tmp_path, None, {"stats.py": REFERENCE, "test_stats.py": TESTS},
+        {"stats.py": REFERENCE.replace("def counts(text):\n",
+                                       "def counts(text):\n    import os\n    os._exit(3)\n")})
+    report = grade(student_dir, reference)
+    (stats,) = report.tests
+
+    reason = "Failed: Execution of pytest failed, ERROR: program exited with os._exit(3)"
+    assert [(test.name, test.result, test.details, test.debug) for test in stats.tests] == [
+        ("test_squares", "PASSED", None, None), ("test_shout", "PASSED", None, None),
+        ("test_counts", "FAILED", f"E   {reason}",
+         {"raised": {"error": reason, "file": "stats.py", "lineno": 11, "line": "os._exit(3)"}}),
+        ("test_mean", "FAILED", "E   Failed: the test did not run, as the run ended during an "
+                                "earlier test: Execution of pytest failed, ERROR: program exited "
+                                "with os._exit(3)", None)]
+    page = result_page_html(run(), json.loads(report_to_json(report)))
+    assert "<dt>Exited at</dt><dd><pre>stats.py, line 11: os._exit(3)</pre></dd>" in page
 
 
 @pytest.mark.parametrize("exit_call, error", [
@@ -522,6 +547,9 @@ def test_a_module_exiting_as_a_test_file_imports_it_fails_that_files_tests_namin
         "test_a.py": [("test_shout", "PASSED", None, None)],
         "test_b.py": [(test, "FAILED", f"E   {reason}", exited)
                       for test in ("test_sides", "test_name")]}
+    page = result_page_html(run(), json.loads(report_to_json(report)))
+    assert f"<dt>Exited at</dt><dd><pre>shapes.py, line 4: {html.escape(exit_call)}</pre>" in page
+    assert "Crashed at" not in page
 
 
 # pytest imports the conftest.py of a top folder named test* as it starts, before it collects

@@ -163,19 +163,23 @@ def test_a_crash_inside_a_library_shows_the_students_line_that_called_it(tmp_pat
             ) in render_text(report).splitlines()
 
 
-def test_an_exit_with_a_code_shows_the_line_that_exited(tmp_path):
+@pytest.mark.parametrize("call", ["sys.exit(1)", "os._exit(1)"])
+def test_an_exit_with_a_code_shows_the_line_that_exited(tmp_path, call):
     """Before, a program ending with sys.exit(1) crashed naming no line in the comment, the page
-    and gradehook grade, where any other crash names the line that raised."""
-    report = graded_report(tmp_path, "import sys\n\ndef stop():\n    sys.exit(1)\n\nstop()\n")
+    and gradehook grade, where any other crash names the line that raised; then the page
+    labelled that line 'Crashed at', though the program raised nothing: it exited there. One
+    ending with os._exit(1) read 'process ended unexpectedly with exit code 1', at no line."""
+    report = graded_report(tmp_path, f"import os, sys\n\ndef stop():\n    {call}\n\nstop()\n")
     crash = json.loads(report_to_json(report))
 
     comment = mr_comment_markdown([(run(), crash)], comment_marker("mr-1"))
     page = result_page_html(run(), crash)
 
-    assert ("main.py failed, ERROR: program exited with sys.exit(1) ` at line 4: ` sys.exit(1) ` |"
+    assert (f"main.py failed, ERROR: program exited with {call} ` at line 4: ` {call} ` |"
             ) in comment
-    assert "</dd><dt>Crashed at</dt><dd><pre>line 4: sys.exit(1)</pre></dd>" in page
-    assert (f"    run: exited at {tmp_path / 'student' / 'main.py'}, line 4: sys.exit(1)"
+    assert f"</dd><dt>Exited at</dt><dd><pre>line 4: {call}</pre></dd>" in page
+    assert "Crashed at" not in page
+    assert (f"    run: exited at {tmp_path / 'student' / 'main.py'}, line 4: {call}"
             ) in render_text(report).splitlines()
 
 
