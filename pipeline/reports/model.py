@@ -136,12 +136,17 @@ class CollectionView:
 
 @dataclass(frozen=True)
 class ScoreBasis:
-    """The counts a score rests on; the score itself counts collections (spec §8)."""
+    """The counts a score rests on; the score itself counts collections (spec §8).
+
+    tests_hidden: how many of the tests are in hidden collections, which students see only as
+    passed or failed, not test by test.
+    """
 
     tests_passed: int
     tests_total: int
     collections_passed: int
     collections_total: int
+    tests_hidden: int = 0
 
     @property
     def counts_agree(self) -> bool:
@@ -178,8 +183,9 @@ class ReportView:
     @property
     def basis(self) -> ScoreBasis:
         """Return the counts of tests and collections that passed, which the score rests on."""
+        hidden = sum(len(c.tests) for c in self.collections if c.hidden)
         return ScoreBasis(self.tests_passed, self.tests_total, self.collections_passed,
-                          self.collections_total)
+                          self.collections_total, min(hidden, self.tests_total))
 
 
 # The ledger's reason of a run that a course error ended: the cause written for staff.

@@ -22,6 +22,9 @@ REASON_LINES_SEPARATOR = "; "
 GRADED_TEXT = "{basis}, score {percent}"
 GRADED_BY_COLLECTIONS_TEXT = "Score {percent} ({basis})"
 TESTS_BASIS = "{passed}/{total} {tests} passed"
+# The tests of hidden collections, counted among the tests but not listed one by one.
+SOME_HIDDEN = ", {hidden} of the {total} hidden"
+ALL_HIDDEN = ", all hidden"
 COLLECTIONS_BASIS = "{passed} of {total} {collections} passed, {tests}"
 # A counted noun: the first when the count is one, else the second.
 TEST_NOUNS = ("test", "tests")
@@ -154,9 +157,13 @@ def outcome_text(run: RunSummary, report: ReportView | None) -> str:
 
 
 def score_basis_text(basis: ScoreBasis) -> str:
-    """Word what a score rests on: the tests passed, after the collections when counts differ."""
+    """Word what a score rests on: the tests passed, and how many of them are hidden, after the
+    collections when counts differ."""
     tests = TESTS_BASIS.format(passed=basis.tests_passed, total=basis.tests_total,
                                tests=counted(basis.tests_total, TEST_NOUNS))
+    if basis.tests_hidden:
+        tests += ALL_HIDDEN if basis.tests_hidden == basis.tests_total \
+            else SOME_HIDDEN.format(hidden=basis.tests_hidden, total=basis.tests_total)
     if basis.counts_agree:
         return tests
     return COLLECTIONS_BASIS.format(

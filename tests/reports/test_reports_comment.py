@@ -70,7 +70,8 @@ def test_sections_show_outcome_collections_failures_and_passed_tests():
     lines = text.split("\n")
 
     assert "#### ❌ week1\\/assignment1" in lines
-    assert "**Score 25\\% \\(1 of 4 collections passed\\, 2\\/6 tests passed\\)**" in lines
+    assert ("**Score 25\\% \\(1 of 4 collections passed\\, 2\\/6 tests passed\\, 1 of the 6 "
+            "hidden\\)**") in lines
     assert f"Commit ` 01234567 ` on ` main ` · [Full report]({RESULT_URL})" in lines
     assert [line for line in lines if line.startswith("| ") and "---" not in line][:5] == [
         "|  | Collection | Type | Tests passed |",
@@ -338,7 +339,7 @@ def test_several_assignments_get_an_overview_in_name_order():
     assert lines[3:7] == ["|  | Assignment | Result |", "| --- | --- | --- |",
                           "| ✅ | week1\\/a | 1\\/1 test passed\\, score 100\\% |",
                           "| ❌ | week2\\/b | Score 25\\% \\(1 of 4 collections passed\\, "
-                          "2\\/6 tests passed\\) |"]
+                          "2\\/6 tests passed\\, 1 of the 6 hidden\\) |"]
     assert lines.index("#### ✅ week1\\/a") < lines.index("#### ❌ week2\\/b")
 
 

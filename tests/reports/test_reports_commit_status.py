@@ -12,7 +12,8 @@ from tests.reports.report_samples import (RESULT_URL, SHA, case, collection, mix
 def test_a_graded_run_reports_tests_score_and_coverage():
     assert commit_status_payload(run("failed"), mixed_report()) == {
         "state": "failed", "ref": "main", "name": "gradehook/week1/assignment1",
-        "description": "Score 25% (1 of 4 collections passed, 2/6 tests passed)",
+        "description": "Score 25% (1 of 4 collections passed, 2/6 tests passed, 1 of the 6 "
+                       "hidden)",
         "target_url": RESULT_URL, "coverage": 25.0}
 
 
@@ -60,6 +61,25 @@ def test_a_count_of_one_takes_the_singular(tests, description):
     given = report([collection(f"C{n}", [case(f"t{m}", result, None if result == "PASSED"
                                               else "E   x") for m, result in enumerate(results)])
                     for n, results in enumerate(tests)])
+
+    assert commit_status_payload(run(), given)["description"] == description
+
+
+@pytest.mark.parametrize("hidden, description", [
+    (["H1", "H2"], "Score 60% (3 of 5 collections passed, 12/14 tests passed, 4 of the 14 "
+                   "hidden)"),
+    (["V", "H1", "H2", "F", "P"], "Score 60% (3 of 5 collections passed, 12/14 tests passed, "
+                                  "all hidden)"),
+])
+def test_a_count_of_tests_some_of_which_are_hidden_says_how_many(hidden, description):
+    """Before, the count took in the tests of hidden collections, which students see only as
+    passed or failed, without saying so: a student counting the tests listed (10 here) could not
+    make 14. The numbers stay; how many of them are hidden is said."""
+    given = report([collection("V", [case(f"v{n}") for n in range(7)]),
+                    collection("F", [case("f", "FAILED", "E   x")]),
+                    collection("H1", [case("h1"), case("h2"), case("h3")]),
+                    collection("H2", [case("h4", "FAILED", "E   x")]),
+                    collection("P", [case(f"p{n}") for n in range(2)])], hidden=hidden)
 
     assert commit_status_payload(run(), given)["description"] == description
 

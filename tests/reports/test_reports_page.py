@@ -61,7 +61,8 @@ def test_page_shows_outcome_collections_failures_passed_and_timings():
 
     assert page.texts_in("title") == ["week1/assignment1 · course/alice · gradehook"]
     assert page.texts_in("h1") == ["week1/assignment1"]
-    assert "❌ Score 25% (1 of 4 collections passed, 2/6 tests passed)" in page.texts_in("p")
+    assert ("❌ Score 25% (1 of 4 collections passed, 2/6 tests passed, 1 of the 6 hidden)"
+            in page.texts_in("p"))
     assert page.rows[:5] == [
         ["Result", "Collection", "Type", "Tests passed"],
         ["❌ failed", "Variables", "variable", "1/3"],

@@ -45,6 +45,15 @@ def test_a_score_of_collections_holding_several_tests_names_both_counts():
         "https://grader.example/results/r1)" in body.splitlines()
 
 
+def test_a_score_counting_hidden_tests_says_how_many_are_hidden():
+    body = submission_comment_markdown([summary(score=0.8, basis=ScoreBasis(
+        tests_passed=12, tests_total=14, collections_passed=4, collections_total=5,
+        tests_hidden=4))], MARKER)
+
+    assert "Score **80%** (4 of 5 collections passed, 12/14 tests passed, 4 of the 14 hidden) · " \
+        "[Full report](https://grader.example/results/r1)" in body.splitlines()
+
+
 def test_the_allowed_submissions_used_and_left_are_counted():
     accepted = submission_comment_markdown(
         [summary(allowance=SubmissionAllowance(used=2, limit=3))], MARKER)
