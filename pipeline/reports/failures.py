@@ -12,8 +12,10 @@ from pipeline.reports.model import CollectionView, CrashFrame, TestView
 from pipeline.reports.wording import (ALL_TESTS, CRASH_IN_MESSAGE, CRASH_LABEL, CRASH_LOCATION,
                                       CRASH_PLACE, CRASH_PLACE_IN_FILE, CRASH_SIGNAL_EXPLANATION,
                                       EXITED_IN_MESSAGE, EXITED_LABEL, LABELLED_VALUE,
-                                      NO_NETWORK_EXPLANATION, NONE_RETURNED_EXPLANATION,
-                                      PROCESS_LIMIT_EXPLANATION, PROGRAM_RAISED, PROPERTY_LABELS,
+                                      MEMORY_LIMIT_EXPLANATION, NO_NETWORK_EXPLANATION,
+                                      NONE_RETURNED_EXPLANATION, OUTPUT_FLOOD_CALLS,
+                                      OUTPUT_FLOOD_EXPLANATION, PROCESS_LIMIT_EXPLANATION,
+                                      PROGRAM_RAISED, PROPERTY_LABELS,
                                       PROPERTY_PROBLEMS, SHADOWED_EXPLANATION, SHADOWED_KIND,
                                       SHADOWED_OTHER, SHADOWED_OWN, STOPPED_IN_MESSAGE,
                                       STOPPED_LABEL)
@@ -45,11 +47,16 @@ _TIMED_OUT = re.compile(r"^Failed: Maximum execution time of \S+ seconds exceede
 _RUN_COMPLETED = ("", "COMPLETED")
 _RUN_FAILED = re.compile(r"^Failed: ")
 # What the sandbox reports of a run it stopped (pipeline/grading/execution.py's KILLED_BY_SIGNAL
-# and KILLED_REASONS): a signal that only a crash sends, and the process limit.
+# and KILLED_REASONS): a signal that only a crash sends, the process limit and the memory limit;
+# and of a run (or a pytest test) the output stop stopped (execution.py's PRINTED_WITHOUT_END,
+# pytest_mode.py's LOGGED_WITHOUT_END).
 _CRASH_SIGNALS = ("SIGSEGV", "SIGBUS", "SIGFPE", "SIGILL", "SIGABRT")
 _KILLED_BY_CRASH_SIGNAL = re.compile(
     rf"ERROR: process was killed by signal (?P<name>{'|'.join(_CRASH_SIGNALS)})$")
 _PROCESS_LIMIT = re.compile(r"ERROR: process limit of (?P<count>\d+) exceeded$")
+_MEMORY_LIMIT = re.compile(r"ERROR: memory limit of (?P<size>\d+ MB) exceeded$")
+_OUTPUT_FLOOD = re.compile(r"(?:^|ERROR: |Failed: )the program (?P<what>printed|logged) more than "
+                           r"(?P<size>\S+ MB) and was stopped, likely in an endless loop$")
 # What looking up a host name, and connecting to an address, raise in a sandbox without network.
 _NO_NETWORK = re.compile(r"\[Errno (-3\] Temporary failure in name resolution|101\] Network is "
                          r"unreachable)")
@@ -160,8 +167,9 @@ def describe_failure(test: TestView) -> FailureView:
 
 
 def _explanation(test: TestView, problem: str) -> str | None:
-    """Say in plain words what a crash signal, the process limit or the missing network did,
-    when the problem shows it for sure (a program's own exception is not the sandbox's word),
+    """Say in plain words what a crash signal, the process or memory limit, the output stop or
+    the missing network did, and what to look for, when the problem shows it for sure (a
+    program's own exception is not the sandbox's word),
     that Python imported another module in place of the student's, or that a function a test
     called returned None where a value of another type was expected (it prints, say)."""
     shadowed = test.shadowed
@@ -182,7 +190,16 @@ def _explanation(test: TestView, problem: str) -> str | None:
         return CRASH_SIGNAL_EXPLANATION.format(description=description[:1].lower()
                                                + description[1:], name=name)
     limit = _PROCESS_LIMIT.search(problem)
-    return PROCESS_LIMIT_EXPLANATION.format(count=limit["count"]) if limit else None
+    if limit:
+        return PROCESS_LIMIT_EXPLANATION.format(count=limit["count"])
+    memory = _MEMORY_LIMIT.search(problem)
+    if memory:
+        return MEMORY_LIMIT_EXPLANATION.format(size=memory["size"])
+    flood = _OUTPUT_FLOOD.search(problem)
+    if flood:
+        return OUTPUT_FLOOD_EXPLANATION.format(what=flood["what"], size=flood["size"],
+                                               call=OUTPUT_FLOOD_CALLS[flood["what"]])
+    return None
 
 
 def _described(test: TestView) -> FailureView:

@@ -78,6 +78,16 @@ CRASH_SIGNAL_EXPLANATION = "The program crashed ({description}, signal {name})."
 PROCESS_LIMIT_EXPLANATION = ("Programs cannot run more than {count} processes (threads included) "
                              "at once while they are graded.")
 NO_NETWORK_EXPLANATION = "Programs have no network access while they are graded."
+# The sandbox stopped a program at its memory limit, or at the output stop: it names no line, as
+# the program was stopped from outside, wherever it was. At most 200 characters, as the comment's
+# cell shows them.
+MEMORY_LIMIT_EXPLANATION = ("Programs may use at most {size} of memory while they are graded: "
+                            "yours needed more and was stopped, at a line gradehook cannot name. "
+                            "Look for an endless loop that adds to a list or string.")
+OUTPUT_FLOOD_EXPLANATION = ("Your program {what} more than {size}, far more than any test needs, "
+                            "and was stopped, at a line gradehook cannot name. Look for {call} in "
+                            "a loop that never ends.")
+OUTPUT_FLOOD_CALLS = {"printed": "a print()", "logged": "a logging call"}
 # A test calling a function of the student's got None where a value of another type was expected.
 NONE_RETURNED_EXPLANATION = ("The function returned None, which is what a function without a "
                              "return statement gives: one that prints its result rather than "

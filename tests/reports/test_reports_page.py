@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import html
 import html.parser
 
-from pipeline.reports import result_page_html
+import pytest
+
+from pipeline.reports import comment_marker, mr_comment_markdown, result_page_html
+from pipeline.reports.markdown import md_text
 from tests.reports.report_samples import (case, collection, crashed, mixed_report, report, run,
                                           value_details)
 
@@ -236,3 +240,33 @@ def test_values_that_differ_by_characters_that_do_not_show_do_not_look_alike():
 
     assert page.texts_in("pre") == ["Hello", "⟨U+001B⟩[32mHello⟨U+001B⟩[0m⟨U+000D⟩",
                                     "incorrect value"]
+
+
+@pytest.mark.parametrize("details, why", [
+    ("E   Failed: Execution of /s/ex.py failed, ERROR: memory limit of 64 MB exceeded",
+     "Programs may use at most 64 MB of memory while they are graded: yours needed more and was "
+     "stopped, at a line gradehook cannot name. Look for an endless loop that adds to a list or "
+     "string."),
+    ("E   Failed: Execution of pytest failed, ERROR: memory limit of 1024 MB exceeded",
+     "Programs may use at most 1024 MB of memory while they are graded: yours needed more and "
+     "was stopped, at a line gradehook cannot name. Look for an endless loop that adds to a list "
+     "or string."),
+    ("E   Failed: Execution of /s/ex.py failed, ERROR: the program printed more than 16 MB and "
+     "was stopped, likely in an endless loop",
+     "Your program printed more than 16 MB, far more than any test needs, and was stopped, at a "
+     "line gradehook cannot name. Look for a print() in a loop that never ends."),
+    ("E   Failed: the program logged more than 8 MB and was stopped, likely in an endless loop",
+     "Your program logged more than 8 MB, far more than any test needs, and was stopped, at a "
+     "line gradehook cannot name. Look for a logging call in a loop that never ends."),
+], ids=["memory", "memory-pytest", "printed", "logged-pytest"])
+def test_a_run_stopped_at_its_memory_limit_or_output_stop_says_what_to_look_for(details, why):
+    """Before, such a failure read only 'memory limit of 64 MB exceeded' or 'the program printed
+    more than 16 MB and was stopped, likely in an endless loop', naming no line (the sandbox
+    stops the program from outside, wherever it is) and not saying what to look for."""
+    given = report([collection("C", [case("x", "FAILED", details)])])
+
+    page = result_page_html(run("failed"), given)
+    comment = mr_comment_markdown([(run("failed"), given)], comment_marker("mr-1"))
+
+    assert f"<dt>Why</dt><dd><pre>{html.escape(why)}</pre></dd>" in page
+    assert md_text(why, 200) in comment

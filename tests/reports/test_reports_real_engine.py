@@ -469,6 +469,7 @@ properties:
     - {name: Lookup, entryPoint: lookup.py, tests: [{name: x}]}
     - {name: Connect, entryPoint: connect.py, tests: [{name: x}]}
     - {name: Own, entryPoint: own.py, tests: [{name: x}]}
+    - {name: Flood, entryPoint: flood.py, tests: [{name: x}]}
 """
 SANDBOX_STUDENT = {
     "crash.py": "import ctypes\nctypes.string_at(0)\nx = 1\n",
@@ -477,6 +478,7 @@ SANDBOX_STUDENT = {
     "connect.py": "import socket\nsocket.create_connection(('192.0.2.1', 80), timeout=5)\n",
     # The program's own exception, worded as the sandbox's stop: no explanation.
     "own.py": "raise RuntimeError('process was killed by signal SIGSEGV')\n",
+    "flood.py": "while True:\n    print('x' * 1000)\n",
 }
 
 
@@ -508,6 +510,11 @@ def sandbox_stops(tmp_path_factory) -> tuple[str, str, Path]:
     ("Connect", "` {entry}connect.py raised OSError: [Errno 101] Network is unreachable ` at "
                 "line 2: ` socket.create_connection(('192.0.2.1', 80), timeout=5) ` Programs "
                 "have no network access while they are graded\\."),
+    # Stopped from outside, at no line: what to look for is said.
+    ("Flood", "` Failed: Execution of {entry}flood.py failed, ERROR: the program printed more than "
+              "16 MB and was stopped, likely in an endless loop ` Your program printed more than "
+              "16 MB\\, far more than any test needs\\, and was stopped\\, at a line gradehook "
+              "cannot name\\. Look for a print\\(\\) in a loop that never ends\\."),
 ])
 def test_what_the_sandbox_had_to_do_with_a_crash_is_explained(sandbox_stops, collection, message):
     comment, _, student = sandbox_stops
@@ -520,7 +527,7 @@ def test_the_page_explains_it_under_the_message_but_not_a_programs_own_error(san
     comment, page, _ = sandbox_stops
     assert ("<dt>Why</dt><dd><pre>The program crashed (segmentation fault, signal SIGSEGV)."
             "</pre></dd>") in page
-    assert page.count("<dt>Why</dt>") == 4
+    assert page.count("<dt>Why</dt>") == 5
     assert next(line for line in comment.split("\n") if "(Own)" in line).endswith(
         "own.py raised RuntimeError: process was killed by signal SIGSEGV ` at line 1: "
         "` raise RuntimeError('process was killed by signal SIGSEGV') ` |")
