@@ -14,17 +14,19 @@ from tests.grading.builders import make_assignment, one_value_yaml
 FORGED_RECORD = "2026-11-30 20:41:00,000 INFO pipeline.tasks.grading [42] run r1 passed: 1.0"
 ESCAPES = "\x1b]0;owned\x07\x1b[2J\r" + FORGED_RECORD
 # The student's code writes to every descriptor it may hold (the runner's copy of the sandbox's
-# stderr among them), then ends without a result, so that the worker logs that stderr.
+# stderr among them), then ends without a result, by a signal (an os._exit would be told by the
+# place it notes), so that the worker logs that stderr.
 WRITTEN = f"\n{FORGED_RECORD}\n{ESCAPES}\n".encode()
 WRITER = f"""
 import os
+import signal
 
 for fd in range(3, 64):
     try:
         os.write(fd, {WRITTEN!r})
     except OSError:
         pass
-os._exit(1)
+os.kill(os.getpid(), signal.SIGKILL)
 """
 PYTEST_FILE = "from ex import x\n\n\ndef test_x():\n    assert x == 1\n"
 
