@@ -30,6 +30,13 @@ OUTAGE_MARKERS = ("Failed operation _store_result", "failed, retrying", "met the
 # The tests waiting this long run no sweep but the one at the worker's start: the worker itself
 # shows the end.
 SHOWN_WITHIN_SECONDS = 60
+# Time limits of a try that outlast a worker stopped past the retry's patience: the stop may
+# catch a try anywhere (the task tries again every second while the database is away, and
+# notes it before it sends the try's message), and a try whose soft limit passed meanwhile
+# is struck by it at once when the worker goes on, ending the run or, inside the sending,
+# losing its next try.
+OUTLASTS_THE_STOP = {"student_testing_soft_time_limit": 300.0,
+                     "student_testing_time_limit": 310.0}
 
 
 def met_outage(log) -> bool:
@@ -254,20 +261,26 @@ def test_a_run_whose_next_try_waits_for_a_free_process_after_a_long_outage_is_gr
     """Before, once the database was back after an outage longer than the stall sweep's cutoff,
     a run whose task's next try waited for a free process of its worker for longer than the
     retry's patience had no note left in the broker, and the sweep ended it as error: 'stopped:
-    its worker was lost or the hard time limit of 20 s was exceeded'. At a deadline every
+    its worker was lost or the hard time limit of 310 s was exceeded'. At a deadline every
     process grades the runs that waited; here the worker is stopped as long."""
     with fault_service(tmp_path, service_settings, git_server, monkeypatch,
-                       extra={"worker": {**SHORT_LIMITS, "database_wait_seconds": 1.0}},
+                       extra={"worker": {**SHORT_LIMITS, **OUTLASTS_THE_STOP,
+                                         "database_wait_seconds": 1.0}},
                        postgres=private_postgres) as service:
         deliveries: dict[int, tuple[str, str]] = {}
         broker = service.broker.client()
+        log = service.logs / "worker.log"
         with service.worker("worker") as worker:
             sha, run_id = deliver_after_start_sweep(service, deliveries, seconds=2)
-            coming = RETRY_MARKER_PREFIX + service.run(run_id).celery_task_id
+            task_id = service.run(run_id).celery_task_id
+            coming = RETRY_MARKER_PREFIX + task_id
             wait_for_tests_stage(service, run_id)
             private_postgres.stop()
-            wait_for(lambda: broker.exists(coming), timeout=60,
-                     what="the run's task to note that it tries again soon")
+            # The task notes its coming try before it sends the try's message; Celery logs
+            # the retry once it is sent.
+            wait_for(lambda: broker.exists(coming)
+                     and f"student_testing[{task_id}] retry:" in log.read_text(), timeout=60,
+                     what="the run's task to note that it tries again soon and send the try")
             os.killpg(worker.pid, signal.SIGSTOP)
             try:
                 private_postgres.start()
