@@ -24,6 +24,11 @@ STANDARD_DESCRIPTORS = (1, 2)
 # What the pipe holds: Linux's largest for a user without privileges (/proc/sys/fs/pipe-max-size),
 # above what faulthandler dumps of the 64 threads a program may have (100 frames each).
 PIPE_BYTES = 1024 * 1024
+# What may still reach the pipe from the code a stop was decided for, before the stop reaches that
+# code: the new pipe fills while the thread puts it in place and signals (it reads nothing then),
+# and the code's write under way when the signal comes goes on by what this thread reads meanwhile.
+# Counted on the stopped code's meter, it is no output of code that caught the stop and printed on.
+IN_FLIGHT_BYTES = PIPE_BYTES + READ_BYTES
 # fcntl.F_SETPIPE_SZ, which Python names from 3.10 on.
 F_SETPIPE_SZ = getattr(fcntl, "F_SETPIPE_SZ", 1031)
 
@@ -77,7 +82,7 @@ class DescriptorMeter:
         set (what comes while none is, between stages or tests, goes uncounted)."""
         while data := self.read(self.read_end, READ_BYTES):
             meter = self.meter
-            if meter is not None and meter.count_written(len(data)):
+            if meter is not None and meter.count_written(len(data), IN_FLIGHT_BYTES):
                 self.cut_off()
                 self.tell(self.main_thread, self.stop_signal)
 

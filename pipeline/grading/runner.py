@@ -73,7 +73,8 @@ class OutputMeter:
     limit, that thread stops what writes to them, the stage's thread where it is (stop_here
     raises PrintedWithoutEnd there while the stage's code runs). Code that prints on after the stop
     caught it: a write through the streams after it, or as much again as the limit reaching the
-    descriptors, calls end_run, which ends the whole run and does not return.
+    descriptors beyond what was still on its way to them when the stop was decided, calls end_run,
+    which ends the whole run and does not return.
     """
 
     def __init__(self, stop_limit, end_run):
@@ -98,11 +99,12 @@ class OutputMeter:
             self.stopped = self.raised = True
             raise PrintedWithoutEnd()
 
-    def count_written(self, size):
+    def count_written(self, size, in_flight):
         """Count bytes that reached the descriptors; return True once they are past the limit:
-        then what writes to them is to be stopped."""
+        then what writes to them is to be stopped. Up to in_flight bytes after that may have been
+        written before the stop reached the code: only past them does it print on."""
         self.written += size
-        if self.written > self.room + self.stop_limit:
+        if self.written > self.room + self.stop_limit + in_flight:
             self.end_run()
         if self.writers_stopped or self.written <= self.room:
             return False

@@ -8,6 +8,7 @@ import pytest
 
 from pipeline.config import SandboxSettings
 from pipeline.grading import grade
+from pipeline.grading.runner import OUTPUT_STOP_SIGNAL
 from tests.grading.builders import make_assignment, one_value_yaml
 
 # Output kept up to 64 KB, so a run is stopped past 1 MB.
@@ -121,6 +122,42 @@ def test_a_program_writing_to_its_descriptors_without_end_is_stopped_as_print_is
     student, reference = make_assignment(
         tmp_path, SUITE, {"ex.py": "x = 1\n", "other.py": "z = 3\n"},
         {"ex.py": "x = 1\n" + code, "other.py": "z = 3\n"})
+    report = grade(student, reference, settings=STOPS_AT_1_MB)
+    assert shown(report) == stopped_first(student)
+
+
+# Writes 2.5 MB to its descriptor while the output stop's signal cannot reach it, as on a busy host
+# the stop reaches code a pipe's worth of output late, then lets the stop in. Each 64 KB is written
+# whole and waited on until the descriptor meter has read it, so that no more than that is unread
+# at the stop, nor in the meter's hands when the stop comes in.
+STOP_COMES_LATE = f"""import fcntl, os, signal, struct, termios
+signal.pthread_sigmask(signal.SIG_BLOCK, [signal.{OUTPUT_STOP_SIGNAL.name}])
+
+def unread():
+    return struct.unpack('i', fcntl.ioctl(1, termios.FIONREAD, bytes(4)))[0]
+
+for _ in range(40):
+    piece = memoryview(b'x' * 65536)
+    while piece:
+        try:
+            piece = piece[os.write(1, piece):]
+        except BrokenPipeError:
+            pass
+    while unread():
+        pass
+signal.pthread_sigmask(signal.SIG_UNBLOCK, [signal.{OUTPUT_STOP_SIGNAL.name}])
+"""
+
+
+def test_a_program_the_stop_reaches_late_is_stopped_as_print_is(tmp_path: Path):
+    """Before, what a program wrote after the stop was decided and before it reached the
+    program's code counted as printing on after catching the stop once it came to the limit
+    again, which ended the whole run: the collection reusing the namespace, whose own code
+    printed nothing, crashed 'Execution of setUpCode failed, ERROR: the program printed more
+    than 1 MB and was stopped'."""
+    student, reference = make_assignment(
+        tmp_path, SUITE, {"ex.py": "x = 1\n", "other.py": "z = 3\n"},
+        {"ex.py": "x = 1\n" + STOP_COMES_LATE, "other.py": "z = 3\n"})
     report = grade(student, reference, settings=STOPS_AT_1_MB)
     assert shown(report) == stopped_first(student)
 
