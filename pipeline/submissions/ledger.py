@@ -183,11 +183,12 @@ def earlier_pending(session: Session, submission: Submission) -> Submission | No
     return next((other for other in others if counted_time(session, other) < counted), None)
 
 
-def pending_runs(session: Session, project_path: str, assignment: str) -> list[str]:
-    """Return the runs of a student's pending submissions of an assignment (a decision of one
-    of them lets the later ones go on)."""
+def pending_runs(session: Session, submission: Submission) -> list[str]:
+    """Return the runs of the student's other pending submissions of the submission's
+    assignment (its decision lets the later ones go on)."""
     return list(session.scalars(select(Submission.run_id).where(
-        Submission.project_path == project_path, Submission.assignment == assignment,
+        Submission.project_path == submission.project_path,
+        Submission.assignment == submission.assignment, Submission.id != submission.id,
         Submission.outcome == PENDING, Submission.run_id.is_not(None))))
 
 

@@ -31,7 +31,7 @@ from pipeline.reports.submission import (SubmissionAllowance, SubmissionSummary,
                                          submission_comment_markdown)
 from pipeline.repos import MissingCommitError, RepositoryError
 from pipeline.submissions import gitlab_side
-from pipeline.submissions.dispatch import release_submissions
+from pipeline.submissions.dispatch import publisher, release_submissions
 from pipeline.submissions.ledger import (API_SOURCE, accepted_count, counted_time,
                                          earlier_pending, graded_commit_number,
                                          lock_for_judging, lock_student_assignment,
@@ -106,11 +106,18 @@ def process_submission(resources: Resources, celery: Celery,
     if submission is None:
         return _missing(submission_id)
     outcome = _process(resources, celery, submission_id)
+    _release_later_ones(resources, celery, submission, outcome)
+    return outcome
+
+
+def _release_later_ones(resources: Resources, celery: Celery, submission: Submission,
+                        outcome: SubmissionOutcome) -> None:
+    """Send the student's pending submissions of the assignment again once this one is no
+    longer pending: those that waited for it to be decided first go on."""
     if outcome.outcome != PENDING:
         with resources.sessions() as session:
-            runs = pending_runs(session, submission.project_path, submission.assignment)
+            runs = pending_runs(session, submission)
         release_submissions(celery, resources.sessions, runs)
-    return outcome
 
 
 def _process(resources: Resources, celery: Celery, submission_id: str) -> SubmissionOutcome:
@@ -198,8 +205,20 @@ def end_with_error(resources: Resources, submission_id: str, reason: str,
     leaves the error decided but not published, which the reconciler sends on to be published
     (a lost submission's resend) while it is to be tried again; after that, it ends unpublished,
     unless it was handed in again meanwhile. A publish of the submission under way (another
-    worker's, for a duplicate message) ends first, and one that finished stands.
+    worker's, for a duplicate message) ends first, and one that finished stands. The student's
+    later submissions of the assignment that waited for it to be decided first are sent again.
     """
+    outcome = _end_with_error(resources, submission_id, reason, task_id)
+    with resources.sessions() as session:
+        submission = session.get(Submission, submission_id)
+    if submission is not None:
+        _release_later_ones(resources, publisher(resources.settings), submission, outcome)
+    return outcome
+
+
+def _end_with_error(resources: Resources, submission_id: str, reason: str,
+                    task_id: str | None) -> SubmissionOutcome:
+    """End a submission in an error of ours and publish it (end_with_error)."""
     with transaction(resources.sessions) as session:
         submission = _in_publishing_turn(session, submission_id, for_update=True)
         if submission is None:

@@ -8,6 +8,7 @@ import pytest
 
 from pipeline.ledger.models import RunStatus, utcnow
 from pipeline.submissions.gitlab_side import MERGE_REQUEST_TITLE
+from pipeline.submissions.processing import end_with_error
 from tests.submissions.world import (ASSIGNMENT, OTHER_ASSIGNMENT, SUBMISSION_BRANCH, TARGET,
                                      solution)
 
@@ -139,6 +140,26 @@ def test_submissions_at_the_limit_are_decided_in_the_order_received(make_world):
     assert second.reason == f"the limit of 1 accepted submission of {ASSIGNMENT} is reached"
     assert sent_again is not None and sent_again != sent_before
     assert world.branches()[SUBMISSION_BRANCH] == world.submission(earlier.id).commit_sha
+
+
+def test_a_submission_waiting_for_an_earlier_one_is_sent_when_that_one_ends_in_error(
+        make_world):
+    """The earlier hand-in's processing ends in an error of ours (its attempts exhausted, its
+    hard time limit). Before, the later one, waiting for it, was not sent: it stayed pending
+    until the reconciler found it lost, 15 minutes after it was last sent; it is sent at once,
+    as after any other decision of the earlier one."""
+    world = make_world(assignment={"max_submissions": 1})
+    earlier = world.submit(world.push(solution("hi")))
+    later = world.submit(world.push(solution("hello")))
+    waiting = world.process(later.id)
+    sent_before = world.submission(later.id).sent_at
+
+    end_with_error(world.resources, earlier.id, "attempts exhausted",
+                   world.submission(earlier.id).celery_task_id)
+
+    assert waiting.outcome == "pending" and world.submission(earlier.id).outcome == "error"
+    assert world.submission(later.id).sent_at not in (None, sent_before)
+    assert world.process(later.id).outcome == "accepted"
 
 
 def test_the_comment_counts_the_allowed_submissions_used_and_left(make_world):
