@@ -20,8 +20,8 @@ from pipeline.grading.checks import SHADOWED
 from pipeline.grading.fontcache import font_cache_dir
 from pipeline.grading.plan import REFERENCE, RunOutcome, RunRequest, Stage
 from pipeline.grading.report import COMPLETED, CRASHED, FAILED_STATUS, TIMEDOUT
-from pipeline.grading.runner import LOOKUP_STEP, LOOKUPS_BEGAN, OS_EXIT_EVENT, OS_EXITED_WITH, \
-    shorten
+from pipeline.grading.runner import LEAST_LOOKUP_SECONDS, LOOKUP_STEP, LOOKUPS_BEGAN, \
+    OS_EXIT_EVENT, OS_EXITED_WITH, shorten
 from pipeline.grading.staging import StagedAssignment, code_names, select_test_files
 from pipeline.logs import quoted_lines
 from pipeline.sandbox import PYTHON_PLACEHOLDER, SANDBOX_PYTHONPATH, SANDBOX_WORKDIR, Mount, \
@@ -120,14 +120,15 @@ class RunEnvironment:
     stop: threading.Event = field(default_factory=threading.Event)
 
 
-def sandbox_wall_seconds(timeouts: list[float], preload=()) -> float:
+def sandbox_wall_seconds(timeouts: list[float], preload=(), lookups: int = 0) -> float:
     """Return how long a sandbox running stages of these timeouts may take before it is killed
-    (0: no limit): each stage's timeout, the last stage's again for its tests' calls, and the
-    time the interpreter and the preloaded modules take to start."""
+    (0: no limit): each stage's timeout, the last stage's again for its tests' calls, the least
+    time each of its lookups has (runner.LEAST_LOOKUP_SECONDS), and the time the interpreter and
+    the preloaded modules take to start."""
     if any(t == 0 for t in timeouts):
         return 0.0
     grace = STARTUP_GRACE_SECONDS + sum(PRELOAD_GRACE_SECONDS.get(m, 0.0) for m in preload)
-    return sum(timeouts) + timeouts[-1] + grace
+    return sum(timeouts) + timeouts[-1] + LEAST_LOOKUP_SECONDS * lookups + grace
 
 
 class SandboxExecutor:
@@ -177,7 +178,8 @@ class SandboxExecutor:
 
     def _wall_limit(self, request: RunRequest) -> float:
         return sandbox_wall_seconds([self.stage_timeout(stage) for stage in request.stages],
-                                    request.preload)
+                                    request.preload,
+                                    len(request.values) + len(request.texts) + len(request.evals))
 
     def _tests_for(self, request: RunRequest) -> Path | None:
         staged = self.env.staged

@@ -10,8 +10,9 @@ What a stage prints is counted, through sys.stdout and sys.stderr or straight to
 and 2 (descriptor_meter): past the request's stop_limit the stage is stopped (OutputMeter), as its
 timer stops it. What the tests' lookups print once the stages have run is counted the same way.
 Each lookup (one test's name or expression, evaluated and handed back) has what remains of the
-collection's time limit once its stages ran: one that runs past it is stopped and noted as such,
-with where in the solution's files it was, and the next lookups go on.
+collection's time limit once its stages and the lookups before it ran (at least
+LEAST_LOOKUP_SECONDS): one that runs past it is stopped and noted as such, with where in the
+solution's files it was, and the next lookups go on.
 """
 
 import builtins
@@ -315,11 +316,13 @@ def disarm_timer():
 
 
 def time_left(seconds):
-    """Return what remains of the limit of seconds the timer last ran with, stretched as it was
-    (0: no limit), at least LEAST_LOOKUP_SECONDS."""
+    """Return a function that tells what then remains of the limit of seconds the timer last
+    ran with, stretched as it is, at least LEAST_LOOKUP_SECONDS (0: no limit): the lookups share
+    what the code left of the collection's limit, each having what the ones before it left."""
     if seconds <= 0:
-        return 0
-    return max(TIMER["limit"].deadline() - time.monotonic(), LEAST_LOOKUP_SECONDS)
+        return lambda: 0
+    limit = TIMER["limit"]
+    return lambda: max(limit.deadline() - time.monotonic(), LEAST_LOOKUP_SECONDS)
 
 
 def stopped_place():
@@ -718,7 +721,7 @@ def describe(value):
 
 
 def evaluate_metered(wanted, namespace, graphics_values, values, solution_dir, stop_limit,
-                     send, descriptors, seconds):
+                     send, descriptors, seconds_left):
     """Evaluate as evaluate does, what the lookups print counted as a stage's output; return
     the results and whether they printed past stop_limit (then the results are empty if the
     stop reached the lookups themselves: it ends them)."""
@@ -727,15 +730,15 @@ def evaluate_metered(wanted, namespace, graphics_values, values, solution_dir, s
         try:
             with meter.stoppable():
                 results = evaluate(wanted, namespace, graphics_values, values, solution_dir,
-                                   seconds)
+                                   seconds_left)
         except PrintedWithoutEnd:
             results = NOTHING_LOOKED_UP
     return results, meter.stopped
 
 
-def evaluate(wanted, namespace, graphics_values, values, solution_dir, seconds):
+def evaluate(wanted, namespace, graphics_values, values, solution_dir, seconds_left):
     """Evaluate the requested names (as values and as text) and expressions after the run, each
-    within seconds (within_time)."""
+    within the seconds seconds_left() then gives (within_time)."""
     if graphics_values is None:
         find = lambda name: lookup(name, namespace, solution_dir)  # noqa: E731
     else:
@@ -755,7 +758,7 @@ def evaluate(wanted, namespace, graphics_values, values, solution_dir, seconds):
     results = {"values": {}, "texts": {}, "evals": {}}
     for kind, entry_of in (("values", as_value), ("texts", as_text), ("evals", as_evaluated)):
         for name in wanted[kind]:
-            results[kind][name] = within_time(lambda: entry_of(name), seconds)
+            results[kind][name] = within_time(lambda: entry_of(name), seconds_left())
     return results
 
 

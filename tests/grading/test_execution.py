@@ -906,6 +906,34 @@ def test_a_call_that_loops_for_ever_fails_its_own_test_where_it_was_stopped(tmp_
            "    stopped at calc.py, line 6: while n > 0: n += 1\n" in render_text(report)
 
 
+def test_calls_that_loop_for_ever_share_what_remains_of_the_limit_and_each_fails_alone(
+        tmp_path):
+    """Before, each test's call had the whole of what the code left of the collection's limit:
+    three calls of a function that looped for ever took three times that, past the sandbox's
+    room for the run, which ended it, and every test of the collection, add(10, 5) and
+    add(1, 2) included, failed as the run past its timeout. The calls share what remains (a
+    tenth of a second at least each): each loop fails alone and the other tests are graded."""
+    loops = [f"countdown({n})" for n in range(3, 8)]
+    student, reference = make_assignment(tmp_path, f"""
+        properties:
+          timeout: 1
+          tests:
+            - name: calls
+              entryPoint: calc.py
+              tests: [{{name: 'add(10, 5)'}}, {", ".join(f"{{name: '{call}'}}" for call in loops)},
+                      {{name: 'add(1, 2)'}}]
+    """, {"calc.py": COUNTDOWN}, {"calc.py": ENDLESS_COUNTDOWN})
+    report = grade(student, reference)
+
+    calls = report.tests[0]
+    assert (calls.status, calls.result) == ("COMPLETED", "FAILED")
+    assert [(test.result, test.details) for test in calls.tests] == [("PASSED", None)] + [
+        ("FAILED", "E   Failed: Maximum execution time of 1.0 seconds exceeded")] * len(loops) \
+        + [("PASSED", None)]
+    assert {test.debug["traceback"]["line"] for test in calls.tests[1:-1]} == {
+        "while n > 0: n += 1"}
+
+
 def test_a_call_that_loops_for_ever_in_the_reference_is_ours_to_grade_again_saying_where(
         tmp_path):
     """As a reference run out of time is (a busy host may cause it): a test's call that ran out
