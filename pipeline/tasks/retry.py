@@ -86,7 +86,8 @@ def drive(task: Task, work: Callable[[], T], end: Callable[[str], T], *, soft_li
           coming: Callable[[], None] = lambda: None) -> T:
     """Run a task's work under the one retry layer, so that it always ends with a reason.
 
-    At the soft time limit, `end` records why; a database that does not answer is waited for,
+    At the soft time limit, struck in the work or as its failure is handled (its retry being
+    sent included), `end` records why; a database that does not answer is waited for,
     tried again every `database_wait` seconds or so for as long as it stays away, without using
     up an attempt (the task was handed `database_waits`, the waits so far, and is handed one
     more; when it was away as `end` recorded a reason, the task is handed that reason as
@@ -112,19 +113,15 @@ def drive(task: Task, work: Callable[[], T], end: Callable[[str], T], *, soft_li
             raise _wait_for_database(task, exc, _jittered(database_wait), database_waits,
                                      ending=reason)
 
-    if ending is not None:
-        return record_end(ending)
-    try:
-        return work()
-    except SoftTimeLimitExceeded:
-        return record_end(TIME_LIMIT_REASON.format(limit=task.soft_time_limit or soft_limit))
-    except Exception as exc:
-        if _behind(exc, SoftTimeLimitExceeded):
-            # The limit struck inside a call that then failed on it (a database query cut
-            # short raises the driver's error while the limit is handled).
-            log.warning("%s: the time limit struck inside a call that failed on it: %s",
-                        what, exc)
-            return record_end(TIME_LIMIT_REASON.format(limit=task.soft_time_limit or soft_limit))
+    def try_work() -> T:
+        try:
+            return work()
+        except Exception as exc:
+            if _behind(exc, SoftTimeLimitExceeded):
+                raise
+            return handle_failure(exc)
+
+    def handle_failure(exc: Exception) -> T:
         attempts = attempt_number(task, database_waits)
         if is_database_away(exc):
             log.warning("%s: attempt %d met the database away, waiting for it: %s", what,
@@ -155,7 +152,24 @@ def drive(task: Task, work: Callable[[], T], end: Callable[[str], T], *, soft_li
             return record_end(hide_places(str(exc), places))
         log.exception("%s: unexpected error", what)
         record_end(UNEXPECTED_REASON.format(error=type(exc).__name__))
-        raise
+        raise exc
+
+    if ending is not None:
+        return record_end(ending)
+    try:
+        return try_work()
+    except Exception as exc:
+        # Only a failure the limit is not behind is handled: the limit behind an error out of
+        # the handling struck during it.
+        if not _behind(exc, SoftTimeLimitExceeded):
+            raise
+        if not isinstance(exc, SoftTimeLimitExceeded):
+            # The limit struck inside a call that then failed on it: a database query cut
+            # short raises the driver's error while the limit is handled, and Celery's
+            # Task.retry turns a send it cut short into Reject, which drops the task's message.
+            log.warning("%s: the time limit struck inside a call that failed on it: %s",
+                        what, exc)
+        return record_end(TIME_LIMIT_REASON.format(limit=task.soft_time_limit or soft_limit))
 
 
 def attempt_number(task: Task, database_waits: int) -> int:
