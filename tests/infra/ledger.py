@@ -7,7 +7,7 @@ import threading
 from pathlib import Path
 from typing import Any, Callable, TypeVar
 
-from sqlalchemy import event, text
+from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import Connection, Engine
 
 from pipeline.config import Settings, load_settings
@@ -144,3 +144,13 @@ def add_submission(resources: Resources, *, commit_sha: str, counted_at: dt.date
         session.add(submission)
         session.flush()
         return submission.id
+
+
+# Nothing listens on port 1: connecting fails at once, with the driver's own error.
+UNREACHABLE_DATABASE = "postgresql+psycopg://gradehook@127.0.0.1:1/gradehook"
+
+
+def query_an_unreachable_database() -> None:
+    """Connect to a database nobody serves: raise the driver's error, as a database away does."""
+    with create_engine(UNREACHABLE_DATABASE).connect():
+        pass

@@ -22,7 +22,7 @@ from pipeline.tasks.retry import BACKOFF_BASE_SECONDS, BACKOFF_JITTER, DATABASE_
     resumes_attempt
 from tests.infra.assignments import ONE_TEST
 from tests.infra.disks import fill, small_disk
-from tests.infra.ledger import migrated_resources, queue_run
+from tests.infra.ledger import migrated_resources, query_an_unreachable_database, queue_run
 from tests.support.gitlab_standin import FaultPlan, gitlab_standin  # noqa: F401 (a fixture)
 
 app = Celery("retry-layer-test")
@@ -96,15 +96,6 @@ def test_a_folder_copied_onto_a_full_disk_is_tried_again(tmp_path):
     assert outcome == GAVE_UP_REASON.format(
         attempts=2, error=STORAGE_FAILED.format(error=os.strerror(errno.ENOSPC)))
     assert tried == [0, 1]
-
-
-# Nothing listens on port 1: connecting fails at once, with the driver's own error.
-UNREACHABLE_DATABASE = "postgresql+psycopg://gradehook@127.0.0.1:1/gradehook"
-
-
-def query_an_unreachable_database() -> None:
-    with create_engine(UNREACHABLE_DATABASE).connect():
-        pass
 
 
 def query_cut_short_by_the_database(url: str) -> None:

@@ -16,9 +16,8 @@ from pipeline.ledger.models import RunStatus, TestRun
 from pipeline.repos import RepositoryError
 from pipeline.tasks.retry import TIME_LIMIT_REASON, drive
 from tests.infra.assignments import ONE_TEST
-from tests.infra.ledger import migrated_resources, queue_run
+from tests.infra.ledger import migrated_resources, query_an_unreachable_database, queue_run
 from tests.infra.services import redis_client
-from tests.spine.test_retry_layer import query_an_unreachable_database
 
 
 @pytest.fixture
