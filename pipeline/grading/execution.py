@@ -26,7 +26,7 @@ from pipeline.grading.staging import StagedAssignment, code_names, select_test_f
 from pipeline.logs import quoted_lines
 from pipeline.sandbox import PYTHON_PLACEHOLDER, SANDBOX_PYTHONPATH, SANDBOX_WORKDIR, Mount, \
     SandboxLimits, SandboxResult, run_sandboxed
-from pipeline.sandbox.model import KILLED_PROCESSES, MB
+from pipeline.sandbox.model import KB, KILLED_PROCESSES, MB
 
 log = logging.getLogger(__name__)
 
@@ -258,7 +258,15 @@ def output_stop_limit(limits: SandboxLimits) -> int:
 
 def printed_without_end(limits: SandboxLimits) -> str:
     """Return why a run that printed past its stop limit was stopped."""
-    return PRINTED_WITHOUT_END.format(size=f"{output_stop_limit(limits) / MB:g} MB")
+    return PRINTED_WITHOUT_END.format(size=shown_size(output_stop_limit(limits)))
+
+
+def shown_size(size: int) -> str:
+    """Return a number of bytes as people read it: 16 MB, 16 KB (not 0.015625 MB), 900 bytes."""
+    for unit, unit_bytes in (("MB", MB), ("KB", KB)):
+        if size >= unit_bytes:
+            return f"{size / unit_bytes:g} {unit}"
+    return f"{size} bytes"
 
 
 class ResultTooLarge(Exception):

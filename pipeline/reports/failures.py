@@ -56,7 +56,8 @@ _KILLED_BY_CRASH_SIGNAL = re.compile(
 _PROCESS_LIMIT = re.compile(r"ERROR: process limit of (?P<count>\d+) exceeded$")
 _MEMORY_LIMIT = re.compile(r"ERROR: memory limit of (?P<size>\d+ MB) exceeded$")
 _OUTPUT_FLOOD = re.compile(r"(?:^|ERROR: |Failed: )the program (?P<what>printed|logged) more than "
-                           r"(?P<size>\S+ MB) and was stopped, likely in an endless loop$")
+                           r"(?P<size>\S+ (?:MB|KB|bytes)) and was stopped, likely in an endless "
+                           r"loop$")
 # What looking up a host name, and connecting to an address, raise in a sandbox without network.
 _NO_NETWORK = re.compile(r"\[Errno (-3\] Temporary failure in name resolution|101\] Network is "
                          r"unreachable)")

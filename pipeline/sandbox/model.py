@@ -14,7 +14,8 @@ if TYPE_CHECKING:
 
 HARD_TIMEOUT_SECONDS = 600.0
 # The limits' megabytes, and those gradehook's messages name: 1,048,576 bytes each.
-MB = 1024 * 1024
+KB = 1024
+MB = 1024 * KB
 # The grading engine parses no result line longer than 8 MiB (pipeline.grading.execution's
 # MAX_RESULT_LINE_BYTES), so the channel holds no more: a run that writes more is stopped.
 DEFAULT_MAX_RESULT_BYTES = 8 * 1024 * 1024

@@ -284,3 +284,15 @@ def test_a_program_dumping_its_threads_with_faulthandler_is_graded_on_its_values
     student, reference = make_assignment(tmp_path, one_value_yaml("timeout: 5"),
                                          {"ex.py": "x = 1\n"}, {"ex.py": code})
     assert shown(grade(student, reference)) == [("run", "COMPLETED", [("x", "PASSED", None)])]
+
+
+def test_a_stop_below_a_megabyte_is_named_in_kilobytes(tmp_path: Path):
+    """Before, the smallest output cap the settings take (1,024 bytes, so a stop at 16 KB) read
+    'the program printed more than 0.015625 MB'."""
+    student, reference = make_assignment(tmp_path, one_value_yaml("timeout: 10"),
+                                         {"ex.py": "x = 1\n"},
+                                         {"ex.py": "x = 1\nwhile True:\n    print('hello')\n"})
+    report = grade(student, reference, settings=SandboxSettings(max_output_bytes=1024))
+    assert shown(report) == [("run", "CRASHED", [
+        ("x", "FAILED", f"E   Failed: Execution of {student / 'ex.py'} failed, ERROR: the program "
+                        "printed more than 16 KB and was stopped, likely in an endless loop")])]
