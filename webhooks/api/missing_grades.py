@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from sqlalchemy import select, union
+from sqlalchemy import and_, case, func, or_, select, union
 from sqlalchemy.orm import Session, sessionmaker
 
 from pipeline.ledger.models import Submission, TestRun
@@ -45,50 +45,61 @@ def find_missing_grades(sessions: sessionmaker[Session],
 
     Its students are the projects with any run or submission of the course; its assignments
     those any student of the course handed in. A student lacks a grade of an assignment when
-    none of their submissions of it is accepted.
+    none of their submissions of it is accepted. One query: each student's latest submission of
+    each assignment, and whether any of them is accepted, come from the database.
     """
     students_only = replace(wanted, assignment=None, outcome=None, late=None, final=False)
     every_student = replace(students_only, project_path=None, project_id=None, within=None)
+    students = union(
+        select(TestRun.course, TestRun.project_path)
+        .where(*conditions_on(TestRun, students_only)),
+        select(Submission.course, Submission.project_path)
+        .where(*conditions_on(Submission, students_only))).subquery()
+    assignments = select(Submission.course, Submission.assignment).distinct().where(
+        *conditions_on(Submission, replace(every_student, assignment=wanted.assignment))
+    ).subquery()
+    latest = _latest_submissions(replace(students_only, assignment=wanted.assignment))
     with sessions() as session:
-        students = session.execute(union(
-            select(TestRun.course, TestRun.project_path)
-            .where(*conditions_on(TestRun, students_only)),
-            select(Submission.course, Submission.project_path)
-            .where(*conditions_on(Submission, students_only)))).all()
-        assignments = session.execute(
-            select(Submission.course, Submission.assignment).distinct()
-            .where(*conditions_on(Submission, replace(every_student,
-                                                      assignment=wanted.assignment)))).all()
-        latest: dict[tuple[str, str, str], Submission] = {}
-        graded = set()
-        for submission in session.scalars(
-                select(Submission).where(*conditions_on(Submission, replace(
-                    students_only, assignment=wanted.assignment)))
-                .order_by(COUNTED_AT.desc(), Submission.id.desc())):
-            key = (submission.course, submission.project_path, submission.assignment)
-            latest.setdefault(key, submission)
-            if submission.outcome == ACCEPTED:
-                graded.add(key)
-    missing = [MissingGrade(course, project_path, assignment,
-                            _why(latest.get((course, project_path, assignment))))
-               for course, project_path in students
-               for assignment_course, assignment in assignments
-               if assignment_course == course
-               and (course, project_path, assignment) not in graded]
+        rows = session.execute(
+            select(students.c.course, students.c.project_path, assignments.c.assignment,
+                   latest.c.outcome, latest.c.reason)
+            .join(assignments, assignments.c.course == students.c.course)
+            .outerjoin(latest, and_(latest.c.course == students.c.course,
+                                    latest.c.project_path == students.c.project_path,
+                                    latest.c.assignment == assignments.c.assignment,
+                                    latest.c.rank == 1))
+            .where(or_(latest.c.graded.is_(None), latest.c.graded == 0))).all()
+    missing = [MissingGrade(course, project_path, assignment, _why(outcome, reason))
+               for course, project_path, assignment, outcome, reason in rows]
+    # Sorted here, not by the database, whose collation may order names otherwise.
     return sorted(missing, key=lambda grade: (grade.project_path, grade.assignment,
                                               grade.course))
 
 
-def _why(latest: Submission | None) -> str:
-    """Say why a student's latest submission of an assignment, none accepted, gives no grade."""
-    if latest is None:
+def _latest_submissions(wanted: SubmissionFilter):
+    """Return the submissions of `wanted` with, by student and assignment, their rank from the
+    latest (1) and whether any of them is accepted (graded: 1, else 0)."""
+    student_assignment = (Submission.course, Submission.project_path, Submission.assignment)
+    accepted = case((Submission.outcome == ACCEPTED, 1), else_=0)
+    return select(
+        *student_assignment, Submission.outcome, Submission.reason,
+        func.row_number().over(partition_by=student_assignment,
+                               order_by=(COUNTED_AT.desc(), Submission.id.desc())).label("rank"),
+        func.max(accepted).over(partition_by=student_assignment).label("graded"),
+    ).where(*conditions_on(Submission, wanted)).subquery()
+
+
+def _why(outcome: str | None, reason: str | None) -> str:
+    """Say why a student's latest submission of an assignment (its outcome and reason; None:
+    there is none), none accepted, gives no grade."""
+    if outcome is None:
         return NO_SUBMISSION
-    if latest.outcome == PENDING:
+    if outcome == PENDING:
         return WAITING
-    if latest.outcome == ERROR:
+    if outcome == ERROR:
         return NOT_PROCESSED
-    if refused_as_late(latest.outcome, latest.reason):
+    if refused_as_late(outcome, reason):
         return REFUSED_LATE
-    if refused_over_limit(latest.outcome, latest.reason):
+    if refused_over_limit(outcome, reason):
         return REFUSED_OVER_LIMIT
     return REFUSED_OTHERWISE
