@@ -16,7 +16,8 @@ from sqlalchemy import delete, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from gitlab_client import GitLabError, MergeRequest, NotFoundGitLabError
+from gitlab_client import (GitLabError, MergeRequest, NotFoundGitLabError,
+                           TransientGitLabError)
 from pipeline.config import CourseSettings
 from pipeline.context import Resources
 from pipeline.feedback import result_url
@@ -161,7 +162,9 @@ def show_regrade(resources: Resources, run_id: str) -> None:
     and assignment's, decided on another run): it shows the run's score, saying so.
 
     It takes each one's publishing turn, as every comment of a submission is written in; one
-    whose merge request GitLab no longer shows is passed over: there is no one to tell.
+    whose merge request GitLab no longer shows is passed over: there is no one to tell. One
+    GitLab refuses otherwise (403, say) is passed over too: it is not the run's report, whose
+    own updates stand. A passing fault (TransientGitLabError) is raised for a retry.
     """
     if resources.gitlab is None:
         return
@@ -177,6 +180,12 @@ def show_regrade(resources: Resources, run_id: str) -> None:
             except NotFoundGitLabError as exc:
                 log.warning("submission %s: its comment not written again after run %s: %s",
                             submission_id, run_id, exc)
+                continue
+            except TransientGitLabError:
+                raise
+            except GitLabError as exc:
+                log.error("submission %s: GitLab refused its comment after run %s: %s",
+                          submission_id, run_id, exc)
                 continue
         log.info("submission %s: its comment shows run %s's grade", submission_id, run_id)
 

@@ -27,12 +27,17 @@ REPORT_REFUSED = "GitLab refused the run's update for good: {error}"
 
 def report_run(resources: Resources, run_id: str) -> None:
     """Post the run's commit status and, once it has a result, its merge request comments;
-    a grade of a commit handed in already shows in its submissions' comments too."""
+    a grade of a commit handed in already shows in its submissions' comments too.
+
+    The run's own comments come first: a submission's comment GitLab fails to take does not
+    keep them back (show_regrade passes over one it refuses, and lets a passing fault through
+    to be retried).
+    """
     run = sync_commit_status(resources, run_id)
     if run is not None:  # the comment updates are idempotent: a retry after a fault redoes them
+        update_merge_request_comments(resources, run)
         if run.status in GRADED_STATUSES:
             show_regrade(resources, run_id)
-        update_merge_request_comments(resources, run)
 
 
 def report_now_or_later(resources: Resources, celery: Celery, run_id: str) -> None:

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import pytest
+
+from gitlab_client import TransientGitLabError
 from pipeline.ledger.models import RunStatus
-from pipeline.tasks.reporting import report_run
-from tests.submissions.world import OTHER_ASSIGNMENT, solution
+from pipeline.tasks.reporting import report_now_or_later, report_run
+from tests.submissions.world import OTHER_ASSIGNMENT, TARGET, solution
+from tests.support.gitlab_standin import FaultPlan
 
 REGRADED = "Regraded at {time}: the score above is from the latest test run of this commit."
 
@@ -52,3 +56,54 @@ def test_the_history_marks_an_earlier_submission_regraded(world):
     assert rows[2].startswith("| 2 | ") and rows[2].endswith(" | accepted | 100% |")
     assert rows[3].startswith("| 1 | ") and rows[3].endswith(" | accepted | 100% (regraded) |")
     assert "Regraded at" not in body
+
+
+def _regrade_with_failing_submission_comment(world, status: int):
+    """Decide a submission, open a merge request of the branch main, regrade the commit, and make
+    GitLab answer `status` to every write of the submission's comment; return the submission's
+    merge request iid and comment, the other merge request's iid and the regrade."""
+    sha = world.push(solution("hello"))
+    submission = world.submit(sha, RunStatus.FAILED, score=2 / 3, passed=2, total=3)
+    submission_iid = world.process(submission.id).merge_request_iid
+    decided, = world.notes(submission_iid)
+    own_iid = world.gitlab.add_merge_request(world.project_id, "main", TARGET)["iid"]
+    regrade = world.graded_run(sha, score=1.0, passed=3, total=3, kind="regrade")
+    world.gitlab.inject_faults(FaultPlan(
+        status=status, every=1, method="PUT",
+        path_pattern=rf"/merge_requests/{submission_iid}/notes/{decided['id']}$"))
+    return submission_iid, decided, own_iid, regrade
+
+
+def test_a_refused_submission_comment_neither_holds_back_the_runs_comments_nor_refuses_it(world):
+    """Before, a 403 on the submission's comment stopped the run's own merge request comments
+    and marked its report refused for good, though its commit status was posted."""
+    submission_iid, decided, own_iid, regrade = \
+        _regrade_with_failing_submission_comment(world, 403)
+
+    report_now_or_later(world.resources, world.celery, regrade.id)
+
+    own, = world.notes(own_iid)
+    assert f"/results/{regrade.id}" in own["body"]
+    run = world.run(regrade.id)
+    assert run.report_refused is None and run.commented_at is not None
+    assert world.notes(submission_iid) == [decided]
+
+
+def test_a_passing_fault_on_a_submission_comment_is_retried_after_the_runs_comments(world):
+    """Before, a 500 on the submission's comment stopped the run's own merge request comments
+    until a retry got through."""
+    submission_iid, decided, own_iid, regrade = \
+        _regrade_with_failing_submission_comment(world, 500)
+
+    with pytest.raises(TransientGitLabError):
+        report_run(world.resources, regrade.id)
+
+    own, = world.notes(own_iid)
+    assert f"/results/{regrade.id}" in own["body"]
+    assert world.run(regrade.id).report_refused is None
+    assert world.notes(submission_iid) == [decided]
+    world.gitlab.clear_faults()
+    report_run(world.resources, regrade.id)
+    note, = world.notes(submission_iid)
+    assert note["id"] == decided["id"] and "Score **100%** (3/3 tests passed)" in note["body"]
+    assert [note["id"] for note in world.notes(own_iid)] == [own["id"]]
