@@ -154,3 +154,14 @@ def query_an_unreachable_database() -> None:
     """Connect to a database nobody serves: raise the driver's error, as a database away does."""
     with create_engine(UNREACHABLE_DATABASE).connect():
         pass
+
+
+def end_meeting_the_database_away(ends_tried: list[str], times_away: int):
+    """Return a task's end (pipeline.tasks.retry.drive's) that notes each reason in ends_tried
+    and finds the database unreachable the first times_away times it is called."""
+    def end(reason: str) -> str:
+        ends_tried.append(reason)
+        if len(ends_tried) <= times_away:
+            query_an_unreachable_database()
+        return reason
+    return end

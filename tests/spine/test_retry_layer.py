@@ -22,7 +22,8 @@ from pipeline.tasks.retry import BACKOFF_BASE_SECONDS, BACKOFF_JITTER, DATABASE_
     resumes_attempt
 from tests.infra.assignments import ONE_TEST
 from tests.infra.disks import fill, small_disk
-from tests.infra.ledger import migrated_resources, query_an_unreachable_database, queue_run
+from tests.infra.ledger import end_meeting_the_database_away, migrated_resources, \
+    query_an_unreachable_database, queue_run
 from tests.support.gitlab_standin import FaultPlan, gitlab_standin  # noqa: F401 (a fixture)
 
 app = Celery("retry-layer-test")
@@ -226,11 +227,7 @@ def ending_while_the_database_is_away(self, times_away: int, database_waits: int
         tried.append(self.request.retries)
         raise RepositoryError("git is down")
 
-    def end(reason: str) -> str:
-        ends_tried.append(reason)
-        if len(ends_tried) <= times_away:
-            query_an_unreachable_database()
-        return reason
+    end = end_meeting_the_database_away(ends_tried, times_away)
     return drive(self, work, end, soft_limit=60, max_attempts=1, database_wait=0.1,
                  database_waits=database_waits, ending=ending,
                  what="ending_while_the_database_is_away", places={})
@@ -256,11 +253,7 @@ def failing_unexpectedly_as_the_database_goes_away(self, database_waits: int = 0
         tried.append(self.request.retries)
         raise KeyError("config")
 
-    def end(reason: str) -> str:
-        ends_tried.append(reason)
-        if len(ends_tried) == 1:
-            query_an_unreachable_database()
-        return reason
+    end = end_meeting_the_database_away(ends_tried, 1)
     return drive(self, work, end, soft_limit=60, max_attempts=2, database_wait=0.1,
                  database_waits=database_waits, ending=ending,
                  what="failing_unexpectedly_as_the_database_goes_away", places={})

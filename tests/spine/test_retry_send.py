@@ -16,7 +16,7 @@ from pipeline.ledger.models import RunStatus, TestRun
 from pipeline.repos import RepositoryError
 from pipeline.tasks.retry import TIME_LIMIT_REASON, drive
 from tests.infra.assignments import ONE_TEST
-from tests.infra.ledger import migrated_resources, query_an_unreachable_database, queue_run
+from tests.infra.ledger import end_meeting_the_database_away, migrated_resources, queue_run
 from tests.infra.services import redis_client
 
 
@@ -83,11 +83,7 @@ def failing_with_the_database_going_away(task, database_waits: int = 0,
     def work() -> str:
         raise RepositoryError("git is down")
 
-    def end(reason: str) -> str:
-        ends_tried.append(reason)
-        if len(ends_tried) == 1:
-            query_an_unreachable_database()
-        return reason
+    end = end_meeting_the_database_away(ends_tried, 1)
     return drive(task, work, end, soft_limit=60, max_attempts=2, database_wait=0.1,
                  database_waits=database_waits, ending=ending,
                  what="failing_with_the_database_going_away", places={})
