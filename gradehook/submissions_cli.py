@@ -24,6 +24,9 @@ CSV_HEADER = ("project", "assignment", "commit", "outcome", "late", "score", "te
               "tests_total", "received_at", "deadline", "merge_request", "reason", "result_url",
               "missing")
 SHOWN = "{shown} of {total} submission(s)"
+# Below a gradebook's table, on every page, as the API's missing: the grades it lacks, and why.
+MISSING_HEADING = "{count} grade(s) missing (no accepted submission):"
+MISSING_HEADER = ("PROJECT", "ASSIGNMENT", "MISSING")
 FINAL_WITH_OUTCOME = (f"{quoted_option('final')} lists accepted submissions: leave "
                       f"{quoted_option('outcome')} out")
 
@@ -36,7 +39,8 @@ FINAL_WITH_OUTCOME = (f"{quoted_option('final')} lists accepted submissions: lea
 @click.option("--late/--on-time", default=None, help="Only late ones, or only those on time.")
 @click.option("--final", is_flag=True,
               help="Each student's last accepted submission of each assignment (by when "
-                   "gradehook first received its commit), by project and assignment.")
+                   "gradehook first received its commit), by project and assignment; below "
+                   "the table, each known student's assignment without one, and why.")
 @click.option("--csv", "as_csv", is_flag=True,
               help="Every matching submission as CSV (no pages), scores from 0 to 1; with "
                    "--final, a gradebook: also a line for each known student's assignment "
@@ -71,6 +75,18 @@ def submissions(ctx: click.Context, course: str | None, assignment: str | None,
             for s, run in found]
     click.echo(format_table(HEADER, rows))
     click.echo(SHOWN.format(shown=len(rows), total=total))
+    if has_missing_grades(wanted):
+        _echo_missing(find_missing_grades(resources.sessions, wanted))
+
+
+def _echo_missing(missing: list[MissingGrade]) -> None:
+    """Show a gradebook's grades it lacks under its table: each student's assignment, and why."""
+    if not missing:
+        return
+    click.echo()
+    click.echo(MISSING_HEADING.format(count=len(missing)))
+    click.echo(format_table(MISSING_HEADER, [(grade.project_path, grade.assignment, grade.why)
+                                             for grade in missing]))
 
 
 def _write_csv(resources, wanted: SubmissionFilter) -> None:

@@ -104,6 +104,36 @@ def test_the_gradebook_has_a_line_for_each_known_student_without_a_grade(service
         ["students/bob"]
 
 
+def test_the_final_table_lists_the_grades_the_gradebook_lacks_on_every_page(service_settings):
+    """Before, `submissions --final` showed only the accepted submissions: carol, refused
+    late, and dave, who only tested his code, were in the CSV and the API's missing, not in
+    the table."""
+    config, settings = service_settings({"courses": [COURSE]})
+    seed(settings)
+    resources = migrated_resources(settings)
+    add_submission(resources, commit_sha="e" * 40, counted_at=T0, outcome="refused", late=True,
+                   project_path="students/carol",
+                   reason="handed in after the deadline of 2026-03-01 09:00:00 UTC: ...")
+    end_run(resources, queue_run(resources, commit_sha="2" * 40, project_path="students/dave",
+                                 assignment="week2/loops").id, RunStatus.FAILED)
+
+    final = gradehook(config, "submissions", "--final")
+    second_page = gradehook(config, "submissions", "--final", "--limit", "1", "--page", "2")
+    refused = gradehook(config, "submissions", "--outcome", "refused")
+
+    missing = [[], "2 grade(s) missing (no accepted submission):".split(),
+               ["PROJECT", "ASSIGNMENT", "MISSING"],
+               ["students/carol", ASSIGNMENT, "refused:", "late"],
+               ["students/dave", ASSIGNMENT, "no", "submission"]]
+    assert [line.split()[:2] for line in final.output.splitlines()[:3]] == [
+        ["PROJECT", "ASSIGNMENT"], ["students/alice", ASSIGNMENT], ["students/bob", ASSIGNMENT]]
+    assert [line.split() for line in final.output.splitlines()[3:]] == \
+        ["2 of 2 submission(s)".split(), *missing]
+    assert [line.split() for line in second_page.output.splitlines()[2:]] == \
+        ["1 of 2 submission(s)".split(), *missing]
+    assert "missing" not in refused.output
+
+
 def test_the_gradebook_shows_a_regrade_of_the_final_commit(service_settings):
     """Staff fix a test of the reference and regrade the assignment: the final submission's
     commit is graded again, and the gradebook takes that grade. Before, it kept the score of
