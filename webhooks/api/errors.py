@@ -20,6 +20,8 @@ BODY_NOT_JSON = "the body must be a JSON document"
 JSON_REQUIRED = "send the body as application/json"
 DATABASE_DOWN = "the ledger database is unavailable; try again shortly"
 PARAMETER_REPEATED = "{name}: give this parameter once"
+SEVERAL_VALUES_REPEATED = ("{name}: give this parameter once, with its values separated by "
+                           "commas: {name}={example}")
 BODY_FIELD = "body"
 
 
@@ -51,12 +53,21 @@ def load_query(schema: Schema) -> dict[str, Any]:
     """Validate the request's query string with a schema, or raise ApiError 400.
 
     A parameter given twice is refused: taking one of its values would answer another question
-    than the one asked (status=passed&status=failed is not "either").
+    than the one asked (status=passed&status=failed is not "either"). One whose field takes
+    several values separated by commas (its several_values_example) is pointed to that form.
     """
     for name, values in request.args.lists():
         if len(values) > 1:
-            raise ApiError(400, PARAMETER_REPEATED.format(name=name), field=name)
+            raise ApiError(400, _repeated(schema, name), field=name)
     return load(schema, request.args.to_dict())
+
+
+def _repeated(schema: Schema, name: str) -> str:
+    """Return why a parameter given twice is refused, and how to give several values if it can."""
+    example = getattr(schema.fields.get(name), "several_values_example", None)
+    if example is None:
+        return PARAMETER_REPEATED.format(name=name)
+    return SEVERAL_VALUES_REPEATED.format(name=name, example=example)
 
 
 def load(schema: Schema, data: Any) -> dict[str, Any]:

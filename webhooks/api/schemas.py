@@ -235,6 +235,8 @@ class RunStatuses(fields.Field):
     """One run status or several separated by commas (`passed,failed`): a tuple of them."""
 
     default_error_messages = {"invalid": STATUSES_REFUSED}
+    # Several statuses as the parameter takes them, shown to a caller who gives it again for each.
+    several_values_example = "passed,failed"
 
     def _deserialize(self, value: Any, attr, data, **kwargs) -> tuple[RunStatus, ...]:
         if not isinstance(value, str) or not re.fullmatch(STATUSES_PATTERN, value):
@@ -259,7 +261,8 @@ class RunQuerySchema(ListingQuerySchema):
                                                     error=COMMIT_PREFIX_REFUSED), metadata={
         "description": "a commit SHA or its first 7 or more characters"})
     status = RunStatuses(metadata={
-        "type": "string", "pattern": STATUSES_PATTERN, "example": "passed,failed",
+        "type": "string", "pattern": STATUSES_PATTERN,
+        "example": RunStatuses.several_values_example,
         "description": "a run status, or several separated by commas: runs with any of them. "
                        "Left out, runs of every status are listed, those that graded nothing "
                        "too (superseded, or cancelled: the push did not change the "
