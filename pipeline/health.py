@@ -15,7 +15,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from pipeline.config import Settings
-from pipeline.ledger.backlog import Backlog, measure_backlog
+from pipeline.ledger.backlog import Backlog, backlog_if_readable
 from pipeline.ledger.migrate import schema_problem
 from pipeline.ledger.models import utcnow
 from pipeline.reference_checks import reference_problems
@@ -52,9 +52,7 @@ class Health:
                 "broker_error": self.broker_error, "database": self.database,
                 "database_error": self.database_error, "workers": self.workers,
                 "worker_names": list(self.worker_names), "problems": list(self.problems),
-                "runs": None if self.backlog is None else {
-                    "queued": self.backlog.queued, "running": self.backlog.running,
-                    "oldest_queued_seconds": self.backlog.oldest_wait_seconds(self.measured_at)}}
+                "runs": None if self.backlog is None else self.backlog.as_dict(self.measured_at)}
 
 
 def check_health(settings: Settings, engine: Engine, celery: Celery) -> Health:
@@ -67,7 +65,8 @@ def check_health(settings: Settings, engine: Engine, celery: Celery) -> Health:
                   database="down" if database_error else "up", database_error=database_error,
                   workers=len(workers), worker_names=workers,
                   problems=() if database_error else _problems(settings, engine),
-                  backlog=None if database_error else _backlog(engine), measured_at=utcnow())
+                  backlog=None if database_error else backlog_if_readable(engine),
+                  measured_at=utcnow())
 
 
 def _broker_error(settings: Settings) -> str | None:
@@ -104,14 +103,6 @@ def _problems(settings: Settings, engine: Engine) -> tuple[str, ...]:
             return tuple(reference_problems(session, settings.courses))
     except SQLAlchemyError:  # a ledger not yet upgraded: no problem is known
         return ()
-
-
-def _backlog(engine: Engine) -> Backlog | None:
-    try:
-        with Session(engine) as session:
-            return measure_backlog(session)
-    except SQLAlchemyError:  # the database went away since it answered: nothing is known
-        return None
 
 
 def _worker_names(celery: Celery) -> tuple[str, ...]:

@@ -6,6 +6,8 @@ import datetime as dt
 from dataclasses import dataclass
 
 from sqlalchemy import func, select
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from pipeline.ledger.models import RunStatus, TestRun
@@ -25,6 +27,11 @@ class Backlog:
             return None
         return max(0, int((now - self.oldest_queued_at).total_seconds()))
 
+    def as_dict(self, now: dt.datetime) -> dict:
+        """Return the backlog as the API shows it (health, the workers' status)."""
+        return {"queued": self.queued, "running": self.running,
+                "oldest_queued_seconds": self.oldest_wait_seconds(now)}
+
 
 def measure_backlog(session: Session) -> Backlog:
     """Count the queued and running runs in one query, which reads the unfinished runs alone
@@ -37,3 +44,12 @@ def measure_backlog(session: Session) -> Backlog:
     queued, oldest = counts.get(RunStatus.QUEUED, (0, None))
     running, _ = counts.get(RunStatus.RUNNING, (0, None))
     return Backlog(queued=queued, running=running, oldest_queued_at=oldest)
+
+
+def backlog_if_readable(engine: Engine) -> Backlog | None:
+    """Measure the backlog; None when the database cannot be read (it went away, say)."""
+    try:
+        with Session(engine) as session:
+            return measure_backlog(session)
+    except SQLAlchemyError:
+        return None

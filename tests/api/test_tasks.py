@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 
 from celery import states
@@ -12,10 +13,12 @@ from pipeline.dispatch import new_task_id
 from pipeline.ledger.db import single_statements, transaction
 from pipeline.ledger.models import RunStatus, Submission, TestRun, utcnow
 from pipeline.ledger.runs import claim_run
-from tests.api.world import ASSIGNMENT, SHA_A, SHA_B
+from tests.api.world import ASSIGNMENT, SHA_A, SHA_B, STAFF_TOKEN, bearer, staff_digest
 from tests.infra.ledger import end_run, queue_run
+from tests.infra.ports import free_port
 from webhooks.api.events import task_events
 from webhooks.api.task_state import TaskProgress, mark_sent, task_progress
+from webhooks.app import create_app
 
 
 def advance(world, run_id, stage, progress, **values):
@@ -233,7 +236,43 @@ def test_workers_status_without_workers_is_an_empty_list(world):
     response = world.get("/api/tasks/workers/status")
 
     assert response.status_code == 200
-    assert response.get_json() == {"workers": [], "timeout_seconds": 0.3}
+    assert response.get_json() == {
+        "workers": [], "timeout_seconds": 0.3,
+        "runs": {"queued": 0, "running": 0, "oldest_queued_seconds": None}}
+
+
+def test_workers_status_says_how_many_runs_wait_and_run_as_health_does(world):
+    """Before, it listed the workers alone: whether they kept up with the runs waiting was
+    only in health and `gradehook worker status`."""
+    before = utcnow()
+    oldest = queue_run(world.resources, commit_sha=SHA_A,
+                       queued_at=before - dt.timedelta(minutes=20))
+    queue_run(world.resources, commit_sha=SHA_B, queued_at=before - dt.timedelta(minutes=5))
+    queue_run(world.resources, commit_sha="c" * 40, status=RunStatus.RUNNING)
+    end_run(world.resources, queue_run(world.resources, commit_sha="d" * 40).id,
+            RunStatus.PASSED)
+
+    runs = world.get("/api/tasks/workers/status").get_json()["runs"]
+    after = utcnow()
+
+    waited = runs.pop("oldest_queued_seconds")
+    assert runs == {"queued": 2, "running": 1}
+    assert int((before - oldest.queued_at).total_seconds()) <= waited \
+        <= int((after - oldest.queued_at).total_seconds())
+
+
+def test_workers_status_with_the_database_down_shows_the_workers_and_no_backlog(
+        service_settings, monkeypatch):
+    """The backlog is read as health reads it: a ledger out of reach leaves the workers'
+    answer and says nothing of the runs (null), never a 500."""
+    monkeypatch.setenv("POSTGRES_PORT", str(free_port()))
+    _, settings = service_settings({"api": {"staff_token_hashes": staff_digest()}})
+
+    client = create_app(settings).test_client()
+    response = client.get("/api/tasks/workers/status", headers=bearer(STAFF_TOKEN))
+
+    assert response.status_code == 200
+    assert response.get_json()["runs"] is None and response.get_json()["workers"] == []
 
 
 def test_a_task_marked_sent_reads_pending_until_its_worker_stores_a_state(world):

@@ -400,11 +400,25 @@ class WorkerSchema(Schema):
     reserved = fields.List(fields.Nested(TaskBriefSchema), required=True)
 
 
+class RunBacklogSchema(Schema):
+    """The runs waiting for a worker and those being graded, as health measures them."""
+
+    queued = fields.Integer(required=True)
+    running = fields.Integer(required=True, metadata={
+        "description": "being graded, or waiting to be tried again"})
+    oldest_queued_seconds = fields.Integer(required=True, allow_none=True, metadata={
+        "description": "how long the oldest queued run has waited since it was queued; null "
+                       "when none is queued"})
+
+
 class WorkersStatusSchema(Schema):
     """Answer of GET /api/tasks/workers/status."""
 
     workers = fields.List(fields.Nested(WorkerSchema), required=True)
     timeout_seconds = fields.Float(required=True)
+    runs = fields.Nested(RunBacklogSchema, required=True, allow_none=True, metadata={
+        "description": "the backlog, as health gives it: null when the database cannot be "
+                       "read"})
 
 
 class ErrorSchema(Schema):
@@ -415,17 +429,6 @@ class ErrorSchema(Schema):
     field = fields.String(allow_none=True, metadata={"description": "the field at fault"})
     field_errors = fields.Dict(data_key="fields", allow_none=True,
                                metadata={"description": "every field's complaints"})
-
-
-class RunBacklogSchema(Schema):
-    """The runs waiting for a worker and those being graded, as health measures them."""
-
-    queued = fields.Integer(required=True)
-    running = fields.Integer(required=True, metadata={
-        "description": "being graded, or waiting to be tried again"})
-    oldest_queued_seconds = fields.Integer(required=True, allow_none=True, metadata={
-        "description": "how long the oldest queued run has waited since it was queued; null "
-                       "when none is queued"})
 
 
 class HealthSchema(Schema):

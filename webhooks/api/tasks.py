@@ -6,6 +6,8 @@ import re
 
 from flask import Blueprint, Response, jsonify
 
+from pipeline.ledger.backlog import backlog_if_readable
+from pipeline.ledger.models import utcnow
 from webhooks.api.auth import Caller
 from webhooks.api.docs import error_responses, json_response
 from webhooks.api.errors import ApiError
@@ -47,7 +49,8 @@ PATHS = {
                             "content": {"text/event-stream": {"schema": {"type": "string"}}}},
                       **error_responses(401, 403, 404, 503)}}},
     "/api/tasks/workers/status": {"get": {
-        "summary": "Workers, their queues and their active and reserved tasks (staff)",
+        "summary": "Workers, their queues and their active and reserved tasks, and the runs "
+                   "queued and running (staff)",
         "responses": {200: json_response("the workers that answered in time",
                                          WorkersStatusSchema),
                       **error_responses(401, 403, 503)}}},
@@ -82,7 +85,7 @@ def task_event_stream(task_id: str):
 
 @tasks.get("/api/tasks/workers/status")
 def workers_status():
-    """Answer with every worker's queues and tasks."""
+    """Answer with every worker's queues and tasks, and the runs queued and running."""
     current_caller().require_staff(INSPECT_ACTION)
     svc = services()
     timeout = svc.settings.api.inspect_timeout_seconds
@@ -90,7 +93,10 @@ def workers_status():
         workers = inspect_workers(svc.celery, timeout)
     except BrokerUnavailable:
         raise ApiError(503, BROKER_DOWN) from None
-    return jsonify(WorkersStatusSchema().dump({"workers": workers, "timeout_seconds": timeout}))
+    backlog = backlog_if_readable(svc.resources.engine)
+    return jsonify(WorkersStatusSchema().dump({
+        "workers": workers, "timeout_seconds": timeout,
+        "runs": None if backlog is None else backlog.as_dict(utcnow())}))
 
 
 def _visible_task(caller: Caller, task_id: str) -> TaskProgress:
