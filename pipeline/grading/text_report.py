@@ -6,8 +6,12 @@ from pipeline.grading.checks import ACTUAL_EXCERPT, EXITED, EXPECTED_EXCERPT, RA
     raised_place
 from pipeline.grading.report import (CRASHED, PASSED, TIMEDOUT, CollectionReport, Report,
                                      TestCaseReport)
+from pipeline.reports.model import read_report
+from pipeline.reports.wording import score_basis_text
 
-HEADER = "{name}: {result} ({passed}/{total} collections passed, score {score})"
+# What the score rests on is worded as in the students' score line: the tests passed, how many of
+# them are hidden, after the collections when their counts differ.
+HEADER = "{name}: {result} ({basis}, score {score})"
 COURSE_ERROR = "Course error (the assignment cannot be graded):\n{message}"
 AS_THEY_RAN = "The tests as they ran, not scored:"
 COLLECTION_LINE = "[{result}] {name} ({type}, {status}) {passed}/{total} tests passed{hidden}"
@@ -42,7 +46,7 @@ def render_text(report: Report) -> str:
         return "\n".join(lines + _collection_lines(report))
     section = report.gradehook
     lines = [HEADER.format(name=report.name, result=report.result,
-                           passed=section.collections_passed, total=section.collections_total,
+                           basis=score_basis_text(read_report(report.to_dict()).basis),
                            score=f"{section.score:.2f}")]
     if report.result_message:
         lines.append(report.result_message)

@@ -36,7 +36,7 @@ def test_a_correct_solution_exits_zero(tmp_path: Path):
     done = run_cli("--student", str(student), "--reference", str(reference), cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines() == [
-        "Python Test Suite: PASSED (1/1 collections passed, score 1.00)",
+        "Python Test Suite: PASSED (1 of 1 collection passed, 2/2 tests passed, score 1.00)",
         "Congratulations! All tests passed",
         "",
         "[PASSED] values (variable, COMPLETED) 2/2 tests passed",
@@ -51,7 +51,7 @@ def test_an_incorrect_solution_exits_one_and_shows_the_failing_values(tmp_path: 
     done = run_cli("--student", str(student), "--reference", str(reference), cwd=tmp_path)
     assert done.returncode == 1, done.stderr
     assert done.stdout.splitlines() == [
-        "Python Test Suite: FAILED (0/1 collections passed, score 0.00)",
+        "Python Test Suite: FAILED (0 of 1 collection passed, 0/2 tests passed, score 0.00)",
         "Some or all tests failed",
         "",
         "[FAILED] values (variable, COMPLETED) 0/2 tests passed",
@@ -64,6 +64,28 @@ def test_an_incorrect_solution_exits_one_and_shows_the_failing_values(tmp_path: 
         "    expected: 5",
         "    actual:   6",
     ]
+
+
+def test_the_header_counts_the_tests_and_says_how_many_are_hidden_as_students_read_it(
+        tmp_path: Path):
+    """Before, 'Python Test Suite: FAILED (0/2 collections passed, score 0.00)': the tests
+    passed, and how many of them students see only as passed or failed ('2/4 tests passed, 2
+    of the 4 hidden' in their score line), were not said."""
+    test_yaml = TEST_YAML + """
+    - name: more
+      entryPoint: ex.py
+      tests:
+        - name: total(1, 1)
+        - name: x + 1
+"""
+    student, reference = make_assignment(
+        tmp_path, test_yaml, REFERENCE, {"ex.py": "x = 2\ndef total(a, b):\n    return a + b\n"},
+        meta_yaml="properties:\n  hiddenTests: [more]\n")
+    done = run_cli("--student", str(student), "--reference", str(reference), cwd=tmp_path)
+    assert done.returncode == 1, done.stderr
+    assert done.stdout.splitlines()[0] == (
+        "Python Test Suite: FAILED (0 of 2 collections passed, 2/4 tests passed, 2 of the 4 "
+        "hidden, score 0.00)")
 
 
 def test_json_output_is_the_test_summary(tmp_path: Path):
