@@ -28,8 +28,14 @@ COMMIT_LINE = "Commit {sha} · received {received}"
 DEADLINE_PART = " · deadline {deadline}"
 SCORE_LINE = "Score **{percent}**"
 SCORE_BASIS_PART = " ({basis})"
+# A decided submission whose commit a later run graded, whose score it shows: a regrade staff
+# asked for, or another run (a /retest, the commit pushed to another branch, the API's or the
+# command line's request).
 REGRADED_LINE = "Regraded at {time}: the score above is from the latest test run of this commit."
 REGRADED_CELL = "{percent} (regraded)"
+GRADED_AGAIN_LINE = ("Graded again at {time}: the score above is from the latest test run of "
+                     "this commit.")
+GRADED_AGAIN_CELL = "{percent} (graded again)"
 ALLOWANCE_LINE = "Submissions used: {used} of {limit} (only accepted ones count), {left} left"
 CLOSED_ALLOWANCE_LINE = ("Submissions used: {used} of {limit} (only accepted ones count); none "
                          "left, as the deadline has passed")
@@ -83,8 +89,9 @@ class SubmissionSummary:
     """The facts about one submission that its comment shows, independent of the ledger.
 
     The comment shows the latest submission's `allowance`; the history shows none. `retrying`:
-    an error of gradehook's that is to be processed again. `regraded_at`: when a later run of
-    the commit than the one it was decided on graded it, whose score it shows.
+    an error of gradehook's that is to be processed again. `graded_again_at`: when a later run
+    of the commit than the one it was decided on graded it, whose score it shows; `regraded`:
+    that run is a regrade staff asked for.
     """
 
     assignment: str
@@ -99,7 +106,8 @@ class SubmissionSummary:
     result_url: str | None = None
     allowance: SubmissionAllowance | None = None
     retrying: bool = False
-    regraded_at: dt.datetime | None = None
+    graded_again_at: dt.datetime | None = None
+    regraded: bool = False
 
     def __post_init__(self) -> None:
         if self.outcome not in SUBMISSION_OUTCOMES:
@@ -107,7 +115,7 @@ class SubmissionSummary:
                                    f"{', '.join(SUBMISSION_OUTCOMES)}")
         if self.retrying and self.outcome != "error":
             raise ReportInputError("only a submission in error is processed again")
-        for moment in (self.received_at, self.deadline, self.regraded_at):
+        for moment in (self.received_at, self.deadline, self.graded_again_at):
             if moment is not None and (not isinstance(moment, dt.datetime)
                                        or moment.tzinfo is None):
                 raise ReportInputError("submission times must be datetimes with a time zone")
@@ -135,8 +143,9 @@ def submission_comment_markdown(submissions: Sequence[SubmissionSummary], marker
             score_line += SCORE_BASIS_PART.format(basis=score_basis_text(latest.basis))
         report_link = link(FULL_REPORT_LINK, latest.result_url)
         lines += [f"{score_line} · {report_link}" if report_link else score_line, ""]
-        if latest.regraded_at is not None:
-            lines += [REGRADED_LINE.format(time=_time(latest.regraded_at)), ""]
+        if latest.graded_again_at is not None:
+            line = REGRADED_LINE if latest.regraded else GRADED_AGAIN_LINE
+            lines += [line.format(time=_time(latest.graded_again_at)), ""]
     if latest.allowance is not None:
         lines += [latest.allowance.line, ""]
     if latest.reasons:
@@ -202,7 +211,9 @@ def _score_cell(submission: SubmissionSummary) -> str:
     if not submission.scored:
         return NO_SCORE
     percent = format_percent(submission.score)
-    return percent if submission.regraded_at is None else REGRADED_CELL.format(percent=percent)
+    if submission.graded_again_at is None:
+        return percent
+    return (REGRADED_CELL if submission.regraded else GRADED_AGAIN_CELL).format(percent=percent)
 
 
 def _time(moment: dt.datetime) -> str:

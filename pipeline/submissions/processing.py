@@ -30,6 +30,7 @@ from pipeline.reports.submission import (SubmissionAllowance, SubmissionSummary,
                                          decided_elsewhere_markdown,
                                          nothing_handed_in_markdown,
                                          submission_comment_markdown)
+from pipeline.regrade import REGRADE_KIND
 from pipeline.repos import MissingCommitError, RepositoryError
 from pipeline.submissions import gitlab_side
 from pipeline.submissions.dispatch import publisher, release_submissions
@@ -675,8 +676,8 @@ def _summary(resources: Resources, session: Session, submission: Submission
     run = shown_run(session, submission)
     graded = run is not None and run.status in (RunStatus.PASSED, RunStatus.FAILED)
     # Graded again once decided: another run's grade than the decision's own, and later.
-    regraded = (graded and run.id != submission.run_id and submission.decided_at is not None
-                and run.finished_at > submission.decided_at)
+    graded_again = (graded and run.id != submission.run_id and submission.decided_at is not None
+                    and run.finished_at > submission.decided_at)
     report = read_report(run.report) if graded else None
     return SubmissionSummary(
         assignment=submission.assignment, commit_sha=submission.commit_sha,
@@ -689,7 +690,9 @@ def _summary(resources: Resources, session: Session, submission: Submission
         score=run.score if graded else None,
         basis=report.basis if report is not None else None,
         result_url=result_url(resources, run.id) if run is not None else None,
-        allowance=_allowance(submission), regraded_at=run.finished_at if regraded else None)
+        allowance=_allowance(submission),
+        graded_again_at=run.finished_at if graded_again else None,
+        regraded=graded_again and run.kind == REGRADE_KIND)
 
 
 def _allowance(submission: Submission) -> SubmissionAllowance | None:

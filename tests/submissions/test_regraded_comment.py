@@ -11,6 +11,8 @@ from tests.submissions.world import OTHER_ASSIGNMENT, TARGET, solution
 from tests.support.gitlab_standin import FaultPlan
 
 REGRADED = "Regraded at {time}: the score above is from the latest test run of this commit."
+GRADED_AGAIN = ("Graded again at {time}: the score above is from the latest test run of this "
+                "commit.")
 
 
 def _time(run) -> str:
@@ -39,6 +41,32 @@ def test_a_regrade_of_a_decided_submission_rewrites_its_comment_with_the_new_sco
     report_run(world.resources, world.graded_run(sha, assignment=OTHER_ASSIGNMENT, score=0.0).id)
     report_run(world.resources, world.graded_run(sha, RunStatus.ERROR, reason="no sandbox").id)
     assert world.notes(iid) == [note]
+
+
+@pytest.mark.parametrize("kind", ["retest", "push", "api", "cli"])
+def test_a_later_run_of_a_decided_submissions_commit_that_is_no_regrade_is_not_called_one(
+        world, kind):
+    """Before, a student's /retest of the submission's merge request, a push of the commit to
+    another branch or a grading asked through the API or the command line read 'Regraded at
+    ...', as if staff had regraded the submission."""
+    first_sha = world.push(solution("hi"))
+    first = world.submit(first_sha, RunStatus.FAILED, score=0.5, passed=1, total=2)
+    iid = world.process(first.id).merge_request_iid
+    second_sha = world.push(solution("hello"))
+    world.process(world.submit(second_sha, score=0.5, passed=1, total=2).id)
+    again = world.graded_run(second_sha, score=1.0, passed=2, total=2, kind=kind)
+    report_run(world.resources, again.id)
+    earlier = world.graded_run(first_sha, score=1.0, passed=2, total=2, kind=kind)
+
+    report_run(world.resources, earlier.id)
+
+    body = world.notes(iid)[0]["body"]
+    assert "Regraded" not in body and "(regraded)" not in body
+    assert "Score **100%** (2/2 tests passed)" in body
+    assert GRADED_AGAIN.format(time=_time(again)) in body.splitlines()
+    rows = [line for line in body.splitlines() if line.startswith("| ")]
+    assert rows[2].endswith(" | accepted | 100% (graded again) |")
+    assert rows[3].endswith(" | accepted | 100% (graded again) |")
 
 
 def test_the_history_marks_an_earlier_submission_regraded(world):
