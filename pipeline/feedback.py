@@ -92,11 +92,9 @@ def sync_commit_status(resources: Resources, run_id: str) -> Row | None:
 
 
 def update_merge_request_comments(resources: Resources, run: Row) -> list[int]:
-    """Write the latest results of a run's branch into each open merge request it belongs to.
-
-    Once every comment is written (or the run turns out to have none), the run is marked as
-    commented; a graded run left unmarked is reported again by the reconciler.
-    """
+    """Write the latest results of a run's branch into each open merge request it belongs to;
+    return their iids. The run is marked as commented apart (mark_commented), once every
+    comment it calls for is written."""
     client = resources.gitlab
     if client is None or run.status not in COMMENTED_STATUSES:
         return []
@@ -107,10 +105,15 @@ def update_merge_request_comments(resources: Resources, run: Row) -> list[int]:
             iids.add(run.merge_request_iid)
         for iid in sorted(iids):
             _upsert_comment(resources, run, iid)
-    with resources.engine.begin() as connection:
-        connection.execute(update(RUNS).where(RUNS.c.id == run.id).values(
-            commented_at=utcnow()))
     return sorted(iids)
+
+
+def mark_commented(resources: Resources, run_id: str) -> None:
+    """Record that every comment a run calls for is written (or that it has none); a graded
+    run left unmarked is reported again by the reconciler."""
+    with resources.engine.begin() as connection:
+        connection.execute(update(RUNS).where(RUNS.c.id == run_id).values(
+            commented_at=utcnow()))
 
 
 def _upsert_comment(resources: Resources, run: Row, iid: int) -> None:

@@ -9,7 +9,8 @@ from celery import Celery, shared_task
 from gitlab_client.errors import GitLabError, TransientGitLabError
 from pipeline.celery_app import REPORT
 from pipeline.context import Resources, resources_for
-from pipeline.feedback import sync_commit_status, update_merge_request_comments
+from pipeline.feedback import (COMMENTED_STATUSES, mark_commented, sync_commit_status,
+                               update_merge_request_comments)
 from pipeline.ledger import runs
 from pipeline.ledger.db import single_statements
 from pipeline.submissions.ledger import GRADED_STATUSES
@@ -31,13 +32,16 @@ def report_run(resources: Resources, run_id: str) -> None:
 
     The run's own comments come first: a submission's comment GitLab fails to take does not
     keep them back (show_regrade passes over one it refuses, and lets a passing fault through
-    to be retried).
+    to be retried). The run is marked as commented only once every comment is written: one a
+    passing fault outlasts the retries of is written when the reconciler asks again.
     """
     run = sync_commit_status(resources, run_id)
-    if run is not None:  # the comment updates are idempotent: a retry after a fault redoes them
+    if run is not None and run.status in COMMENTED_STATUSES:
+        # The comment updates are idempotent: a retry after a fault redoes them.
         update_merge_request_comments(resources, run)
         if run.status in GRADED_STATUSES:
             show_regrade(resources, run_id)
+        mark_commented(resources, run_id)
 
 
 def report_now_or_later(resources: Resources, celery: Celery, run_id: str) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import json
 import os
 import random
 import secrets
@@ -93,6 +95,15 @@ def redis_client(db: int = 0) -> redis.Redis:
     require_service_env()
     return redis.Redis(host=REDIS_SERVER[0], port=REDIS_SERVER[1], password=REDIS_SERVER[2],
                        db=db, socket_timeout=5)
+
+
+def take_requested_reports(db: int) -> list[list[str]]:
+    """Return the run ids of each report_runs message sent so far to a test's Redis database,
+    in order, and take them off its queue."""
+    client = redis_client(db)
+    messages = [json.loads(m) for m in client.lrange("notify", 0, -1)]
+    client.delete("notify")
+    return [json.loads(base64.b64decode(m["body"]))[0][0] for m in messages]
 
 
 def claim_redis_db() -> int:

@@ -18,7 +18,7 @@ from pipeline.reconcile import LOST_MESSAGE_AGE, reconcile_ledger
 from tests.infra.assignments import ONE_TEST
 from tests.infra.ledger import (embedded_settings, migrated_resources, queue_run,
                                 while_another_process_holds)
-from tests.infra.services import redis_client
+from tests.infra.services import redis_client, take_requested_reports
 from tests.support.gitlab_standin import DEVELOPER, REPORTER
 from tests.support.gitlab_standin import gitlab_standin  # noqa: F401  a fixture
 
@@ -61,14 +61,6 @@ def test_ended_runs_gitlab_never_heard_of_are_reported_again(
     assert sorted(args[0]) == sorted([lost, half_shown, withdrawn, uncommented])
 
 
-def _requested_reports(redis_index: int) -> list[list[str]]:
-    """Return the run ids of each report_runs message sent so far, in order, and take them."""
-    client = redis_client(redis_index)
-    messages = [json.loads(m) for m in client.lrange("notify", 0, -1)]
-    client.delete("notify")
-    return [json.loads(base64.b64decode(m["body"]))[0][0] for m in messages]
-
-
 def test_runs_gitlab_keeps_failing_leave_newer_runs_their_turn(
         service_settings, redis_db, gitlab_standin):  # noqa: F811
     """Before, each sweep asked again for the 200 runs that ended first: more than 200 runs
@@ -83,9 +75,9 @@ def test_runs_gitlab_keeps_failing_leave_newer_runs_their_turn(
     newer = _ended(resources, RunStatus.PASSED, None, REPORTING_GAVE_UP)
 
     assert reconcile_ledger(resources, celery).reports_requested == 200
-    assert set(*_requested_reports(redis_db)) == stuck
+    assert set(*take_requested_reports(redis_db)) == stuck
     assert reconcile_ledger(resources, celery).reports_requested == 1
-    assert _requested_reports(redis_db) == [[newer]]
+    assert take_requested_reports(redis_db) == [[newer]]
 
 
 def test_a_run_gitlab_refuses_for_good_is_not_asked_for_again(
@@ -100,7 +92,7 @@ def test_a_run_gitlab_refuses_for_good_is_not_asked_for_again(
     long_ago = REPORTING_GAVE_UP
     gone = _ended(resources, RunStatus.FAILED, None, long_ago, project_id=404404)
     assert reconcile_ledger(resources, celery).reports_requested == 1
-    assert _requested_reports(redis_db) == [[gone]]
+    assert take_requested_reports(redis_db) == [[gone]]
 
     celery.tasks["report_runs"].apply(args=[[gone]]).get()
 
@@ -135,7 +127,7 @@ def test_runs_refused_while_the_token_lacked_its_role_are_asked_for_again_once_i
     celery.tasks["report_runs"].apply(args=[[taken]]).get()
 
     assert reconcile_ledger(resources, celery).reports_requested == 1
-    assert _requested_reports(redis_db) == [[refused]]
+    assert take_requested_reports(redis_db) == [[refused]]
 
 
 def test_runs_whose_message_is_gone_are_found_behind_a_backlog_still_waiting(

@@ -6,7 +6,9 @@ import pytest
 
 from gitlab_client import TransientGitLabError
 from pipeline.ledger.models import RunStatus
+from pipeline.reconcile import reconcile_ledger
 from pipeline.tasks.reporting import report_now_or_later, report_run
+from tests.infra.services import take_requested_reports
 from tests.submissions.world import OTHER_ASSIGNMENT, TARGET, solution
 from tests.support.gitlab_standin import FaultPlan
 
@@ -135,3 +137,27 @@ def test_a_passing_fault_on_a_submission_comment_is_retried_after_the_runs_comme
     note, = world.notes(submission_iid)
     assert note["id"] == decided["id"] and "Score **100%** (3/3 tests passed)" in note["body"]
     assert [note["id"] for note in world.notes(own_iid)] == [own["id"]]
+
+
+def test_a_submission_comment_gitlab_fails_through_every_retry_is_written_once_it_answers(
+        world, redis_db):
+    """Before, the run was marked as commented before the submission's comment was written: a
+    500 lasting through every try of the report task left that comment at the old score for
+    good, as the reconciler asks again only for runs not marked."""
+    submission_iid, decided, own_iid, regrade = \
+        _regrade_with_failing_submission_comment(world, 500)
+    world.celery.loader.import_default_modules()
+
+    world.celery.tasks["report_runs"].apply(args=[[regrade.id]]).get()
+
+    assert world.notes(submission_iid) == [decided]
+    own, = world.notes(own_iid)
+    world.gitlab.clear_faults()
+    reconcile_ledger(world.resources, world.celery, worker_started=True)
+    requested, = take_requested_reports(redis_db)
+    assert regrade.id in requested
+    world.celery.tasks["report_runs"].apply(args=[[regrade.id]]).get()
+    note, = world.notes(submission_iid)
+    assert note["id"] == decided["id"] and "Score **100%** (3/3 tests passed)" in note["body"]
+    assert world.notes(own_iid) == [own]
+    assert world.run(regrade.id).commented_at is not None
