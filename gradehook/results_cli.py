@@ -17,6 +17,9 @@ from webhooks.api.schemas import RunQuerySchema
 
 HEADER = ("RUN", "PROJECT", "ASSIGNMENT", "COMMIT", "STATUS", "SCORE", "TESTS", "FINISHED")
 SHOWN = "{shown} of {total} run(s)"
+# A listed run whose update GitLab refused for good (its commit status, its merge request
+# comments, or a submission's comment showing its grade): nothing else tells staff.
+REFUSED = "run {run}: {reason}"
 LEFT_OUT = ("{count} run(s) that graded nothing (superseded or cancelled) not listed: "
             "--with-ungraded lists them")
 # Listed unless asked for: runs withdrawn before they graded their commit, which at a deadline
@@ -62,6 +65,9 @@ def results(ctx: click.Context, project: str | None, course: str | None,
             for run in runs]
     click.echo(format_table(HEADER, rows))
     click.echo(SHOWN.format(shown=len(rows), total=total))
+    for run in runs:
+        if run.report_refused:
+            click.echo(REFUSED.format(run=run.id, reason=run.report_refused))
     if leaving_out:
         left_out = count_runs(resources.sessions, replace(wanted, statuses=UNGRADED_STATUSES))
         if left_out:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from celery import Celery
 from sqlalchemy import delete, update
@@ -158,19 +159,28 @@ def tell_decided_elsewhere(resources: Resources, submission_id: str,
     return _outcome_of(submission)
 
 
-def show_regrade(resources: Resources, run_id: str) -> None:
+class RefusedComment(NamedTuple):
+    """A submission's comment GitLab refused to write: on which merge request, and its answer."""
+
+    merge_request_iid: int
+    error: GitLabError
+
+
+def show_regrade(resources: Resources, run_id: str) -> list[RefusedComment]:
     """Write again the comment of each decided submission that a run graded again (its commit
     and assignment's, decided on another run): it shows the run's score, saying so.
 
     It takes each one's publishing turn, as every comment of a submission is written in; one
     whose merge request GitLab no longer shows is passed over: there is no one to tell. One
-    GitLab refuses otherwise (403, say) is passed over too: it is not the run's report, whose
-    own updates stand. A passing fault (TransientGitLabError) is raised for a retry.
+    GitLab refuses otherwise (403, say) is passed over too, and returned: it is not the run's
+    report, whose own updates stand. A passing fault (TransientGitLabError) is raised for a
+    retry.
     """
     if resources.gitlab is None:
-        return
+        return []
     with resources.sessions() as session:
         regraded = regraded_by(session, run_id)
+    refused = []
     for submission_id in regraded:
         with transaction(resources.sessions) as session:
             submission = _in_publishing_turn(session, submission_id)
@@ -187,8 +197,12 @@ def show_regrade(resources: Resources, run_id: str) -> None:
             except GitLabError as exc:
                 log.error("submission %s: GitLab refused its comment after run %s: %s",
                           submission_id, run_id, exc)
+                # The merge request written first: the one it is handed in through, if any.
+                refused.append(RefusedComment(
+                    submission.merge_request_iid or submission.previous_merge_request_iid, exc))
                 continue
         log.info("submission %s: its comment shows run %s's grade", submission_id, run_id)
+    return refused
 
 
 def not_told(resources: Resources, submission_id: str, merge_request_iid: int,

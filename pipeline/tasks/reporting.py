@@ -24,6 +24,10 @@ log = logging.getLogger(__name__)
 # takes another run's status in its project (pipeline.feedback): the access was given back.
 REFUSED_FOR_GOOD = (403, 404)
 REPORT_REFUSED = "GitLab refused the run's update for good: {error}"
+# A decided submission's comment the run's grade is shown in (a regrade's): the run's own
+# updates stand, and the run is not failed for it.
+SUBMISSION_COMMENT_REFUSED = ("GitLab refused the submission's comment on merge request !{iid} "
+                              "for good: {error}")
 
 
 def report_run(resources: Resources, run_id: str) -> None:
@@ -33,15 +37,22 @@ def report_run(resources: Resources, run_id: str) -> None:
     The run's own comments come first: a submission's comment GitLab fails to take does not
     keep them back (show_regrade passes over one it refuses, and lets a passing fault through
     to be retried). The run is marked as commented only once every comment is written: one a
-    passing fault outlasts the retries of is written when the reconciler asks again.
+    passing fault outlasts the retries of is written when the reconciler asks again. One GitLab
+    refuses is kept on the run, for staff, as its own refusals are: it is asked for again once
+    GitLab takes an update of the project.
     """
     run = sync_commit_status(resources, run_id)
     if run is not None and run.status in COMMENTED_STATUSES:
         # The comment updates are idempotent: a retry after a fault redoes them.
         update_merge_request_comments(resources, run)
-        if run.status in GRADED_STATUSES:
-            show_regrade(resources, run_id)
-        mark_commented(resources, run_id)
+        refusals = show_regrade(resources, run_id) if run.status in GRADED_STATUSES else []
+        if refusals:
+            _keep_refusal(resources, run_id, "; ".join(
+                SUBMISSION_COMMENT_REFUSED.format(iid=refusal.merge_request_iid,
+                                                  error=refusal.error)
+                for refusal in refusals))
+        else:
+            mark_commented(resources, run_id)
 
 
 def report_now_or_later(resources: Resources, celery: Celery, run_id: str) -> None:
@@ -60,8 +71,13 @@ def refused(resources: Resources, run_id: str, exc: GitLabError) -> None:
     that nobody asks for it again."""
     log.error("run %s: GitLab refused the report: %s", run_id, exc)
     if exc.status_code in REFUSED_FOR_GOOD:
-        with single_statements(resources.sessions) as session:
-            runs.refuse_report(session, run_id, REPORT_REFUSED.format(error=exc))
+        _keep_refusal(resources, run_id, REPORT_REFUSED.format(error=exc))
+
+
+def _keep_refusal(resources: Resources, run_id: str, reason: str) -> None:
+    """Keep on the run why GitLab refused (part of) its update for good."""
+    with single_statements(resources.sessions) as session:
+        runs.refuse_report(session, run_id, reason)
 
 
 # No result stored, no STARTED state and no monitoring events: nobody follows a report's task

@@ -6,7 +6,9 @@ import datetime as dt
 
 import pytest
 
+from pipeline.ledger.db import transaction
 from pipeline.ledger.models import RunStatus
+from pipeline.ledger.runs import refuse_report
 from tests.api.world import (ASSIGNMENT, OTHER_ASSIGNMENT, SHA_A, SHA_B, SHA_C, STAFF_TOKEN, bearer,
                              staff_digest)
 from tests.infra.ledger import embedded_settings, end_run, migrated_resources, queue_run
@@ -166,7 +168,7 @@ def test_one_run_with_every_field(world, seeded):
         "stage": "done", "percentage": 100, "score": 1.0, "tests_passed": 3, "tests_total": 3,
         "test_system_id": run.celery_task_id, "attempts": 0, "reference_sha": None,
         "received_at": "2026-03-01T10:00:00+00:00", "started_at": None,
-        "finished_at": run.finished_at.isoformat(), "report": None,
+        "finished_at": run.finished_at.isoformat(), "report_refused": None, "report": None,
         "result_url": f"http://127.0.0.1:8000/results/{run.id}"}
 
 
@@ -221,3 +223,26 @@ def test_a_course_errors_cause_is_whole_for_staff_and_as_worded_for_students_to_
             f"course error: {FOR_STUDENTS}")
     assert (staff_one["status_reason"], staff_task["reason"]) == (f"course error: {FOR_STAFF}",
                                                                   f"course error: {FOR_STAFF}")
+
+
+def test_what_gitlab_refused_of_a_runs_update_is_shown_to_staff_alone(world):
+    """Before, why GitLab refused a run's update for good (a submission's comment showing its
+    grade, its commit status) was kept in the ledger and shown nowhere: staff could not see
+    that a comment kept an old score. A student's token reads null."""
+    run = queue_run(world.resources, commit_sha=SHA_A)
+    end_run(world.resources, run.id, RunStatus.PASSED, score=1.0, tests_passed=1, tests_total=1)
+    refusal = ("GitLab refused the submission's comment on merge request !3 for good: update "
+               "merge request note: 403 Forbidden")
+    with transaction(world.resources.sessions) as session:
+        refuse_report(session, run.id, refusal)
+    student = world.alice.token
+
+    staff_one = world.get(f"/api/runs/{run.id}").get_json()
+    staff_listed = world.get("/api/runs").get_json()["items"]
+    one = world.get(f"/api/runs/{run.id}", token=student).get_json()
+    listed = world.get("/api/runs?project=students/alice", token=student).get_json()["items"]
+
+    assert (staff_one["report_refused"], [item["report_refused"] for item in staff_listed]) \
+        == (refusal, [refusal])
+    assert (one["report_refused"], [item["report_refused"] for item in listed]) == (None, [None])
+    assert staff_one["status"] == "passed"

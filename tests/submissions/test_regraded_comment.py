@@ -8,6 +8,7 @@ from gitlab_client import TransientGitLabError
 from pipeline.ledger.models import RunStatus
 from pipeline.reconcile import reconcile_ledger
 from pipeline.tasks.reporting import report_now_or_later, report_run
+from tests.cli.commands import gradehook
 from tests.infra.services import take_requested_reports
 from tests.submissions.world import OTHER_ASSIGNMENT, TARGET, solution
 from tests.support.gitlab_standin import FaultPlan
@@ -104,9 +105,10 @@ def _regrade_with_failing_submission_comment(world, status: int):
     return submission_iid, decided, own_iid, regrade
 
 
-def test_a_refused_submission_comment_neither_holds_back_the_runs_comments_nor_refuses_it(world):
+def test_a_refused_submission_comment_does_not_hold_back_the_runs_comments(world):
     """Before, a 403 on the submission's comment stopped the run's own merge request comments
-    and marked its report refused for good, though its commit status was posted."""
+    and marked its report refused for good, as if GitLab had refused the run's own update,
+    though its commit status was posted."""
     submission_iid, decided, own_iid, regrade = \
         _regrade_with_failing_submission_comment(world, 403)
 
@@ -114,9 +116,42 @@ def test_a_refused_submission_comment_neither_holds_back_the_runs_comments_nor_r
 
     own, = world.notes(own_iid)
     assert f"/results/{regrade.id}" in own["body"]
-    run = world.run(regrade.id)
-    assert run.report_refused is None and run.commented_at is not None
+    assert "the run's update" not in (world.run(regrade.id).report_refused or "")
     assert world.notes(submission_iid) == [decided]
+
+
+def test_a_refused_submission_comment_is_shown_to_staff_and_written_once_gitlab_takes_it(
+        world, redis_db):
+    """Before, GitLab refusing (403) the comment of a submission a regrade graded again was only
+    logged: `gradehook results` showed nothing, and the comment kept the old score for good.
+    The refusal is kept on the run, which stays passed, until GitLab takes an update of the
+    project; the reconciler then asks for the run again, and the comment is written in place."""
+    submission_iid, decided, own_iid, regrade = \
+        _regrade_with_failing_submission_comment(world, 403)
+    world.celery.loader.import_default_modules()
+
+    report_now_or_later(world.resources, world.celery, regrade.id)
+
+    run = world.run(regrade.id)
+    assert run.status == RunStatus.PASSED and run.status_reason is None
+    listed = gradehook(world.config, "results").output.splitlines()
+    assert listed[-1].startswith(  # the stand-in's fault, told as GitLab's would be
+        f"run {regrade.id}: GitLab refused the submission's comment on merge request "
+        f"!{submission_iid} for good: update merge request note: 403 ")
+    reconcile_ledger(world.resources, world.celery, worker_started=True)
+    assert regrade.id not in sum(take_requested_reports(redis_db), [])
+
+    world.gitlab.clear_faults()
+    later = world.graded_run(world.push(solution("hi")), kind="push")
+    report_now_or_later(world.resources, world.celery, later.id)
+    reconcile_ledger(world.resources, world.celery, worker_started=True)
+    requested, = take_requested_reports(redis_db)
+    assert regrade.id in requested
+    world.celery.tasks["report_runs"].apply(args=[[regrade.id]]).get()
+    note, = world.notes(submission_iid)
+    assert note["id"] == decided["id"] and "Score **100%** (3/3 tests passed)" in note["body"]
+    assert world.run(regrade.id).commented_at is not None
+    assert not gradehook(world.config, "results").output.splitlines()[-1].startswith("run ")
 
 
 def test_a_passing_fault_on_a_submission_comment_is_retried_after_the_runs_comments(world):

@@ -80,9 +80,11 @@ def _filter(caller: Caller, query: dict) -> RunFilter:
 
 def _shown(run: TestRun, *, with_report: bool, staff: bool) -> dict:
     """Return a run as the API shows it: its reason as students may read it unless to staff (of
-    a course error, the whole cause may quote the reference's code and hidden tests)."""
+    a course error, the whole cause may quote the reference's code and hidden tests), and
+    what GitLab refused of its update to staff alone."""
     shown = (RunDetailSchema() if with_report else RunSchema()).dump(run)
     if not staff:
         shown["status_reason"] = reason_for_students(run.status_reason, run.report)
+        shown["report_refused"] = None
     shown["result_url"] = result_url(services().resources, run.id)
     return shown

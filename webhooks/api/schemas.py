@@ -208,6 +208,11 @@ class RunSchema(Schema):
     received_at = fields.DateTime(required=True)
     started_at = fields.DateTime(required=True, allow_none=True)
     finished_at = fields.DateTime(required=True, allow_none=True)
+    report_refused = fields.String(required=True, allow_none=True, metadata={
+        "description": "staff tokens only: why GitLab refused the run's update for good (its "
+                       "commit status or merge request comments, or a decided submission's "
+                       "comment showing its grade); asked for again once GitLab takes an update "
+                       "of its project"})
     result_url = fields.String(required=True)
 
 
