@@ -14,6 +14,7 @@ from gradehook.tables import PAGE, SHORT_SHA, format_minute, format_table, score
 from pipeline.context import build_resources
 from pipeline.ledger.models import Submission, TestRun
 from pipeline.submissions.verdict import ACCEPTED, OUTCOMES
+from webhooks.api.course_rosters import read_roster
 from webhooks.api.missing_grades import MissingGrade, find_missing_grades, has_missing_grades
 from webhooks.api.schemas import SubmissionQuerySchema
 from webhooks.api.submission_queries import SubmissionFilter, find_submissions, run_fields
@@ -40,11 +41,12 @@ FINAL_WITH_OUTCOME = (f"{quoted_option('final')} lists accepted submissions: lea
 @click.option("--final", is_flag=True,
               help="Each student's last accepted submission of each assignment (by when "
                    "gradehook first received its commit), by project and assignment; below "
-                   "the table, each known student's assignment without one, and why.")
+                   "the table, each student's assignment without one, and why: a gradebook.")
 @click.option("--csv", "as_csv", is_flag=True,
               help="Every matching submission as CSV (no pages), scores from 0 to 1; with "
-                   "--final, a gradebook: also a line for each known student's assignment "
-                   "without an accepted submission, saying why (its last column, missing).")
+                   "--final, a gradebook: also a line for each student's assignment without "
+                   "an accepted submission, saying why (its last column, missing), students "
+                   "who never pushed included (the student projects GitLab lists).")
 @click.option("--limit", type=click.IntRange(1, 10_000), default=50, show_default=True,
               help="Submissions per page (--csv has no pages).")
 @click.option("--page", type=PAGE, default=1, show_default=True,
@@ -65,18 +67,41 @@ def submissions(ctx: click.Context, course: str | None, assignment: str | None,
     wanted = SubmissionFilter(course=checked.get("course"), assignment=checked.get("assignment"),
                               project_path=scope.project_path, project_id=scope.project_id,
                               outcome=outcome, late=late, final=final)
+    missing, roster_problems = _missing_grades(resources, wanted)
     if as_csv:
-        _write_csv(resources, wanted)
-        return
-    found, total = find_submissions(resources.sessions, wanted, page=page, per_page=limit)
+        _write_csv(resources, wanted, missing)
+    else:
+        _show_table(resources, wanted, missing, page=page, per_page=limit)
+    for problem in roster_problems:
+        click.echo(f"gradehook: {problem}", err=True)
+    if roster_problems:
+        # The gradebook came out whole but for these students: it is not the class's.
+        ctx.exit(1)
+
+
+def _missing_grades(resources, wanted: SubmissionFilter) -> tuple[list[MissingGrade] | None,
+                                                                  list[str]]:
+    """Return a gradebook's missing grades (None when the listing is no gradebook) and why
+    students who never pushed could not all be listed."""
+    if not has_missing_grades(wanted):
+        return None, []
+    roster = read_roster(resources, wanted.course)
+    return find_missing_grades(resources.sessions, wanted, roster), roster.problems
+
+
+def _show_table(resources, wanted: SubmissionFilter, missing: list[MissingGrade] | None, *,
+                page: int, per_page: int) -> None:
+    """Show one page of matching submissions; below it a gradebook's missing grades, the same
+    on every page."""
+    found, total = find_submissions(resources.sessions, wanted, page=page, per_page=per_page)
     rows = [(s.project_path, s.assignment, s.commit_sha[:SHORT_SHA], s.outcome,
              "late" if s.late else None,
              score_cell(run), tests_cell(run), format_minute(s.counted_at or s.received_at))
             for s, run in found]
     click.echo(format_table(HEADER, rows))
     click.echo(SHOWN.format(shown=len(rows), total=total))
-    if has_missing_grades(wanted):
-        _echo_missing(find_missing_grades(resources.sessions, wanted))
+    if missing is not None:
+        _echo_missing(missing)
 
 
 def _echo_missing(missing: list[MissingGrade]) -> None:
@@ -89,7 +114,7 @@ def _echo_missing(missing: list[MissingGrade]) -> None:
                                              for grade in missing]))
 
 
-def _write_csv(resources, wanted: SubmissionFilter) -> None:
+def _write_csv(resources, wanted: SubmissionFilter, missing: list[MissingGrade] | None) -> None:
     """Write every matching submission, lines ended with CRLF as RFC 4180 says: Python's csv
     quotes a field for the line breaks of its line ending only, and a file name in a reason may
     hold a lone carriage return."""
@@ -97,10 +122,9 @@ def _write_csv(resources, wanted: SubmissionFilter) -> None:
     writer.writerow(CSV_HEADER)
     found, _ = find_submissions(resources.sessions, wanted)
     rows = [_csv_row(resources, submission, run) for submission, run in found]
-    if has_missing_grades(wanted):
-        # A gradebook: every known student's line, by project and assignment.
-        rows += [_missing_row(missing) for missing in find_missing_grades(resources.sessions,
-                                                                          wanted)]
+    if missing is not None:
+        # A gradebook: every student's line, by project and assignment.
+        rows += [_missing_row(grade) for grade in missing]
         rows.sort(key=lambda row: (row[0], row[1]))
     writer.writerows(rows)
 

@@ -33,6 +33,18 @@ def course_projects(sessions: sessionmaker[Session], gitlab: GitLabClient,
         found = CourseProjects(dict(session.execute(
             select(TestRun.project_path, func.max(TestRun.project_id))
             .where(TestRun.course == course.name).group_by(TestRun.project_path)).all()))
+    return listed_projects(gitlab, course, found)
+
+
+def listed_projects(gitlab: GitLabClient, course: CourseSettings,
+                    found: CourseProjects | None = None) -> CourseProjects:
+    """Return the student projects a course's student_projects name (an exact path) or GitLab
+    lists in their groups and they claim, added to `found`.
+
+    A group GitLab refuses to list is named in the answer; GitLab being unreachable raises
+    TransientGitLabError.
+    """
+    found = CourseProjects() if found is None else found
     for pattern in course.student_projects:
         group, exact = _group_of(pattern)
         if exact:
@@ -50,6 +62,12 @@ def course_projects(sessions: sessionmaker[Session], gitlab: GitLabClient,
             if course.claims(project.path_with_namespace):
                 found.projects[project.path_with_namespace] = project.id
     return found
+
+
+def lists_groups(course: CourseSettings) -> bool:
+    """Tell whether a course's student projects are found by listing groups in GitLab: an
+    entry is a group or a pattern, not one project's path."""
+    return any(_group_of(pattern)[0] for pattern in course.student_projects)
 
 
 def _group_of(pattern: str) -> tuple[str | None, str | None]:

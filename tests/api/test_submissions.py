@@ -9,6 +9,7 @@ import pytest
 from tests.api.world import (ASSIGNMENT, OTHER_ASSIGNMENT, SHA_A, SHA_B, SHA_C, STAFF_TOKEN, bearer,
                              staff_digest)
 from tests.infra.ledger import add_submission, embedded_settings, migrated_resources
+from tests.support.gitlab_standin import DEVELOPER, FaultPlan
 from webhooks.app import create_app
 
 T0 = dt.datetime(2026, 3, 1, 10, 0, tzinfo=dt.timezone.utc)
@@ -97,6 +98,58 @@ def test_a_gradebook_names_each_known_students_missing_grades(world, seeded):
     assert [m["project_path"] for m in bobs["missing"]] == ["students/bob"]
     for query in ("", "?final=true&late=true", "?final=true&outcome=accepted"):
         assert world.get(f"/api/submissions{query}").get_json()["missing"] is None
+
+
+def test_a_gradebook_names_the_student_projects_that_never_pushed(world, seeded):
+    """Before, dave, whose project GitLab lists in the course's group but who never pushed,
+    was absent from missing: the ledger never heard of him."""
+    dave = world.gitlab.add_project("students/dave")
+    world.gitlab.add_project("staff/tools")  # not a student project of the course
+    never_pushed = [{"course": "prog1", "project_path": "students/dave", "assignment": each,
+                     "why": "no push received"} for each in (ASSIGNMENT, OTHER_ASSIGNMENT)]
+
+    gradebook = world.get("/api/submissions?final=true").get_json()
+    by_id = world.get(f"/api/submissions?final=true&project={dave['id']}").get_json()
+    bobs = world.get("/api/submissions?final=true", token=world.bob.token).get_json()
+
+    assert gradebook["missing"] == [
+        {"course": "prog1", "project_path": "students/bob", "assignment": OTHER_ASSIGNMENT,
+         "why": "no submission"}, *never_pushed]
+    assert (by_id["missing"], by_id["total"]) == (never_pushed, 0)
+    assert [m["project_path"] for m in bobs["missing"]] == ["students/bob"]
+    assert gradebook["roster_problems"] == by_id["roster_problems"] == []
+    assert world.get("/api/submissions").get_json()["roster_problems"] is None
+
+
+def test_a_gradebook_gitlab_does_not_list_the_students_of_says_so(world, seeded):
+    world.gitlab.add_project("students/dave")
+    world.gitlab.inject_faults(FaultPlan(status=503, every=1, path_pattern=r"^/api/v4/groups/"))
+
+    response = world.get("/api/submissions?final=true")
+
+    assert response.status_code == 200
+    assert [m["project_path"] for m in response.get_json()["missing"]] == ["students/bob"]
+    assert response.get_json()["roster_problems"] == [
+        "the student projects of course prog1 could not be listed from GitLab: list group "
+        "projects: HTTP 503, an HTML page; students who never pushed are not in this gradebook"]
+
+
+def test_a_students_gradebook_takes_their_own_projects_without_listing_groups(world, seeded):
+    """A student's token: the never-pushed projects among those they reach, and no listing of
+    the course's groups with gradehook's token, which every student could otherwise have
+    GitLab answer again and again. Before, bob's second project had no line."""
+    world.gitlab.add_project("students/bob-extra", members={world.bob.id: DEVELOPER})
+    world.gitlab.add_project("students/dave")  # not bob's
+    world.gitlab.inject_faults(FaultPlan(status=503, every=1, path_pattern=r"^/api/v4/groups/"))
+
+    bobs = world.get("/api/submissions?final=true", token=world.bob.token).get_json()
+
+    assert [(m["project_path"], m["assignment"], m["why"]) for m in bobs["missing"]] == [
+        ("students/bob", OTHER_ASSIGNMENT, "no submission"),
+        ("students/bob-extra", ASSIGNMENT, "no push received"),
+        ("students/bob-extra", OTHER_ASSIGNMENT, "no push received")]
+    assert bobs["roster_problems"] == []
+    assert world.gitlab.requests_to("GET", r"^/api/v4/groups/") == []
 
 
 def test_a_submission_shows_its_decision_and_its_runs_score(world, seeded):

@@ -55,7 +55,7 @@ def test_final_submissions_as_csv_for_a_gradebook(service_settings):
 
     exported = gradehook(config, "submissions", "--final", "--csv", "--course", "prog1")
 
-    rows = list(csv.DictReader(io.StringIO(exported.output)))
+    rows = list(csv.DictReader(io.StringIO(exported.stdout)))
     assert [(r["project"], r["commit"][:1], r["score"], r["tests_passed"], r["late"],
              r["received_at"], r["merge_request"]) for r in rows] == [
         ("students/alice", "b", "1.0", "4", "true", "2026-03-01T12:00:00+00:00", "3"),
@@ -87,7 +87,7 @@ def test_the_gradebook_has_a_line_for_each_known_student_without_a_grade(service
     dave = gradehook(config, "submissions", "--final", "--csv", "--project", "students/dave")
     on_time = gradehook(config, "submissions", "--final", "--csv", "--on-time")
 
-    rows = list(csv.DictReader(io.StringIO(exported.output)))
+    rows = list(csv.DictReader(io.StringIO(exported.stdout)))
     assert list(rows[0])[:13] == ["project", "assignment", "commit", "outcome", "late",
                                   "score", "tests_passed", "tests_total", "received_at",
                                   "deadline", "merge_request", "reason", "result_url"]
@@ -98,9 +98,9 @@ def test_the_gradebook_has_a_line_for_each_known_student_without_a_grade(service
         ("students/carol", ASSIGNMENT, "", "", "", "refused: late"),
         ("students/dave", ASSIGNMENT, "", "", "", "no submission"),
         ("students/erin", ASSIGNMENT, "", "", "", "refused: over the limit")]
-    assert [(r["project"], r["missing"]) for r in csv.DictReader(io.StringIO(dave.output))] == \
+    assert [(r["project"], r["missing"]) for r in csv.DictReader(io.StringIO(dave.stdout))] == \
         [("students/dave", "no submission")]
-    assert [r["project"] for r in csv.DictReader(io.StringIO(on_time.output))] == \
+    assert [r["project"] for r in csv.DictReader(io.StringIO(on_time.stdout))] == \
         ["students/bob"]
 
 
@@ -125,11 +125,11 @@ def test_the_final_table_lists_the_grades_the_gradebook_lacks_on_every_page(serv
                ["PROJECT", "ASSIGNMENT", "MISSING"],
                ["students/carol", ASSIGNMENT, "refused:", "late"],
                ["students/dave", ASSIGNMENT, "no", "submission"]]
-    assert [line.split()[:2] for line in final.output.splitlines()[:3]] == [
+    assert [line.split()[:2] for line in final.stdout.splitlines()[:3]] == [
         ["PROJECT", "ASSIGNMENT"], ["students/alice", ASSIGNMENT], ["students/bob", ASSIGNMENT]]
-    assert [line.split() for line in final.output.splitlines()[3:]] == \
+    assert [line.split() for line in final.stdout.splitlines()[3:]] == \
         ["2 of 2 submission(s)".split(), *missing]
-    assert [line.split() for line in second_page.output.splitlines()[2:]] == \
+    assert [line.split() for line in second_page.stdout.splitlines()[2:]] == \
         ["1 of 2 submission(s)".split(), *missing]
     assert "missing" not in refused.output
 
@@ -149,7 +149,7 @@ def test_the_gradebook_shows_a_regrade_of_the_final_commit(service_settings):
     exported = gradehook(config, "submissions", "--final", "--csv")
     table = gradehook(config, "submissions")
 
-    row, = csv.DictReader(io.StringIO(exported.output))
+    row, = csv.DictReader(io.StringIO(exported.stdout))
     assert (row["score"], row["tests_passed"], row["result_url"]) == (
         "1.0", "4", f"{settings.server.base_url}/results/{regrade.id}")
     assert table.output.splitlines()[1].split()[4:7] == ["-", "100%", "4/4"]
@@ -177,7 +177,7 @@ def test_a_reason_naming_a_students_file_stays_in_its_cell(service_settings):
 
     exported = gradehook(config, "submissions", "--csv")
 
-    rows = list(csv.DictReader(io.StringIO(exported.output, newline="")))
+    rows = list(csv.DictReader(io.StringIO(exported.stdout, newline="")))
     assert sorted(r["reason"] for r in rows) == sorted(reasons)
 
 
@@ -190,5 +190,5 @@ def test_times_are_in_utc_whatever_postgresqls_time_zone(service_settings, monke
     exported = gradehook(config, "submissions", "--csv", "--project", "students/bob")
 
     assert table.output.splitlines()[1].split()[-2:] == ["2026-03-01", "11:00"]
-    assert [r["received_at"] for r in csv.DictReader(io.StringIO(exported.output))] == \
+    assert [r["received_at"] for r in csv.DictReader(io.StringIO(exported.stdout))] == \
         ["2026-03-01T11:00:00+00:00"]

@@ -12,6 +12,7 @@ from pipeline.ledger.models import Submission, TestRun
 from pipeline.submissions.ledger import COUNTED_AT
 from pipeline.submissions.verdict import (ACCEPTED, ERROR, PENDING, refused_as_late,
                                           refused_over_limit)
+from webhooks.api.course_rosters import Roster
 from webhooks.api.submission_queries import SubmissionFilter, conditions_on
 
 NO_SUBMISSION = "no submission"
@@ -20,6 +21,7 @@ REFUSED_OVER_LIMIT = "refused: over the limit"
 REFUSED_OTHERWISE = "refused"
 WAITING = "waiting to be decided"
 NOT_PROCESSED = "not processed"
+NO_PUSH_RECEIVED = "no push received"
 
 
 @dataclass(frozen=True)
@@ -39,25 +41,23 @@ def has_missing_grades(wanted: SubmissionFilter) -> bool:
     return wanted.final and wanted.outcome is None and wanted.late is None
 
 
-def find_missing_grades(sessions: sessionmaker[Session],
-                        wanted: SubmissionFilter) -> list[MissingGrade]:
+def find_missing_grades(sessions: sessionmaker[Session], wanted: SubmissionFilter,
+                        roster: Roster) -> list[MissingGrade]:
     """Return, by project and assignment, the grades a gradebook of `wanted` lacks.
 
-    Its students are the projects with any run or submission of the course; its assignments
-    those any student of the course handed in. A student lacks a grade of an assignment when
-    none of their submissions of it is accepted. One query: each student's latest submission of
-    each assignment, and whether any of them is accepted, come from the database.
+    Its students are the projects with any run or submission of the course, and those of the
+    course's `roster` the ledger knows nothing of; its assignments those any student of the
+    course handed in. A student lacks a grade of an assignment when none of their submissions
+    of it is accepted. One query: each known student's latest submission of each assignment,
+    and whether any of them is accepted, come from the database.
     """
     students_only = replace(wanted, assignment=None, outcome=None, late=None, final=False)
-    every_student = replace(students_only, project_path=None, project_id=None, within=None)
     students = union(
         select(TestRun.course, TestRun.project_path)
         .where(*conditions_on(TestRun, students_only)),
         select(Submission.course, Submission.project_path)
         .where(*conditions_on(Submission, students_only))).subquery()
-    assignments = select(Submission.course, Submission.assignment).distinct().where(
-        *conditions_on(Submission, replace(every_student, assignment=wanted.assignment))
-    ).subquery()
+    assignments = _handed_in(wanted).subquery()
     latest = _latest_submissions(replace(students_only, assignment=wanted.assignment))
     with sessions() as session:
         rows = session.execute(
@@ -71,9 +71,52 @@ def find_missing_grades(sessions: sessionmaker[Session],
             .where(or_(latest.c.graded.is_(None), latest.c.graded == 0))).all()
     missing = [MissingGrade(course, project_path, assignment, _why(outcome, reason))
                for course, project_path, assignment, outcome, reason in rows]
+    missing += _never_heard_of(sessions, wanted, roster)
     # Sorted here, not by the database, whose collation may order names otherwise.
     return sorted(missing, key=lambda grade: (grade.project_path, grade.assignment,
                                               grade.course))
+
+
+def _handed_in(wanted: SubmissionFilter):
+    """Return a query of the assignments (course, directory) any student of `wanted`'s courses
+    handed in, `wanted`'s assignment only when it names one."""
+    every_student = replace(wanted, project_path=None, project_id=None, within=None,
+                            outcome=None, late=None, final=False)
+    return select(Submission.course, Submission.assignment).distinct().where(
+        *conditions_on(Submission, every_student))
+
+
+def _never_heard_of(sessions: sessionmaker[Session], wanted: SubmissionFilter,
+                    roster: Roster) -> list[MissingGrade]:
+    """Return a line for each assignment handed in of each project of `roster` that `wanted`
+    takes and the ledger has no run or submission of (in the course that lists it)."""
+    listed = {(course, path) for course, projects in roster.projects.items()
+              for path, project_id in projects.items()
+              if _takes(wanted, course, path, project_id)}
+    if not listed:
+        return []
+    courses = sorted({course for course, _ in listed})
+    paths = sorted({path for _, path in listed})
+    with sessions() as session:
+        known = set(session.execute(union(
+            select(TestRun.course, TestRun.project_path)
+            .where(TestRun.course.in_(courses), TestRun.project_path.in_(paths)),
+            select(Submission.course, Submission.project_path)
+            .where(Submission.course.in_(courses), Submission.project_path.in_(paths)))).all())
+        handed_in = session.execute(
+            _handed_in(wanted).where(Submission.course.in_(courses))).all()
+    return [MissingGrade(course, path, assignment, NO_PUSH_RECEIVED)
+            for course, path in listed - known
+            for assignment_course, assignment in handed_in if assignment_course == course]
+
+
+def _takes(wanted: SubmissionFilter, course: str, project_path: str,
+           project_id: int | None) -> bool:
+    """Tell whether a gradebook of `wanted` takes a student project of a course."""
+    return ((wanted.course is None or wanted.course == course)
+            and (wanted.project_path is None or wanted.project_path == project_path)
+            and (wanted.project_id is None or wanted.project_id == project_id)
+            and (wanted.within is None or project_path in wanted.within))
 
 
 def _latest_submissions(wanted: SubmissionFilter):

@@ -315,7 +315,8 @@ class MissingGradeSchema(Schema):
         "description": "'no submission', else what became of the student's latest "
                        "submission of the assignment: 'refused: late', 'refused: over the "
                        "limit', 'refused' (for another reason), 'waiting to be decided' or "
-                       "'not processed' (an error)"})
+                       "'not processed' (an error); 'no push received' for a student project "
+                       "GitLab lists that gradehook has no run or submission of"})
 
 
 class SubmissionPageSchema(PageSchema):
@@ -328,9 +329,16 @@ class SubmissionPageSchema(PageSchema):
                                                    "and assignment, the same on every page: "
                                                    "each student the ledger knows of the "
                                                    "course (a project with any run or "
-                                                   "submission) with no accepted submission of "
-                                                   "an assignment any student handed in; "
-                                                   "null otherwise"})
+                                                   "submission), or the course's "
+                                                   "student_projects name and GitLab lists, "
+                                                   "with no accepted submission of an "
+                                                   "assignment any student handed in; null "
+                                                   "otherwise"})
+    roster_problems = fields.List(fields.String(), required=True, allow_none=True, metadata={
+        "description": "a gradebook's: why the student projects of a course, or of a group of "
+                       "it, could not be listed from GitLab (GitLab unreachable or refusing, "
+                       "no token), so that missing lacks their students who never pushed; "
+                       "empty when all were listed; null outside a gradebook"})
 
 
 class SubmissionQuerySchema(ListingQuerySchema):

@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, jsonify
 
 from pipeline.ledger.models import Submission, TestRun
+from webhooks.api.course_rosters import read_roster, roster_within
 from webhooks.api.docs import error_responses, json_response
 from webhooks.api.errors import load_query
 from webhooks.api.paging import page_size
@@ -25,9 +26,12 @@ PATHS = {
                    "or lateness; or each student's final one (final=true)",
         "description": "All submissions come newest first, final ones by project and "
                        "assignment; a gradebook (final=true) also names, in missing, each "
-                       "known student's assignment without an accepted submission, and why. "
+                       "known student's assignment without an accepted submission, and why, "
+                       "its students including those of the course's student projects "
+                       "GitLab lists that gradehook never received a push from. "
                        "A GitLab token sees the submissions of the projects it reaches as "
-                       "Developer.",
+                       "Developer; its gradebook's students who never pushed are those of "
+                       "its projects a course claims.",
         "parameters": [{"in": "query", "schema": SubmissionQuerySchema}],
         "responses": {200: json_response("a page of submissions", SubmissionPageSchema),
                       **error_responses(400, 401, 403, 503)}}},
@@ -46,13 +50,20 @@ def list_submissions():
         project_path=scope.project_path, project_id=scope.project_id,
         outcome=query.get("outcome"), late=query.get("late"), final=query["final"],
         within=scope.within)
-    sessions = services().resources.sessions
-    found, total = find_submissions(sessions, wanted, page=query["page"], per_page=per_page)
-    missing = MissingGradeSchema(many=True).dump(find_missing_grades(sessions, wanted)) \
-        if has_missing_grades(wanted) else None
+    resources = services().resources
+    found, total = find_submissions(resources.sessions, wanted, page=query["page"],
+                                    per_page=per_page)
+    missing = roster_problems = None
+    if has_missing_grades(wanted):
+        # A GitLab user's gradebook is of the projects they reach: GitLab lists no group for it.
+        roster = read_roster(resources, wanted.course) if caller.staff \
+            else roster_within(resources.settings, wanted.course, caller.projects)
+        missing = MissingGradeSchema(many=True).dump(
+            find_missing_grades(resources.sessions, wanted, roster))
+        roster_problems = roster.problems
     return jsonify({"items": [_shown(submission, run) for submission, run in found],
                     "page": query["page"], "per_page": per_page, "total": total,
-                    "missing": missing})
+                    "missing": missing, "roster_problems": roster_problems})
 
 
 def _shown(submission: Submission, run: TestRun | None) -> dict:
