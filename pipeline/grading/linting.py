@@ -19,6 +19,12 @@ LINT_STDERR = "Linting Error occurred: {stderr}"
 LINT_STDERR_CHARACTERS = 300
 NO_FLAKE8 = re.compile(rb": No module named flake8\b")
 OUTPUT_FILE_NAME = "{collection}-{test}-linting.txt"
+# The findings a collection's debug keeps, each cut to so many characters: flake8 prints one line
+# for each mistake (up to the sandbox's output cap, a megabyte of them by default) and quotes
+# names of any length; the rest are counted in a last line, and all are in the output file.
+MAX_FINDINGS_KEPT = 100
+FINDING_CHARACTERS = 300
+MORE_FINDINGS = "... and {count} more"
 
 
 @dataclass(frozen=True)
@@ -52,26 +58,38 @@ def run_flake8(file: str | None, pattern: str | None, *, student_base: Path, lim
     if output_path is not None:
         output_path.parent.mkdir(parents=True, exist_ok=True)
         output_path.write_text(output, encoding="utf-8")
-    findings = [_finding(line) for line in output.splitlines() if line.strip()]
+    lines = [line for line in output.splitlines() if line.strip()]
+    findings = kept_findings(lines)
     if result.exit_code != 0 and NO_FLAKE8.search(result.stderr):
         raise module_missing(python, FLAKE8)
     if result.stderr:
         return LintResult(skip(LINT_STDERR.format(stderr=last_stderr_line(result.stderr))),
                           findings)
-    if findings:
-        count = len(findings)
+    if lines:
+        count = len(lines)
         return LintResult(fail("SyntaxError", LINT_ERRORS.format(
             count=count, plural="" if count == 1 else "s", file=file, output=shown_output)),
             findings)
     return LintResult(PASS, findings)
 
 
+def kept_findings(lines: list[str]) -> list[str]:
+    """Return the findings a collection's debug keeps of flake8's lines: the first
+    MAX_FINDINGS_KEPT, each cut short, and a line counting the others."""
+    kept = [_cut(_finding(line), FINDING_CHARACTERS) for line in lines[:MAX_FINDINGS_KEPT]]
+    left_out = len(lines) - len(kept)
+    return kept + [MORE_FINDINGS.format(count=left_out)] if left_out else kept
+
+
 def last_stderr_line(stderr: bytes) -> str:
     """Return the last line with text that a program wrote to stderr, decoded and cut short."""
     lines = [line.strip() for line in stderr.decode("utf-8", "replace").splitlines()]
-    last = next((line for line in reversed(lines) if line), "")
-    return last if len(last) <= LINT_STDERR_CHARACTERS \
-        else last[:LINT_STDERR_CHARACTERS - 1] + "…"
+    return _cut(next((line for line in reversed(lines) if line), ""), LINT_STDERR_CHARACTERS)
+
+
+def _cut(text: str, limit: int) -> str:
+    """Return text cut to limit characters, ending in `…` when it was longer."""
+    return text if len(text) <= limit else text[:limit - 1] + "…"
 
 
 def _finding(line: str) -> str:

@@ -367,6 +367,26 @@ def test_linting_findings_go_to_the_collection_debug(tmp_path: Path):
                                      "(see: lint-style-linting.txt)")
 
 
+def test_a_collections_debug_keeps_the_first_findings_cut_short_and_counts_the_others(
+        tmp_path: Path):
+    # Every finding went into the report, up to the sandbox's output cap (a megabyte, some 20,000
+    # findings, by default), each quoting a name whole, however long.
+    long_name = "n" * 5000
+    bad = f"{long_name}\n" + "x=1\n" * 2000
+    student, reference = make_assignment(tmp_path, LINT_BAD_PY, {}, {"bad.py": bad})
+    output = tmp_path / "output"
+    lint = grade(student, reference, options=GradeOptions(output_dir=output)).tests[0]
+    findings = lint.debug["lintingErrors"]
+    assert len(findings) == 101
+    assert findings[0] == f"bad.py:1:1 F821 undefined name '{long_name}'"[:299] + "…"
+    assert findings[1:3] == ["bad.py:1:80 E501 line too long (5000 > 79 characters)",
+                             "bad.py:2:2 E225 missing whitespace around operator"]
+    assert findings[-1] == "... and 1902 more"
+    assert lint.tests[0].details == ("E   SyntaxError: 2002 Syntax Errors in file `bad.py` "
+                                     f"(see: {output / 'lint-style-linting.txt'})")
+    assert len((output / "lint-style-linting.txt").read_text().splitlines()) == 2002
+
+
 def test_a_linting_failure_names_its_output_file_as_shown_not_where_it_lies(tmp_path: Path):
     student, reference = make_assignment(tmp_path, LINT_BAD_PY, {}, {"bad.py": "import os\n"})
     output = tmp_path / "worker-workspace" / "output"
