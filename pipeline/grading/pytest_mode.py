@@ -10,8 +10,9 @@ pytest_watchdog).
 
 The outcomes are only as trustworthy as the student's process: the assertions run in it, so code
 the tests import can write forged outcomes to the channel. What is checked outside it: a
-collected test must be named in its test file, and every test function (and method of a Test
-class) a test file defines at its top level must have an outcome, else it fails as not run.
+collected test must be named in its test file, a run may collect at most MAX_COLLECTED_TESTS, and
+every test function (and method of a Test class) a test file defines at its top level must have
+an outcome, else it fails as not run.
 """
 
 from __future__ import annotations
@@ -45,6 +46,13 @@ INI_NAME = "pytest.ini"
 COLLECTION_TYPE = "pytest"
 PYTEST_CRASHED = "Execution of pytest failed, ERROR: {reason}"
 PROCESS_ENDED = "process ended before all tests ran (exit code {code})"
+# A run reports at most so many tests: each is a line of the report, and one that did not run
+# repeats what ended the run (up to 2,000 characters). The student's process writes the list of
+# tests collected, and 8 MiB of it named 200,000 tests, a report of 29 MB (436 MB each repeating
+# a 2,000-character reason) and 1.5 GB in the worker. One naming more fails each test its test
+# files define, saying why.
+MAX_COLLECTED_TESTS = 2000
+TOO_MANY_TESTS = "pytest collected {count} tests, more than the {limit} gradehook grades in a run"
 PYTEST_STOPPED = "pytest stopped on {message}"
 NOT_RUN = "the test did not run"
 NOT_RUN_AFTER_END = "the test did not run, as the run ended during an earlier test: {problem}"
@@ -325,6 +333,9 @@ class PytestGrader:
                 outcomes[event["nodeid"]] = (verdict, *failure)
             elif kind == "collecterror":
                 failed_imports[_file_of(event["nodeid"])] = _failure(event, stopped_output)
+        if len(collected) > MAX_COLLECTED_TESTS:
+            return self._each_failed(files, TOO_MANY_TESTS.format(
+                count=len(collected), limit=MAX_COLLECTED_TESTS), result.duration_seconds)
         unrun = _unrun_reasons(collected, ended_in, outcomes, problem)
         reports = []
         for file in files:
@@ -347,6 +358,14 @@ class PytestGrader:
                           for test in defined.required if test not in present]
             reports.append(_collection(file, lines, status, result.duration_seconds))
         return reports
+
+    def _each_failed(self, files: list[str], reason: str,
+                     duration: float) -> list[CollectionReport]:
+        """Fail each test the test files define, the run crashed for the reason."""
+        problem = FAILED_BY + PYTEST_CRASHED.format(reason=reason)
+        return [_collection(file, _failed_each(
+            file, defined_tests((self.assignment.pytest_dir / file).read_bytes()), problem,
+            None, None), CRASHED, duration) for file in files]
 
     def _import_ended(self, file: str, ended_in: str | None, problem: str) -> str:
         """Return why a test file has no tests in a run that ended before they were collected:

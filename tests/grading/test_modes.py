@@ -160,6 +160,36 @@ def test_forged_outcomes_count_only_for_the_tests_the_test_file_defines(tmp_path
     assert (calc.result, report.gradehook.score) == ("FAILED", 0.0)
 
 
+def test_a_run_naming_more_tests_than_a_run_may_report_fails_each_test_its_files_define(
+        tmp_path: Path):
+    # Forged, the list of tests collected made a line of the report for each test named (200,000
+    # in 8 MiB, a report of 29 MB), each repeating what ended the run, up to 2,000 characters.
+    forging = """
+        import json, os
+
+        def add(a, b):
+            return 0
+
+        ids = [f"test_calc.py::test_param[{number}]" for number in range(2001)]
+        events = [{"event": "collected", "tests": ids},
+                  {"event": "stopped", "message": "x" * 2000}]
+        channel = os.open("/opt/gradehook/result", os.O_WRONLY)
+        os.write(channel, ("\\n" + "\\n".join(map(json.dumps, events)) + "\\n").encode())
+        os._exit(0)
+    """
+    student, reference = make_assignment(
+        tmp_path, None,
+        {"calc.py": "def add(a, b):\n    return a + b\n", "test_calc.py": PYTEST_FILE},
+        {"calc.py": forging})
+    (calc,) = grade(student, reference).tests
+    why = ("E   Failed: Execution of pytest failed, ERROR: pytest collected 2001 tests, more than "
+           "the 2000 gradehook grades in a run")
+    assert [(t.name, t.result, t.details) for t in calc.tests] == [
+        ("test_small", "FAILED", why), ("test_big", "FAILED", why),
+        ("test_skipped", "FAILED", why), ("test_param", "FAILED", why)]
+    assert (calc.status, calc.result) == ("CRASHED", "FAILED")
+
+
 @pytest.mark.parametrize("entry", ["secret/test_secret.py", "secret", "./secret/"])
 def test_hidden_test_files_run_apart_from_the_visible_ones(tmp_path: Path, entry: str):
     # The student's code reads the test files of its run: in a visible test's failure it
