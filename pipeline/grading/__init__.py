@@ -25,7 +25,7 @@ plus meta.yaml additionalFiles and testDependencies, and only those testFiles th
 code (setUpCode, tearDownCode, test names) names, or that the Python code of those names in turn;
 never the reference solution, test.yaml or the other test files. Values leave as tagged JSON
 through the result channel and are compared here; regexp tests are matched in a sandbox of their
-own, each match stopped after 5 seconds.
+own, each match stopped after 5 seconds or at 240 MB.
 Limits: SandboxSettings (operator), which meta.yaml executionBackend.settings (timeout,
 memoryLimitMB) may lower but never raise; a collection's timeout covers its entry point, setUpCode
 and tearDownCode, and each of its tests' lookups has what remains of it (one past it fails that

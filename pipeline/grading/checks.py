@@ -41,6 +41,11 @@ REGEXP_TOO_SLOW = ("Variable `{name}` could not be checked against the compiled 
                    "expression from the specified pattern `{pattern}`: the match took longer "
                    "than {seconds} seconds and was stopped (patterns like this one can take "
                    "very long on some values, mostly on values they do not match)")
+# A regexp whose match needed more memory than the matcher may use.
+REGEXP_TOO_LARGE = ("Variable `{name}` could not be checked against the compiled regular "
+                    "expression from the specified pattern `{pattern}`: the match needed more "
+                    "than the {memory_mb} MB of memory a match may use and was stopped (patterns "
+                    "like this one need memory for each character of a long value)")
 SIZED_TYPES = (str, list, tuple, range, dict, set, frozenset, bytes, bytearray, memoryview)
 ABBREVIATION_LENGTH = 10
 # The keys of a failed test's debug (free-form, spec/codeability.md §7) that hold excerpts of the
@@ -280,10 +285,12 @@ class PendingMatch:
 @dataclass(frozen=True)
 class MatchOutcome:
     """How one re.match ended: matched or not, stopped at the time limit (too_slow: its
-    seconds), or raised (exception name and message)."""
+    seconds) or at the memory limit (too_large: its MB), or raised (exception name and
+    message)."""
 
     matched: bool = False
     too_slow: float | None = None
+    too_large: int | None = None
     error: str | None = None
     message: str = ""
 
@@ -298,4 +305,7 @@ def match_verdict(pending: PendingMatch, outcome: MatchOutcome) -> Verdict:
     if outcome.too_slow is not None:
         return _pattern_failed("regexp", name, text, pattern, None, REGEXP_TOO_SLOW.format(
             name=name, pattern=pattern, seconds=float(outcome.too_slow)), "TimeoutError")
+    if outcome.too_large is not None:
+        return _pattern_failed("regexp", name, text, pattern, None, REGEXP_TOO_LARGE.format(
+            name=name, pattern=pattern, memory_mb=outcome.too_large), "MemoryError")
     return _pattern_failed("regexp", name, text, pattern, None)

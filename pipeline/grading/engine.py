@@ -103,6 +103,9 @@ class GradingContext:
     pool: ThreadPoolExecutor
     fetch_reference: Callable[[RunRequest], RunOutcome]
     lint_limits: SandboxLimits
+    # The regexp matcher's: the operator's, which a course's memoryLimitMB, the student code's,
+    # does not lower.
+    match_limits: SandboxLimits
     python: str | None
     user: str
     output_dir: Path | None
@@ -409,7 +412,7 @@ class CodeAbilityGrader:
         """Match a collection's pending regexp tests, all in one sandbox, into verdicts."""
         pending = [item for item in judged if isinstance(item, PendingMatch)]
         outcomes = iter(match_all(pending, workdir=self.ctx.empty_dir,
-                                  limits=self.ctx.lint_limits, python=self.ctx.python,
+                                  limits=self.ctx.match_limits, python=self.ctx.python,
                                   user=self.ctx.user))
         return [match_verdict(item, next(outcomes))
                 if isinstance(item, PendingMatch) else item for item in judged]

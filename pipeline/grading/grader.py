@@ -188,7 +188,8 @@ def _grade_staged(work: Path, student_dir: Path, reference_dir: Path, assignment
             hidden = assignment.hidden
         else:
             suite, hidden = graded_suite(staged, assignment)
-            context = _context(executor, staged, student_dir, pool, limits, python, user, cache,
+            context = _context(executor, staged, student_dir, pool, limits,
+                               SandboxLimits.from_settings(settings), python, user, cache,
                                _global_key(assignment, staged, limits, python, options), options)
             grader = CodeAbilityGrader(suite, context, hidden)
             collections = grader.grade() if refusal is None else grader.refuse(refusal)
@@ -269,8 +270,8 @@ def _path_problem(entry: os.DirEntry, relative: str, shown_dir: Path) -> str | N
 
 
 def _context(executor: SandboxExecutor, staged: StagedAssignment, student_dir: Path,
-             pool: ThreadPoolExecutor, limits: SandboxLimits, python: str | None, user: str,
-             cache: ReferenceCache | None, global_key: str,
+             pool: ThreadPoolExecutor, limits: SandboxLimits, operator_limits: SandboxLimits,
+             python: str | None, user: str, cache: ReferenceCache | None, global_key: str,
              options: GradeOptions) -> GradingContext:
     def fetch_reference(request: RunRequest) -> RunOutcome:
         if cache is None:
@@ -287,7 +288,8 @@ def _context(executor: SandboxExecutor, staged: StagedAssignment, student_dir: P
         executor=executor, student_base=staged.student_base,
         reference_base=staged.reference_base,
         shown_student_dir=options.shown_student_dir or student_dir, pool=pool,
-        fetch_reference=fetch_reference, lint_limits=limits, python=python, user=user,
+        fetch_reference=fetch_reference, lint_limits=limits, match_limits=operator_limits,
+        python=python, user=user,
         output_dir=output_dir, artifact_dir=Path(artifact_dir) if artifact_dir else None,
         shown_output_dir=options.shown_output_dir or output_dir,
         empty_dir=executor.env.work / "empty",

@@ -139,6 +139,11 @@ def test_pattern_qualifications(qualification, text, pattern, count, expected):
                                "the match took longer than 5.0 seconds and was stopped (patterns "
                                "like this one can take very long on some values, mostly on "
                                "values they do not match)"),
+    (MatchOutcome(too_large=240), "MemoryError: Variable `v` could not be checked against the "
+                                  "compiled regular expression from the specified pattern "
+                                  "`x=\\d+`: the match needed more than the 240 MB of memory a "
+                                  "match may use and was stopped (patterns like this one need "
+                                  "memory for each character of a long value)"),
     (MatchOutcome(error="re.error", message="bad escape"), "re.error: bad escape"),
 ])
 def test_regexp_verdicts(outcome, expected):

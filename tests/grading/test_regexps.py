@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from pipeline.config import SandboxSettings
 from pipeline.grading import grade
 from pipeline.grading import regexps
 from tests.grading.builders import make_assignment
@@ -75,3 +76,31 @@ def test_one_large_value_many_tests_match_is_handed_to_the_matcher_once(tmp_path
         {"ex.py": f"s = 'a' * {4 * 1024 * 1024}\n"}, meta)
     report = grade(student, reference)
     assert [t.result for c in report.tests for t in c.tests] == ["PASSED"] * 20
+
+
+@pytest.mark.parametrize("operator_memory_mb, match_mb", [(1024, 240), (128, 112)])
+def test_a_match_that_needs_more_memory_than_a_match_may_use_fails_alone(
+        tmp_path: Path, operator_memory_mb: int, match_mb: int):
+    # re.match keeps what `(a|b)*` may backtrack to, some 80 bytes a character: 320 MB for this
+    # value of 4 MB, more than the course's 100 MB, which ended the matcher, and the run as our
+    # error ('the regexp matcher stopped before matching every test: memory limit of 100 MB
+    # exceeded'); under the default 1024 MB it took 320 MB. A match may use 240 MB, less the
+    # headroom of its sandbox under an operator's lower limit, whatever the course's.
+    meta = "properties:\n  executionBackend:\n    settings:\n      memoryLimitMB: 100\n"
+    student, reference = make_assignment(tmp_path, """
+        properties:
+          tests:
+            - name: answers
+              entryPoint: ex.py
+              tests:
+                - {name: s, qualification: regexp, pattern: "^(a|b)*c"}
+                - {name: s, qualification: regexp, pattern: "ab"}
+    """, {"ex.py": "s = 'abc'\n"}, {"ex.py": "s = 'ab' * 2_000_000\n"}, meta)
+    report = grade(student, reference, settings=SandboxSettings(memory_mb=operator_memory_mb))
+    assert details(report) == [
+        ("FAILED", "E   MemoryError: Variable `s` could not be checked against the compiled "
+                   "regular expression from the specified pattern `^(a|b)*c`: the match needed "
+                   f"more than the {match_mb} MB of memory a match may use and was stopped "
+                   "(patterns like this one need memory for each character of a long value)"),
+        ("PASSED", None)]
+    assert report.tests[0].tests[0].debug == {"actual": "'" + "ab" * 148 + "…'"}
