@@ -14,20 +14,15 @@ LAZY_VALUES = {
     "range": (f"x = [range({LENGTH})]\n", "import numpy as np\nx = [np.arange(3)]\n"),
     "RangeIndex": (f"import pandas as pd\nx = [pd.RangeIndex({LENGTH})]\n", "x = [5]\n"),
 }
-# A MultiIndex of 600,000 labels of two levels, a byte a code (2.4 MB as data), against the same:
-# comparing made a tuple of each label in the worker, 190 MB for 3 million labels, each side's.
-LABELS = 600_000
-MULTI_INDEX = f"import numpy as np\nimport pandas as pd\n" \
-              f"x = pd.MultiIndex.from_arrays([np.zeros({LABELS}, 'i1')] * 2)\n"
-# The same MultiIndex as its tagged JSON, written to the result channel by the student's code.
-FORGED_MULTI_INDEX = f"""
+# The student's program that writes a value's tagged JSON to the result channel and ends: the
+# runner never writes its own result, and nothing checked the value in the sandbox. `array(n)` is
+# the data of an array of n zero bytes.
+FORGERY = """
 import base64, json, os
 def array(count):
     return {{"t": "ndarray", "dtype": "|i1", "shape": [count],
             "v": base64.b64encode(bytes(count)).decode()}}
-level = {{"t": "index", "name": {{"t": "none"}}, "data": {{"kind": "numpy", "v": array(1)}}}}
-value = {{"t": "multiindex", "levels": [level, level], "codes": [array({LABELS}), array({LABELS})],
-         "names": [{{"t": "none"}}, {{"t": "none"}}]}}
+value = {value}
 document = {{"error": None, "entry_seconds": 0, "stdout": None, "stdout_truncated": False,
             "figures": [], "values": {{"x": {{"found": True, "value": value}}}}, "texts": {{}},
             "evals": {{}}}}
@@ -35,19 +30,27 @@ channel = os.open("/opt/gradehook/result", os.O_WRONLY)
 os.write(channel, ("\\n" + json.dumps(document) + "\\n").encode())
 os._exit(0)
 """
-# The same RangeIndex as its tagged JSON, written to the result channel by the student's code,
-# which then ends: the runner never writes its own result, and nothing checked it in the sandbox.
-FORGED_RANGE_INDEX = f"""
-import json, os
-value = {{"t": "list", "v": [{{"t": "rangeindex", "v": ["0x0", hex({LENGTH}), "0x1"],
-                              "name": {{"t": "none"}}}}]}}
-document = {{"error": None, "entry_seconds": 0, "stdout": None, "stdout_truncated": False,
-            "figures": [], "values": {{"x": {{"found": True, "value": value}}}}, "texts": {{}},
-            "evals": {{}}}}
-channel = os.open("/opt/gradehook/result", os.O_WRONLY)
-os.write(channel, ("\\n" + json.dumps(document) + "\\n").encode())
-os._exit(0)
-"""
+FORGED_RANGE_INDEX = FORGERY.format(value=f"""{{"t": "list", "v": [{{
+    "t": "rangeindex", "v": ["0x0", hex({LENGTH}), "0x1"], "name": {{"t": "none"}}}}]}}""")
+# Values whose data holds a code of a byte for each of their elements, 1,200,000 in all (two for
+# each of 600,000 labels of a MultiIndex), against the same: comparing made an object of each
+# element in the worker, and a tuple of each label (190 MB for 3 million labels, each side's);
+# and each value as forged data.
+ELEMENTS = 600_000
+LEVEL = '{"t": "index", "name": {"t": "none"}, "data": {"kind": "numpy", "v": array(1)}}'
+CODED_VALUES = {
+    "CategoricalIndex": (
+        f"x = pd.CategoricalIndex(pd.Categorical.from_codes(np.zeros({2 * ELEMENTS}, 'i1'), "
+        "categories=[0]))",
+        FORGERY.format(value=f"""{{"t": "index", "name": {{"t": "none"}}, "data": {{
+    "kind": "category", "categories": {LEVEL}, "codes": array({2 * ELEMENTS}),
+    "ordered": False}}}}""")),
+    "MultiIndex": (
+        f"x = pd.MultiIndex.from_arrays([np.zeros({ELEMENTS}, 'i1')] * 2)",
+        FORGERY.format(value=f"""{{"t": "multiindex", "levels": [{LEVEL}, {LEVEL}],
+    "codes": [array({ELEMENTS}), array({ELEMENTS})],
+    "names": [{{"t": "none"}}, {{"t": "none"}}]}}""")),
+}
 
 
 def _graded_x(tmp_path, student_code: str, reference_code: str):
@@ -78,17 +81,20 @@ def test_a_forged_range_index_of_more_elements_than_a_value_may_have_is_refused(
         "value has more than 1000000 parts")
 
 
-def test_a_multi_index_of_more_labels_than_a_value_may_have_parts_is_not_compared(tmp_path):
-    """Each label of a MultiIndex, and each of its levels' values, counts as a part of the
-    value, as the items of a list of tuples do."""
-    test = _graded_x(tmp_path, MULTI_INDEX, MULTI_INDEX)
+@pytest.mark.parametrize("kind", sorted(CODED_VALUES))
+def test_a_value_coded_in_fewer_parts_than_it_has_elements_is_not_compared(tmp_path, kind):
+    """Each element counts as a part of the value (each label of a MultiIndex and each of its
+    levels' values, as the items of a list of tuples do)."""
+    code = "import numpy as np\nimport pandas as pd\n" + CODED_VALUES[kind][0] + "\n"
+    test = _graded_x(tmp_path, code, code)
     assert (test.result, test.details) == (
-        "FAILED", "E   Failed: Variable `x` of type pandas.MultiIndex cannot be compared with the "
+        "FAILED", f"E   Failed: Variable `x` of type pandas.{kind} cannot be compared with the "
         "expected value: value has more than 1000000 parts")
 
 
-def test_a_forged_multi_index_of_more_labels_than_a_value_may_have_parts_is_refused(tmp_path):
-    test = _graded_x(tmp_path, FORGED_MULTI_INDEX, MULTI_INDEX)
+@pytest.mark.parametrize("kind", sorted(CODED_VALUES))
+def test_a_forged_value_coded_in_fewer_parts_than_it_has_elements_is_refused(tmp_path, kind):
+    test = _graded_x(tmp_path, CODED_VALUES[kind][1], "x = 5\n")
     assert (test.result, test.details) == (
         "FAILED", "E   Failed: Variable `x` came back from the sandbox in an unreadable form: "
         "value has more than 1000000 parts")
