@@ -387,6 +387,19 @@ def test_a_collections_debug_keeps_the_first_findings_cut_short_and_counts_the_o
     assert len((output / "lint-style-linting.txt").read_text().splitlines()) == 2002
 
 
+def test_a_file_flake8_cannot_lint_within_the_limits_fails_saying_which_stopped_it(
+        tmp_path: Path):
+    # flake8 prints a file's findings once it has read it all: stopped at the memory limit before,
+    # it had printed nothing, and the linting test passed, the unused import at the end unseen.
+    meta = "properties:\n  executionBackend:\n    settings:\n      memoryLimitMB: 64\n"
+    student, reference = make_assignment(tmp_path, LINT_BAD_PY, {},
+                                         {"bad.py": "x = 1\n" * 1_000_000 + "import os\n"}, meta)
+    lint = grade(student, reference).tests[0]
+    assert (lint.result, lint.tests[0].details, lint.debug["lintingErrors"]) == (
+        "FAILED", "E   Failed: flake8 was stopped before it finished linting `bad.py`: memory "
+                  "limit of 64 MB exceeded", [])
+
+
 def test_a_linting_failure_names_its_output_file_as_shown_not_where_it_lies(tmp_path: Path):
     student, reference = make_assignment(tmp_path, LINT_BAD_PY, {}, {"bad.py": "import os\n"})
     output = tmp_path / "worker-workspace" / "output"
