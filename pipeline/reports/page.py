@@ -156,7 +156,7 @@ def _timings(run: RunSummary, view: ReportView | None) -> str:
         stages.append(_row([PAGE_STAGE_NAMES[phase], at, after]))
         previous = moment
     steps = [_row([PAGE_STEP_NAMES.get(name, name), f"{seconds:.2f}"])
-             for name, seconds in view.timings] if view else []
+             for name, seconds in _in_engine_order(view.timings)] if view else []
     if not stages and not steps:
         return ""
     parts = [f"<h2>{_esc(PAGE_TIMINGS_HEADING)}</h2>\n"]
@@ -169,6 +169,14 @@ def _timings(run: RunSummary, view: ReportView | None) -> str:
                      f"{_esc(PAGE_ENGINE_LINE.format(version=view.engine_version, mode=view.mode))}"
                      "</p>\n")
     return "".join(parts)
+
+
+def _in_engine_order(timings: Sequence[tuple[str, float]]) -> list[tuple[str, float]]:
+    """Order the engine's steps as they ran (PAGE_STEP_NAMES's order), any others after them as
+    given: the ledger keeps a report's keys in an order of its own (JSONB's, shortest first)."""
+    known = list(PAGE_STEP_NAMES)
+    return sorted(timings, key=lambda step: known.index(step[0]) if step[0] in known
+                  else len(known))
 
 
 def _table(rows: str) -> str:

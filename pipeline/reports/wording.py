@@ -122,7 +122,8 @@ PAGE_STEP_HEADERS = ("Grading step", "Seconds")
 PAGE_STAGE_NAMES = {"received": "Received", "queued": "Queued", "started": "Started",
                     "cloned": "Repository ready", "tested": "Tests finished",
                     "finished": "Finished"}
-# The engine's steps (gradehook section's timings) as students read them; others show as named.
+# The engine's steps (gradehook section's timings) as students read them, in the order they run;
+# others show as named, after them.
 PAGE_STEP_NAMES = {"load": "Reading the tests", "stage": "Preparing the files",
                    "grading": "Running the tests", "studentSandbox": "Your program ran for",
                    "referenceSandbox": "The reference solution ran for", "total": "In all"}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import re
 import shutil
 import subprocess
 import threading
@@ -251,3 +252,21 @@ def test_a_badge_while_the_database_is_down_is_a_503_badge_a_browser_shows(tmp_p
                              capture_output=True, text=True, timeout=120, check=True).stdout
     width = ElementTree.fromstring(response.data).get("width")
     assert f"<title>shown {width}x20</title>" in dom
+
+
+def _step_names(page: str) -> list[str]:
+    """Return the first cell of each row of the page's table of grading steps."""
+    steps = page[page.index("<th>Grading step</th>"):]
+    steps = steps[:steps.index("</table>")]
+    return re.findall(r"<tr><td>([^<]*)</td>", steps)
+
+
+def test_the_grading_steps_read_in_the_order_they_ran_with_the_whole_last(graded_run):
+    """Before, the steps showed in the order PostgreSQL keeps the keys of a JSON object, shortest
+    first: 'In all' read third, before 'Running the tests' and the sandboxes' times."""
+    settings, _, run_id = graded_run
+    page = create_app(settings).test_client().get(f"/results/{run_id}").get_data(as_text=True)
+
+    assert _step_names(page) == ["Reading the tests", "Preparing the files", "Running the tests",
+                                 "Your program ran for", "The reference solution ran for",
+                                 "In all"]
