@@ -183,7 +183,9 @@ def _grade_staged(work: Path, student_dir: Path, reference_dir: Path, assignment
                                          settings.test_timeout_seconds, python, user, work)
             collections = pytest_grader.grade() if refusal is None else \
                 pytest_grader.refuse(refusal)
-            seconds = {STUDENT: 0.0, REFERENCE: 0.0}
+            # pytest runs the student's code within the tests' run, and no reference: the
+            # program's time is the grading's, told apart from neither.
+            sandbox_timings: dict[str, float] = {}
             reference_gaps, missing_files = [], []
             hidden = assignment.hidden
         else:
@@ -193,7 +195,8 @@ def _grade_staged(work: Path, student_dir: Path, reference_dir: Path, assignment
                                _global_key(assignment, staged, limits, python, options), options)
             grader = CodeAbilityGrader(suite, context, hidden)
             collections = grader.grade() if refusal is None else grader.refuse(refusal)
-            seconds = context.sandbox_seconds
+            sandbox_timings = {"studentSandbox": context.sandbox_seconds[STUDENT],
+                               "referenceSandbox": context.sandbox_seconds[REFERENCE]}
             reference_gaps = grader.reference_gaps
             missing_files = grader.files_missing_in_reference
             if grader.reference_timeout is not None:
@@ -208,8 +211,7 @@ def _grade_staged(work: Path, student_dir: Path, reference_dir: Path, assignment
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
     clock.lap("grading")
-    clock.timings["studentSandbox"] = seconds[STUDENT]
-    clock.timings["referenceSandbox"] = seconds[REFERENCE]
+    clock.timings.update(sandbox_timings)
     hidden_names = [c.name for c in collections if c.name in hidden]
     return _report(clock, suite, collections, assignment, hidden_names, reference_gaps,
                    missing_files)

@@ -59,6 +59,18 @@ def test_pytest_files_run_against_the_student_code(tmp_path: Path):
     assert report.gradehook.score == 0.0
 
 
+def test_a_pytest_run_times_no_sandbox_of_the_program_or_the_reference_apart(tmp_path: Path):
+    """Before, its report timed the student's program and the reference at 0.0 seconds each,
+    which the result page showed as 'Your program ran for 0.00' after 'Running the tests 0.87'."""
+    student, reference = make_assignment(
+        tmp_path, None, {"calc.py": "def add(a, b):\n    return a + b\n",
+                         "test_calc.py": PYTEST_FILE},
+        {"calc.py": "def add(a, b):\n    return a + b\n"})
+    timings = grade(student, reference).gradehook.timings
+    assert list(timings) == ["load", "stage", "grading", "total"]
+    assert timings["grading"] > 0
+
+
 def test_a_hanging_pytest_run_times_out_and_keeps_finished_tests(tmp_path: Path):
     student, reference = make_assignment(
         tmp_path, None,
