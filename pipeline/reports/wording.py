@@ -123,10 +123,13 @@ PAGE_STAGE_NAMES = {"received": "Received", "queued": "Queued", "started": "Star
                     "cloned": "Repository ready", "tested": "Tests finished",
                     "finished": "Finished"}
 # The engine's steps (gradehook section's timings) as students read them, in the order they run;
-# others show as named, after them.
+# others show as named, after them. The program's and the reference's times add up their runs,
+# several of which run at once: together they may take longer than the grading.
 PAGE_STEP_NAMES = {"load": "Reading the tests", "stage": "Preparing the files",
-                   "grading": "Running the tests", "studentSandbox": "Your program ran for",
-                   "referenceSandbox": "The reference solution ran for", "total": "In all"}
+                   "grading": "Running the tests",
+                   "studentSandbox": "Your program's runs, added up",
+                   "referenceSandbox": "The reference solution's runs, added up",
+                   "total": "In all"}
 PAGE_ENGINE_LINE = "Engine {version}, mode {mode}"
 
 BADGE_LABEL = "grade"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import html
 import re
 import shutil
 import subprocess
@@ -258,7 +259,7 @@ def _step_names(page: str) -> list[str]:
     """Return the first cell of each row of the page's table of grading steps."""
     steps = page[page.index("<th>Grading step</th>"):]
     steps = steps[:steps.index("</table>")]
-    return re.findall(r"<tr><td>([^<]*)</td>", steps)
+    return [html.unescape(name) for name in re.findall(r"<tr><td>([^<]*)</td>", steps)]
 
 
 def test_the_grading_steps_read_in_the_order_they_ran_with_the_whole_last(graded_run):
@@ -268,5 +269,5 @@ def test_the_grading_steps_read_in_the_order_they_ran_with_the_whole_last(graded
     page = create_app(settings).test_client().get(f"/results/{run_id}").get_data(as_text=True)
 
     assert _step_names(page) == ["Reading the tests", "Preparing the files", "Running the tests",
-                                 "Your program ran for", "The reference solution ran for",
-                                 "In all"]
+                                 "Your program's runs, added up",
+                                 "The reference solution's runs, added up", "In all"]

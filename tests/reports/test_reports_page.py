@@ -94,9 +94,23 @@ def test_the_engine_steps_are_named_for_students():
     page = parsed(result_page_html(run(), given))
 
     steps = page.rows[page.rows.index(["Grading step", "Seconds"]) + 1:]
-    assert steps == [["Reading the tests", "0.01"], ["Your program ran for", "0.50"],
-                     ["The reference solution ran for", "0.25"], ["In all", "1.00"],
+    assert steps == [["Reading the tests", "0.01"], ["Your program's runs, added up", "0.50"],
+                     ["The reference solution's runs, added up", "0.25"], ["In all", "1.00"],
                      ["newStep", "0.10"]]
+
+
+def test_the_programs_runs_that_ran_at_once_read_as_added_up_not_as_how_long_it_ran():
+    """Before, three collections whose runs each ran out of a 5 s time limit, two at once, read
+    'Your program ran for 17.49' seconds beside 'Running the tests 8.91' and 'In all 8.91'."""
+    given = mixed_report()
+    given["gradehook"]["timings"] = {"grading": 8.91, "studentSandbox": 17.49,
+                                     "referenceSandbox": 0.0, "total": 8.91}
+
+    page = parsed(result_page_html(run(), given))
+
+    steps = page.rows[page.rows.index(["Grading step", "Seconds"]) + 1:]
+    assert steps == [["Running the tests", "8.91"], ["Your program's runs, added up", "17.49"],
+                     ["The reference solution's runs, added up", "0.00"], ["In all", "8.91"]]
 
 
 def test_the_message_column_shows_only_when_a_collection_has_a_message():
