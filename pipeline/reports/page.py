@@ -21,6 +21,10 @@ from pipeline.reports.wording import (ACTUAL_LABEL, DETAILS_LABEL, EXPECTED_LABE
 
 MAX_VALUE_CHARS = 5_000
 MAX_DETAILS_CHARS = 20_000
+# A run still to be graded: its page loads itself again this often, to show the result once
+# there is one (it says the result appears there).
+PENDING_STATUSES = ("queued", "running")
+PENDING_RELOAD_SECONDS = 10
 
 _CSS = """
 body{font:15px/1.5 system-ui,-apple-system,"Segoe UI",sans-serif;margin:0;color:#1f1f1f;
@@ -52,8 +56,10 @@ def result_page_html(run: RunSummary, report: Mapping[str, Any] | None) -> str:
         visible = [c for c in view.collections if not c.hidden]
         parts += [_collections(view.collections), _failures(visible), _passed(visible)]
     parts.append(_timings(run, view))
+    reload = (f"<meta http-equiv=\"refresh\" content=\"{PENDING_RELOAD_SECONDS}\">"
+              if run.status in PENDING_STATUSES else "")
     return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
-            "<meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">"
+            f"<meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">{reload}"
             f"<title>{_esc(title)}</title><style>{_CSS}</style></head>\n"
             f"<body><main>\n{''.join(parts)}</main></body></html>\n")
 

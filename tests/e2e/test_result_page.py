@@ -51,9 +51,10 @@ def graded_run(tmp_path, service_settings):
 
 
 @contextlib.contextmanager
-def serving(settings):
-    """Serve gradehook's web application on a free port; yield its base URL."""
-    server = make_server("127.0.0.1", 0, create_app(settings), threaded=True)
+def serving(settings, wrap=lambda app: app):
+    """Serve gradehook's web application (as `wrap` wraps it) on a free port; yield its base
+    URL."""
+    server = make_server("127.0.0.1", 0, wrap(create_app(settings)), threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
@@ -271,3 +272,39 @@ def test_the_grading_steps_read_in_the_order_they_ran_with_the_whole_last(graded
     assert _step_names(page) == ["Reading the tests", "Preparing the files", "Running the tests",
                                  "Your program's runs, added up",
                                  "The reference solution's runs, added up", "In all"]
+
+
+def _set_status(resources, run_id: str, status: RunStatus) -> None:
+    with transaction(resources.sessions) as session:
+        session.get(TestRun, run_id).status = status
+
+
+def test_a_page_of_a_run_being_graded_shows_the_result_once_graded(tmp_path, graded_run):
+    """Before, the page of a run being graded read 'Grading in progress. Results appear here when
+    grading is done.' and stayed so, though the run was graded meanwhile, until the student
+    reloaded it."""
+    settings, resources, run_id = graded_run
+    _set_status(resources, run_id, RunStatus.RUNNING)
+
+    def graded_once_shown(app):
+        def answer(environ, start_response):
+            body = app(environ, start_response)
+            if environ["PATH_INFO"] == f"/results/{run_id}":
+                _set_status(resources, run_id, RunStatus.FAILED)
+            return body
+        return answer
+
+    chromium = shutil.which("chromium")
+    assert chromium, "chromium is installed by ./dev test and .ci/run"
+    with serving(settings, graded_once_shown) as url:
+        # Virtual time runs the page's timers (a minute of them) at once, as a browser left open.
+        dom = subprocess.run([chromium, *CHROMIUM_FLAGS,
+                              f"--user-data-dir={tmp_path / 'profile'}",
+                              "--virtual-time-budget=60000", "--dump-dom",
+                              f"{url}/results/{run_id}"],
+                             capture_output=True, text=True, timeout=120, check=True).stdout
+    parsed = _Text()
+    parsed.feed(dom)
+    text = " ".join(" ".join(parsed.chunks).split())
+    assert "Score 0% (0 of 1 collection passed, 0/2 tests passed)" in text
+    assert "Grading in progress" not in text
