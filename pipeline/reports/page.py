@@ -71,8 +71,10 @@ def _esc(text: str) -> str:
 def _header(run: RunSummary) -> str:
     facts = {"project": run.project_path, "ref": run.ref or "", "commit": run.short_sha,
              "run": run.run_id}
-    meta = "".join(f"<span>{_esc(PAGE_META_LABELS[key])}: <code>{_esc(value)}</code></span>"
-                   for key, value in facts.items() if value)
+    # A narrow screen breaks the line between two facts, at the space that parts them, and never
+    # between a label and its value, which a no-break space joins.
+    meta = " ".join(f"<span>{_esc(PAGE_META_LABELS[key])}:&nbsp;<code>{_esc(value)}</code></span>"
+                    for key, value in facts.items() if value)
     return f"<h1>{_esc(run.assignment)}</h1>\n<p class=\"meta\">{meta}</p>\n"
 
 

@@ -308,3 +308,38 @@ def test_a_page_of_a_run_being_graded_shows_the_result_once_graded(tmp_path, gra
     text = " ".join(" ".join(parsed.chunks).split())
     assert "Score 0% (0 of 1 collection passed, 0/2 tests passed)" in text
     assert "Grading in progress" not in text
+
+
+# Lays the page's main column out at each width from 240 to 720 pixels, and names in the page's
+# title each fact of the line under the heading whose value starts below the end of its label.
+_LABELS_APART = """<script>
+const apart = new Set();
+for (let width = 240; width <= 720; width += 4) {
+  document.querySelector("main").style.width = width + "px";
+  for (const fact of document.querySelectorAll(".meta span")) {
+    const range = document.createRange();
+    range.selectNodeContents(fact.firstChild);
+    const labels = range.getClientRects(), label = labels[labels.length - 1];
+    const value = fact.querySelector("code").getClientRects()[0];
+    if (value.top >= label.bottom) apart.add(fact.firstChild.textContent.trim());
+  }
+}
+document.title = "apart: " + [...apart].join(" ");
+</script>"""
+
+
+def test_on_a_narrow_screen_each_fact_under_the_heading_keeps_its_label_and_value_together(
+        tmp_path, graded_run):
+    """Before, a phone broke the line between a label and its value: 'Branch:' ended a line and
+    'main' began the next, 'Run:' and its id likewise."""
+    settings, _, run_id = graded_run
+    page = create_app(settings).test_client().get(f"/results/{run_id}").get_data(as_text=True)
+    # The page forbids scripts (its Content-Security-Policy); a file of it has none.
+    measured = tmp_path / "page.html"
+    measured.write_text(page.replace("</body>", _LABELS_APART + "</body>"))
+    chromium = shutil.which("chromium")
+    assert chromium, "chromium is installed by ./dev test and .ci/run"
+    dom = subprocess.run([chromium, *CHROMIUM_FLAGS, f"--user-data-dir={tmp_path / 'profile'}",
+                          "--dump-dom", measured.as_uri()],
+                         capture_output=True, text=True, timeout=120, check=True).stdout
+    assert re.search(r"<title>(.*?)</title>", dom)[1] == "apart: "
