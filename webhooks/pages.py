@@ -17,7 +17,7 @@ from pipeline.feedback import COMMENTED_STATUSES, result_url
 from pipeline.ledger.models import TestRun
 from pipeline.reports.badge import score_badge, unavailable_badge
 from pipeline.reports.model import RunSummary
-from pipeline.reports.page import result_page_html
+from pipeline.reports.page import VIEWPORT_META, result_page_html
 from webhooks.api.project_ids import of_project_id
 from webhooks.api.schemas import ID_PATTERN
 from webhooks.app import services
@@ -34,7 +34,7 @@ _RUN_ID = re.compile(ID_PATTERN)
 
 def _message_page(title: str, text: str) -> str:
     """Return a page of a heading and one paragraph."""
-    return (f"<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">"
+    return (f"<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">{VIEWPORT_META}"
             f"<title>{title}</title></head><body><main><h1>{title}</h1><p>{text}</p>"
             f"</main></body></html>\n")
 

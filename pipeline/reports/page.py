@@ -25,6 +25,8 @@ MAX_DETAILS_CHARS = 20_000
 # there is one (it says the result appears there).
 PENDING_STATUSES = ("queued", "running")
 PENDING_RELOAD_SECONDS = 10
+# Lays a page out as wide as the screen: without it a phone lays it out 980 pixels wide, shrunk.
+VIEWPORT_META = "<meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">"
 
 _CSS = """
 body{font:15px/1.5 system-ui,-apple-system,"Segoe UI",sans-serif;margin:0;color:#1f1f1f;
@@ -59,7 +61,7 @@ def result_page_html(run: RunSummary, report: Mapping[str, Any] | None) -> str:
     reload = (f"<meta http-equiv=\"refresh\" content=\"{PENDING_RELOAD_SECONDS}\">"
               if run.status in PENDING_STATUSES else "")
     return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
-            f"<meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">{reload}"
+            f"{VIEWPORT_META}{reload}"
             f"<title>{_esc(title)}</title><style>{_CSS}</style></head>\n"
             f"<body><main>\n{''.join(parts)}</main></body></html>\n")
 

@@ -114,6 +114,24 @@ def test_unknown_result_is_404(graded_run, live_app, run_id):
     assert "default-src 'none'" in response.headers["Content-Security-Policy"]
 
 
+def _viewport(page: bytes) -> list[bytes]:
+    return re.findall(rb'<meta name="viewport"[^>]*>', page)
+
+
+def test_a_page_saying_there_is_no_result_fits_a_phones_screen_as_a_result_page_does(
+        graded_run):
+    """Before, the pages 'Result not found' and 'Results unavailable for a moment' declared no
+    viewport: a phone laid them out 980 pixels wide and shrank them, their words a third of
+    their size."""
+    settings, _, run_id = graded_run
+    client = create_app(settings).test_client()
+    result = _viewport(client.get(f"/results/{run_id}").data)
+    unavailable = create_app(database_down(settings)).test_client().get(f"/results/{run_id}")
+    assert len(result) == 1
+    assert _viewport(client.get("/results/nope").data) == result
+    assert (unavailable.status_code, _viewport(unavailable.data)) == (503, result)
+
+
 def test_badge_shows_latest_score_of_the_ref(graded_run):
     settings, _, _ = graded_run
     client = create_app(settings).test_client()
