@@ -18,7 +18,7 @@ from pipeline.reports.wording import (ALL_TESTS, CRASH_IN_MESSAGE, CRASH_LABEL, 
                                       PROGRAM_RAISED, PROPERTY_LABELS,
                                       PROPERTY_PROBLEMS, SHADOWED_EXPLANATION, SHADOWED_KIND,
                                       SHADOWED_OTHER, SHADOWED_OWN, STOPPED_IN_MESSAGE,
-                                      STOPPED_LABEL)
+                                      STOPPED_LABEL, UNCLOSED_SOURCE_EXPLANATION)
 
 # CodeAbility's message shapes (spec/codeability.md §7 "details").
 _DETAIL_PREFIX = re.compile(r"^E {3}")
@@ -61,6 +61,9 @@ _OUTPUT_FLOOD = re.compile(r"(?:^|ERROR: |Failed: )the program (?P<what>printed|
 # What looking up a host name, and connecting to an address, raise in a sandbox without network.
 _NO_NETWORK = re.compile(r"\[Errno (-3\] Temporary failure in name resolution|101\] Network is "
                          r"unreachable)")
+# What a structural test's count of a file's tokens fails with when the file ends inside a bracket
+# (or a line continued) or a triple-quoted string (Python's tokenize).
+_UNCLOSED_SOURCE = re.compile(r"^tokenize\.TokenError: \('EOF in multi-line (statement|string)'")
 # A run (or a test file's import) that the student's program ended with sys.exit() and a code
 # other than 0, or with os._exit() (pipeline/grading/runner.py's EXITED_WITH and
 # OS_EXITED_WITH): it exited there, raising nothing.
@@ -171,8 +174,9 @@ def _explanation(test: TestView, problem: str) -> str | None:
     """Say in plain words what a crash signal, the process or memory limit, the output stop or
     the missing network did, and what to look for, when the problem shows it for sure (a
     program's own exception is not the sandbox's word),
-    that Python imported another module in place of the student's, or that a function a test
-    called returned None where a value of another type was expected (it prints, say)."""
+    that Python imported another module in place of the student's, that a function a test
+    called returned None where a value of another type was expected (it prints, say), or that a
+    file whose tokens a test counts is left inside a bracket or string."""
     shadowed = test.shadowed
     if shadowed is not None:
         return SHADOWED_EXPLANATION.format(
@@ -180,6 +184,8 @@ def _explanation(test: TestView, problem: str) -> str | None:
             other=SHADOWED_OTHER[shadowed.standard], kind=SHADOWED_KIND[shadowed.folder])
     if _NO_NETWORK.search(problem):
         return NO_NETWORK_EXPLANATION
+    if _UNCLOSED_SOURCE.match(problem):
+        return UNCLOSED_SOURCE_EXPLANATION
     if test.name.rstrip().endswith(")") and _NONE_OBTAINED.search(test.details.split("\n")[0]):
         return NONE_RETURNED_EXPLANATION
     if test.raised is not None or (test.crash is not None and test.crash.raised):

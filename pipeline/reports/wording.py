@@ -88,6 +88,11 @@ OUTPUT_FLOOD_EXPLANATION = ("Your program {what} more than {size}, far more than
                             "and was stopped, at a line gradehook cannot name. Look for {call} in "
                             "a loop that never ends.")
 OUTPUT_FLOOD_CALLS = {"printed": "a print()", "logged": "a logging call"}
+# A structural test's file that Python's tokenizer reached the end of inside a bracket or a
+# triple-quoted string: its error names the file's end, not where the bracket or string opened.
+UNCLOSED_SOURCE_EXPLANATION = ("Your file could not be read as Python: it ends inside a bracket, "
+                               "or a triple-quoted string, that is never closed, so its words "
+                               "could not be counted. Look for the one left open.")
 # A test calling a function of the student's got None where a value of another type was expected.
 NONE_RETURNED_EXPLANATION = ("The function returned None, which is what a function without a "
                              "return statement gives: one that prints its result rather than "

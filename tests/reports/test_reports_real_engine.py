@@ -717,3 +717,40 @@ def test_a_pytest_failure_shows_where_values_differ_and_the_students_line(tmp_pa
     assert ("    raised:   ZeroDivisionError: division by zero (stats.py, line 8: "
             "return sum(values) / helper(values))") in text
     assert str(tmp_path) not in "\n".join(comment) + page
+
+
+STYLE_YAML = """\
+type: python
+name: style
+properties:
+  tests:
+    - type: structural
+      name: Style
+      file: main.py
+      tests:
+        - name: for
+          allowedOccuranceRange: [1, 5]
+"""
+
+
+@pytest.mark.parametrize("student_main", ["total = sum(numbers\nfor n in numbers:\n    pass\n",
+                                          'for n in range(3):\n    """never closed\n'])
+def test_a_file_python_cannot_read_to_its_end_says_why_its_words_were_not_counted(
+        tmp_path, student_main):
+    """Before, a structural test of a file left inside a bracket or a triple-quoted string read
+    only `tokenize.TokenError: ('EOF in multi-line statement', (4, 0))`, naming a line past the
+    file's end."""
+    data = json.loads(report_to_json(graded_report(tmp_path, student_main, test_yaml=STYLE_YAML,
+                                                   reference_main="for n in []:\n    pass\n")))
+    comment = mr_comment_markdown([(run(), data)], comment_marker("mr-1"))
+    page = result_page_html(run(), data)
+
+    row = next(line for line in comment.split("\n") if line.startswith("| ❌ | ` for ` (Style) |"))
+    assert row.removesuffix(" |").split(" | ")[4].startswith("` tokenize.TokenError: ('EOF in ")
+    assert row.endswith(
+        " Your file could not be read as Python\\: it ends inside a bracket\\, or a "
+        "triple\\-quoted string\\, that is never closed\\, so its words could not be counted\\. "
+        "Look for the one left open\\. |")
+    assert ("<dt>Why</dt><dd><pre>Your file could not be read as Python: it ends inside a "
+            "bracket, or a triple-quoted string, that is never closed, so its words could not be "
+            "counted. Look for the one left open.</pre></dd>") in page
