@@ -19,6 +19,8 @@ import signal
 import sys
 import threading
 
+from pipeline.sandbox.spare_descriptors import let_go
+
 READ_BYTES = 65536
 STANDARD_DESCRIPTORS = (1, 2)
 # What the pipe holds: Linux's largest for a user without privileges (/proc/sys/fs/pipe-max-size),
@@ -87,10 +89,12 @@ class DescriptorMeter:
                 self.tell(self.main_thread, self.stop_signal)
 
     def cut_off(self):
-        """Leave the programs writing to the pipe a closed one, and the descriptors a new one."""
+        """Leave the programs writing to the pipe a closed one, and the descriptors a new one
+        (made with the runner's spare descriptors: the program may hold every other)."""
         old = self.read_end
-        self.read_end = self.new_pipe()
-        os.close(old)
+        with let_go():
+            self.read_end = self.new_pipe()
+            os.close(old)
 
     def on_stop_signal(self, signum, frame):
         """Stop the running code where it is, if its meter decided so."""

@@ -35,7 +35,7 @@ from pipeline.grading.spec import PROPERTY_DEFAULTS, SUITE_DEFAULTS, TEST_FILE_N
 from pipeline.grading.staging import IGNORED_NAMES, StagedAssignment, stage_assignment, \
     tree_digest
 from pipeline.sandbox import SandboxError, SandboxLimits
-from pipeline.sandbox import cpu_wait
+from pipeline.sandbox import cpu_wait, spare_descriptors
 from pipeline.sandbox import values as value_format
 from pipeline.sandbox.model import MB
 from pipeline.sandbox.scratch import ScratchFolder
@@ -46,8 +46,8 @@ log = logging.getLogger(__name__)
 # Part of every reference cache key: a new version computes the reference runs again.
 ENGINE_VERSION = "1.2.0"
 # So are these files of the code that sandboxed runs execute, and the value encoder and the time
-# limits' stretch (cpu_wait) they load: a change to any of them may change what a reference run
-# hands back.
+# limits' stretch (cpu_wait) and the spare descriptors (spare_descriptors) they load: a change to
+# any of them may change what a reference run hands back.
 RUNNER_FILES = ("runner.py", "pytest_runner.py", "pytest_limits.py", "pytest_watchdog.py",
                 "descriptor_meter.py")
 TIMESTAMP_FORMAT = "%Y-%m-%d %H:%M:%S.%f"
@@ -305,7 +305,8 @@ def _global_key(assignment: Assignment, staged: StagedAssignment, limits: Sandbo
                                                                     staged.tests_dir)
     runner = hashlib.sha256()
     for path in (*(Path(__file__).parent / name for name in RUNNER_FILES),
-                 Path(value_format.__file__), Path(cpu_wait.__file__)):
+                 Path(value_format.__file__), Path(cpu_wait.__file__),
+                 Path(spare_descriptors.__file__)):
         runner.update(path.read_bytes())
     return json.dumps([ENGINE_VERSION, runner.hexdigest(), version,
                        options.assignment_id or str(assignment.directory), assignment.digest,

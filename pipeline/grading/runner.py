@@ -27,6 +27,7 @@ import time
 import types
 
 from pipeline.sandbox.cpu_wait import StretchedLimit, sandbox_tasks
+from pipeline.sandbox.spare_descriptors import reserve, using_spares
 
 NO_INPUT_ANSWERS = "program reads input, but the test provides no inputAnswers"
 NO_MORE_INPUT_ANSWERS = "program reads input, but the test provides no more inputAnswers"
@@ -325,6 +326,7 @@ def time_left(seconds):
     return lambda: max(limit.deadline() - time.monotonic(), LEAST_LOOKUP_SECONDS)
 
 
+@using_spares
 def stopped_place():
     """Return where in the solution's files the timer stopped its code, as a crash's last frame
     (name, filename, lineno, line), or None when it was in none of them."""
@@ -346,6 +348,7 @@ def note_exits(folder, emit, real_exit=os._exit):
 
     runner_pid = os.getpid()
 
+    @using_spares
     def exit_noting_place(code):
         try:
             found = innermost_in(sys._getframe(1), [folder])
@@ -422,6 +425,7 @@ def code_line(line):
     return None if line is None else shorten(line.strip())
 
 
+@using_spares
 def last_frame(exc, solution_dir):
     """Return the last traceback frame of the solution's code as the report's traceback dict,
     with the exception as Python's traceback ends with it (raised).
@@ -662,6 +666,7 @@ def lookup(name, namespace, solution_dir):
         return False, raised_entry(exc, solution_dir)
 
 
+@using_spares
 def raised_entry(exc, solution_dir):
     """Return an exception as Python's traceback ends with it (`TypeError: message`), the
     innermost line of the solution's files it passed through, if any, and the module of theirs
@@ -670,6 +675,7 @@ def raised_entry(exc, solution_dir):
             **shadowing(exc, solution_dir)}
 
 
+@using_spares
 def place_in_files(exc, solution_dir):
     """Return the innermost line of the solution's files an exception passed through (a syntax
     error of one of them: the line it lies on): its file relative to the solution's folder, line
@@ -862,6 +868,7 @@ def main(request_path, result_path):
     send = result_sender(channel)
     values = load_encoder(request["python_path"])
     descriptors = DescriptorMeter(OUTPUT_STOP_SIGNAL)
+    reserve()
     prepare_process(request)
     note_exits(request["solution_dir"], lambda event: write_line(channel, event))
     preload(request["preload"])

@@ -8,6 +8,14 @@ from pathlib import Path
 from pipeline.grading import Report
 
 
+# A student's module whose hold_every_descriptor() opens /dev/null until the sandbox's limit of
+# open descriptors refuses, keeping every one; its own lines are the first 13.
+HOLD_EVERY_DESCRIPTOR = ("import os\n\nheld = []\n\n\ndef hold_every_descriptor():\n"
+                         "    try:\n        while True:\n"
+                         "            held.append(os.open('/dev/null', os.O_RDONLY))\n"
+                         "    except OSError:\n        pass\n\n\n")
+
+
 def write_files(root: Path, files: dict[str, str]) -> Path:
     """Write files (dedented) under root and return root."""
     root.mkdir(parents=True, exist_ok=True)

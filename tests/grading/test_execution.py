@@ -14,7 +14,8 @@ from pipeline.grading.text_report import render_text
 from pipeline.reports.failures import describe_failure
 from pipeline.reports.model import read_report
 from tests.conftest import STOP_LATENCY_SECONDS
-from tests.grading.builders import collection, make_assignment, one_value_yaml, write_files
+from tests.grading.builders import HOLD_EVERY_DESCRIPTOR, collection, make_assignment, \
+    one_value_yaml, write_files
 from tests.sandbox.conftest import KEEPS_EXIT_STATUS
 
 
@@ -951,6 +952,43 @@ def test_a_call_that_loops_for_ever_in_the_reference_is_ours_to_grade_again_sayi
         "gives no expected value for `countdown(3)` in collection `calls`: evaluating "
         "`countdown(3)` in its namespace was stopped: Maximum execution time of 1.0 seconds "
         "exceeded (calc.py, line 6: while n > 0: n += 1)")
+
+
+def test_a_program_holding_every_descriptor_it_may_is_told_by_its_exit(tmp_path):
+    """A program that held every descriptor the sandbox allows and then exited with sys.exit(3)
+    read "[Errno 24] Too many open files: '/usr/lib/python3.11/traceback.py'", the runner's own
+    import, naming no line; it reads as any exit with a code does."""
+    code = HOLD_EVERY_DESCRIPTOR + "import sys\n\nx = 1\nhold_every_descriptor()\nsys.exit(3)\n"
+    run, student = one_collection(tmp_path, code)
+    assert first(run) == ("CRASHED", "FAILED", f"E   Failed: Execution of {student / 'ex.py'} "
+                                               "failed, ERROR: program exited with sys.exit(3)")
+    assert (run.debug["traceback"]["lineno"], run.debug["traceback"]["line"]) == (
+        18, "sys.exit(3)")
+
+
+def test_a_program_holding_every_descriptor_it_may_times_out_at_its_line(tmp_path):
+    # The stopped line was left out (null): reading it takes a descriptor.
+    code = HOLD_EVERY_DESCRIPTOR + "import time\n\nx = 1\nhold_every_descriptor()\ntime.sleep(30)\n"
+    run, _ = one_collection(tmp_path, code, extra="timeout: 0.5")
+    assert first(run) == ("TIMEDOUT", "FAILED",
+                          "E   Failed: Maximum execution time of 0.5 seconds exceeded")
+    assert run.debug["traceback"] == {**STOPPED_AT, "lineno": 18, "line": "time.sleep(30)"}
+
+
+def test_a_call_holding_every_descriptor_it_may_fails_alone_with_what_it_raised(tmp_path):
+    """A test's call that held every descriptor and raised ended the whole run, every test
+    'process ended unexpectedly with exit code 1': the runner could not import what tells
+    where it raised."""
+    student, reference = make_assignment(
+        tmp_path, one_value_yaml(tests="- name: fail()"), {"ex.py": "x = 1\n"},
+        {"ex.py": HOLD_EVERY_DESCRIPTOR + "def fail():\n    hold_every_descriptor()\n"
+                                          "    raise ValueError('bad')\n\n\nx = 1\n"})
+    run = grade(student, reference).tests[0]
+    assert run.status == "COMPLETED"
+    assert [(test.name, test.result) for test in run.tests] == [("x", "PASSED"),
+                                                                ("fail()", "FAILED")]
+    assert run.tests[1].debug == {"raised": {"error": "ValueError: bad", "file": "ex.py",
+                                             "lineno": 16, "line": "raise ValueError('bad')"}}
 
 
 def test_links_out_of_the_student_directory_are_never_followed_on_the_host(tmp_path):

@@ -9,7 +9,7 @@ import pytest
 from pipeline.config import SandboxSettings
 from pipeline.grading import grade
 from pipeline.grading.runner import OUTPUT_STOP_SIGNAL
-from tests.grading.builders import make_assignment, one_value_yaml
+from tests.grading.builders import HOLD_EVERY_DESCRIPTOR, make_assignment, one_value_yaml
 
 # Output kept up to 64 KB, so a run is stopped past 1 MB.
 STOPS_AT_1_MB = SandboxSettings(max_output_bytes=64 * 1024)
@@ -122,6 +122,20 @@ def test_a_program_writing_to_its_descriptors_without_end_is_stopped_as_print_is
     student, reference = make_assignment(
         tmp_path, SUITE, {"ex.py": "x = 1\n", "other.py": "z = 3\n"},
         {"ex.py": "x = 1\n" + code, "other.py": "z = 3\n"})
+    report = grade(student, reference, settings=STOPS_AT_1_MB)
+    assert shown(report) == stopped_first(student)
+
+
+def test_a_program_holding_every_descriptor_it_may_is_stopped_as_print_is(tmp_path: Path):
+    """Before, the descriptor meter could not make the new pipe it stops such output with once
+    the program held every descriptor the sandbox allows: its error, printed, counted as the
+    program printing on after the stop, which ended the whole run, and the collection reusing
+    the namespace crashed 'Execution of setUpCode failed, ERROR: the program printed more than
+    1 MB and was stopped'."""
+    code = HOLD_EVERY_DESCRIPTOR + "x = 1\nhold_every_descriptor()\n" + PAST_PRINT["os.write"]
+    student, reference = make_assignment(
+        tmp_path, SUITE, {"ex.py": "x = 1\n", "other.py": "z = 3\n"},
+        {"ex.py": code, "other.py": "z = 3\n"})
     report = grade(student, reference, settings=STOPS_AT_1_MB)
     assert shown(report) == stopped_first(student)
 
