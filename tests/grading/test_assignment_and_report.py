@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import platform
 import sys
 from pathlib import Path
 
@@ -454,6 +455,19 @@ def test_a_report_names_no_place_of_the_workers_python_on_the_host(tmp_path: Pat
         text = report_to_json(report)
         assert set(json.loads(text)["environment"]) == {"python", "platform", "engine"}
         assert sys.prefix not in text
+
+
+def test_a_report_names_the_grading_hosts_system_without_its_kernel(tmp_path: Path):
+    """Before, environment.platform was platform.platform(), 'Linux-6.1.0-13-amd64-x86_64-with-
+    glibc2.36': the grading host's kernel release and build, which the ledger kept and GET
+    /api/runs showed, and which tell which kernel fixes the host lacks."""
+    student, reference = make_assignment(tmp_path, SIMPLE_TESTS, {"ex.py": "x = 1\n"},
+                                         {"ex.py": "x = 1\n"})
+    for report in (grade(student, reference), course_error_report("test.yaml is missing")):
+        text = report_to_json(report)
+        assert json.loads(text)["environment"]["platform"].startswith(
+            f"{platform.system()}-{platform.machine()}")
+        assert platform.release() not in text
 
 
 @pytest.mark.parametrize("test_yaml", ["", "name: empty\n", "properties:\n  tests: []\n"])

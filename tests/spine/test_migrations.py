@@ -104,7 +104,7 @@ def test_refusals_only_for_the_merge_requests_state_become_withdrawn(service_set
 
 HOST_TEST_YAML = "/var/lib/gradehook/cache/reference-1a2b/extracted/week1/hello/test.yaml"
 REPORT_TESTS = {"host": HOST_TEST_YAML, "new": "test.yaml", "pytest": ""}
-ENVIRONMENT = {"python": "3.11.2", "platform": "Linux-6.1.0-x86_64-with-glibc2.36",
+ENVIRONMENT = {"python": "3.11.2", "platform": "Linux-x86_64-with-glibc2.36",
                "engine": "gradehook 1.2.0"}
 RUNS = sa.table("test_runs", *(sa.column(name) for name in (
     "id", "kind", "course", "assignment", "project_path", "commit_sha", "reference_project",
@@ -140,6 +140,27 @@ def test_reports_keep_no_host_path_of_the_workers_python(tmp_path, service_setti
                                   reports)
 
     assert kept == {**reports, "old": reports["new"]}
+
+
+@pytest.mark.parametrize("database", ["postgresql", "sqlite"])
+def test_reports_keep_no_kernel_release_of_the_grading_host(tmp_path, service_settings, database):
+    """Revision 0016: a report held in environment.platform the grading host's kernel release
+    and build (platform.platform()), which GET /api/runs showed staff; it names the system, the
+    machine and the C library alone, as new ones do. Reports without it are left."""
+    def with_platform(platform: str) -> dict:
+        return {"status": "COMPLETED", "environment": {**ENVIRONMENT, "platform": platform}}
+
+    reports = {"debian": with_platform("Linux-6.1.0-13-amd64-x86_64-with-glibc2.36"),
+               "vm": with_platform("Linux-6.18.44-fc-v769-x86_64-with-glibc2.36"),
+               "no-libc": with_platform("Linux-6.1.0-aarch64"),
+               "new": with_platform("Linux-x86_64-with-glibc2.36"),
+               "no-environment": {"status": "COMPLETED"}}
+
+    kept = _reports_after_upgrade(_ledger_url(tmp_path, service_settings, database), "0015",
+                                  reports)
+
+    assert kept == {**reports, "debian": reports["new"], "vm": reports["new"],
+                    "no-libc": with_platform("Linux-aarch64")}
 
 
 def _ledger_url(tmp_path, service_settings, database: str) -> str:
