@@ -25,7 +25,6 @@ from pipeline.grading.fontcache import FONT_CACHE_BUILD_PREFIX
 from pipeline.grading.grader import GRADING_PREFIX
 from pipeline.repos import RepositoryCache
 from pipeline.sandbox.cgroup import remove_left_groups
-from pipeline.sandbox.channel import RESULT_CHANNEL_PREFIX
 from pipeline.sandbox.layout import MOUNT_COPIES_PREFIX
 from pipeline.sandbox.scratch import IN_USE, ScratchFolder, read_mark, remove_abandoned, \
     scratch_entries
@@ -33,9 +32,12 @@ from pipeline.sandbox.scratch import IN_USE, ScratchFolder, read_mark, remove_ab
 log = logging.getLogger(__name__)
 
 WORKSPACE_PREFIX = "run-"
+# The folders of the result channels that sandboxes made in the temporary folder before their
+# channel lay in the sandbox itself: a process killed then left them.
+OLD_RESULT_CHANNEL_PREFIX = "gradehook-result-"
 # What sandboxes, gradings and font cache builds make in the temporary folder: a killed process
 # leaves it there.
-TEMPORARY_SCRATCH_PREFIXES = (MOUNT_COPIES_PREFIX, RESULT_CHANNEL_PREFIX, GRADING_PREFIX,
+TEMPORARY_SCRATCH_PREFIXES = (MOUNT_COPIES_PREFIX, OLD_RESULT_CHANNEL_PREFIX, GRADING_PREFIX,
                               FONT_CACHE_BUILD_PREFIX)
 LOCK_NAME = ".housekeeping.lock"
 DAY_SECONDS = 86400.0

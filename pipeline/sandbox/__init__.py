@@ -29,6 +29,11 @@ What the program sees
       On the host it is never root (see "The host user").
     * ``/proc/1/cmdline`` (bwrap's) shows none of bwrap's options, only the rlimits and the
       program's command: bwrap reads its options from a descriptor.
+    * ``/proc/self/mountinfo`` names, for each folder shown read-only, where it lies on the host
+      (the interpreter's installation, the gradehook packages, the mounts or their copies), and
+      the file systems they lie on (device, options), as the kernel shows any bind mount:
+      copying them into each sandbox instead would cost every run their size, and its imports
+      their cached bytecode. The result channel is no mount: no folder of it is named there.
     * The environment is exactly ``PATH`` (the interpreter's bin directory first), ``HOME``,
       ``LANG=C.UTF-8``, ``PYTHONPATH``, ``PYTHONHASHSEED=0``, ``PYTHONDONTWRITEBYTECODE=1``,
       ``MPLBACKEND=Agg``, ``MPLCONFIGDIR``, ``XDG_CACHE_HOME``, ``XDG_CONFIG_HOME`` and ``TMPDIR``
@@ -79,17 +84,19 @@ On an older kernel such an exit is reported as killed by signal N (N = SIGXCPU: 
 
 The result channel
     If ``result_path`` (an absolute path inside the sandbox outside the reserved directories, e.g.
-    ``/run/gradehook/result``) is given, a FIFO appears there. Everything any process in the
+    ``/run/gradehook/result``) is given, a link there leads to ``/sandbox/result``, a FIFO the host
+    makes in the sandbox's tmpfs before the program starts (no mount: the mounts a program reads in
+    ``/proc/self/mountinfo`` name no folder of the host for it). Everything any process in the
     sandbox writes into it, in any number of opens, is collected in order into ``result_data``
-    (``b""`` if nothing was written; ``None`` without ``result_path``). It is read while the
-    program runs, so what was written survives ``sys.exit``, ``os._exit``, crashes, signals and
-    the kill at a limit; stdout and stderr never reach it. More than ``max_result_bytes`` stops the
-    run with ``"output"`` and ``result_truncated``. What cannot be protected: code running in the
-    same process as the writer (student code ``exec``-ed by the runner) can also open the path or
-    use the runner's descriptor, so it can add to or spoil the channel; a runner should write one
-    complete JSON document with ``os.write`` right before exiting and the engine should treat
-    anything unparsable as a crash. Forged values only ever describe the student's own run: the
-    reference runs in another sandbox and verdicts are computed outside.
+    (``b""`` if nothing was written; ``None`` without ``result_path``). It is read while the program
+    runs, so what was written survives ``sys.exit``, ``os._exit``, crashes, signals and the kill at
+    a limit; stdout and stderr never reach it. More than ``max_result_bytes`` stops the run with
+    ``"output"`` and ``result_truncated``. What cannot be protected: code running in the same
+    process as the writer (student code ``exec``-ed by the runner) can also open the path or use the
+    runner's descriptor, so it can add to or spoil the channel; a runner should write one complete
+    JSON document with ``os.write`` right before exiting and the engine should treat anything
+    unparsable as a crash. Forged values only ever describe the student's own run: the reference
+    runs in another sandbox and verdicts are computed outside.
 
 Errors: a bad argument, a missing interpreter or one older than Python 3.9
 (``pipeline.sandbox.interpreter.MINIMUM_VERSION``), bwrap, prlimit or (for a root worker) setpriv,
@@ -102,23 +109,21 @@ A seccomp filter (x86_64) refuses ptrace, mount, unshare, setns, keyrings, BPF, 
 similar calls with EPERM; other architectures run without it (logged).
 
 The host user
-    bwrap runs as this process's user, unless that is root (as it must be for the cgroup v1
-    limits): then bwrap, and so the sandbox, runs as ``user`` (default ``nobody``, the
-    ``[sandbox] user`` setting) with its primary group and no other (util-linux ``setpriv``
-    switches to it before starting bwrap), and the root worker keeps the
-    cgroups, the copy of the work directory and the result channel. The sandbox user is what
-    the host sees: it cannot change kernel settings or device files, nor read root-only files.
-    It must be able to read the interpreter's installation and the gradehook packages (every
-    directory on their way searchable); if not, ``SandboxError`` names the directory it is
-    stopped at. It cannot reach the worker's own folders, so each mount is shown as a read-only
-    copy made for the run (root's, readable by the sandbox user's group only); the result FIFO
-    is writable by that group; the work directory's copy is created as the sandbox user. A user
-    and group of its own that nothing else runs as are best: any other process of that user or
-    group could read a run's mount copies, or write into its result FIFO, while the run lasts.
-    Prefer a dedicated unprivileged worker user in production. The copies and the FIFO lie in
-    folders of the temporary folder that the process running the sandbox marks in use
-    (``pipeline.sandbox.scratch``): should it be killed, the worker host's next housekeeping
-    sweep removes them.
+    bwrap runs as this process's user, unless that is root (as it must be for the cgroup v1 limits):
+    then bwrap, and so the sandbox, runs as ``user`` (default ``nobody``, the ``[sandbox] user``
+    setting) with its primary group and no other (util-linux ``setpriv`` switches to it before
+    starting bwrap), and the root worker keeps the cgroups, the copy of the work directory and the
+    result channel. The sandbox user is what the host sees: it cannot change kernel settings or
+    device files, nor read root-only files. It must be able to read the interpreter's installation
+    and the gradehook packages (every directory on their way searchable); if not, ``SandboxError``
+    names the directory it is stopped at. It cannot reach the worker's own folders, so each mount is
+    shown as a read-only copy made for the run (root's, readable by the sandbox user's group only);
+    the result FIFO and the work directory's copy are created as the sandbox user. A user and group
+    of its own that nothing else runs as are best: any other process of that user or group could
+    read a run's mount copies while the run lasts. Prefer a dedicated unprivileged worker user in
+    production. The copies lie in folders of the temporary folder that the process running the
+    sandbox marks in use (``pipeline.sandbox.scratch``): should it be killed, the worker host's next
+    housekeeping sweep removes them.
 """
 
 import importlib

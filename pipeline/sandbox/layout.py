@@ -23,6 +23,10 @@ SANDBOX_ROOT = "/sandbox"
 SANDBOX_WORKDIR = "/sandbox/work"
 SANDBOX_TMPDIR = "/sandbox/tmp"
 SANDBOX_SHMDIR = "/sandbox/shm"
+# The result channel's FIFO, beside the work directory; the result path is a link to it. Made
+# there by the host (pipeline.sandbox.channel), not bound from it, it is no mount:
+# /proc/self/mountinfo names no folder of the host for it.
+SANDBOX_RESULT_FIFO = "/sandbox/result"
 SANDBOX_PYTHONPATH = "/opt/gradehook/lib"
 # Where an interpreter directory is shown when its own path is one the sandbox hides.
 RELOCATED_ROOT = "/opt/gradehook/python"
@@ -174,22 +178,22 @@ def _shown_folders(interpreter: Interpreter) -> tuple[str, ...]:
 
 
 def build_layout(interpreter: Interpreter, mounts: Sequence[Mount], workdir_size_mb: int,
-                 result: tuple[str, str] | None, extra_env: Mapping[str, str],
+                 result_path: str | None, extra_env: Mapping[str, str],
                  user: HostUser | None) -> Layout:
-    """Return the bwrap options for a run; result is (host FIFO, sandbox path) or None.
+    """Return the bwrap options for a run; result_path is where the result channel is shown.
 
     user is the host user bwrap runs as when not this process's user: it must reach the
     interpreter and the packages, and it is shown read-only copies of the mounts, since it
     cannot reach the worker's folders.
     """
     mounts = tuple(mounts)
-    _check_paths(interpreter, mounts, result)
+    _check_paths(interpreter, mounts, result_path)
     if user is not None:
         _check_reachable(interpreter, user)
     env = environment(interpreter, extra_env)
     layout = Layout()
     try:
-        _fill(layout, interpreter, mounts, workdir_size_mb, result, env, user)
+        _fill(layout, interpreter, mounts, workdir_size_mb, result_path, env, user)
     except BaseException:
         layout.close()  # the mount copies too: an interruption must not leave test files about
         raise
@@ -197,7 +201,7 @@ def build_layout(interpreter: Interpreter, mounts: Sequence[Mount], workdir_size
 
 
 def _fill(layout: Layout, interpreter: Interpreter, mounts: tuple[Mount, ...],
-          workdir_size_mb: int, result: tuple[str, str] | None, env: Mapping[str, str],
+          workdir_size_mb: int, result_path: str | None, env: Mapping[str, str],
           user: HostUser | None) -> None:
     """Add a run's options to the layout, copying the mounts first when user needs copies."""
     sources = [str(mount.host_path) for mount in mounts] if user is None else \
@@ -230,8 +234,8 @@ def _fill(layout: Layout, interpreter: Interpreter, mounts: tuple[Mount, ...],
                "--symlink", SANDBOX_TMPDIR, "/tmp", "--symlink", SANDBOX_SHMDIR, "/dev/shm")
     for number, stream in enumerate(("stdin", "stdout", "stderr")):
         layout.add("--symlink", f"/proc/self/fd/{number}", f"/dev/{stream}")
-    if result is not None:
-        layout.add("--bind", *result)
+    if result_path is not None:
+        layout.add("--symlink", SANDBOX_RESULT_FIFO, result_path)
     layout.add("--remount-ro", "/", "--chdir", SANDBOX_WORKDIR)
     program = seccomp_program()
     if program is not None:
@@ -297,7 +301,7 @@ def shared_packages() -> tuple[tuple[str, str], ...]:
 
 
 def _check_paths(interpreter: Interpreter, mounts: tuple[Mount, ...],
-                 result: tuple[str, str] | None) -> None:
+                 result_path: str | None) -> None:
     taken = [("reserved path", p) for p in RESERVED_PATHS]
     for _, sandbox_dir in interpreter_binds(interpreter):
         _claim(taken, "python installation", sandbox_dir)
@@ -305,9 +309,9 @@ def _check_paths(interpreter: Interpreter, mounts: tuple[Mount, ...],
         if not mount.host_path.exists():
             raise SandboxError(MISSING_MOUNT.format(path=mount.host_path))
         _claim(taken, "Mount.sandbox_path", mount.sandbox_path)
-    if result is not None:
-        check_sandbox_path(result[1], "result_path")
-        _claim(taken, "result_path", result[1])
+    if result_path is not None:
+        check_sandbox_path(result_path, "result_path")
+        _claim(taken, "result_path", result_path)
 
 
 def _check_reachable(interpreter: Interpreter, user: HostUser) -> None:

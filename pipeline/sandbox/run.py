@@ -94,12 +94,8 @@ def run_sandboxed(argv: Sequence[str], *, workdir: Path, mounts: Sequence[Mount]
     command = [os.path.basename(sandbox_executable(interpreter))
                if argv[0] == PYTHON_PLACEHOLDER else argv[0], *argv[1:]]
     with contextlib.ExitStack() as cleanup:
-        channel = None
-        if result_path is not None:
-            channel = ResultChannel(result_path, host_user.gid if host_user else None)
-            cleanup.callback(channel.close)
-        layout = build_layout(interpreter, mounts, limits.workdir_size_mb,
-                              channel.binding if channel else None, extra_env or {}, host_user)
+        layout = build_layout(interpreter, mounts, limits.workdir_size_mb, result_path,
+                              extra_env or {}, host_user)
         cleanup.callback(layout.close)
         try:
             cgroup = RunCgroup.create(limits.memory_mb * MB, limits.max_processes)
@@ -107,7 +103,7 @@ def run_sandboxed(argv: Sequence[str], *, workdir: Path, mounts: Sequence[Mount]
             raise SandboxError(BWRAP_FAILED.format(detail=f"cgroup: {exc}")) from None
         if cgroup is not None:
             cleanup.callback(cgroup.remove)
-        sandbox = _Sandbox(limits, cgroup, channel, host_user, stop)
+        sandbox = _Sandbox(limits, cgroup, result_path is not None, host_user, stop)
         cleanup.callback(sandbox.close)
         sandbox.start(layout, command, workdir)
         return sandbox.supervise(bytes(stdin))
@@ -187,11 +183,12 @@ class _Sandbox:
     """One bwrap process tree from start to reaped, with its descriptors."""
 
     def __init__(self, limits: SandboxLimits, cgroup: RunCgroup | None,
-                 channel: ResultChannel | None, user: HostUser | None,
+                 with_channel: bool, user: HostUser | None,
                  stop: threading.Event | None) -> None:
         self.limits = limits
         self.cgroup = cgroup
-        self.channel = channel
+        self.with_channel = with_channel
+        self.channel: ResultChannel | None = None
         self.user = user
         self.stop = stop
         self.process: subprocess.Popen | None = None
@@ -268,6 +265,12 @@ class _Sandbox:
             self._wait_until_ready(root + SANDBOX_WORKDIR)
             self.tmpfs_fd = os.open(root + SANDBOX_ROOT,
                                     os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+            if self.with_channel:
+                try:
+                    self.channel = ResultChannel(root, self.user)
+                except OSError as exc:
+                    raise SandboxError(BWRAP_FAILED.format(
+                        detail=f"result channel: {exc}")) from None
             copy_tree(str(workdir), root + SANDBOX_WORKDIR, self.limits.workdir_size_mb,
                       self.user)
             if attached is not None:
@@ -448,3 +451,6 @@ class _Sandbox:
             if fd >= 0:
                 os.close(fd)
         self.pidfd = self.program_fd = self.tmpfs_fd = -1
+        if self.channel is not None:
+            self.channel.close()
+            self.channel = None

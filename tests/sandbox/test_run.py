@@ -211,6 +211,22 @@ def test_result_data_is_empty_without_writes_and_none_without_channel(run: Runne
     assert run("pass", result_path=None).result_data is None
 
 
+def test_the_result_channel_is_no_mount_naming_a_folder_of_the_host(run: Runner) -> None:
+    """Before, the channel was a FIFO of the host's temporary folder bound into the sandbox:
+    /proc/self/mountinfo, which any program reads, named its folder there
+    (/tmp/gradehook-result-24hjw1wz/result). It lies in the sandbox's own tmpfs now."""
+    result = run(f"""
+import os
+print(open("/proc/self/mountinfo").read(), end="")
+descriptor = os.open({RESULT_PATH!r}, os.O_WRONLY)
+os.write(descriptor, b"written")
+""")
+    lines = result.stdout.decode().splitlines()
+    mounts = {fields[4]: fields[3] for fields in map(str.split, lines)}  # where: what of its fs
+    assert result.result_data == b"written", result
+    assert RESULT_PATH not in mounts, mounts[RESULT_PATH]
+
+
 def test_result_beyond_its_cap_stops_the_run(run: Runner) -> None:
     result = run(f"""
 with open({RESULT_PATH!r}, "wb") as channel:

@@ -41,8 +41,8 @@ os.kill(os.getpid(), signal.SIGKILL)
 """
 
 OLD = time.time() - 30 * DAY_SECONDS
-SCRATCH_KINDS = {"gradehook-mounts", "gradehook-result"} if os.geteuid() == 0 else \
-    {"gradehook-result"}  # mounts are copied only for a root worker's sandbox user
+SCRATCH_KINDS = {"gradehook-mounts"} if os.geteuid() == 0 else \
+    set()  # mounts are copied only for a root worker's sandbox user
 # A process running a sandbox, as a worker's pool process does, until it is killed.
 SANDBOX_PROCESS = """
 import sys
