@@ -492,6 +492,8 @@ class CodeAbilityGrader:
                 self._note_reference_gap(collection, test, reference)
                 if "stopped" in entry:
                     return stopped_lookup(entry["stopped"])
+                if "flooded" in entry:
+                    return fail("Failed", entry["flooded"])
                 return not_found(STUDENT_NOT_FOUND.format(name=name), entry.get("raised"),
                                  student.exited_at)
             if not verify:
@@ -609,12 +611,14 @@ class CodeAbilityGrader:
 def _lookup_failed(expression: str, entry: dict[str, Any],
                    otherwise: str) -> tuple[str, str | None]:
     """Word why an expression has no value in the reference's namespace, for staff and for
-    students: what evaluating it raised or that its time limit stopped it (for staff only), else
-    otherwise."""
+    students: what evaluating it raised, or that its time limit or the output stop stopped it
+    (for staff only), else otherwise."""
     stopped = entry.get("stopped")
     if stopped is not None:
         return REFERENCE_STOPPED.format(expression=expression, error=stopped["errormsg"],
                                         place=stopped_place(stopped)), None
+    if "flooded" in entry:
+        return entry["flooded"], None
     raised = entry.get("raised")
     if raised is None:
         return otherwise, otherwise

@@ -67,6 +67,9 @@ REFUSED_PROCESS = f"[Errno {errno.EAGAIN}] {os.strerror(errno.EAGAIN)}"
 OUTPUT_STOP_FACTOR = 16
 PRINTED_WITHOUT_END = "the program printed more than {size} and was stopped, likely in an " \
                       "endless loop"
+# A test's name or expression that printed past the stop: it fails alone, the run goes on.
+LOOKUP_PRINTED_WITHOUT_END = "the program printed more than {size} while evaluating " \
+                             "`{expression}` and was stopped, likely in an endless loop"
 EXITED_UNEXPECTEDLY = "process ended unexpectedly with exit code {code}"
 RESULT_TOO_LARGE = "the values to compare exceed the result size limit"
 MALFORMED_RESULT = "the run handed back a malformed result: {problem}"
@@ -256,9 +259,13 @@ def output_stop_limit(limits: SandboxLimits) -> int:
     return OUTPUT_STOP_FACTOR * limits.max_output_bytes
 
 
-def printed_without_end(limits: SandboxLimits) -> str:
-    """Return why a run that printed past its stop limit was stopped."""
-    return PRINTED_WITHOUT_END.format(size=shown_size(output_stop_limit(limits)))
+def printed_without_end(limits: SandboxLimits, expression: str | None = None) -> str:
+    """Return why a run, or a test's name or expression (expression), that printed past its stop
+    limit was stopped."""
+    size = shown_size(output_stop_limit(limits))
+    if expression is None:
+        return PRINTED_WITHOUT_END.format(size=size)
+    return LOOKUP_PRINTED_WITHOUT_END.format(size=size, expression=expression)
 
 
 def shown_size(size: int) -> str:
@@ -316,7 +323,7 @@ def interpret(result: SandboxResult, request: RunRequest, timeout: float, shown_
         error = _read_error(data["error"])
     except MalformedResult as exc:
         return _crashed(shown_entry, MALFORMED_RESULT.format(problem=exc))
-    _word_stopped_lookups(outcome, timeout)
+    _word_stopped_lookups(outcome, timeout, limits)
     if error is not None:
         _apply_error(outcome, _limit_behind(error, result, limits), request.stage, timeout,
                      shown_entry, limits)
@@ -324,13 +331,16 @@ def interpret(result: SandboxResult, request: RunRequest, timeout: float, shown_
     return outcome
 
 
-def _word_stopped_lookups(outcome: RunOutcome, timeout: float) -> None:
+def _word_stopped_lookups(outcome: RunOutcome, timeout: float, limits: SandboxLimits) -> None:
     """Give each lookup its timer stopped the run's TIMEDOUT message with where it was, as the
-    traceback of a stage its timer stopped is (stopped_traceback)."""
+    traceback of a stage its timer stopped is (stopped_traceback), and each one the output stop
+    stopped the message of a stop that names it."""
     for entries in (outcome.values, outcome.texts, outcome.evals):
-        for entry in entries.values():
+        for expression, entry in entries.items():
             if "stopped" in entry:
                 entry["stopped"] = stopped_traceback(entry["stopped"], timeout_message(timeout))
+            elif "flooded" in entry:
+                entry["flooded"] = printed_without_end(limits, expression)
 
 
 def stopped_traceback(frame: dict[str, Any], message: str) -> dict[str, Any]:
@@ -398,9 +408,14 @@ def _found(key: str, entry: Any) -> bool:
 
 def _not_found_entry(key: str, entry: dict[str, Any]) -> dict[str, Any]:
     """Return the entry of a name not found, with what its evaluation raised and where in the
-    solution's files, if the runner says, or where its timer stopped it (stopped)."""
+    solution's files, if the runner says, where its timer stopped it (stopped), or that the
+    output stop stopped it (flooded)."""
     if "stopped" in entry:
         return {"found": False, "stopped": _read_frame(entry["stopped"], STOPPED_TEXTS)}
+    if "flooded" in entry:
+        if entry["flooded"] is not True:
+            raise MalformedResult(f"a flooded entry of {key} must have flooded true")
+        return {"found": False, "flooded": True}
     raised = entry.get("raised")
     if raised is None:
         return {"found": False}

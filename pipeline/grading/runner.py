@@ -8,11 +8,11 @@ names and writes tagged JSON to the result channel; never to stdout. Messages th
 controls (exception texts, traceback lines, sys.exit codes) are cut to MESSAGE_LIMIT characters.
 What a stage prints is counted, through sys.stdout and sys.stderr or straight to the descriptors 1
 and 2 (descriptor_meter): past the request's stop_limit the stage is stopped (OutputMeter), as its
-timer stops it. What the tests' lookups print once the stages have run is counted the same way.
-Each lookup (one test's name or expression, evaluated and handed back) has what remains of the
-collection's time limit once its stages and the lookups before it ran (at least
-LEAST_LOOKUP_SECONDS): one that runs past it is stopped and noted as such, with where in the
-solution's files it was, and the next lookups go on.
+timer stops it. Each lookup (one test's name or expression, evaluated and handed back once the
+stages have run) has what remains of the collection's time limit once its stages and the lookups
+before it ran (at least LEAST_LOOKUP_SECONDS), and what it prints is counted as a stage's is, on
+a meter of its own: one that runs past its time (noted with where in the solution's files it
+was) or prints past stop_limit is stopped and noted as such, and the next lookups go on.
 """
 
 import builtins
@@ -45,12 +45,14 @@ OUTPUT_STOP_SIGNAL = signal.SIGUSR2
 # imports it): once imported, they leave sys.modules, as their folder leaves sys.path, so that a
 # module of the solution's of one of their names (runner.py) is imported as its own.
 RUNNER_MODULES = ("runner", "descriptor_meter", "pytest_limits", "pytest_watchdog")
-# The tests' lookups run after the stage's last step: an "output" error while they run names it.
+# The tests' lookups run after the stage's last step: the "output" error of a lookup whose code
+# printed on after its output was stopped, which ends the run, names it.
 LOOKUP_STEP = "teardown"
 # Written to the result channel as the lookups begin, once the stages have ended: a run that ends
 # without its outcome after it ended during the lookups.
 LOOKUPS_BEGAN = {"event": "lookups began"}
-NOTHING_LOOKED_UP = {"values": {}, "texts": {}, "evals": {}}
+# The entry of a lookup the output stop stopped (it printed past the stop limit).
+FLOODED = {"found": False, "flooded": True}
 # The least time a lookup has, when the collection's code took (nearly) all of its limit: the
 # timer takes 0 for no limit.
 LEAST_LOOKUP_SECONDS = 0.1
@@ -652,8 +654,8 @@ def lookup(name, namespace, solution_dir):
     """Return (found, value): the namespace entry, else the expression evaluated in it. Not
     found, the value is what the evaluation raised (raised_entry), or None for a NameError of
     the name itself: a variable the solution does not define. The output stop and the timer's
-    are no errors of the solution's to report: they go on, the one to end the lookups
-    (evaluate_metered), the other this lookup (within_time)."""
+    are no errors of the solution's to report: they go on to end this lookup (evaluate_metered,
+    within_time)."""
     if name in namespace:
         return True, namespace[name]
     try:
@@ -728,23 +730,26 @@ def describe(value):
 
 def evaluate_metered(wanted, namespace, graphics_values, values, solution_dir, stop_limit,
                      send, descriptors, seconds_left):
-    """Evaluate as evaluate does, what the lookups print counted as a stage's output; return
-    the results and whether they printed past stop_limit (then the results are empty if the
-    stop reached the lookups themselves: it ends them)."""
-    meter = OutputMeter(stop_limit, lambda: send(stopped_outcome(LOOKUP_STEP)))
-    with metered_output(meter, 0, descriptors):
-        try:
-            with meter.stoppable():
-                results = evaluate(wanted, namespace, graphics_values, values, solution_dir,
-                                   seconds_left)
-        except PrintedWithoutEnd:
-            results = NOTHING_LOOKED_UP
-    return results, meter.stopped
+    """Evaluate as evaluate does, what each lookup prints counted as a stage's output on a meter
+    of its own: one that prints past stop_limit is stopped there, whatever its code made of the
+    stop, and noted as such (FLOODED), and the next lookups go on."""
+    def metered(look_up):
+        meter = OutputMeter(stop_limit, lambda: send(stopped_outcome(LOOKUP_STEP)))
+        with metered_output(meter, 0, descriptors):
+            try:
+                with meter.stoppable():
+                    entry = look_up()
+            except PrintedWithoutEnd:
+                entry = None
+        return FLOODED if meter.stopped else entry
+
+    return evaluate(wanted, namespace, graphics_values, values, solution_dir, seconds_left,
+                    metered)
 
 
-def evaluate(wanted, namespace, graphics_values, values, solution_dir, seconds_left):
+def evaluate(wanted, namespace, graphics_values, values, solution_dir, seconds_left, metered):
     """Evaluate the requested names (as values and as text) and expressions after the run, each
-    within the seconds seconds_left() then gives (within_time)."""
+    within the seconds seconds_left() then gives (within_time), its output counted by metered."""
     if graphics_values is None:
         find = lambda name: lookup(name, namespace, solution_dir)  # noqa: E731
     else:
@@ -764,7 +769,8 @@ def evaluate(wanted, namespace, graphics_values, values, solution_dir, seconds_l
     results = {"values": {}, "texts": {}, "evals": {}}
     for kind, entry_of in (("values", as_value), ("texts", as_text), ("evals", as_evaluated)):
         for name in wanted[kind]:
-            results[kind][name] = within_time(lambda: entry_of(name), seconds_left())
+            results[kind][name] = within_time(lambda: metered(lambda: entry_of(name)),
+                                              seconds_left())
     return results
 
 
@@ -892,12 +898,8 @@ def main(request_path, result_path):
         graphics_values = graphics["values"] if graphics else {}
     lookup_seconds = time_left(current["timeout"])
     write_line(channel, LOOKUPS_BEGAN)
-    results, printed = evaluate_metered(request["evaluate"], namespace, graphics_values, values,
-                                        solution_dir, stop_limit, send, descriptors,
-                                        lookup_seconds)
-    outcome.update(results)
-    if printed:
-        outcome["error"] = {"step": LOOKUP_STEP, "kind": "output"}
+    outcome.update(evaluate_metered(request["evaluate"], namespace, graphics_values, values,
+                                    solution_dir, stop_limit, send, descriptors, lookup_seconds))
     send(outcome)
 
 

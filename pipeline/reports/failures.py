@@ -48,16 +48,17 @@ _RUN_COMPLETED = ("", "COMPLETED")
 _RUN_FAILED = re.compile(r"^Failed: ")
 # What the sandbox reports of a run it stopped (pipeline/grading/execution.py's KILLED_BY_SIGNAL
 # and KILLED_REASONS): a signal that only a crash sends, the process limit and the memory limit;
-# and of a run (or a pytest test) the output stop stopped (execution.py's PRINTED_WITHOUT_END,
-# pytest_mode.py's LOGGED_WITHOUT_END).
+# and of a run, a test's name or expression, or a pytest test the output stop stopped
+# (execution.py's PRINTED_WITHOUT_END and LOOKUP_PRINTED_WITHOUT_END, pytest_mode.py's
+# LOGGED_WITHOUT_END).
 _CRASH_SIGNALS = ("SIGSEGV", "SIGBUS", "SIGFPE", "SIGILL", "SIGABRT")
 _KILLED_BY_CRASH_SIGNAL = re.compile(
     rf"ERROR: process was killed by signal (?P<name>{'|'.join(_CRASH_SIGNALS)})$")
 _PROCESS_LIMIT = re.compile(r"ERROR: process limit of (?P<count>\d+) exceeded$")
 _MEMORY_LIMIT = re.compile(r"ERROR: memory limit of (?P<size>\d+ MB) exceeded$")
 _OUTPUT_FLOOD = re.compile(r"(?:^|ERROR: |Failed: )the program (?P<what>printed|logged) more than "
-                           r"(?P<size>\S+ (?:MB|KB|bytes)) and was stopped, likely in an endless "
-                           r"loop$")
+                           r"(?P<size>\S+ (?:MB|KB|bytes))(?: while evaluating `.+`)? and was "
+                           r"stopped, likely in an endless loop$")
 # What looking up a host name, and connecting to an address, raise in a sandbox without network.
 _NO_NETWORK = re.compile(r"\[Errno (-3\] Temporary failure in name resolution|101\] Network is "
                          r"unreachable)")

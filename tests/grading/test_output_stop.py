@@ -9,6 +9,8 @@ import pytest
 from pipeline.config import SandboxSettings
 from pipeline.grading import grade
 from pipeline.grading.runner import OUTPUT_STOP_SIGNAL
+from pipeline.reports.failures import describe_failure
+from pipeline.reports.model import read_report
 from tests.grading.builders import HOLD_EVERY_DESCRIPTOR, make_assignment, one_value_yaml
 
 # Output kept up to 64 KB, so a run is stopped past 1 MB.
@@ -190,18 +192,88 @@ def test_a_pytest_test_writing_to_its_descriptors_without_end_fails_as_print_doe
         "COMPLETED", [("test_shout", f"E   Failed: {PRINTED}"), ("test_add", None)])
 
 
-def test_a_value_whose_lookup_prints_without_end_is_stopped_as_the_program_is(tmp_path: Path):
-    """Before, what the code printed once the program had run (while the tests' names were
-    looked up in its namespace) went to the sandbox's output: 'ERROR: output limit of 65536
-    bytes exceeded'."""
+@pytest.mark.parametrize("code", [
+    "    while True:\n        try:\n            print('hello')\n        except BaseException:\n"
+    "            pass\n",
+    "    import os\n    while True:\n        try:\n            os.write(1, b'hello\\n')\n"
+    "        except BaseException:\n            pass\n",
+], ids=["prints-on", "writes-on-to-its-descriptor"])
+def test_a_call_that_prints_on_past_the_output_stop_ends_its_run(tmp_path: Path, code: str):
+    """A test's call that catches the output stop and prints on is not stopped alone: as a
+    program's code that does so, it ends the whole run, so that the output counted never grows
+    past the stop limit and as much again."""
     student, reference = make_assignment(
-        tmp_path, one_value_yaml(tests="  value: 1").replace("name: x", "name: shout()"),
-        {"ex.py": "def shout():\n    return 1\n"},
-        {"ex.py": "def shout():\n    while True:\n        print('hello')\n"})
+        tmp_path, one_value_yaml("timeout: 10", tests="  value: 1").replace(
+            "name: x", "name: shout()"),
+        {"ex.py": "def shout():\n    return 1\n"}, {"ex.py": "def shout():\n" + code})
     report = grade(student, reference, settings=STOPS_AT_1_MB)
     assert shown(report) == [("run", "CRASHED", [
         ("shout()", "FAILED",
          f"E   Failed: Execution of {student / 'ex.py'} failed, ERROR: {PRINTED}")])]
+
+
+# A function that prints without end, each way a call may print: through print(), to its
+# descriptor, from a program it runs.
+NOISY = {
+    "print": "def noisy(n):\n    while True:\n        print('hello')\n",
+    "os.write": "import os\n\ndef noisy(n):\n    while True:\n        os.write(1, b'hello\\n')\n",
+    "subprocess": "import subprocess\n\ndef noisy(n):\n    subprocess.run(['yes'])\n",
+}
+
+
+@pytest.mark.parametrize("noisy", NOISY.values(), ids=NOISY.keys())
+def test_calls_that_print_without_end_fail_alone_and_the_other_tests_are_graded(
+        tmp_path: Path, noisy: str):
+    """Before, a test's call that printed without end stopped every lookup of its run: each
+    test of the collection, add(1, 2) and add(10, 5) included, failed 'Execution of calc.py
+    failed, ERROR: the program printed more than 1 MB and was stopped', the collection CRASHED,
+    though calc.py ran fine and no test was named (and before that, such output went to the
+    sandbox's: 'ERROR: output limit of 65536 bytes exceeded'). Each call is stopped on its own,
+    as a call past the time limit is: its test fails naming it, and the other tests are
+    graded."""
+    student, reference = make_assignment(tmp_path, """
+        properties:
+          timeout: 10
+          tests:
+            - name: calls
+              entryPoint: calc.py
+              tests: [{name: 'add(10, 5)'}, {name: noisy(2)}, {name: 'add(1, 2)'},
+                      {name: noisy(3)}]
+    """, {"calc.py": CALC + "def noisy(n):\n    return n\n"}, {"calc.py": CALC + noisy})
+    report = grade(student, reference, settings=STOPS_AT_1_MB)
+    assert shown(report) == [("calls", "COMPLETED", [
+        ("add(10, 5)", "PASSED", None),
+        ("noisy(2)", "FAILED", "E   Failed: the program printed more than 1 MB while evaluating "
+                               "`noisy(2)` and was stopped, likely in an endless loop"),
+        ("add(1, 2)", "PASSED", None),
+        ("noisy(3)", "FAILED", "E   Failed: the program printed more than 1 MB while evaluating "
+                               "`noisy(3)` and was stopped, likely in an endless loop")])]
+    failure = describe_failure(read_report(report.to_dict()).collections[0].tests[1])
+    assert failure.explanation == (
+        "Your program printed more than 1 MB, far more than any test needs, and was stopped, at a "
+        "line gradehook cannot name. Look for a print() in a loop that never ends.")
+
+
+def test_a_call_that_prints_without_end_in_the_reference_is_the_course_s_error_naming_it(
+        tmp_path: Path):
+    """Before, the reference's whole run crashed: every test of its collection was skipped,
+    add(1, 2) included, and the course's error named the first, add(1, 2), and the crash. Only
+    the call that printed is without an expected value now, and the error says why."""
+    student, reference = make_assignment(tmp_path, """
+        properties:
+          timeout: 10
+          tests:
+            - {name: calls, entryPoint: calc.py, tests: [{name: 'add(1, 2)'}, {name: noisy(2)}]}
+    """, {"calc.py": CALC + "def noisy(n):\n    while True:\n        print(n)\n"},
+        {"calc.py": CALC + "def noisy(n):\n    return n\n"})
+    report = grade(student, reference, settings=STOPS_AT_1_MB)
+    assert shown(report) == [("calls", "COMPLETED", [
+        ("add(1, 2)", "PASSED", None),
+        ("noisy(2)", "SKIPPED", "Skipped: Variable `noisy(2)` not found in reference namespace")])]
+    assert report.course_error == (
+        "the reference solution gives no expected value for `noisy(2)` in collection `calls`: the "
+        "program printed more than 1 MB while evaluating `noisy(2)` and was stopped, likely in an "
+        "endless loop")
 
 
 def test_a_program_asking_for_the_descriptor_of_stderr_is_graded_on_its_values(tmp_path: Path):

@@ -154,6 +154,8 @@ def test_a_module_of_the_solutions_python_passed_over_is_read():
      RAISED_PROBLEM.format(key="values")),
     ({"values": {"x": {"found": False, "raised": {"error": "E", "path": "/etc"}}}},
      RAISED_PROBLEM.format(key="values")),
+    ({"values": {"x": {"found": False, "flooded": "the reference printed for ever"}}},
+     "a flooded entry of values must have flooded true"),
     ({"exited_at": "ex.py, line 2"}, EXITED_PROBLEM),
     ({"exited_at": {"file": "ex.py", "lineno": 0, "line": "exit()"}}, EXITED_PROBLEM),
     ({"exited_at": {"file": "ex.py", "lineno": 2}}, EXITED_PROBLEM),
