@@ -45,12 +45,14 @@ def listed_projects(gitlab: GitLabClient, course: CourseSettings,
     TransientGitLabError.
     """
     found = CourseProjects() if found is None else found
+    groups = []
     for pattern in course.student_projects:
         group, exact = _group_of(pattern)
         if exact:
             found.projects.setdefault(exact, None)
-        if not group:
-            continue
+        if group and group not in groups:
+            groups.append(group)  # entries starting with one group share its listing
+    for group in groups:
         try:
             listed = gitlab.list_group_projects(group)
         except TransientGitLabError:

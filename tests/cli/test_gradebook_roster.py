@@ -137,3 +137,20 @@ def test_a_course_naming_its_students_one_by_one_needs_no_gitlab(service_setting
     assert (exported.exit_code, exported.stderr) == (0, "")
     assert lines(exported) == [("students/alice", "accepted", ""),
                                ("students/bob", "", "no push received")]
+
+
+def test_a_group_two_entries_start_with_is_listed_once(course, service_settings):
+    """Before, each entry listed its group: a course of students/*-2026 and students/*-retake
+    read the 104 projects of students from GitLab twice for each gradebook."""
+    gitlab, _, _ = course
+    gitlab.add_project("students/s200-retake")
+    config, _ = service_settings({
+        "gitlab": {"url": gitlab.url, "token": gitlab.bot.token},
+        "courses": [{**COURSE, "student_projects": ["students/*-2026", "students/*-retake"]}]})
+
+    exported = gradehook(config, "submissions", "--final", "--csv")
+
+    assert (exported.exit_code, exported.stderr) == (0, "")
+    assert ("students/s200-retake", "", "no push received") in lines(exported)
+    assert [r.query.get("page", ["1"]) for r in gitlab.requests_to("GET", GROUP_PROJECTS)] \
+        == [["1"], ["2"]]
