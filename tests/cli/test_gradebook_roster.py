@@ -154,3 +154,20 @@ def test_a_group_two_entries_start_with_is_listed_once(course, service_settings)
     assert ("students/s200-retake", "", "no push received") in lines(exported)
     assert [r.query.get("page", ["1"]) for r in gitlab.requests_to("GET", GROUP_PROJECTS)] \
         == [["1"], ["2"]]
+
+
+def test_a_student_whose_project_was_renamed_after_pushing_is_not_taken_for_one_who_never_did(
+        course):
+    """Before, the gradebook matched GitLab's projects with the ledger's by path alone: a
+    project renamed (or moved) after its submission, known to the ledger by its former path,
+    had a second line under its new one, 'no push received', as if the student never pushed."""
+    gitlab, config, settings = course
+    renamed = gitlab.add_project("students/s150-2026")
+    add_submission(migrated_resources(settings), commit_sha="c" * 40, counted_at=T0, score=1.0,
+                   project_path="students/s150", project_id=renamed["id"])
+
+    exported = gradehook(config, "submissions", "--final", "--csv")
+
+    assert (exported.exit_code, exported.stderr) == (0, "")
+    assert [line for line in lines(exported) if "s150" in line[0]] == [
+        ("students/s150", "accepted", "")]

@@ -89,25 +89,37 @@ def _handed_in(wanted: SubmissionFilter):
 def _never_heard_of(sessions: sessionmaker[Session], wanted: SubmissionFilter,
                     roster: Roster) -> list[MissingGrade]:
     """Return a line for each assignment handed in of each project of `roster` that `wanted`
-    takes and the ledger has no run or submission of (in the course that lists it)."""
-    listed = {(course, path) for course, projects in roster.projects.items()
+    takes and the ledger has no run or submission of (in the course that lists it), by its
+    path or, GitLab's listing giving it, its id: a project renamed or moved since is known."""
+    listed = {(course, path): project_id for course, projects in roster.projects.items()
               for path, project_id in projects.items()
               if _takes(wanted, course, path, project_id)}
     if not listed:
         return []
     courses = sorted({course for course, _ in listed})
     paths = sorted({path for _, path in listed})
+    ids = sorted({project_id for project_id in listed.values() if project_id is not None})
     with sessions() as session:
-        known = set(session.execute(union(
-            select(TestRun.course, TestRun.project_path)
-            .where(TestRun.course.in_(courses), TestRun.project_path.in_(paths)),
-            select(Submission.course, Submission.project_path)
-            .where(Submission.course.in_(courses), Submission.project_path.in_(paths)))).all())
+        known_paths = _in_ledger(session, courses, "project_path", paths)
+        known_ids = _in_ledger(session, courses, "project_id", ids)
         handed_in = session.execute(
             _handed_in(wanted).where(Submission.course.in_(courses))).all()
     return [MissingGrade(course, path, assignment, NO_PUSH_RECEIVED)
-            for course, path in listed - known
+            for (course, path), project_id in listed.items()
+            if (course, path) not in known_paths and (course, project_id) not in known_ids
             for assignment_course, assignment in handed_in if assignment_course == course]
+
+
+def _in_ledger(session: Session, courses: list[str], column: str,
+               values: list) -> set[tuple[str, object]]:
+    """Return the (course, value of a column) of the runs and submissions of some courses whose
+    column holds one of some values."""
+    if not values:
+        return set()
+    return set(session.execute(union(*(
+        select(model.course, getattr(model, column))
+        .where(model.course.in_(courses), getattr(model, column).in_(values))
+        for model in (TestRun, Submission)))).all())
 
 
 def _takes(wanted: SubmissionFilter, course: str, project_path: str,
