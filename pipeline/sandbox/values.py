@@ -10,13 +10,14 @@ fields, so values of one shape have one type. A known type in a form that cannot
 memoryview that ``memoryview.cast`` cannot make, a time zone other than a ``datetime.timezone`` or a
 keyed ``ZoneInfo``) fails to encode, saying why. Standard library modules, numpy and pandas are
 imported only for values (or data) that need them. Depth, node count (a range's or a RangeIndex's
-elements each count, as do a MultiIndex's labels and their parts and a categorical column's
-elements: the host makes them to compare it), byte size, the work of reducing fractions and the
-namedtuple types to make are limited on both sides; decoding never unpickles, never builds object
-arrays from raw bytes nor arrays of elements without bytes, never calls what a value names (a
-defaultdict's default_factory is kept only if it is a builtin type such as list, else it is None)
-and never reads a time zone from a file (a ZoneInfo is rebuilt by a key of the host's zone
-database), so hostile data can only fail with ``ValueDecodeError``.
+elements each count, as do a MultiIndex's labels and their parts and the elements of a
+CategoricalIndex or of a categorical column inside a list or dict: the host makes them to compare
+it), byte size, the work of reducing fractions and the namedtuple types to make are limited on
+both sides; decoding never unpickles, never builds object arrays from raw bytes nor arrays of
+elements without bytes, never calls what a value names (a defaultdict's default_factory is kept
+only if it is a builtin type such as list, else it is None) and never reads a time zone from a
+file (a ZoneInfo is rebuilt by a key of the host's zone database), so hostile data can only fail
+with ``ValueDecodeError``.
 """
 
 from __future__ import annotations
@@ -28,6 +29,10 @@ import sys
 
 MAX_DEPTH = 100
 MAX_NODES = 1_000_000
+# The depth of a value's own pandas object (a variable's): a Series or DataFrame there is compared
+# by its `equals`, its categorical columns by their codes; one inside a list or a dict is made an
+# array of its elements, an object each for a categorical column's.
+VALUE_DEPTH = 1
 MAX_BYTES = 256 * 1024 * 1024
 REPR_LIMIT = 200
 TAG = "t"
@@ -121,9 +126,9 @@ class _Budget:
 
     def parts(self, count: int) -> None:
         """Count parts of the value that its data does not hold one by one: the labels of a
-        MultiIndex, a range's elements, and a categorical column's, a code of a byte or two
-        each, of which comparing a CategoricalIndex made an object each in the host (5 million
-        of 6.7 MB took 270 MB)."""
+        MultiIndex, a range's elements, and those of a CategoricalIndex or of a categorical
+        column inside a list or dict, a code of a byte or two each, of which comparing it made
+        an object each in the host (5 million of 6.7 MB took 270 MB)."""
         self.nodes += count
         if self.nodes > MAX_NODES:
             raise self.error(TOO_MANY.format(limit=MAX_NODES))
@@ -314,11 +319,12 @@ class _Encoder:
         if kind is pandas.DataFrame:
             return {TAG: "dataframe", "index": self.encode(value.index, depth),
                     "columns": self.encode(value.columns, depth),
-                    "data": [self._column(value.iloc[:, i], depth)
+                    "data": [self._column(value.iloc[:, i], depth, depth > VALUE_DEPTH)
                              for i in range(value.shape[1])]}
         if kind is pandas.Series:
             return {TAG: "series", "index": self.encode(value.index, depth),
-                    "name": self.encode(value.name, depth), "data": self._column(value, depth)}
+                    "name": self.encode(value.name, depth),
+                    "data": self._column(value, depth, depth > VALUE_DEPTH)}
         if kind is pandas.RangeIndex:
             self.budget.elements(range(value.start, value.stop, value.step))
             return {TAG: "rangeindex", "v": [_int(value.start), _int(value.stop),
@@ -331,7 +337,7 @@ class _Encoder:
                     "names": self._items(value.names, depth)}
         if isinstance(value, pandas.Index):
             return {TAG: "index", "name": self.encode(value.name, depth),
-                    "data": self._column(value, depth)}
+                    "data": self._column(value, depth, True)}
         if kind is pandas.Timestamp:
             return {TAG: "timestamp", "iso": value.isoformat(), "unit": value.unit,
                     "tz": None if value.tz is None else str(value.tz)}
@@ -341,8 +347,9 @@ class _Encoder:
             return {TAG: "pandas.NaT"}
         return untransferable(value)
 
-    def _column(self, column, depth: int) -> dict:
-        """Encode the values of a Series or Index with their dtype."""
+    def _column(self, column, depth: int, compared_by_element: bool) -> dict:
+        """Encode the values of a Series or Index with their dtype; a categorical one's elements
+        count as parts of the value when it is compared element by element."""
         import numpy
         import pandas
 
@@ -350,7 +357,8 @@ class _Encoder:
         if isinstance(dtype, numpy.dtype):
             return {"kind": "numpy", "v": self._ndarray(column.to_numpy(), depth)}
         if isinstance(dtype, pandas.CategoricalDtype):
-            self.budget.parts(len(column))
+            if compared_by_element:
+                self.budget.parts(len(column))
             return {"kind": "category", "categories": self.encode(dtype.categories, depth),
                     "codes": self._ndarray(numpy.asarray(column.array.codes), depth),
                     "ordered": bool(dtype.ordered)}
@@ -569,7 +577,7 @@ class _Decoder:
             raise ValueDecodeError("scalar bytes do not match its dtype")
         return numpy.frombuffer(raw, dtype=dtype)[0]
 
-    def _column(self, data: dict, depth: int):
+    def _column(self, data: dict, depth: int, compared_by_element: bool):
         import pandas
 
         if not isinstance(data, dict):
@@ -580,7 +588,8 @@ class _Decoder:
         if kind == "category":
             categories = self.decode(data["categories"], depth)
             codes = self._ndarray(data["codes"], depth)
-            self.budget.parts(len(codes))
+            if compared_by_element:
+                self.budget.parts(len(codes))
             return pandas.Categorical.from_codes(codes, categories=categories,
                                                  ordered=bool(data["ordered"]))
         if kind == "extension":
@@ -591,7 +600,7 @@ class _Decoder:
     def _series(self, data: dict, depth: int):
         import pandas
 
-        return pandas.Series(self._column(data["data"], depth),
+        return pandas.Series(self._column(data["data"], depth, depth > VALUE_DEPTH),
                              index=self._index(data["index"], depth),
                              name=self.decode(data["name"], depth), copy=False)
 
@@ -613,16 +622,16 @@ class _Decoder:
         labels = self._index(data["columns"], depth)
         if len(labels) != len(columns):
             raise ValueDecodeError("dataframe columns do not match its labels")
-        frame = pandas.DataFrame({position: pandas.Series(self._column(column, depth),
-                                                          index=index, copy=False)
-                                  for position, column in enumerate(columns)}, index=index)
+        frame = pandas.DataFrame({position: pandas.Series(
+            self._column(column, depth, depth > VALUE_DEPTH), index=index, copy=False)
+            for position, column in enumerate(columns)}, index=index)
         frame.columns = labels
         return frame
 
     def _plain_index(self, data: dict, depth: int):
         import pandas
 
-        return pandas.Index(self._column(data["data"], depth),
+        return pandas.Index(self._column(data["data"], depth, True),
                             name=self.decode(data["name"], depth))
 
     def _range(self, data: dict, depth: int) -> range:

@@ -98,3 +98,28 @@ def test_a_forged_value_coded_in_fewer_parts_than_it_has_elements_is_refused(tmp
     assert (test.result, test.details) == (
         "FAILED", "E   Failed: Variable `x` came back from the sandbox in an unreadable form: "
         "value has more than 1000000 parts")
+
+
+CATEGORICAL_FRAME = ("import numpy as np\nimport pandas as pd\n"
+                     f"c = pd.Categorical.from_codes(np.zeros({ELEMENTS * 2 // 3}, 'i1'), "
+                     "categories=[0])\nframe = pd.DataFrame({'p': c, 'q': c})\n")
+
+
+def test_a_dataframe_of_categorical_columns_is_compared_as_before(tmp_path):
+    """A variable's DataFrame (or Series) is compared by its `equals`, its categorical columns
+    by their codes, making no object of an element. Before, their elements counted as parts of
+    the value: 400,000 rows of two such columns, 1,200,000 parts with the RangeIndex, failed a
+    correct answer, 'value has more than 1000000 parts'."""
+    code = CATEGORICAL_FRAME + "x = frame\n"
+    test = _graded_x(tmp_path, code, code)
+    assert (test.result, test.details) == ("PASSED", None)
+
+
+def test_a_dataframe_of_categorical_columns_inside_a_list_is_not_compared(tmp_path):
+    """Inside a list, it is compared as an array of its elements, an object each (a list of
+    that DataFrame of 2 million rows took 140 MB): those of its categorical columns count."""
+    code = CATEGORICAL_FRAME + "x = [frame]\n"
+    test = _graded_x(tmp_path, code, code)
+    assert (test.result, test.details) == (
+        "FAILED", "E   Failed: Variable `x` of type list cannot be compared with the expected "
+        "value: value has more than 1000000 parts")
