@@ -73,6 +73,11 @@ NOT_A_SIGNING_TOKEN = ("must be the webhook's signing token as GitLab shows it, 
 SIGNATURE_WITHOUT_TOKEN = ("gitlab.require_signature: needs gitlab.signing_token "
                            "(GITLAB_SIGNING_TOKEN), the webhook's signing token: without it, "
                            "every delivery would be refused")
+# TOML gives a key to the table whose header is the last one above it: a setting written below
+# another table's header (log_level at the end of the file, after [[courses]]; deadline under
+# [[courses]] instead of [[courses.assignments]]) lands in that table, where it is unknown.
+MISPLACED_SETTING = "{key}: not {here}: {name} is {places}{why}: write it {where}"
+LAST_HEADER_ABOVE = ", and TOML gives a key to the last [table] header above it"
 
 
 class ConfigError(Exception):
@@ -450,8 +455,9 @@ def _build(cls: type, raw: Any, prefix: str, environ: Mapping[str, str]) -> Any:
     fields = {f.name: f for f in dataclasses.fields(cls)}
     unknown = sorted(set(raw) - set(fields))
     if unknown:
-        raise ConfigError(f"{_key(prefix, unknown[0])}: unknown setting"
-                          f"{did_you_mean(unknown[0], fields)}")
+        raise ConfigError(_misplaced(cls, prefix, unknown[0])
+                          or f"{_key(prefix, unknown[0])}: unknown setting"
+                             f"{did_you_mean(unknown[0], fields)}")
     values = {}
     for name, f in fields.items():
         key = _key(prefix, name)
@@ -508,6 +514,50 @@ _TABLE_LISTS = {
     "tuple[CourseSettings, ...]": CourseSettings,
     "tuple[AssignmentSettings, ...]": AssignmentSettings,
 }
+
+
+def _table_headers() -> dict[type, str]:
+    """Return each settings class's TOML table header, '' for the top level."""
+    headers = {Settings: ""}
+    pending = [Settings]
+    while pending:
+        owner = pending.pop()
+        for f in dataclasses.fields(owner):
+            dotted = ".".join(filter(None, (headers[owner].strip("[]"), f.name)))
+            if f.type in _NESTED:
+                headers[_NESTED[f.type]] = f"[{dotted}]"
+                pending.append(_NESTED[f.type])
+            elif f.type in _TABLE_LISTS:
+                headers[_TABLE_LISTS[f.type]] = f"[[{dotted}]]"
+                pending.append(_TABLE_LISTS[f.type])
+    return headers
+
+
+def _misplaced(cls: type, prefix: str, name: str) -> str | None:
+    """Say where a setting unknown in one table belongs, when it is another table's; else
+    None."""
+    headers = _table_headers()
+    places = [header for owner, header in headers.items() if owner is not cls
+              and name in {f.name for f in dataclasses.fields(owner)
+                           if f.type not in _NESTED and f.type not in _TABLE_LISTS}]
+    if not places:
+        return None
+    if places == [""]:
+        where = "above the file's first [table] header"
+    else:
+        where = f"under {places[0]}" if len(places) == 1 else "under the header of the one meant"
+    here = headers[cls]
+    return MISPLACED_SETTING.format(key=_key(prefix, name), here=_setting_of(here), name=name,
+                                    places=_setting_of(*places),
+                                    why=LAST_HEADER_ABOVE if here else "", where=where)
+
+
+def _setting_of(*headers: str) -> str:
+    """Describe a setting of these tables ('' for the top level): 'a setting of [a] or [b]'."""
+    if headers == ("",):
+        return "a top-level setting"
+    either = headers[0] if len(headers) == 1 else f"{', '.join(headers[:-1])} or {headers[-1]}"
+    return f"a setting of {either}"
 
 
 def _convert(f: dataclasses.Field, value: Any, key: str, environ: Mapping[str, str]) -> Any:

@@ -123,6 +123,29 @@ def test_embedded_default_needs_no_server(tmp_path):
      "courses[0].student_project: unknown setting; did you mean student_projects?"),
     ("[sandbox]\nTimeout_Second = 5\n", {},
      "sandbox.Timeout_Second: unknown setting; did you mean timeout_seconds?"),
+    # A key below another table's header is that table's in TOML: the message says where it
+    # belongs.
+    ("[[courses]]\nname = \"c\"\nreference_project = \"r\"\nstudent_projects = [\"g/\"]\n"
+     "deadline = 2026-12-01T23:59:00+01:00\n", {},
+     "courses[0].deadline: not a setting of [[courses]]: deadline is a setting of "
+     "[[courses.assignments]], and TOML gives a key to the last [table] header above it: write "
+     "it under [[courses.assignments]]"),
+    ("[[courses]]\nname = \"c\"\nreference_project = \"r\"\nstudent_projects = [\"g/\"]\n"
+     "[[courses.assignments]]\ndirectory = \"a\"\ndiscover_assignments = false\n", {},
+     "courses[0].assignments[0].discover_assignments: not a setting of [[courses.assignments]]: "
+     "discover_assignments is a setting of [[courses]]"),
+    ("[[courses]]\nname = \"c\"\nreference_project = \"r\"\nstudent_projects = [\"g/\"]\n"
+     "log_level = \"DEBUG\"\n", {},
+     "courses[0].log_level: not a setting of [[courses]]: log_level is a top-level setting, and "
+     "TOML gives a key to the last [table] header above it: write it above the file's first "
+     "[table] header"),
+    ("timeout_seconds = 5\n", {},
+     "timeout_seconds: not a top-level setting: timeout_seconds is a setting of [sandbox]: "
+     "write it under [sandbox]"),
+    ("[gitlab]\nport = 8080\n", {},
+     "gitlab.port: not a setting of [gitlab]: port is a setting of [server], [redis] or "
+     "[postgres], and TOML gives a key to the last [table] header above it: write it under the "
+     "header of the one meant"),
     ("[[courses]]\nname = \"prog1\"\nreference_project = \"prog1-2026/reference\"\n"
      "student_projects = [\"prog1-2026/students/\", \"prog1-2026/\"]\n", {},
      "courses[0].student_projects[1]: 'prog1-2026/' claims 'prog1-2026/reference', the "
