@@ -78,6 +78,9 @@ SIGNATURE_WITHOUT_TOKEN = ("gitlab.require_signature: needs gitlab.signing_token
 # [[courses]] instead of [[courses.assignments]]) lands in that table, where it is unknown.
 MISPLACED_SETTING = "{key}: not {here}: {name} is {places}{why}: write it {where}"
 LAST_HEADER_ABOVE = ", and TOML gives a key to the last [table] header above it"
+# `[courses]` makes one table where gradehook reads a list of them: `[[courses]]`, one each.
+NOT_TABLES = ("{key}: must be a list of {header} tables, written with two brackets: {single} "
+              "makes a single table")
 
 
 class ConfigError(Exception):
@@ -566,8 +569,10 @@ def _convert(f: dataclasses.Field, value: Any, key: str, environ: Mapping[str, s
         return _build(_NESTED[annotation], value, key, environ)
     if annotation in _TABLE_LISTS:
         item_cls = _TABLE_LISTS[annotation]
-        return tuple(_build(item_cls, item, f"{key}[{i}]", {})
-                     for i, item in enumerate(_as_list(value, key)))
+        if not isinstance(value, list):
+            header = _table_headers()[item_cls]
+            raise ConfigError(NOT_TABLES.format(key=key, header=header, single=header[1:-1]))
+        return tuple(_build(item_cls, item, f"{key}[{i}]", {}) for i, item in enumerate(value))
     if annotation == "tuple[str, ...]":
         items = _as_list(value, key)
         if not all(isinstance(item, str) and item for item in items):

@@ -139,6 +139,14 @@ def test_embedded_default_needs_no_server(tmp_path):
      "courses[0].log_level: not a setting of [[courses]]: log_level is a top-level setting, and "
      "TOML gives a key to the last [table] header above it: write it above the file's first "
      "[table] header"),
+    # Single brackets make one table where a list of them is read.
+    ("[courses]\nname = \"c\"\nreference_project = \"r\"\nstudent_projects = [\"g/\"]\n", {},
+     "courses: must be a list of [[courses]] tables, written with two brackets: [courses] makes "
+     "a single table"),
+    ("[[courses]]\nname = \"c\"\nreference_project = \"r\"\nstudent_projects = [\"g/\"]\n"
+     "[courses.assignments]\ndirectory = \"a\"\n", {},
+     "courses[0].assignments: must be a list of [[courses.assignments]] tables, written with two "
+     "brackets: [courses.assignments] makes a single table"),
     ("timeout_seconds = 5\n", {},
      "timeout_seconds: not a top-level setting: timeout_seconds is a setting of [sandbox]: "
      "write it under [sandbox]"),
