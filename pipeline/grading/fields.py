@@ -6,6 +6,7 @@ import builtins
 import math
 import re
 import reprlib
+import token
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Callable, Mapping
@@ -33,6 +34,10 @@ MUST_BE_RANGE = "must be a list of two integers [min, max], got {got}"
 # A structural test passes when min <= count <= max: with min above max, no count ever does.
 MUST_BE_ORDERED = "must be [min, max] with min at most max, or no count passes, got {got}"
 MUST_BE_VERSION = "must be a version like 1.0 or 2.1.3, got {got}"
+# A structural test counts the tokens of the type `token.<occuranceType>` names: with a name
+# that is none, CodeAbility skipped every such test, scored as the student's.
+MUST_BE_TOKEN_TYPE = ("must be a token type of Python's token module, such as NAME, OP, STRING "
+                      "or NUMBER, got {got}")
 MUST_BE_LIST = "must be a list, got {got}"
 IS_REQUIRED = "is required"
 UNKNOWN_FIELD = "unknown field"
@@ -225,6 +230,13 @@ class FieldChecker:
         if not isinstance(value, str) or value not in choices:
             return self.fail(path, MUST_BE_ONE_OF.format(choices=", ".join(choices),
                                                          got=describe(value)))
+        return value
+
+    def token_type(self, value: Any, path: FieldPath) -> Any:
+        """Return the name of a token type of Python's token module (NAME, OP, ...)."""
+        if not isinstance(value, str) or not isinstance(getattr(token, value, None), int):
+            return self.fail(path, MUST_BE_TOKEN_TYPE.format(got=describe(value))
+                             + did_you_mean(value, token.tok_name.values()))
         return value
 
     def int_pair(self, value: Any, path: FieldPath) -> Any:

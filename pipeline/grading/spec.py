@@ -460,6 +460,8 @@ class _SuiteParser:
             return check.number(value, path, at_least=0)
         if name == "allowedOccuranceRange":
             return check.int_pair(value, path)
+        if name == "occuranceType":
+            return check.token_type(value, path)
         if name in ("typeCheck", "shapeCheck", "storeGraphicsArtifacts"):
             return check.boolean(value, path)
         if name == "verbosity":

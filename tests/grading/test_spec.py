@@ -219,6 +219,15 @@ def test_an_empty_input_answers_list_counts_as_absent():
             tests: [{name: while, allowedOccuranceRange: [3, 1]}]}
      """, "test.yaml: properties.tests[0].tests[0].allowedOccuranceRange: must be [min, max] "
           "with min at most max, or no count passes, got [3, 1]"),
+    # CodeAbility skipped each structural test counting a token type that is none, scored as
+    # the student's.
+    ("""
+     properties:
+       tests:
+         - {type: structural, name: loops, file: ex.py, occuranceType: name,
+            tests: [{name: while}]}
+     """, "test.yaml: properties.tests[0].occuranceType: must be a token type of Python's token "
+          "module, such as NAME, OP, STRING or NUMBER, got 'name'; did you mean NAME?"),
     ("""
      properties:
        tests:
