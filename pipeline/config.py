@@ -18,7 +18,7 @@ from typing import Any, Mapping
 
 from pipeline.branch_names import is_branch_name
 from pipeline.directory_names import DIRECTORY_RULE, is_directory_name
-from pipeline.likely_names import did_you_mean
+from pipeline.likely_names import DID_YOU_MEAN, did_you_mean
 from pipeline.project_paths import PROJECT_PATH_RULE, is_project_path
 from pipeline.project_patterns import common_project, entry_claims
 from pipeline.signing_tokens import is_gitlab_signing_token
@@ -78,6 +78,9 @@ SIGNATURE_WITHOUT_TOKEN = ("gitlab.require_signature: needs gitlab.signing_token
 # [[courses]] instead of [[courses.assignments]]) lands in that table, where it is unknown.
 MISPLACED_SETTING = "{key}: not {here}: {name} is {places}{why}: write it {where}"
 LAST_HEADER_ABOVE = ", and TOML gives a key to the last [table] header above it"
+# config.toml ends a setting's name with its unit (timeout_seconds, memory_mb): a key without it
+# (timeout, as meta.yaml's executionBackend settings write it; memory) likely means that setting.
+UNIT_SUFFIXES = ("seconds", "mb", "bytes", "hours", "days")
 # `[courses]` makes one table where gradehook reads a list of them: `[[courses]]`, one each.
 NOT_TABLES = ("{key}: must be a list of {header} tables, written with two brackets: {single} "
               "makes a single table")
@@ -460,7 +463,7 @@ def _build(cls: type, raw: Any, prefix: str, environ: Mapping[str, str]) -> Any:
     if unknown:
         raise ConfigError(_misplaced(cls, prefix, unknown[0])
                           or f"{_key(prefix, unknown[0])}: unknown setting"
-                             f"{did_you_mean(unknown[0], fields)}")
+                             f"{_likely_setting(unknown[0], fields)}")
     values = {}
     for name, f in fields.items():
         key = _key(prefix, name)
@@ -480,6 +483,15 @@ def _build(cls: type, raw: Any, prefix: str, environ: Mapping[str, str]) -> Any:
             continue
         values[name] = _convert(f, value, key, environ)
     return cls(**values)
+
+
+def _likely_setting(key: str, known: Mapping[str, Any]) -> str:
+    """Return `; did you mean <name>?` for the setting an unknown key most likely means: the
+    one that is the key with its unit added, else one it misspells; else an empty string."""
+    with_unit = [f"{key.lower()}_{unit}" for unit in UNIT_SUFFIXES
+                 if f"{key.lower()}_{unit}" in known]
+    return (DID_YOU_MEAN.format(name=with_unit[0]) if len(with_unit) == 1
+            else did_you_mean(key, known))
 
 
 def _key(prefix: str, name: str) -> str:

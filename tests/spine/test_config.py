@@ -123,6 +123,11 @@ def test_embedded_default_needs_no_server(tmp_path):
      "courses[0].student_project: unknown setting; did you mean student_projects?"),
     ("[sandbox]\nTimeout_Second = 5\n", {},
      "sandbox.Timeout_Second: unknown setting; did you mean timeout_seconds?"),
+    # A setting's name without its unit, as meta.yaml writes its limits.
+    ("[sandbox]\ntimeout = 60\n", {},
+     "sandbox.timeout: unknown setting; did you mean timeout_seconds?"),
+    ("[gitlab]\nRequest_Timeout = 30\n", {},
+     "gitlab.Request_Timeout: unknown setting; did you mean request_timeout_seconds?"),
     # A key below another table's header is that table's in TOML: the message says where it
     # belongs.
     ("[[courses]]\nname = \"c\"\nreference_project = \"r\"\nstudent_projects = [\"g/\"]\n"
