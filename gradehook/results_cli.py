@@ -15,7 +15,8 @@ from pipeline.ledger.models import UNGRADED_STATUSES, RunStatus
 from webhooks.api.run_queries import RunFilter, count_runs, find_runs
 from webhooks.api.schemas import RunQuerySchema
 
-HEADER = ("RUN", "PROJECT", "ASSIGNMENT", "COMMIT", "STATUS", "SCORE", "TESTS", "FINISHED")
+# Ledger times are shown in UTC, which deadlines written with another offset are not.
+HEADER = ("RUN", "PROJECT", "ASSIGNMENT", "COMMIT", "STATUS", "SCORE", "TESTS", "FINISHED (UTC)")
 SHOWN = "{shown} of {total} run(s)"
 # A listed run whose update GitLab refused for good (its commit status, its merge request
 # comments, or a submission's comment showing its grade): nothing else tells staff.

@@ -19,7 +19,8 @@ from webhooks.api.missing_grades import MissingGrade, find_missing_grades, has_m
 from webhooks.api.schemas import SubmissionQuerySchema
 from webhooks.api.submission_queries import SubmissionFilter, find_submissions, run_fields
 
-HEADER = ("PROJECT", "ASSIGNMENT", "COMMIT", "OUTCOME", "LATE", "SCORE", "TESTS", "RECEIVED")
+# Ledger times are shown in UTC, which deadlines written with another offset are not.
+HEADER = ("PROJECT", "ASSIGNMENT", "COMMIT", "OUTCOME", "LATE", "SCORE", "TESTS", "RECEIVED (UTC)")
 # Scripts read these columns: new ones come at the end.
 CSV_HEADER = ("project", "assignment", "commit", "outcome", "late", "score", "tests_passed",
               "tests_total", "received_at", "deadline", "merge_request", "reason", "result_url",

@@ -51,7 +51,8 @@ def test_results_lists_runs_newest_first_with_filters(service_settings):
     none = gradehook(config, "results", "--commit", "c" * 7)
 
     assert [line.split() for line in everything.output.splitlines()] == [
-        ["RUN", "PROJECT", "ASSIGNMENT", "COMMIT", "STATUS", "SCORE", "TESTS", "FINISHED"],
+        ["RUN", "PROJECT", "ASSIGNMENT", "COMMIT", "STATUS", "SCORE", "TESTS", "FINISHED",
+         "(UTC)"],
         [newer.id, "students/bob", ASSIGNMENT, "b" * 12, "queued", "-", "-", "-"],
         [partial.id, "students/carol", ASSIGNMENT, "d" * 12, "failed", "33%", "1/5",
          "2026-03-01", "10:33"],

@@ -36,7 +36,8 @@ def test_submissions_are_listed_newest_first_with_their_scores(service_settings)
     late = gradehook(config, "submissions", "--late")
 
     assert [line.split() for line in everything.output.splitlines()] == [
-        ["PROJECT", "ASSIGNMENT", "COMMIT", "OUTCOME", "LATE", "SCORE", "TESTS", "RECEIVED"],
+        ["PROJECT", "ASSIGNMENT", "COMMIT", "OUTCOME", "LATE", "SCORE", "TESTS", "RECEIVED",
+         "(UTC)"],
         ["students/alice", ASSIGNMENT, "c" * 12, "refused", "-", "-", "-", "2026-03-01",
          "13:00"],
         ["students/alice", ASSIGNMENT, "b" * 12, "accepted", "late", "100%", "4/4",
