@@ -183,7 +183,7 @@ def test_the_refusal_without_a_key_names_a_section_readme_has(course):
     (["--course", "nope", "--assignment", ASSIGNMENT], "no course named 'nope' is configured"),
     (["--course", "prog1", "--assignment", "week1/../x"], "'week1/../x' is not an assignment"),
     (["--course", "prog1", "--assignment", "week1/helo"],
-     "week1/helo is not an assignment of course prog1\n"),
+     "week1/helo is not an assignment of course prog1; did you mean week1/hello?\n"),
     (["--course", "prog1", "--assignment", ASSIGNMENT, "--ref", "a..b"],
      "'a..b' is not a branch name git accepts"),
 ])

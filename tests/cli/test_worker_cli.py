@@ -164,15 +164,18 @@ def test_test_job_refuses_what_the_api_refuses_before_queueing(service_settings,
         job = ("worker", "test-job", "--sha", "a" * 40, "--project")
 
         typo = gradehook(config, *job, "students/alice", "--directory", "week1/nope")
+        misspelt = gradehook(config, *job, "students/alice", "--directory", "week1/helo")
         not_found = gradehook(config, *job, "prog2/bob", "--directory", "week1/later")
         missing = gradehook(config, *job, "students/zed", "--directory", ASSIGNMENT)
 
-    assert typo.exit_code == not_found.exit_code == missing.exit_code == 2
+    assert typo.exit_code == misspelt.exit_code == not_found.exit_code == missing.exit_code == 2
     assert ("Invalid value for '--directory': week1/nope is not an assignment of course "
             "prog1\n") in typo.output
-    assert ("Invalid value for '--directory': week1/later is not an assignment of course prog2; "
-            "assignments found in the reference are those of the last reconciler sweep "
-            "(`gradehook reconcile` looks again)\n") in " ".join(not_found.output.split("\n  "))
+    assert ("Invalid value for '--directory': week1/helo is not an assignment of course "
+            "prog1; did you mean week1/hello?\n") in " ".join(misspelt.output.split("\n  "))
+    assert ("Invalid value for '--directory': week1/later is not an assignment of course prog2 "
+            "(assignments found in the reference are those of the last reconciler sweep: "
+            "`gradehook reconcile` looks again)\n") in " ".join(not_found.output.split("\n  "))
     assert "Invalid value for '--project': GitLab has no project students/zed\n" in \
         missing.output
     with resources.sessions() as session:
