@@ -10,7 +10,8 @@ from pathlib import Path
 
 import click
 
-from pipeline.config import ConfigError, Settings, config_file
+from pipeline.config import (ConfigError, SandboxSettings, Settings, config_file,
+                             environment_variable)
 from pipeline.grading.errors import (SANDBOX_MODULES, SandboxModule, module_missing,
                                      pytest_too_old)
 from pipeline.grading.execution import sandbox_wall_seconds
@@ -22,6 +23,8 @@ from pipeline.sandbox.interpreter import resolve_interpreter
 from pipeline.sandbox.layout import shown_folder_of, shown_place
 from pipeline.sandbox.model import SandboxError
 
+# A setting's problem, when an environment variable gave the value: config.toml shows another.
+SET_BY_VARIABLE = "{problem}; it is set by {variable}, which overrides config.toml"
 CONFIG_SHOWN = ("config file {path}: lies in {shown}, which every sandbox shows, and the sandbox "
                 "user may read it: any student's program could read the secrets it holds; move "
                 "it elsewhere or make it unreadable to that user")
@@ -71,9 +74,12 @@ def check_sandbox(ctx: click.Context, settings: Settings) -> None:
     """
     try:
         interpreter = resolve_interpreter(settings.sandbox.python or None)
+    except SandboxError as exc:
+        raise ConfigError(_with_source(str(exc), "python")) from None
+    try:
         user = sandbox_user(settings.sandbox.user)
     except SandboxError as exc:
-        raise ConfigError(str(exc)) from None
+        raise ConfigError(_with_source(str(exc), "user")) from None
     problem = shown_place([("data_dir", settings.data_dir), ("workspace", settings.workspace),
                            ("repository cache", settings.repository_cache),
                            ("reference cache", settings.reference_cache),
@@ -92,6 +98,14 @@ def check_sandbox(ctx: click.Context, settings: Settings) -> None:
     tight = soft_limit_problem(settings)
     for problem in (*unfit, *([tight] if tight else [])):
         click.echo(f"gradehook: warning: {problem}", err=True)
+
+
+def _with_source(problem: str, setting: str) -> str:
+    """Name the environment variable that set a [sandbox] setting's wrong value, if one did."""
+    variable = environment_variable(SandboxSettings, setting)
+    if variable is None or os.environ.get(variable) is None:
+        return problem
+    return SET_BY_VARIABLE.format(problem=problem, variable=variable)
 
 
 def soft_limit_problem(settings: Settings) -> str | None:

@@ -398,6 +398,12 @@ class Settings:
         return next((c for c in self.courses if c.claims(project_path)), None)
 
 
+def environment_variable(settings_class: type, name: str) -> str | None:
+    """Return the environment variable that overrides a setting of a settings class, if any."""
+    return next(f.metadata.get("env") for f in dataclasses.fields(settings_class)
+                if f.name == name)
+
+
 def load_settings(path: str | os.PathLike | None = None,
                   environ: Mapping[str, str] | None = None,
                   overrides: Mapping[str, Any] | None = None) -> Settings:

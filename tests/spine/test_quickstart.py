@@ -162,6 +162,22 @@ def test_a_sandbox_no_run_could_use_stops_a_worker_at_start(tmp_path, monkeypatc
     assert (done.returncode, done.stderr) == (2, f"gradehook: configuration error: {complaint}\n")
 
 
+def test_a_sandbox_setting_from_its_variable_is_said_to_come_from_it(tmp_path, monkeypatch):
+    """Before, the complaint named no variable, and config.toml showed staff another value."""
+    for name in SERVICE_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("GRADEHOOK_SANDBOX_PYTHON", "/opt/none/bin/python3")
+    config = write_config(tmp_path, {"data_dir": str(tmp_path / "data")})
+
+    done = subprocess.run(gradehook_argv(config, "worker", "start"), capture_output=True,
+                          text=True, timeout=60)
+
+    assert (done.returncode, done.stderr) == (2, (
+        "gradehook: configuration error: sandbox python '/opt/none/bin/python3': not an absolute "
+        "path to an executable file; it is set by GRADEHOOK_SANDBOX_PYTHON, which overrides "
+        "config.toml\n"))
+
+
 # The interpreter that runs gradehook, telling whoever asks that it is Python 3.8.
 PYTHON_3_8 = """#!{python}
 import sys
