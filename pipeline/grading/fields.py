@@ -133,10 +133,12 @@ class FieldChecker:
         return INVALID
 
     def mapping(self, value: Any, path: FieldPath, allowed: tuple[str, ...] | None,
-                misplaced: Mapping[str, str] | None = None) -> dict | None:
+                misplaced: Mapping[str, str] | None = None, *,
+                others_allowed: bool = False) -> dict | None:
         """Check that value is a mapping with only allowed keys (None: any key at all, even one
         YAML reads as a number or a boolean, like `2024:` or `yes:`); misplaced words where a
-        known field that is not allowed here belongs instead."""
+        known field that is not allowed here belongs instead. With others_allowed, a key that
+        is neither allowed nor misplaced is taken unless it likely misspells an allowed one."""
         if not isinstance(value, dict):
             self.fail(path, MUST_BE_MAPPING.format(got=describe(value)))
             return None
@@ -146,7 +148,9 @@ class FieldChecker:
             if isinstance(key, str) and key not in allowed and key in (misplaced or {}):
                 self.fail(key_path(path, key), MISPLACED_FIELD.format(where=misplaced[key]))
             elif not isinstance(key, str) or key not in allowed:
-                self.fail(key_path(path, key), UNKNOWN_FIELD + did_you_mean(key, allowed))
+                likely = did_you_mean(key, allowed)
+                if likely or not others_allowed:
+                    self.fail(key_path(path, key), UNKNOWN_FIELD + likely)
         return value
 
     def string(self, value: Any, path: FieldPath, *, may_be_empty: bool = False) -> Any:

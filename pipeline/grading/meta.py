@@ -27,6 +27,16 @@ SETTINGS = join_path(BACKEND, "settings")
 FILE_LISTS = {"studentSubmissionFiles": "student_submission_files",
               "additionalFiles": "additional_files", "testFiles": "test_files",
               "studentTemplates": "student_templates", "hiddenTests": "hidden_tests"}
+LIMITS = {"maxTestRuns": "max_test_runs", "maxSubmissions": "max_submissions",
+          "maxGroupSize": "max_group_size"}
+# meta.yaml takes keys it does not know, as its variants differ; but one of its fields written
+# at another level, or misspelt (letter case aside), would be lost: a hiddenTests that hides
+# nothing shows students the tests staff meant to hide.
+TOP_FIELDS = ("properties", "testDependencies")
+PROPERTY_FIELDS = (*FILE_LISTS, "executionBackend", "executionBackendSlug", *LIMITS)
+SETTINGS_FIELDS = ("timeout", "memoryLimitMB")
+UNDER_PROPERTIES = "under `properties`"
+AT_THE_TOP = "at the top level, beside `properties`"
 
 
 @dataclass(frozen=True)
@@ -92,11 +102,14 @@ def entry_problem(path: Path, list_path: FieldPath, entry: str, problem: str) ->
 
 
 def _parse(check: FieldChecker, data: Any) -> MetaSpec:
-    raw = check.mapping(data, TOP, None)
+    raw = check.mapping(data, TOP, TOP_FIELDS, dict.fromkeys(PROPERTY_FIELDS, UNDER_PROPERTIES),
+                        others_allowed=True)
     if raw is None:
         return MetaSpec()
     props = raw.get("properties")
-    props = {} if props is None else (check.mapping(props, PROPERTIES, None) or {})
+    props = {} if props is None else (check.mapping(
+        props, PROPERTIES, PROPERTY_FIELDS, {"testDependencies": AT_THE_TOP},
+        others_allowed=True) or {})
     values: dict[str, Any] = {}
     for key, attr in FILE_LISTS.items():
         if props.get(key) is not None:
@@ -111,8 +124,7 @@ def _parse(check: FieldChecker, data: Any) -> MetaSpec:
             values["slug_dependencies"] = tuple(e for e in entries
                                                 if isinstance(e, SlugDependency))
     values.update(_backend(check, props))
-    for key, attr in (("maxTestRuns", "max_test_runs"), ("maxSubmissions", "max_submissions"),
-                      ("maxGroupSize", "max_group_size")):
+    for key, attr in LIMITS.items():
         if props.get(key) is not None:
             values[attr] = check.integer(props[key], join_path(PROPERTIES, key), at_least=0,
                                          at_most=MAX_SUBMISSION_LIMIT)
@@ -137,7 +149,7 @@ def _backend(check: FieldChecker, props: dict) -> dict[str, Any]:
     settings = backend.get("settings")
     if settings is None:
         return values
-    settings = check.mapping(settings, SETTINGS, None)
+    settings = check.mapping(settings, SETTINGS, SETTINGS_FIELDS, others_allowed=True)
     if settings is None:
         return values
     if settings.get("timeout") is not None:

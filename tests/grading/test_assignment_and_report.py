@@ -236,6 +236,29 @@ def test_invalid_meta_fields_name_their_path():
     ]
 
 
+def test_a_meta_yaml_field_at_another_level_or_misspelt_is_refused():
+    """Before, each was taken as a key meta.yaml does not know, and lost: the collection `secret`
+    was shown to students, and their programs had the configured memory limit, not 256 MB."""
+    with pytest.raises(SpecError) as caught:
+        parse_meta(yaml.safe_load("""
+            hiddenTests: [secret]
+            slug: week1
+            properties:
+              HiddenTests: [secret]
+              testDependencies: [week0/helper.py]
+              executionBackend:
+                settings: {memoryLimitMb: 256, cpus: 2}
+        """))
+    assert str(caught.value).splitlines() == [
+        "meta.yaml: hiddenTests: is not a field here: it belongs under `properties`",
+        "meta.yaml: properties.HiddenTests: unknown field; did you mean hiddenTests?",
+        "meta.yaml: properties.testDependencies: is not a field here: it belongs at the top "
+        "level, beside `properties`",
+        "meta.yaml: properties.executionBackend.settings.memoryLimitMb: unknown field; did you "
+        "mean memoryLimitMB?",
+    ]
+
+
 def test_meta_timeout_caps_every_run(tmp_path: Path):
     student, reference = make_assignment(
         tmp_path, SIMPLE_TESTS, {"ex.py": "x = 1\n"},
