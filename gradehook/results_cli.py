@@ -7,6 +7,7 @@ from dataclasses import replace
 import click
 
 from gradehook.api_checks import STAFF, load_options
+from gradehook.course_names import unknown_course_note
 from gradehook.settings import settings_from
 from gradehook.tables import (PAGE, SHORT_SHA, format_minute, format_table, score_cell,
                               tests_cell)
@@ -54,7 +55,8 @@ def results(ctx: click.Context, project: str | None, course: str | None,
     checked = load_options(RunQuerySchema(only=("project", "course", "assignment", "commit")),
                            project=project, course=course, assignment=assignment, commit=commit)
     scope = STAFF.scope(checked.get("project"))
-    resources = build_resources(settings_from(ctx))
+    settings = settings_from(ctx)
+    resources = build_resources(settings)
     leaving_out = not statuses and not with_ungraded
     listed = tuple(RunStatus(s) for s in statuses) or (LISTED_BY_DEFAULT if leaving_out else None)
     wanted = RunFilter(project_path=scope.project_path, project_id=scope.project_id,
@@ -69,6 +71,8 @@ def results(ctx: click.Context, project: str | None, course: str | None,
     for run in runs:
         if run.report_refused:
             click.echo(REFUSED.format(run=run.id, reason=run.report_refused))
+    if note := unknown_course_note(settings, checked.get("course"), total):
+        click.echo(note, err=True)
     if leaving_out:
         left_out = count_runs(resources.sessions, replace(wanted, statuses=UNGRADED_STATUSES))
         if left_out:

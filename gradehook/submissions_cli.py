@@ -8,6 +8,7 @@ import sys
 import click
 
 from gradehook.api_checks import STAFF, load_options
+from gradehook.course_names import unknown_course_note
 from gradehook.option_names import quoted_option
 from gradehook.settings import settings_from
 from gradehook.tables import PAGE, SHORT_SHA, format_minute, format_table, score_cell, tests_cell
@@ -64,15 +65,18 @@ def submissions(ctx: click.Context, course: str | None, assignment: str | None,
     checked = load_options(SubmissionQuerySchema(only=("project", "course", "assignment")),
                            project=project, course=course, assignment=assignment)
     scope = STAFF.scope(checked.get("project"))
-    resources = build_resources(settings_from(ctx))
+    settings = settings_from(ctx)
+    resources = build_resources(settings)
     wanted = SubmissionFilter(course=checked.get("course"), assignment=checked.get("assignment"),
                               project_path=scope.project_path, project_id=scope.project_id,
                               outcome=outcome, late=late, final=final)
     missing, roster_problems = _missing_grades(resources, wanted)
     if as_csv:
-        _write_csv(resources, wanted, missing)
+        total = _write_csv(resources, wanted, missing)
     else:
-        _show_table(resources, wanted, missing, page=page, per_page=limit)
+        total = _show_table(resources, wanted, missing, page=page, per_page=limit)
+    if note := unknown_course_note(settings, wanted.course, total):
+        click.echo(note, err=True)
     for problem in roster_problems:
         click.echo(f"gradehook: {problem}", err=True)
     if roster_problems:
@@ -91,9 +95,9 @@ def _missing_grades(resources, wanted: SubmissionFilter) -> tuple[list[MissingGr
 
 
 def _show_table(resources, wanted: SubmissionFilter, missing: list[MissingGrade] | None, *,
-                page: int, per_page: int) -> None:
+                page: int, per_page: int) -> int:
     """Show one page of matching submissions; below it a gradebook's missing grades, the same
-    on every page."""
+    on every page. Return how many submissions match in all."""
     found, total = find_submissions(resources.sessions, wanted, page=page, per_page=per_page)
     rows = [(s.project_path, s.assignment, s.commit_sha[:SHORT_SHA], s.outcome,
              "late" if s.late else None,
@@ -103,6 +107,7 @@ def _show_table(resources, wanted: SubmissionFilter, missing: list[MissingGrade]
     click.echo(SHOWN.format(shown=len(rows), total=total))
     if missing is not None:
         _echo_missing(missing)
+    return total
 
 
 def _echo_missing(missing: list[MissingGrade]) -> None:
@@ -115,10 +120,10 @@ def _echo_missing(missing: list[MissingGrade]) -> None:
                                              for grade in missing]))
 
 
-def _write_csv(resources, wanted: SubmissionFilter, missing: list[MissingGrade] | None) -> None:
+def _write_csv(resources, wanted: SubmissionFilter, missing: list[MissingGrade] | None) -> int:
     """Write every matching submission, lines ended with CRLF as RFC 4180 says: Python's csv
     quotes a field for the line breaks of its line ending only, and a file name in a reason may
-    hold a lone carriage return."""
+    hold a lone carriage return; return how many lines follow the header."""
     writer = csv.writer(sys.stdout, lineterminator="\r\n")
     writer.writerow(CSV_HEADER)
     found, _ = find_submissions(resources.sessions, wanted)
@@ -128,6 +133,7 @@ def _write_csv(resources, wanted: SubmissionFilter, missing: list[MissingGrade] 
         rows += [_missing_row(grade) for grade in missing]
         rows.sort(key=lambda row: (row[0], row[1]))
     writer.writerows(rows)
+    return len(rows)
 
 
 def _csv_row(resources, s: Submission, run: TestRun | None) -> list[object]:

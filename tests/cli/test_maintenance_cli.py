@@ -62,6 +62,12 @@ def test_results_lists_runs_newest_first_with_filters(service_settings):
     assert passed.output.splitlines()[1].split()[0] == older.id
     assert passed.output.splitlines()[-1] == "1 of 1 run(s)"
     assert none.output.splitlines()[-1] == "0 of 0 run(s)"
+    # A course that is not configured is said to be none, not listed as one without runs.
+    misspelt = gradehook(config, "results", "--course", "prgo1")
+    assert misspelt.stdout.splitlines()[-1] == "0 of 0 run(s)"
+    assert misspelt.stderr == ("gradehook: no course named 'prgo1' is configured; did you mean "
+                               "prog1?\n")
+    assert everything.stderr == none.stderr == ""
 
 
 def test_results_leave_out_the_runs_that_graded_nothing_unless_asked_for(service_settings):

@@ -7,6 +7,7 @@ import datetime as dt
 import io
 
 from pipeline.ledger.models import RunStatus
+from gradehook.submissions_cli import CSV_HEADER
 from tests.cli.commands import ASSIGNMENT, COURSE, gradehook
 from tests.infra.ledger import add_submission, end_run, migrated_resources, queue_run
 
@@ -48,6 +49,22 @@ def test_submissions_are_listed_newest_first_with_their_scores(service_settings)
          "10:00"],
         ["4", "of", "4", "submission(s)"]]
     assert late.output.splitlines()[-1] == "1 of 1 submission(s)"
+
+
+def test_a_course_that_is_not_configured_is_said_to_be_none(service_settings):
+    """Before, a misspelt course gave an empty gradebook and said nothing: as a course with
+    nothing handed in yet."""
+    config, settings = service_settings({"courses": [COURSE]})
+    seed(settings)
+
+    misspelt = gradehook(config, "submissions", "--final", "--csv", "--course", "prgo1")
+    listed = gradehook(config, "submissions", "--course", "prog1")
+
+    assert misspelt.exit_code == 0
+    assert misspelt.stdout.splitlines() == [",".join(CSV_HEADER)]
+    assert misspelt.stderr == ("gradehook: no course named 'prgo1' is configured; did you mean "
+                               "prog1?\n")
+    assert listed.stderr == ""
 
 
 def test_final_submissions_as_csv_for_a_gradebook(service_settings):
