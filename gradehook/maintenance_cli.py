@@ -12,6 +12,7 @@ from gradehook.settings import settings_from
 from pipeline.celery_app import create_celery
 from pipeline.context import build_resources
 from pipeline.reconcile import reconcile_ledger
+from pipeline.reference_checks import reference_problems
 from pipeline.regrade import (Queued, RegradeError, publish_regrades, regrade_assignment,
                               regrade_branch_heads, regrade_run, regrade_student)
 
@@ -20,16 +21,23 @@ ALREADY = "already queued or running: {ids}"
 NO_TOKEN_GIVEN = "no token on stdin"
 SKIPPED = "skipped (GitLab or git could not read them): {projects}"
 SWEPT = "looked at {branches} branch head(s) of {projects} project(s)"
+# What the health answer's `problems` holds after the sweep: a course whose reference is unwell.
+PROBLEM = "gradehook: {problem}"
 
 
 @click.command("reconcile")
 @click.pass_context
 def reconcile(ctx: click.Context) -> None:
-    """Run one reconciliation sweep now and print what it did."""
+    """Run one reconciliation sweep now and print what it did, then the problems it found with
+    the courses' references."""
     settings = settings_from(ctx)
-    report = reconcile_ledger(build_resources(settings), create_celery(settings))
+    resources = build_resources(settings)
+    report = reconcile_ledger(resources, create_celery(settings))
     for name, count in report.as_dict().items():
         click.echo(f"{name}: {count}")
+    with resources.sessions() as session:
+        for problem in reference_problems(session, settings.courses):
+            click.echo(PROBLEM.format(problem=problem), err=True)
 
 
 @click.group("regrade")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import re
 import subprocess
 
 import pytest
@@ -17,7 +18,7 @@ from pipeline.celery_app import create_celery
 from pipeline.dispatch import send_runs
 from pipeline.reconcile import LOST_MESSAGE_AGE, ReconcileReport
 from gradehook.cli import NO_LEDGER_TABLES
-from tests.cli.commands import ASSIGNMENT, COURSE, gradehook
+from tests.cli.commands import ASSIGNMENT, COURSE, TEST_YAML, gradehook
 from tests.infra.ledger import migrated_resources, queue_run
 from tests.infra.processes import gradehook_argv
 from tests.infra.services import redis_client
@@ -240,13 +241,33 @@ def test_reconcile_resends_a_run_the_broker_never_got(service_settings, redis_db
     result = gradehook(config, "reconcile")
 
     expected = ReconcileReport(resent=1).as_dict()
-    assert result.output == "".join(f"{name}: {count}\n" for name, count in expected.items())
+    assert result.stdout == "".join(f"{name}: {count}\n" for name, count in expected.items())
     with resources.sessions() as session:
         resent = session.get(TestRun, run.id)
     assert resent.sent_at is not None and resent.sent_at <= utcnow()
     [message] = [json.loads(m) for m in redis_client(redis_db).lrange("high_priority", 0, -1)]
     # The broker cannot hold a message of a run whose publish failed: the task id stays.
     assert message["headers"]["id"] == resent.celery_task_id == run.celery_task_id
+
+
+def test_reconcile_names_the_problems_it_found_with_a_reference(service_settings, git_server):
+    """Before, it printed its counts alone: staff who fixed a reference and ran it, as the
+    command line's own refusals advise, learnt nothing of whether the course was now well."""
+    config, settings = service_settings({"courses": [COURSE]})
+    migrated_resources(settings)
+    sha = git_server.commit("staff/reference", {f"{ASSIGNMENT}/test.yaml": "properties: {}\n"})
+
+    broken = gradehook(config, "reconcile")
+    git_server.commit("staff/reference", {f"{ASSIGNMENT}/test.yaml": TEST_YAML})
+    fixed = gradehook(config, "reconcile")
+
+    assert broken.exit_code == fixed.exit_code == 0
+    assert re.fullmatch(
+        f"gradehook: course prog1: its reference staff/reference \\(branch main, commit "
+        f"{sha[:12]}\\) holds assignments whose runs all end as course errors: in {ASSIGNMENT}, "
+        r"test.yaml: properties.tests: lists no test collections, so there is nothing to grade "
+        r"\(seen \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC\)\n", broken.stderr)
+    assert fixed.stderr == ""
 
 
 def test_reconcile_gives_a_long_queued_run_a_fresh_task_id(service_settings, redis_db):
