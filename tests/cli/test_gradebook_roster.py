@@ -69,7 +69,8 @@ def test_the_table_lists_the_missing_grades_below_the_final_submissions(course):
 
     assert table.exit_code == 0
     assert [line.split() for line in table.stdout.splitlines()] == [
-        ["PROJECT", "ASSIGNMENT", "COMMIT", "OUTCOME", "LATE", "SCORE", "TESTS", "RECEIVED"],
+        ["PROJECT", "ASSIGNMENT", "COMMIT", "OUTCOME", "LATE", "SCORE", "TESTS", "RECEIVED",
+         "(UTC)"],
         ["0", "of", "0", "submission(s)"],
         [],
         "1 grade(s) missing (no accepted submission):".split(),
