@@ -17,6 +17,10 @@ from pipeline.ledger.migrate import schema_problem, upgrade
 
 APP_FACTORY = "webhooks.app:create_app()"
 PORT = click.IntRange(1, 65535)
+OPEN_WEBHOOK = ("gradehook: warning: neither gitlab.webhook_secret nor gitlab.signing_token is "
+                "set, so POST /webhooks/gitlab takes deliveries from anyone who reaches it: "
+                "anyone could have commits graded, runs superseded or merge requests handed in; "
+                "give the GitLab webhook a secret token and set GITLAB_WEBHOOK_SECRET to it")
 
 
 @click.command("web")
@@ -25,6 +29,7 @@ PORT = click.IntRange(1, 65535)
 def web(ctx: click.Context, port: int | None) -> None:
     """Serve the web application with gunicorn."""
     settings = settings_from(ctx)
+    warn_of_an_open_webhook(settings)
     os.execve(sys.executable, [sys.executable, *gunicorn_argv(settings, port)],
               _child_env(ctx, port))
 
@@ -96,6 +101,7 @@ def run(ctx: click.Context, port: int | None, stop_grace: float) -> None:
     """
     settings = settings_from(ctx)
     check_sandbox(ctx, settings)
+    warn_of_an_open_webhook(settings)
     engine = make_engine(settings.database_url)
     upgrade(engine)
     engine.dispose()
@@ -106,6 +112,14 @@ def run(ctx: click.Context, port: int | None, stop_grace: float) -> None:
     worker = Child("worker", start_child([sys.executable, "-m", "gradehook", "worker", "start",
                                           "--beat"], env), workspace=settings.workspace)
     sys.exit(supervise([web, worker], grace=stop_grace))
+
+
+def warn_of_an_open_webhook(settings) -> None:
+    """Say on stderr when the webhook route authenticates no delivery: webhooks.auth then
+    accepts every one, the operator's choice, but one easily made by forgetting step 2 of the
+    README's set-up."""
+    if not (settings.gitlab.webhook_secret or settings.gitlab.signing_token):
+        click.echo(OPEN_WEBHOOK, err=True)
 
 
 def check_ledger_answers(settings) -> None:

@@ -350,3 +350,22 @@ def test_broker_down_still_answers_202_and_leaves_runs_for_the_reconciler(
     runs = runs_of(resources)
     assert len(runs) == 2
     assert all(r.status == RunStatus.QUEUED and r.sent_at is None for r in runs)
+
+
+def test_a_web_process_taking_deliveries_from_anyone_says_so_at_start(tmp_path,
+                                                                      service_settings):
+    """With neither a secret token nor a signing token, every delivery is taken (the operator's
+    choice, webhooks.auth); before, nothing said so, and a service whose set-up skipped the
+    webhook's token took forged pushes and merge requests without a word."""
+    open_config, settings = service_settings()
+    migrated_resources(settings)
+    with web_process(open_config, free_port(), log_path=tmp_path / "open.log"):
+        pass
+    closed_config, _ = service_settings({"gitlab": {"webhook_secret": SECRET}})
+    with web_process(closed_config, free_port(), log_path=tmp_path / "closed.log"):
+        pass
+
+    warning = ("gradehook: warning: neither gitlab.webhook_secret nor gitlab.signing_token is "
+               "set, so POST /webhooks/gitlab takes deliveries from anyone who reaches it")
+    assert warning in (tmp_path / "open.log").read_text()
+    assert "webhook_secret" not in (tmp_path / "closed.log").read_text()
