@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from sqlalchemy import Row, bindparam, insert, select, update
+from sqlalchemy import Row, bindparam, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from gitlab_client import UnansweredGitLabError, id_or_path
@@ -21,8 +21,16 @@ log = logging.getLogger(__name__)
 # Commit states in the order GitLab's pipeline moves through them; never post backwards.
 STATE_RANK = {None: -1, "pending": 0, "running": 1, "success": 2, "failed": 2, "canceled": 2}
 COMMENTED_STATUSES = (RunStatus.PASSED, RunStatus.FAILED, RunStatus.ERROR)
+# A run that diffs its commit is its assignment's result only once the diff showed the
+# assignment changed (RunSummary.stands_for_assignment); one that ended before graded nothing.
+STANDS_FOR_ASSIGNMENT = or_(TestRun.needs_diff.is_(False), TestRun.cloned_at.is_not(None))
 RUNS = TestRun.__table__
 SELECT_RUN = select(RUNS).where(RUNS.c.id == bindparam("run_id"))
+# Another run of a commit's push on a ref that ended before its diff, in a state GitLab shows.
+SELECT_PUSH_SHOWN = select(RUNS.c.id).where(
+    RUNS.c.project_path == bindparam("project_path"), RUNS.c.commit_sha == bindparam("commit_sha"),
+    RUNS.c.ref == bindparam("ref"), RUNS.c.id != bindparam("run_id"),
+    ~STANDS_FOR_ASSIGNMENT, RUNS.c.reported_status == bindparam("state")).limit(1)
 
 
 def result_url(resources: Resources, run_id: str) -> str:
@@ -51,17 +59,25 @@ def sync_commit_status(resources: Resources, run_id: str) -> Row | None:
         if run is None:
             log.warning("run %s: not in the ledger; nothing to report", run_id)
             return None
-        payload = commit_status_payload(
-            RunSummary.from_record(run, result_url(resources, run.id)), run.report,
-            prefix=resources.settings.gitlab.status_name)
+        summary = RunSummary.from_record(run, result_url(resources, run.id))
+        payload = commit_status_payload(summary, run.report,
+                                        prefix=resources.settings.gitlab.status_name)
         state = payload["state"]
         if STATE_RANK[state] <= STATE_RANK[run.reported_status]:
             return run
         if state == "canceled" and run.reported_status is None:
             return run  # GitLab never showed this run: nothing to withdraw
-        if state in ("pending", "running") and run.needs_diff and run.cloned_at is None:
+        if state in ("pending", "running") and not summary.stands_for_assignment:
             # A run made for each assignment, as a merge request's are, grades its assignment
             # only if the diff shows it changed: until its worker knows, GitLab is shown nothing.
+            return run
+        if not summary.stands_for_assignment and connection.execute(
+                SELECT_PUSH_SHOWN, {"run_id": run_id, "project_path": run.project_path,
+                                    "commit_sha": run.commit_sha, "ref": run.ref,
+                                    "state": state}).first():
+            # Another run of the push showed GitLab its end already, under the same name.
+            connection.execute(update(RUNS).where(RUNS.c.id == run_id).values(
+                reported_status=state, reported_at=utcnow()))
             return run
         if state == "running" and run.reported_status is None:
             # The worker started before the pending status went out: show the pipeline's
@@ -94,9 +110,11 @@ def sync_commit_status(resources: Resources, run_id: str) -> Row | None:
 def update_merge_request_comments(resources: Resources, run: Row) -> list[int]:
     """Write the latest results of a run's branch into each open merge request it belongs to;
     return their iids. The run is marked as commented apart (mark_commented), once every
-    comment it calls for is written."""
+    comment it calls for is written. A run that is no assignment's result (it ended before its
+    diff) changes no comment."""
     client = resources.gitlab
-    if client is None or run.status not in COMMENTED_STATUSES:
+    if client is None or run.status not in COMMENTED_STATUSES or \
+            not RunSummary.from_record(run).stands_for_assignment:
         return []
     iids = set()
     if run.ref:
@@ -148,7 +166,7 @@ def _latest_results(session, run: Row) -> list[TestRun]:
     candidates = session.scalars(
         select(TestRun)
         .where(TestRun.project_path == run.project_path, TestRun.ref == run.ref,
-               TestRun.status.in_(COMMENTED_STATUSES))
+               TestRun.status.in_(COMMENTED_STATUSES), STANDS_FOR_ASSIGNMENT)
         .order_by(TestRun.assignment, TestRun.finished_at.desc()))
     latest: dict[str, TestRun] = {}
     for candidate in candidates:

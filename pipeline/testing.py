@@ -129,18 +129,21 @@ def _grade_run(resources: Resources, run: TestRun,
         _enter(resources, run.id, "clone")
         try:
             student, refusal = _fetch_student(resources, run, root / "student")
-            reference_sha, reference_root = _fetch_reference(resources, run)
         except _NothingToGrade as exc:
             return _end(resources, run.id, RunStatus.CANCELLED, str(exc))
         except InvalidInputError as exc:
             return _end(resources, run.id, RunStatus.ERROR, INVALID_INPUT.format(detail=exc))
-        except _CourseError as exc:
-            return _record(resources, run.id, course_error_report(str(exc)))
         except MissingCommitError as exc:
             return _end(resources, run.id, RunStatus.ERROR,
                         STUDENT_COMMIT_MISSING.format(detail=exc))
         if run.needs_diff:
+            # The diff showed the assignment changed: what befalls the run from here on,
+            # a broken reference included, is its assignment's.
             _show_graded(resources, run.id, report)
+        try:
+            reference_sha, reference_root = _fetch_reference(resources, run)
+        except _CourseError as exc:
+            return _record(resources, run.id, course_error_report(str(exc)))
         waited = False
 
         def wait_in_environment_stage() -> None:

@@ -13,7 +13,7 @@ from sqlalchemy.exc import DBAPIError
 from pipeline.badge_keys import badge_key_matches
 from pipeline.branch_names import is_branch_name
 from pipeline.directory_names import is_directory_name
-from pipeline.feedback import COMMENTED_STATUSES, result_url
+from pipeline.feedback import COMMENTED_STATUSES, STANDS_FOR_ASSIGNMENT, result_url
 from pipeline.ledger.models import TestRun
 from pipeline.reports.badge import score_badge, unavailable_badge
 from pipeline.reports.model import RunSummary
@@ -122,7 +122,8 @@ def _latest(column, project_id: int, assignment: str, ref: str):
             select(column)
             .where(of_project_id(TestRun.project_id, TestRun.project_path, project_id),
                    TestRun.assignment == assignment,
-                   TestRun.ref == ref, TestRun.status.in_(COMMENTED_STATUSES))
+                   TestRun.ref == ref, TestRun.status.in_(COMMENTED_STATUSES),
+                   STANDS_FOR_ASSIGNMENT)
             .order_by(TestRun.finished_at.desc()).limit(1))
 
 

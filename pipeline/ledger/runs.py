@@ -72,7 +72,7 @@ def advance(session: Session, run_id: str, stage: str, progress: int | None = No
 
 
 def mark_fetched(session: Session, run_id: str) -> None:
-    """Record that a running run has fetched the student's commit and the reference."""
+    """Record that a running run has fetched the student's commit (and diffed it, if it diffs)."""
     session.execute(update(TestRun).where(TestRun.id == run_id,
                                           TestRun.status == RunStatus.RUNNING)
                     .values(cloned_at=utcnow()))

@@ -31,14 +31,20 @@ def status_name(assignment: str, prefix: str = DEFAULT_STATUS_NAME) -> str:
 
 def commit_status_payload(run: RunSummary, report: Mapping[str, Any] | None, *,
                           prefix: str = DEFAULT_STATUS_NAME) -> dict[str, Any]:
-    """Return the keyword arguments of GitLabClient.set_commit_status for this run."""
+    """Return the keyword arguments of GitLabClient.set_commit_status for this run.
+
+    A run that diffs its commit and ended before the diff showed its assignment changed (an
+    error of gradehook's fetching the commit) graded nothing of its assignment: it is shown
+    as the push's status, named `prefix` alone, without its assignment's result page.
+    """
     view = read_report(report)
+    for_assignment = run.stands_for_assignment
     payload: dict[str, Any] = {
         "state": _STATES[run.status],
         "ref": run.ref,
-        "name": status_name(run.assignment, prefix),
+        "name": status_name(run.assignment, prefix) if for_assignment else prefix,
         "description": one_line(outcome_text(run, view), MAX_DESCRIPTION_CHARS, KEPT_END),
-        "target_url": run.result_url if run.result_url and
+        "target_url": run.result_url if for_assignment and run.result_url and
         len(run.result_url) <= MAX_TARGET_URL_CHARS else None,
         "coverage": None,
     }

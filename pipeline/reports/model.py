@@ -29,6 +29,9 @@ class RunSummary:
     status_reason: str | None = None
     result_url: str | None = None
     timings: Mapping[str, dt.datetime] = field(default_factory=dict)
+    # Whether the run was made for each assignment, to diff its commit and grade its
+    # assignment only if the commit changed it.
+    diffs: bool = False
 
     def __post_init__(self) -> None:
         if self.status not in RUN_STATUSES:
@@ -48,7 +51,14 @@ class RunSummary:
                    project_path=record.project_path, commit_sha=record.commit_sha,
                    ref=record.ref, status=status, status_reason=record.status_reason,
                    result_url=result_url,
-                   timings={k: v for k, v in timings.items() if v is not None})
+                   timings={k: v for k, v in timings.items() if v is not None},
+                   diffs=bool(getattr(record, "needs_diff", False)))
+
+    @property
+    def stands_for_assignment(self) -> bool:
+        """Tell whether the run is its assignment's: one that diffs its commit is once its
+        worker fetched the commit and found the assignment changed (its `cloned` time)."""
+        return not self.diffs or "cloned" in self.timings
 
     @property
     def short_sha(self) -> str:

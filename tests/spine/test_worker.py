@@ -20,6 +20,8 @@ from tests.support.gitlab_standin import gitlab_standin  # noqa: F401  a fixture
 from webhooks.api.task_state import task_progress
 from tests.infra.processes import wait_for, worker_process
 from tests.infra.assignments import ONE_TEST
+from tests.infra.badges import badge_texts
+from webhooks.app import create_app
 
 HELLO = "greeting = %r\n"
 TEST_YAML = ONE_TEST
@@ -235,3 +237,52 @@ def test_a_diffed_run_shows_gitlab_its_assignment_only_when_the_commit_changed_i
         (RunStatus.CANCELLED, "this push did not change week1/hello", [])
     assert (graded(solved).status, states(solved)) == \
         (RunStatus.PASSED, ["pending", "running", "success"])
+
+
+def test_a_diffed_run_ending_before_its_diff_shows_one_error_for_the_push(
+        service_settings, git_server, gitlab_standin):  # noqa: F811
+    """Before, each run of a push diffed by the worker that could not fetch the commit posted a
+    `failed` status of its own assignment ('gradehook/week1/hello', 'gradehook/week2/hello',
+    each with its result page), though it could not know whether the push changed that
+    assignment, and took the place of the branch's earlier grade of it in the merge request's
+    comment (and its badge)."""
+    _, settings = service_settings({"gitlab": {"url": gitlab_standin.url,
+                                               "token": gitlab_standin.bot.token}})
+    resources = migrated_resources(settings)
+    assignments = ("week1/hello", "week2/hello")
+    git_server.commit("staff/reference", {
+        path: text for assignment in assignments for path, text in (
+            (f"{assignment}/hello.py", HELLO % "hello"), (f"{assignment}/test.yaml", TEST_YAML))})
+    base = git_server.commit("students/alice", {"notes.txt": "draft\n"})
+    solved = git_server.commit("students/alice", {"week2/hello/hello.py": HELLO % "hello"},
+                               branch="work")
+    gone = "ab" * 20  # a commit the student's project does not have (a forced push removed it)
+    project = gitlab_standin.add_project("students/alice", branches={"main": base,
+                                                                     "work": solved})
+    merge_request = gitlab_standin.add_merge_request(project["id"], "work", "main")
+
+    def graded(sha: str, assignment: str, **fields) -> TestRun:
+        run = queue_run(resources, commit_sha=sha, ref="work", assignment=assignment,
+                        project_id=project["id"], **fields)
+        report_run(resources, run.id)
+        testing.run_student_testing(resources, run.id, run.celery_task_id,
+                                    lambda run_id: report_run(resources, run_id))
+        return _final_run(resources, run.id)
+
+    assert graded(solved, "week2/hello").status == RunStatus.PASSED
+    comment = gitlab_standin.notes(project["id"], merge_request["iid"])[0]["body"]
+    ended = [graded(gone, assignment, base_branch="main", needs_diff=True)
+             for assignment in assignments]
+
+    missing = ("the commit to grade is not in the student's project: commit "
+               f"{gone} is not in project students/alice")
+    assert [(run.status, run.status_reason) for run in ended] == [(RunStatus.ERROR, missing)] * 2
+    statuses = [r.json for r in gitlab_standin.requests_to(
+        "POST", rf"/projects/{project['id']}/statuses/{gone}$")]
+    assert statuses == [{"state": "failed", "name": "gradehook", "ref": "work",
+                         "description": f"Not graded: gradehook ran into a problem: {missing}"}]
+    assert [note["body"] for note in gitlab_standin.notes(project["id"], merge_request["iid"])] \
+        == [comment]
+    badge = create_app(settings).test_client().get(
+        f"/badges/{project['id']}/week2/hello.svg?ref=work")
+    assert badge_texts(badge.data) == {"grade", "100%"}
