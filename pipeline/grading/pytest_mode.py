@@ -4,7 +4,8 @@ Each test file is one collection and each test one line; each test of a test fil
 be imported fails saying so, and a test file that could not run has one line named by the file.
 The test files run in the student's sandbox (they must import the student's code), so they are
 visible to it; the reference solution is not, nor to the visible test files' run the hidden ones
-and the testFiles only these name. Outcomes come back through the result channel,
+and, beside hidden ones, the testFiles the visible ones do not name. Outcomes come back through
+the result channel,
 never from stdout. Each test has a time limit of its own within the run's (pytest_limits,
 pytest_watchdog).
 
@@ -20,7 +21,6 @@ from __future__ import annotations
 import ast
 import re
 from collections import Counter
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -35,7 +35,7 @@ from pipeline.grading.execution import CONTROL_DIR, MAX_RESULT_LINE_BYTES, RESUL
 from pipeline.grading.report import COMPLETED, CRASHED, FAILED_STATUS, TEST_SKIPPED, \
     TESTS_SKIPPED, TIMEDOUT, CollectionReport, Summary, TestCaseReport
 from pipeline.grading.runner import OS_EXIT_EVENT, shorten
-from pipeline.grading.staging import StagedAssignment, code_names, copy_path, imported_names, \
+from pipeline.grading.staging import StagedAssignment, copy_path, imported_names, \
     test_files_named
 from pipeline.sandbox import PYTHON_PLACEHOLDER, SANDBOX_PYTHONPATH, SANDBOX_WORKDIR, Mount, \
     SandboxLimits, SandboxResult, run_sandboxed
@@ -211,17 +211,15 @@ class PytestGrader:
 
         The test files hidden from students (meta.yaml hiddenTests) run in a sandbox of their
         own: the student's code can read every test file of its run and show it in a visible
-        test's failure. The visible ones' run lacks the meta.yaml testFiles that only hidden test
-        files name or lie in (their data, their helpers).
+        test's failure. The visible ones' run then holds only the meta.yaml testFiles they surely
+        load (import, or write the name of in a string) or lie in: a hidden test file may build
+        the path of its data as it runs, which no reading of its code finds.
         """
         hidden = self.assignment.hidden
         files = self.assignment.pytest_files
         visible = [file for file in files if file not in hidden]
         hidden_files = [file for file in files if file in hidden]
-        # What hidden test files may name is left out of the visible run, unless the visible
-        # ones surely load it (import it, or write its name in a string).
-        withheld = self._helpers_named_by(hidden_files, code_names) \
-            - self._helpers_named_by(visible, imported_names, by_folder=True) \
+        withheld = set(self.staged.test_files) - self._helpers_loaded_by(visible) \
             if hidden_files else set()
         groups = [(group, left_out) for group, left_out in ((visible, withheld),
                                                             (hidden_files, set())) if group]
@@ -230,24 +228,23 @@ class PytestGrader:
                                                group)}
         return [reports[file] for file in files]
 
-    def _helpers_named_by(self, files: list[str], names_in: Callable[[str], frozenset[str]],
-                          by_folder: bool = False) -> set[str]:
+    def _helpers_loaded_by(self, files: list[str]) -> set[str]:
         """Return the meta.yaml testFiles that test files, or their folders' conftest.py files,
-        name as names_in reads them (or that the testFiles they name name in turn), and the
+        surely load (imported_names), or that the testFiles they load name in turn, and the
         folders they lie in.
 
-        by_folder: of testFiles sharing a file name, a file names only those whose folders, from
-        its own, it names too (_names_folders_of): a/test_a.py's 'expected.txt' is
-        a/expected.txt, not b/expected.txt.
+        Of testFiles sharing a file name, a file names only those whose folders, from its own,
+        it names too (_names_folders_of): a/test_a.py's 'expected.txt' is a/expected.txt, not
+        b/expected.txt.
         """
         source = self.assignment.pytest_dir
-        shared = _sharing_a_name(self.staged.test_files) if by_folder else set()
+        shared = _sharing_a_name(self.staged.test_files)
         named: set[str] = set()
         for file in (*files, *_conftests_of(source, files)):
-            names = names_in((source / file).read_text(encoding="utf-8", errors="replace"))
+            names = imported_names((source / file).read_text(encoding="utf-8", errors="replace"))
             folders = frozenset(PurePosixPath(file).parent.parts)
             named |= {test_file for test_file in test_files_named(self.staged, names | folders,
-                                                                  names_in)
+                                                                  imported_names)
                       if test_file not in shared or _names_folders_of(test_file, file, names)}
         return named
 

@@ -97,6 +97,16 @@ def _pytest_mode_data_file(tmp_path: Path) -> Case:
     }, "test_secret.py", "secret-answers.txt")
 
 
+def _pytest_mode_data_file_named_as_it_runs(tmp_path: Path) -> Case:
+    # No reading of the hidden test's code finds the file's name: it is built as the test runs.
+    return _pytest_case(tmp_path, {
+        "test_secret.py": "from pathlib import Path\n\n\ndef test_secret():\n"
+                          "    answers = Path(__file__).parent / ('secret-' + 'answers.txt')\n"
+                          f"    assert answers.read_text() == '{MARK}hidden-data'\n",
+        "secret-answers.txt": f"{MARK}hidden-data",
+    }, "test_secret.py", "secret-answers.txt")
+
+
 def _pytest_mode_tests_folder(tmp_path: Path) -> Case:
     return _pytest_case(tmp_path, {
         "secret/test_secret.py": "from pathlib import Path\n\n\ndef test_secret():\n"
@@ -168,6 +178,7 @@ def _test_yaml_mode_data_file_named_like_a_variable(tmp_path: Path) -> Case:
 
 
 @pytest.mark.parametrize("assignment", [_pytest_mode, _pytest_mode_data_file,
+                                        _pytest_mode_data_file_named_as_it_runs,
                                         _pytest_mode_data_file_named_like_a_variable,
                                         _pytest_mode_helper_named_like_a_variable,
                                         _pytest_mode_tests_folder, _test_yaml_mode,
