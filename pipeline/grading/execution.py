@@ -356,7 +356,8 @@ def _limit_behind(error: RunError, result: SandboxResult, limits: SandboxLimits)
     that limit refused the process whose start the entry point failed on."""
     if error.step == "entry" and error.kind == "exception" and error.message == REFUSED_PROCESS \
             and result.killed_reason == KILLED_PROCESSES:
-        return replace(error, message=killed_reason(result, limits), traceback={})
+        return replace(error, message=stop_reason(result, limits, limits.effective_timeout),
+                       traceback={})
     return error
 
 
@@ -569,11 +570,11 @@ def _apply_error(outcome: RunOutcome, error: RunError, stage: Stage, timeout: fl
 
 def _died(result: SandboxResult, timeout: float, shown_entry: str,
           limits: SandboxLimits) -> RunOutcome:
-    if result.timed_out or result.killed_reason == "timeout":
-        return RunOutcome(TIMEDOUT, timeout_message(timeout or limits.effective_timeout), ran=True)
+    reason = stop_reason(result, limits, timeout or limits.effective_timeout)
+    if timed_out(result):
+        return RunOutcome(TIMEDOUT, reason, ran=True)
     log_runner_errors(result)
-    return _crashed(shown_entry, killed_reason(result, limits)
-                    or EXITED_UNEXPECTEDLY.format(code=result.exit_code))
+    return _crashed(shown_entry, reason or EXITED_UNEXPECTEDLY.format(code=result.exit_code))
 
 
 def _channel_lines(raw: bytes | None) -> list[bytes]:
@@ -645,8 +646,18 @@ def log_runner_errors(result: SandboxResult) -> None:
                     "ended:\n%s", result.exit_code, quoted_lines(tail))
 
 
-def killed_reason(result: SandboxResult, limits: SandboxLimits) -> str | None:
-    """Return why the sandbox stopped a process (a limit it hit, a signal), None if it exited."""
+def timed_out(result: SandboxResult) -> bool:
+    """Tell whether the sandbox stopped a process at its time limit."""
+    return result.timed_out or result.killed_reason == "timeout"
+
+
+def stop_reason(result: SandboxResult, limits: SandboxLimits, seconds: float,
+                time_limit_wording: str = TIMEOUT_MESSAGE) -> str | None:
+    """Return which limit stopped a sandboxed process, in the words its report uses: its time
+    limit of seconds (in time_limit_wording), the result's size or another limit of its sandbox,
+    or the signal that killed it; None if it exited."""
+    if timed_out(result):
+        return time_limit_wording.format(seconds=float(seconds))
     if result.result_truncated:
         return RESULT_TOO_LARGE
     if result.killed_reason in KILLED_REASONS:

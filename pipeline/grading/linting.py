@@ -10,8 +10,8 @@ from pathlib import Path
 
 from pipeline.grading.checks import PASS, Verdict, fail, skip
 from pipeline.grading.errors import FLAKE8, module_missing
-from pipeline.grading.execution import killed_reason, timeout_message
-from pipeline.sandbox import PYTHON_PLACEHOLDER, SandboxLimits, SandboxResult, run_sandboxed
+from pipeline.grading.execution import stop_reason
+from pipeline.sandbox import PYTHON_PLACEHOLDER, SandboxLimits, run_sandboxed
 
 LINT_ERRORS = "{count} Syntax Error{plural} in file `{file}` (see: {output})"
 LINT_STDERR = "Linting Error occurred: {stderr}"
@@ -66,7 +66,7 @@ def run_flake8(file: str | None, pattern: str | None, *, student_base: Path, lim
     findings = kept_findings(lines)
     if result.exit_code != 0 and NO_FLAKE8.search(result.stderr):
         raise module_missing(python, FLAKE8)
-    stopped = _stop_reason(result, limits)
+    stopped = stop_reason(result, limits, limits.effective_timeout)
     if stopped is not None and not lines:
         return LintResult(fail("Failed", LINT_STOPPED.format(file=file, reason=stopped)),
                           findings)
@@ -87,13 +87,6 @@ def kept_findings(lines: list[str]) -> list[str]:
     kept = [_cut(_finding(line), FINDING_CHARACTERS) for line in lines[:MAX_FINDINGS_KEPT]]
     left_out = len(lines) - len(kept)
     return kept + [MORE_FINDINGS.format(count=left_out)] if left_out else kept
-
-
-def _stop_reason(result: SandboxResult, limits: SandboxLimits) -> str | None:
-    """Return the limit that stopped flake8, or the signal that killed it; None if it ended."""
-    if result.timed_out or result.killed_reason == "timeout":
-        return timeout_message(limits.effective_timeout)
-    return killed_reason(result, limits)
 
 
 def last_stderr_line(stderr: bytes) -> str:

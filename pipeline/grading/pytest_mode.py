@@ -29,9 +29,9 @@ from pipeline.grading.assignment import CONFTEST_NAME, PYTEST_PATTERN, Assignmen
 from pipeline.grading.checks import FAILED, PASSED, RAISED, SHADOWED, SKIPPED
 from pipeline.grading.errors import PYTEST, module_missing, pytest_too_old
 from pipeline.grading.execution import CONTROL_DIR, MAX_RESULT_LINE_BYTES, RESULT_PATH, \
-    TESTS_DIR, MalformedResult, checked_place, checked_shadowed, killed_reason, \
-    log_runner_errors, os_exit_of, os_exited, output_stop_limit, printed_without_end, \
-    shown_paths, strict_json, timeout_message
+    TESTS_DIR, MalformedResult, checked_place, checked_shadowed, log_runner_errors, os_exit_of, \
+    os_exited, output_stop_limit, printed_without_end, shown_paths, stop_reason, strict_json, \
+    timed_out
 from pipeline.grading.report import COMPLETED, CRASHED, FAILED_STATUS, TEST_SKIPPED, \
     TESTS_SKIPPED, TIMEDOUT, CollectionReport, Summary, TestCaseReport
 from pipeline.grading.runner import OS_EXIT_EVENT, shorten
@@ -382,15 +382,16 @@ class PytestGrader:
         """Return the status and problem of a run that ended before pytest did, and where in
         the student's files it ended if the student's code called os._exit() (the last event
         says so)."""
-        if result.timed_out or result.killed_reason == "timeout":
-            return TIMEDOUT, timeout_message(self.limits.effective_timeout), None
+        reason = stop_reason(result, self.limits, self.limits.effective_timeout)
+        if timed_out(result):
+            return TIMEDOUT, reason, None
         exited = os_exit_of(last_event, result)
         if exited is not None:
             code, place = exited
             return CRASHED, PYTEST_CRASHED.format(reason=os_exited(code)), place
         log_runner_errors(result)
-        return CRASHED, PYTEST_CRASHED.format(reason=killed_reason(result, self.limits)
-                                              or PROCESS_ENDED.format(code=result.exit_code)), None
+        return CRASHED, PYTEST_CRASHED.format(
+            reason=reason or PROCESS_ENDED.format(code=result.exit_code)), None
 
     @staticmethod
     def _line(nodeid: str, outcomes: dict[str, Outcome], unrun: dict[str, str],

@@ -22,7 +22,7 @@ from typing import Sequence
 
 from pipeline.grading.checks import MatchOutcome, PendingMatch
 from pipeline.grading.errors import EngineError
-from pipeline.grading.execution import KILLED_REASONS
+from pipeline.grading.execution import stop_reason
 from pipeline.sandbox import PYTHON_PLACEHOLDER, SANDBOX_PYTHONPATH, SandboxLimits, \
     SandboxResult, run_sandboxed
 from pipeline.sandbox.model import MB
@@ -91,12 +91,8 @@ def _outcome(line: bytes, result: SandboxResult, seconds: float, memory_mb: int)
 
 def _why_stopped(result: SandboxResult, limits: SandboxLimits) -> str:
     """Name the limit that stopped the matcher, or how it ended."""
-    if result.timed_out or result.killed_reason == "timeout":
-        return MATCHER_TIMED_OUT.format(seconds=float(limits.timeout_seconds))
-    if result.killed_reason in KILLED_REASONS:
-        return KILLED_REASONS[result.killed_reason].format(
-            memory_mb=limits.memory_mb, output_bytes=limits.max_output_bytes,
-            processes=limits.max_processes, workdir_mb=limits.workdir_size_mb)
+    if result.killed_reason is not None:
+        return stop_reason(result, limits, limits.timeout_seconds, MATCHER_TIMED_OUT)
     how = f"signal {result.signal}" if result.signal else f"exit code {result.exit_code}"
     return _failed(result, how)
 
