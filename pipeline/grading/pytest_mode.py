@@ -11,9 +11,10 @@ pytest_watchdog).
 
 The outcomes are only as trustworthy as the student's process: the assertions run in it, so code
 the tests import can write forged outcomes to the channel. What is checked outside it: a
-collected test must be named in its test file, a run may collect at most MAX_COLLECTED_TESTS, and
-every test function (and method of a Test class) a test file defines at its top level must have
-an outcome, else it fails as not run.
+collected test must be named in its test file, a run may collect at most MAX_COLLECTED_TESTS
+(unless the test files collect more with the reference solution too: then the course's failure),
+and every test function (and method of a Test class) a test file defines at its top level must
+have an outcome, else it fails as not run.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from typing import Any
 
 from pipeline.grading.assignment import CONFTEST_NAME, PYTEST_PATTERN, Assignment, course_paths
 from pipeline.grading.checks import FAILED, PASSED, RAISED, SHADOWED, SKIPPED
-from pipeline.grading.errors import PYTEST, module_missing, pytest_too_old
+from pipeline.grading.errors import PYTEST, CourseError, module_missing, pytest_too_old
 from pipeline.grading.execution import CONTROL_DIR, MAX_RESULT_LINE_BYTES, RESULT_PATH, \
     TESTS_DIR, MalformedResult, checked_place, checked_shadowed, log_runner_errors, os_exit_of, \
     os_exited, output_stop_limit, printed_without_end, shown_paths, stop_reason, strict_json, \
@@ -50,9 +51,14 @@ PROCESS_ENDED = "process ended before all tests ran (exit code {code})"
 # repeats what ended the run (up to 2,000 characters). The student's process writes the list of
 # tests collected, and 8 MiB of it named 200,000 tests, a report of 29 MB (436 MB each repeating
 # a 2,000-character reason) and 1.5 GB in the worker. One naming more fails each test its test
-# files define, saying why.
+# files define, saying why; unless the test files collect more with the reference solution too
+# (pytest --collect-only in its sandbox, run then alone), which is the course's failure.
 MAX_COLLECTED_TESTS = 2000
 TOO_MANY_TESTS = "pytest collected {count} tests, more than the {limit} gradehook grades in a run"
+COURSE_TOO_MANY_TESTS = ("its pytest files collect {count} tests with the reference solution, "
+                         "more than the {limit} gradehook grades in a run: spread them over "
+                         "more assignments, or parametrize less")
+COLLECT_ONLY = "--collect-only"
 PYTEST_STOPPED = "pytest stopped on {message}"
 NOT_RUN = "the test did not run"
 NOT_RUN_AFTER_END = "the test did not run, as the run ended during an earlier test: {problem}"
@@ -224,8 +230,7 @@ class PytestGrader:
         groups = [(group, left_out) for group, left_out in ((visible, withheld),
                                                             (hidden_files, set())) if group]
         reports = {report.name: report for number, (group, left_out) in enumerate(groups)
-                   for report in self._reports(self._run(group, f"pytest-{number}", left_out),
-                                               group)}
+                   for report in self._reports(group, f"pytest-{number}", left_out)}
         return [reports[file] for file in files]
 
     def _helpers_loaded_by(self, files: list[str]) -> set[str]:
@@ -248,9 +253,11 @@ class PytestGrader:
                       if test_file not in shared or _names_folders_of(test_file, file, names)}
         return named
 
-    def _run(self, files: list[str], name: str, left_out: set[str]) -> SandboxResult:
+    def _run(self, files: list[str], name: str, left_out: set[str],
+             solution: Path | None = None, options: tuple[str, ...] = ()) -> SandboxResult:
         """Run pytest on some of the test files and the testFiles but those left out, in a
-        sandbox whose folders are named by name."""
+        sandbox whose folders are named by name, against the student's solution (or another),
+        with pytest's options added to the runner's."""
         tests = self.work / f"{name}-tests"
         tests.mkdir()
         source = self.assignment.pytest_dir
@@ -269,8 +276,8 @@ class PytestGrader:
             [PYTHON_PLACEHOLDER, "-s", RUNNER_PATH, TESTS_DIR, f"{CONTROL_DIR}/{INI_NAME}",
              RESULT_PATH, repr(default_test_seconds(self.test_seconds, self.limits)),
              str(output_stop_limit(self.limits)),
-             str(log_stop_limit(self.limits))],
-            workdir=self.staged.student_base,
+             str(log_stop_limit(self.limits)), *options],
+            workdir=solution or self.staged.student_base,
             mounts=[Mount(tests, TESTS_DIR), Mount(control, CONTROL_DIR)], limits=self.limits,
             python=self.python, user=self.user, result_path=RESULT_PATH,
             extra_env={"PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"})
@@ -281,8 +288,9 @@ class PytestGrader:
                             FAILED_STATUS, 0.0)
                 for file in self.assignment.pytest_files]
 
-    def _reports(self, result: SandboxResult, files: list[str]) -> list[CollectionReport]:
-        """Build the reports of the test files a run ran."""
+    def _reports(self, files: list[str], name: str, left_out: set[str]) -> list[CollectionReport]:
+        """Run some of the test files (as _run does) and build their reports."""
+        result = self._run(files, name, left_out)
         events = _events(result.result_data)
         if not events and result.exit_code != 0:
             if NO_PYTEST.search(result.stderr):
@@ -331,6 +339,7 @@ class PytestGrader:
             elif kind == "collecterror":
                 failed_imports[_file_of(event["nodeid"])] = _failure(event, stopped_output)
         if len(collected) > MAX_COLLECTED_TESTS:
+            self._check_reference_collects_few_enough(files, name, left_out)
             return self._each_failed(files, TOO_MANY_TESTS.format(
                 count=len(collected), limit=MAX_COLLECTED_TESTS), result.duration_seconds)
         unrun = _unrun_reasons(collected, ended_in, outcomes, problem)
@@ -355,6 +364,18 @@ class PytestGrader:
                           for test in defined.required if test not in present]
             reports.append(_collection(file, lines, status, result.duration_seconds))
         return reports
+
+    def _check_reference_collects_few_enough(self, files: list[str], name: str,
+                                             left_out: set[str]) -> None:
+        """Raise CourseError when the test files collect more tests than a run reports with the
+        reference solution too (pytest --collect-only in its sandbox): no run could grade them."""
+        events = _events(self._run(files, f"{name}-reference", left_out,
+                                   self.staged.reference_base, (COLLECT_ONLY,)).result_data)
+        count = max((len(event["tests"]) for event in events if event["event"] == "collected"),
+                    default=0)
+        if count > MAX_COLLECTED_TESTS:
+            raise CourseError(COURSE_TOO_MANY_TESTS.format(count=count,
+                                                           limit=MAX_COLLECTED_TESTS))
 
     def _each_failed(self, files: list[str], reason: str,
                      duration: float) -> list[CollectionReport]:

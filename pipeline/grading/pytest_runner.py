@@ -1,9 +1,10 @@
 """In-sandbox pytest runner: the assignment's test files against the student's code.
 
 Run as ``python -s pytest_runner.py <tests dir> <ini file> <result path> <seconds> <stop limit>
-<log stop limit>`` with the student's solution as the working directory (and HOME, hence -s: no
-user site-packages from it). Each outcome is written as one JSON line to the result channel as soon
-as it is known, so a crash or a timeout keeps what finished before it. pytest is imported before
+<log stop limit> [pytest options]`` with the student's solution as the working directory (and
+HOME, hence -s: no user site-packages from it); the reference solution's, with --collect-only, to
+count the tests the course's files define. Each outcome is written as one JSON line to the
+result channel as soon as it is known, so a crash or a timeout keeps what finished before it. pytest is imported before
 the solution's folder goes on sys.path, last but for the tests' folder, so the solution can neither
 replace pytest nor shadow an installed package or the standard library; the runners' own modules
 leave sys.modules, so that the solution's modules of their names are its own. pytest runs in a child
@@ -463,8 +464,9 @@ def collect_message(report):
     return shorten(lines[-1]) if lines else crash_message(report)
 
 
-def main(tests_dir, ini_path, result_path, seconds, stop_limit, log_stop_limit):
-    """Run pytest on the test directory under the watchdog and stream its outcomes."""
+def main(tests_dir, ini_path, result_path, seconds, stop_limit, log_stop_limit, options):
+    """Run pytest on the test directory under the watchdog and stream its outcomes (options:
+    pytest's own, added to the runner's: --collect-only announces the tests and runs none)."""
     fd = os.open(result_path, os.O_WRONLY)
     # Before any code of the student's runs: the channel is a pipe, so no code can take it back.
     write_line(fd, {"event": "started"})
@@ -491,7 +493,7 @@ def main(tests_dir, ini_path, result_path, seconds, stop_limit, log_stop_limit):
         # descriptor meter, which keeps none).
         code = pytest.main([tests_dir, "-c", ini_path, "--rootdir", tests_dir, "-q",
                             "-p", "no:cacheprovider", "--continue-on-collection-errors",
-                            "--capture=sys", "--show-capture=no"],
+                            "--capture=sys", "--show-capture=no", *options],
                            plugins=[recorder, limits, NoInputGiven(),
                                     FolderConftestsAtCollection(),
                                     OutputStop(recorder, stop_limit, log_stop_limit,
@@ -502,4 +504,5 @@ def main(tests_dir, ini_path, result_path, seconds, stop_limit, log_stop_limit):
 
 
 if __name__ == "__main__":
-    main(sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4], int(sys.argv[5]), int(sys.argv[6]))
+    main(sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4], int(sys.argv[5]), int(sys.argv[6]),
+         sys.argv[7:])

@@ -202,6 +202,26 @@ def test_a_run_naming_more_tests_than_a_run_may_report_fails_each_test_its_files
     assert (calc.status, calc.result) == ("CRASHED", "FAILED")
 
 
+def test_test_files_collecting_more_tests_than_a_run_reports_with_the_reference_are_a_course_error(
+        tmp_path: Path):
+    # Before, every student failed each test, CRASHED, 'pytest collected 2001 tests, more than the
+    # 2000 gradehook grades in a run', scored 0 for the course's parametrize.
+    many = """
+        import pytest
+        from calc import add
+
+        @pytest.mark.parametrize("number", range(2001))
+        def test_add(number):
+            assert add(number, 0) == number
+    """
+    student, reference = make_assignment(tmp_path, None, {**CALC, "test_calc.py": many}, CALC)
+    report = grade(student, reference)
+    assert (report.gradehook.course_error, report.gradehook.score, report.tests) == (
+        "its pytest files collect 2001 tests with the reference solution, more than the 2000 "
+        "gradehook grades in a run: spread them over more assignments, or parametrize less",
+        None, [])
+
+
 @pytest.mark.parametrize("entry", ["secret/test_secret.py", "secret", "./secret/"])
 def test_hidden_test_files_run_apart_from_the_visible_ones(tmp_path: Path, entry: str):
     # The student's code reads the test files of its run: in a visible test's failure it
