@@ -11,7 +11,7 @@ from typing import Iterable
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from pipeline.config import CourseSettings
+from pipeline.config import CourseSettings, SandboxSettings
 from pipeline.directory_names import DIRECTORY_RULE, MAX_DIRECTORY_LENGTH, is_directory_name
 from pipeline.grading.gradable import Gradability, gradability
 from pipeline.ledger.db import transaction
@@ -45,11 +45,12 @@ def folders_without_files(files: Iterable[str], directories: Iterable[str]) -> l
 
 
 @functools.lru_cache(maxsize=FOLDERS_REMEMBERED)
-def folder_gradability(tree: Path, directory: str) -> Gradability:
+def folder_gradability(tree: Path, directory: str, sandbox: SandboxSettings) -> Gradability:
     """Return what every run of a folder of a reference commit's extracted files meets before a
-    student's files matter (pipeline.grading.gradable), checked once per commit and folder in a
-    process: the tree's path names the commit, whose files never change."""
-    return gradability(tree / directory, tree)
+    student's files matter (pipeline.grading.gradable, its pytest files collected in a sandbox of
+    those settings), checked once per commit and folder in a process: the tree's path names the
+    commit, whose files never change."""
+    return gradability(tree / directory, tree, sandbox)
 
 
 def discover(repositories: RepositoryCache, sessions: sessionmaker[Session],

@@ -210,7 +210,8 @@ def _check_reference(resources: Resources, course: CourseSettings) -> int:
         holding = [directory for directory in dict.fromkeys(listed + found)
                    if directory not in empty]
         tree = repositories.tree(project, sha) if holding else None
-        checked = {directory: folder_gradability(tree, directory) for directory in holding}
+        checked = {directory: folder_gradability(tree, directory, resources.settings.sandbox)
+                   for directory in holding}
     except RepositoryError as exc:
         log.warning("reconcile: reference of course %s not fetched: %s", course.name, exc)
         record_check(resources.sessions, course, UNFETCHABLE.format(
@@ -228,7 +229,7 @@ def _assignment_problem(course: CourseSettings, sha: str, found: list[str], empt
                         checked: dict[str, Gradability]) -> str | None:
     """Say what the reference lacks: any assignment at all, or the folder of listed ones, or
     anything to grade in it; and which assignments every run of ends in a course error before
-    any code runs (pipeline.grading.gradable), in the engine's words.
+    any student's code runs (pipeline.grading.gradable), in the engine's words.
 
     A listed folder without test.yaml is graded all the same, by its pytest files or by
     comparing the programs' output, unless it holds nothing for either (meta.yaml alone).

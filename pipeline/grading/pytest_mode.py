@@ -221,6 +221,19 @@ class PytestGrader:
         load (import, or write the name of in a string) or lie in: a hidden test file may build
         the path of its data as it runs, which no reading of its code finds.
         """
+        reports = {report.name: report for name, group, left_out in self._runs()
+                   for report in self._reports(group, name, left_out)}
+        return [reports[file] for file in self.assignment.pytest_files]
+
+    def check_reference_collections(self) -> None:
+        """Raise CourseError when a run's test files collect more tests than a run reports with
+        the reference solution: every run of the assignment would end as that course error."""
+        for name, group, left_out in self._runs():
+            self._check_reference_collects_few_enough(group, name, left_out)
+
+    def _runs(self) -> list[tuple[str, list[str], set[str]]]:
+        """Return the runs a grading makes: each one's name, test files and the testFiles it
+        leaves out (grade says which)."""
         hidden = self.assignment.hidden
         files = self.assignment.pytest_files
         visible = [file for file in files if file not in hidden]
@@ -229,9 +242,8 @@ class PytestGrader:
             if hidden_files else set()
         groups = [(group, left_out) for group, left_out in ((visible, withheld),
                                                             (hidden_files, set())) if group]
-        reports = {report.name: report for number, (group, left_out) in enumerate(groups)
-                   for report in self._reports(group, f"pytest-{number}", left_out)}
-        return [reports[file] for file in files]
+        return [(f"pytest-{number}", group, left_out)
+                for number, (group, left_out) in enumerate(groups)]
 
     def _helpers_loaded_by(self, files: list[str]) -> set[str]:
         """Return the meta.yaml testFiles that test files, or their folders' conftest.py files,

@@ -272,6 +272,34 @@ def test_assignments_whose_course_files_or_dependencies_fail_every_run_show_in_t
     assert _problems(settings) == []
 
 
+def test_pytest_files_collecting_more_tests_than_a_run_reports_show_in_the_health_answer(
+        service_settings, git_server):
+    """Before, the sweep ran no code: pytest files whose parametrize collects more tests than a
+    run reports were no problem to the health answer, while every run of them ended as a course
+    error."""
+    _, settings = service_settings({"courses": [{**LISTING, "assignments": [
+        {"directory": "week2/calc"}]}]})
+    resources, celery = migrated_resources(settings), create_celery(settings)
+    tests = "import pytest\nfrom calc import add\n\n\n" \
+            "@pytest.mark.parametrize('number', range({count}))\n" \
+            "def test_add(number):\n    assert add(number, 0) == number\n"
+    sha = git_server.commit("algo/reference", {
+        "week2/calc/calc.py": "def add(a, b):\n    return a + b\n",
+        "week2/calc/test_calc.py": tests.replace("{count}", "2001")}, branch="ws2026")
+
+    reconcile_ledger(resources, celery)
+
+    assert [re.sub(SEEN, "", problem) for problem in _problems(settings)] == [
+        f"course algo: its reference algo/reference (branch ws2026, commit {sha[:12]}) holds "
+        "assignments whose runs all end as course errors: in week2/calc, its pytest files "
+        "collect 2001 tests with the reference solution, more than the 2000 gradehook grades in "
+        "a run: spread them over more assignments, or parametrize less"]
+    git_server.commit("algo/reference", {"week2/calc/test_calc.py": tests.replace(
+        "{count}", "2000")}, branch="ws2026")
+    reconcile_ledger(resources, celery)
+    assert _problems(settings) == []
+
+
 def test_a_problem_too_long_to_keep_loses_its_middle_not_its_last_places(
         service_settings, git_server):
     """Before, a problem was cut after 1,000 characters, silently: the course errors of the
