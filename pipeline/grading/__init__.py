@@ -23,7 +23,9 @@ Isolation: every (collection, side) run is its own bubblewrap sandbox process; r
 exactly the same code share one. The student's sandbox holds a copy of the student's directory
 plus meta.yaml additionalFiles and testDependencies, and only those testFiles that its own test
 code (setUpCode, tearDownCode, test names) names, or that the Python code of those names in turn;
-never the reference solution, test.yaml or the other test files. Values leave as tagged JSON
+never the reference solution, test.yaml or the other test files (one the course's code loads by
+a name built as it runs, which it therefore fails to find, makes the run a course error:
+withheld_files). Values leave as tagged JSON
 through the result channel and are compared here; regexp tests are matched in a sandbox of their
 own, each match stopped after 5 seconds or at 240 MB.
 Limits: SandboxSettings (operator), which meta.yaml executionBackend.settings (timeout,

@@ -9,7 +9,7 @@ import re
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any, Callable
 
 from pipeline.grading.checks import EXITED, FAILED, SKIPPED, PendingMatch, Verdict, \
@@ -72,6 +72,17 @@ REFERENCE_LACKS_FILE = "collection `{collection}` checks the file `{file}`, whic
 HIDDEN_LACKS_FILE = "a hidden collection checks a file which the reference solution does not " \
     "have, so the reference would fail it too"
 REFERENCE_RUN_ENDED = "its run ended {status}: {message}"
+# A testFile the students' run of a collection lacked, which the collection's code loads by a
+# name built as it runs (`importlib.import_module('secret_' + 'helper')`): no reading of the code
+# finds it, so it was withheld from the run (execution.SandboxExecutor), and every student fails
+# on it.
+TEST_FILE_WITHHELD = ("collection `{collection}` loads the testFile {test_file} by a name built "
+                      "as it runs, so students' runs lack it and fail: a student's run holds "
+                      "only the meta.yaml testFiles named in the collection's setUpCode, "
+                      "tearDownCode and test names (or in the testFiles they name); write "
+                      "'{name}' there, or move it into a testFiles folder named there")
+HIDDEN_TEST_FILE_WITHHELD = ("a hidden collection loads a testFile by a name built as it runs, "
+                             "so students' runs lack it and fail")
 # A reference stopped part way gives the values it had then, which students would be held to.
 REFERENCE_STOPPED_PART_WAY = "the reference solution's run for {collection} ended TIMEDOUT " \
     "({message}), so the values expected of students would be those of a run stopped part way; " \
@@ -152,6 +163,8 @@ class CodeAbilityGrader:
         self.reference_timeout: str | None = None
         # Collections checking a file the reference solution does not have.
         self.files_missing_in_reference: list[CourseProblem] = []
+        # Collections whose code loads a testFile withheld from the students' runs.
+        self.test_files_withheld: list[CourseProblem] = []
 
     def grade(self) -> list[CollectionReport]:
         """Run every collection in file order and return their reports."""
@@ -233,6 +246,7 @@ class CodeAbilityGrader:
         if lacking is not None:
             self.files_missing_in_reference.append(lacking)
         student = self._run(index, STUDENT)
+        self._note_withheld(collection, student)
         reference = self._run(index, REFERENCE)
         linting: list[str] = []
         verdicts = self._settle_matches([
@@ -244,6 +258,18 @@ class CodeAbilityGrader:
         self.results[index] = [verdict.result for verdict in verdicts]
         self._store_artifacts(index, collection, student, reference)
         return _collection_report(collection, verdicts, student, reference, started, linting)
+
+    def _note_withheld(self, collection: CollectionSpec, student: RunOutcome) -> None:
+        """Note each testFile the student's run of a collection failed to find, withheld from it
+        as the collection's code does not name it: the course's failure, not the student's."""
+        found = [student.withheld_by_stages,
+                 *(student.withheld_by_lookups.get(test.name) for test in collection.tests)]
+        for test_file in dict.fromkeys(test_file for test_file in found if test_file):
+            withheld = TEST_FILE_WITHHELD.format(collection=collection.name, test_file=test_file,
+                                                 name=PurePosixPath(test_file).name)
+            self.test_files_withheld.append(CourseProblem(
+                withheld,
+                HIDDEN_TEST_FILE_WITHHELD if collection.name in self.hidden else withheld))
 
     def _stopped_part_way(self, collection: CollectionSpec, message: str) -> str:
         """Word a reference run stopped part way: the reason of a run that ends in error, which

@@ -22,7 +22,9 @@ from pipeline.grading.plan import REFERENCE, RunOutcome, RunRequest, Stage
 from pipeline.grading.report import COMPLETED, CRASHED, FAILED_STATUS, TIMEDOUT
 from pipeline.grading.runner import LEAST_LOOKUP_SECONDS, LOOKUP_STEP, LOOKUPS_BEGAN, \
     OS_EXIT_EVENT, OS_EXITED_WITH, shorten
-from pipeline.grading.staging import StagedAssignment, code_names, select_test_files
+from pipeline.grading.staging import StagedAssignment, code_names, select_test_files, \
+    test_files_named
+from pipeline.grading.withheld_files import withheld_file_named
 from pipeline.logs import quoted_lines
 from pipeline.sandbox import PYTHON_PLACEHOLDER, SANDBOX_PYTHONPATH, SANDBOX_WORKDIR, Mount, \
     SandboxLimits, SandboxResult, run_sandboxed
@@ -88,6 +90,8 @@ MAX_RESULT_LINE_BYTES = 8 * 1024 * 1024
 MAX_FIGURES = 1000
 FIGURE_NUMBER_DIGITS = 9
 ERROR_STEPS = ("entry", "setup", "teardown")
+# The steps that run the course's code (setUpCode, tearDownCode), not the student's program.
+COURSE_STEPS = ("setup", "teardown")
 ERROR_KINDS = ("timeout", "output", "exception")
 # The last frame's function, file and line, the exception's text and the exception as Python's
 # traceback ends with it (`NameError: name 'x' is not defined`).
@@ -150,7 +154,7 @@ class SandboxExecutor:
         control = env.work / "control" / f"{request.side}-{request.collection_index}-{number}"
         control.mkdir(parents=True)
         mounts = [Mount(control, CONTROL_DIR)]
-        tests_dir = self._tests_for(request)
+        tests_dir, withheld = self._tests_for(request)
         if tests_dir is not None:
             mounts.append(Mount(tests_dir, TESTS_DIR))
         font_cache = None
@@ -166,7 +170,7 @@ class SandboxExecutor:
                                workdir=base, mounts=mounts, limits=limits, python=env.python,
                                user=env.user, result_path=RESULT_PATH, stop=env.stop)
         outcome = interpret(result, request, self.stage_timeout(request.stage),
-                            self._shown_entry(request), env.limits)
+                            self._shown_entry(request), env.limits, withheld)
         _show_host_paths(outcome, env.shown_dirs[request.side])
         log.debug("run %s/%d: %s in %.3fs", request.side, request.collection_index,
                   outcome.status, result.duration_seconds)
@@ -184,16 +188,21 @@ class SandboxExecutor:
                                     request.preload,
                                     len(request.values) + len(request.texts) + len(request.evals))
 
-    def _tests_for(self, request: RunRequest) -> Path | None:
+    def _tests_for(self, request: RunRequest) -> tuple[Path | None, frozenset[str]]:
+        """Return the folder of the test files a run holds (None: none), and the testFiles
+        withheld from it: the reference's run holds them all, a student's those its code names
+        (and they name in turn), as a student's code could read and show any other."""
         staged = self.env.staged
         if not staged.test_files:
-            return None
+            return None, frozenset()
         if request.side == REFERENCE:
-            return staged.tests_dir
+            return staged.tests_dir, frozenset()
         code = [*request.values, *request.texts]
         for stage in request.stages:
             code += [*stage.set_up_code, *stage.tear_down_code]
-        return select_test_files(staged, self.env.work, code_names("\n".join(code)))
+        named = test_files_named(staged, code_names("\n".join(code)))
+        return select_test_files(staged, self.env.work, named), \
+            frozenset(staged.test_files) - named
 
     def _document(self, request: RunRequest, with_tests: bool, with_mpl: bool) -> dict[str, Any]:
         def sandbox_path(entry: str | None) -> str | None:
@@ -300,8 +309,9 @@ class RunError:
 
 
 def interpret(result: SandboxResult, request: RunRequest, timeout: float, shown_entry: str,
-              limits: SandboxLimits) -> RunOutcome:
-    """Turn the sandbox's result into the run's status, message and values.
+              limits: SandboxLimits, withheld: frozenset[str] = frozenset()) -> RunOutcome:
+    """Turn the sandbox's result into the run's status, message and values, noting the
+    testFiles withheld from the run (withheld) that the course's code failed to find.
 
     A result document that cannot be read (a line over MAX_RESULT_LINE_BYTES, a field of the
     wrong type) is a crash of the program: only the program can have written it.
@@ -328,7 +338,23 @@ def interpret(result: SandboxResult, request: RunRequest, timeout: float, shown_
         _apply_error(outcome, _limit_behind(error, result, limits), request.stage, timeout,
                      shown_entry, limits)
         outcome.ended_by_lookups = error.kind == "output" and error.step == LOOKUP_STEP
+    if withheld:
+        _note_withheld(outcome, error, withheld)
     return outcome
+
+
+def _note_withheld(outcome: RunOutcome, error: RunError | None, withheld: frozenset[str]) -> None:
+    """Note the testFiles withheld from a run that its setUpCode or tearDownCode, or the
+    evaluation of a test's name, failed to find (the entry point is the student's program)."""
+    if error is not None and error.step in COURSE_STEPS and error.kind == "exception":
+        outcome.withheld_by_stages = withheld_file_named(error.message, withheld, TESTS_DIR)
+    for entries in (outcome.values, outcome.texts):
+        for name, entry in entries.items():
+            if "raised" not in entry:
+                continue
+            test_file = withheld_file_named(entry["raised"]["error"], withheld, TESTS_DIR)
+            if test_file is not None:
+                outcome.withheld_by_lookups[name] = test_file
 
 
 def _word_stopped_lookups(outcome: RunOutcome, timeout: float, limits: SandboxLimits) -> None:

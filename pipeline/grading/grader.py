@@ -186,7 +186,8 @@ def _grade_staged(work: Path, student_dir: Path, reference_dir: Path, assignment
             # pytest runs the student's code within the tests' run, and no reference: the
             # program's time is the grading's, told apart from neither.
             sandbox_timings: dict[str, float] = {}
-            reference_gaps, missing_files = [], []
+            reference_gaps = []
+            found_problems = pytest_grader.test_files_withheld
             hidden = assignment.hidden
         else:
             suite, hidden = graded_suite(staged, assignment)
@@ -198,7 +199,7 @@ def _grade_staged(work: Path, student_dir: Path, reference_dir: Path, assignment
             sandbox_timings = {"studentSandbox": context.sandbox_seconds[STUDENT],
                                "referenceSandbox": context.sandbox_seconds[REFERENCE]}
             reference_gaps = grader.reference_gaps
-            missing_files = grader.files_missing_in_reference
+            found_problems = [*grader.files_missing_in_reference, *grader.test_files_withheld]
             if grader.reference_timeout is not None:
                 # Ours to try again (a busy host): a reference too slow every time ends the
                 # run as error after the last attempt, unscored either way.
@@ -214,7 +215,7 @@ def _grade_staged(work: Path, student_dir: Path, reference_dir: Path, assignment
     clock.timings.update(sandbox_timings)
     hidden_names = [c.name for c in collections if c.name in hidden]
     return _report(clock, suite, collections, assignment, hidden_names, reference_gaps,
-                   missing_files)
+                   found_problems)
 
 
 def graded_suite(staged: StagedAssignment, assignment: Assignment) -> \
@@ -333,14 +334,15 @@ class _Clock:
 
 def _report(clock: _Clock, suite: SuiteSpec | None, collections: list[CollectionReport],
             assignment: Assignment, hidden: list[str], reference_gaps: list[CourseProblem],
-            missing_files: list[CourseProblem]) -> Report:
+            found_problems: list[CourseProblem]) -> Report:
     """Build the suite level (§7) and gradehook's section (§8) from the collection reports.
 
     Tests the reference gave no expected value for keep the original's results (skipped), but
     the run is the course's failure, which is not scored: the section names the first of them,
     after the suite's own course problems (dependencies no run can meet, names that are not
-    Python) and the collections checking a file the reference lacks, all graded as the original
-    graded them too.
+    Python) and those the grading found (found_problems: the collections checking a file the
+    reference lacks, the testFiles the course's code loaded in the student's run though it was
+    withheld from it), all graded as the original graded them too.
     A suite without collections keeps the original's result too ("No Tests specified"), and is
     the course's failure as well.
     """
@@ -360,7 +362,7 @@ def _report(clock: _Clock, suite: SuiteSpec | None, collections: list[Collection
                             for c in collections)
     tests = [t.result for c in collections for t in c.tests]
     clock.timings["total"] = clock.total()
-    problems = [*(suite.course_problems if suite else ()), *missing_files]
+    problems = [*(suite.course_problems if suite else ()), *found_problems]
     if not collections:
         if assignment.mode in NO_COLLECTIONS:
             problems.append(CourseProblem.open(NO_COLLECTIONS[assignment.mode]))

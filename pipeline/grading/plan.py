@@ -93,6 +93,9 @@ class RunOutcome:
     have caused rather than its stages (stopped or killed before it handed back its outcome, an
     outcome over the size limit, printing past the stop while the names were evaluated): a run
     that evaluated several collections' names then failed on one of them, maybe.
+    `withheld_by_stages` is the testFile withheld from a student's run (one its code does not
+    name) that its setUpCode or tearDownCode failed to find, if one; `withheld_by_lookups` the
+    same for the evaluation of each test's name that failed so, by the name.
     """
 
     status: str
@@ -108,6 +111,8 @@ class RunOutcome:
     figures: list[tuple[int, bytes]] = field(default_factory=list)
     ran: bool = False
     ended_by_lookups: bool = False
+    withheld_by_stages: str | None = None
+    withheld_by_lookups: dict[str, str] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         """Return the outcome as JSON-able data (for the reference cache)."""

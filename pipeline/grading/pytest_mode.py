@@ -28,6 +28,7 @@ from typing import Any
 
 from pipeline.grading.assignment import CONFTEST_NAME, PYTEST_PATTERN, Assignment, course_paths
 from pipeline.grading.checks import FAILED, PASSED, RAISED, SHADOWED, SKIPPED
+from pipeline.grading.course_problems import CourseProblem
 from pipeline.grading.errors import PYTEST, CourseError, module_missing, pytest_too_old
 from pipeline.grading.execution import CONTROL_DIR, MAX_RESULT_LINE_BYTES, RESULT_PATH, \
     TESTS_DIR, MalformedResult, checked_place, checked_shadowed, log_runner_errors, os_exit_of, \
@@ -38,6 +39,7 @@ from pipeline.grading.report import COMPLETED, CRASHED, FAILED_STATUS, TEST_SKIP
 from pipeline.grading.runner import OS_EXIT_EVENT, shorten
 from pipeline.grading.staging import StagedAssignment, copy_path, imported_names, \
     test_files_named
+from pipeline.grading.withheld_files import withheld_file_named
 from pipeline.sandbox import PYTHON_PLACEHOLDER, SANDBOX_PYTHONPATH, SANDBOX_WORKDIR, Mount, \
     SandboxLimits, SandboxResult, run_sandboxed
 from pipeline.sandbox.model import MB
@@ -70,6 +72,15 @@ NOT_RUN_IMPORTING_CONFTEST = ("the test did not run, as the run ended while {con
                               "imported: {problem}")
 NOT_RUN_IMPORTING_ANOTHER = ("the test did not run, as the run ended while another test file was "
                              "imported: {problem}")
+# A visible test file that loads a testFile by a name built as it runs, which no reading of its
+# code finds: beside hidden test files, the visible ones' run lacks it (grade()), and every
+# student fails on it.
+TEST_FILE_WITHHELD = ("{loading} loads the testFile {test_file} by a name built as it runs, so "
+                      "the visible test files' run lacks it and every student fails: beside "
+                      "hidden test files, that run holds only the meta.yaml testFiles the visible "
+                      "test files import or write the name of in a string, or lie in; write "
+                      "'{name}' in {loading}, or move it into a testFiles folder whose name "
+                      "{loading} writes")
 # A test without a timeout marker has [sandbox] test_timeout_seconds, or this share of the run's
 # limit when that is shorter: a test stuck on it leaves the rest of the run's time to the tests
 # after it, which still run, where a run's limit at or below test_timeout_seconds (a meta.yaml
@@ -211,6 +222,8 @@ class PytestGrader:
         self.python = python
         self.user = user
         self.work = work
+        # Visible test files that load a testFile withheld from their run (grade()).
+        self.test_files_withheld: list[CourseProblem] = []
 
     def grade(self) -> list[CollectionReport]:
         """Run pytest and build one collection report per test file, in the files' order.
@@ -219,7 +232,9 @@ class PytestGrader:
         own: the student's code can read every test file of its run and show it in a visible
         test's failure. The visible ones' run then holds only the meta.yaml testFiles they surely
         load (import, or write the name of in a string) or lie in: a hidden test file may build
-        the path of its data as it runs, which no reading of its code finds.
+        the path of its data as it runs, which no reading of its code finds. A visible test file
+        that builds so the path of one it needs fails on it: the course's failure, noted in
+        test_files_withheld.
         """
         reports = {report.name: report for name, group, left_out in self._runs()
                    for report in self._reports(group, name, left_out)}
@@ -304,6 +319,8 @@ class PytestGrader:
         """Run some of the test files (as _run does) and build their reports."""
         result = self._run(files, name, left_out)
         events = _events(result.result_data)
+        if left_out:
+            self.test_files_withheld += _withheld_loaded(events, left_out, files)
         if not events and result.exit_code != 0:
             if NO_PYTEST.search(result.stderr):
                 raise module_missing(self.python, PYTEST)
@@ -447,6 +464,25 @@ class PytestGrader:
         if XPASS_STRICT.match(message):
             message = _with_reason(UNEXPECTED_PASS, XPASS_STRICT.sub("", message))
         return _failed(name, message, place, shadowed)
+
+
+def _withheld_loaded(events: list[dict[str, Any]], withheld: set[str],
+                     files: list[str]) -> list[CourseProblem]:
+    """Return the problems of the test files (and conftest.py files) of a run whose tests, or
+    import, failed to find a testFile withheld from the run, each once."""
+    found: dict[str, None] = {}
+    for event in events:
+        if event["event"] not in ("test", "collecterror"):
+            continue
+        test_file = withheld_file_named(event["message"], withheld, TESTS_DIR)
+        if test_file is None:
+            continue
+        loading = _file_of(event["nodeid"])
+        if loading not in files:  # a folder whose conftest.py failed to import
+            loading = str(PurePosixPath(loading, CONFTEST_NAME))
+        found[TEST_FILE_WITHHELD.format(loading=loading, test_file=test_file,
+                                        name=PurePosixPath(test_file).name)] = None
+    return [CourseProblem.open(problem) for problem in found]
 
 
 def _conftests_of(source: Path, files: list[str]) -> list[str]:

@@ -269,10 +269,8 @@ def _with_steps(names: list[str], separator: str) -> frozenset[str]:
     return frozenset(names) | frozenset(step for name in names for step in name.split(separator))
 
 
-def select_test_files(staged: StagedAssignment, work: Path, names: frozenset[str]) -> Path | None:
-    """Return a directory holding only the test files whose module or file name is in names,
-    and those that the Python code of the chosen ones names in turn (a helper's own imports)."""
-    found = test_files_named(staged, names)
+def select_test_files(staged: StagedAssignment, work: Path, found: set[str]) -> Path | None:
+    """Return a directory holding only the test files found (test_files_named), None for none."""
     if not found:
         return None
     chosen = sorted(found)
