@@ -1,27 +1,26 @@
 """In-sandbox pytest runner: the assignment's test files against the student's code.
 
-Run as ``python -s pytest_runner.py <tests dir> <ini file> <result path> <seconds> <stop limit>
-<log stop limit> [pytest options]`` with the student's solution as the working directory (and
-HOME, hence -s: no user site-packages from it); the reference solution's, with --collect-only, to
-count the tests the course's files define. Each outcome is written as one JSON line to the
-result channel as soon as it is known, so a crash or a timeout keeps what finished before it. pytest is imported before
-the solution's folder goes on sys.path, last but for the tests' folder, so the solution can neither
-replace pytest nor shadow an installed package or the standard library; the runners' own modules
-leave sys.modules, so that the solution's modules of their names are its own. pytest runs in a child
-process under a watchdog that ends a test, or a test file's import, running longer than its time
-limit (seconds, unless a test's timeout marker says otherwise; 0: none) and runs the tests after it
-(pytest_watchdog, pytest_limits). Messages are cut, and a test or a test file's import that prints
-more than the stop limit, through sys.stdout and sys.stderr or straight to the descriptors 1 and 2,
-is stopped, as the runner of test.yaml collections does: pytest captures sys.stdout and sys.stderr
-alone, so that what reaches the descriptors is counted (descriptor_meter). One that logs more than
-the log stop limit is stopped alike (pytest keeps every log record of a test in memory). A failed
-test's message keeps pytest's assertion explanation (which items differ, what a call returned),
-and an error its code raised (or a test file's import: a syntax error too) names the innermost line
-of the student's files it passed through, and the module of theirs it is about that Python passed
-over for one of that name it already had (runner.shadowed_module). Standard input has nothing to
-read: reading it raises EOFError (as input() does at the end of an input), saying that the tests
-give the program none.
-"""
+Run as ``python -s pytest_runner.py <tests dir> <ini file> <result path> <seconds> <stop limit> <log
+stop limit> [pytest options]`` with the student's solution as the working directory (and HOME, hence
+-s: no user site-packages from it); the reference solution's, with --collect-only, to count the
+tests the course's files define. Each outcome is written as one JSON line to the result channel as
+soon as it is known, so a crash or a timeout keeps what finished before it. pytest is imported
+before the solution's folder goes on sys.path, last but for the tests' folder, so the solution can
+neither replace pytest nor shadow an installed package or the standard library; the runners' own
+modules leave sys.modules, so that the solution's modules of their names are its own. pytest runs in
+a child process under a watchdog that ends a test, or a test file's import, running longer than its
+time limit (seconds, unless a test's timeout marker says otherwise; 0: none) and runs the tests
+after it (pytest_watchdog, pytest_limits). Messages are cut, and a test or a test file's import that
+prints more than the stop limit, through sys.stdout and sys.stderr or straight to the descriptors 1
+and 2, is stopped, as the runner of test.yaml collections does: pytest captures sys.stdout and
+sys.stderr alone, so that what reaches the descriptors is counted (descriptor_meter). One that logs
+more than the log stop limit is stopped alike (pytest keeps every log record of a test in memory). A
+failed test's message keeps pytest's assertion explanation (which items differ, what a call
+returned), and an error its code raised (or a test file's import: a syntax error too) names the
+innermost line of the student's files it passed through, and the module of theirs it is about that
+Python passed over for one of that name it already had (runner.shadowed_module). Standard input has
+nothing to read: reading it raises EOFError (as input() does at the end of an input), saying that
+the tests give the program none. """
 
 import ast
 import io
