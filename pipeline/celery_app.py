@@ -16,6 +16,7 @@ SUBMISSION_PROCESSING = "submission_processing"
 REGRADE = "regrade"
 RECONCILE = "reconcile"
 REPORT = "report_runs"
+REFRESH_ROSTERS = "refresh_rosters"
 # Workers drain queues in this order. `notify` carries only quick GitLab updates (a queued
 # run's pending status), so a student sees the pending pipeline even behind a deadline rush.
 QUEUES = ("notify", "high_priority", "default", "low_priority")
@@ -25,10 +26,11 @@ ROUTES = {
     REGRADE: {"queue": "low_priority", "priority": 3},
     RECONCILE: {"queue": "low_priority", "priority": 3},
     REPORT: {"queue": "notify", "priority": 9},
+    REFRESH_ROSTERS: {"queue": "low_priority", "priority": 3},
 }
 TASK_MODULES = ("pipeline.tasks.student_testing", "pipeline.tasks.maintenance",
                 "pipeline.tasks.reporting", "pipeline.tasks.regrade",
-                "pipeline.tasks.submission_processing")
+                "pipeline.tasks.submission_processing", "pipeline.tasks.rosters")
 # Attempts to store a task state while the database is away. Celery's database backend gives up
 # after 3 (some 50 ms), failing a task at a database restart; with waits doubling up to Celery's
 # cap of 10 s, 20 ride out about a minute.
@@ -93,6 +95,7 @@ def celery_config(settings: Settings) -> dict:
         },
         "beat_schedule": {
             "reconcile": {"task": RECONCILE, "schedule": w.reconcile_interval_seconds},
+            "refresh_rosters": {"task": REFRESH_ROSTERS, "schedule": w.roster_interval_seconds},
         },
         "timezone": "UTC",
         "enable_utc": True,

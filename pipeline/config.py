@@ -233,6 +233,7 @@ class WorkerSettings:
     # as it stays away, without using up an attempt.
     database_wait_seconds: float = env_field(10.0, min=0.1)
     reconcile_interval_seconds: float = env_field(60.0, min=1)
+    roster_interval_seconds: float = env_field(900.0, min=1)
     submission_retry_hours: float = env_field(24.0, min=1)
     repository_cache: str = "repos"
     workspace: str = "work"

@@ -45,14 +45,9 @@ def listed_projects(gitlab: GitLabClient, course: CourseSettings,
     TransientGitLabError.
     """
     found = CourseProjects() if found is None else found
-    groups = []
-    for pattern in course.student_projects:
-        group, exact = _group_of(pattern)
-        if exact:
-            found.projects.setdefault(exact, None)
-        if group and group not in groups:
-            groups.append(group)  # entries starting with one group share its listing
-    for group in groups:
+    for path in named_projects(course):
+        found.projects.setdefault(path, None)
+    for group in listed_groups(course):
         try:
             listed = gitlab.list_group_projects(group)
         except TransientGitLabError:
@@ -66,10 +61,22 @@ def listed_projects(gitlab: GitLabClient, course: CourseSettings,
     return found
 
 
+def named_projects(course: CourseSettings) -> list[str]:
+    """Return the paths of the student projects a course names one by one: no GitLab needed."""
+    return [exact for _, exact in map(_group_of, course.student_projects) if exact]
+
+
+def listed_groups(course: CourseSettings) -> list[str]:
+    """Return the groups GitLab lists a course's student projects in, each once: entries
+    starting with one group share its listing."""
+    return list(dict.fromkeys(group for group, _ in map(_group_of, course.student_projects)
+                              if group))
+
+
 def lists_groups(course: CourseSettings) -> bool:
     """Tell whether a course's student projects are found by listing groups in GitLab: an
     entry is a group or a pattern, not one project's path."""
-    return any(_group_of(pattern)[0] for pattern in course.student_projects)
+    return bool(listed_groups(course))
 
 
 def _group_of(pattern: str) -> tuple[str | None, str | None]:

@@ -1,4 +1,5 @@
-"""SQLAlchemy models of the ledger: deliveries, test runs, submissions, execution backends."""
+"""SQLAlchemy models of the ledger: deliveries, test runs, submissions, course rosters,
+execution backends."""
 
 from __future__ import annotations
 
@@ -206,6 +207,32 @@ class ReferenceCheck(Base):
     reference_branch: Mapped[str] = mapped_column(String(255))
     checked_at: Mapped[dt.datetime] = mapped_column(UtcTime, default=utcnow)
     problem: Mapped[str | None] = mapped_column(Text)
+
+
+class CourseRoster(Base):
+    """When a course's student projects were last read from GitLab, and what that read could
+    not list."""
+
+    __tablename__ = "course_rosters"
+
+    course: Mapped[str] = mapped_column(String(128), primary_key=True)
+    read_at: Mapped[dt.datetime] = mapped_column(UtcTime, default=utcnow)
+    # When GitLab last listed the course's projects (None: never): a read it failed keeps them.
+    listed_at: Mapped[dt.datetime | None] = mapped_column(UtcTime)
+    # What the last read could not list, each {"group": a group, or None for the whole course,
+    # "reason": GitLab's answer, "kept_from": when the projects kept for it were listed, or None}.
+    problems: Mapped[list[dict[str, Any]]] = mapped_column(JSONType, default=list)
+
+
+class RosterProject(Base):
+    """A student project of a course as GitLab last listed it (its id), or as the course names
+    it by path (no id)."""
+
+    __tablename__ = "roster_projects"
+
+    course: Mapped[str] = mapped_column(String(128), primary_key=True)
+    project_path: Mapped[str] = mapped_column(String(255), primary_key=True)
+    project_id: Mapped[int | None] = mapped_column(BigInteger)
 
 
 class MergeRequestComment(Base):

@@ -17,6 +17,7 @@ from tests.infra.services import redis_client
     ("submission_processing", "default", 6),
     ("regrade", "low_priority", 3),
     ("reconcile", "low_priority", 3),
+    ("refresh_rosters", "low_priority", 3),
     ("report_runs", "notify", 9),
 ])
 def test_task_reaches_its_queue_with_its_priority(service_settings, redis_db, task, queue,

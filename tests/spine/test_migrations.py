@@ -16,7 +16,7 @@ from pipeline.ledger.models import JSONType
 from tests.infra.processes import gradehook_argv, write_config
 
 LEDGER_TABLES = {"alembic_version", "deliveries", "test_runs", "submissions", "execution_backends",
-                 "course_assignments"}
+                 "course_assignments", "course_rosters", "roster_projects"}
 
 
 def _upgrade(config) -> str:
