@@ -14,6 +14,7 @@ from gradehook.settings import settings_from
 from gradehook.tables import PAGE, SHORT_SHA, format_minute, format_table, score_cell, tests_cell
 from pipeline.context import build_resources
 from pipeline.ledger.models import Submission, TestRun
+from pipeline.rosters import refresh_rosters
 from pipeline.submissions.verdict import ACCEPTED, OUTCOMES
 from webhooks.api.course_rosters import read_roster
 from webhooks.api.missing_grades import MissingGrade, find_missing_grades, has_missing_grades
@@ -87,9 +88,11 @@ def submissions(ctx: click.Context, course: str | None, assignment: str | None,
 def _missing_grades(resources, wanted: SubmissionFilter) -> tuple[list[MissingGrade] | None,
                                                                   list[str]]:
     """Return a gradebook's missing grades (None when the listing is no gradebook) and why
-    students who never pushed could not all be listed."""
+    students who never pushed could not all be listed, their projects listed from GitLab
+    now and kept for the API's gradebooks."""
     if not has_missing_grades(wanted):
         return None, []
+    refresh_rosters(resources, wanted.course)
     roster = read_roster(resources, wanted.course)
     return find_missing_grades(resources.sessions, wanted, roster), roster.problems
 

@@ -6,14 +6,19 @@ import datetime as dt
 
 import pytest
 
+from pipeline.ledger.db import transaction
+from pipeline.ledger.models import RosterProject
+from pipeline.rosters import refresh_rosters
 from tests.api.world import (ASSIGNMENT, OTHER_ASSIGNMENT, SHA_A, SHA_B, SHA_C, STAFF_TOKEN, bearer,
                              staff_digest)
-from tests.infra.ledger import add_submission, embedded_settings, migrated_resources
+from tests.infra.ledger import (add_submission, embedded_settings, migrated_resources,
+                                roster_read_at)
 from tests.support.gitlab_standin import DEVELOPER, FaultPlan
 from webhooks.app import create_app
 
 T0 = dt.datetime(2026, 3, 1, 10, 0, tzinfo=dt.timezone.utc)
 SHA_D, SHA_E = "d" * 40, "e" * 40
+GROUPS = r"^/api/v4/groups/"
 
 
 @pytest.fixture
@@ -105,6 +110,7 @@ def test_a_gradebook_names_the_student_projects_that_never_pushed(world, seeded)
     was absent from missing: the ledger never heard of him."""
     dave = world.gitlab.add_project("students/dave")
     world.gitlab.add_project("staff/tools")  # not a student project of the course
+    refresh_rosters(world.resources)
     never_pushed = [{"course": "prog1", "project_path": "students/dave", "assignment": each,
                      "why": "no push received"} for each in (ASSIGNMENT, OTHER_ASSIGNMENT)]
 
@@ -121,17 +127,82 @@ def test_a_gradebook_names_the_student_projects_that_never_pushed(world, seeded)
     assert world.get("/api/submissions").get_json()["roster_problems"] is None
 
 
-def test_a_gradebook_gitlab_does_not_list_the_students_of_says_so(world, seeded):
+def test_a_gradebook_asks_gitlab_nothing(world, seeded):
+    """Before, every page of a gradebook listed the course's groups from GitLab inside the
+    request: a 60-page gradebook listed them 60 times, each waiting on GitLab."""
     world.gitlab.add_project("students/dave")
-    world.gitlab.inject_faults(FaultPlan(status=503, every=1, path_pattern=r"^/api/v4/groups/"))
+    refresh_rosters(world.resources)
+    listed = len(world.gitlab.requests_to("GET", GROUPS))
+
+    pages = [world.get(f"/api/submissions?final=true&per_page=1&page={page}").get_json()
+             for page in (1, 2, 3)]
+
+    assert len(world.gitlab.requests_to("GET", GROUPS)) == listed
+    assert [[m["project_path"] for m in page["missing"]] for page in pages] == \
+        [["students/bob", "students/dave", "students/dave"]] * 3
+
+
+def test_a_gradebook_before_the_first_listing_says_none_was_read(world, seeded):
+    world.gitlab.add_project("students/dave")
 
     response = world.get("/api/submissions?final=true")
 
     assert response.status_code == 200
     assert [m["project_path"] for m in response.get_json()["missing"]] == ["students/bob"]
     assert response.get_json()["roster_problems"] == [
-        "the student projects of course prog1 could not be listed from GitLab: list group "
-        "projects: HTTP 503, an HTML page; students who never pushed are not in this gradebook"]
+        "the student projects of course prog1 have not been listed from GitLab yet (gradehook "
+        "lists them every 900 s, and `gradehook submissions --final` does at once); students "
+        "who never pushed are not in this gradebook"]
+    assert world.gitlab.requests_to("GET", GROUPS) == []
+
+
+def test_a_gradebook_leaves_out_a_kept_project_the_course_no_longer_claims(world, seeded):
+    """config.toml changed since the listing: staff/tools, listed under an older entry, is no
+    student of the course now."""
+    world.gitlab.add_project("students/dave")
+    refresh_rosters(world.resources)
+    with transaction(world.resources.sessions) as session:
+        session.add(RosterProject(course="prog1", project_path="staff/tools", project_id=9))
+
+    gradebook = world.get("/api/submissions?final=true").get_json()
+
+    assert [m["project_path"] for m in gradebook["missing"]] == \
+        ["students/bob", "students/dave", "students/dave"]
+
+
+def test_a_gradebook_gitlab_does_not_list_the_students_of_says_so(world, seeded):
+    world.gitlab.add_project("students/dave")
+    world.gitlab.inject_faults(FaultPlan(status=503, every=1, path_pattern=GROUPS))
+    refresh_rosters(world.resources)
+
+    response = world.get("/api/submissions?final=true")
+
+    read_at = roster_read_at(world.resources, "prog1")
+    assert response.status_code == 200
+    assert [m["project_path"] for m in response.get_json()["missing"]] == ["students/bob"]
+    assert response.get_json()["roster_problems"] == [
+        f"the student projects of course prog1 could not be listed from GitLab at "
+        f"{read_at}: list group projects: HTTP 503, an HTML page; students who "
+        f"never pushed are not in this gradebook"]
+
+
+def test_a_gradebook_keeps_the_students_listed_before_gitlab_failed_and_says_when(
+        world, seeded):
+    world.gitlab.add_project("students/dave")
+    refresh_rosters(world.resources)
+    listed_at = roster_read_at(world.resources, "prog1")
+    world.gitlab.inject_faults(FaultPlan(status=503, every=1, path_pattern=GROUPS))
+    refresh_rosters(world.resources)
+
+    response = world.get("/api/submissions?final=true")
+
+    read_at = roster_read_at(world.resources, "prog1")
+    assert [m["project_path"] for m in response.get_json()["missing"]] == \
+        ["students/bob", "students/dave", "students/dave"]
+    assert response.get_json()["roster_problems"] == [
+        f"the student projects of course prog1 could not be listed from GitLab at "
+        f"{read_at}: list group projects: HTTP 503, an HTML page; students who "
+        f"never pushed are those GitLab listed at {listed_at}"]
 
 
 def test_a_students_gradebook_takes_their_own_projects_without_listing_groups(world, seeded):
@@ -140,7 +211,7 @@ def test_a_students_gradebook_takes_their_own_projects_without_listing_groups(wo
     GitLab answer again and again. Before, bob's second project had no line."""
     world.gitlab.add_project("students/bob-extra", members={world.bob.id: DEVELOPER})
     world.gitlab.add_project("students/dave")  # not bob's
-    world.gitlab.inject_faults(FaultPlan(status=503, every=1, path_pattern=r"^/api/v4/groups/"))
+    world.gitlab.inject_faults(FaultPlan(status=503, every=1, path_pattern=GROUPS))
 
     bobs = world.get("/api/submissions?final=true", token=world.bob.token).get_json()
 
@@ -149,7 +220,7 @@ def test_a_students_gradebook_takes_their_own_projects_without_listing_groups(wo
         ("students/bob-extra", ASSIGNMENT, "no push received"),
         ("students/bob-extra", OTHER_ASSIGNMENT, "no push received")]
     assert bobs["roster_problems"] == []
-    assert world.gitlab.requests_to("GET", r"^/api/v4/groups/") == []
+    assert world.gitlab.requests_to("GET", GROUPS) == []
 
 
 def test_a_submission_shows_its_decision_and_its_runs_score(world, seeded):

@@ -8,9 +8,12 @@ import io
 import re
 
 import pytest
+from sqlalchemy import select
+
+from pipeline.ledger.models import RosterProject
 
 from tests.cli.commands import ASSIGNMENT, COURSE, gradehook
-from tests.infra.ledger import add_submission, migrated_resources
+from tests.infra.ledger import add_submission, migrated_resources, roster_read_at
 from tests.support.gitlab_standin import FaultPlan, gitlab_standin  # noqa: F401
 
 T0 = dt.datetime(2026, 3, 1, 10, 0, tzinfo=dt.timezone.utc)
@@ -79,33 +82,52 @@ def test_the_table_lists_the_missing_grades_below_the_final_submissions(course):
 
 
 def test_gitlab_failing_on_a_page_leaves_the_rest_of_the_gradebook_and_says_so(course):
-    """GitLab fails as the second page is read: no half list of the course's students (not even
-    those it names by path), a note, exit 1."""
-    gitlab, config, _ = course
+    """GitLab fails as the second page is read: no half list of the group's students (those the
+    course names by path need no GitLab), a note, exit 1."""
+    gitlab, config, settings = course
     gitlab.inject_faults(FaultPlan(status=503, every=2, path_pattern=GROUP_PROJECTS))
 
     exported = gradehook(config, "submissions", "--final", "--csv")
 
+    read_at = roster_read_at(migrated_resources(settings), "prog1")
     assert (exported.exit_code, exported.stderr) == (1, (
-        "gradehook: the student projects of course prog1 could not be listed from GitLab: "
-        "list group projects: HTTP 503, an HTML page; students who never pushed are not in "
-        "this gradebook\n"))
-    assert lines(exported) == [(CLASS[0], "accepted", ""), (CLASS[1], "", "refused: late")]
+        f"gradehook: the student projects of course prog1 could not be listed from GitLab at "
+        f"{read_at}: list group projects: HTTP 503, an HTML page; students who never "
+        f"pushed are not in this gradebook\n"))
+    assert lines(exported) == [("guests/erin", "", "no push received"),
+                               (CLASS[0], "accepted", ""), (CLASS[1], "", "refused: late")]
+
+
+def test_the_gradebook_lists_gitlab_now_and_keeps_the_listing_for_the_api(course):
+    """The command reads GitLab's listing fresh and keeps it: the API's gradebooks show it."""
+    gitlab, config, settings = course
+    gradehook(config, "submissions", "--final", "--csv")
+    gitlab.add_project("students/s900-2026")
+
+    exported = gradehook(config, "submissions", "--final", "--csv")
+
+    assert ("students/s900-2026", "", "no push received") in lines(exported)
+    with migrated_resources(settings).sessions() as session:
+        kept = session.scalars(select(RosterProject.project_path)
+                               .where(RosterProject.course == "prog1")).all()
+    assert sorted(kept) == sorted(["guests/erin", "students/late/s103-2026",
+                                   "students/s900-2026", *CLASS[:-1]])
 
 
 def test_a_token_gitlab_refuses_leaves_the_rest_of_the_gradebook_and_says_so(
         course, service_settings):
     gitlab, _, _ = course
-    config, _ = service_settings({
+    config, settings = service_settings({
         "gitlab": {"url": gitlab.url, "token": "glpat-revoked"},
         "courses": [{**COURSE, "student_projects": ["students/*-2026", "guests/erin"]}]})
 
     table = gradehook(config, "submissions", "--final")
 
+    read_at = roster_read_at(migrated_resources(settings), "prog1")
     assert (table.exit_code, table.stderr) == (1, (
-        "gradehook: the projects of group students of course prog1 could not be listed from "
-        "GitLab: list group projects: 401 Unauthorized; its students who never pushed are "
-        "not in this gradebook\n"))
+        f"gradehook: the projects of group students of course prog1 could not be listed from "
+        f"GitLab at {read_at}: list group projects: 401 Unauthorized; its students "
+        f"who never pushed are not in this gradebook\n"))
     assert [re.split(r"\s{2,}", line) for line in table.stdout.splitlines()[-4:]] == [
         ["2 grade(s) missing (no accepted submission):"],
         ["PROJECT", "ASSIGNMENT", "MISSING"],
@@ -120,11 +142,12 @@ def test_without_a_gitlab_token_the_gradebook_says_it_lacks_who_never_pushed(
 
     exported = gradehook(config, "submissions", "--final", "--csv")
 
+    read_at = roster_read_at(migrated_resources(settings), "prog1")
     assert exported.exit_code == 1
     assert exported.stderr == (
-        "gradehook: the student projects of course prog1 could not be listed from GitLab: no "
-        "GitLab token is configured (gitlab.token, GITLAB_TOKEN); students who never pushed "
-        "are not in this gradebook\n")
+        f"gradehook: the student projects of course prog1 could not be listed from GitLab at "
+        f"{read_at}: no GitLab token is configured (gitlab.token, GITLAB_TOKEN); "
+        f"students who never pushed are not in this gradebook\n")
     assert lines(exported) == [("students/alice", "accepted", "")]
 
 

@@ -16,7 +16,8 @@ from pipeline.dispatch import new_task_id
 from pipeline.ledger.db import make_engine, transaction
 from pipeline.ledger.locks import lock_key
 from pipeline.ledger.migrate import upgrade
-from pipeline.ledger.models import RunStatus, Submission, TestRun, utcnow
+from pipeline.ledger.models import CourseRoster, RunStatus, Submission, TestRun, utcnow
+from pipeline.submissions.verdict import TIME_FORMAT
 from tests.infra.processes import wait_for, write_config
 
 T = TypeVar("T")
@@ -39,6 +40,12 @@ def migrated_resources(settings: Settings) -> Resources:
     resources = build_resources(settings)
     upgrade(resources.engine)
     return resources
+
+
+def roster_read_at(resources: Resources, course: str) -> str:
+    """Return when a course's roster was last read from GitLab, as a gradebook says it."""
+    with resources.sessions() as session:
+        return session.get(CourseRoster, course).read_at.strftime(TIME_FORMAT)
 
 
 def queue_run(resources: Resources, **fields) -> TestRun:

@@ -1,24 +1,31 @@
-"""Read the courses' student projects from their config and GitLab, for a gradebook to list the
-students gradehook never heard from, or say why they could not be read."""
+"""Read the courses' student projects from their config and the roster the ledger keeps of
+GitLab's listing, for a gradebook to list the students gradehook never heard from, or say why
+they could not all be."""
 
 from __future__ import annotations
 
-import logging
+import datetime as dt
 from dataclasses import dataclass, field
 from typing import Mapping
 
-from gitlab_client import GitLabError
+from sqlalchemy import select
+
 from pipeline.config import CourseSettings, Settings
 from pipeline.context import Resources
-from pipeline.student_projects import listed_projects, lists_groups
+from pipeline.ledger.models import CourseRoster, RosterProject
+from pipeline.rosters import kept_since
+from pipeline.student_projects import listed_groups, named_projects
+from pipeline.submissions.verdict import TIME_FORMAT
 
-log = logging.getLogger(__name__)
-
-NO_GITLAB_TOKEN = "no GitLab token is configured (gitlab.token, GITLAB_TOKEN)"
-COURSE_UNREAD = ("the student projects of course {course} could not be listed from GitLab: "
-                 "{reason}; students who never pushed are not in this gradebook")
+NEVER_LISTED = ("the student projects of course {course} have not been listed from GitLab yet "
+                "(gradehook lists them every {interval:g} s, and `gradehook submissions "
+                "--final` does at once); students who never pushed are not in this gradebook")
+COURSE_UNREAD = ("the student projects of course {course} could not be listed from GitLab at "
+                 "{read_at}: {reason}; {kept}")
 GROUP_UNREAD = ("the projects of group {group} of course {course} could not be listed from "
-                "GitLab: {reason}; its students who never pushed are not in this gradebook")
+                "GitLab at {read_at}: {reason}; its {kept}")
+NONE_KEPT = "students who never pushed are not in this gradebook"
+KEPT = "students who never pushed are those GitLab listed at {listed_at}"
 
 
 @dataclass
@@ -31,27 +38,28 @@ class Roster:
 
 
 def read_roster(resources: Resources, course: str | None) -> Roster:
-    """Return the student projects of a configured course (None: of each), as its
-    student_projects name them and GitLab lists their groups."""
+    """Return the student projects of a configured course (None: of each): those its
+    student_projects name by path, and those of its groups as GitLab last listed them."""
+    courses = _courses(resources.settings, course)
+    names = [each.name for each in courses]
+    with resources.sessions() as session:
+        reads = {read.course: read for read in session.scalars(
+            select(CourseRoster).where(CourseRoster.course.in_(names)))}
+        listed: dict[str, dict[str, int | None]] = {name: {} for name in names}
+        for listed_course, path, project_id in session.execute(
+                select(RosterProject.course, RosterProject.project_path,
+                       RosterProject.project_id).where(RosterProject.course.in_(names))):
+            listed[listed_course][path] = project_id
     roster = Roster()
-    for each in _courses(resources.settings, course):
-        if resources.gitlab is None and lists_groups(each):
-            roster.problems.append(COURSE_UNREAD.format(course=each.name,
-                                                        reason=NO_GITLAB_TOKEN))
-            continue
-        try:
-            # Without a token here, the course names its projects one by one: nothing to list.
-            listed = listed_projects(resources.gitlab, each)
-        except GitLabError as exc:
-            log.warning("gradebook: student projects of course %s not listed: %s",
-                        each.name, exc)
-            roster.problems.append(COURSE_UNREAD.format(course=each.name, reason=exc))
-            continue
-        for group, reason in sorted(listed.unlisted_groups.items()):
-            log.warning("gradebook: projects of group %s not listed: %s", group, reason)
-            roster.problems.append(GROUP_UNREAD.format(group=group, course=each.name,
-                                                       reason=reason))
-        roster.projects[each.name] = listed.projects
+    for each in courses:
+        projects = dict.fromkeys(named_projects(each))
+        groups = listed_groups(each)
+        if groups:
+            # As its entries claim them now: config.toml may have changed since the listing.
+            projects.update({path: project_id for path, project_id in listed[each.name].items()
+                             if each.claims(path)})
+            roster.problems += _problems(resources.settings, each, groups, reads.get(each.name))
+        roster.projects[each.name] = projects
     return roster
 
 
@@ -62,6 +70,29 @@ def roster_within(settings: Settings, course: str | None,
     return Roster({each.name: {path: project_id for path, project_id in projects.items()
                                if each.claims(path)}
                    for each in _courses(settings, course)})
+
+
+def _problems(settings: Settings, course: CourseSettings, groups: list[str],
+              read: CourseRoster | None) -> list[str]:
+    """Say why a course's listed student projects are not all GitLab's now: never listed, or
+    the last read could not list the course or some of its groups (those it still lists)."""
+    if read is None:
+        return [NEVER_LISTED.format(course=course.name,
+                                    interval=settings.worker.roster_interval_seconds)]
+    read_at = _shown(read.read_at)
+    return [(COURSE_UNREAD if problem["group"] is None else GROUP_UNREAD).format(
+                course=course.name, group=problem["group"], read_at=read_at,
+                reason=problem["reason"], kept=_kept(kept_since(problem)))
+            for problem in read.problems if problem["group"] in (None, *groups)]
+
+
+def _kept(listed_at: dt.datetime | None) -> str:
+    """Say which students who never pushed a gradebook shows in place of those not listed."""
+    return NONE_KEPT if listed_at is None else KEPT.format(listed_at=_shown(listed_at))
+
+
+def _shown(moment: dt.datetime) -> str:
+    return moment.astimezone(dt.timezone.utc).strftime(TIME_FORMAT)
 
 
 def _courses(settings: Settings, course: str | None) -> list[CourseSettings]:

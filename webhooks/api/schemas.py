@@ -330,15 +330,19 @@ class SubmissionPageSchema(PageSchema):
                                                    "each student the ledger knows of the "
                                                    "course (a project with any run or "
                                                    "submission), or the course's "
-                                                   "student_projects name and GitLab lists, "
+                                                   "student_projects name and GitLab last "
+                                                   "listed, "
                                                    "with no accepted submission of an "
                                                    "assignment any student handed in; null "
                                                    "otherwise"})
     roster_problems = fields.List(fields.String(), required=True, allow_none=True, metadata={
         "description": "a gradebook's: why the student projects of a course, or of a group of "
-                       "it, could not be listed from GitLab (GitLab unreachable or refusing, "
-                       "no token), so that missing lacks their students who never pushed; "
-                       "empty when all were listed; null outside a gradebook"})
+                       "it, are not in GitLab's last listing, which the ledger keeps "
+                       "(gradehook lists them on an interval): never listed yet, or that "
+                       "listing, at the time it names, failed (GitLab unreachable or refusing, "
+                       "no token), so that missing shows their students who never pushed as "
+                       "the listing before read them, at the time it names, or none; empty "
+                       "when the last listing read them all; null outside a gradebook"})
 
 
 class SubmissionQuerySchema(ListingQuerySchema):

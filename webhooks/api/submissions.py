@@ -28,7 +28,9 @@ PATHS = {
                        "assignment; a gradebook (final=true) also names, in missing, each "
                        "known student's assignment without an accepted submission, and why, "
                        "its students including those of the course's student projects "
-                       "GitLab lists that gradehook never received a push from. "
+                       "GitLab lists that gradehook never received a push from, as GitLab "
+                       "last listed them (gradehook lists them on an interval and keeps "
+                       "them: the request asks GitLab nothing). "
                        "A GitLab token sees the submissions of the projects it reaches as "
                        "Developer; its gradebook's students who never pushed are those of "
                        "its projects a course claims.",
