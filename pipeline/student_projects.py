@@ -1,4 +1,5 @@
-"""A course's student projects: those with runs in the ledger and those GitLab lists in groups."""
+"""A course's student projects: those with runs in the ledger and those GitLab lists in groups,
+its listing kept as the course's roster."""
 
 from __future__ import annotations
 
@@ -9,7 +10,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from gitlab_client import GitLabClient, GitLabError, TransientGitLabError
 from pipeline.config import CourseSettings
-from pipeline.ledger.models import TestRun
+from pipeline.ledger.models import TestRun, utcnow
+from pipeline.roster_ledger import keep_failure, keep_listing
 
 WILDCARDS = frozenset("*?[")
 
@@ -24,29 +26,48 @@ class CourseProjects:
 
 def course_projects(sessions: sessionmaker[Session], gitlab: GitLabClient,
                     course: CourseSettings) -> CourseProjects:
-    """Return a course's student projects, the ledger's and GitLab's.
+    """Return a course's student projects, the ledger's and GitLab's; GitLab's listing is kept
+    as the course's roster.
 
     A group GitLab refuses to list is named in the answer; GitLab being unreachable raises
     TransientGitLabError.
     """
     with sessions() as session:
-        found = CourseProjects(dict(session.execute(
+        found = dict(session.execute(
             select(TestRun.project_path, func.max(TestRun.project_id))
-            .where(TestRun.course == course.name).group_by(TestRun.project_path)).all()))
-    return listed_projects(gitlab, course, found)
+            .where(TestRun.course == course.name).group_by(TestRun.project_path)).all())
+    listed = listed_and_kept(sessions, gitlab, course)
+    for path, project_id in listed.projects.items():
+        if project_id is not None or path not in found:  # a path alone tells no id
+            found[path] = project_id
+    return CourseProjects(found, listed.unlisted_groups)
 
 
-def listed_projects(gitlab: GitLabClient, course: CourseSettings,
-                    found: CourseProjects | None = None) -> CourseProjects:
+def listed_and_kept(sessions: sessionmaker[Session], gitlab: GitLabClient,
+                    course: CourseSettings) -> CourseProjects:
+    """Return the student projects of a course listed_projects finds, and keep them (or that
+    GitLab was unreachable, which raises TransientGitLabError) as the roster of a course whose
+    entries name groups."""
+    read_at = utcnow()
+    try:
+        listed = listed_projects(gitlab, course)
+    except TransientGitLabError as exc:
+        if lists_groups(course):
+            keep_failure(sessions, course.name, read_at, str(exc))
+        raise
+    if lists_groups(course):
+        keep_listing(sessions, course.name, read_at, listed.projects, listed.unlisted_groups)
+    return listed
+
+
+def listed_projects(gitlab: GitLabClient, course: CourseSettings) -> CourseProjects:
     """Return the student projects a course's student_projects name (an exact path) or GitLab
-    lists in their groups and they claim, added to `found`.
+    lists in their groups and they claim.
 
     A group GitLab refuses to list is named in the answer; GitLab being unreachable raises
     TransientGitLabError.
     """
-    found = CourseProjects() if found is None else found
-    for path in named_projects(course):
-        found.projects.setdefault(path, None)
+    found = CourseProjects(dict.fromkeys(named_projects(course)))
     for group in listed_groups(course):
         try:
             listed = gitlab.list_group_projects(group)

@@ -8,10 +8,12 @@ import datetime as dt
 import pytest
 from sqlalchemy import select
 
+from gitlab_client import TransientGitLabError
 from pipeline.celery_app import REFRESH_ROSTERS, create_celery
 from pipeline.ledger.db import transaction
 from pipeline.ledger.models import CourseRoster, RosterProject, utcnow
 from pipeline.rosters import refresh_rosters
+from pipeline.student_projects import course_projects
 from tests.cli.commands import COURSE
 from tests.infra.ledger import embedded_settings, migrated_resources
 from tests.support.gitlab_standin import FaultPlan, gitlab_standin  # noqa: F401
@@ -141,3 +143,22 @@ def test_a_read_begun_before_one_kept_meanwhile_keeps_nothing(course):
 
     projects, read = kept(resources)
     assert (projects, read.read_at, read.listed_at) == ({"students/s000": 7}, newer, newer)
+
+
+def test_a_regrades_badges_or_sweeps_listing_is_kept_as_the_roster(course):
+    """A regrade, the badges and the merge request sweep list the course's groups anyway
+    (course_projects): their listing, or GitLab away, is kept as the beat's is."""
+    gitlab, settings, resources, ids = course
+    listed = course_projects(resources.sessions, resources.gitlab, settings.courses[0])
+    first = kept(resources)[1]
+    gitlab.inject_faults(FaultPlan(status=503, every=1, path_pattern=r"^/api/v4/groups/"))
+
+    with pytest.raises(TransientGitLabError):
+        course_projects(resources.sessions, resources.gitlab, settings.courses[0])
+
+    projects, read = kept(resources)
+    assert projects == listed.projects == {**{path: ids[path] for path in CLASS},
+                                           "tutors/t1": ids["tutors/t1"], "guests/erin": None}
+    assert (read.listed_at, read.problems) == (first.listed_at, [{
+        "group": None, "reason": "list group projects: HTTP 503, an HTML page",
+        "kept_from": first.listed_at.isoformat()}])

@@ -13,7 +13,7 @@ from sqlalchemy import select
 from pipeline.config import CourseSettings, Settings
 from pipeline.context import Resources
 from pipeline.ledger.models import CourseRoster, RosterProject
-from pipeline.rosters import kept_since
+from pipeline.roster_ledger import kept_since
 from pipeline.student_projects import listed_groups, named_projects
 from pipeline.submissions.verdict import TIME_FORMAT
 
