@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import ast
 import re
+import shutil
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -37,7 +38,7 @@ from pipeline.grading.execution import CONTROL_DIR, MAX_RESULT_LINE_BYTES, RESUL
 from pipeline.grading.report import COMPLETED, CRASHED, FAILED_STATUS, TEST_SKIPPED, \
     TESTS_SKIPPED, TIMEDOUT, CollectionReport, Summary, TestCaseReport
 from pipeline.grading.runner import OS_EXIT_EVENT, shorten
-from pipeline.grading.staging import StagedAssignment, copy_path, imported_names, \
+from pipeline.grading.staging import StagedAssignment, copy_path, copy_tree, imported_names, \
     test_files_named
 from pipeline.grading.withheld_files import withheld_file_named
 from pipeline.sandbox import PYTHON_PLACEHOLDER, SANDBOX_PYTHONPATH, SANDBOX_WORKDIR, Mount, \
@@ -320,7 +321,8 @@ class PytestGrader:
         result = self._run(files, name, left_out)
         events = _events(result.result_data)
         if left_out:
-            self.test_files_withheld += _withheld_loaded(events, left_out, files)
+            self.test_files_withheld += self._withheld_loaded_by_course(events, files, name,
+                                                                        left_out)
         if not events and result.exit_code != 0:
             if NO_PYTEST.search(result.stderr):
                 raise module_missing(self.python, PYTEST)
@@ -393,6 +395,23 @@ class PytestGrader:
                           for test in defined.required if test not in present]
             reports.append(_collection(file, lines, status, result.duration_seconds))
         return reports
+
+    def _withheld_loaded_by_course(self, events: list[dict[str, Any]], files: list[str],
+                                   name: str, left_out: set[str]) -> list[CourseProblem]:
+        """Return the problems of a run's test files that failed to find a testFile withheld
+        from it (_withheld_loaded) and fail so with the reference solution too (its run lacking
+        the same testFiles): a student's program may name a withheld testFile in an error of its
+        own, which is the student's failure, not the course's. The reference solution's folder
+        may hold the testFiles too, so its copy run lacks them as well."""
+        found = _withheld_loaded(events, left_out, files)
+        if not found:
+            return []
+        solution = self.work / f"{name}-reference-solution"
+        _copy_lacking(self.staged.reference_base, solution, left_out)
+        reference = _events(self._run(files, f"{name}-reference-withheld", left_out,
+                                      solution).result_data)
+        return [problem for problem in _withheld_loaded(reference, left_out, files)
+                if problem in found]
 
     def _check_reference_collects_few_enough(self, files: list[str], name: str,
                                              left_out: set[str]) -> None:
@@ -483,6 +502,17 @@ def _withheld_loaded(events: list[dict[str, Any]], withheld: set[str],
         found[TEST_FILE_WITHHELD.format(loading=loading, test_file=test_file,
                                         name=PurePosixPath(test_file).name)] = None
     return [CourseProblem.open(problem) for problem in found]
+
+
+def _copy_lacking(source: Path, target: Path, left_out: set[str]) -> None:
+    """Copy a solution's folder but the files and folders left out, by their paths in it."""
+    copy_tree(source, target)
+    for relative in left_out:
+        path = target / relative
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path)
+        elif path.exists() or path.is_symlink():
+            path.unlink()
 
 
 def _conftests_of(source: Path, files: list[str]) -> list[str]:

@@ -198,3 +198,28 @@ def test_a_withheld_test_file_is_named_by_its_path_in_the_tests_folder_or_by_its
     testFile."""
     assert withheld_file_named(message, {"data", "tables/week1.csv", "checks/rules.py"},
                                "/t") == named
+
+
+# A student's program naming a testFile withheld from its run in its own error: it never loads
+# the course's file, so the failure is the student's.
+NAMES_WITHHELD = ("def add(a, b):\n"
+                  "    raise ModuleNotFoundError(\"No module named 'secret_helper'\")\n")
+
+
+def test_a_students_program_naming_a_withheld_test_file_fails_as_theirs_in_pytest_mode(
+        tmp_path: Path):
+    """Before, a student's program raising an error that names a testFile withheld from the
+    visible run (`No module named 'secret_helper'`) turned its failing tests into an unscored
+    course error. The course's test files load no such file with the reference solution, so
+    the failure is now the student's, scored."""
+    student, reference = make_assignment(
+        tmp_path, None,
+        {**CALC, "test_visible.py": "from calc import add\n\n\ndef test_add():\n"
+                                    "    assert add(1, 2) == 3\n",
+         "test_secret.py": HIDDEN_TEST, "secret_helper.py": "EXPECTED = 3\n"},
+        {"calc.py": NAMES_WITHHELD}, meta_yaml="properties:\n  hiddenTests: [test_secret.py]\n"
+                                               "  testFiles: [secret_helper.py]\n")
+
+    report = grade(student, reference)
+
+    assert (report.gradehook.course_error, report.gradehook.score) == (None, 0.0)
