@@ -22,8 +22,8 @@ from pipeline.grading.plan import REFERENCE, RunOutcome, RunRequest, Stage
 from pipeline.grading.report import COMPLETED, CRASHED, FAILED_STATUS, TIMEDOUT
 from pipeline.grading.runner import LEAST_LOOKUP_SECONDS, LOOKUP_STEP, LOOKUPS_BEGAN, \
     OS_EXIT_EVENT, OS_EXITED_WITH, shorten
-from pipeline.grading.staging import StagedAssignment, code_names, select_test_files, \
-    test_files_named
+from pipeline.grading.staging import StagedAssignment, code_names, copy_tree_lacking, \
+    select_test_files, test_files_named
 from pipeline.grading.withheld_files import withheld_file_named
 from pipeline.logs import quoted_lines
 from pipeline.sandbox import PYTHON_PLACEHOLDER, SANDBOX_PYTHONPATH, SANDBOX_WORKDIR, Mount, \
@@ -148,13 +148,40 @@ class SandboxExecutor:
 
     def execute(self, request: RunRequest) -> RunOutcome:
         """Run a request in a fresh sandbox and return its outcome."""
+        tests_dir, withheld = self._tests_for(request)
+        base = self.env.staged.reference_base if request.side == REFERENCE \
+            else self.env.staged.student_base
+        outcome = self._execute_in(request, base, tests_dir, withheld)
+        if outcome.withheld_by_stages is not None or outcome.withheld_by_lookups:
+            self._keep_withheld_the_reference_lacks(request, outcome, tests_dir, withheld)
+        return outcome
+
+    def _keep_withheld_the_reference_lacks(self, request: RunRequest, outcome: RunOutcome,
+                                           tests_dir: Path | None,
+                                           withheld: frozenset[str]) -> None:
+        """Keep the testFiles withheld from a student's run that it failed to find only where
+        the same request fails so with the reference solution (its folder lacking them too): a
+        student's program may name one in an error of its own, which is the student's failure."""
+        with self._lock:
+            number = next(self._numbers)
+        solution = self.env.work / f"reference-lacking-{number}"
+        copy_tree_lacking(self.env.staged.reference_base, solution, withheld)
+        reference = self._execute_in(request, solution, tests_dir, withheld)
+        if reference.withheld_by_stages != outcome.withheld_by_stages:
+            outcome.withheld_by_stages = None
+        outcome.withheld_by_lookups = {
+            name: test_file for name, test_file in outcome.withheld_by_lookups.items()
+            if reference.withheld_by_lookups.get(name) == test_file}
+
+    def _execute_in(self, request: RunRequest, base: Path, tests_dir: Path | None,
+                    withheld: frozenset[str]) -> RunOutcome:
+        """Run a request in a fresh sandbox whose solution is base, and return its outcome."""
         env = self.env
         with self._lock:
             number = next(self._numbers)
         control = env.work / "control" / f"{request.side}-{request.collection_index}-{number}"
         control.mkdir(parents=True)
         mounts = [Mount(control, CONTROL_DIR)]
-        tests_dir, withheld = self._tests_for(request)
         if tests_dir is not None:
             mounts.append(Mount(tests_dir, TESTS_DIR))
         font_cache = None
@@ -164,7 +191,6 @@ class SandboxExecutor:
             mounts.append(Mount(font_cache, MPL_DIR))
         document = self._document(request, tests_dir is not None, font_cache is not None)
         (control / "request.json").write_text(json.dumps(document), encoding="utf-8")
-        base = env.staged.reference_base if request.side == REFERENCE else env.staged.student_base
         limits = env.limits.with_overrides(timeout_seconds=self._wall_limit(request))
         result = run_sandboxed([PYTHON_PLACEHOLDER, "-s", RUNNER_PATH, REQUEST_PATH, RESULT_PATH],
                                workdir=base, mounts=mounts, limits=limits, python=env.python,

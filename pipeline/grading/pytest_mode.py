@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import ast
 import re
-import shutil
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -38,8 +37,8 @@ from pipeline.grading.execution import CONTROL_DIR, MAX_RESULT_LINE_BYTES, RESUL
 from pipeline.grading.report import COMPLETED, CRASHED, FAILED_STATUS, TEST_SKIPPED, \
     TESTS_SKIPPED, TIMEDOUT, CollectionReport, Summary, TestCaseReport
 from pipeline.grading.runner import OS_EXIT_EVENT, shorten
-from pipeline.grading.staging import StagedAssignment, copy_path, copy_tree, imported_names, \
-    test_files_named
+from pipeline.grading.staging import StagedAssignment, copy_path, copy_tree_lacking, \
+    imported_names, test_files_named
 from pipeline.grading.withheld_files import withheld_file_named
 from pipeline.sandbox import PYTHON_PLACEHOLDER, SANDBOX_PYTHONPATH, SANDBOX_WORKDIR, Mount, \
     SandboxLimits, SandboxResult, run_sandboxed
@@ -407,7 +406,7 @@ class PytestGrader:
         if not found:
             return []
         solution = self.work / f"{name}-reference-solution"
-        _copy_lacking(self.staged.reference_base, solution, left_out)
+        copy_tree_lacking(self.staged.reference_base, solution, left_out)
         reference = _events(self._run(files, f"{name}-reference-withheld", left_out,
                                       solution).result_data)
         return [problem for problem in _withheld_loaded(reference, left_out, files)
@@ -502,17 +501,6 @@ def _withheld_loaded(events: list[dict[str, Any]], withheld: set[str],
         found[TEST_FILE_WITHHELD.format(loading=loading, test_file=test_file,
                                         name=PurePosixPath(test_file).name)] = None
     return [CourseProblem.open(problem) for problem in found]
-
-
-def _copy_lacking(source: Path, target: Path, left_out: set[str]) -> None:
-    """Copy a solution's folder but the files and folders left out, by their paths in it."""
-    copy_tree(source, target)
-    for relative in left_out:
-        path = target / relative
-        if path.is_dir() and not path.is_symlink():
-            shutil.rmtree(path)
-        elif path.exists() or path.is_symlink():
-            path.unlink()
 
 
 def _conftests_of(source: Path, files: list[str]) -> list[str]:

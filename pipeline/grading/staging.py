@@ -8,7 +8,7 @@ import hashlib
 import os
 import re
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
@@ -175,6 +175,17 @@ def copy_tree(source: Path, target: Path, leaving_out: tuple[str, ...] = ()) -> 
                         dirs_exist_ok=True)
     except _CopyFailed as failed:
         raise failed.error from None
+
+
+def copy_tree_lacking(source: Path, target: Path, left_out: Collection[str]) -> None:
+    """Copy a directory tree but the files and folders left out, by their paths in it."""
+    copy_tree(source, target)
+    for relative in left_out:
+        path = target / relative
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path)
+        elif path.is_symlink() or path.exists():
+            path.unlink()
 
 
 def _copy_or_stop(source: str, target: str) -> str:

@@ -223,3 +223,23 @@ def test_a_students_program_naming_a_withheld_test_file_fails_as_theirs_in_pytes
     report = grade(student, reference)
 
     assert (report.gradehook.course_error, report.gradehook.score) == (None, 0.0)
+
+
+def test_a_students_program_naming_a_withheld_test_file_fails_as_theirs_with_test_yaml(
+        tmp_path: Path):
+    """Before, a student's program raising an error that names a testFile withheld from its run
+    turned a collection's failing tests into an unscored course error; the collection's code
+    loads no such file with the reference solution, so the failure is now the student's."""
+    student, reference = make_assignment(tmp_path, """
+        properties:
+          tests:
+            - name: adds
+              entryPoint: calc.py
+              tests:
+                - name: add(1, 2)
+        """, {**CALC, "secret_helper.py": "EXPECTED = 3\n"}, {"calc.py": NAMES_WITHHELD},
+        meta_yaml="properties:\n  testFiles: [secret_helper.py]\n")
+
+    report = grade(student, reference)
+
+    assert (report.gradehook.course_error, report.gradehook.score) == (None, 0.0)
