@@ -11,7 +11,7 @@ from pipeline.context import resources_for
 from pipeline.rosters import refresh_rosters
 
 
-@shared_task(name=REFRESH_ROSTERS, bind=True)
+@shared_task(name=REFRESH_ROSTERS, bind=True, ignore_result=True)
 def refresh_course_rosters(self) -> None:
     """List every course's student projects from GitLab and keep them in the ledger."""
     refresh_rosters(resources_for(self.app.gradehook_settings))
