@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from sqlalchemy import Row, bindparam, insert, or_, select, update
+from sqlalchemy import Connection, Row, bindparam, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from gitlab_client import UnansweredGitLabError, id_or_path
@@ -13,7 +13,7 @@ from pipeline.ledger.db import transaction
 from pipeline.ledger.locks import embedded_turn, lock_name
 from pipeline.ledger.models import MergeRequestComment, RunStatus, TestRun, utcnow
 from pipeline.reports.comment import comment_marker, mr_comment_markdown
-from pipeline.reports.commit_status import commit_status_payload
+from pipeline.reports.commit_status import commit_status_payload, push_graded_since_payload
 from pipeline.reports.model import RunSummary
 
 log = logging.getLogger(__name__)
@@ -26,11 +26,18 @@ COMMENTED_STATUSES = (RunStatus.PASSED, RunStatus.FAILED, RunStatus.ERROR)
 STANDS_FOR_ASSIGNMENT = or_(TestRun.needs_diff.is_(False), TestRun.cloned_at.is_not(None))
 RUNS = TestRun.__table__
 SELECT_RUN = select(RUNS).where(RUNS.c.id == bindparam("run_id"))
-# Another run of a commit's push on a ref that ended before its diff, in a state GitLab shows.
-SELECT_PUSH_SHOWN = select(RUNS.c.id).where(
+# The final state GitLab shows for a commit's push on a ref, as another run of it that ended
+# before its diff recorded it (`failed`, or `success` once the commit was graded since).
+SELECT_PUSH_SHOWN = select(RUNS.c.reported_status).where(
     RUNS.c.project_path == bindparam("project_path"), RUNS.c.commit_sha == bindparam("commit_sha"),
     RUNS.c.ref == bindparam("ref"), RUNS.c.id != bindparam("run_id"),
-    ~STANDS_FOR_ASSIGNMENT, RUNS.c.reported_status == bindparam("state")).limit(1)
+    ~STANDS_FOR_ASSIGNMENT, RUNS.c.reported_status.in_(("failed", "success"))).limit(1)
+# The runs of a commit on a ref whose push-level `failed` status GitLab shows, marked as shown
+# `success`: they are claimed once, by the first run of the commit that graded its assignment.
+CLAIM_PUSH_FAILED = update(RUNS).where(
+    RUNS.c.project_path == bindparam("of_project"), RUNS.c.commit_sha == bindparam("of_commit"),
+    RUNS.c.ref == bindparam("of_ref"), ~STANDS_FOR_ASSIGNMENT, RUNS.c.reported_status == "failed",
+).values(reported_status="success", reported_at=bindparam("now")).returning(RUNS.c.id)
 
 
 def result_url(resources: Resources, run_id: str) -> str:
@@ -71,13 +78,13 @@ def sync_commit_status(resources: Resources, run_id: str) -> Row | None:
             # A run made for each assignment, as a merge request's are, grades its assignment
             # only if the diff shows it changed: until its worker knows, GitLab is shown nothing.
             return run
-        if not summary.stands_for_assignment and connection.execute(
-                SELECT_PUSH_SHOWN, {"run_id": run_id, "project_path": run.project_path,
-                                    "commit_sha": run.commit_sha, "ref": run.ref,
-                                    "state": state}).first():
+        push_shown = None if summary.stands_for_assignment else connection.execute(
+            SELECT_PUSH_SHOWN, {"run_id": run_id, "project_path": run.project_path,
+                                "commit_sha": run.commit_sha, "ref": run.ref}).scalar()
+        if push_shown is not None:
             # Another run of the push showed GitLab its end already, under the same name.
             connection.execute(update(RUNS).where(RUNS.c.id == run_id).values(
-                reported_status=state, reported_at=utcnow()))
+                reported_status=push_shown, reported_at=utcnow()))
             return run
         if state == "running" and run.reported_status is None:
             # The worker started before the pending status went out: show the pipeline's
@@ -95,6 +102,8 @@ def sync_commit_status(resources: Resources, run_id: str) -> Row | None:
         final = STATE_RANK[state] == 2
         connection.execute(update(RUNS).where(RUNS.c.id == run_id).values(
             reported_status=state, **({"reported_at": utcnow()} if final else {})))
+        if final and summary.stands_for_assignment:
+            _replace_push_failed(resources, connection, run)
         if final:
             # GitLab takes the project's updates: its runs it refused (while gradehook's user
             # lacked its role there, since given back) are asked for again.
@@ -105,6 +114,20 @@ def sync_commit_status(resources: Resources, run_id: str) -> Row | None:
         raise unanswered
     log.info("run %s: commit status %s posted", run_id, state)
     return run
+
+
+def _replace_push_failed(resources: Resources, connection: Connection, run: Row) -> None:
+    """Turn the commit's push-level `failed` status, left by runs that ended before their diff,
+    to `success` once a run graded its assignment: GitLab would show the pipeline failed for
+    good. The runs are claimed in the reporting transaction, so it is posted once."""
+    claimed = connection.execute(CLAIM_PUSH_FAILED, {
+        "of_project": run.project_path, "of_commit": run.commit_sha, "of_ref": run.ref,
+        "now": utcnow()}).all()
+    if claimed:
+        resources.gitlab.set_commit_status(_project(run), run.commit_sha,
+                                           **push_graded_since_payload(
+                                               run.ref,
+                                               prefix=resources.settings.gitlab.status_name))
 
 
 def update_merge_request_comments(resources: Resources, run: Row) -> list[int]:

@@ -15,6 +15,7 @@ MAX_TARGET_URL_CHARS = 255
 # A course error cut to fit is cut in its cause: its last words, where staff read the cause
 # whole, stay.
 KEPT_END = REASON_LINES_SEPARATOR + WITHHELD_NOTE
+PUSH_GRADED_SINCE = "This commit has since been graded: see each assignment's own status."
 
 # Run status -> GitLab commit status state. Errors are "failed" without a score: GitLab has
 # no error state, and a red mark with the reason is what students should see.
@@ -51,3 +52,11 @@ def commit_status_payload(run: RunSummary, report: Mapping[str, Any] | None, *,
     if is_scored(run, view):
         payload["coverage"] = round(view.score * 100, 2)
     return payload
+
+
+def push_graded_since_payload(ref: str | None, *,
+                              prefix: str = DEFAULT_STATUS_NAME) -> dict[str, Any]:
+    """Return the keyword arguments of GitLabClient.set_commit_status that replace the push's
+    failed status (named `prefix` alone) once a run of the commit graded its assignment."""
+    return {"state": "success", "ref": ref, "name": prefix, "description": PUSH_GRADED_SINCE,
+            "target_url": None, "coverage": None}

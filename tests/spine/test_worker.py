@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import socket
 import threading
 
@@ -21,6 +22,7 @@ from webhooks.api.task_state import task_progress
 from tests.infra.processes import wait_for, worker_process
 from tests.infra.assignments import ONE_TEST
 from tests.infra.badges import badge_texts
+from tests.infra.gitrepos import git
 from webhooks.app import create_app
 
 HELLO = "greeting = %r\n"
@@ -239,6 +241,15 @@ def test_a_diffed_run_shows_gitlab_its_assignment_only_when_the_commit_changed_i
         (RunStatus.PASSED, ["pending", "running", "success"])
 
 
+def _graded(resources, sha: str, ref: str, assignment: str, **fields) -> TestRun:
+    """Queue a run of a commit, grade it as the worker does, reporting to GitLab; return it."""
+    run = queue_run(resources, commit_sha=sha, ref=ref, assignment=assignment, **fields)
+    report_run(resources, run.id)
+    testing.run_student_testing(resources, run.id, run.celery_task_id,
+                                lambda run_id: report_run(resources, run_id))
+    return _final_run(resources, run.id)
+
+
 def test_a_diffed_run_ending_before_its_diff_shows_one_error_for_the_push(
         service_settings, git_server, gitlab_standin):  # noqa: F811
     """Before, each run of a push diffed by the worker that could not fetch the commit posted a
@@ -262,12 +273,7 @@ def test_a_diffed_run_ending_before_its_diff_shows_one_error_for_the_push(
     merge_request = gitlab_standin.add_merge_request(project["id"], "work", "main")
 
     def graded(sha: str, assignment: str, **fields) -> TestRun:
-        run = queue_run(resources, commit_sha=sha, ref="work", assignment=assignment,
-                        project_id=project["id"], **fields)
-        report_run(resources, run.id)
-        testing.run_student_testing(resources, run.id, run.celery_task_id,
-                                    lambda run_id: report_run(resources, run_id))
-        return _final_run(resources, run.id)
+        return _graded(resources, sha, "work", assignment, project_id=project["id"], **fields)
 
     assert graded(solved, "week2/hello").status == RunStatus.PASSED
     comment = gitlab_standin.notes(project["id"], merge_request["iid"])[0]["body"]
@@ -286,3 +292,49 @@ def test_a_diffed_run_ending_before_its_diff_shows_one_error_for_the_push(
     badge = create_app(settings).test_client().get(
         f"/badges/{project['id']}/week2/hello.svg?ref=work")
     assert badge_texts(badge.data) == {"grade", "100%"}
+
+
+def test_a_push_error_is_replaced_once_its_commit_is_graded(
+        service_settings, git_server, gitlab_standin):  # noqa: F811
+    """Before, the push-level `gradehook` failed status of diffed runs that could not fetch
+    their commit stayed once the commit was graded after all (delivered again, regraded):
+    only the assignments' statuses were posted, and GitLab kept the commit's pipeline failed.
+    It is now replaced once by a `success`, which a later such run leaves alone."""
+    _, settings = service_settings({"gitlab": {"url": gitlab_standin.url,
+                                               "token": gitlab_standin.bot.token}})
+    resources = migrated_resources(settings)
+    assignments = ("week1/hello", "week2/hello")
+    git_server.commit("staff/reference", {
+        path: text for assignment in assignments for path, text in (
+            (f"{assignment}/hello.py", HELLO % "hello"), (f"{assignment}/test.yaml", TEST_YAML))})
+    base = git_server.commit("students/alice", {"notes.txt": "draft\n"})
+    solved = git_server.commit("students/alice", {"week2/hello/hello.py": HELLO % "hello"},
+                               branch="work")
+    bare = git_server.bare("students/alice")
+    git("update-ref", "-d", "refs/heads/work", cwd=bare)  # a forced push took it away
+    project = gitlab_standin.add_project("students/alice", branches={"main": base})
+
+    def pushed(assignment: str) -> TestRun:
+        return _graded(resources, solved, "work", assignment, project_id=project["id"],
+                       base_branch="main", needs_diff=True)
+
+    assert {pushed(assignment).status for assignment in assignments} == {RunStatus.ERROR}
+    git("update-ref", "refs/heads/work", solved, cwd=bare)  # pushed back
+    assert [pushed(assignment).status for assignment in assignments] == [
+        RunStatus.CANCELLED, RunStatus.PASSED]
+    assert pushed("week2/hello").status == RunStatus.PASSED  # graded once more: nothing new
+    git("update-ref", "-d", "refs/heads/work", cwd=bare)  # taken away again, and a worker
+    shutil.rmtree(resources.repositories.root)  # that never fetched it delivered it again
+    assert pushed("week1/hello").status == RunStatus.ERROR  # the commit stays graded
+
+    statuses = [(r.json["name"], r.json["state"], r.json["description"])
+                for r in gitlab_standin.requests_to(
+                    "POST", rf"/projects/{project['id']}/statuses/{solved}$")]
+    push_level = [(state, description) for name, state, description in statuses
+                  if name == "gradehook"]
+    assert [state for state, _ in push_level] == ["failed", "success"]
+    assert push_level[1][1] == \
+        "This commit has since been graded: see each assignment's own status."
+    assert [state for name, state, _ in statuses if name == "gradehook/week2/hello"] == \
+        ["pending", "running", "success"] * 2
+    assert all(name != "gradehook/week1/hello" for name, _, _ in statuses)
