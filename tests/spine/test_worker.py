@@ -250,13 +250,9 @@ def _graded(resources, sha: str, ref: str, assignment: str, **fields) -> TestRun
     return _final_run(resources, run.id)
 
 
-def test_a_diffed_run_ending_before_its_diff_shows_one_error_for_the_push(
-        service_settings, git_server, gitlab_standin):  # noqa: F811
-    """Before, each run of a push diffed by the worker that could not fetch the commit posted a
-    `failed` status of its own assignment ('gradehook/week1/hello', 'gradehook/week2/hello',
-    each with its result page), though it could not know whether the push changed that
-    assignment, and took the place of the branch's earlier grade of it in the merge request's
-    comment (and its badge)."""
+def _two_assignment_push(service_settings, git_server, gitlab_standin):  # noqa: F811
+    """Return (settings, resources, assignments, base, solved): a reference of two assignments
+    and alice's project, whose branch `work` solves week2/hello only."""
     _, settings = service_settings({"gitlab": {"url": gitlab_standin.url,
                                                "token": gitlab_standin.bot.token}})
     resources = migrated_resources(settings)
@@ -267,6 +263,18 @@ def test_a_diffed_run_ending_before_its_diff_shows_one_error_for_the_push(
     base = git_server.commit("students/alice", {"notes.txt": "draft\n"})
     solved = git_server.commit("students/alice", {"week2/hello/hello.py": HELLO % "hello"},
                                branch="work")
+    return settings, resources, assignments, base, solved
+
+
+def test_a_diffed_run_ending_before_its_diff_shows_one_error_for_the_push(
+        service_settings, git_server, gitlab_standin):  # noqa: F811
+    """Before, each run of a push diffed by the worker that could not fetch the commit posted a
+    `failed` status of its own assignment ('gradehook/week1/hello', 'gradehook/week2/hello',
+    each with its result page), though it could not know whether the push changed that
+    assignment, and took the place of the branch's earlier grade of it in the merge request's
+    comment (and its badge)."""
+    settings, resources, assignments, base, solved = _two_assignment_push(
+        service_settings, git_server, gitlab_standin)
     gone = "ab" * 20  # a commit the student's project does not have (a forced push removed it)
     project = gitlab_standin.add_project("students/alice", branches={"main": base,
                                                                      "work": solved})
@@ -300,16 +308,8 @@ def test_a_push_error_is_replaced_once_its_commit_is_graded(
     their commit stayed once the commit was graded after all (delivered again, regraded):
     only the assignments' statuses were posted, and GitLab kept the commit's pipeline failed.
     It is now replaced once by a `success`, which a later such run leaves alone."""
-    _, settings = service_settings({"gitlab": {"url": gitlab_standin.url,
-                                               "token": gitlab_standin.bot.token}})
-    resources = migrated_resources(settings)
-    assignments = ("week1/hello", "week2/hello")
-    git_server.commit("staff/reference", {
-        path: text for assignment in assignments for path, text in (
-            (f"{assignment}/hello.py", HELLO % "hello"), (f"{assignment}/test.yaml", TEST_YAML))})
-    base = git_server.commit("students/alice", {"notes.txt": "draft\n"})
-    solved = git_server.commit("students/alice", {"week2/hello/hello.py": HELLO % "hello"},
-                               branch="work")
+    _, resources, assignments, base, solved = _two_assignment_push(
+        service_settings, git_server, gitlab_standin)
     bare = git_server.bare("students/alice")
     git("update-ref", "-d", "refs/heads/work", cwd=bare)  # a forced push took it away
     project = gitlab_standin.add_project("students/alice", branches={"main": base})
